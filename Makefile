@@ -1,0 +1,42 @@
+# vidflow: `make demo` and `make test` are the two commands a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := tests/node/node_modules/.installed
+DEMO_OUT ?= demo-output
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): tests/node/package.json
+	cd tests/node && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/vidflow demo --out $(DEMO_OUT)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q tests/unit tests/contract
+
+lint: $(STAMP)
+	$(BIN)/ruff check workflow lambdas tests bench
+	$(BIN)/ruff format --check workflow lambdas tests bench
+	$(BIN)/mypy workflow
+	for handler in lambdas/*/app.py; do $(BIN)/mypy $$handler || exit 1; done
+
+bench: $(STAMP)
+	$(BIN)/python bench/vod_local.py
+
+clean:
+	rm -rf $(VENV) .cache demo-output .pytest_cache tests/node/node_modules

@@ -1,0 +1,20 @@
+"""Plan: choose the ladder and keyframe-aligned chunks, written to S3."""
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from workflow import steps
+from workflow.config import Settings
+
+logger = Logger()
+settings = Settings.from_env()
+clients = steps.Clients(s3=boto3.client("s3"))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(job_id=event["job_id"])
+    return steps.plan_job(event, settings, clients)

@@ -1,0 +1,23 @@
+"""StartJob: an S3 upload event starts one VOD execution per object."""
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from workflow import steps
+from workflow.config import Settings
+
+logger = Logger()
+settings = Settings.from_env()
+clients = steps.Clients(s3=None, sfn=boto3.client("stepfunctions"))
+
+
+@logger.inject_lambda_context
+@event_source(data_class=S3Event)
+def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    started = steps.start_jobs(event["Records"], settings, clients)
+    logger.info("uploads seen", extra={"jobs": started})
+    return {"jobs": started}

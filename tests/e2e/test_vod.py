@@ -1,0 +1,223 @@
+"""The VOD pipeline through the local engine: the template's ASL, real ffmpeg, a real S3 API."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.asset import read_asset, strict_parse
+from tests.source_facts import decode_video
+
+SYNTHETIC_OK = [
+    "h264_aac_2gop",
+    "rotated_90",
+    "odd_size",
+    "vfr",
+    "hevc_10bit",
+    "vp9_opus",
+    "half_second",
+    "long_gop",
+    "mpegts_bframes",
+]
+
+REAL_OK = [
+    "h264_aac51_720p_sparse_gop",
+    "h264_aac_1080p_gop6s",
+    "h264_video_only_640x272",
+    "mpegts_h264_aac_captions",
+    "mpegts_h264_aac",
+    "vp8_vorbis_webm",
+    "h264_aac_1080p_1s_start_offset",
+    "mpegts_midstream_pat_pmt_large_pts",
+]
+
+
+def assert_playable(run: Any, source: Path) -> None:
+    """Everything the acceptance list asks of a published asset."""
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert run.out is not None
+    parsed = strict_parse(run.out)
+    assert parsed.returncode == 0, parsed.stderr
+    manifest = json.loads((run.out / "manifest.json").read_text())
+    assert manifest["schema"] == "vidflow.manifest/1"
+    source_fmt = "mpegts" if source.suffix == ".ts" else None
+    truth = decode_video(source, source_fmt)
+    tolerance = max(0.35, 0.03 * truth.duration)
+    asset = read_asset(run.out)
+    assert asset.video, "no video rendition"
+    src_w, src_h = manifest["source"]["display_width"], manifest["source"]["display_height"]
+    for name, rendition in asset.video.items():
+        assert rendition.decode_errors == "", f"{name}: {rendition.decode_errors}"
+        assert rendition.codec == "h264" and rendition.pix_fmt == "yuv420p", name
+        assert rendition.frames == truth.frames, f"{name}: {rendition.frames} != {truth.frames}"
+        assert abs(rendition.duration - truth.duration) <= tolerance, name
+        assert rendition.duplicates == 0, f"{name}: duplicate timestamps"
+        assert rendition.keyframes_at_segment_starts, f"{name}: segment without keyframe"
+        assert rendition.width % 2 == 0 and rendition.height % 2 == 0
+        assert rendition.width <= src_w + 1 and rendition.height <= src_h + 1, "upscaled"
+        assert abs(rendition.width / rendition.height - src_w / src_h) < 0.03, "aspect changed"
+    has_audio = manifest["source_audio"] is not None
+    assert (asset.audio is not None) == has_audio
+    if asset.audio is not None:
+        frame = 1 / manifest["source"]["frame_rate"]
+        first_video = next(iter(asset.video.values())).first_pts
+        assert abs(asset.audio.first_pts - first_video) <= frame + 1e-3
+        assert asset.audio.decode_errors == ""
+        assert abs(asset.audio.duration - truth.duration) <= tolerance
+
+
+@pytest.mark.parametrize("name", SYNTHETIC_OK)
+def test_synthetic_edge_cases_publish_playable_hls(name: str, clip: Any, run_job: Any) -> None:
+    # GIVEN a generated clip with one awkward property
+    source = clip(name)
+    # WHEN it is uploaded to the ingest bucket
+    run = run_job(source)
+    # THEN the published asset plays, frame for frame
+    assert_playable(run, source)
+
+
+@pytest.mark.real_media
+@pytest.mark.parametrize("name", REAL_OK)
+def test_real_footage_publishes_playable_hls(
+    name: str, real_media: dict[str, Path], run_job: Any
+) -> None:
+    source = real_media[name]
+    run = run_job(source)
+    assert_playable(run, source)
+
+
+def test_rotation_is_applied_to_the_ladder(clip: Any, run_job: Any) -> None:
+    run = run_job(clip("rotated_90"))
+    asset = read_asset(run.out)
+    (rendition,) = asset.video.values()
+    assert rendition.height > rendition.width  # 320x240 turned a quarter: portrait
+
+
+def test_master_playlist_describes_every_rung(clip: Any, run_job: Any) -> None:
+    run = run_job(clip("h264_aac_2gop"))
+    master = (run.out / "master.m3u8").read_text()
+    manifest = json.loads((run.out / "manifest.json").read_text())
+    assert [r["name"] for r in manifest["renditions"]] == ["360p"]
+    for attribute in (
+        "BANDWIDTH=",
+        "AVERAGE-BANDWIDTH=",
+        "RESOLUTION=640x360",
+        "CODECS=",
+        "FRAME-RATE=30.000",
+        'AUDIO="aac"',
+    ):
+        assert attribute in master
+    # 14 s is within one chunk (12 s) and one segment (4 s): one chunk, segments 4+4+4+2 s
+    assert manifest["chunks"] == 1
+    assert manifest["renditions"][0]["segments"] == 4
+    assert set(manifest["timings"]) >= {"probe", "plan", "publish"}
+
+
+BAD_INPUTS = {
+    "zero_bytes": (b"", "NotAVideoError"),
+    "text": (b"Hello, this is a note, not a video.\n" * 20, "NotAVideoError"),
+    "noise": (random.Random(7).randbytes(256 * 1024), "NotAVideoError"),
+    "hls_as_mp4": (
+        b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n",
+        "UnsafeInputError",
+    ),
+    "ffconcat": (b"ffconcat version 1.0\nfile '/etc/passwd'\n", "UnsafeInputError"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_bytes_fail_with_a_named_error_and_publish_nothing(
+    name: str, tmp_path: Path, run_job: Any
+) -> None:
+    data, expected = BAD_INPUTS[name]
+    source = tmp_path / f"{name}.mp4"
+    source.write_bytes(data)
+    run = run_job(source)
+    assert_rejected(run, expected, f"uploads/{source.name}")
+
+
+def test_playlist_uploaded_as_m3u8_is_unsafe(tmp_path: Path, run_job: Any) -> None:
+    source = tmp_path / "stream.m3u8"
+    source.write_bytes(BAD_INPUTS["hls_as_mp4"][0])
+    assert_rejected(run_job(source), "UnsafeInputError", "uploads/stream.m3u8")
+
+
+def test_truncated_mp4_is_named(clip: Any, tmp_path: Path, run_job: Any) -> None:
+    whole = clip("h264_aac_2gop").read_bytes()
+    source = tmp_path / "cut.mp4"
+    source.write_bytes(whole[: len(whole) // 2])  # ffmpeg writes the index at the end
+    assert_rejected(run_job(source), "TruncatedInputError", "uploads/cut.mp4")
+
+
+def test_audio_only_has_no_video_stream(clip: Any, run_job: Any) -> None:
+    assert_rejected(run_job(clip("audio_only")), "NoVideoStreamError", "uploads/audio_only.m4a")
+
+
+@pytest.mark.real_media
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("broken_mkv_truncated", "TruncatedInputError"),
+        ("broken_mp4_no_streams", "NoVideoStreamError"),
+        ("broken_mp3_72b", "NotAVideoError"),
+        ("mp4_audio_only_two_vorbis_tracks", "NoVideoStreamError"),
+        ("flv_audio_only_aac", "NoVideoStreamError"),
+    ],
+)
+def test_real_broken_files_fail_with_a_named_error(
+    name: str, expected: str, real_media: dict[str, Path], run_job: Any
+) -> None:
+    source = real_media[name]
+    assert_rejected(run_job(source), expected, f"uploads/{source.name}")
+
+
+def assert_rejected(run: Any, expected: str, key: str) -> None:
+    assert run.status == "FAILED"
+    assert run.error == expected, run.cause
+    assert run.cause and "\n" not in run.cause
+    assert run.output_keys == [], "a failed job published something"
+    assert run.failure["error"] == expected
+    assert run.failure["input"]["key"] == key
+
+
+def test_the_same_upload_twice_makes_one_execution_and_one_asset(
+    clip: Any, engine: Any, run_job: Any
+) -> None:
+    source = clip("half_second")
+    first = run_job(source, key="uploads/twice.mp4")
+    second = run_job(source, key="uploads/twice.mp4")
+    assert first.job_id == second.job_id
+    sfn = engine.client("stepfunctions")
+    executions = sfn.list_executions(stateMachineArn=engine.endpoints.state_machine_arn)[
+        "executions"
+    ]
+    assert [e["name"] for e in executions].count(first.job_id) == 1
+    assert sorted(first.output_keys) == sorted(second.output_keys)
+
+
+def test_a_duplicate_s3_event_starts_nothing(clip: Any, engine: Any, run_job: Any) -> None:
+    run = run_job(clip("half_second"), key="uploads/dup event.MP4")
+    s3 = engine.client("s3")
+    head = s3.head_object(Bucket=engine.endpoints.ingest_bucket, Key="uploads/dup event.MP4")
+    event = json.loads((Path(__file__).parents[2] / "events" / "s3-put-upload.json").read_text())
+    record = event["Records"][0]
+    record["s3"]["bucket"]["name"] = engine.endpoints.ingest_bucket
+    record["s3"]["object"].update({"key": "uploads/dup+event.MP4", "eTag": head["ETag"].strip('"')})
+    result, error = engine.invoke("StartJobFunction", event)
+    assert error is None
+    assert result["jobs"] == [
+        {"job_id": run.job_id, "key": "uploads/dup event.MP4", "started": False}
+    ]
+
+
+def test_unicode_and_shell_characters_in_keys_are_safe(clip: Any, run_job: Any) -> None:
+    key = "uploads/../é $(touch x); `id` 'q'.mp4"
+    run = run_job(clip("half_second"), key=key)
+    assert run.status == "SUCCEEDED", run.cause
+    assert not Path("x").exists()
+    assert os.sep not in run.job_id

@@ -1,0 +1,119 @@
+"""Synthetic clips made with ffmpeg's lavfi sources: the edge cases real footage lacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from workflow.transcode import ffmpeg_binary
+
+
+@dataclass(frozen=True)
+class Clip:
+    """How to make one clip: lavfi inputs plus encoder options."""
+
+    filename: str
+    args: tuple[str, ...]
+    note: str
+    remux_input_options: tuple[str, ...] = ()
+
+
+def _av(video: str, seconds: float, *, audio: bool = True) -> tuple[str, ...]:
+    inputs = ("-f", "lavfi", "-i", f"{video}:duration={seconds}")
+    if audio:
+        inputs += ("-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}")
+    return inputs
+
+
+CLIPS: dict[str, Clip] = {
+    "h264_aac_2gop": Clip(
+        "h264_aac_2gop.mp4",
+        _av("testsrc2=size=640x360:rate=30", 14)
+        + ("-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-bf", "2")
+        + ("-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"),
+        "14 s, 2 s GOPs with B-frames, stereo AAC",
+    ),
+    "rotated_90": Clip(
+        "rotated_90.mp4",
+        _av("testsrc2=size=320x240:rate=25", 3)
+        + ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+        + ("-c:a", "aac", "-shortest"),
+        "landscape pixels with a 90 degree display matrix: plays as portrait",
+        remux_input_options=("-display_rotation:v:0", "90"),
+    ),
+    "odd_size": Clip(
+        "odd_size.mkv",
+        _av("testsrc2=size=333x187:rate=24", 3, audio=False)
+        + ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p"),
+        "odd dimensions, 4:4:4 chroma, no audio",
+    ),
+    "vfr": Clip(
+        "vfr.mkv",
+        _av("testsrc2=size=320x240:rate=30", 6)
+        + ("-vf", "setpts='N/30/TB+if(gte(N,60),0.5/TB,0)+if(gte(N,120),(N-120)/60/TB,0)'")
+        + ("-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30")
+        + ("-c:a", "aac", "-shortest"),
+        "variable frame rate: a half-second hole and a slow-down",
+    ),
+    "hevc_10bit": Clip(
+        "hevc_10bit.mp4",
+        _av("testsrc2=size=320x240:rate=25", 3)
+        + ("-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le")
+        + ("-x265-params", "log-level=error", "-tag:v", "hvc1", "-c:a", "aac", "-shortest"),
+        "10-bit HEVC",
+    ),
+    "vp9_opus": Clip(
+        "vp9_opus.webm",
+        _av("testsrc2=size=320x240:rate=25", 3)
+        + ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k")
+        + ("-c:a", "libopus", "-shortest"),
+        "VP9 video, Opus audio, WebM",
+    ),
+    "half_second": Clip(
+        "half_second.mp4",
+        _av("testsrc2=size=320x240:rate=30", 0.5)
+        + ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+        + ("-c:a", "aac", "-shortest"),
+        "0.5 s",
+    ),
+    "long_gop": Clip(
+        "long_gop.mp4",
+        _av("testsrc2=size=320x240:rate=25", 20)
+        + ("-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-keyint_min", "250")
+        + ("-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"),
+        "one keyframe every 10 s",
+    ),
+    "mpegts_bframes": Clip(
+        "mpegts_bframes.ts",
+        _av("testsrc2=size=320x240:rate=25", 10)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-bf", "3")
+        + ("-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-f", "mpegts"),
+        "MPEG-TS with B-frames and the muxer's 1.4 s start offset",
+    ),
+    "audio_only": Clip(
+        "audio_only.m4a",
+        ("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2", "-c:a", "aac"),
+        "audio without video",
+    ),
+}
+
+
+def make(name: str, directory: Path) -> Path:
+    """Create clip ``name`` in ``directory`` once and return its path."""
+    clip = CLIPS[name]
+    target = directory / clip.filename
+    if not target.exists():
+        partial = target.with_name(f".{os.getpid()}.{target.name}")
+        base = [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-y"]
+        subprocess.run([*base, *clip.args, str(partial)], check=True)
+        if clip.remux_input_options:
+            remuxed = partial.with_name(f".remux{partial.name}")
+            subprocess.run(
+                [*base, *clip.remux_input_options, "-i", str(partial), "-c", "copy", str(remuxed)],
+                check=True,
+            )
+            remuxed.rename(partial)
+        partial.rename(target)
+    return target

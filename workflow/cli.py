@@ -1,0 +1,245 @@
+"""``vidflow``: run the pipeline locally from the same template and state machines."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def project_root() -> Path:
+    """The folder holding ``sam-template.yaml``: ``$VIDFLOW_ROOT`` or this checkout."""
+    configured = os.environ.get("VIDFLOW_ROOT")
+    return Path(configured) if configured else Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vidflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    process = commands.add_parser("process", help="process one video end to end on a local stack")
+    process.add_argument("input", type=Path)
+    process.add_argument("--out", type=Path, required=True, help="where the HLS asset is copied")
+    _engine_options(process)
+
+    up = commands.add_parser("up", help="serve the local stack until interrupted")
+    up.add_argument("--port", type=int, default=4566)
+    _engine_options(up)
+
+    demo = commands.add_parser("demo", help="process a generated 1080p clip")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"))
+    _engine_options(demo)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "process":
+            return process_file(args.input, args.out, _parameters(args))
+        if args.command == "up":
+            return serve(args.port, _parameters(args))
+        return run_demo(args.out, _parameters(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a template parameter, like sam deploy --parameter-overrides",
+    )
+
+
+def _parameters(args: argparse.Namespace) -> dict[str, str]:
+    values = {"MapMaxConcurrency": str(os.cpu_count() or 2)}
+    for item in args.parameter:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --parameter takes NAME=VALUE, got {item!r}")
+        values[name] = value
+    return values
+
+
+def _start_engine(port: int, parameters: dict[str, str], log_file: Path) -> Any:
+    from workflow.engine import LocalEngine
+
+    engine = LocalEngine(project_root(), port=port, parameters=parameters, log_file=log_file)
+    engine.start()
+    return engine
+
+
+def serve(port: int, parameters: dict[str, str]) -> int:
+    """``vidflow up``: print the endpoints as one JSON line and serve until interrupted."""
+    log_file = Path(tempfile.gettempdir()) / f"vidflow-{port}.log"
+    engine = _start_engine(port, parameters, log_file)
+    print(json.dumps({**engine.endpoints.to_dict(), "function_log": str(log_file)}), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    engine.stop()
+    return 0
+
+
+def process_file(source: Path, out: Path, parameters: dict[str, str]) -> int:
+    """``vidflow process``: upload like a user, follow the execution, copy the asset out."""
+    if not source.is_file():
+        print(f"error: no such file: {source}", file=sys.stderr)
+        return EXIT_USAGE
+    with tempfile.TemporaryDirectory(prefix="vidflow-") as scratch:
+        engine = _start_engine(0, parameters, Path(scratch) / "functions.log")
+        try:
+            return _process_with(engine, source, out)
+        finally:
+            engine.stop()
+
+
+def _process_with(engine: Any, source: Path, out: Path) -> int:
+    endpoints = engine.endpoints
+    s3, sfn = engine.client("s3"), engine.client("stepfunctions")
+    key = f"{UPLOAD_PREFIX}{source.name}"
+    began = time.monotonic()
+    s3.upload_file(str(source), endpoints.ingest_bucket, key)
+    etag = s3.head_object(Bucket=endpoints.ingest_bucket, Key=key)["ETag"]
+    job = job_id(endpoints.ingest_bucket, key, etag)
+    execution_arn = endpoints.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
+    status = _follow(sfn, s3, endpoints.output_bucket, execution_arn, JobPaths(job), began)
+    if status["status"] != "SUCCEEDED":
+        error = status.get("error") or "ExecutionFailed"
+        cause = " ".join((status.get("cause") or status["status"].lower()).split())
+        print(f"error: {error}: {cause}", file=sys.stderr)
+        return EXIT_FAILED
+    copied = _download(s3, endpoints.output_bucket, JobPaths(job).output_prefix, out)
+    print(f"published {copied} files to {out} in {time.monotonic() - began:.1f} s", file=sys.stderr)
+    print(out / "master.m3u8")
+    return 0
+
+
+def _follow(
+    sfn: Any, s3: Any, output_bucket: str, arn: str, paths: JobPaths, began: float
+) -> dict[str, Any]:
+    """Wait for the execution, drawing its state and work-item progress on stderr."""
+    tty = sys.stderr.isatty()
+    progress = _Progress(sfn, s3, output_bucket, arn, paths)
+    last = ""
+    while True:
+        try:
+            status = dict(sfn.describe_execution(executionArn=arn))
+        except sfn.exceptions.ExecutionDoesNotExist:
+            status = {"status": "STARTING"}
+        line = progress.describe(status["status"])
+        stamp = f"[{time.monotonic() - began:6.1f}s] "
+        if tty:
+            print(f"\r\033[K{stamp}{line}", end="", file=sys.stderr, flush=True)
+        elif line != last:
+            print(stamp + line, file=sys.stderr, flush=True)
+        last = line
+        if status["status"] not in ("STARTING", "RUNNING"):
+            if tty:
+                print(file=sys.stderr)
+            return status
+        time.sleep(0.5)
+
+
+class _Progress:
+    """One line about a running VOD execution: its state, and items done in the Map."""
+
+    def __init__(self, sfn: Any, s3: Any, bucket: str, arn: str, paths: JobPaths) -> None:
+        self.sfn, self.s3, self.bucket, self.arn, self.paths = sfn, s3, bucket, arn, paths
+        self.plan: dict[str, Any] | None = None
+
+    def describe(self, status: str) -> str:
+        if status == "STARTING":
+            return "waiting for the upload event"
+        if status != "RUNNING":
+            return status.lower()
+        events = self.sfn.get_execution_history(
+            executionArn=self.arn, reverseOrder=True, maxResults=20
+        )["events"]
+        entered = [
+            e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+        ]
+        state = entered[0] if entered else "starting"
+        if state != "Transcode":
+            return state
+        if self.plan is None:
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.paths.plan_key)["Body"]
+            self.plan = json.loads(body.read())
+        chunks, rungs = len(self.plan["chunks"]), len(self.plan["renditions"])
+        total = chunks + (1 if self.plan["facts"]["audio"] else 0)
+        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.paths.results_prefix)
+        done = listing.get("KeyCount", 0)
+        audio = " + audio" if total > chunks else ""
+        return f"Transcode: {done}/{total} items ({chunks} chunks x {rungs} rungs{audio})"
+
+
+def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    paginator = s3.get_paginator("list_objects_v2")
+    count = 0
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            target = out / item["Key"][len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, item["Key"], str(target))
+            count += 1
+    return count
+
+
+def run_demo(out: Path, parameters: dict[str, str]) -> int:
+    """``vidflow demo``: generate a 12 s 1080p clip with audio and process it."""
+    from workflow.transcode import ffmpeg_binary
+
+    with tempfile.TemporaryDirectory(prefix="vidflow-demo-") as scratch:
+        clip = Path(scratch) / "demo-1080p.mp4"
+        subprocess.run(
+            [
+                ffmpeg_binary(),
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=30:duration=12",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000:duration=12",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                "60",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+                str(clip),
+            ],
+            check=True,
+        )
+        print(f"processing a generated 12 s 1080p clip into {out}/", file=sys.stderr)
+        return process_file(clip, out, parameters)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

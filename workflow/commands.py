@@ -1,0 +1,147 @@
+"""ffmpeg command lines, built as ffmpeg-python graphs and compiled to argument lists.
+
+Every input is read with the demuxer the probe identified and an allow-list of
+protocols, so a file can never make ffmpeg open another file or URL. Timestamps are
+kept from the source (``-copyts``) and shifted by one constant, ``TS_OFFSET``, in every
+chunk and in the audio: chunk 0 would otherwise be shifted by the B-frame delay while
+later chunks are not, leaving duplicate timestamps at the first boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import ffmpeg
+
+from workflow.ladder import Rendition
+from workflow.plan import Chunk
+from workflow.probe import ALLOWED_DEMUXERS, _protocols_for
+
+TS_OFFSET = 10.0
+SEGMENT_PATTERN = "seg_%05d.ts"
+
+
+def _input(source: str, demuxer: str, **options: str) -> ffmpeg.nodes.FilterableStream:
+    """Open ``source`` with exactly one allowed demuxer and protocol."""
+    if demuxer not in ALLOWED_DEMUXERS:
+        raise ValueError(f"demuxer {demuxer!r} is not allowed")
+    return ffmpeg.input(
+        source,
+        f=demuxer,
+        format_whitelist=",".join(ALLOWED_DEMUXERS),
+        protocol_whitelist=_protocols_for(source),
+        **options,
+    )
+
+
+def build_chunk_command(
+    source: str,
+    demuxer: str,
+    origin: float,
+    chunk: Chunk,
+    renditions: Sequence[Rendition],
+    workdir: Path,
+    *,
+    binary: str = "ffmpeg",
+    preset: str = "veryfast",
+) -> list[str]:
+    """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung.
+
+    Each rung's segments go to ``workdir/<rung>/seg_NNNNN.ts`` numbered from the
+    chunk's first segment, with a CSV list of their times beside them.
+    """
+    # -ss counts from the container's start time (origin) both for the seek and for
+    # dropping frames before it, even with -copyts; -seek_timestamp makes them disagree.
+    video = _input(source, demuxer, ss=_time(chunk.start - origin)).video
+    branches = video.filter_multi_output("split", len(renditions))
+    relative = [_time(t - chunk.start) for t in chunk.segment_starts[1:]]
+    outputs = []
+    for i, rung in enumerate(renditions):
+        scaled = (
+            branches.stream(i)
+            .filter("scale", rung.width, rung.height)
+            .filter("setsar", 1)
+            .filter("format", "yuv420p")
+        )
+        rung_dir = workdir / rung.name
+        options = {
+            "c:v": "libx264",
+            "preset": preset,
+            "profile:v": "high",
+            "level:v": rung.level,
+            "b:v": f"{rung.kbps}k",
+            "maxrate": f"{rung.maxrate_kbps}k",
+            "bufsize": f"{rung.bufsize_kbps}k",
+            "g": chunk.frames + 1,
+            "sc_threshold": 0,
+            "force_key_frames": ",".join(_time(t) for t in chunk.segment_starts),
+            "frames:v": chunk.frames,
+            "fps_mode": "passthrough",
+            "output_ts_offset": _time(TS_OFFSET),
+            "map_metadata": -1,
+            "f": "segment",
+            "segment_format": "mpegts",
+            "segment_start_number": chunk.first_segment,
+            "segment_list": str(rung_dir / "segments.csv"),
+            "segment_list_type": "csv",
+            "reset_timestamps": 0,
+        }
+        if relative:
+            options["segment_times"] = ",".join(relative)
+        else:
+            options["segment_time"] = _time(chunk.duration + 3600)
+        outputs.append(scaled.output(str(rung_dir / SEGMENT_PATTERN), **options))
+    command = ffmpeg.merge_outputs(*outputs).global_args(
+        "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
+    )
+    return [binary, *command.get_args()]
+
+
+def build_audio_command(
+    source: str,
+    demuxer: str,
+    start: float,
+    duration: float,
+    workdir: Path,
+    *,
+    kbps: int,
+    segment_seconds: float,
+    binary: str = "ffmpeg",
+) -> list[str]:
+    """Encode the first audio stream once, cut to the video's span, as AAC segments.
+
+    The audio is decoded from the top (seeking to a video keyframe in MPEG-TS would
+    skip audio muxed before it), cut at the video's first and last instants, and padded
+    with silence where the source's audio starts late or ends early, so both tracks
+    start together and last as long.
+    """
+    audio = (
+        _input(source, demuxer)
+        .audio.filter("atrim", start=_time(start), end=_time(start + duration))
+        .filter("asetpts", f"PTS-{_time(start)}/TB")
+        .filter("aresample", 48000, **{"async": 1, "first_pts": 0})
+        .filter("apad", whole_dur=_time(duration))
+    )
+    output = audio.output(
+        str(workdir / "audio" / SEGMENT_PATTERN),
+        **{
+            "c:a": "aac",
+            "b:a": f"{kbps}k",
+            "ac": 2,
+            "output_ts_offset": _time(start + TS_OFFSET),
+            "map_metadata": -1,
+            "f": "segment",
+            "segment_format": "mpegts",
+            "segment_time": _time(segment_seconds),
+            "segment_list": str(workdir / "audio" / "segments.csv"),
+            "segment_list_type": "csv",
+            "reset_timestamps": 0,
+        },
+    )
+    command = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
+    return [binary, *command.get_args()]
+
+
+def _time(seconds: float) -> str:
+    return f"{seconds:.6f}"

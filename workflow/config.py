@@ -1,0 +1,85 @@
+"""Settings parsed once, at cold start, from a function's environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from workflow.errors import VidflowError
+
+_N = TypeVar("_N", int, float)
+
+
+class ConfigurationError(VidflowError):
+    """A setting in the function's environment is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds an upload must respect before any decoding starts."""
+
+    max_bytes: int = 20 * 1024**3
+    max_seconds: float = 4 * 3600.0
+    max_pixels: int = 4096 * 2304
+    max_fps: float = 120.0
+    max_streams: int = 16
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a vidflow function reads from its environment."""
+
+    output_bucket: str = ""
+    state_machine_arn: str = ""
+    ladder: str = "1080:5000,720:2800,480:1400,360:800"
+    audio_kbps: int = 128
+    chunk_seconds: float = 12.0
+    segment_seconds: float = 4.0
+    x264_preset: str = "veryfast"
+    map_max_concurrency: int = 40
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``env`` (default ``os.environ``); fail fast on bad values."""
+        env = os.environ if env is None else env
+        limits = Limits(
+            max_bytes=_number(env, "MAX_INPUT_BYTES", Limits.max_bytes, int),
+            max_seconds=_number(env, "MAX_INPUT_SECONDS", Limits.max_seconds, float),
+            max_pixels=_number(env, "MAX_INPUT_PIXELS", Limits.max_pixels, int),
+            max_fps=_number(env, "MAX_INPUT_FPS", Limits.max_fps, float),
+            max_streams=_number(env, "MAX_INPUT_STREAMS", Limits.max_streams, int),
+        )
+        settings = cls(
+            output_bucket=env.get("OUTPUT_BUCKET", ""),
+            state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
+            ladder=env.get("LADDER", cls.ladder),
+            audio_kbps=_number(env, "AUDIO_KBPS", cls.audio_kbps, int),
+            chunk_seconds=_number(env, "CHUNK_SECONDS", cls.chunk_seconds, float),
+            segment_seconds=_number(env, "SEGMENT_SECONDS", cls.segment_seconds, float),
+            x264_preset=env.get("X264_PRESET", cls.x264_preset),
+            map_max_concurrency=_number(env, "MAP_MAX_CONCURRENCY", cls.map_max_concurrency, int),
+            limits=limits,
+        )
+        ratio = settings.chunk_seconds / settings.segment_seconds
+        if settings.segment_seconds <= 0 or ratio < 1 or ratio != int(ratio):
+            raise ConfigurationError(
+                "CHUNK_SECONDS must be a positive multiple of SEGMENT_SECONDS, got "
+                f"{settings.chunk_seconds} and {settings.segment_seconds}"
+            )
+        return settings
+
+
+def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {raw!r}")
+    return value

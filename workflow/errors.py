@@ -1,0 +1,69 @@
+"""The workflow's error vocabulary.
+
+Each class name is the ASL error name a state machine sees (the local engine and AWS
+Lambda both report a raised exception's class name as ``errorType``), and each message
+is the one line a user reads. Input errors are permanent: the state machine catches
+them and fails the job. ``TransientError`` subclasses are retried with backoff.
+"""
+
+from __future__ import annotations
+
+
+class VidflowError(Exception):
+    """Root of every error vidflow raises on purpose."""
+
+    transient = False
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+class InputError(VidflowError):
+    """The upload itself is unusable; the user must fix it and upload again."""
+
+
+class NotAVideoError(InputError):
+    """The bytes are not a video container vidflow can read."""
+
+
+class TruncatedInputError(InputError):
+    """The file starts like a video but its data ends early or is damaged."""
+
+
+class NoVideoStreamError(InputError):
+    """The container holds no video stream (audio only, data only, empty)."""
+
+
+class UnsupportedInputError(InputError):
+    """A video vidflow recognises but will not process (codec, container, layout)."""
+
+
+class InputTooLargeError(InputError):
+    """The upload exceeds a configured bound on bytes, pixels, frame rate or streams."""
+
+
+class InputTooLongError(InputError):
+    """The upload's duration exceeds the configured bound."""
+
+
+class UnsafeInputError(InputError):
+    """The upload would make ffmpeg open another file or URL (playlist, concat list, ...)."""
+
+
+class TranscodeError(VidflowError):
+    """ffmpeg ran and failed on this input; retrying would fail the same way."""
+
+
+class IncompleteOutputError(VidflowError):
+    """Publishing found work items without a recorded result; nothing was published."""
+
+
+class TransientError(VidflowError):
+    """A failure worth retrying: throttling, a storage 5xx, an interrupted encoder."""
+
+    transient = True
+
+
+class TranscodeInterruptedError(TransientError):
+    """ffmpeg was killed or ran out of time before it finished."""

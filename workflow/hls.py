@@ -1,0 +1,88 @@
+"""HLS playlists, rendered from plain values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    uri: str
+    duration: float
+    bytes: int
+
+
+@dataclass(frozen=True)
+class VariantEntry:
+    """One ``EXT-X-STREAM-INF`` line of a master playlist."""
+
+    uri: str
+    bandwidth: int
+    average_bandwidth: int
+    width: int
+    height: int
+    frame_rate: float
+    codecs: str
+
+
+@dataclass(frozen=True)
+class AudioEntry:
+    uri: str
+    group: str
+    channels: int
+    name: str = "Main"
+
+
+def target_duration(segments: Sequence[SegmentEntry]) -> int:
+    """``EXT-X-TARGETDURATION``: no segment may be longer, rounded to an integer."""
+    return max(1, math.ceil(max((s.duration for s in segments), default=1.0) - 1e-3))
+
+
+def media_playlist(segments: Sequence[SegmentEntry]) -> str:
+    """A complete VOD media playlist for ``segments``."""
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{target_duration(segments)}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    for segment in segments:
+        lines += [f"#EXTINF:{segment.duration:.6f},", segment.uri]
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def peak_bandwidth(segments: Sequence[SegmentEntry]) -> int:
+    """The highest bitrate of any segment, in bits per second."""
+    return max((math.ceil(s.bytes * 8 / s.duration) for s in segments if s.duration > 0), default=0)
+
+
+def average_bandwidth(segments: Sequence[SegmentEntry]) -> int:
+    total = sum(s.duration for s in segments)
+    return math.ceil(sum(s.bytes for s in segments) * 8 / total) if total > 0 else 0
+
+
+def master_playlist(variants: Sequence[VariantEntry], audio: AudioEntry | None) -> str:
+    """The multivariant playlist: every rung, and the audio rendition group if any."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio is not None:
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{audio.group}",NAME="{audio.name}",'
+            f'DEFAULT=YES,AUTOSELECT=YES,CHANNELS="{audio.channels}",URI="{audio.uri}"'
+        )
+    for v in variants:
+        attributes = [
+            f"BANDWIDTH={v.bandwidth}",
+            f"AVERAGE-BANDWIDTH={v.average_bandwidth}",
+            f"RESOLUTION={v.width}x{v.height}",
+            f"FRAME-RATE={v.frame_rate:.3f}",
+            f'CODECS="{v.codecs}"',
+        ]
+        if audio is not None:
+            attributes.append(f'AUDIO="{audio.group}"')
+        lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), v.uri]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,68 @@
+"""Job identity and where a job's objects live."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+UPLOAD_PREFIX = "uploads/"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def job_id(bucket: str, key: str, etag: str) -> str:
+    """A Step Functions execution name unique to this object version.
+
+    The same bucket, key and ETag always give the same id, so a duplicate S3 event
+    meets ``ExecutionAlreadyExists``; new content under the same key gets a new id.
+    """
+    digest = hashlib.sha256(f"{bucket}\0{key}\0{etag.strip(chr(34))}".encode()).hexdigest()
+    stem = _UNSAFE.sub("_", PurePosixPath(key).stem).strip("_")[:40] or "upload"
+    return f"{stem}-{digest[:16]}"
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """Keys of one job in the output bucket."""
+
+    job_id: str
+
+    @property
+    def output_prefix(self) -> str:
+        return f"outputs/{self.job_id}/"
+
+    @property
+    def scratch_prefix(self) -> str:
+        return f"jobs/{self.job_id}/"
+
+    @property
+    def probe_key(self) -> str:
+        return f"{self.scratch_prefix}probe.json"
+
+    @property
+    def plan_key(self) -> str:
+        return f"{self.scratch_prefix}plan.json"
+
+    @property
+    def items_key(self) -> str:
+        return f"{self.scratch_prefix}items.json"
+
+    def result_key(self, item: str) -> str:
+        return f"{self.scratch_prefix}results/{item}.json"
+
+    @property
+    def results_prefix(self) -> str:
+        return f"{self.scratch_prefix}results/"
+
+    @property
+    def failure_key(self) -> str:
+        return f"failures/{self.job_id}.json"
+
+    @property
+    def master_key(self) -> str:
+        return f"{self.output_prefix}master.m3u8"
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.output_prefix}manifest.json"

@@ -1,0 +1,112 @@
+"""The ABR ladder: which renditions a source gets, never above its own size."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from workflow.config import ConfigurationError
+
+# H.264 levels as (name, max macroblocks per second, max macroblocks per frame).
+_LEVELS = (
+    ("3.0", 40_500, 1_620),
+    ("3.1", 108_000, 3_600),
+    ("3.2", 216_000, 5_120),
+    ("4.0", 245_760, 8_192),
+    ("4.2", 522_240, 8_704),
+    ("5.0", 589_824, 22_080),
+    ("5.1", 983_040, 36_864),
+    ("5.2", 2_073_600, 36_864),
+    ("6.2", 16_711_680, 139_264),
+)
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One rung: an H.264 High-profile 8-bit 4:2:0 video at a fixed size and bitrate."""
+
+    name: str
+    width: int
+    height: int
+    kbps: int
+    level: str
+
+    @property
+    def maxrate_kbps(self) -> int:
+        return math.ceil(self.kbps * 1.1)
+
+    @property
+    def bufsize_kbps(self) -> int:
+        return self.kbps * 2
+
+    @property
+    def codecs(self) -> str:
+        """The RFC 6381 codec string for this rung's video."""
+        major, minor = self.level.split(".")
+        return f"avc1.6400{int(major) * 10 + int(minor):02x}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rendition:
+        return cls(**data)
+
+
+def parse_ladder(spec: str) -> list[tuple[int, int]]:
+    """Parse ``"1080:5000,720:2800"`` into (short side, kbps) pairs, largest first."""
+    rungs = []
+    for part in spec.split(","):
+        try:
+            side, kbps = (int(x) for x in part.strip().split(":"))
+        except ValueError:
+            raise ConfigurationError(f"LADDER entries look like 720:2800, got {part!r}") from None
+        if side < 16 or kbps <= 0:
+            raise ConfigurationError(f"LADDER entry {part!r} is out of range")
+        rungs.append((side, kbps))
+    if not rungs:
+        raise ConfigurationError("LADDER is empty")
+    return sorted(rungs, reverse=True)
+
+
+def build_ladder(
+    display_width: int, display_height: int, frame_rate: float, spec: str
+) -> list[Rendition]:
+    """Renditions for a source of the given display size, largest first.
+
+    A rung's size names the short side (720p is 1280x720 landscape or 720x1280
+    portrait); rungs larger than the source are dropped, and a source smaller than
+    every rung gets one rung at its own size.
+    """
+    short, long_ = sorted((display_width, display_height))
+    aspect = long_ / short
+    rungs = [(side, kbps) for side, kbps in parse_ladder(spec) if side <= short]
+    if not rungs:
+        side, kbps = parse_ladder(spec)[-1]
+        rungs = [(_even(short), max(64, round(kbps * (short / side) ** 2)))]
+    renditions = []
+    for side, kbps in rungs:
+        short_side, long_side = _even(side), _even(side * aspect)
+        if display_width >= display_height:
+            width, height = long_side, short_side
+        else:
+            width, height = short_side, long_side
+        renditions.append(
+            Rendition(f"{side}p", width, height, kbps, h264_level(width, height, frame_rate))
+        )
+    return renditions
+
+
+def h264_level(width: int, height: int, frame_rate: float) -> str:
+    """The lowest H.264 level that allows this frame size at this rate."""
+    per_frame = math.ceil(width / 16) * math.ceil(height / 16)
+    per_second = per_frame * max(frame_rate, 1.0)
+    for name, max_rate, max_frame in _LEVELS:
+        if per_frame <= max_frame and per_second <= max_rate:
+            return name
+    return _LEVELS[-1][0]
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)

@@ -1,0 +1,381 @@
+"""Read an untrusted upload and learn what it is, without trusting anything it claims.
+
+The order matters: sniff the first bytes for indirection (playlists, concat lists),
+open the container with an allow-list of demuxers and protocols, check declared sizes
+and durations against the limits *before* decoding, decode one frame, then scan the
+video packets (no decoding) for keyframes and frame counts.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from itertools import pairwise
+from typing import Any
+
+import av
+import av.error
+
+from workflow.config import Limits
+from workflow.errors import (
+    InputTooLargeError,
+    InputTooLongError,
+    NotAVideoError,
+    NoVideoStreamError,
+    TruncatedInputError,
+    UnsafeInputError,
+    UnsupportedInputError,
+)
+
+# Demuxers that read one self-contained file and never open another resource.
+ALLOWED_DEMUXERS = ("mov", "matroska", "mpegts", "avi", "flv", "mpeg")
+
+# Text that makes a demuxer follow references to other files or URLs.
+_INDIRECTION_MARKERS = (
+    b"#EXTM3U",
+    b"#EXTINF",
+    b"ffconcat",
+    b"<MPD",
+    b"<smil",
+    b"[playlist]",
+    b"file '",
+    b"file:",
+    b"http://",
+    b"https://",
+    b"concat:",
+    b"subfile,",
+)
+
+# Sniffed family -> the one demuxer allowed to read it; ffmpeg's own guess is never used.
+DEMUXER_FOR_FAMILY = {
+    "mp4": "mov",
+    "matroska": "matroska",
+    "mpegts": "mpegts",
+    "avi": "avi",
+    "flv": "flv",
+    "mpeg": "mpeg",
+}
+
+_SIGNATURES = (
+    ("mp4", lambda h: h[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")),
+    ("matroska", lambda h: h[:4] == b"\x1a\x45\xdf\xa3"),
+    ("mpegts", lambda h: len(h) > 188 and h[0] == 0x47 and h[188] == 0x47),
+    ("avi", lambda h: h[:4] == b"RIFF" and h[8:12] == b"AVI "),
+    ("flv", lambda h: h[:3] == b"FLV"),
+    ("mpeg", lambda h: h[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")),
+)
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the upload is, as far as the pipeline needs to know."""
+
+    container: str
+    container_start: float
+    size_bytes: int
+    duration: float
+    start_time: float
+    video_codec: str
+    profile: str | None
+    pix_fmt: str
+    bit_depth: int
+    coded_width: int
+    coded_height: int
+    display_width: int
+    display_height: int
+    rotation: int
+    frame_rate: float
+    variable_frame_rate: bool
+    frame_count: int
+    video_bitrate: int | None
+    audio: AudioFacts | None
+    keyframe_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AudioFacts:
+    codec: str
+    channels: int
+    sample_rate: int
+    start_time: float
+
+
+@dataclass
+class FrameIndex:
+    """Keyframe times (seconds) and the number of frames from each keyframe to the next."""
+
+    keyframes: list[float] = field(default_factory=list)
+    gop_frames: list[int] = field(default_factory=list)
+    end: float = 0.0
+
+    @property
+    def frame_count(self) -> int:
+        return sum(self.gop_frames)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"keyframes": self.keyframes, "gop_frames": self.gop_frames, "end": self.end}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FrameIndex:
+        return cls(list(data["keyframes"]), list(data["gop_frames"]), float(data["end"]))
+
+
+@dataclass(frozen=True)
+class Probe:
+    facts: SourceFacts
+    index: FrameIndex
+
+
+def sniff(head: bytes) -> str:
+    """Name the container family of a file from its first bytes, or refuse it.
+
+    Raises ``UnsafeInputError`` for anything that would reference another resource
+    and ``NotAVideoError`` for bytes that are no known video container.
+    """
+    if not head:
+        raise NotAVideoError("the file is empty (0 bytes)")
+    for name, matches in _SIGNATURES:
+        if matches(head):
+            return name
+    window = head[:4096]
+    if any(marker.lower() in window.lower() for marker in _INDIRECTION_MARKERS):
+        raise UnsafeInputError(
+            "the file is a playlist or list of other files, not a video; "
+            "vidflow never follows references inside an upload"
+        )
+    if _looks_like_text(window):
+        raise NotAVideoError("the file is text, not a video")
+    raise NotAVideoError("the file is not a video container vidflow can read")
+
+
+def probe(source: str, *, head: bytes, size: int, limits: Limits, timeout: float = 60.0) -> Probe:
+    """Probe ``source`` (a path or an http(s) URL) and index its keyframes."""
+    if size > limits.max_bytes:
+        raise InputTooLargeError(f"the file is {size} bytes; the limit is {limits.max_bytes}")
+    family = sniff(head)
+    try:
+        container = av.open(
+            source,
+            format=DEMUXER_FOR_FAMILY[family],
+            options={
+                "format_whitelist": ",".join(ALLOWED_DEMUXERS),
+                "protocol_whitelist": _protocols_for(source),
+            },
+            timeout=timeout,
+        )
+    except av.error.FFmpegError as exc:
+        raise _unreadable(family, exc) from None
+    with container:
+        facts_without_scan = _declared_facts(container, family, size, limits)
+        rotation = _first_frame_rotation(container, family)
+        index, frame_times = _scan_video(container, family)
+        facts = _finish_facts(facts_without_scan, container, index, frame_times, rotation, limits)
+    return Probe(facts, index)
+
+
+def _protocols_for(source: str) -> str:
+    if source.startswith("https://"):
+        return "https,tls,tcp"
+    if source.startswith("http://"):
+        return "http,tcp"
+    return "file"
+
+
+def _looks_like_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
+
+
+def _unreadable(family: str, exc: Exception) -> Exception:
+    return TruncatedInputError(
+        f"the file starts like {family} but its data is incomplete or damaged "
+        f"({_ffmpeg_reason(exc)})"
+    )
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> dict[str, Any]:
+    streams = list(container.streams)
+    if len(streams) > limits.max_streams:
+        raise InputTooLargeError(
+            f"the file has {len(streams)} streams; the limit is {limits.max_streams}"
+        )
+    videos = [s for s in streams if s.type == "video" and not _is_cover_art(s)]
+    if not videos:
+        kinds = sorted({s.type for s in streams}) or ["nothing"]
+        raise NoVideoStreamError(f"the file has no video stream (it holds {', '.join(kinds)})")
+    video = videos[0]
+    ctx = video.codec_context
+    if not ctx.width or not ctx.height:
+        raise UnsupportedInputError("the video stream declares no frame size")
+    if ctx.width * ctx.height > limits.max_pixels:
+        raise InputTooLargeError(
+            f"the video is {ctx.width}x{ctx.height}; the limit is {limits.max_pixels} pixels"
+        )
+    declared = container.duration / 1_000_000 if container.duration else None
+    if declared is not None and declared > limits.max_seconds:
+        raise InputTooLongError(
+            f"the file declares {declared:.0f} s; the limit is {limits.max_seconds:.0f} s"
+        )
+    rate = video.average_rate or video.guessed_rate or video.base_rate
+    if rate is not None and float(rate) > limits.max_fps:
+        raise InputTooLargeError(
+            f"the video runs at {float(rate):.0f} fps; the limit is {limits.max_fps:.0f}"
+        )
+    audios = [s for s in streams if s.type == "audio" and s.codec_context.channels > 0]
+    audio = None
+    if audios:
+        a = audios[0]
+        audio = AudioFacts(
+            codec=a.codec_context.name,
+            channels=a.codec_context.channels,
+            sample_rate=a.codec_context.sample_rate,
+            start_time=float(a.start_time * a.time_base) if a.start_time is not None else 0.0,
+        )
+    for s in streams:
+        if s is not video:
+            s.discard = av.stream.Discard.all
+    return {
+        "container": DEMUXER_FOR_FAMILY[family],
+        "container_start": container.start_time / 1_000_000 if container.start_time else 0.0,
+        "size_bytes": size,
+        "video_codec": ctx.name,
+        "profile": ctx.profile,
+        "pix_fmt": ctx.pix_fmt or "unknown",
+        "bit_depth": _bit_depth(ctx.pix_fmt or ""),
+        "coded_width": ctx.width,
+        "coded_height": ctx.height,
+        "sar": video.sample_aspect_ratio,
+        "declared_rate": float(rate) if rate else None,
+        "video_bitrate": ctx.bit_rate or None,
+        "audio": audio,
+        "family": family,
+    }
+
+
+def _is_cover_art(stream: Any) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    for depth in (16, 14, 12, 10, 9):
+        if f"p{depth}" in pix_fmt:
+            return depth
+    return 8
+
+
+def _first_frame_rotation(container: Any, family: str) -> int:
+    video = container.streams.video[0]
+    try:
+        for frame in container.decode(video):
+            rotation = round(getattr(frame, "rotation", 0) or 0) % 360
+            return rotation
+    except av.error.FFmpegError as exc:
+        raise _unreadable(family, exc) from None
+    raise TruncatedInputError(f"the file starts like {family} but no video frame decodes")
+
+
+def _scan_video(container: Any, family: str) -> tuple[FrameIndex, list[float]]:
+    video = container.streams.video[0]
+    container.seek(0, backward=True, any_frame=False, stream=video)
+    tb = video.time_base
+    times: list[int] = []
+    keys: list[int] = []
+    durations: list[int] = []
+    try:
+        for packet in container.demux(video):
+            if packet.pts is None or packet.size == 0:
+                continue
+            times.append(packet.pts)
+            if packet.duration:
+                durations.append(packet.duration)
+            if packet.is_keyframe:
+                keys.append(packet.pts)
+    except av.error.FFmpegError as exc:
+        raise _unreadable(family, exc) from None
+    if not keys:
+        raise TruncatedInputError(f"the file starts like {family} but has no keyframe")
+    times.sort()
+    keys = sorted(set(keys))
+    first = keys[0]
+    times = times[bisect.bisect_left(times, first) :]
+    step = _typical(durations) or (_typical([b - a for a, b in pairwise(times)]) or 1)
+    gop_frames = []
+    for i, key in enumerate(keys):
+        nxt = keys[i + 1] if i + 1 < len(keys) else None
+        lo = bisect.bisect_left(times, key)
+        hi = bisect.bisect_left(times, nxt) if nxt is not None else len(times)
+        gop_frames.append(hi - lo)
+    index = FrameIndex(
+        keyframes=[_seconds(k, tb) for k in keys],
+        gop_frames=gop_frames,
+        end=_seconds(times[-1] + step, tb),
+    )
+    return index, [float(t * tb) for t in times]
+
+
+def _typical(values: list[int]) -> int | None:
+    positive = sorted(v for v in values if v > 0)
+    return positive[len(positive) // 2] if positive else None
+
+
+def _seconds(pts: int, tb: Fraction) -> float:
+    return round(float(pts * tb), 6)
+
+
+def _finish_facts(
+    declared: dict[str, Any],
+    container: Any,
+    index: FrameIndex,
+    frame_times: list[float],
+    rotation: int,
+    limits: Limits,
+) -> SourceFacts:
+    start = index.keyframes[0]
+    duration = index.end - start
+    if duration > limits.max_seconds:
+        raise InputTooLongError(
+            f"the video runs {duration:.0f} s; the limit is {limits.max_seconds:.0f} s"
+        )
+    deltas = sorted(b - a for a, b in pairwise(frame_times))
+    median = deltas[len(deltas) // 2] if deltas else duration or 1.0
+    vfr = bool(deltas) and (deltas[-1] - deltas[0]) > 0.25 * median
+    frame_rate = (len(frame_times) / duration) if vfr and duration else (1.0 / median)
+    sar = declared["sar"]
+    width, height = declared["coded_width"], declared["coded_height"]
+    if sar and sar > 0 and sar != 1:
+        width = round(width * float(sar))
+    if rotation in (90, 270):
+        width, height = height, width
+    return SourceFacts(
+        container=declared["container"],
+        container_start=declared["container_start"],
+        size_bytes=declared["size_bytes"],
+        duration=round(duration, 6),
+        start_time=start,
+        video_codec=declared["video_codec"],
+        profile=declared["profile"],
+        pix_fmt=declared["pix_fmt"],
+        bit_depth=declared["bit_depth"],
+        coded_width=declared["coded_width"],
+        coded_height=declared["coded_height"],
+        display_width=width,
+        display_height=height,
+        rotation=rotation,
+        frame_rate=round(frame_rate, 3),
+        variable_frame_rate=vfr,
+        frame_count=index.frame_count,
+        video_bitrate=declared["video_bitrate"],
+        audio=declared["audio"],
+        keyframe_count=len(index.keyframes),
+    )

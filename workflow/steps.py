@@ -1,0 +1,421 @@
+"""What each Lambda does, one function per state of the VOD state machine.
+
+Each step takes the state's input (a small dict of keys and records), the function's
+settings and its AWS clients, and returns a small dict. Big things (frame indexes,
+chunk plans, per-chunk results) live in S3 under the job's scratch prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+from workflow import commands, hls, transcode
+from workflow.config import Settings
+from workflow.errors import IncompleteOutputError
+from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
+from workflow.ladder import Rendition, build_ladder
+from workflow.plan import Chunk, plan_chunks
+from workflow.probe import FrameIndex, probe
+from workflow.storage import Bucket, transient_aws_errors
+
+MANIFEST_SCHEMA = "vidflow.manifest/1"
+AUDIO_GROUP = "aac"
+_HEAD_BYTES = 64 * 1024
+
+# A deadline: seconds left before the function is stopped.
+Remaining = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The AWS clients a step may use; tests and the local engine pass their own."""
+
+    s3: Any
+    sfn: Any = None
+
+
+@transient_aws_errors()
+def start_jobs(
+    records: list[dict[str, Any]], settings: Settings, clients: Clients
+) -> list[dict[str, Any]]:
+    """Start one execution per uploaded object; a duplicate event starts nothing.
+
+    ``records`` are S3 event records; keys arrive URL-encoded.
+    """
+    started = []
+    for record in records:
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        if not key.startswith(UPLOAD_PREFIX) or key.endswith("/"):
+            continue
+        etag = record["s3"]["object"].get("eTag", "")
+        job = job_id(bucket, key, etag)
+        payload = {
+            "job_id": job,
+            "source": {
+                "bucket": bucket,
+                "key": key,
+                "etag": etag,
+                "size": int(record["s3"]["object"].get("size", 0)),
+            },
+        }
+        try:
+            clients.sfn.start_execution(
+                stateMachineArn=settings.state_machine_arn, name=job, input=json.dumps(payload)
+            )
+            started.append({"job_id": job, "key": key, "started": True})
+        except clients.sfn.exceptions.ExecutionAlreadyExists:
+            started.append({"job_id": job, "key": key, "started": False})
+    return started
+
+
+@transient_aws_errors()
+def probe_source(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
+) -> dict[str, Any]:
+    """Probe the upload as untrusted input and store its facts and frame index."""
+    began = time.monotonic()
+    source = event["source"]
+    paths = JobPaths(event["job_id"])
+    ingest = Bucket(clients.s3, source["bucket"])
+    size = int(ingest.head(source["key"])["ContentLength"])
+    head = ingest.read_range(source["key"], size, _HEAD_BYTES)
+    result = probe(
+        ingest.presign(source["key"]),
+        head=head,
+        size=size,
+        limits=settings.limits,
+        timeout=max(5.0, min(60.0, remaining() - 10)),
+    )
+    elapsed = round(time.monotonic() - began, 3)
+    Bucket(clients.s3, settings.output_bucket).put_json(
+        paths.probe_key,
+        {"facts": result.facts.to_dict(), "index": result.index.to_dict(), "elapsed": elapsed},
+    )
+    facts = result.facts
+    return {
+        "probe_key": paths.probe_key,
+        "duration": facts.duration,
+        "width": facts.display_width,
+        "height": facts.display_height,
+        "has_audio": facts.audio is not None,
+    }
+
+
+@transient_aws_errors()
+def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    """Choose the ladder and the chunks; write the plan and the Map's item list."""
+    began = time.monotonic()
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    probed = output.get_json(paths.probe_key)
+    facts = probed["facts"]
+    renditions = build_ladder(
+        facts["display_width"], facts["display_height"], facts["frame_rate"], settings.ladder
+    )
+    chunks = plan_chunks(
+        FrameIndex.from_dict(probed["index"]), settings.chunk_seconds, settings.segment_seconds
+    )
+    items: list[dict[str, Any]] = [{"kind": "audio"}] if facts["audio"] else []
+    items += [{"kind": "video", "chunk": chunk.to_dict()} for chunk in chunks]
+    output.put_json(
+        paths.plan_key,
+        {
+            "facts": facts,
+            "renditions": [r.to_dict() for r in renditions],
+            "chunks": [c.to_dict() for c in chunks],
+            "segment_seconds": settings.segment_seconds,
+            "audio_kbps": settings.audio_kbps,
+            "preset": settings.x264_preset,
+            "timings": {"probe": probed["elapsed"], "plan": round(time.monotonic() - began, 3)},
+        },
+    )
+    output.put_json(paths.items_key, items)
+    return {
+        "bucket": settings.output_bucket,
+        "plan_key": paths.plan_key,
+        "items_key": paths.items_key,
+        "chunks": len(chunks),
+        "items": len(items),
+        "renditions": [r.name for r in renditions],
+        "max_concurrency": settings.map_max_concurrency,
+    }
+
+
+@transient_aws_errors()
+def transcode_chunk(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
+) -> dict[str, Any]:
+    """Encode one chunk into every rung and upload its segments."""
+    chunk = Chunk.from_dict(event["item"]["chunk"])
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    plan = output.get_json(paths.plan_key)
+    renditions = [Rendition.from_dict(r) for r in plan["renditions"]]
+    durations = [
+        round(b - a, 6)
+        for a, b in zip(chunk.segment_starts, [*chunk.segment_starts[1:], chunk.end], strict=True)
+    ]
+    began = time.monotonic()
+    with _workdir() as workdir:
+        for rung in renditions:
+            (workdir / rung.name).mkdir()
+        command = commands.build_chunk_command(
+            _source_url(event, clients),
+            plan["facts"]["container"],
+            plan["facts"]["container_start"],
+            chunk,
+            renditions,
+            workdir,
+            binary=transcode.ffmpeg_binary(),
+            preset=plan["preset"],
+        )
+        transcode.run_ffmpeg(command, timeout=_ffmpeg_budget(remaining))
+        encoded = time.monotonic()
+        rungs = {
+            rung.name: transcode.read_segments(workdir / rung.name, durations)
+            for rung in renditions
+        }
+        uploaded = _upload_segments(output, paths, rungs)
+    item = f"video-{chunk.index:05d}"
+    output.put_json(
+        paths.result_key(item),
+        {
+            "item": item,
+            "rungs": uploaded,
+            "encode_seconds": round(encoded - began, 3),
+            "wall_seconds": round(time.monotonic() - began, 3),
+            "finished_at": _now(),
+        },
+    )
+    return {"item": item, "seconds": round(time.monotonic() - began, 3)}
+
+
+@transient_aws_errors()
+def transcode_audio(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
+) -> dict[str, Any]:
+    """Encode the whole audio track once, trimmed to the video's span."""
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    plan = output.get_json(paths.plan_key)
+    facts = plan["facts"]
+    began = time.monotonic()
+    with _workdir() as workdir:
+        (workdir / "audio").mkdir()
+        command = commands.build_audio_command(
+            _source_url(event, clients),
+            facts["container"],
+            facts["start_time"],
+            facts["duration"],
+            workdir,
+            kbps=plan["audio_kbps"],
+            segment_seconds=plan["segment_seconds"],
+            binary=transcode.ffmpeg_binary(),
+        )
+        transcode.run_ffmpeg(command, timeout=_ffmpeg_budget(remaining))
+        segments = transcode.listed_durations(workdir / "audio", facts["duration"])
+        uploaded = _upload_segments(output, paths, {"audio": segments})
+    output.put_json(
+        paths.result_key("audio"),
+        {
+            "item": "audio",
+            "rungs": uploaded,
+            "wall_seconds": round(time.monotonic() - began, 3),
+            "finished_at": _now(),
+        },
+    )
+    return {"item": "audio", "seconds": round(time.monotonic() - began, 3)}
+
+
+@transient_aws_errors()
+def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    """Check that every item succeeded, then write playlists, manifest and master last."""
+    began = time.monotonic()
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    plan = output.get_json(paths.plan_key)
+    facts = plan["facts"]
+    chunks = [Chunk.from_dict(c) for c in plan["chunks"]]
+    expected = [f"video-{c.index:05d}" for c in chunks] + (["audio"] if facts["audio"] else [])
+    present = {Path(k).stem for k in output.keys(paths.results_prefix)}
+    missing = [item for item in expected if item not in present]
+    if missing:
+        raise IncompleteOutputError(
+            f"{len(missing)} of {len(expected)} work items have no result "
+            f"(first: {missing[0]}); nothing was published"
+        )
+    results = {item: output.get_json(paths.result_key(item)) for item in expected}
+    renditions = [Rendition.from_dict(r) for r in plan["renditions"]]
+    playlists: dict[str, list[hls.SegmentEntry]] = {}
+    for rung in renditions:
+        playlists[rung.name] = [
+            hls.SegmentEntry(**entry)
+            for chunk in chunks
+            for entry in results[f"video-{chunk.index:05d}"]["rungs"][rung.name]
+        ]
+    audio = None
+    if facts["audio"]:
+        playlists["audio"] = [hls.SegmentEntry(**e) for e in results["audio"]["rungs"]["audio"]]
+        audio = hls.AudioEntry(uri="audio/index.m3u8", group=AUDIO_GROUP, channels=2)
+    for name, segments in playlists.items():
+        output.put_bytes(
+            f"{paths.output_prefix}{name}/index.m3u8", hls.media_playlist(segments).encode()
+        )
+    audio_peak = hls.peak_bandwidth(playlists.get("audio", []))
+    audio_average = hls.average_bandwidth(playlists.get("audio", []))
+    codecs_audio = ",mp4a.40.2" if audio else ""
+    variants = [
+        hls.VariantEntry(
+            uri=f"{rung.name}/index.m3u8",
+            bandwidth=hls.peak_bandwidth(playlists[rung.name]) + audio_peak,
+            average_bandwidth=hls.average_bandwidth(playlists[rung.name]) + audio_average,
+            width=rung.width,
+            height=rung.height,
+            frame_rate=facts["frame_rate"],
+            codecs=rung.codecs + codecs_audio,
+        )
+        for rung in renditions
+    ]
+    video_results = [results[f"video-{c.index:05d}"] for c in chunks]
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "job_id": paths.job_id,
+        "created_at": _now(),
+        "source": {**event["source"], **{k: v for k, v in facts.items() if k != "audio"}},
+        "source_audio": facts["audio"],
+        "master": "master.m3u8",
+        "duration": facts["duration"],
+        "segment_seconds": plan["segment_seconds"],
+        "chunks": len(chunks),
+        "renditions": [
+            {
+                **rung.to_dict(),
+                "playlist": variant.uri,
+                "codecs": variant.codecs,
+                "bandwidth": variant.bandwidth,
+                "average_bandwidth": variant.average_bandwidth,
+                "segments": len(playlists[rung.name]),
+                "duration": round(sum(s.duration for s in playlists[rung.name]), 6),
+                "bytes": sum(s.bytes for s in playlists[rung.name]),
+            }
+            for rung, variant in zip(renditions, variants, strict=True)
+        ],
+        "audio": None
+        if audio is None
+        else {
+            "playlist": audio.uri,
+            "group": audio.group,
+            "codec": "aac",
+            "codecs": "mp4a.40.2",
+            "channels": audio.channels,
+            "kbps": plan["audio_kbps"],
+            "segments": len(playlists["audio"]),
+            "duration": round(sum(s.duration for s in playlists["audio"]), 6),
+            "bytes": sum(s.bytes for s in playlists["audio"]),
+        },
+        "timings": {
+            **plan["timings"],
+            "chunk_encode_seconds_total": round(sum(r["encode_seconds"] for r in video_results), 3),
+            "chunk_wall_seconds_max": max(r["wall_seconds"] for r in video_results),
+            "audio": results["audio"]["wall_seconds"] if audio else None,
+            "publish": round(time.monotonic() - began, 3),
+        },
+    }
+    output.put_json(paths.manifest_key, manifest)
+    output.put_bytes(paths.master_key, hls.master_playlist(variants, audio).encode())
+    return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
+
+
+@transient_aws_errors()
+def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    """Write ``failures/<job>.json`` and remove any partial output of the job."""
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    name, cause = describe_error(event.get("error") or {})
+    output.put_json(
+        paths.failure_key,
+        {
+            "job_id": paths.job_id,
+            "error": name,
+            "cause": cause,
+            "input": event.get("source"),
+            "failed_at": _now(),
+        },
+    )
+    if not output.exists(paths.master_key):
+        output.delete_prefix(paths.output_prefix)
+    output.delete_prefix(paths.scratch_prefix)
+    return {"error": name, "cause": cause, "failure_key": paths.failure_key}
+
+
+def describe_error(error: dict[str, Any]) -> tuple[str, str]:
+    """The error name and one-line cause from a ``Catch`` result (``Error``, ``Cause``)."""
+    name = str(error.get("Error") or "States.Unknown")
+    cause = str(error.get("Cause") or "")
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        cause = str(parsed.get("errorMessage") or parsed.get("Cause") or cause)
+    line = " ".join(cause.split())
+    return name, line[:500] or name
+
+
+def _source_url(event: dict[str, Any], clients: Clients) -> str:
+    return Bucket(clients.s3, event["source"]["bucket"]).presign(event["source"]["key"])
+
+
+def _upload_segments(
+    output: Bucket, paths: JobPaths, rungs: dict[str, list[transcode.Segment]]
+) -> dict[str, list[dict[str, Any]]]:
+    jobs = [
+        (rung, segment, f"{paths.output_prefix}{rung}/{segment.path.name}")
+        for rung, segments in rungs.items()
+        for segment in segments
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda job: output.upload(job[1].path, job[2]), jobs))
+    return {
+        rung: [
+            {"uri": s.path.name, "duration": s.duration, "bytes": s.path.stat().st_size}
+            for s in segments
+        ]
+        for rung, segments in rungs.items()
+    }
+
+
+def _ffmpeg_budget(remaining: Remaining) -> float:
+    """Seconds ffmpeg may run: what the function has left, less time to report failure."""
+    return max(1.0, remaining() - 15.0)
+
+
+class _workdir:
+    """A fresh temporary directory per call: handlers share one process locally."""
+
+    def __enter__(self) -> Path:
+        self.path = Path(tempfile.mkdtemp(prefix="vidflow-"))
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def time_left(context: Any) -> Remaining:
+    """Seconds left in this invocation, from a Lambda context."""
+    return lambda: context.get_remaining_time_in_millis() / 1000

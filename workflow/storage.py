@@ -1,0 +1,112 @@
+"""S3 access: the only module that talks to object storage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+
+from workflow.errors import TransientError
+
+_RETRYABLE_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+}
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".json": "application/json",
+}
+
+
+@contextmanager
+def transient_aws_errors() -> Iterator[None]:
+    """Turn AWS failures worth retrying into ``TransientError`` for the state machine."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if error.get("Code") in _RETRYABLE_CODES or status >= 500:
+            raise TransientError(f"AWS is unavailable: {error.get('Code')}") from exc
+        raise
+    except (
+        botocore.exceptions.ConnectionError,
+        botocore.exceptions.ReadTimeoutError,
+    ) as exc:
+        raise TransientError(f"AWS could not be reached: {type(exc).__name__}") from exc
+
+
+class Bucket:
+    """One S3 bucket seen through a boto3 client."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def head(self, key: str) -> dict[str, Any]:
+        response: dict[str, Any] = self.client.head_object(Bucket=self.name, Key=key)
+        return response
+
+    def read_range(self, key: str, size: int, length: int) -> bytes:
+        if size == 0:
+            return b""
+        end = min(size, length) - 1
+        body = self.client.get_object(Bucket=self.name, Key=key, Range=f"bytes=0-{end}")["Body"]
+        data: bytes = body.read()
+        return data
+
+    def presign(self, key: str, expires: int = 3600) -> str:
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires
+        )
+        return url
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.client.get_object(Bucket=self.name, Key=key)["Body"].read())
+
+    def put_json(self, key: str, value: Any) -> None:
+        self.put_bytes(key, json.dumps(value, indent=1).encode(), ".json")
+
+    def put_bytes(self, key: str, data: bytes, suffix: str | None = None) -> None:
+        content_type = CONTENT_TYPES.get(suffix or Path(key).suffix, "application/octet-stream")
+        self.client.put_object(Bucket=self.name, Key=key, Body=data, ContentType=content_type)
+
+    def upload(self, path: Path, key: str) -> None:
+        content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        self.client.upload_file(str(path), self.name, key, ExtraArgs={"ContentType": content_type})
+
+    def keys(self, prefix: str) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=self.name, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.head(key)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.keys(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self.client.delete_objects(Bucket=self.name, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)

@@ -1,0 +1,255 @@
+"""Read ``sam-template.yaml`` the way the local engine needs it.
+
+The template is the only description of the deployment: buckets, functions, their
+environment and S3 events, state machines and their definition substitutions. This
+module resolves the intrinsic functions it uses (``Ref``, ``Fn::Sub``, ``Fn::GetAtt``,
+``Fn::Join``) for one local stack, so the engine never keeps a second copy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_SUB = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+class TemplateError(Exception):
+    """The template uses something the local engine cannot resolve."""
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that reads CloudFormation short tags (``!Ref``, ``!Sub``, ...)."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if name == "Fn::GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        data: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)
+    return data
+
+
+@dataclass(frozen=True)
+class S3Trigger:
+    bucket_logical_id: str
+    events: tuple[str, ...]
+    prefix: str
+    suffix: str
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    name: str
+    arn: str
+    code_uri: Path
+    handler: str
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+    triggers: tuple[S3Trigger, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    logical_id: str
+    name: str
+    arn: str
+    type: str
+    definition: str
+
+
+@dataclass
+class Stack:
+    """A template resolved for one local stack."""
+
+    root: Path
+    name: str = "vidflow"
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.template = load_template(self.root / "sam-template.yaml")
+        self.resources: dict[str, dict[str, Any]] = self.template.get("Resources", {})
+        self.parameters = {
+            name: str(self.overrides.get(name, spec.get("Default", "")))
+            for name, spec in self.template.get("Parameters", {}).items()
+        }
+
+    def of_type(self, kind: str) -> list[str]:
+        return [lid for lid, res in self.resources.items() if res.get("Type") == kind]
+
+    def buckets(self) -> dict[str, str]:
+        """Logical id -> bucket name."""
+        return {lid: self.ref(lid) for lid in self.of_type("AWS::S3::Bucket")}
+
+    def functions(self) -> list[Function]:
+        globals_ = self.template.get("Globals", {}).get("Function", {})
+        found = []
+        for lid in self.of_type("AWS::Serverless::Function"):
+            props = {**globals_, **self.resources[lid].get("Properties", {})}
+            env = {
+                **globals_.get("Environment", {}).get("Variables", {}),
+                **self.resources[lid]["Properties"].get("Environment", {}).get("Variables", {}),
+            }
+            triggers = []
+            for event in props.get("Events", {}).values():
+                if event.get("Type") != "S3":
+                    continue
+                ep = event["Properties"]
+                rules = {
+                    r["Name"].lower(): r["Value"]
+                    for r in ep.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+                }
+                events = ep["Events"] if isinstance(ep["Events"], list) else [ep["Events"]]
+                triggers.append(
+                    S3Trigger(
+                        ep["Bucket"]["Ref"],
+                        tuple(events),
+                        rules.get("prefix", ""),
+                        rules.get("suffix", ""),
+                    )
+                )
+            found.append(
+                Function(
+                    logical_id=lid,
+                    name=self.ref(lid),
+                    arn=self.get_att(lid, "Arn"),
+                    code_uri=self.root / props["CodeUri"],
+                    handler=props["Handler"],
+                    timeout=int(props.get("Timeout", 3)),
+                    memory=int(props.get("MemorySize", 128)),
+                    environment={k: str(self.resolve(v)) for k, v in env.items()},
+                    triggers=tuple(triggers),
+                )
+            )
+        return found
+
+    def state_machines(self) -> list[StateMachine]:
+        found = []
+        for lid in self.of_type("AWS::Serverless::StateMachine"):
+            props = self.resources[lid]["Properties"]
+            text = (self.root / props["DefinitionUri"]).read_text()
+            substitutions = {
+                k: str(self.resolve(v)) for k, v in props.get("DefinitionSubstitutions", {}).items()
+            }
+            definition = _SUB.sub(partial(_substitute, values=substitutions), text)
+            json.loads(definition)
+            found.append(
+                StateMachine(
+                    logical_id=lid,
+                    name=self.get_att(lid, "Name"),
+                    arn=self.ref(lid),
+                    type=props.get("Type", "STANDARD"),
+                    definition=definition,
+                )
+            )
+        return found
+
+    # Intrinsic functions, resolved for this stack.
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::GetAtt":
+                return self.get_att(*(arg if isinstance(arg, list) else arg.split(".", 1)))
+            if key == "Fn::Join":
+                return arg[0].join(str(self.resolve(v)) for v in arg[1])
+            if key.startswith("Fn::"):
+                raise TemplateError(f"the local engine does not resolve {key}")
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::StackName": self.name,
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        resource = self.resources.get(name)
+        if resource is None:
+            raise TemplateError(f"!Ref {name}: no such parameter or resource")
+        props = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind == "AWS::S3::Bucket":
+            return str(self.resolve(props.get("BucketName", f"{self.name}-{name.lower()}")))
+        if kind == "AWS::Serverless::StateMachine":
+            machine = self.get_att(name, "Name")
+            return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{machine}"
+        if kind == "AWS::Serverless::Function":
+            return str(self.resolve(props.get("FunctionName", f"{self.name}-{name}")))
+        return f"{self.name}-{name}"
+
+    def get_att(self, name: str, attribute: str) -> str:
+        resource = self.resources.get(name)
+        if resource is None:
+            raise TemplateError(f"!GetAtt {name}.{attribute}: no such resource")
+        kind = resource["Type"]
+        if kind == "AWS::Serverless::Function" and attribute == "Arn":
+            return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.ref(name)}"
+        if kind == "AWS::Serverless::StateMachine" and attribute == "Name":
+            props = resource.get("Properties", {})
+            return str(self.resolve(props.get("Name", f"{self.name}-{name}")))
+        if kind == "AWS::S3::Bucket" and attribute == "Arn":
+            return f"arn:aws:s3:::{self.ref(name)}"
+        if attribute == "Arn":
+            return f"arn:aws:local:{self.region}:{self.account}:{name}"
+        raise TemplateError(f"!GetAtt {name}.{attribute} is not resolved locally")
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+        values = {k: str(self.resolve(v)) for k, v in variables.items()}
+
+        def lookup(match: re.Match[str]) -> str:
+            token = match.group(1)
+            if token in values:
+                return values[token]
+            if "." in token:
+                return self.get_att(*token.split(".", 1))
+            return self.ref(token)
+
+        return _SUB.sub(lookup, text)
+
+
+def _substitute(match: re.Match[str], values: dict[str, str]) -> str:
+    token = match.group(1)
+    if token not in values:
+        raise TemplateError(
+            f"definition placeholder ${{{token}}} has no DefinitionSubstitutions entry"
+        )
+    return values[token]

@@ -1,0 +1,91 @@
+"""Run ffmpeg jobs and report what they produced."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from workflow.errors import TranscodeError, TranscodeInterruptedError
+
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One media segment file and its duration in seconds."""
+
+    path: Path
+    duration: float
+
+
+def ffmpeg_binary() -> str:
+    """The ffmpeg to run: ``$FFMPEG_BINARY``, the Lambda layer's, or imageio-ffmpeg's."""
+    configured = os.environ.get("FFMPEG_BINARY")
+    if configured:
+        return configured
+    layer = Path("/opt/bin/ffmpeg")
+    if layer.exists():
+        return str(layer)
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def run_ffmpeg(args: Sequence[str], timeout: float) -> None:
+    """Run one ffmpeg command (never through a shell) within ``timeout`` seconds."""
+    try:
+        done = subprocess.run(
+            list(args), capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        raise TranscodeInterruptedError(f"ffmpeg ran past its {timeout:.0f} s limit") from None
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        raise TranscodeInterruptedError(f"ffmpeg was killed by {name}")
+    if done.returncode != 0:
+        raise TranscodeError(f"ffmpeg failed: {last_error_line(done.stderr)}")
+
+
+def last_error_line(stderr: bytes) -> str:
+    """The last non-empty line ffmpeg printed, with any URL (and its signature) removed."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    return _URL.sub("<source>", lines[-1])[:300] if lines else "no message"
+
+
+def read_segments(directory: Path, expected_durations: Sequence[float]) -> list[Segment]:
+    """The segments ffmpeg listed in ``directory/segments.csv``, checked against the plan."""
+    listing = directory / "segments.csv"
+    if not listing.exists():
+        raise TranscodeError(f"ffmpeg wrote no segments for {directory.name}")
+    with listing.open(newline="") as handle:
+        names = [row[0] for row in csv.reader(handle) if row]
+    if len(names) != len(expected_durations):
+        raise TranscodeError(
+            f"{directory.name}: ffmpeg wrote {len(names)} segments, the plan has "
+            f"{len(expected_durations)}"
+        )
+    return [
+        Segment(directory / name, duration)
+        for name, duration in zip(names, expected_durations, strict=True)
+    ]
+
+
+def listed_durations(directory: Path, total: float) -> list[Segment]:
+    """Segments and durations as ffmpeg listed them; the first takes what the rest leave."""
+    with (directory / "segments.csv").open(newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if not rows:
+        raise TranscodeError(f"ffmpeg wrote no segments for {directory.name}")
+    later = [float(end) - float(start) for _, start, end in rows[1:]]
+    first = max(total - sum(later), 0.0)
+    return [
+        Segment(directory / row[0], round(d, 6))
+        for row, d in zip(rows, [first, *later], strict=True)
+    ]
