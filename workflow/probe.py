@@ -237,7 +237,7 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
     if audios:
         a = audios[0]
         audio = AudioFacts(
-            codec=a.codec_context.name,
+            codec=a.codec_context.codec.canonical_name,
             channels=a.codec_context.channels,
             sample_rate=a.codec_context.sample_rate,
             start_time=float(a.start_time * a.time_base) if a.start_time is not None else 0.0,
@@ -249,7 +249,7 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         "container": DEMUXER_FOR_FAMILY[family],
         "container_start": container.start_time / 1_000_000 if container.start_time else 0.0,
         "size_bytes": size,
-        "video_codec": ctx.name,
+        "video_codec": ctx.codec.canonical_name,
         "profile": ctx.profile,
         "pix_fmt": ctx.pix_fmt or "unknown",
         "bit_depth": _bit_depth(ctx.pix_fmt or ""),

@@ -21,7 +21,7 @@ from urllib.parse import unquote_plus
 
 from workflow import commands, hls, transcode
 from workflow.config import Settings
-from workflow.errors import IncompleteOutputError
+from workflow.errors import IncompleteOutputError, TranscodeError
 from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
 from workflow.ladder import Rendition, build_ladder
 from workflow.plan import Chunk, plan_chunks
@@ -162,10 +162,6 @@ def transcode_chunk(
     output = Bucket(clients.s3, settings.output_bucket)
     plan = output.get_json(paths.plan_key)
     renditions = [Rendition.from_dict(r) for r in plan["renditions"]]
-    durations = [
-        round(b - a, 6)
-        for a, b in zip(chunk.segment_starts, [*chunk.segment_starts[1:], chunk.end], strict=True)
-    ]
     began = time.monotonic()
     with _workdir() as workdir:
         for rung in renditions:
@@ -183,9 +179,14 @@ def transcode_chunk(
         transcode.run_ffmpeg(command, timeout=_ffmpeg_budget(remaining))
         encoded = time.monotonic()
         rungs = {
-            rung.name: transcode.read_segments(workdir / rung.name, durations)
+            rung.name: transcode.listed_segments(
+                workdir / rung.name,
+                chunk.start + commands.TS_OFFSET,
+                chunk.end + commands.TS_OFFSET,
+            )
             for rung in renditions
         }
+        _check_same_boundaries(rungs)
         uploaded = _upload_segments(output, paths, rungs)
     item = f"video-{chunk.index:05d}"
     output.put_json(
@@ -224,7 +225,8 @@ def transcode_audio(
             binary=transcode.ffmpeg_binary(),
         )
         transcode.run_ffmpeg(command, timeout=_ffmpeg_budget(remaining))
-        segments = transcode.listed_durations(workdir / "audio", facts["duration"])
+        start = facts["start_time"] + commands.TS_OFFSET
+        segments = transcode.listed_segments(workdir / "audio", start, start + facts["duration"])
         uploaded = _upload_segments(output, paths, {"audio": segments})
     output.put_json(
         paths.result_key("audio"),
@@ -394,6 +396,15 @@ def _upload_segments(
         ]
         for rung, segments in rungs.items()
     }
+
+
+def _check_same_boundaries(rungs: dict[str, list[transcode.Segment]]) -> None:
+    """Every rung must cut at the same instants, or players cannot switch between them."""
+    shapes = {name: [round(s.duration, 3) for s in segments] for name, segments in rungs.items()}
+    first = next(iter(shapes.values()))
+    for name, shape in shapes.items():
+        if shape != first:
+            raise TranscodeError(f"rung {name} has segments {shape}, another has {first}")
 
 
 def _ffmpeg_budget(remaining: Remaining) -> float:

@@ -59,33 +59,25 @@ def last_error_line(stderr: bytes) -> str:
     return _URL.sub("<source>", lines[-1])[:300] if lines else "no message"
 
 
-def read_segments(directory: Path, expected_durations: Sequence[float]) -> list[Segment]:
-    """The segments ffmpeg listed in ``directory/segments.csv``, checked against the plan."""
+def listed_segments(directory: Path, timeline_start: float, timeline_end: float) -> list[Segment]:
+    """The segments ffmpeg listed in ``directory/segments.csv``, with their durations.
+
+    A segment lasts until the next one starts (the last, until ``timeline_end``), so
+    the durations add up to the presentation timeline even across holes in a
+    variable-rate source. The segment muxer lists starts on the output timeline, except
+    that the first reads 0: it is ``timeline_start``. Where a requested boundary has no
+    frame after it, ffmpeg writes one segment fewer; the list is the truth.
+    """
     listing = directory / "segments.csv"
-    if not listing.exists():
-        raise TranscodeError(f"ffmpeg wrote no segments for {directory.name}")
-    with listing.open(newline="") as handle:
-        names = [row[0] for row in csv.reader(handle) if row]
-    if len(names) != len(expected_durations):
-        raise TranscodeError(
-            f"{directory.name}: ffmpeg wrote {len(names)} segments, the plan has "
-            f"{len(expected_durations)}"
-        )
-    return [
-        Segment(directory / name, duration)
-        for name, duration in zip(names, expected_durations, strict=True)
-    ]
-
-
-def listed_durations(directory: Path, total: float) -> list[Segment]:
-    """Segments and durations as ffmpeg listed them; the first takes what the rest leave."""
-    with (directory / "segments.csv").open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row]
+    rows = []
+    if listing.exists():
+        with listing.open(newline="") as handle:
+            rows = [row for row in csv.reader(handle) if row]
     if not rows:
         raise TranscodeError(f"ffmpeg wrote no segments for {directory.name}")
-    later = [float(end) - float(start) for _, start, end in rows[1:]]
-    first = max(total - sum(later), 0.0)
+    starts = [timeline_start] + [float(row[1]) for row in rows[1:]]
+    ends = [*starts[1:], timeline_end]
     return [
-        Segment(directory / row[0], round(d, 6))
-        for row, d in zip(rows, [first, *later], strict=True)
+        Segment(directory / row[0], round(end - start, 6))
+        for row, start, end in zip(rows, starts, ends, strict=True)
     ]

@@ -112,9 +112,9 @@ def test_master_playlist_describes_every_rung(clip: Any, run_job: Any) -> None:
         'AUDIO="aac"',
     ):
         assert attribute in master
-    # 14 s is within one chunk (12 s) and one segment (4 s): one chunk, segments 4+4+4+2 s
-    assert manifest["chunks"] == 1
-    assert manifest["renditions"][0]["segments"] == 4
+    # 30 s of 2 s GOPs: chunks of 12 + 12 + 6 s, segments of 4 s (the last chunk 4 + 2)
+    assert manifest["chunks"] == 3
+    assert manifest["renditions"][0]["segments"] == 8
     assert set(manifest["timings"]) >= {"probe", "plan", "publish"}
 
 

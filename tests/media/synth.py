@@ -30,10 +30,10 @@ def _av(video: str, seconds: float, *, audio: bool = True) -> tuple[str, ...]:
 CLIPS: dict[str, Clip] = {
     "h264_aac_2gop": Clip(
         "h264_aac_2gop.mp4",
-        _av("testsrc2=size=640x360:rate=30", 14)
+        _av("testsrc2=size=640x360:rate=30", 30)
         + ("-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-bf", "2")
         + ("-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"),
-        "14 s, 2 s GOPs with B-frames, stereo AAC",
+        "30 s, 2 s GOPs with B-frames, stereo AAC: three chunks",
     ),
     "rotated_90": Clip(
         "rotated_90.mp4",

@@ -1,0 +1,109 @@
+"""The probe on real files: facts a planner relies on, and named refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.media.registry import REAL_MEDIA
+from tests.source_facts import decode_video
+from workflow.config import Limits
+from workflow.errors import InputTooLargeError, InputTooLongError, TruncatedInputError
+from workflow.probe import probe
+
+
+def _probe(path: Path, limits: Limits | None = None) -> Any:
+    data = path.read_bytes()
+    return probe(str(path), head=data[:65536], size=len(data), limits=limits or Limits())
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "h264_aac_2gop",
+        "rotated_90",
+        "odd_size",
+        "vfr",
+        "hevc_10bit",
+        "vp9_opus",
+        "long_gop",
+        "mpegts_bframes",
+    ],
+)
+def test_frame_index_counts_every_decodable_frame(name: str, clip: Any) -> None:
+    # GIVEN a clip whose frames we count by decoding it
+    path = clip(name)
+    truth = decode_video(path)
+    # WHEN the probe scans packets without decoding
+    result = _probe(path)
+    # THEN it finds the same frames, starting at a keyframe
+    assert result.facts.frame_count == truth.frames
+    assert result.index.keyframes[0] == pytest.approx(truth.first_pts, abs=1e-3)
+    assert result.facts.duration == pytest.approx(truth.duration, abs=0.05)
+
+
+def test_rotation_swaps_display_size(clip: Any) -> None:
+    facts = _probe(clip("rotated_90")).facts
+    assert (facts.coded_width, facts.coded_height) == (320, 240)
+    assert (facts.display_width, facts.display_height) == (240, 320)
+    assert facts.rotation in (90, 270)
+
+
+def test_variable_frame_rate_is_detected(clip: Any) -> None:
+    assert _probe(clip("vfr")).facts.variable_frame_rate
+    assert not _probe(clip("h264_aac_2gop")).facts.variable_frame_rate
+
+
+def test_ten_bit_source_reports_its_depth(clip: Any) -> None:
+    facts = _probe(clip("hevc_10bit")).facts
+    assert facts.video_codec == "hevc" and facts.bit_depth == 10
+
+
+def test_limits_refuse_before_decoding(clip: Any) -> None:
+    path = clip("h264_aac_2gop")
+    with pytest.raises(InputTooLargeError, match="pixels"):
+        _probe(path, Limits(max_pixels=640 * 359))
+    with pytest.raises(InputTooLongError):
+        _probe(path, Limits(max_seconds=5))
+    with pytest.raises(InputTooLargeError, match="bytes"):
+        _probe(path, Limits(max_bytes=1000))
+    with pytest.raises(InputTooLargeError, match="fps"):
+        _probe(path, Limits(max_fps=24))
+
+
+def test_truncated_transport_stream_is_still_usable_up_to_the_cut(
+    clip: Any, tmp_path: Path
+) -> None:
+    # A TS cut mid-file is what a dropped upload of a recording looks like: keep what is there.
+    data = clip("mpegts_bframes").read_bytes()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[: len(data) // 2])
+    facts = _probe(cut).facts
+    assert 0 < facts.duration < _probe(clip("mpegts_bframes")).facts.duration
+
+
+def test_truncated_mp4_is_refused(clip: Any, tmp_path: Path) -> None:
+    data = clip("h264_aac_2gop").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(TruncatedInputError):
+        _probe(cut)
+
+
+@pytest.mark.real_media
+@pytest.mark.parametrize(
+    "name",
+    [n for n, facts in REAL_MEDIA.items() if facts.pyav_decodes and facts.video_frames],
+)
+def test_real_footage_facts_match_an_independent_decode(
+    name: str, real_media: dict[str, Path]
+) -> None:
+    path = real_media[name]
+    truth = decode_video(path, "mpegts" if path.suffix == ".ts" else None)
+    facts = _probe(path).facts
+    expected = REAL_MEDIA[name]
+    assert facts.frame_count == truth.frames
+    assert (facts.coded_width, facts.coded_height) == (expected.width, expected.height)
+    assert facts.video_codec.startswith(expected.video_codec or "?")
