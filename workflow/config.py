@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,8 +64,11 @@ class Settings:
             map_max_concurrency=_number(env, "MAP_MAX_CONCURRENCY", cls.map_max_concurrency, int),
             limits=limits,
         )
+        from workflow.ladder import parse_ladder
+
+        parse_ladder(settings.ladder)
         ratio = settings.chunk_seconds / settings.segment_seconds
-        if settings.segment_seconds <= 0 or ratio < 1 or ratio != int(ratio):
+        if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
             raise ConfigurationError(
                 "CHUNK_SECONDS must be a positive multiple of SEGMENT_SECONDS, got "
                 f"{settings.chunk_seconds} and {settings.segment_seconds}"
@@ -78,8 +82,8 @@ def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _
         return default
     try:
         value = kind(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise ConfigurationError(f"{name} must be positive, got {raw!r}")
     return value

@@ -18,6 +18,8 @@ _LEVELS = (
     ("5.0", 589_824, 22_080),
     ("5.1", 983_040, 36_864),
     ("5.2", 2_073_600, 36_864),
+    ("6.0", 4_177_920, 139_264),
+    ("6.1", 8_355_840, 139_264),
     ("6.2", 16_711_680, 139_264),
 )
 
@@ -84,10 +86,12 @@ def build_ladder(
     rungs = [(side, kbps) for side, kbps in parse_ladder(spec) if side <= short]
     if not rungs:
         side, kbps = parse_ladder(spec)[-1]
-        rungs = [(_even(short), max(64, round(kbps * (short / side) ** 2)))]
+        rungs = [(short, max(64, round(kbps * (short / side) ** 2)))]
     renditions = []
     for side, kbps in rungs:
-        short_side, long_side = _even(side), _even(side * aspect)
+        # Nearest even size, but never above the source's own (floored to even).
+        short_side = min(_even(side), short - short % 2)
+        long_side = min(_even(short_side * aspect), long_ - long_ % 2)
         if display_width >= display_height:
             width, height = long_side, short_side
         else:

@@ -49,7 +49,7 @@ def plan_chunks(index: FrameIndex, chunk_seconds: float, segment_seconds: float)
         start = keys[i]
         j = None
         if end - start > chunk_seconds + segment_seconds:
-            j = _next_cut(keys, i, start + chunk_seconds, segment_seconds)
+            j = _next_cut(keys, i, end, start + chunk_seconds, segment_seconds)
         stop = keys[j] if j is not None else end
         segments = segment_starts(start, stop, segment_seconds)
         chunks.append(
@@ -67,10 +67,13 @@ def plan_chunks(index: FrameIndex, chunk_seconds: float, segment_seconds: float)
     return chunks
 
 
-def _next_cut(keys: list[float], i: int, target: float, min_length: float) -> int | None:
+def _next_cut(
+    keys: list[float], i: int, end: float, target: float, min_length: float
+) -> int | None:
+    """The keyframe nearest ``target`` that leaves at least ``min_length`` on both sides."""
     best = None
     for j in range(i + 1, len(keys)):
-        if keys[j] - keys[i] < min_length:
+        if keys[j] - keys[i] < min_length or end - keys[j] < min_length:
             continue
         if best is None or abs(keys[j] - target) < abs(keys[best] - target):
             best = j

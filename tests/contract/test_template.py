@@ -1,0 +1,164 @@
+"""The template, the state machine definitions and the handlers agree with each other."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflow import errors
+from workflow.template import Stack, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load_template(ROOT / "sam-template.yaml")
+MACHINES = {
+    lid: res["Properties"]
+    for lid, res in TEMPLATE["Resources"].items()
+    if res["Type"] == "AWS::Serverless::StateMachine"
+}
+FUNCTIONS = {
+    lid: res["Properties"]
+    for lid, res in TEMPLATE["Resources"].items()
+    if res["Type"] == "AWS::Serverless::Function"
+}
+
+
+def _states(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every state, including those inside Map and Parallel states."""
+    found = []
+    for name, state in definition["States"].items():
+        found.append((name, state))
+        for inner in [
+            state.get("ItemProcessor"),
+            state.get("Iterator"),
+            *state.get("Branches", []),
+        ]:
+            if inner:
+                found += _states(inner)
+    return found
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_every_placeholder_has_a_substitution_and_none_is_unused(machine: str) -> None:
+    props = MACHINES[machine]
+    text = (ROOT / props["DefinitionUri"]).read_text()
+    placeholders = set(re.findall(r"\$\{(\w+)\}", text))
+    assert placeholders == set(props["DefinitionSubstitutions"])
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_substitutions_name_functions_of_this_template(machine: str) -> None:
+    for value in MACHINES[machine]["DefinitionSubstitutions"].values():
+        target, attribute = value["Fn::GetAtt"]
+        assert target in FUNCTIONS and attribute == "Arn"
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_every_task_retries_transient_errors(machine: str) -> None:
+    definition = json.loads((ROOT / MACHINES[machine]["DefinitionUri"]).read_text())
+    tasks = [(n, s) for n, s in _states(definition) if s["Type"] == "Task"]
+    assert tasks
+    for name, state in tasks:
+        retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+        assert "Lambda.TooManyRequestsException" in retried or "States.ALL" in retried, name
+        for retrier in state.get("Retry", []):
+            assert retrier.get("BackoffRate", 1) > 1 and retrier.get("JitterStrategy") == "FULL"
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_error_names_in_the_definition_are_classes_in_workflow_errors(machine: str) -> None:
+    definition = json.loads((ROOT / MACHINES[machine]["DefinitionUri"]).read_text())
+    names = {
+        e
+        for _, state in _states(definition)
+        for block in ("Retry", "Catch")
+        for rule in state.get(block, [])
+        for e in rule["ErrorEquals"]
+        if not e.startswith(("States.", "Lambda."))
+    }
+    for name in names:
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.VidflowError)
+        assert cls.transient, f"{name} is retried but is not transient"
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_top_level_work_states_are_caught_and_end_in_fail(machine: str) -> None:
+    definition = json.loads((ROOT / MACHINES[machine]["DefinitionUri"]).read_text())
+    states = definition["States"]
+    for name, state in states.items():
+        if state["Type"] in ("Task", "Map") and name != "RecordFailure":
+            catch = state["Catch"]
+            assert catch[0]["ErrorEquals"] == ["States.ALL"], name
+            assert catch[0]["Next"] == "RecordFailure"
+    assert states[states["RecordFailure"]["Next"]]["Type"] == "Fail"
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_handler_imports_with_its_template_environment(
+    function: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolved = {f.logical_id: f for f in Stack(ROOT).functions()}[function]
+    for key, value in resolved.environment.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    module_name, attribute = resolved.handler.rsplit(".", 1)
+    path = resolved.code_uri / f"{module_name}.py"
+    spec = importlib.util.spec_from_file_location(f"contract_{function}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert callable(getattr(module, attribute))
+
+
+def test_handlers_are_doors_not_rooms() -> None:
+    for props in FUNCTIONS.values():
+        source = (ROOT / props["CodeUri"] / "app.py").read_text()
+        assert len(source.splitlines()) <= 40
+        assert not re.search(r"^\s+(if|for|while) ", source, re.MULTILINE), props["CodeUri"]
+
+
+def test_uploads_trigger_only_from_the_ingest_bucket_and_outputs_go_elsewhere() -> None:
+    triggers = [
+        (lid, event["Properties"])
+        for lid, props in FUNCTIONS.items()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "S3"
+    ]
+    assert [(lid, p["Bucket"]["Ref"]) for lid, p in triggers] == [
+        ("StartJobFunction", "IngestBucket")
+    ]
+    rules = triggers[0][1]["Filter"]["S3Key"]["Rules"]
+    assert {"Name": "prefix", "Value": "uploads/"} in rules
+    stack = Stack(ROOT)
+    buckets = stack.buckets()
+    assert buckets["IngestBucket"] != buckets["OutputBucket"]
+    for f in stack.functions():
+        assert f.environment["OUTPUT_BUCKET"] == buckets["OutputBucket"]
+
+
+def test_buckets_are_private_and_encrypted() -> None:
+    for lid, res in TEMPLATE["Resources"].items():
+        if res["Type"] != "AWS::S3::Bucket":
+            continue
+        props = res["Properties"]
+        assert all(props["PublicAccessBlockConfiguration"].values()), lid
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], lid
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "events").glob("*.json")), ids=lambda p: p.name)
+def test_sample_events_are_valid_json(path: Path) -> None:
+    event = json.loads(path.read_text())
+    assert isinstance(event, dict) and event
+
+
+def test_local_resolution_fills_every_environment_value() -> None:
+    for function in Stack(ROOT).functions():
+        for key, value in function.environment.items():
+            assert "${" not in value and "Fn::" not in value, (function.logical_id, key)
+    assert os.path.exists(ROOT / "statemachine" / "vod.asl.json")

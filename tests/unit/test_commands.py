@@ -1,0 +1,280 @@
+"""ffmpeg argument lists, compiled by ffmpeg-python; nothing here runs ffmpeg."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from workflow.commands import TS_OFFSET, build_audio_command, build_chunk_command
+from workflow.ladder import Rendition
+from workflow.plan import Chunk
+from workflow.probe import ALLOWED_DEMUXERS
+
+WORKDIR = Path("/tmp/vidflow-job")
+RUNGS = [
+    Rendition("1080p", 1920, 1080, 5000, "4.0"),
+    Rendition("720p", 1280, 720, 2800, "3.1"),
+    Rendition("360p", 640, 360, 800, "3.0"),
+]
+CHUNK = Chunk(
+    index=3,
+    start=36.036,
+    end=48.048,
+    frames=360,
+    first_segment=9,
+    segment_starts=[36.036, 40.036, 44.036],
+)
+PRESIGNED = "https://ingest.s3.amazonaws.com/uploads/my%20clip.mp4?X-Amz-Signature=abc"
+
+
+def input_options(args: list[str]) -> dict[str, str]:
+    """Options given before ``-i``."""
+    before = args[1 : args.index("-i")]
+    return dict(zip(before[::2], before[1::2], strict=True))
+
+
+def outputs(args: list[str]) -> list[tuple[dict[str, str], str]]:
+    """(options, path) per output: each output block starts at ``-map`` and ends in a path."""
+    end = args.index("-nostdin")
+    starts = [i for i, a in enumerate(args[:end]) if a == "-map"]
+    blocks = [args[a:b] for a, b in zip(starts, [*starts[1:], end], strict=True)]
+    return [(dict(zip(block[:-1:2], block[1:-1:2], strict=True)), block[-1]) for block in blocks]
+
+
+def filter_chain(args: list[str], label: str, source: str = "0:v") -> list[str]:
+    """The filters (``name=args``) between input ``source`` and output ``label``, in order."""
+    graph = args[args.index("-filter_complex") + 1]
+    producers = {}
+    for statement in graph.split(";"):
+        m = re.fullmatch(r"\[([^\]]+)\]([^\[]+)((?:\[[^\]]+\])+)", statement)
+        assert m, statement
+        for out in re.findall(r"\[([^\]]+)\]", m.group(3)):
+            producers[out] = (m.group(1), m.group(2))
+    chain = []
+    while label in producers:
+        label, step = producers[label]
+        chain.append(step)
+    assert label == source
+    return chain[::-1]
+
+
+def filter_options(chain: list[str], name: str) -> dict[str, str]:
+    """The ``key=value`` options of the one filter called ``name`` in ``chain``."""
+    (found,) = [step for step in chain if step.split("=", 1)[0] == name]
+    return dict(part.split("=", 1) for part in found.split("=", 1)[1].split(":"))
+
+
+def floats(csv: str) -> list[float]:
+    return [float(x) for x in csv.split(",")]
+
+
+def chunk_command(source: str = PRESIGNED, demuxer: str = "mov", origin: float = 0.0) -> list[str]:
+    return build_chunk_command(
+        source, demuxer, origin, CHUNK, RUNGS, WORKDIR, binary="/opt/bin/ffmpeg"
+    )
+
+
+def test_the_binary_is_the_one_given() -> None:
+    # GIVEN a binary path
+    # WHEN a chunk command is built
+    args = chunk_command()
+
+    # THEN it is the first argument and the source is one argument after -i
+    assert args[0] == "/opt/bin/ffmpeg"
+    assert args[args.index("-i") + 1] == PRESIGNED
+
+
+@pytest.mark.parametrize("demuxer", ALLOWED_DEMUXERS)
+def test_the_input_is_read_with_the_forced_demuxer_and_the_allow_list(demuxer: str) -> None:
+    # GIVEN a local path and a demuxer the probe identified
+    # WHEN a chunk command is built
+    options = input_options(chunk_command("/data/in put.bin", demuxer))
+
+    # THEN the demuxer is forced, only allowed demuxers may be nested, and only files opened
+    assert options["-f"] == demuxer
+    assert set(options["-format_whitelist"].split(",")) == set(ALLOWED_DEMUXERS)
+    assert options["-protocol_whitelist"] == "file"
+
+
+def test_an_https_source_may_only_use_https() -> None:
+    # GIVEN a presigned https URL
+    # WHEN a chunk command is built
+    options = input_options(chunk_command(PRESIGNED))
+
+    # THEN only https over TLS over TCP may be opened: no file, http, concat, data...
+    assert options["-protocol_whitelist"] == "https,tls,tcp"
+
+
+@pytest.mark.parametrize("demuxer", ["hls", "concat", "image2", "", "mov,mp4,m4a", "lavfi"])
+def test_a_demuxer_outside_the_allow_list_is_refused(demuxer: str) -> None:
+    # GIVEN a demuxer vidflow does not allow
+    # WHEN / THEN no command is built, for video or audio
+    with pytest.raises(ValueError):
+        chunk_command("/data/x", demuxer)
+    with pytest.raises(ValueError):
+        build_audio_command("/data/x", demuxer, 0.0, 10.0, WORKDIR, kbps=128, segment_seconds=4.0)
+
+
+def test_timestamps_are_copied_and_the_seek_is_the_chunk_start() -> None:
+    # GIVEN a chunk starting at 36.036 s in a container that starts at 0
+    # WHEN its command is built
+    args = chunk_command(origin=0.0)
+
+    # THEN timestamps are kept from the source and the input seeks to the chunk start
+    assert args.count("-copyts") == 1
+    assert float(input_options(args)["-ss"]) == pytest.approx(CHUNK.start, abs=1e-6)
+
+
+def test_the_seek_counts_from_the_container_start() -> None:
+    # GIVEN a container whose timestamps start at 1.4 s
+    # WHEN the chunk at 36.036 s is built
+    args = chunk_command(origin=1.4)
+
+    # THEN -ss is the chunk start measured from the container start
+    assert float(input_options(args)["-ss"]) == pytest.approx(CHUNK.start - 1.4, abs=1e-6)
+
+
+def test_one_output_per_rung_with_its_size_bitrate_and_directory() -> None:
+    # GIVEN three rungs
+    # WHEN a chunk command is built
+    args = chunk_command()
+    found = outputs(args)
+
+    # THEN there is one output per rung, scaled to its size, at its bitrate and level,
+    # writing numbered segments into the rung's own directory
+    assert len(found) == len(RUNGS)
+    assert f"split={len(RUNGS)}" in args[args.index("-filter_complex") + 1]
+    for rung, (options, path) in zip(RUNGS, found, strict=True):
+        assert path == str(WORKDIR / rung.name / "seg_%05d.ts")
+        chain = filter_chain(args, options["-map"].strip("[]"))
+        assert f"scale={rung.width}:{rung.height}" in chain
+        assert "format=yuv420p" in chain
+        assert options["-c:v"] == "libx264"
+        assert options["-b:v"] == f"{rung.kbps}k"
+        assert int(options["-maxrate"].rstrip("k")) >= rung.kbps
+        assert options["-level:v"] == rung.level
+        assert options["-segment_list"] == str(WORKDIR / rung.name / "segments.csv")
+
+
+def test_every_output_encodes_exactly_the_chunk_frames() -> None:
+    # GIVEN a chunk of 360 frames
+    # WHEN its command is built
+    found = outputs(chunk_command())
+
+    # THEN each rung stops after those frames, so chunks never overlap
+    assert [int(o["-frames:v"]) for o, _ in found] == [CHUNK.frames] * len(RUNGS)
+
+
+def test_keyframes_are_forced_at_every_segment_start() -> None:
+    # GIVEN a chunk with segments at 36.036, 40.036 and 44.036 s
+    # WHEN its command is built
+    found = outputs(chunk_command())
+
+    # THEN every rung forces a keyframe at those source times, and no scene-cut or GOP
+    # keyframe lands in between
+    for options, _ in found:
+        assert floats(options["-force_key_frames"]) == pytest.approx(CHUNK.segment_starts)
+        assert options["-sc_threshold"] == "0"
+        assert int(options["-g"]) > CHUNK.frames
+
+
+def test_segments_are_cut_relative_to_the_chunk_and_numbered_from_its_first() -> None:
+    # GIVEN a chunk starting at 36.036 s whose first segment is number 9
+    # WHEN its command is built
+    found = outputs(chunk_command())
+
+    # THEN the segment muxer cuts 4 s and 8 s into the chunk and numbers from 9
+    for options, _ in found:
+        assert options["-f"] == "segment"
+        assert options["-segment_format"] == "mpegts"
+        assert floats(options["-segment_times"]) == pytest.approx([4.0, 8.0], abs=1e-6)
+        assert int(options["-segment_start_number"]) == CHUNK.first_segment
+        assert float(options["-output_ts_offset"]) == TS_OFFSET
+
+
+def test_a_one_segment_chunk_is_never_split() -> None:
+    # GIVEN a 2.5 s chunk with a single segment
+    chunk = Chunk(0, 0.0, 2.5, 75, 0, [0.0])
+
+    # WHEN its command is built
+    args = build_chunk_command("/data/x.ts", "mpegts", 0.0, chunk, RUNGS[:1], WORKDIR)
+    ((options, _),) = outputs(args)
+
+    # THEN no split point is given and the segment length exceeds the chunk
+    assert "-segment_times" not in options
+    assert float(options["-segment_time"]) > chunk.duration
+    assert int(options["-segment_start_number"]) == 0
+
+
+def audio_command(source: str = "/data/a b.mkv", demuxer: str = "matroska") -> list[str]:
+    # The video's span: it starts at 1.5 s and lasts 30.25 s.
+    return build_audio_command(
+        source,
+        demuxer,
+        1.5,
+        30.25,
+        WORKDIR,
+        kbps=128,
+        segment_seconds=4.0,
+        binary="/opt/bin/ffmpeg",
+    )
+
+
+def test_the_audio_input_is_forced_local_only_and_read_from_the_top() -> None:
+    # GIVEN a Matroska file on disk
+    # WHEN the audio command is built
+    args = audio_command()
+    inputs = input_options(args)
+
+    # THEN the demuxer is forced, only files may be opened, and there is no input seek
+    # (the audio is cut by timestamp instead, so nothing muxed early is skipped)
+    assert args[0] == "/opt/bin/ffmpeg"
+    assert args[args.index("-i") + 1] == "/data/a b.mkv"
+    assert inputs["-f"] == "matroska"
+    assert set(inputs["-format_whitelist"].split(",")) == set(ALLOWED_DEMUXERS)
+    assert inputs["-protocol_whitelist"] == "file"
+    assert "-ss" not in inputs
+    assert args.count("-copyts") == 1
+
+
+def test_the_audio_is_cut_and_padded_to_the_video_span() -> None:
+    # GIVEN the video's span, 1.5 s to 31.75 s
+    # WHEN the audio command is built
+    args = audio_command()
+    ((options, _),) = outputs(args)
+    chain = filter_chain(args, options["-map"].strip("[]"), source="0:a")
+
+    # THEN the audio is trimmed to that span and padded with silence to its whole length
+    trim = filter_options(chain, "atrim")
+    assert float(trim["start"]) == pytest.approx(1.5)
+    assert float(trim["end"]) - float(trim["start"]) == pytest.approx(30.25)
+    assert float(filter_options(chain, "apad")["whole_dur"]) == pytest.approx(30.25)
+    # and its timestamps are shifted to line up with the video's (source time + offset)
+    assert float(options["-output_ts_offset"]) == pytest.approx(1.5 + TS_OFFSET)
+
+
+def test_the_audio_output_is_stereo_aac_in_segments() -> None:
+    # GIVEN the audio command for 128 kbps and 4 s segments
+    args = audio_command()
+    ((options, path),) = outputs(args)
+
+    # THEN it encodes 2-channel AAC at that rate into numbered MPEG-TS segments
+    assert options["-c:a"] == "aac"
+    assert options["-ac"] == "2"
+    assert options["-b:a"] == "128k"
+    assert options["-f"] == "segment"
+    assert options["-segment_format"] == "mpegts"
+    assert float(options["-segment_time"]) == pytest.approx(4.0)
+    assert path == str(WORKDIR / "audio" / "seg_%05d.ts")
+    assert options["-segment_list"] == str(WORKDIR / "audio" / "segments.csv")
+
+
+def test_the_audio_input_of_an_https_source_is_https_only() -> None:
+    # GIVEN a presigned URL
+    # WHEN the audio command is built
+    args = audio_command(PRESIGNED, "mov")
+
+    # THEN the same protocol allow-list applies
+    assert input_options(args)["-protocol_whitelist"] == "https,tls,tcp"

@@ -1,0 +1,248 @@
+"""The ABR ladder: rungs never exceed the source, keep its shape and stay even."""
+
+from __future__ import annotations
+
+import pytest
+
+from workflow.config import ConfigurationError
+from workflow.ladder import Rendition, build_ladder, h264_level, parse_ladder
+
+LADDER = "1080:5000,720:2800,480:1400,360:800"
+SIDES = (1080, 720, 480, 360)
+
+SOURCES = [
+    pytest.param(1920, 1080, id="1080p-landscape"),
+    pytest.param(1080, 1920, id="1080p-portrait"),
+    pytest.param(3840, 2160, id="2160p"),
+    pytest.param(4096, 2304, id="largest-allowed"),
+    pytest.param(1280, 720, id="720p"),
+    pytest.param(720, 1280, id="720p-portrait"),
+    pytest.param(1440, 1080, id="4-3"),
+    pytest.param(1920, 800, id="scope"),
+    pytest.param(1080, 1080, id="square"),
+    pytest.param(854, 480, id="480p"),
+    pytest.param(1918, 1078, id="cropped"),
+    pytest.param(1170, 2532, id="phone-screen"),
+    pytest.param(640, 480, id="vga"),
+]
+
+
+def _short_long(width: int, height: int) -> tuple[int, int]:
+    return min(width, height), max(width, height)
+
+
+@pytest.mark.parametrize(("width", "height"), SOURCES)
+def test_every_rung_is_even_and_never_larger_than_the_source(width: int, height: int) -> None:
+    # GIVEN a source of this display size
+    # WHEN the default ladder is built for it
+    rungs = build_ladder(width, height, 30.0, LADDER)
+
+    # THEN every rung fits inside the source and has even dimensions (4:2:0 chroma)
+    assert rungs
+    for rung in rungs:
+        assert rung.width % 2 == 0 and rung.height % 2 == 0, rung
+        assert rung.width <= width and rung.height <= height, rung
+
+
+@pytest.mark.parametrize(("width", "height"), SOURCES)
+def test_every_rung_keeps_the_source_aspect_within_a_pixel(width: int, height: int) -> None:
+    # GIVEN a source of this display size
+    short, long_ = _short_long(width, height)
+
+    # WHEN the ladder is built
+    rungs = build_ladder(width, height, 30.0, LADDER)
+
+    # THEN each rung keeps the orientation, and its long side is the one its short side
+    # implies at the source's aspect ratio, give or take one pixel of rounding to even
+    for rung in rungs:
+        assert (rung.width >= rung.height) == (width >= height), rung
+        r_short, r_long = _short_long(rung.width, rung.height)
+        assert abs(r_long - r_short * long_ / short) <= 1.0, rung
+
+
+@pytest.mark.parametrize(("width", "height"), SOURCES)
+def test_rungs_are_the_spec_sides_that_fit_largest_first(width: int, height: int) -> None:
+    # GIVEN a source whose short side is at least the smallest rung
+    short, _ = _short_long(width, height)
+    fitting = [side for side in SIDES if side <= short]
+
+    # WHEN the ladder is built
+    rungs = build_ladder(width, height, 30.0, LADDER)
+
+    # THEN exactly the rungs no larger than the source remain, named and sized by short side
+    assert [r.name for r in rungs] == [f"{side}p" for side in fitting]
+    assert [min(r.width, r.height) for r in rungs] == fitting
+    assert [r.kbps for r in rungs] == [
+        dict(zip(SIDES, (5000, 2800, 1400, 800), strict=True))[s] for s in fitting
+    ]
+
+
+def test_a_1080p_source_gets_the_familiar_16_9_sizes() -> None:
+    # GIVEN a 1920x1080 source
+    # WHEN the default ladder is built
+    rungs = build_ladder(1920, 1080, 30.0, LADDER)
+
+    # THEN the sizes are 16:9 with the long side rounded to the nearest even number
+    # (480 * 16 / 9 = 853.3, the nearest even is 854)
+    assert [(r.width, r.height) for r in rungs] == [
+        (1920, 1080),
+        (1280, 720),
+        (854, 480),
+        (640, 360),
+    ]
+
+
+def test_a_portrait_source_gets_portrait_rungs() -> None:
+    # GIVEN a phone video held upright
+    # WHEN the ladder is built
+    rungs = build_ladder(1080, 1920, 30.0, LADDER)
+
+    # THEN "720p" means 720 wide and 1280 tall
+    assert [(r.width, r.height) for r in rungs] == [
+        (1080, 1920),
+        (720, 1280),
+        (480, 854),
+        (360, 640),
+    ]
+
+
+def test_a_720p_source_is_never_upscaled_to_1080p() -> None:
+    # GIVEN a 1280x720 source
+    # WHEN the ladder is built
+    rungs = build_ladder(1280, 720, 30.0, LADDER)
+
+    # THEN the 1080p rung is dropped and the largest rung is the source's own size
+    assert "1080p" not in [r.name for r in rungs]
+    assert (rungs[0].width, rungs[0].height) == (1280, 720)
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(320, 180), (180, 320), (16, 16), (352, 288), (200, 100)],
+)
+def test_a_source_smaller_than_every_rung_gets_one_rung_at_its_own_size(
+    width: int, height: int
+) -> None:
+    # GIVEN a source whose short side is below the smallest rung (360)
+    # WHEN the ladder is built
+    rungs = build_ladder(width, height, 30.0, LADDER)
+
+    # THEN there is exactly one rung, at the source's own (even) size
+    assert len(rungs) == 1
+    (rung,) = rungs
+    assert (rung.width, rung.height) == (width, height)
+    assert rung.name == f"{min(width, height)}p"
+    # and its bitrate is no more than the smallest rung's, and not absurdly low
+    assert 64 <= rung.kbps <= 800
+
+
+def test_a_small_rung_bitrate_follows_its_pixel_area() -> None:
+    # GIVEN a 320x180 source: a quarter of the pixels of the 360p rung (800 kbps)
+    # WHEN the ladder is built
+    (rung,) = build_ladder(320, 180, 30.0, LADDER)
+
+    # THEN it gets a quarter of that rung's bitrate
+    assert rung.kbps == 200
+
+
+def test_a_small_source_with_odd_sides_is_not_upscaled() -> None:
+    # GIVEN a source below every rung whose sides are odd
+    # WHEN the ladder is built
+    (rung,) = build_ladder(426, 239, 30.0, LADDER)
+
+    # THEN its one rung is even and still no larger than the source
+    assert rung.width % 2 == 0 and rung.height % 2 == 0
+    assert rung.width <= 426 and rung.height <= 239
+
+
+def test_a_rung_equal_to_the_source_height_is_not_wider_than_the_source() -> None:
+    # GIVEN a 1283x720 source (odd width, e.g. after a crop)
+    # WHEN the ladder is built
+    rungs = build_ladder(1283, 720, 30.0, LADDER)
+
+    # THEN no rung is wider than the source
+    assert all(r.width <= 1283 for r in rungs), rungs
+
+
+def test_parse_ladder_sorts_largest_first() -> None:
+    # GIVEN a ladder written smallest first, with spaces
+    # WHEN it is parsed
+    rungs = parse_ladder(" 360:800, 1080:5000 ,720:2800")
+
+    # THEN the rungs come back largest first
+    assert rungs == [(1080, 5000), (720, 2800), (360, 800)]
+
+
+@pytest.mark.parametrize(
+    "spec", ["", "720", "720:", "720:fast", "720:2800,", "8:100", "720:0", "720:-5", "a:b:c"]
+)
+def test_a_malformed_ladder_is_a_configuration_error(spec: str) -> None:
+    # GIVEN a LADDER value that is not side:kbps pairs in range
+    # WHEN / THEN parsing it fails with the workflow's configuration error
+    with pytest.raises(ConfigurationError):
+        parse_ladder(spec)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "fps", "level"),
+    [
+        # H.264 Table A-1: (MaxMBPS, MaxFS) per level; 16x16 macroblocks
+        (720, 480, 30.0, "3.0"),  # 1350 MB/frame, 40 500 MB/s: exactly level 3.0
+        (1280, 720, 30.0, "3.1"),  # 3600 MB/frame: the 3.1 frame-size limit
+        (1280, 720, 60.0, "3.2"),  # 216 000 MB/s: exactly level 3.2
+        (1920, 1080, 30.0, "4.0"),  # 8160 MB/frame, 244 800 MB/s <= 245 760
+        (1920, 1080, 60.0, "4.2"),  # 489 600 MB/s <= 522 240
+        (3840, 2160, 30.0, "5.1"),  # 32 400 MB/frame, 972 000 MB/s <= 983 040
+        (3840, 2160, 60.0, "5.2"),  # 1 944 000 MB/s <= 2 073 600
+        (640, 360, 0.0, "3.0"),  # an unknown rate is treated as 1 fps
+    ],
+)
+def test_h264_level_is_the_lowest_that_fits(
+    width: int, height: int, fps: float, level: str
+) -> None:
+    # GIVEN a frame size and rate
+    # WHEN the level is chosen
+    # THEN it is the lowest level (3.0 upwards) whose limits it meets
+    assert h264_level(width, height, fps) == level
+
+
+def test_h264_level_uses_level_6_0_for_4k_60() -> None:
+    # GIVEN the largest allowed frame size at 60 fps
+    # WHEN / THEN the lowest level that allows it, 6.0, is chosen
+    assert h264_level(4096, 2304, 60.0) == "6.0"
+
+
+@pytest.mark.parametrize(
+    ("level", "codecs"),
+    [
+        ("3.0", "avc1.64001e"),
+        ("3.1", "avc1.64001f"),
+        ("4.0", "avc1.640028"),
+        ("5.1", "avc1.640033"),
+    ],
+)
+def test_codecs_string_is_rfc6381_high_profile_with_level(level: str, codecs: str) -> None:
+    # GIVEN a High-profile rung at a level
+    rung = Rendition("720p", 1280, 720, 2800, level)
+
+    # WHEN / THEN its CODECS is avc1 + profile_idc 0x64 + constraints 00 + level_idc in hex
+    assert rung.codecs == codecs
+
+
+def test_rate_control_caps_are_above_the_target_bitrate() -> None:
+    # GIVEN a rung at 2800 kbps
+    rung = Rendition("720p", 1280, 720, 2800, "3.1")
+
+    # WHEN / THEN the VBV cap allows a 10% peak (rounded up to a whole kbps) and
+    # buffers two seconds at the target
+    assert 3080 <= rung.maxrate_kbps <= 3081
+    assert rung.bufsize_kbps == 5600
+
+
+def test_a_rendition_survives_a_round_trip_through_a_dict() -> None:
+    # GIVEN every rung of a ladder
+    rungs = build_ladder(1920, 1080, 29.97, LADDER)
+
+    # WHEN each goes through to_dict / from_dict (as it does through S3)
+    # THEN it comes back equal
+    assert [Rendition.from_dict(r.to_dict()) for r in rungs] == rungs

@@ -1,0 +1,226 @@
+"""start_jobs: S3 upload events become Step Functions executions, at most once each."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from workflow.config import Settings
+from workflow.errors import TransientError
+from workflow.jobs import job_id
+from workflow.steps import Clients, start_jobs
+
+ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:vidflow-vod"
+BUCKET = "vidflow-ingest-123456789012-us-east-1"
+
+
+class _Exceptions:
+    class ExecutionAlreadyExists(Exception):
+        """What boto3's Step Functions client raises for a reused execution name."""
+
+
+class FakeStepFunctions:
+    """Records executions and refuses a name already used, like Step Functions."""
+
+    exceptions = _Exceptions
+
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.fail_with = fail_with
+
+    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
+        if self.fail_with is not None:
+            raise self.fail_with
+        if any(call["name"] == name for call in self.calls):
+            raise self.exceptions.ExecutionAlreadyExists(f"Execution Already Exists: '{name}'")
+        self.calls.append({"stateMachineArn": stateMachineArn, "name": name, "input": input})
+        return {"executionArn": f"{ARN.replace(':stateMachine:', ':execution:')}:{name}"}
+
+
+def record(
+    key: str, etag: str = "0123abcd", size: int = 1024, bucket: str = BUCKET
+) -> dict[str, Any]:
+    """An S3 ObjectCreated record as the event delivers it (key URL-encoded)."""
+    return {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": {"key": key, "size": size, "eTag": etag},
+        },
+    }
+
+
+def run(records: list[dict[str, Any]], sfn: FakeStepFunctions) -> list[dict[str, Any]]:
+    return start_jobs(records, Settings(state_machine_arn=ARN), Clients(s3=None, sfn=sfn))
+
+
+def test_an_upload_starts_one_execution_with_the_source() -> None:
+    # GIVEN one upload event
+    sfn = FakeStepFunctions()
+
+    # WHEN jobs are started
+    started = run([record("uploads/clip.mp4", etag="9e107d9d", size=5_000_000)], sfn)
+
+    # THEN one execution of the configured state machine runs, named by the job id and
+    # carrying the object's bucket, key, ETag and size
+    (call,) = sfn.calls
+    expected_id = job_id(BUCKET, "uploads/clip.mp4", "9e107d9d")
+    assert call["stateMachineArn"] == ARN
+    assert call["name"] == expected_id
+    assert json.loads(call["input"]) == {
+        "job_id": expected_id,
+        "source": {
+            "bucket": BUCKET,
+            "key": "uploads/clip.mp4",
+            "etag": "9e107d9d",
+            "size": 5_000_000,
+        },
+    }
+    assert started == [{"job_id": expected_id, "key": "uploads/clip.mp4", "started": True}]
+
+
+def test_url_encoded_keys_are_decoded() -> None:
+    # GIVEN a key as S3 events encode it: '+' for space, %XX for UTF-8 bytes
+    sfn = FakeStepFunctions()
+
+    # WHEN jobs are started
+    (result,) = run([record("uploads/my+clip%C3%A9.MP4")], sfn)
+
+    # THEN the execution is for the real key
+    decoded = "uploads/my clip\u00e9.MP4"
+    assert result["key"] == decoded
+    assert json.loads(sfn.calls[0]["input"])["source"]["key"] == decoded
+    assert sfn.calls[0]["name"] == job_id(BUCKET, decoded, "0123abcd")
+
+
+def test_an_encoded_plus_stays_a_plus() -> None:
+    # GIVEN a key with a literal '+', which S3 sends as %2B
+    sfn = FakeStepFunctions()
+
+    # WHEN jobs are started
+    (result,) = run([record("uploads/a%2Bb.mp4")], sfn)
+
+    # THEN the key keeps its '+'
+    assert result["key"] == "uploads/a+b.mp4"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "outputs/clip.mp4",
+        "clip.mp4",
+        "Uploads/clip.mp4",
+        "uploads",
+        "uploads/",
+        "uploads/holiday/",
+        "uploads/holiday%2F",
+        "jobs/uploads/clip.mp4",
+    ],
+)
+def test_keys_outside_uploads_and_folder_markers_are_ignored(key: str) -> None:
+    # GIVEN an event for something that is not an uploaded file
+    sfn = FakeStepFunctions()
+
+    # WHEN jobs are started
+    started = run([record(key)], sfn)
+
+    # THEN nothing starts
+    assert started == []
+    assert sfn.calls == []
+
+
+def test_a_duplicate_event_starts_nothing_new() -> None:
+    # GIVEN the same upload delivered twice (S3 delivers at least once)
+    sfn = FakeStepFunctions()
+    event = record("uploads/clip.mp4", etag="9e107d9d")
+
+    # WHEN jobs are started for both
+    started = run([event, event], sfn)
+
+    # THEN one execution runs and the second is reported as not started, same job id
+    assert len(sfn.calls) == 1
+    assert [s["started"] for s in started] == [True, False]
+    assert started[0]["job_id"] == started[1]["job_id"]
+
+
+def test_a_duplicate_in_a_later_invocation_is_reported_not_raised() -> None:
+    # GIVEN an execution already started for an upload
+    sfn = FakeStepFunctions()
+    run([record("uploads/clip.mp4")], sfn)
+
+    # WHEN the same event arrives in a later invocation
+    started = run([record("uploads/clip.mp4")], sfn)
+
+    # THEN it returns normally, reporting started=False
+    assert started == [
+        {
+            "job_id": job_id(BUCKET, "uploads/clip.mp4", "0123abcd"),
+            "key": "uploads/clip.mp4",
+            "started": False,
+        }
+    ]
+
+
+def test_new_content_under_the_same_key_starts_a_new_job() -> None:
+    # GIVEN the same key uploaded twice with different content (different ETags)
+    sfn = FakeStepFunctions()
+
+    # WHEN jobs are started
+    started = run(
+        [record("uploads/clip.mp4", etag="aaa"), record("uploads/clip.mp4", etag="bbb")], sfn
+    )
+
+    # THEN both start, as different jobs
+    assert [s["started"] for s in started] == [True, True]
+    assert len({s["job_id"] for s in started}) == 2
+
+
+def test_a_batch_mixes_started_skipped_and_ignored() -> None:
+    # GIVEN a batch of records: two uploads, a folder marker, an output
+    sfn = FakeStepFunctions()
+    records = [
+        record("uploads/a.mp4"),
+        record("uploads/folder/"),
+        record("outputs/x/master.m3u8"),
+        record("uploads/b.mov"),
+    ]
+
+    # WHEN jobs are started
+    started = run(records, sfn)
+
+    # THEN only the two uploads start, in order
+    assert [s["key"] for s in started] == ["uploads/a.mp4", "uploads/b.mov"]
+    assert len(sfn.calls) == 2
+
+
+def test_throttling_becomes_a_transient_error() -> None:
+    # GIVEN Step Functions throttling the call
+    throttled = botocore.exceptions.ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution"
+    )
+    sfn = FakeStepFunctions(fail_with=throttled)
+
+    # WHEN / THEN the failure is one the caller retries
+    with pytest.raises(TransientError):
+        run([record("uploads/clip.mp4")], sfn)
+
+
+def test_a_permanent_aws_error_is_not_retried() -> None:
+    # GIVEN Step Functions refusing the call for good
+    denied = botocore.exceptions.ClientError(
+        {
+            "Error": {"Code": "AccessDeniedException", "Message": "no"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        },
+        "StartExecution",
+    )
+    sfn = FakeStepFunctions(fail_with=denied)
+
+    # WHEN / THEN the original error surfaces, not a TransientError
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        run([record("uploads/clip.mp4")], sfn)
+    assert not isinstance(caught.value, TransientError)

@@ -1,0 +1,254 @@
+"""The SAM template, resolved for a local stack the way the engine reads it."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflow.config import Settings
+from workflow.jobs import UPLOAD_PREFIX
+from workflow.template import Stack, TemplateError, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Stack:
+    return Stack(ROOT)
+
+
+def values_of(node: Any, key: str) -> Iterator[Any]:
+    """Every value stored under ``key`` anywhere in a JSON document."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key:
+                yield v
+            yield from values_of(v, key)
+    elif isinstance(node, list):
+        for v in node:
+            yield from values_of(v, key)
+
+
+def test_bucket_names_follow_the_template(stack: Stack) -> None:
+    # GIVEN the default local stack (name vidflow, us-east-1, account 123456789012)
+    # WHEN its buckets are resolved
+    # THEN !Sub "${AWS::StackName}-<role>-${AWS::AccountId}-${AWS::Region}" is filled in
+    assert stack.buckets() == {
+        "IngestBucket": "vidflow-ingest-123456789012-us-east-1",
+        "OutputBucket": "vidflow-output-123456789012-us-east-1",
+    }
+
+
+def test_bucket_names_follow_the_stack_identity() -> None:
+    # GIVEN a stack with another name, region and account
+    stack = Stack(ROOT, name="demo", region="eu-west-1", account="111122223333")
+
+    # WHEN its buckets are resolved
+    # THEN the names carry them
+    assert stack.buckets() == {
+        "IngestBucket": "demo-ingest-111122223333-eu-west-1",
+        "OutputBucket": "demo-output-111122223333-eu-west-1",
+    }
+
+
+def test_every_function_handler_exists(stack: Stack) -> None:
+    # GIVEN every function in the template
+    functions = stack.functions()
+    assert functions
+
+    # WHEN / THEN its Handler names a module file in its CodeUri that defines the function
+    for function in functions:
+        module, name = function.handler.rsplit(".", 1)
+        source = function.code_uri / f"{module.replace('.', '/')}.py"
+        assert source.is_file(), f"{function.logical_id}: {source} is missing"
+        tree = ast.parse(source.read_text())
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert name in defined, f"{function.logical_id}: {source} defines no {name}()"
+
+
+def test_every_function_gets_the_global_environment_and_its_own(stack: Stack) -> None:
+    # GIVEN the template's Globals and each function's own variables
+    template = load_template(ROOT / "sam-template.yaml")
+    global_names = set(template["Globals"]["Function"]["Environment"]["Variables"])
+
+    for function in stack.functions():
+        props = template["Resources"][function.logical_id]["Properties"]
+        own = set(props.get("Environment", {}).get("Variables", {}))
+
+        # WHEN / THEN its environment holds both, every value resolved to a plain string
+        assert set(function.environment) == global_names | own
+        for name, value in function.environment.items():
+            assert isinstance(value, str), name
+            assert "${" not in value and "Fn::" not in value, (name, value)
+
+
+def test_the_environment_points_at_this_stack(stack: Stack) -> None:
+    # GIVEN the resolved functions, buckets and state machine
+    functions = {f.logical_id: f for f in stack.functions()}
+    (machine,) = stack.state_machines()
+
+    # WHEN / THEN every function writes to the stack's output bucket, and StartJob starts
+    # the stack's own state machine
+    for function in functions.values():
+        assert function.environment["OUTPUT_BUCKET"] == stack.buckets()["OutputBucket"]
+    assert functions["StartJobFunction"].environment["STATE_MACHINE_ARN"] == machine.arn
+
+
+def test_the_template_defaults_are_valid_settings(stack: Stack) -> None:
+    # GIVEN each function's resolved environment
+    for function in stack.functions():
+        # WHEN settings are read from it
+        settings = Settings.from_env(function.environment)
+
+        # THEN the template's parameter defaults pass the settings' own checks
+        assert settings.ladder == stack.parameters["Ladder"]
+        assert settings.chunk_seconds == float(stack.parameters["ChunkSeconds"])
+        assert settings.segment_seconds == float(stack.parameters["SegmentSeconds"])
+
+
+def test_parameter_overrides_reach_the_environment() -> None:
+    # GIVEN a stack with the Ladder parameter overridden
+    stack = Stack(ROOT, overrides={"Ladder": "720:2800,360:800"})
+
+    # WHEN / THEN every function sees the override
+    assert {f.environment["LADDER"] for f in stack.functions()} == {"720:2800,360:800"}
+
+
+def test_uploads_trigger_start_job_only(stack: Stack) -> None:
+    # GIVEN the resolved functions
+    triggered = [f for f in stack.functions() if f.triggers]
+
+    # WHEN / THEN only StartJob listens, to object creation under uploads/ in the ingest bucket
+    assert [f.logical_id for f in triggered] == ["StartJobFunction"]
+    (trigger,) = triggered[0].triggers
+    assert trigger.bucket_logical_id == "IngestBucket"
+    assert trigger.prefix == UPLOAD_PREFIX
+    assert all(e.startswith("s3:ObjectCreated:") for e in trigger.events)
+
+
+def test_every_asl_placeholder_is_filled_with_a_function_arn(stack: Stack) -> None:
+    # GIVEN the raw ASL with its ${...} placeholders
+    template = load_template(ROOT / "sam-template.yaml")
+    props = template["Resources"]["VodStateMachine"]["Properties"]
+    raw = (ROOT / props["DefinitionUri"]).read_text()
+    placeholders = set(PLACEHOLDER.findall(raw))
+    assert placeholders
+
+    # WHEN the state machine is resolved
+    (machine,) = stack.state_machines()
+    definition = json.loads(machine.definition)
+
+    # THEN every placeholder has a substitution, none is left, and every FunctionName
+    # is the ARN of a function in this stack
+    assert placeholders <= set(props["DefinitionSubstitutions"])
+    assert not PLACEHOLDER.search(machine.definition)
+    arns = {f.arn for f in stack.functions()}
+    names = list(values_of(definition, "FunctionName"))
+    assert names and set(names) <= arns
+    assert machine.name == "vidflow-vod"
+    assert machine.type == "STANDARD"
+
+
+def write_template(tmp_path: Path, body: str, asl: str | None = None) -> Path:
+    (tmp_path / "sam-template.yaml").write_text(textwrap.dedent(body))
+    if asl is not None:
+        (tmp_path / "machine.asl.json").write_text(asl)
+    return tmp_path
+
+
+FUNCTION_WITH_ENV = """\
+    Globals:
+      Function:
+        Environment:
+          Variables:
+            SHARED: from-globals
+            BOTH: from-globals
+    Resources:
+      Fn:
+        Type: AWS::Serverless::Function
+        Properties:
+          CodeUri: fn/
+          Handler: app.handler
+          Environment:
+            Variables:
+              BOTH: from-function
+              VALUE: {value}
+    """
+
+
+def test_function_environment_wins_over_globals(tmp_path: Path) -> None:
+    # GIVEN a variable set both in Globals and on the function
+    root = write_template(tmp_path, FUNCTION_WITH_ENV.format(value="plain"))
+
+    # WHEN the function is resolved
+    (function,) = Stack(root).functions()
+
+    # THEN the function's own value wins and the rest of Globals is kept
+    assert function.environment == {
+        "SHARED": "from-globals",
+        "BOTH": "from-function",
+        "VALUE": "plain",
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "!Select [0, [a, b]]",
+        "!ImportValue other-stack-output",
+        "!If [IsProd, a, b]",
+        "!FindInMap [Map, Key, Value]",
+        "!Base64 text",
+    ],
+)
+def test_an_unknown_intrinsic_is_a_template_error(tmp_path: Path, value: str) -> None:
+    # GIVEN a function variable that uses an intrinsic the local engine cannot resolve
+    root = write_template(tmp_path, FUNCTION_WITH_ENV.format(value=value))
+
+    # WHEN / THEN resolving the functions fails loudly instead of passing the dict through
+    with pytest.raises(TemplateError):
+        Stack(root).functions()
+
+
+def test_a_ref_to_nothing_is_a_template_error(tmp_path: Path) -> None:
+    # GIVEN a variable that refers to a parameter or resource that does not exist
+    root = write_template(tmp_path, FUNCTION_WITH_ENV.format(value="!Ref Missing"))
+
+    # WHEN / THEN resolving fails
+    with pytest.raises(TemplateError, match="Missing"):
+        Stack(root).functions()
+
+
+def test_an_asl_placeholder_without_a_substitution_is_a_template_error(tmp_path: Path) -> None:
+    # GIVEN an ASL that needs ${OtherArn}, which the template does not provide
+    asl = json.dumps(
+        {
+            "StartAt": "A",
+            "States": {"A": {"Type": "Task", "Resource": "${OtherArn}", "End": True}},
+        }
+    )
+    root = write_template(
+        tmp_path,
+        """\
+        Resources:
+          Machine:
+            Type: AWS::Serverless::StateMachine
+            Properties:
+              DefinitionUri: machine.asl.json
+              DefinitionSubstitutions:
+                SomeArn: arn:aws:lambda:us-east-1:1:function:x
+        """,
+        asl,
+    )
+
+    # WHEN / THEN resolving the state machine fails, naming the placeholder
+    with pytest.raises(TemplateError, match="OtherArn"):
+        Stack(root).state_machines()
