@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(NODE_STAMP): tests/node/package.json
-	cd tests/node && npm install --no-audit --no-fund --loglevel=error
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: $(STAMP)

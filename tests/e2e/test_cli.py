@@ -1,0 +1,95 @@
+"""The ``vidflow`` command as a user runs it: separate processes, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+VIDFLOW = [sys.executable, "-m", "workflow.cli"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*VIDFLOW, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_process_publishes_the_asset_and_prints_the_master(clip: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = _run("process", str(clip("half_second")), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(out / "master.m3u8")
+    assert (out / "master.m3u8").is_file() and (out / "manifest.json").is_file()
+    assert "Traceback" not in done.stderr
+    assert "succeeded" in done.stderr  # the progress display ends with the outcome
+
+
+def test_process_rejects_bad_input_with_one_line_and_no_master(tmp_path: Path) -> None:
+    source = tmp_path / "notes.mp4"
+    source.write_text("not a video at all\n")
+    out = tmp_path / "out"
+    done = _run("process", str(source), "--out", str(out))
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: NotAVideoError: the file is text, not a video"]
+    assert "Traceback" not in done.stderr
+    assert not (out / "master.m3u8").exists()
+
+
+def test_process_names_a_missing_file(tmp_path: Path) -> None:
+    done = _run("process", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: no such file: {tmp_path / 'nope.mp4'}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
+    # GIVEN `vidflow up` running in its own process
+    server = subprocess.Popen(
+        [*VIDFLOW, "up", "--port", str(_free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        assert server.stdout is not None
+        ready = json.loads(server.stdout.readline())
+        assert set(ready) >= {"endpoint_url", "ingest_bucket", "output_bucket", "region"}
+        session = boto3.Session(
+            aws_access_key_id="anything",
+            aws_secret_access_key="anything",
+            region_name=ready["region"],
+        )
+        s3 = session.client("s3", endpoint_url=ready["endpoint_url"])
+        sfn = session.client("stepfunctions", endpoint_url=ready["endpoint_url"])
+        # WHEN a client uploads to the ingest bucket
+        s3.upload_file(str(clip("half_second")), ready["ingest_bucket"], "uploads/from-client.mp4")
+        # THEN an execution appears and succeeds, and the asset is in the output bucket
+        deadline = time.monotonic() + 300
+        status = None
+        while time.monotonic() < deadline and status != "SUCCEEDED":
+            machines = sfn.list_state_machines()["stateMachines"]
+            executions = sfn.list_executions(stateMachineArn=machines[0]["stateMachineArn"])
+            statuses = [e["status"] for e in executions["executions"]]
+            status = statuses[0] if statuses else None
+            assert status != "FAILED"
+            time.sleep(0.5)
+        assert status == "SUCCEEDED"
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=ready["output_bucket"])["Contents"]]
+        assert any(k.endswith("/master.m3u8") for k in keys)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
