@@ -185,33 +185,12 @@ class LocalEngine:
     # Routing Lambda calls and S3 notifications to in-process handlers.
 
     def _install_hooks(self) -> None:
-        import moto.s3.notifications as s3_notifications
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        global _active_engine
+        _active_engine = self
+        _install_process_hooks()
 
-        s3_notifications._invoke_awslambda = self._on_s3_notification  # type: ignore[assignment]
-        scale = self.retry_delay_scale
-        retrier_decl.time = types.SimpleNamespace(  # type: ignore[assignment]
-            sleep=lambda seconds: time.sleep(seconds * scale)
-        )
-        hooks = [
-            ("before-parameter-build.lambda.Invoke", self._remember_invoke),
-            ("before-call.lambda.Invoke", self._answer_invoke),
-        ]
-        botocore.handlers.BUILTIN_HANDLERS.extend(hooks)
-        if boto3.DEFAULT_SESSION is not None:
-            for event, hook in hooks:
-                boto3.DEFAULT_SESSION._session.register(event, hook)  # type: ignore[arg-type]
-
-    @staticmethod
-    def _remember_invoke(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["vidflow_invoke"] = dict(params)
-
-    def _answer_invoke(
-        self, context: dict[str, Any], **_: Any
-    ) -> tuple[AWSResponse, dict[str, Any]] | None:
-        params = context.get("vidflow_invoke")
-        if params is None:
-            return None
+    def answer_invoke(self, params: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+        """A Lambda ``Invoke`` response for the call ``params``, from the handler itself."""
         raw = params.get("Payload") or b"{}"
         event = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
         result, error = self.invoke(params["FunctionName"], event)
@@ -225,11 +204,6 @@ class LocalEngine:
         if error is not None:
             parsed["FunctionError"] = "Unhandled"
         return AWSResponse("local://lambda", 200, HTTPHeaders(), None), parsed
-
-    def _on_s3_notification(
-        self, account_id: str, event_body: Any, fn_arn: str, region_name: str
-    ) -> None:
-        self._events.submit(self.invoke, fn_arn, event_body)
 
     def invoke(self, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
         """Run a function's handler; returns (result, None) or (None, Lambda error payload)."""
@@ -288,6 +262,57 @@ class LocalEngine:
                         file_handler = logging.FileHandler(self.log_file)
                         file_handler.setFormatter(handler.formatter)
                         logger.addHandler(file_handler)
+
+
+# The engine that answers this process's Lambda calls and S3 notifications. The hooks
+# are process-wide (botocore handlers, moto internals), so they are installed once.
+_active_engine: LocalEngine | None = None
+_hooks_lock = threading.Lock()
+_hooks_installed = False
+
+
+def _install_process_hooks() -> None:
+    global _hooks_installed
+    with _hooks_lock:
+        if _hooks_installed:
+            return
+        import moto.s3.notifications as s3_notifications
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+        s3_notifications._invoke_awslambda = _on_s3_notification  # type: ignore[assignment]
+        retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment]
+        hooks = [
+            ("before-parameter-build.lambda.Invoke", _remember_invoke),
+            ("before-call.lambda.Invoke", _answer_invoke),
+        ]
+        botocore.handlers.BUILTIN_HANDLERS.extend(hooks)
+        if boto3.DEFAULT_SESSION is not None:
+            for event, hook in hooks:
+                boto3.DEFAULT_SESSION._session.register(event, hook)  # type: ignore[arg-type]
+        _hooks_installed = True
+
+
+def _remember_invoke(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context["vidflow_invoke"] = dict(params)
+
+
+def _answer_invoke(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    params = context.get("vidflow_invoke")
+    if params is None or _active_engine is None:
+        return None
+    return _active_engine.answer_invoke(params)
+
+
+def _on_s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+    engine = _active_engine
+    if engine is not None:
+        engine._events.submit(engine.invoke, fn_arn, event_body)
+
+
+def _retry_sleep(seconds: float) -> None:
+    """The interpreter's back-off between retries, scaled for tests (never in production)."""
+    scale = _active_engine.retry_delay_scale if _active_engine is not None else 1.0
+    time.sleep(seconds * scale)
 
 
 @contextmanager
