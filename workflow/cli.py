@@ -168,13 +168,14 @@ class _Progress:
             return "waiting for the upload event"
         if status != "RUNNING":
             return status.lower()
-        events = self.sfn.get_execution_history(
-            executionArn=self.arn, reverseOrder=True, maxResults=20
-        )["events"]
+        paginator = self.sfn.get_paginator("get_execution_history")
         entered = [
-            e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+            e["stateEnteredEventDetails"]["name"]
+            for page in paginator.paginate(executionArn=self.arn)
+            for e in page["events"]
+            if "stateEnteredEventDetails" in e
         ]
-        state = entered[0] if entered else "starting"
+        state = entered[-1] if entered else "starting"
         if state != "Transcode":
             return state
         if self.plan is None:
@@ -185,7 +186,8 @@ class _Progress:
         listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.paths.results_prefix)
         done = listing.get("KeyCount", 0)
         audio = " + audio" if total > chunks else ""
-        return f"Transcode: {done}/{total} items ({chunks} chunks x {rungs} rungs{audio})"
+        plural = "s" if chunks != 1 else ""
+        return f"Transcode: {done}/{total} items ({chunks} chunk{plural} x {rungs} rungs{audio})"
 
 
 def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:
@@ -202,7 +204,7 @@ def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:
 
 
 def run_demo(out: Path, parameters: dict[str, str]) -> int:
-    """``vidflow demo``: generate a 12 s 1080p clip with audio and process it."""
+    """``vidflow demo``: generate a 24 s 1080p clip with audio and process it."""
     from workflow.transcode import ffmpeg_binary
 
     with tempfile.TemporaryDirectory(prefix="vidflow-demo-") as scratch:
@@ -217,11 +219,11 @@ def run_demo(out: Path, parameters: dict[str, str]) -> int:
                 "-f",
                 "lavfi",
                 "-i",
-                "testsrc2=size=1920x1080:rate=30:duration=12",
+                "testsrc2=size=1920x1080:rate=30:duration=24",
                 "-f",
                 "lavfi",
                 "-i",
-                "sine=frequency=440:sample_rate=48000:duration=12",
+                "sine=frequency=440:sample_rate=48000:duration=24",
                 "-c:v",
                 "libx264",
                 "-preset",
@@ -237,7 +239,7 @@ def run_demo(out: Path, parameters: dict[str, str]) -> int:
             ],
             check=True,
         )
-        print(f"processing a generated 12 s 1080p clip into {out}/", file=sys.stderr)
+        print(f"processing a generated 24 s 1080p clip into {out}/", file=sys.stderr)
         return process_file(clip, out, parameters)
 
 

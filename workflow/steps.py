@@ -24,11 +24,11 @@ from workflow.config import Settings
 from workflow.errors import IncompleteOutputError, TranscodeError
 from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
 from workflow.ladder import Rendition, build_ladder
+from workflow.manifest import build_manifest
 from workflow.plan import Chunk, plan_chunks
 from workflow.probe import FrameIndex, probe
 from workflow.storage import Bucket, transient_aws_errors
 
-MANIFEST_SCHEMA = "vidflow.manifest/1"
 AUDIO_GROUP = "aac"
 _HEAD_BYTES = 64 * 1024
 
@@ -290,50 +290,22 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         for rung in renditions
     ]
     video_results = [results[f"video-{c.index:05d}"] for c in chunks]
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
-        "job_id": paths.job_id,
-        "created_at": _now(),
-        "source": {**event["source"], **{k: v for k, v in facts.items() if k != "audio"}},
-        "source_audio": facts["audio"],
-        "master": "master.m3u8",
-        "duration": facts["duration"],
-        "segment_seconds": plan["segment_seconds"],
-        "chunks": len(chunks),
-        "renditions": [
-            {
-                **rung.to_dict(),
-                "playlist": variant.uri,
-                "codecs": variant.codecs,
-                "bandwidth": variant.bandwidth,
-                "average_bandwidth": variant.average_bandwidth,
-                "segments": len(playlists[rung.name]),
-                "duration": round(sum(s.duration for s in playlists[rung.name]), 6),
-                "bytes": sum(s.bytes for s in playlists[rung.name]),
-            }
-            for rung, variant in zip(renditions, variants, strict=True)
-        ],
-        "audio": None
-        if audio is None
-        else {
-            "playlist": audio.uri,
-            "group": audio.group,
-            "codec": "aac",
-            "codecs": "mp4a.40.2",
-            "channels": audio.channels,
-            "kbps": plan["audio_kbps"],
-            "segments": len(playlists["audio"]),
-            "duration": round(sum(s.duration for s in playlists["audio"]), 6),
-            "bytes": sum(s.bytes for s in playlists["audio"]),
-        },
-        "timings": {
-            **plan["timings"],
-            "chunk_encode_seconds_total": round(sum(r["encode_seconds"] for r in video_results), 3),
-            "chunk_wall_seconds_max": max(r["wall_seconds"] for r in video_results),
-            "audio": results["audio"]["wall_seconds"] if audio else None,
-            "publish": round(time.monotonic() - began, 3),
-        },
+    timings = {
+        **plan["timings"],
+        "chunk_encode_seconds_total": round(sum(r["encode_seconds"] for r in video_results), 3),
+        "chunk_wall_seconds_max": max(r["wall_seconds"] for r in video_results),
+        "audio": results["audio"]["wall_seconds"] if audio else None,
+        "publish": round(time.monotonic() - began, 3),
     }
+    manifest = build_manifest(
+        job_id=paths.job_id,
+        source={**event["source"], **facts},
+        plan=plan,
+        renditions=list(zip(renditions, variants, strict=True)),
+        playlists=playlists,
+        audio=audio,
+        timings=timings,
+    )
     output.put_json(paths.manifest_key, manifest)
     output.put_bytes(paths.master_key, hls.master_playlist(variants, audio).encode())
     return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
