@@ -51,6 +51,13 @@ class JobPaths:
     def result_key(self, item: str) -> str:
         return f"{self.scratch_prefix}results/{item}.json"
 
+    def item_error_key(self, item: str) -> str:
+        return f"{self.scratch_prefix}errors/{item}.json"
+
+    @property
+    def errors_prefix(self) -> str:
+        return f"{self.scratch_prefix}errors/"
+
     @property
     def results_prefix(self) -> str:
         return f"{self.scratch_prefix}results/"

@@ -7,6 +7,7 @@ chunk plans, per-chunk results) live in S3 under the job's scratch prefix.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import tempfile
@@ -21,7 +22,7 @@ from urllib.parse import unquote_plus
 
 from workflow import commands, hls, transcode
 from workflow.config import Settings
-from workflow.errors import IncompleteOutputError, TranscodeError
+from workflow.errors import IncompleteOutputError, TranscodeError, VidflowError
 from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
 from workflow.ladder import Rendition, build_ladder
 from workflow.manifest import build_manifest
@@ -30,6 +31,13 @@ from workflow.probe import FrameIndex, probe
 from workflow.storage import Bucket, transient_aws_errors
 
 AUDIO_GROUP = "aac"
+# Failures that stand for a failed work item; the item's own error is more useful.
+_MAP_LEVEL_ERRORS = {
+    "IncompleteOutputError",
+    "States.ExceedToleratedFailureThreshold",
+    "States.ItemReaderFailed",
+    "States.Runtime",
+}
 _HEAD_BYTES = 64 * 1024
 
 # A deadline: seconds left before the function is stopped.
@@ -152,6 +160,37 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
     }
 
 
+def _item_name(event: dict[str, Any]) -> str:
+    item = event["item"]
+    return "audio" if item["kind"] == "audio" else f"video-{item['chunk']['index']:05d}"
+
+
+def _records_item_errors(step: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Leave a permanent failure's name and cause where ``record_failure`` finds it.
+
+    A Map reports a failed item only as its own failure (on AWS) or not at all (in
+    the local interpreter), so the item's error would otherwise be lost.
+    """
+
+    @functools.wraps(step)
+    def recorded(
+        event: dict[str, Any], settings: Settings, clients: Clients, *rest: Any
+    ) -> dict[str, Any]:
+        try:
+            return step(event, settings, clients, *rest)
+        except VidflowError as exc:
+            if not exc.transient:
+                paths = JobPaths(event["job_id"])
+                Bucket(clients.s3, settings.output_bucket).put_json(
+                    paths.item_error_key(_item_name(event)),
+                    {"error": exc.name, "cause": f"{_item_name(event)}: {exc}"},
+                )
+            raise
+
+    return recorded
+
+
+@_records_item_errors
 @transient_aws_errors()
 def transcode_chunk(
     event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
@@ -188,7 +227,7 @@ def transcode_chunk(
         }
         _check_same_boundaries(rungs)
         uploaded = _upload_segments(output, paths, rungs)
-    item = f"video-{chunk.index:05d}"
+    item = _item_name(event)
     output.put_json(
         paths.result_key(item),
         {
@@ -202,6 +241,7 @@ def transcode_chunk(
     return {"item": item, "seconds": round(time.monotonic() - began, 3)}
 
 
+@_records_item_errors
 @transient_aws_errors()
 def transcode_audio(
     event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
@@ -317,6 +357,11 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
     paths = JobPaths(event["job_id"])
     output = Bucket(clients.s3, settings.output_bucket)
     name, cause = describe_error(event.get("error") or {})
+    if name in _MAP_LEVEL_ERRORS:
+        item_errors = sorted(output.keys(paths.errors_prefix))
+        if item_errors:
+            first = output.get_json(item_errors[0])
+            name, cause = first["error"], first["cause"]
     output.put_json(
         paths.failure_key,
         {

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from workflow import transcode
 from workflow.errors import TranscodeError, TransientError
 
 
@@ -43,17 +44,24 @@ def test_transient_failures_are_retried_until_the_job_succeeds(
 
 
 def test_a_chunk_that_cannot_be_encoded_fails_the_job_and_publishes_nothing(
-    engine: Any, clip: Any, run_job: Any, monkeypatch: pytest.MonkeyPatch
+    clip: Any, run_job: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def break_second_chunk(n: int, event: dict[str, Any]) -> None:
-        if event["item"]["chunk"]["index"] == 1:
-            raise TranscodeError("ffmpeg failed: simulated corrupt slice")
+    # GIVEN an ffmpeg that fails on the second chunk of the source (it starts at 10 s)
+    real_run = transcode.run_ffmpeg
 
-    _wrap(engine, monkeypatch, "TranscodeChunkFunction", break_second_chunk)
+    def fail_second_chunk(args: list[str], timeout: float) -> None:
+        if "-ss" in args and float(args[args.index("-ss") + 1]) > 5:
+            raise TranscodeError("ffmpeg failed: simulated corrupt slice")
+        real_run(args, timeout)
+
+    monkeypatch.setattr(transcode, "run_ffmpeg", fail_second_chunk)
+    # WHEN the video is processed
     run = run_job(clip("long_gop"), key="uploads/broken-chunk.mp4")
+    # THEN the job ends with the item's own error, and nothing stays published. (The
+    # interpreter lets the Map succeed with a failed item, AWS fails the Map itself:
+    # both end here.)
     assert run.status == "FAILED"
-    # The interpreter lets the Map succeed with a failed item (AWS would fail the Map
-    # itself); either way Publish refuses and the chunk that did succeed is cleaned up.
-    assert run.error in ("IncompleteOutputError", "TranscodeError")
+    assert run.error == "TranscodeError"
+    assert run.cause == "video-00001: ffmpeg failed: simulated corrupt slice"
     assert run.output_keys == []
-    assert run.failure["error"] == run.error
+    assert run.failure["error"] == "TranscodeError"
