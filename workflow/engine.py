@@ -128,15 +128,14 @@ class LocalEngine:
         )
         os.environ.pop("AWS_PROFILE", None)
         self._install_hooks()
-        self._create_resources(endpoint)
-        buckets = self.stack.buckets()
-        machines = self.stack.state_machines()
+        self._create_resources()
+        outputs = self.stack.outputs()
         self.endpoints = Endpoints(
             endpoint_url=endpoint,
-            ingest_bucket=buckets["IngestBucket"],
-            output_bucket=buckets["OutputBucket"],
+            ingest_bucket=outputs["IngestBucketName"],
+            output_bucket=outputs["OutputBucketName"],
             region=self.stack.region,
-            state_machine_arn=machines[0].arn,
+            state_machine_arn=outputs["VodStateMachineArn"],
         )
         return self.endpoints
 
@@ -150,7 +149,7 @@ class LocalEngine:
 
     # Resources from the template.
 
-    def _create_resources(self, endpoint: str) -> None:
+    def _create_resources(self) -> None:
         s3 = self.client("s3")
         for name in self.stack.buckets().values():
             s3.create_bucket(Bucket=name)
@@ -162,7 +161,7 @@ class LocalEngine:
             )
         notifications: dict[str, list[dict[str, Any]]] = {}
         for function in self.functions.values():
-            for trigger in function.triggers:
+            for number, trigger in enumerate(function.triggers):
                 rules = [
                     {"Name": name, "Value": value}
                     for name, value in (("prefix", trigger.prefix), ("suffix", trigger.suffix))
@@ -170,7 +169,7 @@ class LocalEngine:
                 ]
                 notifications.setdefault(self.stack.ref(trigger.bucket_logical_id), []).append(
                     {
-                        "Id": f"{function.logical_id}-{len(notifications)}",
+                        "Id": f"{function.logical_id}-{number}",
                         "LambdaFunctionArn": function.arn,
                         "Events": list(trigger.events),
                         "Filter": {"Key": {"FilterRules": rules}},

@@ -101,6 +101,13 @@ class Stack:
     def of_type(self, kind: str) -> list[str]:
         return [lid for lid, res in self.resources.items() if res.get("Type") == kind]
 
+    def outputs(self) -> dict[str, str]:
+        """The stack's ``Outputs``, resolved, as ``sam deploy`` would print them."""
+        return {
+            name: str(self.resolve(spec["Value"]))
+            for name, spec in self.template.get("Outputs", {}).items()
+        }
+
     def buckets(self) -> dict[str, str]:
         """Logical id -> bucket name."""
         return {lid: self.ref(lid) for lid in self.of_type("AWS::S3::Bucket")}

@@ -162,3 +162,11 @@ def test_local_resolution_fills_every_environment_value() -> None:
         for key, value in function.environment.items():
             assert "${" not in value and "Fn::" not in value, (function.logical_id, key)
     assert os.path.exists(ROOT / "statemachine" / "vod.asl.json")
+
+
+def test_outputs_name_what_users_and_the_local_engine_need() -> None:
+    outputs = Stack(ROOT).outputs()
+    buckets = Stack(ROOT).buckets()
+    assert outputs["IngestBucketName"] == buckets["IngestBucket"]
+    assert outputs["OutputBucketName"] == buckets["OutputBucket"]
+    assert outputs["VodStateMachineArn"].endswith(":stateMachine:vidflow-vod")
