@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3
 
 
 def project_root() -> Path:
@@ -53,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(args.out, _parameters(args))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if os.environ.get("VIDFLOW_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (VIDFLOW_DEBUG=1 shows where)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +92,15 @@ def _start_engine(port: int, parameters: dict[str, str], log_file: Path) -> Any:
 
 def serve(port: int, parameters: dict[str, str]) -> int:
     """``vidflow up``: print the endpoints as one JSON line and serve until interrupted."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            print(
+                f"error: port {port} on 127.0.0.1 is in use; pick another with --port",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     log_file = Path(tempfile.gettempdir()) / f"vidflow-{port}.log"
     engine = _start_engine(port, parameters, log_file)
     print(json.dumps({**engine.endpoints.to_dict(), "function_log": str(log_file)}), flush=True)

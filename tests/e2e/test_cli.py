@@ -93,3 +93,15 @@ def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
+
+
+def test_up_names_a_port_that_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        done = _run("up", "--port", str(port))
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        == f"error: port {port} on 127.0.0.1 is in use; pick another with --port"
+    )
