@@ -16,7 +16,7 @@ import ffmpeg
 
 from workflow.ladder import Rendition
 from workflow.plan import Chunk
-from workflow.probe import ALLOWED_DEMUXERS, _protocols_for
+from workflow.sources import ALLOWED_DEMUXERS, protocols_for
 
 TS_OFFSET = 10.0
 SEGMENT_PATTERN = "seg_%05d.ts"
@@ -30,7 +30,7 @@ def _input(source: str, demuxer: str, **options: str) -> ffmpeg.nodes.Filterable
         source,
         f=demuxer,
         format_whitelist=",".join(ALLOWED_DEMUXERS),
-        protocol_whitelist=_protocols_for(source),
+        protocol_whitelist=protocols_for(source),
         **options,
     )
 

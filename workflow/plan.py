@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workflow.probe import FrameIndex
+
+@dataclass
+class FrameIndex:
+    """Keyframe times (seconds) and the number of frames from each keyframe to the next."""
+
+    keyframes: list[float] = field(default_factory=list)
+    gop_frames: list[int] = field(default_factory=list)
+    end: float = 0.0
+
+    @property
+    def frame_count(self) -> int:
+        return sum(self.gop_frames)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"keyframes": self.keyframes, "gop_frames": self.gop_frames, "end": self.end}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FrameIndex:
+        return cls(list(data["keyframes"]), list(data["gop_frames"]), float(data["end"]))
 
 
 @dataclass(frozen=True)

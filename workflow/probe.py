@@ -9,7 +9,7 @@ video packets (no decoding) for keyframes and frame counts.
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from itertools import pairwise
 from typing import Any
@@ -21,50 +21,12 @@ from workflow.config import Limits
 from workflow.errors import (
     InputTooLargeError,
     InputTooLongError,
-    NotAVideoError,
     NoVideoStreamError,
     TruncatedInputError,
-    UnsafeInputError,
     UnsupportedInputError,
 )
-
-# Demuxers that read one self-contained file and never open another resource.
-ALLOWED_DEMUXERS = ("mov", "matroska", "mpegts", "avi", "flv", "mpeg")
-
-# Text that makes a demuxer follow references to other files or URLs.
-_INDIRECTION_MARKERS = (
-    b"#EXTM3U",
-    b"#EXTINF",
-    b"ffconcat",
-    b"<MPD",
-    b"<smil",
-    b"[playlist]",
-    b"file '",
-    b"file:",
-    b"http://",
-    b"https://",
-    b"concat:",
-    b"subfile,",
-)
-
-# Sniffed family -> the one demuxer allowed to read it; ffmpeg's own guess is never used.
-DEMUXER_FOR_FAMILY = {
-    "mp4": "mov",
-    "matroska": "matroska",
-    "mpegts": "mpegts",
-    "avi": "avi",
-    "flv": "flv",
-    "mpeg": "mpeg",
-}
-
-_SIGNATURES = (
-    ("mp4", lambda h: h[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")),
-    ("matroska", lambda h: h[:4] == b"\x1a\x45\xdf\xa3"),
-    ("mpegts", lambda h: len(h) > 188 and h[0] == 0x47 and h[188] == 0x47),
-    ("avi", lambda h: h[:4] == b"RIFF" and h[8:12] == b"AVI "),
-    ("flv", lambda h: h[:3] == b"FLV"),
-    ("mpeg", lambda h: h[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")),
-)
+from workflow.plan import FrameIndex
+from workflow.sources import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
 
 
 @dataclass(frozen=True)
@@ -104,52 +66,10 @@ class AudioFacts:
     start_time: float
 
 
-@dataclass
-class FrameIndex:
-    """Keyframe times (seconds) and the number of frames from each keyframe to the next."""
-
-    keyframes: list[float] = field(default_factory=list)
-    gop_frames: list[int] = field(default_factory=list)
-    end: float = 0.0
-
-    @property
-    def frame_count(self) -> int:
-        return sum(self.gop_frames)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"keyframes": self.keyframes, "gop_frames": self.gop_frames, "end": self.end}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FrameIndex:
-        return cls(list(data["keyframes"]), list(data["gop_frames"]), float(data["end"]))
-
-
 @dataclass(frozen=True)
 class Probe:
     facts: SourceFacts
     index: FrameIndex
-
-
-def sniff(head: bytes) -> str:
-    """Name the container family of a file from its first bytes, or refuse it.
-
-    Raises ``UnsafeInputError`` for anything that would reference another resource
-    and ``NotAVideoError`` for bytes that are no known video container.
-    """
-    if not head:
-        raise NotAVideoError("the file is empty (0 bytes)")
-    for name, matches in _SIGNATURES:
-        if matches(head):
-            return name
-    window = head[:4096]
-    if any(marker.lower() in window.lower() for marker in _INDIRECTION_MARKERS):
-        raise UnsafeInputError(
-            "the file is a playlist or list of other files, not a video; "
-            "vidflow never follows references inside an upload"
-        )
-    if _looks_like_text(window):
-        raise NotAVideoError("the file is text, not a video")
-    raise NotAVideoError("the file is not a video container vidflow can read")
 
 
 def probe(source: str, *, head: bytes, size: int, limits: Limits, timeout: float = 60.0) -> Probe:
@@ -163,7 +83,7 @@ def probe(source: str, *, head: bytes, size: int, limits: Limits, timeout: float
             format=DEMUXER_FOR_FAMILY[family],
             options={
                 "format_whitelist": ",".join(ALLOWED_DEMUXERS),
-                "protocol_whitelist": _protocols_for(source),
+                "protocol_whitelist": protocols_for(source),
             },
             timeout=timeout,
         )
@@ -175,22 +95,6 @@ def probe(source: str, *, head: bytes, size: int, limits: Limits, timeout: float
         index, frame_times = _scan_video(container, family)
         facts = _finish_facts(facts_without_scan, container, index, frame_times, rotation, limits)
     return Probe(facts, index)
-
-
-def _protocols_for(source: str) -> str:
-    if source.startswith("https://"):
-        return "https,tls,tcp"
-    if source.startswith("http://"):
-        return "http,tcp"
-    return "file"
-
-
-def _looks_like_text(data: bytes) -> bool:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
 
 
 def _unreadable(family: str, exc: Exception) -> Exception:

@@ -26,8 +26,7 @@ from workflow.errors import IncompleteOutputError, TranscodeError, VidflowError
 from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
 from workflow.ladder import Rendition, build_ladder
 from workflow.manifest import build_manifest
-from workflow.plan import Chunk, plan_chunks
-from workflow.probe import FrameIndex, probe
+from workflow.plan import Chunk, FrameIndex, plan_chunks
 from workflow.storage import Bucket, transient_aws_errors
 
 AUDIO_GROUP = "aac"
@@ -92,6 +91,9 @@ def probe_source(
     event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
 ) -> dict[str, Any]:
     """Probe the upload as untrusted input and store its facts and frame index."""
+    # PyAV is imported here only: it ships in the Probe function's layer alone.
+    from workflow.probe import probe
+
     began = time.monotonic()
     source = event["source"]
     paths = JobPaths(event["job_id"])

@@ -10,7 +10,7 @@ import pytest
 from workflow.commands import TS_OFFSET, build_audio_command, build_chunk_command
 from workflow.ladder import Rendition
 from workflow.plan import Chunk
-from workflow.probe import ALLOWED_DEMUXERS
+from workflow.sources import ALLOWED_DEMUXERS
 
 WORKDIR = Path("/tmp/vidflow-job")
 RUNGS = [
