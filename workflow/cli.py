@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,23 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=4566)
     _engine_options(up)
 
+    invoke = commands.add_parser(
+        "invoke", help="run one function with an event, like sam local invoke (no Docker)"
+    )
+    invoke.add_argument("function", help="logical id (ProbeFunction) or code folder (probe)")
+    invoke.add_argument("--event", type=Path, required=True, help="a JSON event file")
+    invoke.add_argument(
+        "--endpoint-url",
+        default="http://127.0.0.1:4566",
+        help="the local stack to run against (default: vidflow up's)",
+    )
+    invoke.add_argument("--profile", help="run against real AWS with this profile instead")
+    invoke.add_argument("--region", help="with --profile: the region (default: the profile's)")
+    invoke.add_argument(
+        "--stack-name", default="vidflow", help="with --profile: the deployed stack's name"
+    )
+    _engine_options(invoke)
+
     demo = commands.add_parser("demo", help="process a generated 1080p clip")
     demo.add_argument("--out", type=Path, default=Path("demo-output"))
     _engine_options(demo)
@@ -52,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             return process_file(args.input, args.out, _parameters(args))
         if args.command == "up":
             return serve(args.port, _parameters(args))
+        if args.command == "invoke":
+            return invoke_function(args)
         return run_demo(args.out, _parameters(args))
     except KeyboardInterrupt:
         return 130
@@ -217,6 +237,74 @@ def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:
             s3.download_file(bucket, item["Key"], str(target))
             count += 1
     return count
+
+
+def invoke_function(args: argparse.Namespace) -> int:
+    """``vidflow invoke``: one handler, its template environment, one event, no Docker.
+
+    Against a running ``vidflow up`` by default, or real AWS with ``--profile`` (the
+    template is resolved for the deployed stack's name, account and region). Prints
+    the function's result, or its error payload, as JSON on stdout.
+    """
+    import boto3
+
+    from workflow.functions import FunctionHost
+    from workflow.template import Stack
+
+    try:
+        event = json.loads(args.event.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read event {args.event}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.profile:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        account = session.client("sts").get_caller_identity()["Account"]
+        os.environ["AWS_PROFILE"] = args.profile
+        os.environ["AWS_DEFAULT_REGION"] = session.region_name
+        stack = Stack(
+            project_root(),
+            name=args.stack_name,
+            region=session.region_name,
+            account=account,
+            overrides=_parameters(args),
+        )
+    else:
+        if not _reachable(args.endpoint_url):
+            print(
+                f"error: no local stack at {args.endpoint_url}; start one with vidflow up",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        stack = Stack(project_root(), overrides=_parameters(args))
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": args.endpoint_url,
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "vidflow-local"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "vidflow-local"),
+                "AWS_DEFAULT_REGION": stack.region,
+            }
+        )
+    host = FunctionHost(stack)
+    if host.find(args.function) is None:
+        names = ", ".join(sorted(host.functions))
+        print(f"error: no function {args.function!r} in the template ({names})", file=sys.stderr)
+        return EXIT_USAGE
+    result, error = host.invoke(args.function, event)
+    if error is not None:
+        print(json.dumps({k: v for k, v in error.items() if k != "stackTrace"}, indent=2))
+        print(f"error: {error['errorType']}: {error['errorMessage']}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _reachable(url: str) -> bool:
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 80), 2):
+            return True
+    except OSError:
+        return False
 
 
 def run_demo(out: Path, parameters: dict[str, str]) -> int:

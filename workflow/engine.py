@@ -9,20 +9,14 @@ functions or buckets: everything comes from ``sam-template.yaml``.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import logging
 import os
-import sys
 import threading
 import time
-import traceback
 import types
-import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +26,8 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 
-from workflow.template import Function, Stack
-
-log = logging.getLogger("vidflow.engine")
-
-_env_lock = threading.Lock()
+from workflow.functions import FunctionHost
+from workflow.template import Stack
 
 
 @dataclass(frozen=True)
@@ -59,23 +50,6 @@ class Endpoints:
         }
 
 
-class LambdaContext:
-    """The parts of the Lambda context object handlers and Powertools read."""
-
-    def __init__(self, function: Function, region: str) -> None:
-        self.function_name = function.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = function.arn
-        self.memory_limit_in_mb = function.memory
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function.name}"
-        self.log_stream_name = f"local/{self.aws_request_id}"
-        self._deadline = time.monotonic() + function.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 class LocalEngine:
     """Serve one stack of ``sam-template.yaml`` on 127.0.0.1 until stopped."""
 
@@ -93,12 +67,8 @@ class LocalEngine:
         self.stack = Stack(root, overrides=parameters or {})
         self.retry_delay_scale = retry_delay_scale
         self.log_file = log_file
-        self.functions = {f.logical_id: f for f in self.stack.functions()}
-        self._by_name = {
-            key: f for f in self.functions.values() for key in (f.name, f.arn, f.logical_id)
-        }
-        self._handlers: dict[str, Callable[..., Any]] = {}
-        self._load_lock = threading.Lock()
+        self.host = FunctionHost(self.stack, log_file)
+        self.functions = self.host.functions
         self._events = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-event")
         self._server: Any = None
         self.endpoints: Endpoints | None = None
@@ -206,61 +176,7 @@ class LocalEngine:
 
     def invoke(self, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
         """Run a function's handler; returns (result, None) or (None, Lambda error payload)."""
-        function = self._by_name.get(function_name) or self._by_name.get(
-            function_name.split(":function:")[-1].split(":")[0]
-        )
-        if function is None:
-            error = {
-                "errorType": "ResourceNotFoundException",
-                "errorMessage": f"no function {function_name}",
-            }
-            return None, error
-        try:
-            handler = self._handler(function)
-            result = handler(event, LambdaContext(function, self.stack.region))
-            return json.loads(json.dumps(result)), None
-        except Exception as exc:
-            log.info("%s failed: %s: %s", function.logical_id, type(exc).__name__, exc)
-            return None, {
-                "errorType": type(exc).__name__,
-                "errorMessage": str(exc),
-                "stackTrace": traceback.format_exception(exc),
-            }
-
-    def _handler(self, function: Function) -> Callable[..., Any]:
-        with self._load_lock:
-            if function.logical_id not in self._handlers:
-                self._handlers[function.logical_id] = self._cold_start(function)
-            return self._handlers[function.logical_id]
-
-    def _cold_start(self, function: Function) -> Callable[..., Any]:
-        """Import the handler module with the function's environment, as Lambda would."""
-        module_name, attribute = function.handler.rsplit(".", 1)
-        path = function.code_uri / f"{module_name.replace('.', '/')}.py"
-        spec = importlib.util.spec_from_file_location(f"vidflow_fn_{function.logical_id}", path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        with _environment(function.environment):
-            spec.loader.exec_module(module)
-        self._quiet_function_logs()
-        handler: Callable[..., Any] = getattr(module, attribute)
-        return handler
-
-    def _quiet_function_logs(self) -> None:
-        """Send the functions' Powertools logs to the engine's log file, not stdout."""
-        service = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "vidflow"))
-        for logger in (service, logging.getLogger("vidflow")):
-            for handler in list(logger.handlers):
-                if isinstance(handler, logging.StreamHandler) and handler.stream in (
-                    sys.stdout,
-                    sys.stderr,
-                ):
-                    logger.removeHandler(handler)
-                    if self.log_file is not None:
-                        file_handler = logging.FileHandler(self.log_file)
-                        file_handler.setFormatter(handler.formatter)
-                        logger.addHandler(file_handler)
+        return self.host.invoke(function_name, event)
 
 
 # The engine that answers this process's Lambda calls and S3 notifications. The hooks
@@ -312,18 +228,3 @@ def _retry_sleep(seconds: float) -> None:
     """The interpreter's back-off between retries, scaled for tests (never in production)."""
     scale = _active_engine.retry_delay_scale if _active_engine is not None else 1.0
     time.sleep(seconds * scale)
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    with _env_lock:
-        saved = {k: os.environ.get(k) for k in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value

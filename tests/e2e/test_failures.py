@@ -12,7 +12,7 @@ from workflow.errors import TranscodeError, TransientError
 
 
 def _wrap(engine: Any, monkeypatch: pytest.MonkeyPatch, function: str, fault: Any) -> list[Any]:
-    real = engine._handler(engine.functions[function])
+    real = engine.host._handler(engine.functions[function])
     calls: list[Any] = []
     lock = threading.Lock()
 
@@ -23,7 +23,7 @@ def _wrap(engine: Any, monkeypatch: pytest.MonkeyPatch, function: str, fault: An
         fault(n, event)
         return real(event, context)
 
-    monkeypatch.setitem(engine._handlers, function, faulty)
+    monkeypatch.setitem(engine.host._handlers, function, faulty)
     return calls
 
 

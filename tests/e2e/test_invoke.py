@@ -1,0 +1,132 @@
+"""``vidflow invoke``: each function with its sample event, against a running local stack."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+VIDFLOW = [sys.executable, "-m", "workflow.cli"]
+
+
+@pytest.fixture(scope="module")
+def stack(clip: Any) -> Iterator[dict[str, str]]:
+    """`vidflow up` in its own process, with the events' source uploaded to it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [*VIDFLOW, "up", "--port", str(port), "--parameter", "Ladder=360:800"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert server.stdout is not None
+    ready = json.loads(server.stdout.readline())
+    source = json.loads((EVENTS / "probe.json").read_text())["source"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=ready["endpoint_url"],
+        region_name=ready["region"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    # The 30 s clip has 2 s GOPs at 30 fps: the chunk in events/ is its second.
+    s3.upload_file(str(clip("h264_aac_2gop")), source["bucket"], source["key"])
+    yield ready
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def invoke(stack: dict[str, str], function: str, event: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *VIDFLOW,
+            "invoke",
+            function,
+            "--event",
+            str(EVENTS / event),
+            "--endpoint-url",
+            stack["endpoint_url"],
+            "--parameter",
+            "Ladder=360:800",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> None:
+    probed = invoke(stack, "probe", "probe.json")
+    assert probed.returncode == 0, probed.stderr
+    assert json.loads(probed.stdout)["duration"] == pytest.approx(30.0, abs=0.05)
+
+    planned = invoke(stack, "PlanFunction", "plan.json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert (plan["chunks"], plan["items"], plan["renditions"]) == (3, 4, ["360p"])
+
+    chunk = invoke(stack, "transcode_chunk", "transcode-chunk.json")
+    assert chunk.returncode == 0, chunk.stderr
+    assert json.loads(chunk.stdout)["item"] == "video-00001"
+
+    audio = invoke(stack, "transcode_audio", "transcode-audio.json")
+    assert audio.returncode == 0, audio.stderr
+    assert json.loads(audio.stdout)["item"] == "audio"
+
+    # Chunks 0 and 2 were never encoded: publish refuses, and says why.
+    published = invoke(stack, "publish", "publish.json")
+    assert published.returncode == 1
+    assert json.loads(published.stdout)["errorType"] == "IncompleteOutputError"
+    assert (
+        published.stderr.strip().splitlines()[-1].startswith("error: IncompleteOutputError: 2 of 4")
+    )
+
+    failed = invoke(stack, "record_failure", "record-failure.json")
+    assert failed.returncode == 0, failed.stderr
+    assert json.loads(failed.stdout)["error"] == "NotAVideoError"
+
+
+def test_the_upload_trigger_runs_with_the_s3_event(stack: dict[str, str]) -> None:
+    started = invoke(stack, "StartJobFunction", "s3-put-upload.json")
+    assert started.returncode == 0, started.stderr
+    (job,) = json.loads(started.stdout)["jobs"]
+    assert job["key"] == "uploads/big game é.MP4" and job["started"] is True
+
+
+def test_unknown_function_and_missing_stack_are_named(stack: dict[str, str]) -> None:
+    unknown = invoke(stack, "nope", "probe.json")
+    assert unknown.returncode == 2 and "no function 'nope'" in unknown.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    missing = subprocess.run(
+        [
+            *VIDFLOW,
+            "invoke",
+            "probe",
+            "--event",
+            str(EVENTS / "probe.json"),
+            "--endpoint-url",
+            f"http://127.0.0.1:{free}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2
+    assert (
+        missing.stderr.strip()
+        == f"error: no local stack at http://127.0.0.1:{free}; start one with vidflow up"
+    )
