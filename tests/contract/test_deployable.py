@@ -1,0 +1,235 @@
+"""Offline proof that the template deploys: it validates, lints, transforms to least
+privilege, and `sam build` produces artefacts that fit Lambda and run."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from samtranslator.translator.arn_generator import ArnGenerator
+from samtranslator.translator.transform import transform
+
+from workflow.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+TOOL_ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+LAMBDA_UNZIPPED_LIMIT = 262_144_000  # 250 MB: function code plus all its layers
+
+# Actions AWS does not let a policy scope to a resource (the service defines no resource
+# type for them), so "*" is the only possible Resource.
+UNSCOPABLE = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules", "xray:GetSamplingTargets",
+}  # fmt: skip
+# AWS-managed policies SAM attaches for logging and tracing.
+MANAGED = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+
+
+def _tool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / args[0]), *args[1:]], cwd=ROOT, env=TOOL_ENV, capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_sam_validate_lint_passes() -> None:
+    done = _tool("sam", "validate", "--lint", "--template", "sam-template.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cfn_lint_passes() -> None:
+    done = _tool("cfn-lint", "sam-template.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+class _NoManagedPolicyLookups:
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def transformed() -> dict[str, Any]:
+    """The CloudFormation SAM would deploy (local paths stand in for S3 locations)."""
+    template = copy.deepcopy(load_template(ROOT / "sam-template.yaml"))
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if key in props:
+                props[key] = f"s3://artefacts/{props[key]}"
+        if "DefinitionUri" in props:
+            props["Definition"] = json.loads((ROOT / props.pop("DefinitionUri")).read_text())
+    ArnGenerator.BOTO_SESSION_REGION_NAME = "us-east-1"
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": "us-east-1"}):
+        return transform(template, {}, _NoManagedPolicyLookups())  # type: ignore[arg-type]
+
+
+def _statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for lid, resource in transformed()["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for managed in resource["Properties"].get("ManagedPolicyArns", []):
+            arn = (
+                managed
+                if isinstance(managed, str)
+                else managed["Fn::Sub"].replace("${AWS::Partition}", "aws")
+            )
+            assert arn in MANAGED, f"{lid} attaches {arn}"
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                found.append((lid, statement))
+    return found
+
+
+def test_no_wildcard_that_could_be_scoped() -> None:
+    statements = _statements()
+    assert statements
+    for role, statement in statements:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        for action in actions:
+            assert "*" not in action, f"{role}: wildcard action {action}"
+        if "*" in resources:
+            assert set(actions) <= UNSCOPABLE, f"{role}: {actions} on * could be scoped"
+
+
+def test_functions_reach_only_their_prefixes() -> None:
+    text = json.dumps(_statements())
+    assert 's3:::${AWS::StackName}-ingest-${AWS::AccountId}-${AWS::Region}"' not in text
+    for role, statement in _statements():
+        for resource in (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        ):
+            rendered = json.dumps(resource)
+            if ":s3:::" in rendered and "/" in rendered.split(":s3:::", 1)[1]:
+                assert any(
+                    p in rendered for p in ("/uploads/*", "/jobs/*", "/outputs/*", "/failures/*")
+                ), (role, rendered)
+
+
+def test_buckets_are_private_encrypted_and_separate() -> None:
+    resources = transformed()["Resources"]
+    buckets = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+    assert set(buckets) == {"IngestBucket", "OutputBucket"}
+    for lid, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert all(props["PublicAccessBlockConfiguration"].values()), lid
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], lid
+    notifications = buckets["IngestBucket"]["Properties"]["NotificationConfiguration"]
+    assert "NotificationConfiguration" not in buckets["OutputBucket"]["Properties"]
+    assert len(notifications["LambdaConfigurations"]) == 1
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sam-build")
+    done = _tool("sam", "build", "--template", "sam-template.yaml", "--build-dir", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _layers_of(function: str) -> list[str]:
+    template = load_template(ROOT / "sam-template.yaml")
+    globals_ = template["Globals"]["Function"].get("Layers", [])
+    own = template["Resources"][function]["Properties"].get("Layers", [])
+    return [layer["Ref"] for layer in [*globals_, *own]]
+
+
+FUNCTIONS = [
+    lid for lid, r in load_template(ROOT / "sam-template.yaml")["Resources"].items()
+    if r["Type"] == "AWS::Serverless::Function"
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_fits_lambda_unzipped(build_dir: Path, function: str) -> None:
+    total = _size(build_dir / function) + sum(
+        _size(build_dir / layer) for layer in _layers_of(function)
+    )
+    assert total < LAMBDA_UNZIPPED_LIMIT, f"{function}: {total / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("name", ["mpegts_bframes", "h264_aac_2gop"])
+def test_the_layer_ffmpeg_decodes_mpegts_and_mp4(build_dir: Path, clip: Any, name: str) -> None:
+    ffmpeg = build_dir / "FfmpegLayer" / "bin" / "ffmpeg"
+    done = subprocess.run(
+        [str(ffmpeg), "-nostdin", "-v", "error", "-i", str(clip(name)), "-f", "null", "-"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stderr == ""
+    assert (
+        (build_dir / "FfmpegLayer" / "LICENSE-ffmpeg")
+        .read_text()
+        .startswith("ffmpeg from imageio-ffmpeg")
+    )
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_handler_imports_from_the_built_artefacts_alone(
+    build_dir: Path, function: str, tmp_path: Path
+) -> None:
+    # The Lambda runtime provides boto3 and nothing else: link just that in.
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    import boto3
+    import botocore
+
+    for module in (boto3, botocore):
+        (runtime / module.__name__).symlink_to(Path(module.__file__).parent)
+    for extra in ("s3transfer", "jmespath", "dateutil", "urllib3", "six"):
+        found = __import__(extra)
+        target = Path(found.__file__)
+        (runtime / (target.name if target.name != "__init__.py" else extra)).symlink_to(
+            target if target.name != "__init__.py" else target.parent
+        )
+    paths = [build_dir / function] + [
+        build_dir / layer / "python" for layer in _layers_of(function)
+    ]
+    paths.append(runtime)
+    environment = json.dumps(
+        {k: str(v) for k, v in {"AWS_DEFAULT_REGION": "us-east-1", "OUTPUT_BUCKET": "b"}.items()}
+    )
+    script = (
+        "import json, os, sys, importlib; os.environ.update(json.loads(sys.argv[1]));"
+        "sys.path[:0] = sys.argv[2].split(os.pathsep);"
+        "m = importlib.import_module('app'); assert callable(m.handler);"
+        "print(sorted(n for n in sys.modules if n in ('av', 'workflow', 'ffmpeg')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, environment, os.pathsep.join(map(str, paths))],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "workflow" in done.stdout
+
+
+def test_build_records_ffmpeg_version(build_dir: Path) -> None:
+    version = (build_dir / "FfmpegLayer" / "FFMPEG_VERSION").read_text()
+    assert version.startswith("ffmpeg version")
+    assert shutil.which("ffmpeg", path=str(build_dir / "FfmpegLayer" / "bin"))
