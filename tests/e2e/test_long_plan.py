@@ -1,0 +1,97 @@
+"""A plan of hundreds of chunks runs through the Distributed Map with small state payloads."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from workflow.transcode import ffmpeg_binary
+
+VIDFLOW = [sys.executable, "-m", "workflow.cli"]
+SECONDS = 240
+
+
+def _tiny_long_source(path: Path) -> Path:
+    """240 s at 64x36, one keyframe a second: cheap to encode, long to plan."""
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc2=size=64x36:rate=4:duration={SECONDS}",
+         "-f", "lavfi", "-i", f"sine=sample_rate=8000:duration={SECONDS}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "4", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-shortest", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def _payload_sizes(sfn: Any, arn: str) -> list[int]:
+    sizes = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+        for event in page["events"]:
+            for key, details in event.items():
+                if key.endswith("EventDetails") and isinstance(details, dict):
+                    for field in ("input", "output", "parameters"):
+                        if isinstance(details.get(field), str):
+                            sizes.append(len(details[field].encode()))
+    return sizes
+
+
+def test_hundreds_of_chunks_keep_state_payloads_small(tmp_path: Path) -> None:
+    # GIVEN a stack that cuts every second into its own chunk
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [*VIDFLOW, "up", "--port", str(port), "--parameter", "ChunkSeconds=1",
+         "--parameter", "SegmentSeconds=1", "--parameter", "Ladder=36:100",
+         "--parameter", "MapMaxConcurrency=4"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        ready = json.loads(server.stdout.readline())
+        clients = {
+            name: boto3.client(
+                name, endpoint_url=ready["endpoint_url"], region_name=ready["region"],
+                aws_access_key_id="x", aws_secret_access_key="x",
+            )
+            for name in ("s3", "stepfunctions")
+        }  # fmt: skip
+        s3, sfn = clients["s3"], clients["stepfunctions"]
+        # WHEN a 4-minute video is uploaded
+        source = _tiny_long_source(tmp_path / "long.mp4")
+        s3.upload_file(str(source), ready["ingest_bucket"], "uploads/long.mp4")
+        deadline = time.monotonic() + 900
+        execution: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            listed = sfn.list_executions(stateMachineArn=ready["state_machine_arn"])["executions"]
+            if listed and listed[0]["status"] != "RUNNING":
+                execution = listed[0]
+                break
+            time.sleep(1)
+        # THEN every chunk went through the Map, and no state carried more than 32 KiB
+        assert execution.get("status") == "SUCCEEDED"
+        output = json.loads(
+            sfn.describe_execution(executionArn=execution["executionArn"])["output"]
+        )
+        # One chunk a second, except the last, which takes the final two seconds.
+        assert output["plan"]["chunks"] == SECONDS - 1
+        assert output["plan"]["items"] == SECONDS
+        sizes = _payload_sizes(sfn, execution["executionArn"])
+        assert sizes and max(sizes) < 32 * 1024
+        manifest_key = output["published"]["manifest_key"]
+        manifest = json.loads(
+            s3.get_object(Bucket=ready["output_bucket"], Key=manifest_key)["Body"].read()
+        )
+        assert manifest["renditions"][0]["segments"] == SECONDS
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
