@@ -115,7 +115,7 @@ class LocalEngine:
             self._server.stop()
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.stack.region)
+        return boto3.client(service, region_name=self.stack.region)  # type: ignore[call-overload]
 
     # Resources from the template.
 

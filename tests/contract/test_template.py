@@ -170,3 +170,11 @@ def test_outputs_name_what_users_and_the_local_engine_need() -> None:
     assert outputs["IngestBucketName"] == buckets["IngestBucket"]
     assert outputs["OutputBucketName"] == buckets["OutputBucket"]
     assert outputs["VodStateMachineArn"].endswith(":stateMachine:vidflow-vod")
+
+
+def test_the_stepfunctions_sdk_never_reaches_a_lambda_package() -> None:
+    for requirements in (ROOT / "layers").glob("*/requirements.txt"):
+        text = requirements.read_text().lower()
+        assert "stepfunctions" not in text and "sagemaker" not in text, requirements
+    for handler in (ROOT / "lambdas").glob("*/app.py"):
+        assert "notebook" not in handler.read_text() and "stepfunctions." not in handler.read_text()
