@@ -137,9 +137,28 @@ def test_buckets_are_private_encrypted_and_separate() -> None:
         props = bucket["Properties"]
         assert all(props["PublicAccessBlockConfiguration"].values()), lid
         assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], lid
+    policies = {
+        r["Properties"]["Bucket"]["Ref"]: r["Properties"]["PolicyDocument"]["Statement"]
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy"
+    }
+    for lid in buckets:
+        (deny,) = policies[lid]
+        assert (
+            deny["Effect"] == "Deny" and deny["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+        )
     notifications = buckets["IngestBucket"]["Properties"]["NotificationConfiguration"]
     assert "NotificationConfiguration" not in buckets["OutputBucket"]["Properties"]
     assert len(notifications["LambdaConfigurations"]) == 1
+
+
+def test_every_log_group_has_a_retention() -> None:
+    resources = transformed()["Resources"]
+    groups = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert all(g["Properties"].get("RetentionInDays") for g in groups.values())
+    for lid, r in resources.items():
+        if r["Type"] == "AWS::Lambda::Function":
+            assert r["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in groups, lid
 
 
 @pytest.fixture(scope="module")
