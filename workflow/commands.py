@@ -19,6 +19,9 @@ from workflow.plan import Chunk
 from workflow.sources import ALLOWED_DEMUXERS, protocols_for
 
 TS_OFFSET = 10.0
+# Each segment is its own MPEG-TS file and starts with PAT, PMT and SDT; repeating them
+# every 0.1 s (the muxer's default) costs ~30 kbit/s per rendition for nothing.
+TS_TABLES_ONCE = "pat_period=3600:sdt_period=3600"
 SEGMENT_PATTERN = "seg_%05d.ts"
 
 
@@ -82,6 +85,7 @@ def build_chunk_command(
             "map_metadata": -1,
             "f": "segment",
             "segment_format": "mpegts",
+            "segment_format_options": TS_TABLES_ONCE,
             "segment_start_number": chunk.first_segment,
             "segment_list": str(rung_dir / "segments.csv"),
             "segment_list_type": "csv",
@@ -133,6 +137,7 @@ def build_audio_command(
             "map_metadata": -1,
             "f": "segment",
             "segment_format": "mpegts",
+            "segment_format_options": TS_TABLES_ONCE,
             "segment_time": _time(segment_seconds),
             "segment_list": str(workdir / "audio" / "segments.csv"),
             "segment_list_type": "csv",
