@@ -11,19 +11,8 @@ from typing import Any
 import pytest
 
 from tests.asset import read_asset, strict_parse
+from tests.media import synth
 from tests.source_facts import decode_video
-
-SYNTHETIC_OK = [
-    "h264_aac_2gop",
-    "rotated_90",
-    "odd_size",
-    "vfr",
-    "hevc_10bit",
-    "vp9_opus",
-    "half_second",
-    "long_gop",
-    "mpegts_bframes",
-]
 
 REAL_OK = [
     "h264_aac51_720p_sparse_gop",
@@ -71,7 +60,7 @@ def assert_playable(run: Any, source: Path) -> None:
         assert abs(asset.audio.duration - truth.duration) <= tolerance
 
 
-@pytest.mark.parametrize("name", SYNTHETIC_OK)
+@pytest.mark.parametrize("name", synth.VIDEOS)
 def test_synthetic_edge_cases_publish_playable_hls(name: str, clip: Any, run_job: Any) -> None:
     # GIVEN a generated clip with one awkward property
     source = clip(name)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.media import synth
 from tests.media.registry import REAL_MEDIA
 from tests.source_facts import decode_video
 from workflow.config import Limits
@@ -19,19 +20,7 @@ def _probe(path: Path, limits: Limits | None = None) -> Any:
     return probe(str(path), head=data[:65536], size=len(data), limits=limits or Limits())
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "h264_aac_2gop",
-        "rotated_90",
-        "odd_size",
-        "vfr",
-        "hevc_10bit",
-        "vp9_opus",
-        "long_gop",
-        "mpegts_bframes",
-    ],
-)
+@pytest.mark.parametrize("name", synth.VIDEOS)
 def test_frame_index_counts_every_decodable_frame(name: str, clip: Any) -> None:
     # GIVEN a clip whose frames we count by decoding it
     path = clip(name)

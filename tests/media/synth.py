@@ -100,6 +100,10 @@ CLIPS: dict[str, Clip] = {
 }
 
 
+# Every clip that holds a video stream vidflow must turn into HLS.
+VIDEOS = [name for name in CLIPS if name != "audio_only"]
+
+
 def make(name: str, directory: Path) -> Path:
     """Create clip ``name`` in ``directory`` once and return its path."""
     clip = CLIPS[name]
