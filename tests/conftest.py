@@ -1,14 +1,19 @@
-"""Fixtures shared by every tier: media files and, for end-to-end tests, one local stack."""
+"""Fixtures shared by every tier: media files, one local stack, and jobs run through it."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.media import registry, synth
+from workflow.jobs import JobPaths, job_id
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,3 +51,68 @@ def engine() -> Iterator[object]:
     stack.start()
     yield stack
     stack.stop()
+
+
+@dataclass
+class JobRun:
+    job_id: str
+    status: str
+    error: str | None
+    cause: str | None
+    output_keys: list[str]
+    failure: dict[str, Any] | None
+    out: Path | None
+
+
+def _wait(sfn: Any, arn: str, timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            described = sfn.describe_execution(executionArn=arn)
+        except sfn.exceptions.ExecutionDoesNotExist:
+            time.sleep(0.2)
+            continue
+        if described["status"] != "RUNNING":
+            return dict(described)
+        time.sleep(0.3)
+    raise AssertionError(f"{arn} still running after {timeout} s")
+
+
+@pytest.fixture
+def run_job(engine: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """``run_job(path, key=None)`` uploads a file to ``uploads/`` and follows its job."""
+    s3, sfn = engine.client("s3"), engine.client("stepfunctions")
+    ep = engine.endpoints
+
+    def run(path: Path, key: str | None = None) -> JobRun:
+        key = key or f"uploads/{path.name}"
+        s3.upload_file(str(path), ep.ingest_bucket, key)
+        etag = s3.head_object(Bucket=ep.ingest_bucket, Key=key)["ETag"]
+        job = job_id(ep.ingest_bucket, key, etag)
+        arn = ep.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
+        described = _wait(sfn, arn)
+        paths = JobPaths(job)
+        listing = s3.list_objects_v2(Bucket=ep.output_bucket, Prefix=paths.output_prefix)
+        keys = [o["Key"] for o in listing.get("Contents", [])]
+        failure = None
+        if described["status"] != "SUCCEEDED":
+            body = s3.get_object(Bucket=ep.output_bucket, Key=paths.failure_key)["Body"]
+            failure = json.loads(body.read())
+        out = None
+        if described["status"] == "SUCCEEDED":
+            out = tmp_path / job
+            for k in keys:
+                target = out / k[len(paths.output_prefix) :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(ep.output_bucket, k, str(target))
+        return JobRun(
+            job,
+            described["status"],
+            described.get("error"),
+            described.get("cause"),
+            keys,
+            failure,
+            out,
+        )
+
+    return run

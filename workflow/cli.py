@@ -17,6 +17,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from workflow.faults import FaultSpecError
 from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
 
 EXIT_FAILED = 1
@@ -38,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     process.add_argument("input", type=Path)
     process.add_argument("--out", type=Path, required=True, help="where the HLS asset is copied")
     _engine_options(process)
+    _faults(process)
 
     up = commands.add_parser("up", help="serve the local stack until interrupted")
     up.add_argument("--port", type=int, default=4566)
     _engine_options(up)
+    _faults(up)
 
     invoke = commands.add_parser(
         "invoke", help="run one function with an event, like sam local invoke (no Docker)"
@@ -67,14 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "process":
-            return process_file(args.input, args.out, _parameters(args))
+            return process_file(args.input, args.out, _parameters(args), _fault_spec(args))
         if args.command == "up":
-            return serve(args.port, _parameters(args))
+            return serve(args.port, _parameters(args), _fault_spec(args))
         if args.command == "invoke":
             return invoke_function(args)
         return run_demo(args.out, _parameters(args))
     except KeyboardInterrupt:
         return 130
+    except FaultSpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:
         if os.environ.get("VIDFLOW_DEBUG"):
             raise
@@ -92,6 +98,21 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _faults(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="TARGET:KIND[:COUNT]",
+        help="inject a fault into the local engine (see workflow/faults.py), e.g. "
+        "transcode_chunk:kill or s3put:slowdown:2; also VIDFLOW_FAULTS",
+    )
+
+
+def _fault_spec(args: argparse.Namespace) -> str | None:
+    return ",".join(args.fault) if args.fault else None
+
+
 def _parameters(args: argparse.Namespace) -> dict[str, str]:
     values = {"MapMaxConcurrency": str(os.cpu_count() or 2)}
     for item in args.parameter:
@@ -102,15 +123,19 @@ def _parameters(args: argparse.Namespace) -> dict[str, str]:
     return values
 
 
-def _start_engine(port: int, parameters: dict[str, str], log_file: Path) -> Any:
+def _start_engine(
+    port: int, parameters: dict[str, str], log_file: Path, faults: str | None = None
+) -> Any:
     from workflow.engine import LocalEngine
 
-    engine = LocalEngine(project_root(), port=port, parameters=parameters, log_file=log_file)
+    engine = LocalEngine(
+        project_root(), port=port, parameters=parameters, log_file=log_file, faults=faults
+    )
     engine.start()
     return engine
 
 
-def serve(port: int, parameters: dict[str, str]) -> int:
+def serve(port: int, parameters: dict[str, str], faults: str | None = None) -> int:
     """``vidflow up``: print the endpoints as one JSON line and serve until interrupted."""
     with socket.socket() as probe:
         try:
@@ -122,7 +147,7 @@ def serve(port: int, parameters: dict[str, str]) -> int:
             )
             return EXIT_USAGE
     log_file = Path(tempfile.gettempdir()) / f"vidflow-{port}.log"
-    engine = _start_engine(port, parameters, log_file)
+    engine = _start_engine(port, parameters, log_file, faults)
     print(json.dumps({**engine.endpoints.to_dict(), "function_log": str(log_file)}), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -132,13 +157,15 @@ def serve(port: int, parameters: dict[str, str]) -> int:
     return 0
 
 
-def process_file(source: Path, out: Path, parameters: dict[str, str]) -> int:
+def process_file(
+    source: Path, out: Path, parameters: dict[str, str], faults: str | None = None
+) -> int:
     """``vidflow process``: upload like a user, follow the execution, copy the asset out."""
     if not source.is_file():
         print(f"error: no such file: {source}", file=sys.stderr)
         return EXIT_USAGE
     with tempfile.TemporaryDirectory(prefix="vidflow-") as scratch:
-        engine = _start_engine(0, parameters, Path(scratch) / "functions.log")
+        engine = _start_engine(0, parameters, Path(scratch) / "functions.log", faults)
         try:
             return _process_with(engine, source, out)
         finally:

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import subprocess
 import threading
 import time
 import types
@@ -26,7 +27,8 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 
-from workflow.functions import FunctionHost
+from workflow import transcode
+from workflow.functions import FunctionHost, running_function
 from workflow.template import Stack
 
 
@@ -61,13 +63,15 @@ class LocalEngine:
         parameters: dict[str, str] | None = None,
         retry_delay_scale: float = 1.0,
         log_file: Path | None = None,
+        faults: str | None = None,
     ) -> None:
         self.root = root
         self.port = port
         self.stack = Stack(root, overrides=parameters or {})
         self.retry_delay_scale = retry_delay_scale
         self.log_file = log_file
-        self.host = FunctionHost(self.stack, log_file)
+        spec = os.environ.get("VIDFLOW_FAULTS", "") if faults is None else faults
+        self.host = FunctionHost(self.stack, log_file, spec)
         self.functions = self.host.functions
         self._events = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-event")
         self._server: Any = None
@@ -196,9 +200,11 @@ def _install_process_hooks() -> None:
 
         s3_notifications._invoke_awslambda = _on_s3_notification  # type: ignore[assignment]
         retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment]
+        transcode.started_hook = _fault_ffmpeg
         hooks = [
             ("before-parameter-build.lambda.Invoke", _remember_invoke),
             ("before-call.lambda.Invoke", _answer_invoke),
+            ("before-call.s3.PutObject", _fault_s3_put),
         ]
         botocore.handlers.BUILTIN_HANDLERS.extend(hooks)
         if boto3.DEFAULT_SESSION is not None:
@@ -216,6 +222,16 @@ def _answer_invoke(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict
     if params is None or _active_engine is None:
         return None
     return _active_engine.answer_invoke(params)
+
+
+def _fault_ffmpeg(process: subprocess.Popen[bytes]) -> None:
+    if _active_engine is not None:
+        _active_engine.host.faults.on_ffmpeg_start(process, running_function())
+
+
+def _fault_s3_put(**_: Any) -> None:
+    if _active_engine is not None and running_function() is not None:
+        _active_engine.host.faults.on_s3_put()
 
 
 def _on_s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:

@@ -22,11 +22,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from workflow.faults import FaultPlan, parse
 from workflow.template import Function, Stack
 
 log = logging.getLogger("vidflow.functions")
 
 _env_lock = threading.Lock()
+# Which function, if any, the current thread is running (for faults aimed at its calls).
+_running = threading.local()
+
+
+def running_function() -> str | None:
+    """The logical id of the function this thread is running, or None."""
+    return getattr(_running, "function", None)
 
 
 class LambdaContext:
@@ -49,7 +57,7 @@ class LambdaContext:
 class FunctionHost:
     """Load and invoke the handlers ``sam-template.yaml`` names."""
 
-    def __init__(self, stack: Stack, log_file: Path | None = None) -> None:
+    def __init__(self, stack: Stack, log_file: Path | None = None, faults: str = "") -> None:
         self.stack = stack
         self.log_file = log_file
         self.functions = {f.logical_id: f for f in stack.functions()}
@@ -60,6 +68,11 @@ class FunctionHost:
         }
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._load_lock = threading.Lock()
+        self.faults = FaultPlan(parse(faults), self._logical_id)
+
+    def _logical_id(self, name: str) -> str | None:
+        function = self.find(name)
+        return function.logical_id if function else None
 
     def find(self, name: str) -> Function | None:
         """A function by logical id, name, ARN (with or without qualifier) or code folder."""
@@ -78,9 +91,19 @@ class FunctionHost:
                 "errorMessage": f"no function {function_name}",
             }
             return None, error
+        injected = self.faults.before_invoke(function.logical_id)
+        if injected is not None:
+            return None, injected
         try:
             handler = self._handler(function)
-            result = handler(event, LambdaContext(function, self.stack.region))
+            fault = self.faults.during_invoke(function.logical_id)
+            if fault is not None:
+                fault()
+            _running.function = function.logical_id
+            try:
+                result = handler(event, LambdaContext(function, self.stack.region))
+            finally:
+                _running.function = None
             return json.loads(json.dumps(result)), None
         except Exception as exc:
             log.info("%s failed: %s: %s", function.logical_id, type(exc).__name__, exc)

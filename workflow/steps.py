@@ -168,7 +168,7 @@ def _item_name(event: dict[str, Any]) -> str:
 
 
 def _records_item_errors(step: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Leave a permanent failure's name and cause where ``record_failure`` finds it.
+    """Leave a failure's name and cause where ``record_failure`` finds it.
 
     A Map reports a failed item only as its own failure (on AWS) or not at all (in
     the local interpreter), so the item's error would otherwise be lost.
@@ -181,12 +181,12 @@ def _records_item_errors(step: Callable[..., dict[str, Any]]) -> Callable[..., d
         try:
             return step(event, settings, clients, *rest)
         except VidflowError as exc:
-            if not exc.transient:
-                paths = JobPaths(event["job_id"])
-                Bucket(clients.s3, settings.output_bucket).put_json(
-                    paths.item_error_key(_item_name(event)),
-                    {"error": exc.name, "cause": f"{_item_name(event)}: {exc}"},
-                )
+            # Transient ones too: the last attempt's error is the item's if retries run out.
+            paths = JobPaths(event["job_id"])
+            Bucket(clients.s3, settings.output_bucket).put_json(
+                paths.item_error_key(_item_name(event)),
+                {"error": exc.name, "cause": f"{_item_name(event)}: {exc}"},
+            )
             raise
 
     return recorded
@@ -360,7 +360,11 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
     output = Bucket(clients.s3, settings.output_bucket)
     name, cause = describe_error(event.get("error") or {})
     if name in _MAP_LEVEL_ERRORS:
-        item_errors = sorted(output.keys(paths.errors_prefix))
+        # An item that failed and then succeeded on a retry has a result: skip it.
+        succeeded = {Path(k).stem for k in output.keys(paths.results_prefix)}
+        item_errors = [
+            k for k in sorted(output.keys(paths.errors_prefix)) if Path(k).stem not in succeeded
+        ]
         if item_errors:
             first = output.get_json(item_errors[0])
             name, cause = first["error"], first["cause"]

@@ -7,7 +7,7 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,19 +37,29 @@ def ffmpeg_binary() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+# Called with each ffmpeg process as it starts; only the local engine's fault switch
+# sets it (to kill a chosen function's ffmpeg mid-transcode). Never set on Lambda.
+started_hook: Callable[[subprocess.Popen[bytes]], None] | None = None
+
+
 def run_ffmpeg(args: Sequence[str], timeout: float) -> None:
     """Run one ffmpeg command (never through a shell) within ``timeout`` seconds."""
-    try:
-        done = subprocess.run(
-            list(args), capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
-    except subprocess.TimeoutExpired:
-        raise TranscodeInterruptedError(f"ffmpeg ran past its {timeout:.0f} s limit") from None
-    if done.returncode < 0:
-        name = signal.Signals(-done.returncode).name
+    with subprocess.Popen(
+        list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        if started_hook is not None:
+            started_hook(process)
+        try:
+            _, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise TranscodeInterruptedError(f"ffmpeg ran past its {timeout:.0f} s limit") from None
+    if process.returncode < 0:
+        name = signal.Signals(-process.returncode).name
         raise TranscodeInterruptedError(f"ffmpeg was killed by {name}")
-    if done.returncode != 0:
-        raise TranscodeError(f"ffmpeg failed: {last_error_line(done.stderr)}")
+    if process.returncode != 0:
+        raise TranscodeError(f"ffmpeg failed: {last_error_line(stderr)}")
 
 
 def last_error_line(stderr: bytes) -> str:

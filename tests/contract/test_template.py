@@ -79,7 +79,7 @@ def test_error_names_in_the_definition_are_classes_in_workflow_errors(machine: s
         for block in ("Retry", "Catch")
         for rule in state.get(block, [])
         for e in rule["ErrorEquals"]
-        if not e.startswith(("States.", "Lambda."))
+        if not e.startswith(("States.", "Lambda.", "Sandbox."))
     }
     for name in names:
         cls = getattr(errors, name)

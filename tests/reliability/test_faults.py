@@ -1,0 +1,114 @@
+"""Faults injected into the local engine: the transient are survived, the permanent named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.asset import read_asset
+from workflow.faults import FaultPlan, parse
+
+SURVIVABLE = (
+    "probe:throttle,plan:timeout,transcode_chunk:transient,transcode_chunk:kill,"
+    "transcode_audio:transient,s3put:slowdown:2,publish:transient"
+)
+
+
+def arm(engine: Any, monkeypatch: pytest.MonkeyPatch, spec: str) -> FaultPlan:
+    plan = FaultPlan(parse(spec), engine.host._logical_id)
+    monkeypatch.setattr(engine.host, "faults", plan)
+    return plan
+
+
+def published(root: Path) -> dict[str, Any]:
+    """What a player sees: media playlists byte for byte, every rung's frames and times.
+
+    (x264 on several threads does not repeat its bitstream exactly, so segment bytes and
+    the BANDWIDTH derived from them are compared as frames and timestamps instead.)
+    """
+    playlists = {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("index.m3u8"))}
+    asset = read_asset(root)
+    streams = {name: (s.frames, s.first_pts, s.end_pts) for name, s in asset.video.items()}
+    if asset.audio:
+        streams["audio"] = (asset.audio.frames, asset.audio.first_pts, asset.audio.end_pts)
+    return {"playlists": playlists, "streams": streams}
+
+
+def test_transient_faults_are_retried_and_change_nothing(
+    engine: Any, clip: Any, run_job: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the asset of an unfaulted run
+    source = clip("long_gop")
+    clean = run_job(source, key="uploads/clean.mp4")
+    assert clean.status == "SUCCEEDED"
+    # WHEN the same video runs through throttling, timeouts, a killed ffmpeg,
+    # S3 503s and transient errors in every step
+    plan = arm(engine, monkeypatch, SURVIVABLE)
+    faulted = run_job(source, key="uploads/faulted.mp4")
+    # THEN every fault fired, the job succeeded, and the asset is byte for byte the same
+    assert faulted.status == "SUCCEEDED", faulted.cause
+    assert sorted(kind for _, kind in plan.fired) == sorted(
+        [
+            "throttle",
+            "timeout",
+            "transient",
+            "kill",
+            "transient",
+            "slowdown",
+            "slowdown",
+            "transient",
+        ]
+    )
+    assert published(faulted.out) == published(clean.out)
+    shape = ("name", "width", "height", "codecs", "segments", "duration")
+    clean_rungs, faulted_rungs = (
+        [
+            {k: r[k] for k in shape}
+            for r in json.loads((run.out / "manifest.json").read_text())["renditions"]
+        ]
+        for run in (clean, faulted)
+    )
+    assert clean_rungs == faulted_rungs
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("probe:permanent", "InjectedFaultError"),
+        ("plan:permanent", "InjectedFaultError"),
+        ("publish:permanent", "InjectedFaultError"),
+        # Inside the Map the local interpreter lets the Map succeed with a failed child;
+        # Publish then finds the item missing (AWS fails the Map itself).
+        ("transcode_chunk:permanent", "IncompleteOutputError"),
+        ("transcode_audio:permanent", "IncompleteOutputError"),
+        # Retries run out (4 attempts): the transient error becomes the job's failure.
+        ("probe:transient:9", "TransientError"),
+        ("transcode_chunk:kill:9", "TranscodeInterruptedError"),
+    ],
+)
+def test_permanent_faults_fail_named_and_leave_nothing(
+    spec: str, expected: str, engine: Any, clip: Any, run_job: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arm(engine, monkeypatch, spec)
+    key = f"uploads/{spec.replace(':', '-')}.mp4"
+    run = run_job(clip("long_gop"), key=key)
+    assert run.status == "FAILED"
+    assert run.error == expected, run.cause
+    assert run.failure["error"] == expected and run.failure["input"]["key"] == key
+    assert run.output_keys == [], "an incomplete asset was published"
+    s3 = engine.client("s3")
+    scratch = s3.list_objects_v2(
+        Bucket=engine.endpoints.output_bucket, Prefix=f"jobs/{run.job_id}/"
+    )
+    assert scratch.get("KeyCount", 0) == 0, "scratch left behind"
+
+
+def test_a_bad_fault_spec_is_named() -> None:
+    from workflow.faults import FaultSpecError
+
+    for spec in ("probe", "probe:explode", "s3put:kill", "probe:transient:x"):
+        with pytest.raises(FaultSpecError):
+            parse(spec)
