@@ -42,6 +42,22 @@ def ffmpeg_binary() -> str:
 started_hook: Callable[[subprocess.Popen[bytes]], None] | None = None
 
 
+# Seconds left for reporting a failure after ffmpeg gives up, and the allowance per
+# second of output video: generous (a 6-vCPU Lambda encodes 1080p at ~5x real time per
+# rung), so only a stuck or pathological encode reaches it.
+REPORTING_RESERVE = 15.0
+SECONDS_PER_OUTPUT_SECOND = 10.0
+
+
+def time_limit(remaining: float, output_seconds: float) -> float:
+    """How long one ffmpeg may run: bounded by its work and by the function's time left.
+
+    ``output_seconds`` is the media it must write (chunk length times rungs).
+    """
+    by_work = 60.0 + SECONDS_PER_OUTPUT_SECOND * output_seconds
+    return max(1.0, min(by_work, remaining - REPORTING_RESERVE))
+
+
 def run_ffmpeg(args: Sequence[str], timeout: float) -> None:
     """Run one ffmpeg command (never through a shell) within ``timeout`` seconds."""
     with subprocess.Popen(

@@ -92,6 +92,19 @@ CLIPS: dict[str, Clip] = {
         + ("-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-f", "mpegts"),
         "MPEG-TS with B-frames and the muxer's 1.4 s start offset",
     ),
+    "bomb_4096": Clip(
+        "bomb_4096.mp4",
+        ("-f", "lavfi", "-i", "color=c=black:size=4096x4096:rate=1:duration=1")
+        + ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+        "a few KB declaring 4096x4096 frames: a decompression bomb for the pixel bound",
+    ),
+    "ten_hours": Clip(
+        "ten_hours.mkv",
+        ("-f", "lavfi", "-i", "testsrc2=size=64x64:rate=1:duration=10")
+        + ("-vf", "setpts=N*3600/TB", "-fps_mode", "passthrough", "-c:v", "libx264")
+        + ("-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+        "ten frames an hour apart: a tiny file that declares nine hours",
+    ),
     "audio_only": Clip(
         "audio_only.m4a",
         ("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2", "-c:a", "aac"),
@@ -101,7 +114,8 @@ CLIPS: dict[str, Clip] = {
 
 
 # Every clip that holds a video stream vidflow must turn into HLS.
-VIDEOS = [name for name in CLIPS if name != "audio_only"]
+REFUSED = {"audio_only", "bomb_4096", "ten_hours"}
+VIDEOS = [name for name in CLIPS if name not in REFUSED]
 
 
 def make(name: str, directory: Path) -> Path:
