@@ -38,7 +38,7 @@ def real_media() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[object]:
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One local stack for the session, with retry back-off shortened 100 times."""
     from workflow.engine import LocalEngine
 
@@ -46,7 +46,7 @@ def engine() -> Iterator[object]:
         ROOT,
         parameters={"MapMaxConcurrency": "2"},
         retry_delay_scale=0.01,
-        log_file=Path(os.environ.get("VIDFLOW_FUNCTION_LOG", "/dev/null")),
+        log_file=tmp_path_factory.mktemp("logs") / "functions.log",
     )
     stack.start()
     yield stack

@@ -275,6 +275,7 @@ def invoke_function(args: argparse.Namespace) -> int:
     """
     import boto3
 
+    from workflow.engine import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
     from workflow.functions import FunctionHost
     from workflow.template import Stack
 
@@ -306,8 +307,8 @@ def invoke_function(args: argparse.Namespace) -> int:
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": args.endpoint_url,
-                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "vidflow-local"),
-                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "vidflow-local"),
+                "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
                 "AWS_DEFAULT_REGION": stack.region,
             }
         )

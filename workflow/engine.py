@@ -31,6 +31,9 @@ from workflow import transcode
 from workflow.functions import FunctionHost, running_function
 from workflow.template import Stack
 
+LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
+LOCAL_SECRET_ACCESS_KEY = "vidflow-local-secret-do-not-log"
+
 
 @dataclass(frozen=True)
 class Endpoints:
@@ -94,13 +97,15 @@ class LocalEngine:
             {
                 "MOTO_PORT": str(port),
                 "AWS_ENDPOINT_URL": endpoint,
-                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "vidflow-local"),
-                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "vidflow-local"),
+                # Never the user's real credentials: the local stack accepts any.
+                "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
                 "AWS_DEFAULT_REGION": self.stack.region,
                 "AWS_REGION": self.stack.region,
             }
         )
-        os.environ.pop("AWS_PROFILE", None)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
         self._install_hooks()
         self._create_resources()
         outputs = self.stack.outputs()
