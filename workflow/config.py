@@ -67,6 +67,11 @@ class Settings:
         from workflow.ladder import parse_ladder
 
         parse_ladder(settings.ladder)
+        if not 0.5 <= settings.segment_seconds <= 60 or settings.chunk_seconds > 3600:
+            raise ConfigurationError(
+                "SEGMENT_SECONDS must be 0.5 to 60 and CHUNK_SECONDS at most 3600, got "
+                f"{settings.segment_seconds} and {settings.chunk_seconds}"
+            )
         ratio = settings.chunk_seconds / settings.segment_seconds
         if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
             raise ConfigurationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -103,8 +104,10 @@ def _next_cut(
 def segment_starts(start: float, stop: float, segment_seconds: float) -> list[float]:
     """Segment start times from ``start`` every ``segment_seconds``; no tail under a quarter."""
     starts = [start]
-    t = start + segment_seconds
-    while t <= stop - segment_seconds / 4:
-        starts.append(round(t, 6))
-        t += segment_seconds
-    return starts
+    for k in itertools.count(1):
+        t = round(start + k * segment_seconds, 6)
+        # Far from zero a float cannot move by a segment: stop rather than loop forever.
+        if t > stop - segment_seconds / 4 or t >= stop or t <= starts[-1]:
+            return starts
+        starts.append(t)
+    raise AssertionError("unreachable")

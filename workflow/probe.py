@@ -19,6 +19,7 @@ import av.error
 
 from workflow.config import Limits
 from workflow.errors import (
+    InputError,
     InputTooLargeError,
     InputTooLongError,
     NoVideoStreamError,
@@ -72,6 +73,10 @@ class Probe:
     index: FrameIndex
 
 
+# Timestamps further out than this (MPEG-TS wraps at 26.5 h) are damage, not video.
+MAX_START_SECONDS = 1e7
+
+
 def probe(source: str, *, head: bytes, size: int, limits: Limits, timeout: float = 60.0) -> Probe:
     """Probe ``source`` (a path or an http(s) URL) and index its keyframes."""
     if size > limits.max_bytes:
@@ -86,14 +91,22 @@ def probe(source: str, *, head: bytes, size: int, limits: Limits, timeout: float
                 "protocol_whitelist": protocols_for(source),
             },
             timeout=timeout,
+            metadata_errors="replace",
         )
     except av.error.FFmpegError as exc:
         raise _unreadable(family, exc) from None
     with container:
-        facts_without_scan = _declared_facts(container, family, size, limits)
-        rotation = _first_frame_rotation(container, family)
-        index, frame_times = _scan_video(container, family)
-        facts = _finish_facts(facts_without_scan, container, index, frame_times, rotation, limits)
+        try:
+            facts_without_scan = _declared_facts(container, family, size, limits)
+            index, frame_times, rotation = _scan_video(container, family)
+            facts = _finish_facts(facts_without_scan, index, frame_times, rotation, limits)
+        except InputError:
+            raise
+        except Exception as exc:
+            # PyAV raises more than FFmpegError on damaged input (IndexError when a
+            # stream appears mid-file, PermissionError from a refused seek, ...): the
+            # file cannot be read, which is the user's to fix, never a crash.
+            raise _unreadable(family, exc) from None
     return Probe(facts, index)
 
 
@@ -120,6 +133,8 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         raise NoVideoStreamError(f"the file has no video stream (it holds {', '.join(kinds)})")
     video = videos[0]
     ctx = video.codec_context
+    if ctx is None:
+        raise UnsupportedInputError("the video stream's codec is not one vidflow can decode")
     if not ctx.width or not ctx.height:
         raise UnsupportedInputError("the video stream declares no frame size")
     if ctx.width * ctx.height > limits.max_pixels:
@@ -136,7 +151,12 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         raise InputTooLargeError(
             f"the video runs at {float(rate):.0f} fps; the limit is {limits.max_fps:.0f}"
         )
-    audios = [s for s in streams if s.type == "audio" and s.codec_context.channels > 0]
+    # An audio stream vidflow cannot decode, or one that declares no channels, is left out.
+    audios = [
+        s
+        for s in streams
+        if s.type == "audio" and s.codec_context is not None and s.codec_context.channels > 0
+    ]
     audio = None
     if audios:
         a = audios[0]
@@ -178,26 +198,24 @@ def _bit_depth(pix_fmt: str) -> int:
     return 8
 
 
-def _first_frame_rotation(container: Any, family: str) -> int:
-    video = container.streams.video[0]
-    try:
-        for frame in container.decode(video):
-            rotation = round(getattr(frame, "rotation", 0) or 0) % 360
-            return rotation
-    except av.error.FFmpegError as exc:
-        raise _unreadable(family, exc) from None
-    raise TruncatedInputError(f"the file starts like {family} but no video frame decodes")
+def _scan_video(container: Any, family: str) -> tuple[FrameIndex, list[float], int]:
+    """One pass over the video packets: keyframes, frame times, and the first frame.
 
-
-def _scan_video(container: Any, family: str) -> tuple[FrameIndex, list[float]]:
+    Only packets are read, except that the first ones are decoded until a frame comes
+    out: that proves the stream decodes and gives its rotation, without seeking back.
+    """
     video = container.streams.video[0]
-    container.seek(0, backward=True, any_frame=False, stream=video)
     tb = video.time_base
     times: list[int] = []
     keys: list[int] = []
     durations: list[int] = []
+    rotation: int | None = None
     try:
         for packet in container.demux(video):
+            if rotation is None:
+                for frame in video.decode(packet):
+                    rotation = round(getattr(frame, "rotation", 0) or 0) % 360
+                    break
             if packet.pts is None or packet.size == 0:
                 continue
             times.append(packet.pts)
@@ -207,6 +225,8 @@ def _scan_video(container: Any, family: str) -> tuple[FrameIndex, list[float]]:
                 keys.append(packet.pts)
     except av.error.FFmpegError as exc:
         raise _unreadable(family, exc) from None
+    if rotation is None:
+        raise TruncatedInputError(f"the file starts like {family} but no video frame decodes")
     if not keys:
         raise TruncatedInputError(f"the file starts like {family} but has no keyframe")
     times.sort()
@@ -225,7 +245,7 @@ def _scan_video(container: Any, family: str) -> tuple[FrameIndex, list[float]]:
         gop_frames=gop_frames,
         end=_seconds(times[-1] + step, tb),
     )
-    return index, [float(t * tb) for t in times]
+    return index, [float(t * tb) for t in times], rotation
 
 
 def _typical(values: list[int]) -> int | None:
@@ -239,22 +259,28 @@ def _seconds(pts: int, tb: Fraction) -> float:
 
 def _finish_facts(
     declared: dict[str, Any],
-    container: Any,
     index: FrameIndex,
     frame_times: list[float],
     rotation: int,
     limits: Limits,
 ) -> SourceFacts:
     start = index.keyframes[0]
+    if abs(start) > MAX_START_SECONDS:
+        raise UnsupportedInputError(
+            f"the video's timestamps start at {start:.0f} s; vidflow reads files that start "
+            f"within {MAX_START_SECONDS:.0f} s of zero"
+        )
     duration = index.end - start
     if duration > limits.max_seconds:
         raise InputTooLongError(
             f"the video runs {duration:.0f} s; the limit is {limits.max_seconds:.0f} s"
         )
     deltas = sorted(b - a for a, b in pairwise(frame_times))
-    median = deltas[len(deltas) // 2] if deltas else duration or 1.0
+    if duration <= 0:
+        raise UnsupportedInputError("the video has no duration: all its frames share one time")
+    median = deltas[len(deltas) // 2] if deltas else duration
     vfr = bool(deltas) and (deltas[-1] - deltas[0]) > 0.25 * median
-    frame_rate = (len(frame_times) / duration) if vfr and duration else (1.0 / median)
+    frame_rate = len(frame_times) / duration if vfr or median <= 0 else 1.0 / median
     sar = declared["sar"]
     width, height = declared["coded_width"], declared["coded_height"]
     if sar and sar > 0 and sar != 1:
