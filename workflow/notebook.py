@@ -15,6 +15,7 @@ It pins ``sagemaker<3``, so it is an optional extra and never in a Lambda packag
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
@@ -33,6 +34,8 @@ def attach(
     Without an ARN, the state machine is the one named ``<stack_name>-vod`` (the
     template's name for it) among those the account (or the local stack) has.
     """
+    # The SDK needs sagemaker<3; its deprecation banner is known, and noise in a notebook.
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     from stepfunctions.workflow import Workflow
 
     session = boto3.Session(profile_name=profile, region_name=region or "us-east-1")
