@@ -96,13 +96,10 @@ class Bucket:
         ]
 
     def exists(self, key: str) -> bool:
-        try:
-            self.head(key)
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
+        """Whether ``key`` exists, by listing its prefix: a HEAD on a missing key answers
+        403, not 404, to a role whose ListBucket grant is limited to prefixes."""
+        listed = self.client.list_objects_v2(Bucket=self.name, Prefix=key, MaxKeys=1)
+        return any(item["Key"] == key for item in listed.get("Contents", []))
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.keys(prefix)
