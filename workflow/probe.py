@@ -23,6 +23,7 @@ from workflow.errors import (
     InputTooLargeError,
     InputTooLongError,
     NoVideoStreamError,
+    TransientError,
     TruncatedInputError,
     UnsupportedInputError,
 )
@@ -111,6 +112,9 @@ def probe(source: str, *, head: bytes, size: int, limits: Limits, timeout: float
 
 
 def _unreadable(family: str, exc: Exception) -> Exception:
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        # The upload could not be reached, which says nothing about the file: retry.
+        return TransientError(f"the upload could not be read: {_ffmpeg_reason(exc)}")
     return TruncatedInputError(
         f"the file starts like {family} but its data is incomplete or damaged "
         f"({_ffmpeg_reason(exc)})"

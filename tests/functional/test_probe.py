@@ -11,7 +11,12 @@ from tests.media import synth
 from tests.media.registry import REAL_MEDIA
 from tests.source_facts import decode_video
 from workflow.config import Limits
-from workflow.errors import InputTooLargeError, InputTooLongError, TruncatedInputError
+from workflow.errors import (
+    InputTooLargeError,
+    InputTooLongError,
+    TransientError,
+    TruncatedInputError,
+)
 from workflow.probe import probe
 
 
@@ -96,3 +101,11 @@ def test_real_footage_facts_match_an_independent_decode(
     assert facts.frame_count == truth.frames
     assert (facts.coded_width, facts.coded_height) == (expected.width, expected.height)
     assert facts.video_codec.startswith(expected.video_codec or "?")
+
+
+def test_an_unreachable_source_is_transient_not_the_users_fault(clip: Any) -> None:
+    head = clip("half_second").read_bytes()[:65536]
+    with pytest.raises(TransientError, match="could not be read"):
+        probe(
+            "http://127.0.0.1:9/upload.mp4", head=head, size=len(head), limits=Limits(), timeout=3
+        )
