@@ -14,6 +14,12 @@ from pathlib import Path
 from workflow.errors import TranscodeError, TranscodeInterruptedError
 
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+# ffmpeg failing to reach its source (S3) says nothing about the file: retry those.
+_NETWORK_TROUBLE = re.compile(
+    r"Connection refused|Connection reset|Connection timed out|timed out|"
+    r"Server returned 5\d\d|Network is unreachable|Broken pipe",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,10 @@ def run_ffmpeg(args: Sequence[str], timeout: float) -> None:
         name = signal.Signals(-process.returncode).name
         raise TranscodeInterruptedError(f"ffmpeg was killed by {name}")
     if process.returncode != 0:
-        raise TranscodeError(f"ffmpeg failed: {last_error_line(stderr)}")
+        reason = last_error_line(stderr)
+        if _NETWORK_TROUBLE.search(reason):
+            raise TranscodeInterruptedError(f"ffmpeg lost its source: {reason}")
+        raise TranscodeError(f"ffmpeg failed: {reason}")
 
 
 def last_error_line(stderr: bytes) -> str:
