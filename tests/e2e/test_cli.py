@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-VIDFLOW = [sys.executable, "-m", "workflow.cli"]
+from tests.stack import VIDFLOW, vidflow_up
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -49,32 +43,12 @@ def test_process_names_a_missing_file(tmp_path: Path) -> None:
     assert done.stderr.strip() == f"error: no such file: {tmp_path / 'nope.mp4'}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
     # GIVEN `vidflow up` running in its own process
-    server = subprocess.Popen(
-        [*VIDFLOW, "up", "--port", str(_free_port())],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ},
-    )
-    try:
-        assert server.stdout is not None
-        ready = json.loads(server.stdout.readline())
+    with vidflow_up() as stack:
+        ready = stack.ready
         assert set(ready) >= {"endpoint_url", "ingest_bucket", "output_bucket", "region"}
-        session = boto3.Session(
-            aws_access_key_id="anything",
-            aws_secret_access_key="anything",
-            region_name=ready["region"],
-        )
-        s3 = session.client("s3", endpoint_url=ready["endpoint_url"])
-        sfn = session.client("stepfunctions", endpoint_url=ready["endpoint_url"])
+        s3, sfn = stack.client("s3"), stack.client("stepfunctions")
         # WHEN a client uploads to the ingest bucket
         s3.upload_file(str(clip("half_second")), ready["ingest_bucket"], "uploads/from-client.mp4")
         # THEN an execution appears and succeeds, and the asset is in the output bucket
@@ -90,9 +64,8 @@ def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
         assert status == "SUCCEEDED"
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=ready["output_bucket"])["Contents"]]
         assert any(k.endswith("/master.m3u8") for k in keys)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
+    # AND it stops cleanly on SIGTERM
+    assert stack.process.returncode == 0
 
 
 def test_up_names_a_port_that_is_taken() -> None:

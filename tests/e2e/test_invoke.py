@@ -3,49 +3,29 @@
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+
+from tests.stack import VIDFLOW, free_port, vidflow_up
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
-VIDFLOW = [sys.executable, "-m", "workflow.cli"]
 
 
 @pytest.fixture(scope="module")
 def stack(clip: Any) -> Iterator[dict[str, str]]:
     """`vidflow up` in its own process, with the events' source uploaded to it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [*VIDFLOW, "up", "--port", str(port), "--parameter", "Ladder=360:800"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert server.stdout is not None
-    ready = json.loads(server.stdout.readline())
-    source = json.loads((EVENTS / "probe.json").read_text())["source"]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=ready["endpoint_url"],
-        region_name=ready["region"],
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
-    # The 30 s clip has 2 s GOPs at 30 fps: the chunk in events/ is its second.
-    s3.upload_file(str(clip("h264_aac_2gop")), source["bucket"], source["key"])
-    yield ready
-    server.send_signal(signal.SIGTERM)
-    server.wait(timeout=30)
+    with vidflow_up("--parameter", "Ladder=360:800") as running:
+        source = json.loads((EVENTS / "probe.json").read_text())["source"]
+        # The 30 s clip has 2 s GOPs at 30 fps: the chunk in events/ is its second.
+        running.client("s3").upload_file(
+            str(clip("h264_aac_2gop")), source["bucket"], source["key"]
+        )
+        yield running.ready
 
 
 def invoke(stack: dict[str, str], function: str, event: str) -> subprocess.CompletedProcess[str]:
@@ -108,9 +88,7 @@ def test_the_upload_trigger_runs_with_the_s3_event(stack: dict[str, str]) -> Non
 def test_unknown_function_and_missing_stack_are_named(stack: dict[str, str]) -> None:
     unknown = invoke(stack, "nope", "probe.json")
     assert unknown.returncode == 2 and "no function 'nope'" in unknown.stderr
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        free = s.getsockname()[1]
+    free = free_port()
     missing = subprocess.run(
         [
             *VIDFLOW,

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from tests.stack import vidflow_up
 from workflow.transcode import ffmpeg_binary
 
-VIDFLOW = [sys.executable, "-m", "workflow.cli"]
 SECONDS = 240
 
 
@@ -46,26 +41,12 @@ def _payload_sizes(sfn: Any, arn: str) -> list[int]:
 
 def test_hundreds_of_chunks_keep_state_payloads_small(tmp_path: Path) -> None:
     # GIVEN a stack that cuts every second into its own chunk
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [*VIDFLOW, "up", "--port", str(port), "--parameter", "ChunkSeconds=1",
-         "--parameter", "SegmentSeconds=1", "--parameter", "Ladder=36:100",
-         "--parameter", "MapMaxConcurrency=4"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stdout is not None
-        ready = json.loads(server.stdout.readline())
-        clients = {
-            name: boto3.client(
-                name, endpoint_url=ready["endpoint_url"], region_name=ready["region"],
-                aws_access_key_id="x", aws_secret_access_key="x",
-            )
-            for name in ("s3", "stepfunctions")
-        }  # fmt: skip
-        s3, sfn = clients["s3"], clients["stepfunctions"]
+    with vidflow_up(
+        "--parameter", "ChunkSeconds=1", "--parameter", "SegmentSeconds=1",
+        "--parameter", "Ladder=36:100", "--parameter", "MapMaxConcurrency=4",
+    ) as stack:  # fmt: skip
+        ready = stack.ready
+        s3, sfn = stack.client("s3"), stack.client("stepfunctions")
         # WHEN a 4-minute video is uploaded
         source = _tiny_long_source(tmp_path / "long.mp4")
         s3.upload_file(str(source), ready["ingest_bucket"], "uploads/long.mp4")
@@ -92,6 +73,3 @@ def test_hundreds_of_chunks_keep_state_payloads_small(tmp_path: Path) -> None:
             s3.get_object(Bucket=ready["output_bucket"], Key=manifest_key)["Body"].read()
         )
         assert manifest["renditions"][0]["segments"] == SECONDS
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)

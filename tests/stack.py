@@ -1,0 +1,57 @@
+"""`vidflow up` in its own process, and clients that reach it as any user's would."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+VIDFLOW = [sys.executable, "-m", "workflow.cli"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningStack:
+    ready: dict[str, str]
+    process: subprocess.Popen[str]
+
+    def client(self, service: str) -> Any:
+        """A boto3 client with throwaway credentials, pointed at the stack."""
+        return boto3.client(
+            service,
+            endpoint_url=self.ready["endpoint_url"],
+            region_name=self.ready["region"],
+            aws_access_key_id="anything",
+            aws_secret_access_key="anything",
+        )
+
+
+@contextmanager
+def vidflow_up(*options: str) -> Iterator[RunningStack]:
+    """Start `vidflow up` with ``options``, wait for its JSON line, stop it with SIGTERM."""
+    process = subprocess.Popen(
+        [*VIDFLOW, "up", "--port", str(free_port()), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield RunningStack(json.loads(process.stdout.readline()), process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
