@@ -275,7 +275,7 @@ def invoke_function(args: argparse.Namespace) -> int:
     """
     import boto3
 
-    from workflow.engine import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
+    from workflow.engine import use_local_stack
     from workflow.functions import FunctionHost
     from workflow.template import Stack
 
@@ -304,14 +304,7 @@ def invoke_function(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         stack = Stack(project_root(), overrides=_parameters(args))
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": args.endpoint_url,
-                "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
-                "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
-                "AWS_DEFAULT_REGION": stack.region,
-            }
-        )
+        use_local_stack(args.endpoint_url, stack.region)
     host = FunctionHost(stack)
     if host.find(args.function) is None:
         names = ", ".join(sorted(host.functions))

@@ -35,6 +35,25 @@ LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
 LOCAL_SECRET_ACCESS_KEY = "vidflow-local-secret-do-not-log"
 
 
+def use_local_stack(endpoint_url: str, region: str) -> None:
+    """Point every AWS client this process makes at a local stack, with dummy keys.
+
+    Never the user's real credentials: the local stack accepts any, and a profile or
+    session token left in the environment would otherwise win over the dummy keys.
+    """
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+        }
+    )
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """What a client needs to reach a running local stack."""
@@ -93,19 +112,8 @@ class LocalEngine:
         self._server.start()
         host, port = self._server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        os.environ.update(
-            {
-                "MOTO_PORT": str(port),
-                "AWS_ENDPOINT_URL": endpoint,
-                # Never the user's real credentials: the local stack accepts any.
-                "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
-                "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
-                "AWS_DEFAULT_REGION": self.stack.region,
-                "AWS_REGION": self.stack.region,
-            }
-        )
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            os.environ.pop(name, None)
+        os.environ["MOTO_PORT"] = str(port)
+        use_local_stack(endpoint, self.stack.region)
         self._install_hooks()
         self._create_resources()
         outputs = self.stack.outputs()
