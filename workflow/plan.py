@@ -46,6 +46,11 @@ class Chunk:
     def duration(self) -> float:
         return self.end - self.start
 
+    @property
+    def item(self) -> str:
+        """The chunk's name as a work item: its result and error records are named so."""
+        return f"video-{self.index:05d}"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

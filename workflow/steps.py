@@ -164,7 +164,7 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
 
 def _item_name(event: dict[str, Any]) -> str:
     item = event["item"]
-    return "audio" if item["kind"] == "audio" else f"video-{item['chunk']['index']:05d}"
+    return "audio" if item["kind"] == "audio" else Chunk.from_dict(item["chunk"]).item
 
 
 def _records_item_errors(step: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -294,7 +294,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     plan = output.get_json(paths.plan_key)
     facts = plan["facts"]
     chunks = [Chunk.from_dict(c) for c in plan["chunks"]]
-    expected = [f"video-{c.index:05d}" for c in chunks] + (["audio"] if facts["audio"] else [])
+    expected = [c.item for c in chunks] + (["audio"] if facts["audio"] else [])
     present = {Path(k).stem for k in output.keys(paths.results_prefix)}
     missing = [item for item in expected if item not in present]
     if missing:
@@ -309,7 +309,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         playlists[rung.name] = [
             hls.SegmentEntry(**entry)
             for chunk in chunks
-            for entry in results[f"video-{chunk.index:05d}"]["rungs"][rung.name]
+            for entry in results[chunk.item]["rungs"][rung.name]
         ]
     audio = None
     if facts["audio"]:
@@ -334,7 +334,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         )
         for rung in renditions
     ]
-    video_results = [results[f"video-{c.index:05d}"] for c in chunks]
+    video_results = [results[c.item] for c in chunks]
     timings = {
         **plan["timings"],
         "chunk_encode_seconds_total": round(sum(r["encode_seconds"] for r in video_results), 3),
