@@ -112,6 +112,8 @@ def build_audio_command(
     kbps: int,
     segment_seconds: float,
     binary: str = "ffmpeg",
+    first_segment: int = 0,
+    drop_priming: bool = False,
 ) -> list[str]:
     """Encode the first audio stream once, cut to the video's span, as AAC segments.
 
@@ -127,8 +129,12 @@ def build_audio_command(
         .filter("aresample", 48000, **{"async": 1, "first_pts": 0})
         .filter("apad", whole_dur=_time(duration))
     )
+    options: dict[str, object] = {"segment_start_number": first_segment}
+    if drop_priming:
+        options["bsf:a"] = r"noise=drop=eq(n\,0)"
     output = audio.output(
         str(workdir / "audio" / SEGMENT_PATTERN),
+        **options,
         **{
             "c:a": "aac",
             "b:a": f"{kbps}k",

@@ -40,6 +40,12 @@ class Settings:
     segment_seconds: float = 4.0
     x264_preset: str = "veryfast"
     map_max_concurrency: int = 40
+    live_table: str = ""
+    live_state_machine_arn: str = ""
+    # Live playlists: newest segments kept (0 keeps all, an EVENT playlist) and how
+    # long a missing segment is waited for (0: three segment durations).
+    live_window: int = 0
+    live_gap_seconds: float = 0.0
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -62,6 +68,12 @@ class Settings:
             segment_seconds=_number(env, "SEGMENT_SECONDS", cls.segment_seconds, float),
             x264_preset=env.get("X264_PRESET", cls.x264_preset),
             map_max_concurrency=_number(env, "MAP_MAX_CONCURRENCY", cls.map_max_concurrency, int),
+            live_table=env.get("LIVE_TABLE", ""),
+            live_state_machine_arn=env.get("LIVE_STATE_MACHINE_ARN", ""),
+            live_window=_number(env, "LIVE_WINDOW", cls.live_window, int, allow_zero=True),
+            live_gap_seconds=_number(
+                env, "LIVE_GAP_SECONDS", cls.live_gap_seconds, float, allow_zero=True
+            ),
             limits=limits,
         )
         from workflow.ladder import parse_ladder
@@ -81,7 +93,9 @@ class Settings:
         return settings
 
 
-def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:
+def _number(
+    env: Mapping[str, str], name: str, default: _N, kind: type[_N], allow_zero: bool = False
+) -> _N:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -89,6 +103,7 @@ def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _
         value = kind(raw)
     except (ValueError, OverflowError):
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"{name} must be positive, got {raw!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        kind_of = "zero or more" if allow_zero else "positive"
+        raise ConfigurationError(f"{name} must be {kind_of}, got {raw!r}")
     return value

@@ -9,6 +9,7 @@ functions or buckets: everything comes from ``sam-template.yaml``.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -17,6 +18,7 @@ import subprocess
 import threading
 import time
 import types
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,15 +65,11 @@ class Endpoints:
     output_bucket: str
     region: str
     state_machine_arn: str
+    live_state_machine_arn: str
+    live_table: str
 
     def to_dict(self) -> dict[str, str]:
-        return {
-            "endpoint_url": self.endpoint_url,
-            "ingest_bucket": self.ingest_bucket,
-            "output_bucket": self.output_bucket,
-            "region": self.region,
-            "state_machine_arn": self.state_machine_arn,
-        }
+        return dataclasses.asdict(self)
 
 
 class LocalEngine:
@@ -86,6 +84,7 @@ class LocalEngine:
         retry_delay_scale: float = 1.0,
         log_file: Path | None = None,
         faults: str | None = None,
+        schedule_seconds: float | None = None,
     ) -> None:
         self.root = root
         self.port = port
@@ -96,6 +95,9 @@ class LocalEngine:
         self.host = FunctionHost(self.stack, log_file, spec)
         self.functions = self.host.functions
         self._events = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-event")
+        # Scheduled functions run at the template's rate unless a test asks for another.
+        self.schedule_seconds = schedule_seconds
+        self._stopping = threading.Event()
         self._server: Any = None
         self.endpoints: Endpoints | None = None
 
@@ -123,10 +125,14 @@ class LocalEngine:
             output_bucket=outputs["OutputBucketName"],
             region=self.stack.region,
             state_machine_arn=outputs["VodStateMachineArn"],
+            live_state_machine_arn=outputs["LiveStateMachineArn"],
+            live_table=outputs["LiveTableName"],
         )
+        self._start_schedules()
         return self.endpoints
 
     def stop(self) -> None:
+        self._stopping.set()
         self._events.shutdown(wait=False, cancel_futures=True)
         if self._server is not None:
             self._server.stop()
@@ -140,6 +146,9 @@ class LocalEngine:
         s3 = self.client("s3")
         for name in self.stack.buckets().values():
             s3.create_bucket(Bucket=name)
+        dynamodb = self.client("dynamodb")
+        for table, arguments in self.stack.tables().items():
+            dynamodb.create_table(TableName=table, **arguments)
         sfn = self.client("stepfunctions")
         role = f"arn:aws:iam::{self.stack.account}:role/{self.stack.name}-local"
         for machine in self.stack.state_machines():
@@ -167,6 +176,33 @@ class LocalEngine:
                 Bucket=bucket,
                 NotificationConfiguration={"LambdaFunctionConfigurations": configurations},
             )
+
+    def _start_schedules(self) -> None:
+        """Run each function with a ``Schedule`` event at its rate, as EventBridge would."""
+        for function in self.functions.values():
+            for seconds in function.schedules:
+                period = self.schedule_seconds or seconds
+                threading.Thread(
+                    target=self._run_every,
+                    args=(function.arn, period),
+                    name=f"schedule-{function.logical_id}",
+                    daemon=True,
+                ).start()
+
+    def _run_every(self, arn: str, period: float) -> None:
+        while not self._stopping.wait(period):
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": self.stack.account,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": self.stack.region,
+                "resources": [],
+                "detail": {},
+            }
+            self.invoke(arn, event)
 
     # Routing Lambda calls and S3 notifications to in-process handlers.
 

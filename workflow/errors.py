@@ -51,6 +51,22 @@ class UnsafeInputError(InputError):
     """The upload would make ffmpeg open another file or URL (playlist, concat list, ...)."""
 
 
+class StreamConfigError(InputError):
+    """``live/<stream>/stream.json`` is not a stream configuration vidflow can use."""
+
+
+class UnsupportedSegmentError(InputError):
+    """A live segment cannot join its stream (its tracks differ from the stream's)."""
+
+
+class MissingInitSegmentError(InputError):
+    """An fMP4 live segment arrived before (or without) its stream's ``init.mp4``."""
+
+
+class StreamNotReadyError(VidflowError):
+    """A live step ran before the stream's settings were stored (its probe did not run)."""
+
+
 class TranscodeError(VidflowError):
     """ffmpeg ran and failed on this input; retrying would fail the same way."""
 

@@ -1,11 +1,12 @@
 """Live media playlists that never lie: the pure rules, whatever stores the state.
 
-A rung's playlist shows a segment only once it and every earlier sequence number are
-published in that rung. Segments finish out of order and S3 delivers events twice, so
-the state is "what has arrived" plus "how far the playlist has advanced"; ``advance``
-moves the playlist forward over every contiguous arrival, and turns a sequence number
-that is still missing ``gap_after`` seconds after a later one arrived into an
-``EXT-X-GAP`` entry, so one lost segment cannot stall the stream.
+A stream's playlists show a segment only once it and every earlier sequence number are
+published (every rung is encoded by one job, so one state serves all rungs). Segments
+finish out of order and S3 delivers events twice, so the state is "how far the
+playlist has advanced" and the arrivals are "what has been published"; ``advance``
+moves the playlist over every contiguous arrival, and turns a sequence number still
+missing ``gap_after`` seconds after a later one arrived (or after the stream ended)
+into an ``EXT-X-GAP`` entry, so one lost segment cannot stall the stream.
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+SEGMENT_NAME = "seg_{sequence:05d}.ts"
+
+
+def segment_name(sequence: int) -> str:
+    """The file name of a segment in every rung (the ffmpeg pattern ``seg_%05d.ts``)."""
+    return SEGMENT_NAME.format(sequence=sequence)
 
 
 @dataclass(frozen=True)
 class Arrival:
-    """One segment published in one rung: its duration, URI, and when it was published."""
+    """One segment published in every rung (or failed for good): duration and when."""
 
     duration: float
-    uri: str
     at: float
+    failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -30,25 +39,60 @@ class Entry:
 
     sequence: int
     duration: float
-    uri: str
     gap: bool = False
+
+    @property
+    def uri(self) -> str:
+        return segment_name(self.sequence)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """The stream's end marker: its last sequence number and when the marker came."""
+
+    last_sequence: int
+    at: float
 
 
 @dataclass(frozen=True)
 class LivePlaylist:
-    """What one rung's playlist holds: the newest ``window`` entries (0: all, an EVENT)."""
+    """What the playlists hold: the newest ``window`` entries (window 0: all, an EVENT).
 
-    first_sequence: int = 0
+    ``first_sequence`` is None until the stream's first segment is known.
+    """
+
+    first_sequence: int | None = None
     entries: tuple[Entry, ...] = field(default_factory=tuple)
     ended: bool = False
+    gaps: int = 0
 
     @property
-    def next_sequence(self) -> int:
+    def next_sequence(self) -> int | None:
         return self.entries[-1].sequence + 1 if self.entries else self.first_sequence
 
     @property
     def media_sequence(self) -> int:
-        return self.entries[0].sequence if self.entries else self.first_sequence
+        return self.entries[0].sequence if self.entries else (self.first_sequence or 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A compact form for the state table: a 3-hour EVENT stays a few tens of KiB."""
+        return {
+            "first_sequence": self.first_sequence,
+            "media_sequence": self.media_sequence,
+            "durations": [e.duration for e in self.entries],
+            "gap_sequences": [e.sequence for e in self.entries if e.gap],
+            "ended": self.ended,
+            "gaps": self.gaps,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LivePlaylist:
+        gaps = set(data["gap_sequences"])
+        start = int(data["media_sequence"])
+        entries = tuple(
+            Entry(start + i, float(d), (start + i) in gaps) for i, d in enumerate(data["durations"])
+        )
+        return cls(data["first_sequence"], entries, bool(data["ended"]), int(data["gaps"]))
 
 
 def advance(
@@ -59,56 +103,95 @@ def advance(
     gap_after: float,
     window: int,
     nominal_duration: float,
+    ending: Ending | None = None,
 ) -> LivePlaylist:
     """The playlist after taking every arrival it can, in sequence order.
 
-    A missing sequence number becomes a gap (of ``nominal_duration``) only once a later
-    one has been waiting ``gap_after`` seconds; duplicates and arrivals behind the
-    playlist change nothing. ``window`` > 0 keeps only the newest entries.
+    A missing sequence number becomes a gap (of ``nominal_duration``) once a later one
+    has waited ``gap_after`` seconds, or the end marker has; a failed segment is a gap
+    at once. Duplicates and arrivals behind the playlist change nothing. Without a
+    declared first sequence the stream starts at 0, or at its lowest arrival once that
+    has waited ``gap_after`` (the same patience a gap gets). ``window`` > 0 keeps only
+    the newest entries. The playlist ends once it has passed ``ending.last_sequence``.
     """
     if playlist.ended:
         return playlist
+    first = playlist.first_sequence
+    if first is None:
+        first = _first_sequence(arrivals, now, gap_after, ending)
+        if first is None:
+            return playlist
+        playlist = replace(playlist, first_sequence=first)
     entries = list(playlist.entries)
-    sequence = playlist.next_sequence
-    later = sorted(s for s in arrivals if s > sequence)
-    while True:
-        if sequence in arrivals:
-            arrival = arrivals[sequence]
-            entries.append(Entry(sequence, arrival.duration, arrival.uri))
-        elif any(arrivals[s].at <= now - gap_after for s in later if s > sequence):
-            entries.append(Entry(sequence, nominal_duration, f"gap-{sequence:06d}.ts", gap=True))
+    sequence = playlist.next_sequence or first
+    gaps = playlist.gaps
+    last = ending.last_sequence if ending else None
+    while last is None or sequence <= last:
+        arrival = arrivals.get(sequence)
+        if arrival is not None and not arrival.failed:
+            entries.append(Entry(sequence, arrival.duration))
+        elif arrival is not None or _waited(arrivals, sequence, now, gap_after, ending):
+            entries.append(Entry(sequence, arrival.duration if arrival else nominal_duration, True))
+            gaps += 1
         else:
             break
         sequence += 1
+    ended = last is not None and sequence > last
     if window > 0:
         entries = entries[-window:]
-    return replace(playlist, entries=tuple(entries))
+    return replace(playlist, entries=tuple(entries), ended=ended, gaps=gaps)
 
 
-def end(playlist: LivePlaylist) -> LivePlaylist:
-    """The playlist once the stream has ended: nothing more is appended."""
-    return replace(playlist, ended=True)
+def _first_sequence(
+    arrivals: Mapping[int, Arrival], now: float, gap_after: float, ending: Ending | None
+) -> int | None:
+    if 0 in arrivals:
+        return 0
+    if not arrivals:
+        return 0 if ending is not None and now - ending.at >= gap_after else None
+    lowest = min(arrivals)
+    if now - arrivals[lowest].at >= gap_after or (ending and now - ending.at >= gap_after):
+        return lowest
+    return None
 
 
-def render(playlist: LivePlaylist, *, target_duration: float, window: int) -> str:
-    """The media playlist text: sliding window (``window`` > 0) or EVENT, ENDLIST when ended.
+def _waited(
+    arrivals: Mapping[int, Arrival],
+    sequence: int,
+    now: float,
+    gap_after: float,
+    ending: Ending | None,
+) -> bool:
+    if ending is not None and now - ending.at >= gap_after:
+        return True
+    return any(a.at <= now - gap_after for s, a in arrivals.items() if s > sequence)
+
+
+def render(
+    playlist: LivePlaylist, *, target_duration: float, window: int, vod: bool = False
+) -> str:
+    """The media playlist text: sliding window (``window`` > 0), EVENT, or VOD.
 
     ``EXT-X-TARGETDURATION`` must not change while a live playlist runs, so it is the
-    stream's declared target, never derived from the entries so far.
+    stream's declared target (or the longest entry, if longer), never shrinking.
     """
+    longest = max((e.duration for e in playlist.entries), default=0.0)
+    target = max(math.ceil(target_duration), math.ceil(longest - 1e-3), 1)
     lines = [
         "#EXTM3U",
         "#EXT-X-VERSION:8" if any(e.gap for e in playlist.entries) else "#EXT-X-VERSION:3",
-        f"#EXT-X-TARGETDURATION:{math.ceil(target_duration)}",
+        f"#EXT-X-TARGETDURATION:{target}",
         f"#EXT-X-MEDIA-SEQUENCE:{playlist.media_sequence}",
     ]
-    if window <= 0:
+    if vod:
+        lines.append("#EXT-X-PLAYLIST-TYPE:VOD")
+    elif window <= 0:
         lines.append("#EXT-X-PLAYLIST-TYPE:EVENT")
     lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
     for entry in playlist.entries:
         if entry.gap:
             lines.append("#EXT-X-GAP")
         lines += [f"#EXTINF:{entry.duration:.6f},", entry.uri]
-    if playlist.ended:
+    if playlist.ended or vod:
         lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"

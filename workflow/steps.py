@@ -49,6 +49,7 @@ class Clients:
 
     s3: Any
     sfn: Any = None
+    dynamodb: Any = None
 
 
 @transient_aws_errors()
@@ -204,7 +205,7 @@ def transcode_chunk(
     plan = output.get_json(paths.plan_key)
     renditions = [Rendition.from_dict(r) for r in plan["renditions"]]
     began = time.monotonic()
-    with _workdir() as workdir:
+    with scratch_dir() as workdir:
         for rung in renditions:
             (workdir / rung.name).mkdir()
         command = commands.build_chunk_command(
@@ -228,7 +229,7 @@ def transcode_chunk(
             )
             for rung in renditions
         }
-        _check_same_boundaries(rungs)
+        check_same_boundaries(rungs)
         uploaded = _upload_segments(output, paths, rungs)
     item = _item_name(event)
     output.put_json(
@@ -238,7 +239,7 @@ def transcode_chunk(
             "rungs": uploaded,
             "encode_seconds": round(encoded - began, 3),
             "wall_seconds": round(time.monotonic() - began, 3),
-            "finished_at": _now(),
+            "finished_at": utc_now(),
         },
     )
     return {"item": item, "seconds": round(time.monotonic() - began, 3)}
@@ -255,7 +256,7 @@ def transcode_audio(
     plan = output.get_json(paths.plan_key)
     facts = plan["facts"]
     began = time.monotonic()
-    with _workdir() as workdir:
+    with scratch_dir() as workdir:
         (workdir / "audio").mkdir()
         command = commands.build_audio_command(
             _source_url(event, clients),
@@ -279,7 +280,7 @@ def transcode_audio(
             "item": "audio",
             "rungs": uploaded,
             "wall_seconds": round(time.monotonic() - began, 3),
-            "finished_at": _now(),
+            "finished_at": utc_now(),
         },
     )
     return {"item": "audio", "seconds": round(time.monotonic() - began, 3)}
@@ -378,7 +379,7 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
             "error": name,
             "cause": cause,
             "input": event.get("source"),
-            "failed_at": _now(),
+            "failed_at": utc_now(),
         },
     )
     if not output.exists(paths.master_key):
@@ -424,7 +425,7 @@ def _upload_segments(
     }
 
 
-def _check_same_boundaries(rungs: dict[str, list[transcode.Segment]]) -> None:
+def check_same_boundaries(rungs: dict[str, list[transcode.Segment]]) -> None:
     """Every rung must cut at the same instants, or players cannot switch between them."""
     shapes = {name: [round(s.duration, 3) for s in segments] for name, segments in rungs.items()}
     first = next(iter(shapes.values()))
@@ -433,7 +434,7 @@ def _check_same_boundaries(rungs: dict[str, list[transcode.Segment]]) -> None:
             raise TranscodeError(f"rung {name} has segments {shape}, another has {first}")
 
 
-class _workdir:
+class scratch_dir:
     """A fresh temporary directory per call: handlers share one process locally."""
 
     def __enter__(self) -> Path:
@@ -444,7 +445,7 @@ class _workdir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 

@@ -73,6 +73,10 @@ class Bucket:
         )
         return url
 
+    def get_bytes(self, key: str) -> bytes:
+        data: bytes = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        return data
+
     def get_json(self, key: str) -> Any:
         return json.loads(self.client.get_object(Bucket=self.name, Key=key)["Body"].read())
 

@@ -69,6 +69,8 @@ class Function:
     memory: int
     environment: dict[str, str]
     triggers: tuple[S3Trigger, ...] = ()
+    # Seconds between runs, from ``Schedule`` events (``rate(...)``).
+    schedules: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,10 @@ class Stack:
                 **self.resources[lid]["Properties"].get("Environment", {}).get("Variables", {}),
             }
             triggers = []
+            schedules = []
             for event in props.get("Events", {}).values():
+                if event.get("Type") == "Schedule":
+                    schedules.append(_rate_seconds(event["Properties"]["Schedule"]))
                 if event.get("Type") != "S3":
                     continue
                 ep = event["Properties"]
@@ -150,8 +155,25 @@ class Stack:
                     memory=int(props.get("MemorySize", 128)),
                     environment={k: str(self.resolve(v)) for k, v in env.items()},
                     triggers=tuple(triggers),
+                    schedules=tuple(schedules),
                 )
             )
+        return found
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """Table name -> the ``CreateTable`` arguments its template properties give."""
+        found = {}
+        for lid in self.of_type("AWS::DynamoDB::Table"):
+            props = self.resolve(self.resources[lid].get("Properties", {}))
+            arguments = {
+                key: props[key]
+                for key in ("AttributeDefinitions", "KeySchema", "BillingMode")
+                if key in props
+            }
+            indexes = props.get("GlobalSecondaryIndexes")
+            if indexes:
+                arguments["GlobalSecondaryIndexes"] = indexes
+            found[self.ref(lid)] = arguments
         return found
 
     def state_machines(self) -> list[StateMachine]:
@@ -220,6 +242,8 @@ class Stack:
             return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{machine}"
         if kind == "AWS::Serverless::Function":
             return str(self.resolve(props.get("FunctionName", f"{self.name}-{name}")))
+        if kind == "AWS::DynamoDB::Table":
+            return str(self.resolve(props.get("TableName", f"{self.name}-{name}")))
         return f"{self.name}-{name}"
 
     def get_att(self, name: str, attribute: str) -> str:
@@ -234,6 +258,8 @@ class Stack:
             return str(self.resolve(props.get("Name", f"{self.name}-{name}")))
         if kind == "AWS::S3::Bucket" and attribute == "Arn":
             return f"arn:aws:s3:::{self.ref(name)}"
+        if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
+            return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{self.ref(name)}"
         if attribute == "Arn":
             return f"arn:aws:local:{self.region}:{self.account}:{name}"
         raise TemplateError(f"!GetAtt {name}.{attribute} is not resolved locally")
@@ -251,6 +277,17 @@ class Stack:
             return self.ref(token)
 
         return _SUB.sub(lookup, text)
+
+
+_RATE_UNITS = {"minute": 60.0, "minutes": 60.0, "hour": 3600.0, "hours": 3600.0, "day": 86400.0}
+
+
+def _rate_seconds(expression: str) -> float:
+    """Seconds between runs of an EventBridge ``rate(N unit)`` expression."""
+    match = re.fullmatch(r"rate\((\d+) (minutes?|hours?|days?)\)", expression.strip())
+    if match is None:
+        raise TemplateError(f"the local engine runs rate(...) schedules only, not {expression}")
+    return int(match.group(1)) * _RATE_UNITS.get(match.group(2), 86400.0)
 
 
 def _substitute(match: re.Match[str], values: dict[str, str]) -> str:

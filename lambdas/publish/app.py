@@ -16,5 +16,5 @@ clients = steps.Clients(s3=boto3.client("s3"))
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(job_id=event["job_id"])
+    logger.thread_safe_append_keys(job_id=event["job_id"])
     return steps.publish(event, settings, clients)

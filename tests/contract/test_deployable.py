@@ -114,9 +114,12 @@ def test_no_wildcard_that_could_be_scoped() -> None:
 
 
 def test_functions_reach_only_their_prefixes() -> None:
-    text = json.dumps(_statements())
-    assert 's3:::${AWS::StackName}-ingest-${AWS::AccountId}-${AWS::Region}"' not in text
+    bucket_wide = 's3:::${AWS::StackName}-ingest-${AWS::AccountId}-${AWS::Region}"'
     for role, statement in _statements():
+        if bucket_wide in json.dumps(statement):
+            # only listing live/ (a stream's markers and segments), never the uploads
+            assert statement["Action"] == ["s3:ListBucket"], role
+            assert statement["Condition"]["StringLike"]["s3:prefix"] == ["live/*"], role
         for resource in (
             statement["Resource"]
             if isinstance(statement["Resource"], list)
@@ -125,7 +128,8 @@ def test_functions_reach_only_their_prefixes() -> None:
             rendered = json.dumps(resource)
             if ":s3:::" in rendered and "/" in rendered.split(":s3:::", 1)[1]:
                 assert any(
-                    p in rendered for p in ("/uploads/*", "/jobs/*", "/outputs/*", "/failures/*")
+                    p in rendered
+                    for p in ("/uploads/*", "/jobs/*", "/outputs/*", "/failures/*", "/live/*")
                 ), (role, rendered)
 
 
@@ -149,7 +153,10 @@ def test_buckets_are_private_encrypted_and_separate() -> None:
         )
     notifications = buckets["IngestBucket"]["Properties"]["NotificationConfiguration"]
     assert "NotificationConfiguration" not in buckets["OutputBucket"]["Properties"]
-    assert len(notifications["LambdaConfigurations"]) == 1
+    prefixes = [
+        c["Filter"]["S3Key"]["Rules"][0]["Value"] for c in notifications["LambdaConfigurations"]
+    ]
+    assert sorted(prefixes) == ["live/", "uploads/"]
 
 
 def test_every_log_group_has_a_retention() -> None:

@@ -131,10 +131,11 @@ def test_uploads_trigger_only_from_the_ingest_bucket_and_outputs_go_elsewhere() 
         if event["Type"] == "S3"
     ]
     assert [(lid, p["Bucket"]["Ref"]) for lid, p in triggers] == [
-        ("StartJobFunction", "IngestBucket")
+        ("StartJobFunction", "IngestBucket"),
+        ("LiveIngestFunction", "IngestBucket"),
     ]
-    rules = triggers[0][1]["Filter"]["S3Key"]["Rules"]
-    assert {"Name": "prefix", "Value": "uploads/"} in rules
+    assert {"Name": "prefix", "Value": "uploads/"} in triggers[0][1]["Filter"]["S3Key"]["Rules"]
+    assert {"Name": "prefix", "Value": "live/"} in triggers[1][1]["Filter"]["S3Key"]["Rules"]
     stack = Stack(ROOT)
     buckets = stack.buckets()
     assert buckets["IngestBucket"] != buckets["OutputBucket"]

@@ -93,13 +93,19 @@ def test_every_function_gets_the_global_environment_and_its_own(stack: Stack) ->
 def test_the_environment_points_at_this_stack(stack: Stack) -> None:
     # GIVEN the resolved functions, buckets and state machine
     functions = {f.logical_id: f for f in stack.functions()}
-    (machine,) = stack.state_machines()
+    machines = {m.logical_id: m for m in stack.state_machines()}
 
-    # WHEN / THEN every function writes to the stack's output bucket, and StartJob starts
-    # the stack's own state machine
+    # WHEN / THEN every function writes to the stack's output bucket, StartJob starts
+    # the stack's own VOD state machine and LiveIngest its live one
     for function in functions.values():
         assert function.environment["OUTPUT_BUCKET"] == stack.buckets()["OutputBucket"]
-    assert functions["StartJobFunction"].environment["STATE_MACHINE_ARN"] == machine.arn
+    start, ingest = functions["StartJobFunction"], functions["LiveIngestFunction"]
+    assert start.environment["STATE_MACHINE_ARN"] == machines["VodStateMachine"].arn
+    assert ingest.environment["LIVE_STATE_MACHINE_ARN"] == machines["LiveStateMachine"].arn
+    assert machines["LiveStateMachine"].type == "EXPRESS"
+    # AND every live function finds the stack's state table
+    for name in ("LiveIngestFunction", "LiveProbeFunction", "LivePublishFunction"):
+        assert functions[name].environment["LIVE_TABLE"] in stack.tables()
 
 
 def test_the_template_defaults_are_valid_settings(stack: Stack) -> None:
@@ -122,39 +128,48 @@ def test_parameter_overrides_reach_the_environment() -> None:
     assert {f.environment["LADDER"] for f in stack.functions()} == {"720:2800,360:800"}
 
 
-def test_uploads_trigger_start_job_only(stack: Stack) -> None:
+def test_uploads_trigger_start_job_and_live_segments_live_ingest(stack: Stack) -> None:
     # GIVEN the resolved functions
-    triggered = [f for f in stack.functions() if f.triggers]
+    triggered = {f.logical_id: f for f in stack.functions() if f.triggers}
 
-    # WHEN / THEN only StartJob listens, to object creation under uploads/ in the ingest bucket
-    assert [f.logical_id for f in triggered] == ["StartJobFunction"]
-    (trigger,) = triggered[0].triggers
-    assert trigger.bucket_logical_id == "IngestBucket"
-    assert trigger.prefix == UPLOAD_PREFIX
-    assert all(e.startswith("s3:ObjectCreated:") for e in trigger.events)
+    # WHEN / THEN StartJob listens under uploads/ and LiveIngest under live/, to object
+    # creation in the ingest bucket, with prefixes that cannot overlap
+    assert sorted(triggered) == ["LiveIngestFunction", "StartJobFunction"]
+    for name, prefix in (("StartJobFunction", UPLOAD_PREFIX), ("LiveIngestFunction", "live/")):
+        (trigger,) = triggered[name].triggers
+        assert trigger.bucket_logical_id == "IngestBucket"
+        assert trigger.prefix == prefix
+        assert all(e.startswith("s3:ObjectCreated:") for e in trigger.events)
+
+
+def test_the_sweep_runs_on_a_schedule_the_engine_can_keep(stack: Stack) -> None:
+    scheduled = {f.logical_id: f.schedules for f in stack.functions() if f.schedules}
+    assert scheduled == {"LiveSweepFunction": (60.0,)}
 
 
 def test_every_asl_placeholder_is_filled_with_a_function_arn(stack: Stack) -> None:
-    # GIVEN the raw ASL with its ${...} placeholders
     template = load_template(ROOT / "sam-template.yaml")
-    props = template["Resources"]["VodStateMachine"]["Properties"]
-    raw = (ROOT / props["DefinitionUri"]).read_text()
-    placeholders = set(PLACEHOLDER.findall(raw))
-    assert placeholders
-
-    # WHEN the state machine is resolved
-    (machine,) = stack.state_machines()
-    definition = json.loads(machine.definition)
-
-    # THEN every placeholder has a substitution, none is left, and every FunctionName
-    # is the ARN of a function in this stack
-    assert placeholders <= set(props["DefinitionSubstitutions"])
-    assert not PLACEHOLDER.search(machine.definition)
     arns = {f.arn for f in stack.functions()}
-    names = list(values_of(definition, "FunctionName"))
-    assert names and set(names) <= arns
-    assert machine.name == "vidflow-vod"
-    assert machine.type == "STANDARD"
+    machines = stack.state_machines()
+    assert {(m.name, m.type) for m in machines} == {
+        ("vidflow-vod", "STANDARD"),
+        ("vidflow-live", "EXPRESS"),
+    }
+    for machine in machines:
+        # GIVEN the raw ASL with its ${...} placeholders
+        props = template["Resources"][machine.logical_id]["Properties"]
+        placeholders = set(PLACEHOLDER.findall((ROOT / props["DefinitionUri"]).read_text()))
+        assert placeholders
+
+        # WHEN the state machine is resolved
+        definition = json.loads(machine.definition)
+
+        # THEN every placeholder has a substitution, none is left, and every FunctionName
+        # is the ARN of a function in this stack
+        assert placeholders <= set(props["DefinitionSubstitutions"])
+        assert not PLACEHOLDER.search(machine.definition)
+        names = list(values_of(definition, "FunctionName"))
+        assert names and set(names) <= arns
 
 
 def write_template(tmp_path: Path, body: str, asl: str | None = None) -> Path:

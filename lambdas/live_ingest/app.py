@@ -1,0 +1,26 @@
+"""LiveIngest: a live segment upload starts its execution; an END marker closes the stream."""
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from workflow import livesteps
+from workflow.config import Settings
+from workflow.steps import Clients
+
+logger = Logger()
+settings = Settings.from_env()
+clients = Clients(
+    s3=boto3.client("s3"), sfn=boto3.client("stepfunctions"), dynamodb=boto3.client("dynamodb")
+)
+
+
+@logger.inject_lambda_context
+@event_source(data_class=S3Event)
+def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    seen = livesteps.on_ingest(event["Records"], settings, clients)
+    logger.info("live uploads seen", extra={"uploads": seen})
+    return {"uploads": seen}

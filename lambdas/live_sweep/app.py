@@ -1,0 +1,21 @@
+"""LiveSweep: on a schedule, advance open streams past missing segments and END markers."""
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from workflow import livesteps, steps
+from workflow.config import Settings
+
+logger = Logger()
+settings = Settings.from_env()
+clients = steps.Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    swept = livesteps.sweep(settings, clients)
+    logger.info("open streams advanced", extra=swept)
+    return swept

@@ -1,0 +1,230 @@
+"""Live stream state in DynamoDB: one stream record, one arrival per published segment.
+
+Every segment's job ends by recording an arrival (a conditional put, so a duplicate
+publishes nothing) and asking for the playlists to be advanced. Exactly one writer
+advances a stream at a time: it holds a lease on the stream record, and it releases
+the lease only if no arrival came while it worked (``pending`` still equals what it
+saw), so an arrival is never left unpublished and playlist objects are never written
+by two writers at once. A writer that dies leaves a lease that expires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+STREAM_ITEM = "stream"
+# The template's sparse index over open stream records (only they carry ``open``).
+OPEN_INDEX = "open-streams"
+_SEGMENT_ITEM = "seg#{sequence:012d}"
+
+
+def _segment_item(sequence: int) -> str:
+    return _SEGMENT_ITEM.format(sequence=sequence)
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    """The stream record: its settings, playlist state, end marker and lease counters."""
+
+    config: dict[str, Any] | None
+    state: dict[str, Any] | None
+    ending: dict[str, Any] | None
+    pending: int
+    closed: bool
+
+
+class StreamTable:
+    """The live state table, through a low-level DynamoDB client."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def _key(self, stream: str, item: str) -> dict[str, Any]:
+        return {"stream": {"S": stream}, "item": {"S": item}}
+
+    def create(self, stream: str) -> None:
+        """The stream's record, created bare unless it already exists."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.put_item(
+                TableName=self.name,
+                Item={**self._key(stream, STREAM_ITEM), "pending": {"N": "0"}, "open": {"S": "1"}},
+                ConditionExpression="attribute_not_exists(#s)",
+                ExpressionAttributeNames={"#s": "stream"},
+            )
+
+    def configure(self, stream: str, config: dict[str, Any]) -> StreamRecord:
+        """Fix the stream's settings on its first segment; later calls change nothing."""
+        self.create(stream)
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="SET config = :c",
+                ConditionExpression="attribute_not_exists(config)",
+                ExpressionAttributeValues={":c": {"S": json.dumps(config)}},
+            )
+        record = self.get(stream)
+        assert record is not None
+        return record
+
+    def has_arrival(self, stream: str, sequence: int) -> bool:
+        item = self.client.get_item(
+            TableName=self.name, Key=self._key(stream, _segment_item(sequence)), ConsistentRead=True
+        ).get("Item")
+        return item is not None
+
+    def get(self, stream: str) -> StreamRecord | None:
+        item = self.client.get_item(
+            TableName=self.name, Key=self._key(stream, STREAM_ITEM), ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        return StreamRecord(
+            config=json.loads(item["config"]["S"]) if "config" in item else None,
+            state=json.loads(item["state"]["S"]) if "state" in item else None,
+            ending=json.loads(item["ending"]["S"]) if "ending" in item else None,
+            pending=int(item["pending"]["N"]),
+            closed="open" not in item,
+        )
+
+    def record_arrival(self, stream: str, sequence: int, arrival: dict[str, Any]) -> bool:
+        """Store a segment's arrival; False if it was already there (a duplicate)."""
+        try:
+            self.client.put_item(
+                TableName=self.name,
+                Item={
+                    **self._key(stream, _segment_item(sequence)),
+                    "arrival": {"S": json.dumps(arrival)},
+                },
+                ConditionExpression="attribute_not_exists(#s)",
+                ExpressionAttributeNames={"#s": "stream"},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def arrivals(self, stream: str, first: int = 0) -> dict[int, dict[str, Any]]:
+        """Every arrival with a sequence number of ``first`` or more."""
+        found: dict[int, dict[str, Any]] = {}
+        for item in self._query(stream, _segment_item(first), _segment_item(10**12 - 1)):
+            sequence = int(item["item"]["S"].split("#", 1)[1])
+            found[sequence] = json.loads(item["arrival"]["S"])
+        return found
+
+    def _query(self, stream: str, low: str, high: str) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.name,
+            KeyConditionExpression="#s = :s AND #i BETWEEN :lo AND :hi",
+            ExpressionAttributeNames={"#s": "stream", "#i": "item"},
+            ExpressionAttributeValues={":s": {"S": stream}, ":lo": {"S": low}, ":hi": {"S": high}},
+            ConsistentRead=True,
+        ):
+            yield from page.get("Items", [])
+
+    def mark_ended(self, stream: str, ending: dict[str, Any]) -> bool:
+        """Record the end marker once; False if the stream had one already."""
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="SET ending = :e",
+                ConditionExpression="attribute_exists(#s) AND attribute_not_exists(ending)",
+                ExpressionAttributeNames={"#s": "stream"},
+                ExpressionAttributeValues={":e": {"S": json.dumps(ending)}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def bump(self, stream: str) -> None:
+        """Say that something changed which the playlists' writer must look at."""
+        self.client.update_item(
+            TableName=self.name,
+            Key=self._key(stream, STREAM_ITEM),
+            UpdateExpression="ADD pending :one",
+            ConditionExpression="attribute_exists(#s)",
+            ExpressionAttributeNames={"#s": "stream"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+
+    def acquire(self, stream: str, owner: str, now: float, lease_seconds: float) -> bool:
+        """Take the stream's writer lease if nobody holds a live one."""
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="SET #o = :me, lease_until = :until",
+                ConditionExpression="attribute_not_exists(#o) OR lease_until < :now OR #o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={
+                    ":me": {"S": owner},
+                    ":until": {"N": repr(now + lease_seconds)},
+                    ":now": {"N": repr(now)},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def save(self, stream: str, owner: str, state: dict[str, Any], seen: int) -> str:
+        """Store the playlist state and release the lease if nothing new arrived.
+
+        Returns ``"released"``, ``"again"`` (new arrivals: the state is stored, the lease
+        kept, look again) or ``"lost"`` (the lease expired and another writer has it).
+        """
+        names = {"#o": "owner"}
+        values = {
+            ":me": {"S": owner},
+            ":state": {"S": json.dumps(state)},
+            ":seen": {"N": str(seen)},
+        }
+        closed = (
+            " REMOVE #o, lease_until, #open" if state.get("ended") else " REMOVE #o, lease_until"
+        )
+        if state.get("ended"):
+            names["#open"] = "open"
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="SET #st = :state" + closed,
+                ConditionExpression="#o = :me AND pending = :seen",
+                ExpressionAttributeNames={**names, "#st": "state"},
+                ExpressionAttributeValues=values,
+            )
+            return "released"
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="SET #st = :state",
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner", "#st": "state"},
+                ExpressionAttributeValues={":me": {"S": owner}, ":state": {"S": json.dumps(state)}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return "lost"
+        return "again"
+
+    def open_streams(self) -> list[str]:
+        """Streams not yet closed, from a sparse index: closed streams cost nothing."""
+        paginator = self.client.get_paginator("query")
+        return [
+            item["stream"]["S"]
+            for page in paginator.paginate(
+                TableName=self.name,
+                IndexName=OPEN_INDEX,
+                KeyConditionExpression="#open = :yes",
+                ExpressionAttributeNames={"#open": "open"},
+                ExpressionAttributeValues={":yes": {"S": "1"}},
+            )
+            for item in page.get("Items", [])
+        ]
