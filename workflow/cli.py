@@ -63,6 +63,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     _engine_options(invoke)
 
+    live = commands.add_parser("live", help="live streams on a local stack")
+    live_commands = live.add_subparsers(dest="live_command", required=True)
+    simulate = live_commands.add_parser(
+        "simulate",
+        help="cut a file into segments and push them like a venue encoder, printing latency",
+    )
+    simulate.add_argument("source", type=Path)
+    simulate.add_argument("--stream", required=True, help="the stream id: letters, digits, - _")
+    simulate.add_argument("--segment", type=float, default=4.0, help="segment seconds (4)")
+    simulate.add_argument("--realtime", action="store_true", help="one segment per its duration")
+    simulate.add_argument("--shuffle", action="store_true", help="upload slightly out of order")
+    simulate.add_argument("--duplicates", action="store_true", help="upload some segments twice")
+    simulate.add_argument("--seed", type=int, default=0, help="for --shuffle and --duplicates")
+    simulate.add_argument("--height", type=int, help="scale the source to this height first")
+    simulate.add_argument(
+        "--endpoint-url",
+        default="http://127.0.0.1:4566",
+        help="the running stack (vidflow up's); if none answers, one is started for the run",
+    )
+    _engine_options(simulate)
+
     demo = commands.add_parser("demo", help="process a generated 1080p clip")
     demo.add_argument("--out", type=Path, default=Path("demo-output"))
     _engine_options(demo)
@@ -75,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args.port, _parameters(args), _fault_spec(args))
         if args.command == "invoke":
             return invoke_function(args)
+        if args.command == "live":
+            return simulate_live(args)
         return run_demo(args.out, _parameters(args))
     except KeyboardInterrupt:
         return 130
@@ -317,6 +340,81 @@ def invoke_function(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(json.dumps(result, indent=2))
     return 0
+
+
+def simulate_live(args: argparse.Namespace) -> int:
+    """``vidflow live simulate``: be a venue encoder for one stream and time each segment."""
+    from workflow import encoder
+    from workflow.livesteps import parse_live_key
+    from workflow.template import Stack
+    from workflow.transcode import ffmpeg_binary
+
+    if not args.source.is_file():
+        print(f"error: no such file: {args.source}", file=sys.stderr)
+        return EXIT_USAGE
+    if parse_live_key(f"live/{args.stream}/0.ts") is None:
+        print("error: --stream takes 1 to 64 letters, digits, - or _", file=sys.stderr)
+        return EXIT_USAGE
+    if not 0.5 <= args.segment <= 60:
+        print("error: --segment must be 0.5 to 60 seconds", file=sys.stderr)
+        return EXIT_USAGE
+    with contextlib.ExitStack() as cleanup:
+        scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="vidflow-live-")))
+        if _reachable(args.endpoint_url):
+            stack = Stack(project_root(), overrides=_parameters(args))
+            outputs = stack.outputs()
+            ingest, output = outputs["IngestBucketName"], outputs["OutputBucketName"]
+            from workflow.engine import use_local_stack
+
+            use_local_stack(args.endpoint_url, stack.region)
+        else:
+            print(f"no stack at {args.endpoint_url}: starting one for this run", file=sys.stderr)
+            engine = _start_engine(0, _parameters(args), scratch / "functions.log")
+            cleanup.callback(engine.stop)
+            ingest, output = engine.endpoints.ingest_bucket, engine.endpoints.output_bucket
+        import boto3
+
+        s3 = boto3.client("s3")
+        print(f"cutting {args.source} into {args.segment:g} s segments", file=sys.stderr)
+        segments = encoder.cut_segments(
+            args.source,
+            scratch / "segments",
+            args.segment,
+            binary=ffmpeg_binary(),
+            height=args.height,
+        )
+        order = encoder.delivery_order(
+            len(segments), shuffle=args.shuffle, duplicates=args.duplicates, seed=args.seed
+        )
+        print(f"pushing {len(segments)} segments in the order {order}", file=sys.stderr)
+
+        def shown(sequence: int, latency: float) -> None:
+            ratio = latency / args.segment
+            print(
+                f"segment {sequence:5d}  in every playlist {latency:6.2f} s after upload "
+                f"({ratio:.2f}x segment)",
+                flush=True,
+            )
+
+        report = encoder.push(
+            s3,
+            ingest_bucket=ingest,
+            output_bucket=output,
+            stream=args.stream,
+            segments=segments,
+            order=order,
+            segment_seconds=args.segment,
+            realtime=args.realtime,
+            on_segment=shown,
+        )
+    p50, p95 = report.percentile(50), report.percentile(95)
+    recording = f"s3://{output}/live/{args.stream}/master.m3u8" if report.ended else "not closed"
+    print(
+        f"latency p50 {p50:.2f} s ({p50 / args.segment:.2f}x), p95 {p95:.2f} s "
+        f"({p95 / args.segment:.2f}x); gaps {report.gaps or 'none'}; recording {recording}"
+    )
+    complete = len(report.latencies) == len(segments) and report.ended
+    return 0 if complete else EXIT_FAILED
 
 
 def _reachable(url: str) -> bool:
