@@ -1,0 +1,318 @@
+"""Live streams end to end: real footage pushed like a venue encoder, checked every step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from tests.asset import read_asset, read_rendition, strict_parse
+from tests.source_facts import decode_video
+from workflow import encoder
+from workflow.livesteps import StreamPaths
+from workflow.transcode import ffmpeg_binary
+
+LADDER = "360:800,240:400"
+RUNGS = ("360p", "240p", "audio")
+
+
+@pytest.fixture(scope="module")
+def real_segments(
+    real_media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> list[Path]:
+    """Real footage (gradio's 1080p sample, 7 s) cut into 1 s MPEG-TS segments at 360p."""
+    return encoder.cut_segments(
+        real_media["h264_aac_1080p_gop6s"],
+        tmp_path_factory.mktemp("venue"),
+        1.0,
+        binary=ffmpeg_binary(),
+        height=360,
+    )
+
+
+def frames_in(path: Path) -> int:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for p in container.demux(stream) if p.pts is not None and p.size)
+
+
+@dataclass
+class Venue:
+    """One stream on the session's local stack, pushed and read back like any client."""
+
+    engine: Any
+    stream: str
+    workdir: Path
+    uploads: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def s3(self) -> Any:
+        return self.engine.client("s3")
+
+    def configure(self, **settings: Any) -> None:
+        self.s3.put_object(
+            Bucket=self.engine.endpoints.ingest_bucket,
+            Key=f"live/{self.stream}/stream.json",
+            Body=json.dumps(settings).encode(),
+        )
+
+    def push(self, sequence: int, path: Path, suffix: str = ".ts") -> None:
+        self.s3.upload_file(
+            str(path), self.engine.endpoints.ingest_bucket, f"live/{self.stream}/{sequence}{suffix}"
+        )
+        self.uploads += 1
+
+    def end(self) -> None:
+        self.s3.put_object(
+            Bucket=self.engine.endpoints.ingest_bucket, Key=f"live/{self.stream}/END", Body=b""
+        )
+
+    def read(self, key: str) -> str | None:
+        try:
+            body = self.s3.get_object(Bucket=self.engine.endpoints.output_bucket, Key=key)["Body"]
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        return str(body.read().decode())
+
+    def playlist(self, rung: str) -> str:
+        return self.read(StreamPaths(self.stream).live_playlist_key(rung)) or ""
+
+    def wait(self, condition: Any, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out; playlists now: {self.playlist(RUNGS[0])!r}")
+
+    def wait_for_executions(self) -> None:
+        """Until every execution of this stream has finished."""
+        sfn = self.engine.client("stepfunctions")
+        arn = self.engine.endpoints.live_state_machine_arn
+
+        def settled() -> bool:
+            mine = [
+                e
+                for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+                if e["name"].startswith(f"{self.stream}-")
+            ]
+            return bool(mine) and all(e["status"] != "RUNNING" for e in mine)
+
+        self.wait(settled)
+
+    def download(self, out: Path) -> Path:
+        """Copy the stream's output folder to ``out``, as a CDN or player would see it."""
+        prefix = StreamPaths(self.stream).prefix
+        bucket = self.engine.endpoints.output_bucket
+        listing = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in listing:
+            for item in page.get("Contents", []):
+                target = out / item["Key"][len(prefix) :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.s3.download_file(bucket, item["Key"], str(target))
+        return out
+
+
+@pytest.fixture
+def venue(engine: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Venue]:
+    yield Venue(engine, request.node.name.replace("_", "-")[:60], tmp_path)
+
+
+def shown(playlist: str) -> list[tuple[int, bool]]:
+    """(sequence, is_gap) for every segment line of a media playlist, in order."""
+    entries, gap = [], False
+    for line in playlist.splitlines():
+        if line == "#EXT-X-GAP":
+            gap = True
+        elif line.startswith("seg_"):
+            entries.append((int(line[4:].split(".")[0]), gap))
+            gap = False
+    return entries
+
+
+def assert_plays(venue: Venue, segments: list[Path], count: int, step: int) -> None:
+    """Every rung shows exactly segments 0..count-1, in order, no gaps, and decodes whole."""
+    out = venue.download(venue.workdir / f"step-{step:02d}")
+    if count == 0:
+        # nothing to play yet: no playlist at all, rather than one that lies
+        assert not list(out.rglob("*.m3u8")), step
+        return
+    for rung in RUNGS:
+        text = (out / rung / "live.m3u8").read_text()
+        assert shown(text) == [(n, False) for n in range(count)], (step, rung, text)
+        assert "#EXT-X-MEDIA-SEQUENCE:0\n" in text and "#EXT-X-PLAYLIST-TYPE:EVENT" in text
+    expected = sum(frames_in(s) for s in segments[:count])
+    for rung in ("360p", "240p"):
+        stream = read_rendition(out / rung / "live.m3u8", "video")
+        assert stream.frames == expected, (step, rung)
+        assert stream.duplicates == 0 and stream.decode_errors == "", (step, rung)
+        assert stream.keyframes_at_segment_starts, (step, rung)
+    audio = read_rendition(out / "audio" / "live.m3u8", "audio")
+    assert audio.duplicates == 0 and audio.decode_errors == ""
+    assert strict_parse(out).returncode == 0, strict_parse(out).stderr
+
+
+def test_real_segments_out_of_order_duplicated_and_late_play_gap_free_after_every_step(
+    venue: Venue, real_segments: list[Path]
+) -> None:
+    # GIVEN a stream of real footage in 1 s segments, with a patient gap timeout
+    assert len(real_segments) >= 7
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    last = len(real_segments) - 1
+    # WHEN the segments arrive out of order, some twice, and segment 3 long after 4..last
+    deliveries = [1, 0, 0, 2, 1, *range(4, last + 1), 5, 3]
+    for step, sequence in enumerate(deliveries):
+        venue.push(sequence, real_segments[sequence])
+        venue.wait_for_executions()
+        contiguous = 0
+        while contiguous in deliveries[: step + 1]:
+            contiguous += 1
+        # THEN after every step each rung shows exactly the contiguous run, and plays
+        venue.wait(lambda n=contiguous: len(shown(venue.playlist("240p"))) >= n)
+        assert_plays(venue, real_segments, contiguous, step)
+
+    # WHEN the encoder says END
+    venue.end()
+    paths = StreamPaths(venue.stream)
+    venue.wait(lambda: venue.read(paths.master_key) is not None)
+
+    # THEN every live playlist is closed, and a VOD asset of the VOD pipeline's shape is there
+    out = venue.download(venue.workdir / "ended")
+    for rung in RUNGS:
+        assert (out / rung / "live.m3u8").read_text().endswith("#EXT-X-ENDLIST\n")
+        assert (out / rung / "index.m3u8").read_text().endswith("#EXT-X-ENDLIST\n")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["schema"] == "vidflow.manifest/1" and manifest["master"] == "master.m3u8"
+    assert [r["name"] for r in manifest["renditions"]] == ["360p", "240p"]
+    assert manifest["source"]["gaps"] == 0
+    # AND the whole recording decodes, every frame once, lasting as long as what was pushed
+    asset = read_asset(out)
+    pushed = sum(decode_video(s).duration for s in real_segments)
+    frames = sum(frames_in(s) for s in real_segments)
+    for rung, stream in asset.video.items():
+        assert stream.frames == frames, rung
+        assert stream.decode_errors == "" and stream.duplicates == 0, rung
+        assert abs(stream.duration - pushed) <= 0.03 * pushed, (rung, stream.duration, pushed)
+    assert asset.audio is not None and asset.audio.decode_errors == ""
+    assert abs(asset.audio.duration - pushed) <= 0.03 * pushed
+    assert strict_parse(out).returncode == 0
+
+
+def test_a_segment_that_never_comes_becomes_a_gap_and_the_stream_goes_on(
+    engine: Any, venue: Venue, real_segments: list[Path]
+) -> None:
+    # GIVEN a stream that waits 2 s for a missing segment
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=2)
+    # WHEN segment 1 never arrives
+    for sequence in (0, 2, 3):
+        venue.push(sequence, real_segments[sequence])
+    venue.wait_for_executions()
+    assert shown(venue.playlist("360p")) == [(0, False)]
+    time.sleep(2.5)
+    # AND the sweep runs (EventBridge calls it every minute)
+    engine.invoke("LiveSweepFunction", {})
+    # THEN segment 1 is a gap, and the stream went on past it, in every rung
+    for rung in RUNGS:
+        assert shown(venue.playlist(rung)) == [(0, False), (1, True), (2, False), (3, False)]
+    # AND a late arrival after the gap is shown changes nothing live
+    venue.push(1, real_segments[1])
+    venue.wait_for_executions()
+    assert shown(venue.playlist("360p"))[1] == (1, True)
+    # AND the recording keeps it, since it came before the end
+    venue.end()
+    venue.wait(lambda: venue.read(StreamPaths(venue.stream).master_key) is not None)
+    recording = venue.read(f"{StreamPaths(venue.stream).prefix}360p/index.m3u8") or ""
+    assert shown(recording) == [(0, False), (1, False), (2, False), (3, False)]
+
+
+def test_a_bad_segment_is_recorded_and_becomes_a_gap_at_once(
+    engine: Any, venue: Venue, real_segments: list[Path]
+) -> None:
+    # GIVEN a stream with a long gap timeout
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    bad = venue.workdir / "bad.ts"
+    bad.write_bytes(b"#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n")
+    # WHEN segment 1 is not a video
+    venue.push(0, real_segments[0])
+    venue.push(1, bad)
+    venue.push(2, real_segments[2])
+    venue.wait_for_executions()
+    # THEN its execution failed with the named error, its failure is recorded
+    sfn = engine.client("stepfunctions")
+    executions = sfn.list_executions(stateMachineArn=engine.endpoints.live_state_machine_arn)
+    failed = [
+        sfn.describe_execution(executionArn=e["executionArn"])
+        for e in executions["executions"]
+        if e["name"].startswith(f"{venue.stream}-000000001-")
+    ]
+    assert [f["status"] for f in failed] == ["FAILED"]
+    assert failed[0]["error"] == "UnsafeInputError"
+    record = json.loads(venue.read(f"failures/live/{venue.stream}/000000001.json") or "{}")
+    assert record["error"] == "UnsafeInputError" and record["sequence"] == 1
+    # AND the playlists go on past it without waiting
+    venue.wait(lambda: len(shown(venue.playlist("360p"))) == 3)
+    for rung in RUNGS:
+        assert shown(venue.playlist(rung)) == [(0, False), (1, True), (2, False)]
+        assert venue.read(f"{StreamPaths(venue.stream).prefix}{rung}/seg_00001.ts") is None
+
+
+def test_a_sliding_window_keeps_the_newest_segments_and_the_recording_keeps_all(
+    venue: Venue, real_segments: list[Path]
+) -> None:
+    venue.configure(segment_seconds=1, ladder=LADDER, window=3)
+    for sequence in range(6):
+        venue.push(sequence, real_segments[sequence])
+    venue.wait_for_executions()
+    venue.wait(lambda: [n for n, _ in shown(venue.playlist("360p"))] == [3, 4, 5])
+    text = venue.playlist("360p")
+    assert "#EXT-X-MEDIA-SEQUENCE:3\n" in text and "PLAYLIST-TYPE" not in text
+    venue.end()
+    venue.wait(lambda: venue.read(StreamPaths(venue.stream).master_key) is not None)
+    recording = venue.read(f"{StreamPaths(venue.stream).prefix}360p/index.m3u8") or ""
+    assert [n for n, _ in shown(recording)] == list(range(6))
+
+
+def test_fmp4_segments_behind_an_init_segment_play(
+    venue: Venue, real_media: dict[str, Path], tmp_path: Path
+) -> None:
+    # GIVEN an encoder writing fMP4: init.mp4, then 0.m4s, 1.m4s, ...
+    out = tmp_path / "fmp4"
+    out.mkdir()
+    subprocess.run(
+        [
+            ffmpeg_binary(), "-nostdin", "-v", "error",
+            "-i", str(real_media["h264_aac_1080p_gop6s"]),
+            "-t", "4", "-vf", "scale=-2:360", "-c:v", "libx264", "-preset", "veryfast",
+            "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0", "-c:a", "aac",
+            "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4",
+            "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out / "%d.m4s"),
+            "-hls_playlist_type", "vod", str(out / "encoder.m3u8"),
+        ],
+        check=True,
+    )  # fmt: skip
+    segments = sorted(out.glob("*.m4s"), key=lambda p: int(p.stem))
+    assert len(segments) >= 3
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    venue.s3.upload_file(
+        str(out / "init.mp4"), venue.engine.endpoints.ingest_bucket, f"live/{venue.stream}/init.mp4"
+    )
+    # WHEN the segments arrive, the last one first
+    for sequence in [len(segments) - 1, *range(len(segments) - 1)]:
+        venue.push(sequence, segments[sequence], suffix=".m4s")
+    venue.wait_for_executions()
+    venue.wait(lambda: len(shown(venue.playlist("360p"))) == len(segments))
+    # THEN every rung shows them all in order and decodes without a gap
+    downloaded = venue.download(tmp_path / "out")
+    stream = read_rendition(downloaded / "360p" / "live.m3u8", "video")
+    assert stream.decode_errors == "" and stream.duplicates == 0
+    joined = tmp_path / "pushed.mp4"
+    joined.write_bytes(b"".join(p.read_bytes() for p in [out / "init.mp4", *segments]))
+    assert stream.frames == decode_video(joined).frames
