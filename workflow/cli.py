@@ -353,7 +353,7 @@ def simulate_live(args: argparse.Namespace) -> int:
         print(f"error: no such file: {args.source}", file=sys.stderr)
         return EXIT_USAGE
     if parse_live_key(f"live/{args.stream}/0.ts") is None:
-        print("error: --stream takes 1 to 64 letters, digits, - or _", file=sys.stderr)
+        print("error: --stream takes 1 to 48 letters, digits, - or _", file=sys.stderr)
         return EXIT_USAGE
     if not 0.5 <= args.segment <= 60:
         print("error: --segment must be 0.5 to 60 seconds", file=sys.stderr)

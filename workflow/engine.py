@@ -191,18 +191,22 @@ class LocalEngine:
 
     def _run_every(self, arn: str, period: float) -> None:
         while not self._stopping.wait(period):
-            event = {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": "Scheduled Event",
-                "source": "aws.events",
-                "account": self.stack.account,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "region": self.stack.region,
-                "resources": [],
-                "detail": {},
-            }
-            self.invoke(arn, event)
+            self.invoke(arn, self.scheduled_event(arn))
+
+    def scheduled_event(self, arn: str) -> dict[str, Any]:
+        """The event EventBridge sends a function on its schedule."""
+        rule = f"arn:aws:events:{self.stack.region}:{self.stack.account}:rule/{arn.split(':')[-1]}"
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.stack.account,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self.stack.region,
+            "resources": [rule],
+            "detail": {},
+        }
 
     # Routing Lambda calls and S3 notifications to in-process handlers.
 

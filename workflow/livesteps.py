@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from workflow import commands, hls, live, transcode
-from workflow.config import Settings
+from workflow.config import ConfigurationError, Settings
 from workflow.errors import (
     MissingInitSegmentError,
     StreamConfigError,
@@ -47,7 +47,8 @@ LIVE_PREFIX = "live/"
 END_MARKER = "END"
 STREAM_CONFIG = "stream.json"
 INIT_SEGMENT = "init.mp4"
-_STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Short enough that an execution name (stream, sequence, ETag) fits in 80 characters.
+_STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
 _SEGMENT = re.compile(r"(\d{1,9})\.(ts|m4s)")
 # A writer's lease on a stream's playlists: far longer than writing a few playlists.
 LEASE_SECONDS = 60.0
@@ -245,6 +246,9 @@ def stream_config(
     try:
         ladder = str(declared.get("ladder", settings.ladder))
         parse_ladder(ladder)
+    except ConfigurationError as exc:
+        raise StreamConfigError(f"stream.json: {exc}") from None
+    try:
         segment_seconds = float(declared.get("segment_seconds", settings.segment_seconds))
         window = int(declared.get("window", settings.live_window))
         gap_seconds = float(
@@ -470,11 +474,12 @@ def drive(stream: str, settings: Settings, clients: Clients) -> dict[str, Any]:
         config = record.config
         ending = live.Ending(**record.ending) if record.ending else None
         if config is None:
-            # No segment of the stream has been probed: nothing to show, or to close.
-            empty = live.LivePlaylist(ended=ending is not None, first_sequence=0)
-            state = record.state or empty.to_dict()
+            # No segment of the stream has been probed yet: nothing to show yet.
+            state = record.state
+            if ending is not None and _unplayable(table, stream, ending):
+                state = live.LivePlaylist(first_sequence=0, ended=True).to_dict()
             if table.save(stream, owner, state, record.pending) != "again":
-                return {"writer": True, "shown": 0, "ended": bool(state["ended"])}
+                return {"writer": True, "ended": bool(state and state["ended"])}
             continue
         before = (
             live.LivePlaylist.from_dict(record.state)
@@ -502,6 +507,19 @@ def drive(stream: str, settings: Settings, clients: Clients) -> dict[str, Any]:
         if outcome != "again":
             shown = after.next_sequence
             return {"writer": True, "next_sequence": shown, "ended": after.ended}
+
+
+def _unplayable(table: StreamTable, stream: str, ending: live.Ending) -> bool:
+    """Whether an ended stream without settings can be closed empty: nothing was
+    uploaded, or every segment up to the last failed. A segment still on its way
+    will either set the stream up or fail, so the stream waits for it."""
+    arrivals = table.arrivals(stream)
+    if ending.last_sequence < 0:
+        return True
+    first = min(arrivals, default=0)
+    return all(
+        s in arrivals and arrivals[s]["failed"] for s in range(first, ending.last_sequence + 1)
+    )
 
 
 def _variants(

@@ -172,31 +172,33 @@ class StreamTable:
             return False
         return True
 
-    def save(self, stream: str, owner: str, state: dict[str, Any], seen: int) -> str:
-        """Store the playlist state and release the lease if nothing new arrived.
+    def save(self, stream: str, owner: str, state: dict[str, Any] | None, seen: int) -> str:
+        """Store the playlist state (None: leave it) and release the lease if nothing new
+        arrived; an ended state also takes the stream out of the open index.
 
         Returns ``"released"``, ``"again"`` (new arrivals: the state is stored, the lease
         kept, look again) or ``"lost"`` (the lease expired and another writer has it).
         """
         names = {"#o": "owner"}
-        values = {
-            ":me": {"S": owner},
-            ":state": {"S": json.dumps(state)},
-            ":seen": {"N": str(seen)},
-        }
-        closed = (
-            " REMOVE #o, lease_until, #open" if state.get("ended") else " REMOVE #o, lease_until"
-        )
-        if state.get("ended"):
+        values: dict[str, Any] = {":me": {"S": owner}}
+        sets, removes = [], ["#o", "lease_until"]
+        if state is not None:
+            names["#st"] = "state"
+            values[":state"] = {"S": json.dumps(state)}
+            sets.append("#st = :state")
+        keep_names, keep_values = dict(names), dict(values)
+        if state is not None and state.get("ended"):
             names["#open"] = "open"
+            removes.append("#open")
+        release = (f"SET {', '.join(sets)} " if sets else "") + f"REMOVE {', '.join(removes)}"
         try:
             self.client.update_item(
                 TableName=self.name,
                 Key=self._key(stream, STREAM_ITEM),
-                UpdateExpression="SET #st = :state" + closed,
+                UpdateExpression=release,
                 ConditionExpression="#o = :me AND pending = :seen",
-                ExpressionAttributeNames={**names, "#st": "state"},
-                ExpressionAttributeValues=values,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**values, ":seen": {"N": str(seen)}},
             )
             return "released"
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -205,10 +207,10 @@ class StreamTable:
             self.client.update_item(
                 TableName=self.name,
                 Key=self._key(stream, STREAM_ITEM),
-                UpdateExpression="SET #st = :state",
+                UpdateExpression=f"SET {', '.join(sets)}" if sets else "SET #o = :me",
                 ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner", "#st": "state"},
-                ExpressionAttributeValues={":me": {"S": owner}, ":state": {"S": json.dumps(state)}},
+                ExpressionAttributeNames=keep_names,
+                ExpressionAttributeValues=keep_values,
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return "lost"

@@ -55,8 +55,7 @@ def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
         deadline = time.monotonic() + 300
         status = None
         while time.monotonic() < deadline and status != "SUCCEEDED":
-            machines = sfn.list_state_machines()["stateMachines"]
-            executions = sfn.list_executions(stateMachineArn=machines[0]["stateMachineArn"])
+            executions = sfn.list_executions(stateMachineArn=ready["state_machine_arn"])
             statuses = [e["status"] for e in executions["executions"]]
             status = statuses[0] if statuses else None
             assert status != "FAILED"
@@ -78,3 +77,34 @@ def test_up_names_a_port_that_is_taken() -> None:
         done.stderr.strip()
         == f"error: port {port} on 127.0.0.1 is in use; pick another with --port"
     )
+
+
+def test_live_simulate_pushes_a_stream_to_a_running_stack_and_times_each_segment(
+    clip: Any,
+) -> None:
+    # GIVEN `vidflow up` running, and a 10 s file
+    with vidflow_up() as stack:
+        # WHEN a simulated venue encoder pushes it in 2 s segments, shuffled and duplicated
+        done = _run(
+            "live", "simulate", str(clip("mpegts_bframes")), "--stream", "cli-game",
+            "--segment", "2", "--shuffle", "--duplicates", "--seed", "1",
+            "--endpoint-url", stack.ready["endpoint_url"],
+        )  # fmt: skip
+        # THEN every segment is reported with its latency, and the stream closed
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        timed = [line for line in lines if line.startswith("segment ")]
+        pushed = int(done.stderr.split("pushing ")[1].split()[0])
+        assert pushed >= 5
+        assert sorted(int(line.split()[1]) for line in timed) == list(range(pushed))
+        assert "gaps none" in lines[-1] and "live/cli-game/master.m3u8" in lines[-1]
+        # AND the recording is in the running stack's output bucket
+        s3 = stack.client("s3")
+        s3.head_object(Bucket=stack.ready["output_bucket"], Key="live/cli-game/master.m3u8")
+    assert "Traceback" not in done.stderr
+
+
+def test_live_simulate_names_a_bad_stream_id(clip: Any) -> None:
+    done = _run("live", "simulate", str(clip("half_second")), "--stream", "a b")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --stream takes 1 to 48 letters, digits, - or _"

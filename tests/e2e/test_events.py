@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,22 @@ EVENT_FOR = {
     "TranscodeChunkFunction": "transcode-chunk.json",
     "PublishFunction": "publish.json",
     "RecordFailureFunction": "record-failure.json",
+    "LiveIngestFunction": "s3-put-live-segment.json",
+    "LiveProbeFunction": "live-probe.json",
+    "LiveTranscodeFunction": "live-transcode.json",
+    "LivePublishFunction": "live-publish.json",
+    "LiveSweepFunction": "scheduled-live-sweep.json",
 }
+S3_EVENTS = {"StartJobFunction", "LiveIngestFunction"}
 
 
-def shape(value: Any) -> Any:
-    """Keys all the way down; leaves become their JSON type."""
+def shape(value: Any, key: str = "") -> Any:
+    """Keys all the way down; leaves become their JSON type. A map keyed by rung name
+    (which rungs depend on the source) becomes one ``<rung>`` key."""
+    if isinstance(value, dict) and key == "bytes":
+        return {"<rung>": sorted({shape(v) for v in value.values()})}
     if isinstance(value, dict):
-        return {k: shape(v) for k, v in value.items()}
+        return {k: shape(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [shape(value[0])] if value else []
     return (
@@ -57,18 +67,27 @@ def test_every_function_has_a_sample_event() -> None:
 
 
 def test_sample_events_match_real_payloads(
-    recorded: dict[str, list[Any]], clip: Any, run_job: Any, tmp_path: Path
+    engine: Any, recorded: dict[str, list[Any]], clip: Any, run_job: Any, tmp_path: Path
 ) -> None:
     # GIVEN one job that succeeds and one that fails, recorded at every Lambda call
     assert run_job(clip("long_gop"), key="uploads/recorded.mp4").status == "SUCCEEDED"
     bad = tmp_path / "recorded.mp4"
     bad.write_bytes(b"not a video")
     assert run_job(bad, key="uploads/recorded-bad.mp4").status == "FAILED"
+    # AND one live segment published, and the sweep called as its schedule would
+    engine.client("s3").upload_file(
+        str(clip("mpegts_bframes")), engine.endpoints.ingest_bucket, "live/recorded/0.ts"
+    )
+    deadline = time.monotonic() + 120
+    while "LivePublishFunction" not in recorded and time.monotonic() < deadline:
+        time.sleep(0.2)
+    sweep = engine.host.find("LiveSweepFunction")
+    engine.host.invoke(sweep.arn, engine.scheduled_event(sweep.arn))
     # THEN each sample event has exactly the shape of a real payload for its function
     for function, name in EVENT_FOR.items():
         sample = json.loads((EVENTS / name).read_text())
         real_shapes = [shape(event) for event in recorded[function]]
-        if function == "StartJobFunction":
+        if function in S3_EVENTS:
             real = real_shapes[0]["Records"][0]["s3"]
             assert set(real) <= set(shape(sample)["Records"][0]["s3"]), function
             assert set(real["object"]) <= set(shape(sample)["Records"][0]["s3"]["object"])

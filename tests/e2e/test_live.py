@@ -123,7 +123,7 @@ class Venue:
 
 @pytest.fixture
 def venue(engine: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Venue]:
-    yield Venue(engine, request.node.name.replace("_", "-")[:60], tmp_path)
+    yield Venue(engine, request.node.name.replace("_", "-")[:48], tmp_path)
 
 
 def shown(playlist: str) -> list[tuple[int, bool]]:
@@ -316,3 +316,36 @@ def test_fmp4_segments_behind_an_init_segment_play(
     joined = tmp_path / "pushed.mp4"
     joined.write_bytes(b"".join(p.read_bytes() for p in [out / "init.mp4", *segments]))
     assert stream.frames == decode_video(joined).frames
+
+
+def test_an_end_marker_that_overtakes_every_segment_still_waits_for_them(
+    venue: Venue, real_segments: list[Path]
+) -> None:
+    # GIVEN an encoder that uploads three segments and END at once, before any is probed
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    for sequence in range(3):
+        venue.push(sequence, real_segments[sequence])
+    venue.end()
+    # THEN the stream closes only after all three, into a complete recording
+    venue.wait(lambda: venue.read(StreamPaths(venue.stream).master_key) is not None)
+    recording = venue.read(f"{StreamPaths(venue.stream).prefix}360p/index.m3u8") or ""
+    assert shown(recording) == [(0, False), (1, False), (2, False)]
+    assert venue.playlist("360p").endswith("#EXT-X-ENDLIST\n")
+
+
+def test_a_stream_whose_every_segment_fails_closes_empty(engine: Any, venue: Venue) -> None:
+    bad = venue.workdir / "0.ts"
+    bad.write_bytes(b"\x00" * 4096)
+    venue.push(0, bad)
+    venue.wait_for_executions()
+    venue.end()
+    table = engine.client("dynamodb")
+    key = {"stream": {"S": venue.stream}, "item": {"S": "stream"}}
+
+    def closed() -> bool:
+        item = table.get_item(TableName=engine.endpoints.live_table, Key=key)["Item"]
+        return "open" not in item
+
+    venue.wait(closed)
+    assert venue.read(StreamPaths(venue.stream).master_key) is None
+    assert venue.read(f"failures/live/{venue.stream}/000000000.json") is not None

@@ -271,6 +271,30 @@ def test_the_audio_output_is_stereo_aac_in_segments() -> None:
     assert options["-segment_list"] == str(WORKDIR / "audio" / "segments.csv")
 
 
+def test_a_live_segments_audio_is_numbered_by_sequence_and_drops_the_encoder_delay() -> None:
+    # GIVEN the audio of live segment 42, encoded on its own
+    args = build_audio_command(
+        "/data/42.ts",
+        "mpegts",
+        169.4,
+        4.0,
+        WORKDIR,
+        kbps=128,
+        segment_seconds=3604.0,
+        binary="ffmpeg",
+        first_segment=42,
+        drop_priming=True,
+    )
+    ((options, _),) = outputs(args)
+    # THEN its one segment is named for the sequence, and the encoder's first packet (its
+    # priming delay, which would overlap the previous segment) is dropped
+    assert options["-segment_start_number"] == "42"
+    assert options["-bsf:a"] == r"noise=drop=eq(n\,0)"
+    # AND a VOD audio track keeps every packet
+    ((vod, _),) = outputs(audio_command())
+    assert "-bsf:a" not in vod and vod["-segment_start_number"] == "0"
+
+
 def test_the_audio_input_of_an_https_source_is_https_only() -> None:
     # GIVEN a presigned URL
     # WHEN the audio command is built

@@ -1,0 +1,77 @@
+"""Live rules that need no stack: which keys are segments, and a stream's settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from workflow.config import Settings
+from workflow.encoder import delivery_order
+from workflow.errors import StreamConfigError
+from workflow.livesteps import execution_name, parse_live_key, stream_config
+
+SETTINGS = Settings(ladder="1080:5000,720:2800,360:800", segment_seconds=4.0)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("live/game-1/42.ts", ("game-1", "42.ts")),
+        ("live/game_1/END", ("game_1", "END")),
+        ("live/g/stream.json", ("g", "stream.json")),
+        ("live/a b/1.ts", None),
+        ("live/../1.ts", None),
+        ("live/game/sub/1.ts", None),
+        ("uploads/game/1.ts", None),
+        ("live//1.ts", None),
+        (f"live/{'x' * 49}/1.ts", None),
+    ],
+)
+def test_only_live_stream_keys_are_taken(key: str, expected: tuple[str, str] | None) -> None:
+    assert parse_live_key(key) == expected
+
+
+def test_execution_names_are_one_per_segment_version_and_legal() -> None:
+    name = execution_name("game-1", 42, '"0123456789abcdef"')
+    assert name == "game-1-000000042-01234567"
+    assert execution_name("game-1", 42, "fedcba98") != name
+    assert len(execution_name("x" * 48, 10**9 - 1, "e" * 32)) <= 80
+
+
+def test_a_streams_settings_come_from_stream_json_over_the_defaults() -> None:
+    config = stream_config(
+        {"window": 6, "ladder": "720:2800,360:800"}, 1920, 1080, 30.0, True, SETTINGS
+    )
+    assert [r["name"] for r in config["renditions"]] == ["720p", "360p"]
+    assert config["window"] == 6 and config["segment_seconds"] == 4.0
+    # the gap timeout defaults to three segment durations
+    assert config["gap_seconds"] == 12.0 and config["first_sequence"] is None
+    # and the ladder never upscales a small source
+    small = stream_config({}, 640, 360, 30.0, False, SETTINGS)
+    assert [r["name"] for r in small["renditions"]] == ["360p"]
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        {"segment_seconds": 0.1},
+        {"segment_seconds": "fast"},
+        {"window": -1},
+        {"gap_seconds": 0},
+        {"ladder": "huge"},
+        {"bitrate": 5000},
+        {"first_sequence": "one"},
+    ],
+)
+def test_a_bad_stream_json_is_a_named_error(declared: dict[str, object]) -> None:
+    with pytest.raises(StreamConfigError):
+        stream_config(declared, 1920, 1080, 30.0, True, SETTINGS)
+
+
+def test_the_simulated_encoder_delivers_every_segment_out_of_order_and_some_twice() -> None:
+    order = delivery_order(30, shuffle=True, duplicates=True, seed=4)
+    assert set(order) == set(range(30)) and len(order) > 30
+    assert order != sorted(order)
+    # each segment is at most a few places late, as parallel uploads finish
+    first_seen = {n: order.index(n) for n in range(30)}
+    assert all(abs(first_seen[n] - n) <= 3 + (len(order) - 30) for n in range(30))
+    assert delivery_order(5, shuffle=False, duplicates=False) == [0, 1, 2, 3, 4]
