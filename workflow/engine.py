@@ -31,6 +31,7 @@ from botocore.response import StreamingBody
 
 from workflow import transcode
 from workflow.functions import FunctionHost, running_function
+from workflow.origin import Origin
 from workflow.template import Stack
 
 LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
@@ -67,6 +68,8 @@ class Endpoints:
     state_machine_arn: str
     live_state_machine_arn: str
     live_table: str
+    # Players read the published output here (a CDN's job on AWS).
+    playback_url: str
 
     def to_dict(self) -> dict[str, str]:
         return dataclasses.asdict(self)
@@ -99,6 +102,7 @@ class LocalEngine:
         self.schedule_seconds = schedule_seconds
         self._stopping = threading.Event()
         self._server: Any = None
+        self._origin: Origin | None = None
         self.endpoints: Endpoints | None = None
 
     def start(self) -> Endpoints:
@@ -119,6 +123,7 @@ class LocalEngine:
         self._install_hooks()
         self._create_resources()
         outputs = self.stack.outputs()
+        self._origin = self._start_origin(outputs["OutputBucketName"])
         self.endpoints = Endpoints(
             endpoint_url=endpoint,
             ingest_bucket=outputs["IngestBucketName"],
@@ -127,12 +132,25 @@ class LocalEngine:
             state_machine_arn=outputs["VodStateMachineArn"],
             live_state_machine_arn=outputs["LiveStateMachineArn"],
             live_table=outputs["LiveTableName"],
+            playback_url=self._origin.url,
         )
         self._start_schedules()
         return self.endpoints
 
+    def _start_origin(self, bucket: str) -> Origin:
+        """The playback origin: on the port after the stack's when one was chosen."""
+        s3 = self.client("s3")
+        if self.port:
+            try:
+                return Origin(s3, bucket, self.port + 1).start()
+            except OSError:
+                pass
+        return Origin(s3, bucket).start()
+
     def stop(self) -> None:
         self._stopping.set()
+        if self._origin is not None:
+            self._origin.stop()
         self._events.shutdown(wait=False, cancel_futures=True)
         if self._server is not None:
             self._server.stop()

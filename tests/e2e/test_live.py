@@ -204,6 +204,17 @@ def test_real_segments_out_of_order_duplicated_and_late_play_gap_free_after_ever
     assert asset.audio is not None and asset.audio.decode_errors == ""
     assert abs(asset.audio.duration - pushed) <= 0.03 * pushed
     assert strict_parse(out).returncode == 0
+    # AND a player reading over HTTP from the playback origin sees every frame, live or VOD
+    base = f"{venue.engine.endpoints.playback_url}{paths.prefix}"
+    for playlist in ("live.m3u8", "master.m3u8"):
+        assert frames_over_http(base + playlist) == frames, playlist
+
+
+def frames_over_http(url: str) -> int:
+    """Play a playlist as a player would (ffmpeg's HLS demuxer over HTTP); count frames."""
+    with av.open(url, format="hls", options={"live_start_index": "0"}, timeout=30) as player:
+        stream = player.streams.video[0]
+        return sum(1 for frame in player.decode(stream))
 
 
 def test_a_segment_that_never_comes_becomes_a_gap_and_the_stream_goes_on(

@@ -1,0 +1,65 @@
+"""The local playback origin serves only what is published, read-only, to any player."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from workflow.origin import Origin
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with mock_aws():
+        s3 = boto3.client(
+            "s3", region_name="us-east-1", aws_access_key_id="u", aws_secret_access_key="u"
+        )
+        s3.create_bucket(Bucket="out")
+        s3.put_object(
+            Bucket="out",
+            Key="live/game/360p/live.m3u8",
+            Body=b"#EXTM3U\n",
+            ContentType="application/vnd.apple.mpegurl",
+        )
+        s3.put_object(Bucket="out", Key="live/game/360p/seg_00000.ts", Body=b"\x47" * 188)
+        s3.put_object(Bucket="out", Key="jobs/x/plan.json", Body=b"{}")
+        served = Origin(s3, "out").start()
+        yield served
+        served.stop()
+
+
+def fetch(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method)) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), b""
+
+
+def test_a_playlist_is_served_fresh_and_a_segment_long_lived(origin: Origin) -> None:
+    status, headers, body = fetch(origin.url + "live/game/360p/live.m3u8")
+    assert (status, body) == (200, b"#EXTM3U\n")
+    assert headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    assert headers["Cache-Control"] == "max-age=1"
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    status, headers, body = fetch(origin.url + "live/game/360p/seg_00000.ts")
+    assert status == 200 and len(body) == 188 and headers["Cache-Control"] == "max-age=86400"
+    status, headers, body = fetch(origin.url + "live/game/360p/seg_00000.ts", "HEAD")
+    assert status == 200 and body == b"" and headers["Content-Length"] == "188"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["jobs/x/plan.json", "live/game/missing.ts", "live/../jobs/x/plan.json", "", "failures/"],
+)
+def test_nothing_unpublished_or_missing_is_served(origin: Origin, path: str) -> None:
+    assert fetch(origin.url + path)[0] == 404
+
+
+def test_it_is_read_only(origin: Origin) -> None:
+    assert fetch(origin.url + "live/game/360p/live.m3u8", "DELETE")[0] == 501

@@ -1,0 +1,71 @@
+"""A read-only HTTP origin for the published output, as a CDN would serve it.
+
+On AWS the output bucket is private and a CDN (CloudFront with origin access control)
+serves players. Locally this serves the same objects over plain HTTP on 127.0.0.1, so
+any player (ffplay, VLC, hls.js in a browser) can open a live playlist while it grows:
+only published prefixes (``outputs/``, ``live/``), only GET and HEAD, playlists with a
+one-second cache lifetime and segments with a long one, and CORS open for web players.
+"""
+
+from __future__ import annotations
+
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+PUBLISHED_PREFIXES = ("outputs/", "live/")
+
+
+class Origin:
+    """Serve ``bucket`` through ``s3`` at ``http://127.0.0.1:<port>/<key>`` until stopped."""
+
+    def __init__(self, s3: Any, bucket: str, port: int = 0) -> None:
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                origin.answer(self, body=True)
+
+            def do_HEAD(self) -> None:
+                origin.answer(self, body=False)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Requests are not for the user's terminal."""
+
+        self.s3 = s3
+        self.bucket = bucket
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> Origin:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, request: BaseHTTPRequestHandler, *, body: bool) -> None:
+        key = unquote(urlsplit(request.path).path).lstrip("/")
+        if not key.startswith(PUBLISHED_PREFIXES) or ".." in key.split("/"):
+            request.send_error(HTTPStatus.NOT_FOUND)
+            return
+        try:
+            found = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except self.s3.exceptions.NoSuchKey:
+            request.send_error(HTTPStatus.NOT_FOUND)
+            return
+        data = found["Body"].read()
+        request.send_response(HTTPStatus.OK)
+        request.send_header("Content-Type", found.get("ContentType", "application/octet-stream"))
+        request.send_header("Content-Length", str(len(data)))
+        lifetime = 1 if key.endswith(".m3u8") else 86400
+        request.send_header("Cache-Control", f"max-age={lifetime}")
+        request.send_header("Access-Control-Allow-Origin", "*")
+        request.end_headers()
+        if body:
+            request.wfile.write(data)
