@@ -459,54 +459,71 @@ def drive(stream: str, settings: Settings, clients: Clients) -> dict[str, Any]:
 
     Holding the lease, look at the arrivals, write the playlists, store the state;
     look again while arrivals keep coming. Whoever is refused the lease can leave:
-    the holder sees the refused writer's arrival before it lets go.
+    the holder sees the refused writer's arrival before it lets go. A writer that
+    fails (S3 or DynamoDB trouble) gives the lease up at once, and its retry looks again.
     """
     table = StreamTable(clients.dynamodb, settings.live_table)
-    output = Bucket(clients.s3, settings.output_bucket)
-    paths = StreamPaths(stream)
     owner = uuid.uuid4().hex
     while True:
         now = time.time()
         if not table.acquire(stream, owner, now, LEASE_SECONDS):
             return {"writer": False}
-        record = table.get(stream)
-        assert record is not None
-        config = record.config
-        ending = live.Ending(**record.ending) if record.ending else None
-        if config is None:
-            # No segment of the stream has been probed yet: nothing to show yet.
-            state = record.state
-            if ending is not None and _unplayable(table, stream, ending):
-                state = live.LivePlaylist(first_sequence=0, ended=True).to_dict()
-            if table.save(stream, owner, state, record.pending) != "again":
-                return {"writer": True, "ended": bool(state and state["ended"])}
-            continue
-        before = (
-            live.LivePlaylist.from_dict(record.state)
-            if record.state
-            else live.LivePlaylist(first_sequence=config["first_sequence"])
-        )
-        arrivals = {
-            sequence: live.Arrival(a["duration"] or config["segment_seconds"], a["at"], a["failed"])
-            for sequence, a in table.arrivals(stream, before.next_sequence or 0).items()
-        }
-        after = live.advance(
-            before,
-            arrivals,
-            now=now,
-            gap_after=config["gap_seconds"],
-            window=config["window"],
-            nominal_duration=config["segment_seconds"],
-            ending=ending,
-        )
-        if after != before:
-            _write_live_playlists(output, paths, config, after, master=not before.entries)
-            if after.ended:
-                publish_recording(stream, table, output, config, after)
-        outcome = table.save(stream, owner, after.to_dict(), record.pending)
-        if outcome != "again":
-            shown = after.next_sequence
-            return {"writer": True, "next_sequence": shown, "ended": after.ended}
+        try:
+            outcome = _advance_once(stream, table, settings, clients, owner, now)
+        except BaseException:
+            table.release(stream, owner)
+            raise
+        if outcome is not None:
+            return outcome
+
+
+def _advance_once(
+    stream: str,
+    table: StreamTable,
+    settings: Settings,
+    clients: Clients,
+    owner: str,
+    now: float,
+) -> dict[str, Any] | None:
+    """One look at the stream, holding its lease; None if the writer must look again."""
+    record = table.get(stream)
+    assert record is not None
+    config = record.config
+    ending = live.Ending(**record.ending) if record.ending else None
+    if config is None:
+        # No segment of the stream has been probed yet: nothing to show yet.
+        state = record.state
+        if ending is not None and _unplayable(table, stream, ending):
+            state = live.LivePlaylist(first_sequence=0, ended=True).to_dict()
+        if table.save(stream, owner, state, record.pending) == "again":
+            return None
+        return {"writer": True, "ended": bool(state and state["ended"])}
+    before = (
+        live.LivePlaylist.from_dict(record.state)
+        if record.state
+        else live.LivePlaylist(first_sequence=config["first_sequence"])
+    )
+    arrivals = {
+        sequence: live.Arrival(a["duration"] or config["segment_seconds"], a["at"], a["failed"])
+        for sequence, a in table.arrivals(stream, before.next_sequence or 0).items()
+    }
+    after = live.advance(
+        before,
+        arrivals,
+        now=now,
+        gap_after=config["gap_seconds"],
+        window=config["window"],
+        nominal_duration=config["segment_seconds"],
+        ending=ending,
+    )
+    if after != before:
+        output = Bucket(clients.s3, settings.output_bucket)
+        _write_live_playlists(output, StreamPaths(stream), config, after, master=not before.entries)
+        if after.ended:
+            publish_recording(stream, table, output, config, after)
+    if table.save(stream, owner, after.to_dict(), record.pending) == "again":
+        return None
+    return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
 
 
 def _unplayable(table: StreamTable, stream: str, ending: live.Ending) -> bool:

@@ -216,6 +216,18 @@ class StreamTable:
             return "lost"
         return "again"
 
+    def release(self, stream: str, owner: str) -> None:
+        """Give the lease up without storing anything (the writer failed)."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="REMOVE #o, lease_until",
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": {"S": owner}},
+            )
+
     def open_streams(self) -> list[str]:
         """Streams not yet closed, from a sparse index: closed streams cost nothing."""
         paginator = self.client.get_paginator("query")

@@ -133,3 +133,12 @@ def test_concurrent_publishers_never_leave_an_arrival_unseen(table: StreamTable)
     # THEN the last write saw every arrival, and the lease is free
     assert written[-1] == set(range(40))
     assert table.acquire("game", "after", now=0.0, lease_seconds=60)
+
+
+def test_a_failed_writer_gives_the_lease_up_at_once(table: StreamTable) -> None:
+    table.create("game")
+    assert table.acquire("game", "w1", now=0.0, lease_seconds=60)
+    table.release("game", "w2")  # not the holder: nothing happens
+    assert not table.acquire("game", "w3", now=1.0, lease_seconds=60)
+    table.release("game", "w1")
+    assert table.acquire("game", "w3", now=1.0, lease_seconds=60)
