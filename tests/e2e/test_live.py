@@ -82,6 +82,12 @@ class Venue:
             return None
         return str(body.read().decode())
 
+    def recording(self, rung: str) -> str:
+        """The rung's playlist in the stream's VOD asset, once the stream has closed."""
+        paths = StreamPaths(self.stream)
+        self.wait(lambda: self.read(paths.master_key) is not None)
+        return self.read(f"{paths.prefix}{rung}/index.m3u8") or ""
+
     def playlist(self, rung: str) -> str:
         return self.read(StreamPaths(self.stream).live_playlist_key(rung)) or ""
 
@@ -239,8 +245,7 @@ def test_a_segment_that_never_comes_becomes_a_gap_and_the_stream_goes_on(
     assert shown(venue.playlist("360p"))[1] == (1, True)
     # AND the recording keeps it, since it came before the end
     venue.end()
-    venue.wait(lambda: venue.read(StreamPaths(venue.stream).master_key) is not None)
-    recording = venue.read(f"{StreamPaths(venue.stream).prefix}360p/index.m3u8") or ""
+    recording = venue.recording("360p")
     assert shown(recording) == [(0, False), (1, False), (2, False), (3, False)]
 
 
@@ -286,8 +291,7 @@ def test_a_sliding_window_keeps_the_newest_segments_and_the_recording_keeps_all(
     text = venue.playlist("360p")
     assert "#EXT-X-MEDIA-SEQUENCE:3\n" in text and "PLAYLIST-TYPE" not in text
     venue.end()
-    venue.wait(lambda: venue.read(StreamPaths(venue.stream).master_key) is not None)
-    recording = venue.read(f"{StreamPaths(venue.stream).prefix}360p/index.m3u8") or ""
+    recording = venue.recording("360p")
     assert [n for n, _ in shown(recording)] == list(range(6))
 
 
@@ -338,8 +342,7 @@ def test_an_end_marker_that_overtakes_every_segment_still_waits_for_them(
         venue.push(sequence, real_segments[sequence])
     venue.end()
     # THEN the stream closes only after all three, into a complete recording
-    venue.wait(lambda: venue.read(StreamPaths(venue.stream).master_key) is not None)
-    recording = venue.read(f"{StreamPaths(venue.stream).prefix}360p/index.m3u8") or ""
+    recording = venue.recording("360p")
     assert shown(recording) == [(0, False), (1, False), (2, False)]
     assert venue.playlist("360p").endswith("#EXT-X-ENDLIST\n")
 
