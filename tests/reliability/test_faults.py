@@ -85,8 +85,10 @@ def test_transient_faults_are_retried_and_change_nothing(
         ("transcode_chunk:permanent", "IncompleteOutputError"),
         ("transcode_audio:permanent", "IncompleteOutputError"),
         # Retries run out (4 attempts): the transient error becomes the job's failure.
+        # Enough faults for every attempt of every chunk: nine spread over three chunks
+        # could leave each its fourth attempt, and the job would (rightly) succeed.
         ("probe:transient:9", "TransientError"),
-        ("transcode_chunk:kill:9", "TranscodeInterruptedError"),
+        ("transcode_chunk:kill:99", "TranscodeInterruptedError"),
     ],
 )
 def test_permanent_faults_fail_named_and_leave_nothing(
