@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/node/node_modules/.installed
+CONSOLE_STAMP := workflow/console/node_modules/.installed
 DEMO_OUT ?= demo-output
 
 .PHONY: setup demo test test-fast lint bench clean
 
-setup: $(STAMP) $(NODE_STAMP)
+setup: $(STAMP) $(NODE_STAMP) $(CONSOLE_STAMP) /usr/bin/chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,17 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: $(STAMP)
+# The console's one front-end dependency (hls.js), from the npm registry.
+$(CONSOLE_STAMP): workflow/console/package.json workflow/console/package-lock.json
+	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	cd workflow/console && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium: the browser the console's end-to-end tests drive (Playwright).
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+demo: $(STAMP) $(CONSOLE_STAMP)
 	$(BIN)/vidflow demo --out $(DEMO_OUT)
 
 test: setup

@@ -51,21 +51,28 @@ class Origin:
 
     def answer(self, request: BaseHTTPRequestHandler, *, body: bool) -> None:
         key = unquote(urlsplit(request.path).path).lstrip("/")
-        if not key.startswith(PUBLISHED_PREFIXES) or ".." in key.split("/"):
-            request.send_error(HTTPStatus.NOT_FOUND)
-            return
-        try:
-            found = self.s3.get_object(Bucket=self.bucket, Key=key)
-        except self.s3.exceptions.NoSuchKey:
-            request.send_error(HTTPStatus.NOT_FOUND)
-            return
-        data = found["Body"].read()
-        request.send_response(HTTPStatus.OK)
-        request.send_header("Content-Type", found.get("ContentType", "application/octet-stream"))
-        request.send_header("Content-Length", str(len(data)))
-        lifetime = 1 if key.endswith(".m3u8") else 86400
-        request.send_header("Cache-Control", f"max-age={lifetime}")
-        request.send_header("Access-Control-Allow-Origin", "*")
-        request.end_headers()
-        if body:
-            request.wfile.write(data)
+        send_published(request, self.s3, self.bucket, key, body=body)
+
+
+def send_published(
+    request: BaseHTTPRequestHandler, s3: Any, bucket: str, key: str, *, body: bool
+) -> None:
+    """Answer ``request`` with the published object ``key``, or 404 for anything else."""
+    if not key.startswith(PUBLISHED_PREFIXES) or ".." in key.split("/"):
+        request.send_error(HTTPStatus.NOT_FOUND)
+        return
+    try:
+        found = s3.get_object(Bucket=bucket, Key=key)
+    except s3.exceptions.NoSuchKey:
+        request.send_error(HTTPStatus.NOT_FOUND)
+        return
+    data = found["Body"].read()
+    request.send_response(HTTPStatus.OK)
+    request.send_header("Content-Type", found.get("ContentType", "application/octet-stream"))
+    request.send_header("Content-Length", str(len(data)))
+    lifetime = 1 if key.endswith(".m3u8") else 86400
+    request.send_header("Cache-Control", f"max-age={lifetime}")
+    request.send_header("Access-Control-Allow-Origin", "*")
+    request.end_headers()
+    if body:
+        request.wfile.write(data)

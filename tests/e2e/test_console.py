@@ -1,0 +1,206 @@
+"""The console in a real browser: Debian's Chromium, driven by Playwright.
+
+`vidflow up` and `vidflow console` run as a user runs them (separate processes); the
+console reads the stack through the same boto3 calls it makes against AWS. Screenshots
+of the pages land in ``test-artifacts/console/`` (not in git) for a reviewer to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.stack import VIDFLOW, RunningStack, free_port, vidflow_up
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "console"
+CHROMIUM = Path("/usr/bin/chromium")
+STACK = ("--parameter", "Ladder=360:800,240:400", "--parameter", "ChunkSeconds=4",
+         "--parameter", "SegmentSeconds=2")  # fmt: skip
+BROWSER_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def wait_for_executions(stack: RunningStack, count: int) -> list[dict[str, Any]]:
+    sfn = stack.client("stepfunctions")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        listed = sfn.list_executions(stateMachineArn=stack.ready["state_machine_arn"])
+        done = [e for e in listed["executions"] if e["status"] != "RUNNING"]
+        if len(done) >= count:
+            return done
+        time.sleep(0.5)
+    raise AssertionError("executions did not finish")
+
+
+@pytest.fixture(scope="module")
+def console(clip: Any) -> Iterator[tuple[RunningStack, str, dict[str, str]]]:
+    """A stack with one published job and one failed one, and a console reading it."""
+    with vidflow_up(*STACK) as stack:
+        s3 = stack.client("s3")
+        s3.upload_file(str(clip("h264_aac_2gop")), stack.ready["ingest_bucket"], "uploads/game.mp4")
+        s3.put_object(
+            Bucket=stack.ready["ingest_bucket"], Key="uploads/notes.mp4", Body=b"not a video\n"
+        )
+        jobs = {e["status"]: e["executionArn"] for e in wait_for_executions(stack, 2)}
+        process = subprocess.Popen(
+            [*VIDFLOW, "console", "--port", str(free_port()),
+             "--endpoint-url", stack.ready["endpoint_url"]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline().strip()
+            assert line.startswith("console: "), line
+            yield stack, line.removeprefix("console: "), jobs
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "make test installs Debian's chromium"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_FLAGS)
+        yield launched
+        launched.close()
+
+
+def test_the_list_shows_both_executions_with_their_outcome(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any
+) -> None:
+    _, url, jobs = console
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(url)
+    succeeded = page.locator(f'tr[data-arn="{jobs["SUCCEEDED"]}"]')
+    succeeded.wait_for()
+    assert succeeded.get_attribute("data-status") == "SUCCEEDED"
+    assert "uploads/game.mp4" in succeeded.inner_text()
+    failed = page.locator(f'tr[data-arn="{jobs["FAILED"]}"]')
+    assert "NotAVideoError" in failed.inner_text()
+    # the filter keeps only failed ones
+    page.click('button[data-filter="FAILED"]')
+    page.wait_for_function("document.querySelectorAll('#executions tbody tr').length === 1")
+    assert page.locator(f'tr[data-arn="{jobs["FAILED"]}"]').count() == 1
+    page.click('button[data-filter=""]')
+    succeeded.wait_for()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "list.png"), full_page=True)
+    page.close()
+
+
+def test_an_execution_shows_its_graph_timeline_manifest_and_plays(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any
+) -> None:
+    stack, url, jobs = console
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.click(f'tr[data-arn="{jobs["SUCCEEDED"]}"] a')
+    page.locator("#graph").wait_for()
+    # THEN the graph is the ASL's: every state that ran succeeded, the failure path did not run
+    statuses = {
+        node.get_attribute("data-state"): node.get_attribute("data-status")
+        for node in page.locator("#graph .node").all()
+    }
+    ran = {"Probe", "Plan", "Transcode", "Publish", "Published"}
+    assert {name: statuses[name] for name in ran} == dict.fromkeys(ran, "SUCCEEDED")
+    assert statuses["RecordFailure"] == statuses["JobFailed"] == "NOT_RUN"
+    # AND the timeline has one bar per chunk (and the audio), as many as the plan's items
+    job = jobs["SUCCEEDED"].rsplit(":", 1)[1]
+    s3 = stack.client("s3")
+    items = s3.get_object(Bucket=stack.ready["output_bucket"], Key=f"jobs/{job}/items.json")
+    planned = sorted(
+        "audio" if i["kind"] == "audio" else f"video-{i['chunk']['index']:05d}"
+        for i in json.loads(items["Body"].read())
+    )
+    bars = sorted(
+        r.get_attribute("data-label") for r in page.locator('#timeline [data-kind="item"]').all()
+    )
+    assert bars == planned and len(planned) >= 5
+    assert page.locator('#timeline [data-kind="state"]').count() == len(ran)
+    # AND the manifest and a cost estimate are shown
+    assert "360p" in page.locator("#manifest").inner_text()
+    assert page.locator("#cost").inner_text().count("$") >= 3
+    # AND clicking a state shows its input and output
+    page.click('#graph .node[data-state="Plan"]')
+    assert "output:" in page.locator("#state-io").inner_text()
+    # WHEN play is pressed THEN the video advances, with two rungs to choose from
+    page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
+    page.click("#play")
+    page.wait_for_function("document.getElementById('player').currentTime > 1.0", timeout=30000)
+    labels = [o.inner_text() for o in page.locator("#rung option").all()]
+    assert any(label.startswith("360p") for label in labels)
+    assert any(label.startswith("240p") for label in labels)
+    page.select_option("#rung", index=2)
+    page.wait_for_function("document.getElementById('player').currentTime > 2.0", timeout=30000)
+    page.screenshot(path=str(SHOTS / "execution.png"), full_page=True)
+    page.close()
+
+
+def test_a_failed_execution_shows_its_error_and_the_failed_state(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any
+) -> None:
+    _, url, jobs = console
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{url}#/execution/{jobs['FAILED']}")
+    page.locator("#error-name").wait_for()
+    assert page.locator("#error-name").inner_text() == "NotAVideoError"
+    assert "the file is text" in page.locator("#failure").inner_text()
+    assert page.locator('#graph .node[data-state="Probe"]').get_attribute("data-status") == "FAILED"
+    page.screenshot(path=str(SHOTS / "failed.png"), full_page=True)
+    page.close()
+
+
+def test_the_terminal_shows_the_same_executions(
+    console: tuple[RunningStack, str, dict[str, str]],
+) -> None:
+    stack, _, jobs = console
+    endpoint = ("--endpoint-url", stack.ready["endpoint_url"])
+    listed = subprocess.run(
+        [*VIDFLOW, "executions", "list", *endpoint], capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split()[:2] == ["STATUS", "NAME"]
+    assert any(line.startswith("FAILED") and "NotAVideoError" in line for line in lines)
+    name = jobs["SUCCEEDED"].rsplit(":", 1)[1]
+    shown = subprocess.run(
+        [*VIDFLOW, "executions", "show", name, *endpoint], capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "Transcode" in shown.stdout
+        and "work items:" in shown.stdout
+        and "cost estimate" in shown.stdout
+    )
+    history = subprocess.run(
+        [*VIDFLOW, "executions", "history", name, *endpoint], capture_output=True, text=True
+    )
+    assert "ExecutionSucceeded" in history.stdout and "MapStateEntered" in history.stdout
+    watched = subprocess.run(
+        [*VIDFLOW, "executions", "watch", jobs["FAILED"], *endpoint], capture_output=True, text=True
+    )
+    assert watched.returncode == 1 and "error: NotAVideoError" in watched.stdout
+    missing = subprocess.run(
+        [*VIDFLOW, "executions", "show", "nope", *endpoint], capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: no execution 'nope'"

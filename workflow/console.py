@@ -1,0 +1,119 @@
+"""``vidflow console``: a web page for a stack's executions, served on 127.0.0.1.
+
+One page (``workflow/console/``: hand-written HTML, CSS and JavaScript, plus hls.js from
+the npm registry, installed by ``make setup``) and a small JSON API over
+``workflow.monitor``. The published output is proxied read-only under ``/media/`` so
+the page's player works the same against the local stack and against AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from workflow.monitor import STATUSES, Monitor
+from workflow.origin import send_published
+
+STATIC = Path(__file__).resolve().parent / "console"
+HLS_JS = STATIC / "node_modules" / "hls.js" / "dist" / "hls.min.js"
+_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+
+
+class ConsoleServer:
+    """Serve the console for ``monitor`` at ``http://127.0.0.1:<port>/`` until stopped."""
+
+    def __init__(self, monitor: Monitor, port: int = 0) -> None:
+        console = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                console.answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Requests are not for the user's terminal."""
+
+        self.monitor = monitor
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> ConsoleServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, request: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(request.path)
+        path = unquote(parts.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if path in _FILES:
+            name, kind = _FILES[path]
+            _send(request, (STATIC / name).read_bytes(), kind)
+        elif path == "/static/hls.min.js":
+            if not HLS_JS.exists():
+                request.send_error(HTTPStatus.NOT_FOUND, "hls.js is not installed: run make setup")
+                return
+            _send(request, HLS_JS.read_bytes(), "text/javascript; charset=utf-8")
+        elif path.startswith("/media/"):
+            key = path[len("/media/") :]
+            send_published(request, self.monitor.s3, self.monitor.output_bucket, key, body=True)
+        elif path.startswith("/api/"):
+            self._api(request, path[len("/api/") :], query)
+        else:
+            request.send_error(HTTPStatus.NOT_FOUND)
+
+    def _api(self, request: BaseHTTPRequestHandler, name: str, query: dict[str, str]) -> None:
+        try:
+            if name == "executions":
+                status = query.get("status") or None
+                if status is not None and status not in STATUSES:
+                    _send_json(request, {"error": f"no status {status}"}, HTTPStatus.BAD_REQUEST)
+                    return
+                value: Any = {
+                    "stack": self.monitor.stack,
+                    "executions": self.monitor.executions(status),
+                    "streams": self.monitor.streams(),
+                }
+            elif name == "execution" and "arn" in query:
+                value = self.monitor.execution(query["arn"])
+            else:
+                request.send_error(HTTPStatus.NOT_FOUND)
+                return
+        except self.monitor.sfn.exceptions.ExecutionDoesNotExist:
+            _send_json(request, {"error": "no such execution"}, HTTPStatus.NOT_FOUND)
+            return
+        _send_json(request, value)
+
+
+def _send(request: BaseHTTPRequestHandler, data: bytes, kind: str) -> None:
+    request.send_response(HTTPStatus.OK)
+    request.send_header("Content-Type", kind)
+    request.send_header("Content-Length", str(len(data)))
+    request.send_header("Cache-Control", "no-store")
+    request.end_headers()
+    request.wfile.write(data)
+
+
+def _send_json(
+    request: BaseHTTPRequestHandler, value: Any, status: HTTPStatus = HTTPStatus.OK
+) -> None:
+    data = json.dumps(value, default=str).encode()
+    request.send_response(status)
+    request.send_header("Content-Type", "application/json")
+    request.send_header("Content-Length", str(len(data)))
+    request.send_header("Cache-Control", "no-store")
+    request.end_headers()
+    request.wfile.write(data)

@@ -1,0 +1,267 @@
+// vidflow console: executions, their graph and timeline, the job's manifest, a player.
+// Plain JavaScript on purpose: no build step, nothing fetched from a CDN.
+"use strict";
+
+const view = document.getElementById("view");
+let timer = null;
+let hls = null;
+let filter = "";
+
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const badge = (status) => `<span class="badge ${esc(status)}">${esc(status)}</span>`;
+const secs = (s) => (s == null ? "" : `${Number(s).toFixed(1)} s`);
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+
+async function getJSON(url) {
+  const response = await fetch(url, { cache: "no-store" });
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  return response.json();
+}
+
+function stamp() {
+  document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+}
+
+function schedule(fn, ms) {
+  clearTimeout(timer);
+  timer = setTimeout(fn, ms);
+}
+
+// ---- executions list -------------------------------------------------------------
+
+async function showList() {
+  const data = await getJSON(`/api/executions${filter ? `?status=${filter}` : ""}`);
+  document.getElementById("stack").textContent = `stack ${data.stack}`;
+  const filters = ["", "RUNNING", "SUCCEEDED", "FAILED"]
+    .map((s) => `<button data-filter="${s}" class="${s === filter ? "on" : ""}">${s || "all"}</button>`)
+    .join("");
+  const rows = data.executions
+    .map(
+      (e) => `<tr data-arn="${esc(e.arn)}" data-status="${esc(e.status)}">
+        <td>${badge(e.status)}</td>
+        <td><a href="#/execution/${encodeURIComponent(e.arn)}">${esc(e.name)}</a></td>
+        <td>${esc(e.machine)}</td><td>${esc(e.input_key)}</td>
+        <td>${esc(when(e.start))}</td><td>${esc(secs(e.seconds))}</td>
+        <td>${e.error ? `<b>${esc(e.error)}</b>` : ""}</td></tr>`
+    )
+    .join("");
+  const streams = data.streams
+    .map(
+      (s) => `<tr><td>${esc(s.stream)}</td><td>${s.ended ? "ended" : "live"}</td>
+        <td><a href="#/stream/${encodeURIComponent(s.stream)}">play</a></td></tr>`
+    )
+    .join("");
+  view.innerHTML = `
+    <h2>Executions</h2>
+    <div class="filters">${filters}</div>
+    <table id="executions"><thead><tr><th>status</th><th>name</th><th>state machine</th>
+      <th>input</th><th>started</th><th>duration</th><th>error</th></tr></thead>
+      <tbody>${rows || `<tr><td colspan="7" class="muted">no executions yet</td></tr>`}</tbody></table>
+    <h2>Live streams</h2>
+    <table id="streams"><tbody>${streams || `<tr><td class="muted">none</td></tr>`}</tbody></table>`;
+  view.querySelectorAll("[data-filter]").forEach((b) =>
+    b.addEventListener("click", () => {
+      filter = b.dataset.filter;
+      showList();
+    })
+  );
+  stamp();
+  schedule(showList, 2000);
+}
+
+// ---- state machine graph, drawn from the ASL ------------------------------------
+
+function targets(state) {
+  const out = [];
+  if (state.Next) out.push([state.Next, "next"]);
+  if (state.Default) out.push([state.Default, "next"]);
+  (state.Choices || []).forEach((c) => out.push([c.Next, "next"]));
+  (state.Catch || []).forEach((c) => out.push([c.Next, "catch"]));
+  return out;
+}
+
+function layout(definition) {
+  // Longest-path layering from StartAt; each layer is a row.
+  const depth = { [definition.StartAt]: 0 };
+  const names = Object.keys(definition.States);
+  for (let pass = 0; pass < names.length; pass++) {
+    for (const name of names) {
+      if (depth[name] === undefined) continue;
+      for (const [to] of targets(definition.States[name])) {
+        if (depth[to] === undefined || depth[to] < depth[name] + 1) depth[to] = depth[name] + 1;
+      }
+    }
+  }
+  names.forEach((n) => { if (depth[n] === undefined) depth[n] = 0; });
+  const rows = {};
+  names.forEach((n) => (rows[depth[n]] = rows[depth[n]] || []).push(n));
+  const place = {};
+  const W = 170, H = 34, GX = 30, GY = 34;
+  Object.entries(rows).forEach(([d, row]) =>
+    row.forEach((n, i) => (place[n] = { x: 20 + i * (W + GX), y: 20 + Number(d) * (H + GY), w: W, h: H }))
+  );
+  const width = Math.max(...Object.values(rows).map((r) => r.length)) * (W + GX) + 40;
+  const height = (Object.keys(rows).length) * (H + GY) + 40;
+  return { place, width, height };
+}
+
+function graph(definition, states, progress) {
+  const { place, width, height } = layout(definition);
+  let edges = "";
+  let nodes = "";
+  for (const [name, state] of Object.entries(definition.States)) {
+    const a = place[name];
+    for (const [to, kind] of targets(state)) {
+      const b = place[to];
+      edges += `<path class="edge ${kind}" d="M${a.x + a.w / 2},${a.y + a.h} C${a.x + a.w / 2},${a.y + a.h + 20} ${b.x + b.w / 2},${b.y - 20} ${b.x + b.w / 2},${b.y}"/>`;
+    }
+    const status = states[name] ? states[name].status : "NOT_RUN";
+    let label = `${name} (${state.Type})`;
+    if (state.Type === "Map" && progress) label = `${name}: ${progress.done}/${progress.items} items`;
+    nodes += `<g class="node ${status}" data-state="${esc(name)}" data-status="${status}">
+      <rect x="${a.x}" y="${a.y}" width="${a.w}" height="${a.h}"/>
+      <text x="${a.x + 8}" y="${a.y + 21}">${esc(label)}</text></g>`;
+  }
+  return `<svg id="graph" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
+    <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto">
+    <path d="M0,0 L10,5 L0,10 z" fill="#8c959f"/></marker></defs>${edges}${nodes}</svg>`;
+}
+
+// ---- timeline (Gantt) ---------------------------------------------------------------
+
+function gantt(bars) {
+  if (!bars.length) return `<p class="muted">no events yet</p>`;
+  const now = Date.now() / 1000;
+  const t0 = Math.min(...bars.map((b) => b.start));
+  const t1 = Math.max(...bars.map((b) => b.end ?? now));
+  const span = Math.max(t1 - t0, 0.001);
+  const W = 760, L = 150, R = 16, H = 18;
+  const x = (t) => L + ((t - t0) / span) * (W - L - R);
+  const rows = bars
+    .map((b, i) => {
+      const end = b.end ?? now;
+      return `<g class="row" data-kind="${b.kind}" data-label="${esc(b.label)}">
+        <text x="4" y="${i * H + 13}">${esc(b.label)}</text>
+        <rect class="bar ${b.kind} ${b.status}" x="${x(b.start)}" y="${i * H + 3}" width="${Math.max(2, x(end) - x(b.start))}" height="${H - 6}">
+        <title>${esc(b.label)}: ${(end - b.start).toFixed(2)} s</title></rect></g>`;
+    })
+    .join("");
+  return `<svg id="timeline" width="${W}" height="${bars.length * H + 24}">${rows}
+    <text x="${L}" y="${bars.length * H + 18}" class="muted">0 s</text>
+    <text x="${W - R - 50}" y="${bars.length * H + 18}">${span.toFixed(1)} s</text></svg>`;
+}
+
+// ---- execution page -----------------------------------------------------------------
+
+function manifestPanel(m, cost) {
+  if (!m) return "";
+  const rungs = m.renditions
+    .map((r) => `<tr><td>${esc(r.name)}</td><td>${r.width}x${r.height}</td><td>${r.kbps} kbps</td>
+      <td>${r.segments}</td><td>${secs(r.duration)}</td><td>${(r.bytes / 1e6).toFixed(2)} MB</td></tr>`)
+    .join("");
+  const timings = Object.entries(m.timings || {})
+    .map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v == null ? "" : esc(v)}</td></tr>`)
+    .join("");
+  const dollars = cost
+    ? Object.entries(cost).map(([k, v]) => `<tr><td>${esc(k)}</td><td>$${Number(v).toFixed(6)}</td></tr>`).join("")
+    : "";
+  return `<div class="panel" id="manifest"><h2>Manifest</h2>
+    <p>duration ${secs(m.duration)}, ${m.chunks} chunks, ${m.segment_seconds} s segments</p>
+    <table><thead><tr><th>rung</th><th>size</th><th>target</th><th>segments</th><th>duration</th><th>bytes</th></tr></thead>
+    <tbody>${rungs}</tbody></table>
+    <h2>Timings</h2><table id="timings">${timings}</table>
+    <h2>Cost estimate (AWS list prices)</h2><table id="cost">${dollars}</table></div>`;
+}
+
+function playerPanel(url) {
+  if (!url) return "";
+  return `<div class="panel"><h2>Player</h2>
+    <video id="player" controls muted playsinline></video>
+    <p><button id="play">play</button> rung <select id="rung"><option value="-1">auto</option></select>
+    <span id="playing" class="muted"></span></p></div>`;
+}
+
+function startPlayer(url) {
+  const video = document.getElementById("player");
+  if (!video) return;
+  if (hls) hls.destroy();
+  hls = new Hls({ liveDurationInfinity: true });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+  const select = document.getElementById("rung");
+  hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    hls.levels.forEach((level, i) => {
+      const option = document.createElement("option");
+      option.value = String(i);
+      option.textContent = `${level.height}p (${Math.round(level.bitrate / 1000)} kbps)`;
+      select.appendChild(option);
+    });
+  });
+  select.addEventListener("change", () => (hls.currentLevel = Number(select.value)));
+  document.getElementById("play").addEventListener("click", () => video.play());
+  video.addEventListener("timeupdate", () => {
+    const level = hls.levels[hls.currentLevel];
+    document.getElementById("playing").textContent =
+      `${video.currentTime.toFixed(1)} s${level ? `, ${level.height}p` : ""}`;
+  });
+}
+
+async function showExecution(arn, first) {
+  const d = await getJSON(`/api/execution?arn=${encodeURIComponent(arn)}`);
+  const s = d.summary;
+  const failure = s.error
+    ? `<div class="panel error" id="failure"><b id="error-name">${esc(s.error)}</b>
+       ${d.failed_state ? ` in <i>${esc(d.failed_state)}</i>` : ""}<br>${esc(s.cause)}</div>`
+    : "";
+  const progress = d.progress
+    ? `<div class="panel" id="progress"><b>${d.progress.done}</b> of ${d.progress.items} work items done
+       ${d.progress.failed.length ? `; failed: ${esc(d.progress.failed.join(", "))}` : ""}
+       <div class="progress"><div style="width:${d.progress.items ? (100 * d.progress.done) / d.progress.items : 0}%"></div></div></div>`
+    : "";
+  const media = d.player && (d.player.master || d.player.live);
+  const bars = d.timeline.concat(d.item_bars || []);
+  const playerHTML = first || !document.getElementById("player") ? playerPanel(media) : null;
+  const parts = `
+    <h2>${badge(s.status)} ${esc(s.name)}</h2>
+    <p class="muted">${esc(s.machine)} · ${esc(s.input_key)} · started ${esc(when(s.start))} · ${esc(secs(s.seconds))}</p>
+    ${failure}${progress}
+    <div class="panel"><h2>Graph</h2>${graph(d.definition, d.states, d.progress)}
+      <pre id="state-io" class="muted">click a state to see its input and output</pre></div>
+    <div class="panel"><h2>Timeline</h2>${gantt(bars)}</div>
+    ${manifestPanel(d.manifest, d.cost)}`;
+  if (playerHTML !== null) {
+    view.innerHTML = `<div id="live-parts">${parts}</div><div id="player-slot">${playerHTML}</div>`;
+    if (media) startPlayer(`/media/${media}`);
+  } else {
+    document.getElementById("live-parts").innerHTML = parts;
+  }
+  view.querySelectorAll("#graph .node").forEach((node) =>
+    node.addEventListener("click", () => {
+      const run = d.states[node.dataset.state];
+      document.getElementById("state-io").textContent = run
+        ? `${node.dataset.state}: ${run.status}, ${run.attempts} attempt(s)` +
+          `${run.error ? `\nerror: ${run.error}: ${run.cause || ""}` : ""}` +
+          `\ninput:  ${run.input || ""}\noutput: ${run.output || ""}`
+        : `${node.dataset.state}: not run`;
+    })
+  );
+  stamp();
+  if (s.status === "RUNNING") schedule(() => showExecution(arn, false), 1500);
+}
+
+function showStream(stream) {
+  view.innerHTML = `<h2>Live stream ${esc(stream)}</h2>${playerPanel(true)}`;
+  startPlayer(`/media/live/${encodeURIComponent(stream)}/live.m3u8`);
+}
+
+function route() {
+  clearTimeout(timer);
+  const hash = decodeURIComponent(location.hash.slice(1));
+  const fail = (e) => (view.innerHTML = `<div class="panel error"><b>${esc(e.message)}</b></div>`);
+  if (hash.startsWith("/execution/")) showExecution(hash.slice("/execution/".length), true).catch(fail);
+  else if (hash.startsWith("/stream/")) showStream(hash.slice("/stream/".length));
+  else showList().catch(fail);
+}
+
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,321 @@
+"""What the console and ``vidflow executions`` show, read through the public AWS APIs.
+
+Everything comes from Step Functions (state machines, executions, their histories) and
+S3 (a job's plan, per-item results and manifest), through boto3 clients. The same code
+reads the local stack and a deployed one: only the clients' endpoint differs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from workflow.jobs import JobPaths
+
+# Lambda on x86, us-east-1 list prices: per GB-second and per request; Standard
+# workflows per state transition. An estimate, not a bill.
+LAMBDA_GB_SECOND = 0.0000166667
+LAMBDA_REQUEST = 0.0000002
+STANDARD_TRANSITION = 0.000025
+STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
+def _seconds(start: Any, stop: Any) -> float | None:
+    if isinstance(start, datetime) and isinstance(stop, datetime):
+        return round((stop - start).total_seconds(), 3)
+    return None
+
+
+@dataclass
+class Monitor:
+    """Read-only views of one vidflow stack's executions and outputs."""
+
+    sfn: Any
+    s3: Any
+    stack: str
+    output_bucket: str
+    # Function memory (MB) by the name a state machine's tasks call, for cost estimates.
+    memory: dict[str, int] = field(default_factory=dict)
+    _described: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def machines(self) -> list[dict[str, str]]:
+        """The stack's state machines (named ``<stack>-...``)."""
+        found = []
+        for page in self.sfn.get_paginator("list_state_machines").paginate():
+            for machine in page["stateMachines"]:
+                if machine["name"].startswith(f"{self.stack}-"):
+                    found.append(
+                        {
+                            "name": machine["name"],
+                            "arn": machine["stateMachineArn"],
+                            "type": machine.get("type", "STANDARD"),
+                        }
+                    )
+        return found
+
+    def executions(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest executions of every state machine of the stack, newest first.
+
+        Express executions are listed where the API lists them (the local stack does;
+        on AWS their history is in CloudWatch Logs only).
+        """
+        rows = []
+        for machine in self.machines():
+            arguments: dict[str, Any] = {"stateMachineArn": machine["arn"], "maxResults": limit}
+            if status:
+                arguments["statusFilter"] = status
+            try:
+                listed = self.sfn.list_executions(**arguments)["executions"]
+            except self.sfn.exceptions.StateMachineTypeNotSupported:
+                continue
+            rows += [self._row(machine, execution) for execution in listed]
+        rows.sort(key=lambda r: r["start"] or "", reverse=True)
+        return rows[:limit]
+
+    def _row(self, machine: dict[str, str], execution: dict[str, Any]) -> dict[str, Any]:
+        described = self.describe(execution["executionArn"])
+        return {
+            "name": execution["name"],
+            "arn": execution["executionArn"],
+            "machine": machine["name"],
+            "status": described["status"],
+            "start": _iso(described.get("startDate")),
+            "stop": _iso(described.get("stopDate")),
+            "seconds": _seconds(described.get("startDate"), described.get("stopDate")),
+            "input_key": _input_key(described.get("input")),
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+        }
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        """``DescribeExecution``, remembered once the execution has finished."""
+        with self._lock:
+            cached = self._described.get(arn)
+        if cached is not None:
+            return cached
+        described: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            with self._lock:
+                self._described[arn] = described
+        return described
+
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        events = []
+        paginator = self.sfn.get_paginator("get_execution_history")
+        for page in paginator.paginate(executionArn=arn):
+            events += page["events"]
+        return events
+
+    def execution(self, arn: str) -> dict[str, Any]:
+        """Everything the execution page shows about one execution."""
+        described = self.describe(arn)
+        machine = self.sfn.describe_state_machine_for_execution(executionArn=arn)
+        events = self.history(arn)
+        states = state_runs(events)
+        summary = self._row({"name": machine["name"]}, {**described, "executionArn": arn})
+        detail: dict[str, Any] = {
+            "summary": summary,
+            "definition": json.loads(machine["definition"]),
+            "states": states,
+            "timeline": timeline(states),
+            "history": [_event(e) for e in events],
+            "failed_state": next(
+                (name for name, run in states.items() if run["status"] == "FAILED"), None
+            ),
+        }
+        job = _job_id(described)
+        if job is not None:
+            detail.update(self.job(job, described))
+        stream = _stream(described)
+        if stream is not None:
+            master = f"live/{stream}/live.m3u8"
+            detail["player"] = {"live": self._exists(master) and master, "stream": stream}
+        return detail
+
+    def job(self, job: str, described: dict[str, Any]) -> dict[str, Any]:
+        """A VOD job's progress, per-item bars, manifest, cost and player, from S3."""
+        paths = JobPaths(job)
+        items = self._json(paths.items_key) or []
+        results = {}
+        for key in self._keys(paths.results_prefix):
+            record = self._json(key)
+            if record:
+                results[PurePosixPath(key).stem] = record
+        errors = sorted(PurePosixPath(k).stem for k in self._keys(paths.errors_prefix))
+        bars = []
+        for name, record in sorted(results.items()):
+            finished = datetime.fromisoformat(record["finished_at"])
+            bars.append(
+                {
+                    "label": name,
+                    "kind": "item",
+                    "start": finished.timestamp() - float(record["wall_seconds"]),
+                    "end": finished.timestamp(),
+                    "status": "SUCCEEDED",
+                }
+            )
+        manifest = self._json(paths.manifest_key)
+        failure = self._json(paths.failure_key) if described["status"] != "RUNNING" else None
+        return {
+            "job_id": job,
+            "progress": {
+                "items": len(items),
+                "done": len(results),
+                "failed": [e for e in errors if e not in results],
+            },
+            "item_bars": bars,
+            "manifest": manifest,
+            "failure": failure,
+            "cost": self.cost(results, described),
+            "player": {"master": paths.master_key} if manifest else None,
+        }
+
+    def cost(self, results: dict[str, Any], described: dict[str, Any]) -> dict[str, float]:
+        """An estimate from the measured per-item times and the functions' memory."""
+        chunk_gb = self.memory.get("TranscodeChunkFunction", 10240) / 1024
+        audio_gb = self.memory.get("TranscodeAudioFunction", 2048) / 1024
+        encode = sum(
+            float(r["wall_seconds"]) * (audio_gb if name == "audio" else chunk_gb)
+            for name, r in results.items()
+        )
+        requests = len(results) + 4
+        transitions = 6 + 3 * len(results)
+        dollars = {
+            "lambda_compute": encode * LAMBDA_GB_SECOND,
+            "lambda_requests": requests * LAMBDA_REQUEST,
+            "state_transitions": transitions * STANDARD_TRANSITION,
+        }
+        return {
+            **{k: round(v, 6) for k, v in dollars.items()},
+            "total": round(sum(dollars.values()), 6),
+        }
+
+    def _keys(self, prefix: str) -> list[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=self.output_bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+
+    def _json(self, key: str) -> Any:
+        try:
+            body = self.s3.get_object(Bucket=self.output_bucket, Key=key)["Body"].read()
+        except (self.s3.exceptions.NoSuchKey, self.s3.exceptions.ClientError):
+            return None
+        return json.loads(body)
+
+    def _exists(self, key: str) -> bool:
+        listed = self.s3.list_objects_v2(Bucket=self.output_bucket, Prefix=key, MaxKeys=1)
+        return any(item["Key"] == key for item in listed.get("Contents", []))
+
+    def streams(self) -> list[dict[str, Any]]:
+        """Live streams with published playlists, and whether each has closed."""
+        listed = self.s3.list_objects_v2(Bucket=self.output_bucket, Prefix="live/", Delimiter="/")
+        found = []
+        for prefix in listed.get("CommonPrefixes", []):
+            stream = prefix["Prefix"].split("/")[1]
+            if self._exists(f"live/{stream}/live.m3u8"):
+                closed = self._exists(f"live/{stream}/master.m3u8")
+                found.append(
+                    {"stream": stream, "live": f"live/{stream}/live.m3u8", "ended": closed}
+                )
+        return found
+
+
+def state_runs(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per state of the top-level machine: status, first entry, last exit, input, output,
+    retries and error, from the history events (as AWS and the local stack write them)."""
+    runs: dict[str, dict[str, Any]] = {}
+    current: str | None = None
+    for event in events:
+        kind = event["type"]
+        at = event["timestamp"].timestamp()
+        details = event_details(event)
+        if kind.endswith("StateEntered"):
+            current = details["name"]
+            run = runs.setdefault(
+                current, {"status": "RUNNING", "start": at, "end": None, "attempts": 0}
+            )
+            run["input"] = details.get("input")
+            if kind == "FailStateEntered":
+                run["status"] = "FAILED"
+        elif kind.endswith("StateExited"):
+            run = runs[details["name"]]
+            run["end"] = at
+            run["output"] = details.get("output")
+            if run["status"] == "RUNNING":
+                run["status"] = "SUCCEEDED"
+        elif kind in ("TaskScheduled", "MapRunStarted") and current is not None:
+            runs[current]["attempts"] += 1
+        elif kind.endswith("Failed") and current is not None and kind != "ExecutionFailed":
+            runs[current]["error"] = details.get("error")
+            runs[current]["cause"] = details.get("cause")
+            runs[current]["status"] = "FAILED"
+        elif kind in ("TaskSucceeded", "MapRunSucceeded") and current is not None:
+            runs[current]["status"] = "RUNNING"
+            runs[current].pop("error", None)
+    return runs
+
+
+def timeline(states: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One bar per state run, in order of entry."""
+    bars = [
+        {
+            "label": name,
+            "kind": "state",
+            "start": run["start"],
+            "end": run["end"],
+            "status": run["status"],
+        }
+        for name, run in states.items()
+    ]
+    return sorted(bars, key=lambda bar: bar["start"])
+
+
+def event_details(event: dict[str, Any]) -> dict[str, Any]:
+    """An event's one ``...EventDetails`` member (empty for events without one)."""
+    found: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+    return found
+
+
+def _event(event: dict[str, Any]) -> dict[str, Any]:
+    details = event_details(event)
+    return {
+        "id": event["id"],
+        "type": event["type"],
+        "at": event["timestamp"].timestamp(),
+        "details": details,
+    }
+
+
+def _input(described: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = json.loads(described.get("input") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _input_key(raw: str | None) -> str | None:
+    source = _input({"input": raw}).get("source")
+    return source.get("key") if isinstance(source, dict) else None
+
+
+def _job_id(described: dict[str, Any]) -> str | None:
+    job = _input(described).get("job_id")
+    return job if isinstance(job, str) else None
+
+
+def _stream(described: dict[str, Any]) -> str | None:
+    stream = _input(described).get("stream")
+    return stream if isinstance(stream, str) else None
