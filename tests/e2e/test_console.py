@@ -204,3 +204,28 @@ def test_the_terminal_shows_the_same_executions(
         [*VIDFLOW, "executions", "show", "nope", *endpoint], capture_output=True, text=True
     )
     assert missing.returncode == 2 and missing.stderr.strip() == "error: no execution 'nope'"
+
+
+def test_a_live_stream_plays_in_the_console_while_it_grows(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any, clip: Any, tmp_path: Path
+) -> None:
+    stack, url, _ = console
+    from workflow import encoder
+    from workflow.transcode import ffmpeg_binary
+
+    # GIVEN a live stream with four 2 s segments published and no END yet
+    segments = encoder.cut_segments(clip("h264_aac_2gop"), tmp_path, 2.0, binary=ffmpeg_binary())
+    s3 = stack.client("s3")
+    for sequence, segment in enumerate(segments[:4]):
+        s3.upload_file(str(segment), stack.ready["ingest_bucket"], f"live/court-3/{sequence}.ts")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(url)
+    # WHEN the stream appears in the list and its play link is followed
+    page.locator('#streams a[href="#/stream/court-3"]').wait_for(timeout=120000)
+    page.click('#streams a[href="#/stream/court-3"]')
+    page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
+    page.click("#play")
+    # THEN the live playlist plays
+    page.wait_for_function("document.getElementById('player').currentTime > 0.5", timeout=30000)
+    page.screenshot(path=str(SHOTS / "live.png"), full_page=True)
+    page.close()

@@ -1,0 +1,102 @@
+"""What the console makes of an execution history: per-state runs, retries, failures."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from workflow.monitor import state_runs, timeline
+from workflow.terminal import watch
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def event(n: int, kind: str, seconds: float, **details: Any) -> dict[str, Any]:
+    key = {
+        "Entered": "stateEnteredEventDetails",
+        "Exited": "stateExitedEventDetails",
+    }.get(
+        next((k for k in ("Entered", "Exited") if kind.endswith(k)), ""), "taskFailedEventDetails"
+    )
+    return {"id": n, "type": kind, "timestamp": T0 + timedelta(seconds=seconds), key: details}
+
+
+RETRIED_THEN_CAUGHT = [
+    event(1, "TaskStateEntered", 0, name="Probe", input="{}"),
+    event(2, "TaskScheduled", 0),
+    event(3, "TaskFailed", 1, error="TransientError", cause="S3 503"),
+    event(4, "TaskScheduled", 2),
+    event(5, "TaskSucceeded", 3),
+    event(6, "TaskStateExited", 3, name="Probe", output='{"ok": 1}'),
+    event(7, "TaskStateEntered", 3, name="Plan", input="{}"),
+    event(8, "TaskScheduled", 3),
+    event(9, "TaskFailed", 4, error="ConfigurationError", cause="bad ladder"),
+    event(10, "TaskStateExited", 4, name="Plan"),
+    event(11, "TaskStateEntered", 4, name="RecordFailure"),
+    event(12, "TaskStateExited", 5, name="RecordFailure"),
+    event(13, "FailStateEntered", 5, name="JobFailed"),
+]
+
+
+def test_a_retried_state_succeeds_and_a_caught_failure_stays_failed() -> None:
+    runs = state_runs(RETRIED_THEN_CAUGHT)
+    assert runs["Probe"]["status"] == "SUCCEEDED" and runs["Probe"]["attempts"] == 2
+    assert "error" not in runs["Probe"] and runs["Probe"]["output"] == '{"ok": 1}'
+    assert runs["Plan"]["status"] == "FAILED" and runs["Plan"]["error"] == "ConfigurationError"
+    assert runs["RecordFailure"]["status"] == "SUCCEEDED"
+    assert runs["JobFailed"]["status"] == "FAILED"
+    bars = timeline(runs)
+    assert [b["label"] for b in bars] == ["Probe", "Plan", "RecordFailure", "JobFailed"]
+    assert bars[0]["end"] - bars[0]["start"] == 3
+
+
+def test_watch_prints_each_change_once_and_exits_by_the_outcome() -> None:
+    states = [
+        ("RUNNING", {"Probe": {"status": "RUNNING"}}, None),
+        ("RUNNING", {"Probe": {"status": "RUNNING"}}, None),
+        ("FAILED", {"Probe": {"status": "FAILED"}}, "NotAVideoError"),
+    ]
+
+    class Fake:
+        def execution(self, arn: str) -> dict[str, Any]:
+            status, runs, error = states.pop(0)
+            return {
+                "summary": {"status": status, "error": error, "cause": "text"},
+                "states": runs,
+            }
+
+    out = io.StringIO()
+    assert watch(Fake(), "arn", out, sleep=lambda _: None) == 1  # type: ignore[arg-type]
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "running   Probe:running",
+        "failed    Probe:failed",
+        "error: NotAVideoError: text",
+    ]
+
+
+def test_the_aws_console_reads_the_deployed_stack_through_the_same_monitor(
+    monkeypatch: Any,
+) -> None:
+    import argparse
+
+    from moto import mock_aws
+
+    from workflow.cli import _monitor
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name, value in (("AWS_ACCESS_KEY_ID", "u"), ("AWS_SECRET_ACCESS_KEY", "u")):
+        monkeypatch.setenv(name, value)
+    args = argparse.Namespace(
+        aws=True, profile=None, region="eu-west-1", stack_name="prod", parameter=[]
+    )
+    with mock_aws():
+        monitor = _monitor(args)
+    # the template resolved for the deployed stack: its bucket, its functions' memory,
+    # and clients for AWS's own endpoints in that region
+    assert monitor.stack == "prod"
+    assert monitor.output_bucket == "prod-output-123456789012-eu-west-1"
+    assert monitor.memory["TranscodeChunkFunction"] == 10240
+    assert monitor.sfn.meta.endpoint_url == "https://states.eu-west-1.amazonaws.com"
+    assert monitor.s3.meta.region_name == "eu-west-1"
