@@ -50,6 +50,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/vod_local.py
 	$(BIN)/python bench/live_latency.py
+	$(BIN)/python bench/engine_overhead.py
 
 clean:
 	rm -rf $(VENV) .cache demo-output .pytest_cache tests/node/node_modules
