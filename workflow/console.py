@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import botocore.exceptions
+
 from workflow.monitor import STATUSES, Monitor
 from workflow.origin import send_published
 
@@ -94,6 +96,12 @@ class ConsoleServer:
                 return
         except self.monitor.sfn.exceptions.ExecutionDoesNotExist:
             _send_json(request, {"error": "no such execution"}, HTTPStatus.NOT_FOUND)
+            return
+        except botocore.exceptions.ClientError as exc:
+            # A malformed ARN, missing permissions (--aws), throttling: say so, in the page.
+            error = exc.response.get("Error", {})
+            message = f"{error.get('Code', 'Error')}: {error.get('Message', '')}"
+            _send_json(request, {"error": message}, HTTPStatus.BAD_GATEWAY)
             return
         _send_json(request, value)
 

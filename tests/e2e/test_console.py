@@ -229,3 +229,20 @@ def test_a_live_stream_plays_in_the_console_while_it_grows(
     page.wait_for_function("document.getElementById('player').currentTime > 0.5", timeout=30000)
     page.screenshot(path=str(SHOTS / "live.png"), full_page=True)
     page.close()
+
+
+def test_a_bad_execution_link_is_a_message_not_a_traceback(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any
+) -> None:
+    _, url, _ = console
+    page = browser.new_page()
+    page.goto(f"{url}#/execution/not-an-arn")
+    error = page.locator(".panel.error b")
+    error.wait_for()
+    assert "InvalidArn" in error.inner_text() or "no such execution" in error.inner_text()
+    missing = "arn:aws:states:us-east-1:123456789012:execution:vidflow-vod:nope"
+    page.goto(f"{url}#/execution/{missing}")
+    page.wait_for_function(
+        "document.querySelector('.panel.error b')?.textContent === 'no such execution'"
+    )
+    page.close()

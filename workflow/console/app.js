@@ -14,7 +14,10 @@ const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
 async function getJSON(url) {
   const response = await fetch(url, { cache: "no-store" });
-  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.error || `${url}: ${response.status}`);
+  }
   return response.json();
 }
 
