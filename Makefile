@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/vod_local.py
 	$(BIN)/python bench/live_latency.py
 	$(BIN)/python bench/engine_overhead.py
+	$(BIN)/python bench/cloud_model.py
 
 clean:
 	rm -rf $(VENV) .cache demo-output .pytest_cache tests/node/node_modules

@@ -1,0 +1,152 @@
+"""A cloud model of the VOD pipeline: time to publish and cost on Lambda, from measurements.
+
+It reads the newest ``bench/results/vod_local-*.json`` (``make bench``) for what was
+measured on this machine: CPU-seconds per source second for the whole ladder, and the
+output bytes per source second. Everything else is an assumption, stated below with
+its source, and printed with the results. For 1 min, 10 min, 1 h and 3 h of 1080p, at
+several chunk lengths and memory sizes, it models the critical path:
+
+    probe (a packet scan of the whole file, read from S3)
+    -> plan
+    -> the Map: chunks in waves of MapMaxConcurrency, each a cold start, its part of
+       the source read, its encode on the function's vCPUs, its segments written;
+       the audio item alongside (the whole file read, AAC encoded)
+    -> publish
+
+It is a model, not a measurement: no AWS account is used. Its point is to show which
+step bounds time to publish, and what each configuration costs per source minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+
+# Assumptions, each with where it comes from.
+ASSUMPTIONS = {
+    "mb_per_vcpu": (1769, "Lambda docs: one vCPU per 1,769 MB of memory, 6 vCPU at 10,240 MB"),
+    "lambda_gb_second_usd": (0.0000166667, "Lambda price list, x86, us-east-1"),
+    "lambda_request_usd": (0.0000002, "Lambda price list"),
+    "transition_usd": (0.000025, "Step Functions Standard price list, per state transition"),
+    "cold_start_s": (1.5, "assumed: Python 3.12 runtime with a 180 MB layer (ffmpeg)"),
+    "s3_read_mb_s": (
+        90.0,
+        "assumed: one function's sequential S3 GET throughput, 70-100 MB/s commonly measured",
+    ),
+    "s3_write_mb_s": (60.0, "assumed: one function's S3 PUT throughput with 8 uploads at once"),
+    "map_child_start_s": (0.02, "assumed: Distributed Map starts children at ~50 per second"),
+    "state_overhead_s": (0.1, "assumed: per Lambda task state, invoke and transition"),
+    "x264_efficiency_6vcpu": (
+        0.8,
+        "assumed: x264 threads scale to 80 % on 6 vCPU (2 vCPU measured here at 98 %)",
+    ),
+    "cpu_speed_vs_here": (1.0, "assumed: a Lambda vCPU as fast as one core of this machine"),
+    "aac_cpu_per_source_s": (0.05, "measured order of magnitude: AAC 128k stereo"),
+    "upload_mbit_s": (10.0, "assumed: a typical 1080p upload (camera or encoder file)"),
+}
+
+
+def a(name: str) -> float:
+    return float(ASSUMPTIONS[name][0])
+
+
+@dataclass(frozen=True)
+class Measured:
+    cpu_per_source_second: float
+    output_mb_per_source_second: float
+    source: str
+
+
+def measured() -> Measured:
+    runs = sorted(RESULTS.glob("vod_local-*.json"))
+    if not runs:
+        raise SystemExit("no bench/results/vod_local-*.json: run make bench (vod_local.py) first")
+    data = json.loads(runs[-1].read_text())
+    seconds = float(data["source"]["seconds"])
+    cpu = float(data["vidflow"]["usage"]["cpu_s"])
+    output = sum(r["bytes"] for r in data["vidflow"]["rungs"]) / 1e6
+    return Measured(cpu / seconds, output / seconds, runs[-1].name)
+
+
+def vcpus(memory_mb: int) -> float:
+    return min(6.0, memory_mb / a("mb_per_vcpu"))
+
+
+def efficiency(cpus: float) -> float:
+    """x264's parallel efficiency: 98 % at 2 (measured), the assumption at 6, linear between."""
+    return 0.98 + (a("x264_efficiency_6vcpu") - 0.98) * max(0.0, min(1.0, (cpus - 2) / 4))
+
+
+def model(
+    duration_s: float, chunk_s: float, memory_mb: int, concurrency: int, m: Measured
+) -> dict[str, float]:
+    source_mb = duration_s * a("upload_mbit_s") / 8
+    chunks = math.ceil(duration_s / chunk_s)
+    cpus = vcpus(memory_mb)
+    probe = a("cold_start_s") + source_mb / a("s3_read_mb_s")
+    encode = m.cpu_per_source_second * chunk_s / (cpus * efficiency(cpus) * a("cpu_speed_vs_here"))
+    read = (source_mb / chunks) / a("s3_read_mb_s")
+    write = m.output_mb_per_source_second * chunk_s / a("s3_write_mb_s")
+    chunk_wall = a("cold_start_s") + max(encode, read) + write + a("state_overhead_s")
+    waves = math.ceil(chunks / concurrency)
+    starts = min(chunks, concurrency) * a("map_child_start_s")
+    video = waves * chunk_wall + starts
+    audio = (
+        a("cold_start_s")
+        + max(source_mb / a("s3_read_mb_s"), duration_s * a("aac_cpu_per_source_s"))
+        + a("state_overhead_s")
+    )
+    total = probe + 3 * a("state_overhead_s") + max(video, audio) + a("state_overhead_s")
+    gb_seconds = chunks * chunk_wall * memory_mb / 1024 + audio * 2 + probe * 2 + 3
+    cost = (
+        gb_seconds * a("lambda_gb_second_usd")
+        + (chunks + 4) * a("lambda_request_usd")
+        + (6 + 3 * (chunks + 1)) * a("transition_usd")
+    )
+    return {
+        "publish_s": total,
+        "probe_s": probe,
+        "video_s": video,
+        "audio_s": audio,
+        "chunk_wall_s": chunk_wall,
+        "usd_per_source_minute": cost / (duration_s / 60),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, default=200, help="MapMaxConcurrency")
+    args = parser.parse_args()
+    m = measured()
+    print(f"cloud model from {m.source}: {m.cpu_per_source_second:.2f} CPU-s and "
+          f"{m.output_mb_per_source_second:.2f} MB of output per source second")  # fmt: skip
+    print("assumptions:")
+    for name, (value, why) in ASSUMPTIONS.items():
+        print(f"  {name} = {value}: {why}")
+    print(f"\n{'input':>6} {'chunk':>6} {'memory':>7} | {'publish':>8} {'probe':>6} "
+          f"{'video':>6} {'audio':>6} | {'$/src min':>9}")  # fmt: skip
+    rows = []
+    for minutes in (1, 10, 60, 180):
+        for chunk in (6, 12, 24):
+            for memory in (3008, 5308, 10240):
+                r = model(minutes * 60, chunk, memory, args.concurrency, m)
+                rows.append({"minutes": minutes, "chunk_s": chunk, "memory_mb": memory, **r})
+                print(f"{minutes:>4} m {chunk:>5}s {memory:>6}M | {r['publish_s']:>7.1f}s "
+                      f"{r['probe_s']:>5.1f}s {r['video_s']:>5.1f}s {r['audio_s']:>5.1f}s | "
+                      f"{r['usd_per_source_minute']:>9.5f}")  # fmt: skip
+    out = RESULTS / "cloud_model-latest.json"
+    out.write_text(
+        json.dumps({"measured": m.__dict__, "assumptions": ASSUMPTIONS, "rows": rows}, indent=1)
+    )
+    print(f"written to {out.relative_to(BENCH.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
