@@ -9,9 +9,8 @@ the page's player works the same against the local stack and against AWS.
 from __future__ import annotations
 
 import json
-import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -19,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import botocore.exceptions
 
 from workflow.monitor import STATUSES, Monitor
-from workflow.origin import send_published
+from workflow.origin import LocalHTTPServer, send_published
 
 STATIC = Path(__file__).resolve().parent / "console"
 HLS_JS = STATIC / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -30,34 +29,17 @@ _FILES = {
 }
 
 
-class ConsoleServer:
+class ConsoleServer(LocalHTTPServer):
     """Serve the console for ``monitor`` at ``http://127.0.0.1:<port>/`` until stopped."""
 
     def __init__(self, monitor: Monitor, port: int = 0) -> None:
-        console = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                console.answer(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Requests are not for the user's terminal."""
-
         self.monitor = monitor
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(self.answer, port)
 
-    def start(self) -> ConsoleServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def answer(self, request: BaseHTTPRequestHandler) -> None:
+    def answer(self, request: BaseHTTPRequestHandler, body: bool) -> None:
+        if not body:
+            request.send_error(HTTPStatus.NOT_IMPLEMENTED)
+            return
         parts = urlsplit(request.path)
         path = unquote(parts.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}

@@ -87,7 +87,6 @@ class LocalEngine:
         retry_delay_scale: float = 1.0,
         log_file: Path | None = None,
         faults: str | None = None,
-        schedule_seconds: float | None = None,
     ) -> None:
         self.root = root
         self.port = port
@@ -98,8 +97,6 @@ class LocalEngine:
         self.host = FunctionHost(self.stack, log_file, spec)
         self.functions = self.host.functions
         self._events = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-event")
-        # Scheduled functions run at the template's rate unless a test asks for another.
-        self.schedule_seconds = schedule_seconds
         self._stopping = threading.Event()
         self._server: Any = None
         self._origin: Origin | None = None
@@ -199,10 +196,9 @@ class LocalEngine:
         """Run each function with a ``Schedule`` event at its rate, as EventBridge would."""
         for function in self.functions.values():
             for seconds in function.schedules:
-                period = self.schedule_seconds or seconds
                 threading.Thread(
                     target=self._run_every,
-                    args=(function.arn, period),
+                    args=(function.arn, seconds),
                     name=f"schedule-{function.logical_id}",
                     daemon=True,
                 ).start()

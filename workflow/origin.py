@@ -10,38 +10,37 @@ one-second cache lifetime and segments with a long one, and CORS open for web pl
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 PUBLISHED_PREFIXES = ("outputs/", "live/")
 
 
-class Origin:
-    """Serve ``bucket`` through ``s3`` at ``http://127.0.0.1:<port>/<key>`` until stopped."""
+class LocalHTTPServer:
+    """A threaded HTTP server on 127.0.0.1 that hands each GET and HEAD to ``answer``."""
 
-    def __init__(self, s3: Any, bucket: str, port: int = 0) -> None:
-        origin = self
-
+    def __init__(
+        self, answer: Callable[[BaseHTTPRequestHandler, bool], None], port: int = 0
+    ) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                origin.answer(self, body=True)
+                answer(self, True)
 
             def do_HEAD(self) -> None:
-                origin.answer(self, body=False)
+                answer(self, False)
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Requests are not for the user's terminal."""
 
-        self.s3 = s3
-        self.bucket = bucket
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> Origin:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -49,7 +48,16 @@ class Origin:
         self.server.shutdown()
         self.server.server_close()
 
-    def answer(self, request: BaseHTTPRequestHandler, *, body: bool) -> None:
+
+class Origin(LocalHTTPServer):
+    """Serve ``bucket`` through ``s3`` at ``http://127.0.0.1:<port>/<key>`` until stopped."""
+
+    def __init__(self, s3: Any, bucket: str, port: int = 0) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        super().__init__(self.answer, port)
+
+    def answer(self, request: BaseHTTPRequestHandler, body: bool) -> None:
         key = unquote(urlsplit(request.path).path).lstrip("/")
         send_published(request, self.s3, self.bucket, key, body=body)
 

@@ -141,3 +141,12 @@ def test_configuration_errors_belong_to_the_workflow_vocabulary() -> None:
     assert issubclass(ConfigurationError, VidflowError)
     assert ConfigurationError("x").name == "ConfigurationError"
     assert not ConfigurationError.transient
+
+
+def test_live_settings_allow_zero_but_not_less() -> None:
+    settings = Settings.from_env({"LIVE_WINDOW": "0", "LIVE_GAP_SECONDS": "0"})
+    assert (settings.live_window, settings.live_gap_seconds) == (0, 0.0)
+    assert Settings.from_env({"LIVE_WINDOW": "6"}).live_window == 6
+    for name in ("LIVE_WINDOW", "LIVE_GAP_SECONDS"):
+        with pytest.raises(ConfigurationError, match=f"{name} must be zero or more"):
+            Settings.from_env({name: "-1"})
