@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from workflow.ladder import Rendition
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,29 @@ def peak_bandwidth(segments: Sequence[SegmentEntry]) -> int:
 def average_bandwidth(segments: Sequence[SegmentEntry]) -> int:
     total = sum(s.duration for s in segments)
     return math.ceil(sum(s.bytes for s in segments) * 8 / total) if total > 0 else 0
+
+
+def measured_variants(
+    renditions: Sequence[Rendition],
+    playlists: Mapping[str, Sequence[SegmentEntry]],
+    frame_rate: float,
+) -> list[VariantEntry]:
+    """The master's line for each rung, with bitrates measured from its segments and,
+    where ``playlists`` has an ``"audio"`` entry, the audio's added to each."""
+    audio = playlists.get("audio", [])
+    codecs_audio = ",mp4a.40.2" if "audio" in playlists else ""
+    return [
+        VariantEntry(
+            uri=f"{rung.name}/index.m3u8",
+            bandwidth=peak_bandwidth(playlists[rung.name]) + peak_bandwidth(audio),
+            average_bandwidth=average_bandwidth(playlists[rung.name]) + average_bandwidth(audio),
+            width=rung.width,
+            height=rung.height,
+            frame_rate=frame_rate,
+            codecs=rung.codecs + codecs_audio,
+        )
+        for rung in renditions
+    ]
 
 
 def master_playlist(variants: Sequence[VariantEntry], audio: AudioEntry | None) -> str:

@@ -34,6 +34,7 @@ from workflow.livestore import StreamTable
 from workflow.manifest import build_manifest
 from workflow.plan import Chunk
 from workflow.steps import (
+    AUDIO_GROUP,
     Clients,
     Remaining,
     check_same_boundaries,
@@ -539,42 +540,29 @@ def _unplayable(table: StreamTable, stream: str, ending: live.Ending) -> bool:
     )
 
 
-def _variants(
-    config: dict[str, Any],
-    renditions: list[Rendition],
-    playlists: dict[str, list[hls.SegmentEntry]] | None,
-    playlist_name: str,
+def _nominal_variants(
+    config: dict[str, Any], renditions: list[Rendition]
 ) -> list[hls.VariantEntry]:
-    """Master playlist lines: measured bitrates once the recording is whole, else nominal."""
+    """The live master's lines: nothing is measured yet, so each rung's target rates."""
     audio = config["audio_kbps"] if config["has_audio"] else 0
-    variants = []
-    for rung in renditions:
-        if playlists is None:
-            peak, average = (rung.maxrate_kbps + audio) * 1000, (rung.kbps + audio) * 1000
-        else:
-            audio_segments = playlists.get("audio", [])
-            peak = hls.peak_bandwidth(playlists[rung.name]) + hls.peak_bandwidth(audio_segments)
-            average = hls.average_bandwidth(playlists[rung.name]) + hls.average_bandwidth(
-                audio_segments
-            )
-        variants.append(
-            hls.VariantEntry(
-                uri=f"{rung.name}/{playlist_name}",
-                bandwidth=peak,
-                average_bandwidth=average,
-                width=rung.width,
-                height=rung.height,
-                frame_rate=config["frame_rate"],
-                codecs=rung.codecs + (",mp4a.40.2" if config["has_audio"] else ""),
-            )
+    return [
+        hls.VariantEntry(
+            uri=f"{rung.name}/live.m3u8",
+            bandwidth=(rung.maxrate_kbps + audio) * 1000,
+            average_bandwidth=(rung.kbps + audio) * 1000,
+            width=rung.width,
+            height=rung.height,
+            frame_rate=config["frame_rate"],
+            codecs=rung.codecs + (",mp4a.40.2" if config["has_audio"] else ""),
         )
-    return variants
+        for rung in renditions
+    ]
 
 
 def _audio_entry(config: dict[str, Any], playlist_name: str) -> hls.AudioEntry | None:
     if not config["has_audio"]:
         return None
-    return hls.AudioEntry(uri=f"audio/{playlist_name}", group="aac", channels=2)
+    return hls.AudioEntry(uri=f"audio/{playlist_name}", group=AUDIO_GROUP, channels=2)
 
 
 def _rung_names(config: dict[str, Any]) -> list[str]:
@@ -600,7 +588,7 @@ def _write_live_playlists(
     if master:
         renditions = [Rendition.from_dict(r) for r in config["renditions"]]
         body = hls.master_playlist(
-            _variants(config, renditions, None, "live.m3u8"), _audio_entry(config, "live.m3u8")
+            _nominal_variants(config, renditions), _audio_entry(config, "live.m3u8")
         )
         output.put_bytes(paths.live_master_key, body.encode())
 
@@ -641,7 +629,7 @@ def publish_recording(
     }
     for name in playlists:
         output.put_bytes(f"{paths.prefix}{name}/index.m3u8", text.encode())
-    variants = _variants(config, renditions, playlists, "index.m3u8")
+    variants = hls.measured_variants(renditions, playlists, config["frame_rate"])
     audio = _audio_entry(config, "index.m3u8")
     duration = round(sum(e.duration for e in entries), 6)
     manifest = build_manifest(

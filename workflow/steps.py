@@ -320,21 +320,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         output.put_bytes(
             f"{paths.output_prefix}{name}/index.m3u8", hls.media_playlist(segments).encode()
         )
-    audio_peak = hls.peak_bandwidth(playlists.get("audio", []))
-    audio_average = hls.average_bandwidth(playlists.get("audio", []))
-    codecs_audio = ",mp4a.40.2" if audio else ""
-    variants = [
-        hls.VariantEntry(
-            uri=f"{rung.name}/index.m3u8",
-            bandwidth=hls.peak_bandwidth(playlists[rung.name]) + audio_peak,
-            average_bandwidth=hls.average_bandwidth(playlists[rung.name]) + audio_average,
-            width=rung.width,
-            height=rung.height,
-            frame_rate=facts["frame_rate"],
-            codecs=rung.codecs + codecs_audio,
-        )
-        for rung in renditions
-    ]
+    variants = hls.measured_variants(renditions, playlists, facts["frame_rate"])
     video_results = [results[c.item] for c in chunks]
     timings = {
         **plan["timings"],
