@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from workflow.jobs import JobPaths
+from workflow.storage import Bucket
 
 # Lambda on x86, us-east-1 list prices: per GB-second and per request; Standard
 # workflows per state transition. An estimate, not a bill.
@@ -45,7 +46,13 @@ class Monitor:
     # Function memory (MB) by the name a state machine's tasks call, for cost estimates.
     memory: dict[str, int] = field(default_factory=dict)
     _described: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A work item's result record is written once: read each once, not on every refresh.
+    _results: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def output(self) -> Bucket:
+        return Bucket(self.s3, self.output_bucket)
 
     def machines(self) -> list[dict[str, str]]:
         """The stack's state machines (named ``<stack>-...``)."""
@@ -138,7 +145,7 @@ class Monitor:
         stream = _stream(described)
         if stream is not None:
             master = f"live/{stream}/live.m3u8"
-            detail["player"] = {"live": self._exists(master) and master, "stream": stream}
+            detail["player"] = {"live": self.output.exists(master) and master, "stream": stream}
         return detail
 
     def job(self, job: str, described: dict[str, Any]) -> dict[str, Any]:
@@ -146,11 +153,17 @@ class Monitor:
         paths = JobPaths(job)
         items = self._json(paths.items_key) or []
         results = {}
-        for key in self._keys(paths.results_prefix):
-            record = self._json(key)
+        for key in self.output.keys(paths.results_prefix):
+            with self._lock:
+                record = self._results.get(key)
+            if record is None:
+                record = self._json(key)
+                if record is not None:
+                    with self._lock:
+                        self._results[key] = record
             if record:
                 results[PurePosixPath(key).stem] = record
-        errors = sorted(PurePosixPath(k).stem for k in self._keys(paths.errors_prefix))
+        errors = sorted(PurePosixPath(k).stem for k in self.output.keys(paths.errors_prefix))
         bars = []
         for name, record in sorted(results.items()):
             finished = datetime.fromisoformat(record["finished_at"])
@@ -199,24 +212,12 @@ class Monitor:
             "total": round(sum(dollars.values()), 6),
         }
 
-    def _keys(self, prefix: str) -> list[str]:
-        paginator = self.s3.get_paginator("list_objects_v2")
-        return [
-            item["Key"]
-            for page in paginator.paginate(Bucket=self.output_bucket, Prefix=prefix)
-            for item in page.get("Contents", [])
-        ]
-
     def _json(self, key: str) -> Any:
+        """The JSON object at ``key`` in the output bucket, or None if it is not there."""
         try:
-            body = self.s3.get_object(Bucket=self.output_bucket, Key=key)["Body"].read()
+            return self.output.get_json(key)
         except (self.s3.exceptions.NoSuchKey, self.s3.exceptions.ClientError):
             return None
-        return json.loads(body)
-
-    def _exists(self, key: str) -> bool:
-        listed = self.s3.list_objects_v2(Bucket=self.output_bucket, Prefix=key, MaxKeys=1)
-        return any(item["Key"] == key for item in listed.get("Contents", []))
 
     def streams(self) -> list[dict[str, Any]]:
         """Live streams with published playlists, and whether each has closed."""
@@ -224,8 +225,8 @@ class Monitor:
         found = []
         for prefix in listed.get("CommonPrefixes", []):
             stream = prefix["Prefix"].split("/")[1]
-            if self._exists(f"live/{stream}/live.m3u8"):
-                closed = self._exists(f"live/{stream}/master.m3u8")
+            if self.output.exists(f"live/{stream}/live.m3u8"):
+                closed = self.output.exists(f"live/{stream}/master.m3u8")
                 found.append(
                     {"stream": stream, "live": f"live/{stream}/live.m3u8", "ended": closed}
                 )
