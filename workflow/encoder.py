@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.livesteps import END_MARKER, LIVE_PREFIX, StreamPaths
+from workflow.storage import Bucket
 
 _SEGMENT_LINE = re.compile(r"^seg_(\d+)\.ts$")
 _VARIANT = re.compile(r"^([^#\s][^/\s]*)/live\.m3u8$", re.MULTILINE)
@@ -152,7 +153,7 @@ def push(
     done.set()
     if end:
         report.ended = _wait_for(
-            lambda: _exists(s3, output_bucket, StreamPaths(stream).master_key), timeout
+            lambda: Bucket(s3, output_bucket).exists(StreamPaths(stream).master_key), timeout
         )
     return report
 
@@ -212,10 +213,6 @@ def _read(s3: Any, bucket: str, key: str) -> str | None:
     except s3.exceptions.NoSuchKey:
         return None
     return body.decode()
-
-
-def _exists(s3: Any, bucket: str, key: str) -> bool:
-    return _read(s3, bucket, key) is not None
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
