@@ -265,31 +265,31 @@ def _follow(
             if tty:
                 print(file=sys.stderr)
             return status
-        time.sleep(0.5)
+        time.sleep(1.0)
 
 
 class _Progress:
-    """One line about a running VOD execution: its state, and items done in the Map."""
+    """One line about a running VOD execution: its state, and items done in the Map.
+
+    Each refresh costs API calls on the same CPUs that transcode, so the history is
+    read only while it can change the line: not while the Map has items left to do.
+    """
 
     def __init__(self, sfn: Any, s3: Any, bucket: str, arn: str, paths: JobPaths) -> None:
         self.sfn, self.s3, self.bucket, self.arn, self.paths = sfn, s3, bucket, arn, paths
         self.plan: dict[str, Any] | None = None
+        self.state = "starting"
+        self.items_left = True
 
     def describe(self, status: str) -> str:
         if status == "STARTING":
             return "waiting for the upload event"
         if status != "RUNNING":
             return status.lower()
-        paginator = self.sfn.get_paginator("get_execution_history")
-        entered = [
-            e["stateEnteredEventDetails"]["name"]
-            for page in paginator.paginate(executionArn=self.arn)
-            for e in page["events"]
-            if "stateEnteredEventDetails" in e
-        ]
-        state = entered[-1] if entered else "starting"
-        if state != "Transcode":
-            return state
+        if self.state != "Transcode" or not self.items_left:
+            self.state = self._current_state()
+        if self.state != "Transcode":
+            return self.state
         if self.plan is None:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.paths.plan_key)["Body"]
             self.plan = json.loads(body.read())
@@ -297,9 +297,20 @@ class _Progress:
         total = chunks + (1 if self.plan["facts"]["audio"] else 0)
         listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.paths.results_prefix)
         done = listing.get("KeyCount", 0)
+        self.items_left = done < total
         audio = " + audio" if total > chunks else ""
         plural = "s" if chunks != 1 else ""
         return f"Transcode: {done}/{total} items ({chunks} chunk{plural} x {rungs} rungs{audio})"
+
+    def _current_state(self) -> str:
+        """The state entered last (by event id: moto may ignore ``reverseOrder``)."""
+        events = self.sfn.get_execution_history(
+            executionArn=self.arn, reverseOrder=True, maxResults=100
+        )["events"]
+        entered = [e for e in events if "stateEnteredEventDetails" in e]
+        if not entered:
+            return "starting"
+        return str(max(entered, key=lambda e: e["id"])["stateEnteredEventDetails"]["name"])
 
 
 def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:
