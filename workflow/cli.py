@@ -294,13 +294,14 @@ class _Progress:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.paths.plan_key)["Body"]
             self.plan = json.loads(body.read())
         chunks, rungs = len(self.plan["chunks"]), len(self.plan["renditions"])
-        total = chunks + (1 if self.plan["facts"]["audio"] else 0)
+        others = (["audio"] if self.plan["facts"]["audio"] else []) + self.plan.get("extras", [])
+        total = chunks + len(others)
         listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.paths.results_prefix)
         done = listing.get("KeyCount", 0)
         self.items_left = done < total
-        audio = " + audio" if total > chunks else ""
+        also = "".join(f" + {name}" for name in others)
         plural = "s" if chunks != 1 else ""
-        return f"Transcode: {done}/{total} items ({chunks} chunk{plural} x {rungs} rungs{audio})"
+        return f"Transcode: {done}/{total} items ({chunks} chunk{plural} x {rungs} rungs{also})"
 
     def _current_state(self) -> str:
         """The state entered last (by event id: moto may ignore ``reverseOrder``)."""

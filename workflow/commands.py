@@ -22,7 +22,29 @@ TS_OFFSET = 10.0
 # Each segment is its own MPEG-TS file and starts with PAT, PMT and SDT; repeating them
 # every 0.1 s (the muxer's default) costs ~30 kbit/s per rendition for nothing.
 TS_TABLES_ONCE = "pat_period=3600:sdt_period=3600"
+# CMAF: each segment a fragmented MP4 of one fragment, with the source's decode times
+# in ``tfdt`` (no edit list, no shift to zero) so chunks encoded apart line up;
+# ``cmaf.split_segment`` then takes the shared init (ftyp+moov) off each.
+CMAF_FORMAT_OPTIONS = (
+    "movflags=+frag_keyframe+empty_moov+default_base_moof+skip_trailer"
+    ":use_editlist=0:avoid_negative_ts=disabled"
+)
 SEGMENT_PATTERN = "seg_%05d.ts"
+
+
+def segment_muxing(packaging: str) -> dict[str, str]:
+    """The segment muxer's inner format, its options and the file pattern, per packaging."""
+    if packaging == "cmaf":
+        return {
+            "segment_format": "mp4",
+            "segment_format_options": CMAF_FORMAT_OPTIONS,
+            "pattern": "seg_%05d.mp4",
+        }
+    return {
+        "segment_format": "mpegts",
+        "segment_format_options": TS_TABLES_ONCE,
+        "pattern": SEGMENT_PATTERN,
+    }
 
 
 def _input(source: str, demuxer: str, **options: str) -> ffmpeg.nodes.FilterableStream:
@@ -48,16 +70,21 @@ def build_chunk_command(
     *,
     binary: str = "ffmpeg",
     preset: str = "veryfast",
+    packaging: str = "hls-ts",
 ) -> list[str]:
     """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung.
 
-    Each rung's segments go to ``workdir/<rung>/seg_NNNNN.ts`` numbered from the
-    chunk's first segment, with a CSV list of their times beside them.
+    Each rung's segments go to ``workdir/<rung>/seg_NNNNN.ts`` (``.mp4`` for CMAF)
+    numbered from the chunk's first segment, with a CSV list of their times beside
+    them. CEA-608/708 captions in the source's H.264 ride along: ``ccrepack`` keeps
+    them whole (x264 writes at most 31 caption entries per frame, and a decoded frame
+    may carry 80, mostly padding) and x264 writes them back into every rung.
     """
+    muxing = segment_muxing(packaging)
     # -ss counts from the container's start time (origin) both for the seek and for
     # dropping frames before it, even with -copyts; -seek_timestamp makes them disagree.
     video = _input(source, demuxer, ss=_time(chunk.start - origin)).video
-    branches = video.filter_multi_output("split", len(renditions))
+    branches = video.filter("ccrepack").filter_multi_output("split", len(renditions))
     relative = [_time(t - chunk.start) for t in chunk.segment_starts[1:]]
     outputs = []
     for i, rung in enumerate(renditions):
@@ -84,8 +111,8 @@ def build_chunk_command(
             "output_ts_offset": _time(TS_OFFSET),
             "map_metadata": -1,
             "f": "segment",
-            "segment_format": "mpegts",
-            "segment_format_options": TS_TABLES_ONCE,
+            "segment_format": muxing["segment_format"],
+            "segment_format_options": muxing["segment_format_options"],
             "segment_start_number": chunk.first_segment,
             "segment_list": str(rung_dir / "segments.csv"),
             "segment_list_type": "csv",
@@ -95,7 +122,7 @@ def build_chunk_command(
             options["segment_times"] = ",".join(relative)
         else:
             options["segment_time"] = _time(chunk.duration + 3600)
-        outputs.append(scaled.output(str(rung_dir / SEGMENT_PATTERN), **options))
+        outputs.append(scaled.output(str(rung_dir / muxing["pattern"]), **options))
     command = ffmpeg.merge_outputs(*outputs).global_args(
         "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
     )
@@ -114,6 +141,7 @@ def build_audio_command(
     binary: str = "ffmpeg",
     first_segment: int = 0,
     drop_priming: bool = False,
+    packaging: str = "hls-ts",
 ) -> list[str]:
     """Encode the first audio stream once, cut to the video's span, as AAC segments.
 
@@ -129,11 +157,12 @@ def build_audio_command(
         .filter("aresample", 48000, **{"async": 1, "first_pts": 0})
         .filter("apad", whole_dur=_time(duration))
     )
+    muxing = segment_muxing(packaging)
     options: dict[str, object] = {"segment_start_number": first_segment}
     if drop_priming:
         options["bsf:a"] = r"noise=drop=eq(n\,0)"
     output = audio.output(
-        str(workdir / "audio" / SEGMENT_PATTERN),
+        str(workdir / "audio" / muxing["pattern"]),
         **options,
         **{
             "c:a": "aac",
@@ -142,8 +171,8 @@ def build_audio_command(
             "output_ts_offset": _time(start + TS_OFFSET),
             "map_metadata": -1,
             "f": "segment",
-            "segment_format": "mpegts",
-            "segment_format_options": TS_TABLES_ONCE,
+            "segment_format": muxing["segment_format"],
+            "segment_format_options": muxing["segment_format_options"],
             "segment_time": _time(segment_seconds),
             "segment_list": str(workdir / "audio" / "segments.csv"),
             "segment_list_type": "csv",

@@ -46,6 +46,11 @@ class Settings:
     # long a missing segment is waited for (0: three segment durations).
     live_window: int = 0
     live_gap_seconds: float = 0.0
+    # VOD output: "hls-ts" (MPEG-TS segments) or "cmaf" (fMP4 segments behind both an
+    # HLS and a DASH manifest); an upload's ``vidflow-packaging`` metadata overrides it.
+    packaging: str = "hls-ts"
+    # A thumbnail (and trick-play tile) every this many seconds of video.
+    thumbnail_seconds: float = 5.0
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -74,8 +79,11 @@ class Settings:
             live_gap_seconds=_number(
                 env, "LIVE_GAP_SECONDS", cls.live_gap_seconds, float, allow_zero=True
             ),
+            packaging=env.get("PACKAGING", cls.packaging),
+            thumbnail_seconds=_number(env, "THUMBNAIL_SECONDS", cls.thumbnail_seconds, float),
             limits=limits,
         )
+        check_packaging(settings.packaging, "PACKAGING")
         from workflow.ladder import parse_ladder
 
         parse_ladder(settings.ladder)
@@ -91,6 +99,16 @@ class Settings:
                 f"{settings.chunk_seconds} and {settings.segment_seconds}"
             )
         return settings
+
+
+PACKAGINGS = ("hls-ts", "cmaf")
+
+
+def check_packaging(value: str, where: str) -> str:
+    """``value`` if it names a packaging vidflow makes, else a ConfigurationError."""
+    if value not in PACKAGINGS:
+        raise ConfigurationError(f"{where} must be one of {', '.join(PACKAGINGS)}, got {value!r}")
+    return value
 
 
 def _number(

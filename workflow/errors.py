@@ -63,6 +63,14 @@ class MissingInitSegmentError(InputError):
     """An fMP4 live segment arrived before (or without) its stream's ``init.mp4``."""
 
 
+class UploadOptionError(InputError):
+    """An upload asked, in its S3 metadata, for an option vidflow does not have."""
+
+
+class SubtitleError(InputError):
+    """A sidecar subtitle file is unusable (not UTF-8 text, no cues, too large)."""
+
+
 class StreamNotReadyError(VidflowError):
     """A live step ran before the stream's settings were stored (its probe did not run)."""
 

@@ -42,16 +42,18 @@ def target_duration(segments: Sequence[SegmentEntry]) -> int:
     return max(1, math.ceil(max((s.duration for s in segments), default=1.0) - 1e-3))
 
 
-def media_playlist(segments: Sequence[SegmentEntry]) -> str:
-    """A complete VOD media playlist for ``segments``."""
+def media_playlist(segments: Sequence[SegmentEntry], init: str | None = None) -> str:
+    """A complete VOD media playlist for ``segments``; fMP4 ones name their ``init``."""
     lines = [
         "#EXTM3U",
-        "#EXT-X-VERSION:3",
+        f"#EXT-X-VERSION:{3 if init is None else 7}",
         f"#EXT-X-TARGETDURATION:{target_duration(segments)}",
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-PLAYLIST-TYPE:VOD",
         "#EXT-X-INDEPENDENT-SEGMENTS",
     ]
+    if init is not None:
+        lines.append(f'#EXT-X-MAP:URI="{init}"')
     for segment in segments:
         lines += [f"#EXTINF:{segment.duration:.6f},", segment.uri]
     lines.append("#EXT-X-ENDLIST")
@@ -91,9 +93,18 @@ def measured_variants(
     ]
 
 
-def master_playlist(variants: Sequence[VariantEntry], audio: AudioEntry | None) -> str:
-    """The multivariant playlist: every rung, and the audio rendition group if any."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-INDEPENDENT-SEGMENTS"]
+def master_playlist(
+    variants: Sequence[VariantEntry],
+    audio: AudioEntry | None,
+    *,
+    version: int = 4,
+    subtitles: Sequence[str] = (),
+    subtitle_group: str | None = None,
+) -> str:
+    """The multivariant playlist: every rung, the audio rendition group if any, and
+    ``subtitles`` (ready ``EXT-X-MEDIA`` lines of ``subtitle_group``)."""
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    lines += subtitles
     if audio is not None:
         lines.append(
             f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{audio.group}",NAME="{audio.name}",'
@@ -109,5 +120,7 @@ def master_playlist(variants: Sequence[VariantEntry], audio: AudioEntry | None) 
         ]
         if audio is not None:
             attributes.append(f'AUDIO="{audio.group}"')
+        if subtitles and subtitle_group:
+            attributes.append(f'SUBTITLES="{subtitle_group}"')
         lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), v.uri]
     return "\n".join(lines) + "\n"

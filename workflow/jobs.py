@@ -71,5 +71,9 @@ class JobPaths:
         return f"{self.output_prefix}master.m3u8"
 
     @property
+    def dash_key(self) -> str:
+        return f"{self.output_prefix}manifest.mpd"
+
+    @property
     def manifest_key(self) -> str:
         return f"{self.output_prefix}manifest.json"

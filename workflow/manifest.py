@@ -1,14 +1,30 @@
-"""``manifest.json``: what a published asset holds, for machines, in a versioned schema."""
+"""``manifest.json``: what a published asset holds, for machines, in a versioned schema.
+
+The schema is ``workflow/manifest.schema.json`` (JSON Schema 2020-12); the tests
+validate every manifest vidflow writes against it. A change that could break a
+reader (a field removed, renamed or retyped) bumps ``SCHEMA``; new optional
+fields do not.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from workflow.hls import AudioEntry, SegmentEntry, VariantEntry
 from workflow.ladder import Rendition
+from workflow.subtitles import SubtitleTrack
 
-SCHEMA = "vidflow.manifest/1"
+SCHEMA = "vidflow.manifest/2"
+SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema every ``manifest.json`` conforms to."""
+    return dict(json.loads(SCHEMA_FILE.read_text()))
 
 
 def build_manifest(
@@ -20,6 +36,9 @@ def build_manifest(
     playlists: dict[str, list[SegmentEntry]],
     audio: AudioEntry | None,
     timings: dict[str, Any],
+    packaging: str = "hls-ts",
+    images: dict[str, Any] | None = None,
+    subtitles: Sequence[SubtitleTrack] = (),
 ) -> dict[str, Any]:
     """The manifest of one asset: its source, every rendition, the audio, and timings.
 
@@ -32,7 +51,9 @@ def build_manifest(
         "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "source": {k: v for k, v in source.items() if k != "audio"},
         "source_audio": source.get("audio"),
+        "packaging": packaging,
         "master": "master.m3u8",
+        "dash": "manifest.mpd" if packaging == "cmaf" else None,
         "duration": source["duration"],
         "segment_seconds": plan["segment_seconds"],
         "chunks": len(plan["chunks"]),
@@ -57,6 +78,18 @@ def build_manifest(
             "kbps": plan["audio_kbps"],
             **_totals(playlists["audio"]),
         },
+        "images": None
+        if images is None
+        else {k: images[k] for k in ("poster", "poster_time", "thumbnails", "sprites")},
+        "subtitles": [
+            {
+                "language": t.language,
+                "name": t.display_name,
+                "playlist": t.playlist_uri,
+                "webvtt": t.webvtt_uri,
+            }
+            for t in subtitles
+        ],
         "timings": timings,
     }
 

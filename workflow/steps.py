@@ -14,15 +14,21 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from workflow import commands, hls, transcode
-from workflow.config import Settings
-from workflow.errors import IncompleteOutputError, TranscodeError, VidflowError
+from workflow import cmaf, commands, dash, hls, subtitles, transcode
+from workflow.config import PACKAGINGS, Settings
+from workflow.errors import (
+    IncompleteOutputError,
+    SubtitleError,
+    TranscodeError,
+    UploadOptionError,
+    VidflowError,
+)
 from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
 from workflow.ladder import Rendition, build_ladder
 from workflow.manifest import build_manifest
@@ -30,6 +36,14 @@ from workflow.plan import Chunk, FrameIndex, plan_chunks
 from workflow.storage import Bucket, transient_aws_errors
 
 AUDIO_GROUP = "aac"
+SUBTITLE_GROUP = "subs"
+# S3 user metadata (x-amz-meta-vidflow-packaging) that picks an upload's packaging.
+PACKAGING_METADATA = "vidflow-packaging"
+CMAF_INIT = "init.mp4"
+IMAGES = "images"
+# Work items beside the audio and the video chunks; each leaves a result to publish.
+EXTRA_KINDS = ("images", "subtitles")
+THUMBNAIL_WIDTH = 320
 # Failures that stand for a failed work item; the item's own error is more useful.
 _MAP_LEVEL_ERRORS = {
     "IncompleteOutputError",
@@ -58,13 +72,14 @@ def start_jobs(
 ) -> list[dict[str, Any]]:
     """Start one execution per uploaded object; a duplicate event starts nothing.
 
-    ``records`` are S3 event records; keys arrive URL-encoded.
+    ``records`` are S3 event records; keys arrive URL-encoded. Subtitle sidecars
+    start nothing: the video uploaded after them does, and its plan picks them up.
     """
     started = []
     for record in records:
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
-        if not key.startswith(UPLOAD_PREFIX) or key.endswith("/"):
+        if not key.startswith(UPLOAD_PREFIX) or key.endswith("/") or subtitles.is_sidecar(key):
             continue
         etag = record["s3"]["object"].get("eTag", "")
         job = job_id(bucket, key, etag)
@@ -99,7 +114,9 @@ def probe_source(
     source = event["source"]
     paths = JobPaths(event["job_id"])
     ingest = Bucket(clients.s3, source["bucket"])
-    size = int(ingest.head(source["key"])["ContentLength"])
+    described = ingest.head(source["key"])
+    size = int(described["ContentLength"])
+    packaging = upload_packaging(described.get("Metadata", {}), settings.packaging)
     head = ingest.read_range(source["key"], size, _HEAD_BYTES)
     result = probe(
         ingest.presign(source["key"]),
@@ -111,7 +128,12 @@ def probe_source(
     elapsed = round(time.monotonic() - began, 3)
     Bucket(clients.s3, settings.output_bucket).put_json(
         paths.probe_key,
-        {"facts": result.facts.to_dict(), "index": result.index.to_dict(), "elapsed": elapsed},
+        {
+            "facts": result.facts.to_dict(),
+            "index": result.index.to_dict(),
+            "packaging": packaging,
+            "elapsed": elapsed,
+        },
     )
     facts = result.facts
     return {
@@ -121,6 +143,19 @@ def probe_source(
         "height": facts.display_height,
         "has_audio": facts.audio is not None,
     }
+
+
+def upload_packaging(metadata: dict[str, str], default: str) -> str:
+    """The packaging an upload asks for in its ``vidflow-packaging`` metadata, or ``default``."""
+    asked = {k.lower(): v for k, v in metadata.items()}.get(PACKAGING_METADATA)
+    if asked is None:
+        return default
+    if asked.strip().lower() not in PACKAGINGS:
+        raise UploadOptionError(
+            f"the upload's {PACKAGING_METADATA} metadata is {asked[:40]!r}; "
+            f"use one of {', '.join(PACKAGINGS)}"
+        )
+    return asked.strip().lower()
 
 
 @transient_aws_errors()
@@ -137,7 +172,16 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
     chunks = plan_chunks(
         FrameIndex.from_dict(probed["index"]), settings.chunk_seconds, settings.segment_seconds
     )
+    sidecars = subtitles.find_sidecars(
+        event["source"]["key"],
+        Bucket(clients.s3, event["source"]["bucket"]).keys(
+            event["source"]["key"].rpartition("/")[0] + "/"
+        ),
+    )
     items: list[dict[str, Any]] = [{"kind": "audio"}] if facts["audio"] else []
+    if settings.thumbnail_seconds > 0:
+        items.append({"kind": "images"})
+    items += [{"kind": "subtitles", "sidecar": asdict(sidecar)} for sidecar in sidecars]
     items += [{"kind": "video", "chunk": chunk.to_dict()} for chunk in chunks]
     output.put_json(
         paths.plan_key,
@@ -148,6 +192,9 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
             "segment_seconds": settings.segment_seconds,
             "audio_kbps": settings.audio_kbps,
             "preset": settings.x264_preset,
+            "packaging": probed.get("packaging", settings.packaging),
+            "thumbnail_seconds": settings.thumbnail_seconds,
+            "extras": [_item_name({"item": i}) for i in items if i["kind"] in EXTRA_KINDS],
             "timings": {"probe": probed["elapsed"], "plan": round(time.monotonic() - began, 3)},
         },
     )
@@ -164,8 +211,13 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
 
 
 def _item_name(event: dict[str, Any]) -> str:
+    """The name of a work item's result and error records."""
     item = event["item"]
-    return "audio" if item["kind"] == "audio" else Chunk.from_dict(item["chunk"]).item
+    if item["kind"] == "video":
+        return Chunk.from_dict(item["chunk"]).item
+    if item["kind"] == "subtitles":
+        return f"subtitles-{item['sidecar']['language']}"
+    return str(item["kind"])
 
 
 def _records_item_errors(step: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -217,6 +269,7 @@ def transcode_chunk(
             workdir,
             binary=transcode.ffmpeg_binary(),
             preset=plan["preset"],
+            packaging=plan["packaging"],
         )
         limit = transcode.time_limit(remaining(), chunk.duration * len(renditions))
         transcode.run_ffmpeg(command, timeout=limit)
@@ -230,6 +283,11 @@ def transcode_chunk(
             for rung in renditions
         }
         check_same_boundaries(rungs)
+        inits: dict[str, dict[str, Any]] = {}
+        if plan["packaging"] == "cmaf":
+            rungs, inits = split_cmaf(rungs)
+            if chunk.index == 0:
+                _upload_inits(output, paths, rungs)
         uploaded = _upload_segments(output, paths, rungs)
     item = _item_name(event)
     output.put_json(
@@ -237,6 +295,7 @@ def transcode_chunk(
         {
             "item": item,
             "rungs": uploaded,
+            "inits": inits,
             "encode_seconds": round(encoded - began, 3),
             "wall_seconds": round(time.monotonic() - began, 3),
             "finished_at": utc_now(),
@@ -267,23 +326,126 @@ def transcode_audio(
             kbps=plan["audio_kbps"],
             segment_seconds=plan["segment_seconds"],
             binary=transcode.ffmpeg_binary(),
+            packaging=plan["packaging"],
         )
         # AAC runs far faster than x264: a quarter of its length in video-seconds.
         limit = transcode.time_limit(remaining(), facts["duration"] / 4)
         transcode.run_ffmpeg(command, timeout=limit)
         start = facts["start_time"] + commands.TS_OFFSET
         segments = transcode.listed_segments(workdir / "audio", start, start + facts["duration"])
-        uploaded = _upload_segments(output, paths, {"audio": segments})
+        rungs = {"audio": segments}
+        inits: dict[str, dict[str, Any]] = {}
+        if plan["packaging"] == "cmaf":
+            rungs, inits = split_cmaf(rungs)
+            _upload_inits(output, paths, rungs)
+        uploaded = _upload_segments(output, paths, rungs)
     output.put_json(
         paths.result_key("audio"),
         {
             "item": "audio",
             "rungs": uploaded,
+            "inits": inits,
             "wall_seconds": round(time.monotonic() - began, 3),
             "finished_at": utc_now(),
         },
     )
     return {"item": "audio", "seconds": round(time.monotonic() - began, 3)}
+
+
+@_records_item_errors
+@transient_aws_errors()
+def make_images(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
+) -> dict[str, Any]:
+    """Poster, thumbnails and trick-play sprites, from the source's keyframes."""
+    from workflow import images
+
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    plan = output.get_json(paths.plan_key)
+    facts, top = plan["facts"], Rendition.from_dict(plan["renditions"][0])
+    began = time.monotonic()
+    with scratch_dir() as workdir:
+        made = images.make_images(
+            _source_url(event, clients),
+            facts["container"],
+            facts["start_time"],
+            facts["duration"],
+            workdir,
+            interval=plan["thumbnail_seconds"],
+            thumb_width=min(THUMBNAIL_WIDTH, top.width - top.width % 2),
+            poster_size=(top.width, top.height),
+            # Keyframes only: far less than a rung's encode of the same length.
+            timeout=transcode.time_limit(remaining(), facts["duration"] / 4),
+            binary=transcode.ffmpeg_binary(),
+        )
+        files = [made.poster, made.vtt, *made.thumbnails, *made.sprites]
+        for path in files:
+            output.upload(path, f"{paths.output_prefix}{IMAGES}/{path.relative_to(workdir)}")
+        record = {
+            "item": "images",
+            "poster": f"{IMAGES}/{made.poster.relative_to(workdir)}",
+            "poster_time": made.poster_time,
+            "thumbnails": {
+                "count": len(made.thumbnails),
+                "interval": made.interval,
+                "width": made.thumb_width,
+                "height": made.thumb_height,
+                "first": f"{IMAGES}/{made.thumbnails[0].relative_to(workdir)}",
+            },
+            "sprites": {
+                "count": len(made.sprites),
+                "columns": made.columns,
+                "rows": made.rows,
+                "vtt": f"{IMAGES}/{made.vtt.relative_to(workdir)}",
+            },
+            "wall_seconds": round(time.monotonic() - began, 3),
+            "finished_at": utc_now(),
+        }
+    output.put_json(paths.result_key("images"), record)
+    return {"item": "images", "seconds": record["wall_seconds"]}
+
+
+@_records_item_errors
+@transient_aws_errors()
+def make_subtitles(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
+) -> dict[str, Any]:
+    """One sidecar subtitle file as WebVTT, timed against the video's first frame."""
+    sidecar = subtitles.Sidecar(**event["item"]["sidecar"])
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    facts = output.get_json(paths.plan_key)["facts"]
+    ingest = Bucket(clients.s3, event["source"]["bucket"])
+    size = int(ingest.head(sidecar.key)["ContentLength"])
+    if size > subtitles.MAX_SUBTITLE_BYTES:
+        raise SubtitleError(
+            f"{sidecar.key} is {size} bytes; a subtitle file may be "
+            f"{subtitles.MAX_SUBTITLE_BYTES} bytes at most"
+        )
+    try:
+        vtt = subtitles.to_webvtt(
+            ingest.get_bytes(sidecar.key),
+            sidecar.format,
+            binary=transcode.ffmpeg_binary(),
+            timeout=transcode.time_limit(remaining(), 1.0),
+        )
+    except SubtitleError as exc:
+        raise SubtitleError(f"{sidecar.key}: {exc}") from None
+    # HLS players place cue time 0 at this 90 kHz video timestamp: the first frame's.
+    first_frame = round((facts["start_time"] + commands.TS_OFFSET) * 90_000)
+    track = subtitles.SubtitleTrack(sidecar.language)
+    output.put_bytes(
+        f"{paths.output_prefix}{track.webvtt_uri}",
+        subtitles.with_timestamp_map(vtt, first_frame).encode(),
+    )
+    item = _item_name(event)
+    output.put_json(
+        paths.result_key(item),
+        {"item": item, "language": sidecar.language, "source_key": sidecar.key,
+         "finished_at": utc_now()},
+    )  # fmt: skip
+    return {"item": item}
 
 
 @transient_aws_errors()
@@ -295,7 +457,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     plan = output.get_json(paths.plan_key)
     facts = plan["facts"]
     chunks = [Chunk.from_dict(c) for c in plan["chunks"]]
-    expected = [c.item for c in chunks] + (["audio"] if facts["audio"] else [])
+    expected = [c.item for c in chunks] + (["audio"] if facts["audio"] else []) + plan["extras"]
     present = {Path(k).stem for k in output.keys(paths.results_prefix)}
     missing = [item for item in expected if item not in present]
     if missing:
@@ -316,11 +478,32 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     if facts["audio"]:
         playlists["audio"] = [hls.SegmentEntry(**e) for e in results["audio"]["rungs"]["audio"]]
         audio = hls.AudioEntry(uri="audio/index.m3u8", group=AUDIO_GROUP, channels=2)
+    cmaf_packaged = plan["packaging"] == "cmaf"
+    timescales = _same_inits(results, expected) if cmaf_packaged else {}
+    init = CMAF_INIT if cmaf_packaged else None
     for name, segments in playlists.items():
         output.put_bytes(
-            f"{paths.output_prefix}{name}/index.m3u8", hls.media_playlist(segments).encode()
+            f"{paths.output_prefix}{name}/index.m3u8",
+            hls.media_playlist(segments, init=init).encode(),
+        )
+    tracks = [
+        subtitles.SubtitleTrack(results[item]["language"])
+        for item in plan["extras"]
+        if item.startswith("subtitles-")
+    ]
+    for track in tracks:
+        output.put_bytes(
+            f"{paths.output_prefix}{track.playlist_uri}",
+            subtitles.subtitle_playlist(
+                track.webvtt_uri.rpartition("/")[2], facts["duration"]
+            ).encode(),
         )
     variants = hls.measured_variants(renditions, playlists, facts["frame_rate"])
+    if cmaf_packaged:
+        output.put_bytes(
+            paths.dash_key,
+            _dash_manifest(plan, renditions, playlists, timescales, tracks).encode(),
+        )
     video_results = [results[c.item] for c in chunks]
     timings = {
         **plan["timings"],
@@ -337,10 +520,67 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         playlists=playlists,
         audio=audio,
         timings=timings,
+        packaging=plan["packaging"],
+        images=results.get("images"),
+        subtitles=tracks,
     )
     output.put_json(paths.manifest_key, manifest)
-    output.put_bytes(paths.master_key, hls.master_playlist(variants, audio).encode())
+    master = hls.master_playlist(
+        variants,
+        audio,
+        version=7 if cmaf_packaged else 4,
+        subtitles=subtitles.subtitle_media_lines(tracks, SUBTITLE_GROUP),
+        subtitle_group=SUBTITLE_GROUP,
+    )
+    output.put_bytes(paths.master_key, master.encode())
     return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
+
+
+def _same_inits(results: dict[str, Any], items: list[str]) -> dict[str, int]:
+    """Each rung's timescale, once every item is known to share its init segment."""
+    first: dict[str, dict[str, Any]] = {}
+    for item in items:
+        for rung, init in results[item].get("inits", {}).items():
+            seen = first.setdefault(rung, init)
+            if seen["digest"] != init["digest"]:
+                raise TranscodeError(
+                    f"{item} encoded {rung} with another codec configuration than the first "
+                    "chunk, so one init segment cannot serve them; nothing was published"
+                )
+    return {rung: int(init["timescale"]) for rung, init in first.items()}
+
+
+def _dash_manifest(
+    plan: dict[str, Any],
+    renditions: list[Rendition],
+    playlists: dict[str, list[hls.SegmentEntry]],
+    timescales: dict[str, int],
+    tracks: list[subtitles.SubtitleTrack],
+) -> str:
+    """The MPD over the same fMP4 segments as the HLS playlists."""
+    facts = plan["facts"]
+    start = facts["start_time"] + commands.TS_OFFSET
+    top = renditions[0].name
+    audio = playlists.get("audio")
+    return dash.mpd(
+        duration=facts["duration"],
+        segment_seconds=plan["segment_seconds"],
+        video=dash.Track(start, playlists[top], timescales[top]),
+        representations=[
+            dash.VideoRepresentation(
+                id=rung.name,
+                bandwidth=hls.peak_bandwidth(playlists[rung.name]),
+                width=rung.width,
+                height=rung.height,
+                codecs=rung.codecs,
+            )
+            for rung in renditions
+        ],
+        frame_rate=facts["frame_rate"],
+        audio=None if audio is None else dash.Track(start, audio, timescales["audio"]),
+        audio_bandwidth=0 if audio is None else hls.peak_bandwidth(audio),
+        text=[dash.TextTrack(t.language, t.webvtt_uri) for t in tracks],
+    )
 
 
 @transient_aws_errors()
@@ -409,6 +649,47 @@ def _upload_segments(
         ]
         for rung, segments in rungs.items()
     }
+
+
+def split_cmaf(
+    rungs: dict[str, list[transcode.Segment]],
+) -> tuple[dict[str, list[transcode.Segment]], dict[str, dict[str, Any]]]:
+    """Split each rung's whole-MP4 segments into one ``init.mp4`` and ``.m4s`` fragments.
+
+    Returns the fragments, and per rung its init's ``stsd`` digest and timescale; the
+    init is written beside the fragments. Every segment of a rung must share the first
+    one's sample description.
+    """
+    fragments: dict[str, list[transcode.Segment]] = {}
+    inits: dict[str, dict[str, Any]] = {}
+    for rung, segments in rungs.items():
+        fragments[rung] = []
+        for segment in segments:
+            split = cmaf.split_segment(segment.path.read_bytes())
+            digest = cmaf.sample_description_digest(split.init)
+            if rung not in inits:
+                segment.path.with_name(CMAF_INIT).write_bytes(split.init)
+                inits[rung] = {
+                    "digest": digest,
+                    "timescale": cmaf.timescale(split.init),
+                }
+            elif digest != inits[rung]["digest"]:
+                raise TranscodeError(
+                    f"{rung}'s segments disagree on their codec configuration ({segment.path.name})"
+                )
+            media = segment.path.with_suffix(".m4s")
+            media.write_bytes(split.media)
+            segment.path.unlink()
+            fragments[rung].append(transcode.Segment(media, segment.duration))
+    return fragments, inits
+
+
+def _upload_inits(
+    output: Bucket, paths: JobPaths, rungs: dict[str, list[transcode.Segment]]
+) -> None:
+    for rung, segments in rungs.items():
+        init = segments[0].path.with_name(CMAF_INIT)
+        output.upload(init, f"{paths.output_prefix}{rung}/{CMAF_INIT}")
 
 
 def check_same_boundaries(rungs: dict[str, list[transcode.Segment]]) -> None:

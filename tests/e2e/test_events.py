@@ -17,6 +17,8 @@ EVENT_FOR = {
     "PlanFunction": "plan.json",
     "TranscodeAudioFunction": "transcode-audio.json",
     "TranscodeChunkFunction": "transcode-chunk.json",
+    "ImagesFunction": "images.json",
+    "SubtitlesFunction": "subtitles.json",
     "PublishFunction": "publish.json",
     "RecordFailureFunction": "record-failure.json",
     "LiveIngestFunction": "s3-put-live-segment.json",
@@ -69,7 +71,13 @@ def test_every_function_has_a_sample_event() -> None:
 def test_sample_events_match_real_payloads(
     engine: Any, recorded: dict[str, list[Any]], clip: Any, run_job: Any, tmp_path: Path
 ) -> None:
-    # GIVEN one job that succeeds and one that fails, recorded at every Lambda call
+    # GIVEN one job that succeeds (with a sidecar subtitle file) and one that fails,
+    # recorded at every Lambda call
+    engine.client("s3").put_object(
+        Bucket=engine.endpoints.ingest_bucket,
+        Key="uploads/recorded.en.srt",
+        Body=b"1\n00:00:00,500 --> 00:00:01,500\nKick-off\n",
+    )
     assert run_job(clip("long_gop"), key="uploads/recorded.mp4").status == "SUCCEEDED"
     bad = tmp_path / "recorded.mp4"
     bad.write_bytes(b"not a video")

@@ -1,0 +1,206 @@
+"""The DASH manifest (MPD) of a CMAF asset: the same fMP4 segments the HLS playlists list.
+
+One static Period; one AdaptationSet for the video rungs (they cut at the same
+instants, so they share one ``SegmentTimeline``), one for the audio, one per subtitle
+language (a side-loaded WebVTT file). Times are in each track's own timescale, taken
+from its init segment, and ``presentationTimeOffset`` maps the first segment to 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import gcd
+
+from workflow.hls import SegmentEntry
+
+NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
+PROFILE = "urn:mpeg:dash:profile:isoff-live:2011"
+MEDIA_PATTERN = "$RepresentationID$/seg_$Number%05d$.m4s"
+INIT_PATTERN = "$RepresentationID$/init.mp4"
+
+
+@dataclass(frozen=True)
+class Track:
+    """Segments of one AdaptationSet on their presentation timeline (seconds)."""
+
+    start: float
+    segments: Sequence[SegmentEntry]
+    timescale: int
+
+
+@dataclass(frozen=True)
+class VideoRepresentation:
+    id: str
+    bandwidth: int
+    width: int
+    height: int
+    codecs: str
+
+
+@dataclass(frozen=True)
+class TextTrack:
+    language: str
+    uri: str
+
+
+def timeline(track: Track) -> list[dict[str, int]]:
+    """``S`` elements (``t``, ``d``, ``r``) for the segments, runs of equal duration merged.
+
+    Each start is rounded to a tick once and each duration is the difference of two
+    rounded starts, so the timeline never drifts from the segments' real times.
+    """
+    starts = [track.start]
+    for segment in track.segments:
+        starts.append(starts[-1] + segment.duration)
+    ticks = [round(t * track.timescale) for t in starts]
+    entries: list[dict[str, int]] = []
+    for begin, end in itertools.pairwise(ticks):
+        duration = end - begin
+        if entries and entries[-1]["d"] == duration:
+            entries[-1]["r"] += 1
+        else:
+            entries.append({"t": begin, "d": duration, "r": 0})
+    return entries
+
+
+def mpd(
+    *,
+    duration: float,
+    segment_seconds: float,
+    video: Track,
+    representations: Sequence[VideoRepresentation],
+    frame_rate: float,
+    audio: Track | None = None,
+    audio_bandwidth: int = 0,
+    text: Sequence[TextTrack] = (),
+) -> str:
+    """The MPD, as a UTF-8 XML document."""
+    root = ET.Element(
+        "MPD",
+        {
+            "xmlns": NAMESPACE,
+            "profiles": PROFILE,
+            "type": "static",
+            "mediaPresentationDuration": _duration(duration),
+            "minBufferTime": _duration(segment_seconds),
+        },
+    )
+    period = ET.SubElement(root, "Period", {"id": "0", "start": "PT0S"})
+    videos = ET.SubElement(
+        period,
+        "AdaptationSet",
+        {
+            "id": "0",
+            "contentType": "video",
+            "mimeType": "video/mp4",
+            "segmentAlignment": "true",
+            "startWithSAP": "1",
+            "maxWidth": str(max(r.width for r in representations)),
+            "maxHeight": str(max(r.height for r in representations)),
+            "frameRate": _frame_rate(frame_rate),
+            "par": _aspect(representations[0].width, representations[0].height),
+        },
+    )
+    _segment_template(videos, video)
+    for rep in representations:
+        ET.SubElement(
+            videos,
+            "Representation",
+            {
+                "id": rep.id,
+                "bandwidth": str(rep.bandwidth),
+                "width": str(rep.width),
+                "height": str(rep.height),
+                "sar": "1:1",
+                "codecs": rep.codecs,
+            },
+        )
+    if audio is not None:
+        sound = ET.SubElement(
+            period,
+            "AdaptationSet",
+            {
+                "id": "1",
+                "contentType": "audio",
+                "mimeType": "audio/mp4",
+                "segmentAlignment": "true",
+                "startWithSAP": "1",
+                "lang": "und",
+            },
+        )
+        ET.SubElement(
+            sound,
+            "AudioChannelConfiguration",
+            {
+                "schemeIdUri": "urn:mpeg:dash:23003:3:audio_channel_configuration:2011",
+                "value": "2",
+            },
+        )
+        _segment_template(sound, audio)
+        ET.SubElement(
+            sound,
+            "Representation",
+            {
+                "id": "audio",
+                "bandwidth": str(audio_bandwidth),
+                "codecs": "mp4a.40.2",
+                "audioSamplingRate": "48000",
+            },
+        )
+    for i, track in enumerate(text, start=2):
+        subtitles = ET.SubElement(
+            period,
+            "AdaptationSet",
+            {"id": str(i), "contentType": "text", "mimeType": "text/vtt", "lang": track.language},
+        )
+        ET.SubElement(
+            subtitles, "Role", {"schemeIdUri": "urn:mpeg:dash:role:2011", "value": "subtitle"}
+        )
+        representation = ET.SubElement(
+            subtitles, "Representation", {"id": f"text-{track.language}", "bandwidth": "256"}
+        )
+        ET.SubElement(representation, "BaseURL").text = track.uri
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _segment_template(parent: ET.Element, track: Track) -> None:
+    template = ET.SubElement(
+        parent,
+        "SegmentTemplate",
+        {
+            "timescale": str(track.timescale),
+            "presentationTimeOffset": str(round(track.start * track.timescale)),
+            "initialization": INIT_PATTERN,
+            "media": MEDIA_PATTERN,
+            "startNumber": "0",
+        },
+    )
+    entries = ET.SubElement(template, "SegmentTimeline")
+    for i, entry in enumerate(timeline(track)):
+        attributes = {"d": str(entry["d"])}
+        if i == 0:
+            attributes = {"t": str(entry["t"]), **attributes}
+        if entry["r"]:
+            attributes["r"] = str(entry["r"])
+        ET.SubElement(entries, "S", attributes)
+
+
+def _duration(seconds: float) -> str:
+    return f"PT{seconds:.3f}S"
+
+
+def _frame_rate(rate: float) -> str:
+    for denominator in (1, 1001):
+        numerator = rate * denominator
+        if abs(numerator - round(numerator)) < 0.01 * denominator:
+            return str(round(numerator)) if denominator == 1 else f"{round(numerator)}/1001"
+    return f"{round(rate * 1000)}/1000"
+
+
+def _aspect(width: int, height: int) -> str:
+    divisor = gcd(width, height)
+    return f"{width // divisor}:{height // divisor}"

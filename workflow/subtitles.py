@@ -1,0 +1,337 @@
+"""Sidecar subtitle files: found next to a video, normalised to WebVTT, listed in HLS.
+
+A sidecar is ``uploads/<stem>.<lang>.vtt`` or ``.srt`` (or ``uploads/<stem>.vtt`` with
+no language, "und") in the video's own folder, uploaded before the video. ffmpeg parses
+it with exactly one demuxer; the cues it writes are then re-serialised here, so every
+published file is plain, well-formed WebVTT whatever the upload held.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+from workflow.errors import SubtitleError, TranscodeError
+from workflow.transcode import run_ffmpeg
+
+
+SIDECAR_FORMATS = ("vtt", "srt")
+MAX_SIDECARS = 20
+MAX_SUBTITLE_BYTES = 2 * 1024 * 1024
+# The one demuxer each sidecar format is read with; ffmpeg's own guess is never used.
+DEMUXER_FOR_FORMAT = {"srt": "srt", "vtt": "webvtt", "webvtt": "webvtt"}
+SUBTITLE_DEMUXERS = ("srt", "webvtt")
+UNDETERMINED = "und"
+
+# BCP 47-ish: a 2-3 letter language, then up to three 2-8 character subtags (script,
+# region, variant). No quotes, commas or dots can pass, so the tag is safe in a quoted
+# HLS attribute, in a file name and in a URI.
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}")
+_GROUP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TIMING = re.compile(
+    r"(?P<start>(?:\d+:)?\d{2}:\d{2}\.\d{3}) --> (?P<end>(?:\d+:)?\d{2}:\d{2}\.\d{3})"
+    r"(?P<settings>[ \t].*)?"
+)
+_SETTING = re.compile(r"(?:vertical|line|position|size|align):[A-Za-z0-9.%,-]+")
+# Text that is not a WebVTT tag or character reference is escaped; a player would
+# otherwise swallow "a < b" as a tag, or end the cue at a line holding "-->".
+_NOT_A_TAG = re.compile(r"<(?!/?(?:[cibuv]|lang|ruby|rt)(?:[.\s][^<>]*)?>|\d[\d:.]*>)")
+_NOT_A_REFERENCE = re.compile(r"&(?!(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+# NAME values in each language's own words; other tags are named by their language.
+_NAMES = {
+    "und": "Subtitles",
+    "ar": "العربية",
+    "de": "Deutsch",
+    "en": "English",
+    "en-GB": "English (UK)",
+    "en-US": "English (US)",
+    "es": "Español",
+    "es-419": "Español (Latinoamérica)",
+    "fr": "Français",
+    "fr-CA": "Français (Canada)",
+    "hi": "हिन्दी",
+    "it": "Italiano",
+    "ja": "日本語",
+    "ko": "한국어",
+    "nl": "Nederlands",
+    "pl": "Polski",
+    "pt": "Português",
+    "pt-BR": "Português (Brasil)",
+    "ru": "Русский",
+    "sv": "Svenska",
+    "tr": "Türkçe",
+    "zh": "中文",
+    "zh-Hans": "简体中文",
+    "zh-Hant": "繁體中文",
+}
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """One subtitle file uploaded next to a video."""
+
+    key: str
+    language: str
+    format: str
+
+
+@dataclass(frozen=True)
+class SubtitleTrack:
+    """One published subtitle language: ``subtitles/<language>.m3u8`` and ``.vtt``."""
+
+    language: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if canonical_language(self.language) != self.language:
+            raise ValueError(f"{self.language!r} is not a canonical language tag")
+        if any(c in self.name for c in '"\r\n'):
+            raise ValueError(f"subtitle name {self.name!r} cannot be quoted in HLS")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or language_name(self.language)
+
+    @property
+    def playlist_uri(self) -> str:
+        """The media playlist, relative to the master playlist."""
+        return f"subtitles/{self.language}.m3u8"
+
+    @property
+    def webvtt_uri(self) -> str:
+        """The WebVTT file, relative to the master playlist."""
+        return f"subtitles/{self.language}.vtt"
+
+
+def canonical_language(tag: str) -> str | None:
+    """``tag`` in BCP 47's usual case (``pt-BR``, ``zh-Hant``), or None if it is not one."""
+    if not _LANGUAGE.fullmatch(tag):
+        return None
+    first, *rest = tag.split("-")
+    parts = [first.lower()]
+    for part in rest:
+        if len(part) == 4 and part.isalpha():
+            parts.append(part.title())
+        elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
+            parts.append(part.upper())
+        else:
+            parts.append(part.lower())
+    return "-".join(parts)
+
+
+def language_name(language: str) -> str:
+    """A human-readable NAME for ``language``: from the table, else its language's plus the tag."""
+    if language in _NAMES:
+        return _NAMES[language]
+    primary = language.split("-")[0]
+    return f"{_NAMES[primary]} ({language})" if primary in _NAMES else language
+
+
+def is_sidecar(key: str) -> bool:
+    """True for uploads that accompany a video (subtitles, job settings), not videos."""
+    lowered = key.lower()
+    return lowered.endswith((".vtt", ".srt", ".vidflow.json"))
+
+
+def _sidecar_of(video_folder: str, stem: str, key: str) -> Sidecar | None:
+    folder, _, name = key.rpartition("/")
+    base, dot, extension = name.rpartition(".")
+    fmt = extension.lower()
+    if folder != video_folder or not dot or fmt not in SIDECAR_FORMATS:
+        return None
+    if base == stem:
+        return Sidecar(key, UNDETERMINED, fmt)
+    if not base.startswith(stem + "."):
+        return None
+    language = canonical_language(base[len(stem) + 1 :])
+    return Sidecar(key, language, fmt) if language else None
+
+
+def find_sidecars(video_key: str, keys: Iterable[str]) -> list[Sidecar]:
+    """The subtitle files uploaded next to ``video_key`` among ``keys``, one per language.
+
+    Only the video's own folder counts. Tags are compared in canonical case; where one
+    language has several files, ``.vtt`` wins, then the first key in sort order. Sorted
+    by language. More than ``MAX_SIDECARS`` languages raises ``SubtitleError``: dropping
+    some silently would publish an asset without captions the user expects.
+    """
+    folder, _, name = video_key.rpartition("/")
+    stem = name.rpartition(".")[0] or name
+    chosen: dict[str, Sidecar] = {}
+    for key in sorted(set(keys)):
+        sidecar = _sidecar_of(folder, stem, key)
+        if sidecar is None:
+            continue
+        held = chosen.get(sidecar.language)
+        if held is None or (held.format == "srt" and sidecar.format == "vtt"):
+            chosen[sidecar.language] = sidecar
+    if len(chosen) > MAX_SIDECARS:
+        raise SubtitleError(
+            f"{name} has subtitle files in {len(chosen)} languages; at most {MAX_SIDECARS} "
+            "are allowed: remove some and upload the video again"
+        )
+    return [chosen[language] for language in sorted(chosen, key=str.casefold)]
+
+
+def build_webvtt_command(source: Path, fmt: str, target: Path, *, binary: str) -> list[str]:
+    """ffmpeg reading ``source`` with exactly its format's demuxer and writing WebVTT.
+
+    WebVTT input is copied (cue settings, identifiers and voice spans survive); SubRip
+    is converted by ffmpeg's WebVTT encoder.
+    """
+    demuxer = DEMUXER_FOR_FORMAT.get(fmt)
+    if demuxer is None:
+        raise ValueError(f"subtitle format {fmt!r} is not one of {SIDECAR_FORMATS}")
+    stream = ffmpeg.input(
+        str(source),
+        f=demuxer,
+        format_whitelist=",".join(SUBTITLE_DEMUXERS),
+        protocol_whitelist="file",
+    )
+    codec = "copy" if demuxer == "webvtt" else "webvtt"
+    command = (
+        stream.output(str(target), f="webvtt", **{"c:s": codec})
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+        .overwrite_output()
+    )
+    return [binary, *command.get_args()]
+
+
+def _subtitle_text(data: bytes, fmt: str) -> str:
+    """The upload as text with LF line endings, or a ``SubtitleError`` saying what is wrong."""
+    if len(data) > MAX_SUBTITLE_BYTES:
+        raise SubtitleError(
+            f"the subtitle file is {len(data) / 1048576:.1f} MB; at most "
+            f"{MAX_SUBTITLE_BYTES // 1048576} MB is allowed"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SubtitleError(
+            f"the subtitle file is not UTF-8 text (byte 0x{data[error.start]:02x} at "
+            f"offset {error.start}): save it as UTF-8 and upload it again"
+        ) from None
+    if _CONTROL.search(text):
+        raise SubtitleError("the subtitle file holds binary data, not subtitle text")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise SubtitleError("the subtitle file is empty")
+    if fmt == "srt" and text.lstrip().startswith("WEBVTT"):
+        raise SubtitleError("the .srt subtitle file is WebVTT: rename it to .vtt")
+    return text
+
+
+def _cue_block(lines: list[str]) -> str | None:
+    """One cue as well-formed WebVTT, or None if it is not a cue or shows nothing."""
+    found = [(i, m) for i, line in enumerate(lines[:2]) if (m := _TIMING.fullmatch(line))]
+    if not found:
+        return None
+    at, timing = found[0]
+    settings = _SETTING.findall(timing["settings"] or "")
+    head = [" ".join([timing["start"], "-->", timing["end"], *settings])]
+    if at == 1 and "-->" not in lines[0]:  # a cue identifier
+        head.insert(0, lines[0].strip())
+    payload = [
+        _NOT_A_REFERENCE.sub("&amp;", _NOT_A_TAG.sub("&lt;", line)).replace("-->", "--&gt;")
+        for line in lines[at + 1 :]
+    ]
+    return "\n".join(head + payload) if any(line.strip() for line in payload) else None
+
+
+def _reserialise(written: str) -> list[str]:
+    """The cues of ffmpeg's WebVTT output, each rewritten as a clean block."""
+    blocks = re.split(r"\n(?:[ \t]*\n)+", written.strip())
+    return [cue for cue in (_cue_block(b.split("\n")) for b in blocks) if cue is not None]
+
+
+def to_webvtt(data: bytes, fmt: str, *, binary: str, timeout: float) -> str:
+    """A sidecar's bytes (``fmt`` "srt" or "vtt") as normalised WebVTT text.
+
+    Raises ``SubtitleError`` for input a user must fix (too large, not UTF-8, binary,
+    empty, no cues) and ``TranscodeInterruptedError`` if ffmpeg runs out of time.
+    """
+    if fmt not in DEMUXER_FOR_FORMAT:
+        raise ValueError(f"subtitle format {fmt!r} is not one of {SIDECAR_FORMATS}")
+    text = _subtitle_text(data, fmt)
+    with tempfile.TemporaryDirectory(prefix="vidflow-subs-") as scratch:
+        source = Path(scratch) / f"in.{fmt}"
+        target = Path(scratch) / "out.vtt"
+        source.write_text(text, encoding="utf-8")
+        try:
+            run_ffmpeg(build_webvtt_command(source, fmt, target, binary=binary), timeout)
+        except TranscodeError as error:
+            raise SubtitleError(f"the subtitle file cannot be read: {error}") from None
+        written = target.read_text(encoding="utf-8", errors="replace") if target.exists() else ""
+    cues = _reserialise(written)
+    if not cues:
+        example = (
+            "00:00:01,000 --> 00:00:02,500" if fmt == "srt" else "00:00:01.000 --> 00:00:02.500"
+        )
+        raise SubtitleError(f"the subtitle file has no cues (timed lines like {example})")
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+
+
+def with_timestamp_map(vtt: str, mpegts: int) -> str:
+    """``vtt`` with an ``X-TIMESTAMP-MAP`` header mapping cue time 0 to 90 kHz PTS ``mpegts``.
+
+    HLS players place WebVTT cues on the video's timeline through this map; without it
+    cue time 0 is media time 0, not the first frame. Any earlier map is replaced.
+    """
+    if not 0 <= mpegts < 2**33:
+        raise ValueError(f"MPEGTS {mpegts} is not a 33-bit timestamp")
+    header, separator, body = vtt.partition("\n\n")
+    lines = header.split("\n")
+    if not lines[0].startswith("WEBVTT"):
+        raise ValueError("not WebVTT text: the first line must start with WEBVTT")
+    kept = [line for line in lines[1:] if not line.startswith("X-TIMESTAMP-MAP=")]
+    mapping = f"X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000"
+    header = "\n".join([lines[0], mapping, *kept])
+    return f"{header}\n\n{body}" if separator else f"{header}\n"
+
+
+def subtitle_playlist(uri: str, duration: float) -> str:
+    """A VOD media playlist whose one segment is the whole WebVTT file at ``uri``."""
+    if not duration > 0 or not math.isfinite(duration):
+        raise ValueError(f"subtitle duration {duration} must be a positive number")
+    if not uri or uri.startswith("#") or any(c.isspace() for c in uri):
+        raise ValueError(f"{uri!r} cannot be a playlist URI")
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{max(1, math.ceil(duration - 1e-3))}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        f"#EXTINF:{duration:.6f},",
+        uri,
+        "#EXT-X-ENDLIST",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def subtitle_media_lines(tracks: Sequence[SubtitleTrack], group: str = "subs") -> list[str]:
+    """The master playlist's ``EXT-X-MEDIA`` lines for the subtitles group ``group``.
+
+    Each variant must name the group (``SUBTITLES="<group>"``). No track is DEFAULT; a
+    player auto-selects one that matches the viewer's language ("und" matches none).
+    """
+    if not _GROUP_ID.fullmatch(group):
+        raise ValueError(f"{group!r} is not a safe GROUP-ID")
+    languages = [t.language for t in tracks]
+    names = [t.display_name for t in tracks]
+    if len(set(languages)) != len(languages) or len(set(names)) != len(names):
+        raise ValueError("subtitle tracks must differ in language and name")
+    return [
+        f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{group}",NAME="{track.display_name}",'
+        f'LANGUAGE="{track.language}",DEFAULT=NO,'
+        f"AUTOSELECT={'NO' if track.language == UNDETERMINED else 'YES'},"
+        f'URI="{track.playlist_uri}"'
+        for track in tracks
+    ]
