@@ -78,41 +78,50 @@ def _wait(sfn: Any, arn: str, timeout: float = 600) -> dict[str, Any]:
     raise AssertionError(f"{arn} still running after {timeout} s")
 
 
-@pytest.fixture
-def run_job(engine: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """``run_job(path, key=None)`` uploads a file to ``uploads/`` and follows its job."""
+def upload_and_follow(
+    engine: Any, path: Path, key: str, out_root: Path, metadata: dict[str, str] | None = None
+) -> JobRun:
+    """Upload ``path`` as ``key`` (with S3 user ``metadata``), wait for its job, and
+    download what it published under ``out_root/<job id>``."""
     s3, sfn = engine.client("s3"), engine.client("stepfunctions")
     ep = engine.endpoints
+    extra = {"Metadata": metadata} if metadata else None
+    s3.upload_file(str(path), ep.ingest_bucket, key, ExtraArgs=extra)
+    etag = s3.head_object(Bucket=ep.ingest_bucket, Key=key)["ETag"]
+    job = job_id(ep.ingest_bucket, key, etag)
+    arn = ep.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
+    described = _wait(sfn, arn)
+    paths = JobPaths(job)
+    listing = s3.list_objects_v2(Bucket=ep.output_bucket, Prefix=paths.output_prefix)
+    keys = [o["Key"] for o in listing.get("Contents", [])]
+    failure = None
+    if described["status"] != "SUCCEEDED":
+        body = s3.get_object(Bucket=ep.output_bucket, Key=paths.failure_key)["Body"]
+        failure = json.loads(body.read())
+    out = None
+    if described["status"] == "SUCCEEDED":
+        out = out_root / job
+        for k in keys:
+            target = out / k[len(paths.output_prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(ep.output_bucket, k, str(target))
+    return JobRun(
+        job,
+        described["status"],
+        described.get("error"),
+        described.get("cause"),
+        keys,
+        failure,
+        out,
+    )
 
-    def run(path: Path, key: str | None = None) -> JobRun:
-        key = key or f"uploads/{path.name}"
-        s3.upload_file(str(path), ep.ingest_bucket, key)
-        etag = s3.head_object(Bucket=ep.ingest_bucket, Key=key)["ETag"]
-        job = job_id(ep.ingest_bucket, key, etag)
-        arn = ep.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
-        described = _wait(sfn, arn)
-        paths = JobPaths(job)
-        listing = s3.list_objects_v2(Bucket=ep.output_bucket, Prefix=paths.output_prefix)
-        keys = [o["Key"] for o in listing.get("Contents", [])]
-        failure = None
-        if described["status"] != "SUCCEEDED":
-            body = s3.get_object(Bucket=ep.output_bucket, Key=paths.failure_key)["Body"]
-            failure = json.loads(body.read())
-        out = None
-        if described["status"] == "SUCCEEDED":
-            out = tmp_path / job
-            for k in keys:
-                target = out / k[len(paths.output_prefix) :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(ep.output_bucket, k, str(target))
-        return JobRun(
-            job,
-            described["status"],
-            described.get("error"),
-            described.get("cause"),
-            keys,
-            failure,
-            out,
-        )
+
+@pytest.fixture
+def run_job(engine: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """``run_job(path, key=None, metadata=None)`` uploads a file to ``uploads/`` and
+    follows its job."""
+
+    def run(path: Path, key: str | None = None, metadata: dict[str, str] | None = None) -> JobRun:
+        return upload_and_follow(engine, path, key or f"uploads/{path.name}", tmp_path, metadata)
 
     return run

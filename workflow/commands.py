@@ -22,11 +22,13 @@ TS_OFFSET = 10.0
 # Each segment is its own MPEG-TS file and starts with PAT, PMT and SDT; repeating them
 # every 0.1 s (the muxer's default) costs ~30 kbit/s per rendition for nothing.
 TS_TABLES_ONCE = "pat_period=3600:sdt_period=3600"
-# CMAF: each segment a fragmented MP4 of one fragment, with the source's decode times
-# in ``tfdt`` (no edit list, no shift to zero) so chunks encoded apart line up;
+# CMAF: each segment a fragmented MP4 of one fragment whose ``tfdt`` is the packet's own
+# decode time: ``frag_discont`` takes it from the packet, not from zero, and without
+# ``avoid_negative_ts=disabled`` and ``use_editlist=0`` the muxer would shift it back to
+# zero or hide the shift in an edit list. So chunks encoded apart line up;
 # ``cmaf.split_segment`` then takes the shared init (ftyp+moov) off each.
 CMAF_FORMAT_OPTIONS = (
-    "movflags=+frag_keyframe+empty_moov+default_base_moof+skip_trailer"
+    "movflags=+frag_keyframe+empty_moov+default_base_moof+frag_discont+skip_trailer"
     ":use_editlist=0:avoid_negative_ts=disabled"
 )
 SEGMENT_PATTERN = "seg_%05d.ts"

@@ -20,19 +20,8 @@ from tests.stack import VIDFLOW, RunningStack, free_port, vidflow_up
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "console"
-CHROMIUM = Path("/usr/bin/chromium")
 STACK = ("--parameter", "Ladder=360:800,240:400", "--parameter", "ChunkSeconds=4",
          "--parameter", "SegmentSeconds=2")  # fmt: skip
-BROWSER_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def wait_for_executions(stack: RunningStack, count: int) -> list[dict[str, Any]]:
@@ -72,17 +61,6 @@ def console(clip: Any) -> Iterator[tuple[RunningStack, str, dict[str, str]]]:
         finally:
             process.terminate()
             process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.exists(), "make test installs Debian's chromium"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_FLAGS)
-        yield launched
-        launched.close()
 
 
 def test_the_list_shows_both_executions_with_their_outcome(

@@ -1,0 +1,289 @@
+"""CMAF output, images and captions, end to end: the local stack, then real players.
+
+One job per packaging question: a 30 s clip (three chunks) uploaded with
+``x-amz-meta-vidflow-packaging: cmaf`` and two sidecar subtitle files; real CEA-608
+footage from mux.js through both packagings. The CMAF asset is then served over HTTP
+and played to the end in Debian's Chromium by hls.js (master.m3u8) and by dash.js
+(manifest.mpd), subtitles included.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import math
+import re
+import shutil
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import jsonschema
+import numpy as np
+import pytest
+
+from tests.asset import strict_parse
+from tests.conftest import JobRun, upload_and_follow
+from tests.stack import free_port
+from workflow import cmaf
+from workflow.manifest import json_schema
+from workflow.transcode import ffmpeg_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+HLS_JS = ROOT / "workflow" / "console" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
+DASH_JS = ROOT / "tests" / "node" / "node_modules" / "dashjs" / "dist" / "modern" / "umd"
+PLAYER = Path(__file__).parent / "pages" / "player.html"
+MPD = "{urn:mpeg:dash:schema:mpd:2011}"
+
+ENGLISH_SRT = (
+    b"1\r\n00:00:00,500 --> 00:00:03,000\r\nKick-off\r\n\r\n"
+    b"2\r\n00:00:20,000 --> 00:00:22,000\r\nHalf time\r\n"
+)
+SPANISH_VTT = b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nSaque inicial\n"
+
+
+@pytest.fixture(scope="module")
+def cmaf_job(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+    # GIVEN subtitle sidecars uploaded first, then the video, asking for CMAF
+    s3, bucket = engine.client("s3"), engine.endpoints.ingest_bucket
+    s3.put_object(Bucket=bucket, Key="uploads/match.en.srt", Body=ENGLISH_SRT)
+    s3.put_object(Bucket=bucket, Key="uploads/match.es.vtt", Body=SPANISH_VTT)
+    run = upload_and_follow(
+        engine,
+        clip("h264_aac_2gop"),
+        "uploads/match.mp4",
+        tmp_path_factory.mktemp("cmaf"),
+        metadata={"vidflow-packaging": "cmaf"},
+    )
+    assert run.status == "SUCCEEDED", run.failure
+    assert run.out is not None
+    return run
+
+
+def manifest_of(run: JobRun) -> dict[str, Any]:
+    assert run.out is not None
+    manifest = json.loads((run.out / "manifest.json").read_text())
+    jsonschema.validate(manifest, json_schema())
+    return dict(manifest)
+
+
+def test_one_set_of_fmp4_segments_behind_hls_v7_and_dash(cmaf_job: JobRun) -> None:
+    out = cmaf_job.out
+    assert out is not None
+    manifest = manifest_of(cmaf_job)
+    assert manifest["packaging"] == "cmaf" and manifest["dash"] == "manifest.mpd"
+    assert manifest["chunks"] == 3
+    assert strict_parse(out).returncode == 0, strict_parse(out).stderr
+    assert "#EXT-X-VERSION:7" in (out / "master.m3u8").read_text()
+    mpd = ET.parse(out / "manifest.mpd").getroot()
+    tracks = [r["name"] for r in manifest["renditions"]] + ["audio"]
+    for track in tracks:
+        # THEN each rendition is one init.mp4 and .m4s fragments, listed by both manifests
+        playlist = (out / track / "index.m3u8").read_text()
+        assert "#EXT-X-VERSION:7" in playlist and '#EXT-X-MAP:URI="init.mp4"' in playlist
+        listed = re.findall(r"^(seg_\d{5}\.m4s)$", playlist, re.M)
+        assert sorted(p.name for p in (out / track).glob("*.m4s")) == listed
+        assert not list((out / track).glob("*.ts"))
+        init = (out / track / "init.mp4").read_bytes()
+        scale = cmaf.timescale(init)
+        adaptation = next(
+            a
+            for a in mpd.iter(f"{MPD}AdaptationSet")
+            if any(r.get("id") == track for r in a.findall(f"{MPD}Representation"))
+        )
+        template = adaptation.find(f"{MPD}SegmentTemplate")
+        assert template is not None and template.get("timescale") == str(scale), track
+        entries = template.findall(f"{MPD}SegmentTimeline/{MPD}S")
+        count = sum(1 + int(s.get("r", 0)) for s in entries)
+        assert count == len(listed), track
+        # AND the fragments' own decode times run on without a gap across the chunks
+        times = [_decode_time((out / track / name).read_bytes()) for name in listed]
+        starts = [int(entries[0].get("t", 0))]
+        for s in entries:
+            for _ in range(1 + int(s.get("r", 0))):
+                starts.append(starts[-1] + int(s.get("d", 0)))
+        frame = scale / 30
+        for seen, expected in zip(times, starts, strict=False):
+            # tfdt is a decode time: it may lead the presented start by the B-frame delay
+            assert -3 * frame <= seen - expected <= frame, (track, seen, expected)
+        assert int(template.get("presentationTimeOffset", -1)) == starts[0]
+        total = (starts[len(listed)] - starts[0]) / scale
+        assert abs(total - manifest["duration"]) < 0.1, (track, total)
+    languages = [
+        a.get("lang") for a in mpd.iter(f"{MPD}AdaptationSet") if a.get("contentType") == "text"
+    ]
+    assert languages == ["en", "es"]
+
+
+def _decode_time(fragment: bytes) -> int:
+    """``tfdt`` of the first track fragment of a .m4s."""
+    moof = next(b for b in cmaf.boxes(fragment) if b.kind == b"moof")
+    traf = next(b for b in cmaf.boxes(fragment, moof.body.start, moof.end) if b.kind == b"traf")
+    tfdt = next(b for b in cmaf.boxes(fragment, traf.body.start, traf.end) if b.kind == b"tfdt")
+    version = fragment[tfdt.body.start]
+    size = 8 if version == 1 else 4
+    offset = tfdt.body.start + 4
+    return int.from_bytes(fragment[offset : offset + size], "big")
+
+
+def test_every_rung_decodes_every_source_frame_once(cmaf_job: JobRun) -> None:
+    out = cmaf_job.out
+    assert out is not None
+    manifest = manifest_of(cmaf_job)
+    for rung in manifest["renditions"]:
+        with av.open(str(out / rung["playlist"])) as container:
+            stamps = [f.pts for f in container.decode(video=0)]
+        assert len(stamps) == manifest["source"]["frame_count"], rung["name"]
+        assert len(set(stamps)) == len(stamps)
+
+
+@pytest.fixture(scope="module")
+def site(cmaf_job: JobRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The player page, hls.js, dash.js and the CMAF asset on one local HTTP origin."""
+    root = tmp_path_factory.mktemp("site")
+    (root / "lib").mkdir()
+    shutil.copy(HLS_JS, root / "lib")
+    shutil.copy(DASH_JS / "dash.all.min.js", root / "lib")
+    shutil.copy(PLAYER, root / "player.html")
+    assert cmaf_job.out is not None
+    shutil.copytree(cmaf_job.out, root / "asset")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".m3u8": "application/vnd.apple.mpegurl",
+        ".mpd": "application/dash+xml",
+        ".m4s": "video/iso.segment",
+        ".vtt": "text/vtt",
+    }
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def play(browser: Any, url: str) -> dict[str, Any]:
+    """Load the player page and wait until the video ends (or fails)."""
+    page = browser.new_page()
+    try:
+        page.goto(url)
+        deadline = time.monotonic() + 90
+        report: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            report = page.evaluate("window.report")
+            if report["ended"] or report["error"]:
+                break
+            time.sleep(0.25)
+        time.sleep(0.5)  # one more refresh of the text tracks
+        return dict(page.evaluate("window.report"))
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize(
+    ("lib", "manifest", "rate"),
+    # dash.js at real time: sped up, it loads a side-loaded WebVTT's later cues too late
+    [("hls", "master.m3u8", 4), ("dash", "manifest.mpd", 1)],
+    ids=["hls.js", "dash.js"],
+)
+def test_the_cmaf_asset_plays_to_the_end_with_its_subtitles(
+    site: str, browser: Any, cmaf_job: JobRun, lib: str, manifest: str, rate: int
+) -> None:
+    duration = manifest_of(cmaf_job)["duration"]
+    # WHEN a real player plays it, muted
+    report = play(browser, f"{site}/player.html?lib={lib}&src=/asset/{manifest}&rate={rate}")
+    # THEN it reaches the end with no error, the picture at the top rung's size
+    assert report["error"] is None, report
+    assert report["ended"], report
+    assert report["maxTime"] >= duration - 0.5, report
+    assert report["size"] == [640, 360]
+    # AND both subtitle languages are tracks, with the sidecars' cues at their times
+    by_language = {t["language"]: t for t in report["tracks"] if t["kind"] == "subtitles"}
+    assert set(by_language) == {"en", "es"}, report["tracks"]
+    english = by_language["en"]["cues"]
+    assert [c[2] for c in english] == ["Kick-off", "Half time"], english
+    assert abs(english[0][0] - 0.5) < 0.1 and abs(english[1][0] - 20.0) < 0.1, english
+
+
+def test_images_have_their_counts_and_sizes_and_the_poster_is_a_picture(
+    cmaf_job: JobRun,
+) -> None:
+    out = cmaf_job.out
+    assert out is not None
+    images = manifest_of(cmaf_job)["images"]
+    duration = manifest_of(cmaf_job)["duration"]
+    thumbs = sorted((out / "images" / "thumbnails").glob("*.jpg"))
+    # THEN one thumbnail per started 5 s, 320 wide at the video's aspect ratio
+    assert len(thumbs) == images["thumbnails"]["count"] == math.ceil(duration / 5) == 6
+    assert {_size(p) for p in thumbs} == {(320, 180)}
+    # AND one sprite sheet holds them all, mapped cue by cue in thumbnails.vtt
+    sheets = sorted((out / "images" / "sprites").glob("*.jpg"))
+    assert len(sheets) == images["sprites"]["count"] == 1
+    assert _size(sheets[0]) == (320 * images["sprites"]["columns"], 180 * images["sprites"]["rows"])
+    vtt = (out / "images" / "thumbnails.vtt").read_text()
+    assert vtt.startswith("WEBVTT")
+    assert len(re.findall(r"-->", vtt)) == 6
+    assert "sprites/000.jpg#xywh=1600,0,320,180" in vtt
+    # AND the poster is the top rung's size and shows a picture, not a black frame
+    poster = out / images["poster"]
+    assert _size(poster) == (640, 360)
+    luma = _luma(poster)
+    assert luma.mean() > 40 and luma.std() > 20
+
+
+def _size(path: Path) -> tuple[int, int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.codec_context.width, stream.codec_context.height
+
+
+def _luma(path: Path) -> Any:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return np.asarray(frame.to_ndarray(format="gray"), dtype=float)
+
+
+def captions(path: Path, field: str = "first") -> list[str]:
+    """Caption text decoded from ``path`` (a file or an HLS playlist), one line per cue."""
+    movie = str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
+    result = subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-data_field", field, "-f", "lavfi",
+         "-i", f"movie='{movie}'[out+subcc]", "-map", "0:1", "-f", "srt", "-"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    blocks = [b.strip().splitlines() for b in result.stdout.split("\n\n") if b.strip()]
+    return [" ".join(lines[2:]) for lines in blocks if len(lines) > 2]
+
+
+@pytest.mark.parametrize("packaging", ["hls-ts", "cmaf"])
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("mpegts_h264_aac_captions", "first"), ("mpegts_h264_608_multichannel_no_audio", "second")],
+)
+def test_cea608_captions_survive_into_every_rung(
+    real_media: dict[str, Path], run_job: Any, name: str, field: str, packaging: str
+) -> None:
+    # GIVEN real broadcast-style footage with CEA-608 captions in its H.264
+    source = real_media[name]
+    expected = captions(source, field)
+    assert expected, "the sample has captions to lose"
+    # WHEN it is transcoded with either packaging
+    run = run_job(source, key=f"uploads/{name}-{packaging}.ts",
+                  metadata={"vidflow-packaging": packaging})  # fmt: skip
+    assert run.status == "SUCCEEDED", run.failure
+    # THEN extracting the captions from each rung gives the source's text back
+    for rung in manifest_of(run)["renditions"]:
+        assert captions(run.out / rung["playlist"], field) == expected, rung["name"]

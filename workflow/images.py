@@ -1,0 +1,337 @@
+"""The still images a player shows for one video: thumbnails, sprite sheets, a VTT map, a poster.
+
+One ffmpeg run reads the whole source once, decoding keyframes only, and samples one
+frame per ``interval`` seconds of the video's span: for each tick, the latest keyframe
+at or before it. The same frames become numbered thumbnails, sprite sheets, and a tiny
+grey-level stream from which a poster frame is chosen; a second, short run takes the
+poster at full size from an accurate seek.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import ffmpeg
+
+from workflow.commands import _input, _time
+from workflow.errors import TranscodeError
+from workflow.transcode import run_ffmpeg
+
+MAX_COLUMNS = 10
+MAX_ROWS = 10
+# Each sampled frame, squashed to 32x18 grey levels: enough to tell black and blank.
+STATS_WIDTH = 32
+STATS_HEIGHT = 18
+STATS_FRAME_BYTES = STATS_WIDTH * STATS_HEIGHT
+# A keyframe up to this late counts as "at" its tick: timestamps on a 1/90000 or
+# 1/1000 clock rarely land exactly on a decimal second.
+TICK_TOLERANCE = 0.001
+# Grey levels are full range (0-255) whatever the source's range: its black reads 0.
+# Below this mean a frame is black: 10 % grey, blackdetect's default pixel threshold;
+# a frame of black with a small logo or credits falls below it too.
+BLACK_MEAN = 25.5
+# Below this spread (standard deviation of the 576 grey levels) a frame is one flat
+# shade: a fade, a slate, a white flash. The 32x18 scale averages away grain and noise,
+# so the spread measures layout-level contrast; ordinary pictures read 30 or more.
+BLANK_SPREAD = 12.0
+# The first usable frame is still fading in when its spread is under this share of the
+# next frame's.
+FADING_RATIO = 0.75
+# Demuxers without a keyframe index land on whatever packet bisection finds; starting
+# this much earlier reaches a keyframe before the poster's instant in common GOPs.
+ROUGH_SEEK_DEMUXERS = ("mpegts", "mpeg")
+ROUGH_SEEK_MARGIN = 10.0
+JPEG_QUALITY = 3
+POSTER_QUALITY = 2
+THUMBNAIL_PATTERN = "%05d.jpg"
+SPRITE_PATTERN = "%03d.jpg"
+
+
+@dataclass(frozen=True)
+class Images:
+    """What ``make_images`` wrote: every path lies under its ``workdir``."""
+
+    poster: Path
+    poster_time: float
+    thumbnails: tuple[Path, ...]
+    sprites: tuple[Path, ...]
+    vtt: Path
+    thumb_width: int
+    thumb_height: int
+    interval: float
+    columns: int
+    rows: int
+
+
+def thumbnail_count(duration: float, interval: float) -> int:
+    """One thumbnail per started ``interval`` of ``duration``, at least one."""
+    if duration <= 0 or interval <= 0:
+        raise ValueError("duration and interval must be positive")
+    # Rounded first so that 24.000001 s at 4 s intervals is 6, not 7.
+    return max(1, math.ceil(round(duration / interval, 6)))
+
+
+def sprite_grid(count: int) -> tuple[int, int]:
+    """Columns and rows of each sprite sheet: 10x10 at most, no wider or taller than needed."""
+    columns = min(MAX_COLUMNS, count)
+    return columns, min(MAX_ROWS, math.ceil(count / columns))
+
+
+def build_images_command(
+    source: str,
+    demuxer: str,
+    start: float,
+    duration: float,
+    workdir: Path,
+    *,
+    interval: float,
+    thumb_width: int,
+    binary: str = "ffmpeg",
+) -> list[str]:
+    """One ffmpeg run that writes thumbnails, sprite sheets and grey-level stats.
+
+    ``start`` is the video's first keyframe on the source's timeline (``-copyts`` keeps
+    that timeline), ``duration`` its length. Outputs, for ``thumbnail_count`` ticks
+    ``start + k * interval``: ``workdir/thumbnails/NNNNN.jpg`` (``thumb_width`` wide,
+    display aspect, square pixels), ``workdir/sprites/NNN.jpg`` (the same frames
+    tiled, the last sheet padded black), and ``workdir/stats.gray`` (32x18 grey bytes
+    per frame).
+    """
+    if thumb_width < 16 or thumb_width % 2:
+        raise ValueError(f"thumb_width must be even and at least 16, not {thumb_width}")
+    count = thumbnail_count(duration, interval)
+    columns, rows = sprite_grid(count)
+    frames = (
+        _input(source, demuxer, skip_frame="nokey")
+        .video.filter("setpts", f"PTS-{_time(start + TICK_TOLERANCE)}/TB")
+        # The decoder's end comes one frame after the last keyframe; ticks later than
+        # that must still get it, so the stream is extended by cloning its last frame.
+        .filter("tpad", stop_mode="clone", stop_duration=_time(duration + interval))
+        # Rounding timestamps up to the next tick makes each tick take the latest frame
+        # at or before it, never a later one.
+        .filter("fps", fps=f"1/{_time(interval)}", round="up", start_time=0)
+        .filter("trim", end_frame=count)
+    )
+    # Height from the display aspect ratio (sar included), rounded to even.
+    thumbs = (
+        frames.filter("scale", w=thumb_width, h=f"max(2,2*round({thumb_width}/dar/2))")
+        .filter("setsar", 1)
+        .filter_multi_output("split", 3)
+    )
+    sheets = thumbs.stream(1).filter("tile", f"{columns}x{rows}", color="black")
+    stats = thumbs.stream(2).filter("scale", STATS_WIDTH, STATS_HEIGHT).filter("format", "gray")
+    common = {"fps_mode": "passthrough", "map_metadata": -1}
+    jpeg = {**common, "f": "image2", "start_number": 0, "q:v": JPEG_QUALITY}
+    command = ffmpeg.merge_outputs(
+        thumbs.stream(0).output(str(workdir / "thumbnails" / THUMBNAIL_PATTERN), **jpeg),
+        sheets.output(str(workdir / "sprites" / SPRITE_PATTERN), **jpeg),
+        stats.output(str(workdir / "stats.gray"), **common, f="rawvideo", pix_fmt="gray"),
+    ).global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
+    return [binary, *command.get_args()]
+
+
+def poster_command(
+    source: str,
+    demuxer: str,
+    at: float,
+    width: int,
+    height: int,
+    out: Path,
+    *,
+    binary: str = "ffmpeg",
+) -> list[str]:
+    """One frame, the first at or after ``at`` on the source's timeline, as a JPEG.
+
+    The demuxer seeks to the keyframe before ``at`` by its own timestamps
+    (``-seek_timestamp``, so the container's start time does not shift it) and the
+    frames before ``at`` are decoded and dropped here, on the ``-copyts`` timeline.
+    MPEG-TS and MPEG-PS seek by bisecting on timestamps and may land past that
+    keyframe, so the seek aims ``ROUGH_SEEK_MARGIN`` seconds earlier.
+    """
+    margin = ROUGH_SEEK_MARGIN if demuxer in ROUGH_SEEK_DEMUXERS else 0.0
+    # A bare flag, which ffmpeg-python writes for an option whose value is None.
+    seek: dict[str, Any] = {}
+    if at - margin > 0:
+        seek = {"ss": _time(at - margin), "seek_timestamp": "1", "noaccurate_seek": None}
+    frame = (
+        _input(source, demuxer, **seek)
+        .video.filter("trim", start=_time(at))
+        .filter("scale", width, height)
+        .filter("setsar", 1)
+    )
+    output = frame.output(
+        str(out),
+        f="image2",
+        update=1,
+        **{"frames:v": 1, "q:v": POSTER_QUALITY, "fps_mode": "passthrough", "map_metadata": -1},
+    )
+    command = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
+    return [binary, *command.get_args()]
+
+
+def choose_poster(stats: bytes, frame_bytes: int) -> int:
+    """The index of the frame to make the poster from, given grey-level frames.
+
+    The first frame that is neither black (mean below ``BLACK_MEAN``) nor blank (spread
+    below ``BLANK_SPREAD``), or the one after it when it is still fading in; where no
+    frame qualifies, the one with the most spread.
+    """
+    if frame_bytes <= 0 or not stats or len(stats) % frame_bytes:
+        raise ValueError(f"{len(stats)} bytes are not whole frames of {frame_bytes}")
+    measured = [
+        _mean_and_spread(stats[i : i + frame_bytes]) for i in range(0, len(stats), frame_bytes)
+    ]
+    usable = [mean >= BLACK_MEAN and spread >= BLANK_SPREAD for mean, spread in measured]
+    if any(usable):
+        first = usable.index(True)
+        after = first + 1
+        fading = (
+            after < len(measured)
+            and usable[after]
+            and measured[first][1] < FADING_RATIO * measured[after][1]
+        )
+        return after if fading else first
+    spreads = [spread for _, spread in measured]
+    return spreads.index(max(spreads))
+
+
+def thumbnails_vtt(
+    count: int,
+    interval: float,
+    duration: float,
+    thumb_w: int,
+    thumb_h: int,
+    columns: int = MAX_COLUMNS,
+    rows: int = MAX_ROWS,
+    sprite_uri: Callable[[int], str] = lambda i: f"sprites/{i:03d}.jpg",
+) -> str:
+    """A WebVTT sprite map: one cue per thumbnail, pointing into its sheet with ``#xywh``.
+
+    Cue ``k`` runs from ``k * interval`` to the next cue (the last, to ``duration``),
+    on the player's timeline, which starts at the video's first frame.
+    """
+    per_sheet = columns * rows
+    lines = ["WEBVTT", ""]
+    for k in range(count):
+        begin = k * interval
+        end = duration if k == count - 1 else min((k + 1) * interval, duration)
+        sheet, cell = divmod(k, per_sheet)
+        row, column = divmod(cell, columns)
+        lines += [
+            f"{_vtt_time(begin)} --> {_vtt_time(end)}",
+            f"{sprite_uri(sheet)}#xywh={column * thumb_w},{row * thumb_h},{thumb_w},{thumb_h}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def make_images(
+    source: str,
+    demuxer: str,
+    start: float,
+    duration: float,
+    workdir: Path,
+    *,
+    interval: float,
+    thumb_width: int,
+    poster_size: tuple[int, int],
+    timeout: float,
+    binary: str = "ffmpeg",
+) -> Images:
+    """Write thumbnails, sprite sheets, ``thumbnails.vtt`` and ``poster.jpg`` in ``workdir``.
+
+    Both ffmpeg runs share ``timeout`` seconds. Raises ``TranscodeError`` when ffmpeg
+    fails or writes fewer images than the video's span calls for.
+    """
+    deadline = time.monotonic() + timeout
+    count = thumbnail_count(duration, interval)
+    columns, rows = sprite_grid(count)
+    sheets = math.ceil(count / (columns * rows))
+    # A retried work item may find a previous attempt's files; none may stand in for ours.
+    for folder in ("thumbnails", "sprites"):
+        shutil.rmtree(workdir / folder, ignore_errors=True)
+        (workdir / folder).mkdir(parents=True)
+    stats_path = workdir / "stats.gray"
+    stats_path.unlink(missing_ok=True)
+    run_ffmpeg(
+        build_images_command(
+            source,
+            demuxer,
+            start,
+            duration,
+            workdir,
+            interval=interval,
+            thumb_width=thumb_width,
+            binary=binary,
+        ),
+        timeout,
+    )
+    thumbnails = tuple(workdir / "thumbnails" / (THUMBNAIL_PATTERN % k) for k in range(count))
+    sprites = tuple(workdir / "sprites" / (SPRITE_PATTERN % k) for k in range(sheets))
+    _require(thumbnails, "thumbnails")
+    _require(sprites, "sprite sheets")
+    stats = stats_path.read_bytes() if stats_path.exists() else b""
+    if len(stats) != count * STATS_FRAME_BYTES:
+        raise TranscodeError(
+            f"ffmpeg measured {len(stats) // STATS_FRAME_BYTES} of {count} thumbnail frames"
+        )
+    chosen = choose_poster(stats, STATS_FRAME_BYTES)
+    poster_time = float(round(chosen * interval, 6))
+    poster = workdir / "poster.jpg"
+    poster.unlink(missing_ok=True)
+    run_ffmpeg(
+        poster_command(source, demuxer, start + poster_time, *poster_size, poster, binary=binary),
+        max(1.0, deadline - time.monotonic()),
+    )
+    _require((poster,), "poster")
+    thumb_w, thumb_h = jpeg_size(thumbnails[0])
+    vtt = workdir / "thumbnails.vtt"
+    vtt.write_text(thumbnails_vtt(count, interval, duration, thumb_w, thumb_h, columns, rows))
+    return Images(
+        poster=poster,
+        poster_time=poster_time,
+        thumbnails=thumbnails,
+        sprites=sprites,
+        vtt=vtt,
+        thumb_width=thumb_w,
+        thumb_height=thumb_h,
+        interval=float(interval),
+        columns=columns,
+        rows=rows,
+    )
+
+
+def jpeg_size(path: Path) -> tuple[int, int]:
+    """Width and height of one JPEG, read from its header."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.codec_context.width, stream.codec_context.height
+
+
+def _require(paths: tuple[Path, ...], what: str) -> None:
+    missing = [path.name for path in paths if not path.is_file() or path.stat().st_size == 0]
+    if missing:
+        raise TranscodeError(
+            f"ffmpeg wrote {len(paths) - len(missing)} of {len(paths)} {what} "
+            f"(missing {', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+        )
+
+
+def _mean_and_spread(frame: bytes) -> tuple[float, float]:
+    mean = sum(frame) / len(frame)
+    variance = sum(level * level for level in frame) / len(frame) - mean * mean
+    return mean, math.sqrt(max(0.0, variance))
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}"
