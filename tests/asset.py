@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import av
 import m3u8
@@ -111,3 +113,15 @@ def strict_parse(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["node", str(NODE_TOOLS / "validate.js"), *files], capture_output=True, text=True
     )
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """``root/manifest.json``, validated against the schema file the project publishes."""
+    import jsonschema
+
+    from workflow.manifest import SCHEMA, json_schema
+
+    manifest = json.loads((root / "manifest.json").read_text())
+    jsonschema.validate(manifest, json_schema())
+    assert manifest["schema"] == SCHEMA
+    return dict(manifest)

@@ -49,7 +49,7 @@ def segment_muxing(packaging: str) -> dict[str, str]:
     }
 
 
-def _input(source: str, demuxer: str, **options: str) -> ffmpeg.nodes.FilterableStream:
+def open_input(source: str, demuxer: str, **options: str) -> ffmpeg.nodes.FilterableStream:
     """Open ``source`` with exactly one allowed demuxer and protocol."""
     if demuxer not in ALLOWED_DEMUXERS:
         raise ValueError(f"demuxer {demuxer!r} is not allowed")
@@ -85,9 +85,9 @@ def build_chunk_command(
     muxing = segment_muxing(packaging)
     # -ss counts from the container's start time (origin) both for the seek and for
     # dropping frames before it, even with -copyts; -seek_timestamp makes them disagree.
-    video = _input(source, demuxer, ss=_time(chunk.start - origin)).video
+    video = open_input(source, demuxer, ss=seconds_arg(chunk.start - origin)).video
     branches = video.filter("ccrepack").filter_multi_output("split", len(renditions))
-    relative = [_time(t - chunk.start) for t in chunk.segment_starts[1:]]
+    relative = [seconds_arg(t - chunk.start) for t in chunk.segment_starts[1:]]
     outputs = []
     for i, rung in enumerate(renditions):
         scaled = (
@@ -107,10 +107,10 @@ def build_chunk_command(
             "bufsize": f"{rung.bufsize_kbps}k",
             "g": chunk.frames + 1,
             "sc_threshold": 0,
-            "force_key_frames": ",".join(_time(t) for t in chunk.segment_starts),
+            "force_key_frames": ",".join(seconds_arg(t) for t in chunk.segment_starts),
             "frames:v": chunk.frames,
             "fps_mode": "passthrough",
-            "output_ts_offset": _time(TS_OFFSET),
+            "output_ts_offset": seconds_arg(TS_OFFSET),
             "map_metadata": -1,
             "f": "segment",
             "segment_format": muxing["segment_format"],
@@ -123,7 +123,7 @@ def build_chunk_command(
         if relative:
             options["segment_times"] = ",".join(relative)
         else:
-            options["segment_time"] = _time(chunk.duration + 3600)
+            options["segment_time"] = seconds_arg(chunk.duration + 3600)
         outputs.append(scaled.output(str(rung_dir / muxing["pattern"]), **options))
     command = ffmpeg.merge_outputs(*outputs).global_args(
         "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
@@ -153,11 +153,11 @@ def build_audio_command(
     start together and last as long.
     """
     audio = (
-        _input(source, demuxer)
-        .audio.filter("atrim", start=_time(start), end=_time(start + duration))
-        .filter("asetpts", f"PTS-{_time(start)}/TB")
+        open_input(source, demuxer)
+        .audio.filter("atrim", start=seconds_arg(start), end=seconds_arg(start + duration))
+        .filter("asetpts", f"PTS-{seconds_arg(start)}/TB")
         .filter("aresample", 48000, **{"async": 1, "first_pts": 0})
-        .filter("apad", whole_dur=_time(duration))
+        .filter("apad", whole_dur=seconds_arg(duration))
     )
     muxing = segment_muxing(packaging)
     options: dict[str, object] = {"segment_start_number": first_segment}
@@ -170,12 +170,12 @@ def build_audio_command(
             "c:a": "aac",
             "b:a": f"{kbps}k",
             "ac": 2,
-            "output_ts_offset": _time(start + TS_OFFSET),
+            "output_ts_offset": seconds_arg(start + TS_OFFSET),
             "map_metadata": -1,
             "f": "segment",
             "segment_format": muxing["segment_format"],
             "segment_format_options": muxing["segment_format_options"],
-            "segment_time": _time(segment_seconds),
+            "segment_time": seconds_arg(segment_seconds),
             "segment_list": str(workdir / "audio" / "segments.csv"),
             "segment_list_type": "csv",
             "reset_timestamps": 0,
@@ -185,5 +185,5 @@ def build_audio_command(
     return [binary, *command.get_args()]
 
 
-def _time(seconds: float) -> str:
+def seconds_arg(seconds: float) -> str:
     return f"{seconds:.6f}"

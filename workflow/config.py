@@ -49,7 +49,7 @@ class Settings:
     # VOD output: "hls-ts" (MPEG-TS segments) or "cmaf" (fMP4 segments behind both an
     # HLS and a DASH manifest); an upload's ``vidflow-packaging`` metadata overrides it.
     packaging: str = "hls-ts"
-    # A thumbnail (and trick-play tile) every this many seconds of video.
+    # A thumbnail (and trick-play tile) every this many seconds of video; 0: no images.
     thumbnail_seconds: float = 5.0
     limits: Limits = field(default_factory=Limits)
 
@@ -80,7 +80,9 @@ class Settings:
                 env, "LIVE_GAP_SECONDS", cls.live_gap_seconds, float, allow_zero=True
             ),
             packaging=env.get("PACKAGING", cls.packaging),
-            thumbnail_seconds=_number(env, "THUMBNAIL_SECONDS", cls.thumbnail_seconds, float),
+            thumbnail_seconds=_number(
+                env, "THUMBNAIL_SECONDS", cls.thumbnail_seconds, float, allow_zero=True
+            ),
             limits=limits,
         )
         check_packaging(settings.packaging, "PACKAGING")

@@ -20,7 +20,7 @@ from typing import Any
 import av
 import ffmpeg
 
-from workflow.commands import _input, _time
+from workflow.commands import open_input, seconds_arg
 from workflow.errors import TranscodeError
 from workflow.transcode import run_ffmpeg
 
@@ -109,14 +109,14 @@ def build_images_command(
     count = thumbnail_count(duration, interval)
     columns, rows = sprite_grid(count)
     frames = (
-        _input(source, demuxer, skip_frame="nokey")
-        .video.filter("setpts", f"PTS-{_time(start + TICK_TOLERANCE)}/TB")
+        open_input(source, demuxer, skip_frame="nokey")
+        .video.filter("setpts", f"PTS-{seconds_arg(start + TICK_TOLERANCE)}/TB")
         # The decoder's end comes one frame after the last keyframe; ticks later than
         # that must still get it, so the stream is extended by cloning its last frame.
-        .filter("tpad", stop_mode="clone", stop_duration=_time(duration + interval))
+        .filter("tpad", stop_mode="clone", stop_duration=seconds_arg(duration + interval))
         # Rounding timestamps up to the next tick makes each tick take the latest frame
         # at or before it, never a later one.
-        .filter("fps", fps=f"1/{_time(interval)}", round="up", start_time=0)
+        .filter("fps", fps=f"1/{seconds_arg(interval)}", round="up", start_time=0)
         .filter("trim", end_frame=count)
     )
     # Height from the display aspect ratio (sar included), rounded to even.
@@ -159,10 +159,10 @@ def poster_command(
     # A bare flag, which ffmpeg-python writes for an option whose value is None.
     seek: dict[str, Any] = {}
     if at - margin > 0:
-        seek = {"ss": _time(at - margin), "seek_timestamp": "1", "noaccurate_seek": None}
+        seek = {"ss": seconds_arg(at - margin), "seek_timestamp": "1", "noaccurate_seek": None}
     frame = (
-        _input(source, demuxer, **seek)
-        .video.filter("trim", start=_time(at))
+        open_input(source, demuxer, **seek)
+        .video.filter("trim", start=seconds_arg(at))
         .filter("scale", width, height)
         .filter("setsar", 1)
     )

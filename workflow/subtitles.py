@@ -20,7 +20,6 @@ import ffmpeg
 from workflow.errors import SubtitleError, TranscodeError
 from workflow.transcode import run_ffmpeg
 
-
 SIDECAR_FORMATS = ("vtt", "srt")
 MAX_SIDECARS = 20
 MAX_SUBTITLE_BYTES = 2 * 1024 * 1024

@@ -117,9 +117,12 @@ def test_functions_reach_only_their_prefixes() -> None:
     bucket_wide = 's3:::${AWS::StackName}-ingest-${AWS::AccountId}-${AWS::Region}"'
     for role, statement in _statements():
         if bucket_wide in json.dumps(statement):
-            # only listing live/ (a stream's markers and segments), never the uploads
+            # only listing: live/ (a stream's markers and segments) for the live
+            # functions, uploads/ (a video's sidecar subtitles) for the Plan function
             assert statement["Action"] == ["s3:ListBucket"], role
-            assert statement["Condition"]["StringLike"]["s3:prefix"] == ["live/*"], role
+            prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
+            expected = ["uploads/*"] if role == "PlanFunctionRole" else ["live/*"]
+            assert prefixes == expected, role
         for resource in (
             statement["Resource"]
             if isinstance(statement["Resource"], list)

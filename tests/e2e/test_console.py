@@ -102,14 +102,16 @@ def test_an_execution_shows_its_graph_timeline_manifest_and_plays(
     ran = {"Probe", "Plan", "Transcode", "Publish", "Published"}
     assert {name: statuses[name] for name in ran} == dict.fromkeys(ran, "SUCCEEDED")
     assert statuses["RecordFailure"] == statuses["JobFailed"] == "NOT_RUN"
-    # AND the timeline has one bar per chunk (and the audio), as many as the plan's items
+    # AND the timeline has one bar per chunk (and the audio and images), as many as the
+    # plan's items
     job = jobs["SUCCEEDED"].rsplit(":", 1)[1]
     s3 = stack.client("s3")
     items = s3.get_object(Bucket=stack.ready["output_bucket"], Key=f"jobs/{job}/items.json")
     planned = sorted(
-        "audio" if i["kind"] == "audio" else f"video-{i['chunk']['index']:05d}"
+        f"video-{i['chunk']['index']:05d}" if i["kind"] == "video" else i["kind"]
         for i in json.loads(items["Body"].read())
     )
+    assert "images" in planned
     bars = sorted(
         r.get_attribute("data-label") for r in page.locator('#timeline [data-kind="item"]').all()
     )

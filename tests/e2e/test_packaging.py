@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import math
 import re
 import shutil
@@ -24,15 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import av
-import jsonschema
 import numpy as np
 import pytest
 
-from tests.asset import strict_parse
+from tests.asset import read_manifest, strict_parse
 from tests.conftest import JobRun, upload_and_follow
 from tests.stack import free_port
 from workflow import cmaf
-from workflow.manifest import json_schema
 from workflow.transcode import ffmpeg_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,9 +65,7 @@ def cmaf_job(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -
 
 def manifest_of(run: JobRun) -> dict[str, Any]:
     assert run.out is not None
-    manifest = json.loads((run.out / "manifest.json").read_text())
-    jsonschema.validate(manifest, json_schema())
-    return dict(manifest)
+    return read_manifest(run.out)
 
 
 def test_one_set_of_fmp4_segments_behind_hls_v7_and_dash(cmaf_job: JobRun) -> None:

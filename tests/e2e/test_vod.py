@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.asset import read_asset, strict_parse
+from tests.asset import read_asset, read_manifest, strict_parse
 from tests.media import synth
 from tests.source_facts import decode_video
 
@@ -32,8 +32,7 @@ def assert_playable(run: Any, source: Path) -> None:
     assert run.out is not None
     parsed = strict_parse(run.out)
     assert parsed.returncode == 0, parsed.stderr
-    manifest = json.loads((run.out / "manifest.json").read_text())
-    assert manifest["schema"] == "vidflow.manifest/1"
+    manifest = read_manifest(run.out)
     source_fmt = "mpegts" if source.suffix == ".ts" else None
     truth = decode_video(source, source_fmt)
     tolerance = max(0.35, 0.03 * truth.duration)

@@ -1,0 +1,228 @@
+"""CMAF splitting, the DASH manifest, packaging choice and the manifest schema: pure code."""
+
+from __future__ import annotations
+
+import copy
+import struct
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import jsonschema
+import pytest
+
+from workflow import cmaf, dash, hls, steps
+from workflow.config import Settings
+from workflow.errors import TranscodeError, UploadOptionError
+from workflow.hls import SegmentEntry
+from workflow.ladder import Rendition
+from workflow.manifest import SCHEMA, build_manifest, json_schema
+from workflow.subtitles import SubtitleTrack
+
+MPD = "{urn:mpeg:dash:schema:mpd:2011}"
+
+
+def box(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def mdhd(timescale: int) -> bytes:
+    return box(b"mdhd", bytes(4) + bytes(8) + struct.pack(">I", timescale) + bytes(8))
+
+
+def init_segment(timescale: int = 15360, codec: bytes = b"avc1") -> bytes:
+    stbl = box(b"stbl", box(b"stsd", bytes(8) + box(codec, bytes(16))))
+    trak = box(b"trak", box(b"mdia", mdhd(timescale) + box(b"minf", stbl)))
+    return box(b"ftyp", b"iso6" + bytes(4)) + box(b"moov", box(b"mvhd", bytes(100)) + trak)
+
+
+def whole_segment(init: bytes, payload: bytes = b"frames") -> bytes:
+    return init + box(b"moof", box(b"mfhd", bytes(8))) + box(b"mdat", payload)
+
+
+def test_a_segment_splits_into_its_init_and_its_fragments() -> None:
+    init = init_segment()
+    split = cmaf.split_segment(whole_segment(init) + box(b"mfra", bytes(8)))
+    assert split.init == init
+    assert [b.kind for b in cmaf.boxes(split.media)] == [b"moof", b"mdat"]
+    assert cmaf.timescale(split.init) == 15360
+
+
+def test_the_digest_follows_the_sample_description_only() -> None:
+    same = cmaf.sample_description_digest(init_segment(15360))
+    assert same == cmaf.sample_description_digest(init_segment(90000))
+    assert same != cmaf.sample_description_digest(init_segment(codec=b"hvc1"))
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        b"\x00\x00\x00\x10ftyp",  # claims more bytes than there are
+        box(b"moov", b"") + box(b"moof", b""),  # no ftyp first
+        init_segment(),  # no fragment at all
+        b"\x00\x00\x00",  # a box header cut short
+    ],
+)
+def test_a_damaged_segment_is_a_transcode_error(damaged: bytes) -> None:
+    with pytest.raises(TranscodeError):
+        cmaf.split_segment(damaged)
+
+
+def segments(*durations: float) -> list[SegmentEntry]:
+    return [SegmentEntry(f"seg_{i:05d}.m4s", d, 1000) for i, d in enumerate(durations)]
+
+
+def test_the_timeline_merges_equal_durations_and_never_drifts() -> None:
+    track = dash.Track(10.0, segments(4.0, 4.0, 4.0, 2.966667), 15360)
+    assert dash.timeline(track) == [
+        {"t": 153600, "d": 61440, "r": 2},
+        {"t": 337920, "d": 45568, "r": 0},
+    ]
+    # 1001/30000 s frames: a third of a tick lost per segment would add up; it does not
+    thirds = dash.Track(0.0, segments(*[1.001] * 3000), 30000)
+    entries = dash.timeline(thirds)
+    total = sum(e["d"] * (1 + e["r"]) for e in entries)
+    assert total == round(3000 * 1.001 * 30000)
+
+
+def test_the_mpd_lists_every_rung_audio_and_subtitles() -> None:
+    # GIVEN two rungs, audio and one subtitle language
+    document = dash.mpd(
+        duration=10.0,
+        segment_seconds=4.0,
+        video=dash.Track(10.0, segments(4.0, 4.0, 2.0), 15360),
+        representations=[
+            dash.VideoRepresentation("720p", 3_000_000, 1280, 720, "avc1.64001f"),
+            dash.VideoRepresentation("360p", 900_000, 640, 360, "avc1.64001e"),
+        ],
+        frame_rate=29.97,
+        audio=dash.Track(10.0, segments(3.989, 4.011, 2.0), 48000),
+        audio_bandwidth=130_000,
+        text=[dash.TextTrack("pt-BR", "subtitles/pt-BR.vtt")],
+    )
+    root = ET.fromstring(document)
+    # THEN it is a static MPD of three adaptation sets
+    assert root.get("type") == "static" and root.get("mediaPresentationDuration") == "PT10.000S"
+    video, audio, text = root.findall(f"{MPD}Period/{MPD}AdaptationSet")
+    assert video.get("frameRate") == "30000/1001" and video.get("maxWidth") == "1280"
+    assert [r.get("id") for r in video.findall(f"{MPD}Representation")] == ["720p", "360p"]
+    template = video.find(f"{MPD}SegmentTemplate")
+    assert template is not None
+    assert template.get("media") == "$RepresentationID$/seg_$Number%05d$.m4s"
+    assert template.get("presentationTimeOffset") == "153600"
+    audio_template = audio.find(f"{MPD}SegmentTemplate")
+    assert audio_template is not None and audio_template.get("timescale") == "48000"
+    assert text.get("lang") == "pt-BR"
+    assert text.findtext(f"{MPD}Representation/{MPD}BaseURL") == "subtitles/pt-BR.vtt"
+
+
+def test_fmp4_media_playlists_are_version_7_with_their_init() -> None:
+    ts = hls.media_playlist(segments(4.0))
+    fmp4 = hls.media_playlist(segments(4.0), init="init.mp4")
+    assert "#EXT-X-VERSION:3" in ts and "EXT-X-MAP" not in ts
+    assert "#EXT-X-VERSION:7" in fmp4 and '#EXT-X-MAP:URI="init.mp4"' in fmp4
+
+
+@pytest.mark.parametrize(
+    ("metadata", "chosen"),
+    [
+        ({}, "hls-ts"),
+        ({"vidflow-packaging": "cmaf"}, "cmaf"),
+        ({"Vidflow-Packaging": " CMAF "}, "cmaf"),
+        ({"other": "cmaf"}, "hls-ts"),
+    ],
+)
+def test_an_upload_may_choose_its_packaging(metadata: dict[str, str], chosen: str) -> None:
+    assert steps.upload_packaging(metadata, "hls-ts") == chosen
+
+
+def test_an_unknown_packaging_is_a_named_input_error() -> None:
+    with pytest.raises(UploadOptionError, match="hls-ts, cmaf"):
+        steps.upload_packaging({"vidflow-packaging": "webm"}, "hls-ts")
+
+
+def test_the_packaging_setting_is_checked_at_cold_start() -> None:
+    assert Settings.from_env({"PACKAGING": "cmaf"}).packaging == "cmaf"
+    with pytest.raises(Exception, match="PACKAGING must be one of"):
+        Settings.from_env({"PACKAGING": "mp4"})
+
+
+class _RecordingStepFunctions:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def start_execution(self, **kwargs: Any) -> dict[str, str]:
+        self.started.append(kwargs["name"])
+        return {"executionArn": kwargs["name"]}
+
+
+def test_sidecar_uploads_start_no_job() -> None:
+    sfn = _RecordingStepFunctions()
+    records = [
+        {"s3": {"bucket": {"name": "in"}, "object": {"key": key, "eTag": "e", "size": 1}}}
+        for key in ("uploads/game.en.srt", "uploads/game.vtt", "uploads/game.mp4")
+    ]
+    settings = Settings(state_machine_arn="arn:aws:states:eu-west-1:1:stateMachine:vod")
+    steps.start_jobs(records, settings, steps.Clients(s3=None, sfn=sfn))
+    assert len(sfn.started) == 1 and sfn.started[0].startswith("game-")
+
+
+def manifest(**changes: Any) -> dict[str, Any]:
+    rung = Rendition("360p", 640, 360, 800, "3.0")
+    variant = hls.VariantEntry("360p/index.m3u8", 900_000, 850_000, 640, 360, 30.0, "avc1.64001e")
+    built = build_manifest(
+        job_id="game-0123456789abcdef",
+        source={"bucket": "in", "key": "uploads/game.mp4", "duration": 8.0, "audio": None},
+        plan={"segment_seconds": 4.0, "chunks": [{}], "audio_kbps": 128},
+        renditions=[(rung, variant)],
+        playlists={"360p": segments(4.0, 4.0)},
+        audio=None,
+        timings={"probe": 0.5},
+        packaging="cmaf",
+        images={
+            "poster": "images/poster.jpg",
+            "poster_time": 5.0,
+            "thumbnails": {
+                "count": 2, "interval": 5.0, "width": 320, "height": 180,
+                "first": "images/thumbnails/00000.jpg",
+            },
+            "sprites": {"count": 1, "columns": 2, "rows": 1, "vtt": "images/thumbnails.vtt"},
+            "wall_seconds": 1.5,
+        },
+        subtitles=[SubtitleTrack("en")],
+    )  # fmt: skip
+    built.update(changes)
+    return built
+
+
+def test_a_built_manifest_conforms_to_the_published_schema() -> None:
+    built = manifest()
+    jsonschema.validate(built, json_schema())
+    assert built["schema"] == SCHEMA and built["dash"] == "manifest.mpd"
+    assert built["subtitles"][0] == {
+        "language": "en",
+        "name": "English",
+        "playlist": "subtitles/en.m3u8",
+        "webvtt": "subtitles/en.vtt",
+    }
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"schema": "vidflow.manifest/1"},
+        {"packaging": "webm"},
+        {"renditions": []},
+        {"extra": True},
+    ],
+)
+def test_the_schema_rejects_what_a_reader_could_not_use(broken: dict[str, Any]) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(manifest(**broken), json_schema())
+
+
+def test_the_schema_requires_every_rendition_field() -> None:
+    built = manifest()
+    missing = copy.deepcopy(built)
+    del missing["renditions"][0]["bytes"]
+    with pytest.raises(jsonschema.ValidationError, match="bytes"):
+        jsonschema.validate(missing, json_schema())
