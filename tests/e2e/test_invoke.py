@@ -55,7 +55,8 @@ def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> No
     planned = invoke(stack, "PlanFunction", "plan.json")
     assert planned.returncode == 0, planned.stderr
     plan = json.loads(planned.stdout)
-    assert (plan["chunks"], plan["items"], plan["renditions"]) == (3, 4, ["360p"])
+    # three chunks, the audio and the images
+    assert (plan["chunks"], plan["items"], plan["renditions"]) == (3, 5, ["360p"])
 
     chunk = invoke(stack, "transcode_chunk", "transcode-chunk.json")
     assert chunk.returncode == 0, chunk.stderr
@@ -65,12 +66,16 @@ def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> No
     assert audio.returncode == 0, audio.stderr
     assert json.loads(audio.stdout)["item"] == "audio"
 
+    images = invoke(stack, "ImagesFunction", "images.json")
+    assert images.returncode == 0, images.stderr
+    assert json.loads(images.stdout)["item"] == "images"
+
     # Chunks 0 and 2 were never encoded: publish refuses, and says why.
     published = invoke(stack, "publish", "publish.json")
     assert published.returncode == 1
     assert json.loads(published.stdout)["errorType"] == "IncompleteOutputError"
     assert (
-        published.stderr.strip().splitlines()[-1].startswith("error: IncompleteOutputError: 2 of 4")
+        published.stderr.strip().splitlines()[-1].startswith("error: IncompleteOutputError: 2 of 5")
     )
 
     failed = invoke(stack, "record_failure", "record-failure.json")

@@ -37,6 +37,7 @@ HLS_JS = ROOT / "workflow" / "console" / "node_modules" / "hls.js" / "dist" / "h
 DASH_JS = ROOT / "tests" / "node" / "node_modules" / "dashjs" / "dist" / "modern" / "umd"
 PLAYER = Path(__file__).parent / "pages" / "player.html"
 MPD = "{urn:mpeg:dash:schema:mpd:2011}"
+LAST_FRAME = 1 / 30  # the test clip's frame duration
 
 ENGLISH_SRT = (
     b"1\r\n00:00:00,500 --> 00:00:03,000\r\nKick-off\r\n\r\n"
@@ -179,10 +180,11 @@ def play(browser: Any, url: str) -> dict[str, Any]:
         report: dict[str, Any] = {}
         while time.monotonic() < deadline:
             report = page.evaluate("window.report")
-            if report["ended"] or report["error"]:
+            at_end = report["maxTime"] >= (report.get("duration") or math.inf) - LAST_FRAME
+            if report["ended"] or report["error"] or at_end:
                 break
             time.sleep(0.25)
-        time.sleep(0.5)  # one more refresh of the text tracks
+        time.sleep(1.0)  # time for "ended", and one more refresh of the text tracks
         return dict(page.evaluate("window.report"))
     finally:
         page.close()
@@ -200,10 +202,14 @@ def test_the_cmaf_asset_plays_to_the_end_with_its_subtitles(
     duration = manifest_of(cmaf_job)["duration"]
     # WHEN a real player plays it, muted
     report = play(browser, f"{site}/player.html?lib={lib}&src=/asset/{manifest}&rate={rate}")
-    # THEN it reaches the end with no error, the picture at the top rung's size
+    # THEN the playhead reaches the last frame with no error, the picture at the top
+    # rung's size. hls.js also fires "ended"; dash.js now and then leaves the playhead a
+    # microsecond short of the duration without it (its end-of-stream detection, seen
+    # once in five runs on a loaded machine), so for it reaching the end is the test.
     assert report["error"] is None, report
-    assert report["ended"], report
-    assert report["maxTime"] >= duration - 0.5, report
+    assert report["maxTime"] >= duration - LAST_FRAME, report
+    if lib == "hls":
+        assert report["ended"], report
     assert report["size"] == [640, 360]
     # AND both subtitle languages are tracks, with the sidecars' cues at their times
     by_language = {t["language"]: t for t in report["tracks"] if t["kind"] == "subtitles"}
