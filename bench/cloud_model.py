@@ -47,7 +47,11 @@ ASSUMPTIONS = {
         "assumed: x264 threads scale to 80 % on 6 vCPU (2 vCPU measured here at 98 %)",
     ),
     "cpu_speed_vs_here": (1.0, "assumed: a Lambda vCPU as fast as one core of this machine"),
-    "aac_cpu_per_source_s": (0.05, "measured order of magnitude: AAC 128k stereo"),
+    "aac_cpu_per_source_s": (
+        0.05,
+        "used only when the vod_local run predates its own AAC measurement (vod_local.py "
+        "now times the audio item's ffmpeg alone: 0.014 on this machine)",
+    ),
     "upload_mbit_s": (10.0, "assumed: a typical 1080p upload (camera or encoder file)"),
 }
 
@@ -60,6 +64,7 @@ def a(name: str) -> float:
 class Measured:
     cpu_per_source_second: float
     output_mb_per_source_second: float
+    aac_cpu_per_source_second: float
     source: str
 
 
@@ -71,7 +76,8 @@ def measured() -> Measured:
     seconds = float(data["source"]["seconds"])
     cpu = float(data["vidflow"]["usage"]["cpu_s"])
     output = sum(r["bytes"] for r in data["vidflow"]["rungs"]) / 1e6
-    return Measured(cpu / seconds, output / seconds, runs[-1].name)
+    aac = data.get("aac", {}).get("cpu_per_source_second", a("aac_cpu_per_source_s"))
+    return Measured(cpu / seconds, output / seconds, float(aac), runs[-1].name)
 
 
 def vcpus(memory_mb: int) -> float:
@@ -99,7 +105,7 @@ def model(
     video = waves * chunk_wall + starts
     audio = (
         a("cold_start_s")
-        + max(source_mb / a("s3_read_mb_s"), duration_s * a("aac_cpu_per_source_s"))
+        + max(source_mb / a("s3_read_mb_s"), duration_s * m.aac_cpu_per_source_second)
         + a("state_overhead_s")
     )
     total = probe + 3 * a("state_overhead_s") + max(video, audio) + a("state_overhead_s")
@@ -124,7 +130,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=200, help="MapMaxConcurrency")
     args = parser.parse_args()
     m = measured()
-    print(f"cloud model from {m.source}: {m.cpu_per_source_second:.2f} CPU-s and "
+    print(f"cloud model from {m.source}: {m.cpu_per_source_second:.2f} CPU-s (ladder), "
+          f"{m.aac_cpu_per_source_second:.3f} CPU-s (AAC) and "
           f"{m.output_mb_per_source_second:.2f} MB of output per source second")  # fmt: skip
     print("assumptions:")
     for name, (value, why) in ASSUMPTIONS.items():

@@ -569,6 +569,13 @@ def main(argv: list[str] | None = None) -> int:
         encodes = run_encodes(ffmpeg, source, renditions, defaults, frames, work, args.repeat)
         baseline = evaluate(ffmpeg, source, renditions, encodes.baseline_out, work, args.subsample)
         vidflow = evaluate(ffmpeg, source, renditions, encodes.vidflow_out, work, args.subsample)
+        # The audio item's work alone (decode the source's audio, AAC 128k), for the
+        # cloud model: its CPU-seconds per source second.
+        aac = measure(
+            [ffmpeg, "-v", "error", "-i", str(source), "-vn", "-c:a", "aac",
+             "-b:a", f"{defaults.audio_kbps}k", "-ac", "2", "-f", "null", "-"],
+            work / "aac.log",
+        )  # fmt: skip
         manifest_path = encodes.vidflow_out / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
         audio = {
@@ -633,6 +640,10 @@ def main(argv: list[str] | None = None) -> int:
             "score_diff": {
                 o.name: round(o.score - t.score, 3) for o, t in zip(vidflow, baseline, strict=True)
             },
+        },
+        "aac": {
+            "usage": aac.to_dict(),
+            "cpu_per_source_second": round(aac.cpu_s / args.seconds, 5),
         },
         "notes": notes,
         "benchmark_seconds": runtime,

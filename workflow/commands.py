@@ -19,6 +19,10 @@ from workflow.plan import Chunk
 from workflow.sources import ALLOWED_DEMUXERS, protocols_for
 
 TS_OFFSET = 10.0
+# ... and the mpegts muxer delays every timestamp it writes by twice its max_delay
+# (-muxdelay, 0.7 s by default) on top, so a TS rendition's first frame is presented
+# at start + TS_OFFSET + TS_MUXER_DELAY; fMP4 segments carry no such delay.
+TS_MUXER_DELAY = 1.4
 # Each segment is its own MPEG-TS file and starts with PAT, PMT and SDT; repeating them
 # every 0.1 s (the muxer's default) costs ~30 kbit/s per rendition for nothing.
 TS_TABLES_ONCE = "pat_period=3600:sdt_period=3600"

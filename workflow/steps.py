@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -172,11 +172,11 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
     chunks = plan_chunks(
         FrameIndex.from_dict(probed["index"]), settings.chunk_seconds, settings.segment_seconds
     )
+    # Every sidecar's key starts with the video's own "<folder>/<stem>.": list only those.
+    video_key = event["source"]["key"]
+    sidecar_prefix = str(PurePosixPath(video_key).with_suffix("")) + "."
     sidecars = subtitles.find_sidecars(
-        event["source"]["key"],
-        Bucket(clients.s3, event["source"]["bucket"]).keys(
-            event["source"]["key"].rpartition("/")[0] + "/"
-        ),
+        video_key, Bucket(clients.s3, event["source"]["bucket"]).keys(sidecar_prefix)
     )
     items: list[dict[str, Any]] = [{"kind": "audio"}] if facts["audio"] else []
     if settings.thumbnail_seconds > 0:
@@ -415,7 +415,7 @@ def make_subtitles(
     sidecar = subtitles.Sidecar(**event["item"]["sidecar"])
     paths = JobPaths(event["job_id"])
     output = Bucket(clients.s3, settings.output_bucket)
-    facts = output.get_json(paths.plan_key)["facts"]
+    plan = output.get_json(paths.plan_key)
     ingest = Bucket(clients.s3, event["source"]["bucket"])
     size = int(ingest.head(sidecar.key)["ContentLength"])
     if size > subtitles.MAX_SUBTITLE_BYTES:
@@ -433,11 +433,14 @@ def make_subtitles(
     except SubtitleError as exc:
         raise SubtitleError(f"{sidecar.key}: {exc}") from None
     # HLS players place cue time 0 at this 90 kHz video timestamp: the first frame's.
-    first_frame = round((facts["start_time"] + commands.TS_OFFSET) * 90_000)
+    first_frame = plan["facts"]["start_time"] + commands.TS_OFFSET
+    if plan["packaging"] == "hls-ts":
+        first_frame += commands.TS_MUXER_DELAY
+    mpegts = round(first_frame * 90_000)
     track = subtitles.SubtitleTrack(sidecar.language)
     output.put_bytes(
         f"{paths.output_prefix}{track.webvtt_uri}",
-        subtitles.with_timestamp_map(vtt, first_frame).encode(),
+        subtitles.with_timestamp_map(vtt, mpegts).encode(),
     )
     item = _item_name(event)
     output.put_json(

@@ -46,22 +46,31 @@ ENGLISH_SRT = (
 SPANISH_VTT = b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nSaque inicial\n"
 
 
-@pytest.fixture(scope="module")
-def cmaf_job(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
-    # GIVEN subtitle sidecars uploaded first, then the video, asking for CMAF
+def job_with_sidecars(engine: Any, clip: Any, out: Path, stem: str, packaging: str) -> JobRun:
+    """Subtitle sidecars uploaded first, then the video, asking for ``packaging``."""
     s3, bucket = engine.client("s3"), engine.endpoints.ingest_bucket
-    s3.put_object(Bucket=bucket, Key="uploads/match.en.srt", Body=ENGLISH_SRT)
-    s3.put_object(Bucket=bucket, Key="uploads/match.es.vtt", Body=SPANISH_VTT)
+    s3.put_object(Bucket=bucket, Key=f"uploads/{stem}.en.srt", Body=ENGLISH_SRT)
+    s3.put_object(Bucket=bucket, Key=f"uploads/{stem}.es.vtt", Body=SPANISH_VTT)
     run = upload_and_follow(
         engine,
         clip("h264_aac_2gop"),
-        "uploads/match.mp4",
-        tmp_path_factory.mktemp("cmaf"),
-        metadata={"vidflow-packaging": "cmaf"},
+        f"uploads/{stem}.mp4",
+        out,
+        metadata={"vidflow-packaging": packaging},
     )
     assert run.status == "SUCCEEDED", run.failure
     assert run.out is not None
     return run
+
+
+@pytest.fixture(scope="module")
+def cmaf_job(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+    return job_with_sidecars(engine, clip, tmp_path_factory.mktemp("cmaf"), "match", "cmaf")
+
+
+@pytest.fixture(scope="module")
+def ts_job(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+    return job_with_sidecars(engine, clip, tmp_path_factory.mktemp("ts"), "derby", "hls-ts")
 
 
 def manifest_of(run: JobRun) -> dict[str, Any]:
@@ -140,15 +149,18 @@ def test_every_rung_decodes_every_source_frame_once(cmaf_job: JobRun) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(cmaf_job: JobRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The player page, hls.js, dash.js and the CMAF asset on one local HTTP origin."""
+def site(
+    cmaf_job: JobRun, ts_job: JobRun, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The player page, hls.js, dash.js and both assets on one local HTTP origin."""
     root = tmp_path_factory.mktemp("site")
     (root / "lib").mkdir()
     shutil.copy(HLS_JS, root / "lib")
     shutil.copy(DASH_JS / "dash.all.min.js", root / "lib")
     shutil.copy(PLAYER, root / "player.html")
-    assert cmaf_job.out is not None
-    shutil.copytree(cmaf_job.out, root / "asset")
+    assert cmaf_job.out is not None and ts_job.out is not None
+    shutil.copytree(cmaf_job.out, root / "cmaf")
+    shutil.copytree(ts_job.out, root / "hls-ts")
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -191,17 +203,21 @@ def play(browser: Any, url: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("lib", "manifest", "rate"),
+    ("lib", "asset", "manifest", "rate"),
     # dash.js at real time: sped up, it loads a side-loaded WebVTT's later cues too late
-    [("hls", "master.m3u8", 4), ("dash", "manifest.mpd", 1)],
-    ids=["hls.js", "dash.js"],
+    [
+        ("hls", "cmaf", "master.m3u8", 4),
+        ("dash", "cmaf", "manifest.mpd", 1),
+        ("hls", "hls-ts", "master.m3u8", 4),
+    ],
+    ids=["cmaf-hls.js", "cmaf-dash.js", "ts-hls.js"],
 )
-def test_the_cmaf_asset_plays_to_the_end_with_its_subtitles(
-    site: str, browser: Any, cmaf_job: JobRun, lib: str, manifest: str, rate: int
+def test_the_asset_plays_to_the_end_with_its_subtitles(
+    site: str, browser: Any, cmaf_job: JobRun, lib: str, asset: str, manifest: str, rate: int
 ) -> None:
     duration = manifest_of(cmaf_job)["duration"]
     # WHEN a real player plays it, muted
-    report = play(browser, f"{site}/player.html?lib={lib}&src=/asset/{manifest}&rate={rate}")
+    report = play(browser, f"{site}/player.html?lib={lib}&src=/{asset}/{manifest}&rate={rate}")
     # THEN the playhead reaches the last frame with no error, the picture at the top
     # rung's size. hls.js also fires "ended"; dash.js now and then leaves the playhead a
     # microsecond short of the duration without it (its end-of-stream detection, seen
@@ -288,3 +304,36 @@ def test_cea608_captions_survive_into_every_rung(
     # THEN extracting the captions from each rung gives the source's text back
     for rung in manifest_of(run)["renditions"]:
         assert captions(run.out / rung["playlist"], field) == expected, rung["name"]
+
+
+def test_a_sidecar_that_is_not_subtitles_fails_the_job_by_name(
+    engine: Any, clip: Any, run_job: Any
+) -> None:
+    # GIVEN a "subtitle" upload that is a binary file
+    engine.client("s3").put_object(
+        Bucket=engine.endpoints.ingest_bucket, Key="uploads/final.fr.srt", Body=bytes(range(256))
+    )
+    # WHEN its video is uploaded
+    run = run_job(clip("h264_aac_2gop"), key="uploads/final.mp4")
+    # THEN the job fails with SubtitleError naming the file, and publishes nothing
+    assert run.status == "FAILED"
+    assert run.failure["error"] == "SubtitleError"
+    assert "uploads/final.fr.srt" in run.failure["cause"]
+    assert run.output_keys == []
+
+
+@pytest.mark.parametrize("job", ["cmaf_job", "ts_job"])
+def test_webvtt_cue_time_zero_maps_to_the_first_video_frame(
+    job: str, request: pytest.FixtureRequest
+) -> None:
+    run: JobRun = request.getfixturevalue(job)
+    assert run.out is not None
+    # GIVEN the 90 kHz timestamp each published WebVTT file maps its time 0 to
+    header = (run.out / "subtitles" / "en.vtt").read_text().splitlines()[1]
+    mpegts = int(re.fullmatch(r"X-TIMESTAMP-MAP=MPEGTS:(\d+),LOCAL:00:00:00.000", header)[1])
+    # THEN it is the first video frame's presentation time in the rendition itself
+    rung = read_manifest(run.out)["renditions"][0]["playlist"]
+    with av.open(str(run.out / rung)) as container:
+        stream = container.streams.video[0]
+        first = min(f.pts for _, f in zip(range(10), container.decode(stream), strict=False))
+        assert abs(first * stream.time_base * 90_000 - mpegts) < 90_000 / 30
