@@ -85,7 +85,10 @@ class Settings:
             ),
             limits=limits,
         )
-        check_packaging(settings.packaging, "PACKAGING")
+        if settings.packaging not in PACKAGINGS:
+            raise ConfigurationError(
+                f"PACKAGING must be one of {', '.join(PACKAGINGS)}, got {settings.packaging!r}"
+            )
         from workflow.ladder import parse_ladder
 
         parse_ladder(settings.ladder)
@@ -103,14 +106,8 @@ class Settings:
         return settings
 
 
+# The packagings vidflow makes (the PACKAGING setting, an upload's metadata).
 PACKAGINGS = ("hls-ts", "cmaf")
-
-
-def check_packaging(value: str, where: str) -> str:
-    """``value`` if it names a packaging vidflow makes, else a ConfigurationError."""
-    if value not in PACKAGINGS:
-        raise ConfigurationError(f"{where} must be one of {', '.join(PACKAGINGS)}, got {value!r}")
-    return value
 
 
 def _number(
