@@ -2,19 +2,25 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The demo needs the local cloud only; tests add the dev tools, the browser and the notebook SDK.
+LOCAL_STAMP := $(VENV)/.installed-local
+STAMP := $(VENV)/.installed-dev
 NODE_STAMP := tests/node/node_modules/.installed
-CONSOLE_STAMP := workflow/console/node_modules/.installed
+CONSOLE_STAMP := workflow/cli/console/node_modules/.installed
 DEMO_OUT ?= demo-output
 
 .PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP) $(NODE_STAMP) $(CONSOLE_STAMP) /usr/bin/chromium
 
-$(STAMP): pyproject.toml
+$(LOCAL_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,notebook]'
+	$(BIN)/pip install --quiet -e '.[local]'
+	touch $@
+
+$(STAMP): $(LOCAL_STAMP)
+	$(BIN)/pip install --quiet -e '.[local,dev,notebook]'
 	touch $@
 
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
@@ -23,16 +29,16 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	touch $@
 
 # The console's one front-end dependency (hls.js), from the npm registry.
-$(CONSOLE_STAMP): workflow/console/package.json workflow/console/package-lock.json
+$(CONSOLE_STAMP): workflow/cli/console/package.json workflow/cli/console/package-lock.json
 	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
-	cd workflow/console && npm ci --no-audit --no-fund --loglevel=error
+	cd workflow/cli/console && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Debian's Chromium: the browser the console's end-to-end tests drive (Playwright).
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-demo: $(STAMP) $(CONSOLE_STAMP)
+demo: $(LOCAL_STAMP)
 	$(BIN)/vidflow demo --out $(DEMO_OUT)
 
 test: setup
@@ -54,4 +60,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/cloud_model.py
 
 clean:
-	rm -rf $(VENV) .cache demo-output .pytest_cache tests/node/node_modules
+	rm -rf $(VENV) .cache .aws-sam demo-output .pytest_cache tests/node/node_modules workflow/cli/console/node_modules

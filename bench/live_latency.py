@@ -27,7 +27,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -38,13 +37,15 @@ from typing import Any
 # Run as a script, so its own folder is on the path: the VOD benchmark's source is shared.
 from vod_local import make_source, template_defaults
 
-from workflow import commands, encoder, transcode
+from workflow import commands, transcode
+from workflow.cli import encoder
 from workflow.config import Limits
-from workflow.engine import LocalEngine
 from workflow.ladder import Rendition, build_ladder
+from workflow.local.binaries import ffmpeg_binary
+from workflow.local.engine import LocalEngine
+from workflow.local.template import load_template
 from workflow.plan import Chunk
 from workflow.probe import probe
-from workflow.template import load_template
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -90,7 +91,7 @@ def encode_command(segment: Path, rungs: list[Rendition], folder: Path, preset: 
         chunk,
         rungs,
         folder,
-        binary=transcode.ffmpeg_binary(),
+        binary=ffmpeg_binary(),
         preset=preset,
     )
 
@@ -120,25 +121,11 @@ def encode_costs(segments: list[Path], work: Path, preset: str, ladder: str) -> 
 
 
 def run_stack(segments: list[Path], segment_seconds: float) -> dict[str, Any]:
-    """Push the segments in real time to an in-process local stack; time everything."""
+    """Push the segments in real time to a local stack; time everything."""
     engine = LocalEngine(ROOT, log_file=Path(tempfile.gettempdir()) / "vidflow-bench-live.log")
-    durations: dict[str, list[float]] = defaultdict(list)
-    lock = threading.Lock()
-    real_invoke = engine.host.invoke
-
-    def timed(name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
-        began = time.monotonic()
-        try:
-            return real_invoke(name, event)
-        finally:
-            function = engine.host.find(name)
-            with lock:
-                durations[function.logical_id if function else name].append(
-                    time.monotonic() - began
-                )
-
-    engine.host.invoke = timed  # type: ignore[method-assign,assignment]
     endpoints = engine.start()
+    assert engine.lambdas is not None
+    durations: dict[str, list[float]] = defaultdict(list)
     try:
         s3 = engine.client("s3")
         report = encoder.push(
@@ -152,6 +139,8 @@ def run_stack(segments: list[Path], segment_seconds: float) -> dict[str, Any]:
             realtime=True,
         )
     finally:
+        for timing in engine.lambdas.timings:
+            durations[timing.function].append((timing.init_ms + timing.total_ms) / 1000)
         engine.stop()
     return {
         "latency_s": {str(k): round(v, 3) for k, v in sorted(report.latencies.items())},
@@ -171,12 +160,12 @@ def main() -> int:
     for noisy in ("vidflow", "botocore", "boto3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     defaults = template_defaults()
-    source = make_source(transcode.ffmpeg_binary(), max(args.seconds, 30))
+    source = make_source(ffmpeg_binary(), max(args.seconds, 30))
     with tempfile.TemporaryDirectory(prefix="vidflow-bench-live-") as scratch:
         work = Path(scratch)
         log.info("cutting %s into %g s segments at %dp", source.name, args.segment, args.height)
         segments = encoder.cut_segments(
-            source, work / "venue", args.segment, binary=transcode.ffmpeg_binary(),
+            source, work / "venue", args.segment, binary=ffmpeg_binary(),
             height=args.height,
         )[: max(1, round(args.seconds / args.segment))]  # fmt: skip
         log.info("encoding %d segments outside the stack (both ways)", len(segments))

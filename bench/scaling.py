@@ -30,7 +30,7 @@ from vod_local import (
 )
 
 from workflow.ladder import build_ladder
-from workflow.transcode import ffmpeg_binary
+from workflow.local.binaries import ffmpeg_binary
 
 log = logging.getLogger("bench.scaling")
 

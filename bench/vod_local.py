@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from workflow.ladder import Rendition, build_ladder
-from workflow.template import load_template
-from workflow.transcode import ffmpeg_binary
+from workflow.local.binaries import ffmpeg_binary
+from workflow.local.template import load_template
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent

@@ -12,7 +12,7 @@ from typing import Any
 import av
 import m3u8
 
-from workflow.transcode import ffmpeg_binary
+from workflow.local.binaries import ffmpeg_binary
 
 NODE_TOOLS = Path(__file__).parent / "node"
 

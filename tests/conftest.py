@@ -14,8 +14,11 @@ import pytest
 
 from tests.media import registry, synth
 from workflow.jobs import JobPaths, job_id
+from workflow.local.binaries import ffmpeg_binary
 
 ROOT = Path(__file__).resolve().parents[1]
+# Steps called directly by tests run where a function's layer would put ffmpeg: here.
+os.environ.setdefault("FFMPEG_BINARY", ffmpeg_binary())
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +43,7 @@ def real_media() -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One local stack for the session, with retry back-off shortened 100 times."""
-    from workflow.engine import LocalEngine
+    from workflow.local.engine import LocalEngine
 
     stack = LocalEngine(
         ROOT,

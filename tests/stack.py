@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -10,11 +11,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 
-VIDFLOW = [sys.executable, "-m", "workflow.cli"]
+VIDFLOW = [sys.executable, "-m", "workflow.cli.main"]
 
 
 def free_port() -> int:
@@ -41,13 +43,16 @@ class RunningStack:
 
 
 @contextmanager
-def vidflow_up(*options: str) -> Iterator[RunningStack]:
-    """Start `vidflow up` with ``options``, wait for its JSON line, stop it with SIGTERM."""
+def vidflow_up(*options: str, root: Path | None = None) -> Iterator[RunningStack]:
+    """Start `vidflow up` with ``options`` (for the project at ``root``, this one by
+    default), wait for its JSON line, stop it with SIGTERM."""
+    env = {**os.environ, "VIDFLOW_ROOT": str(root)} if root else None
     process = subprocess.Popen(
         [*VIDFLOW, "up", "--port", str(free_port()), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=env,
     )
     try:
         assert process.stdout is not None

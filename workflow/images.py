@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import av
 import ffmpeg
 
 from workflow.commands import open_input, seconds_arg
@@ -308,11 +307,33 @@ def make_images(
     )
 
 
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless and their variants):
+# each carries the picture's height and width. The Images function reads no other part.
+_SOF_MARKERS = frozenset(
+    {*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), 0xCD, 0xCE, 0xCF}
+)
+
+
 def jpeg_size(path: Path) -> tuple[int, int]:
-    """Width and height of one JPEG, read from its header."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        return stream.codec_context.width, stream.codec_context.height
+    """Width and height of one JPEG, read from its start-of-frame header."""
+    data = path.read_bytes()
+    if data[:2] != b"\xff\xd8":
+        raise TranscodeError(f"{path.name} is not a JPEG")
+    position = 2
+    while position + 9 <= len(data):
+        if data[position] != 0xFF:
+            break
+        marker = data[position + 1]
+        if marker == 0xFF:
+            position += 1
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker in _SOF_MARKERS:
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            width = int.from_bytes(data[position + 7 : position + 9], "big")
+            return width, height
+        position += 2 + length
+    raise TranscodeError(f"{path.name} has no JPEG frame header")
 
 
 def _require(paths: tuple[Path, ...], what: str) -> None:

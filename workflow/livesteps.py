@@ -53,7 +53,8 @@ _STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
 _SEGMENT = re.compile(r"(\d{1,9})\.(ts|m4s)")
 # A writer's lease on a stream's playlists: far longer than writing a few playlists.
 LEASE_SECONDS = 60.0
-_HEAD_BYTES = 64 * 1024
+# Enough of a file's start to sniff its container.
+HEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -177,55 +178,6 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
     }
 
 
-@transient_aws_errors()
-def probe_segment(
-    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
-) -> dict[str, Any]:
-    """Probe one segment as untrusted input; say so if it was published already.
-
-    The stream's first probed segment fixes its settings (``stream.json`` and the
-    ladder for its picture size), so every later segment is encoded the same way.
-    """
-    from workflow.probe import probe
-
-    stream, sequence = event["stream"], int(event["sequence"])
-    table = StreamTable(clients.dynamodb, settings.live_table)
-    if table.has_arrival(stream, sequence):
-        return {**event, "duplicate": True}
-    with scratch_dir() as workdir:
-        source, head, size = _segment_input(event["source"], clients, workdir)
-        facts = probe(
-            source,
-            head=head,
-            size=size,
-            limits=settings.limits,
-            timeout=max(5.0, min(30.0, remaining() - 5)),
-        ).facts
-    record = table.get(stream)
-    if record is None or record.config is None:
-        config = stream_config(
-            _declared_config(event["source"]["bucket"], stream, clients),
-            facts.display_width,
-            facts.display_height,
-            facts.frame_rate,
-            facts.audio is not None,
-            settings,
-        )
-        table.configure(stream, config)
-    return {
-        **event,
-        "duplicate": False,
-        "segment": {
-            "container": facts.container,
-            "container_start": facts.container_start,
-            "start": facts.start_time,
-            "end": round(facts.start_time + facts.duration, 6),
-            "frames": facts.frame_count,
-            "has_audio": facts.audio is not None,
-        },
-    }
-
-
 def stream_config(
     declared: dict[str, Any],
     width: int,
@@ -278,7 +230,7 @@ def stream_config(
     }
 
 
-def _declared_config(bucket: str, stream: str, clients: Clients) -> dict[str, Any]:
+def declared_config(bucket: str, stream: str, clients: Clients) -> dict[str, Any]:
     ingest = Bucket(clients.s3, bucket)
     key = f"{LIVE_PREFIX}{stream}/{STREAM_CONFIG}"
     if not ingest.exists(key):
@@ -313,7 +265,7 @@ def transcode_segment(
     chunk = Chunk(sequence, start, end, int(segment["frames"]), sequence, [start])
     binary = transcode.ffmpeg_binary()
     with scratch_dir() as workdir:
-        source, _, _ = _segment_input(event["source"], clients, workdir)
+        source, _, _ = segment_input(event["source"], clients, workdir)
         for rung in renditions:
             (workdir / rung.name).mkdir()
         jobs = [
@@ -378,7 +330,7 @@ def transcode_segment(
     }
 
 
-def _segment_input(
+def segment_input(
     source: dict[str, Any], clients: Clients, workdir: Path
 ) -> tuple[str, bytes, int]:
     """Where ffmpeg reads a segment, its first bytes and its size.
@@ -395,9 +347,9 @@ def _segment_input(
         data = ingest.get_bytes(init_key) + ingest.get_bytes(key)
         path = workdir / "segment.mp4"
         path.write_bytes(data)
-        return str(path), data[:_HEAD_BYTES], len(data)
+        return str(path), data[:HEAD_BYTES], len(data)
     size = int(ingest.head(key)["ContentLength"])
-    return ingest.presign(key), ingest.read_range(key, size, _HEAD_BYTES), size
+    return ingest.presign(key), ingest.read_range(key, size, HEAD_BYTES), size
 
 
 @transient_aws_errors()

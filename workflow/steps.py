@@ -51,7 +51,6 @@ _MAP_LEVEL_ERRORS = {
     "States.ItemReaderFailed",
     "States.Runtime",
 }
-_HEAD_BYTES = 64 * 1024
 
 # A deadline: seconds left before the function is stopped.
 Remaining = Callable[[], float]
@@ -100,49 +99,6 @@ def start_jobs(
         except clients.sfn.exceptions.ExecutionAlreadyExists:
             started.append({"job_id": job, "key": key, "started": False})
     return started
-
-
-@transient_aws_errors()
-def probe_source(
-    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Remaining
-) -> dict[str, Any]:
-    """Probe the upload as untrusted input and store its facts and frame index."""
-    # PyAV is imported here only: it ships in the Probe function's layer alone.
-    from workflow.probe import probe
-
-    began = time.monotonic()
-    source = event["source"]
-    paths = JobPaths(event["job_id"])
-    ingest = Bucket(clients.s3, source["bucket"])
-    described = ingest.head(source["key"])
-    size = int(described["ContentLength"])
-    packaging = upload_packaging(described.get("Metadata", {}), settings.packaging)
-    head = ingest.read_range(source["key"], size, _HEAD_BYTES)
-    result = probe(
-        ingest.presign(source["key"]),
-        head=head,
-        size=size,
-        limits=settings.limits,
-        timeout=max(5.0, min(60.0, remaining() - 10)),
-    )
-    elapsed = round(time.monotonic() - began, 3)
-    Bucket(clients.s3, settings.output_bucket).put_json(
-        paths.probe_key,
-        {
-            "facts": result.facts.to_dict(),
-            "index": result.index.to_dict(),
-            "packaging": packaging,
-            "elapsed": elapsed,
-        },
-    )
-    facts = result.facts
-    return {
-        "probe_key": paths.probe_key,
-        "duration": facts.duration,
-        "width": facts.display_width,
-        "height": facts.display_height,
-        "has_audio": facts.audio is not None,
-    }
 
 
 def upload_packaging(metadata: dict[str, str], default: str) -> str:

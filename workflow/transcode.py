@@ -7,10 +7,11 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from workflow.config import ConfigurationError
 from workflow.errors import TranscodeError, TranscodeInterruptedError
 
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
@@ -30,22 +31,24 @@ class Segment:
     duration: float
 
 
+# Where the Ffmpeg layer puts its binary on Lambda.
+LAYER_FFMPEG = Path("/opt/bin/ffmpeg")
+
+
 def ffmpeg_binary() -> str:
-    """The ffmpeg to run: ``$FFMPEG_BINARY``, the Lambda layer's, or imageio-ffmpeg's."""
+    """The ffmpeg to run: ``$FFMPEG_BINARY`` if set, else the Ffmpeg layer's.
+
+    The local engine sets ``FFMPEG_BINARY`` to the built layer's binary for the functions
+    that have the layer, and to nothing for those that do not, as Lambda would.
+    """
     configured = os.environ.get("FFMPEG_BINARY")
     if configured:
         return configured
-    layer = Path("/opt/bin/ffmpeg")
-    if layer.exists():
-        return str(layer)
-    import imageio_ffmpeg
-
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
-# Called with each ffmpeg process as it starts; only the local engine's fault switch
-# sets it (to kill a chosen function's ffmpeg mid-transcode). Never set on Lambda.
-started_hook: Callable[[subprocess.Popen[bytes]], None] | None = None
+    if LAYER_FFMPEG.exists():
+        return str(LAYER_FFMPEG)
+    raise ConfigurationError(
+        f"no ffmpeg: this function needs the Ffmpeg layer ({LAYER_FFMPEG}) or FFMPEG_BINARY"
+    )
 
 
 # Seconds left for reporting a failure after ffmpeg gives up, and the allowance per
@@ -69,8 +72,6 @@ def run_ffmpeg(args: Sequence[str], timeout: float) -> None:
     with subprocess.Popen(
         list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     ) as process:
-        if started_hook is not None:
-            started_hook(process)
         try:
             _, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

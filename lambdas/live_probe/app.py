@@ -6,7 +6,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow import livesteps, steps
+from workflow import probe_steps, steps
 from workflow.config import Settings
 
 logger = Logger()
@@ -17,4 +17,4 @@ clients = steps.Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb")
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.thread_safe_append_keys(stream=event["stream"], sequence=event["sequence"])
-    return livesteps.probe_segment(event, settings, clients, steps.time_left(context))
+    return probe_steps.probe_segment(event, settings, clients, steps.time_left(context))

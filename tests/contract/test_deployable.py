@@ -17,7 +17,7 @@ import pytest
 from samtranslator.translator.arn_generator import ArnGenerator
 from samtranslator.translator.transform import transform
 
-from workflow.template import load_template
+from workflow.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -171,14 +171,6 @@ def test_every_log_group_has_a_retention() -> None:
             assert r["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in groups, lid
 
 
-@pytest.fixture(scope="module")
-def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sam-build")
-    done = _tool("sam", "build", "--template", "sam-template.yaml", "--build-dir", str(out))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out
-
-
 def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -251,7 +243,8 @@ def test_each_handler_imports_from_the_built_artefacts_alone(
         "print(sorted(n for n in sys.modules if n in ('av', 'workflow', 'ffmpeg')))"
     )
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script, environment, os.pathsep.join(map(str, paths))],
+        [sys.executable, "-I", "-S", "-B", "-c", script, environment,
+         os.pathsep.join(map(str, paths))],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

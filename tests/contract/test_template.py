@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from workflow import errors
-from workflow.template import Stack, load_template
+from workflow.local.template import Stack, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "sam-template.yaml")

@@ -190,8 +190,8 @@ def test_a_live_stream_plays_in_the_console_while_it_grows(
     console: tuple[RunningStack, str, dict[str, str]], browser: Any, clip: Any, tmp_path: Path
 ) -> None:
     stack, url, _ = console
-    from workflow import encoder
-    from workflow.transcode import ffmpeg_binary
+    from workflow.cli import encoder
+    from workflow.local.binaries import ffmpeg_binary
 
     # GIVEN a live stream with four 2 s segments published and no END yet
     segments = encoder.cut_segments(clip("h264_aac_2gop"), tmp_path, 2.0, binary=ffmpeg_binary())

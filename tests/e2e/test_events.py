@@ -50,20 +50,20 @@ def shape(value: Any, key: str = "") -> Any:
 def recorded(engine: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     seen: dict[str, list[Any]] = {}
     lock = threading.Lock()
-    real = engine.host.invoke
+    real = engine.lambdas.invoke
 
     def recording(name: str, event: Any) -> Any:
-        function = engine.host.find(name)
+        function = engine.stack.find_function(name)
         with lock:
             seen.setdefault(function.logical_id, []).append(event)
         return real(name, event)
 
-    monkeypatch.setattr(engine.host, "invoke", recording)
+    monkeypatch.setattr(engine.lambdas, "invoke", recording)
     return seen
 
 
 def test_every_function_has_a_sample_event() -> None:
-    from workflow.template import Stack
+    from workflow.local.template import Stack
 
     assert set(EVENT_FOR) == {f.logical_id for f in Stack(EVENTS.parent).functions()}
 
@@ -89,8 +89,8 @@ def test_sample_events_match_real_payloads(
     deadline = time.monotonic() + 120
     while "LivePublishFunction" not in recorded and time.monotonic() < deadline:
         time.sleep(0.2)
-    sweep = engine.host.find("LiveSweepFunction")
-    engine.host.invoke(sweep.arn, engine.scheduled_event(sweep.arn))
+    sweep = engine.functions["LiveSweepFunction"]
+    engine.invoke(sweep.arn, engine.scheduled_event(sweep.arn))
     # THEN each sample event has exactly the shape of a real payload for its function
     for function, name in EVENT_FOR.items():
         sample = json.loads((EVENTS / name).read_text())

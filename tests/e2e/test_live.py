@@ -15,9 +15,9 @@ import pytest
 
 from tests.asset import read_asset, read_manifest, read_rendition, strict_parse
 from tests.source_facts import decode_video
-from workflow import encoder
+from workflow.cli import encoder
 from workflow.livesteps import StreamPaths
-from workflow.transcode import ffmpeg_binary
+from workflow.local.binaries import ffmpeg_binary
 
 LADDER = "360:800,240:400"
 RUNGS = ("360p", "240p", "audio")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.stack import vidflow_up
-from workflow.transcode import ffmpeg_binary
+from workflow.local.binaries import ffmpeg_binary
 
 SECONDS = 240
 

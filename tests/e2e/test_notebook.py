@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflow.notebook import attach
+from workflow.cli.notebook import attach
 
 
 def test_sdk_lists_and_reads_executions(engine: Any, clip: Any, run_job: Any) -> None:

@@ -30,10 +30,10 @@ from tests.asset import read_manifest, strict_parse
 from tests.conftest import JobRun, upload_and_follow
 from tests.stack import free_port
 from workflow import cmaf
-from workflow.transcode import ffmpeg_binary
+from workflow.local.binaries import ffmpeg_binary
 
 ROOT = Path(__file__).resolve().parents[2]
-HLS_JS = ROOT / "workflow" / "console" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
+HLS_JS = ROOT / "workflow" / "cli" / "console" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 DASH_JS = ROOT / "tests" / "node" / "node_modules" / "dashjs" / "dist" / "modern" / "umd"
 PLAYER = Path(__file__).parent / "pages" / "player.html"
 MPD = "{urn:mpeg:dash:schema:mpd:2011}"

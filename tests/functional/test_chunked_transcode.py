@@ -12,9 +12,10 @@ from tests.source_facts import decode_video
 from workflow import commands, hls
 from workflow.config import Limits
 from workflow.ladder import build_ladder
+from workflow.local.binaries import ffmpeg_binary
 from workflow.plan import plan_chunks
 from workflow.probe import probe
-from workflow.transcode import ffmpeg_binary, listed_segments, run_ffmpeg
+from workflow.transcode import listed_segments, run_ffmpeg
 
 
 def encode_in_chunks(

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from workflow.transcode import ffmpeg_binary
+from workflow.local.binaries import ffmpeg_binary
 
 
 @dataclass(frozen=True)

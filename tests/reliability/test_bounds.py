@@ -34,7 +34,7 @@ def test_tighter_bounds_come_from_the_template(clip: Any, tmp_path: Any) -> None
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "workflow.cli", "process", str(clip("half_second")),
+        [sys.executable, "-m", "workflow.cli.main", "process", str(clip("half_second")),
          "--out", str(tmp_path / "out"), "--parameter", "MaxInputPixels=1000"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.asset import read_asset
-from workflow.faults import FaultPlan, parse
+from workflow.local.faults import FaultPlan, parse
 
 SURVIVABLE = (
     "probe:throttle,plan:timeout,transcode_chunk:transient,transcode_chunk:kill,"
@@ -18,9 +19,10 @@ SURVIVABLE = (
 
 
 def arm(engine: Any, monkeypatch: pytest.MonkeyPatch, spec: str) -> FaultPlan:
-    plan = FaultPlan(parse(spec), engine.host._logical_id)
-    monkeypatch.setattr(engine.host, "faults", plan)
-    return plan
+    """Arm ``spec`` on the session's engine for one test; disarmed after it."""
+    monkeypatch.setattr(engine, "faults", engine.faults)
+    monkeypatch.setattr(engine.lambdas, "faults", engine.lambdas.faults)
+    return engine.arm(spec)
 
 
 def published(root: Path) -> dict[str, Any]:
@@ -100,6 +102,9 @@ def test_permanent_faults_fail_named_and_leave_nothing(
     assert run.status == "FAILED"
     assert run.error == expected, run.cause
     assert run.failure["error"] == expected and run.failure["input"]["key"] == key
+    if expected == "TranscodeInterruptedError":
+        # the work item's own error, not the Map's: which chunk, and what happened to it
+        assert re.fullmatch(r"video-\d{5}: ffmpeg was killed by SIGKILL", run.cause), run.cause
     assert run.output_keys == [], "an incomplete asset was published"
     s3 = engine.client("s3")
     scratch = s3.list_objects_v2(
@@ -109,7 +114,7 @@ def test_permanent_faults_fail_named_and_leave_nothing(
 
 
 def test_a_bad_fault_spec_is_named() -> None:
-    from workflow.faults import FaultSpecError
+    from workflow.local.faults import FaultSpecError
 
     for spec in ("probe", "probe:explode", "s3put:kill", "probe:transient:x"):
         with pytest.raises(FaultSpecError):

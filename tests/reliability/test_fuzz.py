@@ -32,10 +32,10 @@ from workflow import errors
 from workflow.config import ConfigurationError, Limits, Settings
 from workflow.errors import NotAVideoError, UnsafeInputError, VidflowError
 from workflow.ladder import build_ladder
+from workflow.local.binaries import ffmpeg_binary
 from workflow.plan import FrameIndex, plan_chunks
 from workflow.probe import probe
 from workflow.sources import DEMUXER_FOR_FAMILY, sniff
-from workflow.transcode import ffmpeg_binary
 
 FAST = settings(max_examples=200, deadline=None)
 

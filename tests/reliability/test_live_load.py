@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from tests.asset import read_rendition
-from workflow import encoder
+from workflow.cli import encoder
 from workflow.livesteps import StreamPaths
-from workflow.transcode import ffmpeg_binary
+from workflow.local.binaries import ffmpeg_binary
 
 STREAMS = 8
 SEGMENTS = 30

@@ -33,8 +33,8 @@ from workflow.images import (
     thumbnail_count,
     thumbnails_vtt,
 )
+from workflow.local.binaries import ffmpeg_binary
 from workflow.sources import ALLOWED_DEMUXERS
-from workflow.transcode import ffmpeg_binary
 
 WORKDIR = Path("/tmp/vidflow-images")
 PRESIGNED = "https://ingest.s3.amazonaws.com/uploads/clip.mp4?X-Amz-Signature=abc"

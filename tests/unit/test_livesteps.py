@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from workflow.cli.encoder import delivery_order
 from workflow.config import Settings
-from workflow.encoder import delivery_order
 from workflow.errors import StreamConfigError
 from workflow.livesteps import execution_name, parse_live_key, stream_config
 

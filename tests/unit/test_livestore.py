@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from workflow.livestore import StreamTable
-from workflow.template import Stack
+from workflow.local.template import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,8 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from workflow.monitor import state_runs, timeline
-from workflow.terminal import watch
+from workflow.cli.monitor import state_runs, timeline
+from workflow.cli.terminal import watch
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -83,7 +83,7 @@ def test_the_aws_console_reads_the_deployed_stack_through_the_same_monitor(
 
     from moto import mock_aws
 
-    from workflow.cli import _monitor
+    from workflow.cli.main import _monitor
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     for name, value in (("AWS_ACCESS_KEY_ID", "u"), ("AWS_SECRET_ACCESS_KEY", "u")):

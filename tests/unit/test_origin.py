@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflow.origin import Origin
+from workflow.local.origin import Origin
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 
 from tests.asset import strict_parse
 from workflow.errors import InputError
+from workflow.local.binaries import ffmpeg_binary
 from workflow.subtitles import (
     MAX_SIDECARS,
     MAX_SUBTITLE_BYTES,
@@ -25,7 +26,6 @@ from workflow.subtitles import (
     to_webvtt,
     with_timestamp_map,
 )
-from workflow.transcode import ffmpeg_binary
 
 SRT_WITH_BOM_AND_CRLF = (
     "\ufeff1\r\n"

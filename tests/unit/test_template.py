@@ -14,7 +14,7 @@ import pytest
 
 from workflow.config import Settings
 from workflow.jobs import UPLOAD_PREFIX
-from workflow.template import Stack, TemplateError, load_template
+from workflow.local.template import Stack, TemplateError, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")

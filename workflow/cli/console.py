@@ -1,8 +1,8 @@
 """``vidflow console``: a web page for a stack's executions, served on 127.0.0.1.
 
-One page (``workflow/console/``: hand-written HTML, CSS and JavaScript, plus hls.js from
+One page (``workflow/cli/console/``: hand-written HTML, CSS and JavaScript, plus hls.js from
 the npm registry, installed by ``make setup``) and a small JSON API over
-``workflow.monitor``. The published output is proxied read-only under ``/media/`` so
+``workflow.cli.monitor``. The published output is proxied read-only under ``/media/`` so
 the page's player works the same against the local stack and against AWS.
 """
 
@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import botocore.exceptions
 
-from workflow.monitor import STATUSES, Monitor
-from workflow.origin import LocalHTTPServer, send_published
+from workflow.cli.monitor import STATUSES, Monitor
+from workflow.local.origin import LocalHTTPServer, send_published
 
 STATIC = Path(__file__).resolve().parent / "console"
 HLS_JS = STATIC / "node_modules" / "hls.js" / "dist" / "hls.min.js"

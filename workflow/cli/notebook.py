@@ -5,7 +5,7 @@ a deployed state machine and lists, follows and renders its executions; in Jupyt
 ``execution.render_progress()`` draws the graph with each state's status. The same call
 works against a local stack from ``vidflow up``::
 
-    from workflow.notebook import attach
+    from workflow.cli.notebook import attach
     vod = attach(endpoint_url="http://127.0.0.1:4566")          # or profile="prod"
     for execution in vod.list_executions():
         print(execution.execution_arn, execution.describe()["status"])

@@ -1,10 +1,11 @@
 """The local engine: the template's buckets, functions and state machines on localhost.
 
-moto serves S3 and Step Functions on 127.0.0.1 and runs executions with its ASL
-interpreter. Lambda calls from the interpreter are answered in-process by the handler
-the template names for the function, and S3 notifications reach the functions whose
-template ``Events`` match, with the real S3 event shape. Nothing here lists states,
-functions or buckets: everything comes from ``sam-template.yaml``.
+moto serves S3, DynamoDB and Step Functions on 127.0.0.1 and runs executions with its
+ASL interpreter. Lambda calls from the interpreter are answered by the local Lambda
+runtime (``workflow.local.lambda_runtime``), which runs each function from its
+``sam build`` artefacts in worker processes of its own, and S3 notifications reach the
+functions whose template ``Events`` match, with the real S3 event shape. Nothing here
+lists states, functions or buckets: everything comes from ``sam-template.yaml``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import io
 import json
 import logging
 import os
-import subprocess
 import threading
 import time
 import types
 import uuid
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,11 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 
-from workflow import transcode
-from workflow.functions import FunctionHost, running_function
-from workflow.origin import Origin
-from workflow.template import Stack
+from workflow.local.build import ensure_built, find_interpreter, runtime_folder
+from workflow.local.faults import FaultPlan, parse
+from workflow.local.lambda_runtime import LambdaRuntime
+from workflow.local.origin import Origin
+from workflow.local.template import Stack
 
 LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
 LOCAL_SECRET_ACCESS_KEY = "vidflow-local-secret-do-not-log"
@@ -45,16 +47,104 @@ def use_local_stack(endpoint_url: str, region: str) -> None:
     session token left in the environment would otherwise win over the dummy keys.
     """
     os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_REGION": region,
-        }
+        {**local_credentials(endpoint_url), "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
     )
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
+
+
+def local_credentials(endpoint_url: str) -> dict[str, str]:
+    """The environment that points an AWS SDK at a local stack (a function's role, locally)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
+    }
+
+
+def built_runtime(
+    stack: Stack,
+    aws_env: dict[str, str],
+    *,
+    log_file: Path | None = None,
+    faults: FaultPlan | None = None,
+    max_workers: int = 8,
+) -> LambdaRuntime:
+    """The stack's functions, built by ``sam build`` if their sources changed, ready to run."""
+    interpreter = find_interpreter(stack.runtime())
+    return LambdaRuntime(
+        stack,
+        ensure_built(stack.root, interpreter),
+        runtime_folder(stack.root),
+        interpreter,
+        aws_env,
+        log_file=log_file,
+        faults=faults,
+        max_workers=max_workers,
+    )
+
+
+class _MotoServer:
+    """moto's threaded server, with S3's answers to functions open to injected faults."""
+
+    def __init__(self, fails: Callable[[dict[str, Any]], bool], port: int) -> None:
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        class Server(ThreadedMotoServer):
+            def _server_entry(self) -> None:
+                from moto.moto_server.werkzeug_app import (
+                    DomainDispatcherApplication,
+                    MotoRequestHandler,
+                    create_backend_app,
+                )
+                from werkzeug.serving import make_server
+
+                app = DomainDispatcherApplication(create_backend_app)
+                self._server = make_server(
+                    self._ip_address,
+                    self._port,
+                    _faulty(app, fails),
+                    True,
+                    request_handler=MotoRequestHandler,
+                )
+                self._server_ready_event.set()
+                self._server.serve_forever()
+
+        self._inner = Server(ip_address="127.0.0.1", port=port, verbose=False)
+
+    def start(self) -> None:
+        self._inner.start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        return self._inner.get_host_and_port()
+
+    def stop(self) -> None:
+        self._inner.stop()
+
+
+_SLOWDOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
+def _faulty(app: Any, fails: Callable[[dict[str, Any]], bool]) -> Any:
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if fails(environ):
+            start_response(
+                "503 Slow Down",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(_SLOWDOWN)))],
+            )
+            return [_SLOWDOWN]
+        result: Iterable[bytes] = app(environ, start_response)
+        return result
+
+    return serve
+
+
+def _from_a_function(environ: dict[str, Any]) -> bool:
+    """botocore names Lambda's execution environment in its User-Agent (``exec-env/...``)."""
+    return "exec-env/AWS_Lambda" in environ.get("HTTP_USER_AGENT", "")
 
 
 @dataclass(frozen=True)
@@ -87,36 +177,51 @@ class LocalEngine:
         retry_delay_scale: float = 1.0,
         log_file: Path | None = None,
         faults: str | None = None,
+        max_workers: int | None = None,
     ) -> None:
-        self.root = root
+        self.root = root.resolve()
         self.port = port
         self.stack = Stack(root, overrides=parameters or {})
         self.retry_delay_scale = retry_delay_scale
         self.log_file = log_file
-        spec = os.environ.get("VIDFLOW_FAULTS", "") if faults is None else faults
-        self.host = FunctionHost(self.stack, log_file, spec)
-        self.functions = self.host.functions
+        # Execution environments per function at most (Lambda scales further).
+        self.max_workers = max_workers or int(os.environ.get("VIDFLOW_LAMBDA_WORKERS", "8"))
+        self._fault_spec = os.environ.get("VIDFLOW_FAULTS", "") if faults is None else faults
+        self.functions = {f.logical_id: f for f in self.stack.functions()}
+        # Checked now, so a bad spec fails before anything starts.
+        self.faults = FaultPlan(parse(self._fault_spec), self._logical_id)
+        self.lambdas: LambdaRuntime | None = None
         self._events = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-event")
         self._stopping = threading.Event()
         self._server: Any = None
         self._origin: Origin | None = None
         self.endpoints: Endpoints | None = None
 
+    def _logical_id(self, name: str) -> str | None:
+        function = self.stack.find_function(name)
+        return function.logical_id if function else None
+
     def start(self) -> Endpoints:
-        """Start moto, create the template's resources and route Lambda calls here."""
+        """Build the functions, start moto, create the template's resources, route calls."""
         from moto.core.config import default_user_config
-        from moto.server import ThreadedMotoServer
 
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         logging.getLogger("moto").setLevel(logging.CRITICAL)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server = _MotoServer(self._s3_fault, port=self.port)
         self._server.start()
         host, port = self._server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         os.environ["MOTO_PORT"] = str(port)
         use_local_stack(endpoint, self.stack.region)
+        self.lambdas = built_runtime(
+            self.stack,
+            local_credentials(endpoint),
+            log_file=self.log_file,
+            faults=self.faults,
+            max_workers=self.max_workers,
+        )
         self._install_hooks()
         self._create_resources()
         outputs = self.stack.outputs()
@@ -149,8 +254,29 @@ class LocalEngine:
         if self._origin is not None:
             self._origin.stop()
         self._events.shutdown(wait=False, cancel_futures=True)
+        if self.lambdas is not None:
+            self.lambdas.stop()
         if self._server is not None:
             self._server.stop()
+
+    def arm(self, spec: str) -> FaultPlan:
+        """Replace the armed faults with ``spec``'s; returns the plan, to read what fired."""
+        self.faults = FaultPlan(parse(spec), self._logical_id)
+        if self.lambdas is not None:
+            self.lambdas.faults = self.faults
+        return self.faults
+
+    def _s3_fault(self, environ: dict[str, Any]) -> bool:
+        """Whether S3 answers this request 503 SlowDown: a function's PutObject, if armed."""
+        if environ.get("REQUEST_METHOD") != "PUT" or not _from_a_function(environ):
+            return False
+        if "/s3/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+            return False
+        query = environ.get("QUERY_STRING", "")
+        bucket_and_key = environ.get("PATH_INFO", "").strip("/").split("/", 1)
+        if len(bucket_and_key) < 2 or "uploadId" in query or "HTTP_X_AMZ_COPY_SOURCE" in environ:
+            return False
+        return self.faults.s3_put_fails()
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.stack.region)  # type: ignore[call-overload]
@@ -247,7 +373,9 @@ class LocalEngine:
 
     def invoke(self, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
         """Run a function's handler; returns (result, None) or (None, Lambda error payload)."""
-        return self.host.invoke(function_name, event)
+        if self.lambdas is None:
+            raise RuntimeError("the engine is not started")
+        return self.lambdas.invoke(function_name, event)
 
 
 # The engine that answers this process's Lambda calls and S3 notifications. The hooks
@@ -267,11 +395,9 @@ def _install_process_hooks() -> None:
 
         s3_notifications._invoke_awslambda = _on_s3_notification  # type: ignore[assignment]
         retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment]
-        transcode.started_hook = _fault_ffmpeg
         hooks = [
             ("before-parameter-build.lambda.Invoke", _remember_invoke),
             ("before-call.lambda.Invoke", _answer_invoke),
-            ("before-call.s3.PutObject", _fault_s3_put),
         ]
         botocore.handlers.BUILTIN_HANDLERS.extend(hooks)
         if boto3.DEFAULT_SESSION is not None:
@@ -289,16 +415,6 @@ def _answer_invoke(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict
     if params is None or _active_engine is None:
         return None
     return _active_engine.answer_invoke(params)
-
-
-def _fault_ffmpeg(process: subprocess.Popen[bytes]) -> None:
-    if _active_engine is not None:
-        _active_engine.host.faults.on_ffmpeg_start(process, running_function())
-
-
-def _fault_s3_put(**_: Any) -> None:
-    if _active_engine is not None and running_function() is not None:
-        _active_engine.host.faults.on_s3_put()
 
 
 def _on_s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:

@@ -5,34 +5,27 @@ Off unless asked for, with ``VIDFLOW_FAULTS`` or ``--fault``: a comma-separated 
 ``TranscodeChunkFunction`` or ``transcode_chunk``) or ``s3put`` (any S3 PutObject made
 by a function). KIND is one of:
 
-- ``transient`` — the function raises ``TransientError`` (S3 5xx, a network blip);
+- ``transient`` — the invocation fails with ``TransientError`` (S3 5xx, a network blip);
 - ``throttle`` — Lambda answers ``Lambda.TooManyRequestsException`` without running it;
 - ``timeout`` — Lambda reports ``Sandbox.Timedout``, as when a function runs out of time;
-- ``kill`` — the function's ffmpeg is killed (SIGKILL) shortly after it starts;
-- ``permanent`` — the function raises ``InjectedFaultError``, which is never retried;
-- ``slowdown`` (``s3put`` only) — S3 answers 503 SlowDown.
+- ``kill`` — the function's ffmpeg is killed (SIGKILL) as soon as it runs;
+- ``permanent`` — the invocation fails with ``InjectedFaultError``, which is never retried;
+- ``slowdown`` (``s3put`` only) — S3 itself answers a function's PutObject with 503 SlowDown.
 
-COUNT (default 1) is how many calls fail before the target behaves again.
+COUNT (default 1) is how many calls fail before the target behaves again. The faults act
+from outside the function, where Lambda and S3 would: its code is the built artefact,
+untouched.
 """
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.exceptions
-
-from workflow.errors import TransientError, VidflowError
-
 FUNCTION_KINDS = ("transient", "throttle", "timeout", "kill", "permanent")
 S3_KINDS = ("slowdown",)
-
-
-class InjectedFaultError(VidflowError):
-    """A permanent fault injected by the local engine's fault switch."""
 
 
 class FaultSpecError(ValueError):
@@ -79,7 +72,6 @@ class FaultPlan:
                 fault.target = logical_id
             self._faults.append(fault)
         self.fired: list[tuple[str, str]] = []
-        self._kills: dict[str, int] = {}
 
     def _take(self, target: str, kinds: tuple[str, ...]) -> str | None:
         with self._lock:
@@ -92,57 +84,24 @@ class FaultPlan:
 
     def before_invoke(self, logical_id: str) -> dict[str, Any] | None:
         """A Lambda error payload to answer instead of running the function, if armed."""
-        kind = self._take(logical_id, ("throttle", "timeout"))
-        if kind == "throttle":
-            return _payload("Lambda.TooManyRequestsException", "Rate exceeded (injected)")
-        if kind == "timeout":
-            return _payload("Sandbox.Timedout", "Task timed out (injected)")
-        return None
+        kind = self._take(logical_id, ("throttle", "timeout", "transient", "permanent"))
+        if kind is None:
+            return None
+        return {
+            "throttle": _payload("Lambda.TooManyRequestsException", "Rate exceeded (injected)"),
+            "timeout": _payload("Sandbox.Timedout", "Task timed out (injected)"),
+            "transient": _payload("TransientError", "injected transient fault"),
+            "permanent": _payload("InjectedFaultError", "injected permanent fault"),
+        }[kind]
 
-    def during_invoke(self, logical_id: str) -> Callable[[], None] | None:
-        """Something to do once the handler is running: raise, or kill its ffmpeg."""
-        kind = self._take(logical_id, ("transient", "permanent", "kill"))
-        if kind == "transient":
-            return _raise(TransientError("injected transient fault"))
-        if kind == "permanent":
-            return _raise(InjectedFaultError("injected permanent fault"))
-        if kind == "kill":
-            with self._lock:
-                self._kills[logical_id] = self._kills.get(logical_id, 0) + 1
-        return None
+    def kill_armed(self, logical_id: str) -> bool:
+        """Whether this invocation's ffmpeg is to be killed (takes one ``kill``)."""
+        return self._take(logical_id, ("kill",)) is not None
 
-    def on_ffmpeg_start(self, process: subprocess.Popen[bytes], logical_id: str | None) -> None:
-        """Kill this ffmpeg shortly after it starts if its function has a kill armed."""
-        with self._lock:
-            if not logical_id or not self._kills.get(logical_id):
-                return
-            self._kills[logical_id] -= 1
-        threading.Timer(0.3, process.kill).start()
-
-    def on_s3_put(self) -> None:
-        """Fail an S3 PutObject made by a function with 503 SlowDown, if armed."""
-        if self._take("s3put", S3_KINDS):
-            raise botocore.exceptions.ClientError(
-                {
-                    "Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."},
-                    "ResponseMetadata": {
-                        "HTTPStatusCode": 503,
-                        "HTTPHeaders": {},
-                        "HostId": "",
-                        "RequestId": "",
-                        "RetryAttempts": 0,
-                    },
-                },
-                "PutObject",
-            )
+    def s3_put_fails(self) -> bool:
+        """Whether S3 answers this PutObject from a function with 503 SlowDown."""
+        return self._take("s3put", S3_KINDS) is not None
 
 
 def _payload(error_type: str, message: str) -> dict[str, Any]:
     return {"errorType": error_type, "errorMessage": message}
-
-
-def _raise(exc: Exception) -> Callable[[], None]:
-    def fail() -> None:
-        raise exc
-
-    return fail

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 
-from workflow.monitor import Monitor, event_details
+from workflow.cli.monitor import Monitor, event_details
 
 
 def table(rows: list[list[str]], out: TextIO) -> None:

@@ -71,6 +71,11 @@ class Function:
     triggers: tuple[S3Trigger, ...] = ()
     # Seconds between runs, from ``Schedule`` events (``rate(...)``).
     schedules: tuple[float, ...] = ()
+    # Layer logical ids in the template's order (Globals first), as Lambda stacks them.
+    layers: tuple[str, ...] = ()
+    runtime: str = "python3.12"
+    # MB of /tmp (``EphemeralStorage``; Lambda's default is 512).
+    ephemeral_storage: int = 512
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class Stack:
     overrides: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.root = self.root.resolve()
         self.template = load_template(self.root / "sam-template.yaml")
         self.resources: dict[str, dict[str, Any]] = self.template.get("Resources", {})
         self.parameters = {
@@ -110,6 +116,12 @@ class Stack:
             for name, spec in self.template.get("Outputs", {}).items()
         }
 
+    def runtime(self) -> str:
+        """The functions' ``Runtime`` from ``Globals`` (``python3.12``)."""
+        return str(
+            self.template.get("Globals", {}).get("Function", {}).get("Runtime", "python3.12")
+        )
+
     def buckets(self) -> dict[str, str]:
         """Logical id -> bucket name."""
         return {lid: self.ref(lid) for lid in self.of_type("AWS::S3::Bucket")}
@@ -118,7 +130,10 @@ class Stack:
         globals_ = self.template.get("Globals", {}).get("Function", {})
         found = []
         for lid in self.of_type("AWS::Serverless::Function"):
-            props = {**globals_, **self.resources[lid].get("Properties", {})}
+            own = self.resources[lid].get("Properties", {})
+            props = {**globals_, **own}
+            # SAM appends a function's own layers to the global ones.
+            layers = [*globals_.get("Layers", []), *own.get("Layers", [])]
             env = {
                 **globals_.get("Environment", {}).get("Variables", {}),
                 **self.resources[lid]["Properties"].get("Environment", {}).get("Variables", {}),
@@ -156,9 +171,21 @@ class Stack:
                     environment={k: str(self.resolve(v)) for k, v in env.items()},
                     triggers=tuple(triggers),
                     schedules=tuple(schedules),
+                    layers=tuple(layer["Ref"] for layer in layers),
+                    runtime=str(props.get("Runtime", "python3.12")),
+                    ephemeral_storage=int(props.get("EphemeralStorage", {}).get("Size", 512)),
                 )
             )
         return found
+
+    def find_function(self, name: str) -> Function | None:
+        """A function by logical id, name, ARN (with or without qualifier) or code folder."""
+        bare = name.split(":function:")[-1].split(":")[0].lower()
+        for function in self.functions():
+            keys = (function.logical_id, function.name, function.code_uri.name)
+            if bare in (key.lower() for key in keys):
+                return function
+        return None
 
     def tables(self) -> dict[str, dict[str, Any]]:
         """Table name -> the ``CreateTable`` arguments its template properties give."""

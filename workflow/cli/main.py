@@ -17,8 +17,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from workflow.faults import FaultSpecError
 from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
+from workflow.local.faults import FaultSpecError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -28,7 +28,7 @@ EXIT_INTERNAL = 3
 def project_root() -> Path:
     """The folder holding ``sam-template.yaml``: ``$VIDFLOW_ROOT`` or this checkout."""
     configured = os.environ.get("VIDFLOW_ROOT")
-    return Path(configured) if configured else Path(__file__).resolve().parents[1]
+    return Path(configured) if configured else Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +175,7 @@ def _parameters(args: argparse.Namespace) -> dict[str, str]:
 def _start_engine(
     port: int, parameters: dict[str, str], log_file: Path, faults: str | None = None
 ) -> Any:
-    from workflow.engine import LocalEngine
+    from workflow.local.engine import LocalEngine
 
     engine = LocalEngine(
         project_root(), port=port, parameters=parameters, log_file=log_file, faults=faults
@@ -336,9 +336,8 @@ def invoke_function(args: argparse.Namespace) -> int:
     """
     import boto3
 
-    from workflow.engine import use_local_stack
-    from workflow.functions import FunctionHost
-    from workflow.template import Stack
+    from workflow.local.engine import built_runtime, local_credentials
+    from workflow.local.template import Stack
 
     try:
         event = json.loads(args.event.read_text())
@@ -348,8 +347,7 @@ def invoke_function(args: argparse.Namespace) -> int:
     if args.profile:
         session = boto3.Session(profile_name=args.profile, region_name=args.region)
         account = session.client("sts").get_caller_identity()["Account"]
-        os.environ["AWS_PROFILE"] = args.profile
-        os.environ["AWS_DEFAULT_REGION"] = session.region_name
+        aws_env = {"AWS_PROFILE": args.profile}
         stack = Stack(
             project_root(),
             name=args.stack_name,
@@ -365,13 +363,16 @@ def invoke_function(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         stack = Stack(project_root(), overrides=_parameters(args))
-        use_local_stack(args.endpoint_url, stack.region)
-    host = FunctionHost(stack)
-    if host.find(args.function) is None:
-        names = ", ".join(sorted(host.functions))
-        print(f"error: no function {args.function!r} in the template ({names})", file=sys.stderr)
+        aws_env = local_credentials(args.endpoint_url)
+    if stack.find_function(args.function) is None:
+        known = ", ".join(sorted(f.logical_id for f in stack.functions()))
+        print(f"error: no function {args.function!r} in the template ({known})", file=sys.stderr)
         return EXIT_USAGE
-    result, error = host.invoke(args.function, event)
+    lambdas = built_runtime(stack, aws_env)
+    try:
+        result, error = lambdas.invoke(args.function, event)
+    finally:
+        lambdas.stop()
     if error is not None:
         print(json.dumps({k: v for k, v in error.items() if k != "stackTrace"}, indent=2))
         print(f"error: {error['errorType']}: {error['errorMessage']}", file=sys.stderr)
@@ -382,10 +383,10 @@ def invoke_function(args: argparse.Namespace) -> int:
 
 def simulate_live(args: argparse.Namespace) -> int:
     """``vidflow live simulate``: be a venue encoder for one stream and time each segment."""
-    from workflow import encoder
+    from workflow.cli import encoder
     from workflow.livesteps import parse_live_key
-    from workflow.template import Stack
-    from workflow.transcode import ffmpeg_binary
+    from workflow.local.binaries import ffmpeg_binary
+    from workflow.local.template import Stack
 
     if not args.source.is_file():
         print(f"error: no such file: {args.source}", file=sys.stderr)
@@ -402,7 +403,7 @@ def simulate_live(args: argparse.Namespace) -> int:
             stack = Stack(project_root(), overrides=_parameters(args))
             outputs = stack.outputs()
             ingest, output = outputs["IngestBucketName"], outputs["OutputBucketName"]
-            from workflow.engine import use_local_stack
+            from workflow.local.engine import use_local_stack
 
             use_local_stack(args.endpoint_url, stack.region)
         else:
@@ -472,9 +473,9 @@ def _monitor(args: argparse.Namespace) -> Any:
     """A Monitor over the deployed stack (--aws) or the local one, or None if none runs."""
     import boto3
 
-    from workflow.engine import use_local_stack
-    from workflow.monitor import Monitor
-    from workflow.template import Stack
+    from workflow.cli.monitor import Monitor
+    from workflow.local.engine import use_local_stack
+    from workflow.local.template import Stack
 
     if args.aws:
         session = boto3.Session(profile_name=args.profile, region_name=args.region)
@@ -500,7 +501,7 @@ def _monitor(args: argparse.Namespace) -> Any:
 
 def serve_console(args: argparse.Namespace) -> int:
     """``vidflow console``: serve the page until interrupted; start a stack if none runs."""
-    from workflow.console import ConsoleServer
+    from workflow.cli.console import ConsoleServer
 
     engine = None
     monitor = _monitor(args)
@@ -530,7 +531,7 @@ def serve_console(args: argparse.Namespace) -> int:
 
 def show_executions(args: argparse.Namespace) -> int:
     """``vidflow executions list|show|watch|history``."""
-    from workflow import terminal
+    from workflow.cli import terminal
 
     monitor = _monitor(args)
     if monitor is None:
@@ -559,7 +560,7 @@ def _reachable(url: str) -> bool:
 
 def run_demo(out: Path, parameters: dict[str, str]) -> int:
     """``vidflow demo``: generate a 24 s 1080p clip with audio and process it."""
-    from workflow.transcode import ffmpeg_binary
+    from workflow.local.binaries import ffmpeg_binary
 
     with tempfile.TemporaryDirectory(prefix="vidflow-demo-") as scratch:
         clip = Path(scratch) / "demo-1080p.mp4"

@@ -1,0 +1,197 @@
+"""``sam build``, run when the sources changed, and the interpreter the functions run on.
+
+The local engine runs every function from the artefacts ``sam build`` makes, the same
+folders ``sam deploy`` uploads. A build is skipped when a hash of its inputs (the
+template, the functions' code, the layers' recipes and the runtime package) matches the
+one stored beside the last build. The functions run on the template's Python when the
+machine has it; otherwise the layers are built for the Python that is here, and the
+engine says so once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("vidflow.build")
+
+BUILD_DIR = Path(".aws-sam") / "build"
+_STAMP = ".vidflow-inputs"
+# What `sam build` reads: the functions' code, the layers' recipes, the runtime package
+# (the Workflow layer's allow-list copies `workflow/*.py` and `workflow/*.json`).
+_INPUTS = ("sam-template.yaml", "lambdas", "layers")
+_SKIPPED = {"__pycache__", "node_modules", ".pytest_cache"}
+
+
+class BuildError(Exception):
+    """``sam build`` is missing or failed; the message says which and how."""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python that runs function workers, and the version the layers are built for."""
+
+    path: Path
+    version: str  # "3.12"
+
+    @property
+    def matches(self) -> str:
+        return f"python{self.version}"
+
+
+def find_interpreter(runtime: str) -> Interpreter:
+    """A Python of the template's ``Runtime`` (``python3.12``) if this machine has one.
+
+    Looked for on ``PATH``, then in pyenv's versions; else the Python running this
+    process, for which the layers are then built instead.
+    """
+    wanted = runtime.removeprefix("python")
+    candidates = [shutil.which(f"python{wanted}")]
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates += sorted(str(p) for p in pyenv_root.glob(f"versions/{wanted}*/bin/python{wanted}"))
+    candidates += [f"/usr/bin/python{wanted}", f"/usr/local/bin/python{wanted}"]
+    for candidate in filter(None, candidates):
+        if _version_of(candidate) == wanted:
+            return Interpreter(Path(candidate), wanted)
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    log.warning(
+        "no %s on this machine: functions run on Python %s, with layers built for it", runtime, here
+    )
+    return Interpreter(Path(getattr(sys, "_base_executable", sys.executable)), here)
+
+
+def _version_of(executable: str) -> str | None:
+    try:
+        done = subprocess.run(
+            [executable, "-I", "-S", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def inputs_hash(root: Path, python_version: str) -> str:
+    """A hash of everything ``sam build`` reads for this template, and the target Python."""
+    digest = hashlib.sha256(python_version.encode())
+    files = [root / "sam-template.yaml"]
+    for folder in _INPUTS[1:]:
+        files += _files_under(root / folder)
+    workflow = root / "workflow"
+    files += sorted([*workflow.glob("*.py"), *workflow.glob("*.json")])
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _files_under(folder: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED)
+        found += [Path(dirpath) / name for name in sorted(filenames)]
+    return found
+
+
+def ensure_built(root: Path, interpreter: Interpreter, build_dir: Path | None = None) -> Path:
+    """The template's ``sam build`` folder, rebuilt first if any input changed.
+
+    Safe to call from several processes at once: one builds while the others wait.
+    """
+    build_dir = build_dir or root / BUILD_DIR
+    wanted = inputs_hash(root, interpreter.version)
+    stamp = build_dir / _STAMP
+    with _locked(build_dir.parent / ".vidflow-build.lock"):
+        if stamp.is_file() and stamp.read_text() == wanted:
+            return build_dir
+        began = time.monotonic()
+        _sam_build(root, build_dir, interpreter)
+        stamp.write_text(wanted)
+        log.info("sam build took %.1f s", time.monotonic() - began)
+    return build_dir
+
+
+def _sam_build(root: Path, build_dir: Path, interpreter: Interpreter) -> None:
+    sam = shutil.which("sam") or shutil.which("sam", path=str(Path(sys.executable).parent))
+    if sam is None:
+        raise BuildError("sam not found: install the AWS SAM CLI (`pip install aws-sam-cli`)")
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    env = {
+        **os.environ,
+        "SAM_CLI_TELEMETRY": "0",
+        # Read by the layers' Makefiles: wheels for the Python the workers run.
+        "PYTHON_VERSION": interpreter.version,
+    }
+    done = subprocess.run(
+        [sam, "build", "--template", "sam-template.yaml", "--build-dir", str(build_dir)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise BuildError(f"sam build failed in {root}:\n{tail}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# The packages the Lambda Python runtime itself provides (boto3 and what it needs).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+def runtime_folder(root: Path) -> Path:
+    """A folder with only what Lambda's runtime adds to a function: boto3 and its needs.
+
+    Copied from this environment's boto3 (pure Python) into ``.aws-sam/``, so a worker's
+    import path never names the development environment.
+    """
+    folder = root / ".aws-sam" / "lambda-runtime"
+    import boto3
+
+    marker = folder / f".boto3-{boto3.__version__}"
+    with _locked(root / ".aws-sam" / ".vidflow-runtime.lock"):
+        if not marker.exists():
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            for name in RUNTIME_PACKAGES:
+                module = __import__(name)
+                source = Path(module.__file__ or "")
+                if source.name == "__init__.py":
+                    shutil.copytree(
+                        source.parent,
+                        folder / name,
+                        ignore=shutil.ignore_patterns("__pycache__"),
+                    )
+                else:
+                    shutil.copy2(source, folder / source.name)
+            marker.touch()
+        bootstrap = Path(__file__).with_name("bootstrap.py")
+        target = folder / "vidflow_bootstrap.py"
+        if not target.exists() or target.read_bytes() != bootstrap.read_bytes():
+            shutil.copy2(bootstrap, target)
+    return folder

@@ -1,0 +1,552 @@
+"""The template's functions, run from their ``sam build`` artefacts the way Lambda runs them.
+
+Each function runs in worker processes of its own (execution environments): the
+template's Python started isolated (``-I -S``), its import path only the function's build
+folder, its layers' ``python/`` folders in the template's order and a runtime folder with
+boto3; its layers' ``bin/`` where ``/opt/bin`` would be; the template's ``Environment``
+plus the variables Lambda sets; a private ``/tmp`` of ``EphemeralStorage``. A worker
+imports the handler once (a cold start) and then serves one invocation at a time, warm;
+concurrent invocations start more workers, up to a cap per function.
+
+What Lambda enforces is enforced: ``Timeout`` (the worker is killed: ``Sandbox.Timedout``),
+``MemorySize`` over the worker and its children (``Runtime.OutOfMemory``), an import
+failure at init (``Runtime.ImportModuleError``), a full ``/tmp``. Every line a worker
+prints goes to the function log with Lambda's START / END / REPORT lines around it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from workflow.local.build import Interpreter
+from workflow.local.faults import FaultPlan
+from workflow.local.template import Function, Stack
+
+log = logging.getLogger("vidflow.lambda")
+
+# Lambda's synchronous payload limit, each way.
+PAYLOAD_LIMIT = 6 * 1024 * 1024
+# How often a running invocation's memory, /tmp and faults are looked at.
+_TICK = 0.1
+# Lambda's init phase may take this long before the environment is given up.
+INIT_SECONDS = 10.0
+_LAMBDA_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How long one invocation took: in all, in the handler, and in init if it was cold."""
+
+    function: str
+    total_ms: float
+    handler_ms: float | None
+    init_ms: float
+
+
+@dataclass(frozen=True)
+class Artefacts:
+    """One function as ``sam build`` laid it out: its code and its layers' folders."""
+
+    function: Function
+    code: Path
+    layers: tuple[Path, ...]
+
+    @property
+    def python_paths(self) -> list[Path]:
+        return [self.code, *(p / "python" for p in self.layers if (p / "python").is_dir())]
+
+    @property
+    def bin_dirs(self) -> list[Path]:
+        return [p / "bin" for p in self.layers if (p / "bin").is_dir()]
+
+    @property
+    def lib_dirs(self) -> list[Path]:
+        return [p / "lib" for p in self.layers if (p / "lib").is_dir()]
+
+
+def artefacts_of(function: Function, build_dir: Path) -> Artefacts:
+    return Artefacts(
+        function,
+        build_dir / function.logical_id,
+        tuple(build_dir / layer for layer in function.layers),
+    )
+
+
+def _error(error_type: str, message: str) -> dict[str, Any]:
+    return {"errorType": error_type, "errorMessage": message}
+
+
+class FunctionLog:
+    """The functions' log group: one file (or stderr), a line per line a worker printed."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._lock = threading.Lock()
+        self._stream: TextIO = path.open("a", buffering=1) if path else sys.stderr
+        self._owned = path is not None
+
+    def write(self, function: Function, line: str) -> None:
+        with self._lock:
+            if not self._stream.closed:
+                self._stream.write(f"[{function.logical_id}] {line.rstrip()}\n")
+
+    def close(self) -> None:
+        if self._owned:
+            self._stream.close()
+
+
+class Worker:
+    """One execution environment: a process that imported the handler and waits for events."""
+
+    def __init__(
+        self, artefacts: Artefacts, interpreter: Interpreter, runtime: Path, env: dict[str, str]
+    ) -> None:
+        self.artefacts = artefacts
+        function = artefacts.function
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"vidflow-{function.logical_id}-"))
+        self.peak_mb = 0.0
+        to_worker_r, self._to_worker = os.pipe()
+        self._from_worker, from_worker_w = os.pipe()
+        paths = [str(p) for p in (*artefacts.python_paths, runtime)]
+        worker_env = {
+            **env,
+            "TMPDIR": str(self.tmp),
+            "_VIDFLOW_RUNTIME_FDS": f"{to_worker_r},{from_worker_w}",
+            "_VIDFLOW_RUNTIME_PATH": json.dumps(paths),
+        }
+        self.process = subprocess.Popen(
+            [str(interpreter.path), "-I", "-S", "-u", str(runtime / "vidflow_bootstrap.py")],
+            cwd=artefacts.code,
+            env=worker_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(to_worker_r, from_worker_w),
+            start_new_session=True,
+        )
+        os.close(to_worker_r)
+        os.close(from_worker_w)
+        self._buffer = b""
+
+    def follow_output(self, write: Callable[[str], None]) -> None:
+        """Copy the worker's stdout and stderr, line by line, until it exits."""
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            write(raw.decode("utf-8", "replace"))
+
+    def init(self) -> tuple[float, dict[str, Any] | None]:
+        """Wait for the handler's import: (milliseconds, None) or the init error."""
+        message = self._receive(time.monotonic() + INIT_SECONDS, None)
+        if "tick" in message:
+            self.kill()
+            return INIT_SECONDS * 1000, _error("Runtime.InitTimeout", "init phase timed out")
+        if "exited" in message:
+            return 0.0, _error("Runtime.ExitError", "Runtime exited during init")
+        return float(message.get("init_ms", 0.0)), message.get("error")
+
+    def invoke(
+        self, event_json: str, request_id: str, on_tick: Callable[[Worker], str | None]
+    ) -> dict[str, Any]:
+        """Run one event; returns the worker's answer or the error that ended it."""
+        function = self.artefacts.function
+        deadline = time.monotonic() + function.timeout
+        request = {
+            "event": json.loads(event_json),
+            "request_id": request_id,
+            "deadline_ms": int(time.time() * 1000) + function.timeout * 1000,
+        }
+        return self.ask(request, deadline, on_tick)
+
+    def ask(
+        self,
+        request: dict[str, Any],
+        deadline: float | None = None,
+        on_tick: Callable[[Worker], str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Send the bootstrap one request line and wait for its answer line."""
+        os.write(self._to_worker, json.dumps(request).encode() + b"\n")
+        return self._receive(deadline or time.monotonic() + INIT_SECONDS, on_tick)
+
+    def _receive(
+        self, deadline: float, on_tick: Callable[[Worker], str | None] | None
+    ) -> dict[str, Any]:
+        while b"\n" not in self._buffer:
+            ready, _, _ = select.select([self._from_worker], [], [], _TICK)
+            if ready:
+                chunk = os.read(self._from_worker, 1 << 20)
+                if not chunk:
+                    self.process.wait()
+                    return {"exited": self.process.returncode}
+                self._buffer += chunk
+                continue
+            if time.monotonic() > deadline:
+                return {"tick": "deadline"}
+            if on_tick is not None:
+                verdict = on_tick(self)
+                if verdict is not None:
+                    return {"killed": verdict}
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def tree(self) -> list[int]:
+        """The worker's pid and every descendant's (ffmpeg included)."""
+        found, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            found.append(pid)
+            for task in _listdir(f"/proc/{pid}/task"):
+                try:
+                    children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+                except OSError:
+                    continue
+                queue += [int(child) for child in children]
+        return found
+
+    def memory_mb(self) -> float:
+        """Resident memory of the worker and its children, in MB (what Lambda counts)."""
+        total = 0
+        for pid in self.tree():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        used = total / 1024
+        self.peak_mb = max(self.peak_mb, used)
+        return used
+
+    def tmp_mb(self) -> float:
+        total = 0
+        for dirpath, _, filenames in os.walk(self.tmp):
+            for name in filenames:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                except OSError:
+                    continue
+        return total / (1024 * 1024)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """End the environment: the worker and everything it started."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        for fd in (self._to_worker, self._from_worker):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+class _Pool:
+    """The warm workers of one function, and how many exist."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.idle: list[Worker] = []
+        self.count = 0
+        self.cond = threading.Condition()
+
+    def take(self) -> Worker | None:
+        """A warm worker, or None when the caller may start one (waits at the cap)."""
+        with self.cond:
+            while not self.idle and self.count >= self.cap:
+                self.cond.wait()
+            if self.idle:
+                return self.idle.pop()
+            self.count += 1
+            return None
+
+    def give_back(self, worker: Worker | None) -> None:
+        """Return a worker for reuse, or None for one that is gone."""
+        with self.cond:
+            if worker is None:
+                self.count -= 1
+            else:
+                self.idle.append(worker)
+            self.cond.notify()
+
+
+class LambdaRuntime:
+    """Invoke the functions ``sam-template.yaml`` names, each from its built artefacts."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        build_dir: Path,
+        runtime_dir: Path,
+        interpreter: Interpreter,
+        aws_env: dict[str, str],
+        *,
+        log_file: Path | None = None,
+        faults: FaultPlan | None = None,
+        max_workers: int = 8,
+    ) -> None:
+        self.stack = stack
+        self.build_dir = build_dir
+        self.runtime_dir = runtime_dir
+        self.interpreter = interpreter
+        self.aws_env = aws_env
+        self.functions = {f.logical_id: f for f in stack.functions()}
+        self.log = FunctionLog(log_file)
+        self.faults = faults or FaultPlan([], self.logical_id)
+        self._pools = {lid: _Pool(max_workers) for lid in self.functions}
+        self._workers: set[Worker] = set()
+        self._lock = threading.Lock()
+        self.cold_starts = 0
+        # The latest invocations' timings, for the engine overhead benchmark.
+        self.timings: deque[Invocation] = deque(maxlen=1000)
+
+    def logical_id(self, name: str) -> str | None:
+        function = self.stack.find_function(name)
+        return function.logical_id if function else None
+
+    def invoke(self, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
+        """Run one event; returns (result, None) or (None, the Lambda error payload)."""
+        found = self.stack.find_function(function_name)
+        function = self.functions.get(found.logical_id) if found else None
+        if function is None:
+            return None, _error("ResourceNotFoundException", f"no function {function_name}")
+        injected = self.faults.before_invoke(function.logical_id)
+        if injected is not None:
+            return None, injected
+        event_json = json.dumps(event)
+        if len(event_json) > PAYLOAD_LIMIT:
+            return None, _error(
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {PAYLOAD_LIMIT} bytes for InvokeFunction",
+            )
+        request_id = str(uuid.uuid4())
+        acquired = self._acquire(function, request_id)
+        if isinstance(acquired, dict):
+            return None, acquired
+        worker, init_ms = acquired
+        kill_ffmpeg = self.faults.kill_armed(function.logical_id)
+        began = time.monotonic()
+        self.log.write(function, f"START RequestId: {request_id} Version: $LATEST")
+        answer = worker.invoke(event_json, request_id, self._watch(kill_ffmpeg))
+        elapsed = (time.monotonic() - began) * 1000
+        if worker.alive():
+            worker.memory_mb()
+        result, error = self._outcome(function, request_id, answer)
+        self.log.write(function, f"END RequestId: {request_id}")
+        self._log_report(function, request_id, elapsed, worker, init_ms)
+        self._release(worker, healthy=not {"tick", "killed", "exited"} & answer.keys())
+        self.timings.append(
+            Invocation(function.logical_id, elapsed, answer.get("handler_ms"), init_ms)
+        )
+        if error is not None:
+            log.info(
+                "%s failed: %s: %s", function.logical_id, error["errorType"], error["errorMessage"]
+            )
+        return result, error
+
+    def _acquire(
+        self, function: Function, request_id: str
+    ) -> tuple[Worker, float] | dict[str, Any]:
+        """A warm worker, or a new one with its init milliseconds (a cold start), or the
+        error its init ended with."""
+        worker = self._pools[function.logical_id].take()
+        if worker is not None:
+            return worker, 0.0
+        worker, init_ms, init_error = self._cold_start(function)
+        if init_error is not None:
+            self._log_report(function, request_id, 0.0, worker, init_ms)
+            self._release(worker, healthy=False)
+            return init_error
+        return worker, init_ms
+
+    def _release(self, worker: Worker, *, healthy: bool) -> None:
+        pool = self._pools[worker.artefacts.function.logical_id]
+        if healthy and worker.alive():
+            pool.give_back(worker)
+            return
+        self._retire(worker)
+        pool.give_back(None)
+
+    def workers(self) -> list[Worker]:
+        """Every execution environment now alive (busy or warm)."""
+        with self._lock:
+            return list(self._workers)
+
+    def introspect(self, function_name: str) -> dict[str, Any]:
+        """A worker's import path and loaded module files, asked of its bootstrap."""
+        function = self.functions[function_name]
+        acquired = self._acquire(function, str(uuid.uuid4()))
+        if isinstance(acquired, dict):
+            raise RuntimeError(f"{function_name} did not start: {acquired}")
+        worker = acquired[0]
+        try:
+            answer = worker.ask({"introspect": True})
+        finally:
+            self._release(worker, healthy=True)
+        found: dict[str, Any] = json.loads(answer["result"])
+        return found
+
+    def _cold_start(self, function: Function) -> tuple[Worker, float, dict[str, Any] | None]:
+        artefacts = artefacts_of(function, self.build_dir)
+        worker = Worker(artefacts, self.interpreter, self.runtime_dir, self._environment(artefacts))
+        with self._lock:
+            self._workers.add(worker)
+            self.cold_starts += 1
+        threading.Thread(
+            target=worker.follow_output,
+            args=(lambda line: self.log.write(function, line),),
+            name=f"log-{function.logical_id}",
+            daemon=True,
+        ).start()
+        init_ms, error = worker.init()
+        return worker, init_ms, error
+
+    def _environment(self, artefacts: Artefacts) -> dict[str, str]:
+        """What a function's process sees: the template's variables and Lambda's own."""
+        function = artefacts.function
+        version = self.interpreter.version
+        bins = [str(p) for p in artefacts.bin_dirs]
+        env = {
+            "PATH": os.pathsep.join([*bins, _LAMBDA_PATH]),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "HOME": str(Path.home()),
+            "LAMBDA_TASK_ROOT": str(artefacts.code),
+            "LAMBDA_RUNTIME_DIR": str(self.runtime_dir),
+            "_HANDLER": function.handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{version}",
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{uuid.uuid4().hex}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": self.stack.region,
+            "AWS_DEFAULT_REGION": self.stack.region,
+            "_VIDFLOW_FUNCTION_ARN": function.arn,
+            **self.aws_env,
+            **function.environment,
+        }
+        libs = [str(p) for p in artefacts.lib_dirs]
+        if libs:
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(libs)
+        # Where Lambda would find the Ffmpeg layer's binary (/opt/bin/ffmpeg).
+        for folder in artefacts.bin_dirs:
+            if (folder / "ffmpeg").is_file():
+                env["FFMPEG_BINARY"] = str(folder / "ffmpeg")
+                break
+        return env
+
+    def _watch(self, kill_ffmpeg: bool) -> Callable[[Worker], str | None]:
+        """Called every tick of a running invocation: the limit it broke, if any."""
+        ticks = 0
+
+        def check(worker: Worker) -> str | None:
+            nonlocal ticks, kill_ffmpeg
+            ticks += 1
+            function = worker.artefacts.function
+            if worker.memory_mb() > function.memory:
+                return "memory"
+            if ticks % 5 == 0 and worker.tmp_mb() > function.ephemeral_storage:
+                return "storage"
+            if kill_ffmpeg:
+                kill_ffmpeg = not self._kill_an_ffmpeg(worker)
+            return None
+
+        return check
+
+    @staticmethod
+    def _kill_an_ffmpeg(worker: Worker) -> bool:
+        """The injected ``kill`` fault: SIGKILL the function's ffmpeg as soon as it runs."""
+        for pid in worker.tree()[1:]:
+            try:
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if name == "ffmpeg":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    return True
+        return False
+
+    def _outcome(
+        self, function: Function, request_id: str, answer: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any] | None]:
+        if "result" in answer:
+            body: str = answer["result"]
+            if len(body) > PAYLOAD_LIMIT:
+                return None, _error(
+                    "Function.ResponseSizeTooLarge",
+                    f"Response payload size exceeded the limit ({PAYLOAD_LIMIT} bytes).",
+                )
+            return json.loads(body), None
+        if "error" in answer:
+            error: dict[str, Any] = answer["error"]
+            return None, error
+        if answer.get("tick") == "deadline":
+            message = f"Task timed out after {function.timeout:.2f} seconds"
+            return None, _error("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
+        if answer.get("killed") == "memory":
+            return None, _error(
+                "Runtime.OutOfMemory",
+                f"RequestId: {request_id} Error: Runtime exited with error: signal: killed "
+                f"(over its {function.memory} MB)",
+            )
+        if answer.get("killed") == "storage":
+            return None, _error(
+                "OSError",
+                f"[Errno 28] No space left on device (/tmp is {function.ephemeral_storage} MB)",
+            )
+        return None, _error(
+            "Runtime.ExitError",
+            f"RequestId: {request_id} Error: Runtime exited with error: "
+            f"exit status {answer.get('exited')}",
+        )
+
+    def _log_report(
+        self, function: Function, request_id: str, elapsed_ms: float, worker: Worker, init_ms: float
+    ) -> None:
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\t"
+            f"Memory Size: {function.memory} MB\tMax Memory Used: {worker.peak_mb:.0f} MB"
+        )
+        if init_ms:
+            report += f"\tInit Duration: {init_ms:.2f} ms"
+        self.log.write(function, report)
+
+    def _retire(self, worker: Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._workers.discard(worker)
+
+    def stop(self) -> None:
+        """End every execution environment."""
+        with self._lock:
+            workers = list(self._workers)
+            self._workers.clear()
+        for worker in workers:
+            worker.kill()
+        self.log.close()
