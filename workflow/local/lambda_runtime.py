@@ -48,6 +48,8 @@ _TICK = 0.1
 # Lambda's init phase may take this long before the environment is given up.
 INIT_SECONDS = 10.0
 _LAMBDA_PATH = "/usr/local/bin:/usr/bin:/bin"
+# A warm worker idle this long is stopped, as Lambda reclaims idle execution environments.
+IDLE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Worker:
         function = artefacts.function
         self.tmp = Path(tempfile.mkdtemp(prefix=f"vidflow-{function.logical_id}-"))
         self.peak_mb = 0.0
+        self.idle_since = time.monotonic()
         to_worker_r, self._to_worker = os.pipe()
         self._from_worker, from_worker_w = os.pipe()
         paths = [str(p) for p in (*artefacts.python_paths, runtime)]
@@ -289,8 +292,19 @@ class _Pool:
             if worker is None:
                 self.count -= 1
             else:
+                worker.idle_since = time.monotonic()
                 self.idle.append(worker)
             self.cond.notify()
+
+    def expired(self, idle_seconds: float) -> list[Worker]:
+        """Take out the workers idle longer than ``idle_seconds`` (Lambda reclaims them)."""
+        cutoff = time.monotonic() - idle_seconds
+        with self.cond:
+            old = [w for w in self.idle if w.idle_since < cutoff]
+            self.idle = [w for w in self.idle if w.idle_since >= cutoff]
+            self.count -= len(old)
+            self.cond.notify_all()
+        return old
 
 
 class LambdaRuntime:
@@ -322,6 +336,8 @@ class LambdaRuntime:
         self.cold_starts = 0
         # The latest invocations' timings, for the engine overhead benchmark.
         self.timings: deque[Invocation] = deque(maxlen=1000)
+        self._stopping = threading.Event()
+        threading.Thread(target=self._reclaim_idle, name="lambda-reaper", daemon=True).start()
 
     def logical_id(self, name: str) -> str | None:
         function = self.stack.find_function(name)
@@ -542,8 +558,15 @@ class LambdaRuntime:
         with self._lock:
             self._workers.discard(worker)
 
+    def _reclaim_idle(self) -> None:
+        while not self._stopping.wait(IDLE_SECONDS / 10):
+            for pool in self._pools.values():
+                for worker in pool.expired(IDLE_SECONDS):
+                    self._retire(worker)
+
     def stop(self) -> None:
         """End every execution environment."""
+        self._stopping.set()
         with self._lock:
             workers = list(self._workers)
             self._workers.clear()

@@ -1,0 +1,136 @@
+"""The local Lambda runtime's rules that need no process: what a worker is given, how
+warm workers are shared and reclaimed, and which error name each ending gets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from workflow.local.build import Interpreter
+from workflow.local.lambda_runtime import (
+    PAYLOAD_LIMIT,
+    LambdaRuntime,
+    _Pool,
+    artefacts_of,
+)
+from workflow.local.template import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[LambdaRuntime]:
+    stack = Stack(ROOT)
+    build = tmp_path / "build"
+    (build / "FfmpegLayer" / "bin").mkdir(parents=True)
+    (build / "FfmpegLayer" / "bin" / "ffmpeg").write_bytes(b"")
+    for layer in ("WorkflowLayer", "PyAVLayer"):
+        (build / layer / "python").mkdir(parents=True)
+    interpreter = Interpreter(Path("/usr/bin/python3.12"), "3.12")
+    lambdas = LambdaRuntime(stack, build, tmp_path / "runtime", interpreter, {"AWS_X": "1"})
+    yield lambdas
+    lambdas.stop()
+
+
+def test_a_function_sees_its_layers_in_the_templates_order(runtime: LambdaRuntime) -> None:
+    # GIVEN the Probe function (global Workflow layer, then its own PyAV layer)
+    artefacts = artefacts_of(runtime.functions["ProbeFunction"], runtime.build_dir)
+    # THEN its path is its folder, then each layer's python/ in the template's order
+    assert [p.relative_to(runtime.build_dir).as_posix() for p in artefacts.python_paths] == [
+        "ProbeFunction",
+        "WorkflowLayer/python",
+        "PyAVLayer/python",
+    ]
+
+
+def test_only_a_function_with_the_ffmpeg_layer_is_told_where_ffmpeg_is(
+    runtime: LambdaRuntime,
+) -> None:
+    chunk = runtime._environment(
+        artefacts_of(runtime.functions["TranscodeChunkFunction"], runtime.build_dir)
+    )
+    plan = runtime._environment(artefacts_of(runtime.functions["PlanFunction"], runtime.build_dir))
+    assert chunk["FFMPEG_BINARY"].endswith("FfmpegLayer/bin/ffmpeg")
+    assert chunk["PATH"].split(":")[0].endswith("FfmpegLayer/bin")
+    assert "FFMPEG_BINARY" not in plan and "Ffmpeg" not in plan["PATH"]
+
+
+def test_a_function_gets_its_template_environment_and_lambdas_variables(
+    runtime: LambdaRuntime,
+) -> None:
+    function = runtime.functions["TranscodeChunkFunction"]
+    env = runtime._environment(artefacts_of(function, runtime.build_dir))
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "10240"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == function.name
+    assert env["_HANDLER"] == "app.handler"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"
+    assert env["LAMBDA_TASK_ROOT"].endswith("TranscodeChunkFunction")
+    assert env["OUTPUT_BUCKET"] == function.environment["OUTPUT_BUCKET"]
+    assert env["AWS_X"] == "1"
+    # nothing of this process's own environment leaks in
+    assert "VIRTUAL_ENV" not in env and "PYTHONPATH" not in env
+
+
+@pytest.mark.parametrize(
+    ("answer", "error_type"),
+    [
+        ({"tick": "deadline"}, "Sandbox.Timedout"),
+        ({"killed": "memory"}, "Runtime.OutOfMemory"),
+        ({"killed": "storage"}, "OSError"),
+        ({"exited": 1}, "Runtime.ExitError"),
+        ({"result": '"' + "x" * PAYLOAD_LIMIT + '"'}, "Function.ResponseSizeTooLarge"),
+        ({"error": {"errorType": "NotAVideoError", "errorMessage": "m"}}, "NotAVideoError"),
+    ],
+)
+def test_each_ending_has_lambdas_error_name(
+    runtime: LambdaRuntime, answer: dict[str, Any], error_type: str
+) -> None:
+    result, error = runtime._outcome(runtime.functions["PlanFunction"], "id", answer)
+    assert result is None and error is not None and error["errorType"] == error_type
+
+
+def test_a_result_is_returned_as_json(runtime: LambdaRuntime) -> None:
+    assert runtime._outcome(runtime.functions["PlanFunction"], "id", {"result": '{"a": 1}'}) == (
+        {"a": 1},
+        None,
+    )
+
+
+def test_an_unknown_function_and_an_oversized_event_are_refused(runtime: LambdaRuntime) -> None:
+    assert runtime.invoke("NoSuchFunction", {})[1]["errorType"] == "ResourceNotFoundException"
+    too_big = {"blob": "x" * PAYLOAD_LIMIT}
+    error = runtime.invoke("PlanFunction", too_big)[1]
+    assert error["errorType"] == "RequestEntityTooLargeException"
+
+
+def test_the_pool_waits_at_its_cap_and_reuses_warm_workers() -> None:
+    pool = _Pool(cap=1)
+    assert pool.take() is None  # the caller starts the one worker allowed
+    worker: Any = SimpleNamespace(idle_since=0.0)
+    taken: list[Any] = []
+    waiter = threading.Thread(target=lambda: taken.append(pool.take()))
+    waiter.start()
+    time.sleep(0.05)
+    assert taken == []  # at the cap: waits for a worker to come back
+    pool.give_back(worker)
+    waiter.join(timeout=5)
+    assert taken == [worker]
+
+
+def test_workers_idle_too_long_are_reclaimed() -> None:
+    pool = _Pool(cap=4)
+    old: Any = SimpleNamespace(idle_since=0.0)
+    fresh: Any = SimpleNamespace(idle_since=0.0)
+    for _ in range(2):
+        pool.take()
+    pool.give_back(old)
+    pool.give_back(fresh)
+    old.idle_since = time.monotonic() - 1000
+    assert pool.expired(300) == [old]
+    assert pool.idle == [fresh] and pool.count == 1
