@@ -23,6 +23,7 @@ import argparse
 import json
 import resource
 import statistics
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,7 +97,7 @@ def main() -> int:
     parser.add_argument("--executions", type=int, default=100)
     parser.add_argument("--invocations", type=int, default=200)
     args = parser.parse_args()
-    engine = LocalEngine(ROOT)
+    engine = LocalEngine(ROOT, log_file=Path(tempfile.gettempdir()) / "vidflow-bench-engine.log")
     endpoints = engine.start()
     assert engine.lambdas is not None
     try:

@@ -336,7 +336,7 @@ def invoke_function(args: argparse.Namespace) -> int:
     """
     import boto3
 
-    from workflow.local.engine import built_runtime, local_credentials
+    from workflow.local.engine import built_runtime, local_function_env
     from workflow.local.template import Stack
 
     try:
@@ -347,7 +347,8 @@ def invoke_function(args: argparse.Namespace) -> int:
     if args.profile:
         session = boto3.Session(profile_name=args.profile, region_name=args.region)
         account = session.client("sts").get_caller_identity()["Account"]
-        aws_env = {"AWS_PROFILE": args.profile}
+        # The profile lives in the user's ~/.aws, found through HOME.
+        aws_env = {"AWS_PROFILE": args.profile, "HOME": str(Path.home())}
         stack = Stack(
             project_root(),
             name=args.stack_name,
@@ -363,7 +364,7 @@ def invoke_function(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         stack = Stack(project_root(), overrides=_parameters(args))
-        aws_env = local_credentials(args.endpoint_url)
+        aws_env = local_function_env(args.endpoint_url)
     if stack.find_function(args.function) is None:
         known = ", ".join(sorted(f.logical_id for f in stack.functions()))
         print(f"error: no function {args.function!r} in the template ({known})", file=sys.stderr)

@@ -62,6 +62,16 @@ def local_credentials(endpoint_url: str) -> dict[str, str]:
     }
 
 
+def local_function_env(endpoint_url: str) -> dict[str, str]:
+    """What a function's worker gets to reach the local stack: its dummy role, and no
+    shared AWS config or credentials files (a profile there must not steer it)."""
+    return {
+        **local_credentials(endpoint_url),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+
+
 def built_runtime(
     stack: Stack,
     aws_env: dict[str, str],
@@ -217,7 +227,7 @@ class LocalEngine:
         use_local_stack(endpoint, self.stack.region)
         self.lambdas = built_runtime(
             self.stack,
-            local_credentials(endpoint),
+            local_function_env(endpoint),
             log_file=self.log_file,
             faults=self.faults,
             max_workers=self.max_workers,

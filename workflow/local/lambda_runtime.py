@@ -449,7 +449,6 @@ class LambdaRuntime:
             "PATH": os.pathsep.join([*bins, _LAMBDA_PATH]),
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "HOME": str(Path.home()),
             "LAMBDA_TASK_ROOT": str(artefacts.code),
             "LAMBDA_RUNTIME_DIR": str(self.runtime_dir),
             "_HANDLER": function.handler,
