@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
+from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
 
 EXIT_FAILED = 1
@@ -130,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     except FaultSpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BuildError as exc:
+        print(f"error: BuildError: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception as exc:
         if os.environ.get("VIDFLOW_DEBUG"):
             raise
@@ -153,7 +157,7 @@ def _faults(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="TARGET:KIND[:COUNT]",
-        help="inject a fault into the local engine (see workflow/faults.py), e.g. "
+        help="inject a fault into the local engine (see workflow/local/faults.py), e.g. "
         "transcode_chunk:kill or s3put:slowdown:2; also VIDFLOW_FAULTS",
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -49,6 +50,7 @@ class Interpreter:
         return f"python{self.version}"
 
 
+@functools.cache
 def find_interpreter(runtime: str) -> Interpreter:
     """A Python of the template's ``Runtime`` (``python3.12``) if this machine has one.
 

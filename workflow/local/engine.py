@@ -215,6 +215,8 @@ class LocalEngine:
         """Build the functions, start moto, create the template's resources, route calls."""
         from moto.core.config import default_user_config
 
+        # First, so a failed build leaves nothing running.
+        ensure_built(self.root, find_interpreter(self.stack.runtime()))
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -358,7 +360,7 @@ class LocalEngine:
             "detail": {},
         }
 
-    # Routing Lambda calls and S3 notifications to in-process handlers.
+    # Routing Lambda calls and S3 notifications to the local Lambda runtime.
 
     def _install_hooks(self) -> None:
         global _active_engine
@@ -366,7 +368,7 @@ class LocalEngine:
         _install_process_hooks()
 
     def answer_invoke(self, params: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-        """A Lambda ``Invoke`` response for the call ``params``, from the handler itself."""
+        """A Lambda ``Invoke`` response for the call ``params``, from the function's worker."""
         raw = params.get("Payload") or b"{}"
         event = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
         result, error = self.invoke(params["FunctionName"], event)
