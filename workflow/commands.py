@@ -53,10 +53,18 @@ def segment_muxing(packaging: str) -> dict[str, str]:
     }
 
 
-def open_input(source: str, demuxer: str, **options: str) -> ffmpeg.nodes.FilterableStream:
-    """Open ``source`` with exactly one allowed demuxer and protocol."""
+def open_input(
+    source: str, demuxer: str, *, headers: str | None = None, **options: str | None
+) -> ffmpeg.nodes.FilterableStream:
+    """Open ``source`` with exactly one allowed demuxer and protocol.
+
+    ``headers`` are HTTP request headers (CRLF-terminated lines) ffmpeg sends with every
+    read of an http(s) source: an ``If-Match`` pins the reads to one object version.
+    """
     if demuxer not in ALLOWED_DEMUXERS:
         raise ValueError(f"demuxer {demuxer!r} is not allowed")
+    if headers:
+        options["headers"] = headers
     return ffmpeg.input(
         source,
         f=demuxer,
@@ -77,6 +85,7 @@ def build_chunk_command(
     binary: str = "ffmpeg",
     preset: str = "veryfast",
     packaging: str = "hls-ts",
+    headers: str | None = None,
 ) -> list[str]:
     """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung.
 
@@ -89,7 +98,7 @@ def build_chunk_command(
     muxing = segment_muxing(packaging)
     # -ss counts from the container's start time (origin) both for the seek and for
     # dropping frames before it, even with -copyts; -seek_timestamp makes them disagree.
-    video = open_input(source, demuxer, ss=seconds_arg(chunk.start - origin)).video
+    video = open_input(source, demuxer, headers=headers, ss=seconds_arg(chunk.start - origin)).video
     branches = video.filter("ccrepack").filter_multi_output("split", len(renditions))
     relative = [seconds_arg(t - chunk.start) for t in chunk.segment_starts[1:]]
     outputs = []
@@ -148,6 +157,7 @@ def build_audio_command(
     first_segment: int = 0,
     drop_priming: bool = False,
     packaging: str = "hls-ts",
+    headers: str | None = None,
 ) -> list[str]:
     """Encode the first audio stream once, cut to the video's span, as AAC segments.
 
@@ -157,7 +167,7 @@ def build_audio_command(
     start together and last as long.
     """
     audio = (
-        open_input(source, demuxer)
+        open_input(source, demuxer, headers=headers)
         .audio.filter("atrim", start=seconds_arg(start), end=seconds_arg(start + duration))
         .filter("asetpts", f"PTS-{seconds_arg(start)}/TB")
         .filter("aresample", 48000, **{"async": 1, "first_pts": 0})

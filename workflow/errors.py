@@ -51,6 +51,11 @@ class UnsafeInputError(InputError):
     """The upload would make ffmpeg open another file or URL (playlist, concat list, ...)."""
 
 
+class SourceChangedError(InputError):
+    """The upload was replaced or deleted while its job ran; the job stops and publishes
+    nothing, and the new upload's own job publishes it."""
+
+
 class StreamConfigError(InputError):
     """``live/<stream>/stream.json`` is not a stream configuration vidflow can use."""
 

@@ -93,6 +93,7 @@ def build_images_command(
     interval: float,
     thumb_width: int,
     binary: str = "ffmpeg",
+    headers: str | None = None,
 ) -> list[str]:
     """One ffmpeg run that writes thumbnails, sprite sheets and grey-level stats.
 
@@ -108,7 +109,7 @@ def build_images_command(
     count = thumbnail_count(duration, interval)
     columns, rows = sprite_grid(count)
     frames = (
-        open_input(source, demuxer, skip_frame="nokey")
+        open_input(source, demuxer, headers=headers, skip_frame="nokey")
         .video.filter("setpts", f"PTS-{seconds_arg(start + TICK_TOLERANCE)}/TB")
         # The decoder's end comes one frame after the last keyframe; ticks later than
         # that must still get it, so the stream is extended by cloning its last frame.
@@ -145,6 +146,7 @@ def poster_command(
     out: Path,
     *,
     binary: str = "ffmpeg",
+    headers: str | None = None,
 ) -> list[str]:
     """One frame, the first at or after ``at`` on the source's timeline, as a JPEG.
 
@@ -160,7 +162,7 @@ def poster_command(
     if at - margin > 0:
         seek = {"ss": seconds_arg(at - margin), "seek_timestamp": "1", "noaccurate_seek": None}
     frame = (
-        open_input(source, demuxer, **seek)
+        open_input(source, demuxer, headers=headers, **seek)
         .video.filter("trim", start=seconds_arg(at))
         .filter("scale", width, height)
         .filter("setsar", 1)
@@ -243,6 +245,7 @@ def make_images(
     poster_size: tuple[int, int],
     timeout: float,
     binary: str = "ffmpeg",
+    headers: str | None = None,
 ) -> Images:
     """Write thumbnails, sprite sheets, ``thumbnails.vtt`` and ``poster.jpg`` in ``workdir``.
 
@@ -269,6 +272,7 @@ def make_images(
             interval=interval,
             thumb_width=thumb_width,
             binary=binary,
+            headers=headers,
         ),
         timeout,
     )
@@ -286,7 +290,15 @@ def make_images(
     poster = workdir / "poster.jpg"
     poster.unlink(missing_ok=True)
     run_ffmpeg(
-        poster_command(source, demuxer, start + poster_time, *poster_size, poster, binary=binary),
+        poster_command(
+            source,
+            demuxer,
+            start + poster_time,
+            *poster_size,
+            poster,
+            binary=binary,
+            headers=headers,
+        ),
         max(1.0, deadline - time.monotonic()),
     )
     _require((poster,), "poster")

@@ -78,8 +78,19 @@ class Probe:
 MAX_START_SECONDS = 1e7
 
 
-def probe(source: str, *, head: bytes, size: int, limits: Limits, timeout: float = 60.0) -> Probe:
-    """Probe ``source`` (a path or an http(s) URL) and index its keyframes."""
+def probe(
+    source: str,
+    *,
+    head: bytes,
+    size: int,
+    limits: Limits,
+    timeout: float = 60.0,
+    headers: str | None = None,
+) -> Probe:
+    """Probe ``source`` (a path or an http(s) URL) and index its keyframes.
+
+    ``headers`` are HTTP request headers sent with every read (an ``If-Match`` pin).
+    """
     if size > limits.max_bytes:
         raise InputTooLargeError(f"the file is {size} bytes; the limit is {limits.max_bytes}")
     family = sniff(head)
@@ -90,6 +101,7 @@ def probe(source: str, *, head: bytes, size: int, limits: Limits, timeout: float
             options={
                 "format_whitelist": ",".join(ALLOWED_DEMUXERS),
                 "protocol_whitelist": protocols_for(source),
+                **({"headers": headers} if headers else {}),
             },
             timeout=timeout,
             metadata_errors="replace",

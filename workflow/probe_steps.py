@@ -14,8 +14,8 @@ from workflow.jobs import JobPaths
 from workflow.livesteps import HEAD_BYTES, declared_config, segment_input, stream_config
 from workflow.livestore import StreamTable
 from workflow.probe import probe
-from workflow.steps import Clients, Remaining, scratch_dir, upload_packaging
-from workflow.storage import Bucket, transient_aws_errors
+from workflow.steps import Clients, Remaining, scratch_dir, source_input, upload_packaging
+from workflow.storage import Bucket, Pin, transient_aws_errors
 
 
 @transient_aws_errors()
@@ -27,17 +27,21 @@ def probe_source(
     source = event["source"]
     paths = JobPaths(event["job_id"])
     ingest = Bucket(clients.s3, source["bucket"])
-    described = ingest.head(source["key"])
+    pin = Pin.of(source)
+    described = ingest.head(source["key"], pin)
     size = int(described["ContentLength"])
     packaging = upload_packaging(described.get("Metadata", {}), settings.packaging)
-    head = ingest.read_range(source["key"], size, HEAD_BYTES)
-    result = probe(
-        ingest.presign(source["key"]),
-        head=head,
-        size=size,
-        limits=settings.limits,
-        timeout=max(5.0, min(60.0, remaining() - 10)),
-    )
+    head = ingest.read_range(source["key"], size, HEAD_BYTES, pin)
+    # A file replaced mid-probe would read as damaged: the pin's check says what happened.
+    with source_input(source, clients) as (url, headers):
+        result = probe(
+            url,
+            head=head,
+            size=size,
+            limits=settings.limits,
+            timeout=max(5.0, min(60.0, remaining() - 10)),
+            headers=headers,
+        )
     elapsed = round(time.monotonic() - began, 3)
     Bucket(clients.s3, settings.output_bucket).put_json(
         paths.probe_key,

@@ -12,8 +12,9 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -33,7 +34,7 @@ from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
 from workflow.ladder import Rendition, build_ladder
 from workflow.manifest import build_manifest
 from workflow.plan import Chunk, FrameIndex, plan_chunks
-from workflow.storage import Bucket, transient_aws_errors
+from workflow.storage import Bucket, Pin, transient_aws_errors
 
 AUDIO_GROUP = "aac"
 SUBTITLE_GROUP = "subs"
@@ -84,10 +85,13 @@ def start_jobs(
         job = job_id(bucket, key, etag)
         payload = {
             "job_id": job,
+            # Every read of the upload is pinned to this object: its version where the
+            # bucket keeps versions, else its ETag (``storage.Pin``).
             "source": {
                 "bucket": bucket,
                 "key": key,
                 "etag": etag,
+                "version_id": record["s3"]["object"].get("versionId"),
                 "size": int(record["s3"]["object"].get("size", 0)),
             },
         }
@@ -216,19 +220,21 @@ def transcode_chunk(
     with scratch_dir() as workdir:
         for rung in renditions:
             (workdir / rung.name).mkdir()
-        command = commands.build_chunk_command(
-            _source_url(event, clients),
-            plan["facts"]["container"],
-            plan["facts"]["container_start"],
-            chunk,
-            renditions,
-            workdir,
-            binary=transcode.ffmpeg_binary(),
-            preset=plan["preset"],
-            packaging=plan["packaging"],
-        )
-        limit = transcode.time_limit(remaining(), chunk.duration * len(renditions))
-        transcode.run_ffmpeg(command, timeout=limit)
+        with source_input(event["source"], clients) as (url, headers):
+            command = commands.build_chunk_command(
+                url,
+                plan["facts"]["container"],
+                plan["facts"]["container_start"],
+                chunk,
+                renditions,
+                workdir,
+                binary=transcode.ffmpeg_binary(),
+                preset=plan["preset"],
+                packaging=plan["packaging"],
+                headers=headers,
+            )
+            limit = transcode.time_limit(remaining(), chunk.duration * len(renditions))
+            transcode.run_ffmpeg(command, timeout=limit)
         encoded = time.monotonic()
         rungs = {
             rung.name: transcode.listed_segments(
@@ -273,20 +279,22 @@ def transcode_audio(
     began = time.monotonic()
     with scratch_dir() as workdir:
         (workdir / "audio").mkdir()
-        command = commands.build_audio_command(
-            _source_url(event, clients),
-            facts["container"],
-            facts["start_time"],
-            facts["duration"],
-            workdir,
-            kbps=plan["audio_kbps"],
-            segment_seconds=plan["segment_seconds"],
-            binary=transcode.ffmpeg_binary(),
-            packaging=plan["packaging"],
-        )
-        # AAC runs far faster than x264: a quarter of its length in video-seconds.
-        limit = transcode.time_limit(remaining(), facts["duration"] / 4)
-        transcode.run_ffmpeg(command, timeout=limit)
+        with source_input(event["source"], clients) as (url, headers):
+            command = commands.build_audio_command(
+                url,
+                facts["container"],
+                facts["start_time"],
+                facts["duration"],
+                workdir,
+                kbps=plan["audio_kbps"],
+                segment_seconds=plan["segment_seconds"],
+                binary=transcode.ffmpeg_binary(),
+                packaging=plan["packaging"],
+                headers=headers,
+            )
+            # AAC runs far faster than x264: a quarter of its length in video-seconds.
+            limit = transcode.time_limit(remaining(), facts["duration"] / 4)
+            transcode.run_ffmpeg(command, timeout=limit)
         start = facts["start_time"] + commands.TS_OFFSET
         segments = transcode.listed_segments(workdir / "audio", start, start + facts["duration"])
         rungs = {"audio": segments}
@@ -322,19 +330,21 @@ def make_images(
     facts, top = plan["facts"], Rendition.from_dict(plan["renditions"][0])
     began = time.monotonic()
     with scratch_dir() as workdir:
-        made = images.make_images(
-            _source_url(event, clients),
-            facts["container"],
-            facts["start_time"],
-            facts["duration"],
-            workdir,
-            interval=plan["thumbnail_seconds"],
-            thumb_width=min(THUMBNAIL_WIDTH, top.width - top.width % 2),
-            poster_size=(top.width, top.height),
-            # Keyframes only: far less than a rung's encode of the same length.
-            timeout=transcode.time_limit(remaining(), facts["duration"] / 4),
-            binary=transcode.ffmpeg_binary(),
-        )
+        with source_input(event["source"], clients) as (url, headers):
+            made = images.make_images(
+                url,
+                facts["container"],
+                facts["start_time"],
+                facts["duration"],
+                workdir,
+                interval=plan["thumbnail_seconds"],
+                thumb_width=min(THUMBNAIL_WIDTH, top.width - top.width % 2),
+                poster_size=(top.width, top.height),
+                # Keyframes only: far less than a rung's encode of the same length.
+                timeout=transcode.time_limit(remaining(), facts["duration"] / 4),
+                binary=transcode.ffmpeg_binary(),
+                headers=headers,
+            )
         files = [made.poster, made.vtt, *made.thumbnails, *made.sprites]
         for path in files:
             output.upload(path, f"{paths.output_prefix}{IMAGES}/{path.relative_to(workdir)}")
@@ -587,8 +597,22 @@ def describe_error(error: dict[str, Any]) -> tuple[str, str]:
     return name, line[:500] or name
 
 
-def _source_url(event: dict[str, Any], clients: Clients) -> str:
-    return Bucket(clients.s3, event["source"]["bucket"]).presign(event["source"]["key"])
+@contextmanager
+def source_input(source: dict[str, Any], clients: Clients) -> Iterator[tuple[str, str | None]]:
+    """Where ffmpeg reads the job's upload, and the headers that pin each read to it.
+
+    The pin is checked again once the reading is over, failed or not: an upload replaced
+    mid-read (ffmpeg may see a pinned read refused as an error or as an early end) ends
+    in ``SourceChangedError``, never in an output mixing two uploads.
+    """
+    pin = Pin.of(source)
+    ingest = Bucket(clients.s3, source["bucket"])
+    try:
+        yield ingest.presign(source["key"], pin=pin), pin.http_headers()
+    except VidflowError:
+        ingest.head(source["key"], pin)
+        raise
+    ingest.head(source["key"], pin)
 
 
 def _upload_segments(

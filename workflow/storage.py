@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 
-from workflow.errors import TransientError
+from workflow.errors import SourceChangedError, TransientError
 
 _RETRYABLE_CODES = {
     "SlowDown",
@@ -22,6 +23,9 @@ _RETRYABLE_CODES = {
     "InternalError",
     "ServiceUnavailable",
 }
+
+# What S3 answers a read pinned to an object that is no longer there as it was.
+_CHANGED_CODES = {"PreconditionFailed", "412", "NoSuchVersion", "NoSuchKey", "404"}
 
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -48,6 +52,52 @@ def transient_aws_errors() -> Iterator[None]:
         raise TransientError(f"AWS could not be reached: {type(exc).__name__}") from exc
 
 
+@dataclass(frozen=True)
+class Pin:
+    """The one object version a job reads: its ``VersionId`` where the bucket keeps
+    versions, else its ETag, which every read must match (``If-Match``)."""
+
+    version_id: str | None = None
+    etag: str | None = None
+
+    @classmethod
+    def of(cls, source: dict[str, Any]) -> Pin:
+        """The pin a job's ``source`` record carries (from the upload's S3 event)."""
+        version = source.get("version_id")
+        # "null" is the version id of an object written while versioning was off.
+        return cls(
+            version if version not in (None, "", "null") else None, source.get("etag") or None
+        )
+
+    def params(self) -> dict[str, str]:
+        """Extra GetObject/HeadObject parameters that make a read this version's or none."""
+        if self.version_id:
+            return {"VersionId": self.version_id}
+        if self.etag:
+            return {"IfMatch": f'"{self.etag.strip(chr(34))}"'}
+        return {}
+
+    def http_headers(self) -> str | None:
+        """The same pin for a presigned URL's reader (ffmpeg): headers, CRLF-terminated."""
+        if self.version_id or not self.etag:
+            return None  # a version id rides in the URL itself
+        return f'If-Match: "{self.etag.strip(chr(34))}"\r\n'
+
+
+@contextmanager
+def _reading(key: str, pin: Pin | None) -> Iterator[None]:
+    """A pinned read of a replaced or deleted object ends in ``SourceChangedError``."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        if pin is not None and exc.response.get("Error", {}).get("Code") in _CHANGED_CODES:
+            raise SourceChangedError(
+                f"{key} was replaced or deleted while its job ran; the new upload has a job "
+                "of its own"
+            ) from None
+        raise
+
+
 class Bucket:
     """One S3 bucket seen through a boto3 client."""
 
@@ -55,26 +105,39 @@ class Bucket:
         self.client = client
         self.name = name
 
-    def head(self, key: str) -> dict[str, Any]:
-        response: dict[str, Any] = self.client.head_object(Bucket=self.name, Key=key)
+    def head(self, key: str, pin: Pin | None = None) -> dict[str, Any]:
+        with _reading(key, pin):
+            response: dict[str, Any] = self.client.head_object(
+                Bucket=self.name, Key=key, **(pin.params() if pin else {})
+            )
         return response
 
-    def read_range(self, key: str, size: int, length: int) -> bytes:
+    def read_range(self, key: str, size: int, length: int, pin: Pin | None = None) -> bytes:
         if size == 0:
             return b""
         end = min(size, length) - 1
-        body = self.client.get_object(Bucket=self.name, Key=key, Range=f"bytes=0-{end}")["Body"]
-        data: bytes = body.read()
+        with _reading(key, pin):
+            body = self.client.get_object(
+                Bucket=self.name, Key=key, Range=f"bytes=0-{end}", **(pin.params() if pin else {})
+            )["Body"]
+            data: bytes = body.read()
         return data
 
-    def presign(self, key: str, expires: int = 3600) -> str:
+    def presign(self, key: str, expires: int = 3600, pin: Pin | None = None) -> str:
+        """A GET URL for ``key``; with a version pin, for that version only."""
+        params = {"Bucket": self.name, "Key": key}
+        if pin and pin.version_id:
+            params["VersionId"] = pin.version_id
         url: str = self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires
+            "get_object", Params=params, ExpiresIn=expires
         )
         return url
 
-    def get_bytes(self, key: str) -> bytes:
-        data: bytes = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+    def get_bytes(self, key: str, pin: Pin | None = None) -> bytes:
+        with _reading(key, pin):
+            data: bytes = self.client.get_object(
+                Bucket=self.name, Key=key, **(pin.params() if pin else {})
+            )["Body"].read()
         return data
 
     def get_json(self, key: str) -> Any:

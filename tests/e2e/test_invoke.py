@@ -17,15 +17,23 @@ EVENTS = ROOT / "events"
 
 
 @pytest.fixture(scope="module")
-def stack(clip: Any) -> Iterator[dict[str, str]]:
-    """`vidflow up` in its own process, with the events' source uploaded to it."""
+def stack(clip: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`vidflow up` in its own process, with the events' source uploaded to it, and the
+    sample events pinned to that upload (a job reads only the version it started from)."""
     with vidflow_up("--parameter", "Ladder=360:800") as running:
         source = json.loads((EVENTS / "probe.json").read_text())["source"]
+        s3 = running.client("s3")
         # The 30 s clip has 2 s GOPs at 30 fps: the chunk in events/ is its second.
-        running.client("s3").upload_file(
-            str(clip("h264_aac_2gop")), source["bucket"], source["key"]
-        )
-        yield running.ready
+        s3.upload_file(str(clip("h264_aac_2gop")), source["bucket"], source["key"])
+        uploaded = s3.head_object(Bucket=source["bucket"], Key=source["key"])
+        pinned = tmp_path_factory.mktemp("events")
+        for path in EVENTS.glob("*.json"):
+            event = json.loads(path.read_text())
+            if isinstance(event.get("source"), dict) and "version_id" in event["source"]:
+                event["source"]["etag"] = uploaded["ETag"].strip('"')
+                event["source"]["version_id"] = uploaded["VersionId"]
+            (pinned / path.name).write_text(json.dumps(event))
+        yield {**running.ready, "events": str(pinned)}
 
 
 def invoke(stack: dict[str, str], function: str, event: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +43,7 @@ def invoke(stack: dict[str, str], function: str, event: str) -> subprocess.Compl
             "invoke",
             function,
             "--event",
-            str(EVENTS / event),
+            str(Path(stack["events"]) / event),
             "--endpoint-url",
             stack["endpoint_url"],
             "--parameter",
@@ -81,6 +89,19 @@ def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> No
     failed = invoke(stack, "record_failure", "record-failure.json")
     assert failed.returncode == 0, failed.stderr
     assert json.loads(failed.stdout)["error"] == "NotAVideoError"
+
+
+def test_a_sample_event_pinned_to_another_version_is_refused(stack: dict[str, str]) -> None:
+    # GIVEN the sample Probe event as shipped: it names a version of the upload that the
+    # local bucket does not hold
+    done = subprocess.run(
+        [*VIDFLOW, "invoke", "probe", "--event", str(EVENTS / "probe.json"),
+         "--endpoint-url", stack["endpoint_url"]],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # THEN the step refuses to read anything else, by name
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["errorType"] == "SourceChangedError"
 
 
 def test_the_upload_trigger_runs_with_the_s3_event(stack: dict[str, str]) -> None:

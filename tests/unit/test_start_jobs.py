@@ -12,6 +12,7 @@ from workflow.config import Settings
 from workflow.errors import TransientError
 from workflow.jobs import job_id
 from workflow.steps import Clients, start_jobs
+from workflow.storage import Pin
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:vidflow-vod"
 BUCKET = "vidflow-ingest-123456789012-us-east-1"
@@ -77,10 +78,34 @@ def test_an_upload_starts_one_execution_with_the_source() -> None:
             "bucket": BUCKET,
             "key": "uploads/clip.mp4",
             "etag": "9e107d9d",
+            "version_id": None,
             "size": 5_000_000,
         },
     }
     assert started == [{"job_id": expected_id, "key": "uploads/clip.mp4", "started": True}]
+
+
+def test_a_versioned_upload_pins_its_job_to_its_version() -> None:
+    # GIVEN an upload to a bucket that keeps versions (its event names the version)
+    sfn = FakeStepFunctions()
+    event = record("uploads/clip.mp4", etag="9e107d9d")
+    event["s3"]["object"]["versionId"] = "3HL4kqtJlcpXroDTDmJ"
+    # WHEN its job starts
+    run([event], sfn)
+    # THEN the job's every read is pinned to that version, the ETag kept beside it
+    source = json.loads(sfn.calls[0]["input"])["source"]
+    assert (source["version_id"], source["etag"]) == ("3HL4kqtJlcpXroDTDmJ", "9e107d9d")
+    pin = Pin.of(source)
+    assert pin.params() == {"VersionId": "3HL4kqtJlcpXroDTDmJ"}
+    assert pin.http_headers() is None
+
+
+def test_an_unversioned_upload_pins_its_reads_to_its_etag() -> None:
+    pin = Pin.of({"etag": "9e107d9d", "version_id": None})
+    assert pin.params() == {"IfMatch": '"9e107d9d"'}
+    assert pin.http_headers() == 'If-Match: "9e107d9d"\r\n'
+    # an object written while versioning was off has the version id "null": not a pin
+    assert Pin.of({"etag": "9e107d9d", "version_id": "null"}) == pin
 
 
 def test_url_encoded_keys_are_decoded() -> None:

@@ -299,6 +299,8 @@ class LocalEngine:
         s3 = self.client("s3")
         for name in self.stack.buckets().values():
             s3.create_bucket(Bucket=name)
+        for name, status in self.stack.bucket_versioning().items():
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
         dynamodb = self.client("dynamodb")
         for table, arguments in self.stack.tables().items():
             dynamodb.create_table(TableName=table, **arguments)
@@ -406,6 +408,7 @@ def _install_process_hooks() -> None:
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
         s3_notifications._invoke_awslambda = _on_s3_notification  # type: ignore[assignment]
+        s3_notifications._get_s3_event = _with_version_id(s3_notifications._get_s3_event)
         retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment]
         hooks = [
             ("before-parameter-build.lambda.Invoke", _remember_invoke),
@@ -433,6 +436,20 @@ def _on_s3_notification(account_id: str, event_body: Any, fn_arn: str, region_na
     engine = _active_engine
     if engine is not None:
         engine._events.submit(engine.invoke, fn_arn, event_body)
+
+
+def _with_version_id(make_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """S3 names the new object's ``versionId`` in its event when the bucket keeps versions;
+    moto's event leaves it out."""
+
+    def event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        body = make_event(event_name, bucket, key, notification_id)
+        if getattr(bucket, "is_versioned", False) and key.version_id not in (None, "null"):
+            for record in body["Records"]:
+                record["s3"]["object"]["versionId"] = key.version_id
+        return body
+
+    return event
 
 
 def _retry_sleep(seconds: float) -> None:

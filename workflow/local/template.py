@@ -126,6 +126,15 @@ class Stack:
         """Logical id -> bucket name."""
         return {lid: self.ref(lid) for lid in self.of_type("AWS::S3::Bucket")}
 
+    def bucket_versioning(self) -> dict[str, str]:
+        """Bucket name -> its ``VersioningConfiguration`` status, for buckets that set one."""
+        found = {}
+        for lid in self.of_type("AWS::S3::Bucket"):
+            config = self.resources[lid].get("Properties", {}).get("VersioningConfiguration")
+            if config:
+                found[self.ref(lid)] = str(self.resolve(config["Status"]))
+        return found
+
     def functions(self) -> list[Function]:
         globals_ = self.template.get("Globals", {}).get("Function", {})
         found = []
