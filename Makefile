@@ -7,11 +7,14 @@ LOCAL_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed-dev
 NODE_STAMP := tests/node/node_modules/.installed
 CONSOLE_STAMP := workflow/cli/console/node_modules/.installed
+# checkov pins an older boto3 than moto and sam need, so it lives in a venv of its own.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := $(VENV)/checkov/.installed-$(CHECKOV_VERSION)
 DEMO_OUT ?= demo-output
 
 .PHONY: setup demo test test-fast lint bench clean
 
-setup: $(STAMP) $(NODE_STAMP) $(CONSOLE_STAMP) /usr/bin/chromium
+setup: $(STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) $(CONSOLE_STAMP) /usr/bin/chromium
 
 $(LOCAL_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +24,11 @@ $(LOCAL_STAMP): pyproject.toml
 
 $(STAMP): $(LOCAL_STAMP)
 	$(BIN)/pip install --quiet -e '.[local,dev,notebook]'
+	touch $@
+
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json

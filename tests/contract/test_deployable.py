@@ -80,6 +80,11 @@ def transformed() -> dict[str, Any]:
 def _statements() -> list[tuple[str, dict[str, Any]]]:
     found = []
     for lid, resource in transformed()["Resources"].items():
+        # A policy resource (the optional KMS key's use) is held to the same rules as a role.
+        if resource["Type"] == "AWS::IAM::Policy":
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                found.append((lid, statement))
+            continue
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for managed in resource["Properties"].get("ManagedPolicyArns", []):
@@ -255,3 +260,30 @@ def test_build_records_ffmpeg_version(build_dir: Path) -> None:
     version = (build_dir / "FfmpegLayer" / "FFMPEG_VERSION").read_text()
     assert version.startswith("ffmpeg version")
     assert shutil.which("ffmpeg", path=str(build_dir / "FfmpegLayer" / "bin"))
+
+
+def test_only_the_s3_triggered_functions_reach_the_failed_events_queue() -> None:
+    # SAM grants the on-failure destination: sqs:SendMessage on that one queue, nothing more.
+    senders = {}
+    for role, statement in _statements():
+        rendered = json.dumps(statement)
+        if "sqs:" in rendered or "FailedEventsQueue" in rendered:
+            senders[role] = statement
+    assert set(senders) == {"StartJobFunctionRole", "LiveIngestFunctionRole"}
+    for statement in senders.values():
+        assert statement["Action"] == "sqs:SendMessage"
+        assert statement["Resource"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+
+
+def test_the_kms_key_is_used_only_when_given_and_only_that_key() -> None:
+    resources = transformed()["Resources"]
+    policies = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::IAM::Policy"}
+    assert set(policies) == {"KmsKeyUse"}
+    policy = policies["KmsKeyUse"]
+    assert policy["Condition"] == "HasKmsKey"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == {"Ref": "KmsKeyArn"}
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    # Every function reads its encrypted environment and data; the VOD machine reads Map items.
+    roles = {role["Ref"] for role in policy["Properties"]["Roles"]}
+    assert roles == {f"{function}Role" for function in FUNCTIONS} | {"VodStateMachineRole"}

@@ -267,3 +267,57 @@ def test_an_asl_placeholder_without_a_substitution_is_a_template_error(tmp_path:
     # WHEN / THEN resolving the state machine fails, naming the placeholder
     with pytest.raises(TemplateError, match="OtherArn"):
         Stack(root).state_machines()
+
+
+CONDITIONAL_ENV = """\
+    Parameters:
+      KeyArn:
+        Type: String
+        Default: ""
+      Reserved:
+        Type: Number
+        Default: 5
+    Conditions:
+      HasKey: !Not [!Equals [!Ref KeyArn, ""]]
+      Reserves: !Not [!Or [!Equals [!Ref Reserved, "0"], !Equals [!Ref Reserved, "-1"]]]
+      Both: !And [!Condition HasKey, !Condition Reserves]
+    Resources:
+      OnlyWithKey:
+        Type: AWS::S3::Bucket
+        Condition: HasKey
+        Properties:
+          BucketName: keyed
+      Fn:
+        Type: AWS::Serverless::Function
+        Properties:
+          CodeUri: fn/
+          Handler: app.handler
+          Environment:
+            Variables:
+              KEY: !If [HasKey, !Ref KeyArn, none]
+              BOTH: !If [Both, "yes", !Ref AWS::NoValue]
+    """
+
+
+@pytest.mark.parametrize(
+    ("overrides", "environment", "buckets"),
+    [
+        ({}, {"KEY": "none"}, {}),
+        ({"KeyArn": "arn:k"}, {"KEY": "arn:k", "BOTH": "yes"}, {"OnlyWithKey": "keyed"}),
+        ({"KeyArn": "arn:k", "Reserved": "-1"}, {"KEY": "arn:k"}, {"OnlyWithKey": "keyed"}),
+    ],
+)
+def test_conditions_choose_values_and_resources(
+    tmp_path: Path, overrides: dict[str, str], environment: dict[str, str], buckets: dict[str, str]
+) -> None:
+    # GIVEN a template whose values and resources depend on Conditions of its parameters
+    root = write_template(tmp_path, CONDITIONAL_ENV)
+
+    # WHEN it is resolved with these parameters
+    stack = Stack(root, overrides=overrides)
+
+    # THEN Fn::If takes the branch its condition names, AWS::NoValue drops the variable,
+    # and a resource whose Condition is false does not exist
+    (function,) = stack.functions()
+    assert function.environment == environment
+    assert stack.buckets() == buckets

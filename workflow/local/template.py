@@ -3,7 +3,8 @@
 The template is the only description of the deployment: buckets, functions, their
 environment and S3 events, state machines and their definition substitutions. This
 module resolves the intrinsic functions it uses (``Ref``, ``Fn::Sub``, ``Fn::GetAtt``,
-``Fn::Join``) for one local stack, so the engine never keeps a second copy.
+``Fn::Join``, and ``Fn::If`` on the template's ``Conditions`` with ``AWS::NoValue``) for one
+local stack, so the engine never keeps a second copy.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import yaml
 
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
+# What ``!Ref AWS::NoValue`` resolves to: the property (or list item) holding it is dropped.
+_NO_VALUE = object()
 
 
 class TemplateError(Exception):
@@ -29,7 +32,7 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if name == "Fn::GetAtt":
@@ -107,7 +110,20 @@ class Stack:
         }
 
     def of_type(self, kind: str) -> list[str]:
-        return [lid for lid, res in self.resources.items() if res.get("Type") == kind]
+        """Logical ids of this kind, leaving out resources whose ``Condition`` is false."""
+        return [
+            lid
+            for lid, res in self.resources.items()
+            if res.get("Type") == kind
+            and ("Condition" not in res or self.condition(res["Condition"]))
+        ]
+
+    def condition(self, name: str) -> bool:
+        """The value of one of the template's ``Conditions`` for this stack's parameters."""
+        conditions = self.template.get("Conditions", {})
+        if name not in conditions:
+            raise TemplateError(f"no such condition {name}")
+        return self._evaluate(conditions[name])
 
     def outputs(self) -> dict[str, str]:
         """The stack's ``Outputs``, resolved, as ``sam deploy`` would print them."""
@@ -143,10 +159,12 @@ class Stack:
             props = {**globals_, **own}
             # SAM appends a function's own layers to the global ones.
             layers = [*globals_.get("Layers", []), *own.get("Layers", [])]
-            env = {
-                **globals_.get("Environment", {}).get("Variables", {}),
-                **self.resources[lid]["Properties"].get("Environment", {}).get("Variables", {}),
-            }
+            env = self.resolve(
+                {
+                    **globals_.get("Environment", {}).get("Variables", {}),
+                    **own.get("Environment", {}).get("Variables", {}),
+                }
+            )
             triggers = []
             schedules = []
             for event in props.get("Events", {}).values():
@@ -177,7 +195,7 @@ class Stack:
                     handler=props["Handler"],
                     timeout=int(props.get("Timeout", 3)),
                     memory=int(props.get("MemorySize", 128)),
-                    environment={k: str(self.resolve(v)) for k, v in env.items()},
+                    environment={k: str(v) for k, v in env.items()},
                     triggers=tuple(triggers),
                     schedules=tuple(schedules),
                     layers=tuple(layer["Ref"] for layer in layers),
@@ -238,8 +256,13 @@ class Stack:
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
+            if key == "Ref" and arg == "AWS::NoValue":
+                return _NO_VALUE
             if key == "Ref":
                 return self.ref(arg)
+            if key == "Fn::If":
+                name, if_true, if_false = arg
+                return self.resolve(if_true if self.condition(name) else if_false)
             if key == "Fn::Sub":
                 return self._sub(arg)
             if key == "Fn::GetAtt":
@@ -249,10 +272,28 @@ class Stack:
             if key.startswith("Fn::"):
                 raise TemplateError(f"the local engine does not resolve {key}")
         if isinstance(value, dict):
-            return {k: self.resolve(v) for k, v in value.items()}
+            resolved = {k: self.resolve(v) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [v for v in map(self.resolve, value) if v is not _NO_VALUE]
         return value
+
+    def _evaluate(self, expression: Any) -> bool:
+        """A condition expression: ``Fn::Equals``/``Not``/``And``/``Or`` and ``Condition``."""
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((key, arg),) = expression.items()
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::Equals":
+                left, right = (str(self.resolve(v)) for v in arg)
+                return left == right
+            if key == "Fn::Not":
+                return not self._evaluate(arg[0])
+            if key == "Fn::And":
+                return all(self._evaluate(v) for v in arg)
+            if key == "Fn::Or":
+                return any(self._evaluate(v) for v in arg)
+        raise TemplateError(f"the local engine does not evaluate the condition {expression}")
 
     def ref(self, name: str) -> str:
         pseudo = {
@@ -280,6 +321,10 @@ class Stack:
             return str(self.resolve(props.get("FunctionName", f"{self.name}-{name}")))
         if kind == "AWS::DynamoDB::Table":
             return str(self.resolve(props.get("TableName", f"{self.name}-{name}")))
+        if kind == "AWS::SQS::Queue":
+            return (
+                f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self._queue_name(name)}"
+            )
         return f"{self.name}-{name}"
 
     def get_att(self, name: str, attribute: str) -> str:
@@ -296,9 +341,17 @@ class Stack:
             return f"arn:aws:s3:::{self.ref(name)}"
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{self.ref(name)}"
+        if kind == "AWS::SQS::Queue" and attribute == "QueueName":
+            return self._queue_name(name)
+        if kind == "AWS::SQS::Queue" and attribute == "Arn":
+            return f"arn:aws:sqs:{self.region}:{self.account}:{self._queue_name(name)}"
         if attribute == "Arn":
             return f"arn:aws:local:{self.region}:{self.account}:{name}"
         raise TemplateError(f"!GetAtt {name}.{attribute} is not resolved locally")
+
+    def _queue_name(self, name: str) -> str:
+        props = self.resources[name].get("Properties", {})
+        return str(self.resolve(props.get("QueueName", f"{self.name}-{name}")))
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
