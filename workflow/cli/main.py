@@ -52,17 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     invoke.add_argument("function", help="logical id (ProbeFunction) or code folder (probe)")
     invoke.add_argument("--event", type=Path, required=True, help="a JSON event file")
-    invoke.add_argument(
-        "--endpoint-url",
-        default="http://127.0.0.1:4566",
-        help="the local stack to run against (default: vidflow up's)",
-    )
-    invoke.add_argument("--profile", help="run against real AWS with this profile instead")
-    invoke.add_argument("--region", help="with --profile: the region (default: the profile's)")
-    invoke.add_argument(
-        "--stack-name", default="vidflow", help="with --profile: the deployed stack's name"
-    )
+    _target_options(invoke)
     _engine_options(invoke)
+
+    replay = commands.add_parser(
+        "redrive", help="run again the upload and live events that failed every attempt"
+    )
+    _target_options(replay)
+    _engine_options(replay)
 
     live = commands.add_parser("live", help="live streams on a local stack")
     live_commands = live.add_subparsers(dest="live_command", required=True)
@@ -117,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return process_file(args.input, args.out, _parameters(args), _fault_spec(args))
         if args.command == "up":
             return serve(args.port, _parameters(args), _fault_spec(args))
+        if args.command == "redrive":
+            return redrive(args)
         if args.command == "invoke":
             return invoke_function(args)
         if args.command == "live":
@@ -139,6 +138,19 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {type(exc).__name__}: {exc} (VIDFLOW_DEBUG=1 shows where)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint-url",
+        default="http://127.0.0.1:4566",
+        help="the local stack to run against (default: vidflow up's)",
+    )
+    parser.add_argument("--profile", help="run against real AWS with this profile instead")
+    parser.add_argument("--region", help="with --profile: the region (default: the profile's)")
+    parser.add_argument(
+        "--stack-name", default="vidflow", help="with --profile: the deployed stack's name"
+    )
 
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
@@ -338,37 +350,17 @@ def invoke_function(args: argparse.Namespace) -> int:
     template is resolved for the deployed stack's name, account and region). Prints
     the function's result, or its error payload, as JSON on stdout.
     """
-    import boto3
-
-    from workflow.local.engine import built_runtime, local_function_env
-    from workflow.local.template import Stack
+    from workflow.local.engine import built_runtime
 
     try:
         event = json.loads(args.event.read_text())
     except (OSError, ValueError) as exc:
         print(f"error: cannot read event {args.event}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.profile:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region)
-        account = session.client("sts").get_caller_identity()["Account"]
-        # The profile lives in the user's ~/.aws, found through HOME.
-        aws_env = {"AWS_PROFILE": args.profile, "HOME": str(Path.home())}
-        stack = Stack(
-            project_root(),
-            name=args.stack_name,
-            region=session.region_name,
-            account=account,
-            overrides=_parameters(args),
-        )
-    else:
-        if not _reachable(args.endpoint_url):
-            print(
-                f"error: no local stack at {args.endpoint_url}; start one with vidflow up",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        stack = Stack(project_root(), overrides=_parameters(args))
-        aws_env = local_function_env(args.endpoint_url)
+    target = _target(args)
+    if isinstance(target, int):
+        return target
+    stack, aws_env, _ = target
     if stack.find_function(args.function) is None:
         known = ", ".join(sorted(f.logical_id for f in stack.functions()))
         print(f"error: no function {args.function!r} in the template ({known})", file=sys.stderr)
@@ -384,6 +376,94 @@ def invoke_function(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], Any] | int:
+    """The stack ``--profile`` names on AWS, or the local one at ``--endpoint-url``: its
+    template resolved, the environment its functions run with, and a boto3 session for
+    this process; or the exit status of saying why there is none."""
+    import boto3
+
+    from workflow.local.engine import (
+        LOCAL_ACCESS_KEY_ID,
+        LOCAL_SECRET_ACCESS_KEY,
+        local_function_env,
+    )
+    from workflow.local.template import Stack
+
+    if args.profile:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        account = session.client("sts").get_caller_identity()["Account"]
+        stack = Stack(
+            project_root(),
+            name=args.stack_name,
+            region=session.region_name,
+            account=account,
+            overrides=_parameters(args),
+        )
+        # The profile lives in the user's ~/.aws, found through HOME.
+        return stack, {"AWS_PROFILE": args.profile, "HOME": str(Path.home())}, session
+    if not _reachable(args.endpoint_url):
+        print(
+            f"error: no local stack at {args.endpoint_url}; start one with vidflow up",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    stack = Stack(project_root(), overrides=_parameters(args))
+    session = boto3.Session(
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+        aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
+        region_name=stack.region,
+    )
+    return stack, local_function_env(args.endpoint_url), session
+
+
+def redrive(args: argparse.Namespace) -> int:
+    """``vidflow redrive``: run again each event that failed every asynchronous attempt.
+
+    Reads the template's on-failure queues (``FailedEventsQueue``); each message names the
+    function and the event. An event that succeeds now is deleted from the queue; one that
+    fails again stays there (visible again after 15 minutes). Job and segment starts are
+    idempotent, so an event that had in fact gone through starts nothing twice.
+    """
+    from workflow.local.engine import built_runtime
+
+    target = _target(args)
+    if isinstance(target, int):
+        return target
+    stack, aws_env, session = target
+    endpoint = None if args.profile else args.endpoint_url
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    lambdas = built_runtime(stack, aws_env)
+    replayed = failed = 0
+    try:
+        for queue in stack.queues().values():
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            while True:
+                messages = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=900
+                ).get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    record = json.loads(message["Body"])
+                    function = record["requestContext"]["functionArn"].rsplit(":", 1)[0]
+                    name = function.rsplit(":", 1)[-1]
+                    _, error = lambdas.invoke(function, record["requestPayload"])
+                    if error is None:
+                        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                        replayed += 1
+                        print(f"redriven: {name}", flush=True)
+                    else:
+                        failed += 1
+                        print(
+                            f"failed again: {name}: {error['errorType']}: {error['errorMessage']}",
+                            flush=True,
+                        )
+    finally:
+        lambdas.stop()
+    print(f"{replayed} redriven, {failed} failed again")
+    return 0 if failed == 0 else EXIT_FAILED
 
 
 def simulate_live(args: argparse.Namespace) -> int:

@@ -301,6 +301,9 @@ class LocalEngine:
             s3.create_bucket(Bucket=name)
         for name, status in self.stack.bucket_versioning().items():
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
+        sqs = self.client("sqs")
+        for name in self.stack.queues().values():
+            sqs.create_queue(QueueName=name)
         dynamodb = self.client("dynamodb")
         for table, arguments in self.stack.tables().items():
             dynamodb.create_table(TableName=table, **arguments)
@@ -391,6 +394,34 @@ class LocalEngine:
             raise RuntimeError("the engine is not started")
         return self.lambdas.invoke(function_name, event)
 
+    def invoke_async(self, function_name: str, event: Any, attempt: int = 1) -> None:
+        """An asynchronous invocation, as S3 makes one: Lambda retries a failure twice (or
+        ``MaximumRetryAttempts``), a minute and then two apart, and then hands the event
+        to the function's on-failure destination, if it has one, else drops it."""
+        function = self.stack.find_function(function_name)
+        if function is None or self._stopping.is_set():
+            return
+        _, error = self.invoke(function.arn, event)
+        if error is None:
+            return
+        if attempt <= function.async_retries:
+            retry = threading.Timer(
+                ASYNC_RETRY_DELAYS[min(attempt, len(ASYNC_RETRY_DELAYS)) - 1]
+                * self.retry_delay_scale,
+                self._events.submit,
+                args=(self.invoke_async, function.arn, event, attempt + 1),
+            )
+            retry.daemon = True
+            retry.start()
+            return
+        if function.on_failure:
+            queue = self.stack.queues()[function.on_failure]
+            sqs = self.client("sqs")
+            sqs.send_message(
+                QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"],
+                MessageBody=json.dumps(_failure_record(function.arn, event, error, attempt)),
+            )
+
 
 # The engine that answers this process's Lambda calls and S3 notifications. The hooks
 # are process-wide (botocore handlers, moto internals), so they are installed once.
@@ -435,7 +466,34 @@ def _answer_invoke(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict
 def _on_s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
     engine = _active_engine
     if engine is not None:
-        engine._events.submit(engine.invoke, fn_arn, event_body)
+        engine._events.submit(engine.invoke_async, fn_arn, event_body)
+
+
+# Lambda's waits before the retries of a failed asynchronous invocation.
+ASYNC_RETRY_DELAYS = (60.0, 120.0)
+
+
+def _failure_record(
+    arn: str, event: Any, error: dict[str, Any] | None, attempts: int
+) -> dict[str, Any]:
+    """What Lambda sends an on-failure destination once every attempt failed."""
+    return {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"{arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "responsePayload": {k: v for k, v in (error or {}).items() if k != "stackTrace"},
+    }
 
 
 def _with_version_id(make_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:

@@ -79,6 +79,10 @@ class Function:
     runtime: str = "python3.12"
     # MB of /tmp (``EphemeralStorage``; Lambda's default is 512).
     ephemeral_storage: int = 512
+    # Asynchronous invocations (S3 events): retries after a failure, and the ARN of the
+    # queue an event that failed them all goes to (``EventInvokeConfig``), if any.
+    async_retries: int = 2
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,9 +205,26 @@ class Stack:
                     layers=tuple(layer["Ref"] for layer in layers),
                     runtime=str(props.get("Runtime", "python3.12")),
                     ephemeral_storage=int(props.get("EphemeralStorage", {}).get("Size", 512)),
+                    **self._invoke_config(props.get("EventInvokeConfig", {})),
                 )
             )
         return found
+
+    def _invoke_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        on_failure = config.get("DestinationConfig", {}).get("OnFailure", {})
+        if on_failure and on_failure.get("Type") != "SQS":
+            raise TemplateError("the local engine delivers failed events to SQS queues only")
+        return {
+            "async_retries": int(config.get("MaximumRetryAttempts", 2)),
+            "on_failure": str(self.resolve(on_failure["Destination"])) if on_failure else None,
+        }
+
+    def queues(self) -> dict[str, str]:
+        """Queue ARN -> queue name, for the template's SQS queues."""
+        return {
+            self.get_att(lid, "Arn"): self.get_att(lid, "QueueName")
+            for lid in self.of_type("AWS::SQS::Queue")
+        }
 
     def find_function(self, name: str) -> Function | None:
         """A function by logical id, name, ARN (with or without qualifier) or code folder."""
