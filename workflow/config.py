@@ -51,6 +51,11 @@ class Settings:
     packaging: str = "hls-ts"
     # A thumbnail (and trick-play tile) every this many seconds of video; 0: no images.
     thumbnail_seconds: float = 5.0
+    # The reconciler: the ingest bucket it lists, how long an upload may wait for its job
+    # before it starts one, and how far back it looks.
+    ingest_bucket: str = ""
+    reconcile_grace_seconds: float = 600.0
+    reconcile_lookback_hours: float = 48.0
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -82,6 +87,13 @@ class Settings:
             packaging=env.get("PACKAGING", cls.packaging),
             thumbnail_seconds=_number(
                 env, "THUMBNAIL_SECONDS", cls.thumbnail_seconds, float, allow_zero=True
+            ),
+            ingest_bucket=env.get("INGEST_BUCKET", ""),
+            reconcile_grace_seconds=_number(
+                env, "RECONCILE_GRACE_SECONDS", cls.reconcile_grace_seconds, float, allow_zero=True
+            ),
+            reconcile_lookback_hours=_number(
+                env, "RECONCILE_LOOKBACK_HOURS", cls.reconcile_lookback_hours, float
             ),
             limits=limits,
         )

@@ -155,12 +155,13 @@ class Bucket:
         self.client.upload_file(str(path), self.name, key, ExtraArgs={"ContentType": content_type})
 
     def keys(self, prefix: str) -> list[str]:
+        return [item["Key"] for item in self.objects(prefix)]
+
+    def objects(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Every object under ``prefix``: its ``Key``, ``ETag``, ``Size``, ``LastModified``."""
         paginator = self.client.get_paginator("list_objects_v2")
-        return [
-            item["Key"]
-            for page in paginator.paginate(Bucket=self.name, Prefix=prefix)
-            for item in page.get("Contents", [])
-        ]
+        for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+            yield from page.get("Contents", [])
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists, by listing its prefix: a HEAD on a missing key answers

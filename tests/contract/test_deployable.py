@@ -123,10 +123,15 @@ def test_functions_reach_only_their_prefixes() -> None:
     for role, statement in _statements():
         if bucket_wide in json.dumps(statement):
             # only listing: live/ (a stream's markers and segments) for the live
-            # functions, uploads/ (a video's sidecar subtitles) for the Plan function
+            # functions, uploads/ for the Plan function (a video's sidecar subtitles) and the
+            # reconciler (uploads without a job)
             assert statement["Action"] == ["s3:ListBucket"], role
             prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
-            expected = ["uploads/*"] if role == "PlanFunctionRole" else ["live/*"]
+            expected = (
+                ["uploads/*"]
+                if role in ("PlanFunctionRole", "ReconcileFunctionRole")
+                else ["live/*"]
+            )
             assert prefixes == expected, role
         for resource in (
             statement["Resource"]

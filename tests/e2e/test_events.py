@@ -26,6 +26,7 @@ EVENT_FOR = {
     "LiveTranscodeFunction": "live-transcode.json",
     "LivePublishFunction": "live-publish.json",
     "LiveSweepFunction": "scheduled-live-sweep.json",
+    "ReconcileFunction": "scheduled-reconcile.json",
 }
 S3_EVENTS = {"StartJobFunction", "LiveIngestFunction"}
 
@@ -89,8 +90,9 @@ def test_sample_events_match_real_payloads(
     deadline = time.monotonic() + 120
     while "LivePublishFunction" not in recorded and time.monotonic() < deadline:
         time.sleep(0.2)
-    sweep = engine.functions["LiveSweepFunction"]
-    engine.invoke(sweep.arn, engine.scheduled_event(sweep.arn))
+    for scheduled in ("LiveSweepFunction", "ReconcileFunction"):
+        arn = engine.functions[scheduled].arn
+        engine.invoke(arn, engine.scheduled_event(arn))
     # THEN each sample event has exactly the shape of a real payload for its function
     for function, name in EVENT_FOR.items():
         sample = json.loads((EVENTS / name).read_text())

@@ -1,11 +1,13 @@
 """No upload is lost: an S3 event that fails every asynchronous attempt waits in the
-failed-events queue, and `vidflow redrive` turns it into exactly one asset."""
+failed-events queue; `vidflow redrive` or the scheduled reconciler turns it into exactly
+one asset, and doing both still makes one."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from tests.conftest import _wait
 from tests.reliability.test_faults import arm
 from tests.stack import VIDFLOW
 from workflow.jobs import JobPaths, job_id
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def _queue(engine: Any) -> tuple[Any, str]:
@@ -79,3 +83,50 @@ def test_an_upload_whose_trigger_fails_every_attempt_is_redriven_once(
     # AND redriving again finds nothing to do
     again = _redrive(engine)
     assert again.returncode == 0 and again.stdout.strip().endswith("0 redriven, 0 failed again")
+
+
+def _reconcile(engine: Any) -> dict[str, Any]:
+    """One run of the reconciler, with no grace period, against the session's stack."""
+    done = subprocess.run(
+        [*VIDFLOW, "invoke", "ReconcileFunction",
+         "--event", str(EVENTS / "scheduled-reconcile.json"),
+         "--endpoint-url", engine.endpoints.endpoint_url,
+         "--parameter", "ReconcileGraceSeconds=0"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_the_reconciler_starts_a_lost_uploads_job_once(
+    engine: Any, clip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqs, url = _queue(engine)
+    # GIVEN an upload whose S3 event failed every attempt (so no job started)
+    arm(engine, monkeypatch, "start_job:permanent:3")
+    s3 = engine.client("s3")
+    key = "uploads/lost-reconciled.mp4"
+    s3.upload_file(str(clip("long_gop")), engine.endpoints.ingest_bucket, key)
+    etag = s3.head_object(Bucket=engine.endpoints.ingest_bucket, Key=key)["ETag"]
+    job = job_id(engine.endpoints.ingest_bucket, key, etag)
+    deadline = time.monotonic() + 60
+    while _waiting(sqs, url) == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _waiting(sqs, url) == 1
+    # WHEN the reconciler runs
+    found = _reconcile(engine)
+    # THEN it starts that job, which publishes; a second run starts nothing
+    assert job in found["started"]
+    sfn = engine.client("stepfunctions")
+    arn = engine.endpoints.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
+    assert _wait(sfn, arn)["status"] == "SUCCEEDED"
+    assert job not in _reconcile(engine)["started"]
+    # AND redriving the queued event afterwards starts no second job: exactly one asset
+    done = _redrive(engine)
+    assert done.returncode == 0 and done.stdout.strip().endswith("1 redriven, 0 failed again")
+    executions = sfn.list_executions(stateMachineArn=engine.endpoints.state_machine_arn)
+    assert [e["name"] for e in executions["executions"]].count(job) == 1
+    listed = s3.list_objects_v2(
+        Bucket=engine.endpoints.output_bucket, Prefix=JobPaths(job).output_prefix
+    )
+    assert sum(o["Key"].endswith("master.m3u8") for o in listed.get("Contents", [])) == 1

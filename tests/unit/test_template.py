@@ -144,7 +144,7 @@ def test_uploads_trigger_start_job_and_live_segments_live_ingest(stack: Stack) -
 
 def test_the_sweep_runs_on_a_schedule_the_engine_can_keep(stack: Stack) -> None:
     scheduled = {f.logical_id: f.schedules for f in stack.functions() if f.schedules}
-    assert scheduled == {"LiveSweepFunction": (60.0,)}
+    assert scheduled == {"LiveSweepFunction": (60.0,), "ReconcileFunction": (300.0,)}
 
 
 def test_every_asl_placeholder_is_filled_with_a_function_arn(stack: Stack) -> None:

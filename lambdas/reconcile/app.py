@@ -1,0 +1,21 @@
+"""Reconcile: on a schedule, start the job of any upload whose S3 event started none."""
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from workflow import reconcile, steps
+from workflow.config import Settings
+
+logger = Logger()
+settings = Settings.from_env()
+clients = steps.Clients(s3=boto3.client("s3"), sfn=boto3.client("stepfunctions"))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    found = reconcile.reconcile(settings, clients)
+    logger.info("uploads reconciled", extra=found)
+    return found

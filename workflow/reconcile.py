@@ -1,0 +1,76 @@
+"""Uploads whose job never started are found and started: the last guard against lost events.
+
+S3 delivers each upload's event at least once, but an invocation of StartJob that fails
+every attempt (a throttle storm, a bad deploy) ends in the failed-events queue, and an
+event can be lost outright. On a schedule this step lists ``uploads/``; an upload older
+than the grace period (and within the lookback) whose job has no execution, no failure
+record and no published asset gets its job started, under the very name its S3 event would
+have given it, so a job that started meanwhile is never started twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote_plus
+
+from workflow import subtitles
+from workflow.config import Settings
+from workflow.errors import SourceChangedError
+from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
+from workflow.steps import Clients, start_jobs
+from workflow.storage import Bucket, Pin, transient_aws_errors
+
+
+@transient_aws_errors()
+def reconcile(settings: Settings, clients: Clients, now: datetime | None = None) -> dict[str, Any]:
+    """Start the job of every upload in the window that has none; say what was checked."""
+    now = now or datetime.now(UTC)
+    oldest = now - timedelta(hours=settings.reconcile_lookback_hours)
+    newest = now - timedelta(seconds=settings.reconcile_grace_seconds)
+    ingest = Bucket(clients.s3, settings.ingest_bucket)
+    output = Bucket(clients.s3, settings.output_bucket)
+    checked, records = 0, []
+    for item in ingest.objects(UPLOAD_PREFIX):
+        key = item["Key"]
+        if key.endswith("/") or subtitles.is_sidecar(key):
+            continue
+        if not oldest <= item["LastModified"] <= newest:
+            continue
+        checked += 1
+        etag = item["ETag"].strip('"')
+        if _has_job(job_id(ingest.name, key, etag), settings, clients, output):
+            continue
+        try:
+            # Still this very object? Its version pins the job's reads, as its event would.
+            version = ingest.head(key, Pin(None, etag)).get("VersionId")
+        except SourceChangedError:
+            continue  # replaced since the listing: the newer upload is the next run's
+        records.append(_upload_record(ingest.name, key, etag, int(item["Size"]), version))
+    started = start_jobs(records, settings, clients)
+    return {"checked": checked, "started": [s["job_id"] for s in started if s["started"]]}
+
+
+def _has_job(job: str, settings: Settings, clients: Clients, output: Bucket) -> bool:
+    execution = settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
+    try:
+        clients.sfn.describe_execution(executionArn=execution)
+        return True
+    except clients.sfn.exceptions.ExecutionDoesNotExist:
+        # Executions are kept 90 days; what a job left behind is kept longer.
+        paths = JobPaths(job)
+        return output.exists(paths.failure_key) or output.exists(paths.master_key)
+
+
+def _upload_record(
+    bucket: str, key: str, etag: str, size: int, version: str | None
+) -> dict[str, Any]:
+    """The S3 event record S3 would have sent for this upload."""
+    obj: dict[str, Any] = {"key": quote_plus(key), "size": size, "eTag": etag}
+    if version and version != "null":
+        obj["versionId"] = version
+    return {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": obj},
+    }
