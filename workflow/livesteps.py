@@ -89,6 +89,12 @@ class StreamPaths:
         return f"failures/{self.prefix}{sequence:09d}.json"
 
 
+def segment_sequence(name: str) -> int | None:
+    """The sequence number a segment's file name carries (``42.ts``), or None."""
+    found = _SEGMENT.fullmatch(name)
+    return int(found.group(1)) if found else None
+
+
 def parse_live_key(key: str) -> tuple[str, str] | None:
     """``(stream, name)`` for ``live/<stream>/<name>``, or None for any other key."""
     parts = key.split("/")

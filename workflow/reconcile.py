@@ -1,11 +1,15 @@
-"""Uploads whose job never started are found and started: the last guard against lost events.
+"""Uploads and live segments that nothing processed are found and started: the last guard
+against lost events.
 
-S3 delivers each upload's event at least once, but an invocation of StartJob that fails
-every attempt (a throttle storm, a bad deploy) ends in the failed-events queue, and an
-event can be lost outright. On a schedule this step lists ``uploads/``; an upload older
-than the grace period (and within the lookback) whose job has no execution, no failure
-record and no published asset gets its job started, under the very name its S3 event would
-have given it, so a job that started meanwhile is never started twice.
+S3 delivers each upload's event at least once, but an invocation of StartJob or LiveIngest
+that fails every attempt (a throttle storm, a bad deploy) ends in the failed-events queue,
+and an event can be lost outright. On a schedule this step lists ``uploads/`` and
+``live/``; an upload older than the grace period (and within the lookback) whose job has
+no execution, no failure record and no published asset gets its job started, under the
+very name its S3 event would have given it, so a job that started meanwhile is never
+started twice; a live segment whose arrival is not recorded and that has no failure record
+gets its execution started (publishing records each segment once, so a late duplicate
+changes nothing).
 """
 
 from __future__ import annotations
@@ -14,17 +18,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
-from workflow import subtitles
+from workflow import livesteps, subtitles
 from workflow.config import Settings
 from workflow.errors import SourceChangedError
 from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
+from workflow.livestore import StreamTable
 from workflow.steps import Clients, start_jobs
 from workflow.storage import Bucket, Pin, transient_aws_errors
 
 
 @transient_aws_errors()
 def reconcile(settings: Settings, clients: Clients, now: datetime | None = None) -> dict[str, Any]:
-    """Start the job of every upload in the window that has none; say what was checked."""
+    """Start the job of every upload in the window that has none, and the execution of
+    every live segment nothing processed; say what was checked and started."""
     now = now or datetime.now(UTC)
     oldest = now - timedelta(hours=settings.reconcile_lookback_hours)
     newest = now - timedelta(seconds=settings.reconcile_grace_seconds)
@@ -48,7 +54,44 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
             continue  # replaced since the listing: the newer upload is the next run's
         records.append(_upload_record(ingest.name, key, etag, int(item["Size"]), version))
     started = start_jobs(records, settings, clients)
-    return {"checked": checked, "started": [s["job_id"] for s in started if s["started"]]}
+    segments = _unprocessed_segments(ingest, output, settings, clients, oldest, newest)
+    return {
+        "checked": checked,
+        "started": [s["job_id"] for s in started if s["started"]],
+        "segments": [
+            f"{s['stream']}/{s['sequence']}"
+            for s in livesteps.on_ingest(segments, settings, clients)
+            if s.get("started")
+        ],
+    }
+
+
+def _unprocessed_segments(
+    ingest: Bucket,
+    output: Bucket,
+    settings: Settings,
+    clients: Clients,
+    oldest: datetime,
+    newest: datetime,
+) -> list[dict[str, Any]]:
+    """S3 event records for the live segments in the window that nothing processed."""
+    if not settings.live_table:
+        return []
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    records = []
+    for item in ingest.objects(livesteps.LIVE_PREFIX):
+        parsed = livesteps.parse_live_key(item["Key"])
+        if parsed is None or not oldest <= item["LastModified"] <= newest:
+            continue
+        stream, name = parsed
+        sequence = livesteps.segment_sequence(name)
+        if sequence is None or table.has_arrival(stream, sequence):
+            continue
+        if output.exists(livesteps.StreamPaths(stream).failure_key(sequence)):
+            continue
+        etag = item["ETag"].strip('"')
+        records.append(_upload_record(ingest.name, item["Key"], etag, int(item["Size"]), None))
+    return records
 
 
 def _has_job(job: str, settings: Settings, clients: Clients, output: Bucket) -> bool:

@@ -11,7 +11,9 @@ from workflow.config import Settings
 
 logger = Logger()
 settings = Settings.from_env()
-clients = steps.Clients(s3=boto3.client("s3"), sfn=boto3.client("stepfunctions"))
+clients = steps.Clients(
+    s3=boto3.client("s3"), sfn=boto3.client("stepfunctions"), dynamodb=boto3.client("dynamodb")
+)
 
 
 @logger.inject_lambda_context

@@ -123,15 +123,14 @@ def test_functions_reach_only_their_prefixes() -> None:
     for role, statement in _statements():
         if bucket_wide in json.dumps(statement):
             # only listing: live/ (a stream's markers and segments) for the live
-            # functions, uploads/ for the Plan function (a video's sidecar subtitles) and the
-            # reconciler (uploads without a job)
+            # functions, uploads/ for the Plan function (a video's sidecar subtitles), both
+            # for the reconciler (uploads and segments nothing processed)
             assert statement["Action"] == ["s3:ListBucket"], role
             prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
-            expected = (
-                ["uploads/*"]
-                if role in ("PlanFunctionRole", "ReconcileFunctionRole")
-                else ["live/*"]
-            )
+            expected = {
+                "PlanFunctionRole": ["uploads/*"],
+                "ReconcileFunctionRole": ["uploads/*", "live/*"],
+            }.get(role, ["live/*"])
             assert prefixes == expected, role
         for resource in (
             statement["Resource"]

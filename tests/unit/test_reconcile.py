@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,10 +15,14 @@ from moto import mock_aws
 
 from workflow.config import Settings
 from workflow.jobs import JobPaths, job_id
+from workflow.livesteps import StreamPaths
+from workflow.livestore import StreamTable
+from workflow.local.template import Stack
 from workflow.reconcile import reconcile
 from workflow.steps import Clients
 
 INGEST, OUTPUT = "vidflow-ingest-test", "vidflow-output-test"
+ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:vidflow-vod"
 
 
@@ -59,6 +65,15 @@ def s3() -> Iterator[Any]:
         yield client
 
 
+@pytest.fixture
+def table(s3: Any) -> StreamTable:
+    """The live table as the template declares it (inside the same mocked account)."""
+    ((name, arguments),) = Stack(ROOT).tables().items()
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(TableName=name, **arguments)
+    return StreamTable(client, name)
+
+
 def _upload(s3: Any, key: str, body: bytes = b"video") -> str:
     s3.put_object(Bucket=INGEST, Key=key, Body=body)
     return job_id(INGEST, key, s3.head_object(Bucket=INGEST, Key=key)["ETag"])
@@ -81,7 +96,7 @@ def test_an_upload_without_a_job_gets_one_pinned_to_its_version(s3: Any) -> None
     # WHEN the reconciler runs
     found = reconcile(_settings(), Clients(s3=s3, sfn=sfn), now=later)
     # THEN that job starts, named as its event would have named it, pinned to its version
-    assert found == {"checked": 1, "started": [job]}
+    assert found == {"checked": 1, "started": [job], "segments": []}
     source = sfn.executions[job]["source"]
     assert source["key"] == "uploads/lost game.mp4"
     assert source["version_id"] == s3.head_object(Bucket=INGEST, Key=source["key"])["VersionId"]
@@ -103,11 +118,32 @@ def test_uploads_with_a_job_a_record_or_in_grace_are_left_alone(s3: Any) -> None
     assert reconcile(_settings(), Clients(s3=s3, sfn=sfn), now=now) == {
         "checked": 0,
         "started": [],
+        "segments": [],
     }
     later = now + timedelta(minutes=11)
     found = reconcile(_settings(), Clients(s3=s3, sfn=sfn), now=later)
     # THEN nothing starts: each has a job, a failure record or an asset; sidecars start none
-    assert found == {"checked": 3, "started": []}
+    assert found == {"checked": 3, "started": [], "segments": []}
     # AND uploads older than the lookback are left alone too
     much_later = now + timedelta(days=3)
     assert reconcile(_settings(), Clients(s3=s3, sfn=sfn), now=much_later)["checked"] == 0
+
+
+def test_a_live_segment_nothing_processed_gets_its_execution(s3: Any, table: StreamTable) -> None:
+    # GIVEN three segments of a stream: one published, one failed, one never processed
+    for sequence in (0, 1, 2):
+        s3.put_object(Bucket=INGEST, Key=f"live/game/{sequence}.ts", Body=b"ts %d" % sequence)
+    s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b"")
+    table.create("game")
+    table.record_arrival("game", 0, {"duration": 4.0, "at": 1.0, "failed": False})
+    s3.put_object(Bucket=OUTPUT, Key=StreamPaths("game").failure_key(1), Body=b"{}")
+    sfn = FakeStepFunctions()
+    settings = replace(_settings(), live_table=table.name, live_state_machine_arn=ARN + "-live")
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    # WHEN the reconciler runs
+    found = reconcile(settings, Clients(s3=s3, sfn=sfn, dynamodb=table.client), now=later)
+    # THEN only the unprocessed segment's execution starts, as LiveIngest would start it
+    assert found["segments"] == ["game/2"]
+    ((payload),) = sfn.executions.values()
+    assert (payload["stream"], payload["sequence"]) == ("game", 2)
+    assert payload["source"]["key"] == "live/game/2.ts"
