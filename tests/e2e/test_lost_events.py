@@ -16,6 +16,7 @@ from tests.conftest import _wait
 from tests.reliability.test_faults import arm
 from tests.stack import VIDFLOW
 from workflow.jobs import JobPaths, job_id
+from workflow.local.faults import FaultPlan
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -41,22 +42,35 @@ def _redrive(engine: Any) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def _upload_losing_its_event(
+    engine: Any, monkeypatch: pytest.MonkeyPatch, path: Any, key: str
+) -> tuple[str, str, FaultPlan]:
+    """Upload ``path`` as ``key`` with a StartJob that fails its first attempt and both of
+    Lambda's retries; return once the retries have run out (job id, ETag, what fired)."""
+    sqs, url = _queue(engine)
+    plan = arm(engine, monkeypatch, "start_job:permanent:3")
+    s3 = engine.client("s3")
+    s3.upload_file(str(path), engine.endpoints.ingest_bucket, key)
+    etag = s3.head_object(Bucket=engine.endpoints.ingest_bucket, Key=key)["ETag"]
+    deadline = time.monotonic() + 60
+    while _waiting(sqs, url) == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return job_id(engine.endpoints.ingest_bucket, key, etag), etag, plan
+
+
+def _execution_arn(engine: Any, job: str) -> str:
+    return engine.endpoints.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
+
+
 def test_an_upload_whose_trigger_fails_every_attempt_is_redriven_once(
     engine: Any, clip: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sqs, url = _queue(engine)
     assert _waiting(sqs, url) == 0
-    # GIVEN a StartJob that fails its first attempt and both of Lambda's retries
-    plan = arm(engine, monkeypatch, "start_job:permanent:3")
-    s3 = engine.client("s3")
-    key = "uploads/lost.mp4"
-    s3.upload_file(str(clip("long_gop")), engine.endpoints.ingest_bucket, key)
-    etag = s3.head_object(Bucket=engine.endpoints.ingest_bucket, Key=key)["ETag"]
-    job = job_id(engine.endpoints.ingest_bucket, key, etag)
-    # WHEN the retries run out
-    deadline = time.monotonic() + 60
-    while _waiting(sqs, url) == 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # GIVEN an upload whose StartJob failed every attempt
+    job, etag, plan = _upload_losing_its_event(
+        engine, monkeypatch, clip("long_gop"), "uploads/lost.mp4"
+    )
     # THEN the event waits in the failed-events queue, in Lambda's destination format,
     # and no job ran
     assert plan.fired == [("StartJobFunction", "permanent")] * 3
@@ -66,8 +80,8 @@ def test_an_upload_whose_trigger_fails_every_attempt_is_redriven_once(
     assert record["requestContext"]["approximateInvokeCount"] == 3
     assert record["responsePayload"]["errorType"] == "InjectedFaultError"
     assert record["requestPayload"]["Records"][0]["s3"]["object"]["eTag"] == etag.strip('"')
-    sfn = engine.client("stepfunctions")
-    arn = engine.endpoints.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
+    sfn, s3 = engine.client("stepfunctions"), engine.client("s3")
+    arn = _execution_arn(engine, job)
     with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
         sfn.describe_execution(executionArn=arn)
     # WHEN the operator redrives the queue
@@ -103,23 +117,17 @@ def test_the_reconciler_starts_a_lost_uploads_job_once(
 ) -> None:
     sqs, url = _queue(engine)
     # GIVEN an upload whose S3 event failed every attempt (so no job started)
-    arm(engine, monkeypatch, "start_job:permanent:3")
-    s3 = engine.client("s3")
-    key = "uploads/lost-reconciled.mp4"
-    s3.upload_file(str(clip("long_gop")), engine.endpoints.ingest_bucket, key)
-    etag = s3.head_object(Bucket=engine.endpoints.ingest_bucket, Key=key)["ETag"]
-    job = job_id(engine.endpoints.ingest_bucket, key, etag)
-    deadline = time.monotonic() + 60
-    while _waiting(sqs, url) == 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    job, _, _ = _upload_losing_its_event(
+        engine, monkeypatch, clip("long_gop"), "uploads/lost-reconciled.mp4"
+    )
     assert _waiting(sqs, url) == 1
+    s3 = engine.client("s3")
     # WHEN the reconciler runs
     found = _reconcile(engine)
     # THEN it starts that job, which publishes; a second run starts nothing
     assert job in found["started"]
     sfn = engine.client("stepfunctions")
-    arn = engine.endpoints.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
-    assert _wait(sfn, arn)["status"] == "SUCCEEDED"
+    assert _wait(sfn, _execution_arn(engine, job))["status"] == "SUCCEEDED"
     assert job not in _reconcile(engine)["started"]
     # AND redriving the queued event afterwards starts no second job: exactly one asset
     done = _redrive(engine)
