@@ -145,6 +145,19 @@ def test_functions_reach_only_their_prefixes() -> None:
                 ), (role, rendered)
 
 
+def test_the_source_readers_may_read_the_version_their_job_started_from() -> None:
+    # A GET or HEAD naming a VersionId needs s3:GetObjectVersion, not only s3:GetObject.
+    readers = {"ProbeFunctionRole", "TranscodeChunkFunctionRole", "TranscodeAudioFunctionRole",
+               "ImagesFunctionRole"}  # fmt: skip
+    granted = {
+        role
+        for role, statement in _statements()
+        if "s3:GetObjectVersion" in statement["Action"]
+        and all("/uploads/*" in json.dumps(r) for r in statement["Resource"])
+    }
+    assert granted == readers
+
+
 def test_buckets_are_private_encrypted_and_separate() -> None:
     resources = transformed()["Resources"]
     buckets = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
