@@ -135,13 +135,19 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
     # Every sidecar's key starts with the video's own "<folder>/<stem>.": list only those.
     video_key = event["source"]["key"]
     sidecar_prefix = str(PurePosixPath(video_key).with_suffix("")) + "."
-    sidecars = subtitles.find_sidecars(
-        video_key, Bucket(clients.s3, event["source"]["bucket"]).keys(sidecar_prefix)
-    )
+    # Each sidecar's ETag pins its Subtitles item's reads to the file seen here.
+    etags = {
+        item["Key"]: item["ETag"].strip('"')
+        for item in Bucket(clients.s3, event["source"]["bucket"]).objects(sidecar_prefix)
+    }
+    sidecars = subtitles.find_sidecars(video_key, etags)
     items: list[dict[str, Any]] = [{"kind": "audio"}] if facts["audio"] else []
     if settings.thumbnail_seconds > 0:
         items.append({"kind": "images"})
-    items += [{"kind": "subtitles", "sidecar": asdict(sidecar)} for sidecar in sidecars]
+    items += [
+        {"kind": "subtitles", "sidecar": asdict(sidecar), "etag": etags[sidecar.key]}
+        for sidecar in sidecars
+    ]
     items += [{"kind": "video", "chunk": chunk.to_dict()} for chunk in chunks]
     output.put_json(
         paths.plan_key,
@@ -383,7 +389,8 @@ def make_subtitles(
     output = Bucket(clients.s3, settings.output_bucket)
     plan = output.get_json(paths.plan_key)
     ingest = Bucket(clients.s3, event["source"]["bucket"])
-    size = int(ingest.head(sidecar.key)["ContentLength"])
+    pin = Pin(None, event["item"]["etag"])
+    size = int(ingest.head(sidecar.key, pin)["ContentLength"])
     if size > subtitles.MAX_SUBTITLE_BYTES:
         raise SubtitleError(
             f"{sidecar.key} is {size} bytes; a subtitle file may be "
@@ -391,7 +398,7 @@ def make_subtitles(
         )
     try:
         vtt = subtitles.to_webvtt(
-            ingest.get_bytes(sidecar.key),
+            ingest.get_bytes(sidecar.key, pin),
             sidecar.format,
             binary=transcode.ffmpeg_binary(),
             timeout=transcode.time_limit(remaining(), 1.0),

@@ -1,0 +1,84 @@
+"""Reads pinned to an object: a replaced or deleted object is named, never read instead."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from workflow import steps
+from workflow.config import Settings
+from workflow.errors import SourceChangedError
+from workflow.jobs import JobPaths
+from workflow.storage import Bucket, Pin
+
+INGEST, OUTPUT = "vidflow-ingest-pin", "vidflow-output-pin"
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        for bucket in (INGEST, OUTPUT):
+            client.create_bucket(Bucket=bucket)
+        yield client
+
+
+def test_a_pinned_read_of_a_replaced_object_is_named(s3: Any) -> None:
+    s3.put_object(Bucket=INGEST, Key="uploads/a.mp4", Body=b"first")
+    etag = s3.head_object(Bucket=INGEST, Key="uploads/a.mp4")["ETag"].strip('"')
+    ingest, pin = Bucket(s3, INGEST), Pin(None, etag)
+    assert ingest.get_bytes("uploads/a.mp4", pin) == b"first"
+    s3.put_object(Bucket=INGEST, Key="uploads/a.mp4", Body=b"second")
+    for read in (
+        lambda: ingest.get_bytes("uploads/a.mp4", pin),
+        lambda: ingest.head("uploads/a.mp4", pin),
+        lambda: ingest.read_range("uploads/a.mp4", 6, 4, pin),
+    ):
+        with pytest.raises(SourceChangedError, match="replaced or deleted"):
+            read()
+    s3.delete_object(Bucket=INGEST, Key="uploads/a.mp4")
+    with pytest.raises(SourceChangedError):
+        ingest.head("uploads/a.mp4", pin)
+    # an unpinned read of a missing object stays what it is
+    with pytest.raises(s3.exceptions.ClientError):
+        ingest.head("uploads/a.mp4")
+
+
+def test_a_sidecar_replaced_after_planning_fails_its_item_by_name(s3: Any) -> None:
+    # GIVEN a plan that listed a sidecar, which was then replaced
+    paths = JobPaths("a-0123456789abcdef")
+    s3.put_object(
+        Bucket=OUTPUT,
+        Key=paths.plan_key,
+        Body=json.dumps({"facts": {"start_time": 0.0}, "packaging": "hls-ts"}).encode(),
+    )
+    s3.put_object(
+        Bucket=INGEST, Key="uploads/a.en.srt", Body=b"1\n00:00:00,000 --> 00:00:01,000\nhi\n"
+    )
+    planned = s3.head_object(Bucket=INGEST, Key="uploads/a.en.srt")["ETag"].strip('"')
+    s3.put_object(
+        Bucket=INGEST, Key="uploads/a.en.srt", Body=b"1\n00:00:00,000 --> 00:00:01,000\nbye\n"
+    )
+    event = {
+        "job_id": paths.job_id,
+        "source": {"bucket": INGEST, "key": "uploads/a.mp4", "etag": "x"},
+        "item": {
+            "kind": "subtitles",
+            "sidecar": {"key": "uploads/a.en.srt", "language": "en", "format": "srt"},
+            "etag": planned,
+        },
+    }
+    # WHEN its Subtitles item runs, THEN it reads nothing else and says why
+    with pytest.raises(SourceChangedError):
+        steps.make_subtitles(
+            event, Settings(output_bucket=OUTPUT), steps.Clients(s3=s3), lambda: 60.0
+        )
+    error = json.loads(
+        s3.get_object(Bucket=OUTPUT, Key=paths.item_error_key("subtitles-en"))["Body"].read()
+    )
+    assert error["error"] == "SourceChangedError"
