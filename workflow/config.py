@@ -8,13 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from workflow.errors import VidflowError
+from workflow.errors import ConfigurationError
+from workflow.ladder import parse_ladder
 
 _N = TypeVar("_N", int, float)
-
-
-class ConfigurationError(VidflowError):
-    """A setting in the function's environment is missing or malformed."""
 
 
 @dataclass(frozen=True)
@@ -101,8 +98,6 @@ class Settings:
             raise ConfigurationError(
                 f"PACKAGING must be one of {', '.join(PACKAGINGS)}, got {settings.packaging!r}"
             )
-        from workflow.ladder import parse_ladder
-
         parse_ladder(settings.ladder)
         if not 0.5 <= settings.segment_seconds <= 60 or settings.chunk_seconds > 3600:
             raise ConfigurationError(

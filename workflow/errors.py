@@ -19,6 +19,10 @@ class VidflowError(Exception):
         return type(self).__name__
 
 
+class ConfigurationError(VidflowError):
+    """A setting in the function's environment is missing or malformed."""
+
+
 class InputError(VidflowError):
     """The upload itself is unusable; the user must fix it and upload again."""
 

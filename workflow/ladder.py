@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from workflow.config import ConfigurationError
+from workflow.errors import ConfigurationError
 
 # H.264 levels as (name, max macroblocks per second, max macroblocks per frame).
 _LEVELS = (

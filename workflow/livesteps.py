@@ -22,8 +22,9 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from workflow import commands, hls, live, transcode
-from workflow.config import ConfigurationError, Settings
+from workflow.config import Settings
 from workflow.errors import (
+    ConfigurationError,
     MissingInitSegmentError,
     StreamConfigError,
     StreamNotReadyError,
@@ -445,8 +446,7 @@ def _advance_once(
     now: float,
 ) -> dict[str, Any] | None:
     """One look at the stream, holding its lease; None if the writer must look again."""
-    record = table.get(stream)
-    assert record is not None
+    record = table.require(stream)
     config = record.config
     ending = live.Ending(**record.ending) if record.ending else None
     if config is None:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from workflow.errors import StreamNotReadyError
+
 STREAM_ITEM = "stream"
 # The template's sparse index over open stream records (only they carry ``open``).
 OPEN_INDEX = "open-streams"
@@ -68,15 +70,20 @@ class StreamTable:
                 ConditionExpression="attribute_not_exists(config)",
                 ExpressionAttributeValues={":c": {"S": json.dumps(config)}},
             )
-        record = self.get(stream)
-        assert record is not None
-        return record
+        return self.require(stream)
 
     def has_arrival(self, stream: str, sequence: int) -> bool:
         item = self.client.get_item(
             TableName=self.name, Key=self._key(stream, _segment_item(sequence)), ConsistentRead=True
         ).get("Item")
         return item is not None
+
+    def require(self, stream: str) -> StreamRecord:
+        """The stream's record, which the caller knows was created; a named error if not."""
+        record = self.get(stream)
+        if record is None:
+            raise StreamNotReadyError(f"stream {stream} has no record in the live table")
+        return record
 
     def get(self, stream: str) -> StreamRecord | None:
         item = self.client.get_item(

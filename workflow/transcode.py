@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from workflow.config import ConfigurationError
-from workflow.errors import TranscodeError, TranscodeInterruptedError
+from workflow.errors import ConfigurationError, TranscodeError, TranscodeInterruptedError
 
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 # ffmpeg failing to reach its source (S3) says nothing about the file: retry those.

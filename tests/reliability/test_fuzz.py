@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from tests.media import synth
 from tests.media.registry import REAL_MEDIA
 from workflow import errors
-from workflow.config import ConfigurationError, Limits, Settings
-from workflow.errors import NotAVideoError, UnsafeInputError, VidflowError
+from workflow.config import Limits, Settings
+from workflow.errors import ConfigurationError, NotAVideoError, UnsafeInputError, VidflowError
 from workflow.ladder import build_ladder
 from workflow.local.binaries import ffmpeg_binary
 from workflow.plan import FrameIndex, plan_chunks

@@ -142,3 +142,12 @@ def test_a_failed_writer_gives_the_lease_up_at_once(table: StreamTable) -> None:
     assert not table.acquire("game", "w3", now=1.0, lease_seconds=60)
     table.release("game", "w1")
     assert table.acquire("game", "w3", now=1.0, lease_seconds=60)
+
+
+def test_a_stream_without_a_record_is_named_not_asserted(table: StreamTable) -> None:
+    from workflow.errors import StreamNotReadyError
+
+    with pytest.raises(StreamNotReadyError, match="no record"):
+        table.require("nobody")
+    table.create("game")
+    assert table.require("game").config is None

@@ -149,8 +149,7 @@ class Worker:
 
     def follow_output(self, write: Callable[[str], None]) -> None:
         """Copy the worker's stdout and stderr, line by line, until it exits."""
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
+        for raw in self.process.stdout or ():
             write(raw.decode("utf-8", "replace"))
 
     def init(self) -> tuple[float, dict[str, Any] | None]:
