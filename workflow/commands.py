@@ -141,7 +141,7 @@ def build_chunk_command(
     command = ffmpeg.merge_outputs(*outputs).global_args(
         "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
     )
-    return [binary, *command.get_args()]
+    return list(ffmpeg.compile(command, cmd=binary))
 
 
 def build_audio_command(
@@ -196,7 +196,7 @@ def build_audio_command(
         },
     )
     command = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
-    return [binary, *command.get_args()]
+    return list(ffmpeg.compile(command, cmd=binary))
 
 
 def seconds_arg(seconds: float) -> str:

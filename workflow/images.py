@@ -134,7 +134,7 @@ def build_images_command(
         sheets.output(str(workdir / "sprites" / SPRITE_PATTERN), **jpeg),
         stats.output(str(workdir / "stats.gray"), **common, f="rawvideo", pix_fmt="gray"),
     ).global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
-    return [binary, *command.get_args()]
+    return list(ffmpeg.compile(command, cmd=binary))
 
 
 def poster_command(
@@ -174,7 +174,7 @@ def poster_command(
         **{"frames:v": 1, "q:v": POSTER_QUALITY, "fps_mode": "passthrough", "map_metadata": -1},
     )
     command = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
-    return [binary, *command.get_args()]
+    return list(ffmpeg.compile(command, cmd=binary))
 
 
 def choose_poster(stats: bytes, frame_bytes: int) -> int:

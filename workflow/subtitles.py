@@ -201,7 +201,7 @@ def build_webvtt_command(source: Path, fmt: str, target: Path, *, binary: str) -
         .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
         .overwrite_output()
     )
-    return [binary, *command.get_args()]
+    return list(ffmpeg.compile(command, cmd=binary))
 
 
 def _subtitle_text(data: bytes, fmt: str) -> str:

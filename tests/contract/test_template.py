@@ -152,12 +152,6 @@ def test_buckets_are_private_and_encrypted() -> None:
         assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], lid
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "events").glob("*.json")), ids=lambda p: p.name)
-def test_sample_events_are_valid_json(path: Path) -> None:
-    event = json.loads(path.read_text())
-    assert isinstance(event, dict) and event
-
-
 def test_local_resolution_fills_every_environment_value() -> None:
     for function in Stack(ROOT).functions():
         for key, value in function.environment.items():
