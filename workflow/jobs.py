@@ -11,6 +11,11 @@ UPLOAD_PREFIX = "uploads/"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of the execution ``name`` of a state machine."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+
+
 def job_id(bucket: str, key: str, etag: str) -> str:
     """A Step Functions execution name unique to this object version.
 

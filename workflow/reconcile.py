@@ -21,7 +21,7 @@ from urllib.parse import quote_plus
 from workflow import livesteps, subtitles
 from workflow.config import Settings
 from workflow.errors import SourceChangedError
-from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
+from workflow.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
 from workflow.livestore import StreamTable
 from workflow.steps import Clients, start_jobs
 from workflow.storage import Bucket, Pin, transient_aws_errors
@@ -95,9 +95,8 @@ def _unprocessed_segments(
 
 
 def _has_job(job: str, settings: Settings, clients: Clients, output: Bucket) -> bool:
-    execution = settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
     try:
-        clients.sfn.describe_execution(executionArn=execution)
+        clients.sfn.describe_execution(executionArn=execution_arn(settings.state_machine_arn, job))
         return True
     except clients.sfn.exceptions.ExecutionDoesNotExist:
         # Executions are kept 90 days; what a job left behind is kept longer.
@@ -110,8 +109,8 @@ def _upload_record(
 ) -> dict[str, Any]:
     """The S3 event record S3 would have sent for this upload."""
     obj: dict[str, Any] = {"key": quote_plus(key), "size": size, "eTag": etag}
-    if version and version != "null":
-        obj["versionId"] = version
+    if version:
+        obj["versionId"] = version  # "null" too: storage.Pin reads it as no version
     return {
         "eventSource": "aws:s3",
         "eventName": "ObjectCreated:Put",

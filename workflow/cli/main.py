@@ -17,7 +17,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from workflow.jobs import UPLOAD_PREFIX, JobPaths, job_id
+from workflow.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
 from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
 
@@ -245,8 +245,8 @@ def _process_with(engine: Any, source: Path, out: Path) -> int:
     s3.upload_file(str(source), endpoints.ingest_bucket, key)
     etag = s3.head_object(Bucket=endpoints.ingest_bucket, Key=key)["ETag"]
     job = job_id(endpoints.ingest_bucket, key, etag)
-    execution_arn = endpoints.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
-    status = _follow(sfn, s3, endpoints.output_bucket, execution_arn, JobPaths(job), began)
+    execution = execution_arn(endpoints.state_machine_arn, job)
+    status = _follow(sfn, s3, endpoints.output_bucket, execution, JobPaths(job), began)
     if status["status"] != "SUCCEEDED":
         error = status.get("error") or "ExecutionFailed"
         cause = " ".join((status.get("cause") or status["status"].lower()).split())

@@ -105,6 +105,7 @@ class Stack:
     overrides: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._functions: list[Function] | None = None
         self.root = self.root.resolve()
         self.template = load_template(self.root / "sam-template.yaml")
         self.resources: dict[str, dict[str, Any]] = self.template.get("Resources", {})
@@ -156,6 +157,12 @@ class Stack:
         return found
 
     def functions(self) -> list[Function]:
+        """The template's functions, resolved once: every Lambda call looks one up."""
+        if self._functions is None:
+            self._functions = self._resolve_functions()
+        return list(self._functions)
+
+    def _resolve_functions(self) -> list[Function]:
         globals_ = self.template.get("Globals", {}).get("Function", {})
         found = []
         for lid in self.of_type("AWS::Serverless::Function"):
