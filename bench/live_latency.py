@@ -37,15 +37,16 @@ from typing import Any
 # Run as a script, so its own folder is on the path: the VOD benchmark's source is shared.
 from vod_local import make_source, template_defaults
 
-from workflow import commands, transcode
 from workflow.cli import encoder
-from workflow.config import Limits
-from workflow.ladder import Rendition, build_ladder
 from workflow.local.binaries import ffmpeg_binary
 from workflow.local.engine import LocalEngine
 from workflow.local.template import load_template
-from workflow.plan import Chunk
-from workflow.probe import probe
+from workflow.media import encode as commands
+from workflow.media import runner as transcode
+from workflow.media.chunks import Chunk
+from workflow.media.ladder import Rendition, build_ladder
+from workflow.media.probe import probe
+from workflow.settings import Limits
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent

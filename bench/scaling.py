@@ -29,8 +29,8 @@ from vod_local import (
     vidflow_executable,
 )
 
-from workflow.ladder import build_ladder
 from workflow.local.binaries import ffmpeg_binary
+from workflow.media.ladder import build_ladder
 
 log = logging.getLogger("bench.scaling")
 

@@ -37,9 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workflow.ladder import Rendition, build_ladder
 from workflow.local.binaries import ffmpeg_binary
 from workflow.local.template import load_template
+from workflow.media.ladder import Rendition, build_ladder
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -181,7 +181,7 @@ def baseline_command(
 ) -> list[str]:
     """One ffmpeg process: decode once, encode every rung and the audio to HLS TS.
 
-    Per rung it uses what ``workflow.commands.build_chunk_command`` uses (scale, setsar,
+    Per rung it uses what ``workflow.media.encode.build_chunk_command`` uses (scale, setsar,
     yuv420p, libx264 High at the rung's level, b:v/maxrate/bufsize, no scene-cut
     keyframes, a keyframe at every segment start), but over the whole file at once.
     """

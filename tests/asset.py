@@ -119,7 +119,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
     """``root/manifest.json``, validated against the schema file the project publishes."""
     import jsonschema
 
-    from workflow.manifest import SCHEMA, json_schema
+    from workflow.formats.manifest import SCHEMA, json_schema
 
     manifest = json.loads((root / "manifest.json").read_text())
     jsonschema.validate(manifest, json_schema())

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.media import registry, synth
-from workflow.jobs import JobPaths, job_id
 from workflow.local.binaries import ffmpeg_binary
+from workflow.vod.jobs import JobPaths, job_id
 
 ROOT = Path(__file__).resolve().parents[1]
 # Steps called directly by tests run where a function's layer would put ffmpeg: here.

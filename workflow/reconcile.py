@@ -18,13 +18,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
-from workflow import livesteps, subtitles
-from workflow.config import Settings
 from workflow.errors import SourceChangedError
-from workflow.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
-from workflow.livestore import StreamTable
-from workflow.steps import Clients, start_jobs
+from workflow.live.ingest import on_ingest
+from workflow.live.paths import LIVE_PREFIX, StreamPaths, parse_live_key, segment_sequence
+from workflow.live.store import StreamTable
+from workflow.media import subtitles
+from workflow.runtime import Clients
+from workflow.settings import Settings
 from workflow.storage import Bucket, Pin, transient_aws_errors
+from workflow.vod.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
+from workflow.vod.start import start_jobs
 
 
 @transient_aws_errors()
@@ -60,7 +63,7 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
         "started": [s["job_id"] for s in started if s["started"]],
         "segments": [
             f"{s['stream']}/{s['sequence']}"
-            for s in livesteps.on_ingest(segments, settings, clients)
+            for s in on_ingest(segments, settings, clients)
             if s.get("started")
         ],
     }
@@ -79,15 +82,15 @@ def _unprocessed_segments(
         return []
     table = StreamTable(clients.dynamodb, settings.live_table)
     records = []
-    for item in ingest.objects(livesteps.LIVE_PREFIX):
-        parsed = livesteps.parse_live_key(item["Key"])
+    for item in ingest.objects(LIVE_PREFIX):
+        parsed = parse_live_key(item["Key"])
         if parsed is None or not oldest <= item["LastModified"] <= newest:
             continue
         stream, name = parsed
-        sequence = livesteps.segment_sequence(name)
+        sequence = segment_sequence(name)
         if sequence is None or table.has_arrival(stream, sequence):
             continue
-        if output.exists(livesteps.StreamPaths(stream).failure_key(sequence)):
+        if output.exists(StreamPaths(stream).failure_key(sequence)):
             continue
         etag = item["ETag"].strip('"')
         records.append(_upload_record(ingest.name, item["Key"], etag, int(item["Size"]), None))

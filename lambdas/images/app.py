@@ -6,15 +6,16 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow import steps
-from workflow.config import Settings
+from workflow.runtime import Clients, time_left
+from workflow.settings import Settings
+from workflow.vod import images
 
 logger = Logger()
 settings = Settings.from_env()
-clients = steps.Clients(s3=boto3.client("s3"))
+clients = Clients(s3=boto3.client("s3"))
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.thread_safe_append_keys(job_id=event["job_id"])
-    return steps.make_images(event, settings, clients, steps.time_left(context))
+    return images.make_images(event, settings, clients, time_left(context))

@@ -7,9 +7,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow import livesteps
-from workflow.config import Settings
-from workflow.steps import Clients
+from workflow.live import ingest
+from workflow.runtime import Clients
+from workflow.settings import Settings
 
 logger = Logger()
 settings = Settings.from_env()
@@ -21,6 +21,6 @@ clients = Clients(
 @logger.inject_lambda_context
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
-    seen = livesteps.on_ingest(event["Records"], settings, clients)
+    seen = ingest.on_ingest(event["Records"], settings, clients)
     logger.info("live uploads seen", extra={"uploads": seen})
     return {"uploads": seen}

@@ -6,15 +6,16 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow import livesteps, steps
-from workflow.config import Settings
+from workflow.live import publish
+from workflow.runtime import Clients
+from workflow.settings import Settings
 
 logger = Logger()
 settings = Settings.from_env()
-clients = steps.Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.thread_safe_append_keys(stream=event["stream"], sequence=event["sequence"])
-    return livesteps.publish_segment(event, settings, clients)
+    return publish.publish_segment(event, settings, clients)

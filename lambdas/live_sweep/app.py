@@ -6,16 +6,18 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow import livesteps, steps
-from workflow.config import Settings
+from workflow.live import sweep
+from workflow.runtime import Clients
+from workflow.settings import Settings
 
 logger = Logger()
 settings = Settings.from_env()
-clients = steps.Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    swept = livesteps.sweep(settings, clients)
+    # A scheduled event says when it was due ("time"); an invocation by hand may not.
+    swept = sweep.sweep(settings, clients, event.get("time"))
     logger.info("open streams advanced", extra=swept)
     return swept

@@ -6,12 +6,13 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow import reconcile, steps
-from workflow.config import Settings
+from workflow import reconcile
+from workflow.runtime import Clients
+from workflow.settings import Settings
 
 logger = Logger()
 settings = Settings.from_env()
-clients = steps.Clients(
+clients = Clients(
     s3=boto3.client("s3"), sfn=boto3.client("stepfunctions"), dynamodb=boto3.client("dynamodb")
 )
 

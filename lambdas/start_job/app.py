@@ -7,17 +7,18 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow import steps
-from workflow.config import Settings
+from workflow.runtime import Clients
+from workflow.settings import Settings
+from workflow.vod import start
 
 logger = Logger()
 settings = Settings.from_env()
-clients = steps.Clients(s3=None, sfn=boto3.client("stepfunctions"))
+clients = Clients(s3=None, sfn=boto3.client("stepfunctions"))
 
 
 @logger.inject_lambda_context
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
-    started = steps.start_jobs(event["Records"], settings, clients)
+    started = start.start_jobs(event["Records"], settings, clients)
     logger.info("uploads seen", extra={"jobs": started})
     return {"jobs": started}

@@ -18,6 +18,7 @@ from tests.contract.import_closure import (
     runtime_architecture,
     runtime_python,
 )
+from workflow.local.build import runtime_files
 from workflow.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,9 +103,9 @@ def test_workflow_layer_ships_no_local_module(build_dir: Path) -> None:
     local = sorted(
         name for name in shipped if LOCAL_ONLY & set(PurePosixPath(name).with_suffix("").parts)
     )
-    # THEN none ships, and what ships is exactly the allow-list of top-level modules and data
+    # THEN none ships, and what ships is exactly the runtime package's allow-list
     assert not local, f"the workflow layer ships local-only code: {local}"
-    allowed = {f.name for pattern in ("*.py", "*.json") for f in (ROOT / "workflow").glob(pattern)}
+    allowed = {f.relative_to(ROOT / "workflow").as_posix() for f in runtime_files(ROOT)}
     assert shipped == allowed, (
         f"not in the allow-list: {sorted(shipped - allowed)}; missing: {sorted(allowed - shipped)}"
     )

@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from tests.asset import read_asset, read_manifest, read_rendition, strict_parse
 from tests.source_facts import decode_video
 from workflow.cli import encoder
-from workflow.livesteps import StreamPaths
+from workflow.live.paths import StreamPaths
 from workflow.local.binaries import ffmpeg_binary
 
 LADDER = "360:800,240:400"
@@ -233,9 +234,9 @@ def test_a_segment_that_never_comes_becomes_a_gap_and_the_stream_goes_on(
         venue.push(sequence, real_segments[sequence])
     venue.wait_for_executions()
     assert shown(venue.playlist("360p")) == [(0, False)]
-    time.sleep(2.5)
-    # AND the sweep runs (EventBridge calls it every minute)
-    engine.invoke("LiveSweepFunction", {})
+    # AND the sweep runs (EventBridge calls it every minute), scheduled 3 s from now
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    engine.invoke("LiveSweepFunction", {"time": due.isoformat(timespec="seconds")})
     # THEN segment 1 is a gap, and the stream went on past it, in every rung
     for rung in RUNGS:
         assert shown(venue.playlist(rung)) == [(0, False), (1, True), (2, False), (3, False)]

@@ -15,8 +15,8 @@ import pytest
 from tests.conftest import _wait
 from tests.reliability.test_faults import arm
 from tests.stack import VIDFLOW
-from workflow.jobs import JobPaths, job_id
 from workflow.local.faults import FaultPlan
+from workflow.vod.jobs import JobPaths, job_id
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

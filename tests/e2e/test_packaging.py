@@ -29,8 +29,8 @@ import pytest
 from tests.asset import read_manifest, strict_parse
 from tests.conftest import JobRun, upload_and_follow
 from tests.stack import free_port
-from workflow import cmaf
 from workflow.local.binaries import ffmpeg_binary
+from workflow.media import cmaf
 
 ROOT = Path(__file__).resolve().parents[2]
 HLS_JS = ROOT / "workflow" / "cli" / "console" / "node_modules" / "hls.js" / "dist" / "hls.min.js"

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from tests.stack import RunningStack, vidflow_up
-from workflow.jobs import JobPaths, job_id
 from workflow.local.binaries import ffmpeg_binary
+from workflow.vod.jobs import JobPaths, job_id
 
 SECONDS = 48
 # Different pictures (moving test card, static bars), and different tones.

@@ -9,13 +9,14 @@ import pytest
 
 from tests.asset import read_rendition
 from tests.source_facts import decode_video
-from workflow import commands, hls
-from workflow.config import Limits
-from workflow.ladder import build_ladder
+from workflow.formats import hls
 from workflow.local.binaries import ffmpeg_binary
-from workflow.plan import plan_chunks
-from workflow.probe import probe
-from workflow.transcode import listed_segments, run_ffmpeg
+from workflow.media import encode as commands
+from workflow.media.chunks import plan_chunks
+from workflow.media.ladder import build_ladder
+from workflow.media.probe import probe
+from workflow.media.runner import listed_segments, run_ffmpeg
+from workflow.settings import Limits
 
 
 def encode_in_chunks(

@@ -10,14 +10,14 @@ import pytest
 from tests.media import synth
 from tests.media.registry import REAL_MEDIA
 from tests.source_facts import decode_video
-from workflow.config import Limits
 from workflow.errors import (
     InputTooLargeError,
     InputTooLongError,
     TransientError,
     TruncatedInputError,
 )
-from workflow.probe import probe
+from workflow.media.probe import probe
+from workflow.settings import Limits
 
 
 def _probe(path: Path, limits: Limits | None = None) -> Any:

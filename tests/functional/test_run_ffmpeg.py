@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from workflow.errors import TranscodeError, TranscodeInterruptedError
-from workflow.transcode import run_ffmpeg
+from workflow.media.runner import run_ffmpeg
 
 SIGNED = "https://bucket.s3.amazonaws.com/x.mp4?X-Amz-Signature=abc"
 

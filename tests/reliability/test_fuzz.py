@@ -29,13 +29,13 @@ from hypothesis import strategies as st
 from tests.media import synth
 from tests.media.registry import REAL_MEDIA
 from workflow import errors
-from workflow.config import Limits, Settings
 from workflow.errors import ConfigurationError, NotAVideoError, UnsafeInputError, VidflowError
-from workflow.ladder import build_ladder
 from workflow.local.binaries import ffmpeg_binary
-from workflow.plan import FrameIndex, plan_chunks
-from workflow.probe import probe
-from workflow.sources import DEMUXER_FOR_FAMILY, sniff
+from workflow.media.chunks import FrameIndex, plan_chunks
+from workflow.media.ladder import build_ladder
+from workflow.media.probe import probe
+from workflow.media.sniff import DEMUXER_FOR_FAMILY, sniff
+from workflow.settings import Limits, Settings
 
 FAST = settings(max_examples=200, deadline=None)
 

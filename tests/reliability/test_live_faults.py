@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.reliability.test_faults import arm
-from workflow.livesteps import StreamPaths
+from workflow.live.paths import StreamPaths
 
 LIVE_SURVIVABLE = (
     "live_probe:throttle,live_transcode:kill,live_transcode:timeout,"

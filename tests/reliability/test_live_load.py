@@ -19,7 +19,7 @@ import pytest
 
 from tests.asset import read_rendition
 from workflow.cli import encoder
-from workflow.livesteps import StreamPaths
+from workflow.live.paths import StreamPaths
 from workflow.local.binaries import ffmpeg_binary
 
 STREAMS = 8

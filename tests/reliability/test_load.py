@@ -8,7 +8,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from workflow.jobs import job_id
+from workflow.vod.jobs import job_id
 
 UPLOADS = 20
 

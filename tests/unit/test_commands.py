@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from workflow.commands import TS_OFFSET, build_audio_command, build_chunk_command
-from workflow.ladder import Rendition
-from workflow.plan import Chunk
-from workflow.sources import ALLOWED_DEMUXERS
+from workflow.media.chunks import Chunk
+from workflow.media.encode import TS_OFFSET, build_audio_command, build_chunk_command
+from workflow.media.ladder import Rendition
+from workflow.media.sniff import ALLOWED_DEMUXERS
 
 WORKDIR = Path("/tmp/vidflow-job")
 RUNGS = [

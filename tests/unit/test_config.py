@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workflow.config import Limits, Settings
 from workflow.errors import ConfigurationError, VidflowError
+from workflow.settings import Limits, Settings
 
 
 def test_an_empty_environment_gives_the_defaults() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from workflow.steps import describe_error
+from workflow.failures import describe_error
 
 
 def test_a_lambda_error_cause_gives_its_message() -> None:

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import m3u8
 import pytest
 
-from workflow.hls import (
+from workflow.formats.hls import (
     AudioEntry,
     SegmentEntry,
     VariantEntry,
@@ -74,9 +74,9 @@ def test_target_duration_covers_every_segment(durations: list[float]) -> None:
 def test_target_duration_of_4_4_and_4_6_second_segments() -> None:
     # GIVEN 4.4 s and 4.6 s segments
     # WHEN / THEN the target duration is 5: an integer no segment exceeds
-    assert target_duration(segments_of([4.4, 4.6])) == 5
+    assert target_duration([4.4, 4.6]) == 5
     # and exactly 4 s segments need no more than 4
-    assert target_duration(segments_of([4.0, 4.0])) == 4
+    assert target_duration([4.0, 4.0]) == 4
 
 
 def test_extinf_keeps_sub_millisecond_precision() -> None:

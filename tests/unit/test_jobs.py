@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from workflow.jobs import JobPaths, job_id
+from workflow.vod.jobs import JobPaths, job_id
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workflow.errors import ConfigurationError
-from workflow.ladder import Rendition, build_ladder, h264_level, parse_ladder
+from workflow.media.ladder import Rendition, build_ladder, h264_level, parse_ladder
 
 LADDER = "1080:5000,720:2800,480:1400,360:800"
 SIDES = (1080, 720, 480, 360)

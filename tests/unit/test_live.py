@@ -7,7 +7,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.live import Arrival, Ending, LivePlaylist, advance, render
+from workflow.live.rules import Arrival, Ending, LivePlaylist, advance, render
 
 STEP = {"gap_after": 10.0, "nominal_duration": 4.0}
 

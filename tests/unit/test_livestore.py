@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflow.livestore import StreamTable
+from workflow.live.store import Saved, StreamTable
 from workflow.local.template import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def test_only_one_writer_holds_the_lease_until_it_expires(table: StreamTable) ->
     assert not table.acquire("game", "w2", now=120.0, lease_seconds=60)
     # a writer that died leaves a lease that expires
     assert table.acquire("game", "w2", now=161.0, lease_seconds=60)
-    assert table.save("game", "w1", {"ended": False}, seen=0) == "lost"
+    assert table.save("game", "w1", {"ended": False}, seen=0) is Saved.LOST
 
 
 def test_a_writer_keeps_the_lease_while_arrivals_keep_coming(table: StreamTable) -> None:
@@ -75,14 +75,14 @@ def test_a_writer_keeps_the_lease_while_arrivals_keep_coming(table: StreamTable)
     seen = table.get("game")
     assert seen is not None
     # GIVEN an arrival bumps the stream while w1 works
-    table.bump("game")
+    table.count_change("game")
     # THEN w1 stores its state but must look again, still holding the lease
-    assert table.save("game", "w1", {"ended": False, "n": 1}, seen.pending) == "again"
+    assert table.save("game", "w1", {"ended": False, "n": 1}, seen.pending) is Saved.LOOK_AGAIN
     assert not table.acquire("game", "w2", now=1.0, lease_seconds=60)
     current = table.get("game")
     assert current is not None and current.state == {"ended": False, "n": 1}
     # AND once it has seen everything, it lets go
-    assert table.save("game", "w1", {"ended": False, "n": 2}, current.pending) == "released"
+    assert table.save("game", "w1", {"ended": False, "n": 2}, current.pending) is Saved.RELEASED
     assert table.acquire("game", "w2", now=1.0, lease_seconds=60)
 
 
@@ -91,7 +91,7 @@ def test_a_closed_stream_leaves_the_open_index(table: StreamTable) -> None:
         table.create(stream)
     assert sorted(table.open_streams()) == ["a", "b"]
     assert table.acquire("a", "w", now=0.0, lease_seconds=60)
-    assert table.save("a", "w", {"ended": True}, seen=0) == "released"
+    assert table.save("a", "w", {"ended": True}, seen=0) is Saved.RELEASED
     assert table.open_streams() == ["b"]
     record = table.get("a")
     assert record is not None and record.closed
@@ -114,7 +114,7 @@ def test_concurrent_publishers_never_leave_an_arrival_unseen(table: StreamTable)
 
     def publish(sequence: int) -> None:
         table.record_arrival("game", sequence, {"n": sequence})
-        table.bump("game")
+        table.count_change("game")
         owner = f"w{sequence}"
         while True:
             if not table.acquire("game", owner, now=0.0, lease_seconds=3600):
@@ -124,7 +124,7 @@ def test_concurrent_publishers_never_leave_an_arrival_unseen(table: StreamTable)
             arrivals = set(table.arrivals("game"))
             with lock:
                 written.append(arrivals)
-            if table.save("game", owner, {"ended": False}, record.pending) != "again":
+            if table.save("game", owner, {"ended": False}, record.pending) is not Saved.LOOK_AGAIN:
                 return
 
     # WHEN 40 segments are published by 8 concurrent workers

@@ -10,13 +10,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from workflow import cmaf, dash, hls, steps
-from workflow.config import Settings
 from workflow.errors import TranscodeError, UploadOptionError
-from workflow.hls import SegmentEntry
-from workflow.ladder import Rendition
-from workflow.manifest import SCHEMA, build_manifest, json_schema
-from workflow.subtitles import SubtitleTrack
+from workflow.formats import dash, hls
+from workflow.formats.hls import SegmentEntry
+from workflow.formats.manifest import SCHEMA, build_manifest, json_schema
+from workflow.media import cmaf
+from workflow.media.ladder import Rendition
+from workflow.media.subtitles import SubtitleTrack
+from workflow.runtime import Clients
+from workflow.settings import Settings
+from workflow.vod.start import start_jobs, upload_packaging
 
 MPD = "{urn:mpeg:dash:schema:mpd:2011}"
 
@@ -132,12 +135,12 @@ def test_fmp4_media_playlists_are_version_7_with_their_init() -> None:
     ],
 )
 def test_an_upload_may_choose_its_packaging(metadata: dict[str, str], chosen: str) -> None:
-    assert steps.upload_packaging(metadata, "hls-ts") == chosen
+    assert upload_packaging(metadata, "hls-ts") == chosen
 
 
 def test_an_unknown_packaging_is_a_named_input_error() -> None:
     with pytest.raises(UploadOptionError, match="hls-ts, cmaf"):
-        steps.upload_packaging({"vidflow-packaging": "webm"}, "hls-ts")
+        upload_packaging({"vidflow-packaging": "webm"}, "hls-ts")
 
 
 def test_the_packaging_setting_is_checked_at_cold_start() -> None:
@@ -162,7 +165,7 @@ def test_sidecar_uploads_start_no_job() -> None:
         for key in ("uploads/game.en.srt", "uploads/game.vtt", "uploads/game.mp4")
     ]
     settings = Settings(state_machine_arn="arn:aws:states:eu-west-1:1:stateMachine:vod")
-    steps.start_jobs(records, settings, steps.Clients(s3=None, sfn=sfn))
+    start_jobs(records, settings, Clients(s3=None, sfn=sfn))
     assert len(sfn.started) == 1 and sfn.started[0].startswith("game-")
 
 
@@ -172,7 +175,9 @@ def manifest(**changes: Any) -> dict[str, Any]:
     built = build_manifest(
         job_id="game-0123456789abcdef",
         source={"bucket": "in", "key": "uploads/game.mp4", "duration": 8.0, "audio": None},
-        plan={"segment_seconds": 4.0, "chunks": [{}], "audio_kbps": 128},
+        segment_seconds=4.0,
+        chunks=1,
+        audio_kbps=128,
         renditions=[(rung, variant)],
         playlists={"360p": segments(4.0, 4.0)},
         audio=None,

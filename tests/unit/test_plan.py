@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from workflow.plan import Chunk, FrameIndex, plan_chunks, segment_starts
+from workflow.media.chunks import Chunk, FrameIndex, plan_chunks, segment_starts
 
 CHUNK = 12.0
 SEGMENT = 4.0

@@ -13,13 +13,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflow.config import Settings
-from workflow.jobs import JobPaths, job_id
-from workflow.livesteps import StreamPaths
-from workflow.livestore import StreamTable
+from workflow.live.paths import StreamPaths
+from workflow.live.store import StreamTable
 from workflow.local.template import Stack
 from workflow.reconcile import reconcile
-from workflow.steps import Clients
+from workflow.runtime import Clients
+from workflow.settings import Settings
+from workflow.vod.jobs import JobPaths, job_id
 
 INGEST, OUTPUT = "vidflow-ingest-test", "vidflow-output-test"
 ROOT = Path(__file__).resolve().parents[2]

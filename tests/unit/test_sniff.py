@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workflow.errors import InputError, NotAVideoError, UnsafeInputError
-from workflow.sources import DEMUXER_FOR_FAMILY, sniff
+from workflow.media.sniff import DEMUXER_FOR_FAMILY, sniff
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
 MATROSKA = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01" + b"\x00" * 64

@@ -10,11 +10,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflow import steps
-from workflow.config import Settings
+from tests.records import plan
 from workflow.errors import SourceChangedError
-from workflow.jobs import JobPaths
+from workflow.runtime import Clients
+from workflow.settings import Settings
 from workflow.storage import Bucket, Pin
+from workflow.vod.jobs import JobPaths
+from workflow.vod.subtitles import make_subtitles
 
 INGEST, OUTPUT = "vidflow-ingest-pin", "vidflow-output-pin"
 
@@ -55,7 +57,7 @@ def test_a_sidecar_replaced_after_planning_fails_its_item_by_name(s3: Any) -> No
     s3.put_object(
         Bucket=OUTPUT,
         Key=paths.plan_key,
-        Body=json.dumps({"facts": {"start_time": 0.0}, "packaging": "hls-ts"}).encode(),
+        Body=json.dumps(plan().to_dict()).encode(),
     )
     s3.put_object(
         Bucket=INGEST, Key="uploads/a.en.srt", Body=b"1\n00:00:00,000 --> 00:00:01,000\nhi\n"
@@ -75,9 +77,7 @@ def test_a_sidecar_replaced_after_planning_fails_its_item_by_name(s3: Any) -> No
     }
     # WHEN its Subtitles item runs, THEN it reads nothing else and says why
     with pytest.raises(SourceChangedError):
-        steps.make_subtitles(
-            event, Settings(output_bucket=OUTPUT), steps.Clients(s3=s3), lambda: 60.0
-        )
+        make_subtitles(event, Settings(output_bucket=OUTPUT), Clients(s3=s3), lambda: 60.0)
     error = json.loads(
         s3.get_object(Bucket=OUTPUT, Key=paths.item_error_key("subtitles-en"))["Body"].read()
     )

@@ -8,11 +8,12 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from workflow.config import Settings
 from workflow.errors import TransientError
-from workflow.jobs import job_id
-from workflow.steps import Clients, start_jobs
+from workflow.runtime import Clients
+from workflow.settings import Settings
 from workflow.storage import Pin
+from workflow.vod.jobs import job_id
+from workflow.vod.start import start_jobs
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:vidflow-vod"
 BUCKET = "vidflow-ingest-123456789012-us-east-1"

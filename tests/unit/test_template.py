@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from workflow.config import Settings
-from workflow.jobs import UPLOAD_PREFIX
 from workflow.local.template import Stack, TemplateError, load_template
+from workflow.settings import Settings
+from workflow.vod.jobs import UPLOAD_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")

@@ -1,6 +1,6 @@
 """ffmpeg's wall-clock limit follows its work and the function's remaining time."""
 
-from workflow.transcode import REPORTING_RESERVE, time_limit
+from workflow.media.runner import REPORTING_RESERVE, time_limit
 
 
 def test_limit_grows_with_work_and_leaves_time_to_report() -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workflow.livesteps import END_MARKER, LIVE_PREFIX, StreamPaths
+from workflow.live.paths import END_MARKER, LIVE_PREFIX, StreamPaths
 from workflow.storage import Bucket
 
 _SEGMENT_LINE = re.compile(r"^seg_(\d+)\.ts$")

@@ -17,9 +17,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from workflow.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
 from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
+from workflow.vod.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -469,7 +469,7 @@ def redrive(args: argparse.Namespace) -> int:
 def simulate_live(args: argparse.Namespace) -> int:
     """``vidflow live simulate``: be a venue encoder for one stream and time each segment."""
     from workflow.cli import encoder
-    from workflow.livesteps import parse_live_key
+    from workflow.live.paths import parse_live_key
     from workflow.local.binaries import ffmpeg_binary
     from workflow.local.template import Stack
 

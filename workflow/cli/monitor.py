@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from workflow.jobs import JobPaths
 from workflow.storage import Bucket
+from workflow.vod.jobs import JobPaths
 
 # Lambda on x86, us-east-1 list prices: per GB-second and per request; Standard
 # workflows per state transition. An estimate, not a bill.

@@ -28,8 +28,7 @@ log = logging.getLogger("vidflow.build")
 
 BUILD_DIR = Path(".aws-sam") / "build"
 _STAMP = ".vidflow-inputs"
-# What `sam build` reads: the functions' code, the layers' recipes, the runtime package
-# (the Workflow layer's allow-list copies `workflow/*.py` and `workflow/*.json`).
+# What `sam build` reads: the functions' code, the layers' recipes, the runtime package.
 _INPUTS = ("sam-template.yaml", "lambdas", "layers")
 _SKIPPED = {"__pycache__", "node_modules", ".pytest_cache"}
 
@@ -85,14 +84,27 @@ def _version_of(executable: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+# The Workflow layer's allow-list (layers/workflow/Makefile says the same; a contract test
+# holds the two together): the core modules and these subpackages, never `local` or `cli`.
+RUNTIME_SUBPACKAGES = ("media", "formats", "vod", "live")
+
+
+def runtime_files(root: Path) -> list[Path]:
+    """The files of the runtime package that the Workflow layer ships."""
+    workflow = root / "workflow"
+    files = list(workflow.glob("*.py"))
+    for package in RUNTIME_SUBPACKAGES:
+        files += [*(workflow / package).glob("*.py"), *(workflow / package).glob("*.json")]
+    return sorted(files)
+
+
 def inputs_hash(root: Path, python_version: str) -> str:
     """A hash of everything ``sam build`` reads for this template, and the target Python."""
     digest = hashlib.sha256(python_version.encode())
     files = [root / "sam-template.yaml"]
     for folder in _INPUTS[1:]:
         files += _files_under(root / folder)
-    workflow = root / "workflow"
-    files += sorted([*workflow.glob("*.py"), *workflow.glob("*.json")])
+    files += runtime_files(root)
     for path in files:
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode() + b"\0")

@@ -11,6 +11,7 @@ by two writers at once. A writer that dies leaves a lease that expires.
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,17 @@ class StreamRecord:
     ending: dict[str, Any] | None
     pending: int
     closed: bool
+
+
+class Saved(enum.Enum):
+    """What ``StreamTable.save`` did with a writer's state."""
+
+    # Stored, and the lease let go: nothing arrived since the writer looked.
+    RELEASED = "released"
+    # Stored, lease kept: segments arrived meanwhile, so the writer must look again.
+    LOOK_AGAIN = "again"
+    # Not stored: the lease ran out and another writer holds it now.
+    LOST = "lost"
 
 
 class StreamTable:
@@ -149,7 +161,7 @@ class StreamTable:
             return False
         return True
 
-    def bump(self, stream: str) -> None:
+    def count_change(self, stream: str) -> None:
         """Say that something changed which the playlists' writer must look at."""
         self.client.update_item(
             TableName=self.name,
@@ -179,12 +191,11 @@ class StreamTable:
             return False
         return True
 
-    def save(self, stream: str, owner: str, state: dict[str, Any] | None, seen: int) -> str:
+    def save(self, stream: str, owner: str, state: dict[str, Any] | None, seen: int) -> Saved:
         """Store the playlist state (None: leave it) and release the lease if nothing new
         arrived; an ended state also takes the stream out of the open index.
 
-        Returns ``"released"``, ``"again"`` (new arrivals: the state is stored, the lease
-        kept, look again) or ``"lost"`` (the lease expired and another writer has it).
+        Says which of ``Saved``'s outcomes it was.
         """
         names = {"#o": "owner"}
         values: dict[str, Any] = {":me": {"S": owner}}
@@ -207,7 +218,7 @@ class StreamTable:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={**values, ":seen": {"N": str(seen)}},
             )
-            return "released"
+            return Saved.RELEASED
         except self.client.exceptions.ConditionalCheckFailedException:
             pass
         try:
@@ -220,8 +231,8 @@ class StreamTable:
                 ExpressionAttributeValues=keep_values,
             )
         except self.client.exceptions.ConditionalCheckFailedException:
-            return "lost"
-        return "again"
+            return Saved.LOST
+        return Saved.LOOK_AGAIN
 
     def release(self, stream: str, owner: str) -> None:
         """Give the lease up without storing anything (the writer failed)."""

@@ -19,9 +19,9 @@ from typing import Any
 
 import ffmpeg
 
-from workflow.commands import open_input, seconds_arg
 from workflow.errors import TranscodeError
-from workflow.transcode import run_ffmpeg
+from workflow.media.encode import open_input, seconds_arg
+from workflow.media.runner import run_ffmpeg
 
 MAX_COLUMNS = 10
 MAX_ROWS = 10

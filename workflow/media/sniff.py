@@ -85,3 +85,6 @@ def _looks_like_text(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
+
+
+HEAD_BYTES = 64 * 1024  # enough of a file's start to sniff its container

@@ -9,7 +9,7 @@ video packets (no decoding) for keyframes and frame counts.
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
 from typing import Any
@@ -17,7 +17,6 @@ from typing import Any
 import av
 import av.error
 
-from workflow.config import Limits
 from workflow.errors import (
     InputError,
     InputTooLargeError,
@@ -27,45 +26,10 @@ from workflow.errors import (
     TruncatedInputError,
     UnsupportedInputError,
 )
-from workflow.plan import FrameIndex
-from workflow.sources import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
-
-
-@dataclass(frozen=True)
-class SourceFacts:
-    """What the upload is, as far as the pipeline needs to know."""
-
-    container: str
-    container_start: float
-    size_bytes: int
-    duration: float
-    start_time: float
-    video_codec: str
-    profile: str | None
-    pix_fmt: str
-    bit_depth: int
-    coded_width: int
-    coded_height: int
-    display_width: int
-    display_height: int
-    rotation: int
-    frame_rate: float
-    variable_frame_rate: bool
-    frame_count: int
-    video_bitrate: int | None
-    audio: AudioFacts | None
-    keyframe_count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class AudioFacts:
-    codec: str
-    channels: int
-    sample_rate: int
-    start_time: float
+from workflow.media.chunks import FrameIndex
+from workflow.media.facts import AudioFacts, SourceFacts
+from workflow.media.sniff import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
+from workflow.settings import Limits
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,16 @@ published file is plain, well-formed WebVTT whatever the upload held.
 
 from __future__ import annotations
 
-import math
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
 
 from workflow.errors import SubtitleError, TranscodeError
-from workflow.transcode import run_ffmpeg
+from workflow.media.runner import run_ffmpeg
 
 SIDECAR_FORMATS = ("vtt", "srt")
 MAX_SIDECARS = 20
@@ -32,7 +31,6 @@ UNDETERMINED = "und"
 # region, variant). No quotes, commas or dots can pass, so the tag is safe in a quoted
 # HLS attribute, in a file name and in a URI.
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}")
-_GROUP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TIMING = re.compile(
     r"(?P<start>(?:\d+:)?\d{2}:\d{2}\.\d{3}) --> (?P<end>(?:\d+:)?\d{2}:\d{2}\.\d{3})"
     r"(?P<settings>[ \t].*)?"
@@ -294,43 +292,3 @@ def with_timestamp_map(vtt: str, mpegts: int) -> str:
     mapping = f"X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000"
     header = "\n".join([lines[0], mapping, *kept])
     return f"{header}\n\n{body}" if separator else f"{header}\n"
-
-
-def subtitle_playlist(uri: str, duration: float) -> str:
-    """A VOD media playlist whose one segment is the whole WebVTT file at ``uri``."""
-    if not duration > 0 or not math.isfinite(duration):
-        raise ValueError(f"subtitle duration {duration} must be a positive number")
-    if not uri or uri.startswith("#") or any(c.isspace() for c in uri):
-        raise ValueError(f"{uri!r} cannot be a playlist URI")
-    lines = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:3",
-        f"#EXT-X-TARGETDURATION:{max(1, math.ceil(duration - 1e-3))}",
-        "#EXT-X-MEDIA-SEQUENCE:0",
-        "#EXT-X-PLAYLIST-TYPE:VOD",
-        f"#EXTINF:{duration:.6f},",
-        uri,
-        "#EXT-X-ENDLIST",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def subtitle_media_lines(tracks: Sequence[SubtitleTrack], group: str = "subs") -> list[str]:
-    """The master playlist's ``EXT-X-MEDIA`` lines for the subtitles group ``group``.
-
-    Each variant must name the group (``SUBTITLES="<group>"``). No track is DEFAULT; a
-    player auto-selects one that matches the viewer's language ("und" matches none).
-    """
-    if not _GROUP_ID.fullmatch(group):
-        raise ValueError(f"{group!r} is not a safe GROUP-ID")
-    languages = [t.language for t in tracks]
-    names = [t.display_name for t in tracks]
-    if len(set(languages)) != len(languages) or len(set(names)) != len(names):
-        raise ValueError("subtitle tracks must differ in language and name")
-    return [
-        f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{group}",NAME="{track.display_name}",'
-        f'LANGUAGE="{track.language}",DEFAULT=NO,'
-        f"AUTOSELECT={'NO' if track.language == UNDETERMINED else 'YES'},"
-        f'URI="{track.playlist_uri}"'
-        for track in tracks
-    ]

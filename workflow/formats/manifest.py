@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workflow.hls import AudioEntry, SegmentEntry, VariantEntry
-from workflow.ladder import Rendition
-from workflow.subtitles import SubtitleTrack
+from workflow.formats.hls import AudioEntry, SegmentEntry, VariantEntry
+from workflow.media.ladder import Rendition
+from workflow.media.subtitles import SubtitleTrack
+from workflow.names import AUDIO
 
 SCHEMA = "vidflow.manifest/2"
 SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
@@ -31,7 +32,9 @@ def build_manifest(
     *,
     job_id: str,
     source: dict[str, Any],
-    plan: dict[str, Any],
+    segment_seconds: float,
+    chunks: int,
+    audio_kbps: int,
     renditions: list[tuple[Rendition, VariantEntry]],
     playlists: dict[str, list[SegmentEntry]],
     audio: AudioEntry | None,
@@ -55,8 +58,8 @@ def build_manifest(
         "master": "master.m3u8",
         "dash": "manifest.mpd" if packaging == "cmaf" else None,
         "duration": source["duration"],
-        "segment_seconds": plan["segment_seconds"],
-        "chunks": len(plan["chunks"]),
+        "segment_seconds": segment_seconds,
+        "chunks": chunks,
         "renditions": [
             {
                 **rung.to_dict(),
@@ -75,8 +78,8 @@ def build_manifest(
             "group": audio.group,
             "codecs": "mp4a.40.2",
             "channels": audio.channels,
-            "kbps": plan["audio_kbps"],
-            **_totals(playlists["audio"]),
+            "kbps": audio_kbps,
+            **_totals(playlists[AUDIO]),
         },
         "images": None
         if images is None

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import gcd
 
-from workflow.hls import SegmentEntry
+from workflow.formats.hls import SegmentEntry
+from workflow.names import SEGMENT_DIGITS, SEGMENT_PREFIX
 
 NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
 PROFILE = "urn:mpeg:dash:profile:isoff-live:2011"
-MEDIA_PATTERN = "$RepresentationID$/seg_$Number%05d$.m4s"
+MEDIA_PATTERN = f"$RepresentationID$/{SEGMENT_PREFIX}$Number%0{SEGMENT_DIGITS}d$.m4s"
 INIT_PATTERN = "$RepresentationID$/init.mp4"
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import ffmpeg
 
-from workflow.ladder import Rendition
-from workflow.plan import Chunk
-from workflow.sources import ALLOWED_DEMUXERS, protocols_for
+from workflow.media.chunks import Chunk
+from workflow.media.ladder import Rendition
+from workflow.media.sniff import ALLOWED_DEMUXERS, protocols_for
+from workflow.names import AUDIO, segment_pattern
 
 TS_OFFSET = 10.0
 # ... and the mpegts muxer delays every timestamp it writes by twice its max_delay
@@ -35,7 +36,6 @@ CMAF_FORMAT_OPTIONS = (
     "movflags=+frag_keyframe+empty_moov+default_base_moof+frag_discont+skip_trailer"
     ":use_editlist=0:avoid_negative_ts=disabled"
 )
-SEGMENT_PATTERN = "seg_%05d.ts"
 
 
 def segment_muxing(packaging: str) -> dict[str, str]:
@@ -44,12 +44,12 @@ def segment_muxing(packaging: str) -> dict[str, str]:
         return {
             "segment_format": "mp4",
             "segment_format_options": CMAF_FORMAT_OPTIONS,
-            "pattern": "seg_%05d.mp4",
+            "pattern": segment_pattern(".mp4"),
         }
     return {
         "segment_format": "mpegts",
         "segment_format_options": TS_TABLES_ONCE,
-        "pattern": SEGMENT_PATTERN,
+        "pattern": segment_pattern(".ts"),
     }
 
 
@@ -178,7 +178,7 @@ def build_audio_command(
     if drop_priming:
         options["bsf:a"] = r"noise=drop=eq(n\,0)"
     output = audio.output(
-        str(workdir / "audio" / muxing["pattern"]),
+        str(workdir / AUDIO / muxing["pattern"]),
         **options,
         **{
             "c:a": "aac",
@@ -190,7 +190,7 @@ def build_audio_command(
             "segment_format": muxing["segment_format"],
             "segment_format_options": muxing["segment_format_options"],
             "segment_time": seconds_arg(segment_seconds),
-            "segment_list": str(workdir / "audio" / "segments.csv"),
+            "segment_list": str(workdir / AUDIO / "segments.csv"),
             "segment_list_type": "csv",
             "reset_timestamps": 0,
         },

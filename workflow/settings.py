@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from workflow.errors import ConfigurationError
-from workflow.ladder import parse_ladder
+from workflow.media.ladder import parse_ladder
 
 _N = TypeVar("_N", int, float)
 

@@ -11,17 +11,12 @@ into an ``EXT-X-GAP`` entry, so one lost segment cannot stall the stream.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-SEGMENT_NAME = "seg_{sequence:05d}.ts"
-
-
-def segment_name(sequence: int) -> str:
-    """The file name of a segment in every rung (the ffmpeg pattern ``seg_%05d.ts``)."""
-    return SEGMENT_NAME.format(sequence=sequence)
+from workflow.formats import hls
+from workflow.names import segment_name
 
 
 @dataclass(frozen=True)
@@ -175,23 +170,10 @@ def render(
     ``EXT-X-TARGETDURATION`` must not change while a live playlist runs, so it is the
     stream's declared target (or the longest entry, if longer), never shrinking.
     """
-    longest = max((e.duration for e in playlist.entries), default=0.0)
-    target = max(math.ceil(target_duration), math.ceil(longest - 1e-3), 1)
-    lines = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:8" if any(e.gap for e in playlist.entries) else "#EXT-X-VERSION:3",
-        f"#EXT-X-TARGETDURATION:{target}",
-        f"#EXT-X-MEDIA-SEQUENCE:{playlist.media_sequence}",
-    ]
-    if vod:
-        lines.append("#EXT-X-PLAYLIST-TYPE:VOD")
-    elif window <= 0:
-        lines.append("#EXT-X-PLAYLIST-TYPE:EVENT")
-    lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
-    for entry in playlist.entries:
-        if entry.gap:
-            lines.append("#EXT-X-GAP")
-        lines += [f"#EXTINF:{entry.duration:.6f},", entry.uri]
-    if playlist.ended or vod:
-        lines.append("#EXT-X-ENDLIST")
-    return "\n".join(lines) + "\n"
+    return hls.media_playlist(
+        [hls.SegmentEntry(e.uri, e.duration, gap=e.gap) for e in playlist.entries],
+        playlist_type="VOD" if vod else "EVENT" if window <= 0 else None,
+        media_sequence=playlist.media_sequence,
+        ended=playlist.ended or vod,
+        declared_target=target_duration,
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from workflow.cli.encoder import delivery_order
-from workflow.config import Settings
 from workflow.errors import StreamConfigError
-from workflow.livesteps import execution_name, parse_live_key, stream_config
+from workflow.live.config import StreamSettings, stream_config
+from workflow.live.paths import execution_name, parse_live_key
+from workflow.settings import Settings
 
 SETTINGS = Settings(ladder="1080:5000,720:2800,360:800", segment_seconds=4.0)
 
@@ -41,13 +44,15 @@ def test_a_streams_settings_come_from_stream_json_over_the_defaults() -> None:
     config = stream_config(
         {"window": 6, "ladder": "720:2800,360:800"}, 1920, 1080, 30.0, True, SETTINGS
     )
-    assert [r["name"] for r in config["renditions"]] == ["720p", "360p"]
-    assert config["window"] == 6 and config["segment_seconds"] == 4.0
+    assert [r.name for r in config.renditions] == ["720p", "360p"]
+    assert config.window == 6 and config.segment_seconds == 4.0
     # the gap timeout defaults to three segment durations
-    assert config["gap_seconds"] == 12.0 and config["first_sequence"] is None
+    assert config.gap_seconds == 12.0 and config.first_sequence is None
+    # and it survives the stream table's JSON whole
+    assert StreamSettings.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     # and the ladder never upscales a small source
     small = stream_config({}, 640, 360, 30.0, False, SETTINGS)
-    assert [r["name"] for r in small["renditions"]] == ["360p"]
+    assert [r.name for r in small.renditions] == ["360p"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,232 @@
+"""Thumbnails, sprite sheets and the poster from real ffmpeg runs on clips of a few
+seconds at toy sizes, generated once per module."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from tests.unit.test_images import cues
+from workflow.errors import TranscodeError
+from workflow.local.binaries import ffmpeg_binary
+from workflow.media.images import (
+    BLACK_MEAN,
+    STATS_FRAME_BYTES,
+    Images,
+    jpeg_size,
+    make_images,
+    poster_command,
+)
+
+# Real ffmpeg on generated clips.
+
+MakeClip = Callable[..., Path]
+RAMP = "nullsrc=s=64x36:r=10:d={d},geq=lum='N':cb=128:cr=128"
+
+
+@pytest.fixture(scope="module")
+def make_clip(tmp_path_factory: pytest.TempPathFactory) -> MakeClip:
+    """``make_clip(name, lavfi, *options)``: encode a lavfi graph with x264, once."""
+    directory = tmp_path_factory.mktemp("image-clips")
+
+    def make(name: str, graph: str, *options: str, remux: tuple[str, ...] = ()) -> Path:
+        target = directory / name
+        if not target.exists():
+            base = [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-y"]
+            encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+            made = target.with_name(f"encoded-{name}") if remux else target
+            subprocess.run(
+                [*base, "-f", "lavfi", "-i", graph, *encode, *options, str(made)], check=True
+            )
+            if remux:
+                subprocess.run(
+                    [*base, *remux, "-i", str(made), "-c", "copy", str(target)], check=True
+                )
+        return target
+
+    return make
+
+
+def ramp_levels(stats: bytes) -> list[int]:
+    """The frame number each grey frame of a luma ramp (Y = frame number) shows."""
+    means = [
+        float(np.frombuffer(stats[i : i + STATS_FRAME_BYTES], np.uint8).mean())
+        for i in range(0, len(stats), STATS_FRAME_BYTES)
+    ]
+    # ffmpeg's gray is full range: limited-range Y maps to (Y - 16) * 255 / 219.
+    return [round(m * 219 / 255 + 16) for m in means]
+
+
+def decoded(path: Path) -> tuple[int, int, float]:
+    """Width, height and mean luma (0-255) of an image."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.width, frame.height, float(frame.to_ndarray(format="gray").mean())
+
+
+def images(clip: Path, workdir: Path, start: float, duration: float, **options: Any) -> Images:
+    settings: dict[str, Any] = dict(interval=5.0, thumb_width=32, poster_size=(64, 36), timeout=60)
+    settings.update(options)
+    demuxer = "mpegts" if clip.suffix == ".ts" else "mov"
+    return make_images(
+        str(clip), demuxer, start, duration, workdir, binary=ffmpeg_binary(), **settings
+    )
+
+
+def test_black_opening_gives_a_poster_from_the_picture(make_clip: MakeClip, tmp_path: Path) -> None:
+    # GIVEN 3 s of black then 5 s of a test pattern, a keyframe every second
+    clip = make_clip(
+        "black_open.mp4",
+        "color=black:s=96x54:r=10:d=3[a];testsrc2=s=96x54:r=10:d=5[b];[a][b]concat",
+        "-g",
+        "10",
+    )
+
+    # WHEN its images are made, one a second, 48 px wide, the poster at 96x54
+    made = images(clip, tmp_path, 0.0, 8.0, interval=1.0, thumb_width=48, poster_size=(96, 54))
+
+    # THEN there are 8 thumbnails of 48x28 (16:9, height even), the first three black
+    assert [p.name for p in made.thumbnails] == [f"{k:05d}.jpg" for k in range(8)]
+    assert sorted((tmp_path / "thumbnails").iterdir()) == list(made.thumbnails)
+    shots = [decoded(p) for p in made.thumbnails]
+    assert {shot[:2] for shot in shots} == {(48, 28)}
+    assert [shot[2] < BLACK_MEAN for shot in shots] == [True] * 3 + [False] * 5
+    # AND one sheet of 8x1 of them, with a VTT cue per thumbnail pointing into it
+    assert (made.columns, made.rows) == (8, 1)
+    assert [jpeg_size(p) for p in made.sprites] == [(8 * 48, 28)]
+    parsed = cues(made.vtt.read_text())
+    assert len(parsed) == 8
+    assert parsed[-1][1] == 8.0
+    assert parsed[5][2:] == ("sprites/000.jpg", (5 * 48, 0, 48, 28))
+    # AND the poster is full size, from the first picture after the black
+    assert made.poster_time == 3.0
+    width, height, luma = decoded(made.poster)
+    assert (width, height) == (96, 54)
+    assert luma > 50
+
+
+def test_each_tick_takes_the_latest_keyframe_at_or_before_it(
+    make_clip: MakeClip, tmp_path: Path
+) -> None:
+    # GIVEN 24 s whose luma is the frame number, 10 fps, a keyframe every 2 s
+    clip = make_clip("ramp.mp4", RAMP.format(d=24), "-g", "20", "-sc_threshold", "0")
+
+    # WHEN sampled every 5 s
+    made = images(clip, tmp_path, 0.0, 24.0)
+
+    # THEN exactly 5 thumbnails, from the keyframes at 0, 4, 10, 14 and 20 s
+    assert len(made.thumbnails) == 5
+    assert len(list((tmp_path / "thumbnails").iterdir())) == 5
+    assert ramp_levels((tmp_path / "stats.gray").read_bytes()) == [16, 40, 100, 140, 200]
+
+
+def test_ticks_are_relative_to_a_late_first_timestamp(make_clip: MakeClip, tmp_path: Path) -> None:
+    # GIVEN the same ramp, its timestamps starting at 10 s
+    clip = make_clip(
+        "ramp_at_10.mp4", RAMP.format(d=24), "-g", "20", "-sc_threshold", "0",
+        "-output_ts_offset", "10",
+    )  # fmt: skip
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        assert stream.start_time is not None and stream.time_base
+        assert float(stream.start_time * stream.time_base) == 10.0
+
+    # WHEN sampled every 5 s from that start, and a poster taken 5 s in
+    images(clip, tmp_path, 10.0, 24.0)
+    poster = tmp_path / "at5.jpg"
+    args = poster_command(str(clip), "mov", 15.0, 64, 36, poster, binary=ffmpeg_binary())
+    subprocess.run(args, check=True, capture_output=True)
+
+    # THEN the same frames as from a clip starting at 0, and the poster is frame 50
+    assert ramp_levels((tmp_path / "stats.gray").read_bytes()) == [16, 40, 100, 140, 200]
+    assert round(decoded(poster)[2] * 219 / 255 + 16) == 50
+
+
+def test_ticks_after_the_last_keyframe_repeat_it(make_clip: MakeClip, tmp_path: Path) -> None:
+    # GIVEN 29 s with keyframes only at 0, 10 and 20 s
+    clip = make_clip(
+        "long_gop.mp4", RAMP.format(d=29), "-g", "100", "-keyint_min", "100", "-sc_threshold", "0"
+    )
+
+    # WHEN sampled every 5 s: the last tick, 25 s, is after the decoder's last frame
+    made = images(clip, tmp_path, 0.0, 29.0)
+
+    # THEN 6 thumbnails, the last two from the keyframe at 20 s
+    assert len(made.thumbnails) == 6
+    assert ramp_levels((tmp_path / "stats.gray").read_bytes()) == [16, 16, 100, 100, 200, 200]
+
+
+def test_an_mpegts_source_with_a_start_offset(make_clip: MakeClip, tmp_path: Path) -> None:
+    # GIVEN MPEG-TS with B-frames: the video starts 1.4 s + the B-frame delay in
+    clip = make_clip(
+        "ramp.ts", RAMP.format(d=24), "-g", "20", "-sc_threshold", "0", "-bf", "2", "-f", "mpegts"
+    )
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        start = min(
+            float(p.pts * stream.time_base)
+            for p in container.demux(stream)
+            if p.is_keyframe and p.pts is not None and stream.time_base
+        )
+    assert start > 1.4
+
+    # WHEN sampled every 5 s, and a poster taken 5 s in
+    images(clip, tmp_path, start, 24.0)
+    poster = tmp_path / "at5.jpg"
+    args = poster_command(str(clip), "mpegts", start + 5.0, 64, 36, poster, binary=ffmpeg_binary())
+    subprocess.run(args, check=True, capture_output=True)
+
+    # THEN the thumbnails are the keyframes' and the poster is frame 50 exactly
+    assert ramp_levels((tmp_path / "stats.gray").read_bytes()) == [16, 40, 100, 140, 200]
+    assert round(decoded(poster)[2] * 219 / 255 + 16) == 50
+
+
+@pytest.mark.parametrize(
+    ("name", "graph", "remux", "size"),
+    [
+        ("rotated.mp4", "testsrc2=s=64x36:r=10:d=2", ("-display_rotation:v:0", "90"), (32, 56)),
+        ("anamorphic.mp4", "testsrc2=s=48x36:r=10:d=2,setsar=4/3", (), (32, 18)),
+    ],
+)
+def test_thumbnails_follow_the_display_shape(
+    make_clip: MakeClip,
+    tmp_path: Path,
+    name: str,
+    graph: str,
+    remux: tuple[str, ...],
+    size: tuple[int, int],
+) -> None:
+    # GIVEN a clip that plays as portrait (rotated) or wider than stored (4:3 pixels)
+    clip = make_clip(name, graph, remux=remux)
+
+    # WHEN its images are made 32 px wide
+    made = images(clip, tmp_path, 0.0, 2.0, interval=1.0)
+
+    # THEN thumbnails have the display's shape, square pixels, and the VTT knows it
+    assert (made.thumb_width, made.thumb_height) == size
+    with av.open(str(made.thumbnails[0])) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == size
+        assert stream.sample_aspect_ratio in (None, 0, 1)
+    assert jpeg_size(made.sprites[0]) == (2 * size[0], size[1])
+
+
+def test_missing_images_are_a_transcode_error(tmp_path: Path) -> None:
+    # GIVEN an "ffmpeg" that succeeds without writing anything
+    fake = tmp_path / "ffmpeg"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+
+    # WHEN images are made / THEN the missing thumbnails are named
+    with pytest.raises(TranscodeError, match="wrote 0 of 5 thumbnails"):
+        make_images(
+            "/data/x.mp4", "mov", 0.0, 24.0, tmp_path / "out", interval=5.0, thumb_width=32,
+            poster_size=(64, 36), timeout=10, binary=str(fake),
+        )  # fmt: skip

@@ -1,0 +1,161 @@
+"""Sidecar subtitles through real ffmpeg into WebVTT; the playlists through the strict
+HLS parser."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.asset import strict_parse
+from tests.unit.test_subtitles import CLEAN_VTT, cues_of
+from workflow.errors import InputError
+from workflow.formats.hls import subtitle_media_lines, subtitle_playlist
+from workflow.local.binaries import ffmpeg_binary
+from workflow.media.subtitles import (
+    MAX_SUBTITLE_BYTES,
+    SubtitleError,
+    SubtitleTrack,
+    to_webvtt,
+    with_timestamp_map,
+)
+
+SRT_WITH_BOM_AND_CRLF = (
+    "\ufeff1\r\n"
+    "00:00:01,000 --> 00:00:02,500\r\n"
+    "<i>Hello</i> world\r\n"
+    "\r\n"
+    "2\r\n"
+    "00:00:03,250 --> 00:00:04,000\r\n"
+    "Two lines,\r\n"
+    "<i>one</i> in italics\r\n"
+    "\r\n"
+    "3\r\n"
+    "01:02:03,004 --> 01:02:05,000\r\n"
+    "After an hour\r\n"
+).encode()
+
+
+def convert(data: bytes, fmt: str) -> str:
+    return to_webvtt(data, fmt, binary=ffmpeg_binary(), timeout=30)
+
+
+def test_srt_with_bom_crlf_and_italics_becomes_webvtt() -> None:
+    # GIVEN a SubRip file with a byte-order mark, CRLF line endings and <i> tags
+    # WHEN ffmpeg converts it
+    vtt = convert(SRT_WITH_BOM_AND_CRLF, "srt")
+
+    # THEN it is WebVTT with the same times and text, LF only, italics kept
+    assert vtt.startswith("WEBVTT\n\n")
+    assert "\r" not in vtt and "\ufeff" not in vtt
+    assert cues_of(vtt) == [
+        ("00:01.000", "00:02.500", "<i>Hello</i> world"),
+        ("00:03.250", "00:04.000", "Two lines,\n<i>one</i> in italics"),
+        ("01:02:03.004", "01:02:05.000", "After an hour"),
+    ]
+
+
+def test_clean_webvtt_passes_through_unchanged() -> None:
+    # GIVEN a WebVTT file with an identifier, cue settings, voice and class spans
+    # WHEN it is normalised / THEN nothing changes
+    assert convert(CLEAN_VTT.encode(), "vtt") == CLEAN_VTT
+
+
+def test_webvtt_header_extras_are_dropped_and_cues_kept() -> None:
+    # GIVEN WebVTT with a titled header, an old timestamp map, STYLE and NOTE blocks
+    source = (
+        "WEBVTT - title\r\nX-TIMESTAMP-MAP=MPEGTS:1,LOCAL:00:00:00.000\r\n\r\n"
+        "STYLE\r\n::cue { color: red }\r\n\r\nNOTE hi\r\n\r\n"
+        "00:00:01.000 --> 00:00:02.000 region:r1 size:80%\r\nkept\r\n"
+    )
+    # WHEN it is normalised
+    vtt = convert(source.encode(), "vtt")
+
+    # THEN only the cue remains, with the settings that need no region
+    assert vtt == "WEBVTT\n\n00:01.000 --> 00:02.000 size:80%\nkept\n"
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_text_that_would_break_a_cue_is_escaped(fmt: str) -> None:
+    # GIVEN cue text with a bare "<", "&" and an arrow line
+    times = "00:00:01,000 --> 00:00:02,000" if fmt == "srt" else "00:00:01.000 --> 00:00:02.000"
+    header = "" if fmt == "srt" else "WEBVTT\n\n"
+    source = f"{header}{times}\n1 < 2 & 3 > 0 <i>ok</i>\n-->\n"
+
+    # WHEN it is normalised
+    vtt = convert(source.encode(), fmt)
+
+    # THEN the player shows that text instead of reading a tag or a new cue
+    assert cues_of(vtt) == [("00:01.000", "00:02.000", "1 &lt; 2 &amp; 3 > 0 <i>ok</i>\n--&gt;")]
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "message"),
+    [
+        pytest.param(b"", "srt", "is empty", id="empty"),
+        pytest.param(b" \r\n\r\n", "vtt", "is empty", id="blank"),
+        pytest.param(bytes(range(256)) * 4, "srt", "not UTF-8", id="binary-garbage"),
+        pytest.param(b"\x00\x01\x02 PK zip", "vtt", "binary data", id="control-bytes"),
+        pytest.param(
+            "1\n00:00:01,000 --> 00:00:02,000\nCafé\n".encode("latin-1"),
+            "srt",
+            r"not UTF-8 text \(byte 0xe9 at offset 35\): save it as UTF-8",
+            id="latin-1",
+        ),
+        pytest.param(b"x" * (MAX_SUBTITLE_BYTES + 1), "srt", "2.0 MB; at most 2 MB", id="huge"),
+        pytest.param(b"just some words\nno times\n", "srt", "no cues", id="no-cue-srt"),
+        pytest.param(b"WEBVTT\n\nNOTE only a note\n", "vtt", "no cues", id="no-cue-vtt"),
+        pytest.param(
+            b"1\n00:00:01,000 --> 00:00:02,000\nsrt named .vtt\n", "vtt", "no cues", id="srt-as-vtt"
+        ),
+        pytest.param(
+            b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nx\n",
+            "srt",
+            "rename it to .vtt",
+            id="vtt-as-srt",
+        ),
+        pytest.param(b"00:00:01,000 --> 00:00:02,000\n\n", "srt", "no cues", id="only-empty-cue"),
+    ],
+)
+def test_unusable_subtitles_raise_a_named_input_error(data: bytes, fmt: str, message: str) -> None:
+    # GIVEN an upload that is no usable subtitle file
+    # WHEN it is converted
+    with pytest.raises(SubtitleError, match=message) as raised:
+        convert(data, fmt)
+
+    # THEN the error is an input error with a single line a user can act on
+    assert isinstance(raised.value, InputError)
+    assert raised.value.name == "SubtitleError"
+    assert "\n" not in str(raised.value)
+
+
+def test_strict_hls_parser_accepts_a_master_with_subtitles(tmp_path: Path) -> None:
+    # GIVEN a master with a subtitles group and each language's playlist and WebVTT file
+    tracks = [SubtitleTrack("en"), SubtitleTrack("zh-Hant")]
+    master = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:4",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        *subtitle_media_lines(tracks),
+        '#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,CODECS="avc1.64001e",'
+        'SUBTITLES="subs"',
+        "360p/index.m3u8",
+    ]
+    (tmp_path / "master.m3u8").write_text("\n".join(master) + "\n", encoding="utf-8")
+    (tmp_path / "subtitles").mkdir()
+    for track in tracks:
+        name = Path(track.webvtt_uri).name
+        (tmp_path / track.playlist_uri).write_text(subtitle_playlist(name, 12.5))
+        (tmp_path / track.webvtt_uri).write_text(with_timestamp_map(CLEAN_VTT, 900_000))
+
+    # WHEN the strict npm hls-parser reads every playlist
+    result = strict_parse(tmp_path)
+
+    # THEN all parse: a master with its variant and two one-segment media playlists
+    assert result.returncode == 0, result.stderr
+    assert re.findall(r"\t(master|media)\t(\d+)", result.stdout) == [
+        ("master", "1"),
+        ("media", "1"),
+        ("media", "1"),
+    ]

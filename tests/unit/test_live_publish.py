@@ -1,0 +1,133 @@
+"""The live publisher with a clock the test steps: gaps, the sweep's scheduled time and
+the lease follow the clock, never the wall's. moto's in-memory S3 and DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from workflow.live.config import StreamSettings
+from workflow.live.paths import StreamPaths
+from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
+from workflow.live.store import StreamTable
+from workflow.live.sweep import sweep
+from workflow.local.template import Stack
+from workflow.media.ladder import Rendition
+from workflow.runtime import Clients
+from workflow.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = "out"
+T0 = 1_800_000_000.0
+
+
+class SteppedClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> SteppedClock:
+    return SteppedClock()
+
+
+@pytest.fixture
+def live(clock: SteppedClock) -> Iterator[tuple[Settings, Clients]]:
+    ((name, arguments),) = Stack(ROOT).tables().items()
+    with mock_aws():
+        options = {
+            "region_name": "us-east-1",
+            "aws_access_key_id": "u",
+            "aws_secret_access_key": "u",
+        }
+        dynamodb, s3 = boto3.client("dynamodb", **options), boto3.client("s3", **options)
+        dynamodb.create_table(TableName=name, **arguments)
+        s3.create_bucket(Bucket=OUTPUT)
+        settings = Settings(output_bucket=OUTPUT, live_table=name)
+        clients = Clients(s3=s3, dynamodb=dynamodb, clock=clock)
+        table = StreamTable(dynamodb, name)
+        table.create("game")
+        stream = StreamSettings(
+            renditions=[Rendition("360p", 640, 360, 800, "3.0")],
+            segment_seconds=2.0,
+            window=0,
+            gap_seconds=6.0,
+            first_sequence=None,
+            frame_rate=30.0,
+            has_audio=False,
+            audio_kbps=128,
+            preset="veryfast",
+        )
+        table.configure("game", stream.to_dict())
+        yield settings, clients
+
+
+def arrive(sequence: int, settings: Settings, clients: Clients) -> dict[str, Any]:
+    result = {"duration": 2.0, "bytes": {"360p": 1000}}
+    return publish_segment(
+        {"stream": "game", "sequence": sequence, "result": result}, settings, clients
+    )
+
+
+def shown(clients: Clients) -> list[str]:
+    key = StreamPaths("game").live_playlist_key("360p")
+    body = clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
+    return [line for line in body.splitlines() if line.startswith(("seg_", "#EXT-X-GAP"))]
+
+
+def test_a_missing_segment_becomes_a_gap_once_the_clock_passes_its_timeout(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    # GIVEN segments 0 and 2 arrived, 1 did not
+    arrive(0, settings, clients)
+    arrive(2, settings, clients)
+    assert shown(clients) == ["seg_00000.ts"]
+    # WHEN the clock stands just short of the gap timeout, the stream waits for 1
+    clock.now += 5.9
+    advance_stream("game", settings, clients)
+    assert shown(clients) == ["seg_00000.ts"]
+    # THEN past it, 1 is a gap and the stream goes on
+    clock.now += 0.2
+    advance_stream("game", settings, clients)
+    assert shown(clients) == ["seg_00000.ts", "#EXT-X-GAP", "seg_00001.ts", "seg_00002.ts"]
+
+
+def test_the_sweep_advances_as_of_its_scheduled_time(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    arrive(0, settings, clients)
+    arrive(2, settings, clients)
+    # GIVEN a sweep whose schedule fell due before the gap timeout, delivered after it
+    clock.now += 60
+    due = "2027-01-15T08:00:03+00:00"  # T0 + 3 s
+    assert sweep(settings, clients, due)["streams"]["game"]["writer"] is True
+    # THEN it declares nothing early
+    assert shown(clients) == ["seg_00000.ts"]
+    # AND the next one, due after the timeout, does
+    sweep(settings, clients, "2027-01-15T08:00:07+00:00")
+    assert shown(clients)[:2] == ["seg_00000.ts", "#EXT-X-GAP"]
+
+
+def test_a_lease_outlives_no_writer_by_the_clock(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN a writer that took the lease and died
+    assert table.acquire("game", "dead", clock(), LEASE_SECONDS)
+    arrive(0, settings, clients)
+    assert advance_stream("game", settings, clients) == {"writer": False}
+    # WHEN the clock passes the lease, THEN the next writer takes over and publishes
+    clock.now += LEASE_SECONDS + 1
+    assert advance_stream("game", settings, clients)["writer"] is True
+    assert shown(clients) == ["seg_00000.ts"]

@@ -1,0 +1,117 @@
+"""A stream's settings: its stream.json over the functions' defaults, and its ladder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from workflow.errors import ConfigurationError, StreamConfigError
+from workflow.live.paths import LIVE_PREFIX, STREAM_CONFIG
+from workflow.media.ladder import Rendition, build_ladder, parse_ladder
+from workflow.names import AUDIO
+from workflow.runtime import Clients
+from workflow.settings import Settings
+from workflow.storage import Bucket
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How every segment of one stream is encoded and shown, fixed by its first probe."""
+
+    renditions: list[Rendition]
+    segment_seconds: float
+    window: int
+    gap_seconds: float
+    first_sequence: int | None
+    frame_rate: float
+    has_audio: bool
+    audio_kbps: int
+    preset: str
+
+    @property
+    def rungs(self) -> list[str]:
+        """Every rung's name: the video rungs, then the audio if the stream has any."""
+        return [r.name for r in self.renditions] + ([AUDIO] if self.has_audio else [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "renditions": [r.to_dict() for r in self.renditions],
+            "segment_seconds": self.segment_seconds,
+            "window": self.window,
+            "gap_seconds": self.gap_seconds,
+            "first_sequence": self.first_sequence,
+            "frame_rate": self.frame_rate,
+            "has_audio": self.has_audio,
+            "audio_kbps": self.audio_kbps,
+            "preset": self.preset,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StreamSettings:
+        return cls(**{**data, "renditions": [Rendition.from_dict(r) for r in data["renditions"]]})
+
+
+def stream_config(
+    declared: dict[str, Any],
+    width: int,
+    height: int,
+    frame_rate: float,
+    has_audio: bool,
+    settings: Settings,
+) -> StreamSettings:
+    """A stream's settings: ``stream.json`` over the functions' defaults, and its ladder.
+
+    ``stream.json`` may set ``ladder`` ("720:2800,360:800"), ``segment_seconds`` (the
+    target duration), ``window`` (segments in a sliding playlist; 0 keeps all, an
+    EVENT playlist), ``gap_seconds`` and ``first_sequence``.
+    """
+    known = {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence"}
+    unknown = sorted(set(declared) - known)
+    if unknown:
+        raise StreamConfigError(f"stream.json has unknown settings: {', '.join(unknown)}")
+    try:
+        ladder = str(declared.get("ladder", settings.ladder))
+        parse_ladder(ladder)
+    except ConfigurationError as exc:
+        raise StreamConfigError(f"stream.json: {exc}") from None
+    try:
+        segment_seconds = float(declared.get("segment_seconds", settings.segment_seconds))
+        window = int(declared.get("window", settings.live_window))
+        gap_seconds = float(
+            declared.get("gap_seconds", settings.live_gap_seconds or 3 * segment_seconds)
+        )
+        first = declared.get("first_sequence")
+        first_sequence = None if first is None else int(first)
+    except (TypeError, ValueError) as exc:
+        raise StreamConfigError(f"stream.json: {exc}") from None
+    if not 0.5 <= segment_seconds <= 60 or window < 0 or gap_seconds <= 0:
+        raise StreamConfigError(
+            "stream.json: segment_seconds must be 0.5 to 60, window 0 or more and "
+            "gap_seconds positive"
+        )
+    return StreamSettings(
+        renditions=build_ladder(width, height, frame_rate, ladder),
+        segment_seconds=segment_seconds,
+        window=window,
+        gap_seconds=gap_seconds,
+        first_sequence=first_sequence,
+        frame_rate=frame_rate,
+        has_audio=has_audio,
+        audio_kbps=settings.audio_kbps,
+        preset=settings.x264_preset,
+    )
+
+
+def declared_config(bucket: str, stream: str, clients: Clients) -> dict[str, Any]:
+    ingest = Bucket(clients.s3, bucket)
+    key = f"{LIVE_PREFIX}{stream}/{STREAM_CONFIG}"
+    if not ingest.exists(key):
+        return {}
+    try:
+        declared = json.loads(ingest.get_bytes(key))
+    except ValueError as exc:
+        raise StreamConfigError(f"stream.json is not JSON: {exc}") from None
+    if not isinstance(declared, dict):
+        raise StreamConfigError("stream.json must be a JSON object")
+    return declared

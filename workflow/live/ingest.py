@@ -1,0 +1,88 @@
+"""LiveIngest: each uploaded segment starts its execution; an END marker closes the stream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from workflow.live.paths import (
+    END_MARKER,
+    LIVE_PREFIX,
+    execution_name,
+    parse_live_key,
+    segment_sequence,
+)
+from workflow.live.publish import advance_stream
+from workflow.live.store import StreamTable
+from workflow.runtime import Clients, start_once
+from workflow.settings import Settings
+from workflow.storage import Bucket, transient_aws_errors
+
+
+@transient_aws_errors()
+def on_ingest(
+    records: list[dict[str, Any]], settings: Settings, clients: Clients
+) -> list[dict[str, Any]]:
+    """Start one execution per uploaded segment; close a stream on its ``END`` marker."""
+    seen: list[dict[str, Any]] = []
+    for record in records:
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        parsed = parse_live_key(key)
+        if parsed is None:
+            seen.append({"key": key, "skipped": "not live/<stream>/<name>"})
+            continue
+        stream, name = parsed
+        sequence = segment_sequence(name)
+        if name == END_MARKER:
+            seen.append({"key": key, **end_stream(stream, bucket, settings, clients)})
+        elif sequence is None:
+            seen.append({"key": key, "skipped": "not a segment or END"})
+        else:
+            etag = record["s3"]["object"].get("eTag", "")
+            payload = {
+                "stream": stream,
+                "sequence": sequence,
+                "source": {"bucket": bucket, "key": key, "etag": etag},
+            }
+            # Express runs a name twice if asked (no idempotency); publishing is what
+            # makes a duplicate harmless. A local stack may refuse the name instead.
+            started = start_once(
+                clients,
+                settings.live_state_machine_arn,
+                execution_name(stream, sequence, etag),
+                payload,
+            )
+            seen.append({"key": key, "stream": stream, "sequence": sequence, "started": started})
+    return seen
+
+
+def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -> dict[str, Any]:
+    """Record the end marker; the playlists close once they pass its last sequence.
+
+    The marker's body may name the last sequence (``{"last_sequence": N}``); else it
+    is the highest one uploaded before the marker, which an encoder writes last.
+    """
+    ingest = Bucket(clients.s3, bucket)
+    prefix = f"{LIVE_PREFIX}{stream}/"
+    body = ingest.get_bytes(f"{prefix}{END_MARKER}")
+    last = None
+    try:
+        declared = json.loads(body) if body.strip() else {}
+        last = int(declared["last_sequence"]) if "last_sequence" in declared else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        last = None
+    if last is None:
+        sequences = [segment_sequence(k[len(prefix) :]) for k in ingest.keys(prefix)]
+        last = max((s for s in sequences if s is not None), default=-1)
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create(stream)
+    table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()})
+    table.count_change(stream)
+    return {
+        "stream": stream,
+        "ended": True,
+        "last_sequence": last,
+        **advance_stream(stream, settings, clients),
+    }

@@ -1,0 +1,77 @@
+"""Where a live stream's files are: its ingest keys, its output keys, its segment names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from workflow.names import segment_name
+
+LIVE_PREFIX = "live/"
+
+
+END_MARKER = "END"
+
+
+STREAM_CONFIG = "stream.json"
+
+
+INIT_SEGMENT = "init.mp4"
+
+
+# Short enough that an execution name (stream, sequence, ETag) fits in 80 characters.
+_STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
+
+
+_SEGMENT = re.compile(r"(\d{1,9})\.(ts|m4s)")
+
+
+@dataclass(frozen=True)
+class StreamPaths:
+    """Keys of one live stream in the output bucket."""
+
+    stream: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{LIVE_PREFIX}{self.stream}/"
+
+    def segment_key(self, rung: str, sequence: int) -> str:
+        return f"{self.prefix}{rung}/{segment_name(sequence)}"
+
+    def live_playlist_key(self, rung: str) -> str:
+        return f"{self.prefix}{rung}/live.m3u8"
+
+    @property
+    def live_master_key(self) -> str:
+        return f"{self.prefix}live.m3u8"
+
+    @property
+    def master_key(self) -> str:
+        return f"{self.prefix}master.m3u8"
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.prefix}manifest.json"
+
+    def failure_key(self, sequence: int) -> str:
+        return f"failures/{self.prefix}{sequence:09d}.json"
+
+
+def segment_sequence(name: str) -> int | None:
+    """The sequence number a segment's file name carries (``42.ts``), or None."""
+    found = _SEGMENT.fullmatch(name)
+    return int(found.group(1)) if found else None
+
+
+def parse_live_key(key: str) -> tuple[str, str] | None:
+    """``(stream, name)`` for ``live/<stream>/<name>``, or None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != LIVE_PREFIX or not _STREAM_ID.fullmatch(parts[1]):
+        return None
+    return parts[1], parts[2]
+
+
+def execution_name(stream: str, sequence: int, etag: str) -> str:
+    """One name per segment version: the console finds a segment's execution by it."""
+    return f"{stream}-{sequence:09d}-{etag.strip(chr(34))[:8] or 'none'}"

@@ -1,0 +1,63 @@
+"""LiveProbe: read one segment as untrusted input; the first fixes the stream's settings.
+
+PyAV ships only in the PyAV layer: no function but LiveProbe may reach this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflow.live.config import declared_config, stream_config
+from workflow.live.segment import segment_input
+from workflow.live.store import StreamTable
+from workflow.media.probe import probe
+from workflow.runtime import Clients, Deadline, scratch_dir
+from workflow.settings import Settings
+from workflow.storage import transient_aws_errors
+
+
+@transient_aws_errors()
+def probe_segment(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Deadline
+) -> dict[str, Any]:
+    """Probe one segment as untrusted input; say so if it was published already.
+
+    The stream's first probed segment fixes its settings (``stream.json`` and the
+    ladder for its picture size), so every later segment is encoded the same way.
+    """
+    stream, sequence = event["stream"], int(event["sequence"])
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    if table.has_arrival(stream, sequence):
+        return {**event, "duplicate": True}
+    with scratch_dir() as workdir:
+        source, head, size = segment_input(event["source"], clients, workdir)
+        facts = probe(
+            source,
+            head=head,
+            size=size,
+            limits=settings.limits,
+            timeout=max(5.0, min(30.0, remaining() - 5)),
+        ).facts
+    record = table.get(stream)
+    if record is None or record.config is None:
+        config = stream_config(
+            declared_config(event["source"]["bucket"], stream, clients),
+            facts.display_width,
+            facts.display_height,
+            facts.frame_rate,
+            facts.audio is not None,
+            settings,
+        )
+        table.configure(stream, config.to_dict())
+    return {
+        **event,
+        "duplicate": False,
+        "segment": {
+            "container": facts.container,
+            "container_start": facts.container_start,
+            "start": facts.start_time,
+            "end": round(facts.start_time + facts.duration, 6),
+            "frames": facts.frame_count,
+            "has_audio": facts.audio is not None,
+        },
+    }

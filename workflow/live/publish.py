@@ -1,0 +1,253 @@
+"""LivePublish: record a segment's arrival once and advance the stream's playlists.
+
+Publishing records the segment's arrival (or failure) in the state table, then advances
+the stream's playlists under a lease, following the rules of ``workflow.live.rules``;
+the scheduled sweep and the END marker advance them too. A stream that ends is
+published once more as a VOD asset of the VOD pipeline's shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from workflow.failures import FailureRecord
+from workflow.formats import hls
+from workflow.formats.manifest import build_manifest
+from workflow.live import rules
+from workflow.live.config import StreamSettings
+from workflow.live.paths import StreamPaths
+from workflow.live.store import Saved, StreamTable
+from workflow.runtime import Clients
+from workflow.settings import Settings
+from workflow.storage import Bucket, transient_aws_errors
+
+# A writer's lease on a stream's playlists: far longer than writing a few playlists.
+LEASE_SECONDS = 60.0
+
+
+@transient_aws_errors()
+def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    """Record a segment's arrival (or its failure) once, then advance the playlists.
+
+    A failed segment becomes a gap at once; its error is kept in
+    ``failures/live/<stream>/<sequence>.json``, the segment itself stays in ingest.
+    """
+    stream, sequence = event["stream"], int(event["sequence"])
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    failure = None
+    if event.get("error") is not None:
+        failure = FailureRecord.of(
+            {"stream": stream, "sequence": sequence}, event["error"], event.get("source"), clients
+        )
+        Bucket(clients.s3, settings.output_bucket).put_json(
+            StreamPaths(stream).failure_key(sequence), failure.to_dict()
+        )
+        table.create(stream)
+        arrival = {"duration": None, "at": clients.clock(), "failed": True, "error": failure.error}
+    else:
+        result = event["result"]
+        arrival = {
+            "duration": result["duration"],
+            "at": clients.clock(),
+            "failed": False,
+            "bytes": result["bytes"],
+        }
+    new = table.record_arrival(stream, sequence, arrival)
+    table.count_change(stream)
+    outcome = advance_stream(stream, settings, clients)
+    if failure is not None:
+        cause = f"segment {sequence}: {failure.cause}"
+        return {"stream": stream, "sequence": sequence, "error": failure.error, "cause": cause,
+                **outcome}  # fmt: skip
+    return {"stream": stream, "sequence": sequence, "duplicate": not new, **outcome}
+
+
+def advance_stream(
+    stream: str, settings: Settings, clients: Clients, now: float | None = None
+) -> dict[str, Any]:
+    """Advance the stream's playlists as of ``now`` (the clock's time if None), if no
+    other writer is doing it right now.
+
+    Holding the lease, look at the arrivals, write the playlists, store the state;
+    look again while arrivals keep coming. Whoever is refused the lease can leave:
+    the holder sees the refused writer's arrival before it lets go. A writer that
+    fails (S3 or DynamoDB trouble) gives the lease up at once, and its retry looks again.
+    """
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    owner = uuid.uuid4().hex
+    while True:
+        # The lease runs on the clock, whatever time the playlists are advanced to.
+        at = clients.clock()
+        if not table.acquire(stream, owner, at, LEASE_SECONDS):
+            return {"writer": False}
+        try:
+            outcome = _advance_once(
+                stream, table, settings, clients, owner, at if now is None else now
+            )
+        except BaseException:
+            table.release(stream, owner)
+            raise
+        if outcome is not None:
+            return outcome
+
+
+def _advance_once(
+    stream: str,
+    table: StreamTable,
+    settings: Settings,
+    clients: Clients,
+    owner: str,
+    now: float,
+) -> dict[str, Any] | None:
+    """One look at the stream, holding its lease; None if the writer must look again."""
+    record = table.require(stream)
+    ending = rules.Ending(**record.ending) if record.ending else None
+    if record.config is None:
+        # No segment of the stream has been probed yet: nothing to show yet.
+        state = record.state
+        if ending is not None and _unplayable(table, stream, ending):
+            state = rules.LivePlaylist(first_sequence=0, ended=True).to_dict()
+        if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
+            return None
+        return {"writer": True, "ended": bool(state and state["ended"])}
+    config = StreamSettings.from_dict(record.config)
+    before = (
+        rules.LivePlaylist.from_dict(record.state)
+        if record.state
+        else rules.LivePlaylist(first_sequence=config.first_sequence)
+    )
+    arrivals = {
+        sequence: rules.Arrival(a["duration"] or config.segment_seconds, a["at"], a["failed"])
+        for sequence, a in table.arrivals(stream, before.next_sequence or 0).items()
+    }
+    after = rules.advance(
+        before,
+        arrivals,
+        now=now,
+        gap_after=config.gap_seconds,
+        window=config.window,
+        nominal_duration=config.segment_seconds,
+        ending=ending,
+    )
+    if after != before:
+        output = Bucket(clients.s3, settings.output_bucket)
+        _write_live_playlists(output, StreamPaths(stream), config, after, master=not before.entries)
+        if after.ended:
+            publish_recording(stream, table, output, config, after)
+    if table.save(stream, owner, after.to_dict(), record.pending) is Saved.LOOK_AGAIN:
+        return None
+    return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+
+
+def _unplayable(table: StreamTable, stream: str, ending: rules.Ending) -> bool:
+    """Whether an ended stream without settings can be closed empty: nothing was
+    uploaded, or every segment up to the last failed. A segment still on its way
+    will either set the stream up or fail, so the stream waits for it."""
+    arrivals = table.arrivals(stream)
+    if ending.last_sequence < 0:
+        return True
+    first = min(arrivals, default=0)
+    return all(
+        s in arrivals and arrivals[s]["failed"] for s in range(first, ending.last_sequence + 1)
+    )
+
+
+def _nominal_variants(config: StreamSettings) -> list[hls.VariantEntry]:
+    """The live master's lines: nothing is measured yet, so each rung's target rates."""
+    audio = config.audio_kbps if config.has_audio else 0
+    return [
+        hls.VariantEntry(
+            uri=f"{rung.name}/live.m3u8",
+            bandwidth=(rung.maxrate_kbps + audio) * 1000,
+            average_bandwidth=(rung.kbps + audio) * 1000,
+            width=rung.width,
+            height=rung.height,
+            frame_rate=config.frame_rate,
+            codecs=rung.codecs + (",mp4a.40.2" if config.has_audio else ""),
+        )
+        for rung in config.renditions
+    ]
+
+
+def _audio_entry(config: StreamSettings, playlist_name: str) -> hls.AudioEntry | None:
+    if not config.has_audio:
+        return None
+    return hls.AudioEntry(uri=f"audio/{playlist_name}", group=hls.AUDIO_GROUP, channels=2)
+
+
+def _write_live_playlists(
+    output: Bucket,
+    paths: StreamPaths,
+    config: StreamSettings,
+    playlist: rules.LivePlaylist,
+    *,
+    master: bool,
+) -> None:
+    """Every rung's live playlist (one text: every rung has the same segments), then the
+    live master the first time there is anything to play."""
+    text = rules.render(
+        playlist, target_duration=config.segment_seconds, window=config.window
+    ).encode()
+    output.put_all({paths.live_playlist_key(name): text for name in config.rungs})
+    if master:
+        body = hls.master_playlist(_nominal_variants(config), _audio_entry(config, "live.m3u8"))
+        output.put_bytes(paths.live_master_key, body.encode())
+
+
+def publish_recording(
+    stream: str,
+    table: StreamTable,
+    output: Bucket,
+    config: StreamSettings,
+    ended: rules.LivePlaylist,
+) -> None:
+    """The whole stream as a VOD asset of the VOD pipeline's shape, master written last.
+
+    Every sequence from the first to the last is in it: a segment that came after its
+    gap was shown live is in the recording; one that never came stays a gap.
+    """
+    paths = StreamPaths(stream)
+    first = ended.first_sequence or 0
+    last = ended.entries[-1].sequence if ended.entries else first - 1
+    arrivals = table.arrivals(stream, first)
+    entries = []
+    for sequence in range(first, last + 1):
+        arrival = arrivals.get(sequence)
+        if arrival is None or arrival["failed"]:
+            entries.append(rules.Entry(sequence, config.segment_seconds, gap=True))
+        else:
+            entries.append(rules.Entry(sequence, float(arrival["duration"])))
+    recording = rules.LivePlaylist(first, tuple(entries), ended=True)
+    text = rules.render(recording, target_duration=config.segment_seconds, window=0, vod=True)
+    playlists = {
+        name: [
+            hls.SegmentEntry(e.uri, e.duration, arrivals[e.sequence]["bytes"][name])
+            for e in entries
+            if not e.gap
+        ]
+        for name in config.rungs
+    }
+    output.put_all({f"{paths.prefix}{name}/index.m3u8": text.encode() for name in playlists})
+    variants = hls.measured_variants(config.renditions, playlists, config.frame_rate)
+    audio = _audio_entry(config, "index.m3u8")
+    manifest = build_manifest(
+        job_id=f"live-{stream}",
+        source={
+            "stream": stream,
+            "first_sequence": first,
+            "last_sequence": last,
+            "gaps": sum(e.gap for e in entries),
+            "duration": round(sum(e.duration for e in entries), 6),
+            "frame_rate": config.frame_rate,
+        },
+        segment_seconds=config.segment_seconds,
+        chunks=len(entries),
+        audio_kbps=config.audio_kbps,
+        renditions=list(zip(config.renditions, variants, strict=True)),
+        playlists=playlists,
+        audio=audio,
+        timings={},
+    )
+    output.put_json(paths.manifest_key, manifest)
+    output.put_bytes(paths.master_key, hls.master_playlist(variants, audio).encode())

@@ -1,0 +1,117 @@
+"""LiveTranscode: one segment into every rung and the audio, on the stream's own timeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workflow.errors import (
+    MissingInitSegmentError,
+    StreamNotReadyError,
+    UnsupportedSegmentError,
+)
+from workflow.live.config import StreamSettings
+from workflow.live.paths import INIT_SEGMENT, StreamPaths
+from workflow.live.store import StreamTable
+from workflow.media import encode, runner
+from workflow.media.chunks import Chunk
+from workflow.media.rungs import encode_span
+from workflow.media.sniff import HEAD_BYTES
+from workflow.runtime import Clients, Deadline, scratch_dir
+from workflow.settings import Settings
+from workflow.storage import Bucket, transient_aws_errors
+
+# The audio of one segment is one file: its "segment length" is longer than any segment.
+_ONE_FILE = 3600.0
+
+
+@transient_aws_errors()
+def transcode_segment(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Deadline
+) -> dict[str, Any]:
+    """Encode one segment into every rung, and its audio, on the stream's own timeline.
+
+    Timestamps pass through from the encoder (``-copyts``), so consecutive segments
+    join without a gap; each rung's segment starts with a keyframe.
+    """
+    stream, sequence = event["stream"], int(event["sequence"])
+    paths = StreamPaths(stream)
+    record = StreamTable(clients.dynamodb, settings.live_table).get(stream)
+    if record is None or record.config is None:
+        raise StreamNotReadyError(f"stream {stream} has no settings; its probe did not run")
+    config = StreamSettings.from_dict(record.config)
+    segment = event["segment"]
+    start, end = float(segment["start"]), float(segment["end"])
+    if config.has_audio and not segment["has_audio"]:
+        raise UnsupportedSegmentError(
+            f"segment {sequence} has no audio, but the stream's first segment had"
+        )
+    binary = runner.ffmpeg_binary()
+    with scratch_dir() as workdir:
+        source, _, _ = segment_input(event["source"], clients, workdir)
+        commands = [
+            encode.build_chunk_command(
+                source,
+                segment["container"],
+                segment["container_start"],
+                Chunk(sequence, start, end, int(segment["frames"]), sequence, [start]),
+                config.renditions,
+                workdir,
+                binary=binary,
+                preset=config.preset,
+            )
+        ]
+        if config.has_audio:
+            commands.append(
+                encode.build_audio_command(
+                    source,
+                    segment["container"],
+                    start,
+                    end - start,
+                    workdir,
+                    kbps=config.audio_kbps,
+                    segment_seconds=end - start + _ONE_FILE,
+                    binary=binary,
+                    first_segment=sequence,
+                    drop_priming=True,
+                )
+            )
+        rungs = encode_span(
+            commands,
+            workdir,
+            config.rungs,
+            start,
+            end,
+            timeout=runner.time_limit(remaining(), (end - start) * len(config.renditions)),
+        )
+        files = {paths.segment_key(name, sequence): s[0].path for name, s in rungs.items()}
+        Bucket(clients.s3, settings.output_bucket).upload_all(files)
+        sizes = {name: s[0].path.stat().st_size for name, s in rungs.items()}
+    return {
+        "stream": stream,
+        "sequence": sequence,
+        "duration": round(end - start, 6),
+        "bytes": sizes,
+    }
+
+
+def segment_input(
+    source: dict[str, Any], clients: Clients, workdir: Path
+) -> tuple[str, bytes, int]:
+    """Where ffmpeg reads a segment, its first bytes and its size.
+
+    MPEG-TS is read from a presigned URL; an fMP4 segment is joined behind its
+    stream's ``init.mp4`` in a local file, since neither half plays alone.
+    """
+    ingest = Bucket(clients.s3, source["bucket"])
+    key = source["key"]
+    if key.endswith(".m4s"):
+        init_key = f"{key.rsplit('/', 1)[0]}/{INIT_SEGMENT}"
+        if not ingest.exists(init_key):
+            raise MissingInitSegmentError(f"{key} needs {init_key}, which is not uploaded")
+        data = ingest.get_bytes(init_key) + ingest.get_bytes(key)
+        path = workdir / "segment.mp4"
+        path.write_bytes(data)
+        return str(path), data[:HEAD_BYTES], len(data)
+    size = int(ingest.head(key)["ContentLength"])
+    return ingest.presign(key), ingest.read_range(key, size, HEAD_BYTES), size

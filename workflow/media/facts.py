@@ -1,0 +1,52 @@
+"""What a probe found out about a source, as the rest of the pipeline reads it.
+
+Apart from ``probe`` because PyAV, which the probe needs, ships only to the two probing
+functions; every other step reads these records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the upload is, as far as the pipeline needs to know."""
+
+    container: str
+    container_start: float
+    size_bytes: int
+    duration: float
+    start_time: float
+    video_codec: str
+    profile: str | None
+    pix_fmt: str
+    bit_depth: int
+    coded_width: int
+    coded_height: int
+    display_width: int
+    display_height: int
+    rotation: int
+    frame_rate: float
+    variable_frame_rate: bool
+    frame_count: int
+    video_bitrate: int | None
+    audio: AudioFacts | None
+    keyframe_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceFacts:
+        audio = data.get("audio")
+        return cls(**{**data, "audio": None if audio is None else AudioFacts(**audio)})
+
+
+@dataclass(frozen=True)
+class AudioFacts:
+    codec: str
+    channels: int
+    sample_rate: int
+    start_time: float

@@ -1,0 +1,84 @@
+"""A span's segments in every rung: one set of cut points, and CMAF's split into an init
+segment and fragments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from workflow.errors import TranscodeError
+from workflow.media import cmaf
+from workflow.media import runner as transcode
+from workflow.media.encode import TS_OFFSET
+from workflow.names import AUDIO, CMAF_INIT
+
+
+def encode_span(
+    commands: Sequence[Sequence[str]],
+    workdir: Path,
+    rungs: Sequence[str],
+    start: float,
+    end: float,
+    *,
+    timeout: float,
+) -> dict[str, list[transcode.Segment]]:
+    """Run the encodes of one span of the source at once (each writes ``workdir/<rung>/``);
+    then each rung's segments, the video rungs cut at the same instants.
+
+    ``start`` and ``end`` are the span's source times; the outputs carry them shifted
+    by ``TS_OFFSET``.
+    """
+    for rung in rungs:
+        (workdir / rung).mkdir()
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        list(pool.map(lambda command: transcode.run_ffmpeg(command, timeout=timeout), commands))
+    segments = {
+        rung: transcode.listed_segments(workdir / rung, start + TS_OFFSET, end + TS_OFFSET)
+        for rung in rungs
+    }
+    check_same_boundaries({rung: s for rung, s in segments.items() if rung != AUDIO})
+    return segments
+
+
+def check_same_boundaries(rungs: dict[str, list[transcode.Segment]]) -> None:
+    """Every rung must cut at the same instants, or players cannot switch between them."""
+    shapes = {name: [round(s.duration, 3) for s in segments] for name, segments in rungs.items()}
+    first = next(iter(shapes.values()), [])
+    for name, shape in shapes.items():
+        if shape != first:
+            raise TranscodeError(f"rung {name} has segments {shape}, another has {first}")
+
+
+def split_cmaf(
+    rungs: dict[str, list[transcode.Segment]],
+) -> tuple[dict[str, list[transcode.Segment]], dict[str, dict[str, Any]]]:
+    """Split each rung's whole-MP4 segments into one ``init.mp4`` and ``.m4s`` fragments.
+
+    Returns the fragments, and per rung its init's ``stsd`` digest and timescale; the
+    init is written beside the fragments. Every segment of a rung must share the first
+    one's sample description.
+    """
+    fragments: dict[str, list[transcode.Segment]] = {}
+    inits: dict[str, dict[str, Any]] = {}
+    for rung, segments in rungs.items():
+        fragments[rung] = []
+        for segment in segments:
+            split = cmaf.split_segment(segment.path.read_bytes())
+            digest = cmaf.sample_description_digest(split.init)
+            if rung not in inits:
+                segment.path.with_name(CMAF_INIT).write_bytes(split.init)
+                inits[rung] = {
+                    "digest": digest,
+                    "timescale": cmaf.timescale(split.init),
+                }
+            elif digest != inits[rung]["digest"]:
+                raise TranscodeError(
+                    f"{rung}'s segments disagree on their codec configuration ({segment.path.name})"
+                )
+            media = segment.path.with_suffix(".m4s")
+            media.write_bytes(split.media)
+            segment.path.unlink()
+            fragments[rung].append(transcode.Segment(media, segment.duration))
+    return fragments, inits

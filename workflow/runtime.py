@@ -1,0 +1,65 @@
+"""What every step gets from its Lambda: AWS clients, a clock, its deadline, a scratch
+folder, and the one way an execution is started."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# Seconds left before the function is stopped.
+Deadline = Callable[[], float]
+# Seconds since the epoch: where timing decides what a step does (live gaps, leases),
+# tests pass their own and step it.
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The AWS clients a step may use, and its clock; tests pass their own."""
+
+    s3: Any
+    sfn: Any = None
+    dynamodb: Any = None
+    clock: Clock = field(default=time.time)
+
+    def utc_now(self) -> str:
+        """The clock's time as a record's timestamp (ISO 8601, UTC, milliseconds)."""
+        return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds")
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A fresh temporary folder, removed afterwards: a warm Lambda keeps its /tmp."""
+    path = Path(tempfile.mkdtemp(prefix="vidflow-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def time_left(context: Any) -> Deadline:
+    """Seconds left in this invocation, from a Lambda context."""
+    return lambda: context.get_remaining_time_in_millis() / 1000
+
+
+def start_once(clients: Clients, state_machine_arn: str, name: str, payload: Any) -> bool:
+    """Start the execution ``name`` unless it exists: False for a duplicate event.
+
+    Standard workflows refuse a name they ran (ExecutionAlreadyExists); Express ones run
+    it again, so what they publish must make a duplicate harmless.
+    """
+    try:
+        clients.sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+        )
+    except clients.sfn.exceptions.ExecutionAlreadyExists:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""The VOD state machine's steps, one module per state."""

@@ -1,0 +1,45 @@
+"""RecordFailure: a failed job leaves one failure record and no partial output."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from workflow.failures import FailureRecord
+from workflow.runtime import Clients
+from workflow.settings import Settings
+from workflow.storage import Bucket, transient_aws_errors
+from workflow.vod.jobs import JobPaths
+
+# Failures that stand for a failed work item; the item's own error is more useful.
+_MAP_LEVEL_ERRORS = {
+    "IncompleteOutputError",
+    "States.ExceedToleratedFailureThreshold",
+    "States.ItemReaderFailed",
+    "States.Runtime",
+}
+
+
+@transient_aws_errors()
+def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    """Write ``failures/<job>.json`` and remove any partial output of the job."""
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    failure = FailureRecord.of(
+        {"job_id": paths.job_id}, event.get("error") or {}, event.get("source"), clients
+    )
+    if failure.error in _MAP_LEVEL_ERRORS:
+        # An item that failed and then succeeded on a retry has a result: skip it.
+        succeeded = {Path(k).stem for k in output.keys(paths.results_prefix)}
+        item_errors = [
+            k for k in sorted(output.keys(paths.errors_prefix)) if Path(k).stem not in succeeded
+        ]
+        if item_errors:
+            first = output.get_json(item_errors[0])
+            failure = replace(failure, error=first["error"], cause=first["cause"])
+    output.put_json(paths.failure_key, failure.to_dict())
+    if not output.exists(paths.master_key):
+        output.delete_prefix(paths.output_prefix)
+    output.delete_prefix(paths.scratch_prefix)
+    return {"error": failure.error, "cause": failure.cause, "failure_key": paths.failure_key}

@@ -1,0 +1,107 @@
+"""What the VOD work items share: the event they get, their error records, pinned reads
+of the source, and their segment uploads."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from workflow.errors import VidflowError
+from workflow.media.runner import Segment
+from workflow.names import CMAF_INIT
+from workflow.runtime import Clients
+from workflow.settings import Settings
+from workflow.storage import Bucket
+from workflow.vod.jobs import JobPaths
+from workflow.vod.records import Plan, Source, WorkItem
+
+
+@dataclass(frozen=True)
+class ItemEvent:
+    """A Map iteration's input: the job, its source, one work item."""
+
+    paths: JobPaths
+    source: Source
+    item: WorkItem
+
+    @classmethod
+    def from_dict(cls, event: dict[str, Any]) -> ItemEvent:
+        return cls(
+            JobPaths(event["job_id"]),
+            Source.from_dict(event["source"]),
+            WorkItem.from_dict(event["item"]),
+        )
+
+
+def load_plan(output: Bucket, paths: JobPaths) -> Plan:
+    return Plan.from_dict(output.get_json(paths.plan_key))
+
+
+def records_item_errors(step: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Leave a failure's name and cause where ``record_failure`` finds it.
+
+    A Map reports a failed item only as its own failure (on AWS) or not at all (in
+    the local interpreter), so the item's error would otherwise be lost.
+    """
+
+    @functools.wraps(step)
+    def recorded(
+        event: dict[str, Any], settings: Settings, clients: Clients, *rest: Any
+    ) -> dict[str, Any]:
+        try:
+            return step(event, settings, clients, *rest)
+        except VidflowError as exc:
+            # Transient ones too: the last attempt's error is the item's if retries run out.
+            name = WorkItem.from_dict(event["item"]).name
+            Bucket(clients.s3, settings.output_bucket).put_json(
+                JobPaths(event["job_id"]).item_error_key(name),
+                {"error": exc.name, "cause": f"{name}: {exc}"},
+            )
+            raise
+
+    return recorded
+
+
+@contextmanager
+def source_input(source: Source, clients: Clients) -> Iterator[tuple[str, str | None]]:
+    """Where ffmpeg reads the job's upload, and the headers that pin each read to it.
+
+    The pin is checked again once the reading is over, failed or not: an upload replaced
+    mid-read (ffmpeg may see a pinned read refused as an error or as an early end) ends
+    in ``SourceChangedError``, never in an output mixing two uploads.
+    """
+    pin = source.pin
+    ingest = Bucket(clients.s3, source.bucket)
+    try:
+        yield ingest.presign(source.key, pin=pin), pin.http_headers()
+    except VidflowError:
+        ingest.head(source.key, pin)
+        raise
+    ingest.head(source.key, pin)
+
+
+def upload_segments(
+    output: Bucket, paths: JobPaths, rungs: dict[str, list[Segment]], *, inits: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """Upload each rung's segments (and its CMAF init, if asked); what each one is."""
+    files = {
+        f"{paths.output_prefix}{rung}/{segment.path.name}": segment.path
+        for rung, segments in rungs.items()
+        for segment in segments
+    }
+    if inits:
+        files |= {
+            f"{paths.output_prefix}{rung}/{CMAF_INIT}": segments[0].path.with_name(CMAF_INIT)
+            for rung, segments in rungs.items()
+        }
+    output.upload_all(files)
+    return {
+        rung: [
+            {"uri": s.path.name, "duration": s.duration, "bytes": s.path.stat().st_size}
+            for s in segments
+        ]
+        for rung, segments in rungs.items()
+    }

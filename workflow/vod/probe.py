@@ -1,0 +1,54 @@
+"""Probe: read the upload as untrusted input; store its facts and keyframe index.
+
+PyAV ships only in the PyAV layer: no function but Probe may reach this module.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from workflow.media.probe import probe
+from workflow.media.sniff import HEAD_BYTES
+from workflow.runtime import Clients, Deadline
+from workflow.settings import Settings
+from workflow.storage import Bucket, transient_aws_errors
+from workflow.vod.items import source_input
+from workflow.vod.jobs import JobPaths
+from workflow.vod.records import ProbeRecord, Source
+from workflow.vod.start import upload_packaging
+
+
+@transient_aws_errors()
+def probe_source(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Deadline
+) -> dict[str, Any]:
+    """Probe the upload as untrusted input and store its facts and frame index."""
+    began = time.monotonic()
+    source = Source.from_dict(event["source"])
+    paths = JobPaths(event["job_id"])
+    ingest = Bucket(clients.s3, source.bucket)
+    described = ingest.head(source.key, source.pin)
+    size = int(described["ContentLength"])
+    packaging = upload_packaging(described.get("Metadata", {}), settings.packaging)
+    head = ingest.read_range(source.key, size, HEAD_BYTES, source.pin)
+    # A file replaced mid-probe would read as damaged: the pin's check says what happened.
+    with source_input(source, clients) as (url, headers):
+        result = probe(
+            url,
+            head=head,
+            size=size,
+            limits=settings.limits,
+            timeout=max(5.0, min(60.0, remaining() - 10)),
+            headers=headers,
+        )
+    record = ProbeRecord(result.facts, result.index, packaging, round(time.monotonic() - began, 3))
+    Bucket(clients.s3, settings.output_bucket).put_json(paths.probe_key, record.to_dict())
+    facts = result.facts
+    return {
+        "probe_key": paths.probe_key,
+        "duration": facts.duration,
+        "width": facts.display_width,
+        "height": facts.display_height,
+        "has_audio": facts.audio is not None,
+    }

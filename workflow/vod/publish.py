@@ -1,0 +1,162 @@
+"""Publish: check every work item, then write playlists, DASH, the manifest and the master
+last, so that a master playlist always means a whole asset."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from workflow.errors import IncompleteOutputError, TranscodeError
+from workflow.formats import dash, hls
+from workflow.formats.manifest import build_manifest
+from workflow.media import encode
+from workflow.media.subtitles import SubtitleTrack
+from workflow.names import AUDIO, CMAF_INIT
+from workflow.runtime import Clients
+from workflow.settings import Settings
+from workflow.storage import Bucket, transient_aws_errors
+from workflow.vod.items import load_plan
+from workflow.vod.jobs import JobPaths
+from workflow.vod.records import ImagesResult, Plan, SegmentsResult, SubtitlesResult
+
+Playlists = dict[str, list[hls.SegmentEntry]]
+
+
+@transient_aws_errors()
+def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    """Check that every item succeeded, then write playlists, manifest and master last."""
+    began = time.monotonic()
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    plan = load_plan(output, paths)
+    results = _results(output, paths, plan)
+    encoded = {name: SegmentsResult.from_dict(r) for name, r in results.items() if "rungs" in r}
+    playlists = _playlists(plan, encoded)
+    audio = None
+    if AUDIO in playlists:
+        audio = hls.AudioEntry(uri=f"{AUDIO}/index.m3u8", group=hls.AUDIO_GROUP, channels=2)
+    timescales = _same_inits(encoded) if plan.cmaf else {}
+    init = CMAF_INIT if plan.cmaf else None
+    bodies = {
+        f"{paths.output_prefix}{name}/index.m3u8": hls.media_playlist(segments, init=init)
+        for name, segments in playlists.items()
+    }
+    tracks = [
+        SubtitleTrack(SubtitlesResult.from_dict(results[item]).language)
+        for item in plan.extras
+        if item.startswith("subtitles-")
+    ]
+    bodies |= {
+        f"{paths.output_prefix}{track.playlist_uri}": hls.subtitle_playlist(
+            track.webvtt_uri.rpartition("/")[2], plan.facts.duration
+        )
+        for track in tracks
+    }
+    variants = hls.measured_variants(plan.renditions, playlists, plan.facts.frame_rate)
+    if plan.cmaf:
+        bodies[paths.dash_key] = _dash_manifest(plan, playlists, timescales, tracks)
+    output.put_all({key: text.encode() for key, text in bodies.items()})
+    chunks = [encoded[c.item] for c in plan.chunks]
+    timings = {
+        **plan.timings,
+        "chunk_encode_seconds_total": round(sum(r.encode_seconds or 0 for r in chunks), 3),
+        "chunk_wall_seconds_max": max(r.wall_seconds for r in chunks),
+        "audio": encoded[AUDIO].wall_seconds if audio else None,
+        "publish": round(time.monotonic() - began, 3),
+    }
+    images = ImagesResult.from_dict(results["images"]) if "images" in results else None
+    manifest = build_manifest(
+        job_id=paths.job_id,
+        source={**event["source"], **plan.facts.to_dict()},
+        segment_seconds=plan.segment_seconds,
+        chunks=len(plan.chunks),
+        audio_kbps=plan.audio_kbps,
+        renditions=list(zip(plan.renditions, variants, strict=True)),
+        playlists=playlists,
+        audio=audio,
+        timings=timings,
+        packaging=plan.packaging,
+        images=None if images is None else images.to_dict(),
+        subtitles=tracks,
+    )
+    output.put_json(paths.manifest_key, manifest)
+    master = hls.master_playlist(
+        variants,
+        audio,
+        version=7 if plan.cmaf else 4,
+        subtitles=hls.subtitle_media_lines(tracks),
+        subtitle_group=hls.SUBTITLE_GROUP,
+    )
+    output.put_bytes(paths.master_key, master.encode())
+    return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
+
+
+def _results(output: Bucket, paths: JobPaths, plan: Plan) -> dict[str, dict[str, Any]]:
+    """Every work item's result record; none may be missing."""
+    expected = plan.items
+    present = {Path(k).stem for k in output.keys(paths.results_prefix)}
+    missing = [item for item in expected if item not in present]
+    if missing:
+        raise IncompleteOutputError(
+            f"{len(missing)} of {len(expected)} work items have no result "
+            f"(first: {missing[0]}); nothing was published"
+        )
+    return {item: output.get_json(paths.result_key(item)) for item in expected}
+
+
+def _playlists(plan: Plan, encoded: dict[str, SegmentsResult]) -> Playlists:
+    """Each rung's segments in order, chunk after chunk; the audio's from its one item."""
+    playlists = {
+        rung.name: [
+            hls.SegmentEntry(**entry)
+            for chunk in plan.chunks
+            for entry in encoded[chunk.item].rungs[rung.name]
+        ]
+        for rung in plan.renditions
+    }
+    if AUDIO in encoded:
+        playlists[AUDIO] = [hls.SegmentEntry(**e) for e in encoded[AUDIO].rungs[AUDIO]]
+    return playlists
+
+
+def _same_inits(encoded: dict[str, SegmentsResult]) -> dict[str, int]:
+    """Each rung's timescale, once every item is known to share its init segment."""
+    first: dict[str, dict[str, Any]] = {}
+    for item, result in encoded.items():
+        for rung, init in result.inits.items():
+            seen = first.setdefault(rung, init)
+            if seen["digest"] != init["digest"]:
+                raise TranscodeError(
+                    f"{item} encoded {rung} with another codec configuration than the first "
+                    "chunk, so one init segment cannot serve them; nothing was published"
+                )
+    return {rung: int(init["timescale"]) for rung, init in first.items()}
+
+
+def _dash_manifest(
+    plan: Plan, playlists: Playlists, timescales: dict[str, int], tracks: list[SubtitleTrack]
+) -> str:
+    """The MPD over the same fMP4 segments as the HLS playlists."""
+    start = plan.facts.start_time + encode.TS_OFFSET
+    top = plan.renditions[0].name
+    audio = playlists.get(AUDIO)
+    return dash.mpd(
+        duration=plan.facts.duration,
+        segment_seconds=plan.segment_seconds,
+        video=dash.Track(start, playlists[top], timescales[top]),
+        representations=[
+            dash.VideoRepresentation(
+                id=rung.name,
+                bandwidth=hls.peak_bandwidth(playlists[rung.name]),
+                width=rung.width,
+                height=rung.height,
+                codecs=rung.codecs,
+            )
+            for rung in plan.renditions
+        ],
+        frame_rate=plan.facts.frame_rate,
+        audio=None if audio is None else dash.Track(start, audio, timescales[AUDIO]),
+        audio_bandwidth=0 if audio is None else hls.peak_bandwidth(audio),
+        text=[dash.TextTrack(t.language, t.webvtt_uri) for t in tracks],
+    )

@@ -1,0 +1,227 @@
+"""The records a VOD job's states hand each other through Step Functions and S3.
+
+Each is typed, and each crosses a boundary only as its ``to_dict`` (JSON) and comes back
+through ``from_dict``; the dict shapes are what the state machine and the S3 scratch
+files hold, so they stay stable across a deploy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workflow.media.chunks import Chunk, FrameIndex
+from workflow.media.facts import SourceFacts
+from workflow.media.ladder import Rendition
+from workflow.media.subtitles import Sidecar
+from workflow.names import AUDIO
+from workflow.storage import Pin
+
+
+@dataclass(frozen=True)
+class Source:
+    """The one upload a job reads, as its S3 event named it."""
+
+    bucket: str
+    key: str
+    etag: str = ""
+    version_id: str | None = None
+    size: int = 0
+
+    @property
+    def pin(self) -> Pin:
+        """Every read of the upload is pinned to this object (``storage.Pin``)."""
+        return Pin.of(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Source:
+        return cls(
+            bucket=data["bucket"],
+            key=data["key"],
+            etag=data.get("etag") or "",
+            version_id=data.get("version_id"),
+            size=int(data.get("size") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """What Probe found: the source's facts, its keyframe index, the packaging asked for."""
+
+    facts: SourceFacts
+    index: FrameIndex
+    packaging: str
+    elapsed: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "facts": self.facts.to_dict(),
+            "index": self.index.to_dict(),
+            "packaging": self.packaging,
+            "elapsed": self.elapsed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeRecord:
+        return cls(
+            facts=SourceFacts.from_dict(data["facts"]),
+            index=FrameIndex.from_dict(data["index"]),
+            packaging=data["packaging"],
+            elapsed=float(data["elapsed"]),
+        )
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One entry of the Map's item list: a video chunk, the audio, the images, or one
+    sidecar subtitle file (with the ETag its reads are pinned to)."""
+
+    kind: str
+    chunk: Chunk | None = None
+    sidecar: Sidecar | None = None
+    etag: str | None = None
+
+    # Items beside the audio and the video chunks; each leaves a result to publish.
+    EXTRA_KINDS = ("images", "subtitles")
+
+    @property
+    def name(self) -> str:
+        """The name of the item's result and error records."""
+        if self.chunk is not None:
+            return self.chunk.item
+        if self.sidecar is not None:
+            return f"subtitles-{self.sidecar.language}"
+        return self.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind}
+        if self.sidecar is not None:
+            data |= {"sidecar": asdict(self.sidecar), "etag": self.etag}
+        if self.chunk is not None:
+            data["chunk"] = self.chunk.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkItem:
+        return cls(
+            kind=data["kind"],
+            chunk=Chunk.from_dict(data["chunk"]) if "chunk" in data else None,
+            sidecar=Sidecar(**data["sidecar"]) if "sidecar" in data else None,
+            etag=data.get("etag"),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What Plan decided: the ladder, the chunks and the settings every item encodes with."""
+
+    facts: SourceFacts
+    renditions: list[Rendition]
+    chunks: list[Chunk]
+    segment_seconds: float
+    audio_kbps: int
+    preset: str
+    packaging: str
+    thumbnail_seconds: float
+    extras: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cmaf(self) -> bool:
+        return self.packaging == "cmaf"
+
+    @property
+    def items(self) -> list[str]:
+        """Every item's name: the chunks, the audio if any, the extras."""
+        audio = [AUDIO] if self.facts.audio else []
+        return [c.item for c in self.chunks] + audio + self.extras
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "facts": self.facts.to_dict(),
+            "renditions": [r.to_dict() for r in self.renditions],
+            "chunks": [c.to_dict() for c in self.chunks],
+            "segment_seconds": self.segment_seconds,
+            "audio_kbps": self.audio_kbps,
+            "preset": self.preset,
+            "packaging": self.packaging,
+            "thumbnail_seconds": self.thumbnail_seconds,
+            "extras": self.extras,
+            "timings": self.timings,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return cls(
+            facts=SourceFacts.from_dict(data["facts"]),
+            renditions=[Rendition.from_dict(r) for r in data["renditions"]],
+            chunks=[Chunk.from_dict(c) for c in data["chunks"]],
+            segment_seconds=float(data["segment_seconds"]),
+            audio_kbps=int(data["audio_kbps"]),
+            preset=data["preset"],
+            packaging=data["packaging"],
+            thumbnail_seconds=float(data["thumbnail_seconds"]),
+            extras=list(data["extras"]),
+            timings=dict(data["timings"]),
+        )
+
+
+@dataclass(frozen=True)
+class SegmentsResult:
+    """What an encoding item (a chunk, or the audio) uploaded: per rung its segments
+    (``uri``, ``duration``, ``bytes``) and, for CMAF, its init's digest and timescale."""
+
+    item: str
+    rungs: dict[str, list[dict[str, Any]]]
+    inits: dict[str, dict[str, Any]]
+    wall_seconds: float
+    finished_at: str
+    encode_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SegmentsResult:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SubtitlesResult:
+    """What a Subtitles item wrote: one language's WebVTT, from one sidecar."""
+
+    item: str
+    language: str
+    source_key: str
+    finished_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SubtitlesResult:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ImagesResult:
+    """What the Images item wrote under ``images/``: the poster, the thumbnails (count,
+    interval, size, the first one's path) and the sprite sheets (count, grid, their VTT)."""
+
+    item: str
+    poster: str
+    poster_time: float
+    thumbnails: dict[str, Any]
+    sprites: dict[str, Any]
+    wall_seconds: float
+    finished_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImagesResult:
+        return cls(**data)

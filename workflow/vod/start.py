@@ -1,0 +1,61 @@
+"""StartJob: one execution per uploaded video, whatever number of times S3 reports it."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_plus
+
+from workflow.errors import UploadOptionError
+from workflow.media import subtitles
+from workflow.runtime import Clients, start_once
+from workflow.settings import PACKAGINGS, Settings
+from workflow.storage import transient_aws_errors
+from workflow.vod.jobs import UPLOAD_PREFIX, job_id
+from workflow.vod.records import Source
+
+# S3 user metadata (x-amz-meta-vidflow-packaging) that picks an upload's packaging.
+PACKAGING_METADATA = "vidflow-packaging"
+
+
+@transient_aws_errors()
+def start_jobs(
+    records: list[dict[str, Any]], settings: Settings, clients: Clients
+) -> list[dict[str, Any]]:
+    """Start one execution per uploaded object; a duplicate event starts nothing.
+
+    ``records`` are S3 event records; keys arrive URL-encoded. Subtitle sidecars
+    start nothing: the video uploaded after them does, and its plan picks them up.
+    """
+    started = []
+    for record in records:
+        uploaded = record["s3"]["object"]
+        key = unquote_plus(uploaded["key"])
+        if not key.startswith(UPLOAD_PREFIX) or key.endswith("/") or subtitles.is_sidecar(key):
+            continue
+        # Every read of the upload is pinned to this object: its version where the
+        # bucket keeps versions, else its ETag.
+        source = Source(
+            bucket=record["s3"]["bucket"]["name"],
+            key=key,
+            etag=uploaded.get("eTag", ""),
+            version_id=uploaded.get("versionId"),
+            size=int(uploaded.get("size", 0)),
+        )
+        job = job_id(source.bucket, key, source.etag)
+        payload = {"job_id": job, "source": source.to_dict()}
+        new = start_once(clients, settings.state_machine_arn, job, payload)
+        started.append({"job_id": job, "key": key, "started": new})
+    return started
+
+
+def upload_packaging(metadata: dict[str, str], default: str) -> str:
+    """The packaging an upload asks for in its ``vidflow-packaging`` metadata, or ``default``."""
+    asked = {k.lower(): v for k, v in metadata.items()}.get(PACKAGING_METADATA)
+    if asked is None:
+        return default
+    if asked.strip().lower() not in PACKAGINGS:
+        raise UploadOptionError(
+            f"the upload's {PACKAGING_METADATA} metadata is {asked[:40]!r}; "
+            f"use one of {', '.join(PACKAGINGS)}"
+        )
+    return asked.strip().lower()
