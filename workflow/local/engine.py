@@ -438,9 +438,9 @@ def _install_process_hooks() -> None:
         import moto.s3.notifications as s3_notifications
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-        s3_notifications._invoke_awslambda = _on_s3_notification  # type: ignore[assignment]
+        s3_notifications._invoke_awslambda = _on_s3_notification
         s3_notifications._get_s3_event = _with_version_id(s3_notifications._get_s3_event)
-        retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment]
+        retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment,attr-defined]
         hooks = [
             ("before-parameter-build.lambda.Invoke", _remember_invoke),
             ("before-call.lambda.Invoke", _answer_invoke),

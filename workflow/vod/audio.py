@@ -8,32 +8,19 @@ from typing import Any
 from workflow.media import encode, runner
 from workflow.media.rungs import encode_span, split_cmaf
 from workflow.names import AUDIO
-from workflow.runtime import Clients, Deadline, scratch_dir
-from workflow.settings import Settings
-from workflow.storage import Bucket, transient_aws_errors
-from workflow.vod.items import (
-    ItemEvent,
-    load_plan,
-    records_item_errors,
-    source_input,
-    upload_segments,
-)
+from workflow.runtime import Deadline, scratch_dir
+from workflow.vod.items import Work, source_input, upload_segments, work_item
 from workflow.vod.records import SegmentsResult
 
 
-@records_item_errors
-@transient_aws_errors()
-def transcode_audio(
-    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Deadline
-) -> dict[str, Any]:
+@work_item
+def transcode_audio(work: Work, remaining: Deadline) -> dict[str, Any]:
     """Encode the whole audio track once, trimmed to the video's span."""
-    job = ItemEvent.from_dict(event)
-    output = Bucket(clients.s3, settings.output_bucket)
-    plan = load_plan(output, job.paths)
+    plan = work.plan
     facts = plan.facts
     began = time.monotonic()
     with scratch_dir() as workdir:
-        with source_input(job.source, clients) as (url, headers):
+        with source_input(work.source, work.clients) as (url, headers):
             command = encode.build_audio_command(
                 url,
                 facts.container,
@@ -58,13 +45,13 @@ def transcode_audio(
         inits: dict[str, dict[str, Any]] = {}
         if plan.cmaf:
             rungs, inits = split_cmaf(rungs)
-        uploaded = upload_segments(output, job.paths, rungs, inits=plan.cmaf)
+        uploaded = upload_segments(work.output, work.paths, rungs, inits=plan.cmaf)
     result = SegmentsResult(
         item=AUDIO,
         rungs=uploaded,
         inits=inits,
         wall_seconds=round(time.monotonic() - began, 3),
-        finished_at=clients.utc_now(),
+        finished_at=work.clients.utc_now(),
     )
-    output.put_json(job.paths.result_key(AUDIO), result.to_dict())
+    work.output.put_json(work.paths.result_key(AUDIO), result.to_dict())
     return {"item": AUDIO, "seconds": round(time.monotonic() - began, 3)}

@@ -6,10 +6,8 @@ import time
 from typing import Any
 
 from workflow.media import images, runner
-from workflow.runtime import Clients, Deadline, scratch_dir
-from workflow.settings import Settings
-from workflow.storage import Bucket, transient_aws_errors
-from workflow.vod.items import ItemEvent, load_plan, records_item_errors, source_input
+from workflow.runtime import Deadline, scratch_dir
+from workflow.vod.items import Work, source_input, work_item
 from workflow.vod.records import ImagesResult
 
 THUMBNAIL_WIDTH = 320
@@ -17,19 +15,14 @@ THUMBNAIL_WIDTH = 320
 IMAGES = "images"
 
 
-@records_item_errors
-@transient_aws_errors()
-def make_images(
-    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Deadline
-) -> dict[str, Any]:
+@work_item
+def make_images(work: Work, remaining: Deadline) -> dict[str, Any]:
     """Poster, thumbnails and trick-play sprites, from the source's keyframes."""
-    job = ItemEvent.from_dict(event)
-    output = Bucket(clients.s3, settings.output_bucket)
-    plan = load_plan(output, job.paths)
+    plan = work.plan
     facts, top = plan.facts, plan.renditions[0]
     began = time.monotonic()
     with scratch_dir() as workdir:
-        with source_input(job.source, clients) as (url, headers):
+        with source_input(work.source, work.clients) as (url, headers):
             made = images.make_images(
                 url,
                 facts.container,
@@ -49,9 +42,9 @@ def make_images(
             return f"{IMAGES}/{path.relative_to(workdir)}"
 
         files = [made.poster, made.vtt, *made.thumbnails, *made.sprites]
-        output.upload_all({f"{job.paths.output_prefix}{published(p)}": p for p in files})
+        work.output.upload_all({f"{work.paths.output_prefix}{published(p)}": p for p in files})
         result = ImagesResult(
-            item=job.item.name,
+            item=work.item.name,
             poster=published(made.poster),
             poster_time=made.poster_time,
             thumbnails={
@@ -68,7 +61,7 @@ def make_images(
                 "vtt": published(made.vtt),
             },
             wall_seconds=round(time.monotonic() - began, 3),
-            finished_at=clients.utc_now(),
+            finished_at=work.clients.utc_now(),
         )
-    output.put_json(job.paths.result_key(result.item), result.to_dict())
+    work.output.put_json(work.paths.result_key(result.item), result.to_dict())
     return {"item": result.item, "seconds": result.wall_seconds}

@@ -12,57 +12,58 @@ from typing import Any
 from workflow.errors import VidflowError
 from workflow.media.runner import Segment
 from workflow.names import CMAF_INIT
-from workflow.runtime import Clients
+from workflow.runtime import Clients, Deadline
 from workflow.settings import Settings
-from workflow.storage import Bucket
+from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths
 from workflow.vod.records import Plan, Source, WorkItem
 
 
 @dataclass(frozen=True)
-class ItemEvent:
-    """A Map iteration's input: the job, its source, one work item."""
+class Work:
+    """What a Map item's step works with: its job, the source, its item, the plan, the
+    output bucket and the clients."""
 
     paths: JobPaths
     source: Source
     item: WorkItem
-
-    @classmethod
-    def from_dict(cls, event: dict[str, Any]) -> ItemEvent:
-        return cls(
-            JobPaths(event["job_id"]),
-            Source.from_dict(event["source"]),
-            WorkItem.from_dict(event["item"]),
-        )
+    plan: Plan
+    output: Bucket
+    clients: Clients
 
 
-def load_plan(output: Bucket, paths: JobPaths) -> Plan:
-    return Plan.from_dict(output.get_json(paths.plan_key))
+ItemStep = Callable[[Work, Deadline], dict[str, Any]]
+Handler = Callable[[dict[str, Any], Settings, Clients, Deadline], dict[str, Any]]
 
 
-def records_item_errors(step: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Leave a failure's name and cause where ``record_failure`` finds it.
+def work_item(step: ItemStep) -> Handler:
+    """A Map item's step, called with its event read and its plan loaded; AWS trouble
+    becomes ``TransientError``, and a failure leaves its name and cause where
+    ``record_failure`` finds it.
 
     A Map reports a failed item only as its own failure (on AWS) or not at all (in
     the local interpreter), so the item's error would otherwise be lost.
     """
 
     @functools.wraps(step)
-    def recorded(
-        event: dict[str, Any], settings: Settings, clients: Clients, *rest: Any
+    def run(
+        event: dict[str, Any], settings: Settings, clients: Clients, remaining: Deadline
     ) -> dict[str, Any]:
+        paths, item = JobPaths(event["job_id"]), WorkItem.from_dict(event["item"])
+        output = Bucket(clients.s3, settings.output_bucket)
         try:
-            return step(event, settings, clients, *rest)
+            with transient_aws_errors():
+                plan = Plan.from_dict(output.get_json(paths.plan_key))
+                work = Work(paths, Source.from_dict(event["source"]), item, plan, output, clients)
+                return step(work, remaining)
         except VidflowError as exc:
             # Transient ones too: the last attempt's error is the item's if retries run out.
-            name = WorkItem.from_dict(event["item"]).name
-            Bucket(clients.s3, settings.output_bucket).put_json(
-                JobPaths(event["job_id"]).item_error_key(name),
-                {"error": exc.name, "cause": f"{name}: {exc}"},
+            output.put_json(
+                paths.item_error_key(item.name), {"error": exc.name, "cause": f"{item.name}: {exc}"}
             )
             raise
 
-    return recorded
+    return run
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from workflow.names import AUDIO, CMAF_INIT
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
-from workflow.vod.items import load_plan
 from workflow.vod.jobs import JobPaths
 from workflow.vod.records import ImagesResult, Plan, SegmentsResult, SubtitlesResult
 
@@ -29,7 +28,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     began = time.monotonic()
     paths = JobPaths(event["job_id"])
     output = Bucket(clients.s3, settings.output_bucket)
-    plan = load_plan(output, paths)
+    plan = Plan.from_dict(output.get_json(paths.plan_key))
     results = _results(output, paths, plan)
     encoded = {name: SegmentsResult.from_dict(r) for name, r in results.items() if "rungs" in r}
     playlists = _playlists(plan, encoded)

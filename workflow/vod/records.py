@@ -96,6 +96,16 @@ class WorkItem:
             return f"subtitles-{self.sidecar.language}"
         return self.kind
 
+    def video_chunk(self) -> Chunk:
+        if self.chunk is None:
+            raise ValueError(f"a {self.kind} item has no chunk to encode")
+        return self.chunk
+
+    def subtitle_sidecar(self) -> Sidecar:
+        if self.sidecar is None:
+            raise ValueError(f"a {self.kind} item has no sidecar to convert")
+        return self.sidecar
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind}
         if self.sidecar is not None:
