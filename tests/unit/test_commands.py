@@ -295,6 +295,27 @@ def test_a_live_segments_audio_is_numbered_by_sequence_and_drops_the_encoder_del
     assert "-bsf:a" not in vod and vod["-segment_start_number"] == "0"
 
 
+def test_cmaf_fragments_start_at_their_first_frames_presentation_time() -> None:
+    # GIVEN the video and audio commands for CMAF
+    video = build_chunk_command(
+        PRESIGNED, "mov", 0.0, CHUNK, RUNGS, WORKDIR, binary="ffmpeg", packaging="cmaf"
+    )
+    audio = build_audio_command(
+        PRESIGNED, "mov", 0.0, 30.0, WORKDIR, kbps=128, segment_seconds=4.0, packaging="cmaf"
+    )
+    for options, path in outputs(video) + outputs(audio):
+        muxer = dict(o.split("=", 1) for o in options["-segment_format_options"].split(":"))
+        flags = set(muxer["movflags"].split("+"))
+        # THEN each segment is a fragmented MP4 whose tfdt is the packet's own time ...
+        assert options["-segment_format"] == "mp4" and path.endswith("seg_%05d.mp4")
+        assert {"frag_keyframe", "empty_moov", "frag_discont"} <= flags
+        assert muxer["avoid_negative_ts"] == "disabled"
+        # AND tfdt is the first frame's presentation time, the B-frame delay an edit list
+        # the muxer writes once it has seen that frame: HLS players start at tfdt
+        assert {"delay_moov"} <= flags and muxer["use_editlist"] == "1"
+        assert "negative_cts_offsets" not in flags
+
+
 def test_the_audio_input_of_an_https_source_is_https_only() -> None:
     # GIVEN a presigned URL
     # WHEN the audio command is built

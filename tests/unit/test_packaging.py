@@ -32,9 +32,16 @@ def mdhd(timescale: int) -> bytes:
     return box(b"mdhd", bytes(4) + bytes(8) + struct.pack(">I", timescale) + bytes(8))
 
 
-def init_segment(timescale: int = 15360, codec: bytes = b"avc1") -> bytes:
+def edit_list(media_time: int) -> bytes:
+    """``edts`` with one edit: the whole track, from ``media_time`` on, at normal rate."""
+    return box(b"edts", box(b"elst", bytes(4) + struct.pack(">IIiHH", 1, 0, media_time, 1, 0)))
+
+
+def init_segment(
+    timescale: int = 15360, codec: bytes = b"avc1", edit: bytes = edit_list(1024)
+) -> bytes:
     stbl = box(b"stbl", box(b"stsd", bytes(8) + box(codec, bytes(16))))
-    trak = box(b"trak", box(b"mdia", mdhd(timescale) + box(b"minf", stbl)))
+    trak = box(b"trak", edit + box(b"mdia", mdhd(timescale) + box(b"minf", stbl)))
     return box(b"ftyp", b"iso6" + bytes(4)) + box(b"moov", box(b"mvhd", bytes(100)) + trak)
 
 
@@ -50,10 +57,13 @@ def test_a_segment_splits_into_its_init_and_its_fragments() -> None:
     assert cmaf.timescale(split.init) == 15360
 
 
-def test_the_digest_follows_the_sample_description_only() -> None:
+def test_the_digest_follows_the_sample_description_and_the_edit_list_only() -> None:
     same = cmaf.sample_description_digest(init_segment(15360))
     assert same == cmaf.sample_description_digest(init_segment(90000))
     assert same != cmaf.sample_description_digest(init_segment(codec=b"hvc1"))
+    # a chunk whose B-frame delay differs would play shifted behind the first chunk's init
+    assert same != cmaf.sample_description_digest(init_segment(edit=edit_list(512)))
+    assert same != cmaf.sample_description_digest(init_segment(edit=b""))
 
 
 @pytest.mark.parametrize(

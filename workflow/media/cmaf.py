@@ -5,8 +5,9 @@ ffmpeg's ``segment`` muxer writes each segment as a whole fragmented MP4 (``ftyp
 ``commands.CMAF_FORMAT_OPTIONS``). HLS (``EXT-X-MAP``) and DASH both want the
 ``ftyp``+``moov`` once per rendition and the fragments alone, so each segment is split
 here. Every chunk of a rendition must describe its samples the same way (same ``stsd``:
-codec, profile, level, SPS/PPS), or a player could not continue from one chunk to the
-next; ``sample_description_digest`` lets the publisher check that.
+codec, profile, level, SPS/PPS) and present them the same way (same edit list: the
+B-frame delay), or a player could not continue from one chunk to the next;
+``sample_description_digest`` lets the publisher check that.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from workflow.errors import TranscodeError
 
-_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+_CONTAINERS = {b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl"}
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,9 @@ def split_segment(data: bytes) -> SplitSegment:
 
 
 def sample_description_digest(init: bytes) -> str:
-    """A digest of every track's ``stsd``: equal digests decode with the same init."""
+    """A digest of every track's ``stsd`` and ``elst``: equal digests play with the same init."""
     digest = hashlib.sha256()
-    for box in _find(init, b"stsd"):
+    for box in sorted([*_find(init, b"stsd"), *_find(init, b"elst")], key=lambda b: b.start):
         digest.update(init[box.start : box.end])
     return digest.hexdigest()
 

@@ -28,13 +28,16 @@ TS_MUXER_DELAY = 1.4
 # every 0.1 s (the muxer's default) costs ~30 kbit/s per rendition for nothing.
 TS_TABLES_ONCE = "pat_period=3600:sdt_period=3600"
 # CMAF: each segment a fragmented MP4 of one fragment whose ``tfdt`` is the packet's own
-# decode time: ``frag_discont`` takes it from the packet, not from zero, and without
-# ``avoid_negative_ts=disabled`` and ``use_editlist=0`` the muxer would shift it back to
-# zero or hide the shift in an edit list. So chunks encoded apart line up;
-# ``cmaf.split_segment`` then takes the shared init (ftyp+moov) off each.
+# time: ``frag_discont`` takes it from the packet, not from zero, and
+# ``avoid_negative_ts=disabled`` keeps the muxer from shifting it back to zero. So chunks
+# encoded apart line up; ``cmaf.split_segment`` then takes the shared init off each.
+# ``use_editlist=1`` with ``delay_moov`` (the muxer sees the first frame before it writes
+# ``moov``) makes ``tfdt`` the first frame's presentation time and puts the B-frame delay in
+# an edit list: without it HLS players start the video at ``tfdt``, two frames late.
+# Negative composition offsets instead would shift the video late in ffmpeg's demuxer.
 CMAF_FORMAT_OPTIONS = (
     "movflags=+frag_keyframe+empty_moov+default_base_moof+frag_discont+skip_trailer"
-    ":use_editlist=0:avoid_negative_ts=disabled"
+    "+delay_moov:use_editlist=1:avoid_negative_ts=disabled"
 )
 
 
