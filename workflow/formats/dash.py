@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from math import gcd
 
 from workflow.formats.hls import SegmentEntry
-from workflow.names import SEGMENT_DIGITS, SEGMENT_PREFIX
+from workflow.names import AUDIO, SEGMENT_DIGITS, SEGMENT_PREFIX
 
 NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
 PROFILE = "urn:mpeg:dash:profile:isoff-live:2011"
@@ -145,7 +145,7 @@ def mpd(
             sound,
             "Representation",
             {
-                "id": "audio",
+                "id": AUDIO,
                 "bandwidth": str(audio_bandwidth),
                 "codecs": "mp4a.40.2",
                 "audioSamplingRate": "48000",

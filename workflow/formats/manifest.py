@@ -1,6 +1,6 @@
 """``manifest.json``: what a published asset holds, for machines, in a versioned schema.
 
-The schema is ``workflow/manifest.schema.json`` (JSON Schema 2020-12); the tests
+The schema is ``workflow/formats/manifest.schema.json`` (JSON Schema 2020-12); the tests
 validate every manifest vidflow writes against it. A change that could break a
 reader (a field removed, renamed or retyped) bumps ``SCHEMA``; new optional
 fields do not.

@@ -8,21 +8,11 @@ from dataclasses import dataclass
 from workflow.names import segment_name
 
 LIVE_PREFIX = "live/"
-
-
 END_MARKER = "END"
-
-
 STREAM_CONFIG = "stream.json"
-
-
 INIT_SEGMENT = "init.mp4"
-
-
 # Short enough that an execution name (stream, sequence, ETag) fits in 80 characters.
 _STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
-
-
 _SEGMENT = re.compile(r"(\d{1,9})\.(ts|m4s)")
 
 

@@ -18,6 +18,7 @@ from workflow.live import rules
 from workflow.live.config import StreamSettings
 from workflow.live.paths import StreamPaths
 from workflow.live.store import Saved, StreamTable
+from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
@@ -173,7 +174,7 @@ def _nominal_variants(config: StreamSettings) -> list[hls.VariantEntry]:
 def _audio_entry(config: StreamSettings, playlist_name: str) -> hls.AudioEntry | None:
     if not config.has_audio:
         return None
-    return hls.AudioEntry(uri=f"audio/{playlist_name}", group=hls.AUDIO_GROUP, channels=2)
+    return hls.AudioEntry(uri=f"{AUDIO}/{playlist_name}", group=hls.AUDIO_GROUP, channels=2)
 
 
 def _write_live_playlists(

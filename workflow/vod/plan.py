@@ -9,6 +9,7 @@ from typing import Any
 from workflow.media import subtitles
 from workflow.media.chunks import plan_chunks
 from workflow.media.ladder import build_ladder
+from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
@@ -29,7 +30,7 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
         facts.display_width, facts.display_height, facts.frame_rate, settings.ladder
     )
     chunks = plan_chunks(probed.index, settings.chunk_seconds, settings.segment_seconds)
-    items = [WorkItem("audio")] if facts.audio else []
+    items = [WorkItem(AUDIO)] if facts.audio else []
     if settings.thumbnail_seconds > 0:
         items.append(WorkItem("images"))
     items += [
