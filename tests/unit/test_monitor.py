@@ -97,6 +97,6 @@ def test_the_aws_console_reads_the_deployed_stack_through_the_same_monitor(
     # and clients for AWS's own endpoints in that region
     assert monitor.stack == "prod"
     assert monitor.output_bucket == "prod-output-123456789012-eu-west-1"
-    assert monitor.memory["TranscodeChunkFunction"] == 10240
+    assert monitor.billing.branch("video-00000").memory_mb == 10240
     assert monitor.sfn.meta.endpoint_url == "https://states.eu-west-1.amazonaws.com"
     assert monitor.s3.meta.region_name == "eu-west-1"

@@ -558,6 +558,7 @@ def _monitor(args: argparse.Namespace) -> Any:
     """A Monitor over the deployed stack (--aws) or the local one, or None if none runs."""
     import boto3
 
+    from workflow.cli.billing import VodBilling
     from workflow.cli.monitor import Monitor
     from workflow.local.engine import use_local_stack
     from workflow.local.template import Stack
@@ -580,7 +581,7 @@ def _monitor(args: argparse.Namespace) -> Any:
         s3=s3,
         stack=stack.name,
         output_bucket=stack.outputs()["OutputBucketName"],
-        memory={f.logical_id: f.memory for f in stack.functions()},
+        billing=VodBilling.from_stack(stack),
     )
 
 

@@ -14,14 +14,10 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from workflow.cli.billing import VodBilling
 from workflow.storage import Bucket
 from workflow.vod.jobs import JobPaths
 
-# Lambda on x86, us-east-1 list prices: per GB-second and per request; Standard
-# workflows per state transition. An estimate, not a bill.
-LAMBDA_GB_SECOND = 0.0000166667
-LAMBDA_REQUEST = 0.0000002
-STANDARD_TRANSITION = 0.000025
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -43,8 +39,8 @@ class Monitor:
     s3: Any
     stack: str
     output_bucket: str
-    # Function memory (MB) by the name a state machine's tasks call, for cost estimates.
-    memory: dict[str, int] = field(default_factory=dict)
+    # What a VOD job is billed for, from the template: prices its cost estimate.
+    billing: VodBilling
     _described: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A work item's result record is written once: read each once, not on every refresh.
     _results: dict[str, Any] = field(default_factory=dict)
@@ -188,29 +184,15 @@ class Monitor:
             "item_bars": bars,
             "manifest": manifest,
             "failure": failure,
-            "cost": self.cost(results, described),
+            "cost": self.cost(results),
             "player": {"master": paths.master_key} if manifest else None,
         }
 
-    def cost(self, results: dict[str, Any], described: dict[str, Any]) -> dict[str, float]:
-        """An estimate from the measured per-item times and the functions' memory."""
-        chunk_gb = self.memory.get("TranscodeChunkFunction", 10240) / 1024
-        audio_gb = self.memory.get("TranscodeAudioFunction", 2048) / 1024
-        encode = sum(
-            float(r["wall_seconds"]) * (audio_gb if name == "audio" else chunk_gb)
-            for name, r in results.items()
+    def cost(self, results: dict[str, Any]) -> dict[str, float]:
+        """An estimate from the measured per-item times, priced as the template runs them."""
+        return self.billing.estimate(
+            {name: float(r["wall_seconds"]) for name, r in results.items()}
         )
-        requests = len(results) + 4
-        transitions = 6 + 3 * len(results)
-        dollars = {
-            "lambda_compute": encode * LAMBDA_GB_SECOND,
-            "lambda_requests": requests * LAMBDA_REQUEST,
-            "state_transitions": transitions * STANDARD_TRANSITION,
-        }
-        return {
-            **{k: round(v, 6) for k, v in dollars.items()},
-            "total": round(sum(dollars.values()), 6),
-        }
 
     def _json(self, key: str) -> Any:
         """The JSON object at ``key`` in the output bucket, or None if it is not there."""
