@@ -25,15 +25,24 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from workflow.cli import prices
+from workflow.cli.billing import VodBilling
+from workflow.local.template import Stack
+
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 
 # Assumptions, each with where it comes from.
 ASSUMPTIONS = {
     "mb_per_vcpu": (1769, "Lambda docs: one vCPU per 1,769 MB of memory, 6 vCPU at 10,240 MB"),
-    "lambda_gb_second_usd": (0.0000166667, "Lambda price list, x86, us-east-1"),
-    "lambda_request_usd": (0.0000002, "Lambda price list"),
-    "transition_usd": (0.000025, "Step Functions Standard price list, per state transition"),
+    **{
+        name: (price.usd, price.source)
+        for name, price in (
+            ("lambda_gb_second_usd", prices.LAMBDA_GB_SECOND),
+            ("lambda_request_usd", prices.LAMBDA_REQUEST),
+            ("transition_usd", prices.STANDARD_TRANSITION),
+        )
+    },
     "cold_start_s": (1.5, "assumed: Python 3.12 runtime with a 180 MB layer (ffmpeg)"),
     "s3_read_mb_s": (
         90.0,
@@ -53,6 +62,7 @@ ASSUMPTIONS = {
         "now times the audio item's ffmpeg alone: 0.014 on this machine)",
     ),
     "upload_mbit_s": (10.0, "assumed: a typical 1080p upload (camera or encoder file)"),
+    "plan_publish_gb_s": (3.0, "assumed: Plan and Publish together, at their 1 GB each"),
 }
 
 
@@ -90,7 +100,12 @@ def efficiency(cpus: float) -> float:
 
 
 def model(
-    duration_s: float, chunk_s: float, memory_mb: int, concurrency: int, m: Measured
+    duration_s: float,
+    chunk_s: float,
+    memory_mb: int,
+    concurrency: int,
+    m: Measured,
+    billing: VodBilling,
 ) -> dict[str, float]:
     source_mb = duration_s * a("upload_mbit_s") / 8
     chunks = math.ceil(duration_s / chunk_s)
@@ -109,11 +124,17 @@ def model(
         + a("state_overhead_s")
     )
     total = probe + 3 * a("state_overhead_s") + max(video, audio) + a("state_overhead_s")
-    gb_seconds = chunks * chunk_wall * memory_mb / 1024 + audio * 2 + probe * 2 + 3
+    items = [*(f"video-{n:05d}" for n in range(chunks)), "audio"]
+    gb_seconds = (
+        chunks * chunk_wall * memory_mb / 1024
+        + audio * billing.branch("audio").memory_mb / 1024
+        + probe * billing.task_memory["Probe"] / 1024
+        + a("plan_publish_gb_s")
+    )
     cost = (
         gb_seconds * a("lambda_gb_second_usd")
-        + (chunks + 4) * a("lambda_request_usd")
-        + (6 + 3 * (chunks + 1)) * a("transition_usd")
+        + billing.lambda_requests(items) * a("lambda_request_usd")
+        + billing.state_transitions(items) * a("transition_usd")
     )
     return {
         "publish_s": total,
@@ -130,6 +151,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=200, help="MapMaxConcurrency")
     args = parser.parse_args()
     m = measured()
+    # Memory, Lambda calls and state transitions as the template's VOD machine runs a job.
+    billing = VodBilling.from_stack(Stack(BENCH.parent))
     print(f"cloud model from {m.source}: {m.cpu_per_source_second:.2f} CPU-s (ladder), "
           f"{m.aac_cpu_per_source_second:.3f} CPU-s (AAC) and "
           f"{m.output_mb_per_source_second:.2f} MB of output per source second")  # fmt: skip
@@ -142,7 +165,7 @@ def main() -> int:
     for minutes in (1, 10, 60, 180):
         for chunk in (6, 12, 24):
             for memory in (3008, 5308, 10240):
-                r = model(minutes * 60, chunk, memory, args.concurrency, m)
+                r = model(minutes * 60, chunk, memory, args.concurrency, m, billing)
                 rows.append({"minutes": minutes, "chunk_s": chunk, "memory_mb": memory, **r})
                 print(f"{minutes:>4} m {chunk:>5}s {memory:>6}M | {r['publish_s']:>7.1f}s "
                       f"{r['probe_s']:>5.1f}s {r['video_s']:>5.1f}s {r['audio_s']:>5.1f}s | "
