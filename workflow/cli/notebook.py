@@ -20,6 +20,9 @@ from typing import Any
 
 import boto3
 
+from workflow.cli.main import project_root
+from workflow.local.template import Stack
+
 
 def attach(
     state_machine_arn: str | None = None,
@@ -31,8 +34,9 @@ def attach(
 ) -> Any:
     """A ``stepfunctions.workflow.Workflow`` for vidflow's VOD state machine.
 
-    Without an ARN, the state machine is the one named ``<stack_name>-vod`` (the
-    template's name for it) among those the account (or the local stack) has.
+    Without an ARN, the state machine is found by the name the template gives it for
+    ``stack_name`` (its ``VodStateMachineArn`` output, as the local engine creates it)
+    among those the account (or the local stack) has.
     """
     # The SDK needs sagemaker<3; its deprecation banner is known, and noise in a notebook.
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
@@ -41,10 +45,16 @@ def attach(
     session = boto3.Session(profile_name=profile, region_name=region or "us-east-1")
     client = session.client("stepfunctions", endpoint_url=endpoint_url)
     if state_machine_arn is None:
-        wanted = f"{stack_name}-vod"
+        wanted = vod_state_machine_name(stack_name)
         pages = client.get_paginator("list_state_machines").paginate()
         matches = [m for page in pages for m in page["stateMachines"] if m["name"] == wanted]
         if not matches:
             raise LookupError(f"no state machine named {wanted}")
         state_machine_arn = matches[0]["stateMachineArn"]
     return Workflow.attach(state_machine_arn, client=client)
+
+
+def vod_state_machine_name(stack_name: str) -> str:
+    """The VOD state machine's name in the stack ``stack_name``, from the template."""
+    stack = Stack(project_root(), name=stack_name)
+    return stack.outputs()["VodStateMachineArn"].rsplit(":", 1)[-1]
