@@ -100,3 +100,51 @@ def test_the_aws_console_reads_the_deployed_stack_through_the_same_monitor(
     assert monitor.billing.branch("video-00000").memory_mb == 10240
     assert monitor.sfn.meta.endpoint_url == "https://states.eu-west-1.amazonaws.com"
     assert monitor.s3.meta.region_name == "eu-west-1"
+
+
+def test_one_progress_serves_the_process_line_and_the_console(monkeypatch: Any) -> None:
+    import json
+    from pathlib import Path
+
+    import boto3
+    from moto import mock_aws
+
+    from workflow.cli.billing import VodBilling
+    from workflow.cli.main import _Progress
+    from workflow.cli.monitor import Monitor
+    from workflow.local.template import Stack
+    from workflow.vod.jobs import JobPaths
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name, value in (("AWS_ACCESS_KEY_ID", "u"), ("AWS_SECRET_ACCESS_KEY", "u")):
+        monkeypatch.setenv(name, value)
+    billing = VodBilling.from_stack(Stack(Path(__file__).resolve().parents[2]))
+
+    class History:
+        def get_execution_history(self, **_: Any) -> dict[str, Any]:
+            return {"events": [event(1, "MapStateEntered", 0, name=billing.map_state)]}
+
+    paths = JobPaths("job")
+    finished = {"finished_at": T0.isoformat(), "wall_seconds": 2.0}
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="out")
+        # GIVEN a job planned as 2 chunks x 4 rungs, audio and images: audio and one chunk
+        # done, the other chunk failed
+        plan = {"chunks": [{}, {}], "renditions": [{}] * 4, "facts": {"audio": True}}
+        for key, body in (
+            (paths.plan_key, {**plan, "extras": ["images"]}),
+            (paths.result_key("video-00000"), finished),
+            (paths.result_key("audio"), finished),
+            (paths.item_error_key("video-00001"), {}),
+        ):
+            s3.put_object(Bucket="out", Key=key, Body=json.dumps(body).encode())
+        monitor = Monitor(History(), s3, "vidflow", "out", billing)
+        # WHEN `vidflow process` draws its line and the console reads the job
+        line = _Progress(monitor, "arn", "job").describe("RUNNING")
+        job = monitor.job("job", {"status": "RUNNING"})
+    # THEN both count the same items from the same records
+    assert line == f"{billing.map_state}: 2/4 items (2 chunks x 4 rungs + audio + images)"
+    assert job["progress"] == {"items": 4, "done": 2, "failed": ["video-00001"]}
+    assert [bar["label"] for bar in job["item_bars"]] == ["audio", "video-00000"]
+    assert job["cost"] == billing.estimate({"audio": 2.0, "video-00000": 2.0})

@@ -47,6 +47,8 @@ class Branch:
 class VodBilling:
     """The billable shape of one VOD job: what runs once, and what runs per work item."""
 
+    # The Map state on the path: where a job's work items run.
+    map_state: str
     transitions: int
     requests: int
     # Memory (MB) of the function each Lambda task state on the top-level path calls.
@@ -63,10 +65,11 @@ class VodBilling:
             raise TemplateError(f"no state machine in the template has the ARN {arn}")
         definition = json.loads(machine.definition)
         path = _path(definition, None)
-        maps = [state for _, state in path if state["Type"] == "Map"]
+        maps = [(name, state) for name, state in path if state["Type"] == "Map"]
         if len(maps) != 1:
             raise TemplateError(f"{machine.name}: expected one Map on its path, found {len(maps)}")
-        processor = maps[0].get("ItemProcessor") or maps[0]["Iterator"]
+        map_state, map_definition = maps[0]
+        processor = map_definition.get("ItemProcessor") or map_definition["Iterator"]
         distributed = processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
 
         def branch(kind: str | None) -> Branch:
@@ -77,6 +80,7 @@ class VodBilling:
         starters = [f for f in stack.functions() if f.triggers and arn in f.environment.values()]
         tasks = {name: _memory(stack, state) for name, state in path if _function(state)}
         return cls(
+            map_state=map_state,
             transitions=len(path),
             requests=len(starters) + len(tasks),
             task_memory=tasks,

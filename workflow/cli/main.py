@@ -15,11 +15,14 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
 from workflow.vod.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
+
+if TYPE_CHECKING:
+    from workflow.cli.monitor import Monitor
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -238,6 +241,9 @@ def process_file(
 
 
 def _process_with(engine: Any, source: Path, out: Path) -> int:
+    from workflow.cli.billing import VodBilling
+    from workflow.cli.monitor import Monitor
+
     endpoints = engine.endpoints
     s3, sfn = engine.client("s3"), engine.client("stepfunctions")
     key = f"{UPLOAD_PREFIX}{source.name}"
@@ -246,7 +252,14 @@ def _process_with(engine: Any, source: Path, out: Path) -> int:
     etag = s3.head_object(Bucket=endpoints.ingest_bucket, Key=key)["ETag"]
     job = job_id(endpoints.ingest_bucket, key, etag)
     execution = execution_arn(endpoints.state_machine_arn, job)
-    status = _follow(sfn, s3, endpoints.output_bucket, execution, JobPaths(job), began)
+    monitor = Monitor(
+        sfn=sfn,
+        s3=s3,
+        stack=engine.stack.name,
+        output_bucket=endpoints.output_bucket,
+        billing=VodBilling.from_stack(engine.stack),
+    )
+    status = _follow(monitor, execution, job, began)
     if status["status"] != "SUCCEEDED":
         error = status.get("error") or "ExecutionFailed"
         cause = " ".join((status.get("cause") or status["status"].lower()).split())
@@ -258,12 +271,11 @@ def _process_with(engine: Any, source: Path, out: Path) -> int:
     return 0
 
 
-def _follow(
-    sfn: Any, s3: Any, output_bucket: str, arn: str, paths: JobPaths, began: float
-) -> dict[str, Any]:
+def _follow(monitor: Monitor, arn: str, job: str, began: float) -> dict[str, Any]:
     """Wait for the execution, drawing its state and work-item progress on stderr."""
+    sfn = monitor.sfn
     tty = sys.stderr.isatty()
-    progress = _Progress(sfn, s3, output_bucket, arn, paths)
+    progress = _Progress(monitor, arn, job)
     last = ""
     while True:
         try:
@@ -291,9 +303,8 @@ class _Progress:
     read only while it can change the line: not while the Map has items left to do.
     """
 
-    def __init__(self, sfn: Any, s3: Any, bucket: str, arn: str, paths: JobPaths) -> None:
-        self.sfn, self.s3, self.bucket, self.arn, self.paths = sfn, s3, bucket, arn, paths
-        self.plan: dict[str, Any] | None = None
+    def __init__(self, monitor: Monitor, arn: str, job: str) -> None:
+        self.monitor, self.arn, self.job = monitor, arn, job
         self.state = "starting"
         self.items_left = True
 
@@ -302,32 +313,19 @@ class _Progress:
             return "waiting for the upload event"
         if status != "RUNNING":
             return status.lower()
-        if self.state != "Transcode" or not self.items_left:
-            self.state = self._current_state()
-        if self.state != "Transcode":
+        map_state = self.monitor.billing.map_state
+        if self.state != map_state or not self.items_left:
+            self.state = self.monitor.current_state(self.arn) or "starting"
+        if self.state != map_state:
             return self.state
-        if self.plan is None:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.paths.plan_key)["Body"]
-            self.plan = json.loads(body.read())
-        chunks, rungs = len(self.plan["chunks"]), len(self.plan["renditions"])
-        others = (["audio"] if self.plan["facts"]["audio"] else []) + self.plan.get("extras", [])
-        total = chunks + len(others)
-        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.paths.results_prefix)
-        done = listing.get("KeyCount", 0)
-        self.items_left = done < total
-        also = "".join(f" + {name}" for name in others)
-        plural = "s" if chunks != 1 else ""
-        return f"Transcode: {done}/{total} items ({chunks} chunk{plural} x {rungs} rungs{also})"
-
-    def _current_state(self) -> str:
-        """The state entered last (by event id: moto may ignore ``reverseOrder``)."""
-        events = self.sfn.get_execution_history(
-            executionArn=self.arn, reverseOrder=True, maxResults=100
-        )["events"]
-        entered = [e for e in events if "stateEnteredEventDetails" in e]
-        if not entered:
-            return "starting"
-        return str(max(entered, key=lambda e: e["id"])["stateEnteredEventDetails"]["name"])
+        p = self.monitor.progress(self.job)
+        self.items_left = len(p.done) < p.items
+        also = "".join(f" + {name}" for name in p.others)
+        plural = "s" if p.chunks != 1 else ""
+        return (
+            f"{map_state}: {len(p.done)}/{p.items} items "
+            f"({p.chunks} chunk{plural} x {p.rungs} rungs{also})"
+        )
 
 
 def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:

@@ -31,6 +31,19 @@ def _seconds(start: Any, stop: Any) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class JobProgress:
+    """How far a VOD job's Map is: its work items (chunks x rungs, plus the others by
+    name), those with a result and those that failed."""
+
+    items: int
+    chunks: int
+    rungs: int
+    others: list[str]
+    done: list[str]
+    failed: list[str]
+
+
 @dataclass
 class Monitor:
     """Read-only views of one vidflow stack's executions and outputs."""
@@ -44,6 +57,7 @@ class Monitor:
     _described: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A work item's result record is written once: read each once, not on every refresh.
     _results: dict[str, Any] = field(default_factory=dict)
+    _plans: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -147,9 +161,55 @@ class Monitor:
     def job(self, job: str, described: dict[str, Any]) -> dict[str, Any]:
         """A VOD job's progress, per-item bars, manifest, cost and player, from S3."""
         paths = JobPaths(job)
-        items = self._json(paths.items_key) or []
+        progress = self.progress(job)
+        results = self._item_results(paths, progress.done)
+        manifest = self._json(paths.manifest_key)
+        failure = self._json(paths.failure_key) if described["status"] != "RUNNING" else None
+        return {
+            "job_id": job,
+            "progress": {
+                "items": progress.items,
+                "done": len(results),
+                "failed": progress.failed,
+            },
+            "item_bars": [_item_bar(name, record) for name, record in sorted(results.items())],
+            "manifest": manifest,
+            "failure": failure,
+            "cost": self.cost(results),
+            "player": {"master": paths.master_key} if manifest else None,
+        }
+
+    def progress(self, job: str) -> JobProgress:
+        """A job's work items and which are done or failed: its plan, read once, and the
+        names of its result and error records (listed, not read)."""
+        paths = JobPaths(job)
+        with self._lock:
+            plan = self._plans.get(job)
+        if plan is None:
+            plan = self._json(paths.plan_key)
+            if plan is not None:
+                with self._lock:
+                    self._plans[job] = plan
+        done = sorted(PurePosixPath(k).stem for k in self.output.keys(paths.results_prefix))
+        errors = sorted(PurePosixPath(k).stem for k in self.output.keys(paths.errors_prefix))
+        failed = [e for e in errors if e not in done]
+        if plan is None:
+            return JobProgress(0, 0, 0, [], done, failed)
+        others = (["audio"] if plan["facts"]["audio"] else []) + plan.get("extras", [])
+        return JobProgress(
+            items=len(plan["chunks"]) + len(others),
+            chunks=len(plan["chunks"]),
+            rungs=len(plan["renditions"]),
+            others=others,
+            done=done,
+            failed=failed,
+        )
+
+    def _item_results(self, paths: JobPaths, names: list[str]) -> dict[str, Any]:
+        """The result records of these work items: each is written once, so read once."""
         results = {}
-        for key in self.output.keys(paths.results_prefix):
+        for name in names:
+            key = paths.result_key(name)
             with self._lock:
                 record = self._results.get(key)
             if record is None:
@@ -158,35 +218,19 @@ class Monitor:
                     with self._lock:
                         self._results[key] = record
             if record:
-                results[PurePosixPath(key).stem] = record
-        errors = sorted(PurePosixPath(k).stem for k in self.output.keys(paths.errors_prefix))
-        bars = []
-        for name, record in sorted(results.items()):
-            finished = datetime.fromisoformat(record["finished_at"])
-            bars.append(
-                {
-                    "label": name,
-                    "kind": "item",
-                    "start": finished.timestamp() - float(record["wall_seconds"]),
-                    "end": finished.timestamp(),
-                    "status": "SUCCEEDED",
-                }
-            )
-        manifest = self._json(paths.manifest_key)
-        failure = self._json(paths.failure_key) if described["status"] != "RUNNING" else None
-        return {
-            "job_id": job,
-            "progress": {
-                "items": len(items),
-                "done": len(results),
-                "failed": [e for e in errors if e not in results],
-            },
-            "item_bars": bars,
-            "manifest": manifest,
-            "failure": failure,
-            "cost": self.cost(results),
-            "player": {"master": paths.master_key} if manifest else None,
-        }
+                results[name] = record
+        return results
+
+    def current_state(self, arn: str) -> str | None:
+        """The state an execution entered last (by event id: moto may ignore
+        ``reverseOrder``), or None before it enters one."""
+        events = self.sfn.get_execution_history(
+            executionArn=arn, reverseOrder=True, maxResults=100
+        )["events"]
+        entered = [e for e in events if "stateEnteredEventDetails" in e]
+        if not entered:
+            return None
+        return str(max(entered, key=lambda e: e["id"])["stateEnteredEventDetails"]["name"])
 
     def cost(self, results: dict[str, Any]) -> dict[str, float]:
         """An estimate from the measured per-item times, priced as the template runs them."""
@@ -213,6 +257,17 @@ class Monitor:
                     {"stream": stream, "live": f"live/{stream}/live.m3u8", "ended": closed}
                 )
         return found
+
+
+def _item_bar(name: str, record: dict[str, Any]) -> dict[str, Any]:
+    finished = datetime.fromisoformat(record["finished_at"])
+    return {
+        "label": name,
+        "kind": "item",
+        "start": finished.timestamp() - float(record["wall_seconds"]),
+        "end": finished.timestamp(),
+        "status": "SUCCEEDED",
+    }
 
 
 def state_runs(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
