@@ -24,6 +24,9 @@ from workflow.vod.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
 if TYPE_CHECKING:
     from workflow.cli.monitor import Monitor
 
+    # What ``add_subparsers`` returns; each ``_add_*`` adds one subcommand to it.
+    _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -36,20 +39,63 @@ def project_root() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+        return status
+    except KeyboardInterrupt:
+        return 130
+    except FaultSpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BuildError as exc:
+        print(f"error: BuildError: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as exc:
+        if os.environ.get("VIDFLOW_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (VIDFLOW_DEBUG=1 shows where)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line: each subcommand sets ``run``, the function that carries it out."""
     parser = argparse.ArgumentParser(prog="vidflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_process,
+        _add_up,
+        _add_invoke,
+        _add_redrive,
+        _add_live,
+        _add_console,
+        _add_executions,
+        _add_demo,
+    ):
+        add(commands)
+    return parser
 
+
+def _add_process(commands: _Commands) -> None:
     process = commands.add_parser("process", help="process one video end to end on a local stack")
     process.add_argument("input", type=Path)
     process.add_argument("--out", type=Path, required=True, help="where the HLS asset is copied")
     _engine_options(process)
     _faults(process)
+    process.set_defaults(
+        run=lambda args: process_file(args.input, args.out, _parameters(args), _fault_spec(args))
+    )
 
+
+def _add_up(commands: _Commands) -> None:
     up = commands.add_parser("up", help="serve the local stack until interrupted")
     up.add_argument("--port", type=int, default=4566)
     _engine_options(up)
     _faults(up)
+    up.set_defaults(run=lambda args: serve(args.port, _parameters(args), _fault_spec(args)))
 
+
+def _add_invoke(commands: _Commands) -> None:
     invoke = commands.add_parser(
         "invoke", help="run one function with an event, like sam local invoke (no Docker)"
     )
@@ -57,13 +103,19 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--event", type=Path, required=True, help="a JSON event file")
     _target_options(invoke)
     _engine_options(invoke)
+    invoke.set_defaults(run=invoke_function)
 
+
+def _add_redrive(commands: _Commands) -> None:
     replay = commands.add_parser(
         "redrive", help="run again the upload and live events that failed every attempt"
     )
     _target_options(replay)
     _engine_options(replay)
+    replay.set_defaults(run=redrive)
 
+
+def _add_live(commands: _Commands) -> None:
     live = commands.add_parser("live", help="live streams on a local stack")
     live_commands = live.add_subparsers(dest="live_command", required=True)
     simulate = live_commands.add_parser(
@@ -84,13 +136,19 @@ def main(argv: list[str] | None = None) -> int:
         help="the running stack (vidflow up's); if none answers, one is started for the run",
     )
     _engine_options(simulate)
+    simulate.set_defaults(run=simulate_live)
 
+
+def _add_console(commands: _Commands) -> None:
     console = commands.add_parser(
         "console", help="a web console for the stack's executions (local, or --aws)"
     )
     console.add_argument("--port", type=int, default=8080, help="on 127.0.0.1 (8080)")
     _monitor_options(console)
+    console.set_defaults(run=serve_console)
 
+
+def _add_executions(commands: _Commands) -> None:
     executions = commands.add_parser("executions", help="the stack's executions in the terminal")
     verbs = executions.add_subparsers(dest="verb", required=True)
     listing = verbs.add_parser("list", help="newest first")
@@ -106,41 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         one = verbs.add_parser(verb, help=text)
         one.add_argument("execution", help="its name or ARN")
         _monitor_options(one)
+    executions.set_defaults(run=show_executions)
 
+
+def _add_demo(commands: _Commands) -> None:
     demo = commands.add_parser("demo", help="process a generated 1080p clip")
     demo.add_argument("--out", type=Path, default=Path("demo-output"))
     _engine_options(demo)
-
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "process":
-            return process_file(args.input, args.out, _parameters(args), _fault_spec(args))
-        if args.command == "up":
-            return serve(args.port, _parameters(args), _fault_spec(args))
-        if args.command == "redrive":
-            return redrive(args)
-        if args.command == "invoke":
-            return invoke_function(args)
-        if args.command == "live":
-            return simulate_live(args)
-        if args.command == "console":
-            return serve_console(args)
-        if args.command == "executions":
-            return show_executions(args)
-        return run_demo(args.out, _parameters(args))
-    except KeyboardInterrupt:
-        return 130
-    except FaultSpecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BuildError as exc:
-        print(f"error: BuildError: {exc}", file=sys.stderr)
-        return EXIT_INTERNAL
-    except Exception as exc:
-        if os.environ.get("VIDFLOW_DEBUG"):
-            raise
-        print(f"error: {type(exc).__name__}: {exc} (VIDFLOW_DEBUG=1 shows where)", file=sys.stderr)
-        return EXIT_INTERNAL
+    demo.set_defaults(run=lambda args: run_demo(args.out, _parameters(args)))
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
