@@ -129,13 +129,15 @@ def test_one_progress_serves_the_process_line_and_the_console(monkeypatch: Any) 
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="out")
-        # GIVEN a job planned as 2 chunks x 4 rungs, audio and images: audio and one chunk
-        # done, the other chunk failed
+        # GIVEN a job of 2 chunks x 4 rungs, audio, images and subtitles: three items
+        # done (not images), the second chunk failed
         plan = {"chunks": [{}, {}], "renditions": [{}] * 4, "facts": {"audio": True}}
         for key, body in (
-            (paths.plan_key, {**plan, "extras": ["images"]}),
+            (paths.plan_key, {**plan, "extras": ["images", "subtitles-en"]}),
             (paths.result_key("video-00000"), finished),
             (paths.result_key("audio"), finished),
+            # a subtitles result records no wall time
+            (paths.result_key("subtitles-en"), {"finished_at": T0.isoformat()}),
             (paths.item_error_key("video-00001"), {}),
         ):
             s3.put_object(Bucket="out", Key=key, Body=json.dumps(body).encode())
@@ -144,7 +146,8 @@ def test_one_progress_serves_the_process_line_and_the_console(monkeypatch: Any) 
         line = _Progress(monitor, "arn", "job").describe("RUNNING")
         job = monitor.job("job", {"status": "RUNNING"})
     # THEN both count the same items from the same records
-    assert line == f"{billing.map_state}: 2/4 items (2 chunks x 4 rungs + audio + images)"
-    assert job["progress"] == {"items": 4, "done": 2, "failed": ["video-00001"]}
+    also = "+ audio + images + subtitles-en"
+    assert line == f"{billing.map_state}: 3/5 items (2 chunks x 4 rungs {also})"
+    assert job["progress"] == {"items": 5, "done": 3, "failed": ["video-00001"]}
     assert [bar["label"] for bar in job["item_bars"]] == ["audio", "video-00000"]
-    assert job["cost"] == billing.estimate({"audio": 2.0, "video-00000": 2.0})
+    assert job["cost"] == billing.estimate({"audio": 2.0, "subtitles-en": 0, "video-00000": 2.0})

@@ -172,7 +172,11 @@ class Monitor:
                 "done": len(results),
                 "failed": progress.failed,
             },
-            "item_bars": [_item_bar(name, record) for name, record in sorted(results.items())],
+            "item_bars": [
+                _item_bar(name, record)
+                for name, record in sorted(results.items())
+                if "wall_seconds" in record
+            ],
             "manifest": manifest,
             "failure": failure,
             "cost": self.cost(results),
@@ -233,9 +237,12 @@ class Monitor:
         return str(max(entered, key=lambda e: e["id"])["stateEnteredEventDetails"]["name"])
 
     def cost(self, results: dict[str, Any]) -> dict[str, float]:
-        """An estimate from the measured per-item times, priced as the template runs them."""
+        """An estimate from the measured per-item times, priced as the template runs them.
+
+        Subtitle items record no wall time: their calls and transitions count, their
+        (sub-second) compute does not."""
         return self.billing.estimate(
-            {name: float(r["wall_seconds"]) for name, r in results.items()}
+            {name: float(r.get("wall_seconds", 0.0)) for name, r in results.items()}
         )
 
     def _json(self, key: str) -> Any:
