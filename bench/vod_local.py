@@ -539,6 +539,44 @@ def fastest(runs: Sequence[Usage]) -> Usage:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+    began = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    ffmpeg = ffmpeg_binary()
+    defaults = template_defaults()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    source = make_source(ffmpeg, args.seconds)
+    renditions = build_ladder(WIDTH, HEIGHT, FPS, defaults.ladder)
+    run = run_both(ffmpeg, source, renditions, defaults, args, stamp)
+    table, notes = report(
+        run.baseline, run.vidflow, run.baseline_usage, run.vidflow_usage, args.seconds * FPS
+    )
+    runtime = round(time.monotonic() - began, 1)
+    result = {
+        "benchmark": "vod_local",
+        "timestamp": stamp,
+        "machine": machine_record(ffmpeg),
+        "source": source_record(source, args.seconds),
+        "settings": {**asdict(defaults), "vmaf_subsample": args.subsample, "repeat": args.repeat},
+        "renditions": [r.to_dict() for r in renditions],
+        **run.to_dict(args.seconds),
+        "notes": notes,
+        "benchmark_seconds": runtime,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result_path = RESULTS / f"vod_local-{stamp}.json"
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+
+    print(f"vod_local: {args.seconds} s {WIDTH}x{HEIGHT}p{FPS} source, {os.cpu_count()} CPUs")
+    print(table)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"benchmark ran {runtime:.0f} s; results in {result_path.relative_to(ROOT)}")
+    return 0
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30, help="source length (default 30)")
     parser.add_argument(
@@ -553,18 +591,73 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if min(args.seconds, args.repeat, args.subsample) < 1:
         parser.error("--seconds, --repeat and --subsample must be positive")
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+    return args
 
-    began = time.monotonic()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    ffmpeg = ffmpeg_binary()
-    defaults = template_defaults()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    source = make_source(ffmpeg, args.seconds)
-    renditions = build_ladder(WIDTH, HEIGHT, FPS, defaults.ladder)
-    frames = args.seconds * FPS
 
+@dataclass
+class Run:
+    """Both sides encoded, scored and measured, and the audio item's work timed alone."""
+
+    encodes: Encodes
+    baseline: list[RungResult]
+    vidflow: list[RungResult]
+    aac: Usage
+    manifest: dict[str, Any]
+    audio_kbps: dict[str, float]
+
+    @property
+    def baseline_usage(self) -> Usage:
+        return fastest(self.encodes.baseline)
+
+    @property
+    def vidflow_usage(self) -> Usage:
+        return fastest(self.encodes.vidflow)
+
+    def to_dict(self, seconds: int) -> dict[str, Any]:
+        """The result file's ``baseline``, ``vidflow``, ``ratios`` and ``aac``."""
+        base, vid = self.baseline_usage, self.vidflow_usage
+        pairs = list(zip(self.vidflow, self.baseline, strict=True))
+        return {
+            "baseline": {
+                "usage": base.to_dict(),
+                "runs": [u.to_dict() for u in self.encodes.baseline],
+                "rungs": [r.to_dict() for r in self.baseline],
+                "audio_kbps": self.audio_kbps["baseline"],
+            },
+            "vidflow": {
+                "usage": vid.to_dict(),
+                "runs": [u.to_dict() for u in self.encodes.vidflow],
+                "rungs": [r.to_dict() for r in self.vidflow],
+                "audio_kbps": self.audio_kbps["vidflow"],
+                "chunks": self.manifest.get("chunks"),
+                "timings": self.manifest.get("timings"),
+            },
+            "ratios": {
+                "wall": round(vid.wall_s / base.wall_s, 3),
+                "cpu": round(vid.cpu_s / base.cpu_s, 3),
+                "max_rss": round(vid.max_rss_mib / base.max_rss_mib, 3),
+                "peak_tree_rss": round(vid.peak_tree_rss_mib / base.peak_tree_rss_mib, 3),
+                "kbps": {o.name: round(o.kbps / t.kbps, 3) for o, t in pairs},
+                "score_diff": {o.name: round(o.score - t.score, 3) for o, t in pairs},
+            },
+            "aac": {
+                "usage": self.aac.to_dict(),
+                "cpu_per_source_second": round(self.aac.cpu_s / seconds, 5),
+            },
+        }
+
+
+def run_both(
+    ffmpeg: str,
+    source: Path,
+    renditions: Sequence[Rendition],
+    defaults: Defaults,
+    args: argparse.Namespace,
+    stamp: str,
+) -> Run:
+    """Encode, score and time both sides in a scratch folder, kept only with ``--keep``."""
     work = Path(tempfile.mkdtemp(prefix=f"run-{stamp}-", dir=CACHE))
+    frames = args.seconds * FPS
     try:
         encodes = run_encodes(ffmpeg, source, renditions, defaults, frames, work, args.repeat)
         baseline = evaluate(ffmpeg, source, renditions, encodes.baseline_out, work, args.subsample)
@@ -587,77 +680,30 @@ def main(argv: list[str] | None = None) -> int:
             log.info("outputs kept in %s", work.relative_to(ROOT))
         else:
             shutil.rmtree(work, ignore_errors=True)
+    return Run(encodes, baseline, vidflow, aac, manifest, audio)
 
-    baseline_usage, vidflow_usage = fastest(encodes.baseline), fastest(encodes.vidflow)
-    table, notes = report(baseline, vidflow, baseline_usage, vidflow_usage, frames)
-    runtime = round(time.monotonic() - began, 1)
-    result = {
-        "benchmark": "vod_local",
-        "timestamp": stamp,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "ffmpeg": ffmpeg_version(ffmpeg),
-        },
-        "source": {
-            "path": str(source.relative_to(ROOT)),
-            "bytes": source.stat().st_size,
-            "seconds": args.seconds,
-            "width": WIDTH,
-            "height": HEIGHT,
-            "fps": FPS,
-            "frames": frames,
-            "version": SOURCE_VERSION,
-            "graph": SOURCE_GRAPH,
-        },
-        "settings": {**asdict(defaults), "vmaf_subsample": args.subsample, "repeat": args.repeat},
-        "renditions": [r.to_dict() for r in renditions],
-        "baseline": {
-            "usage": baseline_usage.to_dict(),
-            "runs": [u.to_dict() for u in encodes.baseline],
-            "rungs": [r.to_dict() for r in baseline],
-            "audio_kbps": audio["baseline"],
-        },
-        "vidflow": {
-            "usage": vidflow_usage.to_dict(),
-            "runs": [u.to_dict() for u in encodes.vidflow],
-            "rungs": [r.to_dict() for r in vidflow],
-            "audio_kbps": audio["vidflow"],
-            "chunks": manifest.get("chunks"),
-            "timings": manifest.get("timings"),
-        },
-        "ratios": {
-            "wall": round(vidflow_usage.wall_s / baseline_usage.wall_s, 3),
-            "cpu": round(vidflow_usage.cpu_s / baseline_usage.cpu_s, 3),
-            "max_rss": round(vidflow_usage.max_rss_mib / baseline_usage.max_rss_mib, 3),
-            "peak_tree_rss": round(
-                vidflow_usage.peak_tree_rss_mib / baseline_usage.peak_tree_rss_mib, 3
-            ),
-            "kbps": {
-                o.name: round(o.kbps / t.kbps, 3) for o, t in zip(vidflow, baseline, strict=True)
-            },
-            "score_diff": {
-                o.name: round(o.score - t.score, 3) for o, t in zip(vidflow, baseline, strict=True)
-            },
-        },
-        "aac": {
-            "usage": aac.to_dict(),
-            "cpu_per_source_second": round(aac.cpu_s / args.seconds, 5),
-        },
-        "notes": notes,
-        "benchmark_seconds": runtime,
+
+def machine_record(ffmpeg: str) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "ffmpeg": ffmpeg_version(ffmpeg),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result_path = RESULTS / f"vod_local-{stamp}.json"
-    result_path.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"vod_local: {args.seconds} s {WIDTH}x{HEIGHT}p{FPS} source, {os.cpu_count()} CPUs")
-    print(table)
-    for note in notes:
-        print(f"note: {note}")
-    print(f"benchmark ran {runtime:.0f} s; results in {result_path.relative_to(ROOT)}")
-    return 0
+
+def source_record(source: Path, seconds: int) -> dict[str, Any]:
+    return {
+        "path": str(source.relative_to(ROOT)),
+        "bytes": source.stat().st_size,
+        "seconds": seconds,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "fps": FPS,
+        "frames": seconds * FPS,
+        "version": SOURCE_VERSION,
+        "graph": SOURCE_GRAPH,
+    }
 
 
 def _run(command: Sequence[str]) -> None:
