@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -468,65 +469,55 @@ def redrive(args: argparse.Namespace) -> int:
     try:
         for queue in stack.queues().values():
             url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-            while True:
-                messages = sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=900
-                ).get("Messages", [])
-                if not messages:
-                    break
-                for message in messages:
-                    record = json.loads(message["Body"])
-                    function = record["requestContext"]["functionArn"].rsplit(":", 1)[0]
-                    name = function.rsplit(":", 1)[-1]
-                    _, error = lambdas.invoke(function, record["requestPayload"])
-                    if error is None:
-                        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                        replayed += 1
-                        print(f"redriven: {name}", flush=True)
-                    else:
-                        failed += 1
-                        print(
-                            f"failed again: {name}: {error['errorType']}: {error['errorMessage']}",
-                            flush=True,
-                        )
+            for message in _queued(sqs, url):
+                name, error = _redrive_one(lambdas, json.loads(message["Body"]))
+                if error is None:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    replayed += 1
+                    print(f"redriven: {name}", flush=True)
+                else:
+                    failed += 1
+                    print(f"failed again: {name}: {error}", flush=True)
     finally:
         lambdas.stop()
     print(f"{replayed} redriven, {failed} failed again")
     return 0 if failed == 0 else EXIT_FAILED
 
 
+def _queued(sqs: Any, url: str) -> Iterator[dict[str, Any]]:
+    """Every message in the queue, each hidden for 15 minutes once received."""
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=900
+        ).get("Messages", [])
+        if not messages:
+            return
+        yield from messages
+
+
+def _redrive_one(lambdas: Any, record: dict[str, Any]) -> tuple[str, str | None]:
+    """Invoke again the function of one on-failure record with its event: the function's
+    name, and its error (``Type: message``) if it failed again."""
+    function = record["requestContext"]["functionArn"].rsplit(":", 1)[0]
+    _, error = lambdas.invoke(function, record["requestPayload"])
+    failure = None if error is None else f"{error['errorType']}: {error['errorMessage']}"
+    return function.rsplit(":", 1)[-1], failure
+
+
 def simulate_live(args: argparse.Namespace) -> int:
     """``vidflow live simulate``: be a venue encoder for one stream and time each segment."""
-    from workflow.cli import encoder
-    from workflow.live.paths import parse_live_key
-    from workflow.local.binaries import ffmpeg_binary
-    from workflow.local.template import Stack
+    import boto3
 
-    if not args.source.is_file():
-        print(f"error: no such file: {args.source}", file=sys.stderr)
-        return EXIT_USAGE
-    if parse_live_key(f"live/{args.stream}/0.ts") is None:
-        print("error: --stream takes 1 to 48 letters, digits, - or _", file=sys.stderr)
-        return EXIT_USAGE
-    if not 0.5 <= args.segment <= 60:
-        print("error: --segment must be 0.5 to 60 seconds", file=sys.stderr)
+    from workflow.cli import encoder
+    from workflow.local.binaries import ffmpeg_binary
+
+    problem = _live_usage_error(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     with contextlib.ExitStack() as cleanup:
         scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="vidflow-live-")))
-        if _reachable(args.endpoint_url):
-            stack = Stack(project_root(), overrides=_parameters(args))
-            outputs = stack.outputs()
-            ingest, output = outputs["IngestBucketName"], outputs["OutputBucketName"]
-            from workflow.local.engine import use_local_stack
-
-            use_local_stack(args.endpoint_url, stack.region)
-        else:
-            print(f"no stack at {args.endpoint_url}: starting one for this run", file=sys.stderr)
-            engine = _start_engine(0, _parameters(args), scratch / "functions.log")
-            cleanup.callback(engine.stop)
-            ingest, output = engine.endpoints.ingest_bucket, engine.endpoints.output_bucket
-        import boto3
-
+        ingest, output = _live_buckets(args, cleanup, scratch)
         s3 = boto3.client("s3")
         print(f"cutting {args.source} into {args.segment:g} s segments", file=sys.stderr)
         segments = encoder.cut_segments(
@@ -540,15 +531,6 @@ def simulate_live(args: argparse.Namespace) -> int:
             len(segments), shuffle=args.shuffle, duplicates=args.duplicates, seed=args.seed
         )
         print(f"pushing {len(segments)} segments in the order {order}", file=sys.stderr)
-
-        def shown(sequence: int, latency: float) -> None:
-            ratio = latency / args.segment
-            print(
-                f"segment {sequence:5d}  in every playlist {latency:6.2f} s after upload "
-                f"({ratio:.2f}x segment)",
-                flush=True,
-            )
-
         report = encoder.push(
             s3,
             ingest_bucket=ingest,
@@ -558,7 +540,7 @@ def simulate_live(args: argparse.Namespace) -> int:
             order=order,
             segment_seconds=args.segment,
             realtime=args.realtime,
-            on_segment=shown,
+            on_segment=lambda sequence, latency: _print_latency(sequence, latency, args.segment),
         )
     p50, p95 = report.percentile(50), report.percentile(95)
     recording = f"s3://{output}/live/{args.stream}/master.m3u8" if report.ended else "not closed"
@@ -568,6 +550,46 @@ def simulate_live(args: argparse.Namespace) -> int:
     )
     complete = len(report.latencies) == len(segments) and report.ended
     return 0 if complete else EXIT_FAILED
+
+
+def _live_usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``live simulate``'s arguments, if anything."""
+    from workflow.live.paths import parse_live_key
+
+    if not args.source.is_file():
+        return f"no such file: {args.source}"
+    if parse_live_key(f"live/{args.stream}/0.ts") is None:
+        return "--stream takes 1 to 48 letters, digits, - or _"
+    if not 0.5 <= args.segment <= 60:
+        return "--segment must be 0.5 to 60 seconds"
+    return None
+
+
+def _live_buckets(
+    args: argparse.Namespace, cleanup: contextlib.ExitStack, scratch: Path
+) -> tuple[str, str]:
+    """The ingest and output buckets of the stack at ``--endpoint-url``, or of one started
+    for this run (stopped by ``cleanup``); boto3's default clients reach that stack."""
+    from workflow.local.engine import use_local_stack
+    from workflow.local.template import Stack
+
+    if _reachable(args.endpoint_url):
+        stack = Stack(project_root(), overrides=_parameters(args))
+        outputs = stack.outputs()
+        use_local_stack(args.endpoint_url, stack.region)
+        return outputs["IngestBucketName"], outputs["OutputBucketName"]
+    print(f"no stack at {args.endpoint_url}: starting one for this run", file=sys.stderr)
+    engine = _start_engine(0, _parameters(args), scratch / "functions.log")
+    cleanup.callback(engine.stop)
+    return engine.endpoints.ingest_bucket, engine.endpoints.output_bucket
+
+
+def _print_latency(sequence: int, latency: float, segment: float) -> None:
+    print(
+        f"segment {sequence:5d}  in every playlist {latency:6.2f} s after upload "
+        f"({latency / segment:.2f}x segment)",
+        flush=True,
+    )
 
 
 def _monitor_options(parser: argparse.ArgumentParser) -> None:
