@@ -37,7 +37,7 @@ from typing import Any
 # Run as a script, so its own folder is on the path: the VOD benchmark's source is shared.
 from vod_local import make_source, template_defaults
 
-from workflow.cli import encoder
+from workflow.cli import venue
 from workflow.local.binaries import ffmpeg_binary
 from workflow.local.engine import LocalEngine
 from workflow.local.template import load_template
@@ -129,7 +129,7 @@ def run_stack(segments: list[Path], segment_seconds: float) -> dict[str, Any]:
     durations: dict[str, list[float]] = defaultdict(list)
     try:
         s3 = engine.client("s3")
-        report = encoder.push(
+        report = venue.push(
             s3,
             ingest_bucket=endpoints.ingest_bucket,
             output_bucket=endpoints.output_bucket,
@@ -165,7 +165,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vidflow-bench-live-") as scratch:
         work = Path(scratch)
         log.info("cutting %s into %g s segments at %dp", source.name, args.segment, args.height)
-        segments = encoder.cut_segments(
+        segments = venue.cut_segments(
             source, work / "venue", args.segment, binary=ffmpeg_binary(),
             height=args.height,
         )[: max(1, round(args.seconds / args.segment))]  # fmt: skip

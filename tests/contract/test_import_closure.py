@@ -28,7 +28,7 @@ FUNCTIONS = sorted(handler_modules(TEMPLATE))
 # The laptop's cloud and tools: `workflow.local`, `workflow.cli` and what lives in them.
 LOCAL_ONLY = {
     "local", "cli", "engine", "functions", "template", "faults", "origin", "console", "monitor",
-    "terminal", "notebook", "encoder", "main", "lambda_runtime", "bootstrap",
+    "terminal", "notebook", "venue", "main", "lambda_runtime", "bootstrap",
 }  # fmt: skip
 MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
 

@@ -190,11 +190,11 @@ def test_a_live_stream_plays_in_the_console_while_it_grows(
     console: tuple[RunningStack, str, dict[str, str]], browser: Any, clip: Any, tmp_path: Path
 ) -> None:
     stack, url, _ = console
-    from workflow.cli import encoder
+    from workflow.cli import venue
     from workflow.local.binaries import ffmpeg_binary
 
     # GIVEN a live stream with four 2 s segments published and no END yet
-    segments = encoder.cut_segments(clip("h264_aac_2gop"), tmp_path, 2.0, binary=ffmpeg_binary())
+    segments = venue.cut_segments(clip("h264_aac_2gop"), tmp_path, 2.0, binary=ffmpeg_binary())
     s3 = stack.client("s3")
     for sequence, segment in enumerate(segments[:4]):
         s3.upload_file(str(segment), stack.ready["ingest_bucket"], f"live/court-3/{sequence}.ts")

@@ -16,7 +16,7 @@ import pytest
 
 from tests.asset import read_asset, read_manifest, read_rendition, strict_parse
 from tests.source_facts import decode_video
-from workflow.cli import encoder
+from workflow.cli import venue as encoder
 from workflow.live.paths import StreamPaths
 from workflow.local.binaries import ffmpeg_binary
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.asset import read_rendition
-from workflow.cli import encoder
+from workflow.cli import venue
 from workflow.live.paths import StreamPaths
 from workflow.local.binaries import ffmpeg_binary
 
@@ -40,7 +40,7 @@ def segments(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         ],
         check=True,
     )  # fmt: skip
-    return encoder.cut_segments(clip, folder / "segments", 1.0, binary=ffmpeg_binary())
+    return venue.cut_segments(clip, folder / "segments", 1.0, binary=ffmpeg_binary())
 
 
 def test_eight_streams_of_thirty_segments_lose_and_misorder_nothing(
@@ -80,7 +80,7 @@ def test_eight_streams_of_thirty_segments_lose_and_misorder_nothing(
             Key=f"live/{stream}/stream.json",
             Body=json.dumps({"segment_seconds": 1, "gap_seconds": 600}).encode(),
         )
-        for sequence in encoder.delivery_order(SEGMENTS, shuffle=True, duplicates=True, seed=n):
+        for sequence in venue.delivery_order(SEGMENTS, shuffle=True, duplicates=True, seed=n):
             s3.upload_file(
                 str(segments[sequence]), ep.ingest_bucket, f"live/{stream}/{sequence}.ts"
             )

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from workflow.cli.encoder import delivery_order
+from workflow.cli.venue import delivery_order
 from workflow.errors import StreamConfigError
 from workflow.live.config import StreamSettings, stream_config
 from workflow.live.paths import execution_name, parse_live_key

@@ -508,7 +508,7 @@ def simulate_live(args: argparse.Namespace) -> int:
     """``vidflow live simulate``: be a venue encoder for one stream and time each segment."""
     import boto3
 
-    from workflow.cli import encoder
+    from workflow.cli import venue
     from workflow.local.binaries import ffmpeg_binary
 
     problem = _live_usage_error(args)
@@ -520,18 +520,18 @@ def simulate_live(args: argparse.Namespace) -> int:
         ingest, output = _live_buckets(args, cleanup, scratch)
         s3 = boto3.client("s3")
         print(f"cutting {args.source} into {args.segment:g} s segments", file=sys.stderr)
-        segments = encoder.cut_segments(
+        segments = venue.cut_segments(
             args.source,
             scratch / "segments",
             args.segment,
             binary=ffmpeg_binary(),
             height=args.height,
         )
-        order = encoder.delivery_order(
+        order = venue.delivery_order(
             len(segments), shuffle=args.shuffle, duplicates=args.duplicates, seed=args.seed
         )
         print(f"pushing {len(segments)} segments in the order {order}", file=sys.stderr)
-        report = encoder.push(
+        report = venue.push(
             s3,
             ingest_bucket=ingest,
             output_bucket=output,
