@@ -78,7 +78,8 @@ def mpd(
     audio_bandwidth: int = 0,
     text: Sequence[TextTrack] = (),
 ) -> str:
-    """The MPD, as a UTF-8 XML document."""
+    """The MPD, as a UTF-8 XML document: one period, the video's adaptation set, the
+    audio's if any, then one per subtitle language."""
     root = ET.Element(
         "MPD",
         {
@@ -90,6 +91,21 @@ def mpd(
         },
     )
     period = ET.SubElement(root, "Period", {"id": "0", "start": "PT0S"})
+    _video_set(period, video, representations, frame_rate)
+    if audio is not None:
+        _audio_set(period, audio, audio_bandwidth)
+    for i, track in enumerate(text, start=2):
+        _text_set(period, str(i), track)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _video_set(
+    period: ET.Element,
+    video: Track,
+    representations: Sequence[VideoRepresentation],
+    frame_rate: float,
+) -> None:
     videos = ET.SubElement(
         period,
         "AdaptationSet",
@@ -119,53 +135,55 @@ def mpd(
                 "codecs": rep.codecs,
             },
         )
-    if audio is not None:
-        sound = ET.SubElement(
-            period,
-            "AdaptationSet",
-            {
-                "id": "1",
-                "contentType": "audio",
-                "mimeType": "audio/mp4",
-                "segmentAlignment": "true",
-                "startWithSAP": "1",
-                "lang": "und",
-            },
-        )
-        ET.SubElement(
-            sound,
-            "AudioChannelConfiguration",
-            {
-                "schemeIdUri": "urn:mpeg:dash:23003:3:audio_channel_configuration:2011",
-                "value": "2",
-            },
-        )
-        _segment_template(sound, audio)
-        ET.SubElement(
-            sound,
-            "Representation",
-            {
-                "id": AUDIO,
-                "bandwidth": str(audio_bandwidth),
-                "codecs": "mp4a.40.2",
-                "audioSamplingRate": "48000",
-            },
-        )
-    for i, track in enumerate(text, start=2):
-        subtitles = ET.SubElement(
-            period,
-            "AdaptationSet",
-            {"id": str(i), "contentType": "text", "mimeType": "text/vtt", "lang": track.language},
-        )
-        ET.SubElement(
-            subtitles, "Role", {"schemeIdUri": "urn:mpeg:dash:role:2011", "value": "subtitle"}
-        )
-        representation = ET.SubElement(
-            subtitles, "Representation", {"id": f"text-{track.language}", "bandwidth": "256"}
-        )
-        ET.SubElement(representation, "BaseURL").text = track.uri
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _audio_set(period: ET.Element, audio: Track, bandwidth: int) -> None:
+    sound = ET.SubElement(
+        period,
+        "AdaptationSet",
+        {
+            "id": "1",
+            "contentType": "audio",
+            "mimeType": "audio/mp4",
+            "segmentAlignment": "true",
+            "startWithSAP": "1",
+            "lang": "und",
+        },
+    )
+    ET.SubElement(
+        sound,
+        "AudioChannelConfiguration",
+        {
+            "schemeIdUri": "urn:mpeg:dash:23003:3:audio_channel_configuration:2011",
+            "value": "2",
+        },
+    )
+    _segment_template(sound, audio)
+    ET.SubElement(
+        sound,
+        "Representation",
+        {
+            "id": AUDIO,
+            "bandwidth": str(bandwidth),
+            "codecs": "mp4a.40.2",
+            "audioSamplingRate": "48000",
+        },
+    )
+
+
+def _text_set(period: ET.Element, set_id: str, track: TextTrack) -> None:
+    subtitles = ET.SubElement(
+        period,
+        "AdaptationSet",
+        {"id": set_id, "contentType": "text", "mimeType": "text/vtt", "lang": track.language},
+    )
+    ET.SubElement(
+        subtitles, "Role", {"schemeIdUri": "urn:mpeg:dash:role:2011", "value": "subtitle"}
+    )
+    representation = ET.SubElement(
+        subtitles, "Representation", {"id": f"text-{track.language}", "bandwidth": "256"}
+    )
+    ET.SubElement(representation, "BaseURL").text = track.uri
 
 
 def _segment_template(parent: ET.Element, track: Track) -> None:
