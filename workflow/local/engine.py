@@ -6,6 +6,10 @@ runtime (``workflow.local.lambda_runtime``), which runs each function from its
 ``sam build`` artefacts in worker processes of its own, and S3 notifications reach the
 functions whose template ``Events`` match, with the real S3 event shape. Nothing here
 lists states, functions or buckets: everything comes from ``sam-template.yaml``.
+
+Over 400 lines because it is the one place that joins moto to the template: the S3, queue
+and state machine set-up and the hooks moto offers for Lambda calls and S3 events belong
+together, and none is reused elsewhere.
 """
 
 from __future__ import annotations

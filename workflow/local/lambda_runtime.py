@@ -12,6 +12,10 @@ What Lambda enforces is enforced: ``Timeout`` (the worker is killed: ``Sandbox.T
 ``MemorySize`` over the worker and its children (``Runtime.OutOfMemory``), an import
 failure at init (``Runtime.ImportModuleError``), a full ``/tmp``. Every line a worker
 prints goes to the function log with Lambda's START / END / REPORT lines around it.
+
+Over 400 lines because a worker, its pool and the limits it is held to are one mechanism
+(the bootstrap it talks to is ``workflow.local.bootstrap``); split, each part would need
+the others' private state.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ The template is the only description of the deployment: buckets, functions, thei
 environment and S3 events, state machines and their definition substitutions. This
 module resolves the intrinsic functions it uses (``Ref``, ``Fn::Sub``, ``Fn::GetAtt``,
 ``Fn::Join``, and ``Fn::If`` on the template's ``Conditions`` with ``AWS::NoValue``) for one
-local stack, so the engine never keeps a second copy.
+local stack, so the engine never keeps a second copy. Just over 400 lines: the intrinsic
+functions and the typed views of the resources that use them (functions, tables, queues,
+state machines) read best side by side.
 """
 
 from __future__ import annotations
