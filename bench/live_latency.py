@@ -41,8 +41,7 @@ from workflow.cli import venue
 from workflow.local.binaries import ffmpeg_binary
 from workflow.local.engine import LocalEngine
 from workflow.local.template import load_template
-from workflow.media import encode as commands
-from workflow.media import runner as transcode
+from workflow.media import encode, runner
 from workflow.media.chunks import Chunk
 from workflow.media.ladder import Rendition, build_ladder
 from workflow.media.probe import probe
@@ -85,7 +84,7 @@ def encode_command(segment: Path, rungs: list[Rendition], folder: Path, preset: 
     chunk = Chunk(0, start, start + facts.duration, facts.frame_count, 0, [start])
     for rung in rungs:
         (folder / rung.name).mkdir(parents=True, exist_ok=True)
-    return commands.build_chunk_command(
+    return encode.build_chunk_command(
         str(segment),
         facts.container,
         facts.container_start,
@@ -108,11 +107,11 @@ def encode_costs(segments: list[Path], work: Path, preset: str, ladder: str) -> 
             encode_command(segment, [r], work / f"rung-{n}-{r.name}", preset) for r in renditions
         ]
         began = time.monotonic()
-        transcode.run_ffmpeg(together, timeout=600)
+        runner.run_ffmpeg(together, timeout=600)
         one_job.append(time.monotonic() - began)
         began = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(apart)) as pool:
-            list(pool.map(lambda job: transcode.run_ffmpeg(job, timeout=600), apart))
+            list(pool.map(lambda job: runner.run_ffmpeg(job, timeout=600), apart))
         per_rung.append(time.monotonic() - began)
     return {
         "rungs": [r.name for r in renditions],

@@ -11,7 +11,7 @@ from tests.asset import read_rendition
 from tests.source_facts import decode_video
 from workflow.formats import hls
 from workflow.local.binaries import ffmpeg_binary
-from workflow.media import encode as commands
+from workflow.media import encode
 from workflow.media.chunks import plan_chunks
 from workflow.media.ladder import build_ladder
 from workflow.media.probe import probe
@@ -35,7 +35,7 @@ def encode_in_chunks(
         for rung in ladder:
             (chunk_dir / rung.name).mkdir(parents=True)
         run_ffmpeg(
-            commands.build_chunk_command(
+            encode.build_chunk_command(
                 str(source),
                 facts.container,
                 facts.container_start,
@@ -50,8 +50,8 @@ def encode_in_chunks(
         for rung in ladder:
             listed = listed_segments(
                 chunk_dir / rung.name,
-                chunk.start + commands.TS_OFFSET,
-                chunk.end + commands.TS_OFFSET,
+                chunk.start + encode.TS_OFFSET,
+                chunk.end + encode.TS_OFFSET,
             )
             for segment in listed:
                 target = workdir / rung.name / segment.path.name

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import TranscodeError
-from workflow.media import cmaf
-from workflow.media import runner as transcode
+from workflow.media import cmaf, runner
 from workflow.media.encode import TS_OFFSET
 from workflow.names import AUDIO, CMAF_INIT
 
@@ -23,7 +22,7 @@ def encode_span(
     end: float,
     *,
     timeout: float,
-) -> dict[str, list[transcode.Segment]]:
+) -> dict[str, list[runner.Segment]]:
     """Run the encodes of one span of the source at once (each writes ``workdir/<rung>/``);
     then each rung's segments, the video rungs cut at the same instants.
 
@@ -33,16 +32,16 @@ def encode_span(
     for rung in rungs:
         (workdir / rung).mkdir()
     with ThreadPoolExecutor(max_workers=len(commands)) as pool:
-        list(pool.map(lambda command: transcode.run_ffmpeg(command, timeout=timeout), commands))
+        list(pool.map(lambda command: runner.run_ffmpeg(command, timeout=timeout), commands))
     segments = {
-        rung: transcode.listed_segments(workdir / rung, start + TS_OFFSET, end + TS_OFFSET)
+        rung: runner.listed_segments(workdir / rung, start + TS_OFFSET, end + TS_OFFSET)
         for rung in rungs
     }
     check_same_boundaries({rung: s for rung, s in segments.items() if rung != AUDIO})
     return segments
 
 
-def check_same_boundaries(rungs: dict[str, list[transcode.Segment]]) -> None:
+def check_same_boundaries(rungs: dict[str, list[runner.Segment]]) -> None:
     """Every rung must cut at the same instants, or players cannot switch between them."""
     shapes = {name: [round(s.duration, 3) for s in segments] for name, segments in rungs.items()}
     first = next(iter(shapes.values()), [])
@@ -52,15 +51,15 @@ def check_same_boundaries(rungs: dict[str, list[transcode.Segment]]) -> None:
 
 
 def split_cmaf(
-    rungs: dict[str, list[transcode.Segment]],
-) -> tuple[dict[str, list[transcode.Segment]], dict[str, dict[str, Any]]]:
+    rungs: dict[str, list[runner.Segment]],
+) -> tuple[dict[str, list[runner.Segment]], dict[str, dict[str, Any]]]:
     """Split each rung's whole-MP4 segments into one ``init.mp4`` and ``.m4s`` fragments.
 
     Returns the fragments, and per rung its init's ``stsd`` digest and timescale; the
     init is written beside the fragments. Every segment of a rung must share the first
     one's sample description.
     """
-    fragments: dict[str, list[transcode.Segment]] = {}
+    fragments: dict[str, list[runner.Segment]] = {}
     inits: dict[str, dict[str, Any]] = {}
     for rung, segments in rungs.items():
         fragments[rung] = []
@@ -80,5 +79,5 @@ def split_cmaf(
             media = segment.path.with_suffix(".m4s")
             media.write_bytes(split.media)
             segment.path.unlink()
-            fragments[rung].append(transcode.Segment(media, segment.duration))
+            fragments[rung].append(runner.Segment(media, segment.duration))
     return fragments, inits
