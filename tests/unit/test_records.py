@@ -10,6 +10,7 @@ import pytest
 
 from tests.records import FACTS, plan
 from workflow.failures import FailureRecord
+from workflow.live.segment import ProbedSegment
 from workflow.media.chunks import Chunk, FrameIndex
 from workflow.media.subtitles import Sidecar
 from workflow.runtime import Clients
@@ -49,6 +50,7 @@ def through_json(record: Any) -> Any:
         SubtitlesResult("subtitles-en", "en", "uploads/a.en.srt", "2026-11-30T00:00:00.000+00:00"),
         ImagesResult("images", "images/poster.jpg", 1.0, {"count": 1}, {"count": 1}, 0.5, "t"),
         FailureRecord({"stream": "game", "sequence": 7}, "TranscodeError", "bad", None, "t"),
+        ProbedSegment("mpegts", 1.4, 10.0, 12.0, 60, True),
     ],
     ids=lambda r: type(r).__name__,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflow.live.config import declared_config, stream_config
-from workflow.live.segment import segment_input
+from workflow.live.segment import ProbedSegment, segment_input
 from workflow.live.store import StreamTable
 from workflow.media.probe import probe
 from workflow.runtime import Clients, Deadline, scratch_dir
@@ -52,12 +52,12 @@ def probe_segment(
     return {
         **event,
         "duplicate": False,
-        "segment": {
-            "container": facts.container,
-            "container_start": facts.container_start,
-            "start": facts.start_time,
-            "end": round(facts.start_time + facts.duration, 6),
-            "frames": facts.frame_count,
-            "has_audio": facts.audio is not None,
-        },
+        "segment": ProbedSegment(
+            container=facts.container,
+            container_start=facts.container_start,
+            start=facts.start_time,
+            end=round(facts.start_time + facts.duration, 6),
+            frames=facts.frame_count,
+            has_audio=facts.audio is not None,
+        ).to_dict(),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,25 @@ from workflow.storage import Bucket, transient_aws_errors
 _ONE_FILE = 3600.0
 
 
+@dataclass(frozen=True)
+class ProbedSegment:
+    """What LiveProbe found in one segment, as LiveTranscode reads it."""
+
+    container: str
+    container_start: float
+    start: float
+    end: float
+    frames: int
+    has_audio: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbedSegment:
+        return cls(**data)
+
+
 @transient_aws_errors()
 def transcode_segment(
     event: dict[str, Any], settings: Settings, clients: Clients, remaining: Deadline
@@ -40,49 +60,22 @@ def transcode_segment(
     if record is None or record.config is None:
         raise StreamNotReadyError(f"stream {stream} has no settings; its probe did not run")
     config = StreamSettings.from_dict(record.config)
-    segment = event["segment"]
-    start, end = float(segment["start"]), float(segment["end"])
-    if config.has_audio and not segment["has_audio"]:
+    segment = ProbedSegment.from_dict(event["segment"])
+    if config.has_audio and not segment.has_audio:
         raise UnsupportedSegmentError(
             f"segment {sequence} has no audio, but the stream's first segment had"
         )
-    binary = runner.ffmpeg_binary()
     with scratch_dir() as workdir:
         source, _, _ = segment_input(event["source"], clients, workdir)
-        commands = [
-            encode.build_chunk_command(
-                source,
-                segment["container"],
-                segment["container_start"],
-                Chunk(sequence, start, end, int(segment["frames"]), sequence, [start]),
-                config.renditions,
-                workdir,
-                binary=binary,
-                preset=config.preset,
-            )
-        ]
-        if config.has_audio:
-            commands.append(
-                encode.build_audio_command(
-                    source,
-                    segment["container"],
-                    start,
-                    end - start,
-                    workdir,
-                    kbps=config.audio_kbps,
-                    segment_seconds=end - start + _ONE_FILE,
-                    binary=binary,
-                    first_segment=sequence,
-                    drop_priming=True,
-                )
-            )
         rungs = encode_span(
-            commands,
+            _encodes(source, segment, sequence, config, workdir),
             workdir,
             config.rungs,
-            start,
-            end,
-            timeout=runner.time_limit(remaining(), (end - start) * len(config.renditions)),
+            segment.start,
+            segment.end,
+            timeout=runner.time_limit(
+                remaining(), (segment.end - segment.start) * len(config.renditions)
+            ),
         )
         files = {paths.segment_key(name, sequence): s[0].path for name, s in rungs.items()}
         Bucket(clients.s3, settings.output_bucket).upload_all(files)
@@ -90,9 +83,44 @@ def transcode_segment(
     return {
         "stream": stream,
         "sequence": sequence,
-        "duration": round(end - start, 6),
+        "duration": round(segment.end - segment.start, 6),
         "bytes": sizes,
     }
+
+
+def _encodes(
+    source: str, segment: ProbedSegment, sequence: int, config: StreamSettings, workdir: Path
+) -> list[list[str]]:
+    """The ffmpeg runs of one segment: every video rung in one, the audio in another."""
+    start, end, binary = segment.start, segment.end, runner.ffmpeg_binary()
+    commands = [
+        encode.build_chunk_command(
+            source,
+            segment.container,
+            segment.container_start,
+            Chunk(sequence, start, end, segment.frames, sequence, [start]),
+            config.renditions,
+            workdir,
+            binary=binary,
+            preset=config.preset,
+        )
+    ]
+    if config.has_audio:
+        commands.append(
+            encode.build_audio_command(
+                source,
+                segment.container,
+                start,
+                end - start,
+                workdir,
+                kbps=config.audio_kbps,
+                segment_seconds=end - start + _ONE_FILE,
+                binary=binary,
+                first_segment=sequence,
+                drop_priming=True,
+            )
+        )
+    return commands
 
 
 def segment_input(
