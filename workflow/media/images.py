@@ -256,12 +256,7 @@ def make_images(
     count = thumbnail_count(duration, interval)
     columns, rows = sprite_grid(count)
     sheets = math.ceil(count / (columns * rows))
-    # A retried work item may find a previous attempt's files; none may stand in for ours.
-    for folder in ("thumbnails", "sprites"):
-        shutil.rmtree(workdir / folder, ignore_errors=True)
-        (workdir / folder).mkdir(parents=True)
-    stats_path = workdir / "stats.gray"
-    stats_path.unlink(missing_ok=True)
+    stats_path = _fresh_outputs(workdir)
     run_ffmpeg(
         build_images_command(
             source,
@@ -280,12 +275,7 @@ def make_images(
     sprites = tuple(workdir / "sprites" / (SPRITE_PATTERN % k) for k in range(sheets))
     _require(thumbnails, "thumbnails")
     _require(sprites, "sprite sheets")
-    stats = stats_path.read_bytes() if stats_path.exists() else b""
-    if len(stats) != count * STATS_FRAME_BYTES:
-        raise TranscodeError(
-            f"ffmpeg measured {len(stats) // STATS_FRAME_BYTES} of {count} thumbnail frames"
-        )
-    chosen = choose_poster(stats, STATS_FRAME_BYTES)
+    chosen = choose_poster(_measured(stats_path, count), STATS_FRAME_BYTES)
     poster_time = float(round(chosen * interval, 6))
     poster = workdir / "poster.jpg"
     poster.unlink(missing_ok=True)
@@ -317,6 +307,27 @@ def make_images(
         columns=columns,
         rows=rows,
     )
+
+
+def _fresh_outputs(workdir: Path) -> Path:
+    """Empty image folders, and where the grey-level stats go: a retried work item may
+    find a previous attempt's files, and none may stand in for this one's."""
+    for folder in ("thumbnails", "sprites"):
+        shutil.rmtree(workdir / folder, ignore_errors=True)
+        (workdir / folder).mkdir(parents=True)
+    stats_path = workdir / "stats.gray"
+    stats_path.unlink(missing_ok=True)
+    return stats_path
+
+
+def _measured(stats_path: Path, count: int) -> bytes:
+    """The grey-level stats of every thumbnail frame, all ``count`` of them."""
+    stats = stats_path.read_bytes() if stats_path.exists() else b""
+    if len(stats) != count * STATS_FRAME_BYTES:
+        raise TranscodeError(
+            f"ffmpeg measured {len(stats) // STATS_FRAME_BYTES} of {count} thumbnail frames"
+        )
+    return stats
 
 
 # JPEG start-of-frame markers (baseline, extended, progressive, lossless and their variants):
