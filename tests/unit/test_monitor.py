@@ -83,7 +83,7 @@ def test_the_aws_console_reads_the_deployed_stack_through_the_same_monitor(
 
     from moto import mock_aws
 
-    from workflow.cli.main import _monitor
+    from workflow.cli.watch import _monitor
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     for name, value in (("AWS_ACCESS_KEY_ID", "u"), ("AWS_SECRET_ACCESS_KEY", "u")):
@@ -110,8 +110,8 @@ def test_one_progress_serves_the_process_line_and_the_console(monkeypatch: Any) 
     from moto import mock_aws
 
     from workflow.cli.billing import VodBilling
-    from workflow.cli.main import _Progress
     from workflow.cli.monitor import Monitor
+    from workflow.cli.run import _Progress
     from workflow.local.template import Stack
     from workflow.vod.jobs import JobPaths
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from workflow.cli.main import project_root
+from workflow.cli.common import project_root
 from workflow.local.template import Stack
 
 

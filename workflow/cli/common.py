@@ -1,0 +1,94 @@
+"""What several ``vidflow`` subcommands share: exit codes, the project root, the options
+that pick a stack or shape its engine, and starting a local engine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # What ``add_subparsers`` returns; each command module's ``add_*`` adds one subcommand to it.
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+def project_root() -> Path:
+    """The folder holding ``sam-template.yaml``: ``$VIDFLOW_ROOT`` or this checkout."""
+    configured = os.environ.get("VIDFLOW_ROOT")
+    return Path(configured) if configured else Path(__file__).resolve().parents[2]
+
+
+def target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint-url",
+        default="http://127.0.0.1:4566",
+        help="the local stack to run against (default: vidflow up's)",
+    )
+    parser.add_argument("--profile", help="run against real AWS with this profile instead")
+    parser.add_argument("--region", help="with --profile: the region (default: the profile's)")
+    parser.add_argument(
+        "--stack-name", default="vidflow", help="with --profile: the deployed stack's name"
+    )
+
+
+def engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a template parameter, like sam deploy --parameter-overrides",
+    )
+
+
+def fault_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="TARGET:KIND[:COUNT]",
+        help="inject a fault into the local engine (see workflow/local/faults.py), e.g. "
+        "transcode_chunk:kill or s3put:slowdown:2; also VIDFLOW_FAULTS",
+    )
+
+
+def fault_spec(args: argparse.Namespace) -> str | None:
+    return ",".join(args.fault) if args.fault else None
+
+
+def engine_parameters(args: argparse.Namespace) -> dict[str, str]:
+    values = {"MapMaxConcurrency": str(os.cpu_count() or 2)}
+    for item in args.parameter:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --parameter takes NAME=VALUE, got {item!r}")
+        values[name] = value
+    return values
+
+
+def start_engine(
+    port: int, parameters: dict[str, str], log_file: Path, faults: str | None = None
+) -> Any:
+    from workflow.local.engine import LocalEngine
+
+    engine = LocalEngine(
+        project_root(), port=port, parameters=parameters, log_file=log_file, faults=faults
+    )
+    engine.start()
+    return engine
+
+
+def reachable(url: str) -> bool:
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 80), 2):
+            return True
+    except OSError:
+        return False

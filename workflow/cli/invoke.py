@@ -1,0 +1,175 @@
+"""``vidflow invoke`` and ``redrive``: call one function of a running stack (local or AWS)
+with an event, or again with each event that failed every attempt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workflow.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    engine_options,
+    engine_parameters,
+    project_root,
+    reachable,
+    target_options,
+)
+
+if TYPE_CHECKING:
+    from workflow.cli.common import Commands
+
+
+def add_invoke(commands: Commands) -> None:
+    invoke = commands.add_parser(
+        "invoke", help="run one function with an event, like sam local invoke (no Docker)"
+    )
+    invoke.add_argument("function", help="logical id (ProbeFunction) or code folder (probe)")
+    invoke.add_argument("--event", type=Path, required=True, help="a JSON event file")
+    target_options(invoke)
+    engine_options(invoke)
+    invoke.set_defaults(run=invoke_function)
+
+
+def add_redrive(commands: Commands) -> None:
+    replay = commands.add_parser(
+        "redrive", help="run again the upload and live events that failed every attempt"
+    )
+    target_options(replay)
+    engine_options(replay)
+    replay.set_defaults(run=redrive)
+
+
+def invoke_function(args: argparse.Namespace) -> int:
+    """``vidflow invoke``: one handler, its template environment, one event, no Docker.
+
+    Against a running ``vidflow up`` by default, or real AWS with ``--profile`` (the
+    template is resolved for the deployed stack's name, account and region). Prints
+    the function's result, or its error payload, as JSON on stdout.
+    """
+    from workflow.local.engine import built_runtime
+
+    try:
+        event = json.loads(args.event.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read event {args.event}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    target = _target(args)
+    if isinstance(target, int):
+        return target
+    stack, aws_env, _ = target
+    if stack.find_function(args.function) is None:
+        known = ", ".join(sorted(f.logical_id for f in stack.functions()))
+        print(f"error: no function {args.function!r} in the template ({known})", file=sys.stderr)
+        return EXIT_USAGE
+    lambdas = built_runtime(stack, aws_env)
+    try:
+        result, error = lambdas.invoke(args.function, event)
+    finally:
+        lambdas.stop()
+    if error is not None:
+        print(json.dumps({k: v for k, v in error.items() if k != "stackTrace"}, indent=2))
+        print(f"error: {error['errorType']}: {error['errorMessage']}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], Any] | int:
+    """The stack ``--profile`` names on AWS, or the local one at ``--endpoint-url``: its
+    template resolved, the environment its functions run with, and a boto3 session for
+    this process; or the exit status of saying why there is none."""
+    import boto3
+
+    from workflow.local.engine import (
+        LOCAL_ACCESS_KEY_ID,
+        LOCAL_SECRET_ACCESS_KEY,
+        local_function_env,
+    )
+    from workflow.local.template import Stack
+
+    if args.profile:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        account = session.client("sts").get_caller_identity()["Account"]
+        stack = Stack(
+            project_root(),
+            name=args.stack_name,
+            region=session.region_name,
+            account=account,
+            overrides=engine_parameters(args),
+        )
+        # The profile lives in the user's ~/.aws, found through HOME.
+        return stack, {"AWS_PROFILE": args.profile, "HOME": str(Path.home())}, session
+    if not reachable(args.endpoint_url):
+        print(
+            f"error: no local stack at {args.endpoint_url}; start one with vidflow up",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    stack = Stack(project_root(), overrides=engine_parameters(args))
+    session = boto3.Session(
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+        aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
+        region_name=stack.region,
+    )
+    return stack, local_function_env(args.endpoint_url), session
+
+
+def redrive(args: argparse.Namespace) -> int:
+    """``vidflow redrive``: run again each event that failed every asynchronous attempt.
+
+    Reads the template's on-failure queues (``FailedEventsQueue``); each message names the
+    function and the event. An event that succeeds now is deleted from the queue; one that
+    fails again stays there (visible again after 15 minutes). Job and segment starts are
+    idempotent, so an event that had in fact gone through starts nothing twice.
+    """
+    from workflow.local.engine import built_runtime
+
+    target = _target(args)
+    if isinstance(target, int):
+        return target
+    stack, aws_env, session = target
+    endpoint = None if args.profile else args.endpoint_url
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    lambdas = built_runtime(stack, aws_env)
+    replayed = failed = 0
+    try:
+        for queue in stack.queues().values():
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            for message in _queued(sqs, url):
+                name, error = _redrive_one(lambdas, json.loads(message["Body"]))
+                if error is None:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    replayed += 1
+                    print(f"redriven: {name}", flush=True)
+                else:
+                    failed += 1
+                    print(f"failed again: {name}: {error}", flush=True)
+    finally:
+        lambdas.stop()
+    print(f"{replayed} redriven, {failed} failed again")
+    return 0 if failed == 0 else EXIT_FAILED
+
+
+def _queued(sqs: Any, url: str) -> Iterator[dict[str, Any]]:
+    """Every message in the queue, each hidden for 15 minutes once received."""
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=900
+        ).get("Messages", [])
+        if not messages:
+            return
+        yield from messages
+
+
+def _redrive_one(lambdas: Any, record: dict[str, Any]) -> tuple[str, str | None]:
+    """Invoke again the function of one on-failure record with its event: the function's
+    name, and its error (``Type: message``) if it failed again."""
+    function = record["requestContext"]["functionArn"].rsplit(":", 1)[0]
+    _, error = lambdas.invoke(function, record["requestPayload"])
+    failure = None if error is None else f"{error['errorType']}: {error['errorMessage']}"
+    return function.rsplit(":", 1)[-1], failure

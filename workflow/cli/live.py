@@ -1,0 +1,136 @@
+"""``vidflow live simulate``: be a venue encoder for one stream, on a running stack or one
+started for the run, and time each segment until it is in every playlist."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workflow.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    engine_options,
+    engine_parameters,
+    project_root,
+    reachable,
+    start_engine,
+)
+
+if TYPE_CHECKING:
+    from workflow.cli.common import Commands
+
+
+def add_live(commands: Commands) -> None:
+    live = commands.add_parser("live", help="live streams on a local stack")
+    live_commands = live.add_subparsers(dest="live_command", required=True)
+    simulate = live_commands.add_parser(
+        "simulate",
+        help="cut a file into segments and push them like a venue encoder, printing latency",
+    )
+    simulate.add_argument("source", type=Path)
+    simulate.add_argument("--stream", required=True, help="the stream id: letters, digits, - _")
+    simulate.add_argument("--segment", type=float, default=4.0, help="segment seconds (4)")
+    simulate.add_argument("--realtime", action="store_true", help="one segment per its duration")
+    simulate.add_argument("--shuffle", action="store_true", help="upload slightly out of order")
+    simulate.add_argument("--duplicates", action="store_true", help="upload some segments twice")
+    simulate.add_argument("--seed", type=int, default=0, help="for --shuffle and --duplicates")
+    simulate.add_argument("--height", type=int, help="scale the source to this height first")
+    simulate.add_argument(
+        "--endpoint-url",
+        default="http://127.0.0.1:4566",
+        help="the running stack (vidflow up's); if none answers, one is started for the run",
+    )
+    engine_options(simulate)
+    simulate.set_defaults(run=simulate_live)
+
+
+def simulate_live(args: argparse.Namespace) -> int:
+    """``vidflow live simulate``: be a venue encoder for one stream and time each segment."""
+    import boto3
+
+    from workflow.cli import venue
+    from workflow.local.binaries import ffmpeg_binary
+
+    problem = _live_usage_error(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    with contextlib.ExitStack() as cleanup:
+        scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="vidflow-live-")))
+        ingest, output = _live_buckets(args, cleanup, scratch)
+        s3 = boto3.client("s3")
+        print(f"cutting {args.source} into {args.segment:g} s segments", file=sys.stderr)
+        segments = venue.cut_segments(
+            args.source,
+            scratch / "segments",
+            args.segment,
+            binary=ffmpeg_binary(),
+            height=args.height,
+        )
+        order = venue.delivery_order(
+            len(segments), shuffle=args.shuffle, duplicates=args.duplicates, seed=args.seed
+        )
+        print(f"pushing {len(segments)} segments in the order {order}", file=sys.stderr)
+        report = venue.push(
+            s3,
+            ingest_bucket=ingest,
+            output_bucket=output,
+            stream=args.stream,
+            segments=segments,
+            order=order,
+            segment_seconds=args.segment,
+            realtime=args.realtime,
+            on_segment=lambda sequence, latency: _print_latency(sequence, latency, args.segment),
+        )
+    p50, p95 = report.percentile(50), report.percentile(95)
+    recording = f"s3://{output}/live/{args.stream}/master.m3u8" if report.ended else "not closed"
+    print(
+        f"latency p50 {p50:.2f} s ({p50 / args.segment:.2f}x), p95 {p95:.2f} s "
+        f"({p95 / args.segment:.2f}x); gaps {report.gaps or 'none'}; recording {recording}"
+    )
+    complete = len(report.latencies) == len(segments) and report.ended
+    return 0 if complete else EXIT_FAILED
+
+
+def _live_usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``live simulate``'s arguments, if anything."""
+    from workflow.live.paths import parse_live_key
+
+    if not args.source.is_file():
+        return f"no such file: {args.source}"
+    if parse_live_key(f"live/{args.stream}/0.ts") is None:
+        return "--stream takes 1 to 48 letters, digits, - or _"
+    if not 0.5 <= args.segment <= 60:
+        return "--segment must be 0.5 to 60 seconds"
+    return None
+
+
+def _live_buckets(
+    args: argparse.Namespace, cleanup: contextlib.ExitStack, scratch: Path
+) -> tuple[str, str]:
+    """The ingest and output buckets of the stack at ``--endpoint-url``, or of one started
+    for this run (stopped by ``cleanup``); boto3's default clients reach that stack."""
+    from workflow.local.engine import use_local_stack
+    from workflow.local.template import Stack
+
+    if reachable(args.endpoint_url):
+        stack = Stack(project_root(), overrides=engine_parameters(args))
+        outputs = stack.outputs()
+        use_local_stack(args.endpoint_url, stack.region)
+        return outputs["IngestBucketName"], outputs["OutputBucketName"]
+    print(f"no stack at {args.endpoint_url}: starting one for this run", file=sys.stderr)
+    engine = start_engine(0, engine_parameters(args), scratch / "functions.log")
+    cleanup.callback(engine.stop)
+    return engine.endpoints.ingest_bucket, engine.endpoints.output_bucket
+
+
+def _print_latency(sequence: int, latency: float, segment: float) -> None:
+    print(
+        f"segment {sequence:5d}  in every playlist {latency:6.2f} s after upload "
+        f"({latency / segment:.2f}x segment)",
+        flush=True,
+    )

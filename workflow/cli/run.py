@@ -1,0 +1,237 @@
+"""``vidflow process``, ``up`` and ``demo``: run the pipeline on a local stack, following one
+video's execution to its published asset."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workflow.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    engine_options,
+    engine_parameters,
+    fault_options,
+    fault_spec,
+    start_engine,
+)
+from workflow.vod.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
+
+if TYPE_CHECKING:
+    from workflow.cli.common import Commands
+    from workflow.cli.monitor import Monitor
+
+
+def add_process(commands: Commands) -> None:
+    process = commands.add_parser("process", help="process one video end to end on a local stack")
+    process.add_argument("input", type=Path)
+    process.add_argument("--out", type=Path, required=True, help="where the HLS asset is copied")
+    engine_options(process)
+    fault_options(process)
+    process.set_defaults(
+        run=lambda args: process_file(
+            args.input, args.out, engine_parameters(args), fault_spec(args)
+        )
+    )
+
+
+def add_up(commands: Commands) -> None:
+    up = commands.add_parser("up", help="serve the local stack until interrupted")
+    up.add_argument("--port", type=int, default=4566)
+    engine_options(up)
+    fault_options(up)
+    up.set_defaults(run=lambda args: serve(args.port, engine_parameters(args), fault_spec(args)))
+
+
+def add_demo(commands: Commands) -> None:
+    demo = commands.add_parser("demo", help="process a generated 1080p clip")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"))
+    engine_options(demo)
+    demo.set_defaults(run=lambda args: run_demo(args.out, engine_parameters(args)))
+
+
+def serve(port: int, parameters: dict[str, str], faults: str | None = None) -> int:
+    """``vidflow up``: print the endpoints as one JSON line and serve until interrupted."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            print(
+                f"error: port {port} on 127.0.0.1 is in use; pick another with --port",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    log_file = Path(tempfile.gettempdir()) / f"vidflow-{port}.log"
+    engine = start_engine(port, parameters, log_file, faults)
+    print(json.dumps({**engine.endpoints.to_dict(), "function_log": str(log_file)}), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    engine.stop()
+    return 0
+
+
+def process_file(
+    source: Path, out: Path, parameters: dict[str, str], faults: str | None = None
+) -> int:
+    """``vidflow process``: upload like a user, follow the execution, copy the asset out."""
+    if not source.is_file():
+        print(f"error: no such file: {source}", file=sys.stderr)
+        return EXIT_USAGE
+    with tempfile.TemporaryDirectory(prefix="vidflow-") as scratch:
+        engine = start_engine(0, parameters, Path(scratch) / "functions.log", faults)
+        try:
+            return _process_with(engine, source, out)
+        finally:
+            engine.stop()
+
+
+def _process_with(engine: Any, source: Path, out: Path) -> int:
+    from workflow.cli.billing import VodBilling
+    from workflow.cli.monitor import Monitor
+
+    endpoints = engine.endpoints
+    s3, sfn = engine.client("s3"), engine.client("stepfunctions")
+    key = f"{UPLOAD_PREFIX}{source.name}"
+    began = time.monotonic()
+    s3.upload_file(str(source), endpoints.ingest_bucket, key)
+    etag = s3.head_object(Bucket=endpoints.ingest_bucket, Key=key)["ETag"]
+    job = job_id(endpoints.ingest_bucket, key, etag)
+    execution = execution_arn(endpoints.state_machine_arn, job)
+    monitor = Monitor(
+        sfn=sfn,
+        s3=s3,
+        stack=engine.stack.name,
+        output_bucket=endpoints.output_bucket,
+        billing=VodBilling.from_stack(engine.stack),
+    )
+    status = _follow(monitor, execution, job, began)
+    if status["status"] != "SUCCEEDED":
+        error = status.get("error") or "ExecutionFailed"
+        cause = " ".join((status.get("cause") or status["status"].lower()).split())
+        print(f"error: {error}: {cause}", file=sys.stderr)
+        return EXIT_FAILED
+    copied = _download(s3, endpoints.output_bucket, JobPaths(job).output_prefix, out)
+    print(f"published {copied} files to {out} in {time.monotonic() - began:.1f} s", file=sys.stderr)
+    print(out / "master.m3u8")
+    return 0
+
+
+def _follow(monitor: Monitor, arn: str, job: str, began: float) -> dict[str, Any]:
+    """Wait for the execution, drawing its state and work-item progress on stderr."""
+    sfn = monitor.sfn
+    tty = sys.stderr.isatty()
+    progress = _Progress(monitor, arn, job)
+    last = ""
+    while True:
+        try:
+            status = dict(sfn.describe_execution(executionArn=arn))
+        except sfn.exceptions.ExecutionDoesNotExist:
+            status = {"status": "STARTING"}
+        line = progress.describe(status["status"])
+        stamp = f"[{time.monotonic() - began:6.1f}s] "
+        if tty:
+            print(f"\r\033[K{stamp}{line}", end="", file=sys.stderr, flush=True)
+        elif line != last:
+            print(stamp + line, file=sys.stderr, flush=True)
+        last = line
+        if status["status"] not in ("STARTING", "RUNNING"):
+            if tty:
+                print(file=sys.stderr)
+            return status
+        time.sleep(1.0)
+
+
+class _Progress:
+    """One line about a running VOD execution: its state, and items done in the Map.
+
+    Each refresh costs API calls on the same CPUs that transcode, so the history is
+    read only while it can change the line: not while the Map has items left to do.
+    """
+
+    def __init__(self, monitor: Monitor, arn: str, job: str) -> None:
+        self.monitor, self.arn, self.job = monitor, arn, job
+        self.state = "starting"
+        self.items_left = True
+
+    def describe(self, status: str) -> str:
+        if status == "STARTING":
+            return "waiting for the upload event"
+        if status != "RUNNING":
+            return status.lower()
+        map_state = self.monitor.billing.map_state
+        if self.state != map_state or not self.items_left:
+            self.state = self.monitor.current_state(self.arn) or "starting"
+        if self.state != map_state:
+            return self.state
+        p = self.monitor.progress(self.job)
+        self.items_left = len(p.done) < p.items
+        also = "".join(f" + {name}" for name in p.others)
+        plural = "s" if p.chunks != 1 else ""
+        return (
+            f"{map_state}: {len(p.done)}/{p.items} items "
+            f"({p.chunks} chunk{plural} x {p.rungs} rungs{also})"
+        )
+
+
+def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    paginator = s3.get_paginator("list_objects_v2")
+    count = 0
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            target = out / item["Key"][len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, item["Key"], str(target))
+            count += 1
+    return count
+
+
+def run_demo(out: Path, parameters: dict[str, str]) -> int:
+    """``vidflow demo``: generate a 24 s 1080p clip with audio and process it."""
+    from workflow.local.binaries import ffmpeg_binary
+
+    with tempfile.TemporaryDirectory(prefix="vidflow-demo-") as scratch:
+        clip = Path(scratch) / "demo-1080p.mp4"
+        subprocess.run(
+            [
+                ffmpeg_binary(),
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=30:duration=24",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000:duration=24",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                "60",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+                str(clip),
+            ],
+            check=True,
+        )
+        print(f"processing a generated 24 s 1080p clip into {out}/", file=sys.stderr)
+        return process_file(clip, out, parameters)

@@ -1,0 +1,149 @@
+"""``vidflow console`` and ``executions``: watch a stack's executions (local, or deployed with
+``--aws``) in the browser or the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import tempfile
+import threading
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workflow.cli.common import (
+    EXIT_USAGE,
+    engine_options,
+    engine_parameters,
+    project_root,
+    reachable,
+    start_engine,
+)
+
+if TYPE_CHECKING:
+    from workflow.cli.common import Commands
+
+
+def add_console(commands: Commands) -> None:
+    console = commands.add_parser(
+        "console", help="a web console for the stack's executions (local, or --aws)"
+    )
+    console.add_argument("--port", type=int, default=8080, help="on 127.0.0.1 (8080)")
+    _monitor_options(console)
+    console.set_defaults(run=serve_console)
+
+
+def add_executions(commands: Commands) -> None:
+    executions = commands.add_parser("executions", help="the stack's executions in the terminal")
+    verbs = executions.add_subparsers(dest="verb", required=True)
+    listing = verbs.add_parser("list", help="newest first")
+    listing.add_argument(
+        "--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+    )
+    _monitor_options(listing)
+    for verb, text in (
+        ("show", "states, progress, error, manifest and cost of one execution"),
+        ("watch", "follow one execution until it ends (exit 1 unless it succeeded)"),
+        ("history", "every event of one execution"),
+    ):
+        one = verbs.add_parser(verb, help=text)
+        one.add_argument("execution", help="its name or ARN")
+        _monitor_options(one)
+    executions.set_defaults(run=show_executions)
+
+
+def _monitor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint-url",
+        default="http://127.0.0.1:4566",
+        help="the local stack (vidflow up's); ignored with --aws",
+    )
+    parser.add_argument("--aws", action="store_true", help="read a deployed stack instead")
+    parser.add_argument("--profile", help="with --aws: the AWS profile")
+    parser.add_argument("--region", help="with --aws: the region (default: the profile's)")
+    parser.add_argument("--stack-name", default="vidflow", help="with --aws: the stack's name")
+    engine_options(parser)
+
+
+def _monitor(args: argparse.Namespace) -> Any:
+    """A Monitor over the deployed stack (--aws) or the local one, or None if none runs."""
+    import boto3
+
+    from workflow.cli.billing import VodBilling
+    from workflow.cli.monitor import Monitor
+    from workflow.local.engine import use_local_stack
+    from workflow.local.template import Stack
+
+    if args.aws:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        account = session.client("sts").get_caller_identity()["Account"]
+        stack = Stack(
+            project_root(), name=args.stack_name, region=session.region_name, account=account
+        )
+        sfn, s3 = session.client("stepfunctions"), session.client("s3")
+    else:
+        if not reachable(args.endpoint_url):
+            return None
+        stack = Stack(project_root(), overrides=engine_parameters(args))
+        use_local_stack(args.endpoint_url, stack.region)
+        sfn, s3 = boto3.client("stepfunctions"), boto3.client("s3")
+    return Monitor(
+        sfn=sfn,
+        s3=s3,
+        stack=stack.name,
+        output_bucket=stack.outputs()["OutputBucketName"],
+        billing=VodBilling.from_stack(stack),
+    )
+
+
+def serve_console(args: argparse.Namespace) -> int:
+    """``vidflow console``: serve the page until interrupted; start a stack if none runs."""
+    from workflow.cli.console import ConsoleServer
+
+    engine = None
+    monitor = _monitor(args)
+    if monitor is None:
+        print(f"no stack at {args.endpoint_url}: starting one", file=sys.stderr)
+        port = urllib.parse.urlsplit(args.endpoint_url).port or 4566
+        log_file = Path(tempfile.gettempdir()) / f"vidflow-{port}.log"
+        engine = start_engine(port, engine_parameters(args), log_file)
+        print(json.dumps(engine.endpoints.to_dict()), flush=True)
+        monitor = _monitor(args)
+    try:
+        console = ConsoleServer(monitor, args.port).start()
+    except OSError:
+        print(f"error: port {args.port} on 127.0.0.1 is in use; pick another with --port",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    print(f"console: {console.url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    console.stop()
+    if engine is not None:
+        engine.stop()
+    return 0
+
+
+def show_executions(args: argparse.Namespace) -> int:
+    """``vidflow executions list|show|watch|history``."""
+    from workflow.cli import terminal
+
+    monitor = _monitor(args)
+    if monitor is None:
+        print(f"error: no local stack at {args.endpoint_url}; start one with vidflow up",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    if args.verb == "list":
+        return terminal.list_executions(monitor, args.status)
+    arn = terminal.resolve(monitor, args.execution)
+    if arn is None:
+        print(f"error: no execution {args.execution!r}", file=sys.stderr)
+        return EXIT_USAGE
+    verb = {"show": terminal.show, "watch": terminal.watch, "history": terminal.history}
+    result: int = verb[args.verb](monitor, arn)
+    return result
