@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.asset import read_manifest
 from tests.stack import VIDFLOW, vidflow_up
 
 
@@ -37,10 +40,89 @@ def test_process_rejects_bad_input_with_one_line_and_no_master(tmp_path: Path) -
     assert not (out / "master.m3u8").exists()
 
 
+@pytest.mark.parametrize(
+    ("parameter", "error"),
+    [
+        ("Packaging=dash", "error: parameter Packaging must be one of hls-ts, cmaf, got 'dash'"),
+        ("Foo=1", "error: parameter Foo does not exist in the template"),
+        ("segmentSeconds=2", "error: parameter segmentSeconds does not exist in the template"
+         " (did you mean SegmentSeconds?)"),
+        ("ThumbnailSeconds=-1", "error: parameter ThumbnailSeconds must be at least 0, got -1"),
+        ("MapMaxConcurrency=many",
+         "error: parameter MapMaxConcurrency must be a number, got 'many'"),
+        ("Ladder=bogus", "error: the functions would refuse this at cold start: Ladder entries"
+         " look like 720:2800, got 'bogus'"),
+        ("ChunkSeconds=5", "error: the functions would refuse this at cold start: ChunkSeconds"
+         " must be a positive multiple of SegmentSeconds, got 5.0 and 4.0"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["process", "up"])
+def test_a_parameter_a_deploy_would_refuse_fails_before_anything_starts(
+    clip: Any, tmp_path: Path, command: str, parameter: str, error: str
+) -> None:
+    # GIVEN a parameter CloudFormation, or the functions at cold start, would refuse
+    out = tmp_path / "out"
+    where = [str(clip("half_second")), "--out", str(out)] if command == "process" else []
+    # WHEN a stack is asked for with it
+    done = _run(command, *where, "--parameter", parameter)
+    # THEN it is named in one line, usage-style, and no stack, job or output was started
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [error]
+    assert done.stdout == ""
+    assert not out.exists()
+
+
 def test_process_names_a_missing_file(tmp_path: Path) -> None:
     done = _run("process", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "out"))
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: no such file: {tmp_path / 'nope.mp4'}"
+
+
+def test_process_names_a_folder_given_as_the_video(tmp_path: Path) -> None:
+    done = _run("process", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {tmp_path} is a folder; process takes one video file"
+
+
+def test_process_refuses_an_out_that_is_a_file_or_someone_elses_folder(
+    clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN an --out that is a file, and one that is a folder of other things
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me\n")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(b"\xff\xd8")
+    for out, problem in (
+        (notes, f"--out {notes} is a file; give a folder for the asset"),
+        (
+            photos,
+            f"--out {photos} holds files that are not a vidflow asset; give an empty or new "
+            "folder (a previous asset there is replaced)",
+        ),
+    ):
+        # WHEN a video is processed into it
+        done = _run("process", str(clip("half_second")), "--out", str(out))
+        # THEN it is refused before any job, and nothing there changed
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == f"error: {problem}"
+    assert notes.read_text() == "keep me\n"
+    assert [p.name for p in photos.iterdir()] == ["cat.jpg"]
+
+
+def test_process_replaces_a_previous_asset_whole(clip: Any, tmp_path: Path) -> None:
+    # GIVEN --out holds an earlier, larger asset: a rung this clip will not get
+    out = tmp_path / "game"
+    (out / "1080p").mkdir(parents=True)
+    (out / "1080p" / "seg_00000.ts").write_bytes(b"old")
+    (out / "manifest.json").write_text('{"schema": "vidflow.manifest/2", "job_id": "old"}')
+    # WHEN a new video is processed into it
+    done = _run("process", str(clip("half_second")), "--out", str(out))
+    # THEN the folder holds the new asset only, and nothing was left beside it
+    assert done.returncode == 0, done.stderr
+    assert not (out / "1080p").exists()
+    assert read_manifest(out)["job_id"] != "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["game"]
 
 
 def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from workflow.local.template import Stack
+
     # What ``add_subparsers`` returns; each command module's ``add_*`` adds one subcommand to it.
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -71,6 +73,16 @@ def engine_parameters(args: argparse.Namespace) -> dict[str, str]:
             raise SystemExit(f"error: --parameter takes NAME=VALUE, got {item!r}")
         values[name] = value
     return values
+
+
+def local_stack(args: argparse.Namespace) -> Stack:
+    """The template as the running local stack resolves it, its parameters checked."""
+    from workflow.local.parameters import check
+    from workflow.local.template import Stack
+
+    stack = Stack(project_root(), overrides=engine_parameters(args))
+    check(stack)
+    return stack
 
 
 def start_engine(

@@ -15,6 +15,7 @@ from workflow.cli.common import (
     EXIT_USAGE,
     engine_options,
     engine_parameters,
+    local_stack,
     project_root,
     reachable,
     target_options,
@@ -110,7 +111,7 @@ def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], Any] | int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    stack = Stack(project_root(), overrides=engine_parameters(args))
+    stack = local_stack(args)
     session = boto3.Session(
         aws_access_key_id=LOCAL_ACCESS_KEY_ID,
         aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,

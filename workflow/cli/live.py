@@ -15,7 +15,7 @@ from workflow.cli.common import (
     EXIT_USAGE,
     engine_options,
     engine_parameters,
-    project_root,
+    local_stack,
     reachable,
     start_engine,
 )
@@ -115,10 +115,9 @@ def _live_buckets(
     """The ingest and output buckets of the stack at ``--endpoint-url``, or of one started
     for this run (stopped by ``cleanup``); boto3's default clients reach that stack."""
     from workflow.local.engine import use_local_stack
-    from workflow.local.template import Stack
 
     if reachable(args.endpoint_url):
-        stack = Stack(project_root(), overrides=engine_parameters(args))
+        stack = local_stack(args)
         outputs = stack.outputs()
         use_local_stack(args.endpoint_url, stack.region)
         return outputs["IngestBucketName"], outputs["OutputBucketName"]

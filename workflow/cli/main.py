@@ -10,6 +10,7 @@ from workflow.cli import invoke, live, run, watch
 from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE
 from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
+from workflow.local.parameters import ParameterError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except FaultSpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ParameterError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except BuildError as exc:
         print(f"error: BuildError: {exc}", file=sys.stderr)

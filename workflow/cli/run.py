@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,8 +87,9 @@ def process_file(
     source: Path, out: Path, parameters: dict[str, str], faults: str | None = None
 ) -> int:
     """``vidflow process``: upload like a user, follow the execution, copy the asset out."""
-    if not source.is_file():
-        print(f"error: no such file: {source}", file=sys.stderr)
+    problem = _source_problem(source) or _out_problem(out)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     with tempfile.TemporaryDirectory(prefix="vidflow-") as scratch:
         engine = start_engine(0, parameters, Path(scratch) / "functions.log", faults)
@@ -121,7 +124,10 @@ def _process_with(engine: Any, source: Path, out: Path) -> int:
         cause = " ".join((status.get("cause") or status["status"].lower()).split())
         print(f"error: {error}: {cause}", file=sys.stderr)
         return EXIT_FAILED
-    copied = _download(s3, endpoints.output_bucket, JobPaths(job).output_prefix, out)
+    copied = _replace_folder(
+        out,
+        lambda folder: _download(s3, endpoints.output_bucket, JobPaths(job).output_prefix, folder),
+    )
     print(f"published {copied} files to {out} in {time.monotonic() - began:.1f} s", file=sys.stderr)
     print(out / "master.m3u8")
     return 0
@@ -182,6 +188,58 @@ class _Progress:
             f"{map_state}: {len(p.done)}/{p.items} items "
             f"({p.chunks} chunk{plural} x {p.rungs} rungs{also})"
         )
+
+
+def _source_problem(source: Path) -> str | None:
+    if source.is_dir():
+        return f"{source} is a folder; process takes one video file"
+    if not source.is_file():
+        return f"no such file: {source}"
+    return None
+
+
+def _out_problem(out: Path) -> str | None:
+    """Why ``--out`` cannot take the asset: a file, or a folder of something else. A
+    previous asset there is replaced whole, never merged with."""
+    if out.is_file() or (out.exists() and not out.is_dir()):
+        return f"--out {out} is a file; give a folder for the asset"
+    if out.is_dir() and any(out.iterdir()) and not _is_asset(out):
+        return (
+            f"--out {out} holds files that are not a vidflow asset; "
+            "give an empty or new folder (a previous asset there is replaced)"
+        )
+    return None
+
+
+def _is_asset(folder: Path) -> bool:
+    """Whether ``folder`` holds a published vidflow asset: its manifest names the schema."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and str(manifest.get("schema", "")).startswith(
+        "vidflow.manifest/"
+    )
+
+
+def _replace_folder(out: Path, fill: Callable[[Path], int]) -> int:
+    """Fill a fresh folder beside ``out``, then swap it in: a previous asset is replaced
+    whole, and a failed copy leaves ``out`` as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        count = fill(new)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            out.rename(old / out.name)
+            new.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            new.rename(out)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    return count
 
 
 def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:

@@ -18,6 +18,7 @@ from workflow.cli.common import (
     EXIT_USAGE,
     engine_options,
     engine_parameters,
+    local_stack,
     project_root,
     reachable,
     start_engine,
@@ -87,7 +88,7 @@ def _monitor(args: argparse.Namespace) -> Any:
     else:
         if not reachable(args.endpoint_url):
             return None
-        stack = Stack(project_root(), overrides=engine_parameters(args))
+        stack = local_stack(args)
         use_local_stack(args.endpoint_url, stack.region)
         sfn, s3 = boto3.client("stepfunctions"), boto3.client("s3")
     return Monitor(

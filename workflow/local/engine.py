@@ -38,6 +38,7 @@ from workflow.local.build import ensure_built, find_interpreter, runtime_folder
 from workflow.local.faults import FaultPlan, parse
 from workflow.local.lambda_runtime import LambdaRuntime
 from workflow.local.origin import Origin
+from workflow.local.parameters import check as check_parameters
 from workflow.local.template import Stack
 
 LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
@@ -196,6 +197,8 @@ class LocalEngine:
         self.root = root.resolve()
         self.port = port
         self.stack = Stack(root, overrides=parameters or {})
+        # Checked now, as a deploy would, so a bad value fails before anything starts.
+        check_parameters(self.stack)
         self.retry_delay_scale = retry_delay_scale
         self.log_file = log_file
         # Execution environments per function at most (Lambda scales further).

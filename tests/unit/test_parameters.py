@@ -1,0 +1,49 @@
+"""Parameters checked as CloudFormation checks them, against a template's declarations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workflow.local.parameters import ParameterError, check, declared_problems
+from workflow.local.template import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+DECLARED = {
+    "Mode": {"Type": "String", "AllowedValues": ["a", "b"]},
+    "Count": {"Type": "Number", "MinValue": 1, "MaxValue": 10},
+    "Arn": {"Type": "String", "AllowedPattern": "^$|^arn:[a-z]+$"},
+    "Name": {"Type": "String", "MinLength": 2, "MaxLength": 4},
+}
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ({"Mode": "c"}, "parameter Mode must be one of a, b, got 'c'"),
+        ({"Count": "0"}, "parameter Count must be at least 1, got 0"),
+        ({"Count": "11"}, "parameter Count must be at most 10, got 11"),
+        ({"Count": "1e"}, "parameter Count must be a number, got '1e'"),
+        ({"Arn": "arn:x1"}, "parameter Arn must match ^$|^arn:[a-z]+$, got 'arn:x1'"),
+        ({"Name": "n"}, "parameter Name must be at least 2 characters long"),
+        ({"Name": "names"}, "parameter Name must be at most 4 characters long"),
+        ({"mode": "a"}, "parameter mode does not exist in the template (did you mean Mode?)"),
+    ],
+)
+def test_each_rule_names_the_parameter(given: dict[str, str], problem: str) -> None:
+    assert declared_problems(DECLARED, given) == [problem]
+
+
+def test_values_inside_every_rule_pass() -> None:
+    assert declared_problems(DECLARED, {"Mode": "b", "Count": "10", "Arn": "", "Name": "ab"}) == []
+
+
+def test_the_templates_defaults_and_the_clis_own_override_pass() -> None:
+    check(Stack(ROOT, overrides={"MapMaxConcurrency": "2"}))
+
+
+def test_every_problem_is_named_at_once() -> None:
+    with pytest.raises(ParameterError) as raised:
+        check(Stack(ROOT, overrides={"Packaging": "dash", "X264Preset": "placebo"}))
+    assert len(raised.value.problems) == 2

@@ -1,0 +1,114 @@
+"""A stack's parameters, checked before anything starts: as CloudFormation checks them
+(names, types, ``AllowedValues``, ``AllowedPattern``, ``MinValue``/``MaxValue``,
+``MinLength``/``MaxLength``), then by the code every function runs at cold start
+(``Settings.from_env``) on the environment the template gives it.
+
+A value ``sam deploy`` would refuse never reaches a local stack, and one that would deploy
+but leave the functions failing at cold start is named before a job waits on them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import TYPE_CHECKING, Any
+
+from workflow.errors import ConfigurationError
+from workflow.settings import Settings
+
+if TYPE_CHECKING:
+    from workflow.local.template import Stack
+
+
+class ParameterError(Exception):
+    """One or more parameters a deploy would refuse; ``problems`` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def check(stack: Stack) -> None:
+    """Raise ``ParameterError`` naming every problem with the stack's parameters."""
+    declared = stack.template.get("Parameters", {})
+    problems = declared_problems(declared, stack.overrides)
+    if not problems:
+        problems = settings_problems(stack)
+    if problems:
+        raise ParameterError(problems)
+
+
+def declared_problems(declared: dict[str, dict[str, Any]], given: dict[str, str]) -> list[str]:
+    """What CloudFormation would say of ``given`` against the template's ``Parameters``."""
+    problems = []
+    for name in given:
+        if name not in declared:
+            near = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            problems.append(f"parameter {name} does not exist in the template{hint}")
+    for name, spec in declared.items():
+        if name in given:
+            problem = _value_problem(spec, given[name])
+            if problem:
+                problems.append(f"parameter {name} {problem}")
+    return problems
+
+
+def _value_problem(spec: dict[str, Any], value: str) -> str | None:
+    allowed = [str(v) for v in spec.get("AllowedValues", [])]
+    if allowed and value not in allowed:
+        return f"must be one of {', '.join(allowed)}, got {value!r}"
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return f"must be a number, got {value!r}"
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return f"must be at least {spec['MinValue']}, got {value}"
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return f"must be at most {spec['MaxValue']}, got {value}"
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        return f"must match {pattern}, got {value!r}"
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        return f"must be at least {spec['MinLength']} characters long"
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        return f"must be at most {spec['MaxLength']} characters long"
+    return None
+
+
+def settings_problems(stack: Stack) -> list[str]:
+    """What the functions' own settings code says of the environment each one gets,
+    with each variable named by the parameter that sets it."""
+    problems: list[str] = []
+    for function in stack.functions():
+        try:
+            Settings.from_env(function.environment)
+        except ConfigurationError as exc:
+            message = _in_parameter_names(str(exc), _variables_of_parameters(stack))
+            problem = f"the functions would refuse this at cold start: {message}"
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def _variables_of_parameters(stack: Stack) -> dict[str, str]:
+    """Each environment variable the template sets straight from a parameter, and that
+    parameter's name (``LADDER: !Ref Ladder``)."""
+    variables = (
+        stack.template.get("Globals", {})
+        .get("Function", {})
+        .get("Environment", {})
+        .get("Variables", {})
+    )
+    return {
+        variable: value["Ref"]
+        for variable, value in variables.items()
+        if isinstance(value, dict) and value.get("Ref") in stack.parameters
+    }
+
+
+def _in_parameter_names(message: str, names: dict[str, str]) -> str:
+    for variable, parameter in names.items():
+        message = re.sub(rf"\b{variable}\b", parameter, message)
+    return message
