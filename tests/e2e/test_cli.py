@@ -78,6 +78,22 @@ def test_process_names_a_missing_file(tmp_path: Path) -> None:
     assert done.stderr.strip() == f"error: no such file: {tmp_path / 'nope.mp4'}"
 
 
+def test_a_job_that_cannot_start_is_reported_not_waited_on(clip: Any, tmp_path: Path) -> None:
+    # GIVEN a StartJob function that fails on every event
+    out = tmp_path / "out"
+    # WHEN a video is processed
+    done = _run("process", str(clip("half_second")), "--out", str(out),
+                "--fault", "start_job:permanent")  # fmt: skip
+    # THEN process ends at once with the function's error, not after Lambda's retries
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: InjectedFaultError: StartJobFunction failed on the upload's event: "
+        "injected permanent fault"
+    ]
+    assert "the job did not start" in done.stderr and not out.exists()
+
+
 def test_process_names_a_folder_given_as_the_video(tmp_path: Path) -> None:
     done = _run("process", str(tmp_path), "--out", str(tmp_path / "out"))
     assert done.returncode == 2

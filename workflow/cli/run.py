@@ -118,7 +118,7 @@ def _process_with(engine: Any, source: Path, out: Path) -> int:
         output_bucket=endpoints.output_bucket,
         billing=VodBilling.from_stack(engine.stack),
     )
-    status = _follow(monitor, execution, job, began)
+    status = _follow(monitor, execution, job, began, engine)
     if status["status"] != "SUCCEEDED":
         error = status.get("error") or "ExecutionFailed"
         cause = " ".join((status.get("cause") or status["status"].lower()).split())
@@ -133,8 +133,9 @@ def _process_with(engine: Any, source: Path, out: Path) -> int:
     return 0
 
 
-def _follow(monitor: Monitor, arn: str, job: str, began: float) -> dict[str, Any]:
-    """Wait for the execution, drawing its state and work-item progress on stderr."""
+def _follow(monitor: Monitor, arn: str, job: str, began: float, engine: Any) -> dict[str, Any]:
+    """Wait for the execution, drawing its state and work-item progress on stderr; a job
+    that cannot start ends the wait with the reason."""
     sfn = monitor.sfn
     tty = sys.stderr.isatty()
     progress = _Progress(monitor, arn, job)
@@ -143,7 +144,7 @@ def _follow(monitor: Monitor, arn: str, job: str, began: float) -> dict[str, Any
         try:
             status = dict(sfn.describe_execution(executionArn=arn))
         except sfn.exceptions.ExecutionDoesNotExist:
-            status = {"status": "STARTING"}
+            status = _not_started(engine, time.monotonic() - began)
         line = progress.describe(status["status"])
         stamp = f"[{time.monotonic() - began:6.1f}s] "
         if tty:
@@ -156,6 +157,33 @@ def _follow(monitor: Monitor, arn: str, job: str, began: float) -> dict[str, Any
                 print(file=sys.stderr)
             return status
         time.sleep(1.0)
+
+
+# How long an upload may go without its execution before process gives up on it: far
+# longer than StartJob's cold start, far shorter than Lambda's retries of a failed event.
+START_BOUND_SECONDS = 60.0
+
+
+def _not_started(engine: Any, waited: float) -> dict[str, Any]:
+    """The state of a job whose execution does not exist yet: starting, or failed to
+    start, because the upload's event failed in a function (this process's stack runs
+    nothing else) or nothing came of it within the bound."""
+    if engine.async_failures:
+        failure = engine.async_failures[0]
+        message = str(failure.error.get("errorMessage", "")) or "no message"
+        return {
+            "status": "NOT_STARTED",
+            "error": str(failure.error.get("errorType") or "Lambda.Unknown"),
+            "cause": f"{failure.function} failed on the upload's event: {message}",
+        }
+    if waited > START_BOUND_SECONDS:
+        return {
+            "status": "NOT_STARTED",
+            "error": "NoExecution",
+            "cause": f"no execution started within {START_BOUND_SECONDS:.0f} s of the upload; "
+            "run `vidflow up` and read its function_log",
+        }
+    return {"status": "STARTING"}
 
 
 class _Progress:
@@ -173,6 +201,8 @@ class _Progress:
     def describe(self, status: str) -> str:
         if status == "STARTING":
             return "waiting for the upload event"
+        if status == "NOT_STARTED":
+            return "the job did not start"
         if status != "RUNNING":
             return status.lower()
         map_state = self.monitor.billing.map_state

@@ -180,6 +180,16 @@ class Endpoints:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class AsyncFailure:
+    """One failed attempt of an asynchronous invocation: the function, which attempt, and
+    Lambda's error payload (``errorType``, ``errorMessage``)."""
+
+    function: str
+    attempt: int
+    error: dict[str, Any]
+
+
 class LocalEngine:
     """Serve one stack of ``sam-template.yaml`` on 127.0.0.1 until stopped."""
 
@@ -208,6 +218,8 @@ class LocalEngine:
         # Checked now, so a bad spec fails before anything starts.
         self.faults = FaultPlan(parse(self._fault_spec), self._logical_id)
         self.lambdas: LambdaRuntime | None = None
+        # Every failed attempt of an asynchronous invocation (an S3 event's), as it happens.
+        self.async_failures: list[AsyncFailure] = []
         self._events = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-event")
         self._stopping = threading.Event()
         self._server: Any = None
@@ -411,6 +423,7 @@ class LocalEngine:
         _, error = self.invoke(function.arn, event)
         if error is None:
             return
+        self.async_failures.append(AsyncFailure(function.logical_id, attempt, error))
         if attempt <= function.async_retries:
             retry = threading.Timer(
                 ASYNC_RETRY_DELAYS[min(attempt, len(ASYNC_RETRY_DELAYS)) - 1]
