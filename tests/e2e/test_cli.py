@@ -94,6 +94,17 @@ def test_a_job_that_cannot_start_is_reported_not_waited_on(clip: Any, tmp_path: 
     assert "the job did not start" in done.stderr and not out.exists()
 
 
+def test_version_and_every_positional_argument_say_what_they_are() -> None:
+    from workflow import __version__
+
+    assert _run("--version").stdout.strip() == f"vidflow {__version__}"
+    for command in (["process"], ["invoke"], ["live", "simulate"], ["executions", "show"]):
+        usage = _run(*command, "--help").stdout
+        positional = usage.split("positional arguments:")[1].split("options:")[0]
+        described = [line for line in positional.splitlines() if line.strip()]
+        assert described and all(len(line.split()) > 1 for line in described), usage
+
+
 def test_process_names_a_folder_given_as_the_video(tmp_path: Path) -> None:
     done = _run("process", str(tmp_path), "--out", str(tmp_path / "out"))
     assert done.returncode == 2

@@ -31,7 +31,7 @@ def add_live(commands: Commands) -> None:
         "simulate",
         help="cut a file into segments and push them like a venue encoder, printing latency",
     )
-    simulate.add_argument("source", type=Path)
+    simulate.add_argument("source", type=Path, help="a video file to cut into live segments")
     simulate.add_argument("--stream", required=True, help="the stream id: letters, digits, - _")
     simulate.add_argument("--segment", type=float, default=4.0, help="segment seconds (4)")
     simulate.add_argument("--realtime", action="store_true", help="one segment per its duration")

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from workflow import __version__
 from workflow.cli import invoke, live, run, watch
 from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE
 from workflow.local.build import BuildError
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     """The command line: each subcommand, added by the module that carries it out, sets
     ``run``, the function that does."""
     parser = argparse.ArgumentParser(prog="vidflow", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"vidflow {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for add in (
         run.add_process,

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 def add_process(commands: Commands) -> None:
     process = commands.add_parser("process", help="process one video end to end on a local stack")
-    process.add_argument("input", type=Path)
+    process.add_argument("input", type=Path, help="the video file to upload and process")
     process.add_argument("--out", type=Path, required=True, help="where the HLS asset is copied")
     engine_options(process)
     fault_options(process)
