@@ -213,6 +213,20 @@ def test_live_simulate_pushes_a_stream_to_a_running_stack_and_times_each_segment
     assert "Traceback" not in done.stderr
 
 
+def test_live_simulate_without_a_stack_says_the_recording_goes_with_its_own(clip: Any) -> None:
+    # GIVEN no stack at the endpoint
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    # WHEN a stream is simulated against it
+    done = _run("live", "simulate", str(clip("mpegts_bframes")), "--stream", "own",
+                "--segment", "2", "--endpoint-url", f"http://127.0.0.1:{port}")  # fmt: skip
+    # THEN it runs on a stack of its own, and says the recording ends with that stack
+    assert done.returncode == 0, done.stderr
+    assert "the recording goes with it when the run ends" in done.stderr
+    assert "gaps none" in done.stdout.strip().splitlines()[-1]
+
+
 def test_live_simulate_names_a_bad_stream_id(clip: Any) -> None:
     done = _run("live", "simulate", str(clip("half_second")), "--stream", "a b")
     assert done.returncode == 2

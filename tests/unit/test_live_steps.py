@@ -80,3 +80,13 @@ def test_the_simulated_encoder_delivers_every_segment_out_of_order_and_some_twic
     first_seen = {n: order.index(n) for n in range(30)}
     assert all(abs(first_seen[n] - n) <= 3 + (len(order) - 30) for n in range(30))
     assert delivery_order(5, shuffle=False, duplicates=False) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("count", [2, 3, 5])
+def test_asked_for_a_shuffle_and_duplicates_a_short_stream_always_gets_them(count: int) -> None:
+    # every seed, even those whose draws would leave a short stream as it was
+    for seed in range(200):
+        shuffled = delivery_order(count, shuffle=True, duplicates=False, seed=seed)
+        assert sorted(shuffled) == list(range(count)) and shuffled != sorted(shuffled), seed
+        doubled = delivery_order(count, shuffle=False, duplicates=True, seed=seed)
+        assert set(doubled) == set(range(count)) and len(doubled) > count, seed

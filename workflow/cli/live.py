@@ -121,7 +121,11 @@ def _live_buckets(
         outputs = stack.outputs()
         use_local_stack(args.endpoint_url, stack.region)
         return outputs["IngestBucketName"], outputs["OutputBucketName"]
-    print(f"no stack at {args.endpoint_url}: starting one for this run", file=sys.stderr)
+    print(
+        f"no stack at {args.endpoint_url}: starting one for this run; the recording goes "
+        "with it when the run ends (start `vidflow up` first to keep it)",
+        file=sys.stderr,
+    )
     engine = start_engine(0, engine_parameters(args), scratch / "functions.log")
     cleanup.callback(engine.stop)
     return engine.endpoints.ingest_bucket, engine.endpoints.output_bucket

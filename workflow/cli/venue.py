@@ -84,15 +84,19 @@ def cut_segments(
 
 def delivery_order(count: int, *, shuffle: bool, duplicates: bool, seed: int = 0) -> list[int]:
     """The order segments are uploaded in: in sequence, or locally shuffled (each up to
-    about two places late, as parallel uploads finish), with some sent twice."""
+    about two places late, as parallel uploads finish), with some sent twice. Asked for,
+    a shuffle moves at least one segment and duplicates send at least one twice."""
     rng = random.Random(seed)
     order = list(range(count))
     if shuffle:
         order.sort(key=lambda n: n + rng.uniform(0, 2.5))
-    if duplicates:
-        for n in range(count):
-            if rng.random() < 0.3:
-                order.insert(min(len(order), order.index(n) + rng.randint(1, 3)), n)
+        if count > 1 and order == sorted(order):
+            late = rng.randrange(count - 1)
+            order[late], order[late + 1] = order[late + 1], order[late]
+    if duplicates and count:
+        twice = [n for n in range(count) if rng.random() < 0.3] or [rng.randrange(count)]
+        for n in twice:
+            order.insert(min(len(order), order.index(n) + rng.randint(1, 3)), n)
     return order
 
 
