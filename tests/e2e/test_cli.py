@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 
 from tests.asset import read_manifest
 from tests.stack import VIDFLOW, vidflow_up
+from workflow.local.binaries import ffmpeg_binary
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -103,6 +106,52 @@ def test_version_and_every_positional_argument_say_what_they_are() -> None:
         positional = usage.split("positional arguments:")[1].split("options:")[0]
         described = [line for line in positional.splitlines() if line.strip()]
         assert described and all(len(line.split()) > 1 for line in described), usage
+
+
+def _ours() -> set[str]:
+    """Scratch folders and the processes a local stack runs (workers, their ffmpeg)."""
+    scratch = {str(p) for p in Path(tempfile.gettempdir()).glob("vidflow-*")}
+    listed = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    running = {
+        line.split()[0]
+        for line in listed.splitlines()
+        if "vidflow_bootstrap" in line or "FfmpegLayer/bin/ffmpeg" in line
+    }
+    return scratch | running
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_process_leaves_no_process_and_no_scratch(
+    tmp_path: Path, signum: int, status: int
+) -> None:
+    # GIVEN a job long enough to be interrupted mid-transcode
+    source = tmp_path / "long.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=1280x720:rate=30:duration=40", "-c:v", "libx264", "-preset",
+         "ultrafast", "-g", "60", str(source)],
+        check=True,
+    )  # fmt: skip
+    before = _ours()
+    process = subprocess.Popen(
+        [*VIDFLOW, "process", str(source), "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "Transcode:" in line:
+            break
+    # WHEN it is sent the signal while its chunks encode
+    process.send_signal(signum)
+    rest = process.communicate(timeout=120)[1]
+    # THEN it says so in one line and exits 128 + the signal
+    assert process.returncode == status, "".join(seen) + rest
+    assert rest.splitlines()[-1] == "interrupted"
+    # AND no worker, no ffmpeg, no scratch folder and no partial output is left
+    assert _ours() - before == set()
+    assert not (tmp_path / "out").exists()
 
 
 def test_process_names_a_folder_given_as_the_video(tmp_path: Path) -> None:

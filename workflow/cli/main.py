@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from workflow import __version__
@@ -14,13 +15,25 @@ from workflow.local.faults import FaultSpecError
 from workflow.local.parameters import ParameterError
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is so that every ``finally`` runs: the stack
+    stops, its workers and their ffmpeg end, scratch folders go."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         status: int = args.run(args)
         return status
     except KeyboardInterrupt:
-        return 130
+        return _interrupted(130)
+    except Terminated:
+        return _interrupted(143)
     except FaultSpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -34,8 +47,30 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("VIDFLOW_DEBUG"):
             raise
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:
+            # An error while stopping after Ctrl-C or SIGTERM is part of that stop.
+            return _interrupted(130 if isinstance(interrupt, KeyboardInterrupt) else 143)
         print(f"error: {type(exc).__name__}: {exc} (VIDFLOW_DEBUG=1 shows where)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _interrupt_behind(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C or SIGTERM ``exc`` was raised while handling, if any."""
+    seen: BaseException | None = exc.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt | Terminated):
+            return seen
+        seen = seen.__context__
+    return None
+
+
+def _interrupted(status: int) -> int:
+    """End a progress line left open, say why the command stopped, exit 128 + signal."""
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print("interrupted", file=sys.stderr)
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:

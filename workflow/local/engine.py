@@ -14,6 +14,7 @@ together, and none is reused elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -282,13 +283,15 @@ class LocalEngine:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._origin is not None:
-            self._origin.stop()
         self._events.shutdown(wait=False, cancel_futures=True)
-        if self.lambdas is not None:
-            self.lambdas.stop()
-        if self._server is not None:
-            self._server.stop()
+        # Every part stops even if another fails; the workers and their ffmpeg first.
+        with contextlib.ExitStack() as stopping:
+            if self._server is not None:
+                stopping.callback(self._server.stop)
+            if self._origin is not None:
+                stopping.callback(self._origin.stop)
+            if self.lambdas is not None:
+                stopping.callback(self.lambdas.stop)
 
     def arm(self, spec: str) -> FaultPlan:
         """Replace the armed faults with ``spec``'s; returns the plan, to read what fired."""

@@ -432,8 +432,14 @@ class LambdaRuntime:
         artefacts = artefacts_of(function, self.build_dir)
         worker = Worker(artefacts, self.interpreter, self.runtime_dir, self._environment(artefacts))
         with self._lock:
-            self._workers.add(worker)
-            self.cold_starts += 1
+            # A worker started while stop() ran is one stop() did not see: end it here.
+            stopping = self._stopping.is_set()
+            if not stopping:
+                self._workers.add(worker)
+                self.cold_starts += 1
+        if stopping:
+            worker.kill()
+            return worker, 0.0, _error("Runtime.ExitError", "the runtime is stopping")
         threading.Thread(
             target=worker.follow_output,
             args=(lambda line: self.log.write(function, line),),
