@@ -54,9 +54,14 @@ def vidflow_up(*options: str, root: Path | None = None) -> Iterator[RunningStack
         text=True,
         env=env,
     )
+    ready: dict[str, Any] = {}
     try:
         assert process.stdout is not None
-        yield RunningStack(json.loads(process.stdout.readline()), process)
+        ready = json.loads(process.stdout.readline())
+        yield RunningStack(ready, process)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+        # The function log outlives `vidflow up` for its user; a test's goes with it.
+        if "function_log" in ready:
+            Path(ready["function_log"]).unlink(missing_ok=True)
