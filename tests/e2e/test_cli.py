@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -280,3 +283,42 @@ def test_live_simulate_names_a_bad_stream_id(clip: Any) -> None:
     done = _run("live", "simulate", str(clip("half_second")), "--stream", "a b")
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --stream takes 1 to 48 letters, digits, - or _"
+
+
+def test_an_installed_vidflow_runs_a_project_named_with_project(tmp_path: Path) -> None:
+    # GIVEN vidflow installed from a wheel, not from this checkout
+    root = Path(__file__).resolve().parents[2]
+    source, site = tmp_path / "source", tmp_path / "site"
+    skip = shutil.ignore_patterns("node_modules", "__pycache__")
+    shutil.copytree(root / "workflow", source / "workflow", ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(root / name, source / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+         str(source)],
+        check=True, capture_output=True, cwd=tmp_path,
+    )  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("VIDFLOW_ROOT", None)
+
+    def installed(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "workflow.cli.main", *args],
+            capture_output=True, text=True, env=env, cwd=elsewhere, timeout=120,
+        )  # fmt: skip
+
+    # WHEN it runs outside any project, THEN it says what it needs, in one line
+    lost = installed("process", str(root / "README.md"), "--out", "out")
+    assert lost.returncode == 2
+    assert lost.stderr.startswith("error: no sam-template.yaml in ")
+    assert lost.stderr.strip().endswith("run it in a clone or name one with --project DIR")
+    # AND with --project it reads that project's template (a bad parameter is named by it)
+    named = installed("--project", str(root), "process", str(root / "README.md"), "--out", "out",
+                      "--parameter", "Packaging=dash")  # fmt: skip
+    assert named.stderr.strip() == (
+        "error: parameter Packaging must be one of hls-ts, cmaf, got 'dash'"
+    )
+    assert installed("--version").stdout.startswith("vidflow ")
+    assert (site / "workflow" / "formats" / "manifest.schema.json").is_file()

@@ -21,10 +21,26 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
 
+class ProjectNotFoundError(Exception):
+    """No vidflow project (``sam-template.yaml`` and what it names) where one was looked for."""
+
+
 def project_root() -> Path:
-    """The folder holding ``sam-template.yaml``: ``$VIDFLOW_ROOT`` or this checkout."""
+    """The project folder: ``--project`` (``$VIDFLOW_ROOT``), else the checkout this code
+    runs from, else the current folder; the one that holds ``sam-template.yaml``."""
     configured = os.environ.get("VIDFLOW_ROOT")
-    return Path(configured) if configured else Path(__file__).resolve().parents[2]
+    if configured:
+        candidates = [Path(configured)]
+    else:
+        candidates = [Path(__file__).resolve().parents[2], Path.cwd()]
+    for folder in candidates:
+        if (folder / "sam-template.yaml").is_file():
+            return folder.resolve()
+    raise ProjectNotFoundError(
+        f"no sam-template.yaml in {' or '.join(str(c) for c in candidates)}: vidflow runs "
+        "the template, state machines and functions of a vidflow project; run it in a clone "
+        "or name one with --project DIR"
+    )
 
 
 def target_options(parser: argparse.ArgumentParser) -> None:

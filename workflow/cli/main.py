@@ -6,10 +6,11 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 from workflow import __version__
 from workflow.cli import invoke, live, run, watch
-from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE
+from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE, ProjectNotFoundError
 from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
 from workflow.local.parameters import ParameterError
@@ -26,6 +27,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.project is not None:
+        os.environ["VIDFLOW_ROOT"] = str(args.project.resolve())
     signal.signal(signal.SIGTERM, _terminate)
     try:
         status: int = args.run(args)
@@ -35,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         return _interrupted(143)
     except FaultSpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ProjectNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ParameterError as exc:
@@ -78,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     ``run``, the function that does."""
     parser = argparse.ArgumentParser(prog="vidflow", description=__doc__)
     parser.add_argument("--version", action="version", version=f"vidflow {__version__}")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="the vidflow project to run (sam-template.yaml, lambdas/, layers/, statemachine/); "
+        "by default the checkout vidflow runs from, or the current folder",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for add in (
         run.add_process,
