@@ -6,6 +6,8 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from workflow.cli.monitor import state_runs, timeline
 from workflow.cli.terminal import watch
 
@@ -147,7 +149,28 @@ def test_one_progress_serves_the_process_line_and_the_console(monkeypatch: Any) 
         job = monitor.job("job", {"status": "RUNNING"})
     # THEN both count the same items from the same records
     also = "+ audio + images + subtitles-en"
-    assert line == f"{billing.map_state}: 3/5 items (2 chunks x 4 rungs {also})"
+    assert line == f"{billing.map_state}: 3/5 items, 60% (2 chunks x 4 rungs {also})"
     assert job["progress"] == {"items": 5, "done": 3, "failed": ["video-00001"]}
     assert [bar["label"] for bar in job["item_bars"]] == ["audio", "video-00000"]
     assert job["cost"] == billing.estimate({"audio": 2.0, "subtitles-en": 0, "video-00000": 2.0})
+
+
+def test_progress_weighs_items_by_their_encoding_work() -> None:
+    from workflow.cli.monitor import JobProgress, _work
+    from workflow.cli.run import _count
+
+    # GIVEN a timed plan: a 4 s and an 8 s chunk in 2 rungs, audio and images of 12 s
+    plan = {
+        "facts": {"duration": 12.0, "audio": True},
+        "renditions": [{}, {}],
+        "chunks": [{"index": 0, "start": 0.0, "end": 4.0}, {"index": 1, "start": 4.0, "end": 12.0}],
+    }
+    work = _work(plan, ["audio", "images"])
+    assert work == {"video-00000": 8.0, "video-00001": 16.0, "audio": 3.0, "images": 3.0}
+    # WHEN the long chunk is done, THEN over half the work is, though one item of four is
+    progress = JobProgress(4, 2, 2, ["audio", "images"], ["video-00001"], [], work)
+    assert progress.fraction == pytest.approx(16 / 30)
+    # AND counts read as English
+    assert (_count(1, "chunk"), _count(1, "rung"), _count(3, "rung")) == (
+        "1 chunk", "1 rung", "3 rungs",
+    )  # fmt: skip

@@ -42,6 +42,16 @@ class JobProgress:
     others: list[str]
     done: list[str]
     failed: list[str]
+    # Each item's share of the encoding work, by name (all equal where the plan is not
+    # timed): a chunk's seconds times its rungs, the audio and images a quarter of the video.
+    work: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        """How much of the work is done, 0 to 1."""
+        total = sum(self.work.values()) or self.items
+        done = sum(self.work.get(name, 1.0 if not self.work else 0.0) for name in self.done)
+        return min(1.0, done / total) if total else 0.0
 
 
 @dataclass
@@ -207,6 +217,7 @@ class Monitor:
             others=others,
             done=done,
             failed=failed,
+            work=_work(plan, others),
         )
 
     def _item_results(self, paths: JobPaths, names: list[str]) -> dict[str, Any]:
@@ -364,3 +375,16 @@ def _job_id(described: dict[str, Any]) -> str | None:
 def _stream(described: dict[str, Any]) -> str | None:
     stream = _input(described).get("stream")
     return stream if isinstance(stream, str) else None
+
+
+def _work(plan: dict[str, Any], others: list[str]) -> dict[str, float]:
+    """Each work item's share of a timed plan's encoding; empty if the plan is not timed."""
+    duration = plan["facts"].get("duration")
+    chunks = plan["chunks"]
+    if not duration or not all("start" in c and "end" in c for c in chunks):
+        return {}
+    rungs = len(plan["renditions"])
+    work = {f"video-{c['index']:05d}": (c["end"] - c["start"]) * rungs for c in chunks}
+    for name in others:
+        work[name] = duration / 4 if name in ("audio", "images") else 0.1
+    return work

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import signal
 import socket
@@ -149,7 +150,8 @@ def _follow(monitor: Monitor, arn: str, job: str, began: float, engine: Any) -> 
         stamp = f"[{time.monotonic() - began:6.1f}s] "
         if tty:
             print(f"\r\033[K{stamp}{line}", end="", file=sys.stderr, flush=True)
-        elif line != last:
+        elif _ETA.sub("", line) != _ETA.sub("", last):
+            # Without a terminal, a line per change of state or count, not of the estimate.
             print(stamp + line, file=sys.stderr, flush=True)
         last = line
         if status["status"] not in ("STARTING", "RUNNING"):
@@ -197,6 +199,7 @@ class _Progress:
         self.monitor, self.arn, self.job = monitor, arn, job
         self.state = "starting"
         self.items_left = True
+        self.map_began: float | None = None
 
     def describe(self, status: str) -> str:
         if status == "STARTING":
@@ -213,11 +216,19 @@ class _Progress:
         p = self.monitor.progress(self.job)
         self.items_left = len(p.done) < p.items
         also = "".join(f" + {name}" for name in p.others)
-        plural = "s" if p.chunks != 1 else ""
+        done = f"{len(p.done)}/{p.items} items, {p.fraction:.0%}{self._left(p.fraction)}"
         return (
-            f"{map_state}: {len(p.done)}/{p.items} items "
-            f"({p.chunks} chunk{plural} x {p.rungs} rungs{also})"
+            f"{map_state}: {done} ({_count(p.chunks, 'chunk')} x {_count(p.rungs, 'rung')}{also})"
         )
+
+    def _left(self, fraction: float) -> str:
+        """About how long the rest takes, at the pace since the Map began."""
+        if self.map_began is None:
+            self.map_began = time.monotonic()
+        spent = time.monotonic() - self.map_began
+        if not 0 < fraction < 1 or spent < 1:
+            return ""
+        return f", ~{spent * (1 - fraction) / fraction:.0f} s left"
 
 
 def _source_problem(source: Path) -> str | None:
@@ -270,6 +281,13 @@ def _replace_folder(out: Path, fill: Callable[[Path], int]) -> int:
         shutil.rmtree(new, ignore_errors=True)
         raise
     return count
+
+
+_ETA = re.compile(r", ~\d+ s left")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:
