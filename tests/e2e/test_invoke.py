@@ -104,6 +104,32 @@ def test_a_sample_event_pinned_to_another_version_is_refused(stack: dict[str, st
     assert json.loads(done.stdout)["errorType"] == "SourceChangedError"
 
 
+def test_upload_points_a_sample_event_at_a_file_as_shipped(
+    stack: dict[str, str], clip: Any
+) -> None:
+    # GIVEN the shipped sample events, which name uploads nobody made
+    def invoked(function: str, event: str, *more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*VIDFLOW, "invoke", function, "--event", str(EVENTS / event), *more,
+             "--endpoint-url", stack["endpoint_url"], "--parameter", "Ladder=360:800"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    # WHEN each is run with --upload FILE
+    probed = invoked("probe", "probe.json", "--upload", str(clip("half_second")))
+    started = invoked("start_job", "s3-put-upload.json", "--upload", str(clip("half_second")))
+    # THEN the file is where the event says, and the step reads exactly that upload
+    assert probed.returncode == 0, probed.stderr
+    assert json.loads(probed.stdout)["duration"] == pytest.approx(0.5, abs=0.05)
+    assert started.returncode == 0, started.stderr
+    (job,) = json.loads(started.stdout)["jobs"]
+    assert job["key"] == "uploads/big game é.MP4"
+    # AND an event that names no upload says so
+    swept = invoked("live_sweep", "scheduled-live-sweep.json", "--upload", str(clip("half_second")))
+    assert swept.returncode == 2
+    assert swept.stderr.strip().endswith("names no upload (no source, no S3 record) for --upload")
+
+
 def test_the_upload_trigger_runs_with_the_s3_event(stack: dict[str, str]) -> None:
     started = invoke(stack, "StartJobFunction", "s3-put-upload.json")
     assert started.returncode == 0, started.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,13 @@ def add_invoke(commands: Commands) -> None:
     )
     invoke.add_argument("function", help="logical id (ProbeFunction) or code folder (probe)")
     invoke.add_argument("--event", type=Path, required=True, help="a JSON event file")
+    invoke.add_argument(
+        "--upload",
+        type=Path,
+        metavar="FILE",
+        help="first put FILE in the ingest bucket where the event's source (or S3 record) "
+        "says, and point the event at that upload (its ETag, version and size)",
+    )
     target_options(invoke)
     engine_options(invoke)
     invoke.set_defaults(run=invoke_function)
@@ -62,11 +70,19 @@ def invoke_function(args: argparse.Namespace) -> int:
     target = _target(args)
     if isinstance(target, int):
         return target
-    stack, aws_env, _ = target
+    stack, aws_env, session = target
     if stack.find_function(args.function) is None:
         known = ", ".join(sorted(f.logical_id for f in stack.functions()))
         print(f"error: no function {args.function!r} in the template ({known})", file=sys.stderr)
         return EXIT_USAGE
+    if args.upload is not None:
+        event = _with_upload(event, args.upload, stack, _s3(args, session))
+        if event is None:
+            print(
+                f"error: {args.event} names no upload (no source, no S3 record) for --upload",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     lambdas = built_runtime(stack, aws_env)
     try:
         result, error = lambdas.invoke(args.function, event)
@@ -78,6 +94,44 @@ def invoke_function(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _s3(args: argparse.Namespace, session: Any) -> Any:
+    endpoint = None if args.profile else args.endpoint_url
+    return session.client("s3", endpoint_url=endpoint)
+
+
+def _with_upload(event: Any, path: Path, stack: Any, s3: Any) -> Any:
+    """``event`` pointing at ``path``, uploaded to the stack's ingest bucket under the key
+    the event names; None if it names none."""
+    bucket = stack.outputs()["IngestBucketName"]
+
+    def upload(key: str) -> dict[str, Any]:
+        s3.upload_file(str(path), bucket, key)
+        described: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
+        return described
+
+    if isinstance(event, dict) and isinstance(event.get("source"), dict):
+        described = upload(event["source"]["key"])
+        source = {**event["source"], "bucket": bucket, "etag": described["ETag"].strip('"'),
+                  "size": described["ContentLength"]}  # fmt: skip
+        if "version_id" in source or described.get("VersionId"):
+            source["version_id"] = described.get("VersionId")
+        return {**event, "source": source}
+    if isinstance(event, dict) and event.get("Records"):
+        records = []
+        for record in event["Records"]:
+            key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
+            described = upload(key)
+            uploaded = {**record["s3"]["object"], "eTag": described["ETag"].strip('"'),
+                        "size": described["ContentLength"]}  # fmt: skip
+            if described.get("VersionId"):
+                uploaded["versionId"] = described["VersionId"]
+            s3_part = {**record["s3"], "bucket": {**record["s3"]["bucket"], "name": bucket},
+                       "object": uploaded}  # fmt: skip
+            records.append({**record, "s3": s3_part})
+        return {**event, "Records": records}
+    return None
 
 
 def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], Any] | int:
