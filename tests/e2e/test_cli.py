@@ -111,6 +111,10 @@ def test_version_and_every_positional_argument_say_what_they_are() -> None:
         assert described and all(len(line.split()) > 1 for line in described), usage
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _ours() -> set[str]:
     """Scratch folders and the processes a local stack runs (workers, their ffmpeg)."""
     scratch = {str(p) for p in Path(tempfile.gettempdir()).glob("vidflow-*")}
@@ -139,6 +143,9 @@ def test_an_interrupted_process_leaves_no_process_and_no_scratch(
     process = subprocess.Popen(
         [*VIDFLOW, "process", str(source), "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As from a terminal: a test runner started in the background ignores SIGINT,
+        # and its children would inherit that.
+        preexec_fn=_interruptible,
     )  # fmt: skip
     assert process.stderr is not None
     seen = []
