@@ -92,6 +92,11 @@ class IncompleteOutputError(VidflowError):
     """Publishing found work items without a recorded result; nothing was published."""
 
 
+class MissingJobRecordError(VidflowError):
+    """A step found no record of the earlier step it follows: that step has not run for
+    this job, or the job has ended and removed its records."""
+
+
 class TransientError(VidflowError):
     """A failure worth retrying: throttling, a storage 5xx, an interrupted encoder."""
 

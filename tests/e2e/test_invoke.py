@@ -23,7 +23,7 @@ def stack(clip: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     with vidflow_up("--parameter", "Ladder=360:800") as running:
         source = json.loads((EVENTS / "probe.json").read_text())["source"]
         s3 = running.client("s3")
-        # The 30 s clip has 2 s GOPs at 30 fps: the chunk in events/ is its second.
+        # The 30 s clip has 2 s GOPs at 30 fps: the chunk in events/ is its first.
         s3.upload_file(str(clip("h264_aac_2gop")), source["bucket"], source["key"])
         uploaded = s3.head_object(Bucket=source["bucket"], Key=source["key"])
         pinned = tmp_path_factory.mktemp("events")
@@ -68,7 +68,7 @@ def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> No
 
     chunk = invoke(stack, "transcode_chunk", "transcode-chunk.json")
     assert chunk.returncode == 0, chunk.stderr
-    assert json.loads(chunk.stdout)["item"] == "video-00001"
+    assert json.loads(chunk.stdout)["item"] == "video-00000"
 
     audio = invoke(stack, "transcode_audio", "transcode-audio.json")
     assert audio.returncode == 0, audio.stderr
@@ -78,7 +78,7 @@ def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> No
     assert images.returncode == 0, images.stderr
     assert json.loads(images.stdout)["item"] == "images"
 
-    # Chunks 0 and 2 were never encoded: publish refuses, and says why.
+    # Chunks 1 and 2 were never encoded: publish refuses, and says why.
     published = invoke(stack, "publish", "publish.json")
     assert published.returncode == 1
     assert json.loads(published.stdout)["errorType"] == "IncompleteOutputError"
@@ -105,7 +105,7 @@ def test_a_sample_event_pinned_to_another_version_is_refused(stack: dict[str, st
 
 
 def test_upload_points_a_sample_event_at_a_file_as_shipped(
-    stack: dict[str, str], clip: Any
+    stack: dict[str, str], clip: Any, tmp_path: Path
 ) -> None:
     # GIVEN the shipped sample events, which name uploads nobody made
     def invoked(function: str, event: str, *more: str) -> subprocess.CompletedProcess[str]:
@@ -127,7 +127,34 @@ def test_upload_points_a_sample_event_at_a_file_as_shipped(
     # AND an event that names no upload says so
     swept = invoked("live_sweep", "scheduled-live-sweep.json", "--upload", str(clip("half_second")))
     assert swept.returncode == 2
-    assert swept.stderr.strip().endswith("names no upload (no source, no S3 record) for --upload")
+    assert swept.stderr.strip().endswith(": no source, no S3 record")
+    # AND a subtitle file goes only where an event names a sidecar
+    captions = tmp_path / "game.en.srt"
+    captions.write_text("1\n00:00:00,000 --> 00:00:00,400\nKick-off\n")
+    misplaced = invoked("probe", "probe.json", "--upload", str(captions))
+    assert misplaced.returncode == 2
+    assert misplaced.stderr.strip() == (
+        "error: " + str(EVENTS / "probe.json") + " names no place for game.en.srt: "
+        "it takes a video for its source"
+    )
+
+
+def test_a_step_whose_earlier_step_never_ran_says_so(stack: dict[str, str], tmp_path: Path) -> None:
+    # GIVEN a chunk's event for a job that was never planned
+    event = json.loads((Path(stack["events"]) / "transcode-chunk.json").read_text())
+    (tmp_path / "orphan.json").write_text(json.dumps({**event, "job_id": "never-planned"}))
+    # WHEN it is invoked
+    done = subprocess.run(
+        [*VIDFLOW, "invoke", "transcode_chunk", "--event", str(tmp_path / "orphan.json"),
+         "--endpoint-url", stack["endpoint_url"]],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # THEN it fails by name, saying which record is missing and why it might be
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: MissingJobRecordError: no jobs/never-planned/plan.json: Plan has not run for "
+        "this job, or the job has ended and removed its records"
+    )
 
 
 def test_the_upload_trigger_runs_with_the_s3_event(stack: dict[str, str]) -> None:

@@ -46,8 +46,8 @@ def project_root() -> Path:
 def target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint-url",
-        default="http://127.0.0.1:4566",
-        help="the local stack to run against (default: vidflow up's)",
+        default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        help="the local stack to run against (default: $AWS_ENDPOINT_URL, else vidflow up's)",
     )
     parser.add_argument("--profile", help="run against real AWS with this profile instead")
     parser.add_argument("--region", help="with --profile: the region (default: the profile's)")

@@ -21,6 +21,7 @@ from workflow.cli.common import (
     reachable,
     target_options,
 )
+from workflow.media.subtitles import SIDECAR_FORMATS
 
 if TYPE_CHECKING:
     from workflow.cli.common import Commands
@@ -35,9 +36,11 @@ def add_invoke(commands: Commands) -> None:
     invoke.add_argument(
         "--upload",
         type=Path,
+        action="append",
         metavar="FILE",
         help="first put FILE in the ingest bucket where the event's source (or S3 record) "
-        "says, and point the event at that upload (its ETag, version and size)",
+        "says, and point the event at that upload (its ETag, version and size); a .srt or "
+        ".vtt file goes where a subtitles event's sidecar says (repeat for both)",
     )
     target_options(invoke)
     engine_options(invoke)
@@ -75,14 +78,13 @@ def invoke_function(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(f.logical_id for f in stack.functions()))
         print(f"error: no function {args.function!r} in the template ({known})", file=sys.stderr)
         return EXIT_USAGE
-    if args.upload is not None:
-        event = _with_upload(event, args.upload, stack, _s3(args, session))
-        if event is None:
-            print(
-                f"error: {args.event} names no upload (no source, no S3 record) for --upload",
-                file=sys.stderr,
-            )
+    for upload in args.upload or []:
+        uploaded = _with_upload(event, upload, stack, _s3(args, session))
+        if uploaded is None:
+            print(f"error: {args.event} names no place for {upload.name}: "
+                  f"{_places(event)}", file=sys.stderr)  # fmt: skip
             return EXIT_USAGE
+        event = uploaded
     lambdas = built_runtime(stack, aws_env)
     try:
         result, error = lambdas.invoke(args.function, event)
@@ -101,9 +103,26 @@ def _s3(args: argparse.Namespace, session: Any) -> Any:
     return session.client("s3", endpoint_url=endpoint)
 
 
+def _sidecar(event: Any) -> dict[str, Any] | None:
+    """A subtitles event's sidecar (its key and format), if it is one."""
+    item = event.get("item") if isinstance(event, dict) else None
+    sidecar = item.get("sidecar") if isinstance(item, dict) else None
+    return sidecar if isinstance(sidecar, dict) and "key" in sidecar else None
+
+
+def _places(event: Any) -> str:
+    """What an event lets ``--upload`` put where, for the error that says it fits nowhere."""
+    places = []
+    if isinstance(event, dict) and (isinstance(event.get("source"), dict) or event.get("Records")):
+        places.append("a video for its source")
+    if _sidecar(event) is not None:
+        places.append(f"a {' or '.join(SIDECAR_FORMATS)} file for its subtitles")
+    return "it takes " + " and ".join(places) if places else "no source, no S3 record"
+
+
 def _with_upload(event: Any, path: Path, stack: Any, s3: Any) -> Any:
     """``event`` pointing at ``path``, uploaded to the stack's ingest bucket under the key
-    the event names; None if it names none."""
+    the event names (a subtitle file: its sidecar's); None if it names none."""
     bucket = stack.outputs()["IngestBucketName"]
 
     def upload(key: str) -> dict[str, Any]:
@@ -111,6 +130,12 @@ def _with_upload(event: Any, path: Path, stack: Any, s3: Any) -> Any:
         described: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
         return described
 
+    sidecar = _sidecar(event)
+    if path.suffix.lower().lstrip(".") in SIDECAR_FORMATS:
+        if sidecar is None:
+            return None
+        described = upload(sidecar["key"])
+        return {**event, "item": {**event["item"], "etag": described["ETag"].strip('"')}}
     if isinstance(event, dict) and isinstance(event.get("source"), dict):
         described = upload(event["source"]["key"])
         source = {**event["source"], "bucket": bucket, "etag": described["ETag"].strip('"'),

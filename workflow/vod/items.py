@@ -15,7 +15,7 @@ from workflow.names import CMAF_INIT
 from workflow.runtime import Clients, Deadline
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
-from workflow.vod.jobs import JobPaths
+from workflow.vod.jobs import JobPaths, read_job_record
 from workflow.vod.records import Plan, Source, WorkItem
 
 
@@ -53,7 +53,7 @@ def work_item(step: ItemStep) -> Handler:
         output = Bucket(clients.s3, settings.output_bucket)
         try:
             with transient_aws_errors():
-                plan = Plan.from_dict(output.get_json(paths.plan_key))
+                plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
                 work = Work(paths, Source.from_dict(event["source"]), item, plan, output, clients)
                 return step(work, remaining)
         except VidflowError as exc:

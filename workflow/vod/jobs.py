@@ -6,6 +6,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
+
+from workflow.errors import MissingJobRecordError
+from workflow.storage import Bucket
 
 UPLOAD_PREFIX = "uploads/"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -82,3 +86,14 @@ class JobPaths:
     @property
     def manifest_key(self) -> str:
         return f"{self.output_prefix}manifest.json"
+
+
+def read_job_record(output: Bucket, key: str, writer: str) -> Any:
+    """The JSON record ``writer`` (a step) left at ``key`` for the steps after it."""
+    try:
+        return output.get_json(key)
+    except output.client.exceptions.NoSuchKey:
+        raise MissingJobRecordError(
+            f"no {key}: {writer} has not run for this job, or the job has ended and "
+            "removed its records"
+        ) from None

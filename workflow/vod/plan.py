@@ -13,7 +13,7 @@ from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
-from workflow.vod.jobs import JobPaths
+from workflow.vod.jobs import JobPaths, read_job_record
 from workflow.vod.records import Plan, ProbeRecord, Source, WorkItem
 
 
@@ -24,7 +24,7 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
     paths = JobPaths(event["job_id"])
     source = Source.from_dict(event["source"])
     output = Bucket(clients.s3, settings.output_bucket)
-    probed = ProbeRecord.from_dict(output.get_json(paths.probe_key))
+    probed = ProbeRecord.from_dict(read_job_record(output, paths.probe_key, "Probe"))
     facts = probed.facts
     renditions = build_ladder(
         facts.display_width, facts.display_height, facts.frame_rate, settings.ladder

@@ -16,7 +16,7 @@ from workflow.names import AUDIO, CMAF_INIT
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
-from workflow.vod.jobs import JobPaths
+from workflow.vod.jobs import JobPaths, read_job_record
 from workflow.vod.records import ImagesResult, Plan, SegmentsResult, SubtitlesResult
 
 Playlists = dict[str, list[hls.SegmentEntry]]
@@ -28,7 +28,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     began = time.monotonic()
     paths = JobPaths(event["job_id"])
     output = Bucket(clients.s3, settings.output_bucket)
-    plan = Plan.from_dict(output.get_json(paths.plan_key))
+    plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
     results = _results(output, paths, plan)
     encoded = {name: SegmentsResult.from_dict(r) for name, r in results.items() if "rungs" in r}
     playlists = _playlists(plan, encoded)

@@ -1,0 +1,96 @@
+"""The command blocks the README and docs/ tell a newcomer to run, run as they stand."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from tests.stack import vidflow_up
+
+ROOT = Path(__file__).resolve().parents[2]
+# What the README's tour listens on, as it says.
+TOUR_PORTS = (4566, 4567, 8080)
+
+
+def sh_block(page: Path, heading: str) -> str:
+    """The first ```sh block after ``heading`` in ``page``."""
+    text = page.read_text()
+    start = text.index(f"\n{heading}\n")
+    found = re.search(r"```sh\n(.*?)```", text[start:], re.DOTALL)
+    assert found, f"no sh block under {heading!r} in {page.name}"
+    return found.group(1)
+
+
+def in_a_clone(tmp_path: Path) -> Path:
+    """A folder that looks like the clone the docs run in: its venv and its events."""
+    for name in (".venv", "events"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    return tmp_path
+
+
+def run_block(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``script`` in bash, stopping at the first failing command; SIGINT at its default, as
+    in a terminal (a background test runner ignores it, and children inherit that)."""
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
+    # GIVEN a clone with nothing on the ports the tour uses
+    busy = [port for port in TOUR_PORTS if listening(port)]
+    assert not busy, f"the README's tour needs ports {busy} free; stop what listens there"
+    clone = in_a_clone(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIDFLOW_"))}
+    # WHEN the tour's block runs, command by command
+    done = run_block(sh_block(ROOT / "README.md", "## Tour"), clone, env)
+    # THEN every command succeeded, and each left what the tour says it does
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (clone / "out" / "master.m3u8").is_file()
+    ready = json.loads((clone / "up.json").read_text())
+    assert ready["endpoint_url"] == "http://127.0.0.1:4566"
+    assert '"executions": [' in done.stdout  # aws stepfunctions list-executions
+    assert "#EXT-X-STREAM-INF" in done.stdout  # the live stream's playlist
+    # AND the background processes went with the kill that ends the tour
+    deadline = time.monotonic() + 60
+    while any(listening(port) for port in TOUR_PORTS) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [port for port in TOUR_PORTS if listening(port)]
+    Path(ready["function_log"]).unlink(missing_ok=True)
+
+
+def test_every_sample_event_runs_in_order_as_documented(tmp_path: Path) -> None:
+    # GIVEN a fresh stack, and the tour's clip in a clone
+    clone = in_a_clone(tmp_path)
+    tour = sh_block(ROOT / "README.md", "## Tour")
+    make_clip = tour[tour.index("FFMPEG=") : tour.index("clip.mp4\n") + len("clip.mp4\n")]
+    with vidflow_up() as stack:
+        env = {**os.environ, "AWS_ENDPOINT_URL": stack.ready["endpoint_url"]}
+        # WHEN the docs' block runs every function with its sample event
+        events = sh_block(ROOT / "docs" / "local.md", "### Every sample event, in order")
+        script = make_clip + events
+        done = run_block(script, clone, env)
+        # THEN each succeeded, and the job's steps published its asset
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        s3 = stack.client("s3")
+        master = s3.get_object(
+            Bucket=stack.ready["output_bucket"], Key="outputs/big_game-b8c40d5e93072369/master.m3u8"
+        )["Body"].read()
+        assert b"#EXT-X-STREAM-INF" in master
+        # AND the live segment went out in every rung, and the stream waits for 43
+        results = [json.loads(r) for r in re.findall(r"^\{\n.*?^\}", done.stdout, re.M | re.S)]
+        published = next(r for r in results if "next_sequence" in r)
+        assert (published["sequence"], published["next_sequence"]) == (42, 43)
