@@ -145,7 +145,7 @@ def test_one_progress_serves_the_process_line_and_the_console(monkeypatch: Any) 
             s3.put_object(Bucket="out", Key=key, Body=json.dumps(body).encode())
         monitor = Monitor(History(), s3, "vidflow", "out", billing)
         # WHEN `vidflow process` draws its line and the console reads the job
-        line = _Progress(monitor, "arn", "job").describe("RUNNING")
+        line = _Progress(monitor, "arn", "job").read("RUNNING").line()
         job = monitor.job("job", {"status": "RUNNING"})
     # THEN both count the same items from the same records
     also = "+ audio + images + subtitles-en"
