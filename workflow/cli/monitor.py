@@ -1,8 +1,8 @@
 """What the console and ``vidflow executions`` show, read through the public AWS APIs.
 
 Everything comes from Step Functions (state machines, executions, their histories) and
-S3 (a job's plan, per-item results and progress, and manifest), through boto3 clients. The same code
-reads the local stack and a deployed one: only the clients' endpoint differs.
+S3 (a job's plan, per-item results and progress, and manifest), through boto3 clients. The
+same code reads the local stack and a deployed one: only the clients' endpoint differs.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """How far a running work item's encode is: a small record in the job's scratch, which
-``vidflow process`` and the console read through S3 as they read the results.
+``Monitor.progress`` (``vidflow process``) reads through S3 as it reads the results.
 
 A handful of PUTs per item: the first some seconds into the encode (a short item's
 result comes first), then at most one every few seconds, none once the encode is over.
@@ -26,6 +26,7 @@ def report_due(now: float, began: float, last: float | None) -> bool:
 
 
 def progress_record(item: str, fraction: float) -> dict[str, Any]:
+    """What an item's progress record holds."""
     return {"item": item, "fraction": round(min(1.0, max(0.0, fraction)), 4)}
 
 
