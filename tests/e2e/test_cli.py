@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
+import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,55 @@ def test_process_publishes_the_asset_and_prints_the_master(clip: Any, tmp_path: 
     assert (out / "master.m3u8").is_file() and (out / "manifest.json").is_file()
     assert "Traceback" not in done.stderr
     assert "succeeded" in done.stderr  # the progress display ends with the outcome
+
+
+def _terminal() -> tuple[int, int]:
+    """A pseudo-terminal 80 columns wide: the side a test reads, and the program's side."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    return controller, terminal
+
+
+TERMINAL_ENV = {**os.environ, "TERM": "xterm-256color"}
+
+
+def _read_terminal(controller: int, until: bytes | None = None) -> bytes:
+    """What a program writes to a terminal, until ``until`` appears or it closes its side."""
+    written = b""
+    with contextlib.suppress(OSError):  # Linux answers EIO once the other side is closed
+        while (until is None or until not in written) and (chunk := os.read(controller, 65536)):
+            written += chunk
+    return written
+
+
+def _plain(written: bytes) -> str:
+    """Terminal output as text, without its escape codes."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", written.decode("utf-8", "replace"))
+
+
+def test_process_on_a_terminal_draws_a_bar_and_ends_with_the_published_line(
+    clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN a terminal for vidflow's stderr
+    controller, terminal = _terminal()
+    out = tmp_path / "out"
+    # WHEN a video is processed
+    process = subprocess.Popen(
+        [*VIDFLOW, "process", str(clip("h264_aac_2gop")), "--out", str(out)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal, text=True,
+        env=TERMINAL_ENV,
+    )  # fmt: skip
+    os.close(terminal)
+    shown = _plain(_read_terminal(controller))
+    os.close(controller)
+    stdout = process.communicate(timeout=600)[0]
+    # THEN the bar, redrawn in place, ends at the outcome and 100%, on a line of its own
+    assert process.returncode == 0, shown
+    *_, bar, published, end = shown.split("\r\n")
+    assert re.fullmatch(r"\[ *[\d.]+s\] succeeded ━+ 100% *", bar.split("\r")[-1])
+    # AND the published line comes after it, and the master's path on stdout
+    assert re.fullmatch(rf"published \d+ files to {re.escape(str(out))} in [\d.]+ s", published)
+    assert end == "" and stdout.strip() == str(out / "master.m3u8")
 
 
 def test_process_rejects_bad_input_with_one_line_and_no_master(tmp_path: Path) -> None:
@@ -127,21 +182,27 @@ def _ours() -> set[str]:
     return scratch | running
 
 
-@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_process_leaves_no_process_and_no_scratch(
-    tmp_path: Path, signum: int, status: int
-) -> None:
-    # GIVEN a job long enough to be interrupted mid-transcode
-    source = tmp_path / "long.mp4"
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A job long enough to be interrupted mid-transcode."""
+    source = tmp_path_factory.mktemp("long") / "long.mp4"
     subprocess.run(
         [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
          "testsrc2=size=1280x720:rate=30:duration=40", "-c:v", "libx264", "-preset",
          "ultrafast", "-g", "60", str(source)],
         check=True,
     )  # fmt: skip
+    return source
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_process_leaves_no_process_and_no_scratch(
+    long_clip: Path, tmp_path: Path, signum: int, status: int
+) -> None:
+    # GIVEN a job long enough to be interrupted mid-transcode
     before = _ours()
     process = subprocess.Popen(
-        [*VIDFLOW, "process", str(source), "--out", str(tmp_path / "out")],
+        [*VIDFLOW, "process", str(long_clip), "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # As from a terminal: a test runner started in the background ignores SIGINT,
         # and its children would inherit that.
@@ -162,6 +223,29 @@ def test_an_interrupted_process_leaves_no_process_and_no_scratch(
     # AND no worker, no ffmpeg, no scratch folder and no partial output is left
     assert _ours() - before == set()
     assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_process_on_a_terminal_ends_its_bar_before_saying_so(
+    long_clip: Path, tmp_path: Path
+) -> None:
+    # GIVEN `vidflow process` drawing its bar on a terminal, its chunks encoding
+    controller, terminal = _terminal()
+    process = subprocess.Popen(
+        [*VIDFLOW, "process", str(long_clip), "--out", str(tmp_path / "out")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal,
+        env=TERMINAL_ENV, preexec_fn=_interruptible,
+    )  # fmt: skip
+    os.close(terminal)
+    written = _read_terminal(controller, until=b"Transcode:")
+    # WHEN Ctrl-C is pressed
+    process.send_signal(signal.SIGINT)
+    written += _read_terminal(controller)
+    os.close(controller)
+    # THEN the bar's line is ended, and "interrupted" stands on a line of its own
+    lines = _plain(written).split("\r\n")
+    assert process.wait(timeout=120) == 130, lines
+    assert lines[-2:] == ["interrupted", ""]
+    assert re.fullmatch(r"\[ *[\d.]+s\] .*━.*", lines[-3].split("\r")[-1])
 
 
 def test_process_names_a_folder_given_as_the_video(tmp_path: Path) -> None:

@@ -86,5 +86,7 @@ def test_job_paths_keep_outputs_scratch_and_failures_apart() -> None:
     assert paths.manifest_key.startswith(paths.output_prefix)
     assert paths.plan_key.startswith(paths.scratch_prefix)
     assert paths.result_key("video-00001").startswith(paths.results_prefix)
+    assert paths.progress_key("video-00001").startswith(paths.progress_prefix)
+    assert not paths.progress_prefix.startswith(paths.results_prefix)
     assert paths.failure_key == "failures/clip-0123456789abcdef.json"
     assert not paths.scratch_prefix.startswith(paths.output_prefix)

@@ -145,7 +145,7 @@ def test_one_progress_serves_the_process_line_and_the_console(monkeypatch: Any) 
             s3.put_object(Bucket="out", Key=key, Body=json.dumps(body).encode())
         monitor = Monitor(History(), s3, "vidflow", "out", billing)
         # WHEN `vidflow process` draws its line and the console reads the job
-        line = _Progress(monitor, "arn", "job").describe("RUNNING")
+        line = _Progress(monitor, "arn", "job").read("RUNNING").line()
         job = monitor.job("job", {"status": "RUNNING"})
     # THEN both count the same items from the same records
     also = "+ audio + images + subtitles-en"
@@ -174,3 +174,16 @@ def test_progress_weighs_items_by_their_encoding_work() -> None:
     assert (_count(1, "chunk"), _count(1, "rung"), _count(3, "rung")) == (
         "1 chunk", "1 rung", "3 rungs",
     )  # fmt: skip
+
+
+def test_a_running_item_counts_for_the_part_it_has_encoded() -> None:
+    from workflow.cli.monitor import JobProgress
+
+    # GIVEN two chunks of equal work, the first done, the second a quarter encoded
+    work = {"video-00000": 8.0, "video-00001": 8.0}
+    running = {"video-00000": 0.9, "video-00001": 0.25}
+    progress = JobProgress(2, 2, 2, [], ["video-00000"], [], work, running)
+    # THEN the job is as far as the whole first and a quarter of the second
+    assert progress.fraction == pytest.approx(10 / 16)
+    # AND a plan without times counts items alike
+    assert JobProgress(2, 2, 1, [], [], [], {}, {"video-00001": 0.5}).fraction == 0.25

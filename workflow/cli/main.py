@@ -72,9 +72,8 @@ def _interrupt_behind(exc: BaseException) -> BaseException | None:
 
 
 def _interrupted(status: int) -> int:
-    """End a progress line left open, say why the command stopped, exit 128 + signal."""
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    """Say why the command stopped, exit 128 + signal. (A progress display has ended its
+    own line by now.)"""
     print("interrupted", file=sys.stderr)
     return status
 

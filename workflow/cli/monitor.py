@@ -1,8 +1,8 @@
 """What the console and ``vidflow executions`` show, read through the public AWS APIs.
 
 Everything comes from Step Functions (state machines, executions, their histories) and
-S3 (a job's plan, per-item results and manifest), through boto3 clients. The same code
-reads the local stack and a deployed one: only the clients' endpoint differs.
+S3 (a job's plan, per-item results and progress, and manifest), through boto3 clients. The
+same code reads the local stack and a deployed one: only the clients' endpoint differs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from workflow.cli.billing import VodBilling
 from workflow.storage import Bucket
 from workflow.vod.jobs import JobPaths
+from workflow.vod.progress import recorded_fraction
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -34,7 +35,7 @@ def _seconds(start: Any, stop: Any) -> float | None:
 @dataclass(frozen=True)
 class JobProgress:
     """How far a VOD job's Map is: its work items (chunks x rungs, plus the others by
-    name), those with a result and those that failed."""
+    name), those with a result, those that failed, and how far those running are."""
 
     items: int
     chunks: int
@@ -45,12 +46,16 @@ class JobProgress:
     # Each item's share of the encoding work, by name (all equal where the plan is not
     # timed): a chunk's seconds times its rungs, the audio and images a quarter of the video.
     work: dict[str, float] = field(default_factory=dict)
+    # How far each item without a result is, 0 to 1, as its encode last wrote.
+    running: dict[str, float] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
-        """How much of the work is done, 0 to 1."""
+        """How much of the work is done, 0 to 1: the items done, and the running ones' part."""
         total = sum(self.work.values()) or self.items
-        done = sum(self.work.get(name, 1.0 if not self.work else 0.0) for name in self.done)
+        shares = self.running | dict.fromkeys(self.done, 1.0)  # a result counts whole
+        unweighed = 0.0 if self.work else 1.0
+        done = sum(self.work.get(name, unweighed) * share for name, share in shares.items())
         return min(1.0, done / total) if total else 0.0
 
 
@@ -68,6 +73,8 @@ class Monitor:
     # A work item's result record is written once: read each once, not on every refresh.
     _results: dict[str, Any] = field(default_factory=dict)
     _plans: dict[str, Any] = field(default_factory=dict)
+    # A running item's progress record, read again only once its ETag changes.
+    _running: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -194,8 +201,9 @@ class Monitor:
         }
 
     def progress(self, job: str) -> JobProgress:
-        """A job's work items and which are done or failed: its plan, read once, and the
-        names of its result and error records (listed, not read)."""
+        """A job's work items, which are done or failed, and how far the others are: its
+        plan, read once, the names of its result and error records (listed, not read), and
+        the progress records of items without a result."""
         paths = JobPaths(job)
         with self._lock:
             plan = self._plans.get(job)
@@ -218,7 +226,25 @@ class Monitor:
             done=done,
             failed=failed,
             work=_work(plan, others),
+            running=self._running_items(paths, done),
         )
+
+    def _running_items(self, paths: JobPaths, done: list[str]) -> dict[str, float]:
+        """How far each item without a result is, by its progress record."""
+        running = {}
+        for listed in self.output.objects(paths.progress_prefix):
+            key, name = listed["Key"], PurePosixPath(listed["Key"]).stem
+            if name in done:
+                continue
+            with self._lock:
+                etag, fraction = self._running.get(key, (None, None))
+            if etag != listed["ETag"]:
+                fraction = recorded_fraction(self._json(key))
+                with self._lock:
+                    self._running[key] = (listed["ETag"], fraction)
+            if fraction is not None:
+                running[name] = fraction
+        return running
 
     def _item_results(self, paths: JobPaths, names: list[str]) -> dict[str, Any]:
         """The result records of these work items: each is written once, so read once."""

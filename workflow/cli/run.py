@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import shutil
 import signal
 import socket
@@ -14,7 +13,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,30 +135,70 @@ def _process_with(engine: Any, source: Path, out: Path) -> int:
 
 
 def _follow(monitor: Monitor, arn: str, job: str, began: float, engine: Any) -> dict[str, Any]:
-    """Wait for the execution, drawing its state and work-item progress on stderr; a job
+    """Wait for the execution, showing its state and work-item progress on stderr; a job
     that cannot start ends the wait with the reason."""
     sfn = monitor.sfn
-    tty = sys.stderr.isatty()
     progress = _Progress(monitor, arn, job)
+    display = _progress_bar if sys.stderr.isatty() else _line_per_change
+    with display(began) as show:
+        while True:
+            try:
+                status = dict(sfn.describe_execution(executionArn=arn))
+            except sfn.exceptions.ExecutionDoesNotExist:
+                status = _not_started(engine, time.monotonic() - began)
+            show(progress.read(status["status"]))
+            if status["status"] not in ("STARTING", "RUNNING"):
+                return status
+            time.sleep(1.0)
+
+
+@contextlib.contextmanager
+def _progress_bar(began: float) -> Iterator[Callable[[_Reading], None]]:
+    """On a terminal: the state, a bar, the percentage and the time left, redrawn in
+    place and left on its own line however the wait ends; what the work items are, once,
+    above it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    columns = (
+        TextColumn("[{task.fields[spent]:6.1f}s]", markup=False),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(bar_width=None),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[left]}", markup=False),
+    )
+    console = Console(stderr=True, highlight=False)
+    with Progress(*columns, console=console, refresh_per_second=4, expand=True) as bar:
+        task = bar.add_task("", total=None, spent=0.0, left="")
+        shapes: set[str] = set()
+
+        def show(reading: _Reading) -> None:
+            if reading.fraction is not None:
+                bar.update(task, total=1.0, completed=reading.fraction)
+            left = f"~{reading.left:.0f} s left" if reading.left is not None else ""
+            spent = time.monotonic() - began
+            bar.update(task, description=reading.label, spent=spent, left=left)
+            if reading.shape and reading.shape not in shapes:
+                shapes.add(reading.shape)
+                console.print(f"{reading.state}: {reading.shape}", markup=False)
+
+        yield show
+
+
+@contextlib.contextmanager
+def _line_per_change(began: float) -> Iterator[Callable[[_Reading], None]]:
+    """Without a terminal: a line per change of state, count or percentage, not of the
+    estimate."""
     last = ""
-    while True:
-        try:
-            status = dict(sfn.describe_execution(executionArn=arn))
-        except sfn.exceptions.ExecutionDoesNotExist:
-            status = _not_started(engine, time.monotonic() - began)
-        line = progress.describe(status["status"])
-        stamp = f"[{time.monotonic() - began:6.1f}s] "
-        if tty:
-            print(f"\r\033[K{stamp}{line}", end="", file=sys.stderr, flush=True)
-        elif _ETA.sub("", line) != _ETA.sub("", last):
-            # Without a terminal, a line per change of state or count, not of the estimate.
-            print(stamp + line, file=sys.stderr, flush=True)
-        last = line
-        if status["status"] not in ("STARTING", "RUNNING"):
-            if tty:
-                print(file=sys.stderr)
-            return status
-        time.sleep(1.0)
+
+    def show(reading: _Reading) -> None:
+        nonlocal last
+        if reading.line(estimate=False) != last:
+            stamp = f"[{time.monotonic() - began:6.1f}s] "
+            print(stamp + reading.line(), file=sys.stderr, flush=True)
+        last = reading.line(estimate=False)
+
+    yield show
 
 
 # How long an upload may go without its execution before process gives up on it: far
@@ -188,11 +228,35 @@ def _not_started(engine: Any, waited: float) -> dict[str, Any]:
     return {"status": "STARTING"}
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What ``process`` shows of a job at one moment: its state, and in the Map its items,
+    what they are, the fraction of the work done and the seconds that are likely left."""
+
+    state: str
+    items: str = ""
+    shape: str = ""
+    fraction: float | None = None
+    left: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The state and items done, beside a bar that shows the rest."""
+        return f"{self.state}: {self.items}" if self.items else self.state
+
+    def line(self, estimate: bool = True) -> str:
+        """All of it on one line (or all but the estimate)."""
+        if not self.items:
+            return self.state
+        left = f", ~{self.left:.0f} s left" if estimate and self.left is not None else ""
+        return f"{self.state}: {self.items}, {self.fraction or 0:.0%}{left} ({self.shape})"
+
+
 class _Progress:
-    """One line about a running VOD execution: its state, and items done in the Map.
+    """Reads how far a running VOD execution is: its state, and in the Map its items.
 
     Each refresh costs API calls on the same CPUs that transcode, so the history is
-    read only while it can change the line: not while the Map has items left to do.
+    read only while it can change the reading: not while the Map has items left to do.
     """
 
     def __init__(self, monitor: Monitor, arn: str, job: str) -> None:
@@ -201,34 +265,37 @@ class _Progress:
         self.items_left = True
         self.map_began: float | None = None
 
-    def describe(self, status: str) -> str:
+    def read(self, status: str) -> _Reading:
         if status == "STARTING":
-            return "waiting for the upload event"
+            return _Reading("waiting for the upload event")
         if status == "NOT_STARTED":
-            return "the job did not start"
+            return _Reading("the job did not start")
         if status != "RUNNING":
-            return status.lower()
+            return _Reading(status.lower(), fraction=1.0 if status == "SUCCEEDED" else None)
         map_state = self.monitor.billing.map_state
         if self.state != map_state or not self.items_left:
             self.state = self.monitor.current_state(self.arn) or "starting"
         if self.state != map_state:
-            return self.state
+            return _Reading(self.state)
         p = self.monitor.progress(self.job)
         self.items_left = len(p.done) < p.items
         also = "".join(f" + {name}" for name in p.others)
-        done = f"{len(p.done)}/{p.items} items, {p.fraction:.0%}{self._left(p.fraction)}"
-        return (
-            f"{map_state}: {done} ({_count(p.chunks, 'chunk')} x {_count(p.rungs, 'rung')}{also})"
+        return _Reading(
+            map_state,
+            items=f"{len(p.done)}/{p.items} items",
+            shape=f"{_count(p.chunks, 'chunk')} x {_count(p.rungs, 'rung')}{also}",
+            fraction=p.fraction,
+            left=self._left(p.fraction),
         )
 
-    def _left(self, fraction: float) -> str:
-        """About how long the rest takes, at the pace since the Map began."""
+    def _left(self, fraction: float) -> float | None:
+        """About how many seconds the rest takes, at the pace since the Map began."""
         if self.map_began is None:
             self.map_began = time.monotonic()
         spent = time.monotonic() - self.map_began
         if not 0 < fraction < 1 or spent < 1:
-            return ""
-        return f", ~{spent * (1 - fraction) / fraction:.0f} s left"
+            return None
+        return spent * (1 - fraction) / fraction
 
 
 def _source_problem(source: Path) -> str | None:
@@ -281,9 +348,6 @@ def _replace_folder(out: Path, fill: Callable[[Path], int]) -> int:
         shutil.rmtree(new, ignore_errors=True)
         raise
     return count
-
-
-_ETA = re.compile(r", ~\d+ s left")
 
 
 def _count(n: int, noun: str) -> str:

@@ -3,7 +3,8 @@ segment and fragments."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,23 +23,53 @@ def encode_span(
     end: float,
     *,
     timeout: float,
+    on_progress: Callable[[float], None] | None = None,
 ) -> dict[str, list[runner.Segment]]:
     """Run the encodes of one span of the source at once (each writes ``workdir/<rung>/``);
     then each rung's segments, the video rungs cut at the same instants.
 
     ``start`` and ``end`` are the span's source times; the outputs carry them shifted
-    by ``TS_OFFSET``.
+    by ``TS_OFFSET``. With ``on_progress``, it is called with the fraction of the span
+    encoded as the encodes report.
     """
     for rung in rungs:
         (workdir / rung).mkdir()
+    reports = span_reports(len(commands), end - start, on_progress)
     with ThreadPoolExecutor(max_workers=len(commands)) as pool:
-        list(pool.map(lambda command: runner.run_ffmpeg(command, timeout=timeout), commands))
+        list(pool.map(lambda c, r: runner.run_ffmpeg(c, timeout, r), commands, reports))
     segments = {
         rung: runner.listed_segments(workdir / rung, start + TS_OFFSET, end + TS_OFFSET)
         for rung in rungs
     }
     check_same_boundaries({rung: s for rung, s in segments.items() if rung != AUDIO})
     return segments
+
+
+def span_reports(
+    encodes: int, length: float, on_fraction: Callable[[float], None] | None
+) -> list[runner.ProgressCallback | None]:
+    """One progress callback per encode of a span ``length`` seconds long, each passing on
+    the span's fraction encoded: the mean over the encodes of the seconds each has
+    encoded, as a share of the span.
+
+    ffmpeg counts the seconds from its output's first timestamp, whatever offset the
+    output carries.
+    """
+    if on_fraction is None:
+        return [None] * encodes
+    shares = [0.0] * encodes
+    lock = threading.Lock()
+
+    def reporter(index: int) -> runner.ProgressCallback:
+        def report(seconds: float) -> None:
+            with lock:
+                share = min(1.0, seconds / length) if length > 0 else 0.0
+                shares[index] = max(shares[index], share)
+                on_fraction(sum(shares) / encodes)
+
+        return report
+
+    return [reporter(index) for index in range(encodes)]
 
 
 def check_same_boundaries(rungs: dict[str, list[runner.Segment]]) -> None:

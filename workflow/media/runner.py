@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 import signal
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,17 +68,51 @@ def time_limit(remaining: float, output_seconds: float) -> float:
     return max(1.0, min(by_work, remaining - REPORTING_RESERVE))
 
 
-def run_ffmpeg(args: Sequence[str], timeout: float) -> None:
-    """Run one ffmpeg command (never through a shell) within ``timeout`` seconds."""
-    with subprocess.Popen(
-        list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    ) as process:
+# Called with the seconds of output an ffmpeg has encoded so far.
+ProgressCallback = Callable[[float], None]
+
+# ffmpeg writes a block of ``key=value`` lines to stdout about twice a second, each ending
+# in ``progress=continue`` (or ``=end``); nothing else of it goes to stdout.
+PROGRESS_ARGS = ("-progress", "pipe:1", "-nostats")
+_CLOCK = re.compile(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)")
+# ffmpeg prints an unset time as one overflowed to about 2**63 us: nothing real lasts a week.
+_MOST_SECONDS = 7 * 24 * 3600.0
+
+log = logging.getLogger("vidflow.ffmpeg")
+
+
+def run_ffmpeg(
+    args: Sequence[str], timeout: float, on_progress: ProgressCallback | None = None
+) -> None:
+    """Run one ffmpeg command (never through a shell) within ``timeout`` seconds.
+
+    With ``on_progress``, ffmpeg reports as it goes and each report's seconds encoded are
+    passed on, from another thread; every call has returned by the time this does.
+    """
+    command = list(args)
+    if on_progress is not None:
+        command[1:1] = PROGRESS_ARGS
+    reading, writing = os.pipe()
+    try:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=writing, stderr=subprocess.PIPE
+        )
+    except BaseException:
+        os.close(reading)
+        raise
+    finally:
+        os.close(writing)  # ffmpeg has its own: its stdout ends when it does
+    reader = threading.Thread(target=_read_progress, args=(reading, on_progress), daemon=True)
+    reader.start()
+    with process:
         try:
             _, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+            reader.join()
             raise TranscodeInterruptedError(f"ffmpeg ran past its {timeout:.0f} s limit") from None
+    reader.join()
     if process.returncode < 0:
         name = signal.Signals(-process.returncode).name
         raise TranscodeInterruptedError(f"ffmpeg was killed by {name}")
@@ -85,6 +121,55 @@ def run_ffmpeg(args: Sequence[str], timeout: float) -> None:
         if _NETWORK_TROUBLE.search(reason):
             raise TranscodeInterruptedError(f"ffmpeg lost its source: {reason}")
         raise TranscodeError(f"ffmpeg failed: {reason}")
+
+
+def _read_progress(descriptor: int, on_progress: ProgressCallback | None) -> None:
+    """Read ffmpeg's stdout to its end, passing on the seconds of each progress report.
+
+    Reading goes on whatever the callback does: ffmpeg stalls once its stdout is full.
+    """
+    with open(descriptor, encoding="utf-8", errors="replace") as stdout:
+        for block in progress_blocks(stdout):
+            seconds = encoded_seconds(block)
+            if on_progress is None or seconds is None:
+                continue
+            try:
+                on_progress(seconds)
+            except Exception:
+                # A progress report is only a report: the encode goes on without it.
+                log.warning("a progress report failed", exc_info=True)
+
+
+def progress_blocks(lines: Iterable[str]) -> Iterator[dict[str, str]]:
+    """The reports in ffmpeg's ``-progress`` output: each block of ``key=value`` lines up
+    to its ``progress=`` line, as a dict."""
+    block: dict[str, str] = {}
+    for line in lines:
+        key, equals, value = line.strip().partition("=")
+        if not equals:
+            continue
+        block[key] = value
+        if key == "progress":
+            yield block
+            block = {}
+
+
+def encoded_seconds(report: Mapping[str, str]) -> float | None:
+    """Seconds of output encoded, from one ``-progress`` report; None where it gives none.
+
+    ``out_time_us`` and ``out_time_ms`` are both microseconds (the latter misnamed, and
+    the only one older ffmpeg writes); ``out_time`` is ``HH:MM:SS.ffffff``. A time not
+    yet known reads ``N/A``, or overflowed.
+    """
+    micros = report.get("out_time_us") or report.get("out_time_ms") or ""
+    if micros.isdigit():
+        seconds = int(micros) / 1e6
+    elif clock := _CLOCK.fullmatch(report.get("out_time", "")):
+        hours, minutes, rest = clock.groups()
+        seconds = int(hours) * 3600 + int(minutes) * 60 + float(rest)
+    else:
+        return None
+    return seconds if seconds <= _MOST_SECONDS else None
 
 
 def last_error_line(stderr: bytes) -> str:

@@ -41,6 +41,7 @@ def transcode_audio(work: Work, remaining: Deadline) -> dict[str, Any]:
                 facts.start_time + facts.duration,
                 # AAC runs far faster than x264: a quarter of its length in video-seconds.
                 timeout=runner.time_limit(remaining(), facts.duration / 4),
+                on_progress=work.progress(),
             )
         inits: dict[str, dict[str, Any]] = {}
         if plan.cmaf:

@@ -39,6 +39,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                 chunk.start,
                 chunk.end,
                 timeout=runner.time_limit(remaining(), chunk.duration * len(renditions)),
+                on_progress=work.progress(),
             )
         encoded = time.monotonic()
         inits: dict[str, dict[str, Any]] = {}

@@ -16,6 +16,7 @@ from workflow.runtime import Clients, Deadline
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths, read_job_record
+from workflow.vod.progress import ItemProgress
 from workflow.vod.records import Plan, Source, WorkItem
 
 
@@ -30,6 +31,11 @@ class Work:
     plan: Plan
     output: Bucket
     clients: Clients
+
+    def progress(self) -> ItemProgress:
+        """Where this item's encode says how far it is while it runs."""
+        key = self.paths.progress_key(self.item.name)
+        return ItemProgress(self.output, key, self.item.name, self.clients.clock)
 
 
 ItemStep = Callable[[Work, Deadline], dict[str, Any]]

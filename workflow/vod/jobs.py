@@ -71,6 +71,14 @@ class JobPaths:
     def results_prefix(self) -> str:
         return f"{self.scratch_prefix}results/"
 
+    def progress_key(self, item: str) -> str:
+        """How far an item's encode is while it runs (``workflow.vod.progress``)."""
+        return f"{self.progress_prefix}{item}.json"
+
+    @property
+    def progress_prefix(self) -> str:
+        return f"{self.scratch_prefix}progress/"
+
     @property
     def failure_key(self) -> str:
         return f"failures/{self.job_id}.json"
