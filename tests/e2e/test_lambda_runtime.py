@@ -171,3 +171,27 @@ def test_a_workers_modules_come_from_its_artefacts_alone(engine: Any) -> None:
     assert outside == {}
     assert any("PyAVLayer" in file for file in result["modules"].values())
     assert sys.prefix not in json.dumps(result) and "site-packages" not in json.dumps(result)
+
+
+def test_a_worker_ended_twice_closes_only_its_own_files(engine: Any) -> None:
+    from workflow.local.engine import built_runtime
+
+    # GIVEN a runtime of its own, with one warm worker that has been ended
+    lambdas = built_runtime(engine.stack, {})
+    try:
+        lambdas.introspect("ProbeFunction")
+        (worker,) = lambdas.workers()
+        pipes = {worker._to_worker, worker._from_worker}
+        worker.kill()
+        # WHEN new files take the numbers its pipes had, and it is ended again (as stop()
+        # and a retiring thread both may)
+        read, write = os.pipe()
+        assert {read, write} & pipes, "the test needs the pipes' numbers reused"
+        worker.kill()
+        # THEN the new files are still open
+        os.write(write, b"x")
+        assert os.read(read, 1) == b"x"
+        os.close(read)
+        os.close(write)
+    finally:
+        lambdas.stop()

@@ -150,6 +150,8 @@ class Worker:
         os.close(to_worker_r)
         os.close(from_worker_w)
         self._buffer = b""
+        self._kill_lock = threading.Lock()
+        self._killed = False
 
     def follow_output(self, write: Callable[[str], None]) -> None:
         """Copy the worker's stdout and stderr, line by line, until it exits."""
@@ -253,14 +255,20 @@ class Worker:
         return self.process.poll() is None
 
     def kill(self) -> None:
-        """End the environment: the worker and everything it started."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        for fd in (self._to_worker, self._from_worker):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        """End the environment: the worker and everything it started. Once only: stop()
+        and a retiring thread may both get here, and a pipe closed twice would close
+        whatever file another thread has opened under the same number since."""
+        with self._kill_lock:
+            if self._killed:
+                return
+            self._killed = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            for fd in (self._to_worker, self._from_worker):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _listdir(path: str) -> list[str]:
