@@ -13,7 +13,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import termios
 import time
 from pathlib import Path
@@ -170,16 +169,17 @@ def _interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _ours() -> set[str]:
-    """Scratch folders and the processes a local stack runs (workers, their ffmpeg)."""
-    scratch = {str(p) for p in Path(tempfile.gettempdir()).glob("vidflow-*")}
-    listed = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    running = {
-        line.split()[0]
-        for line in listed.splitlines()
-        if "vidflow_bootstrap" in line or "FfmpegLayer/bin/ffmpeg" in line
-    }
-    return scratch | running
+def _left_by(tmp: Path) -> set[str]:
+    """What a `vidflow` run with ``TMPDIR=tmp`` left: anything in that folder (scratch, the
+    workers' own temporary folders) and any process whose ``TMPDIR`` is in it (workers, the
+    ffmpeg they started), whatever else runs on the machine."""
+    left = {str(path) for path in tmp.iterdir()}
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            for entry in (proc / "environ").read_bytes().split(b"\0"):
+                if entry.startswith(b"TMPDIR=") and entry[7:].startswith(bytes(tmp)):
+                    left.add(f"pid {proc.name}")
+    return left
 
 
 @pytest.fixture(scope="module")
@@ -200,10 +200,12 @@ def test_an_interrupted_process_leaves_no_process_and_no_scratch(
     long_clip: Path, tmp_path: Path, signum: int, status: int
 ) -> None:
     # GIVEN a job long enough to be interrupted mid-transcode
-    before = _ours()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     process = subprocess.Popen(
         [*VIDFLOW, "process", str(long_clip), "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
         # As from a terminal: a test runner started in the background ignores SIGINT,
         # and its children would inherit that.
         preexec_fn=_interruptible,
@@ -221,7 +223,7 @@ def test_an_interrupted_process_leaves_no_process_and_no_scratch(
     assert process.returncode == status, "".join(seen) + rest
     assert rest.splitlines()[-1] == "interrupted"
     # AND no worker, no ffmpeg, no scratch folder and no partial output is left
-    assert _ours() - before == set()
+    assert _left_by(scratch) == set()
     assert not (tmp_path / "out").exists()
 
 
