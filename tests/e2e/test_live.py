@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
@@ -51,7 +52,8 @@ class Venue:
     engine: Any
     stream: str
     workdir: Path
-    uploads: int = 0
+    # (sequence, content hash) of each segment version pushed: one execution each.
+    versions: set[tuple[int, str]] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -69,7 +71,7 @@ class Venue:
         self.s3.upload_file(
             str(path), self.engine.endpoints.ingest_bucket, f"live/{self.stream}/{sequence}{suffix}"
         )
-        self.uploads += 1
+        self.versions.add((sequence, hashlib.md5(path.read_bytes()).hexdigest()))
 
     def end(self) -> None:
         self.s3.put_object(
@@ -101,7 +103,8 @@ class Venue:
         raise AssertionError(f"timed out; playlists now: {self.playlist(RUNGS[0])!r}")
 
     def wait_for_executions(self) -> None:
-        """Until every execution of this stream has finished."""
+        """Until every pushed segment's execution has started and finished (an upload
+        starts its execution a moment later, through its S3 event)."""
         sfn = self.engine.client("stepfunctions")
         arn = self.engine.endpoints.live_state_machine_arn
 
@@ -111,7 +114,8 @@ class Venue:
                 for e in sfn.list_executions(stateMachineArn=arn)["executions"]
                 if e["name"].startswith(f"{self.stream}-")
             ]
-            return bool(mine) and all(e["status"] != "RUNNING" for e in mine)
+            started = len(mine) >= max(1, len(self.versions))
+            return started and all(e["status"] != "RUNNING" for e in mine)
 
         self.wait(settled)
 

@@ -103,6 +103,31 @@ def test_the_stream_starts_at_its_lowest_segment_only_after_waiting_for_earlier_
     assert [e.sequence for e in declared.entries] == [5]
 
 
+def test_a_late_first_segment_that_was_uploaded_is_a_gap_never_a_hole_before_the_playlist() -> None:
+    # GIVEN segments 0, 1, 2 uploaded and the end marker at t=0; 1 and 2 published at 13 s,
+    # after the gap timeout, while 0 is still being encoded (the README tour under load)
+    ending = Ending(last_sequence=2, at=0.0)
+    playlist = advance(
+        LivePlaylist(), arrived(1, 2, at=13.0), now=13.0, window=0, ending=ending,
+        lowest_upload=0, **STEP,
+    )  # fmt: skip
+    # THEN the stream starts at 0, as a gap, and closes with every uploaded segment
+    assert playlist.first_sequence == 0 and playlist.ended
+    assert [(e.sequence, e.gap) for e in playlist.entries] == [(0, True), (1, False), (2, False)]
+    # AND while the timeout runs, it waits for 0 rather than starting without it
+    ending = Ending(last_sequence=2, at=10.0)
+    waiting = advance(
+        LivePlaylist(), arrived(1, 2, at=13.0), now=13.0, window=0, ending=ending,
+        lowest_upload=0, **STEP,
+    )  # fmt: skip
+    assert waiting.first_sequence is None and waiting.entries == ()
+    shown = advance(
+        waiting, {**arrived(1, 2, at=13.0), **arrived(0, at=14.0)}, now=14.0, window=0,
+        ending=ending, lowest_upload=0, **STEP,
+    )  # fmt: skip
+    assert [(e.sequence, e.gap) for e in shown.entries] == [(0, False), (1, False), (2, False)]
+
+
 def test_the_state_round_trips_through_its_compact_form() -> None:
     arrivals = {**arrived(0, 1, 3, at=0.0), 2: Arrival(3.0, 0.0, failed=True)}
     playlist = advance(LivePlaylist(), arrivals, now=1.0, window=3, **STEP)
@@ -127,3 +152,32 @@ def test_any_arrival_order_with_duplicates_shows_every_segment_once_in_order(
         assert shown == list(range(len(shown)))
         assert all(a < b for a, b in pairwise(shown))
     assert [e.sequence for e in playlist.entries] == list(range(20))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.permutations(range(8)),
+    st.lists(st.floats(0.0, 30.0), min_size=8, max_size=8),
+    st.lists(st.floats(0.0, 30.0), min_size=8, max_size=8),
+    st.booleans(),
+)
+def test_whenever_segments_finish_every_uploaded_one_is_shown_or_a_gap_in_order(
+    order: list[int], finish: list[float], looks: list[float], ended: bool
+) -> None:
+    # GIVEN segments 0-7 all uploaded at t=0 (and maybe the end marker), finishing in any
+    # order at any time, the playlist advanced at any moments
+    finished = {sequence: finish[i] for i, sequence in enumerate(order)}
+    ending = Ending(last_sequence=7, at=0.0) if ended else None
+    playlist, shown = LivePlaylist(), []
+    for now in [*sorted(looks), 100.0]:
+        arrivals = {s: Arrival(4.0, at) for s, at in finished.items() if at <= now}
+        playlist = advance(
+            playlist, arrivals, now=now, window=0, ending=ending, lowest_upload=0, **STEP
+        )
+        # THEN the playlist always starts at 0 and grows one sequence at a time
+        before, shown = len(shown), [e.sequence for e in playlist.entries]
+        assert shown == list(range(len(shown)))
+        # AND a segment becomes a gap only if it had not arrived when its turn came
+        assert all(finished[e.sequence] > now for e in playlist.entries[before:] if e.gap)
+    # AND in the end every segment is there, shown or a gap
+    assert [e.sequence for e in playlist.entries] == list(range(8))

@@ -131,3 +131,43 @@ def test_a_lease_outlives_no_writer_by_the_clock(
     clock.now += LEASE_SECONDS + 1
     assert advance_stream("game", settings, clients)["writer"] is True
     assert shown(clients) == ["seg_00000.ts"]
+
+
+def test_a_first_segment_published_after_its_gap_timeout_is_a_gap_never_left_out(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN segments 0, 1, 2 uploaded, and 1 and 2 published while 0 is still encoding
+    for sequence in (0, 2, 1):
+        table.note_upload("game", sequence)
+    arrive(2, settings, clients)
+    arrive(1, settings, clients)
+    assert not clients.s3.list_objects_v2(Bucket=OUTPUT).get("Contents")
+    # WHEN the gap timeout passes without 0
+    clock.now += 6.1
+    advance_stream("game", settings, clients)
+    # THEN the playlist starts at 0, as a gap: it does not start at 1 and leave 0 out
+    assert shown(clients) == ["#EXT-X-GAP", "seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+    # AND 0, published late, changes the live playlist no more than any late segment
+    arrive(0, settings, clients)
+    assert shown(clients)[:2] == ["#EXT-X-GAP", "seg_00000.ts"]
+    # AND when the stream ends, the recording has it
+    table.mark_ended("game", {"last_sequence": 2, "at": clock()})
+    table.count_change("game")
+    assert advance_stream("game", settings, clients)["ended"] is True
+    key = f"{StreamPaths('game').prefix}360p/index.m3u8"
+    recording = clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
+    assert "#EXT-X-GAP" not in recording and "seg_00000.ts" in recording
+
+
+def test_the_lowest_upload_is_kept_whatever_order_segments_are_uploaded_in(
+    live: tuple[Settings, Clients],
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    for sequence in (3, 1, 2, 1, 4):
+        table.note_upload("game", sequence)
+    assert table.require("game").lowest_upload == 1
+    table.note_upload("other", 7)
+    assert table.require("other").lowest_upload == 7

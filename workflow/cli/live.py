@@ -40,6 +40,12 @@ def add_live(commands: Commands) -> None:
     simulate.add_argument("--seed", type=int, default=0, help="for --shuffle and --duplicates")
     simulate.add_argument("--height", type=int, help="scale the source to this height first")
     simulate.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        help="seconds after the last upload to wait for every segment and the recording (180)",
+    )
+    simulate.add_argument(
         "--endpoint-url",
         default="http://127.0.0.1:4566",
         help="the running stack (vidflow up's); if none answers, one is started for the run",
@@ -84,6 +90,7 @@ def simulate_live(args: argparse.Namespace) -> int:
             order=order,
             segment_seconds=args.segment,
             realtime=args.realtime,
+            timeout=args.timeout,
             on_segment=lambda sequence, latency: _print_latency(sequence, latency, args.segment),
         )
     p50, p95 = report.percentile(50), report.percentile(95)
@@ -92,6 +99,20 @@ def simulate_live(args: argparse.Namespace) -> int:
         f"latency p50 {p50:.2f} s ({p50 / args.segment:.2f}x), p95 {p95:.2f} s "
         f"({p95 / args.segment:.2f}x); gaps {report.gaps or 'none'}; recording {recording}"
     )
+    if report.missing:
+        print(
+            f"error: the playlists closed without segments {report.missing}: "
+            "neither shown nor marked a gap",
+            file=sys.stderr,
+        )
+    if report.problem is not None:
+        print(f"error: {report.problem}", file=sys.stderr)
+    if not report.ended:
+        print(
+            f"error: no recording s3://{output}/live/{args.stream}/master.m3u8 "
+            f"{args.timeout:g} s after the last upload",
+            file=sys.stderr,
+        )
     complete = len(report.latencies) == len(segments) and report.ended
     return 0 if complete else EXIT_FAILED
 
@@ -106,6 +127,8 @@ def _live_usage_error(args: argparse.Namespace) -> str | None:
         return "--stream takes 1 to 48 letters, digits, - or _"
     if not 0.5 <= args.segment <= 60:
         return "--segment must be 0.5 to 60 seconds"
+    if not args.timeout > 0:
+        return "--timeout must be positive"
     return None
 
 

@@ -102,12 +102,18 @@ def delivery_order(count: int, *, shuffle: bool, duplicates: bool, seed: int = 0
 
 @dataclass
 class Report:
-    """What one simulated stream saw: per-segment latency in seconds, and the outcome."""
+    """What one simulated stream saw: per-segment latency in seconds, and the outcome.
+
+    ``missing``: segments the closed playlists neither showed nor marked a gap;
+    ``problem``: why watching stopped before every segment was accounted for, if it did.
+    """
 
     segment_seconds: float
     latencies: dict[int, float] = field(default_factory=dict)
     ended: bool = False
     gaps: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+    problem: str | None = None
 
     def percentile(self, p: float) -> float:
         values = sorted(self.latencies.values())
@@ -127,12 +133,15 @@ def push(
     segment_seconds: float,
     realtime: bool,
     end: bool = True,
-    timeout: float = 300.0,
+    timeout: float = 180.0,
     on_segment: Callable[[int, float], None] | None = None,
 ) -> Report:
     """Upload ``segments`` in ``order`` and watch the live playlists until all are shown.
 
-    ``on_segment(sequence, latency)`` is called as each segment reaches every rung.
+    ``on_segment(sequence, latency)`` is called as each segment reaches every rung. The
+    watch ends when every segment is shown or a gap, when the playlists close, or
+    ``timeout`` seconds after the last upload (which also bounds the wait for the
+    recording); ``Report.problem`` says why if not every segment was accounted for.
     """
     report = Report(segment_seconds)
     uploaded: dict[int, float] = {}
@@ -153,16 +162,42 @@ def push(
         uploaded.setdefault(sequence, time.monotonic())
     if end:
         s3.put_object(Bucket=ingest_bucket, Key=f"{LIVE_PREFIX}{stream}/{END_MARKER}", Body=b"")
+    deadline = time.monotonic() + timeout
     watcher.join(timeout)
     done.set()
+    if watcher.is_alive():
+        waiting = sorted(set(range(len(segments))) - set(report.latencies) - set(report.gaps))
+        report.problem = (
+            f"segments {waiting} were in neither every playlist nor a gap "
+            f"{timeout:g} s after the last upload"
+        )
     if end:
         report.ended = _wait_for(
-            lambda: Bucket(s3, output_bucket).exists(StreamPaths(stream).master_key), timeout
+            lambda: Bucket(s3, output_bucket).exists(StreamPaths(stream).master_key),
+            deadline - time.monotonic(),
         )
     return report
 
 
 def _watch(
+    s3: Any,
+    bucket: str,
+    stream: str,
+    count: int,
+    uploaded: dict[int, float],
+    report: Report,
+    done: threading.Event,
+    on_segment: Callable[[int, float], None] | None,
+) -> None:
+    """Poll the live playlists into ``report``; a failure is reported, never lost with
+    the thread."""
+    try:
+        _watch_playlists(s3, bucket, stream, count, uploaded, report, done, on_segment)
+    except Exception as exc:  # any failure ends the watch; push reports it
+        report.problem = f"the playlist watcher failed: {type(exc).__name__}: {exc}"
+
+
+def _watch_playlists(
     s3: Any,
     bucket: str,
     stream: str,
@@ -182,17 +217,27 @@ def _watch(
                 rungs.append("audio")
         shown: set[int] | None = None
         gaps: set[int] = set()
+        closed = bool(rungs)
         for rung in rungs:
-            present, missing = _sequences(_read(s3, bucket, paths.live_playlist_key(rung)) or "")
+            playlist = _read(s3, bucket, paths.live_playlist_key(rung)) or ""
+            present, missing = _sequences(playlist)
             shown = present if shown is None else shown & present
             gaps |= missing
+            closed = closed and "#EXT-X-ENDLIST" in playlist.splitlines()
         now = time.monotonic()
         for sequence in sorted(shown or ()):
             if sequence not in report.latencies and sequence in uploaded:
                 report.latencies[sequence] = now - uploaded[sequence]
                 if on_segment is not None:
                     on_segment(sequence, report.latencies[sequence])
-        report.gaps = sorted(gaps)
+        # A sliding window drops old gaps from the playlist, not from the report.
+        report.gaps = sorted(set(report.gaps) | gaps)
+        # Closed playlists take nothing more; once every segment is up, what they lack
+        # never comes (before then, they may be a reused stream id's).
+        if closed and len(uploaded) >= count:
+            accounted = set(report.latencies) | set(report.gaps)
+            report.missing = [n for n in range(count) if n not in accounted]
+            return
         time.sleep(0.1)
 
 
@@ -220,9 +265,10 @@ def _read(s3: Any, bucket: str, key: str) -> str | None:
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Whether ``condition`` holds within ``timeout`` seconds; asked at least once."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.2)
-    return False
+    return True

@@ -46,6 +46,9 @@ def on_ingest(
                 "sequence": sequence,
                 "source": {"bucket": bucket, "key": key, "etag": etag},
             }
+            # Noted before the segment's job starts, so no publish can start the stream
+            # above it.
+            StreamTable(clients.dynamodb, settings.live_table).note_upload(stream, sequence)
             # Express runs a name twice if asked (no idempotency); publishing is what
             # makes a duplicate harmless. A local stack may refuse the name instead.
             started = start_once(

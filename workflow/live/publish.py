@@ -107,7 +107,7 @@ def _advance_once(
     if record.config is None:
         # No segment of the stream has been probed yet: nothing to show yet.
         state = record.state
-        if ending is not None and _unplayable(table, stream, ending):
+        if ending is not None and _unplayable(table, stream, ending, record.lowest_upload):
             state = rules.LivePlaylist(first_sequence=0, ended=True).to_dict()
         if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
             return None
@@ -130,6 +130,7 @@ def _advance_once(
         window=config.window,
         nominal_duration=config.segment_seconds,
         ending=ending,
+        lowest_upload=record.lowest_upload,
     )
     if after != before:
         output = Bucket(clients.s3, settings.output_bucket)
@@ -141,14 +142,16 @@ def _advance_once(
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
 
 
-def _unplayable(table: StreamTable, stream: str, ending: rules.Ending) -> bool:
+def _unplayable(
+    table: StreamTable, stream: str, ending: rules.Ending, lowest_upload: int | None
+) -> bool:
     """Whether an ended stream without settings can be closed empty: nothing was
     uploaded, or every segment up to the last failed. A segment still on its way
     will either set the stream up or fail, so the stream waits for it."""
     arrivals = table.arrivals(stream)
     if ending.last_sequence < 0:
         return True
-    first = min(arrivals, default=0)
+    first = min([*arrivals, *([] if lowest_upload is None else [lowest_upload])], default=0)
     return all(
         s in arrivals and arrivals[s]["failed"] for s in range(first, ending.last_sequence + 1)
     )

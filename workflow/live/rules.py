@@ -6,7 +6,8 @@ finish out of order and S3 delivers events twice, so the state is "how far the
 playlist has advanced" and the arrivals are "what has been published"; ``advance``
 moves the playlist over every contiguous arrival, and turns a sequence number still
 missing ``gap_after`` seconds after a later one arrived (or after the stream ended)
-into an ``EXT-X-GAP`` entry, so one lost segment cannot stall the stream.
+into an ``EXT-X-GAP`` entry, so one lost segment cannot stall the stream. A segment known
+to be uploaded is shown or marked a gap, never skipped: the stream does not start above it.
 """
 
 from __future__ import annotations
@@ -99,21 +100,25 @@ def advance(
     window: int,
     nominal_duration: float,
     ending: Ending | None = None,
+    lowest_upload: int | None = None,
 ) -> LivePlaylist:
     """The playlist after taking every arrival it can, in sequence order.
 
     A missing sequence number becomes a gap (of ``nominal_duration``) once a later one
     has waited ``gap_after`` seconds, or the end marker has; a failed segment is a gap
     at once. Duplicates and arrivals behind the playlist change nothing. Without a
-    declared first sequence the stream starts at 0, or at its lowest arrival once that
-    has waited ``gap_after`` (the same patience a gap gets). ``window`` > 0 keeps only
-    the newest entries. The playlist ends once it has passed ``ending.last_sequence``.
+    declared first sequence the stream starts at 0, or, once its lowest arrival has
+    waited ``gap_after`` (the same patience a gap gets), at the lowest sequence number
+    that arrived or was uploaded (``lowest_upload``): a first segment still on its way
+    then becomes a gap like any other, never a hole before the playlist. ``window`` > 0
+    keeps only the newest entries. The playlist ends once it has passed
+    ``ending.last_sequence``.
     """
     if playlist.ended:
         return playlist
     first = playlist.first_sequence
     if first is None:
-        first = _first_sequence(arrivals, now, gap_after, ending)
+        first = _first_sequence(arrivals, now, gap_after, ending, lowest_upload)
         if first is None:
             return playlist
         playlist = replace(playlist, first_sequence=first)
@@ -138,15 +143,20 @@ def advance(
 
 
 def _first_sequence(
-    arrivals: Mapping[int, Arrival], now: float, gap_after: float, ending: Ending | None
+    arrivals: Mapping[int, Arrival],
+    now: float,
+    gap_after: float,
+    ending: Ending | None,
+    lowest_upload: int | None,
 ) -> int | None:
     if 0 in arrivals:
         return 0
+    ended_long_ago = ending is not None and now - ending.at >= gap_after
     if not arrivals:
-        return 0 if ending is not None and now - ending.at >= gap_after else None
+        return (0 if lowest_upload is None else lowest_upload) if ended_long_ago else None
     lowest = min(arrivals)
-    if now - arrivals[lowest].at >= gap_after or (ending and now - ending.at >= gap_after):
-        return lowest
+    if now - arrivals[lowest].at >= gap_after or ended_long_ago:
+        return lowest if lowest_upload is None else min(lowest, lowest_upload)
     return None
 
 

@@ -31,13 +31,15 @@ def _segment_item(sequence: int) -> str:
 
 @dataclass(frozen=True)
 class StreamRecord:
-    """The stream record: its settings, playlist state, end marker and lease counters."""
+    """The stream record: its settings, playlist state, end marker, lease counters, and
+    the lowest sequence number uploaded (None: no upload noted)."""
 
     config: dict[str, Any] | None
     state: dict[str, Any] | None
     ending: dict[str, Any] | None
     pending: int
     closed: bool
+    lowest_upload: int | None = None
 
 
 class Saved(enum.Enum):
@@ -84,6 +86,19 @@ class StreamTable:
             )
         return self.require(stream)
 
+    def note_upload(self, stream: str, sequence: int) -> None:
+        """Remember ``sequence`` if it is the lowest uploaded yet: the stream cannot start
+        above a segment that is on its way."""
+        self.create(stream)
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="SET lowest_upload = :s",
+                ConditionExpression="attribute_not_exists(lowest_upload) OR lowest_upload > :s",
+                ExpressionAttributeValues={":s": {"N": str(sequence)}},
+            )
+
     def has_arrival(self, stream: str, sequence: int) -> bool:
         item = self.client.get_item(
             TableName=self.name, Key=self._key(stream, _segment_item(sequence)), ConsistentRead=True
@@ -109,6 +124,7 @@ class StreamTable:
             ending=json.loads(item["ending"]["S"]) if "ending" in item else None,
             pending=int(item["pending"]["N"]),
             closed="open" not in item,
+            lowest_upload=int(item["lowest_upload"]["N"]) if "lowest_upload" in item else None,
         )
 
     def record_arrival(self, stream: str, sequence: int, arrival: dict[str, Any]) -> bool:
