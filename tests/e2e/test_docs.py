@@ -40,7 +40,7 @@ def run_block(script: str, cwd: Path, env: dict[str, str]) -> subprocess.Complet
     in a terminal (a background test runner ignores it, and children inherit that)."""
     return subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", script],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
 
