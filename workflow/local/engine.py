@@ -40,6 +40,7 @@ from workflow.local.faults import FaultPlan, parse
 from workflow.local.lambda_runtime import LambdaRuntime
 from workflow.local.origin import Origin
 from workflow.local.parameters import check as check_parameters
+from workflow.local.ranged_get import install as install_ranged_get
 from workflow.local.template import Stack
 
 LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
@@ -237,6 +238,8 @@ class LocalEngine:
 
         # First, so a failed build leaves nothing running.
         ensure_built(self.root, find_interpreter(self.stack.runtime()))
+        # Before the server: a moto this patch does not know stops the engine here, loudly.
+        install_ranged_get()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
