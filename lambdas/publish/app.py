@@ -5,6 +5,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -12,7 +13,8 @@ from workflow.vod import publish
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=boto3.client("s3"))
+# A connection for each thread that reads result records.
+clients = Clients(s3=boto3.client("s3", config=Config(max_pool_connections=publish.READ_THREADS)))
 
 
 @logger.inject_lambda_context

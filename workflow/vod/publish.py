@@ -4,6 +4,7 @@ last, so that a master playlist always means a whole asset."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ from workflow.vod.records import ImagesResult, Plan, SegmentsResult, SubtitlesRe
 
 Playlists = dict[str, list[hls.SegmentEntry]]
 
+# Result records read at once: each is a small GET, so reading them is round trips, and an
+# hour of video has hundreds. The handler's S3 client keeps as many connections.
+READ_THREADS = 32
+
 
 @transient_aws_errors()
 def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
@@ -29,7 +34,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     paths = JobPaths(event["job_id"])
     output = Bucket(clients.s3, settings.output_bucket)
     plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
-    results = _results(output, paths, plan)
+    results = _results(output, paths, plan.items)
     encoded = {name: SegmentsResult.from_dict(r) for name, r in results.items() if "rungs" in r}
     playlists = _playlists(plan, encoded)
     audio = None
@@ -91,17 +96,28 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
 
 
-def _results(output: Bucket, paths: JobPaths, plan: Plan) -> dict[str, dict[str, Any]]:
-    """Every work item's result record; none may be missing."""
-    expected = plan.items
+def _results(output: Bucket, paths: JobPaths, items: list[str]) -> dict[str, dict[str, Any]]:
+    """Every work item's result record, read in parallel; none may be missing."""
     present = {Path(k).stem for k in output.keys(paths.results_prefix)}
-    missing = [item for item in expected if item not in present]
+    missing = [item for item in items if item not in present]
     if missing:
         raise IncompleteOutputError(
-            f"{len(missing)} of {len(expected)} work items have no result "
+            f"{len(missing)} of {len(items)} work items have no result "
             f"(first: {missing[0]}); nothing was published"
         )
-    return {item: output.get_json(paths.result_key(item)) for item in expected}
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        records = list(pool.map(lambda item: _result(output, paths, item), items))
+    return dict(zip(items, records, strict=True))
+
+
+def _result(output: Bucket, paths: JobPaths, item: str) -> dict[str, Any]:
+    try:
+        record: dict[str, Any] = output.get_json(paths.result_key(item))
+    except output.client.exceptions.NoSuchKey:
+        raise IncompleteOutputError(
+            f"the result of {item} was removed while publishing read it; nothing was published"
+        ) from None
+    return record
 
 
 def _playlists(plan: Plan, encoded: dict[str, SegmentsResult]) -> Playlists:

@@ -1,0 +1,91 @@
+"""Publish reads every work item's result record, in parallel, exactly as one by one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from workflow.errors import IncompleteOutputError, TransientError
+from workflow.storage import Bucket, transient_aws_errors
+from workflow.vod.jobs import JobPaths
+from workflow.vod.publish import _results
+
+OUTPUT = "vidflow-output-publish"
+ITEMS = [f"chunk-{n:05d}" for n in range(300)] + ["audio", "images"]
+
+
+@pytest.fixture
+def written() -> Iterator[tuple[Any, JobPaths]]:
+    """An output bucket holding a result record for each of 302 work items."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=OUTPUT)
+        paths = JobPaths("job-publish")
+        for n, item in enumerate(ITEMS):
+            record = {"item": item, "rungs": {"360p": [{"uri": f"{n}.ts", "duration": 4.0}]}}
+            s3.put_object(Bucket=OUTPUT, Key=paths.result_key(item), Body=json.dumps(record))
+        yield s3, paths
+
+
+class _Failing:
+    """An S3 client whose GetObject of one key fails with ``error``."""
+
+    def __init__(self, inner: Any, key: str, error: Exception) -> None:
+        self.inner, self.key, self.error = inner, key, error
+
+    def get_object(self, **params: Any) -> Any:
+        if params["Key"] == self.key:
+            raise self.error
+        return self.inner.get_object(**params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_many_records_read_in_parallel_equal_the_serial_read(
+    written: tuple[Any, JobPaths],
+) -> None:
+    s3, paths = written
+    output = Bucket(s3, OUTPUT)
+    serial = {item: output.get_json(paths.result_key(item)) for item in ITEMS}
+
+    parallel = _results(output, paths, ITEMS)
+
+    assert parallel == serial
+    assert list(parallel) == ITEMS
+
+
+def test_an_unlisted_record_is_incomplete_output(written: tuple[Any, JobPaths]) -> None:
+    s3, paths = written
+    s3.delete_object(Bucket=OUTPUT, Key=paths.result_key("chunk-00007"))
+    with pytest.raises(IncompleteOutputError, match=r"1 of 302 .*chunk-00007"):
+        _results(Bucket(s3, OUTPUT), paths, ITEMS)
+
+
+def test_a_record_removed_after_listing_is_incomplete_output(
+    written: tuple[Any, JobPaths],
+) -> None:
+    # GIVEN the listing saw every record, WHEN one is removed before it is read
+    s3, paths = written
+    key = paths.result_key("chunk-00150")
+    missing = s3.exceptions.NoSuchKey(
+        {"Error": {"Code": "NoSuchKey", "Message": "gone"}}, "GetObject"
+    )
+    output = Bucket(_Failing(s3, key, missing), OUTPUT)
+    # THEN publishing names it
+    with pytest.raises(IncompleteOutputError, match=r"chunk-00150 was removed"):
+        _results(output, paths, ITEMS)
+
+
+def test_throttling_while_reading_is_transient(written: tuple[Any, JobPaths]) -> None:
+    s3, paths = written
+    slow = ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "GetObject")
+    output = Bucket(_Failing(s3, paths.result_key("audio"), slow), OUTPUT)
+    with pytest.raises(TransientError), transient_aws_errors():
+        _results(output, paths, ITEMS)
