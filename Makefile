@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/live_latency.py
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/cloud_model.py
+	$(BIN)/python bench/live_model.py
 
 clean:
 	rm -rf $(VENV) .cache .aws-sam demo-output .pytest_cache tests/node/node_modules workflow/cli/console/node_modules
