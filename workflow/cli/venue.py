@@ -10,6 +10,7 @@ live playlist.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import subprocess
@@ -146,11 +147,11 @@ def push(
     report = Report(segment_seconds)
     uploaded: dict[int, float] = {}
     done = threading.Event()
-    watcher = threading.Thread(
-        target=_watch,
-        args=(s3, output_bucket, stream, len(segments), uploaded, report, done, on_segment),
-        daemon=True,
-    )
+    watch = functools.partial(
+        _watch_playlists, s3, output_bucket, stream, len(segments), uploaded, report, done,
+        on_segment,
+    )  # fmt: skip
+    watcher = threading.Thread(target=_watch, args=(watch, report), daemon=True)
     watcher.start()
     began = time.monotonic()
     for slot, sequence in enumerate(order):
@@ -179,20 +180,10 @@ def push(
     return report
 
 
-def _watch(
-    s3: Any,
-    bucket: str,
-    stream: str,
-    count: int,
-    uploaded: dict[int, float],
-    report: Report,
-    done: threading.Event,
-    on_segment: Callable[[int, float], None] | None,
-) -> None:
-    """Poll the live playlists into ``report``; a failure is reported, never lost with
-    the thread."""
+def _watch(watch: Callable[[], None], report: Report) -> None:
+    """Run ``watch`` (the playlist poll); a failure is reported, never lost with the thread."""
     try:
-        _watch_playlists(s3, bucket, stream, count, uploaded, report, done, on_segment)
+        watch()
     except Exception as exc:  # any failure ends the watch; push reports it
         report.problem = f"the playlist watcher failed: {type(exc).__name__}: {exc}"
 
