@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from workflow.live.config import StreamSettings
 from workflow.media.chunks import Chunk
 from workflow.media.facts import AudioFacts, SourceFacts
 from workflow.media.ladder import Rendition
@@ -50,5 +51,21 @@ def plan(facts: dict[str, Any] | None = None, **changes: Any) -> Plan:
         thumbnail_seconds=0.0,
         extras=[],
         timings={"probe": 0.1, "plan": 0.1},
+    )
+    return replace(base, **changes)
+
+
+def stream_settings(**changes: Any) -> StreamSettings:
+    """A live stream's settings: 2 s segments in one 360p rung, no audio, with fields changed."""
+    base = StreamSettings(
+        renditions=[Rendition("360p", 640, 360, 800, "3.0")],
+        segment_seconds=2.0,
+        window=0,
+        gap_seconds=6.0,
+        first_sequence=None,
+        frame_rate=30.0,
+        has_audio=False,
+        audio_kbps=128,
+        preset="veryfast",
     )
     return replace(base, **changes)

@@ -15,6 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.records import stream_settings
 from workflow.live.config import StreamSettings
 from workflow.live.ingest import on_ingest
 from workflow.live.publish import advance_stream, publish_segment
@@ -90,19 +91,13 @@ def live() -> Iterator[tuple[Settings, Clients, CallCounter]]:
         clients = Clients(s3=s3, dynamodb=dynamodb, sfn=sfn, clock=lambda: 1_800_000_000.0)
         table = StreamTable(dynamodb, name)
         table.create("game")
-        stream = StreamSettings(
+        stream = stream_settings(
             renditions=[
                 Rendition("720p", 1280, 720, 2800, "3.1"),
                 Rendition("360p", 640, 360, 800, "3.0"),
             ],
             segment_seconds=4.0,
-            window=0,
             gap_seconds=12.0,
-            first_sequence=None,
-            frame_rate=30.0,
-            has_audio=False,
-            audio_kbps=128,
-            preset="veryfast",
         )
         table.configure("game", stream.to_dict())
         counter = CallCounter()

@@ -11,13 +11,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflow.live.config import StreamSettings
+from tests.records import stream_settings
 from workflow.live.paths import StreamPaths
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
 from workflow.live.store import StreamTable
 from workflow.live.sweep import sweep
 from workflow.local.template import Stack
-from workflow.media.ladder import Rendition
 from workflow.runtime import Clients
 from workflow.settings import Settings
 
@@ -55,17 +54,7 @@ def live(clock: SteppedClock) -> Iterator[tuple[Settings, Clients]]:
         clients = Clients(s3=s3, dynamodb=dynamodb, clock=clock)
         table = StreamTable(dynamodb, name)
         table.create("game")
-        stream = StreamSettings(
-            renditions=[Rendition("360p", 640, 360, 800, "3.0")],
-            segment_seconds=2.0,
-            window=0,
-            gap_seconds=6.0,
-            first_sequence=None,
-            frame_rate=30.0,
-            has_audio=False,
-            audio_kbps=128,
-            preset="veryfast",
-        )
+        stream = stream_settings()
         table.configure("game", stream.to_dict())
         yield settings, clients
 
