@@ -65,7 +65,8 @@ def span_reports(
             with lock:
                 share = min(1.0, seconds / length) if length > 0 else 0.0
                 shares[index] = max(shares[index], share)
-                on_fraction(sum(shares) / encodes)
+                fraction = sum(shares) / encodes
+            on_fraction(fraction)
 
         return report
 

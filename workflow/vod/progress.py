@@ -58,4 +58,5 @@ class ItemProgress:
             if not report_due(now, self.began, self.last):
                 return
             self.last = now  # a failed write waits its turn too: no burst at a failing S3
-            self.output.put_json(self.key, progress_record(self.item, fraction))
+        # Written outside the lock: a slow PUT holds up no other encode's report.
+        self.output.put_json(self.key, progress_record(self.item, fraction))
