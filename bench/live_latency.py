@@ -81,7 +81,7 @@ def encode_command(segment: Path, rungs: list[Rendition], folder: Path, preset: 
     """The command vidflow's transcode step runs for one segment and these rungs."""
     facts = segment_facts(segment)
     start = facts.start_time
-    chunk = Chunk(0, start, start + facts.duration, facts.frame_count, 0, [start])
+    chunk = Chunk(0, start, start + facts.duration, 0, [start])
     for rung in rungs:
         (folder / rung.name).mkdir(parents=True, exist_ok=True)
     return encode.build_chunk_command(

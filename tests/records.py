@@ -28,7 +28,6 @@ FACTS = SourceFacts(
     rotation=0,
     frame_rate=30.0,
     variable_frame_rate=False,
-    frame_count=240,
     video_bitrate=900_000,
     audio=AudioFacts("aac", 2, 48_000, 0.0),
     keyframe_count=4,
@@ -41,8 +40,8 @@ def plan(facts: dict[str, Any] | None = None, **changes: Any) -> Plan:
         facts=replace(FACTS, **(facts or {})),
         renditions=[Rendition("360p", 640, 360, 800, "3.0")],
         chunks=[
-            Chunk(0, 0.0, 4.0, 120, 0, [0.0]),
-            Chunk(1, 4.0, 8.0, 120, 1, [4.0]),
+            Chunk(0, 0.0, 4.0, 0, [0.0]),
+            Chunk(1, 4.0, 8.0, 1, [4.0]),
         ],
         segment_seconds=4.0,
         audio_kbps=128,

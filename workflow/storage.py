@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -117,12 +118,19 @@ class Bucket:
         return response
 
     def read_range(self, key: str, size: int, length: int, pin: Pin | None = None) -> bytes:
-        if size == 0:
+        """The first ``length`` bytes of ``key`` (``size`` bytes long)."""
+        return self.read_span(key, 0, min(size, length), pin)
+
+    def read_span(self, key: str, start: int, stop: int, pin: Pin | None = None) -> bytes:
+        """Bytes ``[start, stop)`` of ``key``: one closed-range GET, so S3 sends no more."""
+        if stop <= start:
             return b""
-        end = min(size, length) - 1
-        with _reading(key, pin):
+        with _reading(key, pin), transient_aws_errors():
             body = self.client.get_object(
-                Bucket=self.name, Key=key, Range=f"bytes=0-{end}", **(pin.params() if pin else {})
+                Bucket=self.name,
+                Key=key,
+                Range=f"bytes={start}-{stop - 1}",
+                **(pin.params() if pin else {}),
             )["Body"]
             data: bytes = body.read()
         return data
@@ -189,3 +197,68 @@ class Bucket:
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             self.client.delete_objects(Bucket=self.name, Delete={"Objects": batch, "Quiet": True})
         return len(keys)
+
+
+class RangeReader(io.RawIOBase):
+    """A seekable, read-only file over one S3 object that fetches only the blocks read.
+
+    A demuxer that reads a container's index (an MP4's ``moov``, a Matroska file's cues,
+    the tail of an MPEG-TS) costs those blocks, not the object: ``bytes_read`` and
+    ``requests`` say what it cost. The last few blocks are kept, since demuxers read
+    small headers and then the data right after them.
+    """
+
+    BLOCK = 256 * 1024
+    KEPT = 8
+
+    def __init__(self, bucket: Bucket, key: str, size: int, pin: Pin | None = None) -> None:
+        super().__init__()
+        self.bucket, self.key, self.size, self.pin = bucket, key, size, pin
+        self.position = 0
+        self.bytes_read = 0
+        self.requests = 0
+        self._blocks: dict[int, bytes] = {}
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), self.size - self.position)
+        done = 0
+        while done < wanted:
+            number, at = divmod(self.position + done, self.BLOCK)
+            block = self._block(number)
+            piece = block[at : at + wanted - done]
+            if not piece:
+                break
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+        self.position += done
+        return done
+
+    def _block(self, number: int) -> bytes:
+        block = self._blocks.pop(number, None)
+        if block is None:
+            start = number * self.BLOCK
+            block = self.bucket.read_span(
+                self.key, start, min(self.size, start + self.BLOCK), self.pin
+            )
+            self.bytes_read += len(block)
+            self.requests += 1
+            while len(self._blocks) >= self.KEPT:
+                del self._blocks[next(iter(self._blocks))]
+        self._blocks[number] = block  # the most recently used last
+        return block
+

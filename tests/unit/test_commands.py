@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from workflow.media.chunks import Chunk
-from workflow.media.encode import TS_OFFSET, build_audio_command, build_chunk_command
+from workflow.media.encode import (
+    FIRST_FRAME,
+    TS_OFFSET,
+    build_audio_command,
+    build_chunk_command,
+)
 from workflow.media.ladder import Rendition
 from workflow.media.sniff import ALLOWED_DEMUXERS
 
@@ -22,7 +29,6 @@ CHUNK = Chunk(
     index=3,
     start=36.036,
     end=48.048,
-    frames=360,
     first_segment=9,
     segment_starts=[36.036, 40.036, 44.036],
 )
@@ -30,9 +36,14 @@ PRESIGNED = "https://ingest.s3.amazonaws.com/uploads/my%20clip.mp4?X-Amz-Signatu
 
 
 def input_options(args: list[str]) -> dict[str, str]:
-    """Options given before ``-i``."""
+    """Options given before ``-i``; a flag (no value) reads as ``""``."""
     before = args[1 : args.index("-i")]
-    return dict(zip(before[::2], before[1::2], strict=True))
+    options, i = {}, 0
+    while i < len(before):
+        has_value = i + 1 < len(before) and not before[i + 1].startswith("-")
+        options[before[i]] = before[i + 1] if has_value else ""
+        i += 2 if has_value else 1
+    return options
 
 
 def outputs(args: list[str]) -> list[tuple[dict[str, str], str]]:
@@ -40,7 +51,11 @@ def outputs(args: list[str]) -> list[tuple[dict[str, str], str]]:
     end = args.index("-nostdin")
     starts = [i for i, a in enumerate(args[:end]) if a == "-map"]
     blocks = [args[a:b] for a, b in zip(starts, [*starts[1:], end], strict=True)]
-    return [(dict(zip(block[:-1:2], block[1:-1:2], strict=True)), block[-1]) for block in blocks]
+    return [
+        (dict(zip(block[:-1:2], block[1:-1:2], strict=True)), block[-1])
+        for block in blocks
+        if block[-1] != "-"  # the first-frame check's output, which writes nothing
+    ]
 
 
 def filter_chain(args: list[str], label: str, source: str = "0:v") -> list[str]:
@@ -70,9 +85,15 @@ def floats(csv: str) -> list[float]:
     return [float(x) for x in csv.split(",")]
 
 
-def chunk_command(source: str = PRESIGNED, demuxer: str = "mov", origin: float = 0.0) -> list[str]:
+def chunk_command(
+    source: str = PRESIGNED,
+    demuxer: str = "mov",
+    origin: float = 0.0,
+    chunk: Chunk = CHUNK,
+    **options: Any,
+) -> list[str]:
     return build_chunk_command(
-        source, demuxer, origin, CHUNK, RUNGS, WORKDIR, binary="/opt/bin/ffmpeg"
+        source, demuxer, origin, chunk, RUNGS, WORKDIR, binary="/opt/bin/ffmpeg", **options
     )
 
 
@@ -118,13 +139,16 @@ def test_a_demuxer_outside_the_allow_list_is_refused(demuxer: str) -> None:
 
 
 def test_timestamps_are_copied_and_the_seek_is_the_chunk_start() -> None:
-    # GIVEN a chunk starting at 36.036 s in a container that starts at 0
+    # GIVEN a chunk starting at 36.036 s in a container that starts at 0 and has an index
     # WHEN its command is built
     args = chunk_command(origin=0.0)
 
-    # THEN timestamps are kept from the source and the input seeks to the chunk start
+    # THEN timestamps are kept from the source and the input seeks to the chunk start,
+    # handing on every frame from the keyframe it lands on (the trim cuts exactly)
     assert args.count("-copyts") == 1
-    assert float(input_options(args)["-ss"]) == pytest.approx(CHUNK.start, abs=1e-6)
+    options = input_options(args)
+    assert float(options["-ss"]) == pytest.approx(CHUNK.start, abs=1e-6)
+    assert options["-noaccurate_seek"] == ""
 
 
 def test_the_seek_counts_from_the_container_start() -> None:
@@ -134,6 +158,27 @@ def test_the_seek_counts_from_the_container_start() -> None:
 
     # THEN -ss is the chunk start measured from the container start
     assert float(input_options(args)["-ss"]) == pytest.approx(CHUNK.start - 1.4, abs=1e-6)
+
+
+def test_a_chunk_of_a_source_without_an_index_seeks_its_margin_earlier() -> None:
+    # GIVEN a chunk of an MPEG-TS (cut by time, 3 s margin) and a retry with a larger one
+    chunk = replace(CHUNK, margin=3.0)
+    # WHEN its commands are built
+    first = input_options(chunk_command(demuxer="mpegts", origin=1.4, chunk=chunk))
+    again = input_options(chunk_command(demuxer="mpegts", origin=1.4, chunk=chunk, margin=12.0))
+
+    # THEN each seeks that far before the chunk
+    assert float(first["-ss"]) == pytest.approx(CHUNK.start - 1.4 - 3.0, abs=1e-6)
+    assert float(again["-ss"]) == pytest.approx(CHUNK.start - 1.4 - 12.0, abs=1e-6)
+
+
+def test_a_margin_back_past_the_start_reads_from_the_top() -> None:
+    # GIVEN a margin reaching back before the container's start
+    # WHEN the command is built
+    options = input_options(chunk_command(origin=1.4, margin=CHUNK.start))
+
+    # THEN it does not seek at all
+    assert "-ss" not in options and "-noaccurate_seek" not in options
 
 
 def test_one_output_per_rung_with_its_size_bitrate_and_directory() -> None:
@@ -158,13 +203,40 @@ def test_one_output_per_rung_with_its_size_bitrate_and_directory() -> None:
         assert options["-segment_list"] == str(WORKDIR / rung.name / "segments.csv")
 
 
-def test_every_output_encodes_exactly_the_chunk_frames() -> None:
-    # GIVEN a chunk of 360 frames
+def test_every_rung_encodes_exactly_the_frames_presented_in_the_chunk() -> None:
+    # GIVEN a chunk from 36.036 s to 48.048 s
     # WHEN its command is built
-    found = outputs(chunk_command())
+    args = chunk_command()
 
-    # THEN each rung stops after those frames, so chunks never overlap
-    assert [int(o["-frames:v"]) for o, _ in found] == [CHUNK.frames] * len(RUNGS)
+    # THEN each rung keeps the decoded frames presented in [start, end) and no others,
+    # whatever the decoder hands on from before the start
+    for options, _ in outputs(args):
+        trim = filter_options(filter_chain(args, options["-map"].strip("[]")), "trim")
+        assert (float(trim["start"]), float(trim["end"])) == (CHUNK.start, CHUNK.end)
+        assert "-frames:v" not in options
+
+
+def test_the_last_chunk_keeps_every_frame_after_its_start() -> None:
+    # GIVEN the source's last chunk, whose end is the container's estimate
+    # WHEN its command is built
+    args = chunk_command(final=True)
+
+    # THEN nothing after its start is cut off
+    for options, _ in outputs(args):
+        trim = filter_options(filter_chain(args, options["-map"].strip("[]")), "trim")
+        assert float(trim["start"]) == CHUNK.start and "end" not in trim
+
+
+def test_the_first_decoded_frame_is_written_down_for_the_check() -> None:
+    # GIVEN a chunk
+    # WHEN its command is built
+    args = chunk_command()
+
+    # THEN the first frame decoded, before any trim, is printed to the first-frame file
+    (label,) = [args[i + 1] for i, a in enumerate(args) if a == "-map" and args[i + 4] == "-"]
+    chain = filter_chain(args, label.strip("[]"))
+    assert filter_options(chain, "trim") == {"end_frame": "1"}
+    assert any(f"file={WORKDIR / FIRST_FRAME}" in step for step in chain)
 
 
 def test_keyframes_are_forced_at_every_segment_start() -> None:
@@ -177,7 +249,7 @@ def test_keyframes_are_forced_at_every_segment_start() -> None:
     for options, _ in found:
         assert floats(options["-force_key_frames"]) == pytest.approx(CHUNK.segment_starts)
         assert options["-sc_threshold"] == "0"
-        assert int(options["-g"]) > CHUNK.frames
+        assert int(options["-g"]) > CHUNK.duration * 240
 
 
 def test_segments_are_cut_relative_to_the_chunk_and_numbered_from_its_first() -> None:
@@ -196,7 +268,7 @@ def test_segments_are_cut_relative_to_the_chunk_and_numbered_from_its_first() ->
 
 def test_a_one_segment_chunk_is_never_split() -> None:
     # GIVEN a 2.5 s chunk with a single segment
-    chunk = Chunk(0, 0.0, 2.5, 75, 0, [0.0])
+    chunk = Chunk(0, 0.0, 2.5, 0, [0.0])
 
     # WHEN its command is built
     args = build_chunk_command("/data/x.ts", "mpegts", 0.0, chunk, RUNGS[:1], WORKDIR)

@@ -1,4 +1,5 @@
-"""The chunk plan: keyframe-aligned chunks that tile the source, and their HLS segments."""
+"""The chunk plan: chunks by time, on listed keyframes near the targets, that tile the
+source; and their HLS segments."""
 
 from __future__ import annotations
 
@@ -7,18 +8,16 @@ from itertools import pairwise
 
 import pytest
 
-from workflow.media.chunks import Chunk, FrameIndex, plan_chunks, segment_starts
+from workflow.media.chunks import UNINDEXED_MARGIN, Chunk, FrameIndex, plan_chunks, segment_starts
 
 CHUNK = 12.0
 SEGMENT = 4.0
 EPS = 1e-6
 
 
-def index_of(keyframes: list[float], end: float, fps: float = 30.0) -> FrameIndex:
-    """A frame index whose GOPs hold one frame every 1/fps seconds."""
-    bounds = [*keyframes, end]
-    gops = [max(1, round((b - a) * fps)) for a, b in pairwise(bounds)]
-    return FrameIndex(keyframes=list(keyframes), gop_frames=gops, end=end)
+def index_of(keyframes: list[float], end: float) -> FrameIndex:
+    """A source from its first keyframe to ``end`` whose index lists these keyframes."""
+    return FrameIndex(start=keyframes[0], end=end, keyframes=list(keyframes))
 
 
 def every(step: float, end: float, start: float = 0.0) -> list[float]:
@@ -29,7 +28,7 @@ def every(step: float, end: float, start: float = 0.0) -> list[float]:
 INDEXES = [
     pytest.param(index_of(every(2.0, 60.0), 60.0), id="2s-gops-60s"),
     pytest.param(index_of(every(1.0, 37.3), 37.3), id="1s-gops-ragged-end"),
-    pytest.param(index_of(every(2.002, 95.0), 95.0, fps=29.97), id="ntsc-2.002s-gops"),
+    pytest.param(index_of(every(2.002, 95.0), 95.0), id="ntsc-2.002s-gops"),
     pytest.param(index_of(every(2.0, 61.4, start=1.4), 61.4), id="starts-late"),
     pytest.param(
         index_of([0.0, 1.7, 5.2, 9.9, 10.4, 13.0, 22.2, 30.0, 31.1], 33.3), id="scene-cuts"
@@ -40,22 +39,23 @@ INDEXES = [
     pytest.param(index_of([0.0], 0.5), id="half-second"),
     pytest.param(index_of(every(2.0, 15.9), 15.9), id="under-chunk-plus-segment"),
     pytest.param(index_of(every(0.5, 30.0), 30.0), id="half-second-gops"),
-    pytest.param(index_of(every(10.0, 41.0), 41.0, fps=25.0), id="10s-gops"),
+    pytest.param(index_of(every(10.0, 41.0), 41.0), id="10s-gops"),
+    pytest.param(FrameIndex(start=1.4, end=3601.4), id="no-index-an-hour"),
+    pytest.param(FrameIndex(start=0.0, end=13.0), id="no-index-13s"),
 ]
 
 
 @pytest.mark.parametrize("index", INDEXES)
-def test_chunks_start_at_keyframes_and_tile_the_source(index: FrameIndex) -> None:
-    # GIVEN a frame index
+def test_chunks_tile_the_source_from_its_first_frame(index: FrameIndex) -> None:
+    # GIVEN a source's span and its listed keyframes (or none)
     # WHEN it is planned
     chunks = plan_chunks(index, CHUNK, SEGMENT)
 
-    # THEN chunks are numbered in order, each starts on a keyframe, and together they
-    # run from the first keyframe to the end with no gap and no overlap
+    # THEN chunks are numbered in order and together run from the first frame to the
+    # end with no gap and no overlap
     assert chunks
     assert [c.index for c in chunks] == list(range(len(chunks)))
-    assert all(c.start in index.keyframes for c in chunks)
-    assert chunks[0].start == index.keyframes[0]
+    assert chunks[0].start == index.start
     assert chunks[-1].end == index.end
     for before, after in pairwise(chunks):
         assert before.end == after.start
@@ -63,21 +63,21 @@ def test_chunks_start_at_keyframes_and_tile_the_source(index: FrameIndex) -> Non
 
 
 @pytest.mark.parametrize("index", INDEXES)
-def test_chunk_frames_are_the_frames_of_its_gops(index: FrameIndex) -> None:
-    # GIVEN a frame index
+def test_each_cut_is_the_target_or_a_listed_keyframe_within_half_a_segment(
+    index: FrameIndex,
+) -> None:
+    # GIVEN a source
     # WHEN it is planned
     chunks = plan_chunks(index, CHUNK, SEGMENT)
 
-    # THEN every chunk counts the frames of the GOPs that start inside it, and the
-    # chunks together count every frame once
-    for chunk in chunks:
-        inside = [
-            n
-            for key, n in zip(index.keyframes, index.gop_frames, strict=True)
-            if chunk.start <= key < chunk.end
-        ]
-        assert chunk.frames == sum(inside)
-    assert sum(c.frames for c in chunks) == index.frame_count
+    # THEN each cut lies a chunk after the one before, or on a listed keyframe at most
+    # half a segment from there; a source without an index decodes from a margin before
+    for before, after in pairwise(chunks):
+        target = before.start + CHUNK
+        assert after.start == pytest.approx(target, abs=EPS) or (
+            after.start in index.keyframes and abs(after.start - target) <= SEGMENT / 2 + EPS
+        )
+    assert all(c.margin == (UNINDEXED_MARGIN if index.by_time else 0.0) for c in chunks)
 
 
 @pytest.mark.parametrize("index", INDEXES)
@@ -135,12 +135,11 @@ def test_regular_gops_give_chunks_of_exactly_chunk_seconds() -> None:
     assert [(c.start, c.end) for c in chunks] == [(t, t + 12.0) for t in (0, 12, 24, 36, 48)]
     assert [c.segment_starts for c in chunks][1] == [12.0, 16.0, 20.0]
     assert [c.first_segment for c in chunks] == [0, 3, 6, 9, 12]
-    assert all(c.frames == 360 for c in chunks)
 
 
 def test_cuts_fall_on_the_keyframe_nearest_the_target() -> None:
     # GIVEN NTSC 2.002 s GOPs: 12 s is nearest the sixth keyframe, at 12.012 s
-    index = index_of(every(2.002, 95.0), 95.0, fps=29.97)
+    index = index_of(every(2.002, 95.0), 95.0)
 
     # WHEN it is planned
     chunks = plan_chunks(index, CHUNK, SEGMENT)
@@ -161,28 +160,41 @@ def test_a_source_shorter_than_a_chunk_and_a_segment_is_one_chunk() -> None:
     assert chunks[0].segment_starts == [0.0, 4.0, 8.0, 12.0]
 
 
-def test_sparse_keyframes_cut_only_where_keyframes_are() -> None:
+def test_sparse_keyframes_do_not_make_long_chunks() -> None:
     # GIVEN keyframes only every 20 s in a 47 s source
     index = index_of([0.0, 20.0, 40.0], 47.0)
 
     # WHEN it is planned
     chunks = plan_chunks(index, CHUNK, SEGMENT)
 
-    # THEN chunks are longer than the target because a cut can only fall on a keyframe
-    assert [(c.start, c.end) for c in chunks] == [(0.0, 20.0), (20.0, 40.0), (40.0, 47.0)]
+    # THEN cuts fall on time where no keyframe is near: a chunk may decode from the
+    # keyframe before it, but no chunk is longer than the target plus a segment
+    assert [(c.start, c.end) for c in chunks] == [(0, 12), (12, 24), (24, 36), (36, 47)]
 
 
-def test_a_single_keyframe_is_one_chunk_whatever_its_length() -> None:
-    # GIVEN a 100 s source with one keyframe
-    index = index_of([0.0], 100.0)
+def test_a_single_keyframe_still_gives_chunks_of_chunk_seconds() -> None:
+    # GIVEN a 100 s source whose index lists one keyframe
+    index = FrameIndex(start=0.0, end=100.0, keyframes=[0.0])
 
     # WHEN it is planned
-    (chunk,) = plan_chunks(index, CHUNK, SEGMENT)
+    chunks = plan_chunks(index, CHUNK, SEGMENT)
 
-    # THEN that one chunk holds all 25 segments and every frame
-    assert (chunk.start, chunk.end) == (0.0, 100.0)
-    assert len(chunk.segment_starts) == 25
-    assert chunk.frames == index.frame_count
+    # THEN it is cut every 12 s all the same, with 25 segments in all
+    assert [c.start for c in chunks] == [12.0 * k for k in range(8)]
+    assert sum(len(c.segment_starts) for c in chunks) == 25
+
+
+def test_a_source_without_an_index_is_cut_by_time_with_a_margin() -> None:
+    # GIVEN a 30 s MPEG-TS from 1.4 s: no index lists its keyframes
+    index = FrameIndex(start=1.4, end=31.4)
+
+    # WHEN it is planned
+    chunks = plan_chunks(index, CHUNK, SEGMENT)
+
+    # THEN it is cut every 12 s; the last chunk takes the 6 s left, and each chunk
+    # decodes from a margin before its start to meet a keyframe
+    assert [(c.start, c.end) for c in chunks] == [(1.4, 13.4), (13.4, 25.4), (25.4, 31.4)]
+    assert [c.margin for c in chunks] == [UNINDEXED_MARGIN] * 3
 
 
 def test_a_half_second_source_is_one_chunk_of_one_segment() -> None:
@@ -193,7 +205,7 @@ def test_a_half_second_source_is_one_chunk_of_one_segment() -> None:
     chunks = plan_chunks(index, CHUNK, SEGMENT)
 
     # THEN there is one chunk with one segment
-    assert [(c.start, c.end, c.segment_starts, c.frames) for c in chunks] == [(0.0, 0.5, [0.0], 15)]
+    assert [(c.start, c.end, c.segment_starts) for c in chunks] == [(0.0, 0.5, [0.0])]
 
 
 def test_no_chunk_is_a_sliver_when_a_keyframe_sits_just_before_the_end() -> None:
@@ -217,7 +229,6 @@ def test_a_three_hour_source_gives_a_small_plan() -> None:
     # THEN it is 10 800 / 12 = 900 chunks of 3 segments, the last numbered 2699
     assert len(chunks) == 900
     assert chunks[-1].first_segment + len(chunks[-1].segment_starts) == 2700
-    assert sum(c.frames for c in chunks) == index.frame_count == 324_000
     # and each Map item (what Step Functions passes to one child) stays under 1 KB
     items = [json.dumps({"kind": "video", "chunk": c.to_dict()}) for c in chunks]
     assert max(len(item.encode()) for item in items) < 1024
@@ -225,7 +236,7 @@ def test_a_three_hour_source_gives_a_small_plan() -> None:
 
 def test_a_chunk_survives_a_round_trip_through_json() -> None:
     # GIVEN a plan
-    chunks = plan_chunks(index_of(every(2.002, 95.0), 95.0, fps=29.97), CHUNK, SEGMENT)
+    chunks = plan_chunks(index_of(every(2.002, 95.0), 95.0), CHUNK, SEGMENT)
 
     # WHEN its chunks go through JSON (as they do through S3 and the Map state)
     again = [Chunk.from_dict(json.loads(json.dumps(c.to_dict()))) for c in chunks]

@@ -33,10 +33,10 @@ def through_json(record: Any) -> Any:
     "record",
     [
         Source("in", "uploads/a.mp4", "abc", "v1", 42),
-        ProbeRecord(FACTS, FrameIndex([0.0, 2.0], [60, 60], 4.0), "cmaf", 0.25),
+        ProbeRecord(FACTS, FrameIndex(0.0, 4.0, [0.0, 2.0]), "cmaf", 0.25),
         plan(),
         plan(facts={"audio": None}, extras=["images", "subtitles-en"]),
-        WorkItem("video", chunk=Chunk(3, 6.0, 8.0, 60, 3, [6.0])),
+        WorkItem("video", chunk=Chunk(3, 6.0, 8.0, 3, [6.0], margin=3.0)),
         WorkItem("subtitles", sidecar=Sidecar("uploads/a.en.srt", "en", "srt"), etag="e1"),
         WorkItem("audio"),
         SegmentsResult(
@@ -50,7 +50,7 @@ def through_json(record: Any) -> Any:
         SubtitlesResult("subtitles-en", "en", "uploads/a.en.srt", "2026-11-30T00:00:00.000+00:00"),
         ImagesResult("images", "images/poster.jpg", 1.0, {"count": 1}, {"count": 1}, 0.5, "t"),
         FailureRecord({"stream": "game", "sequence": 7}, "TranscodeError", "bad", None, "t"),
-        ProbedSegment("mpegts", 1.4, 10.0, 12.0, 60, True),
+        ProbedSegment("mpegts", 1.4, 10.0, 12.0, True),
     ],
     ids=lambda r: type(r).__name__,
 )
@@ -60,7 +60,7 @@ def test_a_record_survives_its_json(record: Any) -> None:
 
 def test_work_items_keep_the_shape_the_map_reads() -> None:
     # the Map's ItemSelector and every deployed execution pass items in this shape
-    chunk = Chunk(0, 0.0, 2.0, 60, 0, [0.0])
+    chunk = Chunk(0, 0.0, 2.0, 0, [0.0])
     assert WorkItem("video", chunk=chunk).to_dict() == {"kind": "video", "chunk": chunk.to_dict()}
     sidecar = WorkItem("subtitles", sidecar=Sidecar("k.en.srt", "en", "srt"), etag="e")
     assert sidecar.to_dict() == {

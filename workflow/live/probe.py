@@ -57,7 +57,6 @@ def probe_segment(
             container_start=facts.container_start,
             start=facts.start_time,
             end=round(facts.start_time + facts.duration, 6),
-            frames=facts.frame_count,
             has_audio=facts.audio is not None,
         ).to_dict(),
     }

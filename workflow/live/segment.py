@@ -34,7 +34,6 @@ class ProbedSegment:
     container_start: float
     start: float
     end: float
-    frames: int
     has_audio: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,9 +97,11 @@ def _encodes(
             source,
             segment.container,
             segment.container_start,
-            Chunk(sequence, start, end, segment.frames, sequence, [start]),
+            # The whole file from its start, every frame to its end.
+            Chunk(sequence, start, end, sequence, [start], margin=start - segment.container_start),
             config.renditions,
             workdir,
+            final=True,
             binary=binary,
             preset=config.preset,
         )

@@ -1,46 +1,57 @@
-"""Cut a source into keyframe-aligned chunks and each chunk into HLS segments."""
+"""Cut a source into chunks by time, on keyframes where its index lists them, and each
+chunk into HLS segments."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Seconds before a cut that a chunk starts decoding where the container has no index
+# (MPEG-TS and the like): their demuxers seek to a packet, not to a keyframe, so the
+# decode must begin far enough back to meet a keyframe at or before the cut. The chunk
+# job checks that it did and goes further back if not (``encode.FIRST_FRAME``).
+UNINDEXED_MARGIN = 3.0
+
 
 @dataclass
 class FrameIndex:
-    """Keyframe times (seconds) and the number of frames from each keyframe to the next."""
+    """Where the video's frames start and end (seconds), and the keyframe times its
+    container's own index lists: none where it has no index (``by_time``)."""
 
+    start: float
+    end: float
     keyframes: list[float] = field(default_factory=list)
-    gop_frames: list[int] = field(default_factory=list)
-    end: float = 0.0
 
     @property
-    def frame_count(self) -> int:
-        return sum(self.gop_frames)
+    def by_time(self) -> bool:
+        return not self.keyframes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"keyframes": self.keyframes, "gop_frames": self.gop_frames, "end": self.end}
+        return {"start": self.start, "end": self.end, "keyframes": self.keyframes}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FrameIndex:
-        return cls(list(data["keyframes"]), list(data["gop_frames"]), float(data["end"]))
+        return cls(float(data["start"]), float(data["end"]), list(data["keyframes"]))
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """A run of whole GOPs encoded by one job into every rung.
+    """A time range of the source encoded by one job into every rung: exactly the frames
+    presented in ``[start, end)``.
 
     ``start``/``end`` are source timestamps in seconds; ``segment_starts`` are the
     absolute times where each HLS segment of the chunk begins (the first is ``start``).
+    ``margin`` is how far before ``start`` its decode begins (see ``UNINDEXED_MARGIN``).
     """
 
     index: int
     start: float
     end: float
-    frames: int
     first_segment: int
     segment_starts: list[float]
+    margin: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -60,50 +71,39 @@ class Chunk:
 
 
 def plan_chunks(index: FrameIndex, chunk_seconds: float, segment_seconds: float) -> list[Chunk]:
-    """Cut at the keyframes nearest to every ``chunk_seconds``, never inside a GOP.
+    """Cut every ``chunk_seconds``, moved to the nearest listed keyframe within half a
+    segment of the target, so a chunk rarely decodes frames it does not encode.
 
     A chunk is at least one segment long unless the whole source is shorter, and
     whatever remains once it is within a chunk and a segment is one last chunk.
     """
-    keys, gops, end = index.keyframes, index.gop_frames, index.end
+    cuts = [index.start]
+    while index.end - cuts[-1] > chunk_seconds + segment_seconds:
+        cut = _cut_near(index.keyframes, cuts[-1], index.end, chunk_seconds, segment_seconds)
+        # Far from zero a float cannot move by a chunk: stop rather than loop forever.
+        if cut <= cuts[-1] or cut >= index.end:
+            break
+        cuts.append(cut)
+    margin = UNINDEXED_MARGIN if index.by_time else 0.0
     chunks: list[Chunk] = []
     first_segment = 0
-    i = 0
-    while i < len(keys):
-        start = keys[i]
-        j = None
-        if end - start > chunk_seconds + segment_seconds:
-            j = _next_cut(keys, i, end, start + chunk_seconds, segment_seconds)
-        stop = keys[j] if j is not None else end
+    for start, stop in itertools.pairwise([*cuts, index.end]):
         segments = segment_starts(start, stop, segment_seconds)
-        chunks.append(
-            Chunk(
-                index=len(chunks),
-                start=start,
-                end=stop,
-                frames=sum(gops[i : j if j is not None else len(keys)]),
-                first_segment=first_segment,
-                segment_starts=segments,
-            )
-        )
+        chunks.append(Chunk(len(chunks), start, stop, first_segment, segments, margin))
         first_segment += len(segments)
-        i = j if j is not None else len(keys)
     return chunks
 
 
-def _next_cut(
-    keys: list[float], i: int, end: float, target: float, min_length: float
-) -> int | None:
-    """The keyframe nearest ``target`` that leaves at least ``min_length`` on both sides."""
-    best = None
-    for j in range(i + 1, len(keys)):
-        if keys[j] - keys[i] < min_length or end - keys[j] < min_length:
-            continue
-        if best is None or abs(keys[j] - target) < abs(keys[best] - target):
-            best = j
-        if keys[j] > target:
-            break
-    return best
+def _cut_near(
+    keyframes: list[float], previous: float, end: float, chunk_seconds: float, segment: float
+) -> float:
+    """The cut after ``previous``: its target time, or the listed keyframe nearest to it
+    within half a segment that leaves at least a segment on both sides."""
+    target = round(previous + chunk_seconds, 6)
+    low = max(target - segment / 2, previous + segment)
+    high = min(target + segment / 2, end - segment)
+    near = keyframes[bisect.bisect_left(keyframes, low) : bisect.bisect_right(keyframes, high)]
+    return min(near, key=lambda k: abs(k - target)) if near else target
 
 
 def segment_starts(start: float, stop: float, segment_seconds: float) -> list[float]:

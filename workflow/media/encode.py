@@ -9,6 +9,7 @@ later chunks are not, leaving duplicate timestamps at the first boundary.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -77,6 +78,12 @@ def open_input(
     )
 
 
+# Where a chunk's ffmpeg writes the time of the first frame it decoded (``first_frame``).
+FIRST_FRAME = "first-frame.txt"
+# A GOP longer than any chunk: the only keyframes are the forced ones.
+_NO_GOP_LIMIT = 1_000_000
+
+
 def build_chunk_command(
     source: str,
     demuxer: str,
@@ -85,26 +92,54 @@ def build_chunk_command(
     renditions: Sequence[Rendition],
     workdir: Path,
     *,
+    margin: float | None = None,
+    final: bool = False,
     binary: str = "ffmpeg",
     preset: str = "veryfast",
     packaging: str = "hls-ts",
     headers: str | None = None,
 ) -> list[str]:
-    """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung.
+    """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung: exactly
+    the frames presented in ``[chunk.start, chunk.end)`` (from ``chunk.start`` on, if
+    ``final``).
 
-    Each rung's segments go to ``workdir/<rung>/seg_NNNNN.ts`` (``.mp4`` for CMAF)
-    numbered from the chunk's first segment, with a CSV list of their times beside
-    them. CEA-608/708 captions in the source's H.264 ride along: ``ccrepack`` keeps
-    them whole (x264 writes at most 31 caption entries per frame, and a decoded frame
-    may carry 80, mostly padding) and x264 writes them back into every rung.
+    Decoding begins ``margin`` seconds (the chunk's own by default) before the chunk, at
+    the keyframe the demuxer seeks to; the time of the first frame decoded is written to
+    ``workdir/FIRST_FRAME`` so the caller can check that it was not after the chunk's
+    start (``first_frame``). Each rung's segments go to ``workdir/<rung>/seg_NNNNN.ts``
+    (``.mp4`` for CMAF) numbered from the chunk's first segment, with a CSV list of
+    their times beside them. CEA-608/708 captions in the source's H.264 ride along:
+    ``ccrepack`` keeps them whole (x264 writes at most 31 caption entries per frame, and
+    a decoded frame may carry 80, mostly padding) and x264 writes them back into every
+    rung.
     """
     muxing = segment_muxing(packaging)
-    # -ss counts from the container's start time (origin) both for the seek and for
-    # dropping frames before it, even with -copyts; -seek_timestamp makes them disagree.
-    video = open_input(source, demuxer, headers=headers, ss=seconds_arg(chunk.start - origin)).video
-    branches = video.filter("ccrepack").filter_multi_output("split", len(renditions))
+    margin = chunk.margin if margin is None else margin
+    # -ss counts from the container's start time (origin), even with -copyts. Seeking
+    # without accurate_seek hands every decoded frame on: the trim below cuts exactly.
+    seek = max(0.0, chunk.start - margin - origin)
+    options = {"ss": seconds_arg(seek), "noaccurate_seek": None} if seek > 0 else {}
+    decoded = open_input(source, demuxer, headers=headers, **options).video.filter_multi_output(
+        "split", 2
+    )
+    checked = (
+        decoded.stream(0)
+        .filter("trim", end_frame=1)
+        .filter("metadata", mode="add", key="first", value=1)
+        .filter("metadata", mode="print", file=str(workdir / FIRST_FRAME))
+        .output("-", f="null")
+    )
+    bounds = {"start": seconds_arg(chunk.start)} | (
+        {} if final else {"end": seconds_arg(chunk.end)}
+    )
+    branches = (
+        decoded.stream(1)
+        .filter("trim", **bounds)
+        .filter("ccrepack")
+        .filter_multi_output("split", len(renditions))
+    )
     relative = [seconds_arg(t - chunk.start) for t in chunk.segment_starts[1:]]
-    outputs = []
+    outputs = [checked]
     for i, rung in enumerate(renditions):
         scaled = (
             branches.stream(i)
@@ -121,10 +156,9 @@ def build_chunk_command(
             "b:v": f"{rung.kbps}k",
             "maxrate": f"{rung.maxrate_kbps}k",
             "bufsize": f"{rung.bufsize_kbps}k",
-            "g": chunk.frames + 1,
+            "g": _NO_GOP_LIMIT,
             "sc_threshold": 0,
             "force_key_frames": ",".join(seconds_arg(t) for t in chunk.segment_starts),
-            "frames:v": chunk.frames,
             "fps_mode": "passthrough",
             "output_ts_offset": seconds_arg(TS_OFFSET),
             "map_metadata": -1,
@@ -145,6 +179,16 @@ def build_chunk_command(
         "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
     )
     return list(ffmpeg.compile(command, cmd=binary))
+
+
+def first_frame(workdir: Path) -> float | None:
+    """The time of the first frame a chunk's ffmpeg decoded, or None if it decoded none."""
+    try:
+        text = (workdir / FIRST_FRAME).read_text()
+    except FileNotFoundError:
+        return None
+    found = re.search(r"pts_time:(-?[0-9.]+)", text)
+    return float(found.group(1)) if found else None
 
 
 def build_audio_command(

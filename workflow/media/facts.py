@@ -30,10 +30,9 @@ class SourceFacts:
     rotation: int
     frame_rate: float
     variable_frame_rate: bool
-    frame_count: int
     video_bitrate: int | None
     audio: AudioFacts | None
-    keyframe_count: int
+    keyframe_count: int  # keyframes the container's index lists: 0 where it is cut by time
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

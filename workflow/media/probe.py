@@ -2,29 +2,28 @@
 
 The order matters: sniff the first bytes for indirection (playlists, concat lists),
 open the container with an allow-list of demuxers and protocols, check declared sizes
-and durations against the limits *before* decoding, decode one frame, then scan the
-video packets (no decoding) for keyframes and frame counts.
+and durations against the limits *before* decoding, then read the container's own index
+(never every packet: an hour of video would take a minute) and decode the first frame.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
-from typing import Any
+from typing import IO, Any
 
 import av
 import av.error
 
 from workflow.errors import (
-    InputError,
     InputTooLargeError,
     InputTooLongError,
     NoVideoStreamError,
     TransientError,
     TruncatedInputError,
     UnsupportedInputError,
+    VidflowError,
 )
 from workflow.media.chunks import FrameIndex
 from workflow.media.facts import AudioFacts, SourceFacts
@@ -43,7 +42,7 @@ MAX_START_SECONDS = 1e7
 
 
 def probe(
-    source: str,
+    source: str | IO[bytes],
     *,
     head: bytes,
     size: int,
@@ -51,22 +50,24 @@ def probe(
     timeout: float = 60.0,
     headers: str | None = None,
 ) -> Probe:
-    """Probe ``source`` (a path or an http(s) URL) and index its keyframes.
+    """Probe ``source`` (a path, an http(s) URL, or a seekable file such as
+    ``storage.RangeReader``) and read its index.
 
     ``headers`` are HTTP request headers sent with every read (an ``If-Match`` pin).
     """
     if size > limits.max_bytes:
         raise InputTooLargeError(f"the file is {size} bytes; the limit is {limits.max_bytes}")
     family = sniff(head)
+    options = {"format_whitelist": ",".join(ALLOWED_DEMUXERS)}
+    if isinstance(source, str):  # a file object is read through Python, never a protocol
+        options["protocol_whitelist"] = protocols_for(source)
+    if headers:
+        options["headers"] = headers
     try:
         container = av.open(
             source,
             format=DEMUXER_FOR_FAMILY[family],
-            options={
-                "format_whitelist": ",".join(ALLOWED_DEMUXERS),
-                "protocol_whitelist": protocols_for(source),
-                **({"headers": headers} if headers else {}),
-            },
+            options=options,
             timeout=timeout,
             metadata_errors="replace",
         )
@@ -74,11 +75,11 @@ def probe(
         raise _unreadable(family, exc) from None
     with container:
         try:
-            facts_without_scan = _declared_facts(container, family, size, limits)
-            index, frame_times, rotation = _scan_video(container, family)
-            facts = _finish_facts(facts_without_scan, index, frame_times, rotation, limits)
-        except InputError:
-            raise
+            declared = _declared_facts(container, family, size, limits)
+            index, rate, variable, rotation = _index_video(container, family, size)
+            facts = _finish_facts(declared, index, rate, variable, rotation, limits)
+        except VidflowError:
+            raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
         except Exception as exc:
             # PyAV raises more than FFmpegError on damaged input (IndexError when a
             # stream appears mid-file, PermissionError from a refused seek, ...): the
@@ -178,54 +179,134 @@ def _bit_depth(pix_fmt: str) -> int:
     return 8
 
 
-def _scan_video(container: Any, family: str) -> tuple[FrameIndex, list[float], int]:
-    """One pass over the video packets: keyframes, frame times, and the first frame.
+def _index_video(
+    container: Any, family: str, size: int
+) -> tuple[FrameIndex, float | None, bool, int]:
+    """The video's span and the keyframes its container's index lists, its frame rate
+    and whether it varies, and its rotation; reading only the index and the first frames.
 
-    Only packets are read, except that the first ones are decoded until a frame comes
-    out: that proves the stream decodes and gives its rotation, without seeking back.
+    MP4/MOV lists every sample (by decode time: a keyframe is presented a constant
+    reorder delay later, measured on the first); Matroska/WebM lists keyframes in its
+    cues, read on the first seek; other containers list nothing and are cut by time.
     """
     video = container.streams.video[0]
     tb = video.time_base
-    times: list[int] = []
-    keys: list[int] = []
-    durations: list[int] = []
-    rotation: int | None = None
+    if family == "matroska":
+        _read_cues(container, video)
+    entries = [e for e in video.index_entries if not e.is_discard]
+    if family == "mp4" and entries:
+        last = max(entries, key=lambda e: e.pos + e.size)
+        if last.pos + last.size > size:
+            raise TruncatedInputError(
+                f"the file is cut short: its index lists video up to byte {last.pos + last.size} "
+                f"of {size}"
+            )
+    packet, first, rotation, sampled = _first_frame(container, video, family)
+    if first.pts is None:
+        raise TruncatedInputError(f"the file starts like {family} but its frames have no times")
+    start = _seconds(first.pts, tb)
+    offset = 0
+    if family == "mp4" and packet.pts is not None and packet.dts is not None:
+        offset = packet.pts - packet.dts  # the reorder delay: index times are decode times
+    keys = sorted({_seconds(e.timestamp + offset, tb) for e in entries if e.is_keyframe})
+    keyframes = [k for k in keys if k >= start]
+    rate = video.average_rate or video.guessed_rate or video.base_rate
+    rate = float(rate) if rate else None
+    if family == "mp4" and len(entries) > 1:
+        times = sorted(e.timestamp for e in entries)
+        variable, median = _varies(times)
+        end = _seconds(
+            times[-1] + offset + (_typical([b - a for a, b in pairwise(times)]) or 0), tb
+        )
+        if median > 0:
+            rate = len(entries) / max(end - start, 1e-6) if variable else 1 / float(median * tb)
+    else:
+        end = _declared_end(container, video)
+        variable = _varies(sampled)[0] or _declared_variable(video)
+    if len(keyframes) < 2:
+        keyframes = []  # one keyframe says nothing about where the others are
+    index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
+    return index, rate, variable, rotation
+
+
+def _read_cues(container: Any, video: Any) -> None:
+    """Matroska reads its cues (its keyframe index) on the first seek: seek to the start.
+
+    A file without cues, or one whose seek fails, is cut by time instead.
+    """
     try:
-        for packet in container.demux(video):
-            if rotation is None:
+        container.seek(video.start_time or 0, stream=video)
+    except (av.error.FFmpegError, OSError):
+        return
+
+
+# The packets a probe reads looking for the first picture before it gives up, and the
+# video packets whose times it samples where the container lists no frame times.
+FIRST_FRAME_PACKETS = 1000
+SAMPLED_PACKETS = 150
+_REORDER = 16  # the most frames a decoder holds back (H.264's DPB)
+
+
+def _first_frame(container: Any, video: Any, family: str) -> tuple[Any, Any, int, list[int]]:
+    """The first keyframe's packet, the first picture decoded, its rotation, and the
+    presentation times of the first ``SAMPLED_PACKETS`` packets from there on.
+
+    This proves the stream decodes; a stream that does not within
+    ``FIRST_FRAME_PACKETS`` packets is refused.
+    """
+    key = first = None
+    rotation = 0
+    times: list[int] = []
+    try:
+        for count, packet in enumerate(container.demux(video)):
+            if first is None:
+                if count >= FIRST_FRAME_PACKETS:
+                    break
+                if key is None and packet.is_keyframe:
+                    key = packet
                 for frame in video.decode(packet):
+                    first = frame
                     rotation = round(getattr(frame, "rotation", 0) or 0) % 360
                     break
-            if packet.pts is None or packet.size == 0:
-                continue
-            times.append(packet.pts)
-            if packet.duration:
-                durations.append(packet.duration)
-            if packet.is_keyframe:
-                keys.append(packet.pts)
+            if key is not None and packet.pts is not None and packet.size:
+                times.append(packet.pts)
+            if len(times) >= SAMPLED_PACKETS:
+                break
     except av.error.FFmpegError as exc:
-        raise _unreadable(family, exc) from None
-    if rotation is None:
+        if first is None:
+            raise _unreadable(family, exc) from None
+    if first is None:
         raise TruncatedInputError(f"the file starts like {family} but no video frame decodes")
-    if not keys:
-        raise TruncatedInputError(f"the file starts like {family} but has no keyframe")
-    times.sort()
-    keys = sorted(set(keys))
-    first = keys[0]
-    times = times[bisect.bisect_left(times, first) :]
-    step = _typical(durations) or (_typical([b - a for a, b in pairwise(times)]) or 1)
-    gop_frames = []
-    for i, key in enumerate(keys):
-        nxt = keys[i + 1] if i + 1 < len(keys) else None
-        lo = bisect.bisect_left(times, key)
-        hi = bisect.bisect_left(times, nxt) if nxt is not None else len(times)
-        gop_frames.append(hi - lo)
-    index = FrameIndex(
-        keyframes=[_seconds(k, tb) for k in keys],
-        gop_frames=gop_frames,
-        end=_seconds(times[-1] + step, tb),
-    )
-    return index, [float(t * tb) for t in times], rotation
+    # Packets come in decode order: the last few may still miss frames presented before
+    # them, which would read as a hole.
+    settled = min(times[-_REORDER:], default=0)
+    return key or first, first, rotation, sorted(t for t in times if t < settled)
+
+
+def _varies(times: list[int]) -> tuple[bool, int]:
+    """Whether frames of these times last unequally long, and their typical duration."""
+    steps = sorted(b - a for a, b in pairwise(times))
+    if not steps:
+        return False, 0
+    median = steps[len(steps) // 2]
+    return median > 0 and steps[-1] - steps[0] > 0.25 * median, median
+
+
+def _declared_end(container: Any, video: Any) -> float:
+    """Where the video ends by its container's own account (MPEG-TS: its last timestamps,
+    read from the file's tail)."""
+    if video.duration:
+        return _seconds((video.start_time or 0) + video.duration, video.time_base)
+    if container.duration:
+        origin = (container.start_time or 0) / 1_000_000
+        return round(origin + container.duration / 1_000_000, 6)
+    raise TruncatedInputError("the file declares no duration and has no index to find one")
+
+
+def _declared_variable(video: Any) -> bool:
+    """A stream whose average rate differs from its base rate varies its frame rate."""
+    average, base = video.average_rate, video.base_rate
+    return bool(average and base and abs(float(average) - float(base)) > 0.01 * float(base))
 
 
 def _typical(values: list[int]) -> int | None:
@@ -240,11 +321,12 @@ def _seconds(pts: int, tb: Fraction) -> float:
 def _finish_facts(
     declared: dict[str, Any],
     index: FrameIndex,
-    frame_times: list[float],
+    rate: float | None,
+    variable: bool,
     rotation: int,
     limits: Limits,
 ) -> SourceFacts:
-    start = index.keyframes[0]
+    start = index.start
     if abs(start) > MAX_START_SECONDS:
         raise UnsupportedInputError(
             f"the video's timestamps start at {start:.0f} s; vidflow reads files that start "
@@ -255,12 +337,14 @@ def _finish_facts(
         raise InputTooLongError(
             f"the video runs {duration:.0f} s; the limit is {limits.max_seconds:.0f} s"
         )
-    deltas = sorted(b - a for a, b in pairwise(frame_times))
     if duration <= 0:
         raise UnsupportedInputError("the video has no duration: all its frames share one time")
-    median = deltas[len(deltas) // 2] if deltas else duration
-    vfr = bool(deltas) and (deltas[-1] - deltas[0]) > 0.25 * median
-    frame_rate = len(frame_times) / duration if vfr or median <= 0 else 1.0 / median
+    if not rate or rate <= 0:
+        raise UnsupportedInputError("the video declares no frame rate")
+    if rate > limits.max_fps:
+        raise InputTooLargeError(
+            f"the video runs at {rate:.0f} fps; the limit is {limits.max_fps:.0f}"
+        )
     sar = declared["sar"]
     width, height = declared["coded_width"], declared["coded_height"]
     if sar and sar > 0 and sar != 1:
@@ -282,9 +366,8 @@ def _finish_facts(
         display_width=width,
         display_height=height,
         rotation=rotation,
-        frame_rate=round(frame_rate, 3),
-        variable_frame_rate=vfr,
-        frame_count=index.frame_count,
+        frame_rate=round(rate, 3),
+        variable_frame_rate=variable,
         video_bitrate=declared["video_bitrate"],
         audio=declared["audio"],
         keyframe_count=len(index.keyframes),

@@ -3,6 +3,9 @@ segment and fragments."""
 
 from __future__ import annotations
 
+import itertools
+import logging
+import shutil
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +14,15 @@ from typing import Any
 
 from workflow.errors import TranscodeError
 from workflow.media import cmaf, runner
-from workflow.media.encode import TS_OFFSET
+from workflow.media.chunks import UNINDEXED_MARGIN, Chunk
+from workflow.media.encode import TS_OFFSET, first_frame
 from workflow.names import AUDIO, CMAF_INIT
+
+log = logging.getLogger("vidflow.encode")
+
+# How much later than a chunk's start the first decoded frame may be: the times ffmpeg
+# prints and the plan's are both rounded to the microsecond.
+_SAME_INSTANT = 1.5e-6
 
 
 def encode_span(
@@ -43,6 +53,57 @@ def encode_span(
     }
     check_same_boundaries({rung: s for rung, s in segments.items() if rung != AUDIO})
     return segments
+
+
+def encode_chunk(
+    commands: Callable[[Path, float], Sequence[Sequence[str]]],
+    workdir: Path,
+    rungs: Sequence[str],
+    chunk: Chunk,
+    origin: float,
+    *,
+    timeout: Callable[[], float],
+    on_progress: Callable[[float], None] | None = None,
+) -> dict[str, list[runner.Segment]]:
+    """Encode ``chunk`` with ``commands(directory, margin)`` (the video's command first,
+    from ``encode.build_chunk_command``) and check that its decode began at or before the
+    chunk's start; if not, frames before the first keyframe the decoder met would be
+    missing, so decode again from further back, until the source's start if need be.
+
+    Only a container whose index is wrong, or one with no index and GOPs longer than the
+    margin, costs a second encode; no chunk ever loses a frame to a seek.
+    """
+    margin = chunk.margin
+    for attempt in itertools.count():
+        here = workdir / f"attempt-{attempt}"
+        here.mkdir()
+        segments = encode_span(
+            commands(here, margin),
+            here,
+            rungs,
+            chunk.start,
+            chunk.end,
+            timeout=timeout(),
+            on_progress=on_progress,
+        )
+        first = first_frame(here)
+        if first is not None and first <= chunk.start + _SAME_INSTANT:
+            return segments
+        if chunk.start - margin <= origin:
+            raise TranscodeError(
+                f"chunk {chunk.index}'s first frame decodes at {first} s, after its start "
+                f"{chunk.start} s, though decoding began at the source's start"
+            )
+        log.warning(
+            "chunk %d: decoding from %.3f s met its first keyframe at %s s, after the "
+            "chunk's start; decoding again from further back",
+            chunk.index,
+            chunk.start - margin,
+            first,
+        )
+        shutil.rmtree(here)
+        margin = max(4 * margin, UNINDEXED_MARGIN)
+    raise AssertionError("unreachable")
 
 
 def span_reports(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from workflow.media import encode, runner
-from workflow.media.rungs import encode_span, split_cmaf
+from workflow.media.rungs import encode_chunk, split_cmaf
 from workflow.runtime import Deadline, scratch_dir
 from workflow.vod.items import Work, source_input, upload_segments, work_item
 from workflow.vod.records import SegmentsResult
@@ -20,25 +21,32 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
     began = time.monotonic()
     with scratch_dir() as workdir:
         with source_input(work.source, work.clients) as (url, headers):
-            command = encode.build_chunk_command(
-                url,
-                plan.facts.container,
-                plan.facts.container_start,
-                chunk,
-                renditions,
-                workdir,
-                binary=runner.ffmpeg_binary(),
-                preset=plan.preset,
-                packaging=plan.packaging,
-                headers=headers,
-            )
-            rungs = encode_span(
-                [command],
+
+            def commands(directory: Path, margin: float) -> list[list[str]]:
+                return [
+                    encode.build_chunk_command(
+                        url,
+                        plan.facts.container,
+                        plan.facts.container_start,
+                        chunk,
+                        renditions,
+                        directory,
+                        margin=margin,
+                        final=chunk.index == len(plan.chunks) - 1,
+                        binary=runner.ffmpeg_binary(),
+                        preset=plan.preset,
+                        packaging=plan.packaging,
+                        headers=headers,
+                    )
+                ]
+
+            rungs = encode_chunk(
+                commands,
                 workdir,
                 [rung.name for rung in renditions],
-                chunk.start,
-                chunk.end,
-                timeout=runner.time_limit(remaining(), chunk.duration * len(renditions)),
+                chunk,
+                plan.facts.container_start,
+                timeout=lambda: runner.time_limit(remaining(), chunk.duration * len(renditions)),
                 on_progress=work.progress(),
             )
         encoded = time.monotonic()

@@ -14,7 +14,7 @@ from workflow.media.runner import Segment
 from workflow.names import CMAF_INIT
 from workflow.runtime import Clients, Deadline
 from workflow.settings import Settings
-from workflow.storage import Bucket, transient_aws_errors
+from workflow.storage import Bucket, RangeReader, transient_aws_errors
 from workflow.vod.jobs import JobPaths, read_job_record
 from workflow.vod.progress import ItemProgress
 from workflow.vod.records import Plan, Source, WorkItem
@@ -80,14 +80,28 @@ def source_input(source: Source, clients: Clients) -> Iterator[tuple[str, str | 
     mid-read (ffmpeg may see a pinned read refused as an error or as an early end) ends
     in ``SourceChangedError``, never in an output mixing two uploads.
     """
-    pin = source.pin
     ingest = Bucket(clients.s3, source.bucket)
+    with _pinned(ingest, source):
+        yield ingest.presign(source.key, pin=source.pin), source.pin.http_headers()
+
+
+@contextmanager
+def source_reader(source: Source, clients: Clients, size: int) -> Iterator[RangeReader]:
+    """The job's upload as a file that costs only the ranges read, each read pinned to
+    it, and checked again as ``source_input`` does."""
+    ingest = Bucket(clients.s3, source.bucket)
+    with _pinned(ingest, source):
+        yield RangeReader(ingest, source.key, size, source.pin)
+
+
+@contextmanager
+def _pinned(ingest: Bucket, source: Source) -> Iterator[None]:
     try:
-        yield ingest.presign(source.key, pin=pin), pin.http_headers()
+        yield
     except VidflowError:
-        ingest.head(source.key, pin)
+        ingest.head(source.key, source.pin)
         raise
-    ingest.head(source.key, pin)
+    ingest.head(source.key, source.pin)
 
 
 def upload_segments(

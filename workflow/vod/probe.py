@@ -1,4 +1,4 @@
-"""Probe: read the upload as untrusted input; store its facts and keyframe index.
+"""Probe: read the upload as untrusted input; store its facts and its index.
 
 PyAV ships only in the PyAV layer: no function but Probe may reach this module.
 """
@@ -13,7 +13,7 @@ from workflow.media.sniff import HEAD_BYTES
 from workflow.runtime import Clients, Deadline
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
-from workflow.vod.items import source_input
+from workflow.vod.items import source_reader
 from workflow.vod.jobs import JobPaths
 from workflow.vod.records import ProbeRecord, Source
 from workflow.vod.start import upload_packaging
@@ -33,16 +33,21 @@ def probe_source(
     packaging = upload_packaging(described.get("Metadata", {}), settings.packaging)
     head = ingest.read_range(source.key, size, HEAD_BYTES, source.pin)
     # A file replaced mid-probe would read as damaged: the pin's check says what happened.
-    with source_input(source, clients) as (url, headers):
+    with source_reader(source, clients, size) as reader:
         result = probe(
-            url,
+            reader,
             head=head,
             size=size,
             limits=settings.limits,
             timeout=max(5.0, min(60.0, remaining() - 10)),
-            headers=headers,
         )
-    record = ProbeRecord(result.facts, result.index, packaging, round(time.monotonic() - began, 3))
+    record = ProbeRecord(
+        result.facts,
+        result.index,
+        packaging,
+        round(time.monotonic() - began, 3),
+        read_bytes=reader.bytes_read + len(head),
+    )
     Bucket(clients.s3, settings.output_bucket).put_json(paths.probe_key, record.to_dict())
     facts = result.facts
     return {
@@ -51,4 +56,5 @@ def probe_source(
         "width": facts.display_width,
         "height": facts.display_height,
         "has_audio": facts.audio is not None,
+        "read_bytes": record.read_bytes,
     }

@@ -49,12 +49,14 @@ class Source:
 
 @dataclass(frozen=True)
 class ProbeRecord:
-    """What Probe found: the source's facts, its keyframe index, the packaging asked for."""
+    """What Probe found: the source's facts, its index, the packaging asked for, and what
+    it cost (seconds, and bytes of the upload read)."""
 
     facts: SourceFacts
     index: FrameIndex
     packaging: str
     elapsed: float
+    read_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class ProbeRecord:
             "index": self.index.to_dict(),
             "packaging": self.packaging,
             "elapsed": self.elapsed,
+            "read_bytes": self.read_bytes,
         }
 
     @classmethod
@@ -71,6 +74,7 @@ class ProbeRecord:
             index=FrameIndex.from_dict(data["index"]),
             packaging=data["packaging"],
             elapsed=float(data["elapsed"]),
+            read_bytes=int(data.get("read_bytes", 0)),
         )
 
 
