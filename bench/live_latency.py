@@ -81,7 +81,10 @@ def encode_command(segment: Path, rungs: list[Rendition], folder: Path, preset: 
     """The command vidflow's transcode step runs for one segment and these rungs."""
     facts = segment_facts(segment)
     start = facts.start_time
-    chunk = Chunk(0, start, start + facts.duration, 0, [start])
+    # The whole segment from its start, as LiveTranscode encodes it.
+    chunk = Chunk(
+        0, start, start + facts.duration, 0, [start], facts.start_time - facts.container_start
+    )
     for rung in rungs:
         (folder / rung.name).mkdir(parents=True, exist_ok=True)
     return encode.build_chunk_command(
@@ -91,6 +94,7 @@ def encode_command(segment: Path, rungs: list[Rendition], folder: Path, preset: 
         chunk,
         rungs,
         folder,
+        final=True,
         binary=ffmpeg_binary(),
         preset=preset,
     )

@@ -261,4 +261,3 @@ class RangeReader(io.RawIOBase):
                 del self._blocks[next(iter(self._blocks))]
         self._blocks[number] = block  # the most recently used last
         return block
-

@@ -1,7 +1,9 @@
-"""Chunks encoded separately must stitch into one gap-free, frame-exact rendition."""
+"""Chunks encoded separately must stitch into one gap-free, frame-exact rendition, wherever
+the plan cuts and whatever the source's GOPs do."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,57 +14,86 @@ from tests.source_facts import decode_video
 from workflow.formats import hls
 from workflow.local.binaries import ffmpeg_binary
 from workflow.media import encode
-from workflow.media.chunks import plan_chunks
+from workflow.media.chunks import FrameIndex, plan_chunks
 from workflow.media.ladder import build_ladder
 from workflow.media.probe import probe
-from workflow.media.runner import listed_segments, run_ffmpeg
+from workflow.media.rungs import encode_chunk
 from workflow.settings import Limits
 
 
 def encode_in_chunks(
-    source: Path, workdir: Path, chunk_seconds: float, segment_seconds: float
+    source: Path,
+    workdir: Path,
+    chunk_seconds: float,
+    segment_seconds: float,
+    index: FrameIndex | None = None,
 ) -> Any:
+    """Plan ``source`` (from ``index`` if given, else its probe's) and encode each chunk
+    as TranscodeChunk does; write each rung's playlist."""
     data = source.read_bytes()
     probed = probe(str(source), head=data[:65536], size=len(data), limits=Limits())
     facts = probed.facts
     ladder = build_ladder(
         facts.display_width, facts.display_height, facts.frame_rate, "240:400,144:200"
     )
-    chunks = plan_chunks(probed.index, chunk_seconds, segment_seconds)
+    chunks = plan_chunks(index or probed.index, chunk_seconds, segment_seconds)
     segments: dict[str, list[hls.SegmentEntry]] = {r.name: [] for r in ladder}
     for chunk in chunks:
         chunk_dir = workdir / f"chunk{chunk.index}"
-        for rung in ladder:
-            (chunk_dir / rung.name).mkdir(parents=True)
-        run_ffmpeg(
-            encode.build_chunk_command(
-                str(source),
-                facts.container,
-                facts.container_start,
-                chunk,
-                ladder,
-                chunk_dir,
-                binary=ffmpeg_binary(),
-                preset="ultrafast",
-            ),
-            timeout=300,
+        chunk_dir.mkdir()
+
+        def commands(directory: Path, margin: float, chunk: Any = chunk) -> list[list[str]]:
+            return [
+                encode.build_chunk_command(
+                    str(source),
+                    facts.container,
+                    facts.container_start,
+                    chunk,
+                    ladder,
+                    directory,
+                    margin=margin,
+                    final=chunk is chunks[-1],
+                    binary=ffmpeg_binary(),
+                    preset="ultrafast",
+                )
+            ]
+
+        rungs = encode_chunk(
+            commands,
+            chunk_dir,
+            [rung.name for rung in ladder],
+            chunk,
+            facts.container_start,
+            timeout=lambda: 300,
         )
-        for rung in ladder:
-            listed = listed_segments(
-                chunk_dir / rung.name,
-                chunk.start + encode.TS_OFFSET,
-                chunk.end + encode.TS_OFFSET,
-            )
+        for name, listed in rungs.items():
             for segment in listed:
-                target = workdir / rung.name / segment.path.name
+                target = workdir / name / segment.path.name
                 target.parent.mkdir(exist_ok=True)
                 segment.path.rename(target)
-                segments[rung.name].append(
+                segments[name].append(
                     hls.SegmentEntry(target.name, segment.duration, target.stat().st_size)
                 )
     for name, entries in segments.items():
         (workdir / name / "index.m3u8").write_text(hls.media_playlist(entries))
     return facts, ladder, chunks
+
+
+def assert_every_frame_once(source: Path, workdir: Path, facts: Any, ladder: Any) -> None:
+    truth = decode_video(source)
+    frame = 1 / facts.frame_rate
+    for rung in ladder:
+        # WHEN the rung's segments are played back in playlist order
+        played = read_rendition(workdir / rung.name / "index.m3u8", "video")
+        # THEN every source frame is there once, in order, and decodes cleanly
+        assert played.frames == truth.frames, rung.name
+        assert played.duplicates == 0
+        assert played.decode_errors == ""
+        assert played.keyframes_at_segment_starts
+        if not facts.variable_frame_rate:
+            assert played.largest_gap <= frame * 1.01
+        assert abs(played.duration - truth.duration) <= max(0.35, 0.03 * truth.duration)
+        assert (played.width, played.height) == (rung.width, rung.height)
 
 
 @pytest.mark.parametrize("name", ["h264_aac_2gop", "mpegts_bframes", "long_gop", "vfr"])
@@ -71,17 +102,67 @@ def test_chunk_boundaries_are_invisible(name: str, clip: Any, tmp_path: Path) ->
     source = clip(name)
     facts, ladder, chunks = encode_in_chunks(source, tmp_path, chunk_seconds=2, segment_seconds=1)
     assert len(chunks) >= 2
-    truth = decode_video(source)
-    frame = 1 / facts.frame_rate
-    for rung in ladder:
-        # WHEN the rung's segments are played back in playlist order
-        played = read_rendition(tmp_path / rung.name / "index.m3u8", "video")
-        # THEN every source frame is there once, in order, and decodes cleanly
-        assert played.frames == truth.frames
-        assert played.duplicates == 0
-        assert played.decode_errors == ""
-        assert played.keyframes_at_segment_starts
-        if not facts.variable_frame_rate:
-            assert played.largest_gap <= frame * 1.01
-        assert abs(played.duration - truth.duration) <= max(0.35, 0.03 * truth.duration)
-        assert (played.width, played.height) == (rung.width, rung.height)
+    assert_every_frame_once(source, tmp_path, facts, ladder)
+
+
+@pytest.mark.parametrize("name", ["h264_aac_2gop", "mpegts_bframes"])
+def test_cuts_off_the_keyframes_lose_and_double_no_frame(
+    name: str, clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN an index that lies: its "keyframes" sit between real frames, mid-GOP, and say
+    # the source can be entered there without a margin
+    source = clip(name)
+    data = source.read_bytes()
+    real = probe(str(source), head=data[:65536], size=len(data), limits=Limits()).index
+    wrong = [round(real.start + 0.37 + 1.3 * k, 6) for k in range(int(real.end - real.start))]
+    index = FrameIndex(start=real.start, end=real.end, keyframes=[real.start, *wrong])
+    # WHEN it is planned on that index and encoded chunk by chunk
+    facts, ladder, chunks = encode_in_chunks(source, tmp_path, 2, 1, index=index)
+    # THEN the cuts are off the keyframes, and yet every frame is there exactly once
+    assert any(c.start in wrong for c in chunks)
+    assert_every_frame_once(source, tmp_path, facts, ladder)
+
+
+def spliced(directory: Path, container: str) -> Path:
+    """Two encodes joined byte for byte as MPEG-TS (remuxed to MP4 if asked): 4 s of
+    half-second GOPs without B-frames, then 6 s of one 5 s GOP with three B-frames."""
+    parts = []
+    for i, (seconds, options) in enumerate(
+        [(4, ["-g", "12", "-bf", "0"]), (6, ["-g", "125", "-keyint_min", "125", "-bf", "3"])]
+    ):
+        part = directory / f"part{i}.ts"
+        subprocess.run(
+            [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"]
+            + [f"testsrc2=size=320x240:rate=25:duration={seconds}", "-c:v", "libx264"]
+            + ["-preset", "ultrafast", "-sc_threshold", "0", *options, "-pix_fmt", "yuv420p"]
+            + ["-output_ts_offset", str(4 * i), "-f", "mpegts", str(part)],
+            check=True,
+        )
+        parts.append(part.read_bytes())
+    joined = directory / "spliced.ts"
+    joined.write_bytes(b"".join(parts))
+    if container == "ts":
+        return joined
+    remuxed = directory / "spliced.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(joined)]
+        + ["-c", "copy", str(remuxed)],
+        check=True,
+    )
+    return remuxed
+
+
+@pytest.mark.parametrize("container", ["ts", "mp4"])
+def test_a_spliced_source_whose_gops_change_loses_and_doubles_no_frame(
+    container: str, tmp_path: Path
+) -> None:
+    # GIVEN a spliced source: short GOPs, then a 5 s GOP longer than the 3 s margin that a
+    # source without an index is entered with
+    source = spliced(tmp_path, container)
+    out = tmp_path / "out"
+    out.mkdir()
+    # WHEN it is cut every 2 s and encoded chunk by chunk
+    facts, ladder, chunks = encode_in_chunks(source, out, 2, 1)
+    # THEN every frame is there exactly once in every rung
+    assert len(chunks) >= 4
+    assert_every_frame_once(source, out, facts, ladder)

@@ -118,8 +118,8 @@ def build_chunk_command(
     # -ss counts from the container's start time (origin), even with -copyts. Seeking
     # without accurate_seek hands every decoded frame on: the trim below cuts exactly.
     seek = max(0.0, chunk.start - margin - origin)
-    options = {"ss": seconds_arg(seek), "noaccurate_seek": None} if seek > 0 else {}
-    decoded = open_input(source, demuxer, headers=headers, **options).video.filter_multi_output(
+    seeking = {"ss": seconds_arg(seek), "noaccurate_seek": None} if seek > 0 else {}
+    decoded = open_input(source, demuxer, headers=headers, **seeking).video.filter_multi_output(
         "split", 2
     )
     checked = (
@@ -175,9 +175,14 @@ def build_chunk_command(
         else:
             options["segment_time"] = seconds_arg(chunk.duration + 3600)
         outputs.append(scaled.output(str(rung_dir / muxing["pattern"]), **options))
-    command = ffmpeg.merge_outputs(*outputs).global_args(
-        "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
-    )
+    flags = ["-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"]
+    if seek > 0:
+        # Entered mid-stream, the decoder meets frames it cannot decode (their references,
+        # even the parameter sets of a spliced-in part, come before the seek) until a
+        # keyframe: that must not read as a broken source. The first-frame check is what
+        # says whether the chunk's frames were all decoded.
+        flags += ["-max_error_rate", "1"]
+    command = ffmpeg.merge_outputs(*outputs).global_args(*flags)
     return list(ffmpeg.compile(command, cmd=binary))
 
 

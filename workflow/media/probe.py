@@ -8,10 +8,11 @@ and durations against the limits *before* decoding, then read the container's ow
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
-from typing import IO, Any
+from typing import Any
 
 import av
 import av.error
@@ -42,7 +43,7 @@ MAX_START_SECONDS = 1e7
 
 
 def probe(
-    source: str | IO[bytes],
+    source: str | io.IOBase,
     *,
     head: bytes,
     size: int,
@@ -201,7 +202,10 @@ def _index_video(
                 f"the file is cut short: its index lists video up to byte {last.pos + last.size} "
                 f"of {size}"
             )
-    packet, first, rotation, sampled = _first_frame(container, video, family)
+    # MP4 lists every frame's time: there is nothing to sample.
+    packet, first, rotation, sampled = _first_frame(
+        container, video, family, 0 if family == "mp4" else SAMPLED_PACKETS
+    )
     if first.pts is None:
         raise TruncatedInputError(f"the file starts like {family} but its frames have no times")
     start = _seconds(first.pts, tb)
@@ -243,13 +247,15 @@ def _read_cues(container: Any, video: Any) -> None:
 # The packets a probe reads looking for the first picture before it gives up, and the
 # video packets whose times it samples where the container lists no frame times.
 FIRST_FRAME_PACKETS = 1000
-SAMPLED_PACKETS = 150
+SAMPLED_PACKETS = 120
 _REORDER = 16  # the most frames a decoder holds back (H.264's DPB)
 
 
-def _first_frame(container: Any, video: Any, family: str) -> tuple[Any, Any, int, list[int]]:
+def _first_frame(
+    container: Any, video: Any, family: str, sampled: int
+) -> tuple[Any, Any, int, list[int]]:
     """The first keyframe's packet, the first picture decoded, its rotation, and the
-    presentation times of the first ``SAMPLED_PACKETS`` packets from there on.
+    presentation times of the first ``sampled`` packets from there on.
 
     This proves the stream decodes; a stream that does not within
     ``FIRST_FRAME_PACKETS`` packets is refused.
@@ -268,10 +274,10 @@ def _first_frame(container: Any, video: Any, family: str) -> tuple[Any, Any, int
                     first = frame
                     rotation = round(getattr(frame, "rotation", 0) or 0) % 360
                     break
+            if first is not None and len(times) >= sampled:
+                break
             if key is not None and packet.pts is not None and packet.size:
                 times.append(packet.pts)
-            if len(times) >= SAMPLED_PACKETS:
-                break
     except av.error.FFmpegError as exc:
         if first is None:
             raise _unreadable(family, exc) from None
@@ -299,7 +305,7 @@ def _declared_end(container: Any, video: Any) -> float:
         return _seconds((video.start_time or 0) + video.duration, video.time_base)
     if container.duration:
         origin = (container.start_time or 0) / 1_000_000
-        return round(origin + container.duration / 1_000_000, 6)
+        return round(float(origin + container.duration / 1_000_000), 6)
     raise TruncatedInputError("the file declares no duration and has no index to find one")
 
 
