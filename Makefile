@@ -64,6 +64,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/vod_local.py
 	$(BIN)/python bench/live_latency.py
+	$(BIN)/python bench/live_soak.py --streams 10 --segments 5
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/cloud_model.py
 	$(BIN)/python bench/live_model.py

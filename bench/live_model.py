@@ -168,6 +168,10 @@ def segment_calls(
 # LiveSweep per open stream per run (``advance_stream`` with nothing new): acquire,
 # require, arrivals, save; it writes no playlist when nothing changed.
 SWEEP_CALLS = Calls(stream_writes=2, stream_reads=1, small_reads=1)
+# Reconcile's DynamoDB calls per stream and run: the record, the arrivals query, the mark.
+RECONCILE_CALLS = 3
+# One arrival item as the arrivals query reads it: keys and its small JSON.
+ARRIVAL_BYTES = 100
 
 
 def total(calls: dict[str, Calls]) -> Calls:
@@ -337,14 +341,16 @@ def model(
     step_s = {"Probe": a("probe_s"), "Transcode": transcode_s, "Publish": a("publish_s")}
     sweep_calls = SWEEP_CALLS.stream_writes + SWEEP_CALLS.stream_reads + SWEEP_CALLS.small_reads
     sweep_s = streams * sweep_calls * a("dynamodb_call_s")
-    # Reconcile lists every live segment in ingest, and reads the arrival of each one in
-    # its window (older than the grace, within the lookback): at the game's end, all but
-    # the last grace's worth.
-    grace = 600.0
-    in_window = streams * max(0, game_segments - round(grace / segment_s))
-    reconcile_s = math.ceil(streams * game_segments / 1000) * a("list_page_s") + in_window * a(
-        "dynamodb_call_s"
+    # Reconcile (workflow/live/lost.py): a page of stream names per 1,000 streams, then per
+    # stream its record, its arrivals since the last run (one query), one list page from
+    # the segment it had accounted for, and the raised mark: the same whatever the stream's
+    # length. Its reads: the record (in 4 KB units) and the arrivals of one period.
+    per_run = t.schedule_s[t.reconcile] / segment_s
+    reconcile_s = math.ceil(streams / 1000) * a("list_page_s") + streams * (
+        a("list_page_s") + RECONCILE_CALLS * a("dynamodb_call_s")
     )
+    record_rru = math.ceil(size(game_segments - 1) / (4 * KB))
+    reconcile_rru = streams * (record_rru + math.ceil(per_run * ARRIVAL_BYTES / (4 * KB)))
     functions = {
         t.ingest: (rate, a("ingest_s")),
         **{t.tasks[s]: (rate, step_s[s]) for s in ("Probe", "Transcode", "Publish")},
@@ -458,7 +464,7 @@ def model(
             "per_stream_key_peak_wru_s": peak_key_wru,
             "table_wru_s": {"start": rate * wru[0], "end": rate * wru[-1]},
             "table_rru_s": {"start": rate * rru[0], "end": rate * rru[-1]},
-            "reconcile_rru_s_needed": in_window / t.schedule_s[t.reconcile],
+            "reconcile_rru_s_needed": reconcile_rru / t.schedule_s[t.reconcile],
         },
         "s3": {
             "per_stream": {

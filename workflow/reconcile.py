@@ -9,7 +9,8 @@ no execution, no failure record and no published asset gets its job started, und
 very name its S3 event would have given it, so a job that started meanwhile is never
 started twice; a live segment whose arrival is not recorded and that has no failure record
 gets its execution started (publishing records each segment once, so a late duplicate
-changes nothing).
+changes nothing); each stream's record says how far its segments are accounted for, so a
+run looks at what came since, not at every segment in the lookback (``workflow.live.lost``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import quote_plus
 
 from workflow.errors import SourceChangedError
 from workflow.live.ingest import on_ingest
-from workflow.live.paths import LIVE_PREFIX, StreamPaths, parse_live_key, segment_sequence
+from workflow.live.lost import unprocessed_segments
 from workflow.live.store import StreamTable
 from workflow.media import subtitles
 from workflow.runtime import Clients
@@ -81,20 +82,10 @@ def _unprocessed_segments(
     if not settings.live_table:
         return []
     table = StreamTable(clients.dynamodb, settings.live_table)
-    records = []
-    for item in ingest.objects(LIVE_PREFIX):
-        parsed = parse_live_key(item["Key"])
-        if parsed is None or not oldest <= item["LastModified"] <= newest:
-            continue
-        stream, name = parsed
-        sequence = segment_sequence(name)
-        if sequence is None or table.has_arrival(stream, sequence):
-            continue
-        if output.exists(StreamPaths(stream).failure_key(sequence)):
-            continue
-        etag = item["ETag"].strip('"')
-        records.append(_upload_record(ingest.name, item["Key"], etag, int(item["Size"]), None))
-    return records
+    return [
+        _upload_record(ingest.name, item["Key"], item["ETag"].strip('"'), int(item["Size"]), None)
+        for item in unprocessed_segments(ingest, output, table, oldest, newest)
+    ]
 
 
 def _has_job(job: str, settings: Settings, clients: Clients, output: Bucket) -> bool:

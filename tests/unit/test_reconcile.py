@@ -147,3 +147,123 @@ def test_a_live_segment_nothing_processed_gets_its_execution(s3: Any, table: Str
     ((payload),) = sfn.executions.values()
     assert (payload["stream"], payload["sequence"]) == ("game", 2)
     assert payload["source"]["key"] == "live/game/2.ts"
+
+
+def _live(table: StreamTable) -> Settings:
+    return replace(_settings(), live_table=table.name, live_state_machine_arn=ARN + "-live")
+
+
+def _push(s3: Any, table: StreamTable, stream: str, sequences: Any, *, lost: set[int]) -> None:
+    """Upload segments; record an arrival for each except the ``lost`` (published long ago)."""
+    table.create(stream)
+    for sequence in sequences:
+        s3.put_object(Bucket=INGEST, Key=f"live/{stream}/{sequence}.ts", Body=b"ts %d" % sequence)
+        if sequence not in lost:
+            table.record_arrival(stream, sequence, {"duration": 4.0, "at": 1.0, "failed": False})
+
+
+def _run(s3: Any, table: StreamTable, minutes: float = 11) -> tuple[list[str], dict[str, int]]:
+    """One reconcile run ``minutes`` from now: the segments it started, and the calls it made
+    (S3 list pages and DynamoDB calls, by operation)."""
+    calls: dict[str, int] = {}
+
+    def count(event_name: str, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        calls[operation] = calls.get(operation, 0) + 1
+
+    for client in (s3, table.client):
+        client.meta.events.register("before-call", count)
+    try:
+        later = datetime.now(UTC) + timedelta(minutes=minutes)
+        clients = Clients(s3=s3, sfn=FakeStepFunctions(), dynamodb=table.client)
+        found = reconcile(_live(table), clients, now=later)["segments"]
+    finally:
+        for client in (s3, table.client):
+            client.meta.events.unregister("before-call", count)
+    return found, calls
+
+
+@pytest.mark.parametrize("segments", [120, 480])
+def test_a_run_costs_the_same_however_many_segments_were_processed(
+    s3: Any, table: StreamTable, segments: int
+) -> None:
+    # GIVEN two streams whose every segment was published, and one run that accounted for them
+    for stream in ("a", "b"):
+        _push(s3, table, stream, range(segments), lost=set())
+    assert _run(s3, table)[0] == []
+    # WHEN the reconciler runs again
+    found, calls = _run(s3, table)
+    # THEN it finds nothing, with per stream one record read, one arrivals query and one
+    # list page (plus a page of uploads/ and one of stream names): 120 or 480 segments a stream,
+    # the same calls
+    assert found == []
+    assert calls == {"ListObjectsV2": 2 + 2, "GetItem": 2, "Query": 2}
+
+
+def test_a_lost_segment_is_found_wherever_it_is_and_started_until_it_arrives(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN a long stream already accounted for
+    _push(s3, table, "game", range(90), lost=set())
+    assert _run(s3, table)[0] == []
+    # WHEN more segments come, some of whose events are lost: in the middle, across a
+    # power of ten, and at the very end (nothing after it arrived)
+    _push(s3, table, "game", range(90, 112), lost={95, 99, 100, 111})
+    found, calls = _run(s3, table)
+    # THEN each lost one gets its execution, with a handful of calls: uploads/ and stream
+    # names, a page from 80 and one from 100, and a failure-record lookup per lost one
+    assert found == ["game/95", "game/99", "game/100", "game/111"]
+    assert calls["ListObjectsV2"] == 2 + 2 + 4 and calls["Query"] == 1
+    # AND until their arrivals are recorded every run starts them again (a duplicate
+    # execution publishes nothing twice); once recorded, nothing is started
+    assert _run(s3, table)[0] == ["game/95", "game/99", "game/100", "game/111"]
+    for sequence in (95, 99, 100, 111):
+        table.record_arrival("game", sequence, {"duration": 4.0, "at": 2.0, "failed": False})
+    assert _run(s3, table)[0] == []
+    assert _run(s3, table)[1]["ListObjectsV2"] == 2 + 1
+
+
+def test_a_segment_in_its_grace_period_is_checked_again_after_it(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN a stream with a segment whose event is late, not lost
+    _push(s3, table, "game", range(20), lost={12})
+    # WHEN the reconciler runs within that segment's grace period
+    found, _ = _run(s3, table, minutes=5)
+    # THEN it is left alone, but not forgotten: past the grace it is started
+    assert found == []
+    assert _run(s3, table)[0] == ["game/12"]
+
+
+def test_a_sequence_never_uploaded_does_not_hold_the_stream_back(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN a stream that skipped sequence 5 (never uploaded), later ones published long ago
+    _push(s3, table, "game", [*range(5), *range(6, 300)], lost=set())
+    assert _run(s3, table)[0] == []
+    # WHEN it runs again, THEN the hole costs nothing: the same calls as a stream without one
+    assert _run(s3, table)[1] == {"ListObjectsV2": 2 + 1, "GetItem": 1, "Query": 1}
+
+
+def test_zero_padded_names_and_streams_without_a_record_are_found(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN a venue that names its segments 0000.ts, 0001.ts, ... and loses one event
+    table.create("padded")
+    for sequence in range(30):
+        s3.put_object(Bucket=INGEST, Key=f"live/padded/{sequence:04d}.ts", Body=b"%d" % sequence)
+        if sequence != 17:
+            table.record_arrival("padded", sequence, {"duration": 4.0, "at": 1.0, "failed": False})
+    assert _run(s3, table)[0] == ["padded/17"]
+    table.record_arrival("padded", 17, {"duration": 4.0, "at": 2.0, "failed": False})
+    assert _run(s3, table)[0] == []
+    s3.put_object(Bucket=INGEST, Key="live/padded/0030.ts", Body=b"30")
+    assert _run(s3, table)[0] == ["padded/30"]
+    # AND a stream every one of whose events was lost (no record at all)
+    for sequence in range(3):
+        s3.put_object(Bucket=INGEST, Key=f"live/dark/{sequence}.ts", Body=b"%d" % sequence)
+    assert [s for s in _run(s3, table)[0] if s.startswith("dark/")] == [
+        "dark/0",
+        "dark/1",
+        "dark/2",
+    ]

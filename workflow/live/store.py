@@ -31,8 +31,9 @@ def _segment_item(sequence: int) -> str:
 
 @dataclass(frozen=True)
 class StreamRecord:
-    """The stream record: its settings, playlist state, end marker, lease counters, and
-    the lowest sequence number uploaded (None: no upload noted)."""
+    """The stream record: its settings, playlist state, end marker, lease counters, the
+    lowest sequence number uploaded (None: no upload noted), and how far the reconciler
+    has accounted for the stream's segments (every sequence below ``reconciled``)."""
 
     config: dict[str, Any] | None
     state: dict[str, Any] | None
@@ -40,6 +41,7 @@ class StreamRecord:
     pending: int
     closed: bool
     lowest_upload: int | None = None
+    reconciled: int = 0
 
 
 class Saved(enum.Enum):
@@ -105,6 +107,20 @@ class StreamTable:
         ).get("Item")
         return item is not None
 
+    def note_reconciled(self, stream: str, below: int) -> None:
+        """Remember that every sequence below ``below`` is accounted for (only ever raised,
+        and only on a stream record that exists)."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="SET reconciled = :r",
+                ConditionExpression="attribute_exists(#s) AND "
+                "(attribute_not_exists(reconciled) OR reconciled < :r)",
+                ExpressionAttributeNames={"#s": "stream"},
+                ExpressionAttributeValues={":r": {"N": str(below)}},
+            )
+
     def require(self, stream: str) -> StreamRecord:
         """The stream's record, which the caller knows was created; a named error if not."""
         record = self.get(stream)
@@ -125,6 +141,7 @@ class StreamTable:
             pending=int(item["pending"]["N"]),
             closed="open" not in item,
             lowest_upload=int(item["lowest_upload"]["N"]) if "lowest_upload" in item else None,
+            reconciled=int(item["reconciled"]["N"]) if "reconciled" in item else 0,
         )
 
     def record_arrival(self, stream: str, sequence: int, arrival: dict[str, Any]) -> bool:

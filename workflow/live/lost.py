@@ -1,0 +1,191 @@
+"""Live segments that nothing processed, found at a cost that grows with the streams.
+
+The reconciler must find every live segment in ingest whose event was lost. Checking each
+key under ``live/`` against the table every run costs a list entry and a read per segment
+in the lookback (21 million a run at 500 streams of 4 s segments). Instead each stream
+record carries ``reconciled``: every sequence below it is accounted for (it has an arrival;
+or its upload is older than the lookback, or has a failure record; or it was never uploaded
+while a later segment has been published for longer than the grace period). A run reads
+the record, the arrivals from ``reconciled`` on (a few minutes' worth), and lists the
+stream's ingest keys from there on, then raises ``reconciled`` to the lowest sequence
+still open: an upload in its grace period, or one it just started (the next run checks
+that it arrived, and starts it again if not, as before).
+
+Segment names are not zero-padded (``10.ts`` sorts before ``9.ts``), so S3's order is
+numeric only among names of one length. A listing that starts just before the decade of the
+last sequence accounted for (after ``live/<s>/<n // 10>/``) holds every same-length sequence
+from there on, with one shorter name between each decade and the next, so one page of
+1,000 keys covers some 900 sequences; one more page starts at a power of ten just ahead.
+A sequence that no page covered is looked up by its own prefix (``live/<s>/<n>.``), or,
+past ``PROBES`` of them, the stream's keys are listed in full; so are those of a stream
+whose last accounted-for segment the pages did not show (zero-padded names, ``0042.ts``,
+sort elsewhere).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from workflow.live.paths import LIVE_PREFIX, StreamPaths, parse_live_key, segment_sequence
+from workflow.live.store import StreamRecord, StreamTable
+from workflow.storage import Bucket
+
+# S3's most keys a list page returns.
+PAGE_KEYS = 1000
+# Sequences looked up one by one before listing the stream's keys in full instead.
+PROBES = 20
+# How far past the highest sequence the table knows a listing looks across a power of ten.
+REACH = 100
+
+
+def unprocessed_segments(
+    ingest: Bucket,
+    output: Bucket,
+    table: StreamTable,
+    oldest: datetime,
+    newest: datetime,
+) -> list[dict[str, Any]]:
+    """The listing entries (``Key``, ``ETag``, ``Size``, ``LastModified``) of the live
+    segments uploaded between ``oldest`` and ``newest`` that nothing processed."""
+    found = []
+    for stream in streams(ingest):
+        found += _stream_unprocessed(stream, ingest, output, table, oldest, newest)
+    return found
+
+
+def streams(ingest: Bucket) -> Iterator[str]:
+    """Every stream with a key under ``live/``: one list entry per stream, not per key."""
+    paginator = ingest.client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=ingest.name, Prefix=LIVE_PREFIX, Delimiter="/"):
+        for common in page.get("CommonPrefixes", []):
+            parsed = parse_live_key(f"{common['Prefix']}0.ts")
+            if parsed is not None:
+                yield parsed[0]
+
+
+@dataclass
+class _Listed:
+    """What the listings of one stream saw: its segments' entries by sequence, and the
+    key ranges they covered (``(after, through)``, ``through`` None: to the end)."""
+
+    prefix: str
+    objects: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    ranges: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def add(self, entries: list[dict[str, Any]]) -> None:
+        for entry in entries:
+            parsed = parse_live_key(entry["Key"])
+            sequence = segment_sequence(parsed[1]) if parsed else None
+            if sequence is not None:
+                self.objects.setdefault(sequence, {})[entry["Key"]] = entry
+
+    def covers(self, sequence: int) -> bool:
+        """Whether a listing held every key segment ``sequence`` can have (``.m4s``, ``.ts``)."""
+        low, high = f"{self.prefix}{sequence}.m4s", f"{self.prefix}{sequence}.ts"
+        return any(
+            after < low and (through is None or high <= through) for after, through in self.ranges
+        )
+
+
+def _page(ingest: Bucket, listed: _Listed, after: str) -> None:
+    page = ingest.client.list_objects_v2(
+        Bucket=ingest.name, Prefix=listed.prefix, StartAfter=after, MaxKeys=PAGE_KEYS
+    )
+    entries = page.get("Contents", [])
+    listed.add(entries)
+    listed.ranges.append((after, entries[-1]["Key"] if page.get("IsTruncated") else None))
+
+
+def _decade_start(prefix: str, sequence: int) -> str:
+    """The key a listing starts after to begin at ``sequence``'s decade: ``.../183/`` sorts
+    after ``183.ts`` and before ``1830.ts``."""
+    return f"{prefix}{str(sequence)[:-1]}/"
+
+
+def _list(ingest: Bucket, prefix: str, first: int, known: int) -> _Listed:
+    """Pages from ``first``'s decade and from each power of ten up to ``known + REACH``."""
+    listed = _Listed(prefix)
+    starts = {_decade_start(prefix, first)}
+    power = 10
+    while power <= known + REACH:
+        if power > first:
+            starts.add(_decade_start(prefix, power))
+        power *= 10
+    for after in sorted(starts):
+        _page(ingest, listed, after)
+    return listed
+
+
+def _stream_unprocessed(
+    stream: str,
+    ingest: Bucket,
+    output: Bucket,
+    table: StreamTable,
+    oldest: datetime,
+    newest: datetime,
+) -> list[dict[str, Any]]:
+    record = table.get(stream)
+    start = record.reconciled if record else 0
+    ending = record.ending if record else None
+    if record and record.closed and ending and start > ending["last_sequence"]:
+        return []  # closed, and every segment of it accounted for
+    # From the last sequence accounted for: its key shows the listings read the stream's
+    # names right (a venue that zero-pads them, ``0042.ts``, gets the full listing).
+    arrivals = table.arrivals(stream, max(start - 1, 0))
+    known = max([start - 1, *arrivals, *_noted(record)])
+    prefix = f"{LIVE_PREFIX}{stream}/"
+    listed = _list(ingest, prefix, max(start - 1, 0), known)
+    top = max([known, *(s for s in listed.objects if s >= start)])
+    unlisted = []
+    for sequence in range(start, top + 1):
+        if sequence not in arrivals and not listed.covers(sequence):
+            unlisted.append(sequence)
+            if len(unlisted) > PROBES:
+                break
+    latest = max(arrivals, default=None)
+    misread = latest is not None and listed.covers(latest) and latest not in listed.objects
+    if misread or len(unlisted) > PROBES:
+        listed = _Listed(prefix)
+        listed.add(list(ingest.objects(prefix)))
+        listed.ranges.append(("", None))
+    else:
+        for sequence in unlisted:
+            listed.add(list(ingest.objects(f"{prefix}{sequence}.")))
+    top = max([known, *(s for s in listed.objects if s >= start)])
+
+    # A sequence not uploaded is not coming once a later one has been published for the
+    # grace period, or the end marker is that old.
+    settled = newest.timestamp()
+    given_up_below = max((s for s, a in arrivals.items() if a["at"] <= settled), default=-1)
+    if ending is not None and ending["at"] <= settled:
+        given_up_below = top + 1
+    found, still_open = [], []
+    for sequence in sorted(s for s in listed.objects if s >= start and s not in arrivals):
+        for entry in listed.objects[sequence].values():
+            if entry["LastModified"] < oldest:
+                continue  # out of the lookback: left alone, as before
+            if entry["LastModified"] > newest:
+                still_open.append(sequence)  # within its grace: its event may yet come
+            elif not output.exists(StreamPaths(stream).failure_key(sequence)):
+                found.append(entry)
+                still_open.append(sequence)  # started: the next run checks it arrived
+    absent = (
+        s
+        for s in range(max(start, given_up_below), top + 1)
+        if s not in arrivals and s not in listed.objects
+    )
+    reconciled = min([*still_open, next(absent, top + 1)])
+    if record is not None and reconciled > start:
+        table.note_reconciled(stream, reconciled)
+    return found
+
+
+def _noted(record: StreamRecord | None) -> list[int]:
+    """The sequences the stream record knows were uploaded: the lowest, and the last."""
+    if record is None:
+        return []
+    noted = [] if record.lowest_upload is None else [record.lowest_upload]
+    return noted + ([record.ending["last_sequence"]] if record.ending else [])
