@@ -6,7 +6,7 @@ output bytes per source second. Everything else is an assumption, stated below w
 its source, and printed with the results. For 1 min, 10 min, 1 h and 3 h of 1080p, at
 several chunk lengths and memory sizes, it models the critical path:
 
-    probe (a packet scan of the whole file, read from S3)
+    probe (the container's index, or its head and tail, through ranged GETs)
     -> plan
     -> the Map: chunks in waves of MapMaxConcurrency, each a cold start, its part of
        the source read, its encode on the function's vCPUs, its segments written;
@@ -49,6 +49,14 @@ ASSUMPTIONS = {
         "assumed: one function's sequential S3 GET throughput, 70-100 MB/s commonly measured",
     ),
     "s3_write_mb_s": (60.0, "assumed: one function's S3 PUT throughput with 8 uploads at once"),
+    "s3_get_latency_s": (0.03, "assumed: first byte of one ranged S3 GET from Lambda"),
+    "probe_read_mb_per_hour": (
+        25.4,
+        "used only without a bench/results/probe_reads-*.json: the most any container read "
+        "of an hour (MPEG-TS, 2026-11-30 on this machine)",
+    ),
+    "probe_gets_per_hour": (98, "as above: the ranged GETs of that read"),
+    "probe_cpu_s_per_hour": (4.9, "as above: the probe's own seconds (MP4, 108k samples)"),
     "map_child_start_s": (0.02, "assumed: Distributed Map starts children at ~50 per second"),
     "state_overhead_s": (0.1, "assumed: per Lambda task state, invoke and transition"),
     "x264_efficiency_6vcpu": (
@@ -76,6 +84,23 @@ class Measured:
     output_mb_per_source_second: float
     aac_cpu_per_source_second: float
     source: str
+    probe_per_hour: tuple[float, float, float]  # MB read, GETs, seconds: the worst container
+
+
+def probe_per_hour() -> tuple[float, float, float]:
+    """What probing an hour cost in the newest ``probe_reads.py`` run (the worst of its
+    containers on each count), scaled to an hour; else the assumptions."""
+    runs = sorted(RESULTS.glob("probe_reads-*.json"))
+    if not runs:
+        return a("probe_read_mb_per_hour"), a("probe_gets_per_hour"), a("probe_cpu_s_per_hour")
+    data = json.loads(runs[-1].read_text())
+    hours = data["minutes"] / 60
+    rows = data["results"].values()
+    return (
+        max(r["read_bytes"] for r in rows) / 1e6 / hours,
+        max(r["requests"] for r in rows) / hours,
+        max(r["probe_seconds"] for r in rows) / hours,
+    )
 
 
 def measured() -> Measured:
@@ -87,7 +112,7 @@ def measured() -> Measured:
     cpu = float(data["vidflow"]["usage"]["cpu_s"])
     output = sum(r["bytes"] for r in data["vidflow"]["rungs"]) / 1e6
     aac = data.get("aac", {}).get("cpu_per_source_second", a("aac_cpu_per_source_s"))
-    return Measured(cpu / seconds, output / seconds, float(aac), runs[-1].name)
+    return Measured(cpu / seconds, output / seconds, float(aac), runs[-1].name, probe_per_hour())
 
 
 def vcpus(memory_mb: int) -> float:
@@ -110,7 +135,10 @@ def model(
     source_mb = duration_s * a("upload_mbit_s") / 8
     chunks = math.ceil(duration_s / chunk_s)
     cpus = vcpus(memory_mb)
-    probe = a("cold_start_s") + source_mb / a("s3_read_mb_s")
+    # An index (and the ends of a file) grows with its length: scaled linearly, an upper
+    # bound for the part of it that does not.
+    read_mb, gets, cpu_s = (x * duration_s / 3600 for x in m.probe_per_hour)
+    probe = a("cold_start_s") + gets * a("s3_get_latency_s") + read_mb / a("s3_read_mb_s") + cpu_s
     encode = m.cpu_per_source_second * chunk_s / (cpus * efficiency(cpus) * a("cpu_speed_vs_here"))
     read = (source_mb / chunks) / a("s3_read_mb_s")
     write = m.output_mb_per_source_second * chunk_s / a("s3_write_mb_s")

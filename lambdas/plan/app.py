@@ -1,4 +1,4 @@
-"""Plan: choose the ladder and keyframe-aligned chunks, written to S3."""
+"""Plan: choose the ladder and the chunks (by time, on listed keyframes), written to S3."""
 
 from typing import Any
 

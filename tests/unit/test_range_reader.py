@@ -71,3 +71,15 @@ def test_a_replaced_object_is_named_not_read(s3: Any) -> None:
     # WHEN it reads / THEN it says so
     with pytest.raises(SourceChangedError):
         reader.read(10)
+
+
+def test_reading_on_fetches_ahead_in_fewer_requests(s3: Any) -> None:
+    # GIVEN a 40-block object
+    data = os.urandom(RangeReader.BLOCK * 40)
+    reader = reader_over(s3, data)
+    # WHEN 9 blocks are read from the top, 32 KiB at a time, as a demuxer reads on
+    read = b"".join(reader.read(32 * 1024) for _ in range(9 * 8))
+    # THEN they are the object's, fetched as one block and then AHEAD blocks at a time
+    assert read == data[: 9 * RangeReader.BLOCK]
+    assert reader.requests == 1 + 2
+    assert reader.bytes_read == (1 + 2 * RangeReader.AHEAD) * RangeReader.BLOCK
