@@ -21,6 +21,7 @@ a CDN serves them. It is a model, not a measurement: no AWS account is used.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -507,11 +508,8 @@ def main() -> int:
     args = parser.parse_args()
     m = measured()
     if args.cpu_per_source_second is not None:
-        m = Measured(
-            args.cpu_per_source_second,
-            m.output_mb_per_source_second,
-            m.aac_cpu_per_source_second,
-            "--cpu-per-source-second",
+        m = dataclasses.replace(
+            m, cpu_per_source_second=args.cpu_per_source_second, source="--cpu-per-source-second"
         )
     overrides = dict(p.split("=", 1) for p in args.parameter)
     t = LiveTemplate.from_stack(Stack(BENCH.parent, overrides=overrides))
