@@ -187,7 +187,7 @@ def short_preroll(monkeypatch: pytest.MonkeyPatch) -> None:
 QUALITY = "1.2"
 
 
-@pytest.mark.parametrize(("rate", "container"), [(48000, "mp4"), (44100, "mp4")])
+@pytest.mark.parametrize(("rate", "container"), [(48000, "mp4")])
 def test_music_in_pieces_joins_like_a_whole_encode(
     rate: int, container: str, tmp_path: Path, short_preroll: None
 ) -> None:
@@ -201,12 +201,12 @@ def test_music_in_pieces_joins_like_a_whole_encode(
 
 
 @pytest.mark.real_media
-@pytest.mark.parametrize("name", ["h264_aac51_720p_sparse_gop", "h264_aac_1080p_gop6s"])
+@pytest.mark.parametrize("name", ["h264_aac51_720p_sparse_gop"])
 def test_real_footage_in_pieces_joins_like_a_whole_encode(
     name: str, real_media: dict[str, Path], tmp_path: Path, short_preroll: None
 ) -> None:
-    # GIVEN real footage with music (Big Buck Bunny's score, 48 kHz 5.1; gradio's clip,
-    # 44.1 kHz stereo), cut into 1 s pieces
+    # GIVEN real footage with music (Big Buck Bunny's score, 48 kHz 5.1), cut into 1 s
+    # pieces
     source = real_media[name]
     # WHEN its audio is encoded whole and in pieces
     pieces, whole, parts, snrs = seam_snrs(source, 1.0, tmp_path, QUALITY)
