@@ -10,7 +10,8 @@ several chunk lengths and memory sizes, it models the critical path:
     -> plan
     -> the Map: chunks in waves of MapMaxConcurrency, each a cold start, its part of
        the source read, its encode on the function's vCPUs, its segments written;
-       the audio item alongside (the whole file read, AAC encoded)
+       the audio's pieces alongside (AUDIO_PIECE_S each, plus the pre-roll: their part
+       of the source read, AAC encoded)
     -> publish
 
 It is a model, not a measurement: no AWS account is used. Its point is to show which
@@ -28,6 +29,7 @@ from pathlib import Path
 from workflow.cli import prices
 from workflow.cli.billing import VodBilling
 from workflow.local.template import Stack
+from workflow.media.audio_pieces import PREROLL_SECONDS
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
@@ -72,6 +74,10 @@ ASSUMPTIONS = {
     "upload_mbit_s": (10.0, "assumed: a typical 1080p upload (camera or encoder file)"),
     "plan_publish_gb_s": (3.0, "assumed: Plan and Publish together, at their 1 GB each"),
 }
+
+
+# The template's AudioPieceSeconds default.
+AUDIO_PIECE_S = 120.0
 
 
 def a(name: str) -> float:
@@ -146,16 +152,25 @@ def model(
     waves = math.ceil(chunks / concurrency)
     starts = min(chunks, concurrency) * a("map_child_start_s")
     video = waves * chunk_wall + starts
+    # A file under one and a half pieces is one piece (and has no pre-roll).
+    pieces = max(1, round(duration_s / AUDIO_PIECE_S))
+    piece_s = duration_s / pieces + (PREROLL_SECONDS if pieces > 1 else 0.0)
     audio = (
         a("cold_start_s")
-        + max(source_mb / a("s3_read_mb_s"), duration_s * m.aac_cpu_per_source_second)
+        + max(
+            source_mb * piece_s / duration_s / a("s3_read_mb_s"),
+            piece_s * m.aac_cpu_per_source_second,
+        )
         + a("state_overhead_s")
     )
     total = probe + 3 * a("state_overhead_s") + max(video, audio) + a("state_overhead_s")
-    items = [*(f"video-{n:05d}" for n in range(chunks)), "audio"]
+    items = [
+        *(f"video-{n:05d}" for n in range(chunks)),
+        *(f"audio-{n:05d}" for n in range(pieces)),
+    ]
     gb_seconds = (
         chunks * chunk_wall * memory_mb / 1024
-        + audio * billing.branch("audio").memory_mb / 1024
+        + pieces * audio * billing.branch("audio").memory_mb / 1024
         + probe * billing.task_memory["Probe"] / 1024
         + a("plan_publish_gb_s")
     )

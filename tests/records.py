@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from workflow.live.config import StreamSettings
+from workflow.media.audio_pieces import plan_audio_pieces
 from workflow.media.chunks import Chunk
 from workflow.media.facts import AudioFacts, SourceFacts
 from workflow.media.ladder import Rendition
@@ -35,14 +36,17 @@ FACTS = SourceFacts(
 
 
 def plan(facts: dict[str, Any] | None = None, **changes: Any) -> Plan:
-    """A plan of two 4 s chunks in one 360p rung, with ``facts`` and fields changed."""
+    """A plan of two 4 s chunks in one 360p rung and the audio in one piece (none without
+    audio), with ``facts`` and fields changed."""
+    facts_now = replace(FACTS, **(facts or {}))
     base = Plan(
-        facts=replace(FACTS, **(facts or {})),
+        facts=facts_now,
         renditions=[Rendition("360p", 640, 360, 800, "3.0")],
         chunks=[
             Chunk(0, 0.0, 4.0, 0, [0.0]),
             Chunk(1, 4.0, 8.0, 1, [4.0]),
         ],
+        audio_pieces=plan_audio_pieces(facts_now.duration, 0.0, 4.0) if facts_now.audio else [],
         segment_seconds=4.0,
         audio_kbps=128,
         preset="veryfast",

@@ -20,6 +20,11 @@ def segment_name(number: int, suffix: str = ".ts") -> str:
     return f"{SEGMENT_PREFIX}{number:0{SEGMENT_DIGITS}d}{suffix}"
 
 
+def segment_number(name: str) -> int:
+    """The number in a segment's file name: 42 for ``seg_00042.ts``."""
+    return int(name.removeprefix(SEGMENT_PREFIX).partition(".")[0])
+
+
 def segment_pattern(suffix: str) -> str:
     """The same names as ffmpeg's segment muxer pattern: ``seg_%05d.ts``."""
     return f"{SEGMENT_PREFIX}%0{SEGMENT_DIGITS}d{suffix}"

@@ -34,6 +34,9 @@ class Settings:
     ladder: str = "1080:5000,720:2800,480:1400,360:800"
     audio_kbps: int = 128
     chunk_seconds: float = 12.0
+    # The audio is encoded in pieces this long, in parallel (a file under one and a half
+    # pieces is one); 0 encodes it in one piece.
+    audio_piece_seconds: float = 120.0
     segment_seconds: float = 4.0
     x264_preset: str = "veryfast"
     map_max_concurrency: int = 40
@@ -72,6 +75,9 @@ class Settings:
             ladder=env.get("LADDER", cls.ladder),
             audio_kbps=_number(env, "AUDIO_KBPS", cls.audio_kbps, int),
             chunk_seconds=_number(env, "CHUNK_SECONDS", cls.chunk_seconds, float),
+            audio_piece_seconds=_number(
+                env, "AUDIO_PIECE_SECONDS", cls.audio_piece_seconds, float, allow_zero=True
+            ),
             segment_seconds=_number(env, "SEGMENT_SECONDS", cls.segment_seconds, float),
             x264_preset=env.get("X264_PRESET", cls.x264_preset),
             map_max_concurrency=_number(env, "MAP_MAX_CONCURRENCY", cls.map_max_concurrency, int),

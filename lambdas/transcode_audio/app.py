@@ -1,4 +1,4 @@
-"""TranscodeAudio: encode the whole audio track once as AAC segments."""
+"""TranscodeAudio: encode one piece of the audio track as AAC segments."""
 
 from typing import Any
 

@@ -6,14 +6,18 @@ import json
 import os
 import random
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.asset import read_asset, read_manifest, strict_parse
+from tests.conftest import upload_and_follow
 from tests.media import synth
 from tests.source_facts import decode_video
+from tests.stack import vidflow_up
 
+ENDPOINT_KEYS = ("ingest_bucket", "output_bucket", "state_machine_arn")
 REAL_OK = [
     "h264_aac51_720p_sparse_gop",
     "h264_aac_1080p_gop6s",
@@ -209,3 +213,29 @@ def test_unicode_and_shell_characters_in_keys_are_safe(clip: Any, run_job: Any) 
     assert run.status == "SUCCEEDED", run.cause
     assert not Path("x").exists()
     assert os.sep not in run.job_id
+
+
+def test_audio_in_pieces_publishes_one_continuous_audio_playlist(clip: Any, tmp_path: Path) -> None:
+    # GIVEN a stack that cuts the audio into 4 s pieces, and a 30 s upload with audio
+    source = clip("h264_aac_2gop")
+    with vidflow_up(
+        "--parameter", "AudioPieceSeconds=4", "--parameter", "ChunkSeconds=8",
+        "--parameter", "SegmentSeconds=2", "--parameter", "Ladder=144:200",
+        "--parameter", "ThumbnailSeconds=0",
+    ) as stack:  # fmt: skip
+        # WHEN it is processed
+        ready = stack.ready
+        endpoints = SimpleNamespace(**{k: ready[k] for k in ENDPOINT_KEYS})
+        engine = SimpleNamespace(client=stack.client, endpoints=endpoints)
+        run = upload_and_follow(engine, source, "uploads/pieces.mp4", tmp_path)
+    # THEN the job encoded the audio in several pieces and published one audio playlist,
+    # its segments numbered on across the pieces, playing gap-free for the whole video
+    assert_playable(run, source)
+    manifest = read_manifest(run.out)
+    assert manifest["timings"]["audio_pieces"] >= 7
+    playlist = (run.out / "audio" / "index.m3u8").read_text()
+    uris = [line for line in playlist.splitlines() if line.endswith(".ts")]
+    assert uris == [f"seg_{n:05d}.ts" for n in range(len(uris))]
+    asset = read_asset(run.out)
+    assert asset.audio is not None and asset.audio.duplicates == 0
+    assert asset.audio.largest_gap <= 1024 / 48000 + 1e-3

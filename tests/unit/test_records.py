@@ -11,6 +11,7 @@ import pytest
 from tests.records import FACTS, plan
 from workflow.failures import FailureRecord
 from workflow.live.segment import ProbedSegment
+from workflow.media.audio_pieces import AudioPiece
 from workflow.media.chunks import Chunk, FrameIndex
 from workflow.media.subtitles import Sidecar
 from workflow.runtime import Clients
@@ -38,7 +39,7 @@ def through_json(record: Any) -> Any:
         plan(facts={"audio": None}, extras=["images", "subtitles-en"]),
         WorkItem("video", chunk=Chunk(3, 6.0, 8.0, 3, [6.0], margin=3.0)),
         WorkItem("subtitles", sidecar=Sidecar("uploads/a.en.srt", "en", "srt"), etag="e1"),
-        WorkItem("audio"),
+        WorkItem("audio", piece=AudioPiece(1, 1024, 2048, 3, [1024], True)),
         SegmentsResult(
             "video-00000",
             {"360p": [{"uri": "seg_00000.ts", "duration": 2.0, "bytes": 9}]},
@@ -68,15 +69,17 @@ def test_work_items_keep_the_shape_the_map_reads() -> None:
         "sidecar": {"key": "k.en.srt", "language": "en", "format": "srt"},
         "etag": "e",
     }
-    assert [WorkItem.from_dict(i.to_dict()).name for i in (sidecar, WorkItem("audio"))] == [
+    piece = WorkItem("audio", piece=AudioPiece(2, 2048, 4096, 7, [2048], False))
+    assert piece.to_dict() == {"kind": "audio", "piece": piece.audio_piece().to_dict()}
+    assert [WorkItem.from_dict(i.to_dict()).name for i in (sidecar, piece)] == [
         "subtitles-en",
-        "audio",
+        "audio-00002",
     ]
 
 
 def test_a_plan_names_every_item_publish_waits_for() -> None:
     with_audio = plan(extras=["images"])
-    assert with_audio.items == ["video-00000", "video-00001", "audio", "images"]
+    assert with_audio.items == ["video-00000", "video-00001", "audio-00000", "images"]
     assert plan(facts={"audio": None}).items == ["video-00000", "video-00001"]
     assert Plan.from_dict(with_audio.to_dict()).cmaf is False
 

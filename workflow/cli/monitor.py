@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from workflow.cli.billing import VodBilling
+from workflow.media.audio_pieces import AudioPiece
 from workflow.storage import Bucket
 from workflow.vod.jobs import JobPaths
 from workflow.vod.progress import recorded_fraction
@@ -217,7 +218,7 @@ class Monitor:
         failed = [e for e in errors if e not in done]
         if plan is None:
             return JobProgress(0, 0, 0, [], done, failed)
-        others = (["audio"] if plan["facts"]["audio"] else []) + plan.get("extras", [])
+        others = _audio_items(plan) + plan.get("extras", [])
         return JobProgress(
             items=len(plan["chunks"]) + len(others),
             chunks=len(plan["chunks"]),
@@ -411,6 +412,16 @@ def _work(plan: dict[str, Any], others: list[str]) -> dict[str, float]:
         return {}
     rungs = len(plan["renditions"])
     work = {f"video-{c['index']:05d}": (c["end"] - c["start"]) * rungs for c in chunks}
+    for data in plan.get("audio_pieces", []):
+        piece = AudioPiece.from_dict(data)
+        work[piece.item] = piece.duration / 4
     for name in others:
-        work[name] = duration / 4 if name in ("audio", "images") else 0.1
+        work.setdefault(name, duration / 4 if name in ("audio", "images") else 0.1)
     return work
+
+
+def _audio_items(plan: dict[str, Any]) -> list[str]:
+    """The audio's items: its pieces, or the one ``audio`` of a plan made before them."""
+    if "audio_pieces" in plan:
+        return [AudioPiece.from_dict(piece).item for piece in plan["audio_pieces"]]
+    return ["audio"] if plan["facts"]["audio"] else []

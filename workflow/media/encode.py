@@ -15,6 +15,8 @@ from pathlib import Path
 
 import ffmpeg
 
+from workflow.media import audio_pieces
+from workflow.media.audio_pieces import AudioPiece
 from workflow.media.chunks import Chunk
 from workflow.media.ladder import Rendition
 from workflow.media.sniff import ALLOWED_DEMUXERS, protocols_for
@@ -27,6 +29,9 @@ TS_OFFSET = 10.0
 TS_MUXER_DELAY = 1.4
 # Each segment is its own MPEG-TS file and starts with PAT, PMT and SDT; repeating them
 # every 0.1 s (the muxer's default) costs ~30 kbit/s per rendition for nothing.
+# An audio piece's input seek lands this long before its pre-roll: in MPEG-TS the audio
+# beside a video frame may be muxed a second or more before it, and a seek finds video.
+AUDIO_SEEK_MARGIN = 3.0
 TS_TABLES_ONCE = "pat_period=3600:sdt_period=3600"
 # CMAF: each segment a fragmented MP4 of one fragment whose ``tfdt`` is the packet's own
 # time: ``frag_discont`` takes it from the packet, not from zero, and
@@ -242,6 +247,92 @@ def build_audio_command(
             "segment_format": muxing["segment_format"],
             "segment_format_options": muxing["segment_format_options"],
             "segment_time": seconds_arg(segment_seconds),
+            "segment_list": str(workdir / AUDIO / "segments.csv"),
+            "segment_list_type": "csv",
+            "reset_timestamps": 0,
+        },
+    )
+    command = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
+    return list(ffmpeg.compile(command, cmd=binary))
+
+
+def build_audio_piece_command(
+    source: str,
+    demuxer: str,
+    origin: float,
+    start: float,
+    duration: float,
+    piece: AudioPiece,
+    workdir: Path,
+    *,
+    kbps: int,
+    source_rate: int,
+    binary: str = "ffmpeg",
+    packaging: str = "hls-ts",
+    headers: str | None = None,
+) -> list[str]:
+    """Encode one piece of the first audio stream as AAC segments (``audio_pieces``).
+
+    The output is the audio of the video's span (``start``, ``duration``), trimmed at the
+    video's first and last instants and padded with silence where the source's audio
+    starts late or ends early; ``piece`` is a range of its samples. The encoder is fed
+    from the piece's pre-roll to a few frames past its end and keeps only the piece's own
+    packets. A piece after the first seeks to a few seconds before its pre-roll, so it
+    reads only its range of the source (in MPEG-TS audio may be muxed a second or more
+    away from the video beside it).
+    """
+    preroll = audio_pieces.preroll_frames(piece, source_rate)
+    feed_from = piece.start_sample - preroll * audio_pieces.FRAME
+    feed_to = piece.end_sample
+    if not piece.last:
+        feed_to += audio_pieces.POSTROLL_FRAMES * audio_pieces.FRAME
+    rate = audio_pieces.SAMPLE_RATE
+    seek: dict[str, str] = {}
+    if feed_from > 0:
+        # -ss counts from the container's start time (see build_chunk_command).
+        seek["ss"] = seconds_arg(max(0.0, start + feed_from / rate - AUDIO_SEEK_MARGIN - origin))
+    audio = (
+        open_input(source, demuxer, headers=headers, **seek)
+        .audio.filter(
+            "atrim",
+            start=seconds_arg(start + feed_from / rate),
+            end=seconds_arg(start + min(feed_to / rate, duration)),
+        )
+        .filter("asetpts", f"PTS-{seconds_arg(start)}/TB")
+        .filter("aresample", rate, **{"async": 1, "first_pts": feed_from})
+        .filter("apad", whole_len=feed_to - feed_from)
+    )
+    # Packets: the encoder's priming one, the pre-roll's, the piece's, the post-roll's.
+    # The first piece keeps the priming packet, as a whole-file encode does.
+    first = preroll + 1 if piece.start_sample > 0 else 0
+    drop = [rf"lt(n\,{first})"] if first else []
+    if not piece.last:
+        drop.append(rf"gte(n\,{max(first, 1) + piece.frames})")
+    # The segment muxer cuts relative to the first packet it gets: the piece's first, or
+    # the first piece's priming one a frame earlier. Half a frame early, so that rounding
+    # cannot push a cut to the next packet.
+    kept_from = piece.start_sample - (0 if first else audio_pieces.FRAME)
+    cuts = [(s - kept_from - audio_pieces.FRAME / 2) / rate for s in piece.segment_starts[1:]]
+    muxing = segment_muxing(packaging)
+    options: dict[str, object] = {"segment_start_number": piece.first_segment}
+    if drop:
+        options["bsf:a"] = "noise=drop=" + "+".join(drop)
+    if cuts:
+        options["segment_times"] = ",".join(seconds_arg(t) for t in cuts)
+    else:
+        options["segment_time"] = seconds_arg(piece.end - piece.start + 3600)
+    output = audio.output(
+        str(workdir / AUDIO / muxing["pattern"]),
+        **options,
+        **{
+            "c:a": "aac",
+            "b:a": f"{kbps}k",
+            "ac": 2,
+            "output_ts_offset": seconds_arg(start + TS_OFFSET),
+            "map_metadata": -1,
+            "f": "segment",
+            "segment_format": muxing["segment_format"],
+            "segment_format_options": muxing["segment_format_options"],
             "segment_list": str(workdir / AUDIO / "segments.csv"),
             "segment_list_type": "csv",
             "reset_timestamps": 0,

@@ -1,4 +1,4 @@
-"""TranscodeAudio: the whole audio track once, cut at the video's segment boundaries."""
+"""TranscodeAudio: one piece of the audio track, on the AAC frame grid the pieces share."""
 
 from __future__ import annotations
 
@@ -15,20 +15,22 @@ from workflow.vod.records import SegmentsResult
 
 @work_item
 def transcode_audio(work: Work, remaining: Deadline) -> dict[str, Any]:
-    """Encode the whole audio track once, trimmed to the video's span."""
-    plan = work.plan
+    """Encode one piece of the audio, trimmed to the video's span, and upload its segments."""
+    piece, plan = work.item.audio_piece(), work.plan
     facts = plan.facts
     began = time.monotonic()
     with scratch_dir() as workdir:
         with source_input(work.source, work.clients) as (url, headers):
-            command = encode.build_audio_command(
+            command = encode.build_audio_piece_command(
                 url,
                 facts.container,
+                facts.container_start,
                 facts.start_time,
                 facts.duration,
+                piece,
                 workdir,
                 kbps=plan.audio_kbps,
-                segment_seconds=plan.segment_seconds,
+                source_rate=facts.audio.sample_rate if facts.audio else 0,
                 binary=runner.ffmpeg_binary(),
                 packaging=plan.packaging,
                 headers=headers,
@@ -37,22 +39,25 @@ def transcode_audio(work: Work, remaining: Deadline) -> dict[str, Any]:
                 [command],
                 workdir,
                 [AUDIO],
-                facts.start_time,
-                facts.start_time + facts.duration,
+                facts.start_time + piece.start,
+                facts.start_time + piece.end,
                 # AAC runs far faster than x264: a quarter of its length in video-seconds.
-                timeout=runner.time_limit(remaining(), facts.duration / 4),
+                timeout=runner.time_limit(remaining(), (piece.end - piece.start) / 4),
                 on_progress=work.progress(),
             )
         inits: dict[str, dict[str, Any]] = {}
         if plan.cmaf:
             rungs, inits = split_cmaf(rungs)
-        uploaded = upload_segments(work.output, work.paths, rungs, inits=plan.cmaf)
+        # Every piece's init is the same (Publish checks): the first piece uploads it.
+        uploaded = upload_segments(
+            work.output, work.paths, rungs, inits=plan.cmaf and piece.index == 0
+        )
     result = SegmentsResult(
-        item=AUDIO,
+        item=piece.item,
         rungs=uploaded,
         inits=inits,
         wall_seconds=round(time.monotonic() - began, 3),
         finished_at=work.clients.utc_now(),
     )
-    work.output.put_json(work.paths.result_key(AUDIO), result.to_dict())
-    return {"item": AUDIO, "seconds": round(time.monotonic() - began, 3)}
+    work.output.put_json(work.paths.result_key(piece.item), result.to_dict())
+    return {"item": piece.item, "seconds": round(time.monotonic() - began, 3)}

@@ -7,7 +7,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from workflow.media import subtitles
+from workflow.media.audio_pieces import AudioPiece, plan_audio_pieces, sample_exact
 from workflow.media.chunks import plan_chunks
+from workflow.media.facts import SourceFacts
 from workflow.media.ladder import build_ladder
 from workflow.names import AUDIO
 from workflow.runtime import Clients
@@ -30,7 +32,8 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
         facts.display_width, facts.display_height, facts.frame_rate, settings.ladder
     )
     chunks = plan_chunks(probed.index, settings.chunk_seconds, settings.segment_seconds)
-    items = [WorkItem(AUDIO)] if facts.audio else []
+    pieces = _audio_pieces(facts, settings)
+    items = [WorkItem(AUDIO, piece=piece) for piece in pieces]
     if settings.thumbnail_seconds > 0:
         items.append(WorkItem("images"))
     items += [
@@ -42,6 +45,7 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
         facts=facts,
         renditions=renditions,
         chunks=chunks,
+        audio_pieces=pieces,
         segment_seconds=settings.segment_seconds,
         audio_kbps=settings.audio_kbps,
         preset=settings.x264_preset,
@@ -61,6 +65,15 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
         "renditions": [r.name for r in renditions],
         "max_concurrency": settings.map_max_concurrency,
     }
+
+
+def _audio_pieces(facts: SourceFacts, settings: Settings) -> list[AudioPiece]:
+    """The audio's pieces: one where a seek may misplace its samples (``sample_exact``)."""
+    if facts.audio is None:
+        return []
+    exact = sample_exact(facts.container, facts.audio.sample_rate)
+    piece_seconds = settings.audio_piece_seconds if exact else 0.0
+    return plan_audio_pieces(facts.duration, piece_seconds, settings.segment_seconds)
 
 
 def _sidecars(source: Source, clients: Clients) -> list[tuple[subtitles.Sidecar, str]]:

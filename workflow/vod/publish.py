@@ -13,7 +13,7 @@ from workflow.formats import dash, hls
 from workflow.formats.manifest import build_manifest
 from workflow.media import encode
 from workflow.media.subtitles import SubtitleTrack
-from workflow.names import AUDIO, CMAF_INIT
+from workflow.names import AUDIO, CMAF_INIT, segment_number
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
@@ -62,11 +62,13 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         bodies[paths.dash_key] = _dash_manifest(plan, playlists, timescales, tracks)
     output.put_all({key: text.encode() for key, text in bodies.items()})
     chunks = [encoded[c.item] for c in plan.chunks]
+    pieces = [encoded[p.item] for p in plan.audio_pieces]
     timings = {
         **plan.timings,
         "chunk_encode_seconds_total": round(sum(r.encode_seconds or 0 for r in chunks), 3),
         "chunk_wall_seconds_max": max(r.wall_seconds for r in chunks),
-        "audio": encoded[AUDIO].wall_seconds if audio else None,
+        "audio": max(r.wall_seconds for r in pieces) if pieces else None,
+        "audio_pieces": len(pieces),
         "publish": round(time.monotonic() - began, 3),
     }
     images = ImagesResult.from_dict(results["images"]) if "images" in results else None
@@ -121,7 +123,7 @@ def _result(output: Bucket, paths: JobPaths, item: str) -> dict[str, Any]:
 
 
 def _playlists(plan: Plan, encoded: dict[str, SegmentsResult]) -> Playlists:
-    """Each rung's segments in order, chunk after chunk; the audio's from its one item."""
+    """Each rung's segments in order, chunk after chunk; the audio's piece after piece."""
     playlists = {
         rung.name: [
             hls.SegmentEntry(**entry)
@@ -130,9 +132,41 @@ def _playlists(plan: Plan, encoded: dict[str, SegmentsResult]) -> Playlists:
         ]
         for rung in plan.renditions
     }
-    if AUDIO in encoded:
-        playlists[AUDIO] = [hls.SegmentEntry(**e) for e in encoded[AUDIO].rungs[AUDIO]]
+    if plan.audio_pieces:
+        playlists[AUDIO] = _audio_playlist(plan, encoded)
     return playlists
+
+
+# Segment durations are written to the microsecond: a piece's may add up to its length
+# give or take that much a segment.
+_ROUNDING = 1e-5
+
+
+def _audio_playlist(plan: Plan, encoded: dict[str, SegmentsResult]) -> list[hls.SegmentEntry]:
+    """The audio's segments, piece after piece, once the pieces are known to abut: each
+    starts where the one before ended, its segments numbered on from the last one's and
+    lasting exactly its span."""
+    entries: list[hls.SegmentEntry] = []
+    end = 0
+    for piece in plan.audio_pieces:
+        segments = [hls.SegmentEntry(**e) for e in encoded[piece.item].rungs[AUDIO]]
+        numbers = [segment_number(s.uri) for s in segments]
+        expected = list(range(len(entries), len(entries) + len(segments)))
+        length = sum(s.duration for s in segments)
+        if piece.start_sample != end or numbers != expected:
+            raise TranscodeError(
+                f"{piece.item} starts at sample {piece.start_sample} with segments {numbers}, "
+                f"but the audio before it ends at sample {end} after {len(entries)} segments; "
+                "nothing was published"
+            )
+        if abs(length - (piece.end - piece.start)) > _ROUNDING * len(segments):
+            raise TranscodeError(
+                f"{piece.item}'s segments last {length:.6f} s, its span "
+                f"{piece.end - piece.start:.6f} s; nothing was published"
+            )
+        entries += segments
+        end = piece.end_sample
+    return entries
 
 
 def _same_inits(encoded: dict[str, SegmentsResult]) -> dict[str, int]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workflow.media.audio_pieces import AudioPiece
 from workflow.media.chunks import Chunk, FrameIndex
 from workflow.media.facts import SourceFacts
 from workflow.media.ladder import Rendition
 from workflow.media.subtitles import Sidecar
-from workflow.names import AUDIO
 from workflow.storage import Pin
 
 
@@ -80,11 +80,12 @@ class ProbeRecord:
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One entry of the Map's item list: a video chunk, the audio, the images, or one
-    sidecar subtitle file (with the ETag its reads are pinned to)."""
+    """One entry of the Map's item list: a video chunk, a piece of the audio, the images,
+    or one sidecar subtitle file (with the ETag its reads are pinned to)."""
 
     kind: str
     chunk: Chunk | None = None
+    piece: AudioPiece | None = None
     sidecar: Sidecar | None = None
     etag: str | None = None
 
@@ -96,6 +97,8 @@ class WorkItem:
         """The name of the item's result and error records."""
         if self.chunk is not None:
             return self.chunk.item
+        if self.piece is not None:
+            return self.piece.item
         if self.sidecar is not None:
             return f"subtitles-{self.sidecar.language}"
         return self.kind
@@ -104,6 +107,11 @@ class WorkItem:
         if self.chunk is None:
             raise ValueError(f"a {self.kind} item has no chunk to encode")
         return self.chunk
+
+    def audio_piece(self) -> AudioPiece:
+        if self.piece is None:
+            raise ValueError(f"a {self.kind} item has no audio piece to encode")
+        return self.piece
 
     def subtitle_sidecar(self) -> Sidecar:
         if self.sidecar is None:
@@ -116,6 +124,8 @@ class WorkItem:
             data |= {"sidecar": asdict(self.sidecar), "etag": self.etag}
         if self.chunk is not None:
             data["chunk"] = self.chunk.to_dict()
+        if self.piece is not None:
+            data["piece"] = self.piece.to_dict()
         return data
 
     @classmethod
@@ -123,6 +133,7 @@ class WorkItem:
         return cls(
             kind=data["kind"],
             chunk=Chunk.from_dict(data["chunk"]) if "chunk" in data else None,
+            piece=AudioPiece.from_dict(data["piece"]) if "piece" in data else None,
             sidecar=Sidecar(**data["sidecar"]) if "sidecar" in data else None,
             etag=data.get("etag"),
         )
@@ -130,11 +141,13 @@ class WorkItem:
 
 @dataclass(frozen=True)
 class Plan:
-    """What Plan decided: the ladder, the chunks and the settings every item encodes with."""
+    """What Plan decided: the ladder, the chunks, the audio's pieces (none without audio)
+    and the settings every item encodes with."""
 
     facts: SourceFacts
     renditions: list[Rendition]
     chunks: list[Chunk]
+    audio_pieces: list[AudioPiece]
     segment_seconds: float
     audio_kbps: int
     preset: str
@@ -149,15 +162,15 @@ class Plan:
 
     @property
     def items(self) -> list[str]:
-        """Every item's name: the chunks, the audio if any, the extras."""
-        audio = [AUDIO] if self.facts.audio else []
-        return [c.item for c in self.chunks] + audio + self.extras
+        """Every item's name: the chunks, the audio's pieces, the extras."""
+        return [c.item for c in self.chunks] + [p.item for p in self.audio_pieces] + self.extras
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "facts": self.facts.to_dict(),
             "renditions": [r.to_dict() for r in self.renditions],
             "chunks": [c.to_dict() for c in self.chunks],
+            "audio_pieces": [p.to_dict() for p in self.audio_pieces],
             "segment_seconds": self.segment_seconds,
             "audio_kbps": self.audio_kbps,
             "preset": self.preset,
@@ -173,6 +186,7 @@ class Plan:
             facts=SourceFacts.from_dict(data["facts"]),
             renditions=[Rendition.from_dict(r) for r in data["renditions"]],
             chunks=[Chunk.from_dict(c) for c in data["chunks"]],
+            audio_pieces=[AudioPiece.from_dict(p) for p in data["audio_pieces"]],
             segment_seconds=float(data["segment_seconds"]),
             audio_kbps=int(data["audio_kbps"]),
             preset=data["preset"],
@@ -185,7 +199,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class SegmentsResult:
-    """What an encoding item (a chunk, or the audio) uploaded: per rung its segments
+    """What an encoding item (a chunk, or a piece of the audio) uploaded: per rung its segments
     (``uri``, ``duration``, ``bytes``) and, for CMAF, its init's digest and timescale."""
 
     item: str
