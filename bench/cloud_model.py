@@ -25,6 +25,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workflow.cli import prices
 from workflow.cli.billing import VodBilling
@@ -52,13 +53,11 @@ ASSUMPTIONS = {
     ),
     "s3_write_mb_s": (60.0, "assumed: one function's S3 PUT throughput with 8 uploads at once"),
     "s3_get_latency_s": (0.03, "assumed: first byte of one ranged S3 GET from Lambda"),
-    "probe_read_mb_per_hour": (
-        25.4,
-        "used only without a bench/results/probe_reads-*.json: the most any container read "
-        "of an hour (MPEG-TS, 2026-11-30 on this machine)",
+    "probe_per_hour": (
+        (25.4, 98, 4.9),
+        "used only without a bench/results/probe_reads-*.json: the most any container cost "
+        "the probe for an hour (MB read, ranged GETs, seconds), 2026-11-30 on this machine",
     ),
-    "probe_gets_per_hour": (98, "as above: the ranged GETs of that read"),
-    "probe_cpu_s_per_hour": (4.9, "as above: the probe's own seconds (MP4, 108k samples)"),
     "map_child_start_s": (0.02, "assumed: Distributed Map starts children at ~50 per second"),
     "state_overhead_s": (0.1, "assumed: per Lambda task state, invoke and transition"),
     "x264_efficiency_6vcpu": (
@@ -84,29 +83,55 @@ def a(name: str) -> float:
     return float(ASSUMPTIONS[name][0])
 
 
+# What probing costs: for each of MB read, ranged GETs and seconds, the cost at zero
+# length and per hour of video, per container.
+ProbeCost = dict[str, list[tuple[float, float]]]
+
+
 @dataclass(frozen=True)
 class Measured:
     cpu_per_source_second: float
     output_mb_per_source_second: float
     aac_cpu_per_source_second: float
     source: str
-    probe_per_hour: tuple[float, float, float]  # MB read, GETs, seconds: the worst container
+    probe: ProbeCost
+
+    def probe_at(self, duration_s: float) -> tuple[float, float, float]:
+        """MB read, GETs and seconds of probing ``duration_s`` of video: the worst container
+        on each count."""
+        hours = duration_s / 3600
+        read, gets, seconds = (
+            max(line[i][0] + line[i][1] * hours for line in self.probe.values()) for i in range(3)
+        )
+        return read, gets, seconds
 
 
-def probe_per_hour() -> tuple[float, float, float]:
-    """What probing an hour cost in the newest ``probe_reads.py`` run (the worst of its
-    containers on each count), scaled to an hour; else the assumptions."""
-    runs = sorted(RESULTS.glob("probe_reads-*.json"))
-    if not runs:
-        return a("probe_read_mb_per_hour"), a("probe_gets_per_hour"), a("probe_cpu_s_per_hour")
-    data = json.loads(runs[-1].read_text())
-    hours = data["minutes"] / 60
-    rows = data["results"].values()
-    return (
-        max(r["read_bytes"] for r in rows) / 1e6 / hours,
-        max(r["requests"] for r in rows) / hours,
-        max(r["probe_seconds"] for r in rows) / hours,
-    )
+def probe_cost() -> ProbeCost:
+    """The probe's cost per container, a line through the newest ``probe_reads.py`` runs of
+    the shortest and the longest length (the head, tail and first frames cost the same at
+    any length; an index grows with it); through zero from one run alone, which bounds the
+    cost above; from the assumption without any."""
+    newest: dict[int, Any] = {}
+    for run in sorted(RESULTS.glob("probe_reads-*.json")):
+        data = json.loads(run.read_text())
+        newest[data["minutes"]] = data["results"]
+    if not newest:
+        assumed: tuple[float, float, float] = ASSUMPTIONS["probe_per_hour"][0]  # type: ignore[assignment]
+        return {"any": [(0.0, x) for x in assumed]}
+    short, long = min(newest), max(newest)
+    cost: ProbeCost = {}
+    for container, at_long in newest[long].items():
+        at_short = newest[short].get(container, at_long) if short != long else None
+        cost[container] = []
+        for key, scale in (("read_bytes", 1e-6), ("requests", 1.0), ("probe_seconds", 1.0)):
+            y1 = at_long[key] * scale
+            if at_short is None:
+                cost[container].append((0.0, y1 / (long / 60)))
+            else:
+                y0 = at_short[key] * scale
+                slope = max(0.0, (y1 - y0) / ((long - short) / 60))
+                cost[container].append((max(0.0, y0 - slope * short / 60), slope))
+    return cost
 
 
 def measured() -> Measured:
@@ -118,7 +143,7 @@ def measured() -> Measured:
     cpu = float(data["vidflow"]["usage"]["cpu_s"])
     output = sum(r["bytes"] for r in data["vidflow"]["rungs"]) / 1e6
     aac = data.get("aac", {}).get("cpu_per_source_second", a("aac_cpu_per_source_s"))
-    return Measured(cpu / seconds, output / seconds, float(aac), runs[-1].name, probe_per_hour())
+    return Measured(cpu / seconds, output / seconds, float(aac), runs[-1].name, probe_cost())
 
 
 def vcpus(memory_mb: int) -> float:
@@ -141,9 +166,7 @@ def model(
     source_mb = duration_s * a("upload_mbit_s") / 8
     chunks = math.ceil(duration_s / chunk_s)
     cpus = vcpus(memory_mb)
-    # An index (and the ends of a file) grows with its length: scaled linearly, an upper
-    # bound for the part of it that does not.
-    read_mb, gets, cpu_s = (x * duration_s / 3600 for x in m.probe_per_hour)
+    read_mb, gets, cpu_s = m.probe_at(duration_s)
     probe = a("cold_start_s") + gets * a("s3_get_latency_s") + read_mb / a("s3_read_mb_s") + cpu_s
     encode = m.cpu_per_source_second * chunk_s / (cpus * efficiency(cpus) * a("cpu_speed_vs_here"))
     read = (source_mb / chunks) / a("s3_read_mb_s")

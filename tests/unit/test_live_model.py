@@ -176,7 +176,7 @@ def test_concurrency_is_rate_times_duration(lm: ModuleType) -> None:
 def inputs(lm: ModuleType) -> tuple[Any, Any, Any]:
     template = lm.LiveTemplate.from_stack(Stack(ROOT))
     config = lm.stream_settings(template, 4.0, 1080)
-    measured = sys.modules["cloud_model"].Measured(3.0, 2.0, 0.02, "test", (25.0, 100.0, 5.0))
+    measured = sys.modules["cloud_model"].Measured(3.0, 2.0, 0.02, "test", {})
     return template, config, measured
 
 
