@@ -4,7 +4,8 @@ It reads the newest ``bench/results/vod_local-*.json`` (``make bench``) for what
 measured on this machine: CPU-seconds per source second for the whole ladder, and the
 output bytes per source second. Everything else is an assumption, stated below with
 its source, and printed with the results. For 1 min, 10 min, 1 h and 3 h of 1080p, at
-several chunk lengths and memory sizes, it models the critical path:
+several chunk lengths and memory sizes (1,769 MB: one vCPU, the cheapest per CPU-second,
+as ``x264_presets.py`` found), it models the critical path:
 
     probe (the container's index, or its head and tail, through ranged GETs)
     -> plan
@@ -95,6 +96,9 @@ class Measured:
     aac_cpu_per_source_second: float
     source: str
     probe: ProbeCost
+    # The x264 preset the CPU figure was measured with (bench/x264_presets.py has the
+    # others): the cost below holds for that preset only.
+    preset: str = ""
 
     def probe_at(self, duration_s: float) -> tuple[float, float, float]:
         """MB read, GETs and seconds of probing ``duration_s`` of video: the worst container
@@ -143,7 +147,10 @@ def measured() -> Measured:
     cpu = float(data["vidflow"]["usage"]["cpu_s"])
     output = sum(r["bytes"] for r in data["vidflow"]["rungs"]) / 1e6
     aac = data.get("aac", {}).get("cpu_per_source_second", a("aac_cpu_per_source_s"))
-    return Measured(cpu / seconds, output / seconds, float(aac), runs[-1].name, probe_cost())
+    preset = str(data.get("settings", {}).get("preset", ""))
+    return Measured(
+        cpu / seconds, output / seconds, float(aac), runs[-1].name, probe_cost(), preset
+    )
 
 
 def vcpus(memory_mb: int) -> float:
@@ -219,7 +226,8 @@ def main() -> int:
     m = measured()
     # Memory, Lambda calls and state transitions as the template's VOD machine runs a job.
     billing = VodBilling.from_stack(Stack(BENCH.parent))
-    print(f"cloud model from {m.source}: {m.cpu_per_source_second:.2f} CPU-s (ladder), "
+    print(f"cloud model from {m.source}: {m.cpu_per_source_second:.2f} CPU-s (ladder, x264 "
+          f"{m.preset or 'preset not recorded'}), "
           f"{m.aac_cpu_per_source_second:.3f} CPU-s (AAC) and "
           f"{m.output_mb_per_source_second:.2f} MB of output per source second")  # fmt: skip
     print("assumptions:")
@@ -230,7 +238,7 @@ def main() -> int:
     rows = []
     for minutes in (1, 10, 60, 180):
         for chunk in (6, 12, 24):
-            for memory in (3008, 5308, 10240):
+            for memory in (1769, 3008, 5308, 10240):
                 r = model(minutes * 60, chunk, memory, args.concurrency, m, billing)
                 rows.append({"minutes": minutes, "chunk_s": chunk, "memory_mb": memory, **r})
                 print(f"{minutes:>4} m {chunk:>5}s {memory:>6}M | {r['publish_s']:>7.1f}s "
