@@ -221,7 +221,9 @@ def model(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--concurrency", type=int, default=200, help="MapMaxConcurrency")
+    parser.add_argument(
+        "--concurrency", type=int, default=300, help="MapMaxConcurrency (the template's default)"
+    )
     args = parser.parse_args()
     m = measured()
     # Memory, Lambda calls and state transitions as the template's VOD machine runs a job.
