@@ -234,26 +234,8 @@ def build_audio_command(
     options: dict[str, object] = {"segment_start_number": first_segment}
     if drop_priming:
         options["bsf:a"] = r"noise=drop=eq(n\,0)"
-    output = audio.output(
-        str(workdir / AUDIO / muxing["pattern"]),
-        **options,
-        **{
-            "c:a": "aac",
-            "b:a": f"{kbps}k",
-            "ac": 2,
-            "output_ts_offset": seconds_arg(start + TS_OFFSET),
-            "map_metadata": -1,
-            "f": "segment",
-            "segment_format": muxing["segment_format"],
-            "segment_format_options": muxing["segment_format_options"],
-            "segment_time": seconds_arg(segment_seconds),
-            "segment_list": str(workdir / AUDIO / "segments.csv"),
-            "segment_list_type": "csv",
-            "reset_timestamps": 0,
-        },
-    )
-    command = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
-    return list(ffmpeg.compile(command, cmd=binary))
+    options["segment_time"] = seconds_arg(segment_seconds)
+    return _aac_segments(audio, workdir, muxing, start, kbps, options, binary)
 
 
 def build_audio_piece_command(
@@ -321,6 +303,21 @@ def build_audio_piece_command(
         options["segment_times"] = ",".join(seconds_arg(t) for t in cuts)
     else:
         options["segment_time"] = seconds_arg(piece.end - piece.start + 3600)
+    return _aac_segments(audio, workdir, muxing, start, kbps, options, binary)
+
+
+def _aac_segments(
+    audio: ffmpeg.nodes.FilterableStream,
+    workdir: Path,
+    muxing: dict[str, str],
+    start: float,
+    kbps: int,
+    options: dict[str, object],
+    binary: str,
+) -> list[str]:
+    """The command that encodes ``audio`` as stereo AAC segments in ``workdir/audio/``,
+    on the source's timeline from ``start`` (shifted by ``TS_OFFSET``), with the segment
+    muxer's ``options`` (where it cuts, the first number, packets dropped)."""
     output = audio.output(
         str(workdir / AUDIO / muxing["pattern"]),
         **options,
