@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -11,10 +12,16 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from workflow.errors import IncompleteOutputError, TransientError
+from tests import records
+from workflow.errors import IncompleteOutputError, TranscodeError, TransientError
+from workflow.media.audio_pieces import SAMPLE_RATE, plan_audio_pieces
+from workflow.names import AUDIO, segment_number, segment_pattern
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths
-from workflow.vod.publish import _results
+from workflow.vod.publish import _playlists, _results
+from workflow.vod.records import Plan, SegmentsResult
+
+SEGMENT = segment_pattern(".ts")
 
 OUTPUT = "vidflow-output-publish"
 ITEMS = [f"chunk-{n:05d}" for n in range(300)] + ["audio", "images"]
@@ -89,3 +96,51 @@ def test_throttling_while_reading_is_transient(written: tuple[Any, JobPaths]) ->
     output = Bucket(_Failing(s3, paths.result_key("audio"), slow), OUTPUT)
     with pytest.raises(TransientError), transient_aws_errors():
         _results(output, paths, ITEMS)
+
+
+def _pieces_result(plan: Plan, shift: int, short: bool) -> dict[str, SegmentsResult]:
+    """Each audio piece's result as its encode writes it: its segments, numbered on from
+    the piece before (``shift`` renumbers the second piece's), lasting its span (``short``:
+    the first piece without its last segment)."""
+    results = {}
+    for piece in plan.audio_pieces:
+        bounds = [*piece.segment_starts, piece.end_sample]
+        first = piece.first_segment + (shift if piece.index == 1 else 0)
+        segments = [
+            {"uri": SEGMENT % (first + n), "duration": round((b - a) / SAMPLE_RATE, 6)}
+            for n, (a, b) in enumerate(itertools.pairwise(bounds))
+        ]
+        if short and piece.index == 0:
+            segments = segments[:-1]
+        results[piece.item] = SegmentsResult(piece.item, {AUDIO: segments}, {}, 1.0, "now")
+    return results
+
+
+@pytest.mark.parametrize(
+    ("shift", "short", "problem"),
+    [(0, False, None), (1, False, "starts at sample"), (0, True, "segments last")],
+)
+def test_audio_pieces_join_only_where_they_abut(
+    shift: int, short: bool, problem: str | None
+) -> None:
+    # GIVEN a 20 s job's audio in 4 s pieces as encoded; or with the second piece's
+    # segments numbered one on, or the first piece missing its last segment
+    plan = records.plan(audio_pieces=plan_audio_pieces(20.0, 4.0, 2.0))
+    assert len(plan.audio_pieces) == 5
+    encoded = {
+        c.item: SegmentsResult(
+            c.item, {"360p": [{"uri": f"{c.item}.ts", "duration": 4.0}]}, {}, 1.0, "now"
+        )
+        for c in plan.chunks
+    }
+    encoded |= _pieces_result(plan, shift, short)
+    # WHEN Publish assembles the audio playlist
+    if problem is None:
+        audio = _playlists(plan, encoded)[AUDIO]
+        # THEN it is every piece's segments in order, numbered on, lasting the 20 s
+        assert [segment_number(s.uri) for s in audio] == list(range(len(audio)))
+        assert sum(s.duration for s in audio) == pytest.approx(20.0, abs=1e-4)
+    else:
+        # THEN a gap, an overlap or a short piece fails the job by name: nothing published
+        with pytest.raises(TranscodeError, match=problem):
+            _playlists(plan, encoded)
