@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.stack import VIDFLOW, RunningStack, free_port, vidflow_up
+from workflow.vod.records import WorkItem
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "console"
@@ -107,10 +108,7 @@ def test_an_execution_shows_its_graph_timeline_manifest_and_plays(
     job = jobs["SUCCEEDED"].rsplit(":", 1)[1]
     s3 = stack.client("s3")
     items = s3.get_object(Bucket=stack.ready["output_bucket"], Key=f"jobs/{job}/items.json")
-    planned = sorted(
-        f"video-{i['chunk']['index']:05d}" if i["kind"] == "video" else i["kind"]
-        for i in json.loads(items["Body"].read())
-    )
+    planned = sorted(WorkItem.from_dict(i).name for i in json.loads(items["Body"].read()))
     assert "images" in planned
     bars = sorted(
         r.get_attribute("data-label") for r in page.locator('#timeline [data-kind="item"]').all()

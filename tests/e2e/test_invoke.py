@@ -72,7 +72,7 @@ def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> No
 
     audio = invoke(stack, "transcode_audio", "transcode-audio.json")
     assert audio.returncode == 0, audio.stderr
-    assert json.loads(audio.stdout)["item"] == "audio"
+    assert json.loads(audio.stdout)["item"] == "audio-00000"
 
     images = invoke(stack, "ImagesFunction", "images.json")
     assert images.returncode == 0, images.stderr
