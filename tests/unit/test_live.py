@@ -7,7 +7,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.live.rules import Arrival, Ending, LivePlaylist, advance, render
+from workflow.live.rules import Arrival, Ending, LivePlaylist, advance, fits, render
 
 STEP = {"gap_after": 10.0, "nominal_duration": 4.0}
 
@@ -181,3 +181,119 @@ def test_whenever_segments_finish_every_uploaded_one_is_shown_or_a_gap_in_order(
         assert all(finished[e.sequence] > now for e in playlist.entries[before:] if e.gap)
     # AND in the end every segment is there, shown or a gap
     assert [e.sequence for e in playlist.entries] == list(range(8))
+
+
+def timed(spans: dict[int, tuple[float, float]], form: str = "h264 640x360", at: float = 0.0):
+    """Arrivals with their first and last instants on the source's clock."""
+    return {
+        s: Arrival(end - start, at, start=start, end=end, form=form)
+        for s, (start, end) in spans.items()
+    }
+
+
+def cc_numbers(text: str) -> dict[int, int]:
+    """Each segment's discontinuity sequence number, as a player reads the playlist."""
+    number, numbers = 0, {}
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-DISCONTINUITY-SEQUENCE:"):
+            number = int(line.split(":")[1])
+        elif line == "#EXT-X-DISCONTINUITY":
+            number += 1
+        elif line.startswith("seg_"):
+            numbers[int(line[4:9])] = number
+    return numbers
+
+
+def test_a_restarted_encoder_starts_a_discontinuity_where_its_timestamps_go_back() -> None:
+    # GIVEN three segments on one clock, then two from a restarted encoder (from zero)
+    arrivals = timed(
+        {0: (10.0, 14.0), 1: (14.0, 18.0), 2: (18.0, 22.0), 3: (1.4, 5.4), 4: (5.4, 9.4)}
+    )
+    playlist = advance(LivePlaylist(), arrivals, now=1.0, window=0, **STEP)
+    # THEN only the first segment of the restart carries the tag
+    assert [e.discontinuity for e in playlist.entries] == [False, False, False, True, False]
+    text = render(playlist, target_duration=4, window=0)
+    assert "seg_00002.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:4.000000,\nseg_00003.ts" in text
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1
+
+
+def test_a_change_of_form_is_a_discontinuity_even_on_a_continuous_clock() -> None:
+    arrivals = {**timed({0: (0.0, 4.0)}), **timed({1: (4.0, 8.0)}, form="h264 1280x720")}
+    playlist = advance(LivePlaylist(), arrivals, now=1.0, window=0, **STEP)
+    assert [e.discontinuity for e in playlist.entries] == [False, True]
+
+
+def test_gaps_count_as_time_the_clock_went_on() -> None:
+    # GIVEN segment 1 never comes, and 2 continues the clock 4 s after 0 ended
+    continuing = timed({0: (0.0, 4.0), 2: (8.0, 12.0)})
+    playlist = advance(LivePlaylist(), continuing, now=100.0, window=0, **STEP)
+    assert [(e.gap, e.discontinuity) for e in playlist.entries] == [
+        (False, False), (True, False), (False, False)
+    ]  # fmt: skip
+    # BUT after a 30 s outage with the same gap, the jump is marked
+    jumped = timed({0: (0.0, 4.0), 2: (38.0, 42.0)})
+    playlist = advance(LivePlaylist(), jumped, now=100.0, window=0, **STEP)
+    assert [(e.gap, e.discontinuity) for e in playlist.entries] == [
+        (False, False), (True, False), (False, True)
+    ]  # fmt: skip
+
+
+def test_arrivals_without_times_never_break_the_run() -> None:
+    # a segment recorded before times were kept (an old in-flight job) continues the run
+    arrivals = {**timed({0: (0.0, 4.0)}), 1: Arrival(4.0, 0.0), **timed({2: (99.0, 103.0)})}
+    playlist = advance(LivePlaylist(), arrivals, now=1.0, window=0, **STEP)
+    assert [e.discontinuity for e in playlist.entries] == [False, False, True]
+
+
+def test_the_discontinuity_sequence_counts_what_slid_out_of_the_window() -> None:
+    # GIVEN a restart at every third segment, shown through a 2-segment window
+    spans = {s: (float((s % 3) * 4), float((s % 3) * 4 + 4)) for s in range(12)}
+    playlist, numbers = LivePlaylist(), {}
+    for n in range(12):
+        playlist = advance(
+            playlist, timed({s: spans[s] for s in range(n + 1)}), now=0.0, window=2, **STEP
+        )
+        text = render(playlist, target_duration=4, window=2)
+        # THEN every segment keeps the same discontinuity sequence number in every
+        # playlist that shows it, as RFC 8216 6.2.2 asks of a server
+        for sequence, number in cc_numbers(text).items():
+            assert numbers.setdefault(sequence, number) == number, (sequence, text)
+    assert [numbers[s] for s in range(12)] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert LivePlaylist.from_dict(playlist.to_dict()) == playlist
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.permutations(range(9)), st.lists(st.integers(0, 8), max_size=6))
+def test_discontinuities_are_the_same_whatever_order_segments_arrive_in(
+    order: list[int], duplicates: list[int]
+) -> None:
+    # GIVEN a restart at 3 and a 30 s jump at 6
+    starts = [0, 4, 8, 0, 4, 8, 42, 46, 50]
+    spans = {s: (float(t), float(t + 4)) for s, t in enumerate(starts)}
+    playlist, seen = LivePlaylist(), {}
+    for step, sequence in enumerate(order + duplicates):
+        seen |= timed({sequence: spans[sequence]}, at=float(step))
+        playlist = LivePlaylist.from_dict(
+            advance(
+                playlist, seen, now=float(step), window=0, gap_after=1e9, nominal_duration=4.0
+            ).to_dict()
+        )
+    assert [e.sequence for e in playlist.entries if e.discontinuity] == [3, 6]
+
+
+def test_a_state_stored_before_discontinuities_loads_as_one_run() -> None:
+    old = {"first_sequence": 0, "media_sequence": 0, "durations": [4.0, 4.0],
+           "gap_sequences": [], "ended": False, "gaps": 0}  # fmt: skip
+    playlist = LivePlaylist.from_dict(old)
+    assert not any(e.discontinuity for e in playlist.entries) and playlist.anchor is None
+    # and the next segment, with nothing to compare against, starts no new run
+    later = advance(playlist, timed({2: (50.0, 54.0)}), now=0.0, window=0, **STEP)
+    assert not later.entries[-1].discontinuity
+
+
+def test_a_segment_fits_the_target_as_rfc_8216_rounds() -> None:
+    assert fits(4.4, 4.0) and fits(4.49, 4.0) and not fits(4.5, 4.0) and not fits(6.0, 4.0)
+    assert fits(2.4, 1.5) and not fits(2.5, 1.5)
+    text = render(advance(LivePlaylist(), timed({0: (0.0, 4.4)}), now=0.0, window=0, **STEP),
+                  target_duration=4, window=0)  # fmt: skip
+    assert "#EXT-X-TARGETDURATION:4\n" in text

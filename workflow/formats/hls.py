@@ -26,6 +26,8 @@ class SegmentEntry:
     duration: float
     bytes: int = 0
     gap: bool = False
+    # Its timestamps or encoding do not continue the segment before (EXT-X-DISCONTINUITY).
+    discontinuity: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,15 @@ class AudioEntry:
     name: str = "Main"
 
 
-def target_duration(durations: Iterable[float], declared: float = 0.0) -> int:
-    """``EXT-X-TARGETDURATION``: no segment may be longer once rounded to an integer, nor
-    may it be less than the ``declared`` target (a live playlist's must never shrink)."""
-    return max(1, math.ceil(declared), math.ceil(max(durations, default=0.0) - 1e-3))
+def rounded_duration(seconds: float) -> int:
+    """A segment's duration as RFC 8216 compares it with the target: to the nearest
+    integer, halves up."""
+    return math.floor(seconds + 0.5)
+
+
+def target_duration(durations: Iterable[float]) -> int:
+    """``EXT-X-TARGETDURATION``: no segment may be longer (beyond a millisecond)."""
+    return max(1, math.ceil(max(durations, default=0.0) - 1e-3))
 
 
 def media_playlist(
@@ -61,19 +68,33 @@ def media_playlist(
     init: str | None = None,
     playlist_type: str | None = "VOD",
     media_sequence: int = 0,
+    discontinuity_sequence: int = 0,
     ended: bool = True,
-    declared_target: float = 0.0,
+    fixed_target: int | None = None,
     independent: bool = True,
 ) -> str:
     """A media playlist: VOD (complete), EVENT or a sliding window (``playlist_type``
-    None) that ``ended`` closes; fMP4 ones name their ``init``."""
+    None) that ``ended`` closes; fMP4 ones name their ``init``.
+
+    The target duration covers every segment (``target_duration``), or is
+    ``fixed_target``: a live playlist's must never change, so its writer refuses every
+    segment that does not fit it once rounded to the nearest integer (RFC 8216). One that
+    got in anyway (stored before the refusal existed) raises the target rather than
+    making the playlist invalid.
+    """
+    if fixed_target is None:
+        target = target_duration(s.duration for s in segments)
+    else:
+        target = max([fixed_target, *(rounded_duration(s.duration) for s in segments)])
     version = 8 if any(s.gap for s in segments) else 3 if init is None else 7
     lines = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{version}",
-        f"#EXT-X-TARGETDURATION:{target_duration((s.duration for s in segments), declared_target)}",
+        f"#EXT-X-TARGETDURATION:{target}",
         f"#EXT-X-MEDIA-SEQUENCE:{media_sequence}",
     ]
+    if discontinuity_sequence:
+        lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}")
     if playlist_type is not None:
         lines.append(f"#EXT-X-PLAYLIST-TYPE:{playlist_type}")
     if independent:
@@ -81,6 +102,8 @@ def media_playlist(
     if init is not None:
         lines.append(f'#EXT-X-MAP:URI="{init}"')
     for segment in segments:
+        if segment.discontinuity:
+            lines.append("#EXT-X-DISCONTINUITY")
         if segment.gap:
             lines.append("#EXT-X-GAP")
         lines += [f"#EXTINF:{segment.duration:.6f},", segment.uri]

@@ -8,25 +8,58 @@ moves the playlist over every contiguous arrival, and turns a sequence number st
 missing ``gap_after`` seconds after a later one arrived (or after the stream ended)
 into an ``EXT-X-GAP`` entry, so one lost segment cannot stall the stream. A segment known
 to be uploaded is shown or marked a gap, never skipped: the stream does not start above it.
+
+A venue's encoder restarts (its timestamps start again), changes its settings or loses
+its uplink; a segment whose timestamps do not continue the last one shown (gaps
+counted), or whose form differs (codec, picture size, frame rate, audio layout), starts a
+new discontinuity run: ``EXT-X-DISCONTINUITY`` before it, decided per sequence number in
+sequence order, so however segments arrive the same ones carry the tag.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from workflow.formats import hls
 from workflow.names import segment_name
 
+# How far a segment's first timestamp may be from where the last one shown ended (plus
+# any gaps between) before its timestamps count as not continuing them: more than a
+# segment's audio/video skew, less than any restart or outage.
+JUMP_TOLERANCE = 0.5
+
 
 @dataclass(frozen=True)
 class Arrival:
-    """One segment published in every rung (or failed for good): duration and when."""
+    """One segment published in every rung (or failed for good): duration and when, and
+    (when the probe said) its first and last instants on the source's clock and its form."""
 
     duration: float
     at: float
     failed: bool = False
+    start: float | None = None
+    end: float | None = None
+    form: str | None = None
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where the last segment shown ended on the source's clock, its form, and the
+    seconds of gaps shown since: what the next segment must continue."""
+
+    end: float
+    form: str | None
+    gap: float = 0.0
+
+    def continued_by(self, arrival: Arrival) -> bool:
+        if arrival.start is None:
+            return True
+        if arrival.form is not None and self.form is not None and arrival.form != self.form:
+            return False
+        return abs(arrival.start - (self.end + self.gap)) <= JUMP_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -36,6 +69,7 @@ class Entry:
     sequence: int
     duration: float
     gap: bool = False
+    discontinuity: bool = False
 
     @property
     def uri(self) -> str:
@@ -54,13 +88,16 @@ class Ending:
 class LivePlaylist:
     """What the playlists hold: the newest ``window`` entries (window 0: all, an EVENT).
 
-    ``first_sequence`` is None until the stream's first segment is known.
+    ``first_sequence`` is None until the stream's first segment is known;
+    ``discontinuity_sequence`` counts the discontinuities that slid out of the window.
     """
 
     first_sequence: int | None = None
     entries: tuple[Entry, ...] = field(default_factory=tuple)
     ended: bool = False
     gaps: int = 0
+    discontinuity_sequence: int = 0
+    anchor: Anchor | None = None
 
     @property
     def next_sequence(self) -> int | None:
@@ -77,6 +114,9 @@ class LivePlaylist:
             "media_sequence": self.media_sequence,
             "durations": [e.duration for e in self.entries],
             "gap_sequences": [e.sequence for e in self.entries if e.gap],
+            "discontinuities": [e.sequence for e in self.entries if e.discontinuity],
+            "discontinuity_sequence": self.discontinuity_sequence,
+            "anchor": None if self.anchor is None else asdict(self.anchor),
             "ended": self.ended,
             "gaps": self.gaps,
         }
@@ -84,11 +124,22 @@ class LivePlaylist:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LivePlaylist:
         gaps = set(data["gap_sequences"])
+        # A state stored before discontinuities were kept has none.
+        breaks = set(data.get("discontinuities", ()))
         start = int(data["media_sequence"])
         entries = tuple(
-            Entry(start + i, float(d), (start + i) in gaps) for i, d in enumerate(data["durations"])
+            Entry(start + i, float(d), (start + i) in gaps, (start + i) in breaks)
+            for i, d in enumerate(data["durations"])
         )
-        return cls(data["first_sequence"], entries, bool(data["ended"]), int(data["gaps"]))
+        anchor = data.get("anchor")
+        return cls(
+            data["first_sequence"],
+            entries,
+            bool(data["ended"]),
+            int(data["gaps"]),
+            int(data.get("discontinuity_sequence", 0)),
+            None if anchor is None else Anchor(**anchor),
+        )
 
 
 def advance(
@@ -124,22 +175,37 @@ def advance(
         playlist = replace(playlist, first_sequence=first)
     entries = list(playlist.entries)
     sequence = playlist.next_sequence or first
-    gaps = playlist.gaps
+    gaps, anchor = playlist.gaps, playlist.anchor
     last = ending.last_sequence if ending else None
     while last is None or sequence <= last:
         arrival = arrivals.get(sequence)
         if arrival is not None and not arrival.failed:
-            entries.append(Entry(sequence, arrival.duration))
+            broken = anchor is not None and not anchor.continued_by(arrival)
+            entries.append(Entry(sequence, arrival.duration, discontinuity=broken))
+            if arrival.end is not None:
+                anchor = Anchor(arrival.end, arrival.form)
         elif arrival is not None or _waited(arrivals, sequence, now, gap_after, ending):
-            entries.append(Entry(sequence, arrival.duration if arrival else nominal_duration, True))
+            duration = arrival.duration if arrival else nominal_duration
+            entries.append(Entry(sequence, duration, gap=True))
             gaps += 1
+            if anchor is not None:
+                anchor = replace(anchor, gap=anchor.gap + duration)
         else:
             break
         sequence += 1
     ended = last is not None and sequence > last
+    slid = playlist.discontinuity_sequence
     if window > 0:
+        slid += sum(e.discontinuity for e in entries[:-window])
         entries = entries[-window:]
-    return replace(playlist, entries=tuple(entries), ended=ended, gaps=gaps)
+    return replace(
+        playlist,
+        entries=tuple(entries),
+        ended=ended,
+        gaps=gaps,
+        discontinuity_sequence=slid,
+        anchor=anchor,
+    )
 
 
 def _first_sequence(
@@ -178,12 +244,26 @@ def render(
     """The media playlist text: sliding window (``window`` > 0), EVENT, or VOD.
 
     ``EXT-X-TARGETDURATION`` must not change while a live playlist runs, so it is the
-    stream's declared target (or the longest entry, if longer), never shrinking.
+    stream's declared target: LiveProbe refuses a segment that would not fit it.
     """
     return hls.media_playlist(
-        [hls.SegmentEntry(e.uri, e.duration, gap=e.gap) for e in playlist.entries],
+        [
+            hls.SegmentEntry(e.uri, e.duration, gap=e.gap, discontinuity=e.discontinuity)
+            for e in playlist.entries
+        ],
         playlist_type="VOD" if vod else "EVENT" if window <= 0 else None,
         media_sequence=playlist.media_sequence,
+        discontinuity_sequence=playlist.discontinuity_sequence,
         ended=playlist.ended or vod,
-        declared_target=target_duration,
+        fixed_target=live_target(target_duration),
     )
+
+
+def live_target(segment_seconds: float) -> int:
+    """A stream's ``EXT-X-TARGETDURATION``: its segment length rounded up, for its life."""
+    return max(1, math.ceil(segment_seconds))
+
+
+def fits(duration: float, segment_seconds: float) -> bool:
+    """Whether a segment of ``duration`` fits a stream's target (RFC 8216 rounding)."""
+    return hls.rounded_duration(duration) <= live_target(segment_seconds)
