@@ -64,8 +64,9 @@ class StreamConfigError(InputError):
     """``live/<stream>/stream.json`` is not a stream configuration vidflow can use."""
 
 
-class UnsupportedSegmentError(InputError):
-    """A live segment cannot join its stream (its tracks differ from the stream's)."""
+class SegmentTooLongError(InputError):
+    """A live segment is longer than its stream's target duration, which a live playlist
+    may never change (RFC 8216): the encoder must cut shorter segments."""
 
 
 class MissingInitSegmentError(InputError):

@@ -55,6 +55,21 @@ def test_a_streams_settings_come_from_stream_json_over_the_defaults() -> None:
     assert [r.name for r in small.renditions] == ["360p"]
 
 
+def test_an_undeclared_target_duration_holds_the_first_segment() -> None:
+    # GIVEN no declared segment length, and a venue that cuts 6 s segments
+    config = stream_config({}, 640, 360, 30.0, True, SETTINGS, first_duration=6.02)
+    # THEN the stream's target is 6 s, for its life; shorter first segments keep the default
+    assert config.segment_seconds == 6.0
+    assert (
+        stream_config({}, 640, 360, 30.0, True, SETTINGS, first_duration=2.0).segment_seconds == 4
+    )
+    # AND a declared one wins, whatever the first segment
+    declared = stream_config(
+        {"segment_seconds": 2}, 640, 360, 30.0, True, SETTINGS, first_duration=6
+    )
+    assert declared.segment_seconds == 2
+
+
 @pytest.mark.parametrize(
     "declared",
     [

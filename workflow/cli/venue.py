@@ -16,7 +16,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,20 @@ _VARIANT = re.compile(r"^([^#\s][^/\s]*)/live\.m3u8$", re.MULTILINE)
 
 
 def cut_segments(
-    source: Path, out_dir: Path, segment_seconds: float, *, binary: str, height: int | None = None
+    source: Path,
+    out_dir: Path,
+    segment_seconds: float,
+    *,
+    binary: str,
+    height: int | None = None,
+    settings: Sequence[str] = (),
 ) -> list[Path]:
-    """Encode ``source`` into MPEG-TS segments ``0.ts, 1.ts, ...`` of ``segment_seconds``."""
+    """Encode ``source`` into MPEG-TS segments ``0.ts, 1.ts, ...`` of ``segment_seconds``.
+
+    ``settings`` are more ffmpeg output options, as a venue's encoder might be set
+    differently: another picture (``-vf``, in place of ``height``), frame rate (``-r``),
+    no audio (``-an``), a clock that does not start at zero (``-output_ts_offset``).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     scale = ["-vf", f"scale=-2:{height}"] if height else []
     subprocess.run(
@@ -48,6 +59,7 @@ def cut_segments(
             "-map",
             "0:a:0?",
             *scale,
+            *settings,
             "-c:v",
             "libx264",
             "-preset",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflow.errors import ConfigurationError, StreamConfigError
+from workflow.formats.hls import rounded_duration
 from workflow.live.paths import LIVE_PREFIX, STREAM_CONFIG
 from workflow.media.ladder import Rendition, build_ladder, parse_ladder
 from workflow.names import AUDIO
@@ -59,12 +60,15 @@ def stream_config(
     frame_rate: float,
     has_audio: bool,
     settings: Settings,
+    first_duration: float = 0.0,
 ) -> StreamSettings:
     """A stream's settings: ``stream.json`` over the functions' defaults, and its ladder.
 
     ``stream.json`` may set ``ladder`` ("720:2800,360:800"), ``segment_seconds`` (the
     target duration), ``window`` (segments in a sliding playlist; 0 keeps all, an
-    EVENT playlist), ``gap_seconds`` and ``first_sequence``.
+    EVENT playlist), ``gap_seconds`` and ``first_sequence``. Undeclared, the target
+    duration is the functions' default or, if longer, the first segment's (to 60 s):
+    it holds for the stream's life, so a venue that cuts 6 s segments is not refused.
     """
     known = {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence"}
     unknown = sorted(set(declared) - known)
@@ -76,7 +80,12 @@ def stream_config(
     except ConfigurationError as exc:
         raise StreamConfigError(f"stream.json: {exc}") from None
     try:
-        segment_seconds = float(declared.get("segment_seconds", settings.segment_seconds))
+        segment_seconds = float(
+            declared.get(
+                "segment_seconds",
+                min(60, max(settings.segment_seconds, rounded_duration(first_duration))),
+            )
+        )
         window = int(declared.get("window", settings.live_window))
         gap_seconds = float(
             declared.get("gap_seconds", settings.live_gap_seconds or 3 * segment_seconds)

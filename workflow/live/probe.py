@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflow.live.config import declared_config, stream_config
-from workflow.live.segment import ProbedSegment, segment_input
+from workflow.errors import SegmentTooLongError
+from workflow.live import rules
+from workflow.live.config import StreamSettings, declared_config, stream_config
+from workflow.live.segment import ProbedSegment, segment_form, segment_input
 from workflow.live.store import StreamTable
 from workflow.media.probe import probe
 from workflow.runtime import Clients, Deadline, scratch_dir
@@ -40,15 +42,25 @@ def probe_segment(
         ).facts
     record = table.get(stream)
     if record is None or record.config is None:
-        config = stream_config(
-            declared_config(event["source"]["bucket"], stream, clients),
-            facts.display_width,
-            facts.display_height,
-            facts.frame_rate,
-            facts.audio is not None,
-            settings,
+        record = table.configure(
+            stream,
+            stream_config(
+                declared_config(event["source"]["bucket"], stream, clients),
+                facts.display_width,
+                facts.display_height,
+                facts.frame_rate,
+                facts.audio is not None,
+                settings,
+                first_duration=facts.duration,
+            ).to_dict(),
         )
-        table.configure(stream, config.to_dict())
+    config = StreamSettings.from_dict(record.config or {})
+    if not rules.fits(facts.duration, config.segment_seconds):
+        raise SegmentTooLongError(
+            f"segment {sequence} lasts {facts.duration:.3f} s; the stream's target duration is "
+            f"{rules.live_target(config.segment_seconds)} s, which a live playlist may not "
+            "change: cut shorter segments"
+        )
     return {
         **event,
         "duplicate": False,
@@ -58,5 +70,9 @@ def probe_segment(
             start=facts.start_time,
             end=round(facts.start_time + facts.duration, 6),
             has_audio=facts.audio is not None,
+            width=facts.display_width,
+            height=facts.display_height,
+            frame_rate=facts.frame_rate,
+            form=segment_form(facts),
         ).to_dict(),
     }

@@ -8,6 +8,7 @@ published once more as a VOD asset of the VOD pipeline's shape.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -47,12 +48,15 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         table.create(stream)
         arrival = {"duration": None, "at": clients.clock(), "failed": True, "error": failure.error}
     else:
-        result = event["result"]
+        result, probed = event["result"], event.get("segment") or {}
         arrival = {
             "duration": result["duration"],
             "at": clients.clock(),
             "failed": False,
             "bytes": result["bytes"],
+            # Where the probe found it on the source's clock, and its form: what decides
+            # whether it continues the segment before (absent from an older job's probe).
+            **{k: v for k, v in probed.items() if k in ("start", "end", "form") and v is not None},
         }
     new = table.record_arrival(stream, sequence, arrival)
     table.count_change(stream)
@@ -118,10 +122,7 @@ def _advance_once(
         if record.state
         else rules.LivePlaylist(first_sequence=config.first_sequence)
     )
-    arrivals = {
-        sequence: rules.Arrival(a["duration"] or config.segment_seconds, a["at"], a["failed"])
-        for sequence, a in table.arrivals(stream, before.next_sequence or 0).items()
-    }
+    arrivals = _arrivals(table.arrivals(stream, before.next_sequence or 0), config)
     after = rules.advance(
         before,
         arrivals,
@@ -140,6 +141,23 @@ def _advance_once(
     if table.save(stream, owner, after.to_dict(), record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+
+
+def _arrivals(
+    stored: dict[int, dict[str, Any]], config: StreamSettings
+) -> dict[int, rules.Arrival]:
+    """Stored arrivals as the playlist rules read them."""
+    return {
+        sequence: rules.Arrival(
+            a["duration"] or config.segment_seconds,
+            a["at"],
+            a["failed"],
+            start=a.get("start"),
+            end=a.get("end"),
+            form=a.get("form"),
+        )
+        for sequence, a in stored.items()
+    }
 
 
 def _unplayable(
@@ -209,20 +227,25 @@ def publish_recording(
     """The whole stream as a VOD asset of the VOD pipeline's shape, master written last.
 
     Every sequence from the first to the last is in it: a segment that came after its
-    gap was shown live is in the recording; one that never came stays a gap.
+    gap was shown live is in the recording; one that never came stays a gap. It keeps
+    the live playlists' discontinuities (the same rules, over every arrival): its
+    segments are the live ones, so each run keeps its own timestamps, and players
+    (hls.js, Safari, ffmpeg) join runs at the tags as they did live.
     """
     paths = StreamPaths(stream)
     first = ended.first_sequence or 0
     last = ended.entries[-1].sequence if ended.entries else first - 1
     arrivals = table.arrivals(stream, first)
-    entries = []
-    for sequence in range(first, last + 1):
-        arrival = arrivals.get(sequence)
-        if arrival is None or arrival["failed"]:
-            entries.append(rules.Entry(sequence, config.segment_seconds, gap=True))
-        else:
-            entries.append(rules.Entry(sequence, float(arrival["duration"])))
-    recording = rules.LivePlaylist(first, tuple(entries), ended=True)
+    recording = rules.advance(
+        rules.LivePlaylist(first_sequence=first),
+        _arrivals(arrivals, config),
+        now=math.inf,
+        gap_after=0.0,
+        window=0,
+        nominal_duration=config.segment_seconds,
+        ending=rules.Ending(last, -math.inf),
+    )
+    entries = recording.entries
     text = rules.render(recording, target_duration=config.segment_seconds, window=0, vod=True)
     playlists = {
         name: [

@@ -9,13 +9,13 @@ from typing import Any
 from workflow.errors import (
     MissingInitSegmentError,
     StreamNotReadyError,
-    UnsupportedSegmentError,
 )
 from workflow.live.config import StreamSettings
 from workflow.live.paths import INIT_SEGMENT, StreamPaths
 from workflow.live.store import StreamTable
 from workflow.media import encode, runner
 from workflow.media.chunks import Chunk
+from workflow.media.facts import SourceFacts
 from workflow.media.rungs import encode_span
 from workflow.media.sniff import HEAD_BYTES
 from workflow.runtime import Clients, Deadline, scratch_dir
@@ -28,13 +28,20 @@ _ONE_FILE = 3600.0
 
 @dataclass(frozen=True)
 class ProbedSegment:
-    """What LiveProbe found in one segment, as LiveTranscode reads it."""
+    """What LiveProbe found in one segment, as LiveTranscode reads it: its container,
+    its span on the source's clock, its picture (as displayed) and frame rate, and its
+    form (``segment_form``); the defaults stand for a segment probed before they were
+    kept."""
 
     container: str
     container_start: float
     start: float
     end: float
     has_audio: bool
+    width: int = 0
+    height: int = 0
+    frame_rate: float = 0.0
+    form: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +49,16 @@ class ProbedSegment:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProbedSegment:
         return cls(**data)
+
+
+def segment_form(facts: SourceFacts) -> str:
+    """What a segment's encoder was set to: a change starts a new discontinuity run."""
+    size = f"{facts.display_width}x{facts.display_height}"
+    video = f"{facts.video_codec} {size} {facts.frame_rate:.3f}fps"
+    if facts.audio is None:
+        return f"{video}, no audio"
+    audio = facts.audio
+    return f"{video}, {audio.codec} {audio.channels}ch {audio.sample_rate}Hz"
 
 
 @transient_aws_errors()
@@ -60,10 +77,6 @@ def transcode_segment(
         raise StreamNotReadyError(f"stream {stream} has no settings; its probe did not run")
     config = StreamSettings.from_dict(record.config)
     segment = ProbedSegment.from_dict(event["segment"])
-    if config.has_audio and not segment.has_audio:
-        raise UnsupportedSegmentError(
-            f"segment {sequence} has no audio, but the stream's first segment had"
-        )
     with scratch_dir() as workdir:
         source, _, _ = segment_input(event["source"], clients, workdir)
         rungs = encode_span(
@@ -90,7 +103,12 @@ def transcode_segment(
 def _encodes(
     source: str, segment: ProbedSegment, sequence: int, config: StreamSettings, workdir: Path
 ) -> list[list[str]]:
-    """The ffmpeg runs of one segment: every video rung in one, the audio in another."""
+    """The ffmpeg runs of one segment: every video rung in one, the audio in another.
+
+    The stream's ladder holds for its life: a picture of another shape is fitted into the
+    rungs and padded, a faster frame rate brought down to the stream's; a segment
+    without audio in a stream with audio gets silence, so the audio rendition has no hole.
+    """
     start, end, binary = segment.start, segment.end, runner.ffmpeg_binary()
     commands = [
         encode.build_chunk_command(
@@ -102,11 +120,26 @@ def _encodes(
             config.renditions,
             workdir,
             final=True,
+            fit=_reshaped(segment, config),
+            frame_rate=config.frame_rate if segment.frame_rate > config.frame_rate * 1.01 else None,
             binary=binary,
             preset=config.preset,
         )
     ]
-    if config.has_audio:
+    if config.has_audio and not segment.has_audio:
+        commands.append(
+            encode.build_silence_command(
+                start,
+                end - start,
+                workdir,
+                kbps=config.audio_kbps,
+                segment_seconds=end - start + _ONE_FILE,
+                binary=binary,
+                first_segment=sequence,
+                drop_priming=True,
+            )
+        )
+    elif config.has_audio:
         commands.append(
             encode.build_audio_command(
                 source,
@@ -122,6 +155,14 @@ def _encodes(
             )
         )
     return commands
+
+
+def _reshaped(segment: ProbedSegment, config: StreamSettings) -> bool:
+    """Whether the segment's picture is of another shape than the stream's rungs."""
+    if not segment.width or not segment.height:
+        return False
+    top = config.renditions[0]
+    return abs(segment.width * top.height / (segment.height * top.width) - 1) > 0.02
 
 
 def segment_input(

@@ -99,6 +99,8 @@ def build_chunk_command(
     *,
     margin: float | None = None,
     final: bool = False,
+    fit: bool = False,
+    frame_rate: float | None = None,
     binary: str = "ffmpeg",
     preset: str = "veryfast",
     packaging: str = "hls-ts",
@@ -117,6 +119,9 @@ def build_chunk_command(
     ``ccrepack`` keeps them whole (x264 writes at most 31 caption entries per frame, and
     a decoded frame may carry 80, mostly padding) and x264 writes them back into every
     rung.
+
+    ``fit`` scales a picture whose shape is not the rungs' into them and pads it (a live
+    encoder that changed its size); ``frame_rate`` converts the frames to that rate.
     """
     muxing = segment_muxing(packaging)
     margin = chunk.margin if margin is None else margin
@@ -137,21 +142,22 @@ def build_chunk_command(
     bounds = {"start": seconds_arg(chunk.start)} | (
         {} if final else {"end": seconds_arg(chunk.end)}
     )
-    branches = (
-        decoded.stream(1)
-        .filter("trim", **bounds)
-        .filter("ccrepack")
-        .filter_multi_output("split", len(renditions))
-    )
+    trimmed = decoded.stream(1).filter("trim", **bounds)
+    if frame_rate is not None:
+        trimmed = trimmed.filter("fps", fps=f"{frame_rate:.6f}")
+    branches = trimmed.filter("ccrepack").filter_multi_output("split", len(renditions))
     relative = [seconds_arg(t - chunk.start) for t in chunk.segment_starts[1:]]
     outputs = [checked]
     for i, rung in enumerate(renditions):
-        scaled = (
-            branches.stream(i)
-            .filter("scale", rung.width, rung.height)
-            .filter("setsar", 1)
-            .filter("format", "yuv420p")
-        )
+        scaled = branches.stream(i)
+        if fit:
+            scaled = scaled.filter(
+                "scale", rung.width, rung.height, force_original_aspect_ratio="decrease",
+                force_divisible_by=2,
+            ).filter("pad", rung.width, rung.height, "(ow-iw)/2", "(oh-ih)/2")  # fmt: skip
+        else:
+            scaled = scaled.filter("scale", rung.width, rung.height)
+        scaled = scaled.filter("setsar", 1).filter("format", "yuv420p")
         rung_dir = workdir / rung.name
         options = {
             "c:v": "libx264",
@@ -230,12 +236,37 @@ def build_audio_command(
         .filter("aresample", 48000, **{"async": 1, "first_pts": 0})
         .filter("apad", whole_dur=seconds_arg(duration))
     )
-    muxing = segment_muxing(packaging)
+    options = _whole_span_options(first_segment, drop_priming, segment_seconds)
+    return _aac_segments(audio, workdir, segment_muxing(packaging), start, kbps, options, binary)
+
+
+def build_silence_command(
+    start: float,
+    duration: float,
+    workdir: Path,
+    *,
+    kbps: int,
+    segment_seconds: float,
+    binary: str = "ffmpeg",
+    first_segment: int = 0,
+    drop_priming: bool = False,
+) -> list[str]:
+    """Stereo silence for the span (``start``, ``duration``), as ``build_audio_command``
+    would encode a source's audio there: for a live segment without audio in a stream
+    with it, so the audio rendition goes on without a hole."""
+    silence = ffmpeg.input("anullsrc=r=48000:cl=stereo", f="lavfi", t=seconds_arg(duration)).audio
+    options = _whole_span_options(first_segment, drop_priming, segment_seconds)
+    return _aac_segments(silence, workdir, segment_muxing("hls-ts"), start, kbps, options, binary)
+
+
+def _whole_span_options(
+    first_segment: int, drop_priming: bool, segment_seconds: float
+) -> dict[str, object]:
     options: dict[str, object] = {"segment_start_number": first_segment}
     if drop_priming:
         options["bsf:a"] = r"noise=drop=eq(n\,0)"
     options["segment_time"] = seconds_arg(segment_seconds)
-    return _aac_segments(audio, workdir, muxing, start, kbps, options, binary)
+    return options
 
 
 def build_audio_piece_command(
