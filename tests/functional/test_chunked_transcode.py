@@ -14,7 +14,7 @@ from tests.source_facts import decode_video
 from workflow.formats import hls
 from workflow.local.binaries import ffmpeg_binary
 from workflow.media import encode
-from workflow.media.chunks import FrameIndex, plan_chunks
+from workflow.media.chunks import Chunk, FrameIndex, plan_chunks
 from workflow.media.ladder import build_ladder
 from workflow.media.probe import probe
 from workflow.media.rungs import encode_chunk
@@ -166,3 +166,48 @@ def test_a_spliced_source_whose_gops_change_loses_and_doubles_no_frame(
     # THEN every frame is there exactly once in every rung
     assert len(chunks) >= 4
     assert_every_frame_once(source, out, facts, ladder)
+
+
+def test_a_live_segment_faster_than_its_stream_is_brought_to_the_streams_rate(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a 2 s MPEG-TS segment at 60 fps, in a stream set up at 30 fps
+    segment = tmp_path / "7.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=60",
+         "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-g", "120", "-f", "mpegts",
+         str(segment)],
+        check=True,
+    )  # fmt: skip
+    data = segment.read_bytes()
+    facts = probe(str(segment), head=data[:65536], size=len(data), limits=Limits()).facts
+    ladder = build_ladder(320, 180, 30.0, "180:300")
+    start, end = facts.start_time, facts.start_time + facts.duration
+    chunk = Chunk(7, start, end, 7, [start], margin=start - facts.container_start)
+
+    # WHEN it is encoded as LiveTranscode does, brought to 30 fps (and, to compare, not)
+    def encoded(name: str, frame_rate: float | None) -> Any:
+        workdir = tmp_path / name
+        (workdir / "180p").mkdir(parents=True)
+        command = encode.build_chunk_command(
+            str(segment), facts.container, facts.container_start, chunk, ladder, workdir,
+            final=True, frame_rate=frame_rate, binary=ffmpeg_binary(), preset="ultrafast",
+        )  # fmt: skip
+        subprocess.run(command, check=True)
+        return read_rendition(_one_segment_playlist(workdir / "180p" / "seg_00007.ts"), "video")
+
+    converted, kept = encoded("converted", 30.0), encoded("kept", None)
+    # THEN the rung has 30 frames a second, evenly spaced, on the same timeline
+    assert kept.frames == 120 and converted.frames == 60
+    assert converted.duplicates == 0 and converted.decode_errors == ""
+    assert converted.largest_gap == pytest.approx(1 / 30, abs=1e-3)
+    assert converted.first_pts == pytest.approx(kept.first_pts, abs=1e-3)
+    assert converted.end_pts == pytest.approx(kept.end_pts, abs=1e-3)
+
+
+def _one_segment_playlist(segment: Path) -> Path:
+    playlist = segment.parent / "one.m3u8"
+    playlist.write_text(
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{segment.name}\n#EXT-X-ENDLIST\n"
+    )
+    return playlist

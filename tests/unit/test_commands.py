@@ -15,6 +15,7 @@ from workflow.media.encode import (
     TS_OFFSET,
     build_audio_command,
     build_chunk_command,
+    build_silence_command,
 )
 from workflow.media.ladder import Rendition
 from workflow.media.sniff import ALLOWED_DEMUXERS
@@ -225,6 +226,56 @@ def test_the_last_chunk_keeps_every_frame_after_its_start() -> None:
     for options, _ in outputs(args):
         trim = filter_options(filter_chain(args, options["-map"].strip("[]")), "trim")
         assert float(trim["start"]) == CHUNK.start and "end" not in trim
+
+
+def test_a_picture_of_another_shape_is_fitted_into_each_rung_and_padded() -> None:
+    # GIVEN a live segment at 4:3 in a stream whose rungs are 16:9
+    args = chunk_command(fit=True)
+    # THEN every rung scales it down inside its own size, keeping its shape, and pads it
+    # to that size, centred
+    for (options, _), rung in zip(outputs(args), RUNGS, strict=True):
+        chain = filter_chain(args, options["-map"].strip("[]"))
+        (scale,) = [step for step in chain if step.startswith("scale=")]
+        (pad,) = [step for step in chain if step.startswith("pad=")]
+        assert scale.startswith(f"scale={rung.width}:{rung.height}:")
+        assert "force_original_aspect_ratio=decrease" in scale
+        assert pad == f"pad={rung.width}:{rung.height}:(ow-iw)/2:(oh-ih)/2"
+    # AND a picture of the rungs' shape is only scaled
+    plain = chunk_command()
+    for options, _ in outputs(plain):
+        chain = filter_chain(plain, options["-map"].strip("[]"))
+        assert not any(step.startswith("pad=") or "force_original" in step for step in chain)
+
+
+def test_a_faster_frame_rate_is_converted_after_the_trim() -> None:
+    args = chunk_command(frame_rate=29.97)
+    for options, _ in outputs(args):
+        chain = [step.split("=", 1)[0] for step in filter_chain(args, options["-map"].strip("[]"))]
+        assert chain.index("trim") < chain.index("fps") < chain.index("scale")
+        assert (
+            filter_options(filter_chain(args, options["-map"].strip("[]")), "fps")["fps"]
+            == "29.970000"
+        )
+    assert all(
+        "fps" not in step
+        for o, _ in outputs(chunk_command())
+        for step in filter_chain(chunk_command(), o["-map"].strip("[]"))
+    )
+
+
+def test_silence_stands_in_for_a_live_segments_missing_audio() -> None:
+    # GIVEN live segment 42, 4 s from 169.4 s, without audio in a stream with audio
+    args = build_silence_command(
+        169.4, 4.0, WORKDIR, kbps=128, segment_seconds=3604.0, binary="ffmpeg",
+        first_segment=42, drop_priming=True,
+    )  # fmt: skip
+    # THEN it encodes 4 s of stereo silence at the segment's place, as its audio would be
+    assert args[args.index("-i") - 2 : args.index("-i") + 2] == [
+        "-t", "4.000000", "-i", "anullsrc=r=48000:cl=stereo",
+    ]  # fmt: skip
+    ((options, _),) = outputs(args)
+    assert options["-output_ts_offset"] == f"{169.4 + TS_OFFSET:.6f}"
+    assert options["-segment_start_number"] == "42" and options["-bsf:a"] == r"noise=drop=eq(n\,0)"
 
 
 def test_the_first_decoded_frame_is_written_down_for_the_check() -> None:
