@@ -69,6 +69,15 @@ class SegmentTooLongError(InputError):
     may never change (RFC 8216): the encoder must cut shorter segments."""
 
 
+class ClipRequestError(InputError):
+    """A clip request is not ``{"from": seconds, "to": seconds}`` with a sensible span."""
+
+
+class ClipRangeError(InputError):
+    """A clip's span is not (yet) published in its stream: past the live edge, before
+    the stream's start, or across a gap."""
+
+
 class MissingInitSegmentError(InputError):
     """An fMP4 live segment arrived before (or without) its stream's ``init.mp4``."""
 

@@ -42,6 +42,7 @@ class Settings:
     map_max_concurrency: int = 40
     live_table: str = ""
     live_state_machine_arn: str = ""
+    clip_state_machine_arn: str = ""
     # Live playlists: newest segments kept (0 keeps all, an EVENT playlist) and how
     # long a missing segment is waited for (0: three segment durations).
     live_window: int = 0
@@ -83,6 +84,7 @@ class Settings:
             map_max_concurrency=_number(env, "MAP_MAX_CONCURRENCY", cls.map_max_concurrency, int),
             live_table=env.get("LIVE_TABLE", ""),
             live_state_machine_arn=env.get("LIVE_STATE_MACHINE_ARN", ""),
+            clip_state_machine_arn=env.get("CLIP_STATE_MACHINE_ARN", ""),
             live_window=_number(env, "LIVE_WINDOW", cls.live_window, int, allow_zero=True),
             live_gap_seconds=_number(
                 env, "LIVE_GAP_SECONDS", cls.live_gap_seconds, float, allow_zero=True

@@ -162,6 +162,16 @@ class Bucket:
         content_type = CONTENT_TYPES.get(suffix or Path(key).suffix, "application/octet-stream")
         self.client.put_object(Bucket=self.name, Key=key, Body=data, ContentType=content_type)
 
+    def copy(self, source_key: str, key: str) -> None:
+        """Copy an object of this bucket to ``key``, inside S3 (nothing is downloaded)."""
+        self.client.copy_object(
+            Bucket=self.name, Key=key, CopySource={"Bucket": self.name, "Key": source_key}
+        )
+
+    def download(self, key: str, path: Path) -> Path:
+        self.client.download_file(self.name, key, str(path))
+        return path
+
     def upload(self, path: Path, key: str) -> None:
         content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         self.client.upload_file(str(path), self.name, key, ExtraArgs={"ContentType": content_type})

@@ -141,7 +141,14 @@ def test_functions_reach_only_their_prefixes() -> None:
             if ":s3:::" in rendered and "/" in rendered.split(":s3:::", 1)[1]:
                 assert any(
                     p in rendered
-                    for p in ("/uploads/*", "/jobs/*", "/outputs/*", "/failures/*", "/live/*")
+                    for p in (
+                        "/uploads/*",
+                        "/jobs/*",
+                        "/outputs/*",
+                        "/failures/*",
+                        "/live/*",
+                        "/clips/*",
+                    )
                 ), (role, rendered)
 
 
@@ -181,7 +188,7 @@ def test_buckets_are_private_encrypted_and_separate() -> None:
     prefixes = [
         c["Filter"]["S3Key"]["Rules"][0]["Value"] for c in notifications["LambdaConfigurations"]
     ]
-    assert sorted(prefixes) == ["live/", "uploads/"]
+    assert sorted(prefixes) == ["clips/", "live/", "uploads/"]
 
 
 def test_every_log_group_has_a_retention() -> None:

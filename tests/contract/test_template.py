@@ -133,9 +133,11 @@ def test_uploads_trigger_only_from_the_ingest_bucket_and_outputs_go_elsewhere() 
     assert [(lid, p["Bucket"]["Ref"]) for lid, p in triggers] == [
         ("StartJobFunction", "IngestBucket"),
         ("LiveIngestFunction", "IngestBucket"),
+        ("LiveIngestFunction", "IngestBucket"),
     ]
     assert {"Name": "prefix", "Value": "uploads/"} in triggers[0][1]["Filter"]["S3Key"]["Rules"]
     assert {"Name": "prefix", "Value": "live/"} in triggers[1][1]["Filter"]["S3Key"]["Rules"]
+    assert {"Name": "prefix", "Value": "clips/"} in triggers[2][1]["Filter"]["S3Key"]["Rules"]
     stack = Stack(ROOT)
     buckets = stack.buckets()
     assert buckets["IngestBucket"] != buckets["OutputBucket"]

@@ -27,6 +27,7 @@ EVENT_FOR = {
     "LivePublishFunction": "live-publish.json",
     "LiveSweepFunction": "scheduled-live-sweep.json",
     "ReconcileFunction": "scheduled-reconcile.json",
+    "ClipFunction": "clip.json",
 }
 S3_EVENTS = {"StartJobFunction", "LiveIngestFunction"}
 
@@ -89,6 +90,14 @@ def test_sample_events_match_real_payloads(
     )
     deadline = time.monotonic() + 120
     while "LivePublishFunction" not in recorded and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # AND a clip of it asked for
+    engine.client("s3").put_object(
+        Bucket=engine.endpoints.ingest_bucket,
+        Key="clips/recorded/sample.json",
+        Body=b'{"from": 0.5, "to": 1.0}',
+    )
+    while "ClipFunction" not in recorded and time.monotonic() < deadline:
         time.sleep(0.2)
     for scheduled in ("LiveSweepFunction", "ReconcileFunction"):
         arn = engine.functions[scheduled].arn

@@ -128,18 +128,26 @@ def test_parameter_overrides_reach_the_environment() -> None:
     assert {f.environment["LADDER"] for f in stack.functions()} == {"720:2800,360:800"}
 
 
-def test_uploads_trigger_start_job_and_live_segments_live_ingest(stack: Stack) -> None:
+def test_uploads_trigger_start_job_and_live_segments_and_clips_live_ingest(stack: Stack) -> None:
     # GIVEN the resolved functions
     triggered = {f.logical_id: f for f in stack.functions() if f.triggers}
 
-    # WHEN / THEN StartJob listens under uploads/ and LiveIngest under live/, to object
-    # creation in the ingest bucket, with prefixes that cannot overlap
+    # WHEN / THEN StartJob listens under uploads/, LiveIngest under live/ and (clip
+    # requests) clips/, to object creation in the ingest bucket, with prefixes that
+    # cannot overlap
     assert sorted(triggered) == ["LiveIngestFunction", "StartJobFunction"]
-    for name, prefix in (("StartJobFunction", UPLOAD_PREFIX), ("LiveIngestFunction", "live/")):
-        (trigger,) = triggered[name].triggers
-        assert trigger.bucket_logical_id == "IngestBucket"
-        assert trigger.prefix == prefix
-        assert all(e.startswith("s3:ObjectCreated:") for e in trigger.events)
+    listening = {
+        (name, trigger.prefix, trigger.suffix)
+        for name, function in triggered.items()
+        for trigger in function.triggers
+        if trigger.bucket_logical_id == "IngestBucket"
+        and all(e.startswith("s3:ObjectCreated:") for e in trigger.events)
+    }
+    assert listening == {
+        ("StartJobFunction", UPLOAD_PREFIX, ""),
+        ("LiveIngestFunction", "live/", ""),
+        ("LiveIngestFunction", "clips/", ".json"),
+    }
 
 
 def test_the_sweep_runs_on_a_schedule_the_engine_can_keep(stack: Stack) -> None:
@@ -154,6 +162,7 @@ def test_every_asl_placeholder_is_filled_with_a_function_arn(stack: Stack) -> No
     assert {(m.name, m.type) for m in machines} == {
         ("vidflow-vod", "STANDARD"),
         ("vidflow-live", "EXPRESS"),
+        ("vidflow-clip", "STANDARD"),
     }
     for machine in machines:
         # GIVEN the raw ASL with its ${...} placeholders

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from workflow import __version__
-from workflow.cli import invoke, live, run, watch
+from workflow.cli import clip, invoke, live, run, watch
 from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE, ProjectNotFoundError
 from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         invoke.add_invoke,
         invoke.add_redrive,
         live.add_live,
+        clip.add_clip,
         watch.add_console,
         watch.add_executions,
         run.add_demo,

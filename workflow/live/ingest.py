@@ -9,7 +9,10 @@ from urllib.parse import unquote_plus
 from workflow.live.paths import (
     END_MARKER,
     LIVE_PREFIX,
+    ClipPaths,
+    clip_execution_name,
     execution_name,
+    parse_clip_key,
     parse_live_key,
     segment_sequence,
 )
@@ -24,11 +27,16 @@ from workflow.storage import Bucket, transient_aws_errors
 def on_ingest(
     records: list[dict[str, Any]], settings: Settings, clients: Clients
 ) -> list[dict[str, Any]]:
-    """Start one execution per uploaded segment; close a stream on its ``END`` marker."""
+    """Start one execution per uploaded segment; close a stream on its ``END`` marker;
+    start one clip execution per version of a clip request."""
     seen: list[dict[str, Any]] = []
     for record in records:
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
+        clip = parse_clip_key(key)
+        if clip is not None:
+            seen.append({"key": key, **start_clip(clip, bucket, record, settings, clients)})
+            continue
         parsed = parse_live_key(key)
         if parsed is None:
             seen.append({"key": key, "skipped": "not live/<stream>/<name>"})
@@ -59,6 +67,21 @@ def on_ingest(
             )
             seen.append({"key": key, "stream": stream, "sequence": sequence, "started": started})
     return seen
+
+
+def start_clip(
+    clip: ClipPaths, bucket: str, record: dict[str, Any], settings: Settings, clients: Clients
+) -> dict[str, Any]:
+    """Start the Standard execution that publishes ``clip`` (once per request version)."""
+    etag = record["s3"]["object"].get("eTag", "")
+    payload = {
+        "stream": clip.stream,
+        "name": clip.name,
+        "request": {"bucket": bucket, "key": clip.request_key, "etag": etag},
+    }
+    name = clip_execution_name(clip, etag)
+    started = start_once(clients, settings.clip_state_machine_arn, name, payload)
+    return {"stream": clip.stream, "clip": clip.name, "started": started}
 
 
 def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -> dict[str, Any]:

@@ -62,6 +62,45 @@ def parse_live_key(key: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+CLIP_PREFIX = "clips/"
+# Short enough that an execution name (stream, clip, ETag) fits in 80 characters.
+_CLIP_REQUEST = re.compile(r"([A-Za-z0-9_-]{1,22})\.json")
+
+
+@dataclass(frozen=True)
+class ClipPaths:
+    """Keys of one clip: its request in the ingest bucket, its asset in the output."""
+
+    stream: str
+    name: str
+
+    @property
+    def request_key(self) -> str:
+        return f"{CLIP_PREFIX}{self.stream}/{self.name}.json"
+
+    @property
+    def prefix(self) -> str:
+        return f"{CLIP_PREFIX}{self.stream}/{self.name}/"
+
+    @property
+    def failure_key(self) -> str:
+        return f"failures/{CLIP_PREFIX}{self.stream}/{self.name}.json"
+
+
+def parse_clip_key(key: str) -> ClipPaths | None:
+    """The clip ``clips/<stream>/<name>.json`` asks for, or None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != CLIP_PREFIX or not _STREAM_ID.fullmatch(parts[1]):
+        return None
+    found = _CLIP_REQUEST.fullmatch(parts[2])
+    return ClipPaths(parts[1], found.group(1)) if found else None
+
+
+def clip_execution_name(clip: ClipPaths, etag: str) -> str:
+    """One name per version of a clip request: a duplicate event starts nothing."""
+    return f"{clip.stream}-{clip.name}-{etag.strip(chr(34))[:8] or 'none'}"
+
+
 def execution_name(stream: str, sequence: int, etag: str) -> str:
     """One name per segment version: the console finds a segment's execution by it."""
     return f"{stream}-{sequence:09d}-{etag.strip(chr(34))[:8] or 'none'}"

@@ -18,7 +18,7 @@ from workflow.formats.manifest import build_manifest
 from workflow.live import rules
 from workflow.live.config import StreamSettings
 from workflow.live.paths import StreamPaths
-from workflow.live.store import Saved, StreamTable
+from workflow.live.store import Saved, StreamRecord, StreamTable
 from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -141,6 +141,26 @@ def _advance_once(
     if table.save(stream, owner, after.to_dict(), record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+
+
+def live_timeline(
+    stream: str, table: StreamTable, record: StreamRecord, config: StreamSettings, now: float
+) -> rules.LivePlaylist:
+    """Every segment and gap the stream has shown (or would show as of ``now``), from its
+    first, whatever window its playlists slide: the timeline a clip's times count on."""
+    first = rules.LivePlaylist.from_dict(record.state).first_sequence if record.state else None
+    if first is None:
+        return rules.LivePlaylist()
+    return rules.advance(
+        rules.LivePlaylist(first_sequence=first),
+        _arrivals(table.arrivals(stream, first), config),
+        now=now,
+        gap_after=config.gap_seconds,
+        window=0,
+        nominal_duration=config.segment_seconds,
+        ending=rules.Ending(**record.ending) if record.ending else None,
+        lowest_upload=record.lowest_upload,
+    )
 
 
 def _arrivals(

@@ -174,6 +174,7 @@ class Endpoints:
     region: str
     state_machine_arn: str
     live_state_machine_arn: str
+    clip_state_machine_arn: str
     live_table: str
     # Players read the published output here (a CDN's job on AWS).
     playback_url: str
@@ -268,6 +269,7 @@ class LocalEngine:
             region=self.stack.region,
             state_machine_arn=outputs["VodStateMachineArn"],
             live_state_machine_arn=outputs["LiveStateMachineArn"],
+            clip_state_machine_arn=outputs["ClipStateMachineArn"],
             live_table=outputs["LiveTableName"],
             playback_url=self._origin.url,
         )

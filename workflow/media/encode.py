@@ -85,6 +85,8 @@ def open_input(
 
 # Where a chunk's ffmpeg writes the time of the first frame it decoded (``first_frame``).
 FIRST_FRAME = "first-frame.txt"
+# Frames at most this far (s) before a cut count as at it: timestamps carry rounding.
+_EDGE = 0.001
 # A GOP longer than any chunk: the only keyframes are the forced ones.
 _NO_GOP_LIMIT = 1_000_000
 
@@ -132,13 +134,7 @@ def build_chunk_command(
     decoded = open_input(source, demuxer, headers=headers, **seeking).video.filter_multi_output(
         "split", 2
     )
-    checked = (
-        decoded.stream(0)
-        .filter("trim", end_frame=1)
-        .filter("metadata", mode="add", key="first", value=1)
-        .filter("metadata", mode="print", file=str(workdir / FIRST_FRAME))
-        .output("-", f="null")
-    )
+    checked = _first_frame_written(decoded.stream(0), workdir)
     bounds = {"start": seconds_arg(chunk.start)} | (
         {} if final else {"end": seconds_arg(chunk.end)}
     )
@@ -194,6 +190,76 @@ def build_chunk_command(
         # says whether the chunk's frames were all decoded.
         flags += ["-max_error_rate", "1"]
     command = ffmpeg.merge_outputs(*outputs).global_args(*flags)
+    return list(ffmpeg.compile(command, cmd=binary))
+
+
+def _first_frame_written(
+    video: ffmpeg.nodes.FilterableStream, workdir: Path
+) -> ffmpeg.nodes.OutputStream:
+    """An output that writes the time of ``video``'s first frame to ``workdir/FIRST_FRAME``."""
+    return (
+        video.filter("trim", end_frame=1)
+        .filter("metadata", mode="add", key="first", value=1)
+        .filter("metadata", mode="print", file=str(workdir / FIRST_FRAME))
+        .output("-", f="null")
+    )
+
+
+def build_first_frame_command(source: str, workdir: Path, *, binary: str = "ffmpeg") -> list[str]:
+    """Decode an MPEG-TS segment's first frame (in presentation order) and write its time
+    down for ``first_frame``."""
+    video = open_input(source, "mpegts").video
+    command = _first_frame_written(video, workdir).global_args(
+        "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
+    )
+    return list(ffmpeg.compile(command, cmd=binary))
+
+
+def build_recut_command(
+    source: str,
+    start: float,
+    end: float,
+    out: Path,
+    *,
+    rendition: Rendition | None,
+    audio_kbps: int,
+    follows: bool = False,
+    binary: str = "ffmpeg",
+    preset: str = "veryfast",
+) -> list[str]:
+    """Re-encode the part of one published MPEG-TS segment presented in ``[start, end)``
+    (times on its own clock, which it keeps): a video rung at ``rendition``'s settings,
+    or (None) the audio. A clip's boundary segments are made this way; the rest of a
+    clip is its stream's segments, copied. Audio that ``follows`` another segment drops
+    its encoder's priming packet, as a live segment's does, so the two join exactly."""
+    stream = open_input(source, "mpegts")
+    # A frame exactly at a bound belongs to the span that starts there.
+    bounds = {"start": seconds_arg(start - _EDGE), "end": seconds_arg(end - _EDGE)}
+    common = {"map_metadata": -1, "muxdelay": 0, "muxpreload": 0, "f": "mpegts"}
+    if rendition is None:
+        priming = {"bsf:a": r"noise=drop=eq(n\,0)"} if follows else {}
+        audio = stream.audio.filter("atrim", start=seconds_arg(start), end=seconds_arg(end))
+        output = audio.output(
+            str(out), **{"c:a": "aac", "b:a": f"{audio_kbps}k", "ac": 2, **priming, **common}
+        )
+    else:
+        output = stream.video.filter("trim", **bounds).output(
+            str(out),
+            **{
+                "c:v": "libx264",
+                "preset": preset,
+                "profile:v": "high",
+                "level:v": rendition.level,
+                "b:v": f"{rendition.kbps}k",
+                "maxrate": f"{rendition.maxrate_kbps}k",
+                "bufsize": f"{rendition.bufsize_kbps}k",
+                "g": _NO_GOP_LIMIT,
+                "sc_threshold": 0,
+                "fps_mode": "passthrough",
+                **common,
+            },
+        )
+    command = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
     return list(ffmpeg.compile(command, cmd=binary))
 
 

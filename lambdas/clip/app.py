@@ -1,0 +1,21 @@
+"""Clip: publish a span of a live stream as a VOD asset (or record why it could not be)."""
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from workflow.live import clip
+from workflow.runtime import Clients, time_left
+from workflow.settings import Settings
+
+logger = Logger()
+settings = Settings.from_env()
+clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.thread_safe_append_keys(stream=event["stream"], clip=event["name"])
+    return clip.make_clip(event, settings, clients, time_left(context))

@@ -1,0 +1,67 @@
+"""Clip planning: which segments a span of stream time takes, and where each is cut."""
+
+from __future__ import annotations
+
+import pytest
+
+from workflow.errors import ClipRangeError, ClipRequestError
+from workflow.live.clip import ClipRequest, plan_clip
+from workflow.live.paths import ClipPaths, clip_execution_name, parse_clip_key
+from workflow.live.rules import Entry
+
+
+def entries(
+    *durations: float, gaps: tuple[int, ...] = (), breaks: tuple[int, ...] = ()
+) -> list[Entry]:
+    return [Entry(n, d, n in gaps, n in breaks) for n, d in enumerate(durations)]
+
+
+def test_a_span_inside_the_stream_cuts_only_its_two_ends() -> None:
+    # GIVEN five 2 s segments, and 2.5 s to 7.3 s asked for
+    cuts = plan_clip(entries(2, 2, 2, 2, 2), 2.5, 7.3)
+    # THEN segment 1 is cut from 0.5 s, 2 is whole, 3 is cut at 1.3 s
+    assert [(c.sequence, c.cut_in, round(c.cut_out, 6), c.whole) for c in cuts] == [
+        (1, 0.5, 2.0, False), (2, 0.0, 2.0, True), (3, 0.0, 1.3, False)
+    ]  # fmt: skip
+    assert sum(c.length for c in cuts) == pytest.approx(4.8)
+
+
+def test_bounds_on_segment_edges_take_whole_segments() -> None:
+    cuts = plan_clip(entries(2, 2, 2), 2.0, 6.0)
+    assert [(c.sequence, c.whole) for c in cuts] == [(1, True), (2, True)]
+    # and a span inside one segment cuts it at both ends
+    (one,) = plan_clip(entries(4, 4), 4.5, 5.0)
+    assert (one.sequence, one.cut_in, one.cut_out, one.whole) == (1, 0.5, 1.0, False)
+
+
+def test_a_discontinuity_inside_the_clip_is_kept_and_the_first_starts_none() -> None:
+    cuts = plan_clip(entries(2, 2, 2, 2, breaks=(1, 3)), 2.5, 7.0)
+    assert [(c.sequence, c.discontinuity) for c in cuts] == [(1, False), (2, False), (3, True)]
+
+
+def test_a_span_past_what_is_published_or_across_a_gap_is_a_named_error() -> None:
+    with pytest.raises(ClipRangeError, match=r"6\.000 s of the stream is published"):
+        plan_clip(entries(2, 2, 2), 5.0, 6.5)
+    with pytest.raises(ClipRangeError, match=r"crosses a gap at 2\.000 s"):
+        plan_clip(entries(2, 2, 2, gaps=(1,)), 1.0, 5.0)
+    # a span that ends where the gap starts is fine
+    assert [c.sequence for c in plan_clip(entries(2, 2, 2, gaps=(1,)), 1.0, 2.0)] == [0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"[]", b'{"from": 1}', b'{"from": "a", "to": 2}', b'{"from": 3, "to": 2}',
+     b'{"from": -1, "to": 2}', b'{"from": 0, "to": NaN}', b'{"from": 0, "to": 601}'],
+)  # fmt: skip
+def test_a_request_that_is_not_a_sensible_span_is_a_named_error(body: bytes) -> None:
+    with pytest.raises(ClipRequestError):
+        ClipRequest.parse(body)
+
+
+def test_clip_keys_and_execution_names() -> None:
+    assert parse_clip_key("clips/game-1/dunk.json") == ClipPaths("game-1", "dunk")
+    for key in ("clips/game-1/dunk.txt", "clips/game 1/dunk.json", "clips/g/a/b.json",
+                f"clips/g/{'x' * 23}.json", "live/g/dunk.json"):  # fmt: skip
+        assert parse_clip_key(key) is None, key
+    longest = clip_execution_name(ClipPaths("s" * 48, "c" * 22), '"0123456789abcdef"')
+    assert len(longest) <= 80 and longest.endswith("-01234567")

@@ -1,0 +1,324 @@
+"""Clips: a span of a live stream, live or ended, published as a VOD asset.
+
+An app asks for a clip by writing ``clips/<stream>/<name>.json`` to the ingest bucket
+(``{"from": 61.5, "to": 68.8}``; ``vidflow clip`` does it); LiveIngest starts one
+Standard execution per request version, and this step publishes
+``clips/<stream>/<name>/`` in the output bucket: every rung, the audio, images,
+``manifest.json`` and ``master.m3u8`` (written last), the layout of an upload's asset.
+
+Times are stream time: the live playlist's own timeline, 0 at the stream's first
+segment, each segment (and gap) lasting its ``EXTINF``. In an EVENT playlist (the
+default) that is what a player's ``currentTime`` shows. A clip is frame-accurate at both
+ends: the segments it cuts into are re-encoded from the stream's own published rungs,
+keeping their timestamps; every segment between is the stream's, copied inside S3.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workflow.errors import ClipRangeError, ClipRequestError
+from workflow.failures import FailureRecord
+from workflow.formats import hls
+from workflow.formats.manifest import build_manifest
+from workflow.live import rules
+from workflow.live.config import StreamSettings
+from workflow.live.paths import ClipPaths, StreamPaths
+from workflow.live.publish import live_timeline
+from workflow.live.store import StreamTable
+from workflow.media import encode, images, runner
+from workflow.media.ladder import Rendition
+from workflow.names import AUDIO, segment_name
+from workflow.runtime import Clients, Deadline, scratch_dir
+from workflow.settings import Settings
+from workflow.storage import Bucket, transient_aws_errors
+
+# A highlight, not a recording: the stream's own recording is the whole of it.
+MAX_CLIP_SECONDS = 600.0
+# A cut this close (s) to a segment's edge takes the whole segment: timestamps round.
+EDGE = 0.001
+THUMBNAIL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """The span a clip asks for, in seconds of stream time."""
+
+    start: float
+    end: float
+
+    @classmethod
+    def parse(cls, body: bytes) -> ClipRequest:
+        try:
+            declared = json.loads(body)
+            start, end = float(declared["from"]), float(declared["to"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ClipRequestError(
+                f'a clip request is {{"from": seconds, "to": seconds}}: {exc}'
+            ) from None
+        if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
+            raise ClipRequestError(
+                f"a clip runs from 0 or later to after its start: {start}, {end}"
+            )
+        if end - start > MAX_CLIP_SECONDS:
+            raise ClipRequestError(
+                f"a clip is at most {MAX_CLIP_SECONDS:.0f} s; this one is {end - start:.3f} s "
+                "(the stream's recording is the whole of it)"
+            )
+        return cls(start, end)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The part of one stream segment a clip takes: ``[cut_in, cut_out)`` seconds into it."""
+
+    sequence: int
+    duration: float
+    cut_in: float
+    cut_out: float
+    discontinuity: bool = False
+
+    @property
+    def whole(self) -> bool:
+        return self.cut_in <= EDGE and self.cut_out >= self.duration - EDGE
+
+    @property
+    def length(self) -> float:
+        return round(self.cut_out - self.cut_in, 6)
+
+
+def plan_clip(entries: Sequence[rules.Entry], start: float, end: float) -> list[Cut]:
+    """The segments of ``[start, end)`` (stream time, over ``entries`` from the stream's
+    first segment) and where each is cut; a named error if the span is not all there."""
+    published = sum(e.duration for e in entries)
+    if end > published + EDGE:
+        raise ClipRangeError(
+            f"the clip ends at {end:.3f} s, but {published:.3f} s of the stream is published"
+        )
+    cuts: list[Cut] = []
+    position = 0.0
+    for entry in entries:
+        if position < end - EDGE and position + entry.duration > start + EDGE:
+            if entry.gap:
+                raise ClipRangeError(
+                    f"the clip crosses a gap at {position:.3f} s (segment {entry.sequence} "
+                    "never came)"
+                )
+            cuts.append(
+                Cut(
+                    entry.sequence,
+                    entry.duration,
+                    max(0.0, start - position),
+                    min(entry.duration, end - position),
+                    # The clip's first segment starts it: nothing before it to break from.
+                    entry.discontinuity and bool(cuts),
+                )
+            )
+        position += entry.duration
+    return cuts
+
+
+@transient_aws_errors()
+def make_clip(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Deadline
+) -> dict[str, Any]:
+    """Publish the clip ``event`` asks for (or, after an error, record its failure)."""
+    paths = ClipPaths(event["stream"], event["name"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    if event.get("error") is not None:
+        failure = FailureRecord.of(
+            {"stream": paths.stream, "clip": paths.name}, event["error"], event["request"], clients
+        )
+        output.put_json(paths.failure_key, failure.to_dict())
+        return {"error": failure.error, "cause": failure.cause}
+    began = time.monotonic()
+    request = ClipRequest.parse(Bucket(clients.s3, event["request"]["bucket"]).get_bytes(
+        event["request"]["key"]
+    ))  # fmt: skip
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    record = table.get(paths.stream)
+    if record is None or record.config is None or record.state is None:
+        raise ClipRangeError(f"stream {paths.stream} has published nothing yet")
+    config = StreamSettings.from_dict(record.config)
+    timeline = live_timeline(paths.stream, table, record, config, clients.clock())
+    cuts = plan_clip(timeline.entries, request.start, request.end)
+    arrivals = table.arrivals(paths.stream, cuts[0].sequence)
+    with scratch_dir() as workdir:
+        playlists = _cut_rungs(paths, cuts, arrivals, config, output, workdir, remaining)
+        made = _images(paths, cuts, config, output, workdir, remaining)
+    text = {
+        name: hls.media_playlist(entries, playlist_type="VOD").encode()
+        for name, entries in playlists.items()
+    }
+    output.put_all({f"{paths.prefix}{name}/index.m3u8": body for name, body in text.items()})
+    variants = hls.measured_variants(config.renditions, playlists, config.frame_rate)
+    audio = (
+        hls.AudioEntry(uri=f"{AUDIO}/index.m3u8", group=hls.AUDIO_GROUP, channels=2)
+        if config.has_audio
+        else None
+    )
+    duration = round(sum(c.length for c in cuts), 6)
+    manifest = build_manifest(
+        job_id=f"clip-{paths.stream}-{paths.name}",
+        source={
+            "stream": paths.stream,
+            "clip": paths.name,
+            "from": request.start,
+            "to": request.end,
+            "first_sequence": cuts[0].sequence,
+            "last_sequence": cuts[-1].sequence,
+            "duration": duration,
+            "frame_rate": config.frame_rate,
+        },
+        segment_seconds=config.segment_seconds,
+        chunks=len(cuts),
+        audio_kbps=config.audio_kbps,
+        renditions=list(zip(config.renditions, variants, strict=True)),
+        playlists=playlists,
+        audio=audio,
+        timings={"clip_seconds": round(time.monotonic() - began, 3)},
+        images=made,
+    )
+    output.put_json(f"{paths.prefix}manifest.json", manifest)
+    output.put_bytes(f"{paths.prefix}master.m3u8", hls.master_playlist(variants, audio).encode())
+    return {
+        "stream": paths.stream,
+        "clip": paths.name,
+        "master": f"{paths.prefix}master.m3u8",
+        "duration": duration,
+        "segments": len(cuts),
+        "recut": sum(not c.whole for c in cuts),
+    }
+
+
+def _cut_rungs(
+    paths: ClipPaths,
+    cuts: list[Cut],
+    arrivals: dict[int, dict[str, Any]],
+    config: StreamSettings,
+    output: Bucket,
+    workdir: Path,
+    remaining: Deadline,
+) -> dict[str, list[hls.SegmentEntry]]:
+    """Every rung's segments of the clip: the cut ones re-encoded, the others copied."""
+    stream = StreamPaths(paths.stream)
+    top = config.renditions[0].name
+    binary = runner.ffmpeg_binary()
+    playlists: dict[str, list[hls.SegmentEntry]] = {name: [] for name in config.rungs}
+    for index, cut in enumerate(cuts):
+        name = segment_name(cut.sequence)
+        if cut.whole:
+            for rung in config.rungs:
+                output.copy(stream.segment_key(rung, cut.sequence), f"{paths.prefix}{rung}/{name}")
+                size = int(arrivals[cut.sequence]["bytes"][rung])
+                playlists[rung].append(_entry(name, cut, size))
+            continue
+        here = workdir / f"cut-{cut.sequence}"
+        here.mkdir()
+        # Where the segment's first frame is on its own clock: the cut is counted from it.
+        first = output.download(stream.segment_key(top, cut.sequence), here / f"{top}.ts")
+        runner.run_ffmpeg(
+            encode.build_first_frame_command(str(first), here, binary=binary),
+            timeout=max(5.0, min(60.0, remaining() - 5)),
+        )
+        origin = encode.first_frame(here)
+        if origin is None:
+            raise ClipRangeError(f"segment {cut.sequence} of {paths.stream} has no picture")
+        files = {}
+        encodes: list[Rendition | None] = [*config.renditions, *[None] * config.has_audio]
+        for rendition in encodes:
+            rung_name = AUDIO if rendition is None else rendition.name
+            source = here / f"{rung_name}.ts"
+            if not source.exists():
+                output.download(stream.segment_key(rung_name, cut.sequence), source)
+            recut = here / f"{rung_name}-clip.ts"
+            runner.run_ffmpeg(
+                encode.build_recut_command(
+                    str(source),
+                    origin + cut.cut_in,
+                    origin + cut.cut_out,
+                    recut,
+                    rendition=rendition,
+                    audio_kbps=config.audio_kbps,
+                    follows=index > 0 and not cut.discontinuity,
+                    binary=binary,
+                    preset=config.preset,
+                ),
+                timeout=runner.time_limit(remaining(), cut.length * len(config.renditions)),
+            )
+            files[f"{paths.prefix}{rung_name}/{name}"] = recut
+            playlists[rung_name].append(_entry(name, cut, recut.stat().st_size))
+        output.upload_all(files)
+    return playlists
+
+
+def _entry(name: str, cut: Cut, size: int) -> hls.SegmentEntry:
+    return hls.SegmentEntry(name, cut.length, size, discontinuity=cut.discontinuity)
+
+
+def _images(
+    paths: ClipPaths,
+    cuts: list[Cut],
+    config: StreamSettings,
+    output: Bucket,
+    workdir: Path,
+    remaining: Deadline,
+) -> dict[str, Any]:
+    """Poster, thumbnails and sprites, from the clip's top rung joined into one file (MPEG-TS
+    segments join end to end); the clip is short, so this reads a few megabytes."""
+    top = config.renditions[0]
+    joined = workdir / "top.ts"
+    with joined.open("wb") as out:
+        for cut in cuts:
+            part = output.download(
+                f"{paths.prefix}{top.name}/{segment_name(cut.sequence)}", workdir / "part.ts"
+            )
+            out.write(part.read_bytes())
+    duration = sum(c.length for c in cuts)
+    folder = workdir / "images"
+    folder.mkdir()
+    runner.run_ffmpeg(
+        encode.build_first_frame_command(str(joined), folder, binary=runner.ffmpeg_binary()),
+        timeout=max(5.0, min(60.0, remaining() - 5)),
+    )
+    made = images.make_images(
+        str(joined),
+        "mpegts",
+        encode.first_frame(folder) or 0.0,
+        duration,
+        folder,
+        interval=THUMBNAIL_SECONDS,
+        thumb_width=min(320, top.width - top.width % 2),
+        poster_size=(top.width, top.height),
+        timeout=runner.time_limit(remaining(), duration / 4),
+        binary=runner.ffmpeg_binary(),
+    )
+
+    def published(path: Path) -> str:
+        return f"images/{path.relative_to(folder)}"
+
+    files = [made.poster, made.vtt, *made.thumbnails, *made.sprites]
+    output.upload_all({f"{paths.prefix}{published(p)}": p for p in files})
+    return {
+        "poster": published(made.poster),
+        "poster_time": made.poster_time,
+        "thumbnails": {
+            "count": len(made.thumbnails),
+            "interval": made.interval,
+            "width": made.thumb_width,
+            "height": made.thumb_height,
+            "first": published(made.thumbnails[0]),
+        },
+        "sprites": {
+            "count": len(made.sprites),
+            "columns": made.columns,
+            "rows": made.rows,
+            "vtt": published(made.vtt),
+        },
+    }
