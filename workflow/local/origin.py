@@ -3,7 +3,7 @@
 On AWS the output bucket is private and a CDN (CloudFront with origin access control)
 serves players. Locally this serves the same objects over plain HTTP on 127.0.0.1, so
 any player (ffplay, VLC, hls.js in a browser) can open a live playlist while it grows:
-only published prefixes (``outputs/``, ``live/``), only GET and HEAD, playlists with a
+only published prefixes (``outputs/``, ``live/``, ``clips/``), only GET and HEAD, playlists with a
 one-second cache lifetime and segments with a long one, and CORS open for web players.
 """
 
@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
-PUBLISHED_PREFIXES = ("outputs/", "live/")
+PUBLISHED_PREFIXES = ("outputs/", "live/", "clips/")
 
 
 class LocalHTTPServer:
