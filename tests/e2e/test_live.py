@@ -119,6 +119,16 @@ class Venue:
 
         self.wait(settled)
 
+    def executions_of(self, sequence: int) -> list[dict[str, Any]]:
+        """Every execution of one segment of the stream, described."""
+        sfn = self.engine.client("stepfunctions")
+        arn = self.engine.endpoints.live_state_machine_arn
+        return [
+            sfn.describe_execution(executionArn=e["executionArn"])
+            for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+            if e["name"].startswith(f"{self.stream}-{sequence:09d}-")
+        ]
+
     def download(self, out: Path) -> Path:
         """Copy the stream's output folder to ``out``, as a CDN or player would see it."""
         prefix = StreamPaths(self.stream).prefix
@@ -267,13 +277,7 @@ def test_a_bad_segment_is_recorded_and_becomes_a_gap_at_once(
     venue.push(2, real_segments[2])
     venue.wait_for_executions()
     # THEN its execution failed with the named error, its failure is recorded
-    sfn = engine.client("stepfunctions")
-    executions = sfn.list_executions(stateMachineArn=engine.endpoints.live_state_machine_arn)
-    failed = [
-        sfn.describe_execution(executionArn=e["executionArn"])
-        for e in executions["executions"]
-        if e["name"].startswith(f"{venue.stream}-000000001-")
-    ]
+    failed = venue.executions_of(1)
     assert [f["status"] for f in failed] == ["FAILED"]
     assert failed[0]["error"] == "UnsafeInputError"
     record = json.loads(venue.read(f"failures/live/{venue.stream}/000000001.json") or "{}")

@@ -103,9 +103,10 @@ def test_a_clip_from_mid_segment_has_exactly_the_sources_frames_and_plays(
     assert manifest["images"]["thumbnails"]["count"] == 4
     assert (clip_dir / "images" / "poster.jpg").stat().st_size > 0
     with serve(clip_dir) as site:
-        report = watch(browser, f"{site}/player.html?lib=hls&src=/master.m3u8&rate=2",
+        report = watch(browser, f"{site}/player.html?lib=hls&src=/master.m3u8&rate=2&level=0",
                        lambda r: r["ended"])  # fmt: skip
     assert report["error"] is None and report["ended"], report
+    assert report["appendedFrames"] == len(expected), report
 
 
 def test_a_clip_past_the_live_edge_fails_by_name_and_publishes_nothing(

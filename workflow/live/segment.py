@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -126,24 +127,14 @@ def _encodes(
             preset=config.preset,
         )
     ]
-    if config.has_audio and not segment.has_audio:
-        commands.append(
-            encode.build_silence_command(
-                start,
-                end - start,
-                workdir,
-                kbps=config.audio_kbps,
-                segment_seconds=end - start + _ONE_FILE,
-                binary=binary,
-                first_segment=sequence,
-                drop_priming=True,
-            )
+    if config.has_audio:
+        audio = (
+            functools.partial(encode.build_audio_command, source, segment.container)
+            if segment.has_audio
+            else encode.build_silence_command
         )
-    elif config.has_audio:
         commands.append(
-            encode.build_audio_command(
-                source,
-                segment.container,
+            audio(
                 start,
                 end - start,
                 workdir,
