@@ -239,10 +239,14 @@ def test_gaps_count_as_time_the_clock_went_on() -> None:
 
 
 def test_arrivals_without_times_never_break_the_run() -> None:
-    # a segment recorded before times were kept (an old in-flight job) continues the run
+    # GIVEN a segment recorded before times were kept (an old deploy's job) between two
     arrivals = {**timed({0: (0.0, 4.0)}), 1: Arrival(4.0, 0.0), **timed({2: (99.0, 103.0)})}
     playlist = advance(LivePlaylist(), arrivals, now=1.0, window=0, **STEP)
-    assert [e.discontinuity for e in playlist.entries] == [False, False, True]
+    # THEN it continues the run, and the one after it has nothing to be compared with
+    assert [e.discontinuity for e in playlist.entries] == [False, False, False]
+    # AND from there on the rules hold again
+    later = advance(playlist, {**arrivals, **timed({3: (0.0, 4.0)})}, now=1.0, window=0, **STEP)
+    assert later.entries[-1].discontinuity
 
 
 def test_the_discontinuity_sequence_counts_what_slid_out_of_the_window() -> None:

@@ -182,8 +182,8 @@ def advance(
         if arrival is not None and not arrival.failed:
             broken = anchor is not None and not anchor.continued_by(arrival)
             entries.append(Entry(sequence, arrival.duration, discontinuity=broken))
-            if arrival.end is not None:
-                anchor = Anchor(arrival.end, arrival.form)
+            # One without times (probed by an older deploy) leaves nothing to compare with.
+            anchor = None if arrival.end is None else Anchor(arrival.end, arrival.form)
         elif arrival is not None or _waited(arrivals, sequence, now, gap_after, ending):
             duration = arrival.duration if arrival else nominal_duration
             entries.append(Entry(sequence, duration, gap=True))
