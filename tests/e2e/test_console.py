@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -224,3 +227,28 @@ def test_a_bad_execution_link_is_a_message_not_a_traceback(
         "document.querySelector('.panel.error b')?.textContent === 'no such execution'"
     )
     page.close()
+
+
+def test_the_console_answers_only_requests_for_its_own_address(
+    console: tuple[RunningStack, str, dict[str, str]],
+) -> None:
+    # GIVEN the console, and a web page that made its own name resolve to 127.0.0.1 (DNS
+    # rebinding): its requests carry its name in Host
+    _, url, _ = console
+    port = urllib.parse.urlsplit(url).port
+
+    def status(host: str) -> int:
+        request = urllib.request.Request(
+            f"{url.rstrip('/')}/api/executions", headers={"Host": host}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    # THEN such requests are refused, and only the console's own addresses are answered
+    for stranger in ("evil.example.com", f"evil.example.com:{port}", "127.0.0.1:1", "localhost"):
+        assert status(stranger) == 403, stranger
+    for own in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
+        assert status(own) == 200, own

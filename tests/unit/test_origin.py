@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
@@ -63,3 +64,28 @@ def test_nothing_unpublished_or_missing_is_served(origin: Origin, path: str) -> 
 
 def test_it_is_read_only(origin: Origin) -> None:
     assert fetch(origin.url + "live/game/360p/live.m3u8", "DELETE")[0] == 501
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("evil.example.com", 403), ("evil.example.com:{port}", 403), ("127.0.0.1:1", 403),
+     ("", 403), ("127.0.0.1:{port}", 200), ("localhost:{port}", 200), ("[::1]:{port}", 200)],
+)  # fmt: skip
+def test_only_requests_for_its_own_address_are_answered(
+    origin: Origin, host: str, status: int
+) -> None:
+    # a page whose name was made to resolve to 127.0.0.1 (DNS rebinding) keeps it in Host
+    port = urllib.parse.urlsplit(origin.url).port
+    for method in ("GET", "HEAD"):
+        request = urllib.request.Request(
+            origin.url + "live/game/360p/live.m3u8",
+            method=method,
+            headers={"Host": host.format(port=port)},
+        )
+        try:
+            with urllib.request.urlopen(request) as response:
+                got, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            got, body = error.code, error.read()
+        assert got == status, (host, method)
+        assert (body == b"#EXTM3U\n") == (status == 200 and method == "GET")

@@ -20,24 +20,48 @@ PUBLISHED_PREFIXES = ("outputs/", "live/", "clips/")
 
 
 class LocalHTTPServer:
-    """A threaded HTTP server on 127.0.0.1 that hands each GET and HEAD to ``answer``."""
+    """A threaded HTTP server on 127.0.0.1 that hands each GET and HEAD to ``answer``.
+
+    It answers only requests addressed to itself: a ``Host`` of ``127.0.0.1``,
+    ``localhost`` or ``[::1]`` with its own port. Anything else is refused (403), so a web
+    page the user visits cannot read it through DNS rebinding (its name made to resolve to
+    127.0.0.1 keeps its own name in ``Host``).
+    """
 
     def __init__(
         self, answer: Callable[[BaseHTTPRequestHandler, bool], None], port: int = 0
     ) -> None:
+        hosts: set[str] = set()
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                answer(self, True)
+                if self._addressed_here():
+                    answer(self, True)
 
             def do_HEAD(self) -> None:
-                answer(self, False)
+                if self._addressed_here():
+                    answer(self, False)
+
+            def _addressed_here(self) -> bool:
+                if (self.headers.get("Host") or "").strip().lower() in hosts:
+                    return True
+                refusal = b"this server answers only requests for its own local address\n"
+                self.send_response(HTTPStatus.FORBIDDEN)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(refusal)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(refusal)
+                return False
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Requests are not for the user's terminal."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        bound = self.server.server_address[1]
+        hosts.update(f"{name}:{bound}" for name in ("127.0.0.1", "localhost", "[::1]"))
+        self.url = f"http://127.0.0.1:{bound}/"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> Self:
