@@ -44,6 +44,9 @@ def test_a_span_past_what_is_published_or_across_a_gap_is_a_named_error() -> Non
         plan_clip(entries(2, 2, 2), 5.0, 6.5)
     with pytest.raises(ClipRangeError, match=r"crosses a gap at 2\.000 s"):
         plan_clip(entries(2, 2, 2, gaps=(1,)), 1.0, 5.0)
+    # a span too thin to hold a frame, at the live edge, is one too
+    with pytest.raises(ClipRangeError, match="holds no frame"):
+        plan_clip(entries(2, 2, 2), 5.9996, 6.0004)
     # a span that ends where the gap starts is fine
     assert [c.sequence for c in plan_clip(entries(2, 2, 2, gaps=(1,)), 1.0, 2.0)] == [0]
 

@@ -121,6 +121,8 @@ def plan_clip(entries: Sequence[rules.Entry], start: float, end: float) -> list[
                 )
             )
         position += entry.duration
+    if not cuts:
+        raise ClipRangeError(f"the clip from {start:.3f} s to {end:.3f} s holds no frame")
     return cuts
 
 
