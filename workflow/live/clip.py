@@ -148,9 +148,8 @@ def make_clip(
     if record is None or record.config is None or record.state is None:
         raise ClipRangeError(f"stream {paths.stream} has published nothing yet")
     config = StreamSettings.from_dict(record.config)
-    timeline = live_timeline(paths.stream, table, record, config, clients.clock())
+    timeline, arrivals = live_timeline(paths.stream, table, record, config, clients.clock())
     cuts = plan_clip(timeline.entries, request.start, request.end)
-    arrivals = table.arrivals(paths.stream, cuts[0].sequence)
     with scratch_dir() as workdir:
         playlists = _cut_rungs(paths, cuts, arrivals, config, output, workdir, remaining)
         made = _images(paths, cuts, config, output, workdir, remaining)

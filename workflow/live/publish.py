@@ -145,15 +145,17 @@ def _advance_once(
 
 def live_timeline(
     stream: str, table: StreamTable, record: StreamRecord, config: StreamSettings, now: float
-) -> rules.LivePlaylist:
+) -> tuple[rules.LivePlaylist, dict[int, dict[str, Any]]]:
     """Every segment and gap the stream has shown (or would show as of ``now``), from its
-    first, whatever window its playlists slide: the timeline a clip's times count on."""
+    first, whatever window its playlists slide: the timeline a clip's times count on; and
+    the stored arrivals it was built from."""
     first = rules.LivePlaylist.from_dict(record.state).first_sequence if record.state else None
     if first is None:
-        return rules.LivePlaylist()
-    return rules.advance(
+        return rules.LivePlaylist(), {}
+    stored = table.arrivals(stream, first)
+    timeline = rules.advance(
         rules.LivePlaylist(first_sequence=first),
-        _arrivals(table.arrivals(stream, first), config),
+        _arrivals(stored, config),
         now=now,
         gap_after=config.gap_seconds,
         window=0,
@@ -161,6 +163,7 @@ def live_timeline(
         ending=rules.Ending(**record.ending) if record.ending else None,
         lowest_upload=record.lowest_upload,
     )
+    return timeline, stored
 
 
 def _arrivals(
