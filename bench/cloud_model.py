@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workflow.cli import prices
+from workflow import prices
 from workflow.cli.billing import VodBilling
 from workflow.local.template import Stack
 from workflow.media.audio_pieces import PREROLL_SECONDS

@@ -32,7 +32,7 @@ from typing import Any
 import cloud_model
 from cloud_model import RESULTS, Measured, efficiency, measured, vcpus
 
-from workflow.cli import prices
+from workflow import prices
 from workflow.live.config import StreamSettings
 from workflow.live.rules import Entry, LivePlaylist
 from workflow.live.store import STREAM_ITEM

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from tests.media import registry, synth
+from tests.webhook import API_KEY, API_KEY_HEADER, Webhook
+from tests.webhook import start as start_webhook
 from workflow.local.binaries import ffmpeg_binary
 from workflow.vod.jobs import JobPaths, job_id
 
@@ -41,13 +43,27 @@ def real_media() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One local stack for the session, with retry back-off shortened 100 times."""
+def webhook() -> Iterator[Webhook]:
+    """The session stack's webhook: every event its bus posts lands here."""
+    hook = start_webhook()
+    yield hook
+    hook.stop()
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Iterator[object]:
+    """One local stack for the session, with retry back-off shortened 100 times, posting
+    its events to ``webhook``."""
     from workflow.local.engine import LocalEngine
 
     stack = LocalEngine(
         ROOT,
-        parameters={"MapMaxConcurrency": "2"},
+        parameters={
+            "MapMaxConcurrency": "2",
+            "WebhookUrl": webhook.url,
+            "WebhookApiKeyHeader": API_KEY_HEADER,
+            "WebhookApiKey": API_KEY,
+        },
         retry_delay_scale=0.01,
         log_file=tmp_path_factory.mktemp("logs") / "functions.log",
     )

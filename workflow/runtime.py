@@ -4,6 +4,7 @@ folder, and the one way an execution is started."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -28,6 +29,7 @@ class Clients:
     s3: Any
     sfn: Any = None
     dynamodb: Any = None
+    events: Any = None
     clock: Clock = field(default=time.time)
 
     def utc_now(self) -> str:
@@ -43,6 +45,11 @@ def scratch_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def memory_mb() -> int:
+    """The memory this function runs with (Lambda sets it; 0 outside Lambda)."""
+    return int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 0)
 
 
 def time_left(context: Any) -> Deadline:

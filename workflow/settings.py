@@ -57,6 +57,10 @@ class Settings:
     ingest_bucket: str = ""
     reconcile_grace_seconds: float = 600.0
     reconcile_lookback_hours: float = 48.0
+    # Where outcomes are announced (``workflow.events``), and the base URL that subscribers
+    # reach the output bucket's objects at (empty: their ``s3://`` URIs).
+    event_bus: str = ""
+    playback_base_url: str = ""
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -100,6 +104,8 @@ class Settings:
             reconcile_lookback_hours=_number(
                 env, "RECONCILE_LOOKBACK_HOURS", cls.reconcile_lookback_hours, float
             ),
+            event_bus=env.get("EVENT_BUS_NAME", ""),
+            playback_base_url=env.get("PLAYBACK_BASE_URL", ""),
             limits=limits,
         )
         if settings.packaging not in PACKAGINGS:

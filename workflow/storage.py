@@ -158,6 +158,22 @@ class Bucket:
     def put_json(self, key: str, value: Any) -> None:
         self.put_bytes(key, json.dumps(value, indent=1).encode(), ".json")
 
+    def create_json(self, key: str, value: Any) -> bool:
+        """Write ``key`` only if no object has that key (a conditional PUT, atomic in S3);
+        False if one had."""
+        try:
+            self.client.put_object(
+                Bucket=self.name, Key=key, Body=json.dumps(value).encode(), IfNoneMatch="*"
+            )
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                return False
+            raise
+        return True
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=key)
+
     def put_bytes(self, key: str, data: bytes, suffix: str | None = None) -> None:
         content_type = CONTENT_TYPES.get(suffix or Path(key).suffix, "application/octet-stream")
         self.client.put_object(Bucket=self.name, Key=key, Body=data, ContentType=content_type)

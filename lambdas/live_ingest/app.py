@@ -14,7 +14,10 @@ from workflow.settings import Settings
 logger = Logger()
 settings = Settings.from_env()
 clients = Clients(
-    s3=boto3.client("s3"), sfn=boto3.client("stepfunctions"), dynamodb=boto3.client("dynamodb")
+    s3=boto3.client("s3"),
+    sfn=boto3.client("stepfunctions"),
+    dynamodb=boto3.client("dynamodb"),
+    events=boto3.client("events"),
 )
 
 

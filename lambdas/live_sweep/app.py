@@ -12,7 +12,9 @@ from workflow.settings import Settings
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+clients = Clients(
+    s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), events=boto3.client("events")
+)
 
 
 @logger.inject_lambda_context

@@ -14,7 +14,10 @@ from workflow.vod import publish
 logger = Logger()
 settings = Settings.from_env()
 # A connection for each thread that reads result records.
-clients = Clients(s3=boto3.client("s3", config=Config(max_pool_connections=publish.READ_THREADS)))
+clients = Clients(
+    s3=boto3.client("s3", config=Config(max_pool_connections=publish.READ_THREADS)),
+    events=boto3.client("events"),
+)
 
 
 @logger.inject_lambda_context

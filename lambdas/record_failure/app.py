@@ -12,7 +12,7 @@ from workflow.vod import failure
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=boto3.client("s3"))
+clients = Clients(s3=boto3.client("s3"), events=boto3.client("events"))
 
 
 @logger.inject_lambda_context

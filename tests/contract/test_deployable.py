@@ -148,8 +148,27 @@ def test_functions_reach_only_their_prefixes() -> None:
                         "/failures/*",
                         "/live/*",
                         "/clips/*",
+                        "/announced/*",
                     )
                 ), (role, rendered)
+
+
+def test_only_the_announcing_functions_put_events_and_only_on_the_stacks_bus() -> None:
+    putting = {
+        role: statement
+        for role, statement in _statements()
+        if "events:PutEvents" in json.dumps(statement["Action"])
+    }
+    assert set(putting) == {
+        "PublishFunctionRole",
+        "RecordFailureFunctionRole",
+        "LivePublishFunctionRole",
+        "LiveSweepFunctionRole",
+        "LiveIngestFunctionRole",
+    }
+    for role, statement in putting.items():
+        assert statement["Action"] == ["events:PutEvents"], role
+        assert statement["Resource"] == [{"Fn::GetAtt": ["EventBus", "Arn"]}], role
 
 
 def test_the_source_readers_may_read_the_version_their_job_started_from() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import pty
 import re
+import select
 import shutil
 import signal
 import socket
@@ -303,6 +305,14 @@ def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
         ready = stack.ready
         assert set(ready) >= {"endpoint_url", "ingest_bucket", "output_bucket", "region"}
         s3, sfn = stack.client("s3"), stack.client("stepfunctions")
+        # AND `vidflow events --follow` watching it
+        endpoint = ("--endpoint-url", ready["endpoint_url"])
+        follower = subprocess.Popen(
+            [*VIDFLOW, "events", "--follow", "--json", *endpoint],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         # WHEN a client uploads to the ingest bucket
         s3.upload_file(str(clip("half_second")), ready["ingest_bucket"], "uploads/from-client.mp4")
         # THEN an execution appears and succeeds, and the asset is in the output bucket
@@ -317,6 +327,23 @@ def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
         assert status == "SUCCEEDED"
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=ready["output_bucket"])["Contents"]]
         assert any(k.endswith("/master.m3u8") for k in keys)
+        # AND the follower printed the job's one event as it came
+        assert follower.stdout is not None
+        try:
+            ready_to_read, _, _ = select.select([follower.stdout], [], [], 60)
+            line = follower.stdout.readline() if ready_to_read else ""
+        finally:
+            follower.terminate()
+            follower.wait(timeout=30)
+        event = json.loads(line)
+        assert event["detail-type"] == "Job Published"
+        master = event["detail"]["urls"]["master"]
+        assert master.removeprefix(f"s3://{ready['output_bucket']}/") in keys
+        # AND `vidflow events` prints it as one line
+        done = _run("events", *endpoint)
+        assert done.returncode == 0, done.stderr
+        [printed] = done.stdout.splitlines()
+        assert "Job Published" in printed and master in printed
     # AND it stops cleanly on SIGTERM
     assert stack.process.returncode == 0
 

@@ -16,7 +16,9 @@ import av
 import pytest
 
 from tests.asset import read_asset, read_manifest, read_rendition, strict_parse
+from tests.outcomes import check, logged, types
 from tests.source_facts import decode_video
+from tests.webhook import Webhook
 from workflow.cli import venue as encoder
 from workflow.live.paths import StreamPaths
 from workflow.local.binaries import ffmpeg_binary
@@ -239,7 +241,7 @@ def frames_over_http(url: str) -> int:
 
 
 def test_a_segment_that_never_comes_becomes_a_gap_and_the_stream_goes_on(
-    engine: Any, venue: Venue, real_segments: list[Path]
+    engine: Any, venue: Venue, real_segments: list[Path], webhook: Webhook
 ) -> None:
     # GIVEN a stream that waits 2 s for a missing segment
     venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=2)
@@ -262,6 +264,14 @@ def test_a_segment_that_never_comes_becomes_a_gap_and_the_stream_goes_on(
     venue.end()
     recording = venue.recording("360p")
     assert shown(recording) == [(0, False), (1, False), (2, False), (3, False)]
+    # AND the stream announced its start, the gap and its end, in that order, once each,
+    # to the event log and to the webhook
+    announced = [check(e) for e in logged(engine, stream=venue.stream)]
+    assert types(announced) == ["Live Stream Started", "Live Stream Gap", "Live Stream Ended"]
+    assert announced[1]["detail"]["sequence"] == 1 and announced[1]["detail"]["reason"] == "missing"
+    assert announced[2]["detail"]["segments"] == 4 and announced[2]["detail"]["gaps"] == 0
+    posted = webhook.wait_for(3, stream=venue.stream)
+    assert sorted(types(posted)) == sorted(types(announced))
 
 
 def test_a_bad_segment_is_recorded_and_becomes_a_gap_at_once(
@@ -287,6 +297,9 @@ def test_a_bad_segment_is_recorded_and_becomes_a_gap_at_once(
     for rung in RUNGS:
         assert shown(venue.playlist(rung)) == [(0, False), (1, True), (2, False)]
         assert venue.read(f"{StreamPaths(venue.stream).prefix}{rung}/seg_00001.ts") is None
+    # AND the gap was announced as a failed segment
+    gaps = [check(e)["detail"] for e in logged(engine, stream=venue.stream, sequence=1)]
+    assert [(g["sequence"], g["reason"]) for g in gaps] == [(1, "failed")]
 
 
 def test_a_sliding_window_keeps_the_newest_segments_and_the_recording_keeps_all(

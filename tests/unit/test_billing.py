@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow.cli import prices
+from workflow import prices
 from workflow.cli.billing import VodBilling
 from workflow.local.template import Stack
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.cli import prices
+from workflow import prices
 from workflow.local.template import Stack, TemplateError
 
 _LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"

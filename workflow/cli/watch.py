@@ -33,7 +33,7 @@ def add_console(commands: Commands) -> None:
         "console", help="a web console for the stack's executions (local, or --aws)"
     )
     console.add_argument("--port", type=int, default=8080, help="on 127.0.0.1 (8080)")
-    _monitor_options(console)
+    monitor_options(console)
     console.set_defaults(run=serve_console)
 
 
@@ -44,7 +44,7 @@ def add_executions(commands: Commands) -> None:
     listing.add_argument(
         "--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
     )
-    _monitor_options(listing)
+    monitor_options(listing)
     for verb, text in (
         ("show", "states, progress, error, manifest and cost of one execution"),
         ("watch", "follow one execution until it ends (exit 1 unless it succeeded)"),
@@ -52,11 +52,11 @@ def add_executions(commands: Commands) -> None:
     ):
         one = verbs.add_parser(verb, help=text)
         one.add_argument("execution", help="its name or ARN")
-        _monitor_options(one)
+        monitor_options(one)
     executions.set_defaults(run=show_executions)
 
 
-def _monitor_options(parser: argparse.ArgumentParser) -> None:
+def monitor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint-url",
         default="http://127.0.0.1:4566",

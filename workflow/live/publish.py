@@ -12,6 +12,7 @@ import math
 import uuid
 from typing import Any
 
+from workflow import events
 from workflow.failures import FailureRecord
 from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
@@ -136,11 +137,52 @@ def _advance_once(
     if after != before:
         output = Bucket(clients.s3, settings.output_bucket)
         _write_live_playlists(output, StreamPaths(stream), config, after, master=not before.entries)
-        if after.ended:
-            publish_recording(stream, table, output, config, after)
+        recording = publish_recording(stream, table, output, config, after) if after.ended else None
+        # Announced before the state is saved: a writer that dies in between leaves the
+        # same change for the next one, whose announcements the markers make no-ops.
+        for outcome in _outcomes(stream, before, after, arrivals, recording, output, settings,
+                                 clients):  # fmt: skip
+            events.announce(outcome, settings.event_bus, output, clients)
     if table.save(stream, owner, after.to_dict(), record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+
+
+def _outcomes(
+    stream: str,
+    before: rules.LivePlaylist,
+    after: rules.LivePlaylist,
+    arrivals: dict[int, rules.Arrival],
+    recording: dict[str, Any] | None,
+    output: Bucket,
+    settings: Settings,
+    clients: Clients,
+) -> list[events.Outcome]:
+    """The events a change of the playlists makes: the first entry starts the stream,
+    each new gap is one, and the end marker's last entry ends it."""
+    paths, at = StreamPaths(stream), clients.utc_now()
+    shown_before = before.next_sequence
+    new = [e for e in after.entries if shown_before is None or e.sequence >= shown_before]
+    found: list[events.Outcome] = []
+    if not before.entries and after.entries:
+        url = events.object_url(output.name, paths.live_master_key, settings.playback_base_url)
+        found.append(events.live_stream_started(stream, after.entries[0].sequence, url, at))
+    for entry in new:
+        if entry.gap:
+            arrival = arrivals.get(entry.sequence)
+            reason = "failed" if arrival is not None and arrival.failed else "missing"
+            found.append(events.live_stream_gap(stream, entry.sequence, reason, at))
+    if recording is not None and not before.ended:
+        source = recording["source"]
+        urls = {
+            name: events.object_url(output.name, key, settings.playback_base_url)
+            for name, key in (("master", paths.master_key), ("manifest", paths.manifest_key))
+        }
+        segments = source["last_sequence"] - source["first_sequence"] + 1 - source["gaps"]
+        found.append(
+            events.live_stream_ended(stream, segments, source["gaps"], source["duration"], urls, at)
+        )
+    return found
 
 
 def live_timeline(
@@ -246,8 +288,9 @@ def publish_recording(
     output: Bucket,
     config: StreamSettings,
     ended: rules.LivePlaylist,
-) -> None:
-    """The whole stream as a VOD asset of the VOD pipeline's shape, master written last.
+) -> dict[str, Any]:
+    """The whole stream as a VOD asset of the VOD pipeline's shape, master written last;
+    returns its manifest.
 
     Every sequence from the first to the last is in it: a segment that came after its
     gap was shown live is in the recording; one that never came stays a gap. It keeps
@@ -301,3 +344,4 @@ def publish_recording(
     )
     output.put_json(paths.manifest_key, manifest)
     output.put_bytes(paths.master_key, hls.master_playlist(variants, audio).encode())
+    return manifest

@@ -36,6 +36,8 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 
 from workflow.local.build import ensure_built, find_interpreter, runtime_folder
+from workflow.local.eventbridge import create as create_event_resources
+from workflow.local.eventbridge import install as install_webhooks
 from workflow.local.faults import FaultPlan, parse
 from workflow.local.lambda_runtime import LambdaRuntime
 from workflow.local.origin import Origin
@@ -176,6 +178,8 @@ class Endpoints:
     live_state_machine_arn: str
     clip_state_machine_arn: str
     live_table: str
+    # The log group that keeps every event of the stack's bus.
+    event_log: str
     # Players read the published output here (a CDN's job on AWS).
     playback_url: str
 
@@ -241,6 +245,7 @@ class LocalEngine:
         ensure_built(self.root, find_interpreter(self.stack.runtime()))
         # Before the server: a moto this patch does not know stops the engine here, loudly.
         install_ranged_get()
+        install_webhooks()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -271,6 +276,7 @@ class LocalEngine:
             live_state_machine_arn=outputs["LiveStateMachineArn"],
             clip_state_machine_arn=outputs["ClipStateMachineArn"],
             live_table=outputs["LiveTableName"],
+            event_log=outputs["EventLogName"],
             playback_url=self._origin.url,
         )
         self._start_schedules()
@@ -334,6 +340,7 @@ class LocalEngine:
         dynamodb = self.client("dynamodb")
         for table, arguments in self.stack.tables().items():
             dynamodb.create_table(TableName=table, **arguments)
+        create_event_resources(self.stack, self.client("events"), self.client("logs"))
         sfn = self.client("stepfunctions")
         role = f"arn:aws:iam::{self.stack.account}:role/{self.stack.name}-local"
         for machine in self.stack.state_machines():

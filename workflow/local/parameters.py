@@ -33,9 +33,23 @@ def check(stack: Stack) -> None:
     declared = stack.template.get("Parameters", {})
     problems = declared_problems(declared, stack.overrides)
     if not problems:
+        problems = rule_problems(stack)
+    if not problems:
         problems = settings_problems(stack)
     if problems:
         raise ParameterError(problems)
+
+
+def rule_problems(stack: Stack) -> list[str]:
+    """The template's ``Rules`` assertions that fail, as CloudFormation checks them."""
+    problems = []
+    for rule in stack.template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not stack.evaluate(rule["RuleCondition"]):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not stack.evaluate(assertion["Assert"]):
+                problems.append(assertion.get("AssertDescription", "a template rule fails"))
+    return problems
 
 
 def declared_problems(declared: dict[str, dict[str, Any]], given: dict[str, str]) -> list[str]:

@@ -130,7 +130,7 @@ class Stack:
         conditions = self.template.get("Conditions", {})
         if name not in conditions:
             raise TemplateError(f"no such condition {name}")
-        return self._evaluate(conditions[name])
+        return self.evaluate(conditions[name])
 
     def outputs(self) -> dict[str, str]:
         """The stack's ``Outputs``, resolved, as ``sam deploy`` would print them."""
@@ -308,7 +308,7 @@ class Stack:
             return [v for v in map(self.resolve, value) if v is not _NO_VALUE]
         return value
 
-    def _evaluate(self, expression: Any) -> bool:
+    def evaluate(self, expression: Any) -> bool:
         """A condition expression: ``Fn::Equals``/``Not``/``And``/``Or`` and ``Condition``."""
         if isinstance(expression, dict) and len(expression) == 1:
             ((key, arg),) = expression.items()
@@ -318,11 +318,11 @@ class Stack:
                 left, right = (str(self.resolve(v)) for v in arg)
                 return left == right
             if key == "Fn::Not":
-                return not self._evaluate(arg[0])
+                return not self.evaluate(arg[0])
             if key == "Fn::And":
-                return all(self._evaluate(v) for v in arg)
+                return all(self.evaluate(v) for v in arg)
             if key == "Fn::Or":
-                return any(self._evaluate(v) for v in arg)
+                return any(self.evaluate(v) for v in arg)
         raise TemplateError(f"the local engine does not evaluate the condition {expression}")
 
     def ref(self, name: str) -> str:
@@ -351,6 +351,10 @@ class Stack:
             return str(self.resolve(props.get("FunctionName", f"{self.name}-{name}")))
         if kind == "AWS::DynamoDB::Table":
             return str(self.resolve(props.get("TableName", f"{self.name}-{name}")))
+        if kind == "AWS::Events::EventBus":
+            return str(self.resolve(props["Name"]))
+        if kind == "AWS::Logs::LogGroup":
+            return str(self.resolve(props.get("LogGroupName", f"{self.name}-{name}")))
         if kind == "AWS::SQS::Queue":
             return (
                 f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self._queue_name(name)}"
@@ -375,6 +379,8 @@ class Stack:
             return self._queue_name(name)
         if kind == "AWS::SQS::Queue" and attribute == "Arn":
             return f"arn:aws:sqs:{self.region}:{self.account}:{self._queue_name(name)}"
+        if kind == "AWS::Events::EventBus" and attribute == "Arn":
+            return f"arn:aws:events:{self.region}:{self.account}:event-bus/{self.ref(name)}"
         if attribute == "Arn":
             return f"arn:aws:local:{self.region}:{self.account}:{name}"
         raise TemplateError(f"!GetAtt {name}.{attribute} is not resolved locally")

@@ -8,7 +8,7 @@ from typing import Any
 
 from workflow.media import encode, runner
 from workflow.media.rungs import encode_chunk, split_cmaf
-from workflow.runtime import Deadline, scratch_dir
+from workflow.runtime import Deadline, memory_mb, scratch_dir
 from workflow.vod.items import Work, source_input, upload_segments, work_item
 from workflow.vod.records import SegmentsResult
 
@@ -64,6 +64,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
         encode_seconds=round(encoded - began, 3),
         wall_seconds=round(time.monotonic() - began, 3),
         finished_at=work.clients.utc_now(),
+        memory_mb=memory_mb(),
     )
     work.output.put_json(work.paths.result_key(result.item), result.to_dict())
     return {"item": result.item, "seconds": round(time.monotonic() - began, 3)}

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from workflow import events, prices
 from workflow.errors import IncompleteOutputError, TranscodeError
 from workflow.formats import dash, hls
 from workflow.formats.manifest import build_manifest
@@ -95,7 +96,18 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         subtitle_group=hls.SUBTITLE_GROUP,
     )
     output.put_bytes(paths.master_key, master.encode())
+    published = events.job_published(
+        manifest, output.name, paths.output_prefix, settings.playback_base_url,
+        _compute_usd([*chunks, *pieces]),
+    )  # fmt: skip
+    events.announce(published, settings.event_bus, output, clients)
     return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
+
+
+def _compute_usd(results: list[SegmentsResult]) -> float:
+    """What the encoding items' Lambda time cost (list price; see ``workflow.prices``)."""
+    gb_seconds = sum(r.wall_seconds * r.memory_mb / 1024 for r in results)
+    return gb_seconds * prices.LAMBDA_GB_SECOND.usd + len(results) * prices.LAMBDA_REQUEST.usd
 
 
 def _results(output: Bucket, paths: JobPaths, items: list[str]) -> dict[str, dict[str, Any]]:

@@ -208,6 +208,8 @@ class SegmentsResult:
     wall_seconds: float
     finished_at: str
     encode_seconds: float | None = None
+    # The memory of the function that encoded it: what its seconds cost.
+    memory_mb: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

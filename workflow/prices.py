@@ -1,7 +1,8 @@
 """The AWS list prices vidflow's cost estimates use: one table, each price with its source.
 
-``vidflow executions show``, the console and ``bench/cloud_model.py`` all price a job from
-here, and ``bench/live_model.py`` a live stream-hour. They are on-demand list prices in
+The `Job Published` event, ``vidflow executions show``, the console and
+``bench/cloud_model.py`` all price a job from here, and ``bench/live_model.py`` a live
+stream-hour. They are on-demand list prices in
 us-east-1, without the free tier: an estimate, not a bill.
 """
 

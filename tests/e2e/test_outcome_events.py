@@ -1,0 +1,97 @@
+"""Every job announces its outcome once on the stack's bus: the event log keeps it and the
+webhook receives it with its API key, and each validates against its JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from tests.outcomes import check, logged, types
+from tests.webhook import API_KEY, API_KEY_HEADER, Webhook
+
+
+def resolve(engine: Any, url: str) -> int:
+    """The size of the object an event's URL names."""
+    parsed = urlparse(url)
+    assert parsed.scheme == "s3", url
+    head = engine.client("s3").head_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
+    return int(head["ContentLength"])
+
+
+def test_a_published_job_announces_one_event_whose_urls_all_exist(
+    clip: Any, engine: Any, run_job: Any, webhook: Webhook
+) -> None:
+    # GIVEN a video WHEN it is uploaded and its job succeeds
+    run = run_job(clip("h264_aac_2gop"))
+    assert run.status == "SUCCEEDED"
+    # THEN the webhook gets exactly one event for the job, with the API key
+    received = webhook.wait_for(1, job_id=run.job_id)
+    assert types(received) == ["Job Published"]
+    [delivery] = [d for d in webhook.deliveries if d.event["detail"].get("job_id") == run.job_id]
+    assert delivery.headers[API_KEY_HEADER] == API_KEY
+    # AND the event log holds the same one event
+    assert [e["detail"] for e in logged(engine, job_id=run.job_id)] == [received[0]["detail"]]
+    # AND it validates, and every URL in it names an object that exists
+    detail = check(received[0])["detail"]
+    assert {"master", "manifest", "poster", "thumbnails"} <= detail["urls"].keys()
+    assert all(resolve(engine, url) > 0 for url in detail["urls"].values())
+    assert detail["urls"]["master"].endswith(f"outputs/{run.job_id}/master.m3u8")
+    assert [r["name"] for r in detail["renditions"]] and detail["duration_seconds"] > 0
+    assert detail["cost_estimate_usd"] > 0
+
+
+def test_a_rejected_upload_announces_one_failure_with_its_error(
+    tmp_path: Path, engine: Any, run_job: Any, webhook: Webhook
+) -> None:
+    source = tmp_path / "not-a-video.mp4"
+    source.write_bytes(b"hello, this is text and not a video" * 10)
+    run = run_job(source)
+    assert run.error == "NotAVideoError"
+    [event] = webhook.wait_for(1, job_id=run.job_id)
+    detail = check(event)["detail"]
+    assert event["detail-type"] == "Job Failed"
+    assert detail["error"] == "NotAVideoError"
+    assert detail["source"]["key"] == "uploads/not-a-video.mp4"
+    assert detail["cause"] == run.cause
+    assert len(logged(engine, job_id=run.job_id)) == 1
+
+
+def test_retried_steps_still_announce_once(
+    clip: Any, engine: Any, run_job: Any, webhook: Webhook
+) -> None:
+    # GIVEN a stack where Publish fails transiently, S3 puts slow down, and the recorder of
+    # failures times out: every announcing step runs more than once
+    fired = engine.arm("publish:transient:1,publish:timeout:1,s3put:slowdown:6")
+    try:
+        run = run_job(clip("vfr"))
+    finally:
+        engine.arm("")
+    assert run.status == "SUCCEEDED", run.cause
+    assert ("PublishFunction", "transient") in fired.fired
+    # THEN one event, one log entry
+    received = webhook.wait_for(1, job_id=run.job_id)
+    assert types(received) == ["Job Published"]
+    assert len(logged(engine, job_id=run.job_id)) == 1
+
+
+def test_a_publish_run_twice_announces_once(
+    clip: Any, engine: Any, run_job: Any, webhook: Webhook
+) -> None:
+    # GIVEN a published job
+    run = run_job(clip("odd_size"))
+    webhook.wait_for(1, job_id=run.job_id)
+    # WHEN its Publish runs again (a retry after a lost answer)
+    _, error = engine.invoke("PublishFunction", _publish_input(engine, run.job_id))
+    assert error is None, error
+    # THEN nothing more is announced
+    assert len(webhook.wait_for(2, timeout=3, job_id=run.job_id)) == 1
+    assert len(logged(engine, job_id=run.job_id)) == 1
+
+
+def _publish_input(engine: Any, job_id: str) -> dict[str, Any]:
+    """What Publish reads of its state: the execution's input (job and source)."""
+    sfn = engine.client("stepfunctions")
+    arn = engine.endpoints.state_machine_arn.replace(":stateMachine:", ":execution:")
+    return dict(json.loads(sfn.describe_execution(executionArn=f"{arn}:{job_id}")["input"]))

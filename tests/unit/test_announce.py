@@ -1,0 +1,121 @@
+"""Outcomes are announced once each, and every detail the code builds fits its schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.outcomes import check
+from workflow import events
+from workflow.runtime import Clients
+from workflow.storage import Bucket
+
+OUTPUT = "out"
+BUS = "vidflow-events"
+AT = "2026-11-30T12:00:00.000+00:00"
+
+
+class Bus:
+    """An EventBridge client that keeps what it is given, or fails as told."""
+
+    def __init__(self) -> None:
+        self.put: list[dict[str, Any]] = []
+        self.fail_with: Exception | None = None
+        self.refuse = False
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.fail_with is not None:
+            raise self.fail_with
+        if self.refuse:
+            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException"}]}
+        self.put.extend(Entries)
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(len(self.put))}]}
+
+
+@pytest.fixture
+def output() -> Iterator[Bucket]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=OUTPUT)
+        yield Bucket(s3, OUTPUT)
+
+
+def failed() -> events.Outcome:
+    return events.job_failed(
+        {
+            "job_id": "clip-0123456789abcdef",
+            "error": "NotAVideoError",
+            "cause": "not a video",
+            "input": {"bucket": "in", "key": "uploads/clip.mp4"},
+            "failed_at": AT,
+        }
+    )
+
+
+def test_an_outcome_is_put_once_however_often_it_is_announced(output: Bucket) -> None:
+    bus = Bus()
+    clients = Clients(s3=output.client, events=bus)
+    assert events.announce(failed(), BUS, output, clients)
+    assert not events.announce(failed(), BUS, output, clients)
+    assert len(bus.put) == 1
+    assert bus.put[0]["EventBusName"] == BUS and bus.put[0]["Source"] == "vidflow"
+    # the marker is the detail that was put
+    assert output.get_json(failed().marker_key) == json.loads(bus.put[0]["Detail"])
+
+
+def test_a_refused_put_takes_its_claim_back_so_the_retry_puts_it(output: Bucket) -> None:
+    bus = Bus()
+    clients = Clients(s3=output.client, events=bus)
+    bus.refuse = True
+    with pytest.raises(events.EventNotSentError) as raised:
+        events.announce(failed(), BUS, output, clients)
+    assert raised.value.transient
+    bus.refuse, bus.fail_with = False, ConnectionError("bus unreachable")
+    with pytest.raises(ConnectionError):
+        events.announce(failed(), BUS, output, clients)
+    assert not output.exists(failed().marker_key)
+    bus.fail_with = None
+    assert events.announce(failed(), BUS, output, clients)
+    assert len(bus.put) == 1
+
+
+def test_without_a_bus_nothing_is_announced(output: Bucket) -> None:
+    bus = Bus()
+    assert not events.announce(failed(), "", output, Clients(s3=output.client, events=bus))
+    assert bus.put == [] and not output.exists(failed().marker_key)
+
+
+def envelope(outcome: events.Outcome) -> dict[str, Any]:
+    """The event EventBridge would deliver for ``outcome``."""
+    return {"version": "0", "id": "1f2e3d4c", "detail-type": outcome.detail_type,
+            "source": events.SOURCE, "account": "123456789012", "time": "2026-11-30T12:00:00Z",
+            "region": "us-east-1", "resources": [], "detail": outcome.full_detail()}  # fmt: skip
+
+
+URL = "s3://out/live/court-1/live.m3u8"
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        failed(),
+        events.live_stream_started("court-1", 0, URL, AT),
+        events.live_stream_gap("court-1", 7, "missing", AT),
+        events.live_stream_ended("court-1", 10, 1, 40.0, {"master": URL, "manifest": URL}, AT),
+    ],
+    ids=lambda o: o.detail_type,
+)
+def test_every_outcome_the_code_builds_fits_its_schema(outcome: events.Outcome) -> None:
+    check(envelope(outcome))
+
+
+def test_every_detail_type_has_a_schema_and_every_schema_a_detail_type() -> None:
+    from tests.outcomes import SCHEMAS
+
+    named = {p.name for p in SCHEMAS.glob("*.v1.json")}
+    assert named == {f"{t.lower().replace(' ', '-')}.v1.json" for t in events.DETAIL_TYPES}

@@ -1,0 +1,129 @@
+"""``vidflow events``: the outcomes the stack announced, from its event log.
+
+Every event on the stack's bus is kept in its event log (``EventLogName``), locally as on
+AWS; this prints them oldest first, one line each (or as JSON lines with ``--json``), and
+with ``--follow`` keeps printing new ones until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from workflow.cli.common import EXIT_FAILED, EXIT_USAGE, local_stack, project_root, reachable
+
+if TYPE_CHECKING:
+    from workflow.cli.common import Commands
+
+_SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# How often --follow looks for new events.
+POLL_SECONDS = 1.0
+
+
+def add_events(commands: Commands) -> None:
+    from workflow.cli.watch import monitor_options
+
+    events = commands.add_parser(
+        "events",
+        help="print the events jobs and live streams announced (published, failed, gaps...)",
+        description="Events come from the stack's event log, where a rule on its EventBridge "
+        "bus keeps every one; an app subscribes with its own rule or the WebhookUrl parameter.",
+    )
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    events.add_argument("--json", action="store_true", help="one JSON event per line")
+    events.add_argument(
+        "--since", default="24h", help="how far back to start: 90s, 30m, 2h, 7d (24h)"
+    )
+    events.add_argument("--type", dest="types", action="append", default=[],
+                        help="only this detail-type (e.g. 'Job Failed'); may repeat")  # fmt: skip
+    monitor_options(events)
+    events.set_defaults(run=print_events)
+
+
+def print_events(args: argparse.Namespace) -> int:
+    """``vidflow events``: print the log's events, and with --follow those that come."""
+    matched = _SPAN.match(args.since.strip())
+    if matched is None:
+        print(f"error: --since takes a number and s, m, h or d, got {args.since!r}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    since = time.time() - float(matched.group(1)) * _SECONDS[matched.group(2)]
+    target = _event_log(args)
+    if target is None:
+        print(f"error: no stack at {args.endpoint_url}: start `vidflow up` first", file=sys.stderr)
+        return EXIT_FAILED
+    logs, group = target
+    try:
+        for event in _read(logs, group, since, args.follow):
+            if args.types and event.get("detail-type") not in args.types:
+                continue
+            print(json.dumps(event) if args.json else describe(event), flush=True)
+    except logs.exceptions.ResourceNotFoundException:
+        print(f"error: the stack has no event log {group}: deploy this version first",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    return 0
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One line: when, what, whose, and the one thing to know about it."""
+    detail = event.get("detail", {})
+    subject = detail.get("job_id") or detail.get("stream") or "?"
+    if "error" in detail:
+        extra = f"{detail['error']}: {detail.get('cause', '')}"
+    elif "sequence" in detail:
+        extra = f"segment {detail['sequence']} {detail.get('reason', '')}"
+    else:
+        urls = detail.get("urls") or {}
+        extra = urls.get("master") or detail.get("master") or ""
+    return f"{event.get('time', '')}  {event.get('detail-type', ''):<20} {subject}  {extra}"
+
+
+def _event_log(args: argparse.Namespace) -> tuple[Any, str] | None:
+    """A CloudWatch Logs client and the event log's name, or None if no stack runs."""
+    import boto3
+
+    from workflow.local.engine import use_local_stack
+    from workflow.local.template import Stack
+
+    if args.aws:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        account = session.client("sts").get_caller_identity()["Account"]
+        stack = Stack(
+            project_root(), name=args.stack_name, region=session.region_name, account=account
+        )
+        return session.client("logs"), stack.outputs()["EventLogName"]
+    if not reachable(args.endpoint_url):
+        return None
+    stack = local_stack(args)
+    use_local_stack(args.endpoint_url, stack.region)
+    return boto3.client("logs"), stack.outputs()["EventLogName"]
+
+
+def _read(logs: Any, group: str, since: float, follow: bool) -> Iterator[dict[str, Any]]:
+    """The log's events from ``since`` in time order, each once; then, following, new ones."""
+    seen: set[str] = set()
+    start = int(since * 1000)
+    while True:
+        found = []
+        pages = logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group, startTime=start
+        )
+        for page in pages:
+            found.extend(page["events"])
+        for line in sorted(found, key=lambda e: (e["timestamp"], e.get("ingestionTime", 0))):
+            event = json.loads(line["message"])
+            if event.get("id") in seen:
+                continue
+            seen.add(event.get("id", ""))
+            start = max(start, int(line["timestamp"]))
+            yield event
+        if not follow:
+            return
+        time.sleep(POLL_SECONDS)

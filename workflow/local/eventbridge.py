@@ -1,0 +1,158 @@
+"""The template's event bus, rules and targets in the local stack, and webhook delivery.
+
+moto keeps the bus and matches each rule's pattern; it delivers to CloudWatch Logs targets
+(the event log ``vidflow events`` reads) itself. For an API destination (the template's
+webhook) moto 5.2.5 sends nothing unless ``MOTO_EVENTS_INVOKE_HTTP`` is set, and then a
+request without the event or the connection's API key. So ``install`` wraps moto's
+``Rule.send_to_targets``: after moto's own delivery, every API-destination target whose rule
+matched gets the event POSTed as EventBridge posts it (the event as JSON, the connection's
+API-key header), retried with back-off on a connection error or a 5xx/429 answer, on a
+thread of its own, as EventBridge delivers asynchronously.
+
+Like ``ranged_get``, the patch checks moto's version and the source of what it wraps first.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from workflow.local.ranged_get import MOTO_VERSION, MotoChangedError
+from workflow.local.template import Stack
+
+EXPECTED_SOURCE = "472e002e2dab8a59"
+# Tries per webhook delivery, and the first pause between them (doubling).
+ATTEMPTS = 5
+FIRST_PAUSE = 0.5
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_installed = False
+_deliveries = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
+
+
+def create(stack: Stack, events: Any, logs: Any) -> None:
+    """Create the template's buses, log groups, connections, API destinations and rules
+    (with their targets) in the local stack, as a deploy would."""
+    for lid in stack.of_type("AWS::Events::EventBus"):
+        events.create_event_bus(Name=stack.ref(lid))
+    for lid in stack.of_type("AWS::Logs::LogGroup"):
+        logs.create_log_group(logGroupName=stack.ref(lid))
+    created: dict[str, str] = {}
+    for lid in stack.of_type("AWS::Events::Connection"):
+        props = stack.resolve(stack.resources[lid]["Properties"])
+        created[lid] = events.create_connection(
+            Name=f"{stack.name}-{lid}",
+            AuthorizationType=props["AuthorizationType"],
+            AuthParameters=props["AuthParameters"],
+        )["ConnectionArn"]
+
+    def arn(value: Any) -> str:
+        # The ARNs of what was just created carry ids moto chose.
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            target, attribute = value["Fn::GetAtt"]
+            if attribute == "Arn" and target in created:
+                return created[target]
+        return str(stack.resolve(value))
+
+    for lid in stack.of_type("AWS::Events::ApiDestination"):
+        raw = stack.resources[lid]["Properties"]
+        created[lid] = events.create_api_destination(
+            Name=f"{stack.name}-{lid}",
+            ConnectionArn=arn(raw["ConnectionArn"]),
+            InvocationEndpoint=str(stack.resolve(raw["InvocationEndpoint"])),
+            HttpMethod=raw["HttpMethod"],
+        )["ApiDestinationArn"]
+    for lid in stack.of_type("AWS::Events::Rule"):
+        raw = stack.resources[lid]["Properties"]
+        bus = str(stack.resolve(raw.get("EventBusName", "default")))
+        name = f"{stack.name}-{lid}"
+        events.put_rule(
+            Name=name, EventBusName=bus, EventPattern=json.dumps(stack.resolve(raw["EventPattern"]))
+        )
+        targets = [{"Id": t["Id"], "Arn": arn(t["Arn"])} for t in raw.get("Targets", [])]
+        events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+
+
+def install() -> None:
+    """Make moto's rules deliver to API destinations (once per process)."""
+    global _installed
+    import moto
+    from moto.events.models import Rule
+
+    with _lock:
+        if _installed:
+            return
+        source = inspect.getsource(Rule.send_to_targets)
+        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+        if moto.__version__ != MOTO_VERSION or digest != EXPECTED_SOURCE:
+            raise MotoChangedError(
+                f"moto {moto.__version__} (Rule.send_to_targets {digest}): the webhook delivery "
+                f"was written for moto {MOTO_VERSION} ({EXPECTED_SOURCE}); read the new code, "
+                "then update workflow/local/eventbridge.py"
+            )
+        original = Rule.send_to_targets
+
+        @functools.wraps(original)
+        def send_to_targets(self: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+            original(self, event, transform_input)
+            if not self.event_pattern.matches_event(event):
+                return
+            for target in self.targets:
+                if ":api-destination/" in target["Arn"]:
+                    request = _request(self.account_id, self.region_name, target["Arn"], event)
+                    _deliveries.submit(_deliver, *request)
+
+        Rule.send_to_targets = send_to_targets
+        _installed = True
+
+
+def _request(
+    account: str, region: str, destination_arn: str, event: dict[str, Any]
+) -> tuple[str, str, dict[str, str], bytes]:
+    """What EventBridge sends an API destination: the event, with the connection's key."""
+    from moto.events.models import events_backends
+
+    backend = events_backends[account][region]
+    destination = backend.destinations[destination_arn.split("/")[1]]
+    connection = next(
+        c for c in backend.connections.values() if c.arn == destination.connection_arn
+    )
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    key = (connection.auth_parameters or {}).get("ApiKeyAuthParameters")
+    if key:
+        headers[key["ApiKeyName"]] = key["ApiKeyValue"]
+    body = dict(event)
+    if isinstance(body.get("time"), int | float):
+        body["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(body["time"]))
+    body.pop("ingestion-time", None)
+    endpoint = destination.invocation_endpoint
+    return endpoint, destination.http_method, headers, json.dumps(body).encode()
+
+
+def _deliver(url: str, method: str, headers: dict[str, str], body: bytes) -> None:
+    pause = FIRST_PAUSE
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            request = urllib.request.Request(url, data=body, headers=headers, method=method)
+            with urllib.request.urlopen(request, timeout=5):
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 and exc.code != 429:
+                logger.warning("webhook %s refused an event: HTTP %s", url, exc.code)
+                return
+        except OSError:
+            pass
+        if attempt < ATTEMPTS:
+            time.sleep(pause)
+            pause *= 2
+    logger.warning("webhook %s did not take an event after %d tries", url, ATTEMPTS)
