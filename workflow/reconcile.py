@@ -56,7 +56,9 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
             version = ingest.head(key, Pin(None, etag)).get("VersionId")
         except SourceChangedError:
             continue  # replaced since the listing: the newer upload is the next run's
-        records.append(_upload_record(ingest.name, key, etag, int(item["Size"]), version))
+        records.append(
+            _upload_record(ingest.name, key, etag, int(item["Size"]), version, item["LastModified"])
+        )
     started = start_jobs(records, settings, clients)
     segments = _unprocessed_segments(ingest, output, settings, clients, oldest, newest)
     return {
@@ -83,7 +85,14 @@ def _unprocessed_segments(
         return []
     table = StreamTable(clients.dynamodb, settings.live_table)
     return [
-        _upload_record(ingest.name, item["Key"], item["ETag"].strip('"'), int(item["Size"]), None)
+        _upload_record(
+            ingest.name,
+            item["Key"],
+            item["ETag"].strip('"'),
+            int(item["Size"]),
+            None,
+            item["LastModified"],
+        )
         for item in unprocessed_segments(ingest, output, table, oldest, newest)
     ]
 
@@ -99,7 +108,7 @@ def _has_job(job: str, settings: Settings, clients: Clients, output: Bucket) -> 
 
 
 def _upload_record(
-    bucket: str, key: str, etag: str, size: int, version: str | None
+    bucket: str, key: str, etag: str, size: int, version: str | None, uploaded: Any
 ) -> dict[str, Any]:
     """The S3 event record S3 would have sent for this upload."""
     obj: dict[str, Any] = {"key": quote_plus(key), "size": size, "eTag": etag}
@@ -108,5 +117,6 @@ def _upload_record(
     return {
         "eventSource": "aws:s3",
         "eventName": "ObjectCreated:Put",
+        "eventTime": uploaded.isoformat(timespec="milliseconds"),
         "s3": {"bucket": {"name": bucket}, "object": obj},
     }

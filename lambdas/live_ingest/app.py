@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow.live import ingest
+from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
 
@@ -21,6 +22,7 @@ clients = Clients(
 )
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:

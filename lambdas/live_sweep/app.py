@@ -7,6 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow.live import sweep
+from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
 
@@ -17,6 +18,7 @@ clients = Clients(
 )
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A scheduled event says when it was due ("time"); an invocation by hand may not.

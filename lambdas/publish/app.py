@@ -7,6 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.vod import publish
@@ -20,6 +21,7 @@ clients = Clients(
 )
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.thread_safe_append_keys(job_id=event["job_id"])

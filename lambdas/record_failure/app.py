@@ -6,6 +6,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.vod import failure
@@ -15,6 +16,7 @@ settings = Settings.from_env()
 clients = Clients(s3=boto3.client("s3"), events=boto3.client("events"))
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.thread_safe_append_keys(job_id=event["job_id"])

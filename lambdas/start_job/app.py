@@ -7,6 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.vod import start
@@ -16,6 +17,7 @@ settings = Settings.from_env()
 clients = Clients(s3=None, sfn=boto3.client("stepfunctions"))
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from tests import emf
 from tests.outcomes import check, logged, types
 from tests.webhook import API_KEY, API_KEY_HEADER, Webhook
+from workflow import metrics
 
 
 def resolve(engine: Any, url: str) -> int:
@@ -95,3 +97,30 @@ def _publish_input(engine: Any, job_id: str) -> dict[str, Any]:
     sfn = engine.client("stepfunctions")
     arn = engine.endpoints.state_machine_arn.replace(":stateMachine:", ":execution:")
     return dict(json.loads(sfn.describe_execution(executionArn=f"{arn}:{job_id}")["input"]))
+
+
+def test_every_metric_record_is_valid_emf_and_the_jobs_add_up(engine: Any) -> None:
+    # GIVEN every EMF record the functions wrote this session (the jobs above among them)
+    found = emf.records(engine.log_file)
+    assert found, "no function wrote a metric record"
+    # THEN each is valid EMF, in vidflow's namespace, with low-cardinality dimensions only
+    for function, record in found:
+        emf.check(record)
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "vidflow", function
+            dimensions = {d for dims in directive["Dimensions"] for d in dims}
+            assert dimensions <= {"service", "Stack", "ErrorName"}, (function, dimensions)
+            assert {m["Name"] for m in directive["Metrics"]} <= set(metrics.NAMES), function
+    # AND every job started was counted once, and ended counted once: succeeded or failed
+    started = [job for _, record in found if "JobsStarted" in record for job in record["job_ids"]]
+    ended = {
+        job: emf.total(found, "JobsSucceeded", job_id=job)
+        + emf.total(found, "JobsFailed", job_id=job)
+        for job in set(started)
+    }
+    assert sorted(started) == sorted(set(started))
+    finished = [job for job, count in ended.items() if count]
+    assert finished and all(ended[job] == 1 for job in finished), ended
+    # AND a failure is also counted by its error's name
+    by_error = [r for _, r in found if "ErrorName" in r]
+    assert {r["ErrorName"] for r in by_error} >= {"NotAVideoError"}

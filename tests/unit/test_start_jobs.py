@@ -49,6 +49,7 @@ def record(
     return {
         "eventSource": "aws:s3",
         "eventName": "ObjectCreated:Put",
+        "eventTime": "2026-11-30T12:00:00.123Z",
         "s3": {
             "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
             "object": {"key": key, "size": size, "eTag": etag},
@@ -81,6 +82,7 @@ def test_an_upload_starts_one_execution_with_the_source() -> None:
             "etag": "9e107d9d",
             "version_id": None,
             "size": 5_000_000,
+            "uploaded_at": "2026-11-30T12:00:00.123Z",
         },
     }
     assert started == [{"job_id": expected_id, "key": "uploads/clip.mp4", "started": True}]

@@ -52,7 +52,12 @@ def on_ingest(
             payload = {
                 "stream": stream,
                 "sequence": sequence,
-                "source": {"bucket": bucket, "key": key, "etag": etag},
+                "source": {
+                    "bucket": bucket,
+                    "key": key,
+                    "etag": etag,
+                    "uploaded_at": record.get("eventTime"),
+                },
             }
             # Noted before the segment's job starts, so no publish can start the stream
             # above it.

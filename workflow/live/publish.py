@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import uuid
+from datetime import datetime
 from typing import Any
 
-from workflow import events
+from workflow import events, metrics
 from workflow.failures import FailureRecord
 from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
@@ -50,23 +51,39 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         arrival = {"duration": None, "at": clients.clock(), "failed": True, "error": failure.error}
     else:
         result, probed = event["result"], event.get("segment") or {}
+        uploaded = (event.get("source") or {}).get("uploaded_at")
         arrival = {
             "duration": result["duration"],
             "at": clients.clock(),
             "failed": False,
             "bytes": result["bytes"],
+            # When S3 took the upload: where the segment's latency counts from.
+            **({"uploaded": datetime.fromisoformat(uploaded).timestamp()} if uploaded else {}),
             # Where the probe found it on the source's clock, and its form: what decides
             # whether it continues the segment before (absent from an older job's probe).
             **{k: v for k, v in probed.items() if k in ("start", "end", "form") and v is not None},
         }
     new = table.record_arrival(stream, sequence, arrival)
-    table.count_change(stream)
+    record = table.count_change(stream)
+    metrics.about(stream=stream, sequence=sequence)
+    if not new:
+        metrics.count(metrics.LIVE_DUPLICATE_SEGMENTS)
+    elif _already_passed(record, sequence):
+        metrics.count(metrics.LIVE_LATE_SEGMENTS)
     outcome = advance_stream(stream, settings, clients)
     if failure is not None:
         cause = f"segment {sequence}: {failure.cause}"
         return {"stream": stream, "sequence": sequence, "error": failure.error, "cause": cause,
                 **outcome}  # fmt: skip
     return {"stream": stream, "sequence": sequence, "duplicate": not new, **outcome}
+
+
+def _already_passed(record: StreamRecord, sequence: int) -> bool:
+    """Whether the playlists went past ``sequence`` before it came (shown as a gap)."""
+    if not record.state:
+        return False
+    shown = rules.LivePlaylist.from_dict(record.state).next_sequence
+    return shown is not None and sequence < shown
 
 
 def advance_stream(
@@ -123,7 +140,8 @@ def _advance_once(
         if record.state
         else rules.LivePlaylist(first_sequence=config.first_sequence)
     )
-    arrivals = _arrivals(table.arrivals(stream, before.next_sequence or 0), config)
+    stored = table.arrivals(stream, before.next_sequence or 0)
+    arrivals = _arrivals(stored, config)
     after = rules.advance(
         before,
         arrivals,
@@ -140,12 +158,29 @@ def _advance_once(
         recording = publish_recording(stream, table, output, config, after) if after.ended else None
         # Announced before the state is saved: a writer that dies in between leaves the
         # same change for the next one, whose announcements the markers make no-ops.
-        for outcome in _outcomes(stream, before, after, arrivals, recording, output, settings,
-                                 clients):  # fmt: skip
-            events.announce(outcome, settings.event_bus, output, clients)
+        found = _outcomes(stream, before, after, arrivals, recording, output, settings, clients)
+        for outcome in found:
+            announced = events.announce(outcome, settings.event_bus, output, clients)
+            if announced and outcome.detail_type == events.LIVE_STREAM_GAP:
+                metrics.count(metrics.LIVE_GAPS)
+        _measure_latency(before, after, stored, clients.clock())
     if table.save(stream, owner, after.to_dict(), record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+
+
+def _measure_latency(
+    before: rules.LivePlaylist,
+    after: rules.LivePlaylist,
+    stored: dict[int, dict[str, Any]],
+    now: float,
+) -> None:
+    """Each segment this change put in every rung's playlist: seconds since its upload."""
+    shown = before.next_sequence
+    for entry in after.entries:
+        arrival = stored.get(entry.sequence) or {}
+        if (shown is None or entry.sequence >= shown) and not entry.gap and "uploaded" in arrival:
+            metrics.seconds(metrics.LIVE_SEGMENT_LATENCY, max(now - arrival["uploaded"], 0.0))
 
 
 def _outcomes(

@@ -132,17 +132,7 @@ class StreamTable:
         item = self.client.get_item(
             TableName=self.name, Key=self._key(stream, STREAM_ITEM), ConsistentRead=True
         ).get("Item")
-        if item is None:
-            return None
-        return StreamRecord(
-            config=json.loads(item["config"]["S"]) if "config" in item else None,
-            state=json.loads(item["state"]["S"]) if "state" in item else None,
-            ending=json.loads(item["ending"]["S"]) if "ending" in item else None,
-            pending=int(item["pending"]["N"]),
-            closed="open" not in item,
-            lowest_upload=int(item["lowest_upload"]["N"]) if "lowest_upload" in item else None,
-            reconciled=int(item["reconciled"]["N"]) if "reconciled" in item else 0,
-        )
+        return None if item is None else _record(item)
 
     def record_arrival(self, stream: str, sequence: int, arrival: dict[str, Any]) -> bool:
         """Store a segment's arrival; False if it was already there (a duplicate)."""
@@ -194,16 +184,19 @@ class StreamTable:
             return False
         return True
 
-    def count_change(self, stream: str) -> None:
-        """Say that something changed which the playlists' writer must look at."""
-        self.client.update_item(
+    def count_change(self, stream: str) -> StreamRecord:
+        """Say that something changed which the playlists' writer must look at; returns
+        the stream's record as of then (an update returns its item at no extra cost)."""
+        item = self.client.update_item(
             TableName=self.name,
             Key=self._key(stream, STREAM_ITEM),
             UpdateExpression="ADD pending :one",
             ConditionExpression="attribute_exists(#s)",
             ExpressionAttributeNames={"#s": "stream"},
             ExpressionAttributeValues={":one": {"N": "1"}},
-        )
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return _record(item)
 
     def acquire(self, stream: str, owner: str, now: float, lease_seconds: float) -> bool:
         """Take the stream's writer lease if nobody holds a live one."""
@@ -293,3 +286,15 @@ class StreamTable:
             )
             for item in page.get("Items", [])
         ]
+
+
+def _record(item: dict[str, Any]) -> StreamRecord:
+    return StreamRecord(
+        config=json.loads(item["config"]["S"]) if "config" in item else None,
+        state=json.loads(item["state"]["S"]) if "state" in item else None,
+        ending=json.loads(item["ending"]["S"]) if "ending" in item else None,
+        pending=int(item["pending"]["N"]),
+        closed="open" not in item,
+        lowest_upload=int(item["lowest_upload"]["N"]) if "lowest_upload" in item else None,
+        reconciled=int(item["reconciled"]["N"]) if "reconciled" in item else 0,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from workflow import metrics
 from workflow.live.publish import advance_stream
 from workflow.live.store import StreamTable
 from workflow.runtime import Clients
@@ -21,9 +22,8 @@ def sweep(settings: Settings, clients: Clients, scheduled: str | None = None) ->
     """
     now = datetime.fromisoformat(scheduled).timestamp() if scheduled else None
     table = StreamTable(clients.dynamodb, settings.live_table)
+    streams = table.open_streams()
+    metrics.count(metrics.LIVE_OPEN_STREAMS, len(streams))
     return {
-        "streams": {
-            stream: advance_stream(stream, settings, clients, now)
-            for stream in table.open_streams()
-        }
+        "streams": {stream: advance_stream(stream, settings, clients, now) for stream in streams}
     }

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workflow import metrics
 from workflow.media import encode, runner
 from workflow.media.rungs import encode_chunk, split_cmaf
 from workflow.runtime import Deadline, memory_mb, scratch_dir
@@ -67,4 +68,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
         memory_mb=memory_mb(),
     )
     work.output.put_json(work.paths.result_key(result.item), result.to_dict())
+    metrics.about(job_id=work.paths.job_id, item=result.item)
+    if result.encode_seconds:
+        metrics.amount(metrics.ENCODE_SPEED, chunk.duration / result.encode_seconds)
     return {"item": result.item, "seconds": round(time.monotonic() - began, 3)}

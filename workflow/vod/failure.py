@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from workflow import events
+from workflow import events, metrics
 from workflow.failures import FailureRecord
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -40,7 +40,9 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
             first = output.get_json(item_errors[0])
             failure = replace(failure, error=first["error"], cause=first["cause"])
     output.put_json(paths.failure_key, failure.to_dict())
-    events.announce(events.job_failed(failure.to_dict()), settings.event_bus, output, clients)
+    if events.announce(events.job_failed(failure.to_dict()), settings.event_bus, output, clients):
+        metrics.about(job_id=paths.job_id)
+        metrics.job_failed(failure.error)
     if not output.exists(paths.master_key):
         output.delete_prefix(paths.output_prefix)
     output.delete_prefix(paths.scratch_prefix)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from workflow import events, prices
+from workflow import events, metrics, prices
 from workflow.errors import IncompleteOutputError, TranscodeError
 from workflow.formats import dash, hls
 from workflow.formats.manifest import build_manifest
@@ -100,8 +101,28 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         manifest, output.name, paths.output_prefix, settings.playback_base_url,
         _compute_usd([*chunks, *pieces]),
     )  # fmt: skip
-    events.announce(published, settings.event_bus, output, clients)
+    if events.announce(published, settings.event_bus, output, clients):
+        # Counted with the announcement, so a Publish run again counts nothing twice.
+        _count_published(manifest, len(_retried(output, paths, results)), clients)
     return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
+
+
+def _count_published(manifest: dict[str, Any], retried: int, clients: Clients) -> None:
+    minutes = manifest["duration"] / 60
+    metrics.about(job_id=manifest["job_id"])
+    metrics.count(metrics.JOBS_SUCCEEDED)
+    metrics.amount(metrics.SOURCE_MINUTES, minutes)
+    metrics.amount(metrics.OUTPUT_MINUTES, minutes * len(manifest["renditions"]))
+    metrics.count(metrics.ITEMS_RETRIED, retried)
+    uploaded = manifest["source"].get("uploaded_at")
+    if uploaded:
+        waited = clients.clock() - datetime.fromisoformat(uploaded).timestamp()
+        metrics.seconds(metrics.UPLOAD_TO_PUBLISHED, max(waited, 0.0))
+
+
+def _retried(output: Bucket, paths: JobPaths, results: dict[str, Any]) -> list[str]:
+    """The work items that failed an attempt (an error record) and then succeeded."""
+    return [k for k in output.keys(paths.errors_prefix) if Path(k).stem in results]
 
 
 def _compute_usd(results: list[SegmentsResult]) -> float:

@@ -27,6 +27,8 @@ class Source:
     etag: str = ""
     version_id: str | None = None
     size: int = 0
+    # When S3 says the upload was made (its event's time, ISO 8601), if it said.
+    uploaded_at: str | None = None
 
     @property
     def pin(self) -> Pin:
@@ -44,6 +46,7 @@ class Source:
             etag=data.get("etag") or "",
             version_id=data.get("version_id"),
             size=int(data.get("size") or 0),
+            uploaded_at=data.get("uploaded_at"),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_plus
 
+from workflow import metrics
 from workflow.errors import UploadOptionError
 from workflow.media import subtitles
 from workflow.runtime import Clients, start_once
@@ -40,11 +41,16 @@ def start_jobs(
             etag=uploaded.get("eTag", ""),
             version_id=uploaded.get("versionId"),
             size=int(uploaded.get("size", 0)),
+            uploaded_at=record.get("eventTime"),
         )
         job = job_id(source.bucket, key, source.etag)
         payload = {"job_id": job, "source": source.to_dict()}
         new = start_once(clients, settings.state_machine_arn, job, payload)
         started.append({"job_id": job, "key": key, "started": new})
+    new_jobs = [s["job_id"] for s in started if s["started"]]
+    if new_jobs:
+        metrics.about(job_ids=new_jobs)
+        metrics.count(metrics.JOBS_STARTED, len(new_jobs))
     return started
 
 
