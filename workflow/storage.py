@@ -14,6 +14,7 @@ from typing import Any
 import botocore.exceptions
 
 from workflow.errors import SourceChangedError, TransientError
+from workflow.tracing import subsegment
 
 _RETRYABLE_CODES = {
     "SlowDown",
@@ -185,7 +186,8 @@ class Bucket:
         )
 
     def download(self, key: str, path: Path) -> Path:
-        self.client.download_file(self.name, key, str(path))
+        with subsegment("s3 download"):
+            self.client.download_file(self.name, key, str(path))
         return path
 
     def upload(self, path: Path, key: str) -> None:
@@ -194,7 +196,10 @@ class Bucket:
 
     def upload_all(self, files: Mapping[str, Path]) -> None:
         """Upload every ``key: path`` pair, several at once."""
-        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+        with (
+            subsegment("s3 upload", objects=len(files)),
+            ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool,
+        ):
             list(pool.map(lambda pair: self.upload(pair[1], pair[0]), files.items()))
 
     def put_all(self, bodies: Mapping[str, bytes]) -> None:

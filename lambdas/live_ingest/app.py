@@ -11,6 +11,7 @@ from workflow.live import ingest
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.tracing import tracer
 
 logger = Logger()
 settings = Settings.from_env()
@@ -22,6 +23,7 @@ clients = Clients(
 )
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
 @event_source(data_class=S3Event)

@@ -9,13 +9,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from workflow.live import probe
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
+from workflow.tracing import identify, tracer
 
 logger = Logger()
 settings = Settings.from_env()
 clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.thread_safe_append_keys(stream=event["stream"], sequence=event["sequence"])
+    identify(logger, stream=event["stream"], sequence=event["sequence"])
     return probe.probe_segment(event, settings, clients, time_left(context))

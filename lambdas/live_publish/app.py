@@ -10,6 +10,7 @@ from workflow.live import publish
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.tracing import identify, tracer
 
 logger = Logger()
 settings = Settings.from_env()
@@ -18,8 +19,9 @@ clients = Clients(
 )
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.thread_safe_append_keys(stream=event["stream"], sequence=event["sequence"])
+    identify(logger, stream=event["stream"], sequence=event["sequence"])
     return publish.publish_segment(event, settings, clients)

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
+from workflow.tracing import identify, tracer
 from workflow.vod import probe
 
 logger = Logger()
@@ -15,7 +16,8 @@ settings = Settings.from_env()
 clients = Clients(s3=boto3.client("s3"))
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.thread_safe_append_keys(job_id=event["job_id"])
+    identify(logger, job_id=event["job_id"])
     return probe.probe_source(event, settings, clients, time_left(context))

@@ -10,6 +10,7 @@ from botocore.config import Config
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.tracing import identify, tracer
 from workflow.vod import publish
 
 logger = Logger()
@@ -21,8 +22,9 @@ clients = Clients(
 )
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.thread_safe_append_keys(job_id=event["job_id"])
+    identify(logger, job_id=event["job_id"])
     return publish.publish(event, settings, clients)

@@ -10,6 +10,7 @@ from workflow import reconcile
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.tracing import tracer
 
 logger = Logger()
 settings = Settings.from_env()
@@ -18,6 +19,7 @@ clients = Clients(
 )
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.tracing import tracer
 from workflow.vod import start
 
 logger = Logger()
@@ -17,6 +18,7 @@ settings = Settings.from_env()
 clients = Clients(s3=None, sfn=boto3.client("stepfunctions"))
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
 @event_source(data_class=S3Event)

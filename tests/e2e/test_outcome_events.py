@@ -124,3 +124,36 @@ def test_every_metric_record_is_valid_emf_and_the_jobs_add_up(engine: Any) -> No
     # AND a failure is also counted by its error's name
     by_error = [r for _, r in found if "ErrorName" in r]
     assert {r["ErrorName"] for r in by_error} >= {"NotAVideoError"}
+
+
+def test_every_step_of_a_job_is_traced_with_its_job_and_its_ffmpeg_runs(
+    clip: Any, engine: Any, run_job: Any
+) -> None:
+    # GIVEN a job run through the stack, whose functions send X-Ray segments
+    run = run_job(clip("long_gop"))
+    assert run.status == "SUCCEEDED"
+    documents = engine.traces.documents()
+    # THEN each step's handler subsegment is annotated with the job id
+    mine = [d for d in _walk(documents) if d.get("annotations", {}).get("job_id") == run.job_id]
+    assert {d["annotations"].get("Service") for d in mine} == {"vidflow"}
+    assert {d["name"] for d in mine} == {"## handler"}
+    traces = {d["trace_id"] for d in mine}
+    # AND its S3 calls are subsegments too (botocore is patched)
+    assert "s3" in {d["name"] for d in _walk(documents) if d["trace_id"] in traces}
+    # AND the chunk jobs' ffmpeg runs are subsegments of those traces
+    ffmpeg = [d for d in _walk(documents) if d["name"] == "## ffmpeg" and d["trace_id"] in traces]
+    assert ffmpeg
+    assert all(d["end_time"] >= d["start_time"] for d in ffmpeg)
+
+
+def _walk(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every (sub)segment, nested ones too, each with its trace id."""
+    found = []
+    stack = [(d, d.get("trace_id")) for d in documents]
+    while stack:
+        document, trace = stack.pop()
+        found.append({**document, "trace_id": document.get("trace_id", trace)})
+        stack.extend(
+            (child, document.get("trace_id", trace)) for child in document.get("subsegments", [])
+        )
+    return found

@@ -106,6 +106,8 @@ def serve() -> int:
             answer({"result": json.dumps(_introspection())})
             continue
         context = Context(request["request_id"], request["deadline_ms"])
+        # Lambda's runtime gives each invocation its trace header this way.
+        os.environ["_X_AMZN_TRACE_ID"] = request.get("trace_id", "")
         began = time.monotonic()
         try:
             result = handler(request["event"], context)

@@ -44,6 +44,7 @@ from workflow.local.origin import Origin
 from workflow.local.parameters import check as check_parameters
 from workflow.local.ranged_get import install as install_ranged_get
 from workflow.local.template import Stack
+from workflow.local.xray import TraceDaemon
 
 LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
 LOCAL_SECRET_ACCESS_KEY = "vidflow-local-secret-do-not-log"
@@ -231,6 +232,8 @@ class LocalEngine:
         self._stopping = threading.Event()
         self._server: Any = None
         self._origin: Origin | None = None
+        # The functions' X-Ray segments, as the daemon beside a Lambda would receive them.
+        self.traces: TraceDaemon | None = None
         self.endpoints: Endpoints | None = None
 
     def _logical_id(self, name: str) -> str | None:
@@ -256,9 +259,10 @@ class LocalEngine:
         endpoint = f"http://{host}:{port}"
         os.environ["MOTO_PORT"] = str(port)
         use_local_stack(endpoint, self.stack.region)
+        self.traces = TraceDaemon()
         self.lambdas = built_runtime(
             self.stack,
-            local_function_env(endpoint),
+            {**local_function_env(endpoint), "AWS_XRAY_DAEMON_ADDRESS": self.traces.address},
             log_file=self.log_file,
             faults=self.faults,
             max_workers=self.max_workers,
@@ -303,6 +307,8 @@ class LocalEngine:
                 stopping.callback(self._origin.stop)
             if self.lambdas is not None:
                 stopping.callback(self.lambdas.stop)
+            if self.traces is not None:
+                stopping.callback(self.traces.stop)
 
     def arm(self, spec: str) -> FaultPlan:
         """Replace the armed faults with ``spec``'s; returns the plan, to read what fired."""

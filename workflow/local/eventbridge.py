@@ -103,7 +103,7 @@ def install() -> None:
         original = Rule.send_to_targets
 
         @functools.wraps(original)
-        def send_to_targets(self: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+        def send_to_targets(self: Any, event: Any, transform_input: bool = True) -> None:
             original(self, event, transform_input)
             if not self.event_pattern.matches_event(event):
                 return
@@ -112,7 +112,7 @@ def install() -> None:
                     request = _request(self.account_id, self.region_name, target["Arn"], event)
                     _deliveries.submit(_deliver, *request)
 
-        Rule.send_to_targets = send_to_targets
+        Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
         _installed = True
 
 

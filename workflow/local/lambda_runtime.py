@@ -42,6 +42,7 @@ from typing import Any, TextIO
 from workflow.local.build import Interpreter
 from workflow.local.faults import FaultPlan
 from workflow.local.template import Function, Stack
+from workflow.local.xray import trace_header
 
 log = logging.getLogger("vidflow.lambda")
 
@@ -178,6 +179,7 @@ class Worker:
             "event": json.loads(event_json),
             "request_id": request_id,
             "deadline_ms": int(time.time() * 1000) + function.timeout * 1000,
+            "trace_id": trace_header(),
         }
         return self.ask(request, deadline, on_tick)
 

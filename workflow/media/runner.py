@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workflow.errors import ConfigurationError, TranscodeError, TranscodeInterruptedError
+from workflow.tracing import subsegment
 
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 # ffmpeg failing to reach its source (S3) says nothing about the file: retry those.
@@ -87,8 +88,14 @@ def run_ffmpeg(
     """Run one ffmpeg command (never through a shell) within ``timeout`` seconds.
 
     With ``on_progress``, ffmpeg reports as it goes and each report's seconds encoded are
-    passed on, from another thread; every call has returned by the time this does.
+    passed on, from another thread; every call has returned by the time this does. The run
+    is a subsegment of the invocation's trace.
     """
+    with subsegment("ffmpeg"):
+        _run(args, timeout, on_progress)
+
+
+def _run(args: Sequence[str], timeout: float, on_progress: ProgressCallback | None) -> None:
     command = list(args)
     if on_progress is not None:
         command[1:1] = PROGRESS_ARGS
