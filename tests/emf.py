@@ -4,11 +4,12 @@ CloudWatch_Embedded_Metric_Format_Specification.html)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+
+from workflow.cli.dashboard import emf_record
 
 UNITS = [
     "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
@@ -85,13 +86,8 @@ def records(log_file: Path) -> list[tuple[str, dict[str, Any]]]:
     found = []
     for line in log_file.read_text().splitlines():
         function, _, text = line.partition("] ")
-        if '"_aws"' not in text:
-            continue
-        try:
-            record = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "_aws" in record:
+        record = emf_record(text)
+        if record is not None:
             found.append((function.lstrip("["), record))
     return found
 

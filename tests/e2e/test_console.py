@@ -252,3 +252,24 @@ def test_the_console_answers_only_requests_for_its_own_address(
         assert status(stranger) == 403, stranger
     for own in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
         assert status(own) == 200, own
+
+
+def test_the_metrics_panel_counts_the_jobs_from_the_functions_metric_records(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any
+) -> None:
+    # GIVEN the stack ran one job that published and one that failed
+    _, url, _ = console
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(url)
+    # THEN the panel, computed from the EMF records in the functions' log group, says so
+    # (the engine ships the functions' log lines there every half second)
+    page.wait_for_function(
+        "document.querySelector('[data-metric=\"failed\"]')?.textContent === '1'", timeout=30000
+    )
+    assert page.locator('[data-metric="started"]').inner_text() == "2"
+    assert page.locator('[data-metric="succeeded"]').inner_text() == "1"
+    assert page.locator('[data-metric="failure-rate"]').inner_text() == "50.0 %"
+    assert float(page.locator('[data-metric="source-minutes"]').inner_text()) > 0
+    assert page.locator('[data-error="NotAVideoError"]').inner_text() == "1"
+    page.screenshot(path=str(SHOTS / "metrics.png"), full_page=True)
+    page.close()

@@ -71,6 +71,8 @@ class ConsoleServer(LocalHTTPServer):
                     "executions": self.monitor.executions(status),
                     "streams": self.monitor.streams(),
                 }
+            elif name == "metrics":
+                value = self.monitor.metrics()
             elif name == "execution" and "arn" in query:
                 value = self.monitor.execution(query["arn"])
             else:

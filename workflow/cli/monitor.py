@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from workflow.cli import dashboard
 from workflow.cli.billing import VodBilling
 from workflow.media.audio_pieces import AudioPiece
 from workflow.storage import Bucket
@@ -70,6 +72,9 @@ class Monitor:
     output_bucket: str
     # What a VOD job is billed for, from the template: prices its cost estimate.
     billing: VodBilling
+    # The functions' log group and a CloudWatch Logs client: the metrics panel's source.
+    logs: Any = None
+    function_log_group: str | None = None
     _described: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A work item's result record is written once: read each once, not on every refresh.
     _results: dict[str, Any] = field(default_factory=dict)
@@ -289,6 +294,15 @@ class Monitor:
             return self.output.get_json(key)
         except (self.s3.exceptions.NoSuchKey, self.s3.exceptions.ClientError):
             return None
+
+    def metrics(self, hours: int = 24) -> dict[str, Any]:
+        """The metrics panel over the last ``hours``, from the functions' EMF records."""
+        now_ms = int(time.time() * 1000)
+        if self.logs is None or self.function_log_group is None:
+            return dashboard.summarise([], now_ms, hours)
+        since = now_ms - hours * dashboard.HOUR_MS
+        records = dashboard.read_records(self.logs, self.function_log_group, since)
+        return dashboard.summarise(records, now_ms, hours)
 
     def streams(self) -> list[dict[str, Any]]:
         """Live streams with published playlists, and whether each has closed."""

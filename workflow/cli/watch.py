@@ -85,18 +85,22 @@ def _monitor(args: argparse.Namespace) -> Any:
             project_root(), name=args.stack_name, region=session.region_name, account=account
         )
         sfn, s3 = session.client("stepfunctions"), session.client("s3")
+        logs = session.client("logs")
     else:
         if not reachable(args.endpoint_url):
             return None
         stack = local_stack(args)
         use_local_stack(args.endpoint_url, stack.region)
         sfn, s3 = boto3.client("stepfunctions"), boto3.client("s3")
+        logs = boto3.client("logs")
     return Monitor(
         sfn=sfn,
         s3=s3,
         stack=stack.name,
         output_bucket=stack.outputs()["OutputBucketName"],
         billing=VodBilling.from_stack(stack),
+        logs=logs,
+        function_log_group=stack.function_log_group(),
     )
 
 

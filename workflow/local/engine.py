@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -39,7 +40,7 @@ from workflow.local.build import ensure_built, find_interpreter, runtime_folder
 from workflow.local.eventbridge import create as create_event_resources
 from workflow.local.eventbridge import install as install_webhooks
 from workflow.local.faults import FaultPlan, parse
-from workflow.local.lambda_runtime import LambdaRuntime
+from workflow.local.lambda_runtime import LambdaRuntime, LogLine
 from workflow.local.origin import Origin
 from workflow.local.parameters import check as check_parameters
 from workflow.local.ranged_get import install as install_ranged_get
@@ -269,6 +270,9 @@ class LocalEngine:
         )
         self._install_hooks()
         self._create_resources()
+        group = self.stack.function_log_group()
+        if group is not None:
+            self.lambdas.log.ship(functools.partial(_send_logs, self.client("logs"), group))
         outputs = self.stack.outputs()
         self._origin = self._start_origin(outputs["OutputBucketName"])
         self.endpoints = Endpoints(
@@ -549,6 +553,20 @@ def _with_version_id(make_event: Callable[..., dict[str, Any]]) -> Callable[...,
         return body
 
     return event
+
+
+def _send_logs(logs: Any, group: str, lines: list[LogLine]) -> None:
+    """Put the functions' log lines in their log group, a stream per function, as Lambda
+    does (CloudWatch takes no empty message)."""
+    by_function: dict[str, list[dict[str, Any]]] = {}
+    for name, at, message in lines:
+        if message:
+            by_function.setdefault(name, []).append({"timestamp": at, "message": message})
+    for name, events in by_function.items():
+        stream = f"local/[$LATEST]{name}"
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
 
 
 def _retry_sleep(seconds: float) -> None:

@@ -100,20 +100,47 @@ def _error(error_type: str, message: str) -> dict[str, Any]:
     return {"errorType": error_type, "errorMessage": message}
 
 
+# One line sent to CloudWatch Logs: the function's name, when (ms), the line.
+LogLine = tuple[str, int, str]
+
+
 class FunctionLog:
-    """The functions' log group: one file (or stderr), a line per line a worker printed."""
+    """The functions' log: one file (or stderr), a line per line a worker printed; and,
+    once ``ship`` is called, the same lines in the template's log group, as Lambda sends
+    them, a batch every ``SHIP_SECONDS``."""
+
+    SHIP_SECONDS = 0.5
 
     def __init__(self, path: Path | None) -> None:
         self._lock = threading.Lock()
         self._stream: TextIO = path.open("a", buffering=1) if path else sys.stderr
         self._owned = path is not None
+        self._pending: list[LogLine] = []
+        self._shipping = threading.Event()
 
     def write(self, function: Function, line: str) -> None:
         with self._lock:
             if not self._stream.closed:
                 self._stream.write(f"[{function.logical_id}] {line.rstrip()}\n")
+            if self._shipping.is_set():
+                self._pending.append((function.name, int(time.time() * 1000), line.rstrip()))
+
+    def ship(self, send: Callable[[list[LogLine]], None]) -> None:
+        """From now on, hand every line to ``send`` too, in batches, on a thread of its own."""
+        self._shipping.set()
+
+        def run() -> None:
+            while self._shipping.is_set():
+                time.sleep(self.SHIP_SECONDS)
+                with self._lock:
+                    batch, self._pending = self._pending, []
+                if batch:
+                    send(batch)
+
+        threading.Thread(target=run, name="function-log-shipper", daemon=True).start()
 
     def close(self) -> None:
+        self._shipping.clear()
         if self._owned:
             self._stream.close()
 

@@ -145,6 +145,11 @@ class Stack:
             self.template.get("Globals", {}).get("Function", {}).get("Runtime", "python3.12")
         )
 
+    def function_log_group(self) -> str | None:
+        """The log group every function logs to (``Globals`` ``LoggingConfig``), if one."""
+        config = self.template.get("Globals", {}).get("Function", {}).get("LoggingConfig", {})
+        return str(self.resolve(config["LogGroup"])) if "LogGroup" in config else None
+
     def buckets(self) -> dict[str, str]:
         """Logical id -> bucket name."""
         return {lid: self.ref(lid) for lid in self.of_type("AWS::S3::Bucket")}

@@ -30,10 +30,56 @@ function schedule(fn, ms) {
   timer = setTimeout(fn, ms);
 }
 
+// ---- metrics panel: the dashboard's numbers, from the functions' EMF records ---------
+
+let metrics = null;
+let metricsAt = 0;
+
+async function latestMetrics() {
+  if (Date.now() - metricsAt > 5000) {
+    metrics = await getJSON("/api/metrics");
+    metricsAt = Date.now();
+  }
+  return metrics;
+}
+
+function metricsPanel(m) {
+  const tile = (name, value, label) =>
+    `<div class="tile"><b data-metric="${name}">${esc(value)}</b><span>${esc(label)}</span></div>`;
+  const rate = m.jobs.failure_rate == null ? "-" : `${(100 * m.jobs.failure_rate).toFixed(1)} %`;
+  const ms = (s) => (s == null ? "-" : `${Number(s).toFixed(2)} s`);
+  const peak = Math.max(1, ...m.hours.map((h) => h.started));
+  const bars = m.hours
+    .map((h) => {
+      const title = `${new Date(h.hour_start_ms).toLocaleString()}: ${h.started} started, ${h.succeeded} succeeded, ${h.failed} failed`;
+      return `<span class="bar" title="${esc(title)}" style="height:${(100 * h.started) / peak}%"></span>`;
+    })
+    .join("");
+  const errors = Object.entries(m.failures_by_error)
+    .map(([name, n]) => `<tr><td>${esc(name)}</td><td data-error="${esc(name)}">${n}</td></tr>`)
+    .join("");
+  return `<section id="metrics"><h2>Last 24 hours</h2><div class="tiles">
+      ${tile("started", m.jobs.started, "jobs started")}
+      ${tile("succeeded", m.jobs.succeeded, "published")}
+      ${tile("failed", m.jobs.failed, "failed")}
+      ${tile("failure-rate", rate, "failure rate")}
+      ${tile("source-minutes", m.minutes.source.toFixed(2), "source minutes")}
+      ${tile("output-minutes", m.minutes.output.toFixed(2), "output minutes")}
+      ${tile("latency-p50", ms(m.live.latency_p50), "live latency p50")}
+      ${tile("latency-p95", ms(m.live.latency_p95), "live latency p95")}
+      ${tile("gaps", m.live.gaps, "live gaps")}
+    </div>
+    <div class="hours" title="jobs started per hour">${bars}</div>
+    <table id="failures-by-error"><thead><tr><th>error</th><th>failed jobs</th></tr></thead>
+      <tbody>${errors || `<tr><td colspan="2" class="muted">no failures</td></tr>`}</tbody></table>
+    </section>`;
+}
+
 // ---- executions list -------------------------------------------------------------
 
 async function showList() {
   const data = await getJSON(`/api/executions${filter ? `?status=${filter}` : ""}`);
+  const panel = metricsPanel(await latestMetrics());
   document.getElementById("stack").textContent = `stack ${data.stack}`;
   const filters = ["", "RUNNING", "SUCCEEDED", "FAILED"]
     .map((s) => `<button data-filter="${s}" class="${s === filter ? "on" : ""}">${s || "all"}</button>`)
@@ -54,7 +100,7 @@ async function showList() {
         <td><a href="#/stream/${encodeURIComponent(s.stream)}">play</a></td></tr>`
     )
     .join("");
-  view.innerHTML = `
+  view.innerHTML = `${panel}
     <h2>Executions</h2>
     <div class="filters">${filters}</div>
     <table id="executions"><thead><tr><th>status</th><th>name</th><th>state machine</th>
