@@ -385,3 +385,6 @@ def test_a_stream_whose_every_segment_fails_closes_empty(engine: Any, venue: Ven
     venue.wait(closed)
     assert venue.read(StreamPaths(venue.stream).master_key) is None
     assert venue.read(f"failures/live/{venue.stream}/000000000.json") is not None
+    # AND its end is announced, with nothing to play and its one failure
+    [ended] = [check(e)["detail"] for e in logged(engine, stream=venue.stream)]
+    assert (ended["segments"], ended["gaps"], ended["urls"]) == (0, 1, {})

@@ -47,3 +47,19 @@ def test_every_problem_is_named_at_once() -> None:
     with pytest.raises(ParameterError) as raised:
         check(Stack(ROOT, overrides={"Packaging": "dash", "X264Preset": "placebo"}))
     assert len(raised.value.problems) == 2
+
+
+def test_a_webhook_without_its_api_key_is_refused_as_the_templates_rule_says() -> None:
+    hook = {"WebhookUrl": "https://example.com/hooks/vidflow"}
+    with pytest.raises(ParameterError) as raised:
+        check(Stack(ROOT, overrides=hook))
+    assert raised.value.problems == [
+        "WebhookApiKey must be set with WebhookUrl (EventBridge connections need a key value)"
+    ]
+    check(Stack(ROOT, overrides={**hook, "WebhookApiKey": "k3y"}))
+
+
+@pytest.mark.parametrize("url", ["http://example.com/hook", "ftp://127.0.0.1/x", "https://a b"])
+def test_a_webhook_must_be_https_except_on_this_machine(url: str) -> None:
+    with pytest.raises(ParameterError):
+        check(Stack(ROOT, overrides={"WebhookUrl": url, "WebhookApiKey": "k"}))

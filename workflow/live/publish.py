@@ -131,6 +131,11 @@ def _advance_once(
         state = record.state
         if ending is not None and _unplayable(table, stream, ending, record.lowest_upload):
             state = rules.LivePlaylist(first_sequence=0, ended=True).to_dict()
+            # Nothing was ever playable: it ends with no recording, its failures counted.
+            failed = sum(a["failed"] for a in table.arrivals(stream).values())
+            ended = events.live_stream_ended(stream, 0, failed, 0.0, {}, clients.utc_now())
+            output = Bucket(clients.s3, settings.output_bucket)
+            events.announce(ended, settings.event_bus, output, clients)
         if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
             return None
         return {"writer": True, "ended": bool(state and state["ended"])}

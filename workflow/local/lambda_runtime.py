@@ -134,8 +134,12 @@ class FunctionLog:
                 time.sleep(self.SHIP_SECONDS)
                 with self._lock:
                     batch, self._pending = self._pending, []
-                if batch:
+                if not batch or not self._shipping.is_set():
+                    continue
+                try:
                     send(batch)
+                except Exception as exc:  # the file keeps every line; the group may not
+                    log.warning("function log lines not put in the log group: %s", exc)
 
         threading.Thread(target=run, name="function-log-shipper", daemon=True).start()
 
