@@ -33,7 +33,12 @@ JOB_FAILED = "Job Failed"
 LIVE_STREAM_STARTED = "Live Stream Started"
 LIVE_STREAM_GAP = "Live Stream Gap"
 LIVE_STREAM_ENDED = "Live Stream Ended"
-DETAIL_TYPES = (JOB_PUBLISHED, JOB_FAILED, LIVE_STREAM_STARTED, LIVE_STREAM_GAP, LIVE_STREAM_ENDED)
+CLIP_PUBLISHED = "Clip Published"
+CLIP_FAILED = "Clip Failed"
+DETAIL_TYPES = (
+    JOB_PUBLISHED, JOB_FAILED, LIVE_STREAM_STARTED, LIVE_STREAM_GAP, LIVE_STREAM_ENDED,
+    CLIP_PUBLISHED, CLIP_FAILED,
+)  # fmt: skip
 
 MARKER_PREFIX = "announced/"
 
@@ -44,8 +49,9 @@ class EventNotSentError(TransientError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """One event: its type, whose it is (``jobs/<id>`` or ``live/<stream>``), the name that
-    makes it unique there (``published``, ``gap-17``), and what it says."""
+    """One event: its type, whose it is (``jobs/<id>``, ``live/<stream>``,
+    ``clips/<stream>/<clip>``), the name that makes it unique there (``published``,
+    ``gap-17``, ``published-<request ETag>``), and what it says."""
 
     detail_type: str
     subject: str
@@ -179,3 +185,34 @@ def live_stream_ended(
         "ended_at": at,
     }
     return Outcome(LIVE_STREAM_ENDED, f"live/{stream}", "ended", detail)
+
+
+def clip_published(
+    stream: str, clip: str, request_etag: str, manifest: dict[str, Any], urls: dict[str, str]
+) -> Outcome:
+    """``Clip Published``: a span of a stream is an asset; once per request version (the
+    same clip name asked again with another span is published, and announced, again)."""
+    source = manifest["source"]
+    detail = {
+        "stream": stream,
+        "clip": clip,
+        "from": source["from"],
+        "to": source["to"],
+        "duration_seconds": manifest["duration"],
+        "urls": urls,
+        "published_at": manifest["created_at"],
+    }
+    return Outcome(CLIP_PUBLISHED, f"clips/{stream}/{clip}", f"published-{_tag(request_etag)}",
+                   detail)  # fmt: skip
+
+
+def clip_failed(stream: str, clip: str, request_etag: str, failure: dict[str, Any]) -> Outcome:
+    """``Clip Failed``: the clip asked for was not published, and why."""
+    detail = {"stream": stream, "clip": clip, "error": failure["error"],
+              "cause": failure["cause"], "failed_at": failure["failed_at"]}  # fmt: skip
+    return Outcome(CLIP_FAILED, f"clips/{stream}/{clip}", f"failed-{_tag(request_etag)}", detail)
+
+
+def _tag(etag: str) -> str:
+    """A request version's ETag as a marker name: hex digits (and a multipart's -N)."""
+    return etag.strip('"').lower()[:40] or "unversioned"

@@ -13,7 +13,9 @@ from workflow.tracing import identify, tracer
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+clients = Clients(
+    s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), events=boto3.client("events")
+)
 
 
 @tracer.capture_lambda_handler(capture_response=False)

@@ -165,6 +165,7 @@ def test_only_the_announcing_functions_put_events_and_only_on_the_stacks_bus() -
         "LivePublishFunctionRole",
         "LiveSweepFunctionRole",
         "LiveIngestFunctionRole",
+        "ClipFunctionRole",
     }
     for role, statement in putting.items():
         assert statement["Action"] == ["events:PutEvents"], role

@@ -16,6 +16,7 @@ import pytest
 from tests.asset import read_manifest, strict_parse
 from tests.e2e.test_live import LADDER, Venue, real_segments, shown
 from tests.e2e.test_live_venue import serve, watch
+from tests.outcomes import check, logged
 from workflow.live.paths import ClipPaths
 
 Picture = np.ndarray[Any, Any]
@@ -107,6 +108,12 @@ def test_a_clip_from_mid_segment_has_exactly_the_sources_frames_and_plays(
                        lambda r: r["ended"])  # fmt: skip
     assert report["error"] is None and report["ended"], report
     assert report["appendedFrames"] == len(expected), report
+    # AND the clip was announced once, with URLs that name its objects
+    [event] = [e for e in logged(engine, clip="dunk") if e["detail-type"] == "Clip Published"]
+    detail = check(event)["detail"]
+    assert (detail["stream"], detail["from"], detail["to"]) == (venue.stream, 2.5, 9.8)
+    assert detail["urls"]["master"].endswith(f"{paths.prefix}master.m3u8")
+    assert (clip_dir / "master.m3u8").is_file() and (clip_dir / "manifest.json").is_file()
 
 
 def test_a_clip_past_the_live_edge_fails_by_name_and_publishes_nothing(
@@ -130,6 +137,9 @@ def test_a_clip_past_the_live_edge_fails_by_name_and_publishes_nothing(
     assert listing.get("KeyCount", 0) == 0
     record = json.loads(venue.read(ClipPaths(venue.stream, "later").failure_key) or "{}")
     assert record["error"] == "ClipRangeError"
+    # AND its failure was announced once, by name
+    [event] = [check(e) for e in logged(engine, stream=venue.stream, clip="later")]
+    assert (event["detail-type"], event["detail"]["error"]) == ("Clip Failed", "ClipRangeError")
     # AND a request that is not one is refused before anything is asked
     bad = ask_for_clip(engine, venue.stream, "--from", "5", "--to", "1")
     assert bad.returncode == 2 and "clip runs from" in bad.stderr

@@ -107,6 +107,20 @@ URL = "s3://out/live/court-1/live.m3u8"
         events.live_stream_started("court-1", 0, URL, AT),
         events.live_stream_gap("court-1", 7, "missing", AT),
         events.live_stream_ended("court-1", 10, 1, 40.0, {"master": URL, "manifest": URL}, AT),
+        events.live_stream_ended("court-1", 0, 3, 0.0, {}, AT),
+        events.clip_published(
+            "court-1",
+            "dunk",
+            '"9b2cf535f27731c9"',
+            {"source": {"from": 2.5, "to": 9.8}, "duration": 7.3, "created_at": AT},
+            {"master": URL, "manifest": URL},
+        ),
+        events.clip_failed(
+            "court-1",
+            "later",
+            "",
+            {"error": "ClipRangeError", "cause": "past the live edge", "failed_at": AT},
+        ),
     ],
     ids=lambda o: o.detail_type,
 )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workflow import events
 from workflow.errors import ClipRangeError, ClipRequestError
 from workflow.failures import FailureRecord
 from workflow.formats import hls
@@ -138,6 +139,8 @@ def make_clip(
             {"stream": paths.stream, "clip": paths.name}, event["error"], event["request"], clients
         )
         output.put_json(paths.failure_key, failure.to_dict())
+        failed = events.clip_failed(paths.stream, paths.name, _etag(event), failure.to_dict())
+        events.announce(failed, settings.event_bus, output, clients)
         return {"error": failure.error, "cause": failure.cause}
     began = time.monotonic()
     request = ClipRequest.parse(Bucket(clients.s3, event["request"]["bucket"]).get_bytes(
@@ -188,6 +191,12 @@ def make_clip(
     )
     output.put_json(f"{paths.prefix}manifest.json", manifest)
     output.put_bytes(f"{paths.prefix}master.m3u8", hls.master_playlist(variants, audio).encode())
+    urls = {
+        name: events.object_url(output.name, f"{paths.prefix}{key}", settings.playback_base_url)
+        for name, key in (("master", "master.m3u8"), ("manifest", "manifest.json"))
+    }
+    published = events.clip_published(paths.stream, paths.name, _etag(event), manifest, urls)
+    events.announce(published, settings.event_bus, output, clients)
     return {
         "stream": paths.stream,
         "clip": paths.name,
@@ -196,6 +205,10 @@ def make_clip(
         "segments": len(cuts),
         "recut": sum(not c.whole for c in cuts),
     }
+
+
+def _etag(event: dict[str, Any]) -> str:
+    return str((event.get("request") or {}).get("etag") or "")
 
 
 def _cut_rungs(
