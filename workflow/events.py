@@ -1,9 +1,9 @@
 """Outcomes announced on the stack's EventBridge bus, each once.
 
-A job published or failed, a live stream started, lost a segment or ended: each is one
-event on the bus (``EVENT_BUS_NAME``), whose rules log it and, where the stack has a
-webhook, post it. An outcome is announced once per subject however often its state runs:
-it is first claimed with a conditional write of a marker
+A job published or failed, a live stream started, lost a segment or ended, a clip
+published or failed: each is one event on the bus (``EVENT_BUS_NAME``), whose rules log
+it and, where the stack has a webhook, post it. An outcome is announced once per subject
+however often its state runs: it is first claimed with a conditional write of a marker
 (``announced/<subject>/<name>.json``, a copy of the detail, ``If-None-Match: *``), and
 only the writer that created the marker puts the event; if the bus refuses it, the claim
 is taken back and the step fails to be retried. So a retried state, a duplicate S3 event
