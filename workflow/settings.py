@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from workflow.errors import ConfigurationError
 from workflow.media.ladder import parse_ladder
+from workflow.media.per_title import parse_targets
 
 _N = TypeVar("_N", int, float)
 
@@ -50,6 +51,14 @@ class Settings:
     # VOD output: "hls-ts" (MPEG-TS segments) or "cmaf" (fMP4 segments behind both an
     # HLS and a DASH manifest); an upload's ``vidflow-packaging`` metadata overrides it.
     packaging: str = "hls-ts"
+    # The ladder: "fixed" (``ladder`` as it is) or "per-title" (each rung's bitrate chosen
+    # from test encodes of the title, ``media.per_title``); an upload's ``vidflow-ladder``
+    # metadata overrides it. ``target_vmaf``: what per-title aims each rung at.
+    ladder_mode: str = "fixed"
+    target_vmaf: str = "93"
+    # "sampled": each chunk job scores its rungs with VMAF and PSNR (``media.quality``)
+    # for the manifest's quality report; "off": no scores.
+    quality_report: str = "sampled"
     # A thumbnail (and trick-play tile) every this many seconds of video; 0: no images.
     thumbnail_seconds: float = 5.0
     # The reconciler: the ingest bucket it lists, how long an upload may wait for its job
@@ -94,6 +103,9 @@ class Settings:
                 env, "LIVE_GAP_SECONDS", cls.live_gap_seconds, float, allow_zero=True
             ),
             packaging=env.get("PACKAGING", cls.packaging),
+            ladder_mode=env.get("LADDER_MODE", cls.ladder_mode),
+            target_vmaf=env.get("TARGET_VMAF", cls.target_vmaf),
+            quality_report=env.get("QUALITY_REPORT", cls.quality_report),
             thumbnail_seconds=_number(
                 env, "THUMBNAIL_SECONDS", cls.thumbnail_seconds, float, allow_zero=True
             ),
@@ -108,11 +120,17 @@ class Settings:
             playback_base_url=env.get("PLAYBACK_BASE_URL", ""),
             limits=limits,
         )
-        if settings.packaging not in PACKAGINGS:
-            raise ConfigurationError(
-                f"PACKAGING must be one of {', '.join(PACKAGINGS)}, got {settings.packaging!r}"
-            )
+        for name, value, allowed in (
+            ("PACKAGING", settings.packaging, PACKAGINGS),
+            ("LADDER_MODE", settings.ladder_mode, LADDER_MODES),
+            ("QUALITY_REPORT", settings.quality_report, QUALITY_REPORTS),
+        ):
+            if value not in allowed:
+                raise ConfigurationError(
+                    f"{name} must be one of {', '.join(allowed)}, got {value!r}"
+                )
         parse_ladder(settings.ladder)
+        parse_targets(settings.target_vmaf)
         if not 0.5 <= settings.segment_seconds <= 60 or settings.chunk_seconds > 3600:
             raise ConfigurationError(
                 "SEGMENT_SECONDS must be 0.5 to 60 and CHUNK_SECONDS at most 3600, got "
@@ -129,6 +147,10 @@ class Settings:
 
 # The packagings vidflow makes (the PACKAGING setting, an upload's metadata).
 PACKAGINGS = ("hls-ts", "cmaf")
+# How the ladder is chosen (the LADDER_MODE setting, an upload's metadata), and whether
+# the chunk jobs score their output.
+LADDER_MODES = ("fixed", "per-title")
+QUALITY_REPORTS = ("sampled", "off")
 
 
 def _number(

@@ -1,4 +1,5 @@
-"""Plan: choose the ladder and the chunks (by time, on listed keyframes), written to S3."""
+"""Plan: choose the ladder and the chunks (by time, on listed keyframes), written to S3;
+and, for a per-title ladder, once its spans are analysed, each rung's bitrate."""
 
 from typing import Any
 
@@ -11,6 +12,9 @@ from workflow.settings import Settings
 from workflow.tracing import identify, tracer
 from workflow.vod import plan
 
+# The state machine's ChooseLadder state invokes this function with this step.
+CHOOSE_LADDER = "choose-ladder"
+
 logger = Logger()
 settings = Settings.from_env()
 clients = Clients(s3=boto3.client("s3"))
@@ -20,4 +24,6 @@ clients = Clients(s3=boto3.client("s3"))
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, job_id=event["job_id"])
+    if event.get("step") == CHOOSE_LADDER:
+        return plan.choose_ladder(event, settings, clients)
     return plan.plan_job(event, settings, clients)

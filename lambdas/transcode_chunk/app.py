@@ -1,4 +1,5 @@
-"""TranscodeChunk: encode one chunk into every rung of the ladder."""
+"""TranscodeChunk: encode one chunk into every rung of the ladder (and score it), or
+analyse one span of the source for a per-title ladder."""
 
 from typing import Any
 
@@ -10,7 +11,8 @@ from workflow.metrics import metrics
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
 from workflow.tracing import identify, tracer
-from workflow.vod import chunk
+from workflow.vod import analyse, chunk
+from workflow.vod.records import ANALYSIS
 
 logger = Logger()
 settings = Settings.from_env()
@@ -22,4 +24,6 @@ clients = Clients(s3=boto3.client("s3"))
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, job_id=event["job_id"])
+    if event["item"]["kind"] == ANALYSIS:
+        return analyse.analyse_span(event, settings, clients, time_left(context))
     return chunk.transcode_chunk(event, settings, clients, time_left(context))

@@ -18,8 +18,8 @@ from workflow.media import cmaf
 from workflow.media.ladder import Rendition
 from workflow.media.subtitles import SubtitleTrack
 from workflow.runtime import Clients
-from workflow.settings import Settings
-from workflow.vod.start import start_jobs, upload_packaging
+from workflow.settings import PACKAGINGS, Settings
+from workflow.vod.start import PACKAGING_METADATA, start_jobs, upload_option
 
 MPD = "{urn:mpeg:dash:schema:mpd:2011}"
 
@@ -145,12 +145,12 @@ def test_fmp4_media_playlists_are_version_7_with_their_init() -> None:
     ],
 )
 def test_an_upload_may_choose_its_packaging(metadata: dict[str, str], chosen: str) -> None:
-    assert upload_packaging(metadata, "hls-ts") == chosen
+    assert upload_option(metadata, PACKAGING_METADATA, PACKAGINGS, "hls-ts") == chosen
 
 
 def test_an_unknown_packaging_is_a_named_input_error() -> None:
     with pytest.raises(UploadOptionError, match="hls-ts, cmaf"):
-        upload_packaging({"vidflow-packaging": "webm"}, "hls-ts")
+        upload_option({"vidflow-packaging": "webm"}, PACKAGING_METADATA, PACKAGINGS, "hls-ts")
 
 
 def test_the_packaging_setting_is_checked_at_cold_start() -> None:

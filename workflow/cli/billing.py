@@ -12,7 +12,8 @@ How each count is made, for a job in which every state succeeds at its first att
   on that path, per work item: one transition for starting its child execution (a
   Distributed Map bills one per child it starts) plus the states the child runs: the
   ``Choice`` and the branch the item's kind selects (the ``Default`` for a kind it does
-  not name).
+  not name). A ``Choice`` on anything else takes its ``Default``: a fixed ladder's
+  path, without a per-title analysis.
 - Lambda requests: the functions whose S3 events start the machine (their environment
   holds its ARN), plus every Lambda task on those paths.
 - Lambda compute: each work item's measured wall time at the memory of the function its
@@ -127,7 +128,12 @@ def _path(machine: dict[str, Any], kind: str | None) -> list[tuple[str, dict[str
             raise TemplateError(f"the path through {name} loops")
         state = states[name]
         ran.append((name, state))
-        if state["Type"] == "Choice":
+        if state["Type"] == "Choice" and not any(
+            r.get("Variable") == _KIND for r in state["Choices"]
+        ):
+            # Not on the item's kind (the per-title analysis): the plain path.
+            name = state.get("Default")
+        elif state["Type"] == "Choice":
             rule = next((r for r in state["Choices"] if _rule_kind(r) == kind), None)
             name = rule["Next"] if rule else state.get("Default")
         else:

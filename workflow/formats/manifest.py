@@ -19,7 +19,7 @@ from workflow.media.ladder import Rendition
 from workflow.media.subtitles import SubtitleTrack
 from workflow.names import AUDIO
 
-SCHEMA = "vidflow.manifest/2"
+SCHEMA = "vidflow.manifest/3"
 SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
 
 
@@ -42,11 +42,14 @@ def build_manifest(
     packaging: str = "hls-ts",
     images: dict[str, Any] | None = None,
     subtitles: Sequence[SubtitleTrack] = (),
+    ladder: dict[str, Any] | None = None,
+    quality: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of one asset: its source, every rendition, the audio, and timings.
 
     ``source`` is the upload (bucket, key, ETag, size) with the probe's facts;
-    ``playlists`` maps each rung's name (and ``"audio"``) to its segments.
+    ``playlists`` maps each rung's name (and ``"audio"``) to its segments. ``ladder`` is
+    how the ladder was chosen (``Plan.ladder``), ``quality`` the quality report, if any.
     """
     return {
         "schema": SCHEMA,
@@ -94,6 +97,8 @@ def build_manifest(
             for t in subtitles
         ],
         "timings": timings,
+        "ladder": ladder or {"mode": "fixed"},
+        "quality": quality,
     }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from workflow.media import audio_pieces
+from workflow.media import audio_pieces, quality
 from workflow.media.audio_pieces import AudioPiece
 from workflow.media.chunks import Chunk
 from workflow.media.ladder import Rendition
@@ -107,6 +107,7 @@ def build_chunk_command(
     preset: str = "veryfast",
     packaging: str = "hls-ts",
     headers: str | None = None,
+    score_every: int = 0,
 ) -> list[str]:
     """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung: exactly
     the frames presented in ``[chunk.start, chunk.end)`` (from ``chunk.start`` on, if
@@ -124,7 +125,11 @@ def build_chunk_command(
 
     ``fit`` scales a picture whose shape is not the rungs' into them and pads it (a live
     encoder that changed its size); ``frame_rate`` converts the frames to that rate.
+    With ``score_every``, every that-many-th frame of each rung is scored against the
+    source (``quality.scoring_args``; the scores go to ``workdir``).
     """
+    if score_every and (fit or frame_rate is not None):
+        raise ValueError("scores pair frames in order: not with frames fitted or re-timed")
     muxing = segment_muxing(packaging)
     margin = chunk.margin if margin is None else margin
     # -ss counts from the container's start time (origin), even with -copyts. Seeking
@@ -189,8 +194,10 @@ def build_chunk_command(
         # keyframe: that must not read as a broken source. The first-frame check is what
         # says whether the chunk's frames were all decoded.
         flags += ["-max_error_rate", "1"]
-    command = ffmpeg.merge_outputs(*outputs).global_args(*flags)
-    return list(ffmpeg.compile(command, cmd=binary))
+    command = list(ffmpeg.compile(ffmpeg.merge_outputs(*outputs).global_args(*flags), cmd=binary))
+    if score_every:
+        command += quality.scoring_args(renditions, 1, bounds, score_every, workdir)
+    return command
 
 
 def _first_frame_written(

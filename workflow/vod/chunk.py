@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow import metrics
-from workflow.media import encode, runner
+from workflow.media import encode, quality, runner
 from workflow.media.rungs import encode_chunk, split_cmaf
 from workflow.runtime import Deadline, memory_mb, scratch_dir
 from workflow.vod.items import Work, source_input, upload_segments, work_item
@@ -20,10 +20,12 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
     chunk, plan = work.item.video_chunk(), work.plan
     renditions = plan.renditions
     began = time.monotonic()
+    attempts: list[Path] = []
     with scratch_dir() as workdir:
         with source_input(work.source, work.clients) as (url, headers):
 
             def commands(directory: Path, margin: float) -> list[list[str]]:
+                attempts.append(directory)
                 return [
                     encode.build_chunk_command(
                         url,
@@ -38,6 +40,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                         preset=plan.preset,
                         packaging=plan.packaging,
                         headers=headers,
+                        score_every=plan.quality_stride,
                     )
                 ]
 
@@ -51,6 +54,12 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                 on_progress=work.progress(),
             )
         encoded = time.monotonic()
+        scores = {}
+        if plan.quality_stride:
+            scores = {
+                rung: s.to_dict()
+                for rung, s in quality.read_scores(attempts[-1], renditions).items()
+            }
         inits: dict[str, dict[str, Any]] = {}
         if plan.cmaf:
             rungs, inits = split_cmaf(rungs)
@@ -66,6 +75,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
         wall_seconds=round(time.monotonic() - began, 3),
         finished_at=work.clients.utc_now(),
         memory_mb=memory_mb(),
+        quality=scores,
     )
     work.output.put_json(work.paths.result_key(result.item), result.to_dict())
     metrics.about(job_id=work.paths.job_id, item=result.item)

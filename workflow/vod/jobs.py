@@ -57,6 +57,10 @@ class JobPaths:
     def items_key(self) -> str:
         return f"{self.scratch_prefix}items.json"
 
+    @property
+    def analysis_items_key(self) -> str:
+        return f"{self.scratch_prefix}analysis-items.json"
+
     def result_key(self, item: str) -> str:
         return f"{self.scratch_prefix}results/{item}.json"
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
-from workflow.media import subtitles
+from workflow.media import per_title, quality, subtitles
 from workflow.media.audio_pieces import AudioPiece, plan_audio_pieces, sample_exact
-from workflow.media.chunks import plan_chunks
+from workflow.media.chunks import Chunk, plan_chunks
 from workflow.media.facts import SourceFacts
-from workflow.media.ladder import build_ladder
+from workflow.media.ladder import Rendition, build_ladder
 from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths, read_job_record
-from workflow.vod.records import Plan, ProbeRecord, Source, WorkItem
+from workflow.vod.records import ANALYSIS, Plan, ProbeRecord, Source, WorkItem
 
 
 @transient_aws_errors()
@@ -32,6 +33,15 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
         facts.display_width, facts.display_height, facts.frame_rate, settings.ladder
     )
     chunks = plan_chunks(probed.index, settings.chunk_seconds, settings.segment_seconds)
+    per_title_ladder = probed.ladder_mode == "per-title"
+    ladder: dict[str, Any] = {"mode": probed.ladder_mode}
+    if per_title_ladder:
+        ladder |= {
+            "fixed": [r.to_dict() for r in renditions],
+            "targets": settings.target_vmaf,
+        }
+    frames = round(facts.duration * facts.frame_rate)
+    stride = quality.report_stride(frames) if settings.quality_report == "sampled" else 0
     pieces = _audio_pieces(facts, settings)
     items = [WorkItem(AUDIO, piece=piece) for piece in pieces]
     if settings.thumbnail_seconds > 0:
@@ -53,18 +63,76 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
         thumbnail_seconds=settings.thumbnail_seconds,
         extras=[i.name for i in items if i.kind in WorkItem.EXTRA_KINDS],
         timings={"probe": probed.elapsed, "plan": round(time.monotonic() - began, 3)},
+        ladder=ladder,
+        quality_stride=stride,
     )
     output.put_json(paths.plan_key, plan.to_dict())
     output.put_json(paths.items_key, [i.to_dict() for i in items])
+    analysis = []
+    if per_title_ladder:
+        analysis = [
+            WorkItem(ANALYSIS, chunk=Chunk(c.index, start, end, 0, [start], c.margin))
+            for c, (start, end) in _analysed(chunks, facts.duration)
+        ]
+        output.put_json(paths.analysis_items_key, [i.to_dict() for i in analysis])
+    return _planned(plan, paths, settings) | {
+        "items": len(items),
+        "analyse": per_title_ladder,
+        "analysis_key": paths.analysis_items_key if per_title_ladder else None,
+        "analysis_items": len(analysis),
+    }
+
+
+@transient_aws_errors()
+def choose_ladder(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    """Per-title: choose each rung's bitrate from the analysis items' results and write
+    the plan again with the chosen ladder (from the fixed one it kept, so a retry
+    chooses the same)."""
+    paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
+    spans = [
+        WorkItem.from_dict(i) for i in read_job_record(output, paths.analysis_items_key, "Plan")
+    ]
+    results = [read_job_record(output, paths.result_key(i.name), "Analyse") for i in spans]
+    fixed = [Rendition.from_dict(r) for r in plan.ladder["fixed"]]
+    curves = {
+        rung.name: [
+            (point["kbps"], sum(r["points"][rung.name][j]["vmaf"] for r in results) / len(results))
+            for j, point in enumerate(results[0]["points"][rung.name])
+        ]
+        for rung in fixed
+    }
+    chosen, decisions = per_title.choose_ladder(
+        fixed, curves, per_title.parse_targets(plan.ladder["targets"])
+    )
+    ladder = plan.ladder | {
+        "spans": [r["span"] for r in results],
+        "rungs": decisions,
+        "analysis_seconds": round(sum(r["wall_seconds"] for r in results), 3),
+    }
+    plan = replace(plan, renditions=chosen, ladder=ladder)
+    output.put_json(paths.plan_key, plan.to_dict())
+    return _planned(plan, paths, settings) | {"items": len(plan.items)}
+
+
+def _planned(plan: Plan, paths: JobPaths, settings: Settings) -> dict[str, Any]:
+    """What the state machine needs of a plan: where its items are, and a summary."""
     return {
         "bucket": settings.output_bucket,
         "plan_key": paths.plan_key,
         "items_key": paths.items_key,
-        "chunks": len(chunks),
-        "items": len(items),
-        "renditions": [r.name for r in renditions],
+        "chunks": len(plan.chunks),
+        "renditions": [r.name for r in plan.renditions],
         "max_concurrency": settings.map_max_concurrency,
     }
+
+
+def _analysed(chunks: list[Chunk], duration: float) -> list[tuple[Chunk, tuple[float, float]]]:
+    """The chunks whose first seconds a per-title ladder is analysed on, with those spans."""
+    picked = per_title.spans([(c.start, c.end) for c in chunks], duration)
+    by_start = {c.start: c for c in chunks}
+    return [(by_start[start], (start, end)) for start, end in picked]
 
 
 def _audio_pieces(facts: SourceFacts, settings: Settings) -> list[AudioPiece]:

@@ -11,12 +11,12 @@ from typing import Any
 from workflow.media.probe import probe
 from workflow.media.sniff import HEAD_BYTES
 from workflow.runtime import Clients, Deadline
-from workflow.settings import Settings
+from workflow.settings import LADDER_MODES, PACKAGINGS, Settings
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.items import source_reader
 from workflow.vod.jobs import JobPaths
 from workflow.vod.records import ProbeRecord, Source
-from workflow.vod.start import upload_packaging
+from workflow.vod.start import LADDER_METADATA, PACKAGING_METADATA, upload_option
 
 
 @transient_aws_errors()
@@ -30,7 +30,9 @@ def probe_source(
     ingest = Bucket(clients.s3, source.bucket)
     described = ingest.head(source.key, source.pin)
     size = int(described["ContentLength"])
-    packaging = upload_packaging(described.get("Metadata", {}), settings.packaging)
+    metadata = described.get("Metadata", {})
+    packaging = upload_option(metadata, PACKAGING_METADATA, PACKAGINGS, settings.packaging)
+    ladder_mode = upload_option(metadata, LADDER_METADATA, LADDER_MODES, settings.ladder_mode)
     head = ingest.read_range(source.key, size, HEAD_BYTES, source.pin)
     # A file replaced mid-probe would read as damaged: the pin's check says what happened.
     with source_reader(source, clients, size) as reader:
@@ -47,6 +49,7 @@ def probe_source(
         packaging,
         round(time.monotonic() - began, 3),
         read_bytes=reader.bytes_read + len(head),
+        ladder_mode=ladder_mode,
     )
     Bucket(clients.s3, settings.output_bucket).put_json(paths.probe_key, record.to_dict())
     facts = result.facts

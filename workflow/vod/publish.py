@@ -13,7 +13,7 @@ from workflow import events, metrics, prices
 from workflow.errors import IncompleteOutputError, TranscodeError
 from workflow.formats import dash, hls
 from workflow.formats.manifest import build_manifest
-from workflow.media import encode
+from workflow.media import encode, quality
 from workflow.media.subtitles import SubtitleTrack
 from workflow.names import AUDIO, CMAF_INIT, segment_number
 from workflow.runtime import Clients
@@ -74,6 +74,11 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         "publish": round(time.monotonic() - began, 3),
     }
     images = ImagesResult.from_dict(results["images"]) if "images" in results else None
+    ladder = plan.ladder
+    if "analysis_seconds" in ladder:
+        # What the analysis cost, as a share of the chunks' own encoding (wall seconds).
+        chunk_seconds = sum(r.wall_seconds for r in chunks)
+        ladder = ladder | {"analysis_share": round(ladder["analysis_seconds"] / chunk_seconds, 3)}
     manifest = build_manifest(
         job_id=paths.job_id,
         source={**event["source"], **plan.facts.to_dict()},
@@ -87,6 +92,8 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         packaging=plan.packaging,
         images=None if images is None else images.to_dict(),
         subtitles=tracks,
+        ladder=ladder,
+        quality=_quality_report(plan, encoded),
     )
     output.put_json(paths.manifest_key, manifest)
     master = hls.master_playlist(
@@ -105,6 +112,29 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         # Counted with the announcement, so a Publish run again counts nothing twice.
         _count_published(manifest, len(_retried(output, paths, results)), clients)
     return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
+
+
+def _quality_report(plan: Plan, encoded: dict[str, SegmentsResult]) -> dict[str, Any] | None:
+    """Per rung: VMAF mean, 5th percentile and minimum and PSNR over every chunk's scored
+    frames, and each chunk's mean (from its start, in seconds)."""
+    if not plan.quality_stride:
+        return None
+    rungs = {}
+    for rung in plan.renditions:
+        parts = [
+            (chunk, quality.Scores.from_dict(encoded[chunk.item].quality[rung.name]))
+            for chunk in plan.chunks
+        ]
+        rungs[rung.name] = quality.summary([scores for _, scores in parts]) | {
+            "chunks": [
+                {
+                    "start": round(chunk.start - plan.facts.start_time, 3),
+                    "vmaf_mean": round(s.mean, 2),
+                }
+                for chunk, s in parts
+            ]
+        }
+    return {"model": quality.MODEL, "stride": plan.quality_stride, "rungs": rungs}
 
 
 def _count_published(manifest: dict[str, Any], retried: int, clients: Clients) -> None:

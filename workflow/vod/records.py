@@ -60,6 +60,7 @@ class ProbeRecord:
     packaging: str
     elapsed: float
     read_bytes: int = 0
+    ladder_mode: str = "fixed"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class ProbeRecord:
             "packaging": self.packaging,
             "elapsed": self.elapsed,
             "read_bytes": self.read_bytes,
+            "ladder_mode": self.ladder_mode,
         }
 
     @classmethod
@@ -78,13 +80,18 @@ class ProbeRecord:
             packaging=data["packaging"],
             elapsed=float(data["elapsed"]),
             read_bytes=int(data.get("read_bytes", 0)),
+            ladder_mode=data.get("ladder_mode", "fixed"),
         )
+
+
+ANALYSIS = "analysis"
 
 
 @dataclass(frozen=True)
 class WorkItem:
     """One entry of the Map's item list: a video chunk, a piece of the audio, the images,
-    or one sidecar subtitle file (with the ETag its reads are pinned to)."""
+    or one sidecar subtitle file (with the ETag its reads are pinned to); or, before
+    them, a span a per-title ladder is analysed on (``ANALYSIS``, its span a chunk)."""
 
     kind: str
     chunk: Chunk | None = None
@@ -98,6 +105,8 @@ class WorkItem:
     @property
     def name(self) -> str:
         """The name of the item's result and error records."""
+        if self.kind == ANALYSIS and self.chunk is not None:
+            return f"{ANALYSIS}-{self.chunk.index:05d}"
         if self.chunk is not None:
             return self.chunk.item
         if self.piece is not None:
@@ -158,6 +167,11 @@ class Plan:
     thumbnail_seconds: float
     extras: list[str]
     timings: dict[str, float] = field(default_factory=dict)
+    # How the ladder was chosen: ``mode``; per-title, the fixed ladder it started from and
+    # each rung's decision (``vod.plan.choose_ladder``).
+    ladder: dict[str, Any] = field(default_factory=lambda: {"mode": "fixed"})
+    # Every this-many-th frame is scored for the quality report; 0: no report.
+    quality_stride: int = 0
 
     @property
     def cmaf(self) -> bool:
@@ -181,6 +195,8 @@ class Plan:
             "thumbnail_seconds": self.thumbnail_seconds,
             "extras": self.extras,
             "timings": self.timings,
+            "ladder": self.ladder,
+            "quality_stride": self.quality_stride,
         }
 
     @classmethod
@@ -197,6 +213,8 @@ class Plan:
             thumbnail_seconds=float(data["thumbnail_seconds"]),
             extras=list(data["extras"]),
             timings=dict(data["timings"]),
+            ladder=dict(data.get("ladder") or {"mode": "fixed"}),
+            quality_stride=int(data.get("quality_stride", 0)),
         )
 
 
@@ -213,6 +231,8 @@ class SegmentsResult:
     encode_seconds: float | None = None
     # The memory of the function that encoded it: what its seconds cost.
     memory_mb: int = 0
+    # A chunk's scored frames per rung (``quality.Scores.to_dict``), if the plan asked.
+    quality: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

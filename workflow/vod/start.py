@@ -9,13 +9,15 @@ from workflow import metrics
 from workflow.errors import UploadOptionError
 from workflow.media import subtitles
 from workflow.runtime import Clients, start_once
-from workflow.settings import PACKAGINGS, Settings
+from workflow.settings import Settings
 from workflow.storage import transient_aws_errors
 from workflow.vod.jobs import UPLOAD_PREFIX, job_id
 from workflow.vod.records import Source
 
-# S3 user metadata (x-amz-meta-vidflow-packaging) that picks an upload's packaging.
+# S3 user metadata (x-amz-meta-vidflow-packaging, -ladder) that picks an upload's
+# packaging and how its ladder is chosen.
 PACKAGING_METADATA = "vidflow-packaging"
+LADDER_METADATA = "vidflow-ladder"
 
 
 @transient_aws_errors()
@@ -54,14 +56,16 @@ def start_jobs(
     return started
 
 
-def upload_packaging(metadata: dict[str, str], default: str) -> str:
-    """The packaging an upload asks for in its ``vidflow-packaging`` metadata, or ``default``."""
-    asked = {k.lower(): v for k, v in metadata.items()}.get(PACKAGING_METADATA)
+def upload_option(
+    metadata: dict[str, str], name: str, allowed: tuple[str, ...], default: str
+) -> str:
+    """What an upload asks for in its ``name`` metadata (``vidflow-packaging``,
+    ``vidflow-ladder``): one of ``allowed``, or ``default`` if it asks nothing."""
+    asked = {k.lower(): v for k, v in metadata.items()}.get(name)
     if asked is None:
         return default
-    if asked.strip().lower() not in PACKAGINGS:
+    if asked.strip().lower() not in allowed:
         raise UploadOptionError(
-            f"the upload's {PACKAGING_METADATA} metadata is {asked[:40]!r}; "
-            f"use one of {', '.join(PACKAGINGS)}"
+            f"the upload's {name} metadata is {asked[:40]!r}; use one of {', '.join(allowed)}"
         )
     return asked.strip().lower()
