@@ -55,7 +55,7 @@ class Settings:
     # from test encodes of the title, ``media.per_title``); an upload's ``vidflow-ladder``
     # metadata overrides it. ``target_vmaf``: what per-title aims each rung at.
     ladder_mode: str = "fixed"
-    target_vmaf: str = "93"
+    target_vmaf: str = "95"
     # "sampled": each chunk job scores its rungs with VMAF and PSNR (``media.quality``)
     # for the manifest's quality report; "off": no scores.
     quality_report: str = "sampled"

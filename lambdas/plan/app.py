@@ -12,9 +12,6 @@ from workflow.settings import Settings
 from workflow.tracing import identify, tracer
 from workflow.vod import plan
 
-# The state machine's ChooseLadder state invokes this function with this step.
-CHOOSE_LADDER = "choose-ladder"
-
 logger = Logger()
 settings = Settings.from_env()
 clients = Clients(s3=boto3.client("s3"))
@@ -24,6 +21,4 @@ clients = Clients(s3=boto3.client("s3"))
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, job_id=event["job_id"])
-    if event.get("step") == CHOOSE_LADDER:
-        return plan.choose_ladder(event, settings, clients)
-    return plan.plan_job(event, settings, clients)
+    return plan.plan_step(event, settings, clients)

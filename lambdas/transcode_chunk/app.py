@@ -11,8 +11,7 @@ from workflow.metrics import metrics
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
 from workflow.tracing import identify, tracer
-from workflow.vod import analyse, chunk
-from workflow.vod.records import ANALYSIS
+from workflow.vod import chunk
 
 logger = Logger()
 settings = Settings.from_env()
@@ -24,6 +23,4 @@ clients = Clients(s3=boto3.client("s3"))
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, job_id=event["job_id"])
-    if event["item"]["kind"] == ANALYSIS:
-        return analyse.analyse_span(event, settings, clients, time_left(context))
-    return chunk.transcode_chunk(event, settings, clients, time_left(context))
+    return chunk.encoding_item(event, settings, clients, time_left(context))

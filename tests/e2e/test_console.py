@@ -103,9 +103,11 @@ def test_an_execution_shows_its_graph_timeline_manifest_and_plays(
         node.get_attribute("data-state"): node.get_attribute("data-status")
         for node in page.locator("#graph .node").all()
     }
-    ran = {"Probe", "Plan", "Transcode", "Publish", "Published"}
+    ran = {"Probe", "Plan", "PerTitle", "Transcode", "Publish", "Published"}
     assert {name: statuses[name] for name in ran} == dict.fromkeys(ran, "SUCCEEDED")
-    assert statuses["RecordFailure"] == statuses["JobFailed"] == "NOT_RUN"
+    # (a fixed ladder: no analysis)
+    not_run = {"Analyse", "ChooseLadder", "RecordFailure", "JobFailed"}
+    assert {name: statuses[name] for name in not_run} == dict.fromkeys(not_run, "NOT_RUN")
     # AND the timeline has one bar per chunk (and the audio and images), as many as the
     # plan's items
     job = jobs["SUCCEEDED"].rsplit(":", 1)[1]
@@ -121,6 +123,12 @@ def test_an_execution_shows_its_graph_timeline_manifest_and_plays(
     # AND the manifest and a cost estimate are shown
     assert "360p" in page.locator("#manifest").inner_text()
     assert page.locator("#cost").inner_text().count("$") >= 3
+    # AND the quality report: each rung's VMAF over the asset's time, and its summary
+    rungs = {r.get_attribute("data-rung") for r in page.locator("#quality-chart .rung").all()}
+    assert rungs == {"360p", "240p"}
+    dots = page.locator('#quality-chart .rung[data-rung="360p"] circle').count()
+    assert dots == len([name for name in planned if name.startswith("video-")])
+    assert "VMAF" in page.locator("#quality").inner_text()
     # AND clicking a state shows its input and output
     page.click('#graph .node[data-state="Plan"]')
     assert "output:" in page.locator("#state-io").inner_text()

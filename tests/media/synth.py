@@ -105,6 +105,22 @@ CLIPS: dict[str, Clip] = {
         + ("-preset", "ultrafast", "-pix_fmt", "yuv420p"),
         "ten frames an hour apart: a tiny file that declares nine hours",
     ),
+    # A per-title ladder's opposites: one detailed picture that never moves, and detail that
+    # changes completely every frame (temporal noise over moving shapes).
+    "static_detail": Clip(
+        "static_detail.mp4",
+        _av("smptehdbars=size=854x480:rate=30", 6)
+        + ("-vf", "noise=alls=40:allf=u", "-c:v", "libx264", "-crf", "12")
+        + ("-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"),
+        "6 s of one still, detailed 480p picture",
+    ),
+    "fast_motion": Clip(
+        "fast_motion.mp4",
+        _av("testsrc2=size=854x480:rate=30", 6)
+        + ("-vf", "noise=alls=40:allf=t+u", "-c:v", "libx264", "-crf", "12")
+        + ("-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"),
+        "6 s of 480p whose detail changes every frame",
+    ),
     "audio_only": Clip(
         "audio_only.m4a",
         ("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2", "-c:a", "aac"),
@@ -113,9 +129,11 @@ CLIPS: dict[str, Clip] = {
 }
 
 
-# Every clip that holds a video stream vidflow must turn into HLS.
+# Every clip that holds a video stream vidflow must turn into HLS (the per-title
+# opposites, 480p, are plain H.264 and run in their own tests).
 REFUSED = {"audio_only", "bomb_4096", "ten_hours"}
-VIDEOS = [name for name in CLIPS if name not in REFUSED]
+PER_TITLE = {"static_detail", "fast_motion"}
+VIDEOS = [name for name in CLIPS if name not in REFUSED | PER_TITLE]
 
 
 def make(name: str, directory: Path) -> Path:

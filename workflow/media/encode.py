@@ -108,6 +108,8 @@ def build_chunk_command(
     packaging: str = "hls-ts",
     headers: str | None = None,
     score_every: int = 0,
+    score_at: tuple[int, int] | None = None,
+    reproducible: bool = False,
 ) -> list[str]:
     """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung: exactly
     the frames presented in ``[chunk.start, chunk.end)`` (from ``chunk.start`` on, if
@@ -125,8 +127,12 @@ def build_chunk_command(
 
     ``fit`` scales a picture whose shape is not the rungs' into them and pads it (a live
     encoder that changed its size); ``frame_rate`` converts the frames to that rate.
+    ``reproducible`` runs each rung's x264 on one thread: with frame threads and this
+    rate control its output differs from run to run (measured), a few tenths of a VMAF
+    point; one thread makes the same bytes every time, which a per-title analysis needs
+    and a chunk, with its rungs already running side by side, can do without.
     With ``score_every``, every that-many-th frame of each rung is scored against the
-    source (``quality.scoring_args``; the scores go to ``workdir``).
+    source (``quality.scoring_args``, at ``score_at`` if given; the scores go to ``workdir``).
     """
     if score_every and (fit or frame_rate is not None):
         raise ValueError("scores pair frames in order: not with frames fitted or re-timed")
@@ -182,6 +188,8 @@ def build_chunk_command(
             "segment_list_type": "csv",
             "reset_timestamps": 0,
         }
+        if reproducible:
+            options["threads"] = 1
         if relative:
             options["segment_times"] = ",".join(relative)
         else:
@@ -196,7 +204,9 @@ def build_chunk_command(
         flags += ["-max_error_rate", "1"]
     command = list(ffmpeg.compile(ffmpeg.merge_outputs(*outputs).global_args(*flags), cmd=binary))
     if score_every:
-        command += quality.scoring_args(renditions, 1, bounds, score_every, workdir)
+        command += quality.scoring_args(
+            renditions, 1, bounds, score_every, workdir, display=score_at
+        )
     return command
 
 

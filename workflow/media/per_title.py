@@ -2,17 +2,21 @@
 
 The analysis encodes a few short spans of the source into every rung of the fixed
 ladder at a few shares of each rung's bitrate (``SHARES``), with the production encoder
-settings, and scores each with VMAF at the rung's own size. ``choose_ladder`` then
-gives each rung the lowest bitrate whose predicted VMAF reaches its goal:
+settings, and scores each with VMAF as a player shows it: every rung scaled up to the
+top rung's size, against the source at that size. ``choose_ladder`` then gives each
+rung the lowest bitrate whose predicted VMAF reaches its goal:
 
-* the rung's target (``TargetVmaf``), or, where even the highest share cannot reach
-  it, the knee: half a point below what the highest share reaches;
-* for the top rung, never more than ``TOP_TOLERANCE`` below what the fixed ladder's own
-  bitrate reaches there, so the best picture is never visibly worse than today's.
+* what the fixed ladder's own bitrate reaches there, less a tolerance (half a point at
+  the top, a point below it): where the curve has flattened, the bits past that buy
+  nothing a viewer sees;
+* raised to the rung's target (``TargetVmaf``: the top rung's, or per rung) where the
+  fixed bitrate falls short of it, or, if the highest share cannot reach it either, to
+  the knee: half a point below what the highest share reaches.
 
-A rung is then dropped when it would save a viewer too little bandwidth over the rung
-above it (under ``MIN_STEP``): switching down to it buys almost nothing, and its
-resolution is lower. Every rung's curve, goal and reason go into the plan and manifest.
+Then the ladder is thinned: a rung that brings less than ``HULL_GAIN`` over the rung
+below it (at a higher bitrate) is dropped, and so is a rung that would save a viewer
+too little bandwidth over the rung above it (under ``MIN_STEP``). Every rung's curve,
+goal and reason go into the plan and manifest.
 """
 
 from __future__ import annotations
@@ -31,19 +35,22 @@ from workflow.media.ladder import Rendition
 SHARES = (0.3, 0.55, 1.0, 1.6)
 KNEE = 0.5
 TOP_TOLERANCE = 0.5
-# A rung below another must cost at most this share of its bitrate.
+TOLERANCE = 1.0
+# A rung must bring this much VMAF over the rung below it; and a rung below another
+# must cost at most this share of its bitrate.
+HULL_GAIN = 0.5
 MIN_STEP = 0.75
 # Seconds per analysed span, the share of the source's duration analysed (at most
 # ``MOST_SPANS`` spans, at least one).
 SPAN_SECONDS = 4.0
 ANALYSED_SHARE = 0.03
 MOST_SPANS = 16
-DEFAULT_TARGET = 93.0
+DEFAULT_TARGET = 95.0
 
 
 def parse_targets(spec: str) -> dict[int, float]:
-    """``"93"`` (every rung) or ``"1080:95,720:93"`` (per short side; others get the
-    nearest larger side's, or the default) as {short side: VMAF}; 0 for "every rung"."""
+    """``"95"`` (the top rung's) or ``"1080:95,720:93"`` (per short side) as {short side:
+    VMAF}, 0 for the top rung."""
     targets: dict[int, float] = {}
     for part in spec.split(","):
         side, colon, value = part.strip().rpartition(":")
@@ -60,23 +67,28 @@ def parse_targets(spec: str) -> dict[int, float]:
     return targets
 
 
-def target_for(targets: Mapping[int, float], short_side: int) -> float:
-    """The target for a rung whose short side is ``short_side``."""
-    larger = sorted(side for side in targets if side and side >= short_side)
-    if larger:
-        return targets[larger[0]]
-    return targets.get(0, DEFAULT_TARGET)
+def target_for(targets: Mapping[int, float], short_side: int, top: bool) -> float | None:
+    """The target of a rung whose short side is ``short_side``: its own, or (the top
+    rung) the plain one; None where a rung has none."""
+    if short_side in targets:
+        return targets[short_side]
+    return targets.get(0, DEFAULT_TARGET) if top else None
 
 
-def spans(
-    chunk_starts: Sequence[tuple[float, float]], duration: float
-) -> list[tuple[float, float]]:
-    """The spans to analyse: the first ``SPAN_SECONDS`` of chunks spread evenly over the
-    source (``chunk_starts`` are the chunks' (start, end))."""
+def spans(chunks: Sequence[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
+    """The spans to analyse: ``SPAN_SECONDS`` from the middle of chunks spread evenly
+    over the source (``chunks`` are their (start, end)); the middle, because a title's
+    first seconds are often its least typical (black, a fade, a card)."""
     wanted = max(1, min(MOST_SPANS, math.floor(duration * ANALYSED_SHARE / SPAN_SECONDS)))
-    count = min(wanted, len(chunk_starts))
-    picked = [chunk_starts[(2 * i + 1) * len(chunk_starts) // (2 * count)] for i in range(count)]
-    return [(start, min(end, start + SPAN_SECONDS)) for start, end in picked]
+    count = min(wanted, len(chunks))
+    picked = [chunks[(2 * i + 1) * len(chunks) // (2 * count)] for i in range(count)]
+    return [
+        (
+            start + max(0.0, (end - start - SPAN_SECONDS) / 2),
+            min(end, start + (end - start + SPAN_SECONDS) / 2),
+        )
+        for start, end in picked
+    ]
 
 
 def curve_at(points: Sequence[tuple[float, float]], kbps: float) -> float:
@@ -123,32 +135,56 @@ def choose_ladder(
     """The per-title ladder from the fixed one and each rung's measured (kbps, VMAF)
     curve; and, per fixed rung, what was decided and why."""
     decisions: list[dict[str, Any]] = []
-    chosen: list[Rendition] = []
     for position, rung in enumerate(fixed):
         curve = _monotone(curves[rung.name])
-        target = target_for(targets, min(rung.width, rung.height))
-        best = curve[-1][1]
-        goal, why = (target, "target") if target <= best - KNEE else (best - KNEE, "knee")
         fixed_vmaf = curve_at(curve, rung.kbps)
-        if position == 0 and goal < fixed_vmaf - TOP_TOLERANCE:
-            goal, why = fixed_vmaf - TOP_TOLERANCE, "top rung: within tolerance of fixed"
-        kbps = max(64, round(lowest_rate(curve, goal) / 10) * 10)
-        decision: dict[str, Any] = {
-            "rung": rung.name,
-            "fixed_kbps": rung.kbps,
-            "kbps": kbps,
-            "target_vmaf": target,
-            "goal_vmaf": round(goal, 2),
-            "predicted_vmaf": round(curve_at(curve, kbps), 2),
-            "fixed_vmaf": round(fixed_vmaf, 2),
-            "goal": why,
-            "curve": [[round(k), round(v, 2)] for k, v in curve],
-        }
-        above = chosen[-1] if chosen else None
-        if above is not None and kbps > above.kbps * MIN_STEP:
-            decision |= {"kept": False, "reason": f"within {MIN_STEP:.0%} of {above.name}'s rate"}
-        else:
-            decision["kept"] = True
-            chosen.append(replace(rung, kbps=kbps))
-        decisions.append(decision)
+        tolerance = TOP_TOLERANCE if position == 0 else TOLERANCE
+        goal, why = fixed_vmaf - tolerance, "fixed rate's VMAF less tolerance"
+        target = target_for(targets, min(rung.width, rung.height), position == 0)
+        if target is not None and target > goal:
+            best = curve[-1][1]
+            goal, why = (target, "target") if target <= best - KNEE else (best - KNEE, "knee")
+            goal = max(goal, fixed_vmaf - tolerance)
+        # Up to the next 10 kbps: never below the goal.
+        kbps = max(64, math.ceil(lowest_rate(curve, goal) / 10 - 1e-9) * 10)
+        decisions.append(
+            {
+                "rung": rung.name,
+                "fixed_kbps": rung.kbps,
+                "kbps": kbps,
+                "target_vmaf": target,
+                "goal_vmaf": round(goal, 2),
+                "predicted_vmaf": round(curve_at(curve, kbps), 2),
+                "fixed_vmaf": round(fixed_vmaf, 2),
+                "goal": why,
+                "curve": [[round(k), round(v, 2)] for k, v in curve],
+                "kept": True,
+            }
+        )
+    _thin(decisions)
+    chosen = [
+        replace(rung, kbps=d["kbps"]) for rung, d in zip(fixed, decisions, strict=True) if d["kept"]
+    ]
     return chosen, decisions
+
+
+def _thin(decisions: list[dict[str, Any]]) -> None:
+    """Drop the rungs not worth their place (``kept``, with a ``reason``)."""
+    kept: list[dict[str, Any]] = []
+    for decision in decisions:
+        while kept and kept[-1]["predicted_vmaf"] - decision["predicted_vmaf"] < HULL_GAIN:
+            upper = kept.pop()
+            upper |= {
+                "kept": False,
+                "reason": f"less than {HULL_GAIN} VMAF over {decision['rung']}, at a higher rate",
+            }
+        kept.append(decision)
+    above = None
+    for decision in kept:
+        if above is not None and decision["kbps"] > above["kbps"] * MIN_STEP:
+            decision |= {
+                "kept": False,
+                "reason": f"within {MIN_STEP:.0%} of {above['rung']}'s rate",
+            }
+        else:
+            above = decision

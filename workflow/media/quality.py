@@ -31,6 +31,10 @@ _PRIMES = (1, 2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
 # What the scores are: libvmaf's default model, each rung at its own size against the
 # source scaled to it.
 MODEL = "vmaf_v0.6.1"
+# Both sides' frames are renumbered 0, 1, 2... on a 1 s time base before libvmaf pairs
+# them by time: ``setpts=N/TB`` on the encoder's 1001/30000 time base rounds, and pairs
+# frames a step apart.
+_IN_ORDER = "settb=1,setpts=N"
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_./-]+")
 
 
@@ -50,17 +54,23 @@ def scoring_args(
     bounds: dict[str, str],
     stride: int,
     workdir: Path,
+    display: tuple[int, int] | None = None,
 ) -> list[str]:
     """Arguments to append to an encode's command line (after its outputs) that score
     each rendition's output, the ``first_output + i``-th output for rendition ``i``.
 
     ``bounds`` are the ``trim`` filter's options that cut the encode's frames out of
-    input 0's video; every ``stride``-th frame of them is scored, both sides counted
-    from the span's first frame and paired in order (the encodes pass every frame
-    through, in order). Scores go to ``scores_path(workdir, rung)``.
+    input 0's video; both sides are paired in order (the encodes pass every frame
+    through, in order), and every ``stride``-th pair is scored by libvmaf itself
+    (``n_subsample``): its motion feature compares each frame with the one before, so
+    frames dropped before it would score as faster motion, and higher, than they are.
+    Scores go to ``scores_path(workdir, rung)``.
+
+    With ``display`` (width, height), each rung is scored as a player shows it: scaled
+    up (bicubic) to that size, against the source scaled there; rungs of different
+    sizes can then be compared. Without, each at its own size.
     """
     trim = ":".join(f"{key}={value}" for key, value in bounds.items())
-    every = "" if stride == 1 else rf"select='not(mod(n\,{stride}))',"
     args: list[str] = []
     for i in range(len(renditions)):
         args += ["-dec", f"{first_output + i}:0"]
@@ -68,12 +78,14 @@ def scoring_args(
         log = scores_path(workdir, rung.name)
         if not _SAFE_PATH.fullmatch(str(log)):
             raise ValueError(f"unsafe path for a filter argument: {log}")
+        width, height = display or (rung.width, rung.height)
+        upscale = f"scale={width}:{height}:flags=bicubic," if display else ""
         graph = (
-            f"[dec:{i}]{every}setpts=N/TB[distorted{i}];"
-            f"[0:v]trim={trim},{every}setpts=N/TB,"
-            f"scale={rung.width}:{rung.height}:flags=bicubic,format=yuv420p[reference{i}];"
+            f"[dec:{i}]{upscale}{_IN_ORDER}[distorted{i}];"
+            f"[0:v]trim={trim},{_IN_ORDER},"
+            f"scale={width}:{height}:flags=bicubic,format=yuv420p[reference{i}];"
             f"[distorted{i}][reference{i}]libvmaf=n_threads=1:log_fmt=json:"
-            f"log_path={log}:feature=name=psnr[scored{i}]"
+            f"log_path={log}:n_subsample={stride}:feature=name=psnr[scored{i}]"
         )
         args += ["-filter_complex", graph, "-map", f"[scored{i}]", "-f", "null", "-"]
     return args

@@ -1,5 +1,6 @@
 """Analyse: one sampled span of the source, test-encoded into every rung of the fixed
-ladder at each of ``per_title.SHARES`` of its bitrate and scored, for ``choose``."""
+ladder at each of ``per_title.SHARES`` of its bitrate and scored as a player shows it
+(every rung scaled to the top rung's size), for ``plan.choose_ladder``."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def analyse_span(work: Work, remaining: Deadline) -> dict[str, Any]:
                 preset=plan.preset,
                 headers=headers,
                 score_every=1,
+                score_at=(plan.renditions[0].width, plan.renditions[0].height),
+                reproducible=True,
             )
             limit = runner.time_limit(remaining(), 4 * span.duration * len(renditions))
             runner.run_ffmpeg(command, limit)

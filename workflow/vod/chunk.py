@@ -9,9 +9,20 @@ from typing import Any
 from workflow import metrics
 from workflow.media import encode, quality, runner
 from workflow.media.rungs import encode_chunk, split_cmaf
-from workflow.runtime import Deadline, memory_mb, scratch_dir
+from workflow.runtime import Clients, Deadline, memory_mb, scratch_dir
+from workflow.settings import Settings
+from workflow.vod import analyse
 from workflow.vod.items import Work, source_input, upload_segments, work_item
-from workflow.vod.records import SegmentsResult
+from workflow.vod.records import ANALYSIS, SegmentsResult
+
+
+def encoding_item(
+    event: dict[str, Any], settings: Settings, clients: Clients, remaining: Deadline
+) -> dict[str, Any]:
+    """TranscodeChunk's function: a chunk, or a span a per-title ladder is analysed on."""
+    if event["item"]["kind"] == ANALYSIS:
+        return analyse.analyse_span(event, settings, clients, remaining)
+    return transcode_chunk(event, settings, clients, remaining)
 
 
 @work_item

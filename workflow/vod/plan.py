@@ -19,6 +19,16 @@ from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths, read_job_record
 from workflow.vod.records import ANALYSIS, Plan, ProbeRecord, Source, WorkItem
 
+# The state machine's ChooseLadder state invokes Plan's function with this step.
+CHOOSE_LADDER = "choose-ladder"
+
+
+def plan_step(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    """Plan the job; or, invoked as ``CHOOSE_LADDER``, choose its per-title ladder."""
+    if event.get("step") == CHOOSE_LADDER:
+        return choose_ladder(event, settings, clients)
+    return plan_job(event, settings, clients)
+
 
 @transient_aws_errors()
 def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
@@ -110,6 +120,10 @@ def choose_ladder(event: dict[str, Any], settings: Settings, clients: Clients) -
         "spans": [r["span"] for r in results],
         "rungs": decisions,
         "analysis_seconds": round(sum(r["wall_seconds"] for r in results), 3),
+        # What the analysis cost in Lambda time, for the job's cost estimate.
+        "analysis_gb_seconds": round(
+            sum(r["wall_seconds"] * r["memory_mb"] / 1024 for r in results), 3
+        ),
     }
     plan = replace(plan, renditions=chosen, ladder=ladder)
     output.put_json(paths.plan_key, plan.to_dict())
@@ -129,10 +143,11 @@ def _planned(plan: Plan, paths: JobPaths, settings: Settings) -> dict[str, Any]:
 
 
 def _analysed(chunks: list[Chunk], duration: float) -> list[tuple[Chunk, tuple[float, float]]]:
-    """The chunks whose first seconds a per-title ladder is analysed on, with those spans."""
+    """The chunks a per-title ladder is analysed in, with the span of each analysed."""
     picked = per_title.spans([(c.start, c.end) for c in chunks], duration)
-    by_start = {c.start: c for c in chunks}
-    return [(by_start[start], (start, end)) for start, end in picked]
+    return [
+        (next(c for c in chunks if c.start <= start < c.end), (start, end)) for start, end in picked
+    ]
 
 
 def _audio_pieces(facts: SourceFacts, settings: Settings) -> list[AudioPiece]:

@@ -106,7 +106,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     output.put_bytes(paths.master_key, master.encode())
     published = events.job_published(
         manifest, output.name, paths.output_prefix, settings.playback_base_url,
-        _compute_usd([*chunks, *pieces]),
+        _compute_usd([*chunks, *pieces], plan.ladder),
     )  # fmt: skip
     if events.announce(published, settings.event_bus, output, clients):
         # Counted with the announcement, so a Publish run again counts nothing twice.
@@ -155,10 +155,13 @@ def _retried(output: Bucket, paths: JobPaths, results: dict[str, Any]) -> list[s
     return [k for k in output.keys(paths.errors_prefix) if Path(k).stem in results]
 
 
-def _compute_usd(results: list[SegmentsResult]) -> float:
-    """What the encoding items' Lambda time cost (list price; see ``workflow.prices``)."""
+def _compute_usd(results: list[SegmentsResult], ladder: dict[str, Any]) -> float:
+    """What the encoding items' Lambda time cost, and a per-title ladder's analysis (list
+    price; see ``workflow.prices``)."""
     gb_seconds = sum(r.wall_seconds * r.memory_mb / 1024 for r in results)
-    return gb_seconds * prices.LAMBDA_GB_SECOND.usd + len(results) * prices.LAMBDA_REQUEST.usd
+    gb_seconds += float(ladder.get("analysis_gb_seconds", 0.0))
+    requests = len(results) + len(ladder.get("spans", []))
+    return gb_seconds * prices.LAMBDA_GB_SECOND.usd + requests * prices.LAMBDA_REQUEST.usd
 
 
 def _results(output: Bucket, paths: JobPaths, items: list[str]) -> dict[str, dict[str, Any]]:

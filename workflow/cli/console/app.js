@@ -222,6 +222,53 @@ function manifestPanel(m, cost) {
     <h2>Cost estimate (AWS list prices)</h2><table id="cost">${dollars}</table></div>`;
 }
 
+const RUNG_COLOURS = ["#0969da", "#1a7f37", "#bf8700", "#cf222e", "#8250df", "#57606a"];
+
+// Each rung's VMAF per chunk over the asset's time, its summary, and how a per-title
+// ladder was chosen.
+function qualityPanel(m) {
+  if (!m || !m.quality) return "";
+  const W = 640, H = 200, L = 40, R = 10, T = 10, B = 24;
+  const rungs = Object.entries(m.quality.rungs);
+  const values = rungs.flatMap(([, q]) => q.chunks.map((c) => c.vmaf_mean));
+  const low = Math.max(0, Math.floor(Math.min(...values) / 10) * 10);
+  const x = (t) => L + ((W - L - R) * t) / Math.max(m.duration, 1e-9);
+  const y = (v) => T + ((H - T - B) * (100 - v)) / Math.max(100 - low, 1);
+  const lines = rungs
+    .map(([name, q], i) => {
+      const colour = RUNG_COLOURS[i % RUNG_COLOURS.length];
+      const points = q.chunks.map((c) => `${x(c.start).toFixed(1)},${y(c.vmaf_mean).toFixed(1)}`);
+      const dots = q.chunks
+        .map((c) => `<circle cx="${x(c.start).toFixed(1)}" cy="${y(c.vmaf_mean).toFixed(1)}" r="3" fill="${colour}">
+          <title>${esc(name)} at ${secs(c.start)}: VMAF ${c.vmaf_mean}</title></circle>`)
+        .join("");
+      return `<g class="rung" data-rung="${esc(name)}"><polyline fill="none" stroke="${colour}" stroke-width="2"
+        points="${points.join(" ")}"/>${dots}</g>`;
+    })
+    .join("");
+  const summary = rungs
+    .map(([name, q], i) => `<tr data-rung="${esc(name)}"><td><span style="color:${RUNG_COLOURS[i % RUNG_COLOURS.length]}">&#9632;</span>
+      ${esc(name)}</td><td>${q.vmaf_mean}</td><td>${q.vmaf_p5}</td><td>${q.vmaf_min}</td><td>${q.psnr_mean} dB</td><td>${q.frames}</td></tr>`)
+    .join("");
+  const decisions = (m.ladder.rungs || [])
+    .map((d) => `<tr class="${d.kept ? "" : "muted"}"><td>${esc(d.rung)}</td><td>${d.fixed_kbps}</td>
+      <td>${d.kept ? d.kbps : "dropped"}</td><td>${d.predicted_vmaf}</td><td>${esc(d.kept ? d.goal : d.reason)}</td></tr>`)
+    .join("");
+  const ladder = decisions
+    ? `<h2>Per-title ladder</h2><table id="ladder"><thead><tr><th>rung</th><th>fixed kbps</th><th>chosen kbps</th>
+       <th>predicted VMAF</th><th>why</th></tr></thead><tbody>${decisions}</tbody></table>
+       <p class="muted">analysis: ${m.ladder.spans.length} spans, ${m.ladder.analysis_share} of the chunks' encoding time</p>`
+    : "";
+  return `<div class="panel" id="quality"><h2>Quality (${esc(m.quality.model)}, every ${m.quality.stride}. frame)</h2>
+    <svg id="quality-chart" width="${W}" height="${H}">
+      <line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#d0d7de"/>
+      <text x="4" y="${y(100) + 4}" class="muted">100</text><text x="4" y="${y(low) + 4}" class="muted">${low}</text>
+      <text x="${L}" y="${H - 6}" class="muted">0 s</text><text x="${W - R - 50}" y="${H - 6}">${secs(m.duration)}</text>
+      ${lines}</svg>
+    <table><thead><tr><th>rung</th><th>VMAF mean</th><th>5th pct</th><th>min</th><th>PSNR</th><th>frames</th></tr></thead>
+    <tbody>${summary}</tbody></table>${ladder}</div>`;
+}
+
 function playerPanel(url) {
   if (!url) return "";
   return `<div class="panel"><h2>Player</h2>
@@ -277,7 +324,7 @@ async function showExecution(arn, first) {
     <div class="panel"><h2>Graph</h2>${graph(d.definition, d.states, d.progress)}
       <pre id="state-io" class="muted">click a state to see its input and output</pre></div>
     <div class="panel"><h2>Timeline</h2>${gantt(bars)}</div>
-    ${manifestPanel(d.manifest, d.cost)}`;
+    ${manifestPanel(d.manifest, d.cost)}${qualityPanel(d.manifest)}`;
   if (playerHTML !== null) {
     view.innerHTML = `<div id="live-parts">${parts}</div><div id="player-slot">${playerHTML}</div>`;
     if (media) startPlayer(`/media/${media}`);

