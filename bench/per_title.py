@@ -40,10 +40,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vod_local import make_source, score_rung
+from vod_local import make_source
 
 from workflow.local.binaries import ffmpeg_binary
-from workflow.media.ladder import Rendition
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -80,13 +79,23 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def display_vmaf(source: Path, playlist: Path, width: int, height: int, work: Path) -> float:
-    """VMAF of a rung as a viewer sees it: scaled up (bicubic) to ``width`` x ``height``,
-    the source scaled there too. Rungs of different sizes compare only on this scale."""
-    log_path = work / "display.json"
+def full_vmaf(
+    source: Path, playlist: Path, size: tuple[int, int], work: Path, *, upscale: bool
+) -> tuple[float, float, int]:
+    """(mean, min, frames) of VMAF over every frame of a rung's playlist against the
+    source scaled to ``size``: the rung at its own size, or (``upscale``) scaled up to
+    ``size`` as a player shows it, so that rungs of different sizes compare.
+
+    Frames are paired in order, both sides renumbered on a 1 s time base: pairing by
+    time mis-pairs a source whose timestamps are rounded (the WebM test card's are to the
+    millisecond; 4 VMAF points off). The counts must match, or nothing is scored.
+    """
+    width, height = size
+    log_path = work / "full.json"
+    scaled = f"scale={width}:{height}:flags=bicubic,"
     graph = (
-        f"[0:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[d];"
-        f"[1:v]scale={width}:{height}:flags=bicubic,setpts=PTS-STARTPTS[r];"
+        f"[0:v]{scaled if upscale else ''}settb=1,setpts=N[d];"
+        f"[1:v]{scaled}format=yuv420p,settb=1,setpts=N[r];"
         f"[d][r]libvmaf=n_threads=2:log_fmt=json:log_path={log_path}"
     )
     subprocess.run(
@@ -94,40 +103,49 @@ def display_vmaf(source: Path, playlist: Path, width: int, height: int, work: Pa
          "-lavfi", graph, "-f", "null", "-"],
         check=True,
     )  # fmt: skip
-    return float(json.loads(log_path.read_text())["pooled_metrics"]["vmaf"]["mean"])
+    frames = [f["metrics"]["vmaf"] for f in json.loads(log_path.read_text())["frames"]]
+    counts = [_frame_count(path) for path in (playlist, source)]
+    if counts[0] != counts[1] or counts[0] != len(frames):
+        raise SystemExit(f"{playlist}: {counts[0]} frames, the source {counts[1]}: not paired")
+    return sum(frames) / len(frames), min(frames), len(frames)
 
 
-def measure(source: Path, out: Path, work: Path) -> dict[str, Any]:
-    """Each rung's bitrate and full VMAF (at its own size, and at the source's), and what
-    the manifest reported."""
+def _frame_count(path: Path) -> int:
+    done = subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
+         "-f", "null", "-", "-progress", "pipe:1"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int([line for line in done.stdout.splitlines() if line.startswith("frame=")][-1][6:])
+
+
+def measure(source: Path, out: Path, work: Path, *, shown: bool = True) -> dict[str, Any]:
+    """Each rung's bitrate and full VMAF (at its own size, and, if ``shown``, at the
+    source's), and what the manifest reported."""
     manifest = json.loads((out / "manifest.json").read_text())
     width = manifest["source"]["display_width"] // 2 * 2
     height = manifest["source"]["display_height"] // 2 * 2
     rungs = {}
     for entry in manifest["renditions"]:
-        rung = Rendition.from_dict(
-            {k: entry[k] for k in ("name", "width", "height", "kbps", "level")}
+        playlist = out / entry["playlist"]
+        mean, low, frames = full_vmaf(
+            source, playlist, (entry["width"], entry["height"]), work, upscale=False
         )
-        metric, mean, low, frames = score_rung(
-            ffmpeg_binary(), source, rung, out / entry["playlist"], work, 1
-        )
-        report = (manifest["quality"] or {}).get("rungs", {}).get(rung.name, {})
-        rungs[rung.name] = {
+        display = None
+        if shown:
+            display = round(full_vmaf(source, playlist, (width, height), work, upscale=True)[0], 2)
+        report = (manifest["quality"] or {}).get("rungs", {}).get(entry["name"], {})
+        rungs[entry["name"]] = {
             "kbps": round(entry["bytes"] * 8 / 1000 / entry["duration"], 1),
-            "vmaf": round(mean, 2) if metric == "vmaf" else None,
-            "display_vmaf": round(
-                display_vmaf(source, out / entry["playlist"], width, height, work), 2
-            ),
+            "vmaf": round(mean, 2),
+            "display_vmaf": display,
             "vmaf_min": round(low, 2),
             "frames": frames,
             "report_vmaf": report.get("vmaf_mean"),
             "report_frames": report.get("frames"),
         }
-    return {
-        "rungs": rungs,
-        "ladder": manifest["ladder"],
-        "stride": (manifest["quality"] or {}).get("stride"),
-    }
+    quality = manifest["quality"] or {}
+    return {"rungs": rungs, "ladder": manifest["ladder"], "stride": quality.get("stride")}
 
 
 def bd_rate(fixed: list[tuple[float, float]], ours: list[tuple[float, float]]) -> float | None:
@@ -191,7 +209,7 @@ def long_source(work: Path, seconds: int) -> dict[str, Any]:
     for report in ("off", "sampled"):
         out = work / f"long-{report}"
         cpu[report] = round(process(source, out, {"QualityReport": report}), 1)
-    measured = measure(source, work / "long-sampled", work)
+    measured = measure(source, work / "long-sampled", work, shown=False)
     return {
         "seconds": seconds,
         "cpu_s": cpu,
@@ -237,10 +255,17 @@ def main() -> int:
     parser.add_argument("--no-long", action="store_true", help="skip the 1080p source")
     parser.add_argument("--long-seconds", type=int, default=60)
     parser.add_argument("--cost-only", action="store_true", help="only the report's chunk cost")
+    parser.add_argument("--long-only", action="store_true", help="only the 1080p source")
     args = parser.parse_args()
-    if args.cost_only:
+    if args.cost_only or args.long_only:
         with tempfile.TemporaryDirectory(prefix="vidflow-per-title-") as scratch:
-            print(json.dumps(report_cost(Path(scratch), args.long_seconds)))
+            work = Path(scratch)
+            if args.cost_only:
+                print(json.dumps(report_cost(work, args.long_seconds)))
+            else:
+                print(json.dumps(long_source(work, args.long_seconds) | {
+                    "chunk": report_cost(work, args.long_seconds)
+                }))  # fmt: skip
         return 0
     paths = fetch_all(names=TITLES)
     rows = []

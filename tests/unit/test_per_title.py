@@ -146,11 +146,13 @@ def test_the_summary_is_over_every_scored_frame() -> None:
 
 def test_scoring_reads_each_rung_s_encoder_back(tmp_path: Path) -> None:
     args = quality.scoring_args(FIXED[:2], 1, {"start": "1.000000"}, 7, tmp_path)
-    assert args[:4] == ["-dec", "1:0", "-dec", "2:0"]
+    assert args[:8] == ["-threads", "1", "-dec", "1:0", "-threads", "1", "-dec", "2:0"]
     graphs = [args[i + 1] for i, a in enumerate(args) if a == "-filter_complex"]
     assert len(graphs) == 2
     assert "[dec:1]" in graphs[1] and "scale=1280:720" in graphs[1]
-    # libvmaf subsamples itself: its motion feature must see every frame.
-    assert all("n_subsample=7" in g and "trim=start=1.000000" in g for g in graphs)
+    # Every 7th frame with the one before it (libvmaf's motion feature compares the two),
+    # and libvmaf scores every other frame it gets: the 7th ones.
+    assert all(r"not(mod(n\,7))+eq(mod(n\,7)\,6)" in g for g in graphs)
+    assert all("n_subsample=2" in g and "trim=start=1.000000" in g for g in graphs)
     with pytest.raises(ValueError, match="unsafe"):
         quality.scoring_args(FIXED[:1], 1, {}, 1, Path("/tmp/a:b"))

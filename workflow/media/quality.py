@@ -61,19 +61,27 @@ def scoring_args(
 
     ``bounds`` are the ``trim`` filter's options that cut the encode's frames out of
     input 0's video; both sides are paired in order (the encodes pass every frame
-    through, in order), and every ``stride``-th pair is scored by libvmaf itself
-    (``n_subsample``): its motion feature compares each frame with the one before, so
-    frames dropped before it would score as faster motion, and higher, than they are.
-    Scores go to ``scores_path(workdir, rung)``.
+    through, in order), and every ``stride``-th pair is scored, from the first. Only
+    those frames and the ones just before them are scaled and handed to libvmaf: most
+    of what a report costs is then decoding each rung's frames again. Scores go to
+    ``scores_path(workdir, rung)``.
 
     With ``display`` (width, height), each rung is scored as a player shows it: scaled
     up (bicubic) to that size, against the source scaled there; rungs of different
     sizes can then be compared. Without, each at its own size.
     """
     trim = ":".join(f"{key}={value}" for key, value in bounds.items())
+    # Each scored frame goes to libvmaf with the frame before it, and libvmaf scores every
+    # other frame: its motion feature compares a frame with its predecessor, so a frame
+    # sent alone would read the gap as motion, and score high.
+    pairs, subsample = "", 1
+    if stride > 1:
+        pairs = rf"select='not(mod(n\,{stride}))+eq(mod(n\,{stride})\,{stride - 1})',"
+        subsample = 2
     args: list[str] = []
     for i in range(len(renditions)):
-        args += ["-dec", f"{first_output + i}:0"]
+        # One thread each: frame threads cost a decoder CPU, and the encodes use the cores.
+        args += ["-threads", "1", "-dec", f"{first_output + i}:0"]
     for i, rung in enumerate(renditions):
         log = scores_path(workdir, rung.name)
         if not _SAFE_PATH.fullmatch(str(log)):
@@ -81,11 +89,11 @@ def scoring_args(
         width, height = display or (rung.width, rung.height)
         upscale = f"scale={width}:{height}:flags=bicubic," if display else ""
         graph = (
-            f"[dec:{i}]{upscale}{_IN_ORDER}[distorted{i}];"
-            f"[0:v]trim={trim},{_IN_ORDER},"
+            f"[dec:{i}]{pairs}{upscale}{_IN_ORDER}[distorted{i}];"
+            f"[0:v]trim={trim},{pairs}{_IN_ORDER},"
             f"scale={width}:{height}:flags=bicubic,format=yuv420p[reference{i}];"
             f"[distorted{i}][reference{i}]libvmaf=n_threads=1:log_fmt=json:"
-            f"log_path={log}:n_subsample={stride}:feature=name=psnr[scored{i}]"
+            f"log_path={log}:n_subsample={subsample}:feature=name=psnr[scored{i}]"
         )
         args += ["-filter_complex", graph, "-map", f"[scored{i}]", "-f", "null", "-"]
     return args
