@@ -32,6 +32,7 @@ import json
 import math
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -201,27 +202,35 @@ def title_row(name: str, fixed: dict[str, Any], ours: dict[str, Any]) -> dict[st
     }
 
 
-def long_source(work: Path, seconds: int) -> dict[str, Any]:
-    """The 1080p bench source through the fixed ladder with the report off and sampled:
-    CPU of each run, and the sampled report against a full VMAF run."""
+def long_source(work: Path, seconds: int, rounds: int = 2) -> dict[str, Any]:
+    """The 1080p bench source through the fixed ladder with the report off and sampled,
+    alternately, ``rounds`` times each: CPU of each run (the fewest of each), and the
+    sampled report against a full VMAF run."""
     source = make_source(ffmpeg_binary(), seconds)
-    cpu = {}
-    for report in ("off", "sampled"):
-        out = work / f"long-{report}"
-        cpu[report] = round(process(source, out, {"QualityReport": report}), 1)
-    measured = measure(source, work / "long-sampled", work, shown=False)
+    runs: dict[str, list[float]] = {"off": [], "sampled": []}
+    for attempt in range(rounds):
+        for report in runs:
+            out = work / f"long-{report}-{attempt}"
+            runs[report].append(round(process(source, out, {"QualityReport": report}), 1))
+    cpu = {report: min(values) for report, values in runs.items()}
+    measured = measure(source, work / "long-sampled-0", work, shown=False)
     return {
         "seconds": seconds,
         "cpu_s": cpu,
+        "runs": runs,
         "report_cpu_ratio": round(cpu["sampled"] / cpu["off"], 3),
         "stride": measured["stride"],
         "rungs": measured["rungs"],
     }
 
 
-def report_cost(work: Path, seconds: int, strides: tuple[int, ...] = (37, 11)) -> dict[str, Any]:
+def report_cost(
+    work: Path, seconds: int, strides: tuple[int, ...] = (37, 11), rounds: int = 4
+) -> dict[str, Any]:
     """CPU of one 12 s chunk of the 1080p source into the default ladder, as TranscodeChunk
-    runs it, without the report and with it at each stride (best of two runs each)."""
+    runs it, without the report and with it at each stride: the variants interleaved,
+    ``rounds`` times, and the median of each (this machine's CPU seconds for the same
+    work vary by 15 % from one minute to the next)."""
     from workflow.media import encode
     from workflow.media.chunks import Chunk
     from workflow.media.ladder import build_ladder
@@ -229,10 +238,9 @@ def report_cost(work: Path, seconds: int, strides: tuple[int, ...] = (37, 11)) -
     source = make_source(ffmpeg_binary(), seconds)
     ladder = build_ladder(1920, 1080, 30, "1080:5000,720:2800,480:1400,360:800")
     chunk = Chunk(1, 12.0, 24.0, 3, [12.0, 16.0, 20.0])
-    cpu: dict[str, float] = {}
-    for stride in (0, *strides):
-        runs = []
-        for attempt in range(2):
+    runs: dict[str, list[float]] = {str(s): [] for s in (0, *strides)}
+    for attempt in range(rounds):
+        for stride in (0, *strides):
             here = work / f"cost-{stride}-{attempt}"
             for rung in ladder:
                 (here / rung.name).mkdir(parents=True)
@@ -242,10 +250,11 @@ def report_cost(work: Path, seconds: int, strides: tuple[int, ...] = (37, 11)) -
             )  # fmt: skip
             before = _children_cpu()
             subprocess.run(command, check=True)
-            runs.append(_children_cpu() - before)
-        cpu[str(stride)] = round(min(runs), 2)
+            runs[str(stride)].append(round(_children_cpu() - before, 2))
+    cpu = {s: statistics.median(values) for s, values in runs.items()}
     return {
         "cpu_s": cpu,
+        "runs": runs,
         "overhead_pct": {s: round((cpu[s] / cpu["0"] - 1) * 100, 1) for s in cpu if s != "0"},
     }
 
