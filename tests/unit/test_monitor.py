@@ -187,3 +187,7 @@ def test_a_running_item_counts_for_the_part_it_has_encoded() -> None:
     assert progress.fraction == pytest.approx(10 / 16)
     # AND a plan without times counts items alike
     assert JobProgress(2, 2, 1, [], [], [], {}, {"video-00001": 0.5}).fraction == 0.25
+    # AND an encode that has reached its end without a result yet is never the whole job
+    finished = JobProgress(1, 1, 1, [], [], [], {"video-00000": 8.0}, {"video-00000": 1.0})
+    assert finished.fraction < 1.0
+    assert JobProgress(1, 1, 1, [], ["video-00000"], [], {"video-00000": 8.0}).fraction == 1.0

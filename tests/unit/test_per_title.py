@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from workflow.errors import ConfigurationError
+from workflow.formats.manifest import json_schema
 from workflow.media import per_title, quality
 from workflow.media.ladder import build_ladder
 from workflow.settings import Settings
@@ -81,6 +83,17 @@ def test_where_the_curve_has_flattened_every_rung_gets_fewer_bits() -> None:
     assert decisions[0]["predicted_vmaf"] >= decisions[0]["fixed_vmaf"] - 0.5
     assert decisions[0]["predicted_vmaf"] < decisions[0]["fixed_vmaf"]
     assert all(d["predicted_vmaf"] >= d["fixed_vmaf"] - 1.0 for d in decisions[1:])
+
+
+@pytest.mark.parametrize("targets", [{0: 95.0}, {720: 77.0}, {1080: 99.0, 360: 60.0}])
+def test_every_decision_is_what_the_manifest_schema_allows(targets: dict[int, float]) -> None:
+    rung_schema = json_schema()["properties"]["ladder"]["properties"]["rungs"]["items"]
+    for vmafs in (EASY, HARD):
+        _, decisions = per_title.choose_ladder(FIXED, curves(vmafs), targets)
+        for decision in decisions:
+            jsonschema.validate(decision, rung_schema)
+        # A rung without a target of its own says so (null), never a made-up number.
+        assert any(d["target_vmaf"] is None for d in decisions)
 
 
 def test_hard_content_lifts_the_top_rung_toward_its_target() -> None:

@@ -35,6 +35,10 @@ def _seconds(start: Any, stop: Any) -> float | None:
     return None
 
 
+# How much of its work a running item (no result yet) can count for.
+RUNNING_MOST = 0.99
+
+
 @dataclass(frozen=True)
 class JobProgress:
     """How far a VOD job's Map is: its work items (chunks x rungs, plus the others by
@@ -56,7 +60,10 @@ class JobProgress:
     def fraction(self) -> float:
         """How much of the work is done, 0 to 1: the items done, and the running ones' part."""
         total = sum(self.work.values()) or self.items
-        shares = self.running | dict.fromkeys(self.done, 1.0)  # a result counts whole
+        # An item counts whole only once it has a result: an encode at its end still has
+        # its upload and its result to write, so a running one counts at most RUNNING_MOST.
+        running = {name: min(share, RUNNING_MOST) for name, share in self.running.items()}
+        shares = running | dict.fromkeys(self.done, 1.0)
         unweighed = 0.0 if self.work else 1.0
         done = sum(self.work.get(name, unweighed) * share for name, share in shares.items())
         return min(1.0, done / total) if total else 0.0
