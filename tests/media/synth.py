@@ -110,7 +110,7 @@ CLIPS: dict[str, Clip] = {
     "static_detail": Clip(
         "static_detail.mp4",
         _av("smptehdbars=size=854x480:rate=30", 6)
-        + ("-vf", "noise=alls=40:allf=u", "-c:v", "libx264", "-crf", "12")
+        + ("-vf", "noise=alls=12:allf=u", "-c:v", "libx264", "-crf", "12")
         + ("-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"),
         "6 s of one still, detailed 480p picture",
     ),
