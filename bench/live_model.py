@@ -269,7 +269,7 @@ class LiveTemplate:
             value = stack.resolve(props.get("ReservedConcurrentExecutions"))
             if isinstance(value, int | str) and str(value).lstrip("-").isdigit():
                 reserved[function.logical_id] = int(value)
-        (billing,) = [t.get("BillingMode", "PROVISIONED") for t in stack.tables().values()]
+        billing = stack.tables()[live_table].get("BillingMode", "PROVISIONED")
         return cls(
             machine_type=machine.type,
             path=tuple(path),

@@ -30,6 +30,9 @@ class Clients:
     sfn: Any = None
     dynamodb: Any = None
     events: Any = None
+    # Protected playback: KMS unwraps content keys, Secrets Manager holds the token secret.
+    kms: Any = None
+    secrets: Any = None
     clock: Clock = field(default=time.time)
 
     def utc_now(self) -> str:

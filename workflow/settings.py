@@ -70,6 +70,16 @@ class Settings:
     # reach the output bucket's objects at (empty: their ``s3://`` URIs).
     event_bus: str = ""
     playback_base_url: str = ""
+    # Protected playback (``workflow.keys``): "none", or "aes-128" (hls-ts segments
+    # encrypted whole); an upload's ``vidflow-encryption`` metadata overrides it. Content
+    # keys are made once per asset, wrapped by ``content_key_kms_key``, in ``keys_table``;
+    # players fetch them from the key service at ``key_service_url`` with a token signed
+    # with the secret named ``playback_secret``.
+    encryption: str = "none"
+    keys_table: str = ""
+    content_key_kms_key: str = ""
+    playback_secret: str = ""
+    key_service_url: str = ""
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -118,12 +128,18 @@ class Settings:
             ),
             event_bus=env.get("EVENT_BUS_NAME", ""),
             playback_base_url=env.get("PLAYBACK_BASE_URL", ""),
+            encryption=env.get("ENCRYPTION", cls.encryption),
+            keys_table=env.get("KEYS_TABLE", ""),
+            content_key_kms_key=env.get("CONTENT_KEY_KMS_KEY", ""),
+            playback_secret=env.get("PLAYBACK_SECRET", ""),
+            key_service_url=env.get("KEY_SERVICE_URL", ""),
             limits=limits,
         )
         for name, value, allowed in (
             ("PACKAGING", settings.packaging, PACKAGINGS),
             ("LADDER_MODE", settings.ladder_mode, LADDER_MODES),
             ("QUALITY_REPORT", settings.quality_report, QUALITY_REPORTS),
+            ("ENCRYPTION", settings.encryption, ENCRYPTIONS),
         ):
             if value not in allowed:
                 raise ConfigurationError(
@@ -151,6 +167,10 @@ PACKAGINGS = ("hls-ts", "cmaf")
 # the chunk jobs score their output.
 LADDER_MODES = ("fixed", "per-title")
 QUALITY_REPORTS = ("sampled", "off")
+# How segments are protected (the ENCRYPTION setting, an upload's metadata), and the one
+# packaging each method applies to.
+ENCRYPTIONS = ("none", "aes-128")
+ENCRYPTION_PACKAGING = {"aes-128": "hls-ts"}
 
 
 def _number(

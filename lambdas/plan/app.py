@@ -14,7 +14,8 @@ from workflow.vod import plan
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=boto3.client("s3"))
+# DynamoDB and KMS: protected jobs' content keys (made by Plan, unwrapped by the encoders).
+clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), kms=boto3.client("kms"))
 
 
 @tracer.capture_lambda_handler(capture_response=False)

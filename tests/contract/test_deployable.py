@@ -17,7 +17,8 @@ import pytest
 from samtranslator.translator.arn_generator import ArnGenerator
 from samtranslator.translator.transform import transform
 
-from workflow.local.template import load_template
+from workflow.local.build import find_interpreter
+from workflow.local.template import Stack, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -282,17 +283,22 @@ def test_each_handler_imports_from_the_built_artefacts_alone(
         build_dir / layer / "python" for layer in _layers_of(function)
     ]
     paths.append(runtime)
-    environment = json.dumps(
-        {k: str(v) for k, v in {"AWS_DEFAULT_REGION": "us-east-1", "OUTPUT_BUCKET": "b"}.items()}
-    )
+    # The environment the template gives the function: a handler checks it at cold start.
+    function_env = Stack(ROOT).find_function(function).environment  # type: ignore[union-attr]
+    environment = json.dumps({"AWS_DEFAULT_REGION": "us-east-1", **function_env})
     script = (
         "import json, os, sys, importlib; os.environ.update(json.loads(sys.argv[1]));"
         "sys.path[:0] = sys.argv[2].split(os.pathsep);"
         "m = importlib.import_module('app'); assert callable(m.handler);"
         "print(sorted(n for n in sys.modules if n in ('av', 'workflow', 'ffmpeg')))"
     )
+    # The Python the layers are built for (the template's Runtime where the machine has
+    # it): compiled wheels in them (cryptography's) load in that version only.
+    python = find_interpreter(
+        load_template(ROOT / "sam-template.yaml")["Globals"]["Function"]["Runtime"]
+    ).path
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-B", "-c", script, environment,
+        [str(python), "-I", "-S", "-B", "-c", script, environment,
          os.pathsep.join(map(str, paths))],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

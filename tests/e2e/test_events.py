@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ EVENT_FOR = {
     "LiveSweepFunction": "scheduled-live-sweep.json",
     "ReconcileFunction": "scheduled-reconcile.json",
     "ClipFunction": "clip.json",
+    "KeyServiceFunction": "key-service.json",
 }
 S3_EVENTS = {"StartJobFunction", "LiveIngestFunction"}
 
@@ -102,6 +105,15 @@ def test_sample_events_match_real_payloads(
     for scheduled in ("LiveSweepFunction", "ReconcileFunction"):
         arn = engine.functions[scheduled].arn
         engine.invoke(arn, engine.scheduled_event(arn))
+    # AND a player asking the key service for a key with a token that is not one
+    key_url = engine.stack.function_urls["KeyServiceFunction"]
+    asked = urllib.request.Request(
+        f"{key_url}keys/recorded-job?token=v1.not.signed",
+        headers={"Origin": "https://player.example.com", "User-Agent": "Mozilla/5.0"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(asked, timeout=30)
+    assert refused.value.code == 403
     # THEN each sample event has exactly the shape of a real payload for its function
     for function, name in EVENT_FOR.items():
         sample = json.loads((EVENTS / name).read_text())

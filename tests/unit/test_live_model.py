@@ -75,7 +75,9 @@ class CallCounter:
 
 @pytest.fixture
 def live() -> Iterator[tuple[Settings, Clients, CallCounter]]:
-    ((name, arguments),) = Stack(ROOT).tables().items()
+    stack = Stack(ROOT)
+    name = stack.ref("LiveTable")
+    arguments = stack.tables()[name]
     with mock_aws():
         options = {"region_name": "us-east-1", "aws_access_key_id": "u"}
         options["aws_secret_access_key"] = "u"

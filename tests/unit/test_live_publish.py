@@ -40,7 +40,9 @@ def clock() -> SteppedClock:
 
 @pytest.fixture
 def live(clock: SteppedClock) -> Iterator[tuple[Settings, Clients]]:
-    ((name, arguments),) = Stack(ROOT).tables().items()
+    stack = Stack(ROOT)
+    name = stack.ref("LiveTable")
+    arguments = stack.tables()[name]
     with mock_aws():
         options = {
             "region_name": "us-east-1",

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def table() -> Iterator[StreamTable]:
     stack = Stack(ROOT)
-    ((name, arguments),) = stack.tables().items()
+    name = stack.ref("LiveTable")
+    arguments = stack.tables()[name]
     with mock_aws():
         client = boto3.client(
             "dynamodb",

@@ -68,7 +68,9 @@ def s3() -> Iterator[Any]:
 @pytest.fixture
 def table(s3: Any) -> StreamTable:
     """The live table as the template declares it (inside the same mocked account)."""
-    ((name, arguments),) = Stack(ROOT).tables().items()
+    stack = Stack(ROOT)
+    name = stack.ref("LiveTable")
+    arguments = stack.tables()[name]
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.create_table(TableName=name, **arguments)
     return StreamTable(client, name)

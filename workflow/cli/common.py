@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import urllib.parse
 from pathlib import Path
@@ -111,6 +112,16 @@ def start_engine(
     )
     engine.start()
     return engine
+
+
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def span_seconds(text: str) -> float | None:
+    """``90s``, ``30m``, ``2h`` or ``7d`` in seconds; None for anything else."""
+    matched = _SPAN.fullmatch(text.strip())
+    return None if matched is None else float(matched[1]) * _SECONDS[matched[2]]
 
 
 def reachable(url: str) -> bool:

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from workflow.cli.common import EXIT_FAILED, EXIT_USAGE, local_stack, project_root, reachable
+from workflow.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    local_stack,
+    project_root,
+    reachable,
+    span_seconds,
+)
 
 if TYPE_CHECKING:
     from workflow.cli.common import Commands
 
-_SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # How often --follow looks for new events.
 POLL_SECONDS = 1.0
 
@@ -48,12 +52,12 @@ def add_events(commands: Commands) -> None:
 
 def print_events(args: argparse.Namespace) -> int:
     """``vidflow events``: print the log's events, and with --follow those that come."""
-    matched = _SPAN.match(args.since.strip())
-    if matched is None:
+    back = span_seconds(args.since)
+    if back is None:
         print(f"error: --since takes a number and s, m, h or d, got {args.since!r}",
               file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
-    since = time.time() - float(matched.group(1)) * _SECONDS[matched.group(2)]
+    since = time.time() - back
     target = _event_log(args)
     if target is None:
         print(f"error: no stack at {args.endpoint_url}: start `vidflow up` first", file=sys.stderr)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from workflow import __version__
-from workflow.cli import clip, events, invoke, live, run, watch
+from workflow.cli import clip, events, invoke, live, run, sign, watch
 from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE, ProjectNotFoundError
 from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
@@ -101,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         watch.add_console,
         watch.add_executions,
         events.add_events,
+        sign.add_sign,
         run.add_demo,
     ):
         add(commands)

@@ -28,6 +28,8 @@ class SegmentEntry:
     gap: bool = False
     # Its timestamps or encoding do not continue the segment before (EXT-X-DISCONTINUITY).
     discontinuity: bool = False
+    # The EXT-X-KEY tag it is encrypted under (its key's URI and its own IV), if any.
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ def media_playlist(
             lines.append("#EXT-X-DISCONTINUITY")
         if segment.gap:
             lines.append("#EXT-X-GAP")
+        if segment.key is not None:
+            lines.append(segment.key)
         lines += [f"#EXTINF:{segment.duration:.6f},", segment.uri]
     if ended:
         lines.append("#EXT-X-ENDLIST")

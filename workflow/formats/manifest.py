@@ -44,12 +44,14 @@ def build_manifest(
     subtitles: Sequence[SubtitleTrack] = (),
     ladder: dict[str, Any] | None = None,
     quality: dict[str, Any] | None = None,
+    encryption: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of one asset: its source, every rendition, the audio, and timings.
 
     ``source`` is the upload (bucket, key, ETag, size) with the probe's facts;
     ``playlists`` maps each rung's name (and ``"audio"``) to its segments. ``ladder`` is
-    how the ladder was chosen (``Plan.ladder``), ``quality`` the quality report, if any.
+    how the ladder was chosen (``Plan.ladder``), ``quality`` the quality report, if any;
+    ``encryption`` how the segments are protected (never the key itself).
     """
     return {
         "schema": SCHEMA,
@@ -99,6 +101,7 @@ def build_manifest(
         "timings": timings,
         "ladder": ladder or {"mode": "fixed"},
         "quality": quality,
+        "encryption": encryption,
     }
 
 

@@ -86,7 +86,7 @@ def _version_of(executable: str) -> str | None:
 
 # The Workflow layer's allow-list (layers/workflow/Makefile says the same; a contract test
 # holds the two together): the core modules and these subpackages, never `local` or `cli`.
-RUNTIME_SUBPACKAGES = ("media", "formats", "vod", "live")
+RUNTIME_SUBPACKAGES = ("media", "formats", "vod", "live", "keys")
 
 
 def runtime_files(root: Path) -> list[Path]:

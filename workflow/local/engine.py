@@ -21,6 +21,8 @@ import io
 import json
 import logging
 import os
+import secrets
+import string
 import threading
 import time
 import types
@@ -36,16 +38,20 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 
+from workflow.keys.service import PlaybackGate, PlaybackSecret
+from workflow.keys.store import KeyStore
 from workflow.local.build import ensure_built, find_interpreter, runtime_folder
 from workflow.local.eventbridge import create as create_event_resources
 from workflow.local.eventbridge import install as install_webhooks
 from workflow.local.faults import FaultPlan, parse
+from workflow.local.function_url import FunctionUrl
 from workflow.local.lambda_runtime import LambdaRuntime, LogLine
 from workflow.local.origin import Origin
 from workflow.local.parameters import check as check_parameters
 from workflow.local.ranged_get import install as install_ranged_get
 from workflow.local.template import Stack
 from workflow.local.xray import TraceDaemon
+from workflow.settings import Settings
 
 LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
 LOCAL_SECRET_ACCESS_KEY = "vidflow-local-secret-do-not-log"
@@ -223,6 +229,9 @@ class LocalEngine:
         # Execution environments per function at most (Lambda scales further).
         self.max_workers = max_workers or int(os.environ.get("VIDFLOW_LAMBDA_WORKERS", "8"))
         self._fault_spec = os.environ.get("VIDFLOW_FAULTS", "") if faults is None else faults
+        # Function URLs are bound now: the functions' environments name them.
+        self._function_urls = self._bind_function_urls()
+        self.stack.serve_function_urls({lid: url.url for lid, url in self._function_urls.items()})
         self.functions = {f.logical_id: f for f in self.stack.functions()}
         # Checked now, so a bad spec fails before anything starts.
         self.faults = FaultPlan(parse(self._fault_spec), self._logical_id)
@@ -236,6 +245,19 @@ class LocalEngine:
         # The functions' X-Ray segments, as the daemon beside a Lambda would receive them.
         self.traces: TraceDaemon | None = None
         self.endpoints: Endpoints | None = None
+
+    def _bind_function_urls(self) -> dict[str, FunctionUrl]:
+        """A local address for each function URL: after the origin's port when the stack
+        has a port (4568, ...), else any free one."""
+        bound = {}
+        for number, (lid, origins) in enumerate(self.stack.url_functions().items()):
+            arn = self.stack.get_att(lid, "Arn")
+            port = self.port + 2 + number if self.port else 0
+            try:
+                bound[lid] = FunctionUrl(self.invoke, arn, origins, port)
+            except OSError:
+                bound[lid] = FunctionUrl(self.invoke, arn, origins)
+        return bound
 
     def _logical_id(self, name: str) -> str | None:
         function = self.stack.find_function(name)
@@ -275,6 +297,8 @@ class LocalEngine:
             self.lambdas.log.ship(functools.partial(_send_logs, self.client("logs"), group))
         outputs = self.stack.outputs()
         self._origin = self._start_origin(outputs["OutputBucketName"])
+        for url in self._function_urls.values():
+            url.start()
         self.endpoints = Endpoints(
             endpoint_url=endpoint,
             ingest_bucket=outputs["IngestBucketName"],
@@ -291,14 +315,33 @@ class LocalEngine:
         return self.endpoints
 
     def _start_origin(self, bucket: str) -> Origin:
-        """The playback origin: on the port after the stack's when one was chosen."""
+        """The playback origin: on the port after the stack's when one was chosen; it
+        checks playback tokens on protected assets as the key service does."""
         s3 = self.client("s3")
+        settings = Settings.from_env(self.functions[self._key_service()].environment)
+        gate = PlaybackGate(
+            KeyStore(
+                settings.keys_table,
+                settings.content_key_kms_key,
+                self.client("dynamodb"),
+                self.client("kms"),
+            ),
+            PlaybackSecret(self.client("secretsmanager"), settings.playback_secret),
+        )
         if self.port:
             try:
-                return Origin(s3, bucket, self.port + 1).start()
+                return Origin(s3, bucket, self.port + 1, gate.allows).start()
             except OSError:
                 pass
-        return Origin(s3, bucket).start()
+        return Origin(s3, bucket, guard=gate.allows).start()
+
+    def _key_service(self) -> str:
+        """The function that serves content keys: the one with a URL and a secret."""
+        return next(
+            lid
+            for lid in self._function_urls
+            if "PLAYBACK_SECRET" in self.functions[lid].environment
+        )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -309,6 +352,8 @@ class LocalEngine:
                 stopping.callback(self._server.stop)
             if self._origin is not None:
                 stopping.callback(self._origin.stop)
+            for url in self._function_urls.values():
+                stopping.callback(url.stop)
             if self.lambdas is not None:
                 stopping.callback(self.lambdas.stop)
             if self.traces is not None:
@@ -351,6 +396,7 @@ class LocalEngine:
         for table, arguments in self.stack.tables().items():
             dynamodb.create_table(TableName=table, **arguments)
         create_event_resources(self.stack, self.client("events"), self.client("logs"))
+        self._create_keys_and_secrets()
         sfn = self.client("stepfunctions")
         role = f"arn:aws:iam::{self.stack.account}:role/{self.stack.name}-local"
         for machine in self.stack.state_machines():
@@ -378,6 +424,20 @@ class LocalEngine:
                 Bucket=bucket,
                 NotificationConfiguration={"LambdaFunctionConfigurations": configurations},
             )
+
+    def _create_keys_and_secrets(self) -> None:
+        """The template's KMS keys (by their aliases) and secrets, with generated values."""
+        kms = self.client("kms")
+        made: dict[str, str] = {}
+        for alias, key_lid in self.stack.kms_aliases().items():
+            if key_lid not in made:
+                made[key_lid] = kms.create_key(Description=f"{self.stack.name} {key_lid}")[
+                    "KeyMetadata"
+                ]["KeyId"]
+            kms.create_alias(AliasName=alias, TargetKeyId=made[key_lid])
+        secrets_manager = self.client("secretsmanager")
+        for name, spec in self.stack.secrets().items():
+            secrets_manager.create_secret(Name=name, SecretString=generated_secret(spec))
 
     def _start_schedules(self) -> None:
         """Run each function with a ``Schedule`` event at its rate, as EventBridge would."""
@@ -567,6 +627,15 @@ def _send_logs(logs: Any, group: str, lines: list[LogLine]) -> None:
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_stream(logGroupName=group, logStreamName=stream)
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+
+def generated_secret(spec: dict[str, Any]) -> str:
+    """A value as ``GenerateSecretString`` would make it: ``PasswordLength`` characters,
+    letters and digits where ``ExcludePunctuation`` is set."""
+    alphabet = string.ascii_letters + string.digits
+    if not spec.get("ExcludePunctuation"):
+        alphabet += string.punctuation
+    return "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
 
 
 def _retry_sleep(seconds: float) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 PUBLISHED_PREFIXES = ("outputs/", "live/", "clips/")
 
@@ -73,17 +73,37 @@ class LocalHTTPServer:
         self.server.server_close()
 
 
-class Origin(LocalHTTPServer):
-    """Serve ``bucket`` through ``s3`` at ``http://127.0.0.1:<port>/<key>`` until stopped."""
+# Whether a request for a key may be answered, given the playback token it carries.
+Guard = Callable[[str, str | None], bool]
 
-    def __init__(self, s3: Any, bucket: str, port: int = 0) -> None:
+
+class Origin(LocalHTTPServer):
+    """Serve ``bucket`` through ``s3`` at ``http://127.0.0.1:<port>/<key>`` until stopped;
+    where ``guard`` refuses a key without a valid token (``?token=`` or ``Authorization:
+    Bearer``), answer 403, as a CDN that checks playback tokens would."""
+
+    def __init__(self, s3: Any, bucket: str, port: int = 0, guard: Guard | None = None) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self.guard = guard
         super().__init__(self.answer, port)
 
     def answer(self, request: BaseHTTPRequestHandler, body: bool) -> None:
-        key = unquote(urlsplit(request.path).path).lstrip("/")
+        parts = urlsplit(request.path)
+        key = unquote(parts.path).lstrip("/")
+        if self.guard is not None and not self.guard(key, playback_token(request)):
+            request.send_error(HTTPStatus.FORBIDDEN)
+            return
         send_published(request, self.s3, self.bucket, key, body=body)
+
+
+def playback_token(request: BaseHTTPRequestHandler) -> str | None:
+    """The token a request carries: ``?token=``, else ``Authorization: Bearer``."""
+    for name, value in parse_qsl(urlsplit(request.path).query):
+        if name == "token" and value:
+            return value
+    scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
 
 
 def send_published(

@@ -105,6 +105,9 @@ class Stack:
     region: str = "us-east-1"
     account: str = "123456789012"
     overrides: dict[str, str] = field(default_factory=dict)
+    # Where the engine serves each function URL (function logical id -> URL):
+    # ``serve_function_urls``.
+    function_urls: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._functions: list[Function] | None = None
@@ -231,6 +234,41 @@ class Stack:
         return {
             "async_retries": int(config.get("MaximumRetryAttempts", 2)),
             "on_failure": str(self.resolve(on_failure["Destination"])) if on_failure else None,
+        }
+
+    def serve_function_urls(self, urls: dict[str, str]) -> None:
+        """Resolve each function URL (function logical id -> URL) to where it is served."""
+        self.function_urls = dict(urls)
+        self._functions = None  # environments that name a URL resolve again
+
+    def url_functions(self) -> dict[str, list[str]]:
+        """Logical id -> the CORS origins it allows, for the functions with a function URL."""
+        return {
+            lid: list(
+                self.resources[lid]["Properties"]["FunctionUrlConfig"]
+                .get("Cors", {})
+                .get("AllowOrigins", [])
+            )
+            for lid in self.of_type("AWS::Serverless::Function")
+            if "FunctionUrlConfig" in self.resources[lid].get("Properties", {})
+        }
+
+    def secrets(self) -> dict[str, dict[str, Any]]:
+        """Secret name -> its ``GenerateSecretString``, for the template's secrets."""
+        return {
+            str(self.resolve(self.resources[lid]["Properties"]["Name"])): dict(
+                self.resources[lid]["Properties"].get("GenerateSecretString", {})
+            )
+            for lid in self.of_type("AWS::SecretsManager::Secret")
+        }
+
+    def kms_aliases(self) -> dict[str, str]:
+        """Alias name -> the logical id of the KMS key it names."""
+        return {
+            str(self.resolve(self.resources[lid]["Properties"]["AliasName"])): self.resources[lid][
+                "Properties"
+            ]["TargetKeyId"]["Ref"]
+            for lid in self.of_type("AWS::KMS::Alias")
         }
 
     def queues(self) -> dict[str, str]:
@@ -360,6 +398,10 @@ class Stack:
             return str(self.resolve(props["Name"]))
         if kind == "AWS::Logs::LogGroup":
             return str(self.resolve(props.get("LogGroupName", f"{self.name}-{name}")))
+        if kind == "AWS::KMS::Alias":
+            return str(self.resolve(props["AliasName"]))
+        if kind == "AWS::SecretsManager::Secret":
+            return str(self.resolve(props["Name"]))
         if kind == "AWS::SQS::Queue":
             return (
                 f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self._queue_name(name)}"
@@ -367,6 +409,12 @@ class Stack:
         return f"{self.name}-{name}"
 
     def get_att(self, name: str, attribute: str) -> str:
+        if attribute == "FunctionUrl" and name.removesuffix("Url") in self.url_functions():
+            # SAM's <Function>Url resource: where the engine serves it, else its AWS shape.
+            function = name.removesuffix("Url")
+            return self.function_urls.get(
+                function, f"https://{function.lower()}.lambda-url.{self.region}.on.aws/"
+            )
         resource = self.resources.get(name)
         if resource is None:
             raise TemplateError(f"!GetAtt {name}.{attribute}: no such resource")

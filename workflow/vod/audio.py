@@ -50,7 +50,11 @@ def transcode_audio(work: Work, remaining: Deadline) -> dict[str, Any]:
             rungs, inits = split_cmaf(rungs)
         # Every piece's init is the same (Publish checks): the first piece uploads it.
         uploaded = upload_segments(
-            work.output, work.paths, rungs, inits=plan.cmaf and piece.index == 0
+            work.output,
+            work.paths,
+            rungs,
+            inits=plan.cmaf and piece.index == 0,
+            key=work.content_key(),
         )
     result = SegmentsResult(
         item=piece.item,

@@ -76,7 +76,11 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
             rungs, inits = split_cmaf(rungs)
         # Every chunk's init is the same (Publish checks): the first chunk uploads it.
         uploaded = upload_segments(
-            work.output, work.paths, rungs, inits=plan.cmaf and chunk.index == 0
+            work.output,
+            work.paths,
+            rungs,
+            inits=plan.cmaf and chunk.index == 0,
+            key=work.content_key(),
         )
     result = SegmentsResult(
         item=work.item.name,

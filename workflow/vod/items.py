@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflow.errors import VidflowError
+from workflow.keys import segments as aes128
+from workflow.keys.store import ContentKey, KeyStore
 from workflow.media.runner import Segment
 from workflow.names import CMAF_INIT
 from workflow.runtime import Clients, Deadline
@@ -31,6 +33,13 @@ class Work:
     plan: Plan
     output: Bucket
     clients: Clients
+    settings: Settings
+
+    def content_key(self) -> ContentKey | None:
+        """The job's content key, where its output is protected."""
+        if self.plan.encryption is None:
+            return None
+        return KeyStore.of(self.settings, self.clients).get(self.paths.job_id)
 
     def progress(self) -> ItemProgress:
         """Where this item's encode says how far it is while it runs."""
@@ -60,7 +69,8 @@ def work_item(step: ItemStep) -> Handler:
         try:
             with transient_aws_errors():
                 plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
-                work = Work(paths, Source.from_dict(event["source"]), item, plan, output, clients)
+                source = Source.from_dict(event["source"])
+                work = Work(paths, source, item, plan, output, clients, settings)
                 return step(work, remaining)
         except VidflowError as exc:
             # Transient ones too: the last attempt's error is the item's if retries run out.
@@ -105,9 +115,20 @@ def _pinned(ingest: Bucket, source: Source) -> Iterator[None]:
 
 
 def upload_segments(
-    output: Bucket, paths: JobPaths, rungs: dict[str, list[Segment]], *, inits: bool = False
+    output: Bucket,
+    paths: JobPaths,
+    rungs: dict[str, list[Segment]],
+    *,
+    inits: bool = False,
+    key: ContentKey | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Upload each rung's segments (and its CMAF init, if asked); what each one is."""
+    """Upload each rung's segments (and its CMAF init, if asked), encrypted under ``key``
+    if one is given; what each one is."""
+    if key is not None:
+        for rung, segments in rungs.items():
+            for segment in segments:
+                iv = aes128.segment_iv(f"{rung}/{segment.path.name}")
+                segment.path.write_bytes(aes128.encrypt(key.key, iv, segment.path.read_bytes()))
     files = {
         f"{paths.output_prefix}{rung}/{segment.path.name}": segment.path
         for rung, segments in rungs.items()

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
+from workflow.keys.store import KeyStore
 from workflow.media import per_title, quality, subtitles
 from workflow.media.audio_pieces import AudioPiece, plan_audio_pieces, sample_exact
 from workflow.media.chunks import Chunk, plan_chunks
@@ -50,6 +51,11 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
             "fixed": [r.to_dict() for r in renditions],
             "targets": settings.target_vmaf,
         }
+    encryption = None
+    if probed.encryption != "none":
+        # Made before any segment exists, once: a retried Plan finds the same key.
+        key = KeyStore.of(settings, clients).make_once(paths.job_id)
+        encryption = {"method": probed.encryption, "key_id": key.key_id}
     frames = round(facts.duration * facts.frame_rate)
     stride = quality.report_stride(frames) if settings.quality_report == "sampled" else 0
     pieces = _audio_pieces(facts, settings)
@@ -75,6 +81,7 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
         timings={"probe": probed.elapsed, "plan": round(time.monotonic() - began, 3)},
         ladder=ladder,
         quality_stride=stride,
+        encryption=encryption,
     )
     output.put_json(paths.plan_key, plan.to_dict())
     output.put_json(paths.items_key, [i.to_dict() for i in items])

@@ -8,15 +8,27 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from workflow.errors import UploadOptionError
 from workflow.media.probe import probe
 from workflow.media.sniff import HEAD_BYTES
 from workflow.runtime import Clients, Deadline
-from workflow.settings import LADDER_MODES, PACKAGINGS, Settings
+from workflow.settings import (
+    ENCRYPTION_PACKAGING,
+    ENCRYPTIONS,
+    LADDER_MODES,
+    PACKAGINGS,
+    Settings,
+)
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.items import source_reader
 from workflow.vod.jobs import JobPaths
 from workflow.vod.records import ProbeRecord, Source
-from workflow.vod.start import LADDER_METADATA, PACKAGING_METADATA, upload_option
+from workflow.vod.start import (
+    ENCRYPTION_METADATA,
+    LADDER_METADATA,
+    PACKAGING_METADATA,
+    upload_option,
+)
 
 
 @transient_aws_errors()
@@ -33,6 +45,13 @@ def probe_source(
     metadata = described.get("Metadata", {})
     packaging = upload_option(metadata, PACKAGING_METADATA, PACKAGINGS, settings.packaging)
     ladder_mode = upload_option(metadata, LADDER_METADATA, LADDER_MODES, settings.ladder_mode)
+    encryption = upload_option(metadata, ENCRYPTION_METADATA, ENCRYPTIONS, settings.encryption)
+    if encryption != "none" and ENCRYPTION_PACKAGING[encryption] != packaging:
+        # Never publish in clear what was asked to be protected.
+        raise UploadOptionError(
+            f"{encryption} encryption protects {ENCRYPTION_PACKAGING[encryption]} packaging, "
+            f"and this upload's is {packaging}"
+        )
     head = ingest.read_range(source.key, size, HEAD_BYTES, source.pin)
     # A file replaced mid-probe would read as damaged: the pin's check says what happened.
     with source_reader(source, clients, size) as reader:
@@ -50,6 +69,7 @@ def probe_source(
         round(time.monotonic() - began, 3),
         read_bytes=reader.bytes_read + len(head),
         ladder_mode=ladder_mode,
+        encryption=encryption,
     )
     Bucket(clients.s3, settings.output_bucket).put_json(paths.probe_key, record.to_dict())
     facts = result.facts

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from workflow import events, metrics, prices
-from workflow.errors import IncompleteOutputError, TranscodeError
+from workflow.errors import ConfigurationError, IncompleteOutputError, TranscodeError
 from workflow.formats import dash, hls
 from workflow.formats.manifest import build_manifest
+from workflow.keys import segments as aes128
+from workflow.keys.service import key_service_uri
 from workflow.media import encode, quality
 from workflow.media.subtitles import SubtitleTrack
 from workflow.names import AUDIO, CMAF_INIT, segment_number
@@ -44,9 +47,10 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         audio = hls.AudioEntry(uri=f"{AUDIO}/index.m3u8", group=hls.AUDIO_GROUP, channels=2)
     timescales = _same_inits(encoded) if plan.cmaf else {}
     init = CMAF_INIT if plan.cmaf else None
+    listed = _protected(playlists, plan, paths, settings)
     bodies = {
         f"{paths.output_prefix}{name}/index.m3u8": hls.media_playlist(segments, init=init)
-        for name, segments in playlists.items()
+        for name, segments in listed.items()
     }
     tracks = [
         SubtitleTrack(SubtitlesResult.from_dict(results[item]).language)
@@ -94,6 +98,9 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         subtitles=tracks,
         ladder=ladder,
         quality=_quality_report(plan, encoded),
+        encryption=None
+        if plan.encryption is None
+        else plan.encryption | {"key_uri": key_service_uri(settings.key_service_url, paths.job_id)},
     )
     output.put_json(paths.manifest_key, manifest)
     master = hls.master_playlist(
@@ -112,6 +119,23 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         # Counted with the announcement, so a Publish run again counts nothing twice.
         _count_published(manifest, len(_retried(output, paths, results)), clients)
     return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
+
+
+def _protected(playlists: Playlists, plan: Plan, paths: JobPaths, settings: Settings) -> Playlists:
+    """The playlists as listed: each segment of a protected job with the key it is
+    encrypted under (the key service's URI for the job, the segment's own IV)."""
+    if plan.encryption is None:
+        return playlists
+    if not settings.key_service_url:
+        raise ConfigurationError("a protected job needs KEY_SERVICE_URL (the key service)")
+    key_uri = key_service_uri(settings.key_service_url, paths.job_id)
+    return {
+        name: [
+            replace(s, key=aes128.key_line(key_uri, aes128.segment_iv(f"{name}/{s.uri}")))
+            for s in segments
+        ]
+        for name, segments in playlists.items()
+    }
 
 
 def _quality_report(plan: Plan, encoded: dict[str, SegmentsResult]) -> dict[str, Any] | None:

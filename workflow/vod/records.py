@@ -61,6 +61,7 @@ class ProbeRecord:
     elapsed: float
     read_bytes: int = 0
     ladder_mode: str = "fixed"
+    encryption: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +71,7 @@ class ProbeRecord:
             "elapsed": self.elapsed,
             "read_bytes": self.read_bytes,
             "ladder_mode": self.ladder_mode,
+            "encryption": self.encryption,
         }
 
     @classmethod
@@ -81,6 +83,7 @@ class ProbeRecord:
             elapsed=float(data["elapsed"]),
             read_bytes=int(data.get("read_bytes", 0)),
             ladder_mode=data.get("ladder_mode", "fixed"),
+            encryption=data.get("encryption", "none"),
         )
 
 
@@ -172,6 +175,9 @@ class Plan:
     ladder: dict[str, Any] = field(default_factory=lambda: {"mode": "fixed"})
     # Every this-many-th frame is scored for the quality report; 0: no report.
     quality_stride: int = 0
+    # Protected output: ``method`` ("aes-128") and the content key's ``key_id`` (never the
+    # key: items unwrap it from the key store); None for clear output.
+    encryption: dict[str, str] | None = None
 
     @property
     def cmaf(self) -> bool:
@@ -197,6 +203,7 @@ class Plan:
             "timings": self.timings,
             "ladder": self.ladder,
             "quality_stride": self.quality_stride,
+            "encryption": self.encryption,
         }
 
     @classmethod
@@ -215,6 +222,7 @@ class Plan:
             timings=dict(data["timings"]),
             ladder=dict(data.get("ladder") or {"mode": "fixed"}),
             quality_stride=int(data.get("quality_stride", 0)),
+            encryption=data.get("encryption"),
         )
 
 

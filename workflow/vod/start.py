@@ -14,10 +14,11 @@ from workflow.storage import transient_aws_errors
 from workflow.vod.jobs import UPLOAD_PREFIX, job_id
 from workflow.vod.records import Source
 
-# S3 user metadata (x-amz-meta-vidflow-packaging, -ladder) that picks an upload's
-# packaging and how its ladder is chosen.
+# S3 user metadata (x-amz-meta-vidflow-packaging, -ladder, -encryption) that picks an
+# upload's packaging, how its ladder is chosen and how its segments are protected.
 PACKAGING_METADATA = "vidflow-packaging"
 LADDER_METADATA = "vidflow-ladder"
+ENCRYPTION_METADATA = "vidflow-encryption"
 
 
 @transient_aws_errors()

@@ -1,0 +1,328 @@
+"""Protected playback end to end on the local stack: an upload asking for
+``x-amz-meta-vidflow-encryption: aes-128`` publishes AES-128 segments; the key service
+(the KeyService function, from its build artefacts, behind its local function URL)
+hands the key only for a valid playback token, the origin serves the asset only with
+one, and hls.js in Chromium plays it to the end with a token from ``vidflow sign``'s
+code path and fails with an expired, a forged or another asset's token.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import m3u8
+import pytest
+
+from tests.asset import read_manifest
+from tests.conftest import JobRun, upload_and_follow
+from tests.e2e.test_packaging import HLS_JS, LAST_FRAME, PLAYER, _QuietHandler, play
+from tests.stack import free_port
+from workflow.keys import segments as aes128
+from workflow.keys import tokens
+from workflow.keys.service import PlaybackSecret
+from workflow.keys.store import KeyStore
+from workflow.local.binaries import ffmpeg_binary
+from workflow.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _settings(engine: Any) -> Settings:
+    return Settings.from_env(engine.functions["KeyServiceFunction"].environment)
+
+
+def _store(engine: Any) -> KeyStore:
+    settings = _settings(engine)
+    return KeyStore(
+        settings.keys_table,
+        settings.content_key_kms_key,
+        engine.client("dynamodb"),
+        engine.client("kms"),
+    )
+
+
+def _secret(engine: Any) -> bytes:
+    return PlaybackSecret(engine.client("secretsmanager"), _settings(engine).playback_secret).get()
+
+
+def _token(engine: Any, asset: str, seconds: float = 600, viewer: str | None = None) -> str:
+    return tokens.sign(_secret(engine), tokens.Grant(asset, int(time.time() + seconds), viewer))
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    if token is not None:
+        url += ("&" if "?" in url else "?") + f"token={token}"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read()
+
+
+@pytest.fixture(scope="module")
+def protected(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+    run = upload_and_follow(
+        engine,
+        clip("h264_aac_2gop"),
+        "uploads/protected.mp4",
+        tmp_path_factory.mktemp("protected"),
+        metadata={"vidflow-encryption": "aes-128"},
+    )
+    assert run.status == "SUCCEEDED", run.failure
+    return run
+
+
+@pytest.fixture(scope="module")
+def clear(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+    run = upload_and_follow(
+        engine, clip("h264_aac_2gop"), "uploads/clear.mp4", tmp_path_factory.mktemp("clear")
+    )
+    assert run.status == "SUCCEEDED", run.failure
+    return run
+
+
+def test_every_media_playlist_names_the_key_service_and_an_iv_per_segment(
+    engine: Any, protected: JobRun
+) -> None:
+    assert protected.out is not None
+    manifest = read_manifest(protected.out)
+    key_uri = manifest["encryption"]["key_uri"]
+    assert manifest["encryption"]["method"] == "aes-128"
+    assert key_uri.endswith(f"/keys/{protected.job_id}")
+    assert key_uri.startswith(engine.stack.function_urls["KeyServiceFunction"])
+    playlists = [protected.out / r["playlist"] for r in manifest["renditions"]]
+    playlists.append(protected.out / manifest["audio"]["playlist"])
+    for path in playlists:
+        parsed = m3u8.loads(path.read_text())
+        assert parsed.segments, path
+        ivs = set()
+        for segment in parsed.segments:
+            assert segment.key is not None and segment.key.method == "AES-128", path
+            assert segment.key.uri == key_uri
+            ivs.add(segment.key.iv)
+        assert len(ivs) == len(parsed.segments), "every segment has an IV of its own"
+
+
+def test_a_segment_decodes_only_with_the_key(engine: Any, protected: JobRun) -> None:
+    # GIVEN a published segment of the top rung, as the bucket holds it
+    assert protected.out is not None
+    manifest = read_manifest(protected.out)
+    rung = manifest["renditions"][0]["name"]
+    first = m3u8.loads((protected.out / rung / "index.m3u8").read_text()).segments[0]
+    path = protected.out / rung / first.uri
+    # WHEN ffmpeg reads it as it is, THEN it finds no picture
+    assert _decoded_frames(str(path)) == 0
+    # AND decrypted by ffmpeg's own AES (its crypto protocol) with the asset's key and the
+    # IV its playlist gives, it decodes every frame of the segment
+    key = _store(engine).get(protected.job_id)
+    iv = first.key.iv.removeprefix("0x")
+    assert bytes.fromhex(iv) == aes128.segment_iv(f"{rung}/{first.uri}")
+    frames = _decoded_frames(f"crypto:{path}", "-key", key.key.hex(), "-iv", iv)
+    assert frames == round(first.duration * manifest["source"]["frame_rate"])
+
+
+def _decoded_frames(source: str, *options: str) -> int:
+    done = subprocess.run(
+        [ffmpeg_binary(), "-v", "quiet", "-f", "mpegts", *options, "-i", source,
+         "-map", "0:v?", "-f", "framemd5", "-"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    return sum(1 for line in done.stdout.decode().splitlines() if line and line[0] != "#")
+
+
+def test_the_key_service_answers_only_a_valid_token_for_the_asset(
+    engine: Any, protected: JobRun, clear: JobRun
+) -> None:
+    assert protected.out is not None
+    key_uri = read_manifest(protected.out)["encryption"]["key_uri"]
+    key = _store(engine).get(protected.job_id).key
+    # A valid token gets the key, by query or by header
+    assert _get(key_uri, _token(engine, protected.job_id, viewer="fan-7")) == (200, key)
+    request = urllib.request.Request(
+        key_uri, headers={"Authorization": f"Bearer {_token(engine, protected.job_id)}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.read() == key
+    # Missing, expired, forged and another asset's tokens get the same bare 403
+    genuine = _token(engine, protected.job_id)
+    claims, signature = genuine.split(".")[1:]
+    forged_claims = (
+        base64.urlsafe_b64encode(
+            json.dumps({"a": protected.job_id, "e": int(time.time()) + 10**6}).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
+    refused = {
+        "missing": None,
+        "expired": _token(engine, protected.job_id, seconds=-1),
+        "forged signature": f"v1.{claims}.{signature[::-1]}",
+        "forged claims": f"v1.{forged_claims}.{signature}",
+        "another asset": _token(engine, clear.job_id),
+        "another secret": tokens.sign(
+            b"x" * 64, tokens.Grant(protected.job_id, int(time.time()) + 600)
+        ),
+        "garbage": "v1.%%%.###",
+    }
+    answers = {why: _get(key_uri, token) for why, token in refused.items()}
+    assert answers == dict.fromkeys(refused, (403, b"forbidden")), answers
+    # AND no refusal logged the token it refused
+    log = engine.log_file.read_text()
+    assert "key refused: bad signature" in log and "key refused: expired" in log
+    for token in refused.values():
+        if token:
+            assert token not in log
+
+
+def test_the_origin_serves_a_protected_asset_only_with_its_token(
+    engine: Any, protected: JobRun, clear: JobRun
+) -> None:
+    origin = engine.endpoints.playback_url
+    master = f"{origin}outputs/{protected.job_id}/master.m3u8"
+    assert _get(master)[0] == 403
+    assert _get(master, _token(engine, protected.job_id, seconds=-1))[0] == 403
+    assert _get(master, _token(engine, clear.job_id))[0] == 403
+    status, body = _get(master, _token(engine, protected.job_id))
+    assert status == 200 and body.startswith(b"#EXTM3U")
+    # A clear asset is served as before, token or not
+    assert _get(f"{origin}outputs/{clear.job_id}/master.m3u8")[0] == 200
+
+
+def test_an_upload_asking_for_a_method_its_packaging_lacks_fails_by_name(
+    run_job: Any, clip: Any
+) -> None:
+    # aes-128 protects hls-ts: asked with cmaf, the job fails rather than publish in clear
+    run = run_job(
+        clip("half_second"),
+        key="uploads/protected-cmaf.mp4",
+        metadata={"vidflow-encryption": "aes-128", "vidflow-packaging": "cmaf"},
+    )
+    assert run.status == "FAILED" and run.error == "UploadOptionError", run
+    assert "aes-128 encryption protects hls-ts packaging" in run.failure["cause"]
+    assert not [k for k in run.output_keys if k.endswith(("master.m3u8", ".ts", ".m4s"))]
+
+
+def test_a_retried_plan_keeps_the_asset_s_one_key(engine: Any, protected: JobRun) -> None:
+    # GIVEN the protected job's key, WHEN its Plan runs again (a retry, a duplicate event)
+    before = _store(engine).get(protected.job_id)
+    sfn = engine.client("stepfunctions")
+    arn = engine.endpoints.state_machine_arn.replace(":stateMachine:", ":execution:")
+    started = sfn.describe_execution(executionArn=f"{arn}:{protected.job_id}")
+    event = {"job_id": protected.job_id, "source": json.loads(started["input"])["source"]}
+    _, error = engine.invoke("PlanFunction", event)
+    assert error is None, error
+    # THEN the key is the one every published segment was encrypted with
+    after = _store(engine).get(protected.job_id)
+    assert (after.key_id, after.key) == (before.key_id, before.key)
+    assert protected.out is not None
+    assert read_manifest(protected.out)["encryption"]["key_id"] == after.key_id
+
+
+def test_no_content_key_is_anywhere_a_person_could_read(engine: Any, protected: JobRun) -> None:
+    key = _store(engine).get(protected.job_id).key
+    shapes = [key.hex(), key.hex().upper(), base64.b64encode(key).decode(),
+              base64.urlsafe_b64encode(key).decode().rstrip("=")]  # fmt: skip
+    texts = {"functions.log": engine.log_file.read_text()}
+    sfn, s3 = engine.client("stepfunctions"), engine.client("s3")
+    for execution in sfn.list_executions(stateMachineArn=engine.endpoints.state_machine_arn)[
+        "executions"
+    ]:
+        history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        texts[execution["name"]] = json.dumps(history, default=str)
+    bucket = engine.endpoints.output_bucket
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            assert key not in body, item["Key"]
+            texts[item["Key"]] = body.decode("latin-1")
+    table = _settings(engine).keys_table
+    for item in engine.client("dynamodb").scan(TableName=table)["Items"]:
+        texts[f"{table}/{item['asset']['S']}"] = json.dumps(item, default=str)
+    assert any(protected.job_id in name for name in texts)
+    for name, text in texts.items():
+        for shape in shapes:
+            assert shape not in text, name
+
+
+def _vidflow(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "vidflow"), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_vidflow_sign_prints_a_url_that_plays_until_it_expires(
+    engine: Any, protected: JobRun
+) -> None:
+    # WHEN a person signs the asset for a viewer, against the running stack
+    stack = ["--endpoint-url", engine.endpoints.endpoint_url]
+    origin = ["--playback-url", engine.endpoints.playback_url]
+    done = _vidflow(
+        "sign", protected.job_id, "--expires", "10m", "--viewer", "fan-7", *stack, *origin
+    )
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.strip()
+    # THEN the URL is the asset's master with a token for it, the viewer and ten minutes
+    assert url.startswith(
+        f"{engine.endpoints.playback_url}outputs/{protected.job_id}/master.m3u8?token="
+    )
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
+    grant = tokens.verify(_secret(engine), token, protected.job_id, time.time())
+    assert grant.viewer == "fan-7" and 590 <= grant.expires_at - time.time() <= 600
+    status, body = _get(url)
+    assert status == 200 and b"#EXT-X-STREAM-INF" in body
+    # AND a bad duration or asset name is a usage error, with nothing printed to play
+    for bad in (["--expires", "soon"], ["--expires", "2x"]):
+        refused = _vidflow("sign", protected.job_id, *bad, *stack, *origin)
+        assert refused.returncode == 2 and not refused.stdout and "--expires" in refused.stderr
+    refused = _vidflow("sign", "../other", *stack, *origin)
+    assert refused.returncode == 2 and "asset" in refused.stderr
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The player page and hls.js on an origin of their own, as a web app would be."""
+    root = tmp_path_factory.mktemp("protected-site")
+    (root / "lib").mkdir()
+    shutil.copy(HLS_JS, root / "lib")
+    shutil.copy(PLAYER, root / "player.html")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_hls_js_plays_the_protected_asset_with_a_valid_token_only(
+    engine: Any, protected: JobRun, clear: JobRun, site: str, browser: Any
+) -> None:
+    master = f"{engine.endpoints.playback_url}outputs/{protected.job_id}/master.m3u8"
+    page = f"{site}/player.html?lib=hls&rate=4&src={urllib.parse.quote(master, safe='')}"
+    # WHEN hls.js plays it with a valid token, THEN it plays to the end
+    report = play(browser, f"{page}&token={_token(engine, protected.job_id)}")
+    assert report["error"] is None, report
+    assert report["ended"] and report["maxTime"] >= report["duration"] - LAST_FRAME, report
+    assert report["frames"] > 0
+    # AND with an expired, a forged or another asset's token it fails and plays nothing
+    genuine = _token(engine, protected.job_id)
+    for token in (
+        _token(engine, protected.job_id, seconds=-1),
+        genuine[:-4] + ("AAAA" if not genuine.endswith("AAAA") else "BBBB"),
+        _token(engine, clear.job_id),
+    ):
+        report = play(browser, f"{page}&token={token}")
+        assert report["error"] is not None and report["maxTime"] == 0, report

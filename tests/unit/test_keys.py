@@ -1,0 +1,242 @@
+"""Protected playback's parts on their own: playback tokens, segment encryption, the key
+store (on moto's KMS and DynamoDB), the key service's answers and the origin's gate."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from workflow.errors import ConfigurationError
+from workflow.formats import hls
+from workflow.keys import segments as aes128
+from workflow.keys import tokens
+from workflow.keys.service import PlaybackGate, PlaybackSecret, answer, key_service_uri
+from workflow.keys.store import ContentKeyMissingError, KeyStore
+from workflow.settings import Settings
+
+SECRET = b"s" * 48
+NOW = 1_800_000_000.0
+
+
+def token(asset: str = "game-1", expires: float = NOW + 60, viewer: str | None = None) -> str:
+    return tokens.sign(SECRET, tokens.Grant(asset, int(expires), viewer))
+
+
+def test_a_token_grants_its_asset_until_it_expires() -> None:
+    grant = tokens.verify(SECRET, token(viewer="fan@club"), "game-1", NOW)
+    assert grant == tokens.Grant("game-1", int(NOW + 60), "fan@club")
+    assert tokens.verify(SECRET, token(), "game-1", NOW + 59).viewer is None
+
+
+@pytest.mark.parametrize(
+    ("why", "given", "reason"),
+    [
+        ("missing", None, "no token"),
+        ("empty", "", "no token"),
+        ("expired", token(expires=NOW), "expired"),
+        ("another asset", token(asset="game-2"), "another asset"),
+        (
+            "another secret",
+            tokens.sign(b"t" * 48, tokens.Grant("game-1", int(NOW + 60))),
+            "signature",
+        ),
+        ("not ours", "eyJhbGciOiJIUzI1NiJ9.e30.abc", "not a vidflow token"),
+        ("too long", "v1." + "a" * 5000 + ".b", "too long"),
+        ("bad base64", "v1.abc.%%%", "malformed signature"),
+    ],
+)
+def test_a_token_that_does_not_grant_the_asset_now_is_refused(
+    why: str, given: str | None, reason: str
+) -> None:
+    with pytest.raises(tokens.TokenRefused, match=reason):
+        tokens.verify(SECRET, given, "game-1", NOW)
+
+
+def test_claims_cannot_be_changed_under_a_signature() -> None:
+    version, claims, signature = token().split(".")
+    data = json.loads(base64.urlsafe_b64decode(claims + "=="))
+    for changed in ({**data, "e": data["e"] + 3600}, {**data, "a": "game-2"}):
+        body = base64.urlsafe_b64encode(json.dumps(changed).encode()).rstrip(b"=").decode()
+        with pytest.raises(tokens.TokenRefused, match="bad signature"):
+            tokens.verify(SECRET, f"{version}.{body}.{signature}", changed["a"], NOW)
+
+
+def test_signing_refuses_a_short_secret_and_odd_names() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        tokens.sign(b"short", tokens.Grant("game-1", 1))
+    for asset in ("", "../etc", "a b", "x" * 300):
+        with pytest.raises(ValueError, match="asset"):
+            tokens.sign(SECRET, tokens.Grant(asset, 1))
+    with pytest.raises(ValueError, match="viewer"):
+        tokens.sign(SECRET, tokens.Grant("game-1", 1, "a viewer\nwith a newline"))
+
+
+def test_a_segment_is_aes_128_cbc_with_padding_under_its_own_iv() -> None:
+    key, data = bytes(range(16)), b"\x47" + bytes(187) * 3
+    iv = aes128.segment_iv("720p/seg_00003.ts")
+    sealed = aes128.encrypt(key, iv, data)
+    # PKCS#7 always pads: a whole block more where the data fills its blocks
+    assert len(sealed) % 16 == 0 and len(data) < len(sealed) <= len(data) + 16
+    assert data[:16] not in sealed
+    assert aes128.decrypt(key, iv, sealed) == data
+    assert aes128.segment_iv("720p/seg_00004.ts") != iv
+    assert aes128.segment_iv("360p/seg_00003.ts") != iv
+    assert aes128.segment_iv("720p/seg_00003.ts") == iv  # a retried chunk writes the same
+    line = aes128.key_line("https://k.example/keys/a", iv)
+    assert line == f'#EXT-X-KEY:METHOD=AES-128,URI="https://k.example/keys/a",IV=0x{iv.hex()}'
+
+
+def test_a_playlist_lists_each_segment_after_its_key() -> None:
+    entries = [
+        hls.SegmentEntry(f"seg_{n}.ts", 4.0, key=aes128.key_line("k", bytes([n]) * 16))
+        for n in range(2)
+    ]
+    lines = hls.media_playlist(entries).splitlines()
+    first = lines.index(entries[0].key)  # type: ignore[arg-type]
+    assert lines[first + 1 : first + 5] == [
+        "#EXTINF:4.000000,",
+        "seg_0.ts",
+        entries[1].key,
+        "#EXTINF:4.000000,",
+    ]
+
+
+@pytest.fixture
+def store() -> Iterator[KeyStore]:
+    with mock_aws():
+        options = {"region_name": "us-east-1", "aws_access_key_id": "u"}
+        options["aws_secret_access_key"] = "u"
+        dynamodb, kms = boto3.client("dynamodb", **options), boto3.client("kms", **options)
+        dynamodb.create_table(
+            TableName="keys",
+            AttributeDefinitions=[{"AttributeName": "asset", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "asset", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/content", TargetKeyId=key_id)
+        yield KeyStore("keys", "alias/content", dynamodb, kms)
+
+
+def test_an_asset_gets_one_key_however_many_times_it_is_asked(store: KeyStore) -> None:
+    # GIVEN eight Plans of one asset racing (retries, a duplicate event)
+    made: list[Any] = []
+    threads = [threading.Thread(target=lambda: made.append(store.make_once("game-1")))
+               for _ in range(8)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # THEN they all hold the same key, the one the store gives back
+    kept = store.get("game-1")
+    assert {(k.key_id, k.key) for k in made} == {(kept.key_id, kept.key)}
+    assert len(kept.key) == 16 and kept.key != store.make_once("game-2").key
+    assert store.exists("game-1") and not store.exists("game-3")
+    # AND the key is stored only wrapped, and never shows in a repr
+    item = store.dynamodb.get_item(TableName="keys", Key={"asset": {"S": "game-1"}})["Item"]
+    assert kept.key not in item["wrapped"]["B"] and kept.key.hex() not in repr(kept)
+
+
+def test_a_wrapped_key_is_bound_to_its_asset(store: KeyStore) -> None:
+    store.make_once("game-1")
+    item = store.dynamodb.get_item(TableName="keys", Key={"asset": {"S": "game-1"}})["Item"]
+    store.dynamodb.put_item(TableName="keys", Item={**item, "asset": {"S": "game-2"}})
+    with pytest.raises(store.kms.exceptions.InvalidCiphertextException):
+        store.get("game-2")
+    with pytest.raises(ContentKeyMissingError):
+        store.get("never-made")
+
+
+def test_encryption_needs_its_store_and_a_known_method() -> None:
+    with pytest.raises(ConfigurationError, match="KEYS_TABLE"):
+        KeyStore("", "alias/x", None, None)
+    with pytest.raises(ConfigurationError, match="ENCRYPTION"):
+        Settings.from_env({"ENCRYPTION": "widevine"})
+    assert Settings.from_env({"ENCRYPTION": "aes-128"}).encryption == "aes-128"
+
+
+class FixedSecret(PlaybackSecret):
+    def __init__(self) -> None:
+        super().__init__(secrets=None, name="unused")
+
+    def get(self) -> bytes:
+        return SECRET
+
+
+def request(path: str, method: str = "GET", **parts: Any) -> dict[str, Any]:
+    return {"rawPath": path, "requestContext": {"http": {"method": method}}, **parts}
+
+
+def test_the_key_service_answers_a_valid_token_only(
+    store: KeyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = store.make_once("game-1").key
+    secret, now = FixedSecret(), NOW
+    ok = answer(
+        request("/keys/game-1", queryStringParameters={"token": token()}), store, secret, now
+    )
+    assert ok["statusCode"] == 200 and ok["isBase64Encoded"]
+    assert base64.b64decode(ok["body"]) == key and ok["headers"]["Cache-Control"].startswith(
+        "private"
+    )
+    bearer = request("/keys/game-1", headers={"Authorization": f"Bearer {token()}"})
+    assert answer(bearer, store, secret, now)["statusCode"] == 200
+    # Refusals are bare, and their log names the reason and the asset, never the token
+    caplog.set_level(logging.INFO, logger="vidflow.keys")
+    expired = token(expires=NOW - 1)
+    for asked in (
+        request("/keys/game-1"),
+        request("/keys/game-1", queryStringParameters={"token": expired}),
+        request("/keys/game-1", queryStringParameters={"token": token(asset="game-2")}),
+        request("/keys/game-1", headers={"authorization": f"Basic {token()}"}),
+    ):
+        assert answer(asked, store, secret, now) == answer(
+            request("/keys/game-1"), store, secret, now
+        )
+        assert answer(asked, store, secret, now)["statusCode"] == 403
+    assert "expired (asset game-1)" in caplog.text and expired not in caplog.text
+    # Anything but a GET of a key's path, and an asset with no key
+    assert answer(request("/keys/game-1", "POST"), store, secret, now)["statusCode"] == 405
+    assert answer(request("/keys/../etc/passwd"), store, secret, now)["statusCode"] == 404
+    lost = request("/keys/game-9", queryStringParameters={"token": token(asset="game-9")})
+    assert answer(lost, store, secret, now)["statusCode"] == 404
+    assert (
+        key_service_uri("https://x.lambda-url.on.aws/", "game-1")
+        == "https://x.lambda-url.on.aws/keys/game-1"
+    )
+
+
+def test_the_origin_gate_guards_protected_assets_only(store: KeyStore) -> None:
+    store.make_once("game-1")
+    gate = PlaybackGate(store, FixedSecret(), clock=lambda: NOW)
+    for key in ("outputs/game-1/master.m3u8", "outputs/game-1/720p/seg_00000.ts",
+                "outputs/game-1/manifest.json", "outputs/game-1/images/poster.jpg"):  # fmt: skip
+        assert not gate.allows(key, None)
+        assert not gate.allows(key, token(asset="game-2"))
+        assert not gate.allows(key, token(expires=NOW))
+        assert gate.allows(key, token())
+    assert gate.allows("outputs/game-2/master.m3u8", None)  # a clear asset
+    assert gate.allows("live/stream/live.m3u8", None)
+
+
+def test_the_secret_is_read_again_after_a_while() -> None:
+    reads: list[str] = []
+
+    class Secrets:
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:
+            reads.append(SecretId)
+            return {"SecretString": f"value-{len(reads)}"}
+
+    clock = [0.0]
+    secret = PlaybackSecret(Secrets(), "stack-playback-token", clock=lambda: clock[0])
+    assert secret.get() == secret.get() == b"value-1"
+    clock[0] = 301.0
+    assert secret.get() == b"value-2" and reads == ["stack-playback-token"] * 2

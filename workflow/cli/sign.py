@@ -1,0 +1,113 @@
+"""``vidflow sign``: a playback URL for a protected asset, with a token that expires.
+
+The token is signed with the stack's playback secret (its ``PlaybackSecretName``
+output), read from the running local stack or, with ``--aws``, the deployed one. Anyone
+holding the URL can play the asset until the token expires: keep tokens short-lived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import urllib.parse
+from typing import TYPE_CHECKING
+
+from workflow.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    local_stack,
+    project_root,
+    reachable,
+    span_seconds,
+)
+
+if TYPE_CHECKING:
+    from workflow.cli.common import Commands
+
+
+def add_sign(commands: Commands) -> None:
+    from workflow.cli.watch import monitor_options
+
+    sign = commands.add_parser(
+        "sign",
+        help="print a playback URL, with an expiring token, for a protected asset",
+        description="The URL names the asset's master playlist at --playback-url; a player "
+        "sends the token (?token=) with every request: playlists, segments and the key.",
+    )
+    sign.add_argument("asset", help="the asset: its job id (outputs/<job id>/)")
+    sign.add_argument("--expires", default="2h", help="how long it plays: 90s, 30m, 2h, 7d (2h)")
+    sign.add_argument("--viewer", help="a viewer id the token names (the key service logs it)")
+    sign.add_argument(
+        "--playback-url",
+        help="the origin players reach the output at (default: the local stack's, "
+        "the endpoint's port + 1; with --aws, the stack's PlaybackBaseUrl is yours to give)",
+    )
+    sign.add_argument("--token-only", action="store_true", help="print the token alone")
+    monitor_options(sign)
+    sign.set_defaults(run=sign_url)
+
+
+def sign_url(args: argparse.Namespace) -> int:
+    """``vidflow sign``: print the asset's signed playback URL (or its token)."""
+    from workflow.keys import tokens
+
+    lifetime = span_seconds(args.expires)
+    if lifetime is None:
+        print(f"error: --expires takes a number and s, m, h or d, got {args.expires!r}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    secret = _secret(args)
+    if secret is None:
+        print(f"error: no stack at {args.endpoint_url}: start `vidflow up` first", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        token = tokens.sign(
+            secret, tokens.Grant(args.asset, int(time.time() + lifetime), args.viewer)
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.token_only:
+        print(token)
+        return 0
+    base = args.playback_url or (None if args.aws else _local_origin(args.endpoint_url))
+    if base is None:
+        print("error: with --aws, give --playback-url (your CDN in front of the output bucket)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    query = urllib.parse.urlencode({"token": token})
+    print(f"{base.rstrip('/')}/outputs/{args.asset}/master.m3u8?{query}")
+    return 0
+
+
+def _secret(args: argparse.Namespace) -> bytes | None:
+    """The stack's playback secret, or None where no local stack runs."""
+    import boto3
+
+    from workflow.keys.service import PlaybackSecret
+    from workflow.local.engine import use_local_stack
+    from workflow.local.template import Stack
+
+    if args.aws:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        account = session.client("sts").get_caller_identity()["Account"]
+        stack = Stack(
+            project_root(), name=args.stack_name, region=session.region_name, account=account
+        )
+        client = session.client("secretsmanager")
+    else:
+        if not reachable(args.endpoint_url):
+            return None
+        stack = local_stack(args)
+        use_local_stack(args.endpoint_url, stack.region)
+        client = boto3.client("secretsmanager")
+    return PlaybackSecret(client, stack.outputs()["PlaybackSecretName"]).get()
+
+
+def _local_origin(endpoint_url: str) -> str | None:
+    """The local stack's playback origin: on the port after its endpoint's."""
+    parts = urllib.parse.urlsplit(endpoint_url)
+    if parts.port is None:
+        return None
+    return f"{parts.scheme}://{parts.hostname}:{parts.port + 1}/"

@@ -1,0 +1,40 @@
+"""HLS AES-128: each media segment encrypted whole with AES-128-CBC and PKCS#7 padding
+(RFC 8216 4.3.2.4), under its asset's key and an IV of its own.
+
+The IV is derived from the segment's path in the asset, so the chunk job that writes a
+segment and the Publish that lists it agree without passing IVs around, and a retried
+chunk writes the same IV for the same segment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+METHOD = "AES-128"
+
+
+def segment_iv(path: str) -> bytes:
+    """The IV of the segment at ``path`` (``<rung>/<file>``, relative to its asset)."""
+    return hashlib.sha256(b"vidflow-iv:" + path.encode()).digest()[:16]
+
+
+def encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(data) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return encryptor.update(padded) + encryptor.finalize()
+
+
+def decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    padded = decryptor.update(data) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    return unpadder.update(padded) + unpadder.finalize()
+
+
+def key_line(key_uri: str, iv: bytes) -> str:
+    """The ``EXT-X-KEY`` tag that applies to the segments after it."""
+    return f'#EXT-X-KEY:METHOD={METHOD},URI="{key_uri}",IV=0x{iv.hex()}'

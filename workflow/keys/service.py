@@ -1,0 +1,128 @@
+"""The key service: a Lambda function URL that hands an asset's content key to a player
+holding a valid playback token, and nothing to anyone else.
+
+``GET /keys/<asset>`` with the token in ``?token=`` or ``Authorization: Bearer``. Every
+refusal is the same bare 403, whatever the reason (no token, forged, expired, another
+asset's); the reason goes to the log, the token never does.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from workflow.keys import tokens
+from workflow.keys.store import ContentKeyMissingError, KeyStore
+
+log = logging.getLogger("vidflow.keys")
+
+KEY_PATH = "/keys/"
+_ASSET_PATH = re.compile(r"/keys/([A-Za-z0-9][A-Za-z0-9._-]{0,254})")
+# How long a function keeps the secret it read: a rotated secret is in use within this.
+SECRET_SECONDS = 300.0
+
+
+@dataclass
+class PlaybackSecret:
+    """The stack's token-signing secret, read from Secrets Manager and kept a while."""
+
+    secrets: Any
+    name: str
+    clock: Callable[[], float] = time.monotonic
+    _value: bytes = b""
+    _read_at: float = field(default=-float("inf"))
+
+    def get(self) -> bytes:
+        if not self._value or self.clock() - self._read_at > SECRET_SECONDS:
+            found = self.secrets.get_secret_value(SecretId=self.name)
+            self._value, self._read_at = found["SecretString"].encode(), self.clock()
+        return self._value
+
+
+@dataclass
+class PlaybackGate:
+    """What a playback origin (a CDN, or the local one) lets through: everything under a
+    protected asset (``outputs/<asset>/``: playlists, segments, images, manifest) only
+    with a valid token for that asset; everything else as it is."""
+
+    store: KeyStore
+    secret: PlaybackSecret
+    clock: Callable[[], float] = time.time
+    # Assets known protected: an asset's key is made before any of its output exists.
+    _protected: set[str] = field(default_factory=set)
+
+    def allows(self, key: str, token: str | None) -> bool:
+        folder, _, rest = key.partition("/")
+        asset = rest.partition("/")[0]
+        if folder != "outputs" or not asset:
+            return True
+        if asset not in self._protected:
+            if not self.store.exists(asset):
+                return True
+            self._protected.add(asset)
+        try:
+            tokens.verify(self.secret.get(), token, asset, self.clock())
+        except tokens.TokenRefused as refused:
+            log.warning("playback refused: %s (asset %s)", refused.reason, asset)
+            return False
+        return True
+
+
+def key_service_uri(base_url: str, asset: str) -> str:
+    """Where players fetch ``asset``'s key: the key service's URL and the asset's path."""
+    return f"{base_url.rstrip('/')}{KEY_PATH}{asset}"
+
+
+def answer(
+    request: dict[str, Any], store: KeyStore, secret: PlaybackSecret, now: float
+) -> dict[str, Any]:
+    """The function URL response (payload format 2.0) to ``request``."""
+    method = request.get("requestContext", {}).get("http", {}).get("method", "GET")
+    if method not in ("GET", "HEAD"):
+        return _bare(405, "method not allowed")
+    matched = _ASSET_PATH.fullmatch(request.get("rawPath", ""))
+    if matched is None:
+        return _bare(404, "not found")
+    asset = matched[1]
+    try:
+        grant = tokens.verify(secret.get(), _token(request), asset, now)
+    except tokens.TokenRefused as refused:
+        log.warning("key refused: %s (asset %s)", refused.reason, asset)
+        return _bare(403, "forbidden")
+    try:
+        key = store.get(asset)
+    except ContentKeyMissingError:
+        log.warning("key refused: no key (asset %s)", asset)
+        return _bare(404, "not found")
+    log.info("key served (asset %s, viewer %s)", asset, grant.viewer or "-")
+    return {
+        "statusCode": 200,
+        "headers": {
+            "Content-Type": "application/octet-stream",
+            "Cache-Control": "private, no-store",
+        },
+        "body": base64.b64encode(key.key).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+def _token(request: dict[str, Any]) -> str | None:
+    query = request.get("queryStringParameters") or {}
+    if query.get("token"):
+        return str(query["token"])
+    headers = {k.lower(): v for k, v in (request.get("headers") or {}).items()}
+    scheme, _, value = str(headers.get("authorization", "")).partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _bare(status: int, text: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "text/plain", "Cache-Control": "no-store"},
+        "body": text,
+    }
