@@ -13,7 +13,8 @@ from workflow.tracing import identify, tracer
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+# KMS: an encrypted stream's key (made by LiveProbe, unwrapped by LiveTranscode).
+clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), kms=boto3.client("kms"))
 
 
 @tracer.capture_lambda_handler(capture_response=False)

@@ -233,9 +233,11 @@ def test_real_segments_out_of_order_duplicated_and_late_play_gap_free_after_ever
         assert frames_over_http(base + playlist) == frames, playlist
 
 
-def frames_over_http(url: str) -> int:
-    """Play a playlist as a player would (ffmpeg's HLS demuxer over HTTP); count frames."""
-    with av.open(url, format="hls", options={"live_start_index": "0"}, timeout=30) as player:
+def frames_over_http(url: str, options: dict[str, str] | None = None) -> int:
+    """Play a playlist as a player would (ffmpeg's HLS demuxer over HTTP, with ``options``
+    such as ``headers``); count frames."""
+    options = {"live_start_index": "0", **(options or {})}
+    with av.open(url, format="hls", options=options, timeout=30) as player:
         stream = player.streams.video[0]
         return sum(1 for frame in player.decode(stream))
 

@@ -28,16 +28,27 @@ import pytest
 
 from tests.asset import read_manifest
 from tests.conftest import JobRun, upload_and_follow
+from tests.e2e.test_live import (
+    LADDER,
+    RUNGS,
+    Venue,
+    frames_in,
+    frames_over_http,
+    real_segments,
+    shown,
+)
 from tests.e2e.test_packaging import HLS_JS, LAST_FRAME, PLAYER, _QuietHandler, play
 from tests.stack import free_port
 from workflow.keys import segments as aes128
 from workflow.keys import tokens
 from workflow.keys.service import PlaybackSecret
 from workflow.keys.store import KeyStore
+from workflow.live.paths import StreamPaths
 from workflow.local.binaries import ffmpeg_binary
 from workflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["real_segments"]  # the fixture: real footage in 1 s segments
 
 
 def _settings(engine: Any) -> Settings:
@@ -326,3 +337,75 @@ def test_hls_js_plays_the_protected_asset_with_a_valid_token_only(
     ):
         report = play(browser, f"{page}&token={token}")
         assert report["error"] is not None and report["maxTime"] == 0, report
+
+
+def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
+    engine: Any,
+    real_segments: list[Path],
+    tmp_path: Path,
+    clear: JobRun,
+    site: str,
+    browser: Any,
+) -> None:
+    # GIVEN a venue whose stream.json asks for aes-128, pushing real footage
+    venue = Venue(engine, "protected-live", tmp_path)
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300, encryption="aes-128")
+    asset = StreamPaths(venue.stream).asset
+    for sequence in range(3):
+        venue.push(sequence, real_segments[sequence])
+    venue.wait(lambda: len(shown(venue.playlist("240p"))) == 3)
+    # THEN every rung's live playlist names the stream's key and an IV per segment
+    key = _store(engine).get(asset)
+    key_uri = f"{engine.stack.function_urls['KeyServiceFunction'].rstrip('/')}/keys/{asset}"
+    paths = StreamPaths(venue.stream)
+    for rung in RUNGS:
+        parsed = m3u8.loads(venue.playlist(rung))
+        assert len(parsed.segments) == 3, rung
+        for segment in parsed.segments:
+            assert (segment.key.method, segment.key.uri) == ("AES-128", key_uri), rung
+            iv = aes128.segment_iv(f"{rung}/{segment.uri}")
+            assert segment.key.iv == f"0x{iv.hex()}"
+            # AND the bucket holds the segment encrypted: clear, it decodes; as it is, not
+            body = venue.s3.get_object(
+                Bucket=engine.endpoints.output_bucket, Key=f"{paths.prefix}{rung}/{segment.uri}"
+            )["Body"].read()
+            assert body[:1] != b"\x47", "an MPEG-TS packet in the clear"
+            assert aes128.decrypt(key.key, iv, body)[:1] == b"\x47"
+    # AND the origin serves the stream only with a token for it; the key service the same
+    live = f"{engine.endpoints.playback_url}{paths.live_master_key}"
+    assert _get(live)[0] == 403
+    assert _get(live, _token(engine, clear.job_id))[0] == 403
+    assert _get(live, _token(engine, asset))[0] == 200
+    signed = _vidflow(
+        "sign", asset, "--endpoint-url", engine.endpoints.endpoint_url,
+        "--playback-url", engine.endpoints.playback_url,
+    )  # fmt: skip
+    assert signed.returncode == 0 and signed.stdout.startswith(f"{live}?token="), signed
+    assert _get(signed.stdout.strip())[0] == 200
+    assert _get(key_uri, _token(engine, asset)) == (200, key.key)
+    assert _get(key_uri, _token(engine, clear.job_id))[0] == 403
+    # AND ffmpeg, reading the live playlist over HTTP with the token, decodes every frame
+    bearer = {"headers": f"Authorization: Bearer {_token(engine, asset)}\r\n"}
+    frames = sum(frames_in(s) for s in real_segments[:3])
+    assert frames_over_http(live, bearer) == frames
+    # WHEN the stream ends
+    for sequence in range(3, len(real_segments)):
+        venue.push(sequence, real_segments[sequence])
+    venue.end()
+    venue.wait(lambda: venue.read(paths.master_key) is not None)
+    # THEN its recording says how it is protected, and hls.js plays it with a token only
+    manifest = json.loads(venue.read(paths.manifest_key) or "{}")
+    assert manifest["encryption"] == {"method": "aes-128", "key_id": key.key_id, "key_uri": key_uri}
+    master = f"{engine.endpoints.playback_url}{paths.master_key}"
+    page = f"{site}/player.html?lib=hls&rate=4&src={urllib.parse.quote(master, safe='')}"
+    report = play(browser, f"{page}&token={_token(engine, asset)}")
+    assert report["error"] is None and report["ended"] and report["frames"] > 0, report
+    report = play(browser, f"{page}&token={_token(engine, clear.job_id)}")
+    assert report["error"] is not None and report["maxTime"] == 0, report
+    # AND a clip of it is refused by name, rather than published in the clear
+    done = _vidflow(
+        "clip", venue.stream, "--from", "0.5", "--to", "2.5", "--name", "hl",
+        "--endpoint-url", engine.endpoints.endpoint_url,
+    )  # fmt: skip
+    assert done.returncode != 0 and "encrypted" in done.stderr, done
+    assert "Traceback" not in done.stderr

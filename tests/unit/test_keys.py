@@ -224,7 +224,13 @@ def test_the_origin_gate_guards_protected_assets_only(store: KeyStore) -> None:
         assert not gate.allows(key, token(expires=NOW))
         assert gate.allows(key, token())
     assert gate.allows("outputs/game-2/master.m3u8", None)  # a clear asset
-    assert gate.allows("live/stream/live.m3u8", None)
+    assert gate.allows("live/stream/live.m3u8", None)  # a clear stream
+    # An encrypted stream is guarded under its own asset name, apart from any job's
+    store.make_once("live.cam")
+    for key in ("live/cam/live.m3u8", "live/cam/360p/seg_00000.ts", "live/cam/master.m3u8"):
+        assert not gate.allows(key, None)
+        assert not gate.allows(key, token(asset="live-cam"))
+        assert gate.allows(key, token(asset="live.cam"))
 
 
 def test_the_secret_is_read_again_after_a_while() -> None:

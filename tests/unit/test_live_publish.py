@@ -3,7 +3,9 @@ the lease follow the clock, never the wall's. moto's in-memory S3 and DynamoDB."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,9 @@ import pytest
 from moto import mock_aws
 
 from tests.records import stream_settings
+from workflow.errors import ConfigurationError
+from workflow.keys import segments as aes128
+from workflow.keys.store import KeyStore
 from workflow.live.paths import StreamPaths
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
 from workflow.live.store import StreamTable
@@ -162,3 +167,69 @@ def test_the_lowest_upload_is_kept_whatever_order_segments_are_uploaded_in(
     assert table.require("game").lowest_upload == 1
     table.note_upload("other", 7)
     assert table.require("other").lowest_upload == 7
+
+
+def test_an_encrypted_streams_playlists_name_its_key_and_each_segments_iv(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    # GIVEN a stream declared encrypted, its key made (as LiveProbe makes it)
+    stack = Stack(ROOT)
+    keys_table = stack.ref("KeysTable")
+    clients.dynamodb.create_table(TableName=keys_table, **stack.tables()[keys_table])
+    clients = replace(clients, kms=boto3.client("kms", region_name="us-east-1"))
+    master = clients.kms.create_key()["KeyMetadata"]["KeyId"]
+    settings = replace(
+        settings,
+        keys_table=keys_table,
+        content_key_kms_key=master,
+        key_service_url="https://keys.example/",
+    )
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create("cam")
+    table.configure("cam", stream_settings(encryption="aes-128").to_dict())
+    KeyStore.of(settings, clients).make_once(StreamPaths("cam").asset)
+    # WHEN segments 0 and 2 arrive and 1 becomes a gap
+    for sequence in (0, 2):
+        result = {"duration": 2.0, "bytes": {"360p": 1000}}
+        publish_segment(
+            {"stream": "cam", "sequence": sequence, "result": result}, settings, clients
+        )
+    clock.now += 6.1
+    advance_stream("cam", settings, clients)
+    # THEN each segment follows the key service's URI for the stream and its own IV
+    paths = StreamPaths("cam")
+    body = clients.s3.get_object(Bucket=OUTPUT, Key=paths.live_playlist_key("360p"))["Body"]
+    lines = body.read().decode().splitlines()
+    uri = "https://keys.example/keys/live.cam"
+    for name in ("seg_00000.ts", "seg_00002.ts"):
+        iv = aes128.segment_iv(f"360p/{name}")
+        assert lines[lines.index(name) - 2] == aes128.key_line(uri, iv), lines
+    # AND a gap has no key of its own
+    gap = lines.index("#EXT-X-GAP")
+    assert not lines[gap - 1].startswith("#EXT-X-KEY") and "#EXT-X-KEY" not in lines[gap + 1]
+    # AND the recording, when the stream ends, says how it is protected
+    table.mark_ended("cam", {"last_sequence": 2, "at": clock()})
+    table.count_change("cam")
+    assert advance_stream("cam", settings, clients)["ended"] is True
+    manifest = json.loads(
+        clients.s3.get_object(Bucket=OUTPUT, Key=paths.manifest_key)["Body"].read()
+    )
+    key_id = KeyStore.of(settings, clients).key_id(StreamPaths("cam").asset)
+    assert manifest["encryption"] == {"method": "aes-128", "key_id": key_id, "key_uri": uri}
+    recording = clients.s3.get_object(Bucket=OUTPUT, Key=f"{paths.prefix}360p/index.m3u8")
+    assert recording["Body"].read().decode().count("#EXT-X-KEY") == 2
+
+
+def test_an_encrypted_stream_without_a_key_service_is_a_named_error(
+    live: tuple[Settings, Clients],
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create("cam")
+    table.configure("cam", stream_settings(encryption="aes-128").to_dict())
+    result = {"duration": 2.0, "bytes": {"360p": 1000}}
+    with pytest.raises(ConfigurationError, match="KEY_SERVICE_URL"):
+        publish_segment({"stream": "cam", "sequence": 0, "result": result}, settings, clients)
+    # AND nothing was published in the clear
+    assert not clients.s3.list_objects_v2(Bucket=OUTPUT).get("Contents")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -70,6 +71,18 @@ def test_an_undeclared_target_duration_holds_the_first_segment() -> None:
     assert declared.segment_seconds == 2
 
 
+def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
+    assert stream_config({}, 640, 360, 30.0, True, SETTINGS).encryption == "none"
+    protected = replace(SETTINGS, encryption="aes-128")
+    assert stream_config({}, 640, 360, 30.0, True, protected).encryption == "aes-128"
+    declared = stream_config({"encryption": "none"}, 640, 360, 30.0, True, protected)
+    assert declared.encryption == "none"
+    # AND a stream stored before streams could be encrypted loads as a clear one
+    stored = stream_config({}, 640, 360, 30.0, True, SETTINGS).to_dict()
+    del stored["encryption"]
+    assert StreamSettings.from_dict(stored).encryption == "none"
+
+
 @pytest.mark.parametrize(
     "declared",
     [
@@ -80,6 +93,8 @@ def test_an_undeclared_target_duration_holds_the_first_segment() -> None:
         {"ladder": "huge"},
         {"bitrate": 5000},
         {"first_sequence": "one"},
+        {"encryption": "rot13"},
+        {"encryption": None},
     ],
 )
 def test_a_bad_stream_json_is_a_named_error(declared: dict[str, object]) -> None:

@@ -35,7 +35,9 @@ def add_sign(commands: Commands) -> None:
         description="The URL names the asset's master playlist at --playback-url; a player "
         "sends the token (?token=) with every request: playlists, segments and the key.",
     )
-    sign.add_argument("asset", help="the asset: its job id (outputs/<job id>/)")
+    sign.add_argument(
+        "asset", help="the asset: its job id (outputs/<job id>/), or live.<stream> for a stream"
+    )
     sign.add_argument("--expires", default="2h", help="how long it plays: 90s, 30m, 2h, 7d (2h)")
     sign.add_argument("--viewer", help="a viewer id the token names (the key service logs it)")
     sign.add_argument(
@@ -77,8 +79,17 @@ def sign_url(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     query = urllib.parse.urlencode({"token": token})
-    print(f"{base.rstrip('/')}/outputs/{args.asset}/master.m3u8?{query}")
+    print(f"{base.rstrip('/')}/{_master_key(args.asset)}?{query}")
     return 0
+
+
+def _master_key(asset: str) -> str:
+    """Where the asset's master playlist is: a job's, or a live stream's live one."""
+    from workflow.live.paths import LIVE_ASSET_PREFIX, StreamPaths
+
+    if asset.startswith(LIVE_ASSET_PREFIX):
+        return StreamPaths(asset.removeprefix(LIVE_ASSET_PREFIX)).live_master_key
+    return f"outputs/{asset}/master.m3u8"
 
 
 def _secret(args: argparse.Namespace) -> bytes | None:

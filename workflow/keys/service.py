@@ -18,6 +18,7 @@ from typing import Any
 
 from workflow.keys import tokens
 from workflow.keys.store import ContentKeyMissingError, KeyStore
+from workflow.live.paths import StreamPaths
 
 log = logging.getLogger("vidflow.keys")
 
@@ -47,8 +48,9 @@ class PlaybackSecret:
 @dataclass
 class PlaybackGate:
     """What a playback origin (a CDN, or the local one) lets through: everything under a
-    protected asset (``outputs/<asset>/``: playlists, segments, images, manifest) only
-    with a valid token for that asset; everything else as it is."""
+    protected asset (``outputs/<asset>/``: playlists, segments, images, manifest; an
+    encrypted stream's ``live/<stream>/``) only with a valid token for that asset;
+    everything else as it is."""
 
     store: KeyStore
     secret: PlaybackSecret
@@ -58,8 +60,10 @@ class PlaybackGate:
 
     def allows(self, key: str, token: str | None) -> bool:
         folder, _, rest = key.partition("/")
-        asset = rest.partition("/")[0]
-        if folder != "outputs" or not asset:
+        name = rest.partition("/")[0]
+        # A VOD asset is its job id; a live stream (and its recording) ``live.<stream>``.
+        asset = {"outputs": name, "live": StreamPaths(name).asset}.get(folder, "") if name else ""
+        if not asset:
             return True
         if asset not in self._protected:
             if not self.store.exists(asset):

@@ -91,10 +91,14 @@ class KeyStore:
 
     def exists(self, asset: str) -> bool:
         """Whether the asset is protected (has a key), without unwrapping it."""
-        found = self.dynamodb.get_item(
+        return self.key_id(asset) is not None
+
+    def key_id(self, asset: str) -> str | None:
+        """The id of the asset's key (no KMS call, nothing unwrapped); None if it has none."""
+        item = self.dynamodb.get_item(
             TableName=self.table,
             Key={"asset": {"S": asset}},
-            ProjectionExpression="asset",
+            ProjectionExpression="key_id",
             ConsistentRead=True,
-        )
-        return "Item" in found
+        ).get("Item")
+        return None if item is None else str(item["key_id"]["S"])

@@ -151,6 +151,12 @@ def make_clip(
     if record is None or record.config is None or record.state is None:
         raise ClipRangeError(f"stream {paths.stream} has published nothing yet")
     config = StreamSettings.from_dict(record.config)
+    if config.encryption != "none":
+        # Its segments are encrypted; a clip would have to decrypt and protect them again.
+        raise ClipRequestError(
+            f"stream {paths.stream} is encrypted ({config.encryption}); clips of encrypted "
+            "streams are not made yet"
+        )
     timeline, arrivals = live_timeline(paths.stream, table, record, config, clients.clock())
     cuts = plan_clip(timeline.entries, request.start, request.end)
     with scratch_dir() as workdir:

@@ -12,7 +12,7 @@ from workflow.live.paths import LIVE_PREFIX, STREAM_CONFIG
 from workflow.media.ladder import Rendition, build_ladder, parse_ladder
 from workflow.names import AUDIO
 from workflow.runtime import Clients
-from workflow.settings import Settings
+from workflow.settings import ENCRYPTIONS, Settings
 from workflow.storage import Bucket
 
 
@@ -29,6 +29,8 @@ class StreamSettings:
     has_audio: bool
     audio_kbps: int
     preset: str
+    # "aes-128": every segment encrypted under the stream's key (``live_asset``).
+    encryption: str = "none"
 
     @property
     def rungs(self) -> list[str]:
@@ -46,6 +48,7 @@ class StreamSettings:
             "has_audio": self.has_audio,
             "audio_kbps": self.audio_kbps,
             "preset": self.preset,
+            "encryption": self.encryption,
         }
 
     @classmethod
@@ -66,11 +69,12 @@ def stream_config(
 
     ``stream.json`` may set ``ladder`` ("720:2800,360:800"), ``segment_seconds`` (the
     target duration), ``window`` (segments in a sliding playlist; 0 keeps all, an
-    EVENT playlist), ``gap_seconds`` and ``first_sequence``. Undeclared, the target
+    EVENT playlist), ``gap_seconds``, ``first_sequence`` and ``encryption`` ("none" or
+    "aes-128", else the stack's ``Encryption``). Undeclared, the target
     duration is the functions' default or, if longer, the first segment's (to 60 s):
     it holds for the stream's life, so a venue that cuts 6 s segments is not refused.
     """
-    known = {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence"}
+    known = {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence", "encryption"}
     unknown = sorted(set(declared) - known)
     if unknown:
         raise StreamConfigError(f"stream.json has unknown settings: {', '.join(unknown)}")
@@ -94,6 +98,11 @@ def stream_config(
         first_sequence = None if first is None else int(first)
     except (TypeError, ValueError) as exc:
         raise StreamConfigError(f"stream.json: {exc}") from None
+    encryption = declared.get("encryption", settings.encryption)
+    if encryption not in ENCRYPTIONS:
+        raise StreamConfigError(
+            f"stream.json: encryption is {encryption!r}; use one of {', '.join(ENCRYPTIONS)}"
+        )
     if not 0.5 <= segment_seconds <= 60 or window < 0 or gap_seconds <= 0:
         raise StreamConfigError(
             "stream.json: segment_seconds must be 0.5 to 60, window 0 or more and "
@@ -109,6 +118,7 @@ def stream_config(
         has_audio=has_audio,
         audio_kbps=settings.audio_kbps,
         preset=settings.x264_preset,
+        encryption=str(encryption),
     )
 
 

@@ -14,6 +14,9 @@ INIT_SEGMENT = "init.mp4"
 # Short enough that an execution name (stream, sequence, ETag) fits in 80 characters.
 _STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
 _SEGMENT = re.compile(r"(\d{1,9})\.(ts|m4s)")
+# An encrypted stream's key and playback tokens are named ``live.<stream>``: no job id
+# or stream id has a dot, so a stream's asset never meets a VOD job's.
+LIVE_ASSET_PREFIX = "live."
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,11 @@ class StreamPaths:
     @property
     def prefix(self) -> str:
         return f"{LIVE_PREFIX}{self.stream}/"
+
+    @property
+    def asset(self) -> str:
+        """What the stream's content key and playback tokens are named by."""
+        return f"{LIVE_ASSET_PREFIX}{self.stream}"
 
     def segment_key(self, rung: str, sequence: int) -> str:
         return f"{self.prefix}{rung}/{segment_name(sequence)}"

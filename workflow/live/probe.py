@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from workflow.errors import SegmentTooLongError
+from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import StreamSettings, declared_config, stream_config
+from workflow.live.paths import StreamPaths
 from workflow.live.segment import ProbedSegment, segment_form, segment_input
 from workflow.live.store import StreamTable
 from workflow.media.probe import probe
@@ -55,6 +57,12 @@ def probe_segment(
             ).to_dict(),
         )
     config = StreamSettings.from_dict(record.config or {})
+    if config.encryption != "none":
+        # Made once, before any of the stream's segments is encoded or listed.
+        store = KeyStore.of(settings, clients)
+        asset = StreamPaths(stream).asset
+        if not store.exists(asset):
+            store.make_once(asset)
     if not rules.fits(facts.duration, config.segment_seconds):
         raise SegmentTooLongError(
             f"segment {sequence} lasts {facts.duration:.3f} s; the stream's target duration is "

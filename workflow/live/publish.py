@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from workflow import events, metrics
+from workflow.errors import ConfigurationError
 from workflow.failures import FailureRecord
 from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
+from workflow.keys import segments as aes128
+from workflow.keys.service import key_service_uri
+from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import StreamSettings
 from workflow.live.paths import StreamPaths
@@ -159,8 +164,17 @@ def _advance_once(
     )
     if after != before:
         output = Bucket(clients.s3, settings.output_bucket)
-        _write_live_playlists(output, StreamPaths(stream), config, after, master=not before.entries)
-        recording = publish_recording(stream, table, output, config, after) if after.ended else None
+        key_uri = _key_uri(stream, config, settings)
+        _write_live_playlists(
+            output, StreamPaths(stream), config, after, master=not before.entries, key_uri=key_uri
+        )
+        recording = (
+            publish_recording(
+                stream, table, output, config, after, settings, clients, key_uri=key_uri
+            )
+            if after.ended
+            else None
+        )
         # Announced before the state is saved: a writer that dies in between leaves the
         # same change for the next one, whose announcements the markers make no-ops.
         found = _outcomes(stream, before, after, arrivals, recording, output, settings, clients)
@@ -303,6 +317,38 @@ def _audio_entry(config: StreamSettings, playlist_name: str) -> hls.AudioEntry |
     return hls.AudioEntry(uri=f"{AUDIO}/{playlist_name}", group=hls.AUDIO_GROUP, channels=2)
 
 
+def _key_uri(stream: str, config: StreamSettings, settings: Settings) -> str | None:
+    """Where players fetch an encrypted stream's key; None for a clear stream."""
+    if config.encryption == "none":
+        return None
+    if not settings.key_service_url:
+        raise ConfigurationError("an encrypted stream needs KEY_SERVICE_URL (the key service)")
+    return key_service_uri(settings.key_service_url, StreamPaths(stream).asset)
+
+
+def _rung_texts(
+    playlist: rules.LivePlaylist, rungs: list[str], key_uri: str | None, **rendering: Any
+) -> dict[str, bytes]:
+    """Each rung's playlist text: one text for all where the stream is clear, else each
+    segment under its own IV (``<rung>/<segment>``'s)."""
+    if key_uri is None:
+        text = rules.render(playlist, **rendering).encode()
+        return dict.fromkeys(rungs, text)
+    return {
+        name: rules.render(
+            playlist,
+            key=_segment_keys(key_uri, name),
+            **rendering,
+        ).encode()
+        for name in rungs
+    }
+
+
+def _segment_keys(key_uri: str, rung: str) -> Callable[[str], str]:
+    """The ``EXT-X-KEY`` tag of each of a rung's segments, by its URI."""
+    return lambda uri: aes128.key_line(key_uri, aes128.segment_iv(f"{rung}/{uri}"))
+
+
 def _write_live_playlists(
     output: Bucket,
     paths: StreamPaths,
@@ -310,13 +356,18 @@ def _write_live_playlists(
     playlist: rules.LivePlaylist,
     *,
     master: bool,
+    key_uri: str | None = None,
 ) -> None:
-    """Every rung's live playlist (one text: every rung has the same segments), then the
-    live master the first time there is anything to play."""
-    text = rules.render(
-        playlist, target_duration=config.segment_seconds, window=config.window
-    ).encode()
-    output.put_all({paths.live_playlist_key(name): text for name in config.rungs})
+    """Every rung's live playlist (one text where the stream is clear: every rung has
+    the same segments), then the live master the first time there is anything to play."""
+    texts = _rung_texts(
+        playlist,
+        config.rungs,
+        key_uri,
+        target_duration=config.segment_seconds,
+        window=config.window,
+    )
+    output.put_all({paths.live_playlist_key(name): texts[name] for name in config.rungs})
     if master:
         body = hls.master_playlist(_nominal_variants(config), _audio_entry(config, "live.m3u8"))
         output.put_bytes(paths.live_master_key, body.encode())
@@ -328,6 +379,10 @@ def publish_recording(
     output: Bucket,
     config: StreamSettings,
     ended: rules.LivePlaylist,
+    settings: Settings,
+    clients: Clients,
+    *,
+    key_uri: str | None = None,
 ) -> dict[str, Any]:
     """The whole stream as a VOD asset of the VOD pipeline's shape, master written last;
     returns its manifest.
@@ -352,7 +407,14 @@ def publish_recording(
         ending=rules.Ending(last, -math.inf),
     )
     entries = recording.entries
-    text = rules.render(recording, target_duration=config.segment_seconds, window=0, vod=True)
+    texts = _rung_texts(
+        recording,
+        config.rungs,
+        key_uri,
+        target_duration=config.segment_seconds,
+        window=0,
+        vod=True,
+    )
     playlists = {
         name: [
             hls.SegmentEntry(e.uri, e.duration, arrivals[e.sequence]["bytes"][name])
@@ -361,7 +423,7 @@ def publish_recording(
         ]
         for name in config.rungs
     }
-    output.put_all({f"{paths.prefix}{name}/index.m3u8": text.encode() for name in playlists})
+    output.put_all({f"{paths.prefix}{name}/index.m3u8": texts[name] for name in playlists})
     variants = hls.measured_variants(config.renditions, playlists, config.frame_rate)
     audio = _audio_entry(config, "index.m3u8")
     manifest = build_manifest(
@@ -381,6 +443,13 @@ def publish_recording(
         playlists=playlists,
         audio=audio,
         timings={},
+        encryption=None
+        if key_uri is None
+        else {
+            "method": config.encryption,
+            "key_id": KeyStore.of(settings, clients).key_id(paths.asset),
+            "key_uri": key_uri,
+        },
     )
     output.put_json(paths.manifest_key, manifest)
     output.put_bytes(paths.master_key, hls.master_playlist(variants, audio).encode())

@@ -19,7 +19,7 @@ sequence order, so however segments arrive the same ones carry the tag.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -239,16 +239,28 @@ def _waited(
 
 
 def render(
-    playlist: LivePlaylist, *, target_duration: float, window: int, vod: bool = False
+    playlist: LivePlaylist,
+    *,
+    target_duration: float,
+    window: int,
+    vod: bool = False,
+    key: Callable[[str], str] | None = None,
 ) -> str:
-    """The media playlist text: sliding window (``window`` > 0), EVENT, or VOD.
+    """The media playlist text: sliding window (``window`` > 0), EVENT, or VOD; with
+    ``key``, each segment after the ``EXT-X-KEY`` tag ``key`` gives for its URI.
 
     ``EXT-X-TARGETDURATION`` must not change while a live playlist runs, so it is the
     stream's declared target: LiveProbe refuses a segment that would not fit it.
     """
     return hls.media_playlist(
         [
-            hls.SegmentEntry(e.uri, e.duration, gap=e.gap, discontinuity=e.discontinuity)
+            hls.SegmentEntry(
+                e.uri,
+                e.duration,
+                gap=e.gap,
+                discontinuity=e.discontinuity,
+                key=None if key is None or e.gap else key(e.uri),
+            )
             for e in playlist.entries
         ],
         playlist_type="VOD" if vod else "EVENT" if window <= 0 else None,

@@ -11,6 +11,8 @@ from workflow.errors import (
     MissingInitSegmentError,
     StreamNotReadyError,
 )
+from workflow.keys import segments as aes128
+from workflow.keys.store import KeyStore
 from workflow.live.config import StreamSettings
 from workflow.live.paths import INIT_SEGMENT, StreamPaths
 from workflow.live.store import StreamTable
@@ -91,6 +93,11 @@ def transcode_segment(
             ),
         )
         files = {paths.segment_key(name, sequence): s[0].path for name, s in rungs.items()}
+        if config.encryption != "none":
+            key = KeyStore.of(settings, clients).get(paths.asset)
+            for name, path in files.items():
+                iv = aes128.segment_iv(name.removeprefix(paths.prefix))
+                path.write_bytes(aes128.encrypt(key.key, iv, path.read_bytes()))
         Bucket(clients.s3, settings.output_bucket).upload_all(files)
         sizes = {name: s[0].path.stat().st_size for name, s in rungs.items()}
     return {
