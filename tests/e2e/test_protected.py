@@ -38,6 +38,7 @@ from tests.e2e.test_live import (
     shown,
 )
 from tests.e2e.test_packaging import HLS_JS, LAST_FRAME, PLAYER, _QuietHandler, play
+from tests.readable import readable_texts
 from tests.stack import free_port
 from workflow.keys import segments as aes128
 from workflow.keys import tokens
@@ -246,19 +247,9 @@ def test_no_content_key_is_anywhere_a_person_could_read(engine: Any, protected: 
     key = _store(engine).get(protected.job_id).key
     shapes = [key.hex(), key.hex().upper(), base64.b64encode(key).decode(),
               base64.urlsafe_b64encode(key).decode().rstrip("=")]  # fmt: skip
-    texts = {"functions.log": engine.log_file.read_text()}
-    sfn, s3 = engine.client("stepfunctions"), engine.client("s3")
-    for execution in sfn.list_executions(stateMachineArn=engine.endpoints.state_machine_arn)[
-        "executions"
-    ]:
-        history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
-        texts[execution["name"]] = json.dumps(history, default=str)
-    bucket = engine.endpoints.output_bucket
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            assert key not in body, item["Key"]
-            texts[item["Key"]] = body.decode("latin-1")
+    texts = readable_texts(engine)
+    for name, text in texts.items():
+        assert key.decode("latin-1") not in text, name
     table = _settings(engine).keys_table
     for item in engine.client("dynamodb").scan(TableName=table)["Items"]:
         texts[f"{table}/{item['asset']['S']}"] = json.dumps(item, default=str)

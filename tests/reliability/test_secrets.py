@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
+
+from tests.readable import readable_texts
 
 SECRET_SHAPES = re.compile(
     r"Signature=|X-Amz-Signature|X-Amz-Credential|AWSAccessKeyId=|Expires=\d"
@@ -22,17 +23,7 @@ def test_logs_histories_and_records_carry_no_presigned_urls(
     broken.write_bytes(clip("h264_aac_2gop").read_bytes()[:100_000])
     assert run_job(broken, key="uploads/secrets-bad.mp4").status == "FAILED"
     # WHEN everything a person could read afterwards is gathered
-    texts = {"functions.log": engine.log_file.read_text()}
-    sfn, s3 = engine.client("stepfunctions"), engine.client("s3")
-    for execution in sfn.list_executions(stateMachineArn=engine.endpoints.state_machine_arn)[
-        "executions"
-    ]:
-        history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
-        texts[execution["name"]] = json.dumps(history, default=str)
-    for item in s3.list_objects_v2(Bucket=engine.endpoints.output_bucket).get("Contents", []):
-        if item["Key"].endswith((".json", ".m3u8")):
-            body = s3.get_object(Bucket=engine.endpoints.output_bucket, Key=item["Key"])["Body"]
-            texts[item["Key"]] = body.read().decode()
+    texts = readable_texts(engine, suffixes=(".json", ".m3u8"))
     # THEN there is plenty to read, and no signed URL or secret key in any of it
     assert len(texts) > 5 and "uploads seen" in texts["functions.log"]
     secret = os.environ["AWS_SECRET_ACCESS_KEY"]

@@ -12,7 +12,14 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from workflow.cli.common import EXIT_FAILED, EXIT_USAGE, engine_options, local_stack, reachable
+from workflow.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    engine_options,
+    local_stack,
+    no_stack,
+    reachable,
+)
 
 if TYPE_CHECKING:
     from workflow.cli.common import Commands
@@ -68,8 +75,7 @@ def make_clip(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     if not reachable(args.endpoint_url):
-        print(f"error: no stack at {args.endpoint_url}: start `vidflow up` first", file=sys.stderr)
-        return EXIT_FAILED
+        return no_stack(args.endpoint_url)
     stack = local_stack(args)
     outputs = stack.outputs()
     use_local_stack(args.endpoint_url, stack.region)

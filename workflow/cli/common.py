@@ -7,6 +7,7 @@ import argparse
 import os
 import re
 import socket
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,10 +119,18 @@ _SPAN = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def span_seconds(text: str) -> float | None:
-    """``90s``, ``30m``, ``2h`` or ``7d`` in seconds; None for anything else."""
+def span_seconds(text: str) -> float:
+    """argparse's type for a span: ``90s``, ``30m``, ``2h`` or ``7d`` in seconds."""
     matched = _SPAN.fullmatch(text.strip())
-    return None if matched is None else float(matched[1]) * _SECONDS[matched[2]]
+    if matched is None:
+        raise argparse.ArgumentTypeError(f"takes a number and s, m, h or d, got {text!r}")
+    return float(matched[1]) * _SECONDS[matched[2]]
+
+
+def no_stack(endpoint_url: str) -> int:
+    """Say that no local stack answers at ``endpoint_url``; the exit code that goes with it."""
+    print(f"error: no stack at {endpoint_url}: start `vidflow up` first", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def reachable(url: str) -> bool:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from workflow.cli.common import (
     EXIT_FAILED,
-    EXIT_USAGE,
     local_stack,
+    no_stack,
     project_root,
     reachable,
     span_seconds,
@@ -42,7 +42,10 @@ def add_events(commands: Commands) -> None:
     events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     events.add_argument("--json", action="store_true", help="one JSON event per line")
     events.add_argument(
-        "--since", default="24h", help="how far back to start: 90s, 30m, 2h, 7d (24h)"
+        "--since",
+        type=span_seconds,
+        default="24h",
+        help="how far back to start: 90s, 30m, 2h, 7d (24h)",
     )
     events.add_argument("--type", dest="types", action="append", default=[],
                         help="only this detail-type (e.g. 'Job Failed'); may repeat")  # fmt: skip
@@ -52,16 +55,10 @@ def add_events(commands: Commands) -> None:
 
 def print_events(args: argparse.Namespace) -> int:
     """``vidflow events``: print the log's events, and with --follow those that come."""
-    back = span_seconds(args.since)
-    if back is None:
-        print(f"error: --since takes a number and s, m, h or d, got {args.since!r}",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_USAGE
-    since = time.time() - back
+    since = time.time() - args.since
     target = _event_log(args)
     if target is None:
-        print(f"error: no stack at {args.endpoint_url}: start `vidflow up` first", file=sys.stderr)
-        return EXIT_FAILED
+        return no_stack(args.endpoint_url)
     logs, group = target
     try:
         for event in _read(logs, group, since, args.follow):

@@ -14,9 +14,9 @@ import urllib.parse
 from typing import TYPE_CHECKING
 
 from workflow.cli.common import (
-    EXIT_FAILED,
     EXIT_USAGE,
     local_stack,
+    no_stack,
     project_root,
     reachable,
     span_seconds,
@@ -38,7 +38,12 @@ def add_sign(commands: Commands) -> None:
     sign.add_argument(
         "asset", help="the asset: its job id (outputs/<job id>/), or live.<stream> for a stream"
     )
-    sign.add_argument("--expires", default="2h", help="how long it plays: 90s, 30m, 2h, 7d (2h)")
+    sign.add_argument(
+        "--expires",
+        type=span_seconds,
+        default="2h",
+        help="how long it plays: 90s, 30m, 2h, 7d (2h)",
+    )
     sign.add_argument("--viewer", help="a viewer id the token names (the key service logs it)")
     sign.add_argument(
         "--playback-url",
@@ -54,18 +59,12 @@ def sign_url(args: argparse.Namespace) -> int:
     """``vidflow sign``: print the asset's signed playback URL (or its token)."""
     from workflow.keys import tokens
 
-    lifetime = span_seconds(args.expires)
-    if lifetime is None:
-        print(f"error: --expires takes a number and s, m, h or d, got {args.expires!r}",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_USAGE
     secret = _secret(args)
     if secret is None:
-        print(f"error: no stack at {args.endpoint_url}: start `vidflow up` first", file=sys.stderr)
-        return EXIT_FAILED
+        return no_stack(args.endpoint_url)
     try:
         token = tokens.sign(
-            secret, tokens.Grant(args.asset, int(time.time() + lifetime), args.viewer)
+            secret, tokens.Grant(args.asset, int(time.time() + args.expires), args.viewer)
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
