@@ -379,10 +379,24 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
     bearer = {"headers": f"Authorization: Bearer {_token(engine, asset)}\r\n"}
     frames = sum(frames_in(s) for s in real_segments[:3])
     assert frames_over_http(live, bearer) == frames
-    # WHEN the stream ends
-    for sequence in range(3, len(real_segments)):
-        venue.push(sequence, real_segments[sequence])
-    venue.end()
+
+    # WHEN the venue goes on pushing, then ends, while hls.js plays the live playlist
+    def go_on() -> None:
+        for sequence in range(3, len(real_segments)):
+            time.sleep(1.0)
+            venue.push(sequence, real_segments[sequence])
+        venue.end()
+
+    pushing = threading.Thread(target=go_on)
+    quoted = urllib.parse.quote(live, safe="")
+    pushing.start()
+    report = play(
+        browser, f"{site}/player.html?lib=hls&start=0&src={quoted}&token={_token(engine, asset)}"
+    )
+    pushing.join()
+    # THEN it played what arrived while it played, to the stream's end
+    assert report["error"] is None and report["ended"], report
+    assert report["maxTime"] > 4.0, report
     venue.wait(lambda: venue.read(paths.master_key) is not None)
     # THEN its recording says how it is protected, and hls.js plays it with a token only
     manifest = json.loads(venue.read(paths.manifest_key) or "{}")
