@@ -38,11 +38,26 @@ def in_a_clone(tmp_path: Path) -> Path:
 def run_block(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``script`` in bash, stopping at the first failing command; SIGINT at its default, as
     in a terminal (a background test runner ignores it, and children inherit that)."""
-    return subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", script],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+    command = ["bash", "-e", "-o", "pipefail", "-c", script]
+    try:
+        return subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as late:
+        # What it printed before it hung is what says where it hung.
+        return subprocess.CompletedProcess(command, 124, _text(late.stdout), _text(late.stderr))
+
+
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
+def failed(done: subprocess.CompletedProcess[str]) -> str:
+    """Why a block failed, its last error line first (a CI summary shows the first line)."""
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    last = errors[-1] if errors else "(nothing on stderr)"
+    return f"exit {done.returncode}: {last}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
 def listening(port: int) -> bool:
@@ -59,7 +74,7 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     # WHEN the tour's block runs, command by command
     done = run_block(sh_block(ROOT / "README.md", "## Tour"), clone, env)
     # THEN every command succeeded, and each left what the tour says it does
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, failed(done)
     assert (clone / "out" / "master.m3u8").is_file()
     ready = json.loads((clone / "up.json").read_text())
     assert ready["endpoint_url"] == "http://127.0.0.1:4566"
@@ -85,7 +100,7 @@ def test_every_sample_event_runs_in_order_as_documented(tmp_path: Path) -> None:
         script = make_clip + events
         done = run_block(script, clone, env)
         # THEN each succeeded, and the job's steps published its asset
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert done.returncode == 0, failed(done)
         s3 = stack.client("s3")
         master = s3.get_object(
             Bucket=stack.ready["output_bucket"], Key="outputs/big_game-b8c40d5e93072369/master.m3u8"
