@@ -29,7 +29,7 @@ class StreamSettings:
     has_audio: bool
     audio_kbps: int
     preset: str
-    # "aes-128": every segment encrypted under the stream's key (``live_asset``).
+    # "aes-128": every segment encrypted under the stream's key (``StreamPaths.asset``).
     encryption: str = "none"
 
     @property
