@@ -338,22 +338,28 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
     site: str,
     browser: Any,
 ) -> None:
-    # GIVEN a venue whose stream.json asks for aes-128, pushing real footage
+    # GIVEN a venue whose stream.json asks for aes-128 and a new key every 2 segments,
+    # pushing real footage
     venue = Venue(engine, "protected-live", tmp_path)
-    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300, encryption="aes-128")
+    venue.configure(
+        segment_seconds=1, ladder=LADDER, gap_seconds=300, encryption="aes-128",
+        key_rotation_segments=2,
+    )  # fmt: skip
     asset = StreamPaths(venue.stream).asset
     for sequence in range(3):
         venue.push(sequence, real_segments[sequence])
     venue.wait(lambda: len(shown(venue.playlist("240p"))) == 3)
-    # THEN every rung's live playlist names the stream's key and an IV per segment
+    # THEN every rung's live playlist names its period's key and an IV per segment
     key = _store(engine).get(asset)
+    assert key.rotation == 2
     key_uri = f"{engine.stack.function_urls['KeyServiceFunction'].rstrip('/')}/keys/{asset}"
     paths = StreamPaths(venue.stream)
     for rung in RUNGS:
         parsed = m3u8.loads(venue.playlist(rung))
         assert len(parsed.segments) == 3, rung
-        for segment in parsed.segments:
-            assert (segment.key.method, segment.key.uri) == ("AES-128", key_uri), rung
+        for sequence, segment in enumerate(parsed.segments):
+            period = f"{key_uri}/{sequence // 2}"
+            assert (segment.key.method, segment.key.uri) == ("AES-128", period), rung
             iv = aes128.segment_iv(f"{rung}/{segment.uri}")
             assert segment.key.iv == f"0x{iv.hex()}"
             # AND the bucket holds the segment encrypted: clear, it decodes; as it is, not
@@ -361,7 +367,8 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
                 Bucket=engine.endpoints.output_bucket, Key=f"{paths.prefix}{rung}/{segment.uri}"
             )["Body"].read()
             assert body[:1] != b"\x47", "an MPEG-TS packet in the clear"
-            assert aes128.decrypt(key.key, iv, body)[:1] == b"\x47"
+            opened = aes128.decrypt(aes128.period_key(key.key, sequence // 2), iv, body)
+            assert opened[:1] == b"\x47"
     # AND the origin serves the stream only with a token for it; the key service the same
     live = f"{engine.endpoints.playback_url}{paths.live_master_key}"
     assert _get(live)[0] == 403
@@ -373,8 +380,12 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
     )  # fmt: skip
     assert signed.returncode == 0 and signed.stdout.startswith(f"{live}?token="), signed
     assert _get(signed.stdout.strip())[0] == 200
-    assert _get(key_uri, _token(engine, asset)) == (200, key.key)
-    assert _get(key_uri, _token(engine, clear.job_id))[0] == 403
+    for period in (0, 1):
+        expected = aes128.period_key(key.key, period)
+        assert _get(f"{key_uri}/{period}", _token(engine, asset)) == (200, expected)
+        assert _get(f"{key_uri}/{period}", _token(engine, clear.job_id))[0] == 403
+    # (never the stream's own key, which opens every period)
+    assert _get(key_uri, _token(engine, asset))[0] == 404
     # AND ffmpeg, reading the live playlist over HTTP with the token, decodes every frame
     bearer = {"headers": f"Authorization: Bearer {_token(engine, asset)}\r\n"}
     frames = sum(frames_in(s) for s in real_segments[:3])
@@ -394,13 +405,15 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
         browser, f"{site}/player.html?lib=hls&start=0&src={quoted}&token={_token(engine, asset)}"
     )
     pushing.join()
-    # THEN it played what arrived while it played, to the stream's end
+    # THEN it played what arrived while it played, across key periods, to the stream's end
     assert report["error"] is None and report["ended"], report
     assert report["maxTime"] > 4.0, report
     venue.wait(lambda: venue.read(paths.master_key) is not None)
     # THEN its recording says how it is protected, and hls.js plays it with a token only
-    manifest = json.loads(venue.read(paths.manifest_key) or "{}")
-    assert manifest["encryption"] == {"method": "aes-128", "key_id": key.key_id, "key_uri": key_uri}
+    manifest = read_manifest(venue.download(tmp_path / "recorded"))
+    assert manifest["encryption"] == {
+        "method": "aes-128", "key_id": key.key_id, "key_uri": key_uri, "key_rotation_segments": 2
+    }  # fmt: skip
     master = f"{engine.endpoints.playback_url}{paths.master_key}"
     page = f"{site}/player.html?lib=hls&rate=4&src={urllib.parse.quote(master, safe='')}"
     report = play(browser, f"{page}&token={_token(engine, asset)}")

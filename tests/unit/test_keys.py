@@ -214,6 +214,39 @@ def test_the_key_service_answers_a_valid_token_only(
     )
 
 
+def test_a_rotating_streams_period_keys_are_its_own_and_served_to_its_token_only(
+    store: KeyStore,
+) -> None:
+    key = store.make_once("live.cam", rotation=2).key
+    periods = [aes128.period_key(key, n) for n in range(4)]
+    # Each period has a key of its own, none of them the stream's, the same every time
+    assert len({key, *periods}) == 5 and all(len(k) == 16 for k in periods)
+    assert aes128.period_key(key, 2) == periods[2]
+    # The key service hands a period's key to a token for the stream, and to nobody else
+    secret, grant = FixedSecret(), {"token": token(asset="live.cam")}
+    ok = answer(request("/keys/live.cam/2", queryStringParameters=grant), store, secret, NOW)
+    assert ok["statusCode"] == 200 and base64.b64decode(ok["body"]) == periods[2]
+    other = {"token": token(asset="live.dog")}
+    assert (
+        answer(request("/keys/live.cam/2", queryStringParameters=other), store, secret, NOW)[
+            "statusCode"
+        ]
+        == 403
+    )
+    # AND never the stream's own key (it opens every period), nor periods of an asset without
+    store.make_once("game-1")
+    lost = ("/keys/live.cam", "/keys/live.cam/02", "/keys/live.cam/-1", "/keys/live.cam/x",
+            "/keys/live.cam/")  # fmt: skip
+    for path in lost:
+        assert (
+            answer(request(path, queryStringParameters=grant), store, secret, NOW)["statusCode"]
+            == 404
+        ), path
+    vod = request("/keys/game-1/0", queryStringParameters={"token": token()})
+    assert answer(vod, store, secret, NOW)["statusCode"] == 404
+    assert key_service_uri("https://k/", "live.cam", 7) == "https://k/keys/live.cam/7"
+
+
 def test_the_origin_gate_guards_protected_assets_only(store: KeyStore) -> None:
     store.make_once("game-1")
     gate = PlaybackGate(store, FixedSecret(), clock=lambda: NOW)

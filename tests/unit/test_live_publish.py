@@ -233,3 +233,22 @@ def test_an_encrypted_stream_without_a_key_service_is_a_named_error(
         publish_segment({"stream": "cam", "sequence": 0, "result": result}, settings, clients)
     # AND nothing was published in the clear
     assert not clients.s3.list_objects_v2(Bucket=OUTPUT).get("Contents")
+
+
+def test_a_rotating_streams_segments_name_their_periods_keys(
+    live: tuple[Settings, Clients],
+) -> None:
+    settings, clients = live
+    settings = replace(settings, key_service_url="https://keys.example")
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create("cam")
+    table.configure("cam", stream_settings(encryption="aes-128", key_rotation=2).to_dict())
+    for sequence in range(5):
+        result = {"duration": 2.0, "bytes": {"360p": 1000}}
+        publish_segment(
+            {"stream": "cam", "sequence": sequence, "result": result}, settings, clients
+        )
+    body = clients.s3.get_object(Bucket=OUTPUT, Key=StreamPaths("cam").live_playlist_key("360p"))
+    keys = [line for line in body["Body"].read().decode().splitlines() if "EXT-X-KEY" in line]
+    periods = [line.split('URI="')[1].split('"')[0].rsplit("/", 1)[1] for line in keys]
+    assert periods == ["0", "0", "1", "1", "2"]

@@ -77,10 +77,14 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
     assert stream_config({}, 640, 360, 30.0, True, protected).encryption == "aes-128"
     declared = stream_config({"encryption": "none"}, 640, 360, 30.0, True, protected)
     assert declared.encryption == "none"
+    rotating = stream_config({"key_rotation_segments": 3}, 640, 360, 30.0, True, protected)
+    assert [rotating.key_period(n) for n in (0, 2, 3, 7)] == [0, 0, 1, 2]
+    assert declared.key_period(7) is None
     # AND a stream stored before streams could be encrypted loads as a clear one
     stored = stream_config({}, 640, 360, 30.0, True, SETTINGS).to_dict()
-    del stored["encryption"]
+    del stored["encryption"], stored["key_rotation"]
     assert StreamSettings.from_dict(stored).encryption == "none"
+    assert StreamSettings.from_dict(stored).key_rotation == 0
 
 
 @pytest.mark.parametrize(
@@ -95,6 +99,11 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
         {"first_sequence": "one"},
         {"encryption": "rot13"},
         {"encryption": None},
+        {"key_rotation_segments": 4},  # without encryption
+        {"encryption": "aes-128", "key_rotation_segments": -1},
+        {"encryption": "aes-128", "key_rotation_segments": "4"},
+        {"encryption": "aes-128", "key_rotation_segments": True},
+        {"encryption": "aes-128", "key_rotation_segments": 2.5},
     ],
 )
 def test_a_bad_stream_json_is_a_named_error(declared: dict[str, object]) -> None:

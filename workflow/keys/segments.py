@@ -4,14 +4,20 @@
 The IV is derived from the segment's path in the asset, so the chunk job that writes a
 segment and the Publish that lists it agree without passing IVs around, and a retried
 chunk writes the same IV for the same segment.
+
+A live stream that rotates its key every N segments encrypts period ``n // N`` under
+``period_key(content key, n // N)``: HKDF-derived, so each period's key is its own (one
+that leaks opens its period only; the content key is never derived back) while the key
+store keeps one wrapped key per stream.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 METHOD = "AES-128"
 
@@ -19,6 +25,12 @@ METHOD = "AES-128"
 def segment_iv(path: str) -> bytes:
     """The IV of the segment at ``path`` (``<rung>/<file>``, relative to its asset)."""
     return hashlib.sha256(b"vidflow-iv:" + path.encode()).digest()[:16]
+
+
+def period_key(key: bytes, period: int) -> bytes:
+    """The key of rotation period ``period`` of a stream whose content key is ``key``."""
+    info = f"vidflow-period:{period}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=len(key), salt=None, info=info).derive(key)
 
 
 def encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:

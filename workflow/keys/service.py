@@ -1,9 +1,10 @@
 """The key service: a Lambda function URL that hands an asset's content key to a player
 holding a valid playback token, and nothing to anyone else.
 
-``GET /keys/<asset>`` with the token in ``?token=`` or ``Authorization: Bearer``. Every
-refusal is the same bare 403, whatever the reason (no token, forged, expired, another
-asset's); the reason goes to the log, the token never does.
+``GET /keys/<asset>`` (``/keys/<asset>/<period>``: a rotating stream's period key) with
+the token in ``?token=`` or ``Authorization: Bearer``. Every refusal is the same bare 403,
+whatever the reason (no token, forged, expired, another asset's); the reason goes to the
+log, the token never does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflow.keys import segments as aes128
 from workflow.keys import tokens
 from workflow.keys.store import ContentKeyMissingError, KeyStore
 from workflow.live.paths import StreamPaths
@@ -23,7 +25,8 @@ from workflow.live.paths import StreamPaths
 log = logging.getLogger("vidflow.keys")
 
 KEY_PATH = "/keys/"
-_ASSET_PATH = re.compile(r"/keys/([A-Za-z0-9][A-Za-z0-9._-]{0,254})")
+# ``/keys/<asset>``, or ``/keys/<asset>/<period>`` for a rotating stream's period key.
+_ASSET_PATH = re.compile(r"/keys/([A-Za-z0-9][A-Za-z0-9._-]{0,254})(?:/(0|[1-9][0-9]{0,8}))?")
 # How long a function keeps the secret it read: a rotated secret is in use within this.
 SECRET_SECONDS = 300.0
 
@@ -77,9 +80,11 @@ class PlaybackGate:
         return True
 
 
-def key_service_uri(base_url: str, asset: str) -> str:
-    """Where players fetch ``asset``'s key: the key service's URL and the asset's path."""
-    return f"{base_url.rstrip('/')}{KEY_PATH}{asset}"
+def key_service_uri(base_url: str, asset: str, period: int | None = None) -> str:
+    """Where players fetch ``asset``'s key (or its rotation period's): the key service's
+    URL and the asset's path."""
+    uri = f"{base_url.rstrip('/')}{KEY_PATH}{asset}"
+    return uri if period is None else f"{uri}/{period}"
 
 
 def answer(
@@ -103,6 +108,13 @@ def answer(
     except ContentKeyMissingError:
         log.warning("key refused: no key (asset %s)", asset)
         return _bare(404, "not found")
+    if bool(key.rotation) != (matched[2] is not None):
+        # A rotating stream hands out period keys only (its own key opens every period);
+        # any other asset has no periods.
+        why = "period keys only" if key.rotation else "no key periods"
+        log.warning("key refused: %s (asset %s)", why, asset)
+        return _bare(404, "not found")
+    content = key.key if matched[2] is None else aes128.period_key(key.key, int(matched[2]))
     log.info("key served (asset %s, viewer %s)", asset, grant.viewer or "-")
     return {
         "statusCode": 200,
@@ -110,7 +122,7 @@ def answer(
             "Content-Type": "application/octet-stream",
             "Cache-Control": "private, no-store",
         },
-        "body": base64.b64encode(key.key).decode(),
+        "body": base64.b64encode(content).decode(),
         "isBase64Encoded": True,
     }
 

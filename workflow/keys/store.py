@@ -33,6 +33,8 @@ class ContentKey:
     asset: str
     key_id: str  # a UUID, hex: what a manifest or a DRM system may name the key by
     key: bytes = b""
+    # A live stream's segments per key period; its key itself is then never handed out.
+    rotation: int = 0
 
     def __repr__(self) -> str:
         # The key never reaches a log through a repr.
@@ -52,8 +54,9 @@ class KeyStore:
         if not self.table or not self.kms_key:
             raise ConfigurationError("encryption needs KEYS_TABLE and CONTENT_KEY_KMS_KEY set")
 
-    def make_once(self, asset: str) -> ContentKey:
-        """The asset's key: a new one, or the one an earlier attempt made."""
+    def make_once(self, asset: str, rotation: int = 0) -> ContentKey:
+        """The asset's key: a new one, or the one an earlier attempt made. With
+        ``rotation``, players get only its period keys (``segments.period_key``)."""
         made = self.kms.generate_data_key(
             KeyId=self.kms_key, NumberOfBytes=KEY_BYTES, EncryptionContext={CONTEXT: asset}
         )
@@ -65,12 +68,13 @@ class KeyStore:
                     "asset": {"S": asset},
                     "key_id": {"S": key_id},
                     "wrapped": {"B": made["CiphertextBlob"]},
+                    "rotation": {"N": str(rotation)},
                 },
                 ConditionExpression="attribute_not_exists(asset)",
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return self.get(asset)
-        return ContentKey(asset, key_id, made["Plaintext"])
+        return ContentKey(asset, key_id, made["Plaintext"], rotation)
 
     def get(self, asset: str) -> ContentKey:
         """The asset's key, unwrapped; ``ContentKeyMissingError`` if it has none."""
@@ -82,7 +86,8 @@ class KeyStore:
         key = self.kms.decrypt(
             CiphertextBlob=item["wrapped"]["B"], EncryptionContext={CONTEXT: asset}
         )["Plaintext"]
-        return ContentKey(asset, item["key_id"]["S"], key)
+        rotation = int(item.get("rotation", {"N": "0"})["N"])
+        return ContentKey(asset, item["key_id"]["S"], key, rotation)
 
     @classmethod
     def of(cls, settings: Settings, clients: Clients) -> KeyStore:

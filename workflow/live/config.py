@@ -31,6 +31,12 @@ class StreamSettings:
     preset: str
     # "aes-128": every segment encrypted under the stream's key (``StreamPaths.asset``).
     encryption: str = "none"
+    # Segments per key period (0: one key for the stream's life).
+    key_rotation: int = 0
+
+    def key_period(self, sequence: int) -> int | None:
+        """The rotation period segment ``sequence`` is encrypted in; None without rotation."""
+        return sequence // self.key_rotation if self.key_rotation else None
 
     @property
     def rungs(self) -> list[str]:
@@ -49,6 +55,7 @@ class StreamSettings:
             "audio_kbps": self.audio_kbps,
             "preset": self.preset,
             "encryption": self.encryption,
+            "key_rotation": self.key_rotation,
         }
 
     @classmethod
@@ -69,12 +76,14 @@ def stream_config(
 
     ``stream.json`` may set ``ladder`` ("720:2800,360:800"), ``segment_seconds`` (the
     target duration), ``window`` (segments in a sliding playlist; 0 keeps all, an
-    EVENT playlist), ``gap_seconds``, ``first_sequence`` and ``encryption`` ("none" or
-    "aes-128", else the stack's ``Encryption``). Undeclared, the target
+    EVENT playlist), ``gap_seconds``, ``first_sequence``, ``encryption`` ("none" or
+    "aes-128", else the stack's ``Encryption``) and ``key_rotation_segments`` (a new key
+    every N segments; 0, the default, keeps one). Undeclared, the target
     duration is the functions' default or, if longer, the first segment's (to 60 s):
     it holds for the stream's life, so a venue that cuts 6 s segments is not refused.
     """
-    known = {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence", "encryption"}
+    known = {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence"}
+    known |= {"encryption", "key_rotation_segments"}
     unknown = sorted(set(declared) - known)
     if unknown:
         raise StreamConfigError(f"stream.json has unknown settings: {', '.join(unknown)}")
@@ -103,6 +112,14 @@ def stream_config(
         raise StreamConfigError(
             f"stream.json: encryption is {encryption!r}; use one of {', '.join(ENCRYPTIONS)}"
         )
+    rotation = declared.get("key_rotation_segments", 0)
+    if type(rotation) is not int or not 0 <= rotation <= 1_000_000:
+        raise StreamConfigError(
+            f"stream.json: key_rotation_segments is {rotation!r}; give a whole number of "
+            "segments, 0 for one key"
+        )
+    if rotation and encryption == "none":
+        raise StreamConfigError("stream.json: key_rotation_segments needs encryption aes-128")
     if not 0.5 <= segment_seconds <= 60 or window < 0 or gap_seconds <= 0:
         raise StreamConfigError(
             "stream.json: segment_seconds must be 0.5 to 60, window 0 or more and "
@@ -119,6 +136,7 @@ def stream_config(
         audio_kbps=settings.audio_kbps,
         preset=settings.x264_preset,
         encryption=str(encryption),
+        key_rotation=rotation,
     )
 
 

@@ -62,7 +62,7 @@ def probe_segment(
         store = KeyStore.of(settings, clients)
         asset = StreamPaths(stream).asset
         if not store.exists(asset):
-            store.make_once(asset)
+            store.make_once(asset, rotation=config.key_rotation)
     if not rules.fits(facts.duration, config.segment_seconds):
         raise SegmentTooLongError(
             f"segment {sequence} lasts {facts.duration:.3f} s; the stream's target duration is "

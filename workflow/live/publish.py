@@ -318,7 +318,8 @@ def _audio_entry(config: StreamSettings, playlist_name: str) -> hls.AudioEntry |
 
 
 def _key_uri(stream: str, config: StreamSettings, settings: Settings) -> str | None:
-    """Where players fetch an encrypted stream's key; None for a clear stream."""
+    """Where players fetch an encrypted stream's key (a rotating one's period keys are
+    under it, ``<key uri>/<period>``); None for a clear stream."""
     if config.encryption == "none":
         return None
     if not settings.key_service_url:
@@ -327,26 +328,31 @@ def _key_uri(stream: str, config: StreamSettings, settings: Settings) -> str | N
 
 
 def _rung_texts(
-    playlist: rules.LivePlaylist, rungs: list[str], key_uri: str | None, **rendering: Any
+    playlist: rules.LivePlaylist,
+    config: StreamSettings,
+    key_uri: str | None,
+    **rendering: Any,
 ) -> dict[str, bytes]:
     """Each rung's playlist text: one text for all where the stream is clear, else each
-    segment under its own IV (``<rung>/<segment>``'s)."""
+    segment under its own IV (``<rung>/<segment>``'s) and its period's key."""
     if key_uri is None:
         text = rules.render(playlist, **rendering).encode()
-        return dict.fromkeys(rungs, text)
+        return dict.fromkeys(config.rungs, text)
     return {
-        name: rules.render(
-            playlist,
-            key=_segment_keys(key_uri, name),
-            **rendering,
-        ).encode()
-        for name in rungs
+        name: rules.render(playlist, key=_segment_keys(key_uri, name, config), **rendering).encode()
+        for name in config.rungs
     }
 
 
-def _segment_keys(key_uri: str, rung: str) -> Callable[[str], str]:
-    """The ``EXT-X-KEY`` tag of each of a rung's segments, by its URI."""
-    return lambda uri: aes128.key_line(key_uri, aes128.segment_iv(f"{rung}/{uri}"))
+def _segment_keys(key_uri: str, rung: str, config: StreamSettings) -> Callable[[rules.Entry], str]:
+    """The ``EXT-X-KEY`` tag of each of a rung's segments."""
+
+    def line(entry: rules.Entry) -> str:
+        period = config.key_period(entry.sequence)
+        uri = key_uri if period is None else f"{key_uri}/{period}"
+        return aes128.key_line(uri, aes128.segment_iv(f"{rung}/{entry.uri}"))
+
+    return line
 
 
 def _write_live_playlists(
@@ -362,7 +368,7 @@ def _write_live_playlists(
     the same segments), then the live master the first time there is anything to play."""
     texts = _rung_texts(
         playlist,
-        config.rungs,
+        config,
         key_uri,
         target_duration=config.segment_seconds,
         window=config.window,
@@ -409,7 +415,7 @@ def publish_recording(
     entries = recording.entries
     texts = _rung_texts(
         recording,
-        config.rungs,
+        config,
         key_uri,
         target_duration=config.segment_seconds,
         window=0,
@@ -449,6 +455,7 @@ def publish_recording(
             "method": config.encryption,
             "key_id": KeyStore.of(settings, clients).key_id(paths.asset),
             "key_uri": key_uri,
+            **({"key_rotation_segments": config.key_rotation} if config.key_rotation else {}),
         },
     )
     output.put_json(paths.manifest_key, manifest)

@@ -244,10 +244,10 @@ def render(
     target_duration: float,
     window: int,
     vod: bool = False,
-    key: Callable[[str], str] | None = None,
+    key: Callable[[Entry], str] | None = None,
 ) -> str:
     """The media playlist text: sliding window (``window`` > 0), EVENT, or VOD; with
-    ``key``, each segment after the ``EXT-X-KEY`` tag ``key`` gives for its URI.
+    ``key``, each segment after the ``EXT-X-KEY`` tag ``key`` gives for it.
 
     ``EXT-X-TARGETDURATION`` must not change while a live playlist runs, so it is the
     stream's declared target: LiveProbe refuses a segment that would not fit it.
@@ -259,7 +259,7 @@ def render(
                 e.duration,
                 gap=e.gap,
                 discontinuity=e.discontinuity,
-                key=None if key is None or e.gap else key(e.uri),
+                key=None if key is None or e.gap else key(e),
             )
             for e in playlist.entries
         ],

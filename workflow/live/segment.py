@@ -94,10 +94,13 @@ def transcode_segment(
         )
         files = {paths.segment_key(name, sequence): s[0].path for name, s in rungs.items()}
         if config.encryption != "none":
-            key = KeyStore.of(settings, clients).get(paths.asset)
+            key = KeyStore.of(settings, clients).get(paths.asset).key
+            period = config.key_period(sequence)
+            if period is not None:
+                key = aes128.period_key(key, period)
             for name, path in files.items():
                 iv = aes128.segment_iv(name.removeprefix(paths.prefix))
-                path.write_bytes(aes128.encrypt(key.key, iv, path.read_bytes()))
+                path.write_bytes(aes128.encrypt(key, iv, path.read_bytes()))
         Bucket(clients.s3, settings.output_bucket).upload_all(files)
         sizes = {name: s[0].path.stat().st_size for name, s in rungs.items()}
     return {
