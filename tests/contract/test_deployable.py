@@ -200,10 +200,16 @@ def test_buckets_are_private_encrypted_and_separate() -> None:
         if r["Type"] == "AWS::S3::BucketPolicy"
     }
     for lid in buckets:
-        (deny,) = policies[lid]
+        deny, *others = policies[lid]
         assert (
             deny["Effect"] == "Deny" and deny["Condition"]["Bool"]["aws:SecureTransport"] == "false"
         )
+        # The one other statement: the optional CDN reads the output, as its own distribution
+        assert [o["Fn::If"][0] for o in others] == (["CreateCdn"] if lid == "OutputBucket" else [])
+        for allow in (o["Fn::If"][1] for o in others):
+            assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+            assert allow["Action"] == "s3:GetObject"
+            assert "PlaybackDistribution" in json.dumps(allow["Condition"]["StringEquals"])
     notifications = buckets["IngestBucket"]["Properties"]["NotificationConfiguration"]
     assert "NotificationConfiguration" not in buckets["OutputBucket"]["Properties"]
     prefixes = [

@@ -25,6 +25,8 @@ from typing import Any
 
 import m3u8
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.asset import read_manifest
 from tests.conftest import JobRun, upload_and_follow
@@ -267,7 +269,7 @@ def _vidflow(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_vidflow_sign_prints_a_url_that_plays_until_it_expires(
-    engine: Any, protected: JobRun
+    engine: Any, protected: JobRun, tmp_path: Path
 ) -> None:
     # WHEN a person signs the asset for a viewer, against the running stack
     stack = ["--endpoint-url", engine.endpoints.endpoint_url]
@@ -292,6 +294,26 @@ def test_vidflow_sign_prints_a_url_that_plays_until_it_expires(
         assert refused.returncode == 2 and not refused.stdout and "--expires" in refused.stderr
     refused = _vidflow("sign", "../other", *stack, *origin)
     assert refused.returncode == 2 and "asset" in refused.stderr
+
+    # AND for a CloudFront distribution that trusts a key, the URL also carries its
+    # signature over the asset's folder; half the CDN options, or a bad key, is refused
+    pem = tmp_path / "cdn-private.pem"
+    pem.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cdn = ["--cdn-key-id", "K2K", "--cdn-private-key", str(pem)]
+    signed = _vidflow("sign", protected.job_id, *cdn, *stack, *origin)
+    assert signed.returncode == 0, signed.stderr
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(signed.stdout.strip()).query)
+    assert set(query) == {"Policy", "Signature", "Key-Pair-Id", "token"}
+    assert _get(signed.stdout.strip())[0] == 200
+    for bad in (cdn[:2], ["--cdn-key-id", "K2K", "--cdn-private-key", str(tmp_path / "none")]):
+        refused = _vidflow("sign", protected.job_id, *bad, *stack, *origin)
+        assert refused.returncode == 2 and not refused.stdout and "--cdn" in refused.stderr
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,21 @@ import base64
 import json
 import logging
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from moto import mock_aws
 
 from workflow.errors import ConfigurationError
 from workflow.formats import hls
+from workflow.keys import cdn, tokens
 from workflow.keys import segments as aes128
-from workflow.keys import tokens
 from workflow.keys.service import PlaybackGate, PlaybackSecret, answer, key_service_uri
 from workflow.keys.store import ContentKeyMissingError, KeyStore
 from workflow.settings import Settings
@@ -279,3 +283,36 @@ def test_the_secret_is_read_again_after_a_while() -> None:
     assert secret.get() == secret.get() == b"value-1"
     clock[0] = 301.0
     assert secret.get() == b"value-2" and reads == ["stack-playback-token"] * 2
+
+
+def _cloudfront_b64(text: str) -> bytes:
+    return base64.b64decode(text.replace("-", "+").replace("_", "=").replace("~", "/"))
+
+
+def test_a_cdn_signature_covers_the_assets_folder_until_it_expires() -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    master = "https://d1.cloudfront.net/outputs/game-1/master.m3u8"
+    signed = cdn.signed_query(master, "https://d1.cloudfront.net/outputs/game-1/", "K2K", pem, NOW)
+    base, _, query = signed.partition("?")
+    params = urllib.parse.parse_qs(query)
+    assert base == master and params["Key-Pair-Id"] == ["K2K"]
+    # The policy grants the asset's folder (every playlist and segment) until the expiry
+    policy = _cloudfront_b64(params["Policy"][0])
+    (statement,) = json.loads(policy)["Statement"]
+    assert statement["Resource"] == "https://d1.cloudfront.net/outputs/game-1/*"
+    assert statement["Condition"]["DateLessThan"]["AWS:EpochTime"] == int(NOW)
+    # AND CloudFront can verify the signature with the public key it holds
+    signature = _cloudfront_b64(params["Signature"][0])
+    private.public_key().verify(signature, policy, asym_padding.PKCS1v15(), hashes.SHA1())
+    # AND a key CloudFront cannot use is refused by name
+    for bad in (b"not a key", ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )):  # fmt: skip
+        with pytest.raises(cdn.CdnKeyError):
+            cdn.signed_query(master, master, "K2K", bad, NOW)

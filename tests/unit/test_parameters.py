@@ -63,3 +63,24 @@ def test_a_webhook_without_its_api_key_is_refused_as_the_templates_rule_says() -
 def test_a_webhook_must_be_https_except_on_this_machine(url: str) -> None:
     with pytest.raises(ParameterError):
         check(Stack(ROOT, overrides={"WebhookUrl": url, "WebhookApiKey": "k"}))
+
+
+def test_a_cdn_is_refused_locally_by_name_and_deploys_with_its_key() -> None:
+    # GIVEN the parameters that put CloudFront in front of the output
+    cdn = {"PlaybackCdn": "cloudfront"}
+    with pytest.raises(ParameterError) as raised:
+        check(Stack(ROOT, overrides=cdn))
+    # THEN the local stack says it only deploys, naming the resource, rather than half-run
+    (problem,) = raised.value.problems
+    assert problem.startswith("PlaybackDistribution would be a CloudFront distribution")
+    # AND on AWS the functions name the distribution, which trusts the key group only if given
+    deployed = Stack(ROOT, overrides=cdn)
+    assert set(deployed.of_type("AWS::CloudFront::Distribution")) == {"PlaybackDistribution"}
+    assert not deployed.of_type("AWS::CloudFront::KeyGroup")
+    assert "PlaybackCdnUrl" in deployed.template["Outputs"]
+    pem = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqh+/=\n-----END PUBLIC KEY-----\n"
+    signed = Stack(ROOT, overrides={**cdn, "CdnPublicKey": pem})
+    assert signed.of_type("AWS::CloudFront::KeyGroup") == ["CdnKeyGroup"]
+    assert declared_problems(signed.template["Parameters"], {"CdnPublicKey": "not a key"})
+    # AND by default there is none
+    assert not Stack(ROOT).of_type("AWS::CloudFront::Distribution")

@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 import urllib.parse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workflow.cli.common import (
@@ -51,6 +52,15 @@ def add_sign(commands: Commands) -> None:
         "the endpoint's port + 1; with --aws, the stack's PlaybackBaseUrl is yours to give)",
     )
     sign.add_argument("--token-only", action="store_true", help="print the token alone")
+    sign.add_argument(
+        "--cdn-key-id",
+        help="with --cdn-private-key: also sign for CloudFront (the stack's CdnPublicKeyId)",
+    )
+    sign.add_argument(
+        "--cdn-private-key",
+        type=Path,
+        help="the PEM private key of the stack's CdnPublicKey (PlaybackCdn=cloudfront)",
+    )
     monitor_options(sign)
     sign.set_defaults(run=sign_url)
 
@@ -59,6 +69,9 @@ def sign_url(args: argparse.Namespace) -> int:
     """``vidflow sign``: print the asset's signed playback URL (or its token)."""
     from workflow.keys import tokens
 
+    if (args.cdn_key_id is None) != (args.cdn_private_key is None):
+        print("error: --cdn-key-id and --cdn-private-key go together", file=sys.stderr)
+        return EXIT_USAGE
     secret = _secret(args)
     if secret is None:
         return no_stack(args.endpoint_url)
@@ -77,18 +90,35 @@ def sign_url(args: argparse.Namespace) -> int:
         print("error: with --aws, give --playback-url (your CDN in front of the output bucket)",
               file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
-    query = urllib.parse.urlencode({"token": token})
-    print(f"{base.rstrip('/')}/{_master_key(args.asset)}?{query}")
+    folder, master = _playback_keys(args.asset)
+    url = f"{base.rstrip('/')}/{master}"
+    if args.cdn_key_id is not None:
+        from workflow.keys.cdn import CdnKeyError, signed_query
+
+        try:
+            pem = args.cdn_private_key.read_bytes()
+            url = signed_query(
+                url,
+                f"{base.rstrip('/')}/{folder}",
+                args.cdn_key_id,
+                pem,
+                time.time() + args.expires,
+            )
+        except (OSError, CdnKeyError) as exc:
+            print(f"error: --cdn-private-key: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    print(f"{url}{'&' if '?' in url else '?'}{urllib.parse.urlencode({'token': token})}")
     return 0
 
 
-def _master_key(asset: str) -> str:
-    """Where the asset's master playlist is: a job's, or a live stream's live one."""
+def _playback_keys(asset: str) -> tuple[str, str]:
+    """The asset's folder and its master playlist: a job's, or a live stream's live one."""
     from workflow.live.paths import LIVE_ASSET_PREFIX, StreamPaths
 
     if asset.startswith(LIVE_ASSET_PREFIX):
-        return StreamPaths(asset.removeprefix(LIVE_ASSET_PREFIX)).live_master_key
-    return f"outputs/{asset}/master.m3u8"
+        paths = StreamPaths(asset.removeprefix(LIVE_ASSET_PREFIX))
+        return paths.prefix, paths.live_master_key
+    return f"outputs/{asset}/", f"outputs/{asset}/master.m3u8"
 
 
 def _secret(args: argparse.Namespace) -> bytes | None:

@@ -33,7 +33,7 @@ def check(stack: Stack) -> None:
     declared = stack.template.get("Parameters", {})
     problems = declared_problems(declared, stack.overrides)
     if not problems:
-        problems = rule_problems(stack)
+        problems = rule_problems(stack) + deploy_only_problems(stack)
     if not problems:
         problems = settings_problems(stack)
     if problems:
@@ -50,6 +50,22 @@ def rule_problems(stack: Stack) -> list[str]:
             if not stack.evaluate(assertion["Assert"]):
                 problems.append(assertion.get("AssertDescription", "a template rule fails"))
     return problems
+
+
+# What the template can create that a laptop cannot; asked for locally, the stack says so.
+_DEPLOY_ONLY = {
+    "AWS::CloudFront::Distribution": "a CloudFront distribution; locally the engine's own "
+    "origin serves the output (leave PlaybackCdn at none)",
+}
+
+
+def deploy_only_problems(stack: Stack) -> list[str]:
+    """The resources these parameters turn on that only deploy to AWS."""
+    return [
+        f"{lid} would be {what}"
+        for kind, what in _DEPLOY_ONLY.items()
+        for lid in stack.of_type(kind)
+    ]
 
 
 def declared_problems(declared: dict[str, dict[str, Any]], given: dict[str, str]) -> list[str]:

@@ -140,6 +140,7 @@ class Stack:
         return {
             name: str(self.resolve(spec["Value"]))
             for name, spec in self.template.get("Outputs", {}).items()
+            if "Condition" not in spec or self.condition(spec["Condition"])
         }
 
     def runtime(self) -> str:
