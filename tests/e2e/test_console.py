@@ -281,3 +281,37 @@ def test_the_metrics_panel_counts_the_jobs_from_the_functions_metric_records(
     assert page.locator('[data-error="NotAVideoError"]').inner_text() == "1"
     page.screenshot(path=str(SHOTS / "metrics.png"), full_page=True)
     page.close()
+
+
+def test_protected_assets_and_streams_play_in_the_console_with_its_own_token(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any, clip: Any, tmp_path: Path
+) -> None:
+    stack, url, _ = console
+    from workflow.cli import venue
+    from workflow.local.binaries import ffmpeg_binary
+
+    # GIVEN an encrypted job and an encrypted live stream (whose keys need a token)
+    s3, ingest = stack.client("s3"), stack.ready["ingest_bucket"]
+    s3.upload_file(
+        str(clip("h264_aac_2gop")), ingest, "uploads/locked.mp4",
+        ExtraArgs={"Metadata": {"vidflow-encryption": "aes-128"}},
+    )  # fmt: skip
+    s3.put_object(Bucket=ingest, Key="live/court-9/stream.json", Body=b'{"encryption": "aes-128"}')
+    segments = venue.cut_segments(clip("h264_aac_2gop"), tmp_path, 2.0, binary=ffmpeg_binary())
+    for sequence, segment in enumerate(segments[:3]):
+        s3.upload_file(str(segment), ingest, f"live/court-9/{sequence}.ts")
+    (locked,) = [e for e in wait_for_executions(stack, 3) if e["name"].startswith("locked-")]
+    assert locked["status"] == "SUCCEEDED"
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    for view in (f"#/execution/{locked['executionArn']}", "#/stream/court-9"):
+        # WHEN the console plays each
+        page.goto(f"{url.rstrip('/')}/{view}")
+        page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
+        page.click("#play")
+        # THEN it plays: the console's player sends a token the key service accepts
+        page.wait_for_function("document.getElementById('player').currentTime > 1.0", timeout=60000)
+    page.close()
+    # AND the key service served those keys to the console's viewer only
+    log = Path(stack.ready["function_log"]).read_text()
+    assert "key served (asset live.court-9, viewer console)" in log
+    assert f"key served (asset {locked['name']}, viewer console)" in log

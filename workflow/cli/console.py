@@ -75,6 +75,11 @@ class ConsoleServer(LocalHTTPServer):
                 value = self.monitor.metrics()
             elif name == "execution" and "arn" in query:
                 value = self.monitor.execution(query["arn"])
+            elif name == "stream" and "name" in query:
+                value = self.monitor.stream(query["name"])
+                if value is None:
+                    _send_json(request, {"error": "no such stream"}, HTTPStatus.NOT_FOUND)
+                    return
             else:
                 request.send_error(HTTPStatus.NOT_FOUND)
                 return

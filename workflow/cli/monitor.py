@@ -15,8 +15,12 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from workflow.cli import dashboard
 from workflow.cli.billing import VodBilling
+from workflow.keys import tokens
+from workflow.live.paths import StreamPaths
 from workflow.media.audio_pieces import AudioPiece
 from workflow.storage import Bucket
 from workflow.vod.jobs import JobPaths
@@ -82,6 +86,8 @@ class Monitor:
     # The functions' log group and a CloudWatch Logs client: the metrics panel's source.
     logs: Any = None
     function_log_group: str | None = None
+    # The stack's playback secret: the player gets a token for a protected asset or stream.
+    playback: Any = None
     _described: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A work item's result record is written once: read each once, not on every refresh.
     _results: dict[str, Any] = field(default_factory=dict)
@@ -185,8 +191,23 @@ class Monitor:
         stream = _stream(described)
         if stream is not None:
             master = f"live/{stream}/live.m3u8"
-            detail["player"] = {"live": self.output.exists(master) and master, "stream": stream}
+            detail["player"] = {
+                "live": self.output.exists(master) and master,
+                "stream": stream,
+                "token": self.playback_token(StreamPaths(stream).asset),
+            }
         return detail
+
+    def playback_token(self, asset: str) -> str | None:
+        """A token for the console's own player (an hour, viewer ``console``); None where
+        the secret cannot be read (no stack secret, no permission)."""
+        if self.playback is None:
+            return None
+        try:
+            secret = self.playback.get()
+        except (BotoCoreError, ClientError):  # the player then plays clear assets only
+            return None
+        return tokens.sign(secret, tokens.Grant(asset, int(time.time()) + 3600, "console"))
 
     def job(self, job: str, described: dict[str, Any]) -> dict[str, Any]:
         """A VOD job's progress, per-item bars, manifest, cost and player, from S3."""
@@ -210,7 +231,11 @@ class Monitor:
             "manifest": manifest,
             "failure": failure,
             "cost": self.cost(results),
-            "player": {"master": paths.master_key} if manifest else None,
+            "player": (
+                {"master": paths.master_key, "token": self.playback_token(job)}
+                if manifest
+                else None
+            ),
         }
 
     def progress(self, job: str) -> JobProgress:
@@ -314,15 +339,21 @@ class Monitor:
     def streams(self) -> list[dict[str, Any]]:
         """Live streams with published playlists, and whether each has closed."""
         listed = self.s3.list_objects_v2(Bucket=self.output_bucket, Prefix="live/", Delimiter="/")
-        found = []
-        for prefix in listed.get("CommonPrefixes", []):
-            stream = prefix["Prefix"].split("/")[1]
-            if self.output.exists(f"live/{stream}/live.m3u8"):
-                closed = self.output.exists(f"live/{stream}/master.m3u8")
-                found.append(
-                    {"stream": stream, "live": f"live/{stream}/live.m3u8", "ended": closed}
-                )
-        return found
+        found = (self.stream(p["Prefix"].split("/")[1]) for p in listed.get("CommonPrefixes", []))
+        return [stream for stream in found if stream is not None]
+
+    def stream(self, stream: str) -> dict[str, Any] | None:
+        """A live stream's playlist, whether it has closed, and a token for its player;
+        None until it has a playlist."""
+        paths = StreamPaths(stream)
+        if not self.output.exists(paths.live_master_key):
+            return None
+        return {
+            "stream": stream,
+            "live": paths.live_master_key,
+            "ended": self.output.exists(paths.master_key),
+            "token": self.playback_token(paths.asset),
+        }
 
 
 def _item_bar(name: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -75,6 +75,7 @@ def _monitor(args: argparse.Namespace) -> Any:
 
     from workflow.cli.billing import VodBilling
     from workflow.cli.monitor import Monitor
+    from workflow.keys.service import PlaybackSecret
     from workflow.local.engine import use_local_stack
     from workflow.local.template import Stack
 
@@ -85,14 +86,14 @@ def _monitor(args: argparse.Namespace) -> Any:
             project_root(), name=args.stack_name, region=session.region_name, account=account
         )
         sfn, s3 = session.client("stepfunctions"), session.client("s3")
-        logs = session.client("logs")
+        logs, secrets = session.client("logs"), session.client("secretsmanager")
     else:
         if not reachable(args.endpoint_url):
             return None
         stack = local_stack(args)
         use_local_stack(args.endpoint_url, stack.region)
         sfn, s3 = boto3.client("stepfunctions"), boto3.client("s3")
-        logs = boto3.client("logs")
+        logs, secrets = boto3.client("logs"), boto3.client("secretsmanager")
     return Monitor(
         sfn=sfn,
         s3=s3,
@@ -101,6 +102,7 @@ def _monitor(args: argparse.Namespace) -> Any:
         billing=VodBilling.from_stack(stack),
         logs=logs,
         function_log_group=stack.function_log_group(),
+        playback=PlaybackSecret(secrets, stack.outputs()["PlaybackSecretName"]),
     )
 
 

@@ -277,11 +277,16 @@ function playerPanel(url) {
     <span id="playing" class="muted"></span></p></div>`;
 }
 
-function startPlayer(url) {
+function startPlayer(url, token) {
   const video = document.getElementById("player");
   if (!video) return;
   if (hls) hls.destroy();
-  hls = new Hls({ liveDurationInfinity: true });
+  // A protected asset's key service asks for a playback token: every request carries it.
+  const withToken = (u) => `${u}${u.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
+  hls = new Hls({
+    liveDurationInfinity: true,
+    xhrSetup: token ? (xhr, u) => xhr.open("GET", withToken(u), true) : undefined,
+  });
   hls.loadSource(url);
   hls.attachMedia(video);
   const select = document.getElementById("rung");
@@ -327,7 +332,7 @@ async function showExecution(arn, first) {
     ${manifestPanel(d.manifest, d.cost)}${qualityPanel(d.manifest)}`;
   if (playerHTML !== null) {
     view.innerHTML = `<div id="live-parts">${parts}</div><div id="player-slot">${playerHTML}</div>`;
-    if (media) startPlayer(`/media/${media}`);
+    if (media) startPlayer(`/media/${media}`, d.player.token);
   } else {
     document.getElementById("live-parts").innerHTML = parts;
   }
@@ -345,9 +350,10 @@ async function showExecution(arn, first) {
   if (s.status === "RUNNING") schedule(() => showExecution(arn, false), 1500);
 }
 
-function showStream(stream) {
+async function showStream(stream) {
+  const d = await getJSON(`/api/stream?name=${encodeURIComponent(stream)}`);
   view.innerHTML = `<h2>Live stream ${esc(stream)}</h2>${playerPanel(true)}`;
-  startPlayer(`/media/live/${encodeURIComponent(stream)}/live.m3u8`);
+  startPlayer(`/media/${d.live}`, d.token);
 }
 
 function route() {
@@ -355,7 +361,7 @@ function route() {
   const hash = decodeURIComponent(location.hash.slice(1));
   const fail = (e) => (view.innerHTML = `<div class="panel error"><b>${esc(e.message)}</b></div>`);
   if (hash.startsWith("/execution/")) showExecution(hash.slice("/execution/".length), true).catch(fail);
-  else if (hash.startsWith("/stream/")) showStream(hash.slice("/stream/".length));
+  else if (hash.startsWith("/stream/")) showStream(hash.slice("/stream/".length)).catch(fail);
   else showList().catch(fail);
 }
 
