@@ -3,7 +3,7 @@
 player fetch its playlists and segments, signed with the key pair's private key.
 
 botocore's ``CloudFrontSigner`` builds and encodes the policy; this module gives it an
-RSA signer and says which folder a playback asset lives in.
+RSA signer (which folder an asset lives in is ``vidflow sign``'s to say).
 """
 
 from __future__ import annotations
