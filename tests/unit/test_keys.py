@@ -249,6 +249,10 @@ def test_a_rotating_streams_period_keys_are_its_own_and_served_to_its_token_only
     vod = request("/keys/game-1/0", queryStringParameters={"token": token()})
     assert answer(vod, store, secret, NOW)["statusCode"] == 404
     assert key_service_uri("https://k/", "live.cam", 7) == "https://k/keys/live.cam/7"
+    # A stack without the key service's URL names the setting, rather than list a key
+    # nobody can fetch
+    with pytest.raises(ConfigurationError, match="KEY_SERVICE_URL"):
+        key_service_uri("", "live.cam")
 
 
 def test_the_origin_gate_guards_protected_assets_only(store: KeyStore) -> None:

@@ -14,6 +14,7 @@ store keeps one wrapped key per stream.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -50,3 +51,15 @@ def decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
 def key_line(key_uri: str, iv: bytes) -> str:
     """The ``EXT-X-KEY`` tag that applies to the segments after it."""
     return f'#EXT-X-KEY:METHOD={METHOD},URI="{key_uri}",IV=0x{iv.hex()}'
+
+
+def encrypt_segment(path: Path, key: bytes, name: str) -> None:
+    """Encrypt the segment file at ``path`` in place, under ``key`` and the IV of its
+    ``name`` in the asset (``<rung>/<file>``)."""
+    path.write_bytes(encrypt(key, segment_iv(name), path.read_bytes()))
+
+
+def segment_key_line(key_uri: str, name: str) -> str:
+    """The ``EXT-X-KEY`` tag a playlist lists the segment ``name`` (``<rung>/<file>``)
+    under: its key's URI and its own IV."""
+    return key_line(key_uri, segment_iv(name))

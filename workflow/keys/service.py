@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflow.errors import ConfigurationError
 from workflow.keys import segments as aes128
 from workflow.keys import tokens
 from workflow.keys.store import ContentKeyMissingError, KeyStore
@@ -82,7 +83,12 @@ class PlaybackGate:
 
 def key_service_uri(base_url: str, asset: str, period: int | None = None) -> str:
     """Where players fetch ``asset``'s key (or its rotation period's): the key service's
-    URL and the asset's path."""
+    URL and the asset's path. Without the URL nothing could fetch it: a named error, before
+    any playlist names a key nobody can reach."""
+    if not base_url:
+        raise ConfigurationError(
+            f"protected output ({asset}) needs KEY_SERVICE_URL (the key service)"
+        )
     uri = f"{base_url.rstrip('/')}{KEY_PATH}{asset}"
     return uri if period is None else f"{uri}/{period}"
 

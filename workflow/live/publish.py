@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from workflow import events, metrics
-from workflow.errors import ConfigurationError
 from workflow.failures import FailureRecord
 from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
@@ -322,8 +321,6 @@ def _key_uri(stream: str, config: StreamSettings, settings: Settings) -> str | N
     under it, ``<key uri>/<period>``); None for a clear stream."""
     if config.encryption == "none":
         return None
-    if not settings.key_service_url:
-        raise ConfigurationError("an encrypted stream needs KEY_SERVICE_URL (the key service)")
     return key_service_uri(settings.key_service_url, StreamPaths(stream).asset)
 
 
@@ -350,7 +347,7 @@ def _segment_keys(key_uri: str, rung: str, config: StreamSettings) -> Callable[[
     def line(entry: rules.Entry) -> str:
         period = config.key_period(entry.sequence)
         uri = key_uri if period is None else f"{key_uri}/{period}"
-        return aes128.key_line(uri, aes128.segment_iv(f"{rung}/{entry.uri}"))
+        return aes128.segment_key_line(uri, f"{rung}/{entry.uri}")
 
     return line
 

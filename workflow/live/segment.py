@@ -99,8 +99,7 @@ def transcode_segment(
             if period is not None:
                 key = aes128.period_key(key, period)
             for name, path in files.items():
-                iv = aes128.segment_iv(name.removeprefix(paths.prefix))
-                path.write_bytes(aes128.encrypt(key, iv, path.read_bytes()))
+                aes128.encrypt_segment(path, key, name.removeprefix(paths.prefix))
         Bucket(clients.s3, settings.output_bucket).upload_all(files)
         sizes = {name: s[0].path.stat().st_size for name, s in rungs.items()}
     return {

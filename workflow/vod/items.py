@@ -127,8 +127,7 @@ def upload_segments(
     if key is not None:
         for rung, segments in rungs.items():
             for segment in segments:
-                iv = aes128.segment_iv(f"{rung}/{segment.path.name}")
-                segment.path.write_bytes(aes128.encrypt(key.key, iv, segment.path.read_bytes()))
+                aes128.encrypt_segment(segment.path, key.key, f"{rung}/{segment.path.name}")
     files = {
         f"{paths.output_prefix}{rung}/{segment.path.name}": segment.path
         for rung, segments in rungs.items()

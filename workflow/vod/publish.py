@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow import events, metrics, prices
-from workflow.errors import ConfigurationError, IncompleteOutputError, TranscodeError
+from workflow.errors import IncompleteOutputError, TranscodeError
 from workflow.formats import dash, hls
 from workflow.formats.manifest import build_manifest
 from workflow.keys import segments as aes128
@@ -47,7 +47,11 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         audio = hls.AudioEntry(uri=f"{AUDIO}/index.m3u8", group=hls.AUDIO_GROUP, channels=2)
     timescales = _same_inits(encoded) if plan.cmaf else {}
     init = CMAF_INIT if plan.cmaf else None
-    listed = _protected(playlists, plan, paths, settings)
+    # A protected job's key, where players fetch it (named in every playlist and the manifest).
+    key_uri = (
+        None if plan.encryption is None else key_service_uri(settings.key_service_url, paths.job_id)
+    )
+    listed = _protected(playlists, key_uri)
     bodies = {
         f"{paths.output_prefix}{name}/index.m3u8": hls.media_playlist(segments, init=init)
         for name, segments in listed.items()
@@ -98,9 +102,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         subtitles=tracks,
         ladder=ladder,
         quality=_quality_report(plan, encoded),
-        encryption=None
-        if plan.encryption is None
-        else plan.encryption | {"key_uri": key_service_uri(settings.key_service_url, paths.job_id)},
+        encryption=None if plan.encryption is None else plan.encryption | {"key_uri": key_uri},
     )
     output.put_json(paths.manifest_key, manifest)
     master = hls.master_playlist(
@@ -121,18 +123,14 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
 
 
-def _protected(playlists: Playlists, plan: Plan, paths: JobPaths, settings: Settings) -> Playlists:
+def _protected(playlists: Playlists, key_uri: str | None) -> Playlists:
     """The playlists as listed: each segment of a protected job with the key it is
-    encrypted under (the key service's URI for the job, the segment's own IV)."""
-    if plan.encryption is None:
+    encrypted under (``key_uri``, the segment's own IV)."""
+    if key_uri is None:
         return playlists
-    if not settings.key_service_url:
-        raise ConfigurationError("a protected job needs KEY_SERVICE_URL (the key service)")
-    key_uri = key_service_uri(settings.key_service_url, paths.job_id)
     return {
         name: [
-            replace(s, key=aes128.key_line(key_uri, aes128.segment_iv(f"{name}/{s.uri}")))
-            for s in segments
+            replace(s, key=aes128.segment_key_line(key_uri, f"{name}/{s.uri}")) for s in segments
         ]
         for name, segments in playlists.items()
     }
