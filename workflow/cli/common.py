@@ -9,6 +9,7 @@ import re
 import socket
 import sys
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,29 @@ def local_stack(args: argparse.Namespace) -> Stack:
     stack = Stack(project_root(), overrides=engine_parameters(args))
     check(stack)
     return stack
+
+
+def monitored_stack(args: argparse.Namespace) -> tuple[Stack, Callable[..., Any]] | None:
+    """The stack ``monitor_options`` name, and what makes its clients: with --aws the
+    deployed one, through the profile and region; else the local one at --endpoint-url.
+    None where no local stack answers."""
+    import boto3
+
+    from workflow.local.engine import use_local_stack
+    from workflow.local.template import Stack
+
+    if args.aws:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        account = session.client("sts").get_caller_identity()["Account"]
+        stack = Stack(
+            project_root(), name=args.stack_name, region=session.region_name, account=account
+        )
+        return stack, session.client
+    if not reachable(args.endpoint_url):
+        return None
+    stack = local_stack(args)
+    use_local_stack(args.endpoint_url, stack.region)
+    return stack, boto3.client
 
 
 def start_engine(

@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from workflow.cli.common import (
     EXIT_FAILED,
-    local_stack,
+    monitored_stack,
     no_stack,
-    project_root,
-    reachable,
     span_seconds,
 )
 
@@ -88,23 +86,11 @@ def describe(event: dict[str, Any]) -> str:
 
 def _event_log(args: argparse.Namespace) -> tuple[Any, str] | None:
     """A CloudWatch Logs client and the event log's name, or None if no stack runs."""
-    import boto3
-
-    from workflow.local.engine import use_local_stack
-    from workflow.local.template import Stack
-
-    if args.aws:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region)
-        account = session.client("sts").get_caller_identity()["Account"]
-        stack = Stack(
-            project_root(), name=args.stack_name, region=session.region_name, account=account
-        )
-        return session.client("logs"), stack.outputs()["EventLogName"]
-    if not reachable(args.endpoint_url):
+    found = monitored_stack(args)
+    if found is None:
         return None
-    stack = local_stack(args)
-    use_local_stack(args.endpoint_url, stack.region)
-    return boto3.client("logs"), stack.outputs()["EventLogName"]
+    stack, client = found
+    return client("logs"), stack.outputs()["EventLogName"]
 
 
 def _read(logs: Any, group: str, since: float, follow: bool) -> Iterator[dict[str, Any]]:

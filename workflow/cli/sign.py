@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING
 
 from workflow.cli.common import (
     EXIT_USAGE,
-    local_stack,
+    monitored_stack,
     no_stack,
-    project_root,
-    reachable,
     span_seconds,
 )
 
@@ -123,26 +121,13 @@ def _playback_keys(asset: str) -> tuple[str, str]:
 
 def _secret(args: argparse.Namespace) -> bytes | None:
     """The stack's playback secret, or None where no local stack runs."""
-    import boto3
-
     from workflow.keys.service import PlaybackSecret
-    from workflow.local.engine import use_local_stack
-    from workflow.local.template import Stack
 
-    if args.aws:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region)
-        account = session.client("sts").get_caller_identity()["Account"]
-        stack = Stack(
-            project_root(), name=args.stack_name, region=session.region_name, account=account
-        )
-        client = session.client("secretsmanager")
-    else:
-        if not reachable(args.endpoint_url):
-            return None
-        stack = local_stack(args)
-        use_local_stack(args.endpoint_url, stack.region)
-        client = boto3.client("secretsmanager")
-    return PlaybackSecret(client, stack.outputs()["PlaybackSecretName"]).get()
+    found = monitored_stack(args)
+    if found is None:
+        return None
+    stack, client = found
+    return PlaybackSecret(client("secretsmanager"), stack.outputs()["PlaybackSecretName"]).get()
 
 
 def _local_origin(endpoint_url: str) -> str | None:

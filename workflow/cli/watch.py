@@ -18,9 +18,7 @@ from workflow.cli.common import (
     EXIT_USAGE,
     engine_options,
     engine_parameters,
-    local_stack,
-    project_root,
-    reachable,
+    monitored_stack,
     start_engine,
 )
 
@@ -71,38 +69,24 @@ def monitor_options(parser: argparse.ArgumentParser) -> None:
 
 def _monitor(args: argparse.Namespace) -> Any:
     """A Monitor over the deployed stack (--aws) or the local one, or None if none runs."""
-    import boto3
-
     from workflow.cli.billing import VodBilling
     from workflow.cli.monitor import Monitor
     from workflow.keys.service import PlaybackSecret
-    from workflow.local.engine import use_local_stack
-    from workflow.local.template import Stack
 
-    if args.aws:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region)
-        account = session.client("sts").get_caller_identity()["Account"]
-        stack = Stack(
-            project_root(), name=args.stack_name, region=session.region_name, account=account
-        )
-        sfn, s3 = session.client("stepfunctions"), session.client("s3")
-        logs, secrets = session.client("logs"), session.client("secretsmanager")
-    else:
-        if not reachable(args.endpoint_url):
-            return None
-        stack = local_stack(args)
-        use_local_stack(args.endpoint_url, stack.region)
-        sfn, s3 = boto3.client("stepfunctions"), boto3.client("s3")
-        logs, secrets = boto3.client("logs"), boto3.client("secretsmanager")
+    found = monitored_stack(args)
+    if found is None:
+        return None
+    stack, client = found
+    outputs = stack.outputs()
     return Monitor(
-        sfn=sfn,
-        s3=s3,
+        sfn=client("stepfunctions"),
+        s3=client("s3"),
         stack=stack.name,
-        output_bucket=stack.outputs()["OutputBucketName"],
+        output_bucket=outputs["OutputBucketName"],
         billing=VodBilling.from_stack(stack),
-        logs=logs,
+        logs=client("logs"),
         function_log_group=stack.function_log_group(),
-        playback=PlaybackSecret(secrets, stack.outputs()["PlaybackSecretName"]),
+        playback=PlaybackSecret(client("secretsmanager"), outputs["PlaybackSecretName"]),
     )
 
 
