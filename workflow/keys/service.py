@@ -135,11 +135,8 @@ def answer(
 
 def _token(request: dict[str, Any]) -> str | None:
     query = request.get("queryStringParameters") or {}
-    if query.get("token"):
-        return str(query["token"])
     headers = {k.lower(): v for k, v in (request.get("headers") or {}).items()}
-    scheme, _, value = str(headers.get("authorization", "")).partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    return tokens.carried(query.get("token"), headers.get("authorization"))
 
 
 def _bare(status: int, text: str) -> dict[str, Any]:

@@ -89,6 +89,14 @@ def verify(secret: bytes, token: str | None, asset: str, now: float) -> Grant:
     return grant
 
 
+def carried(query_token: str | None, authorization: str | None) -> str | None:
+    """The token a request carries: its ``?token=``, else its ``Authorization: Bearer``."""
+    if query_token:
+        return query_token
+    scheme, _, value = (authorization or "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
 def _check_secret(secret: bytes) -> None:
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"the playback secret must be at least {MIN_SECRET_BYTES} bytes")

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from workflow.keys import tokens
+
 PUBLISHED_PREFIXES = ("outputs/", "live/", "clips/")
 
 
@@ -99,11 +101,9 @@ class Origin(LocalHTTPServer):
 
 def playback_token(request: BaseHTTPRequestHandler) -> str | None:
     """The token a request carries: ``?token=``, else ``Authorization: Bearer``."""
-    for name, value in parse_qsl(urlsplit(request.path).query):
-        if name == "token" and value:
-            return value
-    scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
+    query = parse_qsl(urlsplit(request.path).query)
+    given = next((value for name, value in query if name == "token" and value), None)
+    return tokens.carried(given, request.headers.get("Authorization"))
 
 
 def send_published(
