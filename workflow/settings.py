@@ -70,11 +70,12 @@ class Settings:
     # reach the output bucket's objects at (empty: their ``s3://`` URIs).
     event_bus: str = ""
     playback_base_url: str = ""
-    # Protected playback (``workflow.keys``): "none", or "aes-128" (hls-ts segments
-    # encrypted whole); an upload's ``vidflow-encryption`` metadata overrides it. Content
-    # keys are made once per asset, wrapped by ``content_key_kms_key``, in ``keys_table``;
-    # players fetch them from the key service at ``key_service_url`` with a token signed
-    # with the secret named ``playback_secret``.
+    # Protected playback (``workflow.keys``): "none", "aes-128" (hls-ts segments
+    # encrypted whole) or "cbcs" (cmaf samples, common encryption); an upload's
+    # ``vidflow-encryption`` metadata overrides it. Content keys are made once per asset,
+    # wrapped by ``content_key_kms_key``, in ``keys_table``; players fetch them from the
+    # key service at ``key_service_url`` with a token signed with the secret named
+    # ``playback_secret``.
     encryption: str = "none"
     keys_table: str = ""
     content_key_kms_key: str = ""
@@ -169,8 +170,8 @@ LADDER_MODES = ("fixed", "per-title")
 QUALITY_REPORTS = ("sampled", "off")
 # How segments are protected (the ENCRYPTION setting, an upload's metadata), and the one
 # packaging each method applies to.
-ENCRYPTIONS = ("none", "aes-128")
-ENCRYPTION_PACKAGING = {"aes-128": "hls-ts"}
+ENCRYPTIONS = ("none", "aes-128", "cbcs")
+ENCRYPTION_PACKAGING = {"aes-128": "hls-ts", "cbcs": "cmaf"}
 
 
 def _number(

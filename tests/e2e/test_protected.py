@@ -19,6 +19,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,11 +41,12 @@ from tests.e2e.test_live import (
     real_segments,
     shown,
 )
-from tests.e2e.test_packaging import HLS_JS, LAST_FRAME, PLAYER, _QuietHandler, play
+from tests.e2e.test_packaging import HLS_JS, LAST_FRAME, MPD, PLAYER, SHAKA, _QuietHandler, play
 from tests.readable import readable_texts
 from tests.stack import free_port
+from workflow.formats import dash
+from workflow.keys import cbcs, tokens
 from workflow.keys import segments as aes128
-from workflow.keys import tokens
 from workflow.keys.service import PlaybackSecret
 from workflow.keys.store import KeyStore
 from workflow.live.paths import StreamPaths
@@ -245,20 +248,22 @@ def test_a_retried_plan_keeps_the_asset_s_one_key(engine: Any, protected: JobRun
     assert read_manifest(protected.out)["encryption"]["key_id"] == after.key_id
 
 
-def test_no_content_key_is_anywhere_a_person_could_read(engine: Any, protected: JobRun) -> None:
-    key = _store(engine).get(protected.job_id).key
-    shapes = [key.hex(), key.hex().upper(), base64.b64encode(key).decode(),
-              base64.urlsafe_b64encode(key).decode().rstrip("=")]  # fmt: skip
+def test_no_content_key_is_anywhere_a_person_could_read(
+    engine: Any, protected: JobRun, sealed: JobRun
+) -> None:
     texts = readable_texts(engine)
-    for name, text in texts.items():
-        assert key.decode("latin-1") not in text, name
     table = _settings(engine).keys_table
     for item in engine.client("dynamodb").scan(TableName=table)["Items"]:
         texts[f"{table}/{item['asset']['S']}"] = json.dumps(item, default=str)
-    assert any(protected.job_id in name for name in texts)
-    for name, text in texts.items():
-        for shape in shapes:
-            assert shape not in text, name
+    for run in (protected, sealed):
+        key = _store(engine).get(run.job_id).key
+        shapes = [key.decode("latin-1"), key.hex(), key.hex().upper(),
+                  base64.b64encode(key).decode(),
+                  base64.urlsafe_b64encode(key).decode().rstrip("=")]  # fmt: skip
+        assert any(run.job_id in name for name in texts)
+        for name, text in texts.items():
+            for shape in shapes:
+                assert shape not in text, name
 
 
 def _vidflow(*args: str) -> subprocess.CompletedProcess[str]:
@@ -318,10 +323,12 @@ def test_vidflow_sign_prints_a_url_that_plays_until_it_expires(
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The player page and hls.js on an origin of their own, as a web app would be."""
+    """The player page, hls.js and shaka-player on an origin of their own, as a web app
+    would be."""
     root = tmp_path_factory.mktemp("protected-site")
     (root / "lib").mkdir()
     shutil.copy(HLS_JS, root / "lib")
+    shutil.copy(SHAKA / "shaka-player.compiled.js", root / "lib")
     shutil.copy(PLAYER, root / "player.html")
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
@@ -449,3 +456,160 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
     )  # fmt: skip
     assert done.returncode != 0 and "encrypted" in done.stderr, done
     assert "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def sealed(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+    """A CMAF asset protected with cbcs: the form every DRM system (and ClearKey) reads."""
+    run = upload_and_follow(
+        engine,
+        clip("h264_aac_2gop"),
+        "uploads/sealed.mp4",
+        tmp_path_factory.mktemp("sealed"),
+        metadata={"vidflow-packaging": "cmaf", "vidflow-encryption": "cbcs"},
+    )
+    assert run.status == "SUCCEEDED", run.failure
+    return run
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def test_a_cbcs_asset_names_its_key_in_its_playlists_its_mpd_and_its_inits(
+    engine: Any, sealed: JobRun
+) -> None:
+    assert sealed.out is not None
+    manifest = read_manifest(sealed.out)
+    key = _store(engine).get(sealed.job_id)
+    key_uri = manifest["encryption"]["key_uri"]
+    assert manifest["encryption"] == {
+        "method": "cbcs", "key_id": key.key_id, "key_uri": key_uri
+    }  # fmt: skip
+    assert key_uri.startswith(engine.stack.function_urls["KeyServiceFunction"])
+    rungs = [r["name"] for r in manifest["renditions"]] + ["audio"]
+    for rung in rungs:
+        # THEN each media playlist says SAMPLE-AES once, before its init, for every segment
+        text = (sealed.out / rung / "index.m3u8").read_text()
+        lines = text.splitlines()
+        assert lines.count(cbcs.key_line(key_uri)) == 1, rung
+        assert lines.index(cbcs.key_line(key_uri)) < lines.index('#EXT-X-MAP:URI="init.mp4"')
+        segments = m3u8.loads(text).segments
+        assert segments and all(s.key.method == "SAMPLE-AES" for s in segments), rung
+        # AND its init names the scheme and the key id, never the key
+        init = (sealed.out / rung / "init.mp4").read_bytes()
+        assert b"cbcs" in init and bytes.fromhex(key.key_id) in init, rung
+        assert (b"encv" if rung != "audio" else b"enca") in init and key.key not in init
+    # AND the MPD says cbcs under the key id, and where ClearKey gets its license
+    root = ET.parse(sealed.out / "manifest.mpd").getroot()
+    sets = root.findall(f"{MPD}Period/{MPD}AdaptationSet")
+    protected = [a for a in sets if a.get("contentType") in ("video", "audio")]
+    assert len(protected) == 2
+    for adaptation in protected:
+        systems = {c.get("schemeIdUri"): c for c in adaptation.findall(f"{MPD}ContentProtection")}
+        common = systems["urn:mpeg:dash:mp4protection:2011"]
+        assert common.get("value") == "cbcs"
+        assert common.get("{urn:mpeg:cenc:2013}default_KID") == str(uuid.UUID(key.key_id))
+        clear_key = systems[dash.CLEAR_KEY]
+        assert clear_key.findtext("{https://dashif.org/CPS}Laurl") == key_uri
+
+
+def test_cbcs_segments_decode_only_with_the_key(
+    engine: Any, sealed: JobRun, tmp_path: Path
+) -> None:
+    assert sealed.out is not None
+    manifest = read_manifest(sealed.out)
+    key = _store(engine).get(sealed.job_id).key
+    top = manifest["renditions"][0]["name"]
+    for rung, stream in ((top, "0:v"), ("audio", "0:a")):
+        # GIVEN the rung's init and every segment, as the bucket holds them
+        segments = m3u8.loads((sealed.out / rung / "index.m3u8").read_text()).segments
+        whole = tmp_path / f"{rung}.mp4"
+        whole.write_bytes(
+            (sealed.out / rung / "init.mp4").read_bytes()
+            + b"".join((sealed.out / rung / s.uri).read_bytes() for s in segments)
+        )
+        # WHEN ffmpeg decodes them with the key, THEN every frame decodes cleanly
+        opened, said = _frames(whole, stream, key)
+        assert not said, said
+        if rung == top:
+            expected = manifest["source"]["duration"] * manifest["source"]["frame_rate"]
+            assert len(opened) == round(expected)
+        # AND without the key (or with another) it decodes noise and says so
+        for wrong in (None, bytes(16)):
+            garbled, said = _frames(whole, stream, wrong)
+            assert garbled != opened and said, rung
+
+
+def _frames(path: Path, stream: str, key: bytes | None) -> tuple[list[str], str]:
+    extra = [] if key is None else ["-decryption_key", key.hex()]
+    done = subprocess.run(
+        [ffmpeg_binary(), "-v", "error", *extra, "-i", str(path), "-map", stream,
+         "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    frames = [line.rsplit(",", 1)[-1] for line in done.stdout.splitlines() if line[:1] != "#"]
+    return frames, done.stderr.strip()
+
+
+def test_the_key_service_answers_a_clear_key_license_to_a_valid_token_only(
+    engine: Any, sealed: JobRun, clear: JobRun
+) -> None:
+    assert sealed.out is not None
+    key_uri = read_manifest(sealed.out)["encryption"]["key_uri"]
+    key = _store(engine).get(sealed.job_id)
+    asked = json.dumps({"kids": [_b64url(bytes.fromhex(key.key_id))], "type": "temporary"})
+
+    def post(token: str) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            f"{key_uri}?token={token}", data=asked.encode(), method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read()
+
+    # A browser may ask first (a preflight): the function URL's Cors lets it
+    preflight = urllib.request.Request(
+        key_uri,
+        method="OPTIONS",
+        headers={
+            "Origin": "http://player.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    with urllib.request.urlopen(preflight, timeout=30) as response:
+        assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    # WHEN a CDM's license request comes with a valid token, THEN the license holds the key
+    status, body = post(_token(engine, sealed.job_id, viewer="fan-9"))
+    assert status == 200
+    assert json.loads(body)["keys"] == [
+        {"kty": "oct", "kid": _b64url(bytes.fromhex(key.key_id)), "k": _b64url(key.key)}
+    ]
+    # AND with an expired or another asset's token, a bare 403
+    for refused in (_token(engine, sealed.job_id, seconds=-1), _token(engine, clear.job_id)):
+        assert post(refused) == (403, b"forbidden")
+
+
+@pytest.mark.parametrize("manifest", ["master.m3u8", "manifest.mpd"], ids=["hls", "dash"])
+def test_shaka_plays_the_cbcs_asset_with_clear_key_and_a_valid_token_only(
+    engine: Any, sealed: JobRun, clear: JobRun, site: str, browser: Any, manifest: str
+) -> None:
+    src = f"{engine.endpoints.playback_url}outputs/{sealed.job_id}/{manifest}"
+    page = f"{site}/player.html?lib=shaka&rate=4&src={urllib.parse.quote(src, safe='')}"
+    # WHEN shaka-player plays it with a valid token, THEN it plays to the end, through EME
+    report = play(browser, f"{page}&token={_token(engine, sealed.job_id)}")
+    assert report["error"] is None, report
+    assert report["maxTime"] >= report["duration"] - LAST_FRAME, report
+    assert report["frames"] > 0 and report["keySystem"] == "org.w3.clearkey", report
+    # AND with an expired, a forged or another asset's token it fails and plays nothing
+    genuine = _token(engine, sealed.job_id)
+    for token in (
+        _token(engine, sealed.job_id, seconds=-1),
+        genuine[:-4] + ("AAAA" if not genuine.endswith("AAAA") else "BBBB"),
+        _token(engine, clear.job_id),
+    ):
+        report = play(browser, f"{page}&token={token}")
+        assert report["error"] is not None and report["maxTime"] == 0, report

@@ -165,6 +165,7 @@ def test_encryption_needs_its_store_and_a_known_method() -> None:
     with pytest.raises(ConfigurationError, match="ENCRYPTION"):
         Settings.from_env({"ENCRYPTION": "widevine"})
     assert Settings.from_env({"ENCRYPTION": "aes-128"}).encryption == "aes-128"
+    assert Settings.from_env({"ENCRYPTION": "cbcs"}).encryption == "cbcs"
 
 
 class FixedSecret(PlaybackSecret):
@@ -208,7 +209,7 @@ def test_the_key_service_answers_a_valid_token_only(
         assert answer(asked, store, secret, now)["statusCode"] == 403
     assert "expired (asset game-1)" in caplog.text and expired not in caplog.text
     # Anything but a GET of a key's path, and an asset with no key
-    assert answer(request("/keys/game-1", "POST"), store, secret, now)["statusCode"] == 405
+    assert answer(request("/keys/game-1", "PUT"), store, secret, now)["statusCode"] == 405
     assert answer(request("/keys/../etc/passwd"), store, secret, now)["statusCode"] == 404
     lost = request("/keys/game-9", queryStringParameters={"token": token(asset="game-9")})
     assert answer(lost, store, secret, now)["statusCode"] == 404
@@ -216,6 +217,45 @@ def test_the_key_service_answers_a_valid_token_only(
         key_service_uri("https://x.lambda-url.on.aws/", "game-1")
         == "https://x.lambda-url.on.aws/keys/game-1"
     )
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def test_the_key_service_answers_a_clear_key_license_for_the_asset_s_key_only(
+    store: KeyStore,
+) -> None:
+    made = store.make_once("game-1")
+    kid = b64url(bytes.fromhex(made.key_id))
+    secret = FixedSecret()
+
+    def post(body: bytes, given: str = token(), encoded: bool = True) -> dict[str, Any]:
+        asked = request(
+            "/keys/game-1",
+            "POST",
+            queryStringParameters={"token": given},
+            body=base64.b64encode(body).decode() if encoded else body.decode(),
+            isBase64Encoded=encoded,
+        )
+        return answer(asked, store, secret, NOW)
+
+    license_request = json.dumps({"kids": [kid, b64url(b"x" * 16)], "type": "temporary"})
+    # The EME ClearKey request, as a player's CDM writes it, base64 or as text
+    for encoded in (True, False):
+        granted = post(license_request.encode(), encoded=encoded)
+        assert granted["statusCode"] == 200
+        assert granted["headers"]["Content-Type"] == "application/json"
+        assert json.loads(granted["body"]) == {
+            "keys": [{"kty": "oct", "kid": kid, "k": b64url(made.key)}],
+            "type": "temporary",
+        }
+    # A request for other keys only, one that is not a license request, a bad token
+    other = json.dumps({"kids": [b64url(b"y" * 16)]}).encode()
+    assert post(other)["statusCode"] == 404
+    for junk in (b"", b"{", b'{"kids": 7}', b'{"keys": []}', b'{"kids": ["@@"]}'):
+        assert post(junk)["statusCode"] == 400, junk
+    assert post(license_request.encode(), token(asset="game-2"))["statusCode"] == 403
 
 
 def test_a_rotating_streams_period_keys_are_its_own_and_served_to_its_token_only(

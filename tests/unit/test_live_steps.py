@@ -77,6 +77,12 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
     assert stream_config({}, 640, 360, 30.0, True, protected).encryption == "aes-128"
     declared = stream_config({"encryption": "none"}, 640, 360, 30.0, True, protected)
     assert declared.encryption == "none"
+    # AND a stack whose uploads default to cbcs (CMAF) protects its MPEG-TS streams with
+    # AES-128; a stream that asks for cbcs itself is told what it can have
+    cmaf_stack = replace(SETTINGS, encryption="cbcs")
+    assert stream_config({}, 640, 360, 30.0, True, cmaf_stack).encryption == "aes-128"
+    with pytest.raises(StreamConfigError, match="MPEG-TS: use one of none, aes-128"):
+        stream_config({"encryption": "cbcs"}, 640, 360, 30.0, True, cmaf_stack)
     rotating = stream_config({"key_rotation_segments": 3}, 640, 360, 30.0, True, protected)
     assert [rotating.key_period(n) for n in (0, 2, 3, 7)] == [0, 0, 1, 2]
     assert declared.key_period(7) is None

@@ -1,16 +1,20 @@
-"""The local playback origin serves only what is published, read-only, to any player."""
+"""The local playback origin serves only what is published, read-only, to any player;
+a local function URL hands its function every request, and answers CORS preflights."""
 
 from __future__ import annotations
 
+import base64
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from workflow.local.function_url import FunctionUrl
 from workflow.local.origin import Origin
 
 
@@ -89,3 +93,63 @@ def test_only_requests_for_its_own_address_are_answered(
             got, body = error.code, error.read()
         assert got == status, (host, method)
         assert (body == b"#EXTM3U\n") == (status == 200 and method == "GET")
+
+
+def test_a_function_url_hands_any_request_to_its_function_and_answers_preflights() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def invoke(arn: str, event: Any) -> tuple[Any, None]:
+        seen.append(event)
+        return {"statusCode": 200, "body": "ok"}, None
+
+    cors = {"AllowOrigins": ["*"], "AllowMethods": ["GET", "POST"], "AllowHeaders": ["x-a"]}
+    url = FunctionUrl(invoke, "arn:fn", cors).start()
+    try:
+        # A POST reaches the function with its body: text for JSON, else base64
+        for kind, body, encoded in (
+            ("application/json", '{"kids": []}', False),
+            ("", base64.b64encode(b"\x00\x01").decode(), True),
+        ):
+            request = urllib.request.Request(
+                url.url + "keys/a?token=t",
+                data=b'{"kids": []}' if not encoded else b"\x00\x01",
+                method="POST",
+                headers={"Content-Type": kind, "Origin": "https://player.example"},
+            )
+            with urllib.request.urlopen(request) as response:
+                assert response.read() == b"ok"
+                assert response.headers["Access-Control-Allow-Origin"] == "*"
+            event = seen[-1]
+            assert event["requestContext"]["http"]["method"] == "POST"
+            assert (event["body"], event["isBase64Encoded"]) == (body, encoded)
+            assert event["queryStringParameters"] == {"token": "t"}
+        # A preflight is the URL's own answer, from its Cors: allowed, or not
+        calls = len(seen)
+        for method, headers, allowed in (
+            ("POST", "X-A", True),
+            ("PUT", "", False),
+            ("POST", "x-a, x-b", False),
+        ):
+            status, answered, _ = fetch_with(
+                url.url + "keys/a",
+                "OPTIONS",
+                {
+                    "Origin": "https://player.example",
+                    "Access-Control-Request-Method": method,
+                    "Access-Control-Request-Headers": headers,
+                },
+            )
+            assert status == (200 if allowed else 403), method
+            assert ("Access-Control-Allow-Methods" in answered) == allowed
+        assert len(seen) == calls
+    finally:
+        url.stop()
+
+
+def fetch_with(url: str, method: str, headers: dict[str, str]) -> tuple[int, Any, bytes]:
+    try:
+        request = urllib.request.Request(url, method=method, headers=headers)
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()

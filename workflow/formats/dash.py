@@ -9,6 +9,7 @@ from its init segment, and ``presentationTimeOffset`` maps the first segment to 
 from __future__ import annotations
 
 import itertools
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
 PROFILE = "urn:mpeg:dash:profile:isoff-live:2011"
 MEDIA_PATTERN = f"$RepresentationID$/{SEGMENT_PREFIX}$Number%0{SEGMENT_DIGITS}d$.m4s"
 INIT_PATTERN = "$RepresentationID$/init.mp4"
+# Common encryption (ISO 23001-7) in the MPD, and the W3C ClearKey system.
+MP4_PROTECTION = "urn:mpeg:dash:mp4protection:2011"
+CLEAR_KEY = "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e"
+CENC_NAMESPACE = "urn:mpeg:cenc:2013"
+DASHIF_NAMESPACE = "https://dashif.org/CPS"
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,14 @@ class VideoRepresentation:
     width: int
     height: int
     codecs: str
+
+
+@dataclass(frozen=True)
+class Protection:
+    """A cbcs asset's key: its id (hex) and the ClearKey license server answering it."""
+
+    key_id: str
+    license_url: str
 
 
 @dataclass(frozen=True)
@@ -77,23 +91,25 @@ def mpd(
     audio: Track | None = None,
     audio_bandwidth: int = 0,
     text: Sequence[TextTrack] = (),
+    protection: Protection | None = None,
 ) -> str:
     """The MPD, as a UTF-8 XML document: one period, the video's adaptation set, the
-    audio's if any, then one per subtitle language."""
-    root = ET.Element(
-        "MPD",
-        {
-            "xmlns": NAMESPACE,
-            "profiles": PROFILE,
-            "type": "static",
-            "mediaPresentationDuration": _duration(duration),
-            "minBufferTime": _duration(segment_seconds),
-        },
-    )
+    audio's if any, then one per subtitle language; with ``protection``, the video and
+    audio sets say they are cbcs-encrypted under its key, and where ClearKey gets it."""
+    attributes = {
+        "xmlns": NAMESPACE,
+        "profiles": PROFILE,
+        "type": "static",
+        "mediaPresentationDuration": _duration(duration),
+        "minBufferTime": _duration(segment_seconds),
+    }
+    if protection is not None:
+        attributes |= {"xmlns:cenc": CENC_NAMESPACE, "xmlns:dashif": DASHIF_NAMESPACE}
+    root = ET.Element("MPD", attributes)
     period = ET.SubElement(root, "Period", {"id": "0", "start": "PT0S"})
-    _video_set(period, video, representations, frame_rate)
+    _video_set(period, video, representations, frame_rate, protection)
     if audio is not None:
-        _audio_set(period, audio, audio_bandwidth)
+        _audio_set(period, audio, audio_bandwidth, protection)
     for i, track in enumerate(text, start=2):
         _text_set(period, str(i), track)
     ET.indent(root)
@@ -105,6 +121,7 @@ def _video_set(
     video: Track,
     representations: Sequence[VideoRepresentation],
     frame_rate: float,
+    protection: Protection | None,
 ) -> None:
     videos = ET.SubElement(
         period,
@@ -121,6 +138,7 @@ def _video_set(
             "par": _aspect(representations[0].width, representations[0].height),
         },
     )
+    _content_protection(videos, protection)
     _segment_template(videos, video)
     for rep in representations:
         ET.SubElement(
@@ -137,7 +155,9 @@ def _video_set(
         )
 
 
-def _audio_set(period: ET.Element, audio: Track, bandwidth: int) -> None:
+def _audio_set(
+    period: ET.Element, audio: Track, bandwidth: int, protection: Protection | None
+) -> None:
     sound = ET.SubElement(
         period,
         "AdaptationSet",
@@ -158,6 +178,7 @@ def _audio_set(period: ET.Element, audio: Track, bandwidth: int) -> None:
             "value": "2",
         },
     )
+    _content_protection(sound, protection)
     _segment_template(sound, audio)
     ET.SubElement(
         sound,
@@ -184,6 +205,23 @@ def _text_set(period: ET.Element, set_id: str, track: TextTrack) -> None:
         subtitles, "Representation", {"id": f"text-{track.language}", "bandwidth": "256"}
     )
     ET.SubElement(representation, "BaseURL").text = track.uri
+
+
+def _content_protection(parent: ET.Element, protection: Protection | None) -> None:
+    """The scheme and key id every DRM system reads (``mp4protection``), and ClearKey's
+    license server (a SPEKE vendor's systems would join it here)."""
+    if protection is None:
+        return
+    kid = str(uuid.UUID(hex=protection.key_id))
+    ET.SubElement(
+        parent,
+        "ContentProtection",
+        {"schemeIdUri": MP4_PROTECTION, "value": "cbcs", "cenc:default_KID": kid},
+    )
+    clear_key = ET.SubElement(
+        parent, "ContentProtection", {"schemeIdUri": CLEAR_KEY, "value": "ClearKey1.0"}
+    )
+    ET.SubElement(clear_key, "dashif:Laurl").text = protection.license_url
 
 
 def _segment_template(parent: ET.Element, track: Track) -> None:

@@ -68,6 +68,7 @@ def media_playlist(
     segments: Sequence[SegmentEntry],
     *,
     init: str | None = None,
+    key: str | None = None,
     playlist_type: str | None = "VOD",
     media_sequence: int = 0,
     discontinuity_sequence: int = 0,
@@ -76,7 +77,8 @@ def media_playlist(
     independent: bool = True,
 ) -> str:
     """A media playlist: VOD (complete), EVENT or a sliding window (``playlist_type``
-    None) that ``ended`` closes; fMP4 ones name their ``init``.
+    None) that ``ended`` closes; fMP4 ones name their ``init``, and ``key`` (an
+    ``EXT-X-KEY`` tag) before it covers the init and every segment.
 
     The target duration covers every segment (``target_duration``), or is
     ``fixed_target``: a live playlist's must never change, so its writer refuses every
@@ -101,6 +103,8 @@ def media_playlist(
         lines.append(f"#EXT-X-PLAYLIST-TYPE:{playlist_type}")
     if independent:
         lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
+    if key is not None:
+        lines.append(key)
     if init is not None:
         lines.append(f'#EXT-X-MAP:URI="{init}"')
     for segment in segments:

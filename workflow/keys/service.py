@@ -2,14 +2,17 @@
 holding a valid playback token, and nothing to anyone else.
 
 ``GET /keys/<asset>`` (``/keys/<asset>/<period>``: a rotating stream's period key) with
-the token in ``?token=`` or ``Authorization: Bearer``. Every refusal is the same bare 403,
-whatever the reason (no token, forged, expired, another asset's); the reason goes to the
-log, the token never does.
+the token in ``?token=`` or ``Authorization: Bearer`` answers the key's 16 bytes (HLS
+``EXT-X-KEY``); ``POST`` of a W3C ClearKey license request (``{"kids": [...]}``) to the
+same path answers a ClearKey license (DASH ``ContentProtection``, EME). Every refusal of
+a token is the same bare 403, whatever the reason (no token, forged, expired, another
+asset's); the reason goes to the log, the token never does.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import time
@@ -98,7 +101,7 @@ def answer(
 ) -> dict[str, Any]:
     """The function URL response (payload format 2.0) to ``request``."""
     method = request.get("requestContext", {}).get("http", {}).get("method", "GET")
-    if method not in ("GET", "HEAD"):
+    if method not in ("GET", "HEAD", "POST"):
         return _bare(405, "method not allowed")
     matched = _ASSET_PATH.fullmatch(request.get("rawPath", ""))
     if matched is None:
@@ -121,6 +124,8 @@ def answer(
         log.warning("key refused: %s (asset %s)", why, asset)
         return _bare(404, "not found")
     content = key.key if matched[2] is None else aes128.period_key(key.key, int(matched[2]))
+    if method == "POST":
+        return _clear_key_license(request, key.key_id, content, asset, grant.viewer)
     log.info("key served (asset %s, viewer %s)", asset, grant.viewer or "-")
     return {
         "statusCode": 200,
@@ -131,6 +136,36 @@ def answer(
         "body": base64.b64encode(content).decode(),
         "isBase64Encoded": True,
     }
+
+
+def _clear_key_license(
+    request: dict[str, Any], key_id: str, key: bytes, asset: str, viewer: str | None
+) -> dict[str, Any]:
+    """A W3C ClearKey license (a JSON Web Key set) for the request's key ids, if the
+    asset's key is among them."""
+    try:
+        body = request.get("body") or ""
+        raw = base64.b64decode(body) if request.get("isBase64Encoded") else body.encode()
+        kids = json.loads(raw)["kids"]
+        wanted = {base64.b64decode(k + "=" * (-len(k) % 4), b"-_", validate=True) for k in kids}
+    except (ValueError, KeyError, TypeError):
+        log.warning("key refused: not a ClearKey license request (asset %s)", asset)
+        return _bare(400, "bad request")
+    kid = bytes.fromhex(key_id)
+    if kid not in wanted:
+        log.warning("key refused: license request for another key (asset %s)", asset)
+        return _bare(404, "not found")
+    log.info("license served (asset %s, viewer %s)", asset, viewer or "-")
+    jwk = {"kty": "oct", "kid": _base64url(kid), "k": _base64url(key)}
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "private, no-store"},
+        "body": json.dumps({"keys": [jwk], "type": "temporary"}),
+    }
+
+
+def _base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def _token(request: dict[str, Any]) -> str | None:

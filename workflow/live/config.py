@@ -12,8 +12,13 @@ from workflow.live.paths import LIVE_PREFIX, STREAM_CONFIG
 from workflow.media.ladder import Rendition, build_ladder, parse_ladder
 from workflow.names import AUDIO
 from workflow.runtime import Clients
-from workflow.settings import ENCRYPTIONS, Settings
+from workflow.settings import Settings
 from workflow.storage import Bucket
+
+# What a live stream may be protected with (its segments are MPEG-TS), and what each
+# stack-wide default protects a stream with.
+LIVE_ENCRYPTIONS = ("none", "aes-128")
+LIVE_ENCRYPTION = {"none": "none", "aes-128": "aes-128", "cbcs": "aes-128"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,8 @@ def stream_config(
     ``stream.json`` may set ``ladder`` ("720:2800,360:800"), ``segment_seconds`` (the
     target duration), ``window`` (segments in a sliding playlist; 0 keeps all, an
     EVENT playlist), ``gap_seconds``, ``first_sequence``, ``encryption`` ("none" or
-    "aes-128", else the stack's ``Encryption``) and ``key_rotation_segments`` (a new key
+    "aes-128", else the stack's ``Encryption``, aes-128 where that is cbcs) and
+    ``key_rotation_segments`` (a new key
     every N segments; 0, the default, keeps one). Undeclared, the target
     duration is the functions' default or, if longer, the first segment's (to 60 s):
     it holds for the stream's life, so a venue that cuts 6 s segments is not refused.
@@ -107,10 +113,13 @@ def stream_config(
         first_sequence = None if first is None else int(first)
     except (TypeError, ValueError) as exc:
         raise StreamConfigError(f"stream.json: {exc}") from None
-    encryption = declared.get("encryption", settings.encryption)
-    if encryption not in ENCRYPTIONS:
+    # Live segments are MPEG-TS: a stack whose uploads default to cbcs (CMAF) protects
+    # its streams with the TS method, AES-128.
+    encryption = declared.get("encryption", LIVE_ENCRYPTION[settings.encryption])
+    if encryption not in LIVE_ENCRYPTIONS:
         raise StreamConfigError(
-            f"stream.json: encryption is {encryption!r}; use one of {', '.join(ENCRYPTIONS)}"
+            f"stream.json: encryption is {encryption!r}; live segments are MPEG-TS: use one "
+            f"of {', '.join(LIVE_ENCRYPTIONS)}"
         )
     rotation = declared.get("key_rotation_segments", 0)
     if type(rotation) is not int or not 0 <= rotation <= 1_000_000:

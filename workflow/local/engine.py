@@ -250,13 +250,13 @@ class LocalEngine:
         """A local address for each function URL: after the origin's port when the stack
         has a port (4568, ...), else any free one."""
         bound = {}
-        for number, (lid, origins) in enumerate(self.stack.url_functions().items()):
+        for number, (lid, cors) in enumerate(self.stack.url_functions().items()):
             arn = self.stack.get_att(lid, "Arn")
             port = self.port + 2 + number if self.port else 0
             try:
-                bound[lid] = FunctionUrl(self.invoke, arn, origins, port)
+                bound[lid] = FunctionUrl(self.invoke, arn, cors, port)
             except OSError:
-                bound[lid] = FunctionUrl(self.invoke, arn, origins)
+                bound[lid] = FunctionUrl(self.invoke, arn, cors)
         return bound
 
     def _logical_id(self, name: str) -> str | None:

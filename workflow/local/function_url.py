@@ -5,6 +5,7 @@ A request becomes the function URL event (payload format 2.0) and runs the funct
 from its build artefacts like any other invocation; its answer (``statusCode``,
 ``headers``, ``body``, ``isBase64Encoded``) becomes the HTTP response. A function that
 fails answers 502, as a function URL does. CORS follows the function's ``Cors``.
+A request's body reaches the function as text for a text content type, else base64.
 """
 
 from __future__ import annotations
@@ -21,18 +22,24 @@ from urllib.parse import parse_qsl, urlsplit
 from workflow.local.origin import LocalHTTPServer
 
 Invoke = Callable[[str, Any], tuple[Any, dict[str, Any] | None]]
+# Request bodies a function URL hands over as text; any other is base64-encoded.
+_TEXT_TYPES = {"application/json", "application/xml", "application/x-www-form-urlencoded"}
 
 
 class FunctionUrl(LocalHTTPServer):
-    """The URL of the function ``arn``: every GET and HEAD on it invokes the function."""
+    """The URL of the function ``arn``: every request invokes the function, save a CORS
+    preflight, which the URL answers itself from its ``Cors`` (as on AWS)."""
 
-    def __init__(self, invoke: Invoke, arn: str, allow_origins: list[str], port: int = 0) -> None:
+    def __init__(self, invoke: Invoke, arn: str, cors: dict[str, Any], port: int = 0) -> None:
         self.invoke = invoke
         self.arn = arn
-        self.allow_origins = allow_origins
-        super().__init__(self.answer, port)
+        self.cors = cors
+        super().__init__(self.answer, port, every_method=True)
 
     def answer(self, request: BaseHTTPRequestHandler, body: bool) -> None:
+        if request.command == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            self._preflight(request)
+            return
         result, error = self.invoke(self.arn, request_event(request))
         if error is not None or not isinstance(result, dict):
             status, headers, data = 502, {"Content-Type": "text/plain"}, b"Internal Server Error"
@@ -41,15 +48,45 @@ class FunctionUrl(LocalHTTPServer):
         request.send_response(status)
         for name, value in headers.items():
             request.send_header(name, value)
-        origin = request.headers.get("Origin")
-        if origin and ("*" in self.allow_origins or origin in self.allow_origins):
-            request.send_header(
-                "Access-Control-Allow-Origin", "*" if "*" in self.allow_origins else origin
-            )
+        origin = self._allowed_origin(request)
+        if origin:
+            request.send_header("Access-Control-Allow-Origin", origin)
         request.send_header("Content-Length", str(len(data)))
         request.end_headers()
         if body:
             request.wfile.write(data)
+
+    def _allowed_origin(self, request: BaseHTTPRequestHandler) -> str | None:
+        origins = self.cors.get("AllowOrigins", [])
+        origin = request.headers.get("Origin")
+        if not origin or not ("*" in origins or origin in origins):
+            return None
+        return "*" if "*" in origins else origin
+
+    def _preflight(self, request: BaseHTTPRequestHandler) -> None:
+        """Let the browser send the request it asks about only if ``Cors`` allows its
+        origin, its method and every header it names."""
+        methods = [m.upper() for m in self.cors.get("AllowMethods", [])]
+        allowed_headers = {h.lower() for h in self.cors.get("AllowHeaders", [])}
+        asked = request.headers.get("Access-Control-Request-Headers", "")
+        wanted = {h.strip().lower() for h in asked.split(",") if h.strip()}
+        origin = self._allowed_origin(request)
+        method = request.headers["Access-Control-Request-Method"].upper()
+        allowed = (
+            origin is not None
+            and ("*" in methods or method in methods)
+            and ("*" in allowed_headers or wanted <= allowed_headers)
+        )
+        request.send_response(200 if allowed else 403)
+        if allowed and origin:
+            request.send_header("Access-Control-Allow-Origin", origin)
+            request.send_header("Access-Control-Allow-Methods", ", ".join(methods))
+            if allowed_headers:
+                listed = ", ".join(sorted(allowed_headers))
+                request.send_header("Access-Control-Allow-Headers", listed)
+            request.send_header("Access-Control-Max-Age", str(self.cors.get("MaxAge", 0)))
+        request.send_header("Content-Length", "0")
+        request.end_headers()
 
 
 def request_event(request: BaseHTTPRequestHandler) -> dict[str, Any]:
@@ -84,6 +121,14 @@ def request_event(request: BaseHTTPRequestHandler) -> dict[str, Any]:
     }
     if query:
         event["queryStringParameters"] = query
+    length = int(headers.get("content-length") or 0)
+    if length:
+        data = request.rfile.read(length)
+        text = headers.get("content-type", "").split(";")[0].strip().lower()
+        if text.startswith("text/") or text in _TEXT_TYPES:
+            event["body"] = data.decode("utf-8", "replace")
+        else:
+            event |= {"body": base64.b64encode(data).decode(), "isBase64Encoded": True}
     return event
 
 

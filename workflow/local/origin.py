@@ -22,7 +22,8 @@ PUBLISHED_PREFIXES = ("outputs/", "live/", "clips/")
 
 
 class LocalHTTPServer:
-    """A threaded HTTP server on 127.0.0.1 that hands each GET and HEAD to ``answer``.
+    """A threaded HTTP server on 127.0.0.1 that hands each GET and HEAD (``every_method``:
+    every request) to ``answer``.
 
     It answers only requests addressed to itself: a ``Host`` of ``127.0.0.1``,
     ``localhost`` or ``[::1]`` with its own port. Anything else is refused (403), so a web
@@ -31,7 +32,11 @@ class LocalHTTPServer:
     """
 
     def __init__(
-        self, answer: Callable[[BaseHTTPRequestHandler, bool], None], port: int = 0
+        self,
+        answer: Callable[[BaseHTTPRequestHandler, bool], None],
+        port: int = 0,
+        *,
+        every_method: bool = False,
     ) -> None:
         hosts: set[str] = set()
 
@@ -43,6 +48,9 @@ class LocalHTTPServer:
             def do_HEAD(self) -> None:
                 if self._addressed_here():
                     answer(self, False)
+
+            if every_method:
+                do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
             def _addressed_here(self) -> bool:
                 if (self.headers.get("Host") or "").strip().lower() in hosts:

@@ -242,14 +242,11 @@ class Stack:
         self.function_urls = dict(urls)
         self._functions = None  # environments that name a URL resolve again
 
-    def url_functions(self) -> dict[str, list[str]]:
-        """Logical id -> the CORS origins it allows, for the functions with a function URL."""
+    def url_functions(self) -> dict[str, dict[str, Any]]:
+        """Logical id -> its URL's ``Cors`` (``AllowOrigins``, ``AllowMethods``, ...), for
+        the functions with a function URL."""
         return {
-            lid: list(
-                self.resources[lid]["Properties"]["FunctionUrlConfig"]
-                .get("Cors", {})
-                .get("AllowOrigins", [])
-            )
+            lid: dict(self.resources[lid]["Properties"]["FunctionUrlConfig"].get("Cors", {}))
             for lid in self.of_type("AWS::Serverless::Function")
             if "FunctionUrlConfig" in self.resources[lid].get("Properties", {})
         }

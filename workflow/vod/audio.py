@@ -53,7 +53,8 @@ def transcode_audio(work: Work, remaining: Deadline) -> dict[str, Any]:
             work.output,
             work.paths,
             rungs,
-            inits=plan.cmaf and piece.index == 0,
+            cmaf=plan.cmaf,
+            first=piece.index == 0,
             key=work.content_key(),
         )
     result = SegmentsResult(

@@ -79,7 +79,8 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
             work.output,
             work.paths,
             rungs,
-            inits=plan.cmaf and chunk.index == 0,
+            cmaf=plan.cmaf,
+            first=chunk.index == 0,
             key=work.content_key(),
         )
     result = SegmentsResult(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflow.errors import VidflowError
+from workflow.keys import cbcs
 from workflow.keys import segments as aes128
 from workflow.keys.store import ContentKey, KeyStore
 from workflow.media.runner import Segment
@@ -119,21 +120,21 @@ def upload_segments(
     paths: JobPaths,
     rungs: dict[str, list[Segment]],
     *,
-    inits: bool = False,
+    cmaf: bool = False,
+    first: bool = False,
     key: ContentKey | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Upload each rung's segments (and its CMAF init, if asked), encrypted under ``key``
-    if one is given; what each one is."""
+    """Upload each rung's segments (and, for the ``first`` item of a ``cmaf`` job, its
+    init), encrypted under ``key`` if one is given (cbcs for cmaf, else AES-128); what
+    each one is."""
     if key is not None:
-        for rung, segments in rungs.items():
-            for segment in segments:
-                aes128.encrypt_segment(segment.path, key.key, f"{rung}/{segment.path.name}")
+        _encrypt(rungs, key, cmaf)
     files = {
         f"{paths.output_prefix}{rung}/{segment.path.name}": segment.path
         for rung, segments in rungs.items()
         for segment in segments
     }
-    if inits:
+    if cmaf and first:
         files |= {
             f"{paths.output_prefix}{rung}/{CMAF_INIT}": segments[0].path.with_name(CMAF_INIT)
             for rung, segments in rungs.items()
@@ -146,3 +147,13 @@ def upload_segments(
         ]
         for rung, segments in rungs.items()
     }
+
+
+def _encrypt(rungs: dict[str, list[Segment]], key: ContentKey, cmaf: bool) -> None:
+    for rung, segments in rungs.items():
+        if cmaf:
+            init = segments[0].path.with_name(CMAF_INIT)
+            cbcs.encrypt_rung(init, [s.path for s in segments], key.key, key.key_id)
+            continue
+        for segment in segments:
+            aes128.encrypt_segment(segment.path, key.key, f"{rung}/{segment.path.name}")

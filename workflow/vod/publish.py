@@ -14,6 +14,7 @@ from workflow import events, metrics, prices
 from workflow.errors import IncompleteOutputError, TranscodeError
 from workflow.formats import dash, hls
 from workflow.formats.manifest import build_manifest
+from workflow.keys import cbcs
 from workflow.keys import segments as aes128
 from workflow.keys.service import key_service_uri
 from workflow.media import encode, quality
@@ -51,9 +52,14 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     key_uri = (
         None if plan.encryption is None else key_service_uri(settings.key_service_url, paths.job_id)
     )
-    listed = _protected(playlists, key_uri)
+    method = None if plan.encryption is None else plan.encryption["method"]
+    # AES-128: a key line (its own IV) per segment; cbcs: one for the init and every segment.
+    listed = _protected(playlists, key_uri) if method == "aes-128" else playlists
+    sample_key = cbcs.key_line(key_uri) if key_uri is not None and method == "cbcs" else None
     bodies = {
-        f"{paths.output_prefix}{name}/index.m3u8": hls.media_playlist(segments, init=init)
+        f"{paths.output_prefix}{name}/index.m3u8": hls.media_playlist(
+            segments, init=init, key=sample_key
+        )
         for name, segments in listed.items()
     }
     tracks = [
@@ -69,7 +75,10 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     }
     variants = hls.measured_variants(plan.renditions, playlists, plan.facts.frame_rate)
     if plan.cmaf:
-        bodies[paths.dash_key] = _dash_manifest(plan, playlists, timescales, tracks)
+        protection = None
+        if key_uri is not None and plan.encryption is not None:
+            protection = dash.Protection(plan.encryption["key_id"], key_uri)
+        bodies[paths.dash_key] = _dash_manifest(plan, playlists, timescales, tracks, protection)
     output.put_all({key: text.encode() for key, text in bodies.items()})
     chunks = [encoded[c.item] for c in plan.chunks]
     pieces = [encoded[p.item] for p in plan.audio_pieces]
@@ -272,7 +281,11 @@ def _same_inits(encoded: dict[str, SegmentsResult]) -> dict[str, int]:
 
 
 def _dash_manifest(
-    plan: Plan, playlists: Playlists, timescales: dict[str, int], tracks: list[SubtitleTrack]
+    plan: Plan,
+    playlists: Playlists,
+    timescales: dict[str, int],
+    tracks: list[SubtitleTrack],
+    protection: dash.Protection | None,
 ) -> str:
     """The MPD over the same fMP4 segments as the HLS playlists."""
     start = plan.facts.start_time + encode.TS_OFFSET
@@ -296,4 +309,5 @@ def _dash_manifest(
         audio=None if audio is None else dash.Track(start, audio, timescales[AUDIO]),
         audio_bandwidth=0 if audio is None else hls.peak_bandwidth(audio),
         text=[dash.TextTrack(t.language, t.webvtt_uri) for t in tracks],
+        protection=protection,
     )

@@ -175,7 +175,7 @@ class Plan:
     ladder: dict[str, Any] = field(default_factory=lambda: {"mode": "fixed"})
     # Every this-many-th frame is scored for the quality report; 0: no report.
     quality_stride: int = 0
-    # Protected output: ``method`` ("aes-128") and the content key's ``key_id`` (never the
+    # Protected output: ``method`` ("aes-128" or "cbcs") and the content key's ``key_id`` (never the
     # key: items unwrap it from the key store); None for clear output.
     encryption: dict[str, str] | None = None
 
