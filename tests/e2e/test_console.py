@@ -290,20 +290,28 @@ def test_protected_assets_and_streams_play_in_the_console_with_its_own_token(
     from workflow.cli import venue
     from workflow.local.binaries import ffmpeg_binary
 
-    # GIVEN an encrypted job and an encrypted live stream (whose keys need a token)
+    # GIVEN encrypted jobs (aes-128 TS, cbcs CMAF) and an encrypted live stream (whose
+    # keys need a token)
     s3, ingest = stack.client("s3"), stack.ready["ingest_bucket"]
     s3.upload_file(
         str(clip("h264_aac_2gop")), ingest, "uploads/locked.mp4",
         ExtraArgs={"Metadata": {"vidflow-encryption": "aes-128"}},
     )  # fmt: skip
+    s3.upload_file(
+        str(clip("h264_aac_2gop")), ingest, "uploads/sealed.mp4",
+        ExtraArgs={"Metadata": {"vidflow-encryption": "cbcs", "vidflow-packaging": "cmaf"}},
+    )  # fmt: skip
     s3.put_object(Bucket=ingest, Key="live/court-9/stream.json", Body=b'{"encryption": "aes-128"}')
     segments = venue.cut_segments(clip("h264_aac_2gop"), tmp_path, 2.0, binary=ffmpeg_binary())
     for sequence, segment in enumerate(segments[:3]):
         s3.upload_file(str(segment), ingest, f"live/court-9/{sequence}.ts")
-    (locked,) = [e for e in wait_for_executions(stack, 3) if e["name"].startswith("locked-")]
-    assert locked["status"] == "SUCCEEDED"
+    executions = wait_for_executions(stack, 4)
+    (locked,) = [e for e in executions if e["name"].startswith("locked-")]
+    (sealed,) = [e for e in executions if e["name"].startswith("sealed-")]
+    assert locked["status"] == sealed["status"] == "SUCCEEDED"
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    for view in (f"#/execution/{locked['executionArn']}", "#/stream/court-9"):
+    views = [f"#/execution/{e['executionArn']}" for e in (locked, sealed)] + ["#/stream/court-9"]
+    for view in views:
         # WHEN the console plays each
         page.goto(f"{url.rstrip('/')}/{view}")
         page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
@@ -315,3 +323,5 @@ def test_protected_assets_and_streams_play_in_the_console_with_its_own_token(
     log = Path(stack.ready["function_log"]).read_text()
     assert "key served (asset live.court-9, viewer console)" in log
     assert f"key served (asset {locked['name']}, viewer console)" in log
+    # (a cbcs asset's as a ClearKey license, hls.js decrypting through EME)
+    assert f"license served (asset {sealed['name']}, viewer console)" in log

@@ -277,7 +277,33 @@ function playerPanel(url) {
     <span id="playing" class="muted"></span></p></div>`;
 }
 
-function startPlayer(url, token) {
+// hls.js reads an "identity" SAMPLE-AES key as MPEG-TS sample encryption, which a cbcs
+// (CMAF) asset's is not: for one, its playlists reach hls.js naming the same key as
+// ClearKey's, so that hls.js decrypts through EME, with a license from the key service.
+function clearKeyPlaylists() {
+  return class extends Hls.DefaultConfig.loader {
+    load(context, config, callbacks) {
+      const onSuccess = callbacks.onSuccess;
+      super.load(context, config, {
+        ...callbacks,
+        onSuccess: (response, ...rest) => {
+          if (typeof response.data === "string") {
+            response.data = response.data.replaceAll('KEYFORMAT="identity"', 'KEYFORMAT="org.w3.clearkey"');
+          }
+          onSuccess(response, ...rest);
+        },
+      });
+    }
+  };
+}
+
+// A cbcs asset's key URI (its ClearKey license server), from its manifest; else null.
+function clearKeyUri(manifest) {
+  const encryption = manifest && manifest.encryption;
+  return encryption && encryption.method === "cbcs" ? encryption.key_uri : null;
+}
+
+function startPlayer(url, token, license) {
   const video = document.getElementById("player");
   if (!video) return;
   if (hls) hls.destroy();
@@ -286,6 +312,13 @@ function startPlayer(url, token) {
   hls = new Hls({
     liveDurationInfinity: true,
     xhrSetup: token ? (xhr, u) => xhr.open("GET", withToken(u), true) : undefined,
+    ...(license
+      ? {
+          emeEnabled: true,
+          drmSystems: { "org.w3.clearkey": { licenseUrl: withToken(license) } },
+          pLoader: clearKeyPlaylists(),
+        }
+      : {}),
   });
   hls.loadSource(url);
   hls.attachMedia(video);
@@ -332,7 +365,7 @@ async function showExecution(arn, first) {
     ${manifestPanel(d.manifest, d.cost)}${qualityPanel(d.manifest)}`;
   if (playerHTML !== null) {
     view.innerHTML = `<div id="live-parts">${parts}</div><div id="player-slot">${playerHTML}</div>`;
-    if (media) startPlayer(`/media/${media}`, d.player.token);
+    if (media) startPlayer(`/media/${media}`, d.player.token, clearKeyUri(d.manifest));
   } else {
     document.getElementById("live-parts").innerHTML = parts;
   }
