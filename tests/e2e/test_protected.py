@@ -614,4 +614,3 @@ def test_shaka_plays_the_cbcs_asset_with_clear_key_and_a_valid_token_only(
     ):
         report = play(browser, f"{page}&token={token}")
         assert report["error"] is not None and report["maxTime"] == 0, report
-
