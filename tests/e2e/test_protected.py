@@ -218,17 +218,21 @@ def test_the_origin_serves_a_protected_asset_only_with_its_token(
     assert _get(f"{origin}outputs/{clear.job_id}/master.m3u8")[0] == 200
 
 
+@pytest.mark.parametrize(
+    ("method", "packaging", "protects"), [("aes-128", "cmaf", "hls-ts"), ("cbcs", "hls-ts", "cmaf")]
+)
 def test_an_upload_asking_for_a_method_its_packaging_lacks_fails_by_name(
-    run_job: Any, clip: Any
+    run_job: Any, clip: Any, method: str, packaging: str, protects: str
 ) -> None:
-    # aes-128 protects hls-ts: asked with cmaf, the job fails rather than publish in clear
+    # Each method protects one packaging: asked with the other, the job fails rather than
+    # publish in clear
     run = run_job(
         clip("half_second"),
-        key="uploads/protected-cmaf.mp4",
-        metadata={"vidflow-encryption": "aes-128", "vidflow-packaging": "cmaf"},
+        key=f"uploads/protected-{packaging}.mp4",
+        metadata={"vidflow-encryption": method, "vidflow-packaging": packaging},
     )
     assert run.status == "FAILED" and run.error == "UploadOptionError", run
-    assert "aes-128 encryption protects hls-ts packaging" in run.failure["cause"]
+    assert f"{method} encryption protects {protects} packaging" in run.failure["cause"]
     assert not [k for k in run.output_keys if k.endswith(("master.m3u8", ".ts", ".m4s"))]
 
 
