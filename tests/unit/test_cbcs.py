@@ -150,6 +150,8 @@ def test_what_cbcs_cannot_describe_is_a_named_error(segment: Path) -> None:
     moof = next(b for b in cmaf.boxes(split.media) if b.kind == b"moof")
     with pytest.raises(TranscodeError, match="not followed by its mdat"):
         cbcs.protect_fragments(split.media[moof.start : moof.end], track, KEY, KEY_ID)
+    with pytest.raises(TranscodeError, match="has no moof before it"):
+        cbcs.protect_fragments(split.media[moof.end :], track, KEY, KEY_ID)
 
 
 def test_the_iv_is_the_asset_s_own() -> None:

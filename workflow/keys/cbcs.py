@@ -8,11 +8,11 @@ the pattern, the constant IV), and a ``pssh`` of the common system (W3C ClearKey
 the key id. A fragment's samples are encrypted in place with AES-128-CBC, the IV
 restarting at every subsample:
 
-- video (H.264, HEVC): each slice NAL unit keeps its length, header and the start of its
-  slice header clear, and then one 16-byte block in ten is encrypted (pattern 1:9); other
-  NAL units (parameter sets, SEI) stay clear. Each ``traf`` gains ``senc`` (the samples'
-  subsamples), ``saiz`` and ``saio``, and its ``trun`` data offset moves by as much as the
-  ``moof`` grew.
+- video (H.264, vidflow's one video codec): each slice NAL unit keeps its length, header
+  and the start of its slice header clear, and then one 16-byte block in ten is
+  encrypted (pattern 1:9); other NAL units (parameter sets, SEI) stay clear. Each
+  ``traf`` gains ``senc`` (the samples' subsamples), ``saiz`` and ``saio``, and its
+  ``trun`` data offset moves by as much as the ``moof`` grew.
 - audio (AAC): every whole block of every sample is encrypted (pattern 1:0).
 
 The IV is constant per asset (derived from its key id), so every chunk of an asset
@@ -41,7 +41,7 @@ BLOCK = 16
 SLICE_CLEAR = 32
 _CLEAR_MAX = 0xFFFF  # a subsample's clear byte count is 16 bits
 
-_VIDEO = {b"avc1": 1, b"avc3": 1, b"hvc1": 2, b"hev1": 2}  # format: NAL header bytes
+_VIDEO = {b"avc1", b"avc3"}
 _AUDIO = {b"mp4a"}
 # Bytes from a visual sample entry's start to its child boxes (ISO 14496-12 8.5.2.2).
 _VISUAL_ENTRY = 8 + 78
@@ -64,7 +64,6 @@ class Track:
     """What encrypting a track's fragments needs to know from its init segment."""
 
     video: bool
-    nal_header: int  # bytes of a NAL unit header (video)
     length_size: int  # bytes of each NAL unit's length field (video)
 
 
@@ -96,11 +95,14 @@ def protect_fragments(media: bytes, track: Track, key: bytes, key_id: str) -> by
     out = []
     top = list(boxes(media))
     for index, box in enumerate(top):
+        before = top[index - 1].kind if index else None
         if box.kind == b"moof":
             following = top[index + 1] if index + 1 < len(top) else None
             if following is None or following.kind != b"mdat":
                 raise TranscodeError("a CMAF fragment's moof is not followed by its mdat")
             out.append(_protected_fragment(media, box, following, track, key, iv))
+        elif box.kind == b"mdat" and before != b"moof":
+            raise TranscodeError("a CMAF fragment's mdat has no moof before it")
         elif box.kind != b"mdat":
             out.append(media[box.start : box.end])
     return b"".join(out)
@@ -114,10 +116,10 @@ def _protected_stsd(data: bytes, stsd: Box, kid: bytes, iv: bytes) -> tuple[byte
     entry = entries[0]
     if entry.kind in _VIDEO:
         kind, pattern = b"encv", 0x19  # 1 block encrypted, 9 skipped
-        track = Track(True, _VIDEO[entry.kind], _length_size(data, entry))
+        track = Track(True, _length_size(data, entry))
     elif entry.kind in _AUDIO:
         kind, pattern = b"enca", 0x10  # every block (1:0; ffmpeg refuses 0:0)
-        track = Track(False, 0, 0)
+        track = Track(False, 0)
     else:
         raise TranscodeError(f"cbcs encryption has no rule for {entry.kind.decode()} samples")
     tenc = _full_box(b"tenc", 1, 0, bytes([0, pattern, 1, 0]) + kid + bytes([len(iv)]) + iv)
@@ -134,8 +136,6 @@ def _length_size(data: bytes, entry: Box) -> int:
     for child in boxes(data, entry.start + _VISUAL_ENTRY, entry.end):
         if child.kind == b"avcC":
             return int(data[child.body.start + 4] & 0b11) + 1
-        if child.kind == b"hvcC":
-            return int(data[child.body.start + 21] & 0b11) + 1
     raise TranscodeError(f"a {entry.kind.decode()} sample entry has no decoder configuration")
 
 
@@ -242,7 +242,8 @@ def _video_ranges(sample: bytearray, track: Track) -> list[tuple[int, int]]:
         if body + size > len(sample):
             raise TranscodeError("a video sample's NAL unit runs past its end")
         protected = 0
-        if _is_slice(sample[body : body + track.nal_header], track) and size >= SLICE_CLEAR + BLOCK:
+        # H.264 coded slices (types 1 to 5, IDR included); never parameter sets or SEI
+        if size >= SLICE_CLEAR + BLOCK and 1 <= sample[body] & 0x1F <= 5:
             protected = (size - SLICE_CLEAR) // BLOCK * BLOCK
         clear += track.length_size + size - protected
         if protected:
@@ -256,14 +257,6 @@ def _video_ranges(sample: bytearray, track: Track) -> list[tuple[int, int]]:
         ranges.append((min(clear, _CLEAR_MAX), 0))
         clear -= ranges[-1][0]
     return ranges
-
-
-def _is_slice(header: bytes | bytearray, track: Track) -> bool:
-    if not header:
-        return False
-    if track.nal_header == 1:
-        return 1 <= header[0] & 0x1F <= 5  # H.264 coded slices (and IDR)
-    return (header[0] >> 1) & 0x3F < 32  # HEVC VCL NAL units
 
 
 def _whole_blocks(size: int) -> list[tuple[int, int]]:
