@@ -79,6 +79,13 @@ def _token(engine: Any, asset: str, seconds: float = 600, viewer: str | None = N
     return tokens.sign(_secret(engine), tokens.Grant(asset, int(time.time() + seconds), viewer))
 
 
+def _bad_tokens(engine: Any, asset: str, other: str) -> list[str]:
+    """An expired token for ``asset``, a forged one, and a valid one for ``other``."""
+    genuine = _token(engine, asset)
+    forged = genuine[:-4] + ("AAAA" if not genuine.endswith("AAAA") else "BBBB")
+    return [_token(engine, asset, seconds=-1), forged, _token(engine, other)]
+
+
 def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
     if token is not None:
         url += ("&" if "?" in url else "?") + f"token={token}"
@@ -89,26 +96,30 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
         return refused.code, refused.read()
 
 
-@pytest.fixture(scope="module")
-def protected(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+def _published(
+    engine: Any, clip: Any, factory: pytest.TempPathFactory, name: str, **metadata: str
+) -> JobRun:
+    """The test clip uploaded as ``uploads/<name>.mp4`` with ``vidflow-<option>`` metadata,
+    published."""
     run = upload_and_follow(
         engine,
         clip("h264_aac_2gop"),
-        "uploads/protected.mp4",
-        tmp_path_factory.mktemp("protected"),
-        metadata={"vidflow-encryption": "aes-128"},
+        f"uploads/{name}.mp4",
+        factory.mktemp(name),
+        metadata={f"vidflow-{option}": value for option, value in metadata.items()},
     )
     assert run.status == "SUCCEEDED", run.failure
     return run
+
+
+@pytest.fixture(scope="module")
+def protected(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+    return _published(engine, clip, tmp_path_factory, "protected", encryption="aes-128")
 
 
 @pytest.fixture(scope="module")
 def clear(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
-    run = upload_and_follow(
-        engine, clip("h264_aac_2gop"), "uploads/clear.mp4", tmp_path_factory.mktemp("clear")
-    )
-    assert run.status == "SUCCEEDED", run.failure
-    return run
+    return _published(engine, clip, tmp_path_factory, "clear")
 
 
 def test_every_media_playlist_names_the_key_service_and_an_iv_per_segment(
@@ -353,12 +364,7 @@ def test_hls_js_plays_the_protected_asset_with_a_valid_token_only(
     assert report["ended"] and report["maxTime"] >= report["duration"] - LAST_FRAME, report
     assert report["frames"] > 0
     # AND with an expired, a forged or another asset's token it fails and plays nothing
-    genuine = _token(engine, protected.job_id)
-    for token in (
-        _token(engine, protected.job_id, seconds=-1),
-        genuine[:-4] + ("AAAA" if not genuine.endswith("AAAA") else "BBBB"),
-        _token(engine, clear.job_id),
-    ):
+    for token in _bad_tokens(engine, protected.job_id, clear.job_id):
         report = play(browser, f"{page}&token={token}")
         assert report["error"] is not None and report["maxTime"] == 0, report
 
@@ -466,15 +472,7 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
 @pytest.fixture(scope="module")
 def sealed(engine: Any, clip: Any, tmp_path_factory: pytest.TempPathFactory) -> JobRun:
     """A CMAF asset protected with cbcs: the form every DRM system (and ClearKey) reads."""
-    run = upload_and_follow(
-        engine,
-        clip("h264_aac_2gop"),
-        "uploads/sealed.mp4",
-        tmp_path_factory.mktemp("sealed"),
-        metadata={"vidflow-packaging": "cmaf", "vidflow-encryption": "cbcs"},
-    )
-    assert run.status == "SUCCEEDED", run.failure
-    return run
+    return _published(engine, clip, tmp_path_factory, "sealed", packaging="cmaf", encryption="cbcs")
 
 
 def _b64url(data: bytes) -> str:
@@ -610,11 +608,6 @@ def test_shaka_plays_the_cbcs_asset_with_clear_key_and_a_valid_token_only(
     assert report["maxTime"] >= report["duration"] - LAST_FRAME, report
     assert report["frames"] > 0 and report["keySystem"] == "org.w3.clearkey", report
     # AND with an expired, a forged or another asset's token it fails and plays nothing
-    genuine = _token(engine, sealed.job_id)
-    for token in (
-        _token(engine, sealed.job_id, seconds=-1),
-        genuine[:-4] + ("AAAA" if not genuine.endswith("AAAA") else "BBBB"),
-        _token(engine, clear.job_id),
-    ):
+    for token in _bad_tokens(engine, sealed.job_id, clear.job_id):
         report = play(browser, f"{page}&token={token}")
         assert report["error"] is not None and report["maxTime"] == 0, report
