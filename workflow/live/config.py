@@ -83,10 +83,10 @@ def stream_config(
     target duration), ``window`` (segments in a sliding playlist; 0 keeps all, an
     EVENT playlist), ``gap_seconds``, ``first_sequence``, ``encryption`` ("none" or
     "aes-128", else the stack's ``Encryption``, aes-128 where that is cbcs) and
-    ``key_rotation_segments`` (a new key
-    every N segments; 0, the default, keeps one). Undeclared, the target
-    duration is the functions' default or, if longer, the first segment's (to 60 s):
-    it holds for the stream's life, so a venue that cuts 6 s segments is not refused.
+    ``key_rotation_segments`` (a new key every N segments; 0, the default, keeps one).
+    Undeclared, the target duration is the functions' default or, if longer, the first
+    segment's (to 60 s): it holds for the stream's life, so a venue that cuts 6 s
+    segments is not refused.
     """
     known = {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence"}
     known |= {"encryption", "key_rotation_segments"}
