@@ -309,16 +309,17 @@ def test_protected_assets_and_streams_play_in_the_console_with_its_own_token(
     (locked,) = [e for e in executions if e["name"].startswith("locked-")]
     (sealed,) = [e for e in executions if e["name"].startswith("sealed-")]
     assert locked["status"] == sealed["status"] == "SUCCEEDED"
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
     views = [f"#/execution/{e['executionArn']}" for e in (locked, sealed)] + ["#/stream/court-9"]
     for view in views:
-        # WHEN the console plays each
+        # WHEN the console plays each (a page of its own: on one page, the last view's
+        # player would satisfy the waits below until the next view replaced it)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"{url.rstrip('/')}/{view}")
         page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
         page.click("#play")
         # THEN it plays: the console's player sends a token the key service accepts
         page.wait_for_function("document.getElementById('player').currentTime > 1.0", timeout=60000)
-    page.close()
+        page.close()
     # AND the key service served those keys to the console's viewer only
     log = Path(stack.ready["function_log"]).read_text()
     assert "key served (asset live.court-9, viewer console)" in log
