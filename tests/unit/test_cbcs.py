@@ -162,3 +162,21 @@ def test_the_iv_is_the_asset_s_own() -> None:
         line
         == '#EXT-X-KEY:METHOD=SAMPLE-AES,URI="https://k.example/keys/job-1",KEYFORMAT="identity"'
     )
+
+
+def test_a_sample_with_more_nal_units_than_saiz_can_size_is_a_named_error() -> None:
+    # GIVEN a fragment whose one video sample holds 43 slices (43 subsamples: 260 bytes of
+    # auxiliary information, where saiz has one byte per sample)
+    sample = b"".join(struct.pack(">I", 60) + bytes([0x65]) + bytes(59) for _ in range(43))
+
+    def box(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(body), kind) + body
+
+    def fragment(offset: int) -> bytes:
+        tfhd = box(b"tfhd", struct.pack(">II", 0x020000, 1))  # default-base-is-moof
+        trun = box(b"trun", struct.pack(">IIiI", 0x201, 1, offset, len(sample)))
+        return box(b"moof", box(b"mfhd", bytes(8)) + box(b"traf", tfhd + trun))
+
+    moof = fragment(len(fragment(0)) + 8)
+    with pytest.raises(TranscodeError, match="more NAL units than cbcs can describe"):
+        cbcs.protect_fragments(moof + box(b"mdat", sample), cbcs.Track(True, 4), KEY, KEY_ID)

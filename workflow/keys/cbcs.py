@@ -172,6 +172,10 @@ def _protected_fragment(
         for r in subsamples
     )
     info = [6 * len(r) + 2 for r in subsamples]
+    if any(v >= 0x100 for v in info):  # saiz sizes are one byte each
+        raise TranscodeError("a video sample has more NAL units than cbcs can describe")
+    if moof.header != 8 or traf.header != 8:
+        raise TranscodeError("a CMAF fragment is too large to protect")
     saiz = _full_box(b"saiz", 0, 0, bytes([0]) + struct.pack(">I", len(info)) + bytes(info))
     senc = _full_box(b"senc", 0, 2, senc_body)  # flags 2: subsamples
     saio_size = 8 + 4 + 4 + 4
@@ -181,10 +185,6 @@ def _protected_fragment(
     senc_entries = 8 + before_traf + 8 + traf_body + len(saiz) + saio_size + 12 + 4
     saio = _full_box(b"saio", 0, 0, struct.pack(">II", 1, senc_entries))
     grown = len(saiz) + len(saio) + len(senc)
-    if any(v >= 0x100 for v in info):
-        raise TranscodeError("a video sample has more NAL units than cbcs can describe")
-    if moof.header != 8 or traf.header != 8:
-        raise TranscodeError("a CMAF fragment is too large to protect")
     body = bytearray(data[traf.body.start : traf.end])
     at = offset_at - traf.body.start
     body[at : at + 4] = struct.pack(">i", data_offset + grown)
