@@ -70,8 +70,7 @@ def protect(whole: bytes) -> tuple[bytes, bytes]:
 
 def children(data: bytes, start: int = 0, end: int | None = None) -> Iterator[cmaf.Box]:
     """Every box under ``data[start:end]``, depth first, into sample entries too."""
-    containers = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"sinf", b"schi", b"moof"}
-    containers |= {b"traf"}
+    containers = cmaf.CONTAINERS | {b"sinf", b"schi", b"moof", b"traf"}
     for box in cmaf.boxes(data, start, end):
         yield box
         if box.kind in containers:

@@ -30,7 +30,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from workflow.errors import TranscodeError
-from workflow.media.cmaf import Box, boxes
+from workflow.media.cmaf import CONTAINERS, Box, boxes
 
 SCHEME = b"cbcs"
 # The common PSSH system id (W3C "Common SystemID", what ClearKey reads key ids from).
@@ -45,7 +45,6 @@ _VIDEO = {b"avc1", b"avc3"}
 _AUDIO = {b"mp4a"}
 # Bytes from a visual sample entry's start to its child boxes (ISO 14496-12 8.5.2.2).
 _VISUAL_ENTRY = 8 + 78
-_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
 
 
 def key_line(key_uri: str) -> str:
@@ -79,11 +78,11 @@ def protect_init(init: bytes, key_id: str) -> tuple[bytes, Track]:
             tracks.append(track)
             return _box(b"stsd", body)
         if box.kind == b"moov":
-            children = _rebuilt(data, box.body.start, box.end, _CONTAINERS, edit)
+            children = _rebuilt(data, box.body.start, box.end, edit)
             return _box(b"moov", children + _pssh(kid))
         return None
 
-    protected = _rebuilt(init, 0, len(init), _CONTAINERS, edit)
+    protected = _rebuilt(init, 0, len(init), edit)
     if len(tracks) != 1:
         raise TranscodeError(f"a CMAF init segment has {len(tracks)} tracks, not one")
     return protected, tracks[0]
@@ -286,16 +285,16 @@ def _encrypt_ranges(
 Edit = Callable[[bytes, Box], "bytes | None"]
 
 
-def _rebuilt(data: bytes, start: int, end: int, containers: set[bytes], edit: Edit) -> bytes:
-    """The boxes of ``data[start:end]`` with ``edit``'s replacements, containers rebuilt
-    around their edited children (and their sizes with them)."""
+def _rebuilt(data: bytes, start: int, end: int, edit: Edit) -> bytes:
+    """The boxes of ``data[start:end]`` with ``edit``'s replacements, containers
+    (``cmaf.CONTAINERS``) rebuilt around their edited children, sizes and all."""
     out = []
     for box in boxes(data, start, end):
         replaced = edit(data, box)
         if replaced is not None:
             out.append(replaced)
-        elif box.kind in containers:
-            out.append(_box(box.kind, _rebuilt(data, box.body.start, box.end, containers, edit)))
+        elif box.kind in CONTAINERS:
+            out.append(_box(box.kind, _rebuilt(data, box.body.start, box.end, edit)))
         else:
             out.append(data[box.start : box.end])
     return b"".join(out)

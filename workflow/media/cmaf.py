@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from workflow.errors import TranscodeError
 
-_CONTAINERS = {b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl"}
+# The boxes of an init segment that hold only boxes, down to each track's sample table.
+CONTAINERS = {b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl"}
 
 
 @dataclass(frozen=True)
@@ -92,5 +93,5 @@ def _find(data: bytes, kind: bytes, start: int = 0, end: int | None = None) -> I
     for box in boxes(data, start, end):
         if box.kind == kind:
             yield box
-        elif box.kind in _CONTAINERS:
+        elif box.kind in CONTAINERS:
             yield from _find(data, kind, box.body.start, box.end)
