@@ -182,7 +182,7 @@ def baseline_command(
     """One ffmpeg process: decode once, encode every rung and the audio to HLS TS.
 
     Per rung it uses what ``workflow.media.encode.build_chunk_command`` uses (scale, setsar,
-    yuv420p, libx264 High at the rung's level, b:v/maxrate/bufsize, no scene-cut
+    yuv420p, libx264 High at the rung's level, its rate control, no scene-cut
     keyframes, a keyframe at every segment start), but over the whole file at once.
     """
     split = f"[0:v]split={len(renditions)}" + "".join(f"[s{i}]" for i in range(len(renditions)))
@@ -200,8 +200,7 @@ def baseline_command(
             "-map", f"[v{i}]", "-an",
             "-c:v", "libx264", "-preset", defaults.preset,
             "-profile:v", "high", "-level:v", rung.level,
-            "-b:v", f"{rung.kbps}k",
-            "-maxrate", f"{rung.maxrate_kbps}k", "-bufsize", f"{rung.bufsize_kbps}k",
+            *(arg for key, value in rung.rate_control.items() for arg in (f"-{key}", value)),
             "-g", str(total_frames + 1), "-sc_threshold", "0",
             "-force_key_frames", f"expr:gte(t,n_forced*{seg:g})",
             "-fps_mode", "passthrough", "-map_metadata", "-1",
@@ -524,9 +523,11 @@ def run_encodes(
                 command = baseline_command(ffmpeg, source, renditions, out, defaults, frames)
             else:
                 log.info("vidflow %d/%d: vidflow process (local stack)", i + 1, repeat)
-                # The baseline makes no images: neither does vidflow here.
+                # The baseline makes no images and scores nothing: neither does vidflow
+                # here (per_title.py measures what the quality report costs).
                 command = [vidflow_executable(), "process", str(source), "--out", str(out),
-                           "--parameter", "ThumbnailSeconds=0"]  # fmt: skip
+                           "--parameter", "ThumbnailSeconds=0",
+                           "--parameter", "QualityReport=off"]  # fmt: skip
             usage = measure(command, work / f"{side}-{i}.log", env=env)
             log.info("%s took %.1f s", side, usage.wall_s)
             runs[side].append(usage)

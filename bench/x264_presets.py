@@ -143,12 +143,13 @@ def chunk_command(
 ) -> list[str]:
     """``build_chunk_command``'s command for one chunk covering the source, per ``config``.
 
-    The chunk function's own command, with each output's ``-preset`` set to its rung's and
-    ``-threads`` (and ``-x264-params``) added after it: ffmpeg options bind to the output
-    they precede, so per-rung presets still make one ffmpeg process.
+    The chunk function's own command, with each output's ``-preset`` set to its rung's,
+    ``-threads`` added after it and ``config.params`` added to its ``-x264-params``: ffmpeg
+    options bind to the output they precede, so per-rung presets still make one ffmpeg
+    process.
     """
     starts = [float(t) for t in range(0, seconds, int(segment_seconds))]
-    chunk = Chunk(0, 0.0, float(seconds), seconds * FPS, 0, starts)
+    chunk = Chunk(0, 0.0, float(seconds), 0, starts)
     for rung in renditions:
         (out / rung.name).mkdir(parents=True)
     command = build_chunk_command(
@@ -158,10 +159,11 @@ def chunk_command(
     if len(positions) != len(renditions):
         raise RuntimeError(f"expected one -preset per rung, found {len(positions)}")
     for at, preset in reversed(list(zip(positions, config.presets, strict=True))):
-        extra = ["-threads", str(threads)]
         if config.params:
-            extra += ["-x264-params", config.params]
-        command[at + 1 : at + 2] = [preset, *extra]
+            # Added to the rung's own x264 params: a second -x264-params would replace them.
+            params = command.index("-x264-params", at) + 1
+            command[params] += f":{config.params}"
+        command[at + 1 : at + 2] = [preset, "-threads", str(threads)]
     return command
 
 

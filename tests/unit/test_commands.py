@@ -17,7 +17,7 @@ from workflow.media.encode import (
     build_chunk_command,
     build_silence_command,
 )
-from workflow.media.ladder import Rendition
+from workflow.media.ladder import VBV_INIT, Rendition
 from workflow.media.sniff import ALLOWED_DEMUXERS
 
 WORKDIR = Path("/tmp/vidflow-job")
@@ -200,6 +200,7 @@ def test_one_output_per_rung_with_its_size_bitrate_and_directory() -> None:
         assert options["-c:v"] == "libx264"
         assert options["-b:v"] == f"{rung.kbps}k"
         assert int(options["-maxrate"].rstrip("k")) >= rung.kbps
+        assert options["-x264-params"] == f"vbv-init={VBV_INIT}"
         assert options["-level:v"] == rung.level
         assert options["-segment_list"] == str(WORKDIR / rung.name / "segments.csv")
 
