@@ -58,7 +58,7 @@ test-fast: setup
 lint: $(STAMP)
 	$(BIN)/ruff check workflow lambdas tests bench
 	$(BIN)/ruff format --check workflow lambdas tests bench
-	$(BIN)/mypy workflow
+	$(BIN)/mypy workflow bench
 	for handler in lambdas/*/app.py; do $(BIN)/mypy $$handler || exit 1; done
 
 bench: $(STAMP)

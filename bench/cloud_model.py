@@ -37,7 +37,7 @@ BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 
 # Assumptions, each with where it comes from.
-ASSUMPTIONS = {
+ASSUMPTIONS: dict[str, tuple[Any, str]] = {
     "mb_per_vcpu": (1769, "Lambda docs: one vCPU per 1,769 MB of memory, 6 vCPU at 10,240 MB"),
     **{
         name: (price.usd, price.source)
@@ -120,7 +120,7 @@ def probe_cost() -> ProbeCost:
         data = json.loads(run.read_text())
         newest[data["minutes"]] = data["results"]
     if not newest:
-        assumed: tuple[float, float, float] = ASSUMPTIONS["probe_per_hour"][0]  # type: ignore[assignment]
+        assumed: tuple[float, float, float] = ASSUMPTIONS["probe_per_hour"][0]
         return {"any": [(0.0, x) for x in assumed]}
     short, long = min(newest), max(newest)
     cost: ProbeCost = {}

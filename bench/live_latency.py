@@ -190,7 +190,7 @@ def main() -> int:
     encode_p50 = statistics.median(costs["one_job_for_all_rungs_s"])
 
     def p50(name: str) -> float:
-        return statistics.median(functions.get(name, [0.0]))
+        return float(statistics.median(functions.get(name, [0.0])))
 
     # The transcode step, minus its encode, is S3 reads and writes: kept as measured.
     transcode_io = max(0.0, p50("LiveTranscodeFunction") - encode_p50)

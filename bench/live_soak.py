@@ -218,10 +218,10 @@ def main() -> int:
     missing = sorted(masters - published)
     expected = tuple(range(args.segments))
     for stream in streams:
-        keys = watcher.playlists.get(stream, [])
-        if not keys:
+        playlists = watcher.playlists.get(stream, [])
+        if not playlists:
             problems.append(f"{stream}: no live playlists")
-        for key in keys:
+        for key in playlists:
             last = watcher.watches[key].last if key in watcher.watches else None
             if last is None or last.sequences != expected or not last.ended:
                 shown = "nothing" if last is None else f"{len(last.sequences)} segments"

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from vod_local import (
     RESULTS,
@@ -56,7 +57,7 @@ def main() -> int:
     frames = args.seconds * 30
     env = {**os.environ, "FFMPEG_BINARY": ffmpeg}
     cpus = len(os.sched_getaffinity(0))
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vidflow-scaling-") as scratch:
         work = Path(scratch)
         for n in core_counts(cpus):

@@ -91,7 +91,7 @@ class Result:
 
     @property
     def vmaf_mean(self) -> float:
-        return sum(r["score"] for r in self.rungs) / len(self.rungs)
+        return sum(float(r["score"]) for r in self.rungs) / len(self.rungs)
 
 
 def configs(rungs: int) -> list[Config]:

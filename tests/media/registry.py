@@ -791,7 +791,7 @@ def _download(manager: Manager, package: str, version: str, dest: Path) -> Path:
         )
         try:
             filename = json.loads(out)[0]["filename"]
-            archive = dest / filename
+            archive: Path = dest / filename
         except (ValueError, LookupError, TypeError):
             archive = next(iter(sorted(dest.glob("*.tgz"))), dest / "missing.tgz")
     else:
