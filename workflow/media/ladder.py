@@ -14,8 +14,9 @@ from workflow.errors import ConfigurationError
 # keyframe (479 KB against 200 KB at 1080p, 5 Mb/s, bench source) and then starved the next
 # second of frames (1-5 KB against 20), 3-4 VMAF points down at every chunk start. Half
 # full keeps that keyframe near a warm encoder's size: on the 60 s bench source, 12 s
-# chunks scored 0.10 VMAF below one encode of the whole file, against 0.27 at 0.9 (0.4,
-# 0.6 and 0.2 measured worse on a single chunk). Players buffer far more than this.
+# chunks scored 0.10 VMAF below one encode of the whole file, against 0.27 at 0.9. On a
+# single chunk 0.6 and 0.2 scored lower, and 0.4 slightly higher but by crushing that
+# keyframe to 56 KB: too near the edge to pick (bench/README.md).
 VBV_INIT = 0.5
 
 # H.264 levels as (name, max macroblocks per second, max macroblocks per frame).
