@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from workflow.local.binaries import ffmpeg_binary
-from workflow.media import encode, quality, runner
+from workflow.media import encode, per_title, quality, runner
 from workflow.media.chunks import Chunk
 from workflow.media.ladder import Rendition, build_ladder
 
@@ -78,8 +78,8 @@ def test_an_analysis_encode_scores_the_same_every_time(
     real_media: dict[str, Path], tmp_path: Path
 ) -> None:
     """Per-title decisions are reproducible: the same span encoded and scored twice (as
-    the Analyse items do: every frame, every rung scaled to the top rung's size) gives
-    the same bytes and the same scores."""
+    the Analyse items do: every rung scaled to the top rung's size, a sample of the
+    frames) gives the same bytes and the same scores."""
     source = real_media["h264_video_only_640x272"]
     ladder = build_ladder(640, 272, 25, "240:400,144:200")
     span = Chunk(0, 2.0, 6.0, 0, [2.0])
@@ -90,7 +90,8 @@ def test_an_analysis_encode_scores_the_same_every_time(
             (here / rung.name).mkdir(parents=True)
         command = encode.build_chunk_command(
             str(source), "mov", 0.0, span, ladder, here, binary=ffmpeg_binary(),
-            score_every=1, score_at=(ladder[0].width, ladder[0].height), reproducible=True,
+            score_every=per_title.ANALYSIS_STRIDE, score_at=(ladder[0].width, ladder[0].height),
+            reproducible=True,
         )  # fmt: skip
         runner.run_ffmpeg(command, 300)
         scores = quality.read_scores(here, ladder)
@@ -98,6 +99,8 @@ def test_an_analysis_encode_scores_the_same_every_time(
         runs.append((scores, segments))
     assert runs[0] == runs[1]
     scores = runs[0][0]
-    # Four seconds at 25 fps, every frame scored; the smaller rung, scaled up, scores lower.
-    assert len(scores["240p"].vmaf) == len(scores["144p"].vmaf) == 100
+    # Four seconds at 25 fps, every stride-th frame from the first scored; the smaller
+    # rung, scaled up, scores lower.
+    scored = -(-100 // per_title.ANALYSIS_STRIDE)
+    assert len(scores["240p"].vmaf) == len(scores["144p"].vmaf) == scored
     assert scores["144p"].mean < scores["240p"].mean

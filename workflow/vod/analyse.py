@@ -1,6 +1,7 @@
 """Analyse: one sampled span of the source, test-encoded into every rung of the fixed
 ladder at each of ``per_title.SHARES`` of its bitrate and scored as a player shows it
-(every rung scaled to the top rung's size), for ``plan.choose_ladder``."""
+(every rung scaled to the top rung's size; every ``per_title.ANALYSIS_STRIDE``-th
+frame), for ``plan.choose_ladder``."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def analyse_span(work: Work, remaining: Deadline) -> dict[str, Any]:
                 binary=runner.ffmpeg_binary(),
                 preset=plan.preset,
                 headers=headers,
-                score_every=1,
+                score_every=per_title.ANALYSIS_STRIDE,
                 score_at=(plan.renditions[0].width, plan.renditions[0].height),
                 reproducible=True,
             )
