@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.local.binaries import ffmpeg_binary
-from workflow.local.build import ensure_built, find_interpreter
+from workflow.local.build import ensure_stack_built
 from workflow.local.template import Stack, load_template
 from workflow.media.ladder import Rendition, build_ladder
 
@@ -514,8 +514,7 @@ def run_encodes(
     env = {**os.environ, "FFMPEG_BINARY": ffmpeg}
     # A deploy builds once; a measured run must not include a `sam build` because a
     # source file changed since the last one (it did: 18 s of a run on 12-01).
-    stack = Stack(ROOT)
-    ensure_built(ROOT, find_interpreter(stack.runtime()))
+    ensure_stack_built(Stack(ROOT))
     runs: dict[str, list[Usage]] = {"baseline": [], "vidflow": []}
     outputs: dict[str, Path] = {}
     for i in range(repeat):

@@ -23,6 +23,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workflow.local.template import Stack
 
 log = logging.getLogger("vidflow.build")
 
@@ -136,6 +140,11 @@ def ensure_built(root: Path, interpreter: Interpreter, build_dir: Path | None = 
         stamp.write_text(wanted)
         log.info("sam build took %.1f s", time.monotonic() - began)
     return build_dir
+
+
+def ensure_stack_built(stack: Stack) -> Path:
+    """``ensure_built`` for a stack's template, for the Python its functions run on."""
+    return ensure_built(stack.root, find_interpreter(stack.runtime()))
 
 
 def _sam_build(root: Path, build_dir: Path, interpreter: Interpreter) -> None:

@@ -40,7 +40,12 @@ from botocore.response import StreamingBody
 
 from workflow.keys.service import PlaybackGate, PlaybackSecret
 from workflow.keys.store import KeyStore
-from workflow.local.build import ensure_built, find_interpreter, runtime_folder
+from workflow.local.build import (
+    ensure_built,
+    ensure_stack_built,
+    find_interpreter,
+    runtime_folder,
+)
 from workflow.local.eventbridge import create as create_event_resources
 from workflow.local.eventbridge import install as install_webhooks
 from workflow.local.faults import FaultPlan, parse
@@ -268,7 +273,7 @@ class LocalEngine:
         from moto.core.config import default_user_config
 
         # First, so a failed build leaves nothing running.
-        ensure_built(self.root, find_interpreter(self.stack.runtime()))
+        ensure_stack_built(self.stack)
         # Before the server: a moto this patch does not know stops the engine here, loudly.
         install_ranged_get()
         install_webhooks()
