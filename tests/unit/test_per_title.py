@@ -26,12 +26,21 @@ def curves(vmafs: dict[str, tuple[float, ...]]) -> dict[str, list[tuple[float, f
     return {r.name: curve(r.kbps, vmafs[r.name]) for r in FIXED}
 
 
-# VMAF as displayed: a smaller rung, scaled up, tops out lower.
+# VMAF as displayed: a smaller rung, scaled up, tops out lower; at each rung's rates
+# its own size scores best.
 EASY = {
-    "1080p": (96.0, 98.0, 99.0, 99.3),
-    "720p": (90.0, 93.0, 94.5, 95.0),
-    "480p": (80.0, 85.0, 87.0, 88.0),
+    "1080p": (88.0, 95.0, 99.0, 99.3),
+    "720p": (80.0, 90.0, 94.5, 95.0),
+    "480p": (62.0, 85.0, 87.0, 88.0),
     "360p": (70.0, 75.0, 78.0, 79.0),
+}
+# Static content: a larger size's lowest rates already score what a smaller size needs
+# its highest for.
+STATIC = {
+    "1080p": (97.0, 97.5, 97.7, 97.8),
+    "720p": (88.0, 91.5, 92.0, 92.1),
+    "480p": (70.0, 80.0, 84.0, 84.2),
+    "360p": (60.0, 70.0, 74.5, 74.7),
 }
 HARD = {
     "1080p": (60.0, 70.0, 80.0, 86.0),
@@ -88,7 +97,7 @@ def test_where_the_curve_has_flattened_every_rung_gets_fewer_bits() -> None:
 @pytest.mark.parametrize("targets", [{0: 95.0}, {720: 77.0}, {1080: 99.0, 360: 60.0}])
 def test_every_decision_is_what_the_manifest_schema_allows(targets: dict[int, float]) -> None:
     rung_schema = json_schema()["properties"]["ladder"]["properties"]["rungs"]["items"]
-    for vmafs in (EASY, HARD):
+    for vmafs in (EASY, HARD, STATIC):
         _, decisions = per_title.choose_ladder(FIXED, curves(vmafs), targets)
         for decision in decisions:
             jsonschema.validate(decision, rung_schema)
@@ -115,16 +124,43 @@ def test_a_rung_that_brings_too_little_or_saves_too_little_is_dropped() -> None:
     # 720p, scaled up, is as good as 1080p: 1080p brings nothing for its extra bits.
     vmafs["720p"] = (96.5, 98.5, 99.3, 99.5)
     chosen, decisions = per_title.choose_ladder(FIXED, curves(vmafs), {0: 95.0})
-    assert [r.name for r in chosen] == ["720p", "480p", "360p"]
+    assert chosen[0].name == "720p" and "1080p" not in [r.name for r in chosen]
     assert decisions[0]["kept"] is False and "720p" in decisions[0]["reason"]
-    # 480p needs its highest share, 1400 * 1.6 kbps: more than 75 % of 720p's.
+    # 360p's target needs 1.5x its fixed rate: more than 75 % of 480p's.
     vmafs = dict(EASY)
-    vmafs["480p"] = (50.0, 60.0, 70.0, 90.0)
-    chosen, decisions = per_title.choose_ladder(FIXED, curves(vmafs), {480: 89.0})
-    assert "480p" not in [r.name for r in chosen]
-    assert "720p" in next(d for d in decisions if d["rung"] == "480p")["reason"]
+    vmafs["480p"] = (62.0, 70.0, 90.0, 91.0)
+    vmafs["360p"] = (50.0, 60.0, 70.0, 90.0)
+    chosen, decisions = per_title.choose_ladder(FIXED, curves(vmafs), {360: 87.0})
+    assert "360p" not in [r.name for r in chosen]
+    assert "480p" in next(d for d in decisions if d["rung"] == "360p")["reason"]
     rates = [r.kbps for r in chosen]
     assert rates == sorted(rates, reverse=True)
+
+
+def test_a_rung_takes_a_larger_size_where_that_reaches_its_goal_on_fewer_bits() -> None:
+    chosen, decisions = per_title.choose_ladder(FIXED, curves(STATIC), {0: 95.0})
+    by_slot = {d["rung"]: d for d in decisions}
+    # 480p's goal (its fixed rate's 84, less a point) costs it 1210 kbps; 720p's lowest
+    # measured rate, 840, already scores 88. 360p's goal is cheaper at 480p's size.
+    assert by_slot["480p"]["size"] == "720p" and by_slot["480p"]["kbps"] == 840
+    assert by_slot["360p"]["size"] == "480p" and by_slot["360p"]["kbps"] < 0.9 * 700
+    assert by_slot["1080p"]["size"] == "1080p" and by_slot["720p"]["size"] == "720p"
+    # The first rung of a size keeps its name; the second says its rate.
+    assert [(r.name, r.height, r.kbps) for r in chosen] == [
+        ("1080p", 1080, by_slot["1080p"]["kbps"]),
+        ("720p", 720, by_slot["720p"]["kbps"]),
+        ("720p-840k", 720, 840),
+        ("480p", 480, by_slot["360p"]["kbps"]),
+    ]
+    assert [d["name"] for d in decisions] == [r.name for r in chosen]
+    for rung in chosen:  # a size's own level, whatever the slot it fills
+        assert rung.level == next(f.level for f in FIXED if f.height == rung.height)
+    for decision in decisions:
+        assert decision["predicted_vmaf"] >= decision["goal_vmaf"] - 0.01
+    # Never below a size's lowest measured rate: where no larger size was measured low
+    # enough, the rung keeps its own.
+    _, easy = per_title.choose_ladder(FIXED, curves(EASY), {0: 95.0})
+    assert [d["size"] for d in easy] == [d["rung"] for d in easy]
 
 
 def test_the_analysis_is_a_bounded_share_of_the_source() -> None:

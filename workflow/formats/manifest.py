@@ -19,7 +19,7 @@ from workflow.media.ladder import Rendition
 from workflow.media.subtitles import SubtitleTrack
 from workflow.names import AUDIO
 
-SCHEMA = "vidflow.manifest/3"
+SCHEMA = "vidflow.manifest/4"
 SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
 
 

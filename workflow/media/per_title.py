@@ -14,6 +14,12 @@ reaches its goal:
   fixed bitrate falls short of it, or, if the highest share cannot reach it either, to
   the knee: half a point below what the highest share reaches.
 
+A rung may then take a larger rung's size: where a larger size's curve reaches the
+rung's goal at ``SIZE_SAVING`` fewer bits (static or simple content, whose detail a
+smaller size throws away for nothing), the rung is encoded at that size, at that rate,
+and named for both (``240p-140k``: the first rung of a size keeps the plain name). Only
+measured rates count: a size is never chosen below its lowest share.
+
 Then the ladder is thinned: a rung that brings less than ``HULL_GAIN`` over the rung
 below it (at a higher bitrate) is dropped, and so is a rung that would save a viewer
 too little bandwidth over the rung above it (under ``MIN_STEP``). Every rung's curve,
@@ -41,6 +47,9 @@ TOLERANCE = 1.0
 # must cost at most this share of its bitrate.
 HULL_GAIN = 0.5
 MIN_STEP = 0.75
+# A larger size must reach a rung's goal at this share fewer bits than the rung's own
+# (more pixels cost more to encode and to decode on a weak device).
+SIZE_SAVING = 0.1
 # Seconds per analysed span, the share of the source's duration analysed (at most
 # ``MOST_SPANS`` spans, at least one).
 SPAN_SECONDS = 4.0
@@ -153,16 +162,16 @@ def choose_ladder(
             best = curve[-1][1]
             goal, why = (target, "target") if target <= best - KNEE else (best - KNEE, "knee")
             goal = max(goal, fixed_vmaf - tolerance)
-        # Up to the next 10 kbps: never below the goal.
-        kbps = max(64, math.ceil(lowest_rate(curve, goal) / 10 - 1e-9) * 10)
+        size, kbps = _cheapest_size(fixed[: position + 1], curves, goal)
         decisions.append(
             {
                 "rung": rung.name,
+                "size": size.name,
                 "fixed_kbps": rung.kbps,
                 "kbps": kbps,
                 "target_vmaf": target,
                 "goal_vmaf": round(goal, 2),
-                "predicted_vmaf": round(curve_at(curve, kbps), 2),
+                "predicted_vmaf": round(curve_at(_monotone(curves[size.name]), kbps), 2),
                 "fixed_vmaf": round(fixed_vmaf, 2),
                 "goal": why,
                 "curve": [[round(k), round(v, 2)] for k, v in curve],
@@ -170,10 +179,39 @@ def choose_ladder(
             }
         )
     _thin(decisions)
-    chosen = [
-        replace(rung, kbps=d["kbps"]) for rung, d in zip(fixed, decisions, strict=True) if d["kept"]
-    ]
+    sizes = {rung.name: rung for rung in fixed}
+    chosen: list[Rendition] = []
+    for decision in decisions:
+        if decision["kept"]:
+            size, kbps = sizes[decision["size"]], decision["kbps"]
+            taken = any((r.width, r.height) == (size.width, size.height) for r in chosen)
+            name = f"{size.name}-{kbps}k" if taken else size.name
+            chosen.append(replace(size, name=name, kbps=kbps))
+            decision["name"] = name
     return chosen, decisions
+
+
+def _cheapest_size(
+    sizes: Sequence[Rendition], curves: Mapping[str, Sequence[tuple[float, float]]], goal: float
+) -> tuple[Rendition, int]:
+    """The size (``sizes[-1]``, the rung's own, or a larger one) and bitrate a rung gets
+    to reach ``goal``: its own size's lowest rate, unless a larger size's curve reaches
+    the goal at ``SIZE_SAVING`` fewer bits."""
+    own = sizes[-1]
+    best, best_kbps = own, _rounded(lowest_rate(curves[own.name], goal))
+    for larger in sizes[:-1]:
+        curve = _monotone(curves[larger.name])
+        if curve[-1][1] < goal:
+            continue
+        kbps = _rounded(lowest_rate(curve, goal))
+        if kbps <= (best_kbps * (1 - SIZE_SAVING) if best is own else best_kbps):
+            best, best_kbps = larger, kbps
+    return best, best_kbps
+
+
+def _rounded(kbps: float) -> int:
+    """Up to the next 10 kbps (never below the goal), and at least 64."""
+    return max(64, math.ceil(kbps / 10 - 1e-9) * 10)
 
 
 def _thin(decisions: list[dict[str, Any]]) -> None:
