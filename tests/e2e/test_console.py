@@ -42,14 +42,24 @@ def wait_for_executions(stack: RunningStack, count: int) -> list[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def console(clip: Any) -> Iterator[tuple[RunningStack, str, dict[str, str]]]:
-    """A stack with one published job and one failed one, and a console reading it."""
+    """A stack with two published jobs (one with a per-title ladder) and one failed job,
+    and a console reading it."""
     with vidflow_up(*STACK) as stack:
         s3 = stack.client("s3")
         s3.upload_file(str(clip("h264_aac_2gop")), stack.ready["ingest_bucket"], "uploads/game.mp4")
         s3.put_object(
             Bucket=stack.ready["ingest_bucket"], Key="uploads/notes.mp4", Body=b"not a video\n"
         )
-        jobs = {e["status"]: e["executionArn"] for e in wait_for_executions(stack, 2)}
+        s3.upload_file(
+            str(clip("static_detail")), stack.ready["ingest_bucket"], "uploads/scoreboard.mp4",
+            ExtraArgs={"Metadata": {"vidflow-ladder": "per-title"}},
+        )  # fmt: skip
+        sfn = stack.client("stepfunctions")
+        jobs = {}
+        for execution in wait_for_executions(stack, 3):
+            arn = execution["executionArn"]
+            upload = sfn.describe_execution(executionArn=arn)["input"]
+            jobs["PER_TITLE" if "scoreboard" in upload else execution["status"]] = arn
         process = subprocess.Popen(
             [*VIDFLOW, "console", "--port", str(free_port()),
              "--endpoint-url", stack.ready["endpoint_url"]],
@@ -142,6 +152,50 @@ def test_an_execution_shows_its_graph_timeline_manifest_and_plays(
     page.select_option("#rung", index=2)
     page.wait_for_function("document.getElementById('player').currentTime > 2.0", timeout=30000)
     page.screenshot(path=str(SHOTS / "execution.png"), full_page=True)
+    page.close()
+
+
+def test_a_per_title_job_shows_how_its_ladder_was_chosen(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any
+) -> None:
+    stack, url, jobs = console
+    job = jobs["PER_TITLE"].rsplit(":", 1)[1]
+    s3 = stack.client("s3")
+    stored = s3.get_object(Bucket=stack.ready["output_bucket"], Key=f"outputs/{job}/manifest.json")
+    manifest = json.loads(stored["Body"].read())
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}#/execution/{jobs['PER_TITLE']}")
+    page.locator("#ladder").wait_for()
+    # THEN the analysis ran, and the table has a row per fixed rung: what it became, or
+    # why it was dropped
+    for state in ("Analyse", "ChooseLadder"):
+        node = page.locator(f'#graph .node[data-state="{state}"]')
+        assert node.get_attribute("data-status") == "SUCCEEDED"
+    # AND each Map counts its own items: the analysis's spans, then the plan's
+    spans = len(manifest["ladder"]["spans"])
+    planned = s3.get_object(Bucket=stack.ready["output_bucket"], Key=f"jobs/{job}/items.json")
+    items = len(json.loads(planned["Body"].read()))
+    graph = page.locator("#graph")
+    assert (
+        graph.locator('.node[data-state="Analyse"] text').text_content()
+        == f"Analyse: {spans}/{spans} items"
+    )
+    assert (
+        graph.locator('.node[data-state="Transcode"] text').text_content()
+        == f"Transcode: {items}/{items} items"
+    )
+    assert page.locator("#progress").inner_text().startswith(f"{items} of {items} work items")
+    rows = [
+        [cell.inner_text().strip() for cell in row.locator("td").all()]
+        for row in page.locator("#ladder tbody tr").all()
+    ]
+    decisions = manifest["ladder"]["rungs"]
+    assert [row[0] for row in rows] == [d["rung"] for d in decisions]
+    published = [row[3] for row in rows if row[2] != "dropped"]
+    assert published == [r["name"] for r in manifest["renditions"]]
+    shown = {r.get_attribute("data-rung") for r in page.locator("#quality-chart .rung").all()}
+    assert shown == set(published)
+    page.screenshot(path=str(SHOTS / "per-title.png"), full_page=True)
     page.close()
 
 
@@ -265,7 +319,7 @@ def test_the_console_answers_only_requests_for_its_own_address(
 def test_the_metrics_panel_counts_the_jobs_from_the_functions_metric_records(
     console: tuple[RunningStack, str, dict[str, str]], browser: Any
 ) -> None:
-    # GIVEN the stack ran one job that published and one that failed
+    # GIVEN the stack ran two jobs that published and one that failed
     _, url, _ = console
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(url)
@@ -274,9 +328,9 @@ def test_the_metrics_panel_counts_the_jobs_from_the_functions_metric_records(
     page.wait_for_function(
         "document.querySelector('[data-metric=\"failed\"]')?.textContent === '1'", timeout=30000
     )
-    assert page.locator('[data-metric="started"]').inner_text() == "2"
-    assert page.locator('[data-metric="succeeded"]').inner_text() == "1"
-    assert page.locator('[data-metric="failure-rate"]').inner_text() == "50.0 %"
+    assert page.locator('[data-metric="started"]').inner_text() == "3"
+    assert page.locator('[data-metric="succeeded"]').inner_text() == "2"
+    assert page.locator('[data-metric="failure-rate"]').inner_text() == "33.3 %"
     assert float(page.locator('[data-metric="source-minutes"]').inner_text()) > 0
     assert page.locator('[data-error="NotAVideoError"]').inner_text() == "1"
     page.screenshot(path=str(SHOTS / "metrics.png"), full_page=True)
@@ -305,7 +359,7 @@ def test_protected_assets_and_streams_play_in_the_console_with_its_own_token(
     segments = venue.cut_segments(clip("h264_aac_2gop"), tmp_path, 2.0, binary=ffmpeg_binary())
     for sequence, segment in enumerate(segments[:3]):
         s3.upload_file(str(segment), ingest, f"live/court-9/{sequence}.ts")
-    executions = wait_for_executions(stack, 4)
+    executions = wait_for_executions(stack, 5)  # and the fixture's three
     (locked,) = [e for e in executions if e["name"].startswith("locked-")]
     (sealed,) = [e for e in executions if e["name"].startswith("sealed-")]
     assert locked["status"] == sealed["status"] == "SUCCEEDED"

@@ -132,10 +132,18 @@ def test_one_progress_serves_the_process_line_and_the_console(monkeypatch: Any) 
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="out")
         # GIVEN a job of 2 chunks x 4 rungs, audio, images and subtitles: three items
-        # done (not images), the second chunk failed
-        plan = {"chunks": [{}, {}], "renditions": [{}] * 4, "facts": {"audio": True}}
+        # done (not images), the second chunk failed; and its per-title ladder's one
+        # analysis item, done before them
+        plan = {
+            "chunks": [{"index": 0}, {"index": 1}],
+            "renditions": [{}] * 4,
+            "facts": {"audio": True},
+        }
+        per_title = {"mode": "per-title"}
         for key, body in (
-            (paths.plan_key, {**plan, "extras": ["images", "subtitles-en"]}),
+            (paths.plan_key, {**plan, "extras": ["images", "subtitles-en"], "ladder": per_title}),
+            (paths.analysis_items_key, [{"kind": "analysis"}]),
+            (paths.result_key("analysis-00000"), finished),
             (paths.result_key("video-00000"), finished),
             (paths.result_key("audio"), finished),
             # a subtitles result records no wall time
@@ -150,9 +158,19 @@ def test_one_progress_serves_the_process_line_and_the_console(monkeypatch: Any) 
     # THEN both count the same items from the same records
     also = "+ audio + images + subtitles-en"
     assert line == f"{billing.map_state}: 3/5 items, 60% (2 chunks x 4 rungs {also})"
-    assert job["progress"] == {"items": 5, "done": 3, "failed": ["video-00001"]}
-    assert [bar["label"] for bar in job["item_bars"]] == ["audio", "video-00000"]
-    assert job["cost"] == billing.estimate({"audio": 2.0, "subtitles-en": 0, "video-00000": 2.0})
+    assert {k: job["progress"][k] for k in ("items", "done", "failed")} == {
+        "items": 5, "done": 3, "failed": ["video-00001"],
+    }  # fmt: skip
+    # AND the analysis counts in its own Map, not the plan's, but has its bar and cost
+    assert job["progress"]["maps"] == {
+        "items_key": {"items": 5, "done": 3},
+        "analysis_key": {"items": 1, "done": 1},
+    }
+    bars = [bar["label"] for bar in job["item_bars"]]
+    assert bars == ["analysis-00000", "audio", "video-00000"]
+    assert job["cost"] == billing.estimate(
+        {"analysis-00000": 2.0, "audio": 2.0, "subtitles-en": 0, "video-00000": 2.0}
+    )
 
 
 def test_progress_weighs_items_by_their_encoding_work() -> None:

@@ -22,6 +22,7 @@ from workflow.cli.billing import VodBilling
 from workflow.keys import tokens
 from workflow.live.paths import StreamPaths
 from workflow.media.audio_pieces import AudioPiece
+from workflow.media.chunks import chunk_item
 from workflow.storage import Bucket
 from workflow.vod.jobs import JobPaths
 from workflow.vod.progress import recorded_fraction
@@ -59,6 +60,9 @@ class JobProgress:
     work: dict[str, float] = field(default_factory=dict)
     # How far each item without a result is, 0 to 1, as its encode last wrote.
     running: dict[str, float] = field(default_factory=dict)
+    # A per-title ladder's analysis items with a result (not among ``items``: they run
+    # in their own Map, before the plan's).
+    analysed: list[str] = field(default_factory=list)
 
     @property
     def fraction(self) -> float:
@@ -92,6 +96,7 @@ class Monitor:
     # A work item's result record is written once: read each once, not on every refresh.
     _results: dict[str, Any] = field(default_factory=dict)
     _plans: dict[str, Any] = field(default_factory=dict)
+    _analyses: dict[str, int] = field(default_factory=dict)
     # A running item's progress record, read again only once its ETag changes.
     _running: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -213,15 +218,26 @@ class Monitor:
         """A VOD job's progress, per-item bars, manifest, cost and player, from S3."""
         paths = JobPaths(job)
         progress = self.progress(job)
-        results = self._item_results(paths, progress.done)
+        results = self._item_results(paths, progress.analysed + progress.done)
+        transcode = {"items": progress.items, "done": len(progress.done)}
+        with self._lock:
+            plan = self._plans.get(job) or {}
+        per_title = plan.get("ladder", {}).get("mode") == "per-title"
         manifest = self._json(paths.manifest_key)
         failure = self._json(paths.failure_key) if described["status"] != "RUNNING" else None
         return {
             "job_id": job,
-            "progress": {
-                "items": progress.items,
-                "done": len(results),
+            "progress": transcode
+            | {
                 "failed": progress.failed,
+                # Each Map's own count, by the plan key its items are read from.
+                "maps": {
+                    "items_key": transcode,
+                    "analysis_key": {
+                        "items": self._analysis_items(paths) if per_title else 0,
+                        "done": len(progress.analysed),
+                    },
+                },
             },
             "item_bars": [
                 _item_bar(name, record)
@@ -250,12 +266,14 @@ class Monitor:
             if plan is not None:
                 with self._lock:
                     self._plans[job] = plan
-        done = sorted(PurePosixPath(k).stem for k in self.output.keys(paths.results_prefix))
+        finished = sorted(PurePosixPath(k).stem for k in self.output.keys(paths.results_prefix))
         errors = sorted(PurePosixPath(k).stem for k in self.output.keys(paths.errors_prefix))
-        failed = [e for e in errors if e not in done]
+        failed = [e for e in errors if e not in finished]
         if plan is None:
-            return JobProgress(0, 0, 0, [], done, failed)
+            return JobProgress(0, 0, 0, [], finished, failed)
         others = _audio_items(plan) + plan.get("extras", [])
+        planned = {chunk_item(chunk["index"]) for chunk in plan["chunks"]} | set(others)
+        done = [name for name in finished if name in planned]
         return JobProgress(
             items=len(plan["chunks"]) + len(others),
             chunks=len(plan["chunks"]),
@@ -265,7 +283,21 @@ class Monitor:
             failed=failed,
             work=_work(plan, others),
             running=self._running_items(paths, done),
+            analysed=[name for name in finished if name not in planned],
         )
+
+    def _analysis_items(self, paths: JobPaths) -> int:
+        """How many items a per-title ladder's analysis has (0 without one): read once."""
+        with self._lock:
+            count = self._analyses.get(paths.analysis_items_key)
+        if count is None:
+            items = self._json(paths.analysis_items_key)
+            if items is None:
+                return 0
+            count = len(items)
+            with self._lock:
+                self._analyses[paths.analysis_items_key] = count
+        return count
 
     def _running_items(self, paths: JobPaths, done: list[str]) -> dict[str, float]:
         """How far each item without a result is, by its progress record."""
@@ -463,7 +495,7 @@ def _work(plan: dict[str, Any], others: list[str]) -> dict[str, float]:
     if not duration or not all("start" in c and "end" in c for c in chunks):
         return {}
     rungs = len(plan["renditions"])
-    work = {f"video-{c['index']:05d}": (c["end"] - c["start"]) * rungs for c in chunks}
+    work = {chunk_item(c["index"]): (c["end"] - c["start"]) * rungs for c in chunks}
     for data in plan.get("audio_pieces", []):
         piece = AudioPiece.from_dict(data)
         work[piece.item] = piece.duration / 4

@@ -60,7 +60,7 @@ class Chunk:
     @property
     def item(self) -> str:
         """The chunk's name as a work item: its result and error records are named so."""
-        return f"video-{self.index:05d}"
+        return chunk_item(self.index)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +68,11 @@ class Chunk:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Chunk:
         return cls(**data)
+
+
+def chunk_item(index: int) -> str:
+    """The work item's name of the chunk numbered ``index``."""
+    return f"video-{index:05d}"
 
 
 def plan_chunks(index: FrameIndex, chunk_seconds: float, segment_seconds: float) -> list[Chunk]:

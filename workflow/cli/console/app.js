@@ -166,7 +166,12 @@ function graph(definition, states, progress) {
     }
     const status = states[name] ? states[name].status : "NOT_RUN";
     let label = `${name} (${state.Type})`;
-    if (state.Type === "Map" && progress) label = `${name}: ${progress.done}/${progress.items} items`;
+    if (state.Type === "Map" && progress) {
+      // Each Map counts its own items: those read from the plan key it names.
+      const key = (((state.ItemReader || {}).Parameters || {})["Key.$"] || "").split(".").pop();
+      const counts = (progress.maps || {})[key] || progress;
+      label = `${name}: ${counts.done}/${counts.items} items`;
+    }
     nodes += `<g class="node ${status}" data-state="${esc(name)}" data-status="${status}">
       <rect x="${a.x}" y="${a.y}" width="${a.w}" height="${a.h}"/>
       <text x="${a.x + 8}" y="${a.y + 21}">${esc(label)}</text></g>`;
@@ -252,11 +257,12 @@ function qualityPanel(m) {
     .join("");
   const decisions = (m.ladder.rungs || [])
     .map((d) => `<tr class="${d.kept ? "" : "muted"}"><td>${esc(d.rung)}</td><td>${d.fixed_kbps}</td>
-      <td>${d.kept ? d.kbps : "dropped"}</td><td>${d.predicted_vmaf}</td><td>${esc(d.kept ? d.goal : d.reason)}</td></tr>`)
+      <td>${d.kept ? d.kbps : "dropped"}</td><td>${d.kept ? esc(d.name || d.rung) : ""}</td><td>${d.predicted_vmaf}</td>
+      <td>${esc(d.kept ? d.goal : d.reason)}</td></tr>`)
     .join("");
   const ladder = decisions
     ? `<h2>Per-title ladder</h2><table id="ladder"><thead><tr><th>rung</th><th>fixed kbps</th><th>chosen kbps</th>
-       <th>predicted VMAF</th><th>why</th></tr></thead><tbody>${decisions}</tbody></table>
+       <th>published as</th><th>predicted VMAF</th><th>why</th></tr></thead><tbody>${decisions}</tbody></table>
        <p class="muted">analysis: ${m.ladder.spans.length} spans, ${m.ladder.analysis_share} of the chunks' encoding time</p>`
     : "";
   return `<div class="panel" id="quality"><h2>Quality (${esc(m.quality.model)}, every ${m.quality.stride}. frame)</h2>
