@@ -174,8 +174,10 @@ def test_parse_ladder_sorts_largest_first() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["", "720", "720:", "720:fast", "720:2800,", "8:100", "720:0", "720:-5", "a:b:c"]
-)
+    "spec",
+    ["", "720", "720:", "720:fast", "720:2800,", "8:100", "720:0", "720:-5", "a:b:c",
+     "720:2800,720:1500"],
+)  # fmt: skip
 def test_a_malformed_ladder_is_a_configuration_error(spec: str) -> None:
     # GIVEN a LADDER value that is not side:kbps pairs in range
     # WHEN / THEN parsing it fails with the workflow's configuration error

@@ -91,6 +91,10 @@ def parse_ladder(spec: str) -> list[tuple[int, int]]:
         rungs.append((side, kbps))
     if not rungs:
         raise ConfigurationError("LADDER is empty")
+    sides = [side for side, _ in rungs]
+    repeated = sorted({side for side in sides if sides.count(side) > 1})
+    if repeated:  # each rung is named, and written to a folder, by its size
+        raise ConfigurationError(f"LADDER has more than one {repeated[0]}p rung")
     return sorted(rungs, reverse=True)
 
 
