@@ -325,9 +325,13 @@ def test_far_future_upload_is_planned_or_refused_in_bounded_time(tmp_path: Path)
 H264_LEVELS = {f"{major}.{minor}" for major in range(1, 7) for minor in range(3)} | {"1.3"}
 ladders = st.one_of(
     st.just(Settings.ladder),
-    st.lists(st.tuples(st.integers(16, 4320), st.integers(1, 50_000)), min_size=1, max_size=6).map(
-        lambda rungs: ",".join(f"{side}:{kbps}" for side, kbps in rungs)
-    ),
+    # (one rung per size: two of one size are refused, test_ladder.py)
+    st.lists(
+        st.tuples(st.integers(16, 4320), st.integers(1, 50_000)),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda rung: rung[0],
+    ).map(lambda rungs: ",".join(f"{side}:{kbps}" for side, kbps in rungs)),
 )
 
 
@@ -347,6 +351,7 @@ def test_ladder_never_upscales_and_keeps_the_shape(
     # THEN every rung is even, no larger than the source, the source's shape within
     # 2 px, at a real H.264 level
     assert renditions
+    assert len({r.name for r in renditions}) == len(renditions)  # each its own folder
     short, long_ = sorted((width, height))
     for r in renditions:
         assert r.width % 2 == 0 and r.height % 2 == 0 and r.width >= 2 and r.height >= 2
