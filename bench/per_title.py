@@ -32,6 +32,7 @@ import json
 import math
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -227,35 +228,52 @@ def long_source(work: Path, seconds: int, rounds: int = 2) -> dict[str, Any]:
 def report_cost(
     work: Path, seconds: int, strides: tuple[int, ...] = (37, 11), rounds: int = 4
 ) -> dict[str, Any]:
-    """CPU of one 12 s chunk of the 1080p source into the default ladder, as TranscodeChunk
-    runs it, without the report and with it at each stride: the variants interleaved,
-    ``rounds`` times, and the median of each (this machine's CPU seconds for the same
-    work vary by 15 % from one minute to the next)."""
-    from workflow.media import encode
+    """CPU of one 12 s chunk (three segments) of the 1080p source into the default ladder,
+    as TranscodeChunk runs it: without the report; with it as it ships at each stride
+    (the middle segment's source frames kept, then that segment of each rung decoded and
+    scored: ``quality.score_sampled``); and, for comparison, scored inside the encode
+    with every frame of every rung decoded again (``quality.scoring_args``). The variants
+    interleaved, ``rounds`` times, and the median of each (this machine's CPU seconds for
+    the same work vary by 15 % from one minute to the next)."""
+    from workflow.media import encode, quality, runner
     from workflow.media.chunks import Chunk
     from workflow.media.ladder import build_ladder
 
     source = make_source(ffmpeg_binary(), seconds)
     ladder = build_ladder(1920, 1080, 30, "1080:5000,720:2800,480:1400,360:800")
     chunk = Chunk(1, 12.0, 24.0, 3, [12.0, 16.0, 20.0])
-    runs: dict[str, list[float]] = {str(s): [] for s in (0, *strides)}
+    windows = quality.sampled_windows(chunk.segment_starts, quality.SEGMENT_EVERY)
+    variants = ["off"] + [f"sampled-{s}" for s in strides] + [f"in-graph-{s}" for s in strides]
+    runs: dict[str, list[float]] = {v: [] for v in variants}
     for attempt in range(rounds):
-        for stride in (0, *strides):
-            here = work / f"cost-{stride}-{attempt}"
+        for variant in variants:
+            here = work / f"cost-{variant}-{attempt}"
             for rung in ladder:
                 (here / rung.name).mkdir(parents=True)
+            stride = int(variant.rsplit("-", 1)[-1]) if variant != "off" else 0
+            report = (windows, stride) if variant.startswith("sampled") else None
+            in_graph = stride if variant.startswith("in-graph") else 0
             command = encode.build_chunk_command(
                 str(source), "mov", 0.0, chunk, ladder, here,
-                binary=ffmpeg_binary(), score_every=stride,
+                binary=ffmpeg_binary(), score_every=in_graph, report=report,
             )  # fmt: skip
             before = _children_cpu()
             subprocess.run(command, check=True)
-            runs[str(stride)].append(round(_children_cpu() - before, 2))
-    cpu = {s: statistics.median(values) for s, values in runs.items()}
+            if report:
+                segments = {
+                    r.name: runner.listed_segments(
+                        here / r.name, chunk.start + encode.TS_OFFSET, chunk.end + encode.TS_OFFSET
+                    )
+                    for r in ladder
+                }
+                quality.score_sampled(ffmpeg_binary(), ladder, segments, stride, here, 600)
+            runs[variant].append(round(_children_cpu() - before, 2))
+            shutil.rmtree(here)
+    cpu = {v: statistics.median(values) for v, values in runs.items()}
     return {
         "cpu_s": cpu,
         "runs": runs,
-        "overhead_pct": {s: round((cpu[s] / cpu["0"] - 1) * 100, 1) for s in cpu if s != "0"},
+        "overhead_pct": {v: round((cpu[v] / cpu["off"] - 1) * 100, 1) for v in cpu if v != "off"},
     }
 
 

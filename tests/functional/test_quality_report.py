@@ -104,3 +104,105 @@ def test_an_analysis_encode_scores_the_same_every_time(
     scored = -(-100 // per_title.ANALYSIS_STRIDE)
     assert len(scores["240p"].vmaf) == len(scores["144p"].vmaf) == scored
     assert scores["144p"].mean < scores["240p"].mean
+
+
+def _first_frame_time(source: Path, demuxer: str, workdir: Path) -> float:
+    if demuxer != "mpegts":
+        return 0.0
+    runner.run_ffmpeg(
+        encode.build_first_frame_command(str(source), workdir, binary=ffmpeg_binary()), 60
+    )
+    first = encode.first_frame(workdir)
+    assert first is not None
+    return first
+
+
+@pytest.mark.parametrize("name", TITLES)
+def test_a_chunk_report_scores_only_its_sampled_segments(
+    name: str, real_media: dict[str, Path], tmp_path: Path
+) -> None:
+    """A long job's chunk keeps the source frames of the middle segment of every three
+    while it encodes, then decodes only those segments of each rung and scores them: the
+    same frames, paired one to one (the counts are checked), and the same scores as a
+    full VMAF run over exactly those segments."""
+    source = real_media[name]
+    demuxer = "mpegts" if source.suffix == ".ts" else "mov"
+    first = _first_frame_time(source, demuxer, tmp_path)
+    # Segments of 1.5 s from the first frame: 4 to 7 of them, so one or two are sampled.
+    starts = [round(first + 1.5 * k, 6) for k in range(7)]
+    duration = {"h264_video_only_640x272": 10.0, "mpegts_h264_aac_captions": 10.0}.get(name, 6.0)
+    starts = [s for s in starts if s < first + duration - 0.5]
+    chunk = Chunk(0, first, first + 60.0, 0, starts)
+    ladder = build_ladder(640, 272, 25, "240:400,144:200")
+    work = tmp_path / "chunk"
+    for rung in ladder:
+        (work / rung.name).mkdir(parents=True)
+    windows = quality.sampled_windows(starts, quality.SEGMENT_EVERY)
+    stride = 3
+    command = encode.build_chunk_command(
+        str(source), demuxer, first, chunk, ladder, work, final=True,
+        binary=ffmpeg_binary(), preset="veryfast", report=(windows, stride),
+    )  # fmt: skip
+    runner.run_ffmpeg(command, 300)
+    segments = {
+        r.name: runner.listed_segments(work / r.name, first + encode.TS_OFFSET, first + 60)
+        for r in ladder
+    }
+    assert len(segments["240p"]) == len(starts)
+    scores = quality.score_sampled(ffmpeg_binary(), ladder, segments, stride, work, 300)
+    picked = quality.sampled_segments(len(starts), quality.SEGMENT_EVERY)
+    assert picked == ([1, 4] if len(starts) == 7 else [1])
+    # Only the source frames of the sampled segments were kept, every stride-th pair.
+    kept = (work / quality.REFERENCE).stat().st_size
+    frame = 640 * 272 * 3 // 2
+    for rung in ladder:
+        full_frames, full_sum = 0, 0.0
+        for index in picked:
+            end = starts[index + 1]
+            segment = segments[rung.name][index].path
+            log = tmp_path / f"{rung.name}-{index}.json"
+            graph = (
+                "[0:v]setpts=N/TB[d];"
+                f"[1:v]trim=start={starts[index]}:end={end},setpts=N/TB,"
+                f"scale={rung.width}:{rung.height}:flags=bicubic,format=yuv420p[r];"
+                f"[d][r]libvmaf=log_fmt=json:log_path={log}"
+            )
+            subprocess.run(
+                [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", str(segment), "-f", demuxer,
+                 "-copyts", "-i", str(source), "-lavfi", graph, "-f", "null", "-"],
+                check=True,
+            )  # fmt: skip
+            frames = [f["metrics"]["vmaf"] for f in json.loads(log.read_text())["frames"]]
+            full_frames += len(frames)
+            full_sum += sum(frames)
+        sampled = scores[rung.name]
+        assert len(sampled.vmaf) == quality.scored_count(full_frames, stride) == len(sampled.psnr)
+        assert abs(sampled.mean - full_sum / full_frames) <= 1.0, (rung.name, sampled.mean)
+    assert kept < 2 * full_frames * frame / stride + frame + 4096
+
+
+def test_a_sampled_segment_with_no_frames_scores_nothing(tmp_path: Path) -> None:
+    """A variable-rate source with a hole where the report sampled: nothing to score in
+    that chunk, and no error (the hole is the source's, not the encode's)."""
+    source = tmp_path / "holes.mp4"
+    # 25 fps, with nothing presented from 2 s to 5 s.
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+         "testsrc2=s=320x240:r=25:d=8", "-vf", "select='not(between(t,2,5))'",
+         "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", str(source)],
+        check=True,
+    )  # fmt: skip
+    starts = [0.0, 2.0, 4.0, 6.0]
+    ladder = build_ladder(320, 240, 25, "240:300")
+    for rung in ladder:
+        (tmp_path / rung.name).mkdir()
+    windows = quality.sampled_windows(starts, quality.SEGMENT_EVERY)
+    assert windows == [(2.0, 4.0)]
+    command = encode.build_chunk_command(
+        str(source), "mov", 0.0, Chunk(0, 0.0, 8.0, 0, starts), ladder, tmp_path,
+        final=True, binary=ffmpeg_binary(), report=(windows, 3),
+    )  # fmt: skip
+    runner.run_ffmpeg(command, 120)
+    segments = {r.name: runner.listed_segments(tmp_path / r.name, 10.0, 18.0) for r in ladder}
+    scores = quality.score_sampled(ffmpeg_binary(), ladder, segments, 3, tmp_path, 60)
+    assert scores == {"240p": quality.Scores([], [])}

@@ -19,7 +19,7 @@ from workflow.media.ladder import Rendition
 from workflow.media.subtitles import SubtitleTrack
 from workflow.names import AUDIO
 
-SCHEMA = "vidflow.manifest/4"
+SCHEMA = "vidflow.manifest/5"
 SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
 
 

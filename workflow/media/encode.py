@@ -109,6 +109,7 @@ def build_chunk_command(
     headers: str | None = None,
     score_every: int = 0,
     score_at: tuple[int, int] | None = None,
+    report: tuple[Sequence[quality.Window], int] | None = None,
     reproducible: bool = False,
 ) -> list[str]:
     """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung: exactly
@@ -133,8 +134,10 @@ def build_chunk_command(
     and a chunk, with its rungs already running side by side, can do without.
     With ``score_every``, every that-many-th frame of each rung is scored against the
     source (``quality.scoring_args``, at ``score_at`` if given; the scores go to ``workdir``).
+    With ``report`` (a quality report's windows and stride), the source frames it scores
+    are kept in ``workdir`` for ``quality.sampled_scoring_command``.
     """
-    if score_every and (fit or frame_rate is not None):
+    if (score_every or report) and (fit or frame_rate is not None):
         raise ValueError("scores pair frames in order: not with frames fitted or re-timed")
     muxing = segment_muxing(packaging)
     margin = chunk.margin if margin is None else margin
@@ -192,6 +195,8 @@ def build_chunk_command(
             options["segment_times"] = ",".join(relative)
         else:
             options["segment_time"] = seconds_arg(chunk.duration + 3600)
+        if report and i == len(renditions) - 1:
+            options |= quality.segment_packets_options(workdir)
         outputs.append(scaled.output(str(rung_dir / muxing["pattern"]), **options))
     flags = ["-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"]
     if seek > 0:
@@ -205,6 +210,9 @@ def build_chunk_command(
         command += quality.scoring_args(
             renditions, 1, bounds, score_every, workdir, display=score_at
         )
+    if report:
+        windows, stride = report
+        command += quality.reference_args(bounds, windows, stride, workdir)
     return command
 
 

@@ -1,26 +1,37 @@
-"""VMAF and PSNR of a span's rungs, scored inside the ffmpeg run that encodes them.
+"""VMAF and PSNR of a span's rungs, against the same source frames the encode decoded.
 
-Each rung's encoder output is decoded again by a loopback decoder (``-dec``) and scored
-against the same source frames the run decoded, scaled to the rung's size (bicubic): no
-second read of the source, no second process. The scoring graphs are separate
-``-filter_complex`` graphs, one per rung, so ffmpeg runs them on their own threads.
+Two ways, one scoring graph per rung (``_scoring_graph``):
 
-A quality report scores every ``stride``-th frame of each rung (``report_stride``); the
-decoding of every frame is what it cannot skip, and is most of what it costs.
+- In the encode's own ffmpeg run (``scoring_args``; a per-title analysis's short spans):
+  each rung's encoder output is decoded again by a loopback decoder (``-dec``) and scored
+  against the source frames, scaled to the rung's size (bicubic). Every frame of every
+  rung is decoded again: that, not libvmaf, is most of what it costs (+14 % of a chunk's
+  CPU, measured), and no filter can skip it, since every frame of a GOP is a reference.
+- A chunk's quality report (``reference_args``, then ``sampled_scoring_command``): the
+  encode writes the source frames of a few whole segments of the chunk to a file
+  (``Sampling``), and a second ffmpeg decodes only those segments of each rung and scores
+  them. A segment starts with a keyframe, so skipping the others skips their decoding.
+
+Either way every ``stride``-th frame of what is scored is handed to libvmaf, with the
+frame before it (its motion feature compares the two).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workflow.errors import TranscodeError
+from workflow.media import runner
 from workflow.media.ladder import Rendition
+from workflow.media.runner import Segment
 
 # The longest stride a report samples with, and the fewest frames it samples in a job:
 # a short title is scored more densely, so that its few samples still estimate its mean.
@@ -57,46 +68,281 @@ def scoring_args(
     display: tuple[int, int] | None = None,
 ) -> list[str]:
     """Arguments to append to an encode's command line (after its outputs) that score
-    each rendition's output, the ``first_output + i``-th output for rendition ``i``.
+    each rendition's output, the ``first_output + i``-th output for rendition ``i``,
+    decoded again in the same run.
 
     ``bounds`` are the ``trim`` filter's options that cut the encode's frames out of
     input 0's video; both sides are paired in order (the encodes pass every frame
-    through, in order), and every ``stride``-th pair is scored, from the first. Only
-    those frames and the ones just before them are scaled and handed to libvmaf: most
-    of what a report costs is then decoding each rung's frames again. Scores go to
-    ``scores_path(workdir, rung)``.
+    through, in order), and every ``stride``-th pair is scored, from the first. Scores go
+    to ``scores_path(workdir, rung)``.
 
     With ``display`` (width, height), each rung is scored as a player shows it: scaled
     up (bicubic) to that size, against the source scaled there; rungs of different
     sizes can then be compared. Without, each at its own size.
     """
     trim = ":".join(f"{key}={value}" for key, value in bounds.items())
-    # Each scored frame goes to libvmaf with the frame before it, and libvmaf scores every
-    # other frame: its motion feature compares a frame with its predecessor, so a frame
-    # sent alone would read the gap as motion, and score high.
-    pairs, subsample = "", 1
-    if stride > 1:
-        pairs = rf"select='not(mod(n\,{stride}))+eq(mod(n\,{stride})\,{stride - 1})',"
-        subsample = 2
     args: list[str] = []
     for i in range(len(renditions)):
         # One thread each: frame threads cost a decoder CPU, and the encodes use the cores.
         args += ["-threads", "1", "-dec", f"{first_output + i}:0"]
     for i, rung in enumerate(renditions):
-        log = scores_path(workdir, rung.name)
-        if not _SAFE_PATH.fullmatch(str(log)):
-            raise ValueError(f"unsafe path for a filter argument: {log}")
-        width, height = display or (rung.width, rung.height)
-        upscale = f"scale={width}:{height}:flags=bicubic," if display else ""
-        graph = (
-            f"[dec:{i}]{pairs}{upscale}{_IN_ORDER}[distorted{i}];"
-            f"[0:v]trim={trim},{pairs}{_IN_ORDER},"
-            f"scale={width}:{height}:flags=bicubic,format=yuv420p[reference{i}];"
-            f"[distorted{i}][reference{i}]libvmaf=n_threads=1:log_fmt=json:"
-            f"log_path={log}:n_subsample={subsample}:feature=name=psnr[scored{i}]"
+        graph = _scoring_graph(
+            f"[dec:{i}]", f"[0:v]trim={trim},{_pairs(stride)}", i, rung, stride, workdir, display
         )
         args += ["-filter_complex", graph, "-map", f"[scored{i}]", "-f", "null", "-"]
     return args
+
+
+def _pairs(stride: int) -> str:
+    """A filter chain prefix that keeps every ``stride``-th frame and the frame before it.
+
+    Each scored frame goes to libvmaf with the frame before it, and libvmaf scores every
+    other frame (``n_subsample=2``): its motion feature compares a frame with its
+    predecessor, so a frame sent alone would read the gap as motion, and score high.
+    """
+    if stride <= 1:
+        return ""
+    return rf"select='not(mod(n\,{stride}))+eq(mod(n\,{stride})\,{stride - 1})',"
+
+
+def _scoring_graph(
+    distorted: str,
+    reference: str,
+    i: int,
+    rung: Rendition,
+    stride: int,
+    workdir: Path,
+    display: tuple[int, int] | None,
+) -> str:
+    """Rung ``i``'s scoring graph: ``distorted`` (a link label), every ``stride``-th pair
+    of its frames, against ``reference`` (a link label and the filters that leave only
+    the same pairs of source frames), into ``[scored<i>]``."""
+    log = scores_path(workdir, rung.name)
+    if not _SAFE_PATH.fullmatch(str(log)):
+        raise ValueError(f"unsafe path for a filter argument: {log}")
+    width, height = display or (rung.width, rung.height)
+    upscale = f"scale={width}:{height}:flags=bicubic," if display else ""
+    return (
+        f"{distorted}{_pairs(stride)}{upscale}{_IN_ORDER}[distorted{i}];"
+        f"{reference}{_IN_ORDER},"
+        f"scale={width}:{height}:flags=bicubic,format=yuv420p[reference{i}];"
+        f"[distorted{i}][reference{i}]libvmaf=n_threads=1:log_fmt=json:"
+        f"log_path={log}:n_subsample={2 if stride > 1 else 1}:feature=name=psnr[scored{i}]"
+    )
+
+
+def scored_count(frames: int, stride: int) -> int:
+    """How many of ``frames`` frames, paired in order, libvmaf scores at ``stride``."""
+    if stride <= 1:
+        return frames
+    sent = sum(1 for n in range(frames) if n % stride in (0, stride - 1))
+    return (sent + 1) // 2
+
+
+# --- A chunk's quality report: a few whole segments, scored after the encode ----------
+
+# A job of at least SAMPLED_FROM segments has the middle segment of every SEGMENT_EVERY
+# of each chunk scored (at least one per chunk); a shorter one, every segment.
+SEGMENT_EVERY = 3
+SAMPLED_FROM = 15
+# ... and every this-many-th frame of those at least: libvmaf on every frame of the four
+# default rungs would cost about 1.5 times their veryfast encode (1080p), so the report
+# stays under 15 % of a chunk's CPU (bench/per_title.py: +13 % at 11, +7 % at 37).
+SAMPLED_STRIDE = 11
+# The most bytes of source frames a chunk's report keeps on disk (its function's /tmp is
+# 2 GiB; a chunk's segments take tens of MB), counted at 3 bytes a pixel (10-bit 4:2:0,
+# 8-bit 4:4:4).
+REFERENCE_BUDGET = 2**30
+# What the encode writes beside the segments for the report: the kept source frames
+# (raw, in NUT), the time of every source frame in the sampled segments, and the key
+# flag of every packet of one rung, which says where each segment starts.
+REFERENCE = "reference.nut"
+CHUNK_FRAMES = "chunk-frames.txt"
+REFERENCE_FRAMES = "reference-frames.txt"
+SEGMENT_PACKETS = "segment-packets.txt"
+# Timestamps read as seconds in floating point carry rounding; a frame this close to a
+# window's bound is at it.
+_ROUNDING = 1e-6
+_PTS = re.compile(r"\bpts:(-?\d+)")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What a chunk's quality report scores: every ``stride``-th frame of the segments
+    ``sampled_segments(count, segment_every)`` picks from its ``count``."""
+
+    stride: int
+    segment_every: int = 1
+
+
+def report_sampling(frames: int, chunk_segments: Sequence[int], frame_pixels: int) -> Sampling:
+    """The sampling for a job of ``frames`` frames in chunks of ``chunk_segments``
+    segments each, whose source frames have ``frame_pixels`` pixels: the stride
+    ``report_stride`` gives the whole job (an hour's: 37), at least ``SAMPLED_STRIDE``
+    where segments are sampled, and raised where a chunk would keep more than
+    ``REFERENCE_BUDGET`` of source frames."""
+    segments = sum(chunk_segments)
+    every = SEGMENT_EVERY if segments >= SAMPLED_FROM else 1
+    picked = [len(sampled_segments(count, every)) for count in chunk_segments]
+    per_segment = frames / max(1, segments)
+    stride = report_stride(frames)
+    if every > 1:
+        stride = max(stride, SAMPLED_STRIDE)
+    # A chunk keeps every stride-th frame of its windows, the one before each, and the first.
+    kept = REFERENCE_BUDGET / (3 * max(1, frame_pixels)) - 1
+    window = max(picked, default=0) * per_segment
+    if window > kept:
+        stride = max(stride, 2, math.ceil(2 * window / max(1.0, kept)))
+    return Sampling(stride, every)
+
+
+def sampled_segments(count: int, every: int) -> list[int]:
+    """Which of a chunk's ``count`` segments a report scores: the middle one of every
+    ``every`` (not a chunk's last of several, which may hold less than a segment), or,
+    where that picks none, the first."""
+    if every <= 1:
+        return list(range(count))
+    picked = [i for i in range(count) if i % every == every // 2 and (i < count - 1 or count == 1)]
+    return picked or [0]
+
+
+Window = tuple[float | None, float | None]
+
+
+def sampled_windows(segment_starts: Sequence[float], every: int) -> list[Window]:
+    """The source times ``[start, end)`` of the segments a report scores; None where the
+    chunk's own bound (its ``trim``) is the window's."""
+    last = len(segment_starts) - 1
+    return [
+        (segment_starts[i] if i > 0 else None, segment_starts[i + 1] if i < last else None)
+        for i in sampled_segments(len(segment_starts), every)
+    ]
+
+
+def _in_window(start: float | None, end: float | None) -> str:
+    terms = [rf"gte(t\,{start - _ROUNDING:.6f})"] if start is not None else []
+    terms += [rf"lt(t\,{end - _ROUNDING:.6f})"] if end is not None else []
+    return "*".join(terms) or "1"
+
+
+def reference_args(
+    bounds: dict[str, str], windows: Sequence[Window], stride: int, workdir: Path
+) -> list[str]:
+    """Arguments to append to an encode's command line (after its outputs) that keep the
+    source frames a report scores: input 0's video cut by ``trim`` ``bounds``, the
+    frames in ``windows``, every ``stride``-th of them and the one before it, in
+    ``workdir/REFERENCE``. The timestamp of every frame of the chunk goes to
+    ``workdir/CHUNK_FRAMES``, and of every frame in the windows to
+    ``workdir/REFERENCE_FRAMES``: which segments they were is found from those."""
+    logs = [workdir / CHUNK_FRAMES, workdir / REFERENCE_FRAMES]
+    for log in logs:
+        if not _SAFE_PATH.fullmatch(str(log)):
+            raise ValueError(f"unsafe path for a filter argument: {log}")
+    trim = ":".join(f"{key}={value}" for key, value in bounds.items())
+    keep = "+".join(f"({_in_window(start, end)})" for start, end in windows)
+    printed = "metadata=mode=add:key=frame:value=1,metadata=mode=print:file={}"
+    graph = (
+        f"[0:v]trim={trim},{printed.format(logs[0])},select='{keep}',"
+        f"{printed.format(logs[1])},{_pairs(stride)}null[kept]"
+    )
+    return [
+        "-filter_complex", graph, "-map", "[kept]", "-fps_mode", "passthrough",
+        "-c:v", "rawvideo", "-f", "nut", str(workdir / REFERENCE),
+    ]  # fmt: skip
+
+
+def segment_packets_options(workdir: Path) -> dict[str, str]:
+    """Output options for one rung's encode that write each packet's key flag, in order,
+    to ``workdir/SEGMENT_PACKETS``: every segment starts with the only keyframe in it."""
+    return {"stats_mux_pre": str(workdir / SEGMENT_PACKETS), "stats_mux_pre_fmt": "{key}"}
+
+
+def sampled_scoring_command(
+    binary: str,
+    renditions: Sequence[Rendition],
+    segments: Mapping[str, Sequence[Path]],
+    stride: int,
+    workdir: Path,
+) -> tuple[list[str], int]:
+    """An ffmpeg command that decodes the segments of each rendition whose frames the
+    encode kept (``reference_args``; ``segments[rung]`` are all of the rung's) and scores
+    them against those source frames; and how many frames it scores per rung.
+
+    Which segments those are is found by frame number: the kept frames' place among the
+    chunk's frames against each segment's packets. The kept frames in a segment must be
+    all of its frames, first to last, or every frame would be paired with the wrong
+    one; a window with no frame in it (a hole in a variable-rate source) is none.
+    """
+    counts = _split_at_keys((workdir / SEGMENT_PACKETS).read_text().split())
+    chunk = _frame_pts(workdir / CHUNK_FRAMES)
+    place = {pts: n for n, pts in enumerate(chunk)}
+    kept = [place[pts] for pts in _frame_pts(workdir / REFERENCE_FRAMES)]
+    if sum(counts) != len(chunk) or len(counts) != len(next(iter(segments.values()))):
+        raise TranscodeError(
+            f"quality report: {len(chunk)} frames in {len(counts)} segments' {sum(counts)} packets"
+        )
+    firsts = list(itertools.accumulate(counts, initial=0))
+    held: dict[int, list[int]] = {}
+    for n in kept:
+        held.setdefault(bisect.bisect_right(firsts, n) - 1, []).append(n)
+    picked = sorted(held)
+    for index in picked:
+        frames = held[index]
+        if frames != list(range(firsts[index], firsts[index + 1])):
+            raise TranscodeError(
+                f"quality report: source frames {frames[0]}-{frames[-1]} kept, not segment "
+                f"{index}'s ({firsts[index]}-{firsts[index + 1] - 1})"
+            )
+    command = [binary, "-nostdin", "-hide_banner", "-loglevel", "error"]
+    command += ["-f", "nut", "-i", str(workdir / REFERENCE)]
+    for rung in renditions:
+        listing = workdir / f"{rung.name}.sampled.txt"
+        listing.write_text("".join(f"file '{segments[rung.name][i]}'\n" for i in picked))
+        command += ["-threads", "1", "-f", "concat", "-safe", "0", "-i", str(listing)]
+    for i, rung in enumerate(renditions):
+        graph = _scoring_graph(f"[{i + 1}:v]", "[0:v]", i, rung, stride, workdir, None)
+        command += ["-filter_complex", graph, "-map", f"[scored{i}]", "-f", "null", "-"]
+    return command, scored_count(len(kept), stride)
+
+
+def score_sampled(
+    binary: str,
+    renditions: Sequence[Rendition],
+    segments: Mapping[str, Sequence[Segment]],
+    stride: int,
+    workdir: Path,
+    timeout: float,
+) -> dict[str, Scores]:
+    """Score the segments a chunk's report sampled (its encode, in ``workdir``, kept the
+    source frames: ``reference_args``); each rung's scores, empty where the windows held
+    no frame."""
+    paths = {rung: [s.path for s in listed] for rung, listed in segments.items()}
+    command, scored = sampled_scoring_command(binary, renditions, paths, stride, workdir)
+    if not scored:
+        return {rung.name: Scores([], []) for rung in renditions}
+    runner.run_ffmpeg(command, timeout)
+    scores = read_scores(workdir, renditions)
+    for rung, got in scores.items():
+        if len(got.vmaf) != scored:
+            raise TranscodeError(
+                f"quality report: {len(got.vmaf)} frames of {rung} scored, {scored} sampled"
+            )
+    return scores
+
+
+def _frame_pts(path: Path) -> list[int]:
+    """The timestamps ``metadata=mode=print`` wrote, in order."""
+    return [int(pts) for pts in _PTS.findall(path.read_text())]
+
+
+def _split_at_keys(flags: Sequence[str]) -> list[int]:
+    """Packets per segment, from each packet's key flag (``K`` or ``N``), in order."""
+    counts: list[int] = []
+    for flag in flags:
+        if flag.startswith("K") or not counts:
+            counts.append(0)
+        counts[-1] += 1
+    return counts
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
     renditions = plan.renditions
     began = time.monotonic()
     attempts: list[Path] = []
+    windows = quality.sampled_windows(chunk.segment_starts, plan.quality_segment_every)
+    report = (windows, plan.quality_stride) if plan.quality_stride else None
     with scratch_dir() as workdir:
         with source_input(work.source, work.clients) as (url, headers):
 
@@ -51,7 +53,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                         preset=plan.preset,
                         packaging=plan.packaging,
                         headers=headers,
-                        score_every=plan.quality_stride,
+                        report=report,
                     )
                 ]
 
@@ -67,10 +69,15 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
         encoded = time.monotonic()
         scores = {}
         if plan.quality_stride:
-            scores = {
-                rung: s.to_dict()
-                for rung, s in quality.read_scores(attempts[-1], renditions).items()
-            }
+            scored = quality.score_sampled(
+                runner.ffmpeg_binary(),
+                renditions,
+                rungs,
+                plan.quality_stride,
+                attempts[-1],
+                runner.time_limit(remaining(), chunk.duration * len(renditions)),
+            )
+            scores = {rung: s.to_dict() for rung, s in scored.items()}
         inits: dict[str, dict[str, Any]] = {}
         if plan.cmaf:
             rungs, inits = split_cmaf(rungs)

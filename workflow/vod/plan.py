@@ -56,8 +56,13 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
         # Made before any segment exists, once: a retried Plan finds the same key.
         key = KeyStore.of(settings, clients).make_once(paths.job_id)
         encryption = {"method": probed.encryption, "key_id": key.key_id}
-    frames = round(facts.duration * facts.frame_rate)
-    stride = quality.report_stride(frames) if settings.quality_report == "sampled" else 0
+    sampling = quality.Sampling(stride=0)
+    if settings.quality_report == "sampled":
+        sampling = quality.report_sampling(
+            round(facts.duration * facts.frame_rate),
+            [len(chunk.segment_starts) for chunk in chunks],
+            facts.coded_width * facts.coded_height,
+        )
     pieces = _audio_pieces(facts, settings)
     items = [WorkItem(AUDIO, piece=piece) for piece in pieces]
     if settings.thumbnail_seconds > 0:
@@ -80,7 +85,8 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
         extras=[i.name for i in items if i.kind in WorkItem.EXTRA_KINDS],
         timings={"probe": probed.elapsed, "plan": round(time.monotonic() - began, 3)},
         ladder=ladder,
-        quality_stride=stride,
+        quality_stride=sampling.stride,
+        quality_segment_every=sampling.segment_every,
         encryption=encryption,
     )
     output.put_json(paths.plan_key, plan.to_dict())

@@ -3,6 +3,7 @@ last, so that a master playlist always means a whole asset."""
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -25,6 +26,8 @@ from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths, read_job_record
 from workflow.vod.records import ImagesResult, Plan, SegmentsResult, SubtitlesResult
+
+log = logging.getLogger("vidflow.publish")
 
 Playlists = dict[str, list[hls.SegmentEntry]]
 
@@ -147,7 +150,8 @@ def _protected(playlists: Playlists, key_uri: str | None) -> Playlists:
 
 def _quality_report(plan: Plan, encoded: dict[str, SegmentsResult]) -> dict[str, Any] | None:
     """Per rung: VMAF mean, 5th percentile and minimum and PSNR over every chunk's scored
-    frames, and each chunk's mean (from its start, in seconds)."""
+    frames, and each chunk's mean (from its start, in seconds) where it had frames to
+    score; None if no chunk had (a variable-rate source with holes where it sampled)."""
     if not plan.quality_stride:
         return None
     rungs = {}
@@ -156,6 +160,10 @@ def _quality_report(plan: Plan, encoded: dict[str, SegmentsResult]) -> dict[str,
             (chunk, quality.Scores.from_dict(encoded[chunk.item].quality[rung.name]))
             for chunk in plan.chunks
         ]
+        parts = [(chunk, scores) for chunk, scores in parts if scores.vmaf]
+        if not parts:
+            log.warning("no frame of %s was scored: the manifest has no quality report", rung.name)
+            return None
         rungs[rung.name] = quality.summary([scores for _, scores in parts]) | {
             "chunks": [
                 {
@@ -165,7 +173,12 @@ def _quality_report(plan: Plan, encoded: dict[str, SegmentsResult]) -> dict[str,
                 for chunk, s in parts
             ]
         }
-    return {"model": quality.MODEL, "stride": plan.quality_stride, "rungs": rungs}
+    return {
+        "model": quality.MODEL,
+        "stride": plan.quality_stride,
+        "segment_every": plan.quality_segment_every,
+        "rungs": rungs,
+    }
 
 
 def _count_published(manifest: dict[str, Any], retried: int, clients: Clients) -> None:

@@ -173,8 +173,11 @@ class Plan:
     # How the ladder was chosen: ``mode``; per-title, the fixed ladder it started from and
     # each rung's decision (``vod.plan.choose_ladder``).
     ladder: dict[str, Any] = field(default_factory=lambda: {"mode": "fixed"})
-    # Every this-many-th frame is scored for the quality report; 0: no report.
+    # Every this-many-th frame is scored for the quality report; 0: no report. Of each
+    # chunk's segments, those ``quality.sampled_segments(count, quality_segment_every)``
+    # picks are scored.
     quality_stride: int = 0
+    quality_segment_every: int = 1
     # Protected output: ``method`` ("aes-128" or "cbcs") and the content key's ``key_id`` (never the
     # key: items unwrap it from the key store); None for clear output.
     encryption: dict[str, str] | None = None
@@ -203,6 +206,7 @@ class Plan:
             "timings": self.timings,
             "ladder": self.ladder,
             "quality_stride": self.quality_stride,
+            "quality_segment_every": self.quality_segment_every,
             "encryption": self.encryption,
         }
 
@@ -222,6 +226,7 @@ class Plan:
             timings=dict(data["timings"]),
             ladder=dict(data.get("ladder") or {"mode": "fixed"}),
             quality_stride=int(data.get("quality_stride", 0)),
+            quality_segment_every=int(data.get("quality_segment_every", 1)),
             encryption=data.get("encryption"),
         )
 

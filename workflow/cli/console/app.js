@@ -265,7 +265,8 @@ function qualityPanel(m) {
        <th>published as</th><th>predicted VMAF</th><th>why</th></tr></thead><tbody>${decisions}</tbody></table>
        <p class="muted">analysis: ${m.ladder.spans.length} spans, ${m.ladder.analysis_share} of the chunks' encoding time</p>`
     : "";
-  return `<div class="panel" id="quality"><h2>Quality (${esc(m.quality.model)}, every ${m.quality.stride}. frame)</h2>
+  return `<div class="panel" id="quality"><h2>Quality (${esc(m.quality.model)}, every ${m.quality.stride}. frame${
+    m.quality.segment_every > 1 ? ` of one segment in ${m.quality.segment_every}` : ""})</h2>
     <svg id="quality-chart" width="${W}" height="${H}">
       <line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#d0d7de"/>
       <text x="4" y="${y(100) + 4}" class="muted">100</text><text x="4" y="${y(low) + 4}" class="muted">${low}</text>
