@@ -239,3 +239,11 @@ def test_audio_in_pieces_publishes_one_continuous_audio_playlist(clip: Any, tmp_
     asset = read_asset(run.out)
     assert asset.audio is not None and asset.audio.duplicates == 0
     assert asset.audio.largest_gap <= 1024 / 48000 + 1e-3
+    # AND its 15 segments were enough to sample the quality report by segment: one of
+    # each chunk's (second of four), every 11th frame or sparser, each chunk scored
+    report = manifest["quality"]
+    assert report["segment_every"] == 3 and report["stride"] >= 11
+    scores = report["rungs"]["144p"]
+    assert len(scores["chunks"]) == manifest["chunks"] >= 4
+    assert manifest["chunks"] <= scores["frames"] <= 30 * 30 / 3 / 11 + manifest["chunks"]
+    assert 0 < scores["vmaf_min"] <= scores["vmaf_mean"] <= 100

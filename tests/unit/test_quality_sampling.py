@@ -118,6 +118,27 @@ def test_every_segment_kept_is_every_segment_scored(tmp_path: Path) -> None:
     assert listing == [f"file '{tmp_path}/{i}.ts'" for i in range(3)]
 
 
+def test_a_repeated_timestamp_is_matched_in_turn(tmp_path: Path) -> None:
+    # A broken source presents frames 5 and 6 at one time; segment 1 (4-8) was kept.
+    _chunk_files(tmp_path, "KNNNKNNNNKNN", range(4, 9))
+    printed = "frame:{n} pts:{pts}  pts_time:0\nframe=1\n"
+    stamps = [0, 1, 2, 3, 4, 5, 5, 7, 8, 9, 10, 11]
+    (tmp_path / quality.CHUNK_FRAMES).write_text(
+        "".join(printed.format(n=n, pts=pts) for n, pts in enumerate(stamps))
+    )
+    (tmp_path / quality.REFERENCE_FRAMES).write_text(
+        "".join(printed.format(n=i, pts=stamps[n]) for i, n in enumerate(range(4, 9)))
+    )
+    segments = {r.name: [tmp_path / f"{i}.ts" for i in range(3)] for r in LADDER}
+    _, scored = quality.sampled_scoring_command("ffmpeg", LADDER, segments, 1, tmp_path)
+    assert scored == 5
+    assert (tmp_path / f"{LADDER[0].name}.sampled.txt").read_text() == f"file '{tmp_path}/1.ts'\n"
+    # A kept time the chunk never had is refused by name.
+    (tmp_path / quality.REFERENCE_FRAMES).write_text(printed.format(n=0, pts=6))
+    with pytest.raises(TranscodeError, match="not the chunk's"):
+        quality.sampled_scoring_command("ffmpeg", LADDER, segments, 1, tmp_path)
+
+
 def test_packets_that_do_not_add_up_are_refused(tmp_path: Path) -> None:
     _chunk_files(tmp_path, "KNNNKNNNNKNN", range(4, 9))
     (tmp_path / quality.SEGMENT_PACKETS).write_text("K\nN\nK\n")

@@ -275,8 +275,7 @@ def sampled_scoring_command(
     """
     counts = _split_at_keys((workdir / SEGMENT_PACKETS).read_text().split())
     chunk = _frame_pts(workdir / CHUNK_FRAMES)
-    place = {pts: n for n, pts in enumerate(chunk)}
-    kept = [place[pts] for pts in _frame_pts(workdir / REFERENCE_FRAMES)]
+    kept = _places(_frame_pts(workdir / REFERENCE_FRAMES), chunk)
     if sum(counts) != len(chunk) or len(counts) != len(next(iter(segments.values()))):
         raise TranscodeError(
             f"quality report: {len(chunk)} frames in {len(counts)} segments' {sum(counts)} packets"
@@ -333,6 +332,20 @@ def score_sampled(
 def _frame_pts(path: Path) -> list[int]:
     """The timestamps ``metadata=mode=print`` wrote, in order."""
     return [int(pts) for pts in _PTS.findall(path.read_text())]
+
+
+def _places(kept: Sequence[int], chunk: Sequence[int]) -> list[int]:
+    """Each kept frame's number among the chunk's, both lists of timestamps in the same
+    order (a broken source may repeat a timestamp: each is matched in turn)."""
+    places, n = [], 0
+    for pts in kept:
+        while n < len(chunk) and chunk[n] != pts:
+            n += 1
+        if n == len(chunk):
+            raise TranscodeError(f"quality report: a kept frame at {pts} is not the chunk's")
+        places.append(n)
+        n += 1
+    return places
 
 
 def _split_at_keys(flags: Sequence[str]) -> list[int]:
