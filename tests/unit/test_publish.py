@@ -18,7 +18,7 @@ from workflow.media.audio_pieces import SAMPLE_RATE, plan_audio_pieces
 from workflow.names import AUDIO, segment_number, segment_pattern
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths
-from workflow.vod.publish import _playlists, _results
+from workflow.vod.publish import _playlists, _quality_report, _results
 from workflow.vod.records import Plan, SegmentsResult
 
 SEGMENT = segment_pattern(".ts")
@@ -144,3 +144,26 @@ def test_audio_pieces_join_only_where_they_abut(
         # THEN a gap, an overlap or a short piece fails the job by name: nothing published
         with pytest.raises(TranscodeError, match=problem):
             _playlists(plan, encoded)
+
+
+def _scored(plan: Plan, vmaf: list[list[float]]) -> dict[str, SegmentsResult]:
+    return {
+        chunk.item: SegmentsResult(
+            chunk.item, {}, {}, 1.0, "now", quality={"360p": {"vmaf": v, "psnr": [40.0] * len(v)}}
+        )
+        for chunk, v in zip(plan.chunks, vmaf, strict=True)
+    }
+
+
+def test_a_chunk_with_nothing_scored_is_left_out_of_the_report() -> None:
+    # GIVEN a report sampled by segment, whose second chunk's segment held no frame
+    plan = records.plan(quality_stride=11, quality_segment_every=3)
+    report = _quality_report(plan, _scored(plan, [[90.0, 80.0], []]))
+    # THEN the rung's summary is the first chunk's, and only it is listed
+    assert report is not None and report["segment_every"] == 3 and report["stride"] == 11
+    rung = report["rungs"]["360p"]
+    assert rung["frames"] == 2 and rung["vmaf_mean"] == 85.0
+    assert rung["chunks"] == [{"start": 0.0, "vmaf_mean": 85.0}]
+    # AND where no chunk had a frame to score there is no report, rather than a made-up one
+    assert _quality_report(plan, _scored(plan, [[], []])) is None
+    assert _quality_report(records.plan(), _scored(plan, [[90.0], [80.0]])) is None
