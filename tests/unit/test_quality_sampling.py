@@ -156,3 +156,11 @@ def test_the_reference_output_keeps_only_the_windows(tmp_path: Path) -> None:
     assert args[args.index("-fps_mode") + 1] == "passthrough"
     with pytest.raises(ValueError, match="unsafe"):
         quality.reference_args({}, [(None, None)], 1, Path("/tmp/a b"))
+
+
+def test_keyframes_the_muxer_did_not_cut_at_leave_the_chunk_unscored(tmp_path: Path) -> None:
+    # Two keyframes, but the muxer wrote one segment (a source starting after the chunk's
+    # first segment time): the frames' segments are not known, so nothing is scored.
+    _chunk_files(tmp_path, "KNNNKNNN", range(8))
+    segments = {r.name: [tmp_path / "0.ts"] for r in LADDER}
+    assert quality.sampled_scoring_command("ffmpeg", LADDER, segments, 1, tmp_path) == ([], 0)

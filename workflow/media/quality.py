@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -165,6 +166,8 @@ SEGMENT_PACKETS = "segment-packets.txt"
 _ROUNDING = 1e-6
 _PTS = re.compile(r"\bpts:(-?\d+)")
 
+log = logging.getLogger("vidflow.quality")
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -276,10 +279,17 @@ def sampled_scoring_command(
     counts = _split_at_keys((workdir / SEGMENT_PACKETS).read_text().split())
     chunk = _frame_pts(workdir / CHUNK_FRAMES)
     kept = _places(_frame_pts(workdir / REFERENCE_FRAMES), chunk)
-    if sum(counts) != len(chunk) or len(counts) != len(next(iter(segments.values()))):
+    if sum(counts) != len(chunk):
         raise TranscodeError(
             f"quality report: {len(chunk)} frames in {len(counts)} segments' {sum(counts)} packets"
         )
+    listed = len(next(iter(segments.values())))
+    if len(counts) != listed:
+        # A keyframe the muxer did not cut at (a source starting after the chunk's first
+        # segment time): which frames are in which segment is then not known here, so
+        # the chunk is left out of the report rather than scored against the wrong frames.
+        log.warning("quality report: %d keyframes, %d segments: not scored", len(counts), listed)
+        return [], 0
     firsts = list(itertools.accumulate(counts, initial=0))
     held: dict[int, list[int]] = {}
     for n in kept:
