@@ -118,9 +118,7 @@ def _scoring_graph(
     """Rung ``i``'s scoring graph: ``distorted`` (a link label), every ``stride``-th pair
     of its frames, against ``reference`` (a link label and the filters that leave only
     the same pairs of source frames), into ``[scored<i>]``."""
-    log = scores_path(workdir, rung.name)
-    if not _SAFE_PATH.fullmatch(str(log)):
-        raise ValueError(f"unsafe path for a filter argument: {log}")
+    log = _filter_path(scores_path(workdir, rung.name))
     width, height = display or (rung.width, rung.height)
     upscale = f"scale={width}:{height}:flags=bicubic," if display else ""
     return (
@@ -130,6 +128,13 @@ def _scoring_graph(
         f"[distorted{i}][reference{i}]libvmaf=n_threads=1:log_fmt=json:"
         f"log_path={log}:n_subsample={2 if stride > 1 else 1}:feature=name=psnr[scored{i}]"
     )
+
+
+def _filter_path(path: Path) -> Path:
+    """``path``, refused unless it can go into a filter argument unquoted."""
+    if not _SAFE_PATH.fullmatch(str(path)):
+        raise ValueError(f"unsafe path for a filter argument: {path}")
+    return path
 
 
 def scored_count(frames: int, stride: int) -> int:
@@ -155,8 +160,9 @@ SAMPLED_STRIDE = 11
 # 8-bit 4:4:4).
 REFERENCE_BUDGET = 2**30
 # What the encode writes beside the segments for the report: the kept source frames
-# (raw, in NUT), the time of every source frame in the sampled segments, and the key
-# flag of every packet of one rung, which says where each segment starts.
+# (raw, in NUT), the timestamp of every frame of the chunk and of every frame in the
+# sampled segments, and the key flag of every packet of one rung, which says where each
+# segment starts.
 REFERENCE = "reference.nut"
 CHUNK_FRAMES = "chunk-frames.txt"
 REFERENCE_FRAMES = "reference-frames.txt"
@@ -237,10 +243,7 @@ def reference_args(
     ``workdir/REFERENCE``. The timestamp of every frame of the chunk goes to
     ``workdir/CHUNK_FRAMES``, and of every frame in the windows to
     ``workdir/REFERENCE_FRAMES``: which segments they were is found from those."""
-    logs = [workdir / CHUNK_FRAMES, workdir / REFERENCE_FRAMES]
-    for log in logs:
-        if not _SAFE_PATH.fullmatch(str(log)):
-            raise ValueError(f"unsafe path for a filter argument: {log}")
+    logs = [_filter_path(workdir / CHUNK_FRAMES), _filter_path(workdir / REFERENCE_FRAMES)]
     trim = ":".join(f"{key}={value}" for key, value in bounds.items())
     keep = "+".join(f"({_in_window(start, end)})" for start, end in windows)
     printed = "metadata=mode=add:key=frame:value=1,metadata=mode=print:file={}"
