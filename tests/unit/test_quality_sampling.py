@@ -25,6 +25,21 @@ def test_a_chunk_samples_the_middle_of_every_three_segments(count: int, picked: 
     assert quality.sampled_segments(count, 1) == list(range(count))
 
 
+def test_a_job_s_chunks_sample_every_place_in_a_chunk_alike() -> None:
+    # x264 starts each chunk cold, so its first segment scores lower than the rest: a
+    # report that never sampled first segments would read high.
+    chunks = [quality.sampled_segments(3, 3, turn, final=False) for turn in range(6)]
+    assert chunks == [[1], [2], [0], [1], [2], [0]]
+    places = [i for turn in range(30) for i in quality.sampled_segments(6, 3, turn, False)]
+    assert sorted(places.count(i) for i in range(6)) == [10] * 6
+    # The final chunk never scores its last segment of several, which may be short.
+    assert quality.sampled_segments(3, 3, 1, final=True) == [1]
+    assert quality.sampled_segments(2, 3, 2, final=True) == [0]
+    assert quality.sampled_segments(2, 3, 2, final=False) == [0]
+    assert quality.sampled_segments(2, 3, 1, final=False) == [1]
+    assert quality.sampled_windows([12.0, 16.0, 20.0], 3, 2, final=False) == [(None, 16.0)]
+
+
 def test_windows_leave_the_chunk_s_own_bounds_to_its_trim() -> None:
     starts = [12.0, 16.0, 20.0, 24.0]
     assert quality.sampled_windows(starts, 3) == [(16.0, 20.0)]

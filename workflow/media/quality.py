@@ -147,8 +147,8 @@ def scored_count(frames: int, stride: int) -> int:
 
 # --- A chunk's quality report: a few whole segments, scored after the encode ----------
 
-# A job of at least SAMPLED_FROM segments has the middle segment of every SEGMENT_EVERY
-# of each chunk scored (at least one per chunk); a shorter one, every segment.
+# A job of at least SAMPLED_FROM segments has one segment of every SEGMENT_EVERY of each
+# chunk scored (at least one per chunk); a shorter one, every segment.
 SEGMENT_EVERY = 3
 SAMPLED_FROM = 15
 # ... and every this-many-th frame of those at least: libvmaf on every frame of the four
@@ -192,7 +192,7 @@ def report_sampling(frames: int, chunk_segments: Sequence[int], frame_pixels: in
     ``REFERENCE_BUDGET`` of source frames."""
     segments = sum(chunk_segments)
     every = SEGMENT_EVERY if segments >= SAMPLED_FROM else 1
-    picked = [len(sampled_segments(count, every)) for count in chunk_segments]
+    picked = [-(-count // every) for count in chunk_segments]  # the most any turn picks
     per_segment = frames / max(1, segments)
     stride = report_stride(frames)
     if every > 1:
@@ -205,26 +205,32 @@ def report_sampling(frames: int, chunk_segments: Sequence[int], frame_pixels: in
     return Sampling(stride, every)
 
 
-def sampled_segments(count: int, every: int) -> list[int]:
-    """Which of a chunk's ``count`` segments a report scores: the middle one of every
-    ``every`` (not a chunk's last of several, which may hold less than a segment), or,
-    where that picks none, the first."""
+def sampled_segments(count: int, every: int, turn: int = 0, final: bool = True) -> list[int]:
+    """Which of a chunk's ``count`` segments a report scores: one of every ``every``, at
+    a place in the chunk that moves with its ``turn`` (its index in the job), so that a
+    job's chunks sample their first segments (encoded from a cold start, which scores
+    lower) as often as any other; never the ``final`` chunk's last of several (the
+    source's end may leave it short), and never none."""
     if every <= 1:
         return list(range(count))
-    picked = [i for i in range(count) if i % every == every // 2 and (i < count - 1 or count == 1)]
-    return picked or [0]
+    usable = count - 1 if final and count > 1 else count
+    offset = (every // 2 + turn) % every
+    return list(range(offset, usable, every)) or [min(offset, usable - 1)]
 
 
 Window = tuple[float | None, float | None]
 
 
-def sampled_windows(segment_starts: Sequence[float], every: int) -> list[Window]:
-    """The source times ``[start, end)`` of the segments a report scores; None where the
-    chunk's own bound (its ``trim``) is the window's."""
+def sampled_windows(
+    segment_starts: Sequence[float], every: int, turn: int = 0, final: bool = True
+) -> list[Window]:
+    """The source times ``[start, end)`` of the segments a report scores
+    (``sampled_segments``); None where the chunk's own bound (its ``trim``) is the
+    window's."""
     last = len(segment_starts) - 1
     return [
         (segment_starts[i] if i > 0 else None, segment_starts[i + 1] if i < last else None)
-        for i in sampled_segments(len(segment_starts), every)
+        for i in sampled_segments(len(segment_starts), every, turn, final)
     ]
 
 

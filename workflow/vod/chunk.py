@@ -32,7 +32,10 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
     renditions = plan.renditions
     began = time.monotonic()
     attempts: list[Path] = []
-    windows = quality.sampled_windows(chunk.segment_starts, plan.quality_segment_every)
+    final = chunk.index == len(plan.chunks) - 1
+    windows = quality.sampled_windows(
+        chunk.segment_starts, plan.quality_segment_every, chunk.index, final
+    )
     report = (windows, plan.quality_stride) if plan.quality_stride else None
     with scratch_dir() as workdir:
         with source_input(work.source, work.clients) as (url, headers):
@@ -48,7 +51,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                         renditions,
                         directory,
                         margin=margin,
-                        final=chunk.index == len(plan.chunks) - 1,
+                        final=final,
                         binary=runner.ffmpeg_binary(),
                         preset=plan.preset,
                         packaging=plan.packaging,

@@ -174,8 +174,8 @@ class Plan:
     # each rung's decision (``vod.plan.choose_ladder``).
     ladder: dict[str, Any] = field(default_factory=lambda: {"mode": "fixed"})
     # Every this-many-th frame is scored for the quality report; 0: no report. Of each
-    # chunk's segments, those ``quality.sampled_segments(count, quality_segment_every)``
-    # picks are scored.
+    # chunk's segments, those ``quality.sampled_segments`` picks with
+    # ``quality_segment_every`` are scored.
     quality_stride: int = 0
     quality_segment_every: int = 1
     # Protected output: ``method`` ("aes-128" or "cbcs") and the content key's ``key_id`` (never the
