@@ -149,7 +149,12 @@ def test_a_chunk_report_scores_only_its_sampled_segments(
         for r in ladder
     }
     assert len(segments["240p"]) == len(starts)
-    scores = quality.score_sampled(ffmpeg_binary(), ladder, segments, stride, work, 300)
+    seen: list[float] = []
+    scores = quality.score_sampled(
+        ffmpeg_binary(), ladder, segments, stride, work, 300, on_progress=seen.append
+    )
+    # The scoring said how far it was, ending at all of it.
+    assert seen and seen == sorted(seen) and seen[-1] == pytest.approx(1.0, abs=0.02)
     picked = quality.sampled_segments(len(starts), quality.SEGMENT_EVERY)
     assert picked == ([1, 4] if len(starts) == 7 else [1])
     # Only the source frames of the sampled segments were kept, every stride-th pair.

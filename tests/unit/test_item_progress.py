@@ -51,6 +51,20 @@ def test_an_item_writes_its_fraction_when_a_report_is_due() -> None:
     ]
 
 
+def test_an_item_of_two_phases_reports_each_in_its_share() -> None:
+    # GIVEN a chunk whose encode is 80 % of its work and its report's scoring the rest
+    times = iter([0.0, 2.0, 5.0, 8.0, 11.0])
+    output, key = Output(), "jobs/j/progress/video-00001.json"
+    progress = ItemProgress(output, key, "video-00001", lambda: next(times))  # type: ignore[arg-type]
+    encode, scoring = progress.span(0.0, 0.8), progress.span(0.8, 1.0)
+    # WHEN the encode reports half and all done, then the scoring half done
+    encode(0.5)
+    encode(1.0)
+    scoring(0.5)
+    # THEN the item is 40 %, 80 %, then 90 % through, not done when its encode is
+    assert [value["fraction"] for _, value in output.written] == [0.4, 0.8, 0.9]
+
+
 def test_a_span_is_as_far_as_the_mean_of_its_encodes() -> None:
     # GIVEN a 4 s span encoded by two ffmpeg at once
     seen: list[float] = []

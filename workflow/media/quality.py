@@ -24,7 +24,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,10 @@ REFERENCE = "reference.nut"
 CHUNK_FRAMES = "chunk-frames.txt"
 REFERENCE_FRAMES = "reference-frames.txt"
 SEGMENT_PACKETS = "segment-packets.txt"
+# What scoring a frame of a rung costs against encoding it (bench/per_title.py, 1080p
+# chunks of the default ladder, veryfast): decoding it again, and libvmaf on it.
+DECODE_COST = 0.14
+SCORE_COST = 1.5
 # Timestamps read as seconds in floating point carry rounding; a frame this close to a
 # window's bound is at it.
 _ROUNDING = 1e-6
@@ -216,6 +220,13 @@ def sampled_segments(count: int, every: int, turn: int = 0, final: bool = True) 
     usable = count - 1 if final and count > 1 else count
     offset = (every // 2 + turn) % every
     return list(range(offset, usable, every)) or [min(offset, usable - 1)]
+
+
+def encode_share(sampled: float, stride: int) -> float:
+    """About what share of a chunk's work its encode is, where its report scores every
+    ``stride``-th frame of a ``sampled`` share of its segments; the rest is the scoring.
+    What the chunk's progress shows each as."""
+    return 1 / (1 + sampled * (DECODE_COST + SCORE_COST / max(1, stride)))
 
 
 Window = tuple[float | None, float | None]
@@ -330,15 +341,25 @@ def score_sampled(
     stride: int,
     workdir: Path,
     timeout: float,
+    on_progress: Callable[[float], None] | None = None,
 ) -> dict[str, Scores]:
     """Score the segments a chunk's report sampled (its encode, in ``workdir``, kept the
     source frames: ``reference_args``); each rung's scores, empty where the windows held
-    no frame."""
+    no frame. ``on_progress`` is called with the fraction scored as it goes."""
     paths = {rung: [s.path for s in listed] for rung, listed in segments.items()}
     command, scored = sampled_scoring_command(binary, renditions, paths, stride, workdir)
     if not scored:
         return {rung.name: Scores([], []) for rung in renditions}
-    runner.run_ffmpeg(command, timeout)
+    # Each rung passes on its scored frames with the frame before each (all but maybe the
+    # first), renumbered from 0 on a 1 s time base (``_IN_ORDER``): ffmpeg's seconds of
+    # output are the frames sent less one.
+    sent = scored if stride <= 1 else 2 * scored - 1
+
+    def report(seconds: float) -> None:
+        if on_progress is not None:
+            on_progress(min(1.0, (seconds + 1) / sent))
+
+    runner.run_ffmpeg(command, timeout, report if on_progress else None)
     scores = read_scores(workdir, renditions)
     for rung, got in scores.items():
         if len(got.vmaf) != scored:

@@ -37,6 +37,12 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
         chunk.segment_starts, plan.quality_segment_every, chunk.index, final
     )
     report = (windows, plan.quality_stride) if plan.quality_stride else None
+    progress = work.progress()
+    # The encode is this share of the chunk's progress; scoring its report, the rest.
+    share = 1.0
+    if report:
+        sampled = len(windows) / len(chunk.segment_starts)
+        share = quality.encode_share(sampled, plan.quality_stride)
     with scratch_dir() as workdir:
         with source_input(work.source, work.clients) as (url, headers):
 
@@ -67,7 +73,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                 chunk,
                 plan.facts.container_start,
                 timeout=lambda: runner.time_limit(remaining(), chunk.duration * len(renditions)),
-                on_progress=work.progress(),
+                on_progress=progress.span(0.0, share),
             )
         encoded = time.monotonic()
         scores = {}
@@ -79,6 +85,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                 plan.quality_stride,
                 attempts[-1],
                 runner.time_limit(remaining(), chunk.duration * len(renditions)),
+                on_progress=progress.span(share, 1.0),
             )
             scores = {rung: s.to_dict() for rung, s in scored.items()}
         inits: dict[str, dict[str, Any]] = {}

@@ -8,6 +8,7 @@ result comes first), then at most one every few seconds, none once the encode is
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from workflow.runtime import Clock
@@ -60,3 +61,12 @@ class ItemProgress:
             self.last = now  # a failed write waits its turn too: no burst at a failing S3
         # Written outside the lock: a slow PUT holds up no other encode's report.
         self.output.put_json(self.key, progress_record(self.item, fraction))
+
+    def span(self, start: float, end: float) -> Callable[[float], None]:
+        """Called with the fraction done of one phase of the item, ``start`` to ``end`` of
+        its work (an encode, then the scoring of its quality report)."""
+
+        def report(fraction: float) -> None:
+            self(start + (end - start) * fraction)
+
+        return report
