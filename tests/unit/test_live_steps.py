@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from workflow.cli.venue import delivery_order
+from workflow.cli.live import stream_failures
+from workflow.cli.venue import Report, delivery_order
 from workflow.errors import StreamConfigError
 from workflow.live.config import StreamSettings, stream_config
 from workflow.live.paths import execution_name, parse_live_key
@@ -135,3 +136,20 @@ def test_asked_for_a_shuffle_and_duplicates_a_short_stream_always_gets_them(coun
         assert sorted(shuffled) == list(range(count)) and shuffled != sorted(shuffled), seed
         doubled = delivery_order(count, shuffle=False, duplicates=True, seed=seed)
         assert set(doubled) == set(range(count)) and len(doubled) > count, seed
+
+
+def test_a_simulated_stream_that_is_not_complete_always_says_why() -> None:
+    master = "s3://out/live/game/master.m3u8"
+    # A segment the stack gave up on is a gap in the playlists: the run failed, and says so.
+    gapped = Report(2.0, latencies={0: 1.0, 2: 1.5}, ended=True, gaps=[1])
+    assert stream_failures(gapped, master, 180) == [
+        "segments [1] were marked gaps: the stack stopped waiting for them (the stream's "
+        "gap_seconds) before they were transcoded"
+    ]
+    unclosed = Report(2.0, latencies={0: 1.0}, missing=[1], problem="the watcher failed")
+    assert stream_failures(unclosed, master, 60) == [
+        "the playlists closed without segments [1]: neither shown nor marked a gap",
+        "the watcher failed",
+        f"no recording {master} 60 s after the last upload",
+    ]
+    assert stream_failures(Report(2.0, latencies={0: 1.0}, ended=True), master, 60) == []

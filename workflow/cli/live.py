@@ -22,6 +22,7 @@ from workflow.cli.common import (
 
 if TYPE_CHECKING:
     from workflow.cli.common import Commands
+    from workflow.cli.venue import Report
 
 
 def add_live(commands: Commands) -> None:
@@ -94,27 +95,37 @@ def simulate_live(args: argparse.Namespace) -> int:
             on_segment=lambda sequence, latency: _print_latency(sequence, latency, args.segment),
         )
     p50, p95 = report.percentile(50), report.percentile(95)
-    recording = f"s3://{output}/live/{args.stream}/master.m3u8" if report.ended else "not closed"
+    master = f"s3://{output}/live/{args.stream}/master.m3u8"
     print(
         f"latency p50 {p50:.2f} s ({p50 / args.segment:.2f}x), p95 {p95:.2f} s "
-        f"({p95 / args.segment:.2f}x); gaps {report.gaps or 'none'}; recording {recording}"
+        f"({p95 / args.segment:.2f}x); gaps {report.gaps or 'none'}; "
+        f"recording {master if report.ended else 'not closed'}"
     )
-    if report.missing:
-        print(
-            f"error: the playlists closed without segments {report.missing}: "
-            "neither shown nor marked a gap",
-            file=sys.stderr,
-        )
-    if report.problem is not None:
-        print(f"error: {report.problem}", file=sys.stderr)
-    if not report.ended:
-        print(
-            f"error: no recording s3://{output}/live/{args.stream}/master.m3u8 "
-            f"{args.timeout:g} s after the last upload",
-            file=sys.stderr,
-        )
+    for line in stream_failures(report, master, args.timeout):
+        print(f"error: {line}", file=sys.stderr)
     complete = len(report.latencies) == len(segments) and report.ended
     return 0 if complete else EXIT_FAILED
+
+
+def stream_failures(report: Report, recording: str, timeout: float) -> list[str]:
+    """Why a simulated stream is not complete, one line per reason: a segment not in
+    every playlist, or no ``recording`` ``timeout`` seconds after the last upload."""
+    failures = []
+    if report.missing:
+        failures.append(
+            f"the playlists closed without segments {report.missing}: neither shown nor "
+            "marked a gap"
+        )
+    if report.gaps:
+        failures.append(
+            f"segments {report.gaps} were marked gaps: the stack stopped waiting for them "
+            "(the stream's gap_seconds) before they were transcoded"
+        )
+    if report.problem is not None:
+        failures.append(report.problem)
+    if not report.ended:
+        failures.append(f"no recording {recording} {timeout:g} s after the last upload")
+    return failures
 
 
 def _live_usage_error(args: argparse.Namespace) -> str | None:
