@@ -41,7 +41,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
     # The encode is this share of the chunk's progress; scoring its report, the rest.
     share = 1.0
     if report:
-        sampled = len(windows) / len(chunk.segment_starts)
+        sampled = len(windows) / max(1, len(chunk.segment_starts))
         share = quality.encode_share(sampled, plan.quality_stride)
     with scratch_dir() as workdir:
         with source_input(work.source, work.clients) as (url, headers):
