@@ -3,62 +3,74 @@
 from __future__ import annotations
 
 import json
-import resource
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+from tests.stack import vidflow_up
 from workflow.vod.jobs import job_id
 
 UPLOADS = 20
 
 
-def test_twenty_uploads_at_once_all_publish_once(engine: Any, clip: Any) -> None:
-    # GIVEN twenty short videos uploaded together (by eight concurrent clients)
-    s3, sfn = engine.client("s3"), engine.client("stepfunctions")
-    ep = engine.endpoints
-    sources = [clip("half_second"), clip("rotated_90")]
-    keys = [f"uploads/load/{n:02d}.mp4" for n in range(UPLOADS)]
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    began = time.monotonic()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(
-            pool.map(
-                lambda n: s3.upload_file(str(sources[n % 2]), ep.ingest_bucket, keys[n]),
-                range(UPLOADS),
+def test_twenty_uploads_at_once_all_publish_once(clip: Any) -> None:
+    # GIVEN a stack of its own, as `vidflow up` starts one (the session's has run the
+    # other suites' jobs), and twenty short videos uploaded together by eight clients
+    with vidflow_up() as stack:
+        s3, sfn, ready = stack.client("s3"), stack.client("stepfunctions"), stack.ready
+        sources = [clip("half_second"), clip("rotated_90")]
+        keys = [f"uploads/load/{n:02d}.mp4" for n in range(UPLOADS)]
+        began = time.monotonic()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(
+                pool.map(
+                    lambda n: s3.upload_file(str(sources[n % 2]), ready["ingest_bucket"], keys[n]),
+                    range(UPLOADS),
+                )
             )
-        )
-    jobs = {
-        job_id(ep.ingest_bucket, key, s3.head_object(Bucket=ep.ingest_bucket, Key=key)["ETag"])
-        for key in keys
-    }
-    # WHEN the stack works through them
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        listed = sfn.list_executions(stateMachineArn=ep.state_machine_arn)["executions"]
-        ours = [e for e in listed if e["name"] in jobs]
-        if len(ours) >= UPLOADS and all(e["status"] != "RUNNING" for e in ours):
-            break
-        time.sleep(0.5)
-    elapsed = time.monotonic() - began
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # THEN every upload has exactly one execution, which succeeded, and one master playlist
-    counts = Counter(e["name"] for e in ours)
-    assert set(counts) == jobs and set(counts.values()) == {1}
-    failed = [e["name"] for e in ours if e["status"] != "SUCCEEDED"]
-    failures = [
-        json.loads(
-            s3.get_object(Bucket=ep.output_bucket, Key=f"failures/{job}.json")["Body"].read()
-        )
-        for job in failed
-    ]
-    assert not failed, failures
-    for job in jobs:
-        s3.head_object(Bucket=ep.output_bucket, Key=f"outputs/{job}/master.m3u8")
-    # and memory stays bounded (the in-process stack holds every upload and output)
+        jobs = {
+            job_id(ready["ingest_bucket"], key,
+                   s3.head_object(Bucket=ready["ingest_bucket"], Key=key)["ETag"])
+            for key in keys
+        }  # fmt: skip
+        # WHEN the stack works through them
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            listed = sfn.list_executions(stateMachineArn=ready["state_machine_arn"])["executions"]
+            ours = [e for e in listed if e["name"] in jobs]
+            if len(ours) >= UPLOADS and all(e["status"] != "RUNNING" for e in ours):
+                break
+            time.sleep(0.5)
+        elapsed = time.monotonic() - began
+        # THEN every upload has exactly one execution, which succeeded, and one master
+        # playlist; a failed one is named with its error and what the functions logged
+        counts = Counter(e["name"] for e in ours)
+        assert set(counts) == jobs and set(counts.values()) == {1}
+        failed = [e["name"] for e in ours if e["status"] != "SUCCEEDED"]
+        failures = [_failure(s3, ready["output_bucket"], job) for job in failed]
+        errors = [
+            line for line in Path(ready["function_log"]).read_text().splitlines()
+            if "Error" in line or "Traceback" in line
+        ]  # fmt: skip
+        assert not failed, (failures, errors[-40:])
+        for job in jobs:
+            s3.head_object(Bucket=ready["output_bucket"], Key=f"outputs/{job}/master.m3u8")
+        # and the stack's memory stays bounded (it holds every upload and output)
+        peak_mib = _peak_rss_mib(stack.process.pid)
     assert peak_mib < 3 * 1024
-    print(
-        f"\nload: {UPLOADS} uploads in {elapsed:.1f} s ({UPLOADS / elapsed * 60:.0f} jobs/min), "
-        f"peak RSS {peak_mib:.0f} MiB (was {rss_before / 1024:.0f} MiB before)"
-    )
+    rate = UPLOADS / elapsed * 60
+    print(f"\nload: {UPLOADS} uploads in {elapsed:.1f} s ({rate:.0f} jobs/min), {peak_mib:.0f} MiB")
+
+
+def _failure(s3: Any, bucket: str, job: str) -> Any:
+    return json.loads(s3.get_object(Bucket=bucket, Key=f"failures/{job}.json")["Body"].read())
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """A process's peak resident memory (Linux's VmHWM), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for process {pid}")

@@ -58,8 +58,6 @@ from workflow.local.template import Stack
 from workflow.local.xray import TraceDaemon
 from workflow.settings import Settings
 
-log = logging.getLogger("vidflow.engine")
-
 LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
 LOCAL_SECRET_ACCESS_KEY = "vidflow-local-secret-do-not-log"
 
@@ -487,13 +485,7 @@ class LocalEngine:
         """A Lambda ``Invoke`` response for the call ``params``, from the function's worker."""
         raw = params.get("Payload") or b"{}"
         event = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        try:
-            result, error = self.invoke(params["FunctionName"], event)
-        except Exception:
-            # The interpreter makes a Map item that raised here a null and goes on: the
-            # cause would be lost.
-            log.exception("the local engine could not invoke %s", params["FunctionName"])
-            raise
+        result, error = self.invoke(params["FunctionName"], event)
         body = json.dumps(error if error is not None else result).encode()
         parsed: dict[str, Any] = {
             "StatusCode": 200,
