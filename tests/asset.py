@@ -32,6 +32,8 @@ class Stream:
     pix_fmt: str = ""
     codec: str = ""
     keyframes_at_segment_starts: bool = True
+    keyframes: int = 0
+    segments: int = 0
 
     @property
     def duration(self) -> float:
@@ -93,6 +95,7 @@ def read_rendition(playlist_path: Path, kind: str) -> Stream:
         for segment in playlist.segments:
             starts.append(round(report.first_pts + offset, 3))
             offset += segment.duration
+        report.keyframes, report.segments = len(keys), len(playlist.segments)
         key_set = set(keys)
         report.keyframes_at_segment_starts = all(
             any(abs(s - k) < 0.06 for k in key_set) for s in starts

@@ -90,6 +90,7 @@ def assert_every_frame_once(source: Path, workdir: Path, facts: Any, ladder: Any
         assert played.duplicates == 0
         assert played.decode_errors == ""
         assert played.keyframes_at_segment_starts
+        assert played.keyframes == played.segments, rung.name  # and nowhere else
         if not facts.variable_frame_rate:
             assert played.largest_gap <= frame * 1.01
         assert abs(played.duration - truth.duration) <= max(0.35, 0.03 * truth.duration)
@@ -121,6 +122,30 @@ def test_cuts_off_the_keyframes_lose_and_double_no_frame(
     # THEN the cuts are off the keyframes, and yet every frame is there exactly once
     assert any(c.start in wrong for c in chunks)
     assert_every_frame_once(source, tmp_path, facts, ladder)
+
+
+def test_cuts_at_frames_whose_times_round_up_key_those_frames_alone(
+    clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN an index whose keyframes are frames at times that, written to six decimals,
+    # round up past the frame (at 30 fps, 2/30 s is 0.0666667: "0.066667")
+    source = clip("h264_aac_2gop")
+    data = source.read_bytes()
+    probed = probe(str(source), head=data[:65536], size=len(data), limits=Limits())
+    real, step = probed.index, 1 / probed.facts.frame_rate
+    times = [real.start + n * step for n in range(int((real.end - real.start) / step))]
+    cuts = [t for t in times[1:] if round(t, 6) - t > 1e-7][::17]
+    assert len(cuts) >= 4
+    index = FrameIndex(real.start, real.end, [real.start, *(round(t, 6) for t in cuts)])
+    # WHEN it is planned on that index and encoded chunk by chunk
+    facts, ladder, chunks = encode_in_chunks(source, tmp_path, 2, 1, index=index)
+    # THEN chunks start on those frames, and each segment has one keyframe, its first:
+    # none on the frame after a start, none missing where a segment should begin
+    assert sum(1 for c in chunks if round(c.start, 6) in index.keyframes[1:]) >= 2
+    assert_every_frame_once(source, tmp_path, facts, ladder)
+    planned = sum(len(c.segment_starts) for c in chunks)
+    for rung in ladder:
+        assert read_rendition(tmp_path / rung.name / "index.m3u8", "video").segments == planned
 
 
 def spliced(directory: Path, container: str) -> Path:

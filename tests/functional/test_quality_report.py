@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.source_facts import decode_video
 from workflow.local.binaries import ffmpeg_binary
 from workflow.media import encode, per_title, quality, runner
 from workflow.media.chunks import Chunk
@@ -153,6 +154,9 @@ def test_a_chunk_report_scores_only_its_sampled_segments(
     scores = quality.score_sampled(
         ffmpeg_binary(), ladder, segments, stride, work, 300, on_progress=seen.append
     )
+    # Scoring the same outputs again gives the same numbers: a re-run's report differs
+    # only where x264's threads made different bytes (docs/limits.md).
+    assert quality.score_sampled(ffmpeg_binary(), ladder, segments, stride, work, 300) == scores
     # The scoring said how far it was, ending at all of it.
     assert seen and seen == sorted(seen) and seen[-1] == pytest.approx(1.0, abs=0.02)
     picked = quality.sampled_segments(len(starts), quality.SEGMENT_EVERY)
@@ -211,3 +215,31 @@ def test_a_sampled_segment_with_no_frames_scores_nothing(tmp_path: Path) -> None
     segments = {r.name: runner.listed_segments(tmp_path / r.name, 10.0, 18.0) for r in ladder}
     scores = quality.score_sampled(ffmpeg_binary(), ladder, segments, 3, tmp_path, 60)
     assert scores == {"240p": quality.Scores([], [])}
+
+
+def test_a_chunk_starting_at_a_time_that_rounds_up_is_scored(
+    real_media: dict[str, Path], tmp_path: Path
+) -> None:
+    """A real file whose video starts at 2002/24000 s (0.0834167, written "0.083417"):
+    its chunk has one keyframe, its first frame, so its one segment is scored; a
+    keyframe forced at the rounded time used to land on the second frame as well, and
+    the chunk was left out of the report."""
+    source = real_media["h264_aac_1080p_1s_start_offset"]
+    first = decode_video(source).first_pts
+    assert round(first, 6) - first > 1e-7
+    chunk = Chunk(0, round(first, 6), 60.0, 0, [round(first, 6)])
+    ladder = build_ladder(1920, 1080, 24, "360:800")
+    work = tmp_path / "chunk"
+    for rung in ladder:
+        (work / rung.name).mkdir(parents=True)
+    windows = quality.sampled_windows(chunk.segment_starts, 1)
+    command = encode.build_chunk_command(
+        str(source), "mov", 0.0, chunk, ladder, work, final=True,
+        binary=ffmpeg_binary(), report=(windows, 2),
+    )  # fmt: skip
+    runner.run_ffmpeg(command, 300)
+    keys = (work / quality.SEGMENT_PACKETS).read_text().split()
+    assert keys[0].startswith("K") and not any(k.startswith("K") for k in keys[1:])
+    segments = {r.name: runner.listed_segments(work / r.name, 0.0, 70.0) for r in ladder}
+    scores = quality.score_sampled(ffmpeg_binary(), ladder, segments, 2, work, 300)
+    assert len(scores["360p"].vmaf) == quality.scored_count(len(keys), 2) > 0

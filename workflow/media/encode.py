@@ -156,7 +156,15 @@ def build_chunk_command(
     if frame_rate is not None:
         trimmed = trimmed.filter("fps", fps=f"{frame_rate:.6f}")
     branches = trimmed.filter("ccrepack").filter_multi_output("split", len(renditions))
-    relative = [seconds_arg(t - chunk.start) for t in chunk.segment_starts[1:]]
+    # A segment starts at a frame's time written to six decimals, which may round it up
+    # past the frame: x264 would then key the frame after it, and the muxer cut there or
+    # not at all. Keyframes are forced from just before each time, and the muxer cuts
+    # from just before that (the only keyframes it can cut at are the forced ones).
+    # The chunk's first frame is a keyframe anyway: forcing one at its start could only
+    # key its second frame as well.
+    cuts = chunk.segment_starts[1:]
+    keyed = [seconds_arg(t - quality.ROUNDING) for t in cuts]
+    relative = [seconds_arg(t - chunk.start - _EDGE) for t in cuts]
     outputs = [checked]
     for i, rung in enumerate(renditions):
         scaled = branches.stream(i)
@@ -177,7 +185,6 @@ def build_chunk_command(
             **rung.rate_control,
             "g": _NO_GOP_LIMIT,
             "sc_threshold": 0,
-            "force_key_frames": ",".join(seconds_arg(t) for t in chunk.segment_starts),
             "fps_mode": "passthrough",
             "output_ts_offset": seconds_arg(TS_OFFSET),
             "map_metadata": -1,
@@ -192,6 +199,7 @@ def build_chunk_command(
         if reproducible:
             options["threads"] = 1
         if relative:
+            options["force_key_frames"] = ",".join(keyed)
             options["segment_times"] = ",".join(relative)
         else:
             options["segment_time"] = seconds_arg(chunk.duration + 3600)

@@ -171,9 +171,9 @@ SEGMENT_PACKETS = "segment-packets.txt"
 # chunks of the default ladder, veryfast): decoding it again, and libvmaf on it.
 DECODE_COST = 0.14
 SCORE_COST = 1.5
-# Timestamps read as seconds in floating point carry rounding; a frame this close to a
-# window's bound is at it.
-_ROUNDING = 1e-6
+# Timestamps read as seconds carry rounding (six decimals, in floating point): a frame
+# this close to a window's bound, or to a segment's start (``encode``), is at it.
+ROUNDING = 1e-6
 _PTS = re.compile(r"\bpts:(-?\d+)")
 
 log = logging.getLogger("vidflow.quality")
@@ -246,8 +246,8 @@ def sampled_windows(
 
 
 def _in_window(start: float | None, end: float | None) -> str:
-    terms = [rf"gte(t\,{start - _ROUNDING:.6f})"] if start is not None else []
-    terms += [rf"lt(t\,{end - _ROUNDING:.6f})"] if end is not None else []
+    terms = [rf"gte(t\,{start - ROUNDING:.6f})"] if start is not None else []
+    terms += [rf"lt(t\,{end - ROUNDING:.6f})"] if end is not None else []
     return "*".join(terms) or "1"
 
 
