@@ -226,12 +226,13 @@ def long_source(work: Path, seconds: int, rounds: int = 2) -> dict[str, Any]:
 
 
 def report_cost(
-    work: Path, seconds: int, strides: tuple[int, ...] = (37, 11), rounds: int = 4
+    work: Path, seconds: int, strides: tuple[int, ...] = (), rounds: int = 4
 ) -> dict[str, Any]:
     """CPU of one 12 s chunk (three segments) of the 1080p source into the default ladder,
     as TranscodeChunk runs it: without the report; with it as it ships at each stride
     (the middle segment's source frames kept, then that segment of each rung decoded and
-    scored: ``quality.score_sampled``); and, for comparison, scored inside the encode
+    scored: ``quality.score_sampled``; by default at an hour's stride and at the least
+    a sampled job gets); and, for comparison, scored inside the encode
     with every frame of every rung decoded again (``quality.scoring_args``). The variants
     interleaved, ``rounds`` times, and the median of each (this machine's CPU seconds for
     the same work vary by 15 % from one minute to the next)."""
@@ -239,6 +240,7 @@ def report_cost(
     from workflow.media.chunks import Chunk
     from workflow.media.ladder import build_ladder
 
+    strides = strides or (quality.LONGEST_STRIDE, quality.SAMPLED_STRIDE)
     source = make_source(ffmpeg_binary(), seconds)
     ladder = build_ladder(1920, 1080, 30, "1080:5000,720:2800,480:1400,360:800")
     chunk = Chunk(1, 12.0, 24.0, 3, [12.0, 16.0, 20.0])

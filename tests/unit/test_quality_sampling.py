@@ -42,7 +42,8 @@ def test_a_job_s_chunks_sample_every_place_in_a_chunk_alike() -> None:
 
 def test_the_encode_s_share_of_a_chunk_shrinks_as_its_report_scores_more() -> None:
     assert quality.encode_share(0.0, 11) == 1.0
-    hour, minute = quality.encode_share(1 / 3, 37), quality.encode_share(1 / 3, 11)
+    hour = quality.encode_share(1 / 3, 37)
+    minute = quality.encode_share(1 / 3, quality.SAMPLED_STRIDE)
     every_segment = quality.encode_share(1.0, 5)
     assert 1.0 > hour > minute > every_segment > 0.5
     # The bench measured +4-13 % of a chunk's CPU for a sampled report.
@@ -62,10 +63,12 @@ def test_long_jobs_sample_segments_and_short_ones_do_not() -> None:
     hour = quality.report_sampling(30 * 3600, [3] * 300, 1920 * 1080)
     assert hour == quality.Sampling(stride=37, segment_every=3)
     minute = quality.report_sampling(30 * 60, [3] * 5, 1920 * 1080)
-    assert minute == quality.Sampling(stride=11, segment_every=3)
-    # Sampled segments are never scored more densely than every 11th frame (the cost).
+    assert minute == quality.Sampling(stride=quality.SAMPLED_STRIDE, segment_every=3)
+    # Sampled segments are never scored more densely than every SAMPLED_STRIDE-th frame
+    # (the cost), whatever the job's own stride would be.
     slow = quality.report_sampling(15 * 60, [3] * 5, 1920 * 1080)
-    assert slow == quality.Sampling(stride=11, segment_every=3)
+    assert quality.report_stride(15 * 60) < quality.SAMPLED_STRIDE
+    assert slow == quality.Sampling(stride=quality.SAMPLED_STRIDE, segment_every=3)
     short = quality.report_sampling(30 * 10, [3], 640 * 360)
     assert short == quality.Sampling(stride=2, segment_every=1)
     # At 1080p every other frame of ten seconds would be more than a chunk may keep.

@@ -153,8 +153,9 @@ SEGMENT_EVERY = 3
 SAMPLED_FROM = 15
 # ... and every this-many-th frame of those at least: libvmaf on every frame of the four
 # default rungs would cost about 1.5 times their veryfast encode (1080p), so the report
-# stays under 15 % of a chunk's CPU (bench/per_title.py: +13 % at 11, +7 % at 37).
-SAMPLED_STRIDE = 11
+# stays under 15 % of a chunk's CPU (bench/per_title.py, one run, median of five:
+# +11.4 % at 11, +7.5 % at 17, +6.9 % at 23; decoding the segments again is most of it).
+SAMPLED_STRIDE = 17
 # The most bytes of source frames a chunk's report keeps on disk (its function's /tmp is
 # 2 GiB; a chunk's segments take tens of MB), counted at 3 bytes a pixel (10-bit 4:2:0,
 # 8-bit 4:4:4).
