@@ -306,9 +306,10 @@ def sampled_scoring_command(
         )
     listed = len(next(iter(segments.values())))
     if len(counts) != listed:
-        # A keyframe the muxer did not cut at (a source starting after the chunk's first
-        # segment time): which frames are in which segment is then not known here, so
-        # the chunk is left out of the report rather than scored against the wrong frames.
+        # A keyframe the muxer did not cut at (``encode`` keys each segment's first frame
+        # alone, so this is a bug): which frames are in which segment is then not known
+        # here, so the chunk is left out of the report rather than scored against the
+        # wrong frames.
         log.warning("quality report: %d keyframes, %d segments: not scored", len(counts), listed)
         return [], 0
     firsts = list(itertools.accumulate(counts, initial=0))
