@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import socket
 import sys
+import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -164,3 +166,17 @@ def reachable(url: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def wait_until_stopped() -> None:
+    """Return on Ctrl-C or SIGTERM. The main thread, where Python runs signal handlers,
+    wakes twice a second, so a handler it is owed runs: a ``vidflow up`` that waited on
+    an ``Event`` its SIGTERM handler set once outlived the README tour's ``kill`` by 40
+    minutes, its stack serving (why that handler never ran was not found)."""
+    stopped: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopped.append(signum))
+    try:
+        while not stopped:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass

@@ -6,12 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +27,7 @@ from workflow.cli.common import (
     fault_options,
     fault_spec,
     start_engine,
+    wait_until_stopped,
 )
 from workflow.vod.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
 
@@ -84,10 +83,7 @@ def serve(port: int, parameters: dict[str, str], faults: str | None = None) -> i
     log_file = Path(tempfile.gettempdir()) / f"vidflow-{port}.log"
     engine = start_engine(port, parameters, log_file, faults)
     print(json.dumps({**engine.endpoints.to_dict(), "function_log": str(log_file)}), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+    wait_until_stopped()
     engine.stop()
     return 0
 

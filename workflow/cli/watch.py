@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
 import tempfile
-import threading
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +17,7 @@ from workflow.cli.common import (
     engine_parameters,
     monitored_stack,
     start_engine,
+    wait_until_stopped,
 )
 
 if TYPE_CHECKING:
@@ -110,10 +108,7 @@ def serve_console(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     print(f"console: {console.url}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+    wait_until_stopped()
     console.stop()
     if engine is not None:
         engine.stop()
