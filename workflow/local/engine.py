@@ -51,7 +51,7 @@ from workflow.local.eventbridge import install as install_webhooks
 from workflow.local.faults import FaultPlan, parse
 from workflow.local.function_url import FunctionUrl
 from workflow.local.lambda_runtime import LambdaRuntime, LogLine
-from workflow.local.origin import Origin
+from workflow.local.origin import SHUTDOWN_POLL_SECONDS, Origin
 from workflow.local.parameters import check as check_parameters
 from workflow.local.ranged_get import install as install_ranged_get
 from workflow.local.template import Stack
@@ -140,7 +140,7 @@ class _MotoServer:
                     request_handler=MotoRequestHandler,
                 )
                 self._server_ready_event.set()
-                self._server.serve_forever()
+                self._server.serve_forever(SHUTDOWN_POLL_SECONDS)
 
         self._inner = Server(ip_address="127.0.0.1", port=port, verbose=False)
 
