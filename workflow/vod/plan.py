@@ -64,14 +64,17 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
             facts.coded_width * facts.coded_height,
         )
     pieces = _audio_pieces(facts, settings)
-    items = [WorkItem(AUDIO, piece=piece) for piece in pieces]
-    if settings.thumbnail_seconds > 0:
-        items.append(WorkItem("images"))
+    # Longest first, so that where the Map runs fewer items at once than it has (the
+    # local stack runs one per CPU) the short ones fill the last wave's idle slots instead
+    # of delaying a chunk: the images (they read the whole source's keyframes), the video
+    # chunks, then the audio pieces and subtitles (a second or two each).
+    items = [WorkItem("images")] if settings.thumbnail_seconds > 0 else []
+    items += [WorkItem("video", chunk=chunk) for chunk in chunks]
+    items += [WorkItem(AUDIO, piece=piece) for piece in pieces]
     items += [
         WorkItem("subtitles", sidecar=sidecar, etag=etag)
         for sidecar, etag in _sidecars(source, clients)
     ]
-    items += [WorkItem("video", chunk=chunk) for chunk in chunks]
     plan = Plan(
         facts=facts,
         renditions=renditions,
