@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,5 +194,25 @@ def test_a_worker_ended_twice_closes_only_its_own_files(engine: Any) -> None:
         assert os.read(read, 1) == b"x"
         os.close(read)
         os.close(write)
+    finally:
+        lambdas.stop()
+
+
+def test_a_warm_worker_that_died_is_replaced_unseen(engine: Any) -> None:
+    from workflow.local.engine import built_runtime
+
+    # GIVEN a runtime of its own whose one warm worker was killed from outside while idle
+    lambdas = built_runtime(engine.stack, {})
+    try:
+        lambdas.introspect("ProbeFunction")
+        (dead,) = lambdas.workers()
+        os.killpg(dead.process.pid, signal.SIGKILL)
+        dead.process.wait()
+        # WHEN the function is asked again
+        result = lambdas.introspect("ProbeFunction")
+        # THEN a new environment answers (a cold start), as on Lambda, and the dead one is gone
+        assert result["modules"]
+        assert lambdas.cold_starts == 2
+        assert dead not in lambdas.workers() and len(lambdas.workers()) == 1
     finally:
         lambdas.stop()

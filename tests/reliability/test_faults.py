@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +114,35 @@ def test_permanent_faults_fail_named_and_leave_nothing(
         Bucket=engine.endpoints.output_bucket, Prefix=f"jobs/{run.job_id}/"
     )
     assert scratch.get("KeyCount", 0) == 0, "scratch left behind"
+
+
+def test_the_local_lambda_services_own_failures_are_survived(
+    engine: Any, clip: Any, run_job: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN every warm execution environment killed from outside while idle, and the next
+    # start of a chunk's environment failing inside the local service (no file numbers)
+    lambdas = engine.lambdas
+    for worker in lambdas.workers():
+        os.killpg(worker.process.pid, signal.SIGKILL)
+    failed: list[str] = []
+    start = lambdas._cold_start
+
+    def fails_once(function: Any) -> Any:
+        if function.logical_id == "TranscodeChunkFunction" and not failed:
+            failed.append(function.logical_id)
+            raise OSError(errno.EMFILE, "Too many open files")
+        return start(function)
+
+    monkeypatch.setattr(lambdas, "_cold_start", fails_once)
+    # WHEN a job runs
+    run = run_job(clip("long_gop"), key="uploads/service-failure.mp4")
+    # THEN the dead environments were replaced unseen, the failed start was retried as
+    # Lambda.ServiceException, the job published, and the function log names the cause
+    assert run.status == "SUCCEEDED", run.cause
+    assert failed == ["TranscodeChunkFunction"]
+    assert run.output_keys
+    log = engine.log_file.read_text()
+    assert "the local Lambda service failed" in log and "Too many open files" in log
 
 
 def test_a_bad_fault_spec_is_named() -> None:

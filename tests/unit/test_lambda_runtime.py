@@ -3,6 +3,7 @@ warm workers are shared and reclaimed, and which error name each ending gets."""
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from workflow.local import lambda_runtime
 from workflow.local.build import Interpreter
 from workflow.local.lambda_runtime import (
     PAYLOAD_LIMIT,
@@ -107,6 +109,24 @@ def test_an_unknown_function_and_an_oversized_event_are_refused(runtime: LambdaR
     too_big = {"blob": "x" * PAYLOAD_LIMIT}
     error = runtime.invoke("PlanFunction", too_big)[1]
     assert error["errorType"] == "RequestEntityTooLargeException"
+
+
+def test_a_worker_that_cannot_start_is_lambdas_own_failure_and_frees_its_place(
+    runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a runtime that cannot start an execution environment (no file numbers left)
+    def no_files(*_: Any) -> None:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(lambda_runtime, "Worker", no_files)
+    runtime._pools["PlanFunction"].cap = 1
+    # WHEN the function is invoked more times than its pool has places
+    errors = [runtime.invoke("PlanFunction", {})[1] for _ in range(3)]
+    # THEN each call returns (not raises) the error the state machines retry, naming the
+    # cause, and no place in the pool is held by a worker that never started
+    assert all(e is not None and e["errorType"] == "Lambda.ServiceException" for e in errors)
+    assert all("Too many open files" in e["errorMessage"] for e in errors if e)
+    assert runtime._pools["PlanFunction"].count == 0
 
 
 def test_the_pool_waits_at_its_cap_and_reuses_warm_workers() -> None:

@@ -28,7 +28,7 @@ import time
 import types
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ from workflow.local.ranged_get import install as install_ranged_get
 from workflow.local.template import Stack
 from workflow.local.xray import TraceDaemon
 from workflow.settings import Settings
+
+log = logging.getLogger("vidflow.engine")
 
 LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
 LOCAL_SECRET_ACCESS_KEY = "vidflow-local-secret-do-not-log"
@@ -503,6 +505,15 @@ class LocalEngine:
             raise RuntimeError("the engine is not started")
         return self.lambdas.invoke(function_name, event)
 
+    def deliver(self, function_name: str, event: Any, attempt: int = 1) -> None:
+        """Queue an asynchronous invocation; if the engine itself fails to make it, that
+        is said on stderr, not kept in a future nobody reads."""
+        if self._stopping.is_set():
+            return
+        self._events.submit(self.invoke_async, function_name, event, attempt).add_done_callback(
+            _report_undelivered
+        )
+
     def invoke_async(self, function_name: str, event: Any, attempt: int = 1) -> None:
         """An asynchronous invocation, as S3 makes one: Lambda retries a failure twice (or
         ``MaximumRetryAttempts``), a minute and then two apart, and then hands the event
@@ -518,8 +529,8 @@ class LocalEngine:
             retry = threading.Timer(
                 ASYNC_RETRY_DELAYS[min(attempt, len(ASYNC_RETRY_DELAYS)) - 1]
                 * self.retry_delay_scale,
-                self._events.submit,
-                args=(self.invoke_async, function.arn, event, attempt + 1),
+                self.deliver,
+                args=(function.arn, event, attempt + 1),
             )
             retry.daemon = True
             retry.start()
@@ -576,7 +587,13 @@ def _answer_invoke(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict
 def _on_s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
     engine = _active_engine
     if engine is not None:
-        engine._events.submit(engine.invoke_async, fn_arn, event_body)
+        engine.deliver(fn_arn, event_body)
+
+
+def _report_undelivered(future: Future[None]) -> None:
+    error = None if future.cancelled() else future.exception()
+    if error is not None:
+        log.error("an asynchronous invocation was lost by the engine: %r", error)
 
 
 # Lambda's waits before the retries of a failed asynchronous invocation.

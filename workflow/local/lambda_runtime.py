@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -229,7 +230,12 @@ class Worker:
         on_tick: Callable[[Worker], str | None] | None = None,
     ) -> dict[str, Any]:
         """Send the bootstrap one request line and wait for its answer line."""
-        os.write(self._to_worker, json.dumps(request).encode() + b"\n")
+        try:
+            os.write(self._to_worker, json.dumps(request).encode() + b"\n")
+        except BrokenPipeError:
+            # It ended between being taken and being asked: Lambda's runtime exit.
+            self.process.wait()
+            return {"exited": self.process.returncode}
         return self._receive(deadline or time.monotonic() + INIT_SECONDS, on_tick)
 
     def _receive(
@@ -398,7 +404,12 @@ class LambdaRuntime:
         return function.logical_id if function else None
 
     def invoke(self, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
-        """Run one event; returns (result, None) or (None, the Lambda error payload)."""
+        """Run one event; returns (result, None) or (None, the Lambda error payload).
+
+        It never raises: a failure of the local service itself (a worker that cannot be
+        started, a pipe that breaks) is answered as Lambda answers its own, with
+        ``Lambda.ServiceException``, which the state machines retry. Raised into the
+        interpreter it would end a Map item as a silent null, or drop an S3 event."""
         found = self.stack.find_function(function_name)
         function = self.functions.get(found.logical_id) if found else None
         if function is None:
@@ -413,21 +424,37 @@ class LambdaRuntime:
                 f"Request must be smaller than {PAYLOAD_LIMIT} bytes for InvokeFunction",
             )
         request_id = str(uuid.uuid4())
+        try:
+            return self._run(function, event_json, request_id)
+        except Exception as exc:
+            message = f"RequestId: {request_id} the local Lambda service failed: {exc!r}"
+            self.log.write(function, f"ERROR {message}\n{traceback.format_exc()}")
+            log.error("%s: %s", function.logical_id, message)
+            return None, _error("Lambda.ServiceException", message)
+
+    def _run(
+        self, function: Function, event_json: str, request_id: str
+    ) -> tuple[Any, dict[str, Any] | None]:
         acquired = self._acquire(function, request_id)
         if isinstance(acquired, dict):
             return None, acquired
         worker, init_ms = acquired
-        kill_ffmpeg = self.faults.kill_armed(function.logical_id)
-        began = time.monotonic()
-        self.log.write(function, f"START RequestId: {request_id} Version: $LATEST")
-        answer = worker.invoke(event_json, request_id, self._watch(kill_ffmpeg))
-        elapsed = (time.monotonic() - began) * 1000
-        if worker.alive():
-            worker.memory_mb()
-        result, error = self._outcome(function, request_id, answer)
-        self.log.write(function, f"END RequestId: {request_id}")
-        self._log_report(function, request_id, elapsed, worker, init_ms)
-        self._release(worker, healthy=not {"tick", "killed", "exited"} & answer.keys())
+        healthy = False
+        try:
+            kill_ffmpeg = self.faults.kill_armed(function.logical_id)
+            began = time.monotonic()
+            self.log.write(function, f"START RequestId: {request_id} Version: $LATEST")
+            answer = worker.invoke(event_json, request_id, self._watch(kill_ffmpeg))
+            elapsed = (time.monotonic() - began) * 1000
+            if worker.alive():
+                worker.memory_mb()
+            result, error = self._outcome(function, request_id, answer)
+            self.log.write(function, f"END RequestId: {request_id}")
+            self._log_report(function, request_id, elapsed, worker, init_ms)
+            healthy = not {"tick", "killed", "exited"} & answer.keys()
+        finally:
+            # Always, or the pool would count a worker nobody can take until it deadlocks.
+            self._release(worker, healthy=healthy)
         self.timings.append(
             Invocation(function.logical_id, elapsed, answer.get("handler_ms"), init_ms)
         )
@@ -442,10 +469,20 @@ class LambdaRuntime:
     ) -> tuple[Worker, float] | dict[str, Any]:
         """A warm worker, or a new one with its init milliseconds (a cold start), or the
         error its init ended with."""
-        worker = self._pools[function.logical_id].take()
+        pool = self._pools[function.logical_id]
+        worker = pool.take()
+        while worker is not None and not worker.alive():
+            # An environment that ended while warm is replaced, as Lambda does, unseen.
+            self._retire(worker)
+            pool.give_back(None)
+            worker = pool.take()
         if worker is not None:
             return worker, 0.0
-        worker, init_ms, init_error = self._cold_start(function)
+        try:
+            worker, init_ms, init_error = self._cold_start(function)
+        except BaseException:
+            pool.give_back(None)
+            raise
         if init_error is not None:
             self._log_report(function, request_id, 0.0, worker, init_ms)
             self._release(worker, healthy=False)
