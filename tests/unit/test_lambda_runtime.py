@@ -4,6 +4,7 @@ warm workers are shared and reclaimed, and which error name each ending gets."""
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -127,6 +128,24 @@ def test_a_worker_that_cannot_start_is_lambdas_own_failure_and_frees_its_place(
     assert all(e is not None and e["errorType"] == "Lambda.ServiceException" for e in errors)
     assert all("Too many open files" in e["errorMessage"] for e in errors if e)
     assert runtime._pools["PlanFunction"].count == 0
+
+
+def test_a_worker_whose_process_cannot_start_leaves_no_file_open(
+    runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN a machine out of processes: the worker's pipes and /tmp exist, its process not
+    def no_processes(*_: Any, **__: Any) -> None:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(lambda_runtime.subprocess, "Popen", no_processes)
+    monkeypatch.setattr(lambda_runtime.tempfile, "tempdir", str(tmp_path))
+    open_before = set(os.listdir("/proc/self/fd"))
+    # WHEN the function is invoked
+    error = runtime.invoke("PlanFunction", {})[1]
+    # THEN it is Lambda's own failure, and neither a pipe nor a /tmp folder is left behind
+    assert error is not None and error["errorType"] == "Lambda.ServiceException"
+    assert set(os.listdir("/proc/self/fd")) <= open_before
+    assert list(tmp_path.glob("vidflow-*")) == []
 
 
 def test_the_pool_waits_at_its_cap_and_reuses_warm_workers() -> None:

@@ -176,18 +176,26 @@ class Worker:
             "_VIDFLOW_RUNTIME_FDS": f"{to_worker_r},{from_worker_w}",
             "_VIDFLOW_RUNTIME_PATH": json.dumps(paths),
         }
-        self.process = subprocess.Popen(
-            [str(interpreter.path), "-I", "-S", "-u", str(runtime / "vidflow_bootstrap.py")],
-            cwd=artefacts.code,
-            env=worker_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(to_worker_r, from_worker_w),
-            start_new_session=True,
-        )
-        os.close(to_worker_r)
-        os.close(from_worker_w)
+        try:
+            self.process = subprocess.Popen(
+                [str(interpreter.path), "-I", "-S", "-u", str(runtime / "vidflow_bootstrap.py")],
+                cwd=artefacts.code,
+                env=worker_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(to_worker_r, from_worker_w),
+                start_new_session=True,
+            )
+        except BaseException:
+            # No process (out of file numbers or processes): leave nothing open behind.
+            for fd in (self._to_worker, self._from_worker):
+                os.close(fd)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        finally:
+            os.close(to_worker_r)
+            os.close(from_worker_w)
         self._buffer = b""
         self._counted: list[int] = []
         self._counted_at = -math.inf
