@@ -4,6 +4,7 @@ warm workers are shared and reclaimed, and which error name each ending gets."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import threading
 import time
@@ -146,6 +147,23 @@ def test_a_worker_whose_process_cannot_start_leaves_no_file_open(
     assert error is not None and error["errorType"] == "Lambda.ServiceException"
     assert set(os.listdir("/proc/self/fd")) <= open_before
     assert list(tmp_path.glob("vidflow-*")) == []
+
+
+def test_an_invocation_broken_by_the_runtime_stopping_is_not_reported_as_a_failure(
+    runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a runtime being stopped (Ctrl-C) while an invocation talks to its worker
+    def closed(*_: Any) -> None:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(lambda_runtime, "Worker", closed)
+    runtime.stop()
+    # WHEN that invocation's pipe is found closed
+    with caplog.at_level(logging.ERROR, logger="vidflow.lambda"):
+        error = runtime.invoke("PlanFunction", {})[1]
+    # THEN it ends as the runtime's exit, and nothing is said on stderr after "interrupted"
+    assert error is not None and error["errorType"] == "Runtime.ExitError"
+    assert caplog.records == []
 
 
 def test_the_pool_waits_at_its_cap_and_reuses_warm_workers() -> None:

@@ -435,6 +435,9 @@ class LambdaRuntime:
         try:
             return self._run(function, event_json, request_id)
         except Exception as exc:
+            if self._stopping.is_set():
+                # Its workers were ended under it (Ctrl-C, `vidflow up` stopping): no news.
+                return None, _error("Runtime.ExitError", "the runtime is stopping")
             message = f"RequestId: {request_id} the local Lambda service failed: {exc!r}"
             self.log.write(function, f"ERROR {message}\n{traceback.format_exc()}")
             log.error("%s: %s", function.logical_id, message)
