@@ -107,6 +107,11 @@ def _error(error_type: str, message: str) -> dict[str, Any]:
     return {"errorType": error_type, "errorMessage": message}
 
 
+def _stopping_error() -> dict[str, Any]:
+    """What an invocation the runtime's stop cut short ends with."""
+    return _error("Runtime.ExitError", "the runtime is stopping")
+
+
 # One line sent to CloudWatch Logs: the function's name, when (ms), the line.
 LogLine = tuple[str, int, str]
 
@@ -437,7 +442,7 @@ class LambdaRuntime:
         except Exception as exc:
             if self._stopping.is_set():
                 # Its workers were ended under it (Ctrl-C, `vidflow up` stopping): no news.
-                return None, _error("Runtime.ExitError", "the runtime is stopping")
+                return None, _stopping_error()
             message = f"RequestId: {request_id} the local Lambda service failed: {exc!r}"
             self.log.write(function, f"ERROR {message}\n{traceback.format_exc()}")
             log.error("%s: %s", function.logical_id, message)
@@ -484,8 +489,7 @@ class LambdaRuntime:
         worker = pool.take()
         while worker is not None and not worker.alive():
             # An environment that ended while warm is replaced, as Lambda does, unseen.
-            self._retire(worker)
-            pool.give_back(None)
+            self._release(worker, healthy=False)
             worker = pool.take()
         if worker is not None:
             return worker, 0.0
@@ -538,7 +542,7 @@ class LambdaRuntime:
                 self.cold_starts += 1
         if stopping:
             worker.kill()
-            return worker, 0.0, _error("Runtime.ExitError", "the runtime is stopping")
+            return worker, 0.0, _stopping_error()
         threading.Thread(
             target=worker.follow_output,
             args=(lambda line: self.log.write(function, line),),
