@@ -216,3 +216,20 @@ def test_a_warm_worker_that_died_is_replaced_unseen(engine: Any) -> None:
         assert dead not in lambdas.workers() and len(lambdas.workers()) == 1
     finally:
         lambdas.stop()
+
+
+def test_functions_started_ahead_are_warm_at_their_first_call(engine: Any) -> None:
+    from workflow.local.engine import built_runtime
+
+    # GIVEN a runtime of its own that starts two functions' environments ahead of any call
+    lambdas = built_runtime(engine.stack, {})
+    try:
+        lambdas.prewarm(["ProbeFunction", "PlanFunction"]).join(timeout=60)
+        assert lambdas.cold_starts == 2
+        # WHEN each is then called
+        for name in ("ProbeFunction", "PlanFunction"):
+            assert lambdas.introspect(name)["modules"]
+        # THEN each call found its environment warm: no cold start more
+        assert lambdas.cold_starts == 2 and len(lambdas.workers()) == 2
+    finally:
+        lambdas.stop()

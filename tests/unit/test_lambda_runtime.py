@@ -180,6 +180,60 @@ def test_the_pool_waits_at_its_cap_and_reuses_warm_workers() -> None:
     assert taken == [worker]
 
 
+def test_a_call_waits_for_a_worker_started_ahead_rather_than_starting_its_own() -> None:
+    # GIVEN a function whose one environment, started ahead of any call, is in its init
+    pool = _Pool(cap=4)
+    assert pool.reserve_warming()
+    worker: Any = SimpleNamespace(idle_since=0.0)
+    taken: list[Any] = []
+    waiter = threading.Thread(target=lambda: taken.append(pool.take()))
+    # WHEN a call comes before that init ends
+    waiter.start()
+    time.sleep(0.05)
+    # THEN it waits for it (a new one would be ready later), and then gets it, warm
+    assert taken == [] and pool.count == 1
+    pool.give_back(worker, warmed=True)
+    waiter.join(timeout=5)
+    assert taken == [worker] and pool.count == 1 and pool.warming == 0
+
+
+def test_a_call_starts_its_own_worker_when_the_one_started_ahead_failed() -> None:
+    pool = _Pool(cap=1)
+    assert pool.reserve_warming()
+    assert not pool.reserve_warming()  # at the cap: nothing more is started ahead
+    taken: list[Any] = []
+    waiter = threading.Thread(target=lambda: taken.append(pool.take()))
+    waiter.start()
+    time.sleep(0.05)
+    assert taken == []
+    pool.give_back(None, warmed=True)  # its init failed
+    waiter.join(timeout=5)
+    assert taken == [None] and pool.count == 1  # the call makes its own cold start
+
+
+def test_an_environment_started_ahead_whose_init_fails_holds_no_place(
+    runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a function whose init fails
+    retired: list[Any] = []
+    worker: Any = SimpleNamespace(alive=lambda: True)
+
+    def failing_init(_: Any) -> tuple[Any, float, dict[str, Any]]:
+        return worker, 12.0, {"errorType": "Runtime.ImportModuleError", "errorMessage": "x"}
+
+    monkeypatch.setattr(runtime, "_cold_start", failing_init)
+    monkeypatch.setattr(runtime, "_retire", retired.append)
+    # WHEN it is started ahead
+    runtime.prewarm(["PlanFunction"]).join(timeout=5)
+    # THEN that environment is ended and its place freed for the call's own cold start,
+    # which reports the error
+    assert retired == [worker]
+    pool = runtime._pools["PlanFunction"]
+    assert (pool.count, pool.warming, pool.idle) == (0, 0, [])
+    with pytest.raises(ValueError, match="NoSuchFunction"):
+        runtime.prewarm(["NoSuchFunction"])
+
+
 def test_workers_idle_too_long_are_reclaimed() -> None:
     pool = _Pool(cap=4)
     old: Any = SimpleNamespace(idle_since=0.0)

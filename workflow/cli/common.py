@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,12 +130,21 @@ def monitored_stack(args: argparse.Namespace) -> tuple[Stack, Callable[..., Any]
 
 
 def start_engine(
-    port: int, parameters: dict[str, str], log_file: Path, faults: str | None = None
+    port: int,
+    parameters: dict[str, str],
+    log_file: Path,
+    faults: str | None = None,
+    prewarm: Callable[[Stack], Sequence[str]] | None = None,
 ) -> Any:
     from workflow.local.engine import LocalEngine
 
     engine = LocalEngine(
-        project_root(), port=port, parameters=parameters, log_file=log_file, faults=faults
+        project_root(),
+        port=port,
+        parameters=parameters,
+        log_file=log_file,
+        faults=faults,
+        prewarm=prewarm,
     )
     engine.start()
     return engine

@@ -39,6 +39,7 @@ ONE_PUT = TransferConfig(multipart_threshold=5 * 1024**3)
 if TYPE_CHECKING:
     from workflow.cli.common import Commands
     from workflow.cli.monitor import Monitor
+    from workflow.local.template import Stack
 
 
 def add_process(commands: Commands) -> None:
@@ -97,11 +98,32 @@ def process_file(
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     with tempfile.TemporaryDirectory(prefix="vidflow-") as scratch:
-        engine = start_engine(0, parameters, Path(scratch) / "functions.log", faults)
+        engine = start_engine(
+            0, parameters, Path(scratch) / "functions.log", faults, prewarm=vod_functions
+        )
         try:
             return _process_with(engine, source, out)
         finally:
             engine.stop()
+
+
+def vod_functions(stack: Stack) -> list[str]:
+    """The functions a VOD job calls, in the order it first needs them: each is given an
+    execution environment while the engine starts and the upload runs, so that no cold
+    start sits on the job's path (a 60 s 1080p job made eight, 0.3-0.45 s each, about
+    half of them one after another). As many transcode environments as the Map runs at
+    once; images only where the stack makes them."""
+    chunks = int(stack.ref("MapMaxConcurrency"))
+    images = ["ImagesFunction"] if float(stack.ref("ThumbnailSeconds")) > 0 else []
+    return [
+        "StartJobFunction",
+        "ProbeFunction",
+        "PlanFunction",
+        *images,
+        *["TranscodeChunkFunction"] * chunks,
+        "TranscodeAudioFunction",
+        "PublishFunction",
+    ]
 
 
 def _process_with(engine: Any, source: Path, out: Path) -> int:

@@ -27,7 +27,7 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +225,7 @@ class LocalEngine:
         log_file: Path | None = None,
         faults: str | None = None,
         max_workers: int | None = None,
+        prewarm: Callable[[Stack], Sequence[str]] | None = None,
     ) -> None:
         self.root = root.resolve()
         self.port = port
@@ -243,6 +244,8 @@ class LocalEngine:
         # Checked now, so a bad spec fails before anything starts.
         self.faults = FaultPlan(parse(self._fault_spec), self._logical_id)
         self.lambdas: LambdaRuntime | None = None
+        # Which functions get an execution environment while the engine starts, in order.
+        self._prewarm = prewarm
         # Every failed attempt of an asynchronous invocation (an S3 event's), as it happens.
         self.async_failures: list[AsyncFailure] = []
         self._events = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-event")
@@ -297,6 +300,9 @@ class LocalEngine:
             faults=self.faults,
             max_workers=self.max_workers,
         )
+        if self._prewarm is not None:
+            # Their inits run in their own processes while this one creates the resources.
+            self.lambdas.prewarm(list(self._prewarm(self.stack)))
         self._install_hooks()
         self._create_resources()
         group = self.stack.function_log_group()

@@ -347,27 +347,41 @@ class _Pool:
         self.cap = cap
         self.idle: list[Worker] = []
         self.count = 0
+        # Workers started ahead of any call and still in their init.
+        self.warming = 0
         self.cond = threading.Condition()
 
     def take(self) -> Worker | None:
-        """A warm worker, or None when the caller may start one (waits at the cap)."""
+        """A warm worker, or None when the caller may start one (waits at the cap, and
+        for a worker started ahead, which is ready sooner than a new one would be)."""
         with self.cond:
-            while not self.idle and self.count >= self.cap:
+            while not self.idle and (self.count >= self.cap or self.warming):
                 self.cond.wait()
             if self.idle:
                 return self.idle.pop()
             self.count += 1
             return None
 
-    def give_back(self, worker: Worker | None) -> None:
+    def reserve_warming(self) -> bool:
+        """A place for a worker started ahead of any call; False at the cap."""
+        with self.cond:
+            if self.count >= self.cap:
+                return False
+            self.count += 1
+            self.warming += 1
+            return True
+
+    def give_back(self, worker: Worker | None, *, warmed: bool = False) -> None:
         """Return a worker for reuse, or None for one that is gone."""
         with self.cond:
+            if warmed:
+                self.warming -= 1
             if worker is None:
                 self.count -= 1
             else:
                 worker.idle_since = time.monotonic()
                 self.idle.append(worker)
-            self.cond.notify()
+            self.cond.notify_all() if warmed else self.cond.notify()
 
     def expired(self, idle_seconds: float) -> list[Worker]:
         """Take out the workers idle longer than ``idle_seconds`` (Lambda reclaims them)."""
@@ -511,6 +525,39 @@ class LambdaRuntime:
             return
         self._retire(worker)
         pool.give_back(None)
+
+    def prewarm(self, logical_ids: list[str]) -> threading.Thread:
+        """Start one execution environment per name, in order, in the background, as
+        Lambda may initialize one ahead of the first call: an invocation that finds one
+        still in its init waits for it. A failed init is logged as at a call and the
+        call then makes its own cold start, which reports it."""
+        unknown = [name for name in logical_ids if name not in self.functions]
+        if unknown:
+            raise ValueError(f"no function {', '.join(unknown)} in the template")
+
+        def run() -> None:
+            for logical_id in logical_ids:
+                if self._stopping.is_set():
+                    return
+                function = self.functions[logical_id]
+                pool = self._pools[logical_id]
+                if not pool.reserve_warming():
+                    continue
+                worker: Worker | None = None
+                try:
+                    worker, _, init_error = self._cold_start(function)
+                    if init_error is not None or not worker.alive():
+                        self._retire(worker)
+                        worker = None
+                except Exception as exc:
+                    if not self._stopping.is_set():
+                        log.warning("%s: starting ahead failed: %r", logical_id, exc)
+                finally:
+                    pool.give_back(worker, warmed=True)
+
+        thread = threading.Thread(target=run, name="lambda-prewarm", daemon=True)
+        thread.start()
+        return thread
 
     def workers(self) -> list[Worker]:
         """Every execution environment now alive (busy or warm)."""
