@@ -234,6 +234,23 @@ def test_an_environment_started_ahead_whose_init_fails_holds_no_place(
         runtime.prewarm(["NoSuchFunction"])
 
 
+def test_a_waiter_hears_of_every_call_that_ends(
+    runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN someone waiting for a call to end (vidflow process, following its job)
+    assert not runtime.wait_for_a_call(0.01)  # none ends: the wait runs out
+    monkeypatch.setattr(runtime, "_run", lambda *_: ("done", None))
+    heard: list[bool] = []
+    waiter = threading.Thread(target=lambda: heard.append(runtime.wait_for_a_call(30)))
+    waiter.start()
+    time.sleep(0.05)
+    # WHEN a function's call ends
+    assert runtime.invoke("PlanFunction", {}) == ("done", None)
+    # THEN the waiter is woken by it, not by its timeout
+    waiter.join(timeout=5)
+    assert heard == [True]
+
+
 def test_workers_idle_too_long_are_reclaimed() -> None:
     pool = _Pool(cap=4)
     old: Any = SimpleNamespace(idle_since=0.0)

@@ -424,6 +424,7 @@ class LambdaRuntime:
         # The latest invocations' timings, for the engine overhead benchmark.
         self.timings: deque[Invocation] = deque(maxlen=1000)
         self._stopping = threading.Event()
+        self._call_ended = threading.Condition()
         threading.Thread(target=self._reclaim_idle, name="lambda-reaper", daemon=True).start()
 
     def logical_id(self, name: str) -> str | None:
@@ -461,6 +462,14 @@ class LambdaRuntime:
             self.log.write(function, f"ERROR {message}\n{traceback.format_exc()}")
             log.error("%s: %s", function.logical_id, message)
             return None, _error("Lambda.ServiceException", message)
+        finally:
+            with self._call_ended:
+                self._call_ended.notify_all()
+
+    def wait_for_a_call(self, timeout: float) -> bool:
+        """Wait until an invocation ends, or ``timeout`` seconds; whether one ended."""
+        with self._call_ended:
+            return self._call_ended.wait(timeout)
 
     def _run(
         self, function: Function, event_json: str, request_id: str
