@@ -190,11 +190,13 @@ def test_a_call_waits_for_a_worker_started_ahead_rather_than_starting_its_own() 
     # WHEN a call comes before that init ends
     waiter.start()
     time.sleep(0.05)
-    # THEN it waits for it (a new one would be ready later), and then gets it, warm
+    # THEN it waits for it (a new one would be ready later), while a second call that
+    # comes meanwhile starts its own rather than queue behind the first
     assert taken == [] and pool.count == 1
+    assert pool.take() is None and pool.count == 2
     pool.give_back(worker, warmed=True)
     waiter.join(timeout=5)
-    assert taken == [worker] and pool.count == 1 and pool.warming == 0
+    assert taken == [worker] and pool.warming == 0 and pool.waiting == 0
 
 
 def test_a_call_starts_its_own_worker_when_the_one_started_ahead_failed() -> None:

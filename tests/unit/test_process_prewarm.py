@@ -24,8 +24,10 @@ def test_every_function_each_vod_job_calls_is_started_ahead_in_call_order() -> N
     assert names[0] == "StartJobFunction" and "StartJobFunction" in triggered
     assert called - set(names) == SOMETIMES
     assert set(names) - called == {"StartJobFunction"}
-    assert names.index("ProbeFunction") < names.index("PlanFunction") < names.index(
-        "TranscodeChunkFunction"
+    assert (
+        names.index("ProbeFunction")
+        < names.index("PlanFunction")
+        < names.index("TranscodeChunkFunction")
     )
     assert names[-1] == "PublishFunction"
     # as many transcode environments as the Map runs at once

@@ -347,20 +347,28 @@ class _Pool:
         self.cap = cap
         self.idle: list[Worker] = []
         self.count = 0
-        # Workers started ahead of any call and still in their init.
+        # Workers started ahead of any call and still in their init, and the callers
+        # waiting for one of them.
         self.warming = 0
+        self.waiting = 0
         self.cond = threading.Condition()
 
     def take(self) -> Worker | None:
-        """A warm worker, or None when the caller may start one (waits at the cap, and
-        for a worker started ahead, which is ready sooner than a new one would be)."""
+        """A warm worker, or None when the caller may start one. It waits at the cap,
+        and for a worker started ahead that no other caller waits for: that one is
+        ready sooner than a new one would be."""
         with self.cond:
-            while not self.idle and (self.count >= self.cap or self.warming):
-                self.cond.wait()
-            if self.idle:
-                return self.idle.pop()
-            self.count += 1
-            return None
+            while not self.idle:
+                if self.warming > self.waiting:
+                    self.waiting += 1
+                    self.cond.wait()
+                    self.waiting -= 1
+                elif self.count < self.cap:
+                    self.count += 1
+                    return None
+                else:
+                    self.cond.wait()
+            return self.idle.pop()
 
     def reserve_warming(self) -> bool:
         """A place for a worker started ahead of any call; False at the cap."""
@@ -381,7 +389,11 @@ class _Pool:
             else:
                 worker.idle_since = time.monotonic()
                 self.idle.append(worker)
-            self.cond.notify_all() if warmed else self.cond.notify()
+            if warmed:
+                # Its waiter, and any caller that may now start one of its own.
+                self.cond.notify_all()
+            else:
+                self.cond.notify()
 
     def expired(self, idle_seconds: float) -> list[Worker]:
         """Take out the workers idle longer than ``idle_seconds`` (Lambda reclaims them)."""
