@@ -239,18 +239,22 @@ def test_an_environment_started_ahead_whose_init_fails_holds_no_place(
 def test_a_waiter_hears_of_every_call_that_ends(
     runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN someone waiting for a call to end (vidflow process, following its job)
-    assert not runtime.wait_for_a_call(0.01)  # none ends: the wait runs out
+    # GIVEN someone following a job (vidflow process) who has seen no call end
+    assert runtime.wait_for_a_call(0, 0.01) == 0  # none ends: the wait runs out
     monkeypatch.setattr(runtime, "_run", lambda *_: ("done", None))
-    heard: list[bool] = []
-    waiter = threading.Thread(target=lambda: heard.append(runtime.wait_for_a_call(30)))
+    heard: list[int] = []
+    waiter = threading.Thread(target=lambda: heard.append(runtime.wait_for_a_call(0, 30)))
     waiter.start()
     time.sleep(0.05)
     # WHEN a function's call ends
     assert runtime.invoke("PlanFunction", {}) == ("done", None)
     # THEN the waiter is woken by it, not by its timeout
     waiter.join(timeout=5)
-    assert heard == [True]
+    assert heard == [1]
+    # AND a call that ends while nobody waits is not lost: the next wait, even one that
+    # would not wait at all, counts it
+    runtime.invoke("PlanFunction", {})
+    assert runtime.wait_for_a_call(1, 0) == 2
 
 
 def test_workers_idle_too_long_are_reclaimed() -> None:

@@ -166,7 +166,7 @@ def _follow(monitor: Monitor, arn: str, job: str, began: float, engine: Any) -> 
     sfn = monitor.sfn
     progress = _Progress(monitor, arn, job)
     display = _progress_bar if sys.stderr.isatty() else _line_per_change
-    next_look, soon = 0.0, False
+    next_look, soon, ended = 0.0, False, engine.lambdas.calls_ended
     with display(began) as show:
         while True:
             now = time.monotonic()
@@ -183,7 +183,11 @@ def _follow(monitor: Monitor, arn: str, job: str, began: float, engine: Any) -> 
                 soon = False
             # Shown every second between looks too: the bar's clock moves.
             show(reading)
-            if engine.lambdas.wait_for_a_call(min(1.0, max(0.0, next_look - now))):
+            seen, ended = (
+                ended,
+                engine.lambdas.wait_for_a_call(ended, min(1.0, max(0.0, next_look - now))),
+            )
+            if ended > seen:
                 # A job moves on only when one of its calls ends (Publish's is the last):
                 # look at once, and again shortly after.
                 next_look, soon = 0.0, True

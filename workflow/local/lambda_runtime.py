@@ -436,6 +436,8 @@ class LambdaRuntime:
         # The latest invocations' timings, for the engine overhead benchmark.
         self.timings: deque[Invocation] = deque(maxlen=1000)
         self._stopping = threading.Event()
+        # How many invocations have ended, and a condition that changes with it.
+        self.calls_ended = 0
         self._call_ended = threading.Condition()
         threading.Thread(target=self._reclaim_idle, name="lambda-reaper", daemon=True).start()
 
@@ -476,12 +478,16 @@ class LambdaRuntime:
             return None, _error("Lambda.ServiceException", message)
         finally:
             with self._call_ended:
+                self.calls_ended += 1
                 self._call_ended.notify_all()
 
-    def wait_for_a_call(self, timeout: float) -> bool:
-        """Wait until an invocation ends, or ``timeout`` seconds; whether one ended."""
+    def wait_for_a_call(self, seen: int, timeout: float) -> int:
+        """Wait until more than ``seen`` invocations have ended, or ``timeout`` seconds;
+        returns how many have. A count, not a signal: one that ends while the caller is
+        busy elsewhere is not missed."""
         with self._call_ended:
-            return self._call_ended.wait(timeout)
+            self._call_ended.wait_for(lambda: self.calls_ended > seen, timeout)
+            return self.calls_ended
 
     def _run(
         self, function: Function, event_json: str, request_id: str
