@@ -183,14 +183,11 @@ def _follow(monitor: Monitor, arn: str, job: str, began: float, engine: Any) -> 
                 soon = False
             # Shown every second between looks too: the bar's clock moves.
             show(reading)
-            seen, ended = (
-                ended,
-                engine.lambdas.wait_for_a_call(ended, min(1.0, max(0.0, next_look - now))),
-            )
-            if ended > seen:
+            calls = engine.lambdas.wait_for_a_call(ended, min(1.0, max(0.0, next_look - now)))
+            if calls > ended:
                 # A job moves on only when one of its calls ends (Publish's is the last):
                 # look at once, and again shortly after.
-                next_look, soon = 0.0, True
+                next_look, soon, ended = 0.0, True, calls
 
 
 # How often a running job is looked at when none of its calls ended: each look made

@@ -71,7 +71,7 @@ def find_interpreter(runtime: str) -> Interpreter:
     )
     candidates += sorted(str(p) for p in pyenv_root.glob(f"versions/{wanted}*/bin/python{wanted}"))
     candidates += [f"/usr/bin/python{wanted}", f"/usr/local/bin/python{wanted}"]
-    for candidate in filter(None, candidates):
+    for candidate in candidates:
         if _version_of(candidate) == wanted:
             return Interpreter(Path(candidate), wanted)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
