@@ -16,6 +16,7 @@ from workflow.media.encode import (
     build_audio_command,
     build_chunk_command,
     build_silence_command,
+    thread_counts,
 )
 from workflow.media.ladder import VBV_INIT, Rendition
 from workflow.media.sniff import ALLOWED_DEMUXERS
@@ -452,3 +453,51 @@ def test_the_audio_input_of_an_https_source_is_https_only() -> None:
 
     # THEN the same protocol allow-list applies
     assert input_options(args)["-protocol_whitelist"] == "https,tls,tcp"
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 6, 16])
+def test_threads_follow_the_pixels_each_part_works_on(cpus: int) -> None:
+    # GIVEN a 1080p source and a job with some number of CPUs
+    # WHEN its decoder's and encoders' threads are sized
+    decoder, *encoders = thread_counts(cpus, 1920 * 1080, RUNGS)
+
+    # THEN each part has one at least, a bigger rung never fewer than a smaller one, the
+    # decoder no more than the top rung's encoder, and together they are one x264's
+    # default (1.5 per CPU), each part's share rounded up: not that for every part
+    parts = [decoder, *encoders]
+    assert min(parts) >= 1
+    assert encoders == sorted(encoders, reverse=True)
+    assert decoder <= encoders[0]
+    assert 1.5 * cpus <= sum(parts) < 1.5 * cpus + len(parts)
+
+
+def test_two_cpus_give_the_top_rung_two_threads_and_six_share_them_by_size() -> None:
+    # GIVEN the bench's ladder shape on a 1080p source
+    # WHEN sized for 2 CPUs (a laptop running two chunks at once) and for 6 (a 10 GB Lambda)
+    # THEN two give the top rung two and the rest one; six give the bigger rungs and the
+    # decoder more
+    assert thread_counts(2, 1920 * 1080, RUNGS) == [1, 2, 1, 1]
+    assert thread_counts(6, 1920 * 1080, RUNGS) == [3, 5, 2, 1]
+
+
+def test_a_chunk_given_its_cpus_sizes_the_decoder_and_each_encoder() -> None:
+    # GIVEN a job with 6 CPUs and a 4K source
+    # WHEN its chunk command is built
+    args = chunk_command(cpus=6, source_pixels=3840 * 2160)
+
+    # THEN the decoder's threads come before -i and each rung has its own count, as sized
+    decoder, *encoders = thread_counts(6, 3840 * 2160, RUNGS)
+    assert input_options(args)["-threads"] == str(decoder)
+    assert [int(options["-threads"]) for options, _ in outputs(args)] == encoders
+    # and a 4K source's decode, four times a 1080p one's pixels, gets more threads
+    assert decoder > thread_counts(6, 1920 * 1080, RUNGS)[0]
+
+
+def test_without_cpus_ffmpeg_chooses_and_reproducible_runs_one_thread_per_rung() -> None:
+    # GIVEN no CPU count, and then a reproducible encode with one
+    plain, reproducible = chunk_command(), chunk_command(cpus=6, reproducible=True)
+
+    # THEN the first leaves threads to ffmpeg; the second runs each x264 on one thread
+    assert "-threads" not in plain
+    assert [options["-threads"] for options, _ in outputs(reproducible)] == ["1"] * len(RUNGS)
+    assert "-threads" not in input_options(reproducible)

@@ -134,6 +134,8 @@ def _encodes(
             frame_rate=config.frame_rate if segment.frame_rate > config.frame_rate * 1.01 else None,
             binary=binary,
             preset=config.preset,
+            cpus=runner.cpus(),
+            source_pixels=segment.width * segment.height,
         )
     ]
     if config.has_audio:

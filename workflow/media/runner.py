@@ -53,6 +53,12 @@ def ffmpeg_binary() -> str:
     )
 
 
+def cpus() -> int:
+    """The CPUs this process may run on: on Lambda its environment's vCPUs (up to 6, as
+    its memory allows)."""
+    return len(os.sched_getaffinity(0))
+
+
 # Seconds left for reporting a failure after ffmpeg gives up, and the allowance per
 # second of output video: generous (a 6-vCPU Lambda encodes 1080p at ~5x real time per
 # rung), so only a stuck or pathological encode reaches it.

@@ -63,6 +63,8 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                         packaging=plan.packaging,
                         headers=headers,
                         report=report,
+                        cpus=runner.cpus(),
+                        source_pixels=plan.facts.coded_width * plan.facts.coded_height,
                     )
                 ]
 
