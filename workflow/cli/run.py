@@ -136,11 +136,11 @@ def _process_with(engine: Any, source: Path, out: Path) -> int:
     from workflow.cli.monitor import Monitor
 
     endpoints = engine.endpoints
-    s3, sfn = engine.client("s3"), engine.client("stepfunctions")
+    s3 = boto3.client("s3", region_name=endpoints.region, config=UNSIGNED_BODY)
+    sfn = engine.client("stepfunctions")
     key = f"{UPLOAD_PREFIX}{source.name}"
     began = time.monotonic()
-    uploader = boto3.client("s3", region_name=endpoints.region, config=UNSIGNED_BODY)
-    uploader.upload_file(str(source), endpoints.ingest_bucket, key, Config=ONE_PUT)
+    s3.upload_file(str(source), endpoints.ingest_bucket, key, Config=ONE_PUT)
     etag = s3.head_object(Bucket=endpoints.ingest_bucket, Key=key)["ETag"]
     job = job_id(endpoints.ingest_bucket, key, etag)
     execution = execution_arn(endpoints.state_machine_arn, job)
