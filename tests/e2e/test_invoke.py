@@ -48,6 +48,9 @@ def invoke(stack: dict[str, str], function: str, event: str) -> subprocess.Compl
             stack["endpoint_url"],
             "--parameter",
             "Ladder=360:800",
+            # The sample events are of a plan in 12 s chunks, which three slots leave be.
+            "--parameter",
+            "MapMaxConcurrency=3",
         ],
         capture_output=True,
         text=True,

@@ -1,8 +1,8 @@
 """CMAF output, images and captions, end to end: the local stack, then real players.
 
-One job per packaging question: a 30 s clip (three chunks) uploaded with
-``x-amz-meta-vidflow-packaging: cmaf`` and two sidecar subtitle files; real CEA-608
-footage from mux.js through both packagings. The CMAF asset is then served over HTTP
+One job per packaging question: a 30 s clip (four chunks on the session's Map of two)
+uploaded with ``x-amz-meta-vidflow-packaging: cmaf`` and two sidecar subtitle files; real
+CEA-608 footage from mux.js through both packagings. The CMAF asset is then served over HTTP
 and played to the end in Debian's Chromium by hls.js (master.m3u8) and by dash.js
 (manifest.mpd), subtitles included, and every player, shaka-player too, must present its
 first frame at time 0 on either manifest.
@@ -86,7 +86,8 @@ def test_one_set_of_fmp4_segments_behind_hls_v7_and_dash(cmaf_job: JobRun) -> No
     assert out is not None
     manifest = manifest_of(cmaf_job)
     assert manifest["packaging"] == "cmaf" and manifest["dash"] == "manifest.mpd"
-    assert manifest["chunks"] == 3
+    # 30 s in chunks that fill both waves of the session's Map of two (8 + 8 + 8 + 6 s)
+    assert manifest["chunks"] == 4
     assert strict_parse(out).returncode == 0, strict_parse(out).stderr
     assert "#EXT-X-VERSION:7" in (out / "master.m3u8").read_text()
     mpd = ET.parse(out / "manifest.mpd").getroot()

@@ -20,7 +20,8 @@ from workflow.vod.jobs import JobPaths, execution_arn
 def test_a_running_chunk_says_how_far_it_is_and_the_job_counts_it(
     engine: Any, run_job: Any, clip: Any, tmp_path: Path
 ) -> None:
-    # GIVEN a job of three chunks, audio and images, run through the local stack
+    # GIVEN a job of four chunks (30 s on the session's Map of two), audio and images,
+    # run through the local stack
     run = run_job(clip("h264_aac_2gop"), key="uploads/progress.mp4")
     assert run.status == "SUCCEEDED"
     endpoints, s3, sfn = engine.endpoints, engine.client("s3"), engine.client("stepfunctions")
@@ -31,7 +32,7 @@ def test_a_running_chunk_says_how_far_it_is_and_the_job_counts_it(
     )
     items = output.get_json(paths.items_key)
     # (its Map items come longest first, so a short one never holds a chunk back)
-    assert [i["kind"] for i in items] == ["images", "video", "video", "video", "audio"]
+    assert [i["kind"] for i in items] == ["images", *["video"] * 4, "audio"]
     item = next(i for i in items if i.get("chunk", {}).get("index") == 1)
     event = {"job_id": run.job_id, "source": json.loads(started["input"])["source"], "item": item}
     # WHEN its second chunk is encoded again, on a clock that makes every report due

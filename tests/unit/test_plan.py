@@ -4,6 +4,7 @@ source; and their HLS segments."""
 from __future__ import annotations
 
 import json
+import math
 from itertools import pairwise
 
 import pytest
@@ -43,13 +44,16 @@ INDEXES = [
     pytest.param(FrameIndex(start=1.4, end=3601.4), id="no-index-an-hour"),
     pytest.param(FrameIndex(start=0.0, end=13.0), id="no-index-13s"),
 ]
+# Chunks the Map runs at once: none said, two CPUs' local stack, and an odd count.
+SLOTS = [0, 2, 3]
 
 
+@pytest.mark.parametrize("slots", SLOTS)
 @pytest.mark.parametrize("index", INDEXES)
-def test_chunks_tile_the_source_from_its_first_frame(index: FrameIndex) -> None:
+def test_chunks_tile_the_source_from_its_first_frame(index: FrameIndex, slots: int) -> None:
     # GIVEN a source's span and its listed keyframes (or none)
     # WHEN it is planned
-    chunks = plan_chunks(index, CHUNK, SEGMENT)
+    chunks = plan_chunks(index, CHUNK, SEGMENT, slots)
 
     # THEN chunks are numbered in order and together run from the first frame to the
     # end with no gap and no overlap
@@ -80,11 +84,14 @@ def test_each_cut_is_the_target_or_a_listed_keyframe_within_half_a_segment(
     assert all(c.margin == (UNINDEXED_MARGIN if index.by_time else 0.0) for c in chunks)
 
 
+@pytest.mark.parametrize("slots", SLOTS)
 @pytest.mark.parametrize("index", INDEXES)
-def test_segments_start_at_the_chunk_and_every_segment_seconds(index: FrameIndex) -> None:
+def test_segments_start_at_the_chunk_and_every_segment_seconds(
+    index: FrameIndex, slots: int
+) -> None:
     # GIVEN a frame index
     # WHEN it is planned
-    chunks = plan_chunks(index, CHUNK, SEGMENT)
+    chunks = plan_chunks(index, CHUNK, SEGMENT, slots)
 
     # THEN each chunk's segments start at the chunk, are spaced exactly SEGMENT apart,
     # all start inside the chunk, and the last one is neither a sliver (under a quarter
@@ -101,11 +108,12 @@ def test_segments_start_at_the_chunk_and_every_segment_seconds(index: FrameIndex
         assert tail < SEGMENT * 1.25 + EPS, chunk
 
 
+@pytest.mark.parametrize("slots", SLOTS)
 @pytest.mark.parametrize("index", INDEXES)
-def test_segment_numbers_are_contiguous_across_chunks(index: FrameIndex) -> None:
+def test_segment_numbers_are_contiguous_across_chunks(index: FrameIndex, slots: int) -> None:
     # GIVEN a frame index
     # WHEN it is planned
-    chunks = plan_chunks(index, CHUNK, SEGMENT)
+    chunks = plan_chunks(index, CHUNK, SEGMENT, slots)
 
     # THEN each chunk's first segment number follows the previous chunk's last
     expected = 0
@@ -114,14 +122,62 @@ def test_segment_numbers_are_contiguous_across_chunks(index: FrameIndex) -> None
         expected += len(chunk.segment_starts)
 
 
+@pytest.mark.parametrize("slots", SLOTS)
 @pytest.mark.parametrize("index", INDEXES)
-def test_a_cut_chunk_is_at_least_a_segment_long(index: FrameIndex) -> None:
+def test_a_cut_chunk_is_at_least_a_segment_long(index: FrameIndex, slots: int) -> None:
     # GIVEN a frame index
     # WHEN it is planned
-    chunks = plan_chunks(index, CHUNK, SEGMENT)
+    chunks = plan_chunks(index, CHUNK, SEGMENT, slots)
 
     # THEN every chunk but the last is at least one segment long
     assert all(c.duration >= SEGMENT - EPS for c in chunks[:-1])
+
+
+def _finish_times(durations: list[float], slots: int) -> list[float]:
+    """When each slot is done, where the Map starts every item, in order, on the first
+    free slot and each takes as long as its video."""
+    free = [0.0] * slots
+    for duration in durations:
+        free[free.index(min(free))] += duration
+    return free
+
+
+@pytest.mark.parametrize(
+    ("end", "slots"), [(60.0, 2), (61.4, 2), (62.0, 2), (95.0, 3), (250.0, 4), (3661.0, 300)]
+)
+def test_chunks_fill_the_last_wave_of_the_maps_slots(end: float, slots: int) -> None:
+    # GIVEN a source with 2 s GOPs whose 12 s chunks would leave the last wave of a Map
+    # running `slots` at once part empty
+    index = index_of(every(2.0, end), end)
+    uniform = [c.duration for c in plan_chunks(index, CHUNK, SEGMENT)]
+    assert len(uniform) > slots and len(uniform) % slots
+
+    # WHEN it is planned for that many slots
+    chunks = plan_chunks(index, CHUNK, SEGMENT, slots)
+
+    # THEN every wave is full, of chunks no longer than before, longest first and whole
+    # segments but the last; the Map is done sooner, as soon as whole segments allow
+    durations = [c.duration for c in chunks]
+    assert len(durations) % slots == 0
+    assert max(durations) <= max(uniform) + EPS
+    assert durations[:-1] == sorted(durations[:-1], reverse=True)
+    assert all(d / SEGMENT == pytest.approx(round(d / SEGMENT)) for d in durations[:-1])
+    finish = max(_finish_times(durations, slots))
+    assert finish < max(_finish_times(uniform, slots))
+    segments = sum(len(c.segment_starts) for c in chunks)
+    assert finish <= math.ceil(segments / slots) * SEGMENT + EPS
+
+
+@pytest.mark.parametrize(("end", "slots"), [(48.0, 2), (60.0, 5), (60.0, 8), (16.0, 2), (60.0, 1)])
+def test_chunks_that_fill_their_waves_or_one_wave_are_left_as_they_are(
+    end: float, slots: int
+) -> None:
+    # GIVEN a source whose chunks fill every wave, fit in one, or a Map of one slot
+    index = index_of(every(2.0, end), end)
+
+    # WHEN it is planned for those slots
+    # THEN the chunks are those planned without slots
+    assert plan_chunks(index, CHUNK, SEGMENT, slots) == plan_chunks(index, CHUNK, SEGMENT)
 
 
 def test_regular_gops_give_chunks_of_exactly_chunk_seconds() -> None:

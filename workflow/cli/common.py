@@ -87,7 +87,8 @@ def fault_spec(args: argparse.Namespace) -> str | None:
 
 
 def engine_parameters(args: argparse.Namespace) -> dict[str, str]:
-    values = {"MapMaxConcurrency": str(os.cpu_count() or 2)}
+    # One chunk per CPU this process may use (a container's cpuset, not the host's count).
+    values = {"MapMaxConcurrency": str(len(os.sched_getaffinity(0)))}
     for item in args.parameter:
         name, sep, value = item.partition("=")
         if not sep:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -75,20 +76,26 @@ def chunk_item(index: int) -> str:
     return f"video-{index:05d}"
 
 
-def plan_chunks(index: FrameIndex, chunk_seconds: float, segment_seconds: float) -> list[Chunk]:
+def plan_chunks(
+    index: FrameIndex, chunk_seconds: float, segment_seconds: float, slots: int = 0
+) -> list[Chunk]:
     """Cut every ``chunk_seconds``, moved to the nearest listed keyframe within half a
     segment of the target, so a chunk rarely decodes frames it does not encode.
 
     A chunk is at least one segment long unless the whole source is shorter, and
     whatever remains once it is within a chunk and a segment is one last chunk.
+
+    ``slots`` is how many chunks the Map runs at once. Where there are more chunks than
+    slots and they would leave the last wave part empty, they are cut shorter, in whole
+    segments, longest first, until the waves are full: with two slots, 60 s in 12 s
+    chunks is five, the fifth alone while a slot idles; as 12, 12, 12, 8, 8 and 8 both
+    slots finish within a segment of each other.
     """
-    cuts = [index.start]
-    while index.end - cuts[-1] > chunk_seconds + segment_seconds:
-        cut = _cut_near(index.keyframes, cuts[-1], index.end, chunk_seconds, segment_seconds)
-        # Far from zero a float cannot move by a chunk: stop rather than loop forever.
-        if cut <= cuts[-1] or cut >= index.end:
-            break
-        cuts.append(cut)
+    cuts = _cuts(index, itertools.repeat(chunk_seconds), segment_seconds)
+    lengths = _full_waves(len(cuts), index.end - index.start, segment_seconds, slots)
+    if lengths:
+        # The last chunk is what remains after the others.
+        cuts = _cuts(index, lengths[:-1], segment_seconds, exact=True)
     margin = UNINDEXED_MARGIN if index.by_time else 0.0
     chunks: list[Chunk] = []
     first_segment = 0
@@ -97,6 +104,37 @@ def plan_chunks(index: FrameIndex, chunk_seconds: float, segment_seconds: float)
         chunks.append(Chunk(len(chunks), start, stop, first_segment, segments, margin))
         first_segment += len(segments)
     return chunks
+
+
+def _cuts(
+    index: FrameIndex, lengths: Iterable[float], segment_seconds: float, *, exact: bool = False
+) -> list[float]:
+    """Where chunks of about ``lengths`` start, each cut near its target (``_cut_near``):
+    until what remains is within a chunk and a segment, or, ``exact``, one per length."""
+    cuts = [index.start]
+    for length in lengths:
+        if not exact and index.end - cuts[-1] <= length + segment_seconds:
+            break
+        cut = _cut_near(index.keyframes, cuts[-1], index.end, length, segment_seconds)
+        # Far from zero a float cannot move by a chunk: stop rather than loop forever.
+        if cut <= cuts[-1] or cut >= index.end:
+            break
+        cuts.append(cut)
+    return cuts
+
+
+def _full_waves(count: int, duration: float, segment_seconds: float, slots: int) -> list[float]:
+    """Chunk lengths, in whole segments and longest first, that fill every wave of
+    ``slots`` with as many waves as ``count`` chunks make; none where they already do,
+    where they fit in one wave, or where the source has too few segments."""
+    if slots < 2 or count <= slots or count % slots == 0:
+        return []
+    wanted = -(-count // slots) * slots
+    segments = len(segment_starts(0.0, duration, segment_seconds))
+    if wanted > segments:
+        return []
+    base, longer = divmod(segments, wanted)
+    return [segment_seconds * (base + 1)] * longer + [segment_seconds * base] * (wanted - longer)
 
 
 def _cut_near(

@@ -43,7 +43,12 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
     renditions = build_ladder(
         facts.display_width, facts.display_height, facts.frame_rate, settings.ladder
     )
-    chunks = plan_chunks(probed.index, settings.chunk_seconds, settings.segment_seconds)
+    chunks = plan_chunks(
+        probed.index,
+        settings.chunk_seconds,
+        settings.segment_seconds,
+        slots=settings.map_max_concurrency,
+    )
     per_title_ladder = probed.ladder_mode == "per-title"
     ladder: dict[str, Any] = {"mode": probed.ladder_mode}
     if per_title_ladder:
