@@ -54,6 +54,7 @@ from workflow.local.lambda_runtime import LambdaRuntime, LogLine
 from workflow.local.origin import SHUTDOWN_POLL_SECONDS, Origin
 from workflow.local.parameters import check as check_parameters
 from workflow.local.ranged_get import install as install_ranged_get
+from workflow.local.s3_put import install as install_s3_put
 from workflow.local.template import Stack
 from workflow.local.xray import TraceDaemon
 from workflow.settings import Settings
@@ -281,6 +282,7 @@ class LocalEngine:
         ensure_stack_built(self.stack)
         # Before the server: a moto this patch does not know stops the engine here, loudly.
         install_ranged_get()
+        install_s3_put()
         install_webhooks()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.

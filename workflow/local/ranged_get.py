@@ -97,24 +97,28 @@ def _moto_sources() -> dict[str, Callable[..., Any]]:
 
 def check() -> None:
     """Raise ``MotoChangedError`` unless moto is the version and code this patch was read on."""
+    check_pinned(
+        "the ranged-GET patch (workflow/local/ranged_get.py)", _moto_sources(), EXPECTED_SOURCES
+    )
+
+
+def check_pinned(
+    patch: str, sources: dict[str, Callable[..., Any]], expected: dict[str, str]
+) -> None:
+    """Raise ``MotoChangedError`` unless moto is ``MOTO_VERSION`` and each of ``sources``
+    still has the source digest ``expected`` pins for it."""
     import moto
 
     if moto.__version__ != MOTO_VERSION:
         raise MotoChangedError(
-            f"moto is {moto.__version__}, the ranged-GET patch (workflow/local/ranged_get.py) "
-            f"was written for {MOTO_VERSION}: re-read moto's S3 get_object and range code, "
-            "then update MOTO_VERSION and EXPECTED_SOURCES"
+            f"moto is {moto.__version__}, {patch} was written for {MOTO_VERSION}: re-read "
+            "the moto code it names, then update MOTO_VERSION and its pinned sources"
         )
-    changed = [
-        name
-        for name, function in _moto_sources().items()
-        if _digest(function) != EXPECTED_SOURCES[name]
-    ]
+    changed = [name for name, function in sources.items() if _digest(function) != expected[name]]
     if changed:
         raise MotoChangedError(
-            f"moto {moto.__version__}'s {', '.join(changed)} differ from the code the "
-            "ranged-GET patch (workflow/local/ranged_get.py) was written for: re-read them, "
-            "then update EXPECTED_SOURCES"
+            f"moto {moto.__version__}'s {', '.join(changed)} differ from the code {patch} "
+            "was written for: re-read them, then update its pinned sources"
         )
 
 
