@@ -40,6 +40,7 @@ from botocore.response import StreamingBody
 
 from workflow.keys.service import PlaybackGate, PlaybackSecret
 from workflow.keys.store import KeyStore
+from workflow.local.asl_import import install as import_asl_interpreter
 from workflow.local.build import (
     ensure_built,
     ensure_stack_built,
@@ -284,6 +285,7 @@ class LocalEngine:
         install_ranged_get()
         install_s3_put()
         install_webhooks()
+        import_asl_interpreter()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

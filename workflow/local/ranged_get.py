@@ -22,7 +22,7 @@ import functools
 import hashlib
 import inspect
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
@@ -103,10 +103,10 @@ def check() -> None:
 
 
 def check_pinned(
-    patch: str, sources: dict[str, Callable[..., Any]], expected: dict[str, str]
+    patch: str, sources: Mapping[str, Callable[..., Any] | str], expected: dict[str, str]
 ) -> None:
     """Raise ``MotoChangedError`` unless moto is ``MOTO_VERSION`` and each of ``sources``
-    still has the source digest ``expected`` pins for it."""
+    (a function, or a module's source text) still has the digest ``expected`` pins for it."""
     import moto
 
     if moto.__version__ != MOTO_VERSION:
@@ -122,8 +122,9 @@ def check_pinned(
         )
 
 
-def _digest(function: Callable[..., Any]) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+def _digest(code: Callable[..., Any] | str) -> str:
+    text = code if isinstance(code, str) else inspect.getsource(code)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def install() -> None:
