@@ -32,6 +32,7 @@ from workflow import prices
 from workflow.cli.billing import VodBilling
 from workflow.local.template import Stack
 from workflow.media.audio_pieces import PREROLL_SECONDS
+from workflow.media.chunks import FrameIndex, plan_chunks
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
@@ -76,8 +77,9 @@ ASSUMPTIONS: dict[str, tuple[Any, str]] = {
 }
 
 
-# The template's AudioPieceSeconds default.
+# The template's AudioPieceSeconds and SegmentSeconds defaults.
 AUDIO_PIECE_S = 120.0
+SEGMENT_S = 4.0
 
 
 def a(name: str) -> float:
@@ -171,14 +173,23 @@ def model(
     billing: VodBilling,
 ) -> dict[str, float]:
     source_mb = duration_s * a("upload_mbit_s") / 8
-    chunks = math.ceil(duration_s / chunk_s)
+    # Plan's chunks: every chunk_s, or shorter where that fills the Map's last wave.
+    planned = plan_chunks(FrameIndex(0.0, duration_s), chunk_s, SEGMENT_S, slots=concurrency)
+    chunks = len(planned)
     cpus = vcpus(memory_mb)
     read_mb, gets, cpu_s = m.probe_at(duration_s)
     probe = a("cold_start_s") + gets * a("s3_get_latency_s") + read_mb / a("s3_read_mb_s") + cpu_s
-    encode = m.cpu_per_source_second * chunk_s / (cpus * efficiency(cpus) * a("cpu_speed_vs_here"))
-    read = (source_mb / chunks) / a("s3_read_mb_s")
-    write = m.output_mb_per_source_second * chunk_s / a("s3_write_mb_s")
-    chunk_wall = a("cold_start_s") + max(encode, read) + write + a("state_overhead_s")
+
+    def wall_of(seconds: float) -> float:
+        """A chunk job's wall time: cold start, the read or the encode, the write."""
+        speed = cpus * efficiency(cpus) * a("cpu_speed_vs_here")
+        encode = m.cpu_per_source_second * seconds / speed
+        read = source_mb * seconds / duration_s / a("s3_read_mb_s")
+        write = m.output_mb_per_source_second * seconds / a("s3_write_mb_s")
+        return a("cold_start_s") + max(encode, read) + write + a("state_overhead_s")
+
+    # The longest chunk sets a wave's wall time; the mean one the bill.
+    chunk_wall = wall_of(max(c.duration for c in planned))
     waves = math.ceil(chunks / concurrency)
     starts = min(chunks, concurrency) * a("map_child_start_s")
     video = waves * chunk_wall + starts
@@ -199,7 +210,7 @@ def model(
         *(f"audio-{n:05d}" for n in range(pieces)),
     ]
     gb_seconds = (
-        chunks * chunk_wall * memory_mb / 1024
+        chunks * wall_of(duration_s / chunks) * memory_mb / 1024
         + pieces * audio * billing.branch("audio").memory_mb / 1024
         + probe * billing.task_memory["Probe"] / 1024
         + a("plan_publish_gb_s")
