@@ -7,7 +7,7 @@ by reading the file back and hashing it: for the 277 MB upload of the VOD benchm
 was 0.8 s of writing and 0.4 s of reading and hashing, one after the other, between the
 last byte arriving and the upload's answer.
 
-Here a body too large for memory goes straight to the file, and its MD5 is taken from
+Here a body past moto's buffer goes straight to the file, and its MD5 is taken from
 the bytes in memory while they are written (hashing and writing both let go of the GIL,
 so the two share the machine's CPUs). The ETag is then the digest already taken, which is
 the MD5 of the key's bytes exactly as moto would compute it. Like ``ranged_get``, the patch
