@@ -7,28 +7,6 @@ import subprocess
 import sys
 import textwrap
 
-import moto
-import pytest
-
-from workflow.local import asl_import
-
-
-def test_the_installed_moto_is_the_one_the_import_was_read_on() -> None:
-    # Fails when moto is upgraded: re-read its Batch integration's imports, then re-pin.
-    asl_import.check()
-
-
-def test_another_moto_version_stops_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(moto, "__version__", "5.3.0")
-    with pytest.raises(asl_import.MotoChangedError, match=r"moto is 5\.3\.0.*asl_import\.py"):
-        asl_import.check()
-
-
-def test_a_changed_batch_integration_stops_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(asl_import, "EXPECTED_SOURCES", {"state_task_service_batch": "0" * 16})
-    with pytest.raises(asl_import.MotoChangedError, match=r"state_task_service_batch differ"):
-        asl_import.check()
-
 
 def test_the_interpreter_loads_without_ec2_and_batch_loads_whole_after() -> None:
     # In a fresh interpreter: what is imported depends on the process's history.

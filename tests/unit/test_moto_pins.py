@@ -1,0 +1,44 @@
+"""Each patch of moto refuses a moto it was not written for: another version, or changed
+code where it reaches in. The engine then does not start, rather than serve wrong bytes."""
+
+from __future__ import annotations
+
+import re
+from types import ModuleType
+
+import moto
+import pytest
+
+from workflow.local import asl_import, ranged_get, s3_put
+
+PATCHES = [
+    pytest.param(ranged_get, id="ranged_get"),
+    pytest.param(s3_put, id="s3_put"),
+    pytest.param(asl_import, id="asl_import"),
+]
+
+
+@pytest.mark.parametrize("patch", PATCHES)
+def test_the_installed_moto_is_the_one_the_patch_was_read_on(patch: ModuleType) -> None:
+    # Fails when moto is upgraded: re-read the code the patch names, then re-pin it.
+    patch.check()
+
+
+@pytest.mark.parametrize("patch", PATCHES)
+def test_another_moto_version_stops_the_engine(
+    patch: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(moto, "__version__", "5.3.0")
+    module = patch.__name__.rsplit(".", 1)[-1]
+    with pytest.raises(ranged_get.MotoChangedError, match=rf"moto is 5\.3\.0.*{module}\.py"):
+        patch.check()
+
+
+@pytest.mark.parametrize("patch", PATCHES)
+def test_changed_moto_code_stops_the_engine(
+    patch: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = next(iter(patch.EXPECTED_SOURCES))
+    monkeypatch.setattr(patch, "EXPECTED_SOURCES", dict(patch.EXPECTED_SOURCES, **{name: "0" * 16}))
+    with pytest.raises(ranged_get.MotoChangedError, match=rf"{re.escape(name)} differ"):
+        patch.check()
