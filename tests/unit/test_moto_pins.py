@@ -9,12 +9,14 @@ from types import ModuleType
 import moto
 import pytest
 
-from workflow.local import asl_import, ranged_get, s3_put
+from workflow.local import asl_import, eventbridge, ranged_get, s3_put
+from workflow.local.moto_pins import MotoChangedError
 
 PATCHES = [
     pytest.param(ranged_get, id="ranged_get"),
     pytest.param(s3_put, id="s3_put"),
     pytest.param(asl_import, id="asl_import"),
+    pytest.param(eventbridge, id="eventbridge"),
 ]
 
 
@@ -30,7 +32,7 @@ def test_another_moto_version_stops_the_engine(
 ) -> None:
     monkeypatch.setattr(moto, "__version__", "5.3.0")
     module = patch.__name__.rsplit(".", 1)[-1]
-    with pytest.raises(ranged_get.MotoChangedError, match=rf"moto is 5\.3\.0.*{module}\.py"):
+    with pytest.raises(MotoChangedError, match=rf"moto is 5\.3\.0.*{module}\.py"):
         patch.check()
 
 
@@ -40,5 +42,5 @@ def test_changed_moto_code_stops_the_engine(
 ) -> None:
     name = next(iter(patch.EXPECTED_SOURCES))
     monkeypatch.setattr(patch, "EXPECTED_SOURCES", dict(patch.EXPECTED_SOURCES, **{name: "0" * 16}))
-    with pytest.raises(ranged_get.MotoChangedError, match=rf"{re.escape(name)} differ"):
+    with pytest.raises(MotoChangedError, match=rf"{re.escape(name)} differ"):
         patch.check()

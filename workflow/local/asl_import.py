@@ -21,7 +21,7 @@ import sys
 import threading
 from importlib.abc import SourceLoader
 
-from workflow.local.ranged_get import MotoChangedError, check_pinned
+from workflow.local.moto_pins import MotoChangedError, check_pinned
 
 INTERPRETER = "moto.stepfunctions.parser.models"
 BATCH_INTEGRATION = (

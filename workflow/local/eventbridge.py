@@ -15,8 +15,6 @@ Like ``ranged_get``, the patch checks moto's version and the source of what it w
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 import json
 import logging
 import threading
@@ -26,10 +24,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from workflow.local.ranged_get import MOTO_VERSION, MotoChangedError
+from workflow.local.moto_pins import check_pinned
 from workflow.local.template import Stack
 
-EXPECTED_SOURCE = "472e002e2dab8a59"
+# sha256 (first 16 hex digits) of the source of the moto function the patch wraps.
+EXPECTED_SOURCES = {"Rule.send_to_targets": "472e002e2dab8a59"}
 # Tries per webhook delivery, and the first pause between them (doubling).
 ATTEMPTS = 5
 FIRST_PAUSE = 0.5
@@ -83,23 +82,26 @@ def create(stack: Stack, events: Any, logs: Any) -> None:
         events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
 
 
+def check() -> None:
+    """Raise ``MotoChangedError`` unless moto is the version and code this patch was read on."""
+    from moto.events.models import Rule
+
+    check_pinned(
+        "the webhook delivery (workflow/local/eventbridge.py)",
+        {"Rule.send_to_targets": Rule.send_to_targets},
+        EXPECTED_SOURCES,
+    )
+
+
 def install() -> None:
     """Make moto's rules deliver to API destinations (once per process)."""
     global _installed
-    import moto
     from moto.events.models import Rule
 
     with _lock:
         if _installed:
             return
-        source = inspect.getsource(Rule.send_to_targets)
-        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-        if moto.__version__ != MOTO_VERSION or digest != EXPECTED_SOURCE:
-            raise MotoChangedError(
-                f"moto {moto.__version__} (Rule.send_to_targets {digest}): the webhook delivery "
-                f"was written for moto {MOTO_VERSION} ({EXPECTED_SOURCE}); read the new code, "
-                "then update workflow/local/eventbridge.py"
-            )
+        check()
         original = Rule.send_to_targets
 
         @functools.wraps(original)

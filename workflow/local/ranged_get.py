@@ -19,13 +19,11 @@ refuses to start with ``MotoChangedError`` rather than serve wrong bytes.
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
-MOTO_VERSION = "5.2.5"
+from workflow.local.moto_pins import MotoChangedError, check_pinned
 
 # sha256 (first 16 hex digits) of the source of each moto function the patch relies on.
 EXPECTED_SOURCES = {
@@ -34,10 +32,6 @@ EXPECTED_SOURCES = {
     "S3Response.key_response": "482dd528b49e0359",
     "FakeKey.value": "5e9a53c3d82cc883",
 }
-
-
-class MotoChangedError(RuntimeError):
-    """moto is not the version, or its code not the code, the ranged-GET patch was written for."""
 
 
 # Bytes read from a key's buffer at a time while a ranged answer is sent.
@@ -100,31 +94,6 @@ def check() -> None:
     check_pinned(
         "the ranged-GET patch (workflow/local/ranged_get.py)", _moto_sources(), EXPECTED_SOURCES
     )
-
-
-def check_pinned(
-    patch: str, sources: Mapping[str, Callable[..., Any] | str], expected: dict[str, str]
-) -> None:
-    """Raise ``MotoChangedError`` unless moto is ``MOTO_VERSION`` and each of ``sources``
-    (a function, or a module's source text) still has the digest ``expected`` pins for it."""
-    import moto
-
-    if moto.__version__ != MOTO_VERSION:
-        raise MotoChangedError(
-            f"moto is {moto.__version__}, {patch} was written for {MOTO_VERSION}: re-read "
-            "the moto code it names, then update MOTO_VERSION and its pinned sources"
-        )
-    changed = [name for name, function in sources.items() if _digest(function) != expected[name]]
-    if changed:
-        raise MotoChangedError(
-            f"moto {moto.__version__}'s {', '.join(changed)} differ from the code {patch} "
-            "was written for: re-read them, then update its pinned sources"
-        )
-
-
-def _digest(code: Callable[..., Any] | str) -> str:
-    text = code if isinstance(code, str) else inspect.getsource(code)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def install() -> None:

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from workflow.local.ranged_get import MotoChangedError, check_pinned
+from workflow.local.moto_pins import MotoChangedError, check_pinned
 
 # sha256 (first 16 hex digits) of the source of each moto function the patch replaces.
 EXPECTED_SOURCES = {
