@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -44,3 +46,53 @@ def test_a_multipart_upload_keeps_its_bytes_and_its_etag(engine: Any, tmp_path: 
     etag = f'"{hashlib.md5(digests).hexdigest()}-3"'
     got = s3.get_object(Bucket=name, Key="parts.bin")
     assert (got["ETag"], got["Body"].read()) == (etag, data)
+
+
+def _raw_put(endpoint_url: str, path: str, headers: dict[str, str], body: bytes) -> int:
+    """Send a PUT by hand, its body exactly ``body`` whatever the headers say; the status."""
+    address = urllib.parse.urlsplit(endpoint_url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as conn:
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        conn.sendall(f"PUT {path} HTTP/1.1\r\nHost: {address.netloc}\r\n{head}\r\n".encode())
+        conn.sendall(body)
+        conn.shutdown(socket.SHUT_WR)
+        answer = conn.makefile("rb").readline()
+    return int(answer.split()[1]) if answer else 0
+
+
+def test_a_put_cut_short_stores_nothing(engine: Any) -> None:
+    s3 = engine.client("s3")
+    name = f"put-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    data = os.urandom(SIZE)
+    status = _raw_put(
+        engine.endpoints.endpoint_url,
+        f"/{name}/cut.bin",
+        {"Content-Length": str(SIZE), "Connection": "close"},
+        data[: SIZE // 2],
+    )
+    assert status != 200
+    assert s3.list_objects_v2(Bucket=name).get("KeyCount") == 0
+    # The server goes on answering: a whole body sent the same way is stored.
+    whole = {"Content-Length": str(SIZE), "Connection": "close"}
+    assert _raw_put(engine.endpoints.endpoint_url, f"/{name}/whole.bin", whole, data) == 200
+    assert s3.get_object(Bucket=name, Key="whole.bin")["Body"].read() == data
+
+
+def test_a_chunked_put_keeps_its_bytes(engine: Any) -> None:
+    s3 = engine.client("s3")
+    name = f"put-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    data = os.urandom(SIZE)
+    piece = 1024 * 1024
+    chunked = b"".join(
+        b"%x\r\n%s\r\n" % (len(data[i : i + piece]), data[i : i + piece])
+        for i in range(0, len(data), piece)
+    )
+    headers = {"Transfer-Encoding": "chunked", "Connection": "close"}
+    status = _raw_put(
+        engine.endpoints.endpoint_url, f"/{name}/chunked.bin", headers, chunked + b"0\r\n\r\n"
+    )
+    assert status == 200
+    got = s3.get_object(Bucket=name, Key="chunked.bin")
+    assert (got["ETag"], got["Body"].read()) == (f'"{hashlib.md5(data).hexdigest()}"', data)
