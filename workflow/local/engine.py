@@ -671,16 +671,21 @@ def _with_version_id(make_event: Callable[..., dict[str, Any]]) -> Callable[...,
 
 def _send_logs(logs: Any, group: str, lines: list[LogLine]) -> None:
     """Put the functions' log lines in their log group, a stream per function, as Lambda
-    does (CloudWatch takes no empty message)."""
+    does (CloudWatch takes no empty message). A stream is made when a put finds none: moto
+    spends ~3 ms of the stack's CPU building the error for a stream that already exists,
+    which every batch would otherwise pay."""
     by_function: dict[str, list[dict[str, Any]]] = {}
     for name, at, message in lines:
         if message:
             by_function.setdefault(name, []).append({"timestamp": at, "message": message})
     for name, events in by_function.items():
         stream = f"local/[$LATEST]{name}"
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        try:
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        except logs.exceptions.ResourceNotFoundException:
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
 
 
 def generated_secret(spec: dict[str, Any]) -> str:
