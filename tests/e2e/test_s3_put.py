@@ -96,3 +96,15 @@ def test_a_chunked_put_keeps_its_bytes(engine: Any) -> None:
     assert status == 200
     got = s3.get_object(Bucket=name, Key="chunked.bin")
     assert (got["ETag"], got["Body"].read()) == (f'"{hashlib.md5(data).hexdigest()}"', data)
+
+
+def test_a_put_claiming_more_than_s3_takes_is_refused_and_the_server_goes_on(engine: Any) -> None:
+    s3 = engine.client("s3")
+    name = f"put-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    claim = {"Content-Length": str(10**13), "Connection": "close"}  # 10 TB, 1 KB sent
+    status = _raw_put(engine.endpoints.endpoint_url, f"/{name}/claim.bin", claim, b"x" * 1024)
+    assert 400 <= status < 500
+    assert s3.list_objects_v2(Bucket=name).get("KeyCount") == 0
+    s3.put_object(Bucket=name, Key="after.bin", Body=b"after")
+    assert s3.get_object(Bucket=name, Key="after.bin")["Body"].read() == b"after"

@@ -179,6 +179,10 @@ def _faulty(app: Any, fails: Callable[[dict[str, Any]], bool]) -> Any:
     return serve
 
 
+# The largest object S3 takes in one PUT.
+_ONE_PUT_MAX = 5 * 1024**3
+
+
 def _read_body_at_once(environ: dict[str, Any]) -> None:
     """Read a request's body in one call and hand it on as a stream that is already whole.
 
@@ -187,9 +191,14 @@ def _read_body_at_once(environ: dict[str, Any]) -> None:
     write, about 0.5 s of the stack's CPU, holding the GIL the engine's threads share.
     ``wsgi.input_terminated`` tells werkzeug the stream ends where the body does. A body
     cut short stays short, and werkzeug answers it as a client that went away, as before.
+    The one read takes its whole length at once, so a body claimed longer than S3 takes
+    in one PUT is left to werkzeug's reading in pieces (a false ``Content-Length`` of
+    terabytes would otherwise fail to allocate).
     """
     length = environ.get("CONTENT_LENGTH") or ""
-    if "wsgi.input_terminated" in environ or not length.isdigit() or int(length) == 0:
+    if "wsgi.input_terminated" in environ or not length.isdigit():
+        return
+    if not 0 < int(length) <= _ONE_PUT_MAX:
         return
     try:
         body = environ["wsgi.input"].read(int(length))
