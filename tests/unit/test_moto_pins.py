@@ -9,13 +9,14 @@ from types import ModuleType
 import moto
 import pytest
 
-from workflow.local import asl_import, eventbridge, ranged_get, s3_put
+from workflow.local import asl_clients, asl_import, eventbridge, ranged_get, s3_put
 from workflow.local.moto_pins import MotoChangedError
 
 PATCHES = [
     pytest.param(ranged_get, id="ranged_get"),
     pytest.param(s3_put, id="s3_put"),
     pytest.param(asl_import, id="asl_import"),
+    pytest.param(asl_clients, id="asl_clients"),
     pytest.param(eventbridge, id="eventbridge"),
 ]
 

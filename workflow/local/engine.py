@@ -40,6 +40,7 @@ from botocore.response import StreamingBody
 
 from workflow.keys.service import PlaybackGate, PlaybackSecret
 from workflow.keys.store import KeyStore
+from workflow.local.asl_clients import install as share_asl_clients
 from workflow.local.asl_import import install as import_asl_interpreter
 from workflow.local.build import (
     ensure_built,
@@ -198,14 +199,15 @@ def _read_body_at_once(environ: dict[str, Any]) -> None:
     length = environ.get("CONTENT_LENGTH") or ""
     if "wsgi.input_terminated" in environ or not length.isdigit():
         return
-    if not 0 < int(length) <= _ONE_PUT_MAX:
+    size = int(length)
+    if not 0 < size <= _ONE_PUT_MAX:
         return
     try:
-        body = environ["wsgi.input"].read(int(length))
+        body = environ["wsgi.input"].read(size)
     except OSError:  # the client went away, or its socket timed out, mid-body
         body = b""
     environ["wsgi.input"] = io.BytesIO(body)
-    if len(body) == int(length):
+    if len(body) == size:
         environ["wsgi.input_terminated"] = True
 
 
@@ -317,6 +319,7 @@ class LocalEngine:
         install_s3_put()
         install_webhooks()
         import_asl_interpreter()
+        share_asl_clients()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -599,11 +602,7 @@ def _install_process_hooks() -> None:
             return
         import moto.s3.notifications as s3_notifications
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
-            lambda_eval_utils,
-        )
 
-        lambda_eval_utils.boto_client_for = _one_client_each(lambda_eval_utils.boto_client_for)  # type: ignore[attr-defined]
         s3_notifications._invoke_awslambda = _on_s3_notification
         s3_notifications._get_s3_event = _with_version_id(s3_notifications._get_s3_event)
         retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment,attr-defined]
@@ -616,32 +615,6 @@ def _install_process_hooks() -> None:
             for event, hook in hooks:
                 boto3.DEFAULT_SESSION._session.register(event, hook)  # type: ignore[arg-type]
         _hooks_installed = True
-
-
-def _one_client_each(make: Callable[..., Any]) -> Callable[..., Any]:
-    """moto's interpreter makes a new boto3 client for each Lambda task it runs, and the
-    client evaluates Lambda's endpoint rules afresh for its one call: ~0.15 s of the
-    stack's CPU in the VOD bench's run (a dozen tasks). Step Functions keeps its clients;
-    here one per region and endpoint is made once and shared (botocore's clients are
-    thread-safe)."""
-    from moto.core.models import botocore_stubber
-    from moto.settings import moto_server_port
-
-    made: dict[tuple[str, str, bool, str], Any] = {}
-    lock = threading.Lock()
-
-    def client(region: str, service: str, state_credentials: Any = None) -> Any:
-        # ``state_credentials`` is what a state's ``Credentials`` field assumes; moto 5.2.5
-        # takes it and signs with fixed keys either way, as the client made once does.
-        key = (region, service, botocore_stubber.enabled, moto_server_port())
-        with lock:
-            if key not in made:
-                made[key] = make(
-                    region=region, service=service, state_credentials=state_credentials
-                )
-            return made[key]
-
-    return client
 
 
 def _remember_invoke(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
