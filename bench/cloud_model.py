@@ -12,7 +12,8 @@ as ``x264_presets.py`` found), it models the critical path:
     -> the Map: chunks in waves of MapMaxConcurrency, each a cold start, its part of
        the source read, its encode on the function's vCPUs, its segments written;
        the audio's pieces alongside (AUDIO_PIECE_S each, plus the pre-roll: their part
-       of the source read, AAC encoded)
+       of the source read, AAC encoded), and the images' pieces (a sprite sheet of
+       thumbnails each: their part of the source read, its keyframes decoded)
     -> publish
 
 It is a model, not a measurement: no AWS account is used. Its point is to show which
@@ -33,6 +34,7 @@ from workflow.cli.billing import VodBilling
 from workflow.local.template import Stack
 from workflow.media.audio_pieces import PREROLL_SECONDS
 from workflow.media.chunks import FrameIndex, plan_chunks
+from workflow.media.images import image_pieces, thumbnail_count
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
@@ -73,6 +75,11 @@ ASSUMPTIONS: dict[str, tuple[Any, str]] = {
         "now times the audio item's ffmpeg alone: 0.014 on this machine)",
     ),
     "upload_mbit_s": (10.0, "assumed: a typical 1080p upload (camera or encoder file)"),
+    "images_cpu_per_source_s": (
+        0.032,
+        "measured 2026-12-03 on this machine: one images run (keyframes decoded) over the "
+        "bench's 60 s 1080p source took 1.9 CPU-s; it scales with the source's keyframes",
+    ),
     "plan_publish_gb_s": (3.0, "assumed: Plan and Publish together, at their 1 GB each"),
 }
 
@@ -80,6 +87,8 @@ ASSUMPTIONS: dict[str, tuple[Any, str]] = {
 # The template's AudioPieceSeconds and SegmentSeconds defaults.
 AUDIO_PIECE_S = 120.0
 SEGMENT_S = 4.0
+# The template's ThumbnailSeconds default.
+THUMBNAIL_S = 5.0
 
 
 def a(name: str) -> float:
@@ -204,14 +213,27 @@ def model(
         )
         + a("state_overhead_s")
     )
-    total = probe + 3 * a("state_overhead_s") + max(video, audio) + a("state_overhead_s")
+    sheets = image_pieces(thumbnail_count(duration_s, THUMBNAIL_S))
+    images_cpus = vcpus(billing.branch("images").memory_mb)
+
+    def images_wall(ticks: int) -> float:
+        """An images piece's wall time: cold start, the read or the keyframes' decode."""
+        seconds = min(duration_s, ticks * THUMBNAIL_S)
+        read = source_mb * seconds / duration_s / a("s3_read_mb_s")
+        decode = seconds * a("images_cpu_per_source_s") / images_cpus
+        return a("cold_start_s") + max(read, decode) + a("state_overhead_s")
+
+    images = max(images_wall(ticks) for _, ticks in sheets)
+    total = probe + 3 * a("state_overhead_s") + max(video, audio, images) + a("state_overhead_s")
     items = [
         *(f"video-{n:05d}" for n in range(chunks)),
         *(f"audio-{n:05d}" for n in range(pieces)),
+        *("images" for _ in sheets),
     ]
     gb_seconds = (
         chunks * wall_of(duration_s / chunks) * memory_mb / 1024
         + pieces * audio * billing.branch("audio").memory_mb / 1024
+        + sum(images_wall(t) for _, t in sheets) * billing.branch("images").memory_mb / 1024
         + probe * billing.task_memory["Probe"] / 1024
         + a("plan_publish_gb_s")
     )
@@ -225,6 +247,7 @@ def model(
         "probe_s": probe,
         "video_s": video,
         "audio_s": audio,
+        "images_s": images,
         "chunk_wall_s": chunk_wall,
         "usd_per_source_minute": cost / (duration_s / 60),
     }
@@ -247,7 +270,7 @@ def main() -> int:
     for name, (value, why) in ASSUMPTIONS.items():
         print(f"  {name} = {value}: {why}")
     print(f"\n{'input':>6} {'chunk':>6} {'memory':>7} | {'publish':>8} {'probe':>6} "
-          f"{'video':>6} {'audio':>6} | {'$/src min':>9}")  # fmt: skip
+          f"{'video':>6} {'audio':>6} {'images':>6} | {'$/src min':>9}")  # fmt: skip
     rows = []
     for minutes in (1, 10, 60, 180):
         for chunk in (6, 12, 24):
@@ -255,7 +278,8 @@ def main() -> int:
                 r = model(minutes * 60, chunk, memory, args.concurrency, m, billing)
                 rows.append({"minutes": minutes, "chunk_s": chunk, "memory_mb": memory, **r})
                 print(f"{minutes:>4} m {chunk:>5}s {memory:>6}M | {r['publish_s']:>7.1f}s "
-                      f"{r['probe_s']:>5.1f}s {r['video_s']:>5.1f}s {r['audio_s']:>5.1f}s | "
+                      f"{r['probe_s']:>5.1f}s {r['video_s']:>5.1f}s {r['audio_s']:>5.1f}s "
+                      f"{r['images_s']:>5.1f}s | "
                       f"{r['usd_per_source_minute']:>9.5f}")  # fmt: skip
     out = RESULTS / "cloud_model-latest.json"
     out.write_text(

@@ -20,8 +20,10 @@ from workflow.media.images import (
     BLACK_MEAN,
     STATS_FRAME_BYTES,
     Images,
+    image_pieces,
     jpeg_size,
     make_images,
+    make_thumbnails,
     poster_command,
 )
 
@@ -161,6 +163,56 @@ def test_ticks_after_the_last_keyframe_repeat_it(make_clip: MakeClip, tmp_path: 
     # THEN 6 thumbnails, the last two from the keyframe at 20 s
     assert len(made.thumbnails) == 6
     assert ramp_levels((tmp_path / "stats.gray").read_bytes()) == [16, 16, 100, 100, 200, 200]
+
+
+def first_keyframe(clip: Path) -> float:
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        return min(
+            float(p.pts * stream.time_base)
+            for p in container.demux(stream)
+            if p.is_keyframe and p.pts is not None and stream.time_base
+        )
+
+
+@pytest.mark.parametrize("name", ["ramp_gop3.mp4", "ramp_gop3.ts"])
+def test_pieces_make_the_same_images_as_one_run(
+    make_clip: MakeClip, tmp_path: Path, name: str
+) -> None:
+    # GIVEN 24 s whose luma is the frame number, 10 fps, a keyframe every 3 s: the pieces'
+    # first ticks (10 s and 20 s) fall between keyframes (9 s and 18 s)
+    container = ["-f", "mpegts"] if name.endswith(".ts") else []
+    clip = make_clip(name, RAMP.format(d=24), "-g", "30", "-sc_threshold", "0", *container)
+    start = first_keyframe(clip)
+    demuxer = "mpegts" if name.endswith(".ts") else "mov"
+
+    def piece(folder: str, first: int = 0, ticks: int | None = None) -> Any:
+        return make_thumbnails(
+            str(clip), demuxer, start, 24.0, tmp_path / folder, interval=0.1, thumb_width=32,
+            timeout=60, first=first, ticks=ticks, binary=ffmpeg_binary(),
+        )  # fmt: skip
+
+    # WHEN its 240 ticks, one every 0.1 s, are made in one run, and in pieces
+    whole = piece("whole")
+    pieces = [piece(f"piece-{first}", first, ticks) for first, ticks in image_pieces(240)]
+
+    # THEN there are three pieces of whole sheets, each tick's frame the latest keyframe
+    # at or before it: in every piece, its first tick's too
+    assert [(len(p.thumbnails), len(p.sprites)) for p in pieces] == [(100, 1), (100, 1), (40, 1)]
+    expected = [max(16, 30 * (k // 30)) for k in range(240)]
+    assert ramp_levels((tmp_path / "whole" / "stats.gray").read_bytes()) == expected
+    for first, ticks in image_pieces(240):
+        stats = (tmp_path / f"piece-{first}" / "stats.gray").read_bytes()
+        assert ramp_levels(stats) == expected[first : first + ticks]
+
+    # AND every thumbnail and sheet is byte for byte the one-run one, named alike
+    def named(paths: Any) -> list[str]:
+        return sorted(f"{path.parent.name}/{path.name}" for path in paths)
+
+    made = [path for p in pieces for path in (*p.thumbnails, *p.sprites)]
+    assert named(made) == named((*whole.thumbnails, *whole.sprites))
+    for path in made:
+        assert path.read_bytes() == (tmp_path / "whole" / path.parent.name / path.name).read_bytes()
 
 
 def test_an_mpegts_source_with_a_start_offset(make_clip: MakeClip, tmp_path: Path) -> None:

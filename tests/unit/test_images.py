@@ -17,6 +17,7 @@ from workflow.media.images import (
     STATS_FRAME_BYTES,
     build_images_command,
     choose_poster,
+    image_pieces,
     poster_command,
     sprite_grid,
     thumbnail_count,
@@ -122,7 +123,7 @@ def test_ticks_count_from_the_first_keyframe_and_take_the_frame_before_them() ->
 
     # THEN timestamps are shifted to the first keyframe (less a millisecond's tolerance),
     # ticks every 5 s take the latest frame at or before them, and there are 5 ticks
-    assert chain["setpts"]["0"] == "PTS-1.501000/TB"
+    assert chain["setpts"]["0"] == r"max(PTS-1.501000/TB\,0)"
     assert chain["fps"] == {"fps": "1/5.000000", "round": "up", "start_time": "0"}
     assert chain["tpad"]["stop_mode"] == "clone"
     assert chain["trim"] == {"end_frame": "5"}
@@ -148,6 +149,57 @@ def test_thumbnails_sprites_and_stats_are_written_from_the_same_frames() -> None
     assert stats["-f"] == "rawvideo"
     assert stats["-pix_fmt"] == "gray"
     assert args[args.index("-filter_complex") + 1].count("split=3") == 1
+
+
+@pytest.mark.parametrize(
+    ("count", "pieces"),
+    [
+        (1, [(0, 1)]),
+        (100, [(0, 100)]),
+        (101, [(0, 100), (100, 1)]),
+        (720, [*((k * 100, 100) for k in range(7)), (700, 20)]),
+    ],
+)
+def test_the_images_are_made_in_pieces_of_one_sprite_sheet(
+    count: int, pieces: list[tuple[int, int]]
+) -> None:
+    # an hour sampled every 5 s is 720 ticks: 8 pieces of at most 500 s of video
+    assert image_pieces(count) == pieces
+
+
+@pytest.mark.parametrize("demuxer", ["mov", "mpegts"])
+def test_a_later_piece_seeks_to_its_first_tick_and_numbers_from_it(demuxer: str) -> None:
+    # GIVEN 1000 s from a first keyframe at 1.5 s, sampled every 2 s: 500 ticks, 10x10 sheets
+    # WHEN the command for the piece of ticks 200-299 is built
+    args = images_command(demuxer=demuxer, duration=1000.0, interval=2.0, first=200, ticks=100)
+    options, chain = input_options(args), filters(args)
+
+    # THEN it seeks by the source's own timestamps to tick 200 (401.5 s), 10 s earlier
+    # where the demuxer bisects, and keeps keyframes only
+    expected = {"mov": "401.501000", "mpegts": "391.501000"}[demuxer]
+    assert options["-ss"] == expected
+    assert options["-seek_timestamp"] == "1"
+    assert "-noaccurate_seek" in options
+    assert options["-skip_frame"] == "nokey"
+    # AND frames before tick 200 count as at it, 100 ticks are made, numbered from 200
+    # and on sheet 2
+    assert chain["setpts"]["0"] == r"max(PTS-401.501000/TB\,0)"
+    assert chain["trim"] == {"end_frame": "100"}
+    assert output_options(args, "thumbnails/%05d.jpg")["-start_number"] == "200"
+    assert output_options(args, "sprites/%03d.jpg")["-start_number"] == "2"
+
+
+def test_the_first_piece_reads_from_the_start() -> None:
+    args = images_command(duration=1000.0, interval=2.0, first=0, ticks=100)
+    assert "-ss" not in input_options(args)
+    assert filters(args)["trim"] == {"end_frame": "100"}
+
+
+@pytest.mark.parametrize(("first", "ticks"), [(50, 50), (100, 0), (400, 101), (500, 1), (-100, 1)])
+def test_a_piece_that_is_not_whole_sheets_of_the_ticks_is_refused(first: int, ticks: int) -> None:
+    # 500 ticks in sheets of 100
+    with pytest.raises(ValueError, match="not a piece"):
+        images_command(duration=1000.0, interval=2.0, first=first, ticks=ticks)
 
 
 @pytest.mark.parametrize("width", [15, 161, 0])

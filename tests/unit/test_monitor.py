@@ -188,6 +188,11 @@ def test_progress_weighs_items_by_their_encoding_work() -> None:
     # WHEN the long chunk is done, THEN over half the work is, though one item of four is
     progress = JobProgress(4, 2, 2, ["audio", "images"], ["video-00001"], [], work)
     assert progress.fraction == pytest.approx(16 / 30)
+    # AND images in pieces weigh by their span: 1,100 s sampled every 5 s is 220 ticks,
+    # two pieces of 500 s and one of 100 s
+    long = {**plan, "facts": {"duration": 1100.0}, "thumbnail_seconds": 5.0}
+    pieces = _work(long, ["images", "images-00100", "images-00200"])
+    assert [pieces[n] for n in ("images", "images-00100", "images-00200")] == [125, 125, 25]
     # AND counts read as English
     assert (_count(1, "chunk"), _count(1, "rung"), _count(3, "rung")) == (
         "1 chunk", "1 rung", "3 rungs",

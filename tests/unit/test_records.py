@@ -16,6 +16,7 @@ from workflow.media.chunks import Chunk, FrameIndex
 from workflow.media.subtitles import Sidecar
 from workflow.runtime import Clients
 from workflow.vod.records import (
+    ImagesPiece,
     ImagesResult,
     Plan,
     ProbeRecord,
@@ -40,6 +41,7 @@ def through_json(record: Any) -> Any:
         WorkItem("video", chunk=Chunk(3, 6.0, 8.0, 3, [6.0], margin=3.0)),
         WorkItem("subtitles", sidecar=Sidecar("uploads/a.en.srt", "en", "srt"), etag="e1"),
         WorkItem("audio", piece=AudioPiece(1, 1024, 2048, 3, [1024], True)),
+        WorkItem("images", images=ImagesPiece(200, 100)),
         SegmentsResult(
             "video-00000",
             {"360p": [{"uri": "seg_00000.ts", "duration": 2.0, "bytes": 9}]},
@@ -50,6 +52,7 @@ def through_json(record: Any) -> Any:
         ),
         SubtitlesResult("subtitles-en", "en", "uploads/a.en.srt", "2026-11-30T00:00:00.000+00:00"),
         ImagesResult("images", "images/poster.jpg", 1.0, {"count": 1}, {"count": 1}, 0.5, "t"),
+        ImagesResult("images-00100", None, None, {"count": 20}, {"count": 1}, 0.5, "t"),
         FailureRecord({"stream": "game", "sequence": 7}, "TranscodeError", "bad", None, "t"),
         ProbedSegment("mpegts", 1.4, 10.0, 12.0, True),
     ],
@@ -75,6 +78,16 @@ def test_work_items_keep_the_shape_the_map_reads() -> None:
         "subtitles-en",
         "audio-00002",
     ]
+
+
+def test_the_first_images_piece_keeps_the_name_publish_reads_the_images_by() -> None:
+    # the first piece's result is the one the manifest's images come from; a plan from
+    # before pieces has one images item, without a piece, under the same name
+    pieces = [WorkItem("images", images=ImagesPiece(first, 100)) for first in (0, 100, 700)]
+    old = WorkItem.from_dict({"kind": "images"})
+    assert [i.name for i in (*pieces, old)] == ["images", "images-00100", "images-00700", "images"]
+    assert pieces[1].to_dict() == {"kind": "images", "images": {"first": 100, "ticks": 100}}
+    assert old.images is None
 
 
 def test_a_plan_names_every_item_publish_waits_for() -> None:

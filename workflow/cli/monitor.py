@@ -23,9 +23,11 @@ from workflow.keys import tokens
 from workflow.live.paths import StreamPaths
 from workflow.media.audio_pieces import AudioPiece
 from workflow.media.chunks import chunk_item
+from workflow.media.images import image_pieces, thumbnail_count
 from workflow.storage import Bucket
 from workflow.vod.jobs import JobPaths
 from workflow.vod.progress import recorded_fraction
+from workflow.vod.records import ImagesPiece, WorkItem
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -499,8 +501,16 @@ def _work(plan: dict[str, Any], others: list[str]) -> dict[str, float]:
     for data in plan.get("audio_pieces", []):
         piece = AudioPiece.from_dict(data)
         work[piece.item] = piece.duration / 4
+    # An images piece's keyframes, by its span of the video; a plan from before the
+    # pieces has one images item for the whole.
+    spans = {"images": duration}
+    interval = plan.get("thumbnail_seconds")
+    if interval:
+        for first, ticks in image_pieces(thumbnail_count(duration, interval)):
+            name = WorkItem("images", images=ImagesPiece(first, ticks)).name
+            spans[name] = min(ticks * interval, duration - first * interval)
     for name in others:
-        work.setdefault(name, duration / 4 if name in ("audio", "images") else 0.1)
+        work.setdefault(name, (duration if name == "audio" else spans.get(name, 0.4)) / 4)
     return work
 
 

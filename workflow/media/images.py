@@ -1,10 +1,13 @@
 """The still images a player shows for one video: thumbnails, sprite sheets, a VTT map, a poster.
 
-One ffmpeg run reads the whole source once, decoding keyframes only, and samples one
-frame per ``interval`` seconds of the video's span: for each tick, the latest keyframe
-at or before it. The same frames become numbered thumbnails, sprite sheets, and a tiny
-grey-level stream from which a poster frame is chosen; a second, short run takes the
-poster at full size from an accurate seek.
+One ffmpeg run per piece of the video's span reads that span of the source, decoding
+keyframes only, and samples one frame per ``interval`` seconds: for each tick, the
+latest keyframe at or before it. A piece is one whole sprite sheet of ticks
+(``image_pieces``), so that pieces run side by side, each reading only its part of the
+source, and none needs another's frames. The same frames become numbered thumbnails,
+sprite sheets, and a tiny grey-level stream from which a poster frame is chosen (from
+the first piece's frames); a second, short run takes the poster at full size from an
+accurate seek.
 """
 
 from __future__ import annotations
@@ -54,19 +57,26 @@ SPRITE_PATTERN = "%03d.jpg"
 
 
 @dataclass(frozen=True)
-class Images:
-    """What ``make_images`` wrote: every path lies under its ``workdir``."""
+class Thumbnails:
+    """What ``make_thumbnails`` wrote for one piece: every path lies under its ``workdir``."""
 
-    poster: Path
-    poster_time: float
     thumbnails: tuple[Path, ...]
     sprites: tuple[Path, ...]
-    vtt: Path
     thumb_width: int
     thumb_height: int
     interval: float
     columns: int
     rows: int
+
+
+@dataclass(frozen=True)
+class Images(Thumbnails):
+    """What ``make_images`` wrote: the first piece's thumbnails and sheets, the poster
+    chosen from them, and the VTT map of every piece's."""
+
+    poster: Path
+    poster_time: float
+    vtt: Path
 
 
 def thumbnail_count(duration: float, interval: float) -> int:
@@ -83,6 +93,15 @@ def sprite_grid(count: int) -> tuple[int, int]:
     return columns, min(MAX_ROWS, math.ceil(count / columns))
 
 
+def image_pieces(count: int) -> list[tuple[int, int]]:
+    """The pieces ``count`` ticks are made in, as (first tick, ticks): one sprite sheet
+    each. An hour sampled every 5 s is 8 pieces of at most 500 s of video, read side by
+    side, where one run read the whole source (16 GB at the bench's bitrate: about three
+    minutes at one function's 90 MB/s)."""
+    per_sheet = math.prod(sprite_grid(count))
+    return [(first, min(per_sheet, count - first)) for first in range(0, count, per_sheet)]
+
+
 def build_images_command(
     source: str,
     demuxer: str,
@@ -92,32 +111,49 @@ def build_images_command(
     *,
     interval: float,
     thumb_width: int,
+    first: int = 0,
+    ticks: int | None = None,
     binary: str = "ffmpeg",
     headers: str | None = None,
 ) -> list[str]:
-    """One ffmpeg run that writes thumbnails, sprite sheets and grey-level stats.
+    """One ffmpeg run that writes one piece's thumbnails, sprite sheets and grey-level stats.
 
     ``start`` is the video's first keyframe on the source's timeline (``-copyts`` keeps
-    that timeline), ``duration`` its length. Outputs, for ``thumbnail_count`` ticks
-    ``start + k * interval``: ``workdir/thumbnails/NNNNN.jpg`` (``thumb_width`` wide,
-    display aspect, square pixels), ``workdir/sprites/NNN.jpg`` (the same frames
-    tiled, the last sheet padded black), and ``workdir/stats.gray`` (32x18 grey bytes
-    per frame).
+    that timeline), ``duration`` its length. The piece is ``ticks`` ticks from tick
+    ``first`` (all ``thumbnail_count`` ticks by default), tick ``k`` at
+    ``start + k * interval``; ``first`` begins a sprite sheet. Outputs:
+    ``workdir/thumbnails/NNNNN.jpg`` numbered by tick (``thumb_width`` wide, display
+    aspect, square pixels), ``workdir/sprites/NNN.jpg`` numbered by sheet (the same
+    frames tiled, the video's last sheet padded black), and ``workdir/stats.gray``
+    (32x18 grey bytes per frame).
+
+    A later piece seeks to the keyframe at or before its first tick (``ROUGH_SEEK_MARGIN``
+    earlier where the demuxer bisects) and stops reading once its last tick is made.
+    Frames before the first tick count as at it, so the latest of them is its frame.
     """
     if thumb_width < 16 or thumb_width % 2:
         raise ValueError(f"thumb_width must be even and at least 16, not {thumb_width}")
     count = thumbnail_count(duration, interval)
     columns, rows = sprite_grid(count)
+    ticks = count - first if ticks is None else ticks
+    if first < 0 or first % (columns * rows) or not 0 < ticks <= count - first:
+        raise ValueError(f"{ticks} ticks from {first} are not a piece of {count} in sheets")
+    origin = start + first * interval + TICK_TOLERANCE
+    seek: dict[str, Any] = {}
+    if first:
+        margin = ROUGH_SEEK_MARGIN if demuxer in ROUGH_SEEK_DEMUXERS else 0.0
+        at = seconds_arg(max(0.0, origin - margin))
+        seek = {"ss": at, "seek_timestamp": "1", "noaccurate_seek": None}
     frames = (
-        open_input(source, demuxer, headers=headers, skip_frame="nokey")
-        .video.filter("setpts", f"PTS-{seconds_arg(start + TICK_TOLERANCE)}/TB")
+        open_input(source, demuxer, headers=headers, skip_frame="nokey", **seek)
+        .video.filter("setpts", f"max(PTS-{seconds_arg(origin)}/TB,0)")
         # The decoder's end comes one frame after the last keyframe; ticks later than
         # that must still get it, so the stream is extended by cloning its last frame.
         .filter("tpad", stop_mode="clone", stop_duration=seconds_arg(duration + interval))
         # Rounding timestamps up to the next tick makes each tick take the latest frame
         # at or before it, never a later one.
         .filter("fps", fps=f"1/{seconds_arg(interval)}", round="up", start_time=0)
-        .filter("trim", end_frame=count)
+        .filter("trim", end_frame=ticks)
     )
     # Height from the display aspect ratio (sar included), rounded to even.
     thumbs = (
@@ -128,10 +164,16 @@ def build_images_command(
     sheets = thumbs.stream(1).filter("tile", f"{columns}x{rows}", color="black")
     stats = thumbs.stream(2).filter("scale", STATS_WIDTH, STATS_HEIGHT).filter("format", "gray")
     common = {"fps_mode": "passthrough", "map_metadata": -1}
-    jpeg = {**common, "f": "image2", "start_number": 0, "q:v": JPEG_QUALITY}
+    jpeg = {**common, "f": "image2", "q:v": JPEG_QUALITY}
     command = ffmpeg.merge_outputs(
-        thumbs.stream(0).output(str(workdir / "thumbnails" / THUMBNAIL_PATTERN), **jpeg),
-        sheets.output(str(workdir / "sprites" / SPRITE_PATTERN), **jpeg),
+        thumbs.stream(0).output(
+            str(workdir / "thumbnails" / THUMBNAIL_PATTERN), **jpeg, start_number=first
+        ),
+        sheets.output(
+            str(workdir / "sprites" / SPRITE_PATTERN),
+            **jpeg,
+            start_number=first // (columns * rows),
+        ),
         stats.output(str(workdir / "stats.gray"), **common, f="rawvideo", pix_fmt="gray"),
     ).global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
     return list(ffmpeg.compile(command, cmd=binary))
@@ -233,6 +275,67 @@ def thumbnails_vtt(
     return "\n".join(lines)
 
 
+def make_thumbnails(
+    source: str,
+    demuxer: str,
+    start: float,
+    duration: float,
+    workdir: Path,
+    *,
+    interval: float,
+    thumb_width: int,
+    timeout: float,
+    first: int = 0,
+    ticks: int | None = None,
+    binary: str = "ffmpeg",
+    headers: str | None = None,
+) -> Thumbnails:
+    """Write one piece's thumbnails, sprite sheets and grey-level stats in ``workdir``
+    (``build_images_command``'s piece: all ticks by default).
+
+    Raises ``TranscodeError`` when ffmpeg fails or writes fewer images than the piece
+    calls for.
+    """
+    count = thumbnail_count(duration, interval)
+    ticks = count - first if ticks is None else ticks
+    columns, rows = sprite_grid(count)
+    per_sheet = columns * rows
+    stats_path = _fresh_outputs(workdir)
+    run_ffmpeg(
+        build_images_command(
+            source,
+            demuxer,
+            start,
+            duration,
+            workdir,
+            interval=interval,
+            thumb_width=thumb_width,
+            first=first,
+            ticks=ticks,
+            binary=binary,
+            headers=headers,
+        ),
+        timeout,
+    )
+    made = range(first, first + ticks)
+    thumbnails = tuple(workdir / "thumbnails" / (THUMBNAIL_PATTERN % k) for k in made)
+    sheets = range(first // per_sheet, math.ceil((first + ticks) / per_sheet))
+    sprites = tuple(workdir / "sprites" / (SPRITE_PATTERN % k) for k in sheets)
+    _require(thumbnails, "thumbnails")
+    _require(sprites, "sprite sheets")
+    _measured(stats_path, ticks)
+    thumb_w, thumb_h = jpeg_size(thumbnails[0])
+    return Thumbnails(
+        thumbnails=thumbnails,
+        sprites=sprites,
+        thumb_width=thumb_w,
+        thumb_height=thumb_h,
+        interval=float(interval),
+        columns=columns,
+        rows=rows,
+    )
+
+
 def make_images(
     source: str,
     demuxer: str,
@@ -244,38 +347,32 @@ def make_images(
     thumb_width: int,
     poster_size: tuple[int, int],
     timeout: float,
+    ticks: int | None = None,
     binary: str = "ffmpeg",
     headers: str | None = None,
 ) -> Images:
-    """Write thumbnails, sprite sheets, ``thumbnails.vtt`` and ``poster.jpg`` in ``workdir``.
+    """Write the first piece's images (``ticks`` ticks, all by default) in ``workdir``,
+    ``poster.jpg`` chosen from its frames, and ``thumbnails.vtt`` for every tick.
 
     Both ffmpeg runs share ``timeout`` seconds. Raises ``TranscodeError`` when ffmpeg
-    fails or writes fewer images than the video's span calls for.
+    fails or writes fewer images than the piece calls for.
     """
     deadline = time.monotonic() + timeout
-    count = thumbnail_count(duration, interval)
-    columns, rows = sprite_grid(count)
-    sheets = math.ceil(count / (columns * rows))
-    stats_path = _fresh_outputs(workdir)
-    run_ffmpeg(
-        build_images_command(
-            source,
-            demuxer,
-            start,
-            duration,
-            workdir,
-            interval=interval,
-            thumb_width=thumb_width,
-            binary=binary,
-            headers=headers,
-        ),
-        timeout,
+    piece = make_thumbnails(
+        source,
+        demuxer,
+        start,
+        duration,
+        workdir,
+        interval=interval,
+        thumb_width=thumb_width,
+        timeout=timeout,
+        ticks=ticks,
+        binary=binary,
+        headers=headers,
     )
-    thumbnails = tuple(workdir / "thumbnails" / (THUMBNAIL_PATTERN % k) for k in range(count))
-    sprites = tuple(workdir / "sprites" / (SPRITE_PATTERN % k) for k in range(sheets))
-    _require(thumbnails, "thumbnails")
-    _require(sprites, "sprite sheets")
-    chosen = choose_poster(_measured(stats_path, count), STATS_FRAME_BYTES)
+    stats = _measured(workdir / "stats.gray", len(piece.thumbnails))
+    chosen = choose_poster(stats, STATS_FRAME_BYTES)
     poster_time = float(round(chosen * interval, 6))
     poster = workdir / "poster.jpg"
     poster.unlink(missing_ok=True)
@@ -292,21 +389,19 @@ def make_images(
         max(1.0, deadline - time.monotonic()),
     )
     _require((poster,), "poster")
-    thumb_w, thumb_h = jpeg_size(thumbnails[0])
     vtt = workdir / "thumbnails.vtt"
-    vtt.write_text(thumbnails_vtt(count, interval, duration, thumb_w, thumb_h, columns, rows))
-    return Images(
-        poster=poster,
-        poster_time=poster_time,
-        thumbnails=thumbnails,
-        sprites=sprites,
-        vtt=vtt,
-        thumb_width=thumb_w,
-        thumb_height=thumb_h,
-        interval=float(interval),
-        columns=columns,
-        rows=rows,
+    vtt.write_text(
+        thumbnails_vtt(
+            thumbnail_count(duration, interval),
+            interval,
+            duration,
+            piece.thumb_width,
+            piece.thumb_height,
+            piece.columns,
+            piece.rows,
+        )
     )
+    return Images(**vars(piece), poster=poster, poster_time=poster_time, vtt=vtt)
 
 
 def _fresh_outputs(workdir: Path) -> Path:

@@ -1,8 +1,11 @@
-"""Images: poster, thumbnails and trick-play sprites from the source's keyframes."""
+"""Images: poster, thumbnails and trick-play sprites from the source's keyframes, one
+piece (a sprite sheet's span of the video) per work item."""
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 from typing import Any
 
 from workflow.media import images, runner
@@ -17,49 +20,66 @@ IMAGES = "images"
 
 @work_item
 def make_images(work: Work, remaining: Deadline) -> dict[str, Any]:
-    """Poster, thumbnails and trick-play sprites, from the source's keyframes."""
+    """One piece's thumbnails and sprite sheets, from the source's keyframes; the first
+    piece's also the poster and the VTT map of them all."""
     plan = work.plan
     facts, top = plan.facts, plan.renditions[0]
+    interval = plan.thumbnail_seconds
+    count = images.thumbnail_count(facts.duration, interval)
+    piece = work.item.images
+    first, ticks = (0, count) if piece is None else (piece.first, piece.ticks)
     began = time.monotonic()
     with scratch_dir() as workdir:
+        options: dict[str, Any] = dict(
+            interval=interval,
+            thumb_width=min(THUMBNAIL_WIDTH, top.width - top.width % 2),
+            # Keyframes only: far less than a rung's encode of the same length.
+            timeout=runner.time_limit(remaining(), ticks * interval / 4),
+            ticks=ticks,
+            binary=runner.ffmpeg_binary(),
+        )
         with source_input(work.source, work.clients) as (url, headers):
-            made = images.make_images(
-                url,
-                facts.container,
-                facts.start_time,
-                facts.duration,
-                workdir,
-                interval=plan.thumbnail_seconds,
-                thumb_width=min(THUMBNAIL_WIDTH, top.width - top.width % 2),
-                poster_size=(top.width, top.height),
-                # Keyframes only: far less than a rung's encode of the same length.
-                timeout=runner.time_limit(remaining(), facts.duration / 4),
-                binary=runner.ffmpeg_binary(),
-                headers=headers,
-            )
+            source = (url, facts.container, facts.start_time, facts.duration, workdir)
+            if first:
+                made: images.Thumbnails = images.make_thumbnails(
+                    *source, first=first, headers=headers, **options
+                )
+            else:
+                made = images.make_images(
+                    *source, poster_size=(top.width, top.height), headers=headers, **options
+                )
 
-        def published(path: Any) -> str:
+        def published(path: Path) -> str:
             return f"{IMAGES}/{path.relative_to(workdir)}"
 
-        files = [made.poster, made.vtt, *made.thumbnails, *made.sprites]
-        work.output.upload_all({f"{work.paths.output_prefix}{published(p)}": p for p in files})
-        result = ImagesResult(
-            item=work.item.name,
-            poster=published(made.poster),
-            poster_time=made.poster_time,
-            thumbnails={
-                "count": len(made.thumbnails),
+        files = [*made.thumbnails, *made.sprites]
+        poster = poster_time = None
+        thumbnails: dict[str, Any] = {"count": len(made.thumbnails)}
+        sprites: dict[str, Any] = {"count": len(made.sprites)}
+        if isinstance(made, images.Images):
+            # The first piece speaks for all of them.
+            files += [made.poster, made.vtt]
+            poster, poster_time = published(made.poster), made.poster_time
+            thumbnails = {
+                "count": count,
                 "interval": made.interval,
                 "width": made.thumb_width,
                 "height": made.thumb_height,
                 "first": published(made.thumbnails[0]),
-            },
-            sprites={
-                "count": len(made.sprites),
+            }
+            sprites = {
+                "count": math.ceil(count / (made.columns * made.rows)),
                 "columns": made.columns,
                 "rows": made.rows,
                 "vtt": published(made.vtt),
-            },
+            }
+        work.output.upload_all({f"{work.paths.output_prefix}{published(p)}": p for p in files})
+        result = ImagesResult(
+            item=work.item.name,
+            poster=poster,
+            poster_time=poster_time,
+            thumbnails=thumbnails,
+            sprites=sprites,
             wall_seconds=round(time.monotonic() - began, 3),
             finished_at=work.clients.utc_now(),
         )

@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from workflow.keys.store import KeyStore
-from workflow.media import per_title, quality, subtitles
+from workflow.media import images, per_title, quality, subtitles
 from workflow.media.audio_pieces import AudioPiece, plan_audio_pieces, sample_exact
 from workflow.media.chunks import Chunk, plan_chunks
 from workflow.media.facts import SourceFacts
@@ -18,7 +18,7 @@ from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths, read_job_record
-from workflow.vod.records import ANALYSIS, Plan, ProbeRecord, Source, WorkItem
+from workflow.vod.records import ANALYSIS, ImagesPiece, Plan, ProbeRecord, Source, WorkItem
 
 # The state machine's ChooseLadder state invokes Plan's function with this step.
 CHOOSE_LADDER = "choose-ladder"
@@ -71,9 +71,16 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
     pieces = _audio_pieces(facts, settings)
     # Longest first, so that where the Map runs fewer items at once than it has (the
     # local stack runs one per CPU) the short ones fill the last wave's idle slots instead
-    # of delaying a chunk: the images (they read the whole source's keyframes), the video
-    # chunks, then the audio pieces and subtitles (a second or two each).
-    items = [WorkItem("images")] if settings.thumbnail_seconds > 0 else []
+    # of delaying a chunk: the images' pieces (each reads up to a sprite sheet's span of
+    # the source, keyframes decoded), the video chunks, then the audio pieces and
+    # subtitles (a second or two each).
+    items = []
+    if settings.thumbnail_seconds > 0:
+        ticks = images.thumbnail_count(facts.duration, settings.thumbnail_seconds)
+        items += [
+            WorkItem("images", images=ImagesPiece(first, count))
+            for first, count in images.image_pieces(ticks)
+        ]
     items += [WorkItem("video", chunk=chunk) for chunk in chunks]
     items += [WorkItem(AUDIO, piece=piece) for piece in pieces]
     items += [

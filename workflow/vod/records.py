@@ -91,16 +91,27 @@ ANALYSIS = "analysis"
 
 
 @dataclass(frozen=True)
+class ImagesPiece:
+    """Ticks ``[first, first + ticks)`` of the images: whole sprite sheets
+    (``images.image_pieces``). The first piece also makes the poster and the VTT map."""
+
+    first: int
+    ticks: int
+
+
+@dataclass(frozen=True)
 class WorkItem:
-    """One entry of the Map's item list: a video chunk, a piece of the audio, the images,
-    or one sidecar subtitle file (with the ETag its reads are pinned to); or, before
-    them, a span a per-title ladder is analysed on (``ANALYSIS``, its span a chunk)."""
+    """One entry of the Map's item list: a video chunk, a piece of the audio, a piece of
+    the images, or one sidecar subtitle file (with the ETag its reads are pinned to); or,
+    before them, a span a per-title ladder is analysed on (``ANALYSIS``, its span a
+    chunk). An images item without a piece (a plan from before pieces) makes them all."""
 
     kind: str
     chunk: Chunk | None = None
     piece: AudioPiece | None = None
     sidecar: Sidecar | None = None
     etag: str | None = None
+    images: ImagesPiece | None = None
 
     # Items beside the audio and the video chunks; each leaves a result to publish.
     EXTRA_KINDS = ("images", "subtitles")
@@ -116,6 +127,8 @@ class WorkItem:
             return self.piece.item
         if self.sidecar is not None:
             return f"subtitles-{self.sidecar.language}"
+        if self.images is not None and self.images.first:
+            return f"{self.kind}-{self.images.first:05d}"
         return self.kind
 
     def video_chunk(self) -> Chunk:
@@ -141,6 +154,8 @@ class WorkItem:
             data["chunk"] = self.chunk.to_dict()
         if self.piece is not None:
             data["piece"] = self.piece.to_dict()
+        if self.images is not None:
+            data["images"] = asdict(self.images)
         return data
 
     @classmethod
@@ -151,6 +166,7 @@ class WorkItem:
             piece=AudioPiece.from_dict(data["piece"]) if "piece" in data else None,
             sidecar=Sidecar(**data["sidecar"]) if "sidecar" in data else None,
             etag=data.get("etag"),
+            images=ImagesPiece(**data["images"]) if "images" in data else None,
         )
 
 
@@ -274,12 +290,14 @@ class SubtitlesResult:
 
 @dataclass(frozen=True)
 class ImagesResult:
-    """What the Images item wrote under ``images/``: the poster, the thumbnails (count,
-    interval, size, the first one's path) and the sprite sheets (count, grid, their VTT)."""
+    """What an images item wrote under ``images/``. The first piece's (item ``images``)
+    speaks for all of them: the poster, the thumbnails (count, interval, size, the first
+    one's path) and the sprite sheets (count, grid, their VTT), every piece's counted.
+    A later piece's has no poster, and counts its own."""
 
     item: str
-    poster: str
-    poster_time: float
+    poster: str | None
+    poster_time: float | None
     thumbnails: dict[str, Any]
     sprites: dict[str, Any]
     wall_seconds: float
