@@ -20,11 +20,13 @@ from workflow.media.images import (
     BLACK_MEAN,
     STATS_FRAME_BYTES,
     Images,
+    Thumbnails,
     image_pieces,
     jpeg_size,
     make_images,
     make_thumbnails,
     poster_command,
+    thumbnail_count,
 )
 
 # Real ffmpeg on generated clips.
@@ -175,6 +177,36 @@ def first_keyframe(clip: Path) -> float:
         )
 
 
+def pieces_and_one_run(
+    clip: Path, tmp_path: Path, duration: float, interval: float
+) -> tuple[list[Thumbnails], Thumbnails]:
+    """The clip's thumbnails made in pieces, each in its own folder, and in one run."""
+    demuxer = {".ts": "mpegts", ".flv": "flv"}.get(clip.suffix, "mov")
+    start = first_keyframe(clip)
+
+    def piece(folder: str, first: int = 0, ticks: int | None = None) -> Thumbnails:
+        return make_thumbnails(
+            str(clip), demuxer, start, duration, tmp_path / folder, interval=interval,
+            thumb_width=32, timeout=60, first=first, ticks=ticks, binary=ffmpeg_binary(),
+        )  # fmt: skip
+
+    count = thumbnail_count(duration, interval)
+    pieces = [piece(f"piece-{first}", first, ticks) for first, ticks in image_pieces(count)]
+    return pieces, piece("whole")
+
+
+def assert_same_images(tmp_path: Path, pieces: list[Thumbnails], whole: Thumbnails) -> None:
+    """Every piece's thumbnails and sheets are byte for byte the one run's, named alike."""
+
+    def named(paths: Any) -> list[str]:
+        return sorted(f"{path.parent.name}/{path.name}" for path in paths)
+
+    made = [path for p in pieces for path in (*p.thumbnails, *p.sprites)]
+    assert named(made) == named((*whole.thumbnails, *whole.sprites))
+    for path in made:
+        assert path.read_bytes() == (tmp_path / "whole" / path.parent.name / path.name).read_bytes()
+
+
 @pytest.mark.parametrize("name", ["ramp_gop3.mp4", "ramp_gop3.ts"])
 def test_pieces_make_the_same_images_as_one_run(
     make_clip: MakeClip, tmp_path: Path, name: str
@@ -183,18 +215,9 @@ def test_pieces_make_the_same_images_as_one_run(
     # first ticks (10 s and 20 s) fall between keyframes (9 s and 18 s)
     container = ["-f", "mpegts"] if name.endswith(".ts") else []
     clip = make_clip(name, RAMP.format(d=24), "-g", "30", "-sc_threshold", "0", *container)
-    start = first_keyframe(clip)
-    demuxer = "mpegts" if name.endswith(".ts") else "mov"
 
-    def piece(folder: str, first: int = 0, ticks: int | None = None) -> Any:
-        return make_thumbnails(
-            str(clip), demuxer, start, 24.0, tmp_path / folder, interval=0.1, thumb_width=32,
-            timeout=60, first=first, ticks=ticks, binary=ffmpeg_binary(),
-        )  # fmt: skip
-
-    # WHEN its 240 ticks, one every 0.1 s, are made in one run, and in pieces
-    whole = piece("whole")
-    pieces = [piece(f"piece-{first}", first, ticks) for first, ticks in image_pieces(240)]
+    # WHEN its 240 ticks, one every 0.1 s, are made in pieces and in one run
+    pieces, whole = pieces_and_one_run(clip, tmp_path, 24.0, 0.1)
 
     # THEN there are three pieces of whole sheets, each tick's frame the latest keyframe
     # at or before it: in every piece, its first tick's too
@@ -204,15 +227,44 @@ def test_pieces_make_the_same_images_as_one_run(
     for first, ticks in image_pieces(240):
         stats = (tmp_path / f"piece-{first}" / "stats.gray").read_bytes()
         assert ramp_levels(stats) == expected[first : first + ticks]
+    # AND every thumbnail and sheet is the one run's
+    assert_same_images(tmp_path, pieces, whole)
 
-    # AND every thumbnail and sheet is byte for byte the one-run one, named alike
-    def named(paths: Any) -> list[str]:
-        return sorted(f"{path.parent.name}/{path.name}" for path in paths)
 
-    made = [path for p in pieces for path in (*p.thumbnails, *p.sprites)]
-    assert named(made) == named((*whole.thumbnails, *whole.sprites))
-    for path in made:
-        assert path.read_bytes() == (tmp_path / "whole" / path.parent.name / path.name).read_bytes()
+@pytest.mark.parametrize(
+    ("name", "graph", "options", "duration", "interval"),
+    [
+        # Only the first frame is an IDR: the index's other sync samples are recovery
+        # points, which keyframes-only decoding skips, so a seek finds nothing to decode.
+        ("intra_refresh.mp4", RAMP.format(d=24), ("-x264-params", "intra-refresh=1:keyint=48"),
+         24.0, 0.1),
+        # Keyframes at 0 and 15 s: the last piece (26 s) seeks 10 s back to after the last.
+        ("gop15.ts", "nullsrc=s=64x36:r=5:d=30,geq=lum='N':cb=128:cr=128",
+         ("-g", "75", "-sc_threshold", "0", "-f", "mpegts"), 30.0, 0.26),
+        # FLV seeks by decode time: with B-frames it lands on a keyframe shown after the tick.
+        ("bframes.flv", RAMP.format(d=24), ("-g", "30", "-bf", "2", "-sc_threshold", "0"),
+         24.0, 0.0895),
+    ],
+)  # fmt: skip
+def test_a_piece_whose_seek_lands_late_goes_back_for_its_frames(
+    make_clip: MakeClip,
+    tmp_path: Path,
+    name: str,
+    graph: str,
+    options: tuple[str, ...],
+    duration: float,
+    interval: float,
+) -> None:
+    # GIVEN a source on which a later piece's seek lands past the keyframe its first tick
+    # needs, or where there is none to decode
+    clip = make_clip(name, graph, *options)
+
+    # WHEN its thumbnails are made in pieces and in one run
+    pieces, whole = pieces_and_one_run(clip, tmp_path, duration, interval)
+
+    # THEN the pieces went back and made the one run's images exactly
+    assert len(pieces) > 1
+    assert_same_images(tmp_path, pieces, whole)
 
 
 def test_an_mpegts_source_with_a_start_offset(make_clip: MakeClip, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from workflow.media.images import (
     choose_poster,
     image_pieces,
     poster_command,
+    seekable,
     sprite_grid,
     thumbnail_count,
     thumbnails_vtt,
@@ -167,6 +168,20 @@ def test_the_images_are_made_in_pieces_of_one_sprite_sheet(
     assert image_pieces(count) == pieces
 
 
+@pytest.mark.parametrize(
+    ("demuxer", "keyframes", "pieces"),
+    [("mov", 1800, 8), ("matroska", 900, 8), ("mpegts", 0, 8), ("mpeg", 0, 8),
+     ("flv", 0, 1), ("matroska", 0, 1), ("avi", 0, 1)],
+)  # fmt: skip
+def test_a_source_without_an_index_or_bisection_is_one_piece(
+    demuxer: str, keyframes: int, pieces: int
+) -> None:
+    # an hour at 5 s; FLV, Matroska without cues and AVI without idx1 seek by reading
+    # from the start, so each piece would read all before its own part
+    assert len(image_pieces(720, seekable(demuxer, keyframes))) == pieces
+    assert image_pieces(720, seekable=False) == [(0, 720)]
+
+
 @pytest.mark.parametrize("demuxer", ["mov", "mpegts"])
 def test_a_later_piece_seeks_to_its_first_tick_and_numbers_from_it(demuxer: str) -> None:
     # GIVEN 1000 s from a first keyframe at 1.5 s, sampled every 2 s: 500 ticks, 10x10 sheets
@@ -182,9 +197,11 @@ def test_a_later_piece_seeks_to_its_first_tick_and_numbers_from_it(demuxer: str)
     assert "-noaccurate_seek" in options
     assert options["-skip_frame"] == "nokey"
     # AND frames before tick 200 count as at it, 100 ticks are made, numbered from 200
-    # and on sheet 2
+    # and on sheet 2, and the time of the first frame decoded is written down
+    graph = args[args.index("-filter_complex") + 1]
     assert chain["setpts"]["0"] == r"max(PTS-401.501000/TB\,0)"
-    assert chain["trim"] == {"end_frame": "100"}
+    assert "trim=end_frame=100" in graph
+    assert f"metadata=file={WORKDIR}/first-frame.txt:mode=print" in graph
     assert output_options(args, "thumbnails/%05d.jpg")["-start_number"] == "200"
     assert output_options(args, "sprites/%03d.jpg")["-start_number"] == "2"
 
@@ -193,6 +210,19 @@ def test_the_first_piece_reads_from_the_start() -> None:
     args = images_command(duration=1000.0, interval=2.0, first=0, ticks=100)
     assert "-ss" not in input_options(args)
     assert filters(args)["trim"] == {"end_frame": "100"}
+    assert "first-frame" not in args[args.index("-filter_complex") + 1]
+
+
+@pytest.mark.parametrize(("back", "seek"), [(50.0, "351.501000"), (400.001, None), (1e6, None)])
+def test_a_piece_made_again_seeks_further_back_down_to_the_start(
+    back: float, seek: str | None
+) -> None:
+    # GIVEN tick 200 at 401.501 s: a seek 400.001 s or more before it is the start (1.5 s)
+    args = images_command(duration=1000.0, interval=2.0, first=200, ticks=100, back=back)
+
+    # THEN it seeks that far back, or reads from the start with nothing to check
+    assert input_options(args).get("-ss") == seek
+    assert ("first-frame" in args[args.index("-filter_complex") + 1]) == (seek is not None)
 
 
 @pytest.mark.parametrize(("first", "ticks"), [(50, 50), (100, 0), (400, 101), (500, 1), (-100, 1)])

@@ -193,6 +193,8 @@ def test_progress_weighs_items_by_their_encoding_work() -> None:
     long = {**plan, "facts": {"duration": 1100.0}, "thumbnail_seconds": 5.0}
     pieces = _work(long, ["images", "images-00100", "images-00200"])
     assert [pieces[n] for n in ("images", "images-00100", "images-00200")] == [125, 125, 25]
+    # AND one images item for the whole weighs the whole
+    assert _work(long, ["images"])["images"] == 1100 / 4
     # AND counts read as English
     assert (_count(1, "chunk"), _count(1, "rung"), _count(3, "rung")) == (
         "1 chunk", "1 rung", "3 rungs",

@@ -501,11 +501,12 @@ def _work(plan: dict[str, Any], others: list[str]) -> dict[str, float]:
     for data in plan.get("audio_pieces", []):
         piece = AudioPiece.from_dict(data)
         work[piece.item] = piece.duration / 4
-    # An images piece's keyframes, by its span of the video; a plan from before the
-    # pieces has one images item for the whole.
+    # An images piece's keyframes, by its span of the video; where the plan has one
+    # images item (a short video, a source read from its start, a plan from before the
+    # pieces), it is the whole.
     spans = {"images": duration}
     interval = plan.get("thumbnail_seconds")
-    if interval:
+    if interval and any(name.startswith("images-") for name in others):
         for first, ticks in image_pieces(thumbnail_count(duration, interval)):
             name = WorkItem("images", images=ImagesPiece(first, ticks)).name
             spans[name] = min(ticks * interval, duration - first * interval)

@@ -183,7 +183,7 @@ def build_chunk_command(
     decoded = open_input(source, demuxer, headers=headers, **reading).video.filter_multi_output(
         "split", 2
     )
-    checked = _first_frame_written(decoded.stream(0), workdir)
+    checked = first_frame_written(decoded.stream(0), workdir)
     bounds = {"start": seconds_arg(chunk.start)} | (
         {} if final else {"end": seconds_arg(chunk.end)}
     )
@@ -259,7 +259,7 @@ def build_chunk_command(
     return command
 
 
-def _first_frame_written(
+def first_frame_written(
     video: ffmpeg.nodes.FilterableStream, workdir: Path
 ) -> ffmpeg.nodes.OutputStream:
     """An output that writes the time of ``video``'s first frame to ``workdir/FIRST_FRAME``."""
@@ -275,7 +275,7 @@ def build_first_frame_command(source: str, workdir: Path, *, binary: str = "ffmp
     """Decode an MPEG-TS segment's first frame (in presentation order) and write its time
     down for ``first_frame``."""
     video = open_input(source, "mpegts").video
-    command = _first_frame_written(video, workdir).global_args(
+    command = first_frame_written(video, workdir).global_args(
         "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
     )
     return list(ffmpeg.compile(command, cmd=binary))

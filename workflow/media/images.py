@@ -4,14 +4,15 @@ One ffmpeg run per piece of the video's span reads that span of the source, deco
 keyframes only, and samples one frame per ``interval`` seconds: for each tick, the
 latest keyframe at or before it. A piece is one whole sprite sheet of ticks
 (``image_pieces``), so that pieces run side by side, each reading only its part of the
-source, and none needs another's frames. The same frames become numbered thumbnails,
-sprite sheets, and a tiny grey-level stream from which a poster frame is chosen (from
-the first piece's frames); a second, short run takes the poster at full size from an
-accurate seek.
+source (or, where its seek landed late, from further back), and none needs another's
+frames. The same frames become numbered thumbnails, sprite sheets, and a tiny
+grey-level stream from which a poster frame is chosen (from the first piece's frames);
+a second, short run takes the poster at full size from an accurate seek.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
@@ -23,7 +24,13 @@ from typing import Any
 import ffmpeg
 
 from workflow.errors import TranscodeError
-from workflow.media.encode import open_input, seconds_arg
+from workflow.media.encode import (
+    FIRST_FRAME,
+    first_frame,
+    first_frame_written,
+    open_input,
+    seconds_arg,
+)
 from workflow.media.runner import run_ffmpeg
 
 MAX_COLUMNS = 10
@@ -50,6 +57,10 @@ FADING_RATIO = 0.75
 # this much earlier reaches a keyframe before the poster's instant in common GOPs.
 ROUGH_SEEK_DEMUXERS = ("mpegts", "mpeg")
 ROUGH_SEEK_MARGIN = 10.0
+# A piece whose seek landed after its first tick's keyframe (an encoder's intra refresh,
+# a GOP longer than the margin, a demuxer that seeks by decode time) goes back this far
+# before it, then four times as far each time, to the video's start.
+RESEEK_SECONDS = 10.0
 JPEG_QUALITY = 3
 POSTER_QUALITY = 2
 THUMBNAIL_PATTERN = "%05d.jpg"
@@ -93,13 +104,30 @@ def sprite_grid(count: int) -> tuple[int, int]:
     return columns, min(MAX_ROWS, math.ceil(count / columns))
 
 
-def image_pieces(count: int) -> list[tuple[int, int]]:
+def image_pieces(count: int, seekable: bool = True) -> list[tuple[int, int]]:
     """The pieces ``count`` ticks are made in, as (first tick, ticks): one sprite sheet
     each. An hour sampled every 5 s is 8 pieces of at most 500 s of video, read side by
     side, where one run read the whole source (16 GB at the bench's bitrate: about three
-    minutes at one function's 90 MB/s)."""
+    minutes at one function's 90 MB/s). A source that is not ``seekable`` is one piece:
+    each piece would read it from its start to its own part."""
+    if not seekable:
+        return [(0, count)]
     per_sheet = math.prod(sprite_grid(count))
     return [(first, min(per_sheet, count - first)) for first in range(0, count, per_sheet)]
+
+
+def seekable(demuxer: str, keyframe_count: int) -> bool:
+    """Whether a piece of the source can be reached without reading all before it: its
+    container's index lists keyframes, or its demuxer bisects (MPEG-TS, MPEG-PS). FLV,
+    AVI without its index and Matroska without cues are read from the start."""
+    return keyframe_count > 0 or demuxer in ROUGH_SEEK_DEMUXERS
+
+
+def _seek_to(start: float, origin: float, back: float) -> float | None:
+    """Where a piece whose first tick is at ``origin`` seeks to, ``back`` seconds before
+    it; None where that is the video's start (it reads from the start)."""
+    at = origin - back
+    return at if at > start else None
 
 
 def build_images_command(
@@ -113,6 +141,7 @@ def build_images_command(
     thumb_width: int,
     first: int = 0,
     ticks: int | None = None,
+    back: float | None = None,
     binary: str = "ffmpeg",
     headers: str | None = None,
 ) -> list[str]:
@@ -127,9 +156,11 @@ def build_images_command(
     frames tiled, the video's last sheet padded black), and ``workdir/stats.gray``
     (32x18 grey bytes per frame).
 
-    A later piece seeks to the keyframe at or before its first tick (``ROUGH_SEEK_MARGIN``
-    earlier where the demuxer bisects) and stops reading once its last tick is made.
-    Frames before the first tick count as at it, so the latest of them is its frame.
+    A later piece seeks to the keyframe at or before its first tick, or ``back`` seconds
+    before it (by default ``ROUGH_SEEK_MARGIN`` where the demuxer bisects, else none),
+    writes the time of the first frame it decoded to ``workdir/FIRST_FRAME`` for
+    ``make_thumbnails`` to check, and stops reading once its last tick is made. Frames
+    before the first tick count as at it, so the latest of them is its frame.
     """
     if thumb_width < 16 or thumb_width % 2:
         raise ValueError(f"thumb_width must be even and at least 16, not {thumb_width}")
@@ -139,14 +170,19 @@ def build_images_command(
     if first < 0 or first % (columns * rows) or not 0 < ticks <= count - first:
         raise ValueError(f"{ticks} ticks from {first} are not a piece of {count} in sheets")
     origin = start + first * interval + TICK_TOLERANCE
+    if back is None:
+        back = ROUGH_SEEK_MARGIN if demuxer in ROUGH_SEEK_DEMUXERS else 0.0
+    at = _seek_to(start, origin, back) if first else None
     seek: dict[str, Any] = {}
-    if first:
-        margin = ROUGH_SEEK_MARGIN if demuxer in ROUGH_SEEK_DEMUXERS else 0.0
-        at = seconds_arg(max(0.0, origin - margin))
-        seek = {"ss": at, "seek_timestamp": "1", "noaccurate_seek": None}
+    if at is not None:
+        seek = {"ss": seconds_arg(at), "seek_timestamp": "1", "noaccurate_seek": None}
+    decoded = open_input(source, demuxer, headers=headers, skip_frame="nokey", **seek).video
+    checks = []
+    if at is not None:
+        split = decoded.filter_multi_output("split", 2)
+        checks, decoded = [first_frame_written(split.stream(0), workdir)], split.stream(1)
     frames = (
-        open_input(source, demuxer, headers=headers, skip_frame="nokey", **seek)
-        .video.filter("setpts", f"max(PTS-{seconds_arg(origin)}/TB,0)")
+        decoded.filter("setpts", f"max(PTS-{seconds_arg(origin)}/TB,0)")
         # The decoder's end comes one frame after the last keyframe; ticks later than
         # that must still get it, so the stream is extended by cloning its last frame.
         .filter("tpad", stop_mode="clone", stop_duration=seconds_arg(duration + interval))
@@ -166,6 +202,7 @@ def build_images_command(
     common = {"fps_mode": "passthrough", "map_metadata": -1}
     jpeg = {**common, "f": "image2", "q:v": JPEG_QUALITY}
     command = ffmpeg.merge_outputs(
+        *checks,
         thumbs.stream(0).output(
             str(workdir / "thumbnails" / THUMBNAIL_PATTERN), **jpeg, start_number=first
         ),
@@ -293,16 +330,28 @@ def make_thumbnails(
     """Write one piece's thumbnails, sprite sheets and grey-level stats in ``workdir``
     (``build_images_command``'s piece: all ticks by default).
 
+    A later piece whose ffmpeg decoded nothing at or before its first tick (its seek
+    landed past the keyframe that tick needs, or found none it could decode) is made
+    again from ``RESEEK_SECONDS`` before the tick, then four times as far each time, and
+    at last from the video's start, as one run of every tick would: a source that seeks
+    badly costs reading, not frames. Open-GOP H.264 is not caught: after a seek the
+    decoder takes a non-IDR keyframe that one run skips, so its pieces' frames can
+    differ from one run's (which repeat the first IDR frame, no better). Every run
+    shares ``timeout`` seconds.
+
     Raises ``TranscodeError`` when ffmpeg fails or writes fewer images than the piece
     calls for.
     """
+    deadline = time.monotonic() + timeout
     count = thumbnail_count(duration, interval)
     ticks = count - first if ticks is None else ticks
     columns, rows = sprite_grid(count)
     per_sheet = columns * rows
-    stats_path = _fresh_outputs(workdir)
-    run_ffmpeg(
-        build_images_command(
+    origin = start + first * interval + TICK_TOLERANCE
+    back = ROUGH_SEEK_MARGIN if demuxer in ROUGH_SEEK_DEMUXERS else 0.0
+    while True:
+        stats_path = _fresh_outputs(workdir)
+        command = build_images_command(
             source,
             demuxer,
             start,
@@ -312,11 +361,19 @@ def make_thumbnails(
             thumb_width=thumb_width,
             first=first,
             ticks=ticks,
+            back=back,
             binary=binary,
             headers=headers,
-        ),
-        timeout,
-    )
+        )
+        if not first or _seek_to(start, origin, back) is None:
+            run_ffmpeg(command, max(1.0, deadline - time.monotonic()))
+            break
+        with contextlib.suppress(TranscodeError):
+            run_ffmpeg(command, max(1.0, deadline - time.monotonic()))
+            landed = first_frame(workdir)
+            if landed is not None and landed <= origin:
+                break
+        back = max(RESEEK_SECONDS, 4 * back)
     made = range(first, first + ticks)
     thumbnails = tuple(workdir / "thumbnails" / (THUMBNAIL_PATTERN % k) for k in made)
     sheets = range(first // per_sheet, math.ceil((first + ticks) / per_sheet))
@@ -410,6 +467,7 @@ def _fresh_outputs(workdir: Path) -> Path:
     for folder in ("thumbnails", "sprites"):
         shutil.rmtree(workdir / folder, ignore_errors=True)
         (workdir / folder).mkdir(parents=True)
+    (workdir / FIRST_FRAME).unlink(missing_ok=True)
     stats_path = workdir / "stats.gray"
     stats_path.unlink(missing_ok=True)
     return stats_path

@@ -77,9 +77,10 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
     items = []
     if settings.thumbnail_seconds > 0:
         ticks = images.thumbnail_count(facts.duration, settings.thumbnail_seconds)
+        seekable = images.seekable(facts.container, facts.keyframe_count)
         items += [
             WorkItem("images", images=ImagesPiece(first, count))
-            for first, count in images.image_pieces(ticks)
+            for first, count in images.image_pieces(ticks, seekable)
         ]
     items += [WorkItem("video", chunk=chunk) for chunk in chunks]
     items += [WorkItem(AUDIO, piece=piece) for piece in pieces]
