@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from workflow.errors import (
     TransientError,
     TruncatedInputError,
 )
+from workflow.local.binaries import ffmpeg_binary
 from workflow.media.probe import probe
 from workflow.settings import Limits
 
@@ -132,3 +134,25 @@ def test_an_unreachable_source_is_transient_not_the_users_fault(clip: Any) -> No
         probe(
             "http://127.0.0.1:9/upload.mp4", head=head, size=len(head), limits=Limits(), timeout=3
         )
+
+
+@pytest.mark.parametrize(("flags", "listed"), [((), 0), (("-flvflags", "add_keyframe_index"), 30)])
+def test_an_flv_lists_keyframes_only_where_it_has_an_index(
+    tmp_path: Path, flags: tuple[str, ...], listed: int
+) -> None:
+    # GIVEN 60 s of FLV with a keyframe every 2 s, with and without the keyframe list in
+    # its metadata
+    path = tmp_path / "clip.flv"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-f", "lavfi",
+         "-i", "testsrc2=s=64x36:r=10:d=60", "-c:v", "libx264", "-preset", "ultrafast",
+         "-g", "20", *flags, str(path)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed
+    result = _probe(path)
+    # THEN without the list it is cut by time: the few keyframes the demuxer met while
+    # opening it are no index (a plan trusting them would seek it with no margin, and
+    # split its images into pieces that each read it from the start)
+    assert result.facts.keyframe_count == len(result.index.keyframes) == listed
+    assert result.index.by_time == (listed == 0)

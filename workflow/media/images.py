@@ -331,10 +331,12 @@ def make_thumbnails(
     (``build_images_command``'s piece: all ticks by default).
 
     A later piece whose ffmpeg decoded nothing at or before its first tick (its seek
-    landed past the keyframe that tick needs, or found none it could decode) is made
-    again from ``RESEEK_SECONDS`` before the tick, then four times as far each time, and
-    at last from the video's start, as one run of every tick would: a source that seeks
-    badly costs reading, not frames. Open-GOP H.264 is not caught: after a seek the
+    landed past the keyframe that tick needs) is made again from ``RESEEK_SECONDS``
+    before the tick, then four times as far each time, and at last from the video's
+    start, as one run of every tick would; one that decoded nothing at all, from the
+    start at once. A source that seeks badly costs reading, not frames: an intra-refresh
+    one, whose only IDR frame is its first, costs each later piece about one and a half
+    reads of the whole source (one run read it once). Open-GOP H.264 is not caught: after a seek the
     decoder takes a non-IDR keyframe that one run skips, so its pieces' frames can
     differ from one run's (which repeat the first IDR frame, no better). Every run
     shares ``timeout`` seconds.
@@ -368,12 +370,16 @@ def make_thumbnails(
         if not first or _seek_to(start, origin, back) is None:
             run_ffmpeg(command, max(1.0, deadline - time.monotonic()))
             break
+        landed = None
         with contextlib.suppress(TranscodeError):
             run_ffmpeg(command, max(1.0, deadline - time.monotonic()))
             landed = first_frame(workdir)
             if landed is not None and landed <= origin:
                 break
-        back = max(RESEEK_SECONDS, 4 * back)
+        # Decoding nothing at all (ffmpeg then reads to the end: no frame reaches the
+        # outputs to end them, and an input -t does not either) says the keyframes this
+        # seek finds do not decode alone (intra refresh): only the start's will.
+        back = math.inf if landed is None else max(RESEEK_SECONDS, 4 * back)
     made = range(first, first + ticks)
     thumbnails = tuple(workdir / "thumbnails" / (THUMBNAIL_PATTERN % k) for k in made)
     sheets = range(first // per_sheet, math.ceil((first + ticks) / per_sheet))

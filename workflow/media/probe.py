@@ -188,7 +188,8 @@ def _index_video(
 
     MP4/MOV lists every sample (by decode time: a keyframe is presented a constant
     reorder delay later, measured on the first); Matroska/WebM lists keyframes in its
-    cues, read on the first seek; other containers list nothing and are cut by time.
+    cues, read on the first seek, AVI in its idx1 and FLV in its metadata where they have
+    them; other containers list nothing and are cut by time.
     """
     video = container.streams.video[0]
     tb = video.time_base
@@ -227,6 +228,10 @@ def _index_video(
     else:
         end = _declared_end(container, video)
         variable = _varies(sampled)[0] or _declared_variable(video)
+    if family != "mp4" and keyframes and keyframes[-1] - start < (end - start) / 2:
+        # Not an index: entries the demuxer made from the packets it read while opening
+        # the file (FLV without its keyframe list, Matroska without cues), a few seconds'.
+        keyframes = []
     if len(keyframes) < 2:
         keyframes = []  # one keyframe says nothing about where the others are
     index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
