@@ -334,12 +334,12 @@ def make_thumbnails(
     landed past the keyframe that tick needs) is made again from ``RESEEK_SECONDS``
     before the tick, then four times as far each time, and at last from the video's
     start, as one run of every tick would; one that decoded nothing at all, from the
-    start at once. A source that seeks badly costs reading, not frames: an intra-refresh
-    one, whose only IDR frame is its first, costs each later piece about one and a half
-    reads of the whole source (one run read it once). Open-GOP H.264 is not caught: after a seek the
-    decoder takes a non-IDR keyframe that one run skips, so its pieces' frames can
-    differ from one run's (which repeat the first IDR frame, no better). Every run
-    shares ``timeout`` seconds.
+    start at once. A source that seeks badly costs reading, not frames: an
+    intra-refresh one, whose only IDR frame is its first, costs each later piece about
+    one and a half reads of the whole source (one run read it once). Open-GOP H.264 is
+    not caught: after a seek the decoder takes a non-IDR keyframe that one run skips,
+    so its pieces' frames can differ from one run's (which repeat the first IDR frame,
+    no better). Every run shares ``timeout`` seconds.
 
     Raises ``TranscodeError`` when ffmpeg fails or writes fewer images than the piece
     calls for.
