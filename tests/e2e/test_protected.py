@@ -387,7 +387,8 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
     asset = StreamPaths(venue.stream).asset
     for sequence in range(3):
         venue.push(sequence, real_segments[sequence])
-    venue.wait(lambda: len(shown(venue.playlist("240p"))) == 3)
+    # (each rung's playlist is its own object, written beside the others: wait for all)
+    venue.wait(lambda: all(len(shown(venue.playlist(rung))) == 3 for rung in RUNGS))
     # THEN every rung's live playlist names its period's key and an IV per segment
     key = _store(engine).get(asset)
     assert key.rotation == 2
