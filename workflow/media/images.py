@@ -123,6 +123,11 @@ def seekable(demuxer: str, keyframe_count: int) -> bool:
     return keyframe_count > 0 or demuxer in ROUGH_SEEK_DEMUXERS
 
 
+def _rough_seek_margin(demuxer: str) -> float:
+    """How far before an instant a seek aims to land at or before its keyframe."""
+    return ROUGH_SEEK_MARGIN if demuxer in ROUGH_SEEK_DEMUXERS else 0.0
+
+
 def _seek_to(start: float, origin: float, back: float) -> float | None:
     """Where a piece whose first tick is at ``origin`` seeks to, ``back`` seconds before
     it; None where that is the video's start (it reads from the start)."""
@@ -171,7 +176,7 @@ def build_images_command(
         raise ValueError(f"{ticks} ticks from {first} are not a piece of {count} in sheets")
     origin = start + first * interval + TICK_TOLERANCE
     if back is None:
-        back = ROUGH_SEEK_MARGIN if demuxer in ROUGH_SEEK_DEMUXERS else 0.0
+        back = _rough_seek_margin(demuxer)
     at = _seek_to(start, origin, back) if first else None
     seek: dict[str, Any] = {}
     if at is not None:
@@ -235,7 +240,7 @@ def poster_command(
     MPEG-TS and MPEG-PS seek by bisecting on timestamps and may land past that
     keyframe, so the seek aims ``ROUGH_SEEK_MARGIN`` seconds earlier.
     """
-    margin = ROUGH_SEEK_MARGIN if demuxer in ROUGH_SEEK_DEMUXERS else 0.0
+    margin = _rough_seek_margin(demuxer)
     # A bare flag, which ffmpeg-python writes for an option whose value is None.
     seek: dict[str, Any] = {}
     if at - margin > 0:
@@ -350,7 +355,7 @@ def make_thumbnails(
     columns, rows = sprite_grid(count)
     per_sheet = columns * rows
     origin = start + first * interval + TICK_TOLERANCE
-    back = ROUGH_SEEK_MARGIN if demuxer in ROUGH_SEEK_DEMUXERS else 0.0
+    back = _rough_seek_margin(demuxer)
     while True:
         stats_path = _fresh_outputs(workdir)
         command = build_images_command(
