@@ -9,7 +9,7 @@ from types import ModuleType
 import moto
 import pytest
 
-from workflow.local import asl_clients, asl_import, eventbridge, ranged_get, s3_put
+from workflow.local import asl_clients, asl_import, dispatch, eventbridge, ranged_get, s3_put
 from workflow.local.moto_pins import MotoChangedError
 
 PATCHES = [
@@ -18,6 +18,7 @@ PATCHES = [
     pytest.param(asl_import, id="asl_import"),
     pytest.param(asl_clients, id="asl_clients"),
     pytest.param(eventbridge, id="eventbridge"),
+    pytest.param(dispatch, id="dispatch"),
 ]
 
 

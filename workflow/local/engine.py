@@ -48,6 +48,8 @@ from workflow.local.build import (
     find_interpreter,
     runtime_folder,
 )
+from workflow.local.dispatch import check as check_dispatch
+from workflow.local.dispatch import dispatcher
 from workflow.local.eventbridge import create as create_event_resources
 from workflow.local.eventbridge import install as install_webhooks
 from workflow.local.faults import FaultPlan, parse
@@ -129,18 +131,13 @@ class _MotoServer:
 
         class Server(ThreadedMotoServer):
             def _server_entry(self) -> None:
-                from moto.moto_server.werkzeug_app import (
-                    DomainDispatcherApplication,
-                    MotoRequestHandler,
-                    create_backend_app,
-                )
+                from moto.moto_server.werkzeug_app import MotoRequestHandler
                 from werkzeug.serving import make_server
 
-                app = DomainDispatcherApplication(create_backend_app)
                 self._server = make_server(
                     self._ip_address,
                     self._port,
-                    _faulty(app, fails),
+                    _faulty(dispatcher(), fails),
                     True,
                     request_handler=MotoRequestHandler,
                 )
@@ -318,6 +315,7 @@ class LocalEngine:
         install_ranged_get()
         install_s3_put()
         install_webhooks()
+        check_dispatch()
         import_asl_interpreter()
         share_asl_clients()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
