@@ -116,6 +116,33 @@ def test_black_opening_gives_a_poster_from_the_picture(make_clip: MakeClip, tmp_
     assert luma > 50
 
 
+def test_a_first_piece_black_throughout_takes_its_poster_from_every_tick(
+    make_clip: MakeClip, tmp_path: Path
+) -> None:
+    # GIVEN 15 s of black then 10 s of a test pattern, thumbnails every 0.1 s: 250 ticks,
+    # the first piece 100 of them (10 s), all black
+    clip = make_clip(
+        "black_15s.mp4",
+        "color=black:s=96x54:r=10:d=15[a];testsrc2=s=96x54:r=10:d=10[b];[a][b]concat",
+        "-g",
+        "10",
+    )
+    count = thumbnail_count(25.0, 0.1)
+    (first, ticks), *_ = image_pieces(count)
+    assert (count, first, ticks) == (250, 0, 100)
+
+    # WHEN the first piece's images are made
+    made = images(clip, tmp_path, 0.0, 25.0, interval=0.1, thumb_width=32, ticks=ticks)
+
+    # THEN it made its own 100 thumbnails only, and the VTT maps all 250
+    assert sorted((tmp_path / "thumbnails").iterdir()) == list(made.thumbnails)
+    assert len(made.thumbnails) == 100
+    assert len(cues(made.vtt.read_text())) == 250
+    # AND the poster is the first picture after the black, 5 s past the piece's end
+    assert made.poster_time == 15.0
+    assert decoded(made.poster)[2] > 50
+
+
 def test_each_tick_takes_the_latest_keyframe_at_or_before_it(
     make_clip: MakeClip, tmp_path: Path
 ) -> None:

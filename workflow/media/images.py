@@ -147,10 +147,12 @@ def build_images_command(
     first: int = 0,
     ticks: int | None = None,
     back: float | None = None,
+    stats_only: bool = False,
     binary: str = "ffmpeg",
     headers: str | None = None,
 ) -> list[str]:
-    """One ffmpeg run that writes one piece's thumbnails, sprite sheets and grey-level stats.
+    """One ffmpeg run that writes one piece's thumbnails, sprite sheets and grey-level stats
+    (with ``stats_only``, the stats alone).
 
     ``start`` is the video's first keyframe on the source's timeline (``-copyts`` keeps
     that timeline), ``duration`` its length. The piece is ``ticks`` ticks from tick
@@ -197,27 +199,34 @@ def build_images_command(
         .filter("trim", end_frame=ticks)
     )
     # Height from the display aspect ratio (sar included), rounded to even.
-    thumbs = (
-        frames.filter("scale", w=thumb_width, h=f"max(2,2*round({thumb_width}/dar/2))")
-        .filter("setsar", 1)
-        .filter_multi_output("split", 3)
-    )
-    sheets = thumbs.stream(1).filter("tile", f"{columns}x{rows}", color="black")
-    stats = thumbs.stream(2).filter("scale", STATS_WIDTH, STATS_HEIGHT).filter("format", "gray")
+    height = f"max(2,2*round({thumb_width}/dar/2))"
+    thumbs = frames.filter("scale", w=thumb_width, h=height).filter("setsar", 1)
     common = {"fps_mode": "passthrough", "map_metadata": -1}
-    jpeg = {**common, "f": "image2", "q:v": JPEG_QUALITY}
-    command = ffmpeg.merge_outputs(
-        *checks,
-        thumbs.stream(0).output(
-            str(workdir / "thumbnails" / THUMBNAIL_PATTERN), **jpeg, start_number=first
-        ),
-        sheets.output(
-            str(workdir / "sprites" / SPRITE_PATTERN),
-            **jpeg,
-            start_number=first // (columns * rows),
-        ),
-        stats.output(str(workdir / "stats.gray"), **common, f="rawvideo", pix_fmt="gray"),
-    ).global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
+
+    def measured(frames: Any) -> Any:
+        stats = frames.filter("scale", STATS_WIDTH, STATS_HEIGHT).filter("format", "gray")
+        return stats.output(str(workdir / "stats.gray"), **common, f="rawvideo", pix_fmt="gray")
+
+    if stats_only:
+        outputs = [measured(thumbs)]
+    else:
+        split = thumbs.filter_multi_output("split", 3)
+        sheets = split.stream(1).filter("tile", f"{columns}x{rows}", color="black")
+        jpeg = {**common, "f": "image2", "q:v": JPEG_QUALITY}
+        outputs = [
+            split.stream(0).output(
+                str(workdir / "thumbnails" / THUMBNAIL_PATTERN), **jpeg, start_number=first
+            ),
+            sheets.output(
+                str(workdir / "sprites" / SPRITE_PATTERN),
+                **jpeg,
+                start_number=first // (columns * rows),
+            ),
+            measured(split.stream(2)),
+        ]
+    command = ffmpeg.merge_outputs(*checks, *outputs).global_args(
+        "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
+    )
     return list(ffmpeg.compile(command, cmd=binary))
 
 
@@ -268,12 +277,7 @@ def choose_poster(stats: bytes, frame_bytes: int) -> int:
     below ``BLANK_SPREAD``), or the one after it when it is still fading in; where no
     frame qualifies, the one with the most spread.
     """
-    if frame_bytes <= 0 or not stats or len(stats) % frame_bytes:
-        raise ValueError(f"{len(stats)} bytes are not whole frames of {frame_bytes}")
-    measured = [
-        _mean_and_spread(stats[i : i + frame_bytes]) for i in range(0, len(stats), frame_bytes)
-    ]
-    usable = [mean >= BLACK_MEAN and spread >= BLANK_SPREAD for mean, spread in measured]
+    measured, usable = _measured_frames(stats, frame_bytes)
     if any(usable):
         first = usable.index(True)
         after = first + 1
@@ -285,6 +289,23 @@ def choose_poster(stats: bytes, frame_bytes: int) -> int:
         return after if fading else first
     spreads = [spread for _, spread in measured]
     return spreads.index(max(spreads))
+
+
+def has_poster_frame(stats: bytes, frame_bytes: int) -> bool:
+    """Whether any of these grey-level frames is neither black nor blank."""
+    return any(_measured_frames(stats, frame_bytes)[1])
+
+
+def _measured_frames(
+    stats: bytes, frame_bytes: int
+) -> tuple[list[tuple[float, float]], list[bool]]:
+    """Each frame's mean and spread, and whether it is neither black nor blank."""
+    if frame_bytes <= 0 or not stats or len(stats) % frame_bytes:
+        raise ValueError(f"{len(stats)} bytes are not whole frames of {frame_bytes}")
+    measured = [
+        _mean_and_spread(stats[i : i + frame_bytes]) for i in range(0, len(stats), frame_bytes)
+    ]
+    return measured, [mean >= BLACK_MEAN and spread >= BLANK_SPREAD for mean, spread in measured]
 
 
 def thumbnails_vtt(
@@ -420,9 +441,10 @@ def make_images(
     headers: str | None = None,
 ) -> Images:
     """Write the first piece's images (``ticks`` ticks, all by default) in ``workdir``,
-    ``poster.jpg`` chosen from its frames, and ``thumbnails.vtt`` for every tick.
+    ``poster.jpg`` chosen from its frames (from every tick's where all of its are black or
+    blank), and ``thumbnails.vtt`` for every tick.
 
-    Both ffmpeg runs share ``timeout`` seconds. Raises ``TranscodeError`` when ffmpeg
+    Its ffmpeg runs share ``timeout`` seconds. Raises ``TranscodeError`` when ffmpeg
     fails or writes fewer images than the piece calls for.
     """
     deadline = time.monotonic() + timeout
@@ -440,6 +462,26 @@ def make_images(
         headers=headers,
     )
     stats = _measured(workdir / "stats.gray", len(piece.thumbnails))
+    count = thumbnail_count(duration, interval)
+    if len(piece.thumbnails) < count and not has_poster_frame(stats, STATS_FRAME_BYTES):
+        # Black or blank all through this piece: the poster is chosen from every tick, as
+        # one run of them all would, for one more read of the source's keyframes.
+        stats_path = workdir / "stats.gray"
+        stats_path.unlink()
+        command = build_images_command(
+            source,
+            demuxer,
+            start,
+            duration,
+            workdir,
+            interval=interval,
+            thumb_width=thumb_width,
+            stats_only=True,
+            binary=binary,
+            headers=headers,
+        )
+        run_ffmpeg(command, max(1.0, deadline - time.monotonic()))
+        stats = _measured(stats_path, count)
     chosen = choose_poster(stats, STATS_FRAME_BYTES)
     poster_time = float(round(chosen * interval, 6))
     poster = workdir / "poster.jpg"

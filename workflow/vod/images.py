@@ -33,8 +33,11 @@ def make_images(work: Work, remaining: Deadline) -> dict[str, Any]:
         options: dict[str, Any] = dict(
             interval=interval,
             thumb_width=min(THUMBNAIL_WIDTH, top.width - top.width % 2),
-            # Keyframes only: far less than a rung's encode of the same length.
-            timeout=runner.time_limit(remaining(), ticks * interval / 4),
+            # Keyframes only: far less than a rung's encode of the same length. Every piece
+            # gets the limit of one run of every tick: a later one may have to read from
+            # the video's start (an intra-refresh source), and a first one that finds only
+            # black or blank frames reads every tick's for the poster.
+            timeout=runner.time_limit(remaining(), count * interval / 4),
             ticks=ticks,
             binary=runner.ffmpeg_binary(),
         )
