@@ -153,6 +153,11 @@ class Settings:
                 "SEGMENT_SECONDS must be 0.5 to 60 and CHUNK_SECONDS at most 3600, got "
                 f"{settings.segment_seconds} and {settings.chunk_seconds}"
             )
+        if 0 < settings.thumbnail_seconds < MIN_THUMBNAIL_SECONDS:
+            raise ConfigurationError(
+                f"THUMBNAIL_SECONDS must be 0 (no images) or at least "
+                f"{MIN_THUMBNAIL_SECONDS:g}, got {settings.thumbnail_seconds:g}"
+            )
         ratio = settings.chunk_seconds / settings.segment_seconds
         if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
             raise ConfigurationError(
@@ -162,6 +167,10 @@ class Settings:
         return settings
 
 
+# The closest thumbnails may be (THUMBNAIL_SECONDS, 0 aside). They are decoded from
+# keyframes, mostly a second or more apart, so closer ticks repeat frames; and every 100
+# ticks are a Map item writing 100 objects: 0.01 s would make 3,600 items of an hour.
+MIN_THUMBNAIL_SECONDS = 1.0
 # The packagings vidflow makes (the PACKAGING setting, an upload's metadata).
 PACKAGINGS = ("hls-ts", "cmaf")
 # How the ladder is chosen (the LADDER_MODE setting, an upload's metadata), and whether

@@ -110,6 +110,8 @@ def test_process_rejects_bad_input_with_one_line_and_no_master(tmp_path: Path) -
         ("segmentSeconds=2", "error: parameter segmentSeconds does not exist in the template"
          " (did you mean SegmentSeconds?)"),
         ("ThumbnailSeconds=-1", "error: parameter ThumbnailSeconds must be at least 0, got -1"),
+        ("ThumbnailSeconds=0.5", "error: the functions would refuse this at cold start:"
+         " ThumbnailSeconds must be 0 (no images) or at least 1, got 0.5"),
         ("MapMaxConcurrency=many",
          "error: parameter MapMaxConcurrency must be a number, got 'many'"),
         ("Ladder=bogus", "error: the functions would refuse this at cold start: Ladder entries"

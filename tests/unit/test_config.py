@@ -150,3 +150,18 @@ def test_live_settings_allow_zero_but_not_less() -> None:
     for name in ("LIVE_WINDOW", "LIVE_GAP_SECONDS"):
         with pytest.raises(ConfigurationError, match=f"{name} must be zero or more"):
             Settings.from_env({name: "-1"})
+
+
+@pytest.mark.parametrize("value", ["0.5", "0.01", "1e-9"])
+def test_thumbnails_closer_than_a_second_are_a_configuration_error(value: str) -> None:
+    # GIVEN thumbnails asked for closer than keyframes usually are (a Map item per 100)
+    # WHEN / THEN reading settings fails, saying what is allowed
+    with pytest.raises(
+        ConfigurationError, match=r"THUMBNAIL_SECONDS must be 0 \(no images\) or at least 1,"
+    ):
+        Settings.from_env({"THUMBNAIL_SECONDS": value})
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("0", 0.0), ("1", 1.0), ("2.5", 2.5)])
+def test_no_thumbnails_or_one_a_second_or_more_are_accepted(value: str, seconds: float) -> None:
+    assert Settings.from_env({"THUMBNAIL_SECONDS": value}).thumbnail_seconds == seconds
