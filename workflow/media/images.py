@@ -6,8 +6,9 @@ latest keyframe at or before it. A piece is one whole sprite sheet of ticks
 (``image_pieces``), so that pieces run side by side, each reading only its part of the
 source (or, where its seek landed late, from further back), and none needs another's
 frames. The same frames become numbered thumbnails, sprite sheets, and a tiny
-grey-level stream from which a poster frame is chosen (from the first piece's frames);
-a second, short run takes the poster at full size from an accurate seek.
+grey-level stream from which a poster frame is chosen (from the first piece's frames, or
+every tick's where those are all black or blank); a second, short run takes the poster
+at full size from an accurate seek.
 """
 
 from __future__ import annotations
@@ -461,12 +462,12 @@ def make_images(
         binary=binary,
         headers=headers,
     )
-    stats = _measured(workdir / "stats.gray", len(piece.thumbnails))
+    stats_path = workdir / "stats.gray"
+    stats = _measured(stats_path, len(piece.thumbnails))
     count = thumbnail_count(duration, interval)
     if len(piece.thumbnails) < count and not has_poster_frame(stats, STATS_FRAME_BYTES):
         # Black or blank all through this piece: the poster is chosen from every tick, as
         # one run of them all would, for one more read of the source's keyframes.
-        stats_path = workdir / "stats.gray"
         stats_path.unlink()
         command = build_images_command(
             source,
