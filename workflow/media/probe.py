@@ -214,7 +214,6 @@ def _index_video(
     if family == "mp4" and packet.pts is not None and packet.dts is not None:
         offset = packet.pts - packet.dts  # the reorder delay: index times are decode times
     keys = sorted({_seconds(e.timestamp + offset, tb) for e in entries if e.is_keyframe})
-    keyframes = [k for k in keys if k >= start]
     rate = video.average_rate or video.guessed_rate or video.base_rate
     rate = float(rate) if rate else None
     if family == "mp4" and len(entries) > 1:
@@ -228,6 +227,10 @@ def _index_video(
     else:
         end = _declared_end(container, video)
         variable = _varies(sampled)[0] or _declared_variable(video)
+    # Listed times outside the video are no keyframes: FLV's demuxer, opening a file
+    # without its keyframe list, at times lists one at ~9.4e10 s (2 of 12 probes of the
+    # same file), which the check below would take for an index reaching the end.
+    keyframes = [k for k in keys if start <= k < end]
     if family != "mp4" and keyframes and keyframes[-1] - start < (end - start) / 2:
         # Not an index: entries the demuxer made from the packets it read while opening
         # the file (FLV without its keyframe list, Matroska without cues), a few seconds'.
