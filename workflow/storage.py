@@ -56,6 +56,12 @@ def transient_aws_errors() -> Iterator[None]:
         botocore.exceptions.ReadTimeoutError,
     ) as exc:
         raise TransientError(f"AWS could not be reached: {type(exc).__name__}") from exc
+    except (
+        # A body cut short: the connection reset mid-read, or closed before its length.
+        botocore.exceptions.ResponseStreamingError,
+        botocore.exceptions.IncompleteReadError,
+    ) as exc:
+        raise TransientError(f"a read from AWS was cut short: {type(exc).__name__}") from exc
 
 
 @dataclass(frozen=True)

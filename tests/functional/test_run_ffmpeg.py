@@ -3,14 +3,22 @@ far a running one says it is."""
 
 from __future__ import annotations
 
+import http.server
+import re
+import socket
+import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ffmpeg
 import pytest
 
 from workflow.errors import TranscodeError, TranscodeInterruptedError
 from workflow.local.binaries import ffmpeg_binary
+from workflow.media.encode import open_input
 from workflow.media.runner import run_ffmpeg
 
 SIGNED = "https://bucket.s3.amazonaws.com/x.mp4?X-Amz-Signature=abc"
@@ -72,3 +80,88 @@ def test_a_failing_progress_callback_does_not_fail_the_encode(tmp_path: Path) ->
         broken,
     )  # fmt: skip
     assert calls and out.stat().st_size > 0
+
+
+def serve_cutting(path: Path, bodies: list[float]) -> Iterator[str]:
+    """An HTTP server of ``path`` with ranges whose n-th response sends only the share
+    ``bodies[n]`` of its body and then drops the connection; later ones, the last share."""
+    served: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            data = path.read_bytes()
+            found = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "bytes=0-"))
+            assert found is not None
+            start = int(found[1])
+            stop = int(found[2]) + 1 if found[2] else len(data)
+            self.send_response(206)
+            self.send_header("Content-Length", str(stop - start))
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
+            self.end_headers()
+            share = bodies[min(len(served), len(bodies) - 1)]
+            served.append(start)
+            body = data[start:stop]
+            self.wfile.write(body[: int(len(body) * share)])
+            if share < 1:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def stream(tmp_path: Path) -> Path:
+    """4 s of MPEG-TS (100 frames), which ffmpeg reads from the start to the end."""
+    path = tmp_path / "source.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "lavfi",
+         "-i", "testsrc2=size=320x180:rate=25:duration=4", "-c:v", "libx264", "-g", "25",
+         "-preset", "ultrafast", "-b:v", "2M", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def frames_read(url: str, out: Path) -> int:
+    """Decode ``url`` as vidflow's functions open a source; the frames that came out."""
+    command = ffmpeg.compile(
+        open_input(url, "mpegts")
+        .video.output(str(out), f="framecrc")
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error"),
+        cmd=ffmpeg_binary(),
+    )
+    run_ffmpeg(command, 60)
+    return sum(1 for line in out.read_text().splitlines() if not line.startswith("#"))
+
+
+def test_a_read_cut_short_carries_on_from_where_it_stopped(stream: Path, tmp_path: Path) -> None:
+    # GIVEN a source whose first read S3 ends after half its body
+    # WHEN a function's ffmpeg reads it
+    for url in serve_cutting(stream, [0.5, 1.0]):
+        frames = frames_read(url, tmp_path / "frames.txt")
+    # THEN it read on from where it was, and missed no frame
+    assert frames == 100
+
+
+def test_a_source_lost_for_good_fails_rather_than_ending_early(
+    stream: Path, tmp_path: Path
+) -> None:
+    # GIVEN a source whose first read ends after half its body, and every later one at once
+    # WHEN a function's ffmpeg reads it (ffmpeg decodes the half and exits 0)
+    # THEN the run is an interrupted one, to be retried, not a shorter output
+    for url in serve_cutting(stream, [0.5, 0.0]):
+        with pytest.raises(TranscodeInterruptedError, match="lost its source mid-read"):
+            frames_read(url, tmp_path / "frames.txt")

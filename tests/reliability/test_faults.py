@@ -17,7 +17,7 @@ from workflow.local.faults import FaultPlan, parse
 
 SURVIVABLE = (
     "probe:throttle,plan:timeout,transcode_chunk:transient,transcode_chunk:kill,"
-    "transcode_audio:transient,s3put:slowdown:2,publish:transient"
+    "transcode_audio:transient,s3put:slowdown:2,s3get:reset:3,publish:transient"
 )
 
 
@@ -50,7 +50,7 @@ def test_transient_faults_are_retried_and_change_nothing(
     clean = run_job(source, key="uploads/clean.mp4")
     assert clean.status == "SUCCEEDED"
     # WHEN the same video runs through throttling, timeouts, a killed ffmpeg,
-    # S3 503s and transient errors in every step
+    # S3 503s, reads of the source S3 cut short, and transient errors in every step
     plan = arm(engine, monkeypatch, SURVIVABLE)
     faulted = run_job(source, key="uploads/faulted.mp4")
     # THEN every fault fired, the job succeeded, and the asset is byte for byte the same
@@ -64,6 +64,9 @@ def test_transient_faults_are_retried_and_change_nothing(
             "transient",
             "slowdown",
             "slowdown",
+            "reset",
+            "reset",
+            "reset",
             "transient",
         ]
     )
@@ -148,6 +151,6 @@ def test_the_local_lambda_services_own_failures_are_survived(
 def test_a_bad_fault_spec_is_named() -> None:
     from workflow.local.faults import FaultSpecError
 
-    for spec in ("probe", "probe:explode", "s3put:kill", "probe:transient:x"):
+    for spec in ("probe", "probe:explode", "s3put:kill", "s3get:slowdown", "probe:transient:x"):
         with pytest.raises(FaultSpecError):
             parse(spec)

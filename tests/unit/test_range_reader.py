@@ -9,9 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.response import StreamingBody
 from moto import mock_aws
 
-from workflow.errors import SourceChangedError
+from workflow.errors import SourceChangedError, TransientError
 from workflow.storage import Bucket, Pin, RangeReader
 
 BUCKET, KEY = "vidflow-ingest-reader", "uploads/a.bin"
@@ -83,3 +84,21 @@ def test_reading_on_fetches_ahead_in_fewer_requests(s3: Any) -> None:
     assert read == data[: 9 * RangeReader.BLOCK]
     assert reader.requests == 1 + 2
     assert reader.bytes_read == (1 + 2 * RangeReader.AHEAD) * RangeReader.BLOCK
+
+
+def test_a_body_cut_short_is_a_read_to_retry(s3: Any) -> None:
+    # GIVEN an object whose GET S3 ends after half the body its headers promised
+    data = os.urandom(RangeReader.BLOCK * 2)
+    reader = reader_over(s3, data)
+    get_object = s3.get_object
+
+    def cut_short(**params: Any) -> dict[str, Any]:
+        response: dict[str, Any] = get_object(**params)
+        body = response["Body"].read()
+        response["Body"] = StreamingBody(io.BytesIO(body[: len(body) // 2]), len(body))
+        return response
+
+    s3.get_object = cut_short
+    # WHEN it is read, THEN the read fails as one worth retrying, not as half the bytes
+    with pytest.raises(TransientError, match="cut short: IncompleteReadError"):
+        reader.read(100)

@@ -78,7 +78,7 @@ def fault_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="TARGET:KIND[:COUNT]",
         help="inject a fault into the local engine (see workflow/local/faults.py), e.g. "
-        "transcode_chunk:kill or s3put:slowdown:2; also VIDFLOW_FAULTS",
+        "transcode_chunk:kill, s3put:slowdown:2 or s3get:reset; also VIDFLOW_FAULTS",
     )
 
 

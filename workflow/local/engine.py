@@ -22,12 +22,13 @@ import json
 import logging
 import os
 import secrets
+import socket
 import string
 import threading
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,7 @@ def built_runtime(
 class _MotoServer:
     """moto's threaded server, with S3's answers to functions open to injected faults."""
 
-    def __init__(self, fails: Callable[[dict[str, Any]], bool], port: int) -> None:
+    def __init__(self, fault: Callable[[dict[str, Any]], str | None], port: int) -> None:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         class Server(ThreadedMotoServer):
@@ -137,7 +138,7 @@ class _MotoServer:
                 self._server = make_server(
                     self._ip_address,
                     self._port,
-                    _faulty(dispatcher(), fails),
+                    _faulty(dispatcher(), fault),
                     True,
                     request_handler=MotoRequestHandler,
                 )
@@ -162,9 +163,10 @@ _SLOWDOWN = (
 )
 
 
-def _faulty(app: Any, fails: Callable[[dict[str, Any]], bool]) -> Any:
+def _faulty(app: Any, fault: Callable[[dict[str, Any]], str | None]) -> Any:
     def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if fails(environ):
+        kind = fault(environ)
+        if kind == "slowdown":
             start_response(
                 "503 Slow Down",
                 [("Content-Type", "application/xml"), ("Content-Length", str(len(_SLOWDOWN)))],
@@ -172,9 +174,28 @@ def _faulty(app: Any, fails: Callable[[dict[str, Any]], bool]) -> Any:
             return [_SLOWDOWN]
         _read_body_at_once(environ)
         result: Iterable[bytes] = app(environ, start_response)
+        if kind == "reset":
+            return _cut_short(result, environ["werkzeug.socket"])
         return result
 
     return serve
+
+
+def _cut_short(result: Iterable[bytes], connection: socket.socket) -> Iterator[bytes]:
+    """Half of a response's body, then the connection dropped (its headers promised all).
+
+    werkzeug treats a ``ConnectionError`` from the body as a client gone away and writes
+    nothing more; the socket, shut down first, tells the client at once.
+    """
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    yield body[: len(body) // 2]
+    connection.shutdown(socket.SHUT_RDWR)
+    raise ConnectionAbortedError("s3get:reset injected")
 
 
 # The largest object S3 takes in one PUT.
@@ -415,17 +436,25 @@ class LocalEngine:
             self.lambdas.faults = self.faults
         return self.faults
 
-    def _s3_fault(self, environ: dict[str, Any]) -> bool:
-        """Whether S3 answers this request 503 SlowDown: a function's PutObject, if armed."""
-        if environ.get("REQUEST_METHOD") != "PUT" or not _from_a_function(environ):
-            return False
-        if "/s3/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
-            return False
-        query = environ.get("QUERY_STRING", "")
+    def _s3_fault(self, environ: dict[str, Any]) -> str | None:
+        """The fault S3 answers this request with, if one is armed for it: ``slowdown`` for
+        a function's PutObject, ``reset`` for a ranged GetObject by a function's ffmpeg."""
+        method = environ.get("REQUEST_METHOD")
         bucket_and_key = environ.get("PATH_INFO", "").strip("/").split("/", 1)
-        if len(bucket_and_key) < 2 or "uploadId" in query or "HTTP_X_AMZ_COPY_SOURCE" in environ:
-            return False
-        return self.faults.s3_put_fails()
+        if len(bucket_and_key) < 2:
+            return None
+        if method == "GET" and "HTTP_RANGE" in environ:
+            # Only a function's ffmpeg reads the source with ranges from a presigned URL.
+            from_ffmpeg = environ.get("HTTP_USER_AGENT", "").startswith("Lavf/")
+            return "reset" if from_ffmpeg and self.faults.s3_get_cut() else None
+        if method != "PUT" or not _from_a_function(environ):
+            return None
+        if "/s3/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+            return None
+        query = environ.get("QUERY_STRING", "")
+        if "uploadId" in query or "HTTP_X_AMZ_COPY_SOURCE" in environ:
+            return None
+        return "slowdown" if self.faults.s3_put_fails() else None
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.stack.region)  # type: ignore[call-overload]

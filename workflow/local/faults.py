@@ -2,15 +2,18 @@
 
 Off unless asked for, with ``VIDFLOW_FAULTS`` or ``--fault``: a comma-separated list of
 ``TARGET:KIND[:COUNT]``. TARGET is a function (logical id or code folder, e.g.
-``TranscodeChunkFunction`` or ``transcode_chunk``) or ``s3put`` (any S3 PutObject made
-by a function). KIND is one of:
+``TranscodeChunkFunction`` or ``transcode_chunk``), ``s3put`` (any S3 PutObject made
+by a function) or ``s3get`` (any ranged S3 GetObject made by a function's ffmpeg).
+KIND is one of:
 
 - ``transient`` — the invocation fails with ``TransientError`` (S3 5xx, a network blip);
 - ``throttle`` — Lambda answers ``Lambda.TooManyRequestsException`` without running it;
 - ``timeout`` — Lambda reports ``Sandbox.Timedout``, as when a function runs out of time;
 - ``kill`` — the function's ffmpeg is killed (SIGKILL) as soon as it runs;
 - ``permanent`` — the invocation fails with ``InjectedFaultError``, which is never retried;
-- ``slowdown`` (``s3put`` only) — S3 itself answers a function's PutObject with 503 SlowDown.
+- ``slowdown`` (``s3put`` only) — S3 itself answers a function's PutObject with 503 SlowDown;
+- ``reset`` (``s3get`` only) — S3 sends half of a ranged GET's body, then drops the
+  connection, as a read of a large object sometimes ends on AWS.
 
 COUNT (default 1) is how many calls fail before the target behaves again. The faults act
 from outside the function, where Lambda and S3 would: its code is the built artefact,
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FUNCTION_KINDS = ("transient", "throttle", "timeout", "kill", "permanent")
-S3_KINDS = ("slowdown",)
+S3_KINDS = {"s3put": ("slowdown",), "s3get": ("reset",)}
 
 
 class FaultSpecError(ValueError):
@@ -47,7 +50,7 @@ def parse(spec: str) -> list[Fault]:
         if len(parts) not in (2, 3):
             raise FaultSpecError(f"fault {entry!r} is not TARGET:KIND[:COUNT]")
         target, kind = parts[0], parts[1]
-        kinds = S3_KINDS if target == "s3put" else FUNCTION_KINDS
+        kinds = S3_KINDS.get(target, FUNCTION_KINDS)
         if kind not in kinds:
             raise FaultSpecError(f"fault {entry!r}: {target} takes {', '.join(kinds)}")
         try:
@@ -65,7 +68,7 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._faults = []
         for fault in faults:
-            if fault.target != "s3put":
+            if fault.target not in S3_KINDS:
                 logical_id = resolve(fault.target)
                 if logical_id is None:
                     raise FaultSpecError(f"fault target {fault.target!r} is no function")
@@ -100,7 +103,11 @@ class FaultPlan:
 
     def s3_put_fails(self) -> bool:
         """Whether S3 answers this PutObject from a function with 503 SlowDown."""
-        return self._take("s3put", S3_KINDS) is not None
+        return self._take("s3put", S3_KINDS["s3put"]) is not None
+
+    def s3_get_cut(self) -> bool:
+        """Whether S3 drops this ranged GetObject by an ffmpeg halfway through its body."""
+        return self._take("s3get", S3_KINDS["s3get"]) is not None
 
 
 def _payload(error_type: str, message: str) -> dict[str, Any]:

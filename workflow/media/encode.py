@@ -84,6 +84,18 @@ def segment_muxing(packaging: str) -> dict[str, str]:
     }
 
 
+# S3 sometimes ends a long read early (a connection reset, a body cut short) or answers
+# 503. ffmpeg then carries on from where it was with a new ranged request, the same
+# headers (a pin's If-Match too), after 0, 1 and 3 s; it gives up after that, and
+# ``runner`` fails a run that lost its source instead of keeping what it had read.
+HTTP_RECONNECT: dict[str, str | None] = {
+    "reconnect": "1",
+    "reconnect_on_network_error": "1",
+    "reconnect_on_http_error": "5xx",
+    "reconnect_delay_max": "4",
+}
+
+
 def open_input(
     source: str, demuxer: str, *, headers: str | None = None, **options: str | None
 ) -> ffmpeg.nodes.FilterableStream:
@@ -96,6 +108,8 @@ def open_input(
         raise ValueError(f"demuxer {demuxer!r} is not allowed")
     if headers:
         options["headers"] = headers
+    if source.startswith(("http://", "https://")):
+        options = HTTP_RECONNECT | options
     return ffmpeg.input(
         source,
         f=demuxer,

@@ -24,6 +24,12 @@ _NETWORK_TROUBLE = re.compile(
     re.IGNORECASE,
 )
 
+# A read that failed mid-way (its reconnects too), which ffmpeg treats as the input's end.
+_SOURCE_LOST = re.compile(
+    r"Error during demuxing: (Input/output error|" + _NETWORK_TROUBLE.pattern + r")",
+    re.IGNORECASE,
+)
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -134,6 +140,11 @@ def _run(args: Sequence[str], timeout: float, on_progress: ProgressCallback | No
         if _NETWORK_TROUBLE.search(reason):
             raise TranscodeInterruptedError(f"ffmpeg lost its source: {reason}")
         raise TranscodeError(f"ffmpeg failed: {reason}")
+    lost = _SOURCE_LOST.search(stderr.decode("utf-8", "replace"))
+    if lost:
+        # ffmpeg ends its outputs where the reading stopped and exits 0: they would pass
+        # for the whole span.
+        raise TranscodeInterruptedError(f"ffmpeg lost its source mid-read: {lost.group(1)}")
 
 
 def _read_progress(descriptor: int, on_progress: ProgressCallback | None) -> None:
