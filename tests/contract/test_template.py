@@ -90,6 +90,22 @@ def test_error_names_in_the_definition_are_classes_in_workflow_errors(machine: s
 
 
 @pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_every_transient_error_is_retried_where_transient_errors_are(machine: str) -> None:
+    # A retrier matches an error's own name (a function reports its class), never its base.
+    definition = json.loads((ROOT / MACHINES[machine]["DefinitionUri"]).read_text())
+    transient = {
+        name
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, errors.VidflowError) and cls.transient
+    }
+    assert {"TransientError", "TranscodeInterruptedError"} <= transient
+    for name, state in _states(definition):
+        for retrier in state.get("Retry", []):
+            if "TransientError" in retrier["ErrorEquals"]:
+                assert transient <= set(retrier["ErrorEquals"]), name
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
 def test_top_level_work_states_are_caught_and_end_in_fail(machine: str) -> None:
     definition = json.loads((ROOT / MACHINES[machine]["DefinitionUri"]).read_text())
     states = definition["States"]
