@@ -11,7 +11,7 @@ from workflow.cli.live import stream_failures
 from workflow.cli.venue import Report, delivery_order
 from workflow.errors import StreamConfigError
 from workflow.live.config import StreamSettings, stream_config
-from workflow.live.paths import execution_name, parse_live_key
+from workflow.live.paths import execution_name, parse_live_key, segment_sequence
 from workflow.settings import Settings
 
 SETTINGS = Settings(ladder="1080:5000,720:2800,360:800", segment_seconds=4.0)
@@ -33,6 +33,23 @@ SETTINGS = Settings(ladder="1080:5000,720:2800,360:800", segment_seconds=4.0)
 )
 def test_only_live_stream_keys_are_taken(key: str, expected: tuple[str, str] | None) -> None:
     assert parse_live_key(key) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("42.ts", 42),
+        ("7.m4s", 7),
+        ("999999999.ts", 999999999),
+        ("1000000000.ts", None),
+        ("\u0663.ts", None),  # ARABIC-INDIC DIGIT THREE: int() reads it as 3
+        ("\uff13.ts", None),  # FULLWIDTH DIGIT THREE
+        ("3.mp4", None),
+        ("-3.ts", None),
+    ],
+)
+def test_a_segments_sequence_is_ascii_digits_only(name: str, expected: int | None) -> None:
+    assert segment_sequence(name) == expected
 
 
 def test_execution_names_are_one_per_segment_version_and_legal() -> None:

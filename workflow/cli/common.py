@@ -151,7 +151,7 @@ def start_engine(
     return engine
 
 
-_SPAN = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_SPAN = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

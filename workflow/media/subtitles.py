@@ -33,13 +33,16 @@ UNDETERMINED = "und"
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}")
 _TIMING = re.compile(
     r"(?P<start>(?:\d+:)?\d{2}:\d{2}\.\d{3}) --> (?P<end>(?:\d+:)?\d{2}:\d{2}\.\d{3})"
-    r"(?P<settings>[ \t].*)?"
+    r"(?P<settings>[ \t].*)?",
+    re.ASCII,  # \d: 0-9 only, as WebVTT's timestamps are
 )
 _SETTING = re.compile(r"(?:vertical|line|position|size|align):[A-Za-z0-9.%,-]+")
 # Text that is not a WebVTT tag or character reference is escaped; a player would
 # otherwise swallow "a < b" as a tag, or end the cue at a line holding "-->".
-_NOT_A_TAG = re.compile(r"<(?!/?(?:[cibuv]|lang|ruby|rt)(?:[.\s][^<>]*)?>|\d[\d:.]*>)")
-_NOT_A_REFERENCE = re.compile(r"&(?!(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});)")
+_NOT_A_TAG = re.compile(r"<(?!/?(?:[cibuv]|lang|ruby|rt)(?:[.\s][^<>]*)?>|[0-9][0-9:.]*>)")
+_NOT_A_REFERENCE = re.compile(
+    r"&(?!(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});)"
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 # NAME values in each language's own words; other tags are named by their language.
