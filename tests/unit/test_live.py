@@ -7,7 +7,15 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.live.rules import Arrival, Ending, LivePlaylist, advance, fits, render
+from workflow.live.rules import (
+    MAX_SKIPPED,
+    Arrival,
+    Ending,
+    LivePlaylist,
+    advance,
+    fits,
+    render,
+)
 
 STEP = {"gap_after": 10.0, "nominal_duration": 4.0}
 
@@ -45,6 +53,31 @@ def test_a_missing_segment_becomes_a_gap_only_after_the_timeout() -> None:
     ]
     text = render(late, target_duration=4, window=0)
     assert "#EXT-X-GAP\n#EXTINF:4.000000,\nseg_00001.ts" in text
+
+
+def test_a_number_too_far_ahead_is_never_waited_for() -> None:
+    # GIVEN segments 0 and 1, then one numbered past what an outage could skip (a number
+    # comes within reach once the stream is MAX_SKIPPED short of it)
+    far = 2 * MAX_SKIPPED
+    waiting = arrived(0, 1, far, at=100.0)
+    # WHEN long past the gap timeout, THEN no gap is made for it: the stream waits on 2
+    playlist = advance(LivePlaylist(), waiting, now=1000.0, window=0, **STEP)
+    assert [e.sequence for e in playlist.entries] == [0, 1]
+    # AND a marker ending the stream there does not end it either
+    ending = Ending(last_sequence=far, at=100.0)
+    assert advance(playlist, waiting, now=1000.0, window=0, ending=ending, **STEP) == playlist
+    # AND the segment that continues the stream is shown when it comes
+    playlist = advance(playlist, waiting | arrived(2), now=1001.0, window=0, **STEP)
+    assert [e.sequence for e in playlist.entries] == [0, 1, 2]
+
+
+def test_an_outage_up_to_the_limit_becomes_gaps() -> None:
+    # GIVEN segment 0, then one that skips MAX_SKIPPED numbers (an hour of 1 s segments)
+    waiting = arrived(0, 1 + MAX_SKIPPED, at=100.0)
+    # WHEN past the gap timeout, THEN every number between is a gap and the stream goes on
+    playlist = advance(LivePlaylist(), waiting, now=111.0, window=0, **STEP)
+    assert len(playlist.entries) == MAX_SKIPPED + 2 and playlist.gaps == MAX_SKIPPED
+    assert playlist.entries[-1].sequence == 1 + MAX_SKIPPED
 
 
 def test_a_sliding_window_keeps_the_newest_and_counts_on() -> None:

@@ -252,3 +252,29 @@ def test_a_rotating_streams_segments_name_their_periods_keys(
     keys = [line for line in body["Body"].read().decode().splitlines() if "EXT-X-KEY" in line]
     periods = [line.split('URI="')[1].split('"')[0].rsplit("/", 1)[1] for line in keys]
     assert periods == ["0", "0", "1", "1", "2"]
+
+
+def test_one_stream_that_fails_to_advance_holds_up_no_other(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    # GIVEN a second open stream whose advance fails, listed before the first
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create("broken")
+    arrive(0, settings, clients)
+    arrive(2, settings, clients)
+    monkeypatch.setattr(table.__class__, "open_streams", lambda self: ["broken", "game"])
+    real = advance_stream
+
+    def advance(stream: str, *args: Any) -> dict[str, Any]:
+        if stream == "broken":
+            raise ValueError("its record is unreadable")
+        return real(stream, *args)
+
+    monkeypatch.setattr("workflow.live.sweep.advance_stream", advance)
+    # WHEN the sweep runs past the gap timeout
+    clock.now += 60
+    # THEN it fails, naming the broken stream's error, but the other stream was advanced
+    with pytest.raises(ValueError, match="unreadable"):
+        sweep(settings, clients)
+    assert shown(clients) == ["seg_00000.ts", "#EXT-X-GAP", "seg_00001.ts", "seg_00002.ts"]

@@ -11,7 +11,9 @@ from workflow.cli.live import stream_failures
 from workflow.cli.venue import Report, delivery_order
 from workflow.errors import StreamConfigError
 from workflow.live.config import StreamSettings, stream_config
+from workflow.live.ingest import declared_last, highest_within_reach
 from workflow.live.paths import execution_name, parse_live_key, segment_sequence
+from workflow.live.rules import MAX_SKIPPED
 from workflow.settings import Settings
 
 SETTINGS = Settings(ladder="1080:5000,720:2800,360:800", segment_seconds=4.0)
@@ -170,3 +172,34 @@ def test_a_simulated_stream_that_is_not_complete_always_says_why() -> None:
         f"no recording {master} 60 s after the last upload",
     ]
     assert stream_failures(Report(2.0, latencies={0: 1.0}, ended=True), master, 60) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"last_sequence": 12}', 12),
+        (b'{"last_sequence": "12"}', 12),
+        (b'{"last_sequence": 0}', 0),
+        (b"", None),
+        (b"{}", None),
+        (b'{"last_sequence": 1e400}', None),  # inf: int() raised OverflowError
+        (b'{"last_sequence": -5}', None),
+        (b'{"last_sequence": true}', None),
+        (b'{"last_sequence": 3.7}', None),
+        (b'{"last_sequence": "\\u0663"}', None),  # JSON for an Arabic-Indic 3
+        (b'{"last_sequence": 1000000000}', None),
+        (b"[12]", None),
+        (b"not json", None),
+    ],
+)
+def test_an_end_markers_last_sequence_is_a_segments_number_or_none(
+    body: bytes, expected: int | None
+) -> None:
+    assert declared_last(body) == expected
+
+
+def test_the_highest_segment_within_reach_skips_no_more_than_an_outage() -> None:
+    assert highest_within_reach([]) == -1
+    assert highest_within_reach([3, 1, 2]) == 3
+    assert highest_within_reach([0, 1, 2 + MAX_SKIPPED]) == 2 + MAX_SKIPPED
+    assert highest_within_reach([0, 1, 3 + MAX_SKIPPED, 999_999_999]) == 1

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_plus
 
+from workflow.live import rules
 from workflow.live.paths import (
     END_MARKER,
     LIVE_PREFIX,
+    MAX_SEQUENCE,
     ClipPaths,
     clip_execution_name,
     execution_name,
@@ -21,6 +25,8 @@ from workflow.live.store import StreamTable
 from workflow.runtime import Clients, start_once
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
+
+log = logging.getLogger(__name__)
 
 
 @transient_aws_errors()
@@ -93,20 +99,29 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
     """Record the end marker; the playlists close once they pass its last sequence.
 
     The marker's body may name the last sequence (``{"last_sequence": N}``); else it
-    is the highest one uploaded before the marker, which an encoder writes last.
+    is the highest one uploaded before the marker, which an encoder writes last. Either
+    is taken only within reach of the segments uploaded (``rules.MAX_SKIPPED`` numbers
+    past one, from the lowest on): a body naming a sequence past that, or no whole
+    number, is ignored and logged, and the highest upload within reach is the last.
     """
     ingest = Bucket(clients.s3, bucket)
     prefix = f"{LIVE_PREFIX}{stream}/"
     body = ingest.get_bytes(f"{prefix}{END_MARKER}")
-    last = None
-    try:
-        declared = json.loads(body) if body.strip() else {}
-        last = int(declared["last_sequence"]) if "last_sequence" in declared else None
-    except (ValueError, TypeError, KeyError, AttributeError):
+    sequences = (segment_sequence(k[len(prefix) :]) for k in ingest.keys(prefix))
+    highest = highest_within_reach(s for s in sequences if s is not None)
+    last = declared_last(body)
+    if last is not None and last > highest + rules.MAX_SKIPPED:
+        log.warning(
+            "stream %s: END names last_sequence %d, more than %d past the highest segment "
+            "uploaded within reach (%d); ending there instead",
+            stream,
+            last,
+            rules.MAX_SKIPPED,
+            highest,
+        )
         last = None
     if last is None:
-        sequences = [segment_sequence(k[len(prefix) :]) for k in ingest.keys(prefix)]
-        last = max((s for s in sequences if s is not None), default=-1)
+        last = highest
     table = StreamTable(clients.dynamodb, settings.live_table)
     table.create(stream)
     table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()})
@@ -117,3 +132,30 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
         "last_sequence": last,
         **advance_stream(stream, settings, clients),
     }
+
+
+def declared_last(body: bytes) -> int | None:
+    """The ``last_sequence`` an END marker's body names, if it is a segment's number."""
+    try:
+        declared = json.loads(body) if body.strip() else {}
+    except ValueError:
+        return None
+    last = declared.get("last_sequence") if isinstance(declared, dict) else None
+    if isinstance(last, str) and segment_sequence(f"{last}.ts") is not None:
+        return int(last)
+    if isinstance(last, int) and not isinstance(last, bool) and 0 <= last <= MAX_SEQUENCE:
+        return last
+    if last is not None:
+        log.warning("END's last_sequence %.80r is not a segment's number: ignored", last)
+    return None
+
+
+def highest_within_reach(sequences: Iterable[int]) -> int:
+    """The highest of ``sequences`` reached from the lowest without skipping more than
+    ``rules.MAX_SKIPPED`` numbers at once (what the playlists can reach); -1 for none."""
+    highest = -1
+    for sequence in sorted(set(sequences)):
+        if highest >= 0 and sequence - highest - 1 > rules.MAX_SKIPPED:
+            break
+        highest = sequence
+    return highest

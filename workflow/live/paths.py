@@ -14,6 +14,7 @@ INIT_SEGMENT = "init.mp4"
 # Short enough that an execution name (stream, sequence, ETag) fits in 80 characters.
 _STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
 _SEGMENT = re.compile(r"([0-9]{1,9})\.(ts|m4s)")
+MAX_SEQUENCE = 999_999_999
 # An encrypted stream's key and playback tokens are named ``live.<stream>``: no job id
 # or stream id has a dot, so a stream's asset never meets a VOD job's.
 LIVE_ASSET_PREFIX = "live."

@@ -30,6 +30,11 @@ from workflow.names import segment_name
 # any gaps between) before its timestamps count as not continuing them: more than a
 # segment's audio/video skew, less than any restart or outage.
 JUMP_TOLERANCE = 0.5
+# The most sequence numbers a later arrival or the end marker turns into gaps past the
+# last entry: an hour of 1 s segments lost. A number further ahead is a broken counter,
+# not an outage: it is never waited for (nor shown), so it cannot make a playlist of a
+# billion gaps, and the segments that continue the stream go on being shown.
+MAX_SKIPPED = 3600
 
 
 @dataclass(frozen=True)
@@ -156,8 +161,9 @@ def advance(
     """The playlist after taking every arrival it can, in sequence order.
 
     A missing sequence number becomes a gap (of ``nominal_duration``) once a later one
-    has waited ``gap_after`` seconds, or the end marker has; a failed segment is a gap
-    at once. Duplicates and arrivals behind the playlist change nothing. Without a
+    has waited ``gap_after`` seconds, or the end marker has, either at most
+    ``MAX_SKIPPED`` ahead of it; a failed segment is a gap at once. Duplicates and
+    arrivals behind the playlist change nothing. Without a
     declared first sequence the stream starts at 0, or, once its lowest arrival has
     waited ``gap_after`` (the same patience a gap gets), at the lowest sequence number
     that arrived or was uploaded (``lowest_upload``): a first segment still on its way
@@ -233,9 +239,10 @@ def _waited(
     gap_after: float,
     ending: Ending | None,
 ) -> bool:
-    if ending is not None and now - ending.at >= gap_after:
+    reach = sequence + MAX_SKIPPED
+    if ending is not None and ending.last_sequence <= reach and now - ending.at >= gap_after:
         return True
-    return any(a.at <= now - gap_after for s, a in arrivals.items() if s > sequence)
+    return any(a.at <= now - gap_after for s, a in arrivals.items() if sequence < s <= reach)
 
 
 def render(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,8 @@ from workflow.live.store import StreamTable
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import transient_aws_errors
+
+log = logging.getLogger(__name__)
 
 
 @transient_aws_errors()
@@ -24,6 +27,16 @@ def sweep(settings: Settings, clients: Clients, scheduled: str | None = None) ->
     table = StreamTable(clients.dynamodb, settings.live_table)
     streams = table.open_streams()
     metrics.count(metrics.LIVE_OPEN_STREAMS, len(streams))
-    return {
-        "streams": {stream: advance_stream(stream, settings, clients, now) for stream in streams}
-    }
+    advanced: dict[str, Any] = {}
+    failed: list[Exception] = []
+    for stream in streams:
+        # One stream's trouble must not hold up the rest: each is advanced, then the
+        # sweep fails with the first error if any did.
+        try:
+            advanced[stream] = advance_stream(stream, settings, clients, now)
+        except Exception as exc:
+            log.exception("stream %s could not be advanced", stream)
+            failed.append(exc)
+    if failed:
+        raise failed[0]
+    return {"streams": advanced}
