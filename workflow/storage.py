@@ -13,7 +13,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from workflow.errors import SourceChangedError, TransientError
+from workflow.errors import SourceChangedError, TransientError, VidflowError
 from workflow.tracing import subsegment
 
 _RETRYABLE_CODES = {
@@ -123,6 +123,18 @@ class Bucket:
                 Bucket=self.name, Key=key, **(pin.params() if pin else {})
             )
         return response
+
+    @contextmanager
+    def pinned(self, key: str, pin: Pin) -> Iterator[None]:
+        """Reads of ``key`` pinned to one version, checked again once they are over,
+        failed or not: an object replaced mid-read (ffmpeg may see a pinned read
+        refused as an error or as an early end) ends in ``SourceChangedError``."""
+        try:
+            yield
+        except VidflowError:
+            self.head(key, pin)
+            raise
+        self.head(key, pin)
 
     def read_range(self, key: str, size: int, length: int, pin: Pin | None = None) -> bytes:
         """The first ``length`` bytes of ``key`` (``size`` bytes long)."""

@@ -308,6 +308,47 @@ def test_a_bad_segment_is_recorded_and_becomes_a_gap_at_once(
     assert [(g["sequence"], g["reason"]) for g in gaps] == [(1, "failed")]
 
 
+def test_an_event_for_a_version_no_longer_there_leaves_no_gap(
+    engine: Any, venue: Venue, real_segments: list[Path]
+) -> None:
+    # GIVEN a stream with a long gap timeout, segment 0 shown
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    venue.push(0, real_segments[0])
+    venue.wait(lambda: shown(venue.playlist("360p")) == [(0, False)])
+    # WHEN segment 1's event comes for an upload that is not (or no longer) there, as
+    # when the encoder uploaded it again, or deleted it, before the event was delivered
+    sfn = engine.client("stepfunctions")
+    key = f"live/{venue.stream}/1.ts"
+    stale = sfn.start_execution(
+        stateMachineArn=engine.endpoints.live_state_machine_arn,
+        name=f"{venue.stream}-000000001-stale",
+        input=json.dumps(
+            {
+                "stream": venue.stream,
+                "sequence": 1,
+                "source": {
+                    "bucket": engine.endpoints.ingest_bucket,
+                    "key": key,
+                    "etag": "0123456789abcdef0123456789abcdef",
+                    "uploaded_at": "2026-12-03T18:00:00Z",
+                },
+            }
+        ),
+    )
+    venue.wait(
+        lambda: sfn.describe_execution(executionArn=stale["executionArn"])["status"] != "RUNNING"
+    )
+    # THEN that execution ends without recording a failure (its version was superseded)
+    assert sfn.describe_execution(executionArn=stale["executionArn"])["status"] == "SUCCEEDED"
+    assert venue.read(f"failures/live/{venue.stream}/000000001.json") is None
+    # AND the upload that is there is shown in its place, not a gap
+    venue.push(1, real_segments[1])
+    venue.push(2, real_segments[2])
+    venue.wait(lambda: len(shown(venue.playlist("360p"))) == 3)
+    for rung in RUNGS:
+        assert shown(venue.playlist(rung)) == [(0, False), (1, False), (2, False)]
+
+
 def test_a_sliding_window_keeps_the_newest_segments_and_the_recording_keeps_all(
     venue: Venue, real_segments: list[Path]
 ) -> None:

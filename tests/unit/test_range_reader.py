@@ -102,3 +102,15 @@ def test_a_body_cut_short_is_a_read_to_retry(s3: Any) -> None:
     # WHEN it is read, THEN the read fails as one worth retrying, not as half the bytes
     with pytest.raises(TransientError, match="cut short: IncompleteReadError"):
         reader.read(100)
+
+
+def test_an_object_replaced_while_pinned_reads_run_is_named_once_they_end(s3: Any) -> None:
+    # GIVEN reads pinned to the version an event named
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"first")
+    pin = Pin(etag=s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"])
+    bucket = Bucket(s3, BUCKET)
+    with bucket.pinned(KEY, pin):
+        pass  # nothing changed: nothing said
+    # WHEN the object is uploaded again while they run, THEN their end says so
+    with pytest.raises(SourceChangedError), bucket.pinned(KEY, pin):
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"second")

@@ -33,14 +33,14 @@ def probe_segment(
     table = StreamTable(clients.dynamodb, settings.live_table)
     if table.has_arrival(stream, sequence):
         return {**event, "duplicate": True}
-    with scratch_dir() as workdir:
-        source, head, size = segment_input(event["source"], clients, workdir)
+    with scratch_dir() as workdir, segment_input(event["source"], clients, workdir) as source:
         facts = probe(
-            source,
-            head=head,
-            size=size,
+            source.source,
+            head=source.head,
+            size=source.size,
             limits=settings.limits,
             timeout=max(5.0, min(30.0, remaining() - 5)),
+            headers=source.headers,
         ).facts
     record = table.get(stream)
     if record is None or record.config is None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from workflow.errors import (
     MissingInitSegmentError,
@@ -23,7 +25,7 @@ from workflow.media.rungs import encode_span
 from workflow.media.sniff import HEAD_BYTES
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
-from workflow.storage import Bucket, transient_aws_errors
+from workflow.storage import Bucket, Pin, transient_aws_errors
 
 # The audio of one segment is one file: its "segment length" is longer than any segment.
 _ONE_FILE = 3600.0
@@ -81,17 +83,17 @@ def transcode_segment(
     config = StreamSettings.from_dict(record.config)
     segment = ProbedSegment.from_dict(event["segment"])
     with scratch_dir() as workdir:
-        source, _, _ = segment_input(event["source"], clients, workdir)
-        rungs = encode_span(
-            _encodes(source, segment, sequence, config, workdir),
-            workdir,
-            config.rungs,
-            segment.start,
-            segment.end,
-            timeout=runner.time_limit(
-                remaining(), (segment.end - segment.start) * len(config.renditions)
-            ),
-        )
+        with segment_input(event["source"], clients, workdir) as source:
+            rungs = encode_span(
+                _encodes(source, segment, sequence, config, workdir),
+                workdir,
+                config.rungs,
+                segment.start,
+                segment.end,
+                timeout=runner.time_limit(
+                    remaining(), (segment.end - segment.start) * len(config.renditions)
+                ),
+            )
         files = {paths.segment_key(name, sequence): s[0].path for name, s in rungs.items()}
         if config.encryption != "none":
             key = KeyStore.of(settings, clients).get(paths.asset).key
@@ -111,7 +113,11 @@ def transcode_segment(
 
 
 def _encodes(
-    source: str, segment: ProbedSegment, sequence: int, config: StreamSettings, workdir: Path
+    source: SegmentInput,
+    segment: ProbedSegment,
+    sequence: int,
+    config: StreamSettings,
+    workdir: Path,
 ) -> list[list[str]]:
     """The ffmpeg runs of one segment: every video rung in one, the audio in another.
 
@@ -122,7 +128,7 @@ def _encodes(
     start, end, binary = segment.start, segment.end, runner.ffmpeg_binary()
     commands = [
         encode.build_chunk_command(
-            source,
+            source.source,
             segment.container,
             segment.container_start,
             # The whole file from its start, every frame to its end.
@@ -136,11 +142,17 @@ def _encodes(
             preset=config.preset,
             cpus=runner.cpus(),
             source_pixels=segment.width * segment.height,
+            headers=source.headers,
         )
     ]
     if config.has_audio:
         audio = (
-            functools.partial(encode.build_audio_command, source, segment.container)
+            functools.partial(
+                encode.build_audio_command,
+                source.source,
+                segment.container,
+                headers=source.headers,
+            )
             if segment.has_audio
             else encode.build_silence_command
         )
@@ -167,23 +179,40 @@ def _reshaped(segment: ProbedSegment, config: StreamSettings) -> bool:
     return abs(segment.width * top.height / (segment.height * top.width) - 1) > 0.02
 
 
+class SegmentInput(NamedTuple):
+    """Where ffmpeg reads a segment, the HTTP headers that pin each read, its first
+    bytes and its size."""
+
+    source: str
+    headers: str | None
+    head: bytes
+    size: int
+
+
+@contextmanager
 def segment_input(
     source: dict[str, Any], clients: Clients, workdir: Path
-) -> tuple[str, bytes, int]:
-    """Where ffmpeg reads a segment, its first bytes and its size.
+) -> Iterator[SegmentInput]:
+    """A segment, every read pinned to the version its event names.
 
     MPEG-TS is read from a presigned URL; an fMP4 segment is joined behind its
-    stream's ``init.mp4`` in a local file, since neither half plays alone.
+    stream's ``init.mp4`` in a local file, since neither half plays alone. The pin is
+    checked again once the reading is over: a segment uploaded again under its name
+    mid-read ends in ``SourceChangedError`` (the new upload has an execution of its
+    own), never in a probe of one version and an encode of another.
     """
     ingest = Bucket(clients.s3, source["bucket"])
-    key = source["key"]
-    if key.endswith(".m4s"):
-        init_key = f"{key.rsplit('/', 1)[0]}/{INIT_SEGMENT}"
-        if not ingest.exists(init_key):
-            raise MissingInitSegmentError(f"{key} needs {init_key}, which is not uploaded")
-        data = ingest.get_bytes(init_key) + ingest.get_bytes(key)
-        path = workdir / "segment.mp4"
-        path.write_bytes(data)
-        return str(path), data[:HEAD_BYTES], len(data)
-    size = int(ingest.head(key)["ContentLength"])
-    return ingest.presign(key), ingest.read_range(key, size, HEAD_BYTES), size
+    key, pin = source["key"], Pin.of(source)
+    with ingest.pinned(key, pin):
+        if key.endswith(".m4s"):
+            init_key = f"{key.rsplit('/', 1)[0]}/{INIT_SEGMENT}"
+            if not ingest.exists(init_key):
+                raise MissingInitSegmentError(f"{key} needs {init_key}, which is not uploaded")
+            data = ingest.get_bytes(init_key) + ingest.get_bytes(key, pin)
+            path = workdir / "segment.mp4"
+            path.write_bytes(data)
+            yield SegmentInput(str(path), None, data[:HEAD_BYTES], len(data))
+            return
+        size = int(ingest.head(key, pin)["ContentLength"])
+        head = ingest.read_range(key, size, HEAD_BYTES, pin)
+        yield SegmentInput(ingest.presign(key, pin=pin), pin.http_headers(), head, size)

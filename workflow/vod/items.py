@@ -92,7 +92,7 @@ def source_input(source: Source, clients: Clients) -> Iterator[tuple[str, str | 
     in ``SourceChangedError``, never in an output mixing two uploads.
     """
     ingest = Bucket(clients.s3, source.bucket)
-    with _pinned(ingest, source):
+    with ingest.pinned(source.key, source.pin):
         yield ingest.presign(source.key, pin=source.pin), source.pin.http_headers()
 
 
@@ -101,18 +101,8 @@ def source_reader(source: Source, clients: Clients, size: int) -> Iterator[Range
     """The job's upload as a file that costs only the ranges read, each read pinned to
     it, and checked again as ``source_input`` does."""
     ingest = Bucket(clients.s3, source.bucket)
-    with _pinned(ingest, source):
+    with ingest.pinned(source.key, source.pin):
         yield RangeReader(ingest, source.key, size, source.pin)
-
-
-@contextmanager
-def _pinned(ingest: Bucket, source: Source) -> Iterator[None]:
-    try:
-        yield
-    except VidflowError:
-        ingest.head(source.key, source.pin)
-        raise
-    ingest.head(source.key, source.pin)
 
 
 def upload_segments(
