@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from workflow.live.rules import Arrival, LivePlaylist, advance
 from workflow.live.store import Saved, StreamTable
 from workflow.local.template import Stack
 
@@ -152,3 +153,25 @@ def test_a_stream_without_a_record_is_named_not_asserted(table: StreamTable) -> 
         table.require("nobody")
     table.create("game")
     assert table.require("game").config is None
+
+
+def test_a_day_of_one_second_segments_fits_the_stream_record(table: StreamTable) -> None:
+    # GIVEN an EVENT playlist of 24 h of 1 s segments at 29.97 fps (durations as an
+    # encoder cuts them), with a gap and a discontinuity now and then
+    lengths = (1.001, 1.001, 0.968, 1.034, 1.001)
+    arrivals = {
+        n: Arrival(lengths[n % 5], 0.0, failed=n % 997 == 0, start=n * 1.001, end=n * 1.001 + 1)
+        for n in range(86_400)
+    }
+    playlist = advance(
+        LivePlaylist(), arrivals, now=1.0, gap_after=3.0, window=0, nominal_duration=1.0
+    )
+    assert len(playlist.entries) == 86_400 and playlist.gaps == 87
+    # WHEN its writer stores it (DynamoDB holds at most 400 KB in one item)
+    table.create("day")
+    assert table.acquire("day", "w", now=0.0, lease_seconds=60)
+    assert table.save("day", "w", playlist.to_dict(), seen=0) is Saved.RELEASED
+    # THEN it reads back as it was
+    record = table.get("day")
+    assert record is not None and record.state is not None
+    assert LivePlaylist.from_dict(record.state) == playlist

@@ -113,7 +113,7 @@ class LivePlaylist:
         return self.entries[0].sequence if self.entries else (self.first_sequence or 0)
 
     def to_dict(self) -> dict[str, Any]:
-        """A compact form for the state table: a 3-hour EVENT stays a few tens of KiB."""
+        """A compact form for the state table (which compresses it: ``store._packed``)."""
         return {
             "first_sequence": self.first_sequence,
             "media_sequence": self.media_sequence,
