@@ -69,6 +69,11 @@ class SegmentTooLongError(InputError):
     may never change (RFC 8216): the encoder must cut shorter segments."""
 
 
+class SequenceJumpError(InputError):
+    """A live segment is numbered further past the stream's last one shown than an
+    outage could skip (``rules.MAX_SKIPPED``): a broken or restarted counter."""
+
+
 class ClipRequestError(InputError):
     """A clip request is not ``{"from": seconds, "to": seconds}`` with a sensible span."""
 

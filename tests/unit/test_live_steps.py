@@ -9,11 +9,13 @@ import pytest
 
 from workflow.cli.live import stream_failures
 from workflow.cli.venue import Report, delivery_order
-from workflow.errors import StreamConfigError
+from workflow.errors import SequenceJumpError, StreamConfigError
 from workflow.live.config import StreamSettings, stream_config
 from workflow.live.ingest import declared_last, highest_within_reach
 from workflow.live.paths import execution_name, parse_live_key, segment_sequence
-from workflow.live.rules import MAX_SKIPPED
+from workflow.live.probe import _within_reach
+from workflow.live.rules import MAX_SKIPPED, Arrival, LivePlaylist, advance
+from workflow.live.store import StreamRecord
 from workflow.settings import Settings
 
 SETTINGS = Settings(ladder="1080:5000,720:2800,360:800", segment_seconds=4.0)
@@ -203,3 +205,21 @@ def test_the_highest_segment_within_reach_skips_no_more_than_an_outage() -> None
     assert highest_within_reach([3, 1, 2]) == 3
     assert highest_within_reach([0, 1, 2 + MAX_SKIPPED]) == 2 + MAX_SKIPPED
     assert highest_within_reach([0, 1, 3 + MAX_SKIPPED, 999_999_999]) == 1
+
+
+def test_a_segment_the_playlists_could_never_reach_is_refused_by_name() -> None:
+    # GIVEN a stream that has shown segments 0 and 1
+    shown = advance(
+        LivePlaylist(),
+        {0: Arrival(1.0, 0.0), 1: Arrival(1.0, 0.0)},
+        now=0.0,
+        gap_after=3.0,
+        window=0,
+        nominal_duration=1.0,
+    )
+    record = StreamRecord(config={}, state=shown.to_dict(), ending=None, pending=0, closed=False)
+    # THEN a segment an outage could explain is taken, and the first past it refused
+    _within_reach(record, 2 + MAX_SKIPPED)
+    _within_reach(None, 999_999_999)  # a stream not started yet: nothing to measure from
+    with pytest.raises(SequenceJumpError, match="3601 numbers past the next the stream shows"):
+        _within_reach(record, 3 + MAX_SKIPPED)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflow.errors import SegmentTooLongError
+from workflow.errors import SegmentTooLongError, SequenceJumpError
 from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import StreamSettings, declared_config, stream_config
 from workflow.live.paths import StreamPaths
 from workflow.live.segment import ProbedSegment, segment_form, segment_input
-from workflow.live.store import StreamTable
+from workflow.live.store import StreamRecord, StreamTable
 from workflow.media.probe import probe
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
@@ -33,6 +33,7 @@ def probe_segment(
     table = StreamTable(clients.dynamodb, settings.live_table)
     if table.has_arrival(stream, sequence):
         return {**event, "duplicate": True}
+    _within_reach(table.get(stream), sequence)
     with scratch_dir() as workdir, segment_input(event["source"], clients, workdir) as source:
         facts = probe(
             source.source,
@@ -84,3 +85,18 @@ def probe_segment(
             form=segment_form(facts),
         ).to_dict(),
     }
+
+
+def _within_reach(record: StreamRecord | None, sequence: int) -> None:
+    """Refuse a segment numbered past what the stream's playlists can ever reach from
+    where they are (the rules would never wait for it): say so, rather than encode it
+    for nothing."""
+    if record is None or not record.state:
+        return
+    shown = rules.LivePlaylist.from_dict(record.state).next_sequence
+    if shown is not None and sequence > shown + rules.MAX_SKIPPED:
+        raise SequenceJumpError(
+            f"segment {sequence} is {sequence - shown} numbers past the next the stream "
+            f"shows ({shown}); a stream skips at most {rules.MAX_SKIPPED} at once (an "
+            "outage): number segments on from the last uploaded"
+        )
