@@ -3,10 +3,12 @@ the plan cuts and whatever the source's GOPs do."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
 from tests.asset import read_rendition
@@ -104,6 +106,34 @@ def test_chunk_boundaries_are_invisible(name: str, clip: Any, tmp_path: Path) ->
     facts, ladder, chunks = encode_in_chunks(source, tmp_path, chunk_seconds=2, segment_seconds=1)
     assert len(chunks) >= 2
     assert_every_frame_once(source, tmp_path, facts, ladder)
+
+
+def frame_times(playlist: Path) -> list[float]:
+    """Every frame's presentation time in a rung, its segments read in playlist order."""
+    times: list[float] = []
+    for line in playlist.read_text().splitlines():
+        if line and not line.startswith("#"):
+            with av.open(str(playlist.parent / line)) as container:
+                stream = container.streams.video[0]
+                times += [float(f.time) for f in container.decode(stream) if f.time is not None]
+    return sorted(times)
+
+
+def test_frames_faster_than_the_average_rate_keep_their_own_times(
+    clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN a source at 30 fps, 10 fps, then 60 fps: faster than the rate it declares
+    source = clip("vfr_faster")
+    truth = decode_video(source)
+    # WHEN it is encoded chunk by chunk
+    facts, ladder, _ = encode_in_chunks(source, tmp_path, chunk_seconds=2, segment_seconds=1)
+    assert facts.variable_frame_rate and facts.frame_rate < 59
+    # THEN every rung shows each frame at its own time, 1/60 s apart at the least, never
+    # squeezed onto the average rate's grid one clock tick after the frame before
+    for rung in ladder:
+        times = frame_times(tmp_path / rung.name / "index.m3u8")
+        assert len(times) == truth.frames
+        assert min(b - a for a, b in itertools.pairwise(times)) > 0.9 / 60, rung.name
 
 
 @pytest.mark.parametrize("name", ["h264_aac_2gop", "mpegts_bframes"])

@@ -57,6 +57,14 @@ CLIPS: dict[str, Clip] = {
         + ("-c:a", "aac", "-shortest"),
         "variable frame rate: a half-second hole and a slow-down",
     ),
+    "vfr_faster": Clip(
+        "vfr_faster.mp4",
+        _av("testsrc2=size=320x240:rate=60", 9)
+        + ("-vf", "select='if(lt(t,3),not(mod(n,2)),if(lt(t,6),not(mod(n,6)),1))'")
+        + ("-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30")
+        + ("-c:a", "aac", "-shortest"),
+        "variable frame rate: 30 fps, 10 fps, then 60 fps: faster than the rate it declares",
+    ),
     "hevc_10bit": Clip(
         "hevc_10bit.mp4",
         _av("testsrc2=size=320x240:rate=25", 3)

@@ -119,6 +119,12 @@ def open_input(
     )
 
 
+# The encoder's clock: the source's own. ffmpeg's default for video is 1/frame rate,
+# which puts a variable-rate source's frames that come faster than its nominal rate one
+# tick after each other (30 fps declared, 60 fps for a while: every other frame shown
+# for 11 us), whatever ``fps_mode`` passes through.
+PASSTHROUGH_TIME_BASE = "demux"
+
 # Where a chunk's ffmpeg writes the time of the first frame it decoded (``first_frame``).
 FIRST_FRAME = "first-frame.txt"
 # Frames at most this far (s) before a cut count as at it: timestamps carry rounding.
@@ -235,6 +241,7 @@ def build_chunk_command(
             "g": _NO_GOP_LIMIT,
             "sc_threshold": 0,
             "fps_mode": "passthrough",
+            "enc_time_base:v": PASSTHROUGH_TIME_BASE,
             "output_ts_offset": seconds_arg(TS_OFFSET),
             "map_metadata": -1,
             "f": "segment",
@@ -334,6 +341,7 @@ def build_recut_command(
                 "g": _NO_GOP_LIMIT,
                 "sc_threshold": 0,
                 "fps_mode": "passthrough",
+                "enc_time_base:v": PASSTHROUGH_TIME_BASE,
                 **common,
             },
         )
