@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from workflow.errors import TranscodeError
 from workflow.media.chunks import Chunk
 from workflow.media.encode import (
     FIRST_FRAME,
@@ -19,6 +20,7 @@ from workflow.media.encode import (
     thread_counts,
 )
 from workflow.media.ladder import VBV_INIT, Rendition
+from workflow.media.runner import listed_segments
 from workflow.media.sniff import ALLOWED_DEMUXERS
 
 WORKDIR = Path("/tmp/vidflow-job")
@@ -501,3 +503,25 @@ def test_without_cpus_ffmpeg_chooses_and_reproducible_runs_one_thread_per_rung()
     assert "-threads" not in plain
     assert [options["-threads"] for options, _ in outputs(reproducible)] == ["1"] * len(RUNGS)
     assert "-threads" not in input_options(reproducible)
+
+
+def _listing(directory: Path, starts: list[float]) -> Path:
+    directory.mkdir()
+    rows = [f"seg_{n:05d}.ts,{start:.6f},{start + 2:.6f}" for n, start in enumerate(starts)]
+    (directory / "segments.csv").write_text("\n".join(rows) + "\n")
+    return directory
+
+
+def test_listed_segments_last_until_the_next_starts(tmp_path: Path) -> None:
+    # the segment muxer writes the first start as 0: it is the span's start
+    listed = listed_segments(_listing(tmp_path / "360p", [0.0, 14.0, 16.0]), 10.0, 18.0)
+    assert [s.duration for s in listed] == [4.0, 2.0, 2.0]
+
+
+def test_segments_that_run_backwards_are_refused(tmp_path: Path) -> None:
+    # GIVEN a listing whose timestamps ffmpeg had to move (a source starting before the
+    # output offset can hold), so that a later segment starts before an earlier one
+    folder = _listing(tmp_path / "360p", [0.0, 14.437689, 14.0])
+    # THEN no playlist is made of it: a segment would last -0.437689 s
+    with pytest.raises(TranscodeError, match="do not follow each other"):
+        listed_segments(folder, 10.0, 18.0)

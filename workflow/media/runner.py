@@ -221,6 +221,14 @@ def listed_segments(directory: Path, timeline_start: float, timeline_end: float)
         raise TranscodeError(f"ffmpeg wrote no segments for {directory.name}")
     starts = [timeline_start] + [float(row[1]) for row in rows[1:]]
     ends = [*starts[1:], timeline_end]
+    if any(end <= start for start, end in zip(starts, ends, strict=True)):
+        # Timestamps ffmpeg had to move (a source whose start lies before the output
+        # offset can hold): a playlist of these would run backwards.
+        raise TranscodeError(
+            f"ffmpeg's {directory.name} segments do not follow each other within "
+            f"{timeline_start:.6f}-{timeline_end:.6f} s: they start at "
+            f"{', '.join(f'{t:.6f}' for t in starts[:6])}"
+        )
     return [
         Segment(directory / row[0], round(end - start, 6))
         for row, start, end in zip(rows, starts, ends, strict=True)
