@@ -108,6 +108,27 @@ def test_chunk_boundaries_are_invisible(name: str, clip: Any, tmp_path: Path) ->
     assert_every_frame_once(source, tmp_path, facts, ladder)
 
 
+def test_a_seek_that_lands_past_the_chunk_is_made_again_from_further_back(
+    clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN an AVI with B-frames, whose first chunk starts after the container's start
+    # (so it is entered with a seek) and whose seeks land on 4 s keyframes
+    source = clip("avi_bframes")
+    # WHEN it is encoded in 4 s chunks (the first chunk's seek lands past its end: ffmpeg
+    # finds nothing to encode)
+    facts, ladder, _ = encode_in_chunks(source, tmp_path, chunk_seconds=4, segment_seconds=2)
+    # THEN that chunk is encoded again from further back, and every frame is there once
+    # (its first segment runs to the next keyframe: the chunk's first frame is later than
+    # the start its segment times count from)
+    assert facts.container == "avi"
+    truth = decode_video(source)
+    for rung in ladder:
+        played = read_rendition(tmp_path / rung.name / "index.m3u8", "video")
+        assert played.frames == truth.frames, rung.name
+        assert played.duplicates == 0 and played.decode_errors == ""
+        assert played.keyframes_at_segment_starts
+
+
 def frame_times(playlist: Path) -> list[float]:
     """Every frame's presentation time in a rung, its segments read in playlist order."""
     times: list[float] = []

@@ -65,6 +65,14 @@ CLIPS: dict[str, Clip] = {
         + ("-c:a", "aac", "-shortest"),
         "variable frame rate: 30 fps, 10 fps, then 60 fps: faster than the rate it declares",
     ),
+    "avi_bframes": Clip(
+        "avi_bframes.avi",
+        _av("testsrc2=size=320x180:rate=25", 8)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "100")
+        + ("-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"),
+        "AVI (no timestamps but the decoding order's) with B-frames and 4 s GOPs: its "
+        "first frame reads as later than the container's start",
+    ),
     "hevc_10bit": Clip(
         "hevc_10bit.mp4",
         _av("testsrc2=size=320x240:rate=25", 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +21,8 @@ from workflow.names import AUDIO, CMAF_INIT
 
 log = logging.getLogger("vidflow.encode")
 
+# What ffmpeg and ``runner.listed_segments`` say when a run had no frame to encode.
+_NOTHING_DECODED = re.compile(r"Nothing was written into output file|wrote no segments")
 # How much later than a chunk's start the first decoded frame may be: the times ffmpeg
 # prints and the plan's are both rounded to the microsecond.
 _SAME_INSTANT = 1.5e-6
@@ -68,7 +71,9 @@ def encode_chunk(
     """Encode ``chunk`` with ``commands(directory, margin)`` (the video's command first,
     from ``encode.build_chunk_command``) and check that its decode began at or before the
     chunk's start; if not, frames before the first keyframe the decoder met would be
-    missing, so decode again from further back, until the source's start if need be.
+    missing, so decode again from further back, until the source's start if need be. A
+    seek that lands past the chunk's end (nothing to encode) is decoded again alike; from
+    the source's start, the first frame decoded is the first there is.
 
     Only a container whose index is wrong, or one with no index and GOPs longer than the
     margin, costs a second encode; no chunk ever loses a frame to a seek.
@@ -77,23 +82,39 @@ def encode_chunk(
     for attempt in itertools.count():
         here = workdir / f"attempt-{attempt}"
         here.mkdir()
-        segments = encode_span(
-            commands(here, margin),
-            here,
-            rungs,
-            chunk.start,
-            chunk.end,
-            timeout=timeout(),
-            on_progress=on_progress,
-        )
-        first = first_frame(here)
-        if first is not None and first <= chunk.start + _SAME_INSTANT:
-            return segments
-        if chunk.start - margin <= origin:
-            raise TranscodeError(
-                f"chunk {chunk.index}'s first frame decodes at {first} s, after its start "
-                f"{chunk.start} s, though decoding began at the source's start"
+        try:
+            segments = encode_span(
+                commands(here, margin),
+                here,
+                rungs,
+                chunk.start,
+                chunk.end,
+                timeout=timeout(),
+                on_progress=on_progress,
             )
+        except TranscodeError as exc:
+            # A seek that landed past the chunk's end leaves nothing to encode: the
+            # same miss as a late first frame, whose cure is to start further back.
+            if not _NOTHING_DECODED.search(str(exc)) or chunk.start - margin <= origin:
+                raise
+            first = None
+        else:
+            first = first_frame(here)
+            if first is not None and first <= chunk.start + _SAME_INSTANT:
+                return segments
+            if chunk.start - margin <= origin:
+                # Decoded from the source's start: no frame before this one can be had
+                # (a probe that put the start before the first decodable frame, as an
+                # AVI with B-frames reads; or a filter graph rebuilt mid-file, which
+                # writes the first-frame file again).
+                log.warning(
+                    "chunk %d: its first frame decodes at %s s, after its start %s s, "
+                    "decoding from the source's start",
+                    chunk.index,
+                    first,
+                    chunk.start,
+                )
+                return segments
         log.warning(
             "chunk %d: decoding from %.3f s met its first keyframe at %s s, after the "
             "chunk's start; decoding again from further back",
