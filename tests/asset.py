@@ -101,7 +101,10 @@ def read_rendition(playlist_path: Path, kind: str) -> Stream:
             any(abs(s - k) < 0.06 for k in key_set) for s in starts
         )
     decoded = subprocess.run(
-        [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", str(joined), "-f", "null", "-"],
+        # (on the stream's own clock: at 1/frame rate, a variable rate's fast frames would
+        # reach the null muxer with equal timestamps and read as errors)
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", str(joined)]
+        + ["-enc_time_base:v", "demux", "-f", "null", "-"],
         capture_output=True,
         text=True,
     )

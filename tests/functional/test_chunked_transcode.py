@@ -4,6 +4,7 @@ the plan cuts and whatever the source's GOPs do."""
 from __future__ import annotations
 
 import itertools
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from tests.asset import read_rendition
 from tests.source_facts import decode_video
+from workflow.errors import UnsupportedInputError
 from workflow.formats import hls
 from workflow.local.binaries import ffmpeg_binary
 from workflow.media import encode
@@ -127,6 +129,27 @@ def test_a_seek_that_lands_past_the_chunk_is_made_again_from_further_back(
         assert played.frames == truth.frames, rung.name
         assert played.duplicates == 0 and played.decode_errors == ""
         assert played.keyframes_at_segment_starts
+
+
+def test_a_file_holding_more_than_it_declares_is_refused_by_name(tmp_path: Path) -> None:
+    # GIVEN a 12 s FLV whose header says it lasts 4 s
+    flv = tmp_path / "long.flv"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=12",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(flv)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(flv.read_bytes())
+    at = data.find(b"duration") + len(b"duration") + 1  # the AMF number's 8 bytes
+    data[at : at + 8] = struct.pack(">d", 4.0)
+    flv.write_bytes(bytes(data))
+    # WHEN it is planned from that header and encoded (the last chunk keeps every frame)
+    # THEN the 8 s more it holds are not published under a 4 s playlist: it is refused
+    (tmp_path / "out").mkdir()
+    declared = r"until 12\.0\d* s, past the 4\.000 s it declares"
+    with pytest.raises(UnsupportedInputError, match=declared):
+        encode_in_chunks(flv, tmp_path / "out", chunk_seconds=2, segment_seconds=1)
 
 
 def frame_times(playlist: Path) -> list[float]:

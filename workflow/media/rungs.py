@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from workflow.errors import TranscodeError
+from workflow.errors import TranscodeError, UnsupportedInputError
 from workflow.media import cmaf, runner
 from workflow.media.chunks import UNINDEXED_MARGIN, Chunk
 from workflow.media.encode import TS_OFFSET, first_frame
@@ -21,6 +21,9 @@ from workflow.names import AUDIO, CMAF_INIT
 
 log = logging.getLogger("vidflow.encode")
 
+# How far past its planned end the last chunk's video may run (a container's own
+# estimate of its end, a last frame's length) before the file counts as mislabelled.
+PAST_THE_END = 1.0
 # What ffmpeg and ``runner.listed_segments`` say when a run had no frame to encode.
 _NOTHING_DECODED = re.compile(r"Nothing was written into output file|wrote no segments")
 # How much later than a chunk's start the first decoded frame may be: the times ffmpeg
@@ -99,6 +102,7 @@ def encode_chunk(
                 raise
             first = None
         else:
+            _ends_where_planned(here, rungs, chunk)
             first = first_frame(here)
             if first is not None and first <= chunk.start + _SAME_INSTANT:
                 return segments
@@ -125,6 +129,19 @@ def encode_chunk(
         shutil.rmtree(here)
         margin = max(4 * margin, UNINDEXED_MARGIN)
     raise AssertionError("unreachable")
+
+
+def _ends_where_planned(workdir: Path, rungs: Sequence[str], chunk: Chunk) -> None:
+    """Refuse a chunk whose media runs on past its planned end (only the last chunk's
+    can: it keeps every frame after its start): a file holding more than the duration
+    it declares, which the plan, the audio and the length limit were all made from."""
+    for rung in rungs:
+        end = runner.listed_end(workdir / rung)
+        if end is not None and end - TS_OFFSET > chunk.end + PAST_THE_END:
+            raise UnsupportedInputError(
+                f"the file holds video until {end - TS_OFFSET:.3f} s, past the "
+                f"{chunk.end:.3f} s it declares: remux it so that its header tells its length"
+            )
 
 
 def span_reports(

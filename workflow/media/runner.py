@@ -203,6 +203,17 @@ def last_error_line(stderr: bytes) -> str:
     return _URL.sub("<source>", lines[-1])[:300] if lines else "no message"
 
 
+def listed_end(directory: Path) -> float | None:
+    """Where the media ffmpeg wrote to ``directory`` ends on the output timeline: the last
+    segment's end in ``segments.csv`` (None if it listed none)."""
+    listing = directory / "segments.csv"
+    if not listing.exists():
+        return None
+    with listing.open(newline="") as handle:
+        rows = [row for row in csv.reader(handle) if len(row) >= 3]
+    return float(rows[-1][2]) if rows else None
+
+
 def listed_segments(directory: Path, timeline_start: float, timeline_end: float) -> list[Segment]:
     """The segments ffmpeg listed in ``directory/segments.csv``, with their durations.
 
