@@ -110,6 +110,29 @@ def test_truncated_mp4_is_refused(clip: Any, tmp_path: Path) -> None:
         _probe(cut)
 
 
+@pytest.mark.parametrize("cut", [False, True])
+def test_matroska_with_neither_duration_nor_cues_is_read_to_its_end(
+    tmp_path: Path, cut: bool
+) -> None:
+    # GIVEN Matroska written to a pipe (the writer cannot go back for its duration and
+    # cues), whole or cut off mid-way as a recording whose writer was killed
+    piped = subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=6",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-f", "matroska", "-"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    path = tmp_path / "recording.mkv"
+    path.write_bytes(piped[: len(piped) * 2 // 3] if cut else piped)
+    with av.open(str(path)) as container:
+        assert not container.duration
+    truth = decode_video(path)
+    # WHEN it is probed, THEN its span is that of the frames it holds
+    facts = _probe(path).facts
+    assert facts.duration == pytest.approx(truth.duration, abs=0.05)
+    assert (facts.duration < 5.0) is cut
+
+
 @pytest.mark.real_media
 @pytest.mark.parametrize(
     "name",

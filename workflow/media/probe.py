@@ -225,7 +225,12 @@ def _index_video(
         if median > 0:
             rate = len(entries) / max(end - start, 1e-6) if variable else 1 / float(median * tb)
     else:
-        end = _declared_end(container, video)
+        try:
+            end = _declared_end(container, video)
+        except TruncatedInputError:
+            if family != "matroska":
+                raise
+            end = _scanned_end(container, video, family)
         variable = _varies(sampled)[0] or _declared_variable(video)
     # Listed times outside the video are no keyframes: FLV's demuxer, opening a file
     # without its keyframe list, at times lists one at ~9.4e10 s (2 of 12 probes of the
@@ -304,6 +309,26 @@ def _varies(times: list[int]) -> tuple[bool, int]:
         return False, 0
     median = steps[len(steps) // 2]
     return median > 0 and steps[-1] - steps[0] > 0.25 * median, median
+
+
+def _scanned_end(container: Any, video: Any, family: str) -> float:
+    """Where the video ends, found by reading the file from its start to its end: a
+    Matroska file with neither its duration nor its cues (a recording whose writer was
+    killed, as OBS leaves one after a crash, or one written to a pipe) says it nowhere
+    else. Reads the whole file once, its video packets only, decoding nothing."""
+    end = None
+    try:
+        container.seek(video.start_time or 0, stream=video)
+        for packet in container.demux(video):
+            if packet.pts is not None and packet.size:
+                stop = packet.pts + (packet.duration or 0)
+                end = stop if end is None else max(end, stop)
+    except av.error.FFmpegError as exc:
+        if end is None:
+            raise _unreadable(family, exc) from None
+    if end is None:
+        raise TruncatedInputError("the file declares no duration and holds no timed video")
+    return _seconds(end, video.time_base)
 
 
 def _declared_end(container: Any, video: Any) -> float:
