@@ -41,6 +41,10 @@ class FakeStepFunctions:
         self.calls.append({"stateMachineArn": stateMachineArn, "name": name, "input": input})
         return {"executionArn": f"{ARN.replace(':stateMachine:', ':execution:')}:{name}"}
 
+    def describe_execution(self, *, executionArn: str) -> dict[str, str]:
+        (call,) = [c for c in self.calls if executionArn.endswith(f":{c['name']}")]
+        return {"executionArn": executionArn, "input": call["input"]}
+
 
 def record(
     key: str, etag: str = "0123abcd", size: int = 1024, bucket: str = BUCKET
@@ -191,6 +195,23 @@ def test_a_duplicate_in_a_later_invocation_is_reported_not_raised() -> None:
             "started": False,
         }
     ]
+
+
+def test_the_same_bytes_uploaded_again_start_a_job_of_their_own() -> None:
+    # GIVEN one upload, its event delivered twice, then the same bytes uploaded again
+    # (say, with other options in their metadata): a new version, the same ETag
+    sfn = FakeStepFunctions()
+    first, again = (record("uploads/clip.mp4", etag="9e107d9d") for _ in range(2))
+    first["s3"]["object"]["versionId"] = "v1"
+    again["s3"]["object"]["versionId"] = "v2"
+    # WHEN jobs are started for all three events
+    started = run([first, first, again], sfn)
+    # THEN the duplicate starts nothing, and the new upload its own job
+    assert [s["started"] for s in started] == [True, False, True]
+    assert len({s["job_id"] for s in started}) == 2
+    assert [json.loads(c["input"])["source"]["version_id"] for c in sfn.calls] == ["v1", "v2"]
+    # AND its own duplicate starts nothing either
+    assert [s["started"] for s in run([again], sfn)] == [False]
 
 
 def test_new_content_under_the_same_key_starts_a_new_job() -> None:

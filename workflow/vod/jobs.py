@@ -20,13 +20,17 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
 
 
-def job_id(bucket: str, key: str, etag: str) -> str:
+def job_id(bucket: str, key: str, etag: str, version_id: str | None = None) -> str:
     """A Step Functions execution name unique to this object version.
 
     The same bucket, key and ETag always give the same id, so a duplicate S3 event
-    meets ``ExecutionAlreadyExists``; new content under the same key gets a new id.
+    meets ``ExecutionAlreadyExists``; new content under the same key gets a new id. The
+    same content uploaded again (a ``version_id`` of its own) gets one with it.
     """
-    digest = hashlib.sha256(f"{bucket}\0{key}\0{etag.strip(chr(34))}".encode()).hexdigest()
+    name = f"{bucket}\0{key}\0{etag.strip(chr(34))}"
+    if version_id:
+        name += f"\0{version_id}"
+    digest = hashlib.sha256(name.encode()).hexdigest()
     stem = _UNSAFE.sub("_", PurePosixPath(key).stem).strip("_")[:40] or "upload"
     return f"{stem}-{digest[:16]}"
 

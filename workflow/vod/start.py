@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -11,7 +12,7 @@ from workflow.media import subtitles
 from workflow.runtime import Clients, start_once
 from workflow.settings import Settings
 from workflow.storage import transient_aws_errors
-from workflow.vod.jobs import UPLOAD_PREFIX, job_id
+from workflow.vod.jobs import UPLOAD_PREFIX, execution_arn, job_id
 from workflow.vod.records import Source
 
 # S3 user metadata (x-amz-meta-vidflow-packaging, -ladder, -encryption) that picks an
@@ -49,12 +50,31 @@ def start_jobs(
         job = job_id(source.bucket, key, source.etag)
         payload = {"job_id": job, "source": source.to_dict()}
         new = start_once(clients, settings.state_machine_arn, job, payload)
+        if not new and _uploaded_again(clients, settings, job, source):
+            # The same bytes uploaded again (with other options in their metadata, or
+            # to run a failed job again): a new version, so a job of its own.
+            job = job_id(source.bucket, key, source.etag, source.version_id)
+            payload = {"job_id": job, "source": source.to_dict()}
+            new = start_once(clients, settings.state_machine_arn, job, payload)
         started.append({"job_id": job, "key": key, "started": new})
     new_jobs = [s["job_id"] for s in started if s["started"]]
     if new_jobs:
         metrics.about(job_ids=new_jobs)
         metrics.count(metrics.JOBS_STARTED, len(new_jobs))
     return started
+
+
+def _uploaded_again(clients: Clients, settings: Settings, job: str, source: Source) -> bool:
+    """Whether the job named for this content ran another version of it than this
+    event's: not a duplicate event but an upload of the same bytes again. Without
+    versions (IngestVersioning=Suspended) the two cannot be told apart."""
+    if source.version_id in (None, "", "null"):
+        return False
+    described = clients.sfn.describe_execution(
+        executionArn=execution_arn(settings.state_machine_arn, job)
+    )
+    ran = json.loads(described.get("input") or "{}").get("source", {}).get("version_id")
+    return bool(ran != source.version_id)
 
 
 def upload_option(
