@@ -200,7 +200,11 @@ def test_a_duplicate_s3_event_starts_nothing(clip: Any, engine: Any, run_job: An
     event = json.loads((Path(__file__).parents[2] / "events" / "s3-put-upload.json").read_text())
     record = event["Records"][0]
     record["s3"]["bucket"]["name"] = engine.endpoints.ingest_bucket
-    record["s3"]["object"].update({"key": "uploads/dup+event.MP4", "eTag": head["ETag"].strip('"')})
+    # (the same delivery again: the same object, so the same ETag and version)
+    record["s3"]["object"].update(
+        {"key": "uploads/dup+event.MP4", "eTag": head["ETag"].strip('"')}
+        | {"versionId": head["VersionId"]}
+    )
     result, error = engine.invoke("StartJobFunction", event)
     assert error is None
     assert result["jobs"] == [
