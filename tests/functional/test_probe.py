@@ -131,6 +131,9 @@ def test_matroska_with_neither_duration_nor_cues_is_read_to_its_end(
     facts = _probe(path).facts
     assert facts.duration == pytest.approx(truth.duration, abs=0.05)
     assert (facts.duration < 5.0) is cut
+    # AND one longer than the limit is refused as soon as the reading passes it
+    with pytest.raises(InputTooLongError, match="longer than 2 s"):
+        _probe(path, Limits(max_seconds=2))
 
 
 @pytest.mark.real_media

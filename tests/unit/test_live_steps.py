@@ -192,6 +192,7 @@ def test_a_simulated_stream_that_is_not_complete_always_says_why() -> None:
         (b'{"last_sequence": 1000000000}', None),
         (b"[12]", None),
         (b"not json", None),
+        (b"[" * 100_000 + b"]" * 100_000, None),  # deeper than json.loads can go
     ],
 )
 def test_an_end_markers_last_sequence_is_a_segments_number_or_none(

@@ -138,7 +138,8 @@ def declared_last(body: bytes) -> int | None:
     """The ``last_sequence`` an END marker's body names, if it is a segment's number."""
     try:
         declared = json.loads(body) if body.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
+        log.warning("END's body is not a JSON object: ignored")
         return None
     last = declared.get("last_sequence") if isinstance(declared, dict) else None
     if isinstance(last, str) and segment_sequence(f"{last}.ts") is not None:

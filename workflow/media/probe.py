@@ -3,7 +3,8 @@
 The order matters: sniff the first bytes for indirection (playlists, concat lists),
 open the container with an allow-list of demuxers and protocols, check declared sizes
 and durations against the limits *before* decoding, then read the container's own index
-(never every packet: an hour of video would take a minute) and decode the first frame.
+(never every packet: an hour of video would take a minute; only a Matroska file with
+neither duration nor cues has nothing else to tell its end) and decode the first frame.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def probe(
     with container:
         try:
             declared = _declared_facts(container, family, size, limits)
-            index, rate, variable, rotation = _index_video(container, family, size)
+            index, rate, variable, rotation = _index_video(container, family, size, limits)
             facts = _finish_facts(declared, index, rate, variable, rotation, limits)
         except VidflowError:
             raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
@@ -181,7 +182,7 @@ def _bit_depth(pix_fmt: str) -> int:
 
 
 def _index_video(
-    container: Any, family: str, size: int
+    container: Any, family: str, size: int, limits: Limits
 ) -> tuple[FrameIndex, float | None, bool, int]:
     """The video's span and the keyframes its container's index lists, its frame rate
     and whether it varies, and its rotation; reading only the index and the first frames.
@@ -230,7 +231,7 @@ def _index_video(
         except TruncatedInputError:
             if family != "matroska":
                 raise
-            end = _scanned_end(container, video, family)
+            end = _scanned_end(container, video, family, start, limits.max_seconds)
         variable = _varies(sampled)[0] or _declared_variable(video)
     # Listed times outside the video are no keyframes: FLV's demuxer, opening a file
     # without its keyframe list, at times lists one at ~9.4e10 s (2 of 12 probes of the
@@ -311,18 +312,26 @@ def _varies(times: list[int]) -> tuple[bool, int]:
     return median > 0 and steps[-1] - steps[0] > 0.25 * median, median
 
 
-def _scanned_end(container: Any, video: Any, family: str) -> float:
+def _scanned_end(
+    container: Any, video: Any, family: str, start: float, max_seconds: float
+) -> float:
     """Where the video ends, found by reading the file from its start to its end: a
     Matroska file with neither its duration nor its cues (a recording whose writer was
     killed, as OBS leaves one after a crash, or one written to a pipe) says it nowhere
-    else. Reads the whole file once, its video packets only, decoding nothing."""
+    else. Reads the whole file once, its video packets only, decoding nothing; stops
+    with ``InputTooLongError`` as soon as the video runs longer than ``max_seconds``."""
     end = None
+    limit = (start + max_seconds) / float(video.time_base)
     try:
         container.seek(video.start_time or 0, stream=video)
         for packet in container.demux(video):
             if packet.pts is not None and packet.size:
                 stop = packet.pts + (packet.duration or 0)
                 end = stop if end is None else max(end, stop)
+                if end > limit:
+                    raise InputTooLongError(
+                        f"the video runs longer than {max_seconds:.0f} s, the limit"
+                    )
     except av.error.FFmpegError as exc:
         if end is None:
             raise _unreadable(family, exc) from None
