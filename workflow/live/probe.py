@@ -33,7 +33,8 @@ def probe_segment(
     table = StreamTable(clients.dynamodb, settings.live_table)
     if table.has_arrival(stream, sequence):
         return {**event, "duplicate": True}
-    _within_reach(table.get(stream), sequence)
+    record = table.get(stream)
+    _within_reach(record, sequence)
     with scratch_dir() as workdir, segment_input(event["source"], clients, workdir) as source:
         facts = probe(
             source.source,
@@ -43,7 +44,7 @@ def probe_segment(
             timeout=max(5.0, min(30.0, remaining() - 5)),
             headers=source.headers,
         ).facts
-    record = table.get(stream)
+    # A probe that ran meanwhile may have fixed the settings: configure keeps the first.
     if record is None or record.config is None:
         record = table.configure(
             stream,

@@ -304,8 +304,8 @@ def _record(item: dict[str, Any]) -> StreamRecord:
 def _packed(state: dict[str, Any]) -> bytes:
     """The playlist state as the stream record keeps it: JSON, compressed. An EVENT
     stream's state lists every segment's duration, and a DynamoDB item holds 400 KB:
-    as text, 24 h of 1 s segments took 733 KB; durations repeat, and compressed the
-    same state takes a few tens of KB."""
+    as text, 24 h of 1 s segments took 733 KB; compressed, 1.8 KB where an encoder cuts
+    a few lengths and 259 KB where every length differs."""
     return zlib.compress(json.dumps(state, separators=(",", ":")).encode(), 6)
 
 

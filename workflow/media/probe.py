@@ -226,12 +226,13 @@ def _index_video(
         if median > 0:
             rate = len(entries) / max(end - start, 1e-6) if variable else 1 / float(median * tb)
     else:
-        try:
-            end = _declared_end(container, video)
-        except TruncatedInputError:
-            if family != "matroska":
-                raise
+        declared_end = _declared_end(container, video)
+        if declared_end is not None:
+            end = declared_end
+        elif family == "matroska":
             end = _scanned_end(container, video, family, start, limits.max_seconds)
+        else:
+            raise TruncatedInputError("the file declares no duration and has no index to find one")
         variable = _varies(sampled)[0] or _declared_variable(video)
     # Listed times outside the video are no keyframes: FLV's demuxer, opening a file
     # without its keyframe list, at times lists one at ~9.4e10 s (2 of 12 probes of the
@@ -340,15 +341,15 @@ def _scanned_end(
     return _seconds(end, video.time_base)
 
 
-def _declared_end(container: Any, video: Any) -> float:
+def _declared_end(container: Any, video: Any) -> float | None:
     """Where the video ends by its container's own account (MPEG-TS: its last timestamps,
-    read from the file's tail)."""
+    read from the file's tail); None where it gives none."""
     if video.duration:
         return _seconds((video.start_time or 0) + video.duration, video.time_base)
     if container.duration:
         origin = (container.start_time or 0) / 1_000_000
         return round(float(origin + container.duration / 1_000_000), 6)
-    raise TruncatedInputError("the file declares no duration and has no index to find one")
+    return None
 
 
 def _declared_variable(video: Any) -> bool:

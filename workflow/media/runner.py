@@ -203,14 +203,19 @@ def last_error_line(stderr: bytes) -> str:
     return _URL.sub("<source>", lines[-1])[:300] if lines else "no message"
 
 
+def _listing(directory: Path) -> list[list[str]]:
+    """The rows of ``directory/segments.csv`` (name, start, end); none if it is missing."""
+    listing = directory / "segments.csv"
+    if not listing.exists():
+        return []
+    with listing.open(newline="") as handle:
+        return [row for row in csv.reader(handle) if row]
+
+
 def listed_end(directory: Path) -> float | None:
     """Where the media ffmpeg wrote to ``directory`` ends on the output timeline: the last
     segment's end in ``segments.csv`` (None if it listed none)."""
-    listing = directory / "segments.csv"
-    if not listing.exists():
-        return None
-    with listing.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if len(row) >= 3]
+    rows = _listing(directory)
     return float(rows[-1][2]) if rows else None
 
 
@@ -223,11 +228,7 @@ def listed_segments(directory: Path, timeline_start: float, timeline_end: float)
     that the first reads 0: it is ``timeline_start``. Where a requested boundary has no
     frame after it, ffmpeg writes one segment fewer; the list is the truth.
     """
-    listing = directory / "segments.csv"
-    rows = []
-    if listing.exists():
-        with listing.open(newline="") as handle:
-            rows = [row for row in csv.reader(handle) if row]
+    rows = _listing(directory)
     if not rows:
         raise TranscodeError(f"ffmpeg wrote no segments for {directory.name}")
     starts = [timeline_start] + [float(row[1]) for row in rows[1:]]

@@ -68,7 +68,7 @@ def _uploaded_again(clients: Clients, settings: Settings, job: str, source: Sour
     """Whether the job named for this content ran another version of it than this
     event's: not a duplicate event but an upload of the same bytes again. Without
     versions (IngestVersioning=Suspended) the two cannot be told apart."""
-    if source.version_id in (None, "", "null"):
+    if source.pin.version_id is None:
         return False
     described = clients.sfn.describe_execution(
         executionArn=execution_arn(settings.state_machine_arn, job)
