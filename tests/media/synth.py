@@ -108,6 +108,15 @@ CLIPS: dict[str, Clip] = {
         + ("-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-f", "mpegts"),
         "MPEG-TS with B-frames and the muxer's 1.4 s start offset",
     ),
+    "mpegts_at_wrap": Clip(
+        "mpegts_at_wrap.ts",
+        _av("testsrc2=size=320x180:rate=25", 24)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-bf", "2")
+        + ("-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-f", "mpegts")
+        + ("-output_ts_offset", f"{2**33 / 90_000 - 20:.6f}"),
+        "MPEG-TS whose clock begins 20 s before its 33-bit wrap: ffmpeg reads it as "
+        "starting at -20 s",
+    ),
     "bomb_4096": Clip(
         "bomb_4096.mp4",
         ("-f", "lavfi", "-i", "color=c=black:size=4096x4096:rate=1:duration=1")

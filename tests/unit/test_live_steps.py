@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,9 @@ from workflow.live.ingest import declared_last, highest_within_reach
 from workflow.live.paths import execution_name, parse_live_key, segment_sequence
 from workflow.live.probe import _within_reach
 from workflow.live.rules import MAX_SKIPPED, Arrival, LivePlaylist, advance
+from workflow.live.segment import ProbedSegment, SegmentInput, _encodes
 from workflow.live.store import StreamRecord
+from workflow.media.encode import TS_OFFSET
 from workflow.settings import Settings
 
 SETTINGS = Settings(ladder="1080:5000,720:2800,360:800", segment_seconds=4.0)
@@ -224,3 +228,22 @@ def test_a_segment_the_playlists_could_never_reach_is_refused_by_name() -> None:
     _within_reach(None, 999_999_999)  # a stream not started yet: nothing to measure from
     with pytest.raises(SequenceJumpError, match="3601 numbers past the next the stream shows"):
         _within_reach(record, 3 + MAX_SKIPPED)
+
+
+def test_a_stream_keeps_the_output_offset_it_began_with() -> None:
+    # GIVEN a stream begun now, and one stored before the offset was kept with it
+    new = stream_config({}, 640, 360, 30.0, True, SETTINGS)
+    stored = new.to_dict()
+    del stored["ts_offset"]
+    old = StreamSettings.from_dict(stored)
+    assert new.ts_offset == TS_OFFSET and old.ts_offset == 10.0
+    # WHEN a segment at 100 s of each is encoded
+    segment = ProbedSegment("mpegts", 100.0, 100.0, 101.0, True, 640, 360, 30.0, "form")
+    source = SegmentInput("https://example.test/1.ts", None, b"", 1000)
+    for config in (new, old):
+        with tempfile.TemporaryDirectory() as workdir:
+            video, audio = _encodes(source, segment, 1, config, Path(workdir))
+        # THEN the video and the audio are shifted by the stream's own offset, so its clock
+        # runs on across a deploy that changes TS_OFFSET
+        offsets = [c[c.index("-output_ts_offset") + 1] for c in (video, audio)]
+        assert offsets == [f"{config.ts_offset:.6f}", f"{100 + config.ts_offset:.6f}"]

@@ -201,6 +201,15 @@ def test_timestamp_map_replaces_an_earlier_one_and_needs_webvtt() -> None:
         with_timestamp_map(CLEAN_VTT, -1)
 
 
+def test_timestamp_map_past_the_wrap_is_written_as_the_muxer_writes_it() -> None:
+    # GIVEN a first frame 5 ticks past MPEG-TS's 33-bit wrap (a source whose clock
+    # begins just before it, shifted by the output offset)
+    # WHEN mapped / THEN the map says 5, the PTS the video's TS segments carry
+    assert header_of(with_timestamp_map(CLEAN_VTT, 2**33 + 5))["X-TIMESTAMP-MAP"] == (
+        "MPEGTS:5,LOCAL:00:00:00.000"
+    )
+
+
 @pytest.mark.parametrize(
     ("duration", "target"), [(10.0, 10), (10.0004, 10), (10.2, 11), (0.4, 1), (3600.5, 3601)]
 )

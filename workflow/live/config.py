@@ -9,6 +9,7 @@ from typing import Any
 from workflow.errors import ConfigurationError, StreamConfigError
 from workflow.formats.hls import rounded_duration
 from workflow.live.paths import LIVE_PREFIX, STREAM_CONFIG
+from workflow.media.encode import TS_OFFSET
 from workflow.media.ladder import Rendition, build_ladder, parse_ladder
 from workflow.names import AUDIO
 from workflow.runtime import Clients
@@ -38,6 +39,10 @@ class StreamSettings:
     encryption: str = "none"
     # Segments per key period (0: one key for the stream's life).
     key_rotation: int = 0
+    # What every output time is shifted by, fixed for the stream's life so that its clock
+    # runs on across a deploy that changes ``encode.TS_OFFSET``; a stream begun before it
+    # was kept has the 10 s of then.
+    ts_offset: float = 10.0
 
     def key_period(self, sequence: int) -> int | None:
         """The rotation period segment ``sequence`` is encrypted in; None without rotation."""
@@ -61,6 +66,7 @@ class StreamSettings:
             "preset": self.preset,
             "encryption": self.encryption,
             "key_rotation": self.key_rotation,
+            "ts_offset": self.ts_offset,
         }
 
     @classmethod
@@ -146,6 +152,7 @@ def stream_config(
         preset=settings.x264_preset,
         encryption=str(encryption),
         key_rotation=rotation,
+        ts_offset=TS_OFFSET,
     )
 
 

@@ -93,6 +93,7 @@ def transcode_segment(
                 timeout=runner.time_limit(
                     remaining(), (segment.end - segment.start) * len(config.renditions)
                 ),
+                offset=config.ts_offset,
             )
         files = {paths.segment_key(name, sequence): s[0].path for name, s in rungs.items()}
         if config.encryption != "none":
@@ -143,6 +144,7 @@ def _encodes(
             cpus=runner.cpus(),
             source_pixels=segment.width * segment.height,
             headers=source.headers,
+            offset=config.ts_offset,
         )
     ]
     if config.has_audio:
@@ -166,6 +168,7 @@ def _encodes(
                 binary=binary,
                 first_segment=sequence,
                 drop_priming=True,
+                offset=config.ts_offset,
             )
         )
     return commands

@@ -23,7 +23,12 @@ from workflow.media.ladder import Rendition
 from workflow.media.sniff import ALLOWED_DEMUXERS, protocols_for
 from workflow.names import AUDIO, segment_pattern
 
-TS_OFFSET = 10.0
+# ffmpeg's MPEG-TS demuxer reads a clock that begins within 60 s of its 33-bit wrap
+# (every 26.5 h) as starting up to 60 s before zero, and the muxers move a time below
+# zero (measured: 50 live segments near the wrap all on one timestamp; a VOD's audio
+# refused). Shifted by more than that, every output time is positive; an MPEG-TS muxer
+# writes it modulo the wrap, so the output's clock runs on wherever the source's does.
+TS_OFFSET = 70.0
 # ... and the mpegts muxer delays every timestamp it writes by twice its max_delay
 # (-muxdelay, 0.7 s by default) on top, so a TS rendition's first frame is presented
 # at start + TS_OFFSET + TS_MUXER_DELAY; fMP4 segments carry no such delay.
@@ -155,6 +160,7 @@ def build_chunk_command(
     reproducible: bool = False,
     cpus: int | None = None,
     source_pixels: int = 0,
+    offset: float = TS_OFFSET,
 ) -> list[str]:
     """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung: exactly
     the frames presented in ``[chunk.start, chunk.end)`` (from ``chunk.start`` on, if
@@ -174,6 +180,7 @@ def build_chunk_command(
     encoder that changed its size); ``frame_rate`` converts the frames to that rate.
     ``cpus`` (the CPUs the job has) sizes the decoder's and each x264's threads
     (``thread_counts``, from the source's ``source_pixels``; the top rung's if 0).
+    ``offset`` shifts every output time (``TS_OFFSET``; a live stream keeps its own).
     ``reproducible`` runs each rung's x264 on one thread: with frame threads and this
     rate control its output differs from run to run (measured), a few tenths of a VMAF
     point; one thread makes the same bytes every time, which a per-title analysis needs
@@ -242,7 +249,7 @@ def build_chunk_command(
             "sc_threshold": 0,
             "fps_mode": "passthrough",
             "enc_time_base:v": PASSTHROUGH_TIME_BASE,
-            "output_ts_offset": seconds_arg(TS_OFFSET),
+            "output_ts_offset": seconds_arg(offset),
             "map_metadata": -1,
             "f": "segment",
             "segment_format": muxing["segment_format"],
@@ -373,6 +380,7 @@ def build_audio_command(
     drop_priming: bool = False,
     packaging: str = "hls-ts",
     headers: str | None = None,
+    offset: float = TS_OFFSET,
 ) -> list[str]:
     """Encode the first audio stream once, cut to the video's span, as AAC segments.
 
@@ -389,7 +397,8 @@ def build_audio_command(
         .filter("apad", whole_dur=seconds_arg(duration))
     )
     options = _whole_span_options(first_segment, drop_priming, segment_seconds)
-    return _aac_segments(audio, workdir, segment_muxing(packaging), start, kbps, options, binary)
+    muxing = segment_muxing(packaging)
+    return _aac_segments(audio, workdir, muxing, start + offset, kbps, options, binary)
 
 
 def build_silence_command(
@@ -402,13 +411,15 @@ def build_silence_command(
     binary: str = "ffmpeg",
     first_segment: int = 0,
     drop_priming: bool = False,
+    offset: float = TS_OFFSET,
 ) -> list[str]:
     """Stereo silence for the span (``start``, ``duration``), as ``build_audio_command``
     would encode a source's audio there: for a live segment without audio in a stream
     with it, so the audio rendition goes on without a hole."""
     silence = ffmpeg.input("anullsrc=r=48000:cl=stereo", f="lavfi", t=seconds_arg(duration)).audio
     options = _whole_span_options(first_segment, drop_priming, segment_seconds)
-    return _aac_segments(silence, workdir, segment_muxing("hls-ts"), start, kbps, options, binary)
+    muxing = segment_muxing("hls-ts")
+    return _aac_segments(silence, workdir, muxing, start + offset, kbps, options, binary)
 
 
 def _whole_span_options(
@@ -486,21 +497,21 @@ def build_audio_piece_command(
         options["segment_times"] = ",".join(seconds_arg(t) for t in cuts)
     else:
         options["segment_time"] = seconds_arg(piece.end - piece.start + 3600)
-    return _aac_segments(audio, workdir, muxing, start, kbps, options, binary)
+    return _aac_segments(audio, workdir, muxing, start + TS_OFFSET, kbps, options, binary)
 
 
 def _aac_segments(
     audio: ffmpeg.nodes.FilterableStream,
     workdir: Path,
     muxing: dict[str, str],
-    start: float,
+    shifted_start: float,
     kbps: int,
     options: dict[str, object],
     binary: str,
 ) -> list[str]:
     """The command that encodes ``audio`` as stereo AAC segments in ``workdir/audio/``,
-    on the source's timeline from ``start`` (shifted by ``TS_OFFSET``), with the segment
-    muxer's ``options`` (where it cuts, the first number, packets dropped)."""
+    its first sample at ``shifted_start`` (the span's start plus the output offset), with
+    the segment muxer's ``options`` (where it cuts, the first number, packets dropped)."""
     output = audio.output(
         str(workdir / AUDIO / muxing["pattern"]),
         **options,
@@ -508,7 +519,7 @@ def _aac_segments(
             "c:a": "aac",
             "b:a": f"{kbps}k",
             "ac": 2,
-            "output_ts_offset": seconds_arg(start + TS_OFFSET),
+            "output_ts_offset": seconds_arg(shifted_start),
             "map_metadata": -1,
             "f": "segment",
             "segment_format": muxing["segment_format"],

@@ -40,12 +40,13 @@ def encode_span(
     *,
     timeout: float,
     on_progress: Callable[[float], None] | None = None,
+    offset: float = TS_OFFSET,
 ) -> dict[str, list[runner.Segment]]:
     """Run the encodes of one span of the source at once (each writes ``workdir/<rung>/``);
     then each rung's segments, the video rungs cut at the same instants.
 
     ``start`` and ``end`` are the span's source times; the outputs carry them shifted
-    by ``TS_OFFSET``. With ``on_progress``, it is called with the fraction of the span
+    by ``offset``. With ``on_progress``, it is called with the fraction of the span
     encoded as the encodes report.
     """
     for rung in rungs:
@@ -54,8 +55,7 @@ def encode_span(
     with ThreadPoolExecutor(max_workers=len(commands)) as pool:
         list(pool.map(lambda c, r: runner.run_ffmpeg(c, timeout, r), commands, reports))
     segments = {
-        rung: runner.listed_segments(workdir / rung, start + TS_OFFSET, end + TS_OFFSET)
-        for rung in rungs
+        rung: runner.listed_segments(workdir / rung, start + offset, end + offset) for rung in rungs
     }
     check_same_boundaries({rung: s for rung, s in segments.items() if rung != AUDIO})
     return segments

@@ -283,10 +283,12 @@ def with_timestamp_map(vtt: str, mpegts: int) -> str:
     """``vtt`` with an ``X-TIMESTAMP-MAP`` header mapping cue time 0 to 90 kHz PTS ``mpegts``.
 
     HLS players place WebVTT cues on the video's timeline through this map; without it
-    cue time 0 is media time 0, not the first frame. Any earlier map is replaced.
+    cue time 0 is media time 0, not the first frame. Any earlier map is replaced. A time
+    past the 33-bit wrap is written as an MPEG-TS muxer writes it: modulo 2**33.
     """
-    if not 0 <= mpegts < 2**33:
-        raise ValueError(f"MPEGTS {mpegts} is not a 33-bit timestamp")
+    if mpegts < 0:
+        raise ValueError(f"MPEGTS {mpegts} is before any timestamp")
+    mpegts %= 2**33
     header, separator, body = vtt.partition("\n\n")
     lines = header.split("\n")
     if not lines[0].startswith("WEBVTT"):
