@@ -146,7 +146,9 @@ def test_a_chunk_report_scores_only_its_sampled_segments(
     )  # fmt: skip
     runner.run_ffmpeg(command, 300)
     segments = {
-        r.name: runner.listed_segments(work / r.name, first + encode.TS_OFFSET, first + 60)
+        r.name: runner.listed_segments(
+            work / r.name, first + encode.TS_OFFSET, chunk.end + encode.TS_OFFSET
+        )
         for r in ladder
     }
     assert len(segments["240p"]) == len(starts)
@@ -212,7 +214,8 @@ def test_a_sampled_segment_with_no_frames_scores_nothing(tmp_path: Path) -> None
         final=True, binary=ffmpeg_binary(), report=(windows, 3),
     )  # fmt: skip
     runner.run_ffmpeg(command, 120)
-    segments = {r.name: runner.listed_segments(tmp_path / r.name, 10.0, 18.0) for r in ladder}
+    shifted = (encode.TS_OFFSET, 8.0 + encode.TS_OFFSET)
+    segments = {r.name: runner.listed_segments(tmp_path / r.name, *shifted) for r in ladder}
     scores = quality.score_sampled(ffmpeg_binary(), ladder, segments, 3, tmp_path, 60)
     assert scores == {"240p": quality.Scores([], [])}
 
