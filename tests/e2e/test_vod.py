@@ -83,6 +83,18 @@ def test_real_footage_publishes_playable_hls(
     assert_playable(run, source)
 
 
+def test_a_picture_that_changes_size_mid_chunk_is_scored_frame_for_frame(
+    clip: Any, run_job: Any
+) -> None:
+    # GIVEN a TS whose picture goes from 640x360 to 320x240 at 10 s, inside a chunk
+    # WHEN it is published (assert_playable checks its frames in the edge-case test)
+    run = run_job(clip("mpegts_size_change"))
+    # THEN every scored frame of the quality report was paired with its own source frame:
+    # a frame paired with another (or with one of the other size, misread) scores ~0
+    rungs = json.loads((run.out / "manifest.json").read_text())["quality"]["rungs"]
+    assert rungs and all(r["vmaf_min"] > 80 for r in rungs.values()), rungs
+
+
 def test_rotation_is_applied_to_the_ladder(clip: Any, run_job: Any) -> None:
     run = run_job(clip("rotated_90"))
     asset = read_asset(run.out)

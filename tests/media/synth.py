@@ -18,6 +18,9 @@ class Clip:
     args: tuple[str, ...]
     note: str
     remux_input_options: tuple[str, ...] = ()
+    # A second clip's arguments: its MPEG-TS bytes are appended to the first's, as a
+    # recorder writes on across an encoder that restarts with other settings.
+    appended: tuple[str, ...] = ()
 
 
 def _av(video: str, seconds: float, *, audio: bool = True) -> tuple[str, ...]:
@@ -117,6 +120,17 @@ CLIPS: dict[str, Clip] = {
         "MPEG-TS whose clock begins 20 s before its 33-bit wrap: ffmpeg reads it as "
         "starting at -20 s",
     ),
+    "mpegts_size_change": Clip(
+        "mpegts_size_change.ts",
+        _av("testsrc2=size=640x360:rate=25", 10)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-pix_fmt", "yuv420p")
+        + ("-c:a", "aac", "-shortest", "-f", "mpegts"),
+        "MPEG-TS whose picture changes from 640x360 to 320x240 (4:3) at 10 s, mid-chunk: "
+        "an encoder restarted with other settings",
+        appended=_av("testsrc=size=320x240:rate=25", 10)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-pix_fmt", "yuv420p")
+        + ("-c:a", "aac", "-shortest", "-f", "mpegts", "-output_ts_offset", "10.08"),
+    ),
     "bomb_4096": Clip(
         "bomb_4096.mp4",
         ("-f", "lavfi", "-i", "color=c=black:size=4096x4096:rate=1:duration=1")
@@ -180,5 +194,11 @@ def make(name: str, directory: Path) -> Path:
                 check=True,
             )
             remuxed.rename(partial)
+        if clip.appended:
+            second = partial.with_name(f".second{partial.name}")
+            subprocess.run([*base, *clip.appended, str(second)], check=True)
+            with partial.open("ab") as first:
+                first.write(second.read_bytes())
+            second.unlink()
         partial.rename(target)
     return target

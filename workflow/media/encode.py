@@ -101,6 +101,14 @@ HTTP_RECONNECT: dict[str, str | None] = {
 }
 
 
+# A source whose picture changes size or format mid-way (a recording across an encoder
+# restart): by default ffmpeg rebuilds the filter graph there, dropping the frames
+# buffered in it and every filter's state (trim's and fps's frame counts and clocks):
+# frames lost, thumbnails whose times go back. Every filter vidflow puts before ``scale``
+# takes frames of any size, and ``scale`` brings each to its fixed output size.
+KEEP_FILTERS = {"reinit_filter": "0"}
+
+
 def open_input(
     source: str, demuxer: str, *, headers: str | None = None, **options: str | None
 ) -> ffmpeg.nodes.FilterableStream:
@@ -197,9 +205,9 @@ def build_chunk_command(
     # -ss counts from the container's start time (origin), even with -copyts. Seeking
     # without accurate_seek hands every decoded frame on: the trim below cuts exactly.
     seek = max(0.0, chunk.start - margin - origin)
-    reading: dict[str, str | None] = (
-        {"ss": seconds_arg(seek), "noaccurate_seek": None} if seek > 0 else {}
-    )
+    reading: dict[str, str | None] = dict(KEEP_FILTERS)
+    if seek > 0:
+        reading |= {"ss": seconds_arg(seek), "noaccurate_seek": None}
     encoder_threads: Sequence[int | None] = [None] * len(renditions)
     if reproducible:
         encoder_threads = [1] * len(renditions)

@@ -27,6 +27,7 @@ import ffmpeg
 from workflow.errors import TranscodeError
 from workflow.media.encode import (
     FIRST_FRAME,
+    KEEP_FILTERS,
     first_frame,
     first_frame_written,
     open_input,
@@ -184,7 +185,9 @@ def build_images_command(
     seek: dict[str, Any] = {}
     if at is not None:
         seek = {"ss": seconds_arg(at), "seek_timestamp": "1", "noaccurate_seek": None}
-    decoded = open_input(source, demuxer, headers=headers, skip_frame="nokey", **seek).video
+    decoded = open_input(
+        source, demuxer, headers=headers, skip_frame="nokey", **KEEP_FILTERS, **seek
+    ).video
     checks = []
     if at is not None:
         split = decoded.filter_multi_output("split", 2)

@@ -267,7 +267,9 @@ def reference_args(
     printed = "metadata=mode=add:key=frame:value=1,metadata=mode=print:file={}"
     graph = (
         f"[0:v]trim={trim},{printed.format(logs[0])},select='{keep}',"
-        f"{printed.format(logs[1])},{_pairs(stride)}null[kept]"
+        # One frame size in the file (raw video cannot change it): a source whose picture
+        # changes mid-chunk keeps the first size, scaled as the rungs scale it.
+        f"{printed.format(logs[1])},{_pairs(stride)}scale=iw:ih[kept]"
     )
     return [
         "-filter_complex", graph, "-map", "[kept]", "-fps_mode", "passthrough",
