@@ -310,3 +310,40 @@ def _one_segment_playlist(segment: Path) -> Path:
         f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{segment.name}\n#EXT-X-ENDLIST\n"
     )
     return playlist
+
+
+def _ticks(path: Path, kind: str) -> list[int]:
+    """A file's 90 kHz timestamps of one kind, as written (modulo the 33-bit wrap)."""
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[0]
+        return sorted(p.pts % 2**33 for p in container.demux(stream) if p.pts is not None)
+
+
+def test_a_clip_cut_from_a_segment_just_before_the_wrap_keeps_its_clock(tmp_path: Path) -> None:
+    # GIVEN a published 4 s segment (video and audio) written 30 s before the 33-bit wrap,
+    # which ffmpeg reads as starting at -30 s
+    segment = tmp_path / "seg.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
+         "-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "4", "-c:v", "libx264",
+         "-preset", "ultrafast", "-g", "100", "-c:a", "aac", "-muxdelay", "0",
+         "-output_ts_offset", f"{encode.MPEGTS_WRAP - 30:.6f}", str(segment)],
+        check=True,
+    )  # fmt: skip
+    first_frame = encode.build_first_frame_command(str(segment), tmp_path, binary=ffmpeg_binary())
+    subprocess.run(first_frame, check=True)
+    origin = encode.first_frame(tmp_path)
+    assert origin is not None and origin < 0
+    ladder = build_ladder(320, 180, 25.0, "180:300")
+    # WHEN a clip's boundary re-encodes its seconds 1 to 3, video and audio
+    for rendition, kind in ((ladder[0], "video"), (None, "audio")):
+        out = tmp_path / f"{kind}.ts"
+        command = encode.build_recut_command(
+            str(segment), origin + 1, origin + 3, out, rendition=rendition, audio_kbps=96,
+            binary=ffmpeg_binary(), preset="ultrafast",
+        )  # fmt: skip
+        subprocess.run(command, check=True)
+        # THEN they are written where those seconds were, on the segment's own clock (the
+        # muxer had moved them to zero)
+        first = _ticks(segment, kind)[0] + 90_000
+        assert abs(_ticks(out, kind)[0] - first) <= 90_000 // 25, kind

@@ -29,6 +29,8 @@ from workflow.names import AUDIO, segment_pattern
 # refused). Shifted by more than that, every output time is positive; an MPEG-TS muxer
 # writes it modulo the wrap, so the output's clock runs on wherever the source's does.
 TS_OFFSET = 70.0
+# The 33-bit clock's period, in seconds.
+MPEGTS_WRAP = 2**33 / 90_000
 # ... and the mpegts muxer delays every timestamp it writes by twice its max_delay
 # (-muxdelay, 0.7 s by default) on top, so a TS rendition's first frame is presented
 # at start + TS_OFFSET + TS_MUXER_DELAY; fMP4 segments carry no such delay.
@@ -337,7 +339,13 @@ def build_recut_command(
     stream = open_input(source, "mpegts")
     # A frame exactly at a bound belongs to the span that starts there.
     bounds = {"start": seconds_arg(start - _EDGE), "end": seconds_arg(end - _EDGE)}
-    common = {"map_metadata": -1, "muxdelay": 0, "muxpreload": 0, "f": "mpegts"}
+    common: dict[str, object] = {"map_metadata": -1, "muxdelay": 0, "muxpreload": 0}
+    common["f"] = "mpegts"
+    if start < 0:
+        # A segment written in the minute before the 33-bit wrap reads as before zero
+        # (see TS_OFFSET), which the muxer would move to zero: one period later is the
+        # same 33-bit time, and positive.
+        common["output_ts_offset"] = seconds_arg(MPEGTS_WRAP)
     if rendition is None:
         priming = {"bsf:a": r"noise=drop=eq(n\,0)"} if follows else {}
         audio = stream.audio.filter("atrim", start=seconds_arg(start), end=seconds_arg(end))
