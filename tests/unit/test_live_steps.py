@@ -242,8 +242,10 @@ def test_a_stream_keeps_the_output_offset_it_began_with() -> None:
     source = SegmentInput("https://example.test/1.ts", None, b"", 1000)
     for config in (new, old):
         with tempfile.TemporaryDirectory() as workdir:
-            video, audio = _encodes(source, segment, 1, config, Path(workdir))
+            video, audio = _encodes(source, segment, 1, config, Path(workdir), 10**6)
         # THEN the video and the audio are shifted by the stream's own offset, so its clock
         # runs on across a deploy that changes TS_OFFSET
         offsets = [c[c.index("-output_ts_offset") + 1] for c in (video, audio)]
         assert offsets == [f"{config.ts_offset:.6f}", f"{100 + config.ts_offset:.6f}"]
+        # AND the decoder refuses a picture past the stack's bound, as the probe did
+        assert video[video.index("-max_pixels") + 1] == str(10**6)

@@ -85,7 +85,7 @@ def transcode_segment(
     with scratch_dir() as workdir:
         with segment_input(event["source"], clients, workdir) as source:
             rungs = encode_span(
-                _encodes(source, segment, sequence, config, workdir),
+                _encodes(source, segment, sequence, config, workdir, settings.limits.max_pixels),
                 workdir,
                 config.rungs,
                 segment.start,
@@ -119,8 +119,10 @@ def _encodes(
     sequence: int,
     config: StreamSettings,
     workdir: Path,
+    max_pixels: int,
 ) -> list[list[str]]:
-    """The ffmpeg runs of one segment: every video rung in one, the audio in another.
+    """The ffmpeg runs of one segment: every video rung in one, the audio in another
+    (the picture's size capped at ``max_pixels``, as the probe capped its first).
 
     The stream's ladder holds for its life: a picture of another shape is fitted into the
     rungs and padded, a faster frame rate brought down to the stream's; a segment
@@ -145,6 +147,7 @@ def _encodes(
             source_pixels=segment.width * segment.height,
             headers=source.headers,
             offset=config.ts_offset,
+            max_pixels=max_pixels,
         )
     ]
     if config.has_audio:

@@ -171,6 +171,7 @@ def build_chunk_command(
     cpus: int | None = None,
     source_pixels: int = 0,
     offset: float = TS_OFFSET,
+    max_pixels: int | None = None,
 ) -> list[str]:
     """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung: exactly
     the frames presented in ``[chunk.start, chunk.end)`` (from ``chunk.start`` on, if
@@ -191,6 +192,9 @@ def build_chunk_command(
     ``cpus`` (the CPUs the job has) sizes the decoder's and each x264's threads
     (``thread_counts``, from the source's ``source_pixels``; the top rung's if 0).
     ``offset`` shifts every output time (``TS_OFFSET``; a live stream keeps its own).
+    ``max_pixels`` caps the decoder's picture size: a source whose picture grows past the
+    bound its first one met fails (``runner``: ``InputTooLargeError``) rather than be
+    decoded.
     ``reproducible`` runs each rung's x264 on one thread: with frame threads and this
     rate control its output differs from run to run (measured), a few tenths of a VMAF
     point; one thread makes the same bytes every time, which a per-title analysis needs
@@ -208,6 +212,8 @@ def build_chunk_command(
     # without accurate_seek hands every decoded frame on: the trim below cuts exactly.
     seek = max(0.0, chunk.start - margin - origin)
     reading: dict[str, str | None] = dict(KEEP_FILTERS)
+    if max_pixels is not None:
+        reading["max_pixels"] = str(max_pixels)
     if seek > 0:
         reading |= {"ss": seconds_arg(seek), "noaccurate_seek": None}
     encoder_threads: Sequence[int | None] = [None] * len(renditions)

@@ -13,7 +13,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from workflow.errors import ConfigurationError, TranscodeError, TranscodeInterruptedError
+from workflow.errors import (
+    ConfigurationError,
+    InputTooLargeError,
+    TranscodeError,
+    TranscodeInterruptedError,
+)
 from workflow.tracing import subsegment
 
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
@@ -29,6 +34,10 @@ _SOURCE_LOST = re.compile(
     r"Error during demuxing: (Input/output error|" + _NETWORK_TROUBLE.pattern + r")",
     re.IGNORECASE,
 )
+
+# A picture past the decoder's ``max_pixels`` (a source that grows mid-way past the bound
+# its first picture met): the decoder drops each such frame and ffmpeg exits 0.
+_TOO_LARGE = re.compile(r"Picture size (\d+x\d+) exceeds specified max pixel count (\d+)")
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,11 @@ def _run(args: Sequence[str], timeout: float, on_progress: ProgressCallback | No
     if process.returncode < 0:
         name = signal.Signals(-process.returncode).name
         raise TranscodeInterruptedError(f"ffmpeg was killed by {name}")
+    if large := _TOO_LARGE.search(stderr.decode("utf-8", "replace")):
+        size, limit = large.groups()
+        raise InputTooLargeError(
+            f"the video changes to {size} mid-way; the limit is {limit} pixels"
+        )
     if process.returncode != 0:
         reason = last_error_line(stderr)
         if _NETWORK_TROUBLE.search(reason):

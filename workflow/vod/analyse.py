@@ -41,6 +41,7 @@ def analyse_span(work: Work, remaining: Deadline) -> dict[str, Any]:
                 score_every=per_title.ANALYSIS_STRIDE,
                 score_at=(plan.renditions[0].width, plan.renditions[0].height),
                 reproducible=True,
+                max_pixels=work.settings.limits.max_pixels,
             )
             limit = runner.time_limit(remaining(), 4 * span.duration * len(renditions))
             runner.run_ffmpeg(command, limit)

@@ -65,6 +65,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                         report=report,
                         cpus=runner.cpus(),
                         source_pixels=plan.facts.coded_width * plan.facts.coded_height,
+                        max_pixels=work.settings.limits.max_pixels,
                     )
                 ]
 
