@@ -19,6 +19,7 @@ from tests.asset import read_rendition, strict_parse
 from tests.e2e.test_live import Venue, frames_in, shown
 from workflow.cli import venue as encoder
 from workflow.local.binaries import ffmpeg_binary
+from workflow.media import encode
 
 WRAP = 2**33  # 90 kHz ticks
 SECONDS_BEFORE_WRAP = 63
@@ -45,7 +46,7 @@ def test_a_clock_that_wraps_mid_stream_runs_on_in_every_rung(
         + [str(real_media["h264_aac_1080p_gop6s"]), "-c", "copy", str(looped)],
         check=True,
     )
-    offset = WRAP / 90_000 - SECONDS_BEFORE_WRAP
+    offset = encode.MPEGTS_WRAP - SECONDS_BEFORE_WRAP
     segments = encoder.cut_segments(
         looped, tmp_path / "cut", 1.0, binary=ffmpeg_binary(), height=180,
         settings=["-r", "30", "-output_ts_offset", f"{offset:.6f}"],

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workflow.local.binaries import ffmpeg_binary
+from workflow.media.encode import MPEGTS_WRAP
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ CLIPS: dict[str, Clip] = {
         _av("testsrc2=size=320x180:rate=25", 24)
         + ("-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-bf", "2")
         + ("-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-f", "mpegts")
-        + ("-output_ts_offset", f"{2**33 / 90_000 - 20:.6f}"),
+        + ("-output_ts_offset", f"{MPEGTS_WRAP - 20:.6f}"),
         "MPEG-TS whose clock begins 20 s before its 33-bit wrap: ffmpeg reads it as "
         "starting at -20 s",
     ),

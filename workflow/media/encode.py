@@ -345,8 +345,9 @@ def build_recut_command(
     stream = open_input(source, "mpegts")
     # A frame exactly at a bound belongs to the span that starts there.
     bounds = {"start": seconds_arg(start - _EDGE), "end": seconds_arg(end - _EDGE)}
-    common: dict[str, object] = {"map_metadata": -1, "muxdelay": 0, "muxpreload": 0}
-    common["f"] = "mpegts"
+    common: dict[str, object] = {
+        "map_metadata": -1, "muxdelay": 0, "muxpreload": 0, "f": "mpegts"
+    }  # fmt: skip
     if start < 0:
         # A segment written in the minute before the 33-bit wrap reads as before zero
         # (see TS_OFFSET), which the muxer would move to zero: one period later is the
