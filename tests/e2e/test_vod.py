@@ -159,6 +159,24 @@ def test_truncated_mp4_is_named(clip: Any, tmp_path: Path, run_job: Any) -> None
     assert_rejected(run_job(source), "TruncatedInputError", "uploads/cut.mp4")
 
 
+@pytest.mark.real_media
+@pytest.mark.parametrize("name", ["vp8_vorbis_webm", "h264_aac_flv", "avi_bframes"])
+def test_a_file_cut_short_of_its_declared_length_is_refused(
+    name: str, clip: Any, real_media: dict[str, Path], tmp_path: Path, run_job: Any
+) -> None:
+    # GIVEN a WebM (real footage), FLV or AVI whose last tenth is missing: its header
+    # still declares the whole file, so its demuxer would read on to the cut and the
+    # job would publish it under the whole file's duration
+    whole = real_media[name] if name in real_media else clip(name)
+    data = whole.read_bytes()
+    source = tmp_path / f"cut{whole.suffix}"
+    source.write_bytes(data[: len(data) * 9 // 10])
+    # WHEN it is uploaded, THEN the job fails by name and publishes nothing
+    run = run_job(source)
+    assert_rejected(run, "TruncatedInputError", f"uploads/{source.name}")
+    assert "the file is cut short" in run.cause
+
+
 def test_audio_only_has_no_video_stream(clip: Any, run_job: Any) -> None:
     assert_rejected(run_job(clip("audio_only")), "NoVideoStreamError", "uploads/audio_only.m4a")
 

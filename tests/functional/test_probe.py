@@ -110,6 +110,32 @@ def test_truncated_mp4_is_refused(clip: Any, tmp_path: Path) -> None:
         _probe(cut)
 
 
+@pytest.mark.parametrize("fraction", [0.3, 0.6, 0.95])
+@pytest.mark.parametrize("name", ["vfr", "vp9_opus", "avi_bframes", "h264_aac_flv"])
+def test_a_file_shorter_than_its_container_declares_is_refused(
+    name: str, fraction: float, clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN a Matroska, WebM, AVI or FLV file that declares its length, whole and cut
+    # short (its demuxer would read on to the cut under the whole file's duration)
+    whole = clip(name)
+    data = whole.read_bytes()
+    cut = tmp_path / f"cut{whole.suffix}"
+    cut.write_bytes(data[: int(len(data) * fraction)])
+    # WHEN each is probed, THEN the whole one is read and the cut one refused by name
+    assert _probe(whole).facts.duration > 1
+    with pytest.raises(TruncatedInputError, match="the file is cut short"):
+        _probe(cut)
+
+
+@pytest.mark.real_media
+def test_real_webm_cut_short_is_refused(real_media: dict[str, Path], tmp_path: Path) -> None:
+    data = real_media["vp8_vorbis_webm"].read_bytes()
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(data[: len(data) * 9 // 10])
+    with pytest.raises(TruncatedInputError, match=f"declares {len(data)} bytes"):
+        _probe(cut)
+
+
 @pytest.mark.parametrize("cut", [False, True])
 def test_matroska_with_neither_duration_nor_cues_is_read_to_its_end(
     tmp_path: Path, cut: bool

@@ -91,6 +91,13 @@ CLIPS: dict[str, Clip] = {
         + ("-c:a", "libopus", "-shortest"),
         "VP9 video, Opus audio, WebM",
     ),
+    "h264_aac_flv": Clip(
+        "h264_aac_flv.flv",
+        _av("testsrc2=size=320x240:rate=30", 4)
+        + ("-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p")
+        + ("-c:a", "aac", "-shortest"),
+        "H.264 and AAC in FLV (millisecond times, no keyframe list)",
+    ),
     "half_second": Clip(
         "half_second.mp4",
         _av("testsrc2=size=320x240:rate=30", 0.5)

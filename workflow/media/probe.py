@@ -1,15 +1,17 @@
 """Read an untrusted upload and learn what it is, without trusting anything it claims.
 
 The order matters: sniff the first bytes for indirection (playlists, concat lists),
-open the container with an allow-list of demuxers and protocols, check declared sizes
-and durations against the limits *before* decoding, then read the container's own index
-(never every packet: an hour of video would take a minute; only a Matroska file with
-neither duration nor cues has nothing else to tell its end) and decode the first frame.
+hold the file to the length its container declares (``extent``), open the container
+with an allow-list of demuxers and protocols, check declared sizes and durations
+against the limits *before* decoding, then read the container's own index (never every
+packet: an hour of video would take a minute; only a Matroska file with neither
+duration nor cues has nothing else to tell its end) and decode the first frame.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
@@ -28,6 +30,7 @@ from workflow.errors import (
     VidflowError,
 )
 from workflow.media.chunks import FrameIndex
+from workflow.media.extent import cut_short
 from workflow.media.facts import AudioFacts, SourceFacts
 from workflow.media.sniff import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
 from workflow.settings import Limits
@@ -60,6 +63,9 @@ def probe(
     if size > limits.max_bytes:
         raise InputTooLargeError(f"the file is {size} bytes; the limit is {limits.max_bytes}")
     family = sniff(head)
+    short = cut_short(family, head, size, _reader_at(source))
+    if short:
+        raise TruncatedInputError(f"the file is cut short: {short}")
     options = {"format_whitelist": ",".join(ALLOWED_DEMUXERS)}
     if isinstance(source, str):  # a file object is read through Python, never a protocol
         options["protocol_whitelist"] = protocols_for(source)
@@ -88,6 +94,31 @@ def probe(
             # file cannot be read, which is the user's to fix, never a crash.
             raise _unreadable(family, exc) from None
     return Probe(facts, index)
+
+
+def _reader_at(source: str | io.IOBase) -> Callable[[int, int], bytes] | None:
+    """Read ``count`` bytes at ``offset`` of the source, leaving its position as it was;
+    None for a URL (only a live segment is probed from one, and read whole anyway)."""
+    if isinstance(source, io.IOBase):
+
+        def read_from_file(offset: int, count: int) -> bytes:
+            position = source.tell()
+            try:
+                source.seek(offset)
+                return source.read(count) or b""
+            finally:
+                source.seek(position)
+
+        return read_from_file
+    if protocols_for(source) != "file":
+        return None
+
+    def read_from_path(offset: int, count: int) -> bytes:
+        with open(source, "rb") as file:
+            file.seek(offset)
+            return file.read(count)
+
+    return read_from_path
 
 
 def _unreadable(family: str, exc: Exception) -> Exception:
