@@ -152,6 +152,27 @@ def test_a_file_holding_more_than_it_declares_is_refused_by_name(tmp_path: Path)
         encode_in_chunks(flv, tmp_path / "out", chunk_seconds=2, segment_seconds=1)
 
 
+def test_a_file_declaring_more_than_it_holds_is_refused_by_name(tmp_path: Path) -> None:
+    # GIVEN a 4 s FLV, whole, whose header says it lasts 12 s
+    flv = tmp_path / "short.flv"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(flv)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(flv.read_bytes())
+    at = data.find(b"duration") + len(b"duration") + 1  # the AMF number's 8 bytes
+    data[at : at + 8] = struct.pack(">d", 12.0)
+    flv.write_bytes(bytes(data))
+    # WHEN it is planned from that header and encoded
+    # THEN the first chunk with nothing to encode, even read from the file's start, names
+    # the span the header claims and the file does not hold
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UnsupportedInputError, match=r"no video from 4\.000 to 6\.000 s"):
+        encode_in_chunks(flv, tmp_path / "out", chunk_seconds=2, segment_seconds=1)
+
+
 def frame_times(playlist: Path) -> list[float]:
     """Every frame's presentation time in a rung, its segments read in playlist order."""
     times: list[float] = []

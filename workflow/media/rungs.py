@@ -98,8 +98,16 @@ def encode_chunk(
         except TranscodeError as exc:
             # A seek that landed past the chunk's end leaves nothing to encode: the
             # same miss as a late first frame, whose cure is to start further back.
-            if not _NOTHING_DECODED.search(str(exc)) or chunk.start - margin <= origin:
+            if not _NOTHING_DECODED.search(str(exc)):
                 raise
+            if chunk.start - margin <= origin:
+                # Read from the source's start and still nothing: its header claims
+                # time its video does not hold (a duration written wrong, or forged).
+                raise UnsupportedInputError(
+                    f"the file holds no video from {chunk.start:.3f} to {chunk.end:.3f} s, "
+                    "which its header says it covers: remux it so that its header tells "
+                    "its length"
+                ) from None
             first = None
         else:
             _ends_where_planned(here, rungs, chunk)
