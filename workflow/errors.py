@@ -74,6 +74,11 @@ class SequenceJumpError(InputError):
     outage could skip (``rules.MAX_SKIPPED``): a broken or restarted counter."""
 
 
+class StreamEndedError(InputError):
+    """A live segment is numbered past its stream's end marker: the stream's playlists
+    and recording are final, so it would be published nowhere."""
+
+
 class ClipRequestError(InputError):
     """A clip request is not ``{"from": seconds, "to": seconds}`` with a sensible span."""
 

@@ -308,6 +308,40 @@ def test_a_bad_segment_is_recorded_and_becomes_a_gap_at_once(
     assert [(g["sequence"], g["reason"]) for g in gaps] == [(1, "failed")]
 
 
+def test_a_failed_segment_uploaded_again_fills_its_gap_and_one_after_the_end_is_refused(
+    engine: Any, venue: Venue, real_segments: list[Path]
+) -> None:
+    # GIVEN a stream whose gateway first writes segment 1 as 0 bytes (as s3fs and FTP
+    # gateways do when the encoder opens the file), shown as a gap at once
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    empty = venue.workdir / "empty.ts"
+    empty.write_bytes(b"")
+    venue.push(0, real_segments[0])
+    venue.push(1, empty)
+    venue.push(2, real_segments[2])
+    venue.wait(lambda: shown(venue.playlist("360p")) == [(0, False), (1, True), (2, False)])
+    # WHEN the real bytes of segment 1 follow, and then the stream ends
+    venue.push(1, real_segments[1])
+    venue.wait_for_executions()
+    venue.end()
+    # THEN that upload is published: the recording has every segment, no gap
+    assert sorted(e["status"] for e in venue.executions_of(1)) == ["FAILED", "SUCCEEDED"]
+    for rung in RUNGS:
+        assert shown(venue.recording(rung)) == [(0, False), (1, False), (2, False)], rung
+        # (the live playlist never takes back a gap it showed)
+        assert shown(venue.playlist(rung)) == [(0, False), (1, True), (2, False)], rung
+    # AND a segment uploaded after the end fails by name, recorded, encoding nothing
+    venue.push(3, real_segments[3])
+    venue.wait_for_executions()
+    (late,) = venue.executions_of(3)
+    assert (late["status"], late["error"]) == ("FAILED", "StreamEndedError")
+    record = json.loads(venue.read(f"failures/live/{venue.stream}/000000003.json") or "{}")
+    assert "came after the stream ended at segment 2" in record["cause"]
+    assert venue.read(f"{StreamPaths(venue.stream).prefix}360p/seg_00003.ts") is None
+    # (the recording stays as it was)
+    assert shown(venue.recording("360p")) == [(0, False), (1, False), (2, False)]
+
+
 def test_an_event_for_a_version_no_longer_there_leaves_no_gap(
     engine: Any, venue: Venue, real_segments: list[Path]
 ) -> None:

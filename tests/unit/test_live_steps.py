@@ -11,11 +11,11 @@ import pytest
 
 from workflow.cli.live import stream_failures
 from workflow.cli.venue import Report, delivery_order
-from workflow.errors import SequenceJumpError, StreamConfigError
+from workflow.errors import SequenceJumpError, StreamConfigError, StreamEndedError
 from workflow.live.config import StreamSettings, stream_config
 from workflow.live.ingest import declared_last, highest_within_reach
 from workflow.live.paths import execution_name, parse_live_key, segment_sequence
-from workflow.live.probe import _within_reach
+from workflow.live.probe import _before_the_end, _within_reach
 from workflow.live.rules import MAX_SKIPPED, Arrival, LivePlaylist, advance
 from workflow.live.segment import ProbedSegment, SegmentInput, _encodes
 from workflow.live.store import StreamRecord
@@ -228,6 +228,21 @@ def test_a_segment_the_playlists_could_never_reach_is_refused_by_name() -> None:
     _within_reach(None, 999_999_999)  # a stream not started yet: nothing to measure from
     with pytest.raises(SequenceJumpError, match="3601 numbers past the next the stream shows"):
         _within_reach(record, 3 + MAX_SKIPPED)
+
+
+def test_a_segment_after_the_streams_end_is_refused_by_name() -> None:
+    # GIVEN a stream whose end marker named segment 7 as its last
+    record = StreamRecord(
+        config={}, state=None, ending={"last_sequence": 7, "at": 1.0}, pending=0, closed=False
+    )
+    # THEN its segments up to 7 are taken (late ones fill the recording), 8 is refused
+    _before_the_end(record, 7)
+    _before_the_end(replace(record, ending=None), 8)
+    _before_the_end(None, 8)
+    with pytest.raises(
+        StreamEndedError, match="segment 8 came after the stream ended at segment 7"
+    ):
+        _before_the_end(record, 8)
 
 
 def test_a_stream_keeps_the_output_offset_it_began_with() -> None:

@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from workflow.live.rules import Arrival, LivePlaylist, advance
-from workflow.live.store import Saved, StreamTable
+from workflow.live.store import Saved, StreamTable, replaces, upload_of
 from workflow.local.template import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,37 @@ def test_an_arrival_is_recorded_once(table: StreamTable) -> None:
     # a duplicate delivery (or a retried step) keeps the first arrival
     assert not table.record_arrival("game", 3, {"duration": 9.0, "at": 2.0, "failed": False})
     assert table.arrivals("game") == {3: {"duration": 4.0, "at": 1.0, "failed": False}}
-    assert table.has_arrival("game", 3) and not table.has_arrival("game", 4)
+    assert table.arrival("game", 3) == {"duration": 4.0, "at": 1.0, "failed": False}
+    assert table.arrival("game", 4) is None
+
+
+def test_a_failed_segment_gives_way_to_another_upload_of_it_only(table: StreamTable) -> None:
+    # GIVEN a segment whose first upload failed (a gateway that writes 0 bytes first)
+    table.create("game")
+    empty = {"etag": "d41d8cd98f00b204e9800998ecf8427e"}
+    mended = {"etag": "0123456789abcdef0123456789abcdef"}
+    failed = {"duration": None, "at": 1.0, "failed": True, "upload": upload_of(empty)}
+    assert table.record_arrival("game", 3, failed)
+    # THEN a second delivery of that upload's event is a duplicate, a new upload is not
+    assert not replaces(table.arrival("game", 3) or {}, empty)
+    assert replaces(table.arrival("game", 3) or {}, mended)
+    assert not table.record_arrival("game", 3, {**failed, "at": 2.0})
+    good = {"duration": 1.0, "at": 3.0, "failed": False, "upload": upload_of(mended)}
+    assert table.record_arrival("game", 3, good)
+    assert table.arrivals("game") == {3: good}
+    # AND once published, nothing takes its place: not the failed upload's event again
+    assert not replaces(good, empty)
+    assert not table.record_arrival("game", 3, {**failed, "at": 4.0})
+    assert not table.record_arrival("game", 3, {**good, "at": 5.0})
+    assert table.arrivals("game") == {3: good}
+
+
+def test_an_upload_is_known_by_its_version_where_there_is_one() -> None:
+    assert upload_of({"version_id": "v2", "etag": "e"}) != upload_of(
+        {"version_id": "v1", "etag": "e"}
+    )
+    assert upload_of({"version_id": "null", "etag": "e"}) == upload_of({"etag": "e"})
+    assert upload_of(None) == upload_of({})
 
 
 def test_arrivals_are_read_from_a_sequence_on_and_streams_do_not_mix(table: StreamTable) -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflow.errors import SegmentTooLongError, SequenceJumpError
+from workflow.errors import SegmentTooLongError, SequenceJumpError, StreamEndedError
 from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import StreamSettings, declared_config, stream_config
 from workflow.live.paths import StreamPaths
 from workflow.live.segment import ProbedSegment, segment_form, segment_input
-from workflow.live.store import StreamRecord, StreamTable
+from workflow.live.store import StreamRecord, StreamTable, replaces
 from workflow.media.probe import probe
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
@@ -31,9 +31,11 @@ def probe_segment(
     """
     stream, sequence = event["stream"], int(event["sequence"])
     table = StreamTable(clients.dynamodb, settings.live_table)
-    if table.has_arrival(stream, sequence):
+    stored = table.arrival(stream, sequence)
+    if stored is not None and not replaces(stored, event["source"]):
         return {**event, "duplicate": True}
     record = table.get(stream)
+    _before_the_end(record, sequence)
     _within_reach(record, sequence)
     with scratch_dir() as workdir, segment_input(event["source"], clients, workdir) as source:
         facts = probe(
@@ -86,6 +88,17 @@ def probe_segment(
             form=segment_form(facts),
         ).to_dict(),
     }
+
+
+def _before_the_end(record: StreamRecord | None, sequence: int) -> None:
+    """Refuse a segment numbered past the stream's end marker: its playlists are over,
+    and a segment encoded for them would be published nowhere."""
+    ending = record.ending if record else None
+    if ending is not None and sequence > ending["last_sequence"]:
+        raise StreamEndedError(
+            f"segment {sequence} came after the stream ended at segment "
+            f"{ending['last_sequence']}: a new broadcast needs a new stream name"
+        )
 
 
 def _within_reach(record: StreamRecord | None, sequence: int) -> None:

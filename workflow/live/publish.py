@@ -24,7 +24,7 @@ from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import StreamSettings
 from workflow.live.paths import StreamPaths
-from workflow.live.store import Saved, StreamRecord, StreamTable
+from workflow.live.store import Saved, StreamRecord, StreamTable, upload_of
 from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -52,7 +52,13 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
             StreamPaths(stream).failure_key(sequence), failure.to_dict()
         )
         table.create(stream)
-        arrival = {"duration": None, "at": clients.clock(), "failed": True, "error": failure.error}
+        arrival = {
+            "duration": None,
+            "at": clients.clock(),
+            "failed": True,
+            "error": failure.error,
+            "upload": upload_of(event.get("source")),
+        }
     else:
         result, probed = event["result"], event.get("segment") or {}
         uploaded = (event.get("source") or {}).get("uploaded_at")
@@ -61,6 +67,7 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
             "at": clients.clock(),
             "failed": False,
             "bytes": result["bytes"],
+            "upload": upload_of(event.get("source")),
             # When S3 took the upload: where the segment's latency counts from.
             **({"uploaded": datetime.fromisoformat(uploaded).timestamp()} if uploaded else {}),
             # Where the probe found it on the source's clock, and its form: what decides

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflow.errors import StreamNotReadyError
+from workflow.storage import Pin
 
 STREAM_ITEM = "stream"
 # The template's sparse index over open stream records (only they carry ``open``).
@@ -102,11 +103,12 @@ class StreamTable:
                 ExpressionAttributeValues={":s": {"N": str(sequence)}},
             )
 
-    def has_arrival(self, stream: str, sequence: int) -> bool:
+    def arrival(self, stream: str, sequence: int) -> dict[str, Any] | None:
+        """The segment's arrival, if one is stored."""
         item = self.client.get_item(
             TableName=self.name, Key=self._key(stream, _segment_item(sequence)), ConsistentRead=True
         ).get("Item")
-        return item is not None
+        return None if item is None else json.loads(item["arrival"]["S"])
 
     def note_reconciled(self, stream: str, below: int) -> None:
         """Remember that every sequence below ``below`` is accounted for (only ever raised,
@@ -136,16 +138,23 @@ class StreamTable:
         return None if item is None else _record(item)
 
     def record_arrival(self, stream: str, sequence: int, arrival: dict[str, Any]) -> bool:
-        """Store a segment's arrival; False if it was already there (a duplicate)."""
+        """Store a segment's arrival; False if it was already there (a duplicate).
+
+        A failed arrival gives way to one from another upload of the segment (the venue
+        sent it again, mended), never to a second delivery of the same upload's event.
+        """
+        upload = {"S": arrival.get("upload", "")}
+        item = {**self._key(stream, _segment_item(sequence)), "arrival": {"S": json.dumps(arrival)}}
+        if arrival.get("failed"):
+            item["failed_upload"] = upload
         try:
             self.client.put_item(
                 TableName=self.name,
-                Item={
-                    **self._key(stream, _segment_item(sequence)),
-                    "arrival": {"S": json.dumps(arrival)},
-                },
-                ConditionExpression="attribute_not_exists(#s)",
+                Item=item,
+                ConditionExpression="attribute_not_exists(#s) OR "
+                "(attribute_exists(failed_upload) AND failed_upload <> :u)",
                 ExpressionAttributeNames={"#s": "stream"},
+                ExpressionAttributeValues={":u": upload},
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
@@ -287,6 +296,19 @@ class StreamTable:
             )
             for item in page.get("Items", [])
         ]
+
+
+def upload_of(source: dict[str, Any] | None) -> str:
+    """Which upload of a segment an event is about: its version where the bucket keeps
+    versions, its ETag either way."""
+    pin = Pin.of(source or {})
+    return f"{pin.version_id or ''}/{pin.etag or ''}"
+
+
+def replaces(arrival: dict[str, Any], source: dict[str, Any] | None) -> bool:
+    """Whether an upload may take the place of a stored arrival: only of a failed one,
+    and only as another upload than the one that failed."""
+    return bool(arrival.get("failed")) and arrival.get("upload") != upload_of(source)
 
 
 def _record(item: dict[str, Any]) -> StreamRecord:
