@@ -94,9 +94,10 @@ CLIPS: dict[str, Clip] = {
     "h264_aac_flv": Clip(
         "h264_aac_flv.flv",
         _av("testsrc2=size=320x240:rate=30", 4)
-        + ("-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p")
+        + ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
         + ("-c:a", "aac", "-shortest"),
-        "H.264 and AAC in FLV (millisecond times, no keyframe list)",
+        "H.264 with B-frames and AAC in FLV (millisecond times, no keyframe list), one "
+        "keyframe: a short clip at x264's default GOP",
     ),
     "half_second": Clip(
         "half_second.mp4",

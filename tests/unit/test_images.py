@@ -280,6 +280,18 @@ def test_an_mpegts_poster_seeks_early_enough_to_find_a_keyframe(
     assert options.get("-ss") == seek
 
 
+@pytest.mark.parametrize(("at", "seek"), [(0.067, None), (0.5, "0.500000")])
+def test_a_poster_at_the_videos_start_is_read_from_there_without_a_seek(
+    at: float, seek: str | None
+) -> None:
+    # GIVEN an FLV whose first frame is 67 ms in (its B-frames' reorder delay)
+    # WHEN its poster is the first frame, or one later
+    args = poster_command("/data/x.flv", "flv", at, 640, 360, WORKDIR / "p.jpg", start=0.067)
+    # THEN the first is read from the start (a seek to it may find no keyframe at or
+    # before it), a later one is sought
+    assert input_options(args).get("-ss") == seek
+
+
 # The poster choice, on made-up grey frames.
 
 

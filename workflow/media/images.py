@@ -242,21 +242,26 @@ def poster_command(
     height: int,
     out: Path,
     *,
+    start: float = 0.0,
     binary: str = "ffmpeg",
     headers: str | None = None,
 ) -> list[str]:
-    """One frame, the first at or after ``at`` on the source's timeline, as a JPEG.
+    """One frame, the first at or after ``at`` on the source's timeline (whose video
+    starts at ``start``), as a JPEG.
 
     The demuxer seeks to the keyframe before ``at`` by its own timestamps
     (``-seek_timestamp``, so the container's start time does not shift it) and the
     frames before ``at`` are decoded and dropped here, on the ``-copyts`` timeline.
     MPEG-TS and MPEG-PS seek by bisecting on timestamps and may land past that
-    keyframe, so the seek aims ``ROUGH_SEEK_MARGIN`` seconds earlier.
+    keyframe, so the seek aims ``ROUGH_SEEK_MARGIN`` seconds earlier. A frame at the
+    video's start is read from there, without a seek: FLV and AVI put their first frame
+    a reorder delay after zero, and a seek to it finds no keyframe at or before it where
+    that frame is the file's only one (a short clip at x264's default GOP).
     """
     margin = _rough_seek_margin(demuxer)
     # A bare flag, which ffmpeg-python writes for an option whose value is None.
     seek: dict[str, Any] = {}
-    if at - margin > 0:
+    if at - margin > max(start, 0.0):
         seek = {"ss": seconds_arg(at - margin), "seek_timestamp": "1", "noaccurate_seek": None}
     frame = (
         open_input(source, demuxer, headers=headers, **seek)
@@ -497,6 +502,7 @@ def make_images(
             start + poster_time,
             *poster_size,
             poster,
+            start=start,
             binary=binary,
             headers=headers,
         ),
