@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,6 +18,7 @@ from tests.conftest import upload_and_follow
 from tests.media import synth
 from tests.source_facts import decode_video
 from tests.stack import vidflow_up
+from workflow.local.binaries import ffmpeg_binary
 
 ENDPOINT_KEYS = ("ingest_bucket", "output_bucket", "state_machine_arn")
 REAL_OK = [
@@ -93,6 +96,35 @@ def test_a_picture_that_changes_size_mid_chunk_is_scored_frame_for_frame(
     # a frame paired with another (or with one of the other size, misread) scores ~0
     rungs = json.loads((run.out / "manifest.json").read_text())["quality"]["rungs"]
     assert rungs and all(r["vmaf_min"] > 80 for r in rungs.values()), rungs
+
+
+def interlace_counts(path: Path) -> dict[str, int]:
+    """ffmpeg's ``idet`` verdict over every frame of ``path``: how many read as TFF, BFF,
+    progressive or undetermined, from their pictures (not their flags)."""
+    ran = subprocess.run(
+        [ffmpeg_binary(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v",
+         "-vf", "idet", "-f", "null", "-"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    # (the last report: ffmpeg configures the graph once before the first frame)
+    line = [x for x in ran.stderr.splitlines() if "Multi frame detection" in x][-1]
+    return {key: int(value) for key, value in re.findall(r"(\w+): *(\d+)", line)}
+
+
+def test_an_interlaced_source_is_published_progressive(clip: Any, run_job: Any) -> None:
+    # GIVEN a source whose every picture is two fields (top first), as a 1080i or 480i
+    # broadcast feed's are
+    source = clip("interlaced")
+    assert interlace_counts(source)["TFF"] >= 100
+    # WHEN it is published
+    run = run_job(source)
+    # THEN every rung's pictures are whole frames: no combing at the rung's own size,
+    # no fields blended by scaling in the smaller one
+    rungs = json.loads((run.out / "manifest.json").read_text())["renditions"]
+    assert len(rungs) >= 2
+    for rung in rungs:
+        counts = interlace_counts(run.out / rung["playlist"])
+        assert counts["TFF"] + counts["BFF"] == 0 and counts["Progressive"] >= 100, rung
 
 
 def test_rotation_is_applied_to_the_ladder(clip: Any, run_job: Any) -> None:

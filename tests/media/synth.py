@@ -99,6 +99,14 @@ CLIPS: dict[str, Clip] = {
         "H.264 with B-frames and AAC in FLV (millisecond times, no keyframe list), one "
         "keyframe: a short clip at x264's default GOP",
     ),
+    "interlaced": Clip(
+        "interlaced.mp4",
+        _av("testsrc2=size=720x480:rate=60000/1001", 4)
+        + ("-vf", "interlace=scan=tff", "-c:v", "libx264", "-preset", "veryfast")
+        + ("-flags", "+ilme+ildct", "-x264opts", "tff=1", "-pix_fmt", "yuv420p")
+        + ("-c:a", "aac", "-shortest"),
+        "interlaced, top field first, 29.97 frames a second: a broadcast feed's 480i",
+    ),
     "half_second": Clip(
         "half_second.mp4",
         _av("testsrc2=size=320x240:rate=30", 0.5)

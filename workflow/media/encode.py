@@ -230,7 +230,8 @@ def build_chunk_command(
     bounds = {"start": seconds_arg(chunk.start)} | (
         {} if final else {"end": seconds_arg(chunk.end)}
     )
-    trimmed = decoded.stream(1).filter("trim", **bounds)
+    # Deinterlaced before the cut, so the chunk's first frame has the one before it.
+    trimmed = decoded.stream(1).filter("bwdif", **quality.DEINTERLACE).filter("trim", **bounds)
     if frame_rate is not None:
         trimmed = trimmed.filter("fps", fps=f"{frame_rate:.6f}")
     branches = trimmed.filter("ccrepack").filter_multi_output("split", len(renditions))

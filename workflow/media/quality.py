@@ -88,7 +88,13 @@ def scoring_args(
         args += ["-threads", "1", "-dec", f"{first_output + i}:0"]
     for i, rung in enumerate(renditions):
         graph = _scoring_graph(
-            f"[dec:{i}]", f"[0:v]trim={trim},{_pairs(stride)}", i, rung, stride, workdir, display
+            f"[dec:{i}]",
+            f"[0:v]{DEINTERLACE_FILTER},trim={trim},{_pairs(stride)}",
+            i,
+            rung,
+            stride,
+            workdir,
+            display,
         )
         args += ["-filter_complex", graph, "-map", f"[scored{i}]", "-f", "null", "-"]
     return args
@@ -175,6 +181,12 @@ SCORE_COST = 1.5
 # Timestamps read as seconds carry rounding (six decimals, in floating point): a frame
 # this close to a window's bound, or to a segment's start (``encode``), is at it.
 ROUNDING = 1e-6
+# What every encode (``encode.build_chunk_command``) and every score's reference does to
+# a source frame first: an interlaced one (a 1080i broadcast feed, flagged by its
+# decoder) is deinterlaced into one frame, the same number of frames out as in; any other
+# passes through untouched (measured: no cost on progressive 1080p).
+DEINTERLACE = {"mode": "send_frame", "parity": "auto", "deint": "interlaced"}
+DEINTERLACE_FILTER = "bwdif=" + ":".join(f"{key}={value}" for key, value in DEINTERLACE.items())
 _PTS = re.compile(r"\bpts:(-?\d+)")
 
 log = logging.getLogger("vidflow.quality")
@@ -266,7 +278,7 @@ def reference_args(
     keep = "+".join(f"({_in_window(start, end)})" for start, end in windows)
     printed = "metadata=mode=add:key=frame:value=1,metadata=mode=print:file={}"
     graph = (
-        f"[0:v]trim={trim},{printed.format(logs[0])},select='{keep}',"
+        f"[0:v]{DEINTERLACE_FILTER},trim={trim},{printed.format(logs[0])},select='{keep}',"
         # One frame size in the file (raw video cannot change it): a source whose picture
         # changes mid-chunk keeps the first size, scaled as the rungs scale it.
         f"{printed.format(logs[1])},{_pairs(stride)}scale=iw:ih[kept]"
