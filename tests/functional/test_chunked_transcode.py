@@ -110,6 +110,35 @@ def test_chunk_boundaries_are_invisible(name: str, clip: Any, tmp_path: Path) ->
     assert_every_frame_once(source, tmp_path, facts, ladder)
 
 
+def test_a_chunk_starting_between_two_frames_still_cuts_every_segment(tmp_path: Path) -> None:
+    # GIVEN 59.94 fps MPEG-TS, planned by time: its chunks start between two frames, so
+    # each chunk's first frame comes up to 16.7 ms after the chunk's start
+    source = tmp_path / "ntsc.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=60000/1001:duration=24",
+         "-c:v", "libx264", "-preset", "ultrafast", str(source)],
+        check=True,
+    )  # fmt: skip
+    (tmp_path / "out").mkdir()
+    # WHEN it is encoded in 8 s chunks of 1 s segments
+    facts, ladder, chunks = encode_in_chunks(
+        source, tmp_path / "out", chunk_seconds=8, segment_seconds=1
+    )
+    frame = 1001 / 60000
+    offsets = [(c.start - facts.start_time) % frame for c in chunks[1:]]
+    assert facts.keyframe_count == 0 and any(1e-3 < o < frame - 1e-3 for o in offsets)
+    # THEN every planned segment is its own (a cut missed makes two segments one) and
+    # every frame is there once
+    planned = sum(len(c.segment_starts) for c in chunks)
+    for rung in ladder:
+        text = (tmp_path / "out" / rung.name / "index.m3u8").read_text()
+        durations = [float(x[8:].split(",")[0]) for x in text.split() if x.startswith("#EXTINF:")]
+        assert len(durations) == planned, (rung.name, durations)
+        assert max(durations) < 1.02, (rung.name, durations)
+    assert_every_frame_once(source, tmp_path / "out", facts, ladder)
+
+
 def test_a_seek_that_lands_past_the_chunk_is_made_again_from_further_back(
     clip: Any, tmp_path: Path
 ) -> None:

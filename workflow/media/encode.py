@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import ffmpeg
@@ -244,6 +245,12 @@ def build_chunk_command(
     cuts = chunk.segment_starts[1:]
     keyed = [seconds_arg(t - quality.ROUNDING) for t in cuts]
     relative = [seconds_arg(t - chunk.start - _EDGE) for t in cuts]
+    # The muxer counts those times from the chunk's first frame, which may come up to a
+    # frame (a hole's length, in a variable-rate source) after the chunk's start: each
+    # cut would then fall just after its keyframe and be missed, two segments made one.
+    # It may cut at a keyframe up to half a segment early, and the only keyframes it
+    # meets are the forced ones, a segment apart.
+    tolerance = min((b - a for a, b in pairwise(chunk.segment_starts)), default=0.0) / 2
     outputs = [checked]
     for i, rung in enumerate(renditions):
         scaled = branches.stream(i)
@@ -281,6 +288,7 @@ def build_chunk_command(
         if relative:
             options["force_key_frames"] = ",".join(keyed)
             options["segment_times"] = ",".join(relative)
+            options["segment_time_delta"] = seconds_arg(tolerance)
         else:
             options["segment_time"] = seconds_arg(chunk.duration + 3600)
         if report and i == len(renditions) - 1:
