@@ -271,6 +271,40 @@ def test_gaps_count_as_time_the_clock_went_on() -> None:
     ]  # fmt: skip
 
 
+def test_a_gap_lasts_what_the_source_lost_not_the_target() -> None:
+    # GIVEN an encoder cutting 1 s segments under the default 4 s target: 3 never comes,
+    # 4 and 5 carry on the clock
+    one_second = timed({n: (float(n), n + 1.0) for n in (0, 1, 2, 4, 5)})
+    # WHEN the gap is shown
+    playlist = advance(LivePlaylist(), one_second, now=100.0, window=0, **STEP)
+    # THEN it lasts the second the source lost, and the clock needs no tag after it
+    assert [(e.sequence, e.gap, e.duration, e.discontinuity) for e in playlist.entries] == [
+        (0, False, 1.0, False), (1, False, 1.0, False), (2, False, 1.0, False),
+        (3, True, 1.0, False), (4, False, 1.0, False), (5, False, 1.0, False),
+    ]  # fmt: skip
+    # AND a failed segment, and a run of them, share the time between their neighbours
+    failed = {**timed({0: (0.0, 1.0), 4: (2.5, 3.5)}), 1: Arrival(None, 0.0, failed=True)}
+    playlist = advance(LivePlaylist(), failed, now=100.0, window=0, **STEP)
+    assert [e.duration for e in playlist.entries] == [1.0, 0.5, 0.5, 0.5, 1.0]
+    assert not any(e.discontinuity for e in playlist.entries)
+
+
+def test_a_gap_after_a_jump_or_at_the_end_lasts_a_segment_as_last_shown() -> None:
+    # GIVEN 1 s segments; 2 never comes and 3 comes from a restarted encoder (clock at 0)
+    restarted = timed({0: (50.0, 51.0), 1: (51.0, 52.0), 3: (0.0, 1.0)})
+    playlist = advance(LivePlaylist(), restarted, now=100.0, window=0, **STEP)
+    # THEN the gap lasts as the segments shown did, and the jump is marked
+    assert [(e.duration, e.discontinuity) for e in playlist.entries] == [
+        (1.0, False), (1.0, False), (1.0, False), (1.0, True)
+    ]  # fmt: skip
+    # AND so do gaps the end marker leaves, with nothing after them to measure by
+    ended = advance(
+        LivePlaylist(), timed({0: (0.0, 1.0)}), now=100.0, window=0,
+        ending=Ending(last_sequence=2, at=0.0), **STEP,
+    )  # fmt: skip
+    assert [(e.gap, e.duration) for e in ended.entries] == [(False, 1.0), (True, 1.0), (True, 1.0)]
+
+
 def test_arrivals_without_times_never_break_the_run() -> None:
     # GIVEN a segment recorded before times were kept (an old deploy's job) between two
     arrivals = {**timed({0: (0.0, 4.0)}), 1: Arrival(4.0, 0.0), **timed({2: (99.0, 103.0)})}

@@ -157,7 +157,7 @@ def _advance_once(
         else rules.LivePlaylist(first_sequence=config.first_sequence)
     )
     stored = table.arrivals(stream, before.next_sequence or 0)
-    arrivals = _arrivals(stored, config)
+    arrivals = _arrivals(stored)
     after = rules.advance(
         before,
         arrivals,
@@ -257,7 +257,7 @@ def live_timeline(
     stored = table.arrivals(stream, first)
     timeline = rules.advance(
         rules.LivePlaylist(first_sequence=first),
-        _arrivals(stored, config),
+        _arrivals(stored),
         now=now,
         gap_after=config.gap_seconds,
         window=0,
@@ -268,13 +268,11 @@ def live_timeline(
     return timeline, stored
 
 
-def _arrivals(
-    stored: dict[int, dict[str, Any]], config: StreamSettings
-) -> dict[int, rules.Arrival]:
+def _arrivals(stored: dict[int, dict[str, Any]]) -> dict[int, rules.Arrival]:
     """Stored arrivals as the playlist rules read them."""
     return {
         sequence: rules.Arrival(
-            a["duration"] or config.segment_seconds,
+            a["duration"],
             a["at"],
             a["failed"],
             start=a.get("start"),
@@ -409,7 +407,7 @@ def publish_recording(
     arrivals = table.arrivals(stream, first)
     recording = rules.advance(
         rules.LivePlaylist(first_sequence=first),
-        _arrivals(arrivals, config),
+        _arrivals(arrivals),
         now=math.inf,
         gap_after=0.0,
         window=0,

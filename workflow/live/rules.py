@@ -42,7 +42,7 @@ class Arrival:
     """One segment published in every rung (or failed for good): duration and when, and
     (when the probe said) its first and last instants on the source's clock and its form."""
 
-    duration: float
+    duration: float | None  # None: not known (a failed segment's)
     at: float
     failed: bool = False
     start: float | None = None
@@ -160,7 +160,7 @@ def advance(
 ) -> LivePlaylist:
     """The playlist after taking every arrival it can, in sequence order.
 
-    A missing sequence number becomes a gap (of ``nominal_duration``) once a later one
+    A missing sequence number becomes a gap (as long as ``_gap_run`` finds) once a later one
     has waited ``gap_after`` seconds, or the end marker has, either at most
     ``MAX_SKIPPED`` ahead of it; a failed segment is a gap at once. Duplicates and
     arrivals behind the playlist change nothing. Without a
@@ -183,15 +183,20 @@ def advance(
     sequence = playlist.next_sequence or first
     gaps, anchor = playlist.gaps, playlist.anchor
     last = ending.last_sequence if ending else None
+    run_end, run_each = sequence, nominal_duration  # the run of gaps being shown
     while last is None or sequence <= last:
         arrival = arrivals.get(sequence)
         if arrival is not None and not arrival.failed:
             broken = anchor is not None and not anchor.continued_by(arrival)
-            entries.append(Entry(sequence, arrival.duration, discontinuity=broken))
+            duration = nominal_duration if arrival.duration is None else arrival.duration
+            entries.append(Entry(sequence, duration, discontinuity=broken))
             # One without times (probed by an older deploy) leaves nothing to compare with.
             anchor = None if arrival.end is None else Anchor(arrival.end, arrival.form)
         elif arrival is not None or _waited(arrivals, sequence, now, gap_after, ending):
-            duration = arrival.duration if arrival else nominal_duration
+            if sequence >= run_end:
+                run_end, run_each = _gap_run(arrivals, sequence, anchor, entries, nominal_duration)
+            known = arrival.duration if arrival is not None else None
+            duration = run_each if known is None else known
             entries.append(Entry(sequence, duration, gap=True))
             gaps += 1
             if anchor is not None:
@@ -212,6 +217,32 @@ def advance(
         discontinuity_sequence=slid,
         anchor=anchor,
     )
+
+
+def _gap_run(
+    arrivals: Mapping[int, Arrival],
+    sequence: int,
+    anchor: Anchor | None,
+    entries: list[Entry],
+    nominal: float,
+) -> tuple[int, float]:
+    """Where the run of gaps from ``sequence`` ends (the next segment that came) and how
+    long each of its gaps is shown: the source's time from the last segment shown to
+    that one, shared among them, where that is at most a target duration each (one
+    clock that ran on through the outage); else the length of the last segment shown
+    (an encoder cutting 1 s segments loses 1 s a segment, whatever the target); else
+    ``nominal``."""
+    typical = next((e.duration for e in reversed(entries) if not e.gap), nominal)
+    for later in range(sequence + 1, sequence + MAX_SKIPPED + 1):
+        found = arrivals.get(later)
+        if found is not None and not found.failed:
+            break
+    else:
+        return sequence + MAX_SKIPPED + 1, typical
+    if anchor is None or found.start is None:
+        return later, typical
+    each = (found.start - anchor.end - anchor.gap) / (later - sequence)
+    return later, (each if 0 < each <= live_target(nominal) else typical)
 
 
 def _first_sequence(

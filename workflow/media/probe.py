@@ -236,7 +236,7 @@ def _index_video(
                 f"of {size}"
             )
     # MP4 lists every frame's time: there is nothing to sample.
-    packet, first, rotation, sampled = _first_frame(
+    packet, first, rotation, sampled, read_end = _first_frame(
         container, video, family, 0 if family == "mp4" else SAMPLED_PACKETS
     )
     if first.pts is None:
@@ -246,7 +246,11 @@ def _index_video(
     if family == "mp4" and packet.pts is not None and packet.dts is not None:
         offset = packet.pts - packet.dts  # the reorder delay: index times are decode times
     keys = sorted({_seconds(e.timestamp + offset, tb) for e in entries if e.is_keyframe})
-    rate = video.average_rate or video.guessed_rate or video.base_rate
+    # A stream of a frame or two has no average rate, and ffmpeg's guess (from its
+    # time base) reads 30 fps H.264 as 60: the rate its codec declares comes first.
+    rate = (
+        video.average_rate or video.codec_context.framerate or video.guessed_rate or video.base_rate
+    )
     rate = float(rate) if rate else None
     if family == "mp4" and len(entries) > 1:
         times = sorted(e.timestamp for e in entries)
@@ -258,6 +262,10 @@ def _index_video(
             rate = len(entries) / max(end - start, 1e-6) if variable else 1 / float(median * tb)
     else:
         declared_end = _declared_end(container, video)
+        if read_end is not None:
+            # Read whole while sampling (a live segment of a few frames): its own
+            # packets say where it ends; the container's estimate took the guessed rate.
+            declared_end = max(declared_end or 0.0, _seconds(read_end, tb))
         if declared_end is not None:
             end = declared_end
         elif family == "matroska":
@@ -299,9 +307,10 @@ _REORDER = 16  # the most frames a decoder holds back (H.264's DPB)
 
 def _first_frame(
     container: Any, video: Any, family: str, sampled: int
-) -> tuple[Any, Any, int, list[int]]:
-    """The first keyframe's packet, the first picture decoded, its rotation, and the
-    presentation times of the first ``sampled`` packets from there on.
+) -> tuple[Any, Any, int, list[int], int | None]:
+    """The first keyframe's packet, the first picture decoded, its rotation, the
+    presentation times of the first ``sampled`` packets from there on, and, where that
+    read the whole stream, where its last frame ends.
 
     This proves the stream decodes; a stream that does not within
     ``FIRST_FRAME_PACKETS`` packets is refused.
@@ -309,8 +318,12 @@ def _first_frame(
     key = first = None
     rotation = 0
     times: list[int] = []
+    ends: list[int] = []
+    whole = False
     try:
         for count, packet in enumerate(container.demux(video)):
+            if packet.pts is not None and packet.size:
+                ends.append(packet.pts + (packet.duration or 0))
             if first is None:
                 if count >= FIRST_FRAME_PACKETS:
                     break
@@ -324,6 +337,8 @@ def _first_frame(
                 break
             if key is not None and packet.pts is not None and packet.size:
                 times.append(packet.pts)
+        else:
+            whole = True
     except av.error.FFmpegError as exc:
         if first is None:
             raise _unreadable(family, exc) from None
@@ -332,7 +347,8 @@ def _first_frame(
     # Packets come in decode order: the last few may still miss frames presented before
     # them, which would read as a hole.
     settled = min(times[-_REORDER:], default=0)
-    return key or first, first, rotation, sorted(t for t in times if t < settled)
+    read_end = max(ends) if whole and ends else None
+    return key or first, first, rotation, sorted(t for t in times if t < settled), read_end
 
 
 def _varies(times: list[int]) -> tuple[bool, int]:
