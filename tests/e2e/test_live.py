@@ -342,6 +342,47 @@ def test_a_failed_segment_uploaded_again_fills_its_gap_and_one_after_the_end_is_
     assert shown(venue.recording("360p")) == [(0, False), (1, False), (2, False)]
 
 
+def loudest(path: Path) -> float:
+    """The largest sample of the audio in an MPEG-TS segment (0 for silence)."""
+    with av.open(str(path), format="mpegts") as container:
+        return max(
+            (float(abs(frame.to_ndarray()).max()) for frame in container.decode(audio=0)),
+            default=0.0,
+        )
+
+
+def test_a_stream_whose_microphone_comes_on_late_keeps_its_sound(venue: Venue, clip: Any) -> None:
+    # GIVEN an encoder started before its microphone: of 1 s segments of a clip with a
+    # tone, the first two have no audio
+    toned = encoder.cut_segments(
+        clip("h264_aac_2gop"), venue.workdir / "cut", 1.0, binary=ffmpeg_binary(), height=360
+    )
+    mute = []
+    for n in (0, 1):
+        mute.append(venue.workdir / f"mute{n}.ts")
+        subprocess.run(
+            [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", str(toned[n]),
+             "-c", "copy", "-an", "-copyts", "-muxdelay", "0", str(mute[-1])],
+            check=True,
+        )  # fmt: skip
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    # WHEN they are pushed (and published), then two with sound, and the stream ends
+    for n, path in enumerate(mute):
+        venue.push(n, path)
+    venue.wait_for_executions()
+    for n in (2, 3):
+        venue.push(n, toned[n])
+    venue.wait_for_executions()
+    venue.end()
+    # THEN the stream has an audio rendition from its start: silence, then the sound
+    venue.recording("audio")
+    out = venue.download(venue.workdir / "out")
+    assert "TYPE=AUDIO" in (out / "live.m3u8").read_text()
+    assert shown((out / "audio" / "live.m3u8").read_text()) == [(n, False) for n in range(4)]
+    levels = [loudest(out / "audio" / f"seg_{n:05d}.ts") for n in range(4)]
+    assert levels[0] == levels[1] == 0.0 and min(levels[2:]) > 0.01, levels
+
+
 def test_an_event_for_a_version_no_longer_there_leaves_no_gap(
     engine: Any, venue: Venue, real_segments: list[Path]
 ) -> None:

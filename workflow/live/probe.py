@@ -55,7 +55,10 @@ def probe_segment(
                 facts.display_width,
                 facts.display_height,
                 facts.frame_rate,
-                facts.audio is not None,
+                # Always an audio rendition, silent where a segment has none: an encoder
+                # started before its microphone was plugged in would otherwise lose the
+                # stream's sound for its life.
+                True,
                 settings,
                 first_duration=facts.duration,
             ).to_dict(),
