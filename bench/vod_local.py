@@ -40,7 +40,6 @@ from typing import Any
 from workflow.local.binaries import ffmpeg_binary
 from workflow.local.build import ensure_stack_built
 from workflow.local.template import Stack, load_template
-from workflow.media import quality
 from workflow.media.ladder import Rendition, build_ladder
 
 BENCH = Path(__file__).resolve().parent
@@ -183,14 +182,11 @@ def baseline_command(
 ) -> list[str]:
     """One ffmpeg process: decode once, encode every rung and the audio to HLS TS.
 
-    It uses what ``workflow.media.encode.build_chunk_command`` uses (a flagged interlaced
-    frame deinterlaced, which passes this progressive source through; per rung scale, setsar,
+    Per rung it uses what ``workflow.media.encode.build_chunk_command`` uses (scale, setsar,
     yuv420p, libx264 High at the rung's level, its rate control, no scene-cut
     keyframes, a keyframe at every segment start), but over the whole file at once.
     """
-    split = f"[0:v]{quality.DEINTERLACE_FILTER},split={len(renditions)}" + "".join(
-        f"[s{i}]" for i in range(len(renditions))
-    )
+    split = f"[0:v]split={len(renditions)}" + "".join(f"[s{i}]" for i in range(len(renditions)))
     chains = [
         f"[s{i}]scale={r.width}:{r.height},setsar=1,format=yuv420p[v{i}]"
         for i, r in enumerate(renditions)

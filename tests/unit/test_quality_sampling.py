@@ -177,6 +177,10 @@ def test_packets_that_do_not_add_up_are_refused(tmp_path: Path) -> None:
 def test_the_reference_output_keeps_only_the_windows(tmp_path: Path) -> None:
     args = quality.reference_args({"start": "12.000000"}, [(16.0, 20.0)], 37, tmp_path)
     graph = args[args.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v]trim=start=12.000000,")
+    # an interlaced source's reference is deinterlaced as its rungs are, before the cut
+    args = quality.reference_args({"start": "12.000000"}, [(16.0, 20.0)], 37, tmp_path, True)
+    graph = args[args.index("-filter_complex") + 1]
     assert graph.startswith(f"[0:v]{quality.DEINTERLACE_FILTER},trim=start=12.000000,")
     assert r"select='(gte(t\,15.999999)*lt(t\,19.999999))'" in graph
     assert r"not(mod(n\,37))" in graph and args[-1] == str(tmp_path / quality.REFERENCE)

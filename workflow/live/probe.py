@@ -89,6 +89,7 @@ def probe_segment(
             height=facts.display_height,
             frame_rate=facts.frame_rate,
             form=segment_form(facts),
+            interlaced=facts.interlaced,
         ).to_dict(),
     }
 

@@ -47,6 +47,7 @@ class ProbedSegment:
     height: int = 0
     frame_rate: float = 0.0
     form: str | None = None
+    interlaced: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,6 +149,7 @@ def _encodes(
             headers=source.headers,
             offset=config.ts_offset,
             max_pixels=max_pixels,
+            deinterlace=segment.interlaced,
         )
     ]
     if config.has_audio:

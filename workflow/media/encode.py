@@ -173,6 +173,7 @@ def build_chunk_command(
     source_pixels: int = 0,
     offset: float = TS_OFFSET,
     max_pixels: int | None = None,
+    deinterlace: bool = False,
 ) -> list[str]:
     """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung: exactly
     the frames presented in ``[chunk.start, chunk.end)`` (from ``chunk.start`` on, if
@@ -193,6 +194,8 @@ def build_chunk_command(
     ``cpus`` (the CPUs the job has) sizes the decoder's and each x264's threads
     (``thread_counts``, from the source's ``source_pixels``; the top rung's if 0).
     ``offset`` shifts every output time (``TS_OFFSET``; a live stream keeps its own).
+    ``deinterlace`` (an interlaced source) makes one frame of each frame's two fields
+    (``quality.DEINTERLACE``), for the rungs and for the scores' reference alike.
     ``max_pixels`` caps the decoder's picture size: a source whose picture grows past the
     bound its first one met fails (``runner``: ``InputTooLargeError``) rather than be
     decoded.
@@ -231,8 +234,12 @@ def build_chunk_command(
     bounds = {"start": seconds_arg(chunk.start)} | (
         {} if final else {"end": seconds_arg(chunk.end)}
     )
-    # Deinterlaced before the cut, so the chunk's first frame has the one before it.
-    trimmed = decoded.stream(1).filter("bwdif", **quality.DEINTERLACE).filter("trim", **bounds)
+    frames = decoded.stream(1)
+    if deinterlace:
+        # Before the cut, so the chunk's first frame has the one before it. Not for every
+        # source: it cannot take a picture that changes size, as a progressive one may.
+        frames = frames.filter("bwdif", **quality.DEINTERLACE)
+    trimmed = frames.filter("trim", **bounds)
     if frame_rate is not None:
         trimmed = trimmed.filter("fps", fps=f"{frame_rate:.6f}")
     branches = trimmed.filter("ccrepack").filter_multi_output("split", len(renditions))
@@ -304,11 +311,11 @@ def build_chunk_command(
     command = list(ffmpeg.compile(ffmpeg.merge_outputs(*outputs).global_args(*flags), cmd=binary))
     if score_every:
         command += quality.scoring_args(
-            renditions, 1, bounds, score_every, workdir, display=score_at
+            renditions, 1, bounds, score_every, workdir, display=score_at, deinterlace=deinterlace
         )
     if report:
         windows, stride = report
-        command += quality.reference_args(bounds, windows, stride, workdir)
+        command += quality.reference_args(bounds, windows, stride, workdir, deinterlace)
     return command
 
 

@@ -33,6 +33,7 @@ class SourceFacts:
     video_bitrate: int | None
     audio: AudioFacts | None
     keyframe_count: int  # keyframes the container's index lists: 0 where it is cut by time
+    interlaced: bool = False  # its first picture is two fields (a broadcast feed's 1080i)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

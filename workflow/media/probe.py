@@ -11,6 +11,8 @@ duration nor cues has nothing else to tell its end) and decode the first frame.
 from __future__ import annotations
 
 import io
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -84,8 +86,8 @@ def probe(
     with container:
         try:
             declared = _declared_facts(container, family, size, limits)
-            index, rate, variable, rotation = _index_video(container, family, size, limits)
-            facts = _finish_facts(declared, index, rate, variable, rotation, limits)
+            index, rate, variable, picture = _index_video(container, family, size, limits)
+            facts = _finish_facts(declared, index, rate, variable, picture, limits)
         except VidflowError:
             raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
         except Exception as exc:
@@ -214,9 +216,10 @@ def _bit_depth(pix_fmt: str) -> int:
 
 def _index_video(
     container: Any, family: str, size: int, limits: Limits
-) -> tuple[FrameIndex, float | None, bool, int]:
+) -> tuple[FrameIndex, float | None, bool, tuple[int, bool]]:
     """The video's span and the keyframes its container's index lists, its frame rate
-    and whether it varies, and its rotation; reading only the index and the first frames.
+    and whether it varies, and its first picture's rotation and whether it is interlaced;
+    reading only the index and the first frames.
 
     MP4/MOV lists every sample (by decode time: a keyframe is presented a constant
     reorder delay later, measured on the first); Matroska/WebM lists keyframes in its
@@ -284,7 +287,7 @@ def _index_video(
     if len(keyframes) < 2:
         keyframes = []  # one keyframe says nothing about where the others are
     index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
-    return index, rate, variable, rotation
+    return index, rate, variable, (rotation, bool(first.interlaced_frame))
 
 
 def _read_cues(container: Any, video: Any) -> None:
@@ -390,13 +393,36 @@ def _scanned_end(
 
 def _declared_end(container: Any, video: Any) -> float | None:
     """Where the video ends by its container's own account (MPEG-TS: its last timestamps,
-    read from the file's tail); None where it gives none."""
+    read from the file's tail; Matroska: its track's ``DURATION`` tag, where the track
+    ends, else the file's duration, which is its longest track's); None where it gives
+    none."""
     if video.duration:
         return _seconds((video.start_time or 0) + video.duration, video.time_base)
+    tagged = _tagged_end(video)
+    start = _seconds(video.start_time or 0, video.time_base)
+    origin = (container.start_time or 0) / 1_000_000
+    whole = origin + container.duration / 1_000_000 if container.duration else math.inf
+    if tagged is not None and start < tagged <= whole + 1.0:
+        return tagged
     if container.duration:
         origin = (container.start_time or 0) / 1_000_000
         return round(float(origin + container.duration / 1_000_000), 6)
     return None
+
+
+def _tagged_end(video: Any) -> float | None:
+    """A Matroska track's ``DURATION`` tag (``HH:MM:SS.nnnnnnnnn``, written by ffmpeg and
+    mkvmerge): where the track ends on the file's timeline. Without it a video shorter
+    than its audio would be planned to the audio's end."""
+    tag = (video.metadata or {}).get("DURATION", "")
+    match = _DURATION_TAG.fullmatch(tag.strip())
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 6)
+
+
+_DURATION_TAG = re.compile(r"(\d{1,4}):([0-5]\d):(\d{1,2}(?:\.\d{1,9})?)")
 
 
 def _declared_variable(video: Any) -> bool:
@@ -419,9 +445,10 @@ def _finish_facts(
     index: FrameIndex,
     rate: float | None,
     variable: bool,
-    rotation: int,
+    picture: tuple[int, bool],
     limits: Limits,
 ) -> SourceFacts:
+    rotation, interlaced = picture
     start = index.start
     if abs(start) > MAX_START_SECONDS:
         raise UnsupportedInputError(
@@ -467,4 +494,5 @@ def _finish_facts(
         video_bitrate=declared["video_bitrate"],
         audio=declared["audio"],
         keyframe_count=len(index.keyframes),
+        interlaced=interlaced,
     )

@@ -67,6 +67,7 @@ def scoring_args(
     stride: int,
     workdir: Path,
     display: tuple[int, int] | None = None,
+    deinterlace: bool = False,
 ) -> list[str]:
     """Arguments to append to an encode's command line (after its outputs) that score
     each rendition's output, the ``first_output + i``-th output for rendition ``i``,
@@ -89,7 +90,7 @@ def scoring_args(
     for i, rung in enumerate(renditions):
         graph = _scoring_graph(
             f"[dec:{i}]",
-            f"[0:v]{DEINTERLACE_FILTER},trim={trim},{_pairs(stride)}",
+            f"[0:v]{_deinterlaced(deinterlace)}trim={trim},{_pairs(stride)}",
             i,
             rung,
             stride,
@@ -181,12 +182,17 @@ SCORE_COST = 1.5
 # Timestamps read as seconds carry rounding (six decimals, in floating point): a frame
 # this close to a window's bound, or to a segment's start (``encode``), is at it.
 ROUNDING = 1e-6
-# What every encode (``encode.build_chunk_command``) and every score's reference does to
-# a source frame first: an interlaced one (a 1080i broadcast feed, flagged by its
-# decoder) is deinterlaced into one frame, the same number of frames out as in; any other
-# passes through untouched (measured: no cost on progressive 1080p).
+# What an encode (``encode.build_chunk_command``) and its scores' reference do first to
+# the frames of an interlaced source (a 1080i broadcast feed): each frame the decoder
+# flags interlaced is made one whole frame, the same number of frames out as in.
 DEINTERLACE = {"mode": "send_frame", "parity": "auto", "deint": "interlaced"}
 DEINTERLACE_FILTER = "bwdif=" + ":".join(f"{key}={value}" for key, value in DEINTERLACE.items())
+
+
+def _deinterlaced(deinterlace: bool) -> str:
+    return f"{DEINTERLACE_FILTER}," if deinterlace else ""
+
+
 _PTS = re.compile(r"\bpts:(-?\d+)")
 
 log = logging.getLogger("vidflow.quality")
@@ -265,7 +271,11 @@ def _in_window(start: float | None, end: float | None) -> str:
 
 
 def reference_args(
-    bounds: dict[str, str], windows: Sequence[Window], stride: int, workdir: Path
+    bounds: dict[str, str],
+    windows: Sequence[Window],
+    stride: int,
+    workdir: Path,
+    deinterlace: bool = False,
 ) -> list[str]:
     """Arguments to append to an encode's command line (after its outputs) that keep the
     source frames a report scores: input 0's video cut by ``trim`` ``bounds``, the
@@ -278,7 +288,7 @@ def reference_args(
     keep = "+".join(f"({_in_window(start, end)})" for start, end in windows)
     printed = "metadata=mode=add:key=frame:value=1,metadata=mode=print:file={}"
     graph = (
-        f"[0:v]{DEINTERLACE_FILTER},trim={trim},{printed.format(logs[0])},select='{keep}',"
+        f"[0:v]{_deinterlaced(deinterlace)}trim={trim},{printed.format(logs[0])},select='{keep}',"
         # One frame size in the file (raw video cannot change it): a source whose picture
         # changes mid-chunk keeps the first size, scaled as the rungs scale it.
         f"{printed.format(logs[1])},{_pairs(stride)}scale=iw:ih[kept]"

@@ -42,6 +42,7 @@ def analyse_span(work: Work, remaining: Deadline) -> dict[str, Any]:
                 score_at=(plan.renditions[0].width, plan.renditions[0].height),
                 reproducible=True,
                 max_pixels=work.settings.limits.max_pixels,
+                deinterlace=plan.facts.interlaced,
             )
             limit = runner.time_limit(remaining(), 4 * span.duration * len(renditions))
             runner.run_ffmpeg(command, limit)

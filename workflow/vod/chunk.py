@@ -66,6 +66,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                         cpus=runner.cpus(),
                         source_pixels=plan.facts.coded_width * plan.facts.coded_height,
                         max_pixels=work.settings.limits.max_pixels,
+                        deinterlace=plan.facts.interlaced,
                     )
                 ]
 
