@@ -208,6 +208,13 @@ def test_h264_level_is_the_lowest_that_fits(
     assert h264_level(width, height, fps) == level
 
 
+@pytest.mark.parametrize(("width", "height"), [(3000, 200), (200, 3000)])
+def test_h264_level_allows_a_very_long_side(width: int, height: int) -> None:
+    # 188 macroblocks across: level 3.1 allows 169 (sqrt(8 x 3600)), 3.2 allows 202
+    assert h264_level(width, height, 30.0) == "3.2"
+    assert h264_level(2700, 200, 30.0) == "3.1"  # 169 across: 3.1 allows 169, 3.0 113
+
+
 def test_h264_level_uses_level_6_0_for_4k_60() -> None:
     # GIVEN the largest allowed frame size at 60 fps
     # WHEN / THEN the lowest level that allows it, 6.0, is chosen

@@ -129,11 +129,15 @@ def build_ladder(
 
 
 def h264_level(width: int, height: int, frame_rate: float) -> str:
-    """The lowest H.264 level that allows this frame size at this rate."""
-    per_frame = math.ceil(width / 16) * math.ceil(height / 16)
+    """The lowest H.264 level that allows this frame size at this rate: its macroblocks
+    per frame and per second, and each side at most sqrt(8 x MaxFS) macroblocks (Annex
+    A), which a very wide or tall picture meets first."""
+    across, down = math.ceil(width / 16), math.ceil(height / 16)
+    per_frame = across * down
     per_second = per_frame * max(frame_rate, 1.0)
     for name, max_rate, max_frame in _LEVELS:
-        if per_frame <= max_frame and per_second <= max_rate:
+        longest = math.sqrt(8 * max_frame)
+        if per_frame <= max_frame and per_second <= max_rate and max(across, down) <= longest:
             return name
     return _LEVELS[-1][0]
 
