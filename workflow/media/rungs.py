@@ -101,12 +101,13 @@ def encode_chunk(
             if not _NOTHING_DECODED.search(str(exc)):
                 raise
             if chunk.start - margin <= origin:
-                # Read from the source's start and still nothing: its header claims
-                # time its video does not hold (a duration written wrong, or forged).
+                # Read from the source's start and still nothing: its container claims
+                # time its video does not hold (a duration written wrong or forged, or a
+                # hole longer than a chunk in a variable-rate video).
                 raise UnsupportedInputError(
                     f"the file holds no video from {chunk.start:.3f} to {chunk.end:.3f} s, "
-                    "which its header says it covers: remux it so that its header tells "
-                    "its length"
+                    "inside the span its container declares: a header that claims more "
+                    "than the file holds, or a hole in the video longer than a chunk"
                 ) from None
             first = None
         else:
