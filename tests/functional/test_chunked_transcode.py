@@ -160,19 +160,24 @@ def test_a_seek_that_lands_past_the_chunk_is_made_again_from_further_back(
         assert played.keyframes_at_segment_starts
 
 
-def test_a_file_holding_more_than_it_declares_is_refused_by_name(tmp_path: Path) -> None:
-    # GIVEN a 12 s FLV whose header says it lasts 4 s
-    flv = tmp_path / "long.flv"
+def flv_declaring(path: Path, seconds: int, declared: float) -> Path:
+    """An FLV of ``seconds`` of video whose header says it lasts ``declared``."""
     subprocess.run(
         [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
-         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=12",
-         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(flv)],
+         "-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=25:duration={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(path)],
         check=True,
     )  # fmt: skip
-    data = bytearray(flv.read_bytes())
+    data = bytearray(path.read_bytes())
     at = data.find(b"duration") + len(b"duration") + 1  # the AMF number's 8 bytes
-    data[at : at + 8] = struct.pack(">d", 4.0)
-    flv.write_bytes(bytes(data))
+    data[at : at + 8] = struct.pack(">d", declared)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_file_holding_more_than_it_declares_is_refused_by_name(tmp_path: Path) -> None:
+    # GIVEN a 12 s FLV whose header says it lasts 4 s
+    flv = flv_declaring(tmp_path / "long.flv", 12, 4.0)
     # WHEN it is planned from that header and encoded (the last chunk keeps every frame)
     # THEN the 8 s more it holds are not published under a 4 s playlist: it is refused
     (tmp_path / "out").mkdir()
@@ -183,17 +188,7 @@ def test_a_file_holding_more_than_it_declares_is_refused_by_name(tmp_path: Path)
 
 def test_a_file_declaring_more_than_it_holds_is_refused_by_name(tmp_path: Path) -> None:
     # GIVEN a 4 s FLV, whole, whose header says it lasts 12 s
-    flv = tmp_path / "short.flv"
-    subprocess.run(
-        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
-         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4",
-         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(flv)],
-        check=True,
-    )  # fmt: skip
-    data = bytearray(flv.read_bytes())
-    at = data.find(b"duration") + len(b"duration") + 1  # the AMF number's 8 bytes
-    data[at : at + 8] = struct.pack(">d", 12.0)
-    flv.write_bytes(bytes(data))
+    flv = flv_declaring(tmp_path / "short.flv", 4, 12.0)
     # WHEN it is planned from that header and encoded
     # THEN the first chunk with nothing to encode, even read from the file's start, names
     # the span the header claims and the file does not hold
