@@ -186,15 +186,32 @@ def test_a_file_holding_more_than_it_declares_is_refused_by_name(tmp_path: Path)
         encode_in_chunks(flv, tmp_path / "out", chunk_seconds=2, segment_seconds=1)
 
 
-def test_a_file_declaring_more_than_it_holds_is_refused_by_name(tmp_path: Path) -> None:
-    # GIVEN a 4 s FLV, whole, whose header says it lasts 12 s
-    flv = flv_declaring(tmp_path / "short.flv", 4, 12.0)
+def test_a_file_declaring_more_than_it_holds_is_planned_to_its_video_or_refused(
+    tmp_path: Path,
+) -> None:
+    # GIVEN an 8 s FLV, whole, whose header says it lasts 16 s: its tags tell its video's
+    # end, so it is planned to that and published whole
+    flv = flv_declaring(tmp_path / "short.flv", 8, 16.0)
+    (tmp_path / "flv").mkdir()
+    facts, ladder, _ = encode_in_chunks(flv, tmp_path / "flv", chunk_seconds=2, segment_seconds=1)
+    assert_every_frame_once(flv, tmp_path / "flv", facts, ladder)
+    # AND a Matroska file that says 16 s in its header, its tracks' own lengths gone
+    mkv = tmp_path / "short.mkv"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(flv), "-c", "copy",
+         str(mkv)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(mkv.read_bytes().replace(b"DURATION", b"DURATIOX"))
+    at = data.find(b"\x44\x89\x88") + 3  # the Info's Duration, 8-byte float, in ms
+    data[at : at + 8] = struct.pack(">d", 16000.0)
+    mkv.write_bytes(bytes(data))
     # WHEN it is planned from that header and encoded
     # THEN the first chunk with nothing to encode, even read from the file's start, names
     # the span the header claims and the file does not hold
-    (tmp_path / "out").mkdir()
-    with pytest.raises(UnsupportedInputError, match=r"no video from 4\.000 to 6\.000 s"):
-        encode_in_chunks(flv, tmp_path / "out", chunk_seconds=2, segment_seconds=1)
+    (tmp_path / "mkv").mkdir()
+    with pytest.raises(UnsupportedInputError, match=r"no video from 8\.0\d* to 10\.0\d* s"):
+        encode_in_chunks(mkv, tmp_path / "mkv", chunk_seconds=2, segment_seconds=1)
 
 
 def frame_times(playlist: Path) -> list[float]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflow.media.extent import cut_short
+from workflow.media.extent import cut_short, flv_last_video_ms
 
 EBML_HEADER = b"\x1a\x45\xdf\xa3\x84" + b"\x42\x86\x81\x01"  # EBMLVersion 1
 VOID = b"\xec\x83\x00\x00\x00"
@@ -108,3 +108,30 @@ def test_a_source_that_cannot_be_read_at_an_offset_is_not_judged_as_flv() -> Non
 @pytest.mark.parametrize("family", ["mp4", "mpegts", "mpeg"])
 def test_other_containers_are_not_judged_here(family: str) -> None:
     assert cut_short(family, b"\x00" * 200, 10, reader(b"\x00" * 10)) is None
+
+
+def flv_of(tags: list[tuple[int, int, bytes]]) -> bytes:
+    """An FLV of (type, timestamp ms, body) tags, each followed by its size."""
+    data = b"FLV\x01\x05\x00\x00\x00\x09" + b"\x00\x00\x00\x00"
+    for kind, stamp, body in tags:
+        stamped = (stamp & 0xFFFFFF).to_bytes(3, "big") + bytes([stamp >> 24])
+        tag = bytes([kind]) + len(body).to_bytes(3, "big") + stamped + b"\x00" * 3 + body
+        data += tag + len(tag).to_bytes(4, "big")
+    return data
+
+
+def avc(offset: int) -> bytes:
+    """An H.264 frame's video tag body with its composition offset (ms)."""
+    return b"\x27\x01" + offset.to_bytes(3, "big", signed=True) + b"\x00" * 20
+
+
+def test_an_flvs_video_ends_at_its_latest_frame_not_its_last_tag() -> None:
+    # GIVEN H.264 in decode order (I, P, B, B: the P shown after the Bs), then audio alone
+    video = [(9, 0, avc(67)), (9, 33, avc(167)), (9, 67, avc(33)), (9, 100, avc(0))]
+    audio = [(8, 100 + 21 * n, b"\xaf\x01" + b"\x00" * 30) for n in range(200)]
+    data = flv_of(video + audio)
+    # THEN the latest presented frame is found walking back over the audio: the P at 200
+    assert flv_last_video_ms(len(data), reader(data)) == 200
+    # AND a file with no video tag, or whose tail is not a tag, says nothing
+    assert flv_last_video_ms(len(flv_of(audio)), reader(flv_of(audio))) is None
+    assert flv_last_video_ms(len(data) - 3, reader(data[:-3])) is None

@@ -22,6 +22,11 @@ _AVI_UNSET = (0, 0xFFFFFFFF)  # ffmpeg writes -1 and fixes it on close; others l
 _FLV_HEADER = 13  # the 9-byte header and the first PreviousTagSize
 _FLV_TAG_HEADER = 11
 _FLV_TAG_TYPES = (8, 9, 18)  # audio, video, script data
+_FLV_VIDEO = 9
+_FLV_AVC_FRAME = 7  # codec id of H.264 video tags, whose body carries a composition offset
+# The most tags walked back from the end for the last video tags: minutes of audio alone.
+_FLV_TAGS_BACK = 20_000
+_FLV_REORDER = 16  # the most frames an H.264 decoder holds back: the last of these is last
 
 
 def cut_short(
@@ -91,6 +96,33 @@ def _vint(data: bytes, at: int, *, keep_marker: bool) -> tuple[int, int] | None:
 def _avi_end(head: bytes) -> int | None:
     declared = int.from_bytes(head[4:8], "little")
     return None if declared in _AVI_UNSET else 8 + declared
+
+
+def flv_last_video_ms(size: int, read_at: Callable[[int, int], bytes]) -> int | None:
+    """When an FLV's last video frame is presented, in ms: the latest of its last
+    ``_FLV_REORDER`` video tags (stored in decode order), walking its tags back from the
+    end (each is followed by its own size); None where no video tag is found. An FLV
+    declares only its longest track's duration: a video shorter than its audio ends here.
+    """
+    end, stamps = size, []
+    for _ in range(_FLV_TAGS_BACK):
+        last = int.from_bytes(read_at(end - 4, 4), "big")
+        start = end - 4 - last
+        if last <= _FLV_TAG_HEADER or start < _FLV_HEADER:
+            break
+        tag = read_at(start, _FLV_TAG_HEADER + 5)
+        if len(tag) < _FLV_TAG_HEADER or tag[0] & 0x1F not in _FLV_TAG_TYPES:
+            break
+        if tag[0] & 0x1F == _FLV_VIDEO:
+            stamp = int.from_bytes(tag[4:7], "big") | tag[7] << 24
+            body = tag[_FLV_TAG_HEADER:]
+            if len(body) == 5 and body[0] & 0x0F == _FLV_AVC_FRAME and body[1] == 1:
+                stamp += int.from_bytes(body[2:5], "big", signed=True)
+            stamps.append(stamp)
+            if len(stamps) == _FLV_REORDER:
+                break
+        end = start
+    return max(stamps, default=None)
 
 
 def _flv_cut(size: int, read_at: Callable[[int, int], bytes]) -> str | None:

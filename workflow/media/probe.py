@@ -32,7 +32,7 @@ from workflow.errors import (
     VidflowError,
 )
 from workflow.media.chunks import FrameIndex
-from workflow.media.extent import cut_short
+from workflow.media.extent import cut_short, flv_last_video_ms
 from workflow.media.facts import AudioFacts, SourceFacts
 from workflow.media.sniff import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
 from workflow.settings import Limits
@@ -86,7 +86,9 @@ def probe(
     with container:
         try:
             declared = _declared_facts(container, family, size, limits)
-            index, rate, variable, picture = _index_video(container, family, size, limits)
+            index, rate, variable, picture = _index_video(
+                container, family, size, limits, _reader_at(source)
+            )
             facts = _finish_facts(declared, index, rate, variable, picture, limits)
         except VidflowError:
             raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
@@ -215,7 +217,11 @@ def _bit_depth(pix_fmt: str) -> int:
 
 
 def _index_video(
-    container: Any, family: str, size: int, limits: Limits
+    container: Any,
+    family: str,
+    size: int,
+    limits: Limits,
+    read_at: Callable[[int, int], bytes] | None = None,
 ) -> tuple[FrameIndex, float | None, bool, tuple[int, bool]]:
     """The video's span and the keyframes its container's index lists, its frame rate
     and whether it varies, and its first picture's rotation and whether it is interlaced;
@@ -266,9 +272,15 @@ def _index_video(
     else:
         declared_end = _declared_end(container, video)
         if read_end is not None:
-            # Read whole while sampling (a live segment of a few frames): its own
-            # packets say where it ends; the container's estimate took the guessed rate.
-            declared_end = max(declared_end or 0.0, _seconds(read_end, tb))
+            # Read whole while sampling (a live segment of a few frames): its own packets
+            # say where it ends (a container's estimate takes a guessed rate, or its
+            # longest track's length).
+            declared_end = _seconds(read_end, tb)
+        elif family == "flv" and declared_end is not None and read_at is not None and rate:
+            # FLV declares its longest track's length: where its video ends is in its tags.
+            last = flv_last_video_ms(size, read_at)
+            if last is not None and start <= last / 1000 < declared_end - 1 / rate:
+                declared_end = round(last / 1000 + 1 / rate, 6)
         if declared_end is not None:
             end = declared_end
         elif family == "matroska":
