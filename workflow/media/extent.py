@@ -106,13 +106,10 @@ def flv_last_video_ms(size: int, read_at: Callable[[int, int], bytes]) -> int | 
     """
     end, stamps = size, []
     for _ in range(_FLV_TAGS_BACK):
-        last = int.from_bytes(read_at(end - 4, 4), "big")
-        start = end - 4 - last
-        if last <= _FLV_TAG_HEADER or start < _FLV_HEADER:
+        found = _flv_tag_ending_at(end, read_at, _FLV_TAG_HEADER + 5)
+        if found is None:
             break
-        tag = read_at(start, _FLV_TAG_HEADER + 5)
-        if len(tag) < _FLV_TAG_HEADER or tag[0] & 0x1F not in _FLV_TAG_TYPES:
-            break
+        start, tag = found
         if tag[0] & 0x1F == _FLV_VIDEO:
             stamp = int.from_bytes(tag[4:7], "big") | tag[7] << 24
             body = tag[_FLV_TAG_HEADER:]
@@ -127,16 +124,25 @@ def flv_last_video_ms(size: int, read_at: Callable[[int, int], bytes]) -> int | 
 
 def _flv_cut(size: int, read_at: Callable[[int, int], bytes]) -> str | None:
     """An FLV ends with its last tag's size; a cut one ends mid-tag, on arbitrary bytes."""
-    if size <= _FLV_HEADER:
-        return None  # no tag at all: the demuxer says what is wrong with that
-    last = int.from_bytes(read_at(size - 4, 4), "big")
-    start = size - 4 - last
-    if last > _FLV_TAG_HEADER and start >= _FLV_HEADER:
-        tag = read_at(start, _FLV_TAG_HEADER)
-        if (
-            len(tag) == _FLV_TAG_HEADER
-            and tag[0] & 0x1F in _FLV_TAG_TYPES
-            and int.from_bytes(tag[1:4], "big") == last - _FLV_TAG_HEADER
-        ):
-            return None
+    if size <= _FLV_HEADER or _flv_tag_ending_at(size, read_at, _FLV_TAG_HEADER):
+        return None  # (no tag at all: the demuxer says what is wrong with that)
     return f"it ends part-way through a tag (the upload has {size} bytes)"
+
+
+def _flv_tag_ending_at(
+    end: int, read_at: Callable[[int, int], bytes], count: int
+) -> tuple[int, bytes] | None:
+    """The tag whose size is written just before ``end``: where it starts and its first
+    ``count`` bytes; None where those bytes are not such a tag's."""
+    last = int.from_bytes(read_at(end - 4, 4), "big")
+    start = end - 4 - last
+    if last <= _FLV_TAG_HEADER or start < _FLV_HEADER:
+        return None
+    tag = read_at(start, count)
+    if (
+        len(tag) < _FLV_TAG_HEADER
+        or tag[0] & 0x1F not in _FLV_TAG_TYPES
+        or int.from_bytes(tag[1:4], "big") != last - _FLV_TAG_HEADER
+    ):
+        return None
+    return start, tag

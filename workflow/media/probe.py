@@ -65,7 +65,8 @@ def probe(
     if size > limits.max_bytes:
         raise InputTooLargeError(f"the file is {size} bytes; the limit is {limits.max_bytes}")
     family = sniff(head)
-    short = cut_short(family, head, size, _reader_at(source))
+    read_at = _reader_at(source)
+    short = cut_short(family, head, size, read_at)
     if short:
         raise TruncatedInputError(f"the file is cut short: {short}")
     options = {"format_whitelist": ",".join(ALLOWED_DEMUXERS)}
@@ -86,9 +87,7 @@ def probe(
     with container:
         try:
             declared = _declared_facts(container, family, size, limits)
-            index, rate, variable, picture = _index_video(
-                container, family, size, limits, _reader_at(source)
-            )
+            index, rate, variable, picture = _index_video(container, family, size, limits, read_at)
             facts = _finish_facts(declared, index, rate, variable, picture, limits)
         except VidflowError:
             raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
@@ -333,12 +332,13 @@ def _first_frame(
     key = first = None
     rotation = 0
     times: list[int] = []
-    ends: list[int] = []
+    last_end: int | None = None
     whole = False
     try:
         for count, packet in enumerate(container.demux(video)):
             if packet.pts is not None and packet.size:
-                ends.append(packet.pts + (packet.duration or 0))
+                stop = packet.pts + (packet.duration or 0)
+                last_end = stop if last_end is None else max(last_end, stop)
             if first is None:
                 if count >= FIRST_FRAME_PACKETS:
                     break
@@ -362,7 +362,7 @@ def _first_frame(
     # Packets come in decode order: the last few may still miss frames presented before
     # them, which would read as a hole.
     settled = min(times[-_REORDER:], default=0)
-    read_end = max(ends) if whole and ends else None
+    read_end = last_end if whole else None
     return key or first, first, rotation, sorted(t for t in times if t < settled), read_end
 
 
@@ -417,8 +417,7 @@ def _declared_end(container: Any, video: Any) -> float | None:
     if tagged is not None and start < tagged <= whole + 1.0:
         return tagged
     if container.duration:
-        origin = (container.start_time or 0) / 1_000_000
-        return round(float(origin + container.duration / 1_000_000), 6)
+        return round(float(whole), 6)
     return None
 
 
