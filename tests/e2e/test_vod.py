@@ -11,6 +11,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import av
+import numpy as np
 import pytest
 
 from tests.asset import read_asset, read_manifest, strict_parse
@@ -125,6 +127,49 @@ def test_an_interlaced_source_is_published_progressive(clip: Any, run_job: Any) 
     for rung in rungs:
         counts = interlace_counts(run.out / rung["playlist"])
         assert counts["TFF"] + counts["BFF"] == 0 and counts["Progressive"] >= 100, rung
+
+
+def _rgb(*args: str, size: tuple[int, int]) -> Any:
+    """One frame of what ``args`` open, ``size`` wide and high, as 8-bit RGB."""
+    raw = subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", *args, "-vf", f"scale={size[0]}:{size[1]}",
+         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(raw, np.uint8).reshape(size[1], size[0], 3).astype(float)
+
+
+def _saturation(rgb: Any) -> float:
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
+
+
+def test_an_hdr_source_is_published_as_bt709_sdr(clip: Any, run_job: Any) -> None:
+    # GIVEN an HLG source (a phone's HDR video) made from an SDR test picture, its white
+    # at HDR's reference white
+    source = clip("hdr_hlg")
+    # WHEN it is published
+    run = run_job(source)
+    manifest = read_manifest(run.out)
+    assert manifest["source"]["hdr"] == "hlg"
+    picture = "testsrc2=size=640x360:rate=30:duration=3"
+    for rung in manifest["renditions"]:
+        segment = run.out / Path(rung["playlist"]).parent / "seg_00000.ts"
+        # THEN every rung is tagged BT.709 SDR (untouched, x264 tagged it HLG and BT.2020)
+        with av.open(str(segment)) as container:
+            context = container.streams.video[0].codec_context
+            assert (context.color_trc, context.color_primaries, context.colorspace) == (1, 1, 1)
+        # AND its colours are the SDR picture's, not washed out: untouched, its first
+        # frame kept 0.38 of the picture's saturation and was 80 levels off it on average
+        size = (rung["width"], rung["height"])
+        reference = _rgb("-f", "lavfi", "-i", picture, size=size)
+        published = _rgb("-i", str(segment), size=size)
+        assert _saturation(published) / _saturation(reference) > 0.65
+        assert np.abs(published - reference).mean() < 45
+    # AND so is the poster, made from the same picture
+    poster = _rgb("-i", str(run.out / manifest["images"]["poster"]), size=(640, 360))
+    reference = _rgb("-f", "lavfi", "-i", picture, size=(640, 360))
+    assert _saturation(poster) / _saturation(reference) > 0.65
+    assert np.abs(poster - reference).mean() < 45
 
 
 def test_rotation_is_applied_to_the_ladder(clip: Any, run_job: Any) -> None:

@@ -77,6 +77,15 @@ def test_variable_frame_rate_is_detected(clip: Any) -> None:
 def test_ten_bit_source_reports_its_depth(clip: Any) -> None:
     facts = _probe(clip("hevc_10bit")).facts
     assert facts.video_codec == "hevc" and facts.bit_depth == 10
+    # ten bits are not HDR: this one is SDR, its transfer unset
+    assert facts.hdr is None
+
+
+@pytest.mark.parametrize(("name", "hdr"), [("hdr_hlg", "hlg"), ("hdr_pq", "pq")])
+def test_an_hdr_source_names_its_transfer(clip: Any, name: str, hdr: str) -> None:
+    facts = _probe(clip(name)).facts
+    assert facts.hdr == hdr and facts.bit_depth == 10
+    assert not _probe(clip("h264_aac_2gop")).facts.hdr
 
 
 def test_limits_refuse_before_decoding(clip: Any) -> None:

@@ -31,6 +31,18 @@ def _av(video: str, seconds: float, *, audio: bool = True) -> tuple[str, ...]:
     return inputs
 
 
+def _hdr(transfer: str) -> tuple[str, ...]:
+    """Encoder options that carry an SDR picture into BT.2020 and ``transfer``, tagged."""
+    to_hdr = (
+        "zscale=tin=709:min=709:pin=709:rin=limited:npl=203"
+        f":t={transfer}:m=2020_ncl:p=2020:r=limited,format=yuv420p10le"
+    )
+    x265 = f"colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc:log-level=error"
+    return ("-vf", to_hdr, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", x265) + (
+        "-tag:v", "hvc1", "-c:a", "aac", "-shortest",
+    )  # fmt: skip
+
+
 CLIPS: dict[str, Clip] = {
     "h264_aac_2gop": Clip(
         "h264_aac_2gop.mp4",
@@ -106,6 +118,16 @@ CLIPS: dict[str, Clip] = {
         + ("-flags", "+ilme+ildct", "-x264opts", "tff=1", "-pix_fmt", "yuv420p")
         + ("-c:a", "aac", "-shortest"),
         "interlaced, top field first, 29.97 frames a second: a broadcast feed's 480i",
+    ),
+    "hdr_hlg": Clip(
+        "hdr_hlg.mp4",
+        _av("testsrc2=size=640x360:rate=30", 3) + _hdr("arib-std-b67"),
+        "HDR: BT.2020 HLG in 10-bit HEVC, as a phone records it (SDR white at 203 nits)",
+    ),
+    "hdr_pq": Clip(
+        "hdr_pq.mp4",
+        _av("testsrc2=size=640x360:rate=30", 2) + _hdr("smpte2084"),
+        "HDR: BT.2020 PQ (HDR10's transfer) in 10-bit HEVC (SDR white at 203 nits)",
     ),
     "half_second": Clip(
         "half_second.mp4",

@@ -23,7 +23,9 @@ def work(piece: ImagesPiece) -> Any:
     uploaded: dict[str, Path] = {}
     return SimpleNamespace(
         plan=SimpleNamespace(
-            facts=SimpleNamespace(duration=DURATION, container="mov", start_time=0.0),
+            facts=SimpleNamespace(
+                duration=DURATION, container="mov", start_time=0.0, interlaced=False, hdr=None
+            ),
             renditions=[SimpleNamespace(width=1920, height=1080)],
             thumbnail_seconds=INTERVAL,
         ),

@@ -264,9 +264,14 @@ def test_a_stream_keeps_the_output_offset_it_began_with() -> None:
         assert offsets == [f"{config.ts_offset:.6f}", f"{100 + config.ts_offset:.6f}"]
         # AND the decoder refuses a picture past the stack's bound, as the probe did
         assert video[video.index("-max_pixels") + 1] == str(10**6)
-        # AND a progressive segment is not deinterlaced, an interlaced one is
-        assert "bwdif" not in " ".join(video)
+        # AND a progressive SDR segment is neither deinterlaced nor tone-mapped, an
+        # interlaced one is deinterlaced and a PQ one tone-mapped
+        assert "bwdif" not in " ".join(video) and "tonemap" not in " ".join(video)
         with tempfile.TemporaryDirectory() as workdir:
             fields = replace(segment, interlaced=True)
             video, _ = _encodes(source, fields, 1, config, Path(workdir), 10**6)
-        assert "bwdif" in " ".join(video)
+        assert "bwdif" in " ".join(video) and "tonemap" not in " ".join(video)
+        with tempfile.TemporaryDirectory() as workdir:
+            pq = replace(segment, hdr="pq")
+            video, _ = _encodes(source, pq, 1, config, Path(workdir), 10**6)
+        assert "tin=smpte2084" in " ".join(video) and "bwdif" not in " ".join(video)

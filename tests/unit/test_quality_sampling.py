@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from workflow.errors import TranscodeError
-from workflow.media import quality
+from workflow.live.segment import ProbedSegment
+from workflow.media import picture, quality
 from workflow.media.ladder import build_ladder
 
 LADDER = build_ladder(1920, 1080, 30, "1080:5000,360:800")
@@ -178,10 +179,16 @@ def test_the_reference_output_keeps_only_the_windows(tmp_path: Path) -> None:
     args = quality.reference_args({"start": "12.000000"}, [(16.0, 20.0)], 37, tmp_path)
     graph = args[args.index("-filter_complex") + 1]
     assert graph.startswith("[0:v]trim=start=12.000000,")
-    # an interlaced source's reference is deinterlaced as its rungs are, before the cut
-    args = quality.reference_args({"start": "12.000000"}, [(16.0, 20.0)], 37, tmp_path, True)
+    # an interlaced HDR source's reference is deinterlaced and tone-mapped as its rungs
+    # are, before the cut
+    filters = picture.source_filters(
+        ProbedSegment("mpegts", 0.0, 0.0, 1.0, True, interlaced=True, hdr="hlg")
+    )
+    args = quality.reference_args({"start": "12.000000"}, [(16.0, 20.0)], 37, tmp_path, filters)
     graph = args[args.index("-filter_complex") + 1]
-    assert graph.startswith(f"[0:v]{quality.DEINTERLACE_FILTER},trim=start=12.000000,")
+    assert graph.startswith("[0:v]bwdif=mode=send_frame:parity=auto:deint=interlaced,zscale=")
+    assert "tin=arib-std-b67" in graph and ",tonemap=" in graph
+    assert graph.index(",tonemap=") < graph.index("trim=start=12.000000,")
     assert r"select='(gte(t\,15.999999)*lt(t\,19.999999))'" in graph
     assert r"not(mod(n\,37))" in graph and args[-1] == str(tmp_path / quality.REFERENCE)
     assert args[args.index("-fps_mode") + 1] == "passthrough"

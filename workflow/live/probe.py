@@ -90,6 +90,7 @@ def probe_segment(
             frame_rate=facts.frame_rate,
             form=segment_form(facts),
             interlaced=facts.interlaced,
+            hdr=facts.hdr,
         ).to_dict(),
     }
 

@@ -18,7 +18,7 @@ from workflow.keys.store import KeyStore
 from workflow.live.config import StreamSettings
 from workflow.live.paths import INIT_SEGMENT, StreamPaths
 from workflow.live.store import StreamTable
-from workflow.media import encode, runner
+from workflow.media import encode, picture, runner
 from workflow.media.chunks import Chunk
 from workflow.media.facts import SourceFacts
 from workflow.media.rungs import encode_span
@@ -48,6 +48,7 @@ class ProbedSegment:
     frame_rate: float = 0.0
     form: str | None = None
     interlaced: bool = False
+    hdr: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,7 +150,7 @@ def _encodes(
             headers=source.headers,
             offset=config.ts_offset,
             max_pixels=max_pixels,
-            deinterlace=segment.interlaced,
+            source_filters=picture.source_filters(segment),
         )
     ]
     if config.has_audio:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from workflow.media import audio_pieces, quality
+from workflow.media import audio_pieces, picture, quality
 from workflow.media.audio_pieces import AudioPiece
 from workflow.media.chunks import Chunk
 from workflow.media.ladder import Rendition
@@ -173,7 +173,7 @@ def build_chunk_command(
     source_pixels: int = 0,
     offset: float = TS_OFFSET,
     max_pixels: int | None = None,
-    deinterlace: bool = False,
+    source_filters: Sequence[picture.Filter] = (),
 ) -> list[str]:
     """One ffmpeg run that decodes ``chunk`` once and encodes it into every rung: exactly
     the frames presented in ``[chunk.start, chunk.end)`` (from ``chunk.start`` on, if
@@ -194,8 +194,9 @@ def build_chunk_command(
     ``cpus`` (the CPUs the job has) sizes the decoder's and each x264's threads
     (``thread_counts``, from the source's ``source_pixels``; the top rung's if 0).
     ``offset`` shifts every output time (``TS_OFFSET``; a live stream keeps its own).
-    ``deinterlace`` (an interlaced source) makes one frame of each frame's two fields
-    (``quality.DEINTERLACE``), for the rungs and for the scores' reference alike.
+    ``source_filters`` (``picture.source_filters``: an interlaced source deinterlaced, an
+    HDR one tone-mapped) take the decoded frames first, for the rungs and for the scores'
+    reference alike.
     ``max_pixels`` caps the decoder's picture size: a source whose picture grows past the
     bound its first one met fails (``runner``: ``InputTooLargeError``) rather than be
     decoded.
@@ -234,11 +235,10 @@ def build_chunk_command(
     bounds = {"start": seconds_arg(chunk.start)} | (
         {} if final else {"end": seconds_arg(chunk.end)}
     )
-    frames = decoded.stream(1)
-    if deinterlace:
-        # Before the cut, so the chunk's first frame has the one before it. Not for every
-        # source: it cannot take a picture that changes size, as a progressive one may.
-        frames = frames.filter("bwdif", **quality.DEINTERLACE)
+    # Before the cut, so a deinterlaced chunk's first frame has the one before it. Not
+    # for every source: bwdif cannot take a picture that changes size, as a progressive
+    # one may.
+    frames = picture.applied(decoded.stream(1), source_filters)
     trimmed = frames.filter("trim", **bounds)
     if frame_rate is not None:
         trimmed = trimmed.filter("fps", fps=f"{frame_rate:.6f}")
@@ -311,11 +311,11 @@ def build_chunk_command(
     command = list(ffmpeg.compile(ffmpeg.merge_outputs(*outputs).global_args(*flags), cmd=binary))
     if score_every:
         command += quality.scoring_args(
-            renditions, 1, bounds, score_every, workdir, display=score_at, deinterlace=deinterlace
+            renditions, 1, bounds, score_every, workdir, display=score_at, source=source_filters
         )
     if report:
         windows, stride = report
-        command += quality.reference_args(bounds, windows, stride, workdir, deinterlace)
+        command += quality.reference_args(bounds, windows, stride, workdir, source_filters)
     return command
 
 

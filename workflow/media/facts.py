@@ -34,6 +34,7 @@ class SourceFacts:
     audio: AudioFacts | None
     keyframe_count: int  # keyframes the container's index lists: 0 where it is cut by time
     interlaced: bool = False  # its first picture is two fields (a broadcast feed's 1080i)
+    hdr: str | None = None  # "pq" or "hlg": an HDR picture, tone-mapped to SDR for the rungs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

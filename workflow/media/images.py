@@ -17,7 +17,7 @@ import contextlib
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 import ffmpeg
 
 from workflow.errors import TranscodeError
+from workflow.media import picture
 from workflow.media.encode import (
     FIRST_FRAME,
     KEEP_FILTERS,
@@ -152,6 +153,7 @@ def build_images_command(
     stats_only: bool = False,
     binary: str = "ffmpeg",
     headers: str | None = None,
+    source_filters: Sequence[picture.Filter] = (),
 ) -> list[str]:
     """One ffmpeg run that writes one piece's thumbnails, sprite sheets and grey-level stats
     (with ``stats_only``, the stats alone).
@@ -169,7 +171,8 @@ def build_images_command(
     before it (by default ``ROUGH_SEEK_MARGIN`` where the demuxer bisects, else none),
     writes the time of the first frame it decoded to ``workdir/FIRST_FRAME`` for
     ``make_thumbnails`` to check, and stops reading once its last tick is made. Frames
-    before the first tick count as at it, so the latest of them is its frame.
+    before the first tick count as at it, so the latest of them is its frame. The frames
+    go through ``source_filters`` (``picture.source_filters``) first.
     """
     if thumb_width < 16 or thumb_width % 2:
         raise ValueError(f"thumb_width must be even and at least 16, not {thumb_width}")
@@ -193,7 +196,8 @@ def build_images_command(
         split = decoded.filter_multi_output("split", 2)
         checks, decoded = [first_frame_written(split.stream(0), workdir)], split.stream(1)
     frames = (
-        decoded.filter("setpts", f"max(PTS-{seconds_arg(origin)}/TB,0)")
+        picture.applied(decoded, source_filters)
+        .filter("setpts", f"max(PTS-{seconds_arg(origin)}/TB,0)")
         # The decoder's end comes one frame after the last keyframe; ticks later than
         # that must still get it, so the stream is extended by cloning its last frame.
         .filter("tpad", stop_mode="clone", stop_duration=seconds_arg(duration + interval))
@@ -245,6 +249,7 @@ def poster_command(
     start: float = 0.0,
     binary: str = "ffmpeg",
     headers: str | None = None,
+    source_filters: Sequence[picture.Filter] = (),
 ) -> list[str]:
     """One frame, the first at or after ``at`` on the source's timeline (whose video
     starts at ``start``), as a JPEG.
@@ -256,16 +261,17 @@ def poster_command(
     keyframe, so the seek aims ``ROUGH_SEEK_MARGIN`` seconds earlier. A frame at the
     video's start is read from there, without a seek: FLV and AVI put their first frame
     a reorder delay after zero, and a seek to it finds no keyframe at or before it where
-    that frame is the file's only one (a short clip at x264's default GOP).
+    that frame is the file's only one (a short clip at x264's default GOP). The frame
+    goes through ``source_filters`` (``picture.source_filters``) first.
     """
     margin = _rough_seek_margin(demuxer)
     # A bare flag, which ffmpeg-python writes for an option whose value is None.
     seek: dict[str, Any] = {}
     if at - margin > max(start, 0.0):
         seek = {"ss": seconds_arg(at - margin), "seek_timestamp": "1", "noaccurate_seek": None}
+    decoded = open_input(source, demuxer, headers=headers, **seek).video
     frame = (
-        open_input(source, demuxer, headers=headers, **seek)
-        .video.filter("trim", start=seconds_arg(at))
+        picture.applied(decoded.filter("trim", start=seconds_arg(at)), source_filters)
         .filter("scale", width, height)
         .filter("setsar", 1)
     )
@@ -361,6 +367,7 @@ def make_thumbnails(
     ticks: int | None = None,
     binary: str = "ffmpeg",
     headers: str | None = None,
+    source_filters: Sequence[picture.Filter] = (),
 ) -> Thumbnails:
     """Write one piece's thumbnails, sprite sheets and grey-level stats in ``workdir``
     (``build_images_command``'s piece: all ticks by default).
@@ -401,6 +408,7 @@ def make_thumbnails(
             back=back,
             binary=binary,
             headers=headers,
+            source_filters=source_filters,
         )
         if not first or _seek_to(start, origin, back) is None:
             run_ffmpeg(command, max(1.0, deadline - time.monotonic()))
@@ -448,6 +456,7 @@ def make_images(
     ticks: int | None = None,
     binary: str = "ffmpeg",
     headers: str | None = None,
+    source_filters: Sequence[picture.Filter] = (),
 ) -> Images:
     """Write the first piece's images (``ticks`` ticks, all by default) in ``workdir``,
     ``poster.jpg`` chosen from its frames (from every tick's where all of its are black or
@@ -469,6 +478,7 @@ def make_images(
         ticks=ticks,
         binary=binary,
         headers=headers,
+        source_filters=source_filters,
     )
     stats_path = workdir / "stats.gray"
     stats = _measured(stats_path, len(piece.thumbnails))
@@ -488,6 +498,7 @@ def make_images(
             stats_only=True,
             binary=binary,
             headers=headers,
+            source_filters=source_filters,
         )
         run_ffmpeg(command, max(1.0, deadline - time.monotonic()))
         stats = _measured(stats_path, count)
@@ -505,6 +516,7 @@ def make_images(
             start=start,
             binary=binary,
             headers=headers,
+            source_filters=source_filters,
         ),
         max(1.0, deadline - time.monotonic()),
     )

@@ -34,6 +34,7 @@ from workflow.errors import (
 from workflow.media.chunks import FrameIndex
 from workflow.media.extent import cut_short, flv_last_video_ms
 from workflow.media.facts import AudioFacts, SourceFacts
+from workflow.media.picture import HDR_TRANSFERS
 from workflow.media.sniff import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
 from workflow.settings import Limits
 
@@ -197,6 +198,7 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         "coded_width": ctx.width,
         "coded_height": ctx.height,
         "sar": video.sample_aspect_ratio,
+        "hdr": HDR_TRANSFERS.get(ctx.color_trc),
         "declared_rate": float(rate) if rate else None,
         "video_bitrate": ctx.bit_rate or None,
         "audio": audio,
@@ -506,4 +508,5 @@ def _finish_facts(
         audio=declared["audio"],
         keyframe_count=len(index.keyframes),
         interlaced=interlaced,
+        hdr=declared["hdr"],
     )

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import TranscodeError
-from workflow.media import runner
+from workflow.media import picture, runner
 from workflow.media.ladder import Rendition
 from workflow.media.runner import Segment
 
@@ -67,7 +67,7 @@ def scoring_args(
     stride: int,
     workdir: Path,
     display: tuple[int, int] | None = None,
-    deinterlace: bool = False,
+    source: Sequence[picture.Filter] = (),
 ) -> list[str]:
     """Arguments to append to an encode's command line (after its outputs) that score
     each rendition's output, the ``first_output + i``-th output for rendition ``i``,
@@ -80,7 +80,8 @@ def scoring_args(
 
     With ``display`` (width, height), each rung is scored as a player shows it: scaled
     up (bicubic) to that size, against the source scaled there; rungs of different
-    sizes can then be compared. Without, each at its own size.
+    sizes can then be compared. Without, each at its own size. The source's frames go
+    through ``source`` (``picture.source_filters``) first, as the rungs' did.
     """
     trim = ":".join(f"{key}={value}" for key, value in bounds.items())
     args: list[str] = []
@@ -90,7 +91,7 @@ def scoring_args(
     for i, rung in enumerate(renditions):
         graph = _scoring_graph(
             f"[dec:{i}]",
-            f"[0:v]{_deinterlaced(deinterlace)}trim={trim},{_pairs(stride)}",
+            f"[0:v]{picture.chain(source)}trim={trim},{_pairs(stride)}",
             i,
             rung,
             stride,
@@ -182,17 +183,6 @@ SCORE_COST = 1.5
 # Timestamps read as seconds carry rounding (six decimals, in floating point): a frame
 # this close to a window's bound, or to a segment's start (``encode``), is at it.
 ROUNDING = 1e-6
-# What an encode (``encode.build_chunk_command``) and its scores' reference do first to
-# the frames of an interlaced source (a 1080i broadcast feed): each frame the decoder
-# flags interlaced is made one whole frame, the same number of frames out as in.
-DEINTERLACE = {"mode": "send_frame", "parity": "auto", "deint": "interlaced"}
-DEINTERLACE_FILTER = "bwdif=" + ":".join(f"{key}={value}" for key, value in DEINTERLACE.items())
-
-
-def _deinterlaced(deinterlace: bool) -> str:
-    return f"{DEINTERLACE_FILTER}," if deinterlace else ""
-
-
 _PTS = re.compile(r"\bpts:(-?\d+)")
 
 log = logging.getLogger("vidflow.quality")
@@ -275,20 +265,21 @@ def reference_args(
     windows: Sequence[Window],
     stride: int,
     workdir: Path,
-    deinterlace: bool = False,
+    source: Sequence[picture.Filter] = (),
 ) -> list[str]:
     """Arguments to append to an encode's command line (after its outputs) that keep the
     source frames a report scores: input 0's video cut by ``trim`` ``bounds``, the
     frames in ``windows``, every ``stride``-th of them and the one before it, in
     ``workdir/REFERENCE``. The timestamp of every frame of the chunk goes to
     ``workdir/CHUNK_FRAMES``, and of every frame in the windows to
-    ``workdir/REFERENCE_FRAMES``: which segments they were is found from those."""
+    ``workdir/REFERENCE_FRAMES``: which segments they were is found from those. The
+    source's frames go through ``source`` (``picture.source_filters``) first."""
     logs = [_filter_path(workdir / CHUNK_FRAMES), _filter_path(workdir / REFERENCE_FRAMES)]
     trim = ":".join(f"{key}={value}" for key, value in bounds.items())
     keep = "+".join(f"({_in_window(start, end)})" for start, end in windows)
     printed = "metadata=mode=add:key=frame:value=1,metadata=mode=print:file={}"
     graph = (
-        f"[0:v]{_deinterlaced(deinterlace)}trim={trim},{printed.format(logs[0])},select='{keep}',"
+        f"[0:v]{picture.chain(source)}trim={trim},{printed.format(logs[0])},select='{keep}',"
         # One frame size in the file (raw video cannot change it): a source whose picture
         # changes mid-chunk keeps the first size, scaled as the rungs scale it.
         f"{printed.format(logs[1])},{_pairs(stride)}scale=iw:ih[kept]"

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from workflow.media import encode, per_title, quality, runner
+from workflow.media import encode, per_title, picture, quality, runner
 from workflow.runtime import Deadline, memory_mb, scratch_dir
 from workflow.vod.items import Work, source_input, work_item
 
@@ -42,7 +42,7 @@ def analyse_span(work: Work, remaining: Deadline) -> dict[str, Any]:
                 score_at=(plan.renditions[0].width, plan.renditions[0].height),
                 reproducible=True,
                 max_pixels=work.settings.limits.max_pixels,
-                deinterlace=plan.facts.interlaced,
+                source_filters=picture.source_filters(plan.facts),
             )
             limit = runner.time_limit(remaining(), 4 * span.duration * len(renditions))
             runner.run_ffmpeg(command, limit)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow import metrics
-from workflow.media import encode, quality, runner
+from workflow.media import encode, picture, quality, runner
 from workflow.media.rungs import encode_chunk, split_cmaf
 from workflow.runtime import Clients, Deadline, memory_mb, scratch_dir
 from workflow.settings import Settings
@@ -66,7 +66,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                         cpus=runner.cpus(),
                         source_pixels=plan.facts.coded_width * plan.facts.coded_height,
                         max_pixels=work.settings.limits.max_pixels,
-                        deinterlace=plan.facts.interlaced,
+                        source_filters=picture.source_filters(plan.facts),
                     )
                 ]
 

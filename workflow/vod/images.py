@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workflow.media import images, runner
+from workflow.media import images, picture, runner
 from workflow.runtime import Deadline, scratch_dir
 from workflow.vod.items import Work, source_input, work_item
 from workflow.vod.records import ImagesResult
@@ -40,6 +40,8 @@ def make_images(work: Work, remaining: Deadline) -> dict[str, Any]:
             timeout=runner.time_limit(remaining(), count * interval / 4),
             ticks=ticks,
             binary=runner.ffmpeg_binary(),
+            # Images come from keyframes alone, which a deinterlacer cannot pair.
+            source_filters=picture.source_filters(facts, deinterlace=False),
         )
         with source_input(work.source, work.clients) as (url, headers):
             source = (url, facts.container, facts.start_time, facts.duration, workdir)
