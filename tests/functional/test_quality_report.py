@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.source_facts import decode_video
+from workflow.live.segment import ProbedSegment
 from workflow.local.binaries import ffmpeg_binary
-from workflow.media import encode, per_title, quality, runner
+from workflow.media import encode, per_title, picture, quality, runner
 from workflow.media.chunks import Chunk
 from workflow.media.ladder import Rendition, build_ladder
 
@@ -26,13 +28,21 @@ TITLES = [
 
 
 def full_vmaf(
-    rung_dir: Path, source: Path, demuxer: str, start: float, rung: Rendition, log: Path
+    rung_dir: Path,
+    source: Path,
+    demuxer: str,
+    start: float,
+    rung: Rendition,
+    log: Path,
+    source_filters: str = "",
 ) -> float:
-    """Every frame of the rung's one segment against the source scaled to its size."""
+    """Every frame of the rung's one segment against the source (through
+    ``source_filters``, a chain's start) scaled to its size."""
     width, height = rung.width, rung.height
     graph = (
         "[0:v]setpts=N/TB[d];"
-        f"[1:v]trim=start={start},setpts=N/TB,scale={width}:{height}:flags=bicubic,"
+        f"[1:v]{source_filters}trim=start={start},setpts=N/TB,"
+        f"scale={width}:{height}:flags=bicubic,"
         "format=yuv420p[r];"
         f"[d][r]libvmaf=log_fmt=json:log_path={log}"
     )
@@ -73,6 +83,39 @@ def test_sampled_scores_agree_with_a_full_run(
         assert len(sampled.vmaf) == -(-decoded // stride) == len(sampled.psnr)
         assert abs(sampled.mean - full) <= 1.0, (rung.name, sampled.mean, full)
         assert min(sampled.psnr) > 10 and max(sampled.vmaf) <= 100
+
+
+@pytest.mark.parametrize(("name", "hdr"), [("bt709_tagged", None), ("hdr_hlg", "hlg")])
+def test_a_report_scores_a_source_with_colour_tags_as_a_full_run_does(
+    name: str, hdr: str | None, clip: Any, tmp_path: Path
+) -> None:
+    """A rung carries the colour tags its source has (or BT.709, tone-mapped), and the
+    report's reference, read back from NUT, none: each side must be scored as it is."""
+    source = clip(name)
+    filters = picture.source_filters(ProbedSegment("mov", 0.0, 0.0, 3.0, True, hdr=hdr))
+    (rung,) = ladder = build_ladder(640, 360, 30, "360:800")
+    starts = [0.0, 1.0, 2.0]
+    chunk = Chunk(0, 0.0, 60.0, 0, starts)
+    (tmp_path / rung.name).mkdir()
+    command = encode.build_chunk_command(
+        str(source), "mov", 0.0, chunk, ladder, tmp_path, final=True,
+        binary=ffmpeg_binary(), preset="veryfast", source_filters=filters,
+        report=(quality.sampled_windows(starts, 1), 1),
+    )  # fmt: skip
+    runner.run_ffmpeg(command, 300)
+    segments = runner.listed_segments(tmp_path / rung.name, encode.TS_OFFSET, 60 + encode.TS_OFFSET)
+    sampled = quality.score_sampled(
+        ffmpeg_binary(), ladder, {rung.name: segments}, 1, tmp_path, 300
+    )
+    # the three 1 s segments joined, scored against the source in one graph
+    joined = tmp_path / "joined" / "seg_00000.ts"
+    joined.parent.mkdir()
+    joined.write_bytes(b"".join(s.path.read_bytes() for s in segments))
+    full = full_vmaf(
+        joined.parent, source, "mov", 0.0, rung, tmp_path / "full.json", picture.chain(filters)
+    )
+    # (told apart, the BT.709-tagged source's reference was converted: VMAF 85 against 96.9)
+    assert full > 90 and abs(sampled[rung.name].mean - full) <= 1.0, (sampled, full)
 
 
 def test_an_analysis_encode_scores_the_same_every_time(

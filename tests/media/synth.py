@@ -119,6 +119,14 @@ CLIPS: dict[str, Clip] = {
         + ("-c:a", "aac", "-shortest"),
         "interlaced, top field first, 29.97 frames a second: a broadcast feed's 480i",
     ),
+    "bt709_tagged": Clip(
+        "bt709_tagged.mp4",
+        _av("testsrc2=size=640x360:rate=30", 3)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
+        + ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709")
+        + ("-color_range", "tv", "-c:a", "aac", "-shortest"),
+        "SDR tagged BT.709, limited range, as most cameras and phones tag it",
+    ),
     "hdr_hlg": Clip(
         "hdr_hlg.mp4",
         _av("testsrc2=size=640x360:rate=30", 3) + _hdr("arib-std-b67"),
