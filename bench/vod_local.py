@@ -188,7 +188,7 @@ def baseline_command(
     """
     split = f"[0:v]split={len(renditions)}" + "".join(f"[s{i}]" for i in range(len(renditions)))
     chains = [
-        f"[s{i}]scale={r.width}:{r.height},setsar=1,format=yuv420p[v{i}]"
+        f"[s{i}]scale={r.width}:{r.height}:out_range=tv,setsar=1,format=yuv420p[v{i}]"
         for i, r in enumerate(renditions)
     ]
     seg = defaults.segment_seconds

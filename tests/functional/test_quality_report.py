@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
 from tests.source_facts import decode_video
@@ -42,7 +43,7 @@ def full_vmaf(
     graph = (
         "[0:v]setpts=N/TB[d];"
         f"[1:v]{source_filters}trim=start={start},setpts=N/TB,"
-        f"scale={width}:{height}:flags=bicubic,"
+        f"scale={width}:{height}:flags=bicubic:out_range=tv,"
         "format=yuv420p[r];"
         f"[d][r]libvmaf=log_fmt=json:log_path={log}"
     )
@@ -85,12 +86,15 @@ def test_sampled_scores_agree_with_a_full_run(
         assert min(sampled.psnr) > 10 and max(sampled.vmaf) <= 100
 
 
-@pytest.mark.parametrize(("name", "hdr"), [("bt709_tagged", None), ("hdr_hlg", "hlg")])
+@pytest.mark.parametrize(
+    ("name", "hdr"), [("bt709_tagged", None), ("hdr_hlg", "hlg"), ("full_range", None)]
+)
 def test_a_report_scores_a_source_with_colour_tags_as_a_full_run_does(
     name: str, hdr: str | None, clip: Any, tmp_path: Path
 ) -> None:
     """A rung carries the colour tags its source has (or BT.709, tone-mapped), and the
-    report's reference, read back from NUT, none: each side must be scored as it is."""
+    report's reference, read back from NUT, none: each side must be scored as it is.
+    Every rung is limited range, a full-range source's too, and so is its reference."""
     source = clip(name)
     filters = picture.source_filters(ProbedSegment("mov", 0.0, 0.0, 3.0, True, hdr=hdr))
     (rung,) = ladder = build_ladder(640, 360, 30, "360:800")
@@ -114,8 +118,12 @@ def test_a_report_scores_a_source_with_colour_tags_as_a_full_run_does(
     full = full_vmaf(
         joined.parent, source, "mov", 0.0, rung, tmp_path / "full.json", picture.chain(filters)
     )
-    # (told apart, the BT.709-tagged source's reference was converted: VMAF 85 against 96.9)
+    # (told apart, the BT.709-tagged source's reference was converted: VMAF 85 against
+    # 96.9; the full-range source's rung kept its range, and its reference was stored in
+    # it: 66 against 96.7)
     assert full > 90 and abs(sampled[rung.name].mean - full) <= 1.0, (sampled, full)
+    with av.open(str(segments[0].path)) as container:
+        assert container.streams.video[0].codec_context.color_range != 2  # not full
 
 
 def test_an_analysis_encode_scores_the_same_every_time(

@@ -127,6 +127,13 @@ CLIPS: dict[str, Clip] = {
         + ("-color_range", "tv", "-c:a", "aac", "-shortest"),
         "SDR tagged BT.709, limited range, as most cameras and phones tag it",
     ),
+    "full_range": Clip(
+        "full_range.mp4",
+        _av("testsrc2=size=640x360:rate=30", 3)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuvj420p")
+        + ("-color_range", "pc", "-c:a", "aac", "-shortest"),
+        "SDR in full range (0-255), as some phones and every MJPEG webcam record",
+    ),
     "hdr_hlg": Clip(
         "hdr_hlg.mp4",
         _av("testsrc2=size=640x360:rate=30", 3) + _hdr("arib-std-b67"),

@@ -198,7 +198,8 @@ def test_one_output_per_rung_with_its_size_bitrate_and_directory() -> None:
     for rung, (options, path) in zip(RUNGS, found, strict=True):
         assert path == str(WORKDIR / rung.name / "seg_%05d.ts")
         chain = filter_chain(args, options["-map"].strip("[]"))
-        assert f"scale={rung.width}:{rung.height}" in chain
+        # limited range, whatever the source's
+        assert f"scale={rung.width}:{rung.height}:out_range=tv" in chain
         assert "format=yuv420p" in chain
         assert options["-c:v"] == "libx264"
         assert options["-b:v"] == f"{rung.kbps}k"

@@ -30,7 +30,7 @@ def test_an_hdr_source_is_tone_mapped_to_bt709_sdr_in_8_bits(hdr: str, transfer:
     assert names[0] == "zscale" and filters[0][1]["tin"] == transfer
     assert filters[0][1]["t"] == "linear" and filters[0][1]["pin"] == "2020"
     assert names.index("tonemap") < len(names) - 2
-    assert filters[-2] == ("zscale", {"t": "709", "m": "709", "r": "limited"})
+    assert filters[-2] == ("zscale", {"t": "709", "m": "709", "r": "tv"})
     assert filters[-1] == ("format", {"pix_fmts": "yuv420p"})
 
 

@@ -261,13 +261,15 @@ def build_chunk_command(
     outputs = [checked]
     for i, rung in enumerate(renditions):
         scaled = branches.stream(i)
+        # Limited range (a full-range source would otherwise keep its own, in a flag
+        # many players do not read).
         if fit:
             scaled = scaled.filter(
                 "scale", rung.width, rung.height, force_original_aspect_ratio="decrease",
-                force_divisible_by=2,
+                force_divisible_by=2, out_range=picture.RUNG_RANGE,
             ).filter("pad", rung.width, rung.height, "(ow-iw)/2", "(oh-ih)/2")  # fmt: skip
         else:
-            scaled = scaled.filter("scale", rung.width, rung.height)
+            scaled = scaled.filter("scale", rung.width, rung.height, out_range=picture.RUNG_RANGE)
         scaled = scaled.filter("setsar", 1).filter("format", "yuv420p")
         rung_dir = workdir / rung.name
         options = {

@@ -17,6 +17,10 @@ Filter = tuple[str, dict[str, str]]
 # frame, the same number of frames out as in.
 DEINTERLACE: Filter = ("bwdif", {"mode": "send_frame", "parity": "auto", "deint": "interlaced"})
 
+# The range every rung is made in, and its scores' reference scaled to: limited, as
+# players expect (a full-range source, a phone's or a webcam's, is converted).
+RUNG_RANGE = "tv"
+
 # An HDR source's transfer, as the probe names it, from the codec's ``color_trc``.
 HDR_TRANSFERS = {16: "pq", 18: "hlg"}
 _ZSCALE_TRANSFER = {"pq": "smpte2084", "hlg": "arib-std-b67"}
@@ -46,7 +50,7 @@ def tone_map(hdr: str) -> tuple[Filter, ...]:
         ("zscale", {"p": "709"}),
         ("tonemap", {"tonemap": "mobius", "desat": "0"}),
         # Back to the 8-bit 4:2:0 the rungs are made of, once for them all.
-        ("zscale", {"t": "709", "m": "709", "r": "limited"}),
+        ("zscale", {"t": "709", "m": "709", "r": RUNG_RANGE}),
         ("format", {"pix_fmts": "yuv420p"}),
     )
 

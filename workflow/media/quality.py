@@ -138,7 +138,8 @@ def _scoring_graph(
     return (
         f"{distorted}{_pairs(stride)}{upscale}{_IN_ORDER},{_ALIKE}[distorted{i}];"
         f"{reference}{_IN_ORDER},"
-        f"scale={width}:{height}:flags=bicubic,format=yuv420p,{_ALIKE}[reference{i}];"
+        f"scale={width}:{height}:flags=bicubic:out_range={picture.RUNG_RANGE},"
+        f"format=yuv420p,{_ALIKE}[reference{i}];"
         f"[distorted{i}][reference{i}]libvmaf=n_threads=1:log_fmt=json:"
         f"log_path={log}:n_subsample={2 if stride > 1 else 1}:feature=name=psnr[scored{i}]"
     )
@@ -287,8 +288,10 @@ def reference_args(
     graph = (
         f"[0:v]{picture.chain(source)}trim={trim},{printed.format(logs[0])},select='{keep}',"
         # One frame size in the file (raw video cannot change it): a source whose picture
-        # changes mid-chunk keeps the first size, scaled as the rungs scale it.
-        f"{printed.format(logs[1])},{_pairs(stride)}scale=iw:ih[kept]"
+        # changes mid-chunk keeps the first size, scaled as the rungs scale it. NUT keeps
+        # no range: the frames are stored in the rungs'.
+        f"{printed.format(logs[1])},{_pairs(stride)}scale=iw:ih:out_range={picture.RUNG_RANGE},"
+        "format=yuv420p[kept]"
     )
     return [
         "-filter_complex", graph, "-map", "[kept]", "-fps_mode", "passthrough",
