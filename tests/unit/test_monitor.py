@@ -216,3 +216,14 @@ def test_a_running_item_counts_for_the_part_it_has_encoded() -> None:
     finished = JobProgress(1, 1, 1, [], [], [], {"video-00000": 8.0}, {"video-00000": 1.0})
     assert finished.fraction < 1.0
     assert JobProgress(1, 1, 1, [], ["video-00000"], [], {"video-00000": 8.0}).fraction == 1.0
+
+
+def test_a_progress_line_counts_a_kind_of_item_that_has_many() -> None:
+    from workflow.cli.run import _grouped
+
+    # GIVEN four hours of audio in 2-minute pieces, two images pieces and one subtitle
+    names = [f"audio-{i:05d}" for i in range(120)] + ["images-00000", "images-00001", "sub-en"]
+    # THEN the line counts each kind with several items and names the lone ones, once each
+    assert _grouped(names) == ["120 audio items", "2 images items", "sub-en"]
+    assert _grouped(["audio", "images", "subtitles-en"]) == ["audio", "images", "subtitles-en"]
+    assert _grouped([]) == []

@@ -11,7 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,7 +347,7 @@ class _Progress:
             return self.items_read[1]
         p = self.monitor.progress(self.job)
         self.items_left = len(p.done) < p.items
-        also = "".join(f" + {name}" for name in p.others)
+        also = "".join(f" + {group}" for group in _grouped(p.others))
         reading = _Reading(
             map_state,
             items=f"{len(p.done)}/{p.items} items",
@@ -421,6 +422,19 @@ def _replace_folder(out: Path, fill: Callable[[Path], int]) -> int:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _grouped(names: Sequence[str]) -> list[str]:
+    """Work items named, or counted by kind where a kind has several (four hours of audio
+    are 120 pieces: one count, not 120 names)."""
+    kinds = Counter(name.split("-")[0] for name in names)
+    shown: list[str] = []
+    for name in names:
+        kind = name.split("-")[0]
+        label = f"{kinds[kind]} {kind} items" if kinds[kind] > 1 else name
+        if label not in shown:
+            shown.append(label)
+    return shown
 
 
 def _download(s3: Any, bucket: str, prefix: str, out: Path) -> int:

@@ -95,10 +95,16 @@ def sample_exact(container: str, sample_rate: int) -> bool:
 def plan_audio_pieces(
     duration: float, piece_seconds: float, segment_seconds: float
 ) -> list[AudioPiece]:
-    """Pieces of ``piece_seconds`` (rounded to whole frames) over a ``duration`` long
-    output; a remainder under half a piece joins the last one, so a file under one and a
-    half pieces is one piece. ``piece_seconds`` 0 makes one piece."""
+    """Pieces of ``piece_seconds`` (rounded to whole segments, at least one, then to whole
+    frames) over a ``duration`` long output; a remainder under half a piece joins the last
+    one, so a file under one and a half pieces is one piece. ``piece_seconds`` 0 makes one
+    piece.
+
+    Each piece starts a segment, so a piece that was not whole segments would end in a
+    short one: 0.001 s made a 30 s clip 1,406 pieces, each a 21 ms segment."""
     total = total_samples(duration)
+    if piece_seconds > 0:
+        piece_seconds = max(1, round(piece_seconds / segment_seconds)) * segment_seconds
     piece_frames = max(1, round(piece_seconds * SAMPLE_RATE / FRAME))
     count = max(1, round(total / (piece_frames * FRAME))) if piece_seconds > 0 else 1
     pieces: list[AudioPiece] = []
