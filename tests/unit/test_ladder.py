@@ -215,6 +215,33 @@ def test_h264_level_allows_a_very_long_side(width: int, height: int) -> None:
     assert h264_level(2700, 200, 30.0) == "3.1"  # 169 across: 3.1 allows 169, 3.0 113
 
 
+@pytest.mark.parametrize(
+    ("kbps", "level"),
+    [
+        (5_000, "4.0"),  # the default top rung: its size decides
+        (22_000, "4.1"),  # peak 24,200 fits 4.0's 25,000, a 44,000 kbit buffer does not
+        (35_000, "4.1"),  # 38,500 peak and 70,000 kbit buffer: 4.1 holds 62,500/78,125
+        (40_000, "5.0"),  # an 80,000 kbit buffer does not fit 4.1 or 4.2
+        (160_000, "6.1"),  # 320,000 kbit of buffer: 5.1 to 6.0 hold 300,000
+        (500_000, "6.2"),
+    ],
+)
+def test_h264_level_allows_the_rungs_bitrate(kbps: int, level: str) -> None:
+    # GIVEN a 1080p30 rung at a bitrate (its peak 1.1 and its VBV buffer 2 times it)
+    # THEN the level allows its peak and its buffer, not only its size: a stream above
+    # its signalled level's may be refused by a decoder
+    assert h264_level(1920, 1080, 30.0, kbps) == level
+    (rung,) = build_ladder(1920, 1080, 30.0, f"1080:{kbps}")
+    assert rung.level == level
+
+
+@pytest.mark.parametrize("spec", ["360:500001", "360:99999999", "360:0"])
+def test_a_bitrate_no_level_allows_is_refused(spec: str) -> None:
+    # (360:99999999 reached ffmpeg, which failed: "Numerical result out of range")
+    with pytest.raises(ConfigurationError, match="bitrates 1 to 500000 kbps"):
+        parse_ladder(spec)
+
+
 def test_h264_level_uses_level_6_0_for_4k_60() -> None:
     # GIVEN the largest allowed frame size at 60 fps
     # WHEN / THEN the lowest level that allows it, 6.0, is chosen

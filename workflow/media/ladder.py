@@ -19,20 +19,25 @@ from workflow.errors import ConfigurationError
 # keyframe to 56 KB: too near the edge to pick (bench/README.md).
 VBV_INIT = 0.5
 
-# H.264 levels as (name, max macroblocks per second, max macroblocks per frame).
+# H.264 levels (Annex A, Table A-1) as (name, max macroblocks per second, max
+# macroblocks per frame, max bitrate in kbit/s and max VBV buffer in kbit for the High
+# profile: 1.25 times the table's).
 _LEVELS = (
-    ("3.0", 40_500, 1_620),
-    ("3.1", 108_000, 3_600),
-    ("3.2", 216_000, 5_120),
-    ("4.0", 245_760, 8_192),
-    ("4.2", 522_240, 8_704),
-    ("5.0", 589_824, 22_080),
-    ("5.1", 983_040, 36_864),
-    ("5.2", 2_073_600, 36_864),
-    ("6.0", 4_177_920, 139_264),
-    ("6.1", 8_355_840, 139_264),
-    ("6.2", 16_711_680, 139_264),
+    ("3.0", 40_500, 1_620, 12_500, 12_500),
+    ("3.1", 108_000, 3_600, 17_500, 17_500),
+    ("3.2", 216_000, 5_120, 25_000, 25_000),
+    ("4.0", 245_760, 8_192, 25_000, 31_250),
+    ("4.1", 245_760, 8_192, 62_500, 78_125),
+    ("4.2", 522_240, 8_704, 62_500, 78_125),
+    ("5.0", 589_824, 22_080, 168_750, 168_750),
+    ("5.1", 983_040, 36_864, 300_000, 300_000),
+    ("5.2", 2_073_600, 36_864, 300_000, 300_000),
+    ("6.0", 4_177_920, 139_264, 300_000, 300_000),
+    ("6.1", 8_355_840, 139_264, 600_000, 600_000),
+    ("6.2", 16_711_680, 139_264, 1_000_000, 1_000_000),
 )
+# The highest rung bitrate any level allows: its VBV buffer (twice it) in level 6.2's.
+MAX_KBPS = _LEVELS[-1][4] // 2
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,11 @@ def parse_ladder(spec: str) -> list[tuple[int, int]]:
             side, kbps = (int(x) for x in part.strip().split(":"))
         except ValueError:
             raise ConfigurationError(f"LADDER entries look like 720:2800, got {part!r}") from None
-        if side < 16 or kbps <= 0:
-            raise ConfigurationError(f"LADDER entry {part!r} is out of range")
+        if side < 16 or not 0 < kbps <= MAX_KBPS:
+            raise ConfigurationError(
+                f"LADDER entry {part!r} is out of range: sides from 16, bitrates 1 to "
+                f"{MAX_KBPS} kbps"
+            )
         rungs.append((side, kbps))
     if not rungs:
         raise ConfigurationError("LADDER is empty")
@@ -123,21 +131,30 @@ def build_ladder(
         else:
             width, height = short_side, long_side
         renditions.append(
-            Rendition(f"{side}p", width, height, kbps, h264_level(width, height, frame_rate))
+            Rendition(f"{side}p", width, height, kbps, h264_level(width, height, frame_rate, kbps))
         )
     return renditions
 
 
-def h264_level(width: int, height: int, frame_rate: float) -> str:
-    """The lowest H.264 level that allows this frame size at this rate: its macroblocks
-    per frame and per second, and each side at most sqrt(8 x MaxFS) macroblocks (Annex
-    A), which a very wide or tall picture meets first."""
+def h264_level(width: int, height: int, frame_rate: float, kbps: int = 0) -> str:
+    """The lowest H.264 level that allows this frame size at this rate and a rung of
+    ``kbps`` (its peak and VBV buffer, ``Rendition``'s): its macroblocks per frame and
+    per second, each side at most sqrt(8 x MaxFS) macroblocks (Annex A), which a very
+    wide or tall picture meets first, and its bitrate and buffer. A level signalled below
+    what the stream needs lets a decoder refuse it or run out of buffer."""
     across, down = math.ceil(width / 16), math.ceil(height / 16)
     per_frame = across * down
     per_second = per_frame * max(frame_rate, 1.0)
-    for name, max_rate, max_frame in _LEVELS:
+    rung = Rendition("", width, height, kbps, "")
+    for name, max_rate, max_frame, max_kbps, max_buffer in _LEVELS:
         longest = math.sqrt(8 * max_frame)
-        if per_frame <= max_frame and per_second <= max_rate and max(across, down) <= longest:
+        if (
+            per_frame <= max_frame
+            and per_second <= max_rate
+            and max(across, down) <= longest
+            and rung.maxrate_kbps <= max_kbps
+            and rung.bufsize_kbps <= max_buffer
+        ):
             return name
     return _LEVELS[-1][0]
 

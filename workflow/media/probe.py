@@ -167,7 +167,7 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
     rate = video.average_rate or video.guessed_rate or video.base_rate
     if rate is not None and float(rate) > limits.max_fps:
         raise InputTooLargeError(
-            f"the video runs at {float(rate):.0f} fps; the limit is {limits.max_fps:.0f}"
+            f"the video runs at {float(rate):.0f} fps; the limit is {limits.max_fps:g}"
         )
     # An audio stream vidflow cannot decode, or one that declares no channels, is left out.
     audios = [
@@ -479,7 +479,7 @@ def _finish_facts(
         raise UnsupportedInputError("the video declares no frame rate")
     if rate > limits.max_fps:
         raise InputTooLargeError(
-            f"the video runs at {rate:.0f} fps; the limit is {limits.max_fps:.0f}"
+            f"the video runs at {rate:.0f} fps; the limit is {limits.max_fps:g}"
         )
     sar = declared["sar"]
     width, height = declared["coded_width"], declared["coded_height"]
