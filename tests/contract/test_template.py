@@ -200,3 +200,23 @@ def test_the_stepfunctions_sdk_never_reaches_a_lambda_package() -> None:
         assert "stepfunctions" not in text and "sagemaker" not in text, requirements
     for handler in (ROOT / "lambdas").glob("*/app.py"):
         assert "notebook" not in handler.read_text() and "stepfunctions." not in handler.read_text()
+
+
+# The retention periods CloudWatch Logs accepts (PutRetentionPolicy, RetentionInDays).
+CLOUDWATCH_RETENTION_DAYS = {
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+}  # fmt: skip
+
+
+def test_every_log_retention_is_one_cloudwatch_accepts() -> None:
+    # A parameter referenced as a log group's RetentionInDays takes only the periods
+    # CloudWatch Logs offers: any other (2 days) passed the stack's checks and would
+    # have failed the deploy part-way, at the first log group.
+    text = (ROOT / "sam-template.yaml").read_text()
+    referenced = set(re.findall(r"RetentionInDays: !Ref (\w+)", text))
+    assert referenced
+    for name in referenced:
+        parameter = TEMPLATE["Parameters"][name]
+        allowed = {int(v) for v in parameter["AllowedValues"]}
+        assert allowed <= CLOUDWATCH_RETENTION_DAYS and int(parameter["Default"]) in allowed
