@@ -119,6 +119,13 @@ CLIPS: dict[str, Clip] = {
         + ("-c:a", "aac", "-shortest"),
         "interlaced, top field first, 29.97 frames a second: a broadcast feed's 480i",
     ),
+    "untagged_720p": Clip(
+        "untagged_720p.mp4",
+        _av("testsrc2=size=1280x720:rate=30", 2)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
+        + ("-c:a", "aac", "-shortest"),
+        "HD that says nothing of its colour (as many screen recorders and ffmpeg runs)",
+    ),
     "bt709_tagged": Clip(
         "bt709_tagged.mp4",
         _av("testsrc2=size=640x360:rate=30", 3)

@@ -24,7 +24,12 @@ def work(piece: ImagesPiece) -> Any:
     return SimpleNamespace(
         plan=SimpleNamespace(
             facts=SimpleNamespace(
-                duration=DURATION, container="mov", start_time=0.0, interlaced=False, hdr=None
+                duration=DURATION,
+                container="mov",
+                start_time=0.0,
+                interlaced=False,
+                hdr=None,
+                assumed_colour={},
             ),
             renditions=[SimpleNamespace(width=1920, height=1080)],
             thumbnail_seconds=INTERVAL,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ffmpeg
 import pytest
@@ -15,6 +15,7 @@ from workflow.media import picture
 class _Source:
     interlaced: bool = False
     hdr: str | None = None
+    assumed_colour: dict[str, str] = field(default_factory=dict)
 
 
 def test_a_progressive_sdr_source_is_taken_as_decoded() -> None:
@@ -67,3 +68,34 @@ def test_filters_read_the_same_as_a_graph_chain_and_as_ffmpeg_python_nodes() -> 
 def _sorted(node: str) -> tuple[str, list[str]]:
     name, _, options = node.partition("=")
     return name, sorted(options.split(":"))
+
+
+UNSAID = {"colorspace": 2, "color_primaries": 2, "color_trc": 2}
+
+
+@pytest.mark.parametrize(
+    ("height", "matrix", "primaries"),
+    [(1080, "bt709", "bt709"), (720, "bt709", "bt709"), (576, "smpte170m", "bt470bg"),
+     (480, "smpte170m", "smpte170m"), (360, "smpte170m", "smpte170m")],
+)  # fmt: skip
+def test_an_untagged_picture_is_taken_as_players_take_it_by_its_size(
+    height: int, matrix: str, primaries: str
+) -> None:
+    assumed = picture.assumed_colour(height, UNSAID)
+    assert assumed["colorspace"] == matrix and assumed["color_primaries"] == primaries
+
+
+def test_only_what_a_picture_leaves_unsaid_is_assumed_and_said_first() -> None:
+    # GIVEN a 1080p source that names its matrix (BT.601, unusually) but nothing else
+    assumed = picture.assumed_colour(1080, {**UNSAID, "colorspace": 6})
+    # THEN the rest is of the matrix's family, not of its size
+    assert assumed == {"color_primaries": "smpte170m", "color_trc": "smpte170m"}
+    assert picture.assumed_colour(360, {**UNSAID, "colorspace": 1}) == {
+        "color_primaries": "bt709",
+        "color_trc": "bt709",
+    }
+    # THEN its frames are told the rest before anything else is done to them
+    filters = picture.source_filters(_Source(interlaced=True, assumed_colour=assumed))
+    assert filters[0] == ("setparams", assumed) and filters[1] == picture.DEINTERLACE
+    # AND a source that says all of it is told nothing
+    assert picture.assumed_colour(1080, {k: 1 for k in UNSAID}) == {}

@@ -91,6 +91,7 @@ def probe_segment(
             form=segment_form(facts),
             interlaced=facts.interlaced,
             hdr=facts.hdr,
+            assumed_colour=facts.assumed_colour,
         ).to_dict(),
     }
 

@@ -194,9 +194,10 @@ def build_chunk_command(
     ``cpus`` (the CPUs the job has) sizes the decoder's and each x264's threads
     (``thread_counts``, from the source's ``source_pixels``; the top rung's if 0).
     ``offset`` shifts every output time (``TS_OFFSET``; a live stream keeps its own).
-    ``source_filters`` (``picture.source_filters``: an interlaced source deinterlaced, an
-    HDR one tone-mapped) take the decoded frames first, for the rungs and for the scores'
-    reference alike.
+    ``source_filters`` (``picture.source_filters``: the colour a source leaves unsaid
+    said, an interlaced source deinterlaced, an HDR one tone-mapped) take the decoded
+    frames first, for the rungs and for the scores' reference alike. Every rung is
+    limited range.
     ``max_pixels`` caps the decoder's picture size: a source whose picture grows past the
     bound its first one met fails (``runner``: ``InputTooLargeError``) rather than be
     decoded.

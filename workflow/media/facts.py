@@ -6,7 +6,7 @@ functions; every other step reads these records.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -35,6 +35,8 @@ class SourceFacts:
     keyframe_count: int  # keyframes the container's index lists: 0 where it is cut by time
     interlaced: bool = False  # its first picture is two fields (a broadcast feed's 1080i)
     hdr: str | None = None  # "pq" or "hlg": an HDR picture, tone-mapped to SDR for the rungs
+    # The colour properties it leaves unsaid, as they are taken (``picture.assumed_colour``)
+    assumed_colour: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,5 +1,6 @@
-"""What every picture made from a source starts from: its frames as decoded, made whole
-where the source is interlaced and brought to SDR where it is HDR.
+"""What every picture made from a source starts from: its frames as decoded, told the
+colour the source leaves unsaid, made whole where the source is interlaced and brought
+to SDR where it is HDR; and the range every rung is made in.
 
 The rungs, the images and the quality scores' reference all take these filters first, so
 a score compares a rung with the picture it was made from.
@@ -55,6 +56,29 @@ def tone_map(hdr: str) -> tuple[Filter, ...]:
     )
 
 
+# How ffmpeg numbers a colour property its source leaves unsaid (AVCOL_*_UNSPECIFIED).
+UNSPECIFIED = 2
+# ffmpeg's numbers for the matrices that say which family a picture is of.
+_HD_MATRIX, _SD_MATRICES = 1, (5, 6)
+
+
+def assumed_colour(height: int, given: dict[str, int]) -> dict[str, str]:
+    """The colour properties a picture ``height`` lines high leaves unsaid (``given``,
+    ffmpeg's numbers by ``setparams`` name), as players take them: of the family its
+    matrix names, if it names BT.709 or BT.601; else BT.709 above 576 lines and BT.601
+    (NTSC's, PAL's primaries at 576) at or below. Said in every rung, they keep an HD
+    source's colours in its SD rungs, which a player would otherwise decode as BT.601
+    (Apple's do, by the rung's size)."""
+    matrix = given["colorspace"]
+    hd = matrix == _HD_MATRIX if matrix in (_HD_MATRIX, *_SD_MATRICES) else height > 576
+    conventional = {
+        "colorspace": "bt709" if hd else "smpte170m",
+        "color_primaries": "bt709" if hd else "bt470bg" if height == 576 else "smpte170m",
+        "color_trc": "bt709" if hd else "smpte170m",
+    }
+    return {name: value for name, value in conventional.items() if given[name] == UNSPECIFIED}
+
+
 class Picture(Protocol):
     """What a probe found about a source's picture (``SourceFacts``, a live segment's)."""
 
@@ -64,13 +88,20 @@ class Picture(Protocol):
     @property
     def hdr(self) -> str | None: ...
 
+    @property
+    def assumed_colour(self) -> dict[str, str]: ...
+
 
 def source_filters(source: Picture, *, deinterlace: bool = True) -> tuple[Filter, ...]:
-    """The filters ``source``'s decoded frames go through before anything is made of them;
+    """The filters ``source``'s decoded frames go through before anything is made of them:
+    the colour it leaves unsaid said, then deinterlaced, then tone-mapped, as it needs;
     without ``deinterlace`` (frames that are not consecutive: keyframes alone), no
     deinterlacer."""
+    said: tuple[Filter, ...] = ()
+    if source.assumed_colour:
+        said = (("setparams", dict(source.assumed_colour)),)
     fields = (DEINTERLACE,) if deinterlace and source.interlaced else ()
-    return fields + (tone_map(source.hdr) if source.hdr else ())
+    return said + fields + (tone_map(source.hdr) if source.hdr else ())
 
 
 def chain(filters: Sequence[Filter]) -> str:

@@ -34,7 +34,7 @@ from workflow.errors import (
 from workflow.media.chunks import FrameIndex
 from workflow.media.extent import cut_short, flv_last_video_ms
 from workflow.media.facts import AudioFacts, SourceFacts
-from workflow.media.picture import HDR_TRANSFERS
+from workflow.media.picture import HDR_TRANSFERS, assumed_colour
 from workflow.media.sniff import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
 from workflow.settings import Limits
 
@@ -199,6 +199,14 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         "coded_height": ctx.height,
         "sar": video.sample_aspect_ratio,
         "hdr": HDR_TRANSFERS.get(ctx.color_trc),
+        "assumed_colour": assumed_colour(
+            ctx.height,
+            {
+                "colorspace": ctx.colorspace,
+                "color_primaries": ctx.color_primaries,
+                "color_trc": ctx.color_trc,
+            },
+        ),
         "declared_rate": float(rate) if rate else None,
         "video_bitrate": ctx.bit_rate or None,
         "audio": audio,
@@ -509,4 +517,5 @@ def _finish_facts(
         keyframe_count=len(index.keyframes),
         interlaced=interlaced,
         hdr=declared["hdr"],
+        assumed_colour=declared["assumed_colour"],
     )
