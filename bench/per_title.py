@@ -45,6 +45,7 @@ from typing import Any
 from vod_local import make_source
 
 from workflow.local.binaries import ffmpeg_binary
+from workflow.media import quality
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -96,8 +97,8 @@ def full_vmaf(
     log_path = work / "full.json"
     scaled = f"scale={width}:{height}:flags=bicubic,"
     graph = (
-        f"[0:v]{scaled if upscale else ''}settb=1,setpts=N[d];"
-        f"[1:v]{scaled}format=yuv420p,settb=1,setpts=N[r];"
+        f"[0:v]{scaled if upscale else ''}settb=1,setpts=N,{quality.ALIKE}[d];"
+        f"[1:v]{scaled}format=yuv420p,settb=1,setpts=N,{quality.ALIKE}[r];"
         f"[d][r]libvmaf=n_threads=2:log_fmt=json:log_path={log_path}"
     )
     subprocess.run(
@@ -146,8 +147,8 @@ def measure(source: Path, out: Path, work: Path, *, shown: bool = True) -> dict[
             "report_vmaf": report.get("vmaf_mean"),
             "report_frames": report.get("frames"),
         }
-    quality = manifest["quality"] or {}
-    return {"rungs": rungs, "ladder": manifest["ladder"], "stride": quality.get("stride")}
+    scored = manifest["quality"] or {}
+    return {"rungs": rungs, "ladder": manifest["ladder"], "stride": scored.get("stride")}
 
 
 def bd_rate(fixed: list[tuple[float, float]], ours: list[tuple[float, float]]) -> float | None:
@@ -236,7 +237,7 @@ def report_cost(
     with every frame of every rung decoded again (``quality.scoring_args``). The variants
     interleaved, ``rounds`` times, and the median of each (this machine's CPU seconds for
     the same work vary by 15 % from one minute to the next)."""
-    from workflow.media import encode, quality, runner
+    from workflow.media import encode, runner
     from workflow.media.chunks import Chunk
     from workflow.media.ladder import build_ladder
 

@@ -41,10 +41,10 @@ def full_vmaf(
     ``source_filters``, a chain's start) scaled to its size."""
     width, height = rung.width, rung.height
     graph = (
-        "[0:v]setpts=N/TB[d];"
+        f"[0:v]setpts=N/TB,{quality.ALIKE}[d];"
         f"[1:v]{source_filters}trim=start={start},setpts=N/TB,"
         f"scale={width}:{height}:flags=bicubic:out_range=tv,"
-        "format=yuv420p[r];"
+        f"format=yuv420p,{quality.ALIKE}[r];"
         f"[d][r]libvmaf=log_fmt=json:log_path={log}"
     )
     segment = next(rung_dir.glob("seg_*"))
@@ -224,9 +224,10 @@ def test_a_chunk_report_scores_only_its_sampled_segments(
             segment = segments[rung.name][index].path
             log = tmp_path / f"{rung.name}-{index}.json"
             graph = (
-                "[0:v]setpts=N/TB[d];"
+                f"[0:v]setpts=N/TB,{quality.ALIKE}[d];"
                 f"[1:v]trim=start={starts[index]}:end={end},setpts=N/TB,"
-                f"scale={rung.width}:{rung.height}:flags=bicubic,format=yuv420p[r];"
+                f"scale={rung.width}:{rung.height}:flags=bicubic,format=yuv420p,"
+                f"{quality.ALIKE}[r];"
                 f"[d][r]libvmaf=log_fmt=json:log_path={log}"
             )
             subprocess.run(

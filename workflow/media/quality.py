@@ -52,7 +52,7 @@ _IN_ORDER = "settb=1,setpts=N"
 # and a report's reference, read back from NUT, none: told apart, ffmpeg converted the
 # reference's matrix and range to the rung's and scored a BT.709-tagged source's 360p
 # at VMAF 85 that scores 96.5 untagged.
-_ALIKE = "setparams=range=tv:colorspace=bt709:color_primaries=bt709:color_trc=bt709"
+ALIKE = "setparams=range=tv:colorspace=bt709:color_primaries=bt709:color_trc=bt709"
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_./-]+")
 
 
@@ -136,10 +136,10 @@ def _scoring_graph(
     width, height = display or (rung.width, rung.height)
     upscale = f"scale={width}:{height}:flags=bicubic," if display else ""
     return (
-        f"{distorted}{_pairs(stride)}{upscale}{_IN_ORDER},{_ALIKE}[distorted{i}];"
+        f"{distorted}{_pairs(stride)}{upscale}{_IN_ORDER},{ALIKE}[distorted{i}];"
         f"{reference}{_IN_ORDER},"
         f"scale={width}:{height}:flags=bicubic:out_range={picture.RUNG_RANGE},"
-        f"format=yuv420p,{_ALIKE}[reference{i}];"
+        f"format=yuv420p,{ALIKE}[reference{i}];"
         f"[distorted{i}][reference{i}]libvmaf=n_threads=1:log_fmt=json:"
         f"log_path={log}:n_subsample={2 if stride > 1 else 1}:feature=name=psnr[scored{i}]"
     )
