@@ -7,6 +7,7 @@ of the pages land in ``test-artifacts/console/`` (not in git) for a reviewer to 
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import time
@@ -314,6 +315,82 @@ def test_the_console_answers_only_requests_for_its_own_address(
         assert status(stranger) == 403, stranger
     for own in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
         assert status(own) == 200, own
+
+
+# A page of another site, as the user's browser would load it: it tries the local stack's
+# S3 and Secrets Manager endpoint and the console's published media, and says what it got.
+_ANOTHER_SITE = """<!doctype html><title>another site</title><script>
+const C = __CONFIG__;
+const signed = "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/secretsmanager/aws4_request, "
+  + "SignedHeaders=host, Signature=0";
+const attempts = {
+  secret: () => fetch(C.stack, {method: "POST", body: JSON.stringify({SecretId: C.secret}),
+    headers: {"Content-Type": "application/x-amz-json-1.1", "Authorization": signed,
+              "X-Amz-Target": "secretsmanager.GetSecretValue"}}),
+  list: () => fetch(C.stack + C.output + "?list-type=2"),
+  upload: () => fetch(C.stack + C.ingest + "/" + C.upload, {method: "PUT", body: "x"}),
+  media: () => fetch(C.console + "media/" + C.manifest),
+};
+window.results = {};
+(async () => {
+  for (const [name, attempt] of Object.entries(attempts)) {
+    try { const r = await attempt(); results[name] = r.status + " " + (await r.text()); }
+    catch (e) { results[name] = "refused"; }
+  }
+  document.title = "done";
+})();
+</script>"""
+
+
+def test_a_page_of_another_site_can_read_or_write_nothing_local(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any, tmp_path: Path
+) -> None:
+    # GIVEN the stack and console, and a page served by another site (127.0.0.2 is
+    # another origin to the browser, as any site on the internet would be)
+    import http.server
+    import threading
+
+    stack, url, _ = console
+    s3 = stack.client("s3")
+    output, ingest = stack.ready["output_bucket"], stack.ready["ingest_bucket"]
+    listed = s3.list_objects_v2(Bucket=output, Prefix="outputs/")["Contents"]
+    manifest = next(o["Key"] for o in listed if o["Key"].endswith("/manifest.json"))
+    secret = stack.client("secretsmanager").list_secrets()["SecretList"][0]["Name"]
+    config = {
+        "stack": stack.ready["endpoint_url"].rstrip("/") + "/",
+        "console": url.rstrip("/") + "/",
+        "secret": secret,
+        "output": output,
+        "ingest": ingest,
+        "upload": "uploads/from-a-web-page.mp4",
+        "manifest": manifest,
+    }
+    page_text = _ANOTHER_SITE.replace("__CONFIG__", json.dumps(config))
+    (tmp_path / "index.html").write_text(page_text)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    site = http.server.ThreadingHTTPServer(("127.0.0.2", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        # WHEN the user's browser opens it
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.2:{site.server_address[1]}/index.html")
+        page.wait_for_function("document.title === 'done'", timeout=30000)
+        results = page.evaluate("window.results")
+        page.close()
+    finally:
+        site.shutdown()
+        site.server_close()
+    # THEN it read nothing and wrote nothing: the browser saw every request refused
+    assert results == dict.fromkeys(("secret", "list", "upload", "media"), "refused"), results
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket=ingest, Key="uploads/from-a-web-page.mp4")
+    # AND programs on this machine are still answered: the console's media and the stack
+    request = urllib.request.Request(f"{url.rstrip('/')}/media/{manifest}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.loads(response.read())
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Access-Control-Allow-Origin" not in response.headers
+    assert s3.head_object(Bucket=output, Key=manifest)["ContentLength"] > 0
 
 
 def test_the_metrics_panel_counts_the_jobs_from_the_functions_metric_records(

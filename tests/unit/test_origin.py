@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from workflow.local.function_url import FunctionUrl
-from workflow.local.origin import Origin
+from workflow.local.origin import Origin, addressed_here, from_a_web_page
 
 
 @pytest.fixture
@@ -52,6 +52,9 @@ def test_a_playlist_is_served_fresh_and_a_segment_long_lived(origin: Origin) -> 
     assert headers["Content-Type"] == "application/vnd.apple.mpegurl"
     assert headers["Cache-Control"] == "max-age=1"
     assert headers["Access-Control-Allow-Origin"] == "*"
+    # whatever its type, a browser neither guesses another nor runs it as a page
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Content-Security-Policy"].startswith("sandbox")
     status, headers, body = fetch(origin.url + "live/game/360p/seg_00000.ts")
     assert status == 200 and len(body) == 188 and headers["Cache-Control"] == "max-age=86400"
     status, headers, body = fetch(origin.url + "live/game/360p/seg_00000.ts", "HEAD")
@@ -93,6 +96,35 @@ def test_only_requests_for_its_own_address_are_answered(
             got, body = error.code, error.read()
         assert got == status, (host, method)
         assert (body == b"#EXTM3U\n") == (status == 200 and method == "GET")
+
+
+@pytest.mark.parametrize(
+    ("host", "here"),
+    [("127.0.0.1:4566", True), ("LOCALHOST:4566", True), ("[::1]:4566", True),
+     ("bucket.localhost:4566", True), ("127.0.0.1:4567", False), ("127.0.0.1", False),
+     ("evil.example:4566", False), ("localhost.evil.example:4566", False), ("", False),
+     (None, False)],
+)  # fmt: skip
+def test_a_request_is_addressed_here_by_a_loopback_name_and_the_port(
+    host: str | None, here: bool
+) -> None:
+    assert addressed_here(host, 4566) is here
+
+
+@pytest.mark.parametrize(
+    ("headers", "web_page"),
+    [({}, False), ({"Origin": "http://127.0.0.1:8080"}, False),
+     ({"Origin": "http://localhost:3000", "Sec-Fetch-Site": "same-site"}, False),
+     ({"Origin": "http://[::1]:8080"}, False), ({"Sec-Fetch-Site": "same-origin"}, False),
+     ({"Sec-Fetch-Site": "none"}, False), ({"Origin": "https://evil.example"}, True),
+     ({"Origin": "null"}, True), ({"Origin": "http://127.0.0.2:8080"}, True),
+     ({"Origin": "http://localhost.evil.example"}, True), ({"Sec-Fetch-Site": "cross-site"}, True)],
+)  # fmt: skip
+def test_a_request_from_another_sites_page_is_told_apart_from_a_programs(
+    headers: dict[str, str], web_page: bool
+) -> None:
+    # programs (botocore, ffmpeg, curl) send neither header; browsers name the page's origin
+    assert from_a_web_page(headers) is web_page
 
 
 def test_a_function_url_hands_any_request_to_its_function_and_answers_preflights() -> None:

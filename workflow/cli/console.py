@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import botocore.exceptions
 
 from workflow.cli.monitor import STATUSES, Monitor
-from workflow.local.origin import LocalHTTPServer, send_published
+from workflow.local.origin import LocalHTTPServer, from_a_web_page, send_published
 
 STATIC = Path(__file__).resolve().parent / "console"
 HLS_JS = STATIC / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -37,6 +37,10 @@ class ConsoleServer(LocalHTTPServer):
         super().__init__(self.answer, port)
 
     def answer(self, request: BaseHTTPRequestHandler, body: bool) -> None:
+        if from_a_web_page(request.headers):
+            # The console's pages call only the console: another site has no business here.
+            request.send_error(HTTPStatus.FORBIDDEN)
+            return
         if not body:
             request.send_error(HTTPStatus.NOT_IMPLEMENTED)
             return
@@ -53,7 +57,9 @@ class ConsoleServer(LocalHTTPServer):
             _send(request, HLS_JS.read_bytes(), "text/javascript; charset=utf-8")
         elif path.startswith("/media/"):
             key = path[len("/media/") :]
-            send_published(request, self.monitor.s3, self.monitor.output_bucket, key, body=True)
+            send_published(
+                request, self.monitor.s3, self.monitor.output_bucket, key, body=True, cors=False
+            )
         elif path.startswith("/api/"):
             self._api(request, path[len("/api/") :], query)
         else:

@@ -56,7 +56,7 @@ from workflow.local.eventbridge import install as install_webhooks
 from workflow.local.faults import FaultPlan, parse
 from workflow.local.function_url import FunctionUrl
 from workflow.local.lambda_runtime import LambdaRuntime, LogLine
-from workflow.local.origin import SHUTDOWN_POLL_SECONDS, Origin
+from workflow.local.origin import SHUTDOWN_POLL_SECONDS, Origin, addressed_here, from_a_web_page
 from workflow.local.parameters import check as check_parameters
 from workflow.local.ranged_get import install as install_ranged_get
 from workflow.local.s3_put import install as install_s3_put
@@ -135,13 +135,15 @@ class _MotoServer:
                 from moto.moto_server.werkzeug_app import MotoRequestHandler
                 from werkzeug.serving import make_server
 
+                bound: list[int] = []
                 self._server = make_server(
                     self._ip_address,
                     self._port,
-                    _faulty(dispatcher(), fault),
+                    _local_only(_faulty(dispatcher(), fault), bound),
                     True,
                     request_handler=MotoRequestHandler,
                 )
+                bound.append(self._server.server_port)
                 self._server_ready_event.set()
                 self._server.serve_forever(SHUTDOWN_POLL_SECONDS)
 
@@ -176,6 +178,39 @@ def _faulty(app: Any, fault: Callable[[dict[str, Any]], str | None]) -> Any:
         result: Iterable[bytes] = app(environ, start_response)
         if kind == "reset":
             return _cut_short(result, environ["werkzeug.socket"])
+        return result
+
+    return serve
+
+
+_REFUSED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>The local stack answers only programs on this machine, by its loopback"
+    b" address: not web pages, not other host names.</Message></Error>"
+)
+
+
+def _local_only(app: Any, port: list[int]) -> Any:
+    """``app``, for requests from this machine's programs only.
+
+    moto takes any credentials and lets any web page read it (its CORS headers allow every
+    origin): a page the user visits could read the stack's secrets, write uploads or wipe
+    it. So a request a browser makes for another site's page (``from_a_web_page``), or
+    one addressed to another host name (DNS rebinding: ``addressed_here``), is refused.
+    """
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        headers = {
+            "Origin": environ.get("HTTP_ORIGIN"),
+            "Sec-Fetch-Site": environ.get("HTTP_SEC_FETCH_SITE"),
+        }
+        if from_a_web_page(headers) or not addressed_here(environ.get("HTTP_HOST"), port[0]):
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(_REFUSED)))],
+            )
+            return [_REFUSED]
+        result: Iterable[bytes] = app(environ, start_response)
         return result
 
     return serve

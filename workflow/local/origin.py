@@ -25,14 +25,47 @@ PUBLISHED_PREFIXES = ("outputs/", "live/", "clips/")
 SHUTDOWN_POLL_SECONDS = 0.05
 
 
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _loopback_name(name: str) -> bool:
+    # Every name under .localhost is the loopback too (RFC 6761): S3 clients that address
+    # a bucket by its host name ask for <bucket>.localhost.
+    return name in _LOOPBACK_NAMES or name.endswith(".localhost")
+
+
+def addressed_here(host: str | None, port: int) -> bool:
+    """Whether a request's ``Host`` names this machine's loopback at ``port``.
+
+    A web page the user visits can make its own name resolve to 127.0.0.1 (DNS
+    rebinding) and read a local server as if it were its own; its requests still carry
+    that name in ``Host``, so a local server answers only its loopback names.
+    """
+    name, _, given = (host or "").strip().lower().rpartition(":")
+    return given == str(port) and _loopback_name(name)
+
+
+def from_a_web_page(headers: Any) -> bool:
+    """Whether a browser sent this request for a page that is not served on this machine.
+
+    Browsers name the page's origin in ``Origin`` (every cross-origin request, every
+    POST) and say in ``Sec-Fetch-Site`` whether it is another site's; programs (botocore,
+    ffmpeg, curl) send neither.
+    """
+    origin = headers.get("Origin")
+    if origin is not None:
+        host = urlsplit(origin.strip().lower()).hostname or ""
+        if not _loopback_name(host if ":" not in host else f"[{host}]"):
+            return True
+    return (headers.get("Sec-Fetch-Site") or "").strip().lower() == "cross-site"
+
+
 class LocalHTTPServer:
     """A threaded HTTP server on 127.0.0.1 that hands each GET and HEAD (``every_method``:
     every request) to ``answer``.
 
-    It answers only requests addressed to itself: a ``Host`` of ``127.0.0.1``,
-    ``localhost`` or ``[::1]`` with its own port. Anything else is refused (403), so a web
-    page the user visits cannot read it through DNS rebinding (its name made to resolve to
-    127.0.0.1 keeps its own name in ``Host``).
+    It answers only requests addressed to itself (``addressed_here``); anything else is
+    refused (403).
     """
 
     def __init__(
@@ -42,7 +75,7 @@ class LocalHTTPServer:
         *,
         every_method: bool = False,
     ) -> None:
-        hosts: set[str] = set()
+        bound: list[int] = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -57,7 +90,7 @@ class LocalHTTPServer:
                 do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
             def _addressed_here(self) -> bool:
-                if (self.headers.get("Host") or "").strip().lower() in hosts:
+                if addressed_here(self.headers.get("Host"), bound[0]):
                     return True
                 refusal = b"this server answers only requests for its own local address\n"
                 self.send_response(HTTPStatus.FORBIDDEN)
@@ -73,9 +106,8 @@ class LocalHTTPServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        bound = self.server.server_address[1]
-        hosts.update(f"{name}:{bound}" for name in ("127.0.0.1", "localhost", "[::1]"))
-        self.url = f"http://127.0.0.1:{bound}/"
+        bound.append(self.server.server_address[1])
+        self.url = f"http://127.0.0.1:{bound[0]}/"
         self._thread = threading.Thread(
             target=self.server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True
         )
@@ -110,7 +142,7 @@ class Origin(LocalHTTPServer):
         if self.guard is not None and not self.guard(key, playback_token(request)):
             request.send_error(HTTPStatus.FORBIDDEN)
             return
-        send_published(request, self.s3, self.bucket, key, body=body)
+        send_published(request, self.s3, self.bucket, key, body=body, cors=True)
 
 
 def playback_token(request: BaseHTTPRequestHandler) -> str | None:
@@ -121,9 +153,14 @@ def playback_token(request: BaseHTTPRequestHandler) -> str | None:
 
 
 def send_published(
-    request: BaseHTTPRequestHandler, s3: Any, bucket: str, key: str, *, body: bool
+    request: BaseHTTPRequestHandler, s3: Any, bucket: str, key: str, *, body: bool, cors: bool
 ) -> None:
-    """Answer ``request`` with the published object ``key``, or 404 for anything else."""
+    """Answer ``request`` with the published object ``key``, or 404 for anything else.
+
+    ``cors``: any web page may read it, as web players on other sites read a CDN. Whatever
+    the object's type, a browser neither guesses another (``nosniff``) nor runs it as a
+    page of this origin (``sandbox``): an HTML file in a published prefix stays inert.
+    """
     if not key.startswith(PUBLISHED_PREFIXES) or ".." in key.split("/"):
         request.send_error(HTTPStatus.NOT_FOUND)
         return
@@ -138,7 +175,10 @@ def send_published(
     request.send_header("Content-Length", str(len(data)))
     lifetime = 1 if key.endswith(".m3u8") else 86400
     request.send_header("Cache-Control", f"max-age={lifetime}")
-    request.send_header("Access-Control-Allow-Origin", "*")
+    request.send_header("X-Content-Type-Options", "nosniff")
+    request.send_header("Content-Security-Policy", "sandbox; default-src 'none'")
+    if cors:
+        request.send_header("Access-Control-Allow-Origin", "*")
     request.end_headers()
     if body:
         request.wfile.write(data)
