@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
+from botocore.config import Config
 
 from workflow.errors import SourceChangedError, TransientError, VidflowError
 from workflow.tracing import subsegment
@@ -29,6 +30,12 @@ _RETRYABLE_CODES = {
 
 # What S3 answers a read pinned to an object that is no longer there as it was.
 _CHANGED_CODES = {"PreconditionFailed", "412", "NoSuchVersion", "NoSuchKey", "404"}
+
+# How every S3 client of the functions is made. A presigned URL (ffmpeg reads sources and
+# segments through one) must be signed with SigV4: botocore still presigns with SigV2 in
+# us-east-1 and other regions that once took it, and S3 refuses SigV2 for objects under a
+# KMS key and on buckets made since 2020. The local stack refuses it too.
+S3_CONFIG = Config(signature_version="s3v4")
 
 # Uploads at once: S3 takes far more, a Lambda's network is what this shares.
 UPLOAD_THREADS = 8
@@ -162,6 +169,8 @@ class Bucket:
         url: str = self.client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=expires
         )
+        if "X-Amz-Algorithm=AWS4-HMAC-SHA256" not in url:
+            raise VidflowError("an S3 client that presigns must be made with storage.S3_CONFIG")
         return url
 
     def get_bytes(self, key: str, pin: Pin | None = None) -> bytes:

@@ -9,12 +9,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from workflow.live import clip
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
+from workflow.storage import S3_CONFIG
 from workflow.tracing import identify, tracer
 
 logger = Logger()
 settings = Settings.from_env()
 clients = Clients(
-    s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), events=boto3.client("events")
+    s3=boto3.client("s3", config=S3_CONFIG),
+    dynamodb=boto3.client("dynamodb"),
+    events=boto3.client("events"),
 )
 
 

@@ -11,12 +11,13 @@ from workflow.live import ingest
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.storage import S3_CONFIG
 from workflow.tracing import tracer
 
 logger = Logger()
 settings = Settings.from_env()
 clients = Clients(
-    s3=boto3.client("s3"),
+    s3=boto3.client("s3", config=S3_CONFIG),
     sfn=boto3.client("stepfunctions"),
     dynamodb=boto3.client("dynamodb"),
     events=boto3.client("events"),

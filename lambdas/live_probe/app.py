@@ -9,12 +9,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from workflow.live import probe
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
+from workflow.storage import S3_CONFIG
 from workflow.tracing import identify, tracer
 
 logger = Logger()
 settings = Settings.from_env()
 # KMS: an encrypted stream's key (made by LiveProbe, unwrapped by LiveTranscode).
-clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), kms=boto3.client("kms"))
+clients = Clients(
+    s3=boto3.client("s3", config=S3_CONFIG),
+    dynamodb=boto3.client("dynamodb"),
+    kms=boto3.client("kms"),
+)
 
 
 @tracer.capture_lambda_handler(capture_response=False)

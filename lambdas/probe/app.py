@@ -8,12 +8,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
+from workflow.storage import S3_CONFIG
 from workflow.tracing import identify, tracer
 from workflow.vod import probe
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=boto3.client("s3"))
+clients = Clients(s3=boto3.client("s3", config=S3_CONFIG))
 
 
 @tracer.capture_lambda_handler(capture_response=False)

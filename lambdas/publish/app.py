@@ -10,6 +10,7 @@ from botocore.config import Config
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.storage import S3_CONFIG
 from workflow.tracing import identify, tracer
 from workflow.vod import publish
 
@@ -17,7 +18,9 @@ logger = Logger()
 settings = Settings.from_env()
 # A connection for each thread that reads result records.
 clients = Clients(
-    s3=boto3.client("s3", config=Config(max_pool_connections=publish.READ_THREADS)),
+    s3=boto3.client(
+        "s3", config=S3_CONFIG.merge(Config(max_pool_connections=publish.READ_THREADS))
+    ),
     events=boto3.client("events"),
 )
 

@@ -9,12 +9,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.storage import S3_CONFIG
 from workflow.tracing import identify, tracer
 from workflow.vod import failure
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=boto3.client("s3"), events=boto3.client("events"))
+clients = Clients(s3=boto3.client("s3", config=S3_CONFIG), events=boto3.client("events"))
 
 
 @tracer.capture_lambda_handler(capture_response=False)

@@ -10,13 +10,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from workflow.metrics import metrics
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
+from workflow.storage import S3_CONFIG
 from workflow.tracing import identify, tracer
 from workflow.vod import chunk
 
 logger = Logger()
 settings = Settings.from_env()
 # DynamoDB and KMS: protected jobs' content keys (made by Plan, unwrapped by the encoders).
-clients = Clients(s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"), kms=boto3.client("kms"))
+clients = Clients(
+    s3=boto3.client("s3", config=S3_CONFIG),
+    dynamodb=boto3.client("dynamodb"),
+    kms=boto3.client("kms"),
+)
 
 
 @tracer.capture_lambda_handler(capture_response=False)

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.error
 import urllib.request
 import uuid
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from workflow.storage import S3_CONFIG
 
 SIZE = 5 * 1024 * 1024 + 123
 LAST = SIZE - 1
@@ -172,7 +177,7 @@ def test_an_open_ended_read_costs_what_the_reader_took(bucket: tuple[Any, str, b
     key = _key(name, "long.bin")
     counting = _CountingBuffer(key._value_buffer)
     key._value_buffer = counting
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "long.bin"})
+    url = _presign(s3, name, "long.bin")
     try:
         request = urllib.request.Request(url, headers={"Range": "bytes=1000-"})
         with urllib.request.urlopen(request, timeout=30) as answer:
@@ -188,3 +193,30 @@ def test_an_open_ended_read_costs_what_the_reader_took(bucket: tuple[Any, str, b
         key._value_buffer = counting.inner
 
     assert counting.read_bytes <= 16 * 1024 * 1024
+
+
+def _presign(s3: Any, bucket: str, key: str, config: Config = S3_CONFIG) -> str:
+    signer = boto3.client(
+        "s3", region_name=s3.meta.region_name, endpoint_url=s3.meta.endpoint_url, config=config
+    )
+    url: str = signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+    return url
+
+
+def test_a_url_presigned_with_sigv2_is_refused_as_s3_refuses_it(
+    bucket: tuple[Any, str, bytes],
+) -> None:
+    # GIVEN the same object presigned with SigV4 and with SigV2 (botocore's default for
+    # presigning in us-east-1; S3 refuses it for KMS-encrypted objects and new buckets)
+    s3, name, data = bucket
+    urls = {v: _presign(s3, name, "big.bin", Config(signature_version=v)) for v in ("s3v4", "s3")}
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in urls["s3v4"]
+    assert "AWSAccessKeyId=" in urls["s3"]
+    # THEN the SigV4 URL is served, and the SigV2 one refused with S3's own answer
+    request = urllib.request.Request(urls["s3v4"], headers={"Range": "bytes=0-99"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.read() == data[:100]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urls["s3"], timeout=30)
+    assert refused.value.code == 400
+    assert b"<Code>InvalidRequest</Code>" in refused.value.read()

@@ -8,13 +8,14 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 
 from tests.records import plan
-from workflow.errors import SourceChangedError
+from workflow.errors import SourceChangedError, VidflowError
 from workflow.runtime import Clients
 from workflow.settings import Settings
-from workflow.storage import Bucket, Pin
+from workflow.storage import S3_CONFIG, Bucket, Pin
 from workflow.vod.jobs import JobPaths
 from workflow.vod.subtitles import make_subtitles
 
@@ -82,3 +83,17 @@ def test_a_sidecar_replaced_after_planning_fails_its_item_by_name(s3: Any) -> No
         s3.get_object(Bucket=OUTPUT, Key=paths.item_error_key("subtitles-en"))["Body"].read()
     )
     assert error["error"] == "SourceChangedError"
+
+
+def test_a_presigned_source_url_is_sigv4_and_names_its_version(s3: Any) -> None:
+    # GIVEN a function's S3 client, made as every handler makes it
+    signer = boto3.client("s3", region_name="us-east-1", config=S3_CONFIG)
+    # THEN the URL ffmpeg reads is SigV4 (S3 refuses SigV2 for KMS objects and new
+    # buckets), for the pinned version only
+    url = Bucket(signer, INGEST).presign("uploads/a.mp4", pin=Pin("v1", "e"))
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url and "versionId=v1" in url
+    # AND a client that would presign with SigV2 (botocore's default in us-east-1) is
+    # named as the mistake it is, not handed to ffmpeg
+    sigv2 = boto3.client("s3", region_name="us-east-1", config=Config(signature_version="s3"))
+    with pytest.raises(VidflowError, match="S3_CONFIG"):
+        Bucket(sigv2, INGEST).presign("uploads/a.mp4")

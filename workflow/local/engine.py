@@ -191,7 +191,7 @@ _REFUSED = (
 
 
 def _local_only(app: Any, port: list[int]) -> Any:
-    """``app``, for requests from this machine's programs only.
+    """``app``, for requests from this machine's programs only, signed as S3 requires.
 
     moto takes any credentials and lets any web page read it (its CORS headers allow every
     origin): a page the user visits could read the stack's secrets, write uploads or wipe
@@ -210,10 +210,34 @@ def _local_only(app: Any, port: list[int]) -> Any:
                 [("Content-Type", "application/xml"), ("Content-Length", str(len(_REFUSED)))],
             )
             return [_REFUSED]
+        if _signed_with_sigv2(environ):
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(_SIGV2)))],
+            )
+            return [_SIGV2]
         result: Iterable[bytes] = app(environ, start_response)
         return result
 
     return serve
+
+
+# What S3 answers a request signed with SigV2 where it takes only SigV4: for objects under
+# a KMS key, and on every bucket made since June 2020.
+_SIGV2 = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidRequest</Code>'
+    b"<Message>The authorization mechanism you have provided is not supported. Please use"
+    b" AWS4-HMAC-SHA256.</Message></Error>"
+)
+
+
+def _signed_with_sigv2(environ: dict[str, Any]) -> bool:
+    """A SigV2 presigned URL (``AWSAccessKeyId`` and ``Signature`` in its query), or a
+    SigV2 ``Authorization`` header (``AWS <key>:<signature>``)."""
+    query = environ.get("QUERY_STRING", "")
+    if "AWSAccessKeyId=" in query and "Signature=" in query:
+        return True
+    return str(environ.get("HTTP_AUTHORIZATION", "")).startswith("AWS ")
 
 
 def _cut_short(result: Iterable[bytes], connection: socket.socket) -> Iterator[bytes]:
