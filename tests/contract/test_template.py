@@ -69,7 +69,58 @@ def test_every_task_retries_transient_errors(machine: str) -> None:
         for error in ("Lambda.TooManyRequestsException", "Lambda.ServiceException"):
             assert error in retried or "States.ALL" in retried, (name, error)
         for retrier in state.get("Retry", []):
+            if retrier.get("MaxAttempts", 3) == 0:
+                continue  # an error named to be never retried
             assert retrier.get("BackoffRate", 1) > 1 and retrier.get("JitterStrategy") == "FULL"
+
+
+def _longest_wait(retrier: dict[str, Any]) -> float:
+    """The most a retrier can wait in all, its every attempt used (full jitter waits less)."""
+    interval, backoff = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+    ceiling = retrier.get("MaxDelaySeconds", float("inf"))
+    return sum(min(interval * backoff**n, ceiling) for n in range(retrier.get("MaxAttempts", 3)))
+
+
+def _timeout_retried(retriers: list[dict[str, Any]]) -> bool:
+    """Whether an attempt that ran out of time is tried again (the first match decides)."""
+    for retrier in retriers:
+        if {"Sandbox.Timedout", "States.ALL", "States.TaskFailed"} & set(retrier["ErrorEquals"]):
+            return retrier.get("MaxAttempts", 3) > 0
+    return False
+
+
+def test_a_live_execution_ends_within_express_five_minutes_whatever_fails() -> None:
+    # An Express execution is stopped at five minutes with no Catch run: no failure record,
+    # and Reconcile would start the segment again on every run of its lookback. So no live
+    # step tries again an attempt that ran out of time, and the longest path, each step's
+    # function running to its timeout and every retrier waiting its longest, fits.
+    (machine,) = (m for m in MACHINES.values() if m.get("Type") == "EXPRESS")
+    definition = json.loads((ROOT / machine["DefinitionUri"]).read_text())
+    arns = machine["DefinitionSubstitutions"]
+    total = 0.0
+    for name, state in _states(definition):
+        if state["Type"] != "Task":
+            continue
+        function = arns[state["Parameters"]["FunctionName"].strip("${}")]["Fn::GetAtt"][0]
+        retriers = state.get("Retry", [])
+        assert not _timeout_retried(retriers), name
+        total += FUNCTIONS[function]["Timeout"] + sum(_longest_wait(r) for r in retriers)
+    assert total <= 300, total
+
+
+def test_a_throttled_lambda_is_waited_for_long_in_standard_workflows() -> None:
+    # A Distributed Map asks for MapMaxConcurrency functions at once, and jobs share the
+    # account's (or the function's reserved) concurrency: a throttled item waits for a
+    # slot for minutes, where the other errors' retriers give up within seconds.
+    for machine in (m for m in MACHINES.values() if m.get("Type", "STANDARD") == "STANDARD"):
+        definition = json.loads((ROOT / machine["DefinitionUri"]).read_text())
+        for name, state in _states(definition):
+            if state["Type"] != "Task" or name == "RecordFailure":
+                continue
+            throttled = next(
+                r for r in state["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]
+            )
+            assert _longest_wait(throttled) >= 600, name
 
 
 @pytest.mark.parametrize("machine", sorted(MACHINES))

@@ -154,3 +154,16 @@ def test_a_bad_fault_spec_is_named() -> None:
     for spec in ("probe", "probe:explode", "s3put:kill", "s3get:slowdown", "probe:transient:x"):
         with pytest.raises(FaultSpecError):
             parse(spec)
+
+
+def test_a_throttle_storm_is_waited_out_not_failed(
+    engine: Any, clip: Any, run_job: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Lambda throttling a step ten times in a row, as when other jobs' Maps hold the
+    # account's concurrency (the other errors' retriers give up after four attempts)
+    plan = arm(engine, monkeypatch, "probe:throttle:10")
+    # WHEN a job runs
+    run = run_job(clip("h264_aac_2gop"), key="uploads/throttled.mp4")
+    # THEN it waited for a slot and published
+    assert run.status == "SUCCEEDED", run.cause
+    assert plan.fired == [("ProbeFunction", "throttle")] * 10
