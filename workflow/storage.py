@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,7 +27,13 @@ _RETRYABLE_CODES = {
     "RequestTimeTooSkewed",
     "InternalError",
     "ServiceUnavailable",
+    # Two conditional writes of one key at once: S3 answers one of them 409 and asks for
+    # a retry.
+    "ConditionalRequestConflict",
 }
+
+# Tries of a conditional create that S3 answers 409 ConditionalRequestConflict.
+_CONFLICT_ATTEMPTS = 5
 
 # What S3 answers a read pinned to an object that is no longer there as it was.
 _CHANGED_CODES = {"PreconditionFailed", "412", "NoSuchVersion", "NoSuchKey", "404"}
@@ -189,15 +196,22 @@ class Bucket:
     def create_json(self, key: str, value: Any) -> bool:
         """Write ``key`` only if no object has that key (a conditional PUT, atomic in S3);
         False if one had."""
-        try:
-            self.client.put_object(
-                Bucket=self.name, Key=key, Body=json.dumps(value).encode(), IfNoneMatch="*"
-            )
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
-                return False
-            raise
-        return True
+        body = json.dumps(value).encode()
+        attempts = 0
+        while True:
+            try:
+                self.client.put_object(Bucket=self.name, Key=key, Body=body, IfNoneMatch="*")
+                return True
+            except botocore.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code == "PreconditionFailed":
+                    return False
+                # Another conditional write of the key was in flight: S3 asks for a retry,
+                # which then finds the winner's object (412) or none (written).
+                attempts += 1
+                if code != "ConditionalRequestConflict" or attempts == _CONFLICT_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * 2**attempts)
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.name, Key=key)

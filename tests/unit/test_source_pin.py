@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.records import plan
@@ -97,3 +98,21 @@ def test_a_presigned_source_url_is_sigv4_and_names_its_version(s3: Any) -> None:
     sigv2 = boto3.client("s3", region_name="us-east-1", config=Config(signature_version="s3"))
     with pytest.raises(VidflowError, match="S3_CONFIG"):
         Bucket(sigv2, INGEST).presign("uploads/a.mp4")
+
+
+@pytest.mark.parametrize(("after", "created"), [("PreconditionFailed", False), (None, True)])
+def test_a_create_that_s3_finds_in_conflict_is_tried_again(
+    after: str | None, created: bool
+) -> None:
+    # GIVEN S3 answering a conditional create 409 (another conditional write of the key
+    # was in flight), then what the retry finds: the other writer's object, or none
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("put_object", "ConditionalRequestConflict", http_status_code=409)
+        if after:
+            stub.add_client_error("put_object", after, http_status_code=412)
+        else:
+            stub.add_response("put_object", {})
+        # THEN the create is decided by the retry, not failed by the conflict
+        assert Bucket(client, OUTPUT).create_json("jobs/x/claim.json", {"a": 1}) is created
+        stub.assert_no_pending_responses()
