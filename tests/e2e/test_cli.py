@@ -301,6 +301,37 @@ def test_process_replaces_a_previous_asset_whole(clip: Any, tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir()] == ["game"]
 
 
+def test_names_an_uploader_chose_reach_the_terminal_shown_not_acted_on() -> None:
+    # GIVEN an upload whose key sets the terminal's title, recolours it, erases a line and
+    # returns the carriage to overwrite its own row with a status it does not have
+    key = "uploads/\x1b]0;OWNED\x07\x1b[31mred\x1b[0m\x1b[2K\rSUCCEEDED.mp4"
+    with vidflow_up() as stack:
+        ready = stack.ready
+        stack.client("s3").put_object(Bucket=ready["ingest_bucket"], Key=key, Body=b"text\n")
+        sfn, deadline, listed = stack.client("stepfunctions"), time.monotonic() + 120, []
+        while time.monotonic() < deadline and [e["status"] for e in listed] != ["FAILED"]:
+            time.sleep(0.5)
+            listed = sfn.list_executions(stateMachineArn=ready["state_machine_arn"])["executions"]
+        assert [e["status"] for e in listed] == ["FAILED"]
+        endpoint = ("--endpoint-url", ready["endpoint_url"])
+        # WHEN the user lists, shows and watches it, and reads the events
+        outputs = [
+            subprocess.run([*VIDFLOW, *command, *endpoint], capture_output=True, text=True)
+            for command in (
+                ["executions", "list"],
+                ["executions", "show", listed[0]["name"]],
+                ["executions", "watch", listed[0]["name"]],
+                ["events"],
+            )
+        ]
+    # THEN the list and the execution show the name, every control character as \xNN,
+    # and no command sends one
+    for done in outputs[:2]:
+        assert "\\x1b]0;OWNED\\x07" in done.stdout, done.args
+    for done in outputs:
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", done.stdout + done.stderr)
+
+
 def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
     # GIVEN `vidflow up` running in its own process
     with vidflow_up() as stack:

@@ -4,22 +4,70 @@ that pick a stack or shape its engine, and starting a local engine."""
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import signal
 import socket
 import sys
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from workflow.local.template import Stack
 
     # What ``add_subparsers`` returns; each command module's ``add_*`` adds one subcommand to it.
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+# What a terminal acts on rather than shows: C0 controls but the newline and the tab, DEL
+# and C1 controls (escape sequences, carriage returns, OSC 52 clipboard writes...).
+_CONTROLS = {
+    code: f"\\x{code:02x}"
+    for code in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))
+}
+
+
+class Printable(io.TextIOBase):
+    """``raw``, with control characters shown as ``\\xNN`` instead of sent.
+
+    Names and messages that come from uploads (keys, stream names, ffmpeg's words) reach
+    the user's terminal in tables, errors and events; an uploader must not be able to
+    recolour, rewrite or retitle it (a key holding ``\\r`` and ``SUCCEEDED`` would
+    overwrite its own row). ``vidflow`` writes through this; what means to draw (the
+    progress bar) writes to ``raw``.
+    """
+
+    def __init__(self, raw: TextIO) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(text.translate(_CONTROLS))
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.raw.encoding
+
+
+def function_log(port: int) -> Path:
+    """Where a stack served on ``port`` writes its functions' log: in a folder of its own
+    that only this user can enter (a fixed name in the shared /tmp could be taken first,
+    or be a link, by another user of the machine)."""
+    return Path(tempfile.mkdtemp(prefix=f"vidflow-{port}-")) / "functions.log"
+
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

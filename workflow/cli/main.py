@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from workflow import __version__
 from workflow.cli import clip, events, invoke, live, run, sign, watch
-from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE, ProjectNotFoundError
+from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE, Printable, ProjectNotFoundError
 from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
 from workflow.local.parameters import ParameterError
@@ -30,6 +30,16 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command, everything it prints shown, not acted on (``Printable``)."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Printable(sys.stdout), Printable(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.project is not None:
         os.environ["VIDFLOW_ROOT"] = str(args.project.resolve())

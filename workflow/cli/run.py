@@ -29,6 +29,7 @@ from workflow.cli.common import (
     engine_parameters,
     fault_options,
     fault_spec,
+    function_log,
     start_engine,
     wait_until_stopped,
 )
@@ -91,7 +92,7 @@ def serve(port: int, parameters: dict[str, str], faults: str | None = None) -> i
                 file=sys.stderr,
             )
             return EXIT_USAGE
-    log_file = Path(tempfile.gettempdir()) / f"vidflow-{port}.log"
+    log_file = function_log(port)
     engine = start_engine(port, parameters, log_file, faults)
     print(json.dumps({**engine.endpoints.to_dict(), "function_log": str(log_file)}), flush=True)
     wait_until_stopped()
@@ -226,7 +227,8 @@ def _progress_bar(began: float) -> Iterator[Callable[[_Reading], None]]:
         TaskProgressColumn(),
         TextColumn("{task.fields[left]}", markup=False),
     )
-    console = Console(stderr=True, highlight=False)
+    # The bar draws (carriage returns, escape sequences): to the terminal itself.
+    console = Console(file=getattr(sys.stderr, "raw", sys.stderr), highlight=False)
     with Progress(*columns, console=console, refresh_per_second=4, expand=True) as bar:
         task = bar.add_task("", total=None, spent=0.0, left="")
         shapes: set[str] = set()
