@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from workflow.cli.common import function_log
 from workflow.local import lambda_runtime
 from workflow.local.build import Interpreter
 from workflow.local.lambda_runtime import (
     PAYLOAD_LIMIT,
+    FunctionLog,
     LambdaRuntime,
     _Pool,
     artefacts_of,
@@ -268,3 +270,22 @@ def test_workers_idle_too_long_are_reclaimed() -> None:
     old.idle_since = time.monotonic() - 1000
     assert pool.expired(300) == [old]
     assert pool.idle == [fresh] and pool.count == 1
+
+
+def test_the_function_log_is_private_and_never_written_through_a_link(tmp_path: Path) -> None:
+    # GIVEN another user's link where a log would go (a shared /tmp), pointing at a file
+    victim = tmp_path / "victim.sh"
+    victim.write_text("mine\n")
+    (tmp_path / "functions.log").symlink_to(victim)
+    # THEN the log is not opened through it, and the file it names is untouched
+    with pytest.raises(OSError):
+        FunctionLog(tmp_path / "functions.log")
+    assert victim.read_text() == "mine\n"
+    # AND a stack's log is in a folder only its user enters, readable by that user only
+    path = function_log(4566)
+    log = FunctionLog(path)
+    log.close()
+    assert (path.parent.stat().st_mode & 0o777, path.stat().st_mode & 0o777) == (0o700, 0o600)
+    assert path.parent.name.startswith("vidflow-4566-")
+    path.unlink()
+    path.parent.rmdir()

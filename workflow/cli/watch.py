@@ -6,15 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import urllib.parse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workflow.cli.common import (
     EXIT_USAGE,
     engine_options,
     engine_parameters,
+    function_log,
     monitored_stack,
     start_engine,
     wait_until_stopped,
@@ -97,7 +96,7 @@ def serve_console(args: argparse.Namespace) -> int:
     if monitor is None:
         print(f"no stack at {args.endpoint_url}: starting one", file=sys.stderr)
         port = urllib.parse.urlsplit(args.endpoint_url).port or 4566
-        log_file = Path(tempfile.gettempdir()) / f"vidflow-{port}.log"
+        log_file = function_log(port)
         engine = start_engine(port, engine_parameters(args), log_file)
         print(json.dumps(engine.endpoints.to_dict()), flush=True)
         monitor = _monitor(args)

@@ -116,6 +116,12 @@ def _stopping_error() -> dict[str, Any]:
 LogLine = tuple[str, int, str]
 
 
+def _append_privately(path: Path) -> TextIO:
+    """``path`` opened to append, made readable by this user only, never through a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+    return os.fdopen(os.open(path, flags, 0o600), "a", buffering=1)
+
+
 class FunctionLog:
     """The functions' log: one file (or stderr), a line per line a worker printed; and,
     once ``ship`` is called, the same lines in the template's log group, as Lambda sends
@@ -125,7 +131,7 @@ class FunctionLog:
 
     def __init__(self, path: Path | None) -> None:
         self._lock = threading.Lock()
-        self._stream: TextIO = path.open("a", buffering=1) if path else sys.stderr
+        self._stream: TextIO = _append_privately(path) if path else sys.stderr
         self._owned = path is not None
         self._pending: list[LogLine] = []
         self._shipping = threading.Event()
