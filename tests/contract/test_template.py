@@ -108,6 +108,23 @@ def test_a_live_execution_ends_within_express_five_minutes_whatever_fails() -> N
     assert total <= 300, total
 
 
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_a_distributed_map_gathers_no_output_from_its_items(machine: str) -> None:
+    # Without a ResultWriter a Distributed Map gathers every child's output into one array,
+    # and Step Functions fails the job (States.DataLimitExceeded) past 256 KiB, even when
+    # ResultPath drops it: at ~45 bytes an item, ~5,800 items (16 h in 10 s chunks). The
+    # items write their results to S3; they end on an empty output, ~87,000 items' worth.
+    definition = json.loads((ROOT / MACHINES[machine]["DefinitionUri"]).read_text())
+    for name, state in _states(definition):
+        processor = state.get("ItemProcessor", {})
+        if processor.get("ProcessorConfig", {}).get("Mode") != "DISTRIBUTED":
+            continue
+        assert "ResultWriter" not in state and state.get("ResultPath", "$") is None, name
+        for inner, child in processor["States"].items():
+            if child["Type"] == "Task":
+                assert "OutputPath" in child and child["OutputPath"] is None, (name, inner)
+
+
 def test_a_throttled_lambda_is_waited_for_long_in_standard_workflows() -> None:
     # A Distributed Map asks for MapMaxConcurrency functions at once, and jobs share the
     # account's (or the function's reserved) concurrency: a throttled item waits for a

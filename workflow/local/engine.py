@@ -63,6 +63,7 @@ from workflow.local.s3_put import install as install_s3_put
 from workflow.local.template import Stack
 from workflow.local.xray import TraceDaemon
 from workflow.settings import Settings
+from workflow.storage import S3_CONFIG
 
 log = logging.getLogger("vidflow.engine")
 
@@ -516,7 +517,9 @@ class LocalEngine:
         return "slowdown" if self.faults.s3_put_fails() else None
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.stack.region)  # type: ignore[call-overload]
+        """A client of the stack; for S3, made as the functions make theirs (SigV4)."""
+        config = S3_CONFIG if service == "s3" else None
+        return boto3.client(service, region_name=self.stack.region, config=config)  # type: ignore[call-overload]
 
     # Resources from the template.
 
