@@ -98,14 +98,20 @@ def _wait(sfn: Any, arn: str, timeout: float = 600) -> dict[str, Any]:
 
 
 def upload_and_follow(
-    engine: Any, path: Path, key: str, out_root: Path, metadata: dict[str, str] | None = None
+    engine: Any,
+    path: Path,
+    key: str,
+    out_root: Path,
+    metadata: dict[str, str] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> JobRun:
-    """Upload ``path`` as ``key`` (with S3 user ``metadata``), wait for its job, and
-    download what it published under ``out_root/<job id>``."""
+    """Upload ``path`` as ``key`` (with S3 user ``metadata`` and ``extra`` upload
+    arguments), wait for its job, and download what it published under
+    ``out_root/<job id>``."""
     s3, sfn = engine.client("s3"), engine.client("stepfunctions")
     ep = engine.endpoints
-    extra = {"Metadata": metadata} if metadata else None
-    s3.upload_file(str(path), ep.ingest_bucket, key, ExtraArgs=extra)
+    arguments = {**({"Metadata": metadata} if metadata else {}), **(extra or {})}
+    s3.upload_file(str(path), ep.ingest_bucket, key, ExtraArgs=arguments or None)
     etag = s3.head_object(Bucket=ep.ingest_bucket, Key=key)["ETag"]
     job = job_id(ep.ingest_bucket, key, etag)
     arn = ep.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
@@ -137,10 +143,16 @@ def upload_and_follow(
 
 @pytest.fixture
 def run_job(engine: Any, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """``run_job(path, key=None, metadata=None)`` uploads a file to ``uploads/`` and
-    follows its job."""
+    """``run_job(path, key=None, metadata=None, extra=None)`` uploads a file to
+    ``uploads/`` and follows its job."""
 
-    def run(path: Path, key: str | None = None, metadata: dict[str, str] | None = None) -> JobRun:
-        return upload_and_follow(engine, path, key or f"uploads/{path.name}", tmp_path, metadata)
+    def run(
+        path: Path,
+        key: str | None = None,
+        metadata: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> JobRun:
+        key = key or f"uploads/{path.name}"
+        return upload_and_follow(engine, path, key, tmp_path, metadata, extra)
 
     return run

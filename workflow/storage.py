@@ -169,8 +169,14 @@ class Bucket:
         return data
 
     def presign(self, key: str, expires: int = 3600, pin: Pin | None = None) -> str:
-        """A GET URL for ``key``; with a version pin, for that version only."""
-        params = {"Bucket": self.name, "Key": key}
+        """A GET URL for ``key``; with a version pin, for that version only.
+
+        The object's bytes, whatever ``Content-Encoding`` its uploader gave it: told
+        ``gzip``, ffmpeg would inflate a video that is not compressed and spin on the
+        result until its time limit, on every retry. (A file that is gzip is refused by
+        its first bytes, as any non-video is.)
+        """
+        params = {"Bucket": self.name, "Key": key, "ResponseContentEncoding": "identity"}
         if pin and pin.version_id:
             params["VersionId"] = pin.version_id
         url: str = self.client.generate_presigned_url(

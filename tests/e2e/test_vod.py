@@ -319,6 +319,15 @@ def test_a_duplicate_s3_event_starts_nothing(clip: Any, engine: Any, run_job: An
     ]
 
 
+def test_an_upload_labelled_gzip_is_read_as_the_bytes_it_is(clip: Any, run_job: Any) -> None:
+    # GIVEN a video uploaded with Content-Encoding: gzip, which it is not (a client's
+    # default, a mislabelled sync): ffmpeg told so inflates it and spins until its limit
+    source = clip("h264_aac_2gop")
+    run = run_job(source, key="uploads/labelled-gzip.mp4", extra={"ContentEncoding": "gzip"})
+    # THEN it publishes as the video it is, every frame
+    assert_playable(run, source)
+
+
 def test_unicode_and_shell_characters_in_keys_are_safe(clip: Any, run_job: Any) -> None:
     key = "uploads/../é $(touch x); `id` 'q'.mp4"
     run = run_job(clip("half_second"), key=key)

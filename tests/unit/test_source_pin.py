@@ -93,6 +93,8 @@ def test_a_presigned_source_url_is_sigv4_and_names_its_version(s3: Any) -> None:
     # buckets), for the pinned version only
     url = Bucket(signer, INGEST).presign("uploads/a.mp4", pin=Pin("v1", "e"))
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url and "versionId=v1" in url
+    # (and its bytes as they are, whatever Content-Encoding the uploader claimed)
+    assert "response-content-encoding=identity" in url
     # AND a client that would presign with SigV2 (botocore's default in us-east-1) is
     # named as the mistake it is, not handed to ffmpeg
     sigv2 = boto3.client("s3", region_name="us-east-1", config=Config(signature_version="s3"))
