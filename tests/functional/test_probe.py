@@ -17,6 +17,7 @@ from workflow.errors import (
     InputTooLongError,
     TransientError,
     TruncatedInputError,
+    UnsupportedInputError,
 )
 from workflow.local.binaries import ffmpeg_binary
 from workflow.media.probe import probe
@@ -155,6 +156,26 @@ def test_a_segment_of_a_frame_or_two_keeps_its_rate_and_length(frames: int, tmp_
     facts = _probe(path).facts
     assert facts.frame_rate == 30.0
     assert facts.duration == pytest.approx(frames / 30, abs=1e-5)
+
+
+@pytest.mark.parametrize(("size", "refused"), [("16x16", True), ("64x16", True), ("32x32", False)])
+def test_a_picture_too_small_to_encode_and_score_is_refused_by_name(
+    size: str, refused: bool, tmp_path: Path
+) -> None:
+    # GIVEN a video a few pixels across (libvmaf, which scores every chunk, crashes on 16)
+    path = tmp_path / f"{size}.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=1",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )  # fmt: skip
+    # THEN the probe names it before anything is encoded, and takes 32 a side
+    if refused:
+        with pytest.raises(UnsupportedInputError, match=f"the video is {size}; .* at least 32"):
+            _probe(path)
+    else:
+        assert _probe(path).facts.display_width == 32
 
 
 @pytest.mark.parametrize("fraction", [0.3, 0.6, 0.95])

@@ -40,6 +40,22 @@ def test_bad_input_is_refused_and_the_signed_url_is_not_repeated() -> None:
     assert "Signature" not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("signal_name", "error"),
+    [("SIGSEGV", TranscodeError), ("SIGABRT", TranscodeError),
+     ("SIGKILL", TranscodeInterruptedError), ("SIGTERM", TranscodeInterruptedError)],
+)  # fmt: skip
+def test_a_crash_is_an_error_of_the_input_and_a_kill_from_outside_is_retried(
+    signal_name: str, error: type[Exception]
+) -> None:
+    # A crash repeats on every retry (libvmaf on frames of 16 px, for one); a kill from
+    # outside (the memory limit, the function's end) may not
+    dies = f"import os, signal; os.kill(os.getpid(), signal.{signal_name})"
+    with pytest.raises(error, match=signal_name) as raised:
+        run_ffmpeg([sys.executable, "-c", dies], 30)
+    assert type(raised.value) is error
+
+
 def test_a_run_past_its_limit_is_interrupted() -> None:
     sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
     with pytest.raises(TranscodeInterruptedError, match="past its 1 s limit"):

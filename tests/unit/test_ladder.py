@@ -235,6 +235,13 @@ def test_h264_level_allows_the_rungs_bitrate(kbps: int, level: str) -> None:
     assert rung.level == level
 
 
+@pytest.mark.parametrize("spec", ["16:100", "31:100", "0:100"])
+def test_a_rung_too_small_to_score_is_refused(spec: str) -> None:
+    # (libvmaf, which scores every chunk's rungs, crashes on a picture 16 pixels across)
+    with pytest.raises(ConfigurationError, match="sides from 32"):
+        parse_ladder(spec)
+
+
 @pytest.mark.parametrize("spec", ["360:500001", "360:99999999", "360:0"])
 def test_a_bitrate_no_level_allows_is_refused(spec: str) -> None:
     # (360:99999999 reached ffmpeg, which failed: "Numerical result out of range")

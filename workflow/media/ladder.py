@@ -38,6 +38,9 @@ _LEVELS = (
 )
 # The highest rung bitrate any level allows: its VBV buffer (twice it) in level 6.2's.
 MAX_KBPS = _LEVELS[-1][4] // 2
+# The smallest side a source or a rung may have: the quality scorer (libvmaf) crashes on a
+# picture 16 pixels or less across, and nothing watchable is that small.
+MIN_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,9 @@ def parse_ladder(spec: str) -> list[tuple[int, int]]:
             side, kbps = (int(x) for x in part.strip().split(":"))
         except ValueError:
             raise ConfigurationError(f"LADDER entries look like 720:2800, got {part!r}") from None
-        if side < 16 or not 0 < kbps <= MAX_KBPS:
+        if side < MIN_SIDE or not 0 < kbps <= MAX_KBPS:
             raise ConfigurationError(
-                f"LADDER entry {part!r} is out of range: sides from 16, bitrates 1 to "
+                f"LADDER entry {part!r} is out of range: sides from {MIN_SIDE}, bitrates 1 to "
                 f"{MAX_KBPS} kbps"
             )
         rungs.append((side, kbps))

@@ -34,6 +34,7 @@ from workflow.errors import (
 from workflow.media.chunks import FrameIndex
 from workflow.media.extent import cut_short, flv_last_video_ms
 from workflow.media.facts import AudioFacts, SourceFacts
+from workflow.media.ladder import MIN_SIDE
 from workflow.media.picture import HDR_TRANSFERS, assumed_colour
 from workflow.media.sniff import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
 from workflow.settings import Limits
@@ -155,6 +156,11 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         raise UnsupportedInputError("the video stream's codec is not one vidflow can decode")
     if not ctx.width or not ctx.height:
         raise UnsupportedInputError("the video stream declares no frame size")
+    if min(ctx.width, ctx.height) < MIN_SIDE:
+        raise UnsupportedInputError(
+            f"the video is {ctx.width}x{ctx.height}; vidflow needs at least {MIN_SIDE} pixels "
+            "a side"
+        )
     if ctx.width * ctx.height > limits.max_pixels:
         raise InputTooLargeError(
             f"the video is {ctx.width}x{ctx.height}; the limit is {limits.max_pixels} pixels"

@@ -103,6 +103,11 @@ _MOST_SECONDS = 7 * 24 * 3600.0
 log = logging.getLogger("vidflow.ffmpeg")
 
 
+# Signals a process raises on itself when it crashes; the others (SIGKILL, SIGTERM) come
+# from outside: the memory limit, the function's end, an operator.
+_CRASHES = {"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT"}
+
+
 def run_ffmpeg(
     args: Sequence[str], timeout: float, on_progress: ProgressCallback | None = None
 ) -> None:
@@ -143,6 +148,9 @@ def _run(args: Sequence[str], timeout: float, on_progress: ProgressCallback | No
     reader.join()
     if process.returncode < 0:
         name = signal.Signals(-process.returncode).name
+        if name in _CRASHES:
+            # ffmpeg crashed on this input: trying again crashes again.
+            raise TranscodeError(f"ffmpeg crashed ({name}) on this input")
         raise TranscodeInterruptedError(f"ffmpeg was killed by {name}")
     if large := _TOO_LARGE.search(stderr.decode("utf-8", "replace")):
         size, limit = large.groups()
