@@ -328,6 +328,22 @@ def test_an_upload_labelled_gzip_is_read_as_the_bytes_it_is(clip: Any, run_job: 
     assert_playable(run, source)
 
 
+def test_a_camcorder_mts_with_192_byte_packets_publishes(
+    clip: Any, run_job: Any, tmp_path: Path
+) -> None:
+    # GIVEN an AVCHD camcorder's .MTS (Blu-ray's .m2ts): MPEG-TS whose 188-byte packets
+    # each follow a 4-byte timecode
+    source = tmp_path / "00001.MTS"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(clip("h264_aac_2gop")),
+         "-c", "copy", "-f", "mpegts", "-mpegts_m2ts_mode", "1", str(source)],
+        check=True,
+    )  # fmt: skip
+    assert source.read_bytes()[4] == 0x47 and source.read_bytes()[196] == 0x47
+    # THEN it is read as the transport stream it is, every frame published
+    assert_playable(run_job(source, key="uploads/00001.MTS"), source)
+
+
 def test_unicode_and_shell_characters_in_keys_are_safe(clip: Any, run_job: Any) -> None:
     key = "uploads/../é $(touch x); `id` 'q'.mp4"
     run = run_job(clip("half_second"), key=key)

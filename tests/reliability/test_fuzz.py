@@ -32,7 +32,7 @@ from workflow import errors
 from workflow.errors import ConfigurationError, NotAVideoError, UnsafeInputError, VidflowError
 from workflow.local.binaries import ffmpeg_binary
 from workflow.media.chunks import FrameIndex, plan_chunks
-from workflow.media.ladder import build_ladder
+from workflow.media.ladder import MIN_SIDE, build_ladder
 from workflow.media.probe import probe
 from workflow.media.sniff import DEMUXER_FOR_FAMILY, sniff
 from workflow.settings import Limits, Settings
@@ -327,7 +327,7 @@ ladders = st.one_of(
     st.just(Settings.ladder),
     # (one rung per size: two of one size are refused, test_ladder.py)
     st.lists(
-        st.tuples(st.integers(16, 4320), st.integers(1, 50_000)),
+        st.tuples(st.integers(MIN_SIDE, 4320), st.integers(1, 50_000)),
         min_size=1,
         max_size=6,
         unique_by=lambda rung: rung[0],

@@ -19,6 +19,8 @@ TS_PACKET = b"\x47\x40\x00\x10" + b"\xff" * 184
         pytest.param(b"\x00\x00\x00\x08moov" + b"\x00" * 32, "mp4", id="mp4-moov-first"),
         pytest.param(MATROSKA, "matroska", id="matroska-ebml"),
         pytest.param(TS_PACKET * 3, "mpegts", id="mpegts-sync-at-0-and-188"),
+        pytest.param((b"\x00\x01\x02\x03" + TS_PACKET) * 3, "mpegts", id="m2ts-192-byte"),
+        pytest.param((TS_PACKET + b"\x00" * 16) * 3, "mpegts", id="dvb-ts-204-byte"),
         pytest.param(b"RIFF\x00\x10\x00\x00AVI LIST" + b"\x00" * 32, "avi", id="avi"),
         pytest.param(b"FLV\x01\x05\x00\x00\x00\x09" + b"\x00" * 32, "flv", id="flv"),
         pytest.param(b"\x00\x00\x01\xba\x44" + b"\x00" * 32, "mpeg", id="mpeg-ps"),
@@ -75,6 +77,15 @@ def test_a_reference_after_binary_garbage_is_still_unsafe() -> None:
     # WHEN / THEN it is refused as unsafe
     with pytest.raises(UnsafeInputError):
         sniff(head)
+
+
+def test_media_that_holds_a_url_is_no_video_not_a_playlist() -> None:
+    # GIVEN a raw H.264 stream: binary, with x264's settings string naming its web site
+    sei = b"x264 - core 164 - H.264/MPEG-4 AVC codec - Copyleft 2003-2024 - http://www.videolan.org/x264.html"
+    head = b"\x00\x00\x00\x01\x67\x64\x00\x1f\xac\xd9\x40\x50\x05\xbb\x01\x10\x00\x00\x03\x00" * 8
+    # THEN it is named as no video vidflow reads, not as a list of other files
+    with pytest.raises(NotAVideoError, match="not a video container"):
+        sniff(head + b"\x00\x00\x01\x06\x05\xff" + sei + b"\x00\x80" * 64)
 
 
 @pytest.mark.parametrize(
