@@ -389,6 +389,21 @@ def test_a_sidecar_that_is_not_subtitles_fails_the_job_by_name(
     assert run.output_keys == []
 
 
+@pytest.mark.parametrize("folder", ["uploads//", "uploads/./"])
+def test_a_sidecar_is_found_under_a_key_s3_keeps_as_written(
+    engine: Any, clip: Any, run_job: Any, folder: str
+) -> None:
+    # GIVEN subtitles and their video under a key with "//" or "/./" (S3 keeps both; a
+    # path library folds them)
+    engine.client("s3").put_object(
+        Bucket=engine.endpoints.ingest_bucket, Key=f"{folder}odd.en.srt", Body=ENGLISH_SRT
+    )
+    run = run_job(clip("h264_aac_2gop"), key=f"{folder}odd.mp4")
+    # THEN the asset carries them
+    assert run.status == "SUCCEEDED", run.cause
+    assert f"outputs/{run.job_id}/subtitles/en.vtt" in run.output_keys
+
+
 @pytest.mark.parametrize("job", ["cmaf_job", "ts_job"])
 def test_webvtt_cue_time_zero_maps_to_the_first_video_frame(
     job: str, request: pytest.FixtureRequest

@@ -155,6 +155,13 @@ def _sidecar_of(video_folder: str, stem: str, key: str) -> Sidecar | None:
     return Sidecar(key, language, fmt) if language else None
 
 
+def sidecar_prefix(video_key: str) -> str:
+    """What every sidecar's key of ``video_key`` starts with: ``<folder>/<stem>.``, the key
+    as it is (a path library would fold ``//`` and ``/./``, which S3 keeps)."""
+    folder, slash, name = video_key.rpartition("/")
+    return f"{folder}{slash}{name.rpartition('.')[0] or name}."
+
+
 def find_sidecars(video_key: str, keys: Iterable[str]) -> list[Sidecar]:
     """The subtitle files uploaded next to ``video_key`` among ``keys``, one per language.
 

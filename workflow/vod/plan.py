@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from pathlib import PurePosixPath
 from typing import Any
 
 from workflow.keys.store import KeyStore
@@ -191,7 +190,7 @@ def _audio_pieces(facts: SourceFacts, settings: Settings) -> list[AudioPiece]:
 def _sidecars(source: Source, clients: Clients) -> list[tuple[subtitles.Sidecar, str]]:
     """The video's subtitle sidecars, each with the ETag its item's reads are pinned to."""
     # Every sidecar's key starts with the video's own "<folder>/<stem>.": list only those.
-    prefix = str(PurePosixPath(source.key).with_suffix("")) + "."
+    prefix = subtitles.sidecar_prefix(source.key)
     etags = {
         item["Key"]: item["ETag"].strip('"')
         for item in Bucket(clients.s3, source.bucket).objects(prefix)
