@@ -118,8 +118,8 @@ def _reading(key: str, pin: Pin | None) -> Iterator[None]:
     except botocore.exceptions.ClientError as exc:
         if pin is not None and exc.response.get("Error", {}).get("Code") in _CHANGED_CODES:
             raise SourceChangedError(
-                f"{key} was replaced or deleted while its job ran; the new upload has a job "
-                "of its own"
+                f"{key} was replaced or deleted while its job ran (an upload that replaced "
+                "it has a job of its own)"
             ) from None
         raise
 

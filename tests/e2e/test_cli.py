@@ -286,6 +286,41 @@ def test_process_refuses_an_out_that_is_a_file_or_someone_elses_folder(
     assert [p.name for p in photos.iterdir()] == ["cat.jpg"]
 
 
+def test_process_refuses_what_it_cannot_do_before_any_job(clip: Any, tmp_path: Path) -> None:
+    # GIVEN inputs and --out folders that no job could serve
+    (tmp_path / "game.en.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nHi\n")
+    os.mkfifo(tmp_path / "pipe.mp4")
+    asset = tmp_path / "asset"
+    asset.mkdir()
+    (asset / "manifest.json").write_text('{"schema": "vidflow.manifest/2"}')
+    inside = asset / "game.mp4"
+    shutil.copy(clip("half_second"), inside)
+    video = str(clip("half_second"))
+    cases = [
+        ((str(tmp_path / "game.en.srt"), "--out", str(tmp_path / "o1")),
+         f"{tmp_path / 'game.en.srt'} is a sidecar (subtitles or job settings), not a video: "
+         "upload it beside its video to a stack (vidflow up)"),
+        ((str(tmp_path / "pipe.mp4"), "--out", str(tmp_path / "o2")),
+         f"{tmp_path / 'pipe.mp4'} is not a regular file (a pipe, a device); process takes a "
+         "video file"),
+        ((str(inside), "--out", str(asset)),
+         f"--out {asset} holds the input, and is replaced whole; give another folder"),
+        ((video, "--out", "."),
+         "--out . is the current folder or holds it; give a folder for the asset"),
+        ((video, "--out", "/proc/vidflow-out"),
+         "--out /proc/vidflow-out: cannot write to /proc: No such file or directory"),
+    ]  # fmt: skip
+    for args, problem in cases:
+        # WHEN a video is processed so
+        done = subprocess.run(
+            [*VIDFLOW, "process", *args], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+        # THEN it is refused at once, by name, and nothing was made or removed
+        assert (done.returncode, done.stderr.strip()) == (2, f"error: {problem}"), args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["asset", "game.en.srt", "pipe.mp4"]
+    assert sorted(p.name for p in asset.iterdir()) == ["game.mp4", "manifest.json"]
+
+
 def test_process_replaces_a_previous_asset_whole(clip: Any, tmp_path: Path) -> None:
     # GIVEN --out holds an earlier, larger asset: a rung this clip will not get
     out = tmp_path / "game"
@@ -293,11 +328,16 @@ def test_process_replaces_a_previous_asset_whole(clip: Any, tmp_path: Path) -> N
     (out / "1080p" / "seg_00000.ts").write_bytes(b"old")
     (out / "manifest.json").write_text('{"schema": "vidflow.manifest/2", "job_id": "old"}')
     # WHEN a new video is processed into it
-    done = _run("process", str(clip("half_second")), "--out", str(out))
+    done = subprocess.run(
+        [*VIDFLOW, "process", str(clip("half_second")), "--out", str(out)],
+        capture_output=True, text=True, timeout=600, preexec_fn=lambda: os.umask(0o027),
+    )  # fmt: skip
     # THEN the folder holds the new asset only, and nothing was left beside it
     assert done.returncode == 0, done.stderr
     assert not (out / "1080p").exists()
     assert read_manifest(out)["job_id"] != "old"
+    # AND the folder is made as any under the user's umask (027 here): not mkdtemp's 0700
+    assert out.stat().st_mode & 0o777 == 0o750
     assert [p.name for p in tmp_path.iterdir()] == ["game"]
 
 
@@ -324,6 +364,14 @@ def test_names_an_uploader_chose_reach_the_terminal_shown_not_acted_on() -> None
                 ["events"],
             )
         ]
+        # (AND a reader that goes away, as `| head -1` does, ends the listing quietly)
+        reading, writing = os.pipe()
+        os.close(reading)
+        piped = subprocess.run(
+            [*VIDFLOW, "executions", "list", *endpoint], stdout=writing, stderr=subprocess.PIPE
+        )
+        os.close(writing)
+        assert (piped.returncode, piped.stderr) == (141, b"")
     # THEN the list and the execution show the name, every control character as \xNN,
     # and no command sends one
     for done in outputs[:2]:

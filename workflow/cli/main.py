@@ -19,6 +19,9 @@ from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
 from workflow.local.parameters import ParameterError
 
+# As a command killed by SIGPIPE exits (128 + 13), which Python's own handler prevents.
+EXIT_PIPE = 141
+
 
 class Terminated(BaseException):
     """SIGTERM, raised where the program is so that every ``finally`` runs: the stack
@@ -35,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout, sys.stderr = Printable(sys.stdout), Printable(sys.stderr)
     try:
         return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`vidflow executions list | head -1`): nothing more to say,
+        # and nothing to say it to. Later writes, at exit too, go nowhere.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
     finally:
         sys.stdout, sys.stderr = streams
 
@@ -51,6 +60,8 @@ def _main(argv: list[str] | None) -> int:
         return _interrupted(130)
     except Terminated:
         return _interrupted(143)
+    except BrokenPipeError:
+        raise  # main's to answer, as for one while the command line is read
     except FaultSpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -33,6 +33,7 @@ from workflow.cli.common import (
     start_engine,
     wait_until_stopped,
 )
+from workflow.media import subtitles
 from workflow.vod.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
 
 # The upload in one PUT up to S3's limit for one: moto reassembles a multipart upload by
@@ -104,18 +105,23 @@ def process_file(
     source: Path, out: Path, parameters: dict[str, str], faults: str | None = None
 ) -> int:
     """``vidflow process``: upload like a user, follow the execution, copy the asset out."""
-    problem = _source_problem(source) or _out_problem(out)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    problem = _source_problem(source) or _out_problem(out, source)
+    staging = None if problem else _staging(out)
+    if isinstance(staging, str) or problem:
+        print(f"error: {problem or staging}", file=sys.stderr)
         return EXIT_USAGE
-    with tempfile.TemporaryDirectory(prefix="vidflow-") as scratch:
-        engine = start_engine(
-            0, parameters, Path(scratch) / "functions.log", faults, prewarm=vod_functions
-        )
-        try:
-            return _process_with(engine, source, out)
-        finally:
-            engine.stop()
+    assert staging is not None
+    try:
+        with tempfile.TemporaryDirectory(prefix="vidflow-") as scratch:
+            engine = start_engine(
+                0, parameters, Path(scratch) / "functions.log", faults, prewarm=vod_functions
+            )
+            try:
+                return _process_with(engine, source, out, staging)
+            finally:
+                engine.stop()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already where the asset went out
 
 
 def vod_functions(stack: Stack) -> list[str]:
@@ -137,7 +143,7 @@ def vod_functions(stack: Stack) -> list[str]:
     ]
 
 
-def _process_with(engine: Any, source: Path, out: Path) -> int:
+def _process_with(engine: Any, source: Path, out: Path, staging: Path) -> int:
     from workflow.cli.billing import VodBilling
     from workflow.cli.monitor import Monitor
 
@@ -163,10 +169,8 @@ def _process_with(engine: Any, source: Path, out: Path) -> int:
         cause = " ".join((status.get("cause") or status["status"].lower()).split())
         print(f"error: {error}: {cause}", file=sys.stderr)
         return EXIT_FAILED
-    copied = _replace_folder(
-        out,
-        lambda folder: _download(s3, endpoints.output_bucket, JobPaths(job).output_prefix, folder),
-    )
+    copied = _download(s3, endpoints.output_bucket, JobPaths(job).output_prefix, staging)
+    _replace_folder(out, staging)
     print(f"published {copied} files to {out} in {time.monotonic() - began:.1f} s", file=sys.stderr)
     print(out / "master.m3u8")
     return 0
@@ -371,16 +375,34 @@ class _Progress:
 
 
 def _source_problem(source: Path) -> str | None:
+    """Why ``source`` cannot be processed, found before any stack starts."""
     if source.is_dir():
         return f"{source} is a folder; process takes one video file"
-    if not source.is_file():
+    if not source.exists():
         return f"no such file: {source}"
+    if not source.is_file():
+        return f"{source} is not a regular file (a pipe, a device); process takes a video file"
+    if subtitles.is_sidecar(source.name):
+        return (
+            f"{source} is a sidecar (subtitles or job settings), not a video: upload it "
+            "beside its video to a stack (vidflow up)"
+        )
+    try:
+        source.open("rb").close()
+    except OSError as exc:
+        return f"cannot read {source}: {exc.strerror or exc}"
     return None
 
 
-def _out_problem(out: Path) -> str | None:
-    """Why ``--out`` cannot take the asset: a file, or a folder of something else. A
-    previous asset there is replaced whole, never merged with."""
+def _out_problem(out: Path, source: Path) -> str | None:
+    """Why ``--out`` cannot take the asset: a file, a folder of something else, or one
+    that holds the input or the current folder. A previous asset there is replaced whole,
+    never merged with."""
+    whole = out.resolve()
+    if whole == Path.cwd() or whole in Path.cwd().parents:
+        return f"--out {out} is the current folder or holds it; give a folder for the asset"
+    if whole == source.resolve().parent or whole in source.resolve().parents:
+        return f"--out {out} holds the input, and is replaced whole; give another folder"
     if out.is_file() or (out.exists() and not out.is_dir()):
         return f"--out {out} is a file; give a folder for the asset"
     if out.is_dir() and any(out.iterdir()) and not _is_asset(out):
@@ -402,24 +424,37 @@ def _is_asset(folder: Path) -> bool:
     )
 
 
-def _replace_folder(out: Path, fill: Callable[[Path], int]) -> int:
-    """Fill a fresh folder beside ``out``, then swap it in: a previous asset is replaced
-    whole, and a failed copy leaves ``out`` as it was."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+def _staging(out: Path) -> Path | str:
+    """A fresh folder beside ``out`` for the asset to be copied into (made before the job,
+    so that a place the asset cannot go is said at once), or why there can be none."""
     try:
-        count = fill(new)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            out.rename(old / out.name)
-            new.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            new.rename(out)
-    except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    return count
+        out.parent.mkdir(parents=True, exist_ok=True)
+        new = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    except OSError as exc:
+        return f"--out {out}: cannot write to {out.parent}: {exc.strerror or exc}"
+    new.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the asset from a web server
+    return new
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it (os.umask would, for every thread)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("Umask:"))[6:], 8)
+    except (OSError, StopIteration, ValueError):
+        return 0o022
+
+
+def _replace_folder(out: Path, new: Path) -> None:
+    """Swap the filled folder ``new`` in for ``out``: a previous asset is replaced whole,
+    and a failure leaves ``out`` as it was."""
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        out.rename(old / out.name)
+        new.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(out)
 
 
 def _count(n: int, noun: str) -> str:
