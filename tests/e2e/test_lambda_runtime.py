@@ -135,7 +135,9 @@ def test_the_sessions_workers_run_only_the_built_artefacts(
     assert run_job(clip("h264_aac_2gop"), key="uploads/isolation.mp4").status == "SUCCEEDED"
     pids = _workers(engine)
     assert len(pids) >= 5
-    build = ROOT / ".aws-sam"
+    # (the stack's own copy of the build, so that a rebuild beside it changes nothing)
+    build = engine.lambdas.build_dir
+    assert build.is_relative_to(ROOT / ".aws-sam" / "engines") and build.name == "build"
     for pid in pids:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         environ = dict(
@@ -150,7 +152,7 @@ def test_the_sessions_workers_run_only_the_built_artefacts(
         }
         # THEN each runs the template's Python, isolated, on its build folder
         assert cmdline[1:4] == [b"-I", b"-S", b"-u"], cmdline
-        assert Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(build / "build")
+        assert Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(build)
         assert environ["AWS_EXECUTION_ENV"] == f"AWS_Lambda_{engine.stack.runtime()}"
         # AND nothing of the development environment is on its path or mapped in memory
         assert not any(prefix in environ["PATH"] for prefix in DEV_PREFIXES)

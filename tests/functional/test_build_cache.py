@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow.local.build import BuildError, Interpreter, ensure_built
+from workflow.local.build import BuildError, Interpreter, ensure_built, release
 
 FAKE_SAM = """#!/bin/sh
 echo "$PYTHON_VERSION $*" >> "{calls}"
@@ -72,3 +72,30 @@ def test_a_failed_build_is_named_and_not_cached(project: tuple[Path, Path]) -> N
         ensure_built(root, python)
     with pytest.raises(BuildError):
         ensure_built(root, python)
+
+
+def test_a_running_stack_keeps_its_build_while_another_command_rebuilds(
+    project: tuple[Path, Path],
+) -> None:
+    root, _ = project
+    python = Interpreter(Path("/usr/bin/python3.12"), "3.12")
+    # GIVEN a stack's private copy of the build, and one left by a process that was killed
+    mine = ensure_built(root, python, private=True)
+    orphan = mine.parent.parent / "999999999-x"
+    orphan.mkdir()
+    assert (mine / "Fn" / "app.py").read_text() == "built\n"
+    # WHEN another command in the checkout rebuilds the shared folder from a changed input
+    sam = Path(os.environ["PATH"].split(os.pathsep)[0]) / "sam"
+    sam.write_text(sam.read_text().replace("echo built", "echo rebuilt"))
+    (root / "lambdas" / "fn" / "app.py").write_text("def handler(event, context): return 2\n")
+    other = ensure_built(root, python, private=True)
+    # THEN the stack's copy still holds the build its workers started from, the other its
+    # own, the shared folder the new one; and the killed process's copy is gone
+    assert (mine / "Fn" / "app.py").read_text() == "built\n"
+    assert (other / "Fn" / "app.py").read_text() == "rebuilt\n"
+    assert (root / ".aws-sam" / "build" / "Fn" / "app.py").read_text() == "rebuilt\n"
+    assert not orphan.exists()
+    # AND a copy released is removed, the shared folder never
+    release(mine)
+    release(root / ".aws-sam" / "build")
+    assert not mine.exists() and (root / ".aws-sam" / "build").is_dir()

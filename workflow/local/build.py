@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -130,8 +131,11 @@ def _files_under(folder: Path) -> list[Path]:
     return found
 
 
-def ensure_built(root: Path, interpreter: Interpreter, build_dir: Path | None = None) -> Path:
-    """The template's ``sam build`` folder, rebuilt first if any input changed.
+def ensure_built(
+    root: Path, interpreter: Interpreter, build_dir: Path | None = None, *, private: bool = False
+) -> Path:
+    """The template's ``sam build`` folder, rebuilt first if any input changed; with
+    ``private``, a copy of it that is this process's until ``release`` (see ``_copy``).
 
     Safe to call from several processes at once: one builds while the others wait.
     """
@@ -139,13 +143,50 @@ def ensure_built(root: Path, interpreter: Interpreter, build_dir: Path | None = 
     wanted = inputs_hash(root, interpreter.version)
     stamp = build_dir / _STAMP
     with _locked(build_dir.parent / ".vidflow-build.lock"):
-        if stamp.is_file() and stamp.read_text() == wanted:
-            return build_dir
-        began = time.monotonic()
-        _sam_build(root, build_dir, interpreter)
-        stamp.write_text(wanted)
-        log.info("sam build took %.1f s", time.monotonic() - began)
-    return build_dir
+        if not (stamp.is_file() and stamp.read_text() == wanted):
+            began = time.monotonic()
+            _sam_build(root, build_dir, interpreter)
+            stamp.write_text(wanted)
+            log.info("sam build took %.1f s", time.monotonic() - began)
+        return _copy(build_dir) if private else build_dir
+
+
+def _copy(build_dir: Path) -> Path:
+    """The build, hard-linked into a folder of this process's own (milliseconds, no bytes
+    copied). A running stack's workers read their artefacts from it while another command
+    in the same checkout (``vidflow invoke``, ``process``) rebuilds the shared folder:
+    they keep the build they started with instead of losing their working folder. Where
+    links cannot be made, the shared folder itself."""
+    engines = build_dir.parent / "engines"
+    engines.mkdir(exist_ok=True)
+    for folder in engines.iterdir():  # left by a process that was killed
+        owner = folder.name.partition("-")[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+    copy = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=engines)) / build_dir.name
+    try:
+        shutil.copytree(build_dir, copy, symlinks=True, copy_function=os.link)
+    except OSError as exc:
+        log.info("artefacts read from %s: no hard links there (%s)", build_dir, exc)
+        shutil.rmtree(copy.parent, ignore_errors=True)
+        return build_dir
+    return copy
+
+
+def release(build: Path) -> None:
+    """Remove a private copy that ``ensure_built`` made; the shared folder stays."""
+    if build.parent.parent.name == "engines":
+        shutil.rmtree(build.parent, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's
+    return True
 
 
 def ensure_stack_built(stack: Stack) -> Path:

@@ -115,7 +115,7 @@ def built_runtime(
     interpreter = find_interpreter(stack.runtime())
     return LambdaRuntime(
         stack,
-        ensure_built(stack.root, interpreter),
+        ensure_built(stack.root, interpreter, private=True),
         runtime_folder(stack.root),
         interpreter,
         aws_env,

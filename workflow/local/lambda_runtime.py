@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from workflow.local.build import Interpreter
+from workflow.local.build import Interpreter, release
 from workflow.local.faults import FaultPlan
 from workflow.local.template import Function, Stack
 from workflow.local.xray import trace_header
@@ -764,3 +764,4 @@ class LambdaRuntime:
         for worker in workers:
             worker.kill()
         self.log.close()
+        release(self.build_dir)
