@@ -197,7 +197,8 @@ def _local_only(app: Any, port: list[int]) -> Any:
     moto takes any credentials and lets any web page read it (its CORS headers allow every
     origin): a page the user visits could read the stack's secrets, write uploads or wipe
     it. So a request a browser makes for another site's page (``from_a_web_page``), or
-    one addressed to another host name (DNS rebinding: ``addressed_here``), is refused.
+    one addressed to another host name (DNS rebinding: ``addressed_here``), is refused;
+    and one signed with SigV2 is answered as S3 answers it where it takes only SigV4.
     """
 
     def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
