@@ -116,6 +116,24 @@ def test_text_that_would_break_a_cue_is_escaped(fmt: str) -> None:
             id="vtt-as-srt",
         ),
         pytest.param(b"00:00:01,000 --> 00:00:02,000\n\n", "srt", "no cues", id="only-empty-cue"),
+        pytest.param(
+            b"1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:05,000 --> 00:00:02,000\nback\n",
+            "srt",
+            "line 6: the cue ends at 00:00:02,000, before it starts at 00:00:05,000",
+            id="srt-cue-ends-before-it-starts",
+        ),
+        pytest.param(
+            b"WEBVTT\n\n00:00:01.000 --> 00:00:75.000\nx\n",
+            "vtt",
+            r"line 3: 00:00:75.000 is not a time \(minutes and seconds run from 00 to 59\)",
+            id="vtt-seconds-out-of-range",
+        ),
+        pytest.param(
+            b"WEBVTT\n\n99:00.000 --> 99:01.000\nx\n",
+            "vtt",
+            "line 3: 99:00.000 is not a time",
+            id="vtt-minutes-out-of-range",
+        ),
     ],
 )
 def test_unusable_subtitles_raise_a_named_input_error(data: bytes, fmt: str, message: str) -> None:

@@ -36,6 +36,13 @@ _TIMING = re.compile(
     r"(?P<settings>[ \t].*)?",
     re.ASCII,  # \d: 0-9 only, as WebVTT's timestamps are
 )
+# A cue's timing line as uploaded, SubRip's comma or WebVTT's dot; each part's range is
+# checked here, as ffmpeg reads "00:00:75,000" as 75 s and a cue ending before it starts
+# as one lasting to the next.
+_UPLOADED_TIMING = re.compile(
+    r"[ \t]*(?P<start>(?:\d+:)?\d+:\d+[.,]\d+)[ \t]*-->[ \t]*(?P<end>(?:\d+:)?\d+:\d+[.,]\d+)",
+    re.ASCII,
+)
 _SETTING = re.compile(r"(?:vertical|line|position|size|align):[A-Za-z0-9.%,-]+")
 # Text that is not a WebVTT tag or character reference is escaped; a player would
 # otherwise swallow "a < b" as a tag, or end the cue at a line holding "-->".
@@ -236,6 +243,27 @@ def _subtitle_text(data: bytes, fmt: str) -> str:
     return text
 
 
+def _seconds(timestamp: str, line: int) -> float:
+    """A cue time's seconds, or a ``SubtitleError`` naming the line if a part is out of range."""
+    *hours, minutes, seconds = timestamp.replace(",", ".").split(":")
+    if int(minutes) > 59 or float(seconds) >= 60:
+        raise SubtitleError(
+            f"line {line}: {timestamp} is not a time (minutes and seconds run from 00 to 59)"
+        )
+    return int(hours[0] if hours else 0) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _check_cue_times(text: str) -> None:
+    """Refuse a cue time that is out of range, or a cue that ends before it starts."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if timing := _UPLOADED_TIMING.match(line):
+            start, end = timing["start"], timing["end"]
+            if _seconds(start, number) > _seconds(end, number):
+                raise SubtitleError(
+                    f"line {number}: the cue ends at {end}, before it starts at {start}"
+                )
+
+
 def _cue_block(lines: list[str]) -> str | None:
     """One cue as well-formed WebVTT, or None if it is not a cue or shows nothing."""
     found = [(i, m) for i, line in enumerate(lines[:2]) if (m := _TIMING.fullmatch(line))]
@@ -263,11 +291,13 @@ def to_webvtt(data: bytes, fmt: str, *, binary: str, timeout: float) -> str:
     """A sidecar's bytes (``fmt`` "srt" or "vtt") as normalised WebVTT text.
 
     Raises ``SubtitleError`` for input a user must fix (too large, not UTF-8, binary,
-    empty, no cues) and ``TranscodeInterruptedError`` if ffmpeg runs out of time.
+    empty, a cue time out of range or backwards, no cues) and ``TranscodeInterruptedError``
+    if ffmpeg runs out of time.
     """
     if fmt not in DEMUXER_FOR_FORMAT:
         raise ValueError(f"subtitle format {fmt!r} is not one of {SIDECAR_FORMATS}")
     text = _subtitle_text(data, fmt)
+    _check_cue_times(text)
     with tempfile.TemporaryDirectory(prefix="vidflow-subs-") as scratch:
         source = Path(scratch) / f"in.{fmt}"
         target = Path(scratch) / "out.vtt"
