@@ -429,16 +429,33 @@ def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
     assert stack.process.returncode == 0
 
 
-def test_up_names_a_port_that_is_taken() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        port = taken.getsockname()[1]
+@pytest.mark.parametrize(("taken_at", "use"), [(0, "the endpoint"), (1, "the playback origin")])
+def test_up_names_a_port_that_is_taken(taken_at: int, use: str) -> None:
+    # GIVEN a port taken by another program: the one asked for, or the next (the origin's)
+    with _bound_after_a_free_port() as taken:
+        port = taken.getsockname()[1] - taken_at
+        # WHEN `vidflow up --port` is asked for it
         done = _run("up", "--port", str(port))
+    # THEN it starts nothing and names the port and what needed it
     assert done.returncode == 2
-    assert (
-        done.stderr.strip()
-        == f"error: port {port} on 127.0.0.1 is in use; pick another with --port"
+    assert done.stderr.strip() == (
+        f"error: port {port + taken_at} on 127.0.0.1 ({use}) is in use; "
+        "pick another with --port (the stack takes it and the next)"
     )
+
+
+def _bound_after_a_free_port() -> socket.socket:
+    """A socket bound to a loopback port whose predecessor is free."""
+    while True:
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        with socket.socket() as before:
+            try:
+                before.bind(("127.0.0.1", taken.getsockname()[1] - 1))
+            except OSError:
+                taken.close()
+                continue
+        return taken
 
 
 def test_live_simulate_pushes_a_stream_to_a_running_stack_and_times_each_segment(

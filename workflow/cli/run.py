@@ -84,15 +84,19 @@ def add_demo(commands: Commands) -> None:
 
 def serve(port: int, parameters: dict[str, str], faults: str | None = None) -> int:
     """``vidflow up``: print the endpoints as one JSON line and serve until interrupted."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            print(
-                f"error: port {port} on 127.0.0.1 is in use; pick another with --port",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+    # The playback origin takes the port after the endpoint's: `vidflow sign` and the
+    # README's URLs count on it, so a stack that would have to put it elsewhere starts not.
+    for wanted, use in ((port, "the endpoint"), (port + 1, "the playback origin")):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", wanted))
+            except OSError:
+                print(
+                    f"error: port {wanted} on 127.0.0.1 ({use}) is in use; "
+                    "pick another with --port (the stack takes it and the next)",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
     log_file = function_log(port)
     engine = start_engine(port, parameters, log_file, faults)
     print(json.dumps({**engine.endpoints.to_dict(), "function_log": str(log_file)}), flush=True)
