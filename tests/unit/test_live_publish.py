@@ -17,6 +17,7 @@ from tests.records import stream_settings
 from workflow.errors import ConfigurationError
 from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
+from workflow.live.ingest import end_stream
 from workflow.live.paths import StreamPaths
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
 from workflow.live.store import StreamTable
@@ -155,6 +156,56 @@ def test_a_first_segment_published_after_its_gap_timeout_is_a_gap_never_left_out
     key = f"{StreamPaths('game').prefix}360p/index.m3u8"
     recording = clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
     assert "#EXT-X-GAP" not in recording and "seg_00000.ts" in recording
+
+
+def recording(clients: Clients) -> list[str]:
+    key = f"{StreamPaths('game').prefix}360p/index.m3u8"
+    body = clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
+    return [line for line in body.splitlines() if line.startswith(("seg_", "#EXT-X-GAP"))]
+
+
+def test_a_segment_that_comes_after_the_stream_closed_goes_into_its_recording(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN a stream that closed with segment 1 a gap (0 and 2 came, then the end marker)
+    arrive(0, settings, clients)
+    arrive(2, settings, clients)
+    table.mark_ended("game", {"last_sequence": 2, "at": clock()})
+    table.count_change("game")
+    clock.now += 6.1
+    assert advance_stream("game", settings, clients)["ended"] is True
+    assert recording(clients) == ["seg_00000.ts", "#EXT-X-GAP", "seg_00001.ts", "seg_00002.ts"]
+    live_before = shown(clients)
+    manifest_key = StreamPaths("game").manifest_key
+    # WHEN segment 1 is published after all (late, or started by Reconcile)
+    assert arrive(1, settings, clients)["ended"] is True
+    # THEN the recording and its manifest have it; the closed live playlist is unchanged
+    assert recording(clients) == ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+    manifest = json.loads(clients.s3.get_object(Bucket=OUTPUT, Key=manifest_key)["Body"].read())
+    assert manifest["source"]["gaps"] == 0
+    assert shown(clients) == live_before
+    # AND a duplicate of it, later, leaves the recording as it is
+    before = clients.s3.head_object(Bucket=OUTPUT, Key=manifest_key)["LastModified"]
+    assert arrive(1, settings, clients)["duplicate"] is True
+    assert clients.s3.head_object(Bucket=OUTPUT, Key=manifest_key)["LastModified"] == before
+    assert recording(clients) == ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+
+
+def test_a_second_end_marker_reports_the_end_the_first_one_set(
+    live: tuple[Settings, Clients],
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket="ingest")
+    for name in ("0.ts", "1.ts", "2.ts", "END"):
+        clients.s3.put_object(Bucket="ingest", Key=f"live/game/{name}", Body=b"")
+    assert end_stream("game", "ingest", settings, clients)["last_sequence"] == 2
+    # GIVEN a segment after the end, then the marker uploaded again
+    clients.s3.put_object(Bucket="ingest", Key="live/game/3.ts", Body=b"")
+    clients.s3.put_object(Bucket="ingest", Key="live/game/END", Body=b"")
+    # WHEN it is read / THEN it says where the stream ended: the first marker's segment
+    assert end_stream("game", "ingest", settings, clients)["last_sequence"] == 2
 
 
 def test_the_lowest_upload_is_kept_whatever_order_segments_are_uploaded_in(

@@ -125,11 +125,12 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
     table = StreamTable(clients.dynamodb, settings.live_table)
     table.create(stream)
     table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()})
-    table.count_change(stream)
+    # The first marker's ending stands: a second one (sent again, or read again) says it.
+    ending = table.count_change(stream).ending or {"last_sequence": last}
     return {
         "stream": stream,
         "ended": True,
-        "last_sequence": last,
+        "last_sequence": ending["last_sequence"],
         **advance_stream(stream, settings, clients),
     }
 

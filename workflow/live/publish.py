@@ -32,6 +32,9 @@ from workflow.storage import Bucket, transient_aws_errors
 
 # A writer's lease on a stream's playlists: far longer than writing a few playlists.
 LEASE_SECONDS = 60.0
+# The state's note of the arrivals count (the stream record's ``pending``) its recording
+# was made from: an ended stream's recording is made again when arrivals came since.
+RECORDED = "recorded"
 
 
 @transient_aws_errors()
@@ -156,6 +159,8 @@ def _advance_once(
         if record.state
         else rules.LivePlaylist(first_sequence=config.first_sequence)
     )
+    if before.ended:
+        return _refresh_recording(stream, table, record, config, before, settings, clients, owner)
     stored = table.arrivals(stream, before.next_sequence or 0)
     arrivals = _arrivals(stored)
     after = rules.advance(
@@ -168,6 +173,7 @@ def _advance_once(
         ending=ending,
         lowest_upload=record.lowest_upload,
     )
+    recording: dict[str, Any] | None = None
     if after != before:
         output = Bucket(clients.s3, settings.output_bucket)
         key_uri = _key_uri(stream, config, settings)
@@ -189,9 +195,36 @@ def _advance_once(
             if announced and outcome.detail_type == events.LIVE_STREAM_GAP:
                 metrics.count(metrics.LIVE_GAPS)
         _measure_latency(before, after, stored, clients.clock())
-    if table.save(stream, owner, after.to_dict(), record.pending) is Saved.LOOK_AGAIN:
+    state = after.to_dict() | ({RECORDED: record.pending} if recording is not None else {})
+    if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+
+
+def _refresh_recording(
+    stream: str,
+    table: StreamTable,
+    record: StreamRecord,
+    config: StreamSettings,
+    ended: rules.LivePlaylist,
+    settings: Settings,
+    clients: Clients,
+    owner: str,
+) -> dict[str, Any] | None:
+    """An ended stream's recording made again if segments arrived since it was made: one
+    that came after its gap was shown live, or that Reconcile started after its event
+    was lost, is in the recording, as the live playlists (closed for good) cannot show it."""
+    assert record.state is not None
+    if record.state.get(RECORDED) != record.pending:
+        output = Bucket(clients.s3, settings.output_bucket)
+        publish_recording(
+            stream, table, output, config, ended, settings, clients,
+            key_uri=_key_uri(stream, config, settings),
+        )  # fmt: skip
+    state = record.state | {RECORDED: record.pending}
+    if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
+        return None
+    return {"writer": True, "next_sequence": ended.next_sequence, "ended": True}
 
 
 def _measure_latency(
