@@ -129,6 +129,14 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
         {"ladder": "huge"},
         {"bitrate": 5000},
         {"first_sequence": "one"},
+        {"first_sequence": -3},  # RFC 8216: EXT-X-MEDIA-SEQUENCE is a decimal-integer
+        {"first_sequence": 1_000_000_000},
+        {"first_sequence": 2.5},
+        {"first_sequence": True},
+        {"window": 2.5},
+        {"gap_seconds": float("nan")},  # json.loads reads NaN
+        {"gap_seconds": float("inf")},
+        {"gap_seconds": 86_401},
         {"encryption": "rot13"},
         {"encryption": None},
         {"key_rotation_segments": 4},  # without encryption

@@ -8,7 +8,7 @@ from typing import Any
 
 from workflow.errors import ConfigurationError, StreamConfigError
 from workflow.formats.hls import rounded_duration
-from workflow.live.paths import LIVE_PREFIX, STREAM_CONFIG
+from workflow.live.paths import LIVE_PREFIX, MAX_SEQUENCE, STREAM_CONFIG
 from workflow.media.encode import TS_OFFSET
 from workflow.media.ladder import Rendition, build_ladder, parse_ladder
 from workflow.names import AUDIO
@@ -19,6 +19,8 @@ from workflow.storage import Bucket
 # What a live stream may be protected with (its segments are MPEG-TS), and what each
 # stack-wide default protects a stream with.
 LIVE_ENCRYPTIONS = ("none", "aes-128")
+# The longest a stream waits for a missing segment before showing a gap.
+MAX_GAP_SECONDS = 86_400.0
 LIVE_ENCRYPTION = {"none": "none", "aes-128": "aes-128", "cbcs": "aes-128"}
 
 
@@ -111,14 +113,14 @@ def stream_config(
                 min(60, max(settings.segment_seconds, rounded_duration(first_duration))),
             )
         )
-        window = int(declared.get("window", settings.live_window))
         gap_seconds = float(
             declared.get("gap_seconds", settings.live_gap_seconds or 3 * segment_seconds)
         )
-        first = declared.get("first_sequence")
-        first_sequence = None if first is None else int(first)
     except (TypeError, ValueError) as exc:
         raise StreamConfigError(f"stream.json: {exc}") from None
+    window = _whole(declared, "window", settings.live_window, MAX_SEQUENCE)
+    first = declared.get("first_sequence")
+    first_sequence = None if first is None else _whole(declared, "first_sequence", 0, MAX_SEQUENCE)
     # Live segments are MPEG-TS: a stack whose uploads default to cbcs (CMAF) protects
     # its streams with the TS method, AES-128.
     encryption = declared.get("encryption", LIVE_ENCRYPTION[settings.encryption])
@@ -135,10 +137,11 @@ def stream_config(
         )
     if rotation and encryption == "none":
         raise StreamConfigError("stream.json: key_rotation_segments needs encryption aes-128")
-    if not 0.5 <= segment_seconds <= 60 or window < 0 or gap_seconds <= 0:
+    # NaN passes no comparison: each bound is asked the way round that refuses it.
+    if not (0.5 <= segment_seconds <= 60 and 0 < gap_seconds <= MAX_GAP_SECONDS):
         raise StreamConfigError(
-            "stream.json: segment_seconds must be 0.5 to 60, window 0 or more and "
-            "gap_seconds positive"
+            f"stream.json: segment_seconds must be 0.5 to 60 and gap_seconds more than 0, "
+            f"at most {MAX_GAP_SECONDS:.0f} (a day)"
         )
     return StreamSettings(
         renditions=build_ladder(width, height, frame_rate, ladder),
@@ -154,6 +157,16 @@ def stream_config(
         key_rotation=rotation,
         ts_offset=TS_OFFSET,
     )
+
+
+def _whole(declared: dict[str, Any], name: str, default: int, most: int) -> int:
+    """``stream.json``'s ``name``: a whole number from 0 to ``most``, or a named error."""
+    value = declared.get(name, default)
+    if type(value) is not int or not 0 <= value <= most:
+        raise StreamConfigError(
+            f"stream.json: {name} is {value!r}; give a whole number from 0 to {most}"
+        )
+    return value
 
 
 def declared_config(bucket: str, stream: str, clients: Clients) -> dict[str, Any]:
