@@ -74,6 +74,11 @@ class SequenceJumpError(InputError):
     outage could skip (``rules.MAX_SKIPPED``): a broken or restarted counter."""
 
 
+class SegmentReusedError(InputError):
+    """A live segment's number was published already from other bytes: a restarted
+    encoder counting from 0 again, or a segment sent again after it was changed."""
+
+
 class StreamEndedError(InputError):
     """A live segment is numbered past its stream's end marker: the stream's playlists
     and recording are final, so it would be published nowhere."""

@@ -340,6 +340,20 @@ def test_a_failed_segment_uploaded_again_fills_its_gap_and_one_after_the_end_is_
     assert venue.read(f"{StreamPaths(venue.stream).prefix}360p/seg_00003.ts") is None
     # (the recording stays as it was)
     assert shown(venue.recording("360p")) == [(0, False), (1, False), (2, False)]
+    # AND other bytes under a published segment's number (an encoder counting from 0
+    # again) fail by name, and the segment shown stays the one published
+    segment = {
+        "Bucket": engine.endpoints.output_bucket,
+        "Key": f"{StreamPaths(venue.stream).prefix}360p/seg_00000.ts",
+    }
+    published = venue.s3.get_object(**segment)["ETag"]
+    venue.push(0, real_segments[3])
+    venue.wait_for_executions()
+    reused = [e for e in venue.executions_of(0) if e["status"] == "FAILED"]
+    assert [e["error"] for e in reused] == ["SegmentReusedError"]
+    record = json.loads(venue.read(f"failures/live/{venue.stream}/000000000.json") or "{}")
+    assert "segment 0 was published already from another upload" in record["cause"]
+    assert venue.s3.get_object(**segment)["ETag"] == published
 
 
 def loudest(path: Path) -> float:

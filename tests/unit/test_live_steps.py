@@ -11,11 +11,16 @@ import pytest
 
 from workflow.cli.live import stream_failures
 from workflow.cli.venue import Report, delivery_order
-from workflow.errors import SequenceJumpError, StreamConfigError, StreamEndedError
+from workflow.errors import (
+    SegmentReusedError,
+    SequenceJumpError,
+    StreamConfigError,
+    StreamEndedError,
+)
 from workflow.live.config import StreamSettings, stream_config
 from workflow.live.ingest import declared_last, highest_within_reach
 from workflow.live.paths import execution_name, parse_live_key, segment_sequence
-from workflow.live.probe import _before_the_end, _within_reach
+from workflow.live.probe import _before_the_end, _same_segment, _within_reach
 from workflow.live.rules import MAX_SKIPPED, Arrival, LivePlaylist, advance
 from workflow.live.segment import ProbedSegment, SegmentInput, _encodes
 from workflow.live.store import StreamRecord
@@ -236,6 +241,19 @@ def test_a_segment_the_playlists_could_never_reach_is_refused_by_name() -> None:
     _within_reach(None, 999_999_999)  # a stream not started yet: nothing to measure from
     with pytest.raises(SequenceJumpError, match="3601 numbers past the next the stream shows"):
         _within_reach(record, 3 + MAX_SKIPPED)
+
+
+def test_other_bytes_under_a_published_segments_number_are_refused_by_name() -> None:
+    # GIVEN segment 4, published from the upload with ETag "aaa" (version v1)
+    published = {"failed": False, "upload": "v1/aaa"}
+    # THEN its event again, or the same bytes uploaded again (a new version), is a duplicate
+    _same_segment(published, {"etag": "aaa", "version_id": "v1"}, 4)
+    _same_segment(published, {"etag": "aaa", "version_id": "v2"}, 4)
+    # AND so is any upload of a failed segment that does not replace it (the same upload)
+    _same_segment({"failed": True, "upload": "v1/aaa"}, {"etag": "bbb"}, 4)
+    # AND other bytes (a restarted encoder counting from 0 again) are refused by name
+    with pytest.raises(SegmentReusedError, match=r"segment 4 was published already .*ETag aaa"):
+        _same_segment(published, {"etag": "bbb", "version_id": "v3"}, 4)
 
 
 def test_a_segment_after_the_streams_end_is_refused_by_name() -> None:

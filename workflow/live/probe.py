@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflow.errors import SegmentTooLongError, SequenceJumpError, StreamEndedError
+from workflow.errors import (
+    SegmentReusedError,
+    SegmentTooLongError,
+    SequenceJumpError,
+    StreamEndedError,
+)
 from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import StreamSettings, declared_config, stream_config
 from workflow.live.paths import StreamPaths
 from workflow.live.segment import ProbedSegment, segment_form, segment_input
-from workflow.live.store import StreamRecord, StreamTable, replaces
+from workflow.live.store import StreamRecord, StreamTable, replaces, upload_of
 from workflow.media.probe import probe
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
@@ -33,6 +38,7 @@ def probe_segment(
     table = StreamTable(clients.dynamodb, settings.live_table)
     stored = table.arrival(stream, sequence)
     if stored is not None and not replaces(stored, event["source"]):
+        _same_segment(stored, event["source"], sequence)
         return {**event, "duplicate": True}
     record = table.get(stream)
     _before_the_end(record, sequence)
@@ -94,6 +100,21 @@ def probe_segment(
             assumed_colour=facts.assumed_colour,
         ).to_dict(),
     }
+
+
+def _same_segment(stored: dict[str, Any], source: dict[str, Any], sequence: int) -> None:
+    """Refuse, by name, other bytes under a segment number published already: they are
+    never shown (a published segment is never replaced), and a venue whose restarted
+    encoder counts from 0 again must hear of it. The same bytes (the same ETag: an event
+    delivered twice, or an upload sent twice) are a duplicate, and so is any upload of a
+    number whose segment failed and was not replaced."""
+    shown = str(stored.get("upload", "")).partition("/")[2]
+    given = upload_of(source).partition("/")[2]
+    if not stored.get("failed") and shown and given and shown != given:
+        raise SegmentReusedError(
+            f"segment {sequence} was published already from another upload (ETag {shown}); "
+            f"this one (ETag {given}) is not used: number segments on from the last uploaded"
+        )
 
 
 def _before_the_end(record: StreamRecord | None, sequence: int) -> None:
