@@ -208,6 +208,39 @@ def test_a_second_end_marker_reports_the_end_the_first_one_set(
     assert end_stream("game", "ingest", settings, clients)["last_sequence"] == 2
 
 
+def test_a_stream_whose_encoder_never_comes_back_is_ended_after_its_idle_seconds(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create("idle")
+    table.configure("idle", stream_settings(idle_seconds=600.0).to_dict())
+    # GIVEN a stream that showed segments 0 and 2 (1 a gap), then heard nothing more
+    for sequence in (0, 2):
+        publish_segment(
+            {"stream": "idle", "sequence": sequence,
+             "result": {"duration": 2.0, "bytes": {"360p": 1000}}},
+            settings, clients,
+        )  # fmt: skip
+    clock.now += 7
+    assert advance_stream("idle", settings, clients)["next_sequence"] == 3
+    # WHEN the sweep looks just short of idle_seconds after that, it stays open
+    clock.now += 599
+    assert advance_stream("idle", settings, clients)["ended"] is False
+    # THEN once idle_seconds have passed, it is ended at its last segment, as END would
+    clock.now += 2
+    assert advance_stream("idle", settings, clients)["ended"] is True
+    record = table.get("idle")
+    assert record is not None and record.closed and record.ending is not None
+    assert record.ending["last_sequence"] == 2
+    key = f"{StreamPaths('idle').prefix}360p/index.m3u8"
+    body = clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
+    assert body.count("seg_") == 3 and "#EXT-X-ENDLIST" in body
+    # AND a stream that never sets idle_seconds (the dataclass's 0) is never ended so
+    clock.now += 10**6
+    assert advance_stream("game", settings, clients)["ended"] is False
+
+
 def test_the_lowest_upload_is_kept_whatever_order_segments_are_uploaded_in(
     live: tuple[Settings, Clients],
 ) -> None:

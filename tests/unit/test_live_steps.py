@@ -87,6 +87,16 @@ def test_a_streams_settings_come_from_stream_json_over_the_defaults() -> None:
     assert [r.name for r in small.renditions] == ["360p"]
 
 
+def test_a_stream_is_ended_after_an_hour_without_segments_unless_it_says_otherwise() -> None:
+    def idle(declared: dict[str, object]) -> float:
+        return stream_config(declared, 1920, 1080, 30.0, True, SETTINGS).idle_seconds
+
+    assert idle({}) == 3600
+    assert idle({"gap_seconds": 7200}) == 14_400  # twice a gap it may have to wait for
+    assert idle({"idle_seconds": 0}) == 0  # never
+    assert idle({"idle_seconds": 900}) == 900
+
+
 def test_an_undeclared_target_duration_holds_the_first_segment() -> None:
     # GIVEN no declared segment length, and a venue that cuts 6 s segments
     config = stream_config({}, 640, 360, 30.0, True, SETTINGS, first_duration=6.02)
@@ -142,6 +152,10 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
         {"gap_seconds": float("nan")},  # json.loads reads NaN
         {"gap_seconds": float("inf")},
         {"gap_seconds": 86_401},
+        {"idle_seconds": float("nan")},
+        {"idle_seconds": 10, "gap_seconds": 12},  # would end before a gap is shown
+        {"idle_seconds": 8 * 86_400},
+        {"idle_seconds": -1},
         {"encryption": "rot13"},
         {"encryption": None},
         {"key_rotation_segments": 4},  # without encryption

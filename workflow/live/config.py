@@ -21,6 +21,11 @@ from workflow.storage import Bucket
 LIVE_ENCRYPTIONS = ("none", "aes-128")
 # The longest a stream waits for a missing segment before showing a gap.
 MAX_GAP_SECONDS = 86_400.0
+# How long a stream waits for its next segment, undeclared, before it is ended (or twice
+# its gap_seconds, where that is longer).
+IDLE_SECONDS = 3_600.0
+# The longest a stream.json may ask a stream to wait for its next segment.
+MAX_IDLE_SECONDS = 7 * 86_400.0
 LIVE_ENCRYPTION = {"none": "none", "aes-128": "aes-128", "cbcs": "aes-128"}
 
 
@@ -45,6 +50,9 @@ class StreamSettings:
     # runs on across a deploy that changes ``encode.TS_OFFSET``; a stream begun before it
     # was kept has the 10 s of then.
     ts_offset: float = 10.0
+    # A stream with no new segment for this long is ended as if by its marker, at its
+    # last segment (0: never): an encoder that died or lost its uplink for good.
+    idle_seconds: float = 0.0
 
     def key_period(self, sequence: int) -> int | None:
         """The rotation period segment ``sequence`` is encrypted in; None without rotation."""
@@ -69,6 +77,7 @@ class StreamSettings:
             "encryption": self.encryption,
             "key_rotation": self.key_rotation,
             "ts_offset": self.ts_offset,
+            "idle_seconds": self.idle_seconds,
         }
 
     @classmethod
@@ -91,13 +100,14 @@ def stream_config(
     target duration), ``window`` (segments in a sliding playlist; 0 keeps all, an
     EVENT playlist), ``gap_seconds``, ``first_sequence``, ``encryption`` ("none" or
     "aes-128", else the stack's ``Encryption``, aes-128 where that is cbcs) and
-    ``key_rotation_segments`` (a new key every N segments; 0, the default, keeps one).
+    ``key_rotation_segments`` (a new key every N segments; 0, the default, keeps one) and
+    ``idle_seconds`` (no new segment for that long ends the stream; 0 never).
     Undeclared, the target duration is the functions' default or, if longer, the first
     segment's (to 60 s): it holds for the stream's life, so a venue that cuts 6 s
     segments is not refused.
     """
     known = {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence"}
-    known |= {"encryption", "key_rotation_segments"}
+    known |= {"encryption", "key_rotation_segments", "idle_seconds"}
     unknown = sorted(set(declared) - known)
     if unknown:
         raise StreamConfigError(f"stream.json has unknown settings: {', '.join(unknown)}")
@@ -116,6 +126,7 @@ def stream_config(
         gap_seconds = float(
             declared.get("gap_seconds", settings.live_gap_seconds or 3 * segment_seconds)
         )
+        idle_seconds = float(declared.get("idle_seconds", max(IDLE_SECONDS, 2 * gap_seconds)))
     except (TypeError, ValueError) as exc:
         raise StreamConfigError(f"stream.json: {exc}") from None
     window = _whole(declared, "window", settings.live_window, MAX_SEQUENCE)
@@ -143,6 +154,11 @@ def stream_config(
             f"stream.json: segment_seconds must be 0.5 to 60 and gap_seconds more than 0, "
             f"at most {MAX_GAP_SECONDS:.0f} (a day)"
         )
+    if not (idle_seconds == 0 or gap_seconds < idle_seconds <= MAX_IDLE_SECONDS):
+        raise StreamConfigError(
+            f"stream.json: idle_seconds must be 0 (never ended for want of segments) or more "
+            f"than gap_seconds ({gap_seconds:g}), at most {MAX_IDLE_SECONDS:.0f} (a week)"
+        )
     return StreamSettings(
         renditions=build_ladder(width, height, frame_rate, ladder),
         segment_seconds=segment_seconds,
@@ -156,6 +172,7 @@ def stream_config(
         encryption=str(encryption),
         key_rotation=rotation,
         ts_offset=TS_OFFSET,
+        idle_seconds=idle_seconds,
     )
 
 

@@ -8,6 +8,7 @@ published once more as a VOD asset of the VOD pipeline's shape.
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import Callable
@@ -30,8 +31,13 @@ from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
 
+log = logging.getLogger(__name__)
+
 # A writer's lease on a stream's playlists: far longer than writing a few playlists.
 LEASE_SECONDS = 60.0
+# The state's note of when the stream last showed or received a segment (the clock's
+# seconds): what ``StreamSettings.idle_seconds`` counts from.
+ACTIVE = "active"
 # The state's note of the arrivals count (the stream record's ``pending``) its recording
 # was made from: an ended stream's recording is made again when arrivals came since.
 RECORDED = "recorded"
@@ -163,6 +169,9 @@ def _advance_once(
         return _refresh_recording(stream, table, record, config, before, settings, clients, owner)
     stored = table.arrivals(stream, before.next_sequence or 0)
     arrivals = _arrivals(stored)
+    active = max([(record.state or {}).get(ACTIVE, now), *(a.at for a in arrivals.values())])
+    if ending is None and _idle(stream, table, config, before, arrivals, active, now):
+        return None  # ended: look again, with the ending
     after = rules.advance(
         before,
         arrivals,
@@ -195,10 +204,35 @@ def _advance_once(
             if announced and outcome.detail_type == events.LIVE_STREAM_GAP:
                 metrics.count(metrics.LIVE_GAPS)
         _measure_latency(before, after, stored, clients.clock())
-    state = after.to_dict() | ({RECORDED: record.pending} if recording is not None else {})
+    state = after.to_dict() | {ACTIVE: now if after != before else active}
+    state |= {RECORDED: record.pending} if recording is not None else {}
     if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+
+
+def _idle(
+    stream: str,
+    table: StreamTable,
+    config: StreamSettings,
+    shown: rules.LivePlaylist,
+    arrivals: dict[int, rules.Arrival],
+    active: float,
+    now: float,
+) -> bool:
+    """End a stream that has had no new segment for its ``idle_seconds`` as its end marker
+    would, at the last segment it has: its encoder died, or lost its uplink for good,
+    without sending END. Whether it did."""
+    if not config.idle_seconds or now - active < config.idle_seconds:
+        return False
+    first = shown.first_sequence if shown.first_sequence is not None else config.first_sequence
+    last = max([*(e.sequence for e in shown.entries), *arrivals], default=(first or 0) - 1)
+    if table.mark_ended(stream, {"last_sequence": last, "at": now}):
+        log.warning(
+            "stream %s: no new segment for %.0f s (idle_seconds %g): ended at segment %d",
+            stream, now - active, config.idle_seconds, last,
+        )  # fmt: skip
+    return True
 
 
 def _refresh_recording(
