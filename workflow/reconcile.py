@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from workflow.errors import SourceChangedError
-from workflow.live.ingest import on_ingest
+from workflow.live.ingest import ATTEMPT, on_ingest
 from workflow.live.lost import unprocessed_segments
 from workflow.live.store import StreamTable
 from workflow.media import subtitles
@@ -93,6 +93,8 @@ def _unprocessed_segments(
             None,
             item["LastModified"],
         )
+        # A failed upload tried again: its attempt names an execution of its own.
+        | ({ATTEMPT: item["attempt"]} if "attempt" in item else {})
         for item in unprocessed_segments(ingest, output, table, oldest, newest)
     ]
 

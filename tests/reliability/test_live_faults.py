@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_lost_events import _reconcile
 from tests.reliability.test_faults import arm
 from workflow.live.paths import StreamPaths
 
@@ -46,3 +47,43 @@ def test_faults_in_every_live_step_leave_the_playlists_whole(
     assert "#EXT-X-GAP" not in playlist and playlist.endswith("#EXT-X-ENDLIST\n")
     failures = s3.list_objects_v2(Bucket=ep.output_bucket, Prefix="failures/live/faulted/")
     assert failures["KeyCount"] == 0
+
+
+def _wait_for(s3: Any, bucket: str, key: str, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while not s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"):
+        assert time.monotonic() < deadline, f"{key} never came"
+        time.sleep(0.3)
+
+
+def test_a_segment_that_ran_out_of_time_twice_is_tried_again_into_the_recording(
+    engine: Any, clip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stream whose segment 0 ran out of time on every attempt the execution gave it
+    plan = arm(engine, monkeypatch, "live_transcode:timeout:2")
+    s3, ep = engine.client("s3"), engine.endpoints
+    paths, segment = StreamPaths("timedout"), clip("mpegts_bframes")
+    s3.upload_file(str(segment), ep.ingest_bucket, "live/timedout/0.ts")
+    _wait_for(s3, ep.output_bucket, f"failures/{paths.prefix}000000000.json")
+    assert plan.fired == [("LiveTranscodeFunction", "timeout")] * 2
+    # AND then its segments 1 and 2 and its end: it closes with 0 a gap
+    for sequence in (1, 2):
+        s3.upload_file(str(segment), ep.ingest_bucket, f"live/timedout/{sequence}.ts")
+    s3.put_object(Bucket=ep.ingest_bucket, Key="live/timedout/END", Body=b"")
+    _wait_for(s3, ep.output_bucket, paths.master_key)
+    recording = f"{paths.prefix}240p/index.m3u8"
+
+    def shown() -> list[str]:
+        body = s3.get_object(Bucket=ep.output_bucket, Key=recording)["Body"].read().decode()
+        return [line for line in body.splitlines() if line.startswith(("seg_", "#EXT-X-GAP"))]
+
+    assert shown()[0] == "#EXT-X-GAP"
+    # WHEN the reconciler runs
+    assert "timedout/0" in _reconcile(engine)["segments"]
+    # THEN segment 0 is tried again and the recording gets it: no gap left
+    deadline = time.monotonic() + 300
+    while shown() != ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]:
+        assert time.monotonic() < deadline, shown()
+        time.sleep(0.5)
+    # AND, published, it is not tried again
+    assert "timedout/0" not in _reconcile(engine)["segments"]

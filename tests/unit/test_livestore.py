@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from workflow.live.rules import Arrival, LivePlaylist, advance
-from workflow.live.store import Saved, StreamTable, replaces, upload_of
+from workflow.live.store import Saved, StreamTable, failed_attempt, replaces, upload_of
 from workflow.local.template import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +66,31 @@ def test_a_failed_segment_gives_way_to_another_upload_of_it_only(table: StreamTa
     assert not table.record_arrival("game", 3, {**failed, "at": 4.0})
     assert not table.record_arrival("game", 3, {**good, "at": 5.0})
     assert table.arrivals("game") == {3: good}
+
+
+def test_a_segment_failed_for_want_of_time_gives_way_to_the_same_upload(
+    table: StreamTable,
+) -> None:
+    # GIVEN a segment whose upload ran out of time: to be tried again
+    table.create("game")
+    upload = {"etag": "0123456789abcdef0123456789abcdef"}
+    noted = failed_attempt("Sandbox.Timedout", upload_of(upload), None)
+    assert noted == {"attempt": 1, "try_again": True}
+    failed = {"duration": None, "at": 1.0, "failed": True, "upload": upload_of(upload), **noted}
+    assert table.record_arrival("game", 3, failed)
+    # THEN that very upload, tried again, may take its place, and publish
+    assert replaces(table.arrival("game", 3) or {}, upload)
+    good = {"duration": 1.0, "at": 3.0, "failed": False, "upload": upload_of(upload)}
+    assert table.record_arrival("game", 3, good)
+    assert table.arrivals("game") == {3: good}
+    # AND attempts are counted per upload; the last is not tried again, nor is a
+    # failure that says something against the bytes
+    again = failed_attempt("Sandbox.Timedout", upload_of(upload), failed)
+    assert again == {"attempt": 2, "try_again": True}
+    last = failed_attempt("Sandbox.Timedout", upload_of(upload), {**failed, "attempt": 2})
+    assert last == {"attempt": 3, "try_again": False}
+    assert failed_attempt("NotAVideoError", upload_of(upload), None)["try_again"] is False
+    assert failed_attempt("Sandbox.Timedout", "/other", failed)["attempt"] == 1
 
 
 def test_an_upload_is_known_by_its_version_where_there_is_one() -> None:

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from workflow.live.paths import StreamPaths
-from workflow.live.store import StreamTable
+from workflow.live.store import MAX_ATTEMPTS, StreamTable, failed_attempt
 from workflow.local.template import Stack
 from workflow.reconcile import reconcile
 from workflow.runtime import Clients
@@ -269,3 +269,66 @@ def test_zero_padded_names_and_streams_without_a_record_are_found(
         "dark/1",
         "dark/2",
     ]
+
+
+def _failed(s3: Any, table: StreamTable, sequence: int, error: str, **noted: Any) -> str:
+    """Upload segment ``sequence`` of "game" and record it failed with ``error``; its ETag."""
+    key = f"live/game/{sequence}.ts"
+    s3.put_object(Bucket=INGEST, Key=key, Body=b"ts %d" % sequence)
+    etag = str(s3.head_object(Bucket=INGEST, Key=key)["ETag"]).strip('"')
+    arrival = {"duration": None, "at": datetime.now(UTC).timestamp(), "failed": True,
+               "error": error, "upload": f"/{etag}"}  # fmt: skip
+    arrival |= failed_attempt(error, arrival["upload"], table.arrival("game", sequence))
+    table.record_arrival("game", sequence, arrival | noted)
+    s3.put_object(Bucket=OUTPUT, Key=StreamPaths("game").failure_key(sequence), Body=b"{}")
+    return etag
+
+
+def _started(s3: Any, table: StreamTable) -> dict[str, Any]:
+    """One reconcile run 11 minutes from now: the executions it started, by name."""
+    sfn = FakeStepFunctions()
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    reconcile(_live(table), Clients(s3=s3, sfn=sfn, dynamodb=table.client), now=later)
+    return sfn.executions
+
+
+@pytest.mark.parametrize("error", ["Sandbox.Timedout", "SequenceJumpError"])
+def test_a_segment_that_failed_for_want_of_time_is_tried_again_a_few_times(
+    s3: Any, table: StreamTable, error: str
+) -> None:
+    # GIVEN a stream whose segment 1 ran out of time on Lambda, or overtook the stream's
+    # backlog after an outage (0 and 2 published)
+    _push(s3, table, "game", [0, 2], lost=set())
+    etag = _failed(s3, table, 1, error)
+    # WHEN the reconciler runs past the grace period
+    started = _started(s3, table)
+    # THEN the same upload is started again, under an execution name of its own
+    assert list(started) == [f"game-000000001-{etag[:8]}-2"]
+    assert started[f"game-000000001-{etag[:8]}-2"]["source"]["etag"] == etag
+    # AND while its attempts fail the same way it is tried again, MAX_ATTEMPTS in all
+    for attempt in range(3, MAX_ATTEMPTS + 1):
+        _failed(s3, table, 1, error)
+        assert list(_started(s3, table)) == [f"game-000000001-{etag[:8]}-{attempt}"]
+    _failed(s3, table, 1, error)
+    assert _started(s3, table) == {}
+
+
+@pytest.mark.parametrize("error", ["UnsafeInputError", "NotAVideoError", "SegmentReusedError"])
+def test_a_segment_refused_for_its_bytes_is_not_tried_again(
+    s3: Any, table: StreamTable, error: str
+) -> None:
+    _push(s3, table, "game", [0, 2], lost=set())
+    _failed(s3, table, 1, error)
+    assert _started(s3, table) == {}
+
+
+def test_a_mended_upload_of_a_failed_segment_whose_event_was_lost_is_started(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN segment 1 failed as not a video, then uploaded again mended, that event lost
+    _push(s3, table, "game", [0, 2], lost=set())
+    _failed(s3, table, 1, "NotAVideoError")
+    s3.put_object(Bucket=INGEST, Key="live/game/1.ts", Body=b"mended")
+    etag = str(s3.head_object(Bucket=INGEST, Key="live/game/1.ts")["ETag"]).strip('"')
+    # WHEN the reconciler runs / THEN the mended upload gets its execution
+    assert list(_started(s3, table)) == [f"game-000000001-{etag[:8]}"]

@@ -26,6 +26,10 @@ from workflow.runtime import Clients, start_once
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
 
+# The key Reconcile adds to the S3 event record of a failed upload it tries again: which
+# attempt it is (2, 3, ...). S3's own records never carry it.
+ATTEMPT = "vidflowAttempt"
+
 log = logging.getLogger(__name__)
 
 
@@ -70,12 +74,10 @@ def on_ingest(
             StreamTable(clients.dynamodb, settings.live_table).note_upload(stream, sequence)
             # Express runs a name twice if asked (no idempotency); publishing is what
             # makes a duplicate harmless. A local stack may refuse the name instead.
-            started = start_once(
-                clients,
-                settings.live_state_machine_arn,
-                execution_name(stream, sequence, etag),
-                payload,
-            )
+            name = execution_name(stream, sequence, etag)
+            if ATTEMPT in record:  # Reconcile trying a failed upload again
+                name = f"{name}-{int(record[ATTEMPT])}"
+            started = start_once(clients, settings.live_state_machine_arn, name, payload)
             seen.append({"key": key, "stream": stream, "sequence": sequence, "started": started})
     return seen
 

@@ -163,13 +163,26 @@ def _stream_unprocessed(
     if ending is not None and ending["at"] <= settled:
         given_up_below = top + 1
     found, still_open = [], []
-    for sequence in sorted(s for s in listed.objects if s >= start and s not in arrivals):
+    for sequence in sorted(s for s in listed.objects if s >= start and _open(arrivals.get(s))):
         for entry in listed.objects[sequence].values():
             if entry["LastModified"] < oldest:
                 continue  # out of the lookback: left alone, as before
-            if entry["LastModified"] > newest:
+            failed = arrivals.get(sequence)
+            if failed is not None and _failed_upload(failed) in ("", _etag(entry)):
+                # This very upload failed: tried again if its failure says nothing
+                # against its bytes, a grace period after it failed (a retry of its own).
+                if not failed.get("try_again"):
+                    continue
+                if failed["at"] > settled:
+                    still_open.append(sequence)
+                else:
+                    found.append({**entry, "attempt": int(failed.get("attempt", 1)) + 1})
+                    still_open.append(sequence)
+            elif entry["LastModified"] > newest:
                 still_open.append(sequence)  # within its grace: its event may yet come
-            elif not output.exists(StreamPaths(stream).failure_key(sequence)):
+            elif failed is not None or not output.exists(StreamPaths(stream).failure_key(sequence)):
+                # Never processed (its event lost); or, where a failed upload is on
+                # record, another one of it (mended) whose event was lost.
                 found.append(entry)
                 still_open.append(sequence)  # started: the next run checks it arrived
     absent = (
@@ -181,6 +194,20 @@ def _stream_unprocessed(
     if record is not None and reconciled > start:
         table.note_reconciled(stream, reconciled)
     return found
+
+
+def _open(arrival: dict[str, Any] | None) -> bool:
+    """Whether a sequence with this arrival (None: none) may still need starting."""
+    return arrival is None or bool(arrival.get("failed"))
+
+
+def _failed_upload(arrival: dict[str, Any]) -> str:
+    """The ETag of the upload a failed arrival was of."""
+    return str(arrival.get("upload", "")).partition("/")[2]
+
+
+def _etag(entry: dict[str, Any]) -> str:
+    return str(entry["ETag"]).strip('"')
 
 
 def _noted(record: StreamRecord | None) -> list[int]:

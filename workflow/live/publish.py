@@ -25,7 +25,7 @@ from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import StreamSettings
 from workflow.live.paths import StreamPaths
-from workflow.live.store import Saved, StreamRecord, StreamTable, upload_of
+from workflow.live.store import Saved, StreamRecord, StreamTable, failed_attempt, upload_of
 from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -61,12 +61,14 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
             StreamPaths(stream).failure_key(sequence), failure.to_dict()
         )
         table.create(stream)
+        upload = upload_of(event.get("source"))
         arrival = {
             "duration": None,
             "at": clients.clock(),
             "failed": True,
             "error": failure.error,
-            "upload": upload_of(event.get("source")),
+            "upload": upload,
+            **failed_attempt(failure.error, upload, table.arrival(stream, sequence)),
         }
     else:
         result, probed = event["result"], event.get("segment") or {}

@@ -27,6 +27,28 @@ OPEN_INDEX = "open-streams"
 _SEGMENT_ITEM = "seg#{sequence:012d}"
 
 
+# Failures that say nothing against a segment's bytes: the Lambda service's, a step out
+# of time, a transient error, a segment that overtook its stream's backlog. Reconcile
+# starts such an upload again, a grace period after it failed, up to ``MAX_ATTEMPTS`` in
+# all; it is a gap live meanwhile, and in the recording only if every attempt fails.
+TRIED_AGAIN = frozenset(
+    {
+        "TransientError",
+        "TranscodeInterruptedError",
+        "StreamNotReadyError",
+        "SequenceJumpError",
+        "Sandbox.Timedout",
+        "States.Timeout",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.Unknown",
+    }
+)
+MAX_ATTEMPTS = 3
+
+
 def _segment_item(sequence: int) -> str:
     return _SEGMENT_ITEM.format(sequence=sequence)
 
@@ -141,12 +163,13 @@ class StreamTable:
         """Store a segment's arrival; False if it was already there (a duplicate).
 
         A failed arrival gives way to one from another upload of the segment (the venue
-        sent it again, mended), never to a second delivery of the same upload's event.
+        sent it again, mended), never to a second delivery of the same upload's event;
+        one to be tried again (``try_again``) gives way to any.
         """
         upload = {"S": arrival.get("upload", "")}
         item = {**self._key(stream, _segment_item(sequence)), "arrival": {"S": json.dumps(arrival)}}
         if arrival.get("failed"):
-            item["failed_upload"] = upload
+            item["failed_upload"] = {"S": ""} if arrival.get("try_again") else upload
         try:
             self.client.put_item(
                 TableName=self.name,
@@ -307,8 +330,21 @@ def upload_of(source: dict[str, Any] | None) -> str:
 
 def replaces(arrival: dict[str, Any], source: dict[str, Any] | None) -> bool:
     """Whether an upload may take the place of a stored arrival: only of a failed one,
-    and only as another upload than the one that failed."""
-    return bool(arrival.get("failed")) and arrival.get("upload") != upload_of(source)
+    and only as another upload than the one that failed, unless that one is to be tried
+    again."""
+    return bool(arrival.get("failed")) and (
+        bool(arrival.get("try_again")) or arrival.get("upload") != upload_of(source)
+    )
+
+
+def failed_attempt(error: str, upload: str, before: dict[str, Any] | None) -> dict[str, Any]:
+    """What a failed arrival notes of its attempt: which attempt of this upload it was
+    (counting the failed arrival ``before`` it, if of the same upload), and whether the
+    upload is to be tried again."""
+    attempt = 1
+    if before is not None and before.get("failed") and before.get("upload") == upload:
+        attempt = int(before.get("attempt", 1)) + 1
+    return {"attempt": attempt, "try_again": error in TRIED_AGAIN and attempt < MAX_ATTEMPTS}
 
 
 def _record(item: dict[str, Any]) -> StreamRecord:
