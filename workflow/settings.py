@@ -153,10 +153,24 @@ class Settings:
                 "SEGMENT_SECONDS must be 0.5 to 60 and CHUNK_SECONDS at most 3600, got "
                 f"{settings.segment_seconds} and {settings.chunk_seconds}"
             )
-        if 0 < settings.thumbnail_seconds < MIN_THUMBNAIL_SECONDS:
+        if 0 < settings.thumbnail_seconds < MIN_THUMBNAIL_SECONDS or (
+            settings.thumbnail_seconds > MAX_THUMBNAIL_SECONDS
+        ):
             raise ConfigurationError(
-                f"THUMBNAIL_SECONDS must be 0 (no images) or at least "
-                f"{MIN_THUMBNAIL_SECONDS:g}, got {settings.thumbnail_seconds:g}"
+                f"THUMBNAIL_SECONDS must be 0 (no images) or {MIN_THUMBNAIL_SECONDS:g} to "
+                f"{MAX_THUMBNAIL_SECONDS:g}, got {settings.thumbnail_seconds:g}"
+            )
+        packaging = ENCRYPTION_PACKAGING.get(settings.encryption, settings.packaging)
+        if packaging != settings.packaging:
+            raise ConfigurationError(
+                f"ENCRYPTION {settings.encryption} protects PACKAGING {packaging}, got "
+                f"{settings.packaging}: every upload without options would fail"
+            )
+        if settings.reconcile_grace_seconds >= settings.reconcile_lookback_hours * 3600:
+            raise ConfigurationError(
+                "RECONCILE_GRACE_SECONDS must be less than the reconciler's lookback "
+                f"({settings.reconcile_lookback_hours:g} h), got "
+                f"{settings.reconcile_grace_seconds:g}: it would look at no upload"
             )
         ratio = settings.chunk_seconds / settings.segment_seconds
         if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
@@ -171,6 +185,8 @@ class Settings:
 # keyframes, mostly a second or more apart, so closer ticks repeat frames; and every 100
 # ticks are a Map item writing 100 objects: 0.01 s would make 3,600 items of an hour.
 MIN_THUMBNAIL_SECONDS = 1.0
+# The farthest apart: each images item pads its span by one interval, decoding as it goes.
+MAX_THUMBNAIL_SECONDS = 3600.0
 # The packagings vidflow makes (the PACKAGING setting, an upload's metadata).
 PACKAGINGS = ("hls-ts", "cmaf")
 # How the ladder is chosen (the LADDER_MODE setting, an upload's metadata), and whether

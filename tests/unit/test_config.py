@@ -152,14 +152,23 @@ def test_live_settings_allow_zero_but_not_less() -> None:
             Settings.from_env({name: "-1"})
 
 
-@pytest.mark.parametrize("value", ["0.5", "0.01", "1e-9"])
-def test_thumbnails_closer_than_a_second_are_a_configuration_error(value: str) -> None:
-    # GIVEN thumbnails asked for closer than keyframes usually are (a Map item per 100)
+@pytest.mark.parametrize("value", ["0.5", "0.01", "1e-9", "3601", "1e9"])
+def test_thumbnails_closer_than_a_second_or_over_an_hour_apart_are_a_configuration_error(
+    value: str,
+) -> None:
+    # GIVEN thumbnails asked for closer than keyframes usually are (a Map item per 100),
+    # or so far apart that each images item decodes for hours padding its span
     # WHEN / THEN reading settings fails, saying what is allowed
     with pytest.raises(
-        ConfigurationError, match=r"THUMBNAIL_SECONDS must be 0 \(no images\) or at least 1,"
+        ConfigurationError, match=r"THUMBNAIL_SECONDS must be 0 \(no images\) or 1 to 3600,"
     ):
         Settings.from_env({"THUMBNAIL_SECONDS": value})
+
+
+def test_a_grace_period_as_long_as_the_reconcilers_lookback_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="less than the reconciler's lookback"):
+        Settings.from_env({"RECONCILE_GRACE_SECONDS": "172800"})
+    assert Settings.from_env({"RECONCILE_GRACE_SECONDS": "86400"}).reconcile_grace_seconds
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("0", 0.0), ("1", 1.0), ("2.5", 2.5)])

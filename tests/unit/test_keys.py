@@ -165,7 +165,13 @@ def test_encryption_needs_its_store_and_a_known_method() -> None:
     with pytest.raises(ConfigurationError, match="ENCRYPTION"):
         Settings.from_env({"ENCRYPTION": "widevine"})
     assert Settings.from_env({"ENCRYPTION": "aes-128"}).encryption == "aes-128"
-    assert Settings.from_env({"ENCRYPTION": "cbcs"}).encryption == "cbcs"
+    cbcs = {"ENCRYPTION": "cbcs", "PACKAGING": "cmaf"}
+    assert Settings.from_env(cbcs).encryption == "cbcs"
+    # AND a method that cannot protect the stack's packaging is refused up front (every
+    # upload without options of its own would fail)
+    for wrong in ({"ENCRYPTION": "cbcs"}, {"ENCRYPTION": "aes-128", "PACKAGING": "cmaf"}):
+        with pytest.raises(ConfigurationError, match="every upload without options would fail"):
+            Settings.from_env(wrong)
 
 
 class FixedSecret(PlaybackSecret):

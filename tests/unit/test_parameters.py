@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from workflow.local.parameters import ParameterError, check, declared_problems
+from workflow.local.parameters import (
+    ParameterError,
+    check,
+    declared_problems,
+    rule_problems,
+    settings_problems,
+)
 from workflow.local.template import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,3 +90,35 @@ def test_a_cdn_is_refused_locally_by_name_and_deploys_with_its_key() -> None:
     assert declared_problems(signed.template["Parameters"], {"CdnPublicKey": "not a key"})
     # AND by default there is none
     assert not Stack(ROOT).of_type("AWS::CloudFront::Distribution")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"Ladder": "720p:2800"},
+        {"Ladder": ""},
+        {"SegmentSeconds": "0.25"},
+        {"SegmentSeconds": "61"},
+        {"ChunkSeconds": "0"},
+        {"ChunkSeconds": "7200"},
+        {"ThumbnailSeconds": "1e9"},
+        {"MaxInputBytes": "0"},
+        {"MaxInputSeconds": "0"},
+        {"MaxInputPixels": "0"},
+        {"MaxInputFps": "0"},
+        {"TargetVmaf": "101"},
+        {"TargetVmaf": "720:100.5"},
+        {"ReconcileGraceSeconds": "172800"},
+        {"Encryption": "cbcs"},
+        {"Encryption": "aes-128", "Packaging": "cmaf"},
+    ],
+)
+def test_what_the_functions_would_refuse_at_cold_start_the_deploy_refuses(
+    given: dict[str, str],
+) -> None:
+    stack = Stack(ROOT, overrides=given)
+    # GIVEN a value every function's settings code refuses (on AWS: at its cold start,
+    # each upload's event then failing into the queue)
+    assert settings_problems(stack)
+    # THEN CloudFormation's own checks, which `sam deploy` runs, refuse it first
+    assert declared_problems(stack.template["Parameters"], given) + rule_problems(stack)
