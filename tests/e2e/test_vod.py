@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import av
+import m3u8
 import numpy as np
 import pytest
 
@@ -41,6 +42,9 @@ def assert_playable(run: Any, source: Path) -> None:
     assert run.out is not None
     parsed = strict_parse(run.out)
     assert parsed.returncode == 0, parsed.stderr
+    # every media playlist played together has one target duration (RFC 8216bis 6.2.4)
+    targets = {m3u8.load(str(p)).target_duration for p in run.out.glob("*/index.m3u8")}
+    assert len(targets) == 1, targets
     manifest = read_manifest(run.out)
     source_fmt = "mpegts" if source.suffix == ".ts" else None
     truth = decode_video(source, source_fmt)

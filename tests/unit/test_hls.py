@@ -13,6 +13,7 @@ from workflow.formats.hls import (
     SegmentEntry,
     VariantEntry,
     average_bandwidth,
+    common_target,
     master_playlist,
     media_playlist,
     peak_bandwidth,
@@ -154,3 +155,18 @@ def test_master_without_audio_has_no_audio_group() -> None:
     assert all(p.stream_info.audio is None for p in parsed.playlists)
     assert len(parsed.media) == 0
     assert "AUDIO" not in text
+
+
+def test_playlists_played_together_share_one_target_duration() -> None:
+    # GIVEN 4 s video segments and AAC-grid audio segments a few ms longer, and a last
+    # video segment of 4.6 s
+    video = segments_of([4.0, 4.0, 4.6])
+    audio = segments_of([4.010667, 4.010667, 4.5])
+    # WHEN their common target is asked for / THEN it is the longest, rounded as RFC 8216
+    # compares segments with it, and every playlist given it says so
+    target = common_target([video, audio])
+    assert target == 5
+    for segments in (video, audio):
+        assert m3u8.loads(media_playlist(segments, fixed_target=target)).target_duration == 5
+    assert common_target([segments_of([4.0]), segments_of([4.010667])]) == 4
+    assert common_target([]) == 1

@@ -64,6 +64,12 @@ def target_duration(durations: Iterable[float]) -> int:
     return max(1, math.ceil(max(durations, default=0.0) - 1e-3))
 
 
+def common_target(playlists: Iterable[Sequence[SegmentEntry]]) -> int:
+    """One ``EXT-X-TARGETDURATION`` for media playlists played together: the longest of
+    their segments, rounded as RFC 8216 compares them with it."""
+    return max([1, *(rounded_duration(s.duration) for segments in playlists for s in segments)])
+
+
 def media_playlist(
     segments: Sequence[SegmentEntry],
     *,

@@ -162,8 +162,9 @@ def make_clip(
     with scratch_dir() as workdir:
         playlists = _cut_rungs(paths, cuts, arrivals, config, output, workdir, remaining)
         made = _images(paths, cuts, config, output, workdir, remaining)
+    target = hls.common_target(playlists.values())  # one for every playlist played together
     text = {
-        name: hls.media_playlist(entries, playlist_type="VOD").encode()
+        name: hls.media_playlist(entries, playlist_type="VOD", fixed_target=target).encode()
         for name, entries in playlists.items()
     }
     output.put_all({f"{paths.prefix}{name}/index.m3u8": body for name, body in text.items()})

@@ -59,9 +59,12 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     # AES-128: a key line (its own IV) per segment; cbcs: one for the init and every segment.
     listed = _protected(playlists, key_uri) if method == "aes-128" else playlists
     sample_key = cbcs.key_line(key_uri) if key_uri is not None and method == "cbcs" else None
+    # Every media playlist of a variant has the same target duration (RFC 8216bis 6.2.4):
+    # the audio's segments, on the AAC frame grid, run a few ms past the video's.
+    target = hls.common_target(listed.values())
     bodies = {
         f"{paths.output_prefix}{name}/index.m3u8": hls.media_playlist(
-            segments, init=init, key=sample_key
+            segments, init=init, key=sample_key, fixed_target=target
         )
         for name, segments in listed.items()
     }
