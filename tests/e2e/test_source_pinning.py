@@ -200,3 +200,25 @@ def test_an_upload_replaced_mid_job_never_mixes_into_the_asset(
         assert first_outcome["error"] == "SourceChangedError", first_outcome.get("cause")
         assert stack.published(first, tmp_path / "first") == []
         assert stack.failure(first)["error"] == "SourceChangedError"
+
+
+def test_an_upload_deleted_mid_job_publishes_only_where_its_version_is_kept(
+    race: tuple[str, Race], clips: dict[str, Path], tmp_path: Path
+) -> None:
+    versioning, stack = race
+    key = "uploads/race-deleted.mp4"
+    # GIVEN an upload whose Map has finished one item
+    job = stack.upload(clips["first"], key)
+    stack.wait_for_a_result(job)
+    # WHEN its key is deleted
+    stack.s3.delete_object(Bucket=stack.ready["ingest_bucket"], Key=key)
+    outcome = stack.outcome(job)
+    if versioning == "Enabled":
+        # THEN with versions kept the job reads its own to the end, as S3 serves it
+        assert outcome["status"] == "SUCCEEDED", outcome.get("cause")
+        old = _contents(stack, job, tmp_path / "deleted", {"first": clips["first"]})
+        assert old == {"pictures": {"first"}, "tones": {TONES["first"]}}
+    else:
+        # THEN without, it fails by name and publishes nothing
+        assert (outcome["status"], outcome.get("error")) == ("FAILED", "SourceChangedError")
+        assert stack.published(job, tmp_path / "deleted") == []

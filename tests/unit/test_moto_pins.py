@@ -9,7 +9,15 @@ from types import ModuleType
 import moto
 import pytest
 
-from workflow.local import asl_clients, asl_import, dispatch, eventbridge, ranged_get, s3_put
+from workflow.local import (
+    asl_clients,
+    asl_import,
+    dispatch,
+    eventbridge,
+    presigned,
+    ranged_get,
+    s3_put,
+)
 from workflow.local.moto_pins import MotoChangedError
 
 PATCHES = [
@@ -19,6 +27,7 @@ PATCHES = [
     pytest.param(asl_clients, id="asl_clients"),
     pytest.param(eventbridge, id="eventbridge"),
     pytest.param(dispatch, id="dispatch"),
+    pytest.param(presigned, id="presigned"),
 ]
 
 

@@ -58,6 +58,7 @@ from workflow.local.function_url import FunctionUrl
 from workflow.local.lambda_runtime import LambdaRuntime, LogLine
 from workflow.local.origin import SHUTDOWN_POLL_SECONDS, Origin, addressed_here, from_a_web_page
 from workflow.local.parameters import check as check_parameters
+from workflow.local.presigned import install as install_presigned
 from workflow.local.ranged_get import install as install_ranged_get
 from workflow.local.s3_put import install as install_s3_put
 from workflow.local.template import Stack
@@ -396,6 +397,7 @@ class LocalEngine:
         # Before the server: a moto this patch does not know stops the engine here, loudly.
         install_ranged_get()
         install_s3_put()
+        install_presigned()
         install_webhooks()
         check_dispatch()
         import_asl_interpreter()
