@@ -77,9 +77,11 @@ def test_a_sidecar_replaced_after_planning_fails_its_item_by_name(s3: Any) -> No
             "etag": planned,
         },
     }
-    # WHEN its Subtitles item runs, THEN it reads nothing else and says why
-    with pytest.raises(SourceChangedError):
+    # WHEN its Subtitles item runs, THEN it reads nothing else and says why, and what to do
+    # (a subtitle upload starts no job, so no "upload that replaced it has a job")
+    with pytest.raises(SourceChangedError, match="upload the video again") as raised:
         make_subtitles(event, Settings(output_bucket=OUTPUT), Clients(s3=s3), lambda: 60.0)
+    assert "has a job of its own" not in str(raised.value)
     error = json.loads(
         s3.get_object(Bucket=OUTPUT, Key=paths.item_error_key("subtitles-en"))["Body"].read()
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflow.errors import SubtitleError
+from workflow.errors import SourceChangedError, SubtitleError
 from workflow.media import encode, runner, subtitles
 from workflow.runtime import Deadline
 from workflow.storage import Bucket, Pin
@@ -18,15 +18,24 @@ def make_subtitles(work: Work, remaining: Deadline) -> dict[str, Any]:
     sidecar, plan = work.item.subtitle_sidecar(), work.plan
     ingest = Bucket(work.clients.s3, work.source.bucket)
     pin = Pin(None, work.item.etag)
-    size = int(ingest.head(sidecar.key, pin)["ContentLength"])
-    if size > subtitles.MAX_SUBTITLE_BYTES:
-        raise SubtitleError(
-            f"{sidecar.key} is {size} bytes; a subtitle file may be "
-            f"{subtitles.MAX_SUBTITLE_BYTES} bytes at most"
-        )
+    try:
+        size = int(ingest.head(sidecar.key, pin)["ContentLength"])
+        if size > subtitles.MAX_SUBTITLE_BYTES:
+            raise SubtitleError(
+                f"{sidecar.key} is {size} bytes; a subtitle file may be "
+                f"{subtitles.MAX_SUBTITLE_BYTES} bytes at most"
+            )
+        data = ingest.get_bytes(sidecar.key, pin)
+    except SourceChangedError:
+        # Not the video's words: a sidecar's upload starts no job of its own.
+        raise SourceChangedError(
+            f"{sidecar.key}, a subtitle file of this video, was replaced or deleted while "
+            "the job ran; a subtitle upload starts no job: upload the video again to "
+            "publish it with the subtitles as they are now"
+        ) from None
     try:
         vtt = subtitles.to_webvtt(
-            ingest.get_bytes(sidecar.key, pin),
+            data,
             sidecar.format,
             binary=runner.ffmpeg_binary(),
             timeout=runner.time_limit(remaining(), 1.0),
