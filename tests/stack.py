@@ -19,11 +19,20 @@ import boto3
 VIDFLOW = [sys.executable, "-m", "workflow.cli.main"]
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(next_free: bool = False) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now; with ``next_free``, one
+    whose successor is free too (`vidflow up` serves its playback origin there)."""
+    while True:
+        with socket.socket() as s, socket.socket() as after:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+            if not next_free:
+                return port
+            try:
+                after.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
 
 
 @dataclass
@@ -48,7 +57,7 @@ def vidflow_up(*options: str, root: Path | None = None) -> Iterator[RunningStack
     default), wait for its JSON line, stop it with SIGTERM."""
     env = {**os.environ, "VIDFLOW_ROOT": str(root)} if root else None
     process = subprocess.Popen(
-        [*VIDFLOW, "up", "--port", str(free_port()), *options],
+        [*VIDFLOW, "up", "--port", str(free_port(next_free=True)), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

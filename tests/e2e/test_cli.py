@@ -111,11 +111,13 @@ def test_process_rejects_bad_input_with_one_line_and_no_master(tmp_path: Path) -
          " (did you mean SegmentSeconds?)"),
         ("ThumbnailSeconds=-1", "error: parameter ThumbnailSeconds must be at least 0, got -1"),
         ("ThumbnailSeconds=0.5", "error: the functions would refuse this at cold start:"
-         " ThumbnailSeconds must be 0 (no images) or at least 1, got 0.5"),
+         " ThumbnailSeconds must be 0 (no images) or 1 to 3600, got 0.5"),
         ("MapMaxConcurrency=many",
          "error: parameter MapMaxConcurrency must be a number, got 'many'"),
-        ("Ladder=bogus", "error: the functions would refuse this at cold start: Ladder entries"
-         " look like 720:2800, got 'bogus'"),
+        ("Ladder=bogus", r"error: parameter Ladder must match ^\s*[0-9]+\s*:\s*[0-9]+\s*"
+         r"(,\s*[0-9]+\s*:\s*[0-9]+\s*)*$, got 'bogus'"),
+        ("Ladder=720:2800,720:1400", "error: the functions would refuse this at cold start:"
+         " Ladder has more than one 720p rung"),
         ("ChunkSeconds=5", "error: the functions would refuse this at cold start: ChunkSeconds"
          " must be a positive multiple of SegmentSeconds, got 5.0 and 4.0"),
     ],
