@@ -74,6 +74,11 @@ class SequenceJumpError(InputError):
     outage could skip (``rules.MAX_SKIPPED``): a broken or restarted counter."""
 
 
+class SequenceBeforeStartError(InputError):
+    """A live segment is numbered below the first its stream shows (its ``stream.json``'s
+    ``first_sequence``, or where the stream started): it would be shown nowhere."""
+
+
 class SegmentReusedError(InputError):
     """A live segment's number was published already from other bytes: a restarted
     encoder counting from 0 again, or a segment sent again after it was changed."""

@@ -13,6 +13,7 @@ from workflow.cli.live import stream_failures
 from workflow.cli.venue import Report, delivery_order
 from workflow.errors import (
     SegmentReusedError,
+    SequenceBeforeStartError,
     SequenceJumpError,
     StreamConfigError,
     StreamEndedError,
@@ -20,7 +21,12 @@ from workflow.errors import (
 from workflow.live.config import StreamSettings, stream_config
 from workflow.live.ingest import declared_last, highest_within_reach
 from workflow.live.paths import execution_name, parse_live_key, segment_sequence
-from workflow.live.probe import _before_the_end, _same_segment, _within_reach
+from workflow.live.probe import (
+    _after_the_start,
+    _before_the_end,
+    _same_segment,
+    _within_reach,
+)
 from workflow.live.rules import MAX_SKIPPED, Arrival, LivePlaylist, advance
 from workflow.live.segment import ProbedSegment, SegmentInput, _encodes
 from workflow.live.store import StreamRecord
@@ -268,6 +274,25 @@ def test_other_bytes_under_a_published_segments_number_are_refused_by_name() -> 
     # AND other bytes (a restarted encoder counting from 0 again) are refused by name
     with pytest.raises(SegmentReusedError, match=r"segment 4 was published already .*ETag aaa"):
         _same_segment(published, {"etag": "bbb", "version_id": "v3"}, 4)
+
+
+def test_a_segment_below_where_the_stream_starts_is_refused_by_name() -> None:
+    config = stream_config({"first_sequence": 100}, 640, 360, 30.0, True, SETTINGS)
+    fresh = StreamRecord(config={}, state=None, ending=None, pending=0, closed=False)
+    # GIVEN a stream.json that starts the stream at 100: 100 and on are taken, 99 refused
+    _after_the_start(fresh, config, 100)
+    with pytest.raises(SequenceBeforeStartError, match="segment 99 is numbered below 100"):
+        _after_the_start(fresh, config, 99)
+    # AND a stream that started at 5 (none declared) refuses 4, which it would never show
+    started = advance(
+        LivePlaylist(first_sequence=5), {5: Arrival(1.0, 0.0)}, now=0.0, gap_after=3.0,
+        window=0, nominal_duration=1.0,
+    )  # fmt: skip
+    undeclared = replace(config, first_sequence=None)
+    _after_the_start(replace(fresh, state=started.to_dict()), undeclared, 5)
+    with pytest.raises(SequenceBeforeStartError, match="segment 4 is numbered below 5"):
+        _after_the_start(replace(fresh, state=started.to_dict()), undeclared, 4)
+    _after_the_start(fresh, undeclared, 0)  # not started yet: nothing to measure from
 
 
 def test_a_segment_after_the_streams_end_is_refused_by_name() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from workflow.errors import (
     SegmentReusedError,
     SegmentTooLongError,
+    SequenceBeforeStartError,
     SequenceJumpError,
     StreamEndedError,
 )
@@ -70,6 +71,7 @@ def probe_segment(
             ).to_dict(),
         )
     config = StreamSettings.from_dict(record.config or {})
+    _after_the_start(record, config, sequence)
     if config.encryption != "none":
         # Made once, before any of the stream's segments is encoded or listed.
         store = KeyStore.of(settings, clients)
@@ -125,6 +127,21 @@ def _before_the_end(record: StreamRecord | None, sequence: int) -> None:
         raise StreamEndedError(
             f"segment {sequence} came after the stream ended at segment "
             f"{ending['last_sequence']}: a new broadcast needs a new stream name"
+        )
+
+
+def _after_the_start(record: StreamRecord, config: StreamSettings, sequence: int) -> None:
+    """Refuse a segment numbered below the first the stream shows (declared in
+    ``stream.json``, or where it started): neither its playlists nor its recording would
+    ever list it."""
+    first = config.first_sequence
+    if record.state:
+        first = rules.LivePlaylist.from_dict(record.state).first_sequence
+    if first is not None and sequence < first:
+        raise SequenceBeforeStartError(
+            f"segment {sequence} is numbered below {first}, the first segment the stream "
+            "shows (its stream.json's first_sequence, or where it started): it would be "
+            "shown nowhere"
         )
 
 
