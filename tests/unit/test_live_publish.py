@@ -74,10 +74,14 @@ def arrive(sequence: int, settings: Settings, clients: Clients) -> dict[str, Any
     )
 
 
-def shown(clients: Clients) -> list[str]:
-    key = StreamPaths("game").live_playlist_key("360p")
+def entries(clients: Clients, key: str) -> list[str]:
+    """A playlist's segment and gap lines."""
     body = clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
     return [line for line in body.splitlines() if line.startswith(("seg_", "#EXT-X-GAP"))]
+
+
+def shown(clients: Clients) -> list[str]:
+    return entries(clients, StreamPaths("game").live_playlist_key("360p"))
 
 
 def test_a_missing_segment_becomes_a_gap_once_the_clock_passes_its_timeout(
@@ -159,9 +163,7 @@ def test_a_first_segment_published_after_its_gap_timeout_is_a_gap_never_left_out
 
 
 def recording(clients: Clients) -> list[str]:
-    key = f"{StreamPaths('game').prefix}360p/index.m3u8"
-    body = clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
-    return [line for line in body.splitlines() if line.startswith(("seg_", "#EXT-X-GAP"))]
+    return entries(clients, f"{StreamPaths('game').prefix}360p/index.m3u8")
 
 
 def test_a_segment_that_comes_after_the_stream_closed_goes_into_its_recording(
