@@ -188,10 +188,16 @@ def test_a_segment_that_comes_after_the_stream_closed_goes_into_its_recording(
     manifest = json.loads(clients.s3.get_object(Bucket=OUTPUT, Key=manifest_key)["Body"].read())
     assert manifest["source"]["gaps"] == 0
     assert shown(clients) == live_before
-    # AND a duplicate of it, later, leaves the recording as it is
-    before = clients.s3.head_object(Bucket=OUTPUT, Key=manifest_key)["LastModified"]
+    # AND a duplicate of it, or a segment refused after the end (a venue pushing on),
+    # leaves the recording as it is: nothing of the stream's is written again
+    written: list[str] = []
+    clients.s3.meta.events.register(
+        "before-parameter-build.s3.PutObject", lambda params, **_: written.append(params["Key"])
+    )
     assert arrive(1, settings, clients)["duplicate"] is True
-    assert clients.s3.head_object(Bucket=OUTPUT, Key=manifest_key)["LastModified"] == before
+    refused = {"Error": "StreamEndedError", "Cause": "segment 3 came after the stream ended"}
+    publish_segment({"stream": "game", "sequence": 3, "error": refused}, settings, clients)
+    assert [key for key in written if key.startswith(StreamPaths("game").prefix)] == []
     assert recording(clients) == ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
 
 

@@ -38,8 +38,9 @@ LEASE_SECONDS = 60.0
 # The state's note of when the stream last showed or received a segment (the clock's
 # seconds): what ``StreamSettings.idle_seconds`` counts from.
 ACTIVE = "active"
-# The state's note of the arrivals count (the stream record's ``pending``) its recording
-# was made from: an ended stream's recording is made again when arrivals came since.
+# The state's note of how many segments were published (the stream record's
+# ``published``) when its recording was made: an ended stream's recording is made again
+# when segments were published since, never for failures (a venue pushing on after END).
 RECORDED = "recorded"
 
 
@@ -86,7 +87,7 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
             **{k: v for k, v in probed.items() if k in ("start", "end", "form") and v is not None},
         }
     new = table.record_arrival(stream, sequence, arrival)
-    record = table.count_change(stream)
+    record = table.count_change(stream, published=new and failure is None)
     metrics.about(stream=stream, sequence=sequence)
     if not new:
         metrics.count(metrics.LIVE_DUPLICATE_SEGMENTS)
@@ -207,7 +208,7 @@ def _advance_once(
                 metrics.count(metrics.LIVE_GAPS)
         _measure_latency(before, after, stored, clients.clock())
     state = after.to_dict() | {ACTIVE: now if after != before else active}
-    state |= {RECORDED: record.pending} if recording is not None else {}
+    state |= {RECORDED: record.published} if recording is not None else {}
     if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
@@ -247,17 +248,18 @@ def _refresh_recording(
     clients: Clients,
     owner: str,
 ) -> dict[str, Any] | None:
-    """An ended stream's recording made again if segments arrived since it was made: one
-    that came after its gap was shown live, or that Reconcile started after its event
-    was lost, is in the recording, as the live playlists (closed for good) cannot show it."""
+    """An ended stream's recording made again if segments were published since it was
+    made: one that came after its gap was shown live, or that Reconcile started after its
+    event was lost, is in the recording, as the live playlists (closed for good) cannot
+    show it. A failure (a venue pushing on after END) changes nothing."""
     assert record.state is not None
-    if record.state.get(RECORDED) != record.pending:
+    if record.state.get(RECORDED) != record.published:
         output = Bucket(clients.s3, settings.output_bucket)
         publish_recording(
             stream, table, output, config, ended, settings, clients,
             key_uri=_key_uri(stream, config, settings),
         )  # fmt: skip
-    state = record.state | {RECORDED: record.pending}
+    state = record.state | {RECORDED: record.published}
     if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": ended.next_sequence, "ended": True}

@@ -56,8 +56,9 @@ def _segment_item(sequence: int) -> str:
 @dataclass(frozen=True)
 class StreamRecord:
     """The stream record: its settings, playlist state, end marker, lease counters, the
-    lowest sequence number uploaded (None: no upload noted), and how far the reconciler
-    has accounted for the stream's segments (every sequence below ``reconciled``)."""
+    lowest sequence number uploaded (None: no upload noted), how far the reconciler
+    has accounted for the stream's segments (every sequence below ``reconciled``), and
+    how many segments were published."""
 
     config: dict[str, Any] | None
     state: dict[str, Any] | None
@@ -66,6 +67,7 @@ class StreamRecord:
     closed: bool
     lowest_upload: int | None = None
     reconciled: int = 0
+    published: int = 0
 
 
 class Saved(enum.Enum):
@@ -217,13 +219,14 @@ class StreamTable:
             return False
         return True
 
-    def count_change(self, stream: str) -> StreamRecord:
-        """Say that something changed which the playlists' writer must look at; returns
-        the stream's record as of then (an update returns its item at no extra cost)."""
+    def count_change(self, stream: str, published: bool = False) -> StreamRecord:
+        """Say that something changed which the playlists' writer must look at (and, if
+        ``published``, that a segment was published); returns the stream's record as of
+        then (an update returns its item at no extra cost)."""
         item = self.client.update_item(
             TableName=self.name,
             Key=self._key(stream, STREAM_ITEM),
-            UpdateExpression="ADD pending :one",
+            UpdateExpression="ADD pending :one" + (", published :one" if published else ""),
             ConditionExpression="attribute_exists(#s)",
             ExpressionAttributeNames={"#s": "stream"},
             ExpressionAttributeValues={":one": {"N": "1"}},
@@ -356,6 +359,7 @@ def _record(item: dict[str, Any]) -> StreamRecord:
         closed="open" not in item,
         lowest_upload=int(item["lowest_upload"]["N"]) if "lowest_upload" in item else None,
         reconciled=int(item["reconciled"]["N"]) if "reconciled" in item else 0,
+        published=int(item["published"]["N"]) if "published" in item else 0,
     )
 
 
