@@ -19,7 +19,7 @@ from workflow.errors import (
     StreamEndedError,
 )
 from workflow.live.config import StreamSettings, stream_config
-from workflow.live.ingest import declared_last, highest_within_reach
+from workflow.live.ingest import declared_last, highest_within_reach, on_ingest
 from workflow.live.paths import execution_name, parse_live_key, segment_sequence
 from workflow.live.probe import (
     _after_the_start,
@@ -340,3 +340,27 @@ def test_a_stream_keeps_the_output_offset_it_began_with() -> None:
             pq = replace(segment, hdr="pq")
             video, _ = _encodes(source, pq, 1, config, Path(workdir), 10**6)
         assert "tin=smpte2084" in " ".join(video) and "bwdif" not in " ".join(video)
+
+
+@pytest.mark.parametrize(
+    ("name", "warned"),
+    [
+        ("1764866057.ts", True),  # numbered by the clock: past 999999999
+        ("-1.ts", True),
+        ("42.TS", True),
+        ("stream.json", False),
+        ("init.mp4", False),
+    ],
+)
+def test_an_upload_a_stream_cannot_number_is_skipped_with_a_warning(
+    name: str, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = {"s3": {"bucket": {"name": "in"}, "object": {"key": f"live/game/{name}"}}}
+    # WHEN such an upload's event comes / THEN nothing starts (no client is touched)
+    seen = on_ingest([record], SETTINGS, None)  # type: ignore[arg-type]
+    assert seen == [{"key": f"live/game/{name}", "skipped": "not a segment or END"}]
+    # AND the venue's operator can read why in the log, unless it is a stream's own file
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert bool(warnings) == warned, warnings
+    if warned:
+        assert "no segment this stream can number (0 to 999999999" in warnings[0]

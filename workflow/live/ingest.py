@@ -11,8 +11,10 @@ from urllib.parse import unquote_plus
 from workflow.live import rules
 from workflow.live.paths import (
     END_MARKER,
+    INIT_SEGMENT,
     LIVE_PREFIX,
     MAX_SEQUENCE,
+    STREAM_CONFIG,
     ClipPaths,
     clip_execution_name,
     execution_name,
@@ -56,6 +58,13 @@ def on_ingest(
         if name == END_MARKER:
             seen.append({"key": key, **end_stream(stream, bucket, settings, clients)})
         elif sequence is None:
+            if name not in (STREAM_CONFIG, INIT_SEGMENT):
+                # A venue numbering by the clock, or padding past 9 digits, sees nothing
+                # published: the log says why.
+                log.warning(
+                    "%.200r is no segment this stream can number (0 to %d, then .ts or "
+                    ".m4s) nor END: skipped", key, MAX_SEQUENCE,
+                )  # fmt: skip
             seen.append({"key": key, "skipped": "not a segment or END"})
         else:
             etag = record["s3"]["object"].get("eTag", "")
