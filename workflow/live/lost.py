@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from workflow.live.paths import LIVE_PREFIX, StreamPaths, parse_live_key, segment_sequence
-from workflow.live.store import StreamRecord, StreamTable
+from workflow.live.store import StreamRecord, StreamTable, upload_etag
 from workflow.storage import Bucket
 
 # S3's most keys a list page returns.
@@ -203,7 +203,7 @@ def _open(arrival: dict[str, Any] | None) -> bool:
 
 def _failed_upload(arrival: dict[str, Any]) -> str:
     """The ETag of the upload a failed arrival was of."""
-    return str(arrival.get("upload", "")).partition("/")[2]
+    return upload_etag(str(arrival.get("upload", "")))
 
 
 def _etag(entry: dict[str, Any]) -> str:

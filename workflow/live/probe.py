@@ -19,7 +19,7 @@ from workflow.live import rules
 from workflow.live.config import StreamSettings, declared_config, stream_config
 from workflow.live.paths import StreamPaths
 from workflow.live.segment import ProbedSegment, segment_form, segment_input
-from workflow.live.store import StreamRecord, StreamTable, replaces, upload_of
+from workflow.live.store import StreamRecord, StreamTable, replaces, upload_etag, upload_of
 from workflow.media.probe import probe
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
@@ -110,8 +110,8 @@ def _same_segment(stored: dict[str, Any], source: dict[str, Any], sequence: int)
     encoder counts from 0 again must hear of it. The same bytes (the same ETag: an event
     delivered twice, or an upload sent twice) are a duplicate, and so is any upload of a
     number whose segment failed and was not replaced."""
-    shown = str(stored.get("upload", "")).partition("/")[2]
-    given = upload_of(source).partition("/")[2]
+    shown = upload_etag(str(stored.get("upload", "")))
+    given = upload_etag(upload_of(source))
     if not stored.get("failed") and shown and given and shown != given:
         raise SegmentReusedError(
             f"segment {sequence} was published already from another upload (ETag {shown}); "

@@ -331,6 +331,11 @@ def upload_of(source: dict[str, Any] | None) -> str:
     return f"{pin.version_id or ''}/{pin.etag or ''}"
 
 
+def upload_etag(upload: str) -> str:
+    """The ETag part of what ``upload_of`` says ("" where it named none)."""
+    return upload.partition("/")[2]
+
+
 def replaces(arrival: dict[str, Any], source: dict[str, Any] | None) -> bool:
     """Whether an upload may take the place of a stored arrival: only of a failed one,
     and only as another upload than the one that failed, unless that one is to be tried
