@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.asset import read_manifest
-from tests.stack import VIDFLOW, vidflow_up
+from tests.stack import VIDFLOW, free_port, vidflow_up
 from workflow.local.binaries import ffmpeg_binary
 
 
@@ -434,8 +434,9 @@ def test_up_serves_a_stack_any_s3_client_can_use(clip: Any) -> None:
 @pytest.mark.parametrize(("taken_at", "use"), [(0, "the endpoint"), (1, "the playback origin")])
 def test_up_names_a_port_that_is_taken(taken_at: int, use: str) -> None:
     # GIVEN a port taken by another program: the one asked for, or the next (the origin's)
-    with _bound_after_a_free_port() as taken:
-        port = taken.getsockname()[1] - taken_at
+    port = free_port(next_free=True)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + taken_at))
         # WHEN `vidflow up --port` is asked for it
         done = _run("up", "--port", str(port))
     # THEN it starts nothing and names the port and what needed it
@@ -444,20 +445,6 @@ def test_up_names_a_port_that_is_taken(taken_at: int, use: str) -> None:
         f"error: port {port + taken_at} on 127.0.0.1 ({use}) is in use; "
         "pick another with --port (the stack takes it and the next)"
     )
-
-
-def _bound_after_a_free_port() -> socket.socket:
-    """A socket bound to a loopback port whose predecessor is free."""
-    while True:
-        taken = socket.socket()
-        taken.bind(("127.0.0.1", 0))
-        with socket.socket() as before:
-            try:
-                before.bind(("127.0.0.1", taken.getsockname()[1] - 1))
-            except OSError:
-                taken.close()
-                continue
-        return taken
 
 
 def test_live_simulate_pushes_a_stream_to_a_running_stack_and_times_each_segment(
