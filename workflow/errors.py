@@ -102,6 +102,11 @@ class MissingInitSegmentError(InputError):
     """An fMP4 live segment arrived before (or without) its stream's ``init.mp4``."""
 
 
+class InitSegmentMismatchError(InputError):
+    """An fMP4 live segment decodes behind none of its stream's ``init.mp4`` uploads: it
+    was made by an encoder run whose init segment is not (yet) uploaded."""
+
+
 class UploadOptionError(InputError):
     """An upload asked, in its S3 metadata, for an option vidflow does not have."""
 

@@ -263,6 +263,18 @@ class Bucket:
         for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
             yield from page.get("Contents", [])
 
+    def versions(self, key: str) -> list[dict[str, Any]]:
+        """Every stored version of ``key``, newest first: its ``VersionId`` (``"null"``
+        where the bucket keeps none), ``ETag`` and ``LastModified``; deletions left out."""
+        paginator = self.client.get_paginator("list_object_versions")
+        found = [
+            version
+            for page in paginator.paginate(Bucket=self.name, Prefix=key)
+            for version in page.get("Versions", [])
+            if version["Key"] == key
+        ]
+        return sorted(found, key=lambda version: version["LastModified"], reverse=True)
+
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists, by listing its prefix: a HEAD on a missing key answers
         403, not 404, to a role whose ListBucket grant is limited to prefixes."""

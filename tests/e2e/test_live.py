@@ -491,6 +491,58 @@ def test_fmp4_segments_behind_an_init_segment_play(
     assert stream.frames == decode_video(joined).frames
 
 
+def _fmp4_run(source: Path, out: Path, start: float, picture: str) -> list[Path]:
+    """Three 1 s fMP4 segments of ``source`` from ``start`` and their ``init.mp4``, as an
+    encoder set to ``picture`` (an ffmpeg filter) writes them."""
+    out.mkdir()
+    subprocess.run(
+        [
+            ffmpeg_binary(), "-nostdin", "-v", "error", "-ss", str(start), "-i", str(source),
+            "-t", "3", "-vf", picture, "-c:v", "libx264", "-preset", "veryfast",
+            "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0", "-c:a", "aac",
+            "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4",
+            "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out / "%d.m4s"),
+            "-hls_playlist_type", "vod", str(out / "encoder.m3u8"),
+        ],
+        check=True,
+    )  # fmt: skip
+    return sorted(out.glob("*.m4s"), key=lambda p: int(p.stem))
+
+
+def test_an_fmp4_encoder_restarted_with_other_settings_keeps_its_late_segment_whole(
+    venue: Venue, real_media: dict[str, Path], tmp_path: Path
+) -> None:
+    # GIVEN an fMP4 encoder's run A (360p, 25 fps), then the encoder restarted as run B
+    # (240p, 30 fps) with a new init.mp4
+    footage = real_media["h264_aac_1080p_gop6s"]
+    a = _fmp4_run(footage, tmp_path / "A", 0, "scale=-2:360,fps=25")
+    b = _fmp4_run(footage, tmp_path / "B", 3, "scale=-2:240,fps=30")
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    init_key = f"live/{venue.stream}/init.mp4"
+    ingest = venue.engine.endpoints.ingest_bucket
+    venue.s3.upload_file(str(a[0].parent / "init.mp4"), ingest, init_key)
+    venue.push(0, a[0], suffix=".m4s")
+    venue.push(1, a[1], suffix=".m4s")
+    venue.wait(lambda: len(shown(venue.playlist("360p"))) == 2)
+    venue.s3.upload_file(str(b[0].parent / "init.mp4"), ingest, init_key)
+    venue.push(3, b[0], suffix=".m4s")
+    venue.push(4, b[1], suffix=".m4s")
+    # WHEN run A's last segment is uploaded after all that
+    venue.push(2, a[2], suffix=".m4s")
+    venue.wait_for_executions()
+    venue.wait(lambda: shown(venue.playlist("360p")) == [(n, False) for n in range(5)])
+    # THEN it was read behind run A's init: published a whole second, every frame of it
+    out = venue.download(tmp_path / "out")
+    made = tmp_path / "a2.mp4"
+    made.write_bytes((a[0].parent / "init.mp4").read_bytes() + a[2].read_bytes())
+    assert frames_in(out / "360p" / "seg_00002.ts") == decode_video(made).frames == 25
+    lines = (out / "360p" / "live.m3u8").read_text().splitlines()
+    listed = lines[lines.index("seg_00002.ts") - 1]
+    assert abs(float(listed.removeprefix("#EXTINF:").split(",")[0]) - 1.0) < 0.01, listed
+    # AND every rung decodes through the restart without an error
+    assert read_rendition(out / "360p" / "live.m3u8", "video").decode_errors == ""
+
+
 def test_an_end_marker_that_overtakes_every_segment_still_waits_for_them(
     venue: Venue, real_segments: list[Path]
 ) -> None:

@@ -292,12 +292,20 @@ def _started(s3: Any, table: StreamTable) -> dict[str, Any]:
     return sfn.executions
 
 
-@pytest.mark.parametrize("error", ["Sandbox.Timedout", "SequenceJumpError"])
-def test_a_segment_that_failed_for_want_of_time_is_tried_again_a_few_times(
+@pytest.mark.parametrize(
+    "error",
+    [
+        "Sandbox.Timedout",
+        "SequenceJumpError",
+        "MissingInitSegmentError",
+        "InitSegmentMismatchError",
+    ],
+)
+def test_a_segment_whose_failure_says_nothing_against_its_bytes_is_tried_again(
     s3: Any, table: StreamTable, error: str
 ) -> None:
-    # GIVEN a stream whose segment 1 ran out of time on Lambda, or overtook the stream's
-    # backlog after an outage (0 and 2 published)
+    # GIVEN a stream whose segment 1 ran out of time on Lambda, overtook the stream's
+    # backlog after an outage, or (fMP4) overtook its init.mp4 (0 and 2 published)
     _push(s3, table, "game", [0, 2], lost=set())
     etag = _failed(s3, table, 1, error)
     # WHEN the reconciler runs past the grace period

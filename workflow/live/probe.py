@@ -5,6 +5,7 @@ PyAV ships only in the PyAV layer: no function but LiveProbe may reach this modu
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from workflow.errors import (
@@ -20,7 +21,7 @@ from workflow.live.config import StreamSettings, declared_config, stream_config
 from workflow.live.paths import StreamPaths
 from workflow.live.segment import ProbedSegment, segment_form, segment_input
 from workflow.live.store import StreamRecord, StreamTable, replaces, upload_etag, upload_of
-from workflow.media.probe import probe
+from workflow.media.probe import decodes_cleanly, probe
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
 from workflow.storage import transient_aws_errors
@@ -44,7 +45,11 @@ def probe_segment(
     record = table.get(stream)
     _before_the_end(record, sequence)
     _within_reach(record, sequence)
-    with scratch_dir() as workdir, segment_input(event["source"], clients, workdir) as source:
+    fits = functools.partial(decodes_cleanly, limits=settings.limits)
+    with (
+        scratch_dir() as workdir,
+        segment_input(event["source"], clients, workdir, fits=fits) as source,
+    ):
         facts = probe(
             source.source,
             head=source.head,
@@ -100,6 +105,7 @@ def probe_segment(
             interlaced=facts.interlaced,
             hdr=facts.hdr,
             assumed_colour=facts.assumed_colour,
+            init_version=source.init_version,
         ).to_dict(),
     }
 

@@ -28,7 +28,8 @@ _SEGMENT_ITEM = "seg#{sequence:012d}"
 
 
 # Failures that say nothing against a segment's bytes: the Lambda service's, a step out
-# of time, a transient error, a segment that overtook its stream's backlog. Reconcile
+# of time, a transient error, a segment that overtook its stream's backlog, an fMP4
+# segment that overtook its init.mp4 (uploaded at once, or a restarted encoder's). Reconcile
 # starts such an upload again, a grace period after it failed, up to ``MAX_ATTEMPTS`` in
 # all; it is a gap live meanwhile, and in the recording only if every attempt fails.
 TRIED_AGAIN = frozenset(
@@ -37,6 +38,8 @@ TRIED_AGAIN = frozenset(
         "TranscodeInterruptedError",
         "StreamNotReadyError",
         "SequenceJumpError",
+        "MissingInitSegmentError",
+        "InitSegmentMismatchError",
         "Sandbox.Timedout",
         "States.Timeout",
         "Lambda.ServiceException",

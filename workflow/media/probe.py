@@ -101,6 +101,52 @@ def probe(
     return Probe(facts, index)
 
 
+# Video frames decoded to check an fMP4 segment against an init segment: one read behind
+# another encoder run's init fails in its first picture.
+CHECKED_FRAMES = 8
+
+
+def decodes_cleanly(data: bytes, limits: Limits, frames: int = CHECKED_FRAMES) -> bool:
+    """Whether ``data`` (an init segment and an fMP4 segment, joined) decodes its first
+    ``frames`` video frames, from its first keyframe, without an error from the decoder.
+
+    A segment behind the init of another encoder run's settings decodes with its slices
+    misread (errors the decoder conceals, never raises). One with no video, or a picture
+    over ``limits`` (never decoded here), is left to the probe to judge.
+    """
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with (
+            av.logging.Capture() as errors,
+            av.open(
+                io.BytesIO(data),
+                "r",
+                format=DEMUXER_FOR_FAMILY["mp4"],
+                options={"format_whitelist": DEMUXER_FOR_FAMILY["mp4"]},
+            ) as container,
+        ):
+            if not container.streams.video:
+                return True
+            video = container.streams.video[0]
+            if video.codec_context.width * video.codec_context.height > limits.max_pixels:
+                return True
+            video.codec_context.thread_count = 1  # its errors logged on this thread
+            decoded = 0
+            keyed = False
+            for packet in container.demux(video):
+                keyed = keyed or packet.is_keyframe
+                if keyed:
+                    decoded += len(video.decode(packet))
+                if decoded >= frames:
+                    break  # (the demuxer's last, empty packet flushes the decoder)
+    except (av.error.FFmpegError, ValueError, IndexError):
+        return False
+    finally:
+        av.logging.set_level(previous)
+    return decoded > 0 and not errors
+
+
 def _reader_at(source: str | io.IOBase) -> Callable[[int, int], bytes] | None:
     """Read ``count`` bytes at ``offset`` of the source, leaving its position as it was;
     None for a URL (only a live segment is probed from one, and read whole anyway)."""
