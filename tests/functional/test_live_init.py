@@ -188,3 +188,41 @@ def test_the_inits_are_tried_from_the_one_current_at_the_segments_upload() -> No
     assert order("2026-12-04T20:00:20.900Z") == ["v3", "v2", "v1", "v4"]
     assert order("2026-12-04T19:59:59.000Z") == ["v1", "v2", "v3", "v4"]
     assert order(None) == ["v4", "v3", "v2", "v1"]
+
+
+REAL_ENCODERS = (
+    "h264_aac51_720p_sparse_gop",
+    "h264_video_only_640x272",
+    "h264_aac_1080p_gop6s",
+    "h264_aac_1080p_1s_start_offset",
+    "hevc_main_aac_mp4",
+)
+
+
+def test_real_encoders_segments_decode_cleanly_behind_their_own_init_only(
+    real_media: dict[str, Path], tmp_path: Path
+) -> None:
+    # GIVEN real footage from five encoders nobody here set up, remuxed as they encoded it
+    # (no re-encode) into fMP4 segments and an init each
+    runs = {}
+    for name in REAL_ENCODERS:
+        out = tmp_path / name
+        out.mkdir()
+        subprocess.run(
+            [
+                ffmpeg_binary(), "-nostdin", "-v", "error", "-i", str(real_media[name]),
+                "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
+                "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4",
+                "-hls_fmp4_init_filename", "init.mp4",
+                "-hls_segment_filename", str(out / "%d.m4s"), str(out / "encoder.m3u8"),
+            ],
+            check=True,
+        )  # fmt: skip
+        runs[name] = out
+    # THEN every segment decodes cleanly behind its own encoder's init, none behind another's
+    for init_of, run in runs.items():
+        init = (run / "init.mp4").read_bytes()
+        for segments_of, other in runs.items():
+            for segment in sorted(other.glob("*.m4s")):
+                fits = decodes_cleanly(init + segment.read_bytes())
+                assert fits == (init_of == segments_of), (init_of, segment)
