@@ -16,6 +16,7 @@ import av
 import pytest
 
 from tests.asset import read_asset, read_manifest, read_rendition, strict_parse
+from tests.media import synth
 from tests.outcomes import check, logged, types
 from tests.source_facts import decode_video
 from tests.webhook import Webhook
@@ -458,20 +459,11 @@ def test_fmp4_segments_behind_an_init_segment_play(
 ) -> None:
     # GIVEN an encoder writing fMP4: init.mp4, then 0.m4s, 1.m4s, ...
     out = tmp_path / "fmp4"
-    out.mkdir()
-    subprocess.run(
-        [
-            ffmpeg_binary(), "-nostdin", "-v", "error",
-            "-i", str(real_media["h264_aac_1080p_gop6s"]),
-            "-t", "4", "-vf", "scale=-2:360", "-c:v", "libx264", "-preset", "veryfast",
-            "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0", "-c:a", "aac",
-            "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4",
-            "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out / "%d.m4s"),
-            "-hls_playlist_type", "vod", str(out / "encoder.m3u8"),
-        ],
-        check=True,
+    segments = synth.fmp4_stream(
+        out, "-i", str(real_media["h264_aac_1080p_gop6s"]),
+        "-t", "4", "-vf", "scale=-2:360", "-c:v", "libx264", "-preset", "veryfast",
+        "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0", "-c:a", "aac",
     )  # fmt: skip
-    segments = sorted(out.glob("*.m4s"), key=lambda p: int(p.stem))
     assert len(segments) >= 3
     venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
     venue.s3.upload_file(
@@ -494,19 +486,11 @@ def test_fmp4_segments_behind_an_init_segment_play(
 def _fmp4_run(source: Path, out: Path, start: float, picture: str) -> list[Path]:
     """Three 1 s fMP4 segments of ``source`` from ``start`` and their ``init.mp4``, as an
     encoder set to ``picture`` (an ffmpeg filter) writes them."""
-    out.mkdir()
-    subprocess.run(
-        [
-            ffmpeg_binary(), "-nostdin", "-v", "error", "-ss", str(start), "-i", str(source),
-            "-t", "3", "-vf", picture, "-c:v", "libx264", "-preset", "veryfast",
-            "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0", "-c:a", "aac",
-            "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4",
-            "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out / "%d.m4s"),
-            "-hls_playlist_type", "vod", str(out / "encoder.m3u8"),
-        ],
-        check=True,
+    return synth.fmp4_stream(
+        out, "-ss", str(start), "-i", str(source), "-t", "3", "-vf", picture,
+        "-c:v", "libx264", "-preset", "veryfast",
+        "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0", "-c:a", "aac",
     )  # fmt: skip
-    return sorted(out.glob("*.m4s"), key=lambda p: int(p.stem))
 
 
 def test_an_fmp4_encoder_restarted_with_other_settings_keeps_its_late_segment_whole(

@@ -4,7 +4,6 @@ may still come (uploaded late, or tried again by Reconcile)."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.media import synth
 from tests.source_facts import decode_video
 from workflow.errors import InitSegmentMismatchError, MissingInitSegmentError
 from workflow.live.segment import _from_upload_time, segment_input
-from workflow.local.binaries import ffmpeg_binary
 from workflow.media import probe
 from workflow.runtime import Clients
 from workflow.settings import Limits
@@ -32,19 +31,11 @@ def decodes_cleanly(data: bytes, limits: Limits | None = None) -> bool:
 
 def _encoder_run(out: Path, pattern: str, size: str, rate: int) -> Path:
     """Three 1 s fMP4 segments and their init, as a venue encoder set this way writes."""
-    out.mkdir()
-    subprocess.run(
-        [
-            ffmpeg_binary(), "-nostdin", "-v", "error",
-            "-f", "lavfi", "-i", f"{pattern}=size={size}:rate={rate}",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "3",
-            "-c:v", "libx264", "-preset", "ultrafast",
-            "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0", "-c:a", "aac",
-            "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4",
-            "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out / "%d.m4s"),
-            "-hls_playlist_type", "vod", str(out / "encoder.m3u8"),
-        ],
-        check=True,
+    synth.fmp4_stream(
+        out, "-f", "lavfi", "-i", f"{pattern}=size={size}:rate={rate}",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "3",
+        "-c:v", "libx264", "-preset", "ultrafast",
+        "-force_key_frames", "expr:gte(t,n_forced*1)", "-sc_threshold", "0", "-c:a", "aac",
     )  # fmt: skip
     return out
 
@@ -206,19 +197,10 @@ def test_real_encoders_segments_decode_cleanly_behind_their_own_init_only(
     # (no re-encode) into fMP4 segments and an init each
     runs = {}
     for name in REAL_ENCODERS:
-        out = tmp_path / name
-        out.mkdir()
-        subprocess.run(
-            [
-                ffmpeg_binary(), "-nostdin", "-v", "error", "-i", str(real_media[name]),
-                "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
-                "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4",
-                "-hls_fmp4_init_filename", "init.mp4",
-                "-hls_segment_filename", str(out / "%d.m4s"), str(out / "encoder.m3u8"),
-            ],
-            check=True,
-        )  # fmt: skip
-        runs[name] = out
+        runs[name] = tmp_path / name
+        synth.fmp4_stream(
+            runs[name], "-i", str(real_media[name]), "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"
+        )
     # THEN every segment decodes cleanly behind its own encoder's init, none behind another's
     for init_of, run in runs.items():
         init = (run / "init.mp4").read_bytes()

@@ -263,3 +263,19 @@ def make(name: str, directory: Path) -> Path:
             second.unlink()
         partial.rename(target)
     return target
+
+
+def fmp4_stream(out: Path, *args: str) -> list[Path]:
+    """ffmpeg run with ``args`` (its inputs and codec options) as an fMP4 encoder writes a
+    live stream: ``out/init.mp4``, then 1 s segments ``out/0.m4s``, ``1.m4s``, ... in order."""
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            ffmpeg_binary(), "-nostdin", "-v", "error", *args,
+            "-f", "hls", "-hls_time", "1", "-hls_segment_type", "fmp4",
+            "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out / "%d.m4s"),
+            "-hls_playlist_type", "vod", str(out / "encoder.m3u8"),
+        ],
+        check=True,
+    )  # fmt: skip
+    return sorted(out.glob("*.m4s"), key=lambda p: int(p.stem))
