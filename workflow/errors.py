@@ -103,7 +103,7 @@ class MissingInitSegmentError(InputError):
 
 
 class InitSegmentMismatchError(InputError):
-    """An fMP4 live segment decodes behind none of its stream's ``init.mp4`` uploads: it
+    """An fMP4 live segment fits behind none of its stream's ``init.mp4`` uploads: it
     was made by an encoder run whose init segment is not (yet) uploaded."""
 
 

@@ -21,7 +21,7 @@ from workflow.live.config import StreamSettings, declared_config, stream_config
 from workflow.live.paths import StreamPaths
 from workflow.live.segment import ProbedSegment, segment_form, segment_input
 from workflow.live.store import StreamRecord, StreamTable, replaces, upload_etag, upload_of
-from workflow.media.probe import decodes_cleanly, probe
+from workflow.media.probe import fits_init, probe
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
 from workflow.storage import transient_aws_errors
@@ -45,7 +45,7 @@ def probe_segment(
     record = table.get(stream)
     _before_the_end(record, sequence)
     _within_reach(record, sequence)
-    fits = functools.partial(decodes_cleanly, limits=settings.limits)
+    fits = functools.partial(fits_init, limits=settings.limits)
     with (
         scratch_dir() as workdir,
         segment_input(event["source"], clients, workdir, fits=fits) as source,
@@ -105,7 +105,7 @@ def probe_segment(
             interlaced=facts.interlaced,
             hdr=facts.hdr,
             assumed_colour=facts.assumed_colour,
-            init_version=source.init_version,
+            init=source.init,
         ).to_dict(),
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,7 +38,7 @@ _ONE_FILE = 3600.0
 class ProbedSegment:
     """What LiveProbe found in one segment, as LiveTranscode reads it: its container,
     its span on the source's clock, its picture (as displayed) and frame rate, its
-    form (``segment_form``) and, for fMP4, the upload of ``init.mp4`` it decodes behind;
+    form (``segment_form``) and, for fMP4, the upload of ``init.mp4`` it fits behind;
     the defaults stand for a segment probed before they were kept."""
 
     container: str
@@ -53,14 +53,16 @@ class ProbedSegment:
     interlaced: bool = False
     hdr: str | None = None
     assumed_colour: dict[str, str] = field(default_factory=dict)
-    init_version: str | None = None
+    init: dict[str, str | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProbedSegment:
-        return cls(**data)
+        # A field a newer LiveProbe adds is left to it: functions are updated one by one.
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def segment_form(facts: SourceFacts) -> str:
@@ -90,9 +92,7 @@ def transcode_segment(
     config = StreamSettings.from_dict(record.config)
     segment = ProbedSegment.from_dict(event["segment"])
     with scratch_dir() as workdir:
-        with segment_input(
-            event["source"], clients, workdir, init_version=segment.init_version
-        ) as source:
+        with segment_input(event["source"], clients, workdir, init=segment.init) as source:
             rungs = encode_span(
                 _encodes(source, segment, sequence, config, workdir, settings.limits.max_pixels),
                 workdir,
@@ -197,17 +197,19 @@ def _reshaped(segment: ProbedSegment, config: StreamSettings) -> bool:
 
 class SegmentInput(NamedTuple):
     """Where ffmpeg reads a segment, the HTTP headers that pin each read, its first
-    bytes and its size; for fMP4, the version of ``init.mp4`` it was joined behind."""
+    bytes and its size; for fMP4, the upload of ``init.mp4`` it was joined behind (its
+    ``version_id`` and ``etag``, a ``Pin``'s record)."""
 
     source: str
     headers: str | None
     head: bytes
     size: int
-    init_version: str | None = None
+    init: dict[str, str | None] | None = None
 
 
-# The uploads of a stream's init.mp4 LiveProbe tries a segment behind, at most.
-MAX_INIT_TRIES = 8
+# The distinct uploads of a stream's init.mp4 LiveProbe tries a segment behind, at most,
+# on each side of the segment's upload time.
+INIT_TRIES_EACH_SIDE = 4
 
 
 @contextmanager
@@ -216,17 +218,16 @@ def segment_input(
     clients: Clients,
     workdir: Path,
     *,
-    init_version: str | None = None,
-    fits: Callable[[bytes], bool] | None = None,
+    init: dict[str, str | None] | None = None,
+    fits: Callable[[bytes, bytes], bool] | None = None,
 ) -> Iterator[SegmentInput]:
     """A segment, every read pinned to the version its event names.
 
     MPEG-TS is read from a presigned URL; an fMP4 segment is joined behind its
     stream's ``init.mp4`` in a local file, since neither half plays alone: behind the
-    upload of it ``init_version`` names, or, given ``fits`` (LiveProbe's decode check),
-    the upload the segment decodes behind, tried from the one current when the segment
-    was uploaded (``init_behind``); else the newest. The pin is checked again once the
-    reading is over: a segment uploaded again under its name mid-read ends in
+    upload of it ``init`` names, or, given ``fits`` (LiveProbe's check), the upload the
+    segment fits behind (``init_behind``); else the newest. The pin is checked again
+    once the reading is over: a segment uploaded again under its name mid-read ends in
     ``SourceChangedError`` (the new upload has an execution of its own), never in a
     probe of one version and an encode of another.
     """
@@ -234,7 +235,7 @@ def segment_input(
     key, pin = source["key"], Pin.of(source)
     with ingest.pinned(key, pin):
         if key.endswith(".m4s"):
-            data, chosen = init_behind(ingest, source, init_version, fits)
+            data, chosen = init_behind(ingest, source, init, fits)
             path = workdir / "segment.mp4"
             path.write_bytes(data)
             yield SegmentInput(str(path), None, data[:HEAD_BYTES], len(data), chosen)
@@ -247,56 +248,71 @@ def segment_input(
 def init_behind(
     ingest: Bucket,
     source: dict[str, Any],
-    init_version: str | None,
-    fits: Callable[[bytes], bool] | None,
-) -> tuple[bytes, str | None]:
+    init: dict[str, str | None] | None,
+    fits: Callable[[bytes, bytes], bool] | None,
+) -> tuple[bytes, dict[str, str | None] | None]:
     """An fMP4 segment joined behind an upload of its stream's ``init.mp4``, and that
-    upload's version id (None where the bucket keeps no versions).
+    upload's pin record (None where no choice was made).
 
     An encoder that restarts with other settings uploads a new init; a segment of its
     previous run that comes late (uploaded late, or tried again by Reconcile) would be
     read behind the new one and publish mangled. So the uploads are tried newest first
     from the one current when the segment was uploaded, then those after it, and the
     first the segment ``fits`` behind is the one: a new run's segment that overtook its
-    init fails (and is tried again) rather than read behind the old.
+    init fails (and is tried again) rather than read behind the old. The read of the
+    chosen init is pinned (``init``) from then on, so one uploaded meanwhile changes
+    nothing, or ends in ``SourceChangedError`` where the bucket keeps no versions.
     """
     key, pin = source["key"], Pin.of(source)
     init_key = f"{key.rsplit('/', 1)[0]}/{INIT_SEGMENT}"
     body = ingest.get_bytes(key, pin)
-    if init_version is not None:
-        return ingest.get_bytes(init_key, Pin(version_id=init_version)) + body, init_version
-    if fits is None:  # no choice made: a bucket that keeps no versions keeps one init
+    if init is not None:
+        return ingest.get_bytes(init_key, Pin.of(init)) + body, init
+    if fits is None:  # no choice made (a job probed before there was one): the newest
         if not ingest.exists(init_key):
             raise MissingInitSegmentError(f"{key} needs {init_key}, which is not uploaded")
         return ingest.get_bytes(init_key) + body, None
     uploads = ingest.versions(init_key)
     if not uploads:
         raise MissingInitSegmentError(f"{key} needs {init_key}, which is not uploaded")
-    uploads = _from_upload_time(uploads, source.get("uploaded_at"))[:MAX_INIT_TRIES]
-    for upload in uploads:
-        chosen = Pin.of({"version_id": upload["VersionId"], "etag": upload["ETag"]})
+    tried = _in_trying_order(uploads, source.get("uploaded_at"))
+    for upload in tried:
+        chosen = {"version_id": upload["VersionId"], "etag": upload["ETag"].strip('"')}
         try:
-            data = ingest.get_bytes(init_key, chosen) + body
+            data = ingest.get_bytes(init_key, Pin.of(chosen))
         except SourceChangedError:
             continue  # that upload expired or was deleted since the listing
-        if fits(data):
-            return data, chosen.version_id
+        if fits(data, body):
+            return data + body, chosen
     raise InitSegmentMismatchError(
-        f"{key} decodes behind none of the last {len(uploads)} uploads of {init_key}: it is "
-        "damaged, or was made by an encoder run whose init.mp4 is not uploaded yet (an "
-        "encoder that restarts with other settings uploads its new init.mp4 first)"
+        f"{key} fits behind none of {len(tried)} uploads of {init_key} (its picture "
+        "decodes at another size, or misread): it is damaged, or was made by an encoder "
+        "run whose init.mp4 is not uploaded yet (an encoder that restarts with other "
+        "settings uploads its new init.mp4 first)"
     )
 
 
-def _from_upload_time(
+def _in_trying_order(
     uploads: list[dict[str, Any]], uploaded_at: str | None
 ) -> list[dict[str, Any]]:
     """``uploads`` (newest first) in the order to try them behind a segment uploaded at
-    ``uploaded_at``: those made by then, newest first, then the later ones, oldest first.
-    S3 keeps a version's time to the second, so one made in the segment's second counts
-    as made by then (the decode check tells the two apart where it matters)."""
-    if not uploaded_at:
-        return uploads
-    at = datetime.fromisoformat(uploaded_at.replace("Z", "+00:00")).replace(microsecond=0)
-    made_by = [u for u in uploads if u["LastModified"] <= at]
-    return made_by + [u for u in reversed(uploads) if u["LastModified"] > at]
+    ``uploaded_at``: those made by then, newest first, then the later ones, oldest first;
+    the same bytes uploaded again tried once, and at most ``INIT_TRIES_EACH_SIDE`` on each
+    side. S3 keeps a version's time to the second, so one made in the segment's second
+    counts as made by then (the check tells the two apart where it can)."""
+    made_by, after = list(uploads), []
+    if uploaded_at:
+        at = datetime.fromisoformat(uploaded_at.replace("Z", "+00:00")).replace(microsecond=0)
+        made_by = [u for u in uploads if u["LastModified"] <= at]
+        after = [u for u in reversed(uploads) if u["LastModified"] > at]
+    seen: set[str] = set()
+
+    def distinct(side: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept: list[dict[str, Any]] = []
+        for upload in side:
+            if upload["ETag"] not in seen and len(kept) < INIT_TRIES_EACH_SIDE:
+                seen.add(upload["ETag"])
+                kept.append(upload)
+        return kept
+
+    return distinct(made_by) + distinct(after)

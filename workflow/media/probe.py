@@ -105,46 +105,73 @@ def probe(
 # another encoder run's init fails in its first picture.
 CHECKED_FRAMES = 8
 
+# What H.264's decoder logs of a slice it could not read (behind another run's parameter
+# sets); not what it logs of references from before the segment (an open GOP's).
+_MISREAD = re.compile(r"error while decoding MB|concealing \d+ DC|decode_slice_header|no frame!")
 
-def decodes_cleanly(data: bytes, limits: Limits, frames: int = CHECKED_FRAMES) -> bool:
-    """Whether ``data`` (an init segment and an fMP4 segment, joined) decodes its first
-    ``frames`` video frames, from its first keyframe, without an error from the decoder.
 
-    A segment behind the init of another encoder run's settings decodes with its slices
-    misread (errors the decoder conceals, never raises). One with no video, or a picture
-    over ``limits`` (never decoded here), is left to the probe to judge.
+def fits_init(init: bytes, segment: bytes, limits: Limits, frames: int = CHECKED_FRAMES) -> bool:
+    """Whether an fMP4 ``segment`` reads behind ``init``: its first ``frames`` video
+    frames, from its first keyframe, decode at the picture size the init declares and
+    without a slice the decoder could not read.
+
+    Behind the init of another encoder run's settings, H.264 slices are misread (errors
+    the decoder conceals, never raises); where a segment carries its own parameter sets
+    (AV1, H.264 repeating them), its picture comes out at its own size. HEVC behind
+    another run's init decodes without a sign (limits.md). An init with no video fits no
+    live segment; a picture over ``limits`` is never decoded here (the probe refuses it).
     """
-    previous = av.logging.get_level()
+    declared = _declared_size(init)
+    if declared is None:
+        return False
+    if declared[0] * declared[1] > limits.max_pixels:
+        return True
+    previous, repeated = av.logging.get_level(), av.logging.get_skip_repeated()
     av.logging.set_level(av.logging.ERROR)
+    av.logging.set_skip_repeated(False)  # else a line the last check logged goes unseen
+    sizes: set[tuple[int, int]] = set()
+    decoded = 0
     try:
-        with (
-            av.logging.Capture() as errors,
-            av.open(
-                io.BytesIO(data),
-                "r",
-                format=DEMUXER_FOR_FAMILY["mp4"],
-                options={"format_whitelist": DEMUXER_FOR_FAMILY["mp4"]},
-            ) as container,
-        ):
-            if not container.streams.video:
-                return True
+        with av.logging.Capture() as logged, _open_mp4(init + segment) as container:
             video = container.streams.video[0]
-            if video.codec_context.width * video.codec_context.height > limits.max_pixels:
-                return True
             video.codec_context.thread_count = 1  # its errors logged on this thread
-            decoded = 0
             keyed = False
             for packet in container.demux(video):
                 keyed = keyed or packet.is_keyframe
                 if keyed:
-                    decoded += len(video.decode(packet))
-                if decoded >= frames:
+                    for frame in video.decode(packet):
+                        sizes.add((frame.width, frame.height))
+                        decoded += 1
+                if len(sizes) > 1 or decoded >= frames:
                     break  # (the demuxer's last, empty packet flushes the decoder)
     except (av.error.FFmpegError, ValueError, IndexError):
         return False
     finally:
         av.logging.set_level(previous)
-    return decoded > 0 and not errors
+        av.logging.set_skip_repeated(repeated)
+    misread = any(_MISREAD.search(message) for _, _, message in logged)
+    return sizes == {declared} and not misread
+
+
+def _open_mp4(data: bytes) -> Any:
+    return av.open(
+        io.BytesIO(data),
+        "r",
+        format=DEMUXER_FOR_FAMILY["mp4"],
+        options={"format_whitelist": DEMUXER_FOR_FAMILY["mp4"]},
+    )
+
+
+def _declared_size(init: bytes) -> tuple[int, int] | None:
+    """The picture size an init segment's first video track declares; None if none."""
+    try:
+        with _open_mp4(init) as container:
+            if not container.streams.video:
+                return None
+            context = container.streams.video[0].codec_context
+            return (context.width, context.height)
+    except (av.error.FFmpegError, ValueError, IndexError):
+        return None
 
 
 def _reader_at(source: str | io.IOBase) -> Callable[[int, int], bytes] | None:
