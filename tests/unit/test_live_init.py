@@ -70,6 +70,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def s3(request: pytest.FixtureRequest) -> Iterator[Any]:
+    # moto in this process: its end resets every moto backend, the session stack's too,
+    # so this lives with the unit tests, which run after every test of that stack
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
