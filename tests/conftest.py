@@ -72,6 +72,23 @@ def engine(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Iterat
     stack.stop()
 
 
+@pytest.fixture(autouse=True)
+def _stack_intact(request: pytest.FixtureRequest) -> None:
+    """A test of the session stack first checks that moto still holds the stack's
+    buckets: moto run in a test's own process (``mock_aws``) resets every backend when
+    it ends, the stack's too, and every test after it would fail far from the cause."""
+    if "engine" not in request.fixturenames:
+        return
+    engine = request.getfixturevalue("engine")
+    buckets = {b["Name"] for b in engine.client("s3").list_buckets()["Buckets"]}
+    if engine.endpoints.ingest_bucket not in buckets:
+        pytest.fail(
+            "the session stack's buckets are gone: a test before this one ran moto in the "
+            "test process (mock_aws), whose end resets every moto backend; such tests "
+            "belong in tests/unit, which runs after every test of the stack"
+        )
+
+
 @dataclass
 class JobRun:
     job_id: str
