@@ -149,7 +149,8 @@ def segment_calls(
     - probe (``probe_segment``): ``has_arrival``, ``get``; ``segment_input``'s HEAD and
       ranged GET, then PyAV on the presigned URL;
     - transcode (``transcode_segment``): ``get``; ``segment_input``; one GET per ffmpeg
-      (video, audio); one PUT per rung's segment and the audio's;
+      (video, audio); ``claim`` (an update of the segment's own item); one PUT per rung's
+      segment and the audio's;
     - publish (``publish_segment``): ``record_arrival``, ``count_change``, then
       ``advance_stream``: ``acquire``, ``require``, ``arrivals`` (a query), ``save`` (it
       releases at the first try); one PUT per rung's live playlist and the audio's.
@@ -159,7 +160,9 @@ def segment_calls(
         "venue": Calls(s3_puts=1),
         "ingest": Calls(stream_writes=2),
         "probe": Calls(stream_reads=1, small_reads=1, s3_gets=2 + probe_url_gets),
-        "transcode": Calls(stream_reads=1, s3_gets=2 + 1 + int(has_audio), s3_puts=files),
+        "transcode": Calls(
+            stream_reads=1, arrival_writes=1, s3_gets=2 + 1 + int(has_audio), s3_puts=files
+        ),
         "publish": Calls(
             arrival_writes=1, stream_writes=3, stream_reads=1, small_reads=1, s3_puts=files
         ),

@@ -13,13 +13,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.media import synth
 from tests.records import stream_settings
-from workflow.errors import ConfigurationError
+from workflow.errors import ConfigurationError, SegmentReusedError
 from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
 from workflow.live.ingest import end_stream
 from workflow.live.paths import StreamPaths
+from workflow.live.probe import probe_segment
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
+from workflow.live.segment import transcode_segment
 from workflow.live.store import StreamTable
 from workflow.live.sweep import sweep
 from workflow.local.template import Stack
@@ -370,3 +373,93 @@ def test_one_stream_that_fails_to_advance_holds_up_no_other(
     with pytest.raises(ValueError, match="unreadable"):
         sweep(settings, clients)
     assert shown(clients) == ["seg_00000.ts", "#EXT-X-GAP", "seg_00001.ts", "seg_00002.ts"]
+
+
+@pytest.fixture(scope="module")
+def two_uploads(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[bytes, bytes]]:
+    """Two fMP4 encoders' first segments of other pictures (init, segment): one number's
+    segment from two encoder runs, as a restarted encoder that counts from 0 again
+    uploads. (fMP4 is read through the S3 client, which moto serves in this process.)"""
+    root = tmp_path_factory.mktemp("uploads")
+    made = []
+    for pattern in ("testsrc", "testsrc2"):
+        first = synth.fmp4_stream(
+            root / pattern, "-f", "lavfi", "-i", f"{pattern}=size=160x90:rate=30", "-t", "1",
+            "-c:v", "libx264", "-preset", "ultrafast",
+        )[0]  # fmt: skip
+        made.append(((root / pattern / "init.mp4").read_bytes(), first.read_bytes()))
+    return made
+
+
+def _upload_and_probe(
+    upload: tuple[bytes, bytes], settings: Settings, clients: Clients
+) -> dict[str, Any]:
+    """Upload an encoder's init and its segment 0, and run LiveProbe on the segment's event."""
+    clients.s3.create_bucket(Bucket="ingest")
+    clients.s3.put_object(Bucket="ingest", Key="live/game/init.mp4", Body=upload[0])
+    put = clients.s3.put_object(Bucket="ingest", Key="live/game/0.m4s", Body=upload[1])
+    source = {"bucket": "ingest", "key": "live/game/0.m4s", "etag": put["ETag"].strip('"')}
+    event = {"stream": "game", "sequence": 0, "source": source}
+    return probe_segment(event, settings, clients, lambda: 60.0)
+
+
+def _transcoded(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
+    """The event as the state machine hands it to LivePublish after LiveTranscode."""
+    result = transcode_segment(event, settings, clients, lambda: 60.0)
+    return {**event, "result": {"duration": result["duration"], "bytes": result["bytes"]}}
+
+
+def _failed(event: dict[str, Any], error: Exception, settings: Settings, clients: Clients) -> None:
+    """What the state machine's RecordFailure does with a step's error."""
+    caught = {"Error": type(error).__name__, "Cause": json.dumps({"errorMessage": str(error)})}
+    publish_segment({**event, "error": caught}, settings, clients)
+
+
+def test_another_upload_of_a_segment_being_published_never_writes_over_its_files(
+    live: tuple[Settings, Clients], two_uploads: list[tuple[bytes, bytes]]
+) -> None:
+    settings, clients = live
+    segment = {"Bucket": OUTPUT, "Key": StreamPaths("game").segment_key("360p", 0)}
+    # GIVEN segment 0 encoded from its first upload (A), not yet published
+    first = _transcoded(_upload_and_probe(two_uploads[0], settings, clients), settings, clients)
+    written = clients.s3.get_object(**segment)["ETag"]
+    # WHEN other bytes are uploaded under its number meanwhile (B: an encoder restarted)
+    # and pass the probe, which finds nothing published yet
+    second = _upload_and_probe(two_uploads[1], settings, clients)
+    assert second["duplicate"] is False
+    # THEN B's encode is refused by name and writes none of the segment's files
+    with pytest.raises(SegmentReusedError, match="segment 0 is being published from another"):
+        transcode_segment(second, settings, clients, lambda: 60.0)
+    assert clients.s3.get_object(**segment)["ETag"] == written
+    # AND B's failure, recorded, is no arrival of segment 0: it shows no gap
+    _failed(second, SegmentReusedError("refused"), settings, clients)
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    assert table.arrival("game", 0) is None
+    # AND A is published, its files as A's encode wrote them
+    assert publish_segment(first, settings, clients)["duplicate"] is False
+    assert shown(clients) == ["seg_00000.ts"]
+    assert (table.arrival("game", 0) or {})["upload"].endswith(first["source"]["etag"])
+    assert clients.s3.get_object(**segment)["ETag"] == written
+    # AND B uploaded again now is refused by its probe, as any other bytes after publishing
+    with pytest.raises(SegmentReusedError, match="segment 0 was published already"):
+        _upload_and_probe(two_uploads[1], settings, clients)
+
+
+def test_a_failed_upload_lets_a_mended_one_take_its_segments_number(
+    live: tuple[Settings, Clients], two_uploads: list[tuple[bytes, bytes]]
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN segment 0's upload A encoded, whose publishing then failed for good
+    first = _transcoded(_upload_and_probe(two_uploads[0], settings, clients), settings, clients)
+    _failed(first, RuntimeError("Publish gave up"), settings, clients)
+    assert (table.arrival("game", 0) or {})["failed"] is True
+    segment = {"Bucket": OUTPUT, "Key": StreamPaths("game").segment_key("360p", 0)}
+    unpublished = clients.s3.get_object(**segment)["ETag"]
+    # WHEN the venue uploads the segment again, mended (B)
+    second = _transcoded(_upload_and_probe(two_uploads[1], settings, clients), settings, clients)
+    # THEN B takes the number: its files written, published, its arrival the one recorded
+    assert clients.s3.get_object(**segment)["ETag"] != unpublished
+    assert publish_segment(second, settings, clients)["duplicate"] is False
+    stored = table.arrival("game", 0) or {}
+    assert not stored["failed"] and stored["upload"].endswith(second["source"]["etag"])

@@ -15,7 +15,14 @@ import pytest
 from moto import mock_aws
 
 from workflow.live.rules import Arrival, LivePlaylist, advance
-from workflow.live.store import Saved, StreamTable, failed_attempt, replaces, upload_of
+from workflow.live.store import (
+    CLAIM_SECONDS,
+    Saved,
+    StreamTable,
+    failed_attempt,
+    replaces,
+    upload_of,
+)
 from workflow.local.template import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,3 +237,57 @@ def test_a_day_of_one_second_segments_fits_the_stream_record(table: StreamTable)
     record = table.get("day")
     assert record is not None and record.state is not None
     assert LivePlaylist.from_dict(record.state) == playlist
+
+
+def test_an_uploads_claim_on_a_segment_holds_until_it_ends_or_runs_out(table: StreamTable) -> None:
+    table.create("game")
+    first, second = upload_of({"etag": "a" * 32}), upload_of({"etag": "b" * 32})
+    # GIVEN upload A's claim on segment 3, made at t=100
+    assert table.claim("game", 3, first, now=100.0).made
+    # THEN A claims it again (a step tried again: the claim runs from then), B is
+    # refused and told whose it is
+    assert table.claim("game", 3, first, now=110.0).made
+    refused = table.claim("game", 3, second, now=110.0 + CLAIM_SECONDS - 1)
+    assert (refused.made, refused.holder, refused.arrival) == (False, "a" * 32, None)
+    # AND a claim is no arrival: the playlists see none
+    assert table.arrival("game", 3) is None and table.arrivals("game") == {}
+    # AND once it ran out (its execution is over), B takes it, and A may not publish
+    assert table.claim("game", 3, second, now=110.0 + CLAIM_SECONDS + 1).made
+    arrival = {"duration": 1.0, "at": 1.0, "failed": False}
+    assert not table.record_arrival("game", 3, {**arrival, "upload": first})
+    assert table.record_arrival("game", 3, {**arrival, "upload": second})
+    # AND the arrival ends the claim: no upload may claim a published segment's files
+    for upload in (first, second):
+        stood = table.claim("game", 3, upload, now=100.0 + 2 * CLAIM_SECONDS)
+        assert (stood.made, stood.arrival) == (False, {**arrival, "upload": second})
+
+
+def test_a_failed_uploads_claim_is_let_go(table: StreamTable) -> None:
+    table.create("game")
+    first, second = upload_of({"etag": "a" * 32}), upload_of({"etag": "b" * 32})
+    assert table.claim("game", 3, first, now=100.0).made
+    # GIVEN A's attempt failed: its arrival recorded as failed keeps the claim...
+    failed = {"duration": None, "at": 1.0, "failed": True, "upload": first}
+    assert table.record_arrival("game", 3, failed)
+    assert not table.claim("game", 3, second, now=101.0).made
+    # ...until A lets go (another upload's release changes nothing)
+    table.release_claim("game", 3, second)
+    assert not table.claim("game", 3, second, now=101.0).made
+    table.release_claim("game", 3, first)
+    # THEN B, a mended upload, takes the segment and its arrival replaces the failure
+    assert table.claim("game", 3, second, now=102.0).made
+    assert table.record_arrival("game", 3, {**failed, "failed": False, "upload": second})
+    assert (table.arrival("game", 3) or {})["upload"] == second
+
+
+def test_the_same_bytes_uploaded_again_share_their_claim(table: StreamTable) -> None:
+    # GIVEN segment 3's bytes claimed as upload version v1, then sent again as v2
+    table.create("game")
+    first = upload_of({"etag": "a" * 32, "version_id": "v1"})
+    again = upload_of({"etag": "a" * 32, "version_id": "v2"})
+    assert table.claim("game", 3, first, now=100.0).made
+    # THEN the second upload's encode writes the same files, and either one's arrival stands
+    assert table.claim("game", 3, again, now=101.0).made
+    assert table.record_arrival("game", 3, {"failed": False, "upload": again})
+    table.release_claim("game", 3, first)  # (nothing left to let go)
+    assert not table.record_arrival("game", 3, {"failed": False, "upload": first})

@@ -9,7 +9,6 @@ import functools
 from typing import Any
 
 from workflow.errors import (
-    SegmentReusedError,
     SegmentTooLongError,
     SequenceBeforeStartError,
     SequenceJumpError,
@@ -19,7 +18,7 @@ from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import StreamSettings, declared_config, stream_config
 from workflow.live.paths import StreamPaths
-from workflow.live.segment import ProbedSegment, segment_form, segment_input
+from workflow.live.segment import ProbedSegment, reused_error, segment_form, segment_input
 from workflow.live.store import StreamRecord, StreamTable, replaces, upload_etag, upload_of
 from workflow.media.probe import fits_init, probe
 from workflow.runtime import Clients, Deadline, scratch_dir
@@ -116,13 +115,10 @@ def _same_segment(stored: dict[str, Any], source: dict[str, Any], sequence: int)
     encoder counts from 0 again must hear of it. The same bytes (the same ETag: an event
     delivered twice, or an upload sent twice) are a duplicate, and so is any upload of a
     number whose segment failed and was not replaced."""
-    shown = upload_etag(str(stored.get("upload", "")))
-    given = upload_etag(upload_of(source))
-    if not stored.get("failed") and shown and given and shown != given:
-        raise SegmentReusedError(
-            f"segment {sequence} was published already from another upload (ETag {shown}); "
-            f"this one (ETag {given}) is not used: number segments on from the last uploaded"
-        )
+    shown, given = str(stored.get("upload", "")), upload_of(source)
+    etags = upload_etag(shown), upload_etag(given)
+    if not stored.get("failed") and all(etags) and etags[0] != etags[1]:
+        raise reused_error(sequence, shown, given)
 
 
 def _before_the_end(record: StreamRecord | None, sequence: int) -> None:

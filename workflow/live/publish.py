@@ -86,7 +86,12 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
             # whether it continues the segment before (absent from an older job's probe).
             **{k: v for k, v in probed.items() if k in ("start", "end", "form") and v is not None},
         }
-    new = table.record_arrival(stream, sequence, arrival)
+    # Another upload's segment under this number (a restarted encoder counting from 0
+    # again) says nothing against the number's own segment: it is no arrival of it.
+    reused = failure is not None and failure.error == "SegmentReusedError"
+    new = not reused and table.record_arrival(stream, sequence, arrival)
+    if failure is not None:
+        table.release_claim(stream, sequence, arrival["upload"])
     record = table.count_change(stream, published=new and failure is None)
     metrics.about(stream=stream, sequence=sequence)
     if not new:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from workflow.errors import (
     InitSegmentMismatchError,
     MissingInitSegmentError,
+    SegmentReusedError,
     SourceChangedError,
     StreamNotReadyError,
 )
@@ -20,7 +21,7 @@ from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
 from workflow.live.config import StreamSettings
 from workflow.live.paths import INIT_SEGMENT, StreamPaths
-from workflow.live.store import StreamTable
+from workflow.live.store import StreamTable, upload_etag, upload_of
 from workflow.media import encode, picture, runner
 from workflow.media.chunks import Chunk
 from workflow.media.facts import SourceFacts
@@ -86,7 +87,8 @@ def transcode_segment(
     """
     stream, sequence = event["stream"], int(event["sequence"])
     paths = StreamPaths(stream)
-    record = StreamTable(clients.dynamodb, settings.live_table).get(stream)
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    record = table.get(stream)
     if record is None or record.config is None:
         raise StreamNotReadyError(f"stream {stream} has no settings; its probe did not run")
     config = StreamSettings.from_dict(record.config)
@@ -112,7 +114,8 @@ def transcode_segment(
                 key = aes128.period_key(key, period)
             for name, path in files.items():
                 aes128.encrypt_segment(path, key, name.removeprefix(paths.prefix))
-        Bucket(clients.s3, settings.output_bucket).upload_all(files)
+        if _claimed(table, stream, sequence, upload_of(event["source"]), clients.clock()):
+            Bucket(clients.s3, settings.output_bucket).upload_all(files)
         sizes = {name: s[0].path.stat().st_size for name, s in rungs.items()}
     return {
         "stream": stream,
@@ -120,6 +123,35 @@ def transcode_segment(
         "duration": round(segment.end - segment.start, 6),
         "bytes": sizes,
     }
+
+
+def _claimed(table: StreamTable, stream: str, sequence: int, upload: str, now: float) -> bool:
+    """Whether this upload may write the segment's files: True once it holds the claim,
+    False where its bytes were published already (an event delivered twice, the same
+    bytes uploaded again); refused by name where other bytes were published under the
+    number or are on their way there (a restarted encoder counting from 0 again), whose
+    files are never written over."""
+    claimed = table.claim(stream, sequence, upload, now=now)
+    if claimed.made:
+        return True
+    stored = claimed.arrival
+    shown = str(stored.get("upload", "")) if stored is not None else f"/{claimed.holder}"
+    if upload_etag(shown) == upload_etag(upload):
+        return False
+    raise reused_error(sequence, shown, upload, published=stored is not None)
+
+
+def reused_error(
+    sequence: int, shown: str, given: str, *, published: bool = True
+) -> SegmentReusedError:
+    """The error for an upload ``given`` under a number another upload, ``shown``,
+    was published from (or is being published from)."""
+    done = "was published already" if published else "is being published"
+    return SegmentReusedError(
+        f"segment {sequence} {done} from another upload (ETag {upload_etag(shown) or '?'}); "
+        f"this one (ETag {upload_etag(given) or '?'}) is not used: number segments on from "
+        "the last uploaded"
+    )
 
 
 def _encodes(

@@ -1,7 +1,8 @@
-"""Live stream state in DynamoDB: one stream record, one arrival per published segment.
+"""Live stream state in DynamoDB: one stream record, one item per segment.
 
-Every segment's job ends by recording an arrival (a conditional put, so a duplicate
-publishes nothing) and asking for the playlists to be advanced. Exactly one writer
+A segment's item holds the claim of the upload whose encode writes its files, then its
+arrival. Every segment's job ends by recording an arrival (a conditional write, so a
+duplicate publishes nothing) and asking for the playlists to be advanced. Exactly one writer
 advances a stream at a time: it holds a lease on the stream record, and it releases
 the lease only if no arrival came while it worked (``pending`` still equals what it
 saw), so an arrival is never left unpublished and playlist objects are never written
@@ -50,6 +51,17 @@ TRIED_AGAIN = frozenset(
     }
 )
 MAX_ATTEMPTS = 3
+# How long an upload's claim on a segment's files stands unless its arrival ends it: an
+# Express execution lives at most five minutes, so a claim outlives the execution that
+# made it, and a mended upload may take the segment over once that execution died.
+CLAIM_SECONDS = 300.0
+
+
+# An upload ``:u`` may take the segment's place: none is stored, or a failed one that is
+# to be tried again (its ``failed_upload`` is "") or was another upload's (``replaces``).
+_MAY_TAKE_PLACE = (
+    "attribute_not_exists(#a) OR (attribute_exists(failed_upload) AND failed_upload <> :u)"
+)
 
 
 def _segment_item(sequence: int) -> str:
@@ -71,6 +83,16 @@ class StreamRecord:
     lowest_upload: int | None = None
     reconciled: int = 0
     published: int = 0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What ``StreamTable.claim`` found: the claim made, or the arrival or the other
+    upload's claim (its ETag, ``holder``) that stands in its way."""
+
+    made: bool
+    arrival: dict[str, Any] | None = None
+    holder: str = ""
 
 
 class Saved(enum.Enum):
@@ -131,11 +153,11 @@ class StreamTable:
             )
 
     def arrival(self, stream: str, sequence: int) -> dict[str, Any] | None:
-        """The segment's arrival, if one is stored."""
+        """The segment's arrival, if one is stored (a claim alone is none)."""
         item = self.client.get_item(
             TableName=self.name, Key=self._key(stream, _segment_item(sequence)), ConsistentRead=True
         ).get("Item")
-        return None if item is None else json.loads(item["arrival"]["S"])
+        return None if item is None or "arrival" not in item else json.loads(item["arrival"]["S"])
 
     def note_reconciled(self, stream: str, below: int) -> None:
         """Remember that every sequence below ``below`` is accounted for (only ever raised,
@@ -164,25 +186,86 @@ class StreamTable:
         ).get("Item")
         return None if item is None else _record(item)
 
+    def claim(self, stream: str, sequence: int, upload: str, *, now: float) -> Claimed:
+        """Claim the segment's files in the output bucket for one upload of it, before its
+        encode writes them: a published segment's files are never written over, and two
+        uploads under one number never write them in turn.
+
+        A claim names the upload's bytes (its ETag): the same bytes uploaded again (an
+        encoder that sends a segment twice) share it. It is the upload's until its
+        arrival is recorded (a success ends it, a
+        failure lets it go: ``release_claim``) or ``CLAIM_SECONDS`` pass. It is refused
+        while another upload's stands, and where an arrival stands that the upload may
+        not take the place of (``replaces``).
+        """
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, _segment_item(sequence)),
+                UpdateExpression="SET #c = :e, #cu = :until",
+                ConditionExpression=f"({_MAY_TAKE_PLACE}) "
+                "AND (attribute_not_exists(#c) OR #c = :e OR #cu < :now)",
+                ExpressionAttributeNames={"#a": "arrival", "#c": "claim", "#cu": "claim_until"},
+                ExpressionAttributeValues={
+                    ":u": {"S": upload},
+                    ":e": {"S": upload_etag(upload)},
+                    ":now": {"N": repr(now)},
+                    ":until": {"N": repr(now + CLAIM_SECONDS)},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            item = self.client.get_item(
+                TableName=self.name,
+                Key=self._key(stream, _segment_item(sequence)),
+                ConsistentRead=True,
+            ).get("Item", {})
+            if "arrival" in item:
+                arrival = json.loads(item["arrival"]["S"])
+                return Claimed(False, arrival=arrival)
+            return Claimed(False, holder=item.get("claim", {}).get("S", ""))
+        return Claimed(True)
+
+    def release_claim(self, stream: str, sequence: int, upload: str) -> None:
+        """Let go of the upload's claim on the segment (its attempt failed), if it holds it."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, _segment_item(sequence)),
+                UpdateExpression="REMOVE #c, #cu",
+                ConditionExpression="#c = :e",
+                ExpressionAttributeNames={"#c": "claim", "#cu": "claim_until"},
+                ExpressionAttributeValues={":e": {"S": upload_etag(upload)}},
+            )
+
     def record_arrival(self, stream: str, sequence: int, arrival: dict[str, Any]) -> bool:
-        """Store a segment's arrival; False if it was already there (a duplicate).
+        """Store a segment's arrival; False if it was already there (a duplicate), or if
+        another upload claimed the segment's files.
 
         A failed arrival gives way to one from another upload of the segment (the venue
         sent it again, mended), never to a second delivery of the same upload's event;
-        one to be tried again (``try_again``) gives way to any.
+        one to be tried again (``try_again``) gives way to any. A success ends the
+        upload's claim; a failure leaves the claim to ``release_claim``.
         """
         upload = {"S": arrival.get("upload", "")}
-        item = {**self._key(stream, _segment_item(sequence)), "arrival": {"S": json.dumps(arrival)}}
+        condition = _MAY_TAKE_PLACE
+        values = {":a": {"S": json.dumps(arrival)}, ":u": upload}
         if arrival.get("failed"):
-            item["failed_upload"] = {"S": ""} if arrival.get("try_again") else upload
+            update = "SET #a = :a, failed_upload = :f"
+            values[":f"] = {"S": ""} if arrival.get("try_again") else upload
+            names = {"#a": "arrival"}
+        else:
+            update = "SET #a = :a REMOVE failed_upload, #c, #cu"
+            condition = f"({condition}) AND (attribute_not_exists(#c) OR #c = :e)"
+            values[":e"] = {"S": upload_etag(upload["S"])}
+            names = {"#a": "arrival", "#c": "claim", "#cu": "claim_until"}
         try:
-            self.client.put_item(
+            self.client.update_item(
                 TableName=self.name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(#s) OR "
-                "(attribute_exists(failed_upload) AND failed_upload <> :u)",
-                ExpressionAttributeNames={"#s": "stream"},
-                ExpressionAttributeValues={":u": upload},
+                Key=self._key(stream, _segment_item(sequence)),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
@@ -192,6 +275,8 @@ class StreamTable:
         """Every arrival with a sequence number of ``first`` or more."""
         found: dict[int, dict[str, Any]] = {}
         for item in self._query(stream, _segment_item(first), _segment_item(10**12 - 1)):
+            if "arrival" not in item:
+                continue  # a claim: the segment's encode is under way
             sequence = int(item["item"]["S"].split("#", 1)[1])
             found[sequence] = json.loads(item["arrival"]["S"])
         return found
