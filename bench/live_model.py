@@ -149,9 +149,10 @@ def segment_calls(
     - probe (``probe_segment``): ``has_arrival``, ``get``; ``segment_input``'s HEAD and
       ranged GET, then PyAV on the presigned URL;
     - transcode (``transcode_segment``): ``get``; ``segment_input``; one GET per ffmpeg
-      (video, audio); ``claim`` (an update of the segment's own item); one PUT per rung's
-      segment and the audio's;
-    - publish (``publish_segment``): ``record_arrival``, ``count_change``, then
+      (video, audio); ``claim`` (an update of the segment's claim item, and a read of its
+      arrival); one PUT per rung's segment and the audio's;
+    - publish (``publish_segment``): ``record_arrival`` (a read of the claim, the put, the
+      claim's delete), ``count_change``, then
       ``advance_stream``: ``acquire``, ``require``, ``arrivals`` (a query), ``save`` (it
       releases at the first try); one PUT per rung's live playlist and the audio's.
     """
@@ -161,10 +162,14 @@ def segment_calls(
         "ingest": Calls(stream_writes=2),
         "probe": Calls(stream_reads=1, small_reads=1, s3_gets=2 + probe_url_gets),
         "transcode": Calls(
-            stream_reads=1, arrival_writes=1, s3_gets=2 + 1 + int(has_audio), s3_puts=files
+            stream_reads=1,
+            arrival_writes=1,
+            small_reads=1,
+            s3_gets=2 + 1 + int(has_audio),
+            s3_puts=files,
         ),
         "publish": Calls(
-            arrival_writes=1, stream_writes=3, stream_reads=1, small_reads=1, s3_puts=files
+            arrival_writes=2, stream_writes=3, stream_reads=1, small_reads=2, s3_puts=files
         ),
     }
 

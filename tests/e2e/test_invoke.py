@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.stack import VIDFLOW, free_port, vidflow_up
@@ -118,7 +119,18 @@ def test_upload_points_a_sample_event_at_a_file_as_shipped(
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
 
+    s3 = boto3.client(
+        "s3", endpoint_url=stack["endpoint_url"], region_name=stack["region"],
+        aws_access_key_id="anything", aws_secret_access_key="anything",
+    )  # fmt: skip
+    source = json.loads((EVENTS / "probe.json").read_text())["source"]
+
+    def versions() -> list[str]:
+        listed = s3.list_object_versions(Bucket=source["bucket"], Prefix=source["key"])
+        return [v["VersionId"] for v in listed.get("Versions", []) if v["Key"] == source["key"]]
+
     # WHEN each is run with --upload FILE
+    before = versions()
     probed = invoked("probe", "probe.json", "--upload", str(clip("half_second")))
     started = invoked("start_job", "s3-put-upload.json", "--upload", str(clip("half_second")))
     # THEN the file is where the event says, and the step reads exactly that upload
@@ -127,6 +139,10 @@ def test_upload_points_a_sample_event_at_a_file_as_shipped(
     assert started.returncode == 0, started.stderr
     (job,) = json.loads(started.stdout)["jobs"]
     assert job["key"] == "uploads/big game é.MP4"
+    # AND the same file given again is that upload: steps read one, as one job's do
+    again = invoked("probe", "probe.json", "--upload", str(clip("half_second")))
+    assert again.returncode == 0, again.stderr
+    assert len(versions()) == len(before) + 1
     # AND an event that names no upload says so
     swept = invoked("live_sweep", "scheduled-live-sweep.json", "--upload", str(clip("half_second")))
     assert swept.returncode == 2

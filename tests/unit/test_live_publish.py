@@ -22,7 +22,7 @@ from workflow.live.ingest import end_stream
 from workflow.live.paths import StreamPaths
 from workflow.live.probe import probe_segment
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
-from workflow.live.segment import transcode_segment
+from workflow.live.segment import _claimed, transcode_segment
 from workflow.live.store import StreamTable
 from workflow.live.sweep import sweep
 from workflow.local.template import Stack
@@ -463,3 +463,24 @@ def test_a_failed_upload_lets_a_mended_one_take_its_segments_number(
     assert publish_segment(second, settings, clients)["duplicate"] is False
     stored = table.arrival("game", 0) or {}
     assert not stored["failed"] and stored["upload"].endswith(second["source"]["etag"])
+
+
+def test_an_encode_refused_its_claim_says_which_upload_stands_in_its_way(
+    live: tuple[Settings, Clients],
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    first, mended = "/" + "a" * 32, "/" + "b" * 32
+    # GIVEN segment 0's upload A failed, to be tried again, and a mended upload B claimed it
+    failed = {"failed": True, "upload": first, "try_again": True, "at": 1.0, "duration": None}
+    assert table.record_arrival("game", 0, failed)
+    assert _claimed(table, "game", 0, mended, 100.0)
+    # THEN A tried again is refused for B's claim, not taken for a duplicate of itself
+    with pytest.raises(SegmentReusedError, match=r"segment 0 is being published .*ETag bbbb"):
+        _claimed(table, "game", 0, first, 101.0)
+    # AND once B is published, A is refused for what was published
+    assert table.record_arrival("game", 0, {**failed, "failed": False, "upload": mended})
+    with pytest.raises(SegmentReusedError, match=r"segment 0 was published already .*ETag bbbb"):
+        _claimed(table, "game", 0, first, 102.0)
+    # AND B's bytes again (another version of them) write nothing and are no error
+    assert not _claimed(table, "game", 0, "v2" + mended, 103.0)

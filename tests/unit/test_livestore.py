@@ -248,7 +248,7 @@ def test_an_uploads_claim_on_a_segment_holds_until_it_ends_or_runs_out(table: St
     # refused and told whose it is
     assert table.claim("game", 3, first, now=110.0).made
     refused = table.claim("game", 3, second, now=110.0 + CLAIM_SECONDS - 1)
-    assert (refused.made, refused.holder, refused.arrival) == (False, "a" * 32, None)
+    assert (refused.made, refused.holder, refused.arrival) == (False, first, None)
     # AND a claim is no arrival: the playlists see none
     assert table.arrival("game", 3) is None and table.arrivals("game") == {}
     # AND once it ran out (its execution is over), B takes it, and A may not publish
@@ -258,7 +258,7 @@ def test_an_uploads_claim_on_a_segment_holds_until_it_ends_or_runs_out(table: St
     assert table.record_arrival("game", 3, {**arrival, "upload": second})
     # AND the arrival ends the claim: no upload may claim a published segment's files
     for upload in (first, second):
-        stood = table.claim("game", 3, upload, now=100.0 + 2 * CLAIM_SECONDS)
+        stood = table.claim("game", 3, upload, now=110.0 + CLAIM_SECONDS + 2)
         assert (stood.made, stood.arrival) == (False, {**arrival, "upload": second})
 
 
@@ -280,14 +280,19 @@ def test_a_failed_uploads_claim_is_let_go(table: StreamTable) -> None:
     assert (table.arrival("game", 3) or {})["upload"] == second
 
 
-def test_the_same_bytes_uploaded_again_share_their_claim(table: StreamTable) -> None:
+def test_the_same_bytes_uploaded_again_leave_the_claim_to_the_first_upload(
+    table: StreamTable,
+) -> None:
     # GIVEN segment 3's bytes claimed as upload version v1, then sent again as v2
     table.create("game")
     first = upload_of({"etag": "a" * 32, "version_id": "v1"})
     again = upload_of({"etag": "a" * 32, "version_id": "v2"})
+    other = upload_of({"etag": "b" * 32})
     assert table.claim("game", 3, first, now=100.0).made
-    # THEN the second upload's encode writes the same files, and either one's arrival stands
-    assert table.claim("game", 3, again, now=101.0).made
-    assert table.record_arrival("game", 3, {"failed": False, "upload": again})
-    table.release_claim("game", 3, first)  # (nothing left to let go)
-    assert not table.record_arrival("game", 3, {"failed": False, "upload": first})
+    # THEN the second is refused (v1 writes those bytes), and may not publish them
+    assert table.claim("game", 3, again, now=101.0).holder == first
+    assert not table.record_arrival("game", 3, {"failed": False, "upload": again})
+    # AND its failure lets go of nothing: other bytes still may not write over v1's
+    table.release_claim("game", 3, again)
+    assert table.claim("game", 3, other, now=102.0).holder == first
+    assert table.record_arrival("game", 3, {"failed": False, "upload": first})

@@ -340,3 +340,22 @@ def test_a_mended_upload_of_a_failed_segment_whose_event_was_lost_is_started(
     etag = str(s3.head_object(Bucket=INGEST, Key="live/game/1.ts")["ETag"]).strip('"')
     # WHEN the reconciler runs / THEN the mended upload gets its execution
     assert list(_started(s3, table)) == [f"game-000000001-{etag[:8]}"]
+
+
+def test_a_segment_refused_for_a_claim_that_came_to_nothing_is_started_again(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN segment 1 refused (SegmentReusedError) while another upload of it held its
+    # claim, and that upload's execution died unpublished: no arrival, a failure record
+    _push(s3, table, "game", [0, 2], lost={1})
+    s3.put_object(Bucket=INGEST, Key="live/game/1.ts", Body=b"restarted encoder")
+    etag = str(s3.head_object(Bucket=INGEST, Key="live/game/1.ts")["ETag"]).strip('"')
+    refused = {"error": "SegmentReusedError", "cause": "segment 1 is being published"}
+    failure = StreamPaths("game").failure_key(1)
+    s3.put_object(Bucket=OUTPUT, Key=failure, Body=json.dumps(refused).encode())
+    # WHEN the reconciler runs / THEN the upload gets its execution again
+    assert list(_started(s3, table)) == [f"game-000000001-{etag[:8]}"]
+    # AND a failure record of any other error accounts for the segment, as before
+    s3.put_object(Bucket=OUTPUT, Key=failure, Body=json.dumps(refused | {"error": "X"}).encode())
+    table.note_reconciled("game", 0)
+    assert _started(s3, table) == {}

@@ -4,12 +4,16 @@ with an event, or again with each event that failed every attempt."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from workflow.cli.common import (
     EXIT_FAILED,
@@ -39,8 +43,9 @@ def add_invoke(commands: Commands) -> None:
         action="append",
         metavar="FILE",
         help="first put FILE in the ingest bucket where the event's source (or S3 record) "
-        "says, and point the event at that upload (its ETag, version and size); a .srt or "
-        ".vtt file goes where a subtitles event's sidecar says (repeat for both)",
+        "says (unless the same bytes are there), and point the event at that upload (its "
+        "ETag, version and size); a .srt or .vtt file goes where a subtitles event's "
+        "sidecar says (repeat for both)",
     )
     target_options(invoke)
     engine_options(invoke)
@@ -126,6 +131,12 @@ def _with_upload(event: Any, path: Path, stack: Any, s3: Any) -> Any:
     bucket = stack.outputs()["IngestBucketName"]
 
     def upload(key: str) -> dict[str, Any]:
+        # The same bytes there already are that upload: each step of a walk-through then
+        # reads one upload of a file, as one execution's steps do.
+        with contextlib.suppress(ClientError):
+            there: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
+            if there["ETag"].strip('"') == _md5(path):
+                return there
         s3.upload_file(str(path), bucket, key)
         described: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
         return described
@@ -157,6 +168,12 @@ def _with_upload(event: Any, path: Path, stack: Any, s3: Any) -> Any:
             records.append({**record, "s3": s3_part})
         return {**event, "Records": records}
     return None
+
+
+def _md5(path: Path) -> str:
+    """The file's MD5, as S3 gives a single-part upload's ETag."""
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
 
 
 def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], Any] | int:

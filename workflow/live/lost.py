@@ -180,7 +180,7 @@ def _stream_unprocessed(
                     still_open.append(sequence)
             elif entry["LastModified"] > newest:
                 still_open.append(sequence)  # within its grace: its event may yet come
-            elif failed is not None or not output.exists(StreamPaths(stream).failure_key(sequence)):
+            elif failed is not None or not _failure_stands(output, stream, sequence):
                 # Never processed (its event lost); or, where a failed upload is on
                 # record, another one of it (mended) whose event was lost.
                 found.append(entry)
@@ -194,6 +194,14 @@ def _stream_unprocessed(
     if record is not None and reconciled > start:
         table.note_reconciled(stream, reconciled)
     return found
+
+
+def _failure_stands(output: Bucket, stream: str, sequence: int) -> bool:
+    """Whether a failure record accounts for a segment with no arrival. A refusal for
+    another upload's claim (``SegmentReusedError`` with no arrival) does not: that upload
+    died unpublished, so the segment's upload is started again, its claim long over."""
+    key = StreamPaths(stream).failure_key(sequence)
+    return output.exists(key) and output.get_json(key).get("error") != "SegmentReusedError"
 
 
 def _open(arrival: dict[str, Any] | None) -> bool:

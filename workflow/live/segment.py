@@ -126,19 +126,25 @@ def transcode_segment(
 
 
 def _claimed(table: StreamTable, stream: str, sequence: int, upload: str, now: float) -> bool:
-    """Whether this upload may write the segment's files: True once it holds the claim,
-    False where its bytes were published already (an event delivered twice, the same
-    bytes uploaded again); refused by name where other bytes were published under the
-    number or are on their way there (a restarted encoder counting from 0 again), whose
-    files are never written over."""
+    """Whether this upload may write the segment's files: True once it holds the claim.
+
+    False where its bytes are another upload's of the same bytes (an encoder that sent
+    the segment twice), which writes and publishes them, or were published already (an
+    event delivered twice): its own publish is then refused as a duplicate. Refused by
+    name where other bytes were published under the number or are on their way there
+    (a restarted encoder counting from 0 again), whose files are never written over.
+    """
     claimed = table.claim(stream, sequence, upload, now=now)
     if claimed.made:
         return True
-    stored = claimed.arrival
-    shown = str(stored.get("upload", "")) if stored is not None else f"/{claimed.holder}"
-    if upload_etag(shown) == upload_etag(upload):
-        return False
-    raise reused_error(sequence, shown, upload, published=stored is not None)
+    if claimed.holder:
+        if upload_etag(claimed.holder) == upload_etag(upload):
+            return False
+        raise reused_error(sequence, claimed.holder, upload, published=False)
+    stored = claimed.arrival or {}
+    if stored.get("failed") or upload_etag(str(stored.get("upload", ""))) == upload_etag(upload):
+        return False  # its own failed arrival, not to be tried again; or its bytes, shown
+    raise reused_error(sequence, str(stored.get("upload", "")), upload)
 
 
 def reused_error(

@@ -1,9 +1,9 @@
-"""Live stream state in DynamoDB: one stream record, one item per segment.
+"""Live stream state in DynamoDB: one stream record, one arrival per published segment.
 
-A segment's item holds the claim of the upload whose encode writes its files, then its
-arrival. Every segment's job ends by recording an arrival (a conditional write, so a
-duplicate publishes nothing) and asking for the playlists to be advanced. Exactly one writer
-advances a stream at a time: it holds a lease on the stream record, and it releases
+Before a segment's files are written, the upload whose encode writes them claims them (an
+item of its own). Every segment's job ends by recording an arrival (a conditional put, so
+a duplicate publishes nothing) and asking for the playlists to be advanced. Exactly one
+writer advances a stream at a time: it holds a lease on the stream record, and it releases
 the lease only if no arrival came while it worked (``pending`` still equals what it
 saw), so an arrival is never left unpublished and playlist objects are never written
 by two writers at once. A writer that dies leaves a lease that expires.
@@ -26,6 +26,8 @@ STREAM_ITEM = "stream"
 # The template's sparse index over open stream records (only they carry ``open``).
 OPEN_INDEX = "open-streams"
 _SEGMENT_ITEM = "seg#{sequence:012d}"
+# Outside the arrivals' key range (``seg#...``): an upload's claim on a segment's files.
+_CLAIM_ITEM = "claim#{sequence:012d}"
 
 
 # Failures that say nothing against a segment's bytes: the Lambda service's, a step out
@@ -57,15 +59,12 @@ MAX_ATTEMPTS = 3
 CLAIM_SECONDS = 300.0
 
 
-# An upload ``:u`` may take the segment's place: none is stored, or a failed one that is
-# to be tried again (its ``failed_upload`` is "") or was another upload's (``replaces``).
-_MAY_TAKE_PLACE = (
-    "attribute_not_exists(#a) OR (attribute_exists(failed_upload) AND failed_upload <> :u)"
-)
-
-
 def _segment_item(sequence: int) -> str:
     return _SEGMENT_ITEM.format(sequence=sequence)
+
+
+def _claim_item(sequence: int) -> str:
+    return _CLAIM_ITEM.format(sequence=sequence)
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,8 @@ class StreamRecord:
 
 @dataclass(frozen=True)
 class Claimed:
-    """What ``StreamTable.claim`` found: the claim made, or the arrival or the other
-    upload's claim (its ETag, ``holder``) that stands in its way."""
+    """What ``StreamTable.claim`` found: the claim made, or the other upload's claim
+    (``holder``) or the arrival that stands in its way."""
 
     made: bool
     arrival: dict[str, Any] | None = None
@@ -153,11 +152,11 @@ class StreamTable:
             )
 
     def arrival(self, stream: str, sequence: int) -> dict[str, Any] | None:
-        """The segment's arrival, if one is stored (a claim alone is none)."""
+        """The segment's arrival, if one is stored."""
         item = self.client.get_item(
             TableName=self.name, Key=self._key(stream, _segment_item(sequence)), ConsistentRead=True
         ).get("Item")
-        return None if item is None or "arrival" not in item else json.loads(item["arrival"]["S"])
+        return None if item is None else json.loads(item["arrival"]["S"])
 
     def note_reconciled(self, stream: str, below: int) -> None:
         """Remember that every sequence below ``below`` is accounted for (only ever raised,
@@ -191,51 +190,59 @@ class StreamTable:
         encode writes them: a published segment's files are never written over, and two
         uploads under one number never write them in turn.
 
-        A claim names the upload's bytes (its ETag): the same bytes uploaded again (an
-        encoder that sends a segment twice) share it. It is the upload's until its
-        arrival is recorded (a success ends it, a
-        failure lets it go: ``release_claim``) or ``CLAIM_SECONDS`` pass. It is refused
-        while another upload's stands, and where an arrival stands that the upload may
-        not take the place of (``replaces``).
+        The claim is an item of its own (``claim#<sequence>``, which the arrivals' queries
+        and an older version of this code never read). It is the upload's until its
+        arrival is recorded (a success ends it, a failure lets it go: ``release_claim``)
+        or ``CLAIM_SECONDS`` pass. It is refused while another upload's stands; once
+        made, it is let go again where an arrival stands that the upload may not take
+        the place of (``replaces``). An arrival is recorded before its claim ends, so
+        one of the two is always there to be seen.
         """
-        try:
-            self.client.update_item(
-                TableName=self.name,
-                Key=self._key(stream, _segment_item(sequence)),
-                UpdateExpression="SET #c = :e, #cu = :until",
-                ConditionExpression=f"({_MAY_TAKE_PLACE}) "
-                "AND (attribute_not_exists(#c) OR #c = :e OR #cu < :now)",
-                ExpressionAttributeNames={"#a": "arrival", "#c": "claim", "#cu": "claim_until"},
-                ExpressionAttributeValues={
-                    ":u": {"S": upload},
-                    ":e": {"S": upload_etag(upload)},
-                    ":now": {"N": repr(now)},
-                    ":until": {"N": repr(now + CLAIM_SECONDS)},
-                },
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            item = self.client.get_item(
-                TableName=self.name,
-                Key=self._key(stream, _segment_item(sequence)),
-                ConsistentRead=True,
-            ).get("Item", {})
-            if "arrival" in item:
-                arrival = json.loads(item["arrival"]["S"])
-                return Claimed(False, arrival=arrival)
-            return Claimed(False, holder=item.get("claim", {}).get("S", ""))
+        holder = ""
+        for _ in range(3):  # a claim let go between the refusal and the look: again
+            try:
+                self.client.update_item(
+                    TableName=self.name,
+                    Key=self._key(stream, _claim_item(sequence)),
+                    UpdateExpression="SET holder = :u, #until = :until",
+                    ConditionExpression="attribute_not_exists(holder) OR holder = :u "
+                    "OR #until < :now",
+                    ExpressionAttributeNames={"#until": "until"},
+                    ExpressionAttributeValues={
+                        ":u": {"S": upload},
+                        ":now": {"N": repr(now)},
+                        ":until": {"N": repr(now + CLAIM_SECONDS)},
+                    },
+                )
+                break
+            except self.client.exceptions.ConditionalCheckFailedException:
+                holder = self._holder(stream, sequence)
+                if holder:
+                    return Claimed(False, holder=holder)
+        else:
+            return Claimed(False, holder=holder)
+        stored = self.arrival(stream, sequence)
+        if stored is not None and not _replaceable(stored, upload):
+            self.release_claim(stream, sequence, upload)
+            return Claimed(False, arrival=stored)
         return Claimed(True)
 
     def release_claim(self, stream: str, sequence: int, upload: str) -> None:
-        """Let go of the upload's claim on the segment (its attempt failed), if it holds it."""
+        """Let go of the upload's claim on the segment, if it holds it."""
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
-            self.client.update_item(
+            self.client.delete_item(
                 TableName=self.name,
-                Key=self._key(stream, _segment_item(sequence)),
-                UpdateExpression="REMOVE #c, #cu",
-                ConditionExpression="#c = :e",
-                ExpressionAttributeNames={"#c": "claim", "#cu": "claim_until"},
-                ExpressionAttributeValues={":e": {"S": upload_etag(upload)}},
+                Key=self._key(stream, _claim_item(sequence)),
+                ConditionExpression="holder = :u",
+                ExpressionAttributeValues={":u": {"S": upload}},
             )
+
+    def _holder(self, stream: str, sequence: int) -> str:
+        """The upload that claimed the segment's files ("" where none did)."""
+        item = self.client.get_item(
+            TableName=self.name, Key=self._key(stream, _claim_item(sequence)), ConsistentRead=True
+        ).get("Item", {})
+        return str(item.get("holder", {}).get("S", ""))
 
     def record_arrival(self, stream: str, sequence: int, arrival: dict[str, Any]) -> bool:
         """Store a segment's arrival; False if it was already there (a duplicate), or if
@@ -246,37 +253,32 @@ class StreamTable:
         one to be tried again (``try_again``) gives way to any. A success ends the
         upload's claim; a failure leaves the claim to ``release_claim``.
         """
-        upload = {"S": arrival.get("upload", "")}
-        condition = _MAY_TAKE_PLACE
-        values = {":a": {"S": json.dumps(arrival)}, ":u": upload}
-        if arrival.get("failed"):
-            update = "SET #a = :a, failed_upload = :f"
-            values[":f"] = {"S": ""} if arrival.get("try_again") else upload
-            names = {"#a": "arrival"}
-        else:
-            update = "SET #a = :a REMOVE failed_upload, #c, #cu"
-            condition = f"({condition}) AND (attribute_not_exists(#c) OR #c = :e)"
-            values[":e"] = {"S": upload_etag(upload["S"])}
-            names = {"#a": "arrival", "#c": "claim", "#cu": "claim_until"}
+        upload = arrival.get("upload", "")
+        failed = bool(arrival.get("failed"))
+        if not failed and self._holder(stream, sequence) not in ("", upload):
+            return False
+        item = {**self._key(stream, _segment_item(sequence)), "arrival": {"S": json.dumps(arrival)}}
+        if failed:
+            item["failed_upload"] = {"S": "" if arrival.get("try_again") else upload}
         try:
-            self.client.update_item(
+            self.client.put_item(
                 TableName=self.name,
-                Key=self._key(stream, _segment_item(sequence)),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#s) OR "
+                "(attribute_exists(failed_upload) AND failed_upload <> :u)",
+                ExpressionAttributeNames={"#s": "stream"},
+                ExpressionAttributeValues={":u": {"S": upload}},
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
+        if not failed:
+            self.release_claim(stream, sequence, upload)
         return True
 
     def arrivals(self, stream: str, first: int = 0) -> dict[int, dict[str, Any]]:
         """Every arrival with a sequence number of ``first`` or more."""
         found: dict[int, dict[str, Any]] = {}
         for item in self._query(stream, _segment_item(first), _segment_item(10**12 - 1)):
-            if "arrival" not in item:
-                continue  # a claim: the segment's encode is under way
             sequence = int(item["item"]["S"].split("#", 1)[1])
             found[sequence] = json.loads(item["arrival"]["S"])
         return found
@@ -428,8 +430,12 @@ def replaces(arrival: dict[str, Any], source: dict[str, Any] | None) -> bool:
     """Whether an upload may take the place of a stored arrival: only of a failed one,
     and only as another upload than the one that failed, unless that one is to be tried
     again."""
+    return _replaceable(arrival, upload_of(source))
+
+
+def _replaceable(arrival: dict[str, Any], upload: str) -> bool:
     return bool(arrival.get("failed")) and (
-        bool(arrival.get("try_again")) or arrival.get("upload") != upload_of(source)
+        bool(arrival.get("try_again")) or arrival.get("upload") != upload
     )
 
 
