@@ -23,7 +23,7 @@ from workflow.live.paths import StreamPaths
 from workflow.live.probe import probe_segment
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
 from workflow.live.segment import _claimed, transcode_segment
-from workflow.live.store import StreamTable
+from workflow.live.store import CLAIM_SECONDS, StreamTable
 from workflow.live.sweep import sweep
 from workflow.local.template import Stack
 from workflow.runtime import Clients
@@ -445,8 +445,8 @@ def test_another_upload_of_a_segment_being_published_never_writes_over_its_files
         _upload_and_probe(two_uploads[1], settings, clients)
 
 
-def test_a_failed_upload_lets_a_mended_one_take_its_segments_number(
-    live: tuple[Settings, Clients], two_uploads: list[tuple[bytes, bytes]]
+def test_a_failed_upload_leaves_its_segments_number_to_a_mended_one_once_its_claim_ran_out(
+    live: tuple[Settings, Clients], two_uploads: list[tuple[bytes, bytes]], clock: SteppedClock
 ) -> None:
     settings, clients = live
     table = StreamTable(clients.dynamodb, settings.live_table)
@@ -456,9 +456,15 @@ def test_a_failed_upload_lets_a_mended_one_take_its_segments_number(
     assert (table.arrival("game", 0) or {})["failed"] is True
     segment = {"Bucket": OUTPUT, "Key": StreamPaths("game").segment_key("360p", 0)}
     unpublished = clients.s3.get_object(**segment)["ETag"]
-    # WHEN the venue uploads the segment again, mended (B)
-    second = _transcoded(_upload_and_probe(two_uploads[1], settings, clients), settings, clients)
-    # THEN B takes the number: its files written, published, its arrival the one recorded
+    # WHEN the venue uploads the segment again, mended (B), at once
+    second = _upload_and_probe(two_uploads[1], settings, clients)
+    # THEN B waits for A's claim (another execution of A may still be writing)...
+    with pytest.raises(SegmentReusedError, match="segment 0 is being published"):
+        transcode_segment(second, settings, clients, lambda: 60.0)
+    assert clients.s3.get_object(**segment)["ETag"] == unpublished
+    # ...and once it ran out (as when Reconcile starts B again), B takes the number
+    clock.now += CLAIM_SECONDS + 1
+    second = _transcoded(second, settings, clients)
     assert clients.s3.get_object(**segment)["ETag"] != unpublished
     assert publish_segment(second, settings, clients)["duplicate"] is False
     stored = table.arrival("game", 0) or {}

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from workflow.errors import TransientError
 from workflow.live.rules import Arrival, LivePlaylist, advance
 from workflow.live.store import (
     CLAIM_SECONDS,
@@ -262,20 +263,19 @@ def test_an_uploads_claim_on_a_segment_holds_until_it_ends_or_runs_out(table: St
         assert (stood.made, stood.arrival) == (False, {**arrival, "upload": second})
 
 
-def test_a_failed_uploads_claim_is_let_go(table: StreamTable) -> None:
+def test_a_failed_uploads_claim_stands_until_it_runs_out(table: StreamTable) -> None:
     table.create("game")
     first, second = upload_of({"etag": "a" * 32}), upload_of({"etag": "b" * 32})
+    # GIVEN upload A's claim, made twice (its event delivered twice: two executions)
     assert table.claim("game", 3, first, now=100.0).made
-    # GIVEN A's attempt failed: its arrival recorded as failed keeps the claim...
+    assert table.claim("game", 3, first, now=100.5).made
+    # WHEN one execution's attempt fails, recorded as a failed arrival
     failed = {"duration": None, "at": 1.0, "failed": True, "upload": first}
     assert table.record_arrival("game", 3, failed)
-    assert not table.claim("game", 3, second, now=101.0).made
-    # ...until A lets go (another upload's release changes nothing)
-    table.release_claim("game", 3, second)
-    assert not table.claim("game", 3, second, now=101.0).made
-    table.release_claim("game", 3, first)
-    # THEN B, a mended upload, takes the segment and its arrival replaces the failure
-    assert table.claim("game", 3, second, now=102.0).made
+    # THEN the claim stands (the other may still be writing A's files): B is refused
+    assert table.claim("game", 3, second, now=101.0).holder == first
+    # AND once it ran out, B, a mended upload, takes the segment and replaces the failure
+    assert table.claim("game", 3, second, now=100.5 + CLAIM_SECONDS + 1).made
     assert table.record_arrival("game", 3, {**failed, "failed": False, "upload": second})
     assert (table.arrival("game", 3) or {})["upload"] == second
 
@@ -292,7 +292,25 @@ def test_the_same_bytes_uploaded_again_leave_the_claim_to_the_first_upload(
     # THEN the second is refused (v1 writes those bytes), and may not publish them
     assert table.claim("game", 3, again, now=101.0).holder == first
     assert not table.record_arrival("game", 3, {"failed": False, "upload": again})
-    # AND its failure lets go of nothing: other bytes still may not write over v1's
-    table.release_claim("game", 3, again)
+    # AND its failure ends nothing: other bytes still may not write over v1's
+    assert table.record_arrival("game", 3, {"failed": True, "upload": again})
     assert table.claim("game", 3, other, now=102.0).holder == first
     assert table.record_arrival("game", 3, {"failed": False, "upload": first})
+
+
+def test_a_claim_that_keeps_changing_under_it_is_tried_again_later(
+    table: StreamTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a claim refused each time, and gone each time it is looked at (others' claims
+    # made and ended between the two)
+    refused = table.client.exceptions.ConditionalCheckFailedException(
+        {"Error": {"Code": "ConditionalCheckFailedException"}}, "UpdateItem"
+    )
+
+    def update_item(**_: object) -> None:
+        raise refused
+
+    monkeypatch.setattr(table.client, "update_item", update_item)
+    # THEN the encode is told to try again (its state retries it), not refused
+    with pytest.raises(TransientError, match="its claim kept changing"):
+        table.claim("game", 3, upload_of({"etag": "a" * 32}), now=100.0)

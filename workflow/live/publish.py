@@ -90,8 +90,6 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
     # again) says nothing against the number's own segment: it is no arrival of it.
     reused = failure is not None and failure.error == "SegmentReusedError"
     new = not reused and table.record_arrival(stream, sequence, arrival)
-    if failure is not None:
-        table.release_claim(stream, sequence, arrival["upload"])
     record = table.count_change(stream, published=new and failure is None)
     metrics.about(stream=stream, sequence=sequence)
     if not new:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.errors import StreamNotReadyError
+from workflow.errors import StreamNotReadyError, TransientError
 from workflow.storage import Pin
 
 STREAM_ITEM = "stream"
@@ -192,14 +192,15 @@ class StreamTable:
 
         The claim is an item of its own (``claim#<sequence>``, which the arrivals' queries
         and an older version of this code never read). It is the upload's until its
-        arrival is recorded (a success ends it, a failure lets it go: ``release_claim``)
-        or ``CLAIM_SECONDS`` pass. It is refused while another upload's stands; once
-        made, it is let go again where an arrival stands that the upload may not take
-        the place of (``replaces``). An arrival is recorded before its claim ends, so
-        one of the two is always there to be seen.
+        arrival is recorded or ``CLAIM_SECONDS`` pass; a failure does not end it (the
+        same upload's other execution, an event delivered twice, may still be writing),
+        so a mended upload waits for it to run out, or for Reconcile. It is refused
+        while another upload's stands, and counts for nothing where an arrival stands
+        that the upload may not take the place of (``replaces``; a published one ends
+        it). An arrival is recorded before its claim ends, so one of the two is always
+        there to be seen.
         """
-        holder = ""
-        for _ in range(3):  # a claim let go between the refusal and the look: again
+        for _ in range(3):
             try:
                 self.client.update_item(
                     TableName=self.name,
@@ -219,16 +220,17 @@ class StreamTable:
                 holder = self._holder(stream, sequence)
                 if holder:
                     return Claimed(False, holder=holder)
+                # (else its arrival ended it between the refusal and the look: again)
         else:
-            return Claimed(False, holder=holder)
+            raise TransientError(f"segment {sequence} of {stream}: its claim kept changing")
         stored = self.arrival(stream, sequence)
         if stored is not None and not _replaceable(stored, upload):
-            self.release_claim(stream, sequence, upload)
+            if not stored.get("failed"):
+                self._end_claim(stream, sequence, upload)  # published: nothing to write
             return Claimed(False, arrival=stored)
         return Claimed(True)
 
-    def release_claim(self, stream: str, sequence: int, upload: str) -> None:
-        """Let go of the upload's claim on the segment, if it holds it."""
+    def _end_claim(self, stream: str, sequence: int, upload: str) -> None:
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.delete_item(
                 TableName=self.name,
@@ -251,7 +253,7 @@ class StreamTable:
         A failed arrival gives way to one from another upload of the segment (the venue
         sent it again, mended), never to a second delivery of the same upload's event;
         one to be tried again (``try_again``) gives way to any. A success ends the
-        upload's claim; a failure leaves the claim to ``release_claim``.
+        upload's claim.
         """
         upload = arrival.get("upload", "")
         failed = bool(arrival.get("failed"))
@@ -272,7 +274,7 @@ class StreamTable:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         if not failed:
-            self.release_claim(stream, sequence, upload)
+            self._end_claim(stream, sequence, upload)
         return True
 
     def arrivals(self, stream: str, first: int = 0) -> dict[int, dict[str, Any]]:
