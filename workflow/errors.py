@@ -84,6 +84,11 @@ class SegmentReusedError(InputError):
     encoder counting from 0 again, or a segment sent again after it was changed."""
 
 
+class SegmentClaimedError(VidflowError):
+    """A live segment's files are held by another upload's claim whose attempt failed
+    (the claim runs out a few minutes later): the upload is started again after it."""
+
+
 class StreamEndedError(InputError):
     """A live segment is numbered past its stream's end marker: the stream's playlists
     and recording are final, so it would be published nowhere."""

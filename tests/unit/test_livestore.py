@@ -280,22 +280,22 @@ def test_a_failed_uploads_claim_stands_until_it_runs_out(table: StreamTable) -> 
     assert (table.arrival("game", 3) or {})["upload"] == second
 
 
-def test_the_same_bytes_uploaded_again_leave_the_claim_to_the_first_upload(
-    table: StreamTable,
-) -> None:
+def test_the_same_bytes_uploaded_again_share_their_claim(table: StreamTable) -> None:
     # GIVEN segment 3's bytes claimed as upload version v1, then sent again as v2
     table.create("game")
     first = upload_of({"etag": "a" * 32, "version_id": "v1"})
     again = upload_of({"etag": "a" * 32, "version_id": "v2"})
     other = upload_of({"etag": "b" * 32})
     assert table.claim("game", 3, first, now=100.0).made
-    # THEN the second is refused (v1 writes those bytes), and may not publish them
-    assert table.claim("game", 3, again, now=101.0).holder == first
-    assert not table.record_arrival("game", 3, {"failed": False, "upload": again})
-    # AND its failure ends nothing: other bytes still may not write over v1's
-    assert table.record_arrival("game", 3, {"failed": True, "upload": again})
-    assert table.claim("game", 3, other, now=102.0).holder == first
-    assert table.record_arrival("game", 3, {"failed": False, "upload": first})
+    # THEN the second shares the claim (both write the same files)
+    assert table.claim("game", 3, again, now=101.0).made
+    # AND a failure of either ends nothing: other bytes still may not write over them
+    assert table.record_arrival("game", 3, {"failed": True, "upload": first})
+    assert table.claim("game", 3, other, now=102.0).holder == again
+    # AND the other one's arrival takes the failed one's place, and ends the claim
+    assert table.record_arrival("game", 3, {"failed": False, "upload": again})
+    stood = table.claim("game", 3, other, now=103.0)
+    assert (stood.made, stood.arrival) == (False, {"failed": False, "upload": again})
 
 
 def test_a_claim_that_keeps_changing_under_it_is_tried_again_later(

@@ -299,13 +299,15 @@ def _started(s3: Any, table: StreamTable) -> dict[str, Any]:
         "SequenceJumpError",
         "MissingInitSegmentError",
         "InitSegmentMismatchError",
+        "SegmentClaimedError",
     ],
 )
 def test_a_segment_whose_failure_says_nothing_against_its_bytes_is_tried_again(
     s3: Any, table: StreamTable, error: str
 ) -> None:
     # GIVEN a stream whose segment 1 ran out of time on Lambda, overtook the stream's
-    # backlog after an outage, or (fMP4) overtook its init.mp4 (0 and 2 published)
+    # backlog after an outage, (fMP4) overtook its init.mp4, or came while a failed
+    # upload's claim held its files (0 and 2 published)
     _push(s3, table, "game", [0, 2], lost=set())
     etag = _failed(s3, table, 1, error)
     # WHEN the reconciler runs past the grace period

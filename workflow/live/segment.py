@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from workflow.errors import (
     InitSegmentMismatchError,
     MissingInitSegmentError,
+    SegmentClaimedError,
     SegmentReusedError,
     SourceChangedError,
     StreamNotReadyError,
@@ -21,7 +22,7 @@ from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
 from workflow.live.config import StreamSettings
 from workflow.live.paths import INIT_SEGMENT, StreamPaths
-from workflow.live.store import StreamTable, upload_etag, upload_of
+from workflow.live.store import CLAIM_SECONDS, StreamTable, upload_etag, upload_of
 from workflow.media import encode, picture, runner
 from workflow.media.chunks import Chunk
 from workflow.media.facts import SourceFacts
@@ -128,18 +129,24 @@ def transcode_segment(
 def _claimed(table: StreamTable, stream: str, sequence: int, upload: str, now: float) -> bool:
     """Whether this upload may write the segment's files: True once it holds the claim.
 
-    False where its bytes are another upload's of the same bytes (an encoder that sent
-    the segment twice), which writes and publishes them, or were published already (an
-    event delivered twice): its own publish is then refused as a duplicate. Refused by
-    name where other bytes were published under the number or are on their way there
-    (a restarted encoder counting from 0 again), whose files are never written over.
+    False where its bytes were published already (an event delivered twice): its own
+    publish is then refused as a duplicate. Refused by name where other bytes were
+    published under the number or are on their way there (a restarted encoder counting
+    from 0 again), whose files are never written over; to be tried again where they were
+    a failed upload's, whose claim runs out (this one mends it).
     """
     claimed = table.claim(stream, sequence, upload, now=now)
     if claimed.made:
         return True
     if claimed.holder:
-        if upload_etag(claimed.holder) == upload_etag(upload):
-            return False
+        stored = table.arrival(stream, sequence) or {}
+        holder = upload_etag(claimed.holder)
+        if stored.get("failed") and upload_etag(str(stored.get("upload"))) == holder:
+            raise SegmentClaimedError(
+                f"segment {sequence}'s files stay claimed for up to {CLAIM_SECONDS:.0f} s by "
+                f"an upload whose attempt failed (ETag {holder}, {stored.get('error')}): this "
+                "upload is started again after that"
+            )
         raise reused_error(sequence, claimed.holder, upload, published=False)
     stored = claimed.arrival or {}
     if stored.get("failed") or upload_etag(str(stored.get("upload", ""))) == upload_etag(upload):

@@ -32,7 +32,8 @@ _CLAIM_ITEM = "claim#{sequence:012d}"
 
 # Failures that say nothing against a segment's bytes: the Lambda service's, a step out
 # of time, a transient error, a segment that overtook its stream's backlog, an fMP4
-# segment that overtook its init.mp4 (uploaded at once, or a restarted encoder's). Reconcile
+# segment that overtook its init.mp4 (uploaded at once, or a restarted encoder's), a mended
+# segment that came while a failed upload's claim still held its files. Reconcile
 # starts such an upload again, a grace period after it failed, up to ``MAX_ATTEMPTS`` in
 # all; it is a gap live meanwhile, and in the recording only if every attempt fails.
 TRIED_AGAIN = frozenset(
@@ -43,6 +44,7 @@ TRIED_AGAIN = frozenset(
         "SequenceJumpError",
         "MissingInitSegmentError",
         "InitSegmentMismatchError",
+        "SegmentClaimedError",
         "Sandbox.Timedout",
         "States.Timeout",
         "Lambda.ServiceException",
@@ -191,11 +193,12 @@ class StreamTable:
         uploads under one number never write them in turn.
 
         The claim is an item of its own (``claim#<sequence>``, which the arrivals' queries
-        and an older version of this code never read). It is the upload's until its
-        arrival is recorded or ``CLAIM_SECONDS`` pass; a failure does not end it (the
-        same upload's other execution, an event delivered twice, may still be writing),
-        so a mended upload waits for it to run out, or for Reconcile. It is refused
-        while another upload's stands, and counts for nothing where an arrival stands
+        and an older version of this code never read). It is held for the upload's bytes
+        (its ETag: the same bytes uploaded again share it, and write the same files) until
+        their arrival is recorded or ``CLAIM_SECONDS`` pass; a failure does not end it
+        (the same upload's other execution, an event delivered twice, may still be
+        writing), so other bytes mending it wait for it to run out. It is refused
+        while other bytes' claim stands, and counts for nothing where an arrival stands
         that the upload may not take the place of (``replaces``; a published one ends
         it). An arrival is recorded before its claim ends, so one of the two is always
         there to be seen.
@@ -205,12 +208,12 @@ class StreamTable:
                 self.client.update_item(
                     TableName=self.name,
                     Key=self._key(stream, _claim_item(sequence)),
-                    UpdateExpression="SET holder = :u, #until = :until",
-                    ConditionExpression="attribute_not_exists(holder) OR holder = :u "
-                    "OR #until < :now",
+                    UpdateExpression="SET holder = :u, etag = :e, #until = :until",
+                    ConditionExpression="attribute_not_exists(etag) OR etag = :e OR #until < :now",
                     ExpressionAttributeNames={"#until": "until"},
                     ExpressionAttributeValues={
                         ":u": {"S": upload},
+                        ":e": {"S": upload_etag(upload)},
                         ":now": {"N": repr(now)},
                         ":until": {"N": repr(now + CLAIM_SECONDS)},
                     },
@@ -235,12 +238,12 @@ class StreamTable:
             self.client.delete_item(
                 TableName=self.name,
                 Key=self._key(stream, _claim_item(sequence)),
-                ConditionExpression="holder = :u",
-                ExpressionAttributeValues={":u": {"S": upload}},
+                ConditionExpression="etag = :e",
+                ExpressionAttributeValues={":e": {"S": upload_etag(upload)}},
             )
 
     def _holder(self, stream: str, sequence: int) -> str:
-        """The upload that claimed the segment's files ("" where none did)."""
+        """The upload that last claimed the segment's files ("" where none holds them)."""
         item = self.client.get_item(
             TableName=self.name, Key=self._key(stream, _claim_item(sequence)), ConsistentRead=True
         ).get("Item", {})
@@ -253,11 +256,12 @@ class StreamTable:
         A failed arrival gives way to one from another upload of the segment (the venue
         sent it again, mended), never to a second delivery of the same upload's event;
         one to be tried again (``try_again``) gives way to any. A success ends the
-        upload's claim.
+        claim of the upload's bytes.
         """
         upload = arrival.get("upload", "")
         failed = bool(arrival.get("failed"))
-        if not failed and self._holder(stream, sequence) not in ("", upload):
+        holder = upload_etag(self._holder(stream, sequence)) if not failed else ""
+        if holder not in ("", upload_etag(upload)):
             return False
         item = {**self._key(stream, _segment_item(sequence)), "arrival": {"S": json.dumps(arrival)}}
         if failed:
