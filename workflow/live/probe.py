@@ -115,9 +115,9 @@ def _same_segment(stored: dict[str, Any], source: dict[str, Any], sequence: int)
     encoder counts from 0 again must hear of it. The same bytes (the same ETag: an event
     delivered twice, or an upload sent twice) are a duplicate, and so is any upload of a
     number whose segment failed and was not replaced."""
-    shown, given = str(stored.get("upload", "")), upload_of(source)
-    etags = upload_etag(shown), upload_etag(given)
-    if not stored.get("failed") and all(etags) and etags[0] != etags[1]:
+    shown = upload_etag(str(stored.get("upload", "")))
+    given = upload_etag(upload_of(source))
+    if not stored.get("failed") and shown and given and shown != given:
         raise reused_error(sequence, shown, given)
 
 

@@ -138,32 +138,32 @@ def _claimed(table: StreamTable, stream: str, sequence: int, upload: str, now: f
     claimed = table.claim(stream, sequence, upload, now=now)
     if claimed.made:
         return True
-    if claimed.holder:
+    given, holder = upload_etag(upload), claimed.holder
+    if holder:
         stored = table.arrival(stream, sequence) or {}
-        holder = upload_etag(claimed.holder)
         if stored.get("failed") and upload_etag(str(stored.get("upload"))) == holder:
             raise SegmentClaimedError(
                 f"segment {sequence}'s files stay claimed for up to {CLAIM_SECONDS:.0f} s by "
                 f"an upload whose attempt failed (ETag {holder}, {stored.get('error')}): this "
                 "upload is started again after that"
             )
-        raise reused_error(sequence, claimed.holder, upload, published=False)
+        raise reused_error(sequence, holder, given, published=False)
     stored = claimed.arrival or {}
-    if stored.get("failed") or upload_etag(str(stored.get("upload", ""))) == upload_etag(upload):
+    shown = upload_etag(str(stored.get("upload", "")))
+    if stored.get("failed") or shown == given:
         return False  # its own failed arrival, not to be tried again; or its bytes, shown
-    raise reused_error(sequence, str(stored.get("upload", "")), upload)
+    raise reused_error(sequence, shown, given)
 
 
 def reused_error(
     sequence: int, shown: str, given: str, *, published: bool = True
 ) -> SegmentReusedError:
-    """The error for an upload ``given`` under a number another upload, ``shown``,
-    was published from (or is being published from)."""
+    """The error for an upload (ETag ``given``) under a number another upload (ETag
+    ``shown``) was published from (or is being published from)."""
     done = "was published already" if published else "is being published"
     return SegmentReusedError(
-        f"segment {sequence} {done} from another upload (ETag {upload_etag(shown) or '?'}); "
-        f"this one (ETag {upload_etag(given) or '?'}) is not used: number segments on from "
-        "the last uploaded"
+        f"segment {sequence} {done} from another upload (ETag {shown or '?'}); this one "
+        f"(ETag {given or '?'}) is not used: number segments on from the last uploaded"
     )
 
 

@@ -88,8 +88,8 @@ class StreamRecord:
 
 @dataclass(frozen=True)
 class Claimed:
-    """What ``StreamTable.claim`` found: the claim made, or the other upload's claim
-    (``holder``) or the arrival that stands in its way."""
+    """What ``StreamTable.claim`` found: the claim made, or the other bytes' claim (their
+    ETag, ``holder``) or the arrival that stands in its way."""
 
     made: bool
     arrival: dict[str, Any] | None = None
@@ -208,11 +208,10 @@ class StreamTable:
                 self.client.update_item(
                     TableName=self.name,
                     Key=self._key(stream, _claim_item(sequence)),
-                    UpdateExpression="SET holder = :u, etag = :e, #until = :until",
+                    UpdateExpression="SET etag = :e, #until = :until",
                     ConditionExpression="attribute_not_exists(etag) OR etag = :e OR #until < :now",
                     ExpressionAttributeNames={"#until": "until"},
                     ExpressionAttributeValues={
-                        ":u": {"S": upload},
                         ":e": {"S": upload_etag(upload)},
                         ":now": {"N": repr(now)},
                         ":until": {"N": repr(now + CLAIM_SECONDS)},
@@ -243,11 +242,11 @@ class StreamTable:
             )
 
     def _holder(self, stream: str, sequence: int) -> str:
-        """The upload that last claimed the segment's files ("" where none holds them)."""
+        """The ETag of the bytes that claimed the segment's files ("" where none did)."""
         item = self.client.get_item(
             TableName=self.name, Key=self._key(stream, _claim_item(sequence)), ConsistentRead=True
         ).get("Item", {})
-        return str(item.get("holder", {}).get("S", ""))
+        return str(item.get("etag", {}).get("S", ""))
 
     def record_arrival(self, stream: str, sequence: int, arrival: dict[str, Any]) -> bool:
         """Store a segment's arrival; False if it was already there (a duplicate), or if
@@ -260,7 +259,7 @@ class StreamTable:
         """
         upload = arrival.get("upload", "")
         failed = bool(arrival.get("failed"))
-        holder = upload_etag(self._holder(stream, sequence)) if not failed else ""
+        holder = self._holder(stream, sequence) if not failed else ""
         if holder not in ("", upload_etag(upload)):
             return False
         item = {**self._key(stream, _segment_item(sequence)), "arrival": {"S": json.dumps(arrival)}}
