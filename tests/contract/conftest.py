@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from workflow.local.build import find_interpreter
 from workflow.local.template import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`sam build` of the real template for the template's own runtime (the deploy build)."""
     out = tmp_path_factory.mktemp("sam-build")
-    version = Stack(ROOT).runtime().removeprefix("python")
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PYTHON_VERSION": version}
+    runtime = Stack(ROOT).runtime()
+    env = {
+        **os.environ,
+        "SAM_CLI_TELEMETRY": "0",
+        "PYTHON_VERSION": runtime.removeprefix("python"),
+        # What `python3.12` names on a deploy machine; pyenv's shim here may not run it.
+        "RUNTIME_PYTHON": str(find_interpreter(runtime).path),
+    }
     done = subprocess.run(
         [str(Path(sys.executable).parent / "sam"), "build", "--template", "sam-template.yaml",
          "--build-dir", str(out)],

@@ -4,8 +4,10 @@ carry only what the template's runtime can load."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -18,7 +20,7 @@ from tests.contract.import_closure import (
     runtime_architecture,
     runtime_python,
 )
-from workflow.local.build import runtime_files
+from workflow.local.build import find_interpreter, runtime_files
 from workflow.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +100,11 @@ def test_a_removed_module_is_named(tmp_path: Path, removed: str, missing: dict[s
 def test_workflow_layer_ships_no_local_module(build_dir: Path) -> None:
     # GIVEN the workflow package as the layer carries it
     package = build_dir / "WorkflowLayer" / "python" / "workflow"
-    shipped = {f.relative_to(package).as_posix() for f in package.rglob("*") if f.is_file()}
+    shipped = {
+        f.relative_to(package).as_posix()
+        for f in package.rglob("*")
+        if f.is_file() and f.parent.name != "__pycache__"
+    }
     # WHEN its files are matched against the local-only names
     local = sorted(
         name for name in shipped if LOCAL_ONLY & set(PurePosixPath(name).with_suffix("").parts)
@@ -111,15 +117,58 @@ def test_workflow_layer_ships_no_local_module(build_dir: Path) -> None:
     )
 
 
-def test_every_wheel_matches_the_runtime(build_dir: Path) -> None:
-    # GIVEN the template's runtime and every layer's python/ folder
-    python, machine = runtime_python(TEMPLATE), MACHINES[runtime_architecture(TEMPLATE)]
-    folders = [
+def _layer_folders(build_dir: Path) -> list[Path]:
+    """Each built layer's ``python/`` folder (what Lambda puts on the import path)."""
+    return [
         build_dir / lid / "python"
         for lid, resource in load_template(TEMPLATE)["Resources"].items()
         if resource["Type"] == "AWS::Serverless::LayerVersion"
         and (build_dir / lid / "python").is_dir()
     ]
+
+
+# Run by the runtime's Python: prints each layer source whose bytecode that Python would not
+# load as it is (missing, another version's, or not checked against this source).
+_STALE_BYTECODE = """
+import importlib.util, json, sys
+from pathlib import Path
+stale = []
+for source in sorted(p for folder in sys.argv[1:] for p in Path(folder).rglob("*.py")):
+    cached = Path(importlib.util.cache_from_source(source))
+    head = cached.read_bytes()[:16] if cached.is_file() else b""
+    fresh = (
+        head[:4] == importlib.util.MAGIC_NUMBER
+        and int.from_bytes(head[4:8], "little") == 0b11
+        and head[8:] == importlib.util.source_hash(source.read_bytes())
+    )
+    if not fresh:
+        stale.append(str(source))
+print(json.dumps(stale))
+"""
+
+
+def test_every_layer_module_has_checked_bytecode_for_the_runtime(build_dir: Path) -> None:
+    # GIVEN the Python layers as `sam build` made them (Lambda's /opt is read-only: a module
+    # without bytecode there is compiled again at every cold start)
+    folders = [str(folder) for folder in _layer_folders(build_dir)]
+    assert len(folders) >= 2
+    # WHEN the runtime's Python looks for each source's bytecode
+    major, minor = runtime_python(TEMPLATE)
+    python = find_interpreter(f"python{major}.{minor}")
+    done = subprocess.run(
+        [str(python.path), "-I", "-S", "-c", _STALE_BYTECODE, *folders],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # THEN every one is there for that version, and checked against its source's hash
+    assert done.returncode == 0, done.stderr[-2000:]
+    stale = json.loads(done.stdout)
+    assert not stale, f"{len(stale)} without fresh bytecode, e.g. {stale[:5]}"
+
+
+def test_every_wheel_matches_the_runtime(build_dir: Path) -> None:
+    # GIVEN the template's runtime and every layer's python/ folder
+    python, machine = runtime_python(TEMPLATE), MACHINES[runtime_architecture(TEMPLATE)]
+    folders = _layer_folders(build_dir)
     assert folders
     # WHEN every wheel tag and native library is read
     # (a universal wheel lists one tag per Python it installs on: py2-none-any and

@@ -205,6 +205,8 @@ def _sam_build(root: Path, build_dir: Path, interpreter: Interpreter) -> None:
         "SAM_CLI_TELEMETRY": "0",
         # Read by the layers' Makefiles: wheels for the Python the workers run.
         "PYTHON_VERSION": interpreter.version,
+        # and their bytecode, compiled by that Python.
+        "RUNTIME_PYTHON": str(interpreter.path),
     }
     done = subprocess.run(
         [sam, "build", "--template", "sam-template.yaml", "--build-dir", str(build_dir)],
