@@ -83,34 +83,44 @@ def test_transient_faults_are_retried_and_change_nothing(
 
 
 @pytest.mark.parametrize(
-    ("spec", "expected"),
+    ("spec", "expected", "ladder"),
     [
-        ("probe:permanent", "InjectedFaultError"),
-        ("plan:permanent", "InjectedFaultError"),
-        ("publish:permanent", "InjectedFaultError"),
+        ("probe:permanent", "InjectedFaultError", "fixed"),
+        ("plan:permanent", "InjectedFaultError", "fixed"),
+        ("publish:permanent", "InjectedFaultError", "fixed"),
         # Inside the Map the local interpreter lets the Map succeed with a failed child;
         # Publish then finds the item missing (AWS fails the Map itself).
-        ("transcode_chunk:permanent", "IncompleteOutputError"),
-        ("transcode_audio:permanent", "IncompleteOutputError"),
+        ("transcode_chunk:permanent", "IncompleteOutputError", "fixed"),
+        ("transcode_audio:permanent", "IncompleteOutputError", "fixed"),
         # Retries run out (4 attempts): the transient error becomes the job's failure.
         # Enough faults for every attempt of every chunk: nine spread over three chunks
         # could leave each its fourth attempt, and the job would (rightly) succeed.
-        ("probe:transient:9", "TransientError"),
-        ("transcode_chunk:kill:99", "TranscodeInterruptedError"),
+        ("probe:transient:9", "TransientError", "fixed"),
+        ("transcode_chunk:kill:99", "TranscodeInterruptedError", "fixed"),
+        # A per-title job's analysis spans run first: the job fails before any chunk,
+        # named by the span's own error (ChooseLadder finds its result missing).
+        ("transcode_chunk:kill:99", "TranscodeInterruptedError", "per-title"),
     ],
 )
 def test_permanent_faults_fail_named_and_leave_nothing(
-    spec: str, expected: str, engine: Any, clip: Any, run_job: Any, monkeypatch: pytest.MonkeyPatch
+    spec: str,
+    expected: str,
+    ladder: str,
+    engine: Any,
+    clip: Any,
+    run_job: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     arm(engine, monkeypatch, spec)
-    key = f"uploads/{spec.replace(':', '-')}.mp4"
-    run = run_job(clip("long_gop"), key=key)
+    key = f"uploads/{spec.replace(':', '-')}-{ladder}.mp4"
+    run = run_job(clip("long_gop"), key=key, metadata={"vidflow-ladder": ladder})
     assert run.status == "FAILED"
     assert run.error == expected, run.cause
     assert run.failure["error"] == expected and run.failure["input"]["key"] == key
     if expected == "TranscodeInterruptedError":
         # the work item's own error, not the Map's: which chunk, and what happened to it
-        assert re.fullmatch(r"video-\d{5}: ffmpeg was killed by SIGKILL", run.cause), run.cause
+        item = "analysis" if ladder == "per-title" else "video"
+        assert re.fullmatch(rf"{item}-\d{{5}}: ffmpeg was killed by SIGKILL", run.cause), run.cause
     assert run.output_keys == [], "an incomplete asset was published"
     s3 = engine.client("s3")
     scratch = s3.list_objects_v2(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from workflow.errors import MissingJobRecordError
+from workflow.errors import IncompleteOutputError, MissingJobRecordError
 from workflow.storage import Bucket
 
 UPLOAD_PREFIX = "uploads/"
@@ -113,3 +113,15 @@ def read_job_record(output: Bucket, key: str, writer: str) -> Any:
             f"no {key}: {writer} has not run for this job, or the job has ended and "
             "removed its records"
         ) from None
+
+
+def require_results(output: Bucket, paths: JobPaths, items: list[str]) -> None:
+    """Raise ``IncompleteOutputError`` unless every work item left its result record: an
+    item that failed left an error record instead, which RecordFailure then names."""
+    present = {PurePosixPath(k).stem for k in output.keys(paths.results_prefix)}
+    missing = [item for item in items if item not in present]
+    if missing:
+        raise IncompleteOutputError(
+            f"{len(missing)} of {len(items)} work items have no result "
+            f"(first: {missing[0]}); nothing was published"
+        )

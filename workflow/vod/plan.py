@@ -16,7 +16,7 @@ from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
-from workflow.vod.jobs import JobPaths, read_job_record
+from workflow.vod.jobs import JobPaths, read_job_record, require_results
 from workflow.vod.records import ANALYSIS, ImagesPiece, Plan, ProbeRecord, Source, WorkItem
 
 # The state machine's ChooseLadder state invokes Plan's function with this step.
@@ -132,6 +132,7 @@ def choose_ladder(event: dict[str, Any], settings: Settings, clients: Clients) -
     spans = [
         WorkItem.from_dict(i) for i in read_job_record(output, paths.analysis_items_key, "Plan")
     ]
+    require_results(output, paths, [span.name for span in spans])
     results = [read_job_record(output, paths.result_key(i.name), "Analyse") for i in spans]
     fixed = [Rendition.from_dict(r) for r in plan.ladder["fixed"]]
     curves = {

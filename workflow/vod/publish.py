@@ -24,7 +24,7 @@ from workflow.names import AUDIO, CMAF_INIT, segment_number
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
-from workflow.vod.jobs import JobPaths, read_job_record
+from workflow.vod.jobs import JobPaths, read_job_record, require_results
 from workflow.vod.records import ImagesResult, Plan, SegmentsResult, SubtitlesResult
 
 log = logging.getLogger("vidflow.publish")
@@ -213,13 +213,7 @@ def _compute_usd(results: list[SegmentsResult], ladder: dict[str, Any]) -> float
 
 def _results(output: Bucket, paths: JobPaths, items: list[str]) -> dict[str, dict[str, Any]]:
     """Every work item's result record, read in parallel; none may be missing."""
-    present = {Path(k).stem for k in output.keys(paths.results_prefix)}
-    missing = [item for item in items if item not in present]
-    if missing:
-        raise IncompleteOutputError(
-            f"{len(missing)} of {len(items)} work items have no result "
-            f"(first: {missing[0]}); nothing was published"
-        )
+    require_results(output, paths, items)
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         records = list(pool.map(lambda item: _result(output, paths, item), items))
     return dict(zip(items, records, strict=True))
