@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from workflow.errors import ClipRangeError, ClipRequestError
@@ -54,7 +56,8 @@ def test_a_span_past_what_is_published_or_across_a_gap_is_a_named_error() -> Non
 @pytest.mark.parametrize(
     "body",
     [b"", b"[]", b'{"from": 1}', b'{"from": "a", "to": 2}', b'{"from": 3, "to": 2}',
-     b'{"from": -1, "to": 2}', b'{"from": 0, "to": NaN}', b'{"from": 0, "to": 601}'],
+     b'{"from": -1, "to": 2}', b'{"from": 0, "to": NaN}', b'{"from": 0, "to": 601}',
+     b'{"from": 0, "to": 1' + b"0" * 400 + b"}", b"[" * 100_000 + b"]" * 100_000],
 )  # fmt: skip
 def test_a_request_that_is_not_a_sensible_span_is_a_named_error(body: bytes) -> None:
     with pytest.raises(ClipRequestError):
@@ -67,4 +70,13 @@ def test_clip_keys_and_execution_names() -> None:
                 f"clips/g/{'x' * 23}.json", "live/g/dunk.json"):  # fmt: skip
         assert parse_clip_key(key) is None, key
     longest = clip_execution_name(ClipPaths("s" * 48, "c" * 22), '"0123456789abcdef"')
-    assert len(longest) <= 80 and longest.endswith("-01234567")
+    assert len(longest) <= 80 and re.fullmatch(r"s{48}-c{22}-[0-9a-f]{8}", longest)
+    # the same request (a duplicate event) gets the same name; another version another
+    etag = '"44340d70aa"'
+    dunk = ClipPaths("game-42", "opener")
+    assert clip_execution_name(dunk, etag) == clip_execution_name(dunk, etag)
+    assert clip_execution_name(dunk, etag) != clip_execution_name(dunk, '"44340d70bb"')
+    # a stream and a clip name whose dashes read alike, asked for with the same body
+    assert clip_execution_name(dunk, etag) != clip_execution_name(
+        ClipPaths("game", "42-opener"), etag
+    )

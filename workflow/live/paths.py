@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -106,8 +107,13 @@ def parse_clip_key(key: str) -> ClipPaths | None:
 
 
 def clip_execution_name(clip: ClipPaths, etag: str) -> str:
-    """One name per version of a clip request: a duplicate event starts nothing."""
-    return f"{clip.stream}-{clip.name}-{etag.strip(chr(34))[:8] or 'none'}"
+    """One name per version of a clip request: a duplicate event starts nothing.
+
+    Stream ids and clip names both may hold ``-``, so ``game-42``'s ``opener`` and
+    ``game``'s ``42-opener`` read alike: the name ends in a hash of all three parts, not
+    in the ETag alone (identical request bodies have the same ETag)."""
+    digest = hashlib.sha256(f"{clip.stream}/{clip.name}/{etag}".encode()).hexdigest()
+    return f"{clip.stream}-{clip.name}-{digest[:8]}"
 
 
 def execution_name(stream: str, sequence: int, etag: str) -> str:
