@@ -8,7 +8,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from workflow.cli.live import stream_failures
 from workflow.cli.venue import Report, delivery_order
@@ -20,7 +22,7 @@ from workflow.errors import (
     StreamEndedError,
 )
 from workflow.live import ingest as ingest_module
-from workflow.live.config import StreamSettings, stream_config
+from workflow.live.config import StreamSettings, declared_config, stream_config
 from workflow.live.ingest import declared_last, highest_within_reach, on_ingest
 from workflow.live.paths import execution_name, parse_live_key, segment_sequence
 from workflow.live.probe import (
@@ -33,6 +35,7 @@ from workflow.live.rules import MAX_SKIPPED, Arrival, LivePlaylist, advance
 from workflow.live.segment import ProbedSegment, SegmentInput, _encodes
 from workflow.live.store import StreamRecord
 from workflow.media.encode import TS_OFFSET
+from workflow.runtime import Clients
 from workflow.settings import Settings
 
 SETTINGS = Settings(ladder="1080:5000,720:2800,360:800", segment_seconds=4.0)
@@ -160,6 +163,8 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
         {"gap_seconds": float("nan")},  # json.loads reads NaN
         {"gap_seconds": float("inf")},
         {"gap_seconds": 86_401},
+        {"gap_seconds": 10**400},  # past a float's range: OverflowError, not a ValueError
+        {"segment_seconds": -(10**400)},
         {"idle_seconds": float("nan")},
         {"idle_seconds": 10, "gap_seconds": 12},  # would end before a gap is shown
         {"idle_seconds": 8 * 86_400},
@@ -176,6 +181,16 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
 def test_a_bad_stream_json_is_a_named_error(declared: dict[str, object]) -> None:
     with pytest.raises(StreamConfigError):
         stream_config(declared, 1920, 1080, 30.0, True, SETTINGS)
+
+
+@pytest.mark.parametrize("body", [b"{", b"[" * 100_000 + b"]" * 100_000, b"[1]"])
+def test_a_stream_json_that_is_not_a_json_object_is_a_named_error(body: bytes) -> None:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="ingest")
+        s3.put_object(Bucket="ingest", Key="live/g/stream.json", Body=body)
+        with pytest.raises(StreamConfigError, match=r"stream\.json"):
+            declared_config("ingest", "g", Clients(s3=s3))
 
 
 def test_the_simulated_encoder_delivers_every_segment_out_of_order_and_some_twice() -> None:

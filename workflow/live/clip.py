@@ -59,7 +59,9 @@ class ClipRequest:
         try:
             declared = json.loads(body)
             start, end = float(declared["from"]), float(declared["to"])
-        except (ValueError, TypeError, KeyError) as exc:
+        # OverflowError: a number past a float's range; RecursionError: JSON nested deeper
+        # than Python goes.
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
             raise ClipRequestError(
                 f'a clip request is {{"from": seconds, "to": seconds}}: {exc}'
             ) from None

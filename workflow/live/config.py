@@ -127,7 +127,7 @@ def stream_config(
             declared.get("gap_seconds", settings.live_gap_seconds or 3 * segment_seconds)
         )
         idle_seconds = float(declared.get("idle_seconds", max(IDLE_SECONDS, 2 * gap_seconds)))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # Overflow: past a float's range
         raise StreamConfigError(f"stream.json: {exc}") from None
     window = _whole(declared, "window", settings.live_window, MAX_SEQUENCE)
     first = declared.get("first_sequence")
@@ -193,7 +193,7 @@ def declared_config(bucket: str, stream: str, clients: Clients) -> dict[str, Any
         return {}
     try:
         declared = json.loads(ingest.get_bytes(key))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than Python goes
         raise StreamConfigError(f"stream.json is not JSON: {exc}") from None
     if not isinstance(declared, dict):
         raise StreamConfigError("stream.json must be a JSON object")
