@@ -16,6 +16,7 @@ from workflow.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
     engine_options,
+    failed_execution,
     local_stack,
     no_stack,
     reachable,
@@ -97,7 +98,7 @@ def make_clip(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     if described["status"] != "SUCCEEDED":
-        print(f"error: {described.get('error')}: {described.get('cause')}", file=sys.stderr)
+        print(failed_execution(described.get("error"), described.get("cause")), file=sys.stderr)
         return EXIT_FAILED
     result = json.loads(described["output"])
     print(

@@ -211,6 +211,16 @@ def span_seconds(text: str) -> float:
     return float(matched[1]) * _SECONDS[matched[2]]
 
 
+def failed_execution(error: str | None, cause: str | None) -> str:
+    """The ``error: Name: cause`` line for an execution that failed: a cause that is a
+    Lambda error payload (where RecordFailure itself failed) gives its message, never its
+    stack trace."""
+    from workflow.failures import describe_error
+
+    name, line = describe_error({"Error": error or "ExecutionFailed", "Cause": cause or ""})
+    return f"error: {name}: {line}"
+
+
 def no_stack(endpoint_url: str) -> int:
     """Say that no local stack answers at ``endpoint_url``; the exit code that goes with it."""
     print(f"error: no stack at {endpoint_url}: start `vidflow up` first", file=sys.stderr)

@@ -27,6 +27,7 @@ from workflow.cli.common import (
     EXIT_USAGE,
     engine_options,
     engine_parameters,
+    failed_execution,
     fault_options,
     fault_spec,
     function_log,
@@ -169,9 +170,8 @@ def _process_with(engine: Any, source: Path, out: Path, staging: Path) -> int:
     )
     status = _follow(monitor, execution, job, began, engine)
     if status["status"] != "SUCCEEDED":
-        error = status.get("error") or "ExecutionFailed"
-        cause = " ".join((status.get("cause") or status["status"].lower()).split())
-        print(f"error: {error}: {cause}", file=sys.stderr)
+        cause = status.get("cause") or status["status"].lower()
+        print(failed_execution(status.get("error"), cause), file=sys.stderr)
         return EXIT_FAILED
     copied = _download(s3, endpoints.output_bucket, JobPaths(job).output_prefix, staging)
     _replace_folder(out, staging)
