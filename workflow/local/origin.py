@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from botocore.exceptions import ClientError
+
 from workflow.keys import tokens
 
 PUBLISHED_PREFIXES = ("outputs/", "live/", "clips/")
@@ -166,7 +168,10 @@ def send_published(
         return
     try:
         found = s3.get_object(Bucket=bucket, Key=key)
-    except s3.exceptions.NoSuchKey:
+    except ClientError as exc:
+        # NoSuchKey; or a bare 404 where moto cannot hold such a key (a NUL, a newline)
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != HTTPStatus.NOT_FOUND:
+            raise
         request.send_error(HTTPStatus.NOT_FOUND)
         return
     data = found["Body"].read()
