@@ -146,8 +146,18 @@ class Settings:
                 raise ConfigurationError(
                     f"{name} must be one of {', '.join(allowed)}, got {value!r}"
                 )
-        parse_ladder(settings.ladder)
-        parse_targets(settings.target_vmaf)
+        sides = {side for side, _ in parse_ladder(settings.ladder)}
+        strays = sorted(set(parse_targets(settings.target_vmaf)) - sides - {0})
+        if strays:
+            raise ConfigurationError(
+                f"TARGET_VMAF names {', '.join(map(str, strays))}, not a rung of LADDER "
+                f"({settings.ladder}): its target would never apply"
+            )
+        if "?" in settings.playback_base_url or "#" in settings.playback_base_url:
+            raise ConfigurationError(
+                "PLAYBACK_BASE_URL may hold no query or fragment (keys are added after it), "
+                f"got {settings.playback_base_url!r}"
+            )
         if not 0.5 <= settings.segment_seconds <= 60 or settings.chunk_seconds > 3600:
             raise ConfigurationError(
                 "SEGMENT_SECONDS must be 0.5 to 60 and CHUNK_SECONDS at most 3600, got "

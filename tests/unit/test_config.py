@@ -174,3 +174,13 @@ def test_a_grace_period_as_long_as_the_reconcilers_lookback_is_a_configuration_e
 @pytest.mark.parametrize(("value", "seconds"), [("0", 0.0), ("1", 1.0), ("2.5", 2.5)])
 def test_no_thumbnails_or_one_a_second_or_more_are_accepted(value: str, seconds: float) -> None:
     assert Settings.from_env({"THUMBNAIL_SECONDS": value}).thumbnail_seconds == seconds
+
+
+@pytest.mark.parametrize(
+    "url", ["https://cdn.example.com/?Policy=abc", "https://cdn.example.com/v#x", "https://c/?"]
+)
+def test_a_playback_url_with_a_query_or_fragment_is_a_configuration_error(url: str) -> None:
+    # (every asset's URL is the key added after it: ".../?Policy=abc/outputs/...")
+    with pytest.raises(ConfigurationError, match="PLAYBACK_BASE_URL"):
+        Settings.from_env({"PLAYBACK_BASE_URL": url})
+    assert Settings.from_env({"PLAYBACK_BASE_URL": "https://cdn.example.com/vod/"})

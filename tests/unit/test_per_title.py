@@ -69,6 +69,10 @@ def test_targets_parse_as_the_top_rung_s_or_per_rung() -> None:
             per_title.parse_targets(bad)
     with pytest.raises(ConfigurationError, match="TARGET_VMAF"):
         Settings.from_env({"TARGET_VMAF": "best"})
+    # a rung size the ladder does not have (a typo: 36 for 360) would never apply
+    with pytest.raises(ConfigurationError, match="TARGET_VMAF names 36, not a rung"):
+        Settings.from_env({"TARGET_VMAF": "36:99", "LADDER": "720:2800,360:800"})
+    assert Settings.from_env({"TARGET_VMAF": "360:99,90", "LADDER": "720:2800,360:800"})
     with pytest.raises(ConfigurationError, match="LADDER_MODE"):
         Settings.from_env({"LADDER_MODE": "auto"})
     with pytest.raises(ConfigurationError, match="QUALITY_REPORT"):
