@@ -300,7 +300,7 @@ def test_process_refuses_what_it_cannot_do_before_any_job(clip: Any, tmp_path: P
     video = str(clip("half_second"))
     cases = [
         ((str(tmp_path / "game.en.srt"), "--out", str(tmp_path / "o1")),
-         f"{tmp_path / 'game.en.srt'} is a sidecar (subtitles or job settings), not a video: "
+         f"{tmp_path / 'game.en.srt'} is a sidecar (subtitles), not a video: "
          "upload it beside its video to a stack (vidflow up)"),
         ((str(tmp_path / "pipe.mp4"), "--out", str(tmp_path / "o2")),
          f"{tmp_path / 'pipe.mp4'} is not a regular file (a pipe, a device); process takes a "

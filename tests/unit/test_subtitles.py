@@ -48,7 +48,9 @@ def cues_of(vtt: str) -> list[tuple[str, str, str]]:
     [
         pytest.param("uploads/movie.en.vtt", True, id="vtt"),
         pytest.param("uploads/a/b/movie.pt-BR.SRT", True, id="srt-upper-case"),
-        pytest.param("uploads/movie.vidflow.json", True, id="job-settings"),
+        # no job reads a settings file (options are the upload's metadata): one is
+        # a job of its own, which fails as NotAVideoError instead of being dropped unread
+        pytest.param("uploads/movie.vidflow.json", False, id="no-settings-file"),
         pytest.param("uploads/movie.mp4", False, id="video"),
         pytest.param("uploads/movie.json", False, id="other-json"),
         pytest.param("uploads/movie.vtt.mp4", False, id="video-named-like-subs"),

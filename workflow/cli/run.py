@@ -388,7 +388,7 @@ def _source_problem(source: Path) -> str | None:
         return f"{source} is not a regular file (a pipe, a device); process takes a video file"
     if subtitles.is_sidecar(source.name):
         return (
-            f"{source} is a sidecar (subtitles or job settings), not a video: upload it "
+            f"{source} is a sidecar (subtitles), not a video: upload it "
             "beside its video to a stack (vidflow up)"
         )
     try:

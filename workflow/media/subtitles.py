@@ -143,9 +143,8 @@ def language_name(language: str) -> str:
 
 
 def is_sidecar(key: str) -> bool:
-    """True for uploads that accompany a video (subtitles, job settings), not videos."""
-    lowered = key.lower()
-    return lowered.endswith((".vtt", ".srt", ".vidflow.json"))
+    """True for uploads that accompany a video (subtitles), not videos."""
+    return key.lower().endswith((".vtt", ".srt"))
 
 
 def _sidecar_of(video_folder: str, stem: str, key: str) -> Sidecar | None:
