@@ -33,3 +33,28 @@ def test_a_command_given_a_bad_span_stops_with_a_usage_error(
         main(argv)
     assert stopped.value.code == 2
     assert f"argument {argv[-2]}: takes a number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["sign", "game-1", "--expires", "0s"], "more than 0 s"),  # a token born expired
+        (["events", "--since", "99999999999999d"], "at most 3650d"),
+        (["clip", "g", "--from", "0", "--to", "1", "--timeout", "nan"], "above 0"),
+        (["clip", "g", "--from", "0", "--to", "1", "--timeout", "-1"], "above 0"),
+        (["live", "simulate", "x.mp4", "--timeout", "0"], "above 0"),
+        (["live", "simulate", "x.mp4", "--height", "3"], "even height from 32"),
+        (["live", "simulate", "x.mp4", "--height", "0"], "even height from 32"),
+        (["live", "simulate", "x.mp4", "--height", "99999"], "even height from 32"),
+        (["up", "--port", "65535"], "1 to 65534"),  # the origin takes the next port
+        (["console", "--port", "70000"], "1 to 65535"),
+        (["events", "--type", "job published"], "invalid choice"),
+    ],
+)
+def test_a_value_no_command_could_use_is_a_usage_error_before_anything_runs(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert said in capsys.readouterr().err

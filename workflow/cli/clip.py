@@ -19,6 +19,7 @@ from workflow.cli.common import (
     failed_execution,
     local_stack,
     no_stack,
+    positive_seconds,
     reachable,
 )
 
@@ -38,7 +39,7 @@ def add_clip(commands: Commands) -> None:
     clip.add_argument("--to", dest="end", type=float, required=True, help="end, seconds")
     clip.add_argument("--name", help="the clip's name: 1 to 22 letters, digits, - _")
     clip.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds to wait for the clip (300)"
+        "--timeout", type=positive_seconds, default=300.0, help="seconds to wait for the clip (300)"
     )
     clip.add_argument(
         "--endpoint-url", default="http://127.0.0.1:4566", help="the running stack (vidflow up's)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import re
 import signal
@@ -203,12 +204,51 @@ _SPAN = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+# The longest span a command takes (a token's life, how far back to read events).
+MAX_SPAN_SECONDS = 3650 * 86400
+
+
 def span_seconds(text: str) -> float:
-    """argparse's type for a span: ``90s``, ``30m``, ``2h`` or ``7d`` in seconds."""
+    """argparse's type for a span: ``90s``, ``30m``, ``2h`` or ``7d`` in seconds, more than
+    none and at most ten years."""
     matched = _SPAN.fullmatch(text.strip())
     if matched is None:
         raise argparse.ArgumentTypeError(f"takes a number and s, m, h or d, got {text!r}")
-    return float(matched[1]) * _SECONDS[matched[2]]
+    seconds = float(matched[1]) * _SECONDS[matched[2]]
+    if not 0 < seconds <= MAX_SPAN_SECONDS:
+        raise argparse.ArgumentTypeError(f"takes more than 0 s and at most 3650d, got {text!r}")
+    return seconds
+
+
+def positive_seconds(text: str) -> float:
+    """argparse's type for a wait in seconds: a finite number above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"takes a number of seconds above 0, got {text!r}")
+    return seconds
+
+
+def _port(text: str, highest: int) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 1 <= number <= highest:
+        raise argparse.ArgumentTypeError(f"takes a TCP port from 1 to {highest}, got {text!r}")
+    return number
+
+
+def tcp_port(text: str) -> int:
+    """argparse's type for a port to listen on."""
+    return _port(text, 65535)
+
+
+def tcp_port_pair(text: str) -> int:
+    """argparse's type for ``vidflow up``'s port: the playback origin takes the next one."""
+    return _port(text, 65534)
 
 
 def failed_execution(error: str | None, cause: str | None) -> str:

@@ -20,6 +20,7 @@ from workflow.cli.common import (
     no_stack,
     span_seconds,
 )
+from workflow.events import DETAIL_TYPES
 
 if TYPE_CHECKING:
     from workflow.cli.common import Commands
@@ -46,7 +47,9 @@ def add_events(commands: Commands) -> None:
         help="how far back to start: 90s, 30m, 2h, 7d (24h)",
     )
     events.add_argument("--type", dest="types", action="append", default=[],
-                        help="only this detail-type (e.g. 'Job Failed'); may repeat")  # fmt: skip
+                        choices=DETAIL_TYPES, metavar="TYPE",
+                        help="only this detail-type (e.g. 'Job Failed'); may repeat: "
+                        + ", ".join(DETAIL_TYPES))  # fmt: skip
     monitor_options(events)
     events.set_defaults(run=print_events)
 

@@ -16,6 +16,7 @@ from workflow.cli.common import (
     engine_options,
     engine_parameters,
     local_stack,
+    positive_seconds,
     reachable,
     start_engine,
 )
@@ -39,10 +40,12 @@ def add_live(commands: Commands) -> None:
     simulate.add_argument("--shuffle", action="store_true", help="upload slightly out of order")
     simulate.add_argument("--duplicates", action="store_true", help="upload some segments twice")
     simulate.add_argument("--seed", type=int, default=0, help="for --shuffle and --duplicates")
-    simulate.add_argument("--height", type=int, help="scale the source to this height first")
+    simulate.add_argument(
+        "--height", type=_height, help="scale the source to this height first (even, 32 to 4320)"
+    )
     simulate.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=180.0,
         help="seconds after the last upload to wait for every segment and the recording (180)",
     )
@@ -105,6 +108,17 @@ def simulate_live(args: argparse.Namespace) -> int:
         print(f"error: {line}", file=sys.stderr)
     complete = len(report.latencies) == len(segments) and report.ended
     return 0 if complete else EXIT_FAILED
+
+
+def _height(text: str) -> int:
+    """argparse's type for a picture height the encoder can make (4:2:0: even)."""
+    try:
+        height = int(text)
+    except ValueError:
+        height = 0
+    if not (32 <= height <= 4320 and height % 2 == 0):
+        raise argparse.ArgumentTypeError(f"takes an even height from 32 to 4320, got {text!r}")
+    return height
 
 
 def stream_failures(report: Report, recording: str, timeout: float) -> list[str]:

@@ -32,6 +32,7 @@ from workflow.cli.common import (
     fault_spec,
     function_log,
     start_engine,
+    tcp_port_pair,
     wait_until_stopped,
 )
 from workflow.media import subtitles
@@ -70,7 +71,7 @@ def add_process(commands: Commands) -> None:
 
 def add_up(commands: Commands) -> None:
     up = commands.add_parser("up", help="serve the local stack until interrupted")
-    up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--port", type=tcp_port_pair, default=4566)
     engine_options(up)
     fault_options(up)
     up.set_defaults(run=lambda args: serve(args.port, engine_parameters(args), fault_spec(args)))

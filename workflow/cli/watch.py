@@ -16,6 +16,7 @@ from workflow.cli.common import (
     function_log,
     monitored_stack,
     start_engine,
+    tcp_port,
     wait_until_stopped,
 )
 
@@ -27,7 +28,7 @@ def add_console(commands: Commands) -> None:
     console = commands.add_parser(
         "console", help="a web console for the stack's executions (local, or --aws)"
     )
-    console.add_argument("--port", type=int, default=8080, help="on 127.0.0.1 (8080)")
+    console.add_argument("--port", type=tcp_port, default=8080, help="on 127.0.0.1 (8080)")
     monitor_options(console)
     console.set_defaults(run=serve_console)
 
