@@ -18,7 +18,7 @@ from tests.records import stream_settings
 from workflow.errors import ConfigurationError, SegmentClaimedError, SegmentReusedError
 from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
-from workflow.live.ingest import end_stream
+from workflow.live.ingest import end_stream, on_ingest
 from workflow.live.paths import StreamPaths
 from workflow.live.probe import probe_segment
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
@@ -31,6 +31,7 @@ from workflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = "out"
+INGEST = "ingest"
 T0 = 1_800_000_000.0
 
 
@@ -492,3 +493,54 @@ def test_an_encode_refused_its_claim_says_which_upload_stands_in_its_way(
         _claimed(table, "game", 0, first, 102.0)
     # AND B's bytes again (another version of them) write nothing and are no error
     assert not _claimed(table, "game", 0, "v2" + mended, 103.0)
+
+
+def _stream_json_after_the_start(body: bytes, settings: Settings, clients: Clients) -> list[Any]:
+    """``live/game/stream.json`` uploaded, and its event, once the stream has settings."""
+    clients.s3.create_bucket(Bucket=INGEST)
+    clients.s3.put_object(Bucket=INGEST, Key="live/game/stream.json", Body=body)
+    obj = {"key": "live/game/stream.json", "eTag": "e1"}
+    return on_ingest([{"s3": {"bucket": {"name": INGEST}, "object": obj}}], settings, clients)
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"encryption": "aes-128"}', "encryption 'aes-128' (the stream runs with 'none')"),
+        (b'{"window": 6, "segment_seconds": 2}', "window 6 (the stream runs with 0)"),
+        (b'{"ladder": "720:2800,360:1200"}', "ladder '720:2800,360:1200'"),
+        (b'{"encryption": "aes-128"', "stream.json is not JSON"),
+        (b'{"windows": 6}', "unknown settings: windows"),
+    ],
+)
+def test_a_stream_json_that_comes_too_late_to_apply_is_recorded_not_dropped(
+    live: tuple[Settings, Clients], body: bytes, said: str
+) -> None:
+    settings, clients = live
+    # GIVEN a stream whose first segment fixed its settings (one 360p rung at 800 kbps,
+    # no encryption, window 0), WHEN a stream.json asking for others comes
+    seen = _stream_json_after_the_start(body, settings, clients)
+    # THEN it is refused by name, and kept as the stream's failure record
+    assert seen == [{"key": "live/game/stream.json", "refused": "StreamConfigError"}]
+    record = clients.s3.get_object(Bucket=OUTPUT, Key=StreamPaths("game").config_failure_key)
+    failure = json.loads(record["Body"].read())
+    assert failure["error"] == "StreamConfigError" and failure["stream"] == "game"
+    assert said in failure["cause"] and "not applied" in failure["cause"]
+    assert failure["input"] == {"bucket": INGEST, "key": "live/game/stream.json", "etag": "e1"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    # the settings it runs with; a ladder whose rungs above the picture the stream drops
+    [b'{"window": 0, "segment_seconds": 2.0}', b'{"ladder": "1080:5000,360:800"}', b"{}"],
+)
+def test_a_stream_json_sent_again_as_the_stream_runs_is_no_failure(
+    live: tuple[Settings, Clients], body: bytes
+) -> None:
+    settings, clients = live
+    seen = _stream_json_after_the_start(body, settings, clients)
+    assert seen == [
+        {"key": "live/game/stream.json", "skipped": "the stream runs with these settings"}
+    ]
+    listed = clients.s3.list_objects_v2(Bucket=OUTPUT, Prefix="failures/")
+    assert listed.get("KeyCount", 0) == 0

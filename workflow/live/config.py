@@ -106,11 +106,7 @@ def stream_config(
     segment's (to 60 s): it holds for the stream's life, so a venue that cuts 6 s
     segments is not refused.
     """
-    known = {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence"}
-    known |= {"encryption", "key_rotation_segments", "idle_seconds"}
-    unknown = sorted(set(declared) - known)
-    if unknown:
-        raise StreamConfigError(f"stream.json has unknown settings: {', '.join(unknown)}")
+    _known_only(declared)
     try:
         ladder = str(declared.get("ladder", settings.ladder))
         parse_ladder(ladder)
@@ -176,6 +172,19 @@ def stream_config(
     )
 
 
+# What ``stream.json`` may set.
+SETTINGS_NAMES = frozenset(
+    {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence", "encryption",
+     "key_rotation_segments", "idle_seconds"}
+)  # fmt: skip
+
+
+def _known_only(declared: dict[str, Any]) -> None:
+    unknown = sorted(set(declared) - SETTINGS_NAMES)
+    if unknown:
+        raise StreamConfigError(f"stream.json has unknown settings: {', '.join(unknown)}")
+
+
 def _whole(declared: dict[str, Any], name: str, default: int, most: int) -> int:
     """``stream.json``'s ``name``: a whole number from 0 to ``most``, or a named error."""
     value = declared.get(name, default)
@@ -197,4 +206,5 @@ def declared_config(bucket: str, stream: str, clients: Clients) -> dict[str, Any
         raise StreamConfigError(f"stream.json is not JSON: {exc}") from None
     if not isinstance(declared, dict):
         raise StreamConfigError("stream.json must be a JSON object")
+    _known_only(declared)
     return declared

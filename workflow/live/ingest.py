@@ -8,7 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_plus
 
+from workflow.errors import ConfigurationError, StreamConfigError
+from workflow.failures import FailureRecord
 from workflow.live import rules
+from workflow.live.config import StreamSettings, declared_config
 from workflow.live.paths import (
     END_MARKER,
     INIT_SEGMENT,
@@ -16,6 +19,7 @@ from workflow.live.paths import (
     MAX_SEQUENCE,
     STREAM_CONFIG,
     ClipPaths,
+    StreamPaths,
     clip_execution_name,
     execution_name,
     parse_clip_key,
@@ -24,6 +28,7 @@ from workflow.live.paths import (
 )
 from workflow.live.publish import advance_stream
 from workflow.live.store import StreamTable
+from workflow.media.ladder import parse_ladder
 from workflow.runtime import Clients, start_once
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
@@ -57,8 +62,10 @@ def on_ingest(
         sequence = segment_sequence(name)
         if name == END_MARKER:
             seen.append({"key": key, **end_stream(stream, bucket, settings, clients)})
+        elif name == STREAM_CONFIG:
+            seen.append({"key": key, **late_config(stream, record, settings, clients)})
         elif sequence is None:
-            if name not in (STREAM_CONFIG, INIT_SEGMENT):
+            if name != INIT_SEGMENT:
                 # A venue numbering by the clock, or padding past 9 digits, sees nothing
                 # published: the log says why.
                 log.warning(
@@ -144,6 +151,72 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
         "last_sequence": ending["last_sequence"],
         **advance_stream(stream, settings, clients),
     }
+
+
+# What a stream runs with, for each setting of ``stream.json`` (its ladder aside).
+_RUNNING = {
+    "segment_seconds": lambda config: config.segment_seconds,
+    "window": lambda config: config.window,
+    "gap_seconds": lambda config: config.gap_seconds,
+    "first_sequence": lambda config: config.first_sequence,
+    "encryption": lambda config: config.encryption,
+    "key_rotation_segments": lambda config: config.key_rotation,
+    "idle_seconds": lambda config: config.idle_seconds,
+}
+
+
+def late_config(
+    stream: str, record: dict[str, Any], settings: Settings, clients: Clients
+) -> dict[str, Any]:
+    """A ``stream.json`` uploaded once the stream's first segment has fixed its settings
+    is not applied. Where it asks for something else than the stream runs with (another
+    encryption, window, ladder, ...) or is no valid settings, that is not dropped unsaid:
+    it is the stream's failure record ``failures/live/<stream>/stream.json`` and a warning.
+    """
+    running = StreamTable(clients.dynamodb, settings.live_table).get(stream)
+    if running is None or running.config is None:
+        return {"skipped": "read by the stream's first segment"}
+    config = StreamSettings.from_dict(running.config)
+    bucket = record["s3"]["bucket"]["name"]
+    try:
+        declared = declared_config(bucket, stream, clients)
+        differs = [
+            f"{name} {value!r} (the stream runs with {_RUNNING[name](config)!r})"
+            for name, value in declared.items()
+            if name in _RUNNING and value != _RUNNING[name](config)
+        ]
+        if "ladder" in declared and not _ladder_within(str(declared["ladder"]), config):
+            differs.append(f"ladder {declared['ladder']!r}")
+    except StreamConfigError as exc:
+        differs = [str(exc)]
+    except ConfigurationError as exc:  # the ladder
+        differs = [f"stream.json: {exc}"]
+    if not differs:
+        return {"skipped": "the stream runs with these settings"}
+    cause = (
+        f"stream.json came after the stream's first segment fixed its settings, which hold "
+        f"for its life: not applied ({'; '.join(differs)}). Send it before the first "
+        "segment of a new stream id."
+    )
+    log.warning("stream %s: %s", stream, cause)
+    obj = record["s3"]["object"]
+    upload = {"bucket": bucket, "key": unquote_plus(obj["key"]), "etag": obj.get("eTag", "")}
+    failure = FailureRecord.of(
+        {"stream": stream}, {"Error": StreamConfigError.__name__, "Cause": cause}, upload, clients
+    )
+    Bucket(clients.s3, settings.output_bucket).put_json(
+        StreamPaths(stream).config_failure_key, failure.to_dict()
+    )
+    return {"refused": StreamConfigError.__name__}
+
+
+def _ladder_within(spec: str, config: StreamSettings) -> bool:
+    """Whether every rung the stream runs is one of ``spec``'s: a stream drops the rungs
+    above its picture, and one smaller than every rung runs a single rung of its own size."""
+    declared = parse_ladder(spec)
+    smallest = min(side for side, _ in declared)
+    running = {(int(r.name.removesuffix("p")), r.kbps) for r in config.renditions}
+    return all(rung in declared or rung[0] < smallest for rung in running)
 
 
 def declared_last(body: bytes) -> int | None:

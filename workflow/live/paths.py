@@ -57,6 +57,11 @@ class StreamPaths:
     def failure_key(self, sequence: int) -> str:
         return f"failures/{self.prefix}{sequence:09d}.json"
 
+    @property
+    def config_failure_key(self) -> str:
+        """Where a ``stream.json`` that came too late to apply is recorded."""
+        return f"failures/{self.prefix}{STREAM_CONFIG}"
+
 
 def segment_sequence(name: str) -> int | None:
     """The sequence number a segment's file name carries (``42.ts``), or None."""
