@@ -75,6 +75,8 @@ def test_clip_keys_and_execution_names() -> None:
     etag = '"44340d70aa"'
     dunk = ClipPaths("game-42", "opener")
     assert clip_execution_name(dunk, etag) == clip_execution_name(dunk, etag)
+    # (as the event names it, bare, and as the PUT that asked for it answered, quoted)
+    assert clip_execution_name(dunk, etag) == clip_execution_name(dunk, etag.strip('"'))
     assert clip_execution_name(dunk, etag) != clip_execution_name(dunk, '"44340d70bb"')
     # a stream and a clip name whose dashes read alike, asked for with the same body
     assert clip_execution_name(dunk, etag) != clip_execution_name(

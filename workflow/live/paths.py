@@ -117,7 +117,9 @@ def clip_execution_name(clip: ClipPaths, etag: str) -> str:
     Stream ids and clip names both may hold ``-``, so ``game-42``'s ``opener`` and
     ``game``'s ``42-opener`` read alike: the name ends in a hash of all three parts, not
     in the ETag alone (identical request bodies have the same ETag)."""
-    digest = hashlib.sha256(f"{clip.stream}/{clip.name}/{etag}".encode()).hexdigest()
+    # (an S3 event's eTag comes bare, a PUT's answer quoted: the same name for both)
+    bare = etag.strip(chr(34))
+    digest = hashlib.sha256(f"{clip.stream}/{clip.name}/{bare}".encode()).hexdigest()
     return f"{clip.stream}-{clip.name}-{digest[:8]}"
 
 
