@@ -63,7 +63,8 @@ def on_ingest(
         if name == END_MARKER:
             seen.append({"key": key, **end_stream(stream, bucket, settings, clients)})
         elif name == STREAM_CONFIG:
-            seen.append({"key": key, **late_config(stream, record, settings, clients)})
+            upload = {"bucket": bucket, "key": key, "etag": record["s3"]["object"].get("eTag", "")}
+            seen.append({"key": key, **late_config(stream, upload, settings, clients)})
         elif sequence is None:
             if name != INIT_SEGMENT:
                 # A venue numbering by the clock, or padding past 9 digits, sees nothing
@@ -166,7 +167,7 @@ _RUNNING = {
 
 
 def late_config(
-    stream: str, record: dict[str, Any], settings: Settings, clients: Clients
+    stream: str, upload: dict[str, str], settings: Settings, clients: Clients
 ) -> dict[str, Any]:
     """A ``stream.json`` uploaded once the stream's first segment has fixed its settings
     is not applied. Where it asks for something else than the stream runs with (another
@@ -177,9 +178,8 @@ def late_config(
     if running is None or running.config is None:
         return {"skipped": "read by the stream's first segment"}
     config = StreamSettings.from_dict(running.config)
-    bucket = record["s3"]["bucket"]["name"]
     try:
-        declared = declared_config(bucket, stream, clients)
+        declared = declared_config(upload["bucket"], stream, clients)
         differs = [
             f"{name} {value!r} (the stream runs with {_RUNNING[name](config)!r})"
             for name, value in declared.items()
@@ -199,8 +199,6 @@ def late_config(
         "segment of a new stream id."
     )
     log.warning("stream %s: %s", stream, cause)
-    obj = record["s3"]["object"]
-    upload = {"bucket": bucket, "key": unquote_plus(obj["key"]), "etag": obj.get("eTag", "")}
     failure = FailureRecord.of(
         {"stream": stream}, {"Error": StreamConfigError.__name__, "Cause": cause}, upload, clients
     )
