@@ -165,11 +165,19 @@ def live_stream_started(stream: str, first_sequence: int, master_url: str, at: s
     return Outcome(LIVE_STREAM_STARTED, f"live/{stream}", "started", detail)
 
 
-def live_stream_gap(stream: str, sequence: int, reason: str, at: str) -> Outcome:
-    """``Live Stream Gap``: segment ``sequence`` is in the playlists as a gap (``missing``
-    after its wait, or ``failed`` with the segment's error name)."""
-    detail = {"stream": stream, "sequence": sequence, "reason": reason, "at": at}
-    return Outcome(LIVE_STREAM_GAP, f"live/{stream}", f"gap-{sequence}", detail)
+def live_stream_gap(stream: str, sequence: int, last: int, reason: str, at: str) -> Outcome:
+    """``Live Stream Gap``: segments ``sequence`` to ``last`` are in the playlists as gaps
+    (``missing`` after their wait, or ``failed``), shown by one change of the playlists."""
+    detail = {
+        "stream": stream,
+        "sequence": sequence,
+        "last_sequence": last,
+        "gaps": last - sequence + 1,
+        "reason": reason,
+        "at": at,
+    }
+    name = f"gap-{sequence}" if last == sequence else f"gap-{sequence}-{last}"
+    return Outcome(LIVE_STREAM_GAP, f"live/{stream}", name, detail)
 
 
 def live_stream_ended(

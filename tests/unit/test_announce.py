@@ -105,7 +105,8 @@ URL = "s3://out/live/court-1/live.m3u8"
     [
         failed(),
         events.live_stream_started("court-1", 0, URL, AT),
-        events.live_stream_gap("court-1", 7, "missing", AT),
+        events.live_stream_gap("court-1", 7, 7, "missing", AT),
+        events.live_stream_gap("court-1", 8, 3607, "failed", AT),
         events.live_stream_ended("court-1", 10, 1, 40.0, {"master": URL, "manifest": URL}, AT),
         events.live_stream_ended("court-1", 0, 3, 0.0, {}, AT),
         events.clip_published(

@@ -544,3 +544,131 @@ def test_a_stream_json_sent_again_as_the_stream_runs_is_no_failure(
     ]
     listed = clients.s3.list_objects_v2(Bucket=OUTPUT, Prefix="failures/")
     assert listed.get("KeyCount", 0) == 0
+
+
+def _refused_jump(stream: str, sequence: int, settings: Settings, clients: Clients) -> None:
+    """An upload numbered past the stream's reach, refused by LiveProbe."""
+    error = {"Error": "SequenceJumpError", "Cause": f"segment {sequence} is past the reach"}
+    publish_segment({"stream": stream, "sequence": sequence, "error": error}, settings, clients)
+
+
+def test_an_upload_refused_as_a_jump_makes_no_gap_of_the_numbers_before_it(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    # GIVEN a stream at segment 99, and one upload with a broken counter: 3750
+    for sequence in range(100):
+        clock.now += 2
+        arrive(sequence, settings, clients)
+    _refused_jump("game", 3750, settings, clients)
+    # WHEN the encoder carries on in order, a segment every 2 s (gap_seconds is 6)
+    for sequence in range(100, 160):
+        clock.now += 2
+        arrive(sequence, settings, clients)
+    # THEN every segment is shown, and not one gap: the refused number is not where the
+    # stream is, so nothing before it counts as waited for
+    assert shown(clients)[-1] == "seg_00159.ts"
+    assert "#EXT-X-GAP" not in shown(clients)
+    # AND once an outage brings the stream to that number, it waits for the venue's own
+    # segment there, as for any other, rather than showing the refused one as a gap
+    arrive(3700, settings, clients)
+    clock.now += 7
+    advance_stream("game", settings, clients)
+    for sequence in range(3701, 3750):
+        clock.now += 2
+        arrive(sequence, settings, clients)
+    clock.now += 5
+    advance_stream("game", settings, clients)
+    assert shown(clients)[-1] == "seg_03749.ts"
+    arrive(3750, settings, clients)
+    assert shown(clients)[-2:] == ["seg_03749.ts", "seg_03750.ts"]
+    assert shown(clients).count("#EXT-X-GAP") == 3700 - 160
+
+
+def test_an_outage_of_thousands_of_segments_is_one_gap_event(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    settings = replace(settings, event_bus="bus")
+    put: list[dict[str, Any]] = []
+
+    class Bus:
+        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+            put.extend(Entries)
+            return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
+
+    clients = replace(clients, events=Bus())
+    # GIVEN segment 0, an uplink lost for 3,000 numbers, and a failed segment after them
+    arrive(0, settings, clients)
+    arrive(3001, settings, clients)
+    refused = {"Error": "SegmentTooLongError", "Cause": "segment 3002 is 9 s long"}
+    publish_segment({"stream": "game", "sequence": 3002, "error": refused}, settings, clients)
+    # WHEN the wait has passed
+    clock.now += 7
+    advance_stream("game", settings, clients)
+    # THEN the playlists show the 3,000 gaps, announced as one run, and the failed one
+    assert shown(clients).count("#EXT-X-GAP") == 3001
+    gaps = [json.loads(e["Detail"]) for e in put if e["DetailType"] == "Live Stream Gap"]
+    assert [(g["sequence"], g["last_sequence"], g["gaps"], g["reason"]) for g in gaps] == [
+        (1, 3000, 3000, "missing"),
+        (3002, 3002, 1, "failed"),
+    ]
+    # AND a writer that looks again announces neither again
+    advance_stream("game", settings, clients)
+    assert len([e for e in put if e["DetailType"] == "Live Stream Gap"]) == 2
+
+
+def test_an_idle_stream_ends_at_its_last_segment_not_at_an_upload_refused_as_a_jump(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create("idle")
+    table.configure("idle", stream_settings(idle_seconds=600.0).to_dict())
+    for sequence in (0, 1, 2):
+        publish_segment(
+            {"stream": "idle", "sequence": sequence,
+             "result": {"duration": 2.0, "bytes": {"360p": 1000}}},
+            settings, clients,
+        )  # fmt: skip
+    # GIVEN a broken counter's upload, then an encoder that died without END
+    _refused_jump("idle", 50000, settings, clients)
+    # WHEN idle_seconds pass
+    clock.now += 601
+    advance_stream("idle", settings, clients)
+    # THEN the stream is ended and closed at segment 2, as END would have
+    record = table.get("idle")
+    assert record is not None and record.ending is not None and record.closed
+    assert record.ending["last_sequence"] == 2
+    key = f"{StreamPaths('idle').prefix}360p/index.m3u8"
+    body = clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
+    assert body.count("seg_") == 3 and "#EXT-X-ENDLIST" in body
+
+
+def test_end_without_a_number_ends_at_the_highest_upload_from_the_streams_first(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket=INGEST)
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create("venue")
+    table.configure("venue", stream_settings(first_sequence=10000).to_dict())
+    # GIVEN a stream from 10000 on, 10008 and 10009 still being encoded, and a restarted
+    # encoder's 0.ts (refused: below the stream's first segment)
+    for sequence in range(10000, 10010):
+        clients.s3.put_object(Bucket=INGEST, Key=f"live/venue/{sequence}.ts", Body=b"x")
+        if sequence < 10008:
+            clock.now += 2
+            publish_segment(
+                {"stream": "venue", "sequence": sequence,
+                 "result": {"duration": 2.0, "bytes": {"360p": 1000}}},
+                settings, clients,
+            )  # fmt: skip
+    clients.s3.put_object(Bucket=INGEST, Key="live/venue/0.ts", Body=b"x")
+    error = {"Error": "SequenceBeforeStartError", "Cause": "segment 0 is below 10000"}
+    publish_segment({"stream": "venue", "sequence": 0, "error": error}, settings, clients)
+    # WHEN an END with an empty body lands
+    clients.s3.put_object(Bucket=INGEST, Key="live/venue/END", Body=b"")
+    ended = end_stream("venue", INGEST, settings, clients)
+    # THEN the stream ends at its highest upload, and waits for the two on their way
+    assert ended["last_sequence"] == 10009 and ended["ended"] is False

@@ -120,14 +120,19 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
     The marker's body may name the last sequence (``{"last_sequence": N}``); else it
     is the highest one uploaded before the marker, which an encoder writes last. Either
     is taken only within reach of the segments uploaded (``rules.MAX_SKIPPED`` numbers
-    past one, from the lowest on): a body naming a sequence past that, or no whole
-    number, is ignored and logged, and the highest upload within reach is the last.
+    past one, from the stream's first on, or the lowest uploaded where that is not known
+    yet: an upload numbered below it was refused, and shows nothing): a body naming a
+    sequence past that, or no whole number, is ignored and logged, and the highest
+    upload within reach is the last.
     """
     ingest = Bucket(clients.s3, bucket)
     prefix = f"{LIVE_PREFIX}{stream}/"
     body = ingest.get_bytes(f"{prefix}{END_MARKER}")
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    record = table.get(stream)
+    first = (record.first_sequence if record else None) or 0
     sequences = (segment_sequence(k[len(prefix) :]) for k in ingest.keys(prefix))
-    highest = highest_within_reach(s for s in sequences if s is not None)
+    highest = highest_within_reach(s for s in sequences if s is not None and s >= first)
     last = declared_last(body)
     if last is not None and last > highest + rules.MAX_SKIPPED:
         log.warning(
@@ -141,7 +146,6 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
         last = None
     if last is None:
         last = highest
-    table = StreamTable(clients.dynamodb, settings.live_table)
     table.create(stream)
     table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()})
     # The first marker's ending stands: a second one (sent again, or read again) says it.

@@ -8,6 +8,7 @@ published once more as a VOD asset of the VOD pipeline's shape.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import uuid
@@ -208,7 +209,7 @@ def _advance_once(
         for outcome in found:
             announced = events.announce(outcome, settings.event_bus, output, clients)
             if announced and outcome.detail_type == events.LIVE_STREAM_GAP:
-                metrics.count(metrics.LIVE_GAPS)
+                metrics.count(metrics.LIVE_GAPS, outcome.detail["gaps"])
         _measure_latency(before, after, stored, clients.clock())
     state = after.to_dict() | {ACTIVE: now if after != before else active}
     state |= {RECORDED: record.published} if recording is not None else {}
@@ -301,11 +302,10 @@ def _outcomes(
     if not before.entries and after.entries:
         url = events.object_url(output.name, paths.live_master_key, settings.playback_base_url)
         found.append(events.live_stream_started(stream, after.entries[0].sequence, url, at))
-    for entry in new:
-        if entry.gap:
-            arrival = arrivals.get(entry.sequence)
-            reason = "failed" if arrival is not None and arrival.failed else "missing"
-            found.append(events.live_stream_gap(stream, entry.sequence, reason, at))
+    for (gap, reason), run in itertools.groupby(new, lambda e: _gap_reason(e, arrivals)):
+        if gap:
+            sequences = [e.sequence for e in run]
+            found.append(events.live_stream_gap(stream, sequences[0], sequences[-1], reason, at))
     if recording is not None and not before.ended:
         source = recording["source"]
         urls = {
@@ -317,6 +317,14 @@ def _outcomes(
             events.live_stream_ended(stream, segments, source["gaps"], source["duration"], urls, at)
         )
     return found
+
+
+def _gap_reason(entry: rules.Entry, arrivals: dict[int, rules.Arrival]) -> tuple[bool, str]:
+    """Whether an entry is a gap, and why: its segment ``failed``, or was ``missing``.
+    One event tells each run of gaps alike: an outage of an hour is one, not thousands
+    that would outlast the function putting them."""
+    arrival = arrivals.get(entry.sequence)
+    return entry.gap, "failed" if arrival is not None and arrival.failed else "missing"
 
 
 def live_timeline(
@@ -343,7 +351,12 @@ def live_timeline(
 
 
 def _arrivals(stored: dict[int, dict[str, Any]]) -> dict[int, rules.Arrival]:
-    """Stored arrivals as the playlist rules read them."""
+    """Stored arrivals as the playlist rules read them. An upload refused for a number
+    past the stream's reach (``SequenceJumpError``: a broken counter, or a backlog's
+    segment that overtook the rest) is none: its number is not where the stream is, so it
+    neither makes the numbers before it waited for (the whole reach a gap) nor stands
+    for its own (the venue's segment of that number is still to come, or Reconcile's
+    retry of it once it is within reach)."""
     return {
         sequence: rules.Arrival(
             a["duration"],
@@ -354,6 +367,7 @@ def _arrivals(stored: dict[int, dict[str, Any]]) -> dict[int, rules.Arrival]:
             form=a.get("form"),
         )
         for sequence, a in stored.items()
+        if a.get("error") != "SequenceJumpError"
     }
 
 

@@ -85,6 +85,15 @@ class StreamRecord:
     reconciled: int = 0
     published: int = 0
 
+    @property
+    def first_sequence(self) -> int | None:
+        """The first segment the stream shows: where its playlists started, else its
+        ``stream.json``'s ``first_sequence``; None while neither is known."""
+        for known in (self.state, self.config):
+            if known and known.get("first_sequence") is not None:
+                return int(known["first_sequence"])
+        return None
+
 
 @dataclass(frozen=True)
 class Claimed:
