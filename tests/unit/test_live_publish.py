@@ -18,6 +18,7 @@ from tests.records import stream_settings
 from workflow.errors import ConfigurationError, SegmentClaimedError, SegmentReusedError
 from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
+from workflow.live.config import IDLE_SECONDS
 from workflow.live.ingest import end_stream, on_ingest
 from workflow.live.paths import StreamPaths
 from workflow.live.probe import probe_segment
@@ -672,3 +673,71 @@ def test_end_without_a_number_ends_at_the_highest_upload_from_the_streams_first(
     ended = end_stream("venue", INGEST, settings, clients)
     # THEN the stream ends at its highest upload, and waits for the two on their way
     assert ended["last_sequence"] == 10009 and ended["ended"] is False
+
+
+def _bus(clients: Clients) -> tuple[Clients, list[dict[str, Any]]]:
+    """Clients whose bus keeps what is put on it."""
+    put: list[dict[str, Any]] = []
+
+    class Bus:
+        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+            put.extend(json.loads(e["Detail"]) | {"type": e["DetailType"]} for e in Entries)
+            return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
+
+    return replace(clients, events=Bus()), put
+
+
+def test_a_stream_whose_every_segment_failed_ends_with_no_recording(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    settings = replace(settings, event_bus="bus")
+    clients, put = _bus(clients)
+    clients.s3.create_bucket(Bucket=INGEST)
+    # GIVEN a stream with settings, each of whose segments failed (too long for them)
+    for sequence in range(3):
+        clients.s3.put_object(Bucket=INGEST, Key=f"live/game/{sequence}.ts", Body=b"x")
+        refused = {"Error": "SegmentTooLongError", "Cause": f"segment {sequence} is 6 s long"}
+        source = {"bucket": INGEST, "key": f"live/game/{sequence}.ts", "etag": "bad"}
+        failed = {"stream": "game", "sequence": sequence, "error": refused, "source": source}
+        publish_segment(failed, settings, clients)
+    # WHEN it ends
+    clients.s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b"")
+    assert end_stream("game", INGEST, settings, clients)["ended"] is True
+    # THEN no recording is published (a master of no bandwidth, playlists of gaps only)
+    listed = clients.s3.list_objects_v2(Bucket=OUTPUT, Prefix=StreamPaths("game").prefix)
+    keys = {o["Key"].rsplit("/", 1)[-1] for o in listed.get("Contents", [])}
+    assert not keys & {"master.m3u8", "manifest.json", "index.m3u8"}
+    # AND its end says so: no segment, three gaps, no URLs
+    ended = [e for e in put if e["type"] == "Live Stream Ended"]
+    assert [(e["segments"], e["gaps"], e["urls"]) for e in ended] == [(0, 3, {})]
+    # AND a segment of it mended and published after all makes one then
+    source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "mended"}
+    result = {"duration": 2.0, "bytes": {"360p": 1000}}
+    publish_segment({"stream": "game", "sequence": 1, "result": result, "source": source},
+                    settings, clients)  # fmt: skip
+    assert recording(clients) == [
+        "#EXT-X-GAP", "seg_00000.ts", "seg_00001.ts", "#EXT-X-GAP", "seg_00002.ts"
+    ]  # fmt: skip
+
+
+def test_a_stream_that_never_had_settings_is_ended_after_the_default_idle_time(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN a stray file under a stream's name, which failed before it could set one up
+    refused = {"Error": "NotAVideoError", "Cause": "live/typo/0.ts is no video"}
+    publish_segment({"stream": "typo", "sequence": 0, "error": refused}, settings, clients)
+    assert "typo" in table.open_streams()
+    # WHEN the sweep looks short of the default idle time, it stays open
+    clock.now += IDLE_SECONDS - 1
+    sweep(settings, clients)
+    assert "typo" in table.open_streams()
+    # THEN past it, the stream is ended where its uploads stopped, and closed empty
+    clock.now += 2
+    assert sweep(settings, clients)["streams"]["typo"]["ended"] is True
+    record = table.get("typo")
+    assert record is not None and record.closed and record.ending is not None
+    assert record.ending["last_sequence"] == 0
+    assert "typo" not in table.open_streams()

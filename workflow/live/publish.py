@@ -24,7 +24,7 @@ from workflow.keys import segments as aes128
 from workflow.keys.service import key_service_uri
 from workflow.keys.store import KeyStore
 from workflow.live import rules
-from workflow.live.config import StreamSettings
+from workflow.live.config import IDLE_SECONDS, StreamSettings
 from workflow.live.paths import StreamPaths
 from workflow.live.store import Saved, StreamRecord, StreamTable, failed_attempt, upload_of
 from workflow.names import AUDIO
@@ -156,10 +156,13 @@ def _advance_once(
     if record.config is None:
         # No segment of the stream has been probed yet: nothing to show yet.
         state = record.state
-        if ending is not None and _unplayable(table, stream, ending, record.lowest_upload):
+        stored = table.arrivals(stream)
+        if (ending is None and _idle_unset(stream, table, stored, now)) or (
+            ending is not None and _unplayable(stored, ending, record.lowest_upload)
+        ):
             state = rules.LivePlaylist(first_sequence=0, ended=True).to_dict()
             # Nothing was ever playable: it ends with no recording, its failures counted.
-            failed = sum(a["failed"] for a in table.arrivals(stream).values())
+            failed = sum(a["failed"] for a in stored.values())
             ended = events.live_stream_ended(stream, 0, failed, 0.0, {}, clients.utc_now())
             output = Bucket(clients.s3, settings.output_bucket)
             events.announce(ended, settings.event_bus, output, clients)
@@ -212,7 +215,7 @@ def _advance_once(
                 metrics.count(metrics.LIVE_GAPS, outcome.detail["gaps"])
         _measure_latency(before, after, stored, clients.clock())
     state = after.to_dict() | {ACTIVE: now if after != before else active}
-    state |= {RECORDED: record.published} if recording is not None else {}
+    state |= {RECORDED: record.published} if after.ended else {}
     if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
@@ -306,7 +309,10 @@ def _outcomes(
         if gap:
             sequences = [e.sequence for e in run]
             found.append(events.live_stream_gap(stream, sequences[0], sequences[-1], reason, at))
-    if recording is not None and not before.ended:
+    if after.ended and recording is None:
+        # Nothing was playable: it ends with no recording, its gaps counted.
+        found.append(events.live_stream_ended(stream, 0, after.gaps, 0.0, {}, at))
+    elif recording is not None:
         source = recording["source"]
         urls = {
             name: events.object_url(output.name, key, settings.playback_base_url)
@@ -372,18 +378,35 @@ def _arrivals(stored: dict[int, dict[str, Any]]) -> dict[int, rules.Arrival]:
 
 
 def _unplayable(
-    table: StreamTable, stream: str, ending: rules.Ending, lowest_upload: int | None
+    arrivals: dict[int, dict[str, Any]], ending: rules.Ending, lowest_upload: int | None
 ) -> bool:
     """Whether an ended stream without settings can be closed empty: nothing was
     uploaded, or every segment up to the last failed. A segment still on its way
     will either set the stream up or fail, so the stream waits for it."""
-    arrivals = table.arrivals(stream)
     if ending.last_sequence < 0:
         return True
     first = min([*arrivals, *([] if lowest_upload is None else [lowest_upload])], default=0)
     return all(
         s in arrivals and arrivals[s]["failed"] for s in range(first, ending.last_sequence + 1)
     )
+
+
+def _idle_unset(
+    stream: str, table: StreamTable, arrivals: dict[int, dict[str, Any]], now: float
+) -> bool:
+    """End a stream that never had settings (each of its uploads failed before one could
+    fix them: a stray file, a venue that gave up) once nothing has come for the default
+    ``idle_seconds``, as one with settings would be: else it stays open, and swept,
+    for good. Whether it did."""
+    if not arrivals or now - max(a["at"] for a in arrivals.values()) < IDLE_SECONDS:
+        return False
+    last = max(arrivals)
+    if table.mark_ended(stream, {"last_sequence": last, "at": now}):
+        log.warning(
+            "stream %s: nothing playable, and no new segment for %.0f s: ended at segment %d",
+            stream, IDLE_SECONDS, last,
+        )  # fmt: skip
+    return True
 
 
 def _nominal_variants(config: StreamSettings) -> list[hls.VariantEntry]:
@@ -479,9 +502,10 @@ def publish_recording(
     clients: Clients,
     *,
     key_uri: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """The whole stream as a VOD asset of the VOD pipeline's shape, master written last;
-    returns its manifest.
+    returns its manifest. A stream none of whose segments was playable (every one
+    failed, or never came) has none: None.
 
     Every sequence from the first to the last is in it: a segment that came after its
     gap was shown live is in the recording; one that never came stays a gap. It keeps
@@ -503,6 +527,8 @@ def publish_recording(
         ending=rules.Ending(last, -math.inf),
     )
     entries = recording.entries
+    if all(e.gap for e in entries):
+        return None  # nothing was playable: no recording
     texts = _rung_texts(
         recording,
         config,
