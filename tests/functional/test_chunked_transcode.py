@@ -69,6 +69,7 @@ def encode_in_chunks(
             chunk,
             facts.container_start,
             timeout=lambda: 300,
+            final=chunk is chunks[-1],
         )
         for name, listed in rungs.items():
             for segment in listed:
@@ -108,6 +109,41 @@ def test_chunk_boundaries_are_invisible(name: str, clip: Any, tmp_path: Path) ->
     facts, ladder, chunks = encode_in_chunks(source, tmp_path, chunk_seconds=2, segment_seconds=1)
     assert len(chunks) >= 2
     assert_every_frame_once(source, tmp_path, facts, ladder)
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        "testsrc2=size=160x90:rate=1/3:duration=15",  # a slide every 3 s
+        # 30 fps with a pause of 2.5 s (7 to 9.5 s) across a chunk's end
+        "testsrc2=size=160x90:rate=30:duration=15,select='not(between(t\\,7\\,9.5))'",
+    ],
+    ids=["slides", "pause"],
+)
+def test_a_frame_shown_long_past_its_chunks_end_is_no_mislabelled_file(
+    frames: str, tmp_path: Path
+) -> None:
+    # GIVEN a source whose frame before a chunk's end is shown until well after it
+    source = tmp_path / "long_frames.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", frames,
+         "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", "-g", "300",
+         "-pix_fmt", "yuv420p", str(source)],
+        check=True,
+    )  # fmt: skip
+    (tmp_path / "out").mkdir()
+    # WHEN it is encoded in 4 s chunks
+    _, ladder, chunks = encode_in_chunks(
+        source, tmp_path / "out", chunk_seconds=4, segment_seconds=1
+    )
+    # THEN its chunks are encoded (their frames all start before their end), and every
+    # frame is there once
+    assert len(chunks) >= 3
+    truth = decode_video(source)
+    for rung in ladder:
+        played = read_rendition(tmp_path / "out" / rung.name / "index.m3u8", "video")
+        assert played.frames == truth.frames and played.duplicates == 0, rung.name
+        assert abs(played.duration - truth.duration) <= 0.35, rung.name
 
 
 def test_a_chunk_starting_between_two_frames_still_cuts_every_segment(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ def encode_chunk(
     *,
     timeout: Callable[[], float],
     on_progress: Callable[[float], None] | None = None,
+    final: bool = True,
 ) -> dict[str, list[runner.Segment]]:
     """Encode ``chunk`` with ``commands(directory, margin)`` (the video's command first,
     from ``encode.build_chunk_command``) and check that its decode began at or before the
@@ -79,7 +80,8 @@ def encode_chunk(
     the source's start, the first frame decoded is the first there is.
 
     Only a container whose index is wrong, or one with no index and GOPs longer than the
-    margin, costs a second encode; no chunk ever loses a frame to a seek.
+    margin, costs a second encode; no chunk ever loses a frame to a seek. The ``final``
+    chunk, which keeps every frame after its start, must end where the plan said.
     """
     margin = chunk.margin
     for attempt in itertools.count():
@@ -111,7 +113,8 @@ def encode_chunk(
                 ) from None
             first = None
         else:
-            _ends_where_planned(here, rungs, chunk)
+            if final:
+                _ends_where_planned(here, rungs, chunk)
             first = first_frame(here)
             if first is not None and first <= chunk.start + _SAME_INSTANT:
                 return segments
@@ -141,9 +144,10 @@ def encode_chunk(
 
 
 def _ends_where_planned(workdir: Path, rungs: Sequence[str], chunk: Chunk) -> None:
-    """Refuse a chunk whose media runs on past its planned end (only the last chunk's
-    can: it keeps every frame after its start): a file holding more than the duration
-    it declares, which the plan, the audio and the length limit were all made from."""
+    """Refuse a final chunk whose media runs on past its planned end: a file holding more
+    than the duration it declares, which the plan, the audio and the length limit were
+    all made from. (Another chunk's frames all start before its end, though its last
+    may be shown well past it: a slide, or a pause in a variable-rate recording.)"""
     for rung in rungs:
         end = runner.listed_end(workdir / rung)
         if end is not None and end - TS_OFFSET > chunk.end + PAST_THE_END:

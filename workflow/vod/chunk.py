@@ -78,6 +78,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                 plan.facts.container_start,
                 timeout=lambda: runner.time_limit(remaining(), chunk.duration * len(renditions)),
                 on_progress=progress.span(0.0, share),
+                final=final,
             )
         encoded = time.monotonic()
         scores = {}
