@@ -132,8 +132,11 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
     assert stream_config({}, 640, 360, 30.0, True, SETTINGS).encryption == "none"
     protected = replace(SETTINGS, encryption="aes-128")
     assert stream_config({}, 640, 360, 30.0, True, protected).encryption == "aes-128"
-    declared = stream_config({"encryption": "none"}, 640, 360, 30.0, True, protected)
-    assert declared.encryption == "none"
+    declared = stream_config({"encryption": "aes-128"}, 640, 360, 30.0, True, SETTINGS)
+    assert declared.encryption == "aes-128"
+    # AND a venue cannot turn off what the stack protects
+    with pytest.raises(StreamConfigError, match=r"this stack protects every stream"):
+        stream_config({"encryption": "none"}, 640, 360, 30.0, True, protected)
     # AND a stack whose uploads default to cbcs (CMAF) protects its MPEG-TS streams with
     # AES-128; a stream that asks for cbcs itself is told what it can have
     cmaf_stack = replace(SETTINGS, encryption="cbcs")
@@ -142,7 +145,8 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
         stream_config({"encryption": "cbcs"}, 640, 360, 30.0, True, cmaf_stack)
     rotating = stream_config({"key_rotation_segments": 3}, 640, 360, 30.0, True, protected)
     assert [rotating.key_period(n) for n in (0, 2, 3, 7)] == [0, 0, 1, 2]
-    assert declared.key_period(7) is None
+    clear = stream_config({}, 640, 360, 30.0, True, SETTINGS)
+    assert clear.key_period(7) is None
     # AND a stream stored before streams could be encrypted loads as a clear one
     stored = stream_config({}, 640, 360, 30.0, True, SETTINGS).to_dict()
     del stored["encryption"], stored["key_rotation"]

@@ -19,6 +19,7 @@ from workflow.media.ladder import Rendition
 from workflow.media.subtitles import SubtitleTrack
 from workflow.runtime import Clients
 from workflow.settings import PACKAGINGS, Settings
+from workflow.vod.probe import upload_encryption
 from workflow.vod.start import PACKAGING_METADATA, start_jobs, upload_option
 
 MPD = "{urn:mpeg:dash:schema:mpd:2011}"
@@ -151,6 +152,30 @@ def test_an_upload_may_choose_its_packaging(metadata: dict[str, str], chosen: st
 def test_an_unknown_packaging_is_a_named_input_error() -> None:
     with pytest.raises(UploadOptionError, match="hls-ts, cmaf"):
         upload_option({"vidflow-packaging": "webm"}, PACKAGING_METADATA, PACKAGINGS, "hls-ts")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "packaging", "stack", "chosen"),
+    [
+        ({}, "hls-ts", "none", "none"),
+        ({}, "hls-ts", "aes-128", "aes-128"),
+        ({"vidflow-encryption": "aes-128"}, "hls-ts", "none", "aes-128"),
+        ({"vidflow-encryption": "cbcs"}, "cmaf", "aes-128", "cbcs"),
+        # an upload may not turn off what the stack protects
+        ({"vidflow-encryption": "none"}, "hls-ts", "aes-128", "not none"),
+        ({"Vidflow-Encryption": " None "}, "cmaf", "cbcs", "not none"),
+        # nor ask for a method its packaging does not take
+        ({"vidflow-encryption": "aes-128"}, "cmaf", "none", "protects hls-ts packaging"),
+    ],
+)
+def test_an_upload_may_ask_for_protection_never_for_less_than_the_stack(
+    metadata: dict[str, str], packaging: str, stack: str, chosen: str
+) -> None:
+    if " " not in chosen:
+        assert upload_encryption(metadata, packaging, stack) == chosen
+    else:
+        with pytest.raises(UploadOptionError, match=chosen):
+            upload_encryption(metadata, packaging, stack)
 
 
 def test_the_packaging_setting_is_checked_at_cold_start() -> None:

@@ -136,6 +136,12 @@ def stream_config(
             f"stream.json: encryption is {encryption!r}; live segments are MPEG-TS: use one "
             f"of {', '.join(LIVE_ENCRYPTIONS)}"
         )
+    if encryption == "none" and settings.encryption != "none":
+        # A venue's encoder is not trusted with what the stack protects (SECURITY.md).
+        raise StreamConfigError(
+            "stream.json: encryption is 'none', and this stack protects every stream "
+            f"(Encryption={settings.encryption}): leave it out, or ask for aes-128"
+        )
     rotation = declared.get("key_rotation_segments", 0)
     if type(rotation) is not int or not 0 <= rotation <= 1_000_000:
         raise StreamConfigError(

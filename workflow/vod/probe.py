@@ -45,13 +45,7 @@ def probe_source(
     metadata = described.get("Metadata", {})
     packaging = upload_option(metadata, PACKAGING_METADATA, PACKAGINGS, settings.packaging)
     ladder_mode = upload_option(metadata, LADDER_METADATA, LADDER_MODES, settings.ladder_mode)
-    encryption = upload_option(metadata, ENCRYPTION_METADATA, ENCRYPTIONS, settings.encryption)
-    if encryption != "none" and ENCRYPTION_PACKAGING[encryption] != packaging:
-        # Never publish in clear what was asked to be protected.
-        raise UploadOptionError(
-            f"{encryption} encryption protects {ENCRYPTION_PACKAGING[encryption]} packaging, "
-            f"and this upload's is {packaging}"
-        )
+    encryption = upload_encryption(metadata, packaging, settings.encryption)
     head = ingest.read_range(source.key, size, HEAD_BYTES, source.pin)
     # A file replaced mid-probe would read as damaged: the pin's check says what happened.
     with source_reader(source, clients, size) as reader:
@@ -81,3 +75,23 @@ def probe_source(
         "has_audio": facts.audio is not None,
         "read_bytes": record.read_bytes,
     }
+
+
+def upload_encryption(metadata: dict[str, str], packaging: str, stack: str) -> str:
+    """How an upload's segments are protected: as its ``vidflow-encryption`` metadata
+    asks, else as the ``stack`` does. Uploaders are not trusted with what the stack
+    protects (SECURITY.md): one may ask for protection, or another method, never for
+    none; and a method must fit the upload's packaging, never published in clear."""
+    encryption = upload_option(metadata, ENCRYPTION_METADATA, ENCRYPTIONS, stack)
+    if encryption == "none" and stack != "none":
+        methods = " or ".join(ENCRYPTION_PACKAGING)
+        raise UploadOptionError(
+            "the upload asks for no encryption, and this stack protects every asset "
+            f"(Encryption={stack}): it may ask for {methods}, not none"
+        )
+    if encryption != "none" and ENCRYPTION_PACKAGING[encryption] != packaging:
+        raise UploadOptionError(
+            f"{encryption} encryption protects {ENCRYPTION_PACKAGING[encryption]} packaging, "
+            f"and this upload's is {packaging}"
+        )
+    return encryption
