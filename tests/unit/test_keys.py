@@ -74,7 +74,7 @@ def test_claims_cannot_be_changed_under_a_signature() -> None:
 
 
 def test_signing_refuses_a_short_secret_and_odd_names() -> None:
-    with pytest.raises(ValueError, match="at least 32 bytes"):
+    with pytest.raises(ConfigurationError, match="is 5 bytes; it must be at least 32"):
         tokens.sign(b"short", tokens.Grant("game-1", 1))
     for asset in ("", "../etc", "a b", "x" * 300):
         with pytest.raises(ValueError, match="asset"):
@@ -326,13 +326,38 @@ def test_the_secret_is_read_again_after_a_while() -> None:
     class Secrets:
         def get_secret_value(self, SecretId: str) -> dict[str, str]:
             reads.append(SecretId)
-            return {"SecretString": f"value-{len(reads)}"}
+            return {"SecretString": f"value-{len(reads)}".ljust(64, "x")}
 
     clock = [0.0]
     secret = PlaybackSecret(Secrets(), "stack-playback-token", clock=lambda: clock[0])
-    assert secret.get() == secret.get() == b"value-1"
+    assert secret.get() == secret.get() == b"value-1".ljust(64, b"x")
     clock[0] = 301.0
-    assert secret.get() == b"value-2" and reads == ["stack-playback-token"] * 2
+    assert secret.get() == b"value-2".ljust(64, b"x") and reads == ["stack-playback-token"] * 2
+
+
+def test_a_secret_put_too_short_is_the_stacks_named_fault_not_the_players(
+    store: KeyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    values = ["new-rotated-value-2026", SECRET.decode()]
+
+    class Secrets:
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:
+            return {"SecretString": values[0]}
+
+    # GIVEN a secret rotated by hand to a value too short to sign with
+    store.make_once("game-1")
+    secret = PlaybackSecret(Secrets(), "stack-playback-token")
+    caplog.set_level(logging.INFO, logger="vidflow.keys")
+    # THEN the key service answers 503 and logs why; the origin gate lets nothing by
+    asked = request("/keys/game-1", queryStringParameters={"token": token()})
+    assert answer(asked, store, secret, NOW)["statusCode"] == 503
+    assert "stack-playback-token is 22 bytes; it must be at least 32" in caplog.text
+    gate = PlaybackGate(store, secret, clock=lambda: NOW)
+    assert not gate.allows("outputs/game-1/master.m3u8", token())
+    # AND once it is mended, the next request reads it again and is answered
+    values.pop(0)
+    assert answer(asked, store, secret, NOW)["statusCode"] == 200
+    assert gate.allows("outputs/game-1/master.m3u8", token())
 
 
 def _cloudfront_b64(text: str) -> bytes:

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.cli import dashboard
 from workflow.cli.billing import VodBilling
+from workflow.errors import ConfigurationError
 from workflow.keys import tokens
 from workflow.live.paths import StreamPaths
 from workflow.media.audio_pieces import AudioPiece
@@ -212,8 +213,8 @@ class Monitor:
             return None
         try:
             secret = self.playback.get()
-        except (BotoCoreError, ClientError):  # the player then plays clear assets only
-            return None
+        except (BotoCoreError, ClientError, ConfigurationError):
+            return None  # the player then plays clear assets only
         return tokens.sign(secret, tokens.Grant(asset, int(time.time()) + 3600, "console"))
 
     def job(self, job: str, described: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workflow.cli.common import (
+    EXIT_FAILED,
     EXIT_USAGE,
     monitored_stack,
     no_stack,
@@ -70,7 +71,13 @@ def sign_url(args: argparse.Namespace) -> int:
     if (args.cdn_key_id is None) != (args.cdn_private_key is None):
         print("error: --cdn-key-id and --cdn-private-key go together", file=sys.stderr)
         return EXIT_USAGE
-    secret = _secret(args)
+    from workflow.errors import ConfigurationError
+
+    try:
+        secret = _secret(args)
+    except ConfigurationError as exc:  # the stack's secret, not the command, is wrong
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if secret is None:
         return no_stack(args.endpoint_url)
     try:

@@ -46,9 +46,12 @@ class PlaybackSecret:
     _read_at: float = field(default=-float("inf"))
 
     def get(self) -> bytes:
+        """The secret; ``ConfigurationError`` if the value put in it is too short to sign
+        with (it is read again next time, so a mended value is taken at once)."""
         if not self._value or self.clock() - self._read_at > SECRET_SECONDS:
-            found = self.secrets.get_secret_value(SecretId=self.name)
-            self._value, self._read_at = found["SecretString"].encode(), self.clock()
+            found = self.secrets.get_secret_value(SecretId=self.name)["SecretString"].encode()
+            tokens.check_secret(found, f"the playback secret {self.name}")
+            self._value, self._read_at = found, self.clock()
         return self._value
 
 
@@ -81,6 +84,9 @@ class PlaybackGate:
         except tokens.TokenRefused as refused:
             log.warning("playback refused: %s (asset %s)", refused.reason, asset)
             return False
+        except ConfigurationError as exc:
+            log.error("playback refused: %s (asset %s)", exc, asset)
+            return False
         return True
 
 
@@ -112,6 +118,11 @@ def answer(
     except tokens.TokenRefused as refused:
         log.warning("key refused: %s (asset %s)", refused.reason, asset)
         return _bare(403, "forbidden")
+    except ConfigurationError as exc:
+        # The stack's fault, not the player's: said in the log (and the function URL's
+        # 5xx count, which KeyServiceErrorsAlarm watches), never to the player.
+        log.error("key service unavailable: %s", exc)
+        return _bare(503, "service unavailable")
     try:
         key = store.get(asset)
     except ContentKeyMissingError:

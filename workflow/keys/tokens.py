@@ -17,6 +17,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from workflow.errors import ConfigurationError
+
 VERSION = "v1"
 # Longer than any real token; a longer one is refused before any work is done on it.
 MAX_TOKEN_CHARS = 2048
@@ -46,7 +48,7 @@ class Grant:
 
 def sign(secret: bytes, grant: Grant) -> str:
     """The token for ``grant``."""
-    _check_secret(secret)
+    check_secret(secret)
     if not _ASSET.fullmatch(grant.asset) or ".." in grant.asset:
         raise ValueError(f"{grant.asset!r} is not an asset or stream name")
     if grant.viewer is not None and not _VIEWER.fullmatch(grant.viewer):
@@ -61,7 +63,7 @@ def sign(secret: bytes, grant: Grant) -> str:
 def verify(secret: bytes, token: str | None, asset: str, now: float) -> Grant:
     """The grant of ``token`` if it is genuine, unexpired and for ``asset``; else
     ``TokenRefused``."""
-    _check_secret(secret)
+    check_secret(secret)
     if not token:
         raise TokenRefused("no token")
     if len(token) > MAX_TOKEN_CHARS:
@@ -97,9 +99,13 @@ def carried(query_token: str | None, authorization: str | None) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _check_secret(secret: bytes) -> None:
+def check_secret(secret: bytes, name: str = "the playback secret") -> None:
+    """Refuse a secret too short to sign with: the stack's setting, not a token, is wrong."""
     if len(secret) < MIN_SECRET_BYTES:
-        raise ValueError(f"the playback secret must be at least {MIN_SECRET_BYTES} bytes")
+        raise ConfigurationError(
+            f"{name} is {len(secret)} bytes; it must be at least {MIN_SECRET_BYTES} (put a "
+            "new random value of 64 characters in it: SECURITY.md, Tokens)"
+        )
 
 
 def _mac(secret: bytes, body: str) -> bytes:
