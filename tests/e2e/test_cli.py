@@ -311,6 +311,10 @@ def test_process_refuses_what_it_cannot_do_before_any_job(clip: Any, tmp_path: P
          "--out . is the current folder or holds it; give a folder for the asset"),
         ((video, "--out", "/proc/vidflow-out"),
          "--out /proc/vidflow-out: cannot write to /proc: No such file or directory"),
+        ((video, "--out", str(tmp_path / "o3"), "--parameter", "Encryption=aes-128"),
+         "--parameter Encryption=aes-128: a protected asset needs its stack's key service, "
+         "which stops with this command; run `vidflow up --parameter Encryption=aes-128` and "
+         "upload to it instead (docs/local.md)"),
     ]  # fmt: skip
     for args, problem in cases:
         # WHEN a video is processed so

@@ -111,7 +111,9 @@ def process_file(
     source: Path, out: Path, parameters: dict[str, str], faults: str | None = None
 ) -> int:
     """``vidflow process``: upload like a user, follow the execution, copy the asset out."""
-    problem = _source_problem(source) or _out_problem(out, source)
+    problem = (
+        _protection_problem(parameters) or _source_problem(source) or _out_problem(out, source)
+    )
     staging = None if problem else _staging(out)
     if isinstance(staging, str) or problem:
         print(f"error: {problem or staging}", file=sys.stderr)
@@ -377,6 +379,19 @@ class _Progress:
         if not 0 < fraction < 1 or spent < 1:
             return None
         return spent * (1 - fraction) / fraction
+
+
+def _protection_problem(parameters: dict[str, str]) -> str | None:
+    """A protected asset copied out of a stack that stops with the command would name a
+    key service that is gone, holding a key nobody has: it could never be played."""
+    encryption = parameters.get("Encryption", "none")
+    if encryption == "none":
+        return None
+    return (
+        f"--parameter Encryption={encryption}: a protected asset needs its stack's key "
+        "service, which stops with this command; run `vidflow up --parameter "
+        f"Encryption={encryption}` and upload to it instead (docs/local.md)"
+    )
 
 
 def _source_problem(source: Path) -> str | None:
