@@ -18,6 +18,7 @@ from samtranslator.translator.arn_generator import ArnGenerator
 from samtranslator.translator.transform import transform
 
 from workflow.local.build import find_interpreter
+from workflow.local.origin import PUBLISHED_PREFIXES
 from workflow.local.template import Stack, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,6 +214,11 @@ def test_buckets_are_private_encrypted_and_separate() -> None:
         for allow in (o["Fn::If"][1] for o in others):
             assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
             assert allow["Action"] == "s3:GetObject"
+            # only what the local origin serves: the published prefixes
+            readable = [
+                r["Fn::Sub"].removeprefix("${OutputBucket.Arn}/") for r in allow["Resource"]
+            ]
+            assert readable == [f"{prefix}*" for prefix in PUBLISHED_PREFIXES]
             assert "PlaybackDistribution" in json.dumps(allow["Condition"]["StringEquals"])
     notifications = buckets["IngestBucket"]["Properties"]["NotificationConfiguration"]
     assert "NotificationConfiguration" not in buckets["OutputBucket"]["Properties"]
