@@ -289,6 +289,11 @@ def test_a_bad_execution_link_is_a_message_not_a_traceback(
     page.wait_for_function(
         "document.querySelector('.panel.error b')?.textContent === 'no such execution'"
     )
+    # AND a link whose escapes do not decode says so, rather than load for ever
+    page.goto(f"{url}#/execution/%E0%A4%A")
+    page.wait_for_function(
+        "document.querySelector('.panel.error b')?.textContent.startsWith('not a console link')"
+    )
     page.close()
 
 

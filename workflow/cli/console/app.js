@@ -398,8 +398,13 @@ async function showStream(stream) {
 
 function route() {
   clearTimeout(timer);
-  const hash = decodeURIComponent(location.hash.slice(1));
   const fail = (e) => (view.innerHTML = `<div class="panel error"><b>${esc(e.message)}</b></div>`);
+  let hash;
+  try {
+    hash = decodeURIComponent(location.hash.slice(1));
+  } catch (e) {
+    return fail(new Error(`not a console link: ${location.hash.slice(0, 200)}`)); // a bad %-escape
+  }
   if (hash.startsWith("/execution/")) showExecution(hash.slice("/execution/".length), true).catch(fail);
   else if (hash.startsWith("/stream/")) showStream(hash.slice("/stream/".length)).catch(fail);
   else showList().catch(fail);
