@@ -10,6 +10,9 @@ import pytest
 from workflow.cli.common import span_seconds
 from workflow.cli.main import main
 
+# A job id as jobs.job_id makes them.
+JOB = "game-0123456789abcdef"
+
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("2h", 7200),
                                                ("7d", 604_800), (" 1.5h ", 5400)])  # fmt: skip
@@ -24,7 +27,7 @@ def test_a_bad_span_is_refused_by_name(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["events", "--since", "yesterday"], ["sign", "game-1", "--expires", "2x"]]
+    "argv", [["events", "--since", "yesterday"], ["sign", JOB, "--expires", "2x"]]
 )
 def test_a_command_given_a_bad_span_stops_with_a_usage_error(
     argv: list[str], capsys: pytest.CaptureFixture[str]
@@ -38,7 +41,7 @@ def test_a_command_given_a_bad_span_stops_with_a_usage_error(
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        (["sign", "game-1", "--expires", "0s"], "more than 0 s"),  # a token born expired
+        (["sign", JOB, "--expires", "0s"], "more than 0 s"),  # a token born expired
         (["events", "--since", "99999999999999d"], "at most 3650d"),
         (["clip", "g", "--from", "0", "--to", "1", "--timeout", "nan"], "above 0"),
         (["clip", "g", "--from", "0", "--to", "1", "--timeout", "-1"], "above 0"),
@@ -49,6 +52,13 @@ def test_a_command_given_a_bad_span_stops_with_a_usage_error(
         (["up", "--port", "65535"], "1 to 65534"),  # the origin takes the next port
         (["console", "--port", "70000"], "1 to 65535"),
         (["events", "--type", "job published"], "invalid choice"),
+        # a token for a name no asset can have would open nothing
+        (["sign", "no-such-job"], "is no job id"),
+        (["sign", "outputs/game-0123456789abcdef"], "is no job id"),
+        (["sign", "live.a/b"], "a stream's name is 1 to 48"),
+        (["sign", "live."], "a stream's name is 1 to 48"),
+        (["sign", JOB, "--playback-url", "https://cdn.example/?v=1"], "no query or fragment"),
+        (["sign", JOB, "--playback-url", "cdn.example"], "http(s) URL"),
     ],
 )
 def test_a_value_no_command_could_use_is_a_usage_error_before_anything_runs(

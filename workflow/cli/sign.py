@@ -8,6 +8,7 @@ holding the URL can play the asset until the token expires: keep tokens short-li
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 import urllib.parse
@@ -36,7 +37,9 @@ def add_sign(commands: Commands) -> None:
         "sends the token (?token=) with every request: playlists, segments and the key.",
     )
     sign.add_argument(
-        "asset", help="the asset: its job id (outputs/<job id>/), or live.<stream> for a stream"
+        "asset",
+        type=_asset,
+        help="the asset: its job id (outputs/<job id>/), or live.<stream> for a stream",
     )
     sign.add_argument(
         "--expires",
@@ -47,6 +50,7 @@ def add_sign(commands: Commands) -> None:
     sign.add_argument("--viewer", help="a viewer id the token names (the key service logs it)")
     sign.add_argument(
         "--playback-url",
+        type=_playback_url,
         help="the origin players reach the output at (default: the local stack's, "
         "the endpoint's port + 1; with --aws, the stack's PlaybackBaseUrl is yours to give)",
     )
@@ -114,6 +118,39 @@ def sign_url(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     print(f"{url}{'&' if '?' in url else '?'}{urllib.parse.urlencode({'token': token})}")
     return 0
+
+
+# A job id (``jobs.job_id``: the upload's name, cut to 40 characters, and a hash).
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,40}-[0-9a-f]{16}")
+
+
+def _asset(value: str) -> str:
+    """An asset a token can open: a job id, or ``live.<stream>``; else a usage error
+    (a token for any other name would be printed, and open nothing)."""
+    from workflow.live.paths import LIVE_ASSET_PREFIX, is_stream_id
+
+    if value.startswith(LIVE_ASSET_PREFIX):
+        if not is_stream_id(value.removeprefix(LIVE_ASSET_PREFIX)):
+            raise argparse.ArgumentTypeError(
+                f"{value!r}: a stream's name is 1 to 48 letters, digits, _ or - (live.<stream>)"
+            )
+    elif not _JOB_ID.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is no job id (<name>-<16 hex digits>, as `vidflow process` and the "
+            "Job Published event print it) nor live.<stream>"
+        )
+    return value
+
+
+def _playback_url(value: str) -> str:
+    """An origin players reach: http(s), with no query or fragment (the asset's path and
+    the token are added after it)."""
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: give the origin's http(s) URL, with no query or fragment"
+        )
+    return value
 
 
 def _playback_keys(asset: str) -> tuple[str, str]:

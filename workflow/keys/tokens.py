@@ -23,7 +23,7 @@ VERSION = "v1"
 # Longer than any real token; a longer one is refused before any work is done on it.
 MAX_TOKEN_CHARS = 2048
 # Assets and streams are named by vidflow (``names``); a viewer id is the caller's.
-_ASSET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,254}")
+_ASSET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")  # as the key service's path
 _VIEWER = re.compile(r"[A-Za-z0-9._@:+-]{1,128}")
 # A secret shorter than this is a configuration mistake, not a secret.
 MIN_SECRET_BYTES = 32

@@ -63,6 +63,11 @@ class StreamPaths:
         return f"failures/{self.prefix}{STREAM_CONFIG}"
 
 
+def is_stream_id(name: str) -> bool:
+    """Whether ``name`` is a stream's name: 1 to 48 letters, digits, ``_`` or ``-``."""
+    return _STREAM_ID.fullmatch(name) is not None
+
+
 def segment_sequence(name: str) -> int | None:
     """The sequence number a segment's file name carries (``42.ts``), or None."""
     found = _SEGMENT.fullmatch(name)
@@ -72,7 +77,7 @@ def segment_sequence(name: str) -> int | None:
 def parse_live_key(key: str) -> tuple[str, str] | None:
     """``(stream, name)`` for ``live/<stream>/<name>``, or None for any other key."""
     parts = key.split("/")
-    if len(parts) != 3 or parts[0] + "/" != LIVE_PREFIX or not _STREAM_ID.fullmatch(parts[1]):
+    if len(parts) != 3 or parts[0] + "/" != LIVE_PREFIX or not is_stream_id(parts[1]):
         return None
     return parts[1], parts[2]
 
@@ -105,7 +110,7 @@ class ClipPaths:
 def parse_clip_key(key: str) -> ClipPaths | None:
     """The clip ``clips/<stream>/<name>.json`` asks for, or None for any other key."""
     parts = key.split("/")
-    if len(parts) != 3 or parts[0] + "/" != CLIP_PREFIX or not _STREAM_ID.fullmatch(parts[1]):
+    if len(parts) != 3 or parts[0] + "/" != CLIP_PREFIX or not is_stream_id(parts[1]):
         return None
     found = _CLIP_REQUEST.fullmatch(parts[2])
     return ClipPaths(parts[1], found.group(1)) if found else None
