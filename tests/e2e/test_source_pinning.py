@@ -222,3 +222,36 @@ def test_an_upload_deleted_mid_job_publishes_only_where_its_version_is_kept(
         # THEN without, it fails by name and publishes nothing
         assert (outcome["status"], outcome.get("error")) == ("FAILED", "SourceChangedError")
         assert stack.published(job, tmp_path / "deleted") == []
+
+
+def test_the_same_bytes_uploaded_again_with_other_options_get_a_job_of_their_own(
+    race: tuple[str, Race], tmp_path: Path
+) -> None:
+    _, stack = race
+    clip = tmp_path / "again.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:d=2",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    key = "uploads/again.mp4"
+    # GIVEN an upload published in clear
+    first = stack.upload(clip, key)
+    assert stack.outcome(first)["status"] == "SUCCEEDED"
+    # WHEN the same bytes are uploaded again to the same key, asking to be protected
+    stack.s3.upload_file(
+        str(clip), stack.ready["ingest_bucket"], key,
+        ExtraArgs={"Metadata": {"vidflow-encryption": "aes-128"}},
+    )  # fmt: skip
+    # THEN they get a job of their own (with or without versions), which protects them
+    listed: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(listed) < 2 and time.monotonic() < deadline:
+        executions = stack.sfn.list_executions(stateMachineArn=stack.ready["state_machine_arn"])
+        listed = [e["name"] for e in executions["executions"] if e["name"].startswith("again-")]
+        time.sleep(0.3)
+    (second,) = set(listed) - {first}
+    assert stack.outcome(second)["status"] == "SUCCEEDED"
+    files = stack.published(second, tmp_path / "second")
+    playlist = next(p for p in files if p.name == "index.m3u8" and p.parent.name != "audio")
+    assert "#EXT-X-KEY:METHOD=AES-128" in playlist.read_text()

@@ -214,6 +214,25 @@ def test_the_same_bytes_uploaded_again_start_a_job_of_their_own() -> None:
     assert [s["started"] for s in run([again], sfn)] == [False]
 
 
+def test_the_same_bytes_put_again_without_versions_start_a_job_of_their_own() -> None:
+    # GIVEN versioning suspended: one upload, its event delivered twice, then the same
+    # bytes put again (say, to add vidflow-encryption): no version, another sequencer
+    sfn = FakeStepFunctions()
+    first, again = (record("uploads/clip.mp4", etag="9e107d9d") for _ in range(2))
+    first["s3"]["object"]["sequencer"] = "0055AED6DCD90281E5"
+    again["s3"]["object"]["sequencer"] = "0055AED6DCD90281F1"
+    # WHEN jobs are started for all three events
+    started = run([first, first, again], sfn)
+    # THEN the duplicate starts nothing, and the new PUT its own job
+    assert [s["started"] for s in started] == [True, False, True]
+    assert len({s["job_id"] for s in started}) == 2
+    assert [json.loads(c["input"])["sequencer"] for c in sfn.calls] == [
+        "0055AED6DCD90281E5", "0055AED6DCD90281F1"
+    ]  # fmt: skip
+    # AND its own duplicate starts nothing either
+    assert [s["started"] for s in run([again], sfn)] == [False]
+
+
 def test_new_content_under_the_same_key_starts_a_new_job() -> None:
     # GIVEN the same key uploaded twice with different content (different ETags)
     sfn = FakeStepFunctions()

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import io
+import itertools
 import json
 import logging
 import os
@@ -759,14 +760,21 @@ def _failure_record(
     }
 
 
+# S3's event sequencers: hexadecimal, rising with each PUT (one per event made).
+_SEQUENCERS = itertools.count(1)
+
+
 def _with_version_id(make_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """S3 names the new object's ``versionId`` in its event when the bucket keeps versions;
-    moto's event leaves it out."""
+    """S3 names the new object's ``versionId`` in its event when the bucket keeps versions,
+    and a ``sequencer`` that orders the events of one key (the same in each delivery of
+    one event); moto's event leaves both out."""
 
     def event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
         body = make_event(event_name, bucket, key, notification_id)
-        if getattr(bucket, "is_versioned", False) and key.version_id not in (None, "null"):
-            for record in body["Records"]:
+        sequencer = f"{next(_SEQUENCERS):018X}"
+        for record in body["Records"]:
+            record["s3"]["object"]["sequencer"] = sequencer
+            if getattr(bucket, "is_versioned", False) and key.version_id not in (None, "null"):
                 record["s3"]["object"]["versionId"] = key.version_id
         return body
 

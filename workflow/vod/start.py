@@ -47,14 +47,17 @@ def start_jobs(
             size=int(uploaded.get("size", 0)),
             uploaded_at=record.get("eventTime"),
         )
+        # S3's order of the PUTs to this key: a repeated delivery of one event repeats it.
+        sequencer = uploaded.get("sequencer")
+        noted = {"sequencer": sequencer} if sequencer else {}
         job = job_id(source.bucket, key, source.etag)
-        payload = {"job_id": job, "source": source.to_dict()}
+        payload = {"job_id": job, "source": source.to_dict(), **noted}
         new = start_once(clients, settings.state_machine_arn, job, payload)
-        if not new and _uploaded_again(clients, settings, job, source):
+        if not new and _uploaded_again(clients, settings, job, source, sequencer):
             # The same bytes uploaded again (with other options in their metadata, or
-            # to run a failed job again): a new version, so a job of its own.
-            job = job_id(source.bucket, key, source.etag, source.version_id)
-            payload = {"job_id": job, "source": source.to_dict()}
+            # to run a failed job again): a new version, or PUT, so a job of its own.
+            job = job_id(source.bucket, key, source.etag, source.version_id or sequencer)
+            payload = {"job_id": job, "source": source.to_dict(), **noted}
             new = start_once(clients, settings.state_machine_arn, job, payload)
         started.append({"job_id": job, "key": key, "started": new})
     new_jobs = [s["job_id"] for s in started if s["started"]]
@@ -64,17 +67,23 @@ def start_jobs(
     return started
 
 
-def _uploaded_again(clients: Clients, settings: Settings, job: str, source: Source) -> bool:
-    """Whether the job named for this content ran another version of it than this
-    event's: not a duplicate event but an upload of the same bytes again. Without
-    versions (IngestVersioning=Suspended) the two cannot be told apart."""
-    if source.pin.version_id is None:
+def _uploaded_again(
+    clients: Clients, settings: Settings, job: str, source: Source, sequencer: str | None
+) -> bool:
+    """Whether the job named for this content ran another upload of it than this
+    event's: not a duplicate event but the same bytes uploaded again. Told by the
+    object's version where the bucket keeps versions, else by the event's sequencer
+    (IngestVersioning=Suspended: each PUT has its own, each delivery of its event the
+    same); a job started without either cannot be told apart, and is taken as this one."""
+    if source.pin.version_id is None and sequencer is None:
         return False
     described = clients.sfn.describe_execution(
         executionArn=execution_arn(settings.state_machine_arn, job)
     )
-    ran = json.loads(described.get("input") or "{}").get("source", {}).get("version_id")
-    return bool(ran != source.version_id)
+    ran = json.loads(described.get("input") or "{}")
+    if source.pin.version_id is not None:
+        return bool(ran.get("source", {}).get("version_id") != source.version_id)
+    return ran.get("sequencer") not in (None, sequencer)
 
 
 def upload_option(
