@@ -56,6 +56,18 @@ def test_srt_with_bom_crlf_and_italics_becomes_webvtt() -> None:
     ]
 
 
+def test_loosely_written_srt_times_are_read_as_written() -> None:
+    # GIVEN SubRip times with one-digit hours, a dot before the milliseconds and no
+    # spaces around the arrow, all of which ffmpeg reads as the writer meant
+    srt = b"1\n0:00:01.250-->0:00:01,500\nquarter past\n"
+
+    # WHEN it is converted
+    vtt = convert(srt, "srt")
+
+    # THEN the cue is published at the times the check read
+    assert cues_of(vtt) == [("00:01.250", "00:01.500", "quarter past")]
+
+
 def test_clean_webvtt_passes_through_unchanged() -> None:
     # GIVEN a WebVTT file with an identifier, cue settings, voice and class spans
     # WHEN it is normalised / THEN nothing changes
@@ -133,6 +145,39 @@ def test_text_that_would_break_a_cue_is_escaped(fmt: str) -> None:
             "vtt",
             "line 3: 99:00.000 is not a time",
             id="vtt-minutes-out-of-range",
+        ),
+        # ffmpeg reads a fraction as whole milliseconds: "01,25" is 1.025 s and "01,5"
+        # 1.005 s, so this cue would pass as 1.25-1.5 s and be published as 1.025-1.005.
+        pytest.param(
+            b"1\n00:00:01,25 --> 00:00:01,5\nx\n",
+            "srt",
+            "line 2: 00:00:01,25 needs exactly three digits of milliseconds after the ','",
+            id="srt-two-digit-fraction",
+        ),
+        pytest.param(
+            b"1\n00:00:01,000 --> 00:00:01,1234\nx\n",
+            "srt",
+            "line 2: 00:00:01,1234 needs exactly three digits of milliseconds",
+            id="srt-four-digit-fraction",
+        ),
+        pytest.param(
+            b"WEBVTT\n\n00:01.5 --> 00:02.000\nx\n",
+            "vtt",
+            "line 3: 00:01.5 needs exactly three digits of milliseconds after the '.'",
+            id="vtt-one-digit-fraction",
+        ),
+        # ffmpeg drops the minus of "-00": the cue would start at 1 s, not before 0.
+        pytest.param(
+            b"1\n-00:00:01,000 --> 00:00:02,000\nx\n",
+            "srt",
+            "line 2: -00:00:01,000 has a sign; cue times are never negative",
+            id="srt-negative-time",
+        ),
+        pytest.param(
+            b"1\n" + b"0" * 5000 + b"1:00,000 --> 00:00:02,000\nx\n",
+            "srt",
+            r"line 2: 0{40}\.\.\. is not a time \(hours:minutes:seconds,milliseconds",
+            id="srt-5000-digit-minutes",
         ),
     ],
 )

@@ -36,11 +36,18 @@ _TIMING = re.compile(
     r"(?P<settings>[ \t].*)?",
     re.ASCII,  # \d: 0-9 only, as WebVTT's timestamps are
 )
-# A cue's timing line as uploaded, SubRip's comma or WebVTT's dot; each part's range is
-# checked here, as ffmpeg reads "00:00:75,000" as 75 s and a cue ending before it starts
-# as one lasting to the next.
+# A cue's timing line as uploaded, SubRip's comma or WebVTT's dot, matched loosely (any
+# sign, any number of digits) so that every line ffmpeg would read as one is checked
+# here: ffmpeg reads "00:00:75,000" as 75 s, a cue ending before it starts as one
+# lasting to the next, the fraction as whole milliseconds ("01,5" is 1.005 s) and
+# "-00:00:01,000" as 1 s.
+_LOOSE_TIME = r"[-+]?\d+(?::[-+]?\d+){1,2}[.,][-+]?\d+"
 _UPLOADED_TIMING = re.compile(
-    r"[ \t]*(?P<start>(?:\d+:)?\d+:\d+[.,]\d+)[ \t]*-->[ \t]*(?P<end>(?:\d+:)?\d+:\d+[.,]\d+)",
+    rf"[ \t]*(?P<start>{_LOOSE_TIME})[ \t]*-->[ \t]*(?P<end>{_LOOSE_TIME})", re.ASCII
+)
+# A cue time ffmpeg and this check read alike; digits bounded so none is a huge number.
+_CUE_TIME = re.compile(
+    r"(?:(?P<hours>\d{1,5}):)?(?P<minutes>\d{1,2}):(?P<seconds>\d{1,2})[.,](?P<millis>\d{3})",
     re.ASCII,
 )
 _SETTING = re.compile(r"(?:vertical|line|position|size|align):[A-Za-z0-9.%,-]+")
@@ -243,13 +250,29 @@ def _subtitle_text(data: bytes, fmt: str) -> str:
 
 
 def _seconds(timestamp: str, line: int) -> float:
-    """A cue time's seconds, or a ``SubtitleError`` naming the line if a part is out of range."""
-    *hours, minutes, seconds = timestamp.replace(",", ".").split(":")
-    if int(minutes) > 59 or float(seconds) >= 60:
+    """A cue time's seconds, or a ``SubtitleError`` naming the line if it is not a time
+    that ffmpeg reads as written."""
+    shown = timestamp if len(timestamp) <= 40 else timestamp[:40] + "..."
+    if "-" in timestamp or "+" in timestamp:
+        raise SubtitleError(f"line {line}: {shown} has a sign; cue times are never negative")
+    time = _CUE_TIME.fullmatch(timestamp)
+    if time is None:
+        separator = "," if "," in timestamp else "."
+        if len(timestamp.rpartition(separator)[2]) != 3:
+            raise SubtitleError(
+                f"line {line}: {shown} needs exactly three digits of milliseconds after "
+                f"the '{separator}' (1.25 s is 00:00:01{separator}250)"
+            )
+        raise SubtitleError(
+            f"line {line}: {shown} is not a time (hours:minutes:seconds{separator}milliseconds, "
+            f"as 00:00:01{separator}250)"
+        )
+    hours, minutes, seconds = (int(time[part] or 0) for part in ("hours", "minutes", "seconds"))
+    if minutes > 59 or seconds > 59:
         raise SubtitleError(
             f"line {line}: {timestamp} is not a time (minutes and seconds run from 00 to 59)"
         )
-    return int(hours[0] if hours else 0) * 3600 + int(minutes) * 60 + float(seconds)
+    return hours * 3600 + minutes * 60 + seconds + int(time["millis"]) / 1000
 
 
 def _check_cue_times(text: str) -> None:
