@@ -141,6 +141,26 @@ def test_a_video_ends_where_its_own_track_does_not_where_the_audio_does(
     assert _probe(path).facts.duration == pytest.approx(video, abs=0.002)
 
 
+@pytest.mark.parametrize("suffix", ["mkv", "ts", "mp4"])
+def test_a_clip_cut_from_hours_in_is_as_long_as_its_frames(suffix: str, tmp_path: Path) -> None:
+    # GIVEN 2 s whose timestamps start 5 h in, as "-copyts" leaves a cut (Matroska
+    # declares its duration from the timeline's zero: 5 h and 2 s)
+    path = tmp_path / f"cut.{suffix}"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
+         "-c:v", "libx264", "-preset", "ultrafast", "-output_ts_offset", "18000", str(path)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed under a 4 h limit, THEN it is 2 s long, 5 h in
+    facts = _probe(path, Limits(max_seconds=4 * 3600)).facts
+    assert facts.duration == pytest.approx(2.0, abs=0.05)
+    assert facts.start_time == pytest.approx(18000, abs=1.5)
+    # AND a limit under its length still refuses it
+    with pytest.raises(InputTooLongError, match="the limit is 1 s"):
+        _probe(path, Limits(max_seconds=1))
+
+
 @pytest.mark.parametrize("frames", [1, 2, 3])
 def test_a_segment_of_a_frame_or_two_keeps_its_rate_and_length(frames: int, tmp_path: Path) -> None:
     # GIVEN the few-frame MPEG-TS segment an encoder writes as it stops, cut from 30 fps

@@ -238,7 +238,8 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         raise InputTooLargeError(
             f"the video is {ctx.width}x{ctx.height}; the limit is {limits.max_pixels} pixels"
         )
-    declared = container.duration / 1_000_000 if container.duration else None
+    end = _container_end(container, family)
+    declared = end - (container.start_time or 0) / 1_000_000 if end is not None else None
     if declared is not None and declared > limits.max_seconds:
         raise InputTooLongError(
             f"the file declares {declared:.0f} s; the limit is {limits.max_seconds:.0f} s"
@@ -358,7 +359,7 @@ def _index_video(
         if median > 0:
             rate = len(entries) / max(end - start, 1e-6) if variable else 1 / float(median * tb)
     else:
-        declared_end = _declared_end(container, video)
+        declared_end = _declared_end(container, video, family)
         if read_end is not None:
             # Read whole while sampling (a live segment of a few frames): its own packets
             # say where it ends (a container's estimate takes a guessed rate, or its
@@ -492,7 +493,26 @@ def _scanned_end(
     return _seconds(end, video.time_base)
 
 
-def _declared_end(container: Any, video: Any) -> float | None:
+def _container_end(container: Any, family: str) -> float | None:
+    """Where the file ends on its own timeline by its container's account; None where it
+    declares no duration.
+
+    ffmpeg reports a file's duration as a length from its first timestamp, except
+    Matroska's, which is the segment's Duration as written: counted from the timeline's
+    zero (ffmpeg's muxer writes its last frame's end), so a file cut at 5 h declares
+    5 h and more. One that is no later than the first timestamp cannot be an end, and is
+    read as a length.
+    """
+    if not container.duration:
+        return None
+    origin = float(container.start_time or 0) / 1_000_000
+    declared = float(container.duration) / 1_000_000
+    if family == "matroska" and declared > origin:
+        return declared
+    return origin + declared
+
+
+def _declared_end(container: Any, video: Any, family: str) -> float | None:
     """Where the video ends by its container's own account (MPEG-TS: its last timestamps,
     read from the file's tail; Matroska: its track's ``DURATION`` tag, where the track
     ends, else the file's duration, which is its longest track's); None where it gives
@@ -501,13 +521,10 @@ def _declared_end(container: Any, video: Any) -> float | None:
         return _seconds((video.start_time or 0) + video.duration, video.time_base)
     tagged = _tagged_end(video)
     start = _seconds(video.start_time or 0, video.time_base)
-    origin = (container.start_time or 0) / 1_000_000
-    whole = origin + container.duration / 1_000_000 if container.duration else math.inf
-    if tagged is not None and start < tagged <= whole + 1.0:
+    whole = _container_end(container, family)
+    if tagged is not None and start < tagged <= (math.inf if whole is None else whole + 1.0):
         return tagged
-    if container.duration:
-        return round(float(whole), 6)
-    return None
+    return None if whole is None else round(whole, 6)
 
 
 def _tagged_end(video: Any) -> float | None:
