@@ -198,6 +198,31 @@ def test_a_picture_too_small_to_encode_and_score_is_refused_by_name(
         assert _probe(path).facts.display_width == 32
 
 
+@pytest.mark.parametrize(
+    ("sar", "limits", "error", "message"),
+    [
+        ("1/20", Limits(), UnsupportedInputError, "shown at 16x240; .* at least 32 pixels a side"),
+        ("100/1", Limits(), InputTooLargeError, "shown at 32000x240; .* 16384 pixels a side"),
+        ("2/1", Limits(max_pixels=100_000), InputTooLargeError, "shown at 640x240; .* 100000"),
+    ],
+)
+def test_the_size_a_picture_is_shown_at_is_bound_as_its_coded_size_is(
+    sar: str, limits: Limits, error: type[Exception], message: str, tmp_path: Path
+) -> None:
+    # GIVEN 320x240 whose pixel aspect shows it 16, 32000 or 640 wide: the rungs are made
+    # at that size (libvmaf crashes on 16; x264 opens nothing wider than 16384)
+    path = tmp_path / "stretched.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1", "-vf", f"setsar={sar}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed, THEN it is refused by name, saying the size it is shown at
+    with pytest.raises(error, match=f"the video is 320x240 with a pixel aspect of .*{message}"):
+        _probe(path, limits)
+
+
 @pytest.mark.parametrize("fraction", [0.3, 0.6, 0.95])
 @pytest.mark.parametrize("name", ["vfr", "vp9_opus", "avi_bframes", "h264_aac_flv"])
 def test_a_file_shorter_than_its_container_declares_is_refused(

@@ -40,6 +40,22 @@ def test_bad_input_is_refused_and_the_signed_url_is_not_repeated() -> None:
     assert "Signature" not in str(refused.value)
 
 
+def test_an_encoder_that_will_not_open_says_so_not_that_nothing_was_decoded(
+    clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN a picture wider than x264 opens an encoder for: ffmpeg's last line is then
+    # "Nothing was written into output file", as when a seek left no frame to encode
+    wide = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error",
+            "-i", str(clip("h264_aac_2gop")), "-vf", "scale=16400:64", "-c:v", "libx264",
+            "-an", "-f", "hls", str(tmp_path / "out.m3u8")]  # fmt: skip
+    # WHEN it runs, THEN the error is the encoder's own
+    with pytest.raises(TranscodeError) as failed:
+        run_ffmpeg(wide, 30)
+    message = str(failed.value)
+    assert "the encoder would not open: invalid width x height (16400x64)" in message
+    assert "Nothing was written" not in message
+
+
 @pytest.mark.parametrize(
     ("signal_name", "error"),
     [("SIGSEGV", TranscodeError), ("SIGABRT", TranscodeError),

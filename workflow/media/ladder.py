@@ -41,6 +41,8 @@ MAX_KBPS = _LEVELS[-1][4] // 2
 # The smallest side a source or a rung may have: the quality scorer (libvmaf) crashes on a
 # picture 16 pixels or less across, and nothing watchable is that small.
 MIN_SIDE = 32
+# The longest side x264 opens an encoder for ("invalid width x height" past it).
+MAX_SIDE = 16384
 
 
 @dataclass(frozen=True)

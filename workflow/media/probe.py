@@ -34,7 +34,7 @@ from workflow.errors import (
 from workflow.media.chunks import FrameIndex
 from workflow.media.extent import cut_short, flv_last_video_ms
 from workflow.media.facts import AudioFacts, SourceFacts
-from workflow.media.ladder import MIN_SIDE
+from workflow.media.ladder import MAX_SIDE, MIN_SIDE
 from workflow.media.picture import HDR_TRANSFERS, assumed_colour
 from workflow.media.sniff import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
 from workflow.settings import Limits
@@ -229,14 +229,17 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         raise UnsupportedInputError("the video stream's codec is not one vidflow can decode")
     if not ctx.width or not ctx.height:
         raise UnsupportedInputError("the video stream declares no frame size")
-    if min(ctx.width, ctx.height) < MIN_SIDE:
-        raise UnsupportedInputError(
-            f"the video is {ctx.width}x{ctx.height}; vidflow needs at least {MIN_SIDE} pixels "
-            "a side"
-        )
-    if ctx.width * ctx.height > limits.max_pixels:
-        raise InputTooLargeError(
-            f"the video is {ctx.width}x{ctx.height}; the limit is {limits.max_pixels} pixels"
+    sar = video.sample_aspect_ratio
+    display_width = round(ctx.width * float(sar)) if sar and sar > 0 and sar != 1 else ctx.width
+    _check_picture_size(f"{ctx.width}x{ctx.height}", ctx.width, ctx.height, limits)
+    if display_width != ctx.width:
+        # The rungs are made at the size the picture is shown at: that size is bound too.
+        _check_picture_size(
+            f"{ctx.width}x{ctx.height} with a pixel aspect of {sar.numerator}:{sar.denominator}, "
+            f"shown at {display_width}x{ctx.height}",
+            display_width,
+            ctx.height,
+            limits,
         )
     end = _container_end(container, family)
     declared = end - (container.start_time or 0) / 1_000_000 if end is not None else None
@@ -277,7 +280,7 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         "bit_depth": _bit_depth(ctx.pix_fmt or ""),
         "coded_width": ctx.width,
         "coded_height": ctx.height,
-        "sar": video.sample_aspect_ratio,
+        "display_width": display_width,
         "hdr": HDR_TRANSFERS.get(ctx.color_trc),
         "assumed_colour": assumed_colour(
             ctx.height,
@@ -292,6 +295,21 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         "audio": audio,
         "family": family,
     }
+
+
+def _check_picture_size(described: str, width: int, height: int, limits: Limits) -> None:
+    """Refuse a picture no rung can be made at: under ``MIN_SIDE`` a side (libvmaf
+    crashes), over ``limits.max_pixels``, or wider or taller than x264 encodes."""
+    if min(width, height) < MIN_SIDE:
+        raise UnsupportedInputError(
+            f"the video is {described}; vidflow needs at least {MIN_SIDE} pixels a side"
+        )
+    if width * height > limits.max_pixels:
+        raise InputTooLargeError(
+            f"the video is {described}; the limit is {limits.max_pixels} pixels"
+        )
+    if max(width, height) > MAX_SIDE:
+        raise InputTooLargeError(f"the video is {described}; the limit is {MAX_SIDE} pixels a side")
 
 
 def _is_cover_art(stream: Any) -> bool:
@@ -585,10 +603,7 @@ def _finish_facts(
         raise InputTooLargeError(
             f"the video runs at {rate:.0f} fps; the limit is {limits.max_fps:g}"
         )
-    sar = declared["sar"]
-    width, height = declared["coded_width"], declared["coded_height"]
-    if sar and sar > 0 and sar != 1:
-        width = round(width * float(sar))
+    width, height = declared["display_width"], declared["coded_height"]
     if rotation in (90, 270):
         width, height = height, width
     return SourceFacts(

@@ -38,6 +38,12 @@ _SOURCE_LOST = re.compile(
 # A picture past the decoder's ``max_pixels`` (a source that grows mid-way past the bound
 # its first picture met): the decoder drops each such frame and ffmpeg exits 0.
 _TOO_LARGE = re.compile(r"Picture size (\d+x\d+) exceeds specified max pixel count (\d+)")
+# ffmpeg opens an encoder at its first frame; one that will not open (a size x264 refuses)
+# ends the run with "Nothing was written into output file", as a run that decoded no
+# frame does: the encoder's own line says what happened. ("Could not open encoder before
+# EOF" is the other case: no frame ever reached it.)
+_ENCODER_REFUSED = re.compile(r"Error while opening encoder")
+_LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,7 @@ def _run(args: Sequence[str], timeout: float, on_progress: ProgressCallback | No
             f"the video changes to {size} mid-way; the limit is {limit} pixels"
         )
     if process.returncode != 0:
-        reason = last_error_line(stderr)
+        reason = _encoder_refusal(stderr) or last_error_line(stderr)
         if _NETWORK_TROUBLE.search(reason):
             raise TranscodeInterruptedError(f"ffmpeg lost its source: {reason}")
         raise TranscodeError(f"ffmpeg failed: {reason}")
@@ -216,6 +222,18 @@ def encoded_seconds(report: Mapping[str, str]) -> float | None:
     else:
         return None
     return seconds if seconds <= _MOST_SECONDS else None
+
+
+def _encoder_refusal(stderr: bytes) -> str | None:
+    """Why an encoder would not open, from the line its library logged before ffmpeg's
+    "Error while opening encoder"; None if every encoder opened."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    for at, line in enumerate(lines):
+        if _ENCODER_REFUSED.search(line):
+            said = lines[at - 1] if at else line
+            return f"the encoder would not open: {_LOG_PREFIX.sub('', said)[:300]}"
+    return None
 
 
 def last_error_line(stderr: bytes) -> str:
