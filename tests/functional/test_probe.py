@@ -161,6 +161,39 @@ def test_a_clip_cut_from_hours_in_is_as_long_as_its_frames(suffix: str, tmp_path
         _probe(path, Limits(max_seconds=1))
 
 
+def test_an_avi_remuxed_from_mp4_runs_at_its_picture_rate_not_its_tick(tmp_path: Path) -> None:
+    # GIVEN 25 fps H.264 in MP4 copied into AVI, which declares MP4's 1/600 s tick as
+    # its rate (ffmpeg: "600 fps, 25 tbr"), empty frames filling the ticks between
+    # pictures; and an AVI whose 600 fps are real
+    mp4, remuxed, fast = tmp_path / "in.mp4", tmp_path / "remuxed.avi", tmp_path / "fast.avi"
+    encode = [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "lavfi"]
+    subprocess.run(
+        [*encode, "-i", "testsrc2=size=160x90:rate=25:duration=2", "-c:v", "libx264",
+         "-preset", "ultrafast", str(mp4)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(mp4), "-c", "copy",
+         str(remuxed)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*encode, "-i", "testsrc2=size=160x90:rate=600:duration=0.5", "-c:v", "libx264",
+         "-preset", "ultrafast", str(fast)],
+        check=True,
+    )  # fmt: skip
+    with av.open(str(remuxed)) as container:
+        assert container.streams.video[0].average_rate == 600
+    # WHEN each is probed, THEN the remuxed one is 25 fps, constant, as long as its frames
+    facts = _probe(remuxed).facts
+    assert facts.frame_rate == 25.0
+    assert not facts.variable_frame_rate
+    assert facts.duration == pytest.approx(decode_video(remuxed).duration, abs=0.05)
+    # AND the real 600 fps is still refused
+    with pytest.raises(InputTooLargeError, match="600 fps; the limit is 120"):
+        _probe(fast)
+
+
 @pytest.mark.parametrize("frames", [1, 2, 3])
 def test_a_segment_of_a_frame_or_two_keeps_its_rate_and_length(frames: int, tmp_path: Path) -> None:
     # GIVEN the few-frame MPEG-TS segment an encoder writes as it stops, cut from 30 fps

@@ -247,7 +247,7 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         raise InputTooLongError(
             f"the file declares {declared:.0f} s; the limit is {limits.max_seconds:.0f} s"
         )
-    rate = video.average_rate or video.guessed_rate or video.base_rate
+    rate = _average_rate(video, family) or video.guessed_rate or video.base_rate
     if rate is not None and float(rate) > limits.max_fps:
         raise InputTooLargeError(
             f"the video runs at {float(rate):.0f} fps; the limit is {limits.max_fps:g}"
@@ -365,7 +365,10 @@ def _index_video(
     # A stream of a frame or two has no average rate, and ffmpeg's guess (from its
     # time base) reads 30 fps H.264 as 60: the rate its codec declares comes first.
     rate = (
-        video.average_rate or video.codec_context.framerate or video.guessed_rate or video.base_rate
+        _average_rate(video, family)
+        or video.codec_context.framerate
+        or video.guessed_rate
+        or video.base_rate
     )
     rate = float(rate) if rate else None
     if family == "mp4" and len(entries) > 1:
@@ -394,7 +397,7 @@ def _index_video(
             end = _scanned_end(container, video, family, start, limits.max_seconds)
         else:
             raise TruncatedInputError("the file declares no duration and has no index to find one")
-        variable = _varies(sampled)[0] or _declared_variable(video)
+        variable = _varies(sampled)[0] or _declared_variable(video, family)
     # Listed times outside the video are no keyframes: FLV's demuxer, opening a file
     # without its keyframe list, at times lists one at ~9.4e10 s (2 of 12 probes of the
     # same file), which the check below would take for an index reaching the end.
@@ -560,9 +563,24 @@ def _tagged_end(video: Any) -> float | None:
 _DURATION_TAG = re.compile(r"(\d{1,4}):([0-5]\d):(\d{1,2}(?:\.\d{1,9})?)")
 
 
-def _declared_variable(video: Any) -> bool:
+def _average_rate(video: Any, family: str) -> Fraction | None:
+    """The video's average frame rate as its container declares it, but for an AVI whose
+    declared rate is a clock tick faster than its frames come.
+
+    AVI declares one rate, its tick; a file written at a finer tick than its frames
+    (``ffmpeg -c copy`` from MP4 writes 1/600 s, empty "dropped" frames filling the ticks
+    between pictures) declares 600 fps for 25. ffmpeg's rate guessed from the packets'
+    own times ("25 tbr") is then the picture rate; a real 600 fps file's guess is 600.
+    """
+    average, guessed = video.average_rate, video.guessed_rate
+    if family == "avi" and average and guessed and guessed < average:
+        return Fraction(guessed)
+    return Fraction(average) if average else None
+
+
+def _declared_variable(video: Any, family: str) -> bool:
     """A stream whose average rate differs from its base rate varies its frame rate."""
-    average, base = video.average_rate, video.base_rate
+    average, base = _average_rate(video, family), video.base_rate
     return bool(average and base and abs(float(average) - float(base)) > 0.01 * float(base))
 
 
