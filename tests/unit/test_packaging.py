@@ -67,6 +67,66 @@ def test_the_digest_follows_the_sample_description_and_the_edit_list_only() -> N
     assert same != cmaf.sample_description_digest(init_segment(edit=b""))
 
 
+def fragment(decode_time: int, offsets: list[int] | None) -> bytes:
+    """One fragment of 512-tick samples with these composition offsets (none: no field)."""
+    flags, samples = 0x100, b""
+    for offset in offsets or [0, 0, 0]:
+        samples += struct.pack(">I", 512) + (struct.pack(">I", offset) if offsets else b"")
+    if offsets:
+        flags |= 0x800
+    count = len(offsets or [0, 0, 0])
+    trun = box(b"trun", struct.pack(">I", flags) + struct.pack(">I", count) + samples)
+    tfdt = box(b"tfdt", b"\x01" + bytes(3) + struct.pack(">Q", decode_time))
+    traf = box(b"traf", box(b"tfhd", bytes(8)) + tfdt + trun)
+    return box(b"moof", box(b"mfhd", bytes(8)) + traf) + box(b"mdat", b"frames")
+
+
+def presented(split: cmaf.SplitSegment) -> list[int]:
+    """Each sample's presentation time: decode time plus offset, less the edit."""
+    media, init = split.media, split.init
+    elst = next(b for b in cmaf._find(init, b"elst"))
+    edit = struct.unpack_from(">i", init, elst.body.start + 12)[0]
+    tfdt = next(b for b in cmaf._find(media, b"tfdt", inside=cmaf.FRAGMENT))
+    decoded = struct.unpack_from(">Q", media, tfdt.body.start + 4)[0]
+    trun = next(b for b in cmaf._find(media, b"trun", inside=cmaf.FRAGMENT))
+    count = struct.unpack_from(">I", media, trun.body.start + 4)[0]
+    times = []
+    for i in range(count):
+        offset = struct.unpack_from(">I", media, trun.body.start + 12 + 8 * i)[0]
+        times.append(decoded + 512 * i + offset - edit)
+    return times
+
+
+@pytest.mark.parametrize(
+    ("own", "offsets", "earlier"),
+    [
+        (1024, [1024, 2560, 1024, 0], 0),  # the muxer measured 2 frames: moved to 3
+        (1300, [1300, 2800, 1300, 0], 0),  # frames that came a little late: still fits
+        (2560, [2560, 4096, 512, 0], 1024),  # slower frames than 3 at the rung's rate
+    ],
+)
+def test_a_segment_gets_the_rungs_one_edit_and_keeps_its_frames_times(
+    own: int, offsets: list[int], earlier: int
+) -> None:
+    # GIVEN a segment whose muxer put its own B-frame delay in the edit list
+    split = cmaf.split_segment(init_segment(edit=edit_list(own)) + fragment(10_000, offsets))
+    # WHEN it is rewritten to the rung's edit, 3 frames of 512 ticks
+    common = cmaf.with_common_edit(split, cmaf.common_edit(15360, 30.0))
+    # THEN its init is the one every segment of the rung gets
+    assert common.init == init_segment(edit=edit_list(1536))
+    # AND every frame is presented when it was, no composition offset below zero
+    assert presented(common) == presented(split)
+    # AND the decode time stays the first frame's presentation time, unless the frames
+    # before the keyframe came slower than the edit allows
+    tfdt = next(b for b in cmaf._find(common.media, b"tfdt", inside=cmaf.FRAGMENT))
+    assert struct.unpack_from(">Q", common.media, tfdt.body.start + 4)[0] == 10_000 - earlier
+
+
+def test_a_segment_without_b_frames_is_left_as_it_is() -> None:
+    split = cmaf.split_segment(init_segment(edit=edit_list(0)) + fragment(10_000, None))
+    assert cmaf.with_common_edit(split, 1536) == split
+
+
 @pytest.mark.parametrize(
     "damaged",
     [

@@ -49,7 +49,10 @@ TS_TABLES_ONCE = "pat_period=3600:sdt_period=3600"
 # ``use_editlist=1`` with ``delay_moov`` (the muxer sees the first frame before it writes
 # ``moov``) makes ``tfdt`` the first frame's presentation time and puts the B-frame delay in
 # an edit list: without it HLS players start the video at ``tfdt``, two frames late.
-# Negative composition offsets instead would shift the video late in ffmpeg's demuxer.
+# The muxer measures that delay in each segment from its own frames' spacing (uneven in a
+# jittery or variable-rate source): ``cmaf.with_common_edit`` gives a rung one edit.
+# Negative composition offsets instead would shift the video late in ffmpeg's demuxer
+# (measured: by the largest negative offset, 69 ms at 30 fps, without or with an edit).
 CMAF_FORMAT_OPTIONS = (
     "movflags=+frag_keyframe+empty_moov+default_base_moof+frag_discont+skip_trailer"
     "+delay_moov:use_editlist=1:avoid_negative_ts=disabled"

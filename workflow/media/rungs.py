@@ -195,13 +195,16 @@ def check_same_boundaries(rungs: dict[str, list[runner.Segment]]) -> None:
 
 
 def split_cmaf(
-    rungs: dict[str, list[runner.Segment]],
+    rungs: dict[str, list[runner.Segment]], frame_rate: float | None = None
 ) -> tuple[dict[str, list[runner.Segment]], dict[str, dict[str, Any]]]:
     """Split each rung's whole-MP4 segments into one ``init.mp4`` and ``.m4s`` fragments.
 
     Returns the fragments, and per rung its init's ``stsd`` digest and timescale; the
     init is written beside the fragments. Every segment of a rung must share the first
-    one's sample description.
+    one's sample description. With ``frame_rate`` (the video's: not for the audio), each
+    segment presents its frames through the one edit ``cmaf.common_edit`` (the muxer
+    measures a segment's B-frame delay from its own frames' spacing, different from one
+    segment and chunk to the next where that is uneven), its frames at the same times.
     """
     fragments: dict[str, list[runner.Segment]] = {}
     inits: dict[str, dict[str, Any]] = {}
@@ -209,6 +212,9 @@ def split_cmaf(
         fragments[rung] = []
         for segment in segments:
             split = cmaf.split_segment(segment.path.read_bytes())
+            if frame_rate is not None:
+                edit = cmaf.common_edit(cmaf.timescale(split.init), frame_rate)
+                split = cmaf.with_common_edit(split, edit)
             digest = cmaf.sample_description_digest(split.init)
             if rung not in inits:
                 segment.path.with_name(CMAF_INIT).write_bytes(split.init)

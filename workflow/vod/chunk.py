@@ -95,7 +95,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
             scores = {rung: s.to_dict() for rung, s in scored.items()}
         inits: dict[str, dict[str, Any]] = {}
         if plan.cmaf:
-            rungs, inits = split_cmaf(rungs)
+            rungs, inits = split_cmaf(rungs, plan.facts.frame_rate)
         # Every chunk's init is the same (Publish checks): the first chunk uploads it.
         uploaded = upload_segments(
             work.output,
