@@ -176,8 +176,9 @@ def live_stream_gap(stream: str, sequence: int, last: int, reason: str, at: str)
         "reason": reason,
         "at": at,
     }
-    name = f"gap-{sequence}" if last == sequence else f"gap-{sequence}-{last}"
-    return Outcome(LIVE_STREAM_GAP, f"live/{stream}", name, detail)
+    # Named by its first number: a run announced in part by a writer that died is found by
+    # the next, which announces the rest (``live.publish``).
+    return Outcome(LIVE_STREAM_GAP, f"live/{stream}", f"gap-{sequence}", detail)
 
 
 def live_stream_ended(

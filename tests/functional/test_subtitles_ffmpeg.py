@@ -179,6 +179,20 @@ def test_text_that_would_break_a_cue_is_escaped(fmt: str) -> None:
             r"line 2: 0{40}\.\.\. is not a time \(hours:minutes:seconds,milliseconds",
             id="srt-5000-digit-minutes",
         ),
+        # ffmpeg skips a space inside a field: this cue ends before it starts, and the
+        # next is read as 1.005 s
+        pytest.param(
+            b"1\n00:00:05,000 --> 00:00: 01,000\nx\n",
+            "srt",
+            "line 2: '00:00: 01,000' has a space inside it",
+            id="srt-space-in-a-field",
+        ),
+        pytest.param(
+            b"1\n00:00:01, 5 --> 00:00:02,000\nx\n",
+            "srt",
+            "line 2: '00:00:01, 5' has a space inside it",
+            id="srt-space-before-the-fraction",
+        ),
     ],
 )
 def test_unusable_subtitles_raise_a_named_input_error(data: bytes, fmt: str, message: str) -> None:

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from workflow.cli.sign import _JOB_ID
 from workflow.vod.jobs import JobPaths, job_id
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -57,6 +58,8 @@ def test_quotes_around_the_etag_are_ignored() -> None:
         "uploads/",
         "",
         "uploads/a\nb\tc.mp4",
+        "uploads/-clip.mp4",
+        "uploads/_-_.mp4",
     ],
 )
 def test_the_id_is_a_valid_execution_name_for_any_key(key: str) -> None:
@@ -66,6 +69,10 @@ def test_the_id_is_a_valid_execution_name_for_any_key(key: str) -> None:
 
     # THEN it is 1-80 characters of letters, digits, '_' and '-' only
     assert NAME.fullmatch(result), result
+    # AND it begins with a letter or digit, as a key service path's asset must (a
+    # protected asset named otherwise could never be played), and vidflow sign takes it
+    assert result[0].isascii() and result[0].isalnum(), result
+    assert _JOB_ID.fullmatch(result), result
 
 
 def test_the_id_is_recognisable_from_the_file_name() -> None:

@@ -586,37 +586,67 @@ def test_an_upload_refused_as_a_jump_makes_no_gap_of_the_numbers_before_it(
     assert shown(clients).count("#EXT-X-GAP") == 3700 - 160
 
 
+@pytest.mark.parametrize("window", [0, 6])
 def test_an_outage_of_thousands_of_segments_is_one_gap_event(
-    live: tuple[Settings, Clients], clock: SteppedClock
+    live: tuple[Settings, Clients], clock: SteppedClock, window: int
 ) -> None:
     settings, clients = live
     settings = replace(settings, event_bus="bus")
-    put: list[dict[str, Any]] = []
-
-    class Bus:
-        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-            put.extend(Entries)
-            return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
-
-    clients = replace(clients, events=Bus())
+    clients, put = _bus(clients)
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create("cam")
+    table.configure("cam", stream_settings(window=window).to_dict())
+    result = {"duration": 2.0, "bytes": {"360p": 1000}}
     # GIVEN segment 0, an uplink lost for 3,000 numbers, and a failed segment after them
-    arrive(0, settings, clients)
-    arrive(3001, settings, clients)
+    for sequence in (0, 3001):
+        publish_segment({"stream": "cam", "sequence": sequence, "result": result}, settings,
+                        clients)  # fmt: skip
     refused = {"Error": "SegmentTooLongError", "Cause": "segment 3002 is 9 s long"}
-    publish_segment({"stream": "game", "sequence": 3002, "error": refused}, settings, clients)
+    publish_segment({"stream": "cam", "sequence": 3002, "error": refused}, settings, clients)
     # WHEN the wait has passed
     clock.now += 7
-    advance_stream("game", settings, clients)
-    # THEN the playlists show the 3,000 gaps, announced as one run, and the failed one
-    assert shown(clients).count("#EXT-X-GAP") == 3001
-    gaps = [json.loads(e["Detail"]) for e in put if e["DetailType"] == "Live Stream Gap"]
+    advance_stream("cam", settings, clients)
+    # THEN the 3,000 gaps are announced as one run, whatever window the playlists slide,
+    # and the failed one as another
+    gaps = [e for e in put if e["type"] == "Live Stream Gap"]
     assert [(g["sequence"], g["last_sequence"], g["gaps"], g["reason"]) for g in gaps] == [
         (1, 3000, 3000, "missing"),
         (3002, 3002, 1, "failed"),
     ]
-    # AND a writer that looks again announces neither again
-    advance_stream("game", settings, clients)
-    assert len([e for e in put if e["DetailType"] == "Live Stream Gap"]) == 2
+    body = clients.s3.get_object(Bucket=OUTPUT, Key=StreamPaths("cam").live_playlist_key("360p"))
+    shown = [line for line in body["Body"].read().decode().splitlines() if line.startswith("seg_")]
+    assert len(shown) == (window or 3003) and shown[-1] == "seg_03002.ts"
+
+
+def test_a_gap_run_a_dead_writer_announced_is_never_announced_twice(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    settings = replace(settings, event_bus="bus")
+    clients, put = _bus(clients)
+    arrive(0, settings, clients)
+    # GIVEN a writer that announces segment 1's gap (it failed) and dies before it saves
+    save = StreamTable.save
+    died: list[bool] = []
+
+    def dies_once(self: StreamTable, *args: Any) -> Any:
+        if not died:
+            died.append(True)
+            raise RuntimeError("the writer's Lambda timed out")
+        return save(self, *args)
+
+    monkeypatch.setattr(StreamTable, "save", dies_once)
+    too_long = {"Error": "SegmentTooLongError", "Cause": "9 s long"}
+    with pytest.raises(RuntimeError):
+        publish_segment({"stream": "game", "sequence": 1, "error": too_long}, settings, clients)
+    # WHEN the next writer finds the run grown (segment 2 failed too) and announces it
+    clock.now += 2
+    publish_segment({"stream": "game", "sequence": 2, "error": too_long}, settings, clients)
+    # THEN each gap was announced once: 1 by the writer that died, 2 by the next
+    gaps = [e for e in put if e["type"] == "Live Stream Gap"]
+    assert [(g["sequence"], g["last_sequence"]) for g in gaps] == [(1, 1), (2, 2)]
+    assert len({g["event_id"] for g in gaps}) == 2
+    assert shown(clients)[-2:] == ["#EXT-X-GAP", "seg_00002.ts"]
 
 
 def test_an_idle_stream_ends_at_its_last_segment_not_at_an_upload_refused_as_a_jump(

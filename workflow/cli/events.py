@@ -79,6 +79,9 @@ def describe(event: dict[str, Any]) -> str:
     subject = detail.get("job_id") or detail.get("stream") or "?"
     if "error" in detail:
         extra = f"{detail['error']}: {detail.get('cause', '')}"
+    elif detail.get("last_sequence", detail.get("sequence")) != detail.get("sequence"):
+        first, last = detail["sequence"], detail["last_sequence"]
+        extra = f"segments {first}-{last} ({last - first + 1} gaps) {detail.get('reason', '')}"
     elif "sequence" in detail:
         extra = f"segment {detail['sequence']} {detail.get('reason', '')}"
     else:

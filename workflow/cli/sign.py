@@ -121,7 +121,7 @@ def sign_url(args: argparse.Namespace) -> int:
 
 
 # A job id (``jobs.job_id``: the upload's name, cut to 40 characters, and a hash).
-_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,40}-[0-9a-f]{16}")
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}-[0-9a-f]{16}")
 
 
 def _asset(value: str) -> str:

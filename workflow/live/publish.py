@@ -182,16 +182,19 @@ def _advance_once(
     active = max([(record.state or {}).get(ACTIVE, now), *(a.at for a in arrivals.values())])
     if ending is None and _idle(stream, table, config, before, arrivals, active, now):
         return None  # ended: look again, with the ending
-    after = rules.advance(
+    # Every entry this change adds (an outage longer than the window, too: its events and
+    # latencies), then the window the playlists show.
+    grown = rules.advance(
         before,
         arrivals,
         now=now,
         gap_after=config.gap_seconds,
-        window=config.window,
+        window=0,
         nominal_duration=config.segment_seconds,
         ending=ending,
         lowest_upload=record.lowest_upload,
     )
+    after = rules.windowed(grown, config.window)
     recording: dict[str, Any] | None = None
     if after != before:
         output = Bucket(clients.s3, settings.output_bucket)
@@ -208,12 +211,13 @@ def _advance_once(
         )
         # Announced before the state is saved: a writer that dies in between leaves the
         # same change for the next one, whose announcements the markers make no-ops.
-        found = _outcomes(stream, before, after, arrivals, recording, output, settings, clients)
+        found = _outcomes(stream, before, grown, arrivals, recording, output, settings, clients)
         for outcome in found:
-            announced = events.announce(outcome, settings.event_bus, output, clients)
-            if announced and outcome.detail_type == events.LIVE_STREAM_GAP:
-                metrics.count(metrics.LIVE_GAPS, outcome.detail["gaps"])
-        _measure_latency(before, after, stored, clients.clock())
+            if outcome.detail_type == events.LIVE_STREAM_GAP:
+                metrics.count(metrics.LIVE_GAPS, _announce_gaps(outcome, settings, output, clients))
+            else:
+                events.announce(outcome, settings.event_bus, output, clients)
+        _measure_latency(before, grown, stored, clients.clock())
     state = after.to_dict() | {ACTIVE: now if after != before else active}
     state |= {RECORDED: record.published} if after.ended else {}
     if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
@@ -325,6 +329,26 @@ def _outcomes(
     return found
 
 
+def _announce_gaps(
+    run: events.Outcome, settings: Settings, output: Bucket, clients: Clients
+) -> int:
+    """Announce a run of gaps; how many gaps were announced now. A writer that died after
+    announcing part of it (its marker names where that part ended) leaves the next one
+    to announce the rest, as a run of its own: never a gap twice."""
+    first, last = int(run.detail["sequence"]), int(run.detail["last_sequence"])
+    if not settings.event_bus:
+        return 0
+    while first <= last:
+        outcome = events.live_stream_gap(
+            run.detail["stream"], first, last, run.detail["reason"], run.detail["at"]
+        )
+        if events.announce(outcome, settings.event_bus, output, clients):
+            return last - first + 1
+        told = output.get_json(outcome.marker_key)
+        first = int(told.get("last_sequence", first)) + 1
+    return 0
+
+
 def _gap_reason(entry: rules.Entry, arrivals: dict[int, rules.Arrival]) -> tuple[bool, str]:
     """Whether an entry is a gap, and why: its segment ``failed``, or was ``missing``.
     One event tells each run of gaps alike: an outage of an hour is one, not thousands
@@ -361,8 +385,9 @@ def _arrivals(stored: dict[int, dict[str, Any]]) -> dict[int, rules.Arrival]:
     past the stream's reach (``SequenceJumpError``: a broken counter, or a backlog's
     segment that overtook the rest) is none: its number is not where the stream is, so it
     neither makes the numbers before it waited for (the whole reach a gap) nor stands
-    for its own (the venue's segment of that number is still to come, or Reconcile's
-    retry of it once it is within reach)."""
+    for its own (the venue's segment of that number may still come, or Reconcile's
+    retry of the refused upload, if the stream got within reach before its retries ran
+    out)."""
     return {
         sequence: rules.Arrival(
             a["duration"],

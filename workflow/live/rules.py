@@ -205,17 +205,20 @@ def advance(
             break
         sequence += 1
     ended = last is not None and sequence > last
-    slid = playlist.discontinuity_sequence
-    if window > 0:
-        slid += sum(e.discontinuity for e in entries[:-window])
-        entries = entries[-window:]
+    grown = replace(playlist, entries=tuple(entries), ended=ended, gaps=gaps, anchor=anchor)
+    return windowed(grown, window)
+
+
+def windowed(playlist: LivePlaylist, window: int) -> LivePlaylist:
+    """``playlist`` with only its newest ``window`` entries (0: all), counting the
+    discontinuities that slid out."""
+    if window <= 0 or len(playlist.entries) <= window:
+        return playlist
+    slid = sum(e.discontinuity for e in playlist.entries[:-window])
     return replace(
         playlist,
-        entries=tuple(entries),
-        ended=ended,
-        gaps=gaps,
-        discontinuity_sequence=slid,
-        anchor=anchor,
+        entries=playlist.entries[-window:],
+        discontinuity_sequence=playlist.discontinuity_sequence + slid,
     )
 
 

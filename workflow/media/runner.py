@@ -232,7 +232,8 @@ def _encoder_refusal(stderr: bytes) -> str | None:
     for at, line in enumerate(lines):
         if _ENCODER_REFUSED.search(line):
             said = lines[at - 1] if at else line
-            return f"the encoder would not open: {_LOG_PREFIX.sub('', said)[:300]}"
+            said = _URL.sub("<source>", _LOG_PREFIX.sub("", said))
+            return f"the encoder would not open: {said[:300]}"
     return None
 
 

@@ -40,8 +40,8 @@ _TIMING = re.compile(
 # sign, any number of digits) so that every line ffmpeg would read as one is checked
 # here: ffmpeg reads "00:00:75,000" as 75 s, a cue ending before it starts as one
 # lasting to the next, the fraction as whole milliseconds ("01,5" is 1.005 s) and
-# "-00:00:01,000" as 1 s.
-_LOOSE_TIME = r"[-+]?\d+(?::[-+]?\d+){1,2}[.,][-+]?\d+"
+# "-00:00:01,000" as 1 s; it skips spaces inside a time ("00:00: 01,000").
+_LOOSE_TIME = r"[-+]?[ \t]*\d+(?:[ \t]*:[ \t]*[-+]?[ \t]*\d+){1,2}[ \t]*[.,][ \t]*[-+]?[ \t]*\d+"
 _UPLOADED_TIMING = re.compile(
     rf"[ \t]*(?P<start>{_LOOSE_TIME})[ \t]*-->[ \t]*(?P<end>{_LOOSE_TIME})", re.ASCII
 )
@@ -255,6 +255,8 @@ def _seconds(timestamp: str, line: int) -> float:
     shown = timestamp if len(timestamp) <= 40 else timestamp[:40] + "..."
     if "-" in timestamp or "+" in timestamp:
         raise SubtitleError(f"line {line}: {shown} has a sign; cue times are never negative")
+    if " " in timestamp or "\t" in timestamp:
+        raise SubtitleError(f"line {line}: {shown!r} has a space inside it; write 00:00:01,250")
     time = _CUE_TIME.fullmatch(timestamp)
     if time is None:
         separator = "," if "," in timestamp else "."

@@ -31,7 +31,8 @@ def job_id(bucket: str, key: str, etag: str, version_id: str | None = None) -> s
     if version_id:
         name += f"\0{version_id}"
     digest = hashlib.sha256(name.encode()).hexdigest()
-    stem = _UNSAFE.sub("_", PurePosixPath(key).stem).strip("_")[:40] or "upload"
+    # Begins with a letter or digit, as the key service's path and a token's asset do.
+    stem = _UNSAFE.sub("_", PurePosixPath(key).stem).strip("_-")[:40].rstrip("_-") or "upload"
     return f"{stem}-{digest[:16]}"
 
 
