@@ -221,20 +221,26 @@ def test_a_second_end_marker_reports_the_end_the_first_one_set(
     assert end_stream("game", "ingest", settings, clients)["last_sequence"] == 2
 
 
-def test_a_stream_whose_encoder_never_comes_back_is_ended_after_its_idle_seconds(
-    live: tuple[Settings, Clients], clock: SteppedClock
-) -> None:
-    settings, clients = live
+def _idle_stream(sequences: tuple[int, ...], settings: Settings, clients: Clients) -> StreamTable:
+    """Stream ``idle`` (idle_seconds 600) with ``sequences`` published."""
     table = StreamTable(clients.dynamodb, settings.live_table)
     table.create("idle")
     table.configure("idle", stream_settings(idle_seconds=600.0).to_dict())
-    # GIVEN a stream that showed segments 0 and 2 (1 a gap), then heard nothing more
-    for sequence in (0, 2):
+    for sequence in sequences:
         publish_segment(
             {"stream": "idle", "sequence": sequence,
              "result": {"duration": 2.0, "bytes": {"360p": 1000}}},
             settings, clients,
         )  # fmt: skip
+    return table
+
+
+def test_a_stream_whose_encoder_never_comes_back_is_ended_after_its_idle_seconds(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    # GIVEN a stream that showed segments 0 and 2 (1 a gap), then heard nothing more
+    table = _idle_stream((0, 2), settings, clients)
     clock.now += 7
     assert advance_stream("idle", settings, clients)["next_sequence"] == 3
     # WHEN the sweep looks just short of idle_seconds after that, it stays open
@@ -653,15 +659,7 @@ def test_an_idle_stream_ends_at_its_last_segment_not_at_an_upload_refused_as_a_j
     live: tuple[Settings, Clients], clock: SteppedClock
 ) -> None:
     settings, clients = live
-    table = StreamTable(clients.dynamodb, settings.live_table)
-    table.create("idle")
-    table.configure("idle", stream_settings(idle_seconds=600.0).to_dict())
-    for sequence in (0, 1, 2):
-        publish_segment(
-            {"stream": "idle", "sequence": sequence,
-             "result": {"duration": 2.0, "bytes": {"360p": 1000}}},
-            settings, clients,
-        )  # fmt: skip
+    table = _idle_stream((0, 1, 2), settings, clients)
     # GIVEN a broken counter's upload, then an encoder that died without END
     _refused_jump("idle", 50000, settings, clients)
     # WHEN idle_seconds pass
