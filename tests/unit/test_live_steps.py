@@ -304,21 +304,21 @@ def test_other_bytes_under_a_published_segments_number_are_refused_by_name() -> 
 
 def test_a_segment_below_where_the_stream_starts_is_refused_by_name() -> None:
     config = stream_config({"first_sequence": 100}, 640, 360, 30.0, True, SETTINGS)
-    fresh = StreamRecord(config={}, state=None, ending=None, pending=0, closed=False)
+    fresh = StreamRecord(config=config.to_dict(), state=None, ending=None, pending=0, closed=False)
     # GIVEN a stream.json that starts the stream at 100: 100 and on are taken, 99 refused
-    _after_the_start(fresh, config, 100)
+    _after_the_start(fresh, 100)
     with pytest.raises(SequenceBeforeStartError, match="segment 99 is numbered below 100"):
-        _after_the_start(fresh, config, 99)
+        _after_the_start(fresh, 99)
     # AND a stream that started at 5 (none declared) refuses 4, which it would never show
     started = advance(
         LivePlaylist(first_sequence=5), {5: Arrival(1.0, 0.0)}, now=0.0, gap_after=3.0,
         window=0, nominal_duration=1.0,
     )  # fmt: skip
-    undeclared = replace(config, first_sequence=None)
-    _after_the_start(replace(fresh, state=started.to_dict()), undeclared, 5)
+    undeclared = replace(fresh, config=replace(config, first_sequence=None).to_dict())
+    _after_the_start(replace(undeclared, state=started.to_dict()), 5)
     with pytest.raises(SequenceBeforeStartError, match="segment 4 is numbered below 5"):
-        _after_the_start(replace(fresh, state=started.to_dict()), undeclared, 4)
-    _after_the_start(fresh, undeclared, 0)  # not started yet: nothing to measure from
+        _after_the_start(replace(undeclared, state=started.to_dict()), 4)
+    _after_the_start(undeclared, 0)  # not started yet: nothing to measure from
 
 
 def test_a_segment_after_the_streams_end_is_refused_by_name() -> None:

@@ -75,7 +75,7 @@ def probe_segment(
             ).to_dict(),
         )
     config = StreamSettings.from_dict(record.config or {})
-    _after_the_start(record, config, sequence)
+    _after_the_start(record, sequence)
     if config.encryption != "none":
         # Made once, before any of the stream's segments is encoded or listed.
         store = KeyStore.of(settings, clients)
@@ -132,13 +132,11 @@ def _before_the_end(record: StreamRecord | None, sequence: int) -> None:
         )
 
 
-def _after_the_start(record: StreamRecord, config: StreamSettings, sequence: int) -> None:
+def _after_the_start(record: StreamRecord, sequence: int) -> None:
     """Refuse a segment numbered below the first the stream shows (declared in
     ``stream.json``, or where it started): neither its playlists nor its recording would
     ever list it."""
-    first = config.first_sequence
-    if record.state:
-        first = rules.LivePlaylist.from_dict(record.state).first_sequence
+    first = record.first_sequence
     if first is not None and sequence < first:
         raise SequenceBeforeStartError(
             f"segment {sequence} is numbered below {first}, the first segment the stream "
