@@ -88,6 +88,37 @@ def test_a_sidecar_replaced_after_planning_fails_its_item_by_name(s3: Any) -> No
     assert error["error"] == "SourceChangedError"
 
 
+def test_sidecar_cues_keep_to_the_source_timeline_when_its_video_starts_late(s3: Any) -> None:
+    """A sidecar is timed on its source's own timeline, whose zero is the file's start."""
+    # GIVEN a source whose video starts 1 s after its audio (an MP4's leading empty edit,
+    # ``ffmpeg -itsoffset 1``): a player shows its first frame at 0:01, so a cue at 0:03
+    # belongs 2 s after the first frame, where the published timeline starts
+    paths = JobPaths("late-0123456789abcdef")
+    late = plan({"start_time": 1.0, "container_start": 0.0})
+    s3.put_object(Bucket=OUTPUT, Key=paths.plan_key, Body=json.dumps(late.to_dict()).encode())
+    s3.put_object(
+        Bucket=INGEST, Key="uploads/late.en.srt", Body=b"1\n00:00:03,000 --> 00:00:04,000\nBEEP\n"
+    )
+    etag = s3.head_object(Bucket=INGEST, Key="uploads/late.en.srt")["ETag"].strip('"')
+    event = {
+        "job_id": paths.job_id,
+        "source": {"bucket": INGEST, "key": "uploads/late.mp4", "etag": "x"},
+        "item": {
+            "kind": "subtitles",
+            "sidecar": {"key": "uploads/late.en.srt", "language": "en", "format": "srt"},
+            "etag": etag,
+        },
+    }
+    # WHEN its Subtitles item runs
+    make_subtitles(event, Settings(output_bucket=OUTPUT), Clients(s3=s3), lambda: 60.0)
+    key = f"{paths.output_prefix}subtitles/en.vtt"
+    vtt = s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
+    # THEN cue time 0 is the first frame (72.4 s: 1.0 + TS_OFFSET + the muxer's delay) and
+    # the cue is 2 s after it
+    assert "X-TIMESTAMP-MAP=MPEGTS:6516000," in vtt
+    assert "\n00:00:02.000 --> 00:00:03.000\nBEEP" in vtt, vtt
+
+
 def test_a_presigned_source_url_is_sigv4_and_names_its_version(s3: Any) -> None:
     # GIVEN a function's S3 client, made as every handler makes it
     signer = boto3.client("s3", region_name="us-east-1", config=S3_CONFIG)

@@ -17,6 +17,7 @@ from workflow.media.subtitles import (
     canonical_language,
     find_sidecars,
     is_sidecar,
+    shifted,
     with_timestamp_map,
 )
 
@@ -270,3 +271,24 @@ def test_media_lines_name_each_language_in_one_group() -> None:
 def test_nothing_unquotable_reaches_the_master(make: object) -> None:
     with pytest.raises(ValueError):
         make()  # type: ignore[operator]
+
+
+def test_shifted_moves_cues_earlier_and_drops_what_falls_before_zero() -> None:
+    vtt = (
+        "WEBVTT\n\n"
+        "gone\n00:00.200 --> 00:00.900\nbefore the first frame\n\n"
+        "00:00.500 --> 00:02.000 align:start\nstraddles <00:00:00.800>a <00:00:01.500>b\n\n"
+        "01:00:03.000 --> 01:00:04.000\nlate\n"
+    )
+    # WHEN the published timeline starts 1 s into the source's
+    moved = shifted(vtt, 1.0)
+    # THEN every cue is 1 s earlier; the one wholly before zero is gone, the one across it
+    # starts at zero (its settings kept) and keeps only the inline time inside it
+    assert moved == (
+        "WEBVTT\n\n"
+        "00:00:00.000 --> 00:00:01.000 align:start\nstraddles a <00:00:00.500>b\n\n"
+        "01:00:02.000 --> 01:00:03.000\nlate\n"
+    )
+    assert shifted(vtt, 0.0) == vtt
+    with pytest.raises(ValueError):
+        shifted(vtt, -1.0)

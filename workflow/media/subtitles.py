@@ -340,6 +340,62 @@ def to_webvtt(data: bytes, fmt: str, *, binary: str, timeout: float) -> str:
     return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
 
 
+_INLINE_TIME = re.compile(r"<((?:\d+:)?\d{2}:\d{2}\.\d{3})>", re.ASCII)
+
+
+def _parse_time(text: str) -> float:
+    *hours, minutes, seconds = text.split(":")
+    return int(hours[0] if hours else 0) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _format_time(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}"
+
+
+def shifted(vtt: str, seconds: float) -> str:
+    """``vtt`` (as ``to_webvtt`` writes it) with every cue ``seconds`` earlier.
+
+    A sidecar is timed on its source's own timeline, whose zero is the file's start; the
+    published timeline starts at the video's first frame, which may come later (a video
+    track that starts after its audio, an MP4's leading empty edit). A cue that ends by
+    the new zero is dropped, one that straddles it starts at zero, and an inline
+    timestamp that no longer falls inside its cue is removed.
+    """
+    if seconds < 0:
+        raise ValueError(f"cannot shift cues {seconds} s later")
+    if seconds == 0:
+        return vtt
+    header, _, body = vtt.partition("\n\n")
+    body = body.strip("\n")
+    kept = []
+    for block in body.split("\n\n") if body.strip() else []:
+        lines = block.split("\n")
+        at = next((i for i, line in enumerate(lines[:2]) if _TIMING.fullmatch(line)), None)
+        if at is None:
+            kept.append(block)
+            continue
+        timing = _TIMING.fullmatch(lines[at])
+        assert timing is not None
+        start = max(0.0, _parse_time(timing["start"]) - seconds)
+        end = _parse_time(timing["end"]) - seconds
+        if end <= start:
+            continue
+
+        def moved(match: re.Match[str], start: float = start, end: float = end) -> str:
+            time = _parse_time(match[1]) - seconds
+            return f"<{_format_time(time)}>" if start < time < end else ""
+
+        lines[at] = " ".join(
+            [_format_time(start), "-->", _format_time(end), *(timing["settings"] or "").split()]
+        )
+        lines[at + 1 :] = [_INLINE_TIME.sub(moved, line) for line in lines[at + 1 :]]
+        kept.append("\n".join(lines))
+    return header + "\n\n" + "\n\n".join(kept) + ("\n" if kept else "")
+
+
 def with_timestamp_map(vtt: str, mpegts: int) -> str:
     """``vtt`` with an ``X-TIMESTAMP-MAP`` header mapping cue time 0 to 90 kHz PTS ``mpegts``.
 

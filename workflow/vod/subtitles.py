@@ -42,6 +42,10 @@ def make_subtitles(work: Work, remaining: Deadline) -> dict[str, Any]:
         )
     except SubtitleError as exc:
         raise SubtitleError(f"{sidecar.key}: {exc}") from None
+    # The sidecar is timed on the source's timeline, whose zero is the file's start (what
+    # every player of the source shows as 0:00); the published one starts at the video's
+    # first frame, which may come later (a video track that starts after its audio).
+    vtt = subtitles.shifted(vtt, max(0.0, plan.facts.start_time - plan.facts.container_start))
     # HLS players place cue time 0 at this 90 kHz video timestamp: the first frame's.
     first_frame = plan.facts.start_time + encode.TS_OFFSET
     if plan.packaging == "hls-ts":
