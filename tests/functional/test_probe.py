@@ -232,6 +232,49 @@ def test_a_picture_too_small_to_encode_and_score_is_refused_by_name(
 
 
 @pytest.mark.parametrize(
+    ("suffix", "codec", "disposition", "refused"),
+    [
+        ("mp4", "mjpeg", "0", True),  # a one-frame track listed before the video
+        ("mkv", "png", "0", True),
+        ("mp4", "png", "attached_pic", False),  # cover art
+    ],
+)
+def test_a_second_video_stream_is_refused_not_guessed_past(
+    suffix: str, codec: str, disposition: str, refused: bool, tmp_path: Path
+) -> None:
+    # GIVEN a 2 s 640x360 video with sound, and a one-frame 320x240 still muxed in with it
+    base, still, path = tmp_path / "base.mp4", tmp_path / "still.mkv", tmp_path / f"two.{suffix}"
+    ffmpeg = [ffmpeg_binary(), "-nostdin", "-loglevel", "error"]
+    subprocess.run(
+        [*ffmpeg, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2",
+         "-f", "lavfi", "-i", "sine=duration=2", "-c:v", "libx264", "-preset", "ultrafast",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", str(base)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*ffmpeg, "-f", "lavfi", "-i", "color=red:size=320x240", "-frames:v", "1",
+         "-c:v", codec, str(still)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*ffmpeg, "-i", str(still), "-i", str(base), "-map", "0", "-map", "1", "-c", "copy",
+         "-disposition:v:0", disposition, str(path)],
+        check=True,
+    )  # fmt: skip
+    if refused:
+        # THEN the probe refuses it by name rather than publish the still (the first video
+        # stream, which the encodes read) and cut the sound to its one frame
+        with pytest.raises(
+            UnsupportedInputError, match="2 video streams and vidflow publishes one"
+        ):
+            _probe(path)
+    else:
+        # cover art is no video stream to choose: the video is published
+        facts = _probe(path).facts
+        assert (facts.coded_width, facts.duration) == (640, pytest.approx(2.0, abs=0.05))
+
+
+@pytest.mark.parametrize(
     ("sar", "limits", "error", "message"),
     [
         ("1/20", Limits(), UnsupportedInputError, "shown at 16x240; .* at least 32 pixels a side"),

@@ -223,6 +223,14 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
     if not videos:
         kinds = sorted({s.type for s in streams}) or ["nothing"]
         raise NoVideoStreamError(f"the file has no video stream (it holds {', '.join(kinds)})")
+    if len(videos) > 1:
+        # The encodes read the first video stream; which one the uploader meant (a still
+        # listed first, a second angle) is not in the file, so it is not guessed.
+        raise UnsupportedInputError(
+            f"the file has {len(videos)} video streams and vidflow publishes one; upload a "
+            "copy with only the one to publish (ffmpeg -i FILE -map 0:v:N -map 0:a? -c copy "
+            "OUT, where N counts the video streams from 0)"
+        )
     video = videos[0]
     ctx = video.codec_context
     if ctx is None:
