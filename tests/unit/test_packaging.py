@@ -178,6 +178,7 @@ def test_the_mpd_lists_every_rung_audio_and_subtitles() -> None:
     assert root.get("type") == "static" and root.get("mediaPresentationDuration") == "PT10.000S"
     video, audio, text = root.findall(f"{MPD}Period/{MPD}AdaptationSet")
     assert video.get("frameRate") == "30000/1001" and video.get("maxWidth") == "1280"
+    assert video.get("par") == "16:9"
     assert [r.get("id") for r in video.findall(f"{MPD}Representation")] == ["720p", "360p"]
     template = video.find(f"{MPD}SegmentTemplate")
     assert template is not None
@@ -187,6 +188,25 @@ def test_the_mpd_lists_every_rung_audio_and_subtitles() -> None:
     assert audio_template is not None and audio_template.get("timescale") == "48000"
     assert text.get("lang") == "pt-BR"
     assert text.findtext(f"{MPD}Representation/{MPD}BaseURL") == "subtitles/pt-BR.vtt"
+
+
+def test_the_mpd_names_a_picture_aspect_only_where_every_rung_shows_it() -> None:
+    # GIVEN rungs of a 720x480 32:27 source, rounded to even sizes: 852x480 is 71:40
+    document = dash.mpd(
+        duration=4.0,
+        segment_seconds=4.0,
+        video=dash.Track(4.0, segments(4.0), 15360),
+        representations=[
+            dash.VideoRepresentation("480p", 1_500_000, 852, 480, "avc1.64001f"),
+            dash.VideoRepresentation("360p", 900_000, 640, 360, "avc1.64001e"),
+        ],
+        frame_rate=25.0,
+    )
+    video = ET.fromstring(document).find(f"{MPD}Period/{MPD}AdaptationSet")
+    assert video is not None
+    # THEN the set says no @par, which would contradict one of its representations
+    assert video.get("par") is None
+    assert {r.get("sar") for r in video.findall(f"{MPD}Representation")} == {"1:1"}
 
 
 def test_fmp4_media_playlists_are_version_7_with_their_init() -> None:

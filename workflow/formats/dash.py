@@ -135,9 +135,13 @@ def _video_set(
             "maxWidth": str(max(r.width for r in representations)),
             "maxHeight": str(max(r.height for r in representations)),
             "frameRate": _frame_rate(frame_rate),
-            "par": _aspect(representations[0].width, representations[0].height),
         },
     )
+    # @par must equal every representation's width:height at sar 1:1 (ISO 23009-1
+    # 5.3.3.2); rungs rounded to even sizes (852x480 beside 640x360) show none in common.
+    aspects = {_aspect(r.width, r.height) for r in representations}
+    if len(aspects) == 1:
+        videos.set("par", aspects.pop())
     _content_protection(videos, protection)
     _segment_template(videos, video)
     for rep in representations:
