@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests import iam_policy
 from tests.media import synth
 from tests.records import stream_settings
 from workflow.errors import ConfigurationError, SegmentClaimedError, SegmentReusedError
@@ -769,3 +770,54 @@ def test_a_stream_that_never_had_settings_is_ended_after_the_default_idle_time(
     assert record is not None and record.closed and record.ending is not None
     assert record.ending["last_sequence"] == 0
     assert "typo" not in table.open_streams()
+
+
+def _held_to(clients: Clients, function: str, table: str) -> Clients:
+    """``clients`` whose S3 and DynamoDB calls ``function``'s template policy must allow."""
+    options = {"region_name": "us-east-1", "aws_access_key_id": "u", "aws_secret_access_key": "u"}
+    s3, dynamodb = boto3.client("s3", **options), boto3.client("dynamodb", **options)
+    names = {OUTPUT: "OutputBucket", INGEST: "IngestBucket", table: "LiveTable"}
+    iam_policy.enforce(s3, function, names)
+    iam_policy.enforce(dynamodb, function, names)
+    return replace(clients, s3=s3, dynamodb=dynamodb)
+
+
+@pytest.mark.parametrize(
+    "function", ["LivePublishFunction", "LiveSweepFunction", "LiveIngestFunction"]
+)
+def test_the_writer_after_a_dead_one_resumes_its_gap_run_within_its_role(
+    live: tuple[Settings, Clients],
+    clock: SteppedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    function: str,
+) -> None:
+    settings, clients = live
+    settings = replace(settings, event_bus="bus")
+    clients, put = _bus(clients)
+    arrive(0, settings, clients)
+    # GIVEN a writer that announced segment 1's gap (it failed) and died before it saved
+    save = StreamTable.save
+    died: list[bool] = []
+
+    def dies_once(self: StreamTable, *args: Any) -> Any:
+        if not died:
+            died.append(True)
+            raise RuntimeError("the writer's Lambda timed out")
+        return save(self, *args)
+
+    monkeypatch.setattr(StreamTable, "save", dies_once)
+    too_long = {"Error": "SegmentTooLongError", "Cause": "9 s long"}
+    with pytest.raises(RuntimeError):
+        publish_segment({"stream": "game", "sequence": 1, "error": too_long}, settings, clients)
+    # WHEN the next writer (a segment's publish, the sweep, or an END marker's ingest)
+    # finds that run again, with only what its function's role allows on AWS
+    held = _held_to(clients, function, settings.live_table)
+    clock.now += 2
+    if function == "LivePublishFunction":
+        publish_segment({"stream": "game", "sequence": 2, "error": too_long}, settings, held)
+    else:
+        advance_stream("game", settings, held)
+    # THEN it announced the gap once and carried on: the dead writer's marker is read
+    gaps = [e for e in put if e["type"] == "Live Stream Gap"]
+    assert [(g["sequence"], g["last_sequence"]) for g in gaps][:1] == [(1, 1)]
+    assert "#EXT-X-GAP" in shown(clients)

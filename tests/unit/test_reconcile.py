@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests import iam_policy
 from workflow.live.paths import StreamPaths
 from workflow.live.store import MAX_ATTEMPTS, StreamTable, failed_attempt
 from workflow.local.template import Stack
@@ -361,3 +362,27 @@ def test_a_segment_refused_for_a_claim_that_came_to_nothing_is_started_again(
     s3.put_object(Bucket=OUTPUT, Key=failure, Body=json.dumps(refused | {"error": "X"}).encode())
     table.note_reconciled("game", 0)
     assert _started(s3, table) == {}
+
+
+def test_a_lost_live_segment_is_started_within_the_reconcilers_role(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN an upload and a stream's segment whose events were lost (the stream's other
+    # segment published)
+    job = _upload(s3, "uploads/lost.mp4")
+    for sequence in (0, 1):
+        s3.put_object(Bucket=INGEST, Key=f"live/game/{sequence}.ts", Body=b"ts %d" % sequence)
+    table.create("game")
+    table.record_arrival("game", 0, {"duration": 4.0, "at": 1.0, "failed": False})
+    # WHEN the reconciler runs with only what its role allows on AWS
+    held_s3 = boto3.client("s3", region_name="us-east-1")
+    held_dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    names = {INGEST: "IngestBucket", OUTPUT: "OutputBucket", table.name: "LiveTable"}
+    for client in (held_s3, held_dynamodb):
+        iam_policy.enforce(client, "ReconcileFunction", names)
+    sfn = FakeStepFunctions()
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    found = reconcile(_live(table), Clients(s3=held_s3, sfn=sfn, dynamodb=held_dynamodb), later)
+    # THEN the upload's job and the segment's execution start, as their events would have
+    assert found["started"] == [job]
+    assert found["segments"] == ["game/1"]
