@@ -292,3 +292,18 @@ def test_a_permanent_aws_error_is_not_retried() -> None:
     with pytest.raises(botocore.exceptions.ClientError) as caught:
         run([record("uploads/clip.mp4")], sfn)
     assert not isinstance(caught.value, TransientError)
+
+
+def test_each_put_again_without_versions_has_its_own_job_when_events_say_null() -> None:
+    # GIVEN versioning suspended and events that name the objects' version "null" (as the
+    # reconciler's records do): one upload and the same bytes put twice again
+    sfn = FakeStepFunctions()
+    puts = [record("uploads/clip.mp4", etag="9e107d9d") for _ in range(3)]
+    for n, put in enumerate(puts):
+        put["s3"]["object"]["versionId"] = "null"
+        put["s3"]["object"]["sequencer"] = f"0055AED6DCD90281E{n}"
+    # WHEN jobs are started for the three events
+    started = run(puts, sfn)
+    # THEN each PUT has a job of its own, told apart by its sequencer, not by "null"
+    assert [s["started"] for s in started] == [True, True, True]
+    assert len({s["job_id"] for s in started}) == 3

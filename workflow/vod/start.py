@@ -56,7 +56,7 @@ def start_jobs(
         if not new and _uploaded_again(clients, settings, job, source, sequencer):
             # The same bytes uploaded again (with other options in their metadata, or
             # to run a failed job again): a new version, or PUT, so a job of its own.
-            job = job_id(source.bucket, key, source.etag, source.version_id or sequencer)
+            job = job_id(source.bucket, key, source.etag, source.pin.version_id or sequencer)
             payload = {"job_id": job, "source": source.to_dict(), **noted}
             new = start_once(clients, settings.state_machine_arn, job, payload)
         started.append({"job_id": job, "key": key, "started": new})
