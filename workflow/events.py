@@ -107,6 +107,22 @@ def object_url(bucket: str, key: str, base_url: str = "") -> str:
     return f"s3://{bucket}/{key}"
 
 
+# Which upload of a key a job read: two uploads of one key each publish (or fail) on
+# their own, in whatever order their jobs end, so a subscriber that keeps one asset per
+# key needs these to tell the newer upload from a superseded one.
+UPLOAD_FIELDS = ("version_id", "etag", "uploaded_at")
+
+
+def upload_of(source: dict[str, Any]) -> dict[str, Any]:
+    """A job's ``source`` as an event names it: bucket and key, and which upload of the
+    key it was (version, ETag, S3's time of the upload), each null where unknown."""
+    return {
+        "bucket": source.get("bucket"),
+        "key": source.get("key"),
+        **{name: source.get(name) or None for name in UPLOAD_FIELDS},
+    }
+
+
 def job_published(
     manifest: dict[str, Any], bucket: str, prefix: str, base_url: str, cost_usd: float
 ) -> Outcome:
@@ -119,10 +135,9 @@ def job_published(
         "poster": images.get("poster"),
         "thumbnails": (images.get("sprites") or {}).get("vtt"),
     }
-    source = manifest["source"]
     detail = {
         "job_id": manifest["job_id"],
-        "source": {"bucket": source["bucket"], "key": source["key"]},
+        "source": upload_of(manifest["source"]),
         "duration_seconds": manifest["duration"],
         "packaging": manifest["packaging"],
         "urls": {
@@ -148,7 +163,7 @@ def job_failed(failure: dict[str, Any]) -> Outcome:
         "job_id": failure["job_id"],
         "error": failure["error"],
         "cause": failure["cause"],
-        "source": {"bucket": source.get("bucket"), "key": source.get("key")},
+        "source": upload_of(source),
         "failed_at": failure["failed_at"],
     }
     return Outcome(JOB_FAILED, f"jobs/{failure['job_id']}", "failed", detail)
