@@ -145,3 +145,7 @@ class TransientError(VidflowError):
 
 class TranscodeInterruptedError(TransientError):
     """ffmpeg was killed or ran out of time before it finished."""
+
+
+class EventNotSentError(TransientError):
+    """The bus refused an event (throttled or unavailable); the step is retried."""

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.errors import TransientError
+from workflow.errors import EventNotSentError
 from workflow.runtime import Clients
 from workflow.storage import Bucket
 
@@ -41,10 +41,6 @@ DETAIL_TYPES = (
 )  # fmt: skip
 
 MARKER_PREFIX = "announced/"
-
-
-class EventNotSentError(TransientError):
-    """The bus refused the event (throttled or unavailable); the step is retried."""
 
 
 @dataclass(frozen=True)

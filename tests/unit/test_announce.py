@@ -7,13 +7,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from moto import mock_aws
 
 from tests.outcomes import check
 from workflow import events
+from workflow.errors import EventNotSentError
 from workflow.runtime import Clients
+from workflow.settings import Settings
 from workflow.storage import Bucket
+from workflow.vod.failure import record_failure
+from workflow.vod.jobs import JobPaths
+from workflow.vod.publish import announce_published
 
 OUTPUT = "out"
 BUS = "vidflow-events"
@@ -72,7 +78,7 @@ def test_a_refused_put_takes_its_claim_back_so_the_retry_puts_it(output: Bucket)
     bus = Bus()
     clients = Clients(s3=output.client, events=bus)
     bus.refuse = True
-    with pytest.raises(events.EventNotSentError) as raised:
+    with pytest.raises(EventNotSentError) as raised:
         events.announce(failed(), BUS, output, clients)
     assert raised.value.transient
     bus.refuse, bus.fail_with = False, ConnectionError("bus unreachable")
@@ -134,3 +140,60 @@ def test_every_detail_type_has_a_schema_and_every_schema_a_detail_type() -> None
 
     named = {p.name for p in SCHEMAS.glob("*.v1.json")}
     assert named == {f"{t.lower().replace(' ', '-')}.v1.json" for t in events.DETAIL_TYPES}
+
+
+def test_a_published_assets_announcement_that_fails_is_tried_again_by_name(
+    output: Bucket,
+) -> None:
+    bus = Bus()
+    clients = Clients(s3=output.client, events=bus)
+    settings = Settings(output_bucket=OUTPUT, event_bus=BUS)
+    # GIVEN a bus that is missing, then one that refuses the entry
+    missing: Any = {"Error": {"Code": "ResourceNotFoundException", "Message": "no bus"}}
+    bus.fail_with = botocore.exceptions.ClientError(missing, "PutEvents")
+    for _ in range(2):
+        # THEN each is EventNotSentError (which Publish's retrier names), saying the asset
+        # is published, and takes its claim back
+        with pytest.raises(EventNotSentError, match="the asset is published, but"):
+            announce_published(failed(), settings, output, clients)
+        assert not output.exists(failed().marker_key)
+        bus.fail_with, bus.refuse = None, True
+    # WHEN the bus is back, the next run puts it
+    bus.refuse = False
+    assert announce_published(failed(), settings, output, clients)
+    assert len(bus.put) == 1
+
+
+@pytest.mark.parametrize("published", [True, False])
+def test_a_failure_after_the_master_is_written_leaves_the_published_asset_alone(
+    output: Bucket, published: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (a failed job is counted, as its function's environment names the namespace)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "vidflow-test")
+    bus = Bus()
+    clients = Clients(s3=output.client, events=bus)
+    paths = JobPaths("clip-0123456789abcdef")
+    # GIVEN a job's output and scratch records, with or without its master playlist
+    written = [f"{paths.output_prefix}720p/seg_00000.ts", paths.result_key("chunk-00000")]
+    written += [paths.master_key] if published else []
+    for key in written:
+        output.put_bytes(key, b"x")
+    event = {
+        "job_id": paths.job_id,
+        "source": {"bucket": "in", "key": "uploads/clip.mp4"},
+        "error": {"Error": "EventNotSentError", "Cause": "Job Published was not put"},
+    }
+    # WHEN RecordFailure runs on what Publish raised
+    recorded = record_failure(event, Settings(output_bucket=OUTPUT, event_bus=BUS), clients)
+    assert recorded["error"] == "EventNotSentError"
+    kept = set(output.keys(""))
+    if published:
+        # THEN a published asset is no failed job: no failure record, no Job Failed, and
+        # every file kept
+        assert kept == set(written) and recorded["failure_key"] is None
+        assert bus.put == []
+    else:
+        # (a job that never wrote its master fails as ever, leaving only its record and
+        # its announcement's marker)
+        assert kept == {paths.failure_key, "announced/jobs/clip-0123456789abcdef/failed.json"}
+        assert [e["DetailType"] for e in bus.put] == ["Job Failed"]

@@ -24,12 +24,19 @@ _MAP_LEVEL_ERRORS = {
 
 @transient_aws_errors()
 def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
-    """Write ``failures/<job>.json`` and remove any partial output of the job."""
+    """Write ``failures/<job>.json`` and remove any partial output of the job.
+
+    A job whose master playlist is written is published, whatever failed after it (its
+    announcement): it gets no failure record and no ``Job Failed``, and keeps every file;
+    the execution fails naming what failed.
+    """
     paths = JobPaths(event["job_id"])
     output = Bucket(clients.s3, settings.output_bucket)
     failure = FailureRecord.of(
         {"job_id": paths.job_id}, event.get("error") or {}, event.get("source"), clients
     )
+    if output.exists(paths.master_key):
+        return {"error": failure.error, "cause": failure.cause, "failure_key": None}
     if failure.error in _MAP_LEVEL_ERRORS:
         # An item that failed and then succeeded on a retry has a result: skip it.
         succeeded = {Path(k).stem for k in output.keys(paths.results_prefix)}
@@ -43,7 +50,6 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
     if events.announce(events.job_failed(failure.to_dict()), settings.event_bus, output, clients):
         metrics.about(job_id=paths.job_id)
         metrics.job_failed(failure.error)
-    if not output.exists(paths.master_key):
-        output.delete_prefix(paths.output_prefix)
+    output.delete_prefix(paths.output_prefix)
     output.delete_prefix(paths.scratch_prefix)
     return {"error": failure.error, "cause": failure.cause, "failure_key": paths.failure_key}

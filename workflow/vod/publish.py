@@ -11,8 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
+
 from workflow import events, metrics, prices
-from workflow.errors import IncompleteOutputError, TranscodeError
+from workflow.errors import EventNotSentError, IncompleteOutputError, TranscodeError
 from workflow.formats import dash, hls
 from workflow.formats.manifest import build_manifest
 from workflow.keys import cbcs
@@ -132,7 +134,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         manifest, output.name, paths.output_prefix, settings.playback_base_url,
         _compute_usd([*chunks, *pieces], plan.ladder),
     )  # fmt: skip
-    if events.announce(published, settings.event_bus, output, clients):
+    if announce_published(published, settings, output, clients):
         # Counted with the announcement, so a Publish run again counts nothing twice.
         _count_published(manifest, len(_retried(output, paths, results)), clients)
     return {"master_key": paths.master_key, "manifest_key": paths.manifest_key}
@@ -182,6 +184,22 @@ def _quality_report(plan: Plan, encoded: dict[str, SegmentsResult]) -> dict[str,
         "segment_every": plan.quality_segment_every,
         "rungs": rungs,
     }
+
+
+def announce_published(
+    published: events.Outcome, settings: Settings, output: Bucket, clients: Clients
+) -> bool:
+    """Announce ``Job Published``; True if put now. The master is written, so the asset is
+    whole and playable: a failure here (a throttled or missing bus) is ``EventNotSentError``,
+    which the state machine runs Publish again on for minutes, then ends the execution
+    naming it, with no failure record (``RecordFailure``)."""
+    try:
+        return events.announce(published, settings.event_bus, output, clients)
+    except (EventNotSentError, botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError) as exc:  # fmt: skip
+        raise EventNotSentError(
+            f"the asset is published, but its Job Published event was not put: {exc}"
+        ) from exc
 
 
 def _count_published(manifest: dict[str, Any], retried: int, clients: Clients) -> None:
