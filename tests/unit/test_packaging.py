@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import struct
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from typing import Any
 
 import jsonschema
@@ -19,7 +20,8 @@ from workflow.media.ladder import Rendition
 from workflow.media.subtitles import SubtitleTrack
 from workflow.runtime import Clients
 from workflow.settings import PACKAGINGS, Settings
-from workflow.vod.probe import upload_encryption
+from workflow.vod.probe import put_again, upload_encryption
+from workflow.vod.records import Source
 from workflow.vod.start import PACKAGING_METADATA, start_jobs, upload_option
 
 MPD = "{urn:mpeg:dash:schema:mpd:2011}"
@@ -346,3 +348,26 @@ def test_the_schema_requires_every_rendition_field() -> None:
     del missing["renditions"][0]["bytes"]
     with pytest.raises(jsonschema.ValidationError, match="bytes"):
         jsonschema.validate(missing, json_schema())
+
+
+@pytest.mark.parametrize(
+    ("version", "uploaded_at", "modified", "again"),
+    [
+        # without versions: a Last-Modified past the event's time (and S3's whole second)
+        (None, "2026-11-27T12:00:00.400Z", "2026-11-27T12:00:03+00:00", True),
+        (None, "2026-11-27T12:00:00.400+00:00", "2026-11-27T12:00:00+00:00", False),
+        (None, "2026-11-27T12:00:00.400Z", "2026-11-27T12:00:01+00:00", False),
+        # a version pins the metadata too; an event without a time says nothing
+        ("3HL4kqtJlcpXroDTDmJ", "2026-11-27T12:00:00.400Z", "2026-11-27T12:00:03+00:00", False),
+        (None, None, "2026-11-27T12:00:03+00:00", False),
+        (None, "not a time", "2026-11-27T12:00:03+00:00", False),
+        (None, "2026-11-27T12:00:00", "2026-11-27T12:00:03+00:00", True),
+    ],
+)
+def test_the_same_bytes_put_again_before_probe_reads_their_options_are_seen(
+    version: str | None, uploaded_at: str | None, modified: str, again: bool
+) -> None:
+    # GIVEN a job's upload, whose ETag still matches, and the head's Last-Modified
+    source = Source("in", "uploads/a.mp4", "9e107d9d", version, uploaded_at=uploaded_at)
+    # THEN a later PUT of the same bytes (other options) is told from the job's own
+    assert put_again(source, datetime.fromisoformat(modified)) is again

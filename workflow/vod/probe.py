@@ -6,9 +6,10 @@ PyAV ships only in the PyAV layer: no function but Probe may reach this module.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from workflow.errors import UploadOptionError
+from workflow.errors import SourceChangedError, UploadOptionError
 from workflow.media.probe import probe
 from workflow.media.sniff import HEAD_BYTES
 from workflow.runtime import Clients, Deadline
@@ -41,6 +42,14 @@ def probe_source(
     paths = JobPaths(event["job_id"])
     ingest = Bucket(clients.s3, source.bucket)
     described = ingest.head(source.key, source.pin)
+    if put_again(source, described["LastModified"]):
+        # The same bytes PUT again (other options in their metadata): the head says that
+        # upload's options, and it has a job of its own.
+        raise SourceChangedError(
+            f"{source.key} was uploaded again (at {described['LastModified']:%H:%M:%S}, after "
+            f"this job's upload at {source.uploaded_at}) before its options were read; the "
+            "upload that replaced it has a job of its own"
+        )
     size = int(described["ContentLength"])
     metadata = described.get("Metadata", {})
     packaging = upload_option(metadata, PACKAGING_METADATA, PACKAGINGS, settings.packaging)
@@ -75,6 +84,25 @@ def probe_source(
         "has_audio": facts.audio is not None,
         "read_bytes": record.read_bytes,
     }
+
+
+# S3's Last-Modified is in whole seconds, and an upload's is no later than its event's time.
+_LAST_MODIFIED_SLACK = timedelta(seconds=1)
+
+
+def put_again(source: Source, last_modified: datetime) -> bool:
+    """Whether the upload was PUT again after the one this job is for, as far as a bucket
+    without versions tells: its ETag pins the bytes, not the metadata that holds the
+    upload's options. A PUT again within the same second or two goes unseen."""
+    if source.pin.version_id is not None or not source.uploaded_at:
+        return False
+    try:
+        uploaded = datetime.fromisoformat(source.uploaded_at)
+    except ValueError:
+        return False  # an event not from S3 (``vidflow invoke``): nothing to compare
+    if uploaded.tzinfo is None:
+        uploaded = uploaded.replace(tzinfo=UTC)
+    return last_modified > uploaded + _LAST_MODIFIED_SLACK
 
 
 def upload_encryption(metadata: dict[str, str], packaging: str, stack: str) -> str:
