@@ -37,6 +37,7 @@ _CONFLICT_ATTEMPTS = 5
 
 # What S3 answers a read pinned to an object that is no longer there as it was.
 _CHANGED_CODES = {"PreconditionFailed", "412", "NoSuchVersion", "NoSuchKey", "404"}
+_DENIED_CODES = {"AccessDenied", "403"}
 
 # How every S3 client of the functions is made. A presigned URL (ffmpeg reads sources and
 # segments through one) must be signed with SigV4: botocore still presigns with SigV2 in
@@ -110,20 +111,6 @@ class Pin:
         return f'If-Match: "{self.etag.strip(chr(34))}"\r\n'
 
 
-@contextmanager
-def _reading(key: str, pin: Pin | None) -> Iterator[None]:
-    """A pinned read of a replaced or deleted object ends in ``SourceChangedError``."""
-    try:
-        yield
-    except botocore.exceptions.ClientError as exc:
-        if pin is not None and exc.response.get("Error", {}).get("Code") in _CHANGED_CODES:
-            raise SourceChangedError(
-                f"{key} was replaced or deleted while its job ran (an upload that replaced "
-                "it has a job of its own)"
-            ) from None
-        raise
-
-
 class Bucket:
     """One S3 bucket seen through a boto3 client."""
 
@@ -131,8 +118,35 @@ class Bucket:
         self.client = client
         self.name = name
 
+    @contextmanager
+    def _reading(self, key: str, pin: Pin | None) -> Iterator[None]:
+        """A pinned read of a replaced or deleted object ends in ``SourceChangedError``.
+
+        S3 answers a read of a missing key 403, not 404, to a role without an unlimited
+        ListBucket grant (the functions' are limited to prefixes): a 403 is taken for a
+        deleted object only where listing its key finds nothing."""
+        try:
+            yield
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if pin is not None and (
+                code in _CHANGED_CODES or (code in _DENIED_CODES and self._gone(key))
+            ):
+                raise SourceChangedError(
+                    f"{key} was replaced or deleted while its job ran (an upload that "
+                    "replaced it has a job of its own)"
+                ) from None
+            raise
+
+    def _gone(self, key: str) -> bool:
+        """Whether listing finds no ``key``; False where the listing is refused too."""
+        try:
+            return not self.exists(key)
+        except botocore.exceptions.ClientError:
+            return False
+
     def head(self, key: str, pin: Pin | None = None) -> dict[str, Any]:
-        with _reading(key, pin):
+        with self._reading(key, pin):
             response: dict[str, Any] = self.client.head_object(
                 Bucket=self.name, Key=key, **(pin.params() if pin else {})
             )
@@ -158,7 +172,7 @@ class Bucket:
         """Bytes ``[start, stop)`` of ``key``: one closed-range GET, so S3 sends no more."""
         if stop <= start:
             return b""
-        with _reading(key, pin), transient_aws_errors():
+        with self._reading(key, pin), transient_aws_errors():
             body = self.client.get_object(
                 Bucket=self.name,
                 Key=key,
@@ -187,7 +201,7 @@ class Bucket:
         return url
 
     def get_bytes(self, key: str, pin: Pin | None = None) -> bytes:
-        with _reading(key, pin):
+        with self._reading(key, pin):
             data: bytes = self.client.get_object(
                 Bucket=self.name, Key=key, **(pin.params() if pin else {})
             )["Body"].read()

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tests import iam_policy
 from tests.records import plan
 from workflow.errors import SourceChangedError, VidflowError
+from workflow.local.template import Stack
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import S3_CONFIG, Bucket, Pin
 from workflow.vod.jobs import JobPaths
 from workflow.vod.subtitles import make_subtitles
 
+ROOT = Path(__file__).resolve().parents[2]
 INGEST, OUTPUT = "vidflow-ingest-pin", "vidflow-output-pin"
 
 
@@ -117,6 +122,45 @@ def test_sidecar_cues_keep_to_the_source_timeline_when_its_video_starts_late(s3:
     # the cue is 2 s after it
     assert "X-TIMESTAMP-MAP=MPEGTS:6516000," in vtt
     assert "\n00:00:02.000 --> 00:00:03.000\nBEEP" in vtt, vtt
+
+
+@pytest.mark.parametrize(
+    ("listed", "deleted"),
+    [([], True), ([{"Key": "uploads/a.mp4"}], False), (None, False)],
+    ids=["listed-none", "listed-there", "listing-refused"],
+)
+def test_a_pinned_read_refused_403_is_a_deletion_where_listing_finds_no_key(
+    listed: list[dict[str, str]] | None, deleted: bool
+) -> None:
+    # GIVEN S3's answer to a read of a missing key by a role whose ListBucket is limited to
+    # prefixes: 403, not 404 (moto answers 404, so the answers are stubbed)
+    client = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    stub = Stubber(client)
+    stub.add_client_error("head_object", service_error_code="403", http_status_code=403)
+    if listed is None:
+        stub.add_client_error("list_objects_v2", "AccessDenied", http_status_code=403)
+    else:
+        request = {"Bucket": INGEST, "Prefix": "uploads/a.mp4", "MaxKeys": 1}
+        stub.add_response("list_objects_v2", {"Contents": listed} if listed else {}, request)
+    # THEN it is a deleted upload only where listing its key finds nothing; else the
+    # denial stands as it is
+    named = SourceChangedError if deleted else botocore.exceptions.ClientError
+    with stub, pytest.raises(named):
+        Bucket(client, INGEST).head("uploads/a.mp4", Pin(None, "e"))
+
+
+@pytest.mark.parametrize(
+    "function",
+    ["ProbeFunction", "TranscodeChunkFunction", "TranscodeAudioFunction", "ImagesFunction",
+     "SubtitlesFunction"],
+)  # fmt: skip
+def test_every_reader_of_uploads_may_list_the_key_it_reads(function: str) -> None:
+    stack = Stack(ROOT)
+    bucket = f"arn:aws:s3:::{stack.ref('IngestBucket')}"
+    statements = iam_policy.statements(function, stack)
+    assert iam_policy.allowed(statements, "s3:ListBucket", bucket, "uploads/game/a.mp4")
 
 
 def test_a_presigned_source_url_is_sigv4_and_names_its_version(s3: Any) -> None:
