@@ -120,30 +120,41 @@ class Bucket:
 
     @contextmanager
     def _reading(self, key: str, pin: Pin | None) -> Iterator[None]:
-        """A pinned read of a replaced or deleted object ends in ``SourceChangedError``.
-
-        S3 answers a read of a missing key 403, not 404, to a role without an unlimited
-        ListBucket grant (the functions' are limited to prefixes): a 403 is taken for a
-        deleted object only where listing its key finds nothing."""
+        """A pinned read of a replaced or deleted object ends in ``SourceChangedError``."""
         try:
             yield
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            if pin is not None and (
-                code in _CHANGED_CODES or (code in _DENIED_CODES and self._gone(key))
-            ):
+            if pin is not None and (code in _CHANGED_CODES or self.missing(exc, key, pin)):
                 raise SourceChangedError(
                     f"{key} was replaced or deleted while its job ran (an upload that "
                     "replaced it has a job of its own)"
                 ) from None
             raise
 
-    def _gone(self, key: str) -> bool:
-        """Whether listing finds no ``key``; False where the listing is refused too."""
+    def missing(
+        self, exc: botocore.exceptions.ClientError, key: str, pin: Pin | None = None
+    ) -> bool:
+        """Whether a read of ``key`` (pinned to ``pin``) failed because it is not there.
+
+        S3 answers a read of a missing key 403, not 404, to a role without an unlimited
+        ListBucket grant (the functions' are limited to prefixes), so a 403 counts as
+        missing only where listing finds no ``key``, or, pinned to a version, the key's
+        current version is another; where that look is refused too, it does not."""
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404"):
+            return True
+        if code not in _DENIED_CODES:
+            return False
         try:
-            return not self.exists(key)
+            if not self.exists(key):
+                return True
+            if pin is None or pin.version_id is None:
+                return False
+            current = self.client.head_object(Bucket=self.name, Key=key).get("VersionId")
         except botocore.exceptions.ClientError:
             return False
+        return bool(current != pin.version_id)
 
     def head(self, key: str, pin: Pin | None = None) -> dict[str, Any]:
         with self._reading(key, pin):

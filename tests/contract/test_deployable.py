@@ -125,15 +125,18 @@ def test_functions_reach_only_their_prefixes() -> None:
     for role, statement in _statements():
         if bucket_wide in json.dumps(statement):
             # only listing: live/ (a stream's markers and segments) for the live
-            # functions, uploads/ for the Plan function (a video's sidecar subtitles), both
-            # for the reconciler (uploads and segments nothing processed)
+            # functions, uploads/ for the Plan function (a video's sidecar subtitles) and
+            # the readers of uploads (to tell a deleted upload from a denial), both for the
+            # reconciler (uploads and segments nothing processed)
             # LiveProbe also lists init.mp4's versions, to read a segment behind its own
             listing = ["s3:ListBucket"]
             if role == "LiveProbeFunctionRole":
                 listing.append("s3:ListBucketVersions")
             assert statement["Action"] == listing, role
             prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
+            readers = ("Probe", "TranscodeChunk", "TranscodeAudio", "Images", "Subtitles")
             expected = {
+                **{f"{reader}FunctionRole": ["uploads/*"] for reader in readers},
                 "PlanFunctionRole": ["uploads/*"],
                 "ReconcileFunctionRole": ["uploads/*", "live/*"],
             }.get(role, ["live/*"])

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+import botocore.exceptions
+
 from workflow.errors import IncompleteOutputError, MissingJobRecordError
 from workflow.storage import Bucket
 
@@ -109,7 +111,9 @@ def read_job_record(output: Bucket, key: str, writer: str) -> Any:
     """The JSON record ``writer`` (a step) left at ``key`` for the steps after it."""
     try:
         return output.get_json(key)
-    except output.client.exceptions.NoSuchKey:
+    except botocore.exceptions.ClientError as exc:
+        if not output.missing(exc, key):
+            raise
         raise MissingJobRecordError(
             f"no {key}: {writer} has not run for this job, or the job has ended and "
             "removed its records"

@@ -240,7 +240,9 @@ def _results(output: Bucket, paths: JobPaths, items: list[str]) -> dict[str, dic
 def _result(output: Bucket, paths: JobPaths, item: str) -> dict[str, Any]:
     try:
         record: dict[str, Any] = output.get_json(paths.result_key(item))
-    except output.client.exceptions.NoSuchKey:
+    except botocore.exceptions.ClientError as exc:
+        if not output.missing(exc, paths.result_key(item)):
+            raise
         raise IncompleteOutputError(
             f"the result of {item} was removed while publishing read it; nothing was published"
         ) from None
