@@ -67,7 +67,8 @@ def test_retried_steps_still_announce_once(
     # failures times out: every announcing step runs more than once
     fired = engine.arm("publish:transient:1,publish:timeout:1,s3put:slowdown:6")
     try:
-        run = run_job(clip("vfr"))
+        # (a key of its own: the same bytes at another test's key would be that job)
+        run = run_job(clip("vfr"), key="uploads/announced-once.mp4")
     finally:
         engine.arm("")
     assert run.status == "SUCCEEDED", run.cause

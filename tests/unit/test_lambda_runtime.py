@@ -4,6 +4,7 @@ warm workers are shared and reclaimed, and which error name each ending gets."""
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import threading
@@ -13,10 +14,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
+import botocore.exceptions
 import pytest
+from botocore.client import BaseClient
+from moto import mock_aws
 
 from workflow.cli.common import function_log
-from workflow.local import lambda_runtime
+from workflow.local import bootstrap, lambda_runtime
 from workflow.local.build import Interpreter
 from workflow.local.lambda_runtime import (
     PAYLOAD_LIMIT,
@@ -289,3 +294,71 @@ def test_the_function_log_is_private_and_never_written_through_a_link(tmp_path: 
     assert path.parent.name.startswith("vidflow-4566-")
     path.unlink()
     path.parent.rmdir()
+
+
+def test_a_function_is_given_its_roles_statements(runtime: LambdaRuntime) -> None:
+    function = runtime.functions["ReconcileFunction"]
+    env = runtime._environment(artefacts_of(function, runtime.build_dir))
+    statements = json.loads(env["_VIDFLOW_POLICY"])
+    assert statements == runtime.stack.role_statements("ReconcileFunction")
+    table = f"arn:aws:dynamodb:{runtime.stack.region}:{runtime.stack.account}:table/"
+    live = table + runtime.stack.ref("LiveTable")
+    assert bootstrap.allowed(statements, "dynamodb:PutItem", live, None)
+    # AND the worker reads its region and account from its ARN, to name its tables' ARNs
+    region, account, role = bootstrap.where(env["_VIDFLOW_FUNCTION_ARN"])
+    assert (region, account) == (runtime.stack.region, runtime.stack.account)
+    assert role.endswith(f"/{function.name}")
+    assert bootstrap.needs("dynamodb", "GetItem", {"TableName": "t"}, region, account) == [
+        ("dynamodb:GetItem", f"{table}t", None)
+    ]
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An in-process S3 (moto) whose calls pass a small role first, as a worker's do."""
+    # hold_to_role patches botocore's client class for the whole process: put it back after
+    monkeypatch.setattr(BaseClient, "_make_api_call", BaseClient._make_api_call)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="ingest")
+        s3.put_object(Bucket="ingest", Key="uploads/a.mp4", Body=b"a")
+        yield s3
+
+
+def _role(*statements: tuple[str, str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"Action": [a], "Resource": [r], "Condition": c} for a, r, c in statements]
+
+
+def test_a_workers_calls_are_held_to_its_role_as_iam_holds_them(held: Any) -> None:
+    # GIVEN a role that may read uploads/ and list it, by prefix only
+    listing = {"StringLike": {"s3:prefix": ["uploads/*"]}}
+    role = _role(
+        ("s3:GetObject", "arn:aws:s3:::ingest/uploads/*", {}),
+        ("s3:ListBucket", "arn:aws:s3:::ingest", listing),
+    )
+    bootstrap.hold_to_role(role, "us-east-1", "123456789012", "arn:aws:sts::1:assumed-role/r/f")
+    # THEN what it grants is done
+    assert held.get_object(Bucket="ingest", Key="uploads/a.mp4")["Body"].read() == b"a"
+    assert held.list_objects_v2(Bucket="ingest", Prefix="uploads/")["KeyCount"] == 1
+    # AND what it does not is AccessDenied, as on AWS (moto grants everything)
+    for call in (
+        lambda: held.put_object(Bucket="ingest", Key="uploads/b.mp4", Body=b"b"),
+        lambda: held.get_object(Bucket="ingest", Key="live/0.ts"),
+        lambda: held.list_objects_v2(Bucket="ingest", Prefix="live/"),
+    ):
+        with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+            call()
+    # AND a read of a missing key is 403, not 404: the role may not list the whole bucket
+    with pytest.raises(botocore.exceptions.ClientError) as missing:
+        held.head_object(Bucket="ingest", Key="uploads/gone.mp4")
+    assert missing.value.response["Error"]["Code"] == "403"
+
+
+def test_a_role_that_may_list_the_bucket_reads_a_missing_key_as_404(held: Any) -> None:
+    role = _role(
+        ("s3:GetObject", "arn:aws:s3:::ingest/*", {}),
+        ("s3:ListBucket", "arn:aws:s3:::ingest", {}),
+    )
+    bootstrap.hold_to_role(role, "us-east-1", "123456789012", "arn:aws:sts::1:assumed-role/r/f")
+    with pytest.raises(held.exceptions.NoSuchKey):
+        held.get_object(Bucket="ingest", Key="uploads/gone.mp4")

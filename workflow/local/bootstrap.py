@@ -9,6 +9,7 @@ are reported as the Python runtime on Lambda reports them.
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import json
 import os
@@ -71,6 +72,152 @@ def load_handler(spec: str) -> tuple[Any, dict[str, Any] | None]:
     return handler, None
 
 
+# The function's role, held to its S3 and DynamoDB calls as IAM holds it on AWS: moto
+# grants every call, so a step that makes one its role lacks would pass locally and fail
+# on AWS with AccessDenied. Statements: the role's inline ones, resolved by the engine.
+Need = tuple[str, str, "str | None"]  # action, resource ARN, the s3:prefix it lists
+
+
+def allowed(
+    statements: list[dict[str, Any]], action: str, resource: str, prefix: str | None
+) -> bool:
+    """Whether an Allow statement grants ``action`` on ``resource`` (an ``s3:prefix``
+    condition counts only for a listing that names a prefix it matches)."""
+    for statement in statements:
+        if not any(fnmatch.fnmatchcase(action, a) for a in statement["Action"]):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in statement["Resource"]):
+            continue
+        prefixes = statement["Condition"].get("StringLike", {}).get("s3:prefix")
+        if prefixes is not None and (
+            prefix is None or not any(fnmatch.fnmatchcase(prefix, p) for p in prefixes)
+        ):
+            continue
+        return True
+    return False
+
+
+def _s3_needs(operation: str, params: dict[str, Any]) -> list[Need]:
+    bucket = f"arn:aws:s3:::{params.get('Bucket')}"
+    key = f"{bucket}/{params.get('Key')}"
+    version = "Version" if params.get("VersionId") else ""
+    if operation in ("GetObject", "HeadObject"):
+        return [(f"s3:GetObject{version}", key, None)]
+    if operation in ("PutObject", "CreateMultipartUpload", "UploadPart",
+                     "CompleteMultipartUpload"):  # fmt: skip
+        return [("s3:PutObject", key, None)]
+    if operation == "AbortMultipartUpload":
+        return [("s3:AbortMultipartUpload", key, None)]
+    if operation == "DeleteObject":
+        return [(f"s3:DeleteObject{version}", key, None)]
+    if operation == "DeleteObjects":
+        return [
+            ("s3:DeleteObject", f"{bucket}/{o['Key']}", None) for o in params["Delete"]["Objects"]
+        ]
+    if operation == "CopyObject":
+        source = params["CopySource"]
+        if isinstance(source, str):
+            source_bucket, _, source_key = source.lstrip("/").partition("/")
+            source = {"Bucket": source_bucket, "Key": source_key.split("?")[0]}
+        return [
+            ("s3:PutObject", key, None),
+            ("s3:GetObject", f"arn:aws:s3:::{source['Bucket']}/{source['Key']}", None),
+        ]
+    if operation in ("ListObjectsV2", "ListObjects"):
+        return [("s3:ListBucket", bucket, params.get("Prefix", ""))]
+    if operation == "ListObjectVersions":
+        return [("s3:ListBucketVersions", bucket, params.get("Prefix", ""))]
+    return [(f"s3:{operation}", bucket, None)]
+
+
+def _dynamodb_needs(
+    operation: str, params: dict[str, Any], region: str, account: str
+) -> list[Need]:
+    def table(name: str, index: str | None = None) -> str:
+        arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+        return f"{arn}/index/{index}" if index else arn
+
+    if operation in ("BatchGetItem", "BatchWriteItem"):
+        item_action = "GetItem" if operation == "BatchGetItem" else "WriteItem"
+        return [
+            (f"dynamodb:Batch{item_action}", table(name), None) for name in params["RequestItems"]
+        ]
+    if operation == "TransactWriteItems":
+        return [
+            (f"dynamodb:{kind}Item" if kind != "ConditionCheck" else "dynamodb:ConditionCheckItem",
+             table(body["TableName"]), None)
+            for item in params["TransactItems"]
+            for kind, body in item.items()
+        ]  # fmt: skip
+    return [(f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName")), None)]
+
+
+def needs(
+    service: str, operation: str, params: dict[str, Any], region: str, account: str
+) -> list[Need]:
+    """The IAM actions, resources (and listed prefix) one S3 or DynamoDB call needs."""
+    if service == "s3":
+        return _s3_needs(operation, params)
+    if service == "dynamodb":
+        return _dynamodb_needs(operation, params, region, account)
+    return []
+
+
+def _denied(operation: str, message: str, *, head: bool = False) -> Exception:
+    from botocore.exceptions import ClientError  # the runtime's boto3, as the handler's
+
+    status: Any = {"HTTPStatusCode": 403}
+    error: Any = (
+        {"Code": "403", "Message": "Forbidden"}
+        if head
+        else {"Code": "AccessDenied", "Message": message}
+    )
+    return ClientError({"Error": error, "ResponseMetadata": status}, operation)
+
+
+def where(function_arn: str) -> tuple[str, str, str]:
+    """A function's region, account and the role session its calls are made as."""
+    _, _, _, region, account, _, name = function_arn.split(":", 6)
+    return region, account, f"arn:aws:sts::{account}:assumed-role/{name}-role/{name}"
+
+
+def hold_to_role(statements: list[dict[str, Any]], region: str, account: str, role: str) -> None:
+    """Make every S3 and DynamoDB call of this process pass its role's statements first,
+    and a read of a missing S3 key answer 403, as S3 answers a role that may not list the
+    bucket without a prefix condition."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    make_call = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def checked(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.service_name
+        for action, resource, prefix in needs(service, operation, params, region, account):
+            if not allowed(statements, action, resource, prefix):
+                raise _denied(
+                    operation,
+                    f"User: {role} is not authorized to perform: {action} on resource: "
+                    f"{resource}{f' (prefix {prefix})' if prefix is not None else ''} because no "
+                    f"identity-based policy allows the {action} action",
+                )
+        try:
+            return make_call(client, operation, params)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if (
+                service == "s3"
+                and operation in ("GetObject", "HeadObject")
+                and code in ("NoSuchKey", "404")
+                and not allowed(
+                    statements, "s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}", None
+                )
+            ):
+                raise _denied(operation, "Access Denied", head=operation == "HeadObject") from None
+            raise
+
+    BaseClient._make_api_call = checked  # type: ignore[attr-defined]
+
+
 def _introspection() -> dict[str, Any]:
     """What this process imports from: for the engine's own checks, never for handlers."""
     modules = {
@@ -95,6 +242,9 @@ def serve() -> int:
         responses.write(json.dumps(message).encode() + b"\n")
         responses.flush()
 
+    policy = os.environ.pop("_VIDFLOW_POLICY", None)
+    if policy is not None:
+        hold_to_role(json.loads(policy), *where(os.environ["_VIDFLOW_FUNCTION_ARN"]))
     began = time.monotonic()
     handler, init_error = load_handler(os.environ["_HANDLER"])
     answer({"init_ms": round((time.monotonic() - began) * 1000, 1), "error": init_error})

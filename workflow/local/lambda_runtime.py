@@ -654,6 +654,8 @@ class LambdaRuntime:
             "AWS_REGION": self.stack.region,
             "AWS_DEFAULT_REGION": self.stack.region,
             "_VIDFLOW_FUNCTION_ARN": function.arn,
+            # The role its S3 and DynamoDB calls are held to (bootstrap.hold_to_role).
+            "_VIDFLOW_POLICY": json.dumps(self.stack.role_statements(function.logical_id)),
             **self.aws_env,
             **function.environment,
         }

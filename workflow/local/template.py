@@ -168,6 +168,24 @@ class Stack:
                 found[self.ref(lid)] = str(self.resolve(config["Status"]))
         return found
 
+    def role_statements(self, logical_id: str) -> list[dict[str, Any]]:
+        """The Allow statements of a function's inline policies, resolved, with ``Action``
+        and ``Resource`` as lists and ``Condition`` ({} for none); SAM's policy templates
+        (``LambdaInvokePolicy``, ...) aside, as they grant no S3 or DynamoDB."""
+        policies = self.resolve(self.resources[logical_id]["Properties"].get("Policies", []))
+        found = []
+        for policy in policies if isinstance(policies, list) else [policies]:
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                if statement.get("Effect") != "Allow":
+                    continue
+                actions, resources = statement["Action"], statement["Resource"]
+                found.append({
+                    "Action": actions if isinstance(actions, list) else [actions],
+                    "Resource": resources if isinstance(resources, list) else [resources],
+                    "Condition": statement.get("Condition") or {},
+                })  # fmt: skip
+        return found
+
     def functions(self) -> list[Function]:
         """The template's functions, resolved once: every Lambda call looks one up."""
         if self._functions is None:
