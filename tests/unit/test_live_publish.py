@@ -625,14 +625,15 @@ def test_an_outage_of_thousands_of_segments_is_one_gap_event(
     assert len(shown) == (window or 3003) and shown[-1] == "seg_03002.ts"
 
 
-def test_a_gap_run_a_dead_writer_announced_is_never_announced_twice(
-    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _a_writer_died_after_announcing_a_gap(
+    live: tuple[Settings, Clients], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Settings, Clients, list[dict[str, Any]], dict[str, str]]:
+    """A stream whose writer announced segment 1's gap (it failed) and died before it
+    saved: the settings, clients, the events put and the failure the next writer meets."""
     settings, clients = live
     settings = replace(settings, event_bus="bus")
     clients, put = _bus(clients)
     arrive(0, settings, clients)
-    # GIVEN a writer that announces segment 1's gap (it failed) and dies before it saves
     save = StreamTable.save
     died: list[bool] = []
 
@@ -646,6 +647,14 @@ def test_a_gap_run_a_dead_writer_announced_is_never_announced_twice(
     too_long = {"Error": "SegmentTooLongError", "Cause": "9 s long"}
     with pytest.raises(RuntimeError):
         publish_segment({"stream": "game", "sequence": 1, "error": too_long}, settings, clients)
+    return settings, clients, put, too_long
+
+
+def test_a_gap_run_a_dead_writer_announced_is_never_announced_twice(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a writer that announces segment 1's gap (it failed) and dies before it saves
+    settings, clients, put, too_long = _a_writer_died_after_announcing_a_gap(live, monkeypatch)
     # WHEN the next writer finds the run grown (segment 2 failed too) and announces it
     clock.now += 2
     publish_segment({"stream": "game", "sequence": 2, "error": too_long}, settings, clients)
@@ -791,24 +800,8 @@ def test_the_writer_after_a_dead_one_resumes_its_gap_run_within_its_role(
     monkeypatch: pytest.MonkeyPatch,
     function: str,
 ) -> None:
-    settings, clients = live
-    settings = replace(settings, event_bus="bus")
-    clients, put = _bus(clients)
-    arrive(0, settings, clients)
     # GIVEN a writer that announced segment 1's gap (it failed) and died before it saved
-    save = StreamTable.save
-    died: list[bool] = []
-
-    def dies_once(self: StreamTable, *args: Any) -> Any:
-        if not died:
-            died.append(True)
-            raise RuntimeError("the writer's Lambda timed out")
-        return save(self, *args)
-
-    monkeypatch.setattr(StreamTable, "save", dies_once)
-    too_long = {"Error": "SegmentTooLongError", "Cause": "9 s long"}
-    with pytest.raises(RuntimeError):
-        publish_segment({"stream": "game", "sequence": 1, "error": too_long}, settings, clients)
+    settings, clients, put, too_long = _a_writer_died_after_announcing_a_gap(live, monkeypatch)
     # WHEN the next writer (a segment's publish, the sweep, or an END marker's ingest)
     # finds that run again, with only what its function's role allows on AWS
     held = _held_to(clients, function, settings.live_table)
