@@ -112,11 +112,10 @@ UPLOAD_FIELDS = ("version_id", "etag", "uploaded_at")
 def upload_of(source: dict[str, Any]) -> dict[str, Any]:
     """A job's ``source`` as an event names it: bucket and key, and which upload of the
     key it was (version, ETag, S3's time of the upload), each null where unknown."""
-    return {
-        "bucket": source.get("bucket"),
-        "key": source.get("key"),
-        **{name: source.get(name) or None for name in UPLOAD_FIELDS},
-    }
+    named = {name: source.get(name) or None for name in UPLOAD_FIELDS}
+    if named["version_id"] == "null":
+        named["version_id"] = None  # a suspended bucket's, as the reconciler writes it
+    return {"bucket": source.get("bucket"), "key": source.get("key"), **named}
 
 
 def job_published(

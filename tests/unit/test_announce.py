@@ -197,3 +197,9 @@ def test_a_failure_after_the_master_is_written_leaves_the_published_asset_alone(
         # its announcement's marker)
         assert kept == {paths.failure_key, "announced/jobs/clip-0123456789abcdef/failed.json"}
         assert [e["DetailType"] for e in bus.put] == ["Job Failed"]
+
+
+def test_an_upload_without_versions_is_named_with_a_null_version() -> None:
+    # (the reconciler writes a suspended bucket's version as "null", as S3 lists it)
+    named = events.upload_of({"bucket": "in", "key": "uploads/a.mp4", "version_id": "null"})
+    assert named["version_id"] is None

@@ -292,3 +292,14 @@ def test_shifted_moves_cues_earlier_and_drops_what_falls_before_zero() -> None:
     assert shifted(vtt, 0.0) == vtt
     with pytest.raises(ValueError):
         shifted(vtt, -1.0)
+
+
+def test_shifted_works_in_whole_milliseconds() -> None:
+    # GIVEN a shift a hair under a second, and a cue that ends where it then falls
+    vtt = (
+        "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nat the start\n\n"
+        "00:00:01.000 --> 00:00:02.500\nnext <00:00:01.000>on\n"
+    )
+    # THEN the shift is 1.000 s: the first cue is gone, not left 0 s long, and the second's
+    # inline time, now at its start, is removed
+    assert shifted(vtt, 0.9996) == "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nnext on\n"

@@ -149,8 +149,11 @@ def _with_upload(event: Any, path: Path, stack: Any, s3: Any) -> Any:
         return {**event, "item": {**event["item"], "etag": described["ETag"].strip('"')}}
     if isinstance(event, dict) and isinstance(event.get("source"), dict):
         described = upload(event["source"]["key"])
+        # Its own upload time too: Probe takes a Last-Modified past the event's time for
+        # the same bytes PUT again (vod/probe.py put_again).
         source = {**event["source"], "bucket": bucket, "etag": described["ETag"].strip('"'),
-                  "size": described["ContentLength"]}  # fmt: skip
+                  "size": described["ContentLength"],
+                  "uploaded_at": described["LastModified"].isoformat()}  # fmt: skip
         if "version_id" in source or described.get("VersionId"):
             source["version_id"] = described.get("VersionId")
         return {**event, "source": source}

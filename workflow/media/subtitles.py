@@ -343,20 +343,23 @@ def to_webvtt(data: bytes, fmt: str, *, binary: str, timeout: float) -> str:
 _INLINE_TIME = re.compile(r"<((?:\d+:)?\d{2}:\d{2}\.\d{3})>", re.ASCII)
 
 
-def _parse_time(text: str) -> float:
+def _millis(text: str) -> int:
     *hours, minutes, seconds = text.split(":")
-    return int(hours[0] if hours else 0) * 3600 + int(minutes) * 60 + float(seconds)
+    whole, fraction = seconds.split(".")
+    return ((int(hours[0] if hours else 0) * 60 + int(minutes)) * 60 + int(whole)) * 1000 + int(
+        fraction
+    )
 
 
-def _format_time(seconds: float) -> str:
-    millis = round(seconds * 1000)
+def _format_millis(millis: int) -> str:
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}"
 
 
 def shifted(vtt: str, seconds: float) -> str:
-    """``vtt`` (as ``to_webvtt`` writes it) with every cue ``seconds`` earlier.
+    """``vtt`` (as ``to_webvtt`` writes it) with every cue ``seconds`` earlier, to the
+    millisecond.
 
     A sidecar is timed on its source's own timeline, whose zero is the file's start; the
     published timeline starts at the video's first frame, which may come later (a video
@@ -366,7 +369,8 @@ def shifted(vtt: str, seconds: float) -> str:
     """
     if seconds < 0:
         raise ValueError(f"cannot shift cues {seconds} s later")
-    if seconds == 0:
+    shift = round(seconds * 1000)
+    if shift == 0:
         return vtt
     header, _, body = vtt.partition("\n\n")
     body = body.strip("\n")
@@ -379,17 +383,17 @@ def shifted(vtt: str, seconds: float) -> str:
             continue
         timing = _TIMING.fullmatch(lines[at])
         assert timing is not None
-        start = max(0.0, _parse_time(timing["start"]) - seconds)
-        end = _parse_time(timing["end"]) - seconds
+        start = max(0, _millis(timing["start"]) - shift)
+        end = _millis(timing["end"]) - shift
         if end <= start:
             continue
 
-        def moved(match: re.Match[str], start: float = start, end: float = end) -> str:
-            time = _parse_time(match[1]) - seconds
-            return f"<{_format_time(time)}>" if start < time < end else ""
+        def moved(match: re.Match[str], start: int = start, end: int = end) -> str:
+            time = _millis(match[1]) - shift
+            return f"<{_format_millis(time)}>" if start < time < end else ""
 
         lines[at] = " ".join(
-            [_format_time(start), "-->", _format_time(end), *(timing["settings"] or "").split()]
+            [_format_millis(start), "-->", _format_millis(end), *(timing["settings"] or "").split()]
         )
         lines[at + 1 :] = [_INLINE_TIME.sub(moved, line) for line in lines[at + 1 :]]
         kept.append("\n".join(lines))
