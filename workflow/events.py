@@ -23,7 +23,7 @@ from typing import Any
 
 from workflow.errors import EventNotSentError
 from workflow.runtime import Clients
-from workflow.storage import Bucket
+from workflow.storage import Bucket, Pin
 
 SOURCE = "vidflow"
 SCHEMA_VERSION = 1
@@ -103,19 +103,20 @@ def object_url(bucket: str, key: str, base_url: str = "") -> str:
     return f"s3://{bucket}/{key}"
 
 
-# Which upload of a key a job read: two uploads of one key each publish (or fail) on
-# their own, in whatever order their jobs end, so a subscriber that keeps one asset per
-# key needs these to tell the newer upload from a superseded one.
-UPLOAD_FIELDS = ("version_id", "etag", "uploaded_at")
-
-
 def upload_of(source: dict[str, Any]) -> dict[str, Any]:
     """A job's ``source`` as an event names it: bucket and key, and which upload of the
-    key it was (version, ETag, S3's time of the upload), each null where unknown."""
-    named = {name: source.get(name) or None for name in UPLOAD_FIELDS}
-    if named["version_id"] == "null":
-        named["version_id"] = None  # a suspended bucket's, as the reconciler writes it
-    return {"bucket": source.get("bucket"), "key": source.get("key"), **named}
+    key it was, each null where unknown: its version and ETag (as ``Pin.of`` reads them,
+    a suspended bucket's "null" none) and S3's time of it. Two uploads of one key each
+    publish (or fail) on their own, in whatever order their jobs end, so a subscriber that
+    keeps one asset per key needs these to tell the newer upload from a superseded one."""
+    pin = Pin.of(source)
+    return {
+        "bucket": source.get("bucket"),
+        "key": source.get("key"),
+        "version_id": pin.version_id,
+        "etag": pin.etag,
+        "uploaded_at": source.get("uploaded_at") or None,
+    }
 
 
 def job_published(
