@@ -35,6 +35,7 @@ from workflow.media.encode import (
     seconds_arg,
 )
 from workflow.media.runner import run_ffmpeg
+from workflow.media.subtitles import webvtt_time
 
 MAX_COLUMNS = 10
 MAX_ROWS = 10
@@ -603,7 +604,4 @@ def _mean_and_spread(frame: bytes) -> tuple[float, float]:
 
 
 def _vtt_time(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}"
+    return webvtt_time(round(seconds * 1000))

@@ -288,12 +288,19 @@ def _check_cue_times(text: str) -> None:
                 )
 
 
+def _timing_line(lines: list[str]) -> tuple[int, re.Match[str]] | None:
+    """Where a cue block's timing line is (first, or after an identifier), and its match."""
+    return next(
+        ((i, m) for i, line in enumerate(lines[:2]) if (m := _TIMING.fullmatch(line))), None
+    )
+
+
 def _cue_block(lines: list[str]) -> str | None:
     """One cue as well-formed WebVTT, or None if it is not a cue or shows nothing."""
-    found = [(i, m) for i, line in enumerate(lines[:2]) if (m := _TIMING.fullmatch(line))]
-    if not found:
+    found = _timing_line(lines)
+    if found is None:
         return None
-    at, timing = found[0]
+    at, timing = found
     settings = _SETTING.findall(timing["settings"] or "")
     head = [" ".join([timing["start"], "-->", timing["end"], *settings])]
     if at == 1 and "-->" not in lines[0]:  # a cue identifier
@@ -351,7 +358,8 @@ def _millis(text: str) -> int:
     )
 
 
-def _format_millis(millis: int) -> str:
+def webvtt_time(millis: int) -> str:
+    """A WebVTT timestamp, hours always written (``00:01:02.500``)."""
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}"
@@ -377,12 +385,11 @@ def shifted(vtt: str, seconds: float) -> str:
     kept = []
     for block in body.split("\n\n") if body.strip() else []:
         lines = block.split("\n")
-        at = next((i for i, line in enumerate(lines[:2]) if _TIMING.fullmatch(line)), None)
-        if at is None:
+        found = _timing_line(lines)
+        if found is None:
             kept.append(block)
             continue
-        timing = _TIMING.fullmatch(lines[at])
-        assert timing is not None
+        at, timing = found
         start = max(0, _millis(timing["start"]) - shift)
         end = _millis(timing["end"]) - shift
         if end <= start:
@@ -390,10 +397,10 @@ def shifted(vtt: str, seconds: float) -> str:
 
         def moved(match: re.Match[str], start: int = start, end: int = end) -> str:
             time = _millis(match[1]) - shift
-            return f"<{_format_millis(time)}>" if start < time < end else ""
+            return f"<{webvtt_time(time)}>" if start < time < end else ""
 
         lines[at] = " ".join(
-            [_format_millis(start), "-->", _format_millis(end), *(timing["settings"] or "").split()]
+            [webvtt_time(start), "-->", webvtt_time(end), *(timing["settings"] or "").split()]
         )
         lines[at + 1 :] = [_INLINE_TIME.sub(moved, line) for line in lines[at + 1 :]]
         kept.append("\n".join(lines))
