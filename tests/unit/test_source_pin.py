@@ -58,6 +58,20 @@ def test_a_pinned_read_of_a_replaced_object_is_named(s3: Any) -> None:
         ingest.head("uploads/a.mp4")
 
 
+def _subtitles_item(paths: JobPaths, name: str, etag: str) -> dict[str, Any]:
+    """The Subtitles item of ``uploads/<name>.mp4``'s job for its English sidecar, as
+    planned with the sidecar's ``etag``."""
+    return {
+        "job_id": paths.job_id,
+        "source": {"bucket": INGEST, "key": f"uploads/{name}.mp4", "etag": "x"},
+        "item": {
+            "kind": "subtitles",
+            "sidecar": {"key": f"uploads/{name}.en.srt", "language": "en", "format": "srt"},
+            "etag": etag,
+        },
+    }
+
+
 def test_a_sidecar_replaced_after_planning_fails_its_item_by_name(s3: Any) -> None:
     # GIVEN a plan that listed a sidecar, which was then replaced
     paths = JobPaths("a-0123456789abcdef")
@@ -73,15 +87,7 @@ def test_a_sidecar_replaced_after_planning_fails_its_item_by_name(s3: Any) -> No
     s3.put_object(
         Bucket=INGEST, Key="uploads/a.en.srt", Body=b"1\n00:00:00,000 --> 00:00:01,000\nbye\n"
     )
-    event = {
-        "job_id": paths.job_id,
-        "source": {"bucket": INGEST, "key": "uploads/a.mp4", "etag": "x"},
-        "item": {
-            "kind": "subtitles",
-            "sidecar": {"key": "uploads/a.en.srt", "language": "en", "format": "srt"},
-            "etag": planned,
-        },
-    }
+    event = _subtitles_item(paths, "a", planned)
     # WHEN its Subtitles item runs, THEN it reads nothing else and says why, and what to do
     # (a subtitle upload starts no job, so no "upload that replaced it has a job")
     with pytest.raises(SourceChangedError, match="upload the video again") as raised:
@@ -105,15 +111,7 @@ def test_sidecar_cues_keep_to_the_source_timeline_when_its_video_starts_late(s3:
         Bucket=INGEST, Key="uploads/late.en.srt", Body=b"1\n00:00:03,000 --> 00:00:04,000\nBEEP\n"
     )
     etag = s3.head_object(Bucket=INGEST, Key="uploads/late.en.srt")["ETag"].strip('"')
-    event = {
-        "job_id": paths.job_id,
-        "source": {"bucket": INGEST, "key": "uploads/late.mp4", "etag": "x"},
-        "item": {
-            "kind": "subtitles",
-            "sidecar": {"key": "uploads/late.en.srt", "language": "en", "format": "srt"},
-            "etag": etag,
-        },
-    }
+    event = _subtitles_item(paths, "late", etag)
     # WHEN its Subtitles item runs
     make_subtitles(event, Settings(output_bucket=OUTPUT), Clients(s3=s3), lambda: 60.0)
     key = f"{paths.output_prefix}subtitles/en.vtt"
