@@ -218,7 +218,8 @@ def _number(
     try:
         value = kind(raw)
     except (ValueError, OverflowError):
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+        number = "a whole number" if kind is int else "a number"
+        raise ConfigurationError(f"{name} must be {number}, got {raw!r}") from None
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         kind_of = "zero or more" if allow_zero else "positive"
         raise ConfigurationError(f"{name} must be {kind_of}, got {raw!r}")

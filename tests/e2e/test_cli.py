@@ -113,7 +113,11 @@ def test_process_rejects_bad_input_with_one_line_and_no_master(tmp_path: Path) -
         ("ThumbnailSeconds=0.5", "error: the functions would refuse this at cold start:"
          " ThumbnailSeconds must be 0 (no images) or 1 to 3600, got 0.5"),
         ("MapMaxConcurrency=many",
-         "error: parameter MapMaxConcurrency must be a number, got 'many'"),
+         "error: parameter MapMaxConcurrency must be a whole number from 1 to 10000,"
+         " got 'many'"),
+        ("MapMaxConcurrency=2.5",
+         "error: parameter MapMaxConcurrency must be a whole number from 1 to 10000,"
+         " got '2.5'"),
         ("Ladder=bogus", r"error: parameter Ladder must match ^\s*[0-9]+\s*:\s*[0-9]+\s*"
          r"(,\s*[0-9]+\s*:\s*[0-9]+\s*)*$, got 'bogus'"),
         ("Ladder=720:2800,720:1400", "error: the functions would refuse this at cold start:"

@@ -111,6 +111,10 @@ def test_a_cdn_is_refused_locally_by_name_and_deploys_with_its_key() -> None:
         {"ReconcileGraceSeconds": "172800"},
         {"Encryption": "cbcs"},
         {"Encryption": "aes-128", "Packaging": "cmaf"},
+        {"MapMaxConcurrency": "2.5"},
+        {"MaxInputBytes": "1e9"},
+        {"MaxInputPixels": "9437184.0"},
+        {"LiveWindow": "3.5"},
     ],
 )
 def test_what_the_functions_would_refuse_at_cold_start_the_deploy_refuses(
@@ -122,3 +126,30 @@ def test_what_the_functions_would_refuse_at_cold_start_the_deploy_refuses(
     assert settings_problems(stack)
     # THEN CloudFormation's own checks, which `sam deploy` runs, refuse it first
     assert declared_problems(stack.template["Parameters"], given) + rule_problems(stack)
+
+
+@pytest.mark.parametrize("value", ["2.5", "-1.0", "00", "-2", "1e3"])
+def test_reserved_concurrency_must_be_whole_or_the_deploy_would_fail_part_way(value: str) -> None:
+    # GIVEN a value Lambda refuses for ReservedConcurrentExecutions, or, for "00", one that
+    # is not "0" to the template's condition and would reserve none: the function never runs
+    given = {"TranscodeReservedConcurrency": value}
+    # THEN CloudFormation refuses the parameter before it creates anything
+    assert declared_problems(Stack(ROOT).template["Parameters"], given) == [
+        "parameter TranscodeReservedConcurrency must be -1, 0 or a whole number of functions,"
+        f" got {value!r}"
+    ]
+
+
+def test_whole_number_parameters_take_their_defaults_and_their_bounds() -> None:
+    parameters = Stack(ROOT).template["Parameters"]
+    given = {
+        "MapMaxConcurrency": "10000",
+        "MaxInputBytes": "1",
+        "MaxInputPixels": "1",
+        "LiveWindow": "0",
+        "TranscodeReservedConcurrency": "400",
+    }
+    assert declared_problems(parameters, given) == []
+    assert declared_problems(parameters, {"MapMaxConcurrency": "10001"})
+    assert declared_problems(parameters, {"MapMaxConcurrency": "0"})
+    check(Stack(ROOT, overrides={"TranscodeReservedConcurrency": "-1"}))

@@ -99,7 +99,7 @@ def _value_problem(spec: dict[str, Any], value: str) -> str | None:
             return f"must be at most {spec['MaxValue']}, got {value}"
     pattern = spec.get("AllowedPattern")
     if pattern is not None and not re.fullmatch(pattern, value):
-        return f"must match {pattern}, got {value!r}"
+        return f"{spec.get('ConstraintDescription', f'must match {pattern}')}, got {value!r}"
     if "MinLength" in spec and len(value) < int(spec["MinLength"]):
         return f"must be at least {spec['MinLength']} characters long"
     if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
@@ -123,17 +123,16 @@ def settings_problems(stack: Stack) -> list[str]:
 
 
 def _variables_of_parameters(stack: Stack) -> dict[str, str]:
-    """Each environment variable the template sets straight from a parameter, and that
-    parameter's name (``LADDER: !Ref Ladder``)."""
-    variables = (
-        stack.template.get("Globals", {})
-        .get("Function", {})
-        .get("Environment", {})
-        .get("Variables", {})
-    )
+    """Each environment variable the template sets straight from a parameter, in
+    ``Globals`` or a function's own (``LADDER: !Ref Ladder``), and that parameter's name."""
+    functions = [stack.template.get("Globals", {}).get("Function", {})] + [
+        stack.resources[lid].get("Properties", {})
+        for lid in stack.of_type("AWS::Serverless::Function")
+    ]
     return {
         variable: value["Ref"]
-        for variable, value in variables.items()
+        for function in functions
+        for variable, value in function.get("Environment", {}).get("Variables", {}).items()
         if isinstance(value, dict) and value.get("Ref") in stack.parameters
     }
 
