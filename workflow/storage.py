@@ -307,10 +307,25 @@ class Bucket:
         return any(item["Key"] == key for item in listed.get("Contents", []))
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under ``prefix``. S3 answers a batch 200 and lists the keys it
+        could not delete in ``Errors``: the first is raised as the ``ClientError`` a
+        single delete would have, so a refused or throttled clean-up is never silent."""
         keys = self.keys(prefix)
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
-            self.client.delete_objects(Bucket=self.name, Delete={"Objects": batch, "Quiet": True})
+            answer = self.client.delete_objects(
+                Bucket=self.name, Delete={"Objects": batch, "Quiet": True}
+            )
+            for error in answer.get("Errors", [])[:1]:
+                raise botocore.exceptions.ClientError(
+                    {
+                        "Error": {
+                            "Code": error.get("Code", ""),
+                            "Message": f"{error.get('Key')}: {error.get('Message', '')}",
+                        }
+                    },
+                    "DeleteObjects",
+                )
         return len(keys)
 
 

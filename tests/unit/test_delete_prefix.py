@@ -1,0 +1,52 @@
+"""A batch delete that S3 answers 200 with keys it could not delete is not a success."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import pytest
+from botocore.stub import Stubber
+
+from workflow.errors import TransientError
+from workflow.storage import Bucket, transient_aws_errors
+
+BUCKET = "vidflow-output-delete"
+KEYS = ["outputs/job/720p/seg_00000.ts", "outputs/job/720p/seg_00001.ts"]
+
+
+def _stubbed(errors: list[dict[str, str]]) -> tuple[Any, Stubber]:
+    client = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    stub = Stubber(client)
+    stub.add_response(
+        "list_objects_v2",
+        {"Contents": [{"Key": key} for key in KEYS]},
+        {"Bucket": BUCKET, "Prefix": "outputs/job/"},
+    )
+    stub.add_response("delete_objects", {"Errors": errors} if errors else {})
+    return client, stub
+
+
+def test_every_key_deleted_is_counted() -> None:
+    client, stub = _stubbed([])
+    with stub:
+        assert Bucket(client, BUCKET).delete_prefix("outputs/job/") == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "raised"),
+    [("AccessDenied", botocore.exceptions.ClientError), ("InternalError", TransientError)],
+)
+def test_a_key_s3_could_not_delete_is_raised_as_its_error(code: str, raised: type) -> None:
+    # GIVEN S3 answering the batch 200 but naming a key it did not delete
+    error = {"Key": KEYS[1], "Code": code, "Message": "We encountered an internal error."}
+    client, stub = _stubbed([error])
+    # THEN the clean-up fails naming the key, and a step retries it where S3 asks to
+    with stub, pytest.raises(raised) as failed, transient_aws_errors():
+        Bucket(client, BUCKET).delete_prefix("outputs/job/")
+    cause = failed.value if raised is not TransientError else failed.value.__cause__
+    assert isinstance(cause, botocore.exceptions.ClientError)
+    assert KEYS[1] in str(cause)
