@@ -64,12 +64,24 @@ def assert_playable(run: Any, source: Path) -> None:
         assert abs(rendition.width / rendition.height - src_w / src_h) < 0.03, "aspect changed"
     has_audio = manifest["source_audio"] is not None
     assert (asset.audio is not None) == has_audio
+    # the audio's language is the source's, as the BCP 47 tag players match ("eng": "en")
+    language = {"eng": "en"}.get(_audio_tag(source)) if has_audio else None
+    master = m3u8.load(str(run.out / "master.m3u8"))
+    assert [m.language for m in master.media if m.type == "AUDIO"] == [language] * has_audio
+    assert (manifest["audio"] or {}).get("language") == language
     if asset.audio is not None:
         frame = 1 / manifest["source"]["frame_rate"]
         first_video = next(iter(asset.video.values())).first_pts
         assert abs(asset.audio.first_pts - first_video) <= frame + 1e-3
         assert asset.audio.decode_errors == ""
         assert abs(asset.audio.duration - truth.duration) <= tolerance
+
+
+def _audio_tag(source: Path) -> str | None:
+    """The language tag of the source's first audio stream, as its container holds it."""
+    with av.open(str(source)) as container:
+        audio = next((s for s in container.streams if s.type == "audio"), None)
+        return None if audio is None else audio.metadata.get("language")
 
 
 @pytest.mark.parametrize("name", synth.VIDEOS)

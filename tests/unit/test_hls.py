@@ -19,6 +19,7 @@ from workflow.formats.hls import (
     peak_bandwidth,
     target_duration,
 )
+from workflow.media.subtitles import stream_language
 
 DURATION_SETS = [
     pytest.param([4.0, 4.0, 4.0, 2.5], id="even-4s"),
@@ -142,6 +143,28 @@ def test_master_declares_the_audio_group_once() -> None:
     assert media.uri == AUDIO.uri
     assert media.channels == "2"
     assert media.default == "YES"
+
+
+def test_master_names_the_audios_language_only_where_the_source_says_it() -> None:
+    # GIVEN audio the source tags English, and audio it does not tag
+    english = AudioEntry("audio/index.m3u8", "aac", 2, name="English", language="en")
+    # THEN a player can match the first to its viewer's language, and the second claims none
+    (tagged,) = m3u8.loads(master_playlist(VARIANTS, english)).media
+    assert (tagged.language, tagged.name, tagged.autoselect) == ("en", "English", "YES")
+    (untagged,) = m3u8.loads(master_playlist(VARIANTS, AUDIO)).media
+    assert untagged.language is None
+
+
+@pytest.mark.parametrize(
+    ("tag", "language"),
+    [("eng", "en"), ("ENG", "en"), ("ger", "de"), ("deu", "de"), ("pt-BR", "pt-BR"),
+     ("por-br", "pt-BR"), ("fil", "fil"), ("und", None), ("", None), (None, None),
+     ('en"', None), ("e", None)],
+)  # fmt: skip
+def test_a_containers_language_tag_becomes_the_bcp_47_tag_players_match(
+    tag: str | None, language: str | None
+) -> None:
+    assert stream_language(tag) == language
 
 
 def test_master_without_audio_has_no_audio_group() -> None:

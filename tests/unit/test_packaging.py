@@ -173,6 +173,7 @@ def test_the_mpd_lists_every_rung_audio_and_subtitles() -> None:
         frame_rate=29.97,
         audio=dash.Track(10.0, segments(3.989, 4.011, 2.0), 48000),
         audio_bandwidth=130_000,
+        audio_language="en",
         text=[dash.TextTrack("pt-BR", "subtitles/pt-BR.vtt")],
     )
     root = ET.fromstring(document)
@@ -188,6 +189,7 @@ def test_the_mpd_lists_every_rung_audio_and_subtitles() -> None:
     assert template.get("presentationTimeOffset") == "153600"
     audio_template = audio.find(f"{MPD}SegmentTemplate")
     assert audio_template is not None and audio_template.get("timescale") == "48000"
+    assert audio.get("lang") == "en"
     assert text.get("lang") == "pt-BR"
     assert text.findtext(f"{MPD}Representation/{MPD}BaseURL") == "subtitles/pt-BR.vtt"
 

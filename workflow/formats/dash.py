@@ -90,6 +90,7 @@ def mpd(
     frame_rate: float,
     audio: Track | None = None,
     audio_bandwidth: int = 0,
+    audio_language: str | None = None,
     text: Sequence[TextTrack] = (),
     protection: Protection | None = None,
 ) -> str:
@@ -109,7 +110,7 @@ def mpd(
     period = ET.SubElement(root, "Period", {"id": "0", "start": "PT0S"})
     _video_set(period, video, representations, frame_rate, protection)
     if audio is not None:
-        _audio_set(period, audio, audio_bandwidth, protection)
+        _audio_set(period, audio, audio_bandwidth, audio_language, protection)
     for i, track in enumerate(text, start=2):
         _text_set(period, str(i), track)
     ET.indent(root)
@@ -160,7 +161,11 @@ def _video_set(
 
 
 def _audio_set(
-    period: ET.Element, audio: Track, bandwidth: int, protection: Protection | None
+    period: ET.Element,
+    audio: Track,
+    bandwidth: int,
+    language: str | None,
+    protection: Protection | None,
 ) -> None:
     sound = ET.SubElement(
         period,
@@ -171,7 +176,7 @@ def _audio_set(
             "mimeType": "audio/mp4",
             "segmentAlignment": "true",
             "startWithSAP": "1",
-            "lang": "und",
+            "lang": language or "und",
         },
     )
     ET.SubElement(

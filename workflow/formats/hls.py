@@ -51,6 +51,8 @@ class AudioEntry:
     group: str
     channels: int
     name: str = "Main"
+    # BCP 47, where the source says it: the player's audio menu and auto-selection read it.
+    language: str | None = None
 
 
 def rounded_duration(seconds: float) -> int:
@@ -202,8 +204,9 @@ def master_playlist(
     lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
     lines += subtitles
     if audio is not None:
+        language = f'LANGUAGE="{audio.language}",' if audio.language else ""
         lines.append(
-            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{audio.group}",NAME="{audio.name}",'
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{audio.group}",NAME="{audio.name}",{language}'
             f'DEFAULT=YES,AUTOSELECT=YES,CHANNELS="{audio.channels}",URI="{audio.uri}"'
         )
     for v in variants:

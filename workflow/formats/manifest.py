@@ -83,6 +83,7 @@ def build_manifest(
             "group": audio.group,
             "codecs": "mp4a.40.2",
             "channels": audio.channels,
+            "language": audio.language,
             "kbps": audio_kbps,
             **_totals(playlists[AUDIO]),
         },

@@ -53,3 +53,5 @@ class AudioFacts:
     channels: int
     sample_rate: int
     start_time: float
+    # Its language as HLS and DASH name it (``subtitles.stream_language``); None unsaid.
+    language: str | None = None

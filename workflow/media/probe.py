@@ -37,6 +37,7 @@ from workflow.media.facts import AudioFacts, SourceFacts
 from workflow.media.ladder import MAX_SIDE, MIN_SIDE
 from workflow.media.picture import HDR_TRANSFERS, assumed_colour
 from workflow.media.sniff import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
+from workflow.media.subtitles import stream_language
 from workflow.settings import Limits
 
 
@@ -274,6 +275,7 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
             channels=a.codec_context.channels,
             sample_rate=a.codec_context.sample_rate,
             start_time=float(a.start_time * a.time_base) if a.start_time is not None else 0.0,
+            language=stream_language(a.metadata.get("language")),
         )
     for s in streams:
         if s is not video:

@@ -141,6 +141,27 @@ def canonical_language(tag: str) -> str | None:
     return "-".join(parts)
 
 
+# ISO 639-2 codes (bibliographic and terminology), as MP4, Matroska and MPEG-TS tag a
+# stream, of the languages named above: BCP 47 uses the two-letter code where one exists.
+_ISO_639_2 = {
+    "ara": "ar", "ger": "de", "deu": "de", "eng": "en", "spa": "es", "fre": "fr",
+    "fra": "fr", "hin": "hi", "ita": "it", "jpn": "ja", "kor": "ko", "dut": "nl",
+    "nld": "nl", "pol": "pl", "por": "pt", "rus": "ru", "swe": "sv", "tur": "tr",
+    "chi": "zh", "zho": "zh",
+}  # fmt: skip
+
+
+def stream_language(tag: str | None) -> str | None:
+    """A container's language tag for a stream as the tag HLS and DASH name (``eng`` ->
+    ``en``); None where it says none, ``und``, or nothing a tag can be."""
+    language = canonical_language((tag or "").strip())
+    if language is None or language == UNDETERMINED:
+        return None
+    primary, _, rest = language.partition("-")
+    primary = _ISO_639_2.get(primary, primary)
+    return f"{primary}-{rest}" if rest else primary
+
+
 def language_name(language: str) -> str:
     """A human-readable NAME for ``language``: from the table, else its language's plus the tag."""
     if language in _NAMES:

@@ -21,7 +21,7 @@ from workflow.keys import cbcs
 from workflow.keys import segments as aes128
 from workflow.keys.service import key_service_uri
 from workflow.media import encode, quality
-from workflow.media.subtitles import SubtitleTrack
+from workflow.media.subtitles import SubtitleTrack, language_name
 from workflow.names import AUDIO, CMAF_INIT, segment_number
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -50,7 +50,14 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     playlists = _playlists(plan, encoded)
     audio = None
     if AUDIO in playlists:
-        audio = hls.AudioEntry(uri=f"{AUDIO}/index.m3u8", group=hls.AUDIO_GROUP, channels=2)
+        language = plan.facts.audio.language if plan.facts.audio else None
+        audio = hls.AudioEntry(
+            uri=f"{AUDIO}/index.m3u8",
+            group=hls.AUDIO_GROUP,
+            channels=2,
+            name=language_name(language) if language else "Main",
+            language=language,
+        )
     timescales = _same_inits(encoded) if plan.cmaf else {}
     init = CMAF_INIT if plan.cmaf else None
     # A protected job's key, where players fetch it (named in every playlist and the manifest).
@@ -338,6 +345,7 @@ def _dash_manifest(
         frame_rate=plan.facts.frame_rate,
         audio=None if audio is None else dash.Track(start, audio, timescales[AUDIO]),
         audio_bandwidth=0 if audio is None else hls.peak_bandwidth(audio),
+        audio_language=plan.facts.audio.language if plan.facts.audio else None,
         text=[dash.TextTrack(t.language, t.webvtt_uri) for t in tracks],
         protection=protection,
     )
