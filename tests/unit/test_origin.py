@@ -118,7 +118,8 @@ def test_a_request_is_addressed_here_by_a_loopback_name_and_the_port(
      ({"Origin": "http://[::1]:8080"}, False), ({"Sec-Fetch-Site": "same-origin"}, False),
      ({"Sec-Fetch-Site": "none"}, False), ({"Origin": "https://evil.example"}, True),
      ({"Origin": "null"}, True), ({"Origin": "http://127.0.0.2:8080"}, True),
-     ({"Origin": "http://localhost.evil.example"}, True), ({"Sec-Fetch-Site": "cross-site"}, True)],
+     ({"Origin": "http://localhost.evil.example"}, True), ({"Sec-Fetch-Site": "cross-site"}, True),
+     ({"Origin": "http://["}, True), ({"Origin": "http://[::1"}, True)],
 )  # fmt: skip
 def test_a_request_from_another_sites_page_is_told_apart_from_a_programs(
     headers: dict[str, str], web_page: bool

@@ -56,7 +56,10 @@ def from_a_web_page(headers: Any) -> bool:
     """
     origin = headers.get("Origin")
     if origin is not None:
-        host = urlsplit(origin.strip().lower()).hostname or ""
+        try:
+            host = urlsplit(origin.strip().lower()).hostname or ""
+        except ValueError:  # not a URL ("http://["): no page of this machine sent it
+            return True
         if not _loopback_name(host if ":" not in host else f"[{host}]"):
             return True
     return (headers.get("Sec-Fetch-Site") or "").strip().lower() == "cross-site"
