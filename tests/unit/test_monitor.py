@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import io
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
-from workflow.cli.monitor import state_runs, timeline
+from workflow.cli.console import ConsoleServer
+from workflow.cli.monitor import Monitor, state_runs, timeline
 from workflow.cli.terminal import watch
+from workflow.keys.service import PlaybackSecret
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -227,3 +233,37 @@ def test_a_progress_line_counts_a_kind_of_item_that_has_many() -> None:
     assert _grouped(names) == ["120 audio items", "2 images items", "sub-en"]
     assert _grouped(["audio", "images", "subtitles-en"]) == ["audio", "images", "subtitles-en"]
     assert _grouped([]) == []
+
+
+def test_the_console_names_no_stream_by_a_rungs_folder_and_stays_up() -> None:
+    # GIVEN a live stream, whose rung's folder holds a playlist named as the stream's is
+    with mock_aws():
+        options = {"region_name": "us-east-1", "aws_access_key_id": "u"}
+        options["aws_secret_access_key"] = "u"
+        s3, secrets = boto3.client("s3", **options), boto3.client("secretsmanager", **options)
+        s3.create_bucket(Bucket="out")
+        for key in ("live/game/live.m3u8", "live/game/360p/live.m3u8"):
+            s3.put_object(Bucket="out", Key=key, Body=b"#EXTM3U\n")
+        secrets.create_secret(Name="playback", SecretString="s" * 64)
+        monitor = Monitor(
+            sfn=None, s3=s3, stack="vidflow", output_bucket="out", billing=None,  # type: ignore[arg-type]
+            playback=PlaybackSecret(secrets, "playback"),
+        )  # fmt: skip
+        console = ConsoleServer(monitor).start()
+        try:
+            # WHEN the console is asked for the rung's folder as a stream, then for the stream
+            asked = [
+                _status(f"{console.url}api/stream?name={name}") for name in ("game/360p", "game")
+            ]
+        finally:
+            console.stop()
+    # THEN that is no stream (not a dropped connection), and the stream still plays
+    assert asked == [404, 200]
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code

@@ -21,7 +21,7 @@ from workflow.cli import dashboard
 from workflow.cli.billing import VodBilling
 from workflow.errors import ConfigurationError
 from workflow.keys import tokens
-from workflow.live.paths import StreamPaths
+from workflow.live.paths import StreamPaths, is_stream_id
 from workflow.media.audio_pieces import AudioPiece
 from workflow.media.chunks import chunk_item
 from workflow.media.images import image_pieces, thumbnail_count
@@ -379,9 +379,10 @@ class Monitor:
 
     def stream(self, stream: str) -> dict[str, Any] | None:
         """A live stream's playlist, whether it has closed, and a token for its player;
-        None until it has a playlist."""
+        None until it has a playlist, or for a name no stream has (a rung's folder,
+        ``game/360p``, has a playlist of that name too)."""
         paths = StreamPaths(stream)
-        if not self.output.exists(paths.live_master_key):
+        if not is_stream_id(stream) or not self.output.exists(paths.live_master_key):
             return None
         return {
             "stream": stream,
