@@ -69,6 +69,24 @@ def test_nothing_unpublished_or_missing_is_served(origin: Origin, path: str) -> 
     assert fetch(origin.url + path)[0] == 404
 
 
+@pytest.mark.parametrize("folder", ["outputs/job-1/", "clips/game/opener/"])
+def test_an_asset_is_served_only_once_its_master_playlist_is_written(
+    origin: Origin, folder: str
+) -> None:
+    # GIVEN an asset being published: its segments and rung playlists, no master yet
+    s3 = origin.s3
+    for name in ("360p/seg_00000.ts", "360p/index.m3u8", "manifest.json"):
+        s3.put_object(Bucket="out", Key=f"{folder}{name}", Body=b"x")
+    # THEN none of it is served, as if the asset were not there
+    for name in ("360p/seg_00000.ts", "360p/index.m3u8", "manifest.json", "master.m3u8"):
+        assert fetch(origin.url + folder + name)[0] == 404
+    # WHEN its master playlist is written (last), THEN all of it is
+    s3.put_object(Bucket="out", Key=f"{folder}master.m3u8", Body=b"#EXTM3U\n")
+    for name in ("360p/seg_00000.ts", "360p/index.m3u8", "manifest.json", "master.m3u8"):
+        assert fetch(origin.url + folder + name)[0] == 200
+    assert fetch(origin.url + folder.rstrip("/"))[0] == 404  # no asset's file
+
+
 def test_it_is_read_only(origin: Origin) -> None:
     assert fetch(origin.url + "live/game/360p/live.m3u8", "DELETE")[0] == 501
 

@@ -3,8 +3,9 @@
 On AWS the output bucket is private and a CDN (CloudFront with origin access control)
 serves players. Locally this serves the same objects over plain HTTP on 127.0.0.1, so
 any player (ffplay, VLC, hls.js in a browser) can open a live playlist while it grows:
-only published prefixes (``outputs/``, ``live/``, ``clips/``), only GET and HEAD, playlists with a
-one-second cache lifetime and segments with a long one, and CORS open for web players.
+only published prefixes (``outputs/``, ``live/``, ``clips/``; a VOD job's or a clip's files
+once its master playlist is written), only GET and HEAD, playlists with a one-second cache
+lifetime and segments with a long one, and CORS open for web players.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from botocore.exceptions import ClientError
 from workflow.keys import tokens
 
 PUBLISHED_PREFIXES = ("outputs/", "live/", "clips/")
+# How deep an asset's folder is, under the prefixes whose assets are published at once, by
+# their master playlist, written last (``outputs/<job>/``, ``clips/<stream>/<clip>/``); a
+# live stream's files are served as they grow.
+_ASSET_DEPTH = {"outputs": 2, "clips": 3}
 # How often a local server's loop looks for a shutdown request. socketserver's default,
 # 0.5 s, made stopping the engine's three servers one after another take 1.5 s at the end
 # of every `vidflow process`; the extra wake-ups cost microseconds.
@@ -139,6 +144,8 @@ class Origin(LocalHTTPServer):
         self.s3 = s3
         self.bucket = bucket
         self.guard = guard
+        # Asset folders seen with their master playlist: published, for good.
+        self._published: set[str] = set()
         super().__init__(self.answer, port)
 
     def answer(self, request: BaseHTTPRequestHandler, body: bool) -> None:
@@ -147,7 +154,31 @@ class Origin(LocalHTTPServer):
         if self.guard is not None and not self.guard(key, playback_token(request)):
             request.send_error(HTTPStatus.FORBIDDEN)
             return
+        if not self._is_published(key):
+            request.send_error(HTTPStatus.NOT_FOUND)
+            return
         send_published(request, self.s3, self.bucket, key, body=body, cors=True)
+
+    def _is_published(self, key: str) -> bool:
+        """Whether ``key``'s asset is published: a VOD job's or a clip's files are served
+        only once its master playlist is written (last), never a half-published asset's."""
+        parts = key.split("/")
+        depth = _ASSET_DEPTH.get(parts[0])
+        if depth is None:
+            return True
+        if len(parts) <= depth:
+            return False  # no asset's file
+        folder = "/".join(parts[:depth]) + "/"
+        if folder not in self._published:
+            try:
+                self.s3.head_object(Bucket=self.bucket, Key=f"{folder}master.m3u8")
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status != HTTPStatus.NOT_FOUND:
+                    raise
+                return False
+            self._published.add(folder)
+        return True
 
 
 def playback_token(request: BaseHTTPRequestHandler) -> str | None:
