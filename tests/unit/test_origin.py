@@ -4,6 +4,9 @@ a local function URL hands its function every request, and answers CORS prefligh
 from __future__ import annotations
 
 import base64
+import socket
+import struct
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -85,6 +88,25 @@ def test_an_asset_is_served_only_once_its_master_playlist_is_written(
     for name in ("360p/seg_00000.ts", "360p/index.m3u8", "manifest.json", "master.m3u8"):
         assert fetch(origin.url + folder + name)[0] == 200
     assert fetch(origin.url + folder.rstrip("/"))[0] == 404  # no asset's file
+
+
+def test_a_player_that_drops_a_segment_midway_is_no_traceback(
+    origin: Origin, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a segment larger than what the sockets buffer
+    origin.s3.put_object(Bucket="out", Key="live/game/360p/big.ts", Body=b"\x47" * 20_000_000)
+    port = int(urllib.parse.urlsplit(origin.url).port or 0)
+    # WHEN a player asks for it and drops the connection once the answer starts
+    with socket.create_connection(("127.0.0.1", port)) as player:
+        player.sendall(
+            f"GET /live/game/360p/big.ts HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        )
+        assert player.recv(12) == b"HTTP/1.0 200"
+        player.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
+    time.sleep(1)
+    # THEN nothing is printed, and the next request is answered
+    assert "Traceback" not in capfd.readouterr().err
+    assert fetch(origin.url + "live/game/360p/live.m3u8")[0] == 200
 
 
 def test_it_is_read_only(origin: Origin) -> None:

@@ -10,6 +10,7 @@ lifetime and segments with a long one, and CORS open for web players.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -70,6 +71,17 @@ def from_a_web_page(headers: Any) -> bool:
     return (headers.get("Sec-Fetch-Site") or "").strip().lower() == "cross-site"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-answer (a player dropping a segment it no longer
+        # wants, on a seek or a rung switch) is no error to print a traceback for.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class LocalHTTPServer:
     """A threaded HTTP server on 127.0.0.1 that hands each GET and HEAD (``every_method``:
     every request) to ``answer``.
@@ -114,8 +126,7 @@ class LocalHTTPServer:
             def log_message(self, format: str, *args: Any) -> None:
                 """Requests are not for the user's terminal."""
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", port), Handler)
         bound.append(self.server.server_address[1])
         self.url = f"http://127.0.0.1:{bound[0]}/"
         self._thread = threading.Thread(
