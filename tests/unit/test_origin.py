@@ -109,6 +109,27 @@ def test_a_player_that_drops_a_segment_midway_is_no_traceback(
     assert fetch(origin.url + "live/game/360p/live.m3u8")[0] == 200
 
 
+@pytest.mark.parametrize(
+    ("asked", "status", "part", "served"),
+    [("bytes=0-9", 206, "bytes 0-9/188", 10), ("bytes=180-", 206, "bytes 180-187/188", 8),
+     ("bytes=-4", 206, "bytes 184-187/188", 4), ("bytes=180-999", 206, "bytes 180-187/188", 8),
+     ("bytes=188-", 416, "bytes */188", 0), ("bytes=0-1,5-6", 200, None, 188),
+     ("lines=0-1", 200, None, 188), ("bytes=9-2", 200, None, 188)],
+)  # fmt: skip
+def test_one_byte_range_is_answered_as_s3_answers_it(
+    origin: Origin, asked: str, status: int, part: str | None, served: int
+) -> None:
+    request = urllib.request.Request(origin.url + "live/game/360p/seg_00000.ts")
+    request.add_header("Range", asked)
+    try:
+        with urllib.request.urlopen(request) as response:
+            answered, headers, body = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        answered, headers, body = error.code, error.headers, error.read()
+    assert (answered, headers["Content-Range"], len(body)) == (status, part, served)
+    assert int(headers["Content-Length"]) == served
+
+
 def test_it_is_read_only(origin: Origin) -> None:
     assert fetch(origin.url + "live/game/360p/live.m3u8", "DELETE")[0] == 501
 

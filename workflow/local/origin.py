@@ -4,12 +4,13 @@ On AWS the output bucket is private and a CDN (CloudFront with origin access con
 serves players. Locally this serves the same objects over plain HTTP on 127.0.0.1, so
 any player (ffplay, VLC, hls.js in a browser) can open a live playlist while it grows:
 only published prefixes (``outputs/``, ``live/``, ``clips/``; a VOD job's or a clip's files
-once its master playlist is written), only GET and HEAD, playlists with a one-second cache
-lifetime and segments with a long one, and CORS open for web players.
+once its master playlist is written), only GET and HEAD (with one byte range, as S3), playlists
+with a one-second cache lifetime and segments with a long one, and CORS open for web players.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -31,6 +32,11 @@ _ASSET_DEPTH = {"outputs": 2, "clips": 3}
 # 0.5 s, made stopping the engine's three servers one after another take 1.5 s at the end
 # of every `vidflow process`; the extra wake-ups cost microseconds.
 SHUTDOWN_POLL_SECONDS = 0.05
+
+
+# One byte range (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``), as S3 and a CDN answer with 206;
+# any other Range (several ranges, another unit) is ignored, as S3 ignores it: a 200.
+_ONE_RANGE = re.compile(r"bytes=(?:[0-9]+-[0-9]*|-[0-9]+)")
 
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -207,22 +213,40 @@ def send_published(
     ``cors``: any web page may read it, as web players on other sites read a CDN. Whatever
     the object's type, a browser neither guesses another (``nosniff``) nor runs it as a
     page of this origin (``sandbox``): an HTML file in a published prefix stays inert.
+    One byte range is answered as S3 answers it: 206 with the bytes it has, 416 for a range
+    that starts past the end.
     """
     if not key.startswith(PUBLISHED_PREFIXES) or ".." in key.split("/"):
         request.send_error(HTTPStatus.NOT_FOUND)
         return
+    wanted = (request.headers.get("Range") or "").replace(" ", "")
+    ranged = {"Range": wanted} if _ONE_RANGE.fullmatch(wanted) else {}
     try:
-        found = s3.get_object(Bucket=bucket, Key=key)
+        found = s3.get_object(Bucket=bucket, Key=key, **ranged)
     except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if ranged and status == HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE:
+            size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+            request.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+            request.send_header("Content-Range", f"bytes */{size}")
+            request.send_header("Content-Length", "0")
+            if cors:
+                request.send_header("Access-Control-Allow-Origin", "*")
+            request.end_headers()
+            return
         # NoSuchKey; or a bare 404 where moto cannot hold such a key (a NUL, a newline)
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != HTTPStatus.NOT_FOUND:
+        if status != HTTPStatus.NOT_FOUND:
             raise
         request.send_error(HTTPStatus.NOT_FOUND)
         return
     data = found["Body"].read()
-    request.send_response(HTTPStatus.OK)
+    part = found.get("ContentRange")
+    request.send_response(HTTPStatus.PARTIAL_CONTENT if part else HTTPStatus.OK)
     request.send_header("Content-Type", found.get("ContentType", "application/octet-stream"))
     request.send_header("Content-Length", str(len(data)))
+    request.send_header("Accept-Ranges", "bytes")
+    if part:
+        request.send_header("Content-Range", part)
     lifetime = 1 if key.endswith(".m3u8") else 86400
     request.send_header("Cache-Control", f"max-age={lifetime}")
     request.send_header("X-Content-Type-Options", "nosniff")
