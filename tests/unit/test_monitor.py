@@ -261,6 +261,19 @@ def test_the_console_names_no_stream_by_a_rungs_folder_and_stays_up() -> None:
     assert asked == [404, 200]
 
 
+def test_no_token_is_signed_for_what_is_no_asset() -> None:
+    # GIVEN an execution started by hand, its input naming a stream no stream could have
+    class Secret:
+        def get(self) -> bytes:
+            return b"s" * 64
+
+    monitor = Monitor(sfn=None, s3=None, stack="vidflow", output_bucket="out", billing=None,  # type: ignore[arg-type]
+                      playback=Secret())  # fmt: skip
+    # THEN its player gets no token (and the execution's page no traceback)
+    assert monitor.playback_token("live.a/../b") is None
+    assert monitor.playback_token("live.game") is not None
+
+
 def _status(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:

@@ -208,14 +208,15 @@ class Monitor:
 
     def playback_token(self, asset: str) -> str | None:
         """A token for the console's own player (an hour, viewer ``console``); None where
-        the secret cannot be read (no stack secret, no permission)."""
+        the secret cannot be read (no stack secret, no permission), or ``asset`` is no
+        asset's name (an execution started by hand with any input)."""
         if self.playback is None:
             return None
         try:
             secret = self.playback.get()
-        except (BotoCoreError, ClientError, ConfigurationError):
+            return tokens.sign(secret, tokens.Grant(asset, int(time.time()) + 3600, "console"))
+        except (BotoCoreError, ClientError, ConfigurationError, ValueError):
             return None  # the player then plays clear assets only
-        return tokens.sign(secret, tokens.Grant(asset, int(time.time()) + 3600, "console"))
 
     def job(self, job: str, described: dict[str, Any]) -> dict[str, Any]:
         """A VOD job's progress, per-item bars, manifest, cost and player, from S3."""
