@@ -1,8 +1,10 @@
-"""What the console makes of an execution history: per-state runs, retries, failures."""
+"""What the console makes of an execution history (per-state runs, retries, failures), and
+what its API answers for names and stacks that are not there."""
 
 from __future__ import annotations
 
 import io
+import socket
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -10,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 
 from workflow.cli.console import ConsoleServer
@@ -272,6 +275,32 @@ def test_no_token_is_signed_for_what_is_no_asset() -> None:
     # THEN its player gets no token (and the execution's page no traceback)
     assert monitor.playback_token("live.a/../b") is None
     assert monitor.playback_token("live.game") is not None
+
+
+def test_a_stack_that_stopped_is_a_message_in_the_page_not_a_traceback(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a console whose stack has stopped: nothing answers on its port
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{free.getsockname()[1]}"
+    options: dict[str, Any] = {"region_name": "us-east-1", "endpoint_url": gone}
+    options |= {"aws_access_key_id": "u", "aws_secret_access_key": "u"}
+    options["config"] = Config(retries={"total_max_attempts": 1})
+    monitor = Monitor(
+        sfn=boto3.client("stepfunctions", **options), s3=boto3.client("s3", **options),
+        stack="vidflow", output_bucket="out", billing=None,  # type: ignore[arg-type]
+    )  # fmt: skip
+    console = ConsoleServer(monitor).start()
+    try:
+        # WHEN the page asks for the executions, a stream and the media
+        paths = ("api/executions", "api/stream?name=game", "media/outputs/j/master.m3u8")
+        asked = [_status(f"{console.url}{path}") for path in paths]
+    finally:
+        console.stop()
+    # THEN each is a 502 the page can show, and nothing is printed
+    assert asked == [502, 502, 502]
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def _status(url: str) -> int:

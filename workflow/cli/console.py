@@ -57,9 +57,12 @@ class ConsoleServer(LocalHTTPServer):
             _send(request, HLS_JS.read_bytes(), "text/javascript; charset=utf-8")
         elif path.startswith("/media/"):
             key = path[len("/media/") :]
-            send_published(
-                request, self.monitor.s3, self.monitor.output_bucket, key, body=True, cors=False
-            )
+            try:
+                send_published(
+                    request, self.monitor.s3, self.monitor.output_bucket, key, body=True, cors=False
+                )
+            except botocore.exceptions.BotoCoreError:
+                request.send_error(HTTPStatus.BAD_GATEWAY, "the stack does not answer")
         elif path.startswith("/api/"):
             self._api(request, path[len("/api/") :], query)
         else:
@@ -97,6 +100,12 @@ class ConsoleServer(LocalHTTPServer):
             error = exc.response.get("Error", {})
             message = f"{error.get('Code', 'Error')}: {error.get('Message', '')}"
             _send_json(request, {"error": message}, HTTPStatus.BAD_GATEWAY)
+            return
+        except botocore.exceptions.BotoCoreError as exc:
+            # The stack stopped (vidflow up ended), or the network to AWS is down: say so.
+            _send_json(
+                request, {"error": f"the stack does not answer: {exc}"}, HTTPStatus.BAD_GATEWAY
+            )
             return
         _send_json(request, value)
 
