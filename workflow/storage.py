@@ -218,6 +218,18 @@ class Bucket:
             )["Body"].read()
         return data
 
+    def get_small(self, key: str, most: int) -> bytes | None:
+        """``key``'s bytes, or None where it holds more than ``most``: told by the
+        answer's length before any of its body is read, so a huge upload of a small
+        record (``stream.json``, ``END``, a clip request) costs no memory."""
+        response = self.client.get_object(Bucket=self.name, Key=key)
+        body = response["Body"]
+        if int(response["ContentLength"]) > most:
+            body.close()
+            return None
+        data: bytes = body.read()
+        return data
+
     def get_json(self, key: str) -> Any:
         return json.loads(self.client.get_object(Bucket=self.name, Key=key)["Body"].read())
 

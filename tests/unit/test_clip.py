@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from workflow.errors import ClipRangeError, ClipRequestError
-from workflow.live.clip import ClipRequest, plan_clip
-from workflow.live.paths import ClipPaths, clip_execution_name, parse_clip_key
+from workflow.live.clip import ClipRequest, make_clip, plan_clip
+from workflow.live.paths import MAX_RECORD_BYTES, ClipPaths, clip_execution_name, parse_clip_key
 from workflow.live.rules import Entry
+from workflow.runtime import Clients
+from workflow.settings import Settings
 
 
 def entries(
@@ -62,6 +66,21 @@ def test_a_span_past_what_is_published_or_across_a_gap_is_a_named_error() -> Non
 def test_a_request_that_is_not_a_sensible_span_is_a_named_error(body: bytes) -> None:
     with pytest.raises(ClipRequestError):
         ClipRequest.parse(body)
+
+
+def test_a_request_past_its_bound_is_a_named_error_before_anything_else() -> None:
+    # GIVEN a sensible span padded past what a clip request may hold (one of gigabytes
+    # would end the Clip function out of memory)
+    body = b'{"from": 0, "to": 1}' + b" " * MAX_RECORD_BYTES
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="ingest")
+        s3.put_object(Bucket="ingest", Key="clips/game/dunk.json", Body=body)
+        request = {"bucket": "ingest", "key": "clips/game/dunk.json", "etag": ""}
+        event = {"stream": "game", "name": "dunk", "request": request}
+        # WHEN it is made / THEN it is refused by name, having looked at nothing more
+        with pytest.raises(ClipRequestError, match="more than"):
+            make_clip(event, Settings(output_bucket="out"), Clients(s3=s3), lambda: 60.0)
 
 
 def test_clip_keys_and_execution_names() -> None:

@@ -21,7 +21,7 @@ from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
 from workflow.live.config import IDLE_SECONDS
 from workflow.live.ingest import end_stream, on_ingest
-from workflow.live.paths import StreamPaths
+from workflow.live.paths import MAX_RECORD_BYTES, StreamPaths
 from workflow.live.probe import probe_segment
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
 from workflow.live.segment import _claimed, transcode_segment
@@ -219,6 +219,21 @@ def test_a_second_end_marker_reports_the_end_the_first_one_set(
     clients.s3.put_object(Bucket="ingest", Key="live/game/3.ts", Body=b"")
     clients.s3.put_object(Bucket="ingest", Key="live/game/END", Body=b"")
     # WHEN it is read / THEN it says where the stream ended: the first marker's segment
+    assert end_stream("game", "ingest", settings, clients)["last_sequence"] == 2
+
+
+def test_an_end_marker_whose_body_is_past_its_bound_ends_at_the_highest_upload(
+    live: tuple[Settings, Clients],
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket="ingest")
+    for name in ("0.ts", "1.ts", "2.ts"):
+        clients.s3.put_object(Bucket="ingest", Key=f"live/game/{name}", Body=b"")
+    # GIVEN an END whose body names segment 1 but is padded past what a record may hold
+    # (one of gigabytes would end LiveIngest out of memory, on every retry)
+    body = b'{"last_sequence": 1}' + b" " * MAX_RECORD_BYTES
+    clients.s3.put_object(Bucket="ingest", Key="live/game/END", Body=body)
+    # WHEN it is read / THEN its body is ignored: the stream ends at its highest upload
     assert end_stream("game", "ingest", settings, clients)["last_sequence"] == 2
 
 

@@ -29,7 +29,12 @@ from workflow.live.config import (
     stream_config,
 )
 from workflow.live.ingest import declared_last, highest_within_reach, on_ingest
-from workflow.live.paths import execution_name, parse_live_key, segment_sequence
+from workflow.live.paths import (
+    MAX_RECORD_BYTES,
+    execution_name,
+    parse_live_key,
+    segment_sequence,
+)
 from workflow.live.probe import (
     _after_the_start,
     _before_the_end,
@@ -199,6 +204,19 @@ def test_a_stream_json_that_is_not_a_json_object_is_a_named_error(body: bytes) -
         s3.create_bucket(Bucket="ingest")
         s3.put_object(Bucket="ingest", Key="live/g/stream.json", Body=body)
         with pytest.raises(StreamConfigError, match=r"stream\.json"):
+            declared_config("ingest", "g", Clients(s3=s3))
+
+
+def test_a_stream_json_past_its_bound_is_a_named_error_and_is_not_read() -> None:
+    # GIVEN a stream.json that is a valid object, padded past what a record may hold (a
+    # venue's upload of gigabytes would end LiveProbe out of memory)
+    body = b'{"window": 6}' + b" " * MAX_RECORD_BYTES
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="ingest")
+        s3.put_object(Bucket="ingest", Key="live/g/stream.json", Body=body)
+        # WHEN it is read / THEN it is refused by name
+        with pytest.raises(StreamConfigError, match=r"stream\.json is more than"):
             declared_config("ingest", "g", Clients(s3=s3))
 
 

@@ -30,7 +30,7 @@ from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
 from workflow.live import rules
 from workflow.live.config import StreamSettings
-from workflow.live.paths import ClipPaths, StreamPaths
+from workflow.live.paths import MAX_RECORD_BYTES, ClipPaths, StreamPaths
 from workflow.live.publish import live_timeline
 from workflow.live.store import StreamTable
 from workflow.media import encode, images, runner
@@ -145,9 +145,12 @@ def make_clip(
         events.announce(failed, settings.event_bus, output, clients)
         return {"error": failure.error, "cause": failure.cause}
     began = time.monotonic()
-    request = ClipRequest.parse(Bucket(clients.s3, event["request"]["bucket"]).get_bytes(
-        event["request"]["key"]
-    ))  # fmt: skip
+    body = Bucket(clients.s3, event["request"]["bucket"]).get_small(
+        event["request"]["key"], MAX_RECORD_BYTES
+    )
+    if body is None:
+        raise ClipRequestError(f"a clip request is more than {MAX_RECORD_BYTES} bytes")
+    request = ClipRequest.parse(body)
     table = StreamTable(clients.dynamodb, settings.live_table)
     record = table.get(paths.stream)
     if record is None or record.config is None or record.state is None:

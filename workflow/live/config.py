@@ -8,7 +8,7 @@ from typing import Any
 
 from workflow.errors import ConfigurationError, StreamConfigError
 from workflow.formats.hls import rounded_duration
-from workflow.live.paths import LIVE_PREFIX, MAX_SEQUENCE, STREAM_CONFIG
+from workflow.live.paths import LIVE_PREFIX, MAX_RECORD_BYTES, MAX_SEQUENCE, STREAM_CONFIG
 from workflow.media.encode import TS_OFFSET
 from workflow.media.ladder import Rendition, build_ladder, parse_ladder
 from workflow.names import AUDIO
@@ -206,8 +206,11 @@ def declared_config(bucket: str, stream: str, clients: Clients) -> dict[str, Any
     key = f"{LIVE_PREFIX}{stream}/{STREAM_CONFIG}"
     if not ingest.exists(key):
         return {}
+    body = ingest.get_small(key, MAX_RECORD_BYTES)
+    if body is None:
+        raise StreamConfigError(f"stream.json is more than {MAX_RECORD_BYTES} bytes")
     try:
-        declared = json.loads(ingest.get_bytes(key))
+        declared = json.loads(body)
     except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than Python goes
         raise StreamConfigError(f"stream.json is not JSON: {exc}") from None
     if not isinstance(declared, dict):

@@ -16,6 +16,7 @@ from workflow.live.paths import (
     END_MARKER,
     INIT_SEGMENT,
     LIVE_PREFIX,
+    MAX_RECORD_BYTES,
     MAX_SEQUENCE,
     STREAM_CONFIG,
     ClipPaths,
@@ -127,7 +128,10 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
     """
     ingest = Bucket(clients.s3, bucket)
     prefix = f"{LIVE_PREFIX}{stream}/"
-    body = ingest.get_bytes(f"{prefix}{END_MARKER}")
+    body = ingest.get_small(f"{prefix}{END_MARKER}", MAX_RECORD_BYTES)
+    if body is None:
+        log.warning("END's body is more than %d bytes: ignored", MAX_RECORD_BYTES)
+        body = b""
     table = StreamTable(clients.dynamodb, settings.live_table)
     record = table.get(stream)
     first = (record.first_sequence if record else None) or 0

@@ -16,6 +16,10 @@ INIT_SEGMENT = "init.mp4"
 _STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
 _SEGMENT = re.compile(r"([0-9]{1,9})\.(ts|m4s)")
 MAX_SEQUENCE = 999_999_999
+# The most a venue's small JSON uploads (stream.json, END, a clip request) are read of:
+# a few hundred bytes are all they need, and one of gigabytes would end the reading
+# function out of memory, on every retry.
+MAX_RECORD_BYTES = 64 * 1024
 # An encrypted stream's key and playback tokens are named ``live.<stream>``: no job id
 # or stream id has a dot, so a stream's asset never meets a VOD job's.
 LIVE_ASSET_PREFIX = "live."
