@@ -72,8 +72,17 @@ def invoke_function(args: argparse.Namespace) -> int:
 
     try:
         event = json.loads(args.event.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         print(f"error: cannot read event {args.event}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not isinstance(event, dict):
+        # Every event Lambda hands a handler here (S3's, a state's, a schedule's, a
+        # function URL's) is an object; a handler given another fails on its first look.
+        print(
+            f"error: {args.event} holds {_json_kind(event)}; an event is a JSON "
+            "object (the samples in events/ show each function's)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     target = _target(args)
     if isinstance(target, int):
@@ -101,6 +110,17 @@ def invoke_function(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _json_kind(value: Any) -> str:
+    """What JSON calls ``value``'s kind: "an array", "null", ..."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else "a number"
 
 
 def _s3(args: argparse.Namespace, session: Any) -> Any:
