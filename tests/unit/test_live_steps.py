@@ -164,6 +164,10 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
     [
         {"segment_seconds": 0.1},
         {"segment_seconds": "fast"},
+        {"segment_seconds": True},  # float() reads it as 1 s
+        {"segment_seconds": "6"},
+        {"gap_seconds": "12"},
+        {"idle_seconds": False},  # float() reads it as 0: never ended
         {"window": -1},
         {"gap_seconds": 0},
         {"ladder": "huge"},

@@ -107,6 +107,11 @@ def stream_config(
     segments is not refused.
     """
     _known_only(declared)
+    for name in ("segment_seconds", "gap_seconds", "idle_seconds"):
+        # float() would take true as 1 s and "6" as 6 s: a JSON number or nothing.
+        value = declared.get(name, 0)
+        if type(value) not in (int, float):
+            raise StreamConfigError(f"stream.json: {name} is {value!r:.40}; give a number")
     try:
         ladder = str(declared.get("ladder", settings.ladder))
         parse_ladder(ladder)
