@@ -1,5 +1,5 @@
-"""``vidflow invoke``'s event file: one that is no JSON object is a usage error before any
-stack is looked for or function run."""
+"""``vidflow invoke``'s event file: one that is no JSON object, or names no object for
+``--upload`` to put a file at, is a usage error before any function runs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from workflow.cli import invoke
 from workflow.cli.common import EXIT_USAGE
 from workflow.cli.main import main
 
@@ -30,3 +31,35 @@ def test_an_event_that_is_no_json_object_is_refused_by_name(
         f"error: {event} holds {kind}; an event is a JSON object (the samples in "
         "events/ show each function's)"
     )
+
+
+class _Stack:
+    """A stack whose ingest bucket is all ``--upload`` asks of it before uploading."""
+
+    def outputs(self) -> dict[str, str]:
+        return {"IngestBucketName": "ingest"}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"Records": [{}]},
+        {"Records": [{"s3": {}}]},
+        {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {}}}]},
+        {"Records": "uploads/game.mp4"},
+        {"source": {"bucket": "b"}},
+        {"source": {"key": 5}},
+        {"job_id": "game-0123456789abcdef"},
+    ],
+)
+def test_upload_into_an_event_that_names_no_object_is_refused_by_name(event: object) -> None:
+    # GIVEN a hand-made event with no usable source key or S3 record / WHEN --upload is
+    # given a video for it / THEN it names no place (a usage error), never the KeyError
+    # or TypeError of reading it, and nothing is uploaded (no S3 client is given)
+    assert invoke._with_upload(event, Path("game.mp4"), _Stack(), s3=None) is None
+    assert invoke._places(event) == "no source, no S3 record"
+
+
+def test_upload_of_subtitles_into_an_event_whose_sidecar_has_no_key_is_refused() -> None:
+    event = {"item": {"sidecar": {"key": 5, "format": "srt"}}}
+    assert invoke._with_upload(event, Path("game.en.srt"), _Stack(), s3=None) is None

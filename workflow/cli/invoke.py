@@ -132,13 +132,36 @@ def _sidecar(event: Any) -> dict[str, Any] | None:
     """A subtitles event's sidecar (its key and format), if it is one."""
     item = event.get("item") if isinstance(event, dict) else None
     sidecar = item.get("sidecar") if isinstance(item, dict) else None
-    return sidecar if isinstance(sidecar, dict) and "key" in sidecar else None
+    return sidecar if isinstance(sidecar, dict) and isinstance(sidecar.get("key"), str) else None
+
+
+def _source(event: Any) -> dict[str, Any] | None:
+    """A step's event's source (the upload it reads), if it names one by its key."""
+    source = event.get("source") if isinstance(event, dict) else None
+    return source if isinstance(source, dict) and isinstance(source.get("key"), str) else None
+
+
+def _names_objects(event: Any) -> bool:
+    """Whether ``event`` is an S3 event each of whose records names a bucket and a key."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    return isinstance(records, list) and bool(records) and all(_names_object(r) for r in records)
+
+
+def _names_object(record: Any) -> bool:
+    s3 = record.get("s3") if isinstance(record, dict) else None
+    uploaded = s3.get("object") if isinstance(s3, dict) else None
+    return (
+        isinstance(s3, dict)
+        and isinstance(s3.get("bucket"), dict)
+        and isinstance(uploaded, dict)
+        and isinstance(uploaded.get("key"), str)
+    )
 
 
 def _places(event: Any) -> str:
     """What an event lets ``--upload`` put where, for the error that says it fits nowhere."""
     places = []
-    if isinstance(event, dict) and (isinstance(event.get("source"), dict) or event.get("Records")):
+    if _source(event) is not None or _names_objects(event):
         places.append("a video for its source")
     if _sidecar(event) is not None:
         places.append(f"a {' or '.join(SIDECAR_FORMATS)} file for its subtitles")
@@ -167,7 +190,7 @@ def _with_upload(event: Any, path: Path, stack: Any, s3: Any) -> Any:
             return None
         described = upload(sidecar["key"])
         return {**event, "item": {**event["item"], "etag": described["ETag"].strip('"')}}
-    if isinstance(event, dict) and isinstance(event.get("source"), dict):
+    if _source(event) is not None:
         described = upload(event["source"]["key"])
         # Its own upload time too: Probe takes a Last-Modified past the event's time for
         # the same bytes PUT again (vod/probe.py put_again).
@@ -177,7 +200,7 @@ def _with_upload(event: Any, path: Path, stack: Any, s3: Any) -> Any:
         if "version_id" in source or described.get("VersionId"):
             source["version_id"] = described.get("VersionId")
         return {**event, "source": source}
-    if isinstance(event, dict) and event.get("Records"):
+    if _names_objects(event):
         records = []
         for record in event["Records"]:
             key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
