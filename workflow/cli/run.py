@@ -402,6 +402,12 @@ def _source_problem(source: Path) -> str | None:
         return f"no such file: {source}"
     if not source.is_file():
         return f"{source} is not a regular file (a pipe, a device); process takes a video file"
+    try:
+        source.name.encode()
+    except UnicodeEncodeError:
+        # Bytes the file system holds that are no UTF-8 cannot be an S3 key (nor printed).
+        shown = str(source).encode(errors="backslashreplace").decode()
+        return f"{shown} has a name that is not UTF-8, which an S3 key must be: rename it"
     if subtitles.is_sidecar(source.name):
         return (
             f"{source} is a sidecar (subtitles), not a video: upload it "
