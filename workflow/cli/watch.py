@@ -9,6 +9,8 @@ import sys
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from workflow.cli.common import (
     EXIT_USAGE,
     engine_options,
@@ -131,5 +133,12 @@ def show_executions(args: argparse.Namespace) -> int:
         print(f"error: no execution {args.execution!r}", file=sys.stderr)
         return EXIT_USAGE
     verb = {"show": terminal.show, "watch": terminal.watch, "history": terminal.history}
-    result: int = verb[args.verb](monitor, arn)
+    try:
+        result: int = verb[args.verb](monitor, arn)
+    except ClientError as exc:
+        # An ARN is taken as given: Step Functions says whether it names an execution.
+        if exc.response.get("Error", {}).get("Code") not in ("ExecutionDoesNotExist", "InvalidArn"):
+            raise
+        print(f"error: no execution {args.execution!r}", file=sys.stderr)
+        return EXIT_USAGE
     return result
