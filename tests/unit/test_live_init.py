@@ -19,9 +19,11 @@ from tests.media import synth
 from tests.source_facts import decode_video
 from workflow.errors import (
     InitSegmentMismatchError,
+    InputTooLargeError,
     MissingInitSegmentError,
     SourceChangedError,
 )
+from workflow.live import segment as live_segment
 from workflow.live.segment import ProbedSegment, _in_trying_order, segment_input
 from workflow.media import probe
 from workflow.runtime import Clients
@@ -203,6 +205,31 @@ def test_a_segment_that_overtook_its_init_fails_by_name_until_the_init_lands(
         _read(s3, restarted, tmp_path / "3", fits=fits)
     _upload(s3, b / "init.mp4", "init.mp4")
     assert _read(s3, restarted, tmp_path / "3b", fits=fits)[0] == _joined(b, 0)
+
+
+@pytest.mark.parametrize("part", ["segment", "init"])
+def test_an_fmp4_upload_too_large_to_join_in_memory_is_named_unread(
+    s3: Any, runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part: str
+) -> None:
+    # GIVEN a venue's segment (or init.mp4) a byte over what is read whole to be joined
+    a = runs["A"]
+    init = _upload(s3, a / "init.mp4", "init.mp4")
+    segment = _upload(s3, a / "1.m4s", "1.m4s")
+    size = (a / ("1.m4s" if part == "segment" else "init.mp4")).stat().st_size
+    bound = "MAX_FMP4_SEGMENT_BYTES" if part == "segment" else "MAX_INIT_BYTES"
+    monkeypatch.setattr(live_segment, bound, size - 1)
+    reads: list[str] = []
+    s3.meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: reads.append(params["Key"])
+    )
+    # THEN LiveProbe and LiveTranscode both fail naming the bound, having read none of it
+    for kwargs in ({"fits": fits}, {"init": {"etag": init["etag"]}}, {}):
+        with pytest.raises(InputTooLargeError, match=f"is {size} bytes"):
+            _read(s3, segment, tmp_path, **kwargs)
+    assert (init if part == "init" else segment)["key"] not in reads
+    # AND at the bound it is read as before
+    monkeypatch.setattr(live_segment, bound, size)
+    assert _read(s3, segment, tmp_path, fits=fits)[0] == _joined(a, 1)
 
 
 def test_an_init_uploaded_again_and_again_does_not_hide_the_one_after_it(

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from workflow.errors import (
     InitSegmentMismatchError,
+    InputTooLargeError,
     MissingInitSegmentError,
     SegmentClaimedError,
     SegmentReusedError,
@@ -255,6 +256,11 @@ class SegmentInput(NamedTuple):
 # The distinct uploads of a stream's init.mp4 LiveProbe tries a segment behind, at most,
 # on each side of the segment's upload time.
 INIT_TRIES_EACH_SIDE = 4
+# The most of an fMP4 segment, and of an init.mp4, read into memory to be joined: a live
+# segment lasts seconds (256 MiB is 340 Mbit/s for 6 s), an init a few KB; an upload of
+# gigabytes would otherwise end the function out of memory on every retry, unnamed.
+MAX_FMP4_SEGMENT_BYTES = 256 * 1024 * 1024
+MAX_INIT_BYTES = 1024 * 1024
 
 
 @contextmanager
@@ -310,13 +316,13 @@ def init_behind(
     """
     key, pin = source["key"], Pin.of(source)
     init_key = f"{key.rsplit('/', 1)[0]}/{INIT_SEGMENT}"
-    body = ingest.get_bytes(key, pin)
+    body = _bounded(ingest, key, pin, MAX_FMP4_SEGMENT_BYTES)
     if init is not None:
-        return ingest.get_bytes(init_key, Pin.of(init)) + body, init
+        return _bounded(ingest, init_key, Pin.of(init), MAX_INIT_BYTES) + body, init
     if fits is None:  # no choice made (a job probed before there was one): the newest
         if not ingest.exists(init_key):
             raise MissingInitSegmentError(f"{key} needs {init_key}, which is not uploaded")
-        return ingest.get_bytes(init_key) + body, None
+        return _bounded(ingest, init_key, None, MAX_INIT_BYTES) + body, None
     uploads = ingest.versions(init_key)
     if not uploads:
         raise MissingInitSegmentError(f"{key} needs {init_key}, which is not uploaded")
@@ -324,7 +330,7 @@ def init_behind(
     for upload in tried:
         chosen = {"version_id": upload["VersionId"], "etag": upload["ETag"].strip('"')}
         try:
-            data = ingest.get_bytes(init_key, Pin.of(chosen))
+            data = _bounded(ingest, init_key, Pin.of(chosen), MAX_INIT_BYTES)
         except SourceChangedError:
             continue  # that upload expired or was deleted since the listing
         if fits(data, body):
@@ -335,6 +341,18 @@ def init_behind(
         "run whose init.mp4 is not uploaded yet (an encoder that restarts with other "
         "settings uploads its new init.mp4 first)"
     )
+
+
+def _bounded(ingest: Bucket, key: str, pin: Pin | None, most: int) -> bytes:
+    """``key``'s bytes, read whole only where it holds ``most`` at most; never more than
+    that is read, even if it is replaced between the look and the read."""
+    size = int(ingest.head(key, pin)["ContentLength"])
+    if size > most:
+        raise InputTooLargeError(
+            f"{key} is {size} bytes; a live fMP4 segment or init.mp4 is read whole, and "
+            f"this one may be {most} bytes at most"
+        )
+    return ingest.read_span(key, 0, size, pin)
 
 
 def _in_trying_order(
