@@ -176,6 +176,22 @@ def test_a_step_whose_earlier_step_never_ran_says_so(stack: dict[str, str], tmp_
     )
 
 
+def test_an_event_without_a_field_its_function_reads_gets_a_hint(
+    stack: dict[str, str], tmp_path: Path
+) -> None:
+    # GIVEN a hand-made event that lacks what Probe reads first
+    (tmp_path / "bare.json").write_text("{}")
+    done = subprocess.run(
+        [*VIDFLOW, "invoke", "probe", "--event", str(tmp_path / "bare.json"),
+         "--endpoint-url", stack["endpoint_url"]],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # THEN Lambda's answer is shown as it is, and the user is told where a whole event is
+    *_, error, hint = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and error.startswith("error: KeyError: "), done.stderr
+    assert "may lack a field probe reads" in hint and "events/" in hint
+
+
 def test_the_upload_trigger_runs_with_the_s3_event(stack: dict[str, str]) -> None:
     started = invoke(stack, "StartJobFunction", "s3-put-upload.json")
     assert started.returncode == 0, started.stderr
