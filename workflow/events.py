@@ -222,17 +222,19 @@ def clip_published(
         "urls": urls,
         "published_at": manifest["created_at"],
     }
-    return Outcome(CLIP_PUBLISHED, f"clips/{stream}/{clip}", f"published-{_tag(request_etag)}",
-                   detail)  # fmt: skip
+    name = f"published-{request_tag(request_etag)}"
+    return Outcome(CLIP_PUBLISHED, f"clips/{stream}/{clip}", name, detail)
 
 
 def clip_failed(stream: str, clip: str, request_etag: str, failure: dict[str, Any]) -> Outcome:
     """``Clip Failed``: the clip asked for was not published, and why."""
     detail = {"stream": stream, "clip": clip, "error": failure["error"],
               "cause": failure["cause"], "failed_at": failure["failed_at"]}  # fmt: skip
-    return Outcome(CLIP_FAILED, f"clips/{stream}/{clip}", f"failed-{_tag(request_etag)}", detail)
+    return Outcome(
+        CLIP_FAILED, f"clips/{stream}/{clip}", f"failed-{request_tag(request_etag)}", detail
+    )
 
 
-def _tag(etag: str) -> str:
+def request_tag(etag: str) -> str:
     """A request version's ETag as a marker name: hex digits (and a multipart's -N)."""
     return etag.strip('"').lower()[:40] or "unversioned"

@@ -259,9 +259,18 @@ class Bucket:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.name, Key=key)
 
-    def put_bytes(self, key: str, data: bytes, suffix: str | None = None) -> None:
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        suffix: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         content_type = CONTENT_TYPES.get(suffix or Path(key).suffix, "application/octet-stream")
-        self.client.put_object(Bucket=self.name, Key=key, Body=data, ContentType=content_type)
+        extra = {"Metadata": dict(metadata)} if metadata else {}
+        self.client.put_object(
+            Bucket=self.name, Key=key, Body=data, ContentType=content_type, **extra
+        )
 
     def copy(self, source_key: str, key: str) -> None:
         """Copy an object of this bucket to ``key``, inside S3 (nothing is downloaded)."""

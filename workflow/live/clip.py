@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
+
 from workflow import events
-from workflow.errors import ClipRangeError, ClipRequestError
+from workflow.errors import ClipRangeError, ClipRequestError, EventNotSentError
 from workflow.failures import FailureRecord
 from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
@@ -45,6 +47,9 @@ MAX_CLIP_SECONDS = 600.0
 # A cut this close (s) to a segment's edge takes the whole segment: timestamps round.
 EDGE = 0.001
 THUMBNAIL_SECONDS = 2.0
+# The master's S3 metadata naming the request version that wrote it: an earlier version
+# of the same clip name may have left a master of its own.
+REQUEST_METADATA = "vidflow-request"
 
 
 @dataclass(frozen=True)
@@ -140,10 +145,18 @@ def make_clip(
         failure = FailureRecord.of(
             {"stream": paths.stream, "clip": paths.name}, event["error"], event["request"], clients
         )
+        if _published_by(output, paths, event):
+            # This request's master is written: the clip is published, whatever failed after
+            # it (its announcement). No failure record, no Clip Failed; the execution names it.
+            return {"error": failure.error, "cause": failure.cause}
         output.put_json(paths.failure_key, failure.to_dict())
         failed = events.clip_failed(paths.stream, paths.name, _etag(event), failure.to_dict())
         events.announce(failed, settings.event_bus, output, clients)
         return {"error": failure.error, "cause": failure.cause}
+    if _published_by(output, paths, event):
+        # Run again after the bus refused Clip Published: announce it, encode nothing again.
+        manifest = output.get_json(f"{paths.prefix}manifest.json")
+        return _announce_published(paths, event, manifest, settings, output, clients)
     began = time.monotonic()
     body = Bucket(clients.s3, event["request"]["bucket"]).get_small(
         event["request"]["key"], MAX_RECORD_BYTES
@@ -189,6 +202,7 @@ def make_clip(
             "to": request.end,
             "first_sequence": cuts[0].sequence,
             "last_sequence": cuts[-1].sequence,
+            "recut": sum(not c.whole for c in cuts),
             "duration": duration,
             "frame_rate": config.frame_rate,
         },
@@ -202,21 +216,61 @@ def make_clip(
         images=made,
     )
     output.put_json(f"{paths.prefix}manifest.json", manifest)
-    output.put_bytes(f"{paths.prefix}master.m3u8", hls.master_playlist(variants, audio).encode())
+    output.put_bytes(
+        f"{paths.prefix}master.m3u8",
+        hls.master_playlist(variants, audio).encode(),
+        metadata={REQUEST_METADATA: _request_tag(event)},
+    )
+    return _announce_published(paths, event, manifest, settings, output, clients)
+
+
+def _announce_published(
+    paths: ClipPaths,
+    event: dict[str, Any],
+    manifest: dict[str, Any],
+    settings: Settings,
+    output: Bucket,
+    clients: Clients,
+) -> dict[str, Any]:
+    """Announce ``Clip Published`` for the clip whose master this request wrote; the
+    execution's result. A bus that refuses is ``EventNotSentError``, which the state
+    machine runs Clip again on (finding this master, it encodes nothing) and, after
+    that, ends the execution naming, with no failure record."""
     urls = {
         name: events.object_url(output.name, f"{paths.prefix}{key}", settings.playback_base_url)
         for name, key in (("master", "master.m3u8"), ("manifest", "manifest.json"))
     }
     published = events.clip_published(paths.stream, paths.name, _etag(event), manifest, urls)
-    events.announce(published, settings.event_bus, output, clients)
+    try:
+        events.announce(published, settings.event_bus, output, clients)
+    except (EventNotSentError, botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError) as exc:  # fmt: skip
+        raise EventNotSentError(
+            f"the clip is published, but its Clip Published event was not put: {exc}"
+        ) from exc
     return {
         "stream": paths.stream,
         "clip": paths.name,
         "master": f"{paths.prefix}master.m3u8",
-        "duration": duration,
-        "segments": len(cuts),
-        "recut": sum(not c.whole for c in cuts),
+        "duration": manifest["duration"],
+        "segments": manifest["chunks"],
+        "recut": manifest["source"]["recut"],
     }
+
+
+def _request_tag(event: dict[str, Any]) -> str:
+    """Which version of the clip's request ``event`` is, as the master's metadata names it."""
+    return events.request_tag(_etag(event))
+
+
+def _published_by(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> bool:
+    """Whether the clip's master is there and was written by this version of its request."""
+    try:
+        head = output.head(f"{paths.prefix}master.m3u8")
+    except botocore.exceptions.ClientError:
+        # Missing (a role without ListBucket is answered 403): not published by this one.
+        return False
+    return bool(head.get("Metadata", {}).get(REQUEST_METADATA) == _request_tag(event))
 
 
 def _etag(event: dict[str, Any]) -> str:

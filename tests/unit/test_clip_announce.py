@@ -1,0 +1,98 @@
+"""A clip whose master is written is published, whatever its announcement does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.unit.test_announce import BUS, OUTPUT, Bus
+from workflow.errors import EventNotSentError
+from workflow.live import clip
+from workflow.live.paths import ClipPaths
+from workflow.runtime import Clients
+from workflow.settings import Settings
+from workflow.storage import Bucket
+
+PATHS = ClipPaths("game-42", "dunk")
+SETTINGS = Settings(output_bucket=OUTPUT, event_bus=BUS)
+MANIFEST = {
+    "created_at": "2026-12-05T12:00:00.000+00:00",
+    "duration": 7.3,
+    "chunks": 3,
+    "source": {"stream": "game-42", "clip": "dunk", "from": 61.5, "to": 68.8, "recut": 2},
+}
+
+
+@pytest.fixture
+def output() -> Iterator[Bucket]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=OUTPUT)
+        yield Bucket(s3, OUTPUT)
+
+
+def asked(etag: str, error: dict[str, str] | None = None) -> dict[str, Any]:
+    request = {"bucket": "in", "key": PATHS.request_key, "etag": etag}
+    return {"stream": PATHS.stream, "name": PATHS.name, "request": request, "error": error}
+
+
+def publish(output: Bucket, etag: str) -> None:
+    """The asset as ``make_clip`` leaves it for the request version ``etag``."""
+    output.put_json(f"{PATHS.prefix}manifest.json", MANIFEST)
+    output.put_bytes(
+        f"{PATHS.prefix}master.m3u8", b"#EXTM3U\n", metadata={clip.REQUEST_METADATA: etag}
+    )
+
+
+def no_encoding(*args: Any) -> Any:
+    raise AssertionError("a published clip was encoded again")
+
+
+def test_a_refused_clip_published_is_tried_again_without_encoding_again(
+    output: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = Bus()
+    clients = Clients(s3=output.client, events=bus)
+    monkeypatch.setattr(clip, "_cut_rungs", no_encoding)
+    # GIVEN a clip this request published, whose announcement the bus refused
+    publish(output, "aaaa")
+    bus.refuse = True
+    # WHEN Clip runs again: THEN it encodes nothing and says the clip is published
+    with pytest.raises(EventNotSentError, match="the clip is published, but"):
+        clip.make_clip(asked('"AAAA"'), SETTINGS, clients, lambda: 60.0)
+    # AND once the bus is back, it announces it once and gives the execution's result
+    bus.refuse = False
+    done = clip.make_clip(asked('"AAAA"'), SETTINGS, clients, lambda: 60.0)
+    assert done == {"stream": "game-42", "clip": "dunk", "master": f"{PATHS.prefix}master.m3u8",
+                    "duration": 7.3, "segments": 3, "recut": 2}  # fmt: skip
+    [put] = bus.put
+    assert put["DetailType"] == "Clip Published"
+    assert json.loads(put["Detail"])["event_id"] == "clips/game-42/dunk/published-aaaa"
+
+
+@pytest.mark.parametrize("master", ["this request's", "an earlier version's", None])
+def test_a_clip_failed_after_its_master_is_no_failed_clip(
+    output: Bucket, master: str | None
+) -> None:
+    bus = Bus()
+    clients = Clients(s3=output.client, events=bus)
+    # GIVEN the clip's folder with this request's master, an earlier request's, or none
+    if master is not None:
+        publish(output, "aaaa" if master == "this request's" else "bbbb")
+    written = set(output.keys(""))
+    # WHEN RecordFailure runs on what Clip raised after its retries
+    error = {"Error": "EventNotSentError", "Cause": "the clip is published, but ..."}
+    failed = clip.make_clip(asked('"aaaa"', error), SETTINGS, clients, lambda: 60.0)
+    assert failed["error"] == "EventNotSentError"
+    if master == "this request's":
+        # THEN a published clip gets no failure record and no Clip Failed
+        assert set(output.keys("")) == written and bus.put == []
+    else:
+        # (a request that never wrote its master fails as ever, whatever master is there)
+        assert output.exists(PATHS.failure_key)
+        assert [e["DetailType"] for e in bus.put] == ["Clip Failed"]
