@@ -73,7 +73,7 @@ def run_clip(segments: list[Path], start: float, end: float) -> dict[str, Any]:
         arn = (
             endpoints.clip_state_machine_arn.replace(":stateMachine:", ":execution:")
             + ":"
-            + clip_execution_name(clip, put["ETag"])
+            + clip_execution_name(clip, put["ETag"], put.get("VersionId"))
         )
         while True:
             try:

@@ -208,7 +208,12 @@ def live_stream_ended(
 
 
 def clip_published(
-    stream: str, clip: str, request_etag: str, manifest: dict[str, Any], urls: dict[str, str]
+    stream: str,
+    clip: str,
+    request_etag: str,
+    manifest: dict[str, Any],
+    urls: dict[str, str],
+    request_version: str | None = None,
 ) -> Outcome:
     """``Clip Published``: a span of a stream is an asset; once per request version (the
     same clip name asked again with another span is published, and announced, again)."""
@@ -222,19 +227,30 @@ def clip_published(
         "urls": urls,
         "published_at": manifest["created_at"],
     }
-    name = f"published-{request_tag(request_etag)}"
+    name = f"published-{request_tag(request_etag, request_version)}"
     return Outcome(CLIP_PUBLISHED, f"clips/{stream}/{clip}", name, detail)
 
 
-def clip_failed(stream: str, clip: str, request_etag: str, failure: dict[str, Any]) -> Outcome:
+def clip_failed(
+    stream: str,
+    clip: str,
+    request_etag: str,
+    failure: dict[str, Any],
+    request_version: str | None = None,
+) -> Outcome:
     """``Clip Failed``: the clip asked for was not published, and why."""
     detail = {"stream": stream, "clip": clip, "error": failure["error"],
               "cause": failure["cause"], "failed_at": failure["failed_at"]}  # fmt: skip
     return Outcome(
-        CLIP_FAILED, f"clips/{stream}/{clip}", f"failed-{request_tag(request_etag)}", detail
+        CLIP_FAILED,
+        f"clips/{stream}/{clip}",
+        f"failed-{request_tag(request_etag, request_version)}",
+        detail,
     )
 
 
-def request_tag(etag: str) -> str:
-    """A request version's ETag as a marker name: hex digits (and a multipart's -N)."""
-    return etag.strip('"').lower()[:40] or "unversioned"
+def request_tag(etag: str, version_id: str | None = None) -> str:
+    """A request version as a marker name: its ETag's hex digits (and a multipart's -N),
+    and its version id where the bucket keeps versions (identical bodies share an ETag)."""
+    tag = etag.strip('"').lower()[:40] or "unversioned"
+    return f"{tag}-{version_id}" if version_id not in (None, "", "null") else tag

@@ -218,11 +218,14 @@ class Bucket:
             )["Body"].read()
         return data
 
-    def get_small(self, key: str, most: int) -> bytes | None:
+    def get_small(self, key: str, most: int, pin: Pin | None = None) -> bytes | None:
         """``key``'s bytes, or None where it holds more than ``most``: told by the
         answer's length before any of its body is read, so a huge upload of a small
         record (``stream.json``, ``END``, a clip request) costs no memory."""
-        response = self.client.get_object(Bucket=self.name, Key=key)
+        with self._reading(key, pin):
+            response = self.client.get_object(
+                Bucket=self.name, Key=key, **(pin.params() if pin else {})
+            )
         body = response["Body"]
         if int(response["ContentLength"]) > most:
             body.close()

@@ -192,6 +192,16 @@ def test_the_source_readers_may_read_the_version_their_job_started_from() -> Non
         and all("/uploads/*" in json.dumps(r) for r in statement["Resource"])
     }
     assert granted == readers
+    # (and Clip the version of its request that its execution is for)
+    assert any(
+        role == "ClipFunctionRole"
+        and "s3:GetObjectVersion" in statement["Action"]
+        and all(
+            "-ingest-" in json.dumps(r) and "/clips/*" in json.dumps(r)
+            for r in statement["Resource"]
+        )
+        for role, statement in _statements()
+    )
 
 
 def test_buckets_are_private_encrypted_and_separate() -> None:

@@ -143,3 +143,32 @@ def test_a_clip_past_the_live_edge_fails_by_name_and_publishes_nothing(
     # AND a request that is not one is refused before anything is asked
     bad = ask_for_clip(engine, venue.stream, "--from", "5", "--to", "1")
     assert bad.returncode == 2 and "clip runs from" in bad.stderr
+
+
+def test_a_span_asked_for_again_after_another_is_published_again(
+    engine: Any, tmp_path: Path, real_segments: list[Path]
+) -> None:
+    venue = Venue(engine, "clip-again", tmp_path)
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    for sequence, path in enumerate(real_segments[:3]):
+        venue.push(sequence, path)
+    venue.wait_for_executions()
+    venue.wait(lambda: len(shown(venue.playlist("240p"))) == 3)
+    paths = ClipPaths(venue.stream, "replay")
+    # GIVEN a clip asked for with one span, then another under the same name
+    for start, end in (("0", "2"), ("1", "3"), ("0", "2")):
+        # WHEN the first span is asked for again (the same body, so the same ETag)
+        done = ask_for_clip(engine, venue.stream, "--from", start, "--to", end, "--name", "replay")
+        assert done.returncode == 0, done.stderr
+    # THEN the clip is that span again, and its master names the request that wrote it
+    manifest = json.loads(venue.read(f"{paths.prefix}manifest.json") or "{}")
+    assert (manifest["source"]["from"], manifest["source"]["to"]) == (0, 2)
+    head = venue.s3.head_object(
+        Bucket=engine.endpoints.output_bucket, Key=f"{paths.prefix}master.m3u8"
+    )
+    assert head["Metadata"]["vidflow-request"]
+    # AND each of the three was announced
+    published = [
+        e for e in logged(engine, stream=venue.stream) if e["detail-type"] == "Clip Published"
+    ]
+    assert sorted(check(e)["detail"]["from"] for e in published) == [0, 0, 1]

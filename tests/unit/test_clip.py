@@ -8,6 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from workflow import events
 from workflow.errors import ClipRangeError, ClipRequestError
 from workflow.live.clip import ClipRequest, make_clip, plan_clip
 from workflow.live.paths import MAX_RECORD_BYTES, ClipPaths, clip_execution_name, parse_clip_key
@@ -101,3 +102,19 @@ def test_clip_keys_and_execution_names() -> None:
     assert clip_execution_name(dunk, etag) != clip_execution_name(
         ClipPaths("game", "42-opener"), etag
     )
+
+
+def test_a_span_asked_for_again_after_another_is_a_new_execution() -> None:
+    # GIVEN a clip asked for with one body, then another, then the first again: the
+    # third request's ETag is the first's (an ETag is the body's MD5)
+    dunk, etag = ClipPaths("game-42", "dunk"), '"44340d70aa"'
+    first = clip_execution_name(dunk, etag, "v1")
+    # THEN where the bucket keeps versions, each version is an execution of its own
+    assert clip_execution_name(dunk, etag, "v3") != first
+    # (and a duplicate event of one version is the same one)
+    assert clip_execution_name(dunk, etag.strip('"'), "v1") == first
+    # AND its markers differ too, so the third is announced again
+    assert events.request_tag(etag, "v3") != events.request_tag(etag, "v1")
+    # (a bucket without versions names no version: the ETag alone, as before)
+    assert clip_execution_name(dunk, etag, "null") == clip_execution_name(dunk, etag)
+    assert events.request_tag(etag, "null") == events.request_tag(etag) == "44340d70aa"

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from tests.unit.test_announce import BUS, OUTPUT, Bus
-from workflow.errors import EventNotSentError
+from workflow.errors import ClipRequestError, EventNotSentError
 from workflow.live import clip
 from workflow.live.paths import ClipPaths
 from workflow.runtime import Clients
@@ -96,3 +96,18 @@ def test_a_clip_failed_after_its_master_is_no_failed_clip(
         # (a request that never wrote its master fails as ever, whatever master is there)
         assert output.exists(PATHS.failure_key)
         assert [e["DetailType"] for e in bus.put] == ["Clip Failed"]
+
+
+def test_a_clip_reads_the_version_of_its_request_it_was_started_for(output: Bucket) -> None:
+    s3 = output.client
+    s3.create_bucket(Bucket="ingest")
+    s3.put_bucket_versioning(Bucket="ingest", VersioningConfiguration={"Status": "Enabled"})
+    # GIVEN a request that is no span, replaced at once by one that is
+    first = s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 5, "to": 1}')
+    s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 1, "to": 5}')
+    event = asked(first["ETag"].strip('"'))
+    event["request"] |= {"bucket": "ingest", "version_id": first["VersionId"]}
+    # WHEN the first request's execution runs: THEN it reads the first version, not the
+    # newer one (which has an execution of its own)
+    with pytest.raises(ClipRequestError, match="runs from 0 or later"):
+        clip.make_clip(event, SETTINGS, Clients(s3=s3, events=Bus()), lambda: 60.0)

@@ -88,7 +88,7 @@ def make_clip(args: argparse.Namespace) -> int:
     execution = (
         machine.replace(":stateMachine:", ":execution:")
         + ":"
-        + clip_execution_name(clip, put["ETag"])
+        + clip_execution_name(clip, put["ETag"], put.get("VersionId"))
     )
     print(f"asked for {clip.request_key}; following {execution}", file=sys.stderr)
     described = _follow(boto3.client("stepfunctions"), execution, args.timeout)

@@ -40,7 +40,7 @@ from workflow.media.ladder import Rendition
 from workflow.names import AUDIO, segment_name
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
-from workflow.storage import Bucket, transient_aws_errors
+from workflow.storage import Bucket, Pin, transient_aws_errors
 
 # A highlight, not a recording: the stream's own recording is the whole of it.
 MAX_CLIP_SECONDS = 600.0
@@ -150,7 +150,9 @@ def make_clip(
             # it (its announcement). No failure record, no Clip Failed; the execution names it.
             return {"error": failure.error, "cause": failure.cause}
         output.put_json(paths.failure_key, failure.to_dict())
-        failed = events.clip_failed(paths.stream, paths.name, _etag(event), failure.to_dict())
+        failed = events.clip_failed(
+            paths.stream, paths.name, _etag(event), failure.to_dict(), _version(event)
+        )
         events.announce(failed, settings.event_bus, output, clients)
         return {"error": failure.error, "cause": failure.cause}
     if _published_by(output, paths, event):
@@ -158,8 +160,9 @@ def make_clip(
         manifest = output.get_json(f"{paths.prefix}manifest.json")
         return _announce_published(paths, event, manifest, settings, output, clients)
     began = time.monotonic()
+    # This execution's version of the request: a newer one has an execution of its own.
     body = Bucket(clients.s3, event["request"]["bucket"]).get_small(
-        event["request"]["key"], MAX_RECORD_BYTES
+        event["request"]["key"], MAX_RECORD_BYTES, Pin.of(event["request"])
     )
     if body is None:
         raise ClipRequestError(f"a clip request is more than {MAX_RECORD_BYTES} bytes")
@@ -240,7 +243,9 @@ def _announce_published(
         name: events.object_url(output.name, f"{paths.prefix}{key}", settings.playback_base_url)
         for name, key in (("master", "master.m3u8"), ("manifest", "manifest.json"))
     }
-    published = events.clip_published(paths.stream, paths.name, _etag(event), manifest, urls)
+    published = events.clip_published(
+        paths.stream, paths.name, _etag(event), manifest, urls, _version(event)
+    )
     try:
         events.announce(published, settings.event_bus, output, clients)
     except (EventNotSentError, botocore.exceptions.BotoCoreError,
@@ -260,7 +265,7 @@ def _announce_published(
 
 def _request_tag(event: dict[str, Any]) -> str:
     """Which version of the clip's request ``event`` is, as the master's metadata names it."""
-    return events.request_tag(_etag(event))
+    return events.request_tag(_etag(event), _version(event))
 
 
 def _published_by(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> bool:
@@ -275,6 +280,11 @@ def _published_by(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> bo
 
 def _etag(event: dict[str, Any]) -> str:
     return str((event.get("request") or {}).get("etag") or "")
+
+
+def _version(event: dict[str, Any]) -> str | None:
+    version = (event.get("request") or {}).get("version_id")
+    return str(version) if version else None
 
 
 def _cut_rungs(

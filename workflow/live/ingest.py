@@ -105,12 +105,13 @@ def start_clip(
 ) -> dict[str, Any]:
     """Start the Standard execution that publishes ``clip`` (once per request version)."""
     etag = record["s3"]["object"].get("eTag", "")
+    version = record["s3"]["object"].get("versionId")
     payload = {
         "stream": clip.stream,
         "name": clip.name,
-        "request": {"bucket": bucket, "key": clip.request_key, "etag": etag},
+        "request": {"bucket": bucket, "key": clip.request_key, "etag": etag, "version_id": version},
     }
-    name = clip_execution_name(clip, etag)
+    name = clip_execution_name(clip, etag, version)
     started = start_once(clients, settings.clip_state_machine_arn, name, payload)
     return {"stream": clip.stream, "clip": clip.name, "started": started}
 

@@ -120,15 +120,20 @@ def parse_clip_key(key: str) -> ClipPaths | None:
     return ClipPaths(parts[1], found.group(1)) if found else None
 
 
-def clip_execution_name(clip: ClipPaths, etag: str) -> str:
+def clip_execution_name(clip: ClipPaths, etag: str, version_id: str | None = None) -> str:
     """One name per version of a clip request: a duplicate event starts nothing.
+
+    Where the ingest bucket keeps versions, the version id is part of it: identical
+    bodies have the same ETag, so a clip asked for again with the span it had before
+    (after another) would otherwise start nothing and leave the other span published.
 
     Stream ids and clip names both may hold ``-``, so ``game-42``'s ``opener`` and
     ``game``'s ``42-opener`` read alike: the name ends in a hash of all three parts, not
     in the ETag alone (identical request bodies have the same ETag)."""
     # (an S3 event's eTag comes bare, a PUT's answer quoted: the same name for both)
     bare = etag.strip(chr(34))
-    digest = hashlib.sha256(f"{clip.stream}/{clip.name}/{bare}".encode()).hexdigest()
+    version = f"/{version_id}" if version_id not in (None, "", "null") else ""
+    digest = hashlib.sha256(f"{clip.stream}/{clip.name}/{bare}{version}".encode()).hexdigest()
     return f"{clip.stream}-{clip.name}-{digest[:8]}"
 
 
