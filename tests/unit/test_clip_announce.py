@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,7 +14,8 @@ from moto import mock_aws
 from tests.unit.test_announce import BUS, OUTPUT, Bus
 from workflow.errors import ClipRequestError, EventNotSentError
 from workflow.live import clip
-from workflow.live.paths import ClipPaths
+from workflow.live.config import stream_config
+from workflow.live.paths import ClipPaths, StreamPaths
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket
@@ -111,3 +113,35 @@ def test_a_clip_reads_the_version_of_its_request_it_was_started_for(output: Buck
     # newer one (which has an execution of its own)
     with pytest.raises(ClipRequestError, match="runs from 0 or later"):
         clip.make_clip(event, SETTINGS, Clients(s3=s3, events=Bus()), lambda: 60.0)
+
+
+def test_a_version_that_fails_leaves_the_published_versions_segments_alone(
+    output: Bucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # (ffmpeg stands in: a recut segment holds "recut")
+    def run_ffmpeg(command: list[str], **_: Any) -> None:
+        for arg in command:
+            if arg.endswith("-clip.ts"):
+                Path(arg).write_bytes(b"recut")
+
+    monkeypatch.setattr(clip.runner, "run_ffmpeg", run_ffmpeg)
+    monkeypatch.setattr(clip.encode, "first_frame", lambda _: 0.0)
+    config = stream_config({}, 640, 360, 30.0, False, Settings(ladder="360:800"))
+    stream = StreamPaths(PATHS.stream)
+    for sequence in (0, 1):
+        output.put_bytes(stream.segment_key("360p", sequence), b"whole")
+    arrivals = {n: {"bytes": {"360p": 5}} for n in (0, 1)}
+
+    def cut(etag: str, cuts: list[clip.Cut], workdir: Path) -> dict[str, Any]:
+        workdir.mkdir()
+        names = clip._segment_names(asked(etag))
+        return clip._cut_rungs(PATHS, cuts, arrivals, config, output, workdir, lambda: 60.0, names)
+
+    # GIVEN a clip published from 0.5 s into segment 0 to the end of segment 1
+    first = cut("aaaa", [clip.Cut(0, 1.0, 0.5, 1.0), clip.Cut(1, 1.0, 0.0, 1.0)], tmp_path / "a")
+    # WHEN the same name is asked for from 0 s, and that version's segments are written
+    # before it fails (or while it runs beside the first)
+    cut("bbbb", [clip.Cut(0, 1.0, 0.0, 1.0), clip.Cut(1, 1.0, 0.0, 1.0)], tmp_path / "b")
+    # THEN every segment the published playlists name is still the one they were made with
+    named = [f"{PATHS.prefix}360p/{entry.uri}" for entry in first["360p"]]
+    assert [output.get_bytes(key) for key in named] == [b"recut", b"whole"]

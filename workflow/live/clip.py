@@ -15,10 +15,11 @@ keeping their timestamps; every segment between is the stream's, copied inside S
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,8 +182,11 @@ def make_clip(
     timeline, arrivals = live_timeline(paths.stream, table, record, config, clients.clock())
     cuts = plan_clip(timeline.entries, request.start, request.end)
     with scratch_dir() as workdir:
-        playlists = _cut_rungs(paths, cuts, arrivals, config, output, workdir, remaining)
-        made = _images(paths, cuts, config, output, workdir, remaining)
+        # Segment files are this version's own: one that fails, or runs beside another,
+        # never rewrites a segment that a published version's playlists name.
+        names = _segment_names(event)
+        playlists = _cut_rungs(paths, cuts, arrivals, config, output, workdir, remaining, names)
+        made = _images(paths, cuts, config, output, workdir, remaining, names)
     target = hls.common_target(playlists.values())  # one for every playlist played together
     text = {
         name: hls.media_playlist(entries, playlist_type="VOD", fixed_target=target).encode()
@@ -268,6 +272,13 @@ def _request_tag(event: dict[str, Any]) -> str:
     return events.request_tag(_etag(event), _version(event))
 
 
+def _segment_names(event: dict[str, Any]) -> Callable[[int], str]:
+    """The file name of a stream segment in this request version's clip:
+    ``seg_00042-<8 hex digits of the version>.ts``."""
+    version = hashlib.sha256(_request_tag(event).encode()).hexdigest()[:8]
+    return lambda sequence: segment_name(sequence, f"-{version}.ts")
+
+
 def _published_by(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> bool:
     """Whether the clip's master is there and was written by this version of its request."""
     try:
@@ -295,6 +306,7 @@ def _cut_rungs(
     output: Bucket,
     workdir: Path,
     remaining: Deadline,
+    names: Callable[[int], str],
 ) -> dict[str, list[hls.SegmentEntry]]:
     """Every rung's segments of the clip: the cut ones re-encoded, the others copied."""
     stream = StreamPaths(paths.stream)
@@ -302,7 +314,7 @@ def _cut_rungs(
     binary = runner.ffmpeg_binary()
     playlists: dict[str, list[hls.SegmentEntry]] = {name: [] for name in config.rungs}
     for index, cut in enumerate(cuts):
-        name = segment_name(cut.sequence)
+        name = names(cut.sequence)
         if cut.whole:
             for rung in config.rungs:
                 output.copy(stream.segment_key(rung, cut.sequence), f"{paths.prefix}{rung}/{name}")
@@ -359,6 +371,7 @@ def _images(
     output: Bucket,
     workdir: Path,
     remaining: Deadline,
+    names: Callable[[int], str],
 ) -> dict[str, Any]:
     """Poster, thumbnails and sprites, from the clip's top rung joined into one file (MPEG-TS
     segments join end to end); the clip is short, so this reads a few megabytes."""
@@ -367,7 +380,7 @@ def _images(
     with joined.open("wb") as out:
         for cut in cuts:
             part = output.download(
-                f"{paths.prefix}{top.name}/{segment_name(cut.sequence)}", workdir / "part.ts"
+                f"{paths.prefix}{top.name}/{names(cut.sequence)}", workdir / "part.ts"
             )
             out.write(part.read_bytes())
     duration = sum(c.length for c in cuts)
