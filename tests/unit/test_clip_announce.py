@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from tests.unit.test_announce import BUS, OUTPUT, Bus
-from workflow.errors import ClipRequestError, EventNotSentError
+from workflow.errors import ClipRangeError, ClipRequestError, EventNotSentError
 from workflow.live import clip
 from workflow.live.config import stream_config
 from workflow.live.paths import ClipPaths, StreamPaths
@@ -115,33 +115,64 @@ def test_a_clip_reads_the_version_of_its_request_it_was_started_for(output: Buck
         clip.make_clip(event, SETTINGS, Clients(s3=s3, events=Bus()), lambda: 60.0)
 
 
-def test_a_version_that_fails_leaves_the_published_versions_segments_alone(
-    output: Bucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # (ffmpeg stands in: a recut segment holds "recut")
-    def run_ffmpeg(command: list[str], **_: Any) -> None:
-        for arg in command:
-            if arg.endswith("-clip.ts"):
-                Path(arg).write_bytes(b"recut")
+# (ffmpeg stands in: a recut segment holds "recut", or nothing where no frame starts in it)
+SLIVERS: list[str] = []
 
+
+def run_ffmpeg(command: list[str], **_: Any) -> None:
+    for arg in command:
+        if arg.endswith("-clip.ts"):
+            Path(arg).write_bytes(b"" if any(s in arg for s in SLIVERS) else b"recut")
+
+
+@pytest.fixture
+def cut(output: Bucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """``_cut_rungs`` for a request version, over a stream of three 1 s segments."""
     monkeypatch.setattr(clip.runner, "run_ffmpeg", run_ffmpeg)
     monkeypatch.setattr(clip.encode, "first_frame", lambda _: 0.0)
     config = stream_config({}, 640, 360, 30.0, False, Settings(ladder="360:800"))
     stream = StreamPaths(PATHS.stream)
-    for sequence in (0, 1):
+    for sequence in (0, 1, 2):
         output.put_bytes(stream.segment_key("360p", sequence), b"whole")
-    arrivals = {n: {"bytes": {"360p": 5}} for n in (0, 1)}
+    arrivals = {n: {"bytes": {"360p": 5}} for n in (0, 1, 2)}
 
-    def cut(etag: str, cuts: list[clip.Cut], workdir: Path) -> dict[str, Any]:
+    def cut(etag: str, cuts: list[clip.Cut]) -> Any:
+        workdir = tmp_path / etag
         workdir.mkdir()
         names = clip._segment_names(asked(etag))
         return clip._cut_rungs(PATHS, cuts, arrivals, config, output, workdir, lambda: 60.0, names)
 
+    SLIVERS.clear()
+    return cut
+
+
+def test_a_version_that_fails_leaves_the_published_versions_segments_alone(
+    output: Bucket, cut: Any
+) -> None:
     # GIVEN a clip published from 0.5 s into segment 0 to the end of segment 1
-    first = cut("aaaa", [clip.Cut(0, 1.0, 0.5, 1.0), clip.Cut(1, 1.0, 0.0, 1.0)], tmp_path / "a")
+    first, _ = cut("aaaa", [clip.Cut(0, 1.0, 0.5, 1.0), clip.Cut(1, 1.0, 0.0, 1.0)])
     # WHEN the same name is asked for from 0 s, and that version's segments are written
     # before it fails (or while it runs beside the first)
-    cut("bbbb", [clip.Cut(0, 1.0, 0.0, 1.0), clip.Cut(1, 1.0, 0.0, 1.0)], tmp_path / "b")
+    cut("bbbb", [clip.Cut(0, 1.0, 0.0, 1.0), clip.Cut(1, 1.0, 0.0, 1.0)])
     # THEN every segment the published playlists name is still the one they were made with
     named = [f"{PATHS.prefix}360p/{entry.uri}" for entry in first["360p"]]
     assert [output.get_bytes(key) for key in named] == [b"recut", b"whole"]
+
+
+def test_an_end_cut_that_holds_no_frame_is_left_out(output: Bucket, cut: Any) -> None:
+    # GIVEN a span that starts in segment 0's last 10 ms, after its last frame
+    SLIVERS.append("cut-0/")
+    spans = [clip.Cut(0, 1.0, 0.99, 1.0), clip.Cut(1, 1.0, 0.0, 1.0, discontinuity=True),
+             clip.Cut(2, 1.0, 0.0, 0.5)]  # fmt: skip
+    # WHEN its rungs are cut: THEN the clip starts at segment 1, whose frames are the
+    # span's first, with no empty segment and nothing breaking from before it
+    playlists, kept = cut("aaaa", spans)
+    assert [c.sequence for c in kept] == [1, 2] and not kept[0].discontinuity
+    assert [(e.bytes, e.discontinuity) for e in playlists["360p"]] == [(5, False), (5, False)]
+    assert not any(k.endswith(".ts") and "seg_00000" in k for k in output.keys(PATHS.prefix))
+    # AND a span with no frame at all is a named error, publishing nothing
+    SLIVERS.append("cut-2/")
+    with pytest.raises(ClipRangeError, match="holds no frame"):
+        cut("bbbb", [clip.Cut(2, 1.0, 0.995, 1.0)])
+    sliver = clip._segment_names(asked("bbbb"))(2)
+    assert not any(k.endswith(sliver) for k in output.keys(PATHS.prefix))

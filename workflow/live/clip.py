@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +185,9 @@ def make_clip(
         # Segment files are this version's own: one that fails, or runs beside another,
         # never rewrites a segment that a published version's playlists name.
         names = _segment_names(event)
-        playlists = _cut_rungs(paths, cuts, arrivals, config, output, workdir, remaining, names)
+        playlists, cuts = _cut_rungs(
+            paths, cuts, arrivals, config, output, workdir, remaining, names
+        )
         made = _images(paths, cuts, config, output, workdir, remaining, names)
     target = hls.common_target(playlists.values())  # one for every playlist played together
     text = {
@@ -307,19 +309,25 @@ def _cut_rungs(
     workdir: Path,
     remaining: Deadline,
     names: Callable[[int], str],
-) -> dict[str, list[hls.SegmentEntry]]:
-    """Every rung's segments of the clip: the cut ones re-encoded, the others copied."""
+) -> tuple[dict[str, list[hls.SegmentEntry]], list[Cut]]:
+    """Every rung's segments of the clip: the cut ones re-encoded, the others copied; and
+    the cuts kept (an end cut that holds no frame, a sliver between two frames, is left
+    out: the clip's frames are the same without it)."""
     stream = StreamPaths(paths.stream)
     top = config.renditions[0].name
     binary = runner.ffmpeg_binary()
     playlists: dict[str, list[hls.SegmentEntry]] = {name: [] for name in config.rungs}
-    for index, cut in enumerate(cuts):
+    kept: list[Cut] = []
+    for cut in cuts:
+        if not kept:
+            cut = replace(cut, discontinuity=False)  # the clip's first segment starts it
         name = names(cut.sequence)
         if cut.whole:
             for rung in config.rungs:
                 output.copy(stream.segment_key(rung, cut.sequence), f"{paths.prefix}{rung}/{name}")
                 size = int(arrivals[cut.sequence]["bytes"][rung])
                 playlists[rung].append(_entry(name, cut, size))
+            kept.append(cut)
             continue
         here = workdir / f"cut-{cut.sequence}"
         here.mkdir()
@@ -332,7 +340,7 @@ def _cut_rungs(
         origin = encode.first_frame(here)
         if origin is None:
             raise ClipRangeError(f"segment {cut.sequence} of {paths.stream} has no picture")
-        files = {}
+        files: dict[str, Path] = {}
         encodes: list[Rendition | None] = [*config.renditions, *[None] * config.has_audio]
         for rendition in encodes:
             rung_name = AUDIO if rendition is None else rendition.name
@@ -348,16 +356,26 @@ def _cut_rungs(
                     recut,
                     rendition=rendition,
                     audio_kbps=config.audio_kbps,
-                    follows=index > 0 and not cut.discontinuity,
+                    follows=bool(kept) and not cut.discontinuity,
                     binary=binary,
                     preset=config.preset,
                 ),
                 timeout=runner.time_limit(remaining(), cut.length * len(config.renditions)),
             )
-            files[f"{paths.prefix}{rung_name}/{name}"] = recut
-            playlists[rung_name].append(_entry(name, cut, recut.stat().st_size))
-        output.upload_all(files)
-    return playlists
+            if rung_name == top and recut.stat().st_size == 0:
+                break  # no frame starts in the cut
+            files[rung_name] = recut
+        if top not in files:
+            continue
+        output.upload_all({f"{paths.prefix}{rung}/{name}": path for rung, path in files.items()})
+        for rung, path in files.items():
+            playlists[rung].append(_entry(name, cut, path.stat().st_size))
+        kept.append(cut)
+    if not kept:
+        raise ClipRangeError(
+            f"the clip holds no frame: its span lies between two frames of {paths.stream}"
+        )
+    return playlists, kept
 
 
 def _entry(name: str, cut: Cut, size: int) -> hls.SegmentEntry:
