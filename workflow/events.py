@@ -17,6 +17,7 @@ is in every detail and changes when a field's meaning does.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -251,6 +252,9 @@ def clip_failed(
 
 def request_tag(etag: str, version_id: str | None = None) -> str:
     """A request version as a marker name: its ETag's hex digits (and a multipart's -N),
-    and its version id where the bucket keeps versions (identical bodies share an ETag)."""
+    and where the bucket keeps versions (identical bodies share an ETag) 12 hex digits of
+    its version id (an opaque string that may hold ``/`` and ``+``)."""
     tag = etag.strip('"').lower()[:40] or "unversioned"
-    return f"{tag}-{version_id}" if version_id not in (None, "", "null") else tag
+    if version_id in (None, "", "null"):
+        return tag
+    return f"{tag}-{hashlib.sha256(str(version_id).encode()).hexdigest()[:12]}"

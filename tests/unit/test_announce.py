@@ -121,6 +121,8 @@ URL = "s3://out/live/court-1/live.m3u8"
             '"9b2cf535f27731c9"',
             {"source": {"from": 2.5, "to": 9.8}, "duration": 7.3, "created_at": AT},
             {"master": URL, "manifest": URL},
+            # (an S3 version id: opaque, "/" and "+" included)
+            "3/L4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo",
         ),
         events.clip_failed(
             "court-1",

@@ -115,6 +115,8 @@ def test_a_span_asked_for_again_after_another_is_a_new_execution() -> None:
     assert clip_execution_name(dunk, etag.strip('"'), "v1") == first
     # AND its markers differ too, so the third is announced again
     assert events.request_tag(etag, "v3") != events.request_tag(etag, "v1")
+    # (an S3 version id is opaque, "/" and "+" included: the marker names hex digits only)
+    assert re.fullmatch(r"44340d70aa-[0-9a-f]{12}", events.request_tag(etag, "3/L4k+q.t_J"))
     # (a bucket without versions names no version: the ETag alone, as before)
     assert clip_execution_name(dunk, etag, "null") == clip_execution_name(dunk, etag)
     assert events.request_tag(etag, "null") == events.request_tag(etag) == "44340d70aa"
