@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -331,10 +331,13 @@ class Bucket:
         return any(item["Key"] == key for item in listed.get("Contents", []))
 
     def delete_prefix(self, prefix: str) -> int:
-        """Delete every key under ``prefix``. S3 answers a batch 200 and lists the keys it
-        could not delete in ``Errors``: the first is raised as the ``ClientError`` a
-        single delete would have, so a refused or throttled clean-up is never silent."""
-        keys = self.keys(prefix)
+        """Delete every key under ``prefix``; how many."""
+        return self.delete_keys(self.keys(prefix))
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete ``keys``. S3 answers a batch 200 and lists the keys it could not delete
+        in ``Errors``: the first is raised as the ``ClientError`` a single delete would
+        have, so a refused or throttled clean-up is never silent."""
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             answer = self.client.delete_objects(

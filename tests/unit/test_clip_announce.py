@@ -51,6 +51,10 @@ def publish(output: Bucket, etag: str) -> None:
     )
 
 
+def markers(output: Bucket) -> list[str]:
+    return output.keys("announced/")
+
+
 def no_encoding(*args: Any) -> Any:
     raise AssertionError("a published clip was encoded again")
 
@@ -83,10 +87,16 @@ def test_a_clip_failed_after_its_master_is_no_failed_clip(
 ) -> None:
     bus = Bus()
     clients = Clients(s3=output.client, events=bus)
-    # GIVEN the clip's folder with this request's master, an earlier request's, or none
+    # GIVEN the clip's folder with this request's master, an earlier request's, or none,
+    # and the segments each of the two versions wrote
     if master is not None:
         publish(output, "aaaa" if master == "this request's" else "bbbb")
+    for etag in ("aaaa", "bbbb"):
+        for sequence in (7, 8):
+            key = f"{PATHS.prefix}360p/{clip._segment_names(asked(etag))(sequence)}"
+            output.put_bytes(key, etag.encode())
     written = set(output.keys(""))
+    own = {k for k in written if "/master" not in k and output.get_bytes(k) == b"aaaa"}
     # WHEN RecordFailure runs on what Clip raised after its retries
     error = {"Error": "EventNotSentError", "Cause": "the clip is published, but ..."}
     failed = clip.make_clip(asked('"aaaa"', error), SETTINGS, clients, lambda: 60.0)
@@ -98,6 +108,8 @@ def test_a_clip_failed_after_its_master_is_no_failed_clip(
         # (a request that never wrote its master fails as ever, whatever master is there)
         assert output.exists(PATHS.failure_key)
         assert [e["DetailType"] for e in bus.put] == ["Clip Failed"]
+        # AND the files it wrote are removed, and no other version's
+        assert set(output.keys("")) == written - own | {PATHS.failure_key, *markers(output)}
 
 
 def test_a_clip_reads_the_version_of_its_request_it_was_started_for(output: Bucket) -> None:

@@ -151,6 +151,8 @@ def make_clip(
             # it (its announcement). No failure record, no Clip Failed; the execution names it.
             return {"error": failure.error, "cause": failure.cause}
         output.put_json(paths.failure_key, failure.to_dict())
+        # What it wrote before it failed: no playlist names it, and it is public.
+        output.delete_keys(_own_files(output, paths, event))
         failed = events.clip_failed(
             paths.stream, paths.name, _etag(event), failure.to_dict(), _version(event)
         )
@@ -274,11 +276,24 @@ def _request_tag(event: dict[str, Any]) -> str:
     return events.request_tag(_etag(event), _version(event))
 
 
+def _files_tag(event: dict[str, Any]) -> str:
+    """8 hex digits of the request version, in the name of every media file it writes."""
+    return hashlib.sha256(_request_tag(event).encode()).hexdigest()[:8]
+
+
 def _segment_names(event: dict[str, Any]) -> Callable[[int], str]:
     """The file name of a stream segment in this request version's clip:
-    ``seg_00042-<8 hex digits of the version>.ts``."""
-    version = hashlib.sha256(_request_tag(event).encode()).hexdigest()[:8]
-    return lambda sequence: segment_name(sequence, f"-{version}.ts")
+    ``seg_00042-<its files tag>.ts``."""
+    tag = _files_tag(event)
+    return lambda sequence: segment_name(sequence, f"-{tag}.ts")
+
+
+def _own_files(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> list[str]:
+    """The segments this request version wrote in the clip's folder. (Its images have the
+    fixed names of an upload's manifest: they are written after every segment, and a
+    version that fails before its master leaves the ones it wrote.)"""
+    segment_end = f"-{_files_tag(event)}.ts"
+    return [key for key in output.keys(paths.prefix) if key.endswith(segment_end)]
 
 
 def _published_by(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> bool:
