@@ -62,7 +62,9 @@ def test_a_span_past_what_is_published_or_across_a_gap_is_a_named_error() -> Non
     "body",
     [b"", b"[]", b'{"from": 1}', b'{"from": "a", "to": 2}', b'{"from": 3, "to": 2}',
      b'{"from": -1, "to": 2}', b'{"from": 0, "to": NaN}', b'{"from": 0, "to": 601}',
-     b'{"from": 0, "to": 1' + b"0" * 400 + b"}", b"[" * 100_000 + b"]" * 100_000],
+     b'{"from": 0, "to": 1' + b"0" * 400 + b"}", b"[" * 100_000 + b"]" * 100_000,
+     # seconds are JSON numbers: not strings, not booleans
+     b'{"from": "1", "to": "5"}', b'{"from": true, "to": 5}', b'{"from": 0, "to": "5 "}'],
 )  # fmt: skip
 def test_a_request_that_is_not_a_sensible_span_is_a_named_error(body: bytes) -> None:
     with pytest.raises(ClipRequestError):

@@ -64,7 +64,7 @@ class ClipRequest:
     def parse(cls, body: bytes) -> ClipRequest:
         try:
             declared = json.loads(body)
-            start, end = float(declared["from"]), float(declared["to"])
+            start, end = _seconds(declared["from"]), _seconds(declared["to"])
         # OverflowError: a number past a float's range; RecursionError: JSON nested deeper
         # than Python goes.
         except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
@@ -81,6 +81,13 @@ class ClipRequest:
                 "(the stream's recording is the whole of it)"
             )
         return cls(start, end)
+
+
+def _seconds(value: Any) -> float:
+    """A JSON number as seconds; a string or boolean (which ``float`` takes) is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
 
 
 @dataclass(frozen=True)
