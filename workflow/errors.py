@@ -103,6 +103,11 @@ class ClipRangeError(InputError):
     the stream's start, or across a gap."""
 
 
+class ClipSupersededError(VidflowError):
+    """The same clip name was asked for again while this request was being made: the
+    newer request's clip is the one published."""
+
+
 class MissingInitSegmentError(InputError):
     """An fMP4 live segment arrived before (or without) its stream's ``init.mp4``."""
 

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from tests.unit.test_announce import BUS, OUTPUT, Bus
-from workflow.errors import ClipRangeError, ClipRequestError, EventNotSentError
+from workflow.errors import ClipRangeError, ClipSupersededError, EventNotSentError
 from workflow.live import clip
 from workflow.live.config import stream_config
 from workflow.live.paths import ClipPaths, StreamPaths
@@ -112,19 +112,29 @@ def test_a_clip_failed_after_its_master_is_no_failed_clip(
         assert set(output.keys("")) == written - own | {PATHS.failure_key, *markers(output)}
 
 
-def test_a_clip_reads_the_version_of_its_request_it_was_started_for(output: Bucket) -> None:
+def test_a_request_replaced_while_it_is_made_gives_way_to_the_newer(
+    output: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s3 = output.client
     s3.create_bucket(Bucket="ingest")
     s3.put_bucket_versioning(Bucket="ingest", VersioningConfiguration={"Status": "Enabled"})
-    # GIVEN a request that is no span, replaced at once by one that is
-    first = s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 5, "to": 1}')
-    s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 1, "to": 5}')
+    # GIVEN a request, replaced by another (another span) under the same name
+    first = s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 1, "to": 5}')
+    s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 2, "to": 6}')
     event = asked(first["ETag"].strip('"'))
     event["request"] |= {"bucket": "ingest", "version_id": first["VersionId"]}
-    # WHEN the first request's execution runs: THEN it reads the first version, not the
-    # newer one (which has an execution of its own)
-    with pytest.raises(ClipRequestError, match="runs from 0 or later"):
-        clip.make_clip(event, SETTINGS, Clients(s3=s3, events=Bus()), lambda: 60.0)
+    bus = Bus()
+    clients = Clients(s3=s3, events=bus)
+    # WHEN the first one's execution runs: THEN it gives way, by name, making nothing
+    monkeypatch.setattr(clip, "_cut_rungs", no_encoding)
+    with pytest.raises(ClipSupersededError, match="asked for again"):
+        clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
+    # AND its failure is announced, but the clip name's failure record is not written:
+    # the newer request owns it
+    error = {"Error": "ClipSupersededError", "Cause": "asked for again"}
+    clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)
+    assert [e["DetailType"] for e in bus.put] == ["Clip Failed"]
+    assert not output.exists(PATHS.failure_key)
 
 
 # (ffmpeg stands in: a recut segment holds "recut", or nothing where no frame starts in it)

@@ -27,7 +27,12 @@ from typing import Any
 import botocore.exceptions
 
 from workflow import events
-from workflow.errors import ClipRangeError, ClipRequestError, EventNotSentError
+from workflow.errors import (
+    ClipRangeError,
+    ClipRequestError,
+    ClipSupersededError,
+    EventNotSentError,
+)
 from workflow.failures import FailureRecord
 from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
@@ -157,7 +162,9 @@ def make_clip(
             # This request's master is written: the clip is published, whatever failed after
             # it (its announcement). No failure record, no Clip Failed; the execution names it.
             return {"error": failure.error, "cause": failure.cause}
-        output.put_json(paths.failure_key, failure.to_dict())
+        if failure.error != ClipSupersededError.__name__:
+            # (the failure record is the clip name's: a newer request owns it)
+            output.put_json(paths.failure_key, failure.to_dict())
         # What it wrote before it failed: no playlist names it, and it is public.
         output.delete_keys(_own_files(output, paths, event))
         failed = events.clip_failed(
@@ -169,6 +176,7 @@ def make_clip(
         # Run again after the bus refused Clip Published: announce it, encode nothing again.
         manifest = output.get_json(f"{paths.prefix}manifest.json")
         return _announce_published(paths, event, manifest, settings, output, clients)
+    _give_way(paths, event, clients)
     began = time.monotonic()
     # This execution's version of the request: a newer one has an execution of its own.
     body = Bucket(clients.s3, event["request"]["bucket"]).get_small(
@@ -198,6 +206,8 @@ def make_clip(
             paths, cuts, arrivals, config, output, workdir, remaining, names
         )
         made = _images(paths, cuts, config, output, workdir, remaining, names)
+    # Last look before anything the published clip names is rewritten: the newest request wins.
+    _give_way(paths, event, clients)
     target = hls.common_target(playlists.values())  # one for every playlist played together
     text = {
         name: hls.media_playlist(entries, playlist_type="VOD", fixed_target=target).encode()
@@ -301,6 +311,26 @@ def _own_files(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> list[
     version that fails before its master leaves the ones it wrote.)"""
     segment_end = f"-{_files_tag(event)}.ts"
     return [key for key in output.keys(paths.prefix) if key.endswith(segment_end)]
+
+
+def _give_way(paths: ClipPaths, event: dict[str, Any], clients: Clients) -> None:
+    """``ClipSupersededError`` if the request was replaced after this execution started:
+    two versions made at once would otherwise mix their playlists, manifest and master."""
+    request = event["request"]
+    try:
+        now = clients.s3.head_object(Bucket=request["bucket"], Key=request["key"])
+    except botocore.exceptions.ClientError:
+        return  # deleted (or not to be seen): nothing newer to give way to
+    version = _version(event)
+    if version not in (None, "null"):
+        newer = now.get("VersionId") not in (None, "null", version)
+    else:
+        newer = str(now.get("ETag", "")).strip('"') != _etag(event).strip('"')
+    if newer:
+        raise ClipSupersededError(
+            f"{paths.request_key} was asked for again while this request was being made: "
+            "the newer request's clip is published instead"
+        )
 
 
 def _published_by(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> bool:
