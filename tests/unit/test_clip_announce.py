@@ -65,8 +65,10 @@ def test_a_refused_clip_published_is_tried_again_without_encoding_again(
     bus = Bus()
     clients = Clients(s3=output.client, events=bus)
     monkeypatch.setattr(clip, "_cut_rungs", no_encoding)
-    # GIVEN a clip this request published, whose announcement the bus refused
+    # GIVEN a clip this request published, whose announcement the bus refused (and the
+    # failure record of an earlier request of the same name)
     publish(output, "aaaa")
+    output.put_json(PATHS.failure_key, {"error": "ClipRangeError"})
     bus.refuse = True
     # WHEN Clip runs again: THEN it encodes nothing and says the clip is published
     with pytest.raises(EventNotSentError, match="the clip is published, but"):
@@ -77,7 +79,7 @@ def test_a_refused_clip_published_is_tried_again_without_encoding_again(
     assert done == {"stream": "game-42", "clip": "dunk", "master": f"{PATHS.prefix}master.m3u8",
                     "duration": 7.3, "segments": 3, "recut": 2}  # fmt: skip
     [put] = bus.put
-    assert put["DetailType"] == "Clip Published"
+    assert put["DetailType"] == "Clip Published" and not output.exists(PATHS.failure_key)
     assert json.loads(put["Detail"])["event_id"] == "clips/game-42/dunk/published-aaaa"
 
 

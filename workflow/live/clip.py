@@ -264,6 +264,8 @@ def _announce_published(
     execution's result. A bus that refuses is ``EventNotSentError``, which the state
     machine runs Clip again on (finding this master, it encodes nothing) and, after
     that, ends the execution naming, with no failure record."""
+    # An earlier request's failure record names a clip that is now published.
+    output.delete_keys([paths.failure_key])
     urls = {
         name: events.object_url(output.name, f"{paths.prefix}{key}", settings.playback_base_url)
         for name, key in (("master", "master.m3u8"), ("manifest", "manifest.json"))
