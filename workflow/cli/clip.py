@@ -71,8 +71,10 @@ def make_clip(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if clip is None:
+        named = "" if args.name else f" (the one made of the span, {name}, is longer: give --name)"
         print(
-            "error: the stream id takes 1 to 48 letters, digits, - or _, the clip name 1 to 22",
+            "error: the stream id takes 1 to 48 letters, digits, - or _, the clip name 1 to 22"
+            + named,
             file=sys.stderr,
         )
         return EXIT_USAGE
