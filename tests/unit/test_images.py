@@ -240,10 +240,32 @@ def test_a_thumbnail_width_that_is_odd_or_tiny_is_refused(width: int) -> None:
 
 @pytest.mark.parametrize(
     ("duration", "interval", "count"),
-    [(24.0, 5.0, 5), (25.0, 5.0, 5), (25.01, 5.0, 6), (0.5, 10.0, 1), (24.0000001, 4.0, 6)],
+    [
+        (24.0, 5.0, 5),
+        (25.0, 5.0, 5),
+        (25.01, 5.0, 6),
+        (25.001, 5.0, 6),
+        (0.5, 10.0, 1),
+        (0.04, 1.0, 1),
+        (24.0000001, 4.0, 6),
+        (67.000267, 1.0, 67),
+    ],
 )
 def test_one_thumbnail_per_started_interval(duration: float, interval: float, count: int) -> None:
     assert thumbnail_count(duration, interval) == count
+
+
+@pytest.mark.parametrize("frames", [1, 2, 299, 2008, 5005, 7013, 107892])
+def test_every_cue_of_a_2997_fps_video_lasts_at_least_a_millisecond(frames: int) -> None:
+    # GIVEN a 29.97 fps video whose last frame ends a fraction of a millisecond past a tick
+    duration = frames * 1001 / 30000
+
+    # WHEN its sprite map is written at one thumbnail a second
+    parsed = cues(thumbnails_vtt(thumbnail_count(duration, 1.0), 1.0, duration, 160, 90))
+
+    # THEN every cue, as a player reads it, ends after it begins, the last with the video
+    assert all(end > begin for begin, end, *_ in parsed)
+    assert parsed[-1][1] == pytest.approx(round(duration, 3))
 
 
 @pytest.mark.parametrize(

@@ -95,11 +95,14 @@ class Images(Thumbnails):
 
 
 def thumbnail_count(duration: float, interval: float) -> int:
-    """One thumbnail per started ``interval`` of ``duration``, at least one."""
+    """One thumbnail per started ``interval`` of ``duration``, at least one; ``duration``
+    counts in whole milliseconds, as the WebVTT map does."""
     if duration <= 0 or interval <= 0:
         raise ValueError("duration and interval must be positive")
-    # Rounded first so that 24.000001 s at 4 s intervals is 6, not 7.
-    return max(1, math.ceil(round(duration / interval, 6)))
+    # In whole milliseconds, so that 67.000267 s (2008 frames at 29.97 fps) at 1 s
+    # intervals is 67, not 68 with a last cue from 67.000 to 67.000; and rounded again so
+    # that 24.000001 s at 4 s intervals is 6, not 7.
+    return max(1, math.ceil(round(round(duration, 3) / interval, 6)))
 
 
 def sprite_grid(count: int) -> tuple[int, int]:
