@@ -127,3 +127,19 @@ def test_a_bad_ladder_request_fails_named(engine: Any, clip: Any, tmp_path: Path
     assert run.status == "FAILED"
     assert run.failure is not None and run.failure["error"] == "UploadOptionError"
     assert "vidflow-ladder" in json.dumps(run.failure)
+
+
+def test_a_span_with_no_frame_measures_nothing(engine: Any, clip: Any, tmp_path: Path) -> None:
+    # GIVEN a variable-rate source whose one chunk's middle, the span analysed, is a hole
+    run = upload_and_follow(
+        engine, clip("vfr_long_hole"), "uploads/vfr-long-hole.mp4", tmp_path,
+        {"vidflow-ladder": "per-title"},
+    )  # fmt: skip
+
+    # THEN the job succeeds with the fixed ladder, the manifest saying nothing was measured
+    assert run.status == "SUCCEEDED", run.failure
+    assert run.out is not None
+    manifest = read_manifest(run.out)
+    assert manifest["ladder"]["spans"] == [] and manifest["ladder"]["rungs"] == []
+    fixed = [(r["width"], r["height"]) for r in manifest["ladder"]["fixed"]]
+    assert [(r["width"], r["height"]) for r in manifest["renditions"]] == fixed

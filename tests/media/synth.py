@@ -73,6 +73,14 @@ CLIPS: dict[str, Clip] = {
         + ("-c:a", "aac", "-shortest"),
         "variable frame rate: a half-second hole and a slow-down",
     ),
+    "vfr_long_hole": Clip(
+        "vfr_long_hole.mp4",
+        _av("testsrc2=size=320x180:rate=25", 4, audio=False)
+        + ("-vf", "setpts='(N/25+if(gte(N,50),10,0))/TB'")
+        + ("-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+        "variable frame rate: 2 s, a 10 s hole, 2 s, in one GOP (one chunk, whose middle is "
+        "the hole)",
+    ),
     "vfr_faster": Clip(
         "vfr_faster.mp4",
         _av("testsrc2=size=320x240:rate=60", 9)

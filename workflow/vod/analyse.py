@@ -11,19 +11,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from workflow.errors import TranscodeError
 from workflow.media import encode, per_title, picture, quality, runner
 from workflow.runtime import Deadline, memory_mb, scratch_dir
 from workflow.vod.items import Work, source_input, work_item
 
+# How ffmpeg ends a run whose span held no frame (a hole in a variable-rate source, which
+# a span from a long chunk's middle can fall in): no rung got a packet.
+NO_FRAME = "received no packets"
+
 
 @work_item
 def analyse_span(work: Work, remaining: Deadline) -> dict[str, Any]:
-    """Encode and score the item's span at every share; record each rung's points."""
+    """Encode and score the item's span at every share; record each rung's points (None
+    where the span held no frame)."""
     span, plan = work.item.video_chunk(), work.plan
     began = time.monotonic()
     with scratch_dir() as workdir, source_input(work.source, work.clients) as (url, headers):
 
-        def encode_at(share: float) -> dict[str, tuple[float, float, float]]:
+        def encode_at(share: float) -> dict[str, tuple[float, float, float]] | None:
             here = workdir / f"share-{share}"
             renditions = [replace(r, kbps=round(r.kbps * share)) for r in plan.renditions]
             for rung in renditions:
@@ -45,7 +51,12 @@ def analyse_span(work: Work, remaining: Deadline) -> dict[str, Any]:
                 source_filters=picture.source_filters(plan.facts),
             )
             limit = runner.time_limit(remaining(), 4 * span.duration * len(renditions))
-            runner.run_ffmpeg(command, limit)
+            try:
+                runner.run_ffmpeg(command, limit)
+            except TranscodeError as exc:
+                if NO_FRAME in str(exc) and not any(here.glob("*/seg_*")):
+                    return None
+                raise
             scores = quality.read_scores(here, renditions)
             return {
                 r.name: (r.kbps, _kbps(here / r.name, span.duration), scores[r.name].mean)
@@ -54,18 +65,22 @@ def analyse_span(work: Work, remaining: Deadline) -> dict[str, Any]:
 
         with ThreadPoolExecutor(max_workers=len(per_title.SHARES)) as pool:
             measured = list(pool.map(encode_at, per_title.SHARES))
-    points = {
-        rung.name: [
-            {
-                "share": share,
-                "kbps": at[rung.name][0],
-                "measured_kbps": round(at[rung.name][1]),
-                "vmaf": round(at[rung.name][2], 3),
-            }
-            for share, at in zip(per_title.SHARES, measured, strict=True)
-        ]
-        for rung in plan.renditions
-    }
+    # Every share decodes the same frames: a span that held none measured nothing.
+    held = [at for at in measured if at is not None]
+    points: dict[str, Any] | None = None
+    if len(held) == len(measured):
+        points = {
+            rung.name: [
+                {
+                    "share": share,
+                    "kbps": at[rung.name][0],
+                    "measured_kbps": round(at[rung.name][1]),
+                    "vmaf": round(at[rung.name][2], 3),
+                }
+                for share, at in zip(per_title.SHARES, held, strict=True)
+            ]
+            for rung in plan.renditions
+        }
     seconds = round(time.monotonic() - began, 3)
     result = {
         "item": work.item.name,

@@ -135,18 +135,27 @@ def choose_ladder(event: dict[str, Any], settings: Settings, clients: Clients) -
     require_results(output, paths, [span.name for span in spans])
     results = [read_job_record(output, paths.result_key(i.name), "Analyse") for i in spans]
     fixed = [Rendition.from_dict(r) for r in plan.ladder["fixed"]]
-    curves = {
-        rung.name: [
-            (point["kbps"], sum(r["points"][rung.name][j]["vmaf"] for r in results) / len(results))
-            for j, point in enumerate(results[0]["points"][rung.name])
-        ]
-        for rung in fixed
-    }
-    chosen, decisions = per_title.choose_ladder(
-        fixed, curves, per_title.parse_targets(plan.ladder["targets"])
-    )
+    # A span that held no frame (a hole in a variable-rate source) measured nothing; where
+    # none measured anything, the fixed ladder stays, as it would with no analysis.
+    measured = [r for r in results if r["points"] is not None]
+    chosen: list[Rendition] = fixed
+    decisions: list[dict[str, Any]] = []
+    if measured:
+        curves = {
+            rung.name: [
+                (
+                    point["kbps"],
+                    sum(r["points"][rung.name][j]["vmaf"] for r in measured) / len(measured),
+                )
+                for j, point in enumerate(measured[0]["points"][rung.name])
+            ]
+            for rung in fixed
+        }
+        chosen, decisions = per_title.choose_ladder(
+            fixed, curves, per_title.parse_targets(plan.ladder["targets"])
+        )
     ladder = plan.ladder | {
-        "spans": [r["span"] for r in results],
+        "spans": [r["span"] for r in measured],
         "rungs": decisions,
         "analysis_seconds": round(sum(r["wall_seconds"] for r in results), 3),
         # What the analysis cost in Lambda time, for the job's cost estimate.
