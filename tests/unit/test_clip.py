@@ -77,7 +77,8 @@ def test_a_request_past_its_bound_is_a_named_error_before_anything_else() -> Non
     body = b'{"from": 0, "to": 1}' + b" " * MAX_RECORD_BYTES
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="ingest")
+        for bucket in ("ingest", "out"):
+            s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket="ingest", Key="clips/game/dunk.json", Body=body)
         request = {"bucket": "ingest", "key": "clips/game/dunk.json", "etag": ""}
         event = {"stream": "game", "name": "dunk", "request": request}

@@ -8,11 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from moto import mock_aws
 
 from tests.unit.test_announce import BUS, OUTPUT, Bus
-from workflow.errors import ClipRangeError, ClipSupersededError, EventNotSentError
+from workflow.errors import (
+    ClipRangeError,
+    ClipSupersededError,
+    EventNotSentError,
+    TransientError,
+)
 from workflow.live import clip
 from workflow.live.config import stream_config
 from workflow.live.paths import ClipPaths, StreamPaths
@@ -34,12 +40,13 @@ MANIFEST = {
 def output() -> Iterator[Bucket]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=OUTPUT)
+        for bucket in (OUTPUT, "ingest"):  # (the events' request bucket)
+            s3.create_bucket(Bucket=bucket)
         yield Bucket(s3, OUTPUT)
 
 
 def asked(etag: str, error: dict[str, str] | None = None) -> dict[str, Any]:
-    request = {"bucket": "in", "key": PATHS.request_key, "etag": etag}
+    request = {"bucket": "ingest", "key": PATHS.request_key, "etag": etag}
     return {"stream": PATHS.stream, "name": PATHS.name, "request": request, "error": error}
 
 
@@ -118,7 +125,6 @@ def test_a_request_replaced_while_it_is_made_gives_way_to_the_newer(
     output: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s3 = output.client
-    s3.create_bucket(Bucket="ingest")
     s3.put_bucket_versioning(Bucket="ingest", VersioningConfiguration={"Status": "Enabled"})
     # GIVEN a request, replaced by another (another span) under the same name
     first = s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 1, "to": 5}')
@@ -131,12 +137,58 @@ def test_a_request_replaced_while_it_is_made_gives_way_to_the_newer(
     monkeypatch.setattr(clip, "_cut_rungs", no_encoding)
     with pytest.raises(ClipSupersededError, match="asked for again"):
         clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
-    # AND its failure is announced, but the clip name's failure record is not written:
-    # the newer request owns it
+    # AND neither a Clip Failed nor the clip name's failure record is written: the clip's
+    # outcome, published or failed, is the newer request's to tell
     error = {"Error": "ClipSupersededError", "Cause": "asked for again"}
     clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)
-    assert [e["DetailType"] for e in bus.put] == ["Clip Failed"]
+    assert bus.put == []
     assert not output.exists(PATHS.failure_key)
+    # (and so for any other error of the replaced request, a timeout say)
+    timeout = {"Error": "Sandbox.Timedout", "Cause": "Task timed out"}
+    clip.make_clip(event | {"error": timeout}, SETTINGS, clients, lambda: 60.0)
+    assert bus.put == [] and not output.exists(PATHS.failure_key)
+
+
+def test_a_failed_look_at_the_master_is_raised_and_cleans_up_nothing(
+    output: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a clip this request published, and S3 throttling the look at its master
+    publish(output, "aaaa")
+    key = f"{PATHS.prefix}360p/{clip._segment_names(asked('aaaa'))(7)}"
+    output.put_bytes(key, b"aaaa")
+    written = set(output.keys(""))
+
+    def throttled(**_: Any) -> None:
+        raise botocore.exceptions.ClientError({"Error": {"Code": "SlowDown"}}, "HeadObject")
+
+    monkeypatch.setattr(output.client, "head_object", throttled)
+    bus = Bus()
+    # WHEN RecordFailure runs: THEN it is tried again, never read as an unpublished clip
+    error = {"Error": "EventNotSentError", "Cause": "the clip is published, but ..."}
+    with pytest.raises(TransientError):
+        clip.make_clip(asked('"aaaa"', error), SETTINGS, Clients(s3=output.client, events=bus),
+                       lambda: 60.0)  # fmt: skip
+    # AND nothing is failed, announced or removed meanwhile
+    assert set(output.keys("")) == written and bus.put == []
+
+
+def test_a_version_that_failed_after_its_playlists_keeps_the_segments_they_name(
+    output: Bucket,
+) -> None:
+    # GIVEN a version that wrote its segments and playlists, then failed before its master
+    # (an earlier version's master now points at those playlists)
+    publish(output, "bbbb")
+    names = clip._segment_names(asked("aaaa"))
+    for sequence in (7, 8, 9):
+        output.put_bytes(f"{PATHS.prefix}360p/{names(sequence)}", b"aaaa")
+    listed = "".join(f"#EXTINF:1.0,\n{names(n)}\n" for n in (7, 8))
+    output.put_bytes(f"{PATHS.prefix}360p/index.m3u8", f"#EXTM3U\n{listed}".encode())
+    # WHEN RecordFailure runs: THEN only the segment no playlist names is removed
+    error = {"Error": "States.Timeout", "Cause": "..."}
+    clip.make_clip(asked('"aaaa"', error), SETTINGS, Clients(s3=output.client, events=Bus()),
+                   lambda: 60.0)  # fmt: skip
+    left = {k.rsplit("/", 1)[1] for k in output.keys(f"{PATHS.prefix}360p/")}
+    assert left == {"index.m3u8", names(7), names(8)}
 
 
 # (ffmpeg stands in: a recut segment holds "recut", or nothing where no frame starts in it)

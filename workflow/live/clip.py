@@ -32,6 +32,7 @@ from workflow.errors import (
     ClipRequestError,
     ClipSupersededError,
     EventNotSentError,
+    SourceChangedError,
 )
 from workflow.failures import FailureRecord
 from workflow.formats import hls
@@ -162,11 +163,12 @@ def make_clip(
             # This request's master is written: the clip is published, whatever failed after
             # it (its announcement). No failure record, no Clip Failed; the execution names it.
             return {"error": failure.error, "cause": failure.cause}
-        if failure.error != ClipSupersededError.__name__:
-            # (the failure record is the clip name's: a newer request owns it)
-            output.put_json(paths.failure_key, failure.to_dict())
-        # What it wrote before it failed: no playlist names it, and it is public.
+        # What it wrote before it failed, and no published playlist names: it is public.
         output.delete_keys(_own_files(output, paths, event))
+        if failure.error == ClipSupersededError.__name__ or _superseded(event, clients):
+            # The failure record and the clip's outcome are a newer request's to tell.
+            return {"error": failure.error, "cause": failure.cause}
+        output.put_json(paths.failure_key, failure.to_dict())
         failed = events.clip_failed(
             paths.stream, paths.name, _etag(event), failure.to_dict(), _version(event)
         )
@@ -179,9 +181,12 @@ def make_clip(
     _give_way(paths, event, clients)
     began = time.monotonic()
     # This execution's version of the request: a newer one has an execution of its own.
-    body = Bucket(clients.s3, event["request"]["bucket"]).get_small(
-        event["request"]["key"], MAX_RECORD_BYTES, Pin.of(event["request"])
-    )
+    try:
+        body = Bucket(clients.s3, event["request"]["bucket"]).get_small(
+            event["request"]["key"], MAX_RECORD_BYTES, Pin.of(event["request"])
+        )
+    except SourceChangedError:  # (a bucket without versions: read by its ETag)
+        raise ClipSupersededError(_SUPERSEDED.format(paths.request_key)) from None
     if body is None:
         raise ClipRequestError(f"a clip request is more than {MAX_RECORD_BYTES} bytes")
     request = ClipRequest.parse(body)
@@ -205,9 +210,11 @@ def make_clip(
         playlists, cuts = _cut_rungs(
             paths, cuts, arrivals, config, output, workdir, remaining, names
         )
-        made = _images(paths, cuts, config, output, workdir, remaining, names)
-    # Last look before anything the published clip names is rewritten: the newest request wins.
-    _give_way(paths, event, clients)
+        made, image_files = _images(paths, cuts, config, output, workdir, remaining, names)
+        # Last look before anything the published clip names is rewritten (its images have
+        # fixed names, then its playlists): the newest request wins.
+        _give_way(paths, event, clients)
+        output.upload_all(image_files)
     target = hls.common_target(playlists.values())  # one for every playlist played together
     text = {
         name: hls.media_playlist(entries, playlist_type="VOD", fixed_target=target).encode()
@@ -308,41 +315,65 @@ def _segment_names(event: dict[str, Any]) -> Callable[[int], str]:
 
 
 def _own_files(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> list[str]:
-    """The segments this request version wrote in the clip's folder. (Its images have the
-    fixed names of an upload's manifest: they are written after every segment, and a
-    version that fails before its master leaves the ones it wrote.)"""
+    """The segments this request version wrote in the clip's folder that no playlist there
+    names (a version that failed after writing its playlists, before its master, left the
+    published master pointing at them: they stay). Its images have the fixed names of an
+    upload's manifest and are written only after its last look (``_give_way``)."""
     segment_end = f"-{_files_tag(event)}.ts"
-    return [key for key in output.keys(paths.prefix) if key.endswith(segment_end)]
+    keys = output.keys(paths.prefix)
+    named = {
+        f"{key.rsplit('/', 1)[0]}/{line.strip()}"
+        for key in keys
+        if key.endswith("/index.m3u8")
+        for line in output.get_bytes(key).decode(errors="replace").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    return [key for key in keys if key.endswith(segment_end) and key not in named]
+
+
+_SUPERSEDED = (
+    "{} was asked for again (or removed) while this request was being made: a newer "
+    "request's execution tells the clip's outcome"
+)
 
 
 def _give_way(paths: ClipPaths, event: dict[str, Any], clients: Clients) -> None:
     """``ClipSupersededError`` if the request was replaced after this execution started:
     two versions made at once would otherwise mix their playlists, manifest and master."""
+    if _superseded(event, clients):
+        raise ClipSupersededError(_SUPERSEDED.format(paths.request_key))
+
+
+def _superseded(event: dict[str, Any], clients: Clients) -> bool:
+    """Whether the clip's request is now another version than ``event``'s. A request
+    deleted (or not to be seen: a missing key reads 403 without a listing) is not; any
+    other failure to look is raised, never read as "nothing newer"."""
     request = event["request"]
     try:
         now = clients.s3.head_object(Bucket=request["bucket"], Key=request["key"])
-    except botocore.exceptions.ClientError:
-        return  # deleted (or not to be seen): nothing newer to give way to
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied", "403"):
+            return False
+        raise
     version = _version(event)
     if version not in (None, "null"):
-        newer = now.get("VersionId") not in (None, "null", version)
-    else:  # (an event made by hand may name no ETag: nothing to compare)
-        etag = _etag(event).strip('"')
-        newer = bool(etag) and str(now.get("ETag", "")).strip('"') != etag
-    if newer:
-        raise ClipSupersededError(
-            f"{paths.request_key} was asked for again while this request was being made: "
-            "the newer request's clip is published instead"
-        )
+        return now.get("VersionId") not in (None, "null", version)
+    # (an event made by hand may name no ETag: nothing to compare)
+    etag = _etag(event).strip('"')
+    return bool(etag) and str(now.get("ETag", "")).strip('"') != etag
 
 
 def _published_by(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> bool:
-    """Whether the clip's master is there and was written by this version of its request."""
+    """Whether the clip's master is there and was written by this version of its request.
+    Only a master known to be missing is "not": a throttled or failed look is raised (and
+    retried), never read as a clip to fail and clean up."""
+    key = f"{paths.prefix}master.m3u8"
     try:
-        head = output.head(f"{paths.prefix}master.m3u8")
-    except botocore.exceptions.ClientError:
-        # Missing (a role without ListBucket is answered 403): not published by this one.
-        return False
+        head = output.head(key)
+    except botocore.exceptions.ClientError as exc:
+        if output.missing(exc, key):
+            return False
+        raise
     return bool(head.get("Metadata", {}).get(REQUEST_METADATA) == _request_tag(event))
 
 
@@ -445,9 +476,10 @@ def _images(
     workdir: Path,
     remaining: Deadline,
     names: Callable[[int], str],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Path]]:
     """Poster, thumbnails and sprites, from the clip's top rung joined into one file (MPEG-TS
-    segments join end to end); the clip is short, so this reads a few megabytes."""
+    segments join end to end; the clip is short, so this reads a few megabytes): what the
+    manifest says of them, and the files to upload (key -> path in ``workdir``)."""
     top = config.renditions[0]
     joined = workdir / "top.ts"
     with joined.open("wb") as out:
@@ -480,8 +512,7 @@ def _images(
         return f"images/{path.relative_to(folder)}"
 
     files = [made.poster, made.vtt, *made.thumbnails, *made.sprites]
-    output.upload_all({f"{paths.prefix}{published(p)}": p for p in files})
-    return {
+    summary = {
         "poster": published(made.poster),
         "poster_time": made.poster_time,
         "thumbnails": {
@@ -498,3 +529,4 @@ def _images(
             "vtt": published(made.vtt),
         },
     }
+    return summary, {f"{paths.prefix}{published(p)}": p for p in files}
