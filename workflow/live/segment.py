@@ -344,15 +344,15 @@ def init_behind(
 
 
 def _bounded(ingest: Bucket, key: str, pin: Pin | None, most: int) -> bytes:
-    """``key``'s bytes, read whole only where it holds ``most`` at most; never more than
-    that is read, even if it is replaced between the look and the read."""
-    size = int(ingest.head(key, pin)["ContentLength"])
-    if size > most:
+    """``key``'s bytes, read only where it holds ``most`` at most (told by the answer's
+    length, before any of its body is read)."""
+    data = ingest.get_small(key, most, pin)
+    if data is None:
         raise InputTooLargeError(
-            f"{key} is {size} bytes; a live fMP4 segment or init.mp4 is read whole, and "
-            f"this one may be {most} bytes at most"
+            f"{key} is over {most} bytes: a live fMP4 segment or init.mp4 is read whole "
+            "to be joined, and may be no larger"
         )
-    return ingest.read_span(key, 0, size, pin)
+    return data
 
 
 def _in_trying_order(

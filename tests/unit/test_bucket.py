@@ -1,4 +1,6 @@
-"""A batch delete that S3 answers 200 with keys it could not delete is not a success."""
+"""Bucket's reads and deletes where S3's answer says more than its status: a batch delete
+answered 200 with keys it could not delete is not a success, and an object too large for
+a small read is told by its length before its body is read."""
 
 from __future__ import annotations
 
@@ -50,3 +52,28 @@ def test_a_key_s3_could_not_delete_is_raised_as_its_error(code: str, raised: typ
     cause = failed.value if raised is not TransientError else failed.value.__cause__
     assert isinstance(cause, botocore.exceptions.ClientError)
     assert KEYS[1] in str(cause)
+
+
+class _Unread:
+    """A body that fails the test if any of it is read."""
+
+    closed = False
+
+    def read(self, *_: Any) -> bytes:
+        raise AssertionError("the body of an object past the bound was read")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_small_read_of_a_large_object_reads_none_of_its_body() -> None:
+    body = _Unread()
+
+    class Client:
+        def get_object(self, **_: Any) -> dict[str, Any]:
+            return {"ContentLength": 5 * 1024**3, "Body": body}
+
+    # GIVEN a venue's stream.json, END or clip request of 5 GiB
+    # THEN it is refused from its length alone, and its connection let go
+    assert Bucket(Client(), BUCKET).get_small("live/game/stream.json", 64 * 1024) is None
+    assert body.closed
