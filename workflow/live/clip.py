@@ -38,7 +38,7 @@ from workflow.failures import FailureRecord
 from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
 from workflow.live import rules
-from workflow.live.config import StreamSettings
+from workflow.live.config import StreamSettings, is_json_number
 from workflow.live.paths import MAX_RECORD_BYTES, ClipPaths, StreamPaths
 from workflow.live.publish import live_timeline
 from workflow.live.store import StreamTable
@@ -91,7 +91,7 @@ class ClipRequest:
 
 def _seconds(value: Any) -> float:
     """A JSON number as seconds; a string or boolean (which ``float`` takes) is not one."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_json_number(value):
         raise TypeError(f"{value!r} is not a number")
     return float(value)
 

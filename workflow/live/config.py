@@ -85,6 +85,12 @@ class StreamSettings:
         return cls(**{**data, "renditions": [Rendition.from_dict(r) for r in data["renditions"]]})
 
 
+def is_json_number(value: Any) -> bool:
+    """Whether ``value`` is a JSON number as ``json`` reads one (``float()`` would also
+    take ``true`` as 1 and ``"6"`` as 6)."""
+    return type(value) in (int, float)
+
+
 def stream_config(
     declared: dict[str, Any],
     width: int,
@@ -110,7 +116,7 @@ def stream_config(
     for name in ("segment_seconds", "gap_seconds", "idle_seconds"):
         # float() would take true as 1 s and "6" as 6 s: a JSON number or nothing.
         value = declared.get(name, 0)
-        if type(value) not in (int, float):
+        if not is_json_number(value):
             raise StreamConfigError(f"stream.json: {name} is {value!r:.40}; give a number")
     try:
         ladder = str(declared.get("ladder", settings.ladder))
