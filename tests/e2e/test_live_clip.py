@@ -116,15 +116,23 @@ def test_a_clip_from_mid_segment_has_exactly_the_sources_frames_and_plays(
     assert (clip_dir / "master.m3u8").is_file() and (clip_dir / "manifest.json").is_file()
 
 
-def test_a_clip_past_the_live_edge_fails_by_name_and_publishes_nothing(
-    engine: Any, tmp_path: Path, real_segments: list[Path]
-) -> None:
-    venue = Venue(engine, "clip-early", tmp_path)
+def three_segments_published(
+    engine: Any, stream: str, tmp_path: Path, real_segments: list[Path]
+) -> Venue:
+    """A stream of 1 s segments whose first three are published."""
+    venue = Venue(engine, stream, tmp_path)
     venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
     for sequence, path in enumerate(real_segments[:3]):
         venue.push(sequence, path)
     venue.wait_for_executions()
     venue.wait(lambda: len(shown(venue.playlist("240p"))) == 3)
+    return venue
+
+
+def test_a_clip_past_the_live_edge_fails_by_name_and_publishes_nothing(
+    engine: Any, tmp_path: Path, real_segments: list[Path]
+) -> None:
+    venue = three_segments_published(engine, "clip-early", tmp_path, real_segments)
     # WHEN a clip asks for more than is published
     done = ask_for_clip(engine, venue.stream, "--from", "1", "--to", "5", "--name", "later")
     # THEN it fails with the named error, says why, and publishes no asset
@@ -148,12 +156,7 @@ def test_a_clip_past_the_live_edge_fails_by_name_and_publishes_nothing(
 def test_a_span_asked_for_again_after_another_is_published_again(
     engine: Any, tmp_path: Path, real_segments: list[Path]
 ) -> None:
-    venue = Venue(engine, "clip-again", tmp_path)
-    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
-    for sequence, path in enumerate(real_segments[:3]):
-        venue.push(sequence, path)
-    venue.wait_for_executions()
-    venue.wait(lambda: len(shown(venue.playlist("240p"))) == 3)
+    venue = three_segments_published(engine, "clip-again", tmp_path, real_segments)
     paths = ClipPaths(venue.stream, "replay")
     # GIVEN a clip asked for with one span, then another under the same name
     for start, end in (("0", "2"), ("1", "3"), ("0", "2")):

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 
-
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as refused:
-        return refused.code
+from tests.http_status import status_of
 
 
 @pytest.mark.parametrize(
@@ -24,6 +16,6 @@ def _status(url: str) -> int:
 )  # fmt: skip
 def test_what_is_not_published_is_a_404_and_the_origin_stays_up(engine: Any, path: str) -> None:
     origin = engine.endpoints.playback_url
-    assert _status(f"{origin}{path}") == 404
+    assert status_of(f"{origin}{path}") == 404
     # (answered, not dropped: the next request is answered too)
-    assert _status(f"{origin}outputs/no-such-job/index.m3u8") == 404
+    assert status_of(f"{origin}outputs/no-such-job/index.m3u8") == 404

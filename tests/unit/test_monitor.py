@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import socket
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
+from tests.http_status import status_of
 from workflow.cli.console import ConsoleServer
 from workflow.cli.monitor import Monitor, state_runs, timeline
 from workflow.cli.terminal import watch
@@ -256,7 +255,7 @@ def test_the_console_names_no_stream_by_a_rungs_folder_and_stays_up() -> None:
         try:
             # WHEN the console is asked for the rung's folder as a stream, then for the stream
             asked = [
-                _status(f"{console.url}api/stream?name={name}") for name in ("game/360p", "game")
+                status_of(f"{console.url}api/stream?name={name}") for name in ("game/360p", "game")
             ]
         finally:
             console.stop()
@@ -295,17 +294,9 @@ def test_a_stack_that_stopped_is_a_message_in_the_page_not_a_traceback(
     try:
         # WHEN the page asks for the executions, a stream and the media
         paths = ("api/executions", "api/stream?name=game", "media/outputs/j/master.m3u8")
-        asked = [_status(f"{console.url}{path}") for path in paths]
+        asked = [status_of(f"{console.url}{path}") for path in paths]
     finally:
         console.stop()
     # THEN each is a 502 the page can show, and nothing is printed
     assert asked == [502, 502, 502]
     assert "Traceback" not in capfd.readouterr().err
-
-
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as refused:
-        return refused.code
