@@ -796,6 +796,31 @@ def test_a_stream_that_never_had_settings_is_ended_after_the_default_idle_time(
     assert "typo" not in table.open_streams()
 
 
+def test_an_end_naming_segments_never_uploaded_closes_a_stream_without_settings(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    settings = replace(settings, event_bus="bus")
+    clients, put = _bus(clients)
+    clients.s3.create_bucket(Bucket=INGEST)
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN an END naming segment 5 for a stream none of whose segments was ever uploaded
+    clients.s3.put_object(Bucket=INGEST, Key="live/ghost/END", Body=b'{"last_sequence": 5}')
+    assert end_stream("ghost", INGEST, settings, clients)["ended"] is False
+    # WHEN nothing comes for the default idle time after it
+    clock.now += IDLE_SECONDS - 1
+    sweep(settings, clients)
+    assert "ghost" in table.open_streams()
+    clock.now += 2
+    sweep(settings, clients)
+    # THEN the stream is closed empty (not swept every minute for good), announced once
+    assert "ghost" not in table.open_streams()
+    clock.now += 120
+    sweep(settings, clients)
+    ended = [e for e in put if e["type"] == "Live Stream Ended" and e["stream"] == "ghost"]
+    assert [(e["segments"], e["urls"]) for e in ended] == [(0, {})]
+
+
 def _held_to(clients: Clients, function: str, table: str) -> Clients:
     """``clients`` whose S3 and DynamoDB calls ``function``'s template policy must allow."""
     options = {"region_name": "us-east-1", "aws_access_key_id": "u", "aws_secret_access_key": "u"}

@@ -158,7 +158,7 @@ def _advance_once(
         state = record.state
         stored = table.arrivals(stream)
         if (ending is None and _idle_unset(stream, table, stored, now)) or (
-            ending is not None and _unplayable(stored, ending, record.lowest_upload)
+            ending is not None and _unplayable(stored, ending, record.lowest_upload, now)
         ):
             state = rules.LivePlaylist(first_sequence=0, ended=True).to_dict()
             # Nothing was ever playable: it ends with no recording, its failures counted.
@@ -403,12 +403,18 @@ def _arrivals(stored: dict[int, dict[str, Any]]) -> dict[int, rules.Arrival]:
 
 
 def _unplayable(
-    arrivals: dict[int, dict[str, Any]], ending: rules.Ending, lowest_upload: int | None
+    arrivals: dict[int, dict[str, Any]],
+    ending: rules.Ending,
+    lowest_upload: int | None,
+    now: float,
 ) -> bool:
     """Whether an ended stream without settings can be closed empty: nothing was
-    uploaded, or every segment up to the last failed. A segment still on its way
-    will either set the stream up or fail, so the stream waits for it."""
-    if ending.last_sequence < 0:
+    uploaded, or every segment up to the last failed, or nothing has come for the
+    default ``idle_seconds`` since the marker (one naming segments never uploaded). A
+    segment still on its way will either set the stream up or fail, so the stream
+    waits for it, but not for good."""
+    heard = max([ending.at, *(a["at"] for a in arrivals.values())])
+    if ending.last_sequence < 0 or now - heard >= IDLE_SECONDS:
         return True
     first = min([*arrivals, *([] if lowest_upload is None else [lowest_upload])], default=0)
     return all(
