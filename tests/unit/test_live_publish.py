@@ -16,7 +16,12 @@ from moto import mock_aws
 from tests import iam_policy
 from tests.media import synth
 from tests.records import stream_settings
-from workflow.errors import ConfigurationError, SegmentClaimedError, SegmentReusedError
+from workflow.errors import (
+    ConfigurationError,
+    SegmentClaimedError,
+    SegmentReusedError,
+    StreamEndedError,
+)
 from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
 from workflow.live.config import IDLE_SECONDS
@@ -726,6 +731,52 @@ def test_end_without_a_number_ends_at_the_highest_upload_from_the_streams_first(
     ended = end_stream("venue", INGEST, settings, clients)
     # THEN the stream ends at its highest upload, and waits for the two on their way
     assert ended["last_sequence"] == 10009 and ended["ended"] is False
+
+
+def test_an_end_naming_a_sequence_below_one_published_ends_at_that_one(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    settings = replace(settings, event_bus="bus")
+    clients, put = _bus(clients)
+    clients.s3.create_bucket(Bucket=INGEST)
+    # GIVEN segments 0 to 5 uploaded and published but 3, still on its way
+    for sequence in range(6):
+        clients.s3.put_object(Bucket=INGEST, Key=f"live/game/{sequence}.ts", Body=b"x")
+        if sequence != 3:
+            arrive(sequence, settings, clients)
+    assert len(shown(clients)) == 3
+    # WHEN an END naming segment 3 lands, then 3 is published
+    clients.s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b'{"last_sequence": 3}')
+    assert end_stream("game", INGEST, settings, clients)["last_sequence"] == 5
+    arrive(3, settings, clients)
+    # THEN 4 and 5, published already, are shown and recorded, as they would have been
+    # had 3 come before the marker; the end is announced once with all six
+    every = [f"seg_{sequence:05d}.ts" for sequence in range(6)]
+    assert shown(clients) == every and recording(clients) == every
+    ended = [e for e in put if e["type"] == "Live Stream Ended"]
+    assert [(e["segments"], e["gaps"]) for e in ended] == [(6, 0)]
+
+
+def test_a_segment_encoded_while_the_end_landed_below_it_fails_by_name(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket=INGEST)
+    # GIVEN a stream ended at segment 2, with 3 past its probe (encoded) when END landed
+    for sequence in range(3):
+        clients.s3.put_object(Bucket=INGEST, Key=f"live/game/{sequence}.ts", Body=b"x")
+        arrive(sequence, settings, clients)
+    clients.s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b'{"last_sequence": 2}')
+    assert end_stream("game", INGEST, settings, clients)["ended"] is True
+    closed = shown(clients), recording(clients)
+    # WHEN 3 is published / THEN it fails by name, for the failure path to record,
+    # rather than succeed and be shown nowhere
+    with pytest.raises(StreamEndedError, match="after the stream ended at segment 2"):
+        arrive(3, settings, clients)
+    refused = {"Error": "StreamEndedError", "Cause": "segment 3 came after the stream ended"}
+    publish_segment({"stream": "game", "sequence": 3, "error": refused}, settings, clients)
+    assert (shown(clients), recording(clients)) == closed
 
 
 def _bus(clients: Clients) -> tuple[Clients, list[dict[str, Any]]]:

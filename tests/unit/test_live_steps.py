@@ -37,7 +37,6 @@ from workflow.live.paths import (
 )
 from workflow.live.probe import (
     _after_the_start,
-    _before_the_end,
     _same_segment,
     _within_reach,
 )
@@ -349,13 +348,12 @@ def test_a_segment_after_the_streams_end_is_refused_by_name() -> None:
         config={}, state=None, ending={"last_sequence": 7, "at": 1.0}, pending=0, closed=False
     )
     # THEN its segments up to 7 are taken (late ones fill the recording), 8 is refused
-    _before_the_end(record, 7)
-    _before_the_end(replace(record, ending=None), 8)
-    _before_the_end(None, 8)
+    record.refuse_past_the_end(7)
+    replace(record, ending=None).refuse_past_the_end(8)
     with pytest.raises(
         StreamEndedError, match="segment 8 came after the stream ended at segment 7"
     ):
-        _before_the_end(record, 8)
+        record.refuse_past_the_end(8)
 
 
 def test_a_stream_keeps_the_output_offset_it_began_with() -> None:

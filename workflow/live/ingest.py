@@ -125,7 +125,8 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
     past one, from the stream's first on, or the lowest uploaded where that is not known
     yet: an upload numbered below it was refused, and shows nothing): a body naming a
     sequence past that, or no whole number, is ignored and logged, and the highest
-    upload within reach is the last.
+    upload within reach is the last. A last sequence below a segment published already
+    is raised to it: a published segment is shown and recorded.
     """
     ingest = Bucket(clients.s3, bucket)
     prefix = f"{LIVE_PREFIX}{stream}/"
@@ -151,6 +152,16 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
         last = None
     if last is None:
         last = highest
+    # A segment published already is the stream's, whatever the body says: else whether
+    # it is shown would hang on whether the numbers before it were published in time.
+    arrivals = table.arrivals(stream, first)
+    published = max((s for s, a in arrivals.items() if not a["failed"]), default=-1)
+    if published > last:
+        log.warning(
+            "stream %s: END names last_sequence %d, below segment %d published already; "
+            "ending there instead", stream, last, published,
+        )  # fmt: skip
+        last = published
     table.create(stream)
     table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()})
     # The first marker's ending stands: a second one (sent again, or read again) says it.

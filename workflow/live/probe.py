@@ -12,7 +12,6 @@ from workflow.errors import (
     SegmentTooLongError,
     SequenceBeforeStartError,
     SequenceJumpError,
-    StreamEndedError,
 )
 from workflow.keys.store import KeyStore
 from workflow.live import rules
@@ -42,7 +41,8 @@ def probe_segment(
         _same_segment(stored, event["source"], sequence)
         return {**event, "duplicate": True}
     record = table.get(stream)
-    _before_the_end(record, sequence)
+    if record is not None:
+        record.refuse_past_the_end(sequence)
     _within_reach(record, sequence)
     fits = functools.partial(fits_init, limits=settings.limits)
     with (
@@ -119,17 +119,6 @@ def _same_segment(stored: dict[str, Any], source: dict[str, Any], sequence: int)
     given = upload_etag(upload_of(source))
     if not stored.get("failed") and shown and given and shown != given:
         raise reused_error(sequence, shown, given)
-
-
-def _before_the_end(record: StreamRecord | None, sequence: int) -> None:
-    """Refuse a segment numbered past the stream's end marker: its playlists are over,
-    and a segment encoded for them would be published nowhere."""
-    ending = record.ending if record else None
-    if ending is not None and sequence > ending["last_sequence"]:
-        raise StreamEndedError(
-            f"segment {sequence} came after the stream ended at segment "
-            f"{ending['last_sequence']}: a new broadcast needs a new stream name"
-        )
 
 
 def _after_the_start(record: StreamRecord, sequence: int) -> None:

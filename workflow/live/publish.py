@@ -92,6 +92,10 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
     reused = failure is not None and failure.error == "SegmentReusedError"
     new = not reused and table.record_arrival(stream, sequence, arrival)
     record = table.count_change(stream, published=new and failure is None)
+    if new and failure is None:
+        # Encoded while the end marker landed below it: shown nowhere, so it fails by
+        # name (the failure path records why) rather than succeed unseen.
+        record.refuse_past_the_end(sequence)
     metrics.about(stream=stream, sequence=sequence)
     if not new:
         metrics.count(metrics.LIVE_DUPLICATE_SEGMENTS)

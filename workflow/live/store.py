@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.errors import StreamNotReadyError, TransientError
+from workflow.errors import StreamEndedError, StreamNotReadyError, TransientError
 from workflow.storage import Pin
 
 STREAM_ITEM = "stream"
@@ -93,6 +93,15 @@ class StreamRecord:
             if known and known.get("first_sequence") is not None:
                 return int(known["first_sequence"])
         return None
+
+    def refuse_past_the_end(self, sequence: int) -> None:
+        """Refuse a segment numbered past the stream's end marker: its playlists are over,
+        and a segment encoded for them would be published nowhere."""
+        if self.ending is not None and sequence > self.ending["last_sequence"]:
+            raise StreamEndedError(
+                f"segment {sequence} came after the stream ended at segment "
+                f"{self.ending['last_sequence']}: a new broadcast needs a new stream name"
+            )
 
 
 @dataclass(frozen=True)
