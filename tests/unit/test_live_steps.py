@@ -285,6 +285,15 @@ def test_an_end_markers_last_sequence_is_a_segments_number_or_none(
     assert declared_last(body) == expected
 
 
+@pytest.mark.parametrize("body", [b"12", b'"12"', b"[12]", b"null", b"not json"])
+def test_an_end_marker_whose_body_is_no_json_object_is_ignored_and_said_so(
+    body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="workflow.live.ingest"):
+        assert declared_last(body) is None
+    assert "END's body is not a JSON object: ignored" in caplog.text
+
+
 def test_the_highest_segment_within_reach_skips_no_more_than_an_outage() -> None:
     assert highest_within_reach([]) == -1
     assert highest_within_reach([3, 1, 2]) == 3

@@ -244,7 +244,10 @@ def declared_last(body: bytes) -> int | None:
     except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
         log.warning("END's body is not a JSON object: ignored")
         return None
-    last = declared.get("last_sequence") if isinstance(declared, dict) else None
+    if not isinstance(declared, dict):  # a bare number or string, a list: say so
+        log.warning("END's body is not a JSON object: ignored")
+        return None
+    last = declared.get("last_sequence")
     if isinstance(last, str) and segment_sequence(f"{last}.ts") is not None:
         return int(last)
     if isinstance(last, int) and not isinstance(last, bool) and 0 <= last <= MAX_SEQUENCE:
