@@ -10,7 +10,8 @@ very name its S3 event would have given it, so a job that started meanwhile is n
 started twice; a live segment whose arrival is not recorded and that has no failure record
 gets its execution started (publishing records each segment once, so a late duplicate
 changes nothing); each stream's record says how far its segments are accounted for, so a
-run looks at what came since, not at every segment in the lookback (``workflow.live.lost``).
+run looks at what came since, not at every segment in the lookback (``workflow.live.lost``);
+a clip request gets its clip started under the name its event would have given it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from workflow.errors import SourceChangedError
-from workflow.live.ingest import ATTEMPT, on_ingest
+from workflow.live.ingest import ATTEMPT, on_ingest, start_clip
 from workflow.live.lost import unprocessed_segments
+from workflow.live.paths import CLIP_PREFIX, parse_clip_key
 from workflow.live.store import StreamTable
 from workflow.media import subtitles
 from workflow.runtime import Clients
@@ -61,7 +63,7 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
         )
     started = start_jobs(records, settings, clients)
     segments = _unprocessed_segments(ingest, output, settings, clients, oldest, newest)
-    return {
+    found: dict[str, Any] = {
         "checked": checked,
         "started": [s["job_id"] for s in started if s["started"]],
         "segments": [
@@ -70,6 +72,9 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
             if s.get("started")
         ],
     }
+    if settings.clip_state_machine_arn:
+        found["clips"] = _start_lost_clips(ingest, settings, clients, oldest, newest)
+    return found
 
 
 def _unprocessed_segments(
@@ -97,6 +102,31 @@ def _unprocessed_segments(
         | ({ATTEMPT: item["attempt"]} if "attempt" in item else {})
         for item in unprocessed_segments(ingest, output, table, oldest, newest)
     ]
+
+
+def _start_lost_clips(
+    ingest: Bucket, settings: Settings, clients: Clients, oldest: datetime, newest: datetime
+) -> list[str]:
+    """Start the clip of every request in the window, as its event would have: the
+    execution is named for the request's version, so one its event started (or that
+    ran, failed or was superseded) refuses the name and nothing starts twice."""
+    started = []
+    for item in ingest.objects(CLIP_PREFIX):
+        clip = parse_clip_key(item["Key"])
+        if clip is None or not oldest <= item["LastModified"] <= newest:
+            continue
+        etag = item["ETag"].strip('"')
+        try:
+            # The version names the execution, as the request's event would have.
+            version = ingest.head(item["Key"], Pin(None, etag)).get("VersionId")
+        except SourceChangedError:
+            continue  # replaced since the listing: the newer request is the next run's
+        record = _upload_record(
+            ingest.name, item["Key"], etag, int(item["Size"]), version, item["LastModified"]
+        )
+        if start_clip(clip, ingest.name, record, settings, clients)["started"]:
+            started.append(f"{clip.stream}/{clip.name}")
+    return started
 
 
 def _has_job(job: str, settings: Settings, clients: Clients, output: Bucket) -> bool:

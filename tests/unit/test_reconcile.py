@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from tests import iam_policy
-from workflow.live.paths import StreamPaths
+from workflow.live.paths import ClipPaths, StreamPaths, clip_execution_name
 from workflow.live.store import MAX_ATTEMPTS, StreamTable, failed_attempt
 from workflow.local.template import Stack
 from workflow.reconcile import reconcile
@@ -386,3 +386,35 @@ def test_a_lost_live_segment_is_started_within_the_reconcilers_role(
     # THEN the upload's job and the segment's execution start, as their events would have
     assert found["started"] == [job]
     assert found["segments"] == ["game/1"]
+
+
+def test_a_clip_request_whose_event_was_lost_gets_its_clip_within_the_role(s3: Any) -> None:
+    # GIVEN a clip request whose event was lost, and one whose clip was started by its event
+    s3.put_object(Bucket=INGEST, Key="clips/game/buzzer.json", Body=b'{"from": 1, "to": 3}')
+    s3.put_object(Bucket=INGEST, Key="clips/game/opener.json", Body=b'{"from": 0, "to": 2}')
+    opener = s3.head_object(Bucket=INGEST, Key="clips/game/opener.json")
+    sfn = FakeStepFunctions()
+    ran = clip_execution_name(ClipPaths("game", "opener"), opener["ETag"], opener["VersionId"])
+    sfn.executions[ran] = {}
+    held_s3 = boto3.client("s3", region_name="us-east-1")
+    iam_policy.enforce(
+        held_s3, "ReconcileFunction", {INGEST: "IngestBucket", OUTPUT: "OutputBucket"}
+    )
+    settings = replace(_settings(), clip_state_machine_arn=ARN + "-clip")
+    # WHEN the reconciler runs within the grace period, and after it (twice)
+    now = datetime.now(UTC)
+    assert reconcile(settings, Clients(s3=held_s3, sfn=sfn), now=now)["clips"] == []
+    later = now + timedelta(minutes=11)
+    found = reconcile(settings, Clients(s3=held_s3, sfn=sfn), now=later)
+    again = reconcile(settings, Clients(s3=held_s3, sfn=sfn), now=later)
+    # THEN the lost request's clip starts once, named and pinned as its event would have
+    buzzer = s3.head_object(Bucket=INGEST, Key="clips/game/buzzer.json")
+    name = clip_execution_name(ClipPaths("game", "buzzer"), buzzer["ETag"], buzzer["VersionId"])
+    assert found["clips"] == ["game/buzzer"] and again["clips"] == []
+    assert sfn.executions[name]["request"] == {
+        "bucket": INGEST,
+        "key": "clips/game/buzzer.json",
+        "etag": buzzer["ETag"].strip('"'),
+        "version_id": buzzer["VersionId"],
+    }
+    assert len(sfn.executions) == 2
