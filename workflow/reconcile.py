@@ -43,6 +43,7 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
     ingest = Bucket(clients.s3, settings.ingest_bucket)
     output = Bucket(clients.s3, settings.output_bucket)
     checked, records = 0, []
+    listed: set[str] | None = None
     for item in ingest.objects(UPLOAD_PREFIX):
         key = item["Key"]
         if key.endswith("/") or subtitles.is_sidecar(key):
@@ -51,7 +52,10 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
             continue
         checked += 1
         etag = item["ETag"].strip('"')
-        if _has_job(job_id(ingest.name, key, etag), settings, clients, output):
+        if listed is None:
+            listed = _jobs_started_since(oldest, settings, clients)
+        job = job_id(ingest.name, key, etag)
+        if job in listed or _has_job(job, settings, clients, output):
             continue
         try:
             # Still this very object? Its version pins the job's reads, as its event would.
@@ -127,6 +131,27 @@ def _start_lost_clips(
         if start_clip(clip, ingest.name, record, settings, clients)["started"]:
             started.append(f"{clip.stream}/{clip.name}")
     return started
+
+
+def _jobs_started_since(since: datetime, settings: Settings, clients: Clients) -> set[str]:
+    """The names of the VOD executions started since ``since``, a page of 1,000 per call
+    (newest first): a run's calls grow with the day's uploads a thousand at a time, not
+    one DescribeExecution each, so it ends within its timeout. An upload in the window
+    has its job started after it was uploaded; one whose name is not among them (the
+    same bytes uploaded before, a lost event) is looked up by name."""
+    names: set[str] = set()
+    page: dict[str, Any] = {}
+    while True:
+        listed = clients.sfn.list_executions(
+            stateMachineArn=settings.state_machine_arn, maxResults=1000, **page
+        )
+        for execution in listed["executions"]:
+            if execution["startDate"] < since:
+                return names
+            names.add(execution["name"])
+        if not listed.get("nextToken"):
+            return names
+        page = {"nextToken": listed["nextToken"]}
 
 
 def _has_job(job: str, settings: Settings, clients: Clients, output: Bucket) -> bool:

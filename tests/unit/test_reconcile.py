@@ -42,14 +42,30 @@ class FakeStepFunctions:
 
     def __init__(self) -> None:
         self.executions: dict[str, dict[str, Any]] = {}
+        self.machines: dict[str, str] = {}
+        self.described = 0
 
     def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
         if name in self.executions:
             raise self.exceptions.ExecutionAlreadyExists(name)
         self.executions[name] = json.loads(input)
+        self.machines[name] = stateMachineArn
         return {"executionArn": name}
 
+    def list_executions(self, *, stateMachineArn: str, **page: Any) -> dict[str, Any]:
+        """One page, newest first; an execution a test put in by hand is of every machine
+        and started now."""
+        names = [
+            n for n in self.executions if self.machines.get(n, stateMachineArn) == stateMachineArn
+        ]
+        start = int(page.get("nextToken", 0))
+        size = int(page.get("maxResults", 100))
+        listed = [{"name": n, "startDate": datetime.now(UTC)} for n in reversed(names)]
+        more = {"nextToken": str(start + size)} if start + size < len(listed) else {}
+        return {"executions": listed[start : start + size], **more}
+
     def describe_execution(self, *, executionArn: str) -> dict[str, str]:
+        self.described += 1
         name = executionArn.rsplit(":", 1)[-1]
         if name not in self.executions:
             raise self.exceptions.ExecutionDoesNotExist(name)
@@ -418,3 +434,19 @@ def test_a_clip_request_whose_event_was_lost_gets_its_clip_within_the_role(s3: A
         "version_id": buzzer["VersionId"],
     }
     assert len(sfn.executions) == 2
+
+
+def test_a_run_looks_up_only_the_uploads_whose_job_it_did_not_list(s3: Any) -> None:
+    # GIVEN many uploads whose events started their jobs, and one whose event was lost
+    sfn = FakeStepFunctions()
+    for n in range(30):
+        job = _upload(s3, f"uploads/game {n}.mp4", b"video %d" % n)
+        sfn.start_execution(stateMachineArn=ARN, name=job, input="{}")
+    lost = _upload(s3, "uploads/lost.mp4", b"lost")
+    # WHEN the reconciler runs
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    found = reconcile(_settings(), Clients(s3=s3, sfn=sfn), now=later)
+    # THEN the lost one's job starts, and the others cost no call each: their jobs are
+    # listed a page at a time, so a run fits its timeout however many uploads a day brings
+    assert found == {"checked": 31, "started": [lost], "segments": []}
+    assert sfn.described <= 1
