@@ -11,7 +11,9 @@ started twice; a live segment whose arrival is not recorded and that has no fail
 gets its execution started (publishing records each segment once, so a late duplicate
 changes nothing); each stream's record says how far its segments are accounted for, so a
 run looks at what came since, not at every segment in the lookback (``workflow.live.lost``);
-a clip request gets its clip started under the name its event would have given it.
+a stream's end marker whose event was lost is recorded as LiveIngest records it, for the sweep
+to close the stream; a clip request gets its clip started under the name its event would
+have given it.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from workflow.errors import SourceChangedError
-from workflow.live.ingest import ATTEMPT, on_ingest, start_clip
-from workflow.live.lost import unprocessed_segments
+from workflow.live.ingest import ATTEMPT, on_ingest, record_end, start_clip
+from workflow.live.lost import is_end_marker, unprocessed_segments
 from workflow.live.paths import CLIP_PREFIX, parse_clip_key
 from workflow.live.store import StreamTable
 from workflow.media import subtitles
@@ -67,15 +69,21 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
         )
     started = start_jobs(records, settings, clients)
     segments = _unprocessed_segments(ingest, output, settings, clients, oldest, newest)
+    ends = [s for s in segments if is_end_marker(s)]
+    segments = [s for s in segments if not is_end_marker(s)]
     found: dict[str, Any] = {
         "checked": checked,
         "started": [s["job_id"] for s in started if s["started"]],
         "segments": [
             f"{s['stream']}/{s['sequence']}"
-            for s in on_ingest(segments, settings, clients)
+            for s in on_ingest(
+                [_segment_record(ingest.name, s) for s in segments], settings, clients
+            )
             if s.get("started")
         ],
     }
+    if settings.live_table:
+        found["ended"] = _record_lost_ends(ends, ingest, settings, clients)
     if settings.clip_state_machine_arn:
         found["clips"] = _start_lost_clips(ingest, settings, clients, oldest, newest)
     return found
@@ -89,23 +97,34 @@ def _unprocessed_segments(
     oldest: datetime,
     newest: datetime,
 ) -> list[dict[str, Any]]:
-    """S3 event records for the live segments in the window that nothing processed."""
+    """The listing entries of the live segments in the window that nothing processed
+    and of the end markers in it no stream's record holds."""
     if not settings.live_table:
         return []
     table = StreamTable(clients.dynamodb, settings.live_table)
-    return [
-        _upload_record(
-            ingest.name,
-            item["Key"],
-            item["ETag"].strip('"'),
-            int(item["Size"]),
-            None,
-            item["LastModified"],
-        )
-        # A failed upload tried again: its attempt names an execution of its own.
-        | ({ATTEMPT: item["attempt"]} if "attempt" in item else {})
-        for item in unprocessed_segments(ingest, output, table, oldest, newest)
-    ]
+    return unprocessed_segments(ingest, output, table, oldest, newest)
+
+
+def _segment_record(bucket: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The S3 event record of a live segment nothing processed."""
+    record = _upload_record(
+        bucket, item["Key"], item["ETag"].strip('"'), int(item["Size"]), None, item["LastModified"]
+    )
+    # A failed upload tried again: its attempt names an execution of its own.
+    return record | ({ATTEMPT: item["attempt"]} if "attempt" in item else {})
+
+
+def _record_lost_ends(
+    ends: list[dict[str, Any]], ingest: Bucket, settings: Settings, clients: Clients
+) -> list[str]:
+    """Record the end of each stream whose end marker's event was lost, as LiveIngest
+    records it, dated when it was uploaded: the sweep closes the playlists at it."""
+    ended = []
+    for end in ends:
+        stream = end["Key"].split("/")[1]
+        record_end(stream, ingest.name, settings, clients, end["LastModified"].timestamp())
+        ended.append(stream)
+    return ended
 
 
 def _start_lost_clips(

@@ -450,3 +450,34 @@ def test_a_run_looks_up_only_the_uploads_whose_job_it_did_not_list(s3: Any) -> N
     # listed a page at a time, so a run fits its timeout however many uploads a day brings
     assert found == {"checked": 31, "started": [lost], "segments": []}
     assert sfn.described <= 1
+
+
+def test_an_end_marker_whose_event_was_lost_ends_its_stream_within_the_role(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN a stream whose segments were published, and its END marker whose event was lost
+    _push(s3, table, "game", range(3), lost=set())
+    s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b'{"last_sequence": 2}')
+    uploaded = s3.head_object(Bucket=INGEST, Key="live/game/END")["LastModified"]
+    held_s3 = boto3.client("s3", region_name="us-east-1")
+    held_dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    names = {INGEST: "IngestBucket", OUTPUT: "OutputBucket", table.name: "LiveTable"}
+    for client in (held_s3, held_dynamodb):
+        iam_policy.enforce(client, "ReconcileFunction", names)
+    clients = Clients(s3=held_s3, sfn=FakeStepFunctions(), dynamodb=held_dynamodb)
+    # WHEN the reconciler runs within the marker's grace period, and after it (twice)
+    now = datetime.now(UTC)
+    assert reconcile(_live(table), clients, now=now)["ended"] == []
+    assert table.get("game").ending is None  # type: ignore[union-attr]
+    later = now + timedelta(minutes=11)
+    found = reconcile(_live(table), clients, now=later)
+    again = reconcile(_live(table), clients, now=later)
+    # THEN the stream's end is recorded once, as its event would have recorded it, for the
+    # sweep to close its playlists
+    assert found["ended"] == ["game"] and again["ended"] == []
+    record = table.get("game")
+    assert record is not None and record.ending == {
+        "last_sequence": 2,
+        "at": uploaded.timestamp(),
+    }
+    assert record.pending > 0

@@ -117,7 +117,21 @@ def start_clip(
 
 
 def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -> dict[str, Any]:
-    """Record the end marker; the playlists close once they pass its last sequence.
+    """Record the end marker; the playlists close once they pass its last sequence."""
+    ending = record_end(stream, bucket, settings, clients, clients.clock())
+    return {
+        "stream": stream,
+        "ended": True,
+        "last_sequence": ending["last_sequence"],
+        **advance_stream(stream, settings, clients),
+    }
+
+
+def record_end(
+    stream: str, bucket: str, settings: Settings, clients: Clients, at: float
+) -> dict[str, Any]:
+    """Record the stream's end marker (come at ``at``) and say so to the playlists'
+    writer; the stream's ending, the first marker's if it had one.
 
     The marker's body may name the last sequence (``{"last_sequence": N}``); else it
     is the highest one uploaded before the marker, which an encoder writes last. Either
@@ -163,15 +177,9 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
         )  # fmt: skip
         last = published
     table.create(stream)
-    table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()})
+    table.mark_ended(stream, {"last_sequence": last, "at": at})
     # The first marker's ending stands: a second one (sent again, or read again) says it.
-    ending = table.count_change(stream).ending or {"last_sequence": last}
-    return {
-        "stream": stream,
-        "ended": True,
-        "last_sequence": ending["last_sequence"],
-        **advance_stream(stream, settings, clients),
-    }
+    return table.count_change(stream).ending or {"last_sequence": last}
 
 
 # What a stream runs with, for each setting of ``stream.json`` (its ladder aside).

@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from workflow.live.paths import LIVE_PREFIX, StreamPaths, parse_live_key, segment_sequence
+from workflow.live.paths import (
+    END_MARKER,
+    LIVE_PREFIX,
+    StreamPaths,
+    parse_live_key,
+    segment_sequence,
+)
 from workflow.live.store import StreamRecord, StreamTable, upload_etag
 from workflow.storage import Bucket
 
@@ -49,11 +55,18 @@ def unprocessed_segments(
     newest: datetime,
 ) -> list[dict[str, Any]]:
     """The listing entries (``Key``, ``ETag``, ``Size``, ``LastModified``) of the live
-    segments uploaded between ``oldest`` and ``newest`` that nothing processed."""
+    segments uploaded between ``oldest`` and ``newest`` that nothing processed, and of
+    the end markers uploaded then that the stream's record does not hold."""
     found = []
     for stream in streams(ingest):
         found += _stream_unprocessed(stream, ingest, output, table, oldest, newest)
     return found
+
+
+def is_end_marker(entry: dict[str, Any]) -> bool:
+    """Whether a listing entry ``unprocessed_segments`` found is an end marker."""
+    parsed = parse_live_key(entry["Key"])
+    return parsed is not None and parsed[1] == END_MARKER
 
 
 def streams(ingest: Bucket) -> Iterator[str]:
@@ -74,6 +87,7 @@ class _Listed:
     prefix: str
     objects: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     ranges: list[tuple[str, str | None]] = field(default_factory=list)
+    end: dict[str, Any] | None = None
 
     def add(self, entries: list[dict[str, Any]]) -> None:
         for entry in entries:
@@ -81,10 +95,19 @@ class _Listed:
             sequence = segment_sequence(parsed[1]) if parsed else None
             if sequence is not None:
                 self.objects.setdefault(sequence, {})[entry["Key"]] = entry
+            elif parsed and parsed[1] == END_MARKER:
+                self.end = entry
 
     def covers(self, sequence: int) -> bool:
         """Whether a listing held every key segment ``sequence`` can have (``.m4s``, ``.ts``)."""
-        low, high = f"{self.prefix}{sequence}.m4s", f"{self.prefix}{sequence}.ts"
+        return self._covers(f"{self.prefix}{sequence}.m4s", f"{self.prefix}{sequence}.ts")
+
+    def covers_end(self) -> bool:
+        """Whether a listing held the stream's end marker's key (after every number's)."""
+        key = f"{self.prefix}{END_MARKER}"
+        return self._covers(key, key)
+
+    def _covers(self, low: str, high: str) -> bool:
         return any(
             after < low and (through is None or high <= through) for after, through in self.ranges
         )
@@ -193,6 +216,14 @@ def _stream_unprocessed(
     reconciled = min([*still_open, next(absent, top + 1)])
     if record is not None and reconciled > start:
         table.note_reconciled(stream, reconciled)
+    if ending is None and not (record and record.closed):
+        # An end marker whose event was lost: the pages hold it (it sorts after every
+        # number) unless they stopped short of it.
+        if not listed.covers_end():
+            listed.add(list(ingest.objects(f"{prefix}{END_MARKER}")))
+        end = listed.end
+        if end is not None and oldest <= end["LastModified"] <= newest:
+            found.append(end)
     return found
 
 
