@@ -44,7 +44,7 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
     newest = now - timedelta(seconds=settings.reconcile_grace_seconds)
     ingest = Bucket(clients.s3, settings.ingest_bucket)
     output = Bucket(clients.s3, settings.output_bucket)
-    checked, records = 0, []
+    checked, started = 0, []
     listed: set[str] | None = None
     for item in ingest.objects(UPLOAD_PREFIX):
         key = item["Key"]
@@ -64,10 +64,11 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
             version = ingest.head(key, Pin(None, etag)).get("VersionId")
         except SourceChangedError:
             continue  # replaced since the listing: the newer upload is the next run's
-        records.append(
-            _upload_record(ingest.name, key, etag, int(item["Size"]), version, item["LastModified"])
+        record = _upload_record(
+            ingest.name, key, etag, int(item["Size"]), version, item["LastModified"]
         )
-    started = start_jobs(records, settings, clients)
+        # Started as found: a run its timeout ends keeps what it did, for the next to skip.
+        started += start_jobs([record], settings, clients)
     segments = _unprocessed_segments(ingest, output, settings, clients, oldest, newest)
     ends = [s for s in segments if is_end_marker(s)]
     segments = [s for s in segments if not is_end_marker(s)]

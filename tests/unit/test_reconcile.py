@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -481,3 +482,37 @@ def test_an_end_marker_whose_event_was_lost_ends_its_stream_within_the_role(
         "at": uploaded.timestamp(),
     }
     assert record.pending > 0
+
+
+class OutOfTime(Exception):
+    pass
+
+
+class ShortLivedStepFunctions(FakeStepFunctions):
+    """Step Functions as a run sees it that its timeout ends at its ``calls``-th lookup."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def describe_execution(self, *, executionArn: str) -> dict[str, str]:
+        if self.described + 1 == self.calls:
+            raise OutOfTime
+        return super().describe_execution(executionArn=executionArn)
+
+
+def test_a_run_cut_short_keeps_the_jobs_it_started_and_the_next_goes_on(s3: Any) -> None:
+    # GIVEN five uploads whose events were all lost (a bad deploy), more than a run can do
+    lost = {_upload(s3, f"uploads/lost {n}.mp4", b"lost %d" % n) for n in range(5)}
+    sfn = ShortLivedStepFunctions(calls=3)
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    started = []
+    # WHEN each run ends at its timeout before it has looked at every upload
+    for _ in range(3):
+        sfn.described = 0
+        with contextlib.suppress(OutOfTime):
+            reconcile(_settings(), Clients(s3=s3, sfn=sfn), now=later)
+        started.append(len(sfn.executions))
+    # THEN each keeps the jobs it started, and the next picks up where it stopped
+    assert started == [2, 4, 5]
+    assert set(sfn.executions) == lost
