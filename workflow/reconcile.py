@@ -25,7 +25,7 @@ from urllib.parse import quote_plus
 from workflow.errors import SourceChangedError
 from workflow.live.ingest import ATTEMPT, on_ingest, record_end, start_clip
 from workflow.live.lost import is_end_marker, unprocessed_segments
-from workflow.live.paths import CLIP_PREFIX, parse_clip_key
+from workflow.live.paths import CLIP_PREFIX, clip_execution_name, parse_clip_key
 from workflow.live.store import StreamTable
 from workflow.media import subtitles
 from workflow.runtime import Clients
@@ -55,7 +55,7 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
         checked += 1
         etag = item["ETag"].strip('"')
         if listed is None:
-            listed = _jobs_started_since(oldest, settings, clients)
+            listed = _started_since(settings.state_machine_arn, oldest, clients)
         job = job_id(ingest.name, key, etag)
         if job in listed or _has_job(job, settings, clients, output):
             continue
@@ -133,8 +133,10 @@ def _start_lost_clips(
 ) -> list[str]:
     """Start the clip of every request in the window, as its event would have: the
     execution is named for the request's version, so one its event started (or that
-    ran, failed or was superseded) refuses the name and nothing starts twice."""
-    started = []
+    ran, failed or was superseded) refuses the name and nothing starts twice. Those
+    listed as started since the window opened are not asked for at all."""
+    started: list[str] = []
+    listed: set[str] | None = None
     for item in ingest.objects(CLIP_PREFIX):
         clip = parse_clip_key(item["Key"])
         if clip is None or not oldest <= item["LastModified"] <= newest:
@@ -145,6 +147,10 @@ def _start_lost_clips(
             version = ingest.head(item["Key"], Pin(None, etag)).get("VersionId")
         except SourceChangedError:
             continue  # replaced since the listing: the newer request is the next run's
+        if listed is None:
+            listed = _started_since(settings.clip_state_machine_arn, oldest, clients)
+        if clip_execution_name(clip, etag, version) in listed:
+            continue
         record = _upload_record(
             ingest.name, item["Key"], etag, int(item["Size"]), version, item["LastModified"]
         )
@@ -153,17 +159,17 @@ def _start_lost_clips(
     return started
 
 
-def _jobs_started_since(since: datetime, settings: Settings, clients: Clients) -> set[str]:
-    """The names of the VOD executions started since ``since``, a page of 1,000 per call
-    (newest first): a run's calls grow with the day's uploads a thousand at a time, not
-    one DescribeExecution each, so it ends within its timeout. An upload in the window
-    has its job started after it was uploaded; one whose name is not among them (the
-    same bytes uploaded before, a lost event) is looked up by name."""
+def _started_since(state_machine_arn: str, since: datetime, clients: Clients) -> set[str]:
+    """The names of a state machine's executions started since ``since``, a page of 1,000
+    per call (newest first): a run's calls grow with the window's uploads a thousand at a
+    time, not one each, so it ends within its timeout. An upload in the window has its
+    execution started after it was uploaded; one whose name is not among them (the same
+    bytes uploaded before, a lost event) is looked up by name."""
     names: set[str] = set()
     page: dict[str, Any] = {}
     while True:
         listed = clients.sfn.list_executions(
-            stateMachineArn=settings.state_machine_arn, maxResults=1000, **page
+            stateMachineArn=state_machine_arn, maxResults=1000, **page
         )
         for execution in listed["executions"]:
             if execution["startDate"] < since:

@@ -45,8 +45,10 @@ class FakeStepFunctions:
         self.executions: dict[str, dict[str, Any]] = {}
         self.machines: dict[str, str] = {}
         self.described = 0
+        self.asked: list[str] = []
 
     def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
+        self.asked.append(name)
         if name in self.executions:
             raise self.exceptions.ExecutionAlreadyExists(name)
         self.executions[name] = json.loads(input)
@@ -428,6 +430,9 @@ def test_a_clip_request_whose_event_was_lost_gets_its_clip_within_the_role(s3: A
     buzzer = s3.head_object(Bucket=INGEST, Key="clips/game/buzzer.json")
     name = clip_execution_name(ClipPaths("game", "buzzer"), buzzer["ETag"], buzzer["VersionId"])
     assert found["clips"] == ["game/buzzer"] and again["clips"] == []
+    # AND a run asks Step Functions to start no clip that it lists as started (its
+    # StartExecution calls do not grow with the lookback's clips)
+    assert sfn.asked == [name]
     assert sfn.executions[name]["request"] == {
         "bucket": INGEST,
         "key": "clips/game/buzzer.json",
