@@ -617,9 +617,7 @@ def test_an_upload_refused_as_a_jump_makes_no_gap_of_the_numbers_before_it(
 def test_an_outage_of_thousands_of_segments_is_one_gap_event(
     live: tuple[Settings, Clients], clock: SteppedClock, window: int
 ) -> None:
-    settings, clients = live
-    settings = replace(settings, event_bus="bus")
-    clients, put = _bus(clients)
+    settings, clients, put = _announcing(live)
     table = StreamTable(clients.dynamodb, settings.live_table)
     table.create("cam")
     table.configure("cam", stream_settings(window=window).to_dict())
@@ -650,9 +648,7 @@ def _a_writer_died_after_announcing_a_gap(
 ) -> tuple[Settings, Clients, list[dict[str, Any]], dict[str, str]]:
     """A stream whose writer announced segment 1's gap (it failed) and died before it
     saved: the settings, clients, the events put and the failure the next writer meets."""
-    settings, clients = live
-    settings = replace(settings, event_bus="bus")
-    clients, put = _bus(clients)
+    settings, clients, put = _announcing(live)
     arrive(0, settings, clients)
     save = StreamTable.save
     died: list[bool] = []
@@ -736,9 +732,7 @@ def test_end_without_a_number_ends_at_the_highest_upload_from_the_streams_first(
 def test_an_end_naming_a_sequence_below_one_published_ends_at_that_one(
     live: tuple[Settings, Clients], clock: SteppedClock
 ) -> None:
-    settings, clients = live
-    settings = replace(settings, event_bus="bus")
-    clients, put = _bus(clients)
+    settings, clients, put = _announcing(live)
     clients.s3.create_bucket(Bucket=INGEST)
     # GIVEN segments 0 to 5 uploaded and published but 3, still on its way
     for sequence in range(6):
@@ -779,8 +773,11 @@ def test_a_segment_encoded_while_the_end_landed_below_it_fails_by_name(
     assert (shown(clients), recording(clients)) == closed
 
 
-def _bus(clients: Clients) -> tuple[Clients, list[dict[str, Any]]]:
-    """Clients whose bus keeps what is put on it."""
+def _announcing(
+    live: tuple[Settings, Clients],
+) -> tuple[Settings, Clients, list[dict[str, Any]]]:
+    """The live stack with an event bus, whose clients' bus keeps what is put on it."""
+    settings, clients = live
     put: list[dict[str, Any]] = []
 
     class Bus:
@@ -788,15 +785,13 @@ def _bus(clients: Clients) -> tuple[Clients, list[dict[str, Any]]]:
             put.extend(json.loads(e["Detail"]) | {"type": e["DetailType"]} for e in Entries)
             return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
 
-    return replace(clients, events=Bus()), put
+    return replace(settings, event_bus="bus"), replace(clients, events=Bus()), put
 
 
 def test_a_stream_whose_every_segment_failed_ends_with_no_recording(
     live: tuple[Settings, Clients], clock: SteppedClock
 ) -> None:
-    settings, clients = live
-    settings = replace(settings, event_bus="bus")
-    clients, put = _bus(clients)
+    settings, clients, put = _announcing(live)
     clients.s3.create_bucket(Bucket=INGEST)
     # GIVEN a stream with settings, each of whose segments failed (too long for them)
     for sequence in range(3):
@@ -850,9 +845,7 @@ def test_a_stream_that_never_had_settings_is_ended_after_the_default_idle_time(
 def test_an_end_naming_segments_never_uploaded_closes_a_stream_without_settings(
     live: tuple[Settings, Clients], clock: SteppedClock
 ) -> None:
-    settings, clients = live
-    settings = replace(settings, event_bus="bus")
-    clients, put = _bus(clients)
+    settings, clients, put = _announcing(live)
     clients.s3.create_bucket(Bucket=INGEST)
     table = StreamTable(clients.dynamodb, settings.live_table)
     # GIVEN an END naming segment 5 for a stream none of whose segments was ever uploaded
