@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.asset import read_manifest
+from tests.asset import read_asset, read_manifest
 from tests.conftest import JobRun, upload_and_follow
 from workflow.media import per_title
 from workflow.media.ladder import build_ladder
@@ -143,3 +143,7 @@ def test_a_span_with_no_frame_measures_nothing(engine: Any, clip: Any, tmp_path:
     assert manifest["ladder"]["spans"] == [] and manifest["ladder"]["rungs"] == []
     fixed = [(r["width"], r["height"]) for r in manifest["ladder"]["fixed"]]
     assert [(r["width"], r["height"]) for r in manifest["renditions"]] == fixed
+    # AND every rung has each of the source's 100 frames once, the hole kept
+    for name, rendition in read_asset(run.out).video.items():
+        assert (rendition.frames, rendition.duplicates) == (100, 0), name
+        assert rendition.largest_gap > 9.9, name

@@ -245,7 +245,14 @@ PER_TITLE = {"static_detail", "fast_motion"}
 # after its audio, which the end-to-end check of audio starting with the video does not
 # allow for; tests/functional/test_chunked_transcode.py checks its frames.
 FRAMES_ONLY = {"avi_bframes"}
-VIDEOS = [name for name in CLIPS if name not in REFUSED | PER_TITLE | FRAMES_ONLY]
+# x264's B-frames across a 10 s hole give frames whose decode timestamps ffmpeg's own
+# decoder then reorders, so the decode check reads errors in every rung, as it does of one
+# plain `ffmpeg -c:v libx264` of the same source; tests/e2e/test_per_title.py counts its
+# frames.
+HOLE_ACROSS_B_FRAMES = {"vfr_long_hole"}
+VIDEOS = [
+    name for name in CLIPS if name not in REFUSED | PER_TITLE | FRAMES_ONLY | HOLE_ACROSS_B_FRAMES
+]
 
 
 def make(name: str, directory: Path) -> Path:
