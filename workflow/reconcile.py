@@ -119,11 +119,12 @@ def _record_lost_ends(
     ends: list[dict[str, Any]], ingest: Bucket, settings: Settings, clients: Clients
 ) -> list[str]:
     """Record the end of each stream whose end marker's event was lost, as LiveIngest
-    records it, dated when it was uploaded: the sweep closes the playlists at it."""
+    records it (of the segments uploaded before the marker): the sweep closes the
+    playlists at it."""
     ended = []
     for end in ends:
         stream = end["Key"].split("/")[1]
-        record_end(stream, ingest.name, settings, clients, end["LastModified"].timestamp())
+        record_end(stream, ingest.name, settings, clients, end["LastModified"])
         ended.append(stream)
     return ended
 

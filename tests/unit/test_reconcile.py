@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -479,14 +480,31 @@ def test_an_end_marker_whose_event_was_lost_ends_its_stream_within_the_role(
     found = reconcile(_live(table), clients, now=later)
     again = reconcile(_live(table), clients, now=later)
     # THEN the stream's end is recorded once, as its event would have recorded it, for the
-    # sweep to close its playlists
+    # sweep to close its playlists; dated now, not at the marker's upload, so segments
+    # still on their way get their wait (a marker's upload is minutes old by then)
     assert found["ended"] == ["game"] and again["ended"] == []
     record = table.get("game")
-    assert record is not None and record.ending == {
-        "last_sequence": 2,
-        "at": uploaded.timestamp(),
-    }
+    assert record is not None and record.ending is not None
+    assert record.ending["last_sequence"] == 2
+    assert record.ending["at"] > uploaded.timestamp() + 0.5
     assert record.pending > 0
+
+
+def test_a_lost_end_marker_ends_at_what_was_uploaded_before_it(s3: Any, table: StreamTable) -> None:
+    # GIVEN a stream of three segments, its END (no body) whose event was lost, and a
+    # segment the venue pushed after it
+    _push(s3, table, "game", range(3), lost=set())
+    s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b"")
+    time.sleep(1.1)  # (S3 dates an upload to the second)
+    s3.put_object(Bucket=INGEST, Key="live/game/3.ts", Body=b"late")
+    # WHEN the reconciler records the end, past its grace
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    clients = Clients(s3=s3, sfn=FakeStepFunctions(), dynamodb=table.client)
+    reconcile(_live(table), clients, now=later)
+    # THEN it ends where the marker said, at the highest segment uploaded before it
+    record = table.get("game")
+    assert record is not None and record.ending is not None
+    assert record.ending["last_sequence"] == 2
 
 
 class OutOfTime(Exception):

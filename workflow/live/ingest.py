@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -118,7 +119,7 @@ def start_clip(
 
 def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -> dict[str, Any]:
     """Record the end marker; the playlists close once they pass its last sequence."""
-    ending = record_end(stream, bucket, settings, clients, clients.clock())
+    ending = record_end(stream, bucket, settings, clients)
     return {
         "stream": stream,
         "ended": True,
@@ -128,10 +129,16 @@ def end_stream(stream: str, bucket: str, settings: Settings, clients: Clients) -
 
 
 def record_end(
-    stream: str, bucket: str, settings: Settings, clients: Clients, at: float
+    stream: str,
+    bucket: str,
+    settings: Settings,
+    clients: Clients,
+    marker_uploaded: datetime | None = None,
 ) -> dict[str, Any]:
-    """Record the stream's end marker (come at ``at``) and say so to the playlists'
-    writer; the stream's ending, the first marker's if it had one.
+    """Record the stream's end marker and say so to the playlists' writer; the stream's
+    ending, the first marker's if it had one. It is dated now, whenever the marker came:
+    the segments still on their way get their wait from now (Reconcile records a marker
+    whose event was lost minutes late, while the segments it started are encoding).
 
     The marker's body may name the last sequence (``{"last_sequence": N}``); else it
     is the highest one uploaded before the marker, which an encoder writes last. Either
@@ -151,7 +158,13 @@ def record_end(
     table = StreamTable(clients.dynamodb, settings.live_table)
     record = table.get(stream)
     first = (record.first_sequence if record else None) or 0
-    sequences = (segment_sequence(k[len(prefix) :]) for k in ingest.keys(prefix))
+    # (Recorded late, only what was uploaded before the marker: the venue may have pushed
+    # on since, and those segments fail as past the end, as they would have.)
+    sequences = (
+        segment_sequence(o["Key"][len(prefix) :])
+        for o in ingest.objects(prefix)
+        if marker_uploaded is None or o["LastModified"] <= marker_uploaded
+    )
     highest = highest_within_reach(s for s in sequences if s is not None and s >= first)
     last = declared_last(body)
     if last is not None and last > highest + rules.MAX_SKIPPED:
@@ -177,7 +190,7 @@ def record_end(
         )  # fmt: skip
         last = published
     table.create(stream)
-    table.mark_ended(stream, {"last_sequence": last, "at": at})
+    table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()})
     # The first marker's ending stands: a second one (sent again, or read again) says it.
     return table.count_change(stream).ending or {"last_sequence": last}
 
