@@ -38,6 +38,11 @@ class SourceFacts:
     # The colour properties it leaves unsaid, as they are taken (``picture.assumed_colour``)
     assumed_colour: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def audio_language(self) -> str | None:
+        """The audio's language as HLS and DASH name it; None without audio or a tag."""
+        return self.audio.language if self.audio else None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

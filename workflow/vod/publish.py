@@ -50,7 +50,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
     playlists = _playlists(plan, encoded)
     audio = None
     if AUDIO in playlists:
-        language = plan.facts.audio.language if plan.facts.audio else None
+        language = plan.facts.audio_language
         audio = hls.AudioEntry(
             uri=f"{AUDIO}/index.m3u8",
             group=hls.AUDIO_GROUP,
@@ -345,7 +345,7 @@ def _dash_manifest(
         frame_rate=plan.facts.frame_rate,
         audio=None if audio is None else dash.Track(start, audio, timescales[AUDIO]),
         audio_bandwidth=0 if audio is None else hls.peak_bandwidth(audio),
-        audio_language=plan.facts.audio.language if plan.facts.audio else None,
+        audio_language=plan.facts.audio_language,
         text=[dash.TextTrack(t.language, t.webvtt_uri) for t in tracks],
         protection=protection,
     )
