@@ -124,11 +124,11 @@ def test_publish_calls_are_what_the_model_counts(
     counter.counts.clear()
     # WHEN the next segment is published, nobody else writing
     arrive(1, settings, clients)
-    # THEN it made exactly the calls the model prices: 3 record writes, the arrival and
+    # THEN it made exactly the calls the model prices: 4 record writes, the arrival and
     # the end of its claim, ...
     expected = lm.segment_calls(2, has_audio=False)["publish"]
     assert dict(counter.counts) == {k: v for k, v in vars(expected).items() if v}
-    assert expected.stream_writes == 3 and expected.arrival_writes == 2
+    assert expected.stream_writes == 4 and expected.arrival_writes == 2
 
 
 def test_ingest_calls_are_what_the_model_counts(
@@ -159,7 +159,7 @@ def test_every_file_of_a_segment_is_one_put_in_transcode_and_one_in_publish(
 ) -> None:
     calls = lm.segment_calls(4, has_audio=True)
     assert calls["transcode"].s3_puts == calls["publish"].s3_puts == 5
-    assert lm.total(calls).stream_writes == 5
+    assert lm.total(calls).stream_writes == 6
     assert lm.total(calls).arrival_writes == 3  # the claim, the arrival, the claim's end
 
 

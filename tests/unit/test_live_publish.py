@@ -771,6 +771,39 @@ def test_a_segment_encoded_while_the_end_landed_below_it_fails_by_name(
     refused = {"Error": "StreamEndedError", "Cause": "segment 3 came after the stream ended"}
     publish_segment({"stream": "game", "sequence": 3, "error": refused}, settings, clients)
     assert (shown(clients), recording(clients)) == closed
+    # AND it is kept as the failure it is, not counted as published
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    arrival = table.arrival("game", 3)
+    assert arrival is not None and arrival["error"] == "StreamEndedError"
+    assert table.require("game").published == 3
+
+
+def test_a_segment_published_while_the_end_marker_looked_is_within_the_end(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket=INGEST)
+    for sequence in range(4):
+        clients.s3.put_object(Bucket=INGEST, Key=f"live/game/{sequence}.ts", Body=b"x")
+        if sequence < 3:
+            arrive(sequence, settings, clients)
+    clients.s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b'{"last_sequence": 2}')
+    # GIVEN segment 3 published just after END looked at the arrivals (it saw 0 to 2),
+    # before it recorded its ending
+    looked = StreamTable.arrivals
+
+    def then_three_is_published(self: StreamTable, stream: str, first: int = 0) -> Any:
+        found = looked(self, stream, first)
+        if 3 not in found and not getattr(clock, "published", False):
+            clock.published = True  # type: ignore[attr-defined]
+            arrive(3, settings, clients)
+        return found
+
+    monkeypatch.setattr(StreamTable, "arrivals", then_three_is_published)
+    # WHEN the end is recorded / THEN it takes 3 in: shown and recorded, not lost
+    assert end_stream("game", INGEST, settings, clients)["last_sequence"] == 3
+    every = [f"seg_{sequence:05d}.ts" for sequence in range(4)]
+    assert shown(clients) == every and recording(clients) == every
 
 
 def _announcing(

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflow.errors import TransientError
+from workflow.errors import StreamEndedError, TransientError
 from workflow.live.rules import Arrival, LivePlaylist, advance
 from workflow.live.store import (
     CLAIM_SECONDS,
@@ -168,6 +168,28 @@ def test_the_end_marker_is_kept_once(table: StreamTable) -> None:
     assert not table.mark_ended("game", {"last_sequence": 12, "at": 2.0})
     record = table.get("game")
     assert record is not None and record.ending == {"last_sequence": 9, "at": 1.0}
+
+
+def test_a_stream_ends_at_or_past_every_segment_admitted_for_publishing(
+    table: StreamTable,
+) -> None:
+    # GIVEN segment 4 admitted for publishing (its arrival not stored yet)
+    table.create("game")
+    table.admit("game", 4)
+    table.admit("game", 2)  # (one below it, late: admitted too)
+    # WHEN an ending at segment 3 is to be recorded / THEN it is refused, for the caller
+    # to look again
+    assert not table.mark_ended("game", {"last_sequence": 3, "at": 1.0})
+    assert table.require("game").ending is None
+    # AND once the stream ended at 4, a segment past it is refused by name; one within
+    # it is still admitted
+    assert table.mark_ended("game", {"last_sequence": 4, "at": 1.0})
+    with pytest.raises(
+        StreamEndedError, match="segment 5 came after the stream ended at segment 4:"
+    ):
+        table.admit("game", 5)
+    table.admit("game", 3)
+    assert table.require("game").admitted == 4
 
 
 def test_concurrent_publishers_never_leave_an_arrival_unseen(table: StreamTable) -> None:

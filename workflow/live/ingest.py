@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from workflow.errors import ConfigurationError, StreamConfigError
+from workflow.errors import ConfigurationError, StreamConfigError, TransientError
 from workflow.failures import FailureRecord
 from workflow.live import rules
 from workflow.live.config import StreamSettings, declared_config
@@ -29,7 +29,7 @@ from workflow.live.paths import (
     segment_sequence,
 )
 from workflow.live.publish import advance_stream
-from workflow.live.store import StreamTable
+from workflow.live.store import StreamRecord, StreamTable
 from workflow.media.ladder import parse_ladder
 from workflow.runtime import Clients, start_once
 from workflow.settings import Settings
@@ -155,9 +155,6 @@ def record_end(
     if body is None:
         log.warning("END's body is more than %d bytes: ignored", MAX_RECORD_BYTES)
         body = b""
-    table = StreamTable(clients.dynamodb, settings.live_table)
-    record = table.get(stream)
-    first = (record.first_sequence if record else None) or 0
     # (Recorded late, only what was uploaded before the marker: the venue may have pushed
     # on since, and those segments fail as past the end, as they would have.)
     sequences = (
@@ -165,8 +162,37 @@ def record_end(
         for o in ingest.objects(prefix)
         if marker_uploaded is None or o["LastModified"] <= marker_uploaded
     )
-    highest = highest_within_reach(s for s in sequences if s is not None and s >= first)
-    last = declared_last(body)
+    uploaded = [s for s in sequences if s is not None]
+    declared = declared_last(body)
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    table.create(stream)
+    for _ in range(5):
+        record = table.require(stream)
+        # The first marker's ending stands: a second one (sent again, or read again) says it.
+        if record.ending is not None:
+            break
+        last = _last_sequence(stream, table, record, uploaded, declared)
+        # (Refused if a segment past ``last`` was admitted since: look again.)
+        if table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()}):
+            break
+    else:
+        raise TransientError(f"stream {stream}: segments kept coming while END was recorded")
+    ending = table.count_change(stream).ending
+    assert ending is not None  # (an ending is never taken back)
+    return ending
+
+
+def _last_sequence(
+    stream: str,
+    table: StreamTable,
+    record: StreamRecord,
+    uploaded: list[int],
+    declared: int | None,
+) -> int:
+    """Where an END marker ends the stream: see ``record_end``."""
+    first = record.first_sequence or 0
+    highest = highest_within_reach(s for s in uploaded if s >= first)
+    last = declared
     if last is not None and last > highest + rules.MAX_SKIPPED:
         log.warning(
             "stream %s: END names last_sequence %d, more than %d past the highest segment "
@@ -179,20 +205,22 @@ def record_end(
         last = None
     if last is None:
         last = highest
-    # A segment published already is the stream's, whatever the body says: else whether
-    # it is shown would hang on whether the numbers before it were published in time.
+    # A segment published already (or admitted for publishing) is the stream's, whatever
+    # the body says: else whether it is shown would hang on whether the numbers before it
+    # were published in time.
     arrivals = table.arrivals(stream, first)
-    published = max((s for s, a in arrivals.items() if not a["failed"]), default=-1)
+    published = max(
+        [s for s, a in arrivals.items() if not a["failed"]]
+        + ([] if record.admitted is None else [record.admitted]),
+        default=-1,
+    )
     if published > last:
         log.warning(
             "stream %s: END names last_sequence %d, below segment %d published already; "
             "ending there instead", stream, last, published,
         )  # fmt: skip
         last = published
-    table.create(stream)
-    table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()})
-    # The first marker's ending stands: a second one (sent again, or read again) says it.
-    return table.count_change(stream).ending or {"last_sequence": last}
+    return last
 
 
 # What a stream runs with, for each setting of ``stream.json`` (its ladder aside).

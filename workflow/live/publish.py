@@ -90,11 +90,14 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
     # Another upload's segment under this number (a restarted encoder counting from 0
     # again) says nothing against the number's own segment: it is no arrival of it.
     reused = failure is not None and failure.error == "SegmentReusedError"
+    if failure is None:
+        # Encoded while the end marker landed below it: shown nowhere, so it fails by
+        # name (the failure path records why) rather than succeed unseen.
+        table.admit(stream, sequence)
     new = not reused and table.record_arrival(stream, sequence, arrival)
     record = table.count_change(stream, published=new and failure is None)
     if new and failure is None:
-        # Encoded while the end marker landed below it: shown nowhere, so it fails by
-        # name (the failure path records why) rather than succeed unseen.
+        # (An ending recorded before endings were kept where ``admit`` reads them.)
         record.refuse_past_the_end(sequence)
     metrics.about(stream=stream, sequence=sequence)
     if not new:
@@ -184,7 +187,9 @@ def _advance_once(
     stored = table.arrivals(stream, before.next_sequence or 0)
     arrivals = _arrivals(stored)
     active = max([(record.state or {}).get(ACTIVE, now), *(a.at for a in arrivals.values())])
-    if ending is None and _idle(stream, table, config, before, arrivals, active, now):
+    if ending is None and _idle(
+        stream, table, config, before, arrivals, active, record.admitted, now
+    ):
         return None  # ended: look again, with the ending
     # Every entry this change adds (an outage longer than the window, too: its events and
     # latencies), then the window the playlists show.
@@ -236,15 +241,18 @@ def _idle(
     shown: rules.LivePlaylist,
     arrivals: dict[int, rules.Arrival],
     active: float,
+    admitted: int | None,
     now: float,
 ) -> bool:
     """End a stream that has had no new segment for its ``idle_seconds`` as its end marker
-    would, at the last segment it has: its encoder died, or lost its uplink for good,
-    without sending END. Whether it did."""
+    would, at the last segment it has (or is publishing: ``admitted``): its encoder died,
+    or lost its uplink for good, without sending END. Whether it ended (or the writer
+    must look again: a segment came as it looked)."""
     if not config.idle_seconds or now - active < config.idle_seconds:
         return False
     first = shown.first_sequence if shown.first_sequence is not None else config.first_sequence
-    last = max([*(e.sequence for e in shown.entries), *arrivals], default=(first or 0) - 1)
+    known = [*(e.sequence for e in shown.entries), *arrivals]
+    last = max([*known, *([] if admitted is None else [admitted])], default=(first or 0) - 1)
     if table.mark_ended(stream, {"last_sequence": last, "at": now}):
         log.warning(
             "stream %s: no new segment for %.0f s (idle_seconds %g): ended at segment %d",
@@ -432,15 +440,16 @@ def _idle_unset(
     """End a stream that never had settings (each of its uploads failed before one could
     fix them: a stray file, a venue that gave up) once nothing has come for the default
     ``idle_seconds``, as one with settings would be: else it stays open, and swept,
-    for good. Whether it did."""
+    for good. Whether it did (not if a segment came as the writer looked)."""
     if not arrivals or now - max(a["at"] for a in arrivals.values()) < IDLE_SECONDS:
         return False
     last = max(arrivals)
-    if table.mark_ended(stream, {"last_sequence": last, "at": now}):
-        log.warning(
-            "stream %s: nothing playable, and no new segment for %.0f s: ended at segment %d",
-            stream, IDLE_SECONDS, last,
-        )  # fmt: skip
+    if not table.mark_ended(stream, {"last_sequence": last, "at": now}):
+        return False
+    log.warning(
+        "stream %s: nothing playable, and no new segment for %.0f s: ended at segment %d",
+        stream, IDLE_SECONDS, last,
+    )  # fmt: skip
     return True
 
 

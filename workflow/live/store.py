@@ -74,7 +74,8 @@ class StreamRecord:
     """The stream record: its settings, playlist state, end marker, lease counters, the
     lowest sequence number uploaded (None: no upload noted), how far the reconciler
     has accounted for the stream's segments (every sequence below ``reconciled``), and
-    how many segments were published."""
+    how many segments were published, and the highest sequence admitted for publishing
+    (None: none was)."""
 
     config: dict[str, Any] | None
     state: dict[str, Any] | None
@@ -84,6 +85,7 @@ class StreamRecord:
     lowest_upload: int | None = None
     reconciled: int = 0
     published: int = 0
+    admitted: int | None = None
 
     @property
     def first_sequence(self) -> int | None:
@@ -317,16 +319,49 @@ class StreamTable:
         ):
             yield from page.get("Items", [])
 
+    def admit(self, stream: str, sequence: int) -> None:
+        """Admit a segment for publishing, before its arrival is stored: ``StreamEndedError``
+        if the stream ended before it. The record keeps the highest sequence admitted, and
+        ``mark_ended`` ends a stream only at or past it, so a segment is either within the
+        recorded end or refused, never published past it unseen, whichever comes first."""
+        for _ in range(5):
+            try:
+                self.client.update_item(
+                    TableName=self.name,
+                    Key=self._key(stream, STREAM_ITEM),
+                    UpdateExpression="SET admitted = :n",
+                    ConditionExpression="attribute_exists(#s) "
+                    "AND (attribute_not_exists(admitted) OR admitted < :n) "
+                    "AND (attribute_not_exists(end_last) OR end_last >= :n)",
+                    ExpressionAttributeNames={"#s": "stream"},
+                    ExpressionAttributeValues={":n": {"N": str(sequence)}},
+                )
+                return
+            except self.client.exceptions.ConditionalCheckFailedException:
+                pass
+            # (Refused: the stream ended before it, or a higher one was admitted already.)
+            record = self.require(stream)
+            record.refuse_past_the_end(sequence)
+            if record.admitted is not None and record.admitted >= sequence:
+                return
+        raise TransientError(f"segment {sequence} of {stream}: its admission kept changing")
+
     def mark_ended(self, stream: str, ending: dict[str, Any]) -> bool:
-        """Record the end marker once; False if the stream had one already."""
+        """Record the end marker once, at or past every segment admitted for publishing
+        (``admit``); False if the stream had one already, or if a segment past the
+        ending's last sequence was admitted (the caller looks again)."""
         try:
             self.client.update_item(
                 TableName=self.name,
                 Key=self._key(stream, STREAM_ITEM),
-                UpdateExpression="SET ending = :e",
-                ConditionExpression="attribute_exists(#s) AND attribute_not_exists(ending)",
+                UpdateExpression="SET ending = :e, end_last = :n",
+                ConditionExpression="attribute_exists(#s) AND attribute_not_exists(ending) "
+                "AND (attribute_not_exists(admitted) OR admitted <= :n)",
                 ExpressionAttributeNames={"#s": "stream"},
-                ExpressionAttributeValues={":e": {"S": json.dumps(ending)}},
+                ExpressionAttributeValues={
+                    ":e": {"S": json.dumps(ending)},
+                    ":n": {"N": str(ending["last_sequence"])},
+                },
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
@@ -482,6 +517,7 @@ def _record(item: dict[str, Any]) -> StreamRecord:
         lowest_upload=int(item["lowest_upload"]["N"]) if "lowest_upload" in item else None,
         reconciled=int(item["reconciled"]["N"]) if "reconciled" in item else 0,
         published=int(item["published"]["N"]) if "published" in item else 0,
+        admitted=int(item["admitted"]["N"]) if "admitted" in item else None,
     )
 
 
