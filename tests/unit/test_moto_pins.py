@@ -14,6 +14,7 @@ from workflow.local import (
     asl_import,
     dispatch,
     eventbridge,
+    fail_errors,
     presigned,
     ranged_get,
     s3_put,
@@ -27,6 +28,7 @@ PATCHES = [
     pytest.param(asl_clients, id="asl_clients"),
     pytest.param(eventbridge, id="eventbridge"),
     pytest.param(dispatch, id="dispatch"),
+    pytest.param(fail_errors, id="fail_errors"),
     pytest.param(presigned, id="presigned"),
 ]
 

@@ -54,6 +54,7 @@ from workflow.local.dispatch import check as check_dispatch
 from workflow.local.dispatch import dispatcher
 from workflow.local.eventbridge import create as create_event_resources
 from workflow.local.eventbridge import install as install_webhooks
+from workflow.local.fail_errors import install as report_fail_errors
 from workflow.local.faults import FaultPlan, parse
 from workflow.local.function_url import FunctionUrl
 from workflow.local.lambda_runtime import LambdaRuntime, LogLine
@@ -403,6 +404,7 @@ class LocalEngine:
         check_dispatch()
         import_asl_interpreter()
         share_asl_clients()
+        report_fail_errors()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
