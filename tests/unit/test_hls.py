@@ -19,7 +19,7 @@ from workflow.formats.hls import (
     peak_bandwidth,
     target_duration,
 )
-from workflow.media.subtitles import stream_language
+from workflow.media.subtitles import _ISO_639_2, stream_language
 
 DURATION_SETS = [
     pytest.param([4.0, 4.0, 4.0, 2.5], id="even-4s"),
@@ -159,7 +159,8 @@ def test_master_names_the_audios_language_only_where_the_source_says_it() -> Non
     ("tag", "language"),
     [("eng", "en"), ("ENG", "en"), ("ger", "de"), ("deu", "de"), ("pt-BR", "pt-BR"),
      ("por-br", "pt-BR"), ("fil", "fil"), ("und", None), ("", None), (None, None),
-     ('en"', None), ("e", None)],
+     ('en"', None), ("e", None), ("cze", "cs"), ("ces", "cs"), ("gre", "el"),
+     ("heb", "he"), ("ukr", "uk"), ("wel", "cy"), ("nor", "no"), ("tib", "bo")],
 )  # fmt: skip
 def test_a_containers_language_tag_becomes_the_bcp_47_tag_players_match(
     tag: str | None, language: str | None
@@ -193,3 +194,11 @@ def test_playlists_played_together_share_one_target_duration() -> None:
         assert m3u8.loads(media_playlist(segments, fixed_target=target)).target_duration == 5
     assert common_target([segments_of([4.0]), segments_of([4.010667])]) == 4
     assert common_target([]) == 1
+
+
+def test_every_iso_639_2_code_of_a_two_letter_language_becomes_its_two_letter_tag() -> None:
+    # GIVEN the three-letter codes containers tag audio with, of languages BCP 47 names
+    # with two letters (IANA registers no three-letter subtag for them)
+    # THEN each becomes its two-letter tag, which is what players match a viewer's with
+    assert len(set(_ISO_639_2.values())) == 184  # every ISO 639-1 language
+    assert all(len(two) == 2 and stream_language(three) == two for three, two in _ISO_639_2.items())
