@@ -12,7 +12,7 @@ import pytest
 from workflow.errors import ConfigurationError
 from workflow.formats.manifest import json_schema
 from workflow.media import per_title, quality
-from workflow.media.ladder import build_ladder
+from workflow.media.ladder import build_ladder, h264_level
 from workflow.settings import Settings
 
 FIXED = build_ladder(1920, 1080, 30, "1080:5000,720:2800,480:1400,360:800")
@@ -112,6 +112,23 @@ def test_every_decision_is_what_the_manifest_schema_allows(targets: dict[int, fl
             jsonschema.validate(decision, rung_schema)
         # A rung without a target of its own says so (null), never a made-up number.
         assert any(d["target_vmaf"] is None for d in decisions)
+
+
+def test_a_rung_lifted_past_its_level_s_bitrate_is_signalled_at_the_level_it_needs() -> None:
+    # GIVEN a 1080p rung whose fixed rate just fits level 4.0 (its 30 Mb VBV buffer)
+    fixed = build_ladder(1920, 1080, 30, "1080:15000")
+    assert fixed[0].level == "4.0"
+    # WHEN hard content lifts it by half as much again
+    hard = {fixed[0].name: curve(fixed[0].kbps, HARD["1080p"])}
+    chosen, _ = per_title.choose_ladder(fixed, hard, {0: 95.0})
+    # THEN its level (the SPS's and the CODECS string's) allows the buffer it now has
+    assert chosen[0].kbps > 15625
+    assert chosen[0].level == h264_level(1920, 1080, 30, chosen[0].kbps) == "4.1"
+    # AND a rung lowered keeps what its frame rate needs (1080p at 60 fps: 4.2)
+    fast = build_ladder(1920, 1080, 60, "1080:5000")
+    easy = {fast[0].name: curve(fast[0].kbps, EASY["1080p"])}
+    lowered, _ = per_title.choose_ladder(fast, easy, {0: 95.0})
+    assert lowered[0].kbps < 5000 and lowered[0].level == "4.2"
 
 
 def test_hard_content_lifts_the_top_rung_toward_its_target() -> None:

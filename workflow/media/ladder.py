@@ -80,6 +80,14 @@ class Rendition:
         major, minor = self.level.split(".")
         return f"avc1.6400{int(major) * 10 + int(minor):02x}"
 
+    def at_rate(self, kbps: int, name: str) -> Rendition:
+        """This size at another bitrate, as ``name``: its level raised where that rate's
+        peak or VBV buffer needs a higher one (what its frame rate needs, its level holds
+        already)."""
+        needed = h264_level(self.width, self.height, 1.0, kbps)
+        level = max(self.level, needed, key=[row[0] for row in _LEVELS].index)
+        return Rendition(name, self.width, self.height, kbps, level)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from workflow.errors import ConfigurationError
@@ -190,7 +189,7 @@ def choose_ladder(
             size, kbps = sizes[decision["size"]], decision["kbps"]
             taken = any((r.width, r.height) == (size.width, size.height) for r in chosen)
             name = f"{size.name}-{kbps}k" if taken else size.name
-            chosen.append(replace(size, name=name, kbps=kbps))
+            chosen.append(size.at_rate(kbps, name))
             decision["name"] = name
     return chosen, decisions
 
