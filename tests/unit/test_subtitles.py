@@ -108,6 +108,26 @@ def test_language_tags_are_canonicalised_or_refused(tag: str, canonical: str | N
             id="tags-compared-in-canonical-case",
         ),
         pytest.param(
+            [
+                "uploads/m.eng.srt",
+                "uploads/m.ces.srt",
+                "uploads/m.por-BR.srt",
+                "uploads/m.fr.srt",
+                "uploads/m.fre.vtt",
+                "uploads/m.und.srt",
+                "uploads/m.fil.srt",
+            ],
+            [
+                ("uploads/m.ces.srt", "cs", "srt"),
+                ("uploads/m.eng.srt", "en", "srt"),
+                ("uploads/m.fil.srt", "fil", "srt"),
+                ("uploads/m.fre.vtt", "fr", "vtt"),
+                ("uploads/m.por-BR.srt", "pt-BR", "srt"),
+                ("uploads/m.und.srt", "und", "srt"),
+            ],
+            id="iso-639-2-codes-as-their-bcp-47-tags",
+        ),
+        pytest.param(
             ["uploads/m.en.vtt", "uploads/other.fr.vtt", "uploads/mm.de.vtt", "uploads/m2.vtt"],
             [("uploads/m.en.vtt", "en", "vtt")],
             id="other-videos-sidecars-ignored",

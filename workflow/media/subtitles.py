@@ -172,15 +172,22 @@ _ISO_639_2 = {
 }
 
 
-def stream_language(tag: str | None) -> str | None:
-    """A container's language tag for a stream as the tag HLS and DASH name (``eng`` ->
-    ``en``); None where it says none, ``und``, or nothing a tag can be."""
-    language = canonical_language((tag or "").strip())
-    if language is None or language == UNDETERMINED:
+def bcp47_language(tag: str) -> str | None:
+    """``tag`` as the BCP 47 tag HLS and DASH name (canonical case, ``eng`` -> ``en``,
+    ``por-br`` -> ``pt-BR``), or None if it is not one."""
+    language = canonical_language(tag)
+    if language is None:
         return None
     primary, _, rest = language.partition("-")
     primary = _ISO_639_2.get(primary, primary)
     return f"{primary}-{rest}" if rest else primary
+
+
+def stream_language(tag: str | None) -> str | None:
+    """A container's language tag for a stream as the tag HLS and DASH name (``eng`` ->
+    ``en``); None where it says none, ``und``, or nothing a tag can be."""
+    language = bcp47_language((tag or "").strip())
+    return None if language == UNDETERMINED else language
 
 
 def language_name(language: str) -> str:
@@ -206,7 +213,7 @@ def _sidecar_of(video_folder: str, stem: str, key: str) -> Sidecar | None:
         return Sidecar(key, UNDETERMINED, fmt)
     if not base.startswith(stem + "."):
         return None
-    language = canonical_language(base[len(stem) + 1 :])
+    language = bcp47_language(base[len(stem) + 1 :])
     return Sidecar(key, language, fmt) if language else None
 
 
@@ -220,8 +227,9 @@ def sidecar_prefix(video_key: str) -> str:
 def find_sidecars(video_key: str, keys: Iterable[str]) -> list[Sidecar]:
     """The subtitle files uploaded next to ``video_key`` among ``keys``, one per language.
 
-    Only the video's own folder counts. Tags are compared in canonical case; where one
-    language has several files, ``.vtt`` wins, then the first key in sort order. Sorted
+    Only the video's own folder counts. Tags are compared as BCP 47 names them (canonical
+    case, ``eng`` as ``en``); where one language has several files, ``.vtt`` wins, then
+    the first key in sort order. Sorted
     by language. More than ``MAX_SIDECARS`` languages raises ``SubtitleError``: dropping
     some silently would publish an asset without captions the user expects.
     """
