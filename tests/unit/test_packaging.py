@@ -160,6 +160,25 @@ def test_the_timeline_merges_equal_durations_and_never_drifts() -> None:
     assert total == round(3000 * 1.001 * 30000)
 
 
+@pytest.mark.parametrize(
+    ("rate", "written"),
+    [(25.0, "25"), (29.97, "30000/1001"), (23.976, "24000/1001"), (59.94, "60000/1001"),
+     (12.5, "25/2"), (7.5, "15/2"), (14.985, "15000/1001"), (30.12, "753/25")],
+)  # fmt: skip
+def test_the_mpd_frame_rate_is_the_rate_itself(rate: float, written: str) -> None:
+    # GIVEN a source's frame rate as the probe gives it (to three decimals)
+    document = dash.mpd(
+        duration=4.0,
+        segment_seconds=4.0,
+        video=dash.Track(0.0, segments(4.0), 12800),
+        representations=[dash.VideoRepresentation("360p", 900_000, 640, 360, "avc1.64001e")],
+        frame_rate=rate,
+    )
+    # THEN @frameRate names that rate, not the nearest multiple of 1/1001 (12512/1001)
+    (video,) = ET.fromstring(document).findall(f"{MPD}Period/{MPD}AdaptationSet")
+    assert video.get("frameRate") == written
+
+
 def test_the_mpd_lists_every_rung_audio_and_subtitles() -> None:
     # GIVEN two rungs, audio and one subtitle language
     document = dash.mpd(

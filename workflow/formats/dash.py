@@ -13,6 +13,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from math import gcd
 
 from workflow.formats.hls import SegmentEntry
@@ -260,11 +261,15 @@ def _duration(seconds: float) -> str:
 
 
 def _frame_rate(rate: float) -> str:
-    for denominator in (1, 1001):
-        numerator = rate * denominator
-        if abs(numerator - round(numerator)) < 0.01 * denominator:
-            return str(round(numerator)) if denominator == 1 else f"{round(numerator)}/1001"
-    return f"{round(rate * 1000)}/1000"
+    """``@frameRate``: a whole rate, an NTSC one (N x 1000/1001), else the fraction it is
+    (12.5 fps is 25/2); ``rate`` is the probe's, to three decimals."""
+    if abs(rate - round(rate)) < 0.01:
+        return str(round(rate))
+    ntsc = round(rate * 1.001) * 1000
+    if abs(rate - ntsc / 1001) < 0.01:
+        return f"{ntsc}/1001"
+    exact = Fraction(rate).limit_denominator(1000)
+    return f"{exact.numerator}/{exact.denominator}"
 
 
 def _aspect(width: int, height: int) -> str:
