@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from tests.records import stream_settings
 from workflow import events
-from workflow.errors import ClipRangeError, ClipRequestError
-from workflow.live.clip import ClipRequest, make_clip, plan_clip
+from workflow.errors import ClipRangeError, ClipRequestError, InputTooLargeError
+from workflow.live.clip import MAX_JOINED_BYTES, ClipRequest, _fits_scratch, make_clip, plan_clip
 from workflow.live.paths import MAX_RECORD_BYTES, ClipPaths, clip_execution_name, parse_clip_key
 from workflow.live.rules import Entry
+from workflow.local.template import Stack
 from workflow.runtime import Clients
 from workflow.settings import Settings
 
@@ -123,3 +126,20 @@ def test_a_span_asked_for_again_after_another_is_a_new_execution() -> None:
     # (a bucket without versions names no version: the ETag alone, as before)
     assert clip_execution_name(dunk, etag, "null") == clip_execution_name(dunk, etag)
     assert events.request_tag(etag, "null") == events.request_tag(etag) == "44340d70aa"
+
+
+def test_a_clip_whose_top_rung_would_not_fit_in_tmp_is_refused_before_any_work() -> None:
+    config = stream_settings()
+    top = config.renditions[0].name
+    cuts = plan_clip(entries(*[2.0] * 300), 0.0, 600.0)
+    # GIVEN ten minutes of a stream whose top rung took 25 Mbit/s
+    heavy = {n: {"bytes": {top: 25_000_000 // 8 * 2}} for n in range(300)}
+    # THEN the clip is refused by name, saying why
+    with pytest.raises(InputTooLargeError, match=rf"top rung \({top}\) is 1,788 MB over 600 s"):
+        _fits_scratch(cuts, heavy, config)
+    # AND at 8 Mbit/s it is made, and the clip function's /tmp holds it with room to spare
+    _fits_scratch(cuts, {n: {"bytes": {top: 8_000_000 // 8 * 2}} for n in range(300)}, config)
+    (clip,) = [
+        f for f in Stack(Path(__file__).parents[2]).functions() if f.logical_id == "ClipFunction"
+    ]
+    assert clip.ephemeral_storage * 2**20 >= MAX_JOINED_BYTES + 256 * 2**20

@@ -32,6 +32,7 @@ from workflow.errors import (
     ClipRequestError,
     ClipSupersededError,
     EventNotSentError,
+    InputTooLargeError,
     SourceChangedError,
 )
 from workflow.failures import FailureRecord
@@ -54,6 +55,9 @@ MAX_CLIP_SECONDS = 600.0
 # A cut this close (s) to a segment's edge takes the whole segment: timestamps round.
 EDGE = 0.001
 THUMBNAIL_SECONDS = 2.0
+# The most of the clip's top rung joined in /tmp for its images: ClipFunction's
+# ``EphemeralStorage`` (2,048 MB) less room for the cut segments and the images.
+MAX_JOINED_BYTES = 1536 * 1024 * 1024
 # The master's S3 metadata naming the request version that wrote it: an earlier version
 # of the same clip name may have left a master of its own.
 REQUEST_METADATA = "vidflow-request"
@@ -203,6 +207,7 @@ def make_clip(
         )
     timeline, arrivals = live_timeline(paths.stream, table, record, config, clients.clock())
     cuts = plan_clip(timeline.entries, request.start, request.end)
+    _fits_scratch(cuts, arrivals, config)
     with scratch_dir() as workdir:
         # Segment files are this version's own: one that fails, or runs beside another,
         # never rewrites a segment that a published version's playlists name.
@@ -468,6 +473,21 @@ def _entry(name: str, cut: Cut, size: int) -> hls.SegmentEntry:
     return hls.SegmentEntry(name, cut.length, size, discontinuity=cut.discontinuity)
 
 
+def _fits_scratch(
+    cuts: list[Cut], arrivals: dict[int, dict[str, Any]], config: StreamSettings
+) -> None:
+    """Refuse, before any work, a clip whose top rung (joined in /tmp for its images: see
+    ``_images``) would not fit there: a long span of a stream with a high top rate."""
+    top = config.renditions[0].name
+    joined = sum(int(arrivals[cut.sequence]["bytes"][top]) for cut in cuts)
+    if joined > MAX_JOINED_BYTES:
+        seconds, most = sum(c.length for c in cuts), MAX_JOINED_BYTES / 2**20
+        raise InputTooLargeError(
+            f"the clip's top rung ({top}) is {joined / 2**20:,.0f} MB over {seconds:.0f} s, "
+            f"more than the {most:,.0f} MB its images can be made from: ask for a shorter span"
+        )
+
+
 def _images(
     paths: ClipPaths,
     cuts: list[Cut],
@@ -478,8 +498,8 @@ def _images(
     names: Callable[[int], str],
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Poster, thumbnails and sprites, from the clip's top rung joined into one file (MPEG-TS
-    segments join end to end; the clip is short, so this reads a few megabytes): what the
-    manifest says of them, and the files to upload (key -> path in ``workdir``)."""
+    segments join end to end; ``_fits_scratch`` bounds it): what the manifest says of
+    them, and the files to upload (key -> path in ``workdir``)."""
     top = config.renditions[0]
     joined = workdir / "top.ts"
     with joined.open("wb") as out:
