@@ -349,6 +349,13 @@ def test_matroska_with_neither_duration_nor_cues_is_read_to_its_end(
     # AND one longer than the limit is refused as soon as the reading passes it
     with pytest.raises(InputTooLongError, match=r"(longer than|the limit is) 2 s"):
         _probe(path, Limits(max_seconds=2))
+    # AND one too big to read whole in the probe's time is refused by name, not left to
+    # the function's timeout (a whole file is read only as long as ``read_for``; the cut
+    # one is short enough for the sampled frames to reach its end)
+    data = path.read_bytes()
+    if not cut:
+        with pytest.raises(InputTooLargeError, match="remux it"):
+            probe(str(path), head=data[:65536], size=len(data), limits=Limits(), read_for=0.0)
 
 
 @pytest.mark.real_media

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -59,12 +60,16 @@ def probe(
     limits: Limits,
     timeout: float = 60.0,
     headers: str | None = None,
+    read_for: float = math.inf,
 ) -> Probe:
     """Probe ``source`` (a path, an http(s) URL, or a seekable file such as
     ``storage.RangeReader``) and read its index.
 
     ``headers`` are HTTP request headers sent with every read (an ``If-Match`` pin).
+    ``read_for`` is how many seconds it may spend reading a file whole where nothing
+    else says where its video ends (``_scanned_end``).
     """
+    until = time.monotonic() + read_for
     if size > limits.max_bytes:
         raise InputTooLargeError(f"the file is {size} bytes; the limit is {limits.max_bytes}")
     family = sniff(head)
@@ -90,7 +95,9 @@ def probe(
     with container:
         try:
             declared = _declared_facts(container, family, size, limits)
-            index, rate, variable, picture = _index_video(container, family, size, limits, read_at)
+            index, rate, variable, picture = _index_video(
+                container, family, size, limits, read_at, until
+            )
             facts = _finish_facts(declared, index, rate, variable, picture, limits)
         except VidflowError:
             raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
@@ -339,6 +346,7 @@ def _index_video(
     size: int,
     limits: Limits,
     read_at: Callable[[int, int], bytes] | None = None,
+    until: float = math.inf,
 ) -> tuple[FrameIndex, float | None, bool, tuple[int, bool]]:
     """The video's span and the keyframes its container's index lists, its frame rate
     and whether it varies, and its first picture's rotation and whether it is interlaced;
@@ -404,7 +412,7 @@ def _index_video(
         if declared_end is not None:
             end = declared_end
         elif family == "matroska":
-            end = _scanned_end(container, video, family, start, limits.max_seconds)
+            end = _scanned_end(container, video, family, start, limits.max_seconds, until)
         else:
             raise TruncatedInputError("the file declares no duration and has no index to find one")
         variable = _varies(sampled)[0] or _declared_variable(video, family)
@@ -497,18 +505,26 @@ def _varies(times: list[int]) -> tuple[bool, int]:
 
 
 def _scanned_end(
-    container: Any, video: Any, family: str, start: float, max_seconds: float
+    container: Any,
+    video: Any,
+    family: str,
+    start: float,
+    max_seconds: float,
+    until: float = math.inf,
 ) -> float:
     """Where the video ends, found by reading the file from its start to its end: a
     Matroska file with neither its duration nor its cues (a recording whose writer was
     killed, as OBS leaves one after a crash, or one written to a pipe) says it nowhere
     else. Reads the whole file once, its video packets only, decoding nothing; stops
-    with ``InputTooLongError`` as soon as the video runs longer than ``max_seconds``."""
+    with ``InputTooLongError`` as soon as the video runs longer than ``max_seconds``,
+    and with ``InputTooLargeError`` if it is still reading at ``until`` (the clock's
+    ``time.monotonic``): a file too big to read whole in the probe's time, which is
+    named rather than ended by the function's timeout, attempt after attempt."""
     end = None
     limit = (start + max_seconds) / float(video.time_base)
     try:
         container.seek(video.start_time or 0, stream=video)
-        for packet in container.demux(video):
+        for count, packet in enumerate(container.demux(video)):
             if packet.pts is not None and packet.size:
                 stop = packet.pts + (packet.duration or 0)
                 end = stop if end is None else max(end, stop)
@@ -516,6 +532,12 @@ def _scanned_end(
                     raise InputTooLongError(
                         f"the video runs longer than {max_seconds:.0f} s, the limit"
                     )
+            if count % 256 == 0 and time.monotonic() > until:
+                raise InputTooLargeError(
+                    "the file declares neither its duration nor an index (Matroska cues), "
+                    "so it is read whole to find its end, and it is too big to read in the "
+                    "probe's time; remux it to write them (ffmpeg -i in.mkv -c copy out.mkv)"
+                )
     except av.error.FFmpegError as exc:
         if end is None:
             raise _unreadable(family, exc) from None

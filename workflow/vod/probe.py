@@ -64,6 +64,8 @@ def probe_source(
             size=size,
             limits=settings.limits,
             timeout=max(5.0, min(60.0, remaining() - 10)),
+            # (What is left once the record is written, with room to spare.)
+            read_for=remaining() - 30,
         )
     record = ProbeRecord(
         result.facts,
