@@ -4,6 +4,7 @@ the lease follow the clock, never the wall's. moto's in-memory S3 and DynamoDB."
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,13 +25,15 @@ from workflow.errors import (
 )
 from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
+from workflow.live import store
 from workflow.live.config import IDLE_SECONDS
 from workflow.live.ingest import end_stream, on_ingest
 from workflow.live.paths import MAX_RECORD_BYTES, StreamPaths
 from workflow.live.probe import probe_segment
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
+from workflow.live.rules import Entry, LivePlaylist
 from workflow.live.segment import _claimed, transcode_segment
-from workflow.live.store import CLAIM_SECONDS, TRIED_AGAIN, StreamTable
+from workflow.live.store import CLAIM_SECONDS, TRIED_AGAIN, Saved, StreamTable, _packed
 from workflow.live.sweep import sweep
 from workflow.local.template import Stack
 from workflow.runtime import Clients
@@ -931,3 +934,39 @@ def test_the_writer_after_a_dead_one_resumes_its_gap_run_within_its_role(
     gaps = [e for e in put if e["type"] == "Live Stream Gap"]
     assert [(g["sequence"], g["last_sequence"]) for g in gaps][:1] == [(1, 1)]
     assert "#EXT-X-GAP" in shown(clients)
+
+
+def test_a_stream_whose_state_outgrows_its_record_is_ended_by_name(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # (a record of 20 KB stands for DynamoDB's 400 KB, 36 h of 1 s segments)
+    monkeypatch.setattr(store, "MAX_STATE_BYTES", 20_000, raising=False)
+    # GIVEN a long EVENT stream of 2 s segments, every length different (a variable
+    # frame rate), whose state all but fills the stream record
+    lengths = random.Random(7)
+    seeded = [Entry(n, round(lengths.uniform(1.0, 2.4), 6)) for n in range(8_000)]
+    low, high = 0, len(seeded)
+    while low < high:  # the most entries whose state packs into 19.5 KB
+        middle = (low + high + 1) // 2
+        state = LivePlaylist(0, tuple(seeded[:middle])).to_dict() | {"active": clock()}
+        low, high = (middle, high) if len(_packed(state)) <= 19_500 else (low, middle - 1)
+    assert table.acquire("game", "seed", clock(), LEASE_SECONDS)
+    state = LivePlaylist(0, tuple(seeded[:low])).to_dict() | {"active": clock()}
+    assert table.save("game", "seed", state, table.require("game").pending) is Saved.RELEASED
+    # WHEN more segments come than it can hold
+    for sequence in range(low, low + 300):
+        arrival = {"duration": round(lengths.uniform(1.0, 2.4), 6), "at": clock(),
+                   "failed": False, "bytes": {"360p": 1000}}  # fmt: skip
+        assert table.record_arrival("game", sequence, arrival)
+    # THEN the stream ends at the last segment it showed, rather than fail to save its
+    # state (DynamoDB's ValidationException) on this and every later segment and sweep;
+    # its playlists close, never shrinking
+    assert arrive(low + 300, settings, clients)["ended"] is True
+    live_playlist = shown(clients)
+    assert len(live_playlist) == low and live_playlist[-1] == f"seg_{low - 1:05d}.ts"
+    assert table.require("game").ending == {"last_sequence": low - 1, "at": clock()}
+    # AND a segment after it fails by name
+    with pytest.raises(StreamEndedError):
+        arrive(low + 301, settings, clients)

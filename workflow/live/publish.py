@@ -204,6 +204,11 @@ def _advance_once(
         lowest_upload=record.lowest_upload,
     )
     after = rules.windowed(grown, config.window)
+    state = after.to_dict() | {ACTIVE: now if after != before else active}
+    state |= {RECORDED: record.published} if after.ended else {}
+    if after.next_sequence != before.next_sequence and not table.fits(state):
+        _outgrown(stream, table, owner, before, now)
+        return None  # ended: look again, with the ending
     recording: dict[str, Any] | None = None
     if after != before:
         output = Bucket(clients.s3, settings.output_bucket)
@@ -227,11 +232,25 @@ def _advance_once(
             else:
                 events.announce(outcome, settings.event_bus, output, clients)
         _measure_latency(before, grown, stored, clients.clock())
-    state = after.to_dict() | {ACTIVE: now if after != before else active}
-    state |= {RECORDED: record.published} if after.ended else {}
     if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+
+
+def _outgrown(
+    stream: str, table: StreamTable, owner: str, shown: rules.LivePlaylist, now: float
+) -> None:
+    """End a stream whose playlist state would outgrow its record (one DynamoDB item) at
+    the last entry it shows, as its end marker would: the playlists close, the recording
+    is made, and a later segment fails with ``StreamEndedError``, where the next save
+    would fail with DynamoDB's ValidationException on every segment and sweep for good."""
+    last = shown.entries[-1].sequence if shown.entries else (shown.first_sequence or 0) - 1
+    if table.cut_short(stream, owner, {"last_sequence": last, "at": now}):
+        log.error(
+            "stream %s: %d entries are as many as its record holds: ended at segment %d "
+            "(a longer broadcast needs a new stream name, or fewer, longer segments)",
+            stream, len(shown.entries), last,
+        )  # fmt: skip
 
 
 def _idle(

@@ -59,6 +59,10 @@ MAX_ATTEMPTS = 3
 # Express execution lives at most five minutes, so a claim outlives the execution that
 # made it, and a mended upload may take the segment over once that execution died.
 CLAIM_SECONDS = 300.0
+# The most the stream record's packed playlist state may take: a DynamoDB item holds
+# 400 KB (409,600 bytes; moto refuses one past 405,000), and the record's other
+# attributes (its settings, end marker, lease and counters) take a few KB at most.
+MAX_STATE_BYTES = 396_000
 
 
 def _segment_item(sequence: int) -> str:
@@ -133,6 +137,8 @@ class StreamTable:
     def __init__(self, client: Any, name: str) -> None:
         self.client = client
         self.name = name
+        # The last state ``fits`` packed, and how: ``save`` stores it without packing again.
+        self._fitted: tuple[dict[str, Any], bytes] | None = None
 
     def _key(self, stream: str, item: str) -> dict[str, Any]:
         return {"stream": {"S": stream}, "item": {"S": item}}
@@ -412,7 +418,8 @@ class StreamTable:
         sets, removes = [], ["#o", "lease_until"]
         if state is not None:
             names["#st"] = "state"
-            values[":state"] = {"B": _packed(state)}
+            fitted = self._fitted
+            values[":state"] = {"B": fitted[1] if fitted and fitted[0] is state else _packed(state)}
             sets.append("#st = :state")
         keep_names, keep_values = dict(names), dict(values)
         if state is not None and state.get("ended"):
@@ -443,6 +450,28 @@ class StreamTable:
         except self.client.exceptions.ConditionalCheckFailedException:
             return Saved.LOST
         return Saved.LOOK_AGAIN
+
+    def fits(self, state: dict[str, Any]) -> bool:
+        """Whether the stream record can hold ``state`` (``save`` would store it)."""
+        self._fitted = (state, _packed(state))
+        return len(self._fitted[1]) <= MAX_STATE_BYTES
+
+    def cut_short(self, stream: str, owner: str, ending: dict[str, Any]) -> bool:
+        """Record ``ending`` as the stream's end marker, over one it may have (the writer
+        holding the lease ends a stream whose state would outgrow its record); False if
+        the lease ran out."""
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="SET ending = :e",
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":e": {"S": json.dumps(ending)}, ":me": {"S": owner}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def release(self, stream: str, owner: str) -> None:
         """Give the lease up without storing anything (the writer failed)."""
