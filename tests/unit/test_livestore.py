@@ -5,7 +5,10 @@ The table is built from the template's own properties in moto's in-memory Dynamo
 
 from __future__ import annotations
 
+import json
+import random
 import threading
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +18,7 @@ import pytest
 from moto import mock_aws
 
 from workflow.errors import StreamEndedError, TransientError
-from workflow.live.rules import Arrival, LivePlaylist, advance
+from workflow.live.rules import Anchor, Arrival, Entry, LivePlaylist, advance, render
 from workflow.live.store import (
     CLAIM_SECONDS,
     Saved,
@@ -258,6 +261,60 @@ def test_a_day_of_one_second_segments_fits_the_stream_record(table: StreamTable)
     assert table.save("day", "w", playlist.to_dict(), seen=0) is Saved.RELEASED
     # THEN it reads back as it was
     record = table.get("day")
+    assert record is not None and record.state is not None
+    assert LivePlaylist.from_dict(record.state) == playlist
+
+
+def test_36_hours_of_one_second_segments_of_any_length_fit_the_stream_record(
+    table: StreamTable,
+) -> None:
+    # GIVEN the longest EVENT playlist promised (36 h of 1 s segments), every length
+    # different to the microsecond (a variable frame rate: anything a 1 s target lets
+    # through), a gap and an encoder restart now and then, a gap's length as the
+    # outage's clock shares it out
+    lengths = random.Random(36)
+    playlist = LivePlaylist(
+        0,
+        tuple(
+            Entry(
+                n,
+                1 / 3 if n % 997 == 0 else round(lengths.uniform(0.0, 1.499999), 6),
+                gap=n % 997 == 0,
+                discontinuity=n % 1009 == 0,
+            )
+            for n in range(36 * 3600)
+        ),
+        gaps=131,
+        anchor=Anchor(123456.789012, "h264/1280x720", 1 / 3),
+    )
+    state = playlist.to_dict() | {"active": 1.8e9}
+    # WHEN its writer stores it
+    table.create("long")
+    assert table.acquire("long", "w", now=0.0, lease_seconds=60)
+    assert table.fits(state)
+    assert table.save("long", "w", state, seen=0) is Saved.RELEASED
+    # THEN it reads back with every duration a playlist shows
+    record = table.get("long")
+    assert record is not None and record.state is not None
+    again = LivePlaylist.from_dict(record.state)
+    assert again.anchor == playlist.anchor
+    assert render(again, target_duration=1, window=0) == render(
+        playlist, target_duration=1, window=0
+    )
+
+
+def test_a_state_an_older_deploy_stored_reads_back(table: StreamTable) -> None:
+    playlist = LivePlaylist(3, (Entry(3, 1.001), Entry(4, 0.968, gap=True)), gaps=1)
+    table.client.put_item(
+        TableName=table.name,
+        Item={
+            "stream": {"S": "old"},
+            "item": {"S": "stream"},
+            "pending": {"N": "0"},
+            "state": {"B": zlib.compress(json.dumps(playlist.to_dict()).encode())},
+        },
+    )
+    record = table.get("old")
     assert record is not None and record.state is not None
     assert LivePlaylist.from_dict(record.state) == playlist
 
