@@ -13,6 +13,7 @@ from workflow.local import (
     asl_clients,
     asl_import,
     dispatch,
+    dynamodb_size,
     eventbridge,
     fail_errors,
     presigned,
@@ -30,6 +31,7 @@ PATCHES = [
     pytest.param(dispatch, id="dispatch"),
     pytest.param(fail_errors, id="fail_errors"),
     pytest.param(presigned, id="presigned"),
+    pytest.param(dynamodb_size, id="dynamodb_size"),
 ]
 
 

@@ -52,6 +52,7 @@ from workflow.local.build import (
 )
 from workflow.local.dispatch import check as check_dispatch
 from workflow.local.dispatch import dispatcher
+from workflow.local.dynamodb_size import install as install_dynamodb_size
 from workflow.local.eventbridge import create as create_event_resources
 from workflow.local.eventbridge import install as install_webhooks
 from workflow.local.fail_errors import install as report_fail_errors
@@ -399,6 +400,7 @@ class LocalEngine:
         # Before the server: a moto this patch does not know stops the engine here, loudly.
         install_ranged_get()
         install_s3_put()
+        install_dynamodb_size()
         install_presigned()
         install_webhooks()
         check_dispatch()
