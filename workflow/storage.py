@@ -23,6 +23,11 @@ _RETRYABLE_CODES = {
     "Throttling",
     "ThrottlingException",
     "TooManyRequestsException",
+    # DynamoDB's throttling: a key written faster than its partition takes (1,000 write
+    # units a second: a live stream record of 200 KB written five times a segment, each
+    # second), or the account's request rate.
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
     "RequestTimeout",
     "RequestTimeTooSkewed",
     "InternalError",

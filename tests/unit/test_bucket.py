@@ -77,3 +77,12 @@ def test_a_small_read_of_a_large_object_reads_none_of_its_body() -> None:
     # THEN it is refused from its length alone, and its connection let go
     assert Bucket(Client(), BUCKET).get_small("live/game/stream.json", 64 * 1024) is None
     assert body.closed
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "RequestLimitExceeded"])
+def test_dynamodb_throttling_is_transient(code: str) -> None:
+    # GIVEN DynamoDB throttling a write (a hot stream record), past botocore's own retries
+    # THEN the step fails as one to retry (and Reconcile to start again), not as a
+    # ClientError that makes the segment a gap for good
+    with pytest.raises(TransientError, match=code), transient_aws_errors():
+        raise botocore.exceptions.ClientError({"Error": {"Code": code}}, "UpdateItem")
