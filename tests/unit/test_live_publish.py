@@ -970,3 +970,24 @@ def test_a_stream_whose_state_outgrows_its_record_is_ended_by_name(
     # AND a segment after it fails by name
     with pytest.raises(StreamEndedError):
         arrive(low + 301, settings, clients)
+
+
+def test_an_advance_with_nothing_new_leaves_the_state_unwritten(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    arrive(0, settings, clients)
+    stored = table.require("game").state
+    packed: list[dict[str, Any]] = []
+    monkeypatch.setattr(store, "_packed", lambda state: packed.append(state) or b"")
+    # WHEN the sweep finds nothing new (every minute, for every open stream)
+    clock.now += 1
+    assert advance_stream("game", settings, clients)["writer"] is True
+    # THEN the record keeps its state: not packed and written again (at 36 h of 1 s
+    # segments, 343 KB and as many write units, each minute)
+    assert packed == []
+    assert table.require("game").state == stored
+    # AND a change is still stored
+    arrive(1, settings, clients)
+    assert len(packed) == 1 and packed[0]["durations"] == [2.0, 2.0]
