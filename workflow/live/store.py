@@ -461,16 +461,20 @@ class StreamTable:
 
     def cut_short(self, stream: str, owner: str, ending: dict[str, Any]) -> bool:
         """Record ``ending`` as the stream's end marker, over one it may have (the writer
-        holding the lease ends a stream whose state would outgrow its record); False if
-        the lease ran out."""
+        holding the lease ends a stream whose state would outgrow its record): ``admit``
+        refuses a segment past it from then on. False if the lease ran out."""
         try:
             self.client.update_item(
                 TableName=self.name,
                 Key=self._key(stream, STREAM_ITEM),
-                UpdateExpression="SET ending = :e",
+                UpdateExpression="SET ending = :e, end_last = :n",
                 ConditionExpression="#o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":e": {"S": json.dumps(ending)}, ":me": {"S": owner}},
+                ExpressionAttributeValues={
+                    ":e": {"S": json.dumps(ending)},
+                    ":n": {"N": str(ending["last_sequence"])},
+                    ":me": {"S": owner},
+                },
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
