@@ -156,6 +156,32 @@ def test_an_execution_shows_its_graph_timeline_manifest_and_plays(
     page.close()
 
 
+def test_without_hls_js_an_execution_shows_all_but_the_player(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any
+) -> None:
+    # GIVEN a clone after `make demo` only: the console serves no hls.js (make setup
+    # installs it), as the README says
+    _, url, jobs = console
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.route(
+        "**/static/hls.min.js",
+        lambda route: route.fulfill(status=404, body="hls.js is not installed: run make setup"),
+    )
+    # WHEN a published job's page is opened
+    page.goto(f"{url}#/execution/{jobs['SUCCEEDED']}")
+    # THEN its graph, timeline and manifest are there ("the rest of the console works")
+    page.locator("#manifest").wait_for()
+    assert "360p" in page.locator("#manifest").inner_text()
+    assert page.locator('#graph .node[data-state="Publish"]').get_attribute("data-status") == (
+        "SUCCEEDED"
+    )
+    # AND the player says what it lacks instead of the page failing as "Hls is not defined"
+    assert "make setup" in page.locator("#playing").inner_text()
+    page.click('#graph .node[data-state="Plan"]')
+    assert "output:" in page.locator("#state-io").inner_text()
+    page.close()
+
+
 def test_a_per_title_job_shows_how_its_ladder_was_chosen(
     console: tuple[RunningStack, str, dict[str, str]], browser: Any
 ) -> None:

@@ -313,6 +313,11 @@ function clearKeyUri(manifest) {
 function startPlayer(url, token, license) {
   const video = document.getElementById("player");
   if (!video) return;
+  if (typeof Hls === "undefined") {
+    // After `make demo` alone: everything else on the page works without hls.js.
+    document.getElementById("playing").textContent = "no player: hls.js is not installed (make setup)";
+    return;
+  }
   if (hls) hls.destroy();
   // A protected asset's key service asks for a playback token: every request carries it.
   const withToken = (u) => `${u}${u.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
