@@ -33,6 +33,24 @@ def test_an_event_that_is_no_json_object_is_refused_by_name(
     )
 
 
+@pytest.mark.parametrize(("name", "what"), [("missing.mp4", "no such file"), (".", "a folder")])
+def test_an_upload_that_is_no_file_is_refused_by_name(
+    name: str, what: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a sample event and an --upload that names no file (a typo, the wrong folder)
+    event = tmp_path / "event.json"
+    event.write_text('{"job_id": "game-0123456789abcdef", "source": {"key": "uploads/g.mp4"}}')
+    upload = tmp_path / name
+    # WHEN it is invoked (at a port where no stack runs: it is refused before that look)
+    status = main(["invoke", "probe", "--event", str(event), "--upload", str(upload),
+                   "--endpoint-url", "http://127.0.0.1:9"])  # fmt: skip
+    # THEN it is a usage error that names the file, not an internal FileNotFoundError
+    assert status == EXIT_USAGE
+    assert capsys.readouterr().err.strip() == (
+        f"error: --upload {upload}: {what}; give a file to upload"
+    )
+
+
 class _Stack:
     """A stack whose ingest bucket is all ``--upload`` asks of it before uploading."""
 

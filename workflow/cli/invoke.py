@@ -84,6 +84,12 @@ def invoke_function(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    for upload in args.upload or []:
+        # As `vidflow process` says it, before any stack is asked: not an internal error.
+        if not upload.is_file():
+            what = "a folder" if upload.is_dir() else "no such file"
+            print(f"error: --upload {upload}: {what}; give a file to upload", file=sys.stderr)
+            return EXIT_USAGE
     target = _target(args)
     if isinstance(target, int):
         return target
