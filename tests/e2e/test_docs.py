@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from tests.stack import vidflow_up
+from workflow.local.engine import Endpoints
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the README's tour listens on, as it says.
@@ -120,3 +122,13 @@ def test_every_sample_event_runs_in_order_as_documented(tmp_path: Path) -> None:
                 )
             time.sleep(1)
         assert "#EXT-X-MEDIA-SEQUENCE:42" in playlist and "seg_00042.ts" in playlist, playlist
+
+
+def test_the_json_line_of_vidflow_up_is_documented_key_for_key() -> None:
+    # GIVEN what docs/local.md says `vidflow up`'s one JSON line holds (between its dashes)
+    text = (ROOT / "docs" / "local.md").read_text()
+    said = text[text.index("`vidflow up` prints one JSON line") :].split(" — ")[1]
+    listed = set(re.findall(r"`([a-z_]+)`", said))
+    # THEN it is every key the line has: the stack's endpoints and the function log
+    printed = {field.name for field in dataclasses.fields(Endpoints)} | {"function_log"}
+    assert listed == printed
