@@ -27,3 +27,20 @@ def test_sdk_lists_and_reads_executions(engine: Any, clip: Any, run_job: Any) ->
         if "stateEnteredEventDetails" in e
     ]
     assert entered[:2] == ["Probe", "Plan"] and entered[-1] == "Published"
+
+
+def test_a_laptop_without_aws_credentials_attaches_to_the_local_stack(
+    engine: Any, monkeypatch: Any, tmp_path: Any
+) -> None:
+    # GIVEN a fresh laptop: no AWS keys in the environment and no ~/.aws (the local stack
+    # takes any credentials, and the docs' attach() names none)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # WHEN a notebook attaches to it as docs/local.md shows
+    vod = attach(endpoint_url=engine.endpoints.endpoint_url)
+    # THEN it reads the stack, not NoCredentialsError
+    assert vod.state_machine_arn == engine.endpoints.state_machine_arn
+    assert isinstance(vod.list_executions(), list)

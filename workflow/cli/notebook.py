@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 
 from workflow.cli.common import project_root
+from workflow.local.engine import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from workflow.local.template import Stack
 
 
@@ -42,7 +43,15 @@ def attach(
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     from stepfunctions.workflow import Workflow
 
-    session = boto3.Session(profile_name=profile, region_name=region or "us-east-1")
+    if endpoint_url is not None and profile is None:
+        # A local stack takes any keys, and a laptop may have none: bring the CLI's own.
+        session = boto3.Session(
+            aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+            aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
+            region_name=region or "us-east-1",
+        )
+    else:
+        session = boto3.Session(profile_name=profile, region_name=region or "us-east-1")
     client = session.client("stepfunctions", endpoint_url=endpoint_url)
     if state_machine_arn is None:
         wanted = vod_state_machine_name(stack_name)
