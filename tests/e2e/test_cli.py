@@ -336,7 +336,10 @@ def test_process_replaces_a_previous_asset_whole(clip: Any, tmp_path: Path) -> N
     out = tmp_path / "game"
     (out / "1080p").mkdir(parents=True)
     (out / "1080p" / "seg_00000.ts").write_bytes(b"old")
-    (out / "manifest.json").write_text('{"schema": "vidflow.manifest/2", "job_id": "old"}')
+    (out / "manifest.json").write_text(
+        '{"schema": "vidflow.manifest/2", "job_id": "old",'
+        ' "renditions": [{"playlist": "1080p/index.m3u8"}]}'
+    )
     # WHEN a new video is processed into it
     done = subprocess.run(
         [*VIDFLOW, "process", str(clip("half_second")), "--out", str(out)],

@@ -436,6 +436,13 @@ def _out_problem(out: Path, source: Path) -> str | None:
             f"--out {out} holds files that are not a vidflow asset; "
             "give an empty or new folder (a previous asset there is replaced)"
         )
+    if out.is_dir() and (others := _not_of_the_asset(out)):
+        # Replaced whole, they would go with it: a page or notes put beside the asset.
+        return (
+            f"--out {out} holds {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}, "
+            "which the vidflow asset there does not name, and is replaced whole; move "
+            "them, or give another folder"
+        )
     return None
 
 
@@ -448,6 +455,27 @@ def _is_asset(folder: Path) -> bool:
     return isinstance(manifest, dict) and str(manifest.get("schema", "")).startswith(
         "vidflow.manifest/"
     )
+
+
+def _not_of_the_asset(folder: Path) -> list[str]:
+    """What in the asset ``folder`` its manifest names no file under: whatever is not the
+    manifest itself or the first part of a path the manifest holds (a rung's folder, the
+    master, the DASH manifest, the images)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return []
+    named = {"manifest.json"}
+    pending: list[Any] = [manifest]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            named.add(value.split("/", 1)[0])
+    return sorted(entry.name for entry in folder.iterdir() if entry.name not in named)
 
 
 def _staging(out: Path) -> Path | str:
