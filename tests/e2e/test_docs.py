@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import json
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from tests.stack import vidflow_up
+from workflow.cli.main import _parser
 from workflow.local.engine import Endpoints
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,3 +134,42 @@ def test_the_json_line_of_vidflow_up_is_documented_key_for_key() -> None:
     # THEN it is every key the line has: the stack's endpoints and the function log
     printed = {field.name for field in dataclasses.fields(Endpoints)} | {"function_log"}
     assert listed == printed
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def test_every_vidflow_command_and_option_the_docs_name_exists() -> None:
+    # GIVEN every `vidflow ...` the README and docs/ show, in a block or in running text
+    # (most are never run by a test: a deployed stack's, a real encoder's)
+    top = _parser()
+    unknown = []
+    for page in [ROOT / "README.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text()
+        blocks = re.findall(r"```sh\n(.*?)```", text, re.DOTALL)
+        # (running text's code may wrap onto the next line)
+        spans = re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+        for code in blocks + [span.replace("\n", " ") for span in spans]:
+            for line in code.replace("\\\n", " ").splitlines():
+                found = re.search(r"(?:^|[\s(])(?:\.venv/bin/)?vidflow((?: [^\s#|;&)]+)+)", line)
+                if not found or found.group(1).split()[0] == "...":
+                    continue
+                words = [word.strip("[]") for word in found.group(1).split()]
+                # THEN its command is one vidflow has, and each --option one that command takes
+                parser, rest = top, words
+                while rest and (commands := _commands(parser)) and not rest[0].startswith("-"):
+                    if rest[0] not in commands:
+                        unknown.append(f"{page.name}: {' '.join(words)}: no command {rest[0]}")
+                        break
+                    parser, rest = commands[rest[0]], rest[1:]
+                options = {name for action in parser._actions for name in action.option_strings}
+                unknown += [
+                    f"{page.name}: {' '.join(words)}: no option {word.split('=')[0]}"
+                    for word in rest
+                    if word.startswith("--") and word.split("=")[0] not in options
+                ]
+    assert not unknown
