@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflow.errors import StreamEndedError, TransientError
+from workflow.errors import StreamEndedError, StreamNotReadyError, TransientError
 from workflow.live.rules import Anchor, Arrival, Entry, LivePlaylist, advance, render
 from workflow.live.store import (
     CLAIM_SECONDS,
@@ -56,6 +56,15 @@ def test_an_arrival_is_recorded_once(table: StreamTable) -> None:
     assert table.arrivals("game") == {3: {"duration": 4.0, "at": 1.0, "failed": False}}
     assert table.arrival("game", 3) == {"duration": 4.0, "at": 1.0, "failed": False}
     assert table.arrival("game", 4) is None
+
+
+def test_a_change_to_a_stream_no_probe_created_is_said_by_name(table: StreamTable) -> None:
+    # GIVEN no record of the stream (LivePublish invoked before LiveProbe, as
+    # `vidflow invoke` can) / WHEN a change is counted / THEN the workflow's error, not
+    # DynamoDB's ConditionalCheckFailedException
+    with pytest.raises(StreamNotReadyError, match="stream game has no record"):
+        table.count_change("game", published=True)
+    assert table.get("game") is None
 
 
 def test_a_failed_segment_gives_way_to_another_upload_of_it_only(table: StreamTable) -> None:

@@ -380,15 +380,22 @@ class StreamTable:
         """Say that something changed which the playlists' writer must look at (and, if
         ``published``, that a segment was published); returns the stream's record as of
         then (an update returns its item at no extra cost)."""
-        item = self.client.update_item(
-            TableName=self.name,
-            Key=self._key(stream, STREAM_ITEM),
-            UpdateExpression="ADD pending :one" + (", published :one" if published else ""),
-            ConditionExpression="attribute_exists(#s)",
-            ExpressionAttributeNames={"#s": "stream"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
+        try:
+            item = self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="ADD pending :one" + (", published :one" if published else ""),
+                ConditionExpression="attribute_exists(#s)",
+                ExpressionAttributeNames={"#s": "stream"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except self.client.exceptions.ConditionalCheckFailedException:
+            # A publish for a stream no probe created (invoked out of order): by name,
+            # not as DynamoDB's error.
+            raise StreamNotReadyError(
+                f"stream {stream} has no record in the live table; its probe did not run"
+            ) from None
         return _record(item)
 
     def acquire(self, stream: str, owner: str, now: float, lease_seconds: float) -> bool:
