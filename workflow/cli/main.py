@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
+from botocore.exceptions import NoCredentialsError, NoRegionError, ProfileNotFound
+
 from workflow import __version__
 from workflow.cli import clip, events, invoke, live, run, sign, watch
 from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE, Printable, ProjectNotFoundError
@@ -75,6 +77,14 @@ def _main(argv: list[str] | None) -> int:
     except BuildError as exc:
         print(f"error: BuildError: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
+    except (NoCredentialsError, ProfileNotFound, NoRegionError) as exc:
+        # How this machine reaches AWS (--aws, --profile), not a fault of vidflow's.
+        print(
+            f"error: {type(exc).__name__}: {exc}: set up AWS access with .venv/bin/aws "
+            "configure, or name a profile that has it (--profile, --region)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except Exception as exc:
         if os.environ.get("VIDFLOW_DEBUG"):
             raise
