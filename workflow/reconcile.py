@@ -18,11 +18,12 @@ have given it.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
-from workflow.errors import SourceChangedError
+from workflow.errors import SourceChangedError, TransientError
 from workflow.live.ingest import ATTEMPT, on_ingest, record_end, start_clip
 from workflow.live.lost import is_end_marker, unprocessed_segments
 from workflow.live.paths import CLIP_PREFIX, clip_execution_name, parse_clip_key
@@ -33,6 +34,8 @@ from workflow.settings import Settings
 from workflow.storage import Bucket, Pin, transient_aws_errors
 from workflow.vod.jobs import UPLOAD_PREFIX, JobPaths, execution_arn, job_id
 from workflow.vod.start import start_jobs
+
+log = logging.getLogger(__name__)
 
 
 @transient_aws_errors()
@@ -124,7 +127,12 @@ def _record_lost_ends(
     ended = []
     for end in ends:
         stream = end["Key"].split("/")[1]
-        record_end(stream, ingest.name, settings, clients, end["LastModified"])
+        try:
+            record_end(stream, ingest.name, settings, clients, end["LastModified"])
+        except TransientError as exc:
+            # One stream's trouble holds up no other's end, nor the clips after them.
+            log.warning("stream %s: its lost END is left for the next run: %s", stream, exc)
+            continue
         ended.append(stream)
     return ended
 

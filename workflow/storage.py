@@ -24,7 +24,7 @@ _RETRYABLE_CODES = {
     "ThrottlingException",
     "TooManyRequestsException",
     # DynamoDB's throttling: a key written faster than its partition takes (1,000 write
-    # units a second: a live stream record of 200 KB written five times a segment, each
+    # units a second: a live stream record of 170 KB written six times a segment, each
     # second), or the account's request rate.
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",

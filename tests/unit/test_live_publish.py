@@ -941,32 +941,39 @@ def test_a_stream_whose_state_outgrows_its_record_is_ended_by_name(
 ) -> None:
     settings, clients = live
     table = StreamTable(clients.dynamodb, settings.live_table)
-    # (a record of 20 KB stands for DynamoDB's 400 KB, 36 h of 1 s segments)
+    # (a record of 20 KB, 1 KB of it kept in hand, stands for DynamoDB's 400 KB)
     monkeypatch.setattr(store, "MAX_STATE_BYTES", 20_000, raising=False)
+    monkeypatch.setattr(store, "STATE_HEADROOM", 1_000, raising=False)
     # GIVEN a long EVENT stream of 2 s segments, every length different (a variable
     # frame rate), whose state all but fills the stream record
     lengths = random.Random(7)
     seeded = [Entry(n, round(lengths.uniform(1.0, 2.4), 6)) for n in range(8_000)]
     low, high = 0, len(seeded)
-    while low < high:  # the most entries whose state packs into 19.5 KB
+    while low < high:  # the most entries whose state packs into 18.5 KB
         middle = (low + high + 1) // 2
         state = LivePlaylist(0, tuple(seeded[:middle])).to_dict() | {"active": clock()}
-        low, high = (middle, high) if len(_packed(state)) <= 19_500 else (low, middle - 1)
+        low, high = (middle, high) if len(_packed(state)) <= 18_500 else (low, middle - 1)
     assert table.acquire("game", "seed", clock(), LEASE_SECONDS)
     state = LivePlaylist(0, tuple(seeded[:low])).to_dict() | {"active": clock()}
     assert table.save("game", "seed", state, table.require("game").pending) is Saved.RELEASED
-    # WHEN more segments come than it can hold
+
+    def varied(sequence: int) -> dict[str, Any]:
+        result = {"duration": round(lengths.uniform(1.0, 2.4), 6), "bytes": {"360p": 1000}}
+        event = {"stream": "game", "sequence": sequence, "result": result}
+        return publish_segment(event, settings, clients)
+
+    # WHEN more segments are published than it can hold, while another writer works
+    assert table.acquire("game", "other", clock(), LEASE_SECONDS)
     for sequence in range(low, low + 300):
-        arrival = {"duration": round(lengths.uniform(1.0, 2.4), 6), "at": clock(),
-                   "failed": False, "bytes": {"360p": 1000}}  # fmt: skip
-        assert table.record_arrival("game", sequence, arrival)
-    # THEN the stream ends at the last segment it showed, rather than fail to save its
-    # state (DynamoDB's ValidationException) on this and every later segment and sweep;
-    # its playlists close, never shrinking
-    assert arrive(low + 300, settings, clients)["ended"] is True
+        assert varied(sequence)["writer"] is False
+    table.release("game", "other")
+    # THEN the stream ends at the last segment it has, rather than fail to save its state
+    # (DynamoDB's ValidationException) on this and every later segment and sweep; its
+    # playlists close, never shrinking, with every segment published
+    assert varied(low + 300)["ended"] is True
     live_playlist = shown(clients)
-    assert len(live_playlist) == low and live_playlist[-1] == f"seg_{low - 1:05d}.ts"
-    assert table.require("game").ending == {"last_sequence": low - 1, "at": clock()}
+    assert len(live_playlist) == low + 301 and live_playlist[-1] == f"seg_{low + 300:05d}.ts"
+    assert table.require("game").ending == {"last_sequence": low + 300, "at": clock()}
     # AND a segment after it fails by name
     with pytest.raises(StreamEndedError):
         arrive(low + 301, settings, clients)

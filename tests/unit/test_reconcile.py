@@ -539,3 +539,29 @@ def test_a_run_cut_short_keeps_the_jobs_it_started_and_the_next_goes_on(s3: Any)
     # THEN each keeps the jobs it started, and the next picks up where it stopped
     assert started == [2, 4, 5]
     assert set(sfn.executions) == lost
+
+
+def test_a_lost_end_that_cannot_be_recorded_yet_holds_up_no_other_stream(
+    s3: Any, table: StreamTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two streams whose END markers' events were lost, the first of them (in the
+    # listing's order) busy with segments as its end is recorded, every try
+    for stream in ("busy", "game"):
+        _push(s3, table, stream, range(3), lost=set())
+        s3.put_object(Bucket=INGEST, Key=f"live/{stream}/END", Body=b"")
+    marked = StreamTable.mark_ended
+
+    def busy_never_marks(self: StreamTable, stream: str, ending: dict[str, Any]) -> bool:
+        if stream == "busy":
+            self.admit(stream, ending["last_sequence"] + 1)
+        return marked(self, stream, ending)
+
+    monkeypatch.setattr(StreamTable, "mark_ended", busy_never_marks)
+    # WHEN the reconciler records them, past their grace
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    clients = Clients(s3=s3, sfn=FakeStepFunctions(), dynamodb=table.client)
+    found = reconcile(_live(table), clients, now=later)
+    # THEN the other stream's end is recorded; the busy one's is left for the next run
+    assert found["ended"] == ["game"]
+    assert table.require("busy").ending is None
+    assert table.require("game").ending is not None

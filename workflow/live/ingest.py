@@ -155,8 +155,9 @@ def record_end(
     if body is None:
         log.warning("END's body is more than %d bytes: ignored", MAX_RECORD_BYTES)
         body = b""
-    # (Recorded late, only what was uploaded before the marker: the venue may have pushed
-    # on since, and those segments fail as past the end, as they would have.)
+    # (Recorded late, only what was uploaded before the marker counts here: the venue may
+    # have pushed on since, and those segments fail as past the end, as they would have,
+    # unless one was published or on its way already: see ``_last_sequence``.)
     sequences = (
         segment_sequence(o["Key"][len(prefix) :])
         for o in ingest.objects(prefix)
@@ -166,15 +167,18 @@ def record_end(
     declared = declared_last(body)
     table = StreamTable(clients.dynamodb, settings.live_table)
     table.create(stream)
+    record = table.require(stream)
+    last = -1 if record.ending else _last_sequence(stream, table, record, uploaded, declared)
     for _ in range(5):
-        record = table.require(stream)
         # The first marker's ending stands: a second one (sent again, or read again) says it.
         if record.ending is not None:
             break
-        last = _last_sequence(stream, table, record, uploaded, declared)
-        # (Refused if a segment past ``last`` was admitted since: look again.)
+        # A segment admitted since the look is the stream's too (``StreamTable.admit``):
+        # the marking is refused until the ending takes it in.
+        last = max(last, -1 if record.admitted is None else record.admitted)
         if table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()}):
             break
+        record = table.require(stream)
     else:
         raise TransientError(f"stream {stream}: segments kept coming while END was recorded")
     ending = table.count_change(stream).ending

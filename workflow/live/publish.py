@@ -206,9 +206,9 @@ def _advance_once(
     after = rules.windowed(grown, config.window)
     state = after.to_dict() | {ACTIVE: now if after != before else active}
     state |= {RECORDED: record.published} if after.ended else {}
-    if after.next_sequence != before.next_sequence and not table.fits(state):
-        _outgrown(stream, table, owner, before, now)
-        return None  # ended: look again, with the ending
+    if after.next_sequence != before.next_sequence and ending is None and not table.fits(state):
+        _outgrown(stream, table, before, arrivals, record.admitted, now)
+        return None  # ended (or a segment came as it looked): look again
     recording: dict[str, Any] | None = None
     if after != before:
         output = Bucket(clients.s3, settings.output_bucket)
@@ -242,19 +242,36 @@ def _advance_once(
 
 
 def _outgrown(
-    stream: str, table: StreamTable, owner: str, shown: rules.LivePlaylist, now: float
+    stream: str,
+    table: StreamTable,
+    shown: rules.LivePlaylist,
+    arrivals: dict[int, rules.Arrival],
+    admitted: int | None,
+    now: float,
 ) -> None:
-    """End a stream whose playlist state would outgrow its record (one DynamoDB item) at
-    the last entry it shows, as its end marker would: the playlists close, the recording
-    is made, and a later segment fails with ``StreamEndedError``, where the next save
+    """End a stream whose playlist state is about to outgrow its record (one DynamoDB
+    item) at the last segment it has, as its end marker would: the playlists close, the
+    recording is made, and a later segment fails with ``StreamEndedError``, where a save
     would fail with DynamoDB's ValidationException on every segment and sweep for good."""
-    last = shown.entries[-1].sequence if shown.entries else (shown.first_sequence or 0) - 1
-    if table.cut_short(stream, owner, {"last_sequence": last, "at": now}):
+    last = _last_known(shown, arrivals, admitted, shown.first_sequence)
+    if table.mark_ended(stream, {"last_sequence": last, "at": now}):
         log.error(
-            "stream %s: %d entries are as many as its record holds: ended at segment %d "
-            "(a longer broadcast needs a new stream name, or fewer, longer segments)",
+            "stream %s: %d entries are nearly as many as its record holds: ended at segment "
+            "%d (a longer broadcast needs a new stream name, or fewer, longer segments)",
             stream, len(shown.entries), last,
         )  # fmt: skip
+
+
+def _last_known(
+    shown: rules.LivePlaylist,
+    arrivals: dict[int, rules.Arrival],
+    admitted: int | None,
+    first: int | None,
+) -> int:
+    """The last segment a stream has: shown, arrived, or admitted for publishing (its
+    arrival on its way); the one before ``first`` where it has none."""
+    known = [*(e.sequence for e in shown.entries), *arrivals]
+    return max([*known, *([] if admitted is None else [admitted])], default=(first or 0) - 1)
 
 
 def _idle(
@@ -274,8 +291,7 @@ def _idle(
     if not config.idle_seconds or now - active < config.idle_seconds:
         return False
     first = shown.first_sequence if shown.first_sequence is not None else config.first_sequence
-    known = [*(e.sequence for e in shown.entries), *arrivals]
-    last = max([*known, *([] if admitted is None else [admitted])], default=(first or 0) - 1)
+    last = _last_known(shown, arrivals, admitted, first)
     if table.mark_ended(stream, {"last_sequence": last, "at": now}):
         log.warning(
             "stream %s: no new segment for %.0f s (idle_seconds %g): ended at segment %d",

@@ -66,6 +66,9 @@ CLAIM_SECONDS = 300.0
 # 400 KB (409,600 bytes; moto refuses one past 405,000), and the record's other
 # attributes (its settings, end marker, lease and counters) take a few KB at most.
 MAX_STATE_BYTES = 396_000
+# Room kept in it for the entries up to where a stream that outgrows it is ended (the
+# segments it has, and those admitted): some 6,000 entries of any length.
+STATE_HEADROOM = 16_000
 
 
 def _segment_item(sequence: int) -> str:
@@ -462,30 +465,10 @@ class StreamTable:
         return Saved.LOOK_AGAIN
 
     def fits(self, state: dict[str, Any]) -> bool:
-        """Whether the stream record can hold ``state`` (``save`` would store it)."""
+        """Whether the stream record can hold ``state`` (``save`` would store it) and
+        ``STATE_HEADROOM`` more: the entries up to an ending recorded when it cannot."""
         self._fitted = (state, _packed(state))
-        return len(self._fitted[1]) <= MAX_STATE_BYTES
-
-    def cut_short(self, stream: str, owner: str, ending: dict[str, Any]) -> bool:
-        """Record ``ending`` as the stream's end marker, over one it may have (the writer
-        holding the lease ends a stream whose state would outgrow its record): ``admit``
-        refuses a segment past it from then on. False if the lease ran out."""
-        try:
-            self.client.update_item(
-                TableName=self.name,
-                Key=self._key(stream, STREAM_ITEM),
-                UpdateExpression="SET ending = :e, end_last = :n",
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={
-                    ":e": {"S": json.dumps(ending)},
-                    ":n": {"N": str(ending["last_sequence"])},
-                    ":me": {"S": owner},
-                },
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return len(self._fitted[1]) <= MAX_STATE_BYTES - STATE_HEADROOM
 
     def release(self, stream: str, owner: str) -> None:
         """Give the lease up without storing anything (the writer failed)."""

@@ -65,7 +65,7 @@ def probe_source(
             limits=settings.limits,
             timeout=max(5.0, min(60.0, remaining() - 10)),
             # (What is left once the record is written, with room to spare.)
-            read_for=remaining() - 30,
+            read_for=max(10.0, remaining() - 30),
         )
     record = ProbeRecord(
         result.facts,
