@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tests.aws_env import without_aws_credentials
 from workflow.cli.notebook import attach
 
 
@@ -34,11 +35,7 @@ def test_a_laptop_without_aws_credentials_attaches_to_the_local_stack(
 ) -> None:
     # GIVEN a fresh laptop: no AWS keys in the environment and no ~/.aws (the local stack
     # takes any credentials, and the docs' attach() names none)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_aws_credentials(monkeypatch, tmp_path)
     # WHEN a notebook attaches to it as docs/local.md shows
     vod = attach(endpoint_url=engine.endpoints.endpoint_url)
     # THEN it reads the stack, not NoCredentialsError

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.aws_env import without_aws_credentials
 from workflow.cli.common import EXIT_USAGE
 from workflow.cli.main import main
 
@@ -27,11 +28,7 @@ def test_no_aws_access_is_a_usage_error_that_says_what_to_set_up(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN a fresh laptop: no keys, no ~/.aws, no instance to ask
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_aws_credentials(monkeypatch, tmp_path)
     monkeypatch.delenv("VIDFLOW_DEBUG", raising=False)
     # WHEN a command reads the deployed stack / THEN one line says what to set up
     assert main(argv) == EXIT_USAGE
