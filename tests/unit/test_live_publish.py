@@ -793,16 +793,16 @@ def test_a_segment_published_while_the_end_marker_looked_is_within_the_end(
     clients.s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b'{"last_sequence": 2}')
     # GIVEN segment 3 published just after END looked at the arrivals (it saw 0 to 2),
     # before it recorded its ending
-    looked = StreamTable.arrivals
+    looked = StreamTable.each_arrival
 
     def then_three_is_published(self: StreamTable, stream: str, first: int = 0) -> Any:
-        found = looked(self, stream, first)
-        if 3 not in found and not getattr(clock, "published", False):
+        found = list(looked(self, stream, first))
+        if 3 not in dict(found) and not getattr(clock, "published", False):
             clock.published = True  # type: ignore[attr-defined]
             arrive(3, settings, clients)
-        return found
+        return iter(found)
 
-    monkeypatch.setattr(StreamTable, "arrivals", then_three_is_published)
+    monkeypatch.setattr(StreamTable, "each_arrival", then_three_is_published)
     # WHEN the end is recorded / THEN it takes 3 in: shown and recorded, not lost
     assert end_stream("game", INGEST, settings, clients)["last_sequence"] == 3
     every = [f"seg_{sequence:05d}.ts" for sequence in range(4)]

@@ -18,7 +18,7 @@ SUBTITLE_GROUP = "subs"
 _GROUP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SegmentEntry:
     """One media segment of a playlist; a gap (``EXT-X-GAP``) stands for one that is missing."""
 

@@ -37,7 +37,7 @@ JUMP_TOLERANCE = 0.5
 MAX_SKIPPED = 3600
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Arrival:
     """One segment published in every rung (or failed for good): duration and when, and
     (when the probe said) its first and last instants on the source's clock and its form."""
@@ -67,7 +67,7 @@ class Anchor:
         return abs(arrival.start - (self.end + self.gap)) <= JUMP_TOLERANCE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One line of the playlist: a segment, or a gap where one never came."""
 
