@@ -998,3 +998,37 @@ def test_an_advance_with_nothing_new_leaves_the_state_unwritten(
     # AND a change is still stored
     arrive(1, settings, clients)
     assert len(packed) == 1 and packed[0]["durations"] == [2.0, 2.0]
+
+
+def test_a_writer_whose_look_outlasts_a_segment_lets_go_in_time(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    arrive(0, settings, clients)
+    # GIVEN a stream so long that each look of its writer takes longer than a segment
+    # (36 h of 1 s segments: 1.4 CPU-seconds of a core), so a segment always comes
+    # (its publisher refused the lease) while the writer looks
+    saves = []
+    real_save = StreamTable.save
+
+    def save_as_a_segment_comes(self: StreamTable, *args: Any) -> Saved:
+        saves.append(args)
+        assert len(saves) < 100, "the writer never let go: its function would time out"
+        clock.now += 1.5
+        sequence = len(saves) + 1
+        arrival = {"duration": 2.0, "at": clock(), "failed": False, "bytes": {"360p": 1000}}
+        assert table.record_arrival("game", sequence, arrival)
+        table.count_change("game", published=True)
+        return real_save(self, *args)
+
+    monkeypatch.setattr(StreamTable, "save", save_as_a_segment_comes)
+    # WHEN the next segment's publish becomes the writer
+    outcome = arrive(1, settings, clients)
+    # THEN it lets go within its time (LivePublish's 30 s), leaving the lease free for the
+    # next writer rather than run until its function times out, holding it for a minute
+    assert outcome["writer"] is True and outcome["behind"] is True
+    assert clock.now - T0 < 30
+    assert table.acquire("game", "next", clock(), LEASE_SECONDS)
+    # AND it kept up while it looked: every segment but the one that came last is shown
+    assert shown(clients) == [f"seg_{n:05d}.ts" for n in range(len(saves) + 1)]

@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 
 # A writer's lease on a stream's playlists: far longer than writing a few playlists.
 LEASE_SECONDS = 60.0
+# How long a writer looks again while segments keep coming before it lets go and leaves
+# them to the next writer (the next segment's publish, or the sweep): a long EVENT
+# stream's look takes longer than a 1 s segment (36 h: 1.4 CPU-seconds of a core), so
+# a writer that looked until nothing came ran until its function timed out, its
+# segment failed and the lease held every other writer off for a minute, again and again.
+WRITER_SECONDS = 10.0
 # The state's note of when the stream last showed or received a segment (the clock's
 # seconds): what ``StreamSettings.idle_seconds`` counts from.
 ACTIVE = "active"
@@ -129,14 +135,20 @@ def advance_stream(
 
     Holding the lease, look at the arrivals, write the playlists, store the state;
     look again while arrivals keep coming. Whoever is refused the lease can leave:
-    the holder sees the refused writer's arrival before it lets go. A writer that
-    fails (S3 or DynamoDB trouble) gives the lease up at once, and its retry looks again.
+    the holder sees the refused writer's arrival before it lets go, unless it has looked
+    for ``WRITER_SECONDS`` (the next writer, at the latest the sweep, sees it). A writer
+    that fails (S3 or DynamoDB trouble) gives the lease up at once, and its retry looks
+    again.
     """
     table = StreamTable(clients.dynamodb, settings.live_table)
     owner = uuid.uuid4().hex
+    started = clients.clock()
     while True:
         # The lease runs on the clock, whatever time the playlists are advanced to.
         at = clients.clock()
+        if at - started >= WRITER_SECONDS:
+            table.release(stream, owner)
+            return {"writer": True, "behind": True}
         if not table.acquire(stream, owner, at, LEASE_SECONDS):
             return {"writer": False}
         try:
