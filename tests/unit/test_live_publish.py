@@ -3,6 +3,7 @@ the lease follow the clock, never the wall's. moto's in-memory S3 and DynamoDB."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections.abc import Iterator
@@ -936,47 +937,104 @@ def test_the_writer_after_a_dead_one_resumes_its_gap_run_within_its_role(
     assert "#EXT-X-GAP" in shown(clients)
 
 
+class NearlyFull:
+    """A long EVENT stream of 2 s segments, every length different (a variable frame
+    rate), whose state all but fills a stream record of 20 KB, 1 KB of it kept in hand
+    (standing for DynamoDB's 400 KB): ``low`` entries, the next sequence."""
+
+    def __init__(
+        self, settings: Settings, clients: Clients, clock: SteppedClock, monkeypatch: Any
+    ) -> None:
+        monkeypatch.setattr(store, "MAX_STATE_BYTES", 20_000, raising=False)
+        monkeypatch.setattr(store, "STATE_HEADROOM", 1_000, raising=False)
+        self.settings, self.clients = settings, clients
+        self.table = StreamTable(clients.dynamodb, settings.live_table)
+        self.lengths = random.Random(7)
+        seeded = [Entry(n, round(self.lengths.uniform(1.0, 2.4), 6)) for n in range(8_000)]
+        low, high = 0, len(seeded)
+        while low < high:  # the most entries whose state packs into 18.5 KB
+            middle = (low + high + 1) // 2
+            state = LivePlaylist(0, tuple(seeded[:middle])).to_dict() | {"active": clock()}
+            low, high = (middle, high) if len(_packed(state)) <= 18_500 else (low, middle - 1)
+        assert self.table.acquire("game", "seed", clock(), LEASE_SECONDS)
+        state = LivePlaylist(0, tuple(seeded[:low])).to_dict() | {"active": clock()}
+        pending = self.table.require("game").pending
+        assert self.table.save("game", "seed", state, pending) is Saved.RELEASED
+        self.low = low
+
+    def publish(self, sequence: int) -> dict[str, Any]:
+        """Publish a segment of its own length."""
+        result = {"duration": round(self.lengths.uniform(1.0, 2.4), 6), "bytes": {"360p": 1000}}
+        event = {"stream": "game", "sequence": sequence, "result": result}
+        return publish_segment(event, self.settings, self.clients)
+
+    def publish_unseen(self, count: int) -> None:
+        """Publish ``count`` segments from ``low`` on while another writer holds the lease."""
+        assert self.table.acquire("game", "other", self.clients.clock(), LEASE_SECONDS)
+        for sequence in range(self.low, self.low + count):
+            assert self.publish(sequence)["writer"] is False
+        self.table.release("game", "other")
+
+
 def test_a_stream_whose_state_outgrows_its_record_is_ended_by_name(
     live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, clients = live
-    table = StreamTable(clients.dynamodb, settings.live_table)
-    # (a record of 20 KB, 1 KB of it kept in hand, stands for DynamoDB's 400 KB)
-    monkeypatch.setattr(store, "MAX_STATE_BYTES", 20_000, raising=False)
-    monkeypatch.setattr(store, "STATE_HEADROOM", 1_000, raising=False)
-    # GIVEN a long EVENT stream of 2 s segments, every length different (a variable
-    # frame rate), whose state all but fills the stream record
-    lengths = random.Random(7)
-    seeded = [Entry(n, round(lengths.uniform(1.0, 2.4), 6)) for n in range(8_000)]
-    low, high = 0, len(seeded)
-    while low < high:  # the most entries whose state packs into 18.5 KB
-        middle = (low + high + 1) // 2
-        state = LivePlaylist(0, tuple(seeded[:middle])).to_dict() | {"active": clock()}
-        low, high = (middle, high) if len(_packed(state)) <= 18_500 else (low, middle - 1)
-    assert table.acquire("game", "seed", clock(), LEASE_SECONDS)
-    state = LivePlaylist(0, tuple(seeded[:low])).to_dict() | {"active": clock()}
-    assert table.save("game", "seed", state, table.require("game").pending) is Saved.RELEASED
-
-    def varied(sequence: int) -> dict[str, Any]:
-        result = {"duration": round(lengths.uniform(1.0, 2.4), 6), "bytes": {"360p": 1000}}
-        event = {"stream": "game", "sequence": sequence, "result": result}
-        return publish_segment(event, settings, clients)
-
+    # GIVEN a stream whose state all but fills its record
+    full = NearlyFull(settings, clients, clock, monkeypatch)
+    low = full.low
     # WHEN more segments are published than it can hold, while another writer works
-    assert table.acquire("game", "other", clock(), LEASE_SECONDS)
-    for sequence in range(low, low + 300):
-        assert varied(sequence)["writer"] is False
-    table.release("game", "other")
+    full.publish_unseen(300)
     # THEN the stream ends at the last segment it has, rather than fail to save its state
     # (DynamoDB's ValidationException) on this and every later segment and sweep; its
     # playlists close, never shrinking, with every segment published
-    assert varied(low + 300)["ended"] is True
+    assert full.publish(low + 300)["ended"] is True
     live_playlist = shown(clients)
     assert len(live_playlist) == low + 301 and live_playlist[-1] == f"seg_{low + 300:05d}.ts"
-    assert table.require("game").ending == {"last_sequence": low + 300, "at": clock()}
+    assert full.table.require("game").ending == {"last_sequence": low + 300, "at": clock()}
     # AND a segment after it fails by name
     with pytest.raises(StreamEndedError):
         arrive(low + 301, settings, clients)
+
+
+def test_a_stream_that_outgrows_its_record_as_segments_keep_coming_is_ended(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    full = NearlyFull(settings, clients, clock, monkeypatch)
+    full.publish_unseen(300)
+    # GIVEN a look at the state that outlasts a segment: one is admitted (its publisher
+    # refused the lease) each time the writer packs it
+    coming = iter(range(full.low + 300, full.low + 400))
+    packs = StreamTable.fits
+
+    def as_a_segment_comes(self: StreamTable, state: dict[str, Any], margin: Any = None) -> bool:
+        with contextlib.suppress(StreamEndedError):  # (once it ended: refused)
+            self.admit("game", next(coming))
+        return packs(self, state, margin)
+
+    monkeypatch.setattr(StreamTable, "fits", as_a_segment_comes)
+    # WHEN the writer advances / THEN the stream ends (at a segment admitted as it looked),
+    # rather than its playlists stand still while segments come
+    advance_stream("game", settings, clients)
+    ending = full.table.require("game").ending
+    assert ending is not None and ending["last_sequence"] >= full.low + 300
+
+
+def test_an_end_further_than_the_record_holds_ends_the_stream_at_what_it_shows(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    full = NearlyFull(settings, clients, clock, monkeypatch)
+    # GIVEN an encoder's backlog of far more segments than the record's room, published
+    # while another writer worked, then END at its last
+    full.publish_unseen(2_000)
+    full.table.mark_ended("game", {"last_sequence": full.low + 1_999, "at": clock()})
+    # WHEN the writer advances / THEN the stream ends at what it shows, its state saved,
+    # rather than fail every save for good
+    assert advance_stream("game", settings, clients)["ended"] is True
+    assert len(shown(clients)) == full.low
+    assert full.table.require("game").ending == {"last_sequence": full.low - 1, "at": clock()}
 
 
 def test_an_advance_with_nothing_new_leaves_the_state_unwritten(

@@ -37,11 +37,12 @@ log = logging.getLogger(__name__)
 
 # A writer's lease on a stream's playlists: far longer than writing a few playlists.
 LEASE_SECONDS = 60.0
-# How long a writer looks again while segments keep coming before it lets go and leaves
-# them to the next writer (the next segment's publish, or the sweep): a long EVENT
-# stream's look takes longer than a 1 s segment (36 h: 1.4 CPU-seconds of a core), so
-# a writer that looked until nothing came ran until its function timed out, its
-# segment failed and the lease held every other writer off for a minute, again and again.
+# How long a writer looks again while segments keep coming before it lets go (after the
+# look in hand) and leaves them to the next writer (the next segment's publish, or the
+# sweep): a long EVENT stream's look takes longer than a 1 s segment (36 h: 1.4
+# CPU-seconds of a core), so a writer that looked until nothing came ran until its
+# function timed out, its segment failed and the lease held every other writer off for
+# a minute, again and again.
 WRITER_SECONDS = 10.0
 # The state's note of when the stream last showed or received a segment (the clock's
 # seconds): what ``StreamSettings.idle_seconds`` counts from.
@@ -148,7 +149,7 @@ def advance_stream(
         at = clients.clock()
         if at - started >= WRITER_SECONDS:
             table.release(stream, owner)
-            return {"writer": True, "behind": True}
+            return {"writer": True, "behind": True, "ended": False}
         if not table.acquire(stream, owner, at, LEASE_SECONDS):
             return {"writer": False}
         try:
@@ -219,9 +220,15 @@ def _advance_once(
     after = rules.windowed(grown, config.window)
     state = after.to_dict() | {ACTIVE: now if after != before else active}
     state |= {RECORDED: record.published} if after.ended else {}
-    if after.next_sequence != before.next_sequence and ending is None and not table.fits(state):
-        _outgrown(stream, table, before, arrivals, record.admitted, now)
-        return None  # ended (or a segment came as it looked): look again
+    if after.next_sequence != before.next_sequence and not table.fits(state):
+        if ending is None:
+            _outgrown(stream, table, before, arrivals, record.admitted, now)
+            return None  # ended: look again
+        if not table.fits(state, margin=0):
+            # An ending too far past the state's room (an encoder's backlog of hours, then
+            # END): the stream ends at what it shows rather than stall for good.
+            _cut_short(stream, table, owner, before, now)
+            return None
     recording: dict[str, Any] | None = None
     if after != before:
         output = Bucket(clients.s3, settings.output_bucket)
@@ -267,11 +274,35 @@ def _outgrown(
     recording is made, and a later segment fails with ``StreamEndedError``, where a save
     would fail with DynamoDB's ValidationException on every segment and sweep for good."""
     last = _last_known(shown, arrivals, admitted, shown.first_sequence)
-    if table.mark_ended(stream, {"last_sequence": last, "at": now}):
+    for _ in range(5):
+        if table.mark_ended(stream, {"last_sequence": last, "at": now}):
+            log.error(
+                "stream %s: %d entries are nearly as many as its record holds: ended at "
+                "segment %d (a longer broadcast needs a new stream name, or fewer, longer "
+                "segments)", stream, len(shown.entries), last,
+            )  # fmt: skip
+            return
+        # Refused: a segment was admitted as the writer looked (a look at a state this
+        # big outlasts a 1 s segment), or an ending was recorded meanwhile.
+        record = table.require(stream)
+        if record.ending is not None or record.admitted is None or record.admitted <= last:
+            return
+        last = record.admitted
+
+
+def _cut_short(
+    stream: str, table: StreamTable, owner: str, shown: rules.LivePlaylist, now: float
+) -> None:
+    """End a stream whose ending lies further past its shown entries than its record can
+    hold at the last entry it shows, lowering the ending: segments published past it are
+    in neither its playlists nor its recording (logged as an error), where every later
+    save would fail with DynamoDB's ValidationException and the stream never close."""
+    last = shown.entries[-1].sequence if shown.entries else (shown.first_sequence or 0) - 1
+    if table.cut_short(stream, owner, {"last_sequence": last, "at": now}):
         log.error(
-            "stream %s: %d entries are nearly as many as its record holds: ended at segment "
-            "%d (a longer broadcast needs a new stream name, or fewer, longer segments)",
-            stream, len(shown.entries), last,
+            "stream %s: its end is further than its record can hold: ended at segment %d, "
+            "the last it shows; any segment published past it is in no playlist",
+            stream, last,
         )  # fmt: skip
 
 

@@ -467,11 +467,35 @@ class StreamTable:
             return Saved.LOST
         return Saved.LOOK_AGAIN
 
-    def fits(self, state: dict[str, Any]) -> bool:
+    def fits(self, state: dict[str, Any], margin: int | None = None) -> bool:
         """Whether the stream record can hold ``state`` (``save`` would store it) and
-        ``STATE_HEADROOM`` more: the entries up to an ending recorded when it cannot."""
-        self._fitted = (state, _packed(state))
-        return len(self._fitted[1]) <= MAX_STATE_BYTES - STATE_HEADROOM
+        ``margin`` bytes more (``STATE_HEADROOM`` unless given: the entries up to an
+        ending recorded when it cannot)."""
+        if self._fitted is None or self._fitted[0] is not state:
+            self._fitted = (state, _packed(state))
+        room = MAX_STATE_BYTES - (STATE_HEADROOM if margin is None else margin)
+        return len(self._fitted[1]) <= room
+
+    def cut_short(self, stream: str, owner: str, ending: dict[str, Any]) -> bool:
+        """Record ``ending`` over the stream's ending, holding its lease (see
+        ``publish._cut_short``): ``admit`` refuses a segment past it from then on. False
+        if the lease ran out."""
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="SET ending = :e, end_last = :n",
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={
+                    ":e": {"S": json.dumps(ending)},
+                    ":n": {"N": str(ending["last_sequence"])},
+                    ":me": {"S": owner},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def release(self, stream: str, owner: str) -> None:
         """Give the lease up without storing anything (the writer failed)."""
