@@ -297,7 +297,7 @@ def _cut_short(
     hold at the last entry it shows, lowering the ending: segments published past it are
     in neither its playlists nor its recording (logged as an error), where every later
     save would fail with DynamoDB's ValidationException and the stream never close."""
-    last = shown.entries[-1].sequence if shown.entries else (shown.first_sequence or 0) - 1
+    last = _last_known(shown, {}, None, shown.first_sequence)
     if table.cut_short(stream, owner, {"last_sequence": last, "at": now}):
         log.error(
             "stream %s: its end is further than its record can hold: ended at segment %d, "

@@ -365,17 +365,36 @@ class StreamTable:
         """Record the end marker once, at or past every segment admitted for publishing
         (``admit``); False if the stream had one already, or if a segment past the
         ending's last sequence was admitted (the caller looks again)."""
+        return self._set_ending(
+            stream,
+            ending,
+            "attribute_exists(#s) AND attribute_not_exists(ending) "
+            "AND (attribute_not_exists(admitted) OR admitted <= :n)",
+            {"#s": "stream"},
+            {},
+        )
+
+    def _set_ending(
+        self,
+        stream: str,
+        ending: dict[str, Any],
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> bool:
+        """Write ``ending`` and its last sequence (``end_last``, what ``admit`` reads) if
+        ``condition`` holds (``:n`` is the last sequence); whether it did."""
         try:
             self.client.update_item(
                 TableName=self.name,
                 Key=self._key(stream, STREAM_ITEM),
                 UpdateExpression="SET ending = :e, end_last = :n",
-                ConditionExpression="attribute_exists(#s) AND attribute_not_exists(ending) "
-                "AND (attribute_not_exists(admitted) OR admitted <= :n)",
-                ExpressionAttributeNames={"#s": "stream"},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
                     ":e": {"S": json.dumps(ending)},
                     ":n": {"N": str(ending["last_sequence"])},
+                    **values,
                 },
             )
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -434,8 +453,7 @@ class StreamTable:
         sets, removes = [], ["#o", "lease_until"]
         if state is not None:
             names["#st"] = "state"
-            fitted = self._fitted
-            values[":state"] = {"B": fitted[1] if fitted and fitted[0] is state else _packed(state)}
+            values[":state"] = {"B": self._packing(state)}
             sets.append("#st = :state")
         keep_names, keep_values = dict(names), dict(values)
         if state is not None and state.get("ended"):
@@ -471,31 +489,20 @@ class StreamTable:
         """Whether the stream record can hold ``state`` (``save`` would store it) and
         ``margin`` bytes more (``STATE_HEADROOM`` unless given: the entries up to an
         ending recorded when it cannot)."""
+        room = MAX_STATE_BYTES - (STATE_HEADROOM if margin is None else margin)
+        return len(self._packing(state)) <= room
+
+    def _packing(self, state: dict[str, Any]) -> bytes:
+        """``state`` as the record stores it, packed once for ``fits`` and ``save``."""
         if self._fitted is None or self._fitted[0] is not state:
             self._fitted = (state, _packed(state))
-        room = MAX_STATE_BYTES - (STATE_HEADROOM if margin is None else margin)
-        return len(self._fitted[1]) <= room
+        return self._fitted[1]
 
     def cut_short(self, stream: str, owner: str, ending: dict[str, Any]) -> bool:
         """Record ``ending`` over the stream's ending, holding its lease (see
         ``publish._cut_short``): ``admit`` refuses a segment past it from then on. False
         if the lease ran out."""
-        try:
-            self.client.update_item(
-                TableName=self.name,
-                Key=self._key(stream, STREAM_ITEM),
-                UpdateExpression="SET ending = :e, end_last = :n",
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={
-                    ":e": {"S": json.dumps(ending)},
-                    ":n": {"N": str(ending["last_sequence"])},
-                    ":me": {"S": owner},
-                },
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._set_ending(stream, ending, "#o = :me", {"#o": "owner"}, {":me": {"S": owner}})
 
     def release(self, stream: str, owner: str) -> None:
         """Give the lease up without storing anything (the writer failed)."""
