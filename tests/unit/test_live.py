@@ -126,6 +126,20 @@ def test_a_failed_segment_is_a_gap_at_once() -> None:
     ]
 
 
+def test_a_live_playlists_header_holds_from_its_first_segment_through_a_gap() -> None:
+    # GIVEN a 2-segment window where segment 2 fails (a gap) and later slides out
+    arrivals = {**arrived(0, 1, 3, 4, 5), 2: Arrival(4.0, 0.0, failed=True)}
+    headers = set()
+    for n in range(6):
+        seen = {s: a for s, a in arrivals.items() if s <= n}
+        playlist = advance(LivePlaylist(), seen, now=0.0, window=2, **STEP)
+        text = render(playlist, target_duration=4, window=2)
+        headers.add(next(line for line in text.splitlines() if "EXT-X-VERSION" in line))
+    # THEN its version is the one a gap needs before, with and after the gap: RFC 8216
+    # 6.2.1 lets a live playlist change only by appending, removing and counting on
+    assert headers == {"#EXT-X-VERSION:8"}
+
+
 def test_the_stream_starts_at_its_lowest_segment_only_after_waiting_for_earlier_ones() -> None:
     # GIVEN an encoder that numbers from 5: nothing is shown until 5 has waited
     assert advance(LivePlaylist(), arrived(5, 6, at=0.0), now=1.0, window=0, **STEP).entries == ()

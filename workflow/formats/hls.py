@@ -98,7 +98,11 @@ def media_playlist(
         target = target_duration(s.duration for s in segments)
     else:
         target = max([fixed_target, *(rounded_duration(s.duration) for s in segments)])
-    version = 8 if any(s.gap for s in segments) else 3 if init is None else 7
+    # A live playlist may gain an EXT-X-GAP (version 8) at any reload, and RFC 8216
+    # (6.2.1) lets a server change one only by appending, removing from the front and
+    # counting on: its version cannot rise with its first gap, so it is 8 from the start.
+    live = playlist_type != "VOD"
+    version = 8 if live or any(s.gap for s in segments) else 3 if init is None else 7
     lines = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{version}",
