@@ -471,12 +471,14 @@ def test_an_end_marker_whose_event_was_lost_ends_its_stream_within_the_role(
     names = {INGEST: "IngestBucket", OUTPUT: "OutputBucket", table.name: "LiveTable"}
     for client in (held_s3, held_dynamodb):
         iam_policy.enforce(client, "ReconcileFunction", names)
-    clients = Clients(s3=held_s3, sfn=FakeStepFunctions(), dynamodb=held_dynamodb)
     # WHEN the reconciler runs within the marker's grace period, and after it (twice)
     now = datetime.now(UTC)
+    later = now + timedelta(minutes=11)
+    clients = Clients(
+        s3=held_s3, sfn=FakeStepFunctions(), dynamodb=held_dynamodb, clock=later.timestamp
+    )
     assert reconcile(_live(table), clients, now=now)["ended"] == []
     assert table.get("game").ending is None  # type: ignore[union-attr]
-    later = now + timedelta(minutes=11)
     found = reconcile(_live(table), clients, now=later)
     again = reconcile(_live(table), clients, now=later)
     # THEN the stream's end is recorded once, as its event would have recorded it, for the
@@ -486,7 +488,7 @@ def test_an_end_marker_whose_event_was_lost_ends_its_stream_within_the_role(
     record = table.get("game")
     assert record is not None and record.ending is not None
     assert record.ending["last_sequence"] == 2
-    assert record.ending["at"] > uploaded.timestamp() + 0.5
+    assert record.ending["at"] == later.timestamp() > uploaded.timestamp() + 600
     assert record.pending > 0
 
 
