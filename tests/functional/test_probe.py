@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -404,3 +405,41 @@ def test_an_flv_lists_keyframes_only_where_it_has_an_index(
     # split its images into pieces that each read it from the start)
     assert result.facts.keyframe_count == len(result.index.keyframes) == listed
     assert result.index.by_time == (listed == 0)
+
+
+@pytest.mark.real_media
+@pytest.mark.parametrize("offset", [0.0, 95_441.0], ids=["clock", "across-the-33-bit-wrap"])
+def test_a_live_segments_audio_span_is_where_its_own_sound_starts_and_ends(
+    offset: float, real_media: dict[str, Path], tmp_path: Path
+) -> None:
+    # GIVEN 1 s venue segments of real footage, one set with its clock crossing the wrap
+    from workflow.cli.venue import cut_segments
+
+    settings = ["-output_ts_offset", f"{offset:.6f}"] if offset else []
+    segments = cut_segments(
+        real_media["h264_aac_1080p_gop6s"], tmp_path, 1.0, binary=ffmpeg_binary(), height=180,
+        settings=settings,
+    )[:4]  # fmt: skip
+    # WHEN each is probed for its audio's span
+    spans = []
+    for path in segments:
+        data = path.read_bytes()
+        found = probe(
+            str(path), head=data[:65536], size=len(data), limits=Limits(), audio_span=True
+        )
+        spans.append(found.audio_span)
+        # THEN it is its audio packets' first and last instants, read independently
+        with av.open(str(path)) as container:
+            packets = [p for p in container.demux(audio=0) if p.pts is not None and p.size]
+        tb = packets[0].time_base
+        first = float(packets[0].pts * tb)
+        assert found.audio_span[0] == pytest.approx(first, abs=1e-6)
+        assert found.audio_span[1] - found.audio_span[0] == pytest.approx(
+            float(sum(p.duration for p in packets) * tb), abs=1e-3
+        )
+    # AND one file's sound ends where the next one's starts: nothing between, nothing twice
+    for (_, end), (start, _) in pairwise(spans):
+        assert end == pytest.approx(start, abs=1e-4)
+    # AND none ends where its video does: the muxer put the rest in the next file
+    assert any(end < _probe(path).facts.start_time + _probe(path).facts.duration - 0.01
+               for (_, end), path in zip(spans, segments, strict=True))  # fmt: skip

@@ -398,6 +398,36 @@ def test_a_stream_keeps_the_output_offset_it_began_with() -> None:
 
 
 @pytest.mark.parametrize(
+    ("audio_span", "sound"),
+    [
+        # a venue's muxer ends a file's audio a B-frame delay before its video: its own
+        ((99.947, 100.953), (99.947, 100.953)),
+        # and one that muxes its audio ahead of the video: its own too
+        ((100.04, 101.06), (100.04, 101.06)),
+        # a microphone plugged in, and one unplugged, mid-segment: the video's span there
+        ((100.6, 100.95), (100.0, 100.95)),
+        ((99.95, 100.2), (99.95, 101.0)),
+        # a segment probed before the audio's span was kept: the video's
+        (None, (100.0, 101.0)),
+    ],
+)
+def test_a_segments_audio_is_its_files_own_within_reach_of_its_video(
+    audio_span: tuple[float, float] | None, sound: tuple[float, float]
+) -> None:
+    config = stream_config({}, 640, 360, 30.0, True, SETTINGS)
+    segment = ProbedSegment("mpegts", 100.0, 100.0, 101.0, True, audio_span=audio_span)
+    source = SegmentInput("https://example.test/1.ts", None, b"", 1000)
+    with tempfile.TemporaryDirectory() as workdir:
+        _, audio = _encodes(source, segment, 1, config, Path(workdir), 10**6)
+    # THEN the audio is cut at the span's ends and starts there on the output's clock
+    graph = audio[audio.index("-filter_complex") + 1]
+    assert f"atrim=end={sound[1]:.6f}:start={sound[0]:.6f}" in graph, graph
+    offset = audio[audio.index("-output_ts_offset") + 1]
+    assert offset == f"{sound[0] + config.ts_offset:.6f}"
+    assert ProbedSegment.from_dict(json.loads(json.dumps(segment.to_dict()))) == segment
+
+
+@pytest.mark.parametrize(
     ("name", "warned"),
     [
         ("1764866057.ts", True),  # numbered by the clock: past 999999999

@@ -55,6 +55,7 @@ def through_json(record: Any) -> Any:
         ImagesResult("images-00100", None, None, {"count": 20}, {"count": 1}, 0.5, "t"),
         FailureRecord({"stream": "game", "sequence": 7}, "TranscodeError", "bad", None, "t"),
         ProbedSegment("mpegts", 1.4, 10.0, 12.0, True),
+        ProbedSegment("mpegts", 1.4, 10.0, 12.0, True, audio_span=(9.94, 11.96)),
     ],
     ids=lambda r: type(r).__name__,
 )

@@ -439,11 +439,18 @@ def _cut_rungs(
             if not source.exists():
                 output.download(stream.segment_key(rung_name, cut.sequence), source)
             recut = here / f"{rung_name}-clip.ts"
+            start: float | None = origin + cut.cut_in
+            end: float | None = origin + cut.cut_out
+            if rendition is None:
+                # The audio is cut only where the clip cuts the segment: at the segment's
+                # own edge it keeps the sound its venue file held there (``sound``).
+                start = None if cut.cut_in <= EDGE else start
+                end = None if cut.cut_out >= cut.duration - EDGE else end
             runner.run_ffmpeg(
                 encode.build_recut_command(
                     str(source),
-                    origin + cut.cut_in,
-                    origin + cut.cut_out,
+                    start,
+                    end,
                     recut,
                     rendition=rendition,
                     audio_kbps=config.audio_kbps,

@@ -24,6 +24,10 @@ from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
 from workflow.storage import transient_aws_errors
 
+# The most LiveProbe spends reading a segment's audio packets to find where its sound
+# ends; past it the segment's audio is cut to its video's span.
+AUDIO_READ_SECONDS = 10.0
+
 
 @transient_aws_errors()
 def probe_segment(
@@ -49,14 +53,19 @@ def probe_segment(
         scratch_dir() as workdir,
         segment_input(event["source"], clients, workdir, fits=fits) as source,
     ):
-        facts = probe(
+        probed = probe(
             source.source,
             head=source.head,
             size=source.size,
             limits=settings.limits,
             timeout=max(5.0, min(30.0, remaining() - 5)),
             headers=source.headers,
-        ).facts
+            # A segment lasts seconds: its audio is read whole in well under a second,
+            # and a file too big for that keeps its video's span (``audio_span``).
+            read_for=max(1.0, min(AUDIO_READ_SECONDS, remaining() - 10)),
+            audio_span=True,
+        )
+        facts = probed.facts
     # A probe that ran meanwhile may have fixed the settings: configure keeps the first.
     if record is None or record.config is None:
         record = table.configure(
@@ -97,6 +106,7 @@ def probe_segment(
             start=facts.start_time,
             end=round(facts.start_time + facts.duration, 6),
             has_audio=facts.audio is not None,
+            audio_span=probed.audio_span,
             width=facts.display_width,
             height=facts.display_height,
             frame_rate=facts.frame_rate,

@@ -35,6 +35,9 @@ from workflow.storage import Bucket, Pin, transient_aws_errors
 
 # The audio of one segment is one file: its "segment length" is longer than any segment.
 _ONE_FILE = 3600.0
+# How far a segment's own audio may start or end from its video's (the B-frame delay and
+# the muxer's interleaving, tens of ms) before it counts as lost or late instead.
+SOUND_REACH = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class ProbedSegment:
     hdr: str | None = None
     assumed_colour: dict[str, str] = field(default_factory=dict)
     init: dict[str, str | None] | None = None
+    # Where the file's own audio starts and ends (``probe``'s ``audio_span``).
+    audio_span: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +70,25 @@ class ProbedSegment:
     def from_dict(cls, data: dict[str, Any]) -> ProbedSegment:
         # A field a newer LiveProbe adds is left to it: functions are updated one by one.
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        kept = {k: v for k, v in data.items() if k in known}
+        if kept.get("audio_span") is not None:
+            kept["audio_span"] = tuple(kept["audio_span"])
+        return cls(**kept)
+
+    def sound(self) -> tuple[float, float]:
+        """The span the segment's audio rendition covers: the file's own audio, which a
+        muxer interleaving by decode time ends a B-frame delay before its video (the
+        rest is at the head of the next file), within ``SOUND_REACH`` of its video's
+        ends; beyond that the audio was lost or late (a microphone unplugged or plugged
+        in mid-segment) and the span is the video's, padded with silence."""
+        start, end = self.start, self.end
+        if self.audio_span is None:
+            return start, end
+        first, last = self.audio_span
+        return (
+            first if abs(first - start) <= SOUND_REACH else start,
+            last if abs(last - end) <= SOUND_REACH else end,
+        )
 
 
 def segment_form(facts: SourceFacts) -> str:
@@ -184,6 +207,7 @@ def _encodes(
     without audio in a stream with audio gets silence, so the audio rendition has no hole.
     """
     start, end, binary = segment.start, segment.end, runner.ffmpeg_binary()
+    sound_start, sound_end = segment.sound() if segment.has_audio else (start, end)
     commands = [
         encode.build_chunk_command(
             source.source,
@@ -219,8 +243,8 @@ def _encodes(
         )
         commands.append(
             audio(
-                start,
-                end - start,
+                sound_start,
+                sound_end - sound_start,
                 workdir,
                 kbps=config.audio_kbps,
                 segment_seconds=end - start + _ONE_FILE,

@@ -349,8 +349,8 @@ def build_first_frame_command(source: str, workdir: Path, *, binary: str = "ffmp
 
 def build_recut_command(
     source: str,
-    start: float,
-    end: float,
+    start: float | None,
+    end: float | None,
     out: Path,
     *,
     rendition: Rendition | None,
@@ -363,21 +363,30 @@ def build_recut_command(
     (times on its own clock, which it keeps): a video rung at ``rendition``'s settings,
     or (None) the audio. A clip's boundary segments are made this way; the rest of a
     clip is its stream's segments, copied. Audio that ``follows`` another segment drops
-    its encoder's priming packet, as a live segment's does, so the two join exactly."""
+    its encoder's priming packet, as a live segment's does, so the two join exactly.
+
+    ``start`` None cuts nothing from the segment's start, ``end`` None nothing from its
+    end: a live segment's audio is its venue file's own, which starts and ends a little
+    before its video (``ProbedSegment.sound``), so audio cut at a segment's own edge is
+    cut there to join the segment beside it.
+    """
+    cuts = {side: at for side, at in (("start", start), ("end", end)) if at is not None}
+    if not cuts:
+        raise ValueError("a recut cuts the segment at one end at least")
     stream = open_input(source, "mpegts")
     # A frame exactly at a bound belongs to the span that starts there.
-    bounds = {"start": seconds_arg(start - _EDGE), "end": seconds_arg(end - _EDGE)}
+    bounds = {side: seconds_arg(at - _EDGE) for side, at in cuts.items()}
     common: dict[str, object] = {
         "map_metadata": -1, "muxdelay": 0, "muxpreload": 0, "f": "mpegts"
     }  # fmt: skip
-    if start < 0:
+    if next(iter(cuts.values())) < 0:
         # A segment written in the minute before the 33-bit wrap reads as before zero
         # (see TS_OFFSET), which the muxer would move to zero: one period later is the
         # same 33-bit time, and positive.
         common["output_ts_offset"] = seconds_arg(MPEGTS_WRAP)
     if rendition is None:
         priming = {"bsf:a": r"noise=drop=eq(n\,0)"} if follows else {}
-        audio = stream.audio.filter("atrim", start=seconds_arg(start), end=seconds_arg(end))
+        audio = stream.audio.filter("atrim", **{side: seconds_arg(at) for side, at in cuts.items()})
         output = audio.output(
             str(out), **{"c:a": "aac", "b:a": f"{audio_kbps}k", "ac": 2, **priming, **common}
         )

@@ -46,6 +46,9 @@ from workflow.settings import Limits
 class Probe:
     facts: SourceFacts
     index: FrameIndex
+    # Where the first audio stream's samples start and end on the file's clock, where
+    # asked for (``audio_span``) and found; None otherwise.
+    audio_span: tuple[float, float] | None = None
 
 
 # Timestamps further out than this (MPEG-TS wraps at 26.5 h) are damage, not video.
@@ -61,13 +64,15 @@ def probe(
     timeout: float = 60.0,
     headers: str | None = None,
     read_for: float = math.inf,
+    audio_span: bool = False,
 ) -> Probe:
     """Probe ``source`` (a path, an http(s) URL, or a seekable file such as
     ``storage.RangeReader``) and read its index.
 
     ``headers`` are HTTP request headers sent with every read (an ``If-Match`` pin).
     ``read_for`` is how many seconds it may spend reading a file whole where nothing
-    else says where its video ends (``_scanned_end``).
+    else says where its video ends (``_scanned_end``). ``audio_span`` reads the whole
+    file's audio packets (a live segment's: seconds long) for where its audio ends.
     """
     until = time.monotonic() + read_for
     if size > limits.max_bytes:
@@ -99,6 +104,7 @@ def probe(
                 container, family, size, limits, read_at, until
             )
             facts = _finish_facts(declared, index, rate, variable, picture, limits)
+            span = _audio_span(container, until) if audio_span and facts.audio else None
         except VidflowError:
             raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
         except Exception as exc:
@@ -106,7 +112,7 @@ def probe(
             # stream appears mid-file, PermissionError from a refused seek, ...): the
             # file cannot be read, which is the user's to fix, never a crash.
             raise _unreadable(family, exc) from None
-    return Probe(facts, index)
+    return Probe(facts, index, span)
 
 
 # Video frames decoded to check an fMP4 segment against an init segment: one read behind
@@ -269,14 +275,9 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
             f"the video runs at {float(rate):.0f} fps; the limit is {limits.max_fps:g}"
         )
     # An audio stream vidflow cannot decode, or one that declares no channels, is left out.
-    audios = [
-        s
-        for s in streams
-        if s.type == "audio" and s.codec_context is not None and s.codec_context.channels > 0
-    ]
     audio = None
-    if audios:
-        a = audios[0]
+    a = _first_audio(streams)
+    if a is not None:
         audio = AudioFacts(
             codec=a.codec_context.codec.canonical_name,
             channels=a.codec_context.channels,
@@ -312,6 +313,41 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         "audio": audio,
         "family": family,
     }
+
+
+def _first_audio(streams: list[Any]) -> Any:
+    """The audio stream vidflow encodes: the first it can decode that declares its
+    channels; None where there is none."""
+    for s in streams:
+        if s.type == "audio" and s.codec_context is not None and s.codec_context.channels > 0:
+            return s
+    return None
+
+
+def _audio_span(container: Any, until: float) -> tuple[float, float] | None:
+    """Where the audio's samples start and end on the file's clock, from its packets
+    read from the file's start (each packet's time plus its duration); None where
+    they give no times or the reading outlasts ``until``.
+
+    A segment cut from a stream at its video's keyframes holds its own audio, which is
+    not its video's span: a muxer interleaving by decode time puts the sound of the
+    frames a keyframe's B-frame delay holds back in the file before it.
+    """
+    audio = _first_audio(list(container.streams))
+    for s in container.streams:
+        s.discard = av.stream.Discard.default if s is audio else av.stream.Discard.all
+    first = last = None
+    container.seek(container.start_time or 0, backward=True, any_frame=True)
+    for count, packet in enumerate(container.demux(audio)):
+        if packet.pts is not None and packet.size:
+            first = packet.pts if first is None else min(first, packet.pts)
+            stop = packet.pts + (packet.duration or 0)
+            last = stop if last is None else max(last, stop)
+        if count % 256 == 0 and time.monotonic() > until:
+            return None
+    if first is None or last is None or last <= first:
+        return None
+    return _seconds(first, audio.time_base), _seconds(last, audio.time_base)
 
 
 def _check_picture_size(described: str, width: int, height: int, limits: Limits) -> None:
