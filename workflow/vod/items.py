@@ -3,6 +3,7 @@ of the source, and their segment uploads."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -73,11 +74,14 @@ def work_item(step: ItemStep) -> Handler:
                 source = Source.from_dict(event["source"])
                 work = Work(paths, source, item, plan, output, clients, settings)
                 return step(work, remaining)
-        except VidflowError as exc:
+        except Exception as exc:
             # Transient ones too: the last attempt's error is the item's if retries run out.
-            output.put_json(
-                paths.item_error_key(item.name), {"error": exc.name, "cause": f"{item.name}: {exc}"}
-            )
+            # Any other (S3 or KMS refusing: AccessDenied) by the name Lambda reports it by.
+            name = exc.name if isinstance(exc, VidflowError) else type(exc).__name__
+            cause = " ".join(f"{item.name}: {exc}".split())
+            # A record S3 refuses too must not hide the item's own error.
+            with contextlib.suppress(Exception):
+                output.put_json(paths.item_error_key(item.name), {"error": name, "cause": cause})
             raise
 
     return run

@@ -1,0 +1,90 @@
+"""A work item that fails on something AWS refuses leaves its error, which names the job's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from moto import mock_aws
+
+from tests.records import plan
+from workflow.runtime import Clients, Deadline
+from workflow.settings import Settings
+from workflow.vod.failure import record_failure
+from workflow.vod.items import Work, work_item
+from workflow.vod.jobs import JobPaths
+from workflow.vod.records import WorkItem
+
+OUTPUT = "vidflow-output-items"
+PATHS = JobPaths("clip-0123456789abcdef")
+
+
+class Bus:
+    """An EventBridge client that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.put: list[dict[str, Any]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.put.extend(Entries)
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(len(self.put))}]}
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=OUTPUT)
+        client.put_object(Bucket=OUTPUT, Key=PATHS.plan_key, Body=json.dumps(plan().to_dict()))
+        yield client
+
+
+def _refuse_published_writes(params: dict[str, Any], **_: Any) -> Any:
+    """S3 under a bucket policy that denies writes to ``outputs/``."""
+    if f"/{OUTPUT}/outputs/" in params["url_path"] or params["url_path"].startswith("/outputs/"):
+        error = {"Code": "AccessDenied", "Message": "Access Denied"}
+        return AWSResponse("", 403, HTTPHeaders(), None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        }
+    return None
+
+
+@work_item
+def _uploads_a_segment(work: Work, remaining: Deadline) -> dict[str, Any]:
+    work.output.put_bytes(f"{work.paths.output_prefix}360p/seg_00000.ts", b"x")
+    return {}
+
+
+def test_an_item_refused_by_s3_names_the_jobs_failure(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (a failed job is counted, as its function's environment names the namespace)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "vidflow-test")
+    # GIVEN an output bucket whose policy refuses writes under outputs/
+    s3.meta.events.register("before-call.s3.PutObject", _refuse_published_writes)
+    clients = Clients(s3=s3, events=Bus())
+    settings = Settings(output_bucket=OUTPUT, event_bus="vidflow-events")
+    event = {
+        "job_id": PATHS.job_id,
+        "source": {"bucket": "in", "key": "uploads/clip.mp4", "etag": "x"},
+        "item": WorkItem("video", chunk=plan().chunks[0]).to_dict(),
+    }
+    # WHEN a chunk's segment upload is refused, and the job fails on the item missing
+    with pytest.raises(s3.exceptions.ClientError) as refused:
+        _uploads_a_segment(event, settings, clients, lambda: 60.0)
+    failed = {
+        "job_id": PATHS.job_id,
+        "source": event["source"],
+        "error": {"Error": "IncompleteOutputError", "Cause": "1 of 3 work items have no result"},
+    }
+    recorded = record_failure(failed, settings, clients)
+    # THEN the job's failure is the item's own, by the name Lambda reports it by (botocore
+    # models S3's AccessDenied as a class of its own): what was refused, and where
+    assert recorded["error"] == type(refused.value).__name__
+    assert recorded["cause"].startswith("video-00000: ")
+    assert "AccessDenied" in recorded["cause"] and "PutObject" in recorded["cause"]
