@@ -177,3 +177,20 @@ def test_a_throttle_storm_is_waited_out_not_failed(
     # THEN it waited for a slot and published
     assert run.status == "SUCCEEDED", run.cause
     assert plan.fired == [("ProbeFunction", "throttle")] * 10
+
+
+def test_an_item_lambda_stopped_is_named_in_the_jobs_failure(
+    engine: Any, clip: Any, run_job: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Lambda stopping every attempt of a chunk's function from outside (out of time
+    # here; out of memory is the same), so the function leaves no error of its own
+    arm(engine, monkeypatch, "transcode_chunk:timeout:99")
+    # WHEN a job runs
+    run = run_job(clip("long_gop"), key="uploads/stopped.mp4")
+    # THEN its failure says which item left nothing and why the operator finds no error
+    assert run.status == "FAILED" and run.error == "IncompleteOutputError", run.cause
+    assert re.search(
+        r"video-\d{5} left no result and no error: Lambda stopped its function", run.cause
+    ), run.cause
+    assert run.failure["cause"] == run.cause
+    assert run.output_keys == []

@@ -12,6 +12,7 @@ from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths
+from workflow.vod.records import WorkItem
 
 # Failures that stand for a failed work item; the item's own error is more useful.
 _MAP_LEVEL_ERRORS = {
@@ -46,6 +47,14 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
         if item_errors:
             first = output.get_json(item_errors[0])
             failure = replace(failure, error=first["error"], cause=first["cause"])
+        elif silent := _silent_item(output, paths, succeeded):
+            # Killed from outside (out of memory or time), a function writes no error.
+            failure = replace(
+                failure,
+                cause=f"{failure.cause}; {silent} left no result and no error: Lambda "
+                "stopped its function (out of memory or past its timeout: the function "
+                "log says which) or never ran it",
+            )
     output.put_json(paths.failure_key, failure.to_dict())
     if events.announce(events.job_failed(failure.to_dict()), settings.event_bus, output, clients):
         metrics.about(job_id=paths.job_id)
@@ -53,3 +62,15 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
     output.delete_prefix(paths.output_prefix)
     output.delete_prefix(paths.scratch_prefix)
     return {"error": failure.error, "cause": failure.cause, "failure_key": paths.failure_key}
+
+
+def _silent_item(output: Bucket, paths: JobPaths, succeeded: set[str]) -> str | None:
+    """The first planned work item (per-title analysis first) without a result."""
+    for key in (paths.analysis_items_key, paths.items_key):
+        if not output.exists(key):
+            continue
+        for item in output.get_json(key):
+            name = WorkItem.from_dict(item).name
+            if name not in succeeded:
+                return name
+    return None
