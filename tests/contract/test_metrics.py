@@ -85,3 +85,21 @@ def test_plotted_and_alarmed_metrics_use_the_dimensions_the_code_writes() -> Non
 def test_every_alarm_on_a_vidflow_metric_reads_the_stacks_own_series() -> None:
     for name, dims in _alarm_metrics():
         assert dims["Stack"] == {"Ref": "AWS::StackName"}, name
+
+
+def test_every_state_machine_has_an_alarm_on_its_failed_executions() -> None:
+    # docs/deploy.md: an alarm fires on any failed execution (a clip's too: a clip that
+    # failed, or one published whose event the bus never took, is seen nowhere else)
+    machines = {
+        name for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::StateMachine"
+    }
+    watched = {
+        dimension["Value"]["Ref"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"].get("Namespace") == "AWS/States"
+        and r["Properties"].get("MetricName") == "ExecutionsFailed"
+        for dimension in r["Properties"]["Dimensions"]
+        if dimension["Name"] == "StateMachineArn"
+    }
+    assert machines and machines == watched
