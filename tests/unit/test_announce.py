@@ -201,6 +201,41 @@ def test_a_failure_after_the_master_is_written_leaves_the_published_asset_alone(
         assert [e["DetailType"] for e in bus.put] == ["Job Failed"]
 
 
+def test_a_failed_job_whose_event_the_bus_refuses_still_leaves_nothing_a_player_reads(
+    output: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "vidflow-test")
+    bus = Bus()
+    clients = Clients(s3=output.client, events=bus)
+    settings = Settings(output_bucket=OUTPUT, event_bus=BUS)
+    paths = JobPaths("clip-0123456789abcdef")
+    # GIVEN a job that failed in Publish with its rungs' segments and playlists written,
+    # its chunk's own error recorded, and a bus that refuses every event
+    for key in (f"{paths.output_prefix}720p/seg_00000.ts", f"{paths.output_prefix}720p/index.m3u8"):
+        output.put_bytes(key, b"x")
+    output.put_json(
+        paths.item_error_key("video-00001"),
+        {"error": "TranscodeError", "cause": "video-00001: ffmpeg failed"},
+    )
+    event = {
+        "job_id": paths.job_id,
+        "source": {"bucket": "in", "key": "uploads/clip.mp4"},
+        "error": {"Error": "IncompleteOutputError", "Cause": "1 of 3 work items have no result"},
+    }
+    bus.refuse = True
+    # WHEN RecordFailure runs out of its attempts on the bus
+    for _ in range(4):
+        with pytest.raises(EventNotSentError):
+            record_failure(event, settings, clients)
+    # THEN no rung's playlist or segment is left for a player, and the record is the item's
+    assert output.keys(paths.output_prefix) == []
+    assert output.get_json(paths.failure_key)["error"] == "TranscodeError"
+    # AND once the bus is back, a run again announces the item's error
+    bus.refuse = False
+    assert record_failure(event, settings, clients)["error"] == "TranscodeError"
+    assert [json.loads(e["Detail"])["error"] for e in bus.put] == ["TranscodeError"]
+
+
 def test_an_upload_without_versions_is_named_with_a_null_version() -> None:
     # (the reconciler writes a suspended bucket's version as "null", as S3 lists it)
     named = events.upload_of({"bucket": "in", "key": "uploads/a.mp4", "version_id": "null"})

@@ -56,10 +56,12 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
                 "log says which) or never ran it",
             )
     output.put_json(paths.failure_key, failure.to_dict())
+    # Before announcing: a bus that stays down must not leave rungs a player could read.
+    # The scratch stays until then, so a run again still finds the item's own error.
+    output.delete_prefix(paths.output_prefix)
     if events.announce(events.job_failed(failure.to_dict()), settings.event_bus, output, clients):
         metrics.about(job_id=paths.job_id)
         metrics.job_failed(failure.error)
-    output.delete_prefix(paths.output_prefix)
     output.delete_prefix(paths.scratch_prefix)
     return {"error": failure.error, "cause": failure.cause, "failure_key": paths.failure_key}
 
