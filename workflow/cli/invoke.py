@@ -280,7 +280,7 @@ def redrive(args: argparse.Namespace) -> int:
 
     Reads the template's on-failure queues (``FailedEventsQueue``); each message names the
     function and the event. An event that succeeds now is deleted from the queue; one that
-    fails again stays there (visible again after 15 minutes). Job and segment starts are
+    fails again stays there, for the next run. Job and segment starts are
     idempotent, so an event that had in fact gone through starts nothing twice.
     """
     from workflow.local.engine import built_runtime
@@ -296,19 +296,35 @@ def redrive(args: argparse.Namespace) -> int:
     try:
         for queue in stack.queues().values():
             url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-            for message in _queued(sqs, url):
-                name, error = _redrive_one(lambdas, json.loads(message["Body"]))
-                if error is None:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                    replayed += 1
-                    print(f"redriven: {name}", flush=True)
-                else:
-                    failed += 1
-                    print(f"failed again: {name}: {error}", flush=True)
+            done, again = redrive_queue(sqs, url, lambdas)
+            replayed, failed = replayed + done, failed + again
     finally:
         lambdas.stop()
     print(f"{replayed} redriven, {failed} failed again")
     return 0 if failed == 0 else EXIT_FAILED
+
+
+def redrive_queue(sqs: Any, url: str, lambdas: Any) -> tuple[int, int]:
+    """Run again each event in one queue: how many succeeded (deleted) and failed again.
+
+    One that fails again is visible again once the run is over, so a run right after its
+    cause is fixed finds it (it stays hidden only while this run reads the queue).
+    """
+    replayed, failing = 0, []
+    try:
+        for message in _queued(sqs, url):
+            name, error = _redrive_one(lambdas, json.loads(message["Body"]))
+            if error is None:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                replayed += 1
+                print(f"redriven: {name}", flush=True)
+            else:
+                failing.append(message["ReceiptHandle"])
+                print(f"failed again: {name}: {error}", flush=True)
+    finally:
+        for handle in failing:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return replayed, len(failing)
 
 
 def _queued(sqs: Any, url: str) -> Iterator[dict[str, Any]]:

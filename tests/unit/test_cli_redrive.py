@@ -1,0 +1,53 @@
+"""`vidflow redrive`: an event that fails again is there for the next run, at once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from workflow.cli.invoke import redrive_queue
+
+
+class Lambdas:
+    """The functions, failing as told until their cause is fixed."""
+
+    def __init__(self) -> None:
+        self.fixed = False
+        self.invoked: list[dict[str, Any]] = []
+
+    def invoke(self, function: str, event: dict[str, Any]) -> tuple[Any, Any]:
+        self.invoked.append(event)
+        if self.fixed:
+            return {}, None
+        return None, {"errorType": "AccessDenied", "errorMessage": "Access Denied"}
+
+
+@pytest.fixture
+def queue() -> Iterator[tuple[Any, str]]:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="vidflow-failed-events")["QueueUrl"]
+        arn = "arn:aws:lambda:us-east-1:123456789012:function:vidflow-start-job:$LATEST"
+        record = {"requestContext": {"functionArn": arn}, "requestPayload": {"Records": []}}
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+        yield sqs, url
+
+
+def test_an_event_that_failed_again_is_redriven_by_the_next_run(queue: tuple[Any, str]) -> None:
+    sqs, url = queue
+    lambdas = Lambdas()
+    # GIVEN a redrive whose event failed again (its cause not yet fixed)
+    assert redrive_queue(sqs, url, lambdas) == (0, 1)
+    # WHEN the operator fixes the cause and redrives at once
+    lambdas.fixed = True
+    # THEN the event runs again and leaves the queue (not "0 redriven" for 15 minutes)
+    assert redrive_queue(sqs, url, lambdas) == (1, 0)
+    assert len(lambdas.invoked) == 2
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
