@@ -400,3 +400,33 @@ def test_audio_in_pieces_publishes_one_continuous_audio_playlist(clip: Any, tmp_
     assert len(scores["chunks"]) == manifest["chunks"] >= 4
     assert manifest["chunks"] <= scores["frames"] <= 30 * 30 / 3 / 11 + manifest["chunks"]
     assert 0 < scores["vmaf_min"] <= scores["vmaf_mean"] <= 100
+
+
+def test_the_published_audio_is_the_track_the_source_flags_default(
+    run_job: Any, tmp_path: Path
+) -> None:
+    # GIVEN Matroska whose first audio track (English, 440 Hz) is not flagged default and
+    # whose second (Spanish, 880 Hz) is: the track a player, and ffmpeg, would play
+    source = tmp_path / "two_audio.mkv"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+         "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000:duration=2",
+         "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast",
+         "-c:a", "aac", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=spa",
+         "-disposition:a:0", "0", "-disposition:a:1", "default", str(source)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is published
+    run = run_job(source)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    # THEN the audio is that second track: its language, and its tone
+    assert read_manifest(run.out)["audio"]["language"] == "es"
+    pcm = subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-i", str(run.out / "audio" / "index.m3u8"),
+         "-ac", "1", "-ar", "48000", "-f", "s16le", "-"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    second = np.frombuffer(pcm, np.int16).astype(float)[24000:72000]
+    assert np.argmax(np.abs(np.fft.rfft(second))) * 48000 / len(second) == pytest.approx(880)

@@ -443,3 +443,36 @@ def test_a_live_segments_audio_span_is_where_its_own_sound_starts_and_ends(
     # AND none ends where its video does: the muxer put the rest in the next file
     assert any(end < _probe(path).facts.start_time + _probe(path).facts.duration - 0.01
                for (_, end), path in zip(spans, segments, strict=True))  # fmt: skip
+
+
+def _two_audio_tracks(path: Path, *dispositions: str) -> Path:
+    """2 s with an English 440 Hz track and a Spanish 880 Hz one, flagged as given."""
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+         "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=44100:duration=2",
+         "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast",
+         "-c:a", "aac", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=spa",
+         "-disposition:a:0", dispositions[0], "-disposition:a:1", dispositions[1], str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(
+    ("dispositions", "index", "language"),
+    [(("0", "default"), 1, "es"), (("default", "default"), 0, "en"), (("0", "0"), 0, "en")],
+)
+def test_the_audio_is_the_track_the_file_flags_default(
+    dispositions: tuple[str, str], index: int, language: str, tmp_path: Path
+) -> None:
+    # GIVEN Matroska with two audio tracks, as OBS or an editor writes them, flagged default
+    # as given (players, and ffmpeg's own stream selection, play the first flagged one)
+    path = _two_audio_tracks(tmp_path / "two.mkv", *dispositions)
+    # WHEN it is probed
+    audio = _probe(path).facts.audio
+    # THEN the audio described (and so encoded) is that track, or the first where none or
+    # every track is flagged
+    assert (audio.index, audio.language) == (index, language)
+    assert audio.sample_rate == (44100 if index else 48000)

@@ -500,8 +500,10 @@ def build_audio_piece_command(
     binary: str = "ffmpeg",
     packaging: str = "hls-ts",
     headers: str | None = None,
+    audio_stream: int = 0,
 ) -> list[str]:
-    """Encode one piece of the first audio stream as AAC segments (``audio_pieces``).
+    """Encode one piece of audio stream ``audio_stream`` (ffmpeg's ``0:a:N``) as AAC
+    segments (``audio_pieces``).
 
     The output is the audio of the video's span (``start``, ``duration``), trimmed at the
     video's first and last instants and padded with silence where the source's audio
@@ -522,8 +524,8 @@ def build_audio_piece_command(
         # -ss counts from the container's start time (see build_chunk_command).
         seek["ss"] = seconds_arg(max(0.0, start + feed_from / rate - AUDIO_SEEK_MARGIN - origin))
     audio = (
-        open_input(source, demuxer, headers=headers, **seek)
-        .audio.filter(
+        open_input(source, demuxer, headers=headers, **seek)[f"a:{audio_stream}"]
+        .filter(
             "atrim",
             start=seconds_arg(start + feed_from / rate),
             end=seconds_arg(start + min(feed_to / rate, duration)),

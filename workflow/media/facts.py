@@ -60,3 +60,5 @@ class AudioFacts:
     start_time: float
     # Its language as HLS and DASH name it (``subtitles.stream_language``); None unsaid.
     language: str | None = None
+    # Its number among the file's audio streams (ffmpeg's ``0:a:N``): the one encoded.
+    index: int = 0

@@ -276,14 +276,16 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         )
     # An audio stream vidflow cannot decode, or one that declares no channels, is left out.
     audio = None
-    a = _first_audio(streams)
-    if a is not None:
+    chosen = _chosen_audio(streams)
+    if chosen is not None:
+        number, a = chosen
         audio = AudioFacts(
             codec=a.codec_context.codec.canonical_name,
             channels=a.codec_context.channels,
             sample_rate=a.codec_context.sample_rate,
             start_time=float(a.start_time * a.time_base) if a.start_time is not None else 0.0,
             language=stream_language(a.metadata.get("language")),
+            index=number,
         )
     for s in streams:
         if s is not video:
@@ -315,13 +317,20 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
     }
 
 
-def _first_audio(streams: list[Any]) -> Any:
-    """The audio stream vidflow encodes: the first it can decode that declares its
-    channels; None where there is none."""
-    for s in streams:
-        if s.type == "audio" and s.codec_context is not None and s.codec_context.channels > 0:
-            return s
-    return None
+def _chosen_audio(streams: list[Any]) -> tuple[int, Any] | None:
+    """The audio stream vidflow encodes and its number among the file's audio streams
+    (ffmpeg's ``0:a:N``): of those it can decode that declare their channels, the first
+    the file says to play (its default flag, as players and ffmpeg's own stream
+    selection honour it), else the first; None where there is none."""
+    audios = [
+        (number, s)
+        for number, s in enumerate(s for s in streams if s.type == "audio")
+        if s.codec_context is not None and s.codec_context.channels > 0
+    ]
+    default = av.stream.Disposition.default
+    return next(
+        ((n, s) for n, s in audios if s.disposition & default), audios[0] if audios else None
+    )
 
 
 def _audio_span(container: Any, until: float) -> tuple[float, float] | None:
@@ -333,7 +342,10 @@ def _audio_span(container: Any, until: float) -> tuple[float, float] | None:
     not its video's span: a muxer interleaving by decode time puts the sound of the
     frames a keyframe's B-frame delay holds back in the file before it.
     """
-    audio = _first_audio(list(container.streams))
+    chosen = _chosen_audio(list(container.streams))
+    if chosen is None:
+        return None
+    audio = chosen[1]
     for s in container.streams:
         s.discard = av.stream.Discard.default if s is audio else av.stream.Discard.all
     first = last = None

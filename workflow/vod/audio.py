@@ -34,6 +34,7 @@ def transcode_audio(work: Work, remaining: Deadline) -> dict[str, Any]:
                 binary=runner.ffmpeg_binary(),
                 packaging=plan.packaging,
                 headers=headers,
+                audio_stream=facts.audio.index if facts.audio else 0,
             )
             rungs = encode_span(
                 [command],
