@@ -445,3 +445,53 @@ def test_a_clip_cut_from_a_segment_just_before_the_wrap_keeps_its_clock(tmp_path
         # muxer had moved them to zero)
         first = _ticks(segment, kind)[0] + 90_000
         assert abs(_ticks(out, kind)[0] - first) <= 90_000 // 25, kind
+
+
+def _audio_spans(path: Path) -> list[tuple[int, int]]:
+    """(first, end) 90 kHz ticks of each audio packet in a file."""
+    with av.open(str(path)) as container:
+        return [
+            (p.pts, p.pts + p.duration)
+            for p in container.demux(audio=0)
+            if p.pts is not None and p.size
+        ]
+
+
+@pytest.mark.parametrize("cut_in", [0.3, 0.31, 0.33, 0.79])
+def test_a_clips_audio_cut_mid_segment_ends_where_the_next_segment_starts(
+    cut_in: float, tmp_path: Path
+) -> None:
+    # GIVEN two published 1 s live audio segments: one AAC encode, whole frames, the
+    # second going on from where the first ends
+    whole = tmp_path / "whole.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-f", "lavfi", "-i",
+         "aevalsrc=0.5*sin(2*PI*440*t):s=48000:d=2.2", "-c:a", "aac", "-ac", "2",
+         "-output_ts_offset", "10", "-muxdelay", "0", str(whole)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-copyts", "-i", str(whole), "-c", "copy", "-f",
+         "segment", "-segment_time", "1", "-reset_timestamps", "0",
+         str(tmp_path / "seg_%d.ts")],
+        check=True,
+    )  # fmt: skip
+    first, second = tmp_path / "seg_0.ts", tmp_path / "seg_1.ts"
+    # WHEN a clip starts cut_in into the first: its audio is re-encoded from there to the
+    # segment's own end (the rest of the clip is the second, copied)
+    sound = tmp_path / "sound"
+    sound.mkdir()
+    subprocess.run(encode.build_first_sound_command(str(first), sound, binary=ffmpeg_binary()))
+    begins = encode.first_frame(sound)
+    assert begins is not None
+    out = tmp_path / "cut.ts"
+    command = encode.build_recut_command(
+        str(first), encode.aac_frame_start(begins + cut_in, begins), None, out,
+        rendition=None, audio_kbps=128, binary=ffmpeg_binary(),
+    )  # fmt: skip
+    subprocess.run(command, check=True)
+    # THEN it ends exactly where the second starts: no frame padded with silence over it
+    cut, following = _audio_spans(out), _audio_spans(second)
+    assert cut[-1][1] == following[0][0], (cut[-1], following[0])
+    # AND it starts at most a frame before the clip does
+    assert 0 <= begins + cut_in - cut[1][0] / 90_000 < 1024 / 48_000

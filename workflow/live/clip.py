@@ -446,6 +446,12 @@ def _cut_rungs(
                 # own edge it keeps the sound its venue file held there (``sound``).
                 start = None if cut.cut_in <= EDGE else start
                 end = None if cut.cut_out >= cut.duration - EDGE else end
+                if start is not None and end is None:
+                    # Cut at a frame's start, so it ends where the segment does, in
+                    # whole frames: no frame padded with silence over the next one's.
+                    first_sound = _first_sound(source, here, remaining)
+                    if first_sound is not None:
+                        start = encode.aac_frame_start(start, first_sound)
             runner.run_ffmpeg(
                 encode.build_recut_command(
                     str(source),
@@ -474,6 +480,17 @@ def _cut_rungs(
             f"the clip holds no frame: its span lies between two frames of {paths.stream}"
         )
     return playlists, kept
+
+
+def _first_sound(source: Path, workdir: Path, remaining: Deadline) -> float | None:
+    """The time of a published audio segment's first frame, on its own clock."""
+    found = workdir / "first-sound"
+    found.mkdir()
+    runner.run_ffmpeg(
+        encode.build_first_sound_command(str(source), found, binary=runner.ffmpeg_binary()),
+        timeout=max(5.0, min(60.0, remaining() - 5)),
+    )
+    return encode.first_frame(found)
 
 
 def _entry(name: str, cut: Cut, size: int) -> hls.SegmentEntry:

@@ -347,6 +347,31 @@ def build_first_frame_command(source: str, workdir: Path, *, binary: str = "ffmp
     return list(ffmpeg.compile(command, cmd=binary))
 
 
+def build_first_sound_command(source: str, workdir: Path, *, binary: str = "ffmpeg") -> list[str]:
+    """Decode an MPEG-TS segment's first audio frame and write its time down for
+    ``first_frame`` (in ``workdir``)."""
+    audio = (
+        open_input(source, "mpegts")
+        .audio.filter("atrim", end_sample=1)
+        .filter("ametadata", mode="add", key="first", value=1)
+        .filter("ametadata", mode="print", file=str(workdir / FIRST_FRAME))
+        .output("-", f="null")
+    )
+    command = audio.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
+    return list(ffmpeg.compile(command, cmd=binary))
+
+
+def aac_frame_start(at: float, first: float) -> float:
+    """Where the AAC frame that holds instant ``at`` starts, in a published segment's
+    audio whose frames follow one another from ``first``: audio re-encoded from there to
+    the segment's end is whole frames, and ends where the segment's does (a cut from
+    ``at`` would end in a frame padded with silence, over the next segment's first)."""
+    frame = audio_pieces.FRAME / audio_pieces.SAMPLE_RATE
+    frames = max(0, math.floor((at - first) / frame + 1e-6))
+    # Half a sample early: the frame's first sample is kept, whatever the rounding.
+    return first + frames * frame - 0.5 / audio_pieces.SAMPLE_RATE
+
+
 def build_recut_command(
     source: str,
     start: float | None,
