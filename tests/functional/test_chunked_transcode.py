@@ -447,6 +447,29 @@ def test_a_clip_cut_from_a_segment_just_before_the_wrap_keeps_its_clock(tmp_path
         assert abs(_ticks(out, kind)[0] - first) <= 90_000 // 25, kind
 
 
+def test_a_clips_audio_cut_at_its_segments_start_across_the_wrap_keeps_its_clock(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a published 4 s audio segment that crosses the 33-bit wrap: ffmpeg reads it
+    # from -2 s to 2 s
+    segment = tmp_path / "seg.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-f", "lavfi", "-i", "sine=sample_rate=48000",
+         "-t", "4", "-c:a", "aac", "-muxdelay", "0",
+         "-output_ts_offset", f"{encode.MPEGTS_WRAP - 2:.6f}", str(segment)],
+        check=True,
+    )  # fmt: skip
+    # WHEN a clip ending 3 s in takes its audio from the segment's own start (no cut there)
+    out = tmp_path / "audio.ts"
+    command = encode.build_recut_command(
+        str(segment), None, 1.0, out, rendition=None, audio_kbps=96, binary=ffmpeg_binary()
+    )
+    subprocess.run(command, check=True)
+    # THEN it starts where the segment's audio does, not moved to zero by the muxer
+    first = [_audio_spans(path)[0][0] % 2**33 for path in (segment, out)]
+    assert abs(first[1] - first[0]) <= 90_000 // 40, first
+
+
 def _audio_spans(path: Path) -> list[tuple[int, int]]:
     """(first, end) 90 kHz ticks of each audio packet in a file."""
     with av.open(str(path)) as container:

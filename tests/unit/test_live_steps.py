@@ -427,6 +427,20 @@ def test_a_segments_audio_is_its_files_own_within_reach_of_its_video(
     assert ProbedSegment.from_dict(json.loads(json.dumps(segment.to_dict()))) == segment
 
 
+def test_a_segments_audio_is_the_stream_probed_and_never_ends_before_it_starts() -> None:
+    # GIVEN a segment whose sound is its second audio stream (the one flagged default)
+    config = stream_config({}, 640, 360, 30.0, True, SETTINGS)
+    second = ProbedSegment("mpegts", 100.0, 100.0, 101.0, True, audio_stream=1)
+    source = SegmentInput("https://example.test/1.ts", None, b"", 1000)
+    with tempfile.TemporaryDirectory() as workdir:
+        _, audio = _encodes(source, second, 1, config, Path(workdir), 10**6)
+    # THEN that stream is encoded, the one its span was read from
+    assert audio[audio.index("-filter_complex") + 1].startswith("[0:a:1]")
+    # AND a segment shorter than the reach whose sound lies past its video keeps its video's
+    short = ProbedSegment("mpegts", 100.0, 100.0, 100.3, True, audio_span=(100.45, 101.0))
+    assert short.sound() == (100.0, 100.3)
+
+
 @pytest.mark.parametrize(
     ("name", "warned"),
     [

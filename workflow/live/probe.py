@@ -107,6 +107,7 @@ def probe_segment(
             end=round(facts.start_time + facts.duration, 6),
             has_audio=facts.audio is not None,
             audio_span=probed.audio_span,
+            audio_stream=facts.audio.index if facts.audio else 0,
             width=facts.display_width,
             height=facts.display_height,
             frame_rate=facts.frame_rate,

@@ -60,8 +60,10 @@ class ProbedSegment:
     hdr: str | None = None
     assumed_colour: dict[str, str] = field(default_factory=dict)
     init: dict[str, str | None] | None = None
-    # Where the file's own audio starts and ends (``probe``'s ``audio_span``).
+    # Where the file's own audio starts and ends (``probe``'s ``audio_span``), and
+    # which of its audio streams that is (ffmpeg's ``0:a:N``: ``AudioFacts.index``).
     audio_span: tuple[float, float] | None = None
+    audio_stream: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,10 +87,12 @@ class ProbedSegment:
         if self.audio_span is None:
             return start, end
         first, last = self.audio_span
-        return (
+        sound = (
             first if abs(first - start) <= SOUND_REACH else start,
             last if abs(last - end) <= SOUND_REACH else end,
         )
+        # (a segment shorter than the reach, its sound past its video: the video's span)
+        return sound if sound[1] > sound[0] else (start, end)
 
 
 def segment_form(facts: SourceFacts) -> str:
@@ -237,6 +241,7 @@ def _encodes(
                 source.source,
                 segment.container,
                 headers=source.headers,
+                audio_stream=segment.audio_stream,
             )
             if segment.has_audio
             else encode.build_silence_command

@@ -401,14 +401,14 @@ def build_recut_command(
     stream = open_input(source, "mpegts")
     # A frame exactly at a bound belongs to the span that starts there.
     bounds = {side: seconds_arg(at - _EDGE) for side, at in cuts.items()}
+    # A segment written in the minute before the 33-bit wrap reads as before zero (see
+    # TS_OFFSET), which the muxer would move to zero: one period later is the same 33-bit
+    # time, and positive. Always so: whether a segment's audio begins before zero is not
+    # told by a cut (one at its own edge is None, and audio starts before its video).
     common: dict[str, object] = {
-        "map_metadata": -1, "muxdelay": 0, "muxpreload": 0, "f": "mpegts"
+        "map_metadata": -1, "muxdelay": 0, "muxpreload": 0, "f": "mpegts",
+        "output_ts_offset": seconds_arg(MPEGTS_WRAP),
     }  # fmt: skip
-    if next(iter(cuts.values())) < 0:
-        # A segment written in the minute before the 33-bit wrap reads as before zero
-        # (see TS_OFFSET), which the muxer would move to zero: one period later is the
-        # same 33-bit time, and positive.
-        common["output_ts_offset"] = seconds_arg(MPEGTS_WRAP)
     if rendition is None:
         priming = {"bsf:a": r"noise=drop=eq(n\,0)"} if follows else {}
         audio = stream.audio.filter("atrim", **{side: seconds_arg(at) for side, at in cuts.items()})
@@ -460,8 +460,10 @@ def build_audio_command(
     packaging: str = "hls-ts",
     headers: str | None = None,
     offset: float = TS_OFFSET,
+    audio_stream: int = 0,
 ) -> list[str]:
-    """Encode the first audio stream once, cut to the video's span, as AAC segments.
+    """Encode audio stream ``audio_stream`` (ffmpeg's ``0:a:N``) once, cut to the span
+    (``start``, ``duration``), as AAC segments.
 
     The audio is decoded from the top (seeking to a video keyframe in MPEG-TS would
     skip audio muxed before it), cut at the video's first and last instants, and padded
@@ -469,8 +471,8 @@ def build_audio_command(
     start together and last as long.
     """
     audio = (
-        open_input(source, demuxer, headers=headers)
-        .audio.filter("atrim", start=seconds_arg(start), end=seconds_arg(start + duration))
+        open_input(source, demuxer, headers=headers)[f"a:{audio_stream}"]
+        .filter("atrim", start=seconds_arg(start), end=seconds_arg(start + duration))
         .filter("asetpts", f"PTS-{seconds_arg(start)}/TB")
         .filter("aresample", 48000, **{"async": 1, "first_pts": 0})
         .filter("apad", whole_dur=seconds_arg(duration))

@@ -349,14 +349,17 @@ def _audio_span(container: Any, until: float) -> tuple[float, float] | None:
     for s in container.streams:
         s.discard = av.stream.Discard.default if s is audio else av.stream.Discard.all
     first = last = None
-    container.seek(container.start_time or 0, backward=True, any_frame=True)
-    for count, packet in enumerate(container.demux(audio)):
-        if packet.pts is not None and packet.size:
-            first = packet.pts if first is None else min(first, packet.pts)
-            stop = packet.pts + (packet.duration or 0)
-            last = stop if last is None else max(last, stop)
-        if count % 256 == 0 and time.monotonic() > until:
-            return None
+    try:
+        container.seek(container.start_time or 0, backward=True, any_frame=True)
+        for count, packet in enumerate(container.demux(audio)):
+            if packet.pts is not None and packet.size:
+                first = packet.pts if first is None else min(first, packet.pts)
+                stop = packet.pts + (packet.duration or 0)
+                last = stop if last is None else max(last, stop)
+            if count % 256 == 0 and time.monotonic() > until:
+                return None
+    except av.error.FFmpegError:
+        return None  # a span the video's probe read without it: the video's span serves
     if first is None or last is None or last <= first:
         return None
     return _seconds(first, audio.time_base), _seconds(last, audio.time_base)
