@@ -663,3 +663,50 @@ def test_a_live_streams_audio_keeps_the_sound_muxed_beside_the_next_segments_vid
     # where the next begins: cut where the clip cuts, its last frame was padded with
     # silence over the next one's first, 12-21 ms of silence and of clock covered twice)
     assert _quiet_runs(clip) == [] and _holes(clip, overlaps=True) == []
+
+
+def _loud_tone(out: Path, seconds: float, *, sound: float | None = None) -> Path:
+    """``seconds`` of a loud 440 Hz tone under a black picture, B-frames on; the sound
+    stops after ``sound`` seconds where given (a microphone lost)."""
+    length = f":d={sound}" if sound is not None else ""
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-y",
+         "-f", "lavfi", "-i", f"color=black:s=320x180:r=25:d={seconds}",
+         "-f", "lavfi", "-i", f"aevalsrc=0.5*sin(2*PI*440*t):s=48000{length}",
+         "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+def _joined_audio(venue: Venue, count: int) -> Path:
+    """The stream's audio rendition, its ``count`` segments joined, once it has ended."""
+    venue.wait_for_executions()
+    venue.end()
+    venue.recording("audio")
+    out = venue.download(venue.workdir / "out")
+    entries = shown((out / "audio" / "live.m3u8").read_text())
+    assert entries == [(n, False) for n in range(count)], entries
+    joined = venue.workdir / "audio.ts"
+    joined.write_bytes(
+        b"".join((out / "audio" / f"seg_{n:05d}.ts").read_bytes() for n, _ in entries)
+    )
+    return joined
+
+
+def test_venue_audio_at_44k_joins_at_every_seam_without_overlap(venue: Venue) -> None:
+    # GIVEN a venue encoder's 1 s segments of a steady tone, its AAC at 44.1 kHz
+    source = _loud_tone(venue.workdir / "tone.mp4", 6)
+    segments = encoder.cut_segments(
+        source, venue.workdir / "cut", 1.0, binary=ffmpeg_binary(), settings=["-ar", "44100"]
+    )
+    venue.configure(segment_seconds=1, ladder="180:300")
+    # WHEN they are pushed and the stream ends
+    for n, path in enumerate(segments):
+        venue.push(n, path)
+    joined = _joined_audio(venue, len(segments))
+    # THEN the audio rendition's clock is covered once, and the tone plays on at every seam
+    # (its AAC kept at 44.1 kHz, each file's sound is whole frames; encoded at 48 kHz, 4-8
+    # ms were covered twice at each seam, and 12-18 ms silent)
+    assert _holes(joined, overlaps=True) == [] and _quiet_runs(joined) == []

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.records import FACTS
 from workflow.cli.live import stream_failures
 from workflow.cli.venue import Report, delivery_order
 from workflow.errors import (
@@ -41,9 +42,10 @@ from workflow.live.probe import (
     _within_reach,
 )
 from workflow.live.rules import MAX_SKIPPED, Arrival, LivePlaylist, advance
-from workflow.live.segment import ProbedSegment, SegmentInput, _encodes
+from workflow.live.segment import ProbedSegment, SegmentInput, _encodes, audio_rate
 from workflow.live.store import StreamRecord
 from workflow.media.encode import TS_OFFSET
+from workflow.media.facts import AudioFacts
 from workflow.runtime import Clients
 from workflow.settings import Settings
 
@@ -425,6 +427,27 @@ def test_a_segments_audio_is_its_files_own_within_reach_of_its_video(
     offset = audio[audio.index("-output_ts_offset") + 1]
     assert offset == f"{sound[0] + config.ts_offset:.6f}"
     assert ProbedSegment.from_dict(json.loads(json.dumps(segment.to_dict()))) == segment
+
+
+@pytest.mark.parametrize(
+    ("codec", "rate", "encoded"),
+    [("aac", 44_100, 44_100), ("aac", 48_000, 48_000), ("aac", 22_050, 48_000),
+     ("mp2", 44_100, 48_000), (None, 0, 48_000)],
+)  # fmt: skip
+def test_a_venues_aac_at_44_1_or_48_khz_keeps_its_rate(
+    codec: str | None, rate: int, encoded: int
+) -> None:
+    # GIVEN a segment's audio as probed
+    audio = None if codec is None else AudioFacts(codec, 2, rate, 0.0)
+    facts = replace(FACTS, audio=audio)
+    # THEN it is encoded at its own rate where that keeps its frames whole, else 48 kHz
+    assert audio_rate(facts) == encoded
+    config = stream_config({}, 640, 360, 30.0, True, SETTINGS)
+    segment = ProbedSegment("mpegts", 0.0, 0.0, 1.0, True, audio_rate=audio_rate(facts))
+    source = SegmentInput("https://example.test/1.ts", None, b"", 1000)
+    with tempfile.TemporaryDirectory() as workdir:
+        _, command = _encodes(source, segment, 1, config, Path(workdir), 10**6)
+    assert f"aresample={encoded}:" in command[command.index("-filter_complex") + 1]
 
 
 def test_a_segments_audio_is_the_stream_probed_and_never_ends_before_it_starts() -> None:

@@ -441,6 +441,7 @@ def _cut_rungs(
             recut = here / f"{rung_name}-clip.ts"
             start: float | None = origin + cut.cut_in
             end: float | None = origin + cut.cut_out
+            start_sample = None
             if rendition is None:
                 # The audio is cut only where the clip cuts the segment: at the segment's
                 # own edge it keeps the sound its venue file held there (``sound``).
@@ -449,9 +450,10 @@ def _cut_rungs(
                 if start is not None and end is None:
                     # Cut at a frame's start, so it ends where the segment does, in
                     # whole frames: no frame padded with silence over the next one's.
-                    first_sound = _first_sound(source, here, remaining)
-                    if first_sound is not None:
-                        start = encode.aac_frame_start(start, first_sound)
+                    sound = _first_sound(source, here, remaining)
+                    if sound is not None:
+                        start_sample = encode.frame_start_sample(start, *sound)
+                        start = None
             runner.run_ffmpeg(
                 encode.build_recut_command(
                     str(source),
@@ -463,6 +465,7 @@ def _cut_rungs(
                     follows=bool(kept) and not cut.discontinuity,
                     binary=binary,
                     preset=config.preset,
+                    start_sample=start_sample,
                 ),
                 timeout=runner.time_limit(remaining(), cut.length * len(config.renditions)),
             )
@@ -482,15 +485,16 @@ def _cut_rungs(
     return playlists, kept
 
 
-def _first_sound(source: Path, workdir: Path, remaining: Deadline) -> float | None:
-    """The time of a published audio segment's first frame, on its own clock."""
+def _first_sound(source: Path, workdir: Path, remaining: Deadline) -> tuple[float, float] | None:
+    """The time of a published audio segment's first frame, on its own clock, and how
+    long its frames last."""
     found = workdir / "first-sound"
     found.mkdir()
     runner.run_ffmpeg(
         encode.build_first_sound_command(str(source), found, binary=runner.ffmpeg_binary()),
         timeout=max(5.0, min(60.0, remaining() - 5)),
     )
-    return encode.first_frame(found)
+    return encode.first_sound(found)
 
 
 def _entry(name: str, cut: Cut, size: int) -> hls.SegmentEntry:

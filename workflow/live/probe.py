@@ -17,7 +17,13 @@ from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import StreamSettings, declared_config, stream_config
 from workflow.live.paths import StreamPaths
-from workflow.live.segment import ProbedSegment, reused_error, segment_form, segment_input
+from workflow.live.segment import (
+    ProbedSegment,
+    audio_rate,
+    reused_error,
+    segment_form,
+    segment_input,
+)
 from workflow.live.store import StreamRecord, StreamTable, replaces, upload_etag, upload_of
 from workflow.media.probe import fits_init, probe
 from workflow.runtime import Clients, Deadline, scratch_dir
@@ -108,6 +114,7 @@ def probe_segment(
             has_audio=facts.audio is not None,
             audio_span=probed.audio_span,
             audio_stream=facts.audio.index if facts.audio else 0,
+            audio_rate=audio_rate(facts),
             width=facts.display_width,
             height=facts.display_height,
             frame_rate=facts.frame_rate,

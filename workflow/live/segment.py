@@ -24,7 +24,7 @@ from workflow.keys.store import KeyStore
 from workflow.live.config import StreamSettings
 from workflow.live.paths import INIT_SEGMENT, StreamPaths
 from workflow.live.store import CLAIM_SECONDS, StreamTable, upload_etag, upload_of
-from workflow.media import encode, picture, runner
+from workflow.media import audio_pieces, encode, picture, runner
 from workflow.media.chunks import Chunk
 from workflow.media.facts import SourceFacts
 from workflow.media.rungs import encode_span
@@ -64,6 +64,8 @@ class ProbedSegment:
     # which of its audio streams that is (ffmpeg's ``0:a:N``: ``AudioFacts.index``).
     audio_span: tuple[float, float] | None = None
     audio_stream: int = 0
+    # The rate its audio is encoded at (``audio_rate``); 0, probed before it was kept: 48 kHz.
+    audio_rate: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +95,21 @@ class ProbedSegment:
         )
         # (a segment shorter than the reach, its sound past its video: the video's span)
         return sound if sound[1] > sound[0] else (start, end)
+
+
+# AAC rates a venue's own frames keep: 1,024 samples each, as the encode's are.
+NATIVE_AAC_RATES = frozenset({44_100, 48_000})
+
+
+def audio_rate(facts: SourceFacts) -> int:
+    """The rate a segment's audio is encoded at: a venue's AAC at 44.1 or 48 kHz keeps its
+    own, so each file's sound is whole AAC frames and joins the next file's exactly (at
+    another rate it would end in a frame filled out with silence over the next one's);
+    any other, 48 kHz."""
+    audio = facts.audio
+    if audio is not None and audio.codec == "aac" and audio.sample_rate in NATIVE_AAC_RATES:
+        return audio.sample_rate
+    return audio_pieces.SAMPLE_RATE
 
 
 def segment_form(facts: SourceFacts) -> str:
@@ -242,6 +259,7 @@ def _encodes(
                 segment.container,
                 headers=source.headers,
                 audio_stream=segment.audio_stream,
+                sample_rate=segment.audio_rate or audio_pieces.SAMPLE_RATE,
             )
             if segment.has_audio
             else encode.build_silence_command

@@ -348,11 +348,11 @@ def build_first_frame_command(source: str, workdir: Path, *, binary: str = "ffmp
 
 
 def build_first_sound_command(source: str, workdir: Path, *, binary: str = "ffmpeg") -> list[str]:
-    """Decode an MPEG-TS segment's first audio frame and write its time down for
-    ``first_frame`` (in ``workdir``)."""
+    """Decode an MPEG-TS segment's first two audio frames and write their times down for
+    ``first_sound`` (in ``workdir``)."""
     audio = (
         open_input(source, "mpegts")
-        .audio.filter("atrim", end_sample=1)
+        .audio.filter("atrim", end_sample=audio_pieces.FRAME + 1)
         .filter("ametadata", mode="add", key="first", value=1)
         .filter("ametadata", mode="print", file=str(workdir / FIRST_FRAME))
         .output("-", f="null")
@@ -361,15 +361,51 @@ def build_first_sound_command(source: str, workdir: Path, *, binary: str = "ffmp
     return list(ffmpeg.compile(command, cmd=binary))
 
 
-def aac_frame_start(at: float, first: float) -> float:
-    """Where the AAC frame that holds instant ``at`` starts, in a published segment's
-    audio whose frames follow one another from ``first``: audio re-encoded from there to
-    the segment's end is whole frames, and ends where the segment's does (a cut from
-    ``at`` would end in a frame padded with silence, over the next segment's first)."""
-    frame = audio_pieces.FRAME / audio_pieces.SAMPLE_RATE
-    frames = max(0, math.floor((at - first) / frame + 1e-6))
-    # Half a sample early: the frame's first sample is kept, whatever the rounding.
-    return first + frames * frame - 0.5 / audio_pieces.SAMPLE_RATE
+# The sampling rates AAC defines.
+AAC_RATES = (
+    8_000,
+    11_025,
+    12_000,
+    16_000,
+    22_050,
+    24_000,
+    32_000,
+    44_100,
+    48_000,
+    64_000,
+    88_200,
+    96_000,
+)
+
+
+def first_sound(workdir: Path) -> tuple[float, float] | None:
+    """The time of a segment's first audio frame and how long its frames last (from the
+    next one's time: a live segment's audio is at its venue's rate), as
+    ``build_first_sound_command`` wrote them down; None if it decoded none."""
+    try:
+        text = (workdir / FIRST_FRAME).read_text()
+    except FileNotFoundError:
+        return None
+    times = [float(t) for t in re.findall(r"pts_time:(-?[0-9.]+)", text)]
+    if not times:
+        return None
+    rate = audio_pieces.SAMPLE_RATE
+    if len(times) > 1 and times[1] > times[0]:
+        # (times are written to the microsecond: the rate is the AAC rate nearest them)
+        measured = audio_pieces.FRAME / (times[1] - times[0])
+        rate = min(AAC_RATES, key=lambda r: abs(r - measured))
+    return times[0], audio_pieces.FRAME / rate
+
+
+def frame_start_sample(at: float, first: float, frame: float) -> int:
+    """The first sample of the AAC frame that holds instant ``at``, counted from the start
+    of a published segment's audio, whose frames, ``frame`` seconds each, follow one
+    another from ``first``: audio re-encoded from there to the segment's end is whole
+    frames, and ends where the segment's does (a cut from ``at`` would end in a frame
+    padded with silence, over the next segment's first). Counted in samples, not cut at
+    a time: at 44.1 kHz a frame's time on the 90 kHz clock is rounded, a sample either
+    way, and a cut at it keeps a sample of the frame before, a frame more."""
+    return max(0, math.floor((at - first) / frame + 1e-6)) * audio_pieces.FRAME
 
 
 def build_recut_command(
@@ -383,6 +419,7 @@ def build_recut_command(
     follows: bool = False,
     binary: str = "ffmpeg",
     preset: str = "veryfast",
+    start_sample: int | None = None,
 ) -> list[str]:
     """Re-encode the part of one published MPEG-TS segment presented in ``[start, end)``
     (times on its own clock, which it keeps): a video rung at ``rendition``'s settings,
@@ -393,10 +430,11 @@ def build_recut_command(
     ``start`` None cuts nothing from the segment's start, ``end`` None nothing from its
     end: a live segment's audio is its venue file's own, which starts and ends a little
     before its video (``ProbedSegment.sound``), so audio cut at a segment's own edge is
-    cut there to join the segment beside it.
+    cut there to join the segment beside it. ``start_sample`` (audio, ``start`` None)
+    cuts it at that sample instead (``frame_start_sample``).
     """
     cuts = {side: at for side, at in (("start", start), ("end", end)) if at is not None}
-    if not cuts:
+    if not cuts and start_sample is None:
         raise ValueError("a recut cuts the segment at one end at least")
     stream = open_input(source, "mpegts")
     # A frame exactly at a bound belongs to the span that starts there.
@@ -411,7 +449,10 @@ def build_recut_command(
     }  # fmt: skip
     if rendition is None:
         priming = {"bsf:a": r"noise=drop=eq(n\,0)"} if follows else {}
-        audio = stream.audio.filter("atrim", **{side: seconds_arg(at) for side, at in cuts.items()})
+        trim: dict[str, object] = {side: seconds_arg(at) for side, at in cuts.items()}
+        if start_sample is not None:
+            trim["start_sample"] = start_sample
+        audio = stream.audio.filter("atrim", **trim)
         output = audio.output(
             str(out), **{"c:a": "aac", "b:a": f"{audio_kbps}k", "ac": 2, **priming, **common}
         )
@@ -461,9 +502,10 @@ def build_audio_command(
     headers: str | None = None,
     offset: float = TS_OFFSET,
     audio_stream: int = 0,
+    sample_rate: int = audio_pieces.SAMPLE_RATE,
 ) -> list[str]:
     """Encode audio stream ``audio_stream`` (ffmpeg's ``0:a:N``) once, cut to the span
-    (``start``, ``duration``), as AAC segments.
+    (``start``, ``duration``), as AAC segments at ``sample_rate``.
 
     The audio is decoded from the top (seeking to a video keyframe in MPEG-TS would
     skip audio muxed before it), cut at the video's first and last instants, and padded
@@ -474,7 +516,7 @@ def build_audio_command(
         open_input(source, demuxer, headers=headers)[f"a:{audio_stream}"]
         .filter("atrim", start=seconds_arg(start), end=seconds_arg(start + duration))
         .filter("asetpts", f"PTS-{seconds_arg(start)}/TB")
-        .filter("aresample", 48000, **{"async": 1, "first_pts": 0})
+        .filter("aresample", sample_rate, **{"async": 1, "first_pts": 0})
         .filter("apad", whole_dur=seconds_arg(duration))
     )
     options = _whole_span_options(first_segment, drop_priming, segment_seconds)
