@@ -102,6 +102,37 @@ def test_process_rejects_bad_input_with_one_line_and_no_master(tmp_path: Path) -
     assert not (out / "master.m3u8").exists()
 
 
+def test_captures_joined_minutes_apart_fail_in_probe_not_in_a_fan_out(tmp_path: Path) -> None:
+    # GIVEN 4 s of MPEG-TS: two 2 s captures joined end to end, the second written
+    # 600 s later, whose head and tail timestamps span 602 s (planned by time: 51 chunks
+    # and an audio piece for every 120 s, most with nothing in them)
+    parts = []
+    for offset in (0, 600):
+        part = tmp_path / f"{offset}.ts"
+        subprocess.run(
+            [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+             "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
+             "-f", "lavfi", "-i", "sine=duration=2", "-c:v", "libx264", "-preset", "ultrafast",
+             "-c:a", "aac", "-output_ts_offset", str(offset), str(part)],
+            check=True,
+        )  # fmt: skip
+        parts.append(part.read_bytes())
+    source = tmp_path / "joined.ts"
+    source.write_bytes(b"".join(parts))
+    out = tmp_path / "out"
+    # WHEN it is processed
+    started = time.monotonic()
+    done = _run("process", str(source), "--out", str(out))
+    # THEN the job fails by the probe's name for it, before any chunk is encoded
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1
+    assert len(errors) == 1
+    assert errors[0].startswith("error: UnsupportedInputError: the file's timestamps span 60")
+    assert "timestamps jump" in errors[0]
+    assert not (out / "master.m3u8").exists()
+    assert time.monotonic() - started < 60
+
+
 @pytest.mark.parametrize(
     ("parameter", "error"),
     [

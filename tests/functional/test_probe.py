@@ -162,6 +162,31 @@ def test_a_clip_cut_from_hours_in_is_as_long_as_its_frames(suffix: str, tmp_path
         _probe(path, Limits(max_seconds=1))
 
 
+@pytest.mark.parametrize(("muxer", "suffix"), [("mpegts", "ts"), ("vob", "mpg")])
+def test_captures_joined_hours_apart_are_refused_by_name(
+    muxer: str, suffix: str, tmp_path: Path
+) -> None:
+    # GIVEN two 2 s captures joined end to end ("cat a b"), the second written 5000 s
+    # later: a few kilobytes whose head and tail timestamps span 5002 s
+    parts = []
+    for offset in (0, 5000):
+        part = tmp_path / f"{offset}.{suffix}"
+        subprocess.run(
+            [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+             "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
+             "-c:v", "mpeg2video", "-output_ts_offset", str(offset), "-f", muxer, str(part)],
+            check=True,
+        )  # fmt: skip
+        parts.append(part.read_bytes())
+    joined = tmp_path / f"joined.{suffix}"
+    joined.write_bytes(b"".join(parts))
+    # WHEN it is probed, THEN it is refused by name before hundreds of chunks are planned
+    with pytest.raises(UnsupportedInputError, match=r"span 500\d s .* timestamps jump"):
+        _probe(joined)
+    # AND either capture alone is read as the 2 s it is
+    assert _probe(tmp_path / f"5000.{suffix}").facts.duration == pytest.approx(2.0, abs=0.1)
+
+
 def test_an_avi_remuxed_from_mp4_runs_at_its_picture_rate_not_its_tick(tmp_path: Path) -> None:
     # GIVEN 25 fps H.264 in MP4 copied into AVI, which declares MP4's 1/600 s tick as
     # its rate (ffmpeg: "600 fps, 25 tbr"), empty frames filling the ticks between

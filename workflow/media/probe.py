@@ -676,6 +676,28 @@ def _seconds(pts: int, tb: Fraction) -> float:
     return round(float(pts * tb), 6)
 
 
+# The fewest bytes a frame of MPEG-TS/PS takes, a fraction of the fewest measured (a
+# black 160x90 still: 331 in TS, which starts every frame's PES in a 188-byte packet of
+# its own; 58 in PS, which packs frames together). Their span is read from the head's and
+# the tail's timestamps, so two captures joined end to end, the second written hours
+# later, would span the gap: hundreds of chunks for a file of kilobytes.
+_MIN_BYTES_PER_FRAME = {"mpegts": 47, "mpeg": 8}
+
+
+def _check_bytes_for_span(declared: dict[str, Any], duration: float, rate: float) -> None:
+    """Refuse an MPEG-TS/PS file too small to hold the frames its timestamps span (at its
+    frame rate, and at least one a second): its timestamps jump, and planned by time it
+    would fan out into chunks with nothing in them."""
+    floor = _MIN_BYTES_PER_FRAME.get(declared["container"])
+    frames = duration * max(rate, 1.0)
+    if floor is not None and declared["size_bytes"] < frames * floor:
+        raise UnsupportedInputError(
+            f"the file's timestamps span {duration:.0f} s ({frames:.0f} frames at "
+            f"{rate:g} fps) but it holds only {declared['size_bytes']} bytes: its "
+            "timestamps jump (recordings joined end to end?); upload each recording on its own"
+        )
+
+
 def _finish_facts(
     declared: dict[str, Any],
     index: FrameIndex,
@@ -704,6 +726,7 @@ def _finish_facts(
         raise InputTooLargeError(
             f"the video runs at {rate:.0f} fps; the limit is {limits.max_fps:g}"
         )
+    _check_bytes_for_span(declared, duration, rate)
     width, height = declared["display_width"], declared["coded_height"]
     if rotation in (90, 270):
         width, height = height, width
