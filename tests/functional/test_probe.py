@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from itertools import pairwise
 from pathlib import Path
@@ -181,10 +182,33 @@ def test_captures_joined_hours_apart_are_refused_by_name(
     joined = tmp_path / f"joined.{suffix}"
     joined.write_bytes(b"".join(parts))
     # WHEN it is probed, THEN it is refused by name before hundreds of chunks are planned
-    with pytest.raises(UnsupportedInputError, match=r"span 500\d s .* timestamps jump"):
+    with pytest.raises(UnsupportedInputError, match=r"spans 500\d s .* timestamps jump"):
         _probe(joined)
     # AND either capture alone is read as the 2 s it is
     assert _probe(tmp_path / f"5000.{suffix}").facts.duration == pytest.approx(2.0, abs=0.1)
+
+
+def test_a_matroska_file_declaring_hours_it_does_not_hold_is_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    # GIVEN 10 s of Matroska (377 KB) whose segment Duration is rewritten to 14000 s and
+    # whose track has no DURATION tag, so the probe has only the Duration to go by
+    path = tmp_path / "forged.mkv"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=10",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(path)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(path.read_bytes())
+    duration = data.index(b"\x44\x89\x88")  # Duration, an 8-byte float of milliseconds
+    data[duration + 3 : duration + 11] = struct.pack(">d", 14_000_000.0)
+    tag = data.index(b"DURATION")
+    data[tag : tag + 8] = b"XURATION"
+    path.write_bytes(data)
+    # WHEN it is probed, THEN it is refused by name, not planned as 1167 chunks
+    with pytest.raises(UnsupportedInputError, match=r"spans 14000 s .* a duration it does not"):
+        _probe(path)
 
 
 def test_an_avi_remuxed_from_mp4_runs_at_its_picture_rate_not_its_tick(tmp_path: Path) -> None:

@@ -676,25 +676,28 @@ def _seconds(pts: int, tb: Fraction) -> float:
     return round(float(pts * tb), 6)
 
 
-# The fewest bytes a frame of MPEG-TS/PS takes, a fraction of the fewest measured (a
-# black 160x90 still: 331 in TS, which starts every frame's PES in a 188-byte packet of
-# its own; 58 in PS, which packs frames together). Their span is read from the head's and
-# the tail's timestamps, so two captures joined end to end, the second written hours
-# later, would span the gap: hundreds of chunks for a file of kilobytes.
-_MIN_BYTES_PER_FRAME = {"mpegts": 47, "mpeg": 8}
+# The fewest bytes a frame takes where the span is read from timestamps or a declared
+# duration rather than counted frame by frame: a fraction of the fewest measured (a black
+# 160x90 still: 331 in TS, which starts every frame's PES in a 188-byte packet of its
+# own; 58 in PS, which packs frames together; 24 in Matroska, 6 of them a SimpleBlock's
+# header). MPEG-TS/PS is as long as its head's and tail's timestamps say, so two captures
+# joined end to end, the second written hours later, span the gap; a Matroska file
+# without cues is as long as its Duration says. Either way: hundreds of chunks, with
+# nothing in them, for a file of kilobytes.
+_MIN_BYTES_PER_FRAME = {"mpegts": 47, "mpeg": 8, "matroska": 4}
 
 
 def _check_bytes_for_span(declared: dict[str, Any], duration: float, rate: float) -> None:
-    """Refuse an MPEG-TS/PS file too small to hold the frames its timestamps span (at its
-    frame rate, and at least one a second): its timestamps jump, and planned by time it
-    would fan out into chunks with nothing in them."""
+    """Refuse an MPEG-TS/PS or Matroska file too small to hold the frames it spans (at
+    its frame rate, and at least one a second)."""
     floor = _MIN_BYTES_PER_FRAME.get(declared["container"])
     frames = duration * max(rate, 1.0)
     if floor is not None and declared["size_bytes"] < frames * floor:
         raise UnsupportedInputError(
-            f"the file's timestamps span {duration:.0f} s ({frames:.0f} frames at "
-            f"{rate:g} fps) but it holds only {declared['size_bytes']} bytes: its "
-            "timestamps jump (recordings joined end to end?); upload each recording on its own"
+            f"the file spans {duration:.0f} s ({frames:.0f} frames at {rate:g} fps) but holds "
+            f"only {declared['size_bytes']} bytes: its timestamps jump (recordings joined end "
+            "to end?) or it declares a duration it does not hold; upload each recording on "
+            "its own"
         )
 
 
