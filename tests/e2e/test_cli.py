@@ -133,6 +133,34 @@ def test_captures_joined_minutes_apart_fail_in_probe_not_in_a_fan_out(tmp_path: 
     assert time.monotonic() - started < 60
 
 
+def test_an_mp4_pausing_minutes_between_frames_fails_in_probe_not_in_a_fan_out(
+    tmp_path: Path,
+) -> None:
+    # GIVEN 4 s of MP4 whose last 2 s are written 600 s after the first (51 chunks,
+    # all but two with no frame in them)
+    source = tmp_path / "hole.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4",
+         "-vf", "setpts='if(lt(N,50),PTS,PTS+600/TB)'", "-fps_mode", "passthrough",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(source)],
+        check=True,
+    )  # fmt: skip
+    out = tmp_path / "out"
+    # WHEN it is processed, THEN the job fails by the probe's name for it, at once
+    started = time.monotonic()
+    done = _run("process", str(source), "--out", str(out))
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1
+    assert errors == [
+        "error: UnsupportedInputError: the video has no frame for 600 s after 1.960 s "
+        "(vidflow publishes pauses of up to 32 s between frames); upload each recording "
+        "on its own"
+    ]
+    assert not (out / "master.m3u8").exists()
+    assert time.monotonic() - started < 60
+
+
 @pytest.mark.parametrize(
     ("parameter", "error"),
     [

@@ -22,13 +22,14 @@ from workflow.errors import (
     UnsupportedInputError,
 )
 from workflow.local.binaries import ffmpeg_binary
+from workflow.media.chunks import refused_hole
 from workflow.media.probe import probe
 from workflow.settings import Limits
 
 
-def _probe(path: Path, limits: Limits | None = None) -> Any:
+def _probe(path: Path, limits: Limits | None = None, **options: Any) -> Any:
     data = path.read_bytes()
-    return probe(str(path), head=data[:65536], size=len(data), limits=limits or Limits())
+    return probe(str(path), head=data[:65536], size=len(data), limits=limits or Limits(), **options)
 
 
 @pytest.mark.parametrize("name", synth.VIDEOS)
@@ -209,6 +210,26 @@ def test_a_matroska_file_declaring_hours_it_does_not_hold_is_refused_by_name(
     # WHEN it is probed, THEN it is refused by name, not planned as 1167 chunks
     with pytest.raises(UnsupportedInputError, match=r"spans 14000 s .* a duration it does not"):
         _probe(path)
+
+
+def test_an_mp4_whose_frames_pause_longer_than_a_plan_can_cut_is_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    # GIVEN 150 KB of MP4: 2 s of frames, then 2 s more written 5000 s later
+    path = tmp_path / "hole.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4",
+         "-vf", "setpts='if(lt(N,50),PTS,PTS+5000/TB)'", "-fps_mode", "passthrough",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(path)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed for chunks of 12 s in 4 s segments, THEN the pause is refused by
+    # name, not planned as 440 chunks with nothing to encode in all but two
+    with pytest.raises(UnsupportedInputError, match=r"no frame for 5000 s after 1\.960 s"):
+        _probe(path, max_hole=refused_hole(12.0, 4.0))
+    # AND without a bound (a live segment's probe) it reads as the 5004 s it spans
+    assert _probe(path).facts.duration == pytest.approx(5004, abs=0.1)
 
 
 def test_an_avi_remuxed_from_mp4_runs_at_its_picture_rate_not_its_tick(tmp_path: Path) -> None:

@@ -8,8 +8,17 @@ import math
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from workflow.media.chunks import UNINDEXED_MARGIN, Chunk, FrameIndex, plan_chunks, segment_starts
+from workflow.media.chunks import (
+    UNINDEXED_MARGIN,
+    Chunk,
+    FrameIndex,
+    plan_chunks,
+    refused_hole,
+    segment_starts,
+)
 
 CHUNK = 12.0
 SEGMENT = 4.0
@@ -316,3 +325,25 @@ def test_segment_starts_fold_a_short_tail(start: float, stop: float, expected: l
     # WHEN its segment starts are computed
     # THEN they step by 4 s from the start, with no tail under a quarter segment
     assert segment_starts(start, stop, SEGMENT) == pytest.approx(expected)
+
+
+@given(
+    segments=st.integers(1, 6),
+    segment=st.sampled_from([1.0, 2.0, 4.0, 6.0]),
+    slots=st.integers(0, 8),
+    before=st.floats(0.0, 200.0),
+    after=st.floats(0.0, 200.0),
+    keyed=st.booleans(),
+)
+def test_a_pause_the_probe_refuses_holds_a_whole_chunk(
+    segments: int, segment: float, slots: int, before: float, after: float, keyed: bool
+) -> None:
+    # GIVEN a pause between two frames as long as the probe refuses, anywhere in a source
+    chunk = segments * segment
+    pause = refused_hole(chunk, segment)
+    start, end = before, before + pause
+    index = FrameIndex(0.0, end + after + segment, sorted({0.0, start, end}) if keyed else [])
+    # WHEN it is planned however the waves cut it
+    chunks = plan_chunks(index, chunk, segment, slots)
+    # THEN one chunk lies wholly inside the pause: its job would find nothing to encode
+    assert any(start < c.start and c.end <= end for c in chunks)

@@ -76,6 +76,14 @@ def chunk_item(index: int) -> str:
     return f"video-{index:05d}"
 
 
+def refused_hole(chunk_seconds: float, segment_seconds: float) -> float:
+    """The shortest pause between two frames that holds a whole chunk however the plan
+    cuts (no chunk is longer than a chunk and a segment): that chunk's job finds nothing
+    to encode and fails the job, so the probe, which sees an MP4's every frame time,
+    refuses it before hundreds of chunks are queued."""
+    return 2 * (chunk_seconds + segment_seconds)
+
+
 def plan_chunks(
     index: FrameIndex, chunk_seconds: float, segment_seconds: float, slots: int = 0
 ) -> list[Chunk]:

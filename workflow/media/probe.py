@@ -65,6 +65,7 @@ def probe(
     headers: str | None = None,
     read_for: float = math.inf,
     audio_span: bool = False,
+    max_hole: float = math.inf,
 ) -> Probe:
     """Probe ``source`` (a path, an http(s) URL, or a seekable file such as
     ``storage.RangeReader``) and read its index.
@@ -73,6 +74,7 @@ def probe(
     ``read_for`` is how many seconds it may spend reading a file whole where nothing
     else says where its video ends (``_scanned_end``). ``audio_span`` reads the whole
     file's audio packets (a live segment's: seconds long) for where its audio ends.
+    ``max_hole`` is the longest pause between two of an MP4's frames it accepts.
     """
     until = time.monotonic() + read_for
     if size > limits.max_bytes:
@@ -101,7 +103,7 @@ def probe(
         try:
             declared = _declared_facts(container, family, size, limits)
             index, rate, variable, picture = _index_video(
-                container, family, size, limits, read_at, until
+                container, family, size, limits, read_at, until, max_hole
             )
             facts = _finish_facts(declared, index, rate, variable, picture, limits)
             span = _audio_span(container, until) if audio_span and facts.audio else None
@@ -398,6 +400,7 @@ def _index_video(
     limits: Limits,
     read_at: Callable[[int, int], bytes] | None = None,
     until: float = math.inf,
+    max_hole: float = math.inf,
 ) -> tuple[FrameIndex, float | None, bool, tuple[int, bool]]:
     """The video's span and the keyframes its container's index lists, its frame rate
     and whether it varies, and its first picture's rotation and whether it is interlaced;
@@ -442,6 +445,7 @@ def _index_video(
     rate = float(rate) if rate else None
     if family == "mp4" and len(entries) > 1:
         times = sorted(e.timestamp for e in entries)
+        _check_holes(times, tb, max_hole)
         variable, median = _varies(times)
         end = _seconds(
             times[-1] + offset + (_typical([b - a for a, b in pairwise(times)]) or 0), tb
@@ -479,6 +483,19 @@ def _index_video(
         keyframes = []  # one keyframe says nothing about where the others are
     index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
     return index, rate, variable, (rotation, bool(first.interlaced_frame))
+
+
+def _check_holes(times: list[int], tb: Fraction, max_hole: float) -> None:
+    """Refuse an MP4 whose frames pause longer than ``max_hole`` seconds (frames joined
+    from recordings hours apart, or a sample table written so): the chunks planned in the
+    pause would have nothing to encode."""
+    gap, before = max(((b - a, a) for a, b in pairwise(times)), default=(0, 0))
+    if _seconds(gap, tb) > max_hole:
+        raise UnsupportedInputError(
+            f"the video has no frame for {_seconds(gap, tb):.0f} s after "
+            f"{_seconds(before, tb):.3f} s (vidflow publishes pauses of up to "
+            f"{max_hole:g} s between frames); upload each recording on its own"
+        )
 
 
 def _read_cues(container: Any, video: Any) -> None:

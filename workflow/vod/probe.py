@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from workflow.errors import SourceChangedError, UploadOptionError
+from workflow.media.chunks import refused_hole
 from workflow.media.probe import probe
 from workflow.media.sniff import HEAD_BYTES
 from workflow.runtime import Clients, Deadline
@@ -63,6 +64,7 @@ def probe_source(
             head=head,
             size=size,
             limits=settings.limits,
+            max_hole=refused_hole(settings.chunk_seconds, settings.segment_seconds),
             timeout=max(5.0, min(60.0, remaining() - 10)),
             # (What is left once the record is written, with room to spare.)
             read_for=max(10.0, remaining() - 30),
