@@ -46,6 +46,7 @@ from workflow.live.segment import ProbedSegment, SegmentInput, _encodes, audio_r
 from workflow.live.store import StreamRecord
 from workflow.media.encode import TS_OFFSET
 from workflow.media.facts import AudioFacts
+from workflow.media.ladder import MAX_RUNGS
 from workflow.runtime import Clients
 from workflow.settings import Settings
 
@@ -200,6 +201,20 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
 def test_a_bad_stream_json_is_a_named_error(declared: dict[str, object]) -> None:
     with pytest.raises(StreamConfigError):
         stream_config(declared, 1920, 1080, 30.0, True, SETTINGS)
+
+
+def test_a_stream_json_ladder_of_a_thousand_rungs_is_a_named_error() -> None:
+    # GIVEN a venue's stream.json of 9 KB whose ladder lists every side from 1080 to 32
+    ladder = ",".join(f"{side}:{max(100, 4 * side)}" for side in range(1080, 31, -1))
+    # WHEN its settings are read for a 1080p stream, THEN it is refused by name, not
+    # encoded into 1049 rungs on every segment
+    with pytest.raises(StreamConfigError, match=r"stream\.json: LADDER has 1049 rungs; at most"):
+        stream_config({"ladder": ladder}, 1920, 1080, 30.0, True, SETTINGS)
+    # AND a ladder as long as the bound is read
+    most = ",".join(f"{1080 - 40 * n}:{5000 - 300 * n}" for n in range(MAX_RUNGS))
+    assert len(stream_config({"ladder": most}, 1920, 1080, 30.0, True, SETTINGS).renditions) == (
+        MAX_RUNGS
+    )
 
 
 @pytest.mark.parametrize("body", [b"{", b"[" * 100_000 + b"]" * 100_000, b"[1]"])

@@ -43,6 +43,10 @@ MAX_KBPS = _LEVELS[-1][4] // 2
 MIN_SIDE = 32
 # The longest side x264 opens an encoder for ("invalid width x height" past it).
 MAX_SIDE = 16384
+# The most rungs a ladder may have (Apple's HLS authoring example has nine video tiers):
+# every chunk, and every live segment, is encoded into each, so a venue's stream.json of
+# 9 KB listing every side from 1080 to 32 would encode each segment 1049 times.
+MAX_RUNGS = 12
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ def parse_ladder(spec: str) -> list[tuple[int, int]]:
         rungs.append((side, kbps))
     if not rungs:
         raise ConfigurationError("LADDER is empty")
+    if len(rungs) > MAX_RUNGS:
+        raise ConfigurationError(f"LADDER has {len(rungs)} rungs; at most {MAX_RUNGS}")
     sides = [side for side, _ in rungs]
     repeated = sorted({side for side in sides if sides.count(side) > 1})
     if repeated:  # each rung is named, and written to a folder, by its size
