@@ -232,6 +232,27 @@ def test_an_mp4_whose_frames_pause_longer_than_a_plan_can_cut_is_refused_by_name
     assert _probe(path).facts.duration == pytest.approx(5004, abs=0.1)
 
 
+def test_an_avi_whose_header_counts_hours_of_frames_it_does_not_hold_is_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    # GIVEN 10 s of AVI (386 KB) whose main and stream headers are rewritten to count
+    # 350000 frames (14000 s at 25 fps)
+    path = tmp_path / "forged.avi"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=10",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(path)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, data.index(b"avih") + 8 + 16, 350_000)  # dwTotalFrames
+    struct.pack_into("<I", data, data.index(b"strh") + 8 + 32, 350_000)  # dwLength
+    path.write_bytes(data)
+    # WHEN it is probed, THEN it is refused by name, not planned as 1167 chunks
+    with pytest.raises(UnsupportedInputError, match=r"spans 14000 s .* a duration it does not"):
+        _probe(path)
+
+
 def test_an_avi_remuxed_from_mp4_runs_at_its_picture_rate_not_its_tick(tmp_path: Path) -> None:
     # GIVEN 25 fps H.264 in MP4 copied into AVI, which declares MP4's 1/600 s tick as
     # its rate (ffmpeg: "600 fps, 25 tbr"), empty frames filling the ticks between

@@ -697,16 +697,17 @@ def _seconds(pts: int, tb: Fraction) -> float:
 # duration rather than counted frame by frame: a fraction of the fewest measured (a black
 # 160x90 still: 331 in TS, which starts every frame's PES in a 188-byte packet of its
 # own; 58 in PS, which packs frames together; 24 in Matroska, 6 of them a SimpleBlock's
-# header). MPEG-TS/PS is as long as its head's and tail's timestamps say, so two captures
-# joined end to end, the second written hours later, span the gap; a Matroska file
-# without cues is as long as its Duration says. Either way: hundreds of chunks, with
+# header; 52 in AVI, 8 of them a chunk's header). MPEG-TS/PS is as long as its head's and
+# tail's timestamps say, so two captures joined end to end, the second written hours
+# later, span the gap; a Matroska file without a DURATION tag is as long as its Duration
+# says, an AVI as its stream header's frame count. Either way: hundreds of chunks, with
 # nothing in them, for a file of kilobytes.
-_MIN_BYTES_PER_FRAME = {"mpegts": 47, "mpeg": 8, "matroska": 4}
+_MIN_BYTES_PER_FRAME = {"mpegts": 47, "mpeg": 8, "matroska": 4, "avi": 8}
 
 
 def _check_bytes_for_span(declared: dict[str, Any], duration: float, rate: float) -> None:
-    """Refuse an MPEG-TS/PS or Matroska file too small to hold the frames it spans (at
-    its frame rate, and at least one a second)."""
+    """Refuse an MPEG-TS/PS, Matroska or AVI file too small to hold the frames it spans
+    (at its frame rate, and at least one a second)."""
     floor = _MIN_BYTES_PER_FRAME.get(declared["container"])
     frames = duration * max(rate, 1.0)
     if floor is not None and declared["size_bytes"] < frames * floor:
