@@ -377,7 +377,7 @@ def test_the_audio_is_cut_and_padded_to_the_video_span() -> None:
     # WHEN the audio command is built
     args = audio_command()
     ((options, _),) = outputs(args)
-    chain = filter_chain(args, options["-map"].strip("[]"), source="0:a")
+    chain = filter_chain(args, options["-map"].strip("[]"), source="0:a:0")
 
     # THEN the audio is trimmed to that span and padded with silence to its whole length
     trim = filter_options(chain, "atrim")
