@@ -87,3 +87,6 @@ def test_a_segment_that_ran_out_of_time_twice_is_tried_again_into_the_recording(
         time.sleep(0.5)
     # AND, published, it is not tried again
     assert "timedout/0" not in _reconcile(engine)["segments"]
+    # AND its failure record is gone: mended, the segment failed nowhere an operator looks
+    failures = s3.list_objects_v2(Bucket=ep.output_bucket, Prefix=f"failures/{paths.prefix}")
+    assert failures["KeyCount"] == 0, [o["Key"] for o in failures.get("Contents", [])]

@@ -79,8 +79,10 @@ def test_a_failed_segment_gives_way_to_another_upload_of_it_only(table: StreamTa
     assert replaces(table.arrival("game", 3) or {}, mended)
     assert not table.record_arrival("game", 3, {**failed, "at": 2.0})
     good = {"duration": 1.0, "at": 3.0, "failed": False, "upload": upload_of(mended)}
-    assert table.record_arrival("game", 3, good)
+    # (the write says which failed arrival it replaced: its failure record is stale)
+    assert table.store_arrival("game", 3, good) == (True, failed)
     assert table.arrivals("game") == {3: good}
+    assert table.store_arrival("other", 3, good) == (True, None)
     # AND once published, nothing takes its place: not the failed upload's event again
     assert not replaces(good, empty)
     assert not table.record_arrival("game", 3, {**failed, "at": 4.0})

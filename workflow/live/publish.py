@@ -102,7 +102,13 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         # Encoded while the end marker landed below it: shown nowhere, so it fails by
         # name (the failure path records why) rather than succeed unseen.
         table.admit(stream, sequence)
-    new = not reused and table.record_arrival(stream, sequence, arrival)
+    new, replaced = (False, None) if reused else table.store_arrival(stream, sequence, arrival)
+    if failure is None and replaced is not None:
+        # Published in a failed upload's place (tried again, or mended): the failure
+        # record no longer says what became of the segment.
+        Bucket(clients.s3, settings.output_bucket).delete_keys(
+            [StreamPaths(stream).failure_key(sequence)]
+        )
     record = table.count_change(stream, published=new and failure is None)
     if new and failure is None:
         # (An ending recorded before endings were kept where ``admit`` reads them.)

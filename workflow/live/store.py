@@ -289,28 +289,36 @@ class StreamTable:
         one to be tried again (``try_again``) gives way to any. A success ends the
         claim of the upload's bytes.
         """
+        return self.store_arrival(stream, sequence, arrival)[0]
+
+    def store_arrival(
+        self, stream: str, sequence: int, arrival: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """``record_arrival``, and the failed arrival the stored one took the place of
+        (None where it took none's): read from the write itself, at no extra cost."""
         upload = arrival.get("upload", "")
         failed = bool(arrival.get("failed"))
         holder = self._holder(stream, sequence) if not failed else ""
         if holder not in ("", upload_etag(upload)):
-            return False
+            return False, None
         item = {**self._key(stream, _segment_item(sequence)), "arrival": {"S": json.dumps(arrival)}}
         if failed:
             item["failed_upload"] = {"S": "" if arrival.get("try_again") else upload}
         try:
-            self.client.put_item(
+            old = self.client.put_item(
                 TableName=self.name,
                 Item=item,
                 ConditionExpression="attribute_not_exists(#s) OR "
                 "(attribute_exists(failed_upload) AND failed_upload <> :u)",
                 ExpressionAttributeNames={"#s": "stream"},
                 ExpressionAttributeValues={":u": {"S": upload}},
-            )
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
         except self.client.exceptions.ConditionalCheckFailedException:
-            return False
+            return False, None
         if not failed:
             self._end_claim(stream, sequence, upload)
-        return True
+        return True, None if old is None else json.loads(old["arrival"]["S"])
 
     def arrivals(self, stream: str, first: int = 0) -> dict[int, dict[str, Any]]:
         """Every arrival with a sequence number of ``first`` or more."""
