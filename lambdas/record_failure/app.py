@@ -1,4 +1,4 @@
-"""RecordFailure: write failures/<job>.json and remove partial output."""
+"""RecordFailure: write failures/<job>.json and remove partial output (and content key)."""
 
 from typing import Any
 
@@ -15,7 +15,11 @@ from workflow.vod import failure
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=boto3.client("s3", config=S3_CONFIG), events=boto3.client("events"))
+clients = Clients(
+    s3=boto3.client("s3", config=S3_CONFIG),
+    events=boto3.client("events"),
+    dynamodb=boto3.client("dynamodb"),  # a failed protected job's content key is deleted
+)
 
 
 @tracer.capture_lambda_handler(capture_response=False)

@@ -18,13 +18,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from moto import mock_aws
 
+from tests import iam_policy
 from workflow.errors import ConfigurationError
 from workflow.formats import hls
 from workflow.keys import cdn, tokens
 from workflow.keys import segments as aes128
 from workflow.keys.service import PlaybackGate, PlaybackSecret, answer, key_service_uri
 from workflow.keys.store import ContentKeyMissingError, KeyStore
+from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.vod.failure import record_failure
 
 SECRET = b"s" * 48
 NOW = 1_800_000_000.0
@@ -147,6 +150,23 @@ def test_an_asset_gets_one_key_however_many_times_it_is_asked(store: KeyStore) -
     # AND the key is stored only wrapped, and never shows in a repr
     item = store.dynamodb.get_item(TableName="keys", Key={"asset": {"S": "game-1"}})["Item"]
     assert kept.key not in item["wrapped"]["B"] and kept.key.hex() not in repr(kept)
+
+
+def test_a_failed_job_leaves_no_content_key(store: KeyStore) -> None:
+    # GIVEN a protected job whose Plan made its key, and an output bucket
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="out")
+    store.make_once("clip-0123456789abcdef")
+    store.make_once("other-0123456789abcdef")
+    held = boto3.client("dynamodb", region_name="us-east-1")
+    iam_policy.enforce(held, "RecordFailureFunction", {"keys": "KeysTable", "out": "OutputBucket"})
+    settings = Settings(output_bucket="out", keys_table="keys", content_key_kms_key="alias/content")
+    # WHEN the job fails before anything was published
+    failed = {"job_id": "clip-0123456789abcdef", "error": {"Error": "TranscodeError"}}
+    record_failure(failed, settings, Clients(s3=s3, dynamodb=held, kms=store.kms))
+    # THEN its key is gone (the item would stay for good), and no other asset's
+    assert store.key_id("clip-0123456789abcdef") is None
+    assert store.key_id("other-0123456789abcdef") is not None
 
 
 def test_a_wrapped_key_is_bound_to_its_asset(store: KeyStore) -> None:

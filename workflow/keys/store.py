@@ -76,6 +76,11 @@ class KeyStore:
             return self.get(asset)
         return ContentKey(asset, key_id, made["Plaintext"], rotation)
 
+    def forget(self, asset: str) -> None:
+        """Delete the asset's key (none is fine): only for an asset nothing was published
+        of, such as a failed job's, whose item would otherwise stay for good."""
+        self.dynamodb.delete_item(TableName=self.table, Key={"asset": {"S": asset}})
+
     def get(self, asset: str) -> ContentKey:
         """The asset's key, unwrapped; ``ContentKeyMissingError`` if it has none."""
         item = self.dynamodb.get_item(

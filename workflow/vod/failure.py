@@ -8,6 +8,7 @@ from typing import Any
 
 from workflow import events, metrics
 from workflow.failures import FailureRecord
+from workflow.keys.store import KeyStore
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
@@ -59,6 +60,9 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
     # Before announcing: a bus that stays down must not leave rungs a player could read.
     # The scratch stays until then, so a run again still finds the item's own error.
     output.delete_prefix(paths.output_prefix)
+    if settings.keys_table:
+        # Nothing of the job stays to be played: its content key (if it had one) goes too.
+        KeyStore.of(settings, clients).forget(paths.job_id)
     if events.announce(events.job_failed(failure.to_dict()), settings.event_bus, output, clients):
         metrics.about(job_id=paths.job_id)
         metrics.job_failed(failure.error)
