@@ -857,6 +857,44 @@ def test_a_stream_whose_every_segment_failed_ends_with_no_recording(
     ]  # fmt: skip
 
 
+def test_a_segments_failure_record_says_whether_it_is_tried_again_and_goes_once_mended(
+    live: tuple[Settings, Clients],
+) -> None:
+    settings, clients = live
+    key = StreamPaths("game").failure_key(1)
+
+    def fail(error: str, etag: str) -> dict[str, Any]:
+        source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": etag}
+        caught = {"Error": error, "Cause": "killed"}
+        publish_segment({"stream": "game", "sequence": 1, "error": caught, "source": source},
+                        settings, clients)  # fmt: skip
+        record: dict[str, Any] = json.loads(
+            clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read()
+        )
+        return {k: record[k] for k in ("error", "attempt", "try_again")}
+
+    # GIVEN a segment that ran out of time: its record says Reconcile tries it again,
+    # until its last attempt
+    assert fail("Sandbox.Timedout", "a") == {
+        "error": "Sandbox.Timedout", "attempt": 1, "try_again": True
+    }  # fmt: skip
+    assert fail("Sandbox.Timedout", "a")["try_again"] is True
+    assert fail("Sandbox.Timedout", "a") == {
+        "error": "Sandbox.Timedout", "attempt": 3, "try_again": False
+    }  # fmt: skip
+    # AND another upload of it that ran out of memory is not tried again, and says so
+    assert fail("Runtime.OutOfMemory", "b") == {
+        "error": "Runtime.OutOfMemory", "attempt": 1, "try_again": False
+    }  # fmt: skip
+    # WHEN a mended upload of it is published
+    source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "mended"}
+    result = {"duration": 2.0, "bytes": {"360p": 1000}}
+    publish_segment({"stream": "game", "sequence": 1, "result": result, "source": source},
+                    settings, clients)  # fmt: skip
+    # THEN its failure record is gone: failures/ lists only segments still gaps
+    assert not clients.s3.list_objects_v2(Bucket=OUTPUT, Prefix=key).get("KeyCount")
+
+
 def test_a_stream_that_never_had_settings_is_ended_after_the_default_idle_time(
     live: tuple[Settings, Clients], clock: SteppedClock
 ) -> None:

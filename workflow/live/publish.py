@@ -67,18 +67,21 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         failure = FailureRecord.of(
             {"stream": stream, "sequence": sequence}, event["error"], event.get("source"), clients
         )
-        Bucket(clients.s3, settings.output_bucket).put_json(
-            StreamPaths(stream).failure_key(sequence), failure.to_dict()
-        )
         table.create(stream)
         upload = upload_of(event.get("source"))
+        attempt = failed_attempt(failure.error, upload, table.arrival(stream, sequence))
+        # Which attempt failed, and whether Reconcile starts the upload again: an operator
+        # tells a gap that may yet be filled from one that stays (out of memory, a bad file).
+        Bucket(clients.s3, settings.output_bucket).put_json(
+            StreamPaths(stream).failure_key(sequence), {**failure.to_dict(), **attempt}
+        )
         arrival = {
             "duration": None,
             "at": clients.clock(),
             "failed": True,
             "error": failure.error,
             "upload": upload,
-            **failed_attempt(failure.error, upload, table.arrival(stream, sequence)),
+            **attempt,
         }
     else:
         result, probed = event["result"], event.get("segment") or {}
