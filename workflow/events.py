@@ -194,9 +194,17 @@ def live_stream_gap(stream: str, sequence: int, last: int, reason: str, at: str)
 
 
 def live_stream_ended(
-    stream: str, segments: int, gaps: int, duration: float, urls: dict[str, str], at: str
+    stream: str,
+    segments: int,
+    gaps: int,
+    duration: float,
+    urls: dict[str, str],
+    at: str,
+    published: int | None = None,
 ) -> Outcome:
-    """``Live Stream Ended``: the playlists are closed and the recording is published."""
+    """``Live Stream Ended``: the playlists are closed and the recording is published;
+    again (``ended-<published>``) each time the recording is made again with segments
+    published after the end (mended, or tried again by Reconcile)."""
     detail = {
         "stream": stream,
         "segments": segments,
@@ -205,7 +213,8 @@ def live_stream_ended(
         "urls": urls,
         "ended_at": at,
     }
-    return Outcome(LIVE_STREAM_ENDED, f"live/{stream}", "ended", detail)
+    name = "ended" if published is None else f"ended-{published}"
+    return Outcome(LIVE_STREAM_ENDED, f"live/{stream}", name, detail)
 
 
 def clip_published(

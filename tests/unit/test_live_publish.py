@@ -855,6 +855,12 @@ def test_a_stream_whose_every_segment_failed_ends_with_no_recording(
     assert recording(clients) == [
         "#EXT-X-GAP", "seg_00000.ts", "seg_00001.ts", "#EXT-X-GAP", "seg_00002.ts"
     ]  # fmt: skip
+    # AND subscribers are told of it: an end of its own, with its counts and URLs
+    ended = [e for e in put if e["type"] == "Live Stream Ended"]
+    assert [(e["event_id"], e["segments"], e["gaps"]) for e in ended] == [
+        ("live/game/ended", 0, 3), ("live/game/ended-1", 1, 2)
+    ]  # fmt: skip
+    assert ended[1]["urls"]["master"].endswith("live/game/master.m3u8")
 
 
 def test_a_segments_failure_record_says_whether_it_is_tried_again_and_goes_once_mended(

@@ -370,10 +370,17 @@ def _refresh_recording(
     assert record.state is not None
     if record.state.get(RECORDED) != record.published:
         output = Bucket(clients.s3, settings.output_bucket)
-        publish_recording(
+        recording = publish_recording(
             stream, table, output, config, ended, settings, clients,
             key_uri=_key_uri(stream, config, settings),
         )  # fmt: skip
+        if recording is not None:
+            # Subscribers told the end's counts and URLs (none, where nothing was
+            # playable) learn the recording's new ones: an outcome of its own.
+            remade = _recording_ended(
+                stream, recording, output, settings, clients.utc_now(), record.published
+            )
+            events.announce(remade, settings.event_bus, output, clients)
     state = record.state | {RECORDED: record.published}
     if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
         return None
@@ -421,16 +428,28 @@ def _outcomes(
         # Nothing was playable: it ends with no recording, its gaps counted.
         found.append(events.live_stream_ended(stream, 0, after.gaps, 0.0, {}, at))
     elif recording is not None:
-        source = recording["source"]
-        urls = {
-            name: events.object_url(output.name, key, settings.playback_base_url)
-            for name, key in (("master", paths.master_key), ("manifest", paths.manifest_key))
-        }
-        segments = source["last_sequence"] - source["first_sequence"] + 1 - source["gaps"]
-        found.append(
-            events.live_stream_ended(stream, segments, source["gaps"], source["duration"], urls, at)
-        )
+        found.append(_recording_ended(stream, recording, output, settings, at))
     return found
+
+
+def _recording_ended(
+    stream: str,
+    recording: dict[str, Any],
+    output: Bucket,
+    settings: Settings,
+    at: str,
+    published: int | None = None,
+) -> events.Outcome:
+    """``Live Stream Ended`` for a stream's recording (made again: ``published``)."""
+    paths, source = StreamPaths(stream), recording["source"]
+    urls = {
+        name: events.object_url(output.name, key, settings.playback_base_url)
+        for name, key in (("master", paths.master_key), ("manifest", paths.manifest_key))
+    }
+    segments = source["last_sequence"] - source["first_sequence"] + 1 - source["gaps"]
+    return events.live_stream_ended(
+        stream, segments, source["gaps"], source["duration"], urls, at, published
+    )
 
 
 def _announce_gaps(
