@@ -161,6 +161,32 @@ def test_an_mp4_pausing_minutes_between_frames_fails_in_probe_not_in_a_fan_out(
     assert time.monotonic() - started < 60
 
 
+def test_an_mp4_keyed_only_at_its_start_fails_in_probe_not_in_a_fan_out(tmp_path: Path) -> None:
+    # GIVEN 150 s of MP4 whose only keyframe is its first frame (every chunk of it would
+    # decode from the file's start)
+    source = tmp_path / "one-key.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=5:duration=150",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "100000", "-keyint_min", "100000",
+         "-sc_threshold", "0", str(source)],
+        check=True,
+    )  # fmt: skip
+    out = tmp_path / "out"
+    # WHEN it is processed, THEN the job fails by the probe's name for it, at once
+    started = time.monotonic()
+    done = _run("process", str(source), "--out", str(out))
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1
+    assert errors == [
+        "error: UnsupportedInputError: the video has no keyframe for 150 s after 0.000 s "
+        "(vidflow takes keyframes up to 120 s apart): re-encode it with a keyframe every "
+        "few seconds (ffmpeg's -g, in frames: -g 60 at 30 fps)"
+    ]
+    assert not (out / "master.m3u8").exists()
+    assert time.monotonic() - started < 60
+
+
 @pytest.mark.parametrize(
     ("parameter", "error"),
     [

@@ -22,7 +22,7 @@ from workflow.errors import (
     UnsupportedInputError,
 )
 from workflow.local.binaries import ffmpeg_binary
-from workflow.media.chunks import refused_hole
+from workflow.media.chunks import MAX_KEYFRAME_INTERVAL, refused_hole
 from workflow.media.probe import probe
 from workflow.settings import Limits
 
@@ -251,6 +251,47 @@ def test_an_avi_whose_header_counts_hours_of_frames_it_does_not_hold_is_refused_
     # WHEN it is probed, THEN it is refused by name, not planned as 1167 chunks
     with pytest.raises(UnsupportedInputError, match=r"spans 14000 s .* a duration it does not"):
         _probe(path)
+
+
+def sparsely_keyed(path: Path, seconds: int, keys: str = "0") -> Path:
+    """``seconds`` of 5 fps video keyed only at the times ``keys`` lists."""
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=5:duration={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "100000", "-keyint_min", "100000",
+         "-sc_threshold", "0", "-force_key_frames", keys, str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "keys", "refused"),
+    [
+        ("one-key.mp4", "0", "no keyframe for 150 s after 0.000 s"),
+        ("late-key.mp4", "0,20", "no keyframe for 130 s after 20.000 s"),
+        ("cues.mkv", "0,130", "no keyframe for 130 s after 0.000 s"),
+    ],
+)
+def test_keyframes_listed_further_apart_than_a_chunk_may_decode_are_refused_by_name(
+    name: str, keys: str, refused: str, tmp_path: Path
+) -> None:
+    # GIVEN 150 s of video whose index lists keyframes 130 s or more apart (every chunk
+    # between them would decode from the first)
+    path = sparsely_keyed(tmp_path / name, 150, keys)
+    # WHEN it is probed for a VOD job, THEN it is refused by name, saying what to do
+    with pytest.raises(UnsupportedInputError, match=rf"{refused} .* re-encode .* -g"):
+        _probe(path, max_keyframe_interval=MAX_KEYFRAME_INTERVAL)
+    # AND without the bound (a live segment's probe) it is read as it is
+    assert _probe(path).facts.duration == pytest.approx(150, abs=0.3)
+
+
+def test_keyframes_as_far_apart_as_a_chunk_may_decode_are_taken(tmp_path: Path) -> None:
+    # GIVEN 150 s of MP4 keyed every 75 s
+    path = sparsely_keyed(tmp_path / "sparse.mp4", 150, "0,75")
+    # WHEN it is probed for a VOD job, THEN it is planned from the keyframes it lists
+    probed = _probe(path, max_keyframe_interval=MAX_KEYFRAME_INTERVAL)
+    assert probed.index.keyframes == pytest.approx([0, 75])
 
 
 def test_an_avi_remuxed_from_mp4_runs_at_its_picture_rate_not_its_tick(tmp_path: Path) -> None:

@@ -14,6 +14,12 @@ from typing import Any
 # decode must begin far enough back to meet a keyframe at or before the cut. The chunk
 # job checks that it did and goes further back if not (``encode.FIRST_FRAME``).
 UNINDEXED_MARGIN = 3.0
+# The most seconds a chunk may decode before its start to meet a keyframe: a source
+# with keyframes further apart is refused (the probe, where its index lists them) or
+# fails its first chunk that finds none this far back (the chunk job), rather than
+# decode from the file's start for every chunk of it. Real footage measures 0.4-7 s;
+# phones and OBS write 1-10 s, x264's default of 250 frames is 125 s only at 2 fps.
+MAX_KEYFRAME_INTERVAL = 120.0
 
 
 @dataclass

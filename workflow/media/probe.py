@@ -66,6 +66,7 @@ def probe(
     read_for: float = math.inf,
     audio_span: bool = False,
     max_hole: float = math.inf,
+    max_keyframe_interval: float = math.inf,
 ) -> Probe:
     """Probe ``source`` (a path, an http(s) URL, or a seekable file such as
     ``storage.RangeReader``) and read its index.
@@ -74,7 +75,9 @@ def probe(
     ``read_for`` is how many seconds it may spend reading a file whole where nothing
     else says where its video ends (``_scanned_end``). ``audio_span`` reads the whole
     file's audio packets (a live segment's: seconds long) for where its audio ends.
-    ``max_hole`` is the longest pause between two of an MP4's frames it accepts.
+    ``max_hole`` is the longest pause between two of an MP4's frames it accepts, and
+    ``max_keyframe_interval`` the longest span without a keyframe that its index lists
+    (``_check_keyframes``).
     """
     until = time.monotonic() + read_for
     if size > limits.max_bytes:
@@ -103,7 +106,7 @@ def probe(
         try:
             declared = _declared_facts(container, family, size, limits)
             index, rate, variable, picture = _index_video(
-                container, family, size, limits, read_at, until, max_hole
+                container, family, size, limits, read_at, until, max_hole, max_keyframe_interval
             )
             facts = _finish_facts(declared, index, rate, variable, picture, limits)
             span = _audio_span(container, until) if audio_span and facts.audio else None
@@ -401,6 +404,7 @@ def _index_video(
     read_at: Callable[[int, int], bytes] | None = None,
     until: float = math.inf,
     max_hole: float = math.inf,
+    max_keyframe_interval: float = math.inf,
 ) -> tuple[FrameIndex, float | None, bool, tuple[int, bool]]:
     """The video's span and the keyframes its container's index lists, its frame rate
     and whether it varies, and its first picture's rotation and whether it is interlaced;
@@ -479,6 +483,10 @@ def _index_video(
         # Not an index: entries the demuxer made from the packets it read while opening
         # the file (FLV without its keyframe list, Matroska without cues), a few seconds'.
         keyframes = []
+    # MP4 lists every frame, so its keyframes are all there are, one or many.
+    listed = keys if family == "mp4" else keyframes
+    if listed:
+        _check_keyframes(listed, start, end, max_keyframe_interval)
     if len(keyframes) < 2:
         keyframes = []  # one keyframe says nothing about where the others are
     index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
@@ -495,6 +503,22 @@ def _check_holes(times: list[int], tb: Fraction, max_hole: float) -> None:
             f"the video has no frame for {_seconds(gap, tb):.0f} s after "
             f"{_seconds(before, tb):.3f} s (vidflow publishes pauses of up to "
             f"{max_hole:g} s between frames); upload each recording on its own"
+        )
+
+
+def _check_keyframes(keys: list[float], start: float, end: float, longest: float) -> None:
+    """Refuse a video whose index lists keyframes further apart than ``longest`` seconds
+    (or a last one that far before its end): a chunk decodes from the keyframe the seek
+    lands on, and every chunk between two such keyframes would decode from the first
+    (from the file's start, for a video keyed only there)."""
+    # Before the first listed keyframe a seek lands on the first frame.
+    keys = [start, *(k for k in keys if start < k < end), end]
+    gap, after = max((b - a, a) for a, b in pairwise(keys))
+    if gap > longest:
+        raise UnsupportedInputError(
+            f"the video has no keyframe for {gap:.0f} s after {after:.3f} s (vidflow takes "
+            f"keyframes up to {longest:g} s apart): re-encode it with a keyframe every few "
+            "seconds (ffmpeg's -g, in frames: -g 60 at 30 fps)"
         )
 
 

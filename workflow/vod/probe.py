@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from workflow.errors import SourceChangedError, UploadOptionError
-from workflow.media.chunks import refused_hole
+from workflow.media.chunks import MAX_KEYFRAME_INTERVAL, refused_hole
 from workflow.media.probe import probe
 from workflow.media.sniff import HEAD_BYTES
 from workflow.runtime import Clients, Deadline
@@ -65,6 +65,7 @@ def probe_source(
             size=size,
             limits=settings.limits,
             max_hole=refused_hole(settings.chunk_seconds, settings.segment_seconds),
+            max_keyframe_interval=MAX_KEYFRAME_INTERVAL,
             timeout=max(5.0, min(60.0, remaining() - 10)),
             # (What is left once the record is written, with room to spare.)
             read_for=max(10.0, remaining() - 30),
