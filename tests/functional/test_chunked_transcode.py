@@ -522,3 +522,47 @@ def test_a_clips_audio_cut_mid_segment_ends_where_the_next_segment_starts(
     assert abs(cut[-1][1] - following[0][0]) <= 1, (cut[-1], following[0])
     # AND it starts at most a frame before the clip does
     assert 0 <= begins + cut_in - cut[1][0] / 90_000 < 1024 / rate
+
+
+def test_a_chunk_finding_no_keyframe_within_the_bound_fails_by_name_not_from_the_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN 150 s of MPEG-TS (no index: planned by time) keyed only at its start
+    source = tmp_path / "one-key.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=5:duration=150",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "100000", "-keyint_min", "100000",
+         "-sc_threshold", "0", str(source)],
+        check=True,
+    )  # fmt: skip
+    data = source.read_bytes()
+    probed = probe(str(source), head=data[:65536], size=len(data), limits=Limits())
+    facts = probed.facts
+    assert probed.index.by_time
+    ladder = build_ladder(facts.display_width, facts.display_height, facts.frame_rate, "144:200")
+    chunk = next(c for c in plan_chunks(probed.index, 4, 2) if c.start >= 140)
+
+    def commands(directory: Path, margin: float) -> list[list[str]]:
+        return [
+            encode.build_chunk_command(
+                str(source), facts.container, facts.container_start, chunk, ladder, directory,
+                margin=margin, binary=ffmpeg_binary(), preset="ultrafast",
+            )
+        ]  # fmt: skip
+
+    # WHEN its chunk 140 s in is encoded
+    (tmp_path / "work").mkdir()
+    with pytest.raises(UnsupportedInputError) as raised:
+        encode_chunk(
+            commands, tmp_path / "work", [r.name for r in ladder], chunk,
+            facts.container_start, timeout=lambda: 300, final=False,
+        )  # fmt: skip
+    # THEN it fails by name once it has looked 120 s back, not decoding from the start
+    assert str(raised.value) == (
+        f"the video has no keyframe in the 120 s before {chunk.start:.3f} s (vidflow takes "
+        "keyframes up to 120 s apart): re-encode it with a keyframe every few seconds "
+        "(ffmpeg's -g, in frames: -g 60 at 30 fps)"
+    )
+    run_ins = [r.args[1] for r in caplog.records if "decoding again" in r.getMessage()]
+    assert run_ins == pytest.approx([chunk.start - m for m in (3, 12, 48)])

@@ -15,7 +15,7 @@ from typing import Any
 
 from workflow.errors import TranscodeError, UnsupportedInputError
 from workflow.media import cmaf, runner
-from workflow.media.chunks import UNINDEXED_MARGIN, Chunk
+from workflow.media.chunks import MAX_KEYFRAME_INTERVAL, UNINDEXED_MARGIN, Chunk
 from workflow.media.encode import TS_OFFSET, first_frame
 from workflow.names import AUDIO, CMAF_INIT
 
@@ -75,7 +75,8 @@ def encode_chunk(
     """Encode ``chunk`` with ``commands(directory, margin)`` (the video's command first,
     from ``encode.build_chunk_command``) and check that its decode began at or before the
     chunk's start; if not, frames before the first keyframe the decoder met would be
-    missing, so decode again from further back, until the source's start if need be. A
+    missing, so decode again from further back, until the source's start or
+    ``MAX_KEYFRAME_INTERVAL`` before the chunk (then it fails by name). A
     seek that lands past the chunk's end (nothing to encode) is decoded again alike; from
     the source's start, the first frame decoded is the first there is.
 
@@ -131,6 +132,15 @@ def encode_chunk(
                     chunk.start,
                 )
                 return segments
+        if margin >= MAX_KEYFRAME_INTERVAL:
+            # Keyframes this far apart would have every chunk decode minutes, or the
+            # whole file, before its start.
+            raise UnsupportedInputError(
+                f"the video has no keyframe in the {margin:g} s before {chunk.start:.3f} s "
+                f"(vidflow takes keyframes up to {MAX_KEYFRAME_INTERVAL:g} s apart): "
+                "re-encode it with a keyframe every few seconds (ffmpeg's -g, in frames: "
+                "-g 60 at 30 fps)"
+            )
         log.warning(
             "chunk %d: decoding from %.3f s met its first keyframe at %s s, after the "
             "chunk's start; decoding again from further back",
@@ -139,7 +149,7 @@ def encode_chunk(
             first,
         )
         shutil.rmtree(here)
-        margin = max(4 * margin, UNINDEXED_MARGIN)
+        margin = min(max(4 * margin, UNINDEXED_MARGIN), MAX_KEYFRAME_INTERVAL)
     raise AssertionError("unreachable")
 
 
