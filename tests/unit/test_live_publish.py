@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from moto import mock_aws
 
@@ -899,6 +900,40 @@ def test_a_segments_failure_record_says_whether_it_is_tried_again_and_goes_once_
                     settings, clients)  # fmt: skip
     # THEN its failure record is gone: failures/ lists only segments still gaps
     assert not clients.s3.list_objects_v2(Bucket=OUTPUT, Prefix=key).get("KeyCount")
+    # AND a failed upload's event delivered again after it does not bring the record back
+    source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "b"}
+    caught = {"Error": "Runtime.OutOfMemory", "Cause": "killed"}
+    publish_segment({"stream": "game", "sequence": 1, "error": caught, "source": source},
+                    settings, clients)  # fmt: skip
+    assert not clients.s3.list_objects_v2(Bucket=OUTPUT, Prefix=key).get("KeyCount")
+
+
+def test_a_mended_segment_whose_failure_record_cannot_be_deleted_is_still_counted(
+    live: tuple[Settings, Clients], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "a"}
+    caught = {"Error": "Sandbox.Timedout", "Cause": "killed"}
+    publish_segment({"stream": "game", "sequence": 1, "error": caught, "source": source},
+                    settings, clients)  # fmt: skip
+
+    # GIVEN S3 refuses to delete the failure record once the segment is mended
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": "SlowDown", "Message": "slow down"}}, "DeleteObjects"
+        )
+
+    monkeypatch.setattr(clients.s3, "delete_objects", refused)
+    # WHEN its mended upload is published
+    mended = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "mended"}
+    result = {"duration": 2.0, "bytes": {"360p": 1000}}
+    done = publish_segment({"stream": "game", "sequence": 1, "result": result, "source": mended},
+                           settings, clients)  # fmt: skip
+    # THEN it is published and counted all the same: a retry would count it no more
+    assert done["duplicate"] is False
+    record = table.get("game")
+    assert record is not None and record.published == 1
 
 
 def test_a_stream_that_never_had_settings_is_ended_after_the_default_idle_time(

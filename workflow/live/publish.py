@@ -17,7 +17,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from workflow import events, metrics
+from workflow.errors import TransientError
 from workflow.failures import FailureRecord
 from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
@@ -69,12 +72,16 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         )
         table.create(stream)
         upload = upload_of(event.get("source"))
-        attempt = failed_attempt(failure.error, upload, table.arrival(stream, sequence))
-        # Which attempt failed, and whether Reconcile starts the upload again: an operator
-        # tells a gap that may yet be filled from one that stays (out of memory, a bad file).
-        Bucket(clients.s3, settings.output_bucket).put_json(
-            StreamPaths(stream).failure_key(sequence), {**failure.to_dict(), **attempt}
-        )
+        before = table.arrival(stream, sequence)
+        attempt = failed_attempt(failure.error, upload, before)
+        if before is None or before.get("failed"):
+            # Which attempt failed, and whether Reconcile starts the upload again: an
+            # operator tells a gap that may yet be filled from one that stays (out of
+            # memory, a bad file). A segment published already (this failure's event
+            # delivered again after it was mended) keeps no record.
+            Bucket(clients.s3, settings.output_bucket).put_json(
+                StreamPaths(stream).failure_key(sequence), {**failure.to_dict(), **attempt}
+            )
         arrival = {
             "duration": None,
             "at": clients.clock(),
@@ -106,13 +113,9 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         # name (the failure path records why) rather than succeed unseen.
         table.admit(stream, sequence)
     new, replaced = (False, None) if reused else table.store_arrival(stream, sequence, arrival)
-    if failure is None and replaced is not None:
-        # Published in a failed upload's place (tried again, or mended): the failure
-        # record no longer says what became of the segment.
-        Bucket(clients.s3, settings.output_bucket).delete_keys(
-            [StreamPaths(stream).failure_key(sequence)]
-        )
     record = table.count_change(stream, published=new and failure is None)
+    if failure is None and replaced is not None:
+        _clear_failure(stream, sequence, settings, clients)
     if new and failure is None:
         # (An ending recorded before endings were kept where ``admit`` reads them.)
         record.refuse_past_the_end(sequence)
@@ -127,6 +130,19 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         return {"stream": stream, "sequence": sequence, "error": failure.error, "cause": cause,
                 **outcome}  # fmt: skip
     return {"stream": stream, "sequence": sequence, "duplicate": not new, **outcome}
+
+
+def _clear_failure(stream: str, sequence: int, settings: Settings, clients: Clients) -> None:
+    """Delete the failure record of a segment published in a failed upload's place (tried
+    again, or mended): it no longer says what became of the segment. After the arrival
+    is counted, and never failing the publish: a retry would find the arrival stored and
+    count it no more (nor make the recording again, for a stream already ended)."""
+    try:
+        Bucket(clients.s3, settings.output_bucket).delete_keys(
+            [StreamPaths(stream).failure_key(sequence)]
+        )
+    except (BotoCoreError, ClientError, TransientError) as exc:
+        log.warning("segment %d of %s: its failure record stays: %s", sequence, stream, exc)
 
 
 def _already_passed(record: StreamRecord, sequence: int) -> bool:
