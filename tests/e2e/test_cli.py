@@ -162,12 +162,12 @@ def test_an_mp4_pausing_minutes_between_frames_fails_in_probe_not_in_a_fan_out(
 
 
 def test_an_mp4_keyed_only_at_its_start_fails_in_probe_not_in_a_fan_out(tmp_path: Path) -> None:
-    # GIVEN 150 s of MP4 whose only keyframe is its first frame (every chunk of it would
-    # decode from the file's start)
+    # GIVEN 150 s of 30 fps MP4 whose only keyframe is its first frame (every chunk of it
+    # would decode from the file's start)
     source = tmp_path / "one-key.mp4"
     subprocess.run(
         [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
-         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=5:duration=150",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30:duration=150",
          "-c:v", "libx264", "-preset", "ultrafast", "-g", "100000", "-keyint_min", "100000",
          "-sc_threshold", "0", str(source)],
         check=True,
@@ -180,7 +180,7 @@ def test_an_mp4_keyed_only_at_its_start_fails_in_probe_not_in_a_fan_out(tmp_path
     assert done.returncode == 1
     assert errors == [
         "error: UnsupportedInputError: the video has no keyframe for 150 s after 0.000 s "
-        "(vidflow takes keyframes up to 120 s apart): re-encode it with a keyframe every "
+        "(vidflow takes keyframes up to 120 s apart here): re-encode it with a keyframe every "
         "few seconds (ffmpeg's -g, in frames: -g 60 at 30 fps)"
     ]
     assert not (out / "master.m3u8").exists()

@@ -560,9 +560,9 @@ def test_a_chunk_finding_no_keyframe_within_the_bound_fails_by_name_not_from_the
         )  # fmt: skip
     # THEN it fails by name once it has looked 120 s back, not decoding from the start
     assert str(raised.value) == (
-        f"the video has no keyframe in the 120 s before {chunk.start:.3f} s (vidflow takes "
-        "keyframes up to 120 s apart): re-encode it with a keyframe every few seconds "
-        "(ffmpeg's -g, in frames: -g 60 at 30 fps)"
+        f"the video has no keyframe, or no video, in the 120 s before {chunk.start:.3f} s "
+        "(vidflow takes keyframes up to 120 s apart here): re-encode it with a keyframe "
+        "every few seconds (ffmpeg's -g, in frames: -g 60 at 30 fps)"
     )
     run_ins = [r.args[1] for r in caplog.records if "decoding again" in r.getMessage()]
     assert run_ins == pytest.approx([chunk.start - m for m in (3, 12, 48)])

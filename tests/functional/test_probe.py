@@ -253,11 +253,11 @@ def test_an_avi_whose_header_counts_hours_of_frames_it_does_not_hold_is_refused_
         _probe(path)
 
 
-def sparsely_keyed(path: Path, seconds: int, keys: str = "0") -> Path:
-    """``seconds`` of 5 fps video keyed only at the times ``keys`` lists."""
+def sparsely_keyed(path: Path, seconds: int, keys: str = "0", rate: int = 30) -> Path:
+    """``seconds`` of video at ``rate`` fps keyed only at the times ``keys`` lists."""
     subprocess.run(
         [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
-         "-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=5:duration={seconds}",
+         "-f", "lavfi", "-i", f"testsrc2=size=160x90:rate={rate}:duration={seconds}",
          "-c:v", "libx264", "-preset", "ultrafast", "-g", "100000", "-keyint_min", "100000",
          "-sc_threshold", "0", "-force_key_frames", keys, str(path)],
         check=True,
@@ -292,6 +292,19 @@ def test_keyframes_as_far_apart_as_a_chunk_may_decode_are_taken(tmp_path: Path) 
     # WHEN it is probed for a VOD job, THEN it is planned from the keyframes it lists
     probed = _probe(path, max_keyframe_interval=MAX_KEYFRAME_INTERVAL)
     assert probed.index.keyframes == pytest.approx([0, 75])
+
+
+def test_a_low_frame_rate_video_may_key_further_apart_in_time_not_in_frames(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a still picture's video at 1 fps (a cover over an audio track), keyed every 250
+    # frames as x264 does by default: 250 s apart, but less to decode than 10 s of 25 fps
+    path = sparsely_keyed(tmp_path / "cover.mp4", 400, "0,250", rate=1)
+    # WHEN it is probed for a VOD job, THEN it is taken: the bound counts frames there
+    assert _probe(path, max_keyframe_interval=MAX_KEYFRAME_INTERVAL).facts.duration > 399
+    # AND the same 250 s without a keyframe at 30 fps (7,500 frames) is not
+    with pytest.raises(UnsupportedInputError, match="no keyframe for 250 s"):
+        _probe(sparsely_keyed(tmp_path / "fast.mp4", 400, "0,250"), max_keyframe_interval=120)
 
 
 def test_an_avi_remuxed_from_mp4_runs_at_its_picture_rate_not_its_tick(tmp_path: Path) -> None:

@@ -18,8 +18,18 @@ UNINDEXED_MARGIN = 3.0
 # with keyframes further apart is refused (the probe, where its index lists them) or
 # fails its first chunk that finds none this far back (the chunk job), rather than
 # decode from the file's start for every chunk of it. Real footage measures 0.4-7 s;
-# phones and OBS write 1-10 s, x264's default of 250 frames is 125 s only at 2 fps.
+# phones and OBS write 1-10 s.
 MAX_KEYFRAME_INTERVAL = 120.0
+# ... or, at a low frame rate, as many frames as that is at 30 fps: decoding costs frames,
+# and a still picture's video at 1 fps (a cover over an audio track, a timelapse), keyed
+# every 250 frames by x264's default, decodes less than 10 s of 25 fps does.
+MAX_KEYFRAME_FRAMES = 3600
+
+
+def keyframe_reach(rate: float | None, seconds: float = MAX_KEYFRAME_INTERVAL) -> float:
+    """The longest span without a keyframe a video at ``rate`` fps may have, in seconds:
+    ``seconds``, or ``MAX_KEYFRAME_FRAMES`` frames where that is longer."""
+    return max(seconds, MAX_KEYFRAME_FRAMES / rate) if rate and rate > 0 else seconds
 
 
 @dataclass

@@ -32,7 +32,7 @@ from workflow.errors import (
     UnsupportedInputError,
     VidflowError,
 )
-from workflow.media.chunks import FrameIndex
+from workflow.media.chunks import FrameIndex, keyframe_reach
 from workflow.media.extent import cut_short, flv_last_video_ms
 from workflow.media.facts import AudioFacts, SourceFacts
 from workflow.media.ladder import MAX_SIDE, MIN_SIDE
@@ -486,7 +486,7 @@ def _index_video(
     # MP4 lists every frame, so its keyframes are all there are, one or many.
     listed = keys if family == "mp4" else keyframes
     if listed:
-        _check_keyframes(listed, start, end, max_keyframe_interval)
+        _check_keyframes(listed, start, end, keyframe_reach(rate, max_keyframe_interval))
     if len(keyframes) < 2:
         keyframes = []  # one keyframe says nothing about where the others are
     index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
@@ -517,7 +517,7 @@ def _check_keyframes(keys: list[float], start: float, end: float, longest: float
     if gap > longest:
         raise UnsupportedInputError(
             f"the video has no keyframe for {gap:.0f} s after {after:.3f} s (vidflow takes "
-            f"keyframes up to {longest:g} s apart): re-encode it with a keyframe every few "
+            f"keyframes up to {longest:.0f} s apart here): re-encode it with a keyframe every few "
             "seconds (ffmpeg's -g, in frames: -g 60 at 30 fps)"
         )
 

@@ -71,12 +71,13 @@ def encode_chunk(
     timeout: Callable[[], float],
     on_progress: Callable[[float], None] | None = None,
     final: bool = True,
+    reach: float = MAX_KEYFRAME_INTERVAL,
 ) -> dict[str, list[runner.Segment]]:
     """Encode ``chunk`` with ``commands(directory, margin)`` (the video's command first,
     from ``encode.build_chunk_command``) and check that its decode began at or before the
     chunk's start; if not, frames before the first keyframe the decoder met would be
-    missing, so decode again from further back, until the source's start or
-    ``MAX_KEYFRAME_INTERVAL`` before the chunk (then it fails by name). A
+    missing, so decode again from further back, until the source's start or ``reach``
+    seconds before the chunk (``keyframe_reach``; then it fails by name). A
     seek that lands past the chunk's end (nothing to encode) is decoded again alike; from
     the source's start, the first frame decoded is the first there is.
 
@@ -132,14 +133,14 @@ def encode_chunk(
                     chunk.start,
                 )
                 return segments
-        if margin >= MAX_KEYFRAME_INTERVAL:
-            # Keyframes this far apart would have every chunk decode minutes, or the
-            # whole file, before its start.
+        if margin >= reach:
+            # Keyframes this far apart (or a hole in the video this long) would have
+            # every chunk decode minutes, or the whole file, before its start.
             raise UnsupportedInputError(
-                f"the video has no keyframe in the {margin:g} s before {chunk.start:.3f} s "
-                f"(vidflow takes keyframes up to {MAX_KEYFRAME_INTERVAL:g} s apart): "
-                "re-encode it with a keyframe every few seconds (ffmpeg's -g, in frames: "
-                "-g 60 at 30 fps)"
+                f"the video has no keyframe, or no video, in the {margin:.0f} s before "
+                f"{chunk.start:.3f} s (vidflow takes keyframes up to {reach:.0f} s apart "
+                "here): re-encode it with a keyframe every few seconds (ffmpeg's -g, in "
+                "frames: -g 60 at 30 fps)"
             )
         log.warning(
             "chunk %d: decoding from %.3f s met its first keyframe at %s s, after the "
@@ -149,7 +150,7 @@ def encode_chunk(
             first,
         )
         shutil.rmtree(here)
-        margin = min(max(4 * margin, UNINDEXED_MARGIN), MAX_KEYFRAME_INTERVAL)
+        margin = min(max(4 * margin, UNINDEXED_MARGIN), reach)
     raise AssertionError("unreachable")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from workflow import metrics
 from workflow.media import encode, picture, quality, runner
+from workflow.media.chunks import keyframe_reach
 from workflow.media.rungs import encode_chunk, split_cmaf
 from workflow.runtime import Clients, Deadline, memory_mb, scratch_dir
 from workflow.settings import Settings
@@ -79,6 +80,7 @@ def transcode_chunk(work: Work, remaining: Deadline) -> dict[str, Any]:
                 timeout=lambda: runner.time_limit(remaining(), chunk.duration * len(renditions)),
                 on_progress=progress.span(0.0, share),
                 final=final,
+                reach=keyframe_reach(plan.facts.frame_rate),
             )
         encoded = time.monotonic()
         scores = {}
