@@ -74,11 +74,12 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         upload = upload_of(event.get("source"))
         before = table.arrival(stream, sequence)
         attempt = failed_attempt(failure.error, upload, before)
-        if before is None or before.get("failed"):
+        if before is None or before.get("failed") or failure.error == "SegmentReusedError":
             # Which attempt failed, and whether Reconcile starts the upload again: an
             # operator tells a gap that may yet be filled from one that stays (out of
-            # memory, a bad file). A segment published already (this failure's event
-            # delivered again after it was mended) keeps no record.
+            # memory, a bad file). A segment published already keeps no record of a
+            # failed upload of it (its event delivered again after it was mended), only
+            # of other bytes sent under its number.
             Bucket(clients.s3, settings.output_bucket).put_json(
                 StreamPaths(stream).failure_key(sequence), {**failure.to_dict(), **attempt}
             )
