@@ -64,8 +64,8 @@ class ProbedSegment:
     # which of its audio streams that is (ffmpeg's ``0:a:N``: ``AudioFacts.index``).
     audio_span: tuple[float, float] | None = None
     audio_stream: int = 0
-    # The rate its audio is encoded at (``audio_rate``); 0, probed before it was kept: 48 kHz.
-    audio_rate: int = 0
+    # The rate its audio is encoded at (``audio_rate``).
+    audio_rate: int = audio_pieces.SAMPLE_RATE
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -259,7 +259,7 @@ def _encodes(
                 segment.container,
                 headers=source.headers,
                 audio_stream=segment.audio_stream,
-                sample_rate=segment.audio_rate or audio_pieces.SAMPLE_RATE,
+                sample_rate=segment.audio_rate,
             )
             if segment.has_audio
             else encode.build_silence_command

@@ -109,7 +109,11 @@ def probe(
                 container, family, size, limits, read_at, until, max_hole, max_keyframe_interval
             )
             facts = _finish_facts(declared, index, rate, variable, picture, limits)
-            span = _audio_span(container, until) if audio_span and facts.audio else None
+            span = (
+                _audio_span(container, facts.audio.index, until)
+                if audio_span and facts.audio
+                else None
+            )
         except VidflowError:
             raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
         except Exception as exc:
@@ -338,8 +342,9 @@ def _chosen_audio(streams: list[Any]) -> tuple[int, Any] | None:
     )
 
 
-def _audio_span(container: Any, until: float) -> tuple[float, float] | None:
-    """Where the audio's samples start and end on the file's clock, from its packets
+def _audio_span(container: Any, number: int, until: float) -> tuple[float, float] | None:
+    """Where audio stream ``number`` (``_chosen_audio``'s) has its samples start and end on
+    the file's clock, from its packets
     read from the file's start (each packet's time plus its duration); None where
     they give no times or the reading outlasts ``until``.
 
@@ -347,10 +352,7 @@ def _audio_span(container: Any, until: float) -> tuple[float, float] | None:
     not its video's span: a muxer interleaving by decode time puts the sound of the
     frames a keyframe's B-frame delay holds back in the file before it.
     """
-    chosen = _chosen_audio(list(container.streams))
-    if chosen is None:
-        return None
-    audio = chosen[1]
+    audio = container.streams.audio[number]
     for s in container.streams:
         s.discard = av.stream.Discard.default if s is audio else av.stream.Discard.all
     first = last = None
