@@ -164,14 +164,23 @@ def test_a_clip_cut_from_hours_in_is_as_long_as_its_frames(suffix: str, tmp_path
         _probe(path, Limits(max_seconds=1))
 
 
-@pytest.mark.parametrize(("muxer", "suffix"), [("mpegts", "ts"), ("vob", "mpg")])
+@pytest.mark.parametrize(
+    ("muxer", "suffix", "offsets", "span"),
+    [
+        ("mpegts", "ts", (0, 5000), r"500\d"),
+        ("vob", "mpg", (0, 5000), r"500\d"),
+        # the later capture first: the tail's timestamps are under the head's, read as a
+        # span across the 33-bit wrap (26 h), which is past the length limit too
+        ("mpegts", "ts", (5000, 0), r"\d{5}"),
+    ],
+)
 def test_captures_joined_hours_apart_are_refused_by_name(
-    muxer: str, suffix: str, tmp_path: Path
+    muxer: str, suffix: str, offsets: tuple[int, int], span: str, tmp_path: Path
 ) -> None:
-    # GIVEN two 2 s captures joined end to end ("cat a b"), the second written 5000 s
-    # later: a few kilobytes whose head and tail timestamps span 5002 s
+    # GIVEN two 2 s captures joined end to end ("cat a b"), written 5000 s apart: a few
+    # kilobytes whose head and tail timestamps span 5002 s (or, the later one first, 26 h)
     parts = []
-    for offset in (0, 5000):
+    for offset in offsets:
         part = tmp_path / f"{offset}.{suffix}"
         subprocess.run(
             [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
@@ -183,7 +192,7 @@ def test_captures_joined_hours_apart_are_refused_by_name(
     joined = tmp_path / f"joined.{suffix}"
     joined.write_bytes(b"".join(parts))
     # WHEN it is probed, THEN it is refused by name before hundreds of chunks are planned
-    with pytest.raises(UnsupportedInputError, match=r"spans 500\d s .* timestamps jump"):
+    with pytest.raises(UnsupportedInputError, match=rf"spans {span} s .* timestamps jump"):
         _probe(joined)
     # AND either capture alone is read as the 2 s it is
     assert _probe(tmp_path / f"5000.{suffix}").facts.duration == pytest.approx(2.0, abs=0.1)

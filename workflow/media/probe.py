@@ -274,11 +274,16 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         )
     end = _container_end(container, family)
     declared = end - (container.start_time or 0) / 1_000_000 if end is not None else None
+    rate = _average_rate(video, family) or video.guessed_rate or video.base_rate
     if declared is not None and declared > limits.max_seconds:
+        # An MPEG-TS/PS span is its head's and tail's timestamps apart: in one too small
+        # for it they jump (captures joined with the later one first span the 26.5 h wrap).
+        if family in ("mpegts", "mpeg"):
+            small = {"container": DEMUXER_FOR_FAMILY[family], "size_bytes": size}
+            _check_bytes_for_span(small, declared, float(rate or 1))
         raise InputTooLongError(
             f"the file declares {declared:.0f} s; the limit is {limits.max_seconds:.0f} s"
         )
-    rate = _average_rate(video, family) or video.guessed_rate or video.base_rate
     if rate is not None and float(rate) > limits.max_fps:
         raise InputTooLargeError(
             f"the video runs at {float(rate):.0f} fps; the limit is {limits.max_fps:g}"
