@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 from itertools import pairwise
@@ -218,6 +219,60 @@ def test_a_matroska_file_declaring_hours_it_does_not_hold_is_refused_by_name(
     path.write_bytes(data)
     # WHEN it is probed, THEN it is refused by name, not planned as 1167 chunks
     with pytest.raises(UnsupportedInputError, match=r"spans 14000 s .* a duration it does not"):
+        _probe(path)
+
+
+def _dash_on_demand(path: Path) -> bytearray:
+    """8 s of 160x90 at 25 fps in 1 s fragments, indexed by a sidx per track at the head."""
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=8",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+         "-movflags", "dash+global_sidx", str(path)],
+        check=True,
+    )  # fmt: skip
+    return bytearray(path.read_bytes())
+
+
+def test_a_fragmented_mp4_is_planned_from_its_segment_index(tmp_path: Path) -> None:
+    # GIVEN an MP4 whose fragments are listed in a sidx, which ffmpeg opens lazily
+    path = tmp_path / "indexed.mp4"
+    _dash_on_demand(path)
+    # WHEN it is probed, THEN it spans every fragment with a keyframe at each, not the
+    # first fragment's second
+    index = _probe(path).index
+    assert index.end - index.start == pytest.approx(8.0, abs=1e-3)
+    assert [round(k - index.start, 3) for k in index.keyframes] == [float(n) for n in range(8)]
+
+
+def test_a_fragmented_mp4_cut_short_of_its_segment_index_is_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    # GIVEN an indexed fragmented MP4 whose upload stopped after its fifth fragment
+    path = tmp_path / "cut.mp4"
+    data = _dash_on_demand(path)
+    sixth = [m.start() - 4 for m in re.finditer(b"moof", data)][5]
+    path.write_bytes(data[:sixth])
+    # WHEN it is probed, THEN it is refused as cut short, not planned to 8 s
+    with pytest.raises(TruncatedInputError, match="segment index lists fragments up to byte"):
+        _probe(path)
+
+
+def test_a_segment_index_declaring_hours_a_small_file_does_not_hold_is_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    # GIVEN an indexed fragmented MP4 (8 s, ~120 KB) whose sidx says each 1 s fragment
+    # lasts 1000 s
+    path = tmp_path / "forged.mp4"
+    data = _dash_on_demand(path)
+    sidx = data.index(b"sidx") - 4
+    timescale = struct.unpack_from(">I", data, sidx + 16)[0]
+    references = sidx + 36 + 4  # version 1: 64-bit times
+    for n in range(struct.unpack_from(">H", data, references - 2)[0]):
+        struct.pack_into(">I", data, references + 12 * n + 4, 1000 * timescale)
+    path.write_bytes(data)
+    # WHEN it is probed, THEN it is refused by name, not planned as 667 chunks
+    with pytest.raises(UnsupportedInputError, match=r"spans 800\d s .* does not hold"):
         _probe(path)
 
 

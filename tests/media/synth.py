@@ -51,6 +51,15 @@ CLIPS: dict[str, Clip] = {
         + ("-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"),
         "30 s, 2 s GOPs with B-frames, stereo AAC: three chunks",
     ),
+    # Written for DASH on demand: fragments listed in a segment index (sidx) at the head,
+    # which ffmpeg reads lazily, so opening the file lists its first fragment's frames.
+    "dash_on_demand": Clip(
+        "dash_on_demand.mp4",
+        _av("testsrc2=size=320x180:rate=25", 16)
+        + ("-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p")
+        + ("-c:a", "aac", "-shortest", "-movflags", "dash+global_sidx"),
+        "fragmented MP4 indexed by a sidx, 2 s fragments: two chunks",
+    ),
     "rotated_90": Clip(
         "rotated_90.mp4",
         _av("testsrc2=size=320x240:rate=25", 3)

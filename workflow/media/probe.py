@@ -37,6 +37,7 @@ from workflow.media.extent import cut_short, flv_last_video_ms
 from workflow.media.facts import AudioFacts, SourceFacts
 from workflow.media.ladder import MAX_SIDE, MIN_SIDE
 from workflow.media.picture import HDR_TRANSFERS, assumed_colour
+from workflow.media.sidx import SegmentIndex, segment_index
 from workflow.media.sniff import ALLOWED_DEMUXERS, DEMUXER_FOR_FAMILY, protocols_for, sniff
 from workflow.media.subtitles import stream_language
 from workflow.settings import Limits
@@ -424,6 +425,7 @@ def _index_video(
     """
     video = container.streams.video[0]
     tb = video.time_base
+    fragments = None
     if family == "matroska":
         _read_cues(container, video)
     entries = [e for e in video.index_entries if not e.is_discard]
@@ -463,6 +465,9 @@ def _index_video(
         )
         if median > 0:
             rate = len(entries) / max(end - start, 1e-6) if variable else 1 / float(median * tb)
+        fragments = segment_index(read_at, size, video.id) if read_at is not None else None
+        if fragments is not None:
+            keys, end = _listed_fragments(fragments, start, end, size)
     else:
         declared_end = _declared_end(container, video, family)
         if read_end is not None:
@@ -490,14 +495,33 @@ def _index_video(
         # Not an index: entries the demuxer made from the packets it read while opening
         # the file (FLV without its keyframe list, Matroska without cues), a few seconds'.
         keyframes = []
-    # MP4 lists every frame, so its keyframes are all there are, one or many.
-    listed = keys if family == "mp4" else keyframes
+    # MP4 lists every frame, so its keyframes are all there are, one or many (its
+    # segment index, only those that start a fragment).
+    listed = keys if family == "mp4" and fragments is None else keyframes
     if listed:
         _check_keyframes(listed, start, end, keyframe_reach(rate, max_keyframe_interval))
     if len(keyframes) < 2:
         keyframes = []  # one keyframe says nothing about where the others are
     index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
     return index, rate, variable, (rotation, bool(first.interlaced_frame))
+
+
+def _listed_fragments(
+    fragments: SegmentIndex, start: float, end: float, size: int
+) -> tuple[list[float], float]:
+    """The keyframes and end of a fragmented MP4 by its segment index, where that reaches
+    past the samples ffmpeg listed on opening it (those of its first fragment); else
+    none, and ``end``. The index's times are put on the file's timeline by its first
+    fragment's start, which is the first frame's (an edit list moves both)."""
+    if fragments.last_byte > size:
+        raise TruncatedInputError(
+            f"the file is cut short: its segment index lists fragments up to byte "
+            f"{fragments.last_byte} of {size}"
+        )
+    shift = start - fragments.earliest
+    if fragments.end + shift <= end + 1e-3:
+        return [], end
+    return [t + shift for t in fragments.keyframes], fragments.end + shift
 
 
 def _check_holes(times: list[int], tb: Fraction, max_hole: float) -> None:
@@ -728,12 +752,13 @@ def _seconds(pts: int, tb: Fraction) -> float:
 # duration rather than counted frame by frame: a fraction of the fewest measured (a black
 # 160x90 still: 331 in TS, which starts every frame's PES in a 188-byte packet of its
 # own; 58 in PS, which packs frames together; 24 in Matroska, 6 of them a SimpleBlock's
-# header; 52 in AVI, 8 of them a chunk's header). MPEG-TS/PS is as long as its head's and
-# tail's timestamps say, so two captures joined end to end, the second written hours
-# later, span the gap; a Matroska file without a DURATION tag is as long as its Duration
-# says, an AVI as its stream header's frame count. Either way: hundreds of chunks, with
-# nothing in them, for a file of kilobytes.
-_MIN_BYTES_PER_FRAME = {"mpegts": 47, "mpeg": 8, "matroska": 4, "avi": 8}
+# header; 52 in AVI, 8 of them a chunk's header; 25 in MP4 fragments, 4 of them a frame's
+# length). MPEG-TS/PS is as long as its head's and tail's timestamps say, so two captures
+# joined end to end, the second written hours later, span the gap; a Matroska file
+# without a DURATION tag is as long as its Duration says, an AVI as its stream header's
+# frame count, a fragmented MP4 as its segment index's durations. Either way: hundreds
+# of chunks, with nothing in them, for a file of kilobytes.
+_MIN_BYTES_PER_FRAME = {"mpegts": 47, "mpeg": 8, "matroska": 4, "avi": 8, "mov": 4}
 
 
 def _check_bytes_for_span(declared: dict[str, Any], duration: float, rate: float) -> None:
