@@ -7,6 +7,7 @@ import logging
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -522,3 +523,42 @@ class _Keep(logging.Handler):
 def test_every_stream_json_setting_is_compared_when_one_comes_too_late() -> None:
     # (a setting added to stream.json and not to LiveIngest's comparison would go unsaid)
     assert {*ingest_module._RUNNING, "ladder"} == SETTINGS_NAMES
+
+
+@pytest.mark.parametrize(
+    ("key", "warned"),
+    [
+        ("live/game.42/0.ts", True),  # a dot in the stream's name
+        ("live/Game 42/0.ts", True),
+        ("live/" + "g" * 49 + "/0.ts", True),  # one past 48
+        ("live/caf\u00e9/0.ts", True),
+        ("live/venue/game/0.ts", True),  # a folder too deep
+        ("live/0.ts", True),
+        ("clips/game-42/" + "c" * 23 + ".json", True),  # one past 22
+        ("clips/game-42/buzzer beater.json", True),
+        ("clips/game.42/buzzer.json", True),
+        ("live/", False),  # a folder marker the console makes
+        ("live/game/", False),
+    ],
+)
+def test_an_upload_under_a_name_no_stream_or_clip_can_have_is_skipped_with_a_warning(
+    key: str, warned: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a venue's segment, or an app's clip request, under a stream id or clip name
+    # that the contract does not allow (docs/live.md: 1 to 48, 1 to 22 characters)
+    kept: list[logging.LogRecord] = []
+    logger = logging.getLogger(f"test.ingest.names.{key}")
+    logger.propagate, logger.handlers, logger.disabled = False, [], False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(_Keep(kept))
+    monkeypatch.setattr(ingest_module, "log", logger)
+    record = {"s3": {"bucket": {"name": "in"}, "object": {"key": quote_plus(key)}}}
+    # WHEN its event comes / THEN nothing starts (no client is touched)
+    seen = on_ingest([record], SETTINGS, None)  # type: ignore[arg-type]
+    assert [s.get("skipped") for s in seen] == ["not live/<stream>/<name>"]
+    # AND the log says why, as it does for a segment name no stream can number: else
+    # the venue sees nothing published and nothing said
+    warnings = [r.getMessage() for r in kept if r.levelno == logging.WARNING]
+    assert bool(warnings) == warned, warnings
+    if warned:
+        assert "1 to 48 letters, digits, - or _" in warnings[0], warnings

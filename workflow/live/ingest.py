@@ -56,8 +56,16 @@ def on_ingest(
         if clip is not None:
             seen.append({"key": key, **start_clip(clip, bucket, record, settings, clients)})
             continue
-        parsed = parse_live_key(key)
+        parsed = None if key.endswith("/") else parse_live_key(key)
         if parsed is None:
+            if not key.endswith("/"):  # (a folder a console made: nothing to say)
+                # A venue's stream id, or an app's clip name, that the contract does not
+                # allow sees nothing published: the log says why.
+                log.warning(
+                    "%.200r is not live/<stream>/<name> nor clips/<stream>/<clip>.json: a "
+                    "stream id is 1 to 48 letters, digits, - or _, a clip name 1 to 22: "
+                    "skipped", key,
+                )  # fmt: skip
             seen.append({"key": key, "skipped": "not live/<stream>/<name>"})
             continue
         stream, name = parsed
