@@ -15,7 +15,12 @@ from typing import Any
 import botocore.exceptions
 from botocore.config import Config
 
-from workflow.errors import SourceChangedError, TransientError, VidflowError
+from workflow.errors import (
+    SourceChangedError,
+    TransientError,
+    UnsupportedInputError,
+    VidflowError,
+)
 from workflow.tracing import subsegment
 
 _RETRYABLE_CODES = {
@@ -49,6 +54,11 @@ _DENIED_CODES = {"AccessDenied", "403"}
 # us-east-1 and other regions that once took it, and S3 refuses SigV2 for objects under a
 # KMS key and on buckets made since 2020. The local stack refuses it too.
 S3_CONFIG = Config(signature_version="s3v4")
+
+# The most of a URL's path and query ffmpeg's HTTP reader sends (libavformat's
+# MAX_URL_SIZE, less its NUL): it cuts a longer one unsaid, and S3 answers the cut
+# signature 403. A function's URL carries its role's session token (~1,200 characters).
+FFMPEG_MAX_URL = 4095
 
 # Uploads at once: S3 takes far more, a Lambda's network is what this shares.
 UPLOAD_THREADS = 8
@@ -214,6 +224,13 @@ class Bucket:
         )
         if "X-Amz-Algorithm=AWS4-HMAC-SHA256" not in url:
             raise VidflowError("an S3 client that presigns must be made with storage.S3_CONFIG")
+        sent = len(url.split("/", 3)[3]) + 1  # (the path's own "/" on)
+        if sent > FFMPEG_MAX_URL:
+            raise UnsupportedInputError(
+                f"{key[:60]!r}... is {len(key.encode())} bytes, {sent} characters in the URL "
+                f"ffmpeg would read it from, which reads {FFMPEG_MAX_URL} (each byte outside "
+                "ASCII takes three): upload it under a shorter key"
+            )
         return url
 
     def get_bytes(self, key: str, pin: Pin | None = None) -> bytes:

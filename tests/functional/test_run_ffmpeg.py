@@ -197,3 +197,34 @@ def test_a_source_lost_for_good_fails_rather_than_ending_early(
     for url in serve_cutting(stream, [0.5, 0.0]):
         with pytest.raises(TranscodeInterruptedError, match="lost its source mid-read"):
             frames_read(url, tmp_path / "frames.txt")
+
+
+def test_ffmpeg_sends_at_most_ffmpeg_max_url_characters_of_a_url() -> None:
+    # GIVEN a server that notes what ffmpeg asks for
+    from workflow.storage import FFMPEG_MAX_URL
+
+    asked: list[str] = []
+
+    class Noting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Noting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for length in (FFMPEG_MAX_URL, FFMPEG_MAX_URL + 1):
+            path = "/b/" + "k" * (length - len("/b/?X-Amz-Signature=s")) + "?X-Amz-Signature=s"
+            url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+            # WHEN ffmpeg reads a URL whose path and query are that long
+            subprocess.run([ffmpeg_binary(), "-v", "quiet", "-i", url], timeout=30, check=False)
+            # THEN it sends all of one FFMPEG_MAX_URL long, and cuts a longer one unsaid
+            # (the signature's end lost: S3 would answer 403), which presign refuses
+            assert asked[-1] == path[:FFMPEG_MAX_URL], (length, len(asked[-1]))
+    finally:
+        server.shutdown()

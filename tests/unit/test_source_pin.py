@@ -16,11 +16,11 @@ from moto import mock_aws
 
 from tests import iam_policy
 from tests.records import plan
-from workflow.errors import SourceChangedError, VidflowError
+from workflow.errors import SourceChangedError, UnsupportedInputError, VidflowError
 from workflow.local.template import Stack
 from workflow.runtime import Clients
 from workflow.settings import Settings
-from workflow.storage import S3_CONFIG, Bucket, Pin
+from workflow.storage import FFMPEG_MAX_URL, S3_CONFIG, Bucket, Pin
 from workflow.vod.jobs import JobPaths
 from workflow.vod.subtitles import make_subtitles
 
@@ -193,3 +193,57 @@ def test_a_create_that_s3_finds_in_conflict_is_tried_again(
         # THEN the create is decided by the retry, not failed by the conflict
         assert Bucket(client, OUTPUT).create_json("jobs/x/claim.json", {"a": 1}) is created
         stub.assert_no_pending_responses()
+
+
+# A Lambda function's role credentials are temporary: every presigned URL it makes carries
+# their session token, some 1,100-1,300 characters (this one: 1,200).
+LAMBDA_TOKEN = "IQoJb3JpZ2luX2Vj" + "A" * 1178 + "%2F/+="
+
+
+def _function_signer() -> Any:
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        config=S3_CONFIG,
+        aws_access_key_id="ASIAEXAMPLEEXAMPLE00",
+        aws_secret_access_key="x" * 40,
+        aws_session_token=LAMBDA_TOKEN,
+    )
+
+
+# S3 takes keys of up to 1,024 bytes; past ~700 of them outside ASCII (each three
+# characters in a URL) the URL outgrows what ffmpeg reads of one.
+LONG_KEY = "uploads/" + "\u65e5" * 336 + ".mp4"
+
+
+def test_a_key_whose_url_ffmpeg_would_cut_short_is_named(s3: Any) -> None:
+    # GIVEN the longest key S3 takes, in ASCII, and one as long in CJK (1,020 bytes)
+    ascii_key = "uploads/" + "a" * 1012 + ".mp4"
+    assert len(ascii_key.encode()) == 1024 and len(LONG_KEY.encode()) == 1020
+    signer = Bucket(_function_signer(), INGEST)
+    pin = Pin("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", None)
+    # WHEN a function presigns them for ffmpeg
+    # THEN the ASCII one's URL is one ffmpeg reads whole
+    url = signer.presign(ascii_key, pin=pin)
+    assert len(url.split("/", 3)[3]) < FFMPEG_MAX_URL
+    # AND the other is refused by name, saying what to do: ffmpeg would send only its
+    # first 4,095 characters, and S3 would answer 403 to every chunk of the job
+    with pytest.raises(UnsupportedInputError, match=r"1020 bytes.*shorter key"):
+        signer.presign(LONG_KEY, pin=pin)
+
+
+def test_probe_refuses_an_upload_whose_key_ffmpeg_cannot_read_before_any_work(
+    s3: Any,
+) -> None:
+    from workflow.vod.probe import probe_source
+
+    # GIVEN an upload under a key too long for ffmpeg's URL, and Probe's own credentials
+    put = s3.put_object(Bucket=INGEST, Key=LONG_KEY, Body=b"\0" * 64)
+    source = {"bucket": INGEST, "key": LONG_KEY, "etag": put["ETag"].strip('"'), "size": 64}
+    clients = Clients(s3=_function_signer())
+    settings = Settings(output_bucket=OUTPUT)
+    # WHEN Probe runs / THEN the job fails there, by name, before it plans the chunks
+    # that would each have failed on S3's 403
+    with pytest.raises(UnsupportedInputError, match="shorter key"):
+        probe_source({"job_id": "j-1", "source": source}, settings, clients, lambda: 60.0)
+    assert "Contents" not in s3.list_objects_v2(Bucket=OUTPUT)

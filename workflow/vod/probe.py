@@ -51,6 +51,9 @@ def probe_source(
             f"this job's upload at {source.uploaded_at}) before its options were read; the "
             "upload that replaced it has a job of its own"
         )
+    # Every later step's ffmpeg reads the upload from such a URL: a key too long for one
+    # fails the job here, not in each of its chunks.
+    ingest.presign(source.key, pin=source.pin)
     size = int(described["ContentLength"])
     metadata = described.get("Metadata", {})
     packaging = upload_option(metadata, PACKAGING_METADATA, PACKAGINGS, settings.packaging)
