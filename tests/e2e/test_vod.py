@@ -430,3 +430,16 @@ def test_the_published_audio_is_the_track_the_source_flags_default(
     ).stdout  # fmt: skip
     second = np.frombuffer(pcm, np.int16).astype(float)[24000:72000]
     assert np.argmax(np.abs(np.fft.rfft(second))) * 48000 / len(second) == pytest.approx(880)
+
+
+def test_a_key_too_long_for_ffmpeg_to_read_fails_in_probe_by_name(clip: Any, run_job: Any) -> None:
+    # GIVEN a key S3 takes (1,020 bytes), mostly outside ASCII: its presigned URL, with the
+    # session token every function's carries (on AWS, and so locally), is longer than
+    # ffmpeg sends
+    key = "uploads/" + "\u65e5" * 336 + ".mp4"
+    # WHEN it is uploaded
+    run = run_job(clip("half_second"), key=key)
+    # THEN its job fails in Probe, by name, saying what to do, and publishes nothing
+    assert run.status == "FAILED" and run.error == "UnsupportedInputError", run.cause
+    assert "shorter key" in (run.cause or "") and run.output_keys == []
+    assert run.failure is not None and run.failure["input"]["key"] == key

@@ -73,6 +73,10 @@ log = logging.getLogger("vidflow.engine")
 
 LOCAL_ACCESS_KEY_ID = "vidflow-local-key"
 LOCAL_SECRET_ACCESS_KEY = "vidflow-local-secret-do-not-log"
+# A function's role credentials on Lambda are temporary, and every URL it presigns carries
+# their session token: one as long (~1,200 characters) makes a local function's URLs as
+# long as on AWS, where ffmpeg cuts one past ``storage.FFMPEG_MAX_URL``.
+LOCAL_SESSION_TOKEN = "vidflow-local-session-" + "0" * 1178
 
 
 def use_local_stack(endpoint_url: str, region: str) -> None:
@@ -102,6 +106,7 @@ def local_function_env(endpoint_url: str) -> dict[str, str]:
     shared AWS config or credentials files (a profile there must not steer it)."""
     return {
         **local_credentials(endpoint_url),
+        "AWS_SESSION_TOKEN": LOCAL_SESSION_TOKEN,
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     }
