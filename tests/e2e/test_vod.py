@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import av
+import botocore.exceptions
 import m3u8
 import numpy as np
 import pytest
@@ -443,3 +444,29 @@ def test_a_key_too_long_for_ffmpeg_to_read_fails_in_probe_by_name(clip: Any, run
     assert run.status == "FAILED" and run.error == "UnsupportedInputError", run.cause
     assert "shorter key" in (run.cause or "") and run.output_keys == []
     assert run.failure is not None and run.failure["input"]["key"] == key
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("j" * 81, "ValidationException"),  # past 80 characters
+        ("game 42", "InvalidName"),
+        ("game:42", "InvalidName"),
+        ("uploads/game", "InvalidName"),
+        ("game#42", "InvalidName"),
+        ("game\n42", "InvalidName"),
+    ],
+)
+def test_the_local_stack_refuses_an_execution_name_aws_refuses(
+    name: str, code: str, engine: Any
+) -> None:
+    # GIVEN the local stack's VOD state machine
+    sfn = engine.client("stepfunctions")
+    # WHEN an execution is started under a name Step Functions refuses
+    # THEN it is refused as AWS refuses it: a name vidflow made wrong would otherwise
+    # run locally and start nothing deployed
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        sfn.start_execution(
+            stateMachineArn=engine.endpoints.state_machine_arn, name=name, input="{}"
+        )
+    assert refused.value.response["Error"]["Code"] == code

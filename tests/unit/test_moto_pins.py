@@ -15,6 +15,7 @@ from workflow.local import (
     dispatch,
     dynamodb_size,
     eventbridge,
+    execution_names,
     fail_errors,
     presigned,
     ranged_get,
@@ -32,6 +33,7 @@ PATCHES = [
     pytest.param(fail_errors, id="fail_errors"),
     pytest.param(presigned, id="presigned"),
     pytest.param(dynamodb_size, id="dynamodb_size"),
+    pytest.param(execution_names, id="execution_names"),
 ]
 
 

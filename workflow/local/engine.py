@@ -55,6 +55,7 @@ from workflow.local.dispatch import dispatcher
 from workflow.local.dynamodb_size import install as install_dynamodb_size
 from workflow.local.eventbridge import create as create_event_resources
 from workflow.local.eventbridge import install as install_webhooks
+from workflow.local.execution_names import install as install_execution_names
 from workflow.local.fail_errors import install as report_fail_errors
 from workflow.local.faults import FaultPlan, parse
 from workflow.local.function_url import FunctionUrl
@@ -407,6 +408,7 @@ class LocalEngine:
         install_s3_put()
         install_dynamodb_size()
         install_presigned()
+        install_execution_names()
         install_webhooks()
         check_dispatch()
         import_asl_interpreter()
