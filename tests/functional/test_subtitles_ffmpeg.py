@@ -102,6 +102,18 @@ def test_text_that_would_break_a_cue_is_escaped(fmt: str) -> None:
     assert cues_of(vtt) == [("00:01.000", "00:02.000", "1 &lt; 2 &amp; 3 > 0 <i>ok</i>\n--&gt;")]
 
 
+def test_a_webvtt_cue_keeps_its_text_after_a_line_of_spaces() -> None:
+    # GIVEN a WebVTT cue whose payload has a line of spaces between two lines of text:
+    # only an empty line ends a cue, so a browser shows both
+    source = b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nfirst\n   \nsecond\n"
+
+    # WHEN it is normalised
+    vtt = convert(source, "vtt")
+
+    # THEN both lines are published, without the line that shows nothing
+    assert cues_of(vtt) == [("00:01.000", "00:02.000", "first\nsecond")]
+
+
 @pytest.mark.parametrize(
     ("data", "fmt", "message"),
     [

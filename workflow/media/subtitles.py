@@ -355,16 +355,22 @@ def _cue_block(lines: list[str]) -> str | None:
     head = [" ".join([timing["start"], "-->", timing["end"], *settings])]
     if at == 1 and "-->" not in lines[0]:  # a cue identifier
         head.insert(0, lines[0].strip())
+    # A line of spaces shows nothing, and a parser that took it for an empty line would
+    # end the cue there.
     payload = [
         _NOT_A_REFERENCE.sub("&amp;", _NOT_A_TAG.sub("&lt;", line)).replace("-->", "--&gt;")
         for line in lines[at + 1 :]
+        if line.strip()
     ]
     return "\n".join(head + payload) if any(line.strip() for line in payload) else None
 
 
 def _reserialise(written: str) -> list[str]:
-    """The cues of ffmpeg's WebVTT output, each rewritten as a clean block."""
-    blocks = re.split(r"\n(?:[ \t]*\n)+", written.strip())
+    """The cues of ffmpeg's WebVTT output, each rewritten as a clean block.
+
+    Only an empty line ends a cue, as in WebVTT's parser: a line of spaces is part of it.
+    """
+    blocks = re.split(r"\n{2,}", written.strip())
     return [cue for cue in (_cue_block(b.split("\n")) for b in blocks) if cue is not None]
 
 
