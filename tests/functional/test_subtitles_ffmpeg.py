@@ -114,6 +114,28 @@ def test_a_webvtt_cue_keeps_its_text_after_a_line_of_spaces() -> None:
     assert cues_of(vtt) == [("00:01.000", "00:02.000", "first\nsecond")]
 
 
+def test_a_timing_line_inside_a_webvtt_cue_starts_the_next_cue() -> None:
+    # GIVEN WebVTT without the empty line before two of its cues, one of them earlier
+    # than the cue it follows: a browser's parser starts a new cue at each timing line
+    source = (
+        b"WEBVTT\n\n00:05.000 --> 00:06.000\nfive\n00:07.000 --> 00:08.000\nseven"
+        b"\n\n00:03.000 --> 00:04.000\nthree\n00:01.000 --> 00:02.000 align:start"
+        b"\none\n"
+    )
+
+    # WHEN it is normalised
+    vtt = convert(source, "vtt")
+
+    # THEN every cue is published as its own, at its own time, in order of start
+    assert cues_of(vtt) == [
+        ("00:01.000", "00:02.000", "one"),
+        ("00:03.000", "00:04.000", "three"),
+        ("00:05.000", "00:06.000", "five"),
+        ("00:07.000", "00:08.000", "seven"),
+    ]
+    assert "00:01.000 --> 00:02.000 align:start\n" in vtt
+
+
 @pytest.mark.parametrize(
     ("data", "fmt", "message"),
     [

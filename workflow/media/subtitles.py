@@ -369,9 +369,28 @@ def _reserialise(written: str) -> list[str]:
     """The cues of ffmpeg's WebVTT output, each rewritten as a clean block.
 
     Only an empty line ends a cue, as in WebVTT's parser: a line of spaces is part of it.
+    A timing line inside a cue starts the next cue there, as that parser reads it (an
+    upload without the empty line between two cues; ffmpeg keeps it as text); the cues
+    are then in order of their start.
     """
-    blocks = re.split(r"\n{2,}", written.strip())
-    return [cue for cue in (_cue_block(b.split("\n")) for b in blocks) if cue is not None]
+    pieces = []
+    for block in re.split(r"\n{2,}", written.strip()):
+        lines = block.split("\n")
+        while (found := _timing_line(lines)) is not None:
+            nested = [i for i in range(found[0] + 1, len(lines)) if _TIMING.fullmatch(lines[i])]
+            if not nested:
+                break
+            pieces.append(lines[: nested[0]])
+            lines = lines[nested[0] :]
+        pieces.append(lines)
+    cues = [cue for cue in (_cue_block(piece) for piece in pieces) if cue is not None]
+    return sorted(cues, key=_cue_start)
+
+
+def _cue_start(cue: str) -> int:
+    """When a cue ``_cue_block`` wrote starts, in milliseconds."""
+    start = re.search(r"^\S+(?= --> )", cue, re.MULTILINE)
+    return _millis(start[0]) if start else 0
 
 
 def to_webvtt(data: bytes, fmt: str, *, binary: str, timeout: float) -> str:
