@@ -136,6 +136,22 @@ def test_a_timing_line_inside_a_webvtt_cue_starts_the_next_cue() -> None:
     assert "00:01.000 --> 00:02.000 align:start\n" in vtt
 
 
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_a_cue_that_ends_as_it_starts_is_left_out(fmt: str) -> None:
+    # GIVEN a cue that ends the instant it starts (WebVTT asks an end after the start)
+    header, comma = ("", ",") if fmt == "srt" else ("WEBVTT\n\n", ".")
+    source = (
+        f"{header}00:00:01{comma}000 --> 00:00:01{comma}000\nnever shown\n\n"
+        f"00:00:02{comma}000 --> 00:00:03{comma}000\nshown\n"
+    )
+
+    # WHEN it is normalised
+    vtt = convert(source.encode(), fmt)
+
+    # THEN only the cue with a length is published
+    assert cues_of(vtt) == [("00:02.000", "00:03.000", "shown")]
+
+
 @pytest.mark.parametrize(
     ("data", "fmt", "message"),
     [

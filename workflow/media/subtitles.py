@@ -351,6 +351,8 @@ def _cue_block(lines: list[str]) -> str | None:
     if found is None:
         return None
     at, timing = found
+    if _millis(timing["end"]) <= _millis(timing["start"]):
+        return None  # WebVTT's end is after its start: a cue of no length shows nothing
     settings = _SETTING.findall(timing["settings"] or "")
     head = [" ".join([timing["start"], "-->", timing["end"], *settings])]
     if at == 1 and "-->" not in lines[0]:  # a cue identifier
