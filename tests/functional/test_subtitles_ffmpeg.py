@@ -152,6 +152,23 @@ def test_a_cue_that_ends_as_it_starts_is_left_out(fmt: str) -> None:
     assert cues_of(vtt) == [("00:02.000", "00:03.000", "shown")]
 
 
+def test_a_repeated_cue_identifier_is_left_out() -> None:
+    # GIVEN WebVTT whose cues share an identifier (WebVTT asks each to be unique)
+    source = (
+        b"WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.000\none\n\n"
+        b"1\n00:00:03.000 --> 00:00:04.000\ntwo\n\n2\n00:00:05.000 --> 00:00:06.000\nthree\n"
+    )
+
+    # WHEN it is normalised
+    vtt = convert(source, "vtt")
+
+    # THEN the first cue keeps it and the other loses it, its text and times kept
+    assert vtt == (
+        "WEBVTT\n\n1\n00:01.000 --> 00:02.000\none\n\n00:03.000 --> 00:04.000\ntwo\n\n"
+        "2\n00:05.000 --> 00:06.000\nthree\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("data", "fmt", "message"),
     [

@@ -386,7 +386,16 @@ def _reserialise(written: str) -> list[str]:
             lines = lines[nested[0] :]
         pieces.append(lines)
     cues = [cue for cue in (_cue_block(piece) for piece in pieces) if cue is not None]
-    return sorted(cues, key=_cue_start)
+    # A cue identifier names one cue in the file; a repeated one is left out.
+    named: set[str] = set()
+    unique = []
+    for cue in sorted(cues, key=_cue_start):
+        first, _, rest = cue.partition("\n")
+        if not _TIMING.fullmatch(first) and first in named:
+            cue = rest
+        named.add(first)
+        unique.append(cue)
+    return unique
 
 
 def _cue_start(cue: str) -> int:
