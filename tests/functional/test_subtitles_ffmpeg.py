@@ -14,6 +14,7 @@ from workflow.errors import InputError
 from workflow.formats.hls import subtitle_media_lines, subtitle_playlist
 from workflow.local.binaries import ffmpeg_binary
 from workflow.media.subtitles import (
+    MAX_CUE_CHARACTERS,
     MAX_SUBTITLE_BYTES,
     SubtitleError,
     SubtitleTrack,
@@ -169,6 +170,18 @@ def test_a_repeated_cue_identifier_is_left_out() -> None:
     )
 
 
+def test_a_srt_cue_of_nearly_the_longest_text_is_converted() -> None:
+    # GIVEN a SubRip cue just under the longest text a cue may hold
+    words = "word " * ((MAX_CUE_CHARACTERS - 10) // 5)
+
+    # WHEN it is converted
+    vtt = convert(f"1\n00:00:01,000 --> 00:00:02,000\n{words}\n".encode(), "srt")
+
+    # THEN it is published whole (ffmpeg breaks the line every 4 kB)
+    [(start, end, text)] = cues_of(vtt)
+    assert (start, end, " ".join(text.split())) == ("00:01.000", "00:02.000", words.strip())
+
+
 @pytest.mark.parametrize(
     ("data", "fmt", "message"),
     [
@@ -183,6 +196,20 @@ def test_a_repeated_cue_identifier_is_left_out() -> None:
             id="latin-1",
         ),
         pytest.param(b"x" * (MAX_SUBTITLE_BYTES + 1), "srt", "2.0 MB; at most 2 MB", id="huge"),
+        # ffmpeg's SubRip decoder takes minutes over one cue of 2 MB: past its time limit,
+        # a transient error the workflow retries, where the upload is what is wrong.
+        pytest.param(
+            b"1\n00:00:01,000 --> 00:00:02,000\n" + b"word " * 380_000 + b"\n",
+            "srt",
+            "line 2: the cue's text runs past 10000 characters",
+            id="srt-cue-of-2-mb",
+        ),
+        pytest.param(
+            b"1\n00:00:01,000 --> 00:00:02,000\nok\n\n" + b"word\n\n" * 2_000,
+            "srt",
+            "line 2: the cue's text runs past 10000 characters",
+            id="srt-cue-continued-by-text-without-times",
+        ),
         pytest.param(b"just some words\nno times\n", "srt", "no cues", id="no-cue-srt"),
         pytest.param(b"WEBVTT\n\nNOTE only a note\n", "vtt", "no cues", id="no-cue-vtt"),
         pytest.param(

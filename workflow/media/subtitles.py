@@ -22,6 +22,9 @@ from workflow.media.runner import run_ffmpeg
 SIDECAR_FORMATS = ("vtt", "srt")
 MAX_SIDECARS = 20
 MAX_SUBTITLE_BYTES = 2 * 1024 * 1024
+# ffmpeg's SubRip decoder takes time that grows with the square of a cue's text: 400 kB
+# in one cue is seconds, 2 MB minutes. A screen holds a few hundred characters.
+MAX_CUE_CHARACTERS = 10_000
 # The one demuxer each sidecar format is read with; ffmpeg's own guess is never used.
 DEMUXER_FOR_FORMAT = {"srt": "srt", "vtt": "webvtt", "webvtt": "webvtt"}
 SUBTITLE_DEMUXERS = ("srt", "webvtt")
@@ -338,6 +341,20 @@ def _check_cue_times(text: str) -> None:
                 )
 
 
+def _check_cue_lengths(text: str) -> None:
+    """Refuse a SubRip cue whose text is longer than ``MAX_CUE_CHARACTERS``: all that
+    comes after its timing line up to the next, as ffmpeg reads it."""
+    start, length = 0, 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        if _UPLOADED_TIMING.match(line):
+            start, length = number, 0
+        elif start and (length := length + len(line) + 1) > MAX_CUE_CHARACTERS:
+            raise SubtitleError(
+                f"line {start}: the cue's text runs past {MAX_CUE_CHARACTERS} characters; "
+                "split it into cues a screen can hold"
+            )
+
+
 def _timing_line(lines: list[str]) -> tuple[int, re.Match[str]] | None:
     """Where a cue block's timing line is (first, or after an identifier), and its match."""
     return next(
@@ -415,6 +432,8 @@ def to_webvtt(data: bytes, fmt: str, *, binary: str, timeout: float) -> str:
         raise ValueError(f"subtitle format {fmt!r} is not one of {SIDECAR_FORMATS}")
     text = _subtitle_text(data, fmt)
     _check_cue_times(text)
+    if fmt == "srt":
+        _check_cue_lengths(text)
     with tempfile.TemporaryDirectory(prefix="vidflow-subs-") as scratch:
         source = Path(scratch) / f"in.{fmt}"
         target = Path(scratch) / "out.vtt"
