@@ -57,6 +57,18 @@ def test_srt_with_bom_crlf_and_italics_becomes_webvtt() -> None:
     ]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_text_with_its_byte_order_mark_is_read(encoding: str) -> None:
+    # GIVEN SubRip saved as "Unicode" by a Windows tool: UTF-16 with a byte-order mark
+    srt = SRT_WITH_BOM_AND_CRLF.decode("utf-8").replace("world", "wörld").encode(encoding)
+
+    # WHEN it is converted
+    vtt = convert(srt, "srt")
+
+    # THEN it is the same WebVTT as the UTF-8 file makes
+    assert vtt == convert(SRT_WITH_BOM_AND_CRLF.replace(b"world", "wörld".encode()), "srt")
+
+
 def test_loosely_written_srt_times_are_read_as_written() -> None:
     # GIVEN SubRip times with one-digit hours, a dot before the milliseconds and no
     # spaces around the arrow, all of which ffmpeg reads as the writer meant

@@ -8,6 +8,7 @@ published file is plain, well-formed WebVTT whatever the upload held.
 
 from __future__ import annotations
 
+import codecs
 import re
 import tempfile
 from collections.abc import Iterable
@@ -285,11 +286,16 @@ def _subtitle_text(data: bytes, fmt: str) -> str:
             f"the subtitle file is {len(data) / 1048576:.1f} MB; at most "
             f"{MAX_SUBTITLE_BYTES // 1048576} MB is allowed"
         )
+    # A byte-order mark says which encoding the text is in: Windows tools save "Unicode"
+    # text as UTF-16 with one. Without one, only UTF-8 is read (Latin-1 and UTF-8 cannot
+    # be told apart with certainty).
+    utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    encoding = "UTF-16" if utf16 else "UTF-8"
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-16" if utf16 else "utf-8-sig")
     except UnicodeDecodeError as error:
         raise SubtitleError(
-            f"the subtitle file is not UTF-8 text (byte 0x{data[error.start]:02x} at "
+            f"the subtitle file is not {encoding} text (byte 0x{data[error.start]:02x} at "
             f"offset {error.start}): save it as UTF-8 and upload it again"
         ) from None
     if _CONTROL.search(text):
