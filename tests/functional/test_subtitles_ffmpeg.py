@@ -87,6 +87,28 @@ def test_clean_webvtt_passes_through_unchanged() -> None:
     assert convert(CLEAN_VTT.encode(), "vtt") == CLEAN_VTT
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("WEBVTT\n00:00:01.000 --> 00:00:02.000\nfirst\n", id="only-cue"),
+        pytest.param(
+            "WEBVTT\nKind: captions\n00:00:01.000 --> 00:00:02.000\nfirst\n\n"
+            "00:00:03.000 --> 00:00:04.000\nsecond\n",
+            id="after-a-header-line",
+        ),
+    ],
+)
+def test_a_cue_right_after_the_webvtt_header_is_kept(source: str) -> None:
+    # GIVEN WebVTT whose first cue follows its header with no empty line between: a
+    # browser's parser ends the header at the cue's timing line
+    # WHEN it is normalised
+    vtt = convert(source.encode(), "vtt")
+
+    # THEN that cue is published with the others
+    assert cues_of(vtt)[0] == ("00:01.000", "00:02.000", "first")
+    assert "Kind" not in vtt
+
+
 def test_webvtt_header_extras_are_dropped_and_cues_kept() -> None:
     # GIVEN WebVTT with a titled header, an old timestamp map, STYLE and NOTE blocks
     source = (
@@ -245,6 +267,12 @@ def test_a_srt_cue_of_nearly_the_longest_text_is_converted() -> None:
             "vtt",
             r"line 3: 00:00:75.000 is not a time \(minutes and seconds run from 00 to 59\)",
             id="vtt-seconds-out-of-range",
+        ),
+        pytest.param(
+            b"WEBVTT\n00:00:05.000 --> 00:00:02.000\nx\n",
+            "vtt",
+            "line 2: the cue ends at 00:00:02.000, before it starts at 00:00:05.000",
+            id="vtt-cue-right-after-the-header-ends-before-it-starts",
         ),
         pytest.param(
             b"WEBVTT\n\n99:00.000 --> 99:01.000\nx\n",

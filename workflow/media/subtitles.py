@@ -308,6 +308,20 @@ def _subtitle_text(data: bytes, fmt: str) -> str:
     return text
 
 
+def _header_ended(text: str) -> str:
+    """WebVTT ``text`` with an empty line after its header where a cue follows it at once.
+
+    WebVTT's parser ends the header at a line with "-->", a cue's; ffmpeg reads on to the
+    first empty line and loses that cue (all of them, where no empty line follows).
+    """
+    header, _, rest = text.partition("\n\n")
+    lines = header.split("\n")
+    arrow = next((i for i, line in enumerate(lines) if i and "-->" in line), None)
+    if arrow is None:
+        return text
+    return "\n".join([*lines[:arrow], "", *lines[arrow:], "", rest])
+
+
 def _seconds(timestamp: str, line: int) -> float:
     """A cue time's seconds, or a ``SubtitleError`` naming the line if it is not a time
     that ffmpeg reads as written."""
@@ -440,6 +454,8 @@ def to_webvtt(data: bytes, fmt: str, *, binary: str, timeout: float) -> str:
     _check_cue_times(text)
     if fmt == "srt":
         _check_cue_lengths(text)
+    else:
+        text = _header_ended(text)
     with tempfile.TemporaryDirectory(prefix="vidflow-subs-") as scratch:
         source = Path(scratch) / f"in.{fmt}"
         target = Path(scratch) / "out.vtt"
