@@ -685,3 +685,29 @@ def test_the_audio_is_the_track_the_file_flags_default(
     # every track is flagged
     assert (audio.index, audio.language) == (index, language)
     assert audio.sample_rate == (44100 if index else 48000)
+
+
+def test_subtitle_tracks_in_the_file_are_named_as_left_out(tmp_path: Path) -> None:
+    # GIVEN an MP4 with an English mov_text track and a Matroska file with an ASS and a
+    # SubRip track (untagged)
+    cues = tmp_path / "cues.srt"
+    cues.write_text("1\n00:00:00,500 --> 00:00:01,500\nhello\n\n")
+    video = ["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2", "-i", str(cues)]
+    run = [ffmpeg_binary(), "-nostdin", "-loglevel", "error", *video]
+    subprocess.run(
+        [*run, "-c:v", "libx264", "-c:s", "mov_text", "-metadata:s:s:0", "language=eng",
+         str(tmp_path / "tracks.mp4")],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*run, "-i", str(cues), "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264",
+         "-c:s:0", "ass", "-c:s:1", "srt", str(tmp_path / "tracks.mkv")],
+        check=True,
+    )  # fmt: skip
+    # WHEN they are probed, THEN the facts (which the manifest's source holds) name each
+    # track, since only sidecar subtitle files are published
+    assert _probe(tmp_path / "tracks.mp4").facts.subtitles_left_out == ["en (mov_text)"]
+    assert _probe(tmp_path / "tracks.mkv").facts.subtitles_left_out == ["und (ssa)", "und (srt)"]
+    # AND a file without any names none
+    subprocess.run([*run[:-2], "-c:v", "libx264", str(tmp_path / "plain.mp4")], check=True)
+    assert _probe(tmp_path / "plain.mp4").facts.subtitles_left_out == []

@@ -37,6 +37,9 @@ class SourceFacts:
     hdr: str | None = None  # "pq" or "hlg": an HDR picture, tone-mapped to SDR for the rungs
     # The colour properties it leaves unsaid, as they are taken (``picture.assumed_colour``)
     assumed_colour: dict[str, str] = field(default_factory=dict)
+    # The subtitle tracks in the file, as "<language> (<codec>)": only sidecar files are
+    # published, and the manifest says what was not.
+    subtitles_left_out: list[str] = field(default_factory=list)
 
     @property
     def audio_language(self) -> str | None:

@@ -325,6 +325,14 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
                 "color_trc": ctx.color_trc,
             },
         ),
+        # Only sidecar subtitles are published: a track in the file is named as left out.
+        "subtitles_left_out": [
+            f"{stream_language(s.metadata.get('language')) or 'und'} ({s.codec_context.name})"
+            if s.codec_context is not None
+            else stream_language(s.metadata.get("language")) or "und"
+            for s in streams
+            if s.type == "subtitle"
+        ],
         "declared_rate": float(rate) if rate else None,
         "video_bitrate": ctx.bit_rate or None,
         "audio": audio,
@@ -830,4 +838,5 @@ def _finish_facts(
         interlaced=interlaced,
         hdr=declared["hdr"],
         assumed_colour=declared["assumed_colour"],
+        subtitles_left_out=declared["subtitles_left_out"],
     )

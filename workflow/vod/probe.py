@@ -5,6 +5,7 @@ PyAV ships only in the PyAV layer: no function but Probe may reach this module.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,8 @@ from workflow.vod.start import (
     PACKAGING_METADATA,
     upload_option,
 )
+
+log = logging.getLogger("vidflow.probe")
 
 
 @transient_aws_errors()
@@ -84,6 +87,12 @@ def probe_source(
     )
     Bucket(clients.s3, settings.output_bucket).put_json(paths.probe_key, record.to_dict())
     facts = result.facts
+    if facts.subtitles_left_out:
+        log.warning(
+            "%s holds subtitle tracks %s, which are not published: only sidecar files are",
+            source.key,
+            ", ".join(facts.subtitles_left_out),
+        )
     return {
         "probe_key": paths.probe_key,
         "duration": facts.duration,
