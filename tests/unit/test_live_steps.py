@@ -43,7 +43,13 @@ from workflow.live.probe import (
     _within_reach,
 )
 from workflow.live.rules import MAX_SKIPPED, Arrival, LivePlaylist, advance
-from workflow.live.segment import ProbedSegment, SegmentInput, _encodes, audio_rate
+from workflow.live.segment import (
+    ProbedSegment,
+    SegmentInput,
+    _encodes,
+    audio_rate,
+    segment_form,
+)
 from workflow.live.store import StreamRecord
 from workflow.media.encode import TS_OFFSET
 from workflow.media.facts import AudioFacts
@@ -464,6 +470,34 @@ def test_a_venues_aac_at_44_1_or_48_khz_keeps_its_rate(
     with tempfile.TemporaryDirectory() as workdir:
         _, command = _encodes(source, segment, 1, config, Path(workdir), 10**6)
     assert f"aresample={encoded}:" in command[command.index("-filter_complex") + 1]
+
+
+@pytest.mark.parametrize(("rate", "breaks"), [(44_100, True), (48_000, False)])
+def test_a_deploy_that_keeps_a_venues_audio_rate_starts_a_discontinuity_run(
+    rate: int, breaks: bool
+) -> None:
+    # GIVEN a venue's AAC at ``rate``, whose segments 0 and 1 a LiveProbe from before
+    # audio_rate was kept probed (their events have none: encoded at 48 kHz, and their form
+    # is what it said), and 2 and 3 this one
+    facts = replace(FACTS, audio=AudioFacts("aac", 2, rate, 0.0))
+    video = f"h264 {facts.display_width}x{facts.display_height} {facts.frame_rate:.3f}fps"
+    before = {"container": "mpegts", "container_start": 0.0, "start": 0.0, "end": 1.0,
+              "has_audio": True, "form": f"{video}, aac 2ch {rate}Hz"}  # fmt: skip
+    now = ProbedSegment("mpegts", 0.0, 0.0, 1.0, True, audio_rate=audio_rate(facts),
+                        form=segment_form(facts))  # fmt: skip
+    segments = [ProbedSegment.from_dict({**before, "start": 0.0, "end": 1.0}),
+                ProbedSegment.from_dict({**before, "start": 1.0, "end": 2.0}),
+                replace(now, start=2.0, end=3.0), replace(now, start=3.0, end=4.0)]  # fmt: skip
+    arrivals = {n: Arrival(1.0, 0.0, start=s.start, end=s.end, form=s.form)
+                for n, s in enumerate(segments)}  # fmt: skip
+    shown = advance(
+        LivePlaylist(), arrivals, now=0.0, gap_after=3.0, window=0, nominal_duration=1.0
+    )
+    # THEN where the rate the audio is encoded at changes, a discontinuity run starts
+    # (RFC 8216 4.3.2.3: a player reads the audio's configuration once a run), and only there
+    encoded = [s.audio_rate for s in segments]
+    assert encoded == [48_000, 48_000, rate, rate]
+    assert [e.discontinuity for e in shown.entries] == [False, False, breaks, False]
 
 
 def test_a_segments_audio_is_the_stream_probed_and_never_ends_before_it_starts() -> None:

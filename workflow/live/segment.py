@@ -113,13 +113,18 @@ def audio_rate(facts: SourceFacts) -> int:
 
 
 def segment_form(facts: SourceFacts) -> str:
-    """What a segment's encoder was set to: a change starts a new discontinuity run."""
+    """What a segment's encoder was set to, and the rate its audio is encoded at where that
+    is not 48 kHz: a change starts a new discontinuity run. (Every segment was encoded at 48
+    kHz before ``audio_rate`` was kept, under the form without it: a deploy that keeps a
+    venue's 44.1 kHz starts a run there, and one at 48 kHz goes on unbroken.)"""
     size = f"{facts.display_width}x{facts.display_height}"
     video = f"{facts.video_codec} {size} {facts.frame_rate:.3f}fps"
     if facts.audio is None:
         return f"{video}, no audio"
     audio = facts.audio
-    return f"{video}, {audio.codec} {audio.channels}ch {audio.sample_rate}Hz"
+    form = f"{video}, {audio.codec} {audio.channels}ch {audio.sample_rate}Hz"
+    rate = audio_rate(facts)
+    return form if rate == audio_pieces.SAMPLE_RATE else f"{form}, encoded at {rate}Hz"
 
 
 @transient_aws_errors()
