@@ -783,6 +783,37 @@ def test_a_segment_encoded_while_the_end_landed_below_it_fails_by_name(
     assert table.require("game").published == 3
 
 
+def test_a_segment_past_an_end_recorded_before_end_last_was_kept_is_refused_unpublished(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket=INGEST)
+    # GIVEN a stream ended at segment 2 by a version that kept no end_last (the record's
+    # shape before segments were admitted), and segment 3 encoded when the new one runs
+    for sequence in range(3):
+        clients.s3.put_object(Bucket=INGEST, Key=f"live/game/{sequence}.ts", Body=b"x")
+        arrive(sequence, settings, clients)
+    clients.s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b'{"last_sequence": 2}')
+    assert end_stream("game", INGEST, settings, clients)["ended"] is True
+    clients.dynamodb.update_item(
+        TableName=settings.live_table,
+        Key={"stream": {"S": "game"}, "item": {"S": store.STREAM_ITEM}},
+        UpdateExpression="REMOVE end_last, admitted",
+    )
+    closed = shown(clients), recording(clients)
+    # WHEN 3 is published / THEN it fails by name, as on a record the new version ended
+    with pytest.raises(StreamEndedError, match="after the stream ended at segment 2"):
+        arrive(3, settings, clients)
+    refused = {"Error": "StreamEndedError", "Cause": "segment 3 came after the stream ended"}
+    publish_segment({"stream": "game", "sequence": 3, "error": refused}, settings, clients)
+    assert (shown(clients), recording(clients)) == closed
+    # AND it is kept as the failure it is, not counted as published
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    arrival = table.arrival("game", 3)
+    assert arrival is not None and arrival["error"] == "StreamEndedError"
+    assert table.require("game").published == 3
+
+
 def test_a_segment_published_while_the_end_marker_looked_is_within_the_end(
     live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -117,9 +117,6 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
     record = table.count_change(stream, published=new and failure is None)
     if failure is None and replaced is not None:
         _clear_failure(stream, sequence, settings, clients)
-    if new and failure is None:
-        # (An ending recorded before endings were kept where ``admit`` reads them.)
-        record.refuse_past_the_end(sequence)
     metrics.about(stream=stream, sequence=sequence)
     if not new:
         metrics.count(metrics.LIVE_DUPLICATE_SEGMENTS)

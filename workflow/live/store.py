@@ -355,17 +355,21 @@ class StreamTable:
                     UpdateExpression="SET admitted = :n",
                     ConditionExpression="attribute_exists(#s) "
                     "AND (attribute_not_exists(admitted) OR admitted < :n) "
-                    "AND (attribute_not_exists(end_last) OR end_last >= :n)",
+                    "AND (attribute_not_exists(ending) OR end_last >= :n)",
                     ExpressionAttributeNames={"#s": "stream"},
                     ExpressionAttributeValues={":n": {"N": str(sequence)}},
                 )
                 return
             except self.client.exceptions.ConditionalCheckFailedException:
                 pass
-            # (Refused: the stream ended before it, or a higher one was admitted already.)
+            # (Refused: the stream ended before it, or a higher one was admitted already;
+            # or its ending, within which it is, was recorded by a version that kept no
+            # end_last: mark_ended records no other.)
             record = self.require(stream)
             record.refuse_past_the_end(sequence)
-            if record.admitted is not None and record.admitted >= sequence:
+            if record.ending is not None or (
+                record.admitted is not None and record.admitted >= sequence
+            ):
                 return
         raise TransientError(f"segment {sequence} of {stream}: its admission kept changing")
 
