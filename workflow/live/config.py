@@ -14,6 +14,7 @@ from workflow.media.ladder import Rendition, build_ladder, parse_ladder
 from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.shapes import known_fields
 from workflow.storage import Bucket
 
 # What a live stream may be protected with (its segments are MPEG-TS), and what each
@@ -82,7 +83,8 @@ class StreamSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamSettings:
-        return cls(**{**data, "renditions": [Rendition.from_dict(r) for r in data["renditions"]]})
+        renditions = [Rendition.from_dict(r) for r in data["renditions"]]
+        return cls(**{**known_fields(cls, data), "renditions": renditions})
 
 
 def is_json_number(value: Any) -> bool:

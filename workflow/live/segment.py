@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +31,7 @@ from workflow.media.rungs import encode_span
 from workflow.media.sniff import HEAD_BYTES
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
+from workflow.shapes import known_fields
 from workflow.storage import Bucket, Pin, transient_aws_errors
 
 # The audio of one segment is one file: its "segment length" is longer than any segment.
@@ -72,9 +73,7 @@ class ProbedSegment:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProbedSegment:
-        # A field a newer LiveProbe adds is left to it: functions are updated one by one.
-        known = {f.name for f in fields(cls)}
-        kept = {k: v for k, v in data.items() if k in known}
+        kept = known_fields(cls, data)
         if kept.get("audio_span") is not None:
             kept["audio_span"] = tuple(kept["audio_span"])
         return cls(**kept)

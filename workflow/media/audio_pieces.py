@@ -16,6 +16,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from workflow.shapes import known_fields
+
 SAMPLE_RATE = 48000
 FRAME = 1024
 # Ten seconds of pre-roll. ffmpeg's AAC encoder steers its quality (lambda) towards the
@@ -74,7 +76,7 @@ class AudioPiece:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AudioPiece:
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 def total_samples(duration: float) -> int:

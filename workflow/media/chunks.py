@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workflow.shapes import known_fields
+
 # Seconds before a cut that a chunk starts decoding where the container has no index
 # (MPEG-TS and the like): their demuxers seek to a packet, not to a keyframe, so the
 # decode must begin far enough back to meet a keyframe at or before the cut. The chunk
@@ -84,7 +86,7 @@ class Chunk:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Chunk:
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 def chunk_item(index: int) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workflow.shapes import known_fields
+
 
 @dataclass(frozen=True)
 class SourceFacts:
@@ -52,7 +54,12 @@ class SourceFacts:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceFacts:
         audio = data.get("audio")
-        return cls(**{**data, "audio": None if audio is None else AudioFacts(**audio)})
+        return cls(
+            **{
+                **known_fields(cls, data),
+                "audio": None if audio is None else AudioFacts(**known_fields(AudioFacts, audio)),
+            }
+        )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from workflow.errors import ConfigurationError
+from workflow.shapes import known_fields
 
 # x264's VBV buffer starts this full (x264's default: 0.9). Every chunk and every live
 # segment starts its own x264, whose one-pass rate control has not yet learnt the picture:
@@ -97,7 +98,7 @@ class Rendition:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rendition:
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 def parse_ladder(spec: str) -> list[tuple[int, int]]:

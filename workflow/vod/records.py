@@ -15,6 +15,7 @@ from workflow.media.chunks import Chunk, FrameIndex
 from workflow.media.facts import SourceFacts
 from workflow.media.ladder import Rendition
 from workflow.media.subtitles import Sidecar
+from workflow.shapes import known_fields
 from workflow.storage import Pin
 
 
@@ -164,9 +165,13 @@ class WorkItem:
             kind=data["kind"],
             chunk=Chunk.from_dict(data["chunk"]) if "chunk" in data else None,
             piece=AudioPiece.from_dict(data["piece"]) if "piece" in data else None,
-            sidecar=Sidecar(**data["sidecar"]) if "sidecar" in data else None,
+            sidecar=Sidecar(**known_fields(Sidecar, data["sidecar"]))
+            if "sidecar" in data
+            else None,
             etag=data.get("etag"),
-            images=ImagesPiece(**data["images"]) if "images" in data else None,
+            images=ImagesPiece(**known_fields(ImagesPiece, data["images"]))
+            if "images" in data
+            else None,
         )
 
 
@@ -268,7 +273,7 @@ class SegmentsResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SegmentsResult:
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 @dataclass(frozen=True)
@@ -285,7 +290,7 @@ class SubtitlesResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SubtitlesResult:
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 @dataclass(frozen=True)
@@ -308,4 +313,4 @@ class ImagesResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImagesResult:
-        return cls(**data)
+        return cls(**known_fields(cls, data))
