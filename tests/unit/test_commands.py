@@ -19,7 +19,7 @@ from workflow.media.encode import (
     build_silence_command,
     thread_counts,
 )
-from workflow.media.ladder import VBV_INIT, Rendition
+from workflow.media.ladder import HIGH_PROFILE_TOOLS, VBV_INIT, Rendition
 from workflow.media.runner import listed_segments
 from workflow.media.sniff import ALLOWED_DEMUXERS
 
@@ -204,7 +204,7 @@ def test_one_output_per_rung_with_its_size_bitrate_and_directory() -> None:
         assert options["-c:v"] == "libx264"
         assert options["-b:v"] == f"{rung.kbps}k"
         assert int(options["-maxrate"].rstrip("k")) >= rung.kbps
-        assert options["-x264-params"] == f"vbv-init={VBV_INIT}"
+        assert options["-x264-params"] == f"vbv-init={VBV_INIT}:{HIGH_PROFILE_TOOLS}"
         assert options["-level:v"] == rung.level
         assert options["-segment_list"] == str(WORKDIR / rung.name / "segments.csv")
 

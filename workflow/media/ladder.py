@@ -19,6 +19,10 @@ from workflow.shapes import known_fields
 # single chunk 0.6 and 0.2 scored lower, and 0.4 slightly higher but by crushing that
 # keyframe to 56 KB: too near the edge to pick (bench/README.md).
 VBV_INIT = 0.5
+# x264 writes the lowest profile its tools need, and its ultrafast preset (a template
+# choice) turns off the 8x8 transform, CABAC and B-frames: Constrained Baseline, under
+# CODECS and DASH codecs that say High. The 8x8 transform is High's: every rung is High.
+HIGH_PROFILE_TOOLS = "8x8dct=1"
 
 # H.264 levels (Annex A, Table A-1) as (name, max macroblocks per second, max
 # macroblocks per frame, max bitrate in kbit/s and max VBV buffer in kbit for the High
@@ -71,12 +75,13 @@ class Rendition:
     @property
     def rate_control(self) -> dict[str, str]:
         """libx264's output options for this rung's one-pass rate control: an average
-        bitrate, capped by a VBV buffer that starts ``VBV_INIT`` full."""
+        bitrate, capped by a VBV buffer that starts ``VBV_INIT`` full (and the High
+        profile's 8x8 transform, whatever the preset: ``HIGH_PROFILE_TOOLS``)."""
         return {
             "b:v": f"{self.kbps}k",
             "maxrate": f"{self.maxrate_kbps}k",
             "bufsize": f"{self.bufsize_kbps}k",
-            "x264-params": f"vbv-init={VBV_INIT}",
+            "x264-params": f"vbv-init={VBV_INIT}:{HIGH_PROFILE_TOOLS}",
         }
 
     @property
