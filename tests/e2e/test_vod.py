@@ -217,6 +217,32 @@ def test_master_playlist_describes_every_rung(clip: Any, run_job: Any) -> None:
     assert set(manifest["timings"]) >= {"probe", "plan", "publish"}
 
 
+def test_a_variable_rate_source_is_described_by_its_busiest_second(
+    run_job: Any, tmp_path: Path
+) -> None:
+    # GIVEN a screen recording's variable rate: 1 s at 60 fps while the screen moves, then
+    # 3 s at 10 fps (18.3 fps on average)
+    source = tmp_path / "screen.mp4"
+    busy, still = (f"testsrc2=size=640x360:rate={r}:duration={d}" for r, d in ((60, 1), (10, 3)))
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", busy, "-f", "lavfi",
+         "-i", still, "-filter_complex", "[1]setpts=PTS+1/TB[b];[0][b]concat=n=2:v=1:a=0",
+         "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", str(source)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is published
+    run = run_job(source)
+    master = m3u8.loads((run.out / "master.m3u8").read_text())
+    (variant,) = master.playlists
+    # THEN its FRAME-RATE is the most any of it reaches (RFC 8216), and its level allows
+    # 360p at 60 fps (3.1; the average's 3.0 allows 40,500 macroblocks a second, not 55,200)
+    assert variant.stream_info.frame_rate == 60.0
+    assert variant.stream_info.codecs == "avc1.64001f"
+    segment = run.out / "360p" / "seg_00000.ts"
+    with av.open(str(segment)) as container:
+        assert container.streams.video[0].codec_context.level == 31
+
+
 BAD_INPUTS = {
     "zero_bytes": (b"", "NotAVideoError"),
     "text": (b"Hello, this is a note, not a video.\n" * 20, "NotAVideoError"),

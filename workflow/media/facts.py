@@ -42,6 +42,16 @@ class SourceFacts:
     # The subtitle tracks in the file, as "<language> (<codec>)": only sidecar files are
     # published, and the manifest says what was not.
     subtitles_left_out: list[str] = field(default_factory=list)
+    # The most frames any second holds, where the rate varies and an index lists every
+    # frame (a phone's screen recording: 60 fps while the screen moves, a few when still);
+    # else ``frame_rate`` (0 in a record written before it was measured).
+    peak_frame_rate: float = 0.0
+
+    @property
+    def max_frame_rate(self) -> float:
+        """The rate the rungs' level and HLS's FRAME-RATE (the most any of a variant's
+        video reaches, RFC 8216) must allow: the busiest second's, not the average."""
+        return max(self.frame_rate, self.peak_frame_rate)
 
     @property
     def audio_language(self) -> str | None:

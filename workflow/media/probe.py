@@ -106,10 +106,10 @@ def probe(
     with container:
         try:
             declared = _declared_facts(container, family, size, limits)
-            index, rate, variable, picture = _index_video(
+            index, rate, variable, picture, peak = _index_video(
                 container, family, size, limits, read_at, until, max_hole, max_keyframe_interval
             )
-            facts = _finish_facts(declared, index, rate, variable, picture, limits)
+            facts = _finish_facts(declared, index, rate, variable, picture, limits, peak)
             span = (
                 _audio_span(container, facts.audio.index, until)
                 if audio_span and facts.audio
@@ -421,10 +421,11 @@ def _index_video(
     until: float = math.inf,
     max_hole: float = math.inf,
     max_keyframe_interval: float = math.inf,
-) -> tuple[FrameIndex, float | None, bool, tuple[int, bool]]:
+) -> tuple[FrameIndex, float | None, bool, tuple[int, bool], int | None]:
     """The video's span and the keyframes its container's index lists, its frame rate
-    and whether it varies, and its first picture's rotation and whether it is interlaced;
-    reading only the index and the first frames.
+    and whether it varies, its first picture's rotation and whether it is interlaced,
+    and, where an index lists every frame of a rate that varies, the most frames any
+    second holds; reading only the index and the first frames.
 
     MP4/MOV lists every sample (by decode time: a keyframe is presented a constant
     reorder delay later, measured on the first); Matroska/WebM lists keyframes in its
@@ -464,6 +465,7 @@ def _index_video(
         or video.base_rate
     )
     rate = float(rate) if rate else None
+    peak = None
     if family == "mp4" and len(entries) > 1:
         times = sorted(e.timestamp for e in entries)
         _check_holes(times, tb, max_hole)
@@ -473,6 +475,8 @@ def _index_video(
         )
         if median > 0:
             rate = len(entries) / max(end - start, 1e-6) if variable else 1 / float(median * tb)
+        if variable:
+            peak = _busiest_second(times, tb)
         fragments = segment_index(read_at, size, video.id) if read_at is not None else None
         if fragments is not None:
             keys, end = _listed_fragments(fragments, start, end, size)
@@ -511,7 +515,7 @@ def _index_video(
     if len(keyframes) < 2:
         keyframes = []  # one keyframe says nothing about where the others are
     index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
-    return index, rate, variable, (rotation, bool(first.interlaced_frame))
+    return index, rate, variable, (rotation, bool(first.interlaced_frame)), peak
 
 
 def _listed_fragments(
@@ -624,6 +628,17 @@ def _first_frame(
     settled = min(times[-_REORDER:], default=0)
     read_end = last_end if whole else None
     return key or first, first, rotation, sorted(t for t in times if t < settled), read_end
+
+
+def _busiest_second(times: list[int], tb: Fraction) -> int:
+    """The most frames of these (sorted) times that any one second holds."""
+    second = 1 / tb
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= second:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def _varies(times: list[int]) -> tuple[bool, int]:
@@ -790,6 +805,7 @@ def _finish_facts(
     variable: bool,
     picture: tuple[int, bool],
     limits: Limits,
+    peak: float | None = None,
 ) -> SourceFacts:
     rotation, interlaced = picture
     start = index.start
@@ -832,6 +848,7 @@ def _finish_facts(
         rotation=rotation,
         frame_rate=round(rate, 3),
         variable_frame_rate=variable,
+        peak_frame_rate=round(max(rate, peak or 0.0), 3),
         video_bitrate=declared["video_bitrate"],
         audio=declared["audio"],
         keyframe_count=len(index.keyframes),

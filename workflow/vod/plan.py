@@ -40,7 +40,7 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
     probed = ProbeRecord.from_dict(read_job_record(output, paths.probe_key, "Probe"))
     facts = probed.facts
     renditions = build_ladder(
-        facts.display_width, facts.display_height, facts.frame_rate, settings.ladder
+        facts.display_width, facts.display_height, facts.max_frame_rate, settings.ladder
     )
     chunks = plan_chunks(
         probed.index,

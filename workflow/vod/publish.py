@@ -88,7 +88,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         )
         for track in tracks
     }
-    variants = hls.measured_variants(plan.renditions, playlists, plan.facts.frame_rate)
+    variants = hls.measured_variants(plan.renditions, playlists, plan.facts.max_frame_rate)
     if plan.cmaf:
         protection = None
         if key_uri is not None and plan.encryption is not None:
