@@ -116,6 +116,26 @@ def test_black_opening_gives_a_poster_from_the_picture(make_clip: MakeClip, tmp_
     assert luma > 50
 
 
+def test_a_poster_whose_tick_falls_in_black_is_the_keyframe_judged(
+    make_clip: MakeClip, tmp_path: Path
+) -> None:
+    # GIVEN 10 s of black but for a picture from 4 to 4.5 s, keyframes at 0 and 4 s only:
+    # the tick at 5 s is judged by the keyframe at 4 s (the picture), and is black itself
+    clip = make_clip(
+        "flash.mp4",
+        "testsrc2=s=96x54:r=10:d=10,drawbox=c=black:t=fill:enable='not(between(t,4,4.5))'",
+        "-g", "1000", "-keyint_min", "1000", "-sc_threshold", "0", "-force_key_frames", "0,4",
+    )  # fmt: skip
+
+    # WHEN its images are made, one every 5 s
+    made = images(clip, tmp_path, 0.0, 10.0, interval=5.0, thumb_width=48, poster_size=(96, 54))
+
+    # THEN the poster is the picture the 5 s thumbnail shows, not the black at 5 s
+    assert made.poster_time == 5.0
+    assert decoded(made.poster)[2] > 50
+    assert decoded(made.thumbnails[1])[2] > 50
+
+
 def test_a_first_piece_black_throughout_takes_its_poster_from_every_tick(
     make_clip: MakeClip, tmp_path: Path
 ) -> None:

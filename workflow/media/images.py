@@ -251,12 +251,14 @@ def poster_command(
     out: Path,
     *,
     start: float = 0.0,
+    keyframe: bool = False,
     binary: str = "ffmpeg",
     headers: str | None = None,
     source_filters: Sequence[picture.Filter] = (),
 ) -> list[str]:
     """One frame, the first at or after ``at`` on the source's timeline (whose video
-    starts at ``start``), as a JPEG.
+    starts at ``start``), as a JPEG, and its grey levels (``poster_stats``); with
+    ``keyframe``, the keyframe a thumbnail at ``at`` shows (the latest at or before it).
 
     The demuxer seeks to the keyframe before ``at`` by its own timestamps
     (``-seek_timestamp``, so the container's start time does not shift it) and the
@@ -273,20 +275,45 @@ def poster_command(
     seek: dict[str, Any] = {}
     if at - margin > max(start, 0.0):
         seek = {"ss": seconds_arg(at - margin), "seek_timestamp": "1", "noaccurate_seek": None}
-    decoded = open_input(source, demuxer, headers=headers, **seek).video
+    if keyframe:
+        decoded = open_input(
+            source, demuxer, headers=headers, skip_frame="nokey", **KEEP_FILTERS, **seek
+        ).video
+        # As a thumbnail's tick takes it: the frames before ``at`` are all at it, and the
+        # latest of them is its frame.
+        frames = (
+            picture.applied(decoded, source_filters)
+            .filter("setpts", f"max(PTS-{seconds_arg(at + TICK_TOLERANCE)}/TB,0)")
+            # (A frame past the tick, or ffmpeg's JPEG encoder refuses the one the fps
+            # filter leaves only as the input ends.)
+            .filter("tpad", stop_mode="clone", stop_duration=1)
+            .filter("fps", fps=1, round="up", start_time=0)
+        )
+    else:
+        decoded = open_input(source, demuxer, headers=headers, **seek).video
+        frames = picture.applied(decoded.filter("trim", start=seconds_arg(at)), source_filters)
     frame = (
-        picture.applied(decoded.filter("trim", start=seconds_arg(at)), source_filters)
-        .filter("scale", width, height)
-        .filter("setsar", 1)
+        frames.filter("scale", width, height).filter("setsar", 1).filter_multi_output("split", 2)
     )
-    output = frame.output(
-        str(out),
-        f="image2",
-        update=1,
-        **{"frames:v": 1, "q:v": POSTER_QUALITY, "fps_mode": "passthrough", "map_metadata": -1},
+    one = {"frames:v": 1, "fps_mode": "passthrough", "map_metadata": -1}
+    image = frame.stream(0).output(str(out), f="image2", update=1, **one, **{"q:v": POSTER_QUALITY})
+    # The frame's grey levels, as a thumbnail's are measured: the ticks are judged by the
+    # keyframe at or before them, and the frame at the tick may be another picture.
+    stats = (
+        frame.stream(1)
+        .filter("scale", STATS_WIDTH, STATS_HEIGHT)
+        .filter("format", "gray")
+        .output(str(poster_stats(out)), f="rawvideo", pix_fmt="gray", **one)
     )
-    command = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-copyts")
+    command = ffmpeg.merge_outputs(image, stats).global_args(
+        "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
+    )
     return list(ffmpeg.compile(command, cmd=binary))
+
+
+def poster_stats(poster: Path) -> Path:
+    """Where ``poster_command`` writes its frame's grey levels."""
+    return poster.with_suffix(".gray")
 
 
 def choose_poster(stats: bytes, frame_bytes: int) -> int:
@@ -509,22 +536,30 @@ def make_images(
     chosen = choose_poster(stats, STATS_FRAME_BYTES)
     poster_time = float(round(chosen * interval, 6))
     poster = workdir / "poster.jpg"
-    poster.unlink(missing_ok=True)
-    run_ffmpeg(
-        poster_command(
-            source,
-            demuxer,
-            start + poster_time,
-            *poster_size,
-            poster,
-            start=start,
-            binary=binary,
-            headers=headers,
-            source_filters=source_filters,
-        ),
-        max(1.0, deadline - time.monotonic()),
-    )
-    _require((poster,), "poster")
+    # A tick is judged by the keyframe at or before it, and the poster is the frame at
+    # the tick; where that is black or blank (a cut between two keyframes) it is the
+    # keyframe judged instead.
+    for keyframe in (False, True):
+        poster.unlink(missing_ok=True)
+        poster_stats(poster).unlink(missing_ok=True)
+        run_ffmpeg(
+            poster_command(
+                source,
+                demuxer,
+                start + poster_time,
+                *poster_size,
+                poster,
+                start=start,
+                keyframe=keyframe,
+                binary=binary,
+                headers=headers,
+                source_filters=source_filters,
+            ),
+            max(1.0, deadline - time.monotonic()),
+        )
+        _require((poster,), "poster")
+        if has_poster_frame(_measured(poster_stats(poster), 1), STATS_FRAME_BYTES):
+            break
     vtt = workdir / "thumbnails.vtt"
     vtt.write_text(
         thumbnails_vtt(
