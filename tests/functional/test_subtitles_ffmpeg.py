@@ -87,6 +87,14 @@ def test_clean_webvtt_passes_through_unchanged() -> None:
     assert convert(CLEAN_VTT.encode(), "vtt") == CLEAN_VTT
 
 
+def test_only_whole_cue_settings_are_kept() -> None:
+    # GIVEN a cue whose timing line holds a setting and a word that ends in one
+    source = b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000 align:start xline:0\nhi\n"
+    # WHEN it is normalised, THEN only the setting is kept: a browser ignores the word,
+    # and "xline:0" read as "line:0" would move the cue to the top
+    assert "00:01.000 --> 00:02.000 align:start\nhi" in convert(source, "vtt")
+
+
 @pytest.mark.parametrize(
     "source",
     [

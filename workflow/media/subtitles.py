@@ -54,7 +54,8 @@ _CUE_TIME = re.compile(
     r"(?:(?P<hours>\d{1,5}):)?(?P<minutes>\d{1,2}):(?P<seconds>\d{1,2})[.,](?P<millis>\d{3})",
     re.ASCII,
 )
-_SETTING = re.compile(r"(?:vertical|line|position|size|align):[A-Za-z0-9.%,-]+")
+# A cue setting is a whole word of the timing line's tail (``xline:0`` is none).
+_SETTING = re.compile(r"(?<!\S)(?:vertical|line|position|size|align):[A-Za-z0-9.%,-]+(?!\S)")
 # Text that is not a WebVTT tag or character reference is escaped; a player would
 # otherwise swallow "a < b" as a tag, or end the cue at a line holding "-->".
 _NOT_A_TAG = re.compile(r"<(?!/?(?:[cibuv]|lang|ruby|rt)(?:[.\s][^<>]*)?>|[0-9][0-9:.]*>)")
