@@ -13,7 +13,8 @@ changes nothing); each stream's record says how far its segments are accounted f
 run looks at what came since, not at every segment in the lookback (``workflow.live.lost``);
 a stream's end marker whose event was lost is recorded as LiveIngest records it, for the sweep
 to close the stream; a clip request gets its clip started under the name its event would
-have given it.
+have given it. A stream closed and accounted for has its uploads deleted once its end is
+older than any lost event of it can be redriven, so later runs no longer list it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from urllib.parse import quote_plus
 
 from workflow.errors import SourceChangedError, TransientError
 from workflow.live.ingest import ATTEMPT, on_ingest, record_end, start_clip
-from workflow.live.lost import is_end_marker, unprocessed_segments
+from workflow.live.lost import UPLOADS_KEPT_SECONDS, is_end_marker, unprocessed_segments
 from workflow.live.paths import CLIP_PREFIX, clip_execution_name, parse_clip_key
 from workflow.live.store import StreamTable
 from workflow.media import subtitles
@@ -106,7 +107,8 @@ def _unprocessed_segments(
     if not settings.live_table:
         return []
     table = StreamTable(clients.dynamodb, settings.live_table)
-    return unprocessed_segments(ingest, output, table, oldest, newest)
+    forget_before = newest - timedelta(seconds=UPLOADS_KEPT_SECONDS)
+    return unprocessed_segments(ingest, output, table, oldest, newest, forget_before)
 
 
 def _segment_record(bucket: str, item: dict[str, Any]) -> dict[str, Any]:

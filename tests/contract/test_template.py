@@ -291,3 +291,30 @@ def test_every_log_retention_is_one_cloudwatch_accepts() -> None:
         parameter = TEMPLATE["Parameters"][name]
         allowed = {int(v) for v in parameter["AllowedValues"]}
         assert allowed <= CLOUDWATCH_RETENTION_DAYS and int(parameter["Default"]) in allowed
+
+
+def _lifecycle(bucket: str) -> list[dict[str, Any]]:
+    return TEMPLATE["Resources"][bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+
+
+def test_a_deleted_uploads_delete_marker_goes_once_no_version_is_behind_it() -> None:
+    # The reconciler deletes a closed stream's uploads (workflow/live/lost.py), 900 keys
+    # a stream-hour of 4 s segments: on the versioned ingest bucket each leaves
+    # a delete marker that, without this, stays once its version expired, forever.
+    rules = [r for r in _lifecycle("IngestBucket") if r["Status"] == "Enabled"]
+    assert any(
+        r.get("ExpiredObjectDeleteMarker") is True and "NoncurrentVersionExpiration" in r
+        for r in rules
+    )
+    # and every bucket's stalled multipart uploads are aborted
+    for bucket in ("IngestBucket", "OutputBucket"):
+        assert any("AbortIncompleteMultipartUpload" in r for r in _lifecycle(bucket))
+
+
+def test_a_closed_streams_uploads_outlive_the_last_redrive_of_their_events() -> None:
+    # A lost event of a live upload waits in the failed-events queue to be redriven: the
+    # uploads are deleted only once none can be.
+    from workflow.live.lost import UPLOADS_KEPT_SECONDS
+
+    queue = TEMPLATE["Resources"]["FailedEventsQueue"]["Properties"]
+    assert int(queue["MessageRetentionPeriod"]) <= UPLOADS_KEPT_SECONDS

@@ -22,6 +22,7 @@ from workflow.local.template import Stack
 from workflow.reconcile import reconcile
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.storage import Bucket
 from workflow.vod.jobs import JobPaths, job_id
 
 INGEST, OUTPUT = "vidflow-ingest-test", "vidflow-output-test"
@@ -567,3 +568,57 @@ def test_a_lost_end_that_cannot_be_recorded_yet_holds_up_no_other_stream(
     assert found["ended"] == ["game"]
     assert table.require("busy").ending is None
     assert table.require("game").ending is not None
+
+
+def _over(s3: Any, table: StreamTable, stream: str, segments: int, ended_at: float) -> None:
+    """A stream every segment of which was published, ended at ``ended_at`` and closed."""
+    _push(s3, table, stream, range(segments), lost=set())
+    s3.put_object(Bucket=INGEST, Key=f"live/{stream}/END", Body=b"")
+    assert table.mark_ended(stream, {"last_sequence": segments - 1, "at": ended_at})
+    table.client.update_item(
+        TableName=table.name,
+        Key={"stream": {"S": stream}, "item": {"S": "stream"}},
+        UpdateExpression="REMOVE #o",
+        ExpressionAttributeNames={"#o": "open"},
+    )
+
+
+def test_a_stream_over_for_longer_than_a_redrive_reaches_costs_later_runs_nothing(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN a year of weekends: streams over long ago (here two), and one that ended a day
+    # before the run; every run has accounted for their segments
+    now = time.time()
+    for stream in ("week1", "week2"):
+        _over(s3, table, stream, 30, ended_at=now)
+    _over(s3, table, "lastnight", 30, ended_at=now + 14 * 86400)
+    assert _run(s3, table)[0] == []
+    # WHEN the reconciler runs 15 days on, within its role, and then again
+    held_s3 = boto3.client("s3", region_name="us-east-1")
+    held_dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    names = {INGEST: "IngestBucket", OUTPUT: "OutputBucket", table.name: "LiveTable"}
+    for client in (held_s3, held_dynamodb):
+        iam_policy.enforce(client, "ReconcileFunction", names)
+    later = datetime.now(UTC) + timedelta(days=15)
+    clients = Clients(s3=held_s3, sfn=FakeStepFunctions(), dynamodb=held_dynamodb)
+    assert reconcile(_live(table), clients, later)["segments"] == []
+    # THEN the old streams' uploads are gone (the recording is the output's rungs), the
+    # last night's are kept (a lost event of it may still be redriven)
+    left = {k.split("/")[1] for k in Bucket(s3, INGEST).keys("live/")}
+    assert left == {"lastnight"}
+    # AND once the ingest bucket's lifecycle has expired what the deletes left (the
+    # versions a week on, then their delete markers; S3 itself lists no folder of delete
+    # markers, moto does), a run reads no record of them any more: each stream ever run no
+    # longer costs every run a read, forever
+    listed = s3.list_object_versions(Bucket=INGEST, Prefix="live/week")
+    for entry in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]:
+        s3.delete_object(Bucket=INGEST, Key=entry["Key"], VersionId=entry["VersionId"])
+    calls: dict[str, int] = {}
+
+    def count(event_name: str, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        calls[operation] = calls.get(operation, 0) + 1
+
+    table.client.meta.events.register("before-call", count)
+    reconcile(_live(table), Clients(s3=s3, sfn=FakeStepFunctions(), dynamodb=table.client), later)
+    assert calls == {"GetItem": 1}

@@ -20,6 +20,13 @@ A sequence that no page covered is looked up by its own prefix (``live/<s>/<n>.`
 past ``PROBES`` of them, the stream's keys are listed in full; so are those of a stream
 whose last accounted-for segment the pages did not show (zero-padded names, ``0042.ts``,
 sort elsewhere).
+
+A stream closed with every segment accounted for costs each run a record read as long as
+its folder is listed: every stream ever run, every five minutes. Once its end is older
+than ``UPLOADS_KEPT_SECONDS`` its uploads are deleted (each one that old), so its folder
+drops out of the listing and out of every later run. Nothing reads them by then: its
+playlists, recording and clips are made of the output's rungs, the lookback is long past,
+and so is the last redrive of a lost event from the failed-events queue.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ PAGE_KEYS = 1000
 PROBES = 20
 # How far past the highest sequence the table knows a listing looks across a power of ten.
 REACH = 100
+# How long a closed stream's uploads are kept after its end: the failed-events queue's
+# retention (MessageRetentionPeriod), the last a lost event of one can be redriven.
+UPLOADS_KEPT_SECONDS = 14 * 86400
 
 
 def unprocessed_segments(
@@ -53,13 +63,16 @@ def unprocessed_segments(
     table: StreamTable,
     oldest: datetime,
     newest: datetime,
+    forget_before: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The listing entries (``Key``, ``ETag``, ``Size``, ``LastModified``) of the live
     segments uploaded between ``oldest`` and ``newest`` that nothing processed, and of
-    the end markers uploaded then that the stream's record does not hold."""
+    the end markers uploaded then that the stream's record does not hold. A stream that
+    is over and accounted for, ended before ``forget_before``, has its uploads from before
+    then deleted."""
     found = []
     for stream in streams(ingest):
-        found += _stream_unprocessed(stream, ingest, output, table, oldest, newest)
+        found += _stream_unprocessed(stream, ingest, output, table, oldest, newest, forget_before)
     return found
 
 
@@ -149,12 +162,20 @@ def _stream_unprocessed(
     table: StreamTable,
     oldest: datetime,
     newest: datetime,
+    forget_before: datetime | None = None,
 ) -> list[dict[str, Any]]:
     record = table.get(stream)
     start = record.reconciled if record else 0
     ending = record.ending if record else None
     if record and record.closed and ending and start > ending["last_sequence"]:
-        return []  # closed, and every segment of it accounted for
+        # Closed, and every segment of it accounted for: its uploads are of no more use
+        # once no lost event of one can come back (an upload since then stays).
+        if forget_before is not None and ending["at"] < forget_before.timestamp():
+            prefix = f"{LIVE_PREFIX}{stream}/"
+            ingest.delete_keys(
+                [o["Key"] for o in ingest.objects(prefix) if o["LastModified"] < forget_before]
+            )
+        return []
     # From the last sequence accounted for: its key shows the listings read the stream's
     # names right (a venue that zero-pads them, ``0042.ts``, gets the full listing).
     arrivals = table.arrivals(stream, max(start - 1, 0))
