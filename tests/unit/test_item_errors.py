@@ -11,6 +11,7 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto import mock_aws
 
+from tests import iam_policy
 from tests.records import plan
 from workflow.runtime import Clients, Deadline
 from workflow.settings import Settings
@@ -88,3 +89,58 @@ def test_an_item_refused_by_s3_names_the_jobs_failure(
     assert recorded["error"] == type(refused.value).__name__
     assert recorded["cause"].startswith("video-00000: ")
     assert "AccessDenied" in recorded["cause"] and "PutObject" in recorded["cause"]
+
+
+def _failing_job() -> dict[str, Any]:
+    """What RecordFailure is given when another item's error ended the job's Map."""
+    return {
+        "job_id": PATHS.job_id,
+        "source": {"bucket": "in", "key": "uploads/clip.mp4", "etag": "x"},
+        "error": {"Error": "TranscodeError", "Cause": "video-00003: damaged"},
+    }
+
+
+@pytest.mark.parametrize("function", ["TranscodeChunkFunction", "ImagesFunction"])
+def test_an_item_that_uploads_after_its_job_failed_leaves_nothing_in_outputs(
+    s3: Any, function: str
+) -> None:
+    # GIVEN a job whose Map ends on another item's error while this item still encodes:
+    # Step Functions stops the item's execution, Lambda runs its invocation on, and
+    # RecordFailure removes the partial output it finds before this item uploads
+    settings = Settings(output_bucket=OUTPUT)
+    clients = Clients(s3=s3, events=Bus())
+    held = boto3.client("s3", region_name="us-east-1")
+    iam_policy.enforce(held, function, {OUTPUT: "OutputBucket"})
+
+    @work_item
+    def straggler(work: Work, remaining: Deadline) -> dict[str, Any]:
+        work.output.put_bytes(f"{work.paths.output_prefix}360p/seg_00000.ts", b"x")
+        record_failure(_failing_job(), settings, clients)
+        work.output.put_bytes(f"{work.paths.output_prefix}360p/seg_00001.ts", b"x")
+        return {}
+
+    event = {
+        "job_id": PATHS.job_id,
+        "source": {"bucket": "in", "key": "uploads/clip.mp4", "etag": "x"},
+        "item": WorkItem("video", chunk=plan().chunks[0]).to_dict(),
+    }
+    straggler(event, settings, Clients(s3=held), lambda: 60.0)
+    # THEN the failed job keeps nothing under outputs/ (no rule expires it: it would be
+    # paid for every month after, and read as a job's partial rungs)
+    assert s3.list_objects_v2(Bucket=OUTPUT, Prefix=PATHS.output_prefix).get("KeyCount") == 0
+
+
+def test_an_item_of_a_job_run_again_after_an_old_failure_keeps_its_output(s3: Any) -> None:
+    # GIVEN a failure record older than the item (the same job id failed long ago)
+    settings = Settings(output_bucket=OUTPUT)
+    clients = Clients(s3=s3, events=Bus(), clock=lambda: 1_000.0)
+    record_failure(_failing_job(), settings, clients)
+    s3.put_object(Bucket=OUTPUT, Key=PATHS.plan_key, Body=json.dumps(plan().to_dict()))
+    event = {
+        "job_id": PATHS.job_id,
+        "source": {"bucket": "in", "key": "uploads/clip.mp4", "etag": "x"},
+        "item": WorkItem("video", chunk=plan().chunks[0]).to_dict(),
+    }
+    # WHEN an item of this run uploads, THEN its segment stays
+    _uploads_a_segment(event, settings, Clients(s3=s3), lambda: 60.0)
+    assert s3.list_objects_v2(Bucket=OUTPUT, Prefix=PATHS.output_prefix).get("KeyCount") == 1

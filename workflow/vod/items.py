@@ -68,12 +68,15 @@ def work_item(step: ItemStep) -> Handler:
     ) -> dict[str, Any]:
         paths, item = JobPaths(event["job_id"]), WorkItem.from_dict(event["item"])
         output = Bucket(clients.s3, settings.output_bucket)
+        began = clients.utc_now()
         try:
             with transient_aws_errors():
                 plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
                 source = Source.from_dict(event["source"])
                 work = Work(paths, source, item, plan, output, clients, settings)
-                return step(work, remaining)
+                done = step(work, remaining)
+                _remove_if_failed_since(output, paths, began)
+                return done
         except Exception as exc:
             # Transient ones too: the last attempt's error is the item's if retries run out.
             # Any other (S3 or KMS refusing: AccessDenied) by the name Lambda reports it by.
@@ -85,6 +88,20 @@ def work_item(step: ItemStep) -> Handler:
             raise
 
     return run
+
+
+def _remove_if_failed_since(output: Bucket, paths: JobPaths, began: str) -> None:
+    """Remove the job's output if it failed while this item ran: another item's error
+    ended its Map, and Step Functions stops an item's execution but not the Lambda
+    invocation running it, which uploads after RecordFailure removed the partial output
+    it saw. Nothing expires ``outputs/``: what this item uploaded would be kept for ever.
+    (RecordFailure writes the record before it removes; this looks after uploading: one
+    of the two sees the other's.) A record older than the item is an earlier run's."""
+    if not output.exists(paths.failure_key):
+        return
+    failed_at = str(output.get_json(paths.failure_key).get("failed_at", ""))
+    if failed_at >= began:
+        output.delete_prefix(paths.output_prefix)
 
 
 @contextmanager
