@@ -425,8 +425,10 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
         expected = aes128.period_key(key.key, period)
         assert _get(f"{key_uri}/{period}", _token(engine, asset)) == (200, expected)
         assert _get(f"{key_uri}/{period}", _token(engine, clear.job_id))[0] == 403
-    # (never the stream's own key, which opens every period)
+    # (never the stream's own key, which opens every period, nor a period yet to begin: a
+    # token must not stock up keys that would open the stream after it expires)
     assert _get(key_uri, _token(engine, asset))[0] == 404
+    assert _get(f"{key_uri}/5", _token(engine, asset))[0] == 404
     # AND ffmpeg, reading the live playlist over HTTP with the token, decodes every frame
     bearer = {"headers": f"Authorization: Bearer {_token(engine, asset)}\r\n"}
     frames = sum(frames_in(s) for s in real_segments[:3])

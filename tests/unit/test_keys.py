@@ -23,8 +23,15 @@ from workflow.errors import ConfigurationError
 from workflow.formats import hls
 from workflow.keys import cdn, tokens
 from workflow.keys import segments as aes128
-from workflow.keys.service import PlaybackGate, PlaybackSecret, answer, key_service_uri
+from workflow.keys.service import (
+    PlaybackGate,
+    PlaybackSecret,
+    answer,
+    key_service_uri,
+    last_admitted,
+)
 from workflow.keys.store import ContentKeyMissingError, KeyStore
+from workflow.live.store import StreamRecord
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.vod.failure import record_failure
@@ -284,6 +291,48 @@ def test_the_key_service_answers_a_clear_key_license_for_the_asset_s_key_only(
     assert post(license_request.encode(), token(asset="game-2"))["statusCode"] == 403
 
 
+def test_a_token_cannot_stock_up_the_keys_of_periods_to_come(
+    store: KeyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A viewer whose token expires in a minute must not fetch, in that minute, the keys of
+    # every period the stream will have: they would open its segments for good after
+    key = store.make_once("live.cam", rotation=2).key
+    secret, grant = FixedSecret(), {"token": token(asset="live.cam")}
+    admitted: dict[str, int] = {}
+
+    def fetch(period: int) -> dict[str, Any]:
+        asked = request(f"/keys/live.cam/{period}", queryStringParameters=grant)
+        return answer(asked, store, secret, NOW, admitted.get)
+
+    assert fetch(0)["statusCode"] == 404  # nothing admitted yet: no period has begun
+    admitted["cam"] = 5  # segments 0-5: periods 0, 1 and 2
+    for period in (0, 1, 2):
+        served = fetch(period)
+        assert served["statusCode"] == 200
+        assert base64.b64decode(served["body"]) == aes128.period_key(key, period)
+    with caplog.at_level(logging.WARNING, logger="vidflow.keys"):
+        assert [fetch(p)["statusCode"] for p in (3, 50, 999_999_999)] == [404] * 3
+    assert "period 3 not begun (asset live.cam)" in caplog.text
+    # Without a way to tell how far the stream has got, no period key at all
+    asked = request("/keys/live.cam/0", queryStringParameters=grant)
+    assert answer(asked, store, secret, NOW)["statusCode"] == 404
+
+
+def test_how_far_a_stream_has_got_is_its_highest_admitted_or_last_ended_segment() -> None:
+    def record(admitted: int | None, ending: dict[str, Any] | None) -> StreamRecord:
+        return StreamRecord(None, None, ending, 0, False, admitted=admitted)
+
+    class Table:
+        records = {"a": record(7, None), "b": record(None, {"last_sequence": 9}),
+                   "c": record(12, {"last_sequence": 11}), "d": record(None, None)}  # fmt: skip
+
+        def get(self, stream: str) -> StreamRecord | None:
+            return self.records.get(stream)
+
+    last = last_admitted(Table())  # type: ignore[arg-type]
+    assert [last(s) for s in "abcde"] == [7, 9, 12, None, None]
+
+
 def test_a_rotating_streams_period_keys_are_its_own_and_served_to_its_token_only(
     store: KeyStore,
 ) -> None:
@@ -294,11 +343,12 @@ def test_a_rotating_streams_period_keys_are_its_own_and_served_to_its_token_only
     assert aes128.period_key(key, 2) == periods[2]
     # The key service hands a period's key to a token for the stream, and to nobody else
     secret, grant = FixedSecret(), {"token": token(asset="live.cam")}
-    ok = answer(request("/keys/live.cam/2", queryStringParameters=grant), store, secret, NOW)
+    begun = {"cam": 5}.get  # segment 5 admitted: periods 0-2 have begun
+    ok = answer(request("/keys/live.cam/2", queryStringParameters=grant), store, secret, NOW, begun)
     assert ok["statusCode"] == 200 and base64.b64decode(ok["body"]) == periods[2]
     other = {"token": token(asset="live.dog")}
     assert (
-        answer(request("/keys/live.cam/2", queryStringParameters=other), store, secret, NOW)[
+        answer(request("/keys/live.cam/2", queryStringParameters=other), store, secret, NOW, begun)[
             "statusCode"
         ]
         == 403
@@ -309,11 +359,13 @@ def test_a_rotating_streams_period_keys_are_its_own_and_served_to_its_token_only
             "/keys/live.cam/")  # fmt: skip
     for path in lost:
         assert (
-            answer(request(path, queryStringParameters=grant), store, secret, NOW)["statusCode"]
+            answer(request(path, queryStringParameters=grant), store, secret, NOW, begun)[
+                "statusCode"
+            ]
             == 404
         ), path
     vod = request("/keys/game-1/0", queryStringParameters={"token": token()})
-    assert answer(vod, store, secret, NOW)["statusCode"] == 404
+    assert answer(vod, store, secret, NOW, {"game-1": 9}.get)["statusCode"] == 404
     assert key_service_uri("https://k/", "live.cam", 7) == "https://k/keys/live.cam/7"
     # A stack without the key service's URL names the setting, rather than list a key
     # nobody can fetch

@@ -24,7 +24,8 @@ from workflow.errors import ConfigurationError
 from workflow.keys import segments as aes128
 from workflow.keys import tokens
 from workflow.keys.store import ContentKeyMissingError, KeyStore
-from workflow.live.paths import StreamPaths
+from workflow.live.paths import LIVE_ASSET_PREFIX, StreamPaths
+from workflow.live.store import StreamTable
 
 log = logging.getLogger("vidflow.keys")
 
@@ -102,10 +103,36 @@ def key_service_uri(base_url: str, asset: str, period: int | None = None) -> str
     return uri if period is None else f"{uri}/{period}"
 
 
+# The highest sequence of a stream admitted for publishing (None: none yet, or no stream).
+LastAdmitted = Callable[[str], int | None]
+
+
+def last_admitted(table: StreamTable) -> LastAdmitted:
+    """How far each stream of ``table`` has got: no playlist names a segment past it."""
+
+    def last(stream: str) -> int | None:
+        record = table.get(stream)
+        if record is None:
+            return None
+        known = [record.admitted, (record.ending or {}).get("last_sequence")]
+        return max((int(n) for n in known if n is not None), default=None)
+
+    return last
+
+
 def answer(
-    request: dict[str, Any], store: KeyStore, secret: PlaybackSecret, now: float
+    request: dict[str, Any],
+    store: KeyStore,
+    secret: PlaybackSecret,
+    now: float,
+    admitted: LastAdmitted | None = None,
 ) -> dict[str, Any]:
-    """The function URL response (payload format 2.0) to ``request``."""
+    """The function URL response (payload format 2.0) to ``request``.
+
+    A rotating stream's period key is handed out only once a segment of its period is
+    admitted for publishing (``admitted``: none without it): a token that is valid now
+    must not stock up the keys of periods to come, which would open them after it
+    expires."""
     method = request.get("requestContext", {}).get("http", {}).get("method", "GET")
     if method not in ("GET", "HEAD", "POST"):
         return _bare(405, "method not allowed")
@@ -134,6 +161,9 @@ def answer(
         why = "period keys only" if key.rotation else "no key periods"
         log.warning("key refused: %s (asset %s)", why, asset)
         return _bare(404, "not found")
+    if matched[2] is not None and not _begun(asset, int(matched[2]), key.rotation, admitted):
+        log.warning("key refused: period %s not begun (asset %s)", matched[2], asset)
+        return _bare(404, "not found")
     content = key.key if matched[2] is None else aes128.period_key(key.key, int(matched[2]))
     if method == "POST":
         return _clear_key_license(request, key.key_id, content, asset, grant.viewer)
@@ -147,6 +177,12 @@ def answer(
         "body": base64.b64encode(content).decode(),
         "isBase64Encoded": True,
     }
+
+
+def _begun(asset: str, period: int, rotation: int, admitted: LastAdmitted | None) -> bool:
+    """Whether a segment of ``asset``'s rotation ``period`` was admitted for publishing."""
+    last = None if admitted is None else admitted(asset.removeprefix(LIVE_ASSET_PREFIX))
+    return last is not None and period <= last // rotation
 
 
 def _clear_key_license(
