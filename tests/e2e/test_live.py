@@ -710,3 +710,53 @@ def test_venue_audio_at_44k_joins_at_every_seam_without_overlap(venue: Venue) ->
     # (its AAC kept at 44.1 kHz, each file's sound is whole frames; encoded at 48 kHz, 4-8
     # ms were covered twice at each seam, and 12-18 ms silent)
     assert _holes(joined, overlaps=True) == [] and _quiet_runs(joined) == []
+
+
+def _venue_segments(out: Path, layout: str, channels: str, offset: float) -> list[Path]:
+    """Two 1 s MPEG-TS segments of a 440 Hz tone at -6 dBFS in the ``channels`` of
+    ``layout`` (a venue encoder set to it; ``cut_segments`` sends stereo), the clock from
+    ``offset``."""
+    out.mkdir(parents=True)
+    tone = "0.5*sin(2*PI*440*t)"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error",
+         "-f", "lavfi", "-i", "color=black:s=320x180:r=25:d=2",
+         "-f", "lavfi", "-i", f"aevalsrc={tone}:s=48000:d=2",
+         "-af", f"pan={layout}|{'|'.join(f'{c}=c0' for c in channels.split())}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+         "-force_key_frames", "expr:gte(t,n_forced)", "-c:a", "aac", "-b:a", "256k",
+         "-output_ts_offset", str(offset), "-f", "segment", "-segment_time", "1",
+         "-segment_time_delta", "0.05", "-segment_format", "mpegts",
+         "-reset_timestamps", "0", str(out / "%d.ts")],
+        check=True,
+    )  # fmt: skip
+    return sorted(out.glob("*.ts"), key=lambda p: int(p.stem))
+
+
+def test_a_venue_whose_channels_change_goes_on_in_stereo_at_each_ones_level(
+    venue: Venue,
+) -> None:
+    # GIVEN a venue encoder that sends a tone in stereo (left only), then restarts in 5.1
+    # (the tone in the left front, centre and left surround) and then in mono, each run's
+    # clock carrying on from the last
+    runs = [("stereo", "FL"), ("5.1", "FL FC BL"), ("mono", "FC")]
+    segments: list[Path] = []
+    for n, (layout, channels) in enumerate(runs):
+        segments += _venue_segments(venue.workdir / f"run{n}", layout, channels, 2.0 * n)
+    venue.configure(segment_seconds=1, ladder="180:300")
+    # WHEN they are pushed and the stream ends
+    for n, path in enumerate(segments):
+        venue.push(n, path)
+    joined = _joined_audio(venue, len(segments))
+    # THEN every segment is stereo, the tone in its left channel as loud as the source's
+    # in stereo, in 5.1 too (the downmix's gains scaled to sum to 1), and mono's at -3 dB
+    tones = []
+    for n in range(len(segments)):
+        with av.open(str(joined.parent / "out" / "audio" / f"seg_{n:05d}.ts")) as published:
+            stream = published.streams.audio[0]
+            frames = list(published.decode(stream))
+        assert {f.layout.name for f in frames} == {"stereo"}
+        left = np.concatenate([f.to_ndarray()[0] for f in frames])[12000:36000]
+        tones.append(float(np.abs(np.fft.rfft(left))[220] * 2 / len(left)))
+    expected = [0.5, 0.5, 0.5, 0.5, 0.5 / np.sqrt(2), 0.5 / np.sqrt(2)]
+    assert tones == pytest.approx(expected, rel=0.06), tones

@@ -459,6 +459,42 @@ def test_the_published_audio_is_the_track_the_source_flags_default(
     assert np.argmax(np.abs(np.fft.rfft(second))) * 48000 / len(second) == pytest.approx(880)
 
 
+@pytest.mark.parametrize("rate", [48000, 44100])
+def test_a_loud_5_1_source_is_published_as_stereo_at_its_level_within_full_scale(
+    rate: int, run_job: Any, tmp_path: Path
+) -> None:
+    # GIVEN 5.1 PCM in MOV whose left front, centre and left surround carry one tone at
+    # -3 dBFS and whose right front and surround another, each faded in over half a second
+    # (AAC overshoots a tone that starts at once): ffmpeg's own downmix sums the left
+    # three to 1.7 times full scale, which its AAC encoder let past full scale or turned
+    # down by frames of its own choosing
+    source = tmp_path / "loud_51.mov"
+    left, right = (f"0.7*min(2*t\\,1)*sin(2*PI*{f}*t)" for f in (440, 660))
+    tones = f"{left}|{right}|{left}|0|{left}|{right}"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=3",
+         "-f", "lavfi", "-i", f"aevalsrc=exprs='{tones}':c=5.1:s={rate}:d=3",
+         "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "pcm_s16le", str(source)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is published
+    run = run_job(source)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    # THEN the audio is the stereo the master playlist names, the left tone on the left
+    # (and, as the centre's, on the right), no sample past full scale, and the left tone
+    # at the level the stated downmix gives it: its three channels' gains scaled to sum to 1
+    assert 'CHANNELS="2"' in (run.out / "master.m3u8").read_text()
+    with av.open(str(run.out / "audio" / "index.m3u8")) as published:
+        stream = published.streams.audio[0]
+        assert stream.codec_context.channels == 2
+        samples = np.concatenate([f.to_ndarray() for f in published.decode(stream)], axis=1)
+    spectra = np.abs(np.fft.rfft(samples[:, 48000:96000], axis=1))
+    assert [int(np.argmax(s)) for s in spectra] == [440, 660]
+    assert spectra[0, 440] * 2 / 48000 == pytest.approx(0.7, rel=0.06)
+    assert float(np.abs(samples).max()) <= 1.0
+
+
 def test_a_key_too_long_for_ffmpeg_to_read_fails_in_probe_by_name(clip: Any, run_job: Any) -> None:
     # GIVEN a key S3 takes (1,020 bytes), mostly outside ASCII: its presigned URL, with the
     # session token every function's carries (on AWS, and so locally), is longer than

@@ -112,9 +112,10 @@ def source_samples(source: Path) -> np.ndarray:
     """The source's audio cut and padded to the video's span, as the encodes see it."""
     facts = _facts(source)
     start, duration = facts.start_time, facts.duration
+    downmix = ":".join(f"{k}={v}" for k, v in encode.DOWNMIX.items())
     chain = (
         f"atrim=start={start:.6f}:end={start + duration:.6f},asetpts=PTS-{start:.6f}/TB,"
-        f"aresample={SAMPLE_RATE}:async=1:first_pts=0,apad=whole_dur={duration:.6f}"
+        f"aresample={SAMPLE_RATE}:async=1:first_pts=0:{downmix},apad=whole_dur={duration:.6f}"
     )
     return _decode(["-i", str(source)], chain)
 

@@ -41,6 +41,12 @@ TS_MUXER_DELAY = 1.4
 # An audio piece's input seek lands this long before its pre-roll: in MPEG-TS the audio
 # beside a video frame may be muxed a second or more before it, and a seek finds video.
 AUDIO_SEEK_MARGIN = 3.0
+# Every source is published as stereo: ffmpeg's downmix (centre and surrounds at -3 dB
+# to their sides, LFE dropped), scaled so its gains on an output channel add up to at
+# most 1, as ATSC A/52 does (7.8). Unscaled, 5.1 adds front, centre and surround into
+# one channel: up to 2.4 times full scale (+8 dBFS), which every player clips. A fixed
+# gain, so pieces encoded apart (and a live stream's segments) join without a step.
+DOWNMIX = {"out_chlayout": "stereo", "rematrix_maxval": 1}
 TS_TABLES_ONCE = "pat_period=3600:sdt_period=3600"
 # CMAF: each segment a fragmented MP4 of one fragment whose ``tfdt`` is the packet's own
 # time: ``frag_discont`` takes it from the packet, not from zero, and
@@ -516,7 +522,7 @@ def build_audio_command(
         open_input(source, demuxer, headers=headers)[f"a:{audio_stream}"]
         .filter("atrim", start=seconds_arg(start), end=seconds_arg(start + duration))
         .filter("asetpts", f"PTS-{seconds_arg(start)}/TB")
-        .filter("aresample", sample_rate, **{"async": 1, "first_pts": 0})
+        .filter("aresample", sample_rate, **{"async": 1, "first_pts": 0, **DOWNMIX})
         .filter("apad", whole_dur=seconds_arg(duration))
     )
     options = _whole_span_options(first_segment, drop_priming, segment_seconds)
@@ -600,7 +606,7 @@ def build_audio_piece_command(
             end=seconds_arg(start + min(feed_to / rate, duration)),
         )
         .filter("asetpts", f"PTS-{seconds_arg(start)}/TB")
-        .filter("aresample", rate, **{"async": 1, "first_pts": feed_from})
+        .filter("aresample", rate, **{"async": 1, "first_pts": feed_from, **DOWNMIX})
         .filter("apad", whole_len=feed_to - feed_from)
     )
     # Packets: the encoder's priming one, the pre-roll's, the piece's, the post-roll's.
