@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from moto import mock_aws
 
@@ -568,6 +569,30 @@ def test_a_lost_end_that_cannot_be_recorded_yet_holds_up_no_other_stream(
     assert found["ended"] == ["game"]
     assert table.require("busy").ending is None
     assert table.require("game").ending is not None
+
+
+def test_a_stream_whose_state_cannot_be_read_holds_up_no_other_streams_segments(
+    s3: Any, table: StreamTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two streams with a lost segment each, the first of them (in the listing's
+    # order) a hot stream whose record DynamoDB throttles, every try
+    for stream in ("busy", "game"):
+        _push(s3, table, stream, range(5), lost={3})
+    got = StreamTable.get
+
+    def busy_throttled(self: StreamTable, stream: str) -> Any:
+        if stream == "busy":
+            error = {"Error": {"Code": "ProvisionedThroughputExceededException"}}
+            raise botocore.exceptions.ClientError(error, "GetItem")
+        return got(self, stream)
+
+    monkeypatch.setattr(StreamTable, "get", busy_throttled)
+    # WHEN the reconciler runs, past their grace
+    found, _ = _run(s3, table)
+    # THEN the other stream's lost segment is started; the hot one's is left for the next run
+    assert found == ["game/3"]
+    monkeypatch.setattr(StreamTable, "get", got)
+    assert _run(s3, table)[0] == ["busy/3", "game/3"]
 
 
 def _over(s3: Any, table: StreamTable, stream: str, segments: int, ended_at: float) -> None:

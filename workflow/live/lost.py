@@ -31,11 +31,13 @@ and so is the last redrive of a lost event from the failed-events queue.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from workflow.errors import TransientError
 from workflow.live.paths import (
     END_MARKER,
     LIVE_PREFIX,
@@ -44,7 +46,7 @@ from workflow.live.paths import (
     segment_sequence,
 )
 from workflow.live.store import StreamRecord, StreamTable, upload_etag
-from workflow.storage import Bucket
+from workflow.storage import Bucket, transient_aws_errors
 
 # S3's most keys a list page returns.
 PAGE_KEYS = 1000
@@ -55,6 +57,8 @@ REACH = 100
 # How long a closed stream's uploads are kept after its end: the failed-events queue's
 # retention (MessageRetentionPeriod), the last a lost event of one can be redriven.
 UPLOADS_KEPT_SECONDS = 14 * 86400
+
+log = logging.getLogger(__name__)
 
 
 def unprocessed_segments(
@@ -72,7 +76,15 @@ def unprocessed_segments(
     then deleted."""
     found = []
     for stream in streams(ingest):
-        found += _stream_unprocessed(stream, ingest, output, table, oldest, newest, forget_before)
+        try:
+            with transient_aws_errors():
+                found += _stream_unprocessed(
+                    stream, ingest, output, table, oldest, newest, forget_before
+                )
+        except TransientError as exc:
+            # One stream's trouble (a hot record DynamoDB throttles) holds up no other's
+            # lost segments, ends or clips: it is looked at again next run.
+            log.warning("stream %s: its lost segments are left for the next run: %s", stream, exc)
     return found
 
 
