@@ -155,6 +155,17 @@ def test_the_sweep_runs_on_a_schedule_the_engine_can_keep(stack: Stack) -> None:
     assert scheduled == {"LiveSweepFunction": (60.0,), "ReconcileFunction": (300.0,)}
 
 
+def test_a_scheduled_run_that_fails_is_not_run_again_by_lambda(stack: Stack) -> None:
+    # EventBridge invokes a scheduled function asynchronously, and Lambda retries a failed
+    # asynchronous run twice (a minute, then two, later) with the same event. A sweep fails
+    # whenever one stream could not be advanced, after advancing every other: retried, one
+    # bad stream would triple the sweeps of every stream, each as of a minute-old time; a
+    # reconcile run past its timeout would overlap the next. The next scheduled run does a
+    # failed run's work, as the engine runs them (once, never again).
+    retried = {f.logical_id: f.async_retries for f in stack.functions() if f.schedules}
+    assert retried == {"LiveSweepFunction": 0, "ReconcileFunction": 0}
+
+
 def test_every_asl_placeholder_is_filled_with_a_function_arn(stack: Stack) -> None:
     template = load_template(ROOT / "sam-template.yaml")
     arns = {f.arn for f in stack.functions()}
