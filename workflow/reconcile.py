@@ -79,13 +79,7 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
     found: dict[str, Any] = {
         "checked": checked,
         "started": [s["job_id"] for s in started if s["started"]],
-        "segments": [
-            f"{s['stream']}/{s['sequence']}"
-            for s in on_ingest(
-                [_segment_record(ingest.name, s) for s in segments], settings, clients
-            )
-            if s.get("started")
-        ],
+        "segments": _start_lost_segments(segments, ingest, settings, clients),
     }
     if settings.live_table:
         found["ended"] = _record_lost_ends(ends, ingest, settings, clients)
@@ -109,6 +103,24 @@ def _unprocessed_segments(
     table = StreamTable(clients.dynamodb, settings.live_table)
     forget_before = newest - timedelta(seconds=UPLOADS_KEPT_SECONDS)
     return unprocessed_segments(ingest, output, table, oldest, newest, forget_before)
+
+
+def _start_lost_segments(
+    segments: list[dict[str, Any]], ingest: Bucket, settings: Settings, clients: Clients
+) -> list[str]:
+    """Start each lost segment's execution as LiveIngest would (``stream/sequence`` of each
+    started). One whose stream's record cannot be written now (a hot stream DynamoDB
+    throttles) is left for the next run, and holds up no other stream's, nor the lost ends
+    and clips after them."""
+    started = []
+    for segment in segments:
+        try:
+            seen = on_ingest([_segment_record(ingest.name, segment)], settings, clients)
+        except TransientError as exc:
+            log.warning("%s is left for the next run: %s", segment["Key"], exc)
+            continue
+        started += [f"{s['stream']}/{s['sequence']}" for s in seen if s.get("started")]
+    return started
 
 
 def _segment_record(bucket: str, item: dict[str, Any]) -> dict[str, Any]:

@@ -595,6 +595,30 @@ def test_a_stream_whose_state_cannot_be_read_holds_up_no_other_streams_segments(
     assert _run(s3, table)[0] == ["busy/3", "game/3"]
 
 
+def test_a_stream_whose_lost_segment_cannot_be_noted_holds_up_no_other_stream(
+    s3: Any, table: StreamTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two streams with a lost segment each, the first of them (in the listing's
+    # order) a hot stream whose record DynamoDB throttles on every write
+    for stream in ("busy", "game"):
+        _push(s3, table, stream, range(5), lost={3})
+    noted = StreamTable.note_upload
+
+    def busy_throttled(self: StreamTable, stream: str, sequence: int) -> None:
+        if stream == "busy":
+            error = {"Error": {"Code": "ThrottlingException"}}
+            raise botocore.exceptions.ClientError(error, "UpdateItem")
+        noted(self, stream, sequence)
+
+    monkeypatch.setattr(StreamTable, "note_upload", busy_throttled)
+    # WHEN the reconciler runs, past their grace
+    found, _ = _run(s3, table)
+    # THEN the other stream's lost segment is started; the hot one's is left for the next run
+    assert found == ["game/3"]
+    monkeypatch.setattr(StreamTable, "note_upload", noted)
+    assert _run(s3, table)[0] == ["busy/3", "game/3"]
+
+
 def _over(s3: Any, table: StreamTable, stream: str, segments: int, ended_at: float) -> None:
     """A stream every segment of which was published, ended at ``ended_at`` and closed."""
     _push(s3, table, stream, range(segments), lost=set())
