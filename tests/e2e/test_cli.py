@@ -310,6 +310,38 @@ def test_an_interrupted_process_leaves_no_process_and_no_scratch(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_process_interrupted_again_while_it_stops_still_leaves_nothing(
+    long_clip: Path, tmp_path: Path, signum: int, status: int
+) -> None:
+    # GIVEN a job interrupted mid-transcode
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process = subprocess.Popen(
+        [*VIDFLOW, "process", str(long_clip), "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(scratch)}, preexec_fn=_interruptible,
+    )  # fmt: skip
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "Transcode:" in line:
+            break
+    process.send_signal(signum)
+    # WHEN the user presses Ctrl-C (or the supervisor signals) again while it stops
+    for _ in range(20):
+        time.sleep(0.02)
+        if process.poll() is not None:
+            break
+        process.send_signal(signum)
+    rest = process.communicate(timeout=120)[1]
+    # THEN it still says so in one line, exits 128 + the signal, and its stop was not cut
+    # short: no worker, no ffmpeg, no scratch folder and no partial output is left
+    assert process.returncode == status, rest
+    assert rest.splitlines()[-1] == "interrupted"
+    assert _left_by(scratch) == set()
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_interrupted_process_on_a_terminal_ends_its_bar_before_saying_so(
     long_clip: Path, tmp_path: Path
 ) -> None:

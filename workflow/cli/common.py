@@ -288,3 +288,13 @@ def wait_until_stopped() -> None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
+    hold_signals()
+
+
+def hold_signals() -> None:
+    """Ignore Ctrl-C and SIGTERM from the first on: what they began (the stack stopping,
+    its workers killed, scratch folders removed) is not cut short by another. A second
+    Ctrl-C, pressed as users do, once ended the stop part-way: workers and their
+    scratch folders were left behind."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)

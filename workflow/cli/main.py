@@ -16,7 +16,13 @@ from botocore.exceptions import NoCredentialsError, NoRegionError, ProfileNotFou
 
 from workflow import __version__
 from workflow.cli import clip, events, invoke, live, run, sign, watch
-from workflow.cli.common import EXIT_INTERNAL, EXIT_USAGE, Printable, ProjectNotFoundError
+from workflow.cli.common import (
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    Printable,
+    ProjectNotFoundError,
+    hold_signals,
+)
 from workflow.local.build import BuildError
 from workflow.local.faults import FaultSpecError
 from workflow.local.parameters import ParameterError
@@ -31,7 +37,13 @@ class Terminated(BaseException):
 
 
 def _terminate(signum: int, frame: object) -> None:
+    hold_signals()
     raise Terminated
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    hold_signals()
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +67,8 @@ def _main(argv: list[str] | None) -> int:
     if args.project is not None:
         os.environ["VIDFLOW_ROOT"] = str(args.project.resolve())
     signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where ignored
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         status: int = args.run(args)
         return status
