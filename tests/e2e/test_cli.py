@@ -342,6 +342,33 @@ def test_a_process_interrupted_again_while_it_stops_still_leaves_nothing(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_killed_process_leaves_no_worker_running_and_none_of_their_scratch(
+    long_clip: Path, tmp_path: Path
+) -> None:
+    # GIVEN a job mid-transcode
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process = subprocess.Popen(
+        [*VIDFLOW, "process", str(long_clip), "--out", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )  # fmt: skip
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "Transcode:" in line:
+            break
+    # WHEN it is killed, with no chance to stop its stack (SIGKILL, the OOM killer)
+    process.kill()
+    process.wait(timeout=30)
+    # THEN its workers and their ffmpeg end with it, taking their scratch folders along:
+    # only the command's own scratch folder, which nothing could remove, is left
+    own = {str(path) for path in scratch.glob("vidflow-*") if "Function-" not in path.name}
+    deadline = time.monotonic() + 10
+    while _left_by(scratch) != own and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _left_by(scratch) == own
+
+
 def test_an_interrupted_process_on_a_terminal_ends_its_bar_before_saying_so(
     long_clip: Path, tmp_path: Path
 ) -> None:

@@ -13,10 +13,14 @@ import fnmatch
 import importlib
 import json
 import os
+import select
+import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 
 class Context:
@@ -229,8 +233,56 @@ def _introspection() -> dict[str, Any]:
     return {"path": sys.path, "modules": modules, "stdlib": os.path.join(sys.base_prefix, "lib")}
 
 
+def _end_with_the_engine(read_fd: int, tmp: str | None) -> None:
+    """Wait for the engine to be gone, then end this environment as its stop would have.
+
+    The engine holds the only write end of the request pipe, so the pipe hangs up when
+    it exits; one killed (SIGKILL, a second Ctrl-C once) stops nothing itself, and this
+    worker, in a session of its own, went on: retrying a stack that was no more for up to
+    a minute, its ffmpeg encoding, its /tmp left for good. Its processes are killed, its
+    /tmp removed, and it exits.
+    """
+    hangup = select.poll()
+    hangup.register(read_fd, 0)  # POLLHUP alone: a request waiting is not an end
+    while not hangup.poll():
+        pass
+    _end(tmp)
+
+
+def _end(tmp: str | None) -> NoReturn:
+    """Kill every process this worker started, remove its /tmp, exit."""
+    tree, pending = [], [os.getpid()]
+    while pending:  # all of it first: a child killed leaves its own to init
+        pid = pending.pop()
+        for task in _listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as listing:
+                    children = [int(child) for child in listing.read().split()]
+            except OSError:
+                continue
+            tree += children
+            pending += children
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            continue
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+    os._exit(1)
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
 def serve() -> int:
     read_fd, write_fd = (int(fd) for fd in os.environ.pop("_VIDFLOW_RUNTIME_FDS").split(","))
+    tmp = os.environ.get("TMPDIR")
+    threading.Thread(target=_end_with_the_engine, args=(read_fd, tmp), daemon=True).start()
     # Lambda's order: the task root, the layers, the runtime; the standard library last.
     sys.path[:0] = json.loads(os.environ.pop("_VIDFLOW_RUNTIME_PATH"))
     requests = os.fdopen(read_fd, "rb")
@@ -271,7 +323,8 @@ def serve() -> int:
             answer(
                 {"error": _error("Runtime.MarshalError", f"Unable to marshal response: {exc}", [])}
             )
-    return 0
+    # The requests ended: the engine is gone (its stop kills this process instead).
+    _end(tmp)
 
 
 if __name__ == "__main__":
