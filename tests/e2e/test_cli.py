@@ -463,6 +463,23 @@ def test_process_refuses_what_it_cannot_do_before_any_job(clip: Any, tmp_path: P
     assert sorted(p.name for p in asset.iterdir()) == ["game.mp4", "manifest.json"]
 
 
+def test_process_names_a_link_loop_as_the_video_or_the_out(clip: Any, tmp_path: Path) -> None:
+    # GIVEN a link that leads to itself
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for args, problem in (
+        ((str(clip("half_second")), "--out", str(loop)),
+         f"--out {loop} is a link that leads to itself; give a folder for the asset"),
+        ((str(loop), "--out", str(tmp_path / "out")),
+         f"{loop} is a link to nothing (or to itself); process takes a video file"),
+    ):  # fmt: skip
+        # WHEN it is given as --out, or as the video
+        done = _run("process", *args)
+        # THEN it is refused by name as a mistake of the command line, not an internal error
+        assert (done.returncode, done.stderr.strip()) == (2, f"error: {problem}")
+    assert [p.name for p in tmp_path.iterdir()] == ["loop"]
+
+
 def test_process_replaces_a_previous_asset_whole(clip: Any, tmp_path: Path) -> None:
     # GIVEN --out holds an earlier, larger asset: a rung this clip will not get
     out = tmp_path / "game"

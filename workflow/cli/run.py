@@ -399,6 +399,8 @@ def _source_problem(source: Path) -> str | None:
     if source.is_dir():
         return f"{source} is a folder; process takes one video file"
     if not source.exists():
+        if source.is_symlink():
+            return f"{source} is a link to nothing (or to itself); process takes a video file"
         return f"no such file: {source}"
     if not source.is_file():
         return f"{source} is not a regular file (a pipe, a device); process takes a video file"
@@ -424,7 +426,10 @@ def _out_problem(out: Path, source: Path) -> str | None:
     """Why ``--out`` cannot take the asset: a file, a folder of something else, or one
     that holds the input or the current folder. A previous asset there is replaced whole,
     never merged with."""
-    whole = out.resolve()
+    try:
+        whole = out.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links
+        return f"--out {out} is a link that leads to itself; give a folder for the asset"
     if whole == Path.cwd() or whole in Path.cwd().parents:
         return f"--out {out} is the current folder or holds it; give a folder for the asset"
     if whole == source.resolve().parent or whole in source.resolve().parents:
