@@ -607,6 +607,40 @@ def test_up_names_a_port_that_is_taken(taken_at: int, use: str) -> None:
     )
 
 
+def test_up_killed_with_clients_connected_starts_again_on_its_port_at_once() -> None:
+    # GIVEN `vidflow up` serving clients that keep their connections open (a player on
+    # the origin, an SDK on the endpoint), as when a job runs
+    port = free_port(next_free=True)
+    command = [*VIDFLOW, "up", "--port", str(port)]
+    up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert up.stdout is not None
+    ready = json.loads(up.stdout.readline())
+    clients = []
+    for served in (port, port + 1):
+        for _ in range(3):
+            client = socket.create_connection(("127.0.0.1", served))
+            client.sendall(b"GET / HTTP/1.1\r\nHost: local\r\n\r\n")
+            client.recv(1024)
+            clients.append(client)
+    # WHEN it is killed, which leaves its side of each connection waiting out TIME_WAIT
+    up.kill()
+    up.wait(timeout=30)
+    for client in clients:
+        client.close()
+    Path(ready["function_log"]).unlink()
+    # THEN it starts again on the same port at once, as its servers can bind it
+    again = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert again.stdout is not None and again.stderr is not None
+        line = again.stdout.readline()
+        assert line, again.stderr.read()
+        assert json.loads(line)["endpoint_url"] == f"http://127.0.0.1:{port}"
+    finally:
+        again.send_signal(signal.SIGTERM)
+        again.wait(timeout=60)
+    Path(json.loads(line)["function_log"]).unlink()
+
+
 def test_live_simulate_pushes_a_stream_to_a_running_stack_and_times_each_segment(
     clip: Any,
 ) -> None:

@@ -90,6 +90,9 @@ def serve(port: int, parameters: dict[str, str], faults: str | None = None) -> i
     # README's URLs count on it, so a stack that would have to put it elsewhere starts not.
     for wanted, use in ((port, "the endpoint"), (port + 1, "the playback origin")):
         with socket.socket() as probe:
+            # As the servers bind (SO_REUSEADDR): a port left only with connections in
+            # TIME_WAIT by the stack before, killed or stopped mid-job, is free to them.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", wanted))
             except OSError:
