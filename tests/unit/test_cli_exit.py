@@ -41,3 +41,21 @@ def test_a_running_thread_is_waited_for() -> None:
         """
     )
     assert (done.returncode, done.stdout) == (3, "thread finished\n")
+
+
+def test_a_full_or_read_only_disk_is_named_not_an_internal_error() -> None:
+    # GIVEN a command stopped by this machine's disk: full, then read-only
+    for code, text in (("ENOSPC", "No space left on device"), ("EROFS", "Read-only file system")):
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(f"""
+                import errno, sys
+                from workflow.cli import events, main as cli
+                def full(args):
+                    raise OSError(errno.{code}, "{text}", "/data/out/seg_00003.ts")
+                events.print_events = full
+                sys.exit(cli.main(["events"]))
+            """)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        # WHEN it ends, THEN it says so in one line, as the user's to fix (exit 1, not 3)
+        assert (done.returncode, done.stderr) == (1, f"error: {text}: /data/out/seg_00003.ts\n")

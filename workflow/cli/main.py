@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ from botocore.exceptions import NoCredentialsError, NoRegionError, ProfileNotFou
 from workflow import __version__
 from workflow.cli import clip, events, invoke, live, run, sign, watch
 from workflow.cli.common import (
+    EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_USAGE,
     Printable,
@@ -106,8 +108,17 @@ def _main(argv: list[str] | None) -> int:
         if interrupt is not None:
             # An error while stopping after Ctrl-C or SIGTERM is part of that stop.
             return _interrupted(130 if isinstance(interrupt, KeyboardInterrupt) else 143)
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRORS:
+            # This machine's disk (full, over quota, read-only): the user's to free or fix.
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+            return EXIT_FAILED
         print(f"error: {type(exc).__name__}: {exc} (VIDFLOW_DEBUG=1 shows where)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+# A write this machine refused for want of room, or on a file system mounted read-only.
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def _interrupt_behind(exc: BaseException) -> BaseException | None:
