@@ -130,17 +130,36 @@ def test_an_item_that_uploads_after_its_job_failed_leaves_nothing_in_outputs(
     assert s3.list_objects_v2(Bucket=OUTPUT, Prefix=PATHS.output_prefix).get("KeyCount") == 0
 
 
-def test_an_item_of_a_job_run_again_after_an_old_failure_keeps_its_output(s3: Any) -> None:
-    # GIVEN a failure record older than the item (the same job id failed long ago)
+@pytest.mark.parametrize(
+    ("uploaded_at", "kept"),
+    [
+        # the same job id failed long before this upload (the same bytes, months ago)
+        ("2026-12-05T20:00:00.000Z", 1),
+        # this run's job failed after its upload, before this item's handler started (a
+        # cold start behind an Invoke sent while the Map still ran)
+        ("1970-01-01T00:10:00.000Z", 0),
+    ],
+)
+def test_an_item_starting_after_a_failure_keeps_its_output_only_if_the_failure_is_older(
+    s3: Any, uploaded_at: str, kept: int
+) -> None:
+    # GIVEN a failure record written at 1,000 s, before the item's handler starts
     settings = Settings(output_bucket=OUTPUT)
     clients = Clients(s3=s3, events=Bus(), clock=lambda: 1_000.0)
     record_failure(_failing_job(), settings, clients)
     s3.put_object(Bucket=OUTPUT, Key=PATHS.plan_key, Body=json.dumps(plan().to_dict()))
     event = {
         "job_id": PATHS.job_id,
-        "source": {"bucket": "in", "key": "uploads/clip.mp4", "etag": "x"},
+        "source": {
+            "bucket": "in",
+            "key": "uploads/clip.mp4",
+            "etag": "x",
+            "uploaded_at": uploaded_at,
+        },
         "item": WorkItem("video", chunk=plan().chunks[0]).to_dict(),
     }
-    # WHEN an item of this run uploads, THEN its segment stays
-    _uploads_a_segment(event, settings, Clients(s3=s3), lambda: 60.0)
-    assert s3.list_objects_v2(Bucket=OUTPUT, Prefix=PATHS.output_prefix).get("KeyCount") == 1
+    # WHEN the item uploads, THEN its segment stays only where the failure is an earlier
+    # upload's
+    _uploads_a_segment(event, settings, Clients(s3=s3, clock=lambda: 2_000.0), lambda: 60.0)
+    found = s3.list_objects_v2(Bucket=OUTPUT, Prefix=PATHS.output_prefix).get("KeyCount")
+    assert found == kept
