@@ -245,6 +245,26 @@ def test_a_fragmented_mp4_is_planned_from_its_segment_index(tmp_path: Path) -> N
     assert [round(k - index.start, 3) for k in index.keyframes] == [float(n) for n in range(8)]
 
 
+def test_a_single_fragment_indexed_mp4_keyed_once_is_refused_as_a_plain_one_is(
+    tmp_path: Path,
+) -> None:
+    # GIVEN 400 s at 10 fps, one keyframe, written as one fragment behind a sidx: ffmpeg
+    # lists every frame of it on opening, so the index adds nothing
+    path = tmp_path / "one_fragment.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=400",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "10000", "-keyint_min", "10000",
+         "-sc_threshold", "0", "-movflags", "dash+global_sidx", "-frag_duration", "1000000000",
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed, THEN its keyframes are checked as a plain MP4's: refused by name,
+    # not planned as chunks that each decode from the file's start
+    with pytest.raises(UnsupportedInputError, match="no keyframe for 400 s"):
+        _probe(path, max_keyframe_interval=MAX_KEYFRAME_INTERVAL)
+
+
 def test_a_fragmented_mp4_cut_short_of_its_segment_index_is_refused_by_name(
     tmp_path: Path,
 ) -> None:

@@ -479,7 +479,11 @@ def _index_video(
             peak = _busiest_second(times, tb)
         fragments = segment_index(read_at, size, video.id) if read_at is not None else None
         if fragments is not None:
-            keys, end = _listed_fragments(fragments, start, end, size)
+            listed_end = _listed_end(fragments, start, size)
+            if listed_end > end + 1e-3:
+                keys, end = _listed_keyframes(fragments, start), listed_end
+            else:
+                fragments = None  # ffmpeg listed every frame: the index adds nothing
     else:
         declared_end = _declared_end(container, video, family)
         if read_end is not None:
@@ -518,22 +522,22 @@ def _index_video(
     return index, rate, variable, (rotation, bool(first.interlaced_frame)), peak
 
 
-def _listed_fragments(
-    fragments: SegmentIndex, start: float, end: float, size: int
-) -> tuple[list[float], float]:
-    """The keyframes and end of a fragmented MP4 by its segment index, where that reaches
-    past the samples ffmpeg listed on opening it (those of its first fragment); else
-    none, and ``end``. The index's times are put on the file's timeline by its first
-    fragment's start, which is the first frame's (an edit list moves both)."""
+def _listed_end(fragments: SegmentIndex, start: float, size: int) -> float:
+    """Where a fragmented MP4 ends by its segment index, on the file's timeline (the
+    index's times are put there by its first fragment's start, which is the first
+    frame's: an edit list moves both)."""
     if fragments.last_byte > size:
         raise TruncatedInputError(
             f"the file is cut short: its segment index lists fragments up to byte "
             f"{fragments.last_byte} of {size}"
         )
-    shift = start - fragments.earliest
-    if fragments.end + shift <= end + 1e-3:
-        return [], end
-    return [t + shift for t in fragments.keyframes], fragments.end + shift
+    return fragments.end + start - fragments.earliest
+
+
+def _listed_keyframes(fragments: SegmentIndex, start: float) -> list[float]:
+    """The keyframes that start a fragment, by the segment index, on the file's timeline
+    (ffmpeg, opening the file, listed only its first fragment's frames)."""
+    return [t + start - fragments.earliest for t in fragments.keyframes]
 
 
 def _check_holes(times: list[int], tb: Fraction, max_hole: float) -> None:
