@@ -75,3 +75,18 @@ def test_a_record_with_fields_a_newer_version_added_is_read_as_it_was(
     data = _newer(record.to_dict() if hasattr(record, "to_dict") else asdict(record), *held)
     # WHEN this version reads it, THEN it reads what it knows, and nothing is lost of that
     assert kind.from_dict(data) == record
+
+
+def test_facts_that_say_nothing_new_are_written_as_the_version_before_wrote_them() -> None:
+    # GIVEN facts with no subtitle track in the file and a constant rate, as most are
+    facts = replace(FACTS, peak_frame_rate=FACTS.frame_rate)
+    # WHEN written, THEN they hold no field the version before this one's readers lacked
+    # (they read with cls(**data): an unknown field failed every job in flight)
+    added = {"subtitles_left_out", "peak_frame_rate"}
+    assert not added & set(facts.to_dict())
+    assert not added & set(plan(facts={"peak_frame_rate": 30.0}).to_dict()["facts"])
+    # AND read back, they are what was written
+    assert SourceFacts.from_dict(facts.to_dict()).max_frame_rate == facts.max_frame_rate
+    # AND facts that say something new keep it
+    tracks = replace(facts, subtitles_left_out=["en (mov_text)"], peak_frame_rate=60.0)
+    assert SourceFacts.from_dict(tracks.to_dict()) == tracks

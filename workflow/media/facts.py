@@ -59,7 +59,14 @@ class SourceFacts:
         return self.audio.language if self.audio else None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Fields added with ``shapes.known_fields`` are written only where they say
+        # something: a reader from before it (a function not yet updated while the stack
+        # deploys, or after a rollback) takes no field it does not know.
+        data = asdict(self)
+        for name, unsaid in (("subtitles_left_out", []), ("peak_frame_rate", self.frame_rate)):
+            if data[name] == unsaid:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceFacts:
