@@ -671,3 +671,24 @@ def test_a_stream_over_for_longer_than_a_redrive_reaches_costs_later_runs_nothin
     table.client.meta.events.register("before-call", count)
     reconcile(_live(table), Clients(s3=s3, sfn=FakeStepFunctions(), dynamodb=table.client), later)
     assert calls == {"GetItem": 1}
+
+
+def test_uploads_a_stream_is_done_with_that_cannot_be_deleted_hold_up_no_other_stream(
+    s3: Any, table: StreamTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stream over for longer than a redrive reaches, sorted before a live one with
+    # a lost segment, and S3 refusing the deletes
+    _over(s3, table, "aaa", 3, ended_at=time.time() - 15 * 86400)
+    assert _run(s3, table)[0] == []  # (a run that accounted for it)
+    _push(s3, table, "game", range(5), lost={3})
+
+    def refused(self: Bucket, keys: Any) -> int:
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": "MethodNotAllowed"}}, "DeleteObjects"
+        )
+
+    monkeypatch.setattr(Bucket, "delete_keys", refused)
+    # WHEN the reconciler runs
+    found, _ = _run(s3, table)
+    # THEN the live stream's lost segment is still started (the old uploads wait)
+    assert found == ["game/3"]

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import botocore.exceptions
+
 from workflow.errors import TransientError
 from workflow.live.paths import (
     END_MARKER,
@@ -183,10 +185,7 @@ def _stream_unprocessed(
         # Closed, and every segment of it accounted for: its uploads are of no more use
         # once no lost event of one can come back (an upload since then stays).
         if forget_before is not None and ending["at"] < forget_before.timestamp():
-            prefix = f"{LIVE_PREFIX}{stream}/"
-            ingest.delete_keys(
-                [o["Key"] for o in ingest.objects(prefix) if o["LastModified"] < forget_before]
-            )
+            _forget(ingest, f"{LIVE_PREFIX}{stream}/", forget_before)
         return []
     # From the last sequence accounted for: its key shows the listings read the stream's
     # names right (a venue that zero-pads them, ``0042.ts``, gets the full listing).
@@ -288,3 +287,12 @@ def _noted(record: StreamRecord | None) -> list[int]:
         return []
     noted = [] if record.lowest_upload is None else [record.lowest_upload]
     return noted + ([record.ending["last_sequence"]] if record.ending else [])
+
+
+def _forget(ingest: Bucket, prefix: str, before: datetime) -> None:
+    """Delete the uploads under ``prefix`` from before ``before``: nothing needs them, so a
+    refusal is logged and the run goes on to the other streams."""
+    try:
+        ingest.delete_keys([o["Key"] for o in ingest.objects(prefix) if o["LastModified"] < before])
+    except botocore.exceptions.ClientError as exc:
+        log.warning("kept %s's old uploads: %s", prefix, exc)

@@ -34,6 +34,7 @@ from workflow.live.store import Saved, StreamRecord, StreamTable, failed_attempt
 from workflow.names import AUDIO
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.shapes import known_fields
 from workflow.storage import Bucket, transient_aws_errors
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def _advance_once(
 ) -> dict[str, Any] | None:
     """One look at the stream, holding its lease; None if the writer must look again."""
     record = table.require(stream)
-    ending = rules.Ending(**record.ending) if record.ending else None
+    ending = rules.Ending(**known_fields(rules.Ending, record.ending)) if record.ending else None
     if record.config is None:
         # No segment of the stream has been probed yet: nothing to show yet.
         state = record.state
@@ -511,7 +512,7 @@ def live_timeline(
         gap_after=config.gap_seconds,
         window=0,
         nominal_duration=config.segment_seconds,
-        ending=rules.Ending(**record.ending) if record.ending else None,
+        ending=rules.Ending(**known_fields(rules.Ending, record.ending)) if record.ending else None,
         lowest_upload=record.lowest_upload,
     )
     return timeline, stored

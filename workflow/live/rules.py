@@ -25,6 +25,7 @@ from typing import Any
 
 from workflow.formats import hls
 from workflow.names import segment_name
+from workflow.shapes import known_fields
 
 # How far a segment's first timestamp may be from where the last one shown ended (plus
 # any gaps between) before its timestamps count as not continuing them: more than a
@@ -143,7 +144,7 @@ class LivePlaylist:
             bool(data["ended"]),
             int(data["gaps"]),
             int(data.get("discontinuity_sequence", 0)),
-            None if anchor is None else Anchor(**anchor),
+            None if anchor is None else Anchor(**known_fields(Anchor, anchor)),
         )
 
 

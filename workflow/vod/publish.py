@@ -25,6 +25,7 @@ from workflow.media.subtitles import SubtitleTrack, language_name
 from workflow.names import AUDIO, CMAF_INIT, segment_number
 from workflow.runtime import Clients
 from workflow.settings import Settings
+from workflow.shapes import known_fields
 from workflow.storage import Bucket, transient_aws_errors
 from workflow.vod.jobs import JobPaths, read_job_record, require_results
 from workflow.vod.records import ImagesResult, Plan, SegmentsResult, SubtitlesResult
@@ -260,7 +261,7 @@ def _playlists(plan: Plan, encoded: dict[str, SegmentsResult]) -> Playlists:
     """Each rung's segments in order, chunk after chunk; the audio's piece after piece."""
     playlists = {
         rung.name: [
-            hls.SegmentEntry(**entry)
+            hls.SegmentEntry(**known_fields(hls.SegmentEntry, entry))
             for chunk in plan.chunks
             for entry in encoded[chunk.item].rungs[rung.name]
         ]
@@ -283,7 +284,10 @@ def _audio_playlist(plan: Plan, encoded: dict[str, SegmentsResult]) -> list[hls.
     entries: list[hls.SegmentEntry] = []
     end = 0
     for piece in plan.audio_pieces:
-        segments = [hls.SegmentEntry(**e) for e in encoded[piece.item].rungs[AUDIO]]
+        segments = [
+            hls.SegmentEntry(**known_fields(hls.SegmentEntry, e))
+            for e in encoded[piece.item].rungs[AUDIO]
+        ]
         numbers = [segment_number(s.uri) for s in segments]
         expected = list(range(len(entries), len(entries) + len(segments)))
         length = sum(s.duration for s in segments)
