@@ -91,6 +91,20 @@ def use_local_stack(endpoint_url: str, region: str) -> None:
     )
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
+    _bypass_proxies()
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def _bypass_proxies() -> None:
+    """Reach the local stack directly: botocore and urllib send even a call to 127.0.0.1
+    through the proxy the shell names (``http_proxy``, as on many company machines),
+    which cannot reach this machine's loopback, unless ``no_proxy`` names the host."""
+    names = ("no_proxy", "NO_PROXY")
+    hosts = [h.strip() for n in names for h in os.environ.get(n, "").split(",") if h.strip()]
+    bypass = ",".join(dict.fromkeys([*hosts, *LOCAL_HOSTS]))
+    os.environ.update(dict.fromkeys(names, bypass))
 
 
 def local_credentials(endpoint_url: str) -> dict[str, str]:

@@ -1,0 +1,33 @@
+"""``vidflow`` in a user's shell: what the user's environment names must not steer the
+local stack, or stop it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.stack import VIDFLOW, free_port
+
+
+def _process(clip: Any, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    out = tmp_path / "out"
+    return subprocess.run(
+        [*VIDFLOW, "process", str(clip("half_second")), "--out", str(out)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, **env},
+    )  # fmt: skip
+
+
+def test_a_proxy_the_shell_names_is_not_asked_for_the_local_stack(
+    clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN a shell that sends web traffic through a proxy (here one that is not there)
+    # and does not name localhost as an exception
+    proxy = f"http://127.0.0.1:{free_port()}"
+    env = {name: proxy for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY")}
+    env.update(no_proxy="", NO_PROXY="")
+    # WHEN a video is processed
+    done = _process(clip, tmp_path, **env)
+    # THEN the local stack is reached directly
+    assert done.returncode == 0, done.stderr
