@@ -31,3 +31,16 @@ def test_a_proxy_the_shell_names_is_not_asked_for_the_local_stack(
     done = _process(clip, tmp_path, **env)
     # THEN the local stack is reached directly
     assert done.returncode == 0, done.stderr
+
+
+def test_a_service_endpoint_the_shell_names_does_not_steer_the_local_stack(
+    clip: Any, tmp_path: Path
+) -> None:
+    # GIVEN a shell that names endpoints for single services (AWS's own, on a real
+    # machine; here ports nothing listens on, so that the test never reaches AWS)
+    elsewhere = f"http://127.0.0.1:{free_port()}"
+    env = {f"AWS_ENDPOINT_URL_{service}": elsewhere for service in ("S3", "SFN", "DYNAMODB")}
+    # WHEN a video is processed
+    done = _process(clip, tmp_path, **env)
+    # THEN every call goes to the local stack
+    assert done.returncode == 0, done.stderr

@@ -89,11 +89,16 @@ def use_local_stack(endpoint_url: str, region: str) -> None:
     os.environ.update(
         {**local_credentials(endpoint_url), "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
     )
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
+    # An endpoint named for one service (AWS_ENDPOINT_URL_S3), or the switch that ignores
+    # the endpoint set here, would send that service's calls to AWS instead.
+    for name in [*os.environ]:
+        if name.startswith("AWS_ENDPOINT_URL_") or name in _NOT_LOCAL:
+            os.environ.pop(name, None)
     _bypass_proxies()
 
 
+# What in a user's shell would take a local stack's calls elsewhere.
+_NOT_LOCAL = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
