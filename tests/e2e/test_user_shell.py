@@ -44,3 +44,17 @@ def test_a_service_endpoint_the_shell_names_does_not_steer_the_local_stack(
     done = _process(clip, tmp_path, **env)
     # THEN every call goes to the local stack
     assert done.returncode == 0, done.stderr
+
+
+def test_a_profile_this_machine_lacks_stops_no_local_command(clip: Any, tmp_path: Path) -> None:
+    # GIVEN a shell that names an AWS profile that no config file here has
+    (tmp_path / "config").write_text("")
+    env = {"AWS_PROFILE": "prod", "AWS_CONFIG_FILE": str(tmp_path / "config")}
+    # WHEN vidflow is asked its version, and to process a video locally
+    version = subprocess.run(
+        [*VIDFLOW, "--version"], capture_output=True, text=True, env={**os.environ, **env}
+    )
+    done = _process(clip, tmp_path, **env)
+    # THEN neither needs the profile
+    assert version.returncode == 0 and "Traceback" not in version.stderr, version.stderr
+    assert done.returncode == 0, done.stderr

@@ -98,7 +98,8 @@ def use_local_stack(endpoint_url: str, region: str) -> None:
 
 
 # What in a user's shell would take a local stack's calls elsewhere.
-_NOT_LOCAL = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+_PROFILES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+_NOT_LOCAL = (*_PROFILES, "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
@@ -420,6 +421,10 @@ class LocalEngine:
         """Build the functions, start moto, create the template's resources, route calls."""
         from moto.core.config import default_user_config
 
+        # moto's modules make boto3 clients as they are imported: a profile the shell
+        # names, and this machine lacks, would stop them (use_local_stack drops it too).
+        for name in _PROFILES:
+            os.environ.pop(name, None)
         # First, so a failed build leaves nothing running.
         ensure_stack_built(self.stack)
         # Before the server: a moto this patch does not know stops the engine here, loudly.
