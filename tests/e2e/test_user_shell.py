@@ -58,3 +58,13 @@ def test_a_profile_this_machine_lacks_stops_no_local_command(clip: Any, tmp_path
     # THEN neither needs the profile
     assert version.returncode == 0 and "Traceback" not in version.stderr, version.stderr
     assert done.returncode == 0, done.stderr
+
+
+def test_a_temporary_folder_with_a_space_in_its_name_runs_a_job(clip: Any, tmp_path: Path) -> None:
+    # GIVEN a TMPDIR whose path has a space and a non-ASCII letter in it
+    scratch = tmp_path / "my temp é"
+    scratch.mkdir()
+    # WHEN a video is processed
+    done = _process(clip, tmp_path, TMPDIR=str(scratch))
+    # THEN the functions still get a /tmp ffmpeg can name in its filters
+    assert done.returncode == 0, done.stderr

@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import re
 import select
 import shutil
 import signal
@@ -60,8 +61,20 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # Lambda's init phase may take this long before the environment is given up.
 INIT_SECONDS = 10.0
 _LAMBDA_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Lambda's /tmp is a plain path, and the functions name files under it in ffmpeg filter
+# arguments, which take only a path that needs no quoting (workflow.media.quality refuses
+# any other). A function's /tmp is made in the machine's temporary folder while that is
+# one too; under /tmp where it is not (a TMPDIR with a space or an accent in it).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_./-]+")
+
 # A warm worker idle this long is stopped, as Lambda reclaims idle execution environments.
 IDLE_SECONDS = 300.0
+
+
+def function_tmp_parent() -> str:
+    """Where the execution environments' /tmp folders are made."""
+    here = tempfile.gettempdir()
+    return here if _PLAIN_PATH.fullmatch(here) else "/tmp"
 
 
 @dataclass(frozen=True)
@@ -175,7 +188,9 @@ class Worker:
     ) -> None:
         self.artefacts = artefacts
         function = artefacts.function
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"vidflow-{function.logical_id}-"))
+        self.tmp = Path(
+            tempfile.mkdtemp(prefix=f"vidflow-{function.logical_id}-", dir=function_tmp_parent())
+        )
         self.peak_mb = 0.0
         self.idle_since = time.monotonic()
         to_worker_r, self._to_worker = os.pipe()
