@@ -63,6 +63,27 @@ def test_a_build_is_reused_until_an_input_changes(project: tuple[Path, Path]) ->
     assert [line.split()[0] for line in _builds(calls)] == ["3.12", "3.12", "3.12", "3.11"]
 
 
+def test_the_layers_get_their_wheels_with_a_pip_that_is_there(
+    project: tuple[Path, Path],
+) -> None:
+    root, _ = project
+    bin_dir = Path(os.environ["PATH"].split(os.pathsep)[0])
+    # GIVEN a `python3` on PATH without pip, as Debian and Ubuntu install it, and a `sam`
+    # that fetches wheels as the layers' Makefiles do (`PIP ?= python3 -m pip`)
+    python3 = bin_dir / "python3"
+    python3.write_text("#!/bin/sh\necho 'python3: No module named pip' >&2\nexit 1\n")
+    python3.chmod(python3.stat().st_mode | stat.S_IEXEC)
+    sam = bin_dir / "sam"
+    sam.write_text(
+        "#!/bin/sh\n${PIP:-python3 -m pip} --version >/dev/null || exit 1\n"
+        + sam.read_text().partition("\n")[2]
+    )
+    # WHEN the functions are built
+    build = ensure_built(root, Interpreter(Path("/usr/bin/python3.12"), "3.12"))
+    # THEN they are
+    assert (build / "Fn" / "app.py").read_text() == "built\n"
+
+
 def test_a_failed_build_is_named_and_not_cached(project: tuple[Path, Path]) -> None:
     root, _ = project
     sam = Path(os.environ["PATH"].split(os.pathsep)[0]) / "sam"

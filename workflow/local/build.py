@@ -14,8 +14,10 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -208,6 +210,11 @@ def _sam_build(root: Path, build_dir: Path, interpreter: Interpreter) -> None:
         # and their bytecode, compiled by that Python.
         "RUNTIME_PYTHON": str(interpreter.path),
     }
+    if importlib.util.find_spec("pip") is not None:
+        # The layers' wheels are fetched by this environment's pip (`make demo`'s venv has
+        # one), not by the `python3 -m pip` of PATH: Debian and Ubuntu ship that python3
+        # without pip, and every build there failed ('No module named pip').
+        env["PIP"] = f"{shlex.quote(sys.executable)} -m pip"
     done = subprocess.run(
         [sam, "build", "--template", "sam-template.yaml", "--build-dir", str(build_dir)],
         cwd=root,
