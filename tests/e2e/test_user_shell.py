@@ -4,11 +4,14 @@ local stack, or stop it."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from tests.stack import VIDFLOW, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _process(clip: Any, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -68,3 +71,26 @@ def test_a_temporary_folder_with_a_space_in_its_name_runs_a_job(clip: Any, tmp_p
     done = _process(clip, tmp_path, TMPDIR=str(scratch))
     # THEN the functions still get a /tmp ffmpeg can name in its filters
     assert done.returncode == 0, done.stderr
+
+
+def test_a_checkout_whose_path_has_a_space_builds_and_runs_a_job(clip: Any, tmp_path: Path) -> None:
+    # GIVEN a checkout in a folder whose name has a space and an accent, not yet built
+    checkout = tmp_path / "my project é" / "vidflow"
+    checkout.mkdir(parents=True)
+    for part in ("sam-template.yaml", "statemachine", "lambdas", "layers", "workflow"):
+        source = ROOT / part
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "node_modules")
+            shutil.copytree(source, checkout / part, ignore=ignore)
+        else:
+            shutil.copy2(source, checkout / part)
+    # WHEN a video is processed with it
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [*VIDFLOW, "--project", str(checkout), "process", str(clip("half_second")),
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    # THEN sam build makes its layers and the job runs on them
+    assert done.returncode == 0, done.stderr
+    assert (checkout / ".aws-sam" / "build" / "WorkflowLayer" / "python" / "workflow").is_dir()
