@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.stack import VIDFLOW, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +62,24 @@ def test_a_profile_this_machine_lacks_stops_no_local_command(clip: Any, tmp_path
     done = _process(clip, tmp_path, **env)
     # THEN neither needs the profile
     assert version.returncode == 0 and "Traceback" not in version.stderr, version.stderr
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "[default]\ns3 =\n  addressing_style = virtual\n",  # a setting for AWS's own S3
+        "[default\nregion =\n",  # a file that does not parse
+    ],
+)
+def test_the_users_aws_config_file_does_not_steer_the_local_stack(
+    clip: Any, tmp_path: Path, config: str
+) -> None:
+    # GIVEN the shell's AWS config file
+    (tmp_path / "config").write_text(config)
+    # WHEN a video is processed
+    done = _process(clip, tmp_path, AWS_CONFIG_FILE=str(tmp_path / "config"))
+    # THEN the local stack reads none of it
     assert done.returncode == 0, done.stderr
 
 

@@ -89,12 +89,23 @@ def use_local_stack(endpoint_url: str, region: str) -> None:
     os.environ.update(
         {**local_credentials(endpoint_url), "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
     )
+    forget_aws_files()
     # An endpoint named for one service (AWS_ENDPOINT_URL_S3), or the switch that ignores
     # the endpoint set here, would send that service's calls to AWS instead.
     for name in [*os.environ]:
         if name.startswith("AWS_ENDPOINT_URL_") or name in _NOT_LOCAL:
             os.environ.pop(name, None)
     _bypass_proxies()
+
+
+def forget_aws_files() -> None:
+    """Read no AWS config or credentials file, and no profile of one, from here on: a
+    local stack needs none, and the user's would steer its clients (``addressing_style =
+    virtual`` under ``s3`` sent the engine's S3 calls to a host of the bucket's name) or,
+    where it does not parse, stop them. A function's worker is given the same."""
+    os.environ.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    for name in _PROFILES:
+        os.environ.pop(name, None)
 
 
 # What in a user's shell would take a local stack's calls elsewhere.
@@ -422,9 +433,9 @@ class LocalEngine:
         from moto.core.config import default_user_config
 
         # moto's modules make boto3 clients as they are imported: a profile the shell
-        # names, and this machine lacks, would stop them (use_local_stack drops it too).
-        for name in _PROFILES:
-            os.environ.pop(name, None)
+        # names, and this machine lacks, or a config file that does not parse, would stop
+        # them (use_local_stack drops them too).
+        forget_aws_files()
         # First, so a failed build leaves nothing running.
         ensure_stack_built(self.stack)
         # Before the server: a moto this patch does not know stops the engine here, loudly.
