@@ -278,15 +278,14 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return source
 
 
-@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_process_leaves_no_process_and_no_scratch(
-    long_clip: Path, tmp_path: Path, signum: int, status: int
-) -> None:
-    # GIVEN a job long enough to be interrupted mid-transcode
-    scratch = tmp_path / "tmp"
+def _transcoding(
+    video: Path, tmp_path: Path, scratch: Path
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """``vidflow process video`` into ``tmp_path/out`` with its temporary files in
+    ``scratch``, once its chunks encode; and what it said until then."""
     scratch.mkdir()
     process = subprocess.Popen(
-        [*VIDFLOW, "process", str(long_clip), "--out", str(tmp_path / "out")],
+        [*VIDFLOW, "process", str(video), "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TMPDIR": str(scratch)},
         # As from a terminal: a test runner started in the background ignores SIGINT,
@@ -299,6 +298,16 @@ def test_an_interrupted_process_leaves_no_process_and_no_scratch(
         seen.append(line)
         if "Transcode:" in line:
             break
+    return process, seen
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_process_leaves_no_process_and_no_scratch(
+    long_clip: Path, tmp_path: Path, signum: int, status: int
+) -> None:
+    # GIVEN a job long enough to be interrupted mid-transcode
+    scratch = tmp_path / "tmp"
+    process, seen = _transcoding(long_clip, tmp_path, scratch)
     # WHEN it is sent the signal while its chunks encode
     process.send_signal(signum)
     rest = process.communicate(timeout=120)[1]
@@ -316,16 +325,7 @@ def test_a_process_interrupted_again_while_it_stops_still_leaves_nothing(
 ) -> None:
     # GIVEN a job interrupted mid-transcode
     scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    process = subprocess.Popen(
-        [*VIDFLOW, "process", str(long_clip), "--out", str(tmp_path / "out")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TMPDIR": str(scratch)}, preexec_fn=_interruptible,
-    )  # fmt: skip
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "Transcode:" in line:
-            break
+    process, _ = _transcoding(long_clip, tmp_path, scratch)
     process.send_signal(signum)
     # WHEN the user presses Ctrl-C (or the supervisor signals) again while it stops
     for _ in range(20):
@@ -347,16 +347,7 @@ def test_a_killed_process_leaves_no_worker_running_and_none_of_their_scratch(
 ) -> None:
     # GIVEN a job mid-transcode
     scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    process = subprocess.Popen(
-        [*VIDFLOW, "process", str(long_clip), "--out", str(tmp_path / "out")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TMPDIR": str(scratch)},
-    )  # fmt: skip
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "Transcode:" in line:
-            break
+    process, _ = _transcoding(long_clip, tmp_path, scratch)
     # WHEN it is killed, with no chance to stop its stack (SIGKILL, the OOM killer)
     process.kill()
     process.wait(timeout=30)
