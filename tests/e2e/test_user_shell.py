@@ -15,6 +15,11 @@ from tests.stack import VIDFLOW, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The session's stack built the functions first: a build (pip, from the package
+# registries) goes through the user's proxy as it should, and these shells name proxies,
+# endpoints and profiles that are not there.
+pytestmark = pytest.mark.usefixtures("engine")
+
 
 def _process(clip: Any, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     out = tmp_path / "out"
