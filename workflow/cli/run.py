@@ -429,10 +429,14 @@ def _out_problem(out: Path, source: Path) -> str | None:
     """Why ``--out`` cannot take the asset: a file, a folder of something else, or one
     that holds the input or the current folder. A previous asset there is replaced whole,
     never merged with."""
+    loop = f"--out {out} is a link that leads to itself; give a folder for the asset"
+    if out.is_symlink() and not out.exists():
+        # (A loop, or a link to nothing: Python 3.13's resolve() no longer raises on one.)
+        return loop
     try:
         whole = out.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: a loop of links
-        return f"--out {out} is a link that leads to itself; give a folder for the asset"
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links further up
+        return loop
     if whole == Path.cwd() or whole in Path.cwd().parents:
         return f"--out {out} is the current folder or holds it; give a folder for the asset"
     if whole == source.resolve().parent or whole in source.resolve().parents:

@@ -63,9 +63,10 @@ class SourceFacts:
         # something: a reader from before it (a function not yet updated while the stack
         # deploys, or after a rollback) takes no field it does not know.
         data = asdict(self)
-        for name, unsaid in (("subtitles_left_out", []), ("peak_frame_rate", self.frame_rate)):
-            if data[name] == unsaid:
-                del data[name]
+        if not self.subtitles_left_out:
+            del data["subtitles_left_out"]
+        if self.peak_frame_rate <= self.frame_rate:  # (0: read from a record without it)
+            del data["peak_frame_rate"]
         return data
 
     @classmethod

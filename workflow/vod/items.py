@@ -69,13 +69,14 @@ def work_item(step: ItemStep) -> Handler:
     ) -> dict[str, Any]:
         paths, item = JobPaths(event["job_id"]), WorkItem.from_dict(event["item"])
         output = Bucket(clients.s3, settings.output_bucket)
+        began = clients.utc_now()
         try:
             with transient_aws_errors():
                 plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
                 source = Source.from_dict(event["source"])
                 work = Work(paths, source, item, plan, output, clients, settings)
                 done = step(work, remaining)
-                _remove_if_failed_since(output, paths, source.uploaded_at)
+                _remove_if_failed_since(output, paths, source.uploaded_at or began)
                 return done
         except Exception as exc:
             # Transient ones too: the last attempt's error is the item's if retries run out.
@@ -90,7 +91,7 @@ def work_item(step: ItemStep) -> Handler:
     return run
 
 
-def _remove_if_failed_since(output: Bucket, paths: JobPaths, uploaded_at: str | None) -> None:
+def _remove_if_failed_since(output: Bucket, paths: JobPaths, since: str) -> None:
     """Remove the job's output if it failed while this item ran: another item's error
     ended its Map, and Step Functions stops an item's execution but not the Lambda
     invocation running it (nor one it invoked just before, whose handler starts after
@@ -98,11 +99,12 @@ def _remove_if_failed_since(output: Bucket, paths: JobPaths, uploaded_at: str | 
     Nothing expires ``outputs/``: what this item uploaded would be kept for ever.
     (RecordFailure writes the record before it removes; this looks after uploading: one
     of the two sees the other's.) A record from before the upload this job publishes is
-    an earlier run's of the same id (the same bytes under the same key, months ago)."""
+    an earlier run's of the same id (the same bytes under the same key, months ago); an
+    event that says no upload time (written by hand) has the item's start instead."""
     if not output.exists(paths.failure_key):
         return
     failed_at = output.get_json(paths.failure_key).get("failed_at")
-    if not failed_at or (uploaded_at and _instant(failed_at) < _instant(uploaded_at)):
+    if not failed_at or _instant(failed_at) < _instant(since):
         return
     output.delete_prefix(paths.output_prefix)
 
