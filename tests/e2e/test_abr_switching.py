@@ -24,10 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, JobRun, upload_and_follow
 from tests.e2e.test_packaging import DASH_JS, HLS_JS, PLAYER, SHAKA, _QuietHandler
-from tests.stack import free_port
-from tests.webhook import API_KEY, API_KEY_HEADER, Webhook
+from tests.stack import VIDFLOW, free_port
 from workflow.local.binaries import ffmpeg_binary
 
 LADDER = "360:800,240:400,144:200"
@@ -121,31 +119,6 @@ SWITCH = {
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Iterator[object]:
-    """A stack of its own: 1 s segments and three rungs, so that a 12 s source has a
-    dozen segment boundaries to switch rung at."""
-    from workflow.local.engine import LocalEngine
-
-    stack = LocalEngine(
-        ROOT,
-        parameters={
-            "MapMaxConcurrency": "2",
-            "SegmentSeconds": "1",
-            "ChunkSeconds": "4",
-            "Ladder": LADDER,
-            "WebhookUrl": webhook.url,
-            "WebhookApiKeyHeader": API_KEY_HEADER,
-            "WebhookApiKey": API_KEY,
-        },
-        retry_delay_scale=0.01,
-        log_file=tmp_path_factory.mktemp("abr-logs") / "functions.log",
-    )
-    stack.start()
-    yield stack
-    stack.stop()
-
-
-@pytest.fixture(scope="module")
 def counted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("counted") / "counted.mp4"
     subprocess.run(
@@ -159,17 +132,28 @@ def counted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _job(engine: Any, source: Path, out: Path, packaging: str) -> JobRun:
-    run = upload_and_follow(
-        engine, source, f"uploads/counted-{packaging}.mp4", out,
-        metadata={"vidflow-packaging": packaging},
+def _publish(source: Path, out: Path, packaging: str) -> None:
+    """``source`` published by a stack of its own (in its own process: moto's backends
+    are the process's, which the session's stack holds), with 1 s segments and three
+    rungs, so that a 12 s source has a dozen segment boundaries to switch rung at."""
+    parameters = {
+        "SegmentSeconds": "1",
+        "ChunkSeconds": "4",
+        "Ladder": LADDER,
+        "Packaging": packaging,
+    }
+    overrides = [
+        arg for name, value in parameters.items() for arg in ("--parameter", f"{name}={value}")
+    ]
+    done = subprocess.run(
+        [*VIDFLOW, "process", str(source), "--out", str(out), *overrides],
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert run.status == "SUCCEEDED", run.failure
-    return run
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")
-def site(engine: Any, counted: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def site(counted: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("abr-site")
     (root / "lib").mkdir()
     shutil.copy(HLS_JS, root / "lib")
@@ -177,9 +161,7 @@ def site(engine: Any, counted: Path, tmp_path_factory: pytest.TempPathFactory) -
     shutil.copy(SHAKA / "shaka-player.compiled.js", root / "lib")
     shutil.copy(PLAYER, root / "player.html")
     for packaging in ("cmaf", "hls-ts"):
-        run = _job(engine, counted, tmp_path_factory.mktemp(packaging), packaging)
-        assert run.out is not None
-        shutil.copytree(run.out, root / packaging)
+        _publish(counted, root / packaging, packaging)
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
