@@ -479,9 +479,9 @@ def _index_video(
             peak = _busiest_second(times, tb)
         fragments = segment_index(read_at, size, video.id) if read_at is not None else None
         if fragments is not None:
-            listed_end = _listed_end(fragments, start, size)
+            listed_end, listed_keys = _listed(fragments, start, size)
             if listed_end > end + 1e-3:
-                keys, end = _listed_keyframes(fragments, start), listed_end
+                keys, end = listed_keys, listed_end
             else:
                 fragments = None  # ffmpeg listed every frame: the index adds nothing
     else:
@@ -522,22 +522,18 @@ def _index_video(
     return index, rate, variable, (rotation, bool(first.interlaced_frame)), peak
 
 
-def _listed_end(fragments: SegmentIndex, start: float, size: int) -> float:
-    """Where a fragmented MP4 ends by its segment index, on the file's timeline (the
-    index's times are put there by its first fragment's start, which is the first
-    frame's: an edit list moves both)."""
+def _listed(fragments: SegmentIndex, start: float, size: int) -> tuple[float, list[float]]:
+    """Where a fragmented MP4 ends and the keyframes that start its fragments, by its
+    segment index, on the file's timeline (ffmpeg, opening the file, listed only its first
+    fragment's frames). The index's times are put there by its first fragment's start,
+    which is the first frame's: an edit list moves both."""
     if fragments.last_byte > size:
         raise TruncatedInputError(
             f"the file is cut short: its segment index lists fragments up to byte "
             f"{fragments.last_byte} of {size}"
         )
-    return fragments.end + start - fragments.earliest
-
-
-def _listed_keyframes(fragments: SegmentIndex, start: float) -> list[float]:
-    """The keyframes that start a fragment, by the segment index, on the file's timeline
-    (ffmpeg, opening the file, listed only its first fragment's frames)."""
-    return [t + start - fragments.earliest for t in fragments.keyframes]
+    shift = start - fragments.earliest
+    return fragments.end + shift, [t + shift for t in fragments.keyframes]
 
 
 def _check_holes(times: list[int], tb: Fraction, max_hole: float) -> None:
