@@ -9,14 +9,10 @@ media time: a switch must neither show a wrong frame nor stall.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import itertools
 import math
-import shutil
 import statistics
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_packaging import DASH_JS, HLS_JS, PLAYER, SHAKA, _QuietHandler
-from tests.stack import VIDFLOW, free_port
+from tests.e2e.test_packaging import player_site
+from tests.stack import VIDFLOW
 from workflow.local.binaries import ffmpeg_binary
 
 LADDER = "360:800,240:400,144:200"
@@ -155,19 +151,10 @@ def _publish(source: Path, out: Path, packaging: str) -> None:
 @pytest.fixture(scope="module")
 def site(counted: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("abr-site")
-    (root / "lib").mkdir()
-    shutil.copy(HLS_JS, root / "lib")
-    shutil.copy(DASH_JS / "dash.all.min.js", root / "lib")
-    shutil.copy(SHAKA / "shaka-player.compiled.js", root / "lib")
-    shutil.copy(PLAYER, root / "player.html")
     for packaging in ("cmaf", "hls-ts"):
         _publish(counted, root / packaging, packaging)
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with player_site(root) as url:
+        yield url
 
 
 def _watch(browser: Any, url: str, setup: str, until: float = 60) -> dict[str, Any]:

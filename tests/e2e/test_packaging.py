@@ -10,6 +10,7 @@ first frame at time 0 on either manifest.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import math
@@ -177,21 +178,30 @@ def site(
 ) -> Iterator[str]:
     """The player page, hls.js, dash.js, shaka-player and both assets on one local origin."""
     root = tmp_path_factory.mktemp("site")
+    assert cmaf_job.out is not None and ts_job.out is not None
+    shutil.copytree(cmaf_job.out, root / "cmaf")
+    shutil.copytree(ts_job.out, root / "hls-ts")
+    with player_site(root) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def player_site(root: Path) -> Iterator[str]:
+    """Serve ``root`` with the player page and its libraries (hls.js, dash.js,
+    shaka-player) added, on a local origin of its own; yields the origin's URL."""
     (root / "lib").mkdir()
     shutil.copy(HLS_JS, root / "lib")
     shutil.copy(DASH_JS / "dash.all.min.js", root / "lib")
     shutil.copy(SHAKA / "shaka-player.compiled.js", root / "lib")
     shutil.copy(PLAYER, root / "player.html")
-    assert cmaf_job.out is not None and ts_job.out is not None
-    shutil.copytree(cmaf_job.out, root / "cmaf")
-    shutil.copytree(ts_job.out, root / "hls-ts")
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -9,10 +9,7 @@ code path and fails with an expired, a forged or another asset's token.
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -41,9 +38,8 @@ from tests.e2e.test_live import (
     real_segments,
     shown,
 )
-from tests.e2e.test_packaging import HLS_JS, LAST_FRAME, MPD, PLAYER, SHAKA, _QuietHandler, play
+from tests.e2e.test_packaging import LAST_FRAME, MPD, play, player_site
 from tests.readable import readable_texts
-from tests.stack import free_port
 from workflow.formats import dash
 from workflow.keys import cbcs, tokens
 from workflow.keys import segments as aes128
@@ -338,19 +334,9 @@ def test_vidflow_sign_prints_a_url_that_plays_until_it_expires(
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The player page, hls.js and shaka-player on an origin of their own, as a web app
-    would be."""
-    root = tmp_path_factory.mktemp("protected-site")
-    (root / "lib").mkdir()
-    shutil.copy(HLS_JS, root / "lib")
-    shutil.copy(SHAKA / "shaka-player.compiled.js", root / "lib")
-    shutil.copy(PLAYER, root / "player.html")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """The player page and its libraries on an origin of their own, as a web app would be."""
+    with player_site(tmp_path_factory.mktemp("protected-site")) as url:
+        yield url
 
 
 def test_hls_js_plays_the_protected_asset_with_a_valid_token_only(
