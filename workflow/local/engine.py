@@ -44,6 +44,7 @@ from workflow.keys.service import PlaybackGate, PlaybackSecret
 from workflow.keys.store import KeyStore
 from workflow.local.asl_clients import install as share_asl_clients
 from workflow.local.asl_import import install as import_asl_interpreter
+from workflow.local.aws_files import PROFILES, forget_aws_files
 from workflow.local.build import (
     ensure_built,
     ensure_stack_built,
@@ -98,19 +99,8 @@ def use_local_stack(endpoint_url: str, region: str) -> None:
     _bypass_proxies()
 
 
-def forget_aws_files() -> None:
-    """Read no AWS config or credentials file, and no profile of one, from here on: a
-    local stack needs none, and the user's would steer its clients (``addressing_style =
-    virtual`` under ``s3`` sent the engine's S3 calls to a host of the bucket's name) or,
-    where it does not parse, stop them. A function's worker is given the same."""
-    os.environ.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-    for name in _PROFILES:
-        os.environ.pop(name, None)
-
-
 # What in a user's shell would take a local stack's calls elsewhere.
-_PROFILES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
-_NOT_LOCAL = (*_PROFILES, "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+_NOT_LOCAL = (*PROFILES, "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
