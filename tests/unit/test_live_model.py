@@ -4,6 +4,7 @@ rates scale as counting says. moto's in-memory S3 and DynamoDB; no timing."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from workflow.live.config import StreamSettings
 from workflow.live.ingest import on_ingest
 from workflow.live.publish import advance_stream, publish_segment
 from workflow.live.store import STREAM_ITEM, StreamTable
-from workflow.local.template import Stack
+from workflow.local.template import Stack, load_template
 from workflow.media.ladder import Rendition
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -230,3 +231,40 @@ def test_an_event_playlist_grows_the_stream_record_and_a_window_bounds_it(
     assert big - small > 1800 * 3  # at least "4.0," for every entry
     windowed = StreamSettings(**{**vars(config), "window": 10})
     assert lm.stream_record_bytes(windowed, 1800) - lm.stream_record_bytes(windowed, 10) < 10
+
+
+def _latency_alarm_fires(p95_seconds: float, segment_seconds: float) -> bool:
+    """Whether the template's LiveLatencyAlarm breaches at a p95 latency of
+    ``p95_seconds`` on a stack of ``segment_seconds`` segments."""
+    alarm = load_template(ROOT / "sam-template.yaml")["Resources"]["LiveLatencyAlarm"]
+    props = alarm["Properties"]
+
+    def number(value: Any) -> float:
+        return segment_seconds if value == {"Ref": "SegmentSeconds"} else float(value)
+
+    if "Metrics" not in props:
+        value = p95_seconds
+    else:
+        (expression,) = [m["Expression"] for m in props["Metrics"] if m.get("ReturnData")]
+        text = expression["Fn::Sub"] if isinstance(expression, dict) else expression
+        quotient = re.fullmatch(r"latency / \$\{SegmentSeconds\}", text)
+        assert quotient, f"an expression this test does not evaluate: {text}"
+        value = p95_seconds / segment_seconds
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
+    return value > number(props["Threshold"])
+
+
+@pytest.mark.parametrize("segment_s", [2.0, 4.0, 6.0])
+def test_the_latency_alarm_is_quiet_at_a_normal_segments_latency_and_fires_on_a_queue(
+    lm: ModuleType, inputs: tuple[Any, Any, Any], segment_s: float
+) -> None:
+    # GIVEN the model's upload-to-playlist time of a 1080p venue's segment: S3's event
+    # (bench/live_latency.py's 0.5 s), LiveIngest, then the execution's steps
+    template, _, measured = inputs
+    config = lm.stream_settings(template, segment_s, 1080)
+    r = lm.model(500, segment_s, 2.0, template, config, measured)
+    normal = 0.5 + lm.a("ingest_s") + r["state_machine"]["duration_s"]
+    # THEN the alarm stays quiet at it (a normal broadcast is no page), and fires when
+    # segments queue behind throttled functions (a minute's backlog)
+    assert not _latency_alarm_fires(normal, segment_s), f"{normal:.1f} s is normal"
+    assert _latency_alarm_fires(60.0, segment_s)
