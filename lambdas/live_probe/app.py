@@ -7,6 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow.live import probe
+from workflow.metrics import metrics
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
 from workflow.storage import S3_CONFIG
@@ -23,6 +24,7 @@ clients = Clients(
 
 
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, stream=event["stream"], sequence=event["sequence"])

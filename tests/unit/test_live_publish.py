@@ -19,6 +19,7 @@ from moto import mock_aws
 from tests import iam_policy
 from tests.media import synth
 from tests.records import stream_settings
+from workflow import metrics
 from workflow.errors import (
     ConfigurationError,
     SegmentClaimedError,
@@ -447,6 +448,30 @@ def _failed(event: dict[str, Any], error: Exception, settings: Settings, clients
     """What the state machine's RecordFailure does with a step's error."""
     caught = {"Error": type(error).__name__, "Cause": json.dumps({"errorMessage": str(error)})}
     publish_segment({**event, "error": caught}, settings, clients)
+
+
+def _counted(name: str) -> float:
+    """What this process's metric set holds of ``name`` (the record the handler logs)."""
+    return sum(metrics.metrics.metric_set.get(name, {}).get("Value", []))
+
+
+def test_a_segment_delivered_again_after_it_was_published_is_counted_a_duplicate(
+    live: tuple[Settings, Clients], two_uploads: list[tuple[bytes, bytes]]
+) -> None:
+    settings, clients = live
+    # GIVEN segment 0 uploaded, probed, encoded and published
+    first = _transcoded(_upload_and_probe(two_uploads[0], settings, clients), settings, clients)
+    publish_segment(first, settings, clients)
+    metrics.metrics.clear_metrics()
+    try:
+        # WHEN its event is delivered again (S3 delivers at least once; a venue sends twice)
+        again = _upload_and_probe(two_uploads[0], settings, clients)
+        # THEN LiveProbe ends that execution as a duplicate, and the dashboard's
+        # "duplicates" line (LiveDuplicateSegments) counts it
+        assert again["duplicate"] is True
+        assert _counted(metrics.LIVE_DUPLICATE_SEGMENTS) == 1
+    finally:
+        metrics.metrics.clear_metrics()
 
 
 def test_another_upload_of_a_segment_being_published_never_writes_over_its_files(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from workflow import metrics
 from workflow.errors import (
     SegmentTooLongError,
     SequenceBeforeStartError,
@@ -49,6 +50,9 @@ def probe_segment(
     stored = table.arrival(stream, sequence)
     if stored is not None and not replaces(stored, event["source"]):
         _same_segment(stored, event["source"], sequence)
+        # Counted here: a repeated delivery of a published segment ends at this step.
+        metrics.about(stream=stream, sequence=sequence)
+        metrics.count(metrics.LIVE_DUPLICATE_SEGMENTS)
         return {**event, "duplicate": True}
     record = table.get(stream)
     if record is not None:
