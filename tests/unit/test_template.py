@@ -341,3 +341,26 @@ def test_conditions_choose_values_and_resources(
     (function,) = stack.functions()
     assert function.environment == environment
     assert stack.buckets() == buckets
+
+
+def test_alarm_math_fills_each_series_it_combines() -> None:
+    # GIVEN every alarm that computes over more than one metric
+    template = load_template(ROOT / "sam-template.yaml")
+    alarms = {
+        name: resource["Properties"]["Metrics"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and "Metrics" in resource["Properties"]
+    }
+    combined = {name: m for name, m in alarms.items() if sum("MetricStat" in x for x in m) > 1}
+    assert "JobFailureRateAlarm" in combined
+    for name, metrics in combined.items():
+        series = {m["Id"] for m in metrics if "MetricStat" in m}
+        for m in metrics:
+            expression = m.get("Expression", "")
+            if not isinstance(expression, str):
+                continue
+            # THEN a series is read only through FILL: metric math combines two series only
+            # at the times both have a point, so a series with none (no job succeeded)
+            # would leave the alarm without data rather than breaching
+            bare = set(re.findall(r"[a-z]\w*", re.sub(r"FILL\(\w+, *0\)", "", expression)))
+            assert not bare & series, (name, expression)
