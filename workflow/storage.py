@@ -63,9 +63,16 @@ FFMPEG_MAX_URL = 4095
 # Uploads at once: S3 takes far more, a Lambda's network is what this shares.
 UPLOAD_THREADS = 8
 
+# What S3 (and CloudFront, which compresses text types only) answers for each kind of
+# published file: a DASH player, a <track>, a browser opening a poster go by it.
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
     ".ts": "video/mp2t",
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
+    ".vtt": "text/vtt",
+    ".jpg": "image/jpeg",
     ".json": "application/json",
 }
 

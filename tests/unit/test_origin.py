@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from workflow.local.function_url import FunctionUrl
 from workflow.local.origin import Origin, addressed_here, from_a_web_page
+from workflow.storage import Bucket
 
 
 @pytest.fixture
@@ -247,3 +248,33 @@ def fetch_with(url: str, method: str, headers: dict[str, str]) -> tuple[int, Any
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [("master.m3u8", "application/vnd.apple.mpegurl"), ("manifest.mpd", "application/dash+xml"),
+     ("720p/init.mp4", "video/mp4"), ("720p/seg_00000.m4s", "video/iso.segment"),
+     ("720p/seg_00000.ts", "video/mp2t"), ("subtitles/en.vtt", "text/vtt"),
+     ("images/thumbnails.vtt", "text/vtt"), ("images/poster.jpg", "image/jpeg"),
+     ("images/sprites/000.jpg", "image/jpeg"), ("manifest.json", "application/json")],
+)  # fmt: skip
+@pytest.mark.parametrize("how", ["put", "upload"])
+def test_every_kind_of_published_file_is_served_with_its_type(
+    origin: Origin, tmp_path: Any, name: str, content_type: str, how: str
+) -> None:
+    # GIVEN an asset's file written as the publishing steps write it (bodies they make,
+    # files ffmpeg made), and the asset published
+    output = Bucket(origin.s3, "out")
+    key = f"outputs/job-1/{name}"
+    if how == "put":
+        output.put_bytes(key, b"x")
+    else:
+        path = tmp_path / name.rsplit("/", 1)[-1]
+        path.write_bytes(b"x")
+        output.upload_all({key: path})
+    output.put_bytes("outputs/job-1/master.m3u8", b"#EXTM3U\n")
+    # THEN S3 holds it, and a player is served it, with its own type: a DASH player, a
+    # <track>, CloudFront's compression and a browser opening a poster all go by it
+    assert origin.s3.head_object(Bucket="out", Key=key)["ContentType"] == content_type
+    status, headers, _ = fetch(origin.url + key)
+    assert (status, headers["Content-Type"]) == (200, content_type)
