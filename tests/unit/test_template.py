@@ -37,6 +37,28 @@ def values_of(node: Any, key: str) -> Iterator[Any]:
             yield from values_of(v, key)
 
 
+# What S3 answers through CloudFront for a key not written yet (403: origin access
+# control reads with GetObject only, no ListBucket) or while it is busy; CloudFront
+# caches each for 10 s unless told otherwise.
+_ORIGIN_ERRORS = {403, 404, 500, 502, 503, 504}
+
+
+def test_the_cdn_keeps_an_error_no_longer_than_a_live_playlist() -> None:
+    # GIVEN the distribution, and how long it keeps a live playlist
+    resources = Stack(ROOT, overrides={"PlaybackCdn": "cloudfront"}).template["Resources"]
+    config = resources["PlaybackDistribution"]["Properties"]["DistributionConfig"]
+    playlist = resources["PlaylistCachePolicy"]["Properties"]["CachePolicyConfig"]["MaxTTL"]
+    # THEN a player that asks for a playlist or segment a moment before it is written
+    # (or while S3 slows down) is not answered that error for 10 s after it lands: long
+    # enough to stall a live player whose playlist is 1 s old at the edge
+    kept = {e["ErrorCode"]: e for e in config.get("CustomErrorResponses", [])}
+    assert set(kept) >= _ORIGIN_ERRORS
+    for code in _ORIGIN_ERRORS:
+        assert kept[code]["ErrorCachingMinTTL"] <= playlist, code
+        # the error itself, not a page in its place
+        assert "ResponsePagePath" not in kept[code] and "ResponseCode" not in kept[code]
+
+
 def test_bucket_names_follow_the_template(stack: Stack) -> None:
     # GIVEN the default local stack (name vidflow, us-east-1, account 123456789012)
     # WHEN its buckets are resolved
