@@ -76,6 +76,17 @@ CONTENT_TYPES = {
     ".json": "application/json",
 }
 
+# What is written once under its name: media. Everything else published may be written
+# over under its name (a live playlist each segment, a recording made again, a clip asked
+# for again: its manifest, poster and thumbnails).
+_WRITTEN_ONCE = (".ts", ".m4s", ".mp4")
+
+
+def cache_control(key: str) -> str:
+    """How long a player, and the CDN (which follows it), may keep ``key``: media a day,
+    anything that may be written over a second, as live playlists are."""
+    return f"max-age={86400 if key.endswith(_WRITTEN_ONCE) else 1}"
+
 
 @contextmanager
 def transient_aws_errors() -> Iterator[None]:
@@ -301,7 +312,12 @@ class Bucket:
         content_type = CONTENT_TYPES.get(suffix or Path(key).suffix, "application/octet-stream")
         extra = {"Metadata": dict(metadata)} if metadata else {}
         self.client.put_object(
-            Bucket=self.name, Key=key, Body=data, ContentType=content_type, **extra
+            Bucket=self.name,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            CacheControl=cache_control(key),
+            **extra,
         )
 
     def copy(self, source_key: str, key: str) -> None:
@@ -317,7 +333,8 @@ class Bucket:
 
     def upload(self, path: Path, key: str) -> None:
         content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-        self.client.upload_file(str(path), self.name, key, ExtraArgs={"ContentType": content_type})
+        extra = {"ContentType": content_type, "CacheControl": cache_control(key)}
+        self.client.upload_file(str(path), self.name, key, ExtraArgs=extra)
 
     def upload_all(self, files: Mapping[str, Path]) -> None:
         """Upload every ``key: path`` pair, several at once."""

@@ -278,3 +278,30 @@ def test_every_kind_of_published_file_is_served_with_its_type(
     assert origin.s3.head_object(Bucket="out", Key=key)["ContentType"] == content_type
     status, headers, _ = fetch(origin.url + key)
     assert (status, headers["Content-Type"]) == (200, content_type)
+
+
+@pytest.mark.parametrize(
+    ("name", "lifetime"),
+    [("manifest.json", 1), ("images/poster.jpg", 1), ("images/thumbnails.vtt", 1),
+     ("images/sprites/000.jpg", 1), ("images/thumbnails/00001.jpg", 1), ("master.m3u8", 1),
+     ("360p/index.m3u8", 1), ("360p/seg_00042-2.ts", 86400)],
+)  # fmt: skip
+def test_a_clip_asked_for_again_is_not_served_as_it_was(
+    origin: Origin, tmp_path: Any, name: str, lifetime: int
+) -> None:
+    # GIVEN a clip's file as its publishing writes it: its images, manifest and playlists
+    # have fixed names, which the clip asked for again under its name writes over; only
+    # its segments are each version's own
+    output = Bucket(origin.s3, "out")
+    key = f"clips/game/opener/{name}"
+    path = tmp_path / name.rsplit("/", 1)[-1]
+    path.write_bytes(b"x")
+    output.upload_all({key: path})
+    output.put_bytes("clips/game/opener/master.m3u8", b"#EXTM3U\n")
+    # THEN what may be written over is kept a second, by the CDN (which follows the
+    # object's Cache-Control) and by the player, not the day a segment is: else the
+    # clip asked for again shows the first one's poster and scrub thumbnails for a day
+    head = origin.s3.head_object(Bucket="out", Key=key)
+    assert head.get("CacheControl") == f"max-age={lifetime}"
+    status, headers, _ = fetch(origin.url + key)
+    assert (status, headers["Cache-Control"]) == (200, f"max-age={lifetime}")

@@ -4,8 +4,9 @@ On AWS the output bucket is private and a CDN (CloudFront with origin access con
 serves players. Locally this serves the same objects over plain HTTP on 127.0.0.1, so
 any player (ffplay, VLC, hls.js in a browser) can open a live playlist while it grows:
 only published prefixes (``outputs/``, ``live/``, ``clips/``; a VOD job's or a clip's files
-once its master playlist is written), only GET and HEAD (with one byte range, as S3), playlists
-with a one-second cache lifetime and segments with a long one, and CORS open for web players.
+once its master playlist is written), only GET and HEAD (with one byte range, as S3), media
+with a day's cache lifetime and whatever may be written over (playlists, a clip's images) a
+second, as the objects say to CloudFront, and CORS open for web players.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from botocore.exceptions import ClientError
 
 from workflow.keys import tokens
+from workflow.storage import cache_control
 
 PUBLISHED_PREFIXES = ("outputs/", "live/", "clips/")
 # How deep an asset's folder is, under the prefixes whose assets are published at once, by
@@ -247,8 +249,8 @@ def send_published(
     request.send_header("Accept-Ranges", "bytes")
     if part:
         request.send_header("Content-Range", part)
-    lifetime = 1 if key.endswith(".m3u8") else 86400
-    request.send_header("Cache-Control", f"max-age={lifetime}")
+    # As the object says, which CloudFront follows too (storage.cache_control)
+    request.send_header("Cache-Control", found.get("CacheControl") or cache_control(key))
     request.send_header("X-Content-Type-Options", "nosniff")
     request.send_header("Content-Security-Policy", "sandbox; default-src 'none'")
     if cors:
