@@ -305,3 +305,33 @@ def test_a_clip_asked_for_again_is_not_served_as_it_was(
     assert head.get("CacheControl") == f"max-age={lifetime}"
     status, headers, _ = fetch(origin.url + key)
     assert (status, headers["Cache-Control"]) == (200, f"max-age={lifetime}")
+
+
+def test_a_web_players_preflight_is_answered(origin: Origin) -> None:
+    # GIVEN a web player on another origin that sends its playback token as a header
+    # (``Authorization: Bearer``, which the origin takes), or a byte range: the browser
+    # first asks the origin, without the token, whether it may
+    request = urllib.request.Request(origin.url + "live/game/360p/live.m3u8", method="OPTIONS")
+    request.add_header("Origin", "http://localhost:3000")
+    request.add_header("Access-Control-Request-Method", "GET")
+    request.add_header("Access-Control-Request-Headers", "authorization,range")
+    status, headers, body = _answer(request)
+    # THEN it may: else the browser never sends the request, and the player fails on its
+    # first playlist
+    assert status == 204 and body == b""
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert {"GET", "HEAD"} <= {
+        m.strip() for m in headers["Access-Control-Allow-Methods"].split(",")
+    }
+    allowed = {h.strip().lower() for h in headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "range"} <= allowed
+    # AND it stays read-only
+    assert fetch(origin.url + "live/game/360p/live.m3u8", "POST")[0] == 501
+
+
+def _answer(request: urllib.request.Request) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()

@@ -165,9 +165,15 @@ class Origin(LocalHTTPServer):
         self.guard = guard
         # Asset folders seen with their master playlist: published, for good.
         self._published: set[str] = set()
-        super().__init__(self.answer, port)
+        super().__init__(self.answer, port, every_method=True)
 
     def answer(self, request: BaseHTTPRequestHandler, body: bool) -> None:
+        if request.command == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            answer_preflight(request)
+            return
+        if request.command not in ("GET", "HEAD"):
+            request.send_error(HTTPStatus.NOT_IMPLEMENTED)  # read-only
+            return
         parts = urlsplit(request.path)
         key = unquote(parts.path).lstrip("/")
         if self.guard is not None and not self.guard(key, playback_token(request)):
@@ -198,6 +204,19 @@ class Origin(LocalHTTPServer):
                 return False
             self._published.add(folder)
         return True
+
+
+def answer_preflight(request: BaseHTTPRequestHandler) -> None:
+    """Let a web player on any origin read with its token as a header (``Authorization:
+    Bearer``) or a byte range: a browser asks first, without the token, and sends
+    neither request unless told it may."""
+    request.send_response(HTTPStatus.NO_CONTENT)
+    request.send_header("Access-Control-Allow-Origin", "*")
+    request.send_header("Access-Control-Allow-Methods", "GET, HEAD")
+    request.send_header("Access-Control-Allow-Headers", "Authorization, Range")
+    request.send_header("Access-Control-Max-Age", "600")
+    request.send_header("Content-Length", "0")
+    request.end_headers()
 
 
 def playback_token(request: BaseHTTPRequestHandler) -> str | None:
