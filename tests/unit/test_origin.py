@@ -335,3 +335,27 @@ def _answer(request: urllib.request.Request) -> tuple[int, dict[str, str], bytes
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_refusal_is_readable_by_a_web_player(guarded: bool) -> None:
+    # GIVEN the origin, checking tokens or not
+    with mock_aws():
+        s3 = boto3.client(
+            "s3", region_name="us-east-1", aws_access_key_id="u", aws_secret_access_key="u"
+        )
+        s3.create_bucket(Bucket="out")
+        served = Origin(s3, "out", guard=(lambda key, token: False) if guarded else None)
+        served.start()
+        try:
+            # WHEN a web player on another origin asks for a file it is refused (a token
+            # that expired) or that is not there yet
+            request = urllib.request.Request(served.url + "live/game/360p/live.m3u8")
+            request.add_header("Origin", "http://localhost:3000")
+            status, headers, _ = _answer(request)
+        finally:
+            served.stop()
+    # THEN the browser lets the player read the refusal (else it sees a network error,
+    # and cannot tell that it should fetch a new token, or wait)
+    assert status == (403 if guarded else 404)
+    assert headers.get("Access-Control-Allow-Origin") == "*"

@@ -177,10 +177,10 @@ class Origin(LocalHTTPServer):
         parts = urlsplit(request.path)
         key = unquote(parts.path).lstrip("/")
         if self.guard is not None and not self.guard(key, playback_token(request)):
-            request.send_error(HTTPStatus.FORBIDDEN)
+            refuse(request, HTTPStatus.FORBIDDEN, cors=True)
             return
         if not self._is_published(key):
-            request.send_error(HTTPStatus.NOT_FOUND)
+            refuse(request, HTTPStatus.NOT_FOUND, cors=True)
             return
         send_published(request, self.s3, self.bucket, key, body=body, cors=True)
 
@@ -226,6 +226,21 @@ def playback_token(request: BaseHTTPRequestHandler) -> str | None:
     return tokens.carried(given, request.headers.get("Authorization"))
 
 
+def refuse(request: BaseHTTPRequestHandler, status: HTTPStatus, *, cors: bool) -> None:
+    """Answer ``status``, readable by a web player on any origin where ``cors``: without
+    it the browser hides the answer, and a player cannot tell a refused token (403) or a
+    file not there yet (404) from a network that failed."""
+    text = f"{status.value} {status.phrase}\n".encode()
+    request.send_response(status)
+    request.send_header("Content-Type", "text/plain; charset=utf-8")
+    request.send_header("Content-Length", str(len(text)))
+    if cors:
+        request.send_header("Access-Control-Allow-Origin", "*")
+    request.end_headers()
+    if request.command != "HEAD":
+        request.wfile.write(text)
+
+
 def send_published(
     request: BaseHTTPRequestHandler, s3: Any, bucket: str, key: str, *, body: bool, cors: bool
 ) -> None:
@@ -238,7 +253,7 @@ def send_published(
     that starts past the end.
     """
     if not key.startswith(PUBLISHED_PREFIXES) or ".." in key.split("/"):
-        request.send_error(HTTPStatus.NOT_FOUND)
+        refuse(request, HTTPStatus.NOT_FOUND, cors=cors)
         return
     wanted = (request.headers.get("Range") or "").replace(" ", "")
     ranged = {"Range": wanted} if _ONE_RANGE.fullmatch(wanted) else {}
@@ -258,7 +273,7 @@ def send_published(
         # NoSuchKey; or a bare 404 where moto cannot hold such a key (a NUL, a newline)
         if status != HTTPStatus.NOT_FOUND:
             raise
-        request.send_error(HTTPStatus.NOT_FOUND)
+        refuse(request, HTTPStatus.NOT_FOUND, cors=cors)
         return
     data = found["Body"].read()
     part = found.get("ContentRange")
