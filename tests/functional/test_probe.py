@@ -504,6 +504,43 @@ def test_a_second_video_stream_is_refused_not_guessed_past(
         assert (facts.coded_width, facts.duration) == (640, pytest.approx(2.0, abs=0.05))
 
 
+def test_fonts_and_cover_art_attached_to_matroska_are_no_streams_to_bound(tmp_path: Path) -> None:
+    # GIVEN a 2 s Matroska file as a subtitled release is muxed: a video, an audio and an
+    # ASS track, the fonts its subtitles are styled in (20 attachments, as mkvmerge writes
+    # them) and a cover picture
+    cues = tmp_path / "cues.srt"
+    cues.write_text("1\n00:00:00,500 --> 00:00:01,500\nhello\n\n")
+    (tmp_path / "font.ttf").write_bytes(b"\0\1\0\0 not a real font")
+    (tmp_path / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n not a real picture")
+    fonts = [
+        arg
+        for n in range(20)
+        for arg in ("-attach", str(tmp_path / "font.ttf"), f"-metadata:s:t:{n}",
+                    "mimetype=font/ttf", f"-metadata:s:t:{n}", f"filename=font{n}.ttf")
+    ]  # fmt: skip
+    path = tmp_path / "release.mkv"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
+         "-f", "lavfi", "-i", "sine=duration=2", "-i", str(cues),
+         "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast",
+         "-c:a", "aac", "-c:s", "ass", *fonts, "-attach", str(tmp_path / "cover.png"),
+         "-metadata:s:t:20", "mimetype=image/png", "-metadata:s:t:20", "filename=cover.png",
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed under the stream bound (which its three tracks are well within)
+    facts = _probe(path).facts
+    # THEN it is read, not refused as a file of 24 streams: attachments are no tracks to
+    # demux, and the video, its sound and its subtitle track are what the facts describe
+    assert (facts.coded_width, facts.duration) == (160, pytest.approx(2.0, abs=0.05))
+    assert facts.audio is not None
+    assert facts.subtitles_left_out == ["und (ssa)"]
+    # AND tracks over the bound are still refused
+    with pytest.raises(InputTooLargeError, match="3 tracks; the limit is 2"):
+        _probe(path, Limits(max_streams=2))
+
+
 @pytest.mark.parametrize(
     ("sar", "limits", "error", "message"),
     [

@@ -52,6 +52,9 @@ class Probe:
     audio_span: tuple[float, float] | None = None
 
 
+# Attached fonts and pictures a file may carry (a subtitled release's fonts: tens).
+MAX_ATTACHMENTS = 1000
+
 # Timestamps further out than this (MPEG-TS wraps at 26.5 h) are damage, not video.
 MAX_START_SECONDS = 1e7
 
@@ -239,9 +242,15 @@ def _ffmpeg_reason(exc: Exception) -> str:
 
 def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> dict[str, Any]:
     streams = list(container.streams)
-    if len(streams) > limits.max_streams:
+    # Fonts and cover art attached to a file (a subtitled Matroska release carries tens
+    # of fonts) are read with its header, never demuxed: only its tracks are bound.
+    attached = [s for s in streams if s.type == "attachment" or _is_cover_art(s)]
+    tracks = len(streams) - len(attached)
+    if tracks > limits.max_streams:
+        raise InputTooLargeError(f"the file has {tracks} tracks; the limit is {limits.max_streams}")
+    if len(attached) > MAX_ATTACHMENTS:
         raise InputTooLargeError(
-            f"the file has {len(streams)} streams; the limit is {limits.max_streams}"
+            f"the file has {len(attached)} attachments; the limit is {MAX_ATTACHMENTS}"
         )
     videos = [s for s in streams if s.type == "video" and not _is_cover_art(s)]
     if not videos:
