@@ -449,7 +449,10 @@ def test_the_published_audio_is_the_track_the_source_flags_default(
     run = run_job(source)
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     # THEN the audio is that second track: its language, and its tone
-    assert read_manifest(run.out)["audio"]["language"] == "es"
+    manifest = read_manifest(run.out)
+    assert manifest["audio"]["language"] == "es"
+    # AND the manifest names the English track as left out
+    assert manifest["source"]["audio_left_out"] == ["en (aac)"]
     pcm = subprocess.run(
         [ffmpeg_binary(), "-v", "error", "-i", str(run.out / "audio" / "index.m3u8"),
          "-ac", "1", "-ar", "48000", "-f", "s16le", "-"],

@@ -742,6 +742,34 @@ def test_the_audio_is_the_track_the_file_flags_default(
     # every track is flagged
     assert (audio.index, audio.language) == (index, language)
     assert audio.sample_rate == (44100 if index else 48000)
+    # AND the other track is named as left out (the manifest's source says it), as a
+    # subtitle track in the file is
+    assert _probe(path).facts.audio_left_out == ["en (aac)" if index else "es (aac)"]
+
+
+def test_audio_tracks_left_out_are_named_and_a_single_track_names_none(tmp_path: Path) -> None:
+    # GIVEN an MP4 of a match with three audio tracks (home and away commentary, and an
+    # untagged natural-sound track), and one with a single track
+    path, single = tmp_path / "match.mp4", tmp_path / "single.mp4"
+    run = [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+           "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2"]  # fmt: skip
+    sine = ["-f", "lavfi", "-i", "sine=duration=2"]
+    subprocess.run(
+        [*run, *sine, *sine, *sine, "-map", "0", "-map", "1", "-map", "2", "-map", "3",
+         "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+         "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=ger",
+         "-metadata:s:a:2", "language=und", str(path)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run([*run, *sine, "-c:v", "libx264", "-c:a", "aac", str(single)], check=True)
+    # WHEN they are probed, THEN the match publishes its first track and names the two
+    # others; the single track's file names none (and writes no field for it)
+    facts = _probe(path).facts
+    assert (facts.audio.index, facts.audio.language) == (0, "en")
+    assert facts.audio_left_out == ["de (aac)", "und (aac)"]
+    plain = _probe(single).facts
+    assert plain.audio_left_out == []
+    assert "audio_left_out" not in plain.to_dict()
 
 
 def test_subtitle_tracks_in_the_file_are_named_as_left_out(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ class SourceFacts:
     # The subtitle tracks in the file, as "<language> (<codec>)": only sidecar files are
     # published, and the manifest says what was not.
     subtitles_left_out: list[str] = field(default_factory=list)
+    # The audio tracks in the file other than the one published, named alike.
+    audio_left_out: list[str] = field(default_factory=list)
     # The most frames any second holds, where the rate varies and an index lists every
     # frame (a phone's screen recording: 60 fps while the screen moves, a few when still);
     # else ``frame_rate`` (0 in a record written before it was measured).
@@ -65,6 +67,8 @@ class SourceFacts:
         data = asdict(self)
         if not self.subtitles_left_out:
             del data["subtitles_left_out"]
+        if not self.audio_left_out:
+            del data["audio_left_out"]
         if self.peak_frame_rate <= self.frame_rate:  # (0: read from a record without it)
             del data["peak_frame_rate"]
         return data

@@ -335,18 +335,25 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
             },
         ),
         # Only sidecar subtitles are published: a track in the file is named as left out.
-        "subtitles_left_out": [
-            f"{stream_language(s.metadata.get('language')) or 'und'} ({s.codec_context.name})"
-            if s.codec_context is not None
-            else stream_language(s.metadata.get("language")) or "und"
+        "subtitles_left_out": [_track_name(s) for s in streams if s.type == "subtitle"],
+        # One audio track is published: the others (an away commentary, a second
+        # language) are named as left out.
+        "audio_left_out": [
+            _track_name(s)
             for s in streams
-            if s.type == "subtitle"
+            if s.type == "audio" and (chosen is None or s is not chosen[1])
         ],
         "declared_rate": float(rate) if rate else None,
         "video_bitrate": ctx.bit_rate or None,
         "audio": audio,
         "family": family,
     }
+
+
+def _track_name(stream: Any) -> str:
+    """A track as the facts name one left out: "<language> (<codec>)", "und" unsaid."""
+    language = stream_language(stream.metadata.get("language")) or "und"
+    return language if stream.codec_context is None else f"{language} ({stream.codec_context.name})"
 
 
 def _chosen_audio(streams: list[Any]) -> tuple[int, Any] | None:
@@ -865,4 +872,5 @@ def _finish_facts(
         hdr=declared["hdr"],
         assumed_colour=declared["assumed_colour"],
         subtitles_left_out=declared["subtitles_left_out"],
+        audio_left_out=declared["audio_left_out"],
     )

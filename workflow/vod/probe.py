@@ -93,6 +93,13 @@ def probe_source(
             source.key,
             ", ".join(facts.subtitles_left_out),
         )
+    if facts.audio_left_out:
+        log.warning(
+            "%s holds audio tracks %s, which are not published: one track is, the first "
+            "flagged default, else the first",
+            source.key,
+            ", ".join(facts.audio_left_out),
+        )
     return {
         "probe_key": paths.probe_key,
         "duration": facts.duration,
