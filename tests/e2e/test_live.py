@@ -401,6 +401,54 @@ def test_a_stream_whose_microphone_comes_on_late_keeps_its_sound(venue: Venue, c
     assert levels[0] == levels[1] == 0.0 and min(levels[2:]) > 0.01, levels
 
 
+def _two_commentaries(out: Path, english_from: float) -> list[Path]:
+    """A venue's 1 s MPEG-TS segments of 4 s with two audio tracks: English commentary
+    (a 440 Hz tone) from ``english_from`` s, Spanish (880 Hz) throughout."""
+    out.mkdir()
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error",
+         "-f", "lavfi", "-i", "color=black:s=320x180:r=25:d=4",
+         "-itsoffset", str(english_from), "-f", "lavfi", "-i", "sine=frequency=440:d=4",
+         "-f", "lavfi", "-i", "sine=frequency=880:d=4",
+         "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast",
+         "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-t", "4",
+         "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=spa",
+         "-f", "segment", "-segment_time", "1", "-segment_format", "mpegts",
+         "-reset_timestamps", "0", str(out / "%d.ts")],
+        check=True,
+    )  # fmt: skip
+    return [out / f"{n}.ts" for n in range(4)]
+
+
+def test_a_segment_whose_commentary_track_carries_no_sound_is_silent_not_another_track(
+    venue: Venue,
+) -> None:
+    # GIVEN a venue sending English and Spanish commentary in every segment, whose English
+    # input is lost for its third: that segment lists the track, without a packet of it
+    # (an encoder that never got the input, with the same picture and Spanish)
+    segments = _two_commentaries(venue.workdir / "both", 0)
+    segments[2] = _two_commentaries(venue.workdir / "lost", 1000)[2]
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    # WHEN they are pushed and the stream ends
+    for n, path in enumerate(segments):
+        venue.push(n, path)
+    venue.wait_for_executions()
+    venue.end()
+    venue.recording("audio")
+    out = venue.download(venue.workdir / "out")
+    # THEN the audio rendition is the English track throughout, silent where it was lost,
+    # never the Spanish one (the next track, which the segment's probe had taken)
+    tones = []
+    for n in range(4):
+        with av.open(str(out / "audio" / f"seg_{n:05d}.ts"), format="mpegts") as container:
+            rate = container.streams.audio[0].sample_rate
+            samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+        spectrum = np.abs(np.fft.rfft(samples))
+        loud = float(np.abs(samples).max()) > 0.01
+        tones.append(round(np.argmax(spectrum) * rate / len(samples), -1) if loud else None)
+    assert tones == [440, 440, None, 440], tones
+
+
 def test_an_event_for_a_version_no_longer_there_leaves_no_gap(
     engine: Any, venue: Venue, real_segments: list[Path]
 ) -> None:

@@ -747,6 +747,30 @@ def test_the_audio_is_the_track_the_file_flags_default(
     assert _probe(path).facts.audio_left_out == ["en (aac)" if index else "es (aac)"]
 
 
+def test_a_live_segment_whose_declared_audio_track_is_empty_has_no_audio(tmp_path: Path) -> None:
+    # GIVEN MPEG-TS whose first audio track (English) is listed without a packet (its
+    # input lost) beside a Spanish one, as a venue's segment may be; and Matroska whose
+    # second track is flagged default
+    lost = tmp_path / "lost.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
+         "-itsoffset", "1000", "-f", "lavfi", "-i", "sine=duration=2",
+         "-f", "lavfi", "-i", "sine=frequency=880:duration=2",
+         "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast",
+         "-c:a", "aac", "-t", "2", "-metadata:s:a:0", "language=eng",
+         "-metadata:s:a:1", "language=spa", str(lost)],
+        check=True,
+    )  # fmt: skip
+    flagged = _two_audio_tracks(tmp_path / "two.mkv", "0", "default")
+    # WHEN each is probed as a file, THEN the track that has sound is taken
+    assert _probe(lost).facts.audio.language == "es"
+    # AND as a live segment (the track it declares, or none) the lost one's has none,
+    # rather than another track's, and the flagged track is still the one taken
+    assert _probe(lost, audio_as_declared=True).facts.audio is None
+    assert _probe(flagged, audio_as_declared=True).facts.audio.language == "es"
+
+
 def test_audio_tracks_left_out_are_named_and_a_single_track_names_none(tmp_path: Path) -> None:
     # GIVEN an MP4 of a match with three audio tracks (home and away commentary, and an
     # untagged natural-sound track), and one with a single track

@@ -74,6 +74,8 @@ def probe_segment(
             # and a file too big for that keeps its video's span (``audio_span``).
             read_for=max(1.0, min(AUDIO_READ_SECONDS, remaining() - 10)),
             audio_span=True,
+            # The stream's track, or silence where it carries no sound this time.
+            audio_as_declared=True,
         )
         facts = probed.facts
     # A probe that ran meanwhile may have fixed the settings: configure keeps the first.

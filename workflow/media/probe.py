@@ -71,6 +71,7 @@ def probe(
     audio_span: bool = False,
     max_hole: float = math.inf,
     max_keyframe_interval: float = math.inf,
+    audio_as_declared: bool = False,
 ) -> Probe:
     """Probe ``source`` (a path, an http(s) URL, or a seekable file such as
     ``storage.RangeReader``) and read its index.
@@ -81,7 +82,8 @@ def probe(
     file's audio packets (a live segment's: seconds long) for where its audio ends.
     ``max_hole`` is the longest pause between two of an MP4's frames it accepts, and
     ``max_keyframe_interval`` the longest span without a keyframe that its index lists
-    (``_check_keyframes``).
+    (``_check_keyframes``). ``audio_as_declared`` takes the audio track the file declares
+    to play even where it cannot be decoded, and then none (``_chosen_audio``).
     """
     until = time.monotonic() + read_for
     if size > limits.max_bytes:
@@ -108,7 +110,7 @@ def probe(
         raise _unreadable(family, exc) from None
     with container:
         try:
-            declared = _declared_facts(container, family, size, limits)
+            declared = _declared_facts(container, family, size, limits, audio_as_declared)
             index, rate, variable, picture, peak = _index_video(
                 container, family, size, limits, read_at, until, max_hole, max_keyframe_interval
             )
@@ -240,7 +242,9 @@ def _ffmpeg_reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or type(exc).__name__
 
 
-def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> dict[str, Any]:
+def _declared_facts(
+    container: Any, family: str, size: int, limits: Limits, audio_as_declared: bool = False
+) -> dict[str, Any]:
     streams = list(container.streams)
     # Fonts and cover art attached to a file (a subtitled Matroska release carries tens
     # of fonts) are read with its header, never demuxed: only its tracks are bound.
@@ -300,7 +304,7 @@ def _declared_facts(container: Any, family: str, size: int, limits: Limits) -> d
         )
     # An audio stream vidflow cannot decode, or one that declares no channels, is left out.
     audio = None
-    chosen = _chosen_audio(streams)
+    chosen = _chosen_audio(streams, audio_as_declared)
     if chosen is not None:
         number, a = chosen
         audio = AudioFacts(
@@ -356,20 +360,27 @@ def _track_name(stream: Any) -> str:
     return language if stream.codec_context is None else f"{language} ({stream.codec_context.name})"
 
 
-def _chosen_audio(streams: list[Any]) -> tuple[int, Any] | None:
+def _chosen_audio(streams: list[Any], as_declared: bool = False) -> tuple[int, Any] | None:
     """The audio stream vidflow encodes and its number among the file's audio streams
     (ffmpeg's ``0:a:N``): of those it can decode that declare their channels, the first
     the file says to play (its default flag, as players and ffmpeg's own stream
-    selection honour it), else the first; None where there is none."""
-    audios = [
-        (number, s)
-        for number, s in enumerate(s for s in streams if s.type == "audio")
-        if s.codec_context is not None and s.codec_context.channels > 0
+    selection honour it), else the first; None where there is none.
+
+    ``as_declared`` chooses among all the file's audio streams, and None where the one
+    chosen cannot be decoded: a live segment whose commentary track carries no sound this
+    time (its encoder lost that input) is silent, not another track's (a second language's).
+    """
+    audios = list(enumerate(s for s in streams if s.type == "audio"))
+    playable = [
+        (n, s) for n, s in audios if s.codec_context is not None and s.codec_context.channels > 0
     ]
+    candidates = audios if as_declared else playable
     default = av.stream.Disposition.default
-    return next(
-        ((n, s) for n, s in audios if s.disposition & default), audios[0] if audios else None
+    chosen = next(
+        ((n, s) for n, s in candidates if s.disposition & default),
+        candidates[0] if candidates else None,
     )
+    return chosen if chosen in playable else None
 
 
 def _audio_span(container: Any, number: int, until: float) -> tuple[float, float] | None:
