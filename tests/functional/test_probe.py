@@ -18,6 +18,7 @@ from tests.source_facts import decode_video
 from workflow.errors import (
     InputTooLargeError,
     InputTooLongError,
+    NoVideoStreamError,
     TransientError,
     TruncatedInputError,
     UnsupportedInputError,
@@ -502,6 +503,35 @@ def test_a_second_video_stream_is_refused_not_guessed_past(
         # cover art is no video stream to choose: the video is published
         facts = _probe(path).facts
         assert (facts.coded_width, facts.duration) == (640, pytest.approx(2.0, abs=0.05))
+
+
+@pytest.mark.parametrize("suffix", ["m4a", "mka"])
+def test_a_song_with_cover_art_is_refused_as_no_video_naming_the_picture(
+    suffix: str, tmp_path: Path
+) -> None:
+    # GIVEN a song with its cover art, as MP4 (iTunes' covr) and Matroska (an attachment)
+    # carry it
+    cover, path = tmp_path / "cover.png", tmp_path / f"song.{suffix}"
+    run = [ffmpeg_binary(), "-nostdin", "-loglevel", "error"]
+    subprocess.run(
+        [*run, "-f", "lavfi", "-i", "color=red:size=64x64", "-frames:v", "1", str(cover)],
+        check=True,
+    )
+    picture = (
+        ["-i", str(cover), "-map", "0", "-map", "1", "-disposition:v:0", "attached_pic"]
+        if suffix == "m4a"
+        else ["-attach", str(cover), "-metadata:s:t:0", "mimetype=image/png"]
+    )
+    subprocess.run(
+        [*run, "-f", "lavfi", "-i", "sine=duration=1", *picture, "-c:a", "aac", "-c:v", "copy",
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed, THEN it is refused as holding no video, and what it holds is
+    # named as it is: sound and a cover picture, not a video it says is missing
+    with pytest.raises(NoVideoStreamError) as refused:
+        _probe(path)
+    assert str(refused.value) == "the file has no video stream (it holds audio, cover art)"
 
 
 def test_fonts_and_cover_art_attached_to_matroska_are_no_streams_to_bound(tmp_path: Path) -> None:

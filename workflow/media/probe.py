@@ -258,7 +258,10 @@ def _declared_facts(
         )
     videos = [s for s in streams if s.type == "video" and not _is_cover_art(s)]
     if not videos:
-        kinds = sorted({s.type for s in streams}) or ["nothing"]
+        # (a song's cover art is a picture, not the video it is named as missing)
+        kinds = sorted({"cover art" if _is_cover_art(s) else s.type for s in streams}) or [
+            "nothing"
+        ]
         raise NoVideoStreamError(f"the file has no video stream (it holds {', '.join(kinds)})")
     if len(videos) > 1:
         # The encodes read the first video stream; which one the uploader meant (a still
