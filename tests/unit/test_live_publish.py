@@ -1225,3 +1225,31 @@ def test_a_writer_whose_look_outlasts_a_segment_lets_go_in_time(
     assert table.acquire("game", "next", clock(), LEASE_SECONDS)
     # AND it kept up while it looked: every segment but the one that came last is shown
     assert shown(clients) == [f"seg_{n:05d}.ts" for n in range(len(saves) + 1)]
+
+
+def test_a_sweep_on_its_scheduled_time_counts_idle_from_the_segment_it_showed(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    # GIVEN a stream that showed segment 0; the sweep due 5 s later reaches it 95 s late
+    # (many streams before it), while segment 1 arrives and its writer, refused the lease
+    # the sweep holds, leaves it to the sweep
+    table = _idle_stream((0,), settings, clients)
+    clock.now += 100
+    table.acquire("idle", "sweep", clock.now, LEASE_SECONDS)
+    assert publish_segment(
+        {"stream": "idle", "sequence": 1,
+         "result": {"duration": 2.0, "bytes": {"360p": 1000}}},
+        settings, clients,
+    )["writer"] is False  # fmt: skip
+    table.release("idle", "sweep")
+    sweep(settings, clients, "2027-01-15T08:00:05+00:00")  # T0 + 5 s
+    assert table.require("idle").state is not None
+    assert advance_stream("idle", settings, clients)["next_sequence"] == 2
+    # WHEN the encoder then dies: 590 s after segment 1 came, short of idle_seconds (600)
+    clock.now += 590
+    # THEN the stream is still open: its idle time counts from segment 1's arrival, not
+    # from the schedule of the sweep that showed it
+    assert advance_stream("idle", settings, clients)["ended"] is False
+    clock.now += 11
+    assert advance_stream("idle", settings, clients)["ended"] is True

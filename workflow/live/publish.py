@@ -242,7 +242,9 @@ def _advance_once(
         lowest_upload=record.lowest_upload,
     )
     after = rules.windowed(grown, config.window)
-    state = after.to_dict() | {ACTIVE: now if after != before else active}
+    # A sweep advances as of its schedule, which may be before the arrivals it shows: the
+    # stream's last activity never goes back (else it ends idle that much early).
+    state = after.to_dict() | {ACTIVE: max(now, active) if after != before else active}
     state |= {RECORDED: record.published} if after.ended else {}
     if after.next_sequence != before.next_sequence and not table.fits(state):
         if ending is None:
