@@ -40,6 +40,18 @@ class Clients:
         return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds")
 
 
+def event_time(text: str | None) -> datetime | None:
+    """An event's time (S3's ``eventTime``, a source's ``uploaded_at``) as an aware
+    datetime: ISO 8601, with ``Z``, an offset, or none (UTC, as S3's are, never the
+    machine's local time); None for none, or for text that is no time (an event written
+    by hand), which nothing that only measures or compares with it may fail on."""
+    try:
+        at = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
 @contextmanager
 def scratch_dir() -> Iterator[Path]:
     """A fresh temporary folder, removed afterwards: a warm Lambda keeps its /tmp."""

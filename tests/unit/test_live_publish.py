@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -1253,3 +1254,33 @@ def test_a_sweep_on_its_scheduled_time_counts_idle_from_the_segment_it_showed(
     assert advance_stream("idle", settings, clients)["ended"] is False
     clock.now += 11
     assert advance_stream("idle", settings, clients)["ended"] is True
+
+
+@pytest.mark.parametrize(
+    ("uploaded_at", "uploaded"),
+    [("2027-01-15T07:59:58", T0 - 2), ("2027-01-15T07:59:58.000Z", T0 - 2), ("not a time", None)],
+)
+def test_a_segment_s_upload_time_is_read_in_utc_and_never_fails_its_publish(
+    live: tuple[Settings, Clients], monkeypatch: pytest.MonkeyPatch, uploaded_at: str,
+    uploaded: float | None,
+) -> None:  # fmt: skip
+    settings, clients = live
+    # GIVEN a publisher on a machine in America/Chicago, and a segment whose event (written
+    # by hand) gives its upload time without an offset, or in no form of time at all
+    monkeypatch.setenv("TZ", "America/Chicago")
+    time.tzset()
+    try:
+        publish_segment(
+            {"stream": "game", "sequence": 0,
+             "result": {"duration": 2.0, "bytes": {"360p": 1000}},
+             "source": {"bucket": INGEST, "key": "live/game/0.ts", "etag": "e",
+                        "uploaded_at": uploaded_at}},
+            settings, clients,
+        )  # fmt: skip
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    # THEN it is published, its latency counted from the upload's UTC time where it has one
+    arrival = StreamTable(clients.dynamodb, settings.live_table).arrival("game", 0)
+    assert arrival is not None and arrival.get("uploaded") == uploaded
+    assert shown(clients) == ["seg_00000.ts"]

@@ -14,7 +14,6 @@ import math
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -32,7 +31,7 @@ from workflow.live.config import IDLE_SECONDS, StreamSettings
 from workflow.live.paths import StreamPaths
 from workflow.live.store import Saved, StreamRecord, StreamTable, failed_attempt, upload_of
 from workflow.names import AUDIO
-from workflow.runtime import Clients
+from workflow.runtime import Clients, event_time
 from workflow.settings import Settings
 from workflow.shapes import known_fields
 from workflow.storage import Bucket, transient_aws_errors
@@ -94,7 +93,7 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         }
     else:
         result, probed = event["result"], event.get("segment") or {}
-        uploaded = (event.get("source") or {}).get("uploaded_at")
+        uploaded = event_time((event.get("source") or {}).get("uploaded_at"))
         arrival = {
             "duration": result["duration"],
             "at": clients.clock(),
@@ -102,7 +101,7 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
             "bytes": result["bytes"],
             "upload": upload_of(event.get("source")),
             # When S3 took the upload: where the segment's latency counts from.
-            **({"uploaded": datetime.fromisoformat(uploaded).timestamp()} if uploaded else {}),
+            **({"uploaded": uploaded.timestamp()} if uploaded is not None else {}),
             # Where the probe found it on the source's clock, and its form: what decides
             # whether it continues the segment before (absent from an older job's probe).
             **{k: v for k, v in probed.items() if k in ("start", "end", "form") and v is not None},

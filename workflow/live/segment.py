@@ -6,7 +6,6 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,7 +28,7 @@ from workflow.media.chunks import Chunk
 from workflow.media.facts import SourceFacts
 from workflow.media.rungs import encode_span
 from workflow.media.sniff import HEAD_BYTES
-from workflow.runtime import Clients, Deadline, scratch_dir
+from workflow.runtime import Clients, Deadline, event_time, scratch_dir
 from workflow.settings import Settings
 from workflow.shapes import known_fields
 from workflow.storage import Bucket, Pin, transient_aws_errors
@@ -415,8 +414,9 @@ def _in_trying_order(
     side. S3 keeps a version's time to the second, so one made in the segment's second
     counts as made by then (the check tells the two apart where it can)."""
     made_by, after = list(uploads), []
-    if uploaded_at:
-        at = datetime.fromisoformat(uploaded_at.replace("Z", "+00:00")).replace(microsecond=0)
+    at = event_time(uploaded_at)
+    if at is not None:
+        at = at.replace(microsecond=0)
         made_by = [u for u in uploads if u["LastModified"] <= at]
         after = [u for u in reversed(uploads) if u["LastModified"] > at]
     seen: set[str] = set()

@@ -8,7 +8,6 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from workflow.errors import VidflowError
@@ -17,7 +16,7 @@ from workflow.keys import segments as aes128
 from workflow.keys.store import ContentKey, KeyStore
 from workflow.media.runner import Segment
 from workflow.names import CMAF_INIT
-from workflow.runtime import Clients, Deadline
+from workflow.runtime import Clients, Deadline, event_time
 from workflow.settings import Settings
 from workflow.storage import Bucket, RangeReader, transient_aws_errors
 from workflow.vod.jobs import JobPaths, read_job_record
@@ -103,14 +102,11 @@ def _remove_if_failed_since(output: Bucket, paths: JobPaths, since: str) -> None
     event that says no upload time (written by hand) has the item's start instead."""
     if not output.exists(paths.failure_key):
         return
-    failed_at = output.get_json(paths.failure_key).get("failed_at")
-    if not failed_at or _instant(failed_at) < _instant(since):
+    failed_at = event_time(output.get_json(paths.failure_key).get("failed_at"))
+    began = event_time(since)
+    if failed_at is None or (began is not None and failed_at < began):
         return
     output.delete_prefix(paths.output_prefix)
-
-
-def _instant(timestamp: str) -> datetime:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
 
 @contextmanager

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from workflow.errors import SourceChangedError, UploadOptionError
 from workflow.media.chunks import MAX_KEYFRAME_INTERVAL, refused_hole
 from workflow.media.probe import probe
 from workflow.media.sniff import HEAD_BYTES
-from workflow.runtime import Clients, Deadline
+from workflow.runtime import Clients, Deadline, event_time
 from workflow.settings import (
     ENCRYPTION_PACKAGING,
     ENCRYPTIONS,
@@ -118,14 +118,9 @@ def put_again(source: Source, last_modified: datetime) -> bool:
     """Whether the upload was PUT again after the one this job is for, as far as a bucket
     without versions tells: its ETag pins the bytes, not the metadata that holds the
     upload's options. A PUT again within the same second or two goes unseen."""
-    if source.pin.version_id is not None or not source.uploaded_at:
-        return False
-    try:
-        uploaded = datetime.fromisoformat(source.uploaded_at)
-    except ValueError:
-        return False  # an event not from S3 (``vidflow invoke``): nothing to compare
-    if uploaded.tzinfo is None:
-        uploaded = uploaded.replace(tzinfo=UTC)
+    uploaded = event_time(source.uploaded_at)
+    if source.pin.version_id is not None or uploaded is None:
+        return False  # (no time: an event not from S3, ``vidflow invoke``: nothing to compare)
     return last_modified > uploaded + _LAST_MODIFIED_SLACK
 
 

@@ -7,7 +7,6 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from workflow.keys.service import key_service_uri
 from workflow.media import encode, quality
 from workflow.media.subtitles import SubtitleTrack, language_name
 from workflow.names import AUDIO, CMAF_INIT, segment_number
-from workflow.runtime import Clients
+from workflow.runtime import Clients, event_time
 from workflow.settings import Settings
 from workflow.shapes import known_fields
 from workflow.storage import Bucket, transient_aws_errors
@@ -217,9 +216,9 @@ def _count_published(manifest: dict[str, Any], retried: int, clients: Clients) -
     metrics.amount(metrics.SOURCE_MINUTES, minutes)
     metrics.amount(metrics.OUTPUT_MINUTES, minutes * len(manifest["renditions"]))
     metrics.count(metrics.ITEMS_RETRIED, retried)
-    uploaded = manifest["source"].get("uploaded_at")
-    if uploaded:
-        waited = clients.clock() - datetime.fromisoformat(uploaded).timestamp()
+    uploaded = event_time(manifest["source"].get("uploaded_at"))
+    if uploaded is not None:
+        waited = clients.clock() - uploaded.timestamp()
         metrics.seconds(metrics.UPLOAD_TO_PUBLISHED, max(waited, 0.0))
 
 
