@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 # How often --follow looks for new events.
 POLL_SECONDS = 1.0
+# How far behind the newest event printed --follow looks again: an event is logged at
+# its time, put to the bus, and delivered to the log later, out of order with the others
+# (an event put a second before another can reach the log after it). Those printed
+# already are known by their ids.
+LATE_SECONDS = 60
 
 
 def add_events(commands: Commands) -> None:
@@ -115,7 +120,7 @@ def _read(logs: Any, group: str, since: float, follow: bool) -> Iterator[dict[st
             if event.get("id") in seen:
                 continue
             seen.add(event.get("id", ""))
-            start = max(start, int(line["timestamp"]))
+            start = max(start, int(line["timestamp"]) - LATE_SECONDS * 1000)
             yield event
         if not follow:
             return
