@@ -153,7 +153,8 @@ def segment_calls(
       arrival); one PUT per rung's segment and the audio's;
     - publish (``publish_segment``): ``admit`` (a conditional update of the record, which
       succeeds for a segment that comes in order), ``record_arrival`` (a read of the
-      claim, the put, the claim's delete), ``count_change``, then
+      claim, the put, the claim's delete), ``count_change``, ``counted`` (an update of
+      the arrival), then
       ``advance_stream``: ``acquire``, ``require``, ``arrivals`` (a query), ``save`` (it
       releases at the first try); one PUT per rung's live playlist and the audio's.
     """
@@ -170,7 +171,7 @@ def segment_calls(
             s3_puts=files,
         ),
         "publish": Calls(
-            arrival_writes=2, stream_writes=4, stream_reads=1, small_reads=2, s3_puts=files
+            arrival_writes=3, stream_writes=4, stream_reads=1, small_reads=2, s3_puts=files
         ),
     }
 

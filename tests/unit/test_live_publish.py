@@ -26,6 +26,7 @@ from workflow.errors import (
     SegmentClaimedError,
     SegmentReusedError,
     StreamEndedError,
+    TransientError,
 )
 from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
@@ -1284,3 +1285,64 @@ def test_a_segment_s_upload_time_is_read_in_utc_and_never_fails_its_publish(
     arrival = StreamTable(clients.dynamodb, settings.live_table).arrival("game", 0)
     assert arrival is not None and arrival.get("uploaded") == uploaded
     assert shown(clients) == ["seg_00000.ts"]
+
+
+@pytest.mark.parametrize("stopped", ["cut off", "throttled"])
+def test_a_publish_stopped_after_storing_its_arrival_counts_it_when_run_again(
+    live: tuple[Settings, Clients],
+    clock: SteppedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    stopped: str,
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN a stream that closed with segment 1 a gap, and 1's failure on record
+    arrive(0, settings, clients)
+    arrive(2, settings, clients)
+    source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "a"}
+    caught = {"Error": "Sandbox.Timedout", "Cause": "killed"}
+    publish_segment({"stream": "game", "sequence": 1, "error": caught, "source": source},
+                    settings, clients)  # fmt: skip
+    table.mark_ended("game", {"last_sequence": 2, "at": clock()})
+    table.count_change("game")
+    clock.now += 6.1
+    assert advance_stream("game", settings, clients)["ended"] is True
+    assert recording(clients) == ["seg_00000.ts", "#EXT-X-GAP", "seg_00001.ts", "seg_00002.ts"]
+    # WHEN 1's mended upload is published by a function stopped just after it stored the
+    # arrival (cut off by its timeout, or the stream record throttled as it counts), and
+    # Step Functions runs the publish again with the same input
+    mended = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "mended"}
+    event = {"stream": "game", "sequence": 1, "source": mended,
+             "result": {"duration": 2.0, "bytes": {"360p": 1000}}}  # fmt: skip
+    stored = StreamTable.store_arrival
+
+    def cut_off(self: StreamTable, *args: Any) -> Any:
+        stored(self, *args)
+        raise TimeoutError("Task timed out")
+
+    def throttled(self: StreamTable, *args: Any, **kwargs: Any) -> Any:
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+            "UpdateItem",
+        )
+
+    if stopped == "cut off":
+        monkeypatch.setattr(StreamTable, "store_arrival", cut_off)
+    else:
+        monkeypatch.setattr(StreamTable, "count_change", throttled)
+    with pytest.raises((TimeoutError, TransientError)):
+        publish_segment(event, settings, clients)
+    monkeypatch.undo()
+    done = publish_segment(event, settings, clients)
+    # THEN it is counted once, as one clean run counts it: no duplicate, in the recording,
+    # and its failure record gone
+    assert done["duplicate"] is False
+    record = table.get("game")
+    assert record is not None and record.published == 3
+    assert recording(clients) == ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+    key = StreamPaths("game").failure_key(1)
+    assert not clients.s3.list_objects_v2(Bucket=OUTPUT, Prefix=key).get("KeyCount")
+    # AND a third run (a duplicate event) counts nothing
+    assert publish_segment(event, settings, clients)["duplicate"] is True
+    record = table.get("game")
+    assert record is not None and record.published == 3

@@ -114,9 +114,17 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         # name (the failure path records why) rather than succeed unseen.
         table.admit(stream, sequence)
     new, replaced = (False, None) if reused else table.store_arrival(stream, sequence, arrival)
-    record = table.count_change(stream, published=new and failure is None)
-    if failure is None and replaced is not None:
+    # A run that stored the arrival and was cut off (its timeout) or failed (the stream
+    # record throttled) before counting it finds it stored when run again: it counts it
+    # then, and clears a failure record it may have replaced, or the segment would stay
+    # out of an ended stream's recording for good.
+    again = failure is None and not new and table.uncounted(stream, sequence, arrival["upload"])
+    record = table.count_change(stream, published=failure is None and (new or again))
+    if failure is None and (new or again):
+        _note_counted(table, stream, sequence, arrival["upload"])
+    if failure is None and (replaced is not None or again):
         _clear_failure(stream, sequence, settings, clients)
+    new = new or again
     metrics.about(stream=stream, sequence=sequence)
     if not new:
         metrics.count(metrics.LIVE_DUPLICATE_SEGMENTS)
@@ -141,6 +149,15 @@ def _clear_failure(stream: str, sequence: int, settings: Settings, clients: Clie
         )
     except (BotoCoreError, ClientError, TransientError) as exc:
         log.warning("segment %d of %s: its failure record stays: %s", sequence, stream, exc)
+
+
+def _note_counted(table: StreamTable, stream: str, sequence: int, upload: str) -> None:
+    """Note the arrival counted, never failing the publish: a retry would count it again
+    (a second count only makes an ended stream's recording again, alike)."""
+    try:
+        table.counted(stream, sequence, upload)
+    except (BotoCoreError, ClientError) as exc:
+        log.warning("segment %d of %s: counted, but not noted so: %s", sequence, stream, exc)
 
 
 def _already_passed(record: StreamRecord, sequence: int) -> bool:

@@ -304,6 +304,10 @@ class StreamTable:
         item = {**self._key(stream, _segment_item(sequence)), "arrival": {"S": json.dumps(arrival)}}
         if failed:
             item["failed_upload"] = {"S": "" if arrival.get("try_again") else upload}
+        else:
+            # Until ``counted``: a publish cut off or throttled before it counted the
+            # arrival finds it stored when it runs again, and counts it then.
+            item["uncounted"] = {"S": upload}
         try:
             old = self.client.put_item(
                 TableName=self.name,
@@ -319,6 +323,28 @@ class StreamTable:
         if not failed:
             self._end_claim(stream, sequence, upload)
         return True, None if old is None else json.loads(old["arrival"]["S"])
+
+    def uncounted(self, stream: str, sequence: int, upload: str) -> bool:
+        """Whether the segment's arrival stored from ``upload`` is not yet counted as
+        published (its publish stopped between storing and counting it)."""
+        item = self.client.get_item(
+            TableName=self.name,
+            Key=self._key(stream, _segment_item(sequence)),
+            ConsistentRead=True,
+            ProjectionExpression="uncounted",
+        ).get("Item", {})
+        return bool(upload) and item.get("uncounted", {}).get("S") == upload
+
+    def counted(self, stream: str, sequence: int, upload: str) -> None:
+        """Note that the segment's arrival from ``upload`` is counted as published."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, _segment_item(sequence)),
+                UpdateExpression="REMOVE uncounted",
+                ConditionExpression="uncounted = :u",
+                ExpressionAttributeValues={":u": {"S": upload}},
+            )
 
     def arrivals(self, stream: str, first: int = 0) -> dict[int, dict[str, Any]]:
         """Every arrival with a sequence number of ``first`` or more."""
