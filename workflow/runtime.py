@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,14 +53,36 @@ def event_time(text: str | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
+SCRATCH_PREFIX = "vidflow-"
+_cleared = threading.Lock()
+_stale: list[bool] = [True]
+
+
 @contextmanager
 def scratch_dir() -> Iterator[Path]:
     """A fresh temporary folder, removed afterwards: a warm Lambda keeps its /tmp."""
-    path = Path(tempfile.mkdtemp(prefix="vidflow-"))
+    _clear_stale_scratch()
+    path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _clear_stale_scratch() -> None:
+    """Remove the scratch folders an invocation killed in this execution environment
+    left, before this process's first: Lambda stops a function past its timeout (or out
+    of memory) without its ``finally``, then starts the runtime again in the same
+    environment, /tmp as it was, and the retry Step Functions sends lands there with a
+    dead encode's files filling the /tmp it needs. Only in a Lambda environment, which
+    runs one invocation at a time: elsewhere the temporary folder is shared."""
+    with _cleared:
+        if not _stale or not os.environ.get("LAMBDA_TASK_ROOT"):
+            _stale.clear()
+            return
+        _stale.clear()
+        for stale in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def memory_mb() -> int:
