@@ -163,3 +163,46 @@ def test_an_item_starting_after_a_failure_keeps_its_output_only_if_the_failure_i
     _uploads_a_segment(event, settings, Clients(s3=s3, clock=lambda: 2_000.0), lambda: 60.0)
     found = s3.list_objects_v2(Bucket=OUTPUT, Prefix=PATHS.output_prefix).get("KeyCount")
     assert found == kept
+
+
+@pytest.mark.parametrize("cut_off", [False, True])
+def test_record_failure_run_again_keeps_the_items_error(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, cut_off: bool
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "vidflow-test")
+    clients = Clients(s3=s3, events=Bus())
+    settings = Settings(output_bucket=OUTPUT, event_bus="vidflow-events")
+    source = {"bucket": "in", "key": "uploads/clip.mp4", "etag": "x"}
+    # GIVEN a job whose chunk failed by name, ending its Map
+    item_error = {"error": "TranscodeError", "cause": "video-00001: damaged"}
+    s3.put_object(Bucket=OUTPUT, Key=PATHS.item_error_key("video-00001"),
+                  Body=json.dumps(item_error))  # fmt: skip
+    s3.put_object(Bucket=OUTPUT, Key=PATHS.result_key("video-00000"), Body=b"{}")
+    failed = {
+        "job_id": PATHS.job_id,
+        "source": source,
+        "error": {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "the Map failed"},
+    }
+    # WHEN RecordFailure runs to its end, or is cut off after the first key it removes of
+    # the scratch, and Step Functions runs it again (Retry: States.ALL)
+    if cut_off:
+        deleted = s3.delete_objects
+
+        def cut(**kwargs: Any) -> Any:
+            kwargs["Delete"]["Objects"] = kwargs["Delete"]["Objects"][:1]
+            deleted(**kwargs)
+            raise TimeoutError("Task timed out")
+
+        monkeypatch.setattr(s3, "delete_objects", cut)
+        with pytest.raises(TimeoutError):
+            record_failure(failed, settings, clients)
+        monkeypatch.undo()
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "vidflow-test")
+    else:
+        record_failure(failed, settings, clients)
+    again = record_failure(failed, settings, clients)
+    # THEN the failure record still names the item's own error, as one clean run left it
+    record = json.loads(s3.get_object(Bucket=OUTPUT, Key=PATHS.failure_key)["Body"].read())
+    assert (record["error"], record["cause"]) == ("TranscodeError", "video-00001: damaged")
+    assert again["error"] == "TranscodeError"
+    assert len(clients.events.put) == 1

@@ -39,7 +39,15 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
     )
     if output.exists(paths.master_key):
         return {"error": failure.error, "cause": failure.cause, "failure_key": None}
-    if failure.error in _MAP_LEVEL_ERRORS:
+    rerun = failure.error in _MAP_LEVEL_ERRORS and not output.exists(paths.plan_key)
+    if rerun and output.exists(paths.failure_key):
+        # Run again (Retry) after removing the scratch, plan first, with the item errors
+        # it read: the record it wrote says what failed.
+        kept = output.get_json(paths.failure_key)
+        failure = replace(
+            failure, error=kept["error"], cause=kept["cause"], failed_at=kept["failed_at"]
+        )
+    elif failure.error in _MAP_LEVEL_ERRORS:
         # An item that failed and then succeeded on a retry has a result: skip it.
         succeeded = {Path(k).stem for k in output.keys(paths.results_prefix)}
         item_errors = [
@@ -66,6 +74,8 @@ def record_failure(event: dict[str, Any], settings: Settings, clients: Clients) 
     if events.announce(events.job_failed(failure.to_dict()), settings.event_bus, output, clients):
         metrics.about(job_id=paths.job_id)
         metrics.job_failed(failure.error)
+    # The plan first: a run again without it knows the item errors may be gone.
+    output.delete_keys([paths.plan_key])
     output.delete_prefix(paths.scratch_prefix)
     return {"error": failure.error, "cause": failure.cause, "failure_key": paths.failure_key}
 
