@@ -30,7 +30,7 @@ from workflow.errors import (
 )
 from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
-from workflow.live import store
+from workflow.live import publish, store
 from workflow.live.config import IDLE_SECONDS
 from workflow.live.ingest import end_stream, on_ingest
 from workflow.live.paths import MAX_RECORD_BYTES, StreamPaths
@@ -1346,3 +1346,37 @@ def test_a_publish_stopped_after_storing_its_arrival_counts_it_when_run_again(
     assert publish_segment(event, settings, clients)["duplicate"] is True
     record = table.get("game")
     assert record is not None and record.published == 3
+
+
+def test_a_failed_segments_publish_run_again_is_the_same_attempt(
+    live: tuple[Settings, Clients], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    # GIVEN a segment whose first execution ran out of time (as LiveIngest starts it)
+    source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "a", "attempt": 1}
+    caught = {"Error": "Sandbox.Timedout", "Cause": "killed"}
+    event = {"stream": "game", "sequence": 1, "error": caught, "source": source}
+    # WHEN its RecordFailure stores the failure, then fails to advance the playlists twice
+    # (the stream record throttled), and Step Functions runs it again each time
+    advance, throttles = publish.advance_stream, [1, 2]
+
+    def throttled(*args: Any, **kwargs: Any) -> Any:
+        if throttles:
+            throttles.pop()
+            raise TransientError("AWS is unavailable: ProvisionedThroughputExceededException")
+        return advance(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "advance_stream", throttled)
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            publish_segment(event, settings, clients)
+    publish_segment(event, settings, clients)
+    # THEN it is the upload's first attempt, which Reconcile tries again, not its last
+    key = StreamPaths("game").failure_key(1)
+    record = json.loads(clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read())
+    assert (record["attempt"], record["try_again"]) == (1, True)
+    # AND Reconcile's second attempt, failing alike, is the second
+    again = {**event, "source": {**source, "attempt": 2}}
+    publish_segment(again, settings, clients)
+    record = json.loads(clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read())
+    assert (record["attempt"], record["try_again"]) == (2, True)

@@ -94,6 +94,9 @@ def on_ingest(
                     "key": key,
                     "etag": etag,
                     "uploaded_at": record.get("eventTime"),
+                    # Which attempt of the upload this execution is (Reconcile's 2, 3):
+                    # a step of it run again (Retry) fails as the same attempt.
+                    "attempt": int(record.get(ATTEMPT, 1)),
                 },
             }
             # Noted before the segment's job starts, so no publish can start the stream

@@ -73,7 +73,10 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         table.create(stream)
         upload = upload_of(event.get("source"))
         before = table.arrival(stream, sequence)
-        attempt = failed_attempt(failure.error, upload, before)
+        started = (event.get("source") or {}).get("attempt")
+        attempt = failed_attempt(
+            failure.error, upload, before, None if started is None else int(started)
+        )
         if before is None or before.get("failed") or failure.error == "SegmentReusedError":
             # Which attempt failed, and whether Reconcile starts the upload again: an
             # operator tells a gap that may yet be filled from one that stays (out of

@@ -595,12 +595,17 @@ def _replaceable(arrival: dict[str, Any], upload: str) -> bool:
     )
 
 
-def failed_attempt(error: str, upload: str, before: dict[str, Any] | None) -> dict[str, Any]:
+def failed_attempt(
+    error: str, upload: str, before: dict[str, Any] | None, started: int | None = None
+) -> dict[str, Any]:
     """What a failed arrival notes of its attempt: which attempt of this upload it was
-    (counting the failed arrival ``before`` it, if of the same upload), and whether the
-    upload is to be tried again."""
+    (the one its execution was ``started`` as; for an execution that says none, counting
+    the failed arrival ``before`` it, if of the same upload), and whether the upload is to
+    be tried again. Its step run again (Retry) stores the same attempt, not the next."""
     attempt = 1
-    if before is not None and before.get("failed") and before.get("upload") == upload:
+    if started is not None:
+        attempt = started
+    elif before is not None and before.get("failed") and before.get("upload") == upload:
         attempt = int(before.get("attempt", 1)) + 1
     return {"attempt": attempt, "try_again": error in TRIED_AGAIN and attempt < MAX_ATTEMPTS}
 
