@@ -25,6 +25,7 @@ import pytest
 from tests.asset import read_manifest
 from tests.stack import VIDFLOW, free_port, vidflow_up
 from workflow.local.binaries import ffmpeg_binary
+from workflow.vod.jobs import execution_arn, job_id
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -716,3 +717,36 @@ def test_an_installed_vidflow_runs_a_project_named_with_project(tmp_path: Path) 
     )
     assert installed("--version").stdout.startswith("vidflow ")
     assert (site / "workflow" / "formats" / "manifest.schema.json").is_file()
+
+
+def _failed_upload(engine: Any, key: str) -> str:
+    """The name of the execution a text file uploaded as ``key`` ends in, once FAILED."""
+    endpoints = engine.endpoints
+    bucket = endpoints.ingest_bucket
+    etag = engine.client("s3").put_object(Bucket=bucket, Key=key, Body=b"text\n")["ETag"]
+    name = job_id(bucket, key, etag)
+    arn = execution_arn(endpoints.state_machine_arn, name)
+    sfn, deadline = engine.client("stepfunctions"), time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(sfn.exceptions.ExecutionDoesNotExist):
+            if sfn.describe_execution(executionArn=arn)["status"] == "FAILED":
+                return name
+        time.sleep(0.5)
+    raise AssertionError(f"no failed execution for {key}")
+
+
+def test_a_locale_that_cannot_write_a_name_shows_it_escaped(engine: Any) -> None:
+    # GIVEN an upload whose key has a character ISO-8859-1 has not
+    name = _failed_upload(engine, "uploads/snow\u2603man.mp4")
+    endpoint = ("--endpoint-url", engine.endpoints.endpoint_url)
+    # WHEN the user lists and shows it in a terminal whose locale is ISO-8859-1
+    latin = {**os.environ, "PYTHONIOENCODING": "iso8859-1"}
+    outputs = [
+        subprocess.run([*VIDFLOW, *command, *endpoint], capture_output=True, text=True, env=latin)
+        for command in (["executions", "list"], ["executions", "show", name])
+    ]
+    # THEN each prints all it has, the snowman as \u2603, and exits as for any failed
+    # execution (show: 1), not with exit status 3 part-way through
+    for done, status in zip(outputs, (0, 1), strict=True):
+        assert (done.returncode, done.stderr) == (status, ""), done.args
+        assert "snow\\u2603man.mp4" in done.stdout, done.args

@@ -46,7 +46,13 @@ class Printable(io.TextIOBase):
         self.raw = raw
 
     def write(self, text: str) -> int:
-        self.raw.write(text.translate(_CONTROLS))
+        shown = text.translate(_CONTROLS)
+        if getattr(self.raw, "errors", None) == "strict" and self.raw.encoding:
+            # A locale that cannot write every name (ISO-8859-1, ASCII) shows what it
+            # cannot as ``\\u2603``: a key with a snowman once ended `executions list`
+            # part-way, with a UnicodeEncodeError and exit status 3.
+            shown = shown.encode(self.raw.encoding, "backslashreplace").decode(self.raw.encoding)
+        self.raw.write(shown)
         return len(text)
 
     def flush(self) -> None:
