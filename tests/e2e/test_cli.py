@@ -750,3 +750,24 @@ def test_a_locale_that_cannot_write_a_name_shows_it_escaped(engine: Any) -> None
     for done, status in zip(outputs, (0, 1), strict=True):
         assert (done.returncode, done.stderr) == (status, ""), done.args
         assert "snow\\u2603man.mp4" in done.stdout, done.args
+
+
+def test_a_closed_output_is_said_and_a_closed_error_output_is_no_failure(engine: Any) -> None:
+    endpoint = ("--endpoint-url", engine.endpoints.endpoint_url)
+
+    def run_with(closing: str) -> subprocess.CompletedProcess[str]:
+        # As a shell runs `vidflow executions list >&-`: the descriptor itself closed.
+        command = [*VIDFLOW, "executions", "list", *endpoint]
+        script = f'exec "$@" {closing}'
+        return subprocess.run(["sh", "-c", script, "sh", *command], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+
+    # WHEN the user runs a command with its error output closed / THEN it succeeds as it
+    # would with it open, its results printed
+    quiet = run_with("2>&-")
+    assert (quiet.returncode, quiet.stdout) == (0, _run("executions", "list", *endpoint).stdout)
+    # WHEN its output is closed / THEN one line says so, a usage error, not a traceback
+    closed = run_with(">&-")
+    assert (closed.returncode, closed.stdout) == (2, "")
+    assert closed.stderr.startswith("error: standard output is closed")
+    assert "Traceback" not in closed.stderr

@@ -51,6 +51,18 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one command, everything it prints shown, not acted on (``Printable``)."""
     streams = sys.stdout, sys.stderr
+    if sys.stderr is None:
+        # Started with its error output closed (`2>&-`): what it would say goes nowhere,
+        # and the descriptor is not left for a socket or a log to take, where a worker's
+        # or ffmpeg's error output would land. (Once, a command that succeeded exited 1.)
+        sys.stderr = open(os.open(os.devnull, os.O_WRONLY), "w", closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        # Started with its output closed (`>&-`): what it is run for could not be printed.
+        sys.stderr.write(
+            "error: standard output is closed: vidflow prints its results there "
+            "(>/dev/null drops them)\n"
+        )
+        return EXIT_USAGE
     sys.stdout, sys.stderr = Printable(sys.stdout), Printable(sys.stderr)
     try:
         return _main(argv)
@@ -186,7 +198,7 @@ def command() -> NoReturn:
         sys.exit(status)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # None where closed
             stream.flush()
     os._exit(status)
 
