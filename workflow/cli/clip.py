@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from workflow.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
+    endpoint_url,
     engine_options,
     failed_execution,
     local_stack,
@@ -42,7 +43,10 @@ def add_clip(commands: Commands) -> None:
         "--timeout", type=positive_seconds, default=300.0, help="seconds to wait for the clip (300)"
     )
     clip.add_argument(
-        "--endpoint-url", default="http://127.0.0.1:4566", help="the running stack (vidflow up's)"
+        "--endpoint-url",
+        type=endpoint_url,
+        default="http://127.0.0.1:4566",
+        help="the running stack (vidflow up's)",
     )
     engine_options(clip)
     clip.set_defaults(run=make_clip)

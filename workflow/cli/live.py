@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from workflow.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
+    endpoint_url,
     engine_options,
     engine_parameters,
     local_stack,
@@ -51,6 +52,7 @@ def add_live(commands: Commands) -> None:
     )
     simulate.add_argument(
         "--endpoint-url",
+        type=endpoint_url,
         default="http://127.0.0.1:4566",
         help="the running stack (vidflow up's); if none answers, one is started for the run",
     )

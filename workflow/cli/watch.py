@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from workflow.cli.common import (
     EXIT_USAGE,
+    endpoint_url,
     engine_options,
     engine_parameters,
     function_log,
@@ -57,6 +58,7 @@ def add_executions(commands: Commands) -> None:
 def monitor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint-url",
+        type=endpoint_url,
         default="http://127.0.0.1:4566",
         help="the local stack (vidflow up's); ignored with --aws",
     )

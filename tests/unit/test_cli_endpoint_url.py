@@ -1,0 +1,31 @@
+"""``--endpoint-url``, as argparse reads it: one no client could reach is a usage error
+before anything runs, not a ValueError from deep in a command (exit status 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from workflow.cli.main import main
+
+JOB = "game-0123456789abcdef"
+COMMANDS = [
+    ["executions", "list"],
+    ["events"],
+    ["sign", JOB],
+    ["redrive"],
+    ["clip", "s", "--from", "1", "--to", "2"],
+    ["console"],
+    ["live", "simulate", "x.mp4", "--stream", "s"],
+    ["invoke", "probe", "--event", "events/probe.json"],
+]
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "127.0.0.1:4566", ""])
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: "-".join(command[:2]))
+def test_an_endpoint_url_no_client_could_reach_is_a_usage_error(
+    command: list[str], url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, "--endpoint-url", url])
+    assert stopped.value.code == 2
+    assert "argument --endpoint-url: takes an http:// or https:// URL" in capsys.readouterr().err
