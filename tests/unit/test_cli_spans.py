@@ -59,6 +59,9 @@ def test_a_command_given_a_bad_span_stops_with_a_usage_error(
         (["sign", "live."], "a stream's name is 1 to 48"),
         (["sign", JOB, "--playback-url", "https://cdn.example/?v=1"], "no query or fragment"),
         (["sign", JOB, "--playback-url", "cdn.example"], "http(s) URL"),
+        # a URL urllib cannot split, or whose port no socket has, said as the rest are
+        (["sign", JOB, "--playback-url", "http://[::1"], "http(s) URL"),
+        (["sign", JOB, "--playback-url", "http://cdn.example:99999/"], "http(s) URL"),
     ],
 )
 def test_a_value_no_command_could_use_is_a_usage_error_before_anything_runs(

@@ -145,8 +145,18 @@ def _asset(value: str) -> str:
 def _playback_url(value: str) -> str:
     """An origin players reach: http(s), with no query or fragment (the asset's path and
     the token are added after it)."""
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+    try:
+        parts = urllib.parse.urlsplit(value)
+        bad = bool(
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+            or parts.port == 0  # reading it refuses one past 65535
+        )
+    except ValueError:  # http://[::1; argparse would say "invalid _playback_url value"
+        bad = True
+    if bad:
         raise argparse.ArgumentTypeError(
             f"{value!r}: give the origin's http(s) URL, with no query or fragment"
         )
