@@ -9,11 +9,12 @@ as ``x264_presets.py`` found), it models the critical path:
 
     probe (the container's index, or its head and tail, through ranged GETs)
     -> plan
-    -> the Map: chunks in waves of MapMaxConcurrency, each a cold start, its part of
-       the source read, its encode on the function's vCPUs, its segments written;
-       the audio's pieces alongside (AUDIO_PIECE_S each, plus the pre-roll: their part
-       of the source read, AAC encoded), and the images' pieces (a sprite sheet of
-       thumbnails each: their part of the source read, its keyframes decoded)
+    -> the Map: every work item in Plan's order, MapMaxConcurrency at once whatever
+       its kind, each started as a slot frees: the images' pieces (a sprite sheet of
+       thumbnails each: their part of the source read, its keyframes decoded), the
+       chunks (each a cold start, its part of the source read, its encode on the
+       function's vCPUs, its segments written), the audio's pieces (AUDIO_PIECE_S each,
+       plus the pre-roll: their part of the source read, AAC encoded)
     -> publish
 
 It is a model, not a measurement: no AWS account is used. Its point is to show which
@@ -23,8 +24,8 @@ step bounds time to publish, and what each configuration costs per source minute
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,11 +85,13 @@ ASSUMPTIONS: dict[str, tuple[Any, str]] = {
 }
 
 
-# The template's AudioPieceSeconds and SegmentSeconds defaults.
-AUDIO_PIECE_S = 120.0
-SEGMENT_S = 4.0
-# The template's ThumbnailSeconds default.
-THUMBNAIL_S = 5.0
+# The template's defaults: AudioPieceSeconds, SegmentSeconds, ThumbnailSeconds and
+# MapMaxConcurrency, read from it so that the model follows a change.
+_DEFAULTS = Stack(BENCH.parent).parameters
+AUDIO_PIECE_S = float(_DEFAULTS["AudioPieceSeconds"])
+SEGMENT_S = float(_DEFAULTS["SegmentSeconds"])
+THUMBNAIL_S = float(_DEFAULTS["ThumbnailSeconds"])
+MAP_MAX_CONCURRENCY = int(_DEFAULTS["MapMaxConcurrency"])
 
 
 def a(name: str) -> float:
@@ -173,6 +176,19 @@ def efficiency(cpus: float) -> float:
     return 0.98 + (a("x264_efficiency_6vcpu") - 0.98) * max(0.0, min(1.0, (cpus - 2) / 4))
 
 
+def map_ends(walls: list[float], slots: int) -> list[float]:
+    """When each of the Map's items ends: started in the order Plan lists them, each as a
+    slot frees (``slots`` is its MaxConcurrency, which every kind of item shares), and no
+    sooner than the Map starts children."""
+    free = [0.0] * min(slots, len(walls))
+    ends = []
+    for n, wall in enumerate(walls):
+        start = max(heapq.heappop(free), (n + 1) * a("map_child_start_s"))
+        ends.append(start + wall)
+        heapq.heappush(free, ends[-1])
+    return ends
+
+
 def model(
     duration_s: float,
     chunk_s: float,
@@ -197,15 +213,10 @@ def model(
         write = m.output_mb_per_source_second * seconds / a("s3_write_mb_s")
         return a("cold_start_s") + max(encode, read) + write + a("state_overhead_s")
 
-    # The longest chunk sets a wave's wall time; the mean one the bill.
-    chunk_wall = wall_of(max(c.duration for c in planned))
-    waves = math.ceil(chunks / concurrency)
-    starts = min(chunks, concurrency) * a("map_child_start_s")
-    video = waves * chunk_wall + starts
     # A file under one and a half pieces is one piece (and has no pre-roll).
     pieces = max(1, round(duration_s / AUDIO_PIECE_S))
     piece_s = duration_s / pieces + (PREROLL_SECONDS if pieces > 1 else 0.0)
-    audio = (
+    audio_wall = (
         a("cold_start_s")
         + max(
             source_mb * piece_s / duration_s / a("s3_read_mb_s"),
@@ -225,8 +236,22 @@ def model(
         decode = seconds * a("images_cpu_per_source_s") / images_cpus
         return a("cold_start_s") + max(read, decode) + a("state_overhead_s")
 
-    images = max(images_wall(ticks) for _, ticks in sheets)
-    total = probe + 3 * a("state_overhead_s") + max(video, audio, images) + a("state_overhead_s")
+    # One Map runs every item, in Plan's order (the images' pieces, the chunks, the audio's
+    # pieces) and MapMaxConcurrency at once: the images and audio take slots the chunks
+    # would otherwise have. Where the chunks alone fill the slots, some wait for a second
+    # wave.
+    walls = {
+        "images": [images_wall(ticks) for _, ticks in sheets],
+        "video": [wall_of(c.duration) for c in planned],
+        "audio": [audio_wall] * pieces,
+    }
+    ends = map_ends([w for kind in walls.values() for w in kind], concurrency)
+    last: dict[str, float] = {}
+    for kind, kind_walls in walls.items():
+        last[kind], ends = max(ends[: len(kind_walls)]), ends[len(kind_walls) :]
+    chunk_wall = max(walls["video"])
+    video, audio, images = last["video"], last["audio"], last["images"]
+    total = probe + 3 * a("state_overhead_s") + max(last.values()) + a("state_overhead_s")
     items = [
         *(f"video-{n:05d}" for n in range(chunks)),
         *(f"audio-{n:05d}" for n in range(pieces)),
@@ -234,7 +259,7 @@ def model(
     ]
     gb_seconds = (
         chunks * wall_of(duration_s / chunks) * memory_mb / 1024
-        + pieces * audio * billing.branch("audio").memory_mb / 1024
+        + pieces * audio_wall * billing.branch("audio").memory_mb / 1024
         + sum(images_wall(t) for _, t in sheets) * billing.branch("images").memory_mb / 1024
         + probe * billing.task_memory["Probe"] / 1024
         + a("plan_publish_gb_s")
@@ -258,7 +283,10 @@ def model(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--concurrency", type=int, default=300, help="MapMaxConcurrency (the template's default)"
+        "--concurrency",
+        type=int,
+        default=MAP_MAX_CONCURRENCY,
+        help=f"MapMaxConcurrency (the template's default, {MAP_MAX_CONCURRENCY})",
     )
     args = parser.parse_args()
     m = measured()
