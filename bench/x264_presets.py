@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cloud_model import Measured, model, probe_cost, vcpus
+from cloud_model import MAP_MAX_CONCURRENCY, Measured, model, probe_cost, vcpus
 from vod_local import (
     CACHE,
     FPS,
@@ -67,7 +67,8 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast")
 MB_PER_VCPU = 1769
 # Priced as one hour of source in chunks of the template's default length.
 PRICED_INPUT_S = 3600
-MAP_CONCURRENCY = 200
+# The template's MapMaxConcurrency, as the deployed Map runs the hour.
+MAP_CONCURRENCY = MAP_MAX_CONCURRENCY
 
 log = logging.getLogger("bench.x264_presets")
 

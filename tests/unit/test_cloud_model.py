@@ -59,3 +59,14 @@ def test_the_map_starts_items_in_order_as_slots_free(cm: ModuleType) -> None:
     assert ends[:2] == pytest.approx([step + 10, 2 * step + 10])
     # The third waits for the first slot, the fourth for the second.
     assert ends[2:] == pytest.approx([step + 11, 2 * step + 11])
+
+
+def test_x264_presets_prices_at_the_templates_map_concurrency(cm: ModuleType) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import x264_presets
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+        sys.modules.pop("vod_local", None)
+    sys.modules.pop("x264_presets", None)
+    assert int(Stack(ROOT).parameters["MapMaxConcurrency"]) == x264_presets.MAP_CONCURRENCY
