@@ -118,14 +118,16 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         table.admit(stream, sequence)
     new, replaced = (False, None) if reused else table.store_arrival(stream, sequence, arrival)
     # A run that stored the arrival and was cut off (its timeout) or failed (the stream
-    # record throttled) before counting it finds it stored when run again: it counts it
-    # then, and clears a failure record it may have replaced, or the segment would stay
-    # out of an ended stream's recording for good.
-    again = failure is None and not new and table.uncounted(stream, sequence, arrival["upload"])
-    record = table.count_change(stream, published=failure is None and (new or again))
-    if failure is None and (new or again):
+    # record throttled) before counting it finds it stored when run again, or when its
+    # failure is recorded (Publish's Catch, its retries run out): it counts it then, and
+    # clears a failure record it may have replaced, or the segment would stay out of an
+    # ended stream's recording for good.
+    again = not new and not reused and table.uncounted(stream, sequence, arrival["upload"])
+    published = again or (new and failure is None)
+    record = table.count_change(stream, published=published)
+    if published:
         _note_counted(table, stream, sequence, arrival["upload"])
-    if failure is None and (replaced is not None or again):
+    if again or (replaced is not None and failure is None):
         _clear_failure(stream, sequence, settings, clients)
     new = new or again
     metrics.about(stream=stream, sequence=sequence)
