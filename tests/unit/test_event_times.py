@@ -86,16 +86,21 @@ class _Output:
 
 
 @pytest.mark.parametrize(
-    ("since", "removed"),
+    ("uploaded_at", "began", "removed"),
     [
-        ("2026-12-05T11:00:00", True),  # uploaded (no offset: UTC) before the failure
-        ("2026-12-05T13:00:00", False),  # an earlier run's failure of the same job id
-        ("not a time", True),
+        # uploaded (no offset: UTC) before the failure
+        ("2026-12-05T11:00:00", "2026-12-05T12:30:00.000+00:00", True),
+        # an earlier run's failure of the same job id
+        ("2026-12-05T13:00:00", "2026-12-05T13:00:05.000+00:00", False),
+        # no time said, or none readable: the item's start decides
+        ("not a time", "2026-12-05T11:59:00.000+00:00", True),
+        ("not a time", "2026-12-05T13:00:05.000+00:00", False),
+        (None, "2026-12-05T13:00:05.000+00:00", False),
     ],
 )
 def test_an_item_after_its_job_failed_removes_its_output_whatever_the_upload_time(
-    chicago: None, since: str, removed: bool
+    chicago: None, uploaded_at: str | None, began: str, removed: bool
 ) -> None:
     output = _Output("2026-12-05T12:00:00.000+00:00")
-    items._remove_if_failed_since(output, JobPaths("clip-0123456789abcdef"), since)  # type: ignore[arg-type]
+    items._remove_if_failed_since(output, JobPaths("clip-0123456789abcdef"), uploaded_at, began)  # type: ignore[arg-type]
     assert output.deleted is removed

@@ -75,7 +75,7 @@ def work_item(step: ItemStep) -> Handler:
                 source = Source.from_dict(event["source"])
                 work = Work(paths, source, item, plan, output, clients, settings)
                 done = step(work, remaining)
-                _remove_if_failed_since(output, paths, source.uploaded_at or began)
+                _remove_if_failed_since(output, paths, source.uploaded_at, began)
                 return done
         except Exception as exc:
             # Transient ones too: the last attempt's error is the item's if retries run out.
@@ -90,7 +90,9 @@ def work_item(step: ItemStep) -> Handler:
     return run
 
 
-def _remove_if_failed_since(output: Bucket, paths: JobPaths, since: str) -> None:
+def _remove_if_failed_since(
+    output: Bucket, paths: JobPaths, uploaded_at: str | None, began: str
+) -> None:
     """Remove the job's output if it failed while this item ran: another item's error
     ended its Map, and Step Functions stops an item's execution but not the Lambda
     invocation running it (nor one it invoked just before, whose handler starts after
@@ -99,12 +101,13 @@ def _remove_if_failed_since(output: Bucket, paths: JobPaths, since: str) -> None
     (RecordFailure writes the record before it removes; this looks after uploading: one
     of the two sees the other's.) A record from before the upload this job publishes is
     an earlier run's of the same id (the same bytes under the same key, months ago); an
-    event that says no upload time (written by hand) has the item's start instead."""
+    event that says no upload time, or one that is no time (written by hand), has the
+    item's start ``began`` instead."""
     if not output.exists(paths.failure_key):
         return
     failed_at = event_time(output.get_json(paths.failure_key).get("failed_at"))
-    began = event_time(since)
-    if failed_at is None or (began is not None and failed_at < began):
+    since = event_time(uploaded_at) or event_time(began)
+    if failed_at is None or since is None or failed_at < since:
         return
     output.delete_prefix(paths.output_prefix)
 
