@@ -1359,7 +1359,7 @@ def test_a_failed_segments_publish_run_again_is_the_same_attempt(
 ) -> None:
     settings, clients = live
     # GIVEN a segment whose first execution ran out of time (as LiveIngest starts it)
-    source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "a", "attempt": 1}
+    source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "a", "execution": "game-1-a"}
     caught = {"Error": "Sandbox.Timedout", "Cause": "killed"}
     event = {"stream": "game", "sequence": 1, "error": caught, "source": source}
     # WHEN its RecordFailure stores the failure, then fails to advance the playlists twice
@@ -1382,7 +1382,12 @@ def test_a_failed_segments_publish_run_again_is_the_same_attempt(
     record = json.loads(clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read())
     assert (record["attempt"], record["try_again"]) == (1, True)
     # AND Reconcile's second attempt, failing alike, is the second
-    again = {**event, "source": {**source, "attempt": 2}}
+    again = {**event, "source": {**source, "attempt": 2, "execution": "game-1-a-2"}}
     publish_segment(again, settings, clients)
     record = json.loads(clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read())
     assert (record["attempt"], record["try_again"]) == (2, True)
+    # AND the upload's event delivered again by S3 (LiveIngest starts its first
+    # execution's name again), failing alike, is the third and last: the cap holds
+    publish_segment(event, settings, clients)
+    record = json.loads(clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read())
+    assert (record["attempt"], record["try_again"]) == (3, False)

@@ -86,6 +86,11 @@ def on_ingest(
             seen.append({"key": key, "skipped": "not a segment or END"})
         else:
             etag = record["s3"]["object"].get("eTag", "")
+            # Express runs a name twice if asked (no idempotency); publishing is what
+            # makes a duplicate harmless. A local stack may refuse the name instead.
+            name = execution_name(stream, sequence, etag)
+            if ATTEMPT in record:  # Reconcile trying a failed upload again
+                name = f"{name}-{int(record[ATTEMPT])}"
             payload = {
                 "stream": stream,
                 "sequence": sequence,
@@ -94,19 +99,16 @@ def on_ingest(
                     "key": key,
                     "etag": etag,
                     "uploaded_at": record.get("eventTime"),
-                    # Which attempt of the upload this execution is (Reconcile's 2, 3):
-                    # a step of it run again (Retry) fails as the same attempt.
-                    "attempt": int(record.get(ATTEMPT, 1)),
+                    # Which execution this is, and (Reconcile's 2, 3) which attempt of the
+                    # upload: a step of it run again (Retry) fails as the same attempt,
+                    # an event S3 delivers again as the next.
+                    "execution": name,
+                    **({"attempt": int(record[ATTEMPT])} if ATTEMPT in record else {}),
                 },
             }
             # Noted before the segment's job starts, so no publish can start the stream
             # above it.
             StreamTable(clients.dynamodb, settings.live_table).note_upload(stream, sequence)
-            # Express runs a name twice if asked (no idempotency); publishing is what
-            # makes a duplicate harmless. A local stack may refuse the name instead.
-            name = execution_name(stream, sequence, etag)
-            if ATTEMPT in record:  # Reconcile trying a failed upload again
-                name = f"{name}-{int(record[ATTEMPT])}"
             started = start_once(clients, settings.live_state_machine_arn, name, payload)
             seen.append({"key": key, "stream": stream, "sequence": sequence, "started": started})
     return seen

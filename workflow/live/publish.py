@@ -73,9 +73,10 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         table.create(stream)
         upload = upload_of(event.get("source"))
         before = table.arrival(stream, sequence)
-        started = (event.get("source") or {}).get("attempt")
+        source = event.get("source") or {}
+        started, execution = source.get("attempt"), source.get("execution")
         attempt = failed_attempt(
-            failure.error, upload, before, None if started is None else int(started)
+            failure.error, upload, before, None if started is None else int(started), execution
         )
         if before is None or before.get("failed") or failure.error == "SegmentReusedError":
             # Which attempt failed, and whether Reconcile starts the upload again: an
@@ -93,6 +94,7 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
             "error": failure.error,
             "upload": upload,
             **attempt,
+            **({"execution": execution} if execution else {}),
         }
     else:
         result, probed = event["result"], event.get("segment") or {}

@@ -596,17 +596,23 @@ def _replaceable(arrival: dict[str, Any], upload: str) -> bool:
 
 
 def failed_attempt(
-    error: str, upload: str, before: dict[str, Any] | None, started: int | None = None
+    error: str,
+    upload: str,
+    before: dict[str, Any] | None,
+    started: int | None = None,
+    execution: str | None = None,
 ) -> dict[str, Any]:
-    """What a failed arrival notes of its attempt: which attempt of this upload it was
-    (the one its execution was ``started`` as; for an execution that says none, counting
-    the failed arrival ``before`` it, if of the same upload), and whether the upload is to
-    be tried again. Its step run again (Retry) stores the same attempt, not the next."""
+    """What a failed arrival notes of its attempt: which attempt of this upload it was,
+    and whether the upload is to be tried again. The attempt is the one Reconcile
+    ``started`` the execution as; else, after a failed arrival ``before`` of the same
+    upload, the next, unless ``before`` is this ``execution``'s own (its step run again,
+    by Retry): then the same."""
     attempt = 1
     if started is not None:
         attempt = started
     elif before is not None and before.get("failed") and before.get("upload") == upload:
-        attempt = int(before.get("attempt", 1)) + 1
+        same_run = execution is not None and before.get("execution") == execution
+        attempt = int(before.get("attempt", 1)) + (0 if same_run else 1)
     return {"attempt": attempt, "try_again": error in TRIED_AGAIN and attempt < MAX_ATTEMPTS}
 
 
