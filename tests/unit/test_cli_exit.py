@@ -3,6 +3,7 @@ handler, and still waits for a thread that is running."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -59,3 +60,15 @@ def test_a_full_or_read_only_disk_is_named_not_an_internal_error() -> None:
         )  # fmt: skip
         # WHEN it ends, THEN it says so in one line, as the user's to fix (exit 1, not 3)
         assert (done.returncode, done.stderr) == (1, f"error: {text}: /data/out/seg_00003.ts\n")
+
+
+def test_a_closed_error_output_is_dev_null_before_any_socket_takes_it() -> None:
+    # GIVEN vidflow started with its error output closed (`2>&-`)
+    script = "import os, workflow.cli; print(os.readlink('/proc/self/fd/2'))"
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$@" 2>&-', "sh", sys.executable, "-c", script],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    # THEN once its package is imported (the X-Ray SDK opens a UDP socket as it is),
+    # fd 2 is /dev/null, where workers and ffmpeg may write their errors, not a socket
+    assert done.stdout.strip() == os.devnull

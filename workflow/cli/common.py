@@ -107,7 +107,7 @@ def target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint-url",
         type=endpoint_url,
-        default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        default=os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566",
         help="the local stack to run against (default: $AWS_ENDPOINT_URL, else vidflow up's)",
     )
     parser.add_argument("--profile", help="run against real AWS with this profile instead")

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         # Started with its error output closed (`2>&-`): what it would say goes nowhere,
         # and the descriptor is not left for a socket or a log to take, where a worker's
         # or ffmpeg's error output would land. (Once, a command that succeeded exited 1.)
-        sys.stderr = open(os.open(os.devnull, os.O_WRONLY), "w", closefd=False)  # noqa: SIM115
+        # (workflow.cli gave fd 2 /dev/null already, before anything could take it.)
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
     if sys.stdout is None:
         # Started with its output closed (`>&-`): what it is run for could not be printed.
         sys.stderr.write(
