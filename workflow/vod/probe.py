@@ -95,10 +95,12 @@ def probe_source(
         )
     if facts.audio_left_out:
         log.warning(
-            "%s holds audio tracks %s, which are not published: one track is, the first "
-            "flagged default, else the first",
+            "%s holds audio tracks %s, which are not published: %s",
             source.key,
             ", ".join(facts.audio_left_out),
+            "none of them can be decoded, so the video is published without audio"
+            if facts.audio is None
+            else "one track is, the first flagged default, else the first",
         )
     return {
         "probe_key": paths.probe_key,
