@@ -20,6 +20,7 @@ from workflow.local import (
     presigned,
     ranged_get,
     s3_put,
+    terminal_errors,
 )
 from workflow.local.moto_pins import MotoChangedError
 
@@ -34,6 +35,7 @@ PATCHES = [
     pytest.param(presigned, id="presigned"),
     pytest.param(dynamodb_size, id="dynamodb_size"),
     pytest.param(execution_names, id="execution_names"),
+    pytest.param(terminal_errors, id="terminal_errors"),
 ]
 
 

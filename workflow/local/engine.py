@@ -67,6 +67,7 @@ from workflow.local.presigned import install as install_presigned
 from workflow.local.ranged_get import install as install_ranged_get
 from workflow.local.s3_put import install as install_s3_put
 from workflow.local.template import Stack
+from workflow.local.terminal_errors import install as leave_terminal_errors_uncaught
 from workflow.local.xray import TraceDaemon
 from workflow.settings import Settings
 from workflow.storage import S3_CONFIG
@@ -439,6 +440,7 @@ class LocalEngine:
         import_asl_interpreter()
         share_asl_clients()
         report_fail_errors()
+        leave_terminal_errors_uncaught()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

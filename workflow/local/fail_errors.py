@@ -3,9 +3,10 @@ service does, ``States.`` errors included.
 
 Every state machine here catches a failed step, records it (``RecordFailure``) and ends
 in a Fail state whose ``ErrorPath`` is the error caught: the service's own where the
-service failed the step (``States.DataLimitExceeded`` for a state or result over
-256 KiB, ``States.ItemReaderFailed``, ``States.Runtime``). Step Functions ends the
-execution with that name. moto 5.2.5's interpreter builds a Fail state's error as a
+service failed the step (``States.ItemReaderFailed``,
+``States.ExceedToleratedFailureThreshold``). Step Functions ends the execution with that
+name. (``States.DataLimitExceeded`` and ``States.Runtime`` are never caught by
+``States.ALL``: ``terminal_errors.py``.) moto 5.2.5's interpreter builds a Fail state's error as a
 ``CustomErrorName``, which refuses a name beginning with ``States.`` (the ASL
 specification keeps the prefix for the service's errors), so locally such a job ended
 as ``States.Runtime``, its cause the interpreter's ``ValueError``, and ``vidflow
