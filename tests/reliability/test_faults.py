@@ -88,10 +88,10 @@ def test_transient_faults_are_retried_and_change_nothing(
         ("probe:permanent", "InjectedFaultError", "fixed"),
         ("plan:permanent", "InjectedFaultError", "fixed"),
         ("publish:permanent", "InjectedFaultError", "fixed"),
-        # Inside the Map the local interpreter lets the Map succeed with a failed child;
-        # Publish then finds the item missing (AWS fails the Map itself).
-        ("transcode_chunk:permanent", "IncompleteOutputError", "fixed"),
-        ("transcode_audio:permanent", "IncompleteOutputError", "fixed"),
+        # A failed child fails the Map (it tolerates none), as on AWS; the function never
+        # ran, so no error of its own names the job's failure.
+        ("transcode_chunk:permanent", "States.ExceedToleratedFailureThreshold", "fixed"),
+        ("transcode_audio:permanent", "States.ExceedToleratedFailureThreshold", "fixed"),
         # Retries run out (4 attempts): the transient error becomes the job's failure.
         # Enough faults for every attempt of every chunk: nine spread over three chunks
         # could leave each its fourth attempt, and the job would (rightly) succeed.
@@ -188,7 +188,8 @@ def test_an_item_lambda_stopped_is_named_in_the_jobs_failure(
     # WHEN a job runs
     run = run_job(clip("long_gop"), key="uploads/stopped.mp4")
     # THEN its failure says which item left nothing and why the operator finds no error
-    assert run.status == "FAILED" and run.error == "IncompleteOutputError", run.cause
+    assert run.status == "FAILED", run.cause
+    assert run.error == "States.ExceedToleratedFailureThreshold", run.cause
     assert re.search(
         r"video-\d{5} left no result and no error: Lambda stopped its function", run.cause
     ), run.cause

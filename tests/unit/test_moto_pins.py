@@ -17,6 +17,7 @@ from workflow.local import (
     eventbridge,
     execution_names,
     fail_errors,
+    map_failures,
     presigned,
     ranged_get,
     s3_put,
@@ -36,6 +37,7 @@ PATCHES = [
     pytest.param(dynamodb_size, id="dynamodb_size"),
     pytest.param(execution_names, id="execution_names"),
     pytest.param(terminal_errors, id="terminal_errors"),
+    pytest.param(map_failures, id="map_failures"),
 ]
 
 

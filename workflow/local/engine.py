@@ -61,6 +61,7 @@ from workflow.local.fail_errors import install as report_fail_errors
 from workflow.local.faults import FaultPlan, parse
 from workflow.local.function_url import FunctionUrl
 from workflow.local.lambda_runtime import LambdaRuntime, LogLine
+from workflow.local.map_failures import install as fail_maps_past_their_threshold
 from workflow.local.origin import SHUTDOWN_POLL_SECONDS, Origin, addressed_here, from_a_web_page
 from workflow.local.parameters import check as check_parameters
 from workflow.local.presigned import install as install_presigned
@@ -441,6 +442,7 @@ class LocalEngine:
         share_asl_clients()
         report_fail_errors()
         leave_terminal_errors_uncaught()
+        fail_maps_past_their_threshold()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
