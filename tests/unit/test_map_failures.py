@@ -1,6 +1,7 @@
 """A Distributed Map whose items fail past its tolerated threshold fails with
 ``States.ExceedToleratedFailureThreshold``, as on AWS; moto let it succeed, and a VOD job
-with a failed chunk went on to Publish."""
+with a failed chunk went on to Publish. One whose ItemReader cannot read its items fails
+with ``States.ItemReaderFailed``, which its catcher catches, as on AWS."""
 
 from __future__ import annotations
 
@@ -59,10 +60,13 @@ def _transcode(**fields: Any) -> dict[str, Any]:
     }
 
 
-def _run(sfn: Any, definition: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
-    boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=BUCKET, Key="items.json", Body=json.dumps([{"kind": k} for k in kinds])
-    )
+def _run(sfn: Any, definition: dict[str, Any], kinds: list[str] | bytes | None) -> dict[str, Any]:
+    """Run with the items' object holding ``kinds`` (bytes as they are; None: no object)."""
+    if kinds is not None:
+        body = kinds if isinstance(kinds, bytes) else json.dumps([{"kind": k} for k in kinds])
+        boto3.client("s3", region_name="us-east-1").put_object(
+            Bucket=BUCKET, Key="items.json", Body=body
+        )
     arn = sfn.create_state_machine(
         name=f"m{time.monotonic_ns()}",
         definition=json.dumps(definition),
@@ -77,6 +81,7 @@ def _run(sfn: Any, definition: dict[str, Any], kinds: list[str]) -> dict[str, An
     for _ in range(400):
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
         if described["status"] != "RUNNING":
+            assert described["status"] == "SUCCEEDED", described.get("error")
             return json.loads(described.get("output", "{}"))
         time.sleep(0.05)
     raise AssertionError("the execution did not end")
@@ -105,6 +110,23 @@ def test_failures_within_the_tolerated_percentage_are_tolerated(sfn: Any) -> Non
     output = _run(sfn, tolerant, ["video", "bad", "video"])
     # THEN it succeeds
     assert "error" not in output
+
+
+@pytest.mark.parametrize(
+    ("items", "cause"),
+    [(None, "The specified key does not exist"), (b"not json", "Expecting value")],
+    ids=["missing", "not-json"],
+)
+def test_items_the_reader_cannot_read_are_caught_as_item_reader_failed(
+    sfn: Any, items: bytes | None, cause: str
+) -> None:
+    # GIVEN the VOD Transcode Map whose items' object is missing or not JSON
+    # WHEN it runs
+    output = _run(sfn, _transcode(), items)
+    # THEN the Map fails States.ItemReaderFailed, which its catcher hands RecordFailure
+    # (moto's States.Runtime ended the execution there, uncaught)
+    assert output["error"]["Error"] == "States.ItemReaderFailed"
+    assert cause in output["error"]["Cause"]
 
 
 @pytest.mark.parametrize(

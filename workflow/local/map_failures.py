@@ -1,5 +1,5 @@
-"""moto's Distributed Map failing once its failed items pass the tolerated threshold, as
-Step Functions does.
+"""moto's Distributed Map failing as Step Functions fails it: once its failed items pass
+the tolerated threshold, and when its ItemReader cannot read its items.
 
 A Distributed Map tolerates no failed item unless its ``ToleratedFailureCount`` or
 ``ToleratedFailurePercentage`` says otherwise: Step Functions fails the Map Run, and the
@@ -9,6 +9,12 @@ failed child and lets the Map succeed, its result ``null``. Locally a VOD job wi
 failed chunk went on to Publish, which failed it as ``IncompleteOutputError``; on AWS
 the Transcode Map fails, Publish never runs, and the job's failure, its ``Job Failed``
 event and its metric name ``States.ExceedToleratedFailureThreshold``.
+
+An ItemReader that cannot read (the items' object missing, not JSON) fails the Map with
+``States.ItemReaderFailed``, which ``States.ALL`` catches; moto let the S3 or JSON error
+through as ``States.Runtime``, which it does not (``terminal_errors.py``): locally the job
+ended with no ``RecordFailure``. A path its ``Parameters`` name that is not in the input
+stays ``States.Runtime``, as on AWS.
 
 ``install`` has the Map Run fail with that error once every item has run (Step Functions
 stops starting items when the threshold is passed; here the rest still run, which
@@ -25,7 +31,6 @@ from typing import Any
 
 from workflow.local.moto_pins import check_pinned
 
-ERROR = "States.ExceedToleratedFailureThreshold"
 CAUSE = "The specified tolerated failure threshold was exceeded"
 
 # sha256 (first 16 hex digits) of the source of the moto code the patch wraps and reads:
@@ -33,6 +38,7 @@ CAUSE = "The specified tolerated failure threshold was exceeded"
 EXPECTED_SOURCES = {
     "DistributedIterationComponent._map_run": "e45cb604929ff346",
     "DistributedItemProcessorWorker._eval_job": "c97e0ed4aba18b55",
+    "ItemReader._eval_body": "652bd3218835e611",
 }
 
 _lock = threading.Lock()
@@ -40,6 +46,9 @@ _replaced: dict[str, Any] = {}
 
 
 def _moto_sources() -> dict[str, Any]:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader import (
+        item_reader_decl as reader,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
         distributed_iteration_component as component,
     )
@@ -54,6 +63,7 @@ def _moto_sources() -> dict[str, Any]:
         "DistributedItemProcessorWorker._eval_job": (
             worker.DistributedItemProcessorWorker._eval_job
         ),
+        "ItemReader._eval_body": _replaced.get("read", reader.ItemReader._eval_body),
     }
 
 
@@ -93,10 +103,25 @@ def install() -> None:
         from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (  # noqa: E501
             StatesErrorNameType,
         )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import (  # noqa: E501
+            ItemReader,
+        )
         from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
             DistributedIterationComponent,
         )
         from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+        from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
+
+        def failure(env: Any, typ: Any, cause: str) -> Any:
+            details = MapRunFailedEventDetails(error=typ.to_name(), cause=cause)
+            return FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=typ),
+                    event_type=HistoryEventType.MapRunFailed,
+                    event_details=EventDetails(mapRunFailedEventDetails=details),  # type: ignore[typeddict-item]
+                )
+            )
 
         map_run = DistributedIterationComponent._map_run
         _replaced["_map_run"] = map_run
@@ -113,17 +138,20 @@ def install() -> None:
                 record.tolerated_failure_percentage,
             ):
                 return
-            raise FailureEventException(
-                failure_event=FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName(
-                        typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold
-                    ),
-                    event_type=HistoryEventType.MapRunFailed,
-                    event_details=EventDetails(  # type: ignore[typeddict-item]
-                        mapRunFailedEventDetails=MapRunFailedEventDetails(error=ERROR, cause=CAUSE)
-                    ),
-                )
-            )
+            raise failure(env, StatesErrorNameType.StatesExceedToleratedFailureThreshold, CAUSE)
+
+        read = ItemReader._eval_body
+        _replaced["read"] = read
+
+        def _read(self: Any, env: Any) -> None:
+            try:
+                read(self, env)
+            except (FailureEventException, NoSuchJsonPathError):
+                raise
+            except Exception as error:
+                raise failure(
+                    env, StatesErrorNameType.StatesItemReaderFailed, str(error)
+                ) from error
 
         DistributedIterationComponent._map_run = _map_run  # type: ignore[method-assign]
+        ItemReader._eval_body = _read  # type: ignore[method-assign]
