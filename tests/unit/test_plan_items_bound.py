@@ -1,0 +1,80 @@
+"""Plan refuses, before any chunk is encoded, a job whose Distributed Map would gather
+more item outputs than Step Functions keeps (256 KiB: ``States.DataLimitExceeded`` once
+every item has run)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests import records
+from workflow.errors import InputTooLongError
+from workflow.media.chunks import FrameIndex
+from workflow.runtime import Clients
+from workflow.settings import Limits, Settings
+from workflow.vod.jobs import JobPaths
+from workflow.vod.plan import MAX_MAP_ITEMS, plan_job
+from workflow.vod.records import ProbeRecord
+
+INGEST, OUTPUT = "vidflow-ingest-items", "vidflow-output-items"
+PATHS = JobPaths("job-items")
+# The finest settings the template allows, on a stack whose MaxInputSeconds is raised
+# to take a tournament day recorded as one file.
+FINEST = replace(
+    Settings(),
+    output_bucket=OUTPUT,
+    chunk_seconds=0.5,
+    segment_seconds=0.5,
+    audio_piece_seconds=0.5,
+    thumbnail_seconds=1.0,
+    limits=Limits(max_seconds=12 * 3600.0),
+)
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=INGEST)
+        client.create_bucket(Bucket=OUTPUT)
+        yield client
+
+
+def _plan(s3: Any, hours: float, settings: Settings) -> dict[str, Any]:
+    duration = hours * 3600.0
+    facts = replace(records.FACTS, container="mov", duration=duration, keyframe_count=1)
+    probed = ProbeRecord(facts, FrameIndex(0.0, duration, []), "hls-ts", 1.0)
+    s3.put_object(Bucket=OUTPUT, Key=PATHS.probe_key, Body=json.dumps(probed.to_dict()))
+    event = {"job_id": PATHS.job_id, "source": {"bucket": INGEST, "key": "day.mp4"}}
+    return plan_job(event, settings, Clients(s3))
+
+
+def _items(s3: Any) -> int:
+    listed = s3.list_objects_v2(Bucket=OUTPUT, Prefix=PATHS.items_key).get("Contents", [])
+    if not listed:
+        return 0
+    return len(json.loads(s3.get_object(Bucket=OUTPUT, Key=PATHS.items_key)["Body"].read()))
+
+
+def test_a_map_too_many_items_to_gather_is_refused_by_plan(s3: Any) -> None:
+    # GIVEN 12 h at the finest settings: ~175,000 work items, whose gathered outputs
+    # ("{}," each) would pass 256 KiB only once all of them had been encoded
+    # WHEN it is planned
+    # THEN Plan refuses it by name, saying what to change, and queues no item
+    with pytest.raises(InputTooLongError, match=r"work items.*ChunkSeconds"):
+        _plan(s3, 12, FINEST)
+    assert _items(s3) == 0
+
+
+def test_the_finest_settings_plan_four_hours(s3: Any) -> None:
+    # GIVEN the template's default 4 h bound at the finest settings
+    planned = _plan(s3, 4, FINEST)
+    # THEN it is planned, its items within what a Map gathers
+    assert planned["items"] == _items(s3) <= MAX_MAP_ITEMS
+    assert 3 * MAX_MAP_ITEMS + 2 <= 256 * 1024
