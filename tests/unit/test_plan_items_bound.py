@@ -1,6 +1,6 @@
-"""Plan refuses, before any chunk is encoded, a job whose Distributed Map would gather
-more item outputs than Step Functions keeps (256 KiB: ``States.DataLimitExceeded`` once
-every item has run)."""
+"""Plan refuses, before any chunk is encoded, what would otherwise fail a long job only
+once its chunks had run: a Distributed Map of more item outputs than Step Functions
+gathers (256 KiB: ``States.DataLimitExceeded``), a sidecar over the subtitle bound."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 from moto import mock_aws
 
 from tests import records
-from workflow.errors import InputTooLongError
+from workflow.errors import InputTooLongError, SubtitleError
 from workflow.media.chunks import FrameIndex
+from workflow.media.subtitles import MAX_SUBTITLE_BYTES
 from workflow.runtime import Clients
 from workflow.settings import Limits, Settings
 from workflow.vod.jobs import JobPaths
@@ -78,3 +79,15 @@ def test_the_finest_settings_plan_four_hours(s3: Any) -> None:
     # THEN it is planned, its items within what a Map gathers
     assert planned["items"] == _items(s3) <= MAX_MAP_ITEMS
     assert 3 * MAX_MAP_ITEMS + 2 <= 256 * 1024
+
+
+def test_a_sidecar_over_the_subtitle_bound_is_refused_by_plan(s3: Any) -> None:
+    # GIVEN a 4 h video whose captions (a broadcast's, line by line) run past the bound
+    s3.put_object(Bucket=INGEST, Key="day.en.srt", Body=b"x" * (MAX_SUBTITLE_BYTES + 1))
+    s3.put_object(Bucket=INGEST, Key="day.de.srt", Body=b"1\n00:00:01,000 --> 00:00:02,000\nok\n")
+    # WHEN it is planned
+    # THEN Plan refuses it by name before any chunk is queued, not its Subtitles item,
+    # which the Map runs last, once the video's chunks have been encoded
+    with pytest.raises(SubtitleError, match=r"day\.en\.srt is 2097153 bytes"):
+        _plan(s3, 4, replace(FINEST, chunk_seconds=12.0, segment_seconds=4.0))
+    assert _items(s3) == 0

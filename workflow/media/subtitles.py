@@ -222,6 +222,14 @@ def _sidecar_of(video_folder: str, stem: str, key: str) -> Sidecar | None:
     return Sidecar(key, language, fmt) if language else None
 
 
+def check_size(key: str, size: int) -> None:
+    """Raise ``SubtitleError`` for a sidecar of more than ``MAX_SUBTITLE_BYTES``."""
+    if size > MAX_SUBTITLE_BYTES:
+        raise SubtitleError(
+            f"{key} is {size} bytes; a subtitle file may be {MAX_SUBTITLE_BYTES} bytes at most"
+        )
+
+
 def sidecar_prefix(video_key: str) -> str:
     """What every sidecar's key of ``video_key`` starts with: ``<folder>/<stem>.``, the key
     as it is (a path library would fold ``//`` and ``/./``, which S3 keeps)."""

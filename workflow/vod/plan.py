@@ -214,8 +214,10 @@ def _sidecars(source: Source, clients: Clients) -> list[tuple[subtitles.Sidecar,
     """The video's subtitle sidecars, each with the ETag its item's reads are pinned to."""
     # Every sidecar's key starts with the video's own "<folder>/<stem>.": list only those.
     prefix = subtitles.sidecar_prefix(source.key)
-    etags = {
-        item["Key"]: item["ETag"].strip('"')
-        for item in Bucket(clients.s3, source.bucket).objects(prefix)
-    }
-    return [(sidecar, etags[sidecar.key]) for sidecar in subtitles.find_sidecars(source.key, etags)]
+    listed = {item["Key"]: item for item in Bucket(clients.s3, source.bucket).objects(prefix)}
+    sidecars = subtitles.find_sidecars(source.key, listed)
+    # Refused here, not only in its item: the Map runs the subtitles last, so a long job
+    # would fail on it once its video had been encoded.
+    for sidecar in sidecars:
+        subtitles.check_size(sidecar.key, int(listed[sidecar.key]["Size"]))
+    return [(sidecar, listed[sidecar.key]["ETag"].strip('"')) for sidecar in sidecars]

@@ -19,12 +19,7 @@ def make_subtitles(work: Work, remaining: Deadline) -> dict[str, Any]:
     ingest = Bucket(work.clients.s3, work.source.bucket)
     pin = Pin(None, work.item.etag)
     try:
-        size = int(ingest.head(sidecar.key, pin)["ContentLength"])
-        if size > subtitles.MAX_SUBTITLE_BYTES:
-            raise SubtitleError(
-                f"{sidecar.key} is {size} bytes; a subtitle file may be "
-                f"{subtitles.MAX_SUBTITLE_BYTES} bytes at most"
-            )
+        subtitles.check_size(sidecar.key, int(ingest.head(sidecar.key, pin)["ContentLength"]))
         data = ingest.get_bytes(sidecar.key, pin)
     except SourceChangedError:
         # Not the video's words: a sidecar's upload starts no job of its own.
