@@ -8,15 +8,10 @@ every pushed frame.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
 import json
 import re
-import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -27,8 +22,7 @@ import pytest
 
 from tests.asset import read_manifest, read_rendition, strict_parse
 from tests.e2e.test_live import LADDER, RUNGS, Venue, frames_in, shown
-from tests.e2e.test_packaging import HLS_JS, PLAYER, _QuietHandler
-from tests.stack import free_port
+from tests.e2e.test_packaging import player_site
 from workflow.cli import venue as encoder
 from workflow.live.paths import StreamPaths
 from workflow.local.binaries import ffmpeg_binary
@@ -123,22 +117,6 @@ def run_playlist(folder: Path, rung: str, playlist: str, sequences: list[int]) -
     path = folder / rung / f"run-{sequences[0]}.m3u8"
     path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n{text}#EXT-X-ENDLIST\n")
     return path
-
-
-@contextlib.contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    """``folder`` on a local origin, with the player page and hls.js beside it."""
-    (folder / "lib").mkdir(exist_ok=True)
-    shutil.copy(HLS_JS, folder / "lib")
-    shutil.copy(PLAYER, folder / "player.html")
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def unbuffered(report: dict[str, Any], playlist: str) -> list[int]:
@@ -251,7 +229,7 @@ def test_a_venue_that_restarts_changes_and_drops_out_plays_run_by_run(
     # for these 440.)
     frames = sum(frames_in(p.path) for p in venue_day)
     live_seconds = sum(float(d) for d in re.findall(r"#EXTINF:([0-9.]+)", text))
-    with serve(out) as site:
+    with player_site(out) as site:
         report = watch(browser, f"{site}/player.html?lib=hls&src=/live.m3u8&start=0&rate=2&level=1",
                        lambda r: r["maxTime"] >= live_seconds - 1.1)  # fmt: skip
     assert report["error"] is None and report["live"] is True, report
@@ -267,7 +245,7 @@ def test_a_venue_that_restarts_changes_and_drops_out_plays_run_by_run(
     # THEN the recording keeps the runs and their tags, is a valid asset, and plays in
     # hls.js to its end with every pushed frame
     assert strict_parse(out).returncode == 0, strict_parse(out).stderr
-    with serve(out) as site:
+    with player_site(out) as site:
         report = watch(browser, f"{site}/player.html?lib=hls&src=/master.m3u8&rate=2&level=0",
                        lambda r: r["ended"])  # fmt: skip
     assert report["error"] is None and report["ended"] and report["live"] is False, report

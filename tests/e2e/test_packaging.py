@@ -189,7 +189,7 @@ def site(
 def player_site(root: Path) -> Iterator[str]:
     """Serve ``root`` with the player page and its libraries (hls.js, dash.js,
     shaka-player) added, on a local origin of its own; yields the origin's URL."""
-    (root / "lib").mkdir()
+    (root / "lib").mkdir(exist_ok=True)
     shutil.copy(HLS_JS, root / "lib")
     shutil.copy(DASH_JS / "dash.all.min.js", root / "lib")
     shutil.copy(SHAKA / "shaka-player.compiled.js", root / "lib")
