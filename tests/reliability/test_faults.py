@@ -98,7 +98,7 @@ def test_transient_faults_are_retried_and_change_nothing(
         ("probe:transient:9", "TransientError", "fixed"),
         ("transcode_chunk:kill:99", "TranscodeInterruptedError", "fixed"),
         # A per-title job's analysis spans run first: the job fails before any chunk,
-        # named by the span's own error (ChooseLadder finds its result missing).
+        # named by the span's own error (its failure fails the analysis Map).
         ("transcode_chunk:kill:99", "TranscodeInterruptedError", "per-title"),
     ],
 )

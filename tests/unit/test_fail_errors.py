@@ -1,5 +1,7 @@
-"""A job the service failed (a result over 256 KiB: ``States.DataLimitExceeded``) ends
-locally with that error, as on AWS, not with the interpreter's own ``States.Runtime``."""
+"""A job the service failed (its Map past its tolerated failures, or its items unreadable:
+``States.ExceedToleratedFailureThreshold``, ``States.ItemReaderFailed``; or a result over
+256 KiB, ``States.DataLimitExceeded``, which nothing catches) ends locally with that error,
+as on AWS, not with the interpreter's own ``States.Runtime``."""
 
 from __future__ import annotations
 

@@ -100,8 +100,9 @@ def on_ingest(
                     "etag": etag,
                     "uploaded_at": record.get("eventTime"),
                     # Which execution this is, and (Reconcile's 2, 3) which attempt of the
-                    # upload: a step of it run again (Retry) fails as the same attempt,
-                    # an event S3 delivers again as the next.
+                    # upload: a step of it run again (Retry), or an event S3 delivers again
+                    # (the same name), fails as the same attempt; after Reconcile's, as
+                    # the next.
                     "execution": name,
                     **({"attempt": int(record[ATTEMPT])} if ATTEMPT in record else {}),
                 },

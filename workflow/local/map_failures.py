@@ -7,8 +7,9 @@ Map state, with ``States.ExceedToleratedFailureThreshold``. moto 5.2.5's interpr
 not apply the threshold ("TODO: add support for failure toleration fields"): it counts a
 failed child and lets the Map succeed, its result ``null``. Locally a VOD job with a
 failed chunk went on to Publish, which failed it as ``IncompleteOutputError``; on AWS
-the Transcode Map fails, Publish never runs, and the job's failure, its ``Job Failed``
-event and its metric name ``States.ExceedToleratedFailureThreshold``.
+the Transcode Map fails with ``States.ExceedToleratedFailureThreshold`` and Publish never
+runs; RecordFailure names the job's failure, its ``Job Failed`` event and its metric by
+the failed item's own error where it recorded one (an item Lambda stopped records none).
 
 An ItemReader that cannot read (the items' object missing, not JSON) fails the Map with
 ``States.ItemReaderFailed``, which ``States.ALL`` catches; moto let the S3 or JSON error

@@ -58,8 +58,9 @@ def work_item(step: ItemStep) -> Handler:
     becomes ``TransientError``, and a failure leaves its name and cause where
     ``record_failure`` finds it.
 
-    A Map reports a failed item only as its own failure (on AWS) or not at all (in
-    the local interpreter), so the item's error would otherwise be lost.
+    A Map reports a failed item only as its own failure
+    (``States.ExceedToleratedFailureThreshold``), so the item's error would otherwise be
+    lost.
     """
 
     @functools.wraps(step)
