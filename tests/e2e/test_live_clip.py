@@ -15,7 +15,8 @@ import pytest
 
 from tests.asset import read_manifest, strict_parse
 from tests.e2e.test_live import LADDER, Venue, real_segments, shown
-from tests.e2e.test_live_venue import serve, watch
+from tests.e2e.test_live_venue import watch
+from tests.e2e.test_packaging import player_site
 from tests.outcomes import check, logged
 from workflow.live.paths import ClipPaths
 
@@ -103,7 +104,7 @@ def test_a_clip_from_mid_segment_has_exactly_the_sources_frames_and_plays(
     assert manifest["duration"] == pytest.approx(7.3, abs=1e-3)
     assert manifest["images"]["thumbnails"]["count"] == 4
     assert (clip_dir / "images" / "poster.jpg").stat().st_size > 0
-    with serve(clip_dir) as site:
+    with player_site(clip_dir) as site:
         report = watch(browser, f"{site}/player.html?lib=hls&src=/master.m3u8&rate=2&level=0",
                        lambda r: r["ended"])  # fmt: skip
     assert report["error"] is None and report["ended"], report
