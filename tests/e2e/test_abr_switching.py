@@ -243,7 +243,7 @@ def test_a_rung_switch_at_every_segment_shows_every_frame_in_order(
 # Seeks to the segment boundaries (1 s segments), between them, and into the last 0.1 s.
 SEEKS = [0.5, 1.0, 2.9999, 3.0, 7.0, 11.0, 11.9, 11.95, 11.99, 5.5, 0.0, 4.0, 8.0]
 SEEK = """
-async (targets) => {
+async ([targets, first]) => {
   const video = document.getElementById("video");
   const canvas = document.createElement("canvas");
   canvas.width = 160; canvas.height = 90;
@@ -268,11 +268,17 @@ async (targets) => {
     // (bounded: a seek that never lands fails the test on its frame, not by hanging it)
     await Promise.race([seeked, new Promise((resolve) => setTimeout(resolve, 10000))]);
     await Promise.race([frame, new Promise((resolve) => setTimeout(resolve, 3000))]);
+    // A loaded machine may paint the frame after both: look again for up to 3 s until it
+    // is the one the test expects (what it shows then is what the test judges).
+    const expected = () => Math.max(0, Math.floor((video.currentTime - first) * RATE + 1e-3));
+    for (let waited = 0; waited < 3000 && number() !== expected(); waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     out.push([t, video.currentTime, number()]);
   }
   return out;
 }
-""".replace("BITS", str(BITS))
+""".replace("BITS", str(BITS)).replace("RATE", str(RATE))
 
 
 @pytest.mark.parametrize(
@@ -294,7 +300,7 @@ def test_a_seek_shows_the_frame_at_its_time(
         page.wait_for_function("window.report.firstFrame !== undefined", timeout=30_000)
         first = page.evaluate("window.report.firstFrame")
         # WHEN the paused player seeks on segment boundaries, between them and near the end
-        seeks = page.evaluate(SEEK, SEEKS)
+        seeks = page.evaluate(SEEK, [SEEKS, first])
         assert page.evaluate("window.report.error") is None
     finally:
         page.close()
