@@ -217,8 +217,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def play(browser: Any, url: str) -> dict[str, Any]:
-    """Load the player page and wait until the video ends (or fails)."""
+def play(browser: Any, url: str, *, live: bool = False) -> dict[str, Any]:
+    """Load the player page and wait until the video ends (or fails). A ``live``
+    playlist's duration is only what has been published so far: the playhead reaching it
+    is no end, so only the player's "ended" (or an error) ends the wait."""
     page = browser.new_page()
     try:
         page.goto(url)
@@ -226,7 +228,9 @@ def play(browser: Any, url: str) -> dict[str, Any]:
         report: dict[str, Any] = {}
         while time.monotonic() < deadline:
             report = page.evaluate("window.report")
-            at_end = report["maxTime"] >= (report.get("duration") or math.inf) - LAST_FRAME
+            at_end = (
+                not live and report["maxTime"] >= (report.get("duration") or math.inf) - LAST_FRAME
+            )
             if report["ended"] or report["error"] or at_end:
                 break
             time.sleep(0.25)

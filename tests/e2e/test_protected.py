@@ -431,7 +431,9 @@ def test_an_encrypted_stream_plays_live_and_recorded_only_with_its_token(
     quoted = urllib.parse.quote(live, safe="")
     pushing.start()
     report = play(
-        browser, f"{site}/player.html?lib=hls&start=0&src={quoted}&token={_token(engine, asset)}"
+        browser,
+        f"{site}/player.html?lib=hls&start=0&src={quoted}&token={_token(engine, asset)}",
+        live=True,
     )
     pushing.join()
     # THEN it played what arrived while it played, across key periods, to the stream's end
