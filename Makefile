@@ -50,7 +50,7 @@ demo: $(LOCAL_STAMP)
 	$(BIN)/vidflow demo --out $(DEMO_OUT)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit tests/contract
