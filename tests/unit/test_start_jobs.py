@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import botocore.exceptions
 import pytest
+from moto import mock_aws
 
+from workflow import metrics
 from workflow.errors import TransientError
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -78,7 +81,9 @@ def test_an_upload_starts_one_execution_with_the_source() -> None:
     expected_id = job_id(BUCKET, "uploads/clip.mp4", "9e107d9d")
     assert call["stateMachineArn"] == ARN
     assert call["name"] == expected_id
-    assert json.loads(call["input"]) == {
+    given = json.loads(call["input"])
+    assert len(given.pop("start_token")) == 32
+    assert given == {
         "job_id": expected_id,
         "source": {
             "bucket": BUCKET,
@@ -177,6 +182,34 @@ def test_a_duplicate_event_starts_nothing_new() -> None:
     assert len(sfn.calls) == 1
     assert [s["started"] for s in started] == [True, False]
     assert started[0]["job_id"] == started[1]["job_id"]
+
+
+def test_a_duplicate_delivered_while_its_job_runs_is_not_counted_as_a_start() -> None:
+    # GIVEN Step Functions itself (moto's, which keeps an execution RUNNING): it answers a
+    # start with the name and input of a running execution as if it had started it
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = sfn.create_state_machine(
+            name="vidflow-vod",
+            definition=json.dumps(
+                {"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}
+            ),
+            roleArn="arn:aws:iam::123456789012:role/states",
+        )["stateMachineArn"]
+        settings, clients = Settings(state_machine_arn=arn), Clients(s3=None, sfn=sfn)
+        metrics.metrics.clear_metrics()
+        event = record("uploads/clip.mp4", etag="9e107d9d")
+        event["s3"]["object"]["sequencer"] = "0055AED6DCD90281E5"
+
+        # WHEN S3 delivers the upload's event again while its job runs, in the same batch
+        # and in a later invocation
+        started = start_jobs([event, event], settings, clients)
+        started += start_jobs([event], settings, clients)
+
+        # THEN one execution runs, and only the first delivery reports (and counts) a start
+        assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
+    assert [s["started"] for s in started] == [True, False, False]
+    assert metrics.metrics.metric_set[metrics.JOBS_STARTED]["Value"] == [1.0]
 
 
 def test_a_duplicate_in_a_later_invocation_is_reported_not_raised() -> None:

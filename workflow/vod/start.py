@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -51,13 +52,13 @@ def start_jobs(
         sequencer = uploaded.get("sequencer")
         noted = {"sequencer": sequencer} if sequencer else {}
         job = job_id(source.bucket, key, source.etag)
-        payload = {"job_id": job, "source": source.to_dict(), **noted}
+        payload = {"job_id": job, "source": source.to_dict(), **noted, **_this_start()}
         new = start_once(clients, settings.state_machine_arn, job, payload)
         if not new and _uploaded_again(clients, settings, job, source, sequencer):
             # The same bytes uploaded again (with other options in their metadata, or
             # to run a failed job again): a new version, or PUT, so a job of its own.
             job = job_id(source.bucket, key, source.etag, source.pin.version_id or sequencer)
-            payload = {"job_id": job, "source": source.to_dict(), **noted}
+            payload = {"job_id": job, "source": source.to_dict(), **noted, **_this_start()}
             new = start_once(clients, settings.state_machine_arn, job, payload)
         started.append({"job_id": job, "key": key, "started": new})
     new_jobs = [s["job_id"] for s in started if s["started"]]
@@ -65,6 +66,13 @@ def start_jobs(
         metrics.about(job_ids=new_jobs)
         metrics.count(metrics.JOBS_STARTED, len(new_jobs))
     return started
+
+
+def _this_start() -> dict[str, str]:
+    """A token of this one start in the execution's input. Step Functions answers a start
+    with the name and input of a running execution as if it had started it: a repeated
+    delivery of the event, with the same input, would count as a second start."""
+    return {"start_token": uuid.uuid4().hex}
 
 
 def _uploaded_again(
