@@ -476,6 +476,24 @@ def test_a_segment_delivered_again_after_it_was_published_is_counted_a_duplicate
         metrics.metrics.clear_metrics()
 
 
+def test_a_duplicate_publish_reads_the_stored_arrival_from_its_refused_write(
+    live: tuple[Settings, Clients],
+) -> None:
+    settings, clients = live
+    # GIVEN segment 0 published
+    arrive(0, settings, clients)
+    read: list[str] = []
+    clients.dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb.GetItem",
+        lambda params, **_: read.append(params["Key"]["item"]["S"]),
+    )
+    # WHEN its publish runs again (its event delivered twice)
+    assert arrive(0, settings, clients)["duplicate"] is True
+    # THEN whether it still needs counting comes from the refused put itself
+    # (ReturnValuesOnConditionCheckFailure): the arrival is not read again
+    assert [item for item in read if item.startswith("seg#")] == []
+
+
 def test_another_upload_of_a_segment_being_published_never_writes_over_its_files(
     live: tuple[Settings, Clients], two_uploads: list[tuple[bytes, bytes]]
 ) -> None:

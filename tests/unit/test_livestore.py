@@ -22,6 +22,7 @@ from workflow.live.rules import Anchor, Arrival, Entry, LivePlaylist, advance, r
 from workflow.live.store import (
     CLAIM_SECONDS,
     Saved,
+    Stored,
     StreamTable,
     failed_attempt,
     replaces,
@@ -80,14 +81,18 @@ def test_a_failed_segment_gives_way_to_another_upload_of_it_only(table: StreamTa
     assert not table.record_arrival("game", 3, {**failed, "at": 2.0})
     good = {"duration": 1.0, "at": 3.0, "failed": False, "upload": upload_of(mended)}
     # (the write says which failed arrival it replaced: its failure record is stale)
-    assert table.store_arrival("game", 3, good) == (True, failed)
+    assert table.store_arrival("game", 3, good) == Stored(True, failed)
     assert table.arrivals("game") == {3: good}
-    assert table.store_arrival("other", 3, good) == (True, None)
+    assert table.store_arrival("other", 3, good) == Stored(True, None)
     # AND once published, nothing takes its place: not the failed upload's event again
     assert not replaces(good, empty)
     assert not table.record_arrival("game", 3, {**failed, "at": 4.0})
     assert not table.record_arrival("game", 3, {**good, "at": 5.0})
     assert table.arrivals("game") == {3: good}
+    # AND the refused write says whether the standing arrival is still to be counted
+    assert table.store_arrival("game", 3, good) == Stored(False, uncounted=True)
+    table.counted("game", 3, good["upload"])
+    assert table.store_arrival("game", 3, good) == Stored(False, uncounted=False)
 
 
 def test_a_segment_failed_for_want_of_time_gives_way_to_the_same_upload(

@@ -29,7 +29,14 @@ from workflow.keys.store import KeyStore
 from workflow.live import rules
 from workflow.live.config import IDLE_SECONDS, StreamSettings
 from workflow.live.paths import StreamPaths
-from workflow.live.store import Saved, StreamRecord, StreamTable, failed_attempt, upload_of
+from workflow.live.store import (
+    Saved,
+    Stored,
+    StreamRecord,
+    StreamTable,
+    failed_attempt,
+    upload_of,
+)
 from workflow.names import AUDIO
 from workflow.runtime import Clients, event_time
 from workflow.settings import Settings
@@ -118,13 +125,14 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
         # Encoded while the end marker landed below it: shown nowhere, so it fails by
         # name (the failure path records why) rather than succeed unseen.
         table.admit(stream, sequence)
-    new, replaced = (False, None) if reused else table.store_arrival(stream, sequence, arrival)
+    stored = Stored(False) if reused else table.store_arrival(stream, sequence, arrival)
+    new, replaced = stored.new, stored.replaced
     # A run that stored the arrival and was cut off (its timeout) or failed (the stream
     # record throttled) before counting it finds it stored when run again, or when its
     # failure is recorded (Publish's Catch, its retries run out): it counts it then, and
     # clears a failure record it may have replaced, or the segment would stay out of an
     # ended stream's recording for good.
-    again = not new and not reused and table.uncounted(stream, sequence, arrival["upload"])
+    again = not new and stored.uncounted
     published = again or (new and failure is None)
     record = table.count_change(stream, published=published)
     if published:

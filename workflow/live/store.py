@@ -126,6 +126,17 @@ class Claimed:
     holder: str = ""
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What ``StreamTable.store_arrival`` did: whether it stored the arrival (``new``),
+    the failed arrival it took the place of, and, where it stored none, whether the one
+    standing is the same upload's, not yet counted as published (``uncounted``)."""
+
+    new: bool
+    replaced: dict[str, Any] | None = None
+    uncounted: bool = False
+
+
 class Saved(enum.Enum):
     """What ``StreamTable.save`` did with a writer's state."""
 
@@ -289,18 +300,17 @@ class StreamTable:
         one to be tried again (``try_again``) gives way to any. A success ends the
         claim of the upload's bytes.
         """
-        return self.store_arrival(stream, sequence, arrival)[0]
+        return self.store_arrival(stream, sequence, arrival).new
 
-    def store_arrival(
-        self, stream: str, sequence: int, arrival: dict[str, Any]
-    ) -> tuple[bool, dict[str, Any] | None]:
-        """``record_arrival``, and the failed arrival the stored one took the place of
-        (None where it took none's): read from the write itself, at no extra cost."""
+    def store_arrival(self, stream: str, sequence: int, arrival: dict[str, Any]) -> Stored:
+        """``record_arrival``, the failed arrival the stored one took the place of, and
+        whether the one standing where none was stored is uncounted: read from the write
+        itself (its old item, or the one its condition failed on), at no extra cost."""
         upload = arrival.get("upload", "")
         failed = bool(arrival.get("failed"))
         holder = self._holder(stream, sequence) if not failed else ""
         if holder not in ("", upload_etag(upload)):
-            return False, None
+            return Stored(False, uncounted=self.uncounted(stream, sequence, upload))
         item = {**self._key(stream, _segment_item(sequence)), "arrival": {"S": json.dumps(arrival)}}
         if failed:
             item["failed_upload"] = {"S": "" if arrival.get("try_again") else upload}
@@ -317,12 +327,14 @@ class StreamTable:
                 ExpressionAttributeNames={"#s": "stream"},
                 ExpressionAttributeValues={":u": {"S": upload}},
                 ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             ).get("Attributes")
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False, None
+        except self.client.exceptions.ConditionalCheckFailedException as refused:
+            standing = refused.response.get("Item", {})
+            return Stored(False, uncounted=_uncounted_by(standing, upload))
         if not failed:
             self._end_claim(stream, sequence, upload)
-        return True, None if old is None else json.loads(old["arrival"]["S"])
+        return Stored(True, None if old is None else json.loads(old["arrival"]["S"]))
 
     def uncounted(self, stream: str, sequence: int, upload: str) -> bool:
         """Whether the segment's arrival stored from ``upload`` is not yet counted as
@@ -333,7 +345,7 @@ class StreamTable:
             ConsistentRead=True,
             ProjectionExpression="uncounted",
         ).get("Item", {})
-        return bool(upload) and item.get("uncounted", {}).get("S") == upload
+        return _uncounted_by(item, upload)
 
     def counted(self, stream: str, sequence: int, upload: str) -> None:
         """Note that the segment's arrival from ``upload`` is counted as published."""
@@ -587,6 +599,11 @@ def replaces(arrival: dict[str, Any], source: dict[str, Any] | None) -> bool:
     and only as another upload than the one that failed, unless that one is to be tried
     again."""
     return _replaceable(arrival, upload_of(source))
+
+
+def _uncounted_by(item: dict[str, Any], upload: str) -> bool:
+    """Whether a stored arrival item is ``upload``'s and not yet counted as published."""
+    return bool(upload) and item.get("uncounted", {}).get("S") == upload
 
 
 def _replaceable(arrival: dict[str, Any], upload: str) -> bool:
