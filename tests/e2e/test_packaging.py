@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import m3u8
 import numpy as np
 import pytest
 
@@ -385,6 +386,11 @@ def test_cea608_captions_survive_into_every_rung(
     # THEN extracting the captions from each rung gives the source's text back
     for rung in manifest_of(run)["renditions"]:
         assert captions(run.out / rung["playlist"], field) == expected, rung["name"]
+    # AND the master declares them, as Safari needs to offer them, for every variant
+    master = m3u8.load(str(run.out / "master.m3u8"))
+    (cc,) = [m for m in master.media if m.type == "CLOSED-CAPTIONS"]
+    assert cc.instream_id == "CC1"
+    assert all(p.stream_info.closed_captions == f'"{cc.group_id}"' for p in master.playlists)
 
 
 def test_a_sidecar_that_is_not_subtitles_fails_the_job_by_name(

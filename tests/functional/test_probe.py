@@ -87,6 +87,18 @@ def test_ten_bit_source_reports_its_depth(clip: Any) -> None:
     assert facts.hdr is None
 
 
+@pytest.mark.parametrize(
+    "name", ["mpegts_h264_aac_captions", "mpegts_h264_608_multichannel_no_audio"]
+)
+def test_cea_608_captions_in_the_video_are_found(
+    real_media: dict[str, Path], clip: Any, name: str
+) -> None:
+    # GIVEN real footage whose H.264 carries CEA-608 captions (on one channel, on several)
+    # THEN the probe says so, and says nothing of a clip without
+    assert _probe(real_media[name]).facts.captions
+    assert not _probe(clip("h264_aac_2gop")).facts.captions
+
+
 @pytest.mark.parametrize(("name", "hdr"), [("hdr_hlg", "hlg"), ("hdr_pq", "pq")])
 def test_an_hdr_source_names_its_transfer(clip: Any, name: str, hdr: str) -> None:
     facts = _probe(clip(name)).facts

@@ -168,6 +168,20 @@ def test_a_containers_language_tag_becomes_the_bcp_47_tag_players_match(
     assert stream_language(tag) == language
 
 
+def test_master_declares_captions_the_video_carries_and_none_it_does_not() -> None:
+    # GIVEN rungs whose video carries CEA-608 captions, and rungs without
+    # WHEN each master playlist is rendered and parsed back
+    captioned = m3u8.loads(master_playlist(VARIANTS, AUDIO, captions=True))
+    plain = master_playlist(VARIANTS, AUDIO)
+    # THEN the first declares one CLOSED-CAPTIONS rendition, CC1, not shown by default,
+    # and every variant names its group (Safari offers in-band captions only then)
+    (cc,) = [m for m in captioned.media if m.type == "CLOSED-CAPTIONS"]
+    assert (cc.instream_id, cc.default, cc.autoselect, cc.uri) == ("CC1", None, "YES", None)
+    assert all(p.stream_info.closed_captions == f'"{cc.group_id}"' for p in captioned.playlists)
+    # AND the second claims none
+    assert "CLOSED-CAPTIONS" not in plain
+
+
 def test_master_without_audio_has_no_audio_group() -> None:
     # GIVEN a silent source
     # WHEN the master playlist is rendered and parsed back

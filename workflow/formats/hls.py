@@ -15,6 +15,7 @@ from workflow.names import AUDIO
 # The rendition groups of the master playlist: the audio's and the subtitles'.
 AUDIO_GROUP = "aac"
 SUBTITLE_GROUP = "subs"
+CAPTION_GROUP = "cc"
 _GROUP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -202,11 +203,21 @@ def master_playlist(
     version: int = 4,
     subtitles: Sequence[str] = (),
     subtitle_group: str | None = None,
+    captions: bool = False,
 ) -> str:
-    """The multivariant playlist: every rung, the audio rendition group if any, and
-    ``subtitles`` (ready ``EXT-X-MEDIA`` lines of ``subtitle_group``)."""
+    """The multivariant playlist: every rung, the audio rendition group if any,
+    ``subtitles`` (ready ``EXT-X-MEDIA`` lines of ``subtitle_group``) and, with
+    ``captions``, the CEA-608 captions the rungs' video carries."""
     lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
     lines += subtitles
+    if captions:
+        # Safari and AVPlayer offer in-band captions only where the playlist declares
+        # them; CC1 is the channel a broadcast's captions take. Not DEFAULT: shown when
+        # the viewer asks (AUTOSELECT: a viewer whose device asks for captions).
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="{CAPTION_GROUP}",NAME="Captions",'
+            'AUTOSELECT=YES,INSTREAM-ID="CC1"'
+        )
     if audio is not None:
         language = f'LANGUAGE="{audio.language}",' if audio.language else ""
         lines.append(
@@ -225,5 +236,7 @@ def master_playlist(
             attributes.append(f'AUDIO="{audio.group}"')
         if subtitles and subtitle_group:
             attributes.append(f'SUBTITLES="{subtitle_group}"')
+        if captions:
+            attributes.append(f'CLOSED-CAPTIONS="{CAPTION_GROUP}"')
         lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), v.uri]
     return "\n".join(lines) + "\n"

@@ -36,6 +36,8 @@ class SourceFacts:
     audio: AudioFacts | None
     keyframe_count: int  # keyframes the container's index lists: 0 where it is cut by time
     interlaced: bool = False  # its first picture is two fields (a broadcast feed's 1080i)
+    # Its video carries CEA-608/708 captions (kept in every rung; the master declares them)
+    captions: bool = False
     hdr: str | None = None  # "pq" or "hlg": an HDR picture, tone-mapped to SDR for the rungs
     # The colour properties it leaves unsaid, as they are taken (``picture.assumed_colour``)
     assumed_colour: dict[str, str] = field(default_factory=dict)
@@ -69,6 +71,8 @@ class SourceFacts:
             del data["subtitles_left_out"]
         if not self.audio_left_out:
             del data["audio_left_out"]
+        if not self.captions:
+            del data["captions"]
         if self.peak_frame_rate <= self.frame_rate:  # (0: read from a record without it)
             del data["peak_frame_rate"]
         return data

@@ -22,6 +22,7 @@ from typing import Any
 
 import av
 import av.error
+import av.sidedata.sidedata
 
 from workflow.errors import (
     InputTooLargeError,
@@ -451,11 +452,11 @@ def _index_video(
     until: float = math.inf,
     max_hole: float = math.inf,
     max_keyframe_interval: float = math.inf,
-) -> tuple[FrameIndex, float | None, bool, tuple[int, bool], int | None]:
+) -> tuple[FrameIndex, float | None, bool, tuple[int, bool, bool], int | None]:
     """The video's span and the keyframes its container's index lists, its frame rate
-    and whether it varies, its first picture's rotation and whether it is interlaced,
-    and, where an index lists every frame of a rate that varies, the most frames any
-    second holds; reading only the index and the first frames.
+    and whether it varies, its first picture's rotation, whether it is interlaced and
+    whether it carries captions, and, where an index lists every frame of a rate that
+    varies, the most frames any second holds; reading only the index and the first frames.
 
     MP4/MOV lists every sample (by decode time: a keyframe is presented a constant
     reorder delay later, measured on the first); Matroska/WebM lists keyframes in its
@@ -549,7 +550,14 @@ def _index_video(
     if len(keyframes) < 2:
         keyframes = []  # one keyframe says nothing about where the others are
     index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
-    return index, rate, variable, (rotation, bool(first.interlaced_frame)), peak
+    return index, rate, variable, (rotation, bool(first.interlaced_frame), _captioned(first)), peak
+
+
+def _captioned(frame: Any) -> bool:
+    """Whether a decoded picture carries CEA-608/708 captions (H.264/MPEG-2 A53 user
+    data): a broadcast encoder sends them with every picture, padding where nothing is
+    said, so the first one tells."""
+    return any(data.type == av.sidedata.sidedata.Type.A53_CC for data in frame.side_data)
 
 
 def _listed(fragments: SegmentIndex, start: float, size: int) -> tuple[float, list[float]]:
@@ -833,11 +841,11 @@ def _finish_facts(
     index: FrameIndex,
     rate: float | None,
     variable: bool,
-    picture: tuple[int, bool],
+    picture: tuple[int, bool, bool],
     limits: Limits,
     peak: float | None = None,
 ) -> SourceFacts:
-    rotation, interlaced = picture
+    rotation, interlaced, captions = picture
     start = index.start
     if abs(start) > MAX_START_SECONDS:
         raise UnsupportedInputError(
@@ -883,6 +891,7 @@ def _finish_facts(
         audio=declared["audio"],
         keyframe_count=len(index.keyframes),
         interlaced=interlaced,
+        captions=captions,
         hdr=declared["hdr"],
         assumed_colour=declared["assumed_colour"],
         subtitles_left_out=declared["subtitles_left_out"],

@@ -135,6 +135,7 @@ def publish(event: dict[str, Any], settings: Settings, clients: Clients) -> dict
         version=7 if plan.cmaf else 4,
         subtitles=hls.subtitle_media_lines(tracks),
         subtitle_group=hls.SUBTITLE_GROUP,
+        captions=plan.facts.captions,
     )
     output.put_bytes(paths.master_key, master.encode())
     published = events.job_published(
