@@ -99,6 +99,40 @@ def test_cea_608_captions_in_the_video_are_found(
     assert not _probe(clip("h264_aac_2gop")).facts.captions
 
 
+@pytest.mark.parametrize(
+    ("filename", "options", "named"),
+    [
+        # a ProRes/Blackmagic-style MOV's timecode track
+        ("camera.mov", ["-timecode", "01:00:00:00", "-metadata:s:d", "language=eng"],
+         ["en (timecode)"]),
+        # a broadcast TS's private data stream beside its picture and sound
+        ("feed.ts", ["-f", "data", "-i", "{blob}", "-map", "0", "-map", "1", "-map", "2",
+                     "-c:d", "copy"], ["und (bin_data)"]),
+    ],
+)  # fmt: skip
+def test_data_tracks_are_accepted_and_named_as_left_out(
+    tmp_path: Path, clip: Any, filename: str, options: list[str], named: list[str]
+) -> None:
+    # GIVEN a file whose picture and sound come with a data track
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(256)) * 16)
+    source = tmp_path / filename
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=320x180:rate=30000/1001:duration=2", "-f", "lavfi", "-i",
+         "sine=sample_rate=48000:duration=2", *(o.format(blob=blob) for o in options),
+         "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(source)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed
+    facts = _probe(source).facts
+    # THEN it is read as a video with sound, and the data track is named as left out
+    assert facts.audio is not None and facts.duration == pytest.approx(2.002, abs=0.04)
+    assert facts.data_left_out == named
+    assert facts.to_dict()["data_left_out"] == named
+    assert "data_left_out" not in _probe(clip("h264_aac_2gop")).facts.to_dict()
+
+
 @pytest.mark.parametrize(("name", "hdr"), [("hdr_hlg", "hlg"), ("hdr_pq", "pq")])
 def test_an_hdr_source_names_its_transfer(clip: Any, name: str, hdr: str) -> None:
     facts = _probe(clip(name)).facts

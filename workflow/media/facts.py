@@ -46,6 +46,8 @@ class SourceFacts:
     subtitles_left_out: list[str] = field(default_factory=list)
     # The audio tracks in the file other than the one published, named alike.
     audio_left_out: list[str] = field(default_factory=list)
+    # Its data tracks (timecode, timed ID3, SCTE-35, KLV), named alike: never published.
+    data_left_out: list[str] = field(default_factory=list)
     # The most frames any second holds, where the rate varies and an index lists every
     # frame (a phone's screen recording: 60 fps while the screen moves, a few when still);
     # else ``frame_rate`` (0 in a record written before it was measured).
@@ -71,6 +73,8 @@ class SourceFacts:
             del data["subtitles_left_out"]
         if not self.audio_left_out:
             del data["audio_left_out"]
+        if not self.data_left_out:
+            del data["data_left_out"]
         if not self.captions:
             del data["captions"]
         if self.peak_frame_rate <= self.frame_rate:  # (0: read from a record without it)

@@ -351,6 +351,9 @@ def _declared_facts(
             for s in streams
             if s.type == "audio" and (chosen is None or s is not chosen[1])
         ],
+        # Data tracks (a MOV's timecode, timed ID3, SCTE-35 cues, KLV) are not pictures or
+        # sound: published without them, and named.
+        "data_left_out": [_data_name(s) for s in streams if s.type == "data"],
         "declared_rate": float(rate) if rate else None,
         "video_bitrate": ctx.bit_rate or None,
         "audio": audio,
@@ -362,6 +365,13 @@ def _track_name(stream: Any) -> str:
     """A track as the facts name one left out: "<language> (<codec>)", "und" unsaid."""
     language = stream_language(stream.metadata.get("language")) or "und"
     return language if stream.codec_context is None else f"{language} ({stream.codec_context.name})"
+
+
+def _data_name(stream: Any) -> str:
+    """A data track as the facts name one left out: "<language> (<what it holds>)"."""
+    language = stream_language(stream.metadata.get("language")) or "und"
+    kind = stream.name or ("timecode" if "timecode" in stream.metadata else "data")
+    return f"{language} ({kind})"
 
 
 def _chosen_audio(streams: list[Any], as_declared: bool = False) -> tuple[int, Any] | None:
@@ -896,4 +906,5 @@ def _finish_facts(
         assumed_colour=declared["assumed_colour"],
         subtitles_left_out=declared["subtitles_left_out"],
         audio_left_out=declared["audio_left_out"],
+        data_left_out=declared["data_left_out"],
     )

@@ -102,6 +102,12 @@ def probe_source(
             if facts.audio is None
             else "one track is, the first flagged default, else the first",
         )
+    if facts.data_left_out:
+        log.warning(
+            "%s holds data tracks %s, which are not published: only its picture and sound are",
+            source.key,
+            ", ".join(facts.data_left_out),
+        )
     return {
         "probe_key": paths.probe_key,
         "duration": facts.duration,
