@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import m3u8
 import numpy as np
 import pytest
 
@@ -808,3 +809,39 @@ def test_a_venue_whose_channels_change_goes_on_in_stereo_at_each_ones_level(
         tones.append(float(np.abs(np.fft.rfft(left))[220] * 2 / len(left)))
     expected = [0.5, 0.5, 0.5, 0.5, 0.5 / np.sqrt(2), 0.5 / np.sqrt(2)]
     assert tones == pytest.approx(expected, rel=0.06), tones
+
+
+def test_a_streams_cea_608_captions_are_kept_in_every_rung_and_declared(
+    venue: Venue, real_media: dict[str, Path]
+) -> None:
+    # GIVEN a venue whose encoder sends broadcast captions (CEA-608 in its H.264), cut
+    # at its keyframes into two segments
+    from tests.e2e.test_packaging import captions
+
+    source = real_media["mpegts_h264_aac_captions"]
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-i", str(source), "-c", "copy", "-f", "segment",
+         "-segment_time", "2", "-segment_format", "mpegts", str(venue.workdir / "%d.ts")],
+        check=True,
+    )  # fmt: skip
+    segments = sorted(venue.workdir.glob("*.ts"))
+    assert len(segments) == 2
+    venue.configure(segment_seconds=8)
+    # WHEN they are pushed and the stream ends
+    for n, segment in enumerate(segments):
+        venue.push(n, segment)
+    venue.wait_for_executions()
+    venue.end()
+    venue.recording(RUNGS[0])
+    out = venue.download(venue.workdir / "out")
+    # THEN the live master and the recording's declare the captions for every variant
+    for name in ("live.m3u8", "master.m3u8"):
+        master = m3u8.load(str(out / name))
+        (cc,) = [m for m in master.media if m.type == "CLOSED-CAPTIONS"]
+        assert cc.instream_id == "CC1", name
+        assert all(p.stream_info.closed_captions == f'"{cc.group_id}"' for p in master.playlists)
+    # AND each rung's recording carries the source's caption text
+    expected = captions(source)
+    assert expected
+    for playlist in m3u8.load(str(out / "master.m3u8")).playlists:
+        assert captions(out / playlist.uri) == expected, playlist.uri

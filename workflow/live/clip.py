@@ -258,7 +258,7 @@ def make_clip(
     output.put_json(f"{paths.prefix}manifest.json", manifest)
     output.put_bytes(
         f"{paths.prefix}master.m3u8",
-        hls.master_playlist(variants, audio).encode(),
+        hls.master_playlist(variants, audio, captions=config.captions).encode(),
         metadata={REQUEST_METADATA: _request_tag(event)},
     )
     return _announce_published(paths, event, manifest, settings, output, clients)

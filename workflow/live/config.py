@@ -54,6 +54,8 @@ class StreamSettings:
     # A stream with no new segment for this long is ended as if by its marker, at its
     # last segment (0: never): an encoder that died or lost its uplink for good.
     idle_seconds: float = 0.0
+    # Its first segment's video carries CEA-608/708 captions: every master declares them.
+    captions: bool = False
 
     def key_period(self, sequence: int) -> int | None:
         """The rotation period segment ``sequence`` is encrypted in; None without rotation."""
@@ -79,6 +81,8 @@ class StreamSettings:
             "key_rotation": self.key_rotation,
             "ts_offset": self.ts_offset,
             "idle_seconds": self.idle_seconds,
+            # (only where there are: a reader from before it takes no field it does not know)
+            **({"captions": True} if self.captions else {}),
         }
 
     @classmethod
@@ -101,6 +105,7 @@ def stream_config(
     has_audio: bool,
     settings: Settings,
     first_duration: float = 0.0,
+    captions: bool = False,
 ) -> StreamSettings:
     """A stream's settings: ``stream.json`` over the functions' defaults, and its ladder.
 
@@ -182,6 +187,7 @@ def stream_config(
         first_sequence=first_sequence,
         frame_rate=frame_rate,
         has_audio=has_audio,
+        captions=captions,
         audio_kbps=settings.audio_kbps,
         preset=settings.x264_preset,
         encryption=str(encryption),

@@ -93,6 +93,7 @@ def probe_segment(
                 True,
                 settings,
                 first_duration=facts.duration,
+                captions=facts.captions,
             ).to_dict(),
         )
     config = StreamSettings.from_dict(record.config or {})

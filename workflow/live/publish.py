@@ -728,7 +728,11 @@ def _write_live_playlists(
     )
     output.put_all({paths.live_playlist_key(name): texts[name] for name in config.rungs})
     if master:
-        body = hls.master_playlist(_nominal_variants(config), _audio_entry(config, "live.m3u8"))
+        body = hls.master_playlist(
+            _nominal_variants(config),
+            _audio_entry(config, "live.m3u8"),
+            captions=config.captions,
+        )
         output.put_bytes(paths.live_master_key, body.encode())
 
 
@@ -808,5 +812,6 @@ def publish_recording(
         },
     )
     output.put_json(paths.manifest_key, manifest)
-    output.put_bytes(paths.master_key, hls.master_playlist(variants, audio).encode())
+    master = hls.master_playlist(variants, audio, captions=config.captions)
+    output.put_bytes(paths.master_key, master.encode())
     return manifest
