@@ -486,7 +486,8 @@ def test_an_event_for_a_version_no_longer_there_leaves_no_gap(
     # AND the upload that is there is shown in its place, not a gap
     venue.push(1, real_segments[1])
     venue.push(2, real_segments[2])
-    venue.wait(lambda: len(shown(venue.playlist("360p"))) == 3)
+    # (every rung's: Publish writes the rungs' playlists at once, one may land after another)
+    venue.wait(lambda: all(len(shown(venue.playlist(rung))) == 3 for rung in RUNGS))
     for rung in RUNGS:
         assert shown(venue.playlist(rung)) == [(0, False), (1, False), (2, False)]
 
