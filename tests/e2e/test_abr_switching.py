@@ -60,6 +60,13 @@ READER = """
 })();
 """.replace("BITS", str(BITS))
 
+# Whether the frame callback has read the last frame (its media time one frame or less
+# short of the end).
+LAST_SHOWN = f"""
+window.shown.length > 0 &&
+  window.shown.at(-1)[0] >= document.getElementById("video").duration - {1.5 / RATE}
+"""
+
 # Force a rung change at every segment, walking up and down the ladder.
 SWITCH = {
     "hls": """
@@ -172,7 +179,11 @@ def _watch(browser: Any, url: str, setup: str, until: float = 60) -> dict[str, A
             if report["ended"] or report["error"]:
                 break
             time.sleep(0.25)
-        time.sleep(0.5)
+        # The last frame's callback can run after "ended" (a loaded machine paints late):
+        # the page is read once it has, or 10 s on (a last frame never presented).
+        settle = time.monotonic() + 10
+        while time.monotonic() < settle and not page.evaluate(LAST_SHOWN):
+            time.sleep(0.1)
         report = dict(page.evaluate("window.report"))
         report["shown"] = page.evaluate("window.shown")
         report["waits"] = page.evaluate("window.waits")
