@@ -82,7 +82,7 @@ def test_facts_that_say_nothing_new_are_written_as_the_version_before_wrote_them
     facts = replace(FACTS, peak_frame_rate=FACTS.frame_rate)
     # WHEN written, THEN they hold no field the version before this one's readers lacked
     # (they read with cls(**data): an unknown field failed every job in flight)
-    added = {"subtitles_left_out", "audio_left_out", "peak_frame_rate"}
+    added = {"subtitles_left_out", "audio_left_out", "data_left_out", "captions", "peak_frame_rate"}
     assert not added & set(facts.to_dict())
     assert not added & set(plan(facts={"peak_frame_rate": 30.0}).to_dict()["facts"])
     # AND read back, they are what was written, and written again as they were
@@ -94,6 +94,8 @@ def test_facts_that_say_nothing_new_are_written_as_the_version_before_wrote_them
         facts,
         subtitles_left_out=["en (mov_text)"],
         audio_left_out=["de (aac)"],
+        data_left_out=["eng (timecode)"],
+        captions=True,
         peak_frame_rate=60.0,
     )
     assert SourceFacts.from_dict(tracks.to_dict()) == tracks
