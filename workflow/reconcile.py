@@ -40,9 +40,15 @@ log = logging.getLogger(__name__)
 
 
 @transient_aws_errors()
-def reconcile(settings: Settings, clients: Clients, now: datetime | None = None) -> dict[str, Any]:
+def reconcile(
+    settings: Settings,
+    clients: Clients,
+    now: datetime | None = None,
+    invocation: str | None = None,
+) -> dict[str, Any]:
     """Start the job of every upload in the window that has none, and the execution of
-    every live segment nothing processed; say what was checked and started."""
+    every live segment nothing processed; say what was checked and started.
+    ``invocation`` is the Lambda request's id, the same in Lambda's retries of it."""
     now = now or datetime.now(UTC)
     oldest = now - timedelta(hours=settings.reconcile_lookback_hours)
     newest = now - timedelta(seconds=settings.reconcile_grace_seconds)
@@ -72,7 +78,7 @@ def reconcile(settings: Settings, clients: Clients, now: datetime | None = None)
             ingest.name, key, etag, int(item["Size"]), version, item["LastModified"]
         )
         # Started as found: a run its timeout ends keeps what it did, for the next to skip.
-        started += start_jobs([record], settings, clients)
+        started += start_jobs([record], settings, clients, invocation)
     segments = _unprocessed_segments(ingest, output, settings, clients, oldest, newest)
     ends = [s for s in segments if is_end_marker(s)]
     segments = [s for s in segments if not is_end_marker(s)]

@@ -26,6 +26,6 @@ clients = Clients(
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    found = reconcile.reconcile(settings, clients)
+    found = reconcile.reconcile(settings, clients, invocation=context.aws_request_id)
     logger.info("uploads reconciled", extra=found)
     return found

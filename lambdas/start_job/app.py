@@ -23,6 +23,6 @@ clients = Clients(s3=None, sfn=boto3.client("stepfunctions"))
 @logger.inject_lambda_context
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
-    started = start.start_jobs(event["Records"], settings, clients)
+    started = start.start_jobs(event["Records"], settings, clients, context.aws_request_id)
     logger.info("uploads seen", extra={"jobs": started})
     return {"jobs": started}

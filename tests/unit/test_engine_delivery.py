@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
@@ -47,5 +49,34 @@ def test_a_delivered_event_says_nothing_and_a_stopping_engine_takes_none(
         engine._stopping.set()
         LocalEngine.deliver(engine, "f", {"n": 2})
         engine._events.shutdown(wait=True)
-    assert calls == [("f", {"n": 1}, 1)]
+    assert calls == [("f", {"n": 1}, 1, None)]
     assert caplog.text == ""
+
+
+def test_lambda_retries_a_failed_asynchronous_invocation_under_its_request_id() -> None:
+    # GIVEN a function that fails every call, retried twice (as Lambda does, keeping the
+    # request id: StartJob's starts are named after it, so a retry repeats its starts)
+    function = SimpleNamespace(arn="f", logical_id="F", async_retries=2, on_failure=None)
+    request_ids: list[str] = []
+
+    def failing(arn: str, event: Any, request_id: str) -> tuple[None, dict[str, str]]:
+        request_ids.append(request_id)
+        return None, {"errorType": "Boom"}
+
+    engine = _engine(None)
+    engine.stack = SimpleNamespace(find_function=lambda name: function)
+    engine.invoke = failing
+    engine.async_failures = []
+    engine.retry_delay_scale = 0.0
+    engine.invoke_async = functools.partial(LocalEngine.invoke_async, engine)
+    engine.deliver = functools.partial(LocalEngine.deliver, engine)
+    # WHEN an S3 event is delivered twice (at least once, as S3 does)
+    engine.deliver("f", {"n": 1})
+    engine.deliver("f", {"n": 1})
+    deadline = time.monotonic() + 30
+    while len(request_ids) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    engine._events.shutdown(wait=True)
+    # THEN each delivery ran three times under a request id of its own
+    assert len(request_ids) == 6 and len(set(request_ids)) == 2, request_ids
+    assert sorted(request_ids.count(r) for r in set(request_ids)) == [3, 3]

@@ -94,7 +94,7 @@ def test_facts_that_say_nothing_new_are_written_as_the_version_before_wrote_them
         facts,
         subtitles_left_out=["en (mov_text)"],
         audio_left_out=["de (aac)"],
-        data_left_out=["eng (timecode)"],
+        data_left_out=["en (timecode)"],
         captions=True,
         peak_frame_rate=60.0,
     )

@@ -212,6 +212,49 @@ def test_a_duplicate_delivered_while_its_job_runs_is_not_counted_as_a_start() ->
     assert metrics.metrics.metric_set[metrics.JOBS_STARTED]["Value"] == [1.0]
 
 
+def test_lambda_retrying_an_invocation_counts_the_starts_it_made_before_it_failed() -> None:
+    # GIVEN Step Functions (moto's), and a batch of two uploads whose second start is
+    # throttled: the invocation fails after starting the first, and counts nothing
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = sfn.create_state_machine(
+            name="vidflow-vod",
+            definition=json.dumps(
+                {"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}
+            ),
+            roleArn="arn:aws:iam::123456789012:role/states",
+        )["stateMachineArn"]
+        first, second = record("uploads/a.mp4", etag="aaaa"), record("uploads/b.mp4", etag="bbbb")
+        first["s3"]["object"]["sequencer"], second["s3"]["object"]["sequencer"] = "01", "02"
+        calls = []
+        start = sfn.start_execution
+
+        def throttled_once(**kwargs: Any) -> Any:
+            calls.append(kwargs["name"])
+            if len(calls) == 2:
+                raise botocore.exceptions.ClientError(
+                    {"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
+                    "StartExecution",
+                )
+            return start(**kwargs)
+
+        sfn.start_execution = throttled_once  # type: ignore[method-assign]
+        settings, clients = Settings(state_machine_arn=arn), Clients(s3=None, sfn=sfn)
+        metrics.metrics.clear_metrics()
+        with pytest.raises(TransientError):
+            start_jobs([first, second], settings, clients, invocation="request-1")
+        assert metrics.JOBS_STARTED not in metrics.metrics.metric_set
+        # WHEN Lambda retries the invocation (under the same request id)
+        started = start_jobs([first, second], settings, clients, invocation="request-1")
+        # AND S3 delivers the batch again (another invocation)
+        again = start_jobs([first, second], settings, clients, invocation="request-2")
+        # THEN the retry reports and counts both starts, and the new delivery neither
+        assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 2
+    assert [s["started"] for s in started] == [True, True]
+    assert [s["started"] for s in again] == [False, False]
+    assert metrics.metrics.metric_set[metrics.JOBS_STARTED]["Value"] == [2.0]
+
+
 def test_a_duplicate_in_a_later_invocation_is_reported_not_raised() -> None:
     # GIVEN an execution already started for an upload
     sfn = FakeStepFunctions()

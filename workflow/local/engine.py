@@ -676,29 +676,37 @@ class LocalEngine:
             parsed["FunctionError"] = "Unhandled"
         return AWSResponse("local://lambda", 200, HTTPHeaders(), None), parsed
 
-    def invoke(self, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
+    def invoke(
+        self, function_name: str, event: Any, request_id: str | None = None
+    ) -> tuple[Any, dict[str, Any] | None]:
         """Run a function's handler; returns (result, None) or (None, Lambda error payload)."""
         if self.lambdas is None:
             raise RuntimeError("the engine is not started")
-        return self.lambdas.invoke(function_name, event)
+        return self.lambdas.invoke(function_name, event, request_id)
 
-    def deliver(self, function_name: str, event: Any, attempt: int = 1) -> None:
+    def deliver(
+        self, function_name: str, event: Any, attempt: int = 1, request_id: str | None = None
+    ) -> None:
         """Queue an asynchronous invocation; if the engine itself fails to make it, that
         is said on stderr, not kept in a future nobody reads."""
         if self._stopping.is_set():
             return
-        self._events.submit(self.invoke_async, function_name, event, attempt).add_done_callback(
-            _report_undelivered
-        )
+        self._events.submit(
+            self.invoke_async, function_name, event, attempt, request_id
+        ).add_done_callback(_report_undelivered)
 
-    def invoke_async(self, function_name: str, event: Any, attempt: int = 1) -> None:
+    def invoke_async(
+        self, function_name: str, event: Any, attempt: int = 1, request_id: str | None = None
+    ) -> None:
         """An asynchronous invocation, as S3 makes one: Lambda retries a failure twice (or
-        ``MaximumRetryAttempts``), a minute and then two apart, and then hands the event
-        to the function's on-failure destination, if it has one, else drops it."""
+        ``MaximumRetryAttempts``), a minute and then two apart, with the same request id,
+        and then hands the event to the function's on-failure destination, if it has
+        one, else drops it."""
         function = self.stack.find_function(function_name)
         if function is None or self._stopping.is_set():
             return
-        _, error = self.invoke(function.arn, event)
+        request_id = request_id or str(uuid.uuid4())
+        _, error = self.invoke(function.arn, event, request_id)
         if error is None:
             return
         self.async_failures.append(AsyncFailure(function.logical_id, attempt, error))
@@ -707,7 +715,7 @@ class LocalEngine:
                 ASYNC_RETRY_DELAYS[min(attempt, len(ASYNC_RETRY_DELAYS)) - 1]
                 * self.retry_delay_scale,
                 self.deliver,
-                args=(function.arn, event, attempt + 1),
+                args=(function.arn, event, attempt + 1, request_id),
             )
             retry.daemon = True
             retry.start()

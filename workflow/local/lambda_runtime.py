@@ -466,7 +466,9 @@ class LambdaRuntime:
         function = self.stack.find_function(name)
         return function.logical_id if function else None
 
-    def invoke(self, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
+    def invoke(
+        self, function_name: str, event: Any, request_id: str | None = None
+    ) -> tuple[Any, dict[str, Any] | None]:
         """Run one event; returns (result, None) or (None, the Lambda error payload).
 
         It never raises: a failure of the local service itself (a worker that cannot be
@@ -486,7 +488,7 @@ class LambdaRuntime:
                 "RequestEntityTooLargeException",
                 f"Request must be smaller than {PAYLOAD_LIMIT} bytes for InvokeFunction",
             )
-        request_id = str(uuid.uuid4())
+        request_id = request_id or str(uuid.uuid4())
         try:
             return self._run(function, event_json, request_id)
         except Exception as exc:

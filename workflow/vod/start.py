@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -25,15 +26,21 @@ ENCRYPTION_METADATA = "vidflow-encryption"
 
 @transient_aws_errors()
 def start_jobs(
-    records: list[dict[str, Any]], settings: Settings, clients: Clients
+    records: list[dict[str, Any]],
+    settings: Settings,
+    clients: Clients,
+    invocation: str | None = None,
 ) -> list[dict[str, Any]]:
     """Start one execution per uploaded object; a duplicate event starts nothing.
 
     ``records`` are S3 event records; keys arrive URL-encoded. Subtitle sidecars
     start nothing: the video uploaded after them does, and its plan picks them up.
+    ``invocation`` is the calling Lambda request's id, which Lambda keeps when it
+    retries an asynchronous invocation: a retry's starts are the same starts.
     """
+    invocation = invocation or uuid.uuid4().hex
     started = []
-    for record in records:
+    for n, record in enumerate(records):
         uploaded = record["s3"]["object"]
         key = unquote_plus(uploaded["key"])
         if not key.startswith(UPLOAD_PREFIX) or key.endswith("/") or subtitles.is_sidecar(key):
@@ -52,14 +59,16 @@ def start_jobs(
         sequencer = uploaded.get("sequencer")
         noted = {"sequencer": sequencer} if sequencer else {}
         job = job_id(source.bucket, key, source.etag)
-        payload = {"job_id": job, "source": source.to_dict(), **noted, **_this_start()}
-        new = start_once(clients, settings.state_machine_arn, job, payload)
+        payload = {"job_id": job, "source": source.to_dict(), **noted}
+        new = start_once(clients, settings.state_machine_arn, job, _started(payload, invocation, n))
         if not new and _uploaded_again(clients, settings, job, source, sequencer):
             # The same bytes uploaded again (with other options in their metadata, or
             # to run a failed job again): a new version, or PUT, so a job of its own.
             job = job_id(source.bucket, key, source.etag, source.pin.version_id or sequencer)
-            payload = {"job_id": job, "source": source.to_dict(), **noted, **_this_start()}
-            new = start_once(clients, settings.state_machine_arn, job, payload)
+            payload = {"job_id": job, "source": source.to_dict(), **noted}
+            new = start_once(
+                clients, settings.state_machine_arn, job, _started(payload, invocation, n)
+            )
         started.append({"job_id": job, "key": key, "started": new})
     new_jobs = [s["job_id"] for s in started if s["started"]]
     if new_jobs:
@@ -68,11 +77,15 @@ def start_jobs(
     return started
 
 
-def _this_start() -> dict[str, str]:
-    """A token of this one start in the execution's input. Step Functions answers a start
-    with the name and input of a running execution as if it had started it: a repeated
-    delivery of the event, with the same input, would count as a second start."""
-    return {"start_token": uuid.uuid4().hex}
+def _started(payload: dict[str, Any], invocation: str, n: int) -> dict[str, Any]:
+    """``payload`` with a token of this start: of this invocation's ``n``-th record and
+    this job. Step Functions answers a start with the name and input of a running
+    execution as if it had started it: a repeated delivery of the event (another
+    invocation, or the same event twice in a batch) would count as a second start. A
+    retry of the invocation (Lambda's, after an error on a later record) makes the same
+    start again, and is answered, and counted, as the start it is."""
+    made = f"{invocation}\0{n}\0{payload['job_id']}".encode()
+    return {**payload, "start_token": hashlib.sha256(made).hexdigest()[:32]}
 
 
 def _uploaded_again(
