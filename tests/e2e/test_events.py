@@ -57,11 +57,11 @@ def recorded(engine: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any
     lock = threading.Lock()
     real = engine.lambdas.invoke
 
-    def recording(name: str, event: Any) -> Any:
+    def recording(name: str, event: Any, request_id: str | None = None) -> Any:
         function = engine.stack.find_function(name)
         with lock:
             seen.setdefault(function.logical_id, []).append(event)
-        return real(name, event)
+        return real(name, event, request_id)
 
     monkeypatch.setattr(engine.lambdas, "invoke", recording)
     return seen

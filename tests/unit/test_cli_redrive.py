@@ -19,9 +19,13 @@ class Lambdas:
     def __init__(self) -> None:
         self.fixed = False
         self.invoked: list[dict[str, Any]] = []
+        self.request_ids: list[str | None] = []
 
-    def invoke(self, function: str, event: dict[str, Any]) -> tuple[Any, Any]:
+    def invoke(
+        self, function: str, event: dict[str, Any], request_id: str | None = None
+    ) -> tuple[Any, Any]:
         self.invoked.append(event)
+        self.request_ids.append(request_id)
         if self.fixed:
             return {}, None
         return None, {"errorType": "AccessDenied", "errorMessage": "Access Denied"}
@@ -33,7 +37,10 @@ def queue() -> Iterator[tuple[Any, str]]:
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="vidflow-failed-events")["QueueUrl"]
         arn = "arn:aws:lambda:us-east-1:123456789012:function:vidflow-start-job:$LATEST"
-        record = {"requestContext": {"functionArn": arn}, "requestPayload": {"Records": []}}
+        record = {
+            "requestContext": {"functionArn": arn, "requestId": "c0ffee"},
+            "requestPayload": {"Records": []},
+        }
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
         yield sqs, url
 
@@ -48,6 +55,9 @@ def test_an_event_that_failed_again_is_redriven_by_the_next_run(queue: tuple[Any
     # THEN the event runs again and leaves the queue (not "0 redriven" for 15 minutes)
     assert redrive_queue(sqs, url, lambdas) == (1, 0)
     assert len(lambdas.invoked) == 2
+    # (each run a retry of the invocation that failed: its request id, which StartJob's
+    # starts are named after, so a start it made before failing is counted, not lost)
+    assert lambdas.request_ids == ["c0ffee", "c0ffee"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"

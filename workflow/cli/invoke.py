@@ -339,9 +339,12 @@ def _queued(sqs: Any, url: str) -> Iterator[dict[str, Any]]:
 
 
 def _redrive_one(lambdas: Any, record: dict[str, Any]) -> tuple[str, str | None]:
-    """Invoke again the function of one on-failure record with its event: the function's
-    name, and its error (``Type: message``) if it failed again."""
-    function = record["requestContext"]["functionArn"].rsplit(":", 1)[0]
-    _, error = lambdas.invoke(function, record["requestPayload"])
+    """Invoke again the function of one on-failure record with its event, under the
+    failed invocation's request id (a retry of it, as Lambda's were: StartJob's starts are
+    named after it): the function's name, and its error (``Type: message``) if it failed
+    again."""
+    context = record["requestContext"]
+    function = context["functionArn"].rsplit(":", 1)[0]
+    _, error = lambdas.invoke(function, record["requestPayload"], context.get("requestId"))
     failure = None if error is None else f"{error['errorType']}: {error['errorMessage']}"
     return function.rsplit(":", 1)[-1], failure

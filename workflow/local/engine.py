@@ -725,7 +725,9 @@ class LocalEngine:
             sqs = self.client("sqs")
             sqs.send_message(
                 QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"],
-                MessageBody=json.dumps(_failure_record(function.arn, event, error, attempt)),
+                MessageBody=json.dumps(
+                    _failure_record(function.arn, event, error, attempt, request_id)
+                ),
             )
 
 
@@ -786,14 +788,14 @@ ASYNC_RETRY_DELAYS = (60.0, 120.0)
 
 
 def _failure_record(
-    arn: str, event: Any, error: dict[str, Any] | None, attempts: int
+    arn: str, event: Any, error: dict[str, Any] | None, attempts: int, request_id: str
 ) -> dict[str, Any]:
     """What Lambda sends an on-failure destination once every attempt failed."""
     return {
         "version": "1.0",
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
         "requestContext": {
-            "requestId": str(uuid.uuid4()),
+            "requestId": request_id,
             "functionArn": f"{arn}:$LATEST",
             "condition": "RetriesExhausted",
             "approximateInvokeCount": attempts,
