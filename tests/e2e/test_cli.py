@@ -674,6 +674,20 @@ def test_live_simulate_without_a_stack_says_the_recording_goes_with_its_own(clip
     assert "gaps none" in done.stdout.strip().splitlines()[-1]
 
 
+def test_live_simulate_says_when_a_shuffle_cannot_change_the_order(clip: Any) -> None:
+    # GIVEN a clip shorter than one segment, and no stack at the endpoint
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    # WHEN it is simulated with --shuffle
+    done = _run("live", "simulate", str(clip("half_second")), "--stream", "one", "--segment", "2",
+                "--shuffle", "--endpoint-url", f"http://127.0.0.1:{port}")  # fmt: skip
+    # THEN the one segment goes out, and the run says it could not be shuffled
+    assert done.returncode == 0, done.stderr
+    assert "--shuffle: a stream of one segment cannot go out of order" in done.stderr
+    assert "pushing 1 segments" in done.stderr
+
+
 def test_live_simulate_names_a_bad_stream_id(clip: Any) -> None:
     done = _run("live", "simulate", str(clip("half_second")), "--stream", "a b")
     assert done.returncode == 2

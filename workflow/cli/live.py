@@ -86,6 +86,9 @@ def simulate_live(args: argparse.Namespace) -> int:
         order = venue.delivery_order(
             len(segments), shuffle=args.shuffle, duplicates=args.duplicates, seed=args.seed
         )
+        if args.shuffle and len(segments) < 2:
+            # (delivery_order moves at least one of two or more: only one stays in place)
+            print("--shuffle: a stream of one segment cannot go out of order", file=sys.stderr)
         print(f"pushing {len(segments)} segments in the order {order}", file=sys.stderr)
         report = venue.push(
             s3,
