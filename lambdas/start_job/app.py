@@ -15,7 +15,7 @@ from workflow.vod import start
 
 logger = Logger()
 settings = Settings.from_env()
-clients = Clients(s3=None, sfn=boto3.client("stepfunctions"))
+clients = Clients(s3=boto3.client("s3"), sfn=boto3.client("stepfunctions"))
 
 
 @tracer.capture_lambda_handler(capture_response=False)

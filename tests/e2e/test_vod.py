@@ -335,11 +335,27 @@ def test_the_same_upload_twice_makes_one_execution_and_one_asset(
     first = run_job(source, key="uploads/twice.mp4")
     second = run_job(source, key="uploads/twice.mp4")
     assert first.job_id == second.job_id
+    # (the second upload is a new version of the key: its own event, answered here
+    # rather than waited for)
+    s3 = engine.client("s3")
+    head = s3.head_object(Bucket=engine.endpoints.ingest_bucket, Key="uploads/twice.mp4")
+    event = json.loads((Path(__file__).parents[2] / "events" / "s3-put-upload.json").read_text())
+    record = event["Records"][0]
+    record["s3"]["bucket"]["name"] = engine.endpoints.ingest_bucket
+    record["s3"]["object"].update(
+        {"key": "uploads/twice.mp4", "eTag": head["ETag"].strip('"')}
+        | {"versionId": head["VersionId"]}
+    )
+    result, error = engine.invoke("StartJobFunction", event)
+    assert error is None
+    assert result["jobs"] == [
+        {"job_id": first.job_id, "key": "uploads/twice.mp4", "started": False}
+    ]
     sfn = engine.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=engine.endpoints.state_machine_arn)[
         "executions"
     ]
-    assert [e["name"] for e in executions].count(first.job_id) == 1
+    assert [e["name"] for e in executions if e["name"].startswith("twice-")] == [first.job_id]
     assert sorted(first.output_keys) == sorted(second.output_keys)
 
 

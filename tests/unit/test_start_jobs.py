@@ -35,6 +35,7 @@ class FakeStepFunctions:
     def __init__(self, fail_with: Exception | None = None) -> None:
         self.calls: list[dict[str, Any]] = []
         self.fail_with = fail_with
+        self.status = "RUNNING"
 
     def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
         if self.fail_with is not None:
@@ -46,7 +47,7 @@ class FakeStepFunctions:
 
     def describe_execution(self, *, executionArn: str) -> dict[str, str]:
         (call,) = [c for c in self.calls if executionArn.endswith(f":{c['name']}")]
-        return {"executionArn": executionArn, "input": call["input"]}
+        return {"executionArn": executionArn, "input": call["input"], "status": self.status}
 
 
 def record(
@@ -273,21 +274,75 @@ def test_a_duplicate_in_a_later_invocation_is_reported_not_raised() -> None:
     ]
 
 
-def test_the_same_bytes_uploaded_again_start_a_job_of_their_own() -> None:
-    # GIVEN one upload, its event delivered twice, then the same bytes uploaded again
-    # (say, with other options in their metadata): a new version, the same ETag
+def versions(*metadata: dict[str, str]) -> tuple[Any, list[dict[str, Any]]]:
+    """A versioned ingest bucket (moto) with the same bytes uploaded once per
+    ``metadata``, and each upload's S3 event record (its version, the same ETag)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    records = []
+    for options in metadata:
+        put = s3.put_object(Bucket=BUCKET, Key="uploads/clip.mp4", Body=b"video", Metadata=options)
+        records.append(record("uploads/clip.mp4", etag=put["ETag"].strip('"')))
+        records[-1]["s3"]["object"]["versionId"] = put["VersionId"]
+    return s3, records
+
+
+def started_with(
+    records: list[dict[str, Any]], sfn: FakeStepFunctions, s3: Any
+) -> list[dict[str, Any]]:
+    return start_jobs(records, Settings(state_machine_arn=ARN), Clients(s3=s3, sfn=sfn))
+
+
+@mock_aws
+@pytest.mark.parametrize("status", ["RUNNING", "SUCCEEDED"])
+def test_the_same_upload_again_makes_no_second_job(status: str) -> None:
+    # GIVEN the same file uploaded twice with the same options (a new version, the same
+    # ETag), the first upload's job running or published
     sfn = FakeStepFunctions()
-    first, again = (record("uploads/clip.mp4", etag="9e107d9d") for _ in range(2))
-    first["s3"]["object"]["versionId"] = "v1"
-    again["s3"]["object"]["versionId"] = "v2"
+    s3, (first, again) = versions({"vidflow-packaging": "cmaf"}, {"Vidflow-Packaging": "cmaf"})
+    assert started_with([first], sfn, s3)[0]["started"]
+    sfn.status = status
+    # WHEN the second upload's event comes
+    (second,) = started_with([again], sfn, s3)
+    # THEN it is the same upload: one execution, one asset
+    assert second == {"job_id": sfn.calls[0]["name"], "key": "uploads/clip.mp4", "started": False}
+    assert len(sfn.calls) == 1
+
+
+@mock_aws
+def test_the_same_bytes_uploaded_again_with_other_options_start_a_job_of_their_own() -> None:
+    # GIVEN one upload, its event delivered twice, then the same bytes uploaded again
+    # with other options in their metadata: a new version, the same ETag
+    sfn = FakeStepFunctions()
+    s3, (first, again) = versions({}, {"vidflow-packaging": "cmaf"})
     # WHEN jobs are started for all three events
-    started = run([first, first, again], sfn)
+    started = started_with([first, first, again], sfn, s3)
     # THEN the duplicate starts nothing, and the new upload its own job
     assert [s["started"] for s in started] == [True, False, True]
     assert len({s["job_id"] for s in started}) == 2
-    assert [json.loads(c["input"])["source"]["version_id"] for c in sfn.calls] == ["v1", "v2"]
+    assert [json.loads(c["input"])["source"]["version_id"] for c in sfn.calls] == [
+        first["s3"]["object"]["versionId"],
+        again["s3"]["object"]["versionId"],
+    ]
     # AND its own duplicate starts nothing either
-    assert [s["started"] for s in run([again], sfn)] == [False]
+    assert [s["started"] for s in started_with([again], sfn, s3)] == [False]
+
+
+@mock_aws
+@pytest.mark.parametrize("status", ["FAILED", "TIMED_OUT", "ABORTED"])
+def test_the_same_bytes_uploaded_again_run_a_job_that_published_nothing_again(
+    status: str,
+) -> None:
+    # GIVEN an upload whose job ended without publishing
+    sfn = FakeStepFunctions()
+    s3, (first, again) = versions({}, {})
+    started_with([first], sfn, s3)
+    sfn.status = status
+    # WHEN the same bytes are uploaded again, with the same options
+    (second,) = started_with([again], sfn, s3)
+    # THEN they get a job of their own
+    assert second["started"] and second["job_id"] != sfn.calls[0]["name"]
 
 
 def test_the_same_bytes_put_again_without_versions_start_a_job_of_their_own() -> None:

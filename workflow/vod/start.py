@@ -8,6 +8,8 @@ import uuid
 from typing import Any
 from urllib.parse import unquote_plus
 
+import botocore.exceptions
+
 from workflow import metrics
 from workflow.errors import UploadOptionError
 from workflow.media import subtitles
@@ -22,6 +24,9 @@ from workflow.vod.records import Source
 PACKAGING_METADATA = "vidflow-packaging"
 LADDER_METADATA = "vidflow-ladder"
 ENCRYPTION_METADATA = "vidflow-encryption"
+OPTION_METADATA = "vidflow-"
+# How an execution that published nothing ends: the same bytes uploaded again run it again.
+ENDED_UNPUBLISHED = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 @transient_aws_errors()
@@ -95,16 +100,41 @@ def _uploaded_again(
     event's: not a duplicate event but the same bytes uploaded again. Told by the
     object's version where the bucket keeps versions, else by the event's sequencer
     (IngestVersioning=Suspended: each PUT has its own, each delivery of its event the
-    same); a job started without either cannot be told apart, and is taken as this one."""
-    if source.pin.version_id is None and sequencer is None:
+    same); a job started without either cannot be told apart, and is taken as this one.
+    With versions, a new version whose job would publish what that job publishes (it is
+    running or succeeded, and the version asks for the same ``vidflow-*`` options) is the
+    same upload again: one execution, one asset."""
+    version = source.pin.version_id
+    if version is None and sequencer is None:
         return False
     described = clients.sfn.describe_execution(
         executionArn=execution_arn(settings.state_machine_arn, job)
     )
     ran = json.loads(described.get("input") or "{}")
-    if source.pin.version_id is not None:
-        return bool(ran.get("source", {}).get("version_id") != source.version_id)
+    if version is not None:
+        earlier = ran.get("source", {}).get("version_id")
+        if earlier == version:
+            return False
+        # Another version of the same bytes: the same upload again (one job, one asset)
+        # unless it is there to run a job that did not succeed again, or asks for other
+        # options than the version that job ran.
+        if earlier is None or described.get("status") in ENDED_UNPUBLISHED:
+            return True
+        return _options(clients, source, earlier) != _options(clients, source, version)
     return ran.get("sequencer") not in (None, sequencer)
+
+
+def _options(clients: Clients, source: Source, version_id: str) -> dict[str, str] | None:
+    """The ``vidflow-*`` options one version of ``source``'s key asks for in its
+    metadata; None where that version is gone (expired, deleted)."""
+    try:
+        head = clients.s3.head_object(Bucket=source.bucket, Key=source.key, VersionId=version_id)
+    except botocore.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchVersion"):
+            return None
+        raise
+    metadata = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
+    return {k: v for k, v in metadata.items() if k.startswith(OPTION_METADATA)}
 
 
 def upload_option(
