@@ -103,6 +103,20 @@ def test_process_rejects_bad_input_with_one_line_and_no_master(tmp_path: Path) -
     assert not (out / "master.m3u8").exists()
 
 
+def test_the_track_bound_is_a_parameter_like_the_other_bounds(clip: Any, tmp_path: Path) -> None:
+    # GIVEN a stack that accepts one track per upload, and a video with sound (two)
+    out = tmp_path / "out"
+    done = _run(
+        "process", str(clip("half_second")), "--out", str(out),
+        "--parameter", "MaxInputStreams=1",
+    )  # fmt: skip
+    # THEN the upload is refused by name, before any work, and nothing is published
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: InputTooLargeError: the file has 2 tracks; the limit is 1"]
+    assert not (out / "master.m3u8").exists()
+
+
 def test_captures_joined_minutes_apart_fail_in_probe_not_in_a_fan_out(tmp_path: Path) -> None:
     # GIVEN 4 s of MPEG-TS: two 2 s captures joined end to end, the second written
     # 600 s later, whose head and tail timestamps span 602 s (planned by time: 51 chunks

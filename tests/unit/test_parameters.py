@@ -14,6 +14,7 @@ from workflow.local.parameters import (
     settings_problems,
 )
 from workflow.local.template import Stack
+from workflow.settings import Limits, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DECLARED = {
@@ -92,6 +93,21 @@ def test_a_cdn_is_refused_locally_by_name_and_deploys_with_its_key() -> None:
     assert not Stack(ROOT).of_type("AWS::CloudFront::Distribution")
 
 
+def test_every_bound_on_an_upload_is_a_template_parameter() -> None:
+    # GIVEN a stack whose bounds are each set to other values than the defaults
+    stack = Stack(
+        ROOT,
+        overrides={"MaxInputBytes": "1000", "MaxInputSeconds": "60", "MaxInputPixels": "4096",
+                   "MaxInputFps": "24", "MaxInputStreams": "2"},
+    )  # fmt: skip
+    # THEN the function that probes uploads holds them to those values
+    (probe,) = [f for f in stack.functions() if f.logical_id == "ProbeFunction"]
+    limits = Settings.from_env(probe.environment).limits
+    assert limits == Limits(
+        max_bytes=1000, max_seconds=60, max_pixels=4096, max_fps=24, max_streams=2
+    )
+
+
 @pytest.mark.parametrize(
     "given",
     [
@@ -106,6 +122,7 @@ def test_a_cdn_is_refused_locally_by_name_and_deploys_with_its_key() -> None:
         {"MaxInputSeconds": "0"},
         {"MaxInputPixels": "0"},
         {"MaxInputFps": "0"},
+        {"MaxInputStreams": "0"},
         {"TargetVmaf": "101"},
         {"TargetVmaf": "720:100.5"},
         {"ReconcileGraceSeconds": "172800"},
