@@ -300,7 +300,8 @@ def test_the_same_upload_again_makes_no_second_job(status: str) -> None:
     # GIVEN the same file uploaded twice with the same options (a new version, the same
     # ETag), the first upload's job running or published
     sfn = FakeStepFunctions()
-    s3, (first, again) = versions({"vidflow-packaging": "cmaf"}, {"Vidflow-Packaging": "cmaf"})
+    # (asked the way upload_option reads them: any case, spaces around)
+    s3, (first, again) = versions({"vidflow-packaging": "cmaf"}, {"Vidflow-Packaging": " CMAF"})
     assert started_with([first], sfn, s3)[0]["started"]
     sfn.status = status
     # WHEN the second upload's event comes
@@ -342,6 +343,32 @@ def test_the_same_bytes_uploaded_again_run_a_job_that_published_nothing_again(
     # WHEN the same bytes are uploaded again, with the same options
     (second,) = started_with([again], sfn, s3)
     # THEN they get a job of their own
+    assert second["started"] and second["job_id"] != sfn.calls[0]["name"]
+
+
+@mock_aws
+@pytest.mark.parametrize("answer", ["403", "404"])
+def test_the_same_bytes_uploaded_again_after_the_first_version_expired(answer: str) -> None:
+    # GIVEN an upload whose job published, then its version gone (the lifecycle expires
+    # noncurrent versions): S3 answers its HEAD with 403 to StartJob, which may not list
+    sfn = FakeStepFunctions()
+    s3, (first, again) = versions({}, {})
+    started_with([first], sfn, s3)
+    sfn.status = "SUCCEEDED"
+    head = s3.head_object
+
+    def gone(**kwargs: Any) -> Any:
+        if kwargs.get("VersionId") == first["s3"]["object"]["versionId"]:
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": answer, "Message": "Forbidden"}}, "HeadObject"
+            )
+        return head(**kwargs)
+
+    s3.head_object = gone
+    # WHEN the same bytes are uploaded again
+    (second,) = started_with([again], sfn, s3)
+    # THEN StartJob does not fail (it would on every retry and redrive): with nothing to
+    # compare its options with, the upload gets a job of its own
     assert second["started"] and second["job_id"] != sfn.calls[0]["name"]
 
 

@@ -126,14 +126,18 @@ def _uploaded_again(
 
 def _options(clients: Clients, source: Source, version_id: str) -> dict[str, str] | None:
     """The ``vidflow-*`` options one version of ``source``'s key asks for in its
-    metadata; None where that version is gone (expired, deleted)."""
+    metadata, as ``upload_option`` reads them; None where that version is gone (expired
+    by the lifecycle rule, deleted). S3 answers a HEAD of what is not there with 403, not
+    404, to a caller without ``s3:ListBucket`` (StartJob has none): gone, too, as a
+    StartJob that raised would fail on every retry and redrive."""
     try:
         head = clients.s3.head_object(Bucket=source.bucket, Key=source.key, VersionId=version_id)
     except botocore.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchVersion"):
+        code = error.response.get("Error", {}).get("Code")
+        if code in ("403", "AccessDenied", "404", "NoSuchKey", "NoSuchVersion"):
             return None
         raise
-    metadata = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
+    metadata = {k.lower(): v.strip().lower() for k, v in head.get("Metadata", {}).items()}
     return {k: v for k, v in metadata.items() if k.startswith(OPTION_METADATA)}
 
 
