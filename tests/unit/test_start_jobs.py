@@ -185,18 +185,24 @@ def test_a_duplicate_event_starts_nothing_new() -> None:
     assert started[0]["job_id"] == started[1]["job_id"]
 
 
+def step_functions() -> tuple[Any, str]:
+    """moto's Step Functions (inside ``mock_aws``), whose executions stay RUNNING, and a
+    state machine's ARN."""
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}
+    arn = sfn.create_state_machine(
+        name="vidflow-vod",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/states",
+    )["stateMachineArn"]
+    return sfn, arn
+
+
 def test_a_duplicate_delivered_while_its_job_runs_is_not_counted_as_a_start() -> None:
     # GIVEN Step Functions itself (moto's, which keeps an execution RUNNING): it answers a
     # start with the name and input of a running execution as if it had started it
     with mock_aws():
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        arn = sfn.create_state_machine(
-            name="vidflow-vod",
-            definition=json.dumps(
-                {"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}
-            ),
-            roleArn="arn:aws:iam::123456789012:role/states",
-        )["stateMachineArn"]
+        sfn, arn = step_functions()
         settings, clients = Settings(state_machine_arn=arn), Clients(s3=None, sfn=sfn)
         metrics.metrics.clear_metrics()
         event = record("uploads/clip.mp4", etag="9e107d9d")
@@ -217,14 +223,7 @@ def test_lambda_retrying_an_invocation_counts_the_starts_it_made_before_it_faile
     # GIVEN Step Functions (moto's), and a batch of two uploads whose second start is
     # throttled: the invocation fails after starting the first, and counts nothing
     with mock_aws():
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        arn = sfn.create_state_machine(
-            name="vidflow-vod",
-            definition=json.dumps(
-                {"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}
-            ),
-            roleArn="arn:aws:iam::123456789012:role/states",
-        )["stateMachineArn"]
+        sfn, arn = step_functions()
         first, second = record("uploads/a.mp4", etag="aaaa"), record("uploads/b.mp4", etag="bbbb")
         first["s3"]["object"]["sequencer"], second["s3"]["object"]["sequencer"] = "01", "02"
         calls = []
