@@ -183,9 +183,10 @@ def test_only_the_announcing_functions_put_events_and_only_on_the_stacks_bus() -
 
 def test_the_source_readers_may_read_the_version_their_job_started_from() -> None:
     # A GET or HEAD naming a VersionId needs s3:GetObjectVersion, not only s3:GetObject.
-    # (StartJob heads two versions of the same bytes: which options each asks for)
+    # (StartJob heads two versions of the same bytes: which options each asks for; the
+    # reconciler starts jobs through the same check)
     readers = {"ProbeFunctionRole", "TranscodeChunkFunctionRole", "TranscodeAudioFunctionRole",
-               "ImagesFunctionRole", "StartJobFunctionRole"}  # fmt: skip
+               "ImagesFunctionRole", "StartJobFunctionRole", "ReconcileFunctionRole"}  # fmt: skip
     granted = {
         role
         for role, statement in _statements()

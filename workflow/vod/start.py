@@ -120,16 +120,18 @@ def _uploaded_again(
         # options than the version that job ran.
         if earlier is None or described.get("status") in ENDED_UNPUBLISHED:
             return True
-        return _options(clients, source, earlier) != _options(clients, source, version)
+        asked = _options(clients, source, earlier)
+        # (the earlier version gone, or both HEADs refused: a job of its own, never none)
+        return asked is None or asked != _options(clients, source, version)
     return ran.get("sequencer") not in (None, sequencer)
 
 
 def _options(clients: Clients, source: Source, version_id: str) -> dict[str, str] | None:
-    """The ``vidflow-*`` options one version of ``source``'s key asks for in its
-    metadata, as ``upload_option`` reads them; None where that version is gone (expired
-    by the lifecycle rule, deleted). S3 answers a HEAD of what is not there with 403, not
-    404, to a caller without ``s3:ListBucket`` (StartJob has none): gone, too, as a
-    StartJob that raised would fail on every retry and redrive."""
+    """The ``vidflow-*`` metadata one version of ``source``'s key carries (case and
+    spaces aside, as ``upload_option`` reads a value); None where that version is gone
+    (expired by the lifecycle rule, deleted). S3 answers a HEAD of what is not there with
+    403, not 404, to a caller without ``s3:ListBucket`` (StartJob has none): gone, too,
+    as a StartJob that raised would fail on every retry and redrive."""
     try:
         head = clients.s3.head_object(Bucket=source.bucket, Key=source.key, VersionId=version_id)
     except botocore.exceptions.ClientError as error:
