@@ -28,7 +28,9 @@ class _Exceptions:
 
 
 class FakeStepFunctions:
-    """Records executions and refuses a name already used, like Step Functions."""
+    """Records executions and refuses a name already used, like Step Functions, except
+    (like it, too) a start with the name and input of an execution still running, which
+    it answers with that execution."""
 
     exceptions = _Exceptions
 
@@ -40,10 +42,14 @@ class FakeStepFunctions:
     def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
         if self.fail_with is not None:
             raise self.fail_with
-        if any(call["name"] == name for call in self.calls):
-            raise self.exceptions.ExecutionAlreadyExists(f"Execution Already Exists: '{name}'")
+        arn = {"executionArn": f"{ARN.replace(':stateMachine:', ':execution:')}:{name}"}
+        for call in self.calls:
+            if call["name"] == name:
+                if self.status == "RUNNING" and call["input"] == input:
+                    return arn
+                raise self.exceptions.ExecutionAlreadyExists(f"Execution Already Exists: '{name}'")
         self.calls.append({"stateMachineArn": stateMachineArn, "name": name, "input": input})
-        return {"executionArn": f"{ARN.replace(':stateMachine:', ':execution:')}:{name}"}
+        return arn
 
     def describe_execution(self, *, executionArn: str) -> dict[str, str]:
         (call,) = [c for c in self.calls if executionArn.endswith(f":{c['name']}")]
@@ -220,36 +226,37 @@ def test_a_duplicate_delivered_while_its_job_runs_is_not_counted_as_a_start() ->
 
 
 def test_lambda_retrying_an_invocation_counts_the_starts_it_made_before_it_failed() -> None:
-    # GIVEN Step Functions (moto's), and a batch of two uploads whose second start is
-    # throttled: the invocation fails after starting the first, and counts nothing
-    with mock_aws():
-        sfn, arn = step_functions()
-        first, second = record("uploads/a.mp4", etag="aaaa"), record("uploads/b.mp4", etag="bbbb")
-        first["s3"]["object"]["sequencer"], second["s3"]["object"]["sequencer"] = "01", "02"
-        calls = []
-        start = sfn.start_execution
+    # GIVEN a batch of two uploads whose second start is throttled: the invocation fails
+    # after starting the first, and counts nothing
+    # (the fake, not moto: whether moto's execution still runs at the retry depends on
+    # whether another test left its interpreter running executions)
+    sfn = FakeStepFunctions()
+    first, second = record("uploads/a.mp4", etag="aaaa"), record("uploads/b.mp4", etag="bbbb")
+    first["s3"]["object"]["sequencer"], second["s3"]["object"]["sequencer"] = "01", "02"
+    tries = []
+    start = sfn.start_execution
 
-        def throttled_once(**kwargs: Any) -> Any:
-            calls.append(kwargs["name"])
-            if len(calls) == 2:
-                raise botocore.exceptions.ClientError(
-                    {"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
-                    "StartExecution",
-                )
-            return start(**kwargs)
+    def throttled_once(**kwargs: Any) -> Any:
+        tries.append(kwargs["name"])
+        if len(tries) == 2:
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "slow down"}},
+                "StartExecution",
+            )
+        return start(**kwargs)
 
-        sfn.start_execution = throttled_once  # type: ignore[method-assign]
-        settings, clients = Settings(state_machine_arn=arn), Clients(s3=None, sfn=sfn)
-        metrics.metrics.clear_metrics()
-        with pytest.raises(TransientError):
-            start_jobs([first, second], settings, clients, invocation="request-1")
-        assert metrics.JOBS_STARTED not in metrics.metrics.metric_set
-        # WHEN Lambda retries the invocation (under the same request id)
-        started = start_jobs([first, second], settings, clients, invocation="request-1")
-        # AND S3 delivers the batch again (another invocation)
-        again = start_jobs([first, second], settings, clients, invocation="request-2")
-        # THEN the retry reports and counts both starts, and the new delivery neither
-        assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 2
+    sfn.start_execution = throttled_once  # type: ignore[method-assign]
+    settings, clients = Settings(state_machine_arn=ARN), Clients(s3=None, sfn=sfn)
+    metrics.metrics.clear_metrics()
+    with pytest.raises(TransientError):
+        start_jobs([first, second], settings, clients, invocation="request-1")
+    assert metrics.JOBS_STARTED not in metrics.metrics.metric_set
+    # WHEN Lambda retries the invocation (under the same request id), the first job running
+    started = start_jobs([first, second], settings, clients, invocation="request-1")
+    # AND S3 delivers the batch again (another invocation)
+    again = start_jobs([first, second], settings, clients, invocation="request-2")
+    # THEN the retry reports and counts both starts, and the new delivery neither
+    assert len(sfn.calls) == 2
     assert [s["started"] for s in started] == [True, True]
     assert [s["started"] for s in again] == [False, False]
     assert metrics.metrics.metric_set[metrics.JOBS_STARTED]["Value"] == [2.0]
