@@ -205,8 +205,9 @@ def step_functions() -> tuple[Any, str]:
 
 
 def test_a_duplicate_delivered_while_its_job_runs_is_not_counted_as_a_start() -> None:
-    # GIVEN Step Functions itself (moto's, which keeps an execution RUNNING): it answers a
-    # start with the name and input of a running execution as if it had started it
+    # GIVEN Step Functions itself (moto's): it answers a start with the name and input of
+    # a running execution as if it had started it (and where another test has left moto's
+    # interpreter ending executions at once, refuses it: either way, not a second start)
     with mock_aws():
         sfn, arn = step_functions()
         settings, clients = Settings(state_machine_arn=arn), Clients(s3=None, sfn=sfn)
