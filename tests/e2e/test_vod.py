@@ -337,18 +337,7 @@ def test_the_same_upload_twice_makes_one_execution_and_one_asset(
     assert first.job_id == second.job_id
     # (the second upload is a new version of the key: its own event, answered here
     # rather than waited for)
-    s3 = engine.client("s3")
-    head = s3.head_object(Bucket=engine.endpoints.ingest_bucket, Key="uploads/twice.mp4")
-    event = json.loads((Path(__file__).parents[2] / "events" / "s3-put-upload.json").read_text())
-    record = event["Records"][0]
-    record["s3"]["bucket"]["name"] = engine.endpoints.ingest_bucket
-    record["s3"]["object"].update(
-        {"key": "uploads/twice.mp4", "eTag": head["ETag"].strip('"')}
-        | {"versionId": head["VersionId"]}
-    )
-    result, error = engine.invoke("StartJobFunction", event)
-    assert error is None
-    assert result["jobs"] == [
+    assert _start_job_for(engine, "uploads/twice.mp4") == [
         {"job_id": first.job_id, "key": "uploads/twice.mp4", "started": False}
     ]
     sfn = engine.client("stepfunctions")
@@ -361,21 +350,25 @@ def test_the_same_upload_twice_makes_one_execution_and_one_asset(
 
 def test_a_duplicate_s3_event_starts_nothing(clip: Any, engine: Any, run_job: Any) -> None:
     run = run_job(clip("half_second"), key="uploads/dup event.MP4")
-    s3 = engine.client("s3")
-    head = s3.head_object(Bucket=engine.endpoints.ingest_bucket, Key="uploads/dup event.MP4")
+    # (the same delivery again: the same object, so the same ETag and version)
+    assert _start_job_for(engine, "uploads/dup event.MP4", "uploads/dup+event.MP4") == [
+        {"job_id": run.job_id, "key": "uploads/dup event.MP4", "started": False}
+    ]
+
+
+def _start_job_for(engine: Any, key: str, as_sent: str | None = None) -> Any:
+    """Deliver StartJob an S3 event of the object now at ``key`` (its ETag and version;
+    the key ``as_sent``, URL-encoded as S3 sends it) and return the jobs it reports."""
+    head = engine.client("s3").head_object(Bucket=engine.endpoints.ingest_bucket, Key=key)
     event = json.loads((Path(__file__).parents[2] / "events" / "s3-put-upload.json").read_text())
     record = event["Records"][0]
     record["s3"]["bucket"]["name"] = engine.endpoints.ingest_bucket
-    # (the same delivery again: the same object, so the same ETag and version)
     record["s3"]["object"].update(
-        {"key": "uploads/dup+event.MP4", "eTag": head["ETag"].strip('"')}
-        | {"versionId": head["VersionId"]}
+        {"key": as_sent or key, "eTag": head["ETag"].strip('"'), "versionId": head["VersionId"]}
     )
     result, error = engine.invoke("StartJobFunction", event)
-    assert error is None
-    assert result["jobs"] == [
-        {"job_id": run.job_id, "key": "uploads/dup event.MP4", "started": False}
-    ]
+    assert error is None, error
+    return result["jobs"]
 
 
 def test_an_upload_labelled_gzip_is_read_as_the_bytes_it_is(clip: Any, run_job: Any) -> None:
