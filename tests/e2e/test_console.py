@@ -7,6 +7,7 @@ of the pages land in ``test-artifacts/console/`` (not in git) for a reviewer to 
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import subprocess
@@ -488,3 +489,62 @@ def test_protected_assets_and_streams_play_in_the_console_with_its_own_token(
     assert f"key served (asset {locked['name']}, viewer console)" in log
     # (a cbcs asset's as a ClearKey license, hls.js decrypting through EME)
     assert f"license served (asset {sealed['name']}, viewer console)" in log
+
+
+def test_the_console_player_renews_its_token_for_a_game_watched_past_its_hour(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any, clip: Any, tmp_path: Path
+) -> None:
+    stack, url, _ = console
+    from workflow.cli import venue
+    from workflow.local.binaries import ffmpeg_binary
+
+    # GIVEN an encrypted live stream still going (its keys need a token; its playlist is
+    # reloaded for as long as it is watched)
+    s3, ingest = stack.client("s3"), stack.ready["ingest_bucket"]
+    s3.put_object(Bucket=ingest, Key="live/court-12/stream.json", Body=b'{"encryption": "aes-128"}')
+    segments = venue.cut_segments(clip("h264_aac_2gop"), tmp_path, 2.0, binary=ffmpeg_binary())
+    for sequence, segment in enumerate(segments[:3]):
+        s3.upload_file(str(segment), ingest, f"live/court-12/{sequence}.ts")
+    output = stack.client("s3")
+    deadline = time.monotonic() + 180
+    while not _listed(output, stack.ready["output_bucket"], "live/court-12/live.m3u8"):
+        assert time.monotonic() < deadline, "the live stream was not published"
+        time.sleep(0.5)
+    # WHEN the console plays it, and half the token's hour passes on the page's clock
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    tokens: list[str] = []
+    page.on("request", lambda request: tokens.extend(_token_of(request.url)))
+    page.clock.install()
+    page.goto(f"{url.rstrip('/')}/#/stream/court-12")
+    page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
+    page.click("#play")
+    page.wait_for_function("document.getElementById('player').currentTime > 1.0", timeout=60000)
+    first = tokens[0]
+    assert set(tokens) == {first}
+    page.clock.fast_forward("31:00")
+    # THEN the page has asked for the next token, and its requests carry it from then on
+    # (a playlist reload every target duration): a later expiry, for the same asset
+    page.wait_for_function("document.getElementById('player').currentTime > 2.5", timeout=60000)
+    deadline = time.monotonic() + 60
+    while tokens[-1] == first:
+        assert time.monotonic() < deadline, "the player kept its first token"
+        page.wait_for_timeout(500)
+    renewed = tokens[-1]
+    assert _claims(renewed)["a"] == _claims(first)["a"] == "live.court-12"
+    assert _claims(renewed)["e"] > _claims(first)["e"]
+    page.close()
+
+
+def _listed(s3: Any, bucket: str, key: str) -> bool:
+    return bool(s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"))
+
+
+def _token_of(address: str) -> list[str]:
+    """The ``token`` a request's address carries, if any."""
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(address).query).get("token", [])
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """A playback token's claims (read, not verified: the key service verifies)."""
+    body = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))

@@ -5,6 +5,7 @@
 const view = document.getElementById("view");
 let timer = null;
 let hls = null;
+let renewal = null; // the timer that fetches the player's next token
 let filter = "";
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -310,7 +311,42 @@ function clearKeyUri(manifest) {
   return encryption && encryption.method === "cbcs" ? encryption.key_uri : null;
 }
 
-function startPlayer(url, token, license) {
+// When a token expires (its "e" claim, seconds since the epoch); null if unreadable.
+function tokenExpiry(token) {
+  try {
+    const body = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return Number(JSON.parse(atob(body)).e) || null;
+  } catch (e) {
+    return null;
+  }
+}
+
+// A console token lasts an hour, and a game is watched for longer: at half its life the
+// page asks for the next one (`renew`), which every later request then carries (a live
+// playlist's reloads, a rotating stream's period keys). A failed ask is tried again.
+function keepRenewed(token, renew, use) {
+  const expires = tokenExpiry(token);
+  if (!expires) return;
+  const half = Math.max(5000, ((expires * 1000 - Date.now()) / 2) | 0);
+  renewal = setTimeout(async () => {
+    let next = null;
+    try {
+      next = await renew();
+    } catch (e) {
+      // the console is restarting or the stack is gone: keep the token, ask again
+    }
+    if (next) use(next);
+    keepRenewed(next || token, renew, use);
+  }, half);
+}
+
+function stopPlayer() {
+  clearTimeout(renewal);
+  if (hls) hls.destroy();
+  hls = null;
+}
+
+function startPlayer(url, token, license, renew) {
   const video = document.getElementById("player");
   if (!video) return;
   if (typeof Hls === "undefined") {
@@ -318,9 +354,12 @@ function startPlayer(url, token, license) {
     document.getElementById("playing").textContent = "no player: hls.js is not installed (make setup)";
     return;
   }
-  if (hls) hls.destroy();
-  // A protected asset's key service asks for a playback token: every request carries it.
-  const withToken = (u) => `${u}${u.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
+  stopPlayer();
+  // A protected asset's key service asks for a playback token: every request carries
+  // the current one.
+  let current = token;
+  if (token) keepRenewed(token, renew, (next) => (current = next));
+  const withToken = (u) => `${u}${u.includes("?") ? "&" : "?"}token=${encodeURIComponent(current)}`;
   hls = new Hls({
     liveDurationInfinity: true,
     xhrSetup: token ? (xhr, u) => xhr.open("GET", withToken(u), true) : undefined,
@@ -377,7 +416,8 @@ async function showExecution(arn, first) {
     ${manifestPanel(d.manifest, d.cost)}${qualityPanel(d.manifest)}`;
   if (playerHTML !== null) {
     view.innerHTML = `<div id="live-parts">${parts}</div><div id="player-slot">${playerHTML}</div>`;
-    if (media) startPlayer(`/media/${media}`, d.player.token, clearKeyUri(d.manifest));
+    const renew = async () => (await getJSON(`/api/execution?arn=${encodeURIComponent(arn)}`)).player.token;
+    if (media) startPlayer(`/media/${media}`, d.player.token, clearKeyUri(d.manifest), renew);
   } else {
     document.getElementById("live-parts").innerHTML = parts;
   }
@@ -398,11 +438,13 @@ async function showExecution(arn, first) {
 async function showStream(stream) {
   const d = await getJSON(`/api/stream?name=${encodeURIComponent(stream)}`);
   view.innerHTML = `<h2>Live stream ${esc(stream)}</h2>${playerPanel(true)}`;
-  startPlayer(`/media/${d.live}`, d.token);
+  const renew = async () => (await getJSON(`/api/stream?name=${encodeURIComponent(stream)}`)).token;
+  startPlayer(`/media/${d.live}`, d.token, null, renew);
 }
 
 function route() {
   clearTimeout(timer);
+  stopPlayer(); // a view's player stops with it: no live playlist reloaded off-screen
   const fail = (e) => (view.innerHTML = `<div class="panel error"><b>${esc(e.message)}</b></div>`);
   let hash;
   try {
