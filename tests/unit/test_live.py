@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from workflow.live.rules import (
@@ -364,6 +364,46 @@ def test_discontinuities_are_the_same_whatever_order_segments_arrive_in(
             ).to_dict()
         )
     assert [e.sequence for e in playlist.entries if e.discontinuity] == [3, 6]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(st.sampled_from([1.0, 1.5, 2.0, 2.5, 4.0]), min_size=8, max_size=8),
+    st.sets(st.integers(1, 6), max_size=3),
+    st.permutations(range(8)),
+)
+@example([1.0, 1.0, 1.0, 1.0, 4.0, 1.0, 1.0, 1.0], {1}, [0, 5, 1, 3, 4, 2, 6, 7])
+def test_a_failed_segment_shows_the_same_gap_whenever_later_ones_finish(
+    lengths: list[float], failed: set[int], order: list[int]
+) -> None:
+    # GIVEN an encoder on one clock cutting segments of varying length, some of which fail
+    # (each as long as the one before it: what a gap shown at once is taken to last)
+    lengths = list(lengths)
+    for sequence in sorted(failed):
+        lengths[sequence] = lengths[sequence - 1]
+    starts = [sum(lengths[:s]) for s in range(9)]
+    every = {
+        s: Arrival(None, 0.0, failed=True)
+        if s in failed
+        else timed({s: (starts[s], starts[s + 1])})[s]
+        for s in range(8)
+    }
+    whole = advance(LivePlaylist(), every, now=0.0, window=0, gap_after=1e9, nominal_duration=4.0)
+    # WHEN the jobs finish (or fail) in any order, later numbers before earlier ones
+    playlist, seen = LivePlaylist(), {}
+    for step, sequence in enumerate(order):
+        seen[sequence] = every[sequence]
+        playlist = LivePlaylist.from_dict(
+            advance(
+                playlist, seen, now=float(step), window=0, gap_after=1e9, nominal_duration=4.0
+            ).to_dict()
+        )
+    # THEN the playlist is the one made of them all at once: no gap took the time of
+    # segments still encoding, so no false discontinuity follows it
+    assert [(e.duration, e.gap, e.discontinuity) for e in playlist.entries] == [
+        (e.duration, e.gap, e.discontinuity) for e in whole.entries
+    ]
+    assert not any(e.discontinuity for e in playlist.entries)
 
 
 def test_a_state_stored_before_discontinuities_loads_as_one_run() -> None:

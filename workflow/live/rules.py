@@ -185,6 +185,10 @@ def advance(
     gaps, anchor = playlist.gaps, playlist.anchor
     last = ending.last_sequence if ending else None
     run_end, run_each = sequence, nominal_duration  # the run of gaps being shown
+
+    def waited(sequence: int) -> bool:
+        return _waited(arrivals, sequence, now, gap_after, ending)
+
     while last is None or sequence <= last:
         arrival = arrivals.get(sequence)
         if arrival is not None and not arrival.failed:
@@ -193,9 +197,11 @@ def advance(
             entries.append(Entry(sequence, duration, discontinuity=broken))
             # One without times (probed by an older deploy) leaves nothing to compare with.
             anchor = None if arrival.end is None else Anchor(arrival.end, arrival.form)
-        elif arrival is not None or _waited(arrivals, sequence, now, gap_after, ending):
+        elif arrival is not None or waited(sequence):
             if sequence >= run_end:
-                run_end, run_each = _gap_run(arrivals, sequence, anchor, entries, nominal_duration)
+                run_end, run_each = _gap_run(
+                    arrivals, sequence, anchor, entries, nominal_duration, waited
+                )
             known = arrival.duration if arrival is not None else None
             duration = run_each if known is None else known
             entries.append(Entry(sequence, duration, gap=True))
@@ -229,18 +235,26 @@ def _gap_run(
     anchor: Anchor | None,
     entries: list[Entry],
     nominal: float,
+    waited: Callable[[int], bool],
 ) -> tuple[int, float]:
     """Where the run of gaps from ``sequence`` ends (the next segment that came) and how
     long each of its gaps is shown: the source's time from the last segment shown to
     that one, shared among them, where that is at most a target duration each (one
     clock that ran on through the outage); else the length of the last segment shown
     (an encoder cutting 1 s segments loses 1 s a segment, whatever the target); else
-    ``nominal``."""
+    ``nominal``.
+
+    A number still to come (not ``waited`` for long enough) ends what is known of the
+    run: a failed segment shown at once while the ones after it are still encoding
+    must not share a later segment's time with them, or its gap takes their time and
+    the next one to come starts a false discontinuity."""
     typical = next((e.duration for e in reversed(entries) if not e.gap), nominal)
     for later in range(sequence + 1, sequence + MAX_SKIPPED + 1):
         found = arrivals.get(later)
         if found is not None and not found.failed:
             break
+        if found is None and not waited(later):
+            return later, typical
     else:
         return sequence + MAX_SKIPPED + 1, typical
     if anchor is None or found.start is None:
