@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from tests import iam_policy
+from workflow.live import lost
 from workflow.live.paths import ClipPaths, StreamPaths, clip_execution_name
 from workflow.live.store import MAX_ATTEMPTS, StreamTable, failed_attempt
 from workflow.local.template import Stack
@@ -246,6 +247,21 @@ def test_a_lost_segment_is_found_wherever_it_is_and_started_until_it_arrives(
         table.record_arrival("game", sequence, {"duration": 4.0, "at": 2.0, "failed": False})
     assert _run(s3, table)[0] == []
     assert _run(s3, table)[1]["ListObjectsV2"] == 2 + 1
+
+
+def test_the_newest_lost_segment_is_found_while_an_older_one_holds_the_stream_open(
+    s3: Any, table: StreamTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN pages of 10 keys (standing for S3's 1,000: a reconciler 900 segments behind)
+    monkeypatch.setattr(lost, "PAGE_KEYS", 10)
+    # AND segment 3 whose event was lost, started by every run until it arrives: what
+    # the stream is accounted for stays below it
+    _push(s3, table, "game", range(10), lost={3})
+    assert _run(s3, table)[0] == ["game/3"]
+    # WHEN 50 more segments come and the event of the newest, 60, is lost too
+    _push(s3, table, "game", range(10, 61), lost={3, 60})
+    # THEN the next run finds it as well, though its pages from 3's decade end far short
+    assert _run(s3, table)[0] == ["game/3", "game/60"]
 
 
 def test_a_segment_in_its_grace_period_is_checked_again_after_it(

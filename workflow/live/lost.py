@@ -194,8 +194,11 @@ def _stream_unprocessed(
     prefix = f"{LIVE_PREFIX}{stream}/"
     listed = _list(ingest, prefix, max(start - 1, 0), known)
     top = max([known, *(s for s in listed.objects if s >= start)])
+    # As far as the pages were to reach: a reconciler that lags (a segment held open for
+    # runs) starts its pages so far below ``known`` that they end short of it, and the
+    # lost ones just past it (the stream's newest) would be looked for by nothing.
     unlisted = []
-    for sequence in range(start, top + 1):
+    for sequence in range(start, max(top, known + REACH) + 1):
         if sequence not in arrivals and not listed.covers(sequence):
             unlisted.append(sequence)
             if len(unlisted) > PROBES:
