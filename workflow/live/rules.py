@@ -186,8 +186,12 @@ def advance(
     last = ending.last_sequence if ending else None
     run_end, run_each = sequence, nominal_duration  # the run of gaps being shown
 
+    looked: dict[int, bool] = {}  # a run's numbers are asked twice: ahead, then in turn
+
     def waited(sequence: int) -> bool:
-        return _waited(arrivals, sequence, now, gap_after, ending)
+        if sequence not in looked:
+            looked[sequence] = _waited(arrivals, sequence, now, gap_after, ending)
+        return looked[sequence]
 
     while last is None or sequence <= last:
         arrival = arrivals.get(sequence)
