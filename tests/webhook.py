@@ -49,6 +49,14 @@ class Webhook:
             time.sleep(0.1)
         return self.events(**match)
 
+    def delivered(self, **match: Any) -> list[dict[str, Any]]:
+        """The matching events, once every delivery the stack has queued has ended: for
+        events put before the call, all there will ever be (not just the first to come)."""
+        from workflow.local.eventbridge import deliveries_settled
+
+        assert deliveries_settled(timeout=60), "a webhook delivery still runs after 60 s"
+        return self.events(**match)
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()

@@ -37,6 +37,10 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _installed = False
 _deliveries = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
+# Webhook deliveries queued and not yet ended (delivered, refused or given up), so a
+# reader can tell "nothing more is coming" from "nothing came yet".
+_pending = 0
+_settled = threading.Condition()
 
 
 def create(stack: Stack, events: Any, logs: Any) -> None:
@@ -112,7 +116,7 @@ def install() -> None:
             for target in self.targets:
                 if ":api-destination/" in target["Arn"]:
                     request = _request(self.account_id, self.region_name, target["Arn"], event)
-                    _deliveries.submit(_deliver, *request)
+                    _queue(request)
 
         Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
         _installed = True
@@ -139,6 +143,40 @@ def _request(
     body.pop("ingestion-time", None)
     endpoint = destination.invocation_endpoint
     return endpoint, destination.http_method, headers, json.dumps(body).encode()
+
+
+def deliveries_settled(timeout: float) -> bool:
+    """Wait until every webhook delivery queued so far has ended (delivered, refused or
+    given up); False if one still runs after ``timeout`` seconds. An event put before
+    the call is then either at its webhook or never will be."""
+    with _settled:
+        return _settled.wait_for(lambda: _pending == 0, timeout)
+
+
+def _queue(request: tuple[str, str, dict[str, str], bytes]) -> None:
+    global _pending
+    with _settled:
+        _pending += 1
+    try:
+        _deliveries.submit(_delivering, *request)
+    except RuntimeError:
+        # (the interpreter is exiting: nothing is delivered any more)
+        _done()
+        raise
+
+
+def _done() -> None:
+    global _pending
+    with _settled:
+        _pending -= 1
+        _settled.notify_all()
+
+
+def _delivering(url: str, method: str, headers: dict[str, str], body: bytes) -> None:
+    try:
+        _deliver(url, method, headers, body)
+    finally:
+        _done()
 
 
 def _deliver(url: str, method: str, headers: dict[str, str], body: bytes) -> None:
