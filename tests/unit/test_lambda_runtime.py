@@ -173,14 +173,35 @@ def test_an_invocation_broken_by_the_runtime_stopping_is_not_reported_as_a_failu
     assert caplog.records == []
 
 
+class _Watched(threading.Condition):
+    """A condition that counts the waits begun on it: a test waits for a thread to be
+    blocked in it, rather than sleep and take a slow thread for a blocked one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = threading.Semaphore(0)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.release()
+        return super().wait(timeout)
+
+
+def _blocked(condition: _Watched) -> None:
+    """Until a thread waits on ``condition`` (it holds its lock until it does)."""
+    assert condition.waits.acquire(timeout=60), "no thread came to wait"
+    with condition:
+        pass
+
+
 def test_the_pool_waits_at_its_cap_and_reuses_warm_workers() -> None:
     pool = _Pool(cap=1)
+    pool.cond = _Watched()
     assert pool.take() is None  # the caller starts the one worker allowed
     worker: Any = SimpleNamespace(idle_since=0.0)
     taken: list[Any] = []
     waiter = threading.Thread(target=lambda: taken.append(pool.take()))
     waiter.start()
-    time.sleep(0.05)
+    _blocked(pool.cond)
     assert taken == []  # at the cap: waits for a worker to come back
     pool.give_back(worker)
     waiter.join(timeout=5)
@@ -190,13 +211,14 @@ def test_the_pool_waits_at_its_cap_and_reuses_warm_workers() -> None:
 def test_a_call_waits_for_a_worker_started_ahead_rather_than_starting_its_own() -> None:
     # GIVEN a function whose one environment, started ahead of any call, is in its init
     pool = _Pool(cap=4)
+    pool.cond = _Watched()
     assert pool.reserve_warming()
     worker: Any = SimpleNamespace(idle_since=0.0)
     taken: list[Any] = []
     waiter = threading.Thread(target=lambda: taken.append(pool.take()))
     # WHEN a call comes before that init ends
     waiter.start()
-    time.sleep(0.05)
+    _blocked(pool.cond)
     # THEN it waits for it (a new one would be ready later), while a second call that
     # comes meanwhile starts its own rather than queue behind the first
     assert taken == [] and pool.count == 1
@@ -208,12 +230,13 @@ def test_a_call_waits_for_a_worker_started_ahead_rather_than_starting_its_own() 
 
 def test_a_call_starts_its_own_worker_when_the_one_started_ahead_failed() -> None:
     pool = _Pool(cap=1)
+    pool.cond = _Watched()
     assert pool.reserve_warming()
     assert not pool.reserve_warming()  # at the cap: nothing more is started ahead
     taken: list[Any] = []
     waiter = threading.Thread(target=lambda: taken.append(pool.take()))
     waiter.start()
-    time.sleep(0.05)
+    _blocked(pool.cond)
     assert taken == []
     pool.give_back(None, warmed=True)  # its init failed
     waiter.join(timeout=5)
@@ -249,10 +272,11 @@ def test_a_waiter_hears_of_every_call_that_ends(
     # GIVEN someone following a job (vidflow process) who has seen no call end
     assert runtime.wait_for_a_call(0, 0.01) == 0  # none ends: the wait runs out
     monkeypatch.setattr(runtime, "_run", lambda *_: ("done", None))
+    monkeypatch.setattr(runtime, "_call_ended", _Watched())
     heard: list[int] = []
     waiter = threading.Thread(target=lambda: heard.append(runtime.wait_for_a_call(0, 30)))
     waiter.start()
-    time.sleep(0.05)
+    _blocked(runtime._call_ended)
     # WHEN a function's call ends
     assert runtime.invoke("PlanFunction", {}) == ("done", None)
     # THEN the waiter is woken by it, not by its timeout
