@@ -150,7 +150,11 @@ def watch(browser: Any, url: str, done: Callable[[dict[str, Any]], bool]) -> dic
             if report["error"] or done(report):
                 break
             time.sleep(0.25)
-        time.sleep(0.5)  # one more refresh of the report
+        # The buffered ranges and frame counts are sampled by the page's timer, not on
+        # events: wait for a sample taken after ``done`` held (a throttled page may take
+        # seconds), not for half a second.
+        seen = page.evaluate("window.report.refreshes")
+        page.wait_for_function(f"window.report.refreshes > {seen}", timeout=60_000)
         return dict(page.evaluate("window.report"))
     finally:
         page.close()
