@@ -272,11 +272,12 @@ def test_a_waiter_hears_of_every_call_that_ends(
     # GIVEN someone following a job (vidflow process) who has seen no call end
     assert runtime.wait_for_a_call(0, 0.01) == 0  # none ends: the wait runs out
     monkeypatch.setattr(runtime, "_run", lambda *_: ("done", None))
-    monkeypatch.setattr(runtime, "_call_ended", _Watched())
+    ended = _Watched()
+    monkeypatch.setattr(runtime, "_call_ended", ended)
     heard: list[int] = []
     waiter = threading.Thread(target=lambda: heard.append(runtime.wait_for_a_call(0, 30)))
     waiter.start()
-    _blocked(runtime._call_ended)
+    _blocked(ended)
     # WHEN a function's call ends
     assert runtime.invoke("PlanFunction", {}) == ("done", None)
     # THEN the waiter is woken by it, not by its timeout
