@@ -377,10 +377,6 @@ def test_a_failed_segment_shows_the_same_gap_whenever_later_ones_finish(
     lengths: list[float], failed: set[int], order: list[int]
 ) -> None:
     # GIVEN an encoder on one clock cutting segments of varying length, some of which fail
-    # (each as long as the one before it: what a gap shown at once is taken to last)
-    lengths = list(lengths)
-    for sequence in sorted(failed):
-        lengths[sequence] = lengths[sequence - 1]
     starts = [sum(lengths[:s]) for s in range(9)]
     every = {
         s: Arrival(None, 0.0, failed=True)

@@ -67,8 +67,9 @@ RECORDED = "recorded"
 def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients) -> dict[str, Any]:
     """Record a segment's arrival (or its failure) once, then advance the playlists.
 
-    A failed segment becomes a gap at once; its error is kept in
-    ``failures/live/<stream>/<sequence>.json``, the segment itself stays in ingest.
+    A failed segment becomes a gap once what follows it is known (``rules.advance``);
+    its error is kept in ``failures/live/<stream>/<sequence>.json``, the segment itself
+    stays in ingest.
     """
     stream, sequence = event["stream"], int(event["sequence"])
     table = StreamTable(clients.dynamodb, settings.live_table)

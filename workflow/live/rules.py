@@ -163,7 +163,9 @@ def advance(
 
     A missing sequence number becomes a gap (as long as ``_gap_run`` finds) once a later one
     has waited ``gap_after`` seconds, or the end marker has, either at most
-    ``MAX_SKIPPED`` ahead of it; a failed segment is a gap at once. Duplicates and
+    ``MAX_SKIPPED`` ahead of it; a failed segment is a gap as soon as the run of gaps it
+    starts is known (the number after it came, or was waited for), or once it has
+    waited ``gap_after`` itself (an uplink lost after it). Duplicates and
     arrivals behind the playlist change nothing. Without a
     declared first sequence the stream starts at 0, or, once its lowest arrival has
     waited ``gap_after`` (the same patience a gap gets), at the lowest sequence number
@@ -202,11 +204,15 @@ def advance(
             # One without times (probed by an older deploy) leaves nothing to compare with.
             anchor = None if arrival.end is None else Anchor(arrival.end, arrival.form)
         elif arrival is not None or waited(sequence):
-            if sequence >= run_end:
-                run_end, run_each = _gap_run(
-                    arrivals, sequence, anchor, entries, nominal_duration, waited
-                )
             known = arrival.duration if arrival is not None else None
+            if sequence >= run_end:
+                run = _gap_run(
+                    arrivals, sequence, last, anchor, entries, nominal_duration, waited,
+                    settled=now - gap_after,
+                )  # fmt: skip
+                if run is None and known is None:
+                    break  # its length is known once the number after it is
+                run_end, run_each = run or (sequence, run_each)
             duration = run_each if known is None else known
             entries.append(Entry(sequence, duration, gap=True))
             gaps += 1
@@ -236,11 +242,13 @@ def windowed(playlist: LivePlaylist, window: int) -> LivePlaylist:
 def _gap_run(
     arrivals: Mapping[int, Arrival],
     sequence: int,
+    last: int | None,
     anchor: Anchor | None,
     entries: list[Entry],
     nominal: float,
     waited: Callable[[int], bool],
-) -> tuple[int, float]:
+    settled: float,
+) -> tuple[int, float] | None:
     """Where the run of gaps from ``sequence`` ends (the next segment that came) and how
     long each of its gaps is shown: the source's time from the last segment shown to
     that one, shared among them, where that is at most a target duration each (one
@@ -248,17 +256,22 @@ def _gap_run(
     (an encoder cutting 1 s segments loses 1 s a segment, whatever the target); else
     ``nominal``.
 
-    A number still to come (not ``waited`` for long enough) ends what is known of the
-    run: a failed segment shown at once while the ones after it are still encoding
-    must not share a later segment's time with them, or its gap takes their time and
-    the next one to come starts a false discontinuity."""
+    None while a number of the run is still to come (not ``waited`` for long enough)
+    and a failed segment of the run arrived after ``settled``: a failed segment shown
+    before the ones after it finish encoding would share a later segment's time with
+    them, or guess its own, and either way the next one to come could start a false
+    discontinuity. Past ``settled`` nothing may be coming (an uplink lost after it):
+    the run is shown as far as it is known. Numbers past ``last`` never come."""
     typical = next((e.duration for e in reversed(entries) if not e.gap), nominal)
     for later in range(sequence + 1, sequence + MAX_SKIPPED + 1):
+        if last is not None and later > last:
+            return later, typical  # the stream ends in this run: nothing follows it
         found = arrivals.get(later)
         if found is not None and not found.failed:
             break
         if found is None and not waited(later):
-            return later, typical
+            fresh = any(arrivals[n].at > settled for n in range(sequence, later) if n in arrivals)
+            return None if fresh else (later, typical)
     else:
         return sequence + MAX_SKIPPED + 1, typical
     if anchor is None or found.start is None:
