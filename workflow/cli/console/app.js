@@ -6,6 +6,7 @@ const view = document.getElementById("view");
 let timer = null;
 let hls = null;
 let renewal = null; // the timer that fetches the player's next token
+let generation = 0; // the player's: a renewal for a player since stopped is dropped
 let filter = "";
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -323,11 +324,13 @@ function tokenExpiry(token) {
 
 // A console token lasts an hour, and a game is watched for longer: at half its life the
 // page asks for the next one (`renew`), which every later request then carries (a live
-// playlist's reloads, a rotating stream's period keys). A failed ask is tried again.
+// playlist's reloads, a rotating stream's period keys, a license). A failed ask is tried
+// again a minute on; a page whose clock is far off still asks every 1 to 30 minutes.
 function keepRenewed(token, renew, use) {
   const expires = tokenExpiry(token);
   if (!expires) return;
-  const half = Math.max(5000, ((expires * 1000 - Date.now()) / 2) | 0);
+  const half = Math.min(1800000, Math.max(60000, (expires * 1000 - Date.now()) / 2));
+  const mine = generation;
   renewal = setTimeout(async () => {
     let next = null;
     try {
@@ -335,12 +338,14 @@ function keepRenewed(token, renew, use) {
     } catch (e) {
       // the console is restarting or the stack is gone: keep the token, ask again
     }
+    if (mine !== generation) return; // its player stopped while it asked
     if (next) use(next);
     keepRenewed(next || token, renew, use);
   }, half);
 }
 
 function stopPlayer() {
+  generation += 1;
   clearTimeout(renewal);
   if (hls) hls.destroy();
   hls = null;
@@ -366,7 +371,8 @@ function startPlayer(url, token, license, renew) {
     ...(license
       ? {
           emeEnabled: true,
-          drmSystems: { "org.w3.clearkey": { licenseUrl: withToken(license) } },
+          drmSystems: { "org.w3.clearkey": { licenseUrl: license } },
+          licenseXhrSetup: (xhr, u) => xhr.open("POST", withToken(u), true),
           pLoader: clearKeyPlaylists(),
         }
       : {}),
