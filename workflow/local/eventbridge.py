@@ -100,7 +100,7 @@ def check() -> None:
 def install() -> None:
     """Make moto's rules deliver to API destinations (once per process)."""
     global _installed
-    from moto.events.models import Rule
+    from moto.events.models import EventsBackend, Rule
 
     with _lock:
         if _installed:
@@ -118,7 +118,20 @@ def install() -> None:
                     request = _request(self.account_id, self.region_name, target["Arn"], event)
                     _queue(request)
 
+        put = EventsBackend.put_events
+
+        @functools.wraps(put)
+        def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            # Pending from the start: one rule's targets (a log group a reader watches)
+            # see an event before another rule's webhook delivery is queued.
+            _begin()
+            try:
+                return put(self, events)
+            finally:
+                _done()
+
         Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+        EventsBackend.put_events = put_events  # type: ignore[method-assign]
         _installed = True
 
 
@@ -153,10 +166,14 @@ def deliveries_settled(timeout: float) -> bool:
         return _settled.wait_for(lambda: _pending == 0, timeout)
 
 
-def _queue(request: tuple[str, str, dict[str, str], bytes]) -> None:
+def _begin() -> None:
     global _pending
     with _settled:
         _pending += 1
+
+
+def _queue(request: tuple[str, str, dict[str, str], bytes]) -> None:
+    _begin()
     try:
         _deliveries.submit(_delivering, *request)
     except RuntimeError:
