@@ -1099,7 +1099,8 @@ def test_the_writer_after_a_dead_one_resumes_its_gap_run_within_its_role(
 class NearlyFull:
     """A long EVENT stream of 2 s segments, every length different (a variable frame
     rate), whose state all but fills a stream record of 20 KB, 1 KB of it kept in hand
-    (standing for DynamoDB's 400 KB): ``low`` entries, the next sequence."""
+    (standing for DynamoDB's 400 KB), to 200 bytes (some 75 entries) short of that 1 KB:
+    ``low`` entries, the next sequence. (``beyond`` says how many more outgrow it.)"""
 
     def __init__(
         self, settings: Settings, clients: Clients, clock: SteppedClock, monkeypatch: Any
@@ -1111,21 +1112,43 @@ class NearlyFull:
         self.lengths = random.Random(7)
         seeded = [Entry(n, round(self.lengths.uniform(1.0, 2.4), 6)) for n in range(8_000)]
         low, high = 0, len(seeded)
-        while low < high:  # the most entries whose state packs into 18.5 KB
+        while low < high:  # the most entries whose state packs into 18.8 KB
             middle = (low + high + 1) // 2
             state = LivePlaylist(0, tuple(seeded[:middle])).to_dict() | {"active": clock()}
-            low, high = (middle, high) if len(_packed(state)) <= 18_500 else (low, middle - 1)
+            low, high = (middle, high) if len(_packed(state)) <= 18_800 else (low, middle - 1)
         assert self.table.acquire("game", "seed", clock(), LEASE_SECONDS)
         state = LivePlaylist(0, tuple(seeded[:low])).to_dict() | {"active": clock()}
         pending = self.table.require("game").pending
         assert self.table.save("game", "seed", state, pending) is Saved.RELEASED
-        self.low = low
+        self.low, self.seeded, self.active = low, seeded[:low], clock()
 
     def publish(self, sequence: int) -> dict[str, Any]:
         """Publish a segment of its own length."""
         result = {"duration": round(self.lengths.uniform(1.0, 2.4), 6), "bytes": {"360p": 1000}}
         event = {"stream": "game", "sequence": sequence, "result": result}
         return publish_segment(event, self.settings, self.clients)
+
+    def beyond(self, room: int) -> int:
+        """The fewest segments published from ``low`` on (of the lengths ``publish`` gives
+        them next) whose state, with the ``low`` entries it holds, packs into more than
+        ``room`` bytes: as few as a test needs, each publish being a round of moto calls."""
+        lengths = random.Random()
+        lengths.setstate(self.lengths.getstate())
+        coming: list[Entry] = []
+
+        def packs(count: int) -> int:
+            while len(coming) < count:
+                coming.append(Entry(self.low + len(coming), round(lengths.uniform(1.0, 2.4), 6)))
+            entries = tuple(self.seeded + coming[:count])
+            return len(_packed(LivePlaylist(0, entries).to_dict() | {"active": self.active}))
+
+        low, high = 0, 1
+        while packs(high) <= room:
+            low, high = high, high * 2
+        while low + 1 < high:  # packs(low) <= room < packs(high)
+            middle = (low + high) // 2
+            low, high = (middle, high) if packs(middle) <= room else (low, middle)
+        return high
 
     def publish_unseen(self, count: int) -> None:
         """Publish ``count`` segments from ``low`` on while another writer holds the lease."""
@@ -1142,18 +1165,21 @@ def test_a_stream_whose_state_outgrows_its_record_is_ended_by_name(
     # GIVEN a stream whose state all but fills its record
     full = NearlyFull(settings, clients, clock, monkeypatch)
     low = full.low
-    # WHEN more segments are published than it can hold, while another writer works
-    full.publish_unseen(300)
+    # WHEN more segments are published than it can hold (past the room it keeps in hand),
+    # while another writer works
+    count = full.beyond(store.MAX_STATE_BYTES - store.STATE_HEADROOM)
+    full.publish_unseen(count)
     # THEN the stream ends at the last segment it has, rather than fail to save its state
     # (DynamoDB's ValidationException) on this and every later segment and sweep; its
     # playlists close, never shrinking, with every segment published
-    assert full.publish(low + 300)["ended"] is True
+    last = low + count
+    assert full.publish(last)["ended"] is True
     live_playlist = shown(clients)
-    assert len(live_playlist) == low + 301 and live_playlist[-1] == f"seg_{low + 300:05d}.ts"
-    assert full.table.require("game").ending == {"last_sequence": low + 300, "at": clock()}
+    assert len(live_playlist) == last + 1 and live_playlist[-1] == f"seg_{last:05d}.ts"
+    assert full.table.require("game").ending == {"last_sequence": last, "at": clock()}
     # AND a segment after it fails by name
     with pytest.raises(StreamEndedError):
-        arrive(low + 301, settings, clients)
+        arrive(last + 1, settings, clients)
 
 
 def test_a_stream_that_outgrows_its_record_as_segments_keep_coming_is_ended(
@@ -1161,10 +1187,11 @@ def test_a_stream_that_outgrows_its_record_as_segments_keep_coming_is_ended(
 ) -> None:
     settings, clients = live
     full = NearlyFull(settings, clients, clock, monkeypatch)
-    full.publish_unseen(300)
+    count = full.beyond(store.MAX_STATE_BYTES - store.STATE_HEADROOM)
+    full.publish_unseen(count)
     # GIVEN a look at the state that outlasts a segment: one is admitted (its publisher
     # refused the lease) each time the writer packs it
-    coming = iter(range(full.low + 300, full.low + 400))
+    coming = iter(range(full.low + count, full.low + count + 100))
     packs = StreamTable.fits
 
     def as_a_segment_comes(self: StreamTable, state: dict[str, Any], margin: Any = None) -> bool:
@@ -1177,7 +1204,7 @@ def test_a_stream_that_outgrows_its_record_as_segments_keep_coming_is_ended(
     # rather than its playlists stand still while segments come
     advance_stream("game", settings, clients)
     ending = full.table.require("game").ending
-    assert ending is not None and ending["last_sequence"] >= full.low + 300
+    assert ending is not None and ending["last_sequence"] >= full.low + count
 
 
 def test_an_end_further_than_the_record_holds_ends_the_stream_at_what_it_shows(
@@ -1185,10 +1212,11 @@ def test_an_end_further_than_the_record_holds_ends_the_stream_at_what_it_shows(
 ) -> None:
     settings, clients = live
     full = NearlyFull(settings, clients, clock, monkeypatch)
-    # GIVEN an encoder's backlog of far more segments than the record's room, published
-    # while another writer worked, then END at its last
-    full.publish_unseen(2_000)
-    full.table.mark_ended("game", {"last_sequence": full.low + 1_999, "at": clock()})
+    # GIVEN an encoder's backlog of more segments than the record's room, none of it kept
+    # in hand, published while another writer worked, then END at its last
+    count = full.beyond(store.MAX_STATE_BYTES)
+    full.publish_unseen(count)
+    full.table.mark_ended("game", {"last_sequence": full.low + count - 1, "at": clock()})
     # WHEN the writer advances / THEN the stream ends at what it shows, its state saved,
     # rather than fail every save for good
     assert advance_stream("game", settings, clients)["ended"] is True
