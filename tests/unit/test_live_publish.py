@@ -1129,9 +1129,12 @@ class NearlyFull:
         return publish_segment(event, self.settings, self.clients)
 
     def beyond(self, room: int) -> int:
-        """The fewest segments published from ``low`` on (of the lengths ``publish`` gives
-        them next) whose state, with the ``low`` entries it holds, packs into more than
-        ``room`` bytes: as few as a test needs, each publish being a round of moto calls."""
+        """How many segments published from ``low`` on (of the lengths ``publish`` gives
+        them next) take the state, with the ``low`` entries it holds, past ``room`` bytes
+        packed: bisected (xz grows some 2.6 bytes an entry, not strictly), so as few as a
+        test needs, give or take one or two, each publish being a round of moto calls. Too
+        few, and the stream does not outgrow its record: the test fails, it never passes
+        having shown nothing."""
         lengths = random.Random()
         lengths.setstate(self.lengths.getstate())
         coming: list[Entry] = []
