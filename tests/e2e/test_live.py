@@ -240,8 +240,10 @@ def test_real_segments_out_of_order_duplicated_and_late_play_gap_free_after_ever
 
 def frames_over_http(url: str, options: dict[str, str] | None = None) -> int:
     """Play a playlist as a player would (ffmpeg's HLS demuxer over HTTP, with ``options``
-    such as ``headers``); count frames."""
-    options = {"live_start_index": "0", **(options or {})}
+    such as ``headers``); count frames. A live playlist with nothing new on two reloads
+    ends the read (``m3u8_hold_counters``), where ffmpeg's own 1,000 held a test's read
+    of an open stream for minutes (180 s) past its last frame."""
+    options = {"live_start_index": "0", "m3u8_hold_counters": "2", **(options or {})}
     with av.open(url, format="hls", options=options, timeout=30) as player:
         stream = player.streams.video[0]
         return sum(1 for frame in player.decode(stream))
