@@ -289,7 +289,7 @@ def test_a_segment_longer_than_the_target_is_refused_by_name(
     venue.push(1, long)
     venue.push(2, segments[2])
     venue.wait_for_executions()
-    # THEN its execution fails with the named error, and it is a gap at once: the
+    # THEN its execution fails with the named error, and it is a gap once 2 is there: the
     # target duration stays 1 s
     failed = venue.executions_of(1)
     assert [(f["status"], f["error"]) for f in failed] == [("FAILED", "SegmentTooLongError")]

@@ -116,7 +116,7 @@ def test_a_last_segment_that_never_comes_becomes_a_gap_after_the_end_marker_wait
     assert late.gaps == 1
 
 
-def test_a_failed_segment_is_a_gap_at_once() -> None:
+def test_a_failed_segment_with_the_next_one_there_is_a_gap_at_once() -> None:
     arrivals = {**arrived(0, 2), 1: Arrival(3.5, 0.0, failed=True)}
     playlist = advance(LivePlaylist(), arrivals, now=0.0, window=0, **STEP)
     assert [(e.sequence, e.gap, e.duration) for e in playlist.entries] == [
@@ -124,6 +124,34 @@ def test_a_failed_segment_is_a_gap_at_once() -> None:
         (1, True, 3.5),
         (2, False, 4.0),
     ]
+
+
+def test_a_failed_segment_with_nothing_after_it_is_a_gap_after_gap_after() -> None:
+    # GIVEN segment 1 failed (its length unknown, as a failure records it) and nothing
+    # after it came: the venue's uplink went with it
+    arrivals = {**timed({0: (0.0, 4.0)}), 1: Arrival(None, 100.0, failed=True)}
+    # WHEN the playlists advance before its own gap_after has passed / THEN it waits:
+    # the next segment's start would say how long it is
+    held = advance(LivePlaylist(), arrivals, now=109.0, window=0, **STEP)
+    assert [e.sequence for e in held.entries] == [0]
+    # AND once it has passed, it is a gap as long as the last segment shown
+    shown = advance(held, arrivals, now=110.0, window=0, **STEP)
+    assert [(e.sequence, e.gap, e.duration) for e in shown.entries] == [
+        (0, False, 4.0),
+        (1, True, 4.0),
+    ]
+
+
+def test_failures_one_after_another_are_shown_gap_after_behind_them() -> None:
+    # GIVEN an encoder whose every segment after 0 fails, one a second (a setting the
+    # stream refuses), the playlists advanced each second
+    playlist, arrivals = LivePlaylist(), dict(timed({0: (0.0, 1.0)}, at=0.0))
+    for second in range(1, 61):
+        arrivals[second] = Arrival(None, float(second), failed=True)
+        playlist = advance(playlist, arrivals, now=float(second), window=0, **STEP)
+        # THEN the gaps (and their events) follow gap_after behind, never held for good
+        shown = [e.sequence for e in playlist.entries if e.gap]
+        assert shown == list(range(1, second - 9)), (second, shown)
 
 
 def test_a_live_playlists_header_holds_from_its_first_segment_through_a_gap() -> None:

@@ -694,14 +694,18 @@ def test_an_outage_of_thousands_of_segments_is_one_gap_event(
 
 
 def _a_writer_died_after_announcing_a_gap(
-    live: tuple[Settings, Clients], monkeypatch: pytest.MonkeyPatch
-) -> tuple[Settings, Clients, list[dict[str, Any]], dict[str, str]]:
-    """A stream whose writer announced segment 1's gap (it failed, after 2 came) and died
-    before it saved: the settings, clients, the events put and the failure the next
-    writer meets."""
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Settings, Clients, list[dict[str, Any]]]:
+    """A stream whose segments 1 and 2 failed, a second apart, with nothing after them,
+    whose writer (the sweep) announced 1's gap once it had waited ``gap_seconds`` (6 s;
+    2 still waiting) and died before it saved: the settings, clients and events put."""
     settings, clients, put = _announcing(live)
     arrive(0, settings, clients)
-    arrive(2, settings, clients)  # (a failed segment is shown once what follows it is known)
+    too_long = {"Error": "SegmentTooLongError", "Cause": "9 s long"}
+    publish_segment({"stream": "game", "sequence": 1, "error": too_long}, settings, clients)
+    clock.now += 1
+    publish_segment({"stream": "game", "sequence": 2, "error": too_long}, settings, clients)
+    clock.now += 5.5
     save = StreamTable.save
     died: list[bool] = []
 
@@ -712,27 +716,27 @@ def _a_writer_died_after_announcing_a_gap(
         return save(self, *args)
 
     monkeypatch.setattr(StreamTable, "save", dies_once)
-    too_long = {"Error": "SegmentTooLongError", "Cause": "9 s long"}
     with pytest.raises(RuntimeError):
-        publish_segment({"stream": "game", "sequence": 1, "error": too_long}, settings, clients)
-    return settings, clients, put, too_long
+        advance_stream("game", settings, clients)
+    gaps = [e for e in put if e["type"] == "Live Stream Gap"]
+    assert [(g["sequence"], g["last_sequence"]) for g in gaps] == [(1, 1)]
+    return settings, clients, put
 
 
 def test_a_gap_run_a_dead_writer_announced_is_never_announced_twice(
     live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a writer that announces segment 1's gap (it failed) and dies before it saves
-    settings, clients, put, too_long = _a_writer_died_after_announcing_a_gap(live, monkeypatch)
-    # WHEN the next writer finds a new run (segment 3 failed too, after 4 came) and
-    # announces it
+    settings, clients, put = _a_writer_died_after_announcing_a_gap(live, clock, monkeypatch)
+    # WHEN the next writer (segment 3's publish) finds the run grown (1 and 2, as 3
+    # came) and announces it
     clock.now += 2
-    arrive(4, settings, clients)
-    publish_segment({"stream": "game", "sequence": 3, "error": too_long}, settings, clients)
-    # THEN each gap was announced once: 1 by the writer that died, 3 by the next
+    arrive(3, settings, clients)
+    # THEN each gap was announced once: 1 by the writer that died, 2 by the next
     gaps = [e for e in put if e["type"] == "Live Stream Gap"]
-    assert [(g["sequence"], g["last_sequence"]) for g in gaps] == [(1, 1), (3, 3)]
+    assert [(g["sequence"], g["last_sequence"]) for g in gaps] == [(1, 1), (2, 2)]
     assert len({g["event_id"] for g in gaps}) == 2
-    assert shown(clients)[-3:] == ["#EXT-X-GAP", "seg_00003.ts", "seg_00004.ts"]
+    assert shown(clients)[-3:] == ["#EXT-X-GAP", "seg_00002.ts", "seg_00003.ts"]
 
 
 def test_an_idle_stream_ends_at_its_last_segment_not_at_an_upload_refused_as_a_jump(
@@ -1081,13 +1085,14 @@ def test_the_writer_after_a_dead_one_resumes_its_gap_run_within_its_role(
     function: str,
 ) -> None:
     # GIVEN a writer that announced segment 1's gap (it failed) and died before it saved
-    settings, clients, put, too_long = _a_writer_died_after_announcing_a_gap(live, monkeypatch)
+    settings, clients, put = _a_writer_died_after_announcing_a_gap(live, clock, monkeypatch)
     # WHEN the next writer (a segment's publish, the sweep, or an END marker's ingest)
     # finds that run again, with only what its function's role allows on AWS
     held = _held_to(clients, function, settings.live_table)
     clock.now += 2
     if function == "LivePublishFunction":
-        publish_segment({"stream": "game", "sequence": 3, "error": too_long}, settings, held)
+        result = {"duration": 2.0, "bytes": {"360p": 1000}}
+        publish_segment({"stream": "game", "sequence": 3, "result": result}, settings, held)
     else:
         advance_stream("game", settings, held)
     # THEN it announced the gap once and carried on: the dead writer's marker is read

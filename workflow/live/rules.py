@@ -256,12 +256,13 @@ def _gap_run(
     (an encoder cutting 1 s segments loses 1 s a segment, whatever the target); else
     ``nominal``.
 
-    None while a number of the run is still to come (not ``waited`` for long enough)
-    and a failed segment of the run arrived after ``settled``: a failed segment shown
-    before the ones after it finish encoding would share a later segment's time with
-    them, or guess its own, and either way the next one to come could start a false
-    discontinuity. Past ``settled`` nothing may be coming (an uplink lost after it):
-    the run is shown as far as it is known. Numbers past ``last`` never come."""
+    While a number of the run is still to come (not ``waited`` for long enough), the
+    run ends at its first failed segment that arrived after ``settled`` (None if that
+    is ``sequence``): a failed segment shown before the ones after it finish encoding
+    would share a later segment's time with them, or guess its own, and either way the
+    next one to come could start a false discontinuity. One that arrived by
+    ``settled`` may have nothing coming after it (an uplink lost): it is shown as long
+    as the last segment shown. Numbers past ``last`` never come."""
     typical = next((e.duration for e in reversed(entries) if not e.gap), nominal)
     for later in range(sequence + 1, sequence + MAX_SKIPPED + 1):
         if last is not None and later > last:
@@ -270,8 +271,11 @@ def _gap_run(
         if found is not None and not found.failed:
             break
         if found is None and not waited(later):
-            fresh = any(arrivals[n].at > settled for n in range(sequence, later) if n in arrivals)
-            return None if fresh else (later, typical)
+            # Shown up to its first failure still in its wait, each timed on its own:
+            # one failure a second must not hold the run (and its gap events) for good.
+            run = range(sequence, later)
+            fresh = next((n for n in run if n in arrivals and arrivals[n].at > settled), later)
+            return None if fresh == sequence else (fresh, typical)
     else:
         return sequence + MAX_SKIPPED + 1, typical
     if anchor is None or found.start is None:
