@@ -7,7 +7,10 @@ request without the event or the connection's API key. So ``install`` wraps moto
 ``Rule.send_to_targets``: after moto's own delivery, every API-destination target whose rule
 matched gets the event POSTed as EventBridge posts it (the event as JSON, the connection's
 API-key header), retried with back-off on a connection error or a 5xx/429 answer, on a
-thread of its own, as EventBridge delivers asynchronously.
+thread of its own, as EventBridge delivers asynchronously. ``EventsBackend.put_events``
+is wrapped to count each PutEvents as pending until its deliveries are queued, and each
+delivery until it ends, so ``deliveries_settled`` can tell a reader that nothing more is
+coming.
 
 Like ``ranged_get``, the patch checks moto's version and the source of what it wraps first.
 """
@@ -28,7 +31,10 @@ from workflow.local.moto_pins import check_pinned
 from workflow.local.template import Stack
 
 # sha256 (first 16 hex digits) of the source of the moto function the patch wraps.
-EXPECTED_SOURCES = {"Rule.send_to_targets": "472e002e2dab8a59"}
+EXPECTED_SOURCES = {
+    "Rule.send_to_targets": "472e002e2dab8a59",
+    "EventsBackend.put_events": "c56f6ac1f932c70d",
+}
 # Tries per webhook delivery, and the first pause between them (doubling).
 ATTEMPTS = 5
 FIRST_PAUSE = 0.5
@@ -88,11 +94,14 @@ def create(stack: Stack, events: Any, logs: Any) -> None:
 
 def check() -> None:
     """Raise ``MotoChangedError`` unless moto is the version and code this patch was read on."""
-    from moto.events.models import Rule
+    from moto.events.models import EventsBackend, Rule
 
     check_pinned(
         "the webhook delivery (workflow/local/eventbridge.py)",
-        {"Rule.send_to_targets": Rule.send_to_targets},
+        {
+            "Rule.send_to_targets": Rule.send_to_targets,
+            "EventsBackend.put_events": EventsBackend.put_events,
+        },
         EXPECTED_SOURCES,
     )
 
