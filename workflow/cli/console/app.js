@@ -325,7 +325,8 @@ function tokenExpiry(token) {
 // A console token lasts an hour, and a game is watched for longer: at half its life the
 // page asks for the next one (`renew`), which every later request then carries (a live
 // playlist's reloads, a rotating stream's period keys, a license). A failed ask is tried
-// again a minute on; a page whose clock is far off still asks every 1 to 30 minutes.
+// again at half the time left; every ask is 1 to 30 minutes after the last, so a page
+// whose clock is far off neither asks every second nor waits past the token's hour.
 function keepRenewed(token, renew, use) {
   const expires = tokenExpiry(token);
   if (!expires) return;
@@ -372,7 +373,7 @@ function startPlayer(url, token, license, renew) {
       ? {
           emeEnabled: true,
           drmSystems: { "org.w3.clearkey": { licenseUrl: license } },
-          licenseXhrSetup: (xhr, u) => xhr.open("POST", withToken(u), true),
+          licenseXhrSetup: token ? (xhr, u) => xhr.open("POST", withToken(u), true) : undefined,
           pLoader: clearKeyPlaylists(),
         }
       : {}),
