@@ -142,6 +142,29 @@ def test_a_failed_segment_with_nothing_after_it_is_a_gap_after_gap_after() -> No
     ]
 
 
+def test_gaps_keep_the_last_segments_length_after_a_small_window_slides_past_it() -> None:
+    # GIVEN an encoder cutting 2 s segments in a stream declared at 4 s, a window of one
+    # entry, stored and loaded between advances as the publish does; 0 came, then
+    # 1 to 3 failed, 5 s apart, with nothing after them (the uplink went)
+    arrivals = {
+        **timed({0: (0.0, 2.0)}),
+        **{n: Arrival(None, 5.0 * n, failed=True) for n in (1, 2, 3)},
+    }
+    playlist, lengths = LivePlaylist(), {}
+    for now in (12.0, 17.0, 22.0, 27.0):
+        playlist = LivePlaylist.from_dict(
+            advance(playlist, arrivals, now=now, window=1, **STEP).to_dict()
+        )
+        lengths |= {e.sequence: e.duration for e in playlist.entries}
+    # WHEN segment 4 comes, where the source's clock says (0 + 2 s + three 2 s gaps)
+    arrivals |= timed({4: (8.0, 10.0)}, at=27.0)
+    playlist = advance(playlist, arrivals, now=28.0, window=1, **STEP)
+    # THEN every gap was shown 2 s long (not the declared 4 s, once 0 slid out of the
+    # window) and 4 continues the clock: no discontinuity
+    assert lengths == {0: 2.0, 1: 2.0, 2: 2.0, 3: 2.0}
+    assert [(e.sequence, e.discontinuity) for e in playlist.entries] == [(4, False)]
+
+
 def test_failures_one_after_another_are_shown_gap_after_behind_them() -> None:
     # GIVEN an encoder whose every segment after 0 fails, one a second (a setting the
     # stream refuses), the playlists advanced each second

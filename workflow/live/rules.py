@@ -54,11 +54,13 @@ class Arrival:
 @dataclass(frozen=True)
 class Anchor:
     """Where the last segment shown ended on the source's clock, its form, and the
-    seconds of gaps shown since: what the next segment must continue."""
+    seconds of gaps shown since: what the next segment must continue; and its length,
+    what a gap with nothing to measure it by is shown as (once a window slides past it)."""
 
     end: float
     form: str | None
     gap: float = 0.0
+    length: float | None = None
 
     def continued_by(self, arrival: Arrival) -> bool:
         if arrival.start is None:
@@ -164,8 +166,9 @@ def advance(
     A missing sequence number becomes a gap (as long as ``_gap_run`` finds) once a later one
     has waited ``gap_after`` seconds, or the end marker has, either at most
     ``MAX_SKIPPED`` ahead of it; a failed segment is a gap as soon as the run of gaps it
-    starts is known (the number after it came, or was waited for), or once it has
-    waited ``gap_after`` itself (an uplink lost after it). Duplicates and
+    starts is known (the next segment that did not fail came, or a number still missing
+    in the run was waited for), or once it has waited ``gap_after`` itself (an uplink
+    lost after it). Duplicates and
     arrivals behind the playlist change nothing. Without a
     declared first sequence the stream starts at 0, or, once its lowest arrival has
     waited ``gap_after`` (the same patience a gap gets), at the lowest sequence number
@@ -202,7 +205,9 @@ def advance(
             duration = nominal_duration if arrival.duration is None else arrival.duration
             entries.append(Entry(sequence, duration, discontinuity=broken))
             # One without times (probed by an older deploy) leaves nothing to compare with.
-            anchor = None if arrival.end is None else Anchor(arrival.end, arrival.form)
+            anchor = (
+                None if arrival.end is None else Anchor(arrival.end, arrival.form, 0.0, duration)
+            )
         elif arrival is not None or waited(sequence):
             known = arrival.duration if arrival is not None else None
             if sequence >= run_end:
@@ -263,7 +268,8 @@ def _gap_run(
     next one to come could start a false discontinuity. One that arrived by
     ``settled`` may have nothing coming after it (an uplink lost): it is shown as long
     as the last segment shown. Numbers past ``last`` never come."""
-    typical = next((e.duration for e in reversed(entries) if not e.gap), nominal)
+    shown = anchor.length if anchor is not None and anchor.length else nominal
+    typical = next((e.duration for e in reversed(entries) if not e.gap), shown)
     for later in range(sequence + 1, sequence + MAX_SKIPPED + 1):
         if last is not None and later > last:
             return later, typical  # the stream ends in this run: nothing follows it
