@@ -63,17 +63,17 @@ def start_jobs(
         # S3's order of the PUTs to this key: a repeated delivery of one event repeats it.
         sequencer = uploaded.get("sequencer")
         noted = {"sequencer": sequencer} if sequencer else {}
-        token = f"{invocation}\0{n}"
+        place = f"{invocation}\0{n}"  # this record's, in this invocation
         job = job_id(source.bucket, key, source.etag)
         new = start_once(
-            clients, settings.state_machine_arn, job, _input(job, source, noted, token)
+            clients, settings.state_machine_arn, job, _input(job, source, noted, place)
         )
         if not new and _uploaded_again(clients, settings, job, source, sequencer):
             # The same bytes uploaded again (with other options in their metadata, or
             # to run a failed job again): a new version, or PUT, so a job of its own.
             job = job_id(source.bucket, key, source.etag, source.pin.version_id or sequencer)
             new = start_once(
-                clients, settings.state_machine_arn, job, _input(job, source, noted, token)
+                clients, settings.state_machine_arn, job, _input(job, source, noted, place)
             )
         started.append({"job_id": job, "key": key, "started": new})
     new_jobs = [s["job_id"] for s in started if s["started"]]
@@ -83,15 +83,15 @@ def start_jobs(
     return started
 
 
-def _input(job: str, source: Source, noted: dict[str, str], record: str) -> dict[str, Any]:
-    """The execution input of ``job``, with a token of this start: of ``record`` (this
+def _input(job: str, source: Source, noted: dict[str, str], place: str) -> dict[str, Any]:
+    """The execution input of ``job``, with a token of this start: of ``place`` (this
     invocation's request id and the record's place in its batch) and this job. Step
     Functions answers a start with the name and input of a running execution as if it had
     started it: a repeated delivery of the event (another invocation, or the same event
     twice in a batch) would count as a second start. A retry of the invocation (Lambda's,
     after an error on a later record) makes the same start again, and is answered, and
     counted, as the start it is."""
-    made = f"{record}\0{job}".encode()
+    made = f"{place}\0{job}".encode()
     token = hashlib.sha256(made).hexdigest()[:32]
     return {"job_id": job, "source": source.to_dict(), **noted, "start_token": token}
 

@@ -399,7 +399,8 @@ function startPlayer(url, token, license, renew) {
 }
 
 async function showExecution(arn, first) {
-  const d = await getJSON(`/api/execution?arn=${encodeURIComponent(arn)}`);
+  const load = () => getJSON(`/api/execution?arn=${encodeURIComponent(arn)}`);
+  const d = await load();
   const s = d.summary;
   const failure = s.error
     ? `<div class="panel error" id="failure"><b id="error-name">${esc(s.error)}</b>
@@ -423,7 +424,7 @@ async function showExecution(arn, first) {
     ${manifestPanel(d.manifest, d.cost)}${qualityPanel(d.manifest)}`;
   if (playerHTML !== null) {
     view.innerHTML = `<div id="live-parts">${parts}</div><div id="player-slot">${playerHTML}</div>`;
-    const renew = async () => (await getJSON(`/api/execution?arn=${encodeURIComponent(arn)}`)).player.token;
+    const renew = async () => (await load()).player.token;
     if (media) startPlayer(`/media/${media}`, d.player.token, clearKeyUri(d.manifest), renew);
   } else {
     document.getElementById("live-parts").innerHTML = parts;
@@ -443,10 +444,10 @@ async function showExecution(arn, first) {
 }
 
 async function showStream(stream) {
-  const d = await getJSON(`/api/stream?name=${encodeURIComponent(stream)}`);
+  const load = () => getJSON(`/api/stream?name=${encodeURIComponent(stream)}`);
+  const d = await load();
   view.innerHTML = `<h2>Live stream ${esc(stream)}</h2>${playerPanel(true)}`;
-  const renew = async () => (await getJSON(`/api/stream?name=${encodeURIComponent(stream)}`)).token;
-  startPlayer(`/media/${d.live}`, d.token, null, renew);
+  startPlayer(`/media/${d.live}`, d.token, null, async () => (await load()).token);
 }
 
 function route() {
