@@ -30,7 +30,7 @@ class _Listing:
     def list_objects_v2(
         self, *, Bucket: str, Prefix: str, StartAfter: str = "", MaxKeys: int = 1000
     ) -> dict[str, Any]:
-        after = [k for k in self.keys[bisect.bisect_right(self.keys, StartAfter) :]]
+        after = self.keys[bisect.bisect_right(self.keys, StartAfter) :]
         under = [k for k in after if k.startswith(Prefix)]
         return {
             "Contents": [_entry(k) for k in under[:MaxKeys]],
