@@ -356,6 +356,27 @@ def test_other_bytes_under_a_published_segments_number_are_refused_by_name() -> 
         _same_segment(published, {"etag": "bbb", "version_id": "v3"}, 4)
 
 
+def test_a_stream_name_used_again_after_its_end_is_refused_with_the_advice_that_works() -> None:
+    # GIVEN a stream that ended at segment 7, whose segment 0 was published (ETag "aaa")
+    ended = StreamRecord(
+        config={}, state=None, ending={"last_sequence": 7, "at": 1.0}, pending=0, closed=True
+    )
+    published = {"failed": False, "upload": "v1/aaa"}
+    # WHEN next week's game is pushed under the same name, its encoder counting from 0
+    with pytest.raises(SegmentReusedError) as refused:
+        _same_segment(published, {"etag": "bbb", "version_id": "v2"}, 0, lambda: ended)
+    # THEN the refusal says the stream is over and a new name is needed: numbering on
+    # from the last upload (the advice for a live stream) would only meet StreamEndedError
+    assert "the stream ended at segment 7: a new broadcast needs a new stream name" in str(
+        refused.value
+    )
+    assert "number segments on" not in str(refused.value)
+    # AND a live stream's refusal keeps that advice
+    live = replace(ended, ending=None, closed=False)
+    with pytest.raises(SegmentReusedError, match="number segments on from the last uploaded"):
+        _same_segment(published, {"etag": "bbb", "version_id": "v2"}, 0, lambda: live)
+
+
 def test_a_segment_below_where_the_stream_starts_is_refused_by_name() -> None:
     config = stream_config({"first_sequence": 100}, 640, 360, 30.0, True, SETTINGS)
     fresh = StreamRecord(config=config.to_dict(), state=None, ending=None, pending=0, closed=False)

@@ -6,6 +6,7 @@ PyAV ships only in the PyAV layer: no function but LiveProbe may reach this modu
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from workflow import metrics
@@ -49,7 +50,7 @@ def probe_segment(
     table = StreamTable(clients.dynamodb, settings.live_table)
     stored = table.arrival(stream, sequence)
     if stored is not None and not replaces(stored, event["source"]):
-        _same_segment(stored, event["source"], sequence)
+        _same_segment(stored, event["source"], sequence, lambda: table.get(stream))
         # Counted here: a repeated delivery of a published segment ends at this step.
         metrics.about(stream=stream, sequence=sequence)
         metrics.count(metrics.LIVE_DUPLICATE_SEGMENTS)
@@ -134,16 +135,25 @@ def probe_segment(
     }
 
 
-def _same_segment(stored: dict[str, Any], source: dict[str, Any], sequence: int) -> None:
+def _same_segment(
+    stored: dict[str, Any],
+    source: dict[str, Any],
+    sequence: int,
+    record: Callable[[], StreamRecord | None] = lambda: None,
+) -> None:
     """Refuse, by name, other bytes under a segment number published already: they are
     never shown (a published segment is never replaced), and a venue whose restarted
     encoder counts from 0 again must hear of it. The same bytes (the same ETag: an event
     delivered twice, or an upload sent twice) are a duplicate, and so is any upload of a
-    number whose segment failed and was not replaced."""
+    number whose segment failed and was not replaced. ``record`` is the stream's record,
+    read only to refuse: an ended stream's refusal says a new broadcast needs a new name."""
     shown = upload_etag(str(stored.get("upload", "")))
     given = upload_etag(upload_of(source))
     if not stored.get("failed") and shown and given and shown != given:
-        raise reused_error(sequence, shown, given)
+        ended = record()
+        ending = None if ended is None else ended.ending
+        last = None if ending is None else int(ending["last_sequence"])
+        raise reused_error(sequence, shown, given, ended=last)
 
 
 def _after_the_start(record: StreamRecord, sequence: int) -> None:

@@ -204,14 +204,22 @@ def _claimed(table: StreamTable, stream: str, sequence: int, upload: str, now: f
 
 
 def reused_error(
-    sequence: int, shown: str, given: str, *, published: bool = True
+    sequence: int, shown: str, given: str, *, published: bool = True, ended: int | None = None
 ) -> SegmentReusedError:
     """The error for an upload (ETag ``given``) under a number another upload (ETag
-    ``shown``) was published from (or is being published from)."""
+    ``shown``) was published from (or is being published from). Where the stream has
+    ended (at segment ``ended``) it says so: numbering on would only meet
+    ``StreamEndedError``, and a venue reusing an old stream's name (next week's game)
+    needs a new one."""
     done = "was published already" if published else "is being published"
+    advice = (
+        "number segments on from the last uploaded"
+        if ended is None
+        else f"the stream ended at segment {ended}: a new broadcast needs a new stream name"
+    )
     return SegmentReusedError(
         f"segment {sequence} {done} from another upload (ETag {shown or '?'}); this one "
-        f"(ETag {given or '?'}) is not used: number segments on from the last uploaded"
+        f"(ETag {given or '?'}) is not used: {advice}"
     )
 
 
