@@ -235,6 +235,23 @@ def test_a_second_end_marker_reports_the_end_the_first_one_set(
     assert end_stream("game", "ingest", settings, clients)["last_sequence"] == 2
 
 
+def test_an_end_marker_before_any_segment_refuses_the_first_by_name_not_a_minus_one(
+    live: tuple[Settings, Clients],
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket="ingest")
+    # GIVEN a venue whose script sends END before its first segment (an empty body)
+    clients.s3.put_object(Bucket="ingest", Key="live/game/END", Body=b"")
+    assert end_stream("game", "ingest", settings, clients)["last_sequence"] == -1
+    # WHEN its first segment comes
+    record = StreamTable(clients.dynamodb, settings.live_table).require("game")
+    with pytest.raises(StreamEndedError) as refused:
+        record.refuse_past_the_end(0)
+    # THEN the refusal says the stream ended before any segment, never "at segment -1"
+    assert "-1" not in str(refused.value)
+    assert "segment 0 came after the stream ended before its first segment" in str(refused.value)
+
+
 def test_an_end_marker_whose_body_is_past_its_bound_ends_at_the_highest_upload(
     live: tuple[Settings, Clients],
 ) -> None:

@@ -110,9 +110,12 @@ class StreamRecord:
         """Refuse a segment numbered past the stream's end marker: its playlists are over,
         and a segment encoded for them would be published nowhere."""
         if self.ending is not None and sequence > self.ending["last_sequence"]:
+            last = int(self.ending["last_sequence"])
+            # (An END before any upload ends the stream before its first segment: -1.)
+            at = f"at segment {last}" if last >= 0 else "before its first segment"
             raise StreamEndedError(
-                f"segment {sequence} came after the stream ended at segment "
-                f"{self.ending['last_sequence']}: a new broadcast needs a new stream name"
+                f"segment {sequence} came after the stream ended {at}: a new broadcast "
+                "needs a new stream name"
             )
 
 
