@@ -298,3 +298,47 @@ def test_a_segment_longer_than_the_target_is_refused_by_name(
     text = venue.playlist("240p")
     assert shown(text) == [(0, False), (1, True), (2, False)]
     assert "#EXT-X-TARGETDURATION:1\n" in text
+
+
+def test_an_encoder_whose_clock_steps_back_a_little_starts_a_run_and_plays_every_frame(
+    engine: Any, browser: Any, tmp_path: Path, real_media: dict[str, Path]
+) -> None:
+    # GIVEN an encoder whose clock steps back ~0.37 s between two segments (within the
+    # 0.5 s a segment may start from where the last ended): the two overlap in time
+    clip = real_media["h264_aac_1080p_gop6s"]
+
+    def cut(name: str, settings: list[str]) -> list[Path]:
+        return encoder.cut_segments(
+            clip, tmp_path / name, 1.0, binary=ffmpeg_binary(), height=240, settings=settings
+        )[:2]
+
+    first = cut("first", [])
+    own_start = _span(cut("probe", ["-ss", "3"])[0])[0]
+    offset = _span(first[-1])[1] - 0.37 - own_start
+    stepped = cut("stepped", ["-ss", "3", "-output_ts_offset", f"{offset:.6f}"])
+    overlap = _span(first[-1])[1] - _span(stepped[0])[0]
+    assert 0.1 < overlap < 0.5, overlap
+    pushed = [*first, *stepped]
+    venue = Venue(engine, "venue-clock-steps-back", tmp_path)
+    venue.configure(segment_seconds=1, ladder="240:400", gap_seconds=GAP_SECONDS)
+    for sequence, path in enumerate(pushed):
+        venue.push(sequence, path)
+    venue.wait_for_executions()
+    venue.end()
+    paths = StreamPaths(venue.stream)
+    venue.wait(lambda: venue.read(paths.master_key) is not None)
+    out = venue.download(venue.workdir / "ended")
+    # THEN every rung marks the step back as a discontinuity, and nowhere else
+    assert strict_parse(out).returncode == 0, strict_parse(out).stderr
+    for rung in ("240p", "audio"):
+        for name in ("live.m3u8", "index.m3u8"):
+            text = (out / rung / name).read_text()
+            assert runs_of(text) == [[0, 1], [2, 3]], (rung, name, text)
+    # AND hls.js plays the recording to its end, every pushed frame handed to the browser
+    # and every segment's media at its place on the playlist's timeline
+    with player_site(out) as site:
+        report = watch(browser, f"{site}/player.html?lib=hls&src=/master.m3u8&rate=2&level=0",
+                       lambda r: r["ended"])  # fmt: skip
+    assert report["error"] is None and report["ended"], report
+    assert unbuffered(report, (out / "240p" / "index.m3u8").read_text()) == [], report
+    assert report["appendedFrames"] == sum(frames_in(p) for p in pushed), report

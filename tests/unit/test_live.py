@@ -321,6 +321,16 @@ def test_a_change_of_form_is_a_discontinuity_even_on_a_continuous_clock() -> Non
     assert [e.discontinuity for e in playlist.entries] == [False, True]
 
 
+def test_a_clock_that_steps_back_into_the_last_segment_shown_starts_a_discontinuity() -> None:
+    # GIVEN segment 1 starts 0.3 s before 0 ended (its frames overlap 0's last 0.3 s),
+    # while 2 starts a frame's rounding before 1 ended
+    arrivals = timed({0: (10.0, 14.0), 1: (13.7, 17.7), 2: (17.699, 21.7)})
+    playlist = advance(LivePlaylist(), arrivals, now=1.0, window=0, **STEP)
+    # THEN 1 starts a run: a player that took it as continuing would lay its frames over
+    # 0's last 0.3 s, never showing them, and run 0.3 s behind the playlist from there
+    assert [e.discontinuity for e in playlist.entries] == [False, True, False]
+
+
 def test_gaps_count_as_time_the_clock_went_on() -> None:
     # GIVEN segment 1 never comes, and 2 continues the clock 4 s after 0 ended
     continuing = timed({0: (0.0, 4.0), 2: (8.0, 12.0)})

@@ -27,10 +27,16 @@ from workflow.formats import hls
 from workflow.names import segment_name
 from workflow.shapes import known_fields
 
-# How far a segment's first timestamp may be from where the last one shown ended (plus
-# any gaps between) before its timestamps count as not continuing them: more than a
+# How far after where the last one shown ended (plus any gaps between) a segment's first
+# timestamp may be before its timestamps count as not continuing them: more than a
 # segment's audio/video skew, less than any restart or outage.
 JUMP_TOLERANCE = 0.5
+# How far before where the last one shown ended a segment may start and still continue
+# it: a frame's rounding, or a variable frame rate's guess at the last frame's length.
+# A clock that steps back further lays the segment's frames over the last one's end: a
+# player taking it as continuous never shows those frames (the buffer keeps the newer)
+# and runs that much behind the playlist's time from there on, so it starts a run.
+STEP_BACK_TOLERANCE = 0.1
 # The most sequence numbers a later arrival or the end marker turns into gaps past the
 # last entry: an hour of 1 s segments lost. A number further ahead is a broken counter,
 # not an outage: it is never waited for (nor shown), so it cannot make a playlist of a
@@ -67,7 +73,7 @@ class Anchor:
             return True
         if arrival.form is not None and self.form is not None and arrival.form != self.form:
             return False
-        return abs(arrival.start - (self.end + self.gap)) <= JUMP_TOLERANCE
+        return -STEP_BACK_TOLERANCE <= arrival.start - (self.end + self.gap) <= JUMP_TOLERANCE
 
 
 @dataclass(frozen=True, slots=True)
