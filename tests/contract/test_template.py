@@ -239,6 +239,9 @@ def test_uploads_trigger_only_from_the_ingest_bucket_and_outputs_go_elsewhere() 
     assert buckets["IngestBucket"] != buckets["OutputBucket"]
     for f in stack.functions():
         assert f.environment["OUTPUT_BUCKET"] == buckets["OutputBucket"]
+    # StartJob knows its bucket, so that an event naming another starts no job
+    (start,) = [f for f in stack.functions() if f.logical_id == "StartJobFunction"]
+    assert start.environment["INGEST_BUCKET"] == buckets["IngestBucket"]
 
 
 def test_buckets_are_private_and_encrypted() -> None:

@@ -177,6 +177,22 @@ def test_keys_outside_uploads_and_folder_markers_are_ignored(key: str) -> None:
     assert sfn.calls == []
 
 
+def test_an_event_for_a_bucket_the_stack_does_not_own_starts_nothing() -> None:
+    # GIVEN a record naming another bucket (hand-made, or a notification misrouted): its
+    # job could not read the upload (no function may) and would fail as AccessDenied
+    sfn = FakeStepFunctions()
+    settings = Settings(state_machine_arn=ARN, ingest_bucket=BUCKET)
+    foreign = [record("uploads/clip.mp4", bucket=b) for b in ("someone-else", "vidflow-output")]
+
+    # WHEN jobs are started
+    started = start_jobs(foreign, settings, Clients(s3=None, sfn=sfn))
+
+    # THEN nothing starts, as for a key outside uploads/; the stack's own bucket still does
+    assert (started, sfn.calls) == ([], [])
+    (own,) = start_jobs([record("uploads/clip.mp4")], settings, Clients(s3=None, sfn=sfn))
+    assert own["started"]
+
+
 def test_a_duplicate_event_starts_nothing_new() -> None:
     # GIVEN the same upload delivered twice (S3 delivers at least once)
     sfn = FakeStepFunctions()

@@ -39,7 +39,8 @@ def start_jobs(
     """Start one execution per uploaded object; a duplicate event starts nothing.
 
     ``records`` are S3 event records; keys arrive URL-encoded. Subtitle sidecars
-    start nothing: the video uploaded after them does, and its plan picks them up.
+    start nothing: the video uploaded after them does, and its plan picks them up. Nor
+    does a record of another bucket than ``settings.ingest_bucket`` (where set).
     ``invocation`` is the calling Lambda request's id, which Lambda keeps when it
     retries an asynchronous invocation: a retry's starts are the same starts.
     """
@@ -50,6 +51,8 @@ def start_jobs(
         key = unquote_plus(uploaded["key"])
         if not key.startswith(UPLOAD_PREFIX) or key.endswith("/") or subtitles.is_sidecar(key):
             continue
+        if settings.ingest_bucket and record["s3"]["bucket"]["name"] != settings.ingest_bucket:
+            continue  # not this stack's upload: no function may read it, its job would fail
         # Every read of the upload is pinned to this object: its version where the
         # bucket keeps versions, else its ETag.
         source = Source(
