@@ -193,6 +193,23 @@ def test_an_event_for_a_bucket_the_stack_does_not_own_starts_nothing() -> None:
     assert own["started"]
 
 
+@pytest.mark.parametrize(
+    "name", ["ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated", "ObjectRestore:Completed"]
+)
+def test_an_event_of_anything_but_a_created_object_starts_nothing(name: str) -> None:
+    # GIVEN a record of a removed (or restored) upload: hand-made, or from a notification
+    # of more than ObjectCreated; its job would fail as "replaced or deleted while it ran"
+    sfn = FakeStepFunctions()
+    removed = record("uploads/clip.mp4")
+    removed["eventName"] = name
+
+    # WHEN jobs are started
+    started = run([removed], sfn)
+
+    # THEN nothing starts
+    assert (started, sfn.calls) == ([], [])
+
+
 def test_a_duplicate_event_starts_nothing_new() -> None:
     # GIVEN the same upload delivered twice (S3 delivers at least once)
     sfn = FakeStepFunctions()

@@ -25,6 +25,9 @@ PACKAGING_METADATA = "vidflow-packaging"
 LADDER_METADATA = "vidflow-ladder"
 ENCRYPTION_METADATA = "vidflow-encryption"
 OPTION_METADATA = "vidflow-"
+# The events of an upload (Put, Post, Copy, CompleteMultipartUpload); a record without
+# a name (hand-made) is taken for one.
+CREATED = "ObjectCreated:"
 # How an execution that published nothing ends: the same bytes uploaded again run it again.
 ENDED_UNPUBLISHED = ("FAILED", "TIMED_OUT", "ABORTED")
 
@@ -40,7 +43,8 @@ def start_jobs(
 
     ``records`` are S3 event records; keys arrive URL-encoded. Subtitle sidecars
     start nothing: the video uploaded after them does, and its plan picks them up. Nor
-    does a record of another bucket than ``settings.ingest_bucket`` (where set).
+    does a record of another bucket than ``settings.ingest_bucket`` (where set), or of
+    anything but a created object.
     ``invocation`` is the calling Lambda request's id, which Lambda keeps when it
     retries an asynchronous invocation: a retry's starts are the same starts.
     """
@@ -53,6 +57,8 @@ def start_jobs(
             continue
         if settings.ingest_bucket and record["s3"]["bucket"]["name"] != settings.ingest_bucket:
             continue  # not this stack's upload: no function may read it, its job would fail
+        if not record.get("eventName", CREATED).startswith(CREATED):
+            continue  # a removal (or restore) uploads nothing; its job would find no upload
         # Every read of the upload is pinned to this object: its version where the
         # bucket keeps versions, else its ETag.
         source = Source(
