@@ -176,20 +176,30 @@ def test_a_step_whose_earlier_step_never_ran_says_so(stack: dict[str, str], tmp_
     )
 
 
+@pytest.mark.parametrize(
+    ("function", "event", "error"),
+    [
+        ("probe", {}, "KeyError"),
+        ("start_job", {"key": "uploads/a.mp4", "size": "lots"}, "ValueError"),
+    ],
+)
 def test_an_event_without_a_field_its_function_reads_gets_a_hint(
-    stack: dict[str, str], tmp_path: Path
+    function: str, event: dict[str, Any], error: str, stack: dict[str, str], tmp_path: Path
 ) -> None:
-    # GIVEN a hand-made event that lacks what Probe reads first
-    (tmp_path / "bare.json").write_text("{}")
+    # GIVEN a hand-made event that lacks what the function reads first, or holds it as
+    # a value of another kind (a size in words)
+    if function == "start_job":
+        event = {"Records": [{"s3": {"bucket": {"name": stack["ingest_bucket"]}, "object": event}}]}
+    (tmp_path / "bare.json").write_text(json.dumps(event))
     done = subprocess.run(
-        [*VIDFLOW, "invoke", "probe", "--event", str(tmp_path / "bare.json"),
+        [*VIDFLOW, "invoke", function, "--event", str(tmp_path / "bare.json"),
          "--endpoint-url", stack["endpoint_url"]],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     # THEN Lambda's answer is shown as it is, and the user is told where a whole event is
-    *_, error, hint = done.stderr.strip().splitlines()
-    assert done.returncode == 1 and error.startswith("error: KeyError: "), done.stderr
-    assert "may lack a field probe reads" in hint and "events/" in hint
+    *_, said, hint = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and said.startswith(f"error: {error}: "), done.stderr
+    assert f"may lack a field {function} reads" in hint and "events/" in hint
 
 
 def test_the_upload_trigger_runs_with_the_s3_event(stack: dict[str, str]) -> None:
