@@ -239,9 +239,10 @@ def test_uploads_trigger_only_from_the_ingest_bucket_and_outputs_go_elsewhere() 
     assert buckets["IngestBucket"] != buckets["OutputBucket"]
     for f in stack.functions():
         assert f.environment["OUTPUT_BUCKET"] == buckets["OutputBucket"]
-    # StartJob knows its bucket, so that an event naming another starts no job
-    (start,) = [f for f in stack.functions() if f.logical_id == "StartJobFunction"]
-    assert start.environment["INGEST_BUCKET"] == buckets["IngestBucket"]
+    # The triggered know their bucket, so that an event naming another starts nothing
+    for f in stack.functions():
+        if f.logical_id in ("StartJobFunction", "LiveIngestFunction"):
+            assert f.environment["INGEST_BUCKET"] == buckets["IngestBucket"], f.logical_id
 
 
 def test_buckets_are_private_and_encrypted() -> None:

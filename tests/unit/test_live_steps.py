@@ -617,3 +617,28 @@ def test_an_upload_under_a_name_no_stream_or_clip_can_have_is_skipped_with_a_war
     assert bool(warnings) == warned, warnings
     if warned:
         assert "1 to 48 letters, digits, - or _" in warnings[0], warnings
+
+
+@pytest.mark.parametrize(
+    ("bucket", "event", "skipped"),
+    [
+        ("someone-else", "ObjectCreated:Put", "not this stack's ingest bucket"),
+        ("in", "ObjectRemoved:Delete", "not a created object"),
+        ("in", "ObjectRemoved:DeleteMarkerCreated", "not a created object"),
+    ],
+)
+@pytest.mark.parametrize("name", ["42.ts", "END", "stream.json"])
+def test_an_event_of_another_bucket_or_a_removal_touches_no_stream(
+    bucket: str, event: str, skipped: str, name: str
+) -> None:
+    # GIVEN a hand-made (or misrouted) record of a real stream's segment, END or settings,
+    # from another bucket than the stack's, or of its removal: as a segment it would claim
+    # the stream's sequence and fail to read it, a gap; as END, close the stream
+    record = {
+        "eventName": event,
+        "s3": {"bucket": {"name": bucket}, "object": {"key": f"live/game/{name}"}},
+    }
+    # WHEN its event comes / THEN nothing is noted or started (no client is touched)
+    settings = replace(SETTINGS, ingest_bucket="in")
+    seen = on_ingest([record], settings, None)  # type: ignore[arg-type]
+    assert seen == [{"key": f"live/game/{name}", "skipped": skipped}]

@@ -35,6 +35,8 @@ from workflow.runtime import Clients, start_once
 from workflow.settings import Settings
 from workflow.storage import Bucket, transient_aws_errors
 
+# The events of an upload; a record without a name (hand-made) is taken for one.
+CREATED = "ObjectCreated:"
 # The key Reconcile adds to the S3 event record of a failed upload it tries again: which
 # attempt it is (2, 3, ...). S3's own records never carry it.
 ATTEMPT = "vidflowAttempt"
@@ -52,6 +54,14 @@ def on_ingest(
     for record in records:
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
+        # Hand-made or misrouted: no function may read another bucket, and a removal
+        # uploads nothing; either would claim a stream's sequence (a gap) or end it.
+        if settings.ingest_bucket and bucket != settings.ingest_bucket:
+            seen.append({"key": key, "skipped": "not this stack's ingest bucket"})
+            continue
+        if not record.get("eventName", CREATED).startswith(CREATED):
+            seen.append({"key": key, "skipped": "not a created object"})
+            continue
         clip = parse_clip_key(key)
         if clip is not None:
             seen.append({"key": key, **start_clip(clip, bucket, record, settings, clients)})
