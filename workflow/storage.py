@@ -82,6 +82,18 @@ CONTENT_TYPES = {
 _WRITTEN_ONCE = (".ts", ".m4s", ".mp4")
 
 
+def not_an_upload(record: dict[str, Any], ingest_bucket: str) -> str | None:
+    """Why an S3 event record names no upload of this stack's (None where it does): a
+    record of another bucket (hand-made or misrouted: no function may read it, so its
+    job would only fail) or of anything but a created object (a removal uploads
+    nothing). A record without an event name (hand-made) is taken for an upload."""
+    if ingest_bucket and record["s3"]["bucket"]["name"] != ingest_bucket:
+        return "not this stack's ingest bucket"
+    if not str(record.get("eventName", "ObjectCreated:")).startswith("ObjectCreated:"):
+        return "not a created object"
+    return None
+
+
 def cache_control(key: str) -> str:
     """How long a player, and the CDN (which follows it), may keep ``key``: media a day,
     anything that may be written over a second, as live playlists are."""

@@ -33,10 +33,8 @@ from workflow.live.store import StreamRecord, StreamTable
 from workflow.media.ladder import parse_ladder
 from workflow.runtime import Clients, start_once
 from workflow.settings import Settings
-from workflow.storage import Bucket, transient_aws_errors
+from workflow.storage import Bucket, not_an_upload, transient_aws_errors
 
-# The events of an upload; a record without a name (hand-made) is taken for one.
-CREATED = "ObjectCreated:"
 # The key Reconcile adds to the S3 event record of a failed upload it tries again: which
 # attempt it is (2, 3, ...). S3's own records never carry it.
 ATTEMPT = "vidflowAttempt"
@@ -54,13 +52,10 @@ def on_ingest(
     for record in records:
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
-        # Hand-made or misrouted: no function may read another bucket, and a removal
-        # uploads nothing; either would claim a stream's sequence (a gap) or end it.
-        if settings.ingest_bucket and bucket != settings.ingest_bucket:
-            seen.append({"key": key, "skipped": "not this stack's ingest bucket"})
-            continue
-        if not record.get("eventName", CREATED).startswith(CREATED):
-            seen.append({"key": key, "skipped": "not a created object"})
+        # (else it would claim a stream's sequence, a gap, or end it)
+        skipped = not_an_upload(record, settings.ingest_bucket)
+        if skipped is not None:
+            seen.append({"key": key, "skipped": skipped})
             continue
         clip = parse_clip_key(key)
         if clip is not None:

@@ -15,7 +15,7 @@ from workflow.errors import UploadOptionError
 from workflow.media import subtitles
 from workflow.runtime import Clients, start_once
 from workflow.settings import Settings
-from workflow.storage import transient_aws_errors
+from workflow.storage import not_an_upload, transient_aws_errors
 from workflow.vod.jobs import UPLOAD_PREFIX, execution_arn, job_id
 from workflow.vod.records import Source
 
@@ -25,9 +25,6 @@ PACKAGING_METADATA = "vidflow-packaging"
 LADDER_METADATA = "vidflow-ladder"
 ENCRYPTION_METADATA = "vidflow-encryption"
 OPTION_METADATA = "vidflow-"
-# The events of an upload (Put, Post, Copy, CompleteMultipartUpload); a record without
-# a name (hand-made) is taken for one.
-CREATED = "ObjectCreated:"
 # How an execution that published nothing ends: the same bytes uploaded again run it again.
 ENDED_UNPUBLISHED = ("FAILED", "TIMED_OUT", "ABORTED")
 
@@ -55,10 +52,8 @@ def start_jobs(
         key = unquote_plus(uploaded["key"])
         if not key.startswith(UPLOAD_PREFIX) or key.endswith("/") or subtitles.is_sidecar(key):
             continue
-        if settings.ingest_bucket and record["s3"]["bucket"]["name"] != settings.ingest_bucket:
-            continue  # not this stack's upload: no function may read it, its job would fail
-        if not record.get("eventName", CREATED).startswith(CREATED):
-            continue  # a removal (or restore) uploads nothing; its job would find no upload
+        if not_an_upload(record, settings.ingest_bucket) is not None:
+            continue
         # Every read of the upload is pinned to this object: its version where the
         # bucket keeps versions, else its ETag.
         source = Source(
