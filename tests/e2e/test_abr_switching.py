@@ -250,9 +250,17 @@ def test_a_rung_switch_at_every_segment_shows_every_frame_in_order(
     # Chromium's compositor, not the stream)
     assert shown and -1e-3 <= _origin(shown) <= 2.5 / RATE, (_origin(shown), summary)
     assert _misplaced_runs(shown) == [], (_misplaced_runs(shown)[:3], summary)
-    # AND the picture came from every rung
+    # AND the player took every rung, and the picture came from every rung: hls.js, whose
+    # every appended fragment the page lists, can load a fragment it has buffered but not
+    # yet played again at the next rung over it when a loaded machine plays late (seen:
+    # sn 8 at 144p, then at 240p), so with it one rung may only have been appended.
     heights = collections.Counter(height for _, _, height in shown)
-    assert set(heights) == {360, 240, 144}, (heights, report["levels"], report["appended"])
+    failed = (heights, report["levels"], report["appended"])
+    if lib == "hls":
+        assert {level for _, level in report["appended"]} == {0, 1, 2}, failed
+        assert len(heights) >= 2, failed
+    else:
+        assert set(heights) == {360, 240, 144}, failed
     # AND no number comes twice or goes back. The same frame at the same media time twice
     # in a row is one frame presented again (shaka-player can re-present the frame it holds
     # when it resumes from a stall); a number read one frame early before its own frame is
