@@ -177,7 +177,9 @@ def test_keys_outside_uploads_and_folder_markers_are_ignored(key: str) -> None:
     assert sfn.calls == []
 
 
-def test_an_event_for_a_bucket_the_stack_does_not_own_starts_nothing() -> None:
+def test_an_event_for_a_bucket_the_stack_does_not_own_starts_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # GIVEN a record naming another bucket (hand-made, or a notification misrouted): its
     # job could not read the upload (no function may) and would fail as AccessDenied
     sfn = FakeStepFunctions()
@@ -187,8 +189,11 @@ def test_an_event_for_a_bucket_the_stack_does_not_own_starts_nothing() -> None:
     # WHEN jobs are started
     started = start_jobs(foreign, settings, Clients(s3=None, sfn=sfn))
 
-    # THEN nothing starts, as for a key outside uploads/; the stack's own bucket still does
+    # THEN nothing starts, as for a key outside uploads/, and the log says why; the
+    # stack's own bucket still does
     assert (started, sfn.calls) == ([], [])
+    skips = [r.getMessage() for r in caplog.records if "starts no job" in r.getMessage()]
+    assert skips == ["uploads/clip.mp4 starts no job: not this stack's ingest bucket"] * 2
     (own,) = start_jobs([record("uploads/clip.mp4")], settings, Clients(s3=None, sfn=sfn))
     assert own["started"]
 

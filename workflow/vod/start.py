@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from typing import Any
 from urllib.parse import unquote_plus
@@ -25,6 +26,8 @@ PACKAGING_METADATA = "vidflow-packaging"
 LADDER_METADATA = "vidflow-ladder"
 ENCRYPTION_METADATA = "vidflow-encryption"
 OPTION_METADATA = "vidflow-"
+log = logging.getLogger(__name__)
+
 # How an execution that published nothing ends: the same bytes uploaded again run it again.
 ENDED_UNPUBLISHED = ("FAILED", "TIMED_OUT", "ABORTED")
 
@@ -52,7 +55,9 @@ def start_jobs(
         key = unquote_plus(uploaded["key"])
         if not key.startswith(UPLOAD_PREFIX) or key.endswith("/") or subtitles.is_sidecar(key):
             continue
-        if not_an_upload(record, settings.ingest_bucket) is not None:
+        skipped = not_an_upload(record, settings.ingest_bucket)
+        if skipped is not None:
+            log.warning("%s starts no job: %s", key, skipped)
             continue
         # Every read of the upload is pinned to this object: its version where the
         # bucket keeps versions, else its ETag.
