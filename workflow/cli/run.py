@@ -413,6 +413,13 @@ def _source_problem(source: Path) -> str | None:
         # Bytes the file system holds that are no UTF-8 cannot be an S3 key (nor printed).
         shown = str(source).encode(errors="backslashreplace").decode()
         return f"{shown} has a name that is not UTF-8, which an S3 key must be: rename it"
+    if "\n" in source.name:
+        # S3 takes one in a key; the local stack's S3 (moto) answers such a key 404.
+        shown = str(source).replace("\n", "\\n")
+        return (
+            f"{shown} has a line break in its name, which the local S3 cannot take in a "
+            "key: rename it"
+        )
     if subtitles.is_sidecar(source.name):
         return (
             f"{source} is a sidecar (subtitles), not a video: upload it "
