@@ -588,6 +588,12 @@ def test_an_encode_refused_its_claim_says_which_upload_stands_in_its_way(
         _claimed(table, "game", 0, first, 102.0)
     # AND B's bytes again (another version of them) write nothing and are no error
     assert not _claimed(table, "game", 0, "v2" + mended, 103.0)
+    # AND once the stream has ended, A's refusal asks for a new stream name: numbering on
+    # would only meet StreamEndedError
+    table.create("game")
+    assert table.mark_ended("game", {"last_sequence": 0, "at": 104.0})
+    with pytest.raises(SegmentReusedError, match="ended at segment 0: a new broadcast needs"):
+        _claimed(table, "game", 0, first, 105.0)
 
 
 def _stream_json_after_the_start(body: bytes, settings: Settings, clients: Clients) -> list[Any]:

@@ -22,6 +22,7 @@ from workflow.live.paths import StreamPaths
 from workflow.live.segment import (
     ProbedSegment,
     audio_rate,
+    ended_at,
     reused_error,
     segment_form,
     segment_input,
@@ -150,10 +151,7 @@ def _same_segment(
     shown = upload_etag(str(stored.get("upload", "")))
     given = upload_etag(upload_of(source))
     if not stored.get("failed") and shown and given and shown != given:
-        ended = record()
-        ending = None if ended is None else ended.ending
-        last = None if ending is None else int(ending["last_sequence"])
-        raise reused_error(sequence, shown, given, ended=last)
+        raise reused_error(sequence, shown, given, ended=ended_at(record()))
 
 
 def _after_the_start(record: StreamRecord, sequence: int) -> None:

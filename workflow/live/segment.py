@@ -22,7 +22,13 @@ from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
 from workflow.live.config import StreamSettings
 from workflow.live.paths import INIT_SEGMENT, StreamPaths
-from workflow.live.store import CLAIM_SECONDS, StreamTable, upload_etag, upload_of
+from workflow.live.store import (
+    CLAIM_SECONDS,
+    StreamRecord,
+    StreamTable,
+    upload_etag,
+    upload_of,
+)
 from workflow.media import audio_pieces, encode, picture, runner
 from workflow.media.chunks import Chunk
 from workflow.media.facts import SourceFacts
@@ -195,12 +201,20 @@ def _claimed(table: StreamTable, stream: str, sequence: int, upload: str, now: f
                 f"an upload whose attempt failed (ETag {holder}, {stored.get('error')}): this "
                 "upload is started again after that"
             )
-        raise reused_error(sequence, holder, given, published=False)
+        raise reused_error(
+            sequence, holder, given, published=False, ended=ended_at(table.get(stream))
+        )
     stored = claimed.arrival or {}
     shown = upload_etag(str(stored.get("upload", "")))
     if stored.get("failed") or shown == given:
         return False  # its own failed arrival, not to be tried again; or its bytes, shown
-    raise reused_error(sequence, shown, given)
+    raise reused_error(sequence, shown, given, ended=ended_at(table.get(stream)))
+
+
+def ended_at(record: StreamRecord | None) -> int | None:
+    """The last segment of the stream's end, where its record says it has ended."""
+    ending = None if record is None else record.ending
+    return None if ending is None else int(ending["last_sequence"])
 
 
 def reused_error(
