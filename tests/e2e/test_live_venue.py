@@ -233,9 +233,13 @@ def test_a_venue_that_restarts_changes_and_drops_out_plays_run_by_run(
     # for these 440.)
     frames = sum(frames_in(p.path) for p in venue_day)
     live_seconds = sum(float(d) for d in re.findall(r"#EXTINF:([0-9.]+)", text))
+    # (waited for until the last segment is in the buffer too: a playhead held at the end
+    # of the one before already reaches live_seconds - 1.1 with 1 s segments)
     with player_site(out) as site:
         report = watch(browser, f"{site}/player.html?lib=hls&src=/live.m3u8&start=0&rate=2&level=1",
-                       lambda r: r["maxTime"] >= live_seconds - 1.1)  # fmt: skip
+                       lambda r: r["maxTime"] >= live_seconds - 1.1
+                       and r.get("appendedFrames", 0) >= frames
+                       and "buffered" in r and not unbuffered(r, text))  # fmt: skip
     assert report["error"] is None and report["live"] is True, report
     assert report["maxTime"] >= live_seconds - 1.1, report
     assert unbuffered(report, text) == [], report
