@@ -68,28 +68,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Iterat
         log_file=tmp_path_factory.mktemp("logs") / "functions.log",
     )
     stack.start()
-    _SESSION_STACKS.append(stack)
     yield stack
-    if stack in _SESSION_STACKS:
-        _SESSION_STACKS.remove(stack)
-        stack.stop()
-
-
-# The session stack while it runs: stopped before the first test of tests/unit.
-_SESSION_STACKS: list[Any] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_stack_beside_unit_tests(request: pytest.FixtureRequest) -> None:
-    """Stop the session stack before a test of tests/unit, which run after every test of
-    it. They run moto in this process (``mock_aws``), on the backends the stack serves,
-    and make tables and buckets of the template's names: the stack's schedules (LiveSweep
-    every minute) would act on a unit test's streams meanwhile (seen: a sweep ended a
-    test's stream before the test could)."""
-    if not request.node.path.is_relative_to(ROOT / "tests" / "unit"):
-        return
-    while _SESSION_STACKS:
-        _SESSION_STACKS.pop().stop()
+    stack.stop()
 
 
 @pytest.fixture(autouse=True)
