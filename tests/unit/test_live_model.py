@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from tests.records import stream_settings
+from tests.unit.tables import create_table
 from workflow.live.config import StreamSettings
 from workflow.live.ingest import on_ingest
 from workflow.live.publish import advance_stream, publish_segment
@@ -76,14 +77,11 @@ class CallCounter:
 
 @pytest.fixture
 def live() -> Iterator[tuple[Settings, Clients, CallCounter]]:
-    stack = Stack(ROOT)
-    name = stack.ref("LiveTable")
-    arguments = stack.tables()[name]
     with mock_aws():
         options = {"region_name": "us-east-1", "aws_access_key_id": "u"}
         options["aws_secret_access_key"] = "u"
         dynamodb, s3 = boto3.client("dynamodb", **options), boto3.client("s3", **options)
-        dynamodb.create_table(TableName=name, **arguments)
+        name = create_table(dynamodb, Stack(ROOT), "LiveTable")
         s3.create_bucket(Bucket=OUTPUT)
         started: list[dict[str, Any]] = []
         sfn = SimpleNamespace(

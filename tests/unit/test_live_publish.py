@@ -20,6 +20,7 @@ from moto import mock_aws
 from tests import iam_policy
 from tests.media import synth
 from tests.records import stream_settings
+from tests.unit.tables import create_table
 from workflow import metrics
 from workflow.errors import (
     ConfigurationError,
@@ -65,9 +66,6 @@ def clock() -> SteppedClock:
 
 @pytest.fixture
 def live(clock: SteppedClock) -> Iterator[tuple[Settings, Clients]]:
-    stack = Stack(ROOT)
-    name = stack.ref("LiveTable")
-    arguments = stack.tables()[name]
     with mock_aws():
         options = {
             "region_name": "us-east-1",
@@ -75,7 +73,7 @@ def live(clock: SteppedClock) -> Iterator[tuple[Settings, Clients]]:
             "aws_secret_access_key": "u",
         }
         dynamodb, s3 = boto3.client("dynamodb", **options), boto3.client("s3", **options)
-        dynamodb.create_table(TableName=name, **arguments)
+        name = create_table(dynamodb, Stack(ROOT), "LiveTable")
         s3.create_bucket(Bucket=OUTPUT)
         settings = Settings(output_bucket=OUTPUT, live_table=name)
         clients = Clients(s3=s3, dynamodb=dynamodb, clock=clock)
@@ -323,9 +321,7 @@ def test_an_encrypted_streams_playlists_name_its_key_and_each_segments_iv(
 ) -> None:
     settings, clients = live
     # GIVEN a stream declared encrypted, its key made (as LiveProbe makes it)
-    stack = Stack(ROOT)
-    keys_table = stack.ref("KeysTable")
-    clients.dynamodb.create_table(TableName=keys_table, **stack.tables()[keys_table])
+    keys_table = create_table(clients.dynamodb, Stack(ROOT), "KeysTable")
     clients = replace(clients, kms=boto3.client("kms", region_name="us-east-1"))
     master = clients.kms.create_key()["KeyMetadata"]["KeyId"]
     settings = replace(

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.unit.tables import create_table
 from workflow.errors import StreamEndedError, StreamNotReadyError, TransientError
 from workflow.live.rules import Anchor, Arrival, Entry, LivePlaylist, advance, render
 from workflow.live.store import (
@@ -35,9 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def table() -> Iterator[StreamTable]:
-    stack = Stack(ROOT)
-    name = stack.ref("LiveTable")
-    arguments = stack.tables()[name]
     with mock_aws():
         client = boto3.client(
             "dynamodb",
@@ -45,7 +43,7 @@ def table() -> Iterator[StreamTable]:
             aws_access_key_id="unit",
             aws_secret_access_key="unit",
         )
-        client.create_table(TableName=name, **arguments)
+        name = create_table(client, Stack(ROOT), "LiveTable")
         yield StreamTable(client, name)
 
 

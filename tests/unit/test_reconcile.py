@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from tests import iam_policy
+from tests.unit.tables import create_table
 from workflow.live import lost
 from workflow.live.paths import ClipPaths, StreamPaths, clip_execution_name
 from workflow.live.store import MAX_ATTEMPTS, StreamTable, failed_attempt
@@ -92,11 +93,8 @@ def s3() -> Iterator[Any]:
 @pytest.fixture
 def table(s3: Any) -> StreamTable:
     """The live table as the template declares it (inside the same mocked account)."""
-    stack = Stack(ROOT)
-    name = stack.ref("LiveTable")
-    arguments = stack.tables()[name]
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(TableName=name, **arguments)
+    name = create_table(client, Stack(ROOT), "LiveTable")
     return StreamTable(client, name)
 
 

@@ -22,7 +22,7 @@ from workflow.vod.jobs import job_id
 from workflow.vod.start import start_jobs
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:vidflow-vod"
-BUCKET = "vidflow-ingest-123456789012-us-east-1"
+BUCKET = "vidflow-ingest-start"
 
 
 class _Exceptions:
