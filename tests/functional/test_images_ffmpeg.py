@@ -130,8 +130,9 @@ def test_a_poster_whose_tick_falls_in_black_is_the_keyframe_judged(
     # WHEN its images are made, one every 5 s
     made = images(clip, tmp_path, 0.0, 10.0, interval=5.0, thumb_width=48, poster_size=(96, 54))
 
-    # THEN the poster is the picture the 5 s thumbnail shows, not the black at 5 s
-    assert made.poster_time == 5.0
+    # THEN the poster is the picture the 5 s thumbnail shows, not the black at 5 s, and
+    # its time is that picture's (the keyframe at 4 s), where a player seeking to it finds it
+    assert made.poster_time == 4.0
     assert decoded(made.poster)[2] > 50
     assert decoded(made.thumbnails[1])[2] > 50
 

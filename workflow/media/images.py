@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -257,7 +258,8 @@ def poster_command(
     source_filters: Sequence[picture.Filter] = (),
 ) -> list[str]:
     """One frame, the first at or after ``at`` on the source's timeline (whose video
-    starts at ``start``), as a JPEG, and its grey levels (``poster_stats``); with
+    starts at ``start``), as a JPEG, its grey levels (``poster_stats``) and the times of
+    the frames decoded for it (``poster_frame_time`` reads them); with
     ``keyframe``, the keyframe a thumbnail at ``at`` shows (the latest at or before it).
 
     The demuxer seeks to the keyframe before ``at`` by its own timestamps
@@ -282,7 +284,7 @@ def poster_command(
         # As a thumbnail's tick takes it: the frames before ``at`` are all at it, and the
         # latest of them is its frame.
         frames = (
-            picture.applied(decoded, source_filters)
+            picture.applied(_times_written(decoded, out), source_filters)
             .filter("setpts", f"max(PTS-{seconds_arg(at + TICK_TOLERANCE)}/TB,0)")
             # (A frame past the tick, or ffmpeg's JPEG encoder refuses the one the fps
             # filter leaves only as the input ends.)
@@ -291,7 +293,9 @@ def poster_command(
         )
     else:
         decoded = open_input(source, demuxer, headers=headers, **seek).video
-        frames = picture.applied(decoded.filter("trim", start=seconds_arg(at)), source_filters)
+        frames = picture.applied(
+            _times_written(decoded.filter("trim", start=seconds_arg(at)), out), source_filters
+        )
     frame = (
         frames.filter("scale", width, height).filter("setsar", 1).filter_multi_output("split", 2)
     )
@@ -314,6 +318,38 @@ def poster_command(
 def poster_stats(poster: Path) -> Path:
     """Where ``poster_command`` writes its frame's grey levels."""
     return poster.with_suffix(".gray")
+
+
+def poster_frames(poster: Path) -> Path:
+    """Where ``poster_command`` writes the times of the frames it decoded for the poster."""
+    return poster.with_suffix(".frames")
+
+
+def _times_written(
+    video: ffmpeg.nodes.FilterableStream, poster: Path
+) -> ffmpeg.nodes.FilterableStream:
+    """``video``, each frame's time written to ``poster_frames(poster)`` as it passes."""
+    return video.filter("metadata", mode="add", key="poster", value=1).filter(
+        "metadata", mode="print", file=str(poster_frames(poster))
+    )
+
+
+def poster_frame_time(poster: Path, at: float, *, keyframe: bool = False) -> float | None:
+    """The time, on the source's timeline, of the frame ``poster_command`` made ``poster``
+    from for the instant ``at``: the first it decoded from ``at`` on, or with ``keyframe``
+    the latest keyframe at or before ``at`` (the first after it where none was); None
+    where ffmpeg wrote no time."""
+    try:
+        text = poster_frames(poster).read_text()
+    except FileNotFoundError:
+        return None
+    times = [float(t) for t in re.findall(r"pts_time:(-?[0-9.]+)", text)]
+    if not times:
+        return None
+    if not keyframe:
+        return times[0]
+    before = [t for t in times if t <= at + TICK_TOLERANCE]
+    return max(before) if before else min(times)
 
 
 def choose_poster(stats: bytes, frame_bytes: int) -> int:
@@ -542,6 +578,7 @@ def make_images(
     for keyframe in (False, True):
         poster.unlink(missing_ok=True)
         poster_stats(poster).unlink(missing_ok=True)
+        poster_frames(poster).unlink(missing_ok=True)
         run_ffmpeg(
             poster_command(
                 source,
@@ -560,6 +597,10 @@ def make_images(
         _require((poster,), "poster")
         if has_poster_frame(_measured(poster_stats(poster), 1), STATS_FRAME_BYTES):
             break
+    # The time of the frame shown: the keyframe a tick judged is before the tick.
+    shown = poster_frame_time(poster, start + poster_time, keyframe=keyframe)
+    if shown is not None:
+        poster_time = float(round(max(0.0, shown - start), 6))
     vtt = workdir / "thumbnails.vtt"
     vtt.write_text(
         thumbnails_vtt(
