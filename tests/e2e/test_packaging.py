@@ -406,6 +406,26 @@ def test_cea608_captions_survive_into_every_rung(
     assert all(p.stream_info.closed_captions == f'"{cc.group_id}"' for p in master.playlists)
 
 
+def test_dash_js_offers_the_captions_the_video_carries(
+    real_media: dict[str, Path], run_job: Any, browser: Any, tmp_path: Path
+) -> None:
+    # GIVEN broadcast-style footage with CEA-608 captions, published as CMAF
+    source = real_media["mpegts_h264_aac_captions"]
+    assert captions(source), "the sample has captions to offer"
+    run = run_job(source, key="uploads/captions-dash.ts", metadata={"vidflow-packaging": "cmaf"})
+    assert run.status == "SUCCEEDED", run.failure
+    assert run.out is not None
+    shutil.copytree(run.out, tmp_path / "site" / "asset")
+    # WHEN dash.js plays its MPD to the end
+    with player_site(tmp_path / "site") as url:
+        report = play(browser, f"{url}/player.html?lib=dash&src=/asset/manifest.mpd&rate=2")
+    # THEN it offers the captions as a track of their own, CC1 (that the rungs keep their
+    # text is test_cea608_captions_survive_into_every_rung's question)
+    assert report["error"] is None, report
+    offered = [(t["kind"], t["label"]) for t in report["tracks"]]
+    assert offered == [("captions", "CC1")], report["tracks"]
+
+
 def test_a_sidecar_that_is_not_subtitles_fails_the_job_by_name(
     engine: Any, clip: Any, run_job: Any
 ) -> None:

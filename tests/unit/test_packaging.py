@@ -213,6 +213,29 @@ def test_the_mpd_lists_every_rung_audio_and_subtitles() -> None:
     assert text.findtext(f"{MPD}Representation/{MPD}BaseURL") == "subtitles/pt-BR.vtt"
 
 
+@pytest.mark.parametrize("captions", [True, False])
+def test_the_mpd_declares_the_captions_the_video_carries(captions: bool) -> None:
+    # GIVEN one rung whose video carries CEA-608 captions, or none
+    document = dash.mpd(
+        duration=4.0,
+        segment_seconds=4.0,
+        video=dash.Track(10.0, segments(4.0), 15360),
+        representations=[dash.VideoRepresentation("360p", 900_000, 640, 360, "avc1.64001e")],
+        frame_rate=25.0,
+        captions=captions,
+    )
+    # THEN the video set says so as dash.js and shaka-player read it (SCTE 214-1's
+    # scheme, channel CC1), in the schema's place: before the segment template
+    (video,) = ET.fromstring(document).findall(f"{MPD}Period/{MPD}AdaptationSet")
+    declared = [
+        (a.get("schemeIdUri"), a.get("value")) for a in video.findall(f"{MPD}Accessibility")
+    ]
+    assert declared == ([("urn:scte:dash:cc:cea-608:2015", "CC1")] if captions else [])
+    tags = [child.tag.removeprefix(MPD) for child in video]
+    if captions:
+        assert tags.index("Accessibility") < tags.index("SegmentTemplate")
+
+
 def test_the_mpd_names_a_picture_aspect_only_where_every_rung_shows_it() -> None:
     # GIVEN rungs of a 720x480 32:27 source, rounded to even sizes: 852x480 is 71:40
     document = dash.mpd(

@@ -28,6 +28,9 @@ MP4_PROTECTION = "urn:mpeg:dash:mp4protection:2011"
 CLEAR_KEY = "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e"
 CENC_NAMESPACE = "urn:mpeg:cenc:2013"
 DASHIF_NAMESPACE = "https://dashif.org/CPS"
+# CEA-608 captions in the video's SEI (SCTE 214-1): dash.js and shaka-player offer them
+# only where the video's AdaptationSet says so.
+CEA608 = "urn:scte:dash:cc:cea-608:2015"
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,12 @@ def mpd(
     audio_language: str | None = None,
     text: Sequence[TextTrack] = (),
     protection: Protection | None = None,
+    captions: bool = False,
 ) -> str:
     """The MPD, as a UTF-8 XML document: one period, the video's adaptation set, the
     audio's if any, then one per subtitle language; with ``protection``, the video and
-    audio sets say they are cbcs-encrypted under its key, and where ClearKey gets it."""
+    audio sets say they are cbcs-encrypted under its key, and where ClearKey gets it;
+    with ``captions``, the video set declares the CEA-608 captions its video carries."""
     attributes = {
         "xmlns": NAMESPACE,
         "profiles": PROFILE,
@@ -109,7 +114,7 @@ def mpd(
         attributes |= {"xmlns:cenc": CENC_NAMESPACE, "xmlns:dashif": DASHIF_NAMESPACE}
     root = ET.Element("MPD", attributes)
     period = ET.SubElement(root, "Period", {"id": "0", "start": "PT0S"})
-    _video_set(period, video, representations, frame_rate, protection)
+    _video_set(period, video, representations, frame_rate, protection, captions)
     if audio is not None:
         _audio_set(period, audio, audio_bandwidth, audio_language, protection)
     for i, track in enumerate(text, start=2):
@@ -124,6 +129,7 @@ def _video_set(
     representations: Sequence[VideoRepresentation],
     frame_rate: float,
     protection: Protection | None,
+    captions: bool,
 ) -> None:
     videos = ET.SubElement(
         period,
@@ -145,6 +151,9 @@ def _video_set(
     if len(aspects) == 1:
         videos.set("par", aspects.pop())
     _content_protection(videos, protection)
+    if captions:
+        # CC1, as the HLS masters declare them: the channel a broadcast's captions take.
+        ET.SubElement(videos, "Accessibility", {"schemeIdUri": CEA608, "value": "CC1"})
     _segment_template(videos, video)
     for rep in representations:
         ET.SubElement(

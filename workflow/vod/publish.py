@@ -352,4 +352,5 @@ def _dash_manifest(
         audio_language=plan.facts.audio_language,
         text=[dash.TextTrack(t.language, t.webvtt_uri) for t in tracks],
         protection=protection,
+        captions=plan.facts.captions,
     )
