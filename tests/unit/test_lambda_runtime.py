@@ -379,6 +379,103 @@ def test_a_workers_calls_are_held_to_its_role_as_iam_holds_them(held: Any) -> No
     assert missing.value.response["Error"]["Code"] == "403"
 
 
+@pytest.fixture
+def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """In-process Step Functions, EventBridge, KMS and Secrets Manager (moto), each with
+    what a function's role might name and what it might not."""
+    monkeypatch.setattr(BaseClient, "_make_api_call", BaseClient._make_api_call)
+    with mock_aws():
+        made = {
+            name: boto3.client(name, region_name="us-east-1")
+            for name in ("stepfunctions", "events", "kms", "secretsmanager")
+        }
+        role_arn = "arn:aws:iam::123456789012:role/sfn"
+        definition = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+        for machine in ("vod", "clip"):
+            made["stepfunctions"].create_state_machine(
+                name=machine, definition=json.dumps(definition), roleArn=role_arn
+            )
+        made["events"].create_event_bus(Name="vidflow-events")
+        for alias in ("alias/content", "alias/other"):
+            key = made["kms"].create_key()["KeyMetadata"]["KeyId"]
+            made["kms"].create_alias(AliasName=alias, TargetKeyId=key)
+        for secret in ("token", "other"):
+            made["secretsmanager"].create_secret(Name=secret, SecretString="s")
+        yield made
+
+
+def test_every_service_a_worker_calls_is_held_to_its_role(services: dict[str, Any]) -> None:
+    # GIVEN a role that may start the vod machine, put on the stack's bus, use the
+    # content key (named through its alias, as the stack names it) and read the token
+    where = "us-east-1:123456789012"
+    machine = f"arn:aws:states:{where}:stateMachine"
+    bus = f"arn:aws:events:{where}:event-bus"
+    content_key = "arn:aws:local:us-east-1:123456789012:ContentKeyMasterKey"
+    role = _role(
+        ("states:StartExecution", f"{machine}:vod", {}),
+        ("events:PutEvents", f"{bus}/vidflow-events", {}),
+        ("kms:GenerateDataKey", content_key, {}),
+        ("kms:Decrypt", content_key, {}),
+        ("secretsmanager:GetSecretValue", "token", {}),
+    )
+    other = services["kms"].generate_data_key(KeyId="alias/other", NumberOfBytes=16)
+    keys = {"alias/content": content_key, "alias/other": "arn:aws:local:us-east-1:1:Other"}
+    bootstrap.hold_to_role(
+        role, "us-east-1", "123456789012", "arn:aws:sts::1:assumed-role/r/f", keys
+    )
+    sfn, events = services["stepfunctions"], services["events"]
+    kms, secrets = services["kms"], services["secretsmanager"]
+    entry = {"Source": "vidflow", "DetailType": "t", "Detail": "{}"}
+    # THEN what it grants is done
+    sfn.start_execution(stateMachineArn=f"{machine}:vod", name="a")
+    events.put_events(Entries=[{**entry, "EventBusName": "vidflow-events"}])
+    made = kms.generate_data_key(KeyId="alias/content", NumberOfBytes=16)
+    assert kms.decrypt(CiphertextBlob=made["CiphertextBlob"])["Plaintext"] == made["Plaintext"]
+    assert secrets.get_secret_value(SecretId="token")["SecretString"] == "s"
+    # AND what it does not is AccessDenied, as on AWS (moto grants everything): another
+    # machine, a look at an execution, the default bus, another key (also to decrypt what
+    # it wrapped, which names no key), another secret, a service it is given nothing of
+    for call in (
+        lambda: sfn.start_execution(stateMachineArn=f"{machine}:clip", name="a"),
+        lambda: sfn.describe_execution(executionArn=f"arn:aws:states:{where}:execution:vod:a"),
+        lambda: events.put_events(Entries=[entry]),
+        lambda: kms.generate_data_key(KeyId="alias/other", NumberOfBytes=16),
+        lambda: kms.decrypt(CiphertextBlob=other["CiphertextBlob"]),
+        lambda: kms.encrypt(KeyId="alias/content", Plaintext=b"k"),
+        lambda: secrets.get_secret_value(SecretId="other"),
+        lambda: boto3.client("sqs", region_name="us-east-1").list_queues(),
+    ):
+        with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+            call()
+
+
+def test_the_stack_roles_grant_the_executions_sam_grants() -> None:
+    # StepFunctionsExecutionPolicy: SAM expands it to StartExecution on the named machine
+    stack = Stack(ROOT)
+    machine = f"arn:aws:states:{stack.region}:{stack.account}:stateMachine:{stack.name}"
+    starts = bootstrap.needs("stepfunctions", "StartExecution", {"stateMachineArn": ""}, "", "")
+    assert starts == [("states:StartExecution", "", None)]
+    for function, machines in (
+        ("StartJobFunction", {"vod"}),
+        ("LiveIngestFunction", {"live", "clip"}),
+        ("ReconcileFunction", {"vod", "live", "clip"}),
+    ):
+        statements = stack.role_statements(function)
+        for name in ("vod", "live", "clip"):
+            may = bootstrap.allowed(statements, "states:StartExecution", f"{machine}-{name}", None)
+            assert may == (name in machines), (function, name)
+    # AND an alias the functions name stands for the key their statements name
+    alias = stack.resolve(stack.template["Globals"]["Function"]["Environment"]["Variables"]
+                          ["CONTENT_KEY_KMS_KEY"])  # fmt: skip
+    key = bootstrap.kms_key(alias, stack.kms_keys())
+    assert bootstrap.allowed(
+        stack.role_statements("PlanFunction"), "kms:GenerateDataKey", key, None
+    )
+    assert not bootstrap.allowed(
+        stack.role_statements("TranscodeChunkFunction"), "kms:GenerateDataKey", key, None
+    )
+
+
 def test_a_role_that_may_list_the_bucket_reads_a_missing_key_as_404(held: Any) -> None:
     role = _role(
         ("s3:GetObject", "arn:aws:s3:::ingest/*", {}),

@@ -76,10 +76,13 @@ def load_handler(spec: str) -> tuple[Any, dict[str, Any] | None]:
     return handler, None
 
 
-# The function's role, held to its S3 and DynamoDB calls as IAM holds it on AWS: moto
-# grants every call, so a step that makes one its role lacks would pass locally and fail
-# on AWS with AccessDenied. Statements: the role's inline ones, resolved by the engine.
+# The function's role, held to its AWS calls as IAM holds it on AWS: moto grants every
+# call, so a step that makes one its role lacks would pass locally and fail on AWS with
+# AccessDenied. Statements: the role's inline ones and SAM's StepFunctionsExecutionPolicy,
+# resolved by the engine. Every service is held: S3, DynamoDB, Step Functions, EventBridge,
+# KMS and Secrets Manager by the resource each call names, any other by its action alone.
 Need = tuple[str, str, "str | None"]  # action, resource ARN, the s3:prefix it lists
+ANY = "*"  # a call whose resource is not modelled: held to its action alone
 
 
 def allowed(
@@ -90,7 +93,9 @@ def allowed(
     for statement in statements:
         if not any(fnmatch.fnmatchcase(action, a) for a in statement["Action"]):
             continue
-        if not any(fnmatch.fnmatchcase(resource, r) for r in statement["Resource"]):
+        if resource != ANY and not any(
+            fnmatch.fnmatchcase(resource, r) for r in statement["Resource"]
+        ):
             continue
         prefixes = statement["Condition"].get("StringLike", {}).get("s3:prefix")
         if prefixes is not None and (
@@ -156,15 +161,63 @@ def _dynamodb_needs(
     return [(f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName")), None)]
 
 
+def _events_needs(operation: str, params: dict[str, Any], region: str, account: str) -> list[Need]:
+    if operation != "PutEvents":
+        return [(f"events:{operation}", ANY, None)]
+    buses = []
+    for entry in params["Entries"]:
+        bus = entry.get("EventBusName") or "default"  # a name or an ARN
+        arn = (
+            bus if bus.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{bus}"
+        )
+        if arn not in buses:
+            buses.append(arn)
+    return [("events:PutEvents", arn, None) for arn in buses]
+
+
+def kms_key(key_id: str, keys: dict[str, str]) -> str:
+    """The ARN IAM holds a KMS call to: an alias (by name or ARN) stands for the key it
+    names (``keys``: alias name -> key ARN), as IAM resolves it; a key ARN stands for
+    itself."""
+    alias = key_id[key_id.index("alias/") :] if "alias/" in key_id else None
+    if alias is not None and alias in keys:
+        return keys[alias]
+    return key_id
+
+
+def _kms_needs(operation: str, params: dict[str, Any], keys: dict[str, str]) -> list[Need]:
+    key_id = params.get("KeyId")
+    if key_id is None:
+        return []  # Decrypt: the key the ciphertext names (hold_to_role asks KMS which)
+    return [(f"kms:{operation}", kms_key(str(key_id), keys), None)]
+
+
 def needs(
-    service: str, operation: str, params: dict[str, Any], region: str, account: str
+    service: str,
+    operation: str,
+    params: dict[str, Any],
+    region: str,
+    account: str,
+    kms_keys: dict[str, str] | None = None,
 ) -> list[Need]:
-    """The IAM actions, resources (and listed prefix) one S3 or DynamoDB call needs."""
+    """The IAM actions, resources (and listed prefix) one call needs; ``ANY`` for an
+    action whose resource is not modelled here (any statement granting it will do)."""
     if service == "s3":
         return _s3_needs(operation, params)
     if service == "dynamodb":
         return _dynamodb_needs(operation, params, region, account)
-    return []
+    if service == "stepfunctions":
+        for field in ("executionArn", "stateMachineArn", "mapRunArn"):
+            if field in params:
+                return [(f"states:{operation}", str(params[field]), None)]
+        return [(f"states:{operation}", ANY, None)]
+    if service == "events":
+        return _events_needs(operation, params, region, account)
+    if service == "kms":
+        return _kms_needs(operation, params, kms_keys or {})
+    if service == "secretsmanager" and "SecretId" in params:
+        return [(f"secretsmanager:{operation}", str(params["SecretId"]), None)]
+    return [(f"{service}:{operation}", ANY, None)]
 
 
 def _denied(operation: str, message: str, *, head: bool = False) -> Exception:
@@ -185,18 +238,24 @@ def where(function_arn: str) -> tuple[str, str, str]:
     return region, account, f"arn:aws:sts::{account}:assumed-role/{name}-role/{name}"
 
 
-def hold_to_role(statements: list[dict[str, Any]], region: str, account: str, role: str) -> None:
-    """Make every S3 and DynamoDB call of this process pass its role's statements first,
-    and a read of a missing S3 key answer 403, as S3 answers a role that may not list the
-    bucket without a prefix condition."""
+def hold_to_role(
+    statements: list[dict[str, Any]],
+    region: str,
+    account: str,
+    role: str,
+    kms_keys: dict[str, str] | None = None,
+) -> None:
+    """Make every AWS call of this process pass its role's statements first, and a read
+    of a missing S3 key answer 403, as S3 answers a role that may not list the bucket
+    without a prefix condition. ``kms_keys``: alias name -> the key ARN it names."""
     from botocore.client import BaseClient
     from botocore.exceptions import ClientError
 
     make_call = BaseClient._make_api_call  # type: ignore[attr-defined]
+    keys = dict(kms_keys or {})
 
-    def checked(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        service = client.meta.service_model.service_name
-        for action, resource, prefix in needs(service, operation, params, region, account):
+    def check(operation: str, held: list[Need]) -> None:
+        for action, resource, prefix in held:
             if not allowed(statements, action, resource, prefix):
                 raise _denied(
                     operation,
@@ -204,6 +263,22 @@ def hold_to_role(statements: list[dict[str, Any]], region: str, account: str, ro
                     f"{resource}{f' (prefix {prefix})' if prefix is not None else ''} because no "
                     f"identity-based policy allows the {action} action",
                 )
+
+    def key_of(client: Any, key_arn: str) -> str:
+        """The stack's key ARN for the KMS key ``key_arn`` (one of its aliases names it)."""
+        for alias in make_call(client, "ListAliases", {"KeyId": key_arn})["Aliases"]:
+            if alias["AliasName"] in keys:
+                return keys[alias["AliasName"]]
+        return key_arn
+
+    def checked(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.service_name
+        check(operation, needs(service, operation, params, region, account, keys))
+        if service == "kms" and "KeyId" not in params:
+            # Decrypt names no key: IAM holds it to the key the ciphertext was made under.
+            answer = make_call(client, operation, params)
+            check(operation, [(f"kms:{operation}", key_of(client, answer["KeyId"]), None)])
+            return answer
         try:
             return make_call(client, operation, params)
         except ClientError as exc:
@@ -296,7 +371,8 @@ def serve() -> int:
 
     policy = os.environ.pop("_VIDFLOW_POLICY", None)
     if policy is not None:
-        hold_to_role(json.loads(policy), *where(os.environ["_VIDFLOW_FUNCTION_ARN"]))
+        keys = json.loads(os.environ.pop("_VIDFLOW_KMS_KEYS", "{}"))
+        hold_to_role(json.loads(policy), *where(os.environ["_VIDFLOW_FUNCTION_ARN"]), keys)
     began = time.monotonic()
     handler, init_error = load_handler(os.environ["_HANDLER"])
     answer({"init_ms": round((time.monotonic() - began) * 1000, 1), "error": init_error})

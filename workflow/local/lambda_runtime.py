@@ -671,8 +671,10 @@ class LambdaRuntime:
             "AWS_REGION": self.stack.region,
             "AWS_DEFAULT_REGION": self.stack.region,
             "_VIDFLOW_FUNCTION_ARN": function.arn,
-            # The role its S3 and DynamoDB calls are held to (bootstrap.hold_to_role).
+            # The role its AWS calls are held to (bootstrap.hold_to_role), and the key
+            # each KMS alias names (IAM holds a call through an alias to its key).
             "_VIDFLOW_POLICY": json.dumps(self.stack.role_statements(function.logical_id)),
+            "_VIDFLOW_KMS_KEYS": json.dumps(self.stack.kms_keys()),
             **self.aws_env,
             **function.environment,
         }

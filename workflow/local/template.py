@@ -170,11 +170,21 @@ class Stack:
 
     def role_statements(self, logical_id: str) -> list[dict[str, Any]]:
         """The Allow statements of a function's inline policies, resolved, with ``Action``
-        and ``Resource`` as lists and ``Condition`` ({} for none); SAM's policy templates
-        (``LambdaInvokePolicy``, ...) aside, as they grant no S3 or DynamoDB."""
+        and ``Resource`` as lists and ``Condition`` ({} for none); of SAM's policy
+        templates, ``StepFunctionsExecutionPolicy`` as SAM expands it (the others,
+        ``LambdaInvokePolicy``, ..., grant nothing the functions' code calls)."""
         policies = self.resolve(self.resources[logical_id]["Properties"].get("Policies", []))
         found = []
         for policy in policies if isinstance(policies, list) else [policies]:
+            starts = (
+                policy.get("StepFunctionsExecutionPolicy") if isinstance(policy, dict) else None
+            )
+            if starts is not None:
+                where = f"arn:aws:states:{self.region}:{self.account}"
+                machine = f"{where}:stateMachine:{starts['StateMachineName']}"
+                found.append(
+                    {"Action": ["states:StartExecution"], "Resource": [machine], "Condition": {}}
+                )
             for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
                 if statement.get("Effect") != "Allow":
                     continue
@@ -287,6 +297,10 @@ class Stack:
             ]["TargetKeyId"]["Ref"]
             for lid in self.of_type("AWS::KMS::Alias")
         }
+
+    def kms_keys(self) -> dict[str, str]:
+        """Alias name -> the ARN of the KMS key it names, as a role's statements name it."""
+        return {alias: self.get_att(lid, "Arn") for alias, lid in self.kms_aliases().items()}
 
     def queues(self) -> dict[str, str]:
         """Queue ARN -> queue name, for the template's SQS queues."""
