@@ -126,6 +126,45 @@ def test_a_distributed_map_gathers_no_output_from_its_items(machine: str) -> Non
                 assert "OutputPath" in child and child["OutputPath"] is None, (name, inner)
 
 
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_each_state_machines_role_grants_what_its_definition_does(machine: str) -> None:
+    # The local engine runs every task whatever the machine's role says; on AWS a task
+    # whose function the role may not invoke fails (Lambda.AWSLambdaException), and a
+    # Distributed Map the role may not start children of, or read items for, never runs.
+    props = MACHINES[machine]
+    definition = json.loads((ROOT / props["DefinitionUri"]).read_text())
+    arns = props["DefinitionSubstitutions"]
+    invoked = {
+        arns[state["Parameters"]["FunctionName"].strip("${}")]["Fn::GetAtt"][0]
+        for _, state in _states(definition)
+        if state["Type"] == "Task"
+    }
+    granted = {
+        policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for policy in props["Policies"]
+        if "LambdaInvokePolicy" in policy
+    }
+    assert invoked == granted
+    statements = [s for policy in props["Policies"] for s in policy.get("Statement", [])]
+    actions = {a for s in statements for a in s["Action"]}
+    name = props["Name"]["Fn::Sub"]
+    children = [
+        s for _, s in _states(definition)
+        if s.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
+    ]  # fmt: skip
+    if not children:
+        assert not actions & {"states:StartExecution", "s3:GetObject"}, machine
+        return
+    runs = next(s for s in statements if "states:StartExecution" in s["Action"])
+    assert set(runs["Action"]) >= {"states:DescribeExecution", "states:StopExecution"}
+    resources = [r["Fn::Sub"] for r in runs["Resource"]]
+    assert any(r.endswith(f":stateMachine:{name}") for r in resources), resources
+    assert any(r.endswith(f":execution:{name}/*") for r in resources), resources
+    if any(s.get("ItemReader", {}).get("Resource") == "arn:aws:states:::s3:getObject"
+           for s in children):  # fmt: skip
+        assert "s3:GetObject" in actions, machine
+
+
 def test_a_throttled_lambda_is_waited_for_long_in_standard_workflows() -> None:
     # A Distributed Map asks for MapMaxConcurrency functions at once, and jobs share the
     # account's (or the function's reserved) concurrency: a throttled item waits for a
