@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.signers
 import pytest
 from botocore.client import BaseClient
 from moto import mock_aws
@@ -377,6 +378,29 @@ def test_a_workers_calls_are_held_to_its_role_as_iam_holds_them(held: Any) -> No
     with pytest.raises(botocore.exceptions.ClientError) as missing:
         held.head_object(Bucket="ingest", Key="uploads/gone.mp4")
     assert missing.value.response["Error"]["Code"] == "403"
+
+
+def test_a_presigned_url_is_held_to_the_role_as_its_get_would_be(
+    held: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (hold_to_role replaces botocore's presigner for the whole process: put it back after)
+    monkeypatch.setattr(
+        botocore.signers, "generate_presigned_url", botocore.signers.generate_presigned_url
+    )
+    # GIVEN a role that may read uploads/, but not a version of them
+    role = _role(("s3:GetObject", "arn:aws:s3:::ingest/uploads/*", {}))
+    bootstrap.hold_to_role(role, "us-east-1", "123456789012", "arn:aws:sts::1:assumed-role/r/f")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    # THEN it presigns what it may read, and ffmpeg reads it
+    url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": "ingest", "Key": "uploads/a.mp4"}
+    )
+    assert "/uploads/a.mp4?" in url
+    # AND a URL whose GET S3 would refuse the role (403 to its reader on AWS, where moto
+    # checks no signature) is AccessDenied: another prefix, or a version of the upload
+    for params in ({"Key": "live/0.ts"}, {"Key": "uploads/a.mp4", "VersionId": "v1"}):
+        with pytest.raises(botocore.exceptions.ClientError, match=r"AccessDenied.*presigned"):
+            s3.generate_presigned_url("get_object", Params={"Bucket": "ingest", **params})
 
 
 @pytest.fixture

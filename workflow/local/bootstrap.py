@@ -245,23 +245,24 @@ def hold_to_role(
     role: str,
     kms_keys: dict[str, str] | None = None,
 ) -> None:
-    """Make every AWS call of this process pass its role's statements first, and a read
-    of a missing S3 key answer 403, as S3 answers a role that may not list the bucket
-    without a prefix condition. ``kms_keys``: alias name -> the key ARN it names."""
+    """Make every AWS call of this process, and every URL it presigns, pass its role's
+    statements first, and a read of a missing S3 key answer 403, as S3 answers a role that
+    may not list the bucket without a prefix condition. ``kms_keys``: alias name -> the
+    key ARN it names."""
     from botocore.client import BaseClient
     from botocore.exceptions import ClientError
 
     make_call = BaseClient._make_api_call  # type: ignore[attr-defined]
     keys = dict(kms_keys or {})
 
-    def check(operation: str, held: list[Need]) -> None:
+    def check(operation: str, held: list[Need], how: str = "") -> None:
         for action, resource, prefix in held:
             if not allowed(statements, action, resource, prefix):
                 raise _denied(
                     operation,
                     f"User: {role} is not authorized to perform: {action} on resource: "
-                    f"{resource}{f' (prefix {prefix})' if prefix is not None else ''} because no "
-                    f"identity-based policy allows the {action} action",
+                    f"{resource}{f' (prefix {prefix})' if prefix is not None else ''}{how} "
+                    f"because no identity-based policy allows the {action} action",
                 )
 
     def key_of(client: Any, key_arn: str) -> str:
@@ -295,6 +296,24 @@ def hold_to_role(
             raise
 
     BaseClient._make_api_call = checked  # type: ignore[attr-defined]
+
+    # A presigned URL (ffmpeg reads sources through them) is signed by the role: on AWS
+    # the GET it makes is held to the role as the call would be, and answers 403 where the
+    # role lacks it. moto checks no signature, so the URL is held here, when it is made.
+    import botocore.signers
+
+    presign = botocore.signers.generate_presigned_url
+
+    def presign_checked(client: Any, ClientMethod: str, Params: Any = None, **kw: Any) -> Any:
+        operation = client._PY_TO_OP_NAME.get(ClientMethod)
+        if operation is not None:
+            service = client.meta.service_model.service_name
+            wanted = needs(service, operation, dict(Params or {}), region, account, keys)
+            check(operation, wanted, " (a presigned URL: on AWS its reader gets 403 Forbidden)")
+        return presign(client, ClientMethod, Params, **kw)
+
+    # Set on each client class as it is made (botocore.signers.add_generate_presigned_url).
+    botocore.signers.generate_presigned_url = presign_checked  # type: ignore[assignment]
 
 
 def _introspection() -> dict[str, Any]:
