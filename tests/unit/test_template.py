@@ -284,6 +284,40 @@ def test_a_ref_to_nothing_is_a_template_error(tmp_path: Path) -> None:
         Stack(root).functions()
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "{Effect: Deny, Action: s3:DeleteObject, Resource: '*'}",
+        "{Effect: Allow, NotAction: s3:DeleteObject, Resource: '*'}",
+        "{Effect: Allow, Action: s3:PutObject, Resource: '*', "
+        "Condition: {StringEquals: {s3:x-amz-server-side-encryption: aws:kms}}}",
+    ],
+)
+def test_a_role_statement_the_engine_cannot_hold_as_iam_does_is_a_template_error(
+    tmp_path: Path, statement: str
+) -> None:
+    # GIVEN a function whose role has a statement the local check would misread: a Deny
+    # or a condition it skipped granted locally what AWS refuses
+    root = write_template(
+        tmp_path,
+        f"""\
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: fn/
+              Handler: app.handler
+              Policies:
+                - Statement:
+                    - {statement}
+        """,
+    )
+
+    # WHEN / THEN the stack is refused, naming the function
+    with pytest.raises(TemplateError, match="Fn: the local engine"):
+        Stack(root).functions()
+
+
 def test_an_asl_placeholder_without_a_substitution_is_a_template_error(tmp_path: Path) -> None:
     # GIVEN an ASL that needs ${OtherArn}, which the template does not provide
     asl = json.dumps(

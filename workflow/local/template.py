@@ -186,8 +186,7 @@ class Stack:
                     {"Action": ["states:StartExecution"], "Resource": [machine], "Condition": {}}
                 )
             for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
-                if statement.get("Effect") != "Allow":
-                    continue
+                self._holdable(logical_id, statement)
                 actions, resources = statement["Action"], statement["Resource"]
                 found.append({
                     "Action": actions if isinstance(actions, list) else [actions],
@@ -195,6 +194,24 @@ class Stack:
                     "Condition": statement.get("Condition") or {},
                 })  # fmt: skip
         return found
+
+    @staticmethod
+    def _holdable(logical_id: str, statement: dict[str, Any]) -> None:
+        """Refuse a statement the local role check would hold otherwise than IAM: it
+        reads Allow, Action, Resource and an ``s3:prefix`` condition; skipping a Deny, or
+        a condition it does not read, would grant locally what AWS refuses."""
+        what = statement.get("Sid") or statement.get("Action")
+        if statement.get("Effect") != "Allow" or not {"Action", "Resource"} <= set(statement):
+            raise TemplateError(
+                f"{logical_id}: the local engine holds a role to Allow statements with Action "
+                f"and Resource only, not {what}"
+            )
+        for operator, keys in (statement.get("Condition") or {}).items():
+            if operator != "StringLike" or set(keys) != {"s3:prefix"}:
+                raise TemplateError(
+                    f"{logical_id}: the local engine cannot hold {what} to its condition "
+                    f"{operator} {sorted(keys)} (it reads StringLike s3:prefix only)"
+                )
 
     def functions(self) -> list[Function]:
         """The template's functions, resolved once: every Lambda call looks one up."""
@@ -206,6 +223,7 @@ class Stack:
         globals_ = self.template.get("Globals", {}).get("Function", {})
         found = []
         for lid in self.of_type("AWS::Serverless::Function"):
+            self.role_statements(lid)  # one the engine could not hold refuses the stack
             own = self.resources[lid].get("Properties", {})
             props = {**globals_, **own}
             # SAM appends a function's own layers to the global ones.
