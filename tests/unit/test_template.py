@@ -318,6 +318,71 @@ def test_a_role_statement_the_engine_cannot_hold_as_iam_does_is_a_template_error
         Stack(root).functions()
 
 
+Trigger = tuple[str, str, str]  # event type, prefix, suffix
+
+
+def _triggered(*triggers: Trigger) -> str:
+    """A template of a bucket and a function triggered by it for each of ``triggers``."""
+
+    def function(event: str, prefix: str, suffix: str) -> dict[str, Any]:
+        rules = [{"Name": "prefix", "Value": prefix}]
+        rules += [{"Name": "suffix", "Value": suffix}] if suffix else []
+        source = {
+            "Bucket": {"Ref": "Ingest"},
+            "Events": event,
+            "Filter": {"S3Key": {"Rules": rules}},
+        }
+        return {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "CodeUri": "fn/",
+                "Handler": "app.handler",
+                "Events": {"Upload": {"Type": "S3", "Properties": source}},
+            },
+        }
+
+    resources = {f"Fn{n}": function(*t) for n, t in enumerate(triggers, 1)}
+    return json.dumps({"Resources": {"Ingest": {"Type": "AWS::S3::Bucket"}, **resources}})
+
+
+CREATED = "s3:ObjectCreated:*"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ((CREATED, "live/", ""), (CREATED, "live/", "END")),
+        (("s3:ObjectCreated:Put", "up/", ""), (CREATED, "up/a/", "")),
+        ((CREATED, "c/", ".json"), (CREATED, "c/x", "a.json")),
+    ],
+)
+def test_two_s3_triggers_one_event_could_match_are_a_template_error(
+    tmp_path: Path, first: Trigger, second: Trigger
+) -> None:
+    # GIVEN two functions whose S3 events on one bucket overlap (S3 refuses such a
+    # notification configuration and the deploy fails; moto takes it)
+    root = write_template(tmp_path, _triggered(first, second))
+
+    # WHEN / THEN the stack is refused, naming both
+    with pytest.raises(TemplateError, match="Fn1's and Fn2's S3 events on Ingest overlap"):
+        Stack(root).functions()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ((CREATED, "live/", ""), (CREATED, "clips/", "")),
+        ((CREATED, "c/", ".json"), (CREATED, "c/", ".mp4")),
+        ((CREATED, "up/", ""), ("s3:ObjectRemoved:*", "up/", "")),
+    ],
+)
+def test_s3_triggers_no_event_could_match_both_of_are_taken(
+    tmp_path: Path, first: Trigger, second: Trigger
+) -> None:
+    root = write_template(tmp_path, _triggered(first, second))
+    assert len(Stack(root).functions()) == 2
+
+
 def test_an_asl_placeholder_without_a_substitution_is_a_template_error(tmp_path: Path) -> None:
     # GIVEN an ASL that needs ${OtherArn}, which the template does not provide
     asl = json.dumps(

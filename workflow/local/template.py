@@ -273,6 +273,7 @@ class Stack:
                     **self._invoke_config(props.get("EventInvokeConfig", {})),
                 )
             )
+        _refuse_overlapping_notifications(found)
         return found
 
     def _invoke_config(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -507,6 +508,37 @@ class Stack:
 
 
 _RATE_UNITS = {"minute": 60.0, "minutes": 60.0, "hour": 3600.0, "hours": 3600.0, "day": 86400.0}
+
+
+def _event_types_overlap(one: str, other: str) -> bool:
+    """Whether two S3 event types name a common event (``s3:ObjectCreated:*`` and
+    ``s3:ObjectCreated:Put`` do)."""
+
+    def names(event: str, wider: str) -> bool:
+        return event == wider or (wider.endswith(":*") and event.startswith(wider[:-1]))
+
+    return names(one, other) or names(other, one)
+
+
+def _refuse_overlapping_notifications(functions: list[Function]) -> None:
+    """Refuse two S3 triggers of a bucket that one object's event could match both of,
+    as S3 refuses such a notification configuration ("Configuration is ambiguously
+    defined"), failing the deploy; moto takes it, and the engine delivered to both."""
+    triggers = [(f.logical_id, t) for f in functions for t in f.triggers]
+    for i, (name, one) in enumerate(triggers):
+        for other_name, other in triggers[i + 1 :]:
+            if (
+                one.bucket_logical_id == other.bucket_logical_id
+                and any(_event_types_overlap(a, b) for a in one.events for b in other.events)
+                and (one.prefix.startswith(other.prefix) or other.prefix.startswith(one.prefix))
+                and (one.suffix.endswith(other.suffix) or other.suffix.endswith(one.suffix))
+            ):
+                raise TemplateError(
+                    f"{name}'s and {other_name}'s S3 events on {one.bucket_logical_id} "
+                    f"overlap (prefixes {one.prefix!r} and {other.prefix!r}, suffixes "
+                    f"{one.suffix!r} and {other.suffix!r}, for a common event type): S3 "
+                    "refuses the bucket's notification configuration, and the deploy fails"
+                )
 
 
 def _rate_seconds(expression: str) -> float:
