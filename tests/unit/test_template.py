@@ -383,6 +383,42 @@ def test_s3_triggers_no_event_could_match_both_of_are_taken(
     assert len(Stack(root).functions()) == 2
 
 
+def _scheduled(expression: str) -> str:
+    function = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "CodeUri": "fn/",
+            "Handler": "app.handler",
+            "Events": {"Every": {"Type": "Schedule", "Properties": {"Schedule": expression}}},
+        },
+    }
+    return json.dumps({"Resources": {"Fn": function}})
+
+
+@pytest.mark.parametrize(
+    "expression", ["rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "rate(2 day)"]
+)
+def test_a_schedule_eventbridge_refuses_is_a_template_error(
+    tmp_path: Path, expression: str
+) -> None:
+    # GIVEN a schedule cfn-lint passes and EventBridge refuses, failing the deploy (the
+    # engine ran rate(1 minutes) each minute, and rate(0 minutes) without a pause)
+    root = write_template(tmp_path, _scheduled(expression))
+
+    # WHEN / THEN the stack is refused
+    with pytest.raises(TemplateError, match="EventBridge refuses"):
+        Stack(root).functions()
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("rate(1 minute)", 60.0), ("rate(5 minutes)", 300.0), ("rate(1 day)", 86400.0)],
+)
+def test_a_schedule_runs_at_its_rate(tmp_path: Path, expression: str, seconds: float) -> None:
+    root = write_template(tmp_path, _scheduled(expression))
+    assert Stack(root).functions()[0].schedules == (seconds,)
+
+
 def test_an_asl_placeholder_without_a_substitution_is_a_template_error(tmp_path: Path) -> None:
     # GIVEN an ASL that needs ${OtherArn}, which the template does not provide
     asl = json.dumps(

@@ -542,11 +542,19 @@ def _refuse_overlapping_notifications(functions: list[Function]) -> None:
 
 
 def _rate_seconds(expression: str) -> float:
-    """Seconds between runs of an EventBridge ``rate(N unit)`` expression."""
+    """Seconds between runs of an EventBridge ``rate(N unit)`` expression; one EventBridge
+    refuses (a value under 1, ``rate(1 minutes)``, ``rate(5 minute)``) is refused here too,
+    where it would fail the deploy."""
     match = re.fullmatch(r"rate\((\d+) (minutes?|hours?|days?)\)", expression.strip())
     if match is None:
         raise TemplateError(f"the local engine runs rate(...) schedules only, not {expression}")
-    return int(match.group(1)) * _RATE_UNITS.get(match.group(2), 86400.0)
+    value, unit = int(match.group(1)), match.group(2)
+    if value < 1 or (value == 1) == unit.endswith("s"):
+        raise TemplateError(
+            f"EventBridge refuses {expression}: the value is a positive whole number, the "
+            "unit singular for 1 (rate(1 minute)) and plural otherwise (rate(5 minutes))"
+        )
+    return value * _RATE_UNITS.get(unit, 86400.0)
 
 
 def _substitute(match: re.Match[str], values: dict[str, str]) -> str:
