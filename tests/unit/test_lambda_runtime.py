@@ -443,6 +443,7 @@ def test_every_service_a_worker_calls_is_held_to_its_role(services: dict[str, An
         ("secretsmanager:GetSecretValue", "token", {}),
     )
     other = services["kms"].generate_data_key(KeyId="alias/other", NumberOfBytes=16)
+    ids = {a["AliasName"]: a["TargetKeyId"] for a in services["kms"].list_aliases()["Aliases"]}
     keys = {"alias/content": content_key, "alias/other": "arn:aws:local:us-east-1:1:Other"}
     bootstrap.hold_to_role(
         role, "us-east-1", "123456789012", "arn:aws:sts::1:assumed-role/r/f", keys
@@ -455,6 +456,7 @@ def test_every_service_a_worker_calls_is_held_to_its_role(services: dict[str, An
     events.put_events(Entries=[{**entry, "EventBusName": "vidflow-events"}])
     made = kms.generate_data_key(KeyId="alias/content", NumberOfBytes=16)
     assert kms.decrypt(CiphertextBlob=made["CiphertextBlob"])["Plaintext"] == made["Plaintext"]
+    kms.generate_data_key(KeyId=ids["alias/content"], NumberOfBytes=16)  # (by the key's id)
     assert secrets.get_secret_value(SecretId="token")["SecretString"] == "s"
     # AND what it does not is AccessDenied, as on AWS (moto grants everything): another
     # machine, a look at an execution, the default bus, another key (also to decrypt what
@@ -465,6 +467,7 @@ def test_every_service_a_worker_calls_is_held_to_its_role(services: dict[str, An
         lambda: events.put_events(Entries=[entry]),
         lambda: kms.generate_data_key(KeyId="alias/other", NumberOfBytes=16),
         lambda: kms.decrypt(CiphertextBlob=other["CiphertextBlob"]),
+        lambda: kms.generate_data_key(KeyId=ids["alias/other"], NumberOfBytes=16),
         lambda: kms.encrypt(KeyId="alias/content", Plaintext=b"k"),
         lambda: secrets.get_secret_value(SecretId="other"),
         lambda: boto3.client("sqs", region_name="us-east-1").list_queues(),

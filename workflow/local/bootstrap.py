@@ -266,15 +266,24 @@ def hold_to_role(
                 )
 
     def key_of(client: Any, key_arn: str) -> str:
-        """The stack's key ARN for the KMS key ``key_arn`` (one of its aliases names it)."""
-        for alias in make_call(client, "ListAliases", {"KeyId": key_arn})["Aliases"]:
+        """The stack's key ARN for the KMS key ``key_arn`` (an id or ARN; one of its
+        aliases names it)."""
+        try:
+            aliases = make_call(client, "ListAliases", {"KeyId": key_arn})["Aliases"]
+        except ClientError:
+            return key_arn  # no such key: the call itself answers so
+        for alias in aliases:
             if alias["AliasName"] in keys:
                 return keys[alias["AliasName"]]
         return key_arn
 
     def checked(client: Any, operation: str, params: dict[str, Any]) -> Any:
         service = client.meta.service_model.service_name
-        check(operation, needs(service, operation, params, region, account, keys))
+        held = needs(service, operation, params, region, account, keys)
+        if service == "kms" and "alias/" not in str(params.get("KeyId", "alias/")):
+            # A key named by its id or ARN: held as the stack's key its aliases name.
+            held = [(f"kms:{operation}", key_of(client, str(params["KeyId"])), None)]
+        check(operation, held)
         if service == "kms" and "KeyId" not in params:
             # Decrypt names no key: IAM holds it to the key the ciphertext was made under.
             answer = make_call(client, operation, params)
