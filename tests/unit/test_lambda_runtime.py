@@ -339,11 +339,19 @@ def test_a_function_is_given_its_roles_statements(runtime: LambdaRuntime) -> Non
     ]
 
 
+def _restored_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hold_to_role patches botocore's client class and presigner for the whole process:
+    they are put back after the test."""
+    monkeypatch.setattr(BaseClient, "_make_api_call", BaseClient._make_api_call)
+    monkeypatch.setattr(
+        botocore.signers, "generate_presigned_url", botocore.signers.generate_presigned_url
+    )
+
+
 @pytest.fixture
 def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """An in-process S3 (moto) whose calls pass a small role first, as a worker's do."""
-    # hold_to_role patches botocore's client class for the whole process: put it back after
-    monkeypatch.setattr(BaseClient, "_make_api_call", BaseClient._make_api_call)
+    _restored_after(monkeypatch)
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="ingest")
@@ -380,13 +388,7 @@ def test_a_workers_calls_are_held_to_its_role_as_iam_holds_them(held: Any) -> No
     assert missing.value.response["Error"]["Code"] == "403"
 
 
-def test_a_presigned_url_is_held_to_the_role_as_its_get_would_be(
-    held: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # (hold_to_role replaces botocore's presigner for the whole process: put it back after)
-    monkeypatch.setattr(
-        botocore.signers, "generate_presigned_url", botocore.signers.generate_presigned_url
-    )
+def test_a_presigned_url_is_held_to_the_role_as_its_get_would_be(held: Any) -> None:
     # GIVEN a role that may read uploads/, but not a version of them
     role = _role(("s3:GetObject", "arn:aws:s3:::ingest/uploads/*", {}))
     bootstrap.hold_to_role(role, "us-east-1", "123456789012", "arn:aws:sts::1:assumed-role/r/f")
@@ -407,7 +409,7 @@ def test_a_presigned_url_is_held_to_the_role_as_its_get_would_be(
 def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """In-process Step Functions, EventBridge, KMS and Secrets Manager (moto), each with
     what a function's role might name and what it might not."""
-    monkeypatch.setattr(BaseClient, "_make_api_call", BaseClient._make_api_call)
+    _restored_after(monkeypatch)
     with mock_aws():
         made = {
             name: boto3.client(name, region_name="us-east-1")
