@@ -674,7 +674,7 @@ def test_a_live_streams_audio_keeps_the_sound_muxed_beside_the_next_segments_vid
     # (interleaved by decode time, behind the B-frame delay) are muxed into the next file
     source = _tone_source(venue.workdir / "tone.mp4")
     segments = encoder.cut_segments(source, venue.workdir / "cut", 2.0, binary=ffmpeg_binary())
-    venue.configure(segment_seconds=2, ladder="180:300")
+    venue.configure(segment_seconds=2, ladder="180:300", gap_seconds=300)
     # WHEN they are pushed and the stream ends
     for n, path in enumerate(segments):
         venue.push(n, path)
@@ -753,7 +753,7 @@ def test_venue_audio_at_44k_joins_at_every_seam_without_overlap(venue: Venue) ->
     segments = encoder.cut_segments(
         source, venue.workdir / "cut", 1.0, binary=ffmpeg_binary(), settings=["-ar", "44100"]
     )
-    venue.configure(segment_seconds=1, ladder="180:300")
+    venue.configure(segment_seconds=1, ladder="180:300", gap_seconds=300)
     # WHEN they are pushed and the stream ends
     for n, path in enumerate(segments):
         venue.push(n, path)
@@ -795,7 +795,7 @@ def test_a_venue_whose_channels_change_goes_on_in_stereo_at_each_ones_level(
     segments: list[Path] = []
     for n, (layout, channels) in enumerate(runs):
         segments += _venue_segments(venue.workdir / f"run{n}", layout, channels, 2.0 * n)
-    venue.configure(segment_seconds=1, ladder="180:300")
+    venue.configure(segment_seconds=1, ladder="180:300", gap_seconds=300)
     # WHEN they are pushed and the stream ends
     for n, path in enumerate(segments):
         venue.push(n, path)
@@ -829,7 +829,7 @@ def test_a_streams_cea_608_captions_are_kept_in_every_rung_and_declared(
     )  # fmt: skip
     segments = sorted(venue.workdir.glob("*.ts"))
     assert len(segments) == 2
-    venue.configure(segment_seconds=8)
+    venue.configure(segment_seconds=8, gap_seconds=300)
     # WHEN they are pushed and the stream ends
     for n, segment in enumerate(segments):
         venue.push(n, segment)
