@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -123,9 +124,46 @@ def test_a_cold_start_and_the_logs_are_lambdas(planted: _Planted) -> None:
     assert "[PlanFunction]" in log and "No module named 'yaml'" in log
 
 
-def _workers(engine: Any) -> list[int]:
+def _workers(engine: Any) -> list[Any]:
     assert engine.lambdas is not None
-    return [w.process.pid for w in engine.lambdas.workers() if w.alive()]
+    return [w for w in engine.lambdas.workers() if w.alive()]
+
+
+@dataclass(frozen=True)
+class _Process:
+    """What ``/proc`` says of a worker's process."""
+
+    cmdline: list[bytes]
+    cwd: Path
+    environ: dict[str, str]
+    maps: set[str]
+
+
+def _process(worker: Any) -> _Process | None:
+    """What ``/proc`` says of ``worker``'s process, or None if it ended while read: the
+    runtime reclaims a worker idle 5 minutes at any moment, as Lambda does (a session's
+    engine has some near that age), and a killed one reads as gone or empty."""
+    pid = worker.process.pid
+    try:
+        read = _Process(
+            cmdline=Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"),
+            cwd=Path(os.readlink(f"/proc/{pid}/cwd")),
+            environ=dict(
+                entry.split("=", 1)
+                for entry in Path(f"/proc/{pid}/environ").read_text().split("\0")
+                if "=" in entry
+            ),
+            maps={
+                line.split(maxsplit=5)[-1]
+                for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                if "/" in line
+            },
+        )
+    except OSError:
+        if worker.alive():
+            raise
+        return None
+    return read if worker.alive() else None
 
 
 def test_the_sessions_workers_run_only_the_built_artefacts(
@@ -133,31 +171,22 @@ def test_the_sessions_workers_run_only_the_built_artefacts(
 ) -> None:
     # GIVEN the session's engine has run a whole job (every VOD function has a worker)
     assert run_job(clip("h264_aac_2gop"), key="uploads/isolation.mp4").status == "SUCCEEDED"
-    pids = _workers(engine)
-    assert len(pids) >= 5
+    workers = _workers(engine)
     # (the stack's own copy of the build, so that a rebuild beside it changes nothing)
     build = engine.lambdas.build_dir
     assert build.is_relative_to(ROOT / ".aws-sam" / "engines") and build.name == "build"
-    for pid in pids:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        environ = dict(
-            entry.split("=", 1)
-            for entry in Path(f"/proc/{pid}/environ").read_text().split("\0")
-            if "=" in entry
-        )
-        maps = {
-            line.split(maxsplit=5)[-1]
-            for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
-            if "/" in line
-        }
+    # (a worker reclaimed while read runs nothing any more: the job's own, just used, stay)
+    seen = {w.process.pid: p for w in workers if (p := _process(w)) is not None}
+    assert len(seen) >= 5
+    for pid, process in seen.items():
         # THEN each runs the template's Python, isolated, on its build folder
-        assert cmdline[1:4] == [b"-I", b"-S", b"-u"], cmdline
-        assert Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(build)
-        assert environ["AWS_EXECUTION_ENV"] == f"AWS_Lambda_{engine.stack.runtime()}"
+        assert process.cmdline[1:4] == [b"-I", b"-S", b"-u"], process.cmdline
+        assert process.cwd.is_relative_to(build)
+        assert process.environ["AWS_EXECUTION_ENV"] == f"AWS_Lambda_{engine.stack.runtime()}"
         # AND nothing of the development environment is on its path or mapped in memory
-        assert not any(prefix in environ["PATH"] for prefix in DEV_PREFIXES)
-        assert not [m for m in maps if m.startswith(DEV_PREFIXES)], pid
-        assert "site-packages" not in " ".join(maps)
+        assert not any(prefix in process.environ["PATH"] for prefix in DEV_PREFIXES)
+        assert not [m for m in process.maps if m.startswith(DEV_PREFIXES)], pid
+        assert "site-packages" not in " ".join(process.maps)
 
 
 def test_a_workers_modules_come_from_its_artefacts_alone(engine: Any) -> None:
