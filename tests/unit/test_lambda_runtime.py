@@ -443,6 +443,7 @@ def test_every_service_a_worker_calls_is_held_to_its_role(services: dict[str, An
         ("kms:GenerateDataKey", content_key, {}),
         ("kms:Decrypt", content_key, {}),
         ("secretsmanager:GetSecretValue", "token", {}),
+        ("kms:GenerateRandom", "*", {}),
     )
     other = services["kms"].generate_data_key(KeyId="alias/other", NumberOfBytes=16)
     ids = {a["AliasName"]: a["TargetKeyId"] for a in services["kms"].list_aliases()["Aliases"]}
@@ -460,6 +461,7 @@ def test_every_service_a_worker_calls_is_held_to_its_role(services: dict[str, An
     assert kms.decrypt(CiphertextBlob=made["CiphertextBlob"])["Plaintext"] == made["Plaintext"]
     kms.generate_data_key(KeyId=ids["alias/content"], NumberOfBytes=16)  # (by the key's id)
     assert secrets.get_secret_value(SecretId="token")["SecretString"] == "s"
+    assert len(kms.generate_random(NumberOfBytes=8)["Plaintext"]) == 8  # (a call of no key)
     # AND what it does not is AccessDenied, as on AWS (moto grants everything): another
     # machine, a look at an execution, the default bus, another key (also to decrypt what
     # it wrapped, which names no key), another secret, a service it is given nothing of
@@ -473,6 +475,7 @@ def test_every_service_a_worker_calls_is_held_to_its_role(services: dict[str, An
         lambda: kms.encrypt(KeyId="alias/content", Plaintext=b"k"),
         lambda: secrets.get_secret_value(SecretId="other"),
         lambda: boto3.client("sqs", region_name="us-east-1").list_queues(),
+        lambda: kms.list_keys(),
     ):
         with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
             call()

@@ -318,6 +318,32 @@ def test_a_role_statement_the_engine_cannot_hold_as_iam_does_is_a_template_error
         Stack(root).functions()
 
 
+@pytest.mark.parametrize(
+    "policy", ["S3ReadPolicy: {BucketName: media}", "arn:aws:iam::aws:policy/AmazonS3FullAccess"]
+)
+def test_a_policy_the_engine_cannot_read_is_a_template_error(tmp_path: Path, policy: str) -> None:
+    # GIVEN a function granted through a SAM policy template or a managed policy: the
+    # engine cannot say what either grants, and held to its role without it, every call
+    # the policy was for would be a puzzling AccessDenied at run time
+    root = write_template(
+        tmp_path,
+        f"""\
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: fn/
+              Handler: app.handler
+              Policies:
+                - {policy}
+        """,
+    )
+
+    # WHEN / THEN the stack is refused when it is read, naming the function
+    with pytest.raises(TemplateError, match="Fn: the local engine holds a function's role"):
+        Stack(root).functions()
+
+
 Trigger = tuple[str, str, str]  # event type, prefix, suffix
 
 

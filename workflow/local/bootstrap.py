@@ -185,10 +185,15 @@ def kms_key(key_id: str, keys: dict[str, str]) -> str:
     return key_id
 
 
+NAMED_BY_CIPHERTEXT = ("Decrypt",)  # KMS calls that name no key: the ciphertext does
+
+
 def _kms_needs(operation: str, params: dict[str, Any], keys: dict[str, str]) -> list[Need]:
     key_id = params.get("KeyId")
+    if key_id is None and operation in NAMED_BY_CIPHERTEXT:
+        return []  # the key the ciphertext names: hold_to_role asks KMS which, after
     if key_id is None:
-        return []  # Decrypt: the key the ciphertext names (hold_to_role asks KMS which)
+        return [(f"kms:{operation}", ANY, None)]  # ListKeys, GenerateRandom, ...
     return [(f"kms:{operation}", kms_key(str(key_id), keys), None)]
 
 
@@ -284,7 +289,7 @@ def hold_to_role(
             # A key named by its id or ARN: held as the stack's key its aliases name.
             held = [(f"kms:{operation}", key_of(client, str(params["KeyId"])), None)]
         check(operation, held)
-        if service == "kms" and "KeyId" not in params:
+        if service == "kms" and operation in NAMED_BY_CIPHERTEXT and "KeyId" not in params:
             # Decrypt names no key: IAM holds it to the key the ciphertext was made under.
             answer = make_call(client, operation, params)
             check(operation, [(f"kms:{operation}", key_of(client, answer["KeyId"]), None)])

@@ -171,14 +171,23 @@ class Stack:
     def role_statements(self, logical_id: str) -> list[dict[str, Any]]:
         """The Allow statements of a function's inline policies, resolved, with ``Action``
         and ``Resource`` as lists and ``Condition`` ({} for none); of SAM's policy
-        templates, ``StepFunctionsExecutionPolicy`` as SAM expands it (the others,
-        ``LambdaInvokePolicy``, ..., grant nothing the functions' code calls)."""
+        templates, ``StepFunctionsExecutionPolicy`` as SAM expands it. Any other policy
+        template or a managed policy refuses the stack: the engine cannot say what it
+        grants, and every call of a worker is held to its role."""
         policies = self.resolve(self.resources[logical_id]["Properties"].get("Policies", []))
         found = []
         for policy in policies if isinstance(policies, list) else [policies]:
             starts = (
                 policy.get("StepFunctionsExecutionPolicy") if isinstance(policy, dict) else None
             )
+            if not isinstance(policy, dict) or not {"Statement"} >= set(policy) - {
+                "StepFunctionsExecutionPolicy",
+                "Version",
+            }:
+                raise TemplateError(
+                    f"{logical_id}: the local engine holds a function's role to inline "
+                    f"Statements and StepFunctionsExecutionPolicy only, not {policy}"
+                )
             if starts is not None:
                 where = f"arn:aws:states:{self.region}:{self.account}"
                 machine = f"{where}:stateMachine:{starts['StateMachineName']}"
