@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError
 
-from workflow.cli import watch
+from workflow.cli import terminal, watch
 from workflow.cli.common import EXIT_USAGE
 from workflow.cli.main import main
 
@@ -43,3 +48,35 @@ def test_an_arn_that_names_no_execution_is_said_as_a_name_is(
     # error that says so, as for a name, not botocore's ClientError
     assert main(["executions", verb, arn]) == EXIT_USAGE
     assert capsys.readouterr().err == f"error: no execution {arn!r}\n"
+
+
+class _FailedInRecordFailure:
+    """A monitor of one execution that failed where RecordFailure itself failed: its
+    cause is the function's error payload, stack trace and all."""
+
+    summary = {
+        "name": "job", "status": "FAILED", "machine": "vidflow-vod", "input_key": "a.mp4",
+        "start": "2027-01-15T08:00:00", "seconds": 3.0, "error": "TransientError",
+        "cause": json.dumps({
+            "errorType": "TransientError", "errorMessage": "the output bucket throttled",
+            "stackTrace": ['  File "/var/task/app.py", line 20, in handler\n'],
+        }),
+    }  # fmt: skip
+
+    def execution(self, arn: str) -> dict[str, Any]:
+        return {"summary": self.summary, "failed_state": "RecordFailure", "states": {},
+                "definition": {"States": {}}}  # fmt: skip
+
+
+@pytest.mark.parametrize("verb", [terminal.show, terminal.watch])
+def test_a_failure_is_shown_by_its_message_not_the_functions_stack_trace(
+    verb: Callable[..., int],
+) -> None:
+    out = io.StringIO()
+    # WHEN the user looks at it / THEN one line names the error and says its message
+    verb(_FailedInRecordFailure(), "arn:aws:states:::execution:vidflow-vod:job", out=out)
+    said = out.getvalue()
+    assert "error: TransientError in RecordFailure: the output bucket throttled" in said or (
+        verb is terminal.watch and "error: TransientError: the output bucket throttled" in said
+    ), said
+    assert "stackTrace" not in said and "app.py" not in said, said

@@ -275,14 +275,14 @@ def tcp_port_pair(text: str) -> int:
     return _port(text, 65534)
 
 
-def failed_execution(error: str | None, cause: str | None) -> str:
-    """The ``error: Name: cause`` line for an execution that failed: a cause that is a
-    Lambda error payload (where RecordFailure itself failed) gives its message, never its
-    stack trace."""
+def failed_execution(error: str | None, cause: str | None, where: str = "") -> str:
+    """The ``error: Name[ in State]: cause`` line for an execution that failed: a cause
+    that is a Lambda error payload (where RecordFailure itself failed) gives its message,
+    never its stack trace."""
     from workflow.failures import describe_error
 
     name, line = describe_error({"Error": error or "ExecutionFailed", "Cause": cause or ""})
-    return f"error: {name}: {line}"
+    return f"error: {name}{where}: {line}"
 
 
 def no_stack(endpoint_url: str) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 
+from workflow.cli.common import failed_execution
 from workflow.cli.monitor import Monitor, event_details
 
 
@@ -54,7 +55,7 @@ def show(monitor: Monitor, arn: str, out: TextIO = sys.stdout) -> int:
     print(f"started {s['start']}  duration {_s(s['seconds'])}", file=out)
     if s["error"]:
         where = f" in {detail['failed_state']}" if detail["failed_state"] else ""
-        print(f"error: {s['error']}{where}: {s['cause']}", file=out)
+        print(failed_execution(s["error"], s["cause"], where), file=out)
     rows = [["STATE", "STATUS", "ATTEMPTS", "DURATION"]]
     for name in detail["definition"]["States"]:
         run = detail["states"].get(name)
@@ -115,8 +116,7 @@ def watch(
             last = line
         if status != "RUNNING":
             if detail["summary"]["error"]:
-                print(
-                    f"error: {detail['summary']['error']}: {detail['summary']['cause']}", file=out
-                )
+                summary = detail["summary"]
+                print(failed_execution(summary["error"], summary["cause"]), file=out)
             return 0 if status == "SUCCEEDED" else 1
         sleep(interval)
