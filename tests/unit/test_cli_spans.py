@@ -4,6 +4,7 @@ reads them: a bad one is a usage error before anything runs."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,21 @@ def test_a_value_no_command_could_use_is_a_usage_error_before_anything_runs(
         main(argv)
     assert stopped.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def test_a_file_ffmpeg_cannot_cut_is_said_by_ffmpeg_before_any_stack_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workflow.cli import live
+
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video\n")
+    started: list[object] = []
+    monkeypatch.setattr(live, "_live_buckets", lambda *a: started.append(a) or ("i", "o"))
+    # WHEN a venue is simulated from a text file / THEN it is a usage error in ffmpeg's
+    # words, not the CalledProcessError of an internal fault, and no stack was started
+    assert main(["live", "simulate", str(notes), "--stream", "s"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: cannot cut {notes} into segments: " in err, err
+    assert "CalledProcessError" not in err and "Invalid data" in err, err
+    assert started == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -73,16 +74,23 @@ def simulate_live(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with contextlib.ExitStack() as cleanup:
         scratch = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="vidflow-live-")))
+        # Cut first: a file ffmpeg cannot read is said before any stack starts.
+        print(f"cutting {args.source} into {args.segment:g} s segments", file=sys.stderr)
+        try:
+            segments = venue.cut_segments(
+                args.source,
+                scratch / "segments",
+                args.segment,
+                binary=ffmpeg_binary(),
+                height=args.height,
+            )
+        except subprocess.CalledProcessError as exc:
+            said = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+            why = said[-1] if said else f"ffmpeg exited {exc.returncode}"
+            print(f"error: cannot cut {args.source} into segments: {why}", file=sys.stderr)
+            return EXIT_USAGE
         ingest, output = _live_buckets(args, cleanup, scratch)
         s3 = boto3.client("s3")
-        print(f"cutting {args.source} into {args.segment:g} s segments", file=sys.stderr)
-        segments = venue.cut_segments(
-            args.source,
-            scratch / "segments",
-            args.segment,
-            binary=ffmpeg_binary(),
-            height=args.height,
-        )
         order = venue.delivery_order(
             len(segments), shuffle=args.shuffle, duplicates=args.duplicates, seed=args.seed
         )
