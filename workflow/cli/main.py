@@ -13,7 +13,14 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
-from botocore.exceptions import NoCredentialsError, NoRegionError, ProfileNotFound
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+)
 
 from workflow import __version__
 from workflow.cli import clip, events, invoke, live, run, sign, watch
@@ -114,9 +121,24 @@ def _main(argv: list[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    except (EndpointConnectionError, ConnectionClosedError) as exc:
+        # What answered stopped answering mid-command (`vidflow up` ended, the network
+        # went): not a fault of vidflow's.
+        print(f"error: {exc}: is the stack still running?", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:
         if os.environ.get("VIDFLOW_DEBUG"):
             raise
+        answered = _http_status(exc)
+        if answered is not None:
+            # Something answers at the endpoint, but not as the AWS APIs do.
+            endpoint = getattr(args, "endpoint_url", None) or "the endpoint"
+            print(
+                f"error: {endpoint} answered HTTP {answered}, not as a vidflow stack does: give "
+                "the endpoint `vidflow up` prints (its playback origin is the port after it)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         interrupt = _interrupt_behind(exc)
         if interrupt is not None:
             # An error while stopping after Ctrl-C or SIGTERM is part of that stop.
@@ -128,6 +150,16 @@ def _main(argv: list[str] | None) -> int:
             return EXIT_FAILED
         print(f"error: {type(exc).__name__}: {exc} (VIDFLOW_DEBUG=1 shows where)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _http_status(exc: Exception) -> str | None:
+    """The bare HTTP status of a ClientError whose answer was no AWS error at all (botocore
+    names such an error by its status: an HTML page, a web server's 501), else None. (S3
+    answers a HEAD with no body, so its errors are named by status too: not those.)"""
+    if not isinstance(exc, ClientError) or exc.operation_name.startswith("Head"):
+        return None
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code if code.isdigit() else None
 
 
 # A write this machine refused for want of room, or on a file system mounted read-only.
