@@ -61,3 +61,33 @@ def test_an_event_that_failed_again_is_redriven_by_the_next_run(queue: tuple[Any
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+class Interrupted(Lambdas):
+    """Ctrl-C during the second event's run."""
+
+    def invoke(
+        self, function: str, event: dict[str, Any], request_id: str | None = None
+    ) -> tuple[Any, Any]:
+        if self.invoked and not self.fixed:
+            raise KeyboardInterrupt
+        self.invoked.append(event)
+        return {}, None
+
+
+def test_events_an_interrupted_run_never_ran_are_there_for_the_next(
+    queue: tuple[Any, str],
+) -> None:
+    sqs, url = queue
+    for _ in range(2):  # three events in all
+        sqs.send_message(QueueUrl=url, MessageBody=sqs.receive_message(
+            QueueUrl=url, VisibilityTimeout=0)["Messages"][0]["Body"])  # fmt: skip
+    lambdas = Interrupted()
+    # GIVEN a redrive stopped with Ctrl-C while it ran the second event of its batch
+    with pytest.raises(KeyboardInterrupt):
+        redrive_queue(sqs, url, lambdas)
+    # WHEN the operator runs it again at once / THEN the two it did not finish run (not
+    # "0 redriven, 0 failed" while they stay hidden for 15 minutes)
+    lambdas.fixed = True
+    assert redrive_queue(sqs, url, lambdas) == (2, 0)
+    assert len(lambdas.invoked) == 3

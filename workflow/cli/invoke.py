@@ -311,31 +311,38 @@ def redrive_queue(sqs: Any, url: str, lambdas: Any) -> tuple[int, int]:
     cause is fixed finds it (it stays hidden only while this run reads the queue).
     """
     replayed, failing = 0, []
+    held: list[str] = []  # received, so hidden for 15 minutes, and not deleted
     try:
-        for message in _queued(sqs, url):
-            name, error = _redrive_one(lambdas, json.loads(message["Body"]))
-            if error is None:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                replayed += 1
-                print(f"redriven: {name}", flush=True)
-            else:
-                failing.append(message["ReceiptHandle"])
-                print(f"failed again: {name}: {error}", flush=True)
+        for batch in _batches(sqs, url):
+            held += [message["ReceiptHandle"] for message in batch]
+            for message in batch:
+                name, error = _redrive_one(lambdas, json.loads(message["Body"]))
+                if error is None:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    held.remove(message["ReceiptHandle"])
+                    replayed += 1
+                    print(f"redriven: {name}", flush=True)
+                else:
+                    failing.append(message["ReceiptHandle"])
+                    print(f"failed again: {name}: {error}", flush=True)
     finally:
-        for handle in failing:
+        # Those that failed again, and those an interrupted run received but never ran:
+        # the next run finds them, rather than find the queue empty for 15 minutes.
+        for handle in held:
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     return replayed, len(failing)
 
 
-def _queued(sqs: Any, url: str) -> Iterator[dict[str, Any]]:
-    """Every message in the queue, each hidden for 15 minutes once received."""
+def _batches(sqs: Any, url: str) -> Iterator[list[dict[str, Any]]]:
+    """Every message in the queue, in the batches received, each hidden for 15 minutes
+    once received."""
     while True:
         messages = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=900
         ).get("Messages", [])
         if not messages:
             return
-        yield from messages
+        yield messages
 
 
 def _redrive_one(lambdas: Any, record: dict[str, Any]) -> tuple[str, str | None]:
