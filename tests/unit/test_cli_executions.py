@@ -7,12 +7,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from workflow.cli import terminal, watch
 from workflow.cli.common import EXIT_USAGE
 from workflow.cli.main import main
+from workflow.cli.monitor import Monitor
 
 
 class _NoSuchExecution:
@@ -80,3 +83,23 @@ def test_a_failure_is_shown_by_its_message_not_the_functions_stack_trace(
         verb is terminal.watch and "error: TransientError: the output bucket throttled" in said
     ), said
     assert "stackTrace" not in said and "app.py" not in said, said
+
+
+def test_an_execution_is_found_by_name_however_long_ago_it_ran(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        role = "arn:aws:iam::123456789012:role/sfn"
+        definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+        for machine in ("vidflow-clip", "vidflow-vod"):
+            arn = sfn.create_state_machine(name=machine, definition=definition, roleArn=role)[
+                "stateMachineArn"
+            ]
+        started = sfn.start_execution(stateMachineArn=arn, name="game-0123")["executionArn"]
+        monitor = Monitor(sfn, None, "vidflow", "out", None)  # type: ignore[arg-type]
+        # GIVEN a job pushed out of the newest executions (by a live stream's, one a segment)
+        monkeypatch.setattr(monitor, "executions", lambda status=None, limit=100: [])
+        # WHEN the user asks for it by name / THEN it is found, not "no execution"
+        assert terminal.resolve(monitor, "game-0123") == started
+        assert terminal.resolve(monitor, "game-9999") is None

@@ -142,6 +142,21 @@ class Monitor:
         rows.sort(key=lambda r: r["start"] or "", reverse=True)
         return rows[:limit]
 
+    def named(self, name: str) -> str | None:
+        """The ARN of the standard execution called ``name``, asked of each machine of the
+        stack, however long ago it ran (a listing holds the newest only: a live stream's
+        executions, one a segment, push a job out of it within minutes)."""
+        for machine in self.machines():
+            if machine["type"] != "STANDARD":
+                continue
+            arn = f"{machine['arn'].replace(':stateMachine:', ':execution:', 1)}:{name}"
+            try:
+                self.describe(arn)
+            except (self.sfn.exceptions.ExecutionDoesNotExist, self.sfn.exceptions.InvalidArn):
+                continue
+            return arn
+        return None
+
     def _row(self, machine: dict[str, str], execution: dict[str, Any]) -> dict[str, Any]:
         described = self.describe(execution["executionArn"])
         return {

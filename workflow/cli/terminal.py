@@ -45,7 +45,8 @@ def resolve(monitor: Monitor, name_or_arn: str) -> str | None:
     """An execution's ARN from its ARN or its name."""
     if name_or_arn.startswith("arn:"):
         return name_or_arn
-    return next((e["arn"] for e in monitor.executions() if e["name"] == name_or_arn), None)
+    listed = (e["arn"] for e in monitor.executions() if e["name"] == name_or_arn)
+    return monitor.named(name_or_arn) or next(listed, None)
 
 
 def show(monitor: Monitor, arn: str, out: TextIO = sys.stdout) -> int:
