@@ -90,3 +90,13 @@ def test_a_file_ffmpeg_cannot_cut_is_said_by_ffmpeg_before_any_stack_starts(
     assert f"error: cannot cut {notes} into segments: " in err, err
     assert "CalledProcessError" not in err and "Invalid data" in err, err
     assert started == []
+
+
+@pytest.mark.parametrize("command", [["up"], ["demo"]])
+def test_a_parameter_without_a_value_is_a_usage_error(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WHEN a parameter is given without =VALUE / THEN it is a usage error (exit 2, as
+    # every other), said before any stack starts
+    assert main([*command, "--parameter", "Ladder"]) == 2
+    assert capsys.readouterr().err == "error: --parameter takes NAME=VALUE, got 'Ladder'\n"

@@ -148,7 +148,9 @@ def engine_parameters(args: argparse.Namespace) -> dict[str, str]:
     for item in args.parameter:
         name, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"error: --parameter takes NAME=VALUE, got {item!r}")
+            from workflow.local.parameters import ParameterError
+
+            raise ParameterError([f"--parameter takes NAME=VALUE, got {item!r}"])
         values[name] = value
     return values
 
