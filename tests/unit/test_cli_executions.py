@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -103,3 +105,28 @@ def test_an_execution_is_found_by_name_however_long_ago_it_ran(
         # WHEN the user asks for it by name / THEN it is found, not "no execution"
         assert terminal.resolve(monitor, "game-0123") == started
         assert terminal.resolve(monitor, "game-9999") is None
+
+
+def test_a_console_port_in_use_stops_the_stack_started_for_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Engine:
+        stopped = False
+        endpoints = SimpleNamespace(to_dict=lambda: {})
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    engine = Engine()
+    monitors = iter([None, object()])  # no stack at first; then the one started
+    monkeypatch.setattr(watch, "_monitor", lambda args: next(monitors))
+    monkeypatch.setattr(watch, "start_engine", lambda *args: engine)
+    monkeypatch.setattr(watch, "function_log", lambda port: None)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # WHEN the console's port is taken / THEN the usage error leaves no stack running
+        assert main(["console", "--port", str(port)]) == EXIT_USAGE
+    assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
+    assert engine.stopped

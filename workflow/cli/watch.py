@@ -108,6 +108,8 @@ def serve_console(args: argparse.Namespace) -> int:
     try:
         console = ConsoleServer(monitor, args.port).start()
     except OSError:
+        if engine is not None:
+            engine.stop()  # the stack started for this console, which cannot be served
         print(f"error: port {args.port} on 127.0.0.1 is in use; pick another with --port",
               file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
