@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from workflow.cli import run
 
 MANIFEST = {
@@ -48,3 +50,19 @@ def test_a_file_of_the_user_beside_a_previous_asset_is_refused_by_name(tmp_path:
         "name, and is replaced whole; move them, or give another folder"
     )
     assert (out / "player.html").read_text() == "<video>"
+
+
+def test_a_previous_asset_in_a_folder_that_cannot_be_replaced_is_refused_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a previous asset in a folder this user may not write (as root, any folder
+    # may be: the folder's answer is stood in for)
+    source = tmp_path / "game.mp4"
+    source.write_bytes(b"video")
+    out = _asset(tmp_path / "out")
+    monkeypatch.setattr(run.os, "access", lambda path, mode: Path(path) != out)
+    # WHEN the asset is made again into it / THEN it is refused before the job runs,
+    # rather than fail the swap after it (the new asset lost with the refusal)
+    assert run._out_problem(out, source) == (
+        f"--out {out} is not writable, and is replaced whole; give another folder"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -450,6 +451,10 @@ def _out_problem(out: Path, source: Path) -> str | None:
         return f"--out {out} holds the input, and is replaced whole; give another folder"
     if out.is_file() or (out.exists() and not out.is_dir()):
         return f"--out {out} is a file; give a folder for the asset"
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        # Replaced whole by a rename, which a folder one may not write refuses: said
+        # now, not once the job has run and its asset is lost with the refusal.
+        return f"--out {out} is not writable, and is replaced whole; give another folder"
     if out.is_dir() and any(out.iterdir()) and not _is_asset(out):
         return (
             f"--out {out} holds files that are not a vidflow asset; "
