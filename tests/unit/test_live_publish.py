@@ -136,6 +136,39 @@ def test_the_sweep_advances_as_of_its_scheduled_time(
     assert shown(clients)[:2] == ["seg_00000.ts", "#EXT-X-GAP"]
 
 
+def test_a_late_sweep_never_shrinks_what_a_writer_that_died_had_written(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN segment 0 shown, then 1 and 3 stored while another writer held the lease
+    arrive(0, settings, clients)
+    clock.now = T0 + 1
+    assert table.acquire("game", "other", clock(), LEASE_SECONDS)
+    arrive(1, settings, clients)
+    arrive(3, settings, clients)
+    table.release("game", "other")
+    # AND segment 4's publish at T0 + 8 wrote the playlists (2 a gap by then) and died
+    # before it stored them
+    clock.now = T0 + 8
+
+    def dies(self: StreamTable, *args: Any) -> Any:
+        raise RuntimeError("the writer's Lambda timed out")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(StreamTable, "save", dies)
+        with pytest.raises(RuntimeError):
+            arrive(4, settings, clients)
+    written = shown(clients)
+    assert written == ["seg_00000.ts", "seg_00001.ts", "#EXT-X-GAP", "seg_00002.ts",
+                       "seg_00003.ts", "seg_00004.ts"]  # fmt: skip
+    # WHEN a sweep due at T0 + 4 (before 2's gap was due) comes at T0 + 9
+    clock.now = T0 + 9
+    sweep(settings, clients, "2027-01-15T08:00:04+00:00")
+    # THEN the playlists show at least what players were shown: they never shrink
+    assert shown(clients)[: len(written)] == written
+
+
 def test_a_lease_outlives_no_writer_by_the_clock(
     live: tuple[Settings, Clients], clock: SteppedClock
 ) -> None:

@@ -206,7 +206,7 @@ def advance_stream(
         if at - started >= WRITER_SECONDS:
             table.release(stream, owner)
             return {"writer": True, "behind": True, "ended": False}
-        if not table.acquire(stream, owner, at, LEASE_SECONDS):
+        if not table.acquire(stream, owner, at, LEASE_SECONDS, advancing=now is None):
             return {"writer": False}
         try:
             outcome = _advance_once(
@@ -229,6 +229,11 @@ def _advance_once(
 ) -> dict[str, Any] | None:
     """One look at the stream, holding its lease; None if the writer must look again."""
     record = table.require(stream)
+    if record.advanced_to is not None and record.advanced_to > now:
+        # A sweep due before a publisher's look: that publisher may have written its
+        # playlists and died before it stored them; advanced as of an earlier time, they
+        # would shrink (fewer gaps due). Never as of before a publisher's look, then.
+        now = record.advanced_to
     ending = rules.Ending(**known_fields(rules.Ending, record.ending)) if record.ending else None
     if record.config is None:
         # No segment of the stream has been probed yet: nothing to show yet.

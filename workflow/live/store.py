@@ -96,6 +96,10 @@ class StreamRecord:
     reconciled: int = 0
     published: int = 0
     admitted: int | None = None
+    # The clock of the last writer that took the lease to advance as of its own clock
+    # (a publisher, not the sweep): the playlists may show its advance even if it died
+    # before it stored it, so no later writer advances as of an earlier time.
+    advanced_to: float | None = None
 
     @property
     def first_sequence(self) -> int | None:
@@ -476,20 +480,25 @@ class StreamTable:
             ) from None
         return _record(item)
 
-    def acquire(self, stream: str, owner: str, now: float, lease_seconds: float) -> bool:
-        """Take the stream's writer lease if nobody holds a live one."""
+    def acquire(
+        self, stream: str, owner: str, now: float, lease_seconds: float, *, advancing: bool = False
+    ) -> bool:
+        """Take the stream's writer lease if nobody holds a live one; ``advancing``: the
+        writer advances the stream as of ``now``, which the record keeps (``advanced_to``)."""
+        values = {
+            ":me": {"S": owner},
+            ":until": {"N": repr(now + lease_seconds)},
+            ":now": {"N": repr(now)},
+        }
         try:
             self.client.update_item(
                 TableName=self.name,
                 Key=self._key(stream, STREAM_ITEM),
-                UpdateExpression="SET #o = :me, lease_until = :until",
+                UpdateExpression="SET #o = :me, lease_until = :until"
+                + (", advanced_to = :now" if advancing else ""),
                 ConditionExpression="attribute_not_exists(#o) OR lease_until < :now OR #o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={
-                    ":me": {"S": owner},
-                    ":until": {"N": repr(now + lease_seconds)},
-                    ":now": {"N": repr(now)},
-                },
+                ExpressionAttributeValues=values,
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
@@ -647,6 +656,7 @@ def _record(item: dict[str, Any]) -> StreamRecord:
         reconciled=int(item["reconciled"]["N"]) if "reconciled" in item else 0,
         published=int(item["published"]["N"]) if "published" in item else 0,
         admitted=int(item["admitted"]["N"]) if "admitted" in item else None,
+        advanced_to=float(item["advanced_to"]["N"]) if "advanced_to" in item else None,
     )
 
 
