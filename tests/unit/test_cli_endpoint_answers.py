@@ -5,6 +5,7 @@ stops answering mid-command."""
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 
@@ -14,6 +15,17 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from workflow.cli import watch
 from workflow.cli.common import EXIT_FAILED, EXIT_USAGE
 from workflow.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def _environment_kept() -> Iterator[None]:
+    """The commands point this process's AWS clients at their endpoint (use_local_stack
+    sets AWS_ENDPOINT_URL and keys): put the environment back, or every later test's
+    clients would call the web server, gone by then."""
+    kept = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(kept)
 
 
 @pytest.fixture
