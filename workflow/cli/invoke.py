@@ -310,7 +310,7 @@ def redrive_queue(sqs: Any, url: str, lambdas: Any) -> tuple[int, int]:
     One that fails again is visible again once the run is over, so a run right after its
     cause is fixed finds it (it stays hidden only while this run reads the queue).
     """
-    replayed, failing = 0, []
+    replayed = failed = 0
     held: list[str] = []  # received, so hidden for 15 minutes, and not deleted
     try:
         for batch in _batches(sqs, url):
@@ -323,14 +323,14 @@ def redrive_queue(sqs: Any, url: str, lambdas: Any) -> tuple[int, int]:
                     replayed += 1
                     print(f"redriven: {name}", flush=True)
                 else:
-                    failing.append(message["ReceiptHandle"])
+                    failed += 1
                     print(f"failed again: {name}: {error}", flush=True)
     finally:
         # Those that failed again, and those an interrupted run received but never ran:
         # the next run finds them, rather than find the queue empty for 15 minutes.
         for handle in held:
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
-    return replayed, len(failing)
+    return replayed, failed
 
 
 def _batches(sqs: Any, url: str) -> Iterator[list[dict[str, Any]]]:

@@ -177,9 +177,6 @@ class Stack:
         policies = self.resolve(self.resources[logical_id]["Properties"].get("Policies", []))
         found = []
         for policy in policies if isinstance(policies, list) else [policies]:
-            starts = (
-                policy.get("StepFunctionsExecutionPolicy") if isinstance(policy, dict) else None
-            )
             if not isinstance(policy, dict) or not {"Statement"} >= set(policy) - {
                 "StepFunctionsExecutionPolicy",
                 "Version",
@@ -188,13 +185,14 @@ class Stack:
                     f"{logical_id}: the local engine holds a function's role to inline "
                     f"Statements and StepFunctionsExecutionPolicy only, not {policy}"
                 )
+            starts = policy.get("StepFunctionsExecutionPolicy")
             if starts is not None:
                 where = f"arn:aws:states:{self.region}:{self.account}"
                 machine = f"{where}:stateMachine:{starts['StateMachineName']}"
                 found.append(
                     {"Action": ["states:StartExecution"], "Resource": [machine], "Condition": {}}
                 )
-            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            for statement in policy.get("Statement", []):
                 self._holdable(logical_id, statement)
                 actions, resources = statement["Action"], statement["Resource"]
                 found.append({
