@@ -64,7 +64,7 @@ def test_targets_parse_as_the_top_rung_s_or_per_rung() -> None:
     assert per_title.target_for({0: 93.0}, 1080, top=True) == 93.0
     assert per_title.target_for({0: 93.0}, 720, top=False) is None
     assert per_title.target_for({720: 90.0}, 1080, top=True) == per_title.DEFAULT_TARGET
-    for bad in ("", "high", "1080:", "0", "101", "720:-3"):
+    for bad in ("", "high", "1080:", "0", "101", "720:-3", "nan", "720:inf"):
         with pytest.raises(ConfigurationError):
             per_title.parse_targets(bad)
     with pytest.raises(ConfigurationError, match="TARGET_VMAF"):
@@ -73,6 +73,11 @@ def test_targets_parse_as_the_top_rung_s_or_per_rung() -> None:
     with pytest.raises(ConfigurationError, match="TARGET_VMAF names 36, not a rung"):
         Settings.from_env({"TARGET_VMAF": "36:99", "LADDER": "720:2800,360:800"})
     assert Settings.from_env({"TARGET_VMAF": "360:99,90", "LADDER": "720:2800,360:800"})
+    # one rung given twice: neither is taken over the other
+    with pytest.raises(ConfigurationError, match="gives the rung 720 twice"):
+        per_title.parse_targets("720:95,360:90,720:93")
+    with pytest.raises(ConfigurationError, match="top rung .* twice"):
+        per_title.parse_targets("95,93")
     with pytest.raises(ConfigurationError, match="LADDER_MODE"):
         Settings.from_env({"LADDER_MODE": "auto"})
     with pytest.raises(ConfigurationError, match="QUALITY_REPORT"):

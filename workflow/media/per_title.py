@@ -83,6 +83,10 @@ def parse_targets(spec: str) -> dict[int, float]:
             ) from None
         if not 0 < vmaf <= 100 or key < 0:
             raise ConfigurationError(f"TARGET_VMAF entry {part!r} is out of range")
+        if key in targets:
+            # Which one was meant? The last silently winning would hide a typo.
+            rung = f"rung {key}" if key else "top rung (a plain VMAF)"
+            raise ConfigurationError(f"TARGET_VMAF gives the {rung} twice, in {spec!r}")
         targets[key] = vmaf
     return targets
 
