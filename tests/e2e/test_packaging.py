@@ -282,6 +282,13 @@ def test_the_asset_plays_to_the_end_with_its_subtitles(
     english = by_language["en"]["cues"]
     assert [c[2] for c in english] == ["Kick-off", "Half time"], english
     assert abs(english[0][0] - 0.5) < 0.1 and abs(english[1][0] - 20.0) < 0.1, english
+    # AND exactly so against the picture: the sidecar's 0.5 s is 0.5 s after the first
+    # frame, wherever the player puts that frame (hls.js puts an MPEG-TS rendition's a
+    # B-frame delay, 67 ms, after 0: the cues move with it). Within 2 ms, the 90 kHz map's
+    # rounding and the players' own, far less than a frame (33 ms).
+    first = report["starts"]["video"]
+    assert english[0][0] - first == pytest.approx(0.5, abs=0.002), (first, english)
+    assert english[1][0] - first == pytest.approx(20.0, abs=0.002), (first, english)
 
 
 @pytest.mark.parametrize(
@@ -466,6 +473,10 @@ def test_webvtt_cue_time_zero_maps_to_the_first_video_frame(
     # GIVEN the 90 kHz timestamp each published WebVTT file maps its time 0 to
     header = (run.out / "subtitles" / "en.vtt").read_text().splitlines()[1]
     mpegts = int(re.fullmatch(r"X-TIMESTAMP-MAP=MPEGTS:(\d+),LOCAL:00:00:00.000", header)[1])
+    # AND every language's file maps it alike, its cues at the sidecar's times
+    spanish = (run.out / "subtitles" / "es.vtt").read_text()
+    assert spanish.splitlines()[1] == header
+    assert re.search(r"^(00:)?00:01\.000 --> (00:)?00:04\.000\nSaque inicial$", spanish, re.M)
     # THEN it is the first video frame's presentation time in the rendition itself
     rung = read_manifest(run.out)["renditions"][0]["playlist"]
     with av.open(str(run.out / rung)) as container:
