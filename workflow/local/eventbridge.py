@@ -84,7 +84,7 @@ def create(stack: Stack, events: Any, logs: Any) -> None:
     for lid in stack.of_type("AWS::Events::Rule"):
         raw = stack.resources[lid]["Properties"]
         bus = str(stack.resolve(raw.get("EventBusName", "default")))
-        name = f"{stack.name}-{lid}"
+        name = str(stack.resolve(raw["Name"])) if "Name" in raw else f"{stack.name}-{lid}"
         events.put_rule(
             Name=name, EventBusName=bus, EventPattern=json.dumps(stack.resolve(raw["EventPattern"]))
         )

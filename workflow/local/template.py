@@ -463,6 +463,9 @@ class Stack:
             return (
                 f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self._queue_name(name)}"
             )
+        if kind == "AWS::SNS::Topic":
+            topic = self.resolve(props.get("TopicName", f"{self.name}-{name}"))
+            return f"arn:aws:sns:{self.region}:{self.account}:{topic}"
         return f"{self.name}-{name}"
 
     def get_att(self, name: str, attribute: str) -> str:
