@@ -121,6 +121,50 @@ def test_an_unknown_function_and_an_oversized_event_are_refused(runtime: LambdaR
     assert error["errorType"] == "RequestEntityTooLargeException"
 
 
+def test_a_call_over_the_reserved_concurrency_is_throttled_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack that reserves (and so caps) one concurrent chunk transcoder
+    stack = Stack(ROOT, overrides={"TranscodeReservedConcurrency": "1"})
+    assert {f.logical_id: f.reserved_concurrency for f in stack.functions()}[
+        "TranscodeChunkFunction"
+    ] == 1
+    assert Stack(ROOT).find_function("TranscodeChunkFunction").reserved_concurrency is None
+    interpreter = Interpreter(Path("/usr/bin/python3.12"), "3.12")
+    lambdas = LambdaRuntime(stack, tmp_path / "build", tmp_path / "runtime", interpreter, {})
+    release, running = threading.Event(), threading.Event()
+
+    def run(function: Any, event_json: str, request_id: str) -> tuple[Any, None]:
+        running.set()
+        release.wait(10)
+        return {"ran": request_id}, None
+
+    monkeypatch.setattr(lambdas, "_run", run)
+    try:
+        first: list[Any] = []
+        call = threading.Thread(
+            target=lambda: first.append(lambdas.invoke("TranscodeChunkFunction", {}, "one"))
+        )
+        call.start()
+        assert running.wait(10)
+        # WHEN a second call comes while the first runs
+        result, error = lambdas.invoke("TranscodeChunkFunction", {}, "two")
+        # THEN Lambda's throttle answers it at once, by name, as the Retry expects
+        assert result is None and error is not None
+        assert error["errorType"] == "Lambda.TooManyRequestsException", error
+        assert "ReservedConcurrentExecutions" in error["errorMessage"]
+        # AND another function is not held by it
+        assert lambdas.invoke("PlanFunction", {}, "plan") == ({"ran": "plan"}, None)
+        # AND once the first has ended, the next call runs
+        release.set()
+        call.join(10)
+        assert first == [({"ran": "one"}, None)]
+        assert lambdas.invoke("TranscodeChunkFunction", {}, "three") == ({"ran": "three"}, None)
+    finally:
+        release.set()
+        lambdas.stop()
+
+
 def test_a_worker_that_cannot_start_is_lambdas_own_failure_and_frees_its_place(
     runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -451,6 +451,8 @@ class LambdaRuntime:
         self.log = FunctionLog(log_file)
         self.faults = faults or FaultPlan([], self.logical_id)
         self._pools = {lid: _Pool(max_workers) for lid in self.functions}
+        # Invocations running now, per function: what its reserved concurrency caps.
+        self._running = dict.fromkeys(self.functions, 0)
         self._workers: set[Worker] = set()
         self._lock = threading.Lock()
         self.cold_starts = 0
@@ -488,6 +490,14 @@ class LambdaRuntime:
                 "RequestEntityTooLargeException",
                 f"Request must be smaller than {PAYLOAD_LIMIT} bytes for InvokeFunction",
             )
+        if not self._admitted(function):
+            # As Lambda answers a call over the function's reserved concurrency: at once,
+            # not queued (the state machines' Retry on it is what waits).
+            return None, _error(
+                "Lambda.TooManyRequestsException",
+                f"Rate Exceeded: {function.logical_id} runs at most "
+                f"{function.reserved_concurrency} at once (ReservedConcurrentExecutions)",
+            )
         request_id = request_id or str(uuid.uuid4())
         try:
             return self._run(function, event_json, request_id)
@@ -500,9 +510,24 @@ class LambdaRuntime:
             log.error("%s: %s", function.logical_id, message)
             return None, _error("Lambda.ServiceException", message)
         finally:
+            with self._lock:
+                self._running[function.logical_id] -= 1
             with self._call_ended:
                 self.calls_ended += 1
                 self._call_ended.notify_all()
+
+    def _admitted(self, function: Function) -> bool:
+        """Count one more invocation running, unless the function's reserved concurrency
+        is reached (then Lambda throttles it)."""
+        with self._lock:
+            running = self._running[function.logical_id]
+            if (
+                function.reserved_concurrency is not None
+                and running >= function.reserved_concurrency
+            ):
+                return False
+            self._running[function.logical_id] = running + 1
+            return True
 
     def wait_for_a_call(self, seen: int, timeout: float) -> int:
         """Wait until more than ``seen`` invocations have ended, or ``timeout`` seconds;

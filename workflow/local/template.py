@@ -86,6 +86,8 @@ class Function:
     # queue an event that failed them all goes to (``EventInvokeConfig``), if any.
     async_retries: int = 2
     on_failure: str | None = None
+    # ``ReservedConcurrentExecutions``: at most this many run at once, the rest throttled.
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,7 @@ class Stack:
                         rules.get("suffix", ""),
                     )
                 )
+            reserved = self.resolve(props.get("ReservedConcurrentExecutions", _NO_VALUE))
             found.append(
                 Function(
                     logical_id=lid,
@@ -278,6 +281,7 @@ class Stack:
                     runtime=str(props.get("Runtime", "python3.12")),
                     ephemeral_storage=int(props.get("EphemeralStorage", {}).get("Size", 512)),
                     **self._invoke_config(props.get("EventInvokeConfig", {})),
+                    reserved_concurrency=None if reserved is _NO_VALUE else int(reserved),
                 )
             )
         _refuse_overlapping_notifications(found)
