@@ -12,6 +12,7 @@ import pytest
 from workflow.local import (
     asl_clients,
     asl_import,
+    choice_paths,
     dispatch,
     dynamodb_size,
     eventbridge,
@@ -38,6 +39,7 @@ PATCHES = [
     pytest.param(execution_names, id="execution_names"),
     pytest.param(terminal_errors, id="terminal_errors"),
     pytest.param(map_failures, id="map_failures"),
+    pytest.param(choice_paths, id="choice_paths"),
 ]
 
 

@@ -76,7 +76,7 @@ def test_targets_parse_as_the_top_rung_s_or_per_rung() -> None:
     # one rung given twice: neither is taken over the other
     with pytest.raises(ConfigurationError, match="gives the rung 720 twice"):
         per_title.parse_targets("720:95,360:90,720:93")
-    with pytest.raises(ConfigurationError, match="top rung .* twice"):
+    with pytest.raises(ConfigurationError, match=r"top rung \(a plain VMAF\) twice"):
         per_title.parse_targets("95,93")
     with pytest.raises(ConfigurationError, match="LADDER_MODE"):
         Settings.from_env({"LADDER_MODE": "auto"})

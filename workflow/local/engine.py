@@ -51,6 +51,7 @@ from workflow.local.build import (
     find_interpreter,
     runtime_folder,
 )
+from workflow.local.choice_paths import install as fail_choices_on_missing_paths
 from workflow.local.dispatch import check as check_dispatch
 from workflow.local.dispatch import dispatcher
 from workflow.local.dynamodb_size import install as install_dynamodb_size
@@ -443,6 +444,7 @@ class LocalEngine:
         report_fail_errors()
         leave_terminal_errors_uncaught()
         fail_maps_past_their_threshold()
+        fail_choices_on_missing_paths()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         # Request lines and the interpreter's own failure traces are not for users.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
