@@ -38,6 +38,15 @@ def enforce(client: Any, function: str, names: Mapping[str, str]) -> None:
         for field in ("Bucket", "TableName"):
             if field in named:
                 named[field] = real.get(str(named[field]), named[field])
+        if "TransactItems" in named:
+            # (each item of a transaction names its own table)
+            named["TransactItems"] = [
+                {
+                    kind: {**body, "TableName": real.get(body["TableName"], body["TableName"])}
+                    for kind, body in item.items()
+                }
+                for item in named["TransactItems"]
+            ]
         for action, resource, prefix in needs(
             service, model.name, named, stack.region, stack.account
         ):

@@ -1442,7 +1442,7 @@ def test_a_publish_stopped_after_storing_its_arrival_counts_it_when_run_again(
     if stopped == "cut off":
         monkeypatch.setattr(StreamTable, "store_arrival", cut_off)
     else:
-        monkeypatch.setattr(StreamTable, "count_change", throttled)
+        monkeypatch.setattr(StreamTable, "count_published", throttled)
     with pytest.raises((TimeoutError, TransientError)):
         publish_segment(event, settings, clients)
     monkeypatch.undo()
@@ -1462,6 +1462,71 @@ def test_a_publish_stopped_after_storing_its_arrival_counts_it_when_run_again(
     assert publish_segment(event, settings, clients)["duplicate"] is True
     record = table.get("game")
     assert record is not None and record.published == 3
+
+
+@pytest.mark.parametrize("counts_first", ["the one that stored it", "its duplicate"])
+def test_two_runs_of_one_upload_at_once_count_it_once(
+    live: tuple[Settings, Clients],
+    clock: SteppedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    counts_first: str,
+) -> None:
+    settings, clients, put = _announcing(live)
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN a stream that closed with segment 1 a gap (its upload failed), its end announced
+    source = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "a"}
+    arrive(0, settings, clients)
+    arrive(2, settings, clients)
+    caught = {"Error": "Sandbox.Timedout", "Cause": "killed"}
+    publish_segment({"stream": "game", "sequence": 1, "error": caught, "source": source},
+                    settings, clients)  # fmt: skip
+    table.mark_ended("game", {"last_sequence": 2, "at": clock()})
+    table.count_change("game")
+    clock.now += 6.1
+    assert advance_stream("game", settings, clients)["ended"] is True
+    assert [e["type"] for e in put if e["type"] == "Live Stream Ended"] == ["Live Stream Ended"]
+    # WHEN 1's mended upload is published by two executions at once (S3 delivered its
+    # event twice): the second finds the arrival the first stored, not yet counted, and
+    # either counts it before the first does or after
+    mended = {"bucket": INGEST, "key": "live/game/1.ts", "etag": "mended"}
+    event = {"stream": "game", "sequence": 1, "source": mended,
+             "result": {"duration": 2.0, "bytes": {"360p": 1000}}}  # fmt: skip
+    outcomes: list[dict[str, Any]] = []
+    store_arrival, count_change = StreamTable.store_arrival, StreamTable.count_change
+
+    def then_the_duplicate(self: StreamTable, *args: Any) -> Any:
+        stored = store_arrival(self, *args)
+        if not outcomes:
+            outcomes.append({})
+            outcomes.append(publish_segment(event, settings, clients))
+        return stored
+
+    def the_duplicate_after_the_count(self: StreamTable, *args: Any, **kwargs: Any) -> Any:
+        record = count_change(self, *args, **kwargs)
+        if not outcomes:
+            outcomes.append({})
+            outcomes.append(publish_segment(event, settings, clients))
+        return record
+
+    if counts_first == "its duplicate":
+        monkeypatch.setattr(StreamTable, "store_arrival", then_the_duplicate)
+    else:
+        monkeypatch.setattr(StreamTable, "count_change", the_duplicate_after_the_count)
+    outcomes[0] = publish_segment(event, settings, clients)
+    monkeypatch.undo()
+    # THEN it is counted once, and subscribers are told once that the recording was made
+    # again, with 3 segments
+    record = table.get("game")
+    assert record is not None and record.published == 3
+    assert recording(clients) == ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+    ended = [e for e in put if e["type"] == "Live Stream Ended"]
+    assert [e["segments"] for e in ended] == [2, 3]
+    # AND one run published it, the other was a duplicate
+    assert sorted(o["duplicate"] for o in outcomes) == [False, True]
+    # AND a third delivery changes nothing
+    assert publish_segment(event, settings, clients)["duplicate"] is True
+    assert table.require("game").published == 3
+    assert len([e for e in put if e["type"] == "Live Stream Ended"]) == 2
 
 
 def test_a_failed_segments_publish_run_again_is_the_same_attempt(

@@ -63,6 +63,8 @@ def test_a_change_to_a_stream_no_probe_created_is_said_by_name(table: StreamTabl
     # DynamoDB's ConditionalCheckFailedException
     with pytest.raises(StreamNotReadyError, match="stream game has no record"):
         table.count_change("game", published=True)
+    with pytest.raises(StreamNotReadyError, match="stream game has no record"):
+        table.count_published("game", 3, "/e")
     assert table.get("game") is None
 
 
@@ -89,8 +91,12 @@ def test_a_failed_segment_gives_way_to_another_upload_of_it_only(table: StreamTa
     assert table.arrivals("game") == {3: good}
     # AND the refused write says whether the standing arrival is still to be counted
     assert table.store_arrival("game", 3, good) == Stored(False, uncounted=True)
-    table.counted("game", 3, good["upload"])
+    assert table.count_published("game", 3, good["upload"])
     assert table.store_arrival("game", 3, good) == Stored(False, uncounted=False)
+    # AND it is counted once: a second count (a duplicate that found it uncounted too)
+    # counts nothing
+    assert not table.count_published("game", 3, good["upload"])
+    assert table.require("game").published == 1
 
 
 def test_a_segment_failed_for_want_of_time_gives_way_to_the_same_upload(
@@ -407,3 +413,33 @@ def test_a_claim_that_keeps_changing_under_it_is_tried_again_later(
     # THEN the encode is told to try again (its state retries it), not refused
     with pytest.raises(TransientError, match="its claim kept changing"):
         table.claim("game", 3, upload_of({"etag": "a" * 32}), now=100.0)
+
+
+def test_a_count_cancelled_by_another_write_at_once_counts_nothing_and_is_tried_again(
+    table: StreamTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stored arrival, not yet counted
+    table.create("game")
+    good = {"duration": 1.0, "at": 1.0, "failed": False, "upload": "/e"}
+    assert table.store_arrival("game", 3, good).new
+    # WHEN its count is cancelled because another write of the stream record ran at once
+    # (DynamoDB's TransactionConflict)
+    cancelled = table.client.exceptions.TransactionCanceledException(
+        {"Error": {"Code": "TransactionCanceledException"},
+         "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
+        "TransactWriteItems",
+    )  # fmt: skip
+
+    def transact_write_items(**_: object) -> None:
+        raise cancelled
+
+    with monkeypatch.context() as patched:
+        patched.setattr(table.client, "transact_write_items", transact_write_items)
+        # THEN the publish is told to try again (its retry counts it), not that another
+        # run counted it
+        with pytest.raises(TransientError, match="TransactionConflict"):
+            table.count_published("game", 3, "/e")
+    assert table.require("game").published == 0
+    assert table.store_arrival("game", 3, good) == Stored(False, uncounted=True)
+    assert table.count_published("game", 3, "/e")
+    assert table.require("game").published == 1

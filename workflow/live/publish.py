@@ -132,15 +132,17 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
     # record throttled) before counting it finds it stored when run again, or when its
     # failure is recorded (Publish's Catch, its retries run out): it counts it then, and
     # clears a failure record it may have replaced, or the segment would stay out of an
-    # ended stream's recording for good.
+    # ended stream's recording for good. Counting notes it counted in the same write, so
+    # two runs of one upload at once (its event delivered twice) that both find it
+    # uncounted count it once: the other is a duplicate (for an ended stream, else its
+    # recording is made and announced again).
     again = not new and stored.uncounted
     published = again or (new and failure is None)
-    record = table.count_change(stream, published=published)
-    if published:
-        _note_counted(table, stream, sequence, arrival["upload"])
-    if again or (replaced is not None and failure is None):
+    counted = published and table.count_published(stream, sequence, arrival["upload"])
+    if counted and (again or replaced is not None):
         _clear_failure(stream, sequence, settings, clients)
-    new = new or again
+    record = table.count_change(stream)
+    new = counted or (new and not published)
     metrics.about(stream=stream, sequence=sequence)
     if not new:
         metrics.count(metrics.LIVE_DUPLICATE_SEGMENTS)
@@ -165,15 +167,6 @@ def _clear_failure(stream: str, sequence: int, settings: Settings, clients: Clie
         )
     except (BotoCoreError, ClientError, TransientError) as exc:
         log.warning("segment %d of %s: its failure record stays: %s", sequence, stream, exc)
-
-
-def _note_counted(table: StreamTable, stream: str, sequence: int, upload: str) -> None:
-    """Note the arrival counted, never failing the publish: a retry would count it again
-    (a second count only makes an ended stream's recording again, alike)."""
-    try:
-        table.counted(stream, sequence, upload)
-    except (BotoCoreError, ClientError) as exc:
-        log.warning("segment %d of %s: counted, but not noted so: %s", sequence, stream, exc)
 
 
 def _already_passed(record: StreamRecord, sequence: int) -> bool:

@@ -2,7 +2,9 @@
 
 Before a segment's files are written, the upload whose encode writes them claims them (an
 item of its own). Every segment's job ends by recording an arrival (a conditional put, so
-a duplicate publishes nothing) and asking for the playlists to be advanced. Exactly one
+a duplicate publishes nothing), counting it as published once (the count and the
+arrival's note that it is counted are one transaction, so two runs of one upload at once
+never both count it) and asking for the playlists to be advanced. Exactly one
 writer advances a stream at a time: it holds a lease on the stream record, and it releases
 the lease only if no arrival came while it worked (``pending`` still equals what it
 saw), so an arrival is never left unpublished and playlist objects are never written
@@ -322,7 +324,7 @@ class StreamTable:
         if failed:
             item["failed_upload"] = {"S": "" if arrival.get("try_again") else upload}
         else:
-            # Until ``counted``: a publish cut off or throttled before it counted the
+            # Until ``count_published``: a publish cut off or throttled before it counted the
             # arrival finds it stored when it runs again, and counts it then.
             item["uncounted"] = {"S": upload}
         try:
@@ -354,16 +356,52 @@ class StreamTable:
         ).get("Item", {})
         return _uncounted_by(item, upload)
 
-    def counted(self, stream: str, sequence: int, upload: str) -> None:
-        """Note that the segment's arrival from ``upload`` is counted as published."""
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
-            self.client.update_item(
-                TableName=self.name,
-                Key=self._key(stream, _segment_item(sequence)),
-                UpdateExpression="REMOVE uncounted",
-                ConditionExpression="uncounted = :u",
-                ExpressionAttributeValues={":u": {"S": upload}},
+    def count_published(self, stream: str, sequence: int, upload: str) -> bool:
+        """Count the segment's arrival from ``upload`` as published, and note it counted,
+        in one transaction: whether this call counted it. False if it was counted already
+        (its condition failed: two runs of the upload at once, an event delivered twice,
+        both found it uncounted, and the other counted it); nothing is counted twice, and
+        a call that fails counts nothing (the run's retry, or its failure, counts it).
+        The playlists' writer is told of the change by ``count_change``, after it."""
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._key(stream, _segment_item(sequence)),
+                            "UpdateExpression": "REMOVE uncounted",
+                            "ConditionExpression": "uncounted = :u",
+                            "ExpressionAttributeValues": {":u": {"S": upload}},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.name,
+                            "Key": self._key(stream, STREAM_ITEM),
+                            "UpdateExpression": "ADD published :one",
+                            "ConditionExpression": "attribute_exists(#s)",
+                            "ExpressionAttributeNames": {"#s": "stream"},
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ]
             )
+        except self.client.exceptions.TransactionCanceledException as cancelled:
+            reasons = cancelled.response.get("CancellationReasons", [])
+            arrival, record = ([r.get("Code") for r in reasons] + [None, None])[:2]
+            if record == "ConditionalCheckFailed":
+                raise StreamNotReadyError(
+                    f"stream {stream} has no record in the live table; its probe did not run"
+                ) from None
+            if arrival == "ConditionalCheckFailed":
+                return False
+            # Another transaction on either item at once (TransactionConflict), or
+            # throttled: nothing was counted, and the run is tried again.
+            raise TransientError(
+                f"segment {sequence} of {stream}: its count was cancelled ({arrival}, {record})"
+            ) from None
+        return True
 
     def arrivals(self, stream: str, first: int = 0) -> dict[int, dict[str, Any]]:
         """Every arrival with a sequence number of ``first`` or more."""
