@@ -33,6 +33,10 @@ _RETRYABLE_CODES = {
     # second), or the account's request rate.
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
+    # A write of an item a transaction is writing at that moment (a live segment's count
+    # on its stream record, ``StreamTable.count_published``): DynamoDB refuses it, and
+    # botocore does not retry it.
+    "TransactionConflictException",
     "RequestTimeout",
     "RequestTimeTooSkewed",
     "InternalError",

@@ -79,9 +79,17 @@ def test_a_small_read_of_a_large_object_reads_none_of_its_body() -> None:
     assert body.closed
 
 
-@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "RequestLimitExceeded"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+    ],
+)
 def test_dynamodb_throttling_is_transient(code: str) -> None:
-    # GIVEN DynamoDB throttling a write (a hot stream record), past botocore's own retries
+    # GIVEN DynamoDB throttling a write (a hot stream record), past botocore's own retries,
+    # or refusing it while a transaction on its item is under way (a segment's count)
     # THEN the step fails as one to retry (and Reconcile to start again), not as a
     # ClientError that makes the segment a gap for good
     with pytest.raises(TransientError, match=code), transient_aws_errors():
