@@ -55,6 +55,7 @@ from workflow.local.choice_paths import install as fail_choices_on_missing_paths
 from workflow.local.dispatch import check as check_dispatch
 from workflow.local.dispatch import dispatcher
 from workflow.local.dynamodb_size import install as install_dynamodb_size
+from workflow.local.dynamodb_transactions import install as install_dynamodb_transactions
 from workflow.local.eventbridge import create as create_event_resources
 from workflow.local.eventbridge import install as install_webhooks
 from workflow.local.execution_names import install as install_execution_names
@@ -435,6 +436,7 @@ class LocalEngine:
         install_ranged_get()
         install_s3_put()
         install_dynamodb_size()
+        install_dynamodb_transactions()
         install_presigned()
         install_execution_names()
         install_webhooks()

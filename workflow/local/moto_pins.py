@@ -1,8 +1,8 @@
 """The moto the local stack's patches were written for, and the check each makes first.
 
 The patches (``ranged_get``, ``s3_put``, ``asl_import``, ``asl_clients``, ``fail_errors``,
-``eventbridge``, ``dispatch``, ``presigned``, ``dynamodb_size``, ``execution_names``,
-``terminal_errors``, ``map_failures``, ``choice_paths``)
+``eventbridge``, ``dispatch``, ``presigned``, ``dynamodb_size``, ``dynamodb_transactions``,
+``execution_names``, ``terminal_errors``, ``map_failures``, ``choice_paths``)
 lean on moto's private code.
 Each pins a digest of the source it relies on; before it patches anything it checks that
 moto is ``MOTO_VERSION`` and that the pinned code is unchanged, and otherwise the engine
