@@ -126,7 +126,8 @@ class Calls:
 
     # Conditional writes to the stream record: each costs the record's size in WRU.
     stream_writes: int = 0
-    # Writes of a segment's arrival item (well under 1 KB).
+    # Writes of a segment's arrival item, or of another item well under 1 KB (one in a
+    # transaction counts twice: billed at twice its size).
     arrival_writes: int = 0
     # Strongly consistent reads of the stream record: its size in 4 KB units.
     stream_reads: int = 0
@@ -153,8 +154,8 @@ def segment_calls(
       arrival); one PUT per rung's segment and the audio's;
     - publish (``publish_segment``): ``admit`` (a conditional update of the record, which
       succeeds for a segment that comes in order), ``record_arrival`` (a read of the
-      claim, the put, the claim's delete), ``count_change``, ``counted`` (an update of
-      the arrival), then
+      claim, the put, the claim's delete), ``count_published`` (a transaction updating the
+      arrival and the stream's count item, each billed twice), ``count_change``, then
       ``advance_stream``: ``acquire``, ``require``, ``arrivals`` (a query), ``save`` (it
       releases at the first try); one PUT per rung's live playlist and the audio's.
     """
@@ -171,7 +172,7 @@ def segment_calls(
             s3_puts=files,
         ),
         "publish": Calls(
-            arrival_writes=3, stream_writes=4, stream_reads=1, small_reads=2, s3_puts=files
+            arrival_writes=6, stream_writes=4, stream_reads=1, small_reads=2, s3_puts=files
         ),
     }
 

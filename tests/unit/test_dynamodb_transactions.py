@@ -62,7 +62,7 @@ def test_a_count_copies_the_items_it_writes_not_the_table(
     assert copied and not [c for c in copied if type(c).__name__ == "Table"]
     # AND the cancelled one put back what its first action had written (the stream record
     # counted once), leaving every other item as it was
-    assert table.require("game").published == 1
+    assert table.published("game") == 1
     assert table.store_arrival("game", 200, arrival).uncounted is False
     assert len(table.arrivals("game")) == 201
 
@@ -91,4 +91,4 @@ def test_a_cancelled_transaction_keeps_what_others_wrote_meanwhile(table: Stream
     # THEN the arrival written meanwhile stands (moto put the whole table back over it)
     assert stored == [True]
     assert sorted(table.arrivals("game")) == [0, 1]
-    assert table.require("game").published == 1
+    assert table.published("game") == 1

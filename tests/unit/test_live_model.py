@@ -65,6 +65,12 @@ class CallCounter:
         on_record = key.get("item", {}).get("S") == STREAM_ITEM
         if op in ("PutItem", "UpdateItem", "DeleteItem"):
             self.counts["stream_writes" if on_record else "arrival_writes"] += 1
+        elif op == "TransactWriteItems":
+            # Each item a transaction writes is billed at twice its size.
+            for action in params["TransactItems"]:
+                (body,) = action.values()
+                on_record = body["Key"]["item"]["S"] == STREAM_ITEM
+                self.counts["stream_writes" if on_record else "arrival_writes"] += 2
         elif op == "GetItem":
             self.counts["stream_reads" if on_record else "small_reads"] += 1
         elif op == "Query":
@@ -124,10 +130,10 @@ def test_publish_calls_are_what_the_model_counts(
     # WHEN the next segment is published, nobody else writing
     arrive(1, settings, clients)
     # THEN it made exactly the calls the model prices: 4 record writes, the arrival, the
-    # end of its claim and the note that it is counted, ...
+    # end of its claim and its count (a transaction of two small items, billed twice), ...
     expected = lm.segment_calls(2, has_audio=False)["publish"]
     assert dict(counter.counts) == {k: v for k, v in vars(expected).items() if v}
-    assert expected.stream_writes == 4 and expected.arrival_writes == 3
+    assert expected.stream_writes == 4 and expected.arrival_writes == 6
 
 
 def test_ingest_calls_are_what_the_model_counts(
@@ -159,8 +165,9 @@ def test_every_file_of_a_segment_is_one_put_in_transcode_and_one_in_publish(
     calls = lm.segment_calls(4, has_audio=True)
     assert calls["transcode"].s3_puts == calls["publish"].s3_puts == 5
     assert lm.total(calls).stream_writes == 6
-    # The claim, the arrival, the claim's end, the arrival's count noted.
-    assert lm.total(calls).arrival_writes == 4
+    # The claim, the arrival, the claim's end, its count (the arrival and the stream's
+    # count item, in a transaction: each billed twice).
+    assert lm.total(calls).arrival_writes == 7
 
 
 def test_a_write_costs_the_record_in_whole_kilobytes(lm: ModuleType) -> None:

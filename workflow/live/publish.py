@@ -57,8 +57,8 @@ WRITER_SECONDS = 10.0
 # The state's note of when the stream last showed or received a segment (the clock's
 # seconds): what ``StreamSettings.idle_seconds`` counts from.
 ACTIVE = "active"
-# The state's note of how many segments were published (the stream record's
-# ``published``) when its recording was made: an ended stream's recording is made again
+# The state's note of how many segments were published (``StreamTable.published``)
+# when its recording was made: an ended stream's recording is made again
 # when segments were published since, never for failures (a venue pushing on after END).
 RECORDED = "recorded"
 
@@ -275,7 +275,7 @@ def _advance_once(
     # A sweep advances as of its schedule, which may be before the arrivals it shows: the
     # stream's last activity never goes back (else it ends idle that much early).
     state = after.to_dict() | {ACTIVE: max(now, active) if after != before else active}
-    state |= {RECORDED: record.published} if after.ended else {}
+    state |= {RECORDED: table.published(stream, record)} if after.ended else {}
     if after.next_sequence != before.next_sequence and not table.fits(state):
         if ending is None:
             _outgrown(stream, table, before, arrivals, record.admitted, now)
@@ -415,7 +415,8 @@ def _refresh_recording(
     event was lost, is in the recording, as the live playlists (closed for good) cannot
     show it. A failure (a venue pushing on after END) changes nothing."""
     assert record.state is not None
-    if record.state.get(RECORDED) != record.published:
+    published = table.published(stream, record)
+    if record.state.get(RECORDED) != published:
         output = Bucket(clients.s3, settings.output_bucket)
         recording = publish_recording(
             stream, table, output, config, ended, settings, clients,
@@ -425,10 +426,10 @@ def _refresh_recording(
             # Subscribers told the end's counts and URLs (none, where nothing was
             # playable) learn the recording's new ones: an outcome of its own.
             remade = _recording_ended(
-                stream, recording, output, settings, clients.utc_now(), record.published
+                stream, recording, output, settings, clients.utc_now(), published
             )
             events.announce(remade, settings.event_bus, output, clients)
-    state = record.state | {RECORDED: record.published}
+    state = record.state | {RECORDED: published}
     if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
         return None
     return {"writer": True, "next_sequence": ended.next_sequence, "ended": True}

@@ -33,6 +33,10 @@ OPEN_INDEX = "open-streams"
 _SEGMENT_ITEM = "seg#{sequence:012d}"
 # Outside the arrivals' key range (``seg#...``): an upload's claim on a segment's files.
 _CLAIM_ITEM = "claim#{sequence:012d}"
+# How many segments were published (``count_published``): an item of its own, not the
+# stream record, as a transaction bills each item it writes at twice its size, and the
+# record holds the playlist state (up to ~400 KB).
+_PUBLISHED_ITEM = "stream#published"
 
 
 # Failures that say nothing against a segment's bytes: the Lambda service's, a step out
@@ -86,7 +90,8 @@ class StreamRecord:
     """The stream record: its settings, playlist state, end marker, lease counters, the
     lowest sequence number uploaded (None: no upload noted), how far the reconciler
     has accounted for the stream's segments (every sequence below ``reconciled``), and
-    how many segments were published, and the highest sequence admitted for publishing
+    how many segments an older version counted as published on it (``StreamTable.published``
+    adds those counted since), and the highest sequence admitted for publishing
     (None: none was)."""
 
     config: dict[str, Any] | None
@@ -362,7 +367,8 @@ class StreamTable:
         (its condition failed: two runs of the upload at once, an event delivered twice,
         both found it uncounted, and the other counted it); nothing is counted twice, and
         a call that fails counts nothing (the run's retry, or its failure, counts it).
-        The playlists' writer is told of the change by ``count_change``, after it."""
+        The playlists' writer is told of the change by ``count_change``, after it (which
+        also says whether the stream has a record)."""
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -378,10 +384,8 @@ class StreamTable:
                     {
                         "Update": {
                             "TableName": self.name,
-                            "Key": self._key(stream, STREAM_ITEM),
+                            "Key": self._key(stream, _PUBLISHED_ITEM),
                             "UpdateExpression": "ADD published :one",
-                            "ConditionExpression": "attribute_exists(#s)",
-                            "ExpressionAttributeNames": {"#s": "stream"},
                             "ExpressionAttributeValues": {":one": {"N": "1"}},
                         }
                     },
@@ -389,19 +393,28 @@ class StreamTable:
             )
         except self.client.exceptions.TransactionCanceledException as cancelled:
             reasons = cancelled.response.get("CancellationReasons", [])
-            arrival, record = ([r.get("Code") for r in reasons] + [None, None])[:2]
-            if record == "ConditionalCheckFailed":
-                raise StreamNotReadyError(
-                    f"stream {stream} has no record in the live table; its probe did not run"
-                ) from None
+            arrival, count = ([r.get("Code") for r in reasons] + [None, None])[:2]
             if arrival == "ConditionalCheckFailed":
                 return False
             # Another transaction on either item at once (TransactionConflict), or
             # throttled: nothing was counted, and the run is tried again.
             raise TransientError(
-                f"segment {sequence} of {stream}: its count was cancelled ({arrival}, {record})"
+                f"segment {sequence} of {stream}: its count was cancelled ({arrival}, {count})"
             ) from None
         return True
+
+    def published(self, stream: str, record: StreamRecord | None = None) -> int:
+        """How many segments of the stream were published: those ``count_published``
+        counted, and those an older version counted on the stream record (``record``'s,
+        read if not given)."""
+        record = record if record is not None else self.require(stream)
+        item = self.client.get_item(
+            TableName=self.name,
+            Key=self._key(stream, _PUBLISHED_ITEM),
+            ConsistentRead=True,
+            ProjectionExpression="published",
+        ).get("Item", {})
+        return record.published + int(item.get("published", {}).get("N", "0"))
 
     def arrivals(self, stream: str, first: int = 0) -> dict[int, dict[str, Any]]:
         """Every arrival with a sequence number of ``first`` or more."""
