@@ -34,6 +34,9 @@ REAL_OK = [
     "vp8_vorbis_webm",
     "h264_aac_1080p_1s_start_offset",
     "mpegts_midstream_pat_pmt_large_pts",
+    # AVI keeps no presentation times, and PyAV and the ffmpeg that encodes read its frame's
+    # differently: a plan from PyAV's cut the frame out (a job that failed in Images)
+    "avi_h264_baseline_one_frame",
 ]
 
 

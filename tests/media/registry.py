@@ -688,6 +688,36 @@ _RECORDS: tuple[MediaFacts, ...] = (
         pyav_error=None,
         notes="VP8 + Vorbis WebM; keyframe about every 0.4 s.",
     ),
+    MediaFacts(
+        name="avi_h264_baseline_one_frame",
+        manager="npm",
+        package="@videojs/vhs-utils",
+        version="4.1.1",
+        member="test/fixtures/formats/avi/avc1.42c00d.avi",
+        filename="avi_h264_baseline_one_frame.avi",
+        size=6768,
+        sha256="8ac5fb831abe564778eb6cf76993a243a7b83f6c62d7f3820c50668d4d6f997d",
+        container="avi",
+        video_codec="h264",
+        pix_fmt="yuv420p",
+        width=416,
+        height=240,
+        fps="1199/50",
+        duration_s=0.042,
+        video_frames=1,
+        audio_codec=None,
+        audio_channels=None,
+        keyframe_times_s=(0.042,),
+        max_keyframe_gap_s=0.042,
+        pyav_decodes=True,
+        pyav_error=None,
+        notes=(
+            "H.264 Constrained Baseline in AVI, one frame, no audio. AVI keeps no "
+            "presentation times: PyAV (FFmpeg 8.1) reads the frame's as one tick "
+            "after its decoding time (0.042 s), the ffmpeg 9 command line as its "
+            "decoding time (0 s)."
+        ),
+    ),
 )
 
 REAL_MEDIA: dict[str, MediaFacts] = {record.name: record for record in _RECORDS}

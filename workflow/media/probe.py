@@ -493,6 +493,16 @@ def _index_video(
     if first.pts is None:
         raise TruncatedInputError(f"the file starts like {family} but its frames have no times")
     start = _seconds(first.pts, tb)
+    # AVI keeps no presentation times, only the frames' decoding order: the time a frame
+    # is given is the demuxer's guess, and FFmpeg versions guess apart (PyAV's 8.1 puts an
+    # H.264 Baseline frame a tick after its decoding time, the ffmpeg 9 that encodes puts
+    # it at that time). The span is on the decoding times, before any guess puts a frame:
+    # a start a tick late cut the first frame out of every rung (a one-frame file's
+    # only one, and its job failed making the poster).
+    late = 0
+    if family == "avi" and first.dts is not None and first.dts < first.pts:
+        late = first.pts - first.dts
+        start = _seconds(first.dts, tb)
     offset = 0
     if family == "mp4" and packet.pts is not None and packet.dts is not None:
         offset = packet.pts - packet.dts  # the reorder delay: index times are decode times
@@ -544,6 +554,8 @@ def _index_video(
         else:
             raise TruncatedInputError("the file declares no duration and has no index to find one")
         variable = _varies(sampled)[0] or _declared_variable(video, family)
+        # (the container's end is on the guessed times: as many frames on the decoding ones)
+        end = round(end - float(late * tb), 6)
     # Listed times outside the video are no keyframes: FLV's demuxer, opening a file
     # without its keyframe list, at times lists one at ~9.4e10 s (2 of 12 probes of the
     # same file), which the check below would take for an index reaching the end.
