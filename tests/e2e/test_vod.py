@@ -313,6 +313,8 @@ def test_audio_only_has_no_video_stream(clip: Any, run_job: Any) -> None:
         ("broken_mp3_72b", "NotAVideoError"),
         ("mp4_audio_only_two_vorbis_tracks", "NoVideoStreamError"),
         ("flv_audio_only_aac", "NoVideoStreamError"),
+        # (a video track without a frame: it was refused as running at 90000 fps)
+        ("broken_mp4_init_segment_only", "TruncatedInputError"),
     ],
 )
 def test_real_broken_files_fail_with_a_named_error(

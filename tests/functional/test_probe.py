@@ -722,6 +722,17 @@ def test_real_footage_facts_match_an_independent_decode(
     assert facts.video_codec.startswith(expected.video_codec or "?")
 
 
+@pytest.mark.real_media
+def test_a_video_track_without_a_frame_is_refused_as_empty_not_as_fast(
+    real_media: dict[str, Path],
+) -> None:
+    # GIVEN a fragmented MP4's init segment alone (mux.js's): a video track, no frame, no
+    # rate but ffmpeg's guess, which is its clock's 90000
+    # WHEN it is probed, THEN it is refused for holding no frames (not as 90000 fps)
+    with pytest.raises(TruncatedInputError, match="its video track holds no frames"):
+        _probe(real_media["broken_mp4_init_segment_only"])
+
+
 def _encoders_first_frame(path: Path) -> float:
     """The time the ffmpeg command line gives ``path``'s first video frame."""
     ran = subprocess.run(

@@ -689,6 +689,35 @@ _RECORDS: tuple[MediaFacts, ...] = (
         notes="VP8 + Vorbis WebM; keyframe about every 0.4 s.",
     ),
     MediaFacts(
+        name="broken_mp4_init_segment_only",
+        manager="npm",
+        package="mux.js",
+        version="7.1.0",
+        member="test/segments/dash-608-captions-init.mp4",
+        filename="broken_mp4_init_segment_only.mp4",
+        size=756,
+        sha256="c3b4a3b75fb7f2e2d0d9ec6798ce178359ef8c95eaca44d09ef6020163f45454",
+        container="mov,mp4,m4a,3gp,3g2,mj2",
+        video_codec="h264",
+        pix_fmt=None,
+        width=640,
+        height=360,
+        fps="90000",
+        duration_s=None,
+        video_frames=0,
+        audio_codec=None,
+        audio_channels=None,
+        keyframe_times_s=(),
+        max_keyframe_gap_s=None,
+        pyav_decodes=True,
+        pyav_error=None,
+        notes=(
+            "A fragmented MP4's init segment alone (ftyp + moov, no fragment): an H.264 "
+            "640x360 track with no samples. No average rate; the guessed one is its "
+            "time base's clock, 90000."
+        ),
+    ),
+    MediaFacts(
         name="avi_h264_baseline_one_frame",
         manager="npm",
         package="@videojs/vhs-utils",

@@ -292,7 +292,7 @@ def _declared_facts(
         )
     end = _container_end(container, family)
     declared = end - (container.start_time or 0) / 1_000_000 if end is not None else None
-    rate = _average_rate(video, family) or video.guessed_rate or video.base_rate
+    rate = _average_rate(video, family) or _guessed_rate(video)
     if declared is not None and declared > limits.max_seconds:
         # An MPEG-TS/PS span is its head's and tail's timestamps apart: in one too small
         # for it they jump (captures joined with the later one first span the 26.5 h wrap).
@@ -681,6 +681,13 @@ def _first_frame(
     except av.error.FFmpegError as exc:
         if first is None:
             raise _unreadable(family, exc) from None
+    if first is None and key is None and last_end is None:
+        raise TruncatedInputError(
+            f"the file starts like {family} but its video track holds no frames "
+            "(a fragmented MP4's init segment without its media segments?)"
+            if family == "mp4"
+            else f"the file starts like {family} but its video track holds no frames"
+        )
     if first is None:
         raise TruncatedInputError(f"the file starts like {family} but no video frame decodes")
     # Packets come in decode order: the last few may still miss frames presented before
@@ -814,6 +821,16 @@ def _average_rate(video: Any, family: str) -> Fraction | None:
     if family == "avi" and average and guessed and guessed < average:
         return Fraction(guessed)
     return Fraction(average) if average else None
+
+
+def _guessed_rate(video: Any) -> Fraction | None:
+    """ffmpeg's guess at a rate the container does not declare, but none where the guess
+    is only the clock its times count in: a track without a frame (a fragmented MP4's
+    init segment alone) guesses 90000 fps, and was refused as that fast, not as empty."""
+    guessed = video.guessed_rate or video.base_rate
+    if not guessed or (video.time_base and guessed == 1 / video.time_base):
+        return None
+    return Fraction(guessed)
 
 
 def _declared_variable(video: Any, family: str) -> bool:
