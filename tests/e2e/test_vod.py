@@ -108,6 +108,23 @@ def test_real_footage_publishes_playable_hls(
     assert_playable(run, source)
 
 
+def test_an_avi_without_b_frames_publishes_its_first_frame(tmp_path: Path, run_job: Any) -> None:
+    # GIVEN 3 s of H.264 Baseline (no B-frames) in AVI, which keeps only the frames'
+    # decoding order: PyAV's FFmpeg reads the first frame as a tick after zero, the ffmpeg
+    # that encodes it as at zero
+    source = tmp_path / "baseline.avi"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=416x240:rate=24000/1001:duration=3",
+         "-c:v", "libx264", "-profile:v", "baseline", "-g", "24", "-pix_fmt", "yuv420p",
+         str(source)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is published, THEN every frame is there (the plan started a tick late and
+    # the first frame was cut out: 71 of 72)
+    assert_playable(run_job(source), source)
+
+
 def test_a_picture_that_changes_size_mid_chunk_is_scored_frame_for_frame(
     clip: Any, run_job: Any
 ) -> None:

@@ -496,13 +496,16 @@ def _index_video(
     # AVI keeps no presentation times, only the frames' decoding order: the time a frame
     # is given is the demuxer's guess, and FFmpeg versions guess apart (PyAV's 8.1 puts an
     # H.264 Baseline frame a tick after its decoding time, the ffmpeg 9 that encodes puts
-    # it at that time). The span is on the decoding times, before any guess puts a frame:
-    # a start a tick late cut the first frame out of every rung (a one-frame file's
-    # only one, and its job failed making the poster).
+    # it at that time). A video that presents its frames in decoding order (no B-frames)
+    # is on its decoding times: a start a tick late cut the first frame out of every rung
+    # (a one-frame file's only one, and its job failed making the poster). One with
+    # B-frames keeps the guess: ffmpeg presents its frames later still, and its index's
+    # keyframes, listed at decoding times, are not where they are shown.
     late = 0
-    if family == "avi" and first.dts is not None and first.dts < first.pts:
-        late = first.pts - first.dts
-        start = _seconds(first.dts, tb)
+    reordered = bool(getattr(video.codec_context, "has_b_frames", True))
+    if family == "avi" and not reordered and packet.pts is not None and packet.dts is not None:
+        late = max(0, packet.pts - packet.dts)
+        start = _seconds(first.pts - late, tb)
     offset = 0
     if family == "mp4" and packet.pts is not None and packet.dts is not None:
         offset = packet.pts - packet.dts  # the reorder delay: index times are decode times
