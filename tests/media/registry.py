@@ -747,6 +747,36 @@ _RECORDS: tuple[MediaFacts, ...] = (
             "decoding time (0 s)."
         ),
     ),
+    MediaFacts(
+        name="avi_h264_high_aac_one_frame",
+        manager="npm",
+        package="@videojs/vhs-utils",
+        version="4.1.1",
+        member="test/fixtures/formats/avi/avc1.640028,aac.avi",
+        filename="avi_h264_high_aac_one_frame.avi",
+        size=10888,
+        sha256="8ef48a21822f1c45c8b6532d9184e0768ec35c4100fb746229d65f984bcf0eb2",
+        container="avi",
+        video_codec="h264",
+        pix_fmt="yuv420p",
+        width=416,
+        height=240,
+        fps="1199/50",
+        duration_s=0.042,
+        video_frames=1,
+        audio_codec="aac",
+        audio_channels=2,
+        keyframe_times_s=(0.042,),
+        max_keyframe_gap_s=0.042,
+        pyav_decodes=True,
+        pyav_error=None,
+        notes=(
+            "H.264 High in AVI with AAC, one frame. Its stream declares B-frames, so the "
+            "decoder gives the frame only when drained: PyAV (FFmpeg 8.1) reads its time "
+            "as one tick after its decoding time (0.042 s), the ffmpeg 9 command line as "
+            "its decoding time (0 s)."
+        ),
+    ),
 )
 
 REAL_MEDIA: dict[str, MediaFacts] = {record.name: record for record in _RECORDS}

@@ -500,9 +500,12 @@ def _index_video(
     # is on its decoding times: a start a tick late cut the first frame out of every rung
     # (a one-frame file's only one, and its job failed making the poster). One with
     # B-frames keeps the guess: ffmpeg presents its frames later still, and its index's
-    # keyframes, listed at decoding times, are not where they are shown.
+    # keyframes, listed at decoding times, are not where they are shown. Unless its first
+    # picture came out only as the decoder was drained (no decoding time: fewer frames
+    # than the reorder delay, as a one-frame H.264 Main/High or HEVC file): ffmpeg puts
+    # that one at its decoding time too, and the guess a tick later cut it out.
     late = 0
-    reordered = bool(getattr(video.codec_context, "has_b_frames", True))
+    reordered = bool(getattr(video.codec_context, "has_b_frames", True)) and first.dts is not None
     if family == "avi" and not reordered and packet.pts is not None and packet.dts is not None:
         late = max(0, packet.pts - packet.dts)
         start = _seconds(first.pts - late, tb)
