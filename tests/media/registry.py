@@ -748,14 +748,14 @@ _RECORDS: tuple[MediaFacts, ...] = (
         ),
     ),
     MediaFacts(
-        name="avi_h264_high_aac_one_frame",
+        name="avi_h264_main_one_frame",
         manager="npm",
         package="@videojs/vhs-utils",
         version="4.1.1",
-        member="test/fixtures/formats/avi/avc1.640028,aac.avi",
-        filename="avi_h264_high_aac_one_frame.avi",
-        size=10888,
-        sha256="8ef48a21822f1c45c8b6532d9184e0768ec35c4100fb746229d65f984bcf0eb2",
+        member="test/fixtures/formats/avi/avc1.4d401e.avi",
+        filename="avi_h264_main_one_frame.avi",
+        size=6588,
+        sha256="e8ba2637cd9a3204505d5ef101db7a2836a6eea8dc2cc15e6bf123b68e19a61d",
         container="avi",
         video_codec="h264",
         pix_fmt="yuv420p",
@@ -764,14 +764,14 @@ _RECORDS: tuple[MediaFacts, ...] = (
         fps="1199/50",
         duration_s=0.042,
         video_frames=1,
-        audio_codec="aac",
-        audio_channels=2,
+        audio_codec=None,
+        audio_channels=None,
         keyframe_times_s=(0.042,),
         max_keyframe_gap_s=0.042,
         pyav_decodes=True,
         pyav_error=None,
         notes=(
-            "H.264 High in AVI with AAC, one frame. Its stream declares B-frames, so the "
+            "H.264 Main in AVI, one frame, no audio. Its stream declares B-frames, so the "
             "decoder gives the frame only when drained: PyAV (FFmpeg 8.1) reads its time "
             "as one tick after its decoding time (0.042 s), the ffmpeg 9 command line as "
             "its decoding time (0 s)."
