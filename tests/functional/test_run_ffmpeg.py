@@ -56,28 +56,6 @@ def test_an_encoder_that_will_not_open_says_so_not_that_nothing_was_decoded(
     assert "Nothing was written" not in message
 
 
-def test_a_span_without_a_frame_says_so_not_that_the_encoder_would_not_open(
-    clip: Any, tmp_path: Path
-) -> None:
-    # GIVEN a poster's run (a JPEG and its grey levels) whose trim starts after the
-    # source's last frame: ffmpeg opens the encoders no frame reached only at the end,
-    # and MJPEG's refuses its defaults ("ff_frame_thread_encoder_init failed", which a
-    # job reported as its failure)
-    empty = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error",
-             "-i", str(clip("h264_aac_2gop")), "-filter_complex",
-             "[0:v]trim=start=3600,split=2[a][b]",
-             "-map", "[a]", "-frames:v", "1", "-f", "image2", "-update", "1",
-             str(tmp_path / "x.jpg"),
-             "-map", "[b]", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray",
-             str(tmp_path / "x.gray")]  # fmt: skip
-    # WHEN it runs, THEN the error says that no frame came
-    with pytest.raises(TranscodeError) as failed:
-        run_ffmpeg(empty, 30)
-    message = str(failed.value)
-    assert "no video frame reached the encoder" in message
-    assert "would not open" not in message
-
-
 @pytest.mark.parametrize(
     ("signal_name", "error"),
     [("SIGSEGV", TranscodeError), ("SIGABRT", TranscodeError),

@@ -43,13 +43,6 @@ _TOO_LARGE = re.compile(r"Picture size (\d+x\d+) exceeds specified max pixel cou
 # frame does: the encoder's own line says what happened. ("Could not open encoder before
 # EOF" is the other case: no frame ever reached it.)
 _ENCODER_REFUSED = re.compile(r"Error while opening encoder")
-# An encoder that no frame reached: ffmpeg 9 opens it only as its input ends, from its
-# defaults, which some refuse ("ff_frame_thread_encoder_init failed" from MJPEG, and that
-# refusal read as the run's failure). An output stream that could not open its encoder
-# before the end and did not refuse a frame itself (the poster's grey levels beside its
-# JPEG, a chunk's first-frame check) got none: that is what to say.
-_NOT_OPENED = re.compile(r"\[(vost#[0-9:]+)/[^\]]*\].*Could not open encoder before EOF")
-_REFUSED_BY = re.compile(r"\[(vost#[0-9:]+)/[^\]]*\].*Error while opening encoder")
 _LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
 
 
@@ -171,11 +164,6 @@ def _run(args: Sequence[str], timeout: float, on_progress: ProgressCallback | No
             f"the video changes to {size} mid-way; the limit is {limit} pixels"
         )
     if process.returncode != 0:
-        if _frameless(stderr.decode("utf-8", "replace")):
-            raise TranscodeError(
-                "ffmpeg failed: no video frame reached the encoder: the source has none "
-                "in the span it was asked to encode"
-            )
         reason = _encoder_refusal(stderr) or last_error_line(stderr)
         if _NETWORK_TROUBLE.search(reason):
             raise TranscodeInterruptedError(f"ffmpeg lost its source: {reason}")
@@ -234,12 +222,6 @@ def encoded_seconds(report: Mapping[str, str]) -> float | None:
     else:
         return None
     return seconds if seconds <= _MOST_SECONDS else None
-
-
-def _frameless(stderr: str) -> bool:
-    """Whether an output of the run got no frame: its encoder was still closed at the end
-    and had not refused to open on one."""
-    return bool(set(_NOT_OPENED.findall(stderr)) - set(_REFUSED_BY.findall(stderr)))
 
 
 def _encoder_refusal(stderr: bytes) -> str | None:
