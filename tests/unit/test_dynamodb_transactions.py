@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,46 @@ def test_a_cancelled_transaction_keeps_what_others_wrote_meanwhile(table: Stream
     assert stored == [True]
     assert sorted(table.arrivals("game")) == [0, 1]
     assert table.published("game") == 1
+
+
+def test_two_counts_of_one_segment_at_once_count_it_once(table: StreamTable) -> None:
+    # GIVEN an arrival not yet counted, and moto's transaction held up after its copies
+    # are made (as a request thread of the local stack can be, by another's)
+    table.create("game")
+    arrival = {"duration": 1.0, "at": 1.0, "failed": False, "upload": "/e"}
+    assert table.store_arrival("game", 0, arrival).new
+    moto_transaction = dynamodb_transactions._replaced["DynamoDBBackend.transact_write_items"]
+    first_inside, second_done = threading.Event(), threading.Event()
+
+    def held_up(backend: Any, items: Any) -> Any:
+        if not first_inside.is_set():
+            first_inside.set()
+            # the other count runs now where nothing serializes them
+            second_done.wait(2)
+        return moto_transaction(backend, items)
+
+    counted: list[bool] = []
+
+    def count() -> None:
+        counted.append(table.count_published("game", 0, "/e"))
+        second_done.set()
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setitem(
+            dynamodb_transactions._replaced, "DynamoDBBackend.transact_write_items", held_up
+        )
+        # WHEN two runs of the upload count it at once
+        first = threading.Thread(
+            target=lambda: counted.append(table.count_published("game", 0, "/e"))
+        )
+        first.start()
+        assert first_inside.wait(10)
+        second = threading.Thread(target=count)
+        second.start()
+        first.join(10)
+        second.join(10)
+    # THEN one of them counted it, once, and it stays counted (a cancelled one put back
+    # its copies over the other's committed count before)
+    assert sorted(counted) == [False, True]
+    assert table.published("game") == 1
+    assert table.store_arrival("game", 0, arrival).uncounted is False

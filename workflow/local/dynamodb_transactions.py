@@ -8,7 +8,11 @@ arrivals stored, and grew with them (LivePublish's 30 s ran out within a day of 
 segments); and a cancelled one (a duplicate's count) put back the whole table as it was,
 losing whatever the stack's other functions wrote to it meanwhile.
 
-Here only the items the transaction names are copied, and only they are put back. Like
+Here only the items the transaction names are copied, and only they are put back, and
+transactions run one at a time: moto serves requests on several threads and runs a
+transaction's checks and writes unlocked, so two counts of one segment at once (an event
+delivered twice) could both pass their condition, or one be put back over the other's
+committed write, where DynamoDB serializes them. Like
 the other patches, it checks moto's version and the source of what it replaces first,
 and the engine refuses to start on a moto it does not know.
 """
@@ -26,6 +30,8 @@ from workflow.local.moto_pins import check_pinned
 EXPECTED_SOURCES = {"DynamoDBBackend.transact_write_items": "81db2cb7d94e39c9"}
 
 _lock = threading.Lock()
+# One transaction at a time, from its copies to its put-back.
+_serial = threading.Lock()
 # moto's own functions, once the patch has replaced them.
 _replaced: dict[str, Callable[..., Any]] = {}
 
@@ -65,15 +71,16 @@ def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) ->
 
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
-    kept = [_keep(backend, item) for item in transact_items]
-    try:
-        _replaced["DynamoDBBackend.transact_write_items"](_Untabled(backend), transact_items)
-    except Exception:
-        # (Cancelled: a condition failed, or an action was refused.)
-        for put_back in reversed(kept):
-            if put_back is not None:
-                put_back()
-        raise
+    with _serial:
+        kept = [_keep(backend, item) for item in transact_items]
+        try:
+            _replaced["DynamoDBBackend.transact_write_items"](_Untabled(backend), transact_items)
+        except Exception:
+            # (Cancelled: a condition failed, or an action was refused.)
+            for put_back in reversed(kept):
+                if put_back is not None:
+                    put_back()
+            raise
 
 
 class _Untabled:
