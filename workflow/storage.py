@@ -33,9 +33,9 @@ _RETRYABLE_CODES = {
     # second), or the account's request rate.
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
-    # A write of an item a transaction is writing at that moment (a live segment's count
-    # on its stream record, ``StreamTable.count_published``): DynamoDB refuses it, and
-    # botocore does not retry it.
+    # A write of an item a transaction is writing at that moment (a live segment's arrival
+    # while ``StreamTable.count_published`` counts it): DynamoDB refuses it, and botocore
+    # does not retry it.
     "TransactionConflictException",
     "RequestTimeout",
     "RequestTimeTooSkewed",

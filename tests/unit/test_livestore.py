@@ -62,7 +62,7 @@ def test_a_change_to_a_stream_no_probe_created_is_said_by_name(table: StreamTabl
     # `vidflow invoke` can) / WHEN a change is counted / THEN the workflow's error, not
     # DynamoDB's ConditionalCheckFailedException
     with pytest.raises(StreamNotReadyError, match="stream game has no record"):
-        table.count_change("game", published=True)
+        table.count_change("game")
     assert table.get("game") is None
 
 

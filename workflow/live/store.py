@@ -509,15 +509,14 @@ class StreamTable:
             return False
         return True
 
-    def count_change(self, stream: str, published: bool = False) -> StreamRecord:
-        """Say that something changed which the playlists' writer must look at (and, if
-        ``published``, that a segment was published); returns the stream's record as of
-        then (an update returns its item at no extra cost)."""
+    def count_change(self, stream: str) -> StreamRecord:
+        """Say that something changed which the playlists' writer must look at; returns
+        the stream's record as of then (an update returns its item at no extra cost)."""
         try:
             item = self.client.update_item(
                 TableName=self.name,
                 Key=self._key(stream, STREAM_ITEM),
-                UpdateExpression="ADD pending :one" + (", published :one" if published else ""),
+                UpdateExpression="ADD pending :one",
                 ConditionExpression="attribute_exists(#s)",
                 ExpressionAttributeNames={"#s": "stream"},
                 ExpressionAttributeValues={":one": {"N": "1"}},

@@ -688,11 +688,10 @@ def _first_frame(
         if first is None:
             raise _unreadable(family, exc) from None
     if first is None and key is None and last_end is None:
+        hint = " (a fragmented MP4's init segment without its media segments?)"
         raise TruncatedInputError(
-            f"the file starts like {family} but its video track holds no frames "
-            "(a fragmented MP4's init segment without its media segments?)"
-            if family == "mp4"
-            else f"the file starts like {family} but its video track holds no frames"
+            f"the file starts like {family} but its video track holds no frames"
+            + (hint if family == "mp4" else "")
         )
     if first is None:
         raise TruncatedInputError(f"the file starts like {family} but no video frame decodes")
