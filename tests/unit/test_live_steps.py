@@ -196,6 +196,12 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
         {"idle_seconds": 10, "gap_seconds": 12},  # would end before a gap is shown
         {"idle_seconds": 8 * 86_400},
         {"idle_seconds": -1},
+        {"mend_seconds": -1},
+        {"mend_seconds": "86400"},
+        {"mend_seconds": True},
+        {"mend_seconds": None},
+        {"mend_seconds": float("nan")},
+        {"mend_seconds": 10**400},
         {"encryption": "rot13"},
         {"encryption": None},
         {"key_rotation_segments": 4},  # without encryption
@@ -408,6 +414,63 @@ def test_a_segment_after_the_streams_end_is_refused_by_name() -> None:
         StreamEndedError, match="segment 8 came after the stream ended at segment 7"
     ):
         record.refuse_past_the_end(8)
+
+
+def _ended(at: float, **declared: object) -> StreamRecord:
+    config = stream_config(declared, 640, 360, 30.0, True, SETTINGS).to_dict()
+    ending = {"last_sequence": 7, "at": at}
+    return StreamRecord(config=config, state=None, ending=ending, pending=0, closed=True)
+
+
+def _never_asked() -> float:
+    raise AssertionError("the upload's time was read where it decides nothing")
+
+
+def test_an_upload_a_day_after_the_end_is_no_mend_of_its_gap() -> None:
+    # GIVEN a stream that ended (its END recorded) at `ended`, at segment 7, a gap at 3
+    ended = 1_800_000_000.0
+    record = _ended(ended)
+    day = 86_400.0
+    # THEN an upload of 3 written before the end (Reconcile starting a lost one), just
+    # after it, or a day after it to the second (mended the next day) is taken
+    for written in (ended - 600, ended + 1, ended + day):
+        record.refuse_past_the_end(3, lambda written=written: written)
+    # AND one written any later is another broadcast under the name: refused by name,
+    # saying when the stream ended
+    with pytest.raises(StreamEndedError) as refused:
+        record.refuse_past_the_end(3, lambda: ended + day + 0.001)
+    assert "stream ended at 2027-01-15T08:00:00+00:00, segment 7" in str(refused.value)
+    assert "a new broadcast needs a new stream name" in str(refused.value)
+    # AND a segment past the end is refused as before, without reading the upload's time;
+    # a stream not ended never reads it either
+    with pytest.raises(StreamEndedError, match="segment 8 came after the stream ended"):
+        record.refuse_past_the_end(8, _never_asked)
+    replace(record, ending=None).refuse_past_the_end(3, _never_asked)
+
+
+def test_a_stream_json_sets_how_long_its_gaps_may_be_mended() -> None:
+    # GIVEN a stream whose stream.json allows mends for a minute after its end
+    ended = 1_800_000_000.0
+    minute = _ended(ended, mend_seconds=60)
+    minute.refuse_past_the_end(3, lambda: ended + 60)
+    with pytest.raises(StreamEndedError, match=r"\(mend_seconds 60\)"):
+        minute.refuse_past_the_end(3, lambda: ended + 60.5)
+    # AND one that allows none: only uploads written before its end
+    never = _ended(ended, mend_seconds=0)
+    never.refuse_past_the_end(3, lambda: ended)
+    with pytest.raises(StreamEndedError):
+        never.refuse_past_the_end(3, lambda: ended + 1)
+    # AND a stream stored before the setting was kept has a day; an ending kept with no
+    # time is never refused on it
+    old = _ended(ended)
+    assert old.config is not None
+    del old.config["mend_seconds"]
+    old.refuse_past_the_end(3, lambda: ended + 86_400)
+    with pytest.raises(StreamEndedError):
+        old.refuse_past_the_end(3, lambda: ended + 86_401)
+    untimed = replace(old, ending={"last_sequence": 7})
+    untimed.refuse_past_the_end(3, lambda: ended + 10 * 86_400)
+    assert StreamSettings.from_dict(old.config).mend_seconds == 86_400
 
 
 def test_a_stream_keeps_the_output_offset_it_began_with() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from workflow.errors import ConfigurationError, StreamConfigError
 from workflow.formats.hls import rounded_duration
 from workflow.live.paths import LIVE_PREFIX, MAX_RECORD_BYTES, MAX_SEQUENCE, STREAM_CONFIG
+from workflow.live.store import MEND_SECONDS
 from workflow.media.encode import TS_OFFSET
 from workflow.media.ladder import Rendition, build_ladder, parse_ladder
 from workflow.names import AUDIO
@@ -28,6 +29,8 @@ IDLE_SECONDS = 3_600.0
 # The longest a stream.json may ask a stream to wait for its next segment.
 MAX_IDLE_SECONDS = 7 * 86_400.0
 LIVE_ENCRYPTION = {"none": "none", "aes-128": "aes-128", "cbcs": "aes-128"}
+# The longest a stream.json may let an ended stream's gaps be mended (a year).
+MAX_MEND_SECONDS = 366 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class StreamSettings:
     idle_seconds: float = 0.0
     # Its first segment's video carries CEA-608/708 captions: every master declares them.
     captions: bool = False
+    # An upload written this long after the stream ended is another broadcast under a
+    # reused name, not a mend of one of its gaps (``StreamRecord.refuse_past_the_end``).
+    mend_seconds: float = MEND_SECONDS
 
     def key_period(self, sequence: int) -> int | None:
         """The rotation period segment ``sequence`` is encrypted in; None without rotation."""
@@ -81,6 +87,7 @@ class StreamSettings:
             "key_rotation": self.key_rotation,
             "ts_offset": self.ts_offset,
             "idle_seconds": self.idle_seconds,
+            "mend_seconds": self.mend_seconds,
             # (only where there are: a reader from before it takes no field it does not know)
             **({"captions": True} if self.captions else {}),
         }
@@ -114,13 +121,14 @@ def stream_config(
     EVENT playlist), ``gap_seconds``, ``first_sequence``, ``encryption`` ("none" or
     "aes-128", else the stack's ``Encryption``, aes-128 where that is cbcs) and
     ``key_rotation_segments`` (a new key every N segments; 0, the default, keeps one) and
-    ``idle_seconds`` (no new segment for that long ends the stream; 0 never).
+    ``idle_seconds`` (no new segment for that long ends the stream; 0 never) and
+    ``mend_seconds`` (how long after its end an upload may still mend one of its gaps).
     Undeclared, the target duration is the functions' default or, if longer, the first
     segment's (to 60 s): it holds for the stream's life, so a venue that cuts 6 s
     segments is not refused.
     """
     _known_only(declared)
-    for name in ("segment_seconds", "gap_seconds", "idle_seconds"):
+    for name in ("segment_seconds", "gap_seconds", "idle_seconds", "mend_seconds"):
         # float() would take true as 1 s and "6" as 6 s: a JSON number or nothing.
         value = declared.get(name, 0)
         if not is_json_number(value):
@@ -141,6 +149,7 @@ def stream_config(
             declared.get("gap_seconds", settings.live_gap_seconds or 3 * segment_seconds)
         )
         idle_seconds = float(declared.get("idle_seconds", max(IDLE_SECONDS, 2 * gap_seconds)))
+        mend_seconds = float(declared.get("mend_seconds", MEND_SECONDS))
     except (TypeError, ValueError, OverflowError) as exc:  # Overflow: past a float's range
         raise StreamConfigError(f"stream.json: {exc}") from None
     window = _whole(declared, "window", settings.live_window, MAX_SEQUENCE)
@@ -179,6 +188,11 @@ def stream_config(
             f"stream.json: idle_seconds must be 0 (never ended for want of segments) or more "
             f"than gap_seconds ({gap_seconds:g}), at most {MAX_IDLE_SECONDS:.0f} (a week)"
         )
+    if not 0 <= mend_seconds <= MAX_MEND_SECONDS:
+        raise StreamConfigError(
+            f"stream.json: mend_seconds must be 0 (no mending once ended) to "
+            f"{MAX_MEND_SECONDS:.0f} (a year)"
+        )
     return StreamSettings(
         renditions=build_ladder(width, height, frame_rate, ladder),
         segment_seconds=segment_seconds,
@@ -194,13 +208,14 @@ def stream_config(
         key_rotation=rotation,
         ts_offset=TS_OFFSET,
         idle_seconds=idle_seconds,
+        mend_seconds=mend_seconds,
     )
 
 
 # What ``stream.json`` may set.
 SETTINGS_NAMES = frozenset(
     {"ladder", "segment_seconds", "window", "gap_seconds", "first_sequence", "encryption",
-     "key_rotation_segments", "idle_seconds"}
+     "key_rotation_segments", "idle_seconds", "mend_seconds"}
 )  # fmt: skip
 
 

@@ -256,6 +256,7 @@ _RUNNING = {
     "encryption": lambda config: config.encryption,
     "key_rotation_segments": lambda config: config.key_rotation,
     "idle_seconds": lambda config: config.idle_seconds,
+    "mend_seconds": lambda config: config.mend_seconds,
 }
 
 

@@ -27,7 +27,14 @@ from workflow.live.segment import (
     segment_form,
     segment_input,
 )
-from workflow.live.store import StreamRecord, StreamTable, replaces, upload_etag, upload_of
+from workflow.live.store import (
+    StreamRecord,
+    StreamTable,
+    replaces,
+    upload_etag,
+    upload_of,
+    upload_time,
+)
 from workflow.media.probe import fits_init, probe
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
@@ -58,7 +65,7 @@ def probe_segment(
         return {**event, "duplicate": True}
     record = table.get(stream)
     if record is not None:
-        record.refuse_past_the_end(sequence)
+        record.refuse_past_the_end(sequence, upload_time(event["source"], clients.s3))
     _within_reach(record, sequence)
     fits = functools.partial(fits_init, limits=settings.limits)
     with (

@@ -28,6 +28,7 @@ from workflow.live.store import (
     StreamTable,
     upload_etag,
     upload_of,
+    upload_time,
 )
 from workflow.media import audio_pieces, encode, picture, runner
 from workflow.media.chunks import Chunk
@@ -146,6 +147,11 @@ def transcode_segment(
     record = table.get(stream)
     if record is None or record.config is None:
         raise StreamNotReadyError(f"stream {stream} has no settings; its probe did not run")
+    # Before anything is encoded or claimed, so another broadcast under an ended stream's
+    # name never writes its files. The end it is too late for was recorded before it was
+    # uploaded, so this read sees it: an end recorded later (a mend being encoded as END
+    # lands) is one it was uploaded before, and in time for.
+    record.refuse_past_the_end(sequence, upload_time(event["source"], clients.s3))
     config = StreamSettings.from_dict(record.config)
     segment = ProbedSegment.from_dict(event["segment"])
     with scratch_dir() as workdir:

@@ -20,12 +20,13 @@ import json
 import lzma
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from workflow.errors import StreamEndedError, StreamNotReadyError, TransientError
-from workflow.storage import Pin
+from workflow.storage import Bucket, Pin
 
 STREAM_ITEM = "stream"
 # The template's sparse index over open stream records (only they carry ``open``).
@@ -72,6 +73,11 @@ CLAIM_SECONDS = 300.0
 # 400 KB (409,600 bytes; moto refuses one past 405,000), and the record's other
 # attributes (its settings, end marker, lease and counters) take a few KB at most.
 MAX_STATE_BYTES = 396_000
+# How long after a stream ended an upload may still mend one of its gaps (an operator
+# uploading a failed segment again the next morning), unless its stream.json says: one
+# written later is another broadcast under a reused name (next week's game), whose
+# segment under a gap's number would otherwise be published into this one's recording.
+MEND_SECONDS = 86_400.0
 # Room kept in it for the entries up to where a stream that outgrows it is ended (the
 # segments it has, and those admitted): some 6,000 entries of any length.
 STATE_HEADROOM = 16_000
@@ -117,16 +123,36 @@ class StreamRecord:
                 return int(known["first_sequence"])
         return None
 
-    def refuse_past_the_end(self, sequence: int) -> None:
+    def refuse_past_the_end(
+        self, sequence: int, uploaded: Callable[[], float] | None = None
+    ) -> None:
         """Refuse a segment numbered past the stream's end marker: its playlists are over,
-        and a segment encoded for them would be published nowhere."""
-        if self.ending is not None and sequence > self.ending["last_sequence"]:
-            last = int(self.ending["last_sequence"])
+        and a segment encoded for them would be published nowhere. Numbered within it,
+        refuse one ``uploaded`` (asked only then: S3's time for the upload, in seconds)
+        more than the stream's ``mend_seconds`` after the end was recorded: nothing in its
+        bytes tells it from a mend, but it is another broadcast under a reused name,
+        which would be published into this one's recording."""
+        if self.ending is None:
+            return
+        last = int(self.ending["last_sequence"])
+        if sequence > last:
             # (An END before any upload ends the stream before its first segment: -1.)
             at = f"at segment {last}" if last >= 0 else "before its first segment"
             raise StreamEndedError(
                 f"segment {sequence} came after the stream ended {at}: a new broadcast "
                 "needs a new stream name"
+            )
+        ended = self.ending.get("at")
+        if uploaded is None or ended is None:
+            return  # (an ending with no time: kept by no version, but never refused on it)
+        window = float((self.config or {}).get("mend_seconds", MEND_SECONDS))
+        written = uploaded()
+        if written > float(ended) + window:
+            when = datetime.fromtimestamp(float(ended), UTC).isoformat(timespec="seconds")
+            raise StreamEndedError(
+                f"segment {sequence} was uploaded {written - float(ended):.0f} s after the "
+                f"stream ended at {when}, segment {last} (mend_seconds {window:g}): not a "
+                "mend of it; a new broadcast needs a new stream name"
             )
 
 
@@ -649,6 +675,18 @@ def upload_of(source: dict[str, Any] | None) -> str:
     versions, its ETag either way."""
     pin = Pin.of(source or {})
     return f"{pin.version_id or ''}/{pin.etag or ''}"
+
+
+def upload_time(source: dict[str, Any], s3: Any) -> Callable[[], float]:
+    """When S3 took the upload ``source`` pins (its ``LastModified``, in seconds), read
+    when asked: S3's own time for these very bytes. (The event's ``eventTime`` is a
+    copy a source record may lack, and a hand-made event carries its maker's.)"""
+
+    def read() -> float:
+        head = Bucket(s3, source["bucket"]).head(source["key"], Pin.of(source))
+        return float(head["LastModified"].timestamp())
+
+    return read
 
 
 def upload_etag(upload: str) -> str:
