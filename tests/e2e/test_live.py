@@ -363,6 +363,62 @@ def test_a_failed_segment_uploaded_again_fills_its_gap_and_one_after_the_end_is_
     assert venue.s3.get_object(**segment)["ETag"] == published
 
 
+def test_a_reused_stream_name_does_not_fill_last_weeks_gap_but_a_mend_does(
+    engine: Any, venue: Venue, real_segments: list[Path]
+) -> None:
+    # GIVEN a stream whose segment 1 failed (0 bytes), ended at segment 2: recorded, announced
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    empty = venue.workdir / "empty.ts"
+    empty.write_bytes(b"")
+    venue.push(0, real_segments[0])
+    venue.push(1, empty)
+    venue.push(2, real_segments[2])
+    venue.wait(lambda: shown(venue.playlist("360p")) == [(0, False), (1, True), (2, False)])
+    venue.wait_for_executions()
+    venue.end()
+    gap = [(0, False), (1, True), (2, False)]
+    assert shown(venue.recording("360p")) == gap
+    recorded = {rung: venue.recording(rung) for rung in RUNGS}
+    table, key = engine.client("dynamodb"), {
+        "stream": {"S": venue.stream}, "item": {"S": "stream"}
+    }  # fmt: skip
+
+    def end_at(at: float) -> None:
+        item = table.get_item(TableName=engine.endpoints.live_table, Key=key)["Item"]
+        ending = {**json.loads(item["ending"]["S"]), "at": at}
+        table.update_item(
+            TableName=engine.endpoints.live_table, Key=key, UpdateExpression="SET ending = :e",
+            ExpressionAttributeValues={":e": {"S": json.dumps(ending)}},
+        )  # fmt: skip
+
+    # WHEN that end was two days ago, and next week's game is pushed under the same name:
+    # its segment 1 is another broadcast's, not a mend
+    end_at(time.time() - 2 * 86_400)
+    venue.push(1, real_segments[3])
+    venue.wait_for_executions()
+    # THEN it fails by name, saying when the stream ended, and nothing is published
+    failed = [e["error"] for e in venue.executions_of(1) if e["status"] == "FAILED"]
+    assert len(failed) == 2 and "StreamEndedError" in failed
+    record = json.loads(venue.read(f"failures/live/{venue.stream}/000000001.json") or "{}")
+    assert record["error"] == "StreamEndedError"
+    assert "after the stream ended at " in record["cause"] and ", segment 2 " in record["cause"]
+    assert "a new broadcast needs a new stream name" in record["cause"]
+    prefix = StreamPaths(venue.stream).prefix
+    assert venue.read(f"{prefix}360p/seg_00001.ts") is None
+    assert {rung: venue.recording(rung) for rung in RUNGS} == recorded
+    assert shown(venue.playlist("360p")) == gap
+    ended = types(logged(engine, stream=venue.stream)).count
+    assert ended("Live Stream Ended") == 1  # (not announced again)
+    # AND a mend uploaded within a day of the end still fills the gap in the recording
+    end_at(time.time() - 3600)
+    venue.push(1, real_segments[1])
+    venue.wait_for_executions()
+    assert sorted(e["status"] for e in venue.executions_of(1)) == ["FAILED", "FAILED", "SUCCEEDED"]
+    venue.wait(lambda: shown(venue.recording("360p")) == [(0, False), (1, False), (2, False)])
+    assert venue.read(f"failures/live/{venue.stream}/000000001.json") is None
+    venue.wait(lambda: types(logged(engine, stream=venue.stream)).count("Live Stream Ended") == 2)
+
+
 def loudest(path: Path) -> float:
     """The largest sample of the audio in an MPEG-TS segment (0 for silence)."""
     with av.open(str(path), format="mpegts") as container:
