@@ -173,11 +173,12 @@ def site(counted: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 def _watch(browser: Any, url: str, setup: str, until: float = 60) -> dict[str, Any]:
     page = browser.new_page()
     try:
+        # (``setup`` runs before the player loads anything: run once the page has made its
+        # player, it raced the player's first requests, and dash.js has buffered the whole
+        # 12 s at its first rung 0.5 s after it starts, every switch then too late to show)
+        page.add_init_script(f"window.beforeLoad = () => {{ {setup} }};")
         page.goto(url)
         page.evaluate(READER)
-        page.wait_for_function("window.player !== undefined && window.player !== null")
-        if setup:
-            page.evaluate(f"() => {{ {setup} }}")
         deadline = time.monotonic() + until
         report: dict[str, Any] = {}
         while time.monotonic() < deadline:
