@@ -23,6 +23,12 @@ class ConfigurationError(VidflowError):
     """A setting in the function's environment is missing or malformed."""
 
 
+class EventError(VidflowError):
+    """A function's event is not of the shape that function takes (hand-made, edited for
+    a redrive, or from another source): a field missing, of another kind, or naming no
+    job or stream. Nothing is read or written; the error names the field."""
+
+
 class InputError(VidflowError):
     """The upload itself is unusable; the user must fix it and upload again."""
 

@@ -7,6 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from workflow.event_shape import S3_RECORDS, takes
 from workflow.live import ingest
 from workflow.metrics import metrics
 from workflow.runtime import Clients
@@ -27,6 +28,7 @@ clients = Clients(
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
+@takes(Records=S3_RECORDS)
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     seen = ingest.on_ingest(event["Records"], settings, clients)

@@ -6,6 +6,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from workflow.event_shape import OBJECT, SEQUENCE, STREAM, maybe, takes
 from workflow.live import publish
 from workflow.metrics import metrics
 from workflow.runtime import Clients
@@ -25,6 +26,14 @@ clients = Clients(
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
+@takes(
+    stream=STREAM,
+    sequence=SEQUENCE,
+    error=maybe(OBJECT),
+    source=maybe(OBJECT),
+    segment=maybe(OBJECT),
+    result=maybe(OBJECT),
+)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, stream=event["stream"], sequence=event["sequence"])
     return publish.publish_segment(event, settings, clients)

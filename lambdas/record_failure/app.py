@@ -6,6 +6,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from workflow.event_shape import JOB_ID, OBJECT, maybe, takes
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -25,6 +26,7 @@ clients = Clients(
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
+@takes(job_id=JOB_ID, error=maybe(OBJECT), source=maybe(OBJECT))
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, job_id=event["job_id"])
     return failure.record_failure(event, settings, clients)

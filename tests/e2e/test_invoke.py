@@ -179,8 +179,8 @@ def test_a_step_whose_earlier_step_never_ran_says_so(stack: dict[str, str], tmp_
 @pytest.mark.parametrize(
     ("function", "event", "error"),
     [
-        ("probe", {}, "KeyError"),
-        ("start_job", {"key": "uploads/a.mp4", "size": "lots"}, "ValueError"),
+        ("probe", {}, "EventError"),
+        ("start_job", {"key": "uploads/a.mp4", "size": "lots"}, "EventError"),
     ],
 )
 def test_an_event_without_a_field_its_function_reads_gets_a_hint(

@@ -113,7 +113,7 @@ def invoke_function(args: argparse.Namespace) -> int:
     if error is not None:
         print(json.dumps({k: v for k, v in error.items() if k != "stackTrace"}, indent=2))
         print(f"error: {error['errorType']}: {error['errorMessage']}", file=sys.stderr)
-        if error["errorType"] in ("KeyError", "TypeError", "ValueError"):
+        if error["errorType"] in ("EventError", "KeyError", "TypeError", "ValueError"):
             # What Lambda answers too; here the likely cause is the hand-made event.
             print(
                 f"hint: {args.event} may lack a field {args.function} reads, or hold one of "

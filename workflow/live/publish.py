@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow import events, metrics
-from workflow.errors import TransientError
+from workflow.errors import EventError, TransientError
 from workflow.failures import FailureRecord
 from workflow.formats import hls
 from workflow.formats.manifest import build_manifest
@@ -72,6 +72,9 @@ def publish_segment(event: dict[str, Any], settings: Settings, clients: Clients)
     stays in ingest.
     """
     stream, sequence = event["stream"], int(event["sequence"])
+    if event.get("error") is None and not isinstance(event.get("result"), dict):
+        # (a state machine passes one or the other; a hand-made event may pass neither)
+        raise EventError("the event has neither an 'error' nor a 'result' of the segment's encode")
     table = StreamTable(clients.dynamodb, settings.live_table)
     failure = None
     if event.get("error") is not None:

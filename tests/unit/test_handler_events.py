@@ -1,0 +1,197 @@
+"""Each function invoked by hand with an event not of its shape: refused by name at its
+handler (``EventError``, naming the field), before it reads or writes anything."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from workflow.errors import EventError
+
+ROOT = Path(__file__).resolve().parents[2]
+INGEST = "vidflow-ingest-123456789012-us-east-1"  # the sample events' bucket
+OUTPUT = "vidflow-output-handlers"
+# Each function and its sample event in events/.
+SAMPLES = {
+    "start_job": "s3-put-upload.json",
+    "live_ingest": "s3-put-live-segment.json",
+    "probe": "probe.json",
+    "plan": "plan.json",
+    "transcode_chunk": "transcode-chunk.json",
+    "transcode_audio": "transcode-audio.json",
+    "images": "images.json",
+    "subtitles": "subtitles.json",
+    "publish": "publish.json",
+    "record_failure": "record-failure.json",
+    "live_probe": "live-probe.json",
+    "live_transcode": "live-transcode.json",
+    "live_publish": "live-publish.json",
+    "clip": "clip.json",
+}
+# What each reads first: without it (or with it of another kind) it is refused.
+FIELDS = {
+    "start_job": ["Records"],
+    "live_ingest": ["Records"],
+    "probe": ["job_id", "source"],
+    "plan": ["job_id", "source"],
+    "transcode_chunk": ["job_id", "source", "item"],
+    "transcode_audio": ["job_id", "source", "item"],
+    "images": ["job_id", "source", "item"],
+    "subtitles": ["job_id", "source", "item"],
+    "publish": ["job_id", "source"],
+    "record_failure": ["job_id"],
+    "live_probe": ["stream", "sequence", "source"],
+    "live_transcode": ["stream", "sequence", "source"],
+    "live_publish": ["stream", "sequence"],
+    "clip": ["stream", "name", "request"],
+}
+
+
+class Context:
+    """What Lambda passes a handler, as far as the handlers read it."""
+
+    aws_request_id = "c0ffee"
+    function_name = "vidflow-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:vidflow-test"
+    log_group_name = "/aws/lambda/vidflow-test"
+    log_stream_name = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "INGEST_BUCKET": INGEST,
+        "OUTPUT_BUCKET": OUTPUT,
+        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:vidflow-vod",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "vidflow-test",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=INGEST)
+        client.create_bucket(Bucket=OUTPUT)
+        yield client
+
+
+def handler_of(function: str) -> Any:
+    """``lambdas/<function>/app.py``'s handler, imported as Lambda would (cold)."""
+    spec = importlib.util.spec_from_file_location(
+        f"handler_events_{function}", ROOT / "lambdas" / function / "app.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = ModuleType(spec.name)
+    module.__file__ = spec.origin
+    spec.loader.exec_module(module)
+    return module.handler
+
+
+def sample(function: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / SAMPLES[function]).read_text())
+    return event
+
+
+def written(s3: Any) -> list[str]:
+    return [
+        o["Key"]
+        for bucket in (INGEST, OUTPUT)
+        for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    ]
+
+
+def refused(function: str, event: Any) -> str:
+    with pytest.raises(EventError) as raised:
+        handler_of(function)(event, Context())
+    return str(raised.value)
+
+
+CASES = [
+    pytest.param(function, field, bad, id=f"{function}-{field}-{bad!r}")
+    for function, fields in FIELDS.items()
+    for field in fields
+    for bad in ("<missing>", None, "../outputs", -7)
+]
+
+
+@pytest.mark.parametrize(("function", "field", "bad"), CASES)
+def test_a_field_missing_or_of_another_kind_is_named(
+    function: str, field: str, bad: Any, s3: Any
+) -> None:
+    # GIVEN the function's sample event with one field it reads gone, or of another kind
+    event = sample(function)
+    if bad == "<missing>":
+        del event[field]
+    else:
+        event[field] = bad
+    # WHEN it is invoked
+    said = refused(function, event)
+    # THEN it is refused, naming the field, and nothing is written
+    assert f"'{field}'" in said
+    assert written(s3) == []
+
+
+@pytest.mark.parametrize("function", FIELDS)
+@pytest.mark.parametrize("event", [None, ["s3:TestEvent"]], ids=repr)
+def test_an_event_that_is_no_json_object_is_named(function: str, event: Any, s3: Any) -> None:
+    assert refused(function, event).startswith("the event is ")
+    assert written(s3) == []
+
+
+@pytest.mark.parametrize("function", ["start_job", "live_ingest"])
+def test_an_upload_handler_refuses_what_s3_never_sends(function: str, s3: Any) -> None:
+    # GIVEN an EventBridge "Object Created" event, routed to the S3-notification handler
+    bridge = {
+        "version": "0",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "detail": {"bucket": {"name": INGEST}, "object": {"key": "uploads/a.mp4", "size": 9}},
+    }
+    assert "no 'Records'" in refused(function, bridge)
+    # AND an S3 event with no records, or more than S3 ever sends at once
+    one = sample(function)["Records"][0]
+    assert "'Records' is a list of 0" in refused(function, {"Records": []})
+    assert "'Records' is a list of 101" in refused(function, {"Records": [one] * 101})
+    # AND a record whose size is not a whole number of bytes
+    for size in ("lots", -1, 1.5, None):
+        record = copy.deepcopy(one)
+        record["s3"]["object"]["size"] = size
+        assert "'Records'" in refused(function, {"Records": [record]})
+    assert written(s3) == []
+
+
+def test_live_publish_with_neither_result_nor_error_is_named(s3: Any) -> None:
+    event = sample("live_publish")
+    event.pop("result", None)
+    event.pop("error", None)
+    assert "neither an 'error' nor a 'result'" in refused("live_publish", event)
+
+
+def test_record_failure_of_a_job_id_with_a_folder_removes_nothing_published(s3: Any) -> None:
+    # GIVEN a published job's rung
+    job = sample("record_failure")["job_id"]
+    rung = [f"outputs/{job}/master.m3u8", f"outputs/{job}/360p/index.m3u8"]
+    for key in rung:
+        s3.put_object(Bucket=OUTPUT, Key=key, Body=b"#EXTM3U\n")
+    # WHEN RecordFailure is redriven by hand with a job id that names the rung's folder
+    event = {**sample("record_failure"), "job_id": f"{job}/360p"}
+    said = refused("record_failure", event)
+    # THEN it is refused by name, and the published job keeps every file
+    assert said.startswith("the event's 'job_id' is ")
+    assert sorted(written(s3)) == sorted(rung)
