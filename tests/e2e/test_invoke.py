@@ -181,6 +181,8 @@ def test_a_step_whose_earlier_step_never_ran_says_so(stack: dict[str, str], tmp_
     [
         ("probe", {}, "EventError"),
         ("start_job", {"key": "uploads/a.mp4", "size": "lots"}, "EventError"),
+        # (a job id with a folder in it, which would name files of another job's)
+        ("record_failure", {"job_id": "big_game-b8c40d5e93072369/360p"}, "EventError"),
     ],
 )
 def test_an_event_without_a_field_its_function_reads_gets_a_hint(

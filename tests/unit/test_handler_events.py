@@ -15,7 +15,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.records import plan
 from workflow.errors import EventError
+from workflow.media.audio_pieces import AudioPiece
+from workflow.media.chunks import Chunk
+from workflow.runtime import Clients, Deadline
+from workflow.settings import Settings
+from workflow.vod.items import Work, work_item
+from workflow.vod.records import WorkItem
 
 ROOT = Path(__file__).resolve().parents[2]
 INGEST = "vidflow-ingest-123456789012-us-east-1"  # the sample events' bucket
@@ -195,3 +202,59 @@ def test_record_failure_of_a_job_id_with_a_folder_removes_nothing_published(s3: 
     # THEN it is refused by name, and the published job keeps every file
     assert said.startswith("the event's 'job_id' is ")
     assert sorted(written(s3)) == sorted(rung)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        # chunk 0 moved to another span of the source, or given a negative index
+        WorkItem("video", chunk=Chunk(0, 4.0, 8.0, 0, [4.0])),
+        WorkItem("video", chunk=Chunk(-1, 0.0, 4.0, -1, [0.0])),
+        # an audio piece the plan has not
+        WorkItem("audio", piece=AudioPiece(0, 96000, 288000, 0, [96000], False)),
+    ],
+    ids=["chunk-moved", "chunk-negative", "audio-piece"],
+)
+def test_an_item_its_jobs_plan_has_not_writes_nothing(item: WorkItem, s3: Any) -> None:
+    # GIVEN a planned job (published, say), and an item step's event with an item of
+    # its own making: one Plan did not plan
+    job = "clip-0123456789abcdef"
+    planned = plan()
+    s3.put_object(Bucket=OUTPUT, Key=f"jobs/{job}/plan.json", Body=json.dumps(planned.to_dict()))
+    steps: list[WorkItem] = []
+
+    @work_item
+    def step(work: Work, remaining: Deadline) -> dict[str, Any]:
+        steps.append(work.item)
+        work.output.put_bytes(f"{work.paths.output_prefix}360p/seg_00000.ts", b"other")
+        return {}
+
+    event = {
+        "job_id": job,
+        "source": {"bucket": INGEST, "key": "uploads/clip.mp4", "etag": "x"},
+        "item": item.to_dict(),
+    }
+    # WHEN it runs
+    with pytest.raises(EventError) as raised:
+        step(event, Settings(output_bucket=OUTPUT), Clients(s3=s3), lambda: 60.0)
+    # THEN it is refused by name before its step runs, and nothing is written (no item
+    # error either, which the job's failure would read as its own)
+    assert str(raised.value).startswith("the event's 'item' is not one of the items")
+    assert steps == []
+    assert written(s3) == [f"jobs/{job}/plan.json"]
+    # AND each item the plan has runs
+    for chunk in planned.chunks:
+        step(
+            {**event, "item": WorkItem("video", chunk=chunk).to_dict()},
+            Settings(output_bucket=OUTPUT),
+            Clients(s3=s3),
+            lambda: 60.0,
+        )
+    for piece in planned.audio_pieces:
+        step(
+            {**event, "item": WorkItem("audio", piece=piece).to_dict()},
+            Settings(output_bucket=OUTPUT),
+            Clients(s3=s3),
+            lambda: 60.0,
+        )
+    assert len(steps) == len(planned.chunks) + len(planned.audio_pieces)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.errors import VidflowError
+from workflow.errors import EventError, VidflowError
 from workflow.keys import cbcs
 from workflow.keys import segments as aes128
 from workflow.keys.store import ContentKey, KeyStore
@@ -21,7 +21,7 @@ from workflow.settings import Settings
 from workflow.storage import Bucket, RangeReader, transient_aws_errors
 from workflow.vod.jobs import JobPaths, read_job_record
 from workflow.vod.progress import ItemProgress
-from workflow.vod.records import Plan, Source, WorkItem
+from workflow.vod.records import ANALYSIS, Plan, Source, WorkItem
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,15 @@ def work_item(step: ItemStep) -> Handler:
         try:
             with transient_aws_errors():
                 plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
+                _check_planned(item, plan, paths)
                 source = Source.from_dict(event["source"])
                 work = Work(paths, source, item, plan, output, clients, settings)
                 done = step(work, remaining)
                 _remove_if_failed_since(output, paths, source.uploaded_at, began)
                 return done
+        except EventError:
+            # Not the job's item: its error is no error of the job's.
+            raise
         except Exception as exc:
             # Transient ones too: the last attempt's error is the item's if retries run out.
             # Any other (S3 or KMS refusing: AccessDenied) by the name Lambda reports it by.
@@ -89,6 +93,20 @@ def work_item(step: ItemStep) -> Handler:
             raise
 
     return run
+
+
+def _check_planned(item: WorkItem, plan: Plan, paths: JobPaths) -> None:
+    """Refuse an item its job's plan has not (a hand-made event's): its segments would
+    replace the job's own, published ones too, with other spans of the source."""
+    if item.kind == ANALYSIS:
+        return  # (a per-title ladder's spans are its own, not the plan's chunks)
+    planned = plan.chunks if item.chunk is not None else plan.audio_pieces
+    made = item.chunk if item.chunk is not None else item.piece
+    if made is not None and made not in planned:
+        raise EventError(
+            f"the event's 'item' is not one of the items {paths.job_id}'s plan has: "
+            f"{item.name} spans other times, or the job has no such item"
+        )
 
 
 def _remove_if_failed_since(
