@@ -6,6 +6,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from workflow.event_shape import takes
 from workflow.live import sweep
 from workflow.metrics import metrics
 from workflow.runtime import Clients
@@ -25,6 +26,7 @@ clients = Clients(
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
+@takes()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A scheduled event says when it was due ("time"); an invocation by hand may not.
     swept = sweep.sweep(settings, clients, event.get("time"))

@@ -43,6 +43,7 @@ SAMPLES = {
     "live_transcode": "live-transcode.json",
     "live_publish": "live-publish.json",
     "clip": "clip.json",
+    "live_sweep": "scheduled-live-sweep.json",
 }
 # What each reads first: without it (or with it of another kind) it is refused.
 FIELDS = {
@@ -60,6 +61,7 @@ FIELDS = {
     "live_transcode": ["stream", "sequence", "source"],
     "live_publish": ["stream", "sequence"],
     "clip": ["stream", "name", "request"],
+    "live_sweep": [],  # (a schedule's event: its time, if any, is read below)
 }
 
 
@@ -181,6 +183,12 @@ def test_an_upload_handler_refuses_what_s3_never_sends(function: str, s3: Any) -
         record["s3"]["object"]["size"] = size
         assert "'Records'" in refused(function, {"Records": [record]})
     assert written(s3) == []
+
+
+@pytest.mark.parametrize("time", ["soon", 1767225600, ["2026-12-01T00:00:00Z"]], ids=repr)
+def test_a_sweep_at_a_time_that_is_no_time_is_named(time: Any, s3: Any) -> None:
+    said = refused("live_sweep", {**sample("live_sweep"), "time": time})
+    assert said.startswith("the event's 'time' is ") and "not an ISO 8601 time" in said
 
 
 def test_live_publish_with_neither_result_nor_error_is_named(s3: Any) -> None:

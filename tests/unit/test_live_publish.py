@@ -136,6 +136,21 @@ def test_the_sweep_advances_as_of_its_scheduled_time(
     assert shown(clients)[:2] == ["seg_00000.ts", "#EXT-X-GAP"]
 
 
+def test_a_sweep_dated_in_the_future_declares_nothing_early(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    arrive(0, settings, clients)
+    arrive(2, settings, clients)
+    # GIVEN a sweep invoked by hand with a time to come (a schedule's is never ahead)
+    clock.now += 1
+    sweep(settings, clients, "2099-01-01T00:00:00Z")
+    # THEN it advances as of now: 1 may still arrive, and does
+    assert shown(clients) == ["seg_00000.ts"]
+    arrive(1, settings, clients)
+    assert shown(clients) == ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+
+
 def test_a_late_sweep_never_shrinks_what_a_writer_that_died_had_written(
     live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
