@@ -74,6 +74,20 @@ def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> No
     assert chunk.returncode == 0, chunk.stderr
     assert json.loads(chunk.stdout)["item"] == "video-00000"
 
+    # The sample's audio piece is a 12 s upload's; an item must be one its job's plan has
+    # (one of another would encode other times over the job's segments), so it is pinned
+    # to the piece this 30 s upload's plan made, as the events are pinned to the upload.
+    s3 = boto3.client(
+        "s3", endpoint_url=stack["endpoint_url"], region_name=stack["region"],
+        aws_access_key_id="anything", aws_secret_access_key="anything",
+    )  # fmt: skip
+    events = Path(stack["events"])
+    sample = json.loads((events / "transcode-audio.json").read_text())
+    listed = s3.get_object(Bucket=stack["output_bucket"], Key=f"jobs/{sample['job_id']}/items.json")
+    (piece,) = [i for i in json.loads(listed["Body"].read()) if i["kind"] == "audio"]
+    refused = invoke(stack, "transcode_audio", "transcode-audio.json")
+    assert json.loads(refused.stdout)["errorType"] == "EventError", refused.stderr
+    (events / "transcode-audio.json").write_text(json.dumps({**sample, "item": piece}))
     audio = invoke(stack, "transcode_audio", "transcode-audio.json")
     assert audio.returncode == 0, audio.stderr
     assert json.loads(audio.stdout)["item"] == "audio-00000"
