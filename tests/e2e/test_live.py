@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,28 @@ class Venue:
 
     def playlist(self, rung: str) -> str:
         return self.read(StreamPaths(self.stream).live_playlist_key(rung)) or ""
+
+    def sweep_after(self, seconds: float) -> None:
+        """Run the sweep (EventBridge's every minute) as though ``seconds`` had passed
+        since every segment so far arrived: their arrivals are dated back by that much,
+        since a sweep runs as of its schedule's time and never as of a time to come."""
+        table = self.engine.client("dynamodb")
+        name = self.engine.endpoints.live_table
+        pages = table.get_paginator("query").paginate(
+            TableName=name,
+            KeyConditionExpression="stream = :s AND begins_with(item, :seg)",
+            ExpressionAttributeValues={":s": {"S": self.stream}, ":seg": {"S": "seg#"}},
+        )
+        for item in (item for page in pages for item in page["Items"] if "arrival" in item):
+            arrival = json.loads(item["arrival"]["S"])
+            arrival["at"] -= seconds
+            table.update_item(
+                TableName=name, Key={"stream": item["stream"], "item": item["item"]},
+                UpdateExpression="SET arrival = :a",
+                ExpressionAttributeValues={":a": {"S": json.dumps(arrival)}},
+            )  # fmt: skip
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        self.engine.invoke("LiveSweepFunction", {"time": now})
 
     def wait(self, condition: Any, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -261,9 +283,8 @@ def test_a_segment_that_never_comes_becomes_a_gap_and_the_stream_goes_on(
         venue.push(sequence, real_segments[sequence])
     venue.wait_for_executions()
     assert shown(venue.playlist("360p")) == [(0, False)]
-    # AND the sweep runs (EventBridge calls it every minute), scheduled 61 s from now
-    due = datetime.now(UTC) + timedelta(seconds=61)
-    engine.invoke("LiveSweepFunction", {"time": due.isoformat(timespec="seconds")})
+    # AND the sweep runs 61 s later (EventBridge calls it every minute)
+    venue.sweep_after(61)
     # THEN segment 1 is a gap, and the stream went on past it, in every rung
     for rung in RUNGS:
         assert shown(venue.playlist(rung)) == [(0, False), (1, True), (2, False), (3, False)]
