@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from tests.records import plan
+from workflow import metrics
 from workflow.errors import EventError
 from workflow.media.audio_pieces import AudioPiece
 from workflow.media.chunks import Chunk
@@ -93,6 +94,11 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         "POWERTOOLS_METRICS_NAMESPACE": "vidflow-test",
     }.items():
         monkeypatch.setenv(name, value)
+    # (the process's one Metrics took its namespace from the environment when first
+    # imported, and may hold another test's unflushed metrics: a handler's flush then
+    # fails on the namespace, not on the event)
+    monkeypatch.setattr(metrics.metrics.provider, "namespace", "vidflow-test")
+    metrics.metrics.clear_metrics()
     with mock_aws():
         client = boto3.client("s3")
         client.create_bucket(Bucket=INGEST)
