@@ -770,7 +770,10 @@ def test_a_locale_that_cannot_write_a_name_shows_it_escaped(engine: Any) -> None
     # WHEN the user lists and shows it in a terminal whose locale is ISO-8859-1
     latin = {**os.environ, "PYTHONIOENCODING": "iso8859-1"}
     outputs = [
-        subprocess.run([*VIDFLOW, *command, *endpoint], capture_output=True, text=True, env=latin)
+        # (read as that terminal would: other executions' names may hold an "é")
+        subprocess.run(
+            [*VIDFLOW, *command, *endpoint], capture_output=True, encoding="iso8859-1", env=latin
+        )
         for command in (["executions", "list"], ["executions", "show", name])
     ]
     # THEN each prints all it has, the snowman as \u2603, and exits as for any failed
