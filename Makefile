@@ -50,7 +50,7 @@ demo: $(LOCAL_STAMP)
 	$(BIN)/vidflow demo --out $(DEMO_OUT)
 
 test: setup
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit tests/contract

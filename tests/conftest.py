@@ -72,6 +72,35 @@ def engine(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Iterat
     stack.stop()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On ``make test``'s two workers (pytest-xdist, ``--dist loadfile``) tests/unit
+    comes first: the scheduler below hands it out whole, before any file of the stack,
+    so its worker runs it before it starts a local stack. Its ``mock_aws`` resets every
+    moto backend in the process, and a stack started before it would lose its buckets
+    (``_stack_intact``). In one process it stays last, after every test of the stack."""
+    if hasattr(config, "workerinput"):
+        unit = ROOT / "tests" / "unit"
+        items.sort(key=lambda item: unit not in item.path.parents)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Files in collection order (``--no-loadscope-reorder``: the longest tests are not
+    left for last), each on one worker, so its module fixtures run once, and tests/unit
+    as one unit of work, the first."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class UnitFirst(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/unit/"):
+                return "tests/unit"
+            return str(super()._split_scope(nodeid))
+
+    return UnitFirst(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _stack_intact(request: pytest.FixtureRequest) -> None:
     """A test of the session stack first checks that moto still holds the stack's
@@ -85,7 +114,8 @@ def _stack_intact(request: pytest.FixtureRequest) -> None:
         pytest.fail(
             "the session stack's buckets are gone: a test before this one ran moto in the "
             "test process (mock_aws), whose end resets every moto backend; such tests "
-            "belong in tests/unit, which runs after every test of the stack"
+            "belong in tests/unit, which runs before its worker starts a stack (make test) "
+            "or after every test of the stack (one process)"
         )
 
 
