@@ -97,6 +97,21 @@ SOURCE = Field(
         and isinstance(value.get("key"), str)
     ),
 )
+
+
+def source_in(bucket: str) -> Field:
+    """``SOURCE``, of ``bucket`` (the stack's ingest bucket) only: an object elsewhere is
+    none the stack reads (its role may not), and would fail inside as ``NoSuchBucket``
+    or ``AccessDenied``. With no bucket set (a function run outside its stack), any."""
+    if not bucket:
+        return SOURCE
+    return Field(
+        f"an S3 object of the stack's ingest bucket: a JSON object with a 'key' and "
+        f"'bucket': {bucket!r}",
+        lambda value: SOURCE.fits(value) and value["bucket"] == bucket,
+    )
+
+
 ITEM = Field(
     "a work item of the job's plan: a JSON object with its 'kind' and that kind's fields",
     lambda value: isinstance(value, dict) and _work_item(value),

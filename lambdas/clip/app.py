@@ -6,7 +6,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow.event_shape import CLIP, OBJECT, SOURCE, STREAM, maybe, takes
+from workflow.event_shape import CLIP, OBJECT, STREAM, maybe, source_in, takes
 from workflow.live import clip
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
@@ -24,7 +24,7 @@ clients = Clients(
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
-@takes(stream=STREAM, name=CLIP, request=SOURCE, error=maybe(OBJECT))
+@takes(stream=STREAM, name=CLIP, request=source_in(settings.ingest_bucket), error=maybe(OBJECT))
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, stream=event["stream"], clip=event["name"])
     return clip.make_clip(event, settings, clients, time_left(context))

@@ -6,7 +6,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow.event_shape import SEQUENCE, SOURCE, STREAM, takes
+from workflow.event_shape import SEQUENCE, STREAM, source_in, takes
 from workflow.live import segment
 from workflow.runtime import Clients, time_left
 from workflow.settings import Settings
@@ -25,7 +25,7 @@ clients = Clients(
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
-@takes(stream=STREAM, sequence=SEQUENCE, source=SOURCE)
+@takes(stream=STREAM, sequence=SEQUENCE, source=source_in(settings.ingest_bucket))
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, stream=event["stream"], sequence=event["sequence"])
     return segment.transcode_segment(event, settings, clients, time_left(context))

@@ -7,7 +7,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow.event_shape import JOB_ID, SOURCE, takes
+from workflow.event_shape import JOB_ID, source_in, takes
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import S3_CONFIG
@@ -26,7 +26,7 @@ clients = Clients(
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
-@takes(job_id=JOB_ID, source=SOURCE)
+@takes(job_id=JOB_ID, source=source_in(settings.ingest_bucket))
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, job_id=event["job_id"])
     return plan.plan_step(event, settings, clients)

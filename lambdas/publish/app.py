@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from workflow.event_shape import JOB_ID, SOURCE, takes
+from workflow.event_shape import JOB_ID, source_in, takes
 from workflow.metrics import metrics
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -29,7 +29,7 @@ clients = Clients(
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @logger.inject_lambda_context
-@takes(job_id=JOB_ID, source=SOURCE)
+@takes(job_id=JOB_ID, source=source_in(settings.ingest_bucket))
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identify(logger, job_id=event["job_id"])
     return publish.publish(event, settings, clients)

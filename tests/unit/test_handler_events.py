@@ -191,6 +191,28 @@ def test_an_upload_handler_refuses_what_s3_never_sends(function: str, s3: Any) -
     assert written(s3) == []
 
 
+SOURCES = {
+    function: "request" if "request" in fields else "source"
+    for function, fields in FIELDS.items()
+    if "source" in fields or "request" in fields
+}
+
+
+@pytest.mark.parametrize("function", SOURCES)
+def test_a_source_in_another_bucket_is_refused_naming_the_stacks(function: str, s3: Any) -> None:
+    # GIVEN the function's sample event, its source moved to a bucket the stack does not
+    # own (one that exists: S3 would answer AccessDenied on AWS, NoSuchBucket locally)
+    s3.create_bucket(Bucket="someone-elses")
+    event = sample(function)
+    event[SOURCES[function]] = {**event[SOURCES[function]], "bucket": "someone-elses"}
+    # WHEN it is invoked
+    said = refused(function, event)
+    # THEN it is refused by the field's name and the bucket the stack reads
+    assert said.startswith(f"the event's {SOURCES[function]!r} is ")
+    assert f"'bucket': {INGEST!r}" in said
+    assert written(s3) == []
+
+
 @pytest.mark.parametrize("time", ["soon", 1767225600, ["2026-12-01T00:00:00Z"]], ids=repr)
 def test_a_sweep_at_a_time_that_is_no_time_is_named(time: Any, s3: Any) -> None:
     said = refused("live_sweep", {**sample("live_sweep"), "time": time})
