@@ -198,8 +198,42 @@ def test_error_names_in_the_definition_are_classes_in_workflow_errors(machine: s
 
     for name in named("Retry") | named("Catch"):
         assert issubclass(getattr(errors, name), errors.VidflowError)
-    for name in named("Retry"):
+    retried = {
+        e
+        for _, state in _states(definition)
+        for rule in state.get("Retry", [])
+        if rule.get("MaxAttempts", 3) > 0
+        for e in rule["ErrorEquals"]
+        if not e.startswith(("States.", "Lambda.", "Sandbox."))
+    }
+    for name in retried:
         assert getattr(errors, name).transient, f"{name} is retried but is not transient"
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_an_event_refused_is_never_retried(machine: str) -> None:
+    # A function refuses an event (EventError) before it reads anything: the same event
+    # is refused again on every retry, and RecordFailure's retries would end the execution
+    # there, unrecorded, instead of in its Fail state by name.
+    definition = json.loads((ROOT / MACHINES[machine]["DefinitionUri"]).read_text())
+    retrying_all = [(n, s) for n, s in _states(definition) if _retries_all(s)]
+    assert retrying_all
+    for name, state in retrying_all:
+        names = [r["ErrorEquals"] for r in state["Retry"]]
+        refused = names.index(["EventError"]) if ["EventError"] in names else len(names)
+        assert refused < names.index(["States.ALL"]), name
+        assert state["Retry"][refused]["MaxAttempts"] == 0, name
+    # AND a RecordFailure that refuses its event still ends in the Fail state, by its name
+    states = definition["States"]
+    refused_catch = states["RecordFailure"]["Catch"][0]
+    assert refused_catch["ErrorEquals"] == ["EventError"]
+    passed = states[refused_catch["Next"]]
+    assert passed["Next"] == states["RecordFailure"]["Next"]
+    assert passed["ResultPath"] == states["RecordFailure"]["ResultPath"] == "$.failure"
+
+
+def _retries_all(state: dict[str, Any]) -> bool:
+    return any("States.ALL" in r["ErrorEquals"] for r in state.get("Retry", []))
 
 
 @pytest.mark.parametrize("machine", sorted(MACHINES))

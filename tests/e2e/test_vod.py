@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from tests.asset import read_asset, read_manifest, strict_parse
-from tests.conftest import upload_and_follow
+from tests.conftest import _wait, upload_and_follow
 from tests.media import synth
 from tests.source_facts import decode_video
 from tests.stack import vidflow_up
@@ -569,3 +569,52 @@ def test_the_local_stack_refuses_an_execution_name_aws_refuses(
             stateMachineArn=engine.endpoints.state_machine_arn, name=name, input="{}"
         )
     assert refused.value.response["Error"]["Code"] == code
+
+
+@pytest.mark.parametrize(
+    ("job_id", "bucket", "recorded"),
+    [
+        # a source in a bucket the stack does not own: Probe refuses it by the bucket's
+        # name, and RecordFailure records the job's failure
+        ("elsewhere-0123456789abcdef", "someone-elses", True),
+        # a job id naming another job's rung: Probe and RecordFailure both refuse it, and
+        # RecordFailure's refusal is not retried into an unrecorded end in RecordFailure
+        ("x/360p", None, False),
+    ],
+    ids=["foreign-bucket", "folder-id"],
+)
+def test_an_execution_started_by_hand_with_a_refused_event_ends_in_job_failed(
+    job_id: str, bucket: str | None, recorded: bool, engine: Any
+) -> None:
+    # GIVEN an execution started by hand on the VOD state machine
+    sfn = engine.client("stepfunctions")
+    s3 = engine.client("s3")
+    ingest = engine.endpoints.ingest_bucket
+    if bucket is not None:
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="uploads/a.mp4", Body=b"not ours")
+    source = {"bucket": bucket or ingest, "key": "uploads/a.mp4", "etag": "x"}
+    started = sfn.start_execution(
+        stateMachineArn=engine.endpoints.state_machine_arn,
+        name=f"by-hand-{random.getrandbits(32):08x}",
+        input=json.dumps({"job_id": job_id, "source": source}),
+    )
+    # WHEN it runs
+    ended = _wait(sfn, started["executionArn"])
+    # THEN it fails in JobFailed, by the name of the refusal, which names what it wanted
+    assert ended["status"] == "FAILED"
+    assert ended["error"] == "EventError"
+    history = sfn.get_execution_history(executionArn=started["executionArn"])["events"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+    ]
+    assert entered[-1] == "JobFailed"
+    if bucket is not None:
+        assert repr(ingest) in ended["cause"]
+    # AND the failure is recorded where the job's is (never under another job's folder)
+    output = engine.endpoints.output_bucket
+    failures = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=output, Prefix="failures/").get("Contents", [])
+    ]
+    assert (f"failures/{job_id}.json" in failures) is recorded
+    assert not any("360p" in key for key in failures)
