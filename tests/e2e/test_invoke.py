@@ -59,6 +59,13 @@ def invoke(stack: dict[str, str], function: str, event: str) -> subprocess.Compl
     )
 
 
+def listed_items(s3: Any, stack: dict[str, str], event: dict[str, Any]) -> bytes:
+    """The items the plan of ``event``'s job listed (as the Map reads them)."""
+    listed = s3.get_object(Bucket=stack["output_bucket"], Key=f"jobs/{event['job_id']}/items.json")
+    body: bytes = listed["Body"].read()
+    return body
+
+
 def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> None:
     probed = invoke(stack, "probe", "probe.json")
     assert probed.returncode == 0, probed.stderr
@@ -83,8 +90,7 @@ def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> No
     )  # fmt: skip
     events = Path(stack["events"])
     sample = json.loads((events / "transcode-audio.json").read_text())
-    listed = s3.get_object(Bucket=stack["output_bucket"], Key=f"jobs/{sample['job_id']}/items.json")
-    (piece,) = [i for i in json.loads(listed["Body"].read()) if i["kind"] == "audio"]
+    (piece,) = [i for i in json.loads(listed_items(s3, stack, sample)) if i["kind"] == "audio"]
     refused = invoke(stack, "transcode_audio", "transcode-audio.json")
     assert json.loads(refused.stdout)["errorType"] == "EventError", refused.stderr
     (events / "transcode-audio.json").write_text(json.dumps({**sample, "item": piece}))
@@ -92,6 +98,13 @@ def test_each_step_runs_alone_with_its_sample_event(stack: dict[str, str]) -> No
     assert audio.returncode == 0, audio.stderr
     assert json.loads(audio.stdout)["item"] == "audio-00000"
 
+    # The sample's images piece (three ticks) is a 12 s upload's too: refused, then
+    # pinned to the piece this upload's plan listed.
+    sample = json.loads((events / "images.json").read_text())
+    (piece,) = [i for i in json.loads(listed_items(s3, stack, sample)) if i["kind"] == "images"]
+    refused = invoke(stack, "ImagesFunction", "images.json")
+    assert json.loads(refused.stdout)["errorType"] == "EventError", refused.stderr
+    (events / "images.json").write_text(json.dumps({**sample, "item": piece}))
     images = invoke(stack, "ImagesFunction", "images.json")
     assert images.returncode == 0, images.stderr
     assert json.loads(images.stdout)["item"] == "images"

@@ -7,6 +7,7 @@ import copy
 import importlib.util
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,10 +21,11 @@ from workflow import metrics
 from workflow.errors import EventError
 from workflow.media.audio_pieces import AudioPiece
 from workflow.media.chunks import Chunk
+from workflow.media.subtitles import Sidecar
 from workflow.runtime import Clients, Deadline
 from workflow.settings import Settings
 from workflow.vod.items import Work, work_item
-from workflow.vod.records import WorkItem
+from workflow.vod.records import ImagesPiece, WorkItem
 
 ROOT = Path(__file__).resolve().parents[2]
 INGEST = "vidflow-ingest-123456789012-us-east-1"  # the sample events' bucket
@@ -294,3 +296,58 @@ def test_an_item_its_jobs_plan_has_not_writes_nothing(item: WorkItem, s3: Any) -
             lambda: 60.0,
         )
     assert len(steps) == len(planned.chunks) + len(planned.audio_pieces)
+
+
+SIDECAR = Sidecar("uploads/clip.en.srt", "en", "srt")
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        # a piece of the images at other ticks (its sheets would replace the job's)
+        WorkItem("images", images=ImagesPiece(0, 99)),
+        WorkItem("images", images=ImagesPiece(1000, 5)),
+        # the English track made of another object of the ingest bucket, or of another
+        # upload of its file (another ETag), or a language the job has no track of
+        WorkItem("subtitles", sidecar=replace(SIDECAR, key="uploads/other.en.srt"), etag="e"),
+        WorkItem("subtitles", sidecar=SIDECAR, etag="another"),
+        WorkItem("subtitles", sidecar=replace(SIDECAR, language="fr"), etag="e"),
+    ],
+    ids=["images-ticks", "images-after", "subtitles-key", "subtitles-etag", "subtitles-fr"],
+)
+def test_an_images_or_subtitles_item_its_jobs_plan_has_not_writes_nothing(
+    item: WorkItem, s3: Any
+) -> None:
+    # GIVEN a planned job with images in one piece and an English subtitles track
+    job = "clip-0123456789abcdef"
+    listed = [
+        WorkItem("images", images=ImagesPiece(0, 6)),
+        WorkItem("subtitles", sidecar=SIDECAR, etag="e"),
+    ]
+    planned = plan(extras=[i.name for i in listed])
+    s3.put_object(Bucket=OUTPUT, Key=f"jobs/{job}/plan.json", Body=json.dumps(planned.to_dict()))
+    items = json.dumps([i.to_dict() for i in listed])
+    s3.put_object(Bucket=OUTPUT, Key=f"jobs/{job}/items.json", Body=items)
+    steps: list[WorkItem] = []
+
+    @work_item
+    def step(work: Work, remaining: Deadline) -> dict[str, Any]:
+        steps.append(work.item)
+        return {}
+
+    event = {
+        "job_id": job,
+        "source": {"bucket": INGEST, "key": "uploads/clip.mp4", "etag": "x"},
+        "item": item.to_dict(),
+    }
+    settings, clients = Settings(output_bucket=OUTPUT), Clients(s3=s3)
+    # WHEN it runs, THEN it is refused by name before its step runs, writing nothing
+    with pytest.raises(EventError) as raised:
+        step(event, settings, clients, lambda: 60.0)
+    assert str(raised.value).startswith("the event's 'item' is not one of the items")
+    assert steps == []
+    assert sorted(written(s3)) == [f"jobs/{job}/items.json", f"jobs/{job}/plan.json"]
+    # AND each item the plan listed runs, as the Map passes it (from items.json)
+    for listed_item in json.loads(items):
+        step({**event, "item": listed_item}, settings, clients, lambda: 60.0)
+    assert steps == listed

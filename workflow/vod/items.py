@@ -73,7 +73,7 @@ def work_item(step: ItemStep) -> Handler:
         try:
             with transient_aws_errors():
                 plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
-                _check_planned(item, plan, paths)
+                _check_planned(item, plan, paths, output)
                 source = Source.from_dict(event["source"])
                 work = Work(paths, source, item, plan, output, clients, settings)
                 done = step(work, remaining)
@@ -95,14 +95,22 @@ def work_item(step: ItemStep) -> Handler:
     return run
 
 
-def _check_planned(item: WorkItem, plan: Plan, paths: JobPaths) -> None:
+def _check_planned(item: WorkItem, plan: Plan, paths: JobPaths, output: Bucket) -> None:
     """Refuse an item its job's plan has not (a hand-made event's): its segments would
-    replace the job's own, published ones too, with other spans of the source."""
+    replace the job's own, published ones too, with other spans of the source; an images
+    piece of other ticks, its sheets; a subtitles item of another file or language, a
+    published track (or make one of any object of the ingest bucket)."""
     if item.kind == ANALYSIS:
         return  # (a per-title ladder's spans are its own, not the plan's chunks)
-    planned = plan.chunks if item.chunk is not None else plan.audio_pieces
-    made = item.chunk if item.chunk is not None else item.piece
-    if made is not None and made not in planned:
+    if item.kind in WorkItem.EXTRA_KINDS:
+        # The plan names its extras only; the items it listed say what each is.
+        listed = read_job_record(output, paths.items_key, "Plan")
+        planned_item = item.name in plan.extras and item.to_dict() in listed
+    else:
+        planned = plan.chunks if item.chunk is not None else plan.audio_pieces
+        made = item.chunk if item.chunk is not None else item.piece
+        planned_item = made is None or made in planned
+    if not planned_item:
         raise EventError(
             f"the event's 'item' is not one of the items {paths.job_id}'s plan has: "
             f"{item.name} spans other times, or the job has no such item"
