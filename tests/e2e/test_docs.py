@@ -17,6 +17,7 @@ from pathlib import Path
 from tests.stack import vidflow_up
 from workflow.cli.main import _parser
 from workflow.local.engine import Endpoints
+from workflow.vod.jobs import JobPaths
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the README's tour listens on, as it says.
@@ -134,6 +135,22 @@ def test_the_json_line_of_vidflow_up_is_documented_key_for_key() -> None:
     # THEN it is every key the line has: the stack's endpoints and the function log
     printed = {field.name for field in dataclasses.fields(Endpoints)} | {"function_log"}
     assert listed == printed
+
+
+def test_invoking_against_your_own_upload_says_where_the_item_steps_items_are() -> None:
+    # GIVEN what docs/local.md says to do to invoke against an upload of one's own
+    text = (ROOT / "docs" / "local.md").read_text()
+    said = " ".join(
+        text[text.index("To invoke against your own upload") :].split("\n\n")[0].split()
+    )
+    # THEN it says to take each item step's item from where Plan lists them (an item
+    # the plan has not is refused), and that the source stays in the ingest bucket
+    listed = JobPaths("<job_id>").items_key
+    assert f"take each one's `item` from `{listed}` in the output bucket" in said
+    assert f"s3://<output>/{listed}" in said
+    for step in ("chunk", "audio", "images", "subtitles"):
+        assert step in said.split("The item steps")[1].split(")")[0]
+    assert "`source.bucket` stays the stack's ingest bucket" in said
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
