@@ -307,13 +307,14 @@ SIDECAR = Sidecar("uploads/clip.en.srt", "en", "srt")
         # a piece of the images at other ticks (its sheets would replace the job's)
         WorkItem("images", images=ImagesPiece(0, 99)),
         WorkItem("images", images=ImagesPiece(1000, 5)),
-        # the English track made of another object of the ingest bucket, or of another
-        # upload of its file (another ETag), or a language the job has no track of
+        # the English track made of an object of the ingest bucket that is no sidecar of
+        # the upload (another video's, or the upload itself), or a language its key
+        # does not say (over the French track)
         WorkItem("subtitles", sidecar=replace(SIDECAR, key="uploads/other.en.srt"), etag="e"),
-        WorkItem("subtitles", sidecar=SIDECAR, etag="another"),
+        WorkItem("subtitles", sidecar=replace(SIDECAR, key="uploads/clip.mp4"), etag="e"),
         WorkItem("subtitles", sidecar=replace(SIDECAR, language="fr"), etag="e"),
     ],
-    ids=["images-ticks", "images-after", "subtitles-key", "subtitles-etag", "subtitles-fr"],
+    ids=["images-ticks", "images-after", "subtitles-other", "subtitles-video", "subtitles-fr"],
 )
 def test_an_images_or_subtitles_item_its_jobs_plan_has_not_writes_nothing(
     item: WorkItem, s3: Any

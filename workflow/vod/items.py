@@ -14,6 +14,7 @@ from workflow.errors import EventError, VidflowError
 from workflow.keys import cbcs
 from workflow.keys import segments as aes128
 from workflow.keys.store import ContentKey, KeyStore
+from workflow.media import subtitles
 from workflow.media.runner import Segment
 from workflow.names import CMAF_INIT
 from workflow.runtime import Clients, Deadline, event_time
@@ -73,8 +74,8 @@ def work_item(step: ItemStep) -> Handler:
         try:
             with transient_aws_errors():
                 plan = Plan.from_dict(read_job_record(output, paths.plan_key, "Plan"))
-                _check_planned(item, plan, paths, output)
                 source = Source.from_dict(event["source"])
+                _check_planned(item, plan, paths, output, source)
                 work = Work(paths, source, item, plan, output, clients, settings)
                 done = step(work, remaining)
                 _remove_if_failed_since(output, paths, source.uploaded_at, began)
@@ -95,14 +96,22 @@ def work_item(step: ItemStep) -> Handler:
     return run
 
 
-def _check_planned(item: WorkItem, plan: Plan, paths: JobPaths, output: Bucket) -> None:
+def _check_planned(
+    item: WorkItem, plan: Plan, paths: JobPaths, output: Bucket, source: Source
+) -> None:
     """Refuse an item its job's plan has not (a hand-made event's): its segments would
     replace the job's own, published ones too, with other spans of the source; an images
-    piece of other ticks, its sheets; a subtitles item of another file or language, a
-    published track (or make one of any object of the ingest bucket)."""
+    piece of other ticks, its sheets. A subtitles item must be of one of the upload's own
+    sidecars, in the language its key says: another would publish a track of any object
+    of the ingest bucket, or over another language's. (Not only those the plan listed: a
+    sidecar uploaded after the plan is converted alone, as docs/local.md's walk-through
+    does, and publish takes only the plan's.)"""
     if item.kind == ANALYSIS:
         return  # (a per-title ladder's spans are its own, not the plan's chunks)
-    if item.kind in WorkItem.EXTRA_KINDS:
+    if item.kind == "subtitles":
+        sidecar = item.subtitle_sidecar()
+        planned_item = subtitles.find_sidecars(source.key, [sidecar.key]) == [sidecar]
+    elif item.kind in WorkItem.EXTRA_KINDS:
         # The plan names its extras only; the items it listed say what each is.
         listed = read_job_record(output, paths.items_key, "Plan")
         planned_item = item.name in plan.extras and item.to_dict() in listed
