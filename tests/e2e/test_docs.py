@@ -148,7 +148,7 @@ def test_invoking_against_your_own_upload_says_where_the_item_steps_items_are() 
     listed = JobPaths("<job_id>").items_key
     assert f"take each one's `item` from `{listed}` in the output bucket" in said
     assert f"s3://<output>/{listed}" in said
-    for step in ("chunk", "audio", "images", "subtitles"):
+    for step in ("chunk", "audio", "images"):
         assert step in said.split("The item steps")[1].split(")")[0]
     assert "`source.bucket` stays the stack's ingest bucket" in said
 
