@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from workflow.errors import EventError
-from workflow.live.paths import MAX_SEQUENCE, is_stream_id
+from workflow.live.paths import MAX_SEQUENCE, is_clip_name, is_stream_id
 from workflow.vod.records import WorkItem
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -26,7 +26,6 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 # Job ids are ``<stem>-<16 hex digits>`` (``jobs.job_id``), and execution names, so at
 # most 80 characters; streams and clips are named as their keys allow (``live.paths``).
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
-_CLIP_NAME = re.compile(r"[A-Za-z0-9_-]{1,22}")
 # An S3 notification holds one record; more than this is not one S3 sent.
 _MAX_RECORDS = 100
 
@@ -44,10 +43,6 @@ class Field:
 def maybe(field: Field) -> Field:
     """``field``, where an event may leave it out (or give null)."""
     return replace(field, required=False)
-
-
-def _named(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
-    return lambda value: isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
 def _sequence(value: Any) -> bool:
@@ -82,12 +77,18 @@ def _s3_records(value: Any) -> bool:
     return True
 
 
-JOB_ID = Field("a job id (letters, digits, '_' and '-', as StartJob names a job)", _named(_JOB_ID))
+JOB_ID = Field(
+    "a job id (letters, digits, '_' and '-', as StartJob names a job)",
+    lambda value: isinstance(value, str) and _JOB_ID.fullmatch(value) is not None,
+)
 STREAM = Field(
     "a stream name (1 to 48 letters, digits, '_' or '-')",
     lambda value: isinstance(value, str) and is_stream_id(value),
 )
-CLIP = Field("a clip name (1 to 22 letters, digits, '_' or '-')", _named(_CLIP_NAME))
+CLIP = Field(
+    "a clip name (1 to 22 letters, digits, '_' or '-')",
+    lambda value: isinstance(value, str) and is_clip_name(value),
+)
 SEQUENCE = Field(f"a segment number from 0 to {MAX_SEQUENCE}", _sequence)
 SOURCE = Field(
     "an S3 object: a JSON object with a 'bucket' and a 'key'",

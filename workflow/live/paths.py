@@ -88,7 +88,8 @@ def parse_live_key(key: str) -> tuple[str, str] | None:
 
 CLIP_PREFIX = "clips/"
 # Short enough that an execution name (stream, clip, ETag) fits in 80 characters.
-_CLIP_REQUEST = re.compile(r"([A-Za-z0-9_-]{1,22})\.json")
+_CLIP_NAME = r"[A-Za-z0-9_-]{1,22}"
+_CLIP_REQUEST = re.compile(rf"({_CLIP_NAME})\.json")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,11 @@ class ClipPaths:
     @property
     def failure_key(self) -> str:
         return f"failures/{CLIP_PREFIX}{self.stream}/{self.name}.json"
+
+
+def is_clip_name(name: str) -> bool:
+    """Whether ``name`` is a clip's name: 1 to 22 letters, digits, ``_`` or ``-``."""
+    return re.fullmatch(_CLIP_NAME, name) is not None
 
 
 def parse_clip_key(key: str) -> ClipPaths | None:
