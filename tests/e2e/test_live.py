@@ -336,11 +336,8 @@ def test_a_bad_segment_is_recorded_and_becomes_a_gap_once_the_next_is_there(
     assert [(g["sequence"], g["reason"]) for g in gaps] == [(1, "failed")]
 
 
-def test_a_failed_segment_uploaded_again_fills_its_gap_and_one_after_the_end_is_refused(
-    engine: Any, venue: Venue, real_segments: list[Path]
-) -> None:
-    # GIVEN a stream whose gateway first writes segment 1 as 0 bytes (as s3fs and FTP
-    # gateways do when the encoder opens the file), shown as a gap once 2 is there
+def _push_with_segment_1_empty(venue: Venue, real_segments: list[Path]) -> None:
+    """Segments 0 and 2, and 1 as 0 bytes: shown as a gap once 2 is there."""
     venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
     empty = venue.workdir / "empty.ts"
     empty.write_bytes(b"")
@@ -348,6 +345,14 @@ def test_a_failed_segment_uploaded_again_fills_its_gap_and_one_after_the_end_is_
     venue.push(1, empty)
     venue.push(2, real_segments[2])
     venue.wait(lambda: shown(venue.playlist("360p")) == [(0, False), (1, True), (2, False)])
+
+
+def test_a_failed_segment_uploaded_again_fills_its_gap_and_one_after_the_end_is_refused(
+    engine: Any, venue: Venue, real_segments: list[Path]
+) -> None:
+    # GIVEN a stream whose gateway first writes segment 1 as 0 bytes (as s3fs and FTP
+    # gateways do when the encoder opens the file), shown as a gap once 2 is there
+    _push_with_segment_1_empty(venue, real_segments)
     # WHEN the real bytes of segment 1 follow, and then the stream ends
     venue.push(1, real_segments[1])
     venue.wait_for_executions()
@@ -388,13 +393,7 @@ def test_a_reused_stream_name_does_not_fill_last_weeks_gap_but_a_mend_does(
     engine: Any, venue: Venue, real_segments: list[Path]
 ) -> None:
     # GIVEN a stream whose segment 1 failed (0 bytes), ended at segment 2: recorded, announced
-    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
-    empty = venue.workdir / "empty.ts"
-    empty.write_bytes(b"")
-    venue.push(0, real_segments[0])
-    venue.push(1, empty)
-    venue.push(2, real_segments[2])
-    venue.wait(lambda: shown(venue.playlist("360p")) == [(0, False), (1, True), (2, False)])
+    _push_with_segment_1_empty(venue, real_segments)
     venue.wait_for_executions()
     venue.end()
     gap = [(0, False), (1, True), (2, False)]

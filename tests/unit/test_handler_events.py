@@ -281,21 +281,12 @@ def test_an_item_its_jobs_plan_has_not_writes_nothing(item: WorkItem, s3: Any) -
     assert steps == []
     assert written(s3) == [f"jobs/{job}/plan.json"]
     # AND each item the plan has runs
-    for chunk in planned.chunks:
-        step(
-            {**event, "item": WorkItem("video", chunk=chunk).to_dict()},
-            Settings(output_bucket=OUTPUT),
-            Clients(s3=s3),
-            lambda: 60.0,
-        )
-    for piece in planned.audio_pieces:
-        step(
-            {**event, "item": WorkItem("audio", piece=piece).to_dict()},
-            Settings(output_bucket=OUTPUT),
-            Clients(s3=s3),
-            lambda: 60.0,
-        )
-    assert len(steps) == len(planned.chunks) + len(planned.audio_pieces)
+    items = [WorkItem("video", chunk=chunk) for chunk in planned.chunks]
+    items += [WorkItem("audio", piece=piece) for piece in planned.audio_pieces]
+    for item in items:
+        step({**event, "item": item.to_dict()}, Settings(output_bucket=OUTPUT), Clients(s3=s3),
+             lambda: 60.0)  # fmt: skip
+    assert len(steps) == len(items)
 
 
 SIDECAR = Sidecar("uploads/clip.en.srt", "en", "srt")
