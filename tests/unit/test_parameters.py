@@ -10,6 +10,7 @@ from workflow.local.parameters import (
     ParameterError,
     check,
     declared_problems,
+    environment_problems,
     rule_problems,
     settings_problems,
 )
@@ -170,3 +171,21 @@ def test_whole_number_parameters_take_their_defaults_and_their_bounds() -> None:
     assert declared_problems(parameters, {"MapMaxConcurrency": "10001"})
     assert declared_problems(parameters, {"MapMaxConcurrency": "0"})
     check(Stack(ROOT, overrides={"TranscodeReservedConcurrency": "-1"}))
+
+
+def test_an_environment_over_lambdas_4_kb_is_refused_as_the_deploy_would_be() -> None:
+    # GIVEN a playback URL the parameter's pattern allows, long enough that every function's
+    # environment (the URL is in Globals) measures over 4 KB as Lambda measures it
+    url = "https://cdn.example.com/" + "a" * 3500
+    # WHEN the stack's parameters are checked
+    with pytest.raises(ParameterError) as raised:
+        check(Stack(ROOT, overrides={"PlaybackBaseUrl": url}))
+    # THEN the deploy's refusal is named, once per function, with the variable to blame
+    problems = raised.value.problems
+    assert len(problems) == len(Stack(ROOT).functions())
+    assert all("over Lambda's 4 KB limit" in p and "PlaybackBaseUrl" in p for p in problems)
+
+
+def test_the_longest_stack_name_keeps_every_environment_within_4_kb() -> None:
+    # CloudFormation allows 128 characters; the names made from it are in the environments.
+    assert environment_problems(Stack(ROOT, name="s" * 128)) == []

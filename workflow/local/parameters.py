@@ -1,6 +1,7 @@
 """A stack's parameters, checked before anything starts: as CloudFormation checks them
 (names, types, ``AllowedValues``, ``AllowedPattern``, ``MinValue``/``MaxValue``,
-``MinLength``/``MaxLength``), then by the code every function runs at cold start
+``MinLength``/``MaxLength``), then as Lambda checks the environments they resolve to (4 KB
+each), then by the code every function runs at cold start
 (``Settings.from_env``) on the environment the template gives it.
 
 A value ``sam deploy`` would refuse never reaches a local stack, and one that would deploy
@@ -10,6 +11,7 @@ but leave the functions failing at cold start is named before a job waits on the
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +37,7 @@ def check(stack: Stack) -> None:
     if not problems:
         problems = rule_problems(stack) + deploy_only_problems(stack)
     if not problems:
-        problems = settings_problems(stack)
+        problems = environment_problems(stack) + settings_problems(stack)
     if problems:
         raise ParameterError(problems)
 
@@ -66,6 +68,56 @@ def deploy_only_problems(stack: Stack) -> list[str]:
         for kind, what in _DEPLOY_ONLY.items()
         for lid in stack.of_type(kind)
     ]
+
+
+# Lambda's limit on a function's environment: its variables as one JSON object, in bytes
+# (what CreateFunction measures and refuses over, and so the deploy).
+ENVIRONMENT_LIMIT = 4 * 1024
+
+
+def environment_problems(stack: Stack) -> list[str]:
+    """The functions whose environment, as this stack resolves it, Lambda would refuse."""
+    problems = []
+    expressions = _variable_expressions(stack)
+    for function in stack.functions():
+        measured = json.dumps(function.environment, separators=(",", ":"), ensure_ascii=False)
+        size = len(measured.encode())
+        if size <= ENVIRONMENT_LIMIT:
+            continue
+        largest = max(function.environment, key=lambda name: len(function.environment[name]))
+        parameters = sorted(_refs(expressions.get(largest)) & set(stack.parameters))
+        blame = f" (set by {', '.join(parameters)})" if parameters else ""
+        problems.append(
+            f"function {function.logical_id}'s environment would measure {size} bytes, over "
+            f"Lambda's 4 KB limit ({ENVIRONMENT_LIMIT} bytes); its largest variable is "
+            f"{largest}{blame}"
+        )
+    return problems
+
+
+def _variable_expressions(stack: Stack) -> dict[str, Any]:
+    """Each environment variable's template expression, in ``Globals`` or a function."""
+    functions = [stack.template.get("Globals", {}).get("Function", {})] + [
+        stack.resources[lid].get("Properties", {})
+        for lid in stack.of_type("AWS::Serverless::Function")
+    ]
+    return {
+        variable: value
+        for function in functions
+        for variable, value in function.get("Environment", {}).get("Variables", {}).items()
+    }
+
+
+def _refs(expression: Any) -> set[str]:
+    """The names an expression refers to, by ``Ref`` or inside a ``!Sub`` string."""
+    if isinstance(expression, dict):
+        found = {expression["Ref"]} if isinstance(expression.get("Ref"), str) else set()
+        return found.union(*(_refs(value) for value in expression.values()))
+    if isinstance(expression, list):
+        return set().union(*(_refs(value) for value in expression))
+    if isinstance(expression, str):
+        return set(re.findall(r"\$\{([A-Za-z0-9]+)\}", expression))
+    return set()
 
 
 def declared_problems(declared: dict[str, dict[str, Any]], given: dict[str, str]) -> list[str]:
