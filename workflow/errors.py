@@ -61,6 +61,12 @@ class UnsafeInputError(InputError):
     """The upload would make ffmpeg open another file or URL (playlist, concat list, ...)."""
 
 
+class ArchivedInputError(InputError):
+    """The upload is in an archive storage class (Glacier Flexible Retrieval, Deep
+    Archive, an Intelligent-Tiering archive tier): S3 serves none of its bytes until it
+    is restored."""
+
+
 class SourceChangedError(InputError):
     """The upload was replaced or deleted while its job ran; the job stops and publishes
     nothing, and the new upload's own job publishes it."""

@@ -16,6 +16,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from workflow.errors import (
+    ArchivedInputError,
     SourceChangedError,
     TransientError,
     UnsupportedInputError,
@@ -173,7 +174,17 @@ class Bucket:
         try:
             yield
         except botocore.exceptions.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
+            error = exc.response.get("Error", {})
+            code = error.get("Code")
+            if code == "InvalidObjectState":
+                # S3 names the archive in its answer: a storage class, or an
+                # Intelligent-Tiering access tier.
+                archive = error.get("StorageClass") or error.get("AccessTier") or "an archive"
+                raise ArchivedInputError(
+                    f"{key} is in S3's {archive} storage class, whose bytes S3 serves only "
+                    "once restored: restore it and copy it over itself with "
+                    "--storage-class STANDARD, or upload it again without an archive class"
+                ) from None
             if pin is not None and (code in _CHANGED_CODES or self.missing(exc, key, pin)):
                 raise SourceChangedError(
                     f"{key} was replaced or deleted while its job ran (an upload that "
