@@ -67,6 +67,11 @@ class ArchivedInputError(InputError):
     is restored."""
 
 
+class EncryptedInputError(InputError):
+    """The upload is encrypted with a key its uploader keeps (SSE-C): S3 keeps no copy
+    of it, so nothing but the uploader can read the upload."""
+
+
 class SourceChangedError(InputError):
     """The upload was replaced or deleted while its job ran; the job stops and publishes
     nothing, and the new upload's own job publishes it."""

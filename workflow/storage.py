@@ -17,6 +17,7 @@ from botocore.config import Config
 
 from workflow.errors import (
     ArchivedInputError,
+    EncryptedInputError,
     SourceChangedError,
     TransientError,
     UnsupportedInputError,
@@ -185,12 +186,32 @@ class Bucket:
                     "once restored: restore it and copy it over itself with "
                     "--storage-class STANDARD, or upload it again without an archive class"
                 ) from None
+            if code in ("400", "InvalidRequest") and self.customer_encrypted(key, pin):
+                raise EncryptedInputError(
+                    f"{key} is encrypted with a key its uploader keeps (SSE-C), which S3 "
+                    "keeps no copy of: upload it again without one (SSE-S3 or SSE-KMS work)"
+                ) from None
             if pin is not None and (code in _CHANGED_CODES or self.missing(exc, key, pin)):
                 raise SourceChangedError(
                     f"{key} was replaced or deleted while its job ran (an upload that "
                     "replaced it has a job of its own)"
                 ) from None
             raise
+
+    def customer_encrypted(self, key: str, pin: Pin | None = None) -> bool:
+        """Whether ``key`` is under a customer-provided key (SSE-C), told by S3's answer to
+        a one-byte GET: a HEAD of it is answered a bare 400, which says nothing more."""
+        try:
+            self.client.get_object(
+                Bucket=self.name, Key=key, Range="bytes=0-0", **(pin.params() if pin else {})
+            )
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response.get("Error", {})
+            return bool(
+                error.get("Code") == "InvalidRequest"
+                and "Server Side Encryption" in str(error.get("Message"))
+            )
+        return False
 
     def missing(
         self, exc: botocore.exceptions.ClientError, key: str, pin: Pin | None = None

@@ -1,11 +1,22 @@
-"""Uploads that S3 takes but will not serve: the job fails with a named error a user can
-act on, publishes nothing, and never hangs."""
+"""Uploads that S3 takes but will not serve to the stack: one in an archive storage
+class, one under a key its uploader keeps (SSE-C). The job fails with a named error a
+user can act on, publishes nothing, and never hangs; and the local S3 refuses such reads
+as S3 does."""
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
+from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import pytest
+from boto3.s3.transfer import TransferConfig
+
+from tests.conftest import _wait
+from workflow.vod.jobs import JobPaths, job_id
 
 
 @pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
@@ -25,3 +36,60 @@ def test_an_upload_in_an_archive_storage_class_fails_named_and_publishes_nothing
     assert storage_class in run.cause and key in run.cause
     assert run.output_keys == [], "a failed job published something"
     assert run.failure is not None and run.failure["error"] == "ArchivedInputError"
+
+
+def _customer_key() -> dict[str, str]:
+    """SSE-C arguments of a key S3 never keeps (boto3 sends it with its MD5)."""
+    return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": os.urandom(16).hex()}
+
+
+def test_an_object_under_a_customer_key_is_read_only_with_that_key(
+    engine: Any, tmp_path: Path
+) -> None:
+    # GIVEN objects uploaded with a customer-provided key: one PUT, one multipart upload
+    s3 = engine.client("s3")
+    name = f"ssec-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    sse = _customer_key()
+    data = os.urandom(11 * 1024 * 1024)
+    s3.put_object(Bucket=name, Key="put.bin", Body=data[:1000], **sse)
+    source = tmp_path / "parts.bin"
+    source.write_bytes(data)
+    config = TransferConfig(multipart_threshold=5 * 1024 * 1024)
+    s3.upload_file(str(source), name, "parts.bin", ExtraArgs=sse, Config=config)
+    for key, body in (("put.bin", data[:1000]), ("parts.bin", data)):
+        # THEN a read without the key is refused as S3 refuses it, a read with it is served
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            s3.get_object(Bucket=name, Key=key)
+        assert refused.value.response["Error"]["Code"] == "InvalidRequest"
+        with pytest.raises(botocore.exceptions.ClientError) as headed:
+            s3.head_object(Bucket=name, Key=key)
+        assert headed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert s3.get_object(Bucket=name, Key=key, **sse)["Body"].read() == body
+        assert s3.head_object(Bucket=name, Key=key, **sse)["ContentLength"] == len(body)
+
+
+def test_an_upload_under_a_customer_key_fails_named_and_publishes_nothing(
+    engine: Any, clip: Any
+) -> None:
+    # GIVEN a video uploaded with a customer-provided key (SSE-C), which S3 keeps no copy of
+    s3, sfn, ep = engine.client("s3"), engine.client("stepfunctions"), engine.endpoints
+    key = "uploads/customer-key.mp4"
+    put = s3.put_object(
+        Bucket=ep.ingest_bucket, Key=key, Body=clip("half_second").read_bytes(), **_customer_key()
+    )
+    # WHEN its job runs
+    job = job_id(ep.ingest_bucket, key, put["ETag"])
+    described = _wait(
+        sfn, ep.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
+    )
+    # THEN it fails with the workflow's own error, naming the upload, and publishes nothing
+    assert described["status"] == "FAILED"
+    assert described["error"] == "EncryptedInputError", described.get("cause")
+    assert key in described["cause"] and "\n" not in described["cause"]
+    paths = JobPaths(job)
+    assert "Contents" not in s3.list_objects_v2(Bucket=ep.output_bucket, Prefix=paths.output_prefix)
+    failure = json.loads(
+        s3.get_object(Bucket=ep.output_bucket, Key=paths.failure_key)["Body"].read()
+    )
+    assert failure["error"] == "EncryptedInputError"

@@ -23,6 +23,7 @@ from workflow.local import (
     presigned,
     ranged_get,
     s3_put,
+    sse_c,
     terminal_errors,
 )
 from workflow.local.moto_pins import MotoChangedError
@@ -42,6 +43,7 @@ PATCHES = [
     pytest.param(terminal_errors, id="terminal_errors"),
     pytest.param(map_failures, id="map_failures"),
     pytest.param(choice_paths, id="choice_paths"),
+    pytest.param(sse_c, id="sse_c"),
 ]
 
 

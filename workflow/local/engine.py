@@ -69,6 +69,7 @@ from workflow.local.parameters import check as check_parameters
 from workflow.local.presigned import install as install_presigned
 from workflow.local.ranged_get import install as install_ranged_get
 from workflow.local.s3_put import install as install_s3_put
+from workflow.local.sse_c import install as install_sse_c
 from workflow.local.template import Stack
 from workflow.local.terminal_errors import install as leave_terminal_errors_uncaught
 from workflow.local.xray import TraceDaemon
@@ -438,6 +439,7 @@ class LocalEngine:
         install_dynamodb_size()
         install_dynamodb_transactions()
         install_presigned()
+        install_sse_c()
         install_execution_names()
         install_webhooks()
         check_dispatch()

@@ -2,7 +2,7 @@
 
 The patches (``ranged_get``, ``s3_put``, ``asl_import``, ``asl_clients``, ``fail_errors``,
 ``eventbridge``, ``dispatch``, ``presigned``, ``dynamodb_size``, ``dynamodb_transactions``,
-``execution_names``, ``terminal_errors``, ``map_failures``, ``choice_paths``)
+``execution_names``, ``terminal_errors``, ``map_failures``, ``choice_paths``, ``sse_c``)
 lean on moto's private code.
 Each pins a digest of the source it relies on; before it patches anything it checks that
 moto is ``MOTO_VERSION`` and that the pinned code is unchanged, and otherwise the engine
