@@ -21,6 +21,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from boto3.s3.transfer import TransferConfig
 
 from tests.stack import RunningStack, vidflow_up
 from workflow.local.binaries import ffmpeg_binary
@@ -255,3 +256,25 @@ def test_the_same_bytes_uploaded_again_with_other_options_get_a_job_of_their_own
     files = stack.published(second, tmp_path / "second")
     playlist = next(p for p in files if p.name == "index.m3u8" and p.parent.name != "audio")
     assert "#EXT-X-KEY:METHOD=AES-128" in playlist.read_text()
+
+
+def test_a_multipart_upload_starts_one_job(race: tuple[str, Race], tmp_path: Path) -> None:
+    versioning, stack = race
+    clip = tmp_path / "parts.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:d=2",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    key = f"uploads/parts-{versioning.lower()}.mp4"
+    # GIVEN a multipart upload, as aws s3 cp makes of any file past 8 MB
+    bucket = stack.ready["ingest_bucket"]
+    stack.s3.upload_file(str(clip), bucket, key, Config=TransferConfig(multipart_threshold=1))
+    assert stack.s3.head_object(Bucket=bucket, Key=key)["ETag"].endswith('-1"')
+    job = job_id(bucket, key, stack.s3.head_object(Bucket=bucket, Key=key)["ETag"])
+    # WHEN its job has run (S3's announcement of it was handed on long before)
+    assert stack.outcome(job)["status"] == "SUCCEEDED"
+    # THEN it is the one job of the upload, with versions or without
+    executions = stack.sfn.list_executions(stateMachineArn=stack.ready["state_machine_arn"])
+    stem = f"parts-{versioning.lower()}-"
+    assert [e["name"] for e in executions["executions"] if e["name"].startswith(stem)] == [job]

@@ -1,4 +1,6 @@
-"""An asynchronous invocation that the engine itself fails to make is said, not swallowed."""
+"""How the engine hands S3 events to functions: an asynchronous invocation that the
+engine itself fails to make is said, not swallowed, and each upload is announced as S3
+announces it."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from workflow.local.engine import LocalEngine
+from workflow.local.engine import LocalEngine, _without_multipart_put
 
 
 def _engine(invoke_async: Any) -> Any:
@@ -80,3 +82,21 @@ def test_lambda_retries_a_failed_asynchronous_invocation_under_its_request_id() 
     # THEN each delivery ran three times under a request id of its own
     assert len(request_ids) == 6 and len(set(request_ids)) == 2, request_ids
     assert sorted(request_ids.count(r) for r in set(request_ids)) == [3, 3]
+
+
+def test_a_multipart_upload_is_announced_once_as_s3_announces_it() -> None:
+    # GIVEN moto's announcements of one multipart upload (a Put from its completion, then
+    # CompleteMultipartUpload) and of a plain PUT
+    sent: list[tuple[str, str]] = []
+    send = _without_multipart_put(lambda _, name, __, key: sent.append((name, key.name)))
+    parts = SimpleNamespace(name="uploads/big.mp4", multipart=object())
+    plain = SimpleNamespace(name="uploads/small.mp4", multipart=None)
+    # WHEN the engine passes them on
+    send("1", "s3:ObjectCreated:Put", None, parts)
+    send("1", "s3:ObjectCreated:CompleteMultipartUpload", None, parts)
+    send("1", "s3:ObjectCreated:Put", None, plain)
+    # THEN the multipart upload is announced once, as S3 does, and the PUT as ever
+    assert sent == [
+        ("s3:ObjectCreated:CompleteMultipartUpload", "uploads/big.mp4"),
+        ("s3:ObjectCreated:Put", "uploads/small.mp4"),
+    ]

@@ -754,6 +754,7 @@ def _install_process_hooks() -> None:
 
         s3_notifications._invoke_awslambda = _on_s3_notification
         s3_notifications._get_s3_event = _with_version_id(s3_notifications._get_s3_event)
+        s3_notifications.send_event = _without_multipart_put(s3_notifications.send_event)
         retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment,attr-defined]
         hooks = [
             ("before-parameter-build.lambda.Invoke", _remember_invoke),
@@ -835,6 +836,21 @@ def _with_version_id(make_event: Callable[..., dict[str, Any]]) -> Callable[...,
         return body
 
     return event
+
+
+def _without_multipart_put(send_event: Callable[..., None]) -> Callable[..., None]:
+    """S3 announces a completed multipart upload once, ``ObjectCreated:CompleteMultipartUpload``;
+    moto 5.2.5 announces it twice, an ``ObjectCreated:Put`` first (its completion stores the
+    object with ``put_object``), each with a sequencer of its own here. Without versions
+    StartJob takes a second sequencer for a second upload of the same bytes: ``aws s3 cp``
+    of a file past 8 MB started two jobs and published two assets."""
+
+    def send(account_id: str, event_name: str, bucket: Any, key: Any) -> None:
+        if event_name.endswith(":Put") and getattr(key, "multipart", None) is not None:
+            return
+        send_event(account_id, event_name, bucket, key)
+
+    return send
 
 
 def _send_logs(logs: Any, group: str, lines: list[LogLine]) -> None:
