@@ -228,7 +228,8 @@ def needs(
 def _denied(operation: str, message: str, *, head: bool = False) -> Exception:
     from botocore.exceptions import ClientError  # the runtime's boto3, as the handler's
 
-    status: Any = {"HTTPStatusCode": 403}
+    # (botocore reads the headers of a refusal: its S3 region lookup after a bare 400)
+    status: Any = {"HTTPStatusCode": 403, "HTTPHeaders": {}}
     error: Any = (
         {"Code": "403", "Message": "Forbidden"}
         if head
