@@ -67,7 +67,11 @@ def test_a_span_past_what_is_published_or_across_a_gap_is_a_named_error() -> Non
      b'{"from": -1, "to": 2}', b'{"from": 0, "to": NaN}', b'{"from": 0, "to": 601}',
      b'{"from": 0, "to": 1' + b"0" * 400 + b"}", b"[" * 100_000 + b"]" * 100_000,
      # seconds are JSON numbers: not strings, not booleans
-     b'{"from": "1", "to": "5"}', b'{"from": true, "to": 5}', b'{"from": 0, "to": "5 "}'],
+     b'{"from": "1", "to": "5"}', b'{"from": true, "to": 5}', b'{"from": 0, "to": "5 "}',
+     # a field it does not know (a typo, an option clips do not have), or one named twice
+     # (which of the two would it be?), is not taken as the span it may not be
+     b'{"from": 1, "to": 5, "speed": 2}', b'{"from": 1, "to": 5, "form": 2}',
+     b'{"from": 1, "to": 5, "to": 500}', b'{"from": 1, "from": 1, "to": 5}'],
 )  # fmt: skip
 def test_a_request_that_is_not_a_sensible_span_is_a_named_error(body: bytes) -> None:
     with pytest.raises(ClipRequestError):

@@ -61,6 +61,9 @@ MAX_JOINED_BYTES = 1536 * 1024 * 1024
 # The master's S3 metadata naming the request version that wrote it: an earlier version
 # of the same clip name may have left a master of its own.
 REQUEST_METADATA = "vidflow-request"
+# A clip request's fields: one it does not know (a typo, an option clips lack) is refused,
+# as stream.json's are, never read as the span it may not be.
+REQUEST_FIELDS = frozenset({"from", "to"})
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,11 @@ class ClipRequest:
     @classmethod
     def parse(cls, body: bytes) -> ClipRequest:
         try:
-            declared = json.loads(body)
+            declared = json.loads(body, object_pairs_hook=_fields)
             start, end = _seconds(declared["from"]), _seconds(declared["to"])
+            unknown = sorted(set(declared) - REQUEST_FIELDS)
+            if unknown:
+                raise ValueError(f"unknown fields: {', '.join(map(repr, unknown))}")
         # OverflowError: a number past a float's range; RecursionError: JSON nested deeper
         # than Python goes.
         except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
@@ -91,6 +97,16 @@ class ClipRequest:
                 "(the stream's recording is the whole of it)"
             )
         return cls(start, end)
+
+
+def _fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's fields; one named twice is an error (``json`` keeps the last)."""
+    fields = dict(pairs)
+    if len(fields) < len(pairs):
+        named = [name for name, _ in pairs]
+        twice = sorted({name for name in named if named.count(name) > 1})
+        raise ValueError(f"fields named twice: {', '.join(map(repr, twice))}")
+    return fields
 
 
 def _seconds(value: Any) -> float:
