@@ -379,18 +379,22 @@ class Bucket:
             self.client.download_file(self.name, key, str(path))
         return path
 
-    def upload(self, path: Path, key: str) -> None:
+    def upload(self, path: Path, key: str, metadata: Mapping[str, str] | None = None) -> None:
         content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-        extra = {"ContentType": content_type, "CacheControl": cache_control(key)}
+        extra: dict[str, Any] = {"ContentType": content_type, "CacheControl": cache_control(key)}
+        if metadata:
+            extra["Metadata"] = dict(metadata)
         self.client.upload_file(str(path), self.name, key, ExtraArgs=extra)
 
-    def upload_all(self, files: Mapping[str, Path]) -> None:
-        """Upload every ``key: path`` pair, several at once."""
+    def upload_all(
+        self, files: Mapping[str, Path], metadata: Mapping[str, str] | None = None
+    ) -> None:
+        """Upload every ``key: path`` pair, several at once (each with ``metadata``)."""
         with (
             subsegment("s3 upload", objects=len(files)),
             ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool,
         ):
-            list(pool.map(lambda pair: self.upload(pair[1], pair[0]), files.items()))
+            list(pool.map(lambda pair: self.upload(pair[1], pair[0], metadata), files.items()))
 
     def put_all(self, bodies: Mapping[str, bytes]) -> None:
         """Write every ``key: body`` pair, several at once."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -22,6 +23,7 @@ from workflow.errors import (
 from workflow.live import clip
 from workflow.live.config import stream_config
 from workflow.live.paths import ClipPaths, StreamPaths
+from workflow.live.rules import Entry
 from workflow.runtime import Clients
 from workflow.settings import Settings
 from workflow.storage import Bucket
@@ -252,3 +254,48 @@ def test_an_end_cut_that_holds_no_frame_is_left_out(output: Bucket, cut: Any) ->
         cut("bbbb", [clip.Cut(2, 1.0, 0.995, 1.0)])
     sliver = clip._segment_names(asked("bbbb"))(2)
     assert not any(k.endswith(sliver) for k in output.keys(PATHS.prefix))
+
+
+def test_a_first_version_that_fails_before_its_master_leaves_nothing_in_the_folder(
+    output: Bucket, cut: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    s3 = output.client
+    # GIVEN the first request of a clip, over a stream of three 1 s segments
+    put = s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 0.5, "to": 2}')
+    event = asked(put["ETag"].strip('"'))
+    config = stream_config({}, 640, 360, 30.0, False, Settings(ladder="360:800"))
+    record = SimpleNamespace(config=config.to_dict(), state={"first_sequence": 0})
+    table = SimpleNamespace(get=lambda stream: record)
+    monkeypatch.setattr(clip, "StreamTable", lambda *_: table)
+    timeline = SimpleNamespace(entries=[Entry(n, 1.0) for n in (0, 1, 2)])
+    arrivals = {n: {"bytes": {"360p": 5}} for n in (0, 1, 2)}
+    monkeypatch.setattr(clip, "live_timeline", lambda *_: (timeline, arrivals))
+    poster = tmp_path / "poster.jpg"
+    poster.write_bytes(b"jpeg")
+    summary = dict.fromkeys(("poster_time", "thumbnails", "sprites"), 0) | {
+        "poster": "images/poster.jpg"
+    }
+    monkeypatch.setattr(
+        clip, "_images", lambda *_: (summary, {f"{PATHS.prefix}images/poster.jpg": poster})
+    )
+    # WHEN it writes its segments, images, playlists and manifest, and then S3 refuses its
+    # master (every retry of it)
+    writes = s3.put_object
+
+    def refused(**kwargs: Any) -> Any:
+        if kwargs["Key"].endswith("master.m3u8"):
+            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
+        return writes(**kwargs)
+
+    monkeypatch.setattr(s3, "put_object", refused)
+    clients = Clients(s3=s3, events=Bus())
+    with pytest.raises(botocore.exceptions.ClientError):
+        clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
+    assert output.keys(f"{PATHS.prefix}360p/") and output.exists(f"{PATHS.prefix}manifest.json")
+    monkeypatch.setattr(s3, "put_object", writes)
+    error = {"Error": "ClientError", "Cause": "AccessDenied"}
+    clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)
+    # THEN its failure is recorded, and no part of an asset is left for an app to find:
+    # no playlist, manifest, image or segment (no master names any of them)
+    assert output.exists(PATHS.failure_key)
+    assert output.keys(PATHS.prefix) == []

@@ -179,12 +179,18 @@ def make_clip(
         failure = FailureRecord.of(
             {"stream": paths.stream, "clip": paths.name}, event["error"], event["request"], clients
         )
-        if _published_by(output, paths, event):
+        master = _master_tag(output, paths)
+        if master == _request_tag(event):
             # This request's master is written: the clip is published, whatever failed after
             # it (its announcement). No failure record, no Clip Failed; the execution names it.
             return {"error": failure.error, "cause": failure.cause}
         # What it wrote before it failed, and no published playlist names: it is public.
-        output.delete_keys(_own_files(output, paths, event))
+        # With no master in the folder nothing there is published: all it wrote goes.
+        output.delete_keys(
+            _own_files(output, paths, event)
+            if master is not None
+            else _unpublished_files(output, paths, event)
+        )
         if failure.error == ClipSupersededError.__name__ or _superseded(event, clients):
             # The failure record and the clip's outcome are a newer request's to tell.
             return {"error": failure.error, "cause": failure.cause}
@@ -235,7 +241,7 @@ def make_clip(
         # Last look before anything the published clip names is rewritten (its images have
         # fixed names, then its playlists): the newest request wins.
         _give_way(paths, event, clients)
-        output.upload_all(image_files)
+        output.upload_all(image_files, metadata={REQUEST_METADATA: _request_tag(event)})
     target = hls.common_target(playlists.values())  # one for every playlist played together
     text = {
         name: hls.media_playlist(entries, playlist_type="VOD", fixed_target=target).encode()
@@ -271,7 +277,11 @@ def make_clip(
         timings={"clip_seconds": round(time.monotonic() - began, 3)},
         images=made,
     )
-    output.put_json(f"{paths.prefix}manifest.json", manifest)
+    output.put_bytes(
+        f"{paths.prefix}manifest.json",
+        json.dumps(manifest, indent=1).encode(),
+        metadata={REQUEST_METADATA: _request_tag(event)},
+    )
     output.put_bytes(
         f"{paths.prefix}master.m3u8",
         hls.master_playlist(variants, audio, captions=config.captions).encode(),
@@ -352,6 +362,36 @@ def _own_files(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> list[
     return [key for key in keys if key.endswith(segment_end) and key not in named]
 
 
+def _unpublished_files(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> list[str]:
+    """All that this request version wrote in a clip folder with no master, where nothing
+    is published: its segments, the playlists that name them, and its manifest and images
+    (their metadata names the version). Another version's files, one made beside it, stay."""
+    segment_end = f"-{_files_tag(event)}.ts"
+    tag = _request_tag(event)
+    own: list[str] = []
+    for key in output.keys(paths.prefix):
+        if key.endswith(segment_end):
+            own.append(key)
+        elif key.endswith("/index.m3u8"):
+            lines = output.get_bytes(key).decode(errors="replace").splitlines()
+            if any(line.strip().endswith(segment_end) for line in lines):
+                own.append(key)
+        elif _written_by(output, key) == tag:
+            own.append(key)
+    return own
+
+
+def _written_by(output: Bucket, key: str) -> str | None:
+    """The request version whose metadata ``key`` has; None if it has none, or is gone."""
+    try:
+        tag = output.head(key).get("Metadata", {}).get(REQUEST_METADATA)
+    except botocore.exceptions.ClientError as exc:
+        if output.missing(exc, key):
+            return None
+        raise
+    return None if tag is None else str(tag)
+
+
 _SUPERSEDED = (
     "{} was asked for again (or removed) while this request was being made: a newer "
     "request's execution tells the clip's outcome"
@@ -388,14 +428,20 @@ def _published_by(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> bo
     """Whether the clip's master is there and was written by this version of its request.
     Only a master known to be missing is "not": a throttled or failed look is raised (and
     retried), never read as a clip to fail and clean up."""
+    return _master_tag(output, paths) == _request_tag(event)
+
+
+def _master_tag(output: Bucket, paths: ClipPaths) -> str | None:
+    """The request version that wrote the clip's master ("" if it names none), or None
+    where there is no master. A throttled or failed look is raised, never read as none."""
     key = f"{paths.prefix}master.m3u8"
     try:
         head = output.head(key)
     except botocore.exceptions.ClientError as exc:
         if output.missing(exc, key):
-            return False
+            return None
         raise
-    return bool(head.get("Metadata", {}).get(REQUEST_METADATA) == _request_tag(event))
+    return str(head.get("Metadata", {}).get(REQUEST_METADATA, ""))
 
 
 def _etag(event: dict[str, Any]) -> str:
