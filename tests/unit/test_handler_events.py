@@ -343,3 +343,21 @@ def test_an_images_or_subtitles_item_its_jobs_plan_has_not_writes_nothing(
     for listed_item in json.loads(items):
         step({**event, "item": listed_item}, settings, clients, lambda: 60.0)
     assert steps == listed
+
+
+@pytest.mark.parametrize(
+    "key", ["clips/friday-game/other-clip.json", "clips/other-game/buzzer-beater.json",
+            "uploads/movie.mp4", "live/friday-game/stream.json"],
+)  # fmt: skip
+def test_a_clip_whose_request_is_not_its_own_is_refused(key: str, s3: Any) -> None:
+    # GIVEN a clip event whose request is some other object of the ingest bucket (another
+    # clip's request, which it would publish under this name; an upload, read as a request)
+    event = sample("clip")
+    event["request"] = {**event["request"], "bucket": INGEST, "key": key}
+    s3.put_object(Bucket=INGEST, Key=key, Body=b'{"from": 0, "to": 1}')
+    # WHEN it is made, or its failure recorded: THEN it is refused by name, writing nothing
+    for error in (None, {"Error": "ClipRangeError", "Cause": "..."}):
+        said = refused("clip", {**event, "error": error})
+        assert said.startswith("the event's 'request' is ") and key in said
+        assert "clips/friday-game/buzzer-beater.json" in said
+        assert written(s3) == [key]

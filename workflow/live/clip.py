@@ -31,6 +31,7 @@ from workflow.errors import (
     ClipRangeError,
     ClipRequestError,
     ClipSupersededError,
+    EventError,
     EventNotSentError,
     InputTooLargeError,
     SourceChangedError,
@@ -174,6 +175,13 @@ def make_clip(
 ) -> dict[str, Any]:
     """Publish the clip ``event`` asks for (or, after an error, record its failure)."""
     paths = ClipPaths(event["stream"], event["name"])
+    if event["request"]["key"] != paths.request_key:
+        # Another object (another clip's request, an upload): made, it would publish (or
+        # fail) this clip from what it holds, and look at it for a newer version.
+        raise EventError(
+            f"the event's 'request' is {event['request']['key']!r:.200}, not the clip's own "
+            f"request {paths.request_key!r}"
+        )
     output = Bucket(clients.s3, settings.output_bucket)
     if event.get("error") is not None:
         failure = FailureRecord.of(
