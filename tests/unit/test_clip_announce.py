@@ -174,23 +174,30 @@ def test_a_failed_look_at_the_master_is_raised_and_cleans_up_nothing(
     assert set(output.keys("")) == written and bus.put == []
 
 
-def test_a_version_that_failed_after_its_playlists_keeps_the_segments_they_name(
+def test_a_version_that_failed_after_its_playlists_takes_them_and_leaves_the_published_one(
     output: Bucket,
 ) -> None:
-    # GIVEN a version that wrote its segments and playlists, then failed before its master
-    # (an earlier version's master now points at those playlists)
+    # GIVEN a clip published by request "bbbb" (its master, a playlist and its segment),
+    # and a version "aaaa" that wrote its segments and playlist, then failed before its
+    # master
     publish(output, "bbbb")
-    names = clip._segment_names(asked("aaaa"))
-    for sequence in (7, 8, 9):
-        output.put_bytes(f"{PATHS.prefix}360p/{names(sequence)}", b"aaaa")
-    listed = "".join(f"#EXTINF:1.0,\n{names(n)}\n" for n in (7, 8))
-    output.put_bytes(f"{PATHS.prefix}360p/index.m3u8", f"#EXTM3U\n{listed}".encode())
-    # WHEN RecordFailure runs: THEN only the segment no playlist names is removed
+    written = {}
+    for etag, sequences in (("bbbb", (7,)), ("aaaa", (7, 8, 9))):
+        names = clip._segment_names(asked(etag))
+        for sequence in sequences:
+            output.put_bytes(f"{PATHS.prefix}360p/{names(sequence)}", etag.encode())
+        listed = "".join(f"#EXTINF:1.0,\n{names(n)}\n" for n in sequences)
+        playlist = clip._playlist_name(asked(etag))
+        output.put_bytes(f"{PATHS.prefix}360p/{playlist}", f"#EXTM3U\n{listed}".encode())
+        written[etag] = {playlist, *map(names, sequences)}
+    # WHEN RecordFailure runs: THEN all that version wrote goes (no master names it), and
+    # the published version's files stay
     error = {"Error": "States.Timeout", "Cause": "..."}
     clip.make_clip(asked('"aaaa"', error), SETTINGS, Clients(s3=output.client, events=Bus()),
                    lambda: 60.0)  # fmt: skip
     left = {k.rsplit("/", 1)[1] for k in output.keys(f"{PATHS.prefix}360p/")}
-    assert left == {"index.m3u8", names(7), names(8)}
+    assert left == written["bbbb"]
+    assert output.exists(f"{PATHS.prefix}master.m3u8")
 
 
 # (ffmpeg stands in: a recut segment holds "recut", or nothing where no frame starts in it)
@@ -256,13 +263,10 @@ def test_an_end_cut_that_holds_no_frame_is_left_out(output: Bucket, cut: Any) ->
     assert not any(k.endswith(sliver) for k in output.keys(PATHS.prefix))
 
 
-def test_a_first_version_that_fails_before_its_master_leaves_nothing_in_the_folder(
-    output: Bucket, cut: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    s3 = output.client
-    # GIVEN the first request of a clip, over a stream of three 1 s segments
-    put = s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 0.5, "to": 2}')
-    event = asked(put["ETag"].strip('"'))
+@pytest.fixture
+def request_clip(output: Bucket, cut: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """Put a request body for the clip and return its event, over a stream of three 1 s
+    segments (ffmpeg and the images stubbed)."""
     config = stream_config({}, 640, 360, 30.0, False, Settings(ladder="360:800"))
     record = SimpleNamespace(config=config.to_dict(), state={"first_sequence": 0})
     table = SimpleNamespace(get=lambda stream: record)
@@ -278,6 +282,43 @@ def test_a_first_version_that_fails_before_its_master_leaves_nothing_in_the_fold
     monkeypatch.setattr(
         clip, "_images", lambda *_: (summary, {f"{PATHS.prefix}images/poster.jpg": poster})
     )
+
+    def request(body: bytes) -> dict[str, Any]:
+        put = output.client.put_object(Bucket="ingest", Key=PATHS.request_key, Body=body)
+        return asked(put["ETag"].strip('"'))
+
+    return request
+
+
+def test_a_player_on_an_earlier_versions_master_plays_that_version_to_its_end(
+    output: Bucket, request_clip: Any
+) -> None:
+    clients = Clients(s3=output.client, events=Bus())
+    # GIVEN a clip published from 0.5 s to 2 s, whose master a player has loaded
+    clip.make_clip(request_clip(b'{"from": 0.5, "to": 2}'), SETTINGS, clients, lambda: 60.0)
+    master = f"{PATHS.prefix}master.m3u8"
+    loaded = output.get_bytes(master).decode()
+    uris = [line for line in loaded.splitlines() if line and not line.startswith("#")]
+    assert uris, loaded
+    playlists = {uri: output.get_bytes(PATHS.prefix + uri) for uri in uris}
+    # WHEN the same name is asked for again, from 0 s to 3 s, and published
+    clip.make_clip(request_clip(b'{"from": 0, "to": 3}'), SETTINGS, clients, lambda: 60.0)
+    assert output.get_bytes(master).decode() != loaded
+    # THEN each playlist the loaded master names is still the first version's, whichever
+    # rung the player switches to, and every segment it names is there
+    for uri, text in playlists.items():
+        assert output.get_bytes(PATHS.prefix + uri) == text, uri
+        folder = PATHS.prefix + uri.rsplit("/", 1)[0]
+        for name in (line for line in text.decode().splitlines() if line.startswith("seg_")):
+            assert output.exists(f"{folder}/{name}"), name
+
+
+def test_a_first_version_that_fails_before_its_master_leaves_nothing_in_the_folder(
+    output: Bucket, request_clip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = output.client
+    # GIVEN the first request of a clip, over a stream of three 1 s segments
+    event = request_clip(b'{"from": 0.5, "to": 2}')
     # WHEN it writes its segments, images, playlists and manifest, and then S3 refuses its
     # master (every retry of it)
     writes = s3.put_object

@@ -177,14 +177,16 @@ def measured_variants(
     renditions: Sequence[Rendition],
     playlists: Mapping[str, Sequence[SegmentEntry]],
     frame_rate: float,
+    playlist: str = "index.m3u8",
 ) -> list[VariantEntry]:
-    """The master's line for each rung, with bitrates measured from its segments and,
-    where ``playlists`` has an ``"audio"`` entry, the audio's added to each."""
+    """The master's line for each rung (``<rung>/<playlist>``), with bitrates measured
+    from its segments and, where ``playlists`` has an ``"audio"`` entry, the audio's added
+    to each."""
     audio = playlists.get(AUDIO, [])
     codecs_audio = ",mp4a.40.2" if AUDIO in playlists else ""
     return [
         VariantEntry(
-            uri=f"{rung.name}/index.m3u8",
+            uri=f"{rung.name}/{playlist}",
             bandwidth=peak_bandwidth(playlists[rung.name]) + peak_bandwidth(audio),
             average_bandwidth=average_bandwidth(playlists[rung.name]) + average_bandwidth(audio),
             width=rung.width,

@@ -4,7 +4,8 @@ An app asks for a clip by writing ``clips/<stream>/<name>.json`` to the ingest b
 (``{"from": 61.5, "to": 68.8}``; ``vidflow clip`` does it); LiveIngest starts one
 Standard execution per request version, and this step publishes
 ``clips/<stream>/<name>/`` in the output bucket: every rung, the audio, images,
-``manifest.json`` and ``master.m3u8`` (written last), the layout of an upload's asset.
+``manifest.json`` and ``master.m3u8`` (written last), the layout of an upload's asset,
+but that each version of the request has segment files and media playlists of its own.
 
 Times are stream time: the live playlist's own timeline, 0 at the stream's first
 segment, each segment (and gap) lasting its ``EXTINF``. In an EVENT playlist (the
@@ -192,13 +193,8 @@ def make_clip(
             # This request's master is written: the clip is published, whatever failed after
             # it (its announcement). No failure record, no Clip Failed; the execution names it.
             return {"error": failure.error, "cause": failure.cause}
-        # What it wrote before it failed, and no published playlist names: it is public.
-        # With no master in the folder nothing there is published: all it wrote goes.
-        output.delete_keys(
-            _own_files(output, paths, event)
-            if master is not None
-            else _unpublished_files(output, paths, event)
-        )
+        # What it wrote before it failed: no published master names it.
+        output.delete_keys(_own_files(output, paths, event, published=master is not None))
         if failure.error == ClipSupersededError.__name__ or _superseded(event, clients):
             # The failure record and the clip's outcome are a newer request's to tell.
             return {"error": failure.error, "cause": failure.cause}
@@ -255,10 +251,13 @@ def make_clip(
         name: hls.media_playlist(entries, playlist_type="VOD", fixed_target=target).encode()
         for name, entries in playlists.items()
     }
-    output.put_all({f"{paths.prefix}{name}/index.m3u8": body for name, body in text.items()})
-    variants = hls.measured_variants(config.renditions, playlists, config.frame_rate)
+    # This version's own playlists: a player still on an earlier version's master keeps
+    # reading that version's, whichever rung it switches to.
+    playlist = _playlist_name(event)
+    output.put_all({f"{paths.prefix}{name}/{playlist}": body for name, body in text.items()})
+    variants = hls.measured_variants(config.renditions, playlists, config.frame_rate, playlist)
     audio = (
-        hls.AudioEntry(uri=f"{AUDIO}/index.m3u8", group=hls.AUDIO_GROUP, channels=2)
+        hls.AudioEntry(uri=f"{AUDIO}/{playlist}", group=hls.AUDIO_GROUP, channels=2)
         if config.has_audio
         else None
     )
@@ -353,39 +352,26 @@ def _segment_names(event: dict[str, Any]) -> Callable[[int], str]:
     return lambda sequence: segment_name(sequence, f"-{tag}.ts")
 
 
-def _own_files(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> list[str]:
-    """The segments this request version wrote in the clip's folder that no playlist there
-    names (a version that failed after writing its playlists, before its master, left the
-    published master pointing at them: they stay). Its images have the fixed names of an
-    upload's manifest and are written only after its last look (``_give_way``)."""
-    segment_end = f"-{_files_tag(event)}.ts"
+def _playlist_name(event: dict[str, Any]) -> str:
+    """The file name of each of this request version's media playlists:
+    ``index-<its files tag>.m3u8``."""
+    return f"index-{_files_tag(event)}.m3u8"
+
+
+def _own_files(
+    output: Bucket, paths: ClipPaths, event: dict[str, Any], *, published: bool
+) -> list[str]:
+    """What this request version wrote in the clip's folder: its segments and playlists
+    (their names carry its files tag); and, where no version's master is ``published``
+    (nothing in the folder is), its manifest and images too (their metadata names it).
+    Where another version's master is published, the manifest and images, whose names
+    are fixed, stay: they are written only after the last look (``_give_way``)."""
+    mine = (f"-{_files_tag(event)}.ts", f"/{_playlist_name(event)}")
     keys = output.keys(paths.prefix)
-    named = {
-        f"{key.rsplit('/', 1)[0]}/{line.strip()}"
-        for key in keys
-        if key.endswith("/index.m3u8")
-        for line in output.get_bytes(key).decode(errors="replace").splitlines()
-        if line.strip() and not line.startswith("#")
-    }
-    return [key for key in keys if key.endswith(segment_end) and key not in named]
-
-
-def _unpublished_files(output: Bucket, paths: ClipPaths, event: dict[str, Any]) -> list[str]:
-    """All that this request version wrote in a clip folder with no master, where nothing
-    is published: its segments, the playlists that name them, and its manifest and images
-    (their metadata names the version). Another version's files, one made beside it, stay."""
-    segment_end = f"-{_files_tag(event)}.ts"
-    tag = _request_tag(event)
-    own: list[str] = []
-    for key in output.keys(paths.prefix):
-        if key.endswith(segment_end):
-            own.append(key)
-        elif key.endswith("/index.m3u8"):
-            lines = output.get_bytes(key).decode(errors="replace").splitlines()
-            if any(line.strip().endswith(segment_end) for line in lines):
-                own.append(key)
-        elif _written_by(output, key) == tag:
-            own.append(key)
+    own = [key for key in keys if key.endswith(mine)]
+    if not published:
+        tag = _request_tag(event)
+        own += [k for k in keys if not k.endswith(mine) and _written_by(output, k) == tag]
     return own
 
 
