@@ -225,16 +225,21 @@ def test_an_upload_deleted_mid_job_publishes_only_where_its_version_is_kept(
         assert stack.published(job, tmp_path / "deleted") == []
 
 
+def _tiny(path: Path) -> Path:
+    """A 2 s 160x90 H.264 clip without sound."""
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:d=2",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    return path
+
+
 def test_the_same_bytes_uploaded_again_with_other_options_get_a_job_of_their_own(
     race: tuple[str, Race], tmp_path: Path
 ) -> None:
     _, stack = race
-    clip = tmp_path / "again.mp4"
-    subprocess.run(
-        [ffmpeg_binary(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:d=2",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
-        check=True, timeout=60,
-    )  # fmt: skip
+    clip = _tiny(tmp_path / "again.mp4")
     key = "uploads/again.mp4"
     # GIVEN an upload published in clear
     first = stack.upload(clip, key)
@@ -260,12 +265,7 @@ def test_the_same_bytes_uploaded_again_with_other_options_get_a_job_of_their_own
 
 def test_a_multipart_upload_starts_one_job(race: tuple[str, Race], tmp_path: Path) -> None:
     versioning, stack = race
-    clip = tmp_path / "parts.mp4"
-    subprocess.run(
-        [ffmpeg_binary(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:d=2",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
-        check=True, timeout=60,
-    )  # fmt: skip
+    clip = _tiny(tmp_path / "parts.mp4")
     key = f"uploads/parts-{versioning.lower()}.mp4"
     # GIVEN a multipart upload, as aws s3 cp makes of any file past 8 MB
     bucket = stack.ready["ingest_bucket"]
