@@ -560,3 +560,61 @@ def test_a_role_that_may_list_the_bucket_reads_a_missing_key_as_404(held: Any) -
     bootstrap.hold_to_role(role, "us-east-1", "123456789012", "arn:aws:sts::1:assumed-role/r/f")
     with pytest.raises(held.exceptions.NoSuchKey):
         held.get_object(Bucket="ingest", Key="uploads/gone.mp4")
+
+
+def test_a_read_of_an_upload_under_a_kms_key_is_held_to_the_roles_kms_decrypt(
+    held: Any,
+) -> None:
+    # GIVEN uploads under SSE-S3, S3's own KMS key (aws/s3), a key the role may decrypt
+    # with (the stack's KmsKeyArn), and the uploader's own key, which it may not
+    kms = boto3.client("kms", region_name="us-east-1")
+    granted, theirs = (kms.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+    kms.create_alias(AliasName="alias/theirs", TargetKeyId=theirs)
+    uploads = {
+        "uploads/s3.mp4": {"ServerSideEncryption": "AES256"},
+        "uploads/aws-s3.mp4": {"ServerSideEncryption": "aws:kms"},
+        "uploads/granted.mp4": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": granted},
+        "uploads/theirs.mp4": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": theirs},
+        "uploads/alias.mp4": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/theirs"},
+    }
+    for key, sse in uploads.items():
+        held.put_object(Bucket="ingest", Key=key, Body=b"v", **sse)
+    role = _role(
+        ("s3:GetObject", "arn:aws:s3:::ingest/uploads/*", {}),
+        ("kms:Decrypt", granted, {}),
+    )
+    bootstrap.hold_to_role(role, "us-east-1", "123456789012", "arn:aws:sts::1:assumed-role/r/f")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    # THEN what S3 decrypts for the role is read, GET and presigned
+    for key in ("uploads/s3.mp4", "uploads/aws-s3.mp4", "uploads/granted.mp4"):
+        assert s3.get_object(Bucket="ingest", Key=key)["Body"].read() == b"v"
+        s3.generate_presigned_url("get_object", Params={"Bucket": "ingest", "Key": key})
+    # AND a GET under a key the role may not decrypt with is AccessDenied naming
+    # kms:Decrypt on that key, as S3 answers it; so is a presigned URL of it
+    for key in ("uploads/theirs.mp4", "uploads/alias.mp4"):
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            s3.get_object(Bucket="ingest", Key=key, Range="bytes=0-0")
+        error = refused.value.response["Error"]
+        assert error["Code"] == "AccessDenied"
+        assert f"kms:Decrypt on resource: {theirs}" in error["Message"]
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        with pytest.raises(botocore.exceptions.ClientError, match=r"AccessDenied.*kms:Decrypt"):
+            s3.generate_presigned_url("get_object", Params={"Bucket": "ingest", "Key": key})
+        # AND a HEAD, which decrypts nothing, is answered
+        assert s3.head_object(Bucket="ingest", Key=key)["SSEKMSKeyId"].endswith(
+            ("alias/theirs", theirs)
+        )
+
+
+def test_a_stack_with_its_own_kms_key_grants_the_roles_its_key_policy_names() -> None:
+    # GIVEN a stack deployed with KmsKeyArn: its KmsKeyUse policy (an AWS::IAM::Policy
+    # attached to the functions' roles) grants them kms:Decrypt on that key
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    stack = Stack(ROOT, overrides={"KmsKeyArn": key})
+    # THEN the roles it names may decrypt with it (an upload under the stack's own key is
+    # read), and no role of a stack without it may
+    for function in ("ProbeFunction", "LiveTranscodeFunction"):
+        assert bootstrap.allowed(stack.role_statements(function), "kms:Decrypt", key, None)
+    assert not bootstrap.allowed(
+        Stack(ROOT).role_statements("ProbeFunction"), "kms:Decrypt", key, None
+    )

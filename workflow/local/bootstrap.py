@@ -238,6 +238,9 @@ def _denied(operation: str, message: str, *, head: bool = False) -> Exception:
     return ClientError({"Error": error, "ResponseMetadata": status}, operation)
 
 
+HEAD_PARAMS = ("Bucket", "Key", "VersionId")  # what a presigned GET's HEAD names
+
+
 def where(function_arn: str) -> tuple[str, str, str]:
     """A function's region, account and the role session its calls are made as."""
     _, _, _, region, account, _, name = function_arn.split(":", 6)
@@ -296,7 +299,7 @@ def hold_to_role(
             check(operation, [(f"kms:{operation}", key_of(client, answer["KeyId"]), None)])
             return answer
         try:
-            return make_call(client, operation, params)
+            answer = make_call(client, operation, params)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if (
@@ -309,6 +312,35 @@ def hold_to_role(
             ):
                 raise _denied(operation, "Access Denied", head=operation == "HeadObject") from None
             raise
+        if service == "s3" and operation == "GetObject":
+            try:
+                check_decrypt(operation, answer)
+            except ClientError:
+                answer["Body"].close()
+                raise
+        return answer
+
+    kms_clients: list[Any] = []
+
+    def check_decrypt(operation: str, described: dict[str, Any], how: str = "") -> None:
+        """S3 decrypts an SSE-KMS object for a GET (not a HEAD) with the role's own
+        kms:Decrypt on its key: held as IAM holds it. S3's own key (aws/s3, an upload's
+        aws:kms without a key) lets anyone in the account read through S3."""
+        key_id = described.get("SSEKMSKeyId")
+        if described.get("ServerSideEncryption") != "aws:kms" or not key_id:
+            return
+        if not kms_clients:
+            import boto3  # the runtime's, as the handler's
+
+            kms_clients.append(boto3.client("kms", region_name=region))
+        kms = kms_clients[0]
+        try:
+            found = make_call(kms, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
+        except ClientError:
+            found = {"Arn": key_id, "KeyManager": "CUSTOMER"}  # (S3 would refuse it too)
+        if found.get("KeyManager") == "AWS" or str(key_id).endswith("alias/aws/s3"):
+            return
+        check(operation, [("kms:Decrypt", key_of(kms, found["Arn"]), None)], how)
 
     BaseClient._make_api_call = checked  # type: ignore[attr-defined]
 
@@ -324,7 +356,16 @@ def hold_to_role(
         if operation is not None:
             service = client.meta.service_model.service_name
             wanted = needs(service, operation, dict(Params or {}), region, account, keys)
-            check(operation, wanted, " (a presigned URL: on AWS its reader gets 403 Forbidden)")
+            how = " (a presigned URL: on AWS its reader gets 403 Forbidden)"
+            check(operation, wanted, how)
+            if service == "s3" and operation == "GetObject":
+                # (its reader's GET would be refused by KMS: a HEAD says which key)
+                try:
+                    head = {k: v for k, v in dict(Params or {}).items() if k in HEAD_PARAMS}
+                    described = make_call(client, "HeadObject", head)
+                except ClientError:
+                    described = {}  # (the reader's GET answers what is not there itself)
+                check_decrypt(operation, described, how)
         return presign(client, ClientMethod, Params, **kw)
 
     # Set on each client class as it is made (botocore.signers.add_generate_presigned_url).

@@ -177,8 +177,14 @@ class Stack:
         template or a managed policy refuses the stack: the engine cannot say what it
         grants, and every call of a worker is held to its role."""
         policies = self.resolve(self.resources[logical_id]["Properties"].get("Policies", []))
+        policies = policies if isinstance(policies, list) else [policies]
+        # A policy of its own (AWS::IAM::Policy) attached to the role SAM makes for it.
+        for lid in self.of_type("AWS::IAM::Policy"):
+            attached = self.resources[lid]["Properties"]
+            if {"Ref": f"{logical_id}Role"} in attached.get("Roles", []):
+                policies.append(self.resolve(attached["PolicyDocument"]))
         found = []
-        for policy in policies if isinstance(policies, list) else [policies]:
+        for policy in policies:
             if not isinstance(policy, dict) or not {"Statement"} >= set(policy) - {
                 "StepFunctionsExecutionPolicy",
                 "Version",
