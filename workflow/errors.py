@@ -68,8 +68,9 @@ class ArchivedInputError(InputError):
 
 
 class EncryptedInputError(InputError):
-    """The upload is encrypted with a key its uploader keeps (SSE-C): S3 keeps no copy
-    of it, so nothing but the uploader can read the upload."""
+    """The upload is encrypted with a key the stack may not use: one its uploader keeps
+    (SSE-C), which S3 keeps no copy of, or a KMS key (SSE-KMS) its roles may not decrypt
+    with."""
 
 
 class SourceChangedError(InputError):

@@ -191,6 +191,15 @@ class Bucket:
                     f"{key} is encrypted with a key its uploader keeps (SSE-C), which S3 "
                     "keeps no copy of: upload it again without one (SSE-S3 or SSE-KMS work)"
                 ) from None
+            if code in _DENIED_CODES and exc.operation_name != "HeadObject":
+                kms_key = self.kms_key_refused(key, pin)
+                if kms_key is not None:
+                    raise EncryptedInputError(
+                        f"{key} is encrypted under the KMS key {kms_key} (SSE-KMS), which "
+                        "this stack's functions may not use: grant their roles kms:Decrypt "
+                        "on it (its key policy), or upload it again under the stack's own "
+                        "key or S3's (--sse AES256)"
+                    ) from None
             if pin is not None and (code in _CHANGED_CODES or self.missing(exc, key, pin)):
                 raise SourceChangedError(
                     f"{key} was replaced or deleted while its job ran (an upload that "
@@ -212,6 +221,20 @@ class Bucket:
                 and "Server Side Encryption" in str(error.get("Message"))
             )
         return False
+
+    def kms_key_refused(self, key: str, pin: Pin | None = None) -> str | None:
+        """The KMS key of an SSE-KMS ``key`` whose GET was refused, or None where it is
+        not one. A HEAD needs no kms:Decrypt and s3:GetObject grants both: a HEAD
+        answered after a GET refused means KMS refused it."""
+        try:
+            described = self.client.head_object(
+                Bucket=self.name, Key=key, **(pin.params() if pin else {})
+            )
+        except botocore.exceptions.ClientError:
+            return None
+        if described.get("ServerSideEncryption") != "aws:kms":
+            return None
+        return str(described.get("SSEKMSKeyId") or "aws/s3")
 
     def missing(
         self, exc: botocore.exceptions.ClientError, key: str, pin: Pin | None = None
@@ -285,9 +308,10 @@ class Bucket:
         params = {"Bucket": self.name, "Key": key, "ResponseContentEncoding": "identity"}
         if pin and pin.version_id:
             params["VersionId"] = pin.version_id
-        url: str = self.client.generate_presigned_url(
-            "get_object", Params=params, ExpiresIn=expires
-        )
+        with self._reading(key, pin):  # (the local stack holds a URL when it is made)
+            url: str = self.client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=expires
+            )
         if "X-Amz-Algorithm=AWS4-HMAC-SHA256" not in url:
             raise VidflowError("an S3 client that presigns must be made with storage.S3_CONFIG")
         sent = len(url.split("/", 3)[3]) + 1  # (the path's own "/" on)

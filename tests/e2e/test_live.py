@@ -336,6 +336,35 @@ def test_a_bad_segment_is_recorded_and_becomes_a_gap_once_the_next_is_there(
     assert [(g["sequence"], g["reason"]) for g in gaps] == [(1, "failed")]
 
 
+def test_a_segment_under_a_kms_key_the_stack_may_not_use_is_named_and_becomes_a_gap(
+    engine: Any, venue: Venue, real_segments: list[Path]
+) -> None:
+    # GIVEN a stream whose segment 1 the venue uploads under its own KMS key, which no
+    # role of the stack may decrypt with
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)
+    theirs = engine.client("kms").create_key(Description="a venue's own key")["KeyMetadata"]
+    venue.push(0, real_segments[0])
+    venue.s3.upload_file(
+        str(real_segments[1]), engine.endpoints.ingest_bucket, f"live/{venue.stream}/1.ts",
+        ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": theirs["Arn"]},
+    )  # fmt: skip
+    venue.versions.add((1, "kms"))
+    venue.push(2, real_segments[2])
+    venue.wait_for_executions()
+    # THEN its execution failed with the named error, naming the key and what to grant
+    failed = venue.executions_of(1)
+    assert [f["status"] for f in failed] == ["FAILED"]
+    assert failed[0]["error"] == "EncryptedInputError", failed[0].get("cause")
+    assert theirs["Arn"] in failed[0]["cause"] and "kms:Decrypt" in failed[0]["cause"]
+    record = json.loads(venue.read(f"failures/live/{venue.stream}/000000001.json") or "{}")
+    assert record["error"] == "EncryptedInputError" and record["sequence"] == 1
+    # AND the playlists go on past it, nothing of it published
+    venue.wait(lambda: len(shown(venue.playlist("360p"))) == 3)
+    for rung in RUNGS:
+        assert shown(venue.playlist(rung)) == [(0, False), (1, True), (2, False)]
+        assert venue.read(f"{StreamPaths(venue.stream).prefix}{rung}/seg_00001.ts") is None
+
+
 def _push_with_segment_1_empty(venue: Venue, real_segments: list[Path]) -> None:
     """Segments 0 and 2, and 1 as 0 bytes: shown as a gap once 2 is there."""
     venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=300)

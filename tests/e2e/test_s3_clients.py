@@ -1,5 +1,6 @@
 """Uploads that S3 takes but will not serve to the stack: one in an archive storage
-class, one under a key its uploader keeps (SSE-C). The job fails with a named error a
+class, one under a key its uploader keeps (SSE-C), one under a KMS key the stack's roles
+may not decrypt with. The job fails with a named error a
 user can act on, publishes nothing, and never hangs; and the local S3 refuses such reads
 as S3 does."""
 
@@ -87,6 +88,46 @@ def test_an_upload_under_a_customer_key_fails_named_and_publishes_nothing(
     assert described["status"] == "FAILED"
     assert described["error"] == "EncryptedInputError", described.get("cause")
     assert key in described["cause"] and "\n" not in described["cause"]
+    paths = JobPaths(job)
+    assert "Contents" not in s3.list_objects_v2(Bucket=ep.output_bucket, Prefix=paths.output_prefix)
+    failure = json.loads(
+        s3.get_object(Bucket=ep.output_bucket, Key=paths.failure_key)["Body"].read()
+    )
+    assert failure["error"] == "EncryptedInputError"
+
+
+def _uploaders_key(engine: Any) -> str:
+    """A customer-managed KMS key of the uploader's, which no role of the stack is granted."""
+    kms = engine.client("kms")
+    return str(kms.create_key(Description="an uploader's own key")["KeyMetadata"]["Arn"])
+
+
+def test_an_upload_under_a_kms_key_the_stack_may_not_use_fails_named_and_publishes_nothing(
+    engine: Any, clip: Any
+) -> None:
+    # GIVEN a video uploaded under the uploader's own KMS key (aws s3 cp --sse aws:kms
+    # --sse-kms-key-id <key>), which no role of the stack may decrypt with
+    s3, sfn, ep = engine.client("s3"), engine.client("stepfunctions"), engine.endpoints
+    key_arn = _uploaders_key(engine)
+    key = "uploads/uploaders-kms-key.mp4"
+    put = s3.put_object(
+        Bucket=ep.ingest_bucket,
+        Key=key,
+        Body=clip("half_second").read_bytes(),
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=key_arn,
+    )
+    # WHEN its job runs
+    job = job_id(ep.ingest_bucket, key, put["ETag"])
+    described = _wait(
+        sfn, ep.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{job}"
+    )
+    # THEN it fails with the workflow's own error, naming the upload and the key, and
+    # publishes nothing
+    assert described["status"] == "FAILED"
+    assert described["error"] == "EncryptedInputError", described.get("cause")
+    cause = described["cause"]
+    assert key in cause and key_arn in cause and "kms:Decrypt" in cause and "\n" not in cause
     paths = JobPaths(job)
     assert "Contents" not in s3.list_objects_v2(Bucket=ep.output_bucket, Prefix=paths.output_prefix)
     failure = json.loads(

@@ -11,7 +11,7 @@ import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
-from workflow.errors import TransientError
+from workflow.errors import EncryptedInputError, TransientError
 from workflow.storage import Bucket, transient_aws_errors
 
 BUCKET = "vidflow-output-delete"
@@ -94,3 +94,36 @@ def test_dynamodb_throttling_is_transient(code: str) -> None:
     # ClientError that makes the segment a gap for good
     with pytest.raises(TransientError, match=code), transient_aws_errors():
         raise botocore.exceptions.ClientError({"Error": {"Code": code}}, "UpdateItem")
+
+
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.mark.parametrize("encryption", ["aws:kms", "AES256"])
+def test_a_get_refused_by_kms_is_named_with_its_key(encryption: str) -> None:
+    # GIVEN S3's answers to a role without kms:Decrypt on an upload's key: the GET is
+    # 403 AccessDenied naming kms:Decrypt, the HEAD (which decrypts nothing) is answered
+    client = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    stub = Stubber(client)
+    denied = (
+        "User: arn:aws:sts::123456789012:assumed-role/r/f is not authorized to perform: "
+        f"kms:Decrypt on resource: {KMS_KEY} because no identity-based policy allows the "
+        "kms:Decrypt action"
+    )
+    stub.add_client_error("get_object", "AccessDenied", denied, 403)
+    described = {"ServerSideEncryption": encryption, "ContentLength": 10}
+    if encryption == "aws:kms":
+        described["SSEKMSKeyId"] = KMS_KEY
+    stub.add_response("head_object", described)
+    with stub:
+        read = Bucket(client, "ingest")
+        if encryption == "aws:kms":
+            # THEN the read fails named, with the key and what to grant
+            with pytest.raises(EncryptedInputError, match=f"{KMS_KEY}.*kms:Decrypt"):
+                read.read_span("uploads/a.mp4", 0, 1)
+        else:
+            # AND a refusal of an object not under KMS is left as S3 answered it
+            with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+                read.read_span("uploads/a.mp4", 0, 1)
