@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from workflow import errors
+from workflow.live.paths import StreamPaths
 from workflow.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,3 +87,11 @@ def test_every_error_a_user_can_meet_is_documented() -> None:
     # THEN a page of docs/ names it, and says when
     said = " ".join(DOCS.values())
     assert {name for name in names if f"`{name}`" not in said} == set()
+
+
+def test_the_live_pages_name_a_segments_failure_record_as_it_is_written() -> None:
+    # GIVEN where segment 42's failure is recorded
+    key = StreamPaths("<stream>").failure_key(42)
+    # THEN docs/live.md and SECURITY.md name that key, not an unpadded one
+    assert key in DOCS["live.md"]
+    assert key.rpartition("/")[2] in (ROOT / "SECURITY.md").read_text()
