@@ -95,3 +95,15 @@ def test_the_live_pages_name_a_segments_failure_record_as_it_is_written() -> Non
     # THEN docs/live.md and SECURITY.md name that key, not an unpadded one
     assert key in DOCS["live.md"]
     assert key.rpartition("/")[2] in (ROOT / "SECURITY.md").read_text()
+
+
+def test_the_benchmarks_page_says_what_make_bench_runs() -> None:
+    # GIVEN the scripts `make bench` runs
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile[makefile.index("\nbench:") :].split("\n\n")[0]
+    scripts = re.findall(r"bench/([a-z_]+)\.py", recipe)
+    # WHEN bench/README.md's first block says what `make bench` is
+    first = re.search(r"```sh\n(.*?)```", (ROOT / "bench" / "README.md").read_text(), re.DOTALL)
+    assert first is not None
+    # THEN it names every one of them
+    assert scripts and [script for script in scripts if script not in first.group(1)] == []
