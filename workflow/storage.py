@@ -54,6 +54,8 @@ _CONFLICT_ATTEMPTS = 5
 # What S3 answers a read pinned to an object that is no longer there as it was.
 _CHANGED_CODES = {"PreconditionFailed", "412", "NoSuchVersion", "NoSuchKey", "404"}
 _DENIED_CODES = {"AccessDenied", "403"}
+# What S3 answers a read of an archived, SSE-C or unusable SSE-KMS object.
+_REFUSED_CODES = {"InvalidObjectState", "InvalidRequest", "400", *_DENIED_CODES}
 
 # How every S3 client of the functions is made. A presigned URL (ffmpeg reads sources and
 # segments through one) must be signed with SigV4: botocore still presigns with SigV2 in
@@ -177,6 +179,15 @@ class Bucket:
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code")
+            if pin is not None and (
+                code in _CHANGED_CODES
+                or self.missing(exc, key, pin)
+                or (code in _REFUSED_CODES and self._replaced(key, pin))
+            ):
+                raise SourceChangedError(
+                    f"{key} was replaced or deleted while its job ran (an upload that "
+                    "replaced it has a job of its own)"
+                ) from None
             if code == "InvalidObjectState":
                 # S3 names the archive in its answer: a storage class, or an
                 # Intelligent-Tiering access tier.
@@ -196,16 +207,27 @@ class Bucket:
                 if kms_key is not None:
                     raise EncryptedInputError(
                         f"{key} is encrypted under the KMS key {kms_key} (SSE-KMS), which "
-                        "this stack's functions may not use: grant their roles kms:Decrypt "
-                        "on it (its key policy), or upload it again under the stack's own "
-                        "key or S3's (--sse AES256)"
+                        "this stack's functions may not use: its key policy and their "
+                        "roles must let them kms:Decrypt with it (a key other than the "
+                        "stack's KmsKeyArn needs both granted), or upload it again under "
+                        "S3's own keys (--sse AES256)"
                     ) from None
-            if pin is not None and (code in _CHANGED_CODES or self.missing(exc, key, pin)):
-                raise SourceChangedError(
-                    f"{key} was replaced or deleted while its job ran (an upload that "
-                    "replaced it has a job of its own)"
-                ) from None
             raise
+
+    def _replaced(self, key: str, pin: Pin) -> bool:
+        """Whether ``key`` is no longer the object ``pin`` names by its ETag (a bucket
+        without versions), told by a listing: a replacement in an archive class, or under
+        a key the functions cannot use, answers every read, the pinned ``If-Match`` too,
+        as it would its own job's. A version pin reads its own version, whatever came
+        since; a listing refused says nothing."""
+        if pin.version_id or not pin.etag:
+            return False
+        try:
+            listed = self.client.list_objects_v2(Bucket=self.name, Prefix=key, MaxKeys=1)
+        except botocore.exceptions.ClientError:
+            return False
+        found = [item for item in listed.get("Contents", []) if item["Key"] == key]
+        return not found or found[0]["ETag"].strip('"') != pin.etag.strip('"')
 
     def customer_encrypted(self, key: str, pin: Pin | None = None) -> bool:
         """Whether ``key`` is under a customer-provided key (SSE-C), told by S3's answer to
@@ -232,8 +254,8 @@ class Bucket:
             )
         except botocore.exceptions.ClientError:
             return None
-        if described.get("ServerSideEncryption") != "aws:kms":
-            return None
+        if not str(described.get("ServerSideEncryption")).startswith("aws:kms"):
+            return None  # (aws:kms, or aws:kms:dsse)
         return str(described.get("SSEKMSKeyId") or "aws/s3")
 
     def missing(

@@ -99,7 +99,7 @@ def test_dynamodb_throttling_is_transient(code: str) -> None:
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
-@pytest.mark.parametrize("encryption", ["aws:kms", "AES256"])
+@pytest.mark.parametrize("encryption", ["aws:kms", "aws:kms:dsse", "AES256"])
 def test_a_get_refused_by_kms_is_named_with_its_key(encryption: str) -> None:
     # GIVEN S3's answers to a role without kms:Decrypt on an upload's key: the GET is
     # 403 AccessDenied naming kms:Decrypt, the HEAD (which decrypts nothing) is answered
@@ -114,12 +114,12 @@ def test_a_get_refused_by_kms_is_named_with_its_key(encryption: str) -> None:
     )
     stub.add_client_error("get_object", "AccessDenied", denied, 403)
     described = {"ServerSideEncryption": encryption, "ContentLength": 10}
-    if encryption == "aws:kms":
+    if encryption != "AES256":
         described["SSEKMSKeyId"] = KMS_KEY
     stub.add_response("head_object", described)
     with stub:
         read = Bucket(client, "ingest")
-        if encryption == "aws:kms":
+        if encryption != "AES256":
             # THEN the read fails named, with the key and what to grant
             with pytest.raises(EncryptedInputError, match=f"{KMS_KEY}.*kms:Decrypt"):
                 read.read_span("uploads/a.mp4", 0, 1)

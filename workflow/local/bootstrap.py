@@ -327,7 +327,8 @@ def hold_to_role(
         kms:Decrypt on its key: held as IAM holds it. S3's own key (aws/s3, an upload's
         aws:kms without a key) lets anyone in the account read through S3."""
         key_id = described.get("SSEKMSKeyId")
-        if described.get("ServerSideEncryption") != "aws:kms" or not key_id:
+        encryption = str(described.get("ServerSideEncryption"))
+        if not encryption.startswith("aws:kms") or not key_id:  # (aws:kms, aws:kms:dsse)
             return
         if not kms_clients:
             import boto3  # the runtime's, as the handler's
