@@ -7,7 +7,9 @@ them to anyone, so locally a job of an SSE-C upload published, and on AWS it fai
 
 Here a PUT, or a multipart upload, made with an SSE-C key marks its object with the
 key's MD5, and a GET or HEAD of a marked object that does not name that key is answered
-as S3 answers it. (A copy of an SSE-C object is not marked: it needs the source's key.)
+as S3 answers it; its tags, ACL and other subresources are served without the key, as
+S3 serves them. A copy is marked with the key its request names for the copy, if any
+(reading its source is not held to the source's key).
 Like the other patches, it checks moto's version and the source of what it wraps first,
 and the engine refuses to start on another.
 """
@@ -27,6 +29,7 @@ EXPECTED_SOURCES = {
     "S3Response.key_response": "482dd528b49e0359",
     "S3Backend.put_object": "db803f2da9d786ad",
     "S3Backend.create_multipart_upload": "20b9a24585cf8144",
+    "S3Backend.complete_multipart_upload": "f16c9a08e5db3f4f",
 }
 
 KEY_MD5 = "x-amz-server-side-encryption-customer-key-md5"
@@ -54,6 +57,7 @@ def _moto_sources() -> dict[str, Callable[..., Any]]:
         "S3Response.key_response": S3Response.key_response,
         "S3Backend.put_object": S3Backend.put_object,
         "S3Backend.create_multipart_upload": S3Backend.create_multipart_upload,
+        "S3Backend.complete_multipart_upload": S3Backend.complete_multipart_upload,
     }
 
 
@@ -75,6 +79,7 @@ def install() -> None:
         S3Response.key_response = _keyed(S3Response.key_response)  # type: ignore[method-assign]
         S3Backend.put_object = _marking(S3Backend.put_object)  # type: ignore[method-assign]
         S3Backend.create_multipart_upload = _marking(S3Backend.create_multipart_upload)  # type: ignore[method-assign]
+        S3Backend.complete_multipart_upload = _completing(S3Backend.complete_multipart_upload)  # type: ignore[method-assign]
         _installed = True
 
 
@@ -82,7 +87,7 @@ def _keyed(key_response: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(key_response)
     def patched(self: Any, request: Any, full_url: str, *args: Any, **kwargs: Any) -> Any:
         given = request.headers.get(KEY_MD5)
-        if request.method in ("GET", "HEAD"):
+        if request.method in ("GET", "HEAD") and _reads_the_object(full_url):
             wanted, region = _mark_of(self, request, full_url)
             if wanted is not None and wanted != given:
                 # (S3 names the bucket's region in every answer; botocore reads a HEAD's
@@ -97,6 +102,17 @@ def _keyed(key_response: Callable[..., Any]) -> Callable[..., Any]:
             _request.key_md5 = None
 
     return patched
+
+
+# Query parameters of a GET or HEAD of the object itself (a version, a part, the answer's
+# headers, a presigned URL's signature); any other names a subresource (tagging, acl, ...).
+_OBJECT_READ = ("versionId", "partNumber", "x-id", "response-", "X-Amz-", "x-amz-")
+
+
+def _reads_the_object(full_url: str) -> bool:
+    """Whether a GET or HEAD of ``full_url`` reads the object, not one of its subresources."""
+    query = parse_qs(urlsplit(full_url).query, keep_blank_values=True)
+    return all(name.startswith(_OBJECT_READ) for name in query)
 
 
 def _mark_of(response: Any, request: Any, full_url: str) -> tuple[str | None, str]:
@@ -116,14 +132,28 @@ def _mark_of(response: Any, request: Any, full_url: str) -> tuple[str | None, st
 
 
 def _marking(make: Callable[..., Any]) -> Callable[..., Any]:
-    """An object or multipart upload made under an SSE-C key carries its MD5; the object
-    a multipart upload completes carries its upload's."""
+    """An object, or a multipart upload, made by a request that names an SSE-C key carries
+    its MD5. (A copy names its own key, if any: the source's is another header.)"""
 
     @functools.wraps(make)
     def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
         made = make(self, *args, **kwargs)
-        multipart = kwargs.get("multipart")
-        mark = getattr(multipart, MARK, None) or getattr(_request, "key_md5", None)
+        mark = getattr(_request, "key_md5", None)
+        if made is not None and mark:
+            setattr(made, MARK, mark)
+        return made
+
+    return patched
+
+
+def _completing(complete: Callable[..., Any]) -> Callable[..., Any]:
+    """The object a multipart upload completes carries the upload's SSE-C mark."""
+
+    @functools.wraps(complete)
+    def patched(self: Any, bucket_name: str, multipart_id: str, *args: Any, **kwargs: Any) -> Any:
+        multipart = self.get_bucket(bucket_name).multiparts.get(multipart_id)
+        mark = getattr(multipart, MARK, None)
+        made = complete(self, bucket_name, multipart_id, *args, **kwargs)
         if made is not None and mark:
             setattr(made, MARK, mark)
         return made
