@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
-from workflow.errors import SourceChangedError, TransientError
+from workflow.errors import EncryptedInputError, SourceChangedError, TransientError
 from workflow.live.ingest import ATTEMPT, on_ingest, record_end, start_clip
 from workflow.live.lost import UPLOADS_KEPT_SECONDS, is_end_marker, unprocessed_segments
 from workflow.live.paths import CLIP_PREFIX, clip_execution_name, parse_clip_key
@@ -74,6 +74,10 @@ def reconcile(
             version = ingest.head(key, Pin(None, etag)).get("VersionId")
         except SourceChangedError:
             continue  # replaced since the listing: the newer upload is the next run's
+        except EncryptedInputError:
+            # (under its uploader's own key, SSE-C: S3 answers no HEAD of it) Its job
+            # fails by name and records why, as its event's would have.
+            version = None
         record = _upload_record(
             ingest.name, key, etag, int(item["Size"]), version, item["LastModified"]
         )
@@ -176,6 +180,11 @@ def _start_lost_clips(
             version = ingest.head(item["Key"], Pin(None, etag)).get("VersionId")
         except SourceChangedError:
             continue  # replaced since the listing: the newer request is the next run's
+        except EncryptedInputError as exc:
+            # (SSE-C: no HEAD answers its version, which names its execution) Left, and
+            # said, rather than started under another name beside its event's.
+            log.warning("clip request %s is not started: %s", item["Key"], exc)
+            continue
         if listed is None:
             listed = _started_since(settings.clip_state_machine_arn, oldest, clients)
         if clip_execution_name(clip, etag, version) in listed:

@@ -21,6 +21,7 @@ from tests.unit.tables import create_table
 from workflow.live import lost
 from workflow.live.paths import ClipPaths, StreamPaths, clip_execution_name
 from workflow.live.store import MAX_ATTEMPTS, StreamTable, failed_attempt
+from workflow.local import sse_c
 from workflow.local.template import Stack
 from workflow.reconcile import reconcile
 from workflow.runtime import Clients
@@ -706,3 +707,36 @@ def test_uploads_a_stream_is_done_with_that_cannot_be_deleted_hold_up_no_other_s
     found, _ = _run(s3, table)
     # THEN the live stream's lost segment is still started (the old uploads wait)
     assert found == ["game/3"]
+
+
+def test_uploads_s3_answers_no_head_of_hold_up_no_other(s3: Any, table: StreamTable) -> None:
+    sse_c.install()  # (S3 answers a read of an SSE-C object without its key 400)
+    customer = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
+    # GIVEN, their events lost: an upload, a clip request and a stream's END, each under
+    # its uploader's own key (SSE-C), beside an upload and a clip request in the clear
+    _push(s3, table, "game", range(3), lost=set())
+    for key, body in (("uploads/secret.mp4", b"video"), ("clips/game/secret.json", b"{}"),
+                      ("live/game/END", b'{"last_sequence": 1}')):  # fmt: skip
+        s3.put_object(Bucket=INGEST, Key=key, Body=body, **customer)
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.head_object(Bucket=INGEST, Key="uploads/secret.mp4")
+    secret = job_id(INGEST, "uploads/secret.mp4", s3.list_objects_v2(
+        Bucket=INGEST, Prefix="uploads/secret.mp4")["Contents"][0]["ETag"])  # fmt: skip
+    plain = _upload(s3, "uploads/plain.mp4")
+    s3.put_object(Bucket=INGEST, Key="clips/game/plain.json", Body=b'{"from": 0, "to": 1}')
+    # WHEN the reconciler runs past their grace
+    sfn = FakeStepFunctions()
+    settings = replace(_live(table), clip_state_machine_arn=ARN + "-clip")
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    found = reconcile(settings, Clients(s3=s3, sfn=sfn, dynamodb=table.client), now=later)
+    # THEN none of them stops it: the hidden upload's job starts (to fail by name, as
+    # its event's would), and so does the one in the clear
+    assert sorted(found["started"]) == sorted([plain, secret])
+    assert sfn.executions[secret]["source"]["version_id"] is None
+    # AND the clip in the clear starts; the hidden request is left, said in the log
+    assert found["clips"] == ["game/plain"]
+    # AND the stream ends at the highest segment uploaded before its unreadable END
+    assert found["ended"] == ["game"]
+    record = table.get("game")
+    assert record is not None and record.ending is not None
+    assert record.ending["last_sequence"] == 2
