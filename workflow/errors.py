@@ -87,6 +87,12 @@ class SegmentTooLongError(InputError):
     may never change (RFC 8216): the encoder must cut shorter segments."""
 
 
+class SegmentStartsMidGopError(InputError):
+    """A live segment starts with frames that refer to pictures in the file before it (cut
+    between the encoder's keyframes, by the clock or by bytes): each segment is encoded
+    alone, so they could not be shown, and the encoder must cut at its keyframes."""
+
+
 class SequenceJumpError(InputError):
     """A live segment is numbered further past the stream's last one shown than an
     outage could skip (``rules.MAX_SKIPPED``): a broken or restarted counter."""

@@ -922,3 +922,55 @@ def test_subtitle_tracks_in_the_file_are_named_as_left_out(tmp_path: Path) -> No
     # AND a file without any names none
     subprocess.run([*run[:-2], "-c:v", "libx264", str(tmp_path / "plain.mp4")], check=True)
     assert _probe(tmp_path / "plain.mp4").facts.subtitles_left_out == []
+
+
+# How venue encoders and uploaders cut a live stream into 2 s MPEG-TS files: at forced
+# keyframes with B-frames (clean); at an x264 open GOP's recovery points; from an
+# intra-refresh run (no IDR after the first); by the clock alone, between keyframes 2.4 s
+# apart. Each writes its parameter sets with every keyframe, so every file can be read.
+_VENUE_CUTS = {
+    "keyed": (["-force_key_frames", "expr:gte(t,n_forced*2)", "-sc_threshold", "0"], False),
+    "open-gop": (["-bf", "3", "-x264-params",
+                  "open-gop=1:keyint=50:min-keyint=50:scenecut=0:repeat-headers=1"], False),
+    "intra-refresh": (["-x264-params", "intra-refresh=1:keyint=50:repeat-headers=1"], False),
+    "clock": (["-g", "60", "-sc_threshold", "0", "-x264-params", "repeat-headers=1"], True),
+}  # fmt: skip
+
+
+def _venue_cut(out: Path, encoder: list[str], by_clock: bool) -> list[Path]:
+    out.mkdir()
+    whole = out / "encoder.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=320x180:rate=25:duration=8", "-c:v", "libx264", "-preset",
+         "veryfast", *encoder, "-f", "mpegts", str(whole)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(whole), "-c", "copy",
+         "-f", "segment", "-segment_time", "2", "-break_non_keyframes", "1" if by_clock else "0",
+         "-segment_format", "mpegts", "-reset_timestamps", "0", str(out / "%d.ts")],
+        check=True,
+    )  # fmt: skip
+    return sorted(out.glob("[0-9]*.ts"), key=lambda p: int(p.stem))
+
+
+@pytest.mark.parametrize("cut", sorted(_VENUE_CUTS))
+def test_frames_before_a_segments_first_decodable_picture_are_counted(
+    cut: str, tmp_path: Path
+) -> None:
+    # GIVEN a live stream cut into 2 s files as a venue's encoder or uploader cuts it
+    segments = _venue_cut(tmp_path / cut, *_VENUE_CUTS[cut])
+    lost_in_all = 0
+    for segment in segments:
+        # WHEN the probe reads one file's video packets for frames it cannot decode alone
+        lost = _probe(segment, leading_frames=True).undecodable_head
+        # THEN it counts exactly the frames ffmpeg, decoding that file alone, drops
+        with av.open(str(segment)) as container:
+            video = container.streams.video[0]
+            packets = sum(1 for p in container.demux(video) if p.pts is not None and p.size)
+        frames = decode_video(segment).frames
+        assert (lost[0] if lost else 0) == packets - frames, (segment.name, lost)
+        lost_in_all += packets - frames
+    # AND only the file cut at keyframes of a closed GOP loses none
+    assert (lost_in_all == 0) == (cut == "keyed"), lost_in_all

@@ -11,6 +11,7 @@ from typing import Any
 
 from workflow import metrics
 from workflow.errors import (
+    SegmentStartsMidGopError,
     SegmentTooLongError,
     SequenceBeforeStartError,
     SequenceJumpError,
@@ -85,6 +86,7 @@ def probe_segment(
             audio_span=True,
             # The stream's track, or silence where it carries no sound this time.
             audio_as_declared=True,
+            leading_frames=True,
         )
         facts = probed.facts
     # A probe that ran meanwhile may have fixed the settings: configure keeps the first.
@@ -119,6 +121,7 @@ def probe_segment(
             f"{rules.live_target(config.segment_seconds)} s, which a live playlist may not "
             "change: cut shorter segments"
         )
+    _keyed_at_start(probed.undecodable_head, sequence, facts.start_time)
     return {
         **event,
         "duplicate": False,
@@ -172,6 +175,23 @@ def _after_the_start(record: StreamRecord, sequence: int) -> None:
             "shows (its stream.json's first_sequence, or where it started): it would be "
             "shown nowhere"
         )
+
+
+def _keyed_at_start(head: tuple[int, float] | None, sequence: int, start: float) -> None:
+    """Refuse, by name, a segment whose first frames refer to the file before it: encoded
+    alone they would be dropped, a frozen picture or a jump with nothing said (a segment
+    an uploader cut by the clock, 2 s at a time, from an encoder keying every 2.4 s lost
+    30 % of its frames)."""
+    if head is None:
+        return
+    frames, seconds = head
+    raise SegmentStartsMidGopError(
+        f"segment {sequence} starts with {frames} frames ({seconds:.3f} s) before its first "
+        f"keyframe at {start:.3f} s, which refer to the file before it: each segment is "
+        "encoded alone, so they cannot be shown. Cut segments at the encoder's keyframes "
+        "(ffmpeg's segment or hls muxer does; force a keyframe every segment length: "
+        "-force_key_frames 'expr:gte(t,n_forced*4)'; x264 without open-gop or intra-refresh)"
+    )
 
 
 def _within_reach(record: StreamRecord | None, sequence: int) -> None:

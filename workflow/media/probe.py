@@ -51,7 +51,13 @@ class Probe:
     # Where the first audio stream's samples start and end on the file's clock, where
     # asked for (``audio_span``) and found; None otherwise.
     audio_span: tuple[float, float] | None = None
+    # The video frames presented before the first picture that decodes, and how long
+    # before it the earliest is, where asked for (``leading_frames``) and any are there.
+    undecodable_head: tuple[int, float] | None = None
 
+
+# Two times closer than this are the same frame's (a millisecond: a 240 fps frame lasts 4).
+_SAME_FRAME = 0.001
 
 # Attached fonts and pictures a file may carry (a subtitled release's fonts: tens).
 MAX_ATTACHMENTS = 1000
@@ -73,6 +79,7 @@ def probe(
     max_hole: float = math.inf,
     max_keyframe_interval: float = math.inf,
     audio_as_declared: bool = False,
+    leading_frames: bool = False,
 ) -> Probe:
     """Probe ``source`` (a path, an http(s) URL, or a seekable file such as
     ``storage.RangeReader``) and read its index.
@@ -85,6 +92,8 @@ def probe(
     ``max_keyframe_interval`` the longest span without a keyframe that its index lists
     (``_check_keyframes``). ``audio_as_declared`` takes the audio track the file declares
     to play even where it cannot be decoded, and then none (``_chosen_audio``).
+    ``leading_frames`` reads the whole file's video packets (a live segment's) for frames
+    presented before its first decodable picture (``_undecodable_head``).
     """
     until = time.monotonic() + read_for
     if size > limits.max_bytes:
@@ -121,6 +130,7 @@ def probe(
                 if audio_span and facts.audio
                 else None
             )
+            lost = _undecodable_head(container, facts.start_time, until) if leading_frames else None
         except VidflowError:
             raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
         except Exception as exc:
@@ -128,7 +138,7 @@ def probe(
             # stream appears mid-file, PermissionError from a refused seek, ...): the
             # file cannot be read, which is the user's to fix, never a crash.
             raise _unreadable(family, exc) from None
-    return Probe(facts, index, span)
+    return Probe(facts, index, span, lost)
 
 
 # Video frames decoded to check an fMP4 segment against an init segment: one read behind
@@ -425,6 +435,37 @@ def _audio_span(container: Any, number: int, until: float) -> tuple[float, float
     if first is None or last is None or last <= first:
         return None
     return _seconds(first, audio.time_base), _seconds(last, audio.time_base)
+
+
+def _undecodable_head(container: Any, start: float, until: float) -> tuple[int, float] | None:
+    """How many of the video's frames are presented before ``start`` (its first picture
+    that decodes), and how long before it the earliest is; None where there are none, or
+    the reading outlasts ``until``.
+
+    A file cut from a stream between keyframes (by the clock or by bytes) starts with
+    frames that refer to pictures in the file before it, as does an open GOP's leading
+    B-frames: read alone, no decoder can show them, and an encode of the file drops them.
+    """
+    video = container.streams.video[0]
+    for s in container.streams:
+        s.discard = av.stream.Discard.default if s is video else av.stream.Discard.all
+    before = start - _SAME_FRAME
+    count, earliest = 0, start
+    try:
+        # From the file's first byte: a seek to its start time (its earliest packet's
+        # decode time) lands past the first few frames of a file that starts mid-GOP.
+        container.seek(0, backward=True, any_frame=True)
+        for read, packet in enumerate(container.demux(video)):
+            if packet.pts is not None and packet.size:
+                at = _seconds(packet.pts, video.time_base)
+                if at < before:
+                    count += 1
+                    earliest = min(earliest, at)
+            if read % 256 == 0 and time.monotonic() > until:
+                return None
+    except av.error.FFmpegError:
+        return None
+    return (count, round(start - earliest, 6)) if count else None
 
 
 def _check_picture_size(described: str, width: int, height: int, limits: Limits) -> None:
