@@ -1,4 +1,5 @@
-"""Live segments as cheap uploaders cut them: by the clock, not at the encoder's keyframes.
+"""Live segments as cheap uploaders cut and deliver them: by the clock, not at the
+encoder's keyframes; held through an uplink outage, then sent all at once.
 
 An uploader that cuts an encoder's MPEG-TS every 2 s of wall clock (or every N MB) hands
 in segments whose first frames are P/B frames referring to the previous file: each
@@ -9,11 +10,17 @@ lost without a word.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from tests.asset import strict_parse
 from tests.e2e.test_live import Venue, frames_in, shown
+from workflow.cli import venue as encoder
 from workflow.local.binaries import ffmpeg_binary
 
 LADDER = "180:300"
@@ -69,3 +76,53 @@ def test_segments_cut_between_keyframes_lose_no_frame_unsaid(engine: Any, tmp_pa
         if not gap:
             published = frames_in(out / "180p" / f"seg_{sequence:05d}.ts")
             assert published == frames_in(segments[sequence]), sequence
+
+
+def test_an_uplink_outage_then_a_burst_only_grows_the_playlists(
+    engine: Any, tmp_path: Path
+) -> None:
+    # GIVEN a stream of 1 s segments whose 5 and 6 were lost, gaps once 7 had waited
+    source = tmp_path / "game.ts"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=320x180:rate=25:duration=50", "-c:v", "libx264", "-preset",
+         "ultrafast", str(source)],
+        check=True,
+    )  # fmt: skip
+    segments = encoder.cut_segments(source, tmp_path / "cut", 1.0, binary=ffmpeg_binary())
+    assert len(segments) == 50
+    venue = Venue(engine, "venue-outage-burst", tmp_path)
+    # (a gap timeout longer than a burst of 43 takes to encode on this machine)
+    venue.configure(segment_seconds=1, ladder=LADDER, gap_seconds=120)
+    for sequence in (0, 1, 2, 3, 4, 7):
+        venue.push(sequence, segments[sequence])
+    venue.wait_for_executions()
+    venue.sweep_after(121)
+    before = [(n, n in (5, 6)) for n in range(8)]
+    assert shown(venue.playlist("180p")) == before
+    # WHEN the uplink is out for 3 minutes (the sweep sees nothing new) and then the
+    # encoder's backlog lands at once, out of order: the two lost ones among 43 new
+    venue.sweep_after(180)
+    assert shown(venue.playlist("180p")) == before
+    burst = [5, 6, *range(8, 49)]
+    random.Random(3).shuffle(burst)
+    seen: list[list[tuple[int, bool]]] = []
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: venue.push(n, segments[n]), burst))
+        # THEN every look at the live playlist only grows it: never a segment reordered,
+        # dropped, or a gap turned into a segment
+        deadline = time.monotonic() + 240
+        while len(seen) == 0 or len(seen[-1]) < 49:
+            assert time.monotonic() < deadline, seen[-1]
+            seen.append(shown(venue.playlist("180p")))
+            time.sleep(0.1)
+    for earlier, later in pairwise(seen):
+        assert later[: len(earlier)] == earlier, (earlier, later)
+    assert seen[-1] == [(n, n in (5, 6)) for n in range(49)]
+    venue.wait_for_executions()
+    out = venue.download(tmp_path / "live")
+    assert strict_parse(out).returncode == 0, strict_parse(out).stderr
+    # AND the mended segments are in the recording only
+    venue.end()
+    assert shown(venue.recording("180p")) == [(n, False) for n in range(49)]
+    assert shown(venue.playlist("180p")) == [(n, n in (5, 6)) for n in range(49)]
