@@ -938,20 +938,25 @@ _VENUE_CUTS = {
 
 
 def _venue_cut(out: Path, encoder: list[str], by_clock: bool) -> list[Path]:
+    """The encoder's 2 s files as its own segment muxer writes them (at keyframes), or
+    its whole stream copied into 2 s files by the clock alone."""
     out.mkdir()
+    cut = ["-f", "segment", "-segment_time", "2", "-segment_format", "mpegts",
+           "-reset_timestamps", "0"]  # fmt: skip
     whole = out / "encoder.ts"
     subprocess.run(
         [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
          "testsrc2=size=320x180:rate=25:duration=8", "-c:v", "libx264", "-preset",
-         "veryfast", *encoder, "-f", "mpegts", str(whole)],
+         "veryfast", *encoder, *(["-f", "mpegts", str(whole)] if by_clock else
+                                 [*cut, str(out / "%d.ts")])],
         check=True,
     )  # fmt: skip
-    subprocess.run(
-        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(whole), "-c", "copy",
-         "-f", "segment", "-segment_time", "2", "-break_non_keyframes", "1" if by_clock else "0",
-         "-segment_format", "mpegts", "-reset_timestamps", "0", str(out / "%d.ts")],
-        check=True,
-    )  # fmt: skip
+    if by_clock:
+        subprocess.run(
+            [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(whole), "-c",
+             "copy", *cut, "-break_non_keyframes", "1", str(out / "%d.ts")],
+            check=True,
+        )  # fmt: skip
     return sorted(out.glob("[0-9]*.ts"), key=lambda p: int(p.stem))
 
 
@@ -974,3 +979,24 @@ def test_frames_before_a_segments_first_decodable_picture_are_counted(
         lost_in_all += packets - frames
     # AND only the file cut at keyframes of a closed GOP loses none
     assert (lost_in_all == 0) == (cut == "keyed"), lost_in_all
+
+
+@pytest.mark.parametrize(
+    ("encoder", "by_clock"),
+    [
+        (["-g", "150", "-sc_threshold", "0"], True),
+        (["-x264-params", "intra-refresh=1:keyint=50"], False),
+        (["-bf", "3", "-x264-params", "open-gop=1:keyint=50:min-keyint=50:scenecut=0"], False),
+    ],
+    ids=["clock-cut-long-gop", "intra-refresh", "open-gop"],
+)
+def test_a_segment_without_its_parameter_sets_is_refused_saying_why(
+    encoder: list[str], by_clock: bool, tmp_path: Path
+) -> None:
+    # GIVEN a live segment after the first from an encoder that writes H.264's parameter
+    # sets only with an IDR frame, cut where none is (x264's defaults)
+    later = _venue_cut(tmp_path / "cut", encoder, by_clock)[1]
+    # WHEN it is probed THEN it is refused, saying what is missing and how to cut
+    with pytest.raises(UnsupportedInputError, match="parameter sets") as refused:
+        _probe(later, leading_frames=True)
+    assert "repeat-headers" in str(refused.value)

@@ -56,6 +56,16 @@ class Probe:
     undecodable_head: tuple[int, float] | None = None
 
 
+# Why an H.264/HEVC stream read whole declares no frame size: its decoder setup is sent
+# in-band, and a live segment cut where none was sent has none.
+_NO_PARAMETER_SETS = (
+    ": its parameter sets (SPS/PPS) are not in the file, as in a segment cut from a stream "
+    "between keyframes, or from an encoder that sends them only with its first keyframe "
+    "(x264's intra-refresh or open-gop without repeat-headers). Cut segments at the "
+    "encoder's keyframes, and have it send its parameter sets with each (x264: "
+    "repeat-headers=1)"
+)
+
 # Two times closer than this are the same frame's (a millisecond: a 240 fps frame lasts 4).
 _SAME_FRAME = 0.001
 
@@ -287,7 +297,10 @@ def _declared_facts(
     if ctx is None:
         raise UnsupportedInputError("the video stream's codec is not one vidflow can decode")
     if not ctx.width or not ctx.height:
-        raise UnsupportedInputError("the video stream declares no frame size")
+        raise UnsupportedInputError(
+            "the video stream declares no frame size"
+            + (_NO_PARAMETER_SETS if ctx.name in ("h264", "hevc") else "")
+        )
     sar = video.sample_aspect_ratio
     display_width = round(ctx.width * float(sar)) if sar and sar > 0 and sar != 1 else ctx.width
     _check_picture_size(f"{ctx.width}x{ctx.height}", ctx.width, ctx.height, limits)
