@@ -78,6 +78,41 @@ def test_segments_cut_between_keyframes_lose_no_frame_unsaid(engine: Any, tmp_pa
             assert published == frames_in(segments[sequence]), sequence
 
 
+def _torn(segment: Path, out: Path) -> Path:
+    """``segment`` cut, at an MPEG-TS packet, halfway through its last video frame's data:
+    an uploader rotating its files every N bytes."""
+    data = segment.read_bytes()
+    packets = [data[i : i + 188] for i in range(0, len(data), 188)]
+    video = [
+        n
+        for n, p in enumerate(packets)
+        if ((p[1] & 0x1F) << 8 | p[2]) == 0x100  # the video's PID, as ffmpeg muxes it
+    ]
+    last_start = max(n for n in video if packets[n][1] & 0x40)  # its last frame's first
+    rest = [n for n in video if n >= last_start]
+    assert len(rest) >= 4, "the last frame spans few packets: tear another"
+    out.write_bytes(b"".join(packets[: rest[len(rest) // 2]]))
+    return out
+
+
+def test_a_segment_whose_last_frame_is_torn_fails_by_name(engine: Any, tmp_path: Path) -> None:
+    # GIVEN a segment cut at a keyframe, then cut short halfway through its last frame's
+    # data (the rest would be at the head of the next file)
+    segments = _clock_cut(tmp_path / "cut", gop=50)
+    torn = _torn(segments[0], tmp_path / "torn.ts")
+    venue = Venue(engine, "venue-torn-frame", tmp_path)
+    venue.configure(segment_seconds=2, ladder=LADDER, gap_seconds=300)
+    # WHEN it is pushed, and the next one whole
+    venue.push(0, torn)
+    venue.push(1, segments[1])
+    venue.wait_for_executions()
+    # THEN it fails by name rather than show a frame half concealed, and is a gap
+    assert [e.get("error") for e in venue.executions_of(0)] == ["TruncatedInputError"]
+    record = json.loads(venue.read(f"failures/live/{venue.stream}/000000000.json") or "{}")
+    assert "does not decode whole" in record["cause"], record
+    venue.wait(lambda: shown(venue.playlist("180p")) == [(0, True), (1, False)])
+
+
 def test_an_uplink_outage_then_a_burst_only_grows_the_playlists(
     engine: Any, tmp_path: Path
 ) -> None:

@@ -166,6 +166,8 @@ def transcode_segment(
                     remaining(), (segment.end - segment.start) * len(config.renditions)
                 ),
                 offset=config.ts_offset,
+                # A frame shown half guessed is not the venue's: refused, never published.
+                whole_frames=True,
             )
         files = {paths.segment_key(name, sequence): s[0].path for name, s in rungs.items()}
         if config.encryption != "none":

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from workflow.errors import TranscodeError, UnsupportedInputError
+from workflow.errors import TranscodeError, TruncatedInputError, UnsupportedInputError
 from workflow.media import cmaf, runner
 from workflow.media.chunks import MAX_KEYFRAME_INTERVAL, UNINDEXED_MARGIN, Chunk
 from workflow.media.encode import TS_OFFSET, first_frame
@@ -41,19 +41,28 @@ def encode_span(
     timeout: float,
     on_progress: Callable[[float], None] | None = None,
     offset: float = TS_OFFSET,
+    whole_frames: bool = False,
 ) -> dict[str, list[runner.Segment]]:
     """Run the encodes of one span of the source at once (each writes ``workdir/<rung>/``);
     then each rung's segments, the video rungs cut at the same instants.
 
     ``start`` and ``end`` are the span's source times; the outputs carry them shifted
     by ``offset``. With ``on_progress``, it is called with the fraction of the span
-    encoded as the encodes report.
+    encoded as the encodes report. With ``whole_frames``, a frame the decoder could not
+    decode whole (and would show concealed) fails the span by name.
     """
     for rung in rungs:
         (workdir / rung).mkdir()
     reports = span_reports(len(commands), end - start, on_progress)
     with ThreadPoolExecutor(max_workers=len(commands)) as pool:
-        list(pool.map(lambda c, r: runner.run_ffmpeg(c, timeout, r), commands, reports))
+        logs = list(pool.map(lambda c, r: runner.run_ffmpeg(c, timeout, r), commands, reports))
+    damaged = next(filter(None, map(runner.damaged_frame, logs)), None)
+    if whole_frames and damaged:
+        raise TruncatedInputError(
+            f"the video does not decode whole (ffmpeg: {damaged}): a frame cut short, as by "
+            "an uploader that cuts files by bytes (the rest of the frame at the head of the "
+            "next), or damaged; cut files at the encoder's keyframes, each whole"
+        )
     segments = {
         rung: runner.listed_segments(workdir / rung, start + offset, end + offset) for rung in rungs
     }

@@ -116,18 +116,30 @@ _CRASHES = {"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT"}
 
 def run_ffmpeg(
     args: Sequence[str], timeout: float, on_progress: ProgressCallback | None = None
-) -> None:
-    """Run one ffmpeg command (never through a shell) within ``timeout`` seconds.
+) -> str:
+    """Run one ffmpeg command (never through a shell) within ``timeout`` seconds; return
+    what it logged (its errors: every command here logs at that level).
 
     With ``on_progress``, ffmpeg reports as it goes and each report's seconds encoded are
     passed on, from another thread; every call has returned by the time this does. The run
     is a subsegment of the invocation's trace.
     """
     with subsegment("ffmpeg"):
-        _run(args, timeout, on_progress)
+        return _run(args, timeout, on_progress)
 
 
-def _run(args: Sequence[str], timeout: float, on_progress: ProgressCallback | None) -> None:
+# What a decoder logs of a frame whose data is cut short or damaged, before it shows the
+# frame with the missing part concealed (guessed from its neighbours) and goes on.
+_DAMAGED_FRAME = re.compile(r"error while decoding MB[^\n]*|concealing \d+ DC[^\n]*")
+
+
+def damaged_frame(log: str) -> str | None:
+    """What ffmpeg's ``log`` says of the first frame it could not decode whole, if any."""
+    found = _DAMAGED_FRAME.search(log)
+    return found.group(0).strip() if found else None
+
+
+def _run(args: Sequence[str], timeout: float, on_progress: ProgressCallback | None) -> str:
     command = list(args)
     if on_progress is not None:
         command[1:1] = PROGRESS_ARGS
@@ -168,11 +180,13 @@ def _run(args: Sequence[str], timeout: float, on_progress: ProgressCallback | No
         if _NETWORK_TROUBLE.search(reason):
             raise TranscodeInterruptedError(f"ffmpeg lost its source: {reason}")
         raise TranscodeError(f"ffmpeg failed: {reason}")
-    lost = _SOURCE_LOST.search(stderr.decode("utf-8", "replace"))
+    log = stderr.decode("utf-8", "replace")
+    lost = _SOURCE_LOST.search(log)
     if lost:
         # ffmpeg ends its outputs where the reading stopped and exits 0: they would pass
         # for the whole span.
         raise TranscodeInterruptedError(f"ffmpeg lost its source mid-read: {lost.group(1)}")
+    return log
 
 
 def _read_progress(descriptor: int, on_progress: ProgressCallback | None) -> None:
