@@ -925,7 +925,7 @@ def test_subtitle_tracks_in_the_file_are_named_as_left_out(tmp_path: Path) -> No
 
 
 # How venue encoders and uploaders cut a live stream into 2 s MPEG-TS files: at forced
-# keyframes with B-frames (clean); at an x264 open GOP's recovery points; from an
+# keyframes with B-frames (clean); at an x264 or x265 open GOP's recovery points; from an
 # intra-refresh run (no IDR after the first); by the clock alone, between keyframes 2.4 s
 # apart. Each writes its parameter sets with every keyframe, so every file can be read.
 _VENUE_CUTS = {
@@ -934,6 +934,9 @@ _VENUE_CUTS = {
                   "open-gop=1:keyint=50:min-keyint=50:scenecut=0:repeat-headers=1"], False),
     "intra-refresh": (["-x264-params", "intra-refresh=1:keyint=50:repeat-headers=1"], False),
     "clock": (["-g", "60", "-sc_threshold", "0", "-x264-params", "repeat-headers=1"], True),
+    # x265's defaults: an open GOP, its CRA pictures' leading frames dropped
+    "hevc-open-gop": (["-c:v", "libx265", "-x265-params",
+                       "keyint=50:min-keyint=50:scenecut=0:log-level=error"], False),
 }  # fmt: skip
 
 

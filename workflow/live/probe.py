@@ -190,7 +190,8 @@ def _keyed_at_start(head: tuple[int, float] | None, sequence: int, start: float)
         f"keyframe at {start:.3f} s, which refer to the file before it: each segment is "
         "encoded alone, so they cannot be shown. Cut segments at the encoder's keyframes "
         "(ffmpeg's segment or hls muxer does; force a keyframe every segment length: "
-        "-force_key_frames 'expr:gte(t,n_forced*4)'; x264 without open-gop or intra-refresh)"
+        "-force_key_frames 'expr:gte(t,n_forced*4)'), with a closed GOP (x265's open-gop=0; "
+        "x264 without open-gop or intra-refresh)"
     )
 
 
