@@ -14,10 +14,12 @@ import pytest
 from moto import mock_aws
 
 from tests.records import FACTS
+from workflow import metrics
 from workflow.cli.live import stream_failures
 from workflow.cli.venue import Report, delivery_order
 from workflow.errors import (
     SegmentReusedError,
+    SegmentStartsMidGopError,
     SequenceBeforeStartError,
     SequenceJumpError,
     StreamConfigError,
@@ -38,7 +40,9 @@ from workflow.live.paths import (
     segment_sequence,
 )
 from workflow.live.probe import (
+    MAX_UNDECODED_SECONDS,
     _after_the_start,
+    _keyed_at_start,
     _same_segment,
     _within_reach,
 )
@@ -705,3 +709,26 @@ def test_an_event_of_another_bucket_or_a_removal_touches_no_stream(
     settings = replace(SETTINGS, ingest_bucket="in")
     seen = on_ingest([record], settings, None)  # type: ignore[arg-type]
     assert seen == [{"key": f"live/game/{name}", "skipped": skipped}]
+
+
+def test_an_open_gops_leading_frames_are_dropped_and_counted_a_cut_between_keys_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics.metrics.clear_metrics()
+    try:
+        # GIVEN a segment whose first frame refers to the GOP before (an open GOP)
+        # WHEN LiveProbe looks at it / THEN it goes on, the frame logged and counted
+        with caplog.at_level(logging.WARNING):
+            _keyed_at_start((1, 1 / 30), "game", 7, 10.0)
+        assert "segment 7 of game: its first 1 frames" in caplog.text
+        counted = metrics.metrics.metric_set[metrics.LIVE_FRAMES_DROPPED]["Value"]
+        assert sum(counted) == 1
+        _keyed_at_start((6, MAX_UNDECODED_SECONDS), "game", 8, 10.0)
+        # AND one cut further from its keyframe (0.4 s of a clock cut) is refused by name
+        with pytest.raises(SegmentStartsMidGopError, match="segment 9 starts with 12 frames"):
+            _keyed_at_start((12, 0.4), "game", 9, 10.0)
+        # AND one that starts on its keyframe says nothing
+        _keyed_at_start(None, "game", 10, 10.0)
+        assert sum(metrics.metrics.metric_set[metrics.LIVE_FRAMES_DROPPED]["Value"]) == 7
+    finally:
+        metrics.metrics.clear_metrics()

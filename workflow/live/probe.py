@@ -6,6 +6,7 @@ PyAV ships only in the PyAV layer: no function but LiveProbe may reach this modu
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,8 @@ from workflow.media.probe import fits_init, probe
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
 from workflow.storage import transient_aws_errors
+
+log = logging.getLogger(__name__)
 
 # The most LiveProbe spends reading a segment's audio packets to find where its sound
 # ends; past it the segment's audio is cut to its video's span.
@@ -121,7 +124,7 @@ def probe_segment(
             f"{rules.live_target(config.segment_seconds)} s, which a live playlist may not "
             "change: cut shorter segments"
         )
-    _keyed_at_start(probed.undecodable_head, sequence, facts.start_time)
+    _keyed_at_start(probed.undecodable_head, stream, sequence, facts.start_time)
     return {
         **event,
         "duplicate": False,
@@ -177,14 +180,33 @@ def _after_the_start(record: StreamRecord, sequence: int) -> None:
         )
 
 
-def _keyed_at_start(head: tuple[int, float] | None, sequence: int, start: float) -> None:
-    """Refuse, by name, a segment whose first frames refer to the file before it: encoded
-    alone they would be dropped, a frozen picture or a jump with nothing said (a segment
-    an uploader cut by the clock, 2 s at a time, from an encoder keying every 2.4 s lost
-    30 % of its frames)."""
+# The most of a segment's head that may go undecoded, published from its first keyframe
+# with the loss logged and counted (``LiveFramesDropped``): an open GOP's leading
+# pictures (up to x264's or x265's B-frames, under 0.2 s at 24 fps and more). A segment
+# cut further from a keyframe is refused: it would show a jump every segment.
+MAX_UNDECODED_SECONDS = 0.25
+
+
+def _keyed_at_start(
+    head: tuple[int, float] | None, stream: str, sequence: int, start: float
+) -> None:
+    """Refuse, by name, a segment whose first frames refer to the file before it for more
+    than ``MAX_UNDECODED_SECONDS``: encoded alone they would be dropped, a frozen picture
+    or a jump (a segment an uploader cut by the clock, 2 s at a time, from an encoder
+    keying every 2.4 s lost 30 % of its frames). A shorter head, an open GOP's leading
+    pictures, is dropped, logged and counted."""
     if head is None:
         return
     frames, seconds = head
+    if seconds <= MAX_UNDECODED_SECONDS:
+        log.warning(
+            "segment %d of %s: its first %d frames (%.3f s) refer to the file before it (an "
+            "open GOP) and are dropped: encode with a closed GOP to keep them",
+            sequence, stream, frames, seconds,
+        )  # fmt: skip
+        metrics.about(stream=stream, sequence=sequence)
+        metrics.count(metrics.LIVE_FRAMES_DROPPED, frames)
+        return
     raise SegmentStartsMidGopError(
         f"segment {sequence} starts with {frames} frames ({seconds:.3f} s) before its first "
         f"keyframe at {start:.3f} s, which refer to the file before it: each segment is "
