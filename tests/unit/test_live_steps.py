@@ -40,7 +40,6 @@ from workflow.live.paths import (
     segment_sequence,
 )
 from workflow.live.probe import (
-    MAX_UNDECODED_SECONDS,
     _after_the_start,
     _keyed_at_start,
     _same_segment,
@@ -58,6 +57,7 @@ from workflow.live.store import StreamRecord
 from workflow.media.encode import TS_OFFSET
 from workflow.media.facts import AudioFacts
 from workflow.media.ladder import MAX_RUNGS
+from workflow.media.probe import UndecodableHead
 from workflow.runtime import Clients
 from workflow.settings import Settings
 
@@ -716,19 +716,20 @@ def test_an_open_gops_leading_frames_are_dropped_and_counted_a_cut_between_keys_
 ) -> None:
     metrics.metrics.clear_metrics()
     try:
-        # GIVEN a segment whose first frame refers to the GOP before (an open GOP)
-        # WHEN LiveProbe looks at it / THEN it goes on, the frame logged and counted
+        # GIVEN a segment whose first frames, sent after its keyframe, refer to the GOP
+        # before (an open GOP: 4 at 12 fps with x265's defaults, a third of a second)
+        # WHEN LiveProbe looks at it / THEN it goes on, the frames logged and counted
         with caplog.at_level(logging.WARNING):
-            _keyed_at_start((1, 1 / 30), "game", 7, 10.0)
-        assert "segment 7 of game: its first 1 frames" in caplog.text
-        counted = metrics.metrics.metric_set[metrics.LIVE_FRAMES_DROPPED]["Value"]
-        assert sum(counted) == 1
-        _keyed_at_start((6, MAX_UNDECODED_SECONDS), "game", 8, 10.0)
-        # AND one cut further from its keyframe (0.4 s of a clock cut) is refused by name
-        with pytest.raises(SegmentStartsMidGopError, match="segment 9 starts with 12 frames"):
-            _keyed_at_start((12, 0.4), "game", 9, 10.0)
+            _keyed_at_start(UndecodableHead(0, 4, 0.333), "game", 7, 10.0)
+        assert "segment 7 of game: its first 4 frames (0.333 s)" in caplog.text
+        assert sum(metrics.metrics.metric_set[metrics.LIVE_FRAMES_DROPPED]["Value"]) == 4
+        # AND one whose frames were sent before its keyframe (cut by the clock or by
+        # bytes) is refused by name, however few (one frame at 60 fps)
+        for cut in (UndecodableHead(12, 0, 0.4), UndecodableHead(1, 2, 0.05)):
+            with pytest.raises(SegmentStartsMidGopError, match=f"starts with {cut.cut} frames"):
+                _keyed_at_start(cut, "game", 9, 10.0)
         # AND one that starts on its keyframe says nothing
         _keyed_at_start(None, "game", 10, 10.0)
-        assert sum(metrics.metrics.metric_set[metrics.LIVE_FRAMES_DROPPED]["Value"]) == 7
+        assert sum(metrics.metrics.metric_set[metrics.LIVE_FRAMES_DROPPED]["Value"]) == 4
     finally:
         metrics.metrics.clear_metrics()

@@ -37,7 +37,7 @@ from workflow.live.store import (
     upload_of,
     upload_time,
 )
-from workflow.media.probe import fits_init, probe
+from workflow.media.probe import UndecodableHead, fits_init, probe
 from workflow.runtime import Clients, Deadline, scratch_dir
 from workflow.settings import Settings
 from workflow.storage import transient_aws_errors
@@ -180,41 +180,32 @@ def _after_the_start(record: StreamRecord, sequence: int) -> None:
         )
 
 
-# The most of a segment's head that may go undecoded, published from its first keyframe
-# with the loss logged and counted (``LiveFramesDropped``): an open GOP's leading
-# pictures (up to x264's or x265's B-frames, under 0.2 s at 24 fps and more). A segment
-# cut further from a keyframe is refused: it would show a jump every segment.
-MAX_UNDECODED_SECONDS = 0.25
-
-
-def _keyed_at_start(
-    head: tuple[int, float] | None, stream: str, sequence: int, start: float
-) -> None:
-    """Refuse, by name, a segment whose first frames refer to the file before it for more
-    than ``MAX_UNDECODED_SECONDS``: encoded alone they would be dropped, a frozen picture
-    or a jump (a segment an uploader cut by the clock, 2 s at a time, from an encoder
-    keying every 2.4 s lost 30 % of its frames). A shorter head, an open GOP's leading
-    pictures, is dropped, logged and counted."""
+def _keyed_at_start(head: UndecodableHead | None, stream: str, sequence: int, start: float) -> None:
+    """Refuse, by name, a segment cut between its encoder's keyframes (frames sent before
+    its first keyframe, which refer to the file before it): encoded alone they would be
+    dropped, a frozen picture or a jump (a segment an uploader cut by the clock, 2 s at a
+    time, from an encoder keying every 2.4 s lost 30 % of its frames). An open GOP's
+    leading pictures, sent after its keyframe, are dropped, logged and counted: one to a
+    few frames a segment, refusing which would leave the venue nothing but gaps."""
     if head is None:
         return
-    frames, seconds = head
-    if seconds <= MAX_UNDECODED_SECONDS:
-        log.warning(
-            "segment %d of %s: its first %d frames (%.3f s) refer to the file before it (an "
-            "open GOP) and are dropped: encode with a closed GOP to keep them",
-            sequence, stream, frames, seconds,
-        )  # fmt: skip
-        metrics.about(stream=stream, sequence=sequence)
-        metrics.count(metrics.LIVE_FRAMES_DROPPED, frames)
-        return
-    raise SegmentStartsMidGopError(
-        f"segment {sequence} starts with {frames} frames ({seconds:.3f} s) before its first "
-        f"keyframe at {start:.3f} s, which refer to the file before it: each segment is "
-        "encoded alone, so they cannot be shown. Cut segments at the encoder's keyframes "
-        "(ffmpeg's segment or hls muxer does; force a keyframe every segment length: "
-        "-force_key_frames 'expr:gte(t,n_forced*4)'), with a closed GOP (x265's open-gop=0; "
-        "x264 without open-gop or intra-refresh)"
-    )
+    if head.cut:
+        raise SegmentStartsMidGopError(
+            f"segment {sequence} starts with {head.cut} frames sent before its first "
+            f"keyframe (shown from {head.seconds:.3f} s before it, at {start:.3f} s), which "
+            "refer to the file before it: each segment is encoded alone, so they cannot be "
+            "shown. Cut segments at the encoder's keyframes (ffmpeg's segment or hls muxer "
+            "does; force a keyframe every segment length: "
+            "-force_key_frames 'expr:gte(t,n_forced*4)'), without intra-refresh"
+        )
+    log.warning(
+        "segment %d of %s: its first %d frames (%.3f s) are an open GOP's leading pictures, "
+        "which refer to the GOP before, and are dropped: encode with a closed GOP "
+        "(x265's open-gop=0) to keep them",
+        sequence, stream, head.leading, head.seconds,
+    )  # fmt: skip
+    metrics.about(stream=stream, sequence=sequence)
+    metrics.count(metrics.LIVE_FRAMES_DROPPED, head.leading)
 
 
 def _within_reach(record: StreamRecord | None, sequence: int) -> None:

@@ -53,7 +53,7 @@ class Probe:
     audio_span: tuple[float, float] | None = None
     # The video frames presented before the first picture that decodes, and how long
     # before it the earliest is, where asked for (``leading_frames``) and any are there.
-    undecodable_head: tuple[int, float] | None = None
+    undecodable_head: UndecodableHead | None = None
 
 
 # Why an H.264/HEVC stream read whole declares no frame size: its decoder setup is sent
@@ -450,35 +450,52 @@ def _audio_span(container: Any, number: int, until: float) -> tuple[float, float
     return _seconds(first, audio.time_base), _seconds(last, audio.time_base)
 
 
-def _undecodable_head(container: Any, start: float, until: float) -> tuple[int, float] | None:
-    """How many of the video's frames are presented before ``start`` (its first picture
-    that decodes), and how long before it the earliest is; None where there are none, or
-    the reading outlasts ``until``.
+@dataclass(frozen=True)
+class UndecodableHead:
+    """The video frames a file presents before its first picture that decodes. Those
+    sent before its first keyframe (``cut``) show the file was cut from a stream between
+    keyframes, by the clock or by bytes; those sent after it (``leading``) are an open
+    GOP's leading pictures, which refer to the GOP before. ``seconds``: how long before
+    that picture the earliest of them is."""
 
-    A file cut from a stream between keyframes (by the clock or by bytes) starts with
-    frames that refer to pictures in the file before it, as does an open GOP's leading
-    B-frames: read alone, no decoder can show them, and an encode of the file drops them.
-    """
+    cut: int
+    leading: int
+    seconds: float
+
+
+def _undecodable_head(container: Any, start: float, until: float) -> UndecodableHead | None:
+    """The frames of the video presented before ``start`` (its first picture that
+    decodes); None where there are none, or the reading outlasts ``until``. Read alone,
+    no decoder can show them, and an encode of the file drops them."""
     video = container.streams.video[0]
     for s in container.streams:
         s.discard = av.stream.Discard.default if s is video else av.stream.Discard.all
     before = start - _SAME_FRAME
-    count, earliest = 0, start
+    cut, leading, earliest, key_at = 0, 0, start, None
     try:
         # From the file's first byte: a seek to its start time (its earliest packet's
-        # decode time) lands past the first few frames of a file that starts mid-GOP.
-        container.seek(0, backward=True, any_frame=True)
+        # decode time) lands past the first few frames of a file that starts mid-GOP, and
+        # one to 0 lands mid-file where its clock wraps (starting below 0).
+        container.seek(-(1 << 62), backward=True, any_frame=True)
         for read, packet in enumerate(container.demux(video)):
             if packet.pts is not None and packet.size:
                 at = _seconds(packet.pts, video.time_base)
+                if key_at is None and packet.is_keyframe:
+                    key_at = at
                 if at < before:
-                    count += 1
+                    # (shown before the keyframe they follow: an open GOP's; else they
+                    # follow no keyframe, or one whose refresh has not come round yet)
+                    opened = key_at is not None and at < key_at - _SAME_FRAME
+                    leading += opened
+                    cut += not opened
                     earliest = min(earliest, at)
             if read % 256 == 0 and time.monotonic() > until:
                 return None
     except av.error.FFmpegError:
         return None
-    return (count, round(start - earliest, 6)) if count else None
+    if not cut and not leading:
+        return None
+    return UndecodableHead(cut, leading, round(start - earliest, 6))
 
 
 def _check_picture_size(described: str, width: int, height: int, limits: Limits) -> None:

@@ -128,9 +128,10 @@ def run_ffmpeg(
         return _run(args, timeout, on_progress)
 
 
-# What a decoder logs of a frame whose data is cut short or damaged, before it shows the
-# frame with the missing part concealed (guessed from its neighbours) and goes on.
-_DAMAGED_FRAME = re.compile(r"error while decoding MB[^\n]*|concealing \d+ DC[^\n]*")
+# What H.264's decoder logs, at the error level the commands run at, of a frame whose data
+# is cut short or damaged, before it shows the frame with the missing part concealed
+# (guessed from its neighbours) and goes on. (HEVC's logs nothing of it.)
+_DAMAGED_FRAME = re.compile(r"error while decoding MB[^\n]*")
 
 
 def damaged_frame(log: str) -> str | None:
