@@ -320,17 +320,9 @@ def test_a_bad_segment_is_recorded_and_becomes_a_gap_once_the_next_is_there(
     venue.push(1, bad)
     venue.push(2, real_segments[2])
     venue.wait_for_executions()
-    # THEN its execution failed with the named error, its failure is recorded
-    failed = venue.executions_of(1)
-    assert [f["status"] for f in failed] == ["FAILED"]
-    assert failed[0]["error"] == "UnsafeInputError"
-    record = json.loads(venue.read(f"failures/live/{venue.stream}/000000001.json") or "{}")
-    assert record["error"] == "UnsafeInputError" and record["sequence"] == 1
-    # AND the playlists go on past it without waiting gap_seconds (2 came)
-    venue.wait(lambda: len(shown(venue.playlist("360p"))) == 3)
-    for rung in RUNGS:
-        assert shown(venue.playlist(rung)) == [(0, False), (1, True), (2, False)]
-        assert venue.read(f"{StreamPaths(venue.stream).prefix}{rung}/seg_00001.ts") is None
+    # THEN its execution failed with the named error, its failure is recorded, and the
+    # playlists go on past it without waiting gap_seconds (2 came)
+    _failed_as_gap(venue, "UnsafeInputError")
     # AND the gap was announced as a failed segment
     gaps = [check(e)["detail"] for e in logged(engine, stream=venue.stream, sequence=1)]
     assert [(g["sequence"], g["reason"]) for g in gaps] == [(1, "failed")]
@@ -351,18 +343,24 @@ def test_a_segment_under_a_kms_key_the_stack_may_not_use_is_named_and_becomes_a_
     venue.versions.add((1, "kms"))
     venue.push(2, real_segments[2])
     venue.wait_for_executions()
-    # THEN its execution failed with the named error, naming the key and what to grant
+    # THEN its execution failed with the named error, naming the key and what to grant;
+    # its failure is recorded, and the playlists go on past it, nothing of it published
+    cause = _failed_as_gap(venue, "EncryptedInputError")
+    assert theirs["Arn"] in cause and "kms:Decrypt" in cause
+
+
+def _failed_as_gap(venue: Venue, error: str) -> str:
+    """Assert segment 1 of 0 to 2 failed once with ``error``, recorded, shown as a gap in
+    every rung with nothing of it published; its execution's cause."""
     failed = venue.executions_of(1)
-    assert [f["status"] for f in failed] == ["FAILED"]
-    assert failed[0]["error"] == "EncryptedInputError", failed[0].get("cause")
-    assert theirs["Arn"] in failed[0]["cause"] and "kms:Decrypt" in failed[0]["cause"]
+    assert [(f["status"], f["error"]) for f in failed] == [("FAILED", error)], failed
     record = json.loads(venue.read(f"failures/live/{venue.stream}/000000001.json") or "{}")
-    assert record["error"] == "EncryptedInputError" and record["sequence"] == 1
-    # AND the playlists go on past it, nothing of it published
+    assert record["error"] == error and record["sequence"] == 1
     venue.wait(lambda: len(shown(venue.playlist("360p"))) == 3)
     for rung in RUNGS:
         assert shown(venue.playlist(rung)) == [(0, False), (1, True), (2, False)]
         assert venue.read(f"{StreamPaths(venue.stream).prefix}{rung}/seg_00001.ts") is None
+    return str(failed[0]["cause"])
 
 
 def _push_with_segment_1_empty(venue: Venue, real_segments: list[Path]) -> None:
