@@ -54,8 +54,8 @@ _CONFLICT_ATTEMPTS = 5
 # What S3 answers a read pinned to an object that is no longer there as it was.
 _CHANGED_CODES = {"PreconditionFailed", "412", "NoSuchVersion", "NoSuchKey", "404"}
 _DENIED_CODES = {"AccessDenied", "403"}
-# What S3 answers a read of an archived, SSE-C or unusable SSE-KMS object.
-_REFUSED_CODES = {"InvalidObjectState", "InvalidRequest", "400", *_DENIED_CODES}
+# What S3 answers a read of an archived or SSE-C object (an unusable SSE-KMS one: 403).
+_UNREADABLE_CODES = {"InvalidObjectState", "InvalidRequest", "400"}
 
 # How every S3 client of the functions is made. A presigned URL (ffmpeg reads sources and
 # segments through one) must be signed with SigV4: botocore still presigns with SigV2 in
@@ -164,6 +164,12 @@ class Pin:
         return f'If-Match: "{self.etag.strip(chr(34))}"\r\n'
 
 
+def _etag_differs(listed: dict[str, Any], pin: Pin) -> bool:
+    """Whether a listing's entry is another object than the one ``pin`` names by ETag."""
+    etag = listed.get("ETag")
+    return bool(etag and pin.etag and etag.strip('"') != pin.etag.strip('"'))
+
+
 class Bucket:
     """One S3 bucket seen through a boto3 client."""
 
@@ -182,7 +188,7 @@ class Bucket:
             if pin is not None and (
                 code in _CHANGED_CODES
                 or self.missing(exc, key, pin)
-                or (code in _REFUSED_CODES and self._replaced(key, pin))
+                or (code in _UNREADABLE_CODES and self._replaced(key, pin))
             ):
                 raise SourceChangedError(
                     f"{key} was replaced or deleted while its job ran (an upload that "
@@ -223,11 +229,10 @@ class Bucket:
         if pin.version_id or not pin.etag:
             return False
         try:
-            listed = self.client.list_objects_v2(Bucket=self.name, Prefix=key, MaxKeys=1)
+            listed = self._listed(key)
         except botocore.exceptions.ClientError:
             return False
-        found = [item for item in listed.get("Contents", []) if item["Key"] == key]
-        return not found or found[0]["ETag"].strip('"') != pin.etag.strip('"')
+        return listed is None or _etag_differs(listed, pin)
 
     def customer_encrypted(self, key: str, pin: Pin | None = None) -> bool:
         """Whether ``key`` is under a customer-provided key (SSE-C), told by S3's answer to
@@ -273,10 +278,12 @@ class Bucket:
         if code not in _DENIED_CODES:
             return False
         try:
-            if not self.exists(key):
+            listed = self._listed(key)
+            if listed is None:
                 return True
             if pin is None or pin.version_id is None:
-                return False
+                # (refused, and listed under another ETag: replaced by one it cannot read)
+                return pin is not None and _etag_differs(listed, pin)
             current = self.client.head_object(Bucket=self.name, Key=key).get("VersionId")
         except botocore.exceptions.ClientError:
             return False
@@ -471,8 +478,12 @@ class Bucket:
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists, by listing its prefix: a HEAD on a missing key answers
         403, not 404, to a role whose ListBucket grant is limited to prefixes."""
+        return self._listed(key) is not None
+
+    def _listed(self, key: str) -> dict[str, Any] | None:
+        """``key``'s entry in a listing of its prefix, or None where it is not there."""
         listed = self.client.list_objects_v2(Bucket=self.name, Prefix=key, MaxKeys=1)
-        return any(item["Key"] == key for item in listed.get("Contents", []))
+        return next((item for item in listed.get("Contents", []) if item["Key"] == key), None)
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key under ``prefix``; how many."""
