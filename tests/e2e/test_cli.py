@@ -679,9 +679,11 @@ def test_live_simulate_without_a_stack_says_the_recording_goes_with_its_own(clip
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    # WHEN a stream is simulated against it
+    # WHEN a stream is simulated against it (all its segments pushed at once to a stack
+    # starting cold, on a machine shared with other tests: waited for, not made gaps)
     done = _run("live", "simulate", str(clip("mpegts_bframes")), "--stream", "own",
-                "--segment", "2", "--endpoint-url", f"http://127.0.0.1:{port}")  # fmt: skip
+                "--segment", "2", "--endpoint-url", f"http://127.0.0.1:{port}",
+                "--parameter", "LiveGapSeconds=120")  # fmt: skip
     # THEN it runs on a stack of its own, and says the recording ends with that stack
     assert done.returncode == 0, done.stderr
     assert "the recording goes with it when the run ends" in done.stderr

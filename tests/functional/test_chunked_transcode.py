@@ -4,6 +4,8 @@ the plan cuts and whatever the source's GOPs do."""
 from __future__ import annotations
 
 import itertools
+import logging
+import logging.handlers
 import struct
 import subprocess
 from pathlib import Path
@@ -17,7 +19,7 @@ from tests.source_facts import decode_video
 from workflow.errors import UnsupportedInputError
 from workflow.formats import hls
 from workflow.local.binaries import ffmpeg_binary
-from workflow.media import encode
+from workflow.media import encode, rungs
 from workflow.media.chunks import Chunk, FrameIndex, plan_chunks
 from workflow.media.ladder import build_ladder
 from workflow.media.probe import probe
@@ -525,8 +527,16 @@ def test_a_clips_audio_cut_mid_segment_ends_where_the_next_segment_starts(
 
 
 def test_a_chunk_finding_no_keyframe_within_the_bound_fails_by_name_not_from_the_start(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # (the module's log read through a logger of the test's own: other tests' logging
+    # configuration, e.g. Powertools', can disable the module's and keep it from caplog)
+    logger = logging.getLogger("test.rungs.no_keyframe")
+    logger.propagate, logger.handlers, logger.disabled = False, [], False
+    logger.setLevel(logging.DEBUG)
+    kept = logging.handlers.BufferingHandler(capacity=100)
+    logger.addHandler(kept)
+    monkeypatch.setattr(rungs, "log", logger)
     # GIVEN 150 s of MPEG-TS (no index: planned by time) keyed only at its start
     source = tmp_path / "one-key.ts"
     subprocess.run(
@@ -564,5 +574,5 @@ def test_a_chunk_finding_no_keyframe_within_the_bound_fails_by_name_not_from_the
         "(vidflow takes keyframes up to 120 s apart here): re-encode it with a keyframe "
         "every few seconds (ffmpeg's -g, in frames: -g 60 at 30 fps)"
     )
-    run_ins = [r.args[1] for r in caplog.records if "decoding again" in r.getMessage()]
+    run_ins = [r.args[1] for r in kept.buffer if "decoding again" in r.getMessage()]
     assert run_ins == pytest.approx([chunk.start - m for m in (3, 12, 48)])
