@@ -45,6 +45,9 @@ REFUSED = (
 
 _lock = threading.Lock()
 _installed = False
+# Whether any object or upload was ever marked: until one is, a GET or HEAD (the chunk
+# jobs' many ranged reads) is served without looking its object up.
+_marked = False
 # The SSE-C key MD5 of the request this thread serves, while it writes.
 _request = threading.local()
 
@@ -87,7 +90,7 @@ def _keyed(key_response: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(key_response)
     def patched(self: Any, request: Any, full_url: str, *args: Any, **kwargs: Any) -> Any:
         given = request.headers.get(KEY_MD5)
-        if request.method in ("GET", "HEAD") and _reads_the_object(full_url):
+        if _marked and request.method in ("GET", "HEAD") and _reads_the_object(full_url):
             wanted, region = _mark_of(self, request, full_url)
             if wanted is not None and wanted != given:
                 # (S3 names the bucket's region in every answer; botocore reads a HEAD's
@@ -140,7 +143,7 @@ def _marking(make: Callable[..., Any]) -> Callable[..., Any]:
         made = make(self, *args, **kwargs)
         mark = getattr(_request, "key_md5", None)
         if made is not None and mark:
-            setattr(made, MARK, mark)
+            _mark(made, mark)
         return made
 
     return patched
@@ -155,7 +158,13 @@ def _completing(complete: Callable[..., Any]) -> Callable[..., Any]:
         mark = getattr(multipart, MARK, None)
         made = complete(self, bucket_name, multipart_id, *args, **kwargs)
         if made is not None and mark:
-            setattr(made, MARK, mark)
+            _mark(made, mark)
         return made
 
     return patched
+
+
+def _mark(made: Any, mark: str) -> None:
+    global _marked
+    setattr(made, MARK, mark)
+    _marked = True
