@@ -4,8 +4,6 @@ the plan cuts and whatever the source's GOPs do."""
 from __future__ import annotations
 
 import itertools
-import logging
-import logging.handlers
 import struct
 import subprocess
 from pathlib import Path
@@ -15,6 +13,7 @@ import av
 import pytest
 
 from tests.asset import read_rendition
+from tests.logs import own_log
 from tests.source_facts import decode_video
 from workflow.errors import UnsupportedInputError
 from workflow.formats import hls
@@ -529,14 +528,7 @@ def test_a_clips_audio_cut_mid_segment_ends_where_the_next_segment_starts(
 def test_a_chunk_finding_no_keyframe_within_the_bound_fails_by_name_not_from_the_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # (the module's log read through a logger of the test's own: other tests' logging
-    # configuration, e.g. Powertools', can disable the module's and keep it from caplog)
-    logger = logging.getLogger("test.rungs.no_keyframe")
-    logger.propagate, logger.handlers, logger.disabled = False, [], False
-    logger.setLevel(logging.DEBUG)
-    kept = logging.handlers.BufferingHandler(capacity=100)
-    logger.addHandler(kept)
-    monkeypatch.setattr(rungs, "log", logger)
+    kept = own_log(monkeypatch, rungs, "rungs.no_keyframe")
     # GIVEN 150 s of MPEG-TS (no index: planned by time) keyed only at its start
     source = tmp_path / "one-key.ts"
     subprocess.run(
@@ -574,5 +566,5 @@ def test_a_chunk_finding_no_keyframe_within_the_bound_fails_by_name_not_from_the
         "(vidflow takes keyframes up to 120 s apart here): re-encode it with a keyframe "
         "every few seconds (ffmpeg's -g, in frames: -g 60 at 30 fps)"
     )
-    run_ins = [r.args[1] for r in kept.buffer if "decoding again" in r.getMessage()]
+    run_ins = [r.args[1] for r in kept if "decoding again" in r.getMessage()]
     assert run_ins == pytest.approx([chunk.start - m for m in (3, 12, 48)])

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.logs import own_log
 from tests.records import FACTS
 from workflow import metrics
 from workflow.cli.live import stream_failures
@@ -614,14 +615,7 @@ def test_a_segments_audio_is_the_stream_probed_and_never_ends_before_it_starts()
 def test_an_upload_a_stream_cannot_number_is_skipped_with_a_warning(
     name: str, warned: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # (the module's log read through a logger of the test's own: other tests' handlers
-    # and logging configuration, e.g. Powertools', do not reach it)
-    kept: list[logging.LogRecord] = []
-    logger = logging.getLogger(f"test.ingest.{name}")
-    logger.propagate, logger.handlers, logger.disabled = False, [], False
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(_Keep(kept))
-    monkeypatch.setattr(ingest_module, "log", logger)
+    kept = own_log(monkeypatch, ingest_module, f"ingest.{name}")
     record = {"s3": {"bucket": {"name": "in"}, "object": {"key": f"live/game/{name}"}}}
     # WHEN such an upload's event comes / THEN nothing starts (no client is touched)
     seen = on_ingest([record], SETTINGS, None)  # type: ignore[arg-type]
@@ -631,15 +625,6 @@ def test_an_upload_a_stream_cannot_number_is_skipped_with_a_warning(
     assert bool(warnings) == warned, warnings
     if warned:
         assert "no segment this stream can number (0 to 999999999" in warnings[0]
-
-
-class _Keep(logging.Handler):
-    def __init__(self, kept: list[logging.LogRecord]) -> None:
-        super().__init__(logging.DEBUG)
-        self.kept = kept
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.kept.append(record)
 
 
 def test_every_stream_json_setting_is_compared_when_one_comes_too_late() -> None:
@@ -668,12 +653,7 @@ def test_an_upload_under_a_name_no_stream_or_clip_can_have_is_skipped_with_a_war
 ) -> None:
     # GIVEN a venue's segment, or an app's clip request, under a stream id or clip name
     # that the contract does not allow (docs/live.md: 1 to 48, 1 to 22 characters)
-    kept: list[logging.LogRecord] = []
-    logger = logging.getLogger(f"test.ingest.names.{key}")
-    logger.propagate, logger.handlers, logger.disabled = False, [], False
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(_Keep(kept))
-    monkeypatch.setattr(ingest_module, "log", logger)
+    kept = own_log(monkeypatch, ingest_module, f"ingest.names.{key}")
     record = {"s3": {"bucket": {"name": "in"}, "object": {"key": quote_plus(key)}}}
     # WHEN its event comes / THEN nothing starts (no client is touched)
     seen = on_ingest([record], SETTINGS, None)  # type: ignore[arg-type]

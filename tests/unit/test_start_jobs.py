@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 from typing import Any
 
 import boto3
@@ -12,6 +11,7 @@ import botocore.exceptions
 import pytest
 from moto import mock_aws
 
+from tests.logs import own_log
 from workflow import metrics
 from workflow.errors import TransientError
 from workflow.runtime import Clients
@@ -183,14 +183,7 @@ def test_keys_outside_uploads_and_folder_markers_are_ignored(key: str) -> None:
 def test_an_event_for_a_bucket_the_stack_does_not_own_starts_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # (the module's log read through a logger of the test's own: other tests' logging
-    # configuration, e.g. Powertools', can disable the module's and keep it from caplog)
-    logger = logging.getLogger("test.start_jobs.foreign")
-    logger.propagate, logger.handlers, logger.disabled = False, [], False
-    logger.setLevel(logging.DEBUG)
-    kept = logging.handlers.BufferingHandler(capacity=100)
-    logger.addHandler(kept)
-    monkeypatch.setattr(start_module, "log", logger)
+    kept = own_log(monkeypatch, start_module, "start_jobs.foreign")
     # GIVEN a record naming another bucket (hand-made, or a notification misrouted): its
     # job could not read the upload (no function may) and would fail as AccessDenied
     sfn = FakeStepFunctions()
@@ -203,7 +196,7 @@ def test_an_event_for_a_bucket_the_stack_does_not_own_starts_nothing(
     # THEN nothing starts, as for a key outside uploads/, and the log says why; the
     # stack's own bucket still does
     assert (started, sfn.calls) == ([], [])
-    skips = [r.getMessage() for r in kept.buffer if r.levelno == logging.WARNING]
+    skips = [r.getMessage() for r in kept if r.levelno == logging.WARNING]
     assert skips == ["uploads/clip.mp4 starts no job: not this stack's ingest bucket"] * 2
     (own,) = start_jobs([record("uploads/clip.mp4")], settings, Clients(s3=None, sfn=sfn))
     assert own["started"]
