@@ -48,8 +48,8 @@ def test_twenty_uploads_at_once_all_publish_once(clip: Any) -> None:
         # playlist; a failed one is named with its error and what the functions logged
         counts = Counter(e["name"] for e in ours)
         assert set(counts) == jobs and set(counts.values()) == {1}
-        failed = [e["name"] for e in ours if e["status"] != "SUCCEEDED"]
-        failures = [_failure(s3, ready["output_bucket"], job) for job in failed]
+        failed = [e for e in ours if e["status"] != "SUCCEEDED"]
+        failures = [_failure(s3, sfn, ready["output_bucket"], e) for e in failed]
         errors = [
             line for line in Path(ready["function_log"]).read_text().splitlines()
             if "Error" in line or "Traceback" in line
@@ -64,8 +64,20 @@ def test_twenty_uploads_at_once_all_publish_once(clip: Any) -> None:
     print(f"\nload: {UPLOADS} uploads in {elapsed:.1f} s ({rate:.0f} jobs/min), {peak_mib:.0f} MiB")
 
 
-def _failure(s3: Any, bucket: str, job: str) -> Any:
-    return json.loads(s3.get_object(Bucket=bucket, Key=f"failures/{job}.json")["Body"].read())
+def _failure(s3: Any, sfn: Any, bucket: str, execution: dict[str, Any]) -> dict[str, Any]:
+    """What a failed execution left: its status, its failure record (if it wrote one) and
+    the failures its history shows."""
+    key = f"failures/{execution['name']}.json"
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
+    record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) if listed else None
+    history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+    failed = [
+        {"type": event["type"], **details}
+        for event in history
+        for name, details in event.items()
+        if name.endswith("EventDetails") and ("error" in details or "cause" in details)
+    ]
+    return {"status": execution["status"], "record": record, "history": failed}
 
 
 def _peak_rss_mib(pid: int) -> float:
