@@ -4,6 +4,8 @@ code where it reaches in. The engine then does not start, rather than serve wron
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
 import moto
@@ -26,7 +28,7 @@ from workflow.local import (
     sse_c,
     terminal_errors,
 )
-from workflow.local.moto_pins import MotoChangedError
+from workflow.local.moto_pins import MotoChangedError, once
 
 PATCHES = [
     pytest.param(ranged_get, id="ranged_get"),
@@ -71,3 +73,37 @@ def test_changed_moto_code_stops_the_engine(
     monkeypatch.setattr(patch, "EXPECTED_SOURCES", dict(patch.EXPECTED_SOURCES, **{name: "0" * 16}))
     with pytest.raises(MotoChangedError, match=rf"{re.escape(name)} differ"):
         patch.check()
+
+
+def test_a_patch_is_installed_once_however_many_threads_ask() -> None:
+    calls: list[int] = []
+    started = threading.Barrier(8)
+
+    @once
+    def install() -> None:
+        calls.append(1)
+
+    def ask() -> None:
+        started.wait()
+        install()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: ask(), range(8)))
+    install()
+    assert calls == [1]
+
+
+def test_an_install_that_raised_is_tried_again() -> None:
+    attempts: list[int] = []
+
+    @once
+    def install() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise MotoChangedError("first try")
+
+    with pytest.raises(MotoChangedError, match="first try"):
+        install()
+    install()
+    install()
+    assert len(attempts) == 2

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of each moto function the patch relies on:
 # the client maker, and the two Lambda calls that look it up by its module-level name.
@@ -28,9 +28,6 @@ EXPECTED_SOURCES = {
     "_invoke_lambda_function": "0ebcddb746e422b0",
     "exec_lambda_function": "26ae15132de11b87",
 }
-
-_lock = threading.Lock()
-_installed = False
 
 
 def check() -> None:
@@ -49,17 +46,13 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Have the interpreter's Lambda tasks share their clients (once per process)."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        check()
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    check()
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-        lambda_eval_utils.boto_client_for = one_client_each(lambda_eval_utils.boto_client_for)  # type: ignore[attr-defined]
-        _installed = True
+    lambda_eval_utils.boto_client_for = one_client_each(lambda_eval_utils.boto_client_for)  # type: ignore[attr-defined]
 
 
 def one_client_each(make: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,10 +13,9 @@ moto's version and the code it wraps first, and the engine refuses to start on o
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of the moto code the patch replaces or reads.
 EXPECTED_SOURCES = {
@@ -24,7 +23,6 @@ EXPECTED_SOURCES = {
     "Variable._eval_body": "e2953fc855d24a31",
 }
 
-_lock = threading.Lock()
 _replaced: dict[str, Any] = {}
 
 
@@ -51,58 +49,56 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Have a Choice rule on a missing path fail the execution (once per process)."""
-    with _lock:
-        if _replaced:
-            return
-        check()
-        from moto.stepfunctions.parser.api import HistoryEventType
-        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-            FailureEvent,
-            FailureEventException,
-        )
-        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-            StatesErrorName,
-        )
-        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (  # noqa: E501
-            StatesErrorNameType,
-        )
-        from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (  # noqa: E501
-            ComparisonOperatorType,
-        )
-        from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_variable import (  # noqa: E501
-            ComparisonVariable,
-        )
-        from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import (
-            NoSuchVariable,
-        )
-        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    check()
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (  # noqa: E501
+        ComparisonOperatorType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_variable import (  # noqa: E501
+        ComparisonVariable,
+    )
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import (
+        NoSuchVariable,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
-        _replaced["_eval_body"] = ComparisonVariable._eval_body
+    _replaced["_eval_body"] = ComparisonVariable._eval_body
 
-        def _eval_body(self: Any, env: Any) -> None:
-            self.variable.eval(env)
-            present = self.comparison_function.operator_type == ComparisonOperatorType.IsPresent
-            if isinstance(env.stack[-1], NoSuchVariable) and not present:
-                env.stack.pop()
-                path = self.variable.string_sampler.literal_value
-                error = StatesErrorNameType.StatesRuntime.to_name()
-                cause = (
-                    f"An error occurred while executing the state '{env.next_state_name}'. "
-                    f"Invalid path '{path}': The choice state's condition path references "
-                    "an invalid value."
+    def _eval_body(self: Any, env: Any) -> None:
+        self.variable.eval(env)
+        present = self.comparison_function.operator_type == ComparisonOperatorType.IsPresent
+        if isinstance(env.stack[-1], NoSuchVariable) and not present:
+            env.stack.pop()
+            path = self.variable.string_sampler.literal_value
+            error = StatesErrorNameType.StatesRuntime.to_name()
+            cause = (
+                f"An error occurred while executing the state '{env.next_state_name}'. "
+                f"Invalid path '{path}': The choice state's condition path references "
+                "an invalid value."
+            )
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                    event_type=HistoryEventType.ExecutionFailed,
+                    event_details=EventDetails(  # type: ignore[typeddict-item]
+                        executionFailedEventDetails={"error": error, "cause": cause}
+                    ),
                 )
-                raise FailureEventException(
-                    failure_event=FailureEvent(
-                        env=env,
-                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
-                        event_type=HistoryEventType.ExecutionFailed,
-                        event_details=EventDetails(  # type: ignore[typeddict-item]
-                            executionFailedEventDetails={"error": error, "cause": cause}
-                        ),
-                    )
-                )
-            self.comparison_function.eval(env)
+            )
+        self.comparison_function.eval(env)
 
-        ComparisonVariable._eval_body = _eval_body  # type: ignore[method-assign]
+    ComparisonVariable._eval_body = _eval_body  # type: ignore[method-assign]

@@ -16,18 +16,16 @@ to start on a moto it does not know.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of each moto function the patch replaces.
 EXPECTED_SOURCES = {"LimitedSizeDict.__setitem__": "d979580fdbe14f79"}
 # moto's limit on an item's size.
 MOTO_ITEM_BYTES = 405_000
 
-_lock = threading.Lock()
 # moto's own functions, once the patch has replaced them.
 _replaced: dict[str, Callable[..., Any]] = {}
 
@@ -45,16 +43,14 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Patch moto (once per process) so an attribute set again counts once."""
-    with _lock:
-        if _replaced:
-            return
-        check()
-        from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+    check()
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
 
-        _replaced["LimitedSizeDict.__setitem__"] = LimitedSizeDict.__setitem__
-        LimitedSizeDict.__setitem__ = _set_counted_once  # type: ignore[method-assign]
+    _replaced["LimitedSizeDict.__setitem__"] = LimitedSizeDict.__setitem__
+    LimitedSizeDict.__setitem__ = _set_counted_once  # type: ignore[method-assign]
 
 
 def _size(part: Any) -> int:

@@ -24,12 +24,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of each moto function the patch replaces.
 EXPECTED_SOURCES = {"DynamoDBBackend.transact_write_items": "81db2cb7d94e39c9"}
 
-_lock = threading.Lock()
 # One transaction at a time, from its copies to its put-back.
 _serial = threading.Lock()
 # moto's own functions, once the patch has replaced them.
@@ -53,16 +52,14 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Patch moto (once per process) so a transaction copies only the items it writes."""
-    with _lock:
-        if _replaced:
-            return
-        check()
-        from moto.dynamodb.models import DynamoDBBackend
+    check()
+    from moto.dynamodb.models import DynamoDBBackend
 
-        _replaced["DynamoDBBackend.transact_write_items"] = DynamoDBBackend.transact_write_items
-        DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign,assignment]
+    _replaced["DynamoDBBackend.transact_write_items"] = DynamoDBBackend.transact_write_items
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign,assignment]
 
 
 def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:

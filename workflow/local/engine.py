@@ -64,6 +64,7 @@ from workflow.local.faults import FaultPlan, parse
 from workflow.local.function_url import FunctionUrl
 from workflow.local.lambda_runtime import LambdaRuntime, LogLine
 from workflow.local.map_failures import install as fail_maps_past_their_threshold
+from workflow.local.moto_pins import once
 from workflow.local.origin import SHUTDOWN_POLL_SECONDS, Origin, addressed_here, from_a_web_page
 from workflow.local.parameters import check as check_parameters
 from workflow.local.presigned import install as install_presigned
@@ -740,31 +741,25 @@ class LocalEngine:
 # The engine that answers this process's Lambda calls and S3 notifications. The hooks
 # are process-wide (botocore handlers, moto internals), so they are installed once.
 _active_engine: LocalEngine | None = None
-_hooks_lock = threading.Lock()
-_hooks_installed = False
 
 
+@once
 def _install_process_hooks() -> None:
-    global _hooks_installed
-    with _hooks_lock:
-        if _hooks_installed:
-            return
-        import moto.s3.notifications as s3_notifications
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    import moto.s3.notifications as s3_notifications
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-        s3_notifications._invoke_awslambda = _on_s3_notification
-        s3_notifications._get_s3_event = _with_version_id(s3_notifications._get_s3_event)
-        s3_notifications.send_event = _without_multipart_put(s3_notifications.send_event)
-        retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment,attr-defined]
-        hooks = [
-            ("before-parameter-build.lambda.Invoke", _remember_invoke),
-            ("before-call.lambda.Invoke", _answer_invoke),
-        ]
-        botocore.handlers.BUILTIN_HANDLERS.extend(hooks)
-        if boto3.DEFAULT_SESSION is not None:
-            for event, hook in hooks:
-                boto3.DEFAULT_SESSION._session.register(event, hook)  # type: ignore[arg-type]
-        _hooks_installed = True
+    s3_notifications._invoke_awslambda = _on_s3_notification
+    s3_notifications._get_s3_event = _with_version_id(s3_notifications._get_s3_event)
+    s3_notifications.send_event = _without_multipart_put(s3_notifications.send_event)
+    retrier_decl.time = types.SimpleNamespace(sleep=_retry_sleep)  # type: ignore[assignment,attr-defined]
+    hooks = [
+        ("before-parameter-build.lambda.Invoke", _remember_invoke),
+        ("before-call.lambda.Invoke", _answer_invoke),
+    ]
+    botocore.handlers.BUILTIN_HANDLERS.extend(hooks)
+    if boto3.DEFAULT_SESSION is not None:
+        for event, hook in hooks:
+            boto3.DEFAULT_SESSION._session.register(event, hook)  # type: ignore[arg-type]
 
 
 def _remember_invoke(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

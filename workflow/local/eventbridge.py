@@ -27,7 +27,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 from workflow.local.template import Stack
 
 # sha256 (first 16 hex digits) of the source of the moto function the patch wraps.
@@ -40,8 +40,6 @@ ATTEMPTS = 5
 FIRST_PAUSE = 0.5
 
 logger = logging.getLogger(__name__)
-_lock = threading.Lock()
-_installed = False
 _deliveries = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
 # Webhook deliveries queued and not yet ended (delivered, refused or given up), so a
 # reader can tell "nothing more is coming" from "nothing came yet".
@@ -106,42 +104,38 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Make moto's rules deliver to API destinations (once per process)."""
-    global _installed
     from moto.events.models import EventsBackend, Rule
 
-    with _lock:
-        if _installed:
+    check()
+    original = Rule.send_to_targets
+
+    @functools.wraps(original)
+    def send_to_targets(self: Any, event: Any, transform_input: bool = True) -> None:
+        original(self, event, transform_input)
+        if not self.event_pattern.matches_event(event):
             return
-        check()
-        original = Rule.send_to_targets
+        for target in self.targets:
+            if ":api-destination/" in target["Arn"]:
+                request = _request(self.account_id, self.region_name, target["Arn"], event)
+                _queue(request)
 
-        @functools.wraps(original)
-        def send_to_targets(self: Any, event: Any, transform_input: bool = True) -> None:
-            original(self, event, transform_input)
-            if not self.event_pattern.matches_event(event):
-                return
-            for target in self.targets:
-                if ":api-destination/" in target["Arn"]:
-                    request = _request(self.account_id, self.region_name, target["Arn"], event)
-                    _queue(request)
+    put = EventsBackend.put_events
 
-        put = EventsBackend.put_events
+    @functools.wraps(put)
+    def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Pending from the start: one rule's targets (a log group a reader watches)
+        # see an event before another rule's webhook delivery is queued.
+        _begin()
+        try:
+            return put(self, events)
+        finally:
+            _done()
 
-        @functools.wraps(put)
-        def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            # Pending from the start: one rule's targets (a log group a reader watches)
-            # see an event before another rule's webhook delivery is queued.
-            _begin()
-            try:
-                return put(self, events)
-            finally:
-                _done()
-
-        Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
-        EventsBackend.put_events = put_events  # type: ignore[method-assign]
-        _installed = True
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+    EventsBackend.put_events = put_events  # type: ignore[method-assign]
 
 
 def _request(

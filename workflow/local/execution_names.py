@@ -11,10 +11,9 @@ on first, and the engine refuses to start on another.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of the moto methods the patch wraps and uses.
 EXPECTED_SOURCES = {
@@ -22,7 +21,6 @@ EXPECTED_SOURCES = {
     "StepFunctionBackend._validate_name": "806d9e79745ec339",
 }
 
-_lock = threading.Lock()
 _replaced: dict[str, Any] = {}
 
 
@@ -47,22 +45,20 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Patch moto (once per process) so the interpreter refuses the names AWS refuses."""
-    with _lock:
-        if _replaced:
-            return
-        check()
-        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    check()
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-        start = StepFunctionsParserBackend.start_execution
-        _replaced["start_execution"] = start
+    start = StepFunctionsParserBackend.start_execution
+    _replaced["start_execution"] = start
 
-        def start_execution(
-            self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
-        ) -> Any:
-            if name:
-                self._validate_name(name)
-            return start(self, state_machine_arn, name, *args, **kwargs)
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        if name:
+            self._validate_name(name)
+        return start(self, state_machine_arn, name, *args, **kwargs)
 
-        StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]

@@ -19,16 +19,11 @@ engine refuses to start on others.
 
 from __future__ import annotations
 
-import threading
-
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of the moto code the patch relies on: the
 # Fail state's evaluation, which looks ``CustomErrorName`` up by its module-level name.
 EXPECTED_SOURCES = {"StateFail._eval_state": "cf3ecff8738e1bb0"}
-
-_lock = threading.Lock()
-_installed = False
 
 
 def check() -> None:
@@ -42,20 +37,16 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Have Fail states report any error name their path selects (once per process)."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        check()
-        from moto.stepfunctions.parser.asl.component.common.error_name.error_name import (
-            ErrorName,
-        )
-        from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+    check()
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import (
+        ErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 
-        class ReportedErrorName(ErrorName):
-            """The error a Fail state ends its execution with, whatever its prefix."""
+    class ReportedErrorName(ErrorName):
+        """The error a Fail state ends its execution with, whatever its prefix."""
 
-        state_fail.CustomErrorName = ReportedErrorName  # type: ignore[assignment,attr-defined]
-        _installed = True
+    state_fail.CustomErrorName = ReportedErrorName  # type: ignore[assignment,attr-defined]

@@ -27,10 +27,9 @@ refuses to start on others.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 CAUSE = "The specified tolerated failure threshold was exceeded"
 
@@ -42,7 +41,6 @@ EXPECTED_SOURCES = {
     "ItemReader._eval_body": "652bd3218835e611",
 }
 
-_lock = threading.Lock()
 _replaced: dict[str, Any] = {}
 
 
@@ -87,72 +85,68 @@ def exceeded(failed: int, total: int, count: int, percentage: float) -> bool:
     return any(limits) if limits else failed > 0
 
 
+@once
 def install() -> None:
     """Have a Distributed Map fail past its tolerated failures (once per process)."""
-    with _lock:
-        if _replaced:
-            return
-        check()
-        from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
-        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-            FailureEvent,
-            FailureEventException,
-        )
-        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-            StatesErrorName,
-        )
-        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (  # noqa: E501
-            StatesErrorNameType,
-        )
-        from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import (  # noqa: E501
-            ItemReader,
-        )
-        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
-            DistributedIterationComponent,
-        )
-        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-        from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
+    check()
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import (  # noqa: E501
+        ItemReader,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
 
-        def failure(env: Any, typ: Any, cause: str) -> Any:
-            details = MapRunFailedEventDetails(error=typ.to_name(), cause=cause)
-            return FailureEventException(
-                failure_event=FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName(typ=typ),
-                    event_type=HistoryEventType.MapRunFailed,
-                    event_details=EventDetails(mapRunFailedEventDetails=details),  # type: ignore[typeddict-item]
-                )
+    def failure(env: Any, typ: Any, cause: str) -> Any:
+        details = MapRunFailedEventDetails(error=typ.to_name(), cause=cause)
+        return FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=typ),
+                event_type=HistoryEventType.MapRunFailed,
+                event_details=EventDetails(mapRunFailedEventDetails=details),  # type: ignore[typeddict-item]
             )
+        )
 
-        map_run = DistributedIterationComponent._map_run
-        _replaced["_map_run"] = map_run
+    map_run = DistributedIterationComponent._map_run
+    _replaced["_map_run"] = map_run
 
-        def _map_run(self: Any, env: Any, eval_input: Any) -> None:
-            map_run(self, env=env, eval_input=eval_input)
-            record = eval_input.map_run_record
-            items = record.item_counter
-            failed = items.failed.get() + items.timed_out.get()
-            if not exceeded(
-                failed,
-                items.total.get(),
-                record.tolerated_failure_count,
-                record.tolerated_failure_percentage,
-            ):
-                return
-            raise failure(env, StatesErrorNameType.StatesExceedToleratedFailureThreshold, CAUSE)
+    def _map_run(self: Any, env: Any, eval_input: Any) -> None:
+        map_run(self, env=env, eval_input=eval_input)
+        record = eval_input.map_run_record
+        items = record.item_counter
+        failed = items.failed.get() + items.timed_out.get()
+        if not exceeded(
+            failed,
+            items.total.get(),
+            record.tolerated_failure_count,
+            record.tolerated_failure_percentage,
+        ):
+            return
+        raise failure(env, StatesErrorNameType.StatesExceedToleratedFailureThreshold, CAUSE)
 
-        read = ItemReader._eval_body
-        _replaced["read"] = read
+    read = ItemReader._eval_body
+    _replaced["read"] = read
 
-        def _read(self: Any, env: Any) -> None:
-            try:
-                read(self, env)
-            except (FailureEventException, NoSuchJsonPathError):
-                raise
-            except Exception as error:
-                raise failure(
-                    env, StatesErrorNameType.StatesItemReaderFailed, str(error)
-                ) from error
+    def _read(self: Any, env: Any) -> None:
+        try:
+            read(self, env)
+        except (FailureEventException, NoSuchJsonPathError):
+            raise
+        except Exception as error:
+            raise failure(env, StatesErrorNameType.StatesItemReaderFailed, str(error)) from error
 
-        DistributedIterationComponent._map_run = _map_run  # type: ignore[method-assign]
-        ItemReader._eval_body = _read  # type: ignore[method-assign]
+    DistributedIterationComponent._map_run = _map_run  # type: ignore[method-assign]
+    ItemReader._eval_body = _read  # type: ignore[method-assign]

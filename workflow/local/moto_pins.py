@@ -6,13 +6,16 @@ The patches (``ranged_get``, ``s3_put``, ``asl_import``, ``asl_clients``, ``fail
 lean on moto's private code.
 Each pins a digest of the source it relies on; before it patches anything it checks that
 moto is ``MOTO_VERSION`` and that the pinned code is unchanged, and otherwise the engine
-refuses to start with ``MotoChangedError`` rather than run wrong.
+refuses to start with ``MotoChangedError`` rather than run wrong. Each patches once per
+process (``once``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,3 +50,20 @@ def digest(code: Callable[..., Any] | str) -> str:
     """sha256 (first 16 hex digits) of a function's source, or of a source text."""
     text = code if isinstance(code, str) else inspect.getsource(code)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def once(install: Callable[[], None]) -> Callable[[], None]:
+    """``install``, run at most once per process: a later call, from any thread, returns
+    when the first has patched; a call that raised leaves the next to try again."""
+    lock = threading.Lock()
+    done = False
+
+    @functools.wraps(install)
+    def installing() -> None:
+        nonlocal done
+        with lock:
+            if not done:
+                install()
+                done = True
+
+    return installing

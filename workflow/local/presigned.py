@@ -18,11 +18,10 @@ the source of what it replaces first, and the engine refuses to start on another
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of the moto method the patch replaces.
 EXPECTED_SOURCES = {"S3Response._invalid_headers": "2e2df3031bec0d58"}
@@ -37,7 +36,6 @@ METADATA = {
     "content-type": "Content-Type",
 }
 
-_lock = threading.Lock()
 _replaced: dict[str, Any] = {}
 
 
@@ -54,16 +52,14 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Patch moto (once per process) so a URL's response overrides are not request metadata."""
-    with _lock:
-        if _replaced:
-            return
-        check()
-        from moto.s3.responses import S3Response
+    check()
+    from moto.s3.responses import S3Response
 
-        _replaced["S3Response._invalid_headers"] = S3Response._invalid_headers
-        S3Response._invalid_headers = _invalid_headers  # type: ignore[method-assign]
+    _replaced["S3Response._invalid_headers"] = S3Response._invalid_headers
+    S3Response._invalid_headers = _invalid_headers  # type: ignore[method-assign]
 
 
 def _invalid_headers(self: Any, url: str, headers: dict[str, str]) -> bool:

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from workflow.local.moto_pins import MotoChangedError, check_pinned
+from workflow.local.moto_pins import MotoChangedError, check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of each moto function the patch relies on.
 EXPECTED_SOURCES = {
@@ -37,8 +37,6 @@ EXPECTED_SOURCES = {
 # Bytes read from a key's buffer at a time while a ranged answer is sent.
 BLOCK = 1024 * 1024
 
-_lock = threading.Lock()
-_installed = False
 # Set while moto's get_object serves a request with a Range header, on that request's thread.
 _ranged = threading.local()
 
@@ -96,24 +94,20 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Patch moto (once per process) so a ranged GET reads only its range."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        check()
-        from moto.s3.models import FakeKey
-        from moto.s3.responses import S3Response
+    check()
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
 
-        value: property = FakeKey.__dict__["value"]
-        read_all, write = value.fget, value.fset
-        if read_all is None:
-            raise MotoChangedError("moto's FakeKey.value has no getter")
-        S3Response.get_object = _marking_ranged(S3Response.get_object)  # type: ignore[method-assign]
-        S3Response.key_response = _materialising(S3Response.key_response)  # type: ignore[method-assign]
-        FakeKey.value = property(_lazy_when_ranged(read_all), write)  # type: ignore[assignment,method-assign]
-        _installed = True
+    value: property = FakeKey.__dict__["value"]
+    read_all, write = value.fget, value.fset
+    if read_all is None:
+        raise MotoChangedError("moto's FakeKey.value has no getter")
+    S3Response.get_object = _marking_ranged(S3Response.get_object)  # type: ignore[method-assign]
+    S3Response.key_response = _materialising(S3Response.key_response)  # type: ignore[method-assign]
+    FakeKey.value = property(_lazy_when_ranged(read_all), write)  # type: ignore[assignment,method-assign]
 
 
 def _marking_ranged(get_object: Callable[..., Any]) -> Callable[..., Any]:

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from workflow.local.moto_pins import MotoChangedError, check_pinned
+from workflow.local.moto_pins import MotoChangedError, check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of each moto function the patch replaces.
 EXPECTED_SOURCES = {
@@ -33,7 +33,6 @@ EXPECTED_SOURCES = {
 # Bodies at least this large are hashed on a thread of their own while they are written.
 HASH_ASIDE = 1024 * 1024
 
-_lock = threading.Lock()
 # moto's own functions, once the patch has replaced them.
 _replaced: dict[str, Callable[..., Any]] = {}
 
@@ -52,21 +51,19 @@ def check() -> None:
     check_pinned("the PUT patch (workflow/local/s3_put.py)", _moto_sources(), EXPECTED_SOURCES)
 
 
+@once
 def install() -> None:
     """Patch moto (once per process) so a PUT's body is written once and hashed meanwhile."""
-    with _lock:
-        if _replaced:
-            return
-        check()
-        from moto.s3.models import FakeKey
+    check()
+    from moto.s3.models import FakeKey
 
-        value: property = FakeKey.__dict__["value"]
-        etag: property = FakeKey.__dict__["etag"]
-        if value.fset is None or etag.fget is None:
-            raise MotoChangedError("moto's FakeKey.value has no setter or its etag no getter")
-        FakeKey.value = property(value.fget, _write_once)  # type: ignore[assignment,method-assign]
-        FakeKey.etag = property(_digest_taken(etag.fget))  # type: ignore[assignment,method-assign]
-        _replaced.update({"FakeKey.value (setter)": value.fset, "FakeKey.etag": etag.fget})
+    value: property = FakeKey.__dict__["value"]
+    etag: property = FakeKey.__dict__["etag"]
+    if value.fset is None or etag.fget is None:
+        raise MotoChangedError("moto's FakeKey.value has no setter or its etag no getter")
+    FakeKey.value = property(value.fget, _write_once)  # type: ignore[assignment,method-assign]
+    FakeKey.etag = property(_digest_taken(etag.fget))  # type: ignore[assignment,method-assign]
+    _replaced.update({"FakeKey.value (setter)": value.fset, "FakeKey.etag": etag.fget})
 
 
 def _write_once(key: Any, new_value: bytes | str) -> None:

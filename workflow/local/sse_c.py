@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 # sha256 (first 16 hex digits) of the source of each moto method the patch wraps.
 EXPECTED_SOURCES = {
@@ -43,8 +43,6 @@ REFUSED = (
     b"parameters must be provided to retrieve the object.</Message></Error>"
 )
 
-_lock = threading.Lock()
-_installed = False
 # Whether any object or upload was ever marked: until one is, a GET or HEAD (the chunk
 # jobs' many ranged reads) is served without looking its object up.
 _marked = False
@@ -69,21 +67,17 @@ def check() -> None:
     check_pinned("the SSE-C patch (workflow/local/sse_c.py)", _moto_sources(), EXPECTED_SOURCES)
 
 
+@once
 def install() -> None:
     """Patch moto (once per process) so an SSE-C object is read only with its key."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        check()
-        from moto.s3.models import S3Backend
-        from moto.s3.responses import S3Response
+    check()
+    from moto.s3.models import S3Backend
+    from moto.s3.responses import S3Response
 
-        S3Response.key_response = _keyed(S3Response.key_response)  # type: ignore[method-assign]
-        S3Backend.put_object = _marking(S3Backend.put_object)  # type: ignore[method-assign]
-        S3Backend.create_multipart_upload = _marking(S3Backend.create_multipart_upload)  # type: ignore[method-assign]
-        S3Backend.complete_multipart_upload = _completing(S3Backend.complete_multipart_upload)  # type: ignore[method-assign]
-        _installed = True
+    S3Response.key_response = _keyed(S3Response.key_response)  # type: ignore[method-assign]
+    S3Backend.put_object = _marking(S3Backend.put_object)  # type: ignore[method-assign]
+    S3Backend.create_multipart_upload = _marking(S3Backend.create_multipart_upload)  # type: ignore[method-assign]
+    S3Backend.complete_multipart_upload = _completing(S3Backend.complete_multipart_upload)  # type: ignore[method-assign]
 
 
 def _keyed(key_response: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,10 +16,9 @@ the ones it was written for, and the engine refuses to start on others.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from workflow.local.moto_pins import check_pinned
+from workflow.local.moto_pins import check_pinned, once
 
 # Errors ``States.ALL`` does not match (Step Functions' "Error names", under States.ALL).
 TERMINAL = frozenset({"States.DataLimitExceeded", "States.Runtime"})
@@ -28,7 +27,6 @@ TERMINAL = frozenset({"States.DataLimitExceeded", "States.Runtime"})
 # retrier's or catcher's ErrorEquals matches the error on the stack.
 EXPECTED_SOURCES = {"ErrorEqualsDecl._eval_body": "aeda14a0cc01747d"}
 
-_lock = threading.Lock()
 _replaced: dict[str, Any] = {}
 
 
@@ -49,25 +47,23 @@ def check() -> None:
     )
 
 
+@once
 def install() -> None:
     """Have ``States.ALL`` leave the terminal errors uncaught (once per process)."""
-    with _lock:
-        if _replaced:
+    check()
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+        ErrorEqualsDecl,
+    )
+
+    match = ErrorEqualsDecl._eval_body
+    _replaced["_eval_body"] = match
+
+    def _eval_body(self: Any, env: Any) -> None:
+        error = env.stack[-1]
+        if getattr(error, "error_name", None) in TERMINAL:
+            env.stack.pop()
+            env.stack.append(error in self.error_names)
             return
-        check()
-        from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
-            ErrorEqualsDecl,
-        )
+        match(self, env)
 
-        match = ErrorEqualsDecl._eval_body
-        _replaced["_eval_body"] = match
-
-        def _eval_body(self: Any, env: Any) -> None:
-            error = env.stack[-1]
-            if getattr(error, "error_name", None) in TERMINAL:
-                env.stack.pop()
-                env.stack.append(error in self.error_names)
-                return
-            match(self, env)
-
-        ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
+    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
