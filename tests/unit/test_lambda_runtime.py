@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,7 +24,7 @@ from moto import mock_aws
 
 from workflow.cli.common import function_log
 from workflow.local import bootstrap, lambda_runtime
-from workflow.local.build import Interpreter
+from workflow.local.build import Interpreter, find_interpreter, runtime_folder
 from workflow.local.lambda_runtime import (
     PAYLOAD_LIMIT,
     FunctionLog,
@@ -618,3 +619,69 @@ def test_a_stack_with_its_own_kms_key_grants_the_roles_its_key_policy_names() ->
     assert not bootstrap.allowed(
         Stack(ROOT).role_statements("ProbeFunction"), "kms:Decrypt", key, None
     )
+
+
+SLOW_INIT = """
+import time
+
+time.sleep({seconds})
+
+
+def handler(event, context):
+    return {{"left_ms": context.get_remaining_time_in_millis()}}
+"""
+
+
+@pytest.fixture
+def slow_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaRuntime]:
+    """A runtime whose Plan function, a real worker, takes 0.6 s to import, against an
+    init limit of 0.3 s (Lambda's is 10 s)."""
+    monkeypatch.setattr(lambda_runtime, "INIT_SECONDS", 0.3)
+    build = tmp_path / "build"
+    for layer in ("WorkflowLayer", "PyAVLayer"):
+        (build / layer / "python").mkdir(parents=True)
+    (build / "PlanFunction").mkdir()
+    (build / "PlanFunction" / "app.py").write_text(SLOW_INIT.format(seconds=0.6))
+    lambdas = LambdaRuntime(
+        Stack(ROOT),
+        build,
+        runtime_folder(ROOT),
+        find_interpreter("python3.12"),
+        {},
+        log_file=tmp_path / "functions.log",
+    )
+    yield lambdas
+    lambdas.stop()
+
+
+def test_an_init_past_its_limit_runs_again_in_the_call_under_the_functions_timeout(
+    slow_init: LambdaRuntime, tmp_path: Path
+) -> None:
+    # GIVEN a function whose import outlasts Lambda's init limit
+    function = slow_init.functions["PlanFunction"]
+    # WHEN it is called cold
+    result, error = slow_init.invoke("PlanFunction", {})
+    # THEN, as Lambda does, the init is run again in the call and the call succeeds, its
+    # handler given the function's timeout less the second init's time
+    assert error is None, error
+    assert 0 < result["left_ms"] <= (function.timeout - 0.6) * 1000
+    assert slow_init.cold_starts == 2
+    # and the first init's timeout is in the function log
+    slow_init.stop()
+    log = (tmp_path / "functions.log").read_text()
+    assert "INIT_REPORT Init Duration: 300.00 ms\tPhase: init\tStatus: timeout" in log
+
+
+def test_an_init_again_past_the_functions_timeout_times_the_call_out(
+    slow_init: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a function whose import outlasts both the init limit and its own timeout
+    function = replace(slow_init.functions["PlanFunction"], timeout=0.4)
+    monkeypatch.setitem(slow_init.functions, "PlanFunction", function)
+    # WHEN it is called cold
+    result, error = slow_init.invoke("PlanFunction", {})
+    # THEN the call times out as Lambda's does, and no worker is left
+    assert result is None and error is not None
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 0.40 seconds" in error["errorMessage"]
+    assert slow_init.workers() == []

@@ -58,7 +58,8 @@ _TICK = 0.1
 # 7 CPU-s of a 60 s 1080p `vidflow process` run; a function's own process is always counted.
 _TREE_SECONDS = 0.5
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-# Lambda's init phase may take this long before the environment is given up.
+# Lambda's init phase may take this long; past it, Lambda runs the init again in the first
+# invocation, under the function's timeout (a "suppressed init").
 INIT_SECONDS = 10.0
 _LAMBDA_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Lambda's /tmp is a plain path, and the functions name files under it in ffmpeg filter
@@ -233,26 +234,33 @@ class Worker:
         for raw in self.process.stdout or ():
             write(raw.decode("utf-8", "replace"))
 
-    def init(self) -> tuple[float, dict[str, Any] | None]:
-        """Wait for the handler's import: (milliseconds, None) or the init error."""
-        message = self._receive(time.monotonic() + INIT_SECONDS, None)
+    def init(self, seconds: float | None = None) -> tuple[float, dict[str, Any] | None]:
+        """Wait up to ``seconds`` (Lambda's init limit unless given) for the handler's
+        import: (milliseconds, None) or the init error."""
+        seconds = INIT_SECONDS if seconds is None else seconds
+        message = self._receive(time.monotonic() + seconds, None)
         if "tick" in message:
             self.kill()
-            return INIT_SECONDS * 1000, _error("Runtime.InitTimeout", "init phase timed out")
+            return seconds * 1000, _error("Runtime.InitTimeout", "init phase timed out")
         if "exited" in message:
             return 0.0, _error("Runtime.ExitError", "Runtime exited during init")
         return float(message.get("init_ms", 0.0)), message.get("error")
 
     def invoke(
-        self, event_json: str, request_id: str, on_tick: Callable[[Worker], str | None]
+        self,
+        event_json: str,
+        request_id: str,
+        on_tick: Callable[[Worker], str | None],
+        spent: float = 0.0,
     ) -> dict[str, Any]:
-        """Run one event; returns the worker's answer or the error that ended it."""
-        function = self.artefacts.function
-        deadline = time.monotonic() + function.timeout
+        """Run one event, ``spent`` seconds of the function's timeout already gone (an init
+        run again in the invocation); returns the worker's answer or the error that ended it."""
+        left = self.artefacts.function.timeout - spent
+        deadline = time.monotonic() + left
         request = {
             "event": json.loads(event_json),
             "request_id": request_id,
-            "deadline_ms": int(time.time() * 1000) + function.timeout * 1000,
+            "deadline_ms": int((time.time() + left) * 1000),
             "trace_id": trace_header(),
         }
         return self.ask(request, deadline, on_tick)
@@ -543,13 +551,13 @@ class LambdaRuntime:
         acquired = self._acquire(function, request_id)
         if isinstance(acquired, dict):
             return None, acquired
-        worker, init_ms = acquired
+        worker, init_ms, spent = acquired
         healthy = False
         try:
             kill_ffmpeg = self.faults.kill_armed(function.logical_id)
-            began = time.monotonic()
+            began = time.monotonic() - spent
             self.log.write(function, f"START RequestId: {request_id} Version: $LATEST")
-            answer = worker.invoke(event_json, request_id, self._watch(kill_ffmpeg))
+            answer = worker.invoke(event_json, request_id, self._watch(kill_ffmpeg), spent)
             elapsed = (time.monotonic() - began) * 1000
             if worker.alive():
                 worker.memory_mb()
@@ -571,9 +579,10 @@ class LambdaRuntime:
 
     def _acquire(
         self, function: Function, request_id: str
-    ) -> tuple[Worker, float] | dict[str, Any]:
-        """A warm worker, or a new one with its init milliseconds (a cold start), or the
-        error its init ended with."""
+    ) -> tuple[Worker, float, float] | dict[str, Any]:
+        """A warm worker, or a new one (a cold start) with its init milliseconds and the
+        seconds of the function's timeout its init took (when it was run again in the
+        invocation), or the error its init ended with."""
         pool = self._pools[function.logical_id]
         worker = pool.take()
         while worker is not None and not worker.alive():
@@ -581,17 +590,32 @@ class LambdaRuntime:
             self._release(worker, healthy=False)
             worker = pool.take()
         if worker is not None:
-            return worker, 0.0
+            return worker, 0.0, 0.0
+        spent = 0.0
         try:
             worker, init_ms, init_error = self._cold_start(function)
+            if init_error is not None and init_error["errorType"] == "Runtime.InitTimeout":
+                # Past its 10 s Lambda runs the init again in the invocation, which it
+                # then counts against the function's timeout.
+                self.log.write(
+                    function,
+                    f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: timeout",
+                )
+                self._retire(worker)
+                began = time.monotonic()
+                worker, init_ms, init_error = self._cold_start(function, function.timeout)
+                spent = time.monotonic() - began
         except BaseException:
             pool.give_back(None)
             raise
         if init_error is not None:
+            if init_error["errorType"] == "Runtime.InitTimeout":
+                message = f"Task timed out after {function.timeout:.2f} seconds"
+                init_error = _error("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
             self._log_report(function, request_id, 0.0, worker, init_ms)
             self._release(worker, healthy=False)
             return init_error
-        return worker, init_ms
+        return worker, init_ms, spent
 
     def _release(self, worker: Worker, *, healthy: bool) -> None:
         pool = self._pools[worker.artefacts.function.logical_id]
@@ -653,7 +677,9 @@ class LambdaRuntime:
         found: dict[str, Any] = json.loads(answer["result"])
         return found
 
-    def _cold_start(self, function: Function) -> tuple[Worker, float, dict[str, Any] | None]:
+    def _cold_start(
+        self, function: Function, init_seconds: float | None = None
+    ) -> tuple[Worker, float, dict[str, Any] | None]:
         artefacts = artefacts_of(function, self.build_dir)
         worker = Worker(artefacts, self.interpreter, self.runtime_dir, self._environment(artefacts))
         with self._lock:
@@ -671,7 +697,7 @@ class LambdaRuntime:
             name=f"log-{function.logical_id}",
             daemon=True,
         ).start()
-        init_ms, error = worker.init()
+        init_ms, error = worker.init(init_seconds)
         return worker, init_ms, error
 
     def _environment(self, artefacts: Artefacts) -> dict[str, str]:
