@@ -274,14 +274,18 @@ def request_clip(output: Bucket, cut: Any, monkeypatch: pytest.MonkeyPatch, tmp_
     timeline = SimpleNamespace(entries=[Entry(n, 1.0) for n in (0, 1, 2)])
     arrivals = {n: {"bytes": {"360p": 5}} for n in (0, 1, 2)}
     monkeypatch.setattr(clip, "live_timeline", lambda *_: (timeline, arrivals))
-    poster = tmp_path / "poster.jpg"
-    poster.write_bytes(b"jpeg")
-    summary = dict.fromkeys(("poster_time", "thumbnails", "sprites"), 0) | {
-        "poster": "images/poster.jpg"
-    }
-    monkeypatch.setattr(
-        clip, "_images", lambda *_: (summary, {f"{PATHS.prefix}images/poster.jpg": poster})
-    )
+
+    def images(*args: Any) -> tuple[dict[str, Any], dict[str, Path]]:
+        # A poster under the version's files tag (the last argument), its bytes the tag.
+        tag = args[-1]
+        poster = tmp_path / f"poster-{tag}.jpg"
+        poster.write_bytes(tag.encode())
+        summary = dict.fromkeys(("poster_time", "thumbnails", "sprites"), 0) | {
+            "poster": f"images/{tag}/poster.jpg"
+        }
+        return summary, {f"{PATHS.prefix}images/{tag}/poster.jpg": poster}
+
+    monkeypatch.setattr(clip, "_images", images)
 
     def request(body: bytes) -> dict[str, Any]:
         put = output.client.put_object(Bucket="ingest", Key=PATHS.request_key, Body=body)
@@ -311,6 +315,39 @@ def test_a_player_on_an_earlier_versions_master_plays_that_version_to_its_end(
         folder = PATHS.prefix + uri.rsplit("/", 1)[0]
         for name in (line for line in text.decode().splitlines() if line.startswith("seg_")):
             assert output.exists(f"{folder}/{name}"), name
+
+
+def test_a_version_that_fails_leaves_the_published_versions_images_as_they_were(
+    output: Bucket, request_clip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = output.client
+    clients = Clients(s3=s3, events=Bus())
+    # GIVEN a published clip, its manifest naming its poster
+    clip.make_clip(request_clip(b'{"from": 0.5, "to": 2}'), SETTINGS, clients, lambda: 60.0)
+    manifest = json.loads(output.get_bytes(f"{PATHS.prefix}manifest.json"))
+    poster = PATHS.prefix + manifest["images"]["poster"]
+    first = output.get_bytes(poster)
+    # WHEN the clip is asked for again and that version fails after its images are
+    # uploaded (S3 refuses its media playlists, every retry)
+    event = request_clip(b'{"from": 0, "to": 3}')
+    writes = s3.put_object
+
+    def refused(**kwargs: Any) -> Any:
+        if kwargs["Key"].endswith(".m3u8"):
+            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
+        return writes(**kwargs)
+
+    monkeypatch.setattr(s3, "put_object", refused)
+    with pytest.raises(botocore.exceptions.ClientError):
+        clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
+    monkeypatch.setattr(s3, "put_object", writes)
+    error = {"Error": "ClientError", "Cause": "AccessDenied"}
+    clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)
+    # THEN the published clip's poster is still its own, and the failed version's
+    # images are gone
+    assert output.get_bytes(poster) == first
+    images = output.keys(f"{PATHS.prefix}images/")
+    assert images == [poster], images
 
 
 def test_a_first_version_that_fails_before_its_master_leaves_nothing_in_the_folder(

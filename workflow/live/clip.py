@@ -241,9 +241,10 @@ def make_clip(
         playlists, cuts = _cut_rungs(
             paths, cuts, arrivals, config, output, workdir, remaining, names
         )
-        made, image_files = _images(paths, cuts, config, output, workdir, remaining, names)
-        # Last look before anything the published clip names is rewritten (its images have
-        # fixed names, then its playlists): the newest request wins.
+        made, image_files = _images(
+            paths, cuts, config, output, workdir, remaining, names, _files_tag(event)
+        )
+        # Last look before the clip's files are written: the newest request wins.
         _give_way(paths, event, clients)
         output.upload_all(image_files, metadata={REQUEST_METADATA: _request_tag(event)})
     target = hls.common_target(playlists.values())  # one for every playlist played together
@@ -361,17 +362,18 @@ def _playlist_name(event: dict[str, Any]) -> str:
 def _own_files(
     output: Bucket, paths: ClipPaths, event: dict[str, Any], *, published: bool
 ) -> list[str]:
-    """What this request version wrote in the clip's folder: its segments and playlists
-    (their names carry its files tag); and, where no version's master is ``published``
-    (nothing in the folder is), its manifest and images too (their metadata names it).
-    Where another version's master is published, the manifest and images, whose names
-    are fixed, stay: they are written only after the last look (``_give_way``)."""
-    mine = (f"-{_files_tag(event)}.ts", f"/{_playlist_name(event)}")
+    """What this request version wrote in the clip's folder: its segments, playlists and
+    images (their names carry its files tag); and, where no version's master is
+    ``published`` (nothing in the folder is), its manifest too (its metadata names it).
+    Where another version's master is published, the manifest, whose name is fixed,
+    stays: it is written only after the last look (``_give_way``), just before the master."""
+    tag = _files_tag(event)
+    mine = (f"-{tag}.ts", f"/{_playlist_name(event)}")
     keys = output.keys(paths.prefix)
-    own = [key for key in keys if key.endswith(mine)]
+    own = [k for k in keys if k.endswith(mine) or k.startswith(f"{paths.prefix}images/{tag}/")]
     if not published:
-        tag = _request_tag(event)
-        own += [k for k in keys if not k.endswith(mine) and _written_by(output, k) == tag]
+        request = _request_tag(event)
+        own += [k for k in keys if k not in own and _written_by(output, k) == request]
     return own
 
 
@@ -580,10 +582,13 @@ def _images(
     workdir: Path,
     remaining: Deadline,
     names: Callable[[int], str],
+    tag: str,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Poster, thumbnails and sprites, from the clip's top rung joined into one file (MPEG-TS
     segments join end to end; ``_fits_scratch`` bounds it): what the manifest says of
-    them, and the files to upload (key -> path in ``workdir``)."""
+    them, and the files to upload (key -> path in ``workdir``), under ``images/<tag>/``
+    (this request version's files tag: a version that fails never rewrites the images
+    of the one published)."""
     top = config.renditions[0]
     joined = workdir / "top.ts"
     with joined.open("wb") as out:
@@ -613,7 +618,7 @@ def _images(
     )
 
     def published(path: Path) -> str:
-        return f"images/{path.relative_to(folder)}"
+        return f"images/{tag}/{path.relative_to(folder)}"
 
     files = [made.poster, made.vtt, *made.thumbnails, *made.sprites]
     summary = {
