@@ -53,8 +53,9 @@ def asked(etag: str, error: dict[str, str] | None = None) -> dict[str, Any]:
 
 
 def publish(output: Bucket, etag: str) -> None:
-    """The asset as ``make_clip`` leaves it for the request version ``etag``."""
-    output.put_json(f"{PATHS.prefix}manifest.json", MANIFEST)
+    """The asset as ``make_clip`` leaves it for the request version ``etag`` when its
+    master is written (its manifest.json not yet copied)."""
+    output.put_json(clip._manifest_key(PATHS, asked(etag)), MANIFEST)
     output.put_bytes(
         f"{PATHS.prefix}master.m3u8", b"#EXTM3U\n", metadata={clip.REQUEST_METADATA: etag}
     )
@@ -89,6 +90,7 @@ def test_a_refused_clip_published_is_tried_again_without_encoding_again(
                     "duration": 7.3, "segments": 3, "recut": 2}  # fmt: skip
     [put] = bus.put
     assert put["DetailType"] == "Clip Published" and not output.exists(PATHS.failure_key)
+    assert output.get_json(f"{PATHS.prefix}manifest.json") == MANIFEST
     assert json.loads(put["Detail"])["event_id"] == "clips/game-42/dunk/published-aaaa"
 
 
@@ -350,6 +352,40 @@ def test_a_version_that_fails_leaves_the_published_versions_images_as_they_were(
     assert images == [poster], images
 
 
+def test_a_version_that_fails_at_its_master_leaves_the_published_manifest_as_it_was(
+    output: Bucket, request_clip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = output.client
+    clients = Clients(s3=s3, events=Bus())
+    # GIVEN a published clip, from 0.5 s to 2 s
+    clip.make_clip(request_clip(b'{"from": 0.5, "to": 2}'), SETTINGS, clients, lambda: 60.0)
+    published = {
+        name: output.get_bytes(f"{PATHS.prefix}{name}") for name in ("manifest.json", "master.m3u8")
+    }
+    # WHEN it is asked for again, from 0 s to 3 s, and S3 refuses that version's master
+    # (every retry), after its manifest is written
+    event = request_clip(b'{"from": 0, "to": 3}')
+    writes = s3.put_object
+
+    def refused(**kwargs: Any) -> Any:
+        if kwargs["Key"].endswith("master.m3u8"):
+            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
+        return writes(**kwargs)
+
+    monkeypatch.setattr(s3, "put_object", refused)
+    with pytest.raises(botocore.exceptions.ClientError):
+        clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
+    monkeypatch.setattr(s3, "put_object", writes)
+    error = {"Error": "ClientError", "Cause": "AccessDenied"}
+    clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)
+    # THEN the published clip's manifest still describes the span its master plays, and
+    # nothing the failed version wrote is left
+    for name, body in published.items():
+        assert output.get_bytes(f"{PATHS.prefix}{name}") == body, name
+    assert json.loads(published["manifest.json"])["source"]["from"] == 0.5
+    assert not output.exists(clip._manifest_key(PATHS, event))
+
+
 def test_a_first_version_that_fails_before_its_master_leaves_nothing_in_the_folder(
     output: Bucket, request_clip: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -369,7 +405,7 @@ def test_a_first_version_that_fails_before_its_master_leaves_nothing_in_the_fold
     clients = Clients(s3=s3, events=Bus())
     with pytest.raises(botocore.exceptions.ClientError):
         clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
-    assert output.keys(f"{PATHS.prefix}360p/") and output.exists(f"{PATHS.prefix}manifest.json")
+    assert output.keys(f"{PATHS.prefix}360p/") and output.exists(clip._manifest_key(PATHS, event))
     monkeypatch.setattr(s3, "put_object", writes)
     error = {"Error": "ClientError", "Cause": "AccessDenied"}
     clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)

@@ -4,8 +4,9 @@ An app asks for a clip by writing ``clips/<stream>/<name>.json`` to the ingest b
 (``{"from": 61.5, "to": 68.8}``; ``vidflow clip`` does it); LiveIngest starts one
 Standard execution per request version, and this step publishes
 ``clips/<stream>/<name>/`` in the output bucket: every rung, the audio, images,
-``manifest.json`` and ``master.m3u8`` (written last), the layout of an upload's asset,
-but that each version of the request has segment files and media playlists of its own.
+``manifest.json`` and ``master.m3u8``, the layout of an upload's asset, but that each
+version of the request has segment files, media playlists, images and a manifest of its
+own (``manifest.json`` is its copy, made once its master is written).
 
 Times are stream time: the live playlist's own timeline, 0 at the stream's first
 segment, each segment (and gap) lasting its ``EXTINF``. In an EVENT playlist (the
@@ -205,8 +206,9 @@ def make_clip(
         events.announce(failed, settings.event_bus, output, clients)
         return {"error": failure.error, "cause": failure.cause}
     if _published_by(output, paths, event):
-        # Run again after the bus refused Clip Published: announce it, encode nothing again.
-        manifest = output.get_json(f"{paths.prefix}manifest.json")
+        # Run again after the bus refused Clip Published (or after the master, before
+        # manifest.json): announce it, encode nothing again.
+        manifest = output.get_json(_manifest_key(paths, event))
         return _announce_published(paths, event, manifest, settings, output, clients)
     _give_way(paths, event, clients)
     began = time.monotonic()
@@ -285,8 +287,10 @@ def make_clip(
         timings={"clip_seconds": round(time.monotonic() - began, 3)},
         images=made,
     )
+    # The manifest is this version's own until its master is written: one that fails
+    # between the two never leaves the published master beside another span's manifest.
     output.put_bytes(
-        f"{paths.prefix}manifest.json",
+        _manifest_key(paths, event),
         json.dumps(manifest, indent=1).encode(),
         metadata={REQUEST_METADATA: _request_tag(event)},
     )
@@ -310,6 +314,12 @@ def _announce_published(
     execution's result. A bus that refuses is ``EventNotSentError``, which the state
     machine runs Clip again on (finding this master, it encodes nothing) and, after
     that, ends the execution naming, with no failure record."""
+    # The clip's manifest.json, now that its master is this version's.
+    output.put_bytes(
+        f"{paths.prefix}manifest.json",
+        json.dumps(manifest, indent=1).encode(),
+        metadata={REQUEST_METADATA: _request_tag(event)},
+    )
     # An earlier request's failure record names a clip that is now published.
     output.delete_keys([paths.failure_key])
     urls = {
@@ -353,6 +363,12 @@ def _segment_names(event: dict[str, Any]) -> Callable[[int], str]:
     return lambda sequence: segment_name(sequence, f"-{tag}.ts")
 
 
+def _manifest_key(paths: ClipPaths, event: dict[str, Any]) -> str:
+    """This request version's own manifest, ``manifest-<its files tag>.json``: written
+    before its master, copied to the clip's ``manifest.json`` after it."""
+    return f"{paths.prefix}manifest-{_files_tag(event)}.json"
+
+
 def _playlist_name(event: dict[str, Any]) -> str:
     """The file name of each of this request version's media playlists:
     ``index-<its files tag>.m3u8``."""
@@ -362,13 +378,12 @@ def _playlist_name(event: dict[str, Any]) -> str:
 def _own_files(
     output: Bucket, paths: ClipPaths, event: dict[str, Any], *, published: bool
 ) -> list[str]:
-    """What this request version wrote in the clip's folder: its segments, playlists and
-    images (their names carry its files tag); and, where no version's master is
-    ``published`` (nothing in the folder is), its manifest too (its metadata names it).
-    Where another version's master is published, the manifest, whose name is fixed,
-    stays: it is written only after the last look (``_give_way``), just before the master."""
+    """What this request version wrote in the clip's folder: its segments, playlists,
+    images and manifest (their names carry its files tag); and, where no version's
+    master is ``published`` (nothing in the folder is), anything else its metadata names
+    it in (``manifest.json``, copied after a master that is gone)."""
     tag = _files_tag(event)
-    mine = (f"-{tag}.ts", f"/{_playlist_name(event)}")
+    mine = (f"-{tag}.ts", f"/{_playlist_name(event)}", f"/manifest-{tag}.json")
     keys = output.keys(paths.prefix)
     own = [k for k in keys if k.endswith(mine) or k.startswith(f"{paths.prefix}images/{tag}/")]
     if not published:
