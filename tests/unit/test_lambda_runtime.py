@@ -666,10 +666,31 @@ def test_an_init_past_its_limit_runs_again_in_the_call_under_the_functions_timeo
     assert error is None, error
     assert 0 < result["left_ms"] <= (function.timeout - 0.6) * 1000
     assert slow_init.cold_starts == 2
-    # and the first init's timeout is in the function log
+    # and the first init's timeout is in the function log; the second init is in the
+    # call's Duration, with no Init Duration of its own
     slow_init.stop()
     log = (tmp_path / "functions.log").read_text()
     assert "INIT_REPORT Init Duration: 300.00 ms\tPhase: init\tStatus: timeout" in log
+    [report] = [line for line in log.splitlines() if "REPORT RequestId:" in line]
+    assert "Init Duration" not in report
+    assert float(report.split("Duration: ")[1].split(" ms")[0]) >= 600
+
+
+def test_an_environment_started_ahead_whose_init_outran_the_limit_inits_in_the_call(
+    slow_init: LambdaRuntime, tmp_path: Path
+) -> None:
+    # GIVEN a function whose import outlasts Lambda's init limit, started ahead
+    slow_init.prewarm(["PlanFunction"]).join(timeout=5)
+    assert slow_init.workers() == []
+    # WHEN it is called
+    result, error = slow_init.invoke("PlanFunction", {})
+    # THEN the call runs the init again under the function's timeout, as the first call
+    # of that environment would, rather than trying the 10 s limit once more
+    assert error is None and result["left_ms"] > 0, error
+    assert slow_init.cold_starts == 2
+    slow_init.stop()
+    log = (tmp_path / "functions.log").read_text()
+    assert log.count("Phase: init\tStatus: timeout") == 1
 
 
 def test_an_init_again_past_the_functions_timeout_times_the_call_out(

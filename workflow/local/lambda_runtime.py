@@ -464,6 +464,9 @@ class LambdaRuntime:
         self._workers: set[Worker] = set()
         self._lock = threading.Lock()
         self.cold_starts = 0
+        # Functions whose environment started ahead outran Lambda's init limit: their next
+        # cold start runs the init in the call.
+        self._init_timed_out: dict[str, bool] = {}
         # The latest invocations' timings, for the engine overhead benchmark.
         self.timings: deque[Invocation] = deque(maxlen=1000)
         self._stopping = threading.Event()
@@ -591,31 +594,52 @@ class LambdaRuntime:
             worker = pool.take()
         if worker is not None:
             return worker, 0.0, 0.0
-        spent = 0.0
         try:
-            worker, init_ms, init_error = self._cold_start(function)
-            if init_error is not None and init_error["errorType"] == "Runtime.InitTimeout":
-                # Past its 10 s Lambda runs the init again in the invocation, which it
-                # then counts against the function's timeout.
-                self.log.write(
-                    function,
-                    f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: timeout",
-                )
-                self._retire(worker)
-                began = time.monotonic()
-                worker, init_ms, init_error = self._cold_start(function, function.timeout)
-                spent = time.monotonic() - began
+            fresh, init_ms, spent, init_error = self._start_for_call(function)
         except BaseException:
             pool.give_back(None)
             raise
         if init_error is not None:
             if init_error["errorType"] == "Runtime.InitTimeout":
+                # (only an init run again in the call ends so: the first one's limit is
+                # Lambda's 10 s)
                 message = f"Task timed out after {function.timeout:.2f} seconds"
                 init_error = _error("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
-            self._log_report(function, request_id, 0.0, worker, init_ms)
-            self._release(worker, healthy=False)
+            self._log_report(function, request_id, spent * 1000, fresh, init_ms)
+            self._release(fresh, healthy=False)
             return init_error
-        return worker, init_ms, spent
+        return fresh, init_ms, spent
+
+    def _start_for_call(
+        self, function: Function
+    ) -> tuple[Worker, float, float, dict[str, Any] | None]:
+        """A cold start for a call: the worker, its init milliseconds, the seconds of the
+        function's timeout its init took, and the error its init ended with. An init past
+        Lambda's limit (this one, or an environment's started ahead) is run again in the
+        call under the function's timeout, as Lambda does; the call's Duration then holds
+        it, and no Init Duration is reported."""
+        if not self._init_timed_out.pop(function.logical_id, False):
+            worker, init_ms, error = self._cold_start(function)
+            if error is None or not self._timed_out(function, worker, init_ms, error):
+                return worker, init_ms, 0.0, error
+        began = time.monotonic()
+        worker, _, error = self._cold_start(function, function.timeout)
+        spent = time.monotonic() - began
+        if error is None and spent >= function.timeout:
+            error = _error("Runtime.InitTimeout", "init phase timed out")
+        return worker, 0.0, spent, error
+
+    def _timed_out(
+        self, function: Function, worker: Worker, init_ms: float, error: dict[str, Any]
+    ) -> bool:
+        """Whether an init ended past Lambda's limit (then logged, and its worker ended)."""
+        if error["errorType"] != "Runtime.InitTimeout":
+            return False
+        self.log.write(
+            function, f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: timeout"
+        )
+        self._retire(worker)
+        return True
 
     def _release(self, worker: Worker, *, healthy: bool) -> None:
         pool = self._pools[worker.artefacts.function.logical_id]
@@ -644,8 +668,13 @@ class LambdaRuntime:
                     continue
                 worker: Worker | None = None
                 try:
-                    worker, _, init_error = self._cold_start(function)
-                    if init_error is not None or not worker.alive():
+                    worker, init_ms, init_error = self._cold_start(function)
+                    if init_error is not None and self._timed_out(
+                        function, worker, init_ms, init_error
+                    ):
+                        self._init_timed_out[logical_id] = True
+                        worker = None
+                    elif init_error is not None or not worker.alive():
                         self._retire(worker)
                         worker = None
                 except Exception as exc:
