@@ -112,6 +112,20 @@ def test_a_live_execution_timing_out_at_every_step_ends_within_express_five_minu
     assert total <= 300, total
 
 
+@pytest.mark.parametrize(
+    "machine", sorted(m for m, spec in MACHINES.items() if spec.get("Type") != "EXPRESS")
+)
+def test_a_failure_record_outlasts_minutes_of_trouble(machine: str) -> None:
+    # Once RecordFailure gives up, the execution ends with no failure record and no
+    # failed event: a job's subscribers never hear of it. A Standard execution has no
+    # five-minute bound, so its record is tried for minutes (S3 or Lambda having a bad
+    # minute), not the seconds four quick retries last.
+    definition = json.loads((ROOT / MACHINES[machine]["DefinitionUri"]).read_text())
+    retriers = definition["States"]["RecordFailure"]["Retry"]
+    [retrier] = [r for r in retriers if r["ErrorEquals"] == ["States.ALL"]]
+    assert _longest_wait(retrier) >= 120, retrier
+
+
 @pytest.mark.parametrize("machine", sorted(MACHINES))
 def test_a_distributed_map_gathers_no_output_from_its_items(machine: str) -> None:
     # Without a ResultWriter a Distributed Map gathers every child's output into one array,

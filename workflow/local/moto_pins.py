@@ -7,7 +7,8 @@ lean on moto's private code.
 Each pins a digest of the source it relies on; before it patches anything it checks that
 moto is ``MOTO_VERSION`` and that the pinned code is unchanged, and otherwise the engine
 refuses to start with ``MotoChangedError`` rather than run wrong. Each patches once per
-process (``once``).
+process (``once``; ``asl_import`` while its module is not yet imported, ``dispatch``
+never: it only checks).
 """
 
 from __future__ import annotations
