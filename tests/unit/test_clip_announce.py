@@ -61,6 +61,35 @@ def publish(output: Bucket, etag: str) -> None:
     )
 
 
+def fail_writing(
+    output: Bucket,
+    monkeypatch: pytest.MonkeyPatch,
+    event: dict[str, Any],
+    clients: Any,
+    suffix: str,
+) -> None:
+    """Run ``event``'s clip with S3 refusing every PUT of a key ending in ``suffix`` (each
+    retry of it too): Clip raises, as its last retry would."""
+    s3 = output.client
+    writes = s3.put_object
+
+    def refused(**kwargs: Any) -> Any:
+        if kwargs["Key"].endswith(suffix):
+            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
+        return writes(**kwargs)
+
+    monkeypatch.setattr(s3, "put_object", refused)
+    with pytest.raises(botocore.exceptions.ClientError):
+        clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
+    monkeypatch.setattr(s3, "put_object", writes)
+
+
+def record_failure(event: dict[str, Any], clients: Any) -> None:
+    """RecordFailure, as the clip state machine runs it on what Clip raised."""
+    error = {"Error": "ClientError", "Cause": "AccessDenied"}
+    clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)
+
+
 def markers(output: Bucket) -> list[str]:
     return output.keys("announced/")
 
@@ -332,19 +361,8 @@ def test_a_version_that_fails_leaves_the_published_versions_images_as_they_were(
     # WHEN the clip is asked for again and that version fails after its images are
     # uploaded (S3 refuses its media playlists, every retry)
     event = request_clip(b'{"from": 0, "to": 3}')
-    writes = s3.put_object
-
-    def refused(**kwargs: Any) -> Any:
-        if kwargs["Key"].endswith(".m3u8"):
-            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
-        return writes(**kwargs)
-
-    monkeypatch.setattr(s3, "put_object", refused)
-    with pytest.raises(botocore.exceptions.ClientError):
-        clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
-    monkeypatch.setattr(s3, "put_object", writes)
-    error = {"Error": "ClientError", "Cause": "AccessDenied"}
-    clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)
+    fail_writing(output, monkeypatch, event, clients, ".m3u8")
+    record_failure(event, clients)
     # THEN the published clip's poster is still its own, and the failed version's
     # images are gone
     assert output.get_bytes(poster) == first
@@ -365,19 +383,8 @@ def test_a_version_that_fails_at_its_master_leaves_the_published_manifest_as_it_
     # WHEN it is asked for again, from 0 s to 3 s, and S3 refuses that version's master
     # (every retry), after its manifest is written
     event = request_clip(b'{"from": 0, "to": 3}')
-    writes = s3.put_object
-
-    def refused(**kwargs: Any) -> Any:
-        if kwargs["Key"].endswith("master.m3u8"):
-            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
-        return writes(**kwargs)
-
-    monkeypatch.setattr(s3, "put_object", refused)
-    with pytest.raises(botocore.exceptions.ClientError):
-        clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
-    monkeypatch.setattr(s3, "put_object", writes)
-    error = {"Error": "ClientError", "Cause": "AccessDenied"}
-    clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)
+    fail_writing(output, monkeypatch, event, clients, "master.m3u8")
+    record_failure(event, clients)
     # THEN the published clip's manifest still describes the span its master plays, and
     # nothing the failed version wrote is left
     for name, body in published.items():
@@ -394,21 +401,10 @@ def test_a_first_version_that_fails_before_its_master_leaves_nothing_in_the_fold
     event = request_clip(b'{"from": 0.5, "to": 2}')
     # WHEN it writes its segments, images, playlists and manifest, and then S3 refuses its
     # master (every retry of it)
-    writes = s3.put_object
-
-    def refused(**kwargs: Any) -> Any:
-        if kwargs["Key"].endswith("master.m3u8"):
-            raise botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
-        return writes(**kwargs)
-
-    monkeypatch.setattr(s3, "put_object", refused)
     clients = Clients(s3=s3, events=Bus())
-    with pytest.raises(botocore.exceptions.ClientError):
-        clip.make_clip(event, SETTINGS, clients, lambda: 60.0)
+    fail_writing(output, monkeypatch, event, clients, "master.m3u8")
     assert output.keys(f"{PATHS.prefix}360p/") and output.exists(clip._manifest_key(PATHS, event))
-    monkeypatch.setattr(s3, "put_object", writes)
-    error = {"Error": "ClientError", "Cause": "AccessDenied"}
-    clip.make_clip(event | {"error": error}, SETTINGS, clients, lambda: 60.0)
+    record_failure(event, clients)
     # THEN its failure is recorded, and no part of an asset is left for an app to find:
     # no playlist, manifest, image or segment (no master names any of them)
     assert output.exists(PATHS.failure_key)
