@@ -121,6 +121,12 @@ def _error(error_type: str, message: str) -> dict[str, Any]:
     return {"errorType": error_type, "errorMessage": message}
 
 
+def _timed_out_error(function: Function, request_id: str) -> dict[str, Any]:
+    """What Lambda answers a call that ran past the function's ``Timeout``."""
+    message = f"Task timed out after {function.timeout:.2f} seconds"
+    return _error("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
+
+
 def _stopping_error() -> dict[str, Any]:
     """What an invocation the runtime's stop cut short ends with."""
     return _error("Runtime.ExitError", "the runtime is stopping")
@@ -603,8 +609,7 @@ class LambdaRuntime:
             if init_error["errorType"] == "Runtime.InitTimeout":
                 # (only an init run again in the call ends so: the first one's limit is
                 # Lambda's 10 s)
-                message = f"Task timed out after {function.timeout:.2f} seconds"
-                init_error = _error("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
+                init_error = _timed_out_error(function, request_id)
             self._log_report(function, request_id, spent * 1000, fresh, init_ms)
             self._release(fresh, healthy=False)
             return init_error
@@ -815,8 +820,7 @@ class LambdaRuntime:
             error: dict[str, Any] = answer["error"]
             return None, error
         if answer.get("tick") == "deadline":
-            message = f"Task timed out after {function.timeout:.2f} seconds"
-            return None, _error("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
+            return None, _timed_out_error(function, request_id)
         if answer.get("killed") == "memory":
             return None, _error(
                 "Runtime.OutOfMemory",
