@@ -8,6 +8,7 @@ of the pages land in ``test-artifacts/console/`` (not in git) for a reviewer to 
 from __future__ import annotations
 
 import base64
+import collections
 import functools
 import json
 import subprocess
@@ -147,13 +148,42 @@ def test_an_execution_shows_its_graph_timeline_manifest_and_plays(
     # WHEN play is pressed THEN the video advances, with two rungs to choose from
     page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
     page.click("#play")
-    page.wait_for_function("document.getElementById('player').currentTime > 1.0", timeout=30000)
+    _play_past(page, 1.0)
     labels = [o.inner_text() for o in page.locator("#rung option").all()]
     assert any(label.startswith("360p") for label in labels)
     assert any(label.startswith("240p") for label in labels)
     page.select_option("#rung", index=2)
-    page.wait_for_function("document.getElementById('player').currentTime > 2.0", timeout=30000)
+    _play_past(page, 2.0)
     page.screenshot(path=str(SHOTS / "execution.png"), full_page=True)
+    page.close()
+
+
+def test_the_player_plays_once_the_stack_answers_again(
+    console: tuple[RunningStack, str, dict[str, str]], browser: Any
+) -> None:
+    # GIVEN a stack that does not answer for a while (`vidflow up` restarting): the
+    # console answers the player's first asks for the master 502, more than hls.js retries
+    _, url, jobs = console
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    refused: list[str] = []
+
+    def answer(route: Any) -> None:
+        if len(refused) < 3:
+            refused.append(route.request.url)
+            route.fulfill(status=502, body="the stack does not answer")
+        else:
+            route.continue_()
+
+    page.route("**/master.m3u8*", answer)
+    # WHEN a published job's page is opened and play is pressed
+    page.goto(f"{url}#/execution/{jobs['SUCCEEDED']}")
+    page.locator("#player").wait_for()
+    page.click("#play")
+    # THEN the player says what failed, asks again, and plays when the stack is back
+    page.wait_for_function("document.getElementById('playing').textContent.includes('again')")
+    _play_past(page, 1.0)
+    assert len(refused) == 3
+    assert page.locator("#rung option").count() == 3
     page.close()
 
 
@@ -297,7 +327,7 @@ def test_a_live_stream_plays_in_the_console_while_it_grows(
     page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
     page.click("#play")
     # THEN the live playlist plays
-    page.wait_for_function("document.getElementById('player').currentTime > 0.5", timeout=30000)
+    _play_past(page, 0.5)
     page.screenshot(path=str(SHOTS / "live.png"), full_page=True)
     page.close()
 
@@ -481,7 +511,7 @@ def test_protected_assets_and_streams_play_in_the_console_with_its_own_token(
         page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
         page.click("#play")
         # THEN it plays: the console's player sends a token the key service accepts
-        page.wait_for_function("document.getElementById('player').currentTime > 1.0", timeout=60000)
+        _play_past(page, 1.0)
         page.close()
     # AND the key service served those keys to the console's viewer only
     log = Path(stack.ready["function_log"]).read_text()
@@ -518,13 +548,13 @@ def test_the_console_player_renews_its_token_for_a_game_watched_past_its_hour(
     page.goto(f"{url.rstrip('/')}/#/stream/court-12")
     page.wait_for_function("document.querySelectorAll('#rung option').length >= 3")
     page.click("#play")
-    page.wait_for_function("document.getElementById('player').currentTime > 1.0", timeout=60000)
+    _play_past(page, 1.0)
     first = tokens[0]
     assert set(tokens) == {first}
     page.clock.fast_forward("31:00")
     # THEN the page has asked for the next token, and its requests carry it from then on
     # (a playlist reload every target duration): a later expiry, for the same asset
-    page.wait_for_function("document.getElementById('player').currentTime > 2.5", timeout=60000)
+    _play_past(page, 2.5)
     deadline = time.monotonic() + 60
     while tokens[-1] == first:
         assert time.monotonic() < deadline, "the player kept its first token"
@@ -533,6 +563,44 @@ def test_the_console_player_renews_its_token_for_a_game_watched_past_its_hour(
     assert _claims(renewed)["a"] == _claims(first)["a"] == "live.court-12"
     assert _claims(renewed)["e"] > _claims(first)["e"]
     page.close()
+
+
+# What a player that does not advance shows: its element's state and the page's word on
+# it (the console shows hls.js's fatal errors there).
+PLAYER_STATE = """() => {
+  const video = document.getElementById("player");
+  const ranges = [];
+  for (let i = 0; i < video.buffered.length; i++) {
+    ranges.push([video.buffered.start(i), video.buffered.end(i)]);
+  }
+  return {time: video.currentTime, ready: video.readyState, paused: video.paused,
+          buffered: ranges, error: video.error && video.error.message,
+          shown: document.getElementById("playing").textContent};
+}"""
+
+
+def _play_past(page: Any, seconds: float) -> None:
+    """Wait up to a minute for the console's player to pass ``seconds``; if it does not,
+    fail saying what the player shows and what it asked for meanwhile."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    asked: collections.deque[str] = collections.deque(maxlen=20)
+    answered = lambda r: asked.append(f"{r.status} {r.url.split('?')[0]}")  # noqa: E731
+    failed = lambda r: asked.append(f"{r.failure} {r.url.split('?')[0]}")  # noqa: E731
+    page.on("response", answered)
+    page.on("requestfailed", failed)
+    try:
+        page.wait_for_function(
+            f"document.getElementById('player').currentTime > {seconds}", timeout=60000
+        )
+    except PlaywrightTimeout:
+        state = {**page.evaluate(PLAYER_STATE), "asked": list(asked)}
+        raise AssertionError(
+            f"the player did not pass {seconds} s: {json.dumps(state, indent=1)}"
+        ) from None
+    finally:
+        page.remove_listener("response", answered)
+        page.remove_listener("requestfailed", failed)
 
 
 def _listed(s3: Any, bucket: str, key: str) -> bool:

@@ -352,6 +352,36 @@ function stopPlayer() {
   hls = null;
 }
 
+// hls.js retries a failed load a few times, then stops for good (a fatal error). A game
+// is watched for hours, through a stack that restarts or a key service's slow cold start:
+// the player says what failed and loads again after a pause (1 s, doubling up to 30 s;
+// 1 s again once a fragment is buffered), from the master when it never got one. A media
+// error gets hls.js's own recovery, unless it had one in the last 5 s: then it stays shown.
+function keepLoading(player, url) {
+  let pause = 1000;
+  let recovered = 0;
+  player.on(Hls.Events.FRAG_BUFFERED, () => (pause = 1000));
+  player.on(Hls.Events.ERROR, (event, data) => {
+    if (!data.fatal) return;
+    const shown = document.getElementById("playing");
+    if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+      shown.textContent = `${data.details}: trying again in ${pause / 1000} s`;
+      setTimeout(() => {
+        if (hls !== player) return; // its view was left meanwhile
+        if (player.levels.length) player.startLoad();
+        else player.loadSource(url);
+      }, pause);
+      pause = Math.min(2 * pause, 30000);
+    } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && Date.now() - recovered > 5000) {
+      shown.textContent = `${data.details}: recovering`;
+      recovered = Date.now();
+      player.recoverMediaError();
+    } else {
+      shown.textContent = `${data.details}: the player stopped`;
+    }
+  });
+}
+
 function startPlayer(url, token, license, renew) {
   const video = document.getElementById("player");
   if (!video) return;
@@ -378,6 +408,7 @@ function startPlayer(url, token, license, renew) {
         }
       : {}),
   });
+  keepLoading(hls, url);
   hls.loadSource(url);
   hls.attachMedia(video);
   const select = document.getElementById("rung");
