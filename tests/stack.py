@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,23 +55,41 @@ class RunningStack:
 @contextmanager
 def vidflow_up(*options: str, root: Path | None = None) -> Iterator[RunningStack]:
     """Start `vidflow up` with ``options`` (for the project at ``root``, this one by
-    default), wait for its JSON line, stop it with SIGTERM."""
+    default), wait for its JSON line, stop it with SIGTERM. One that does not start fails
+    with what it printed; one that does not stop is killed, and the test's own failure,
+    if it has one, is the one reported."""
     env = {**os.environ, "VIDFLOW_ROOT": str(root)} if root else None
-    process = subprocess.Popen(
-        [*VIDFLOW, "up", "--port", str(free_port(next_free=True)), *options],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    ready: dict[str, Any] = {}
-    try:
-        assert process.stdout is not None
-        ready = json.loads(process.stdout.readline())
-        yield RunningStack(ready, process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        # The function log outlives `vidflow up` for its user; a test's goes with it.
-        if "function_log" in ready:
-            Path(ready["function_log"]).unlink(missing_ok=True)
+    with tempfile.TemporaryFile("w+") as said:
+        process = subprocess.Popen(
+            [*VIDFLOW, "up", "--port", str(free_port(next_free=True)), *options],
+            stdout=subprocess.PIPE,
+            stderr=said,
+            text=True,
+            env=env,
+        )
+        ready: dict[str, Any] = {}
+        failed = True
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            try:
+                ready = json.loads(line)
+            except json.JSONDecodeError:
+                said.seek(0)
+                raise AssertionError(
+                    f"vidflow up did not start: {line!r}\n{said.read()[-4000:]}"
+                ) from None
+            yield RunningStack(ready, process)
+            failed = False
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                if not failed:
+                    raise
+            # The function log outlives `vidflow up` for its user; a test's goes with it.
+            if "function_log" in ready:
+                Path(ready["function_log"]).unlink(missing_ok=True)

@@ -34,13 +34,14 @@ STACK = ("--parameter", "Ladder=360:800,240:400", "--parameter", "ChunkSeconds=4
 def wait_for_executions(stack: RunningStack, count: int) -> list[dict[str, Any]]:
     sfn = stack.client("stepfunctions")
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    while True:
         listed = sfn.list_executions(stateMachineArn=stack.ready["state_machine_arn"])
         done = [e for e in listed["executions"] if e["status"] != "RUNNING"]
         if len(done) >= count:
             return done
+        statuses = {e["name"]: e["status"] for e in listed["executions"]}
+        assert time.monotonic() < deadline, f"{count} executions did not finish: {statuses}"
         time.sleep(0.5)
-    raise AssertionError("executions did not finish")
 
 
 @pytest.fixture(scope="module")
