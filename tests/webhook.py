@@ -22,10 +22,14 @@ class Delivery:
 
 @dataclass
 class Webhook:
-    """Every POST it got, in order; ``url`` is where the stack is told to send them."""
+    """Every event it got, in order of first arrival; ``url`` is where the stack is told to
+    send them. Delivery is at least once: an event sent again (the stack's POST timed out
+    on a loaded machine, and it tried again) is kept apart in ``again``, as a consumer
+    drops it by the event's ``id``; an event put twice has two ids, and counts twice."""
 
     server: ThreadingHTTPServer
     deliveries: list[Delivery] = field(default_factory=list)
+    again: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -68,10 +72,10 @@ def start() -> Webhook:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            delivery = Delivery({k.lower(): v for k, v in self.headers.items()}, json.loads(body))
             with hook.lock:
-                hook.deliveries.append(
-                    Delivery({k.lower(): v for k, v in self.headers.items()}, json.loads(body))
-                )
+                seen = any(d.event.get("id") == delivery.event.get("id") for d in hook.deliveries)
+                (hook.again if seen else hook.deliveries).append(delivery)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
