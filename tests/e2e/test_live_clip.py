@@ -55,7 +55,7 @@ def ask_for_clip(engine: Any, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "workflow.cli.main", "clip", *args,
          "--endpoint-url", engine.endpoints.endpoint_url],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=360,  # past the CLI's own 300 s
     )  # fmt: skip
 
 
