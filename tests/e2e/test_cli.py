@@ -372,7 +372,8 @@ def test_a_killed_process_leaves_no_worker_running_and_none_of_their_scratch(
     deadline = time.monotonic() + 10
     while _left_by(scratch) != own and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _left_by(scratch) == own
+    left = _left_by(scratch)
+    assert left == own, {p: sorted(os.listdir(p))[:10] if os.path.isdir(p) else p for p in left}
 
 
 def test_an_interrupted_process_on_a_terminal_ends_its_bar_before_saying_so(

@@ -47,7 +47,8 @@ def test_twenty_uploads_at_once_all_publish_once(clip: Any) -> None:
         # THEN every upload has exactly one execution, which succeeded, and one master
         # playlist; a failed one is named with its error and what the functions logged
         counts = Counter(e["name"] for e in ours)
-        assert set(counts) == jobs and set(counts.values()) == {1}
+        assert set(counts) == jobs, f"{len(jobs - set(counts))} uploads started no job"
+        assert set(counts.values()) == {1}, counts
         failed = [e for e in ours if e["status"] != "SUCCEEDED"]
         failures = [_failure(s3, sfn, ready["output_bucket"], e) for e in failed]
         errors = [

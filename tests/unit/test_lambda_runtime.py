@@ -7,6 +7,8 @@ import errno
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -706,3 +708,44 @@ def test_an_init_again_past_the_functions_timeout_times_the_call_out(
     assert error["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 0.40 seconds" in error["errorMessage"]
     assert slow_init.workers() == []
+
+
+WRITING_ON = """
+import os, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from workflow.local import bootstrap
+
+tmp = sys.argv[2]
+
+
+def handler_cleaning_up():
+    # the handler's thread after its ffmpeg is killed: files written for 0.3 s more
+    until, n = time.monotonic() + 0.3, 0
+    while time.monotonic() < until:
+        try:
+            open(os.path.join(tmp, f"part-{n}"), "w").close()
+        except OSError:
+            pass
+        n += 1
+
+
+threading.Thread(target=handler_cleaning_up).start()
+time.sleep(0.02)
+bootstrap._end(tmp)
+"""
+
+
+def test_a_worker_whose_handler_writes_on_as_it_ends_still_removes_its_tmp(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a worker ending because its engine is gone, its handler's thread still
+    # writing files into its /tmp
+    tmp = tmp_path / "vidflow-TranscodeChunkFunction-x"
+    tmp.mkdir()
+    # WHEN it ends
+    done = subprocess.run(
+        [sys.executable, "-c", WRITING_ON, str(ROOT), str(tmp)], capture_output=True, timeout=60
+    )
+    # THEN it exits as an ended worker does, and its /tmp is gone, not left half removed
+    assert done.returncode == 1, done.stderr
+    assert not tmp.exists(), f"{len(list(tmp.iterdir()))} files left"

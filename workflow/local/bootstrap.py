@@ -401,7 +401,25 @@ def _end_with_the_engine(read_fd: int, tmp: str | None) -> None:
 
 
 def _end(tmp: str | None) -> NoReturn:
-    """Kill every process this worker started, remove its /tmp, exit."""
+    """Kill every process this worker started, remove its /tmp, exit.
+
+    The handler's thread runs on meanwhile, its ffmpeg just killed under it: its cleanup
+    or its next step may write a file or start a process while the folder is removed
+    (which then fails, "directory not empty", and the folder would stay for good). So
+    both are done again until the folder is gone, for up to 5 s."""
+    for _ in range(100):
+        _kill_children()
+        if not tmp:
+            break
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.path.lexists(tmp):
+            break
+        time.sleep(0.05)
+    os._exit(1)
+
+
+def _kill_children() -> None:
+    """SIGKILL every process under this one."""
     tree, pending = [], [os.getpid()]
     while pending:  # all of it first: a child killed leaves its own to init
         pid = pending.pop()
@@ -418,9 +436,6 @@ def _end(tmp: str | None) -> NoReturn:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             continue
-    if tmp:
-        shutil.rmtree(tmp, ignore_errors=True)
-    os._exit(1)
 
 
 def _listdir(path: str) -> list[str]:
