@@ -448,6 +448,9 @@ def _listdir(path: str) -> list[str]:
 def serve() -> int:
     read_fd, write_fd = (int(fd) for fd in os.environ.pop("_VIDFLOW_RUNTIME_FDS").split(","))
     tmp = os.environ.get("TMPDIR")
+    if tmp:
+        # Before anything asks tempfile for its folder (it would settle on /tmp instead).
+        os.makedirs(tmp, mode=0o700, exist_ok=True)
     threading.Thread(target=_end_with_the_engine, args=(read_fd, tmp), daemon=True).start()
     # Lambda's order: the task root, the layers, the runtime; the standard library last.
     sys.path[:0] = json.loads(os.environ.pop("_VIDFLOW_RUNTIME_PATH"))

@@ -195,9 +195,9 @@ class Worker:
     ) -> None:
         self.artefacts = artefacts
         function = artefacts.function
-        self.tmp = Path(
-            tempfile.mkdtemp(prefix=f"vidflow-{function.logical_id}-", dir=function_tmp_parent())
-        )
+        # Named here, made by the worker as it starts (bootstrap.serve): one made here would
+        # be left for good by an engine killed before its worker began, which removes its own.
+        self.tmp = Path(function_tmp_parent()) / f"vidflow-{function.logical_id}-{uuid.uuid4().hex}"
         self.peak_mb = 0.0
         self.idle_since = time.monotonic()
         to_worker_r, self._to_worker = os.pipe()
