@@ -222,9 +222,10 @@ class Worker:
             )
         except BaseException:
             # No process (out of file numbers or processes): leave nothing open behind.
+            # (No /tmp either: only a worker that started makes it, and removes it itself
+            # once the pipe closed here hangs up.)
             for fd in (self._to_worker, self._from_worker):
                 os.close(fd)
-            shutil.rmtree(self.tmp, ignore_errors=True)
             raise
         finally:
             os.close(to_worker_r)
