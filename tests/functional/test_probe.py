@@ -417,6 +417,19 @@ def test_keyframes_listed_further_apart_than_a_chunk_may_decode_are_refused_by_n
     assert _probe(path).facts.duration == pytest.approx(150, abs=0.3)
 
 
+@pytest.mark.parametrize("name", ["cues.mkv", "idx1.avi"])
+def test_every_probe_of_a_file_reads_the_keyframes_its_index_lists(
+    name: str, tmp_path: Path
+) -> None:
+    # GIVEN a file keyed every 10 s, whose index lists them all (reading its first
+    # packets adds to FFmpeg's index, which may move it)
+    path = sparsely_keyed(tmp_path / name, 60, "0,10,20,30,40,50")
+    # WHEN it is probed again and again in one process
+    seen = {tuple(_probe(path).index.keyframes) for _ in range(30)}
+    # THEN every probe lists the same keyframes, those it was keyed at
+    assert seen == {(0, 10, 20, 30, 40, 50)}
+
+
 def test_keyframes_as_far_apart_as_a_chunk_may_decode_are_taken(tmp_path: Path) -> None:
     # GIVEN 150 s of MP4 keyed every 75 s
     path = sparsely_keyed(tmp_path / "sparse.mp4", 150, "0,75")

@@ -549,13 +549,12 @@ def _index_video(
     fragments = None
     if family == "matroska":
         _read_cues(container, video)
-    entries = [e for e in video.index_entries if not e.is_discard]
+    entries = _index_entries(video)
     if family == "mp4" and entries:
-        last = max(entries, key=lambda e: e.pos + e.size)
-        if last.pos + last.size > size:
+        listed_to = max(e.pos + e.size for e in entries)
+        if listed_to > size:
             raise TruncatedInputError(
-                f"the file is cut short: its index lists video up to byte {last.pos + last.size} "
-                f"of {size}"
+                f"the file is cut short: its index lists video up to byte {listed_to} of {size}"
             )
     # MP4 lists every frame's time: there is nothing to sample.
     packet, first, rotation, sampled, read_end = _first_frame(
@@ -650,6 +649,32 @@ def _index_video(
         keyframes = []  # one keyframe says nothing about where the others are
     index = FrameIndex(start=start, end=max(end, start), keyframes=keyframes)
     return index, rate, variable, (rotation, bool(first.interlaced_frame), _captioned(first)), peak
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One of a stream's index entries, copied out of FFmpeg's index."""
+
+    timestamp: int
+    pos: int
+    size: int
+    is_keyframe: bool
+
+
+def _index_entries(video: Any) -> list[_Entry]:
+    """The entries the container's index lists for ``video``, discarded ones left out.
+
+    Copied now: PyAV's entries point into FFmpeg's index array, valid only until the
+    stream is read again, and reading a packet adds to it (a Matroska keyframe the cues
+    did not list, AVI's and FLV's too), which may move it. Read after a packet, they gave
+    whatever the moved memory held: a Matroska file keyed 130 s apart was refused in one
+    probe and planned with no keyframes in the next.
+    """
+    return [
+        _Entry(e.timestamp, e.pos, e.size, e.is_keyframe)
+        for e in video.index_entries
+        if not e.is_discard
+    ]
 
 
 def _captioned(frame: Any) -> bool:
