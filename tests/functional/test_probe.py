@@ -75,6 +75,31 @@ def test_rotation_swaps_display_size(clip: Any) -> None:
     assert facts.rotation in (90, 270)
 
 
+def test_a_camera_jpeg_video_whose_pictures_carry_exif_is_probed(tmp_path: Path) -> None:
+    # GIVEN MJPEG in AVI whose pictures carry Exif saying "turned a quarter" (orientation
+    # 6), as a camera's do: FFmpeg 8 gives each decoded picture Exif side data, a type
+    # PyAV cannot name
+    picture = subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90", "-frames:v", "1", "-f", "mjpeg", "-"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    tiff = b"II*\0" + struct.pack("<IHHHII", 8, 1, 0x0112, 3, 1, 6) + b"\0" * 4
+    exif = b"Exif\0\0" + tiff
+    marked = picture[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + picture[2:]
+    (tmp_path / "frames.mjpeg").write_bytes(marked * 50)
+    path = tmp_path / "camera.avi"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-f", "mjpeg", "-framerate", "25",
+         "-i", str(tmp_path / "frames.mjpeg"), "-c", "copy", str(path)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed, THEN it is read, turned as its Exif says, not refused as damaged
+    facts = _probe(path).facts
+    assert (facts.video_codec, facts.duration, facts.rotation) == ("mjpeg", 2.0, 270)
+    assert (facts.display_width, facts.display_height) == (90, 160)
+
+
 def test_variable_frame_rate_is_detected(clip: Any) -> None:
     assert _probe(clip("vfr")).facts.variable_frame_rate
     assert not _probe(clip("h264_aac_2gop")).facts.variable_frame_rate
@@ -884,6 +909,35 @@ def test_a_live_segment_whose_declared_audio_track_is_empty_has_no_audio(tmp_pat
     # rather than another track's, and the flagged track is still the one taken
     assert _probe(lost, audio_as_declared=True).facts.audio is None
     assert _probe(flagged, audio_as_declared=True).facts.audio.language == "es"
+
+
+def _program_stream(path: Path, seconds: int, offset: int, audio: bool) -> Path:
+    """``seconds`` of MPEG-PS starting at ``offset`` s, with a tone where ``audio``."""
+    sound = ["-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:a", "mp2"] if audio else []
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=25:duration={seconds}", *sound,
+         "-c:v", "mpeg2video", "-output_ts_offset", str(offset), "-f", "mpeg", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def test_a_recording_whose_microphone_comes_and_goes_is_read_to_its_end(tmp_path: Path) -> None:
+    # GIVEN MPEG-PS whose sound starts at 10 s, past where the demuxer looks for streams
+    # on opening, and stops at 12 s (the audio stream appears while it is read)
+    parts = [
+        _program_stream(tmp_path / "a.mpg", 10, 0, audio=False),
+        _program_stream(tmp_path / "b.mpg", 2, 10, audio=True),
+        _program_stream(tmp_path / "c.mpg", 10, 12, audio=False),
+    ]
+    path = tmp_path / "mic.mpg"
+    path.write_bytes(b"".join(part.read_bytes() for part in parts))
+    # WHEN it is probed as a live segment is, its packets read whole, again and again
+    found = [_probe(path, leading_frames=True, audio_span=True).facts for _ in range(10)]
+    # THEN every probe reads it to its end, none refuses it as damaged: each finds what
+    # the probe that reads only its head and tail finds
+    assert found == [_probe(path).facts] * 10
 
 
 def test_audio_tracks_left_out_are_named_and_a_single_track_names_none(tmp_path: Path) -> None:

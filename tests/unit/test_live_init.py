@@ -137,6 +137,21 @@ def test_an_open_gop_segment_fits_behind_its_own_init(runs: dict[str, Path]) -> 
     assert all(fits(_init(run), segment.read_bytes()) for segment in segments)
 
 
+def test_an_init_whose_tags_are_not_utf8_fits_its_own_segments(tmp_path: Path) -> None:
+    # GIVEN an encoder run whose init names its video track in Latin-1 ("Caméra 1", as
+    # an older encoder writes it)
+    latin = "Cam\udce9ra 1"  # (the byte 0xe9 passed to ffmpeg as it is)
+    run = _encoder_run(
+        tmp_path / "L", "testsrc", "160x90", 25,
+        "-c:v", "libx264", "-preset", "ultrafast", "-metadata:s:v", f"handler_name={latin}",
+    )  # fmt: skip
+    assert "Caméra 1".encode("latin-1") in _init(run)
+    # WHEN its segments are read behind it, THEN each fits (none is taken for another
+    # run's, a restart read into every segment)
+    for number in range(3):
+        assert fits(_init(run), (run / f"{number}.m4s").read_bytes()), number
+
+
 def test_a_check_leaves_libavs_logging_as_it_found_it(runs: dict[str, Path]) -> None:
     # it logs errors and every line (not only those unlike the last) while it decodes;
     # the probe after it and the rest of the process log as they did

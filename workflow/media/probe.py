@@ -14,7 +14,7 @@ import io
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
@@ -144,9 +144,9 @@ def probe(
         except VidflowError:
             raise  # the input's fault, named, or the reader's (a replaced upload, S3 away)
         except Exception as exc:
-            # PyAV raises more than FFmpegError on damaged input (IndexError when a
-            # stream appears mid-file, PermissionError from a refused seek, ...): the
-            # file cannot be read, which is the user's to fix, never a crash.
+            # PyAV raises more than FFmpegError on damaged input (IndexError,
+            # PermissionError from a refused seek, ...): the file cannot be read, which
+            # is the user's to fix, never a crash.
             raise _unreadable(family, exc) from None
     return Probe(facts, index, span, lost)
 
@@ -186,7 +186,7 @@ def fits_init(init: bytes, segment: bytes, limits: Limits, frames: int = CHECKED
             video = container.streams.video[0]
             video.codec_context.thread_count = 1  # its errors logged on this thread
             keyed = False
-            for packet in container.demux(video):
+            for packet in _demux(container, video):
                 keyed = keyed or packet.is_keyframe
                 if keyed:
                     for frame in video.decode(packet):
@@ -203,12 +203,30 @@ def fits_init(init: bytes, segment: bytes, limits: Limits, frames: int = CHECKED
     return sizes == {declared} and not misread
 
 
+def _demux(container: Any, stream: Any) -> Iterator[Any]:
+    """``container.demux(stream)``, ending quietly where PyAV's trips over a stream that
+    appeared mid-file.
+
+    PyAV sizes its list of wanted streams as demuxing starts and, flushing at the end,
+    reads it for every stream the file has by then: one added mid-file (MPEG-PS, TS, FLV)
+    is read past the list's end, and where that memory is not zero PyAV asks for a stream
+    it never added and raises IndexError (an MPEG-PS file whose audio starts late was
+    refused as damaged in 20 of 20 probes). Every packet, the wanted stream's flush among
+    them, was yielded before.
+    """
+    try:
+        yield from container.demux(stream)
+    except IndexError:
+        return
+
+
 def _open_mp4(data: bytes) -> Any:
     return av.open(
         io.BytesIO(data),
         "r",
         format=DEMUXER_FOR_FAMILY["mp4"],
         options={"format_whitelist": DEMUXER_FOR_FAMILY["mp4"]},
+        metadata_errors="replace",  # a track named in Latin-1 is no damage
     )
 
 
@@ -436,7 +454,7 @@ def _audio_span(container: Any, number: int, until: float) -> tuple[float, float
     first = last = None
     try:
         container.seek(container.start_time or 0, backward=True, any_frame=True)
-        for count, packet in enumerate(container.demux(audio)):
+        for count, packet in enumerate(_demux(container, audio)):
             if packet.pts is not None and packet.size:
                 first = packet.pts if first is None else min(first, packet.pts)
                 stop = packet.pts + (packet.duration or 0)
@@ -477,7 +495,7 @@ def _undecodable_head(container: Any, start: float, until: float) -> Undecodable
         # decode time) lands past the first few frames of a file that starts mid-GOP, and
         # one to 0 lands mid-file where its clock wraps (starting below 0).
         container.seek(-(1 << 62), backward=True, any_frame=True)
-        for read, packet in enumerate(container.demux(video)):
+        for read, packet in enumerate(_demux(container, video)):
             if packet.pts is not None and packet.size:
                 at = _seconds(packet.pts, video.time_base)
                 if key_at is None and packet.is_keyframe:
@@ -680,8 +698,17 @@ def _index_entries(video: Any) -> list[_Entry]:
 def _captioned(frame: Any) -> bool:
     """Whether a decoded picture carries CEA-608/708 captions (H.264/MPEG-2 A53 user
     data): a broadcast encoder sends them with every picture, padding where nothing is
-    said, so the first one tells."""
-    return any(data.type == av.sidedata.sidedata.Type.A53_CC for data in frame.side_data)
+    said, so the first one tells.
+
+    PyAV lists a frame's side data only where it can name every type, and FFmpeg 8 adds
+    types it cannot (a camera JPEG's Exif, H.264's LCEVC): such a picture reads as having
+    no captions rather than the file as damaged.
+    """
+    try:
+        listed = frame.side_data
+    except ValueError:
+        return False
+    return any(data.type == av.sidedata.sidedata.Type.A53_CC for data in listed)
 
 
 def _listed(fragments: SegmentIndex, start: float, size: int) -> tuple[float, list[float]]:
@@ -761,7 +788,7 @@ def _first_frame(
     last_end: int | None = None
     whole = False
     try:
-        for count, packet in enumerate(container.demux(video)):
+        for count, packet in enumerate(_demux(container, video)):
             if packet.pts is not None and packet.size:
                 stop = packet.pts + (packet.duration or 0)
                 last_end = stop if last_end is None else max(last_end, stop)
@@ -838,7 +865,7 @@ def _scanned_end(
     limit = (start + max_seconds) / float(video.time_base)
     try:
         container.seek(video.start_time or 0, stream=video)
-        for count, packet in enumerate(container.demux(video)):
+        for count, packet in enumerate(_demux(container, video)):
             if packet.pts is not None and packet.size:
                 stop = packet.pts + (packet.duration or 0)
                 end = stop if end is None else max(end, stop)
