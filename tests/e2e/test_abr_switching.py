@@ -331,6 +331,23 @@ async ([targets, first]) => {
 """.replace("BITS", str(BITS)).replace("RATE", str(RATE))
 
 
+def _shown_at(elapsed: float) -> set[int]:
+    """The frame a player shows ``elapsed`` seconds after its first frame's time: the one
+    whose span holds it; within 1.5 ms of a frame's start but not on it, either frame.
+
+    shaka-player presents every frame 1 ms after its time (its first at 0.001 s, hls.js's
+    and dash.js's at 0), so its seek to a frame's time lands a millisecond before that
+    frame starts, where Chrome showed the frame before in three runs and the frame itself
+    in one. Where a player's times are the stream's, a seek to a frame's time is on it,
+    and one 0.1 ms before it is still in the frame before.
+    """
+    at = elapsed * RATE
+    start = round(at)
+    if 0.5e-3 < abs(at - start) / RATE <= 1.5e-3:
+        return {max(0, start - 1), max(0, start)}
+    return {max(0, math.floor(at + 1e-3))}
+
+
 @pytest.mark.parametrize(
     ("lib", "asset", "manifest"),
     [
@@ -375,6 +392,6 @@ def test_a_seek_shows_the_frame_at_its_time(
     wrong = [
         (target, landed, number)
         for target, landed, number in seeks
-        if number != max(0, math.floor((landed - first) * RATE + 1e-3))
+        if number not in _shown_at(landed - first)
     ]
     assert wrong == [], (first, wrong, {"sourceEnded": ended})
