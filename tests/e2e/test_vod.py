@@ -496,6 +496,31 @@ def test_the_published_audio_is_the_track_the_source_flags_default(
     assert np.argmax(np.abs(np.fft.rfft(second))) * 48000 / len(second) == pytest.approx(880)
 
 
+@pytest.mark.parametrize("name", ["mpegps_late_sound", "mpegts_late_sound"])
+def test_sound_that_starts_late_is_published_where_it_starts(
+    name: str, clip: Any, run_job: Any
+) -> None:
+    # GIVEN MPEG-PS or MPEG-TS whose 440 Hz tone starts 10 s in, its audio stream listed
+    # only past the head a file is opened with
+    # WHEN it is published
+    run = run_job(clip(name))
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    # THEN its audio rendition is the file's sound: silence for the first 10 s, then the
+    # tone to the end (this asset was published without a sound, its track left out)
+    assert read_manifest(run.out)["source"].get("audio_left_out", []) == []
+    pcm = subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-i", str(run.out / "audio" / "index.m3u8"),
+         "-ac", "1", "-ar", "48000", "-f", "s16le", "-"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    samples = np.frombuffer(pcm, np.int16).astype(float) / 32768
+    level = [float(np.sqrt(np.mean(samples[s * 48000 : (s + 1) * 48000] ** 2))) for s in range(16)]
+    assert max(level[:9]) < 1e-3, level
+    assert min(level[11:15]) > 0.05, level
+    tone = samples[11 * 48000 : 15 * 48000]
+    assert np.argmax(np.abs(np.fft.rfft(tone))) * 48000 / len(tone) == pytest.approx(440)
+
+
 @pytest.mark.parametrize("rate", [48000, 44100])
 def test_a_loud_5_1_source_is_published_as_stereo_at_its_level_within_full_scale(
     rate: int, run_job: Any, tmp_path: Path

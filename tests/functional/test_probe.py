@@ -940,6 +940,22 @@ def test_a_recording_whose_microphone_comes_and_goes_is_read_to_its_end(tmp_path
     assert found == [_probe(path).facts] * 10
 
 
+@pytest.mark.parametrize(
+    ("name", "codec"), [("mpegps_late_sound", "mp2"), ("mpegts_late_sound", "aac")]
+)
+def test_sound_that_starts_past_the_head_a_file_opens_with_is_found(
+    name: str, codec: str, clip: Any
+) -> None:
+    # GIVEN a recording whose sound starts 10 s in, past the ~5 s opening a file reads:
+    # its audio stream is listed only from the file's tail, without channels or a rate
+    # WHEN it is probed, THEN that stream is its audio, as its first sound describes it,
+    # not a track left out (the asset was published without a sound)
+    facts = _probe(clip(name)).facts
+    assert facts.audio is not None
+    assert (facts.audio.codec, facts.audio.channels, facts.audio.sample_rate) == (codec, 1, 48000)
+    assert facts.audio_left_out == []
+
+
 def test_audio_tracks_left_out_are_named_and_a_single_track_names_none(tmp_path: Path) -> None:
     # GIVEN an MP4 of a match with three audio tracks (home and away commentary, and an
     # untagged natural-sound track), and one with a single track

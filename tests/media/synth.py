@@ -209,6 +209,28 @@ CLIPS: dict[str, Clip] = {
         + ("-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-pix_fmt", "yuv420p")
         + ("-c:a", "aac", "-shortest", "-f", "mpegts", "-output_ts_offset", "10.08"),
     ),
+    # A recorder whose microphone came on 10 s in: MPEG-PS and MPEG-TS list no tracks
+    # ahead, so the sound's stream is found only past the head a file is opened with.
+    "mpegps_late_sound": Clip(
+        "mpegps_late_sound.mpg",
+        _av("testsrc2=size=320x180:rate=25", 10, audio=False)
+        + ("-c:v", "mpeg2video", "-g", "12", "-f", "mpeg"),
+        "MPEG-PS whose MP2 sound starts 10 s in (its first pack with the audio stream)",
+        appended=_av("testsrc2=size=320x180:rate=25", 6)
+        + ("-c:v", "mpeg2video", "-g", "12", "-c:a", "mp2", "-shortest", "-f", "mpeg")
+        # (the first part's clock starts at the muxer's 0.54 s; the offset replaces it)
+        + ("-output_ts_offset", "10.54"),
+    ),
+    "mpegts_late_sound": Clip(
+        "mpegts_late_sound.ts",
+        _av("testsrc2=size=320x180:rate=25", 10, audio=False)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-pix_fmt", "yuv420p")
+        + ("-f", "mpegts"),
+        "MPEG-TS whose AAC sound starts 10 s in, where its program table first lists it",
+        appended=_av("testsrc2=size=320x180:rate=25", 6)
+        + ("-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-pix_fmt", "yuv420p")
+        + ("-c:a", "aac", "-shortest", "-f", "mpegts", "-output_ts_offset", "10.08"),
+    ),
     "bomb_4096": Clip(
         "bomb_4096.mp4",
         ("-f", "lavfi", "-i", "color=c=black:size=4096x4096:rate=1:duration=1")

@@ -134,6 +134,8 @@ def probe(
             index, rate, variable, picture, peak = _index_video(
                 container, family, size, limits, read_at, until, max_hole, max_keyframe_interval
             )
+            if declared["audio"] is None and not audio_as_declared:
+                declared = _with_late_audio(container, declared, index, until)
             facts = _finish_facts(declared, index, rate, variable, picture, limits, peak)
             span = (
                 _audio_span(container, facts.audio.index, until)
@@ -203,8 +205,8 @@ def fits_init(init: bytes, segment: bytes, limits: Limits, frames: int = CHECKED
     return sizes == {declared} and not misread
 
 
-def _demux(container: Any, stream: Any) -> Iterator[Any]:
-    """``container.demux(stream)``, ending quietly where PyAV's trips over a stream that
+def _demux(container: Any, *streams: Any) -> Iterator[Any]:
+    """``container.demux(*streams)``, ending quietly where PyAV's trips over a stream that
     appeared mid-file.
 
     PyAV sizes its list of wanted streams as demuxing starts and, flushing at the end,
@@ -215,7 +217,7 @@ def _demux(container: Any, stream: Any) -> Iterator[Any]:
     them, was yielded before.
     """
     try:
-        yield from container.demux(stream)
+        yield from container.demux(*streams)
     except IndexError:
         return
 
@@ -438,6 +440,87 @@ def _chosen_audio(streams: list[Any], as_declared: bool = False) -> tuple[int, A
     return chosen if chosen in playable else None
 
 
+# How far the probe reads, from near the video's end and then from its start, for the
+# first sound of an audio stream whose head did not describe it.
+LATE_AUDIO_SECONDS = 10.0
+# ... and at most this many packets, timed or not (10 s of 120 fps video and 48 kHz AAC
+# are 1,670).
+LATE_AUDIO_PACKETS = 4000
+
+
+def _with_late_audio(
+    container: Any, declared: dict[str, Any], index: FrameIndex, until: float
+) -> dict[str, Any]:
+    """``declared`` with the audio stream that the file's head did not describe, where
+    its first sound near the video's end or its start says what it is.
+
+    A container without a header of its tracks (MPEG-PS; an MPEG-TS whose program table
+    gains the audio later) shows a stream only when its packets come: one whose sound
+    starts past the head that opening the file reads (~5 s) is listed by the read of
+    its tail, without channels or a rate. ffmpeg encodes it all the same, from its first
+    packet, with silence before; left out, the game was published without a sound.
+    """
+    audios = [s for s in container.streams if s.type == "audio"]
+    late = [
+        (n, s)
+        for n, s in enumerate(audios)
+        if s.codec_context is not None and not s.codec_context.channels
+    ]
+    if not late:
+        return declared
+    default = av.stream.Disposition.default
+    number, audio = next(((n, s) for n, s in late if s.disposition & default), late[0])
+    video = container.streams.video[0]
+    for s in container.streams:
+        s.discard = av.stream.Discard.default if s in (video, audio) else av.stream.Discard.all
+    sound = None
+    for at in (max(index.start, index.end - LATE_AUDIO_SECONDS), index.start):
+        sound = _first_sound(container, video, audio, at, until)
+        if sound is not None:
+            break
+    audio.discard = av.stream.Discard.all  # as the probe left it: only the video is read
+    if sound is None:
+        return declared
+    channels, rate = sound
+    return {
+        **declared,
+        "audio": AudioFacts(
+            codec=audio.codec_context.codec.canonical_name,
+            channels=channels,
+            sample_rate=rate,
+            start_time=float(audio.start_time * audio.time_base) if audio.start_time else 0.0,
+            language=stream_language(audio.metadata.get("language")),
+            index=number,
+        ),
+        "audio_left_out": [_track_name(s) for s in audios if s is not audio],
+    }
+
+
+def _first_sound(
+    container: Any, video: Any, audio: Any, at: float, until: float
+) -> tuple[int, int] | None:
+    """The channels and rate of ``audio``'s first decodable frame in the
+    ``LATE_AUDIO_SECONDS`` from ``at`` s on the file's clock (by its packets' times, the
+    video's too, so that a stretch without sound ends the read); None where it has none."""
+    stop = at + LATE_AUDIO_SECONDS
+    try:
+        container.seek(round(at * av.time_base), backward=True, any_frame=True)
+        for count, packet in enumerate(_demux(container, video, audio)):
+            if count > LATE_AUDIO_PACKETS or (
+                packet.pts is not None and float(packet.pts * packet.time_base) > stop
+            ):
+                return None
+            if packet.stream is audio:
+                for frame in packet.decode():
+                    if frame.sample_rate and frame.layout.nb_channels:
+                        return frame.layout.nb_channels, frame.sample_rate
+            if time.monotonic() > until:
+                return None
+    except (av.error.FFmpegError, ValueError):
+        return None  # no sound there that decodes: left out, as its head left it
+    return None
+
+
 def _audio_span(container: Any, number: int, until: float) -> tuple[float, float] | None:
     """Where audio stream ``number`` (``_chosen_audio``'s) has its samples start and end on
     the file's clock, from its packets
@@ -599,6 +682,10 @@ def _index_video(
     if family == "mp4" and packet.pts is not None and packet.dts is not None:
         offset = packet.pts - packet.dts  # the reorder delay: index times are decode times
     keys = sorted({_seconds(t + offset, tb) for t in indexed.keyframes})
+    if family in ("mpeg", "mpegts"):
+        # No index: the entries their demuxers make of the packets read while opening and
+        # seeking to the tail are not one (MPEG-PS's marks every video pack a keyframe).
+        keys = []
     # A stream of a frame or two has no average rate, and ffmpeg's guess (from its
     # time base) reads 30 fps H.264 as 60: the rate its codec declares comes first.
     rate = (
