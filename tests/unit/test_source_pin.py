@@ -16,7 +16,12 @@ from moto import mock_aws
 
 from tests import iam_policy
 from tests.records import plan
-from workflow.errors import SourceChangedError, UnsupportedInputError, VidflowError
+from workflow.errors import (
+    SourceChangedError,
+    UnsupportedInputError,
+    UploadOptionError,
+    VidflowError,
+)
 from workflow.local.template import Stack
 from workflow.runtime import Clients
 from workflow.settings import Settings
@@ -246,4 +251,24 @@ def test_probe_refuses_an_upload_whose_key_ffmpeg_cannot_read_before_any_work(
     # that would each have failed on S3's 403
     with pytest.raises(UnsupportedInputError, match="shorter key"):
         probe_source({"job_id": "j-1", "source": source}, settings, clients, lambda: 60.0)
+    assert "Contents" not in s3.list_objects_v2(Bucket=OUTPUT)
+
+
+@pytest.mark.parametrize("name", ["vidflow-encription", "Vidflow_Encryption", "vidflow-packageing"])
+def test_probe_refuses_an_upload_option_vidflow_does_not_have(s3: Any, name: str) -> None:
+    from workflow.vod.probe import probe_source
+
+    # GIVEN an upload whose metadata misspells an option (one asking for encryption)
+    key = "uploads/game.mp4"
+    put = s3.put_object(Bucket=INGEST, Key=key, Body=b"\0" * 64, Metadata={name: "aes-128"})
+    source = {"bucket": INGEST, "key": key, "etag": put["ETag"].strip('"'), "size": 64}
+    # WHEN Probe runs / THEN the job fails by name, saying which options there are, where
+    # it published the asset in the clear, as if nothing had been asked
+    with pytest.raises(UploadOptionError, match=f"{name.lower()}.*vidflow-encryption"):
+        probe_source(
+            {"job_id": "j-1", "source": source},
+            Settings(output_bucket=OUTPUT),
+            Clients(s3=_function_signer()),
+            lambda: 60.0,
+        )
     assert "Contents" not in s3.list_objects_v2(Bucket=OUTPUT)

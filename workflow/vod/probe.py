@@ -30,6 +30,7 @@ from workflow.vod.start import (
     ENCRYPTION_METADATA,
     LADDER_METADATA,
     PACKAGING_METADATA,
+    check_upload_options,
     upload_option,
 )
 
@@ -59,6 +60,7 @@ def probe_source(
     ingest.presign(source.key, pin=source.pin)
     size = int(described["ContentLength"])
     metadata = described.get("Metadata", {})
+    check_upload_options(metadata)
     packaging = upload_option(metadata, PACKAGING_METADATA, PACKAGINGS, settings.packaging)
     ladder_mode = upload_option(metadata, LADDER_METADATA, LADDER_MODES, settings.ladder_mode)
     encryption = upload_encryption(metadata, packaging, settings.encryption)

@@ -155,6 +155,20 @@ def _options(clients: Clients, source: Source, version_id: str) -> dict[str, str
     return {k: v for k, v in metadata.items() if k.startswith(OPTION_METADATA)}
 
 
+def check_upload_options(metadata: dict[str, str]) -> None:
+    """Refuse metadata named like an upload option that vidflow does not have: a
+    misspelt ``vidflow-encription: aes-128`` would otherwise publish the asset in the
+    clear, as if nothing had been asked."""
+    known = (PACKAGING_METADATA, LADDER_METADATA, ENCRYPTION_METADATA)
+    unknown = sorted(k for k in (key.lower() for key in metadata) if k.startswith("vidflow"))
+    unknown = [k for k in unknown if k not in known]
+    if unknown:
+        raise UploadOptionError(
+            f"the upload's metadata names {', '.join(repr(k[:60]) for k in unknown[:5])}, "
+            f"which vidflow does not read; its upload options are {', '.join(known)}"
+        )
+
+
 def upload_option(
     metadata: dict[str, str], name: str, allowed: tuple[str, ...], default: str
 ) -> str:
