@@ -170,6 +170,11 @@ class Settings:
                 f"THUMBNAIL_SECONDS must be 0 (no images) or {MIN_THUMBNAIL_SECONDS:g} to "
                 f"{MAX_THUMBNAIL_SECONDS:g}, got {settings.thumbnail_seconds:g}"
             )
+        if 0 < settings.live_window < MIN_LIVE_WINDOW:
+            raise ConfigurationError(
+                f"LIVE_WINDOW must be 0 (every segment) or {MIN_LIVE_WINDOW} or more, got "
+                f"{settings.live_window}: {LIVE_WINDOW_REASON}"
+            )
         packaging = ENCRYPTION_PACKAGING.get(settings.encryption, settings.packaging)
         if packaging != settings.packaging:
             raise ConfigurationError(
@@ -207,6 +212,12 @@ QUALITY_REPORTS = ("sampled", "off")
 # packaging each method applies to.
 ENCRYPTIONS = ("none", "aes-128", "cbcs")
 ENCRYPTION_PACKAGING = {"aes-128": "hls-ts", "cbcs": "cmaf"}
+
+
+# The fewest segments a sliding live playlist holds: a player stays three target
+# durations from its end (RFC 8216 6.2.2, 6.3.3), so a shorter one leaves it nothing.
+MIN_LIVE_WINDOW = 3
+LIVE_WINDOW_REASON = "players keep three segments from a live playlist's end (RFC 8216 6.3.3)"
 
 
 def _number(

@@ -146,10 +146,14 @@ def test_configuration_errors_belong_to_the_workflow_vocabulary() -> None:
 def test_live_settings_allow_zero_but_not_less() -> None:
     settings = Settings.from_env({"LIVE_WINDOW": "0", "LIVE_GAP_SECONDS": "0"})
     assert (settings.live_window, settings.live_gap_seconds) == (0, 0.0)
-    assert Settings.from_env({"LIVE_WINDOW": "6"}).live_window == 6
+    assert Settings.from_env({"LIVE_WINDOW": "3"}).live_window == 3
     for name in ("LIVE_WINDOW", "LIVE_GAP_SECONDS"):
         with pytest.raises(ConfigurationError, match=f"{name} must be zero or more"):
             Settings.from_env({name: "-1"})
+    # a window of one or two segments leaves a player none of the three it stays behind
+    for window in ("1", "2"):
+        with pytest.raises(ConfigurationError, match="LIVE_WINDOW must be 0 .* or 3 or more"):
+            Settings.from_env({"LIVE_WINDOW": window})
 
 
 @pytest.mark.parametrize("value", ["0.5", "0.01", "1e-9", "3601", "1e9"])

@@ -286,7 +286,8 @@ def test_the_key_service_answers_a_clear_key_license_for_the_asset_s_key_only(
     # A request for other keys only, one that is not a license request, a bad token
     other = json.dumps({"kids": [b64url(b"y" * 16)]}).encode()
     assert post(other)["statusCode"] == 404
-    for junk in (b"", b"{", b'{"kids": 7}', b'{"keys": []}', b'{"kids": ["@@"]}'):
+    nested = b'{"kids": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # Python's JSON recurses
+    for junk in (b"", b"{", b'{"kids": 7}', b'{"keys": []}', b'{"kids": ["@@"]}', nested):
         assert post(junk)["statusCode"] == 400, junk
     assert post(license_request.encode(), token(asset="game-2"))["statusCode"] == 403
 

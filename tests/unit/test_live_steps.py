@@ -192,6 +192,8 @@ def test_a_stream_is_encrypted_as_it_declares_else_as_the_stack_says() -> None:
         {"first_sequence": 2.5},
         {"first_sequence": True},
         {"window": 2.5},
+        {"window": 1},  # RFC 8216: a player stays three segments from the end
+        {"window": 2},
         {"gap_seconds": float("nan")},  # json.loads reads NaN
         {"gap_seconds": float("inf")},
         {"gap_seconds": 86_401},

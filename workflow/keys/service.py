@@ -195,7 +195,7 @@ def _clear_key_license(
         raw = base64.b64decode(body) if request.get("isBase64Encoded") else body.encode()
         kids = json.loads(raw)["kids"]
         wanted = {base64.b64decode(k + "=" * (-len(k) % 4), b"-_", validate=True) for k in kids}
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         log.warning("key refused: not a ClearKey license request (asset %s)", asset)
         return _bare(400, "bad request")
     kid = bytes.fromhex(key_id)

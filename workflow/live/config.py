@@ -14,7 +14,7 @@ from workflow.media.encode import TS_OFFSET
 from workflow.media.ladder import Rendition, build_ladder, parse_ladder
 from workflow.names import AUDIO
 from workflow.runtime import Clients
-from workflow.settings import Settings
+from workflow.settings import LIVE_WINDOW_REASON, MIN_LIVE_WINDOW, Settings
 from workflow.shapes import known_fields
 from workflow.storage import Bucket
 
@@ -153,6 +153,11 @@ def stream_config(
     except (TypeError, ValueError, OverflowError) as exc:  # Overflow: past a float's range
         raise StreamConfigError(f"stream.json: {exc}") from None
     window = _whole(declared, "window", settings.live_window, MAX_SEQUENCE)
+    if 0 < window < MIN_LIVE_WINDOW:
+        raise StreamConfigError(
+            f"stream.json: window is {window}; give 0 (every segment) or {MIN_LIVE_WINDOW} "
+            f"or more: {LIVE_WINDOW_REASON}"
+        )
     first = declared.get("first_sequence")
     first_sequence = None if first is None else _whole(declared, "first_sequence", 0, MAX_SEQUENCE)
     # Live segments are MPEG-TS: a stack whose uploads default to cbcs (CMAF) protects
