@@ -152,7 +152,7 @@ def test_live_settings_allow_zero_but_not_less() -> None:
             Settings.from_env({name: "-1"})
     # a window of one or two segments leaves a player none of the three it stays behind
     for window in ("1", "2"):
-        with pytest.raises(ConfigurationError, match="LIVE_WINDOW must be 0 .* or 3 or more"):
+        with pytest.raises(ConfigurationError, match=r"LIVE_WINDOW must be 0 .* or 3 or more"):
             Settings.from_env({"LIVE_WINDOW": window})
 
 
