@@ -322,6 +322,28 @@ def _failed(s3: Any, table: StreamTable, sequence: int, error: str, **noted: Any
     return etag
 
 
+def test_a_refused_segment_far_ahead_holds_up_no_lost_segment_below_it(
+    s3: Any, table: StreamTable
+) -> None:
+    # GIVEN a stream accounted for up to 30, and a broken counter's 999999999.ts, which
+    # LiveProbe refused (SequenceJumpError: its failed arrival is on record)
+    _push(s3, table, "game", range(31), lost=set())
+    assert _run(s3, table)[0] == []
+    _failed(s3, table, 999_999_999, "SequenceJumpError")
+    _run(s3, table)
+    # WHEN the encoder carries on from 31 and the event of 35 is lost
+    _push(s3, table, "game", range(31, 41), lost={35})
+    found, calls = _run(s3, table)
+    # THEN the run finds 35: a refused segment is no later one published, which would
+    # have given up every number below it; and the run ends, with the stream's keys
+    # listed in full (looking at each number up to it ran past the function's timeout,
+    # every run, and no stream's lost segments were found again)
+    assert "game/35" in found
+    assert table.get("game").reconciled == 35
+    # (a page from each power of ten up to it, one of the stream's keys in full)
+    assert calls["ListObjectsV2"] <= 2 + 10 + 1
+
+
 def _started(s3: Any, table: StreamTable) -> dict[str, Any]:
     """One reconcile run 11 minutes from now: the executions it started, by name."""
     sfn = FakeStepFunctions()

@@ -56,6 +56,11 @@ PAGE_KEYS = 1000
 PROBES = 20
 # How far past the highest sequence the table knows a listing looks across a power of ten.
 REACH = 100
+# The most sequences looked at one by one for whether a page held them; a stream whose
+# keys reach further (a broken counter's ``999999999.ts``: 1,400 s of looking, every run,
+# past the function's timeout, and no stream's lost segments found again) is listed in
+# full instead.
+WALKED = 100_000
 # How long a closed stream's uploads are kept after its end: the failed-events queue's
 # retention (MessageRetentionPeriod), the last a lost event of one can be redriven.
 UPLOADS_KEPT_SECONDS = 14 * 86400
@@ -198,14 +203,15 @@ def _stream_unprocessed(
     # runs) starts its pages so far below ``known`` that they end short of it, and the
     # lost ones just past it (the stream's newest) would be looked for by nothing.
     unlisted = []
-    for sequence in range(start, max(top, known + REACH) + 1):
+    reach = max(top, known + REACH)
+    for sequence in range(start, min(reach, start + WALKED) + 1):
         if sequence not in arrivals and not listed.covers(sequence):
             unlisted.append(sequence)
             if len(unlisted) > PROBES:
                 break
     latest = max(arrivals, default=None)
     misread = latest is not None and listed.covers(latest) and latest not in listed.objects
-    if misread or len(unlisted) > PROBES:
+    if misread or len(unlisted) > PROBES or reach > start + WALKED:
         listed = _Listed(prefix)
         listed.add(list(ingest.objects(prefix)))
         listed.ranges.append(("", None))
@@ -215,9 +221,12 @@ def _stream_unprocessed(
     top = max([known, *(s for s in listed.objects if s >= start)])
 
     # A sequence not uploaded is not coming once a later one has been published for the
-    # grace period, or the end marker is that old.
+    # grace period, or the end marker is that old. (A later one refused is no sign: a
+    # broken counter's 999999999.ts gave up every number the encoder had yet to upload.)
     settled = newest.timestamp()
-    given_up_below = max((s for s, a in arrivals.items() if a["at"] <= settled), default=-1)
+    given_up_below = max(
+        (s for s, a in arrivals.items() if not a.get("failed") and a["at"] <= settled), default=-1
+    )
     if ending is not None and ending["at"] <= settled:
         given_up_below = top + 1
     found, still_open = [], []
