@@ -825,6 +825,40 @@ def test_an_idle_stream_ends_at_its_last_segment_not_at_an_upload_refused_as_a_j
     assert body.count("seg_") == 3 and "#EXT-X-ENDLIST" in body
 
 
+@pytest.mark.parametrize("ended_by", ["END", "idle"])
+def test_a_stray_published_far_ahead_before_the_playlists_began_does_not_keep_the_stream_open(
+    live: tuple[Settings, Clients], clock: SteppedClock, ended_by: str
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket=INGEST)
+    # GIVEN a stray 123456789.ts, published beside segment 0 before the playlists began
+    # (nothing shown yet to refuse it as a jump from), then segments 1 to 4
+    table = _idle_stream((), settings, clients)
+    for sequence in (0, 123456789, 1, 2, 3, 4):
+        clients.s3.put_object(Bucket=INGEST, Key=f"live/idle/{sequence}.ts", Body=b"x")
+        clock.now += 2
+        _idle_stream((sequence,), settings, clients)
+    # WHEN the stream ends, by END (which ends at a published segment: the stray) or by
+    # its idle timeout (at the last segment it has: the stray)
+    if ended_by == "END":
+        clients.s3.put_object(Bucket=INGEST, Key="live/idle/END", Body=b"")
+        assert end_stream("idle", INGEST, settings, clients)["last_sequence"] == 123456789
+    else:
+        clock.now += 601
+        advance_stream("idle", settings, clients)
+        assert table.require("idle").ending == {"last_sequence": 123456789, "at": clock()}
+    # THEN once nothing within the playlists' reach has come for the gap timeout, the
+    # stream ends at what it shows and closes, its playlists ended and recorded (they
+    # waited for the stray for good, the stream open, swept every minute)
+    clock.now += 3600
+    advance_stream("idle", settings, clients)
+    record = table.require("idle")
+    assert record.closed and record.ending is not None and record.ending["last_sequence"] == 4
+    key = f"{StreamPaths('idle').prefix}360p/index.m3u8"
+    body = clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().decode()
+    assert body.count("seg_") == 5 and "#EXT-X-ENDLIST" in body
+
+
 def test_end_without_a_number_ends_at_the_highest_upload_from_the_streams_first(
     live: tuple[Settings, Clients], clock: SteppedClock
 ) -> None:

@@ -275,6 +275,13 @@ def _advance_once(
         lowest_upload=record.lowest_upload,
     )
     after = rules.windowed(grown, config.window)
+    if ending is not None and _beyond_reach(after, arrivals, ending, now, config.gap_seconds):
+        # An ending the playlists can never reach (a stray 123456789.ts published before
+        # they began, which END and the idle timeout end at): the stream ends at what it
+        # shows rather than stay open for good.
+        why = f"its end, segment {ending.last_sequence}, is past any its playlists can reach"
+        _cut_short(stream, table, owner, after, now, why)
+        return None
     # A sweep advances as of its schedule, which may be before the arrivals it shows: the
     # stream's last activity never goes back (else it ends idle that much early).
     state = after.to_dict() | {ACTIVE: max(now, active) if after != before else active}
@@ -349,8 +356,34 @@ def _outgrown(
         last = record.admitted
 
 
+def _beyond_reach(
+    shown: rules.LivePlaylist,
+    arrivals: dict[int, rules.Arrival],
+    ending: rules.Ending,
+    now: float,
+    gap_after: float,
+) -> bool:
+    """Whether a stream's ending lies past every number its playlists can reach from the
+    one they wait for (``rules.MAX_SKIPPED`` on), with nothing arrived within that reach
+    ``gap_after`` since the ending: they would wait for it for good."""
+    waiting = shown.next_sequence
+    if shown.ended or waiting is None:
+        return False
+    reach = waiting + rules.MAX_SKIPPED
+    return (
+        ending.last_sequence > reach
+        and now - ending.at >= gap_after
+        and not any(waiting <= s <= reach for s in arrivals)
+    )
+
+
 def _cut_short(
-    stream: str, table: StreamTable, owner: str, shown: rules.LivePlaylist, now: float
+    stream: str,
+    table: StreamTable,
+    owner: str,
+    shown: rules.LivePlaylist,
+    now: float,
+    why: str = "its end is further than its record can hold",
 ) -> None:
     """End a stream whose ending lies further past its shown entries than its record can
     hold at the last entry it shows, lowering the ending: segments published past it are
@@ -359,9 +392,8 @@ def _cut_short(
     last = _last_known(shown, {}, None, shown.first_sequence)
     if table.cut_short(stream, owner, {"last_sequence": last, "at": now}):
         log.error(
-            "stream %s: its end is further than its record can hold: ended at segment %d, "
-            "the last it shows; any segment published past it is in no playlist",
-            stream, last,
+            "stream %s: %s: ended at segment %d, the last it shows; any segment published "
+            "past it is in no playlist", stream, why, last,
         )  # fmt: skip
 
 
