@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from moto import mock_aws
 
 from tests import iam_policy
 from tests.records import plan
+from workflow.errors import TransientError
 from workflow.runtime import Clients, Deadline
 from workflow.settings import Settings
 from workflow.vod.failure import record_failure
@@ -100,9 +102,10 @@ def _failing_job() -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("then_fails", [False, True])
 @pytest.mark.parametrize("function", ["TranscodeChunkFunction", "ImagesFunction"])
 def test_an_item_that_uploads_after_its_job_failed_leaves_nothing_in_outputs(
-    s3: Any, function: str
+    s3: Any, function: str, then_fails: bool
 ) -> None:
     # GIVEN a job whose Map ends on another item's error while this item still encodes:
     # Step Functions stops the item's execution, Lambda runs its invocation on, and
@@ -117,6 +120,8 @@ def test_an_item_that_uploads_after_its_job_failed_leaves_nothing_in_outputs(
         work.output.put_bytes(f"{work.paths.output_prefix}360p/seg_00000.ts", b"x")
         record_failure(_failing_job(), settings, clients)
         work.output.put_bytes(f"{work.paths.output_prefix}360p/seg_00001.ts", b"x")
+        if then_fails:  # (and then fails itself: its next upload refused, S3 slowing down)
+            raise TransientError("AWS is unavailable: SlowDown")
         return {}
 
     event = {
@@ -124,7 +129,8 @@ def test_an_item_that_uploads_after_its_job_failed_leaves_nothing_in_outputs(
         "source": {"bucket": "in", "key": "uploads/clip.mp4", "etag": "x"},
         "item": WorkItem("video", chunk=plan().chunks[0]).to_dict(),
     }
-    straggler(event, settings, Clients(s3=held), lambda: 60.0)
+    with pytest.raises(TransientError) if then_fails else contextlib.nullcontext():
+        straggler(event, settings, Clients(s3=held), lambda: 60.0)
     # THEN the failed job keeps nothing under outputs/ (no rule expires it: it would be
     # paid for every month after, and read as a job's partial rungs)
     assert s3.list_objects_v2(Bucket=OUTPUT, Prefix=PATHS.output_prefix).get("KeyCount") == 0

@@ -91,6 +91,11 @@ def work_item(step: ItemStep) -> Handler:
             # A record S3 refuses too must not hide the item's own error.
             with contextlib.suppress(Exception):
                 output.put_json(paths.item_error_key(item.name), {"error": name, "cause": cause})
+            with contextlib.suppress(Exception):
+                # Failed after uploading some of its files, its job failed meanwhile: the
+                # Map is over, so nothing retries it and nothing else would remove them.
+                uploaded_at = event["source"].get("uploaded_at")
+                _remove_if_failed_since(output, paths, uploaded_at, began)
             raise
 
     return run
