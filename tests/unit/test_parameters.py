@@ -67,10 +67,41 @@ def test_a_webhook_without_its_api_key_is_refused_as_the_templates_rule_says() -
     check(Stack(ROOT, overrides={**hook, "WebhookApiKey": "k3y"}))
 
 
-@pytest.mark.parametrize("url", ["http://example.com/hook", "ftp://127.0.0.1/x", "https://a b"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/hook",
+        "ftp://127.0.0.1/x",
+        "https://a b",
+        # what EventBridge's API destination refuses (its InvocationEndpoint), which the
+        # local engine's delivery failed on unsaid
+        "https://hooks.example/\u00fc",
+        "https://[::1]/hook",
+        "https://hooks.example/?sig={x}",
+        "https://hooks.example/" + "a" * 2030,
+    ],
+)
 def test_a_webhook_must_be_https_except_on_this_machine(url: str) -> None:
     with pytest.raises(ParameterError):
         check(Stack(ROOT, overrides={"WebhookUrl": url, "WebhookApiKey": "k"}))
+    check(
+        Stack(
+            ROOT,
+            overrides={"WebhookUrl": "https://h.example/a%20b?x=1&y=(2)", "WebhookApiKey": "k"},
+        )
+    )
+
+
+@pytest.mark.parametrize("key", ["Bearer: abc", "line\nbreak", "cl\u00e9", "k" * 513, ""])
+def test_a_webhook_key_eventbridge_refuses_is_refused_without_being_shown(key: str) -> None:
+    # GIVEN an API key EventBridge's connection refuses (a colon, a control character,
+    # past 512 characters; not ASCII: no header carries it as written), or none
+    hook = {"WebhookUrl": "https://hooks.example/vidflow", "WebhookApiKey": key}
+    # WHEN the stack is checked, THEN it is refused by name, its value (NoEcho) unshown
+    with pytest.raises(ParameterError) as raised:
+        check(Stack(ROOT, overrides=hook))
+    assert any(p.startswith("parameter WebhookApiKey") for p in raised.value.problems)
+    assert key[:3] not in " ".join(raised.value.problems) or not key
 
 
 def test_a_cdn_is_refused_locally_by_name_and_deploys_with_its_key() -> None:

@@ -151,7 +151,9 @@ def _value_problem(spec: dict[str, Any], value: str) -> str | None:
             return f"must be at most {spec['MaxValue']}, got {value}"
     pattern = spec.get("AllowedPattern")
     if pattern is not None and not re.fullmatch(pattern, value):
-        return f"{spec.get('ConstraintDescription', f'must match {pattern}')}, got {value!r}"
+        # (a NoEcho parameter's value is a secret: never shown, as CloudFormation shows none)
+        shown = "" if str(spec.get("NoEcho", "")).lower() == "true" else f", got {value!r}"
+        return f"{spec.get('ConstraintDescription', f'must match {pattern}')}{shown}"
     if "MinLength" in spec and len(value) < int(spec["MinLength"]):
         return f"must be at least {spec['MinLength']} characters long"
     if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
