@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,15 @@ def test_an_environment_over_lambdas_4_kb_is_refused_as_the_deploy_would_be() ->
 def test_the_longest_stack_name_keeps_every_environment_within_4_kb() -> None:
     # CloudFormation allows 128 characters; the names made from it are in the environments.
     assert environment_problems(Stack(ROOT, name="s" * 128)) == []
+
+
+def test_a_webhook_delivery_that_cannot_be_sent_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    from workflow.local import eventbridge
+
+    # GIVEN a delivery that fails before any request is made (a header no HTTP carries)
+    request = ("http://127.0.0.1:9/hook", "POST", {"x-api-key": "a\nb"}, b"{}")
+    # WHEN it runs on the delivery pool, THEN it is logged by name, and counted as ended
+    with caplog.at_level(logging.ERROR, logger=eventbridge.logger.name):
+        eventbridge._queue(request)
+        assert eventbridge.deliveries_settled(timeout=30)
+    assert "an event could not be sent: ValueError" in caplog.text

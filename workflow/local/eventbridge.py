@@ -195,6 +195,8 @@ def _done() -> None:
 def _delivering(url: str, method: str, headers: dict[str, str], body: bytes) -> None:
     try:
         _deliver(url, method, headers, body)
+    except Exception as exc:  # (raised in a pool's thread, it would be dropped unsaid)
+        logger.error("webhook %s: an event could not be sent: %s: %s", url, type(exc).__name__, exc)
     finally:
         _done()
 
