@@ -100,3 +100,20 @@ def test_a_multipart_upload_is_announced_once_as_s3_announces_it() -> None:
         ("s3:ObjectCreated:CompleteMultipartUpload", "uploads/big.mp4"),
         ("s3:ObjectCreated:Put", "uploads/small.mp4"),
     ]
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5", " "])
+def test_a_lambda_worker_count_that_is_no_count_is_named(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workflow.errors import ConfigurationError
+    from workflow.local import engine
+
+    # GIVEN execution environments per function set to no whole number, or none (0 made
+    # every invocation wait for an environment for good)
+    monkeypatch.setenv("VIDFLOW_LAMBDA_WORKERS", value)
+    # WHEN / THEN the engine refuses it by its name, before anything starts
+    with pytest.raises(ConfigurationError, match="VIDFLOW_LAMBDA_WORKERS must be"):
+        engine._lambda_workers()
+    monkeypatch.setenv("VIDFLOW_LAMBDA_WORKERS", "3")
+    assert engine._lambda_workers() == 3

@@ -40,6 +40,7 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
 
+from workflow.errors import ConfigurationError
 from workflow.keys.service import PlaybackGate, PlaybackSecret
 from workflow.keys.store import KeyStore
 from workflow.local.asl_clients import install as share_asl_clients
@@ -386,7 +387,7 @@ class LocalEngine:
         self.retry_delay_scale = retry_delay_scale
         self.log_file = log_file
         # Execution environments per function at most (Lambda scales further).
-        self.max_workers = max_workers or int(os.environ.get("VIDFLOW_LAMBDA_WORKERS", "8"))
+        self.max_workers = max_workers or _lambda_workers()
         self._fault_spec = os.environ.get("VIDFLOW_FAULTS", "") if faults is None else faults
         # Function URLs are bound now: the functions' environments name them.
         self._function_urls = self._bind_function_urls()
@@ -414,6 +415,7 @@ class LocalEngine:
         for number, (lid, cors) in enumerate(self.stack.url_functions().items()):
             arn = self.stack.get_att(lid, "Arn")
             port = self.port + 2 + number if self.port else 0
+            port = port if port <= 65535 else 0  # (past the last port: any free one)
             try:
                 bound[lid] = FunctionUrl(self.invoke, arn, cors, port)
             except OSError:
@@ -880,3 +882,15 @@ def _retry_sleep(seconds: float) -> None:
     """The interpreter's back-off between retries, scaled for tests (never in production)."""
     scale = _active_engine.retry_delay_scale if _active_engine is not None else 1.0
     time.sleep(seconds * scale)
+
+
+def _lambda_workers() -> int:
+    """``VIDFLOW_LAMBDA_WORKERS``: execution environments per function, 8 unset."""
+    raw = os.environ.get("VIDFLOW_LAMBDA_WORKERS") or "8"
+    workers = int(raw) if raw.strip().isdigit() else 0
+    if workers < 1:
+        # (0 made every invocation wait for an environment for good)
+        raise ConfigurationError(
+            f"VIDFLOW_LAMBDA_WORKERS must be a whole number of 1 or more, got {raw!r}"
+        )
+    return workers
