@@ -100,3 +100,13 @@ def test_a_parameter_without_a_value_is_a_usage_error(
     # every other), said before any stack starts
     assert main([*command, "--parameter", "Ladder"]) == 2
     assert capsys.readouterr().err == "error: --parameter takes NAME=VALUE, got 'Ladder'\n"
+
+
+def test_a_console_that_would_start_a_stack_past_the_last_port_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN no stack at port 65535: the console starts one there, whose playback origin
+    # takes the next port, of which there is none (an OverflowError from bind before)
+    # WHEN / THEN it is a usage error that names the port, before anything starts
+    assert main(["console", "--endpoint-url", "http://127.0.0.1:65535", "--port", "45999"]) == 2
+    assert "from 1 to 65534" in capsys.readouterr().err

@@ -99,8 +99,12 @@ def serve_console(args: argparse.Namespace) -> int:
     engine = None
     monitor = _monitor(args)
     if monitor is None:
-        print(f"no stack at {args.endpoint_url}: starting one", file=sys.stderr)
         port = urllib.parse.urlsplit(args.endpoint_url).port or 4566
+        if port > 65534:
+            said = f"a stack at port {port} leaves its playback origin none (it takes the next)"
+            print(f"error: {said}; pick an --endpoint-url port from 1 to 65534", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"no stack at {args.endpoint_url}: starting one", file=sys.stderr)
         log_file = function_log(port)
         engine = start_engine(port, engine_parameters(args), log_file)
         print(json.dumps(engine.endpoints.to_dict()), flush=True)
