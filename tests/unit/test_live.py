@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -362,6 +363,23 @@ def test_a_gap_lasts_what_the_source_lost_not_the_target() -> None:
     playlist = advance(LivePlaylist(), failed, now=100.0, window=0, **STEP)
     assert [e.duration for e in playlist.entries] == [1.0, 0.5, 0.5, 0.5, 1.0]
     assert not any(e.discontinuity for e in playlist.entries)
+
+
+@pytest.mark.parametrize("later", [0.0, 1e-6, 0.05])
+def test_a_number_skipped_on_a_clock_that_ran_on_is_a_gap_as_long_as_a_segment(
+    later: float,
+) -> None:
+    # GIVEN 2 s segments whose encoder skipped number 2, the clock running on: 3 starts
+    # where 1 ended, or a rounding later
+    skipped = timed({0: (10.0, 12.0), 1: (12.0, 14.0), 3: (14.0 + later, 16.0 + later)})
+    # WHEN the gap is shown
+    playlist = advance(LivePlaylist(), skipped, now=100.0, window=0, **STEP)
+    # THEN it lasts a segment, as shown before it, and 3 starts a run (a gap of the
+    # rounding's length read #EXTINF:0.000001, too short for any player to show)
+    assert [(e.sequence, e.gap, round(e.duration, 6), e.discontinuity) for e in playlist.entries] == [
+        (0, False, 2.0, False), (1, False, 2.0, False),
+        (2, True, 2.0, False), (3, False, 2.0, True),
+    ]  # fmt: skip
 
 
 def test_a_gap_after_a_jump_or_at_the_end_lasts_a_segment_as_last_shown() -> None:

@@ -293,7 +293,10 @@ def _gap_run(
     if anchor is None or found.start is None:
         return later, typical
     each = (found.start - anchor.end - anchor.gap) / (later - sequence)
-    return later, (each if 0 < each <= live_target(nominal) else typical)
+    # (A share within a frame's rounding is no time lost: a number skipped on a clock
+    # that ran on. Shown that long, a gap read #EXTINF:0.000001; it is shown as long as
+    # the others, and the segment after it starts a run.)
+    return later, (each if STEP_BACK_TOLERANCE <= each <= live_target(nominal) else typical)
 
 
 def _first_sequence(
