@@ -376,7 +376,8 @@ def test_a_number_skipped_on_a_clock_that_ran_on_is_a_gap_as_long_as_a_segment(
     playlist = advance(LivePlaylist(), skipped, now=100.0, window=0, **STEP)
     # THEN it lasts a segment, as shown before it, and 3 starts a run (a gap of the
     # rounding's length read #EXTINF:0.000001, too short for any player to show)
-    assert [(e.sequence, e.gap, round(e.duration, 6), e.discontinuity) for e in playlist.entries] == [
+    shown = [(e.sequence, e.gap, round(e.duration, 6), e.discontinuity) for e in playlist.entries]
+    assert shown == [
         (0, False, 2.0, False), (1, False, 2.0, False),
         (2, True, 2.0, False), (3, False, 2.0, True),
     ]  # fmt: skip
