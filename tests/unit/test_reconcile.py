@@ -641,11 +641,11 @@ def test_a_stream_whose_lost_segment_cannot_be_noted_holds_up_no_other_stream(
         _push(s3, table, stream, range(5), lost={3})
     noted = StreamTable.note_upload
 
-    def busy_throttled(self: StreamTable, stream: str, sequence: int) -> None:
+    def busy_throttled(self: StreamTable, stream: str, sequence: int, at: float) -> None:
         if stream == "busy":
             error = {"Error": {"Code": "ThrottlingException"}}
             raise botocore.exceptions.ClientError(error, "UpdateItem")
-        noted(self, stream, sequence)
+        noted(self, stream, sequence, at)
 
     monkeypatch.setattr(StreamTable, "note_upload", busy_throttled)
     # WHEN the reconciler runs, past their grace

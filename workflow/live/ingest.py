@@ -120,7 +120,8 @@ def on_ingest(
             }
             # Noted before the segment's job starts, so no publish can start the stream
             # above it.
-            StreamTable(clients.dynamodb, settings.live_table).note_upload(stream, sequence)
+            table = StreamTable(clients.dynamodb, settings.live_table)
+            table.note_upload(stream, sequence, clients.clock())
             started = start_once(clients, settings.live_state_machine_arn, name, payload)
             seen.append({"key": key, "stream": stream, "sequence": sequence, "started": started})
     return seen

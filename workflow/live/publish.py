@@ -235,7 +235,7 @@ def _advance_once(
         # No segment of the stream has been probed yet: nothing to show yet.
         state = record.state
         stored = table.arrivals(stream)
-        if (ending is None and _idle_unset(stream, table, stored, now)) or (
+        if (ending is None and _idle_unset(stream, table, stored, record, now)) or (
             ending is not None and _unplayable(stored, ending, record.lowest_upload, now)
         ):
             state = rules.LivePlaylist(first_sequence=0, ended=True).to_dict()
@@ -666,15 +666,22 @@ def _unplayable(
 
 
 def _idle_unset(
-    stream: str, table: StreamTable, arrivals: dict[int, dict[str, Any]], now: float
+    stream: str,
+    table: StreamTable,
+    arrivals: dict[int, dict[str, Any]],
+    record: StreamRecord,
+    now: float,
 ) -> bool:
     """End a stream that never had settings (each of its uploads failed before one could
-    fix them: a stray file, a venue that gave up) once nothing has come for the default
-    ``idle_seconds``, as one with settings would be: else it stays open, and swept,
-    for good. Whether it did (not if a segment came as the writer looked)."""
-    if not arrivals or now - max(a["at"] for a in arrivals.values()) < IDLE_SECONDS:
+    fix them: a stray file, a venue that gave up; or came to nothing, deleted before it
+    was read) once nothing has come for the default ``idle_seconds`` since its last
+    arrival, or since its record was made where it has none, as one with settings would
+    be: else it stays open, and swept, for good. Whether it did (not if a segment came as
+    the writer looked)."""
+    since = max((a["at"] for a in arrivals.values()), default=record.created_at)
+    if since is None or now - since < IDLE_SECONDS:
         return False
-    last = max(arrivals)
+    last = max(arrivals, default=(record.lowest_upload or 0) - 1)
     if not table.mark_ended(stream, {"last_sequence": last, "at": now}):
         return False
     log.warning(

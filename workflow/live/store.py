@@ -113,6 +113,9 @@ class StreamRecord:
     # (a publisher, not the sweep): the playlists may show its advance even if it died
     # before it stored it, so no later writer advances as of an earlier time.
     advanced_to: float | None = None
+    # When its first upload was noted (None: before records kept it): a stream whose
+    # every upload came to nothing (deleted before it was read) is ended idle from then.
+    created_at: float | None = None
 
     @property
     def first_sequence(self) -> int | None:
@@ -200,12 +203,19 @@ class StreamTable:
     def _key(self, stream: str, item: str) -> dict[str, Any]:
         return {"stream": {"S": stream}, "item": {"S": item}}
 
-    def create(self, stream: str) -> None:
-        """The stream's record, created bare unless it already exists."""
+    def create(self, stream: str, at: float | None = None) -> None:
+        """The stream's record, created bare unless it already exists; ``at``: when (an
+        upload's noting says, for a stream that never gets anything else)."""
+        created = {} if at is None else {"created_at": {"N": str(at)}}
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.put_item(
                 TableName=self.name,
-                Item={**self._key(stream, STREAM_ITEM), "pending": {"N": "0"}, "open": {"S": "1"}},
+                Item={
+                    **self._key(stream, STREAM_ITEM),
+                    "pending": {"N": "0"},
+                    "open": {"S": "1"},
+                    **created,
+                },
                 ConditionExpression="attribute_not_exists(#s)",
                 ExpressionAttributeNames={"#s": "stream"},
             )
@@ -223,10 +233,10 @@ class StreamTable:
             )
         return self.require(stream)
 
-    def note_upload(self, stream: str, sequence: int) -> None:
+    def note_upload(self, stream: str, sequence: int, at: float | None = None) -> None:
         """Remember ``sequence`` if it is the lowest uploaded yet: the stream cannot start
-        above a segment that is on its way."""
-        self.create(stream)
+        above a segment that is on its way. ``at``: now, kept if this creates the record."""
+        self.create(stream, at)
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.update_item(
                 TableName=self.name,
@@ -745,6 +755,7 @@ def _record(item: dict[str, Any]) -> StreamRecord:
         published=int(item["published"]["N"]) if "published" in item else 0,
         admitted=int(item["admitted"]["N"]) if "admitted" in item else None,
         advanced_to=float(item["advanced_to"]["N"]) if "advanced_to" in item else None,
+        created_at=float(item["created_at"]["N"]) if "created_at" in item else None,
     )
 
 
