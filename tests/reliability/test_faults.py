@@ -161,9 +161,12 @@ def test_the_local_lambda_services_own_failures_are_survived(
 def test_a_bad_fault_spec_is_named() -> None:
     from workflow.local.faults import FaultSpecError
 
-    for spec in ("probe", "probe:explode", "s3put:kill", "s3get:slowdown", "probe:transient:x"):
+    # (a COUNT of 0 or less armed a fault that never fired, unsaid)
+    never = ("transcode_chunk:kill:0", "s3put:slowdown:-5")
+    for spec in ("probe", "probe:explode", "s3put:kill", "s3get:slowdown", "probe:transient:x", *never):
         with pytest.raises(FaultSpecError):
             parse(spec)
+    assert [f.remaining for f in parse("probe:transient,transcode_chunk:kill:3")] == [1, 3]
 
 
 def test_a_throttle_storm_is_waited_out_not_failed(

@@ -63,6 +63,9 @@ def test_a_command_given_a_bad_span_stops_with_a_usage_error(
         # a URL urllib cannot split, or whose port no socket has, said as the rest are
         (["sign", JOB, "--playback-url", "http://[::1"], "http(s) URL"),
         (["sign", JOB, "--playback-url", "http://cdn.example:99999/"], "http(s) URL"),
+        # a key id put in the query as it is: cut short, or adding a parameter of its own
+        (["sign", JOB, "--cdn-key-id", "K2JCJ MDE&token=x"], "CdnPublicKeyId"),
+        (["sign", JOB, "--cdn-key-id", ""], "CdnPublicKeyId"),
     ],
 )
 def test_a_value_no_command_could_use_is_a_usage_error_before_anything_runs(

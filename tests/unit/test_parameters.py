@@ -233,3 +233,11 @@ def test_a_webhook_delivery_that_cannot_be_sent_says_so(caplog: pytest.LogCaptur
         eventbridge._queue(request)
         assert eventbridge.deliveries_settled(timeout=30)
     assert "an event could not be sent: ValueError" in caplog.text
+
+
+@pytest.mark.parametrize("bucket", ["s3://my-logs/", "arn:aws:s3:::logs", "Logs_Bucket", "my logs"])
+def test_an_access_log_bucket_that_is_no_bucket_name_is_refused(bucket: str) -> None:
+    # (on AWS the buckets' logging configuration would fail the deploy part-way)
+    with pytest.raises(ParameterError, match="parameter AccessLogBucket must be an existing"):
+        check(Stack(ROOT, overrides={"AccessLogBucket": bucket}))
+    check(Stack(ROOT, overrides={"AccessLogBucket": "vidflow-access-logs.example"}))

@@ -57,6 +57,7 @@ def add_sign(commands: Commands) -> None:
     sign.add_argument("--token-only", action="store_true", help="print the token alone")
     sign.add_argument(
         "--cdn-key-id",
+        type=_cdn_key_id,
         help="with --cdn-private-key: also sign for CloudFront (the stack's CdnPublicKeyId)",
     )
     sign.add_argument(
@@ -138,6 +139,16 @@ def _asset(value: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{value!r} is no job id (<name>-<16 hex digits>, as `vidflow process` and the "
             "Job Published event print it) nor live.<stream>"
+        )
+    return value
+
+
+def _cdn_key_id(value: str) -> str:
+    """A CloudFront public key's id (``K2JCJMDEHXQW5F``): put in the URL's query as it
+    is, a space or ``&`` in it would cut it short, or add a parameter of its own."""
+    if not re.fullmatch(r"[A-Z0-9]{1,128}", value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: give the stack's CdnPublicKeyId, capital letters and digits"
         )
     return value
 
