@@ -163,7 +163,8 @@ def test_a_bad_fault_spec_is_named() -> None:
 
     # (a COUNT of 0 or less armed a fault that never fired, unsaid)
     never = ("transcode_chunk:kill:0", "s3put:slowdown:-5")
-    for spec in ("probe", "probe:explode", "s3put:kill", "s3get:slowdown", "probe:transient:x", *never):
+    bad = ("probe", "probe:explode", "s3put:kill", "s3get:slowdown", "probe:transient:x")
+    for spec in (*bad, *never):
         with pytest.raises(FaultSpecError):
             parse(spec)
     assert [f.remaining for f in parse("probe:transient,transcode_chunk:kill:3")] == [1, 3]
