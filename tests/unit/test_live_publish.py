@@ -1120,55 +1120,45 @@ def test_a_mended_segment_whose_failure_record_cannot_be_deleted_is_still_counte
     assert table.published("game") == 1
 
 
+@pytest.mark.parametrize(("upload", "last"), [("refused", 0), ("deleted", -1)])
 def test_a_stream_that_never_had_settings_is_ended_after_the_default_idle_time(
-    live: tuple[Settings, Clients], clock: SteppedClock
+    live: tuple[Settings, Clients], clock: SteppedClock, upload: str, last: int
 ) -> None:
-    settings, clients = live
-    table = StreamTable(clients.dynamodb, settings.live_table)
-    # GIVEN a stray file under a stream's name, which failed before it could set one up
-    refused = {"Error": "NotAVideoError", "Cause": "live/typo/0.ts is no video"}
-    publish_segment({"stream": "typo", "sequence": 0, "error": refused}, settings, clients)
-    assert "typo" in table.open_streams()
-    # WHEN the sweep looks short of the default idle time, it stays open
-    clock.now += IDLE_SECONDS - 1
-    sweep(settings, clients)
-    assert "typo" in table.open_streams()
-    # THEN past it, the stream is ended where its uploads stopped, and closed empty
-    clock.now += 2
-    assert sweep(settings, clients)["streams"]["typo"]["ended"] is True
-    record = table.get("typo")
-    assert record is not None and record.closed and record.ending is not None
-    assert record.ending["last_sequence"] == 0
-    assert "typo" not in table.open_streams()
-
-
-def test_a_stream_whose_only_upload_was_deleted_before_it_was_read_is_ended_idle(
-    live: tuple[Settings, Clients], clock: SteppedClock
-) -> None:
-    settings, clients = live
-    clients.s3.create_bucket(Bucket=INGEST)
-    table = StreamTable(clients.dynamodb, settings.live_table)
-    # GIVEN an upload to a mistyped stream name, noted by LiveIngest, then deleted by the
-    # venue before LiveProbe read it: its execution ends superseded, storing nothing
-    key = "live/typo/0.ts"
-    clients.s3.put_object(Bucket=INGEST, Key=key, Body=b"x")
-    record = {"eventName": "ObjectCreated:Put", "eventTime": "2027-01-15T08:00:00.000Z",
-              "s3": {"bucket": {"name": INGEST}, "object": {"key": key, "eTag": "e"}}}  # fmt: skip
     from tests.unit.test_reconcile import FakeStepFunctions
 
-    started = FakeStepFunctions()
-    on_ingest([record], replace(settings, ingest_bucket=INGEST), replace(clients, sfn=started))
-    assert len(started.executions) == 1 and "typo" in table.open_streams()
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    if upload == "refused":
+        # GIVEN a stray file under a stream's name, which failed before it could set one up
+        refused = {"Error": "NotAVideoError", "Cause": "live/typo/0.ts is no video"}
+        publish_segment({"stream": "typo", "sequence": 0, "error": refused}, settings, clients)
+    else:
+        # GIVEN an upload to a mistyped stream name, noted by LiveIngest, then deleted by
+        # the venue before LiveProbe read it: its execution ends superseded, storing nothing
+        clients.s3.create_bucket(Bucket=INGEST)
+        key = "live/typo/0.ts"
+        clients.s3.put_object(Bucket=INGEST, Key=key, Body=b"x")
+        uploaded = {"bucket": {"name": INGEST}, "object": {"key": key, "eTag": "e"}}
+        record = {
+            "eventName": "ObjectCreated:Put",
+            "eventTime": "2027-01-15T08:00:00Z",
+            "s3": uploaded,
+        }
+        started = FakeStepFunctions()
+        on_ingest([record], replace(settings, ingest_bucket=INGEST), replace(clients, sfn=started))
+        assert len(started.executions) == 1
+    assert "typo" in table.open_streams()
     # WHEN the sweep looks short of the default idle time, it stays open
     clock.now += IDLE_SECONDS - 1
     sweep(settings, clients)
     assert "typo" in table.open_streams()
-    # THEN past it, the stream is ended and closed empty (it stayed open, swept every
-    # minute, counted among the open streams, for good)
+    # THEN past it, the stream is ended where its uploads stopped, and closed empty (the
+    # deleted upload's stayed open, swept every minute and counted open, for good)
     clock.now += 2
     assert sweep(settings, clients)["streams"]["typo"]["ended"] is True
     closed = table.require("typo")
-    assert closed.closed and closed.ending is not None and closed.ending["last_sequence"] == -1
+    assert closed.closed and closed.ending is not None
+    assert closed.ending["last_sequence"] == last
     assert "typo" not in table.open_streams()
 
 
