@@ -58,9 +58,10 @@ MAX_CLIP_SECONDS = 600.0
 # A cut this close (s) to a segment's edge takes the whole segment: timestamps round.
 EDGE = 0.001
 THUMBNAIL_SECONDS = 2.0
-# The most of the clip's top rung joined in /tmp for its images: ClipFunction's
-# ``EphemeralStorage`` (2,048 MB) less room for the cut segments and the images.
-MAX_JOINED_BYTES = 1536 * 1024 * 1024
+# The most of the clip's top rung joined in /tmp for its images, its segments beside the
+# joined file until it is made: ClipFunction's ``EphemeralStorage`` (2,048 MB) less room
+# for the cut segments and the images, halved (600 s, the longest clip, at 10 Mb/s).
+MAX_JOINED_BYTES = 768 * 1024 * 1024
 # The master's S3 metadata naming the request version that wrote it: an earlier version
 # of the same clip name may have left a master of its own.
 REQUEST_METADATA = "vidflow-request"
@@ -599,19 +600,33 @@ def _images(
     names: Callable[[int], str],
     tag: str,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Poster, thumbnails and sprites, from the clip's top rung joined into one file (MPEG-TS
-    segments join end to end; ``_fits_scratch`` bounds it): what the manifest says of
+    """Poster, thumbnails and sprites, from the clip's top rung joined into one file on
+    one clock (``_fits_scratch`` bounds it and its segments): what the manifest says of
     them, and the files to upload (key -> path in ``workdir``), under ``images/<tag>/``
     (this request version's files tag: a version that fails never rewrites the images
     of the one published)."""
     top = config.renditions[0]
+    parts = [
+        output.download(
+            f"{paths.prefix}{top.name}/{names(cut.sequence)}", workdir / f"part-{n:05d}.ts"
+        )
+        for n, cut in enumerate(cuts)
+    ]
+    listing = workdir / "top.txt"
+    listing.write_text("".join(f"file '{part.name}'\n" for part in parts))
     joined = workdir / "top.ts"
-    with joined.open("wb") as out:
-        for cut in cuts:
-            part = output.download(
-                f"{paths.prefix}{top.name}/{names(cut.sequence)}", workdir / "part.ts"
-            )
-            out.write(part.read_bytes())
+    # Each segment after the last, by ffmpeg's concat demuxer: their own clocks go back
+    # where the encoder restarted and jump where it lost time (discontinuities a clip
+    # keeps), and images taken from their bytes joined end to end showed the frame before
+    # the restart again and again, never those after it.
+    runner.run_ffmpeg(
+        [runner.ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error",
+         "-f", "concat", "-safe", "0", "-i", str(listing),
+         "-map", "0:v", "-c", "copy", "-f", "mpegts", str(joined)],
+        timeout=max(5.0, min(60.0, remaining() - 5)),
+    )  # fmt: skip
+    for part in parts:
+        part.unlink()
     duration = sum(c.length for c in cuts)
     folder = workdir / "images"
     folder.mkdir()
