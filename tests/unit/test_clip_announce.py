@@ -144,8 +144,11 @@ def test_a_clip_failed_after_its_master_is_no_failed_clip(
     failed = clip.make_clip(asked('"aaaa"', error), SETTINGS, clients, lambda: 60.0)
     assert failed["error"] == "EventNotSentError"
     if master == "this request's":
-        # THEN a published clip gets no failure record and no Clip Failed
-        assert set(output.keys("")) == written and bus.put == []
+        # THEN a published clip gets no failure record and no Clip Failed, its files
+        # kept; its Clip Published is put again, which the bus now takes
+        assert not output.exists(PATHS.failure_key)
+        assert written <= set(output.keys(""))
+        assert [e["DetailType"] for e in bus.put] == ["Clip Published"]
     else:
         # (a request that never wrote its master fails as ever, whatever master is there)
         assert output.exists(PATHS.failure_key)
@@ -368,6 +371,28 @@ def test_a_version_that_fails_leaves_the_published_versions_images_as_they_were(
     assert output.get_bytes(poster) == first
     images = output.keys(f"{PATHS.prefix}images/")
     assert images == [poster], images
+
+
+def test_a_version_that_fails_after_its_master_finishes_its_manifest_and_announces_it(
+    output: Bucket, request_clip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = Bus()
+    clients = Clients(s3=output.client, events=bus)
+    # GIVEN a published clip, from 0.5 s to 2 s
+    clip.make_clip(request_clip(b'{"from": 0.5, "to": 2}'), SETTINGS, clients, lambda: 60.0)
+    # WHEN it is asked for again, from 0 s to 3 s, and S3 refuses that version's
+    # manifest.json (every retry), after its master is written
+    event = request_clip(b'{"from": 0, "to": 3}')
+    fail_writing(output, monkeypatch, event, clients, "/manifest.json")
+    record_failure(event, clients)
+    # THEN RecordFailure finishes it: manifest.json describes the span the master plays
+    # (it described the earlier version's), and Clip Published tells of it (no event did)
+    master = output.head(f"{PATHS.prefix}master.m3u8")["Metadata"][clip.REQUEST_METADATA]
+    assert master == clip._request_tag(event)
+    assert output.get_json(f"{PATHS.prefix}manifest.json")["source"]["from"] == 0
+    published = [json.loads(e["Detail"]) for e in bus.put if e["DetailType"] == "Clip Published"]
+    assert [p["from"] for p in published] == [0.5, 0]
+    assert not output.exists(PATHS.failure_key)
 
 
 def test_a_version_that_fails_at_its_master_leaves_the_published_manifest_as_it_was(

@@ -17,6 +17,7 @@ keeping their timestamps; every segment between is the stream's, copied inside S
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -193,7 +194,13 @@ def make_clip(
         master = _master_tag(output, paths)
         if master == _request_tag(event):
             # This request's master is written: the clip is published, whatever failed after
-            # it (its announcement). No failure record, no Clip Failed; the execution names it.
+            # it (its manifest.json, its announcement), which is finished here where S3 and
+            # the bus now take it: else the earlier version's manifest.json would describe
+            # this master, and no event would tell of it. No failure record, no Clip
+            # Failed; the execution names the error.
+            with contextlib.suppress(Exception):
+                manifest = output.get_json(_manifest_key(paths, event))
+                _announce_published(paths, event, manifest, settings, output, clients)
             return {"error": failure.error, "cause": failure.cause}
         # What it wrote before it failed: no published master names it.
         output.delete_keys(_own_files(output, paths, event, published=master is not None))
