@@ -185,6 +185,37 @@ def test_a_request_replaced_while_it_is_made_gives_way_to_the_newer(
     assert bus.put == [] and not output.exists(PATHS.failure_key)
 
 
+def test_a_request_published_while_an_older_one_uploads_keeps_its_master(
+    output: Bucket, request_clip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = Bus()
+    clients = Clients(s3=output.client, events=bus)
+    older = request_clip(b'{"from": 0.5, "to": 2}')
+    uploads = Bucket.upload_all
+    newer: list[dict[str, Any]] = []
+
+    def uploading(self: Bucket, files: Any, **options: Any) -> Any:
+        # GIVEN a newer request of the clip made and published whole while the older
+        # one uploads its images, after its look at the request before them
+        if options.get("metadata", {}).get(clip.REQUEST_METADATA) == clip._request_tag(older):
+            if not newer:
+                newer.append(request_clip(b'{"from": 0, "to": 3}'))
+                clip.make_clip(newer[0], SETTINGS, clients, lambda: 60.0)
+        return uploads(self, files, **options)
+
+    monkeypatch.setattr(Bucket, "upload_all", uploading)
+    # WHEN the older one goes on, THEN it gives way before its master: the master, the
+    # manifest and the last Clip Published stay the newer span's (the older one's master
+    # replaced them, and its event told of the older span last)
+    with pytest.raises(ClipSupersededError):
+        clip.make_clip(older, SETTINGS, clients, lambda: 60.0)
+    master = output.head(f"{PATHS.prefix}master.m3u8")["Metadata"][clip.REQUEST_METADATA]
+    assert master == clip._request_tag(newer[0])
+    assert output.get_json(f"{PATHS.prefix}manifest.json")["source"]["from"] == 0
+    published = [json.loads(e["Detail"]) for e in bus.put if e["DetailType"] == "Clip Published"]
+    assert [p["from"] for p in published] == [0]
+
+
 def test_a_failed_look_at_the_master_is_raised_and_cleans_up_nothing(
     output: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:

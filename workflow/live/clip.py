@@ -302,6 +302,9 @@ def make_clip(
         json.dumps(manifest, indent=1).encode(),
         metadata={REQUEST_METADATA: _request_tag(event)},
     )
+    # And a look just before the master: a newer request made while this one uploaded
+    # (a short clip beside a long one) would have its master replaced by this older one's.
+    _give_way(paths, event, clients)
     output.put_bytes(
         f"{paths.prefix}master.m3u8",
         hls.master_playlist(variants, audio, captions=config.captions).encode(),
