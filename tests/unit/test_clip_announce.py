@@ -197,10 +197,10 @@ def test_a_request_published_while_an_older_one_uploads_keeps_its_master(
     def uploading(self: Bucket, files: Any, **options: Any) -> Any:
         # GIVEN a newer request of the clip made and published whole while the older
         # one uploads its images, after its look at the request before them
-        if options.get("metadata", {}).get(clip.REQUEST_METADATA) == clip._request_tag(older):
-            if not newer:
-                newer.append(request_clip(b'{"from": 0, "to": 3}'))
-                clip.make_clip(newer[0], SETTINGS, clients, lambda: 60.0)
+        tag = options.get("metadata", {}).get(clip.REQUEST_METADATA)
+        if tag == clip._request_tag(older) and not newer:
+            newer.append(request_clip(b'{"from": 0, "to": 3}'))
+            clip.make_clip(newer[0], SETTINGS, clients, lambda: 60.0)
         return uploads(self, files, **options)
 
     monkeypatch.setattr(Bucket, "upload_all", uploading)
