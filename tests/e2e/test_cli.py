@@ -316,7 +316,10 @@ def _transcoding(
     return process, seen
 
 
-@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+# (SIGHUP: the terminal closed, or the SSH session dropped)
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
 def test_an_interrupted_process_leaves_no_process_and_no_scratch(
     long_clip: Path, tmp_path: Path, signum: int, status: int
 ) -> None:

@@ -318,9 +318,9 @@ def wait_until_stopped() -> None:
 
 
 def hold_signals() -> None:
-    """Ignore Ctrl-C and SIGTERM from the first on: what they began (the stack stopping,
+    """Ignore Ctrl-C, SIGTERM and SIGHUP from the first on: what they began (the stack stopping,
     its workers killed, scratch folders removed) is not cut short by another. A second
     Ctrl-C, pressed as users do, once ended the stop part-way: workers and their
     scratch folders were left behind."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)

@@ -47,7 +47,7 @@ class Terminated(BaseException):
 
 def _terminate(signum: int, frame: object) -> None:
     hold_signals()
-    raise Terminated
+    raise Terminated(signum)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -88,7 +88,10 @@ def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.project is not None:
         os.environ["VIDFLOW_ROOT"] = str(args.project.resolve())
-    signal.signal(signal.SIGTERM, _terminate)
+    # (SIGHUP: the terminal closed, the SSH session dropped; it ended the command where it
+    # was, leaving a half-copied folder beside --out and the stack's scratch)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where ignored
         signal.signal(signal.SIGINT, _interrupt)
     try:
@@ -96,8 +99,8 @@ def _main(argv: list[str] | None) -> int:
         return status
     except KeyboardInterrupt:
         return _interrupted(130)
-    except Terminated:
-        return _interrupted(143)
+    except Terminated as stopped:
+        return _interrupted(128 + stopped.args[0])
     except BrokenPipeError:
         raise  # main's to answer, as for one while the command line is read
     except FaultSpecError as exc:
