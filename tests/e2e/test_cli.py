@@ -675,7 +675,17 @@ def test_live_simulate_pushes_a_stream_to_a_running_stack_and_times_each_segment
         # AND the recording is in the running stack's output bucket
         s3 = stack.client("s3")
         s3.head_object(Bucket=stack.ready["output_bucket"], Key="live/cli-game/master.m3u8")
-    assert "Traceback" not in done.stderr
+        # AND the same stream pushed again is refused by name before any upload (every
+        # segment was refused as reused, and the run before's playlists read as this
+        # one's: it said every segment was in them, exit 0)
+        again = _run(
+            "live", "simulate", str(clip("mpegts_bframes")), "--stream", "cli-game",
+            "--segment", "2", "--endpoint-url", stack.ready["endpoint_url"],
+        )  # fmt: skip
+        assert again.returncode == 2, again.stdout + again.stderr
+        assert "a new broadcast needs a new stream name" in again.stderr
+        assert "pushing" not in again.stderr
+    assert "Traceback" not in done.stderr + again.stderr
 
 
 def test_live_simulate_without_a_stack_says_the_recording_goes_with_its_own(clip: Any) -> None:

@@ -22,6 +22,7 @@ from workflow.cli.common import (
     reachable,
     start_engine,
 )
+from workflow.live.paths import END_MARKER, segment_sequence
 
 if TYPE_CHECKING:
     from workflow.cli.common import Commands
@@ -91,6 +92,18 @@ def simulate_live(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         ingest, output = _live_buckets(args, cleanup, scratch)
         s3 = boto3.client("s3")
+        prefix = f"live/{args.stream}/"
+        listed = s3.list_objects_v2(Bucket=ingest, Prefix=prefix).get("Contents", [])
+        names = [item["Key"][len(prefix) :] for item in listed]
+        if any(n == END_MARKER or segment_sequence(n) is not None for n in names):
+            # Its numbers are taken: every segment would be refused (SegmentReusedError),
+            # and the playlists of the run before read as this run's.
+            print(
+                f"error: stream {args.stream} has been pushed to on this stack already; a new "
+                "broadcast needs a new stream name (--stream)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         order = venue.delivery_order(
             len(segments), shuffle=args.shuffle, duplicates=args.duplicates, seed=args.seed
         )
