@@ -91,3 +91,22 @@ def test_events_an_interrupted_run_never_ran_are_there_for_the_next(
     lambdas.fixed = True
     assert redrive_queue(sqs, url, lambdas) == (2, 0)
     assert len(lambdas.invoked) == 3
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", '{"requestContext": {}}', '{"a": 1}'])
+def test_a_message_that_is_no_failure_record_fails_alone(
+    queue: tuple[Any, str], body: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs, url = queue
+    # GIVEN a message put on the queue by hand before the real failure record
+    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]["Body"]
+    sqs.purge_queue(QueueUrl=url)
+    sqs.send_message(QueueUrl=url, MessageBody=body)
+    sqs.send_message(QueueUrl=url, MessageBody=first)
+    lambdas = Lambdas()
+    lambdas.fixed = True
+    # WHEN the operator redrives / THEN that one fails again by name, and the event after
+    # it still runs (the run stopped at it: JSONDecodeError, an internal error)
+    assert redrive_queue(sqs, url, lambdas) == (1, 1)
+    assert "not an on-failure record" in capsys.readouterr().out
+    assert len(lambdas.invoked) == 1

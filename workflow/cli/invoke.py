@@ -316,7 +316,14 @@ def redrive_queue(sqs: Any, url: str, lambdas: Any) -> tuple[int, int]:
         for batch in _batches(sqs, url):
             held += [message["ReceiptHandle"] for message in batch]
             for message in batch:
-                name, error = _redrive_one(lambdas, json.loads(message["Body"]))
+                record = _failure_record(message["Body"])
+                if record is None:
+                    # (a message put by hand, or by another sender: the others go on)
+                    failed += 1
+                    print(f"failed again: {message['MessageId']}: not an on-failure record "
+                          "of a function's event", flush=True)  # fmt: skip
+                    continue
+                name, error = _redrive_one(lambdas, record)
                 if error is None:
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                     held.remove(message["ReceiptHandle"])
@@ -343,6 +350,18 @@ def _batches(sqs: Any, url: str) -> Iterator[list[dict[str, Any]]]:
         if not messages:
             return
         yield messages
+
+
+def _failure_record(body: str) -> dict[str, Any] | None:
+    """A queue message's on-failure record (the function's ARN and the event it failed
+    on, as Lambda writes it), or None for anything else."""
+    try:
+        record = json.loads(body)
+        arn = record["requestContext"]["functionArn"]
+        payload = record["requestPayload"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    return record if isinstance(arn, str) and isinstance(payload, dict) else None
 
 
 def _redrive_one(lambdas: Any, record: dict[str, Any]) -> tuple[str, str | None]:
