@@ -67,6 +67,8 @@ class _Stack:
         {"Records": "uploads/game.mp4"},
         {"source": {"bucket": "b"}},
         {"source": {"key": 5}},
+        {"source": {"key": ""}},  # (S3 refused it: ParamValidationError, an internal error)
+        {"source": {"key": "k" * 1025}},
         {"job_id": "game-0123456789abcdef"},
     ],
 )

@@ -145,13 +145,19 @@ def _sidecar(event: Any) -> dict[str, Any] | None:
     """A subtitles event's sidecar (its key and format), if it is one."""
     item = event.get("item") if isinstance(event, dict) else None
     sidecar = item.get("sidecar") if isinstance(item, dict) else None
-    return sidecar if isinstance(sidecar, dict) and isinstance(sidecar.get("key"), str) else None
+    return sidecar if isinstance(sidecar, dict) and _a_key(sidecar.get("key")) else None
 
 
 def _source(event: Any) -> dict[str, Any] | None:
     """A step's event's source (the upload it reads), if it names one by its key."""
     source = event.get("source") if isinstance(event, dict) else None
-    return source if isinstance(source, dict) and isinstance(source.get("key"), str) else None
+    return source if isinstance(source, dict) and _a_key(source.get("key")) else None
+
+
+def _a_key(key: Any) -> bool:
+    """Whether ``key`` can name an S3 object (an empty one was sent to S3, which refused
+    it as a ParamValidationError, an internal error)."""
+    return isinstance(key, str) and 0 < len(key.encode()) <= 1024
 
 
 def _names_objects(event: Any) -> bool:
