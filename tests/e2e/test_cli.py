@@ -718,6 +718,14 @@ def test_live_simulate_says_when_a_shuffle_cannot_change_the_order(clip: Any) ->
     assert "pushing 1 segments" in done.stderr
 
 
+def test_live_simulate_names_a_file_without_video(clip: Any) -> None:
+    # GIVEN a file with sound only / WHEN it is simulated / THEN it is refused as having
+    # no video, before any stack starts (ffmpeg's last line said "Invalid argument")
+    done = _run("live", "simulate", str(clip("audio_only")), "--stream", "one")
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("into segments: it has no video stream"), done.stderr
+
+
 def test_live_simulate_names_a_bad_stream_id(clip: Any) -> None:
     done = _run("live", "simulate", str(clip("half_second")), "--stream", "a b")
     assert done.returncode == 2

@@ -113,3 +113,23 @@ def test_a_console_that_would_start_a_stack_past_the_last_port_says_so(
     # WHEN / THEN it is a usage error that names the port, before anything starts
     assert main(["console", "--endpoint-url", "http://127.0.0.1:65535", "--port", "45999"]) == 2
     assert "from 1 to 65534" in capsys.readouterr().err
+
+
+def test_up_on_a_port_this_user_may_not_bind_says_so_not_in_use(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+    import socket
+
+    from workflow.cli import run
+
+    # GIVEN a port below 1024, which the kernel refuses to a user that is not root
+    def refused(self: socket.socket, address: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "bind", refused)
+    # WHEN `vidflow up --port 80` checks it / THEN it says why, before anything starts
+    assert run.serve(80, {}) == 2
+    assert "port 80 on 127.0.0.1 (the endpoint) may not be bound by this user" in (
+        capsys.readouterr().err
+    )

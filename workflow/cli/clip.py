@@ -63,7 +63,7 @@ def make_clip(args: argparse.Namespace) -> int:
 
     from workflow.errors import ClipRequestError
     from workflow.live.clip import ClipRequest
-    from workflow.live.paths import clip_execution_name, parse_clip_key
+    from workflow.live.paths import clip_execution_name, is_stream_id, parse_clip_key
     from workflow.local.engine import use_local_stack
 
     name = args.name or default_name(args.start, args.end)
@@ -75,12 +75,14 @@ def make_clip(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if clip is None:
-        named = "" if args.name else f" (the one made of the span, {name}, is longer: give --name)"
-        print(
-            "error: the stream id takes 1 to 48 letters, digits, - or _, the clip name 1 to 22"
-            + named,
-            file=sys.stderr,
-        )
+        takes = "letters, digits, - or _"
+        if not is_stream_id(args.stream):
+            said = f"the stream id {args.stream!r:.60} is not one: it takes 1 to 48 {takes}"
+        elif args.name:
+            said = f"the clip name {name!r:.60} is not one: it takes 1 to 22 {takes}"
+        else:
+            said = f"the clip name made of the span, {name}, is longer: give --name"
+        print(f"error: {said}", file=sys.stderr)
         return EXIT_USAGE
     if not reachable(args.endpoint_url):
         return no_stack(args.endpoint_url)

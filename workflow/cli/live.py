@@ -88,6 +88,8 @@ def simulate_live(args: argparse.Namespace) -> int:
         except subprocess.CalledProcessError as exc:
             said = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
             why = said[-1] if said else f"ffmpeg exited {exc.returncode}"
+            if any("matches no streams" in line for line in said):
+                why = "it has no video stream"  # (ffmpeg's last line: "Invalid argument")
             print(f"error: cannot cut {args.source} into segments: {why}", file=sys.stderr)
             return EXIT_USAGE
         ingest, output = _live_buckets(args, cleanup, scratch)

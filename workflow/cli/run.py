@@ -4,6 +4,7 @@ video's execution to its published asset."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -96,9 +97,11 @@ def serve(port: int, parameters: dict[str, str], faults: str | None = None) -> i
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", wanted))
-            except OSError:
+            except OSError as exc:
+                # (a port below 1024 is refused to a user that is not root: not in use)
+                why = "may not be bound by this user" if exc.errno == errno.EACCES else "is in use"
                 print(
-                    f"error: port {wanted} on 127.0.0.1 ({use}) is in use; "
+                    f"error: port {wanted} on 127.0.0.1 ({use}) {why}; "
                     "pick another with --port (the stack takes it and the next)",
                     file=sys.stderr,
                 )
