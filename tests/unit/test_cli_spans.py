@@ -133,3 +133,21 @@ def test_up_on_a_port_this_user_may_not_bind_says_so_not_in_use(
     assert "port 80 on 127.0.0.1 (the endpoint) may not be bound by this user" in (
         capsys.readouterr().err
     )
+
+
+def test_demo_refuses_an_out_that_is_a_file_before_it_makes_its_clip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+
+    # GIVEN --out naming a file, and an ffmpeg that must not be run
+    taken = tmp_path / "clip.mp4"
+    taken.write_bytes(b"x")
+
+    def no_clip(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the demo clip was made (17 s) before --out was refused")
+
+    monkeypatch.setattr(subprocess, "run", no_clip)
+    # WHEN / THEN it is refused as a file, at once
+    assert main(["demo", "--out", str(taken)]) == 2
+    assert f"--out {taken} is a file" in capsys.readouterr().err

@@ -586,6 +586,11 @@ def run_demo(out: Path, parameters: dict[str, str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="vidflow-demo-") as scratch:
         clip = Path(scratch) / "demo-1080p.mp4"
+        # Said before the clip is made (17 s), as process_file would say it after.
+        problem = _protection_problem(parameters) or _out_problem(out, clip)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         subprocess.run(
             [
                 ffmpeg_binary(),
