@@ -53,9 +53,8 @@ def parse(spec: str) -> list[Fault]:
         kinds = S3_KINDS.get(target, FUNCTION_KINDS)
         if kind not in kinds:
             raise FaultSpecError(f"fault {entry!r}: {target} takes {', '.join(kinds)}")
-        count = int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else 1
-        if len(parts) == 3 and (not parts[2].isdigit() or count < 1):
-            # (0 or less armed a fault that never fires, and said nothing)
+        count = (int(parts[2]) if parts[2].isdigit() else 0) if len(parts) == 3 else 1
+        if count < 1:  # (0 or less armed a fault that never fires, and said nothing)
             raise FaultSpecError(f"fault {entry!r}: COUNT must be a whole number from 1")
         faults.append(Fault(target, kind, count))
     return faults

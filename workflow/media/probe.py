@@ -354,14 +354,7 @@ def _declared_facts(
     chosen = _chosen_audio(streams, audio_as_declared)
     if chosen is not None:
         number, a = chosen
-        audio = AudioFacts(
-            codec=a.codec_context.codec.canonical_name,
-            channels=a.codec_context.channels,
-            sample_rate=a.codec_context.sample_rate,
-            start_time=float(a.start_time * a.time_base) if a.start_time is not None else 0.0,
-            language=stream_language(a.metadata.get("language")),
-            index=number,
-        )
+        audio = _audio_facts(a, number, a.codec_context.channels, a.codec_context.sample_rate)
     for s in streams:
         if s is not video:
             s.discard = av.stream.Discard.all
@@ -389,11 +382,7 @@ def _declared_facts(
         "subtitles_left_out": [_track_name(s) for s in streams if s.type == "subtitle"],
         # One audio track is published: the others (an away commentary, a second
         # language) are named as left out.
-        "audio_left_out": [
-            _track_name(s)
-            for s in streams
-            if s.type == "audio" and (chosen is None or s is not chosen[1])
-        ],
+        "audio_left_out": _audio_left_out(streams, None if chosen is None else chosen[1]),
         # Data tracks (a MOV's timecode, timed ID3, SCTE-35 cues, KLV) are not pictures or
         # sound: published without them, and named.
         "data_left_out": [_data_name(s) for s in streams if s.type == "data"],
@@ -402,6 +391,24 @@ def _declared_facts(
         "audio": audio,
         "family": family,
     }
+
+
+def _audio_facts(stream: Any, number: int, channels: int, sample_rate: int) -> AudioFacts:
+    """The facts of audio ``stream``, ffmpeg's ``0:a:number``, with the channels and rate
+    its header declares (or its first sound says, where the header said none)."""
+    return AudioFacts(
+        codec=stream.codec_context.codec.canonical_name,
+        channels=channels,
+        sample_rate=sample_rate,
+        start_time=float(stream.start_time * stream.time_base) if stream.start_time else 0.0,
+        language=stream_language(stream.metadata.get("language")),
+        index=number,
+    )
+
+
+def _audio_left_out(streams: list[Any], chosen: Any) -> list[str]:
+    """The audio tracks published without, named (every one but ``chosen``)."""
+    return [_track_name(s) for s in streams if s.type == "audio" and s is not chosen]
 
 
 def _track_name(stream: Any) -> str:
@@ -481,18 +488,10 @@ def _with_late_audio(
     audio.discard = av.stream.Discard.all  # as the probe left it: only the video is read
     if sound is None:
         return declared
-    channels, rate = sound
     return {
         **declared,
-        "audio": AudioFacts(
-            codec=audio.codec_context.codec.canonical_name,
-            channels=channels,
-            sample_rate=rate,
-            start_time=float(audio.start_time * audio.time_base) if audio.start_time else 0.0,
-            language=stream_language(audio.metadata.get("language")),
-            index=number,
-        ),
-        "audio_left_out": [_track_name(s) for s in audios if s is not audio],
+        "audio": _audio_facts(audio, number, *sound),
+        "audio_left_out": _audio_left_out(audios, audio),
     }
 
 

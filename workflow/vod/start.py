@@ -160,8 +160,9 @@ def check_upload_options(metadata: dict[str, str]) -> None:
     misspelt ``vidflow-encription: aes-128`` would otherwise publish the asset in the
     clear, as if nothing had been asked."""
     known = (PACKAGING_METADATA, LADDER_METADATA, ENCRYPTION_METADATA)
-    unknown = sorted(k for k in (key.lower() for key in metadata) if k.startswith("vidflow"))
-    unknown = [k for k in unknown if k not in known]
+    unknown = sorted(
+        k for k in (key.lower() for key in metadata) if k.startswith("vidflow") and k not in known
+    )
     if unknown:
         raise UploadOptionError(
             f"the upload's metadata names {', '.join(repr(k[:60]) for k in unknown[:5])}, "
