@@ -625,16 +625,10 @@ def _images(
     listing = workdir / "top.txt"
     listing.write_text("".join(f"file '{part.name}'\n" for part in parts))
     joined = workdir / "top.ts"
-    # Each segment after the last, by ffmpeg's concat demuxer: their own clocks go back
-    # where the encoder restarted and jump where it lost time (discontinuities a clip
-    # keeps), and images taken from their bytes joined end to end showed the frame before
-    # the restart again and again, never those after it.
     runner.run_ffmpeg(
-        [runner.ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error",
-         "-f", "concat", "-safe", "0", "-i", str(listing),
-         "-map", "0:v", "-c", "copy", "-f", "mpegts", str(joined)],
+        encode.build_join_command(listing, joined, binary=runner.ffmpeg_binary()),
         timeout=max(5.0, min(60.0, remaining() - 5)),
-    )  # fmt: skip
+    )
     for part in parts:
         part.unlink()
     duration = sum(c.length for c in cuts)

@@ -353,6 +353,19 @@ def build_first_frame_command(source: str, workdir: Path, *, binary: str = "ffmp
     return list(ffmpeg.compile(command, cmd=binary))
 
 
+def build_join_command(listing: Path, joined: Path, *, binary: str = "ffmpeg") -> list[str]:
+    """Join the MPEG-TS segments a concat ``listing`` names (this project's own output,
+    never a source: the concat demuxer opens any file it is told to) into ``joined``,
+    their video only, each after the last on one clock: their own clocks go back where an
+    encoder restarted and jump where it lost time, and images taken from their bytes
+    joined end to end showed the frame before a restart again and again."""
+    video = ffmpeg.input(str(listing), f="concat", safe=0).video
+    command = video.output(str(joined), c="copy", f="mpegts").global_args(
+        "-nostdin", "-hide_banner", "-loglevel", "error"
+    )
+    return list(ffmpeg.compile(command, cmd=binary))
+
+
 def build_first_sound_command(source: str, workdir: Path, *, binary: str = "ffmpeg") -> list[str]:
     """Decode an MPEG-TS segment's first two audio frames and write their times down for
     ``first_sound`` (in ``workdir``)."""
