@@ -3,7 +3,8 @@
 moto grants every call, so a step that calls what its role lacks passes every in-process
 test and fails on AWS with ``AccessDenied``. The local engine holds each function's
 process to its role (``workflow.local.bootstrap.hold_to_role``); ``enforce`` does the same
-for one client of a unit test, whose bucket and table names differ from the stack's.
+for one client of a unit test, whose bucket and table names differ from the stack's,
+with S3's 403 for a read of a missing key where the role may not list the whole bucket.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from workflow.local.bootstrap import allowed, needs
+from workflow.local.bootstrap import allowed, missing_denied, needs
 from workflow.local.template import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,3 +57,19 @@ def enforce(client: Any, function: str, names: Mapping[str, str]) -> None:
                 raise botocore.exceptions.ClientError(error, model.name)
 
     client.meta.events.register(f"before-parameter-build.{service}.*", check)
+
+    if service != "s3":
+        return
+    call = client._make_api_call
+
+    def missing_is_denied(operation: str, params: dict[str, Any]) -> Any:
+        try:
+            return call(operation, params)
+        except botocore.exceptions.ClientError as exc:
+            bucket = str(params.get("Bucket"))
+            denied = missing_denied(found, operation, real.get(bucket, bucket), exc)
+            if denied is not None:
+                raise denied from None
+            raise
+
+    client._make_api_call = missing_is_denied

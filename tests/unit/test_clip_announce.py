@@ -13,6 +13,7 @@ import botocore.exceptions
 import pytest
 from moto import mock_aws
 
+from tests import iam_policy
 from tests.unit.test_announce import BUS, OUTPUT, Bus
 from workflow.errors import (
     ClipRangeError,
@@ -183,6 +184,24 @@ def test_a_request_replaced_while_it_is_made_gives_way_to_the_newer(
     timeout = {"Error": "Sandbox.Timedout", "Cause": "Task timed out"}
     clip.make_clip(event | {"error": timeout}, SETTINGS, clients, lambda: 60.0)
     assert bus.put == [] and not output.exists(PATHS.failure_key)
+
+
+def test_a_request_deleted_before_it_is_read_is_superseded_under_the_clip_role(
+    output: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a request in a bucket without versions (read by its ETag), deleted after its
+    # event: S3 answers the clip's read of it 403, not 404, as its role may not list the
+    # whole bucket
+    s3 = output.client
+    put = s3.put_object(Bucket="ingest", Key=PATHS.request_key, Body=b'{"from": 1, "to": 5}')
+    s3.delete_object(Bucket="ingest", Key=PATHS.request_key)
+    held = boto3.client("s3", region_name="us-east-1")
+    iam_policy.enforce(held, "ClipFunction", {OUTPUT: "OutputBucket", "ingest": "IngestBucket"})
+    monkeypatch.setattr(clip, "_cut_rungs", no_encoding)
+    # WHEN its execution runs: THEN it is told from a refusal, and gives way by name (no
+    # Clip Failed for a request nobody asks for any more)
+    with pytest.raises(ClipSupersededError):
+        clip.make_clip(asked(put["ETag"]), SETTINGS, Clients(s3=held), lambda: 60.0)
 
 
 def test_a_request_published_while_an_older_one_uploads_keeps_its_master(

@@ -176,7 +176,9 @@ def test_record_failure_run_again_keeps_the_items_error(
     s3: Any, monkeypatch: pytest.MonkeyPatch, cut_off: bool
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "vidflow-test")
-    clients = Clients(s3=s3, events=Bus())
+    held = boto3.client("s3", region_name="us-east-1")  # (as its role lets it, both runs)
+    iam_policy.enforce(held, "RecordFailureFunction", {OUTPUT: "OutputBucket"})
+    clients = Clients(s3=held, events=Bus())
     settings = Settings(output_bucket=OUTPUT, event_bus="vidflow-events")
     source = {"bucket": "in", "key": "uploads/clip.mp4", "etag": "x"}
     # GIVEN a job whose chunk failed by name, ending its Map
@@ -192,14 +194,14 @@ def test_record_failure_run_again_keeps_the_items_error(
     # WHEN RecordFailure runs to its end, or is cut off after the first key it removes of
     # the scratch, and Step Functions runs it again (Retry: States.ALL)
     if cut_off:
-        deleted = s3.delete_objects
+        deleted = held.delete_objects
 
         def cut(**kwargs: Any) -> Any:
             kwargs["Delete"]["Objects"] = kwargs["Delete"]["Objects"][:1]
             deleted(**kwargs)
             raise TimeoutError("Task timed out")
 
-        monkeypatch.setattr(s3, "delete_objects", cut)
+        monkeypatch.setattr(held, "delete_objects", cut)
         with pytest.raises(TimeoutError):
             record_failure(failed, settings, clients)
         monkeypatch.undo()

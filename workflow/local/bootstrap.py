@@ -238,6 +238,23 @@ def _denied(operation: str, message: str, *, head: bool = False) -> Exception:
     return ClientError({"Error": error, "ResponseMetadata": status}, operation)
 
 
+def missing_denied(
+    statements: list[dict[str, Any]], operation: str, bucket: str, exc: Exception
+) -> Exception | None:
+    """What S3 answers an S3 ``operation`` on ``bucket`` that failed with ``exc``, where
+    that was a read of a missing key: 403, not 404, to a role that may not list the
+    whole bucket (a ListBucket held to prefixes does not count). None where S3 answers
+    ``exc`` itself."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    if (
+        operation in ("GetObject", "HeadObject")
+        and code in ("NoSuchKey", "404")
+        and not allowed(statements, "s3:ListBucket", f"arn:aws:s3:::{bucket}", None)
+    ):
+        return _denied(operation, "Access Denied", head=operation == "HeadObject")
+    return None
+
+
 HEAD_PARAMS = ("Bucket", "Key", "VersionId")  # what a presigned GET's HEAD names
 
 
@@ -301,16 +318,10 @@ def hold_to_role(
         try:
             answer = make_call(client, operation, params)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if (
-                service == "s3"
-                and operation in ("GetObject", "HeadObject")
-                and code in ("NoSuchKey", "404")
-                and not allowed(
-                    statements, "s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}", None
-                )
-            ):
-                raise _denied(operation, "Access Denied", head=operation == "HeadObject") from None
+            if service == "s3":
+                denied = missing_denied(statements, operation, params["Bucket"], exc)
+                if denied is not None:
+                    raise denied from None
             raise
         if service == "s3" and operation == "GetObject":
             try:
