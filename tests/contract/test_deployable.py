@@ -126,8 +126,9 @@ def test_functions_reach_only_their_prefixes() -> None:
         if bucket_wide in json.dumps(statement):
             # only listing: live/ (a stream's markers and segments) for the live
             # functions, uploads/ for the Plan function (a video's sidecar subtitles) and
-            # the readers of uploads (to tell a deleted upload from a denial), both for the
-            # reconciler (uploads, segments and clip requests nothing processed)
+            # the readers of uploads and clip requests (to tell one deleted from a denial),
+            # all three for the reconciler (uploads, segments and clip requests nothing
+            # processed)
             # LiveProbe also lists init.mp4's versions, to read a segment behind its own
             listing = ["s3:ListBucket"]
             if role == "LiveProbeFunctionRole":
@@ -138,6 +139,7 @@ def test_functions_reach_only_their_prefixes() -> None:
             expected = {
                 **{f"{reader}FunctionRole": ["uploads/*"] for reader in readers},
                 "PlanFunctionRole": ["uploads/*"],
+                "ClipFunctionRole": ["clips/*"],
                 "ReconcileFunctionRole": ["uploads/*", "live/*", "clips/*"],
             }.get(role, ["live/*"])
             assert prefixes == expected, role
