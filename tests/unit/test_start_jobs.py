@@ -361,11 +361,22 @@ def test_the_same_upload_again_makes_no_second_job(status: str) -> None:
 
 
 @mock_aws
-def test_the_same_bytes_uploaded_again_with_other_options_start_a_job_of_their_own() -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"vidflow-packaging": "cmaf"},
+        # (misspelt: its own job, whose Probe refuses it by name, never the earlier asset)
+        {"vidflow_encryption": "aes-128"},
+        {"vidflowencryption": "aes-128"},
+    ],
+)
+def test_the_same_bytes_uploaded_again_with_other_options_start_a_job_of_their_own(
+    options: dict[str, str],
+) -> None:
     # GIVEN one upload, its event delivered twice, then the same bytes uploaded again
     # with other options in their metadata: a new version, the same ETag
     sfn = FakeStepFunctions()
-    s3, (first, again) = versions({}, {"vidflow-packaging": "cmaf"})
+    s3, (first, again) = versions({}, options)
     # WHEN jobs are started for all three events
     started = started_with([first, first, again], sfn, s3)
     # THEN the duplicate starts nothing, and the new upload its own job

@@ -25,7 +25,8 @@ from workflow.vod.records import Source
 PACKAGING_METADATA = "vidflow-packaging"
 LADDER_METADATA = "vidflow-ladder"
 ENCRYPTION_METADATA = "vidflow-encryption"
-OPTION_METADATA = "vidflow-"
+# What names metadata as an upload option, one of those or not (``check_upload_options``).
+OPTION_METADATA = "vidflow"
 log = logging.getLogger(__name__)
 
 # How an execution that published nothing ends: the same bytes uploaded again run it again.
@@ -139,7 +140,7 @@ def _uploaded_again(
 
 
 def _options(clients: Clients, source: Source, version_id: str) -> dict[str, str] | None:
-    """The ``vidflow-*`` metadata one version of ``source``'s key carries (case and
+    """The ``vidflow*`` metadata one version of ``source``'s key carries (case and
     spaces aside, as ``upload_option`` reads a value); None where that version is gone
     (expired by the lifecycle rule, deleted). S3 answers a HEAD of what is not there with
     403, not 404, to a caller without ``s3:ListBucket`` (StartJob has none): gone, too,
@@ -161,7 +162,9 @@ def check_upload_options(metadata: dict[str, str]) -> None:
     clear, as if nothing had been asked."""
     known = (PACKAGING_METADATA, LADDER_METADATA, ENCRYPTION_METADATA)
     unknown = sorted(
-        k for k in (key.lower() for key in metadata) if k.startswith("vidflow") and k not in known
+        k
+        for k in (key.lower() for key in metadata)
+        if k.startswith(OPTION_METADATA) and k not in known
     )
     if unknown:
         raise UploadOptionError(
