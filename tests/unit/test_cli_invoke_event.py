@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from tests.unit.test_start_jobs import ARN, FakeStepFunctions
 from workflow.cli import invoke
 from workflow.cli.common import EXIT_USAGE
 from workflow.cli.main import main
+from workflow.runtime import Clients, event_time
+from workflow.settings import Settings
+from workflow.vod.start import start_jobs
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(("text", "kind"), [("[]", "an array"), ('"probe"', "a string"),
@@ -83,3 +93,32 @@ def test_upload_into_an_event_that_names_no_object_is_refused_by_name(event: obj
 def test_upload_of_subtitles_into_an_event_whose_sidecar_has_no_key_is_refused() -> None:
     event = {"item": {"sidecar": {"key": 5, "format": "srt"}}}
     assert invoke._with_upload(event, Path("game.en.srt"), _Stack(), s3=None) is None
+
+
+@mock_aws
+@pytest.mark.parametrize("versioning", ["Enabled", "Suspended"])
+def test_an_upload_into_the_sample_s3_event_is_one_job_with_its_own_event(
+    versioning: str, tmp_path: Path
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="ingest")
+    s3.put_bucket_versioning(Bucket="ingest", VersioningConfiguration={"Status": versioning})
+    video = tmp_path / "game.mp4"
+    video.write_bytes(b"video")
+    sample = json.loads((ROOT / "events" / "s3-put-upload.json").read_text())
+    # GIVEN the sample S3 event, pointed at a file uploaded with --upload
+    (invoked,) = invoke._with_upload(sample, video, _Stack(), s3)["Records"]
+    uploaded = invoked["s3"]["object"]
+    key = urllib.parse.unquote_plus(uploaded["key"])
+    head = s3.head_object(Bucket="ingest", Key=key)
+    # THEN it names the upload, not the sample's version, PUT (sequencer) or time
+    assert uploaded["eTag"] == head["ETag"].strip('"') and uploaded["size"] == 5
+    assert uploaded.get("versionId") == (head["VersionId"] if versioning == "Enabled" else None)
+    assert "sequencer" not in uploaded
+    assert event_time(invoked["eventTime"]) == head["LastModified"]
+    # AND StartJob takes it and the upload's own event (its own sequencer) as one upload
+    own = json.loads(json.dumps(invoked))
+    own["s3"]["object"]["sequencer"] = "0065A1B2C3D4E5F601"
+    sfn = FakeStepFunctions()
+    started = start_jobs([invoked, own], Settings(state_machine_arn=ARN), Clients(s3=s3, sfn=sfn))
+    assert [s["started"] for s in started] == [True, False] and len(sfn.calls) == 1

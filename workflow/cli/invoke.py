@@ -224,13 +224,18 @@ def _with_upload(event: Any, path: Path, stack: Any, s3: Any) -> Any:
         for record in event["Records"]:
             key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
             described = upload(key)
-            uploaded = {**record["s3"]["object"], "eTag": described["ETag"].strip('"'),
-                        "size": described["ContentLength"]}  # fmt: skip
-            if described.get("VersionId"):
+            # This upload's own ETag, size, version (none in a bucket without versions)
+            # and time; not the sample's sequencer, which tells another PUT of the key
+            # (HEAD gives none: a record without one is this upload's, whatever its event).
+            uploaded = {k: v for k, v in record["s3"]["object"].items()
+                        if k not in ("versionId", "sequencer")}  # fmt: skip
+            uploaded |= {"eTag": described["ETag"].strip('"'), "size": described["ContentLength"]}
+            if described.get("VersionId") not in (None, "null"):
                 uploaded["versionId"] = described["VersionId"]
             s3_part = {**record["s3"], "bucket": {**record["s3"]["bucket"], "name": bucket},
                        "object": uploaded}  # fmt: skip
-            records.append({**record, "s3": s3_part})
+            when = described["LastModified"].isoformat(timespec="milliseconds")
+            records.append({**record, "eventTime": when, "s3": s3_part})
         return {**event, "Records": records}
     return None
 
