@@ -348,7 +348,8 @@ class Bucket:
             raise UnsupportedInputError(
                 f"{key[:60]!r}... is {len(key.encode())} bytes, {sent} characters in the URL "
                 f"ffmpeg would read it from, which reads {FFMPEG_MAX_URL} (each byte outside "
-                "ASCII takes three): upload it under a shorter key"
+                "ASCII, space or symbol but - _ . ~ / takes three): upload it under a "
+                "shorter key"
             )
         return url
 

@@ -180,6 +180,23 @@ def test_keys_outside_uploads_and_folder_markers_are_ignored(key: str) -> None:
     assert sfn.calls == []
 
 
+@pytest.mark.parametrize(("size", "said"), [(0, False), (134_000, True)])
+def test_a_file_under_a_folders_name_starts_nothing_and_is_said(
+    size: int, said: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a folder a console made (empty), or a video PUT under a key ending in /
+    sfn = FakeStepFunctions()
+    with caplog.at_level(logging.WARNING):
+        started = run([record("uploads/final.mp4/", size=size)], sfn)
+    # THEN neither starts a job, and the video is named in the log, not passed over
+    assert started == [] and sfn.calls == []
+    named = [r.getMessage() for r in caplog.records if "uploads/final.mp4/" in r.getMessage()]
+    assert named == (
+        ["uploads/final.mp4/ starts no job: a key ending in / names a folder, not a video; "
+         "upload the video under a file name"] if said else []
+    )  # fmt: skip
+
+
 def test_an_event_for_a_bucket_the_stack_does_not_own_starts_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -54,7 +54,14 @@ def start_jobs(
     for n, record in enumerate(records):
         uploaded = record["s3"]["object"]
         key = unquote_plus(uploaded["key"])
-        if not key.startswith(UPLOAD_PREFIX) or key.endswith("/") or subtitles.is_sidecar(key):
+        if not key.startswith(UPLOAD_PREFIX) or subtitles.is_sidecar(key):
+            continue
+        if key.endswith("/"):
+            # A folder (a console makes them empty): a file uploaded under such a name is
+            # no video's, and is said so, not passed over unsaid.
+            if int(uploaded.get("size") or 0):
+                log.warning("%s starts no job: a key ending in / names a folder, "
+                            "not a video; upload the video under a file name", key)  # fmt: skip
             continue
         skipped = not_an_upload(record, settings.ingest_bucket)
         if skipped is not None:
