@@ -192,7 +192,7 @@ class Bucket:
             ):
                 raise SourceChangedError(
                     f"{key} was replaced or deleted while its job ran (an upload that "
-                    "replaced it has a job of its own)"
+                    "replaced it, if any, has a job of its own)"
                 ) from None
             if code == "InvalidObjectState":
                 # S3 names the archive in its answer: a storage class, or an
