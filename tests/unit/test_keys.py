@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import string
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -81,6 +83,27 @@ def test_claims_cannot_be_changed_under_a_signature() -> None:
         body = base64.urlsafe_b64encode(json.dumps(changed).encode()).rstrip(b"=").decode()
         with pytest.raises(tokens.TokenRefused, match="bad signature"):
             tokens.verify(SECRET, f"{version}.{body}.{signature}", changed["a"], NOW)
+
+
+def test_a_token_has_one_spelling() -> None:
+    # GIVEN a token, and its signature respelled: the same 32 bytes with the unused bits
+    # of its last base64url character set
+    version, claims, signature = token().split(".")
+    alphabet = string.ascii_letters + string.digits + "-_"
+    same = [
+        f"{signature[:-1]}{c}"
+        for c in alphabet
+        if c != signature[-1]
+        and base64.urlsafe_b64decode(f"{signature[:-1]}{c}=")
+        == base64.urlsafe_b64decode(f"{signature}=")
+    ]
+    assert len(same) == 3
+    # THEN only the spelling it was signed with is taken (a deny-list or a cache keyed by
+    # a token's text would miss the others)
+    assert tokens.verify(SECRET, token(), "game-1", NOW).asset == "game-1"
+    for respelled in same:
+        with pytest.raises(tokens.TokenRefused, match="malformed signature"):
+            tokens.verify(SECRET, f"{version}.{claims}.{respelled}", "game-1", NOW)
 
 
 def test_signing_refuses_a_short_secret_and_odd_names() -> None:
@@ -406,6 +429,43 @@ def test_the_secret_is_read_again_after_a_while() -> None:
     assert secret.get() == secret.get() == b"value-1".ljust(64, b"x")
     clock[0] = 301.0
     assert secret.get() == b"value-2".ljust(64, b"x") and reads == ["stack-playback-token"] * 2
+
+
+def test_a_secret_that_cannot_be_read_again_keeps_the_value_read_last_a_while(
+    store: KeyStore,
+) -> None:
+    reads: list[float] = []
+    down = [False]
+
+    class Secrets:
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:
+            reads.append(clock[0])
+            if down[0]:
+                error: Any = {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}
+                raise botocore.exceptions.ClientError(error, "GetSecretValue")
+            return {"SecretString": SECRET.decode()}
+
+    clock = [0.0]
+    store.make_once("game-1")
+    secret = PlaybackSecret(Secrets(), "stack-playback-token", clock=lambda: clock[0])
+    asked = request("/keys/game-1", queryStringParameters={"token": token()})
+    assert answer(asked, store, secret, NOW)["statusCode"] == 200
+    # GIVEN Secrets Manager refusing reads once the value read is due to be read again
+    down[0] = True
+    # THEN players are answered with the value read last, read again every 30 s at most
+    for at in (301.0, 302.0, 331.5, 3600.0):
+        clock[0] = at
+        assert answer(asked, store, secret, NOW)["statusCode"] == 200
+    assert reads == [0.0, 301.0, 331.5, 3600.0]
+    # AND past an hour without a read the key service is unavailable (503, the stack's
+    # fault in its log), never a 502 of an unhandled error
+    for at in (3601.0, 3602.0):
+        clock[0] = at
+        assert answer(asked, store, secret, NOW)["statusCode"] == 503
+    # AND once it answers again, so does the key service
+    down[0] = False
+    clock[0] = 3603.0
+    assert answer(asked, store, secret, NOW)["statusCode"] == 200
 
 
 def test_a_secret_put_too_short_is_the_stacks_named_fault_not_the_players(

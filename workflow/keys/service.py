@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.exceptions
+
 from workflow.errors import ConfigurationError
 from workflow.keys import segments as aes128
 from workflow.keys import tokens
@@ -34,6 +36,10 @@ KEY_PATH = "/keys/"
 _ASSET_PATH = re.compile(r"/keys/([A-Za-z0-9][A-Za-z0-9._-]{0,254})(?:/(0|[1-9][0-9]{0,8}))?")
 # How long a function keeps the secret it read: a rotated secret is in use within this.
 SECRET_SECONDS = 300.0
+# A value read last serves this long while Secrets Manager cannot be read, a read tried
+# again at most this often.
+SECRET_STALE_SECONDS = 3600.0
+SECRET_RETRY_SECONDS = 30.0
 
 
 @dataclass
@@ -45,14 +51,33 @@ class PlaybackSecret:
     clock: Callable[[], float] = time.monotonic
     _value: bytes = b""
     _read_at: float = field(default=-float("inf"))
+    _failed_at: float = field(default=-float("inf"))
 
     def get(self) -> bytes:
         """The secret; ``ConfigurationError`` if the value put in it is too short to sign
-        with (it is read again next time, so a mended value is taken at once)."""
-        if not self._value or self.clock() - self._read_at > SECRET_SECONDS:
+        with (it is read again next time, so a mended value is taken at once), or if it
+        cannot be read and no value read in the last ``SECRET_STALE_SECONDS`` is kept.
+
+        A read that fails (Secrets Manager throttling or down) keeps the value read last,
+        tried again every ``SECRET_RETRY_SECONDS``: one failed read must not turn every
+        player away (and every request after it hammer the service again)."""
+        now = self.clock()
+        kept = self._value if now - self._read_at <= SECRET_STALE_SECONDS else b""
+        if kept and (
+            now - self._read_at <= SECRET_SECONDS or now - self._failed_at < SECRET_RETRY_SECONDS
+        ):
+            return kept
+        try:
             found = self.secrets.get_secret_value(SecretId=self.name)["SecretString"].encode()
-            tokens.check_secret(found, f"the playback secret {self.name}")
-            self._value, self._read_at = found, self.clock()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            self._failed_at = now
+            if kept:
+                log.warning("the playback secret %s was not read again: %s", self.name, exc)
+                return kept
+            unread = f"the playback secret {self.name} was not read: {exc}"
+            raise ConfigurationError(unread) from None
+        tokens.check_secret(found, f"the playback secret {self.name}")
+        self._value, self._read_at = found, now
         return self._value
 
 

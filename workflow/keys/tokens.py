@@ -117,9 +117,15 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    """The bytes of ``text``, which must be as ``_b64`` writes them: its last character's
+    unused bits set would spell the same bytes another way, and one token must have one
+    spelling (a deny-list or a cache keyed by the token's text)."""
     if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
         raise ValueError("not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except binascii.Error as exc:
         raise ValueError("not base64url") from exc
+    if _b64(data) != text:
+        raise ValueError("not base64url as written")
+    return data
