@@ -4,6 +4,7 @@ a local function URL hands its function every request, and answers CORS prefligh
 from __future__ import annotations
 
 import base64
+import http.client
 import socket
 import struct
 import threading
@@ -18,6 +19,7 @@ import pytest
 from moto import mock_aws
 
 from workflow.local.function_url import FunctionUrl
+from workflow.local.lambda_runtime import PAYLOAD_LIMIT
 from workflow.local.origin import Origin, addressed_here, from_a_web_page
 from workflow.storage import Bucket
 
@@ -246,6 +248,33 @@ def test_a_function_url_hands_any_request_to_its_function_and_answers_preflights
             assert status == (200 if allowed else 403), method
             assert ("Access-Control-Allow-Methods" in answered) == allowed
         assert len(seen) == calls
+    finally:
+        url.stop()
+
+
+@pytest.mark.parametrize(
+    ("length", "status"), [(str(PAYLOAD_LIMIT + 1), 413), ("-1", 400), ("abc", 400)]
+)
+def test_a_function_url_refuses_a_body_over_lambdas_limit_unread(length: str, status: int) -> None:
+    seen: list[Any] = []
+
+    def invoke(arn: str, event: Any) -> tuple[Any, None]:
+        seen.append(event)
+        return {"statusCode": 200, "body": "ok"}, None
+
+    url = FunctionUrl(invoke, "arn:fn", {"AllowOrigins": ["*"]}).start()
+    try:
+        # GIVEN a POST that says its body is over 6 MB, or gives no length at all
+        parts = urllib.parse.urlsplit(url.url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        connection.putrequest("POST", "/keys/a")
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        # THEN it is answered at once, as AWS answers it, without a byte of it read or
+        # the function invoked
+        answered = connection.getresponse()
+        assert answered.status == status and seen == []
+        connection.close()
     finally:
         url.stop()
 

@@ -15,10 +15,12 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from workflow.local.lambda_runtime import PAYLOAD_LIMIT
 from workflow.local.origin import LocalHTTPServer
 
 Invoke = Callable[[str, Any], tuple[Any, dict[str, Any] | None]]
@@ -40,8 +42,19 @@ class FunctionUrl(LocalHTTPServer):
         if request.command == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             self._preflight(request)
             return
-        result, error = self.invoke(self.arn, request_event(request))
-        if error is not None or not isinstance(result, dict):
+        length = _body_length(request)
+        if length is None or length > PAYLOAD_LIMIT:
+            # Refused unread, as AWS refuses it: the body never reaches this process's
+            # memory, and a length that is no length never waits for bytes.
+            status = 400 if length is None else 413
+            request.close_connection = True
+            result, error = {"statusCode": status, "body": HTTPStatus(status).phrase}, None
+        else:
+            result, error = self.invoke(self.arn, request_event(request, length))
+        if error is not None and error.get("errorType") == "RequestEntityTooLargeException":
+            # (a body under the limit whose event is over it: base64 grows it by a third)
+            status, headers, data = 413, {"Content-Type": "text/plain"}, b"Request Entity Too Large"
+        elif error is not None or not isinstance(result, dict):
             status, headers, data = 502, {"Content-Type": "text/plain"}, b"Internal Server Error"
         else:
             status, headers, data = _response(result)
@@ -89,8 +102,17 @@ class FunctionUrl(LocalHTTPServer):
         request.end_headers()
 
 
-def request_event(request: BaseHTTPRequestHandler) -> dict[str, Any]:
-    """The function URL event (payload format 2.0) of ``request``."""
+def _body_length(request: BaseHTTPRequestHandler) -> int | None:
+    """The request body's ``Content-Length`` (0 without one); None where it is no length."""
+    given = request.headers.get("Content-Length")
+    if given is None:
+        return 0
+    return int(given) if given.strip().isdigit() else None
+
+
+def request_event(request: BaseHTTPRequestHandler, length: int) -> dict[str, Any]:
+    """The function URL event (payload format 2.0) of ``request``, whose body is
+    ``length`` bytes."""
     parts = urlsplit(request.path)
     headers = {name.lower(): value for name, value in request.headers.items()}
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -121,7 +143,6 @@ def request_event(request: BaseHTTPRequestHandler) -> dict[str, Any]:
     }
     if query:
         event["queryStringParameters"] = query
-    length = int(headers.get("content-length") or 0)
     if length:
         data = request.rfile.read(length)
         text = headers.get("content-type", "").split(";")[0].strip().lower()
