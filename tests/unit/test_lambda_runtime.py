@@ -128,11 +128,13 @@ def test_a_call_over_the_reserved_concurrency_is_throttled_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a stack that reserves (and so caps) one concurrent chunk transcoder
-    stack = Stack(ROOT, overrides={"TranscodeReservedConcurrency": "1"})
-    assert {f.logical_id: f.reserved_concurrency for f in stack.functions()}[
-        "TranscodeChunkFunction"
-    ] == 1
-    assert Stack(ROOT).find_function("TranscodeChunkFunction").reserved_concurrency is None
+    stack = Stack(
+        ROOT, overrides={"TranscodeReservedConcurrency": "1", "KeyServiceReservedConcurrency": "5"}
+    )
+    reserved = {f.logical_id: f.reserved_concurrency for f in stack.functions()}
+    assert (reserved["TranscodeChunkFunction"], reserved["KeyServiceFunction"]) == (1, 5)
+    for function in ("TranscodeChunkFunction", "KeyServiceFunction"):
+        assert Stack(ROOT).find_function(function).reserved_concurrency is None
     interpreter = Interpreter(Path("/usr/bin/python3.12"), "3.12")
     lambdas = LambdaRuntime(stack, tmp_path / "build", tmp_path / "runtime", interpreter, {})
     release, running = threading.Event(), threading.Event()
