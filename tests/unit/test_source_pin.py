@@ -272,3 +272,27 @@ def test_probe_refuses_an_upload_option_vidflow_does_not_have(s3: Any, name: str
             lambda: 60.0,
         )
     assert "Contents" not in s3.list_objects_v2(Bucket=OUTPUT)
+
+
+def test_probe_of_a_job_whose_asset_is_published_makes_nothing_again(s3: Any) -> None:
+    from workflow.vod.probe import probe_source
+
+    # GIVEN a job id whose asset is published: the same bytes under the same key, its
+    # execution name used again 90 days on (the upload since replaced by other bytes)
+    paths = JobPaths("game-0123456789abcdef")
+    s3.put_object(Bucket=OUTPUT, Key=paths.master_key, Body=b"#EXTM3U\n")
+    s3.put_object(Bucket=INGEST, Key="uploads/game.mp4", Body=b"other bytes")
+    source = {"bucket": INGEST, "key": "uploads/game.mp4", "etag": "0123", "size": 64}
+    held = boto3.client("s3", region_name="us-east-1")
+    iam_policy.enforce(held, "ProbeFunction", {INGEST: "IngestBucket", OUTPUT: "OutputBucket"})
+    # WHEN Probe runs under its role
+    probed = probe_source(
+        {"job_id": paths.job_id, "source": source},
+        Settings(output_bucket=OUTPUT),
+        Clients(s3=held),
+        lambda: 60.0,
+    )
+    # THEN it says the asset is published (the state machine ends there) and writes and
+    # reads nothing: not a SourceChangedError for the upload, not a probe record
+    assert probed["published"] == paths.master_key and probed["probe_key"] is None
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=OUTPUT)["Contents"]] == [paths.master_key]

@@ -45,6 +45,16 @@ def probe_source(
     began = time.monotonic()
     source = Source.from_dict(event["source"])
     paths = JobPaths(event["job_id"])
+    output = Bucket(clients.s3, settings.output_bucket)
+    if output.exists(paths.master_key):
+        # This job's asset is published: its id, the execution's name, was used again
+        # (Step Functions lets a name be, 90 days after its execution ended) for the same
+        # bytes under the same key. One upload, one asset: a run again would write over
+        # it, mixing its files with another ladder's, and fail as a published job.
+        log.info("%s is published already, as %s: nothing is made again",
+                 source.key, paths.master_key)  # fmt: skip
+        return {"probe_key": None, "duration": None, "width": None, "height": None,
+                "has_audio": None, "read_bytes": 0, "published": paths.master_key}  # fmt: skip
     ingest = Bucket(clients.s3, source.bucket)
     described = ingest.head(source.key, source.pin)
     if put_again(source, described["LastModified"]):
@@ -87,7 +97,7 @@ def probe_source(
         ladder_mode=ladder_mode,
         encryption=encryption,
     )
-    Bucket(clients.s3, settings.output_bucket).put_json(paths.probe_key, record.to_dict())
+    output.put_json(paths.probe_key, record.to_dict())
     facts = result.facts
     if facts.subtitles_left_out:
         log.warning(
@@ -117,6 +127,7 @@ def probe_source(
         "height": facts.display_height,
         "has_audio": facts.audio is not None,
         "read_bytes": record.read_bytes,
+        "published": None,
     }
 
 
