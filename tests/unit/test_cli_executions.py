@@ -122,6 +122,7 @@ def test_a_console_port_in_use_stops_the_stack_started_for_it(
     monkeypatch.setattr(watch, "_monitor", lambda args: next(monitors))
     monkeypatch.setattr(watch, "start_engine", lambda *args: engine)
     monkeypatch.setattr(watch, "function_log", lambda port: None)
+    monkeypatch.setattr(watch, "stack_ports_free", lambda *args: True)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -130,3 +131,24 @@ def test_a_console_port_in_use_stops_the_stack_started_for_it(
         assert main(["console", "--port", str(port)]) == EXIT_USAGE
     assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
     assert engine.stopped
+
+
+def test_a_console_starts_no_stack_whose_playback_origin_port_is_taken(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started: list[Any] = []
+    monkeypatch.setattr(watch, "_monitor", lambda args: None)  # no stack answers
+    monkeypatch.setattr(watch, "start_engine", lambda *args: started.append(args))
+    with socket.socket() as busy:
+        # GIVEN the port after the endpoint's taken (where `vidflow up` puts the origin)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        origin = busy.getsockname()[1]
+        endpoint = f"http://127.0.0.1:{origin - 1}"
+        # WHEN the console would start its own stack there / THEN it says which port is
+        # taken and what for, as `vidflow up` does, and starts nothing
+        assert main(["console", "--endpoint-url", endpoint]) == EXIT_USAGE
+    assert f"port {origin} on 127.0.0.1 (the playback origin) is in use" in (
+        capsys.readouterr().err
+    )
+    assert started == []

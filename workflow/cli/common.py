@@ -4,6 +4,7 @@ that pick a stack or shape its engine, and starting a local engine."""
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import math
 import os
@@ -83,6 +84,31 @@ EXIT_INTERNAL = 3
 
 class ProjectNotFoundError(Exception):
     """No vidflow project (``sam-template.yaml`` and what it names) where one was looked for."""
+
+
+def stack_ports_free(port: int, pick: str = "pick another with --port") -> bool:
+    """Whether a local stack may take ``port`` and the next; if not, say which and why.
+
+    The playback origin takes the port after the endpoint's: `vidflow sign` and the
+    README's URLs count on it, so a stack that would have to put it elsewhere starts not.
+    """
+    for wanted, use in ((port, "the endpoint"), (port + 1, "the playback origin")):
+        with socket.socket() as probe:
+            # As the servers bind (SO_REUSEADDR): a port left only with connections in
+            # TIME_WAIT by the stack before, killed or stopped mid-job, is free to them.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", wanted))
+            except OSError as exc:
+                # (a port below 1024 is refused to a user that is not root: not in use)
+                why = "may not be bound by this user" if exc.errno == errno.EACCES else "is in use"
+                print(
+                    f"error: port {wanted} on 127.0.0.1 ({use}) {why}; "
+                    f"{pick} (the stack takes it and the next)",
+                    file=sys.stderr,
+                )
+                return False
+    return True
 
 
 def project_root() -> Path:

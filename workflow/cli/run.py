@@ -4,11 +4,9 @@ video's execution to its published asset."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +31,7 @@ from workflow.cli.common import (
     fault_options,
     fault_spec,
     function_log,
+    stack_ports_free,
     start_engine,
     tcp_port_pair,
     wait_until_stopped,
@@ -88,24 +87,8 @@ def add_demo(commands: Commands) -> None:
 
 def serve(port: int, parameters: dict[str, str], faults: str | None = None) -> int:
     """``vidflow up``: print the endpoints as one JSON line and serve until interrupted."""
-    # The playback origin takes the port after the endpoint's: `vidflow sign` and the
-    # README's URLs count on it, so a stack that would have to put it elsewhere starts not.
-    for wanted, use in ((port, "the endpoint"), (port + 1, "the playback origin")):
-        with socket.socket() as probe:
-            # As the servers bind (SO_REUSEADDR): a port left only with connections in
-            # TIME_WAIT by the stack before, killed or stopped mid-job, is free to them.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", wanted))
-            except OSError as exc:
-                # (a port below 1024 is refused to a user that is not root: not in use)
-                why = "may not be bound by this user" if exc.errno == errno.EACCES else "is in use"
-                print(
-                    f"error: port {wanted} on 127.0.0.1 ({use}) {why}; "
-                    "pick another with --port (the stack takes it and the next)",
-                    file=sys.stderr,
-                )
-                return EXIT_USAGE
+    if not stack_ports_free(port):
+        return EXIT_USAGE
     log_file = function_log(port)
     engine = start_engine(port, parameters, log_file, faults)
     print(json.dumps({**engine.endpoints.to_dict(), "function_log": str(log_file)}), flush=True)

@@ -18,6 +18,7 @@ from workflow.cli.common import (
     engine_parameters,
     function_log,
     monitored_stack,
+    stack_ports_free,
     start_engine,
     tcp_port,
     wait_until_stopped,
@@ -103,6 +104,8 @@ def serve_console(args: argparse.Namespace) -> int:
         if port > 65534:
             said = f"a stack at port {port} leaves its playback origin none (it takes the next)"
             print(f"error: {said}; pick an --endpoint-url port from 1 to 65534", file=sys.stderr)
+            return EXIT_USAGE
+        if not stack_ports_free(port, "pick another --endpoint-url port"):
             return EXIT_USAGE
         print(f"no stack at {args.endpoint_url}: starting one", file=sys.stderr)
         log_file = function_log(port)
