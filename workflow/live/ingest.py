@@ -98,7 +98,7 @@ def on_ingest(
         else:
             etag = record["s3"]["object"].get("eTag", "")
             # Express runs a name twice if asked (no idempotency); publishing is what
-            # makes a duplicate harmless. A local stack may refuse the name instead.
+            # makes a duplicate harmless.
             name = execution_name(stream, sequence, etag)
             if ATTEMPT in record:  # Reconcile trying a failed upload again
                 name = f"{name}-{int(record[ATTEMPT])}"

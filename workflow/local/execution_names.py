@@ -7,10 +7,16 @@ ran locally and would be refused on AWS (``InvalidName``, or a ``ValidationExcep
 (``StepFunctionBackend._validate_name``); here the interpreter's start runs that check
 first. Like the other patches, it checks moto's version and the source of what it relies
 on first, and the engine refuses to start on another.
+
+moto also holds an Express machine to a Standard one's names (the same name and input
+while running is that execution; else ``ExecutionAlreadyExists``). Express keeps no names:
+each start runs, so a segment's event delivered twice runs its execution twice on AWS,
+and here too.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from workflow.local.moto_pins import check_pinned, once
@@ -59,6 +65,15 @@ def install() -> None:
     ) -> Any:
         if name:
             self._validate_name(name)
+            machine = self.describe_state_machine(state_machine_arn)
+            if machine.type == "EXPRESS" and any(e.name == name for e in machine.executions):
+                # Express keeps no names: a name started again runs again, at once, beside
+                # any still running ("concurrent executions", AWS's execution guarantees),
+                # under an ARN of its own, as an Express ARN ends in an id of its own.
+                again = f"{name}:{uuid.uuid4().hex[:12]}"
+                execution = start(self, state_machine_arn, again, *args, **kwargs)
+                execution.name = name
+                return execution
         return start(self, state_machine_arn, name, *args, **kwargs)
 
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
