@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import pytest
 
 from workflow.local.parameters import (
+    ENVIRONMENT_LIMIT,
     ParameterError,
     check,
     declared_problems,
@@ -216,6 +218,25 @@ def test_an_environment_over_lambdas_4_kb_is_refused_as_the_deploy_would_be() ->
     problems = raised.value.problems
     assert len(problems) == len(Stack(ROOT).functions())
     assert all("over Lambda's 4 KB limit" in p and "PlaybackBaseUrl" in p for p in problems)
+
+
+def test_an_environment_near_4_kb_is_measured_as_the_longest_deployable_stack_would_be() -> None:
+    def largest(stack: Stack) -> int:
+        return max(
+            len(json.dumps(f.environment, separators=(",", ":")).encode())
+            for f in stack.functions()
+        )
+
+    # GIVEN a playback URL that brings the largest environment to exactly 4 KB as the
+    # local stack (vidflow, us-east-1) resolves it
+    base = "https://cdn.example.com/"
+    short = largest(Stack(ROOT, overrides={"PlaybackBaseUrl": base}))
+    url = base + "a" * (ENVIRONMENT_LIMIT - short)
+    assert largest(Stack(ROOT, overrides={"PlaybackBaseUrl": url})) == ENVIRONMENT_LIMIT
+    # WHEN it is checked / THEN it is refused: deployed as a stack with a longer name, in a
+    # region with a longer name, its ARNs and bucket names make it longer
+    with pytest.raises(ParameterError, match="the longest name and region"):
+        check(Stack(ROOT, overrides={"PlaybackBaseUrl": url}))
 
 
 def test_the_longest_stack_name_keeps_every_environment_within_4_kb() -> None:

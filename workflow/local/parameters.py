@@ -10,6 +10,7 @@ but leave the functions failing at cold start is named before a job waits on the
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -75,11 +76,21 @@ def deploy_only_problems(stack: Stack) -> list[str]:
 ENVIRONMENT_LIMIT = 4 * 1024
 
 
+# The longest identity a deploy can have: the buckets' names (<stack>-output-<account>-
+# <region>, 63 characters at most) leave a stack in a 14-character region 28 characters.
+LONGEST_REGION = "ap-southeast-2"
+LONGEST_STACK_NAME = 63 - len("-output-") - 12 - 1 - len(LONGEST_REGION)
+
+
 def environment_problems(stack: Stack) -> list[str]:
-    """The functions whose environment, as this stack resolves it, Lambda would refuse."""
+    """The functions whose environment Lambda would refuse, measured as the stack resolves
+    it under the longest name and region it could be deployed with (the names and ARNs
+    made from them are in the environments: measured as the local stack's, a parameter
+    near the limit passed here and failed the deploy)."""
     problems = []
+    longest = dataclasses.replace(stack, name="s" * LONGEST_STACK_NAME, region=LONGEST_REGION)
     expressions = _variable_expressions(stack)
-    for function in stack.functions():
+    for function in longest.functions():
         measured = json.dumps(function.environment, separators=(",", ":"), ensure_ascii=False)
         size = len(measured.encode())
         if size <= ENVIRONMENT_LIMIT:
@@ -88,7 +99,8 @@ def environment_problems(stack: Stack) -> list[str]:
         parameters = sorted(_refs(expressions.get(largest)) & set(stack.parameters))
         blame = f" (set by {', '.join(parameters)})" if parameters else ""
         problems.append(
-            f"function {function.logical_id}'s environment would measure {size} bytes, over "
+            f"function {function.logical_id}'s environment would measure {size} bytes "
+            "(deployed as a stack of the longest name and region its buckets allow), over "
             f"Lambda's 4 KB limit ({ENVIRONMENT_LIMIT} bytes); its largest variable is "
             f"{largest}{blame}"
         )
