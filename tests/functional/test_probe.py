@@ -271,6 +271,41 @@ def test_captures_joined_hours_apart_are_refused_by_name(
     assert _probe(tmp_path / f"5000.{suffix}").facts.duration == pytest.approx(2.0, abs=0.1)
 
 
+@pytest.mark.parametrize(
+    ("muxer", "suffix", "codec", "lengths"),
+    [
+        ("mpegts", "ts", "libx264", (6, 6)),
+        ("mpegts", "ts", "libx264", (6, 2)),
+        ("vob", "mpg", "mpeg2video", (6, 6)),
+    ],
+)
+def test_recordings_joined_on_one_clock_restarting_are_refused_by_name(
+    muxer: str, suffix: str, codec: str, lengths: tuple[int, int], tmp_path: Path
+) -> None:
+    # GIVEN two recordings joined end to end ("cat a b"), each from the encoder's clock
+    # at zero: head and tail read as one recording, the size as one at twice the rate
+    parts = []
+    for n, seconds in enumerate(lengths):
+        part = tmp_path / f"{n}.{suffix}"
+        subprocess.run(
+            [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+             "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={seconds}",
+             "-c:v", codec, "-g", "30", "-b:v", "1M", "-f", muxer, str(part)],
+            check=True,
+        )  # fmt: skip
+        parts.append(part.read_bytes())
+    joined = tmp_path / f"joined.{suffix}"
+    joined.write_bytes(b"".join(parts))
+    # WHEN it is probed, THEN it is refused by name, where it was published as the first
+    # recording's span with the second's frames in it
+    with pytest.raises(UnsupportedInputError, match=r"clock goes back .* joined end to end"):
+        _probe(joined)
+    # AND each recording alone is read as the span it is
+    for n, seconds in enumerate(lengths):
+        probed = _probe(tmp_path / f"{n}.{suffix}").facts.duration
+        assert probed == pytest.approx(seconds, abs=0.1)
+
+
 def test_a_matroska_file_declaring_hours_it_does_not_hold_is_refused_by_name(
     tmp_path: Path,
 ) -> None:

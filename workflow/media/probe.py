@@ -134,6 +134,7 @@ def probe(
             index, rate, variable, picture, peak = _index_video(
                 container, family, size, limits, read_at, until, max_hole, max_keyframe_interval
             )
+            _check_clock_runs_on(container, family, size, read_at, index.end)
             if declared["audio"] is None and not audio_as_declared:
                 declared = _with_late_audio(container, declared, index, until)
             facts = _finish_facts(declared, index, rate, variable, picture, limits, peak)
@@ -1088,6 +1089,79 @@ def _check_bytes_for_span(declared: dict[str, Any], duration: float, rate: float
             "to end?) or it declares a duration it does not hold; upload each recording on "
             "its own"
         )
+
+
+# Where an MPEG-TS/PS file's clock is read between its head and its tail, which alone
+# give its timeline: at its start and at this many points spread over its bytes (over
+# 4 MB, one for every 4 MB up to it: each read costs one S3 block of 256 KB, 2 MB of a
+# 1 h 1080p file's 3 GB), each from a window this long (a TS's tables come again every
+# 0.1-0.5 s).
+CLOCK_SAMPLES = 7
+CLOCK_WINDOW = 256 * 1024
+# How far back a sample may read without a clock that goes back: frames presented out of
+# the order they are stored in.
+CLOCK_SLACK = 1.0
+_PTS_WRAP = 2**33 / 90_000  # (MPEG-TS/PS timestamps: 33 bits of 90 kHz)
+
+
+def _check_clock_runs_on(
+    container: Any,
+    family: str,
+    size: int,
+    read_at: Callable[[int, int], bytes] | None,
+    end: float,
+) -> None:
+    """Refuse an MPEG-TS/PS file whose clock goes back between its head and its tail
+    (where it ``end``s): two recordings joined end to end, the second from the same start,
+    would be published as the first alone, the second's frames in its place, or as the
+    second's span alone."""
+    if family not in ("mpegts", "mpeg") or read_at is None:
+        return
+    video = container.streams.video[0]
+    small = size <= 16 * CLOCK_WINDOW  # (read whole for the price of a few reads)
+    samples = CLOCK_SAMPLES if small else min(CLOCK_SAMPLES, size // (16 * CLOCK_WINDOW))
+    last = -math.inf
+    for n in range(samples + 2):
+        # (the file's first bytes, each point, then where its tail says it ends; a large
+        # file's points on the S3 blocks the reader fetches)
+        offset = size * n // (samples + 1)
+        if not small:
+            offset -= offset % CLOCK_WINDOW
+        at = (
+            _first_time_in(read_at(offset, CLOCK_WINDOW), family, video.id) if n <= samples else end
+        )
+        if at is None:
+            continue
+        while last > -math.inf and at < last - _PTS_WRAP / 2:  # (the clock wrapped)
+            at += _PTS_WRAP
+        if at < last - CLOCK_SLACK:
+            where = f"near byte {offset} of {size}" if n <= samples else "by its tail"
+            raise UnsupportedInputError(
+                f"the video's clock goes back {where}, from {last:.1f} s to {at:.1f} s: "
+                "recordings joined end to end? upload each recording on its own, or join "
+                "them with ffmpeg's concat demuxer, which keeps one clock"
+            )
+        last = max(last, at)
+
+
+def _first_time_in(data: bytes, family: str, stream_id: int) -> float | None:
+    """The first video timestamp (seconds) of stream ``stream_id`` in a window of an
+    MPEG-TS/PS file; None where the window holds none that ffmpeg reads."""
+    try:
+        with av.open(
+            io.BytesIO(data),
+            format=DEMUXER_FOR_FAMILY[family],
+            options={"format_whitelist": DEMUXER_FOR_FAMILY[family]},
+        ) as part:
+            videos = [s for s in part.streams.video if s.id == stream_id]
+            if not videos:
+                return None
+            for packet in _demux(part, videos[0]):
+                if packet.pts is not None:
+                    return float(packet.pts * videos[0].time_base)
+    except (av.error.FFmpegError, ValueError):
+        return None
+    return None
 
 
 def _finish_facts(
