@@ -3,6 +3,7 @@ seconds at toy sizes, generated once per module."""
 
 from __future__ import annotations
 
+import random
 import stat
 import subprocess
 from collections.abc import Callable
@@ -213,6 +214,30 @@ def test_ticks_after_the_last_keyframe_repeat_it(make_clip: MakeClip, tmp_path: 
     # THEN 6 thumbnails, the last two from the keyframe at 20 s
     assert len(made.thumbnails) == 6
     assert ramp_levels((tmp_path / "stats.gray").read_bytes()) == [16, 16, 100, 100, 200, 200]
+
+
+def test_a_damaged_stretch_costs_its_own_thumbnails_only(tmp_path: Path) -> None:
+    # GIVEN 6 s of 320x240 keyed every 1.5 s, 20,000 bytes at a third of it overwritten:
+    # most of its frames decode (the chunks publish them), but most of its few keyframes,
+    # all the images decode, do not
+    clip = tmp_path / "whole.mp4"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=6",
+         "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=6",
+         "-c:v", "libx264", "-preset", "veryfast", "-g", "45", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-shortest", str(clip)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(clip.read_bytes())
+    third = len(data) // 3
+    data[third : third + 20_000] = random.Random(0).randbytes(20_000)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    # WHEN its images are made / THEN every tick gets one, from the keyframes that decode,
+    # where ffmpeg's share of frames it could not decode failed the whole job
+    made = images(damaged, tmp_path / "out", 0.0, 6.0, interval=1.0)
+    assert len(made.thumbnails) == 6
 
 
 def first_keyframe(clip: Path) -> float:

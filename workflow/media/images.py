@@ -237,8 +237,11 @@ def build_images_command(
             ),
             measured(split.stream(2)),
         ]
+    # Keyframes alone are decoded: a damaged stretch that the chunks decode around is a
+    # large share of so few frames, and ffmpeg's default error rate (2/3) failed the
+    # whole job over it. The missing ticks take the keyframe before (``tpad``, ``fps``).
     command = ffmpeg.merge_outputs(*checks, *outputs).global_args(
-        "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts"
+        "-nostdin", "-hide_banner", "-loglevel", "error", "-copyts", "-max_error_rate", "1"
     )
     return list(ffmpeg.compile(command, cmd=binary))
 
