@@ -145,6 +145,22 @@ def test_a_small_rung_bitrate_follows_its_pixel_area() -> None:
     assert rung.kbps == 200
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "kbps"),
+    [(1920, 120, 800), (120, 1920, 800), (4096, 64, 800), (960, 120, 400), (320, 240, 356)],
+)
+def test_a_very_wide_or_tall_small_source_gets_a_bitrate_for_its_pixels(
+    width: int, height: int, kbps: int
+) -> None:
+    # GIVEN a banner below every rung by its short side, with as many pixels as the 360p
+    # rung (1920x120 is 640x360's 230,400), or half as many, or an ordinary 4:3 source
+    # WHEN the ladder is built
+    (rung,) = build_ladder(width, height, 30.0, LADDER)
+    # THEN its bitrate follows its pixels (the smallest rung's at most), where its short
+    # side alone gave 1920x120 89 kbps (VMAF 50), and a 4:3 source's stays as it was
+    assert rung.kbps == kbps
+
+
 def test_a_small_source_with_odd_sides_is_not_upscaled() -> None:
     # GIVEN a source below every rung whose sides are odd
     # WHEN the ladder is built

@@ -144,8 +144,12 @@ def build_ladder(
     aspect = long_ / short
     rungs = [(side, kbps) for side, kbps in parse_ladder(spec) if side <= short]
     if not rungs:
+        # The smallest rung's bitrate, scaled down to the source: by its short side, or by
+        # its pixels where it has more of them than that says (a 1920x120 banner holds as
+        # many as 640x360, not a ninth), never above the rung's own.
         side, kbps = parse_ladder(spec)[-1]
-        rungs = [(short, max(64, round(kbps * (short / side) ** 2)))]
+        share = max((short / side) ** 2, short * long_ / (side * side * 16 / 9))
+        rungs = [(short, max(64, round(kbps * min(1.0, share))))]
     renditions = []
     for side, kbps in rungs:
         # Nearest even size, but never above the source's own (floored to even).
