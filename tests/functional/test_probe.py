@@ -306,6 +306,27 @@ def test_recordings_joined_on_one_clock_restarting_are_refused_by_name(
         assert probed == pytest.approx(seconds, abs=0.1)
 
 
+@pytest.mark.parametrize("frames", [180, 1])
+def test_an_avi_without_b_frames_spans_its_frames_from_the_first(
+    frames: int, tmp_path: Path
+) -> None:
+    # GIVEN an AVI of H.264 without B-frames (its frames presented in decoding order),
+    # with sound beside, as a camera or a screen recorder writes one
+    path = tmp_path / "clip.avi"
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=6",
+         "-f", "lavfi", "-i", "sine=duration=6", "-frames:v", str(frames),
+         "-c:v", "libx264", "-preset", "veryfast", "-g", "45", "-bf", "0",
+         "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(path)],
+        check=True,
+    )  # fmt: skip
+    # WHEN it is probed / THEN it spans its frames at 30 fps from its first, not a frame
+    # less (its last segment, and its sound, cut a frame short)
+    probed = _probe(path)
+    assert probed.index.end - probed.index.start == pytest.approx(frames / 30, abs=1e-6)
+
+
 def test_a_matroska_file_declaring_hours_it_does_not_hold_is_refused_by_name(
     tmp_path: Path,
 ) -> None:

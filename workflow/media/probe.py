@@ -733,8 +733,13 @@ def _index_video(
         else:
             raise TruncatedInputError("the file declares no duration and has no index to find one")
         variable = _varies(sampled)[0] or _declared_variable(video, family)
-        # (the container's end is on the guessed times: as many frames on the decoding ones)
-        end = round(end - float(late * tb), 6)
+        if late and read_end is None and video.duration:
+            # (AVI's header counts its frames: that many from the first's decoding time,
+            # whichever of its times FFmpeg gives the stream's start)
+            end = round(start + float(video.duration * tb), 6)
+        else:
+            # (the packets' end is on the guessed times: as many frames on the decoding ones)
+            end = round(end - float(late * tb), 6)
     # Listed times outside the video are no keyframes: FLV's demuxer, opening a file
     # without its keyframe list, at times lists one at ~9.4e10 s (2 of 12 probes of the
     # same file), which the check below would take for an index reaching the end.
