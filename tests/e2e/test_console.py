@@ -117,10 +117,10 @@ def test_an_execution_shows_its_graph_timeline_manifest_and_plays(
         node.get_attribute("data-state"): node.get_attribute("data-status")
         for node in page.locator("#graph .node").all()
     }
-    ran = {"Probe", "Plan", "PerTitle", "Transcode", "Publish", "Published"}
+    ran = {"Probe", "AlreadyPublished", "Plan", "PerTitle", "Transcode", "Publish", "Published"}
     assert {name: statuses[name] for name in ran} == dict.fromkeys(ran, "SUCCEEDED")
     # (a fixed ladder: no analysis)
-    not_run = {"Analyse", "ChooseLadder", "RecordFailure", "JobFailed"}
+    not_run = {"Analyse", "ChooseLadder", "PublishedBefore", "RecordFailure", "JobFailed"}
     assert {name: statuses[name] for name in not_run} == dict.fromkeys(not_run, "NOT_RUN")
     # AND the timeline has one bar per chunk (and the audio and images), as many as the
     # plan's items

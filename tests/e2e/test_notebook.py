@@ -27,7 +27,7 @@ def test_sdk_lists_and_reads_executions(engine: Any, clip: Any, run_job: Any) ->
         for e in execution.list_events()
         if "stateEnteredEventDetails" in e
     ]
-    assert entered[:2] == ["Probe", "Plan"] and entered[-1] == "Published"
+    assert entered[:3] == ["Probe", "AlreadyPublished", "Plan"] and entered[-1] == "Published"
 
 
 def test_a_laptop_without_aws_credentials_attaches_to_the_local_stack(
