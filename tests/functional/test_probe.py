@@ -237,6 +237,20 @@ def test_a_clip_cut_from_hours_in_is_as_long_as_its_frames(suffix: str, tmp_path
         _probe(path, Limits(max_seconds=1))
 
 
+def _joined(tmp_path: Path, suffix: str, recordings: dict[str, list[str]]) -> Path:
+    """Each recording (its name: ffmpeg's arguments before its output file) made on its
+    own, as ``<name>.<suffix>``, then all joined end to end, as ``cat a b`` joins them."""
+    parts = []
+    for name, arguments in recordings.items():
+        part = tmp_path / f"{name}.{suffix}"
+        base = [ffmpeg_binary(), "-nostdin", "-loglevel", "error"]
+        subprocess.run([*base, *arguments, str(part)], check=True)
+        parts.append(part.read_bytes())
+    joined = tmp_path / f"joined.{suffix}"
+    joined.write_bytes(b"".join(parts))
+    return joined
+
+
 @pytest.mark.parametrize(
     ("muxer", "suffix", "offsets", "span"),
     [
@@ -252,18 +266,15 @@ def test_captures_joined_hours_apart_are_refused_by_name(
 ) -> None:
     # GIVEN two 2 s captures joined end to end ("cat a b"), written 5000 s apart: a few
     # kilobytes whose head and tail timestamps span 5002 s (or, the later one first, 26 h)
-    parts = []
-    for offset in offsets:
-        part = tmp_path / f"{offset}.{suffix}"
-        subprocess.run(
-            [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
-             "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
-             "-c:v", "mpeg2video", "-output_ts_offset", str(offset), "-f", muxer, str(part)],
-            check=True,
-        )  # fmt: skip
-        parts.append(part.read_bytes())
-    joined = tmp_path / f"joined.{suffix}"
-    joined.write_bytes(b"".join(parts))
+    joined = _joined(
+        tmp_path,
+        suffix,
+        {
+            str(offset): ["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
+                          "-c:v", "mpeg2video", "-output_ts_offset", str(offset), "-f", muxer]
+            for offset in offsets
+        },
+    )  # fmt: skip
     # WHEN it is probed, THEN it is refused by name before hundreds of chunks are planned
     with pytest.raises(UnsupportedInputError, match=rf"spans {span} s .* timestamps jump"):
         _probe(joined)
@@ -284,18 +295,15 @@ def test_recordings_joined_on_one_clock_restarting_are_refused_by_name(
 ) -> None:
     # GIVEN two recordings joined end to end ("cat a b"), each from the encoder's clock
     # at zero: head and tail read as one recording, the size as one at twice the rate
-    parts = []
-    for n, seconds in enumerate(lengths):
-        part = tmp_path / f"{n}.{suffix}"
-        subprocess.run(
-            [ffmpeg_binary(), "-nostdin", "-loglevel", "error",
-             "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={seconds}",
-             "-c:v", codec, "-g", "30", "-b:v", "1M", "-f", muxer, str(part)],
-            check=True,
-        )  # fmt: skip
-        parts.append(part.read_bytes())
-    joined = tmp_path / f"joined.{suffix}"
-    joined.write_bytes(b"".join(parts))
+    joined = _joined(
+        tmp_path,
+        suffix,
+        {
+            str(n): ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={seconds}",
+                     "-c:v", codec, "-g", "30", "-b:v", "1M", "-f", muxer]
+            for n, seconds in enumerate(lengths)
+        },
+    )  # fmt: skip
     # WHEN it is probed, THEN it is refused by name, where it was published as the first
     # recording's span with the second's frames in it
     with pytest.raises(UnsupportedInputError, match=r"clock goes back .* joined end to end"):
