@@ -34,6 +34,7 @@ from workflow.errors import (
     VidflowError,
 )
 from workflow.media.chunks import FrameIndex, keyframe_reach
+from workflow.media.encode import MPEGTS_WRAP
 from workflow.media.extent import cut_short, flv_last_video_ms
 from workflow.media.facts import AudioFacts, SourceFacts
 from workflow.media.ladder import MAX_SIDE, MIN_SIDE
@@ -1106,7 +1107,6 @@ CLOCK_WINDOW = 256 * 1024
 # How far back a sample may read without a clock that goes back: frames presented out of
 # the order they are stored in.
 CLOCK_SLACK = 1.0
-_PTS_WRAP = 2**33 / 90_000  # (MPEG-TS/PS timestamps: 33 bits of 90 kHz)
 
 
 def _check_clock_runs_on(
@@ -1137,8 +1137,8 @@ def _check_clock_runs_on(
         )
         if at is None:
             continue
-        while last > -math.inf and at < last - _PTS_WRAP / 2:  # (the clock wrapped)
-            at += _PTS_WRAP
+        while last > -math.inf and at < last - MPEGTS_WRAP / 2:  # (the clock wrapped)
+            at += MPEGTS_WRAP
         if at < last - CLOCK_SLACK:
             where = f"near byte {offset} of {size}" if n <= samples else "by its tail"
             raise UnsupportedInputError(
