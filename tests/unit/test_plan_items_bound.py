@@ -5,8 +5,10 @@ gathers (256 KiB: ``States.DataLimitExceeded``), a sidecar over the subtitle bou
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -15,7 +17,9 @@ from moto import mock_aws
 
 from tests import records
 from workflow.errors import InputTooLongError, SubtitleError
+from workflow.media.audio_pieces import FRAME, MAX_PIECE_SEGMENTS, SAMPLE_RATE, AudioPiece
 from workflow.media.chunks import FrameIndex
+from workflow.media.encode import build_audio_piece_command
 from workflow.media.subtitles import MAX_SUBTITLE_BYTES
 from workflow.runtime import Clients
 from workflow.settings import Limits, Settings
@@ -91,3 +95,42 @@ def test_a_sidecar_over_the_subtitle_bound_is_refused_by_plan(s3: Any) -> None:
     with pytest.raises(SubtitleError, match=r"day\.en\.srt is 2097153 bytes"):
         _plan(s3, 4, replace(FINEST, chunk_seconds=12.0, segment_seconds=4.0))
     assert _items(s3) == 0
+
+
+def test_audio_in_one_piece_of_more_segments_than_ffmpeg_can_be_told_is_refused_by_plan(
+    s3: Any,
+) -> None:
+    # GIVEN a 4 h Matroska upload (its audio encoded in one piece) at 1 s segments: 14,400
+    # cuts, whose list is an argument ffmpeg's start would be refused (E2BIG)
+    settings = replace(FINEST, chunk_seconds=12.0, segment_seconds=1.0, thumbnail_seconds=5.0)
+    probed = ProbeRecord(
+        replace(records.FACTS, container="matroska", duration=4 * 3600.0, keyframe_count=1),
+        FrameIndex(0.0, 4 * 3600.0, []),
+        "hls-ts",
+        1.0,
+    )
+    s3.put_object(Bucket=OUTPUT, Key=PATHS.probe_key, Body=json.dumps(probed.to_dict()))
+    event = {"job_id": PATHS.job_id, "source": {"bucket": INGEST, "key": "day.mkv"}}
+    # WHEN it is planned
+    # THEN Plan refuses it by name, saying what to change, and queues no item
+    with pytest.raises(InputTooLongError, match=r"piece of 14400 segments.*SegmentSeconds"):
+        plan_job(event, settings, Clients(s3))
+    assert _items(s3) == 0
+    # AND at 4 s segments the same upload is planned, its audio one item
+    planned = plan_job(event, replace(settings, segment_seconds=4.0), Clients(s3))
+    assert planned["items"] == _items(s3) > 0
+
+
+def test_the_longest_piece_allowed_starts_its_ffmpeg(tmp_path: Path) -> None:
+    # GIVEN a piece of the most segments Plan allows, at the end of a 277 h recording (the
+    # longest cut times a piece's list can hold)
+    step = 110 * 3600 * SAMPLE_RATE // FRAME * FRAME
+    starts = [step + k * 4 * SAMPLE_RATE for k in range(MAX_PIECE_SEGMENTS)]
+    piece = AudioPiece(1, starts[0], starts[-1] + 4 * SAMPLE_RATE, 0, starts, True)
+    command = build_audio_piece_command(
+        "in.mkv", "matroska", 0.0, 0.0, 277 * 3600.0, piece, tmp_path, kbps=128,
+        source_rate=44_100, binary="true",
+    )  # fmt: skip
+    # WHEN its command is started
+    # THEN the system starts it: no argument is over what one may hold
+    subprocess.run(command, check=True)

@@ -30,6 +30,11 @@ MIN_PREROLL_FRAMES = PREROLL_SECONDS * FRAMES_PER_SECOND
 # A piece's last packet is a transform over its own frame and the next, and the encoder
 # looks half a frame further ahead to choose its window: feed it four frames past the end.
 POSTROLL_FRAMES = 4
+# The most segments one piece may have. ffmpeg's segment muxer takes a piece's cuts in one
+# argument ("41184.989333,..."), and Linux, Lambda's too, refuses to start a program with an
+# argument over 128 KiB (MAX_ARG_STRLEN, E2BIG): 9,000 cuts of up to 14 bytes fit, for audio
+# up to 277 h. Audio in one piece (``sample_exact``) at 1 s segments passes it at 2.5 h.
+MAX_PIECE_SEGMENTS = 9_000
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,12 @@ from typing import Any
 from workflow.errors import InputTooLongError
 from workflow.keys.store import KeyStore
 from workflow.media import images, per_title, quality, subtitles
-from workflow.media.audio_pieces import AudioPiece, plan_audio_pieces, sample_exact
+from workflow.media.audio_pieces import (
+    MAX_PIECE_SEGMENTS,
+    AudioPiece,
+    plan_audio_pieces,
+    sample_exact,
+)
 from workflow.media.chunks import Chunk, plan_chunks
 from workflow.media.facts import SourceFacts
 from workflow.media.ladder import Rendition, build_ladder
@@ -75,6 +80,15 @@ def plan_job(event: dict[str, Any], settings: Settings, clients: Clients) -> dic
             facts.coded_width * facts.coded_height,
         )
     pieces = _audio_pieces(facts, settings)
+    most = max((len(piece.segment_starts) for piece in pieces), default=0)
+    if most > MAX_PIECE_SEGMENTS:
+        # Refused here, not when its item's ffmpeg cannot start (E2BIG, on every retry).
+        raise InputTooLongError(
+            f"the video runs {facts.duration:.0f} s, and its audio would be encoded in a "
+            f"piece of {most} segments (audio not at 48 kHz, or in Matroska, is one piece); "
+            f"a piece may have at most {MAX_PIECE_SEGMENTS}: raise SegmentSeconds, lower "
+            "AudioPieceSeconds, or lower MaxInputSeconds"
+        )
     # Longest first, so that where the Map runs fewer items at once than it has (the
     # local stack runs one per CPU) the short ones fill the last wave's idle slots instead
     # of delaying a chunk: the images' pieces (each reads up to a sprite sheet's span of
