@@ -797,12 +797,15 @@ def _captioned(frame: Any) -> bool:
     PyAV lists a frame's side data only where it can name every type, and FFmpeg 8 adds
     types it cannot (a camera JPEG's Exif, H.264's LCEVC): such a picture reads as having
     no captions rather than the file as damaged.
+
+    Looked up by type, the container's one way that PyAV 18.1.1 kept: its iteration gave
+    side data up to 18.1.0, types since (every probe failed on ``data.type``).
     """
     try:
         listed = frame.side_data
     except ValueError:
         return False
-    return any(data.type == av.sidedata.sidedata.Type.A53_CC for data in listed)
+    return listed.get(av.sidedata.sidedata.Type.A53_CC) is not None
 
 
 def _listed(fragments: SegmentIndex, start: float, size: int) -> tuple[float, list[float]]:
