@@ -230,3 +230,37 @@ def test_pieces_at_the_bit_rate_are_as_good_as_a_whole_encode(tmp_path: Path) ->
     overall = [snr_db(e.samples[delay : delay + n], truth) for e in (whole, parts)]
     assert overall[1] >= overall[0] - 0.5
     assert np.mean([p - w for w, p in snrs]) >= -1.0
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # silent seams
+@pytest.mark.parametrize("sound", ["ends early", "starts late"])
+def test_pieces_fed_no_sound_at_all_are_silence_in_their_place(
+    sound: str, tmp_path: Path, short_preroll: None
+) -> None:
+    # GIVEN 16 s of video with 3 s of sound, at its start or its end: the 4 s pieces away
+    # from it are fed (with their pre-roll) no audio at all
+    source = tmp_path / "sparse.mp4"
+    late = ["-itsoffset", "13"] if sound == "starts late" else []
+    subprocess.run(
+        [ffmpeg_binary(), "-nostdin", "-v", "error", "-y",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=16",
+         *late, "-f", "lavfi", "-i", f"{MUSIC}:s=48000:d=3",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-b:a", "256k", str(source)],
+        check=True,
+    )  # fmt: skip
+    # WHEN its audio is encoded whole and in 4 s pieces (whose segments must follow each
+    # other, as the pipeline checks: silence timed from 0 was a piece's feed start early)
+    pieces, whole, parts, _ = seam_snrs(source, 4.0, tmp_path, QUALITY)
+    # THEN the pieces decode to as many samples as the whole-file encode
+    assert len(pieces) == 4
+    assert len(parts.samples) == len(whole.samples)
+
+    # AND the sound is where the whole-file encode has it, and only there
+    def loudness(encoded: Encoded) -> list[float]:
+        seconds = encoded.samples[: 16 * SAMPLE_RATE].reshape(16, SAMPLE_RATE, 2)
+        return [float(np.sqrt(np.mean(second.astype(np.float64) ** 2))) for second in seconds]
+
+    heard = [second for second, level in enumerate(loudness(whole)) if level > 0.01]
+    assert heard == ([0, 1, 2, 3] if sound == "ends early" else [13, 14, 15])
+    assert loudness(parts) == pytest.approx(loudness(whole), abs=0.01)

@@ -621,6 +621,11 @@ def build_audio_piece_command(
         .filter("asetpts", f"PTS-{seconds_arg(start)}/TB")
         .filter("aresample", rate, **{"async": 1, "first_pts": feed_from, **DOWNMIX})
         .filter("apad", whole_len=feed_to - feed_from)
+        # Timed by count from the feed's start: aresample lays its first sample at
+        # ``first_pts`` only where some audio reaches it, and a feed the source has no
+        # sound in (its audio ended early, starts late) was apad's silence timed from 0,
+        # the piece's segments ``feed_from`` early. (Contiguous either way: the same.)
+        .filter("asetpts", f"N+{feed_from}")
     )
     # Packets: the encoder's priming one, the pre-roll's, the piece's, the post-roll's.
     # The first piece keeps the priming packet, as a whole-file encode does.
