@@ -405,11 +405,16 @@ window.results = {};
 </script>"""
 
 
+@pytest.mark.parametrize(
+    "host",
+    # 127.0.0.2 is another site to the browser, as any site on the internet would be;
+    # 127.0.0.1 on another port the same site, as a dev server or a downloaded page is
+    ["127.0.0.2", "127.0.0.1"],
+)
 def test_a_page_of_another_site_can_read_or_write_nothing_local(
-    console: tuple[RunningStack, str, dict[str, str]], browser: Any, tmp_path: Path
+    host: str, console: tuple[RunningStack, str, dict[str, str]], browser: Any, tmp_path: Path
 ) -> None:
-    # GIVEN the stack and console, and a page served by another site (127.0.0.2 is
-    # another origin to the browser, as any site on the internet would be)
+    # GIVEN the stack and console, and a page served by another server
     import http.server
     import threading
 
@@ -431,12 +436,12 @@ def test_a_page_of_another_site_can_read_or_write_nothing_local(
     page_text = _ANOTHER_SITE.replace("__CONFIG__", json.dumps(config))
     (tmp_path / "index.html").write_text(page_text)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    site = http.server.ThreadingHTTPServer(("127.0.0.2", 0), handler)
+    site = http.server.ThreadingHTTPServer((host, 0), handler)
     threading.Thread(target=site.serve_forever, daemon=True).start()
     try:
         # WHEN the user's browser opens it
         page = browser.new_page()
-        page.goto(f"http://127.0.0.2:{site.server_address[1]}/index.html")
+        page.goto(f"http://{host}:{site.server_address[1]}/index.html")
         page.wait_for_function("document.title === 'done'", timeout=30000)
         results = page.evaluate("window.results")
         page.close()

@@ -186,19 +186,24 @@ def test_a_request_is_addressed_here_by_a_loopback_name_and_the_port(
 
 @pytest.mark.parametrize(
     ("headers", "web_page"),
-    [({}, False), ({"Origin": "http://127.0.0.1:8080"}, False),
-     ({"Origin": "http://localhost:3000", "Sec-Fetch-Site": "same-site"}, False),
-     ({"Origin": "http://[::1]:8080"}, False), ({"Sec-Fetch-Site": "same-origin"}, False),
+    [({}, False), ({"Origin": "http://127.0.0.1:4566"}, False),
+     ({"Origin": "http://localhost:4566", "Sec-Fetch-Site": "same-origin"}, False),
+     ({"Origin": "http://[::1]:4566"}, False), ({"Sec-Fetch-Site": "same-origin"}, False),
      ({"Sec-Fetch-Site": "none"}, False), ({"Origin": "https://evil.example"}, True),
-     ({"Origin": "null"}, True), ({"Origin": "http://127.0.0.2:8080"}, True),
+     ({"Origin": "null"}, True), ({"Origin": "http://127.0.0.2:4566"}, True),
      ({"Origin": "http://localhost.evil.example"}, True), ({"Sec-Fetch-Site": "cross-site"}, True),
-     ({"Origin": "http://["}, True), ({"Origin": "http://[::1"}, True)],
+     ({"Origin": "http://["}, True), ({"Origin": "http://[::1"}, True),
+     # a page served on another port of this machine (a dev server, a downloaded page)
+     ({"Origin": "http://127.0.0.1:8080"}, True), ({"Origin": "http://localhost"}, True),
+     ({"Origin": "http://[::1]:8080"}, True), ({"Origin": "https://127.0.0.1:4566"}, True),
+     ({"Sec-Fetch-Site": "same-site"}, True),
+     ({"Origin": "http://localhost:3000", "Sec-Fetch-Site": "same-site"}, True)],
 )  # fmt: skip
-def test_a_request_from_another_sites_page_is_told_apart_from_a_programs(
+def test_a_request_from_any_other_page_is_told_apart_from_a_programs_or_its_own(
     headers: dict[str, str], web_page: bool
 ) -> None:
     # programs (botocore, ffmpeg, curl) send neither header; browsers name the page's origin
-    assert from_a_web_page(headers) is web_page
+    assert from_a_web_page(headers, 4566) is web_page
 
 
 def test_a_function_url_hands_any_request_to_its_function_and_answers_preflights() -> None:

@@ -37,8 +37,8 @@ class ConsoleServer(LocalHTTPServer):
         super().__init__(self.answer, port)
 
     def answer(self, request: BaseHTTPRequestHandler, body: bool) -> None:
-        if from_a_web_page(request.headers):
-            # The console's pages call only the console: another site has no business here.
+        if from_a_web_page(request.headers, self.server.server_address[1]):
+            # The console's pages call only the console: another page has no business here.
             request.send_error(HTTPStatus.FORBIDDEN)
             return
         if not body:

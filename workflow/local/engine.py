@@ -234,8 +234,9 @@ def _local_only(app: Any, port: list[int]) -> Any:
 
     moto takes any credentials and lets any web page read it (its CORS headers allow every
     origin): a page the user visits could read the stack's secrets, write uploads or wipe
-    it. So a request a browser makes for another site's page (``from_a_web_page``), or
-    one addressed to another host name (DNS rebinding: ``addressed_here``), is refused;
+    it. So a request a browser makes for any page but the stack's own (``from_a_web_page``:
+    another site's, or one served on another port of this machine), or one addressed to
+    another host name (DNS rebinding: ``addressed_here``), is refused;
     and one signed with SigV2 is answered as S3 answers it where it takes only SigV4.
     """
 
@@ -244,7 +245,7 @@ def _local_only(app: Any, port: list[int]) -> Any:
             "Origin": environ.get("HTTP_ORIGIN"),
             "Sec-Fetch-Site": environ.get("HTTP_SEC_FETCH_SITE"),
         }
-        if from_a_web_page(headers) or not addressed_here(environ.get("HTTP_HOST"), port[0]):
+        if from_a_web_page(headers, port[0]) or not addressed_here(environ.get("HTTP_HOST"), port[0]):
             start_response(
                 "403 Forbidden",
                 [("Content-Type", "application/xml"), ("Content-Length", str(len(_REFUSED)))],

@@ -61,22 +61,28 @@ def addressed_here(host: str | None, port: int) -> bool:
     return given == str(port) and _loopback_name(name)
 
 
-def from_a_web_page(headers: Any) -> bool:
-    """Whether a browser sent this request for a page that is not served on this machine.
+def from_a_web_page(headers: Any, port: int) -> bool:
+    """Whether a browser sent this request for a page other than this server's own (at
+    ``port``).
 
     Browsers name the page's origin in ``Origin`` (every cross-origin request, every
-    POST) and say in ``Sec-Fetch-Site`` whether it is another site's; programs (botocore,
-    ffmpeg, curl) send neither.
+    POST) and say in ``Sec-Fetch-Site`` how it stands to the server; programs (botocore,
+    ffmpeg, curl) send neither. A page on another port of this machine is another origin
+    too (``same-site``): a downloaded HTML file shown by ``python -m http.server``, any
+    dev server, could otherwise read what a page of another site cannot.
     """
+    if (headers.get("Sec-Fetch-Site") or "").strip().lower() in ("cross-site", "same-site"):
+        return True
     origin = headers.get("Origin")
-    if origin is not None:
-        try:
-            host = urlsplit(origin.strip().lower()).hostname or ""
-        except ValueError:  # not a URL ("http://["): no page of this machine sent it
-            return True
-        if not _loopback_name(host if ":" not in host else f"[{host}]"):
-            return True
-    return (headers.get("Sec-Fetch-Site") or "").strip().lower() == "cross-site"
+    if origin is None:
+        return False
+    try:
+        parts = urlsplit(origin.strip().lower())
+        host, given = parts.hostname or "", parts.port
+    except ValueError:  # not a URL ("http://["): no page of this server sent it
+        return True
+    named = host if ":" not in host else f"[{host}]"
+    return parts.scheme != "http" or given != port or not _loopback_name(named)
 
 
 class _Server(ThreadingHTTPServer):
