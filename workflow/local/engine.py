@@ -245,7 +245,8 @@ def _local_only(app: Any, port: list[int]) -> Any:
             "Origin": environ.get("HTTP_ORIGIN"),
             "Sec-Fetch-Site": environ.get("HTTP_SEC_FETCH_SITE"),
         }
-        if from_a_web_page(headers, port[0]) or not addressed_here(environ.get("HTTP_HOST"), port[0]):
+        here = addressed_here(environ.get("HTTP_HOST"), port[0])
+        if from_a_web_page(headers, port[0]) or not here:
             start_response(
                 "403 Forbidden",
                 [("Content-Type", "application/xml"), ("Content-Length", str(len(_REFUSED)))],
