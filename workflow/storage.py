@@ -23,6 +23,7 @@ from workflow.errors import (
     UnsupportedInputError,
     VidflowError,
 )
+from workflow.names import AUDIO
 from workflow.tracing import subsegment
 
 _RETRYABLE_CODES = {
@@ -83,6 +84,16 @@ CONTENT_TYPES = {
     ".jpg": "image/jpeg",
     ".json": "application/json",
 }
+
+
+def content_type(key: str, suffix: str | None = None) -> str:
+    """What S3 answers as ``key``'s type, by its suffix (or ``suffix``): the audio track's
+    init segment (``audio/init.mp4``) as ``audio/mp4``, the type the MPD gives it."""
+    suffix = suffix or Path(key).suffix
+    if suffix == ".mp4" and f"/{AUDIO}/" in f"/{key}":
+        return "audio/mp4"
+    return CONTENT_TYPES.get(suffix, "application/octet-stream")
+
 
 # What is written once under its name: media. Everything else published may be written
 # over under its name (a live playlist each segment, a recording made again, a clip asked
@@ -411,13 +422,12 @@ class Bucket:
         suffix: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        content_type = CONTENT_TYPES.get(suffix or Path(key).suffix, "application/octet-stream")
         extra = {"Metadata": dict(metadata)} if metadata else {}
         self.client.put_object(
             Bucket=self.name,
             Key=key,
             Body=data,
-            ContentType=content_type,
+            ContentType=content_type(key, suffix),
             CacheControl=cache_control(key),
             **extra,
         )
@@ -434,8 +444,10 @@ class Bucket:
         return path
 
     def upload(self, path: Path, key: str, metadata: Mapping[str, str] | None = None) -> None:
-        content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-        extra: dict[str, Any] = {"ContentType": content_type, "CacheControl": cache_control(key)}
+        extra: dict[str, Any] = {
+            "ContentType": content_type(key, path.suffix),
+            "CacheControl": cache_control(key),
+        }
         if metadata:
             extra["Metadata"] = dict(metadata)
         self.client.upload_file(str(path), self.name, key, ExtraArgs=extra)

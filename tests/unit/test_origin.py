@@ -297,6 +297,7 @@ def fetch_with(url: str, method: str, headers: dict[str, str]) -> tuple[int, Any
     ("name", "content_type"),
     [("master.m3u8", "application/vnd.apple.mpegurl"), ("manifest.mpd", "application/dash+xml"),
      ("720p/init.mp4", "video/mp4"), ("720p/seg_00000.m4s", "video/iso.segment"),
+     ("audio/init.mp4", "audio/mp4"),
      ("720p/seg_00000.ts", "video/mp2t"), ("subtitles/en.vtt", "text/vtt"),
      ("images/thumbnails.vtt", "text/vtt"), ("images/poster.jpg", "image/jpeg"),
      ("images/sprites/000.jpg", "image/jpeg"), ("manifest.json", "application/json")],
