@@ -254,6 +254,18 @@ def test_real_segments_out_of_order_duplicated_and_late_play_gap_free_after_ever
     assert asset.audio is not None and asset.audio.decode_errors == ""
     assert abs(asset.audio.duration - pushed) <= 0.03 * pushed
     assert strict_parse(out).returncode == 0
+    # AND the live master, every segment made, declares their measured rates, as the
+    # recording's does (not the rungs' targets, which the segments exceed)
+    rates = [
+        (p.uri.replace("index.m3u8", "live.m3u8"), p.stream_info.bandwidth,
+         p.stream_info.average_bandwidth)
+        for p in m3u8.load(str(out / "master.m3u8")).playlists
+    ]  # fmt: skip
+    live_master = m3u8.load(str(out / "live.m3u8"))
+    assert [
+        (p.uri, p.stream_info.bandwidth, p.stream_info.average_bandwidth)
+        for p in live_master.playlists
+    ] == rates
     # AND a player reading over HTTP from the playback origin sees every frame, live or VOD
     base = f"{venue.engine.endpoints.playback_url}{paths.prefix}"
     for playlist in ("live.m3u8", "master.m3u8"):

@@ -93,6 +93,24 @@ def test_a_sliding_window_keeps_the_newest_and_counts_on() -> None:
     assert "#EXT-X-MEDIA-SEQUENCE:7" in text and "PLAYLIST-TYPE" not in text
 
 
+def test_a_sliding_window_never_lasts_under_three_target_durations() -> None:
+    # GIVEN a stream that declared 4 s segments (target 4) but sends 1.5 s ones, and a
+    # window of 3
+    playlist = LivePlaylist()
+    for n in range(20):
+        shorter = {s: Arrival(1.5, 0.0) for s in range(n + 1)}
+        playlist = advance(playlist, shorter, now=float(n), window=3, **STEP)
+        # THEN the playlist never lasts under 3 x 4 s (RFC 8216 6.2.2): it keeps the fewest
+        # entries that last that long, and no more than it must
+        durations = [e.duration for e in playlist.entries]
+        assert sum(durations) >= 12.0 or len(durations) == n + 1
+        assert sum(durations[1:]) < 12.0
+    assert len(playlist.entries) == 8 and playlist.media_sequence == 12
+    # AND segments as long as declared keep the window's count
+    full = advance(LivePlaylist(), arrived(*range(10)), now=1.0, window=3, **STEP)
+    assert len(full.entries) == 3
+
+
 def test_an_ended_stream_closes_after_its_last_segment_and_takes_nothing_more() -> None:
     ending = Ending(last_sequence=2, at=1.0)
     # GIVEN the end marker names segment 2, which has not arrived yet
@@ -145,25 +163,29 @@ def test_a_failed_segment_with_nothing_after_it_is_a_gap_after_gap_after() -> No
 
 def test_gaps_keep_the_last_segments_length_after_a_small_window_slides_past_it() -> None:
     # GIVEN an encoder cutting 2 s segments in a stream declared at 4 s, a window of one
-    # entry, stored and loaded between advances as the publish does; 0 came, then
-    # 1 to 3 failed, 5 s apart, with nothing after them (the uplink went)
+    # entry (which keeps 12 s, three target durations), stored and loaded between
+    # advances as the publish does; 0 came, then 1 to 8 failed, 5 s apart, with nothing
+    # after them (the uplink went)
     arrivals = {
         **timed({0: (0.0, 2.0)}),
-        **{n: Arrival(None, 5.0 * n, failed=True) for n in (1, 2, 3)},
+        **{n: Arrival(None, 5.0 * n, failed=True) for n in range(1, 9)},
     }
     playlist, lengths = LivePlaylist(), {}
-    for now in (12.0, 17.0, 22.0, 27.0):
+    for now in range(12, 48, 5):
         playlist = LivePlaylist.from_dict(
-            advance(playlist, arrivals, now=now, window=1, **STEP).to_dict()
+            advance(playlist, arrivals, now=float(now), window=1, **STEP).to_dict()
         )
         lengths |= {e.sequence: e.duration for e in playlist.entries}
-    # WHEN segment 4 comes, where the source's clock says (0 + 2 s + three 2 s gaps)
-    arrivals |= timed({4: (8.0, 10.0)}, at=27.0)
-    playlist = advance(playlist, arrivals, now=28.0, window=1, **STEP)
+    assert playlist.media_sequence > 0
+    # WHEN segment 9 comes, where the source's clock says (0 + 2 s + eight 2 s gaps)
+    arrivals |= timed({9: (18.0, 20.0)}, at=47.0)
+    playlist = advance(playlist, arrivals, now=48.0, window=1, **STEP)
+    lengths |= {e.sequence: e.duration for e in playlist.entries}
     # THEN every gap was shown 2 s long (not the declared 4 s, once 0 slid out of the
-    # window) and 4 continues the clock: no discontinuity
-    assert lengths == {0: 2.0, 1: 2.0, 2: 2.0, 3: 2.0}
-    assert [(e.sequence, e.discontinuity) for e in playlist.entries] == [(4, False)]
+    # window) and 9 continues the clock: no discontinuity
+    assert lengths == dict.fromkeys(range(10), 2.0)
+    assert [(e.sequence, e.discontinuity) for e in playlist.entries][-1] == (9, False)
+    assert not any(e.discontinuity for e in playlist.entries)
 
 
 def test_failures_one_after_another_are_shown_gap_after_behind_them() -> None:

@@ -274,7 +274,7 @@ def _advance_once(
         ending=ending,
         lowest_upload=record.lowest_upload,
     )
-    after = rules.windowed(grown, config.window)
+    after = rules.windowed(grown, config.window, config.segment_seconds)
     if ending is not None and _beyond_reach(after, arrivals, ending, now, config.gap_seconds):
         # An ending the playlists can never reach (a stray 123456789.ts published before
         # they began, which END and the idle timeout end at): the stream ends at what it
@@ -854,6 +854,16 @@ def publish_recording(
         },
     )
     output.put_json(paths.manifest_key, manifest)
+    # The live master declared each rung's target rates, before anything was measured;
+    # now that every segment exists it declares what they measure, as RFC 8216 4.3.4.2
+    # asks (the MPEG-TS overhead and the VBV's overshoot put them 6-14 % above).
+    measured = hls.measured_variants(
+        config.renditions, playlists, config.frame_rate, playlist="live.m3u8"
+    )
+    live = hls.master_playlist(
+        measured, _audio_entry(config, "live.m3u8"), captions=config.captions
+    )
+    output.put_bytes(paths.live_master_key, live.encode())
     master = hls.master_playlist(variants, audio, captions=config.captions)
     output.put_bytes(paths.master_key, master.encode())
     return manifest

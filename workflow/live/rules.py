@@ -234,18 +234,24 @@ def advance(
         sequence += 1
     ended = last is not None and sequence > last
     grown = replace(playlist, entries=tuple(entries), ended=ended, gaps=gaps, anchor=anchor)
-    return windowed(grown, window)
+    return windowed(grown, window, nominal_duration)
 
 
-def windowed(playlist: LivePlaylist, window: int) -> LivePlaylist:
+def windowed(playlist: LivePlaylist, window: int, segment_seconds: float) -> LivePlaylist:
     """``playlist`` with only its newest ``window`` entries (0: all), counting the
-    discontinuities that slid out."""
+    discontinuities that slid out; more where those would last under three of its target
+    durations (``segment_seconds``'): a live playlist may not be shorter (RFC 8216
+    6.2.2), and a stream's segments may be shorter than it declared."""
     if window <= 0 or len(playlist.entries) <= window:
         return playlist
-    slid = sum(e.discontinuity for e in playlist.entries[:-window])
+    shortest = 3 * live_target(segment_seconds)
+    kept = len(playlist.entries) - window
+    while kept > 0 and sum(e.duration for e in playlist.entries[kept:]) < shortest:
+        kept -= 1
+    slid = sum(e.discontinuity for e in playlist.entries[:kept])
     return replace(
         playlist,
-        entries=playlist.entries[-window:],
+        entries=playlist.entries[kept:],
         discontinuity_sequence=playlist.discontinuity_sequence + slid,
     )
 
