@@ -300,3 +300,22 @@ def test_a_stack_that_stopped_is_a_message_in_the_page_not_a_traceback(
     # THEN each is a 502 the page can show, and nothing is printed
     assert asked == [502, 502, 502]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_console_lists_every_live_stream_past_one_listings_worth() -> None:
+    # GIVEN a season's streams, more than one S3 listing holds (1,000), one of them ended,
+    # and a folder under live/ that is no stream
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="out")
+        names = [f"game-{n:04d}" for n in range(1005)]
+        for name in names:
+            s3.put_object(Bucket="out", Key=f"live/{name}/live.m3u8", Body=b"#EXTM3U\n")
+        s3.put_object(Bucket="out", Key="live/game-0003/master.m3u8", Body=b"#EXTM3U\n")
+        s3.put_object(Bucket="out", Key="live/notes/readme.txt", Body=b"x")
+        monitor = Monitor(None, s3, "vidflow", "out", None)  # type: ignore[arg-type]
+        # WHEN the console lists them
+        streams = monitor.streams()
+    # THEN every stream is there, in order, the ended one said so
+    assert [s["stream"] for s in streams] == names
+    assert [s["stream"] for s in streams if s["ended"]] == ["game-0003"]

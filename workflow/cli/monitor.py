@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -45,6 +46,10 @@ def _seconds(start: Any, stop: Any) -> float | None:
 
 # How much of its work a running item (no result yet) can count for.
 RUNNING_MOST = 0.99
+
+
+# Live streams looked up at once for the console's list (botocore's pool holds 10).
+STREAM_LOOKUPS = 10
 
 
 @dataclass(frozen=True)
@@ -389,9 +394,17 @@ class Monitor:
 
     def streams(self) -> list[dict[str, Any]]:
         """Live streams with published playlists, and whether each has closed."""
-        listed = self.s3.list_objects_v2(Bucket=self.output_bucket, Prefix="live/", Delimiter="/")
-        found = (self.stream(p["Prefix"].split("/")[1]) for p in listed.get("CommonPrefixes", []))
-        return [stream for stream in found if stream is not None]
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.output_bucket, Prefix="live/", Delimiter="/"
+        )
+        names = [
+            p["Prefix"].split("/")[1] for page in pages for p in page.get("CommonPrefixes", [])
+        ]
+        # Every stream an operator ran is kept until deleted (a season passes 1,000, one
+        # list's worth): two HEADs each, at once, not one after another on every refresh.
+        with ThreadPoolExecutor(STREAM_LOOKUPS) as pool:
+            found = pool.map(self.stream, names)
+            return [stream for stream in found if stream is not None]
 
     def stream(self, stream: str) -> dict[str, Any] | None:
         """A live stream's playlist, whether it has closed, and a token for its player;
