@@ -40,6 +40,10 @@ class Track:
     start: float
     segments: Sequence[SegmentEntry]
     timescale: int
+    # How far before ``start`` the first segment's media begins: the AAC encoder's priming
+    # packet, kept in the audio's first fragment (``tfdt`` that much earlier) and left
+    # before the period by ``presentationTimeOffset``, which stays at ``start``.
+    lead: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ def timeline(track: Track) -> list[dict[str, int]]:
     starts = [track.start]
     for segment in track.segments:
         starts.append(starts[-1] + segment.duration)
+    starts[0] -= track.lead  # (the first segment's media is that much longer)
     ticks = [round(t * track.timescale) for t in starts]
     entries: list[dict[str, int]] = []
     for begin, end in itertools.pairwise(ticks):

@@ -19,7 +19,7 @@ from workflow.formats.manifest import build_manifest
 from workflow.keys import cbcs
 from workflow.keys import segments as aes128
 from workflow.keys.service import key_service_uri
-from workflow.media import encode, quality
+from workflow.media import audio_pieces, encode, quality
 from workflow.media.subtitles import SubtitleTrack, language_name
 from workflow.names import AUDIO, CMAF_INIT, segment_number
 from workflow.runtime import Clients, event_time
@@ -347,7 +347,11 @@ def _dash_manifest(
             for rung in plan.renditions
         ],
         frame_rate=plan.facts.frame_rate,
-        audio=None if audio is None else dash.Track(start, audio, timescales[AUDIO]),
+        audio=None
+        if audio is None
+        else dash.Track(
+            start, audio, timescales[AUDIO], lead=audio_pieces.FRAME / audio_pieces.SAMPLE_RATE
+        ),
         audio_bandwidth=0 if audio is None else hls.peak_bandwidth(audio),
         audio_language=plan.facts.audio_language,
         text=[dash.TextTrack(t.language, t.webvtt_uri) for t in tracks],
