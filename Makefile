@@ -16,19 +16,21 @@ DEMO_OUT ?= demo-output
 
 setup: $(STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) $(CONSOLE_STAMP) /usr/bin/chromium
 
-$(LOCAL_STAMP): pyproject.toml
+# Every package at the version the suite passed with (constraints.txt), demo and tests alike.
+$(LOCAL_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[local]'
+	$(BIN)/pip install --quiet pip==26.3
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[local]'
 	touch $@
 
 $(STAMP): $(LOCAL_STAMP)
-	$(BIN)/pip install --quiet -e '.[local,dev,notebook]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[local,dev,notebook]'
 	touch $@
 
-$(CHECKOV_STAMP):
+$(CHECKOV_STAMP): tests/contract/checkov-constraints.txt
 	$(PYTHON) -m venv $(VENV)/checkov
-	$(VENV)/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	$(VENV)/checkov/bin/pip install --quiet -c tests/contract/checkov-constraints.txt \
+		checkov==$(CHECKOV_VERSION)
 	touch $@
 
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
