@@ -207,7 +207,7 @@ def test_the_analysis_is_a_bounded_share_of_the_source() -> None:
     assert all(12 * (s // 12) + 4 == s for s, _ in spans)
 
 
-@pytest.mark.parametrize(("frames", "stride"), [(10, 1), (300, 2), (1800, 11), (10**6, 37)])
+@pytest.mark.parametrize(("frames", "stride"), [(10, 1), (300, 1), (1800, 11), (10**6, 37)])
 def test_a_report_samples_enough_frames_at_a_prime_stride(frames: int, stride: int) -> None:
     assert quality.report_stride(frames) == stride
     assert frames // stride >= min(frames, quality.FEWEST_SAMPLES)

@@ -71,9 +71,23 @@ def test_long_jobs_sample_segments_and_short_ones_do_not() -> None:
     assert quality.report_stride(15 * 60) < quality.SAMPLED_STRIDE
     assert slow == quality.Sampling(stride=quality.SAMPLED_STRIDE, segment_every=3)
     short = quality.report_sampling(30 * 10, [3], 640 * 360)
-    assert short == quality.Sampling(stride=2, segment_every=1)
-    # At 1080p every other frame of ten seconds would be more than a chunk may keep.
-    assert quality.report_sampling(30 * 10, [3], 1920 * 1080) == quality.Sampling(4, 1)
+    assert short == quality.Sampling(stride=1, segment_every=1)
+    # At 1080p every other frame of ten seconds would be more than a chunk may keep: the
+    # next odd prime past what it may keep
+    assert quality.report_sampling(30 * 10, [3], 1920 * 1080) == quality.Sampling(5, 1)
+
+
+@pytest.mark.parametrize("pixels", [640 * 360, 1920 * 1080, 3840 * 2160])
+@pytest.mark.parametrize("seconds", [5, 12, 16, 60, 600, 3600, 4 * 3600])
+def test_a_report_scores_every_frame_type_alike(pixels: int, seconds: int) -> None:
+    # GIVEN any job's sampling (x264's B-frame pattern repeats every 2 or 4 frames)
+    chunks = max(1, seconds // 12)
+    sampling = quality.report_sampling(30 * seconds, [3] * chunks, pixels)
+    # THEN its stride is odd: the frames it scores (every stride-th) fall on each place
+    # of the pattern alike
+    assert sampling.stride == 1 or sampling.stride % 2 == 1
+    scored = range(0, 4 * sampling.stride, sampling.stride)
+    assert sorted(n % 4 for n in scored) == [0, 1, 2, 3]
 
 
 def test_what_a_chunk_keeps_is_bounded() -> None:
