@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from workflow.errors import ConfigurationError
-from workflow.media.ladder import Rendition, build_ladder, h264_level, parse_ladder
+from workflow.media.ladder import (
+    OWN_RUNG_ABOVE,
+    Rendition,
+    build_ladder,
+    h264_level,
+    parse_ladder,
+)
 
 LADDER = "1080:5000,720:2800,480:1400,360:800"
 SIDES = (1080, 720, 480, 360)
@@ -65,16 +71,43 @@ def test_rungs_are_the_spec_sides_that_fit_largest_first(width: int, height: int
     # GIVEN a source whose short side is at least the smallest rung
     short, _ = _short_long(width, height)
     fitting = [side for side in SIDES if side <= short]
+    own = [short] if short < SIDES[0] and short > fitting[0] * OWN_RUNG_ABOVE else []
 
     # WHEN the ladder is built
     rungs = build_ladder(width, height, 30.0, LADDER)
 
-    # THEN exactly the rungs no larger than the source remain, named and sized by short side
-    assert [r.name for r in rungs] == [f"{side}p" for side in fitting]
-    assert [min(r.width, r.height) for r in rungs] == fitting
-    assert [r.kbps for r in rungs] == [
+    # THEN exactly the rungs no larger than the source remain, named and sized by short
+    # side, under one at the source's own size where it is well above the largest of them
+    assert [r.name for r in rungs] == [f"{side}p" for side in own + fitting]
+    assert [min(r.width, r.height) for r in rungs] == [s - s % 2 for s in own] + fitting
+    assert [r.kbps for r in rungs][len(own) :] == [
         dict(zip(SIDES, (5000, 2800, 1400, 800), strict=True))[s] for s in fitting
     ]
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "ladder", "top"),
+    [
+        # cropped a little from 1080p: kept 720p alone before
+        (1918, 1078, LADDER, ("1078p", 1918, 1078, round(5000 * 1918 * 1078 / (1920 * 1080)))),
+        # PAL 16:9, by the pixels 720p's bitrate is for (576/720 squared)
+        (1024, 576, LADDER, ("576p", 1024, 576, 1792)),
+        # a 2.40:1 film: by its pixels (1920x800 of 1080p's 1920x1080), not its short side
+        (1920, 800, LADDER, ("800p", 1920, 800, 3704)),
+        (639, 359, "360:800,240:400", ("359p", 638, 358, round(800 * 639 * 359 / (640 * 360)))),
+        # a source next to a rung keeps that rung as its top: the same picture
+        (1290, 726, LADDER, ("720p", 1280, 720, 2800)),
+    ],
+)
+def test_a_source_between_two_rungs_keeps_its_own_size_as_its_top_rung(
+    width: int, height: int, ladder: str, top: tuple[str, int, int, int]
+) -> None:
+    # WHEN the ladder is built for a source whose short side lies between two rungs
+    rungs = build_ladder(width, height, 30.0, ladder)
+    # THEN its top rung is its own size (floored to even), at the larger rung's bitrate
+    # scaled to its pixels, above the rung under it
+    assert (rungs[0].name, rungs[0].width, rungs[0].height, rungs[0].kbps) == top
+    assert rungs[0].kbps >= rungs[1].kbps
 
 
 def test_a_1080p_source_gets_the_familiar_16_9_sizes() -> None:

@@ -131,6 +131,11 @@ def parse_ladder(spec: str) -> list[tuple[int, int]]:
     return sorted(rungs, reverse=True)
 
 
+# A source between two rungs gets a rung at its own size where its short side is more
+# than this times the largest rung it keeps (1290x726 keeps 720p alone: the same picture).
+OWN_RUNG_ABOVE = 1.1
+
+
 def build_ladder(
     display_width: int, display_height: int, frame_rate: float, spec: str
 ) -> list[Rendition]:
@@ -138,18 +143,23 @@ def build_ladder(
 
     A rung's size names the short side (720p is 1280x720 landscape or 720x1280
     portrait); rungs larger than the source are dropped, and a source smaller than
-    every rung gets one rung at its own size.
+    every rung gets one rung at its own size. So does one between two rungs, its short
+    side more than ``OWN_RUNG_ABOVE`` times the largest it keeps, as its top rung:
+    1920x1078, PAL's 1024x576 or a 2.40:1 film's 1920x800 kept 720p, 480p and 1728x720.
     """
     short, long_ = sorted((display_width, display_height))
     aspect = long_ / short
-    rungs = [(side, kbps) for side, kbps in parse_ladder(spec) if side <= short]
+    specified = parse_ladder(spec)
+    rungs = [(side, kbps) for side, kbps in specified if side <= short]
     if not rungs:
-        # The smallest rung's bitrate, scaled down to the source: by its short side, or by
-        # its pixels where it has more of them than that says (a 1920x120 banner holds as
-        # many as 640x360, not a ninth), never above the rung's own.
-        side, kbps = parse_ladder(spec)[-1]
-        share = max((short / side) ** 2, short * long_ / (side * side * 16 / 9))
-        rungs = [(short, max(64, round(kbps * min(1.0, share))))]
+        # The smallest rung's bitrate, scaled down to the source (never below 64 kbps).
+        side, kbps = specified[-1]
+        rungs = [(short, max(64, _scaled_kbps(kbps, side, short, long_)))]
+    elif len(rungs) < len(specified) and short > rungs[0][0] * OWN_RUNG_ABOVE:
+        # The next larger rung's bitrate, scaled down to the source, never below the rung
+        # under it.
+        side, kbps = specified[len(specified) - len(rungs) - 1]
+        rungs.insert(0, (short, max(rungs[0][1], _scaled_kbps(kbps, side, short, long_))))
     renditions = []
     for side, kbps in rungs:
         # Nearest even size, but never above the source's own (floored to even).
@@ -163,6 +173,15 @@ def build_ladder(
             Rendition(f"{side}p", width, height, kbps, h264_level(width, height, frame_rate, kbps))
         )
     return renditions
+
+
+def _scaled_kbps(kbps: int, side: int, short: int, long_: int) -> int:
+    """A ``side`` rung's ``kbps`` for a smaller source: by its short side, or by its
+    pixels where it has more of them than that says (a 1920x120 banner holds as many as
+    640x360, not a ninth; a 2.40:1 film's 1920x800 three quarters of 1080p's), never above
+    the rung's own."""
+    share = max((short / side) ** 2, short * long_ / (side * side * 16 / 9))
+    return round(kbps * min(1.0, share))
 
 
 def h264_level(width: int, height: int, frame_rate: float, kbps: int = 0) -> str:
