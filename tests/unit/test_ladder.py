@@ -225,7 +225,9 @@ def test_parse_ladder_sorts_largest_first() -> None:
 @pytest.mark.parametrize(
     "spec",
     ["", "720", "720:", "720:fast", "720:2800,", "8:100", "720:0", "720:-5", "a:b:c",
-     "720:2800,720:1500"],
+     "720:2800,720:1500",
+     # two rungs of one size once made even; a smaller rung costing as much or more
+     "1080:5000,1079:4000", "360:200,180:900", "720:2800,480:2800"],
 )  # fmt: skip
 def test_a_malformed_ladder_is_a_configuration_error(spec: str) -> None:
     # GIVEN a LADDER value that is not side:kbps pairs in range

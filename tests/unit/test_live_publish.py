@@ -33,7 +33,7 @@ from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
 from workflow.live import publish, store
 from workflow.live.config import IDLE_SECONDS
-from workflow.live.ingest import end_stream, on_ingest
+from workflow.live.ingest import _ladder_within, end_stream, on_ingest
 from workflow.live.paths import MAX_RECORD_BYTES, StreamPaths
 from workflow.live.probe import probe_segment
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
@@ -42,6 +42,7 @@ from workflow.live.segment import _claimed, transcode_segment
 from workflow.live.store import CLAIM_SECONDS, TRIED_AGAIN, Saved, StreamTable, _packed
 from workflow.live.sweep import sweep
 from workflow.local.template import Stack
+from workflow.media.ladder import build_ladder
 from workflow.runtime import Clients
 from workflow.settings import Settings
 
@@ -1632,3 +1633,15 @@ def test_a_failed_segments_publish_run_again_is_the_same_attempt(
     publish_segment(event, settings, clients)
     record = json.loads(clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read())
     assert (record["attempt"], record["try_again"]) == (3, False)
+
+
+def test_a_stream_json_naming_the_ladder_a_stream_between_two_rungs_runs_is_no_change() -> None:
+    # GIVEN a stream of PAL's 1024x576 picture, run on a ladder whose 720p rung is above
+    # it: its top rung is its own size (576p), then the 480p rung
+    spec = "720:2800,480:1400"
+    config = stream_settings(renditions=build_ladder(1024, 576, 25.0, spec))
+    assert [r.name for r in config.renditions] == ["576p", "480p"]
+    # WHEN a stream.json naming the same ladder, or another, is compared with it
+    # THEN the same ladder is what it runs, and another is not
+    assert _ladder_within(spec, config)
+    assert not _ladder_within("720:2800,480:1000", config)

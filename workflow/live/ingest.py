@@ -316,11 +316,18 @@ def late_config(
 
 def _ladder_within(spec: str, config: StreamSettings) -> bool:
     """Whether every rung the stream runs is one of ``spec``'s: a stream drops the rungs
-    above its picture, and one smaller than every rung runs a single rung of its own size."""
+    above its picture, and one smaller than every rung, or between two, runs a top rung
+    of its own size (``build_ladder``)."""
     declared = parse_ladder(spec)
-    smallest = min(side for side, _ in declared)
+    sides = {side for side, _ in declared}
     running = {(int(r.name.removesuffix("p")), r.kbps) for r in config.renditions}
-    return all(rung in declared or rung[0] < smallest for rung in running)
+    top = max(running, default=None)
+    return all(
+        rung in declared
+        or rung[0] < min(sides)
+        or (rung == top and rung[0] < max(sides) and rung[0] not in sides)
+        for rung in running
+    )
 
 
 def declared_last(body: bytes) -> int | None:

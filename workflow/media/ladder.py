@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -128,7 +129,20 @@ def parse_ladder(spec: str) -> list[tuple[int, int]]:
     repeated = sorted({side for side in sides if sides.count(side) > 1})
     if repeated:  # each rung is named, and written to a folder, by its size
         raise ConfigurationError(f"LADDER has more than one {repeated[0]}p rung")
-    return sorted(rungs, reverse=True)
+    rungs.sort(reverse=True)
+    for (side, kbps), (lower, lower_kbps) in itertools.pairwise(rungs):
+        if _even(side) == _even(lower):
+            # 1080 and 1079: two rungs of one picture, each encoded and stored
+            raise ConfigurationError(
+                f"LADDER's {side}p and {lower}p rungs are one size ({_even(side)} made even)"
+            )
+        if lower_kbps >= kbps:
+            # a player stepping down for bandwidth would get the same or more bits
+            raise ConfigurationError(
+                f"LADDER's {lower}p rung ({lower_kbps} kbps) must cost less than its "
+                f"{side}p rung ({kbps} kbps)"
+            )
+    return rungs
 
 
 # A source between two rungs gets a rung at its own size where its short side is more
