@@ -325,13 +325,23 @@ def test_far_future_upload_is_planned_or_refused_in_bounded_time(tmp_path: Path)
 H264_LEVELS = {f"{major}.{minor}" for major in range(1, 7) for minor in range(3)} | {"1.3"}
 ladders = st.one_of(
     st.just(Settings.ladder),
-    # (one rung per size: two of one size are refused, test_ladder.py)
+    # (one rung per size once made even, each smaller rung cheaper: others are refused,
+    # test_ladder.py)
     st.lists(
         st.tuples(st.integers(MIN_SIDE, 4320), st.integers(1, 50_000)),
         min_size=1,
         max_size=6,
-        unique_by=lambda rung: rung[0],
-    ).map(lambda rungs: ",".join(f"{side}:{kbps}" for side, kbps in rungs)),
+        unique_by=(lambda rung: round(rung[0] / 2), lambda rung: rung[1]),
+    ).map(
+        lambda rungs: ",".join(
+            f"{side}:{kbps}"
+            for side, kbps in zip(
+                sorted((side for side, _ in rungs), reverse=True),
+                sorted((kbps for _, kbps in rungs), reverse=True),
+                strict=True,
+            )
+        )
+    ),
 )
 
 
