@@ -8,6 +8,7 @@ published once more as a VOD asset of the VOD pipeline's shape.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -857,9 +858,10 @@ def publish_recording(
     # The live master declared each rung's target rates, before anything was measured;
     # now that every segment exists it declares what they measure, as RFC 8216 4.3.4.2
     # asks (the MPEG-TS overhead and the VBV's overshoot put them 6-14 % above).
-    measured = hls.measured_variants(
-        config.renditions, playlists, config.frame_rate, playlist="live.m3u8"
-    )
+    measured = [
+        dataclasses.replace(v, uri=f"{rung.name}/live.m3u8")
+        for rung, v in zip(config.renditions, variants, strict=True)
+    ]
     live = hls.master_playlist(
         measured, _audio_entry(config, "live.m3u8"), captions=config.captions
     )
