@@ -11,8 +11,10 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from tests.stack import vidflow_up
 from workflow.cli.main import _parser
@@ -42,20 +44,30 @@ def in_a_clone(tmp_path: Path) -> Path:
 
 def run_block(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``script`` in bash, stopping at the first failing command; SIGINT at its default, as
-    in a terminal (a background test runner ignores it, and children inherit that)."""
+    in a terminal (a background test runner ignores it, and children inherit that).
+
+    Whatever it left running in the background when it stopped (a block that fails
+    before its ``kill``) is killed then: its output is read from files, not pipes, so a
+    background ``vidflow up`` cannot hold the block open until the timeout (124)."""
     command = ["bash", "-e", "-o", "pipefail", "-c", script]
-    try:
-        return subprocess.run(
-            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        block = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
-    except subprocess.TimeoutExpired as late:
-        # What it printed before it hung is what says where it hung.
-        return subprocess.CompletedProcess(command, 124, _text(late.stdout), _text(late.stderr))
+        try:
+            code = block.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            code = 124  # what it printed before it hung says where it hung
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(block.pid, signal.SIGTERM)
+        block.wait()
+        return subprocess.CompletedProcess(command, code, _read(out), _read(err))
 
 
-def _text(output: str | bytes | None) -> str:
-    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+def _read(output: IO[bytes]) -> str:
+    output.seek(0)
+    return output.read().decode(errors="replace")
 
 
 def failed(done: subprocess.CompletedProcess[str]) -> str:

@@ -9,6 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from workflow.live.rules import (
+    IN_FLIGHT_SECONDS,
     MAX_SKIPPED,
     Arrival,
     Ending,
@@ -133,6 +134,19 @@ def test_a_last_segment_that_never_comes_becomes_a_gap_after_the_end_marker_wait
     late = advance(early, arrived(0, 1), now=111.0, window=0, ending=ending, **STEP)
     assert late.ended and [(e.sequence, e.gap) for e in late.entries][-1] == (2, True)
     assert late.gaps == 1
+
+
+def test_a_segment_on_its_way_at_the_end_marker_waits_as_long_as_its_job_may_run() -> None:
+    # GIVEN an end marker read back from the record (JSON lists) with 2 on its way at it
+    ending = Ending(**{"last_sequence": 3, "at": 100.0, "on_its_way": [[2, 2]]})
+    # WHEN neither 2 nor 3 (never uploaded) has come, long past gap_after
+    now = 100.0 + IN_FLIGHT_SECONDS - 1
+    waiting = advance(LivePlaylist(), arrived(0, 1), now=now, window=0, ending=ending, **STEP)
+    # THEN 2 is still waited for (the marker would have made it a gap at 110 s)...
+    assert [e.sequence for e in waiting.entries] == [0, 1] and not waiting.ended
+    # ...until its job can no longer be running
+    late = advance(waiting, arrived(0, 1), now=now + 1, window=0, ending=ending, **STEP)
+    assert late.ended and [(e.sequence, e.gap) for e in late.entries][2:] == [(2, True), (3, True)]
 
 
 def test_a_failed_segment_with_the_next_one_there_is_a_gap_at_once() -> None:

@@ -31,7 +31,7 @@ from workflow.errors import (
 )
 from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
-from workflow.live import publish, store
+from workflow.live import publish, rules, store
 from workflow.live.config import IDLE_SECONDS
 from workflow.live.ingest import _ladder_within, end_stream, on_ingest
 from workflow.live.paths import MAX_RECORD_BYTES, StreamPaths
@@ -910,6 +910,58 @@ def test_an_end_naming_a_sequence_below_one_published_ends_at_that_one(
     assert shown(clients) == every and recording(clients) == every
     ended = [e for e in put if e["type"] == "Live Stream Ended"]
     assert [(e["segments"], e["gaps"]) for e in ended] == [(6, 0)]
+
+
+def test_an_end_waits_for_segments_still_encoding_not_for_ones_never_uploaded(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket=INGEST)
+    # GIVEN 0 to 6 uploaded but 3 (the venue lost it), 0, 1 and 6 published, 2, 4 and 5
+    # still encoding (a cold start, a throttled account) when END lands
+    for sequence in (0, 1, 2, 4, 5, 6):
+        clients.s3.put_object(Bucket=INGEST, Key=f"live/game/{sequence}.ts", Body=b"x")
+    for sequence in (0, 1, 6):
+        arrive(sequence, settings, clients)
+    clients.s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b"")
+    assert end_stream("game", INGEST, settings, clients)["last_sequence"] == 6
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    assert table.require("game").ending["on_its_way"] == [[2, 2], [4, 5]]
+    # WHEN the marker and 6 have waited past gap_seconds (6 s) with none of them published
+    clock.now += 60
+    assert advance_stream("game", settings, clients)["ended"] is False
+    # THEN nothing still encoding is a gap; once 2 is published, 3 (never uploaded) is
+    assert shown(clients) == ["seg_00000.ts", "seg_00001.ts"]
+    arrive(2, settings, clients)
+    assert shown(clients)[2:] == ["seg_00002.ts", "#EXT-X-GAP", "seg_00003.ts"]
+    # AND 4 is shown when it comes; 5, whose job died unheard, is a gap once an execution
+    # could no longer be publishing it, and the stream closes
+    arrive(4, settings, clients)
+    clock.now += rules.IN_FLIGHT_SECONDS - 60 - 0.1
+    assert advance_stream("game", settings, clients)["ended"] is False
+    clock.now += 0.2
+    assert advance_stream("game", settings, clients)["ended"] is True
+    assert shown(clients)[-4:] == ["seg_00004.ts", "#EXT-X-GAP", "seg_00005.ts", "seg_00006.ts"]
+
+
+def test_an_end_handled_late_ends_where_the_marker_was_uploaded_not_where_it_ran(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    clients.s3.create_bucket(Bucket=INGEST)
+    # GIVEN 0 and 1 published, then END, then the venue pushing on (2)
+    for sequence in (0, 1):
+        clients.s3.put_object(Bucket=INGEST, Key=f"live/game/{sequence}.ts", Body=b"x")
+        arrive(sequence, settings, clients)
+    clients.s3.put_object(Bucket=INGEST, Key="live/game/END", Body=b"")
+    time.sleep(1.1)  # (S3 dates objects to the second)
+    clients.s3.put_object(Bucket=INGEST, Key="live/game/2.ts", Body=b"x")
+    # WHEN END's event is handled only now (a throttled or retried LiveIngest)
+    clock.now += 10
+    # THEN the stream ends at 1, as it would have on time: 2 fails as past the end
+    assert end_stream("game", INGEST, settings, clients)["last_sequence"] == 1
+    with pytest.raises(StreamEndedError):
+        arrive(2, settings, clients)
 
 
 def test_a_segment_encoded_while_the_end_landed_below_it_fails_by_name(

@@ -173,7 +173,9 @@ def record_end(
     yet: an upload numbered below it was refused, and shows nothing): a body naming a
     sequence past that, or no whole number, is ignored and logged, and the highest
     upload within reach is the last. A last sequence below a segment published already
-    is raised to it: a published segment is shown and recorded.
+    is raised to it: a published segment is shown and recorded. The numbers uploaded
+    and not yet published or failed are on their way: the ending keeps them, and the
+    playlists wait for them as long as their jobs may run (``rules.Ending``).
     """
     ingest = Bucket(clients.s3, bucket)
     prefix = f"{LIVE_PREFIX}{stream}/"
@@ -188,18 +190,23 @@ def record_end(
         body = b""
     # (Recorded late, only what was uploaded before the marker counts here: the venue may
     # have pushed on since, and those segments fail as past the end, as they would have,
-    # unless one was published or on its way already: see ``_last_sequence``.)
+    # unless one was published or on its way already: see ``_last_sequence``. Late is
+    # Reconcile's, or this event's when it comes late: a throttled or retried LiveIngest.)
+    listed = {o["Key"][len(prefix) :]: o["LastModified"] for o in ingest.objects(prefix)}
+    marker_uploaded = marker_uploaded or listed.get(END_MARKER)
     sequences = (
-        segment_sequence(o["Key"][len(prefix) :])
-        for o in ingest.objects(prefix)
-        if marker_uploaded is None or o["LastModified"] <= marker_uploaded
+        segment_sequence(name)
+        for name, modified in listed.items()
+        if marker_uploaded is None or modified <= marker_uploaded
     )
     uploaded = [s for s in sequences if s is not None]
     declared = declared_last(body)
     table = StreamTable(clients.dynamodb, settings.live_table)
     table.create(stream)
     record = table.require(stream)
-    last = -1 if record.ending else _last_sequence(stream, table, record, uploaded, declared)
+    last, arrived = -1, set[int]()
+    if record.ending is None:
+        last, arrived = _last_sequence(stream, table, record, uploaded, declared)
     for _ in range(5):
         # The first marker's ending stands: a second one (sent again, or read again) says it.
         if record.ending is not None:
@@ -207,7 +214,9 @@ def record_end(
         # A segment admitted since the look is the stream's too (``StreamTable.admit``):
         # the marking is refused until the ending takes it in.
         last = max(last, -1 if record.admitted is None else record.admitted)
-        if table.mark_ended(stream, {"last_sequence": last, "at": clients.clock()}):
+        marker: dict[str, Any] = {"last_sequence": last, "at": clients.clock()}
+        waiting = on_its_way(uploaded, arrived, record.first_sequence or 0, last)
+        if table.mark_ended(stream, marker | ({"on_its_way": waiting} if waiting else {})):
             break
         record = table.require(stream)
     else:
@@ -223,8 +232,9 @@ def _last_sequence(
     record: StreamRecord,
     uploaded: list[int],
     declared: int | None,
-) -> int:
-    """Where an END marker ends the stream: see ``record_end``."""
+) -> tuple[int, set[int]]:
+    """Where an END marker ends the stream (see ``record_end``), and every number from
+    the stream's first that has arrived (published or failed)."""
     first = record.first_sequence or 0
     highest = highest_within_reach(s for s in uploaded if s >= first)
     last = declared
@@ -245,18 +255,42 @@ def _last_sequence(
     # were published in time.
     # (One arrival at a time: at 36 h of 1 s segments, all of them held take 225 MB, and
     # the recording that ending the stream makes next takes as much again.)
-    published = max(
-        [s for s, a in table.each_arrival(stream, first) if not a["failed"]]
-        + ([] if record.admitted is None else [record.admitted]),
-        default=-1,
-    )
+    arrived, published = set(), -1
+    for sequence, arrival in table.each_arrival(stream, first):
+        arrived.add(sequence)
+        if not arrival["failed"]:
+            published = max(published, sequence)
+    if record.admitted is not None:
+        published = max(published, record.admitted)
     if published > last:
         log.warning(
             "stream %s: END names last_sequence %d, below segment %d published already; "
             "ending there instead", stream, last, published,
         )  # fmt: skip
         last = published
-    return last
+    return last, arrived
+
+
+# The most ranges of numbers on their way an ending keeps (a few KB of the stream record);
+# numbers in ranges past them are waited for as gaps are.
+MAX_ON_ITS_WAY = 500
+
+
+def on_its_way(
+    uploaded: Iterable[int], arrived: set[int], first: int, last: int
+) -> list[list[int]]:
+    """The numbers from ``first`` to ``last`` that were uploaded and have not ``arrived``
+    (their jobs are running), as ``[first, last]`` ranges, the lowest first: see
+    ``rules.Ending``."""
+    ranges: list[list[int]] = []
+    for sequence in sorted({s for s in uploaded if first <= s <= last} - arrived):
+        if ranges and ranges[-1][1] == sequence - 1:
+            ranges[-1][1] = sequence
+        elif len(ranges) == MAX_ON_ITS_WAY:
+            break
+        else:
+            ranges.append([sequence, sequence])
+    return ranges
 
 
 # What a stream runs with, for each setting of ``stream.json`` (its ladder aside).

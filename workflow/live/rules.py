@@ -5,9 +5,10 @@ published (every rung is encoded by one job, so one state serves all rungs). Seg
 finish out of order and S3 delivers events twice, so the state is "how far the
 playlist has advanced" and the arrivals are "what has been published"; ``advance``
 moves the playlist over every contiguous arrival, and turns a sequence number still
-missing ``gap_after`` seconds after a later one arrived (or after the stream ended)
-into an ``EXT-X-GAP`` entry, so one lost segment cannot stall the stream. A segment known
-to be uploaded is shown or marked a gap, never skipped: the stream does not start above it.
+missing ``gap_after`` seconds after a later one arrived (or after the stream ended; one
+still encoding then, as long as its job may run) into an ``EXT-X-GAP`` entry, so one
+lost segment cannot stall the stream. A segment known to be uploaded is shown or marked
+a gap, never skipped: the stream does not start above it.
 
 A venue's encoder restarts (its timestamps start again), changes its settings or loses
 its uplink; a segment whose timestamps do not continue the last one shown (gaps
@@ -42,6 +43,9 @@ STEP_BACK_TOLERANCE = 0.1
 # not an outage: it is never waited for (nor shown), so it cannot make a playlist of a
 # billion gaps, and the segments that continue the stream go on being shown.
 MAX_SKIPPED = 3600
+# How long a segment's job may still publish it after it was uploaded: an Express
+# execution lives at most five minutes (``store.CLAIM_SECONDS``).
+IN_FLIGHT_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +96,28 @@ class Entry:
 
 @dataclass(frozen=True)
 class Ending:
-    """The stream's end marker: its last sequence number and when the marker came."""
+    """The stream's end marker: its last sequence number and when the marker came, and
+    the numbers uploaded before it that were on their way then (neither published nor
+    failed: their jobs were running), as ``[first, last]`` ranges.
+
+    A number still missing ``gap_after`` after the marker (or after a later one arrived)
+    is a gap, unless it was on its way: then only the longest an execution lives
+    (``IN_FLIGHT_SECONDS``) after the marker gives it up, for a stream that has ended
+    loses no live edge by waiting, and would otherwise close on a gap where every
+    segment was uploaded, only slower to encode (a cold start, a throttled account)
+    than ``gap_after``."""
 
     last_sequence: int
     at: float
+    on_its_way: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        # (Read back from the stream record's JSON as lists.)
+        object.__setattr__(self, "on_its_way", tuple((a, b) for a, b in self.on_its_way))
+
+    def waits_for(self, sequence: int) -> bool:
+        """Whether ``sequence`` was on its way when the marker came."""
+        return any(first <= sequence <= last for first, last in self.on_its_way)
 
 
 @dataclass(frozen=True)
@@ -171,7 +193,8 @@ def advance(
 
     A missing sequence number becomes a gap (as long as ``_gap_run`` finds) once a later one
     has waited ``gap_after`` seconds, or the end marker has, either at most
-    ``MAX_SKIPPED`` ahead of it; a failed segment is a gap as soon as the run of gaps it
+    ``MAX_SKIPPED`` ahead of it (one on its way when the marker came waits longer:
+    ``Ending``); a failed segment is a gap as soon as the run of gaps it
     starts is known (the next segment that did not fail came, or a number still missing
     in the run was waited for), or once it has waited ``gap_after`` itself (an uplink
     lost after it). Duplicates and
@@ -330,6 +353,10 @@ def _waited(
     gap_after: float,
     ending: Ending | None,
 ) -> bool:
+    if ending is not None and ending.waits_for(sequence):
+        # Its job was running when the stream ended, which has no live edge to keep:
+        # only its job's longest life gives it up, whatever came after it.
+        return now - ending.at >= max(gap_after, IN_FLIGHT_SECONDS)
     reach = sequence + MAX_SKIPPED
     if ending is not None and ending.last_sequence <= reach and now - ending.at >= gap_after:
         return True
