@@ -69,7 +69,7 @@ ASSUMPTIONS: dict[str, tuple[float, str]] = {
     },
     "venue_mbit_s": (8.0, "assumed: a venue encoder's 1080p30 feed (6-10 Mbit/s is typical)"),
     "frame_rate": (30.0, "assumed: the venue feed's frame rate (the bench source's)"),
-    "ingest_s": (0.08, "assumed: LiveIngest warm: two DynamoDB writes and StartExecution"),
+    "ingest_s": (0.08, "assumed: LiveIngest warm: a DynamoDB read, two writes and StartExecution"),
     "probe_s": (
         0.35,
         "assumed: LiveProbe warm: HEAD, a ranged GET, PyAV reading the segment, two reads",
@@ -144,9 +144,10 @@ def segment_calls(
     fixed, meeting no other writer of its stream. Counted from the code:
 
     - venue: the segment's upload to ``live/<stream>/<seq>.ts``;
-    - ingest (``on_ingest``): ``note_upload``, i.e. ``create``'s conditional put and the
-      ``lowest_upload`` update, both failing their condition (a failed conditional write is
-      billed like a write of the existing item);
+    - ingest (``on_ingest``): ``note_upload``, i.e. ``create``'s conditional put, failing
+      its condition (a failed conditional write is billed like a write of the existing
+      item), a read of the record's ``lowest_upload`` (eventually consistent, priced here
+      as a strong one) and the ``last_upload`` update;
     - probe (``probe_segment``): ``has_arrival``, ``get``; ``segment_input``'s HEAD and
       ranged GET, then PyAV on the presigned URL;
     - transcode (``transcode_segment``): ``get``; ``segment_input``; one GET per ffmpeg
@@ -162,7 +163,7 @@ def segment_calls(
     files = video_rungs + int(has_audio)
     return {
         "venue": Calls(s3_puts=1),
-        "ingest": Calls(stream_writes=2),
+        "ingest": Calls(stream_writes=2, stream_reads=1),
         "probe": Calls(stream_reads=1, small_reads=1, s3_gets=2 + probe_url_gets),
         "transcode": Calls(
             stream_reads=1,

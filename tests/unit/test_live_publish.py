@@ -353,6 +353,30 @@ def test_a_stream_whose_encoder_never_comes_back_is_ended_after_its_idle_seconds
     assert advance_stream("game", settings, clients)["ended"] is False
 
 
+def test_a_segment_uploaded_within_idle_seconds_and_still_encoding_keeps_the_stream_open(
+    live: tuple[Settings, Clients], clock: SteppedClock
+) -> None:
+    settings, clients = live
+    # GIVEN a stream that showed 0, then lost its uplink; 1 is uploaded 595 s later
+    table = _idle_stream((0,), settings, clients)
+    clock.now += 595
+    table.note_upload("idle", 1, clock())
+    # WHEN the sweep looks 601 s after 0 came, while 1 is still encoding
+    clock.now += 6
+    assert advance_stream("idle", settings, clients)["ended"] is False
+    # THEN 1 is shown when it comes, not refused as past an idle end
+    clock.now += 10
+    publish_segment(
+        {"stream": "idle", "sequence": 1, "result": {"duration": 2.0, "bytes": {"360p": 1000}}},
+        settings, clients,
+    )  # fmt: skip
+    assert advance_stream("idle", settings, clients)["next_sequence"] == 2
+    # AND idle_seconds after it came, with nothing more, the stream ends at it
+    clock.now += 600
+    assert advance_stream("idle", settings, clients)["ended"] is True
+    assert table.require("idle").ending["last_sequence"] == 1
+
+
 def test_the_lowest_upload_is_kept_whatever_order_segments_are_uploaded_in(
     live: tuple[Settings, Clients],
 ) -> None:

@@ -55,8 +55,8 @@ LEASE_SECONDS = 60.0
 # function timed out, its segment failed and the lease held every other writer off for
 # a minute, again and again.
 WRITER_SECONDS = 10.0
-# The state's note of when the stream last showed or received a segment (the clock's
-# seconds): what ``StreamSettings.idle_seconds`` counts from.
+# The state's note of when the stream last showed or received a segment, or had one
+# uploaded (the clock's seconds): what ``StreamSettings.idle_seconds`` counts from.
 ACTIVE = "active"
 # The state's note of how many segments were published (``StreamTable.published``)
 # when its recording was made: an ended stream's recording is made again
@@ -258,7 +258,10 @@ def _advance_once(
         return _refresh_recording(stream, table, record, config, before, settings, clients, owner)
     stored = table.arrivals(stream, before.next_sequence or 0)
     arrivals = _arrivals(stored)
-    active = max([(record.state or {}).get(ACTIVE, now), *(a.at for a in arrivals.values())])
+    noted = [] if record.last_upload is None else [record.last_upload]
+    active = max(
+        [(record.state or {}).get(ACTIVE, now), *noted, *(a.at for a in arrivals.values())]
+    )
     if ending is None and _idle(
         stream, table, config, before, arrivals, active, record.admitted, now
     ):

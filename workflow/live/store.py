@@ -116,6 +116,9 @@ class StreamRecord:
     # When its first upload was noted (None: before records kept it): a stream whose
     # every upload came to nothing (deleted before it was read) is ended idle from then.
     created_at: float | None = None
+    # When LiveIngest last noted an upload (None: none since records kept it): a segment
+    # on its way is activity, which the idle end counts from as it does from arrivals.
+    last_upload: float | None = None
 
     @property
     def first_sequence(self) -> int | None:
@@ -235,15 +238,33 @@ class StreamTable:
 
     def note_upload(self, stream: str, sequence: int, at: float | None = None) -> None:
         """Remember ``sequence`` if it is the lowest uploaded yet: the stream cannot start
-        above a segment that is on its way. ``at``: now, kept if this creates the record."""
+        above a segment that is on its way. ``at``: now, kept if this creates the record,
+        and as the last upload noted (``StreamRecord.last_upload``). A read, then one
+        write (two where the lowest changed as it looked)."""
         self.create(stream, at)
-        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+        key = self._key(stream, STREAM_ITEM)
+        noted = self.client.get_item(
+            TableName=self.name, Key=key, ProjectionExpression="lowest_upload"
+        ).get("Item", {})
+        lower = "lowest_upload" not in noted or int(noted["lowest_upload"]["N"]) > sequence
+        last = {":at": {"N": repr(at)}} if at is not None else {}
+        if lower:
+            with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+                self.client.update_item(
+                    TableName=self.name,
+                    Key=key,
+                    UpdateExpression="SET lowest_upload = :s"
+                    + (", last_upload = :at" if last else ""),
+                    ConditionExpression="attribute_not_exists(lowest_upload) OR lowest_upload > :s",
+                    ExpressionAttributeValues={":s": {"N": str(sequence)}} | last,
+                )
+                return
+        if last:
             self.client.update_item(
                 TableName=self.name,
-                Key=self._key(stream, STREAM_ITEM),
-                UpdateExpression="SET lowest_upload = :s",
-                ConditionExpression="attribute_not_exists(lowest_upload) OR lowest_upload > :s",
-                ExpressionAttributeValues={":s": {"N": str(sequence)}},
+                Key=key,
+                UpdateExpression="SET last_upload = :at",
+                ExpressionAttributeValues=last,
             )
 
     def arrival(self, stream: str, sequence: int) -> dict[str, Any] | None:
@@ -756,6 +777,7 @@ def _record(item: dict[str, Any]) -> StreamRecord:
         admitted=int(item["admitted"]["N"]) if "admitted" in item else None,
         advanced_to=float(item["advanced_to"]["N"]) if "advanced_to" in item else None,
         created_at=float(item["created_at"]["N"]) if "created_at" in item else None,
+        last_upload=float(item["last_upload"]["N"]) if "last_upload" in item else None,
     )
 
 
