@@ -120,6 +120,44 @@ def test_a_missing_segment_becomes_a_gap_once_the_clock_passes_its_timeout(
     assert shown(clients) == ["seg_00000.ts", "#EXT-X-GAP", "seg_00001.ts", "seg_00002.ts"]
 
 
+def test_playlists_written_by_a_writer_that_outlived_its_lease_are_written_again(
+    live: tuple[Settings, Clients], clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clients = live
+    table = StreamTable(clients.dynamodb, settings.live_table)
+    # GIVEN segment 0 shown, and 1 published while another writer held the lease
+    arrive(0, settings, clients)
+    assert table.acquire("game", "other", clock(), LEASE_SECONDS)
+    arrive(1, settings, clients)
+    table.release("game", "other")
+    write = publish._write_live_playlists
+
+    def slow(output: Any, paths: Any, config: Any, playlist: Any, **kw: Any) -> None:
+        if len(playlist.entries) == 2 and not playlist.ended:
+            # WHEN a writer's write of [0, 1] stalls past its lease, meanwhile END comes
+            # and 2's publisher takes the lease and closes the playlists at [0, 1, 2]
+            clock.now += LEASE_SECONDS + 1
+            table.mark_ended("game", {"last_sequence": 2, "at": clock()})
+            assert arrive(2, settings, clients)["ended"] is True
+        write(output, paths, config, playlist, **kw)
+
+    monkeypatch.setattr(publish, "_write_live_playlists", slow)
+    advance_stream("game", settings, clients)
+    monkeypatch.setattr(publish, "_write_live_playlists", write)
+    # (its [0, 1] landed last: the playlists show less than the closed state)
+    assert shown(clients) == ["seg_00000.ts", "seg_00001.ts"]
+    # THEN the stream is open to the sweep again, which writes them from the state
+    assert "game" in table.open_streams()
+    clock.now += 60
+    sweep(settings, clients)
+    closed = ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+    assert shown(clients) == closed and recording(clients) == closed
+    key = StreamPaths("game").live_playlist_key("360p")
+    assert clients.s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read().endswith(b"ENDLIST\n")
+    # AND, written again, it is closed for the sweep
+    assert "game" not in table.open_streams() and table.require("game").stale is None
+
+
 def test_the_sweep_advances_as_of_its_scheduled_time(
     live: tuple[Settings, Clients], clock: SteppedClock
 ) -> None:

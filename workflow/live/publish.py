@@ -300,11 +300,19 @@ def _advance_once(
             _cut_short(stream, table, owner, before, now)
             return None
     recording: dict[str, Any] | None = None
-    if after != before:
+    wrote = after != before or record.stale is not None
+    if wrote:
+        if record.stale is not None:
+            table.clear_stale(stream, record.stale)  # written again from the state next
         output = Bucket(clients.s3, settings.output_bucket)
         key_uri = _key_uri(stream, config, settings)
         _write_live_playlists(
-            output, StreamPaths(stream), config, after, master=not before.entries, key_uri=key_uri
+            output,
+            StreamPaths(stream),
+            config,
+            after,
+            master=not before.entries or record.stale is not None,
+            key_uri=key_uri,
         )
         recording = (
             publish_recording(
@@ -326,9 +334,33 @@ def _advance_once(
     # rather than have it packed and written again (at 36 h of 1 s segments, 343 KB,
     # that many write units, a minute for each open stream).
     kept = after == before and record.state is not None and record.state.get(ACTIVE) == active
-    if table.save(stream, owner, None if kept else state, record.pending) is Saved.LOOK_AGAIN:
-        return None
-    return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+    if _saved(table, stream, owner, None if kept else state, record.pending, wrote=wrote):
+        return {"writer": True, "next_sequence": after.next_sequence, "ended": after.ended}
+    return None
+
+
+def _saved(
+    table: StreamTable,
+    stream: str,
+    owner: str,
+    state: dict[str, Any] | None,
+    seen: int,
+    *,
+    wrote: bool,
+) -> bool:
+    """Save the writer's state (``StreamTable.save``); False where it must look again.
+
+    A writer that ``wrote`` playlists and finds its lease gone was slower than the
+    lease (an S3 write stalled and retried): the next writer may have written newer
+    playlists before its own landed, which would then show less than the state, for
+    good once the stream has ended. It marks them stale, and looks again: it, or the
+    writer holding the lease, writes them again from the state."""
+    saved = table.save(stream, owner, state, seen)
+    if saved is Saved.LOST and wrote:
+        log.warning("stream %s: the lease ran out as its playlists were written", stream)
+        table.mark_stale(stream)
+        return False
+    return saved is not Saved.LOOK_AGAIN
 
 
 def _outgrown(
@@ -455,13 +487,20 @@ def _refresh_recording(
     show it. A failure (a venue pushing on after END) changes nothing."""
     assert record.state is not None
     published = table.published(stream, record)
-    if record.state.get(RECORDED) != published:
-        output = Bucket(clients.s3, settings.output_bucket)
+    output = Bucket(clients.s3, settings.output_bucket)
+    key_uri = _key_uri(stream, config, settings)
+    more = record.state.get(RECORDED) != published
+    if record.stale is not None:
+        # Closed playlists a stale writer may have written over: written again, and the
+        # recording (with the live master it rewrites) made again.
+        table.clear_stale(stream, record.stale)
+        _write_live_playlists(output, StreamPaths(stream), config, ended, master=False,
+                              key_uri=key_uri)  # fmt: skip
+    if more or record.stale is not None:
         recording = publish_recording(
-            stream, table, output, config, ended, settings, clients,
-            key_uri=_key_uri(stream, config, settings),
-        )  # fmt: skip
-        if recording is not None:
+            stream, table, output, config, ended, settings, clients, key_uri=key_uri
+        )
+        if recording is not None and more:
             # Subscribers told the end's counts and URLs (none, where nothing was
             # playable) learn the recording's new ones: an outcome of its own.
             remade = _recording_ended(
@@ -469,9 +508,10 @@ def _refresh_recording(
             )
             events.announce(remade, settings.event_bus, output, clients)
     state = record.state | {RECORDED: published}
-    if table.save(stream, owner, state, record.pending) is Saved.LOOK_AGAIN:
-        return None
-    return {"writer": True, "next_sequence": ended.next_sequence, "ended": True}
+    wrote = more or record.stale is not None
+    if _saved(table, stream, owner, state, record.pending, wrote=wrote):
+        return {"writer": True, "next_sequence": ended.next_sequence, "ended": True}
+    return None
 
 
 def _measure_latency(

@@ -19,6 +19,7 @@ import enum
 import json
 import lzma
 import sys
+import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -119,6 +120,10 @@ class StreamRecord:
     # When LiveIngest last noted an upload (None: none since records kept it): a segment
     # on its way is activity, which the idle end counts from as it does from arrivals.
     last_upload: float | None = None
+    # Set by a writer that wrote the playlists and then found its lease gone (a write
+    # slower than the lease: the next writer may have written newer ones first): the
+    # playlists may be older than the state, and the next writer writes them again.
+    stale: str | None = None
 
     @property
     def first_sequence(self) -> int | None:
@@ -685,6 +690,29 @@ class StreamTable:
                 ExpressionAttributeValues={":me": {"S": owner}},
             )
 
+    def mark_stale(self, stream: str) -> None:
+        """Say the playlists may be older than the state (``StreamRecord.stale``), and
+        open the stream to the sweep again, where it had ended, so that a writer comes."""
+        self.client.update_item(
+            TableName=self.name,
+            Key=self._key(stream, STREAM_ITEM),
+            UpdateExpression="SET stale = :token, #open = :yes",
+            ExpressionAttributeNames={"#open": "open"},
+            ExpressionAttributeValues={":token": {"S": uuid.uuid4().hex}, ":yes": {"S": "1"}},
+        )
+
+    def clear_stale(self, stream: str, token: str) -> None:
+        """Forget the mark ``token`` (the caller writes the playlists from the state next);
+        a mark set since stands, for the next writer."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.update_item(
+                TableName=self.name,
+                Key=self._key(stream, STREAM_ITEM),
+                UpdateExpression="REMOVE stale",
+                ConditionExpression="stale = :token",
+                ExpressionAttributeValues={":token": {"S": token}},
+            )
+
     def open_streams(self) -> list[str]:
         """Streams not yet closed, from a sparse index: closed streams cost nothing."""
         paginator = self.client.get_paginator("query")
@@ -778,6 +806,7 @@ def _record(item: dict[str, Any]) -> StreamRecord:
         advanced_to=float(item["advanced_to"]["N"]) if "advanced_to" in item else None,
         created_at=float(item["created_at"]["N"]) if "created_at" in item else None,
         last_upload=float(item["last_upload"]["N"]) if "last_upload" in item else None,
+        stale=item["stale"]["S"] if "stale" in item else None,
     )
 
 
