@@ -33,7 +33,7 @@ from workflow.keys import segments as aes128
 from workflow.keys.store import KeyStore
 from workflow.live import publish, rules, store
 from workflow.live.config import IDLE_SECONDS
-from workflow.live.ingest import _ladder_within, end_stream, on_ingest
+from workflow.live.ingest import MAX_ON_ITS_WAY, _ladder_within, end_stream, on_ingest, on_its_way
 from workflow.live.paths import MAX_RECORD_BYTES, StreamPaths
 from workflow.live.probe import probe_segment
 from workflow.live.publish import LEASE_SECONDS, advance_stream, publish_segment
@@ -1004,6 +1004,16 @@ def test_an_end_waits_for_segments_still_encoding_not_for_ones_never_uploaded(
     clock.now += 0.2
     assert advance_stream("game", settings, clients)["ended"] is True
     assert shown(clients)[-4:] == ["seg_00004.ts", "#EXT-X-GAP", "seg_00005.ts", "seg_00006.ts"]
+
+
+def test_the_numbers_an_ending_waits_for_are_ranges_within_the_stream_and_bounded() -> None:
+    # GIVEN uploads from 0 to 999, every other one arrived, and some outside the stream
+    uploaded, arrived = [*range(1000), 5000, 3, 3], set(range(0, 1000, 2))
+    # THEN the ranges are the missing ones from the first to the last, lowest first...
+    assert on_its_way([4, 5, 6, 9, 2, 12], {5}, 3, 10) == [[4, 4], [6, 6], [9, 9]]
+    # ...and at most MAX_ON_ITS_WAY of them (the record holds them)
+    waiting = on_its_way(uploaded, arrived, 0, 1000)
+    assert len(waiting) == MAX_ON_ITS_WAY and waiting[:2] == [[1, 1], [3, 3]]
 
 
 def test_an_end_handled_late_ends_where_the_marker_was_uploaded_not_where_it_ran(

@@ -271,9 +271,10 @@ def _last_sequence(
     return last, arrived
 
 
-# The most ranges of numbers on their way an ending keeps (a few KB of the stream record);
-# numbers in ranges past them are waited for as gaps are.
-MAX_ON_ITS_WAY = 500
+# The most ranges of numbers on their way an ending keeps (2.5 KB at most of the stream
+# record, whose state leaves it 13 KB: ``store.MAX_STATE_BYTES``); numbers in ranges past
+# them are waited for as gaps are.
+MAX_ON_ITS_WAY = 100
 
 
 def on_its_way(
