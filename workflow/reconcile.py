@@ -55,7 +55,7 @@ def reconcile(
     ingest = Bucket(clients.s3, settings.ingest_bucket)
     output = Bucket(clients.s3, settings.output_bucket)
     checked, started = 0, []
-    listed: set[str] | None = None
+    listed: dict[str, datetime] | None = None
     for item in ingest.objects(UPLOAD_PREFIX):
         key = item["Key"]
         if key.endswith("/") or subtitles.is_sidecar(key):
@@ -67,8 +67,12 @@ def reconcile(
         if listed is None:
             listed = _started_since(settings.state_machine_arn, oldest, clients)
         job = job_id(ingest.name, key, etag)
-        if job in listed or _has_job(job, settings, clients, output):
+        started_at = listed.get(job) or _job_started(job, settings, clients, output)
+        if started_at is not None and item["LastModified"] <= started_at:
             continue
+        # (Uploaded after the job of its bytes started: the same bytes uploaded again, to
+        # run a failed job again or with other options, whose event may be lost. StartJob
+        # decides, as it would have for the event: a job of its own, or none.)
         try:
             # Still this very object? Its version pins the job's reads, as its event would.
             version = ingest.head(key, Pin(None, etag)).get("VersionId")
@@ -169,7 +173,7 @@ def _start_lost_clips(
     ran, failed or was superseded) refuses the name and nothing starts twice. Those
     listed as started since the window opened are not asked for at all."""
     started: list[str] = []
-    listed: set[str] | None = None
+    listed: dict[str, datetime] | None = None
     for item in ingest.objects(CLIP_PREFIX):
         clip = parse_clip_key(item["Key"])
         if clip is None or not oldest <= item["LastModified"] <= newest:
@@ -197,13 +201,15 @@ def _start_lost_clips(
     return started
 
 
-def _started_since(state_machine_arn: str, since: datetime, clients: Clients) -> set[str]:
-    """The names of a state machine's executions started since ``since``, a page of 1,000
-    per call (newest first): a run's calls grow with the window's uploads a thousand at a
-    time, not one each, so it ends within its timeout. An upload in the window has its
-    execution started after it was uploaded; one whose name is not among them (the same
-    bytes uploaded before, a lost event) is looked up by name."""
-    names: set[str] = set()
+def _started_since(
+    state_machine_arn: str, since: datetime, clients: Clients
+) -> dict[str, datetime]:
+    """When each of a state machine's executions started since ``since`` did, by name, a
+    page of 1,000 per call (newest first): a run's calls grow with the window's uploads a
+    thousand at a time, not one each, so it ends within its timeout. An upload in the
+    window has its execution started after it was uploaded; one whose name is not among
+    them (the same bytes uploaded before, a lost event) is looked up by name."""
+    names: dict[str, datetime] = {}
     page: dict[str, Any] = {}
     while True:
         listed = clients.sfn.list_executions(
@@ -212,20 +218,30 @@ def _started_since(state_machine_arn: str, since: datetime, clients: Clients) ->
         for execution in listed["executions"]:
             if execution["startDate"] < since:
                 return names
-            names.add(execution["name"])
+            names[execution["name"]] = execution["startDate"]
         if not listed.get("nextToken"):
             return names
         page = {"nextToken": listed["nextToken"]}
 
 
-def _has_job(job: str, settings: Settings, clients: Clients, output: Bucket) -> bool:
+# The start of a job whose execution says none (Step Functions keeps executions 90 days):
+# taken as after every upload, so the job is its upload's.
+_UNKNOWN_START = datetime.max.replace(tzinfo=UTC)
+
+
+def _job_started(job: str, settings: Settings, clients: Clients, output: Bucket) -> datetime | None:
+    """When ``job`` started; None if it never did. Executions are kept 90 days, what a
+    job left behind longer: a job known only by that is taken to have run this upload."""
     try:
-        clients.sfn.describe_execution(executionArn=execution_arn(settings.state_machine_arn, job))
-        return True
+        described = clients.sfn.describe_execution(
+            executionArn=execution_arn(settings.state_machine_arn, job)
+        )
+        started: datetime = described.get("startDate", _UNKNOWN_START)
+        return started
     except clients.sfn.exceptions.ExecutionDoesNotExist:
-        # Executions are kept 90 days; what a job left behind is kept longer.
         paths = JobPaths(job)
-        return output.exists(paths.failure_key) or output.exists(paths.master_key)
+        kept = output.exists(paths.failure_key) or output.exists(paths.master_key)
+        return _UNKNOWN_START if kept else None
 
 
 def _upload_record(

@@ -52,6 +52,8 @@ class FakeStepFunctions:
         self.machines: dict[str, str] = {}
         self.described = 0
         self.asked: list[str] = []
+        self.started: dict[str, datetime] = {}  # (one a test put in by hand: started now)
+        self.status: dict[str, str] = {}
 
     def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
         self.asked.append(name)
@@ -59,6 +61,7 @@ class FakeStepFunctions:
             raise self.exceptions.ExecutionAlreadyExists(name)
         self.executions[name] = json.loads(input)
         self.machines[name] = stateMachineArn
+        self.started[name] = datetime.now(UTC)
         return {"executionArn": name}
 
     def list_executions(self, *, stateMachineArn: str, **page: Any) -> dict[str, Any]:
@@ -69,7 +72,8 @@ class FakeStepFunctions:
         ]
         start = int(page.get("nextToken", 0))
         size = int(page.get("maxResults", 100))
-        listed = [{"name": n, "startDate": datetime.now(UTC)} for n in reversed(names)]
+        now = datetime.now(UTC)
+        listed = [{"name": n, "startDate": self.started.get(n, now)} for n in reversed(names)]
         more = {"nextToken": str(start + size)} if start + size < len(listed) else {}
         return {"executions": listed[start : start + size], **more}
 
@@ -78,7 +82,9 @@ class FakeStepFunctions:
         name = executionArn.rsplit(":", 1)[-1]
         if name not in self.executions:
             raise self.exceptions.ExecutionDoesNotExist(name)
-        return {"status": "RUNNING"}
+        started = {"startDate": self.started[name]} if name in self.started else {}
+        return {"status": self.status.get(name, "RUNNING"), **started,
+                "input": json.dumps(self.executions[name])}  # fmt: skip
 
 
 @pytest.fixture
@@ -480,6 +486,30 @@ def test_a_clip_request_whose_event_was_lost_gets_its_clip_within_the_role(s3: A
         "version_id": buzzer["VersionId"],
     }
     assert len(sfn.executions) == 2
+
+
+def test_the_same_bytes_uploaded_again_to_run_a_failed_job_get_it_though_the_event_was_lost(
+    s3: Any,
+) -> None:
+    # GIVEN an upload whose job failed
+    sfn, key = FakeStepFunctions(), "uploads/talk.mp4"
+    first = _upload(s3, key)
+    version = s3.head_object(Bucket=INGEST, Key=key)["VersionId"]
+    sfn.start_execution(stateMachineArn=ARN, name=first,
+                        input=json.dumps({"source": {"version_id": version}}))  # fmt: skip
+    sfn.status[first] = "FAILED"
+    time.sleep(1.1)  # (S3 dates objects to the second)
+    # WHEN the same bytes are uploaded again to run it again, and that event is lost
+    assert _upload(s3, key) == first
+    head = s3.head_object(Bucket=INGEST, Key=key)
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    found = reconcile(_settings(), Clients(s3=s3, sfn=sfn), now=later)
+    # THEN that version gets a job of its own, pinned to it, as its event would have
+    again = job_id(INGEST, key, head["ETag"], head["VersionId"])
+    assert found["started"] == [again] != [first]
+    assert sfn.executions[again]["source"]["version_id"] == head["VersionId"]
+    # AND the next run starts nothing more
+    assert reconcile(_settings(), Clients(s3=s3, sfn=sfn), now=later)["started"] == []
 
 
 def test_a_run_looks_up_only_the_uploads_whose_job_it_did_not_list(s3: Any) -> None:
