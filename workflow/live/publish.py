@@ -300,10 +300,11 @@ def _advance_once(
             _cut_short(stream, table, owner, before, now)
             return None
     recording: dict[str, Any] | None = None
-    wrote = after != before or record.stale is not None
+    stale = record.stale
+    wrote = after != before or stale is not None
     if wrote:
-        if record.stale is not None:
-            table.clear_stale(stream, record.stale)  # written again from the state next
+        if stale is not None:
+            table.clear_stale(stream, stale)  # written again from the state next
         output = Bucket(clients.s3, settings.output_bucket)
         key_uri = _key_uri(stream, config, settings)
         _write_live_playlists(
@@ -311,7 +312,7 @@ def _advance_once(
             StreamPaths(stream),
             config,
             after,
-            master=not before.entries or record.stale is not None,
+            master=not before.entries or stale is not None,
             key_uri=key_uri,
         )
         recording = (
@@ -489,14 +490,15 @@ def _refresh_recording(
     published = table.published(stream, record)
     output = Bucket(clients.s3, settings.output_bucket)
     key_uri = _key_uri(stream, config, settings)
-    more = record.state.get(RECORDED) != published
-    if record.stale is not None:
+    more, stale = record.state.get(RECORDED) != published, record.stale
+    wrote = more or stale is not None
+    if stale is not None:
         # Closed playlists a stale writer may have written over: written again, and the
         # recording (with the live master it rewrites) made again.
-        table.clear_stale(stream, record.stale)
+        table.clear_stale(stream, stale)
         _write_live_playlists(output, StreamPaths(stream), config, ended, master=False,
                               key_uri=key_uri)  # fmt: skip
-    if more or record.stale is not None:
+    if wrote:
         recording = publish_recording(
             stream, table, output, config, ended, settings, clients, key_uri=key_uri
         )
@@ -508,7 +510,6 @@ def _refresh_recording(
             )
             events.announce(remade, settings.event_bus, output, clients)
     state = record.state | {RECORDED: published}
-    wrote = more or record.stale is not None
     if _saved(table, stream, owner, state, record.pending, wrote=wrote):
         return {"writer": True, "next_sequence": ended.next_sequence, "ended": True}
     return None
